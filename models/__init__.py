@@ -1,0 +1,1 @@
+"""PyTorch models, data generators and trainers (deep linear networks, potentials, grokking)."""

@@ -1,0 +1,12 @@
+"""Hypothesis profiles: `ci` (derandomised, loaded when CI is set), `dev` (default), and
+`thorough` (many more examples: HYPOTHESIS_PROFILE=thorough pytest)."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
