@@ -1,0 +1,137 @@
+"""The value every theory function returns: an exact learning coefficient.
+
+The learning coefficient of a model at a true parameter is the real log canonical threshold
+λ of its average log-loss K(w), and m is its multiplicity: −λ is the largest pole of the zeta
+function ζ(z) = ∫ K(w)^z φ(w) dw and m its order (Watanabe, *Algebraic Geometry and Statistical
+Learning Theory*, 2009, ch. 2 and 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+import sympy
+
+
+class DegenerateError(ValueError):
+    """A Newton-polyhedron computation whose validity cannot be shown.
+
+    Raised when a compact face polynomial of the Newton polyhedron vanishes somewhere on the
+    real torus (R∖0)^d, or when that cannot be ruled out; the message names the face.
+    """
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Where a value comes from: the formula, the case of it that applied, and the source."""
+
+    formula: str
+    case: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.formula}; {self.case} [{self.source}]"
+
+
+@dataclass(frozen=True)
+class LearningCoefficient:
+    """An exact learning coefficient λ (a sympy Rational) with multiplicity m.
+
+    Attributes
+    ----------
+    lam : sympy.Rational
+        The real log canonical threshold, exact.
+    multiplicity : int
+        The order m of the pole at −λ.
+    dim : int
+        Number of parameters d of the model (λ ≤ d/2).
+    model : str
+        Model family identifier, e.g. ``"deep_linear"``.
+    parameters : Mapping[str, Any]
+        The arguments that identify the instance (read-only).
+    derivation : Derivation
+        The formula, the case taken and its source.
+    """
+
+    lam: sympy.Rational
+    multiplicity: int
+    dim: int
+    model: str
+    parameters: Mapping[str, Any]
+    derivation: Derivation
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lam", sympy.Rational(self.lam))
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+
+    def __hash__(self) -> int:
+        return hash((self.model, self.lam, self.multiplicity, self.dim,
+                     tuple(sorted((k, _hashable(v)) for k, v in self.parameters.items()))))
+
+    @property
+    def lam_float(self) -> float:
+        """λ as a float, for plots and comparisons with estimates."""
+        return float(self.lam)
+
+    @property
+    def regular_ratio(self) -> float:
+        """λ/(d/2): 1 for a regular model, smaller the more singular the model."""
+        return float(2 * self.lam / self.dim) if self.dim else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values: λ both as the exact string ``"79/2"`` and as a float."""
+        return {
+            "model": self.model,
+            "parameters": {k: _jsonable(v) for k, v in self.parameters.items()},
+            "lambda": str(self.lam),
+            "lambda_float": self.lam_float,
+            "multiplicity": self.multiplicity,
+            "dim": self.dim,
+            "regular_ratio": self.regular_ratio,
+            "derivation": {
+                "formula": self.derivation.formula,
+                "case": self.derivation.case,
+                "source": self.derivation.source,
+            },
+        }
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
+
+
+def require_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` as an int, or raise ValueError saying why it is not acceptable."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = value.__index__()
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tuple[sympy.Rational, ...]:
+    """Return ``values`` as non-negative exact numbers (integers unless ``allow_fraction``)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}")
+    out = []
+    for v in values:
+        try:
+            q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
+        except (TypeError, ValueError, sympy.SympifyError):
+            raise ValueError(f"every entry of {name} must be a non-negative "
+                             f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
+        if q < 0:
+            raise ValueError(f"every entry of {name} must be non-negative, got {v!r}")
+        out.append(q)
+    return tuple(out)
