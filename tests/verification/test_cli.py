@@ -1,0 +1,139 @@
+"""The ``sltlab`` command line, run in-process through ``main([...])``."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import theory
+from verification.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(capsys, *argv):
+    """Run ``sltlab argv`` in-process; return (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert (code, err) == (0, "")
+    return json.loads(out)  # fails unless stdout is exactly one JSON document
+
+
+def test_dln_readable_output_shows_the_exact_value_and_derivation(capsys):
+    code, out, err = run(capsys, "theory", "dln", "--widths", "10", "10", "10", "10", "--rank", "2")
+    assert (code, err) == (0, "")
+    assert "79/2" in out and "39.5" in out
+    for label in ("m ", "d ", "λ/(d/2)", "formula", "case", "source"):
+        assert label in out
+
+
+def test_dln_json_is_one_object_with_the_exact_lambda(capsys):
+    result = run_json(capsys, "theory", "dln", "--widths", "10", "10", "10", "10", "--rank", "2")
+    assert isinstance(result, dict)
+    assert result["lambda"] == "79/2"
+    assert result == theory.deep_linear([10, 10, 10, 10], 2).as_dict()
+
+
+@pytest.mark.parametrize("argv, lam, multiplicity", [
+    (["rrr", "--widths", "5", "3", "4", "--rank", "1"], "7", 2),
+    (["nc", "--k", "1", "1"], "1/2", 2),
+    (["nc", "--k", "1", "2", "--h", "0", "1/2"], "3/8", 1),
+    (["tanh", "--hidden", "10"], "11/7", 1),
+    (["regular", "--dim", "3"], "3/2", 1),
+    (["poly", "w1**4 + w2**2"], "3/4", 1),
+    (["poly", "w1**2*w2**2", "--vars", "w1", "w2", "--prior", "0", "1/2"], "1/2", 1),
+])
+def test_theory_subcommands_give_the_exact_coefficient(capsys, argv, lam, multiplicity):
+    result = run_json(capsys, "theory", *argv)
+    assert (result["lambda"], result["multiplicity"]) == (lam, multiplicity)
+
+
+def test_staircase_json_lists_every_rank(capsys):
+    result = run_json(capsys, "theory", "staircase", "--widths", "12", "6", "6", "12")
+    assert result["widths"] == [12, 6, 6, 12]
+    assert [row["lambda"] for row in result["staircase"]] == ["18", "24", "30", "36", "42", "48", "54"]
+
+
+def test_staircase_readable_output_has_one_line_per_rank(capsys):
+    code, out, _ = run(capsys, "theory", "staircase", "--widths", "10", "5", "5", "10")
+    assert code == 0
+    assert len(out.strip().splitlines()) == 2 + 6
+    assert "75/2" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["theory", "dln", "--widths", "5", "6", "--rank", "7"],
+    ["theory", "dln", "--widths", "10", "2.5", "10", "--rank", "1"],
+    ["theory", "dln", "--widths", "10", "10"],
+    ["theory", "rrr", "--widths", "2", "2", "--rank", "0"],
+    ["theory", "nc", "--k", "1", "1", "--h", "1/0", "0"],
+    ["theory", "nc", "--k", "1", "1", "--h", "1"],
+    ["theory", "tanh", "--hidden", "0"],
+    ["theory", "poly", "w1**2*("],
+    ["theory", "unknown"],
+    ["theory"],
+    [],
+    ["plot", "phase", "--depth", "1", "--io", "3", "--max-width", "3", "--out", "unused.png"],
+])
+def test_bad_input_exits_2_with_one_line_on_stderr(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("sltlab: error: ")
+    assert "Traceback" not in err
+
+
+def test_rank_error_names_the_problem(capsys):
+    _, _, err = run(capsys, "theory", "dln", "--widths", "5", "6", "--rank", "7")
+    assert err == "sltlab: error: rank 7 exceeds the smallest width 5\n"
+
+
+def test_degenerate_potential_exits_2_with_the_refusal_message(capsys):
+    with pytest.raises(theory.DegenerateError) as refusal:
+        theory.newton("(w1 + w2)**2")
+    code, out, err = run(capsys, "theory", "poly", "(w1 + w2)**2", "--json")
+    assert (code, out) == (2, "")
+    assert err == f"sltlab: error: {' '.join(str(refusal.value).split())}\n"
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["theory"], ["plot"],
+    *(["theory", model] for model in ("dln", "rrr", "nc", "poly", "tanh", "regular", "staircase", "report")),
+    ["plot", "staircase"], ["plot", "phase"],
+])
+def test_every_subcommand_has_help(capsys, argv):
+    code, out, err = run(capsys, *argv, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith("usage: sltlab")
+
+
+def test_plot_subcommand_writes_the_figure_and_reports_its_path(capsys, tmp_path):
+    path = tmp_path / "staircase.png"
+    result = run_json(capsys, "plot", "staircase", "--widths", "3", "2", "3", "--out", str(path))
+    assert result == {"written": {"figure": str(path)}}
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_theory_subcommands_do_not_import_matplotlib():
+    script = ("import sys; from verification.cli import main; "
+              "code = main(['theory', 'dln', '--widths', '3', '3', '--rank', '1', '--json']); "
+              "assert code == 0 and 'matplotlib' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+
+
+def test_installed_console_script_answers_help():
+    executable = shutil.which("sltlab")
+    if executable is None:
+        pytest.skip("the sltlab console script is not installed (pip install -e .)")
+    completed = subprocess.run([executable, "--help"], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0
+    assert completed.stdout.startswith("usage: sltlab")
+    assert completed.stderr == ""

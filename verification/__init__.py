@@ -1,0 +1,1 @@
+"""Wires theory, models and estimators together: reports, plots and the ``sltlab`` command line."""

@@ -1,0 +1,219 @@
+"""The ``sltlab`` command line.
+
+Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback). ``--json`` prints
+exactly one JSON object on stdout and nothing else. matplotlib is imported only when a figure
+is drawn, so the theory subcommands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn, Sequence
+
+import sympy
+
+import theory
+from theory import LearningCoefficient
+
+PROG = "sltlab"
+
+
+class UsageError(ValueError):
+    """Bad command-line usage, reported like any other bad input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises on bad usage instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def fraction(text: str) -> sympy.Rational:
+    """argparse type for an exact rational such as ``2``, ``1/2`` or ``0.25``."""
+    try:
+        return sympy.Rational(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"invalid fraction: {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sltlab`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        result = args.handler(args)
+    except (ValueError, OSError) as error:
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_request:  # --help
+        return int(exit_request.code or 0)
+    if args.json:
+        print(json.dumps(result.json_object))
+    else:
+        print(result.text)
+    return 0
+
+
+class Result(NamedTuple):
+    """What a subcommand produced: a JSON-ready object and its readable rendering."""
+
+    json_object: dict[str, Any]
+    text: str
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``sltlab`` argument parser."""
+    parser = _Parser(prog=PROG, description="Singular learning theory lab.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    theory_parser = commands.add_parser("theory", help="exact learning coefficients λ and m",
+                                        description="Exact learning coefficients λ and m.")
+    models = theory_parser.add_subparsers(dest="model", required=True, metavar="MODEL")
+    _subcommand(models, "dln", "deep linear network (Aoyagi 2024)", _theory_dln,
+                ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
+                                  help="widths [input, hidden..., output]")),
+                ("--rank", dict(type=int, required=True, help="rank r of the true product")))
+    _subcommand(models, "rrr", "reduced-rank regression (Aoyagi & Watanabe 2005)", _theory_rrr,
+                ("--widths", dict(type=int, nargs=3, required=True, metavar=("M", "H", "N"),
+                                  help="input, hidden and output widths")),
+                ("--rank", dict(type=int, required=True, help="true rank r")))
+    _subcommand(models, "nc", "normal crossing K = Π w_i^(2k_i), prior Π |w_i|^h_i", _theory_nc,
+                ("--k", dict(type=int, nargs="+", required=True, help="half-exponents k_i")),
+                ("--h", dict(type=fraction, nargs="+", help="prior exponents h_i (default 0)")))
+    _subcommand(models, "poly", "Newton polyhedron of a polynomial potential K(w)", _theory_poly,
+                ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
+                ("--vars", dict(nargs="+", metavar="NAME", help="variables (default: all symbols)")),
+                ("--prior", dict(type=fraction, nargs="+", metavar="H",
+                                 help="prior exponents, one per variable (default 0)")))
+    _subcommand(models, "tanh", "one-hidden-layer tanh network at f = 0", _theory_tanh,
+                ("--hidden", dict(type=int, required=True, metavar="H", help="hidden units")))
+    _subcommand(models, "regular", "regular model: λ = d/2", _theory_regular,
+                ("--dim", dict(type=int, required=True, metavar="D", help="number of parameters")))
+    _subcommand(models, "staircase", "deep linear network λ_k for every rank k", _theory_staircase,
+                ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
+                                  help="widths [input, hidden..., output]")))
+    _subcommand(models, "report", "report of every known case against published values",
+                _theory_report,
+                ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder")))
+
+    plot_parser = commands.add_parser("plot", help="theory figures", description="Theory figures.")
+    figures = plot_parser.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    _subcommand(figures, "staircase", "λ_k over the teacher rank k", _plot_staircase,
+                ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
+                                  help="widths [input, hidden..., output]")),
+                ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
+    _subcommand(figures, "phase", "λ/(d/2) over hidden width × teacher rank", _plot_phase,
+                ("--depth", dict(type=int, required=True, metavar="L",
+                                 help="number of weight matrices (L - 1 hidden layers)")),
+                ("--io", dict(type=int, required=True, metavar="N", help="input and output width")),
+                ("--max-width", dict(type=int, required=True, metavar="W",
+                                     help="largest hidden width shown")),
+                ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
+    return parser
+
+
+def _subcommand(group, name: str, summary: str, handler, *arguments) -> None:
+    parser = group.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    for flag, options in arguments:
+        parser.add_argument(flag, **options)
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    parser.set_defaults(handler=handler)
+
+
+def _theory_dln(args) -> Result:
+    return _coefficient(theory.deep_linear(args.widths, args.rank))
+
+
+def _theory_rrr(args) -> Result:
+    return _coefficient(theory.reduced_rank(*args.widths, args.rank))
+
+
+def _theory_nc(args) -> Result:
+    return _coefficient(theory.normal_crossing(args.k, args.h))
+
+
+def _theory_poly(args) -> Result:
+    return _coefficient(theory.newton(args.potential, variables=args.vars, prior=args.prior))
+
+
+def _theory_tanh(args) -> Result:
+    return _coefficient(theory.tanh_network(args.hidden))
+
+
+def _theory_regular(args) -> Result:
+    return _coefficient(theory.regular(args.dim))
+
+
+def _coefficient(lc: LearningCoefficient) -> Result:
+    """One coefficient as its ``as_dict()`` and as a few aligned lines."""
+    parameters = ", ".join(f"{key}={_plain(value)}" for key, value in lc.parameters.items())
+    fields = [
+        ("λ", _exact_and_decimal(lc.lam)),
+        ("m", str(lc.multiplicity)),
+        ("d", str(lc.dim)),
+        ("λ/(d/2)", f"{lc.regular_ratio:.4f}"),
+        ("formula", lc.derivation.formula),
+        ("case", lc.derivation.case),
+        ("source", lc.derivation.source),
+    ]
+    lines = [f"{lc.model}  {parameters}"] + [f"  {label:<9}{value}" for label, value in fields]
+    return Result(lc.as_dict(), "\n".join(lines))
+
+
+def _exact_and_decimal(lam: sympy.Rational) -> str:
+    if lam.q == 1:
+        return str(lam)
+    decimal = f"{float(lam):.6g}"
+    return f"{lam} {'=' if sympy.Rational(decimal) == lam else '≈'} {decimal}"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return str(value)
+
+
+def _theory_staircase(args) -> Result:
+    staircase = theory.dln_staircase(args.widths)
+    widths = list(staircase[0].parameters["widths"])
+    dim = staircase[0].dim
+    header = f"{'rank':>4}  {'λ':>8}  {'decimal':>9}  {'m':>2}  {'λ/(d/2)':>7}"
+    lines = [f"deep linear staircase, widths {widths}, d = {dim} (d/2 = {sympy.Rational(dim, 2)})",
+             header]
+    for lc in staircase:
+        lines.append(f"{lc.parameters['rank']:>4}  {str(lc.lam):>8}  {lc.lam_float:>9.6g}  "
+                     f"{lc.multiplicity:>2}  {lc.regular_ratio:>7.4f}")
+    return Result({"widths": widths, "dim": dim, "staircase": [lc.as_dict() for lc in staircase]},
+                  "\n".join(lines))
+
+
+def _theory_report(args) -> Result:
+    from verification.theory_report import write_theory_report
+
+    paths = {name: str(path) for name, path in write_theory_report(args.out).items()}
+    return Result({"written": paths}, "\n".join(f"wrote {path}" for path in paths.values()))
+
+
+def _plot_staircase(args) -> Result:
+    from verification.plots import plot_staircase
+
+    return _written(plot_staircase(args.widths, args.out))
+
+
+def _plot_phase(args) -> Result:
+    from verification.plots import plot_phase
+
+    return _written(plot_phase(args.depth, args.io, args.max_width, args.out))
+
+
+def _written(path: Path) -> Result:
+    return Result({"written": {"figure": str(path)}}, f"wrote {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

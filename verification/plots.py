@@ -1,0 +1,165 @@
+"""Theory figures: the deep-linear-network staircase and the width × rank phase diagram.
+
+The only module of sltlab that imports matplotlib, always with the non-interactive Agg
+backend, so figures can be written on machines without a display.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from theory import deep_linear, dln_staircase  # noqa: E402
+from theory.coefficient import require_int  # noqa: E402
+from theory.deep_linear import validate_widths  # noqa: E402
+
+DPI = 130
+FONT_SIZES = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12,
+              "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
+MAX_ANNOTATED_SIDE = 24  # phase diagrams up to this many columns and rows print their values
+
+
+def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
+    """Plot the exact λ_k of a deep linear network for every teacher rank k.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        [input, hidden..., output] widths, each ≥ 1.
+    path : str or Path
+        Where to write the figure (format from the suffix, e.g. ``.png``); parent folders are
+        created.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Notes
+    -----
+    λ_k = Aoyagi(widths, r = k) (Aoyagi, Neural Networks 172 (2024), Thm 1) is the plateau
+    value predicted along saddle-to-saddle training (sltlab THEORY.md §5). Ranks whose pole
+    has multiplicity m > 1 are labelled with m.
+    """
+    widths = validate_widths(widths)
+    staircase = dln_staircase(widths)
+    ranks = np.arange(len(staircase))
+    lams = np.array([lc.lam_float for lc in staircase])
+    half_dim = staircase[0].dim / 2
+
+    with plt.rc_context(FONT_SIZES):
+        fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
+        multiple = np.array([lc.multiplicity > 1 for lc in staircase])
+        ax.step(ranks, lams, where="mid", color="tab:blue", alpha=0.35, linewidth=1.5)
+        ax.plot(ranks[~multiple], lams[~multiple], "o", color="tab:blue", markersize=7,
+                label=r"exact $\lambda_k$ (Aoyagi 2024), m = 1")
+        if multiple.any():
+            ax.plot(ranks[multiple], lams[multiple], "D", color="tab:red", markersize=7,
+                    label=r"exact $\lambda_k$, m > 1 (m below)")
+        regular_in_view = half_dim <= 2 * lams.max()  # else the reference would flatten the steps
+        if regular_in_view:
+            ax.axhline(half_dim, color="0.35", linestyle="--", linewidth=1.2,
+                       label=f"regular model d/2 = {half_dim:g}")
+        else:
+            ax.plot([], [], " ", label=f"regular model d/2 = {half_dim:g} (off scale)")
+        for rank, lc in zip(ranks, staircase):
+            ax.annotate(f"{lc.lam}", (rank, lc.lam_float), textcoords="offset points",
+                        xytext=(0, 8), ha="center", va="bottom", fontsize=9, color="0.15")
+            if lc.multiplicity > 1:
+                ax.annotate(f"m={lc.multiplicity}", (rank, lc.lam_float), textcoords="offset points",
+                            xytext=(0, -9), ha="center", va="top", fontsize=9, color="tab:red")
+        ax.set_xlabel("rank k of the teacher")
+        ax.set_ylabel("learning coefficient λ")
+        ax.set_title(f"Deep linear network staircase, widths {list(widths)}, d = {staircase[0].dim}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0, (half_dim if regular_in_view else lams.max()) * 1.3)  # legend band on top
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", ncols=2, fontsize=9)
+        return _save(fig, path)
+
+
+def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
+    """Heatmap of λ/(d/2) over hidden width H and teacher rank r for widths [io, H, …, H, io].
+
+    Parameters
+    ----------
+    depth : int
+        Number of weight matrices L ≥ 2 (so L − 1 hidden layers, all of width H).
+    io : int
+        Input and output width, ≥ 1.
+    max_width : int
+        Largest hidden width H shown (H = 1, …, max_width).
+    path : str or Path
+        Where to write the figure; parent folders are created.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Notes
+    -----
+    λ/(d/2) is 1 for a regular model and smaller the more singular the network; cells with
+    r > H (no such teacher) are grey. λ from Aoyagi, Neural Networks 172 (2024), Thm 1.
+    """
+    depth = require_int("depth", depth, 2)
+    io = require_int("io", io, 1)
+    max_width = require_int("max_width", max_width, 1)
+    hidden_widths = np.arange(1, max_width + 1)
+    ranks = np.arange(io + 1)
+    ratio = np.ma.masked_all((len(ranks), len(hidden_widths)))
+    for column, hidden in enumerate(hidden_widths):
+        widths = [io] + [int(hidden)] * (depth - 1) + [io]
+        for rank in range(min(int(hidden), io) + 1):
+            ratio[rank, column] = deep_linear(widths, rank).regular_ratio
+
+    colormap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    with plt.rc_context(FONT_SIZES):
+        width_inches = min(max(6.5, 0.45 * max_width + 2.5), 16)
+        height_inches = min(max(4.5, 0.38 * (io + 1) + 1.8), 12)
+        fig, ax = plt.subplots(figsize=(width_inches, height_inches), layout="constrained")
+        image = ax.pcolormesh(hidden_widths, ranks, ratio, cmap=colormap, vmin=0, vmax=1,
+                              shading="nearest", edgecolors="white", linewidth=0.4)
+        fig.colorbar(image, ax=ax, label="λ / (d/2)")
+        if max(ratio.shape) <= MAX_ANNOTATED_SIDE:
+            _annotate_cells(ax, hidden_widths, ranks, ratio)
+        ax.set_xlabel("hidden width H")
+        ax.set_ylabel("rank r of the teacher")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        hidden_text = ", ".join(["H"] * (depth - 1)) if depth <= 4 else f"H × {depth - 1}"
+        ax.set_title(f"How singular is a deep linear network?\n"
+                     f"widths [{io}, {hidden_text}, {io}], L = {depth} weight matrices")
+        fig.legend(handles=[Patch(facecolor="0.85", label="r > H: no such teacher")],
+                   loc="outside lower right", frameon=False)
+        return _save(fig, path)
+
+
+def _annotate_cells(ax, hidden_widths: np.ndarray, ranks: np.ndarray, ratio: np.ma.MaskedArray) -> None:
+    fontsize = 8 if len(hidden_widths) <= 16 else 7
+    for row, rank in enumerate(ranks):
+        for column, hidden in enumerate(hidden_widths):
+            if ratio.mask[row, column]:
+                continue
+            value = float(ratio[row, column])
+            ax.text(hidden, rank, f"{value:.2f}", ha="center", va="center", fontsize=fontsize,
+                    color="black" if value > 0.6 else "white")
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
+    return path
