@@ -25,7 +25,7 @@ import sympy
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
 from theory.coefficient import DegenerateError, Derivation, LearningCoefficient, require_exponents
-from theory.polyhedron import affine_dimension, compact_faces, newton_distance
+from theory.polyhedron import affine_dimension, compact_faces, dual_vertices, newton_distance
 
 SOURCE = "Varchenko, Funct. Anal. Appl. 10 (1976); Lin, PhD thesis, UC Berkeley (2011)"
 
@@ -56,10 +56,11 @@ def newton(K, variables: Sequence | None = None, prior: Sequence | None = None) 
     terms = dict(poly.terms())
     weights = [1 + h for h in _prior(prior, len(symbols))]
 
-    faces = compact_faces(terms)
+    vertices = dual_vertices(terms)
+    faces = compact_faces(terms, vertices)
     for face in faces:
         _check_face(face, terms, symbols)
-    distance, optimal = newton_distance(terms, weights)
+    distance, optimal = newton_distance(vertices, weights)
     multiplicity = 1 + affine_dimension(optimal)
     hit = ", ".join(f"({', '.join(str(x) for x in v)})" for v in optimal)
     return LearningCoefficient(

@@ -15,6 +15,8 @@ from fractions import Fraction
 from itertools import combinations
 from typing import Iterable, Sequence
 
+import numpy as np
+
 Point = tuple[int, ...]
 Vector = tuple[Fraction, ...]
 
@@ -61,33 +63,47 @@ def minimal_points(points: Iterable[Point]) -> list[Point]:
 
 
 def dual_vertices(points: Iterable[Point]) -> list[Vector]:
-    """Vertices of D = {c ≥ 0 : ⟨α, c⟩ ≥ 1 for α in points}, by exact enumeration of bases."""
+    """Vertices of D = {c ≥ 0 : ⟨α, c⟩ ≥ 1 for α in points}, exactly.
+
+    Every choice of d constraints is a candidate basis. One batched floating-point solve
+    screens out the singular and clearly infeasible ones (integer matrices: a determinant
+    below 1/2 in size is exactly 0); each survivor is solved and checked in exact rationals,
+    so the screen only saves time and never decides the answer.
+    """
     support = minimal_points(points)
     d = len(support[0])
-    constraints = [(alpha, 1) for alpha in support] + [
-        (tuple(int(i == j) for j in range(d)), 0) for i in range(d)]
+    rows = np.array(support + [tuple(int(i == j) for j in range(d)) for i in range(d)], dtype=float)
+    rhs = np.array([1.0] * len(support) + [0.0] * d)
+    bases = np.array(list(combinations(range(len(rows)), d)))
+    matrices = rows[bases]
+    regular = np.abs(np.linalg.det(matrices)) > 0.5
+    bases, matrices = bases[regular], matrices[regular]
+    solutions = np.linalg.solve(matrices, rhs[bases][..., None])[..., 0]
+    slack = 1e-6 * (1 + np.abs(solutions).max(axis=1))
+    feasible = (solutions.min(axis=1) >= -slack) & ((solutions @ rows[: len(support)].T).min(axis=1) >= 1 - slack)
     vertices = set()
-    for basis in combinations(constraints, d):
-        c = solve_square([row for row, _ in basis], [b for _, b in basis])
+    for basis in bases[feasible]:
+        c = solve_square([rows[i].astype(int).tolist() for i in basis], [int(rhs[i]) for i in basis])
         if c is not None and min(c) >= 0 and all(dot(alpha, c) >= 1 for alpha in support):
             vertices.add(c)
     return sorted(vertices)
 
 
-def newton_distance(points: Iterable[Point], weights: Sequence) -> tuple[Fraction, list[Vector]]:
-    """Solve min{⟨weights, c⟩ : c ∈ D} exactly; return the optimum and the optimal vertices.
+def newton_distance(vertices: Sequence[Vector], weights: Sequence) -> tuple[Fraction, list[Vector]]:
+    """Solve min{⟨weights, c⟩ : c ∈ D} exactly, given D's vertices; return the optimum and the
+    optimal vertices.
 
     With weights = h + 1 the optimum is 1/t for the point t·(h + 1) where the weighted diagonal
     meets ∂P, and the optimal vertices span the optimal face of the LP, of dimension m − 1.
     """
-    vertices = dual_vertices(points)
     values = [dot(weights, v) for v in vertices]
     best = min(values)
     return Fraction(best), [v for v, value in zip(vertices, values) if value == best]
 
 
-def compact_faces(points: Iterable[Point]) -> list[frozenset[Point]]:
-    """The support sets A ∩ F of every compact face F of P, ordered by dimension.
+def compact_faces(points: Iterable[Point], vertices: Sequence[Vector]) -> list[frozenset[Point]]:
+    """The support sets A ∩ F of every compact face F of P, ordered by dimension, given the
+    vertices of D.
 
     Every face of a polyhedron is an intersection of facets. The facets of P are the
     hyperplanes ⟨v, ·⟩ = 1 for vertices v of D, and coordinate hyperplanes x_i = 0 touching P;
@@ -97,7 +113,7 @@ def compact_faces(points: Iterable[Point]) -> list[frozenset[Point]]:
     """
     points = sorted(set(points))
     d = len(points[0])
-    generators = [(frozenset(a for a in points if dot(a, v) == 1), v) for v in dual_vertices(points)]
+    generators = [(frozenset(a for a in points if dot(a, v) == 1), v) for v in vertices]
     for i in range(d):
         on_hyperplane = frozenset(a for a in points if a[i] == 0)
         if on_hyperplane:
