@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                 ("--max-width", dict(type=int, required=True, metavar="W",
                                      help="largest hidden width shown")),
                 ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
+    _subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
+                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")))
     return parser
 
 
@@ -209,6 +211,15 @@ def _plot_phase(args) -> Result:
     from verification.plots import plot_phase
 
     return _written(plot_phase(args.depth, args.io, args.max_width, args.out))
+
+
+def _bench(args) -> Result:
+    from verification.bench import format_rows, run_benchmarks
+
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    rows = run_benchmarks(args.repeats)
+    return Result({"benchmarks": rows}, format_rows(rows))
 
 
 def _written(path: Path) -> Result:

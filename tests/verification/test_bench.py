@@ -1,0 +1,20 @@
+"""`sltlab bench` reports medians beside targets (structure only: speed is never asserted)."""
+
+import json
+
+from verification.bench import Benchmark, format_rows, run_benchmarks
+from verification.cli import main
+
+
+def test_rows_carry_median_spread_and_verdict():
+    rows = run_benchmarks(2, (Benchmark("no-op", lambda: None, 1.0), Benchmark("untargeted", lambda: None, None)))
+    assert [row["name"] for row in rows] == ["no-op", "untargeted"]
+    assert rows[0]["median_seconds"] >= 0 and rows[0]["repeats"] == 2
+    assert rows[0]["meets_target"] in (True, False) and rows[1]["meets_target"] is None
+    assert "no-op" in format_rows(rows)
+
+
+def test_cli_bench_json(capsys):
+    assert main(["bench", "--repeats", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["benchmarks"]
+    assert any("10 layers of width 1000" in row["name"] and row["target_seconds"] == 0.05 for row in rows)
