@@ -16,6 +16,7 @@ import sympy
 
 from theory import (DegenerateError, LearningCoefficient, deep_linear, newton, normal_crossing,
                     reduced_rank, regular, tanh_network)
+from verification.volume_check import volume_markdown, volume_rows
 
 
 class Expected(NamedTuple):
@@ -51,7 +52,8 @@ COEFFICIENT_KEYS = ("model", "parameters", "lambda", "lambda_float", "multiplici
                     "regular_ratio")
 EXPECTED_KINDS = {"published": "Published values reproduced",
                   "cross-check": "Cross-checks against an independent formula or hand calculation",
-                  "refusal": "Degenerate potentials refused as required"}
+                  "refusal": "Degenerate potentials refused as required",
+                  "volume": "Exact values confirmed by the volume-scaling fit"}
 SECTIONS = {"dln": "Deep linear networks", "rrr": "Reduced-rank regression",
             "nc": "Normal crossings", "tanh": "One-hidden-layer tanh networks",
             "regular": "Regular model", "newton": "Newton polyhedra"}
@@ -181,10 +183,12 @@ def write_theory_report(out_dir: str | Path) -> dict[str, Path]:
     phase_name = "phase_depth{depth}_io{io}_max{max_width}".format(**PHASE_DIAGRAM)
     figures[phase_name] = plot_phase(**PHASE_DIAGRAM, path=out_dir / f"{phase_name}.png")
 
+    volume = volume_rows()
     paths = {"markdown": out_dir / "theory_report.md", "json": out_dir / "theory_report.json"}
     summary = _summary(rows)
-    paths["markdown"].write_text(_markdown(rows, summary, figures), encoding="utf-8")
-    paths["json"].write_text(json.dumps({"summary": summary, "rows": rows,
+    summary["volume"] = {"checked": len(volume), "agree": sum(row["agrees"] for row in volume)}
+    paths["markdown"].write_text(_markdown(rows, summary, figures, volume), encoding="utf-8")
+    paths["json"].write_text(json.dumps({"summary": summary, "rows": rows, "volume_check": volume,
                                          "figures": {k: p.name for k, p in figures.items()}},
                                         indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return {**paths, **figures}
@@ -202,7 +206,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def _markdown(rows: list[dict[str, Any]], summary: dict[str, dict[str, int]],
-              figures: dict[str, Path]) -> str:
+              figures: dict[str, Path], volume: list[dict[str, Any]]) -> str:
     failures = sum(counts["checked"] - counts["agree"] for counts in summary.values())
     verdict = "All checks pass." if failures == 0 else f"**{failures} CHECKS FAIL.**"
     lines = ["# sltlab theory report", "", f"{len(rows)} cases. {verdict}", ""]
@@ -216,6 +220,7 @@ def _markdown(rows: list[dict[str, Any]], summary: dict[str, dict[str, int]],
                   "| derivation |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         lines += ["| " + " | ".join(_escape(cell) for cell in _cells(row)) + " |" for row in section]
+    lines += [""] + volume_markdown(volume)
     lines += ["", "## Figures", ""]
     for name, path in figures.items():
         lines += [f"![{name}]({path.name})", ""]

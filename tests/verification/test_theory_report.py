@@ -88,3 +88,14 @@ def test_a_missing_refusal_is_reported_as_disagreeing():
                            Expected(None, None, "test", kind="refusal"))
     row = evaluate(entry)
     assert row["refused"] is None and row["agrees"] is False
+
+
+def test_volume_scaling_confirms_exact_and_true_values(report):
+    _, paths, _, markdown = report
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    volume = data["volume_check"]
+    assert data["summary"]["volume"] == {"checked": len(volume), "agree": len(volume)}
+    refused = {row["potential"]: row for row in volume if "newton refuses" in row["source"]}
+    assert set(refused) == set(DEGENERATE)
+    assert all(abs(row["lambda_fit"] - 0.5) <= 0.02 for row in refused.values())
+    assert "## Numerical cross-check: volume scaling" in markdown
