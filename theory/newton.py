@@ -18,6 +18,7 @@ true 1/2.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from math import gcd
 from typing import Sequence
 
@@ -54,7 +55,7 @@ def newton(K, variables: Sequence | None = None, prior: Sequence | None = None) 
     expr, symbols = parse_potential(K, variables)
     poly = sympy.Poly(expr, *symbols)
     terms = dict(poly.terms())
-    weights = [1 + h for h in _prior(prior, len(symbols))]
+    weights = [1 + Fraction(int(h.p), int(h.q)) for h in _prior(prior, len(symbols))]
 
     vertices = dual_vertices(terms)
     faces = compact_faces(terms, vertices)

@@ -92,7 +92,8 @@ def _symbols(d):
     return sympy.symbols(f"w1:{d + 1}")
 
 
-monomial_exponents = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=4).filter(
+prior_exponents = st.sampled_from(["0", "1/3", "1/2", "1", "3/2", "2", "3"])
+monomial_exponents = st.lists(st.tuples(st.integers(0, 3), prior_exponents), min_size=1, max_size=4).filter(
     lambda pairs: any(k for k, _ in pairs))
 
 
