@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result.json_object))
     else:
         print(result.text)
-    return 0
+    return result.exit_code
 
 
 class Result(NamedTuple):
@@ -64,6 +64,7 @@ class Result(NamedTuple):
 
     json_object: dict[str, Any]
     text: str
+    exit_code: int = 0  # 1 when a verification gate failed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,8 +198,11 @@ def _theory_staircase(args) -> Result:
 def _theory_report(args) -> Result:
     from verification.theory_report import write_theory_report
 
-    paths = {name: str(path) for name, path in write_theory_report(args.out).items()}
-    return Result({"written": paths}, "\n".join(f"wrote {path}" for path in paths.values()))
+    report = write_theory_report(args.out)
+    paths = {name: str(path) for name, path in report.paths.items()}
+    verdict = "all checks pass" if report.failures == 0 else f"{report.failures} checks FAIL"
+    text = "\n".join([f"wrote {path}" for path in paths.values()] + [f"theory report: {verdict}"])
+    return Result({"written": paths, "failures": report.failures}, text, exit_code=int(report.failures > 0))
 
 
 def _plot_staircase(args) -> Result:

@@ -158,7 +158,14 @@ def _agrees(row: dict[str, Any], expected: Expected) -> bool:
     return same_lam and expected.multiplicity in (None, row["multiplicity"])
 
 
-def write_theory_report(out_dir: str | Path) -> dict[str, Path]:
+class TheoryReport(NamedTuple):
+    """What `write_theory_report` wrote, and how many checks disagreed (0: all pass)."""
+
+    paths: dict[str, Path]
+    failures: int
+
+
+def write_theory_report(out_dir: str | Path) -> TheoryReport:
     """Evaluate `CATALOGUE` and write ``theory_report.md``, ``theory_report.json`` and figures.
 
     Parameters
@@ -168,8 +175,9 @@ def write_theory_report(out_dir: str | Path) -> dict[str, Path]:
 
     Returns
     -------
-    dict of str to Path
-        ``{"markdown": …, "json": …}`` plus one key per figure.
+    TheoryReport
+        ``paths`` (``"markdown"``, ``"json"`` and one key per figure) and the number of
+        ``failures``: checks that disagree with their expected value.
     """
     from verification.plots import plot_phase, plot_staircase  # matplotlib only when drawing
 
@@ -191,7 +199,7 @@ def write_theory_report(out_dir: str | Path) -> dict[str, Path]:
     paths["json"].write_text(json.dumps({"summary": summary, "rows": rows, "volume_check": volume,
                                          "figures": {k: p.name for k, p in figures.items()}},
                                         indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return {**paths, **figures}
+    return TheoryReport({**paths, **figures}, _failures(summary))
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -205,9 +213,13 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return tally
 
 
+def _failures(summary: dict[str, dict[str, int]]) -> int:
+    return sum(counts["checked"] - counts["agree"] for counts in summary.values())
+
+
 def _markdown(rows: list[dict[str, Any]], summary: dict[str, dict[str, int]],
               figures: dict[str, Path], volume: list[dict[str, Any]]) -> str:
-    failures = sum(counts["checked"] - counts["agree"] for counts in summary.values())
+    failures = _failures(summary)
     verdict = "All checks pass." if failures == 0 else f"**{failures} CHECKS FAIL.**"
     lines = ["# sltlab theory report", "", f"{len(rows)} cases. {verdict}", ""]
     for kind, counts in summary.items():

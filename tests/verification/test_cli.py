@@ -137,3 +137,15 @@ def test_installed_console_script_answers_help():
     assert completed.returncode == 0
     assert completed.stdout.startswith("usage: sltlab")
     assert completed.stderr == ""
+
+
+def test_theory_report_exits_1_when_a_check_fails(capsys, tmp_path, monkeypatch):
+    import verification.theory_report as theory_report
+
+    wrong = theory_report.CatalogueEntry("dln [2, 2, 2] r=0", lambda: theory.deep_linear([2, 2, 2], 0),
+                                         theory_report.Expected("2", None, "a deliberately wrong value"))
+    monkeypatch.setattr(theory_report, "CATALOGUE", (wrong,))
+    monkeypatch.setattr(theory_report, "volume_rows", lambda: [])
+    assert main(["theory", "report", "--out", str(tmp_path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["failures"] == 1
+    assert "1 CHECKS FAIL" in (tmp_path / "theory_report.md").read_text(encoding="utf-8")

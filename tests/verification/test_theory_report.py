@@ -15,7 +15,9 @@ DEGENERATE = ("(w1 + w2)**2", "(w1 - w2**2)**2", "(w1**2 - w2**2)**2")
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("report")
-    paths = write_theory_report(out_dir)
+    written = write_theory_report(out_dir)
+    assert written.failures == 0
+    paths = written.paths
     rows = json.loads(paths["json"].read_text(encoding="utf-8"))["rows"]
     return out_dir, paths, rows, paths["markdown"].read_text(encoding="utf-8")
 
