@@ -9,7 +9,7 @@ import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import deep_linear, dln_staircase, reduced_rank
+from theory import deep_linear, dln_staircase, normal_crossing, reduced_rank
 
 R = sympy.Rational
 
@@ -91,6 +91,13 @@ def test_two_layers_equal_reduced_rank_regression(m, h, n, data):
     rank = data.draw(st.integers(0, min(m, h, n)))
     dln, rrr = deep_linear([m, h, n], rank), reduced_rank(m, h, n, rank)
     assert (dln.lam, dln.multiplicity, dln.dim) == (rrr.lam, rrr.multiplicity, rrr.dim)
+
+
+@pytest.mark.parametrize("layers", range(1, 11))
+def test_scalar_chain_is_a_normal_crossing(layers):
+    # Widths [1, …, 1] at rank 0: K ∝ (w_1 ⋯ w_L)², the normal crossing with every k_i = 1.
+    chain, crossing = deep_linear([1] * (layers + 1), 0), normal_crossing([1] * layers)
+    assert (chain.lam, chain.multiplicity, chain.dim) == (crossing.lam, crossing.multiplicity, crossing.dim)
 
 
 def test_reduced_rank_exhaustively_equals_deep_linear_on_small_sizes():
