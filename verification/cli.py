@@ -115,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
                 ("--max-width", dict(type=int, required=True, metavar="W",
                                      help="largest hidden width shown")),
                 ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
+    estimate_parser = commands.add_parser("estimate", help="numerical estimates of λ and m",
+                                          description="Numerical estimates of λ and m.")
+    estimators = estimate_parser.add_subparsers(dest="estimator", required=True, metavar="ESTIMATOR")
+    _subcommand(estimators, "volume", "λ and m fitted to V(ε) = vol{K < ε} on a box, beside the exact value",
+                _estimate_volume,
+                ("potential", dict(help='K(w) in 1 to 3 variables, e.g. "(w1 + w2)**2"')),
+                ("--vars", dict(nargs="+", metavar="NAME",
+                                help="variables, the last integrated exactly (default: all symbols)")),
+                ("--box", dict(type=float, default=1.0, help="half-width b of the box [-b, b]^d (default 1)")))
     _subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
                 _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")))
     return parser
@@ -215,6 +224,25 @@ def _plot_phase(args) -> Result:
     from verification.plots import plot_phase
 
     return _written(plot_phase(args.depth, args.io, args.max_width, args.out))
+
+
+def _estimate_volume(args) -> Result:
+    from estimators.volume_scaling import volume_scaling
+
+    try:
+        exact, refusal = theory.newton(args.potential, variables=args.vars).as_dict(), None
+        exact_text = f"λ = {exact['lambda']}, m = {exact['multiplicity']} (Newton polyhedron)"
+    except theory.DegenerateError as error:
+        exact, refusal = None, " ".join(str(error).split())
+        exact_text = f"none: {refusal}"
+    fit = volume_scaling(args.potential, variables=args.vars, box=args.box)
+    volumes = "   ".join(f"V({eps:.0e}) = {v:.4g}" for eps, v in zip(fit.epsilons[::4], fit.volumes[::4]))
+    lines = [f"volume scaling of K = {args.potential} on [-{args.box:g}, {args.box:g}]^d",
+             f"  fitted λ  {fit.lam:.4f}", f"  fitted m  {fit.multiplicity}", f"  exact     {exact_text}",
+             f"  {volumes}"]
+    return Result({"lambda_fit": fit.lam, "multiplicity_fit": fit.multiplicity, "epsilons": fit.epsilons,
+                   "volumes": fit.volumes, "residuals_by_m": fit.residuals, "exact": exact,
+                   "newton_refusal": refusal}, "\n".join(lines))
 
 
 def _bench(args) -> Result:

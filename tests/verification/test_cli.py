@@ -107,7 +107,7 @@ def test_degenerate_potential_exits_2_with_the_refusal_message(capsys):
 @pytest.mark.parametrize("argv", [
     [], ["theory"], ["plot"],
     *(["theory", model] for model in ("dln", "rrr", "nc", "poly", "tanh", "regular", "staircase", "report")),
-    ["plot", "staircase"], ["plot", "phase"],
+    ["plot", "staircase"], ["plot", "phase"], ["estimate"], ["estimate", "volume"], ["bench"],
 ])
 def test_every_subcommand_has_help(capsys, argv):
     code, out, err = run(capsys, *argv, "--help")
@@ -149,3 +149,22 @@ def test_theory_report_exits_1_when_a_check_fails(capsys, tmp_path, monkeypatch)
     assert main(["theory", "report", "--out", str(tmp_path), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["failures"] == 1
     assert "1 CHECKS FAIL" in (tmp_path / "theory_report.md").read_text(encoding="utf-8")
+
+
+def test_estimate_volume_gives_the_true_value_where_newton_refuses(capsys):
+    result = run_json(capsys, "estimate", "volume", "(w1**2 - w2**2)**2")
+    assert result["exact"] is None and "vanishes on the real torus" in result["newton_refusal"]
+    assert abs(result["lambda_fit"] - 0.5) <= 0.02 and result["multiplicity_fit"] == 2  # true λ = 1/2, m = 2
+
+
+def test_estimate_volume_sits_beside_the_exact_value(capsys):
+    result = run_json(capsys, "estimate", "volume", "w1**6 + w2**4")
+    assert result["exact"]["lambda"] == "5/12" and result["newton_refusal"] is None
+    assert abs(result["lambda_fit"] - 5 / 12) <= 0.02 and result["multiplicity_fit"] == 1
+
+
+@pytest.mark.parametrize("argv", [["w1**3 + w2**2"], ["sin(w1)"], ["w1**2", "--box", "-1"],
+                                  ["w1**2 + w2**2 + w3**2 + w4**2"]])
+def test_estimate_volume_bad_input_exits_2(capsys, argv):
+    code, out, err = run(capsys, "estimate", "volume", *argv)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
