@@ -8,7 +8,7 @@ Learning Theory*, 2009, ch. 2 and 6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -64,11 +64,11 @@ class LearningCoefficient:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lam", sympy.Rational(self.lam))
-        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+        frozen = {k: tuple(v) if isinstance(v, list) else v for k, v in self.parameters.items()}
+        object.__setattr__(self, "parameters", MappingProxyType(frozen))
 
     def __hash__(self) -> int:
-        return hash((self.model, self.lam, self.multiplicity, self.dim,
-                     tuple(sorted((k, _hashable(v)) for k, v in self.parameters.items()))))
+        return hash((self.model, self.lam, self.multiplicity, self.dim, tuple(sorted(self.parameters.items()))))
 
     @property
     def lam_float(self) -> float:
@@ -78,7 +78,7 @@ class LearningCoefficient:
     @property
     def regular_ratio(self) -> float:
         """λ/(d/2): 1 for a regular model, smaller the more singular the model."""
-        return float(2 * self.lam / self.dim) if self.dim else float("nan")
+        return float(2 * self.lam / self.dim)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready values: λ both as the exact string ``"79/2"`` and as a float."""
@@ -90,16 +90,8 @@ class LearningCoefficient:
             "multiplicity": self.multiplicity,
             "dim": self.dim,
             "regular_ratio": self.regular_ratio,
-            "derivation": {
-                "formula": self.derivation.formula,
-                "case": self.derivation.case,
-                "source": self.derivation.source,
-            },
+            "derivation": asdict(self.derivation),
         }
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _jsonable(value: Any) -> Any:

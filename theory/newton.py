@@ -55,7 +55,7 @@ def newton(K, variables: Sequence | None = None, prior: Sequence | None = None) 
     expr, symbols = parse_potential(K, variables)
     poly = sympy.Poly(expr, *symbols)
     terms = dict(poly.terms())
-    weights = [1 + Fraction(int(h.p), int(h.q)) for h in _prior(prior, len(symbols))]
+    weights = [1 + h for h in _prior(prior, len(symbols))]
 
     vertices = dual_vertices(terms)
     faces = compact_faces(terms, vertices)
@@ -126,35 +126,37 @@ def _natural_key(symbol: sympy.Symbol) -> tuple:
     return (stem, int(name[len(stem):]) if name[len(stem):] else -1)
 
 
-def _prior(prior: Sequence | None, d: int) -> tuple[sympy.Rational, ...]:
+def _prior(prior: Sequence | None, d: int) -> tuple[Fraction, ...]:
+    """The prior exponents h as Fractions, the number type of the exact LP."""
     if prior is None:
-        return tuple(sympy.Integer(0) for _ in range(d))
+        return (Fraction(0),) * d
     h = require_exponents("prior", prior, allow_fraction=True)
     if len(h) != d:
         raise ValueError(f"prior has {len(h)} exponents but K has {d} variables")
-    return h
+    return tuple(Fraction(int(x.p), int(x.q)) for x in h)
 
 
-def _face_polynomial(face, terms, symbols) -> sympy.Expr:
-    return sympy.Add(*(terms[a] * sympy.Mul(*(s ** e for s, e in zip(symbols, a))) for a in sorted(face)))
+def _face_polynomial(terms: dict, symbols) -> sympy.Expr:
+    return sympy.Add(*(c * sympy.Mul(*(s ** e for s, e in zip(symbols, a))) for a, c in sorted(terms.items())))
 
 
 def _check_face(face, terms, symbols) -> None:
     """Show that K_γ > 0 on the real torus, or raise naming the face γ."""
-    polynomial = _face_polynomial(face, terms, symbols)
-    label = f"K_γ = {polynomial} on the compact face γ = conv{{{', '.join(map(str, sorted(face)))}}}"
-    if len(face) == 1:
-        (alpha,) = face
-        if terms[alpha] < 0 or any(e % 2 for e in alpha):
+    face_terms = {a: terms[a] for a in sorted(face)}
+    polynomial = _face_polynomial(face_terms, symbols)
+    label = f"K_γ = {polynomial} on the compact face γ = conv{{{', '.join(map(str, face_terms))}}}"
+    if len(face_terms) == 1:
+        ((alpha, coefficient),) = face_terms.items()
+        if coefficient < 0 or any(e % 2 for e in alpha):
             raise ValueError(f"K takes negative values arbitrarily close to the origin: "
                              f"its Newton polyhedron has the vertex term {polynomial}")
         return
-    if affine_dimension(sorted(face)) == 1:
-        zero = _edge_zero(face, terms, symbols)
+    if affine_dimension(list(face_terms)) == 1:
+        zero = _edge_zero(face_terms, symbols)
         if zero is not None:
             raise DegenerateError(f"{label} vanishes on the real torus where {zero}; "
                                   "the Newton-polyhedron value would be wrong")
-    elif not _positive_on_torus({a: terms[a] for a in face}, symbols):
+    elif not _positive_on_torus(face_terms, symbols):
         raise DegenerateError(f"cannot show that {label} has no zero on the real torus (R∖0)^d; "
                               "the Newton-polyhedron value is refused")
 
@@ -172,12 +174,11 @@ def _positive_on_torus(terms: dict, symbols) -> bool:
     if len(parts) > 1:
         return all(_positive_on_torus(part, symbols) for part in parts)
     if affine_dimension(sorted(terms)) == 1:
-        return _edge_zero(terms, terms, symbols) is None
-    polynomial = _face_polynomial(terms, terms, symbols)
+        return _edge_zero(terms, symbols) is None
     if any(sum(a) != 2 for a in terms):
         return False
     used = [s for i, s in enumerate(symbols) if any(a[i] for a in terms)]
-    return bool(sympy.hessian(polynomial, used).is_positive_definite)
+    return bool(sympy.hessian(_face_polynomial(terms, symbols), used).is_positive_definite)
 
 
 def _variable_disjoint_parts(terms: dict) -> list[dict]:
@@ -194,19 +195,19 @@ def _variable_disjoint_parts(terms: dict) -> list[dict]:
     return [part for _, part in parts]
 
 
-def _edge_zero(points, terms, symbols) -> str | None:
+def _edge_zero(terms: dict, symbols) -> str | None:
     """Where a collinear sum Σ c_α w^α vanishes on the torus, or None if it does not.
 
     With endpoints α0, α1 and δ = (α1 − α0)/gcd primitive, the sum is w^{α0}·p(w^δ) for a
     univariate p; some entry of δ is odd, so w^δ takes every value in R∖0 on the torus, and
     p(0) ≠ 0. Hence it vanishes there exactly when p has a real root (decided exactly).
     """
-    start, end = min(points), max(points)  # lexicographic order is monotone along a line
+    start, end = min(terms), max(terms)  # lexicographic order is monotone along a line
     step = gcd(*(e - s for s, e in zip(start, end)))
     delta = tuple((e - s) // step for s, e in zip(start, end))
     pivot = next(i for i, x in enumerate(delta) if x)
     t = sympy.Symbol("t")
-    univariate = sympy.Poly(sum(terms[a] * t ** ((a[pivot] - start[pivot]) // delta[pivot]) for a in points), t)
+    univariate = sympy.Poly(sum(terms[a] * t ** ((a[pivot] - start[pivot]) // delta[pivot]) for a in terms), t)
     roots = sympy.real_roots(univariate)
     if not roots:
         return None

@@ -98,7 +98,7 @@ def newton_distance(vertices: Sequence[Vector], weights: Sequence) -> tuple[Frac
     """
     values = [dot(weights, v) for v in vertices]
     best = min(values)
-    return Fraction(best), [v for v, value in zip(vertices, values) if value == best]
+    return best, [v for v, value in zip(vertices, values) if value == best]
 
 
 def compact_faces(points: Iterable[Point], vertices: Sequence[Vector]) -> list[frozenset[Point]]:

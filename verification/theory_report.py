@@ -193,8 +193,7 @@ def write_theory_report(out_dir: str | Path) -> TheoryReport:
 
     volume = volume_rows()
     paths = {"markdown": out_dir / "theory_report.md", "json": out_dir / "theory_report.json"}
-    summary = _summary(rows)
-    summary["volume"] = {"checked": len(volume), "agree": sum(row["agrees"] for row in volume)}
+    summary = _summary(rows, volume)
     paths["markdown"].write_text(_markdown(rows, summary, figures, volume), encoding="utf-8")
     paths["json"].write_text(json.dumps({"summary": summary, "rows": rows, "volume_check": volume,
                                          "figures": {k: p.name for k, p in figures.items()}},
@@ -202,14 +201,13 @@ def write_theory_report(out_dir: str | Path) -> TheoryReport:
     return TheoryReport({**paths, **figures}, _failures(summary))
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per kind of expected value: how many rows were checked and how many agree."""
+def _summary(rows: list[dict[str, Any]], volume: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per kind of check: how many rows were checked and how many agree."""
     tally = {kind: {"checked": 0, "agree": 0} for kind in EXPECTED_KINDS}
-    for row in rows:
-        if row["expected"] is not None:
-            counts = tally[row["expected"]["kind"]]
-            counts["checked"] += 1
-            counts["agree"] += row["agrees"]
+    checks = [(row["expected"]["kind"], row["agrees"]) for row in rows if row["expected"] is not None]
+    for kind, agrees in checks + [("volume", row["agrees"]) for row in volume]:
+        tally[kind]["checked"] += 1
+        tally[kind]["agree"] += agrees
     return tally
 
 
