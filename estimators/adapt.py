@@ -1,0 +1,62 @@
+"""Step size from the Metropolis acceptance rate of full-batch MALA pilot chains.
+
+The acceptance rate of a Langevin proposal measures its discretisation error, so it is a
+model-free way to set ε: the sampler's own step for MALA (target 0.574, the optimal rate of
+Roberts & Rosenthal 1998), or the largest step whose MALA acceptance stays high (e.g. 0.9)
+for the unadjusted samplers. ε is tuned by dual averaging (Nesterov 2009, as in Hoffman &
+Gelman 2014, Alg. 5, with their constants γ = 0.05, t0 = 10, κ = 0.75) from a start found by
+doubling or halving until the one-step acceptance crosses 1/2 (ibid., Alg. 4).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from estimators.mala import mala
+from estimators.posterior import LocalPosterior
+from estimators.sampling import Batches
+
+
+class Adaptation(NamedTuple):
+    step_size: float
+    target_acceptance: float
+    achieved_acceptance: float   # mean over the last half of the warm-up
+    warmup_steps: int
+
+
+def _acceptance(posterior, batch, state, step_size, generator):
+    sampler = mala(posterior, step_size=step_size)
+    state, info = sampler.step(state, batch, sampler.noise(state, generator))
+    return state, float(info["acceptance"].mean())
+
+
+def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_acceptance: float,
+                    chains: int, warmup_steps: int, generator: torch.Generator) -> Adaptation:
+    """Dual-averaged ε for which full-batch MALA chains from the centre accept at the target."""
+    if not 0 < target_acceptance < 1 or warmup_steps < 10:
+        raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
+    batch = batches.full()
+    start = posterior.center.unsqueeze(0).expand(chains, -1).clone()
+    state = mala(posterior, step_size=1.0).init(start, batch)
+    step_size = 1.0 / (posterior.nbeta + posterior.localization)
+    _, rate = _acceptance(posterior, batch, state, step_size, generator)
+    direction = 1.0 if rate > 0.5 else -1.0
+    for _ in range(60):  # Alg. 4: double or halve until the acceptance crosses 1/2
+        _, rate = _acceptance(posterior, batch, state, step_size * 2.0**direction, generator)
+        if (rate > 0.5) != (direction > 0):
+            break
+        step_size *= 2.0**direction
+    mu, averaged_error, log_step, log_average = math.log(10 * step_size), 0.0, math.log(step_size), 0.0
+    rates = []
+    for m in range(1, warmup_steps + 1):
+        state, rate = _acceptance(posterior, batch, state, math.exp(log_step), generator)
+        rates.append(rate)
+        averaged_error += ((target_acceptance - rate) - averaged_error) / (m + 10)
+        log_step = mu - math.sqrt(m) / 0.05 * averaged_error
+        weight = m ** -0.75
+        log_average = weight * log_step + (1 - weight) * log_average
+    achieved = sum(rates[warmup_steps // 2:]) / len(rates[warmup_steps // 2:])
+    return Adaptation(math.exp(log_average), target_acceptance, achieved, warmup_steps)

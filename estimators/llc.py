@@ -1,0 +1,79 @@
+"""The local learning coefficient from a recorded trace, with its diagnostics.
+
+λ̂(w*) = nβ·(E_p[L_n(w)] − L_n(w*))  (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1;
+THEORY.md §4), estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
+same minibatch, which is unbiased for L_n(w_t) − L_n(w*) and carries none of the noise of a
+separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the bulk ESS and
+the Monte Carlo standard error of the mean come from arviz-stats on the (chain, draw) array.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from arviz_stats.base import array_stats
+
+from estimators.sampling import Trace
+
+
+class LLCEstimate(NamedTuple):
+    """λ̂ over the chains that did not diverge; ``None`` where a number does not exist (every
+    chain diverged, or R-hat with a single chain)."""
+
+    mean: float | None
+    standard_error: float | None
+    per_chain: list[float | None]   # None for a diverged chain
+    rhat: float | None
+    ess: float | None
+    diverged_chains: list[int]
+    nbeta: float
+
+
+def default_nbeta(n: int) -> float:
+    """nβ = n/log n, i.e. β* = 1/log n (Watanabe 2013, WBIC), with n the data set size."""
+    if n < 2:
+        raise ValueError(f"the default nβ = n/log n needs n ≥ 2, got {n}")
+    return n / math.log(n)
+
+
+def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
+    """λ̂ with its Monte Carlo standard error, per-chain values, R-hat and ESS."""
+    gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
+    alive = ~trace.diverged
+    per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
+    diverged = [int(c) for c in np.flatnonzero(trace.diverged)]
+    if not alive.any():
+        return LLCEstimate(None, None, per_chain, None, None, diverged, nbeta)
+    kept = gaps[alive]
+    return LLCEstimate(float(kept.mean()), _mcse(kept), per_chain, _rhat(kept), _ess(kept),
+                       diverged, nbeta)
+
+
+def _finite_or_none(compute) -> float | None:
+    """Run an arviz-stats diagnostic; a degenerate trace (e.g. constant) gives None, quietly."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = float(compute())
+    return value if math.isfinite(value) else None
+
+
+def _mcse(values: np.ndarray) -> float | None:
+    """Monte Carlo standard error of the mean of a (chain, draw) array."""
+    if values.shape[1] < 4:
+        return None
+    return _finite_or_none(lambda: array_stats.mcse(values, chain_axis=-2, draw_axis=-1, method="mean"))
+
+
+def _rhat(values: np.ndarray) -> float | None:
+    if values.shape[0] < 2 or values.shape[1] < 4:
+        return None
+    return _finite_or_none(lambda: array_stats.rhat(values, chain_axis=-2, draw_axis=-1))
+
+
+def _ess(values: np.ndarray) -> float | None:
+    if values.shape[1] < 4:
+        return None
+    return _finite_or_none(lambda: array_stats.ess(values, chain_axis=-2, draw_axis=-1, method="bulk"))

@@ -1,0 +1,58 @@
+"""λ and the multiplicity m together, from LLC estimates at several nβ.
+
+At a singularity of multiplicity m the finite-temperature estimate sits below λ by about
+(m − 1)/log t (THEORY.md §4; for K = w1²w2², t·E_t[K] = 1/2 − 1/log t + O(1/log² t), which
+follows from the pole of order m of the zeta function, Watanabe 2009, Thm. 6.1). Fitting
+λ̂(t) = λ − (m − 1)·(1/log t) by weighted least squares in x = 1/log t gives λ (intercept) and
+m − 1 (minus the slope), each with a standard error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+class MultiplicityFit(NamedTuple):
+    lam: float
+    lam_standard_error: float
+    multiplicity: float            # fitted 1 − slope, a real number
+    multiplicity_standard_error: float
+    multiplicity_rounded: int      # nearest integer ≥ 1
+    nbetas: list[float]
+    estimates: list[float]
+
+
+def temperature_ladder(nbeta: float, count: int, decades: float = 2.0) -> list[float]:
+    """``count`` values of nβ, log-uniform over ``decades`` decades centred on ``nbeta``."""
+    if count < 2:
+        raise ValueError(f"a multiplicity fit needs at least 2 temperatures, got {count}")
+    exponents = np.linspace(-decades / 2, decades / 2, count)
+    return [float(nbeta * 10.0 ** e) for e in exponents]
+
+
+def fit_multiplicity(nbetas: Sequence[float], estimates: Sequence[float],
+                     standard_errors: Sequence[float]) -> MultiplicityFit:
+    """Weighted least squares of λ̂(t) on 1/log t (weights 1/SE²)."""
+    t = np.asarray(nbetas, dtype=float)
+    y = np.asarray(estimates, dtype=float)
+    se = np.asarray(standard_errors, dtype=float)
+    if len(t) < 2 or len(t) != len(y) or len(y) != len(se):
+        raise ValueError("need at least two (nβ, λ̂, SE) triples of equal length")
+    if np.any(t <= 1) or np.any(se <= 0) or not np.all(np.isfinite(y)):
+        raise ValueError("every nβ must exceed 1, every SE be positive and every estimate finite")
+    design = np.column_stack([np.ones_like(t), 1.0 / np.log(t)])
+    weights = 1.0 / se**2
+    normal = design.T @ (design * weights[:, None])
+    coefficients = np.linalg.solve(normal, design.T @ (weights * y))
+    covariance = np.linalg.inv(normal)
+    if len(t) > 2:  # scale by the reduced chi-square when the residuals are larger than the SEs
+        residuals = y - design @ coefficients
+        covariance = covariance * max(1.0, float(np.sum(weights * residuals**2)) / (len(t) - 2))
+    lam, slope = coefficients
+    multiplicity = 1.0 - slope
+    return MultiplicityFit(float(lam), math.sqrt(covariance[0, 0]), float(multiplicity),
+                           math.sqrt(covariance[1, 1]), max(1, int(round(multiplicity))),
+                           [float(v) for v in t], [float(v) for v in y])

@@ -1,0 +1,78 @@
+"""The localised tempered posterior that every sampler targets.
+
+p(w) ∝ exp{−nβ·L_n(w) − (γ/2)‖w − w*‖²}  (Lau, Furman, Wang, Murfet & Wei 2023, eq. 7;
+THEORY.md §4). ``loss`` is any batched per-sample loss: ``loss(position [C, d], batch)``
+returns [C, b]; the posterior knows nothing else of the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import torch
+from torch import Tensor
+
+Loss = Callable[[Tensor, Any], Tensor]
+
+
+class LocalPosterior(NamedTuple):
+    """Everything a kernel needs: the loss, nβ, the localisation γ and its centre w* [d]."""
+
+    loss: Loss
+    nbeta: float
+    localization: float
+    center: Tensor
+
+
+class Potential(NamedTuple):
+    """The potential U(w) = nβ·L_b(w) + (γ/2)‖w − w*‖² at a batch, and what it was built from."""
+
+    mean_loss: Tensor   # L_b(w), [C]
+    energy: Tensor      # U(w), [C]
+    gradient: Tensor    # ∇U(w), [C, d]
+
+
+def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
+    """Mean per-sample loss over the batch, [C]."""
+    return loss(position, batch).mean(-1)
+
+
+def potential(posterior: LocalPosterior, position: Tensor, batch: Any) -> Potential:
+    """U and ∇U for every chain. Chains are independent, so the gradient of the sum of the
+    chains' potentials is each chain's own gradient."""
+    with torch.enable_grad():
+        leaf = position.detach().requires_grad_(True)
+        batch_loss = mean_loss(posterior.loss, leaf, batch)
+        (loss_gradient,) = torch.autograd.grad(batch_loss.sum(), leaf)
+    offset = position - posterior.center
+    energy = posterior.nbeta * batch_loss.detach() + 0.5 * posterior.localization * offset.square().sum(-1)
+    gradient = posterior.nbeta * loss_gradient + posterior.localization * offset
+    return Potential(batch_loss.detach(), energy, gradient)
+
+
+class Sampler(NamedTuple):
+    """A kernel as pure functions over batched chains (DESIGN.md):
+
+    ``init(position, batch) -> state``, ``noise(state, generator) -> noise`` (every random
+    number a step needs, drawn outside the kernel) and ``step(state, batch, noise) -> (state,
+    info)``. ``info["loss"]`` is L_b at the position the step started from; a state's first
+    field is always ``position`` [C, d] and every field has the chain dimension first.
+    """
+
+    name: str
+    init: Callable[[Tensor, Any], NamedTuple]
+    noise: Callable[[NamedTuple, torch.Generator], Any]
+    step: Callable[[NamedTuple, Any, Any], tuple[NamedTuple, dict[str, Tensor]]]
+
+
+def gaussian_noise(state: NamedTuple, generator: torch.Generator) -> Tensor:
+    """Standard normal noise shaped like the chains' positions."""
+    position = state.position
+    return torch.randn(position.shape, generator=generator, dtype=position.dtype, device=position.device)
+
+
+def check_step_size(step_size: float) -> float:
+    step_size = float(step_size)
+    if not step_size > 0 or step_size == float("inf"):
+        raise ValueError(f"step size must be a positive number, got {step_size}")
+    return step_size

@@ -1,0 +1,153 @@
+"""The loop that drives a sampler over batched chains and records (chain, draw) traces.
+
+Every recorded draw stores L_b(w) and L_b(w*) on the same minibatch, so the LLC can be
+estimated from paired differences (DESIGN.md: the initial-loss trap). Estimators are pure
+functions of the returned :class:`Trace`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from estimators.posterior import LocalPosterior, Sampler, mean_loss
+
+
+class Batches(NamedTuple):
+    """Data tensors with n rows each, drawn as per-chain minibatches of ``batch_size`` rows
+    (with replacement). No tensors (a population potential) gives batch ``None``."""
+
+    data: tuple[Tensor, ...]
+    batch_size: int
+
+    @property
+    def n(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    @property
+    def is_full(self) -> bool:
+        return not self.data or self.batch_size >= self.n
+
+    def full(self) -> Any:
+        """The whole data set, with a leading 1 that broadcasts over chains."""
+        return tuple(t.unsqueeze(0) for t in self.data) if self.data else None
+
+    def draw(self, chains: int, generator: torch.Generator) -> Any:
+        if self.is_full:
+            return self.full()
+        device = self.data[0].device
+        rows = torch.randint(self.n, (chains, self.batch_size), generator=generator, device=device)
+        return tuple(t[rows] for t in self.data)
+
+
+class Trace(NamedTuple):
+    """What a run recorded. ``fields`` maps a name to a [C, draws] array: ``loss`` (L_b(w)),
+    ``center_loss`` (L_b(w*) on the same batch) and whatever the sampler reports.
+    ``functional_variance`` is Σ_i Var_w[ℓ_i(w)] per chain over the draws at which the full
+    data were evaluated, or None when not requested."""
+
+    fields: dict[str, np.ndarray]
+    diverged: np.ndarray               # [C] bool
+    divergence_step: np.ndarray        # [C] step at which each chain diverged, −1 if never
+    functional_variance: np.ndarray | None
+    steps: int
+    seconds: float
+
+
+def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *, chains: int,
+               draws: int, burnin: int = 0, thin: int = 1, generator: torch.Generator,
+               divergence_threshold: float = float("inf"), full_data_every: int | None = None,
+               progress: bool = False) -> Trace:
+    """Run ``chains`` chains from the centre for ``burnin + draws·thin`` steps.
+
+    A chain whose loss or position stops being finite, or whose nβ·(L_b(w) − L_b(w*)) exceeds
+    ``divergence_threshold`` at a recorded draw, is marked diverged and restarted at the
+    centre so that the arithmetic of the other chains stays finite; estimators drop it.
+    With ``full_data_every = k`` every k-th draw also evaluates all n per-sample losses to
+    accumulate the functional variance (Welford's algorithm, per chain and sample).
+    """
+    if chains < 1 or draws < 1 or burnin < 0 or thin < 1:
+        raise ValueError(f"need chains ≥ 1, draws ≥ 1, burnin ≥ 0 and thin ≥ 1, "
+                         f"got {chains}, {draws}, {burnin} and {thin}")
+    center = posterior.center.unsqueeze(0)
+    start = center.expand(chains, -1).clone()
+    fresh = sampler.init(start, batches.full())
+    state = fresh
+    steps = burnin + draws * thin
+    records: dict[str, Tensor] = {}
+    diverged = torch.zeros(chains, dtype=torch.bool, device=start.device)
+    divergence_step = torch.full((chains,), -1, dtype=torch.long, device=start.device)
+    variance = _Welford() if full_data_every else None
+    bar = _progress_bar(steps, sampler.name, progress)
+    clock = time.perf_counter()
+    for step_index in range(steps):
+        batch = batches.draw(chains, generator)
+        state, info = sampler.step(state, batch, sampler.noise(state, generator))
+        broken = ~(torch.isfinite(info["loss"]) & torch.isfinite(state.position).all(-1))
+        draw, recorded = divmod(step_index - burnin, thin)
+        if step_index >= burnin and recorded == 0:
+            info = dict(info, center_loss=mean_loss(posterior.loss, center, batch).expand(chains))
+            gap = posterior.nbeta * (info["loss"] - info["center_loss"])
+            broken |= ~(gap <= divergence_threshold)
+            for name, values in info.items():
+                records.setdefault(name, torch.empty(chains, draws, dtype=values.dtype, device=values.device))
+                records[name][:, draw] = values
+            if variance is not None and draw % full_data_every == 0:
+                with torch.no_grad():
+                    variance.add(posterior.loss(state.position, batches.full()))
+        newly = broken & ~diverged
+        if bool(newly.any()):
+            divergence_step[newly] = step_index
+            diverged |= newly
+            state = type(state)(*_where_chains(newly, fresh, state))
+        if bar is not None and (step_index + 1) % 50 == 0:
+            bar.update(50)
+    if bar is not None:
+        bar.update(steps % 50)
+        bar.close()
+    seconds = time.perf_counter() - clock
+    fields = {name: values.double().cpu().numpy() for name, values in records.items()}
+    return Trace(fields, diverged.cpu().numpy(), divergence_step.cpu().numpy(),
+                 None if variance is None else variance.total().cpu().numpy(), steps, seconds)
+
+
+def _where_chains(mask: Tensor, replacement: Any, current: Any):
+    """Field by field, ``replacement`` for the masked chains and ``current`` for the rest."""
+    if isinstance(current, Tensor):
+        return torch.where(mask.view(-1, *[1] * (current.dim() - 1)), replacement, current)
+    return type(current)(*(_where_chains(mask, r, c) for r, c in zip(replacement, current)))
+
+
+class _Welford:
+    """Running per-(chain, sample) mean and sum of squared deviations over draws."""
+
+    def __init__(self):
+        self.count, self.mean, self.squares = 0, None, None
+
+    def add(self, values: Tensor) -> None:
+        values = values.double()
+        self.count += 1
+        if self.mean is None:
+            self.mean, self.squares = values.clone(), torch.zeros_like(values)
+            return
+        delta = values - self.mean
+        self.mean += delta / self.count
+        self.squares += delta * (values - self.mean)
+
+    def total(self) -> Tensor:
+        """Σ_i of the sample variance over draws, per chain."""
+        if self.count < 2:
+            raise ValueError("the functional variance needs at least two full-data draws")
+        return (self.squares / (self.count - 1)).sum(-1)
+
+
+def _progress_bar(total: int, name: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=name, unit="step", leave=False)

@@ -1,0 +1,47 @@
+"""Stochastic gradient Nosé–Hoover thermostat (Ding, Fang, Babbush, Chen, Skeel & Neven 2014,
+Alg. 2): SGLD with momentum p and a per-chain thermostat ξ that absorbs minibatch noise.
+
+    p ← p − ξ·p·h − ∇U(w)·h + √(2A·h)·N(0, I)
+    w ← w + p·h
+    ξ ← ξ + (pᵀp/d − 1)·h
+
+with U = nβ·L_b + (γ/2)‖w − w*‖², step size h and diffusion A (ξ starts at A, p at 0).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from estimators.posterior import LocalPosterior, Sampler, check_step_size, gaussian_noise, potential
+
+
+class SGNHTState(NamedTuple):
+    position: Tensor
+    momentum: Tensor     # p, [C, d]
+    thermostat: Tensor   # ξ, [C]
+
+
+def sgnht(posterior: LocalPosterior, *, step_size: float, diffusion: float = 1.0) -> Sampler:
+    """SGNHT with step size h and diffusion A."""
+    step_size = check_step_size(step_size)
+    if not diffusion > 0:
+        raise ValueError(f"diffusion must be positive, got {diffusion}")
+    noise_scale = math.sqrt(2 * diffusion * step_size)
+
+    def init(position: Tensor, batch=None) -> SGNHTState:
+        return SGNHTState(position, torch.zeros_like(position),
+                          torch.full(position.shape[:1], diffusion, dtype=position.dtype, device=position.device))
+
+    def step(state: SGNHTState, batch, noise: Tensor):
+        here = potential(posterior, state.position, batch)
+        momentum = (state.momentum - step_size * state.thermostat.unsqueeze(-1) * state.momentum
+                    - step_size * here.gradient + noise_scale * noise)
+        position = state.position + step_size * momentum
+        thermostat = state.thermostat + step_size * (momentum.square().mean(-1) - 1)
+        return SGNHTState(position, momentum, thermostat), {"loss": here.mean_loss}
+
+    return Sampler("sgnht", init, gaussian_noise, step)

@@ -1,0 +1,134 @@
+"""Deep linear networks f(x) = W_L ⋯ W_1 x batched over chains, teachers of given rank, and
+Gaussian regression data generated in code.
+
+Parameters live in one flat tensor ``position`` of shape [C, d] (C chains, d parameters); the
+network views it as L weight stacks [C, H_{s+1}, H_s]. Chains never interact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    widths = tuple(int(h) for h in widths)
+    if len(widths) < 2 or min(widths) < 1:
+        raise ValueError(f"widths must list at least two positive integers, got {list(widths)}")
+    return widths
+
+
+@dataclass(frozen=True)
+class DeepLinearNetwork:
+    """Bias-free deep linear network with widths [input, hidden..., output].
+
+    Calling it on ``(position, (x, y))`` gives the per-sample Gaussian negative
+    log-likelihood ½‖y − f(x)‖² + (H_out/2)·log 2π (unit noise variance) with shape [C, b].
+    ``position`` is [C, d] and ``x`` is [C, b, H_in] or [b, H_in]; either side may have a
+    leading 1 that broadcasts.
+    """
+
+    widths: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", _check_widths(self.widths))
+
+    @property
+    def shapes(self) -> tuple[tuple[int, int], ...]:
+        """(out, in) of each weight matrix W_1 … W_L."""
+        return tuple(zip(self.widths[1:], self.widths[:-1]))
+
+    @property
+    def dim(self) -> int:
+        return sum(out * inp for out, inp in self.shapes)
+
+    def weights(self, position: Tensor) -> list[Tensor]:
+        """Views of ``position`` [C, d] as weight stacks [C, out, in], W_1 first."""
+        if position.shape[-1] != self.dim:
+            raise ValueError(f"position has {position.shape[-1]} parameters, the network has {self.dim}")
+        sizes = [out * inp for out, inp in self.shapes]
+        return [block.reshape(*position.shape[:-1], out, inp)
+                for block, (out, inp) in zip(position.split(sizes, dim=-1), self.shapes)]
+
+    def flatten(self, weights: Sequence[Tensor]) -> Tensor:
+        """Inverse of :meth:`weights`: matrices (with any leading dims) into one flat tensor."""
+        return torch.cat([w.reshape(*w.shape[:-2], -1) for w in weights], dim=-1)
+
+    def forward(self, position: Tensor, x: Tensor) -> Tensor:
+        """f(x) for every chain: [C, b, H_out]."""
+        hidden = x
+        for weight in self.weights(position):
+            hidden = torch.matmul(hidden, weight.transpose(-1, -2))
+        return hidden
+
+    def product(self, position: Tensor) -> Tensor:
+        """End-to-end matrix W_L ⋯ W_1, [C, H_out, H_in]."""
+        weights = self.weights(position)
+        total = weights[0]
+        for weight in weights[1:]:
+            total = torch.matmul(weight, total)
+        return total
+
+    def __call__(self, position: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch
+        residual = y - self.forward(position, x)
+        const = 0.5 * self.widths[-1] * math.log(2 * math.pi)
+        return 0.5 * residual.square().sum(-1) + const
+
+
+def teacher_matrix(n_in: int, n_out: int, rank: int, singular_values: Sequence[float] | None = None,
+                   *, generator: torch.Generator, dtype=torch.float64) -> Tensor:
+    """T = U diag(s) Vᵀ of the given rank with random orthonormal U, V (Haar, via QR).
+
+    ``singular_values`` default to all ones.
+    """
+    if not 0 <= rank <= min(n_in, n_out):
+        raise ValueError(f"rank must lie in 0..{min(n_in, n_out)}, got {rank}")
+    values = torch.ones(rank, dtype=dtype) if singular_values is None else torch.as_tensor(
+        singular_values, dtype=dtype)
+    if values.shape != (rank,) or bool((values <= 0).any()):
+        raise ValueError(f"need {rank} positive singular values, got {list(values.tolist())}")
+    u = _orthonormal(n_out, rank, generator, dtype)
+    v = _orthonormal(n_in, rank, generator, dtype)
+    return (u * values) @ v.T
+
+
+def balanced_factorization(network: DeepLinearNetwork, target: Tensor, rank: int, *,
+                           generator: torch.Generator) -> Tensor:
+    """A deepest true parameter [d] for ``target`` of rank r (THEORY.md §1).
+
+    With T = U S Vᵀ (top r singular triples): W_1 = Q_2 S^{1/L} Vᵀ, W_s = Q_{s+1} S^{1/L} Q_sᵀ,
+    W_L = U S^{1/L} Q_Lᵀ, each Q_s a random H_s × r matrix with orthonormal columns. Every layer
+    then has rank exactly r and the layers are aligned (Aoyagi 2024, local = global λ).
+    """
+    depth = len(network.shapes)
+    if rank > min(network.widths):
+        raise ValueError(f"rank {rank} exceeds the narrowest width {min(network.widths)}")
+    u, s, vh = torch.linalg.svd(target.to(torch.float64))
+    root = torch.diag(s[:rank] ** (1.0 / depth))
+    frames = ([vh[:rank].T]
+              + [_orthonormal(h, rank, generator, torch.float64) for h in network.widths[1:-1]]
+              + [u[:, :rank]])
+    weights = [frames[s + 1] @ root @ frames[s].T for s in range(depth)]
+    return network.flatten(weights)
+
+
+def regression_data(target: Tensor, n: int, *, generator: torch.Generator,
+                    noise_std: float = 1.0) -> tuple[Tensor, Tensor]:
+    """n samples x ~ N(0, I), y = T x + noise_std·N(0, I)."""
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    n_out, n_in = target.shape
+    x = torch.randn(n, n_in, generator=generator, dtype=target.dtype)
+    noise = torch.randn(n, n_out, generator=generator, dtype=target.dtype)
+    return x, x @ target.T + noise_std * noise
+
+
+def _orthonormal(rows: int, cols: int, generator: torch.Generator, dtype) -> Tensor:
+    gaussian = torch.randn(rows, max(cols, 1), generator=generator, dtype=dtype)
+    q, r = torch.linalg.qr(gaussian)
+    return (q * torch.sign(torch.diagonal(r)))[:, :cols]

@@ -1,0 +1,57 @@
+"""Population potentials K(w) given as sympy expressions, evaluated on batched chains.
+
+Used as the loss of a tempered posterior exp(−nβ·K(w))·prior (THEORY.md §3–4): there are no
+data, so calling the potential ignores the batch and returns K at every chain as [C, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import sympy
+import torch
+from torch import Tensor
+
+# Functions a potential may use, mapped to their batched torch versions.
+_TORCH_FUNCTIONS = {"tanh": torch.tanh, "exp": torch.exp, "log": torch.log, "sin": torch.sin,
+                    "cos": torch.cos, "sqrt": torch.sqrt, "Abs": torch.abs}
+
+
+class Potential:
+    """K(w) in the variables ``variables`` (default: its symbols, sorted by name)."""
+
+    def __init__(self, expression: str | sympy.Expr, variables: Sequence[str] | None = None):
+        try:
+            self.expression = sympy.sympify(expression) if isinstance(expression, str) else expression
+        except (sympy.SympifyError, SyntaxError, TypeError) as error:
+            raise ValueError(f"cannot parse the potential {expression!r}: {error}") from None
+        free = sorted(self.expression.free_symbols, key=lambda s: s.name)
+        if variables is None:
+            self.variables = tuple(free)
+        else:
+            self.variables = tuple(sympy.Symbol(name) for name in variables)
+            missing = set(free) - set(self.variables)
+            if missing:
+                raise ValueError(f"the potential uses {sorted(s.name for s in missing)}, "
+                                 f"which are not among the variables {list(variables)}")
+        if not self.variables:
+            raise ValueError(f"the potential {expression!r} has no variables")
+        unknown = {f.func.__name__ for f in self.expression.atoms(sympy.Function)} - set(_TORCH_FUNCTIONS)
+        if unknown:
+            raise ValueError(f"the potential uses functions sltlab cannot batch: {sorted(unknown)}")
+        self._function = sympy.lambdify(self.variables, self.expression, modules=[_TORCH_FUNCTIONS])
+
+    @property
+    def dim(self) -> int:
+        return len(self.variables)
+
+    def __call__(self, position: Tensor, batch=None) -> Tensor:
+        """K at every chain, [C, 1] (one 'sample': the population loss)."""
+        if position.shape[-1] != self.dim:
+            raise ValueError(f"position has {position.shape[-1]} coordinates, K has {self.dim} variables")
+        value = self._function(*position.unbind(-1))
+        return torch.as_tensor(value, dtype=position.dtype, device=position.device).expand(
+            position.shape[:-1]).unsqueeze(-1)
+
+    def __repr__(self) -> str:
+        return f"Potential({str(self.expression)!r})"

@@ -1,0 +1,123 @@
+"""The driver (burn-in, thinning, divergence, functional variance) and the estimators that are
+pure functions of its traces, checked on synthetic traces with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from arviz_stats.base import array_stats
+
+from estimators.llc import default_nbeta, llc_from_trace
+from estimators.multiplicity import fit_multiplicity, temperature_ladder
+from estimators.posterior import LocalPosterior
+from estimators.sampling import Batches, Trace, run_chains
+from estimators.sgld import sgld
+from estimators.thermodynamics import singular_fluctuation, two_temperature_lambda, wbic_lambda
+from models.deep_linear import DeepLinearNetwork
+
+
+def synthetic_trace(gaps, diverged=None, variance=None):
+    gaps = np.asarray(gaps, dtype=float)
+    center = np.full_like(gaps, 3.0)
+    diverged = np.zeros(len(gaps), bool) if diverged is None else np.asarray(diverged)
+    return Trace({"loss": center + gaps, "center_loss": center}, diverged,
+                 np.where(diverged, 5, -1), variance, gaps.shape[1], 0.0)
+
+
+def test_llc_is_nbeta_times_the_mean_paired_difference_with_arviz_diagnostics():
+    rng = np.random.default_rng(0)
+    gaps = 0.02 + 0.01 * rng.standard_normal((4, 300))
+    estimate = llc_from_trace(synthetic_trace(gaps), nbeta=100.0)
+    assert math.isclose(estimate.mean, 100 * gaps.mean(), rel_tol=1e-12)
+    np.testing.assert_allclose(estimate.per_chain, 100 * gaps.mean(1))
+    assert math.isclose(estimate.standard_error, float(array_stats.mcse(100 * gaps, method="mean")), rel_tol=1e-12)
+    assert math.isclose(estimate.rhat, float(array_stats.rhat(100 * gaps)), rel_tol=1e-12)
+    assert math.isclose(estimate.ess, float(array_stats.ess(100 * gaps, method="bulk")), rel_tol=1e-12)
+    assert estimate.diverged_chains == []
+
+
+def test_diverged_chains_are_dropped_and_named():
+    gaps = np.ones((3, 50))
+    gaps[1] = np.nan
+    estimate = llc_from_trace(synthetic_trace(gaps, diverged=[False, True, False]), nbeta=2.0)
+    assert estimate.mean == 2.0 and estimate.per_chain == [2.0, None, 2.0]
+    assert estimate.diverged_chains == [1]
+
+
+def test_all_chains_diverged_gives_no_number():
+    estimate = llc_from_trace(synthetic_trace(np.full((2, 10), np.inf), diverged=[True, True]), 5.0)
+    assert estimate.mean is None and estimate.standard_error is None and estimate.per_chain == [None, None]
+
+
+def test_a_step_size_that_blows_up_is_reported_as_diverged_never_inf():
+    g = torch.Generator().manual_seed(0)
+    network = DeepLinearNetwork([2, 2, 2])
+    x = torch.randn(50, 2, generator=g)
+    posterior = LocalPosterior(network, 50.0, 1.0, torch.zeros(network.dim))
+    trace = run_chains(sgld(posterior, step_size=5.0), posterior, Batches((x, x), 10), chains=4, draws=30,
+                       generator=g, divergence_threshold=1e5)
+    assert trace.diverged.all() and (trace.divergence_step >= 0).all()
+    estimate = llc_from_trace(trace, 50.0)
+    assert estimate.mean is None and estimate.diverged_chains == [0, 1, 2, 3]
+
+
+def test_burnin_thinning_and_the_functional_variance():
+    g = torch.Generator().manual_seed(0)
+    network = DeepLinearNetwork([2, 1])
+    x = torch.randn(20, 2, generator=g, dtype=torch.float64)
+    data = (x, x[:, :1])
+    posterior = LocalPosterior(network, 20.0, 1.0, torch.zeros(2, dtype=torch.float64))
+    trace = run_chains(sgld(posterior, step_size=1e-2), posterior, Batches(data, 20), chains=2, draws=7,
+                       burnin=3, thin=2, generator=torch.Generator().manual_seed(0), full_data_every=1)
+    assert trace.steps == 3 + 7 * 2 and trace.fields["loss"].shape == (2, 7)
+    replay = run_chains(sgld(posterior, step_size=1e-2), posterior, Batches(data, 20), chains=2, draws=7,
+                        burnin=3, thin=2, generator=torch.Generator().manual_seed(0), full_data_every=1)
+    np.testing.assert_array_equal(trace.functional_variance, replay.functional_variance)
+    assert trace.functional_variance.shape == (2,) and (trace.functional_variance > 0).all()
+
+
+def test_functional_variance_matches_numpy():
+    """Welford over draws equals the sample variance, summed over samples."""
+    from estimators.sampling import _Welford
+
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal((9, 3, 5))  # draws × chains × samples
+    welford = _Welford()
+    for draw in values:
+        welford.add(torch.from_numpy(draw))
+    np.testing.assert_allclose(welford.total().numpy(), values.var(axis=0, ddof=1).sum(-1))
+
+
+def test_singular_fluctuation_is_half_beta_times_the_functional_variance():
+    trace = synthetic_trace(np.zeros((3, 4)), variance=np.array([10.0, 12.0, 14.0]))
+    nu = singular_fluctuation(trace, beta=0.5)
+    assert nu.per_chain == [2.5, 3.0, 3.5] and nu.mean == 3.0
+    assert math.isclose(nu.standard_error, 0.5 / math.sqrt(3))
+
+
+def test_wbic_and_two_temperature_formulas_on_a_regular_model():
+    n, d, minimum = 1000, 6, 1.4
+    beta = 1 / math.log(n)
+    mean_loss = minimum + d / (2 * n * beta)      # E^β[L_n] of a regular model
+    wbic, lam = wbic_lambda(n, mean_loss, minimum)
+    assert math.isclose(wbic, n * mean_loss) and math.isclose(lam, d / 2)
+    nloss = lambda b: n * minimum + d / (2 * b)
+    assert math.isclose(two_temperature_lambda(nloss(0.2), 0.2, nloss(0.7), 0.7), d / 2)
+    with pytest.raises(ValueError):
+        two_temperature_lambda(1.0, 0.5, 2.0, 0.5)
+
+
+def test_multiplicity_fit_recovers_lambda_and_m_from_an_exact_curve():
+    ladder = temperature_ladder(1000.0, 5)
+    assert math.isclose(ladder[0], 100.0) and math.isclose(ladder[-1], 10000.0)
+    estimates = [1.5 - 2 / math.log(t) for t in ladder]
+    fit = fit_multiplicity(ladder, estimates, [0.01] * 5)
+    assert math.isclose(fit.lam, 1.5, rel_tol=1e-9) and math.isclose(fit.multiplicity, 3.0, rel_tol=1e-9)
+    assert fit.multiplicity_rounded == 3
+
+
+def test_default_nbeta_is_n_over_log_n():
+    assert math.isclose(default_nbeta(10_000), 10_000 / math.log(10_000))
+    with pytest.raises(ValueError):
+        default_nbeta(1)

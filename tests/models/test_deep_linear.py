@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
+
+
+def generator(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_shapes_and_round_trip():
+    net = DeepLinearNetwork([3, 4, 5, 2])
+    assert net.shapes == ((4, 3), (5, 4), (2, 5))
+    assert net.dim == 12 + 20 + 10
+    position = torch.randn(6, net.dim, generator=generator(), dtype=torch.float64)
+    weights = net.weights(position)
+    assert [tuple(w.shape) for w in weights] == [(6, 4, 3), (6, 5, 4), (6, 2, 5)]
+    assert torch.equal(net.flatten(weights), position)
+
+
+def test_loss_is_gaussian_nll_per_sample_and_chain():
+    net = DeepLinearNetwork([3, 4, 2])
+    position = torch.randn(5, net.dim, generator=generator(), dtype=torch.float64)
+    x = torch.randn(7, 3, generator=generator(1), dtype=torch.float64)
+    y = torch.randn(7, 2, generator=generator(2), dtype=torch.float64)
+    losses = net(position, (x.unsqueeze(0), y.unsqueeze(0)))
+    assert losses.shape == (5, 7)
+    w1, w2 = net.weights(position[2:3])
+    expected = 0.5 * ((y - x @ (w2[0] @ w1[0]).T) ** 2).sum(-1) + math.log(2 * math.pi)
+    torch.testing.assert_close(losses[2], expected)
+
+
+@pytest.mark.parametrize("widths, rank", [([10, 10, 10, 10], 2), ([6, 3, 4], 3), ([5, 5], 0), ([4, 7, 7, 7, 3], 3)])
+def test_balanced_factorization_is_a_deepest_true_parameter(widths, rank):
+    net = DeepLinearNetwork(widths)
+    values = [3.0, 2.0, 0.5][:rank]
+    target = teacher_matrix(widths[0], widths[-1], rank, values, generator=generator())
+    assert torch.linalg.matrix_rank(target) == rank
+    torch.testing.assert_close(torch.linalg.svdvals(target)[:rank], torch.tensor(values, dtype=torch.float64))
+    position = balanced_factorization(net, target, rank, generator=generator(1))
+    torch.testing.assert_close(net.product(position.unsqueeze(0))[0], target)
+    weights = [w[0] for w in net.weights(position.unsqueeze(0))]
+    for weight in weights:
+        assert torch.linalg.matrix_rank(weight) == rank
+    for lower, upper in zip(weights, weights[1:]):   # balanced: W_{s+1}ᵀ W_{s+1} = W_s W_sᵀ
+        torch.testing.assert_close(upper.T @ upper, lower @ lower.T)
+
+
+def test_regression_data_follows_the_teacher():
+    target = teacher_matrix(4, 3, 2, generator=generator())
+    x, y = regression_data(target, 20000, generator=generator(1), noise_std=0.5)
+    assert x.shape == (20000, 4) and y.shape == (20000, 3)
+    fitted = torch.linalg.lstsq(x, y).solution.T
+    assert torch.allclose(fitted, target, atol=0.02)
+    assert abs(float((y - x @ target.T).std()) - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("call", [
+    lambda: DeepLinearNetwork([3]),
+    lambda: DeepLinearNetwork([3, 0, 2]),
+    lambda: teacher_matrix(3, 2, 3, generator=generator()),
+    lambda: teacher_matrix(3, 2, 2, [1.0, -1.0], generator=generator()),
+    lambda: teacher_matrix(3, 2, 2, [1.0], generator=generator()),
+    lambda: regression_data(torch.eye(2), 0, generator=generator()),
+    lambda: DeepLinearNetwork([2, 2]).weights(torch.zeros(1, 5)),
+])
+def test_bad_input_is_refused(call):
+    with pytest.raises(ValueError):
+        call()
