@@ -12,12 +12,14 @@ import json
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 import sympy
 
 import theory
 from theory import LearningCoefficient
+from verification.cli_estimate import add_estimate_commands
+from verification.command import Result, subcommand
 
 PROG = "sltlab"
 
@@ -53,18 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:  # --help
         return int(exit_request.code or 0)
     if args.json:
-        print(json.dumps(result.json_object))
+        print(json.dumps(result.json_object, allow_nan=False))
     else:
         print(result.text)
     return result.exit_code
-
-
-class Result(NamedTuple):
-    """What a subcommand produced: a JSON-ready object and its readable rendering."""
-
-    json_object: dict[str, Any]
-    text: str
-    exit_code: int = 0  # 1 when a verification gate failed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,66 +69,52 @@ def build_parser() -> argparse.ArgumentParser:
     theory_parser = commands.add_parser("theory", help="exact learning coefficients λ and m",
                                         description="Exact learning coefficients λ and m.")
     models = theory_parser.add_subparsers(dest="model", required=True, metavar="MODEL")
-    _subcommand(models, "dln", "deep linear network (Aoyagi 2024)", _theory_dln,
+    subcommand(models, "dln", "deep linear network (Aoyagi 2024)", _theory_dln,
                 ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
                                   help="widths [input, hidden..., output]")),
                 ("--rank", dict(type=int, required=True, help="rank r of the true product")))
-    _subcommand(models, "rrr", "reduced-rank regression (Aoyagi & Watanabe 2005)", _theory_rrr,
+    subcommand(models, "rrr", "reduced-rank regression (Aoyagi & Watanabe 2005)", _theory_rrr,
                 ("--widths", dict(type=int, nargs=3, required=True, metavar=("M", "H", "N"),
                                   help="input, hidden and output widths")),
                 ("--rank", dict(type=int, required=True, help="true rank r")))
-    _subcommand(models, "nc", "normal crossing K = Π w_i^(2k_i), prior Π |w_i|^h_i", _theory_nc,
+    subcommand(models, "nc", "normal crossing K = Π w_i^(2k_i), prior Π |w_i|^h_i", _theory_nc,
                 ("--k", dict(type=int, nargs="+", required=True, help="half-exponents k_i")),
                 ("--h", dict(type=fraction, nargs="+", help="prior exponents h_i (default 0)")))
-    _subcommand(models, "poly", "Newton polyhedron of a polynomial potential K(w)", _theory_poly,
+    subcommand(models, "poly", "Newton polyhedron of a polynomial potential K(w)", _theory_poly,
                 ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
                 ("--vars", dict(nargs="+", metavar="NAME", help="variables (default: all symbols)")),
                 ("--prior", dict(type=fraction, nargs="+", metavar="H",
                                  help="prior exponents, one per variable (default 0)")))
-    _subcommand(models, "tanh", "one-hidden-layer tanh network at f = 0", _theory_tanh,
+    subcommand(models, "tanh", "one-hidden-layer tanh network at f = 0", _theory_tanh,
                 ("--hidden", dict(type=int, required=True, metavar="H", help="hidden units")))
-    _subcommand(models, "regular", "regular model: λ = d/2", _theory_regular,
+    subcommand(models, "regular", "regular model: λ = d/2", _theory_regular,
                 ("--dim", dict(type=int, required=True, metavar="D", help="number of parameters")))
-    _subcommand(models, "staircase", "deep linear network λ_k for every rank k", _theory_staircase,
+    subcommand(models, "staircase", "deep linear network λ_k for every rank k", _theory_staircase,
                 ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
                                   help="widths [input, hidden..., output]")))
-    _subcommand(models, "report", "report of every known case against published values",
+    subcommand(models, "report", "report of every known case against published values",
                 _theory_report,
                 ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder")))
 
     plot_parser = commands.add_parser("plot", help="theory figures", description="Theory figures.")
     figures = plot_parser.add_subparsers(dest="figure", required=True, metavar="FIGURE")
-    _subcommand(figures, "staircase", "λ_k over the teacher rank k", _plot_staircase,
+    subcommand(figures, "staircase", "λ_k over the teacher rank k", _plot_staircase,
                 ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
                                   help="widths [input, hidden..., output]")),
                 ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
-    _subcommand(figures, "phase", "λ/(d/2) over hidden width × teacher rank", _plot_phase,
+    subcommand(figures, "phase", "λ/(d/2) over hidden width × teacher rank", _plot_phase,
                 ("--depth", dict(type=int, required=True, metavar="L",
                                  help="number of weight matrices (L - 1 hidden layers)")),
                 ("--io", dict(type=int, required=True, metavar="N", help="input and output width")),
                 ("--max-width", dict(type=int, required=True, metavar="W",
                                      help="largest hidden width shown")),
                 ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
-    estimate_parser = commands.add_parser("estimate", help="numerical estimates of λ and m",
-                                          description="Numerical estimates of λ and m.")
-    estimators = estimate_parser.add_subparsers(dest="estimator", required=True, metavar="ESTIMATOR")
-    _subcommand(estimators, "volume", "λ and m fitted to V(ε) = vol{K < ε} on a box, beside the exact value",
-                _estimate_volume,
-                ("potential", dict(help='K(w) in 1 to 3 variables, e.g. "(w1 + w2)**2"')),
-                ("--vars", dict(nargs="+", metavar="NAME",
-                                help="variables, the last integrated exactly (default: all symbols)")),
-                ("--box", dict(type=float, default=1.0, help="half-width b of the box [-b, b]^d (default 1)")))
-    _subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
-                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")))
+    add_estimate_commands(commands)
+    subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
+                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
+                ("--only", dict(choices=["theory", "sampling", "accuracy"],
+                                help="run one group (default all three; accuracy takes several minutes)")))
     return parser
-
-
-def _subcommand(group, name: str, summary: str, handler, *arguments) -> None:
-    parser = group.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
-    for flag, options in arguments:
-        parser.add_argument(flag, **options)
-    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
-    parser.set_defaults(handler=handler)
 
 
 def _theory_dln(args) -> Result:
@@ -226,32 +206,30 @@ def _plot_phase(args) -> Result:
     return _written(plot_phase(args.depth, args.io, args.max_width, args.out))
 
 
-def _estimate_volume(args) -> Result:
-    from estimators.volume_scaling import volume_scaling
-
-    try:
-        exact, refusal = theory.newton(args.potential, variables=args.vars).as_dict(), None
-        exact_text = f"λ = {exact['lambda']}, m = {exact['multiplicity']} (Newton polyhedron)"
-    except theory.DegenerateError as error:
-        exact, refusal = None, " ".join(str(error).split())
-        exact_text = f"none: {refusal}"
-    fit = volume_scaling(args.potential, variables=args.vars, box=args.box)
-    volumes = "   ".join(f"V({eps:.0e}) = {v:.4g}" for eps, v in zip(fit.epsilons[::4], fit.volumes[::4]))
-    lines = [f"volume scaling of K = {args.potential} on [-{args.box:g}, {args.box:g}]^d",
-             f"  fitted λ  {fit.lam:.4f}", f"  fitted m  {fit.multiplicity}", f"  exact     {exact_text}",
-             f"  {volumes}"]
-    return Result({"lambda_fit": fit.lam, "multiplicity_fit": fit.multiplicity, "epsilons": fit.epsilons,
-                   "volumes": fit.volumes, "residuals_by_m": fit.residuals, "exact": exact,
-                   "newton_refusal": refusal}, "\n".join(lines))
-
-
 def _bench(args) -> Result:
     from verification.bench import format_rows, run_benchmarks
+    from verification.bench_sampling import format_sampler_rows, run_sampler_benchmarks
 
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-    rows = run_benchmarks(args.repeats)
-    return Result({"benchmarks": rows}, format_rows(rows))
+    wanted = {"theory", "sampling", "accuracy"} if args.only is None else {args.only}
+    result, tables = {}, []
+    if "theory" in wanted:
+        result["benchmarks"] = run_benchmarks(args.repeats)
+        tables.append(format_rows(result["benchmarks"]))
+    if "sampling" in wanted:
+        result["sampling"] = run_sampler_benchmarks(args.repeats)
+        tables.append(format_sampler_rows(result["sampling"]))
+    if "accuracy" in wanted:
+        from verification import bench_accuracy as accuracy
+
+        progress = not args.json and sys.stderr.isatty()
+        dln = accuracy.dln_rows(progress)
+        result["accuracy"] = {"dln": dln, "dln_summary": accuracy.dln_summary(dln),
+                              "potentials": accuracy.potential_rows(progress),
+                              "regular": accuracy.regular_row(progress)}
+        tables.append(accuracy.format_accuracy(*result["accuracy"].values()))
+    return Result(result, "\n\n".join(tables))
 
 
 def _written(path: Path) -> Result:

@@ -15,6 +15,17 @@ def test_rows_carry_median_spread_and_verdict():
 
 
 def test_cli_bench_json(capsys):
-    assert main(["bench", "--repeats", "1", "--json"]) == 0
+    assert main(["bench", "--repeats", "1", "--only", "theory", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["benchmarks"]
     assert any("10 layers of width 1000" in row["name"] and row["target_seconds"] == 0.05 for row in rows)
+
+
+def test_sampler_step_time_and_rows():
+    from verification.bench_sampling import format_sampler_rows, sgld_seconds_per_step
+
+    seconds = sgld_seconds_per_step([3, 3], chains=4, batch_size=10, steps=5, repeats=2)
+    assert seconds > 0
+    rows = [{"name": "a", "chain_steps_per_second": 4 / seconds, "target_chain_steps_per_second": 1,
+             "meets_target": True}, {"name": "peak", "gflops": 10.0}]
+    table = format_sampler_rows(rows)
+    assert "ok" in table and "10.0" in table

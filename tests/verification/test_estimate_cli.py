@@ -1,0 +1,89 @@
+"""`sltlab estimate dln|poly`: the JSON contract, bad input, divergence, and the multiplicity
+fit on exact finite-temperature curves."""
+
+import json
+import math
+
+import pytest
+
+from estimators.multiplicity import fit_multiplicity, temperature_ladder
+from verification.cli import main
+from verification.finite_truth import tempered_expectation
+from verification.llc_runs import outside_band
+
+KEYS = {"llc_mean", "llc_se", "llc_per_chain", "lambda_exact", "rel_error", "rhat", "ess", "diverged_chains",
+        "sampling_seconds", "config"}
+
+
+def run_json(capsys, *argv):
+    code = main(["estimate", *argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_estimate_poly_json_matches_the_finite_n_truth(capsys):
+    code, result = run_json(capsys, "poly", "w1**4 + w2**2", "--chains", "32", "--draws", "3000", "--seed", "1")
+    assert code == 0 and KEYS <= result.keys()
+    assert result["lambda_exact"] == "3/4" and result["config"]["sampler"] == "mala"
+    assert len(result["llc_per_chain"]) == 32 and result["diverged_chains"] == []
+    # Sampler error alone: within 3 standard errors of t·E[K] integrated numerically.
+    assert abs(result["llc_mean"] - result["finite_n_truth"]) <= 3 * result["llc_se"]
+    assert 0.7 < result["acceptance"] < 0.9
+
+
+def test_estimate_dln_json_resolves_every_default(capsys):
+    code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--draws", "200",
+                            "--chains", "4", "--n", "2000")
+    assert code == 0 and KEYS <= result.keys()
+    config = result["config"]
+    assert math.isclose(config["nbeta"], 2000 / math.log(2000))
+    assert config["step_size"] > 0 and config["burnin"] == 50
+    assert result["localization"]["at"] == "empirical_minimum" and result["localization"]["gradient_norm"] < 1e-5
+    assert result["lambda_exact"] == "7/2" and result["multiplicity_exact"] == 2  # Aoyagi & Watanabe, odd case
+
+
+def test_all_chains_diverging_is_reported_not_inf(capsys):
+    code, result = run_json(capsys, "dln", "--widths", "3", "3", "3", "--rank", "1", "--draws", "50",
+                            "--chains", "3", "--n", "500", "--step-size", "10")
+    assert code == 1
+    assert result["llc_mean"] is None and result["diverged_chains"] == [0, 1, 2]
+    assert result["llc_per_chain"] == [None, None, None]
+
+
+def test_text_output_names_the_pieces(capsys):
+    assert main(["estimate", "poly", "w1**2", "--chains", "4", "--draws", "500"]) == 0
+    text = capsys.readouterr().out
+    for words in ("λ̂", "exact λ   1/2", "nβ·E[K]", "R-hat", "mala", "dual averaging"):
+        assert words in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["dln", "--widths", "3", "2", "3", "--rank", "5"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "0"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--step-size", "-1"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--n", "1"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "hmc"],
+    ["poly", "w1**2 +"],
+    ["poly", "w1**2", "--localization", "-1"],
+    ["poly", "w1**2", "--temperatures", "1"],
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv):
+    assert main(["estimate", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+
+
+def test_outside_band_counts_only_what_multiplicity_does_not_explain():
+    low = 39.5 - 2 / math.log(1000.0)
+    assert outside_band(39.4, 39.5, 3, 1000.0) == 0.0
+    assert math.isclose(outside_band(41.475, 39.5, 3, 1000.0), 0.05)
+    assert math.isclose(outside_band(low - 0.395, 39.5, 3, 1000.0), 0.01)
+
+
+@pytest.mark.parametrize("potential, multiplicity", [("w1**2*w2**2", 2), ("w1**4 + w2**2", 1)])
+def test_multiplicity_fit_on_exact_finite_temperature_curves(potential, multiplicity):
+    """The fit applied to t·E_t[K] integrated numerically (no sampling error) over 10²–10⁶."""
+    ladder = temperature_ladder(1e4, 5, decades=4)
+    curve = [tempered_expectation(potential, t, 1.0) for t in ladder]
+    fit = fit_multiplicity(ladder, curve, [1e-3] * len(ladder))
+    assert fit.multiplicity_rounded == multiplicity

@@ -1,0 +1,123 @@
+"""``sltlab estimate``: LLC estimates of deep linear networks and potentials beside the exact
+λ, and the volume-scaling fit of λ and m."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields, replace
+
+import theory
+from estimators.options import LOCALIZATIONS, SAMPLER_NAMES
+from verification.command import Result, subcommand
+
+# Options shared by every sampling estimate; None leaves the model's default in place.
+_SAMPLING_OPTIONS = (
+    ("--sampler", dict(choices=SAMPLER_NAMES, help="sampler (default: the model's)")),
+    ("--chains", dict(type=int, help="number of chains, run as one batch")),
+    ("--draws", dict(type=int, help="recorded draws per chain")),
+    ("--burnin", dict(type=int, help="steps discarded first (default draws/4)")),
+    ("--thin", dict(type=int, help="steps per recorded draw (default 1)")),
+    ("--step-size", dict(type=float, dest="step_size", help="step size (default: chosen from the model)")),
+    ("--localization", dict(type=float, help="localisation strength γ")),
+    ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at",
+                           help="centre w*: the empirical minimum reached from the true parameter (default) "
+                                "or the true parameter itself")),
+    ("--nbeta", dict(type=float, help="inverse temperature times n (default n/log n)")),
+    ("--batch-size", dict(type=int, dest="batch_size", help="minibatch size (default: the model's)")),
+    ("--n", dict(type=int, help="data set size n")),
+    ("--seed", dict(type=int, help="seed of the data and of the sampler's one generator")),
+    ("--device", dict(choices=["auto", "cpu", "cuda"], help="auto uses CUDA when present (default)")),
+    ("--dtype", dict(choices=["float32", "float64"], help="sampling precision (default float32)")),
+    ("--temperatures", dict(type=int, metavar="K",
+                            help="also estimate at K values of nβ over two decades and fit λ − (m−1)/log nβ")),
+    ("--fluctuation", dict(action="store_true", help="also estimate the singular fluctuation ν̂ (full-data passes)")),
+)
+
+
+def add_estimate_commands(commands) -> None:
+    parser = commands.add_parser("estimate", help="numerical estimates of λ and m",
+                                 description="Numerical estimates of λ and m.")
+    estimators = parser.add_subparsers(dest="estimator", required=True, metavar="ESTIMATOR")
+    subcommand(estimators, "dln", "LLC of a deep linear network at a balanced true parameter, beside Aoyagi's λ",
+               _estimate_dln,
+               ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
+                                 help="widths [input, hidden..., output]")),
+               ("--rank", dict(type=int, required=True, help="rank r of the teacher")),
+               ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
+                                          help="the teacher's r singular values (default all 1)")),
+               *_SAMPLING_OPTIONS)
+    subcommand(estimators, "poly", "LLC of a potential K(w) at w* = 0, beside the Newton-polyhedron λ",
+               _estimate_poly,
+               ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
+               ("--vars", dict(nargs="+", metavar="NAME", help="variables (default: all symbols)")),
+               *_SAMPLING_OPTIONS)
+    subcommand(estimators, "volume", "λ and m fitted to V(ε) = vol{K < ε} on a box, beside the exact value",
+               _estimate_volume,
+               ("potential", dict(help='K(w) in 1 to 3 variables, e.g. "(w1 + w2)**2"')),
+               ("--vars", dict(nargs="+", metavar="NAME",
+                               help="variables, the last integrated exactly (default: all symbols)")),
+               ("--box", dict(type=float, default=1.0, help="half-width b of the box [-b, b]^d (default 1)")))
+
+
+def _config(args, defaults):
+    from estimators.estimate import LLCConfig
+
+    given = {f.name: getattr(args, f.name) for f in fields(LLCConfig)
+             if getattr(args, f.name, None) is not None}
+    if args.fluctuation:
+        given["functional_variance"] = True
+    return replace(defaults, **given)
+
+
+def _check_counts(args) -> None:
+    for name in ("n", "temperatures"):
+        value = getattr(args, name)
+        if value is not None and value < 2:
+            raise ValueError(f"--{name} must be at least 2, got {value}")
+
+
+def _estimate_dln(args) -> Result:
+    from verification.llc_runs import DLN_DEFAULTS, dln_problem
+
+    _check_counts(args)
+    config = _config(args, DLN_DEFAULTS.config)
+    problem = dln_problem(args.widths, args.rank, n=args.n or DLN_DEFAULTS.n, seed=config.seed,
+                          singular_values=args.singular_values)
+    return _estimate(problem, config, args)
+
+
+def _estimate_poly(args) -> Result:
+    from verification.llc_runs import POTENTIAL_DEFAULTS, potential_problem
+
+    _check_counts(args)
+    config = _config(args, POTENTIAL_DEFAULTS.config)
+    problem = potential_problem(args.potential, n=args.n or POTENTIAL_DEFAULTS.n, variables=args.vars)
+    return _estimate(problem, config, args)
+
+
+def _estimate(problem, config, args) -> Result:
+    from verification.llc_report import render_estimate
+    from verification.llc_runs import run_estimate
+
+    summary = run_estimate(problem, config, temperatures=args.temperatures,
+                           progress=not args.json and sys.stderr.isatty())
+    return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
+
+
+def _estimate_volume(args) -> Result:
+    from estimators.volume_scaling import volume_scaling
+
+    try:
+        exact, refusal = theory.newton(args.potential, variables=args.vars).as_dict(), None
+        exact_text = f"λ = {exact['lambda']}, m = {exact['multiplicity']} (Newton polyhedron)"
+    except theory.DegenerateError as error:
+        exact, refusal = None, " ".join(str(error).split())
+        exact_text = f"none: {refusal}"
+    fit = volume_scaling(args.potential, variables=args.vars, box=args.box)
+    volumes = "   ".join(f"V({eps:.0e}) = {v:.4g}" for eps, v in zip(fit.epsilons[::4], fit.volumes[::4]))
+    lines = [f"volume scaling of K = {args.potential} on [-{args.box:g}, {args.box:g}]^d",
+             f"  fitted λ  {fit.lam:.4f}", f"  fitted m  {fit.multiplicity}", f"  exact     {exact_text}",
+             f"  {volumes}"]
+    return Result({"lambda_fit": fit.lam, "multiplicity_fit": fit.multiplicity, "epsilons": fit.epsilons,
+                   "volumes": fit.volumes, "residuals_by_m": fit.residuals, "exact": exact,
+                   "newton_refusal": refusal}, "\n".join(lines))

@@ -1,0 +1,22 @@
+"""Pieces every ``sltlab`` subcommand shares: its result and how it is declared."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class Result(NamedTuple):
+    """What a subcommand produced: a JSON-ready object and its readable rendering."""
+
+    json_object: dict[str, Any]
+    text: str
+    exit_code: int = 0  # 1 when a verification gate failed (or every chain diverged)
+
+
+def subcommand(group, name: str, summary: str, handler, *arguments) -> None:
+    """Declare ``name`` in ``group`` with its arguments, ``--json`` and its handler."""
+    parser = group.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    for flag, options in arguments:
+        parser.add_argument(flag, **options)
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    parser.set_defaults(handler=handler)

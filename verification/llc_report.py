@@ -1,0 +1,55 @@
+"""Readable rendering of an LLC estimate's JSON summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}g}"
+
+
+def render_estimate(summary: dict[str, Any]) -> str:
+    config = summary["config"]
+    lines = [summary["problem"] + f"  (d = {summary['dim']}, n = {summary['n']}, nβ = {config['nbeta']:.5g})"]
+    if summary["llc_mean"] is None:
+        lines.append(f"  ALL {config['chains']} CHAINS DIVERGED: no estimate. Lower --step-size "
+                     f"(was {config['step_size']:.3g}).")
+    else:
+        lines.append(f"  λ̂        {summary['llc_mean']:.4f} ± {_number(summary['llc_se'])} (Monte Carlo SE)")
+    if summary["lambda_exact"] is not None:
+        low, high = summary["band"]
+        lines.append(f"  exact λ   {summary['lambda_exact']} = {summary['lambda_exact_float']:.6g}, "
+                     f"m = {summary['multiplicity_exact']}; band [λ − (m−1)/log nβ, λ] = [{low:.4g}, {high:.4g}]")
+        if summary["rel_error"] is not None:
+            lines.append(f"  error     {summary['rel_error']:+.2%} relative, "
+                         f"{summary['rel_error_outside_band']:.2%} outside the band")
+    else:
+        lines.append(f"  exact λ   none: {summary['exact_unavailable']}")
+    if "finite_n_truth" in summary:
+        lines.append(f"  nβ·E[K]   {summary['finite_n_truth']:.4f} (numerical integration at this nβ and γ: "
+                     "what an exact sampler converges to)")
+    lines.append(f"  R-hat {_number(summary['rhat'])}   ESS {_number(summary['ess'], 5)}   "
+                 + ("" if summary["acceptance"] is None else f"acceptance {summary['acceptance']:.2f}   ")
+                 + f"per chain: " + ", ".join(_number(v, 4) for v in summary["llc_per_chain"]))
+    if summary["diverged_chains"]:
+        lines.append(f"  WARNING: chains {summary['diverged_chains']} DIVERGED and are excluded from λ̂")
+    if "singular_fluctuation" in summary:
+        nu = summary["singular_fluctuation"]
+        lines.append(f"  ν̂         {_number(nu['mean'])} ± {_number(nu['se'])} (singular fluctuation)")
+    if "multiplicity_fit" in summary:
+        fit = summary["multiplicity_fit"]
+        if fit.get("fit", True) is None:
+            lines.append(f"  multiplicity fit: not possible ({fit['reason']})")
+        else:
+            lines.append(f"  fit over {len(fit['ladder'])} temperatures: λ = {fit['lambda']:.4f} ± {fit['lambda_se']:.4f}, "
+                         f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} (≈ {fit['multiplicity_rounded']})")
+    local = summary["localization"]
+    lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, "
+                 f"‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from {summary['loss_reference']}")
+    lines.append(f"  sampler   {config['sampler']}, {config['chains']} chains × {config['draws']} draws "
+                 f"(burn-in {config['burnin']}, thin {config['thin']}), step {config['step_size']:.3g} "
+                 f"({summary['step_size_rule']}), γ = {config['localization']:g}, batch {config['batch_size']}, "
+                 f"{config['dtype']} on {config['device']}")
+    lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)")
+    return "\n".join(lines)
