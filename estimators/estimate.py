@@ -22,7 +22,7 @@ from estimators.posterior import LocalPosterior
 from estimators.sampling import Batches, Trace, run_chains
 from estimators.sgld import rmsprop_sgld, sgld
 from estimators.sgnht import sgnht
-from estimators.step_size import default_step_size, top_hessian_eigenvalue
+from estimators.step_size import curvature_probe, default_step_size, top_hessian_eigenvalue
 from estimators.thermodynamics import ChainMean, singular_fluctuation
 
 MALA_TARGET_ACCEPTANCE = 0.8   # see estimators.adapt
@@ -48,7 +48,7 @@ class LLCConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"
-    functional_variance: bool = False  # also estimate the singular fluctuation ν̂
+    functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
 
     def validate(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -117,7 +117,7 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
     trace = run_chains(sampler, posterior, batches, chains=resolved.chains, draws=resolved.draws,
                        burnin=resolved.burnin, thin=resolved.thin, generator=generator,
                        divergence_threshold=_divergence_threshold(true_parameter.numel()),
-                       full_data_every=1 if resolved.functional_variance and data else None,
+                       full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None,
                        progress=progress)
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*) (MALA is full batch)" if resolved.sampler == "mala" or batches.is_full
@@ -143,7 +143,11 @@ def _resolve_step_size(config: LLCConfig, posterior: LocalPosterior, batches: Ba
         rule = (f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.warmup_steps} warm-up steps "
                 f"(reached {warmup.achieved_acceptance:.2f})")
         return replace(config, step_size=warmup.step_size), rule
-    top = top_hessian_eigenvalue(posterior.loss, posterior.center, batches.full(), generator=generator)
+    # At a singular centre the Hessian can vanish (a deep network at rank 0): measure it also
+    # at a probe point on the edge of the typical set, where the chains will be.
+    probe = curvature_probe(posterior.loss, posterior.center, batches.full(), config.nbeta, generator=generator)
+    top = top_hessian_eigenvalue(posterior.loss, torch.stack([posterior.center, probe]), batches.full(),
+                                 generator=generator)
     full = batches.is_full
     langevin = default_step_size(config.nbeta, config.localization, top,
                                  batch_size=None if full else batches.batch_size, n=batches.n)
@@ -152,6 +156,6 @@ def _resolve_step_size(config: LLCConfig, posterior: LocalPosterior, batches: Ba
     step_size = {"sgld": langevin, "sgnht": math.sqrt(langevin),
                  "rmsprop_sgld": math.sqrt(STEP_SCALE * langevin)}[config.sampler]
     rule = (f"c/(nβ·h_max·(1 + nβ/b) + γ) with c = {STEP_SCALE}, h_max = {top:.4g} the top Hessian eigenvalue "
-            f"of L_n at w*" + ("" if full else f", b = {batches.batch_size}")
+            f"of L_n at w* and at a probe point" + ("" if full else f", b = {batches.batch_size}")
             + {"sgld": "", "sgnht": ", square-rooted for SGNHT", "rmsprop_sgld": ", as c/√(…) for RMSProp"}[config.sampler])
     return replace(config, step_size=step_size), rule

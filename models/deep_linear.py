@@ -132,3 +132,33 @@ def _orthonormal(rows: int, cols: int, generator: torch.Generator, dtype) -> Ten
     gaussian = torch.randn(rows, max(cols, 1), generator=generator, dtype=dtype)
     q, r = torch.linalg.qr(gaussian)
     return (q * torch.sign(torch.diagonal(r)))[:, :cols]
+
+
+class FullDataLoss:
+    """The mean Gaussian negative log-likelihood over all n rows, from sufficient statistics.
+
+    For y = P x + noise, L_n(P) = ½[tr(P Σxx Pᵀ) − 2 tr(P Σxy) + tr Σyy] + (H_out/2)·log 2π with
+    Σxx = XᵀX/n, Σxy = XᵀY/n, Σyy = YᵀY/n: exactly the mean of :class:`DeepLinearNetwork`'s
+    per-sample losses, at a cost independent of n. Exact full-batch gradients then carry no
+    minibatch noise. Calling it ignores the batch and returns L_n per chain as [C, 1].
+    """
+
+    def __init__(self, network: DeepLinearNetwork, x: Tensor, y: Tensor):
+        if x.shape[-1] != network.widths[0] or y.shape[-1] != network.widths[-1] or len(x) != len(y):
+            raise ValueError(f"data of shapes {tuple(x.shape)} and {tuple(y.shape)} do not fit widths "
+                             f"{list(network.widths)}")
+        self.network, self.n = network, len(x)
+        self.sxx, self.sxy = x.T @ x / self.n, x.T @ y / self.n
+        self.syy = float((y * y).sum()) / self.n
+        self.constant = 0.5 * network.widths[-1] * math.log(2 * math.pi)
+
+    @property
+    def dim(self) -> int:
+        return self.network.dim
+
+    def __call__(self, position: Tensor, batch=None) -> Tensor:
+        product = self.network.product(position)                       # [C, out, in]
+        sxx, sxy = self.sxx.to(product), self.sxy.to(product)
+        quadratic = (torch.matmul(product, sxx) * product).sum((-1, -2))
+        cross = (product * sxy.T).sum((-1, -2))
+        return (0.5 * (quadratic - 2 * cross + self.syy) + self.constant).unsqueeze(-1)

@@ -82,7 +82,8 @@ def _estimate_dln(args) -> Result:
     _check_counts(args)
     config = _config(args, DLN_DEFAULTS.config)
     problem = dln_problem(args.widths, args.rank, n=args.n or DLN_DEFAULTS.n, seed=config.seed,
-                          singular_values=args.singular_values)
+                          singular_values=args.singular_values,
+                          per_sample=args.batch_size is not None or args.fluctuation)
     return _estimate(problem, config, args)
 
 
@@ -90,6 +91,8 @@ def _estimate_poly(args) -> Result:
     from verification.llc_runs import POTENTIAL_DEFAULTS, potential_problem
 
     _check_counts(args)
+    if args.fluctuation:
+        raise ValueError("the singular fluctuation needs per-sample likelihoods, and a potential has none")
     config = _config(args, POTENTIAL_DEFAULTS.config)
     problem = potential_problem(args.potential, n=args.n or POTENTIAL_DEFAULTS.n, variables=args.vars)
     return _estimate(problem, config, args)

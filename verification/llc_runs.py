@@ -17,7 +17,8 @@ import torch
 import theory
 from estimators.estimate import LLCConfig, LLCResult, estimate_llc
 from estimators.multiplicity import fit_multiplicity, temperature_ladder
-from models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
+from models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
+                                teacher_matrix)
 from models.potential import Potential
 from theory import LearningCoefficient
 
@@ -30,11 +31,11 @@ class ModelDefaults(NamedTuple):
 
 
 # Deep linear networks: see the closing note of the estimators issue for the study behind these.
-DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=2000, localization=1.0,
-                                       batch_size=1000), n=10_000)
+DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=4000, burnin=10_000, thin=5,
+                                       localization=3.0), n=10_000)
 # Potentials have no data: full-batch MALA is exact, its step tuned to acceptance 0.8.
 # n only sets nβ = n/log n.
-POTENTIAL_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=8, draws=5000, localization=1.0,
+POTENTIAL_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=64, draws=5000, localization=1.0,
                                              dtype="float64"), n=10_000)
 
 
@@ -50,15 +51,23 @@ class Problem(NamedTuple):
 
 
 def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
-                singular_values: Sequence[float] | None = None) -> Problem:
-    """Teacher of the given rank, Gaussian data, and a balanced (deepest) true parameter."""
+                singular_values: Sequence[float] | None = None, per_sample: bool = False) -> Problem:
+    """Teacher of the given rank, Gaussian data, and a balanced (deepest) true parameter.
+
+    By default the loss is L_n from the data's sufficient statistics (exact full-batch
+    gradients at a cost independent of n); ``per_sample`` keeps the n rows instead, for
+    minibatches or the singular fluctuation, which needs every sample's likelihood.
+    """
     exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
     generator = torch.Generator().manual_seed(seed)
     network = DeepLinearNetwork(widths)
     target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
     true_parameter = balanced_factorization(network, target, rank, generator=generator)
-    data = regression_data(target, n, generator=generator)
-    return Problem(f"deep linear {list(widths)}, rank {rank}", network, true_parameter, data, n, exact, None)
+    x, y = regression_data(target, n, generator=generator)
+    name = f"deep linear {list(widths)}, rank {rank}"
+    if per_sample:
+        return Problem(name, network, true_parameter, (x, y), n, exact, None)
+    return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None)
 
 
 def potential_problem(expression: str, *, n: int, variables: Sequence[str] | None = None) -> Problem:

@@ -69,3 +69,16 @@ def test_regression_data_follows_the_teacher():
 def test_bad_input_is_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_full_data_loss_from_sufficient_statistics_equals_the_mean_per_sample_loss():
+    from models.deep_linear import FullDataLoss
+
+    net = DeepLinearNetwork([4, 3, 5, 2])
+    target = teacher_matrix(4, 2, 1, generator=generator())
+    x, y = regression_data(target, 500, generator=generator(1))
+    position = torch.randn(6, net.dim, generator=generator(2), dtype=torch.float64)
+    exact = FullDataLoss(net, x, y)
+    torch.testing.assert_close(exact(position), net(position, (x.unsqueeze(0), y.unsqueeze(0))).mean(-1, keepdim=True))
+    with pytest.raises(ValueError):
+        FullDataLoss(net, x[:, :3], y)

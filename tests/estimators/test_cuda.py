@@ -1,0 +1,26 @@
+"""The CUDA path: the same estimate on the GPU as on the CPU (skipped without CUDA)."""
+
+import math
+
+import pytest
+import torch
+
+from estimators.estimate import LLCConfig, estimate_llc
+from models.deep_linear import DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data, teacher_matrix
+
+
+@pytest.mark.gpu
+def test_cuda_estimate_agrees_with_cpu_within_standard_errors():
+    generator = torch.Generator().manual_seed(0)
+    network = DeepLinearNetwork([6, 4, 6])
+    target = teacher_matrix(6, 6, 2, generator=generator)
+    start = balanced_factorization(network, target, 2, generator=generator)
+    x, y = regression_data(target, 5000, generator=generator)
+    loss = FullDataLoss(network, x.cuda(), y.cuda())
+    config = LLCConfig(chains=16, draws=2000, burnin=2000, device="cuda", dtype="float64")
+    on_gpu = estimate_llc(loss, start, (), config, n=5000)
+    on_cpu = estimate_llc(FullDataLoss(network, x, y), start, (), LLCConfig(**{**config.__dict__, "device": "cpu"}),
+                          n=5000)
+    assert on_gpu.estimate.diverged_chains == []
+    gap = abs(on_gpu.estimate.mean - on_cpu.estimate.mean)
+    assert gap <= 4 * math.hypot(on_gpu.estimate.standard_error, on_cpu.estimate.standard_error)

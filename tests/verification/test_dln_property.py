@@ -1,0 +1,35 @@
+"""Property-based validation: Hypothesis draws small deep linear networks and teacher ranks;
+the default estimate must land within its stated tolerance of Aoyagi's λ.
+
+Stated tolerance: the issue's worst-case target, 10 % of λ outside the band
+[λ − (m − 1)/log nβ, λ] that multiplicity explains, plus 3 Monte Carlo standard errors.
+Domain: one or two weight matrices. Deeper rank-deficient networks are measured in
+`sltlab bench --only accuracy`, where the default γ = 3 truncates them by up to 17 % (see the
+README); a property there would fail for a known, reported reason.
+Few examples by default (each estimate is 30,000 steps); many under HYPOTHESIS_PROFILE=thorough.
+"""
+
+import os
+
+from hypothesis import given, settings, strategies as st
+
+from verification.llc_runs import DLN_DEFAULTS, dln_problem, outside_band, run_estimate
+
+EXAMPLES = 200 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 4
+
+
+@st.composite
+def small_networks(draw):
+    widths = draw(st.lists(st.integers(1, 6), min_size=2, max_size=3))
+    return widths, draw(st.integers(0, min(widths)))
+
+
+@settings(max_examples=EXAMPLES)
+@given(case=small_networks(), seed=st.integers(0, 1000))
+def test_default_estimate_lands_within_tolerance_of_aoyagi(case, seed):
+    widths, rank = case
+    result = run_estimate(dln_problem(widths, rank, n=DLN_DEFAULTS.n, seed=seed), DLN_DEFAULTS.config)
+    assert result["diverged_chains"] == []
+    lam, se = result["lambda_exact_float"], result["llc_se"]
+    shifted = result["llc_mean"] - 3 * se if result["llc_mean"] > lam else result["llc_mean"] + 3 * se
+    assert outside_band(shifted, lam, result["multiplicity_exact"], result["config"]["nbeta"]) <= 0.10, result
