@@ -28,7 +28,7 @@ def mala(posterior: LocalPosterior, *, step_size: float) -> Sampler:
     noise_scale = math.sqrt(step_size)
 
     def init(position: Tensor, batch) -> MALAState:
-        return MALAState(position, potential(posterior, position, batch))
+        return MALAState(position, potential(posterior, position, batch, energy=True))
 
     def noise(state: MALAState, generator: torch.Generator):
         position = state.position
@@ -40,7 +40,7 @@ def mala(posterior: LocalPosterior, *, step_size: float) -> Sampler:
         gaussian, uniform = noise
         here = state.here
         proposal = state.position - 0.5 * step_size * here.gradient + noise_scale * gaussian
-        there = potential(posterior, proposal, batch)
+        there = potential(posterior, proposal, batch, energy=True)
         forward = (proposal - state.position + 0.5 * step_size * here.gradient).square().sum(-1)
         backward = (state.position - proposal + 0.5 * step_size * there.gradient).square().sum(-1)
         log_ratio = here.energy - there.energy - (backward - forward) / (2 * step_size)

@@ -27,9 +27,9 @@ class LocalPosterior(NamedTuple):
 class Potential(NamedTuple):
     """The potential U(w) = nβ·L_b(w) + (γ/2)‖w − w*‖² at a batch, and what it was built from."""
 
-    mean_loss: Tensor   # L_b(w), [C]
-    energy: Tensor      # U(w), [C]
-    gradient: Tensor    # ∇U(w), [C, d]
+    mean_loss: Tensor         # L_b(w), [C]
+    energy: Tensor | None     # U(w), [C]; only computed when asked for (MALA)
+    gradient: Tensor          # ∇U(w), [C, d]
 
 
 def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
@@ -37,17 +37,24 @@ def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
     return loss(position, batch).mean(-1)
 
 
-def potential(posterior: LocalPosterior, position: Tensor, batch: Any) -> Potential:
-    """U and ∇U for every chain. Chains are independent, so the gradient of the sum of the
-    chains' potentials is each chain's own gradient."""
+def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy: bool = False) -> Potential:
+    """∇U (and U when ``energy``) for every chain. Chains are independent, so the gradient of
+    the sum of the chains' potentials is each chain's own gradient. The arithmetic on [C, d]
+    tensors is done in place on the fresh autograd gradient: on large models each extra
+    temporary costs a page-faulted allocation as large as the parameters."""
     with torch.enable_grad():
         leaf = position.detach().requires_grad_(True)
         batch_loss = mean_loss(posterior.loss, leaf, batch)
-        (loss_gradient,) = torch.autograd.grad(batch_loss.sum(), leaf)
-    offset = position - posterior.center
-    energy = posterior.nbeta * batch_loss.detach() + 0.5 * posterior.localization * offset.square().sum(-1)
-    gradient = posterior.nbeta * loss_gradient + posterior.localization * offset
-    return Potential(batch_loss.detach(), energy, gradient)
+        (gradient,) = torch.autograd.grad(batch_loss.sum(), leaf)
+    batch_loss = batch_loss.detach()
+    value = None
+    if energy:
+        distance = torch.linalg.vector_norm(position - posterior.center, dim=-1)
+        value = posterior.nbeta * batch_loss + 0.5 * posterior.localization * distance.square()
+    gradient = gradient.mul_(posterior.nbeta)
+    if posterior.localization:
+        gradient.add_(position, alpha=posterior.localization).sub_(posterior.center, alpha=posterior.localization)
+    return Potential(batch_loss, value, gradient)
 
 
 class Sampler(NamedTuple):

@@ -87,7 +87,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     for step_index in range(steps):
         batch = batches.draw(chains, generator)
         state, info = sampler.step(state, batch, sampler.noise(state, generator))
-        broken = ~(torch.isfinite(info["loss"]) & torch.isfinite(state.position).all(-1))
+        # A sum over coordinates is non-finite exactly when some coordinate is (or overflows).
+        broken = ~(torch.isfinite(info["loss"]) & torch.isfinite(state.position.sum(-1)))
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
             info = dict(info, center_loss=mean_loss(posterior.loss, center, batch).expand(chains))

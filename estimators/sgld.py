@@ -38,7 +38,7 @@ def sgld(posterior: LocalPosterior, *, step_size: float) -> Sampler:
 
     def step(state: SGLDState, batch, noise: Tensor):
         here = potential(posterior, state.position, batch)
-        position = state.position - 0.5 * step_size * here.gradient + noise_scale * noise
+        position = torch.add(state.position, here.gradient, alpha=-0.5 * step_size).add_(noise, alpha=noise_scale)
         return SGLDState(position), {"loss": here.mean_loss}
 
     return Sampler("sgld", init, gaussian_noise, step)

@@ -43,11 +43,11 @@ def test_sgld_without_noise_is_gradient_descent():
 def test_potential_gradient_matches_finite_differences():
     posterior, batches, start, g = problem(chains=1)
     batch = batches.draw(1, g)
-    here = potential(posterior, start, batch)
+    here = potential(posterior, start, batch, energy=True)
     direction = torch.randn(start.shape, generator=g, dtype=torch.float64)
     h = 1e-6
-    up = potential(posterior, start + h * direction, batch).energy
-    down = potential(posterior, start - h * direction, batch).energy
+    up = potential(posterior, start + h * direction, batch, energy=True).energy
+    down = potential(posterior, start - h * direction, batch, energy=True).energy
     assert math.isclose(float((up - down) / (2 * h)), float((here.gradient * direction).sum()), rel_tol=1e-6)
 
 
