@@ -24,6 +24,7 @@ class Localization(NamedTuple):
     iterations: int
     gradient_norm: float     # ‖∇L_n‖ at the centre
     loss_drop: float         # L_n(w0) − L_n(ŵ)
+    center_loss: float       # L_n at the centre
 
 
 def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:
@@ -54,10 +55,12 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     with torch.no_grad():
         final = float(mean_loss(loss, center.unsqueeze(0), data).sum())
     return Localization(center, "empirical_minimum", int(iterations),
-                        gradient_norm(loss, center, data), initial - final)
+                        gradient_norm(loss, center, data), initial - final, final)
 
 
 def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:
     """Localise at the true parameter itself (biased low by about 1 − β; for comparison)."""
     center = start.detach().clone()
-    return Localization(center, "true_parameter", 0, gradient_norm(loss, center, data), 0.0)
+    with torch.no_grad():
+        value = float(mean_loss(loss, center.unsqueeze(0), data).sum())
+    return Localization(center, "true_parameter", 0, gradient_norm(loss, center, data), 0.0, value)

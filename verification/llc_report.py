@@ -9,6 +9,16 @@ def _number(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}g}"
 
 
+def _per_chain(values: list[float | None]) -> str:
+    if len(values) <= 12:
+        return "per chain: " + ", ".join(_number(v, 4) for v in values)
+    finite = sorted(v for v in values if v is not None)
+    if not finite:
+        return "per chain: none"
+    return (f"per chain ({len(values)}): min {finite[0]:.4g}, median {finite[len(finite) // 2]:.4g}, "
+            f"max {finite[-1]:.4g} (all in --json)")
+
+
 def render_estimate(summary: dict[str, Any]) -> str:
     config = summary["config"]
     lines = [summary["problem"] + f"  (d = {summary['dim']}, n = {summary['n']}, nβ = {config['nbeta']:.5g})"]
@@ -31,7 +41,7 @@ def render_estimate(summary: dict[str, Any]) -> str:
                      "what an exact sampler converges to)")
     lines.append(f"  R-hat {_number(summary['rhat'])}   ESS {_number(summary['ess'], 5)}   "
                  + ("" if summary["acceptance"] is None else f"acceptance {summary['acceptance']:.2f}   ")
-                 + f"per chain: " + ", ".join(_number(v, 4) for v in summary["llc_per_chain"]))
+                 + _per_chain(summary["llc_per_chain"]))
     if summary["diverged_chains"]:
         lines.append(f"  WARNING: chains {summary['diverged_chains']} DIVERGED and are excluded from λ̂")
     if "singular_fluctuation" in summary:
@@ -43,7 +53,10 @@ def render_estimate(summary: dict[str, Any]) -> str:
             lines.append(f"  multiplicity fit: not possible ({fit['reason']})")
         else:
             lines.append(f"  fit over {len(fit['ladder'])} temperatures: λ = {fit['lambda']:.4f} ± {fit['lambda_se']:.4f}, "
-                         f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} (≈ {fit['multiplicity_rounded']})")
+                         f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} (≈ {fit['multiplicity_rounded']}); "
+                         f"two-temperature λ̂ {fit['two_temperature_lambda']:.4f}")
+    if "wbic" in summary:
+        lines.append(f"  WBIC      {summary['wbic']:.6g} (n·E[L_n] at β = 1/log n, localised prior)")
     local = summary["localization"]
     lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, "
                  f"‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from {summary['loss_reference']}")

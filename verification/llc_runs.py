@@ -17,6 +17,7 @@ import torch
 import theory
 from estimators.estimate import LLCConfig, LLCResult, estimate_llc
 from estimators.multiplicity import fit_multiplicity, temperature_ladder
+from estimators.thermodynamics import two_temperature_lambda, wbic_lambda
 from models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
                                 teacher_matrix)
 from models.potential import Potential
@@ -128,8 +129,15 @@ def _summary(problem: Problem, result: LLCResult) -> dict[str, Any]:
         "loss_reference": result.loss_reference,
         "localization": {"at": result.localization.kind, "iterations": result.localization.iterations,
                          "gradient_norm": result.localization.gradient_norm,
-                         "loss_drop": result.localization.loss_drop},
+                         "loss_drop": result.localization.loss_drop,
+                         "center_loss": result.localization.center_loss},
     }
+    if estimate.mean is not None and problem.n > 1 and math.isclose(config.nbeta, problem.n / math.log(problem.n)):
+        # At β* = 1/log n: WBIC = n·E[L_n] = n·L_n(w*) + n·λ̂/nβ (Watanabe 2013), here under the
+        # localising prior N(w*, 1/γ), and the global λ̂ = (WBIC − n·L_n(ŵ))/log n equals λ̂.
+        wbic, _ = wbic_lambda(problem.n, result.localization.center_loss + estimate.mean / config.nbeta,
+                              result.localization.center_loss)
+        summary["wbic"] = wbic
     if result.fluctuation is not None:
         summary["singular_fluctuation"] = {"mean": result.fluctuation.mean,
                                            "se": result.fluctuation.standard_error,
@@ -156,6 +164,11 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
         return {"ladder": [list(row) for row in rows], "fit": None,
                 "reason": "an estimate on the ladder diverged or has no standard error"}
     fit = fit_multiplicity(*zip(*rows))
+    # Two temperatures (Watanabe 2013, Cor. 3) from the ends of the ladder: E^β[n·L_n] − n·L_n(w*)
+    # = n·λ̂(β)/(nβ) = λ̂(β)/β.
+    (t_low, low, _), (t_high, high, _) = rows[0], rows[-1]
+    beta_low, beta_high = t_low / problem.n, t_high / problem.n
+    two_temperature = two_temperature_lambda(low / beta_low, beta_low, high / beta_high, beta_high)
     return {"ladder": [list(row) for row in rows], "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
             "multiplicity": fit.multiplicity, "multiplicity_se": fit.multiplicity_standard_error,
-            "multiplicity_rounded": fit.multiplicity_rounded}
+            "multiplicity_rounded": fit.multiplicity_rounded, "two_temperature_lambda": two_temperature}
