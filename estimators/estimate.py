@@ -106,7 +106,7 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
     start = true_parameter.to(device=device, dtype=torch.float64)
     localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
     localization = localize(loss, start, full)
-    resolved = replace(config, nbeta=config.nbeta or default_nbeta(n),
+    resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
                        batch_size=min(config.batch_size or n, n) if data else None,
                        burnin=config.draws // 4 if config.burnin is None else config.burnin)
     cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
@@ -120,7 +120,7 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
                        full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None,
                        progress=progress)
     estimate = llc_from_trace(trace, resolved.nbeta)
-    reference = ("full-data L_n(w*) (MALA is full batch)" if resolved.sampler == "mala" or batches.is_full
+    reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
                  else "paired minibatch differences L_b(w) − L_b(w*)")
     acceptance = float(trace.fields["acceptance"][~trace.diverged].mean()) if (
         "acceptance" in trace.fields and not trace.diverged.all()) else None

@@ -62,7 +62,8 @@ def render_estimate(summary: dict[str, Any]) -> str:
                  f"‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from {summary['loss_reference']}")
     lines.append(f"  sampler   {config['sampler']}, {config['chains']} chains × {config['draws']} draws "
                  f"(burn-in {config['burnin']}, thin {config['thin']}), step {config['step_size']:.3g} "
-                 f"({summary['step_size_rule']}), γ = {config['localization']:g}, batch {config['batch_size']}, "
+                 f"({summary['step_size_rule']}), γ = {config['localization']:g}, "
+                 f"{'full batch' if config['batch_size'] is None else 'batch ' + str(config['batch_size'])}, "
                  f"{config['dtype']} on {config['device']}")
     lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)")
     return "\n".join(lines)
