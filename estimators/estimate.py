@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,7 +22,7 @@ from estimators.mala import mala
 from estimators.options import LOCALIZATIONS, SAMPLER_NAMES
 from estimators.posterior import LocalPosterior
 from estimators.sampling import Batches, Trace, run_chains
-from estimators.sgld import rmsprop_sgld, sgld
+from estimators.sgld import rmsprop_preconditioner, rmsprop_sgld, sgld
 from estimators.sgnht import sgnht
 from estimators.step_size import curvature_probe, default_step_size, top_hessian_eigenvalue
 from estimators.thermodynamics import ChainMean, singular_fluctuation
@@ -112,13 +114,23 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
     cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
     batches = Batches(cast, resolved.batch_size or 1)
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
+    automatic = resolved.step_size is None
     resolved, rule = _resolve_step_size(resolved, posterior, batches, generator)
-    sampler = SAMPLERS[resolved.sampler](posterior, step_size=resolved.step_size)
-    trace = run_chains(sampler, posterior, batches, chains=resolved.chains, draws=resolved.draws,
-                       burnin=resolved.burnin, thin=resolved.thin, generator=generator,
-                       divergence_threshold=_divergence_threshold(true_parameter.numel()),
-                       full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None,
-                       progress=progress)
+    run = partial(run_chains, posterior=posterior, batches=batches, chains=resolved.chains, generator=generator,
+                  divergence_threshold=_divergence_threshold(true_parameter.numel()), progress=progress)
+    warmup = None
+    if resolved.sampler == "rmsprop_sgld" and automatic and resolved.burnin > 1:
+        warmup, resolved, rule = _precondition(resolved, posterior, batches, generator, run)
+    options = {"adapt_steps": max(1, resolved.burnin)} if resolved.sampler == "rmsprop_sgld" else {}
+    sampler = SAMPLERS[resolved.sampler](posterior, step_size=resolved.step_size, **options)
+    trace = run(sampler, draws=resolved.draws, burnin=0 if warmup else resolved.burnin, thin=resolved.thin,
+                full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None,
+                initial_state=None if warmup is None else warmup.final_state)
+    if warmup is not None:  # chains that diverged while adapting stay diverged
+        trace = trace._replace(diverged=trace.diverged | warmup.diverged, steps=warmup.steps + trace.steps,
+                               divergence_step=np.where(warmup.diverged, warmup.divergence_step,
+                                                        trace.divergence_step + warmup.steps * (trace.divergence_step >= 0)),
+                               seconds=warmup.seconds + trace.seconds)
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
                  else "paired minibatch differences L_b(w) − L_b(w*)")
@@ -126,6 +138,29 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
         "acceptance" in trace.fields and not trace.diverged.all()) else None
     fluctuation = singular_fluctuation(trace, resolved.nbeta / n) if trace.functional_variance is not None else None
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation)
+
+
+def _precondition(config: LLCConfig, posterior: LocalPosterior, batches: Batches, generator, run):
+    """RMSProp in two phases: adapt the preconditioner G over the burn-in with the pilot step,
+    then hold G fixed and set ε = c/λ_max, λ_max the top eigenvalue of the preconditioned
+    curvature G^{1/2}·(nβ·H·(1 + nβ/b))·G^{1/2} + γ·G at the chains' positions: a diagonal G
+    can amplify a dense stiff direction far beyond what ε·√k suggests."""
+    pilot = rmsprop_sgld(posterior, step_size=config.step_size, adapt_steps=config.burnin)
+    warmup = run(pilot, draws=1, burnin=config.burnin - 1, thin=1)
+    state = warmup.final_state
+    scale = rmsprop_preconditioner(state, posterior.localization)
+    alive = torch.as_tensor(~warmup.diverged, device=scale.device)
+    if not bool(alive.any()):
+        return warmup, config, f"every chain diverged while adapting the preconditioner (pilot step {config.step_size:.3g})"
+    top = top_hessian_eigenvalue(posterior.loss, state.position[alive], batches.full(), generator=generator,
+                                 preconditioner=scale[alive])
+    noise = 1.0 if batches.is_full else 1.0 + config.nbeta / batches.batch_size
+    stiffness = config.nbeta * top * noise + posterior.localization * float(scale[alive].max())
+    step_size = STEP_SCALE / stiffness
+    rule = (f"c/λ_max with c = {STEP_SCALE} and λ_max = {stiffness:.4g} the top eigenvalue of the RMSProp-"
+            f"preconditioned curvature at the chains after {config.burnin} adapting burn-in steps "
+            f"(pilot step {config.step_size:.3g}); the preconditioner is then held fixed")
+    return warmup, replace(config, step_size=step_size), rule
 
 
 def _divergence_threshold(dim: int) -> float:

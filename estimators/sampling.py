@@ -56,13 +56,15 @@ class Trace(NamedTuple):
     functional_variance: np.ndarray | None
     steps: int
     seconds: float
+    final_state: Any = None            # the sampler state after the last step
 
 
 def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *, chains: int,
                draws: int, burnin: int = 0, thin: int = 1, generator: torch.Generator,
                divergence_threshold: float = float("inf"), full_data_every: int | None = None,
-               progress: bool = False) -> Trace:
-    """Run ``chains`` chains from the centre for ``burnin + draws·thin`` steps.
+               initial_state: Any = None, progress: bool = False) -> Trace:
+    """Run ``chains`` chains from the centre (or from ``initial_state``, e.g. the end of an
+    earlier run) for ``burnin + draws·thin`` steps.
 
     A chain whose loss or position stops being finite, or whose nβ·(L_b(w) − L_b(w*)) exceeds
     ``divergence_threshold`` at a recorded draw, is marked diverged and restarted at the
@@ -76,7 +78,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     center = posterior.center.unsqueeze(0)
     start = center.expand(chains, -1).clone()
     fresh = sampler.init(start, batches.full())
-    state = fresh
+    state = fresh if initial_state is None else initial_state
     steps = burnin + draws * thin
     records: dict[str, Tensor] = {}
     diverged = torch.zeros(chains, dtype=torch.bool, device=start.device)
@@ -113,7 +115,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     seconds = time.perf_counter() - clock
     fields = {name: values.double().cpu().numpy() for name, values in records.items()}
     return Trace(fields, diverged.cpu().numpy(), divergence_step.cpu().numpy(),
-                 None if variance is None else variance.total().cpu().numpy(), steps, seconds)
+                 None if variance is None else variance.total().cpu().numpy(), steps, seconds, state)
 
 
 def _where_chains(mask: Tensor, replacement: Any, current: Any):

@@ -20,8 +20,9 @@ from estimators.posterior import Loss, mean_loss
 
 
 def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations: int = 50,
-                           generator: torch.Generator) -> float:
-    """Largest |eigenvalue| of the Hessian of L_n by power iteration, at one point or many.
+                           generator: torch.Generator, preconditioner: Tensor | None = None) -> float:
+    """Largest |eigenvalue| of the Hessian of L_n by power iteration, at one point or many;
+    with a diagonal ``preconditioner`` G (shaped like ``center``), of G^{1/2}·H·G^{1/2}.
 
     Parameters
     ----------
@@ -35,6 +36,8 @@ def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations:
         Hessian-vector products (Pearlmutter 1994, double backward) per point.
     generator : torch.Generator
         Draws the starting vectors.
+    preconditioner : Tensor, optional
+        Positive diagonal G per point, as a preconditioned sampler applies it.
 
     Returns
     -------
@@ -46,11 +49,13 @@ def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations:
     point = center.detach().reshape(-1, center.shape[-1]).clone().requires_grad_(True)
     with torch.enable_grad():
         (gradient,) = torch.autograd.grad(mean_loss(loss, point, data).sum(), point, create_graph=True)
+    root = torch.ones_like(point) if preconditioner is None else preconditioner.reshape(point.shape).sqrt()
     vector = torch.randn(point.shape, generator=generator, dtype=point.dtype, device=point.device)
     vector = vector / vector.norm(dim=-1, keepdim=True)
     value = torch.zeros(len(point), dtype=point.dtype, device=point.device)
     for _ in range(iterations):
-        (product,) = torch.autograd.grad(gradient, point, grad_outputs=vector, retain_graph=True)
+        (product,) = torch.autograd.grad(gradient, point, grad_outputs=root * vector, retain_graph=True)
+        product = root * product
         value = (product * vector).sum(-1)
         vector = product / product.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(point.dtype).tiny)
     return float(value.abs().max())

@@ -87,3 +87,10 @@ def test_multiplicity_fit_on_exact_finite_temperature_curves(potential, multipli
     curve = [tempered_expectation(potential, t, 1.0) for t in ladder]
     fit = fit_multiplicity(ladder, curve, [1e-3] * len(ladder))
     assert fit.multiplicity_rounded == multiplicity
+
+
+def test_rmsprop_step_comes_from_the_preconditioned_curvature(capsys):
+    code, result = run_json(capsys, "dln", "--widths", "1", "3", "1", "--rank", "1", "--sampler", "rmsprop_sgld",
+                            "--draws", "300", "--burnin", "300", "--thin", "1", "--n", "2000")
+    assert code == 0 and result["diverged_chains"] == []
+    assert "preconditioned curvature" in result["step_size_rule"] and result["steps"] == 600
