@@ -32,7 +32,7 @@ class ModelDefaults(NamedTuple):
 
 
 # Deep linear networks: see the closing note of the estimators issue for the study behind these.
-DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=4000, burnin=10_000, thin=5,
+DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=16_000, burnin=40_000, thin=5,
                                        localization=3.0), n=10_000)
 # Potentials have no data: full-batch MALA is exact, its step tuned to acceptance 0.8.
 # n only sets nβ = n/log n.

@@ -37,7 +37,7 @@ def test_estimate_dln_json_resolves_every_default(capsys):
     assert code == 0 and KEYS <= result.keys()
     config = result["config"]
     assert math.isclose(config["nbeta"], 2000 / math.log(2000))
-    assert config["step_size"] > 0 and config["burnin"] == 10_000 and config["thin"] == 5
+    assert config["step_size"] > 0 and config["burnin"] == 40_000 and config["thin"] == 5
     assert result["localization"]["at"] == "empirical_minimum" and result["localization"]["gradient_norm"] < 1e-5
     assert result["lambda_exact"] == "7/2" and result["multiplicity_exact"] == 2  # Aoyagi & Watanabe, odd case
 
