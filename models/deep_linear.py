@@ -151,6 +151,13 @@ class FullDataLoss:
         self.sxx, self.sxy = x.T @ x / self.n, x.T @ y / self.n
         self.syy = float((y * y).sum()) / self.n
         self.constant = 0.5 * network.widths[-1] * math.log(2 * math.pi)
+        self._placed: dict = {}   # (device, dtype) -> (Σxx, Σxyᵀ) there, copied once
+
+    def _statistics(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        key = (like.device, like.dtype)
+        if key not in self._placed:
+            self._placed[key] = (self.sxx.to(like), self.sxy.T.contiguous().to(like))
+        return self._placed[key]
 
     @property
     def dim(self) -> int:
@@ -158,7 +165,7 @@ class FullDataLoss:
 
     def __call__(self, position: Tensor, batch=None) -> Tensor:
         product = self.network.product(position)                       # [C, out, in]
-        sxx, sxy = self.sxx.to(product), self.sxy.to(product)
+        sxx, syx = self._statistics(product)
         quadratic = (torch.matmul(product, sxx) * product).sum((-1, -2))
-        cross = (product * sxy.T).sum((-1, -2))
+        cross = (product * syx).sum((-1, -2))
         return (0.5 * (quadratic - 2 * cross + self.syy) + self.constant).unsqueeze(-1)
