@@ -156,6 +156,7 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
     ladder = temperature_ladder(config.nbeta, count)
     rows = []
     for nbeta in ladder:
+        # Every step-size rule scales as 1/nβ, so the resolved step is carried along the ladder.
         step_size = None if config.step_size is None else config.step_size * config.nbeta / nbeta
         one = estimate_llc(problem.loss, problem.true_parameter, problem.data,
                            replace(config, nbeta=nbeta, step_size=step_size), n=problem.n, progress=progress)
