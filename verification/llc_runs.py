@@ -95,7 +95,8 @@ def run_estimate(problem: Problem, config: LLCConfig, *, temperatures: int | Non
                           n=problem.n, progress=progress)
     summary = _summary(problem, result)
     if temperatures:
-        summary["multiplicity_fit"] = _multiplicity(problem, result.config, temperatures, progress)
+        summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),
+                                                    temperatures, progress)
     return summary
 
 
@@ -156,7 +157,7 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
     ladder = temperature_ladder(config.nbeta, count)
     rows = []
     for nbeta in ladder:
-        # Every step-size rule scales as 1/nβ, so the resolved step is carried along the ladder.
+        # A step the user gave is rescaled as 1/nβ; otherwise each temperature resolves its own.
         step_size = None if config.step_size is None else config.step_size * config.nbeta / nbeta
         one = estimate_llc(problem.loss, problem.true_parameter, problem.data,
                            replace(config, nbeta=nbeta, step_size=step_size), n=problem.n, progress=progress)
