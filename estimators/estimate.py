@@ -154,9 +154,11 @@ def _precondition(config: LLCConfig, posterior: LocalPosterior, batches: Batches
         return warmup, config, f"every chain diverged while adapting the preconditioner (pilot step {config.step_size:.3g})"
     top = top_hessian_eigenvalue(posterior.loss, state.position[alive], batches.full(), generator=generator,
                                  preconditioner=scale[alive])
-    noise = 1.0 if batches.is_full else 1.0 + config.nbeta / batches.batch_size
-    stiffness = config.nbeta * top * noise + posterior.localization * float(scale[alive].max())
-    step_size = STEP_SCALE / stiffness
+    # The same rule as the plain step, with the localisation's curvature scaled by G too.
+    step_size = default_step_size(config.nbeta, posterior.localization * float(scale[alive].max()), top,
+                                  batch_size=None if batches.is_full else batches.batch_size, n=batches.n,
+                                  scale=STEP_SCALE)
+    stiffness = STEP_SCALE / step_size
     rule = (f"c/λ_max with c = {STEP_SCALE} and λ_max = {stiffness:.4g} the top eigenvalue of the RMSProp-"
             f"preconditioned curvature at the chains after {config.burnin} adapting burn-in steps "
             f"(pilot step {config.step_size:.3g}); the preconditioner is then held fixed")
@@ -184,7 +186,7 @@ def _resolve_step_size(config: LLCConfig, posterior: LocalPosterior, batches: Ba
     top = top_hessian_eigenvalue(posterior.loss, torch.stack([posterior.center, probe]), batches.full(),
                                  generator=generator)
     full = batches.is_full
-    langevin = default_step_size(config.nbeta, config.localization, top,
+    langevin = default_step_size(config.nbeta, config.localization, top, scale=STEP_SCALE,
                                  batch_size=None if full else batches.batch_size, n=batches.n)
     # SGNHT moves √ε per step where SGLD moves ε (w += h·p, p ~ N(0, 1)); RMSProp divides the
     # gradient by its root mean square ≈ √(curvature), so its ε is c/√(stiffness).

@@ -84,6 +84,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     diverged = torch.zeros(chains, dtype=torch.bool, device=start.device)
     divergence_step = torch.full((chains,), -1, dtype=torch.long, device=start.device)
     variance = _Welford() if full_data_every else None
+    # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
+    fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
     bar = _progress_bar(steps, sampler.name, progress)
     clock = time.perf_counter()
     for step_index in range(steps):
@@ -93,7 +95,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
         broken = ~(torch.isfinite(info["loss"]) & torch.isfinite(state.position.sum(-1)))
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
-            info = dict(info, center_loss=mean_loss(posterior.loss, center, batch).expand(chains))
+            center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)
+            info = dict(info, center_loss=center_loss.expand(chains))
             gap = posterior.nbeta * (info["loss"] - info["center_loss"])
             broken |= ~(gap <= divergence_threshold)
             for name, values in info.items():
