@@ -95,8 +95,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
-                 n: int | None = None, progress: bool = False) -> LLCResult:
-    """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics."""
+                 n: int | None = None, localization: Localization | None = None,
+                 progress: bool = False) -> LLCResult:
+    """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics.
+    A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is."""
     config.validate()
     n = len(data[0]) if data else n
     if n is None or n < 2:
@@ -106,8 +108,11 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
     wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
     full = tuple(t.unsqueeze(0) for t in wide) if wide else None
     start = true_parameter.to(device=device, dtype=torch.float64)
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
-    localization = localize(loss, start, full)
+    if localization is None:
+        localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+        localization = localize(loss, start, full)
+    else:
+        localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
                        batch_size=min(config.batch_size or n, n) if data else None,
                        burnin=config.draws // 4 if config.burnin is None else config.burnin)

@@ -31,6 +31,7 @@ _SAMPLING_OPTIONS = (
     ("--temperatures", dict(type=int, metavar="K",
                             help="also estimate at K values of nβ over two decades and fit λ − (m−1)/log nβ")),
     ("--fluctuation", dict(action="store_true", help="also estimate the singular fluctuation ν̂ (full-data passes)")),
+    ("--calibrate", dict(action="store_true", help="choose the step size by a step-size sweep of short pilot runs")),
 )
 
 
@@ -102,8 +103,24 @@ def _estimate(problem, config, args) -> Result:
     from verification.llc_report import render_estimate
     from verification.llc_runs import run_estimate
 
-    summary = run_estimate(problem, config, temperatures=args.temperatures,
-                           progress=not args.json and sys.stderr.isatty())
+    progress = not args.json and sys.stderr.isatty()
+    calibration = None
+    if args.calibrate:
+        from estimators.calibrate import CalibrationError, calibrate_step_size, calibrated_config, describe
+
+        if args.step_size is not None:
+            raise ValueError("--calibrate chooses the step size: leave out --step-size")
+        try:
+            found = calibrate_step_size(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
+                                        progress=progress)
+        except CalibrationError as failure:
+            sweep = [point._asdict() for point in failure.sweep]
+            return Result({"calibration_failed": str(failure), "sweep": sweep},
+                          f"calibration failed: {failure}", exit_code=1)
+        config, calibration = calibrated_config(config, found), describe(found)
+    summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress)
+    if calibration is not None:
+        summary["calibration"], summary["step_size_rule"] = calibration, "calibrated by a step-size sweep"
     return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
 
 

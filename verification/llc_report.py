@@ -65,5 +65,11 @@ def render_estimate(summary: dict[str, Any]) -> str:
                  f"({summary['step_size_rule']}), γ = {config['localization']:g}, "
                  f"{'full batch' if config['batch_size'] is None else 'batch ' + str(config['batch_size'])}, "
                  f"{config['dtype']} on {config['device']}")
+    if "calibration" in summary:
+        calibration = summary["calibration"]
+        sweep = ", ".join(f"{p['step_size']:.3g} → " + ("diverged" if p["estimate"] is None else f"{p['estimate']:.4g}")
+                          for p in calibration["sweep"])
+        lines.append(f"  calibrated step {calibration['chosen']:.3g}: {calibration['reason']}")
+        lines.append(f"  sweep     ε → pilot λ̂: {sweep}")
     lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)")
     return "\n".join(lines)

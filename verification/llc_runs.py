@@ -93,14 +93,14 @@ def run_estimate(problem: Problem, config: LLCConfig, *, temperatures: int | Non
     """One estimate (or a ladder of them with the multiplicity fit) as a JSON-ready dict."""
     result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config,
                           n=problem.n, progress=progress)
-    summary = _summary(problem, result)
+    summary = summarize(problem, result)
     if temperatures:
         summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),
                                                     temperatures, progress)
     return summary
 
 
-def _summary(problem: Problem, result: LLCResult) -> dict[str, Any]:
+def summarize(problem: Problem, result: LLCResult) -> dict[str, Any]:
     estimate, config = result.estimate, result.config
     exact = problem.exact
     lam = None if exact is None else exact.lam_float

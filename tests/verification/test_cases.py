@@ -1,0 +1,121 @@
+"""The case registry and the gates, exactly."""
+
+import math
+
+import pytest
+import sympy
+import torch
+
+import theory
+from models.tanh_network import TanhNetwork
+from verification.cases import CASES, FAMILIES, Tolerance, random_dln_cases, suite
+from verification.problems import normal_crossing_problem
+from verification.suite import false_failure_rate, gates
+
+
+def test_ids_are_unique_and_every_suite_is_non_empty():
+    assert len({case.id for case in CASES}) == len(CASES)
+    assert all(suite(name) for name in ("smoke", "dln", "toy", "full"))
+    assert suite("full") == CASES
+    with pytest.raises(ValueError, match="unknown suite"):
+        suite("huge")
+
+
+def test_smoke_covers_every_family_and_every_case_is_calibrated():
+    assert {case.family for case in suite("smoke")} == set(FAMILIES)
+    assert all(case.step == "auto" and case.config.step_size is None for case in CASES)
+
+
+def test_dln_suite_spans_depth_rank_and_size():
+    shapes = [(dict(case.arguments)["widths"], dict(case.arguments)["rank"]) for case in suite("dln")]
+    depths = {len(widths) - 1 for widths, _ in shapes}
+    assert depths == set(range(1, 7))
+    assert any(rank == 0 for _, rank in shapes) and any(rank == min(widths) for widths, rank in shapes)
+    dims = [theory.deep_linear(list(widths), rank).dim for widths, rank in shapes]
+    assert min(dims) == 100 and max(dims) >= 100_000
+    assert any(min(widths[1:-1]) < min(widths[0], widths[-1]) for widths, _ in shapes if len(widths) > 2)
+
+
+@pytest.mark.parametrize("case", suite("smoke"), ids=lambda case: case.id)
+def test_smoke_problems_carry_the_exact_value_of_their_family(case):
+    problem = case.problem()
+    arguments = dict(case.arguments)
+    expected = {
+        "dln": lambda: theory.deep_linear(list(arguments["widths"]), arguments["rank"]),
+        "reduced_rank": lambda: theory.reduced_rank(*arguments["widths"], arguments["rank"]),
+        "regular": lambda: theory.regular(arguments["inputs"] * arguments["outputs"]),
+        "normal_crossing": lambda: theory.normal_crossing(list(arguments["k"]), list(arguments["h"])),
+        "newton": lambda: theory.newton(arguments["expression"]),
+        "tanh": lambda: theory.tanh_network(arguments["hidden"]),
+    }[case.family]()
+    assert problem.exact == expected
+    assert problem.true_parameter.numel() == expected.dim
+
+
+def test_random_cases_are_reproducible_and_valid():
+    first, again = random_dln_cases(6, seed=3), random_dln_cases(6, seed=3)
+    assert first == again and first != random_dln_cases(6, seed=4)
+    for case in first:
+        widths, rank = dict(case.arguments)["widths"], dict(case.arguments)["rank"]
+        assert 1 <= len(widths) - 1 <= 6 and 0 <= rank <= min(widths)
+        assert case.id.startswith("random-3-")
+    with pytest.raises(ValueError):
+        random_dln_cases(0, seed=0)
+
+
+def test_normal_crossing_prior_becomes_a_flat_prior_in_new_coordinates():
+    problem = normal_crossing_problem([1, 2], [1, 1], n=100)
+    w1, w2 = sympy.symbols("w1 w2")
+    assert sympy.simplify(sympy.sympify(problem.expression) - sympy.Abs(w1) * sympy.Abs(w2) ** 2) == 0
+    assert problem.exact.lam == sympy.Rational(1, 2)
+    with pytest.raises(ValueError, match="cusp"):
+        normal_crossing_problem([1], [2], n=100)
+
+
+def test_tanh_network_is_the_sum_of_tanh_units():
+    network = TanhNetwork(2)
+    position = torch.tensor([[0.5, -1.0, 2.0, 0.3]], dtype=torch.float64)  # a = (0.5, −1), b = (2, 0.3)
+    x = torch.tensor([[0.7, -1.2]], dtype=torch.float64)
+    expected = 0.5 * torch.tanh(2 * x) - torch.tanh(0.3 * x)
+    torch.testing.assert_close(network.forward(position, x), expected)
+    y = torch.zeros_like(x)
+    torch.testing.assert_close(network(position, (x, y)), 0.5 * expected ** 2 + 0.5 * math.log(2 * math.pi))
+
+
+def _line(mean, se, lam=10.0, m=1, truth=None, rhat=1.0, ess=1000.0, diverged=()):
+    return {"llc_mean": mean, "llc_se": se, "lambda_exact_float": lam, "multiplicity_exact": m, "rhat": rhat,
+            "ess": ess, "diverged_chains": list(diverged), "config": {"nbeta": math.e ** 2}, "finite_n_truth": truth}
+
+
+class _Case:
+    tolerance = Tolerance(k=3.0, bias=0.05)
+
+
+def test_accuracy_gate_is_lambda_plus_band_bias_and_k_standard_errors():
+    # m = 3 at log nβ = 2: band 1 below λ = 10; slack 0.05·10 + 3·0.1 = 0.8
+    gate = gates(_line(10.0, 0.1, m=3), _Case)["accuracy"]
+    assert gate["interval"] == pytest.approx([8.2, 10.8])
+    assert gates(_line(8.21, 0.1, m=3), _Case)["accuracy"]["passed"]
+    assert not gates(_line(8.19, 0.1, m=3), _Case)["accuracy"]["passed"]
+    assert not gates(_line(10.81, 0.1, m=3), _Case)["accuracy"]["passed"]
+
+
+def test_accuracy_gate_uses_the_computed_finite_n_truth_on_its_side():
+    gate = gates(_line(9.0, 0.1, truth=9.5), _Case)["accuracy"]
+    assert gate["interval"] == pytest.approx([9.5 - 0.8, 10.8])
+    gate = gates(_line(9.0, 0.1, truth=10.5), _Case)["accuracy"]
+    assert gate["interval"] == pytest.approx([9.2, 11.3])
+
+
+def test_mixing_gate_and_missing_numbers_fail():
+    assert gates(_line(10.0, 0.1), _Case)["mixing"]["passed"]
+    assert not gates(_line(10.0, 0.1, rhat=1.06), _Case)["mixing"]["passed"]
+    assert not gates(_line(10.0, 0.1, ess=199.0), _Case)["mixing"]["passed"]
+    assert not gates(_line(10.0, 0.1, diverged=[3]), _Case)["mixing"]["passed"]
+    assert not gates(_line(None, None), _Case)["accuracy"]["passed"]
+
+
+def test_false_failure_rate_is_the_normal_tail():
+    per_case, per_suite = false_failure_rate(3.0, 10)
+    assert per_case == pytest.approx(0.0026998, rel=1e-4)
+    assert per_suite == pytest.approx(1 - (1 - per_case) ** 10)

@@ -1,0 +1,69 @@
+"""``sltlab verify`` end to end on tiny cases: streaming, resume, reports, Dask, exit codes."""
+
+import json
+
+import pytest
+
+import verification.cases
+from estimators.estimate import LLCConfig
+from verification.cases import MALA_TOLERANCE, Case
+from verification.cli import main
+from verification.suite import finished_ids, run_suite
+
+TINY_MALA = LLCConfig(sampler="mala", chains=8, draws=300, localization=1.0, dtype="float64")
+TINY = (
+    Case("newton[w1**2]", "newton", (("expression", "w1**2"),), TINY_MALA, 1000, MALA_TOLERANCE, frozenset({"t"})),
+    Case("normal_crossing[k=1-1,h=1-0]", "normal_crossing", (("k", (1, 1)), ("h", (1, 0))), TINY_MALA, 1000,
+         MALA_TOLERANCE, frozenset({"t"})),
+)
+
+
+def test_each_finished_case_is_one_line_and_resume_skips_it(tmp_path):
+    lines = run_suite(TINY[:1], tmp_path)
+    assert [line["id"] for line in lines] == ["newton[w1**2]"]
+    line = lines[0]
+    assert line["passed"] == (line["gates"]["mixing"]["passed"] and line["gates"]["accuracy"]["passed"])
+    assert line["calibration"]["chosen"] in [p["step_size"] for p in line["calibration"]["sweep"]]
+    assert len(line["trace"]) == 8
+    with (tmp_path / "results.jsonl").open("a") as stream:
+        stream.write('{"id": "torn')                 # a run killed while writing
+    assert finished_ids(tmp_path / "results.jsonl") == {"newton[w1**2]"}
+    with pytest.raises(ValueError, match="--resume"):
+        run_suite(TINY, tmp_path)
+    lines = run_suite(TINY, tmp_path, resume=True)
+    assert [line["id"] for line in lines] == [case.id for case in TINY]  # the first was not rerun
+
+
+def test_a_suite_runs_on_a_dask_local_cluster(tmp_path):
+    lines = run_suite(TINY, tmp_path, dask="local")
+    assert sorted(line["id"] for line in lines) == sorted(case.id for case in TINY)
+    in_process = run_suite(TINY[:1], tmp_path / "again")
+    same = next(line for line in lines if line["id"] == TINY[0].id)
+    assert same["llc_mean"] == in_process[0]["llc_mean"]   # same seed, same numbers, wherever it ran
+
+
+def test_cli_writes_the_report_and_exits_by_the_gates(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(verification.cases, "suite", lambda name: TINY)
+    code = main(["verify", "--suite", "smoke", "--out", str(tmp_path), "--json"])
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert code == int(bool(payload["summary"]["failed"]))
+    for name in ("results.jsonl", "report.md", "report.json", "estimate_vs_exact.png", "error_vs_dim.png",
+                 "calibration.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    assert "k = 3" in report and "False-failure rate" in report and "newton[w1**2]" in report
+    assert json.loads((tmp_path / "report.json").read_text())["summary"]["cases"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "--suite", "huge"], "invalid choice"),
+    (["verify", "--suite", "smoke", "--random", "3"], "either --suite or --random"),
+    (["verify", "--dask", "nowhere"], "--dask takes"),
+    (["verify", "--random", "0"], "at least one case"),
+    (["verify", "--only", "no-such-case"], "no case id contains"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -1,0 +1,48 @@
+"""``sltlab verify``: run a verification suite and write its report (exit 1 when a gate fails)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from verification.command import Result, subcommand
+
+
+def add_verify_command(commands) -> None:
+    subcommand(commands, "verify", "run a verification suite of estimates against exact λ, with gates and a report",
+               _verify,
+               ("--suite", dict(choices=["smoke", "dln", "toy", "full"], help="named suite (default smoke)")),
+               ("--random", dict(type=int, metavar="N", help="instead, N random deep linear networks")),
+               ("--seed", dict(type=int, default=0, help="seed of --random (default 0)")),
+               ("--out", dict(default="reports/verify", help="output folder (default reports/verify)")),
+               ("--resume", dict(action="store_true", help="skip the cases already in OUT/results.jsonl")),
+               ("--dask", dict(metavar="ADDRESS", help="run the cases on Dask: 'local' starts a LocalCluster, "
+                                                       "tcp://host:port joins a running scheduler")),
+               ("--only", dict(metavar="TEXT", help="keep the cases whose id contains TEXT")))
+
+
+def _verify(args) -> Result:
+    from verification.cases import random_dln_cases, suite
+    from verification.suite import run_suite
+    from verification.suite_report import write_report
+
+    if args.random is not None and args.suite is not None:
+        raise ValueError("choose either --suite or --random, not both")
+    if args.dask is not None and args.dask != "local" and "://" not in args.dask:
+        raise ValueError(f"--dask takes 'local' or a scheduler address such as tcp://host:8786, got {args.dask!r}")
+    cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
+    if args.only:
+        cases = tuple(case for case in cases if args.only in case.id)
+        if not cases:
+            raise ValueError(f"no case id contains {args.only!r}")
+    title = f"sltlab verify: random suite of {args.random} (seed {args.seed})" if args.random is not None \
+        else f"sltlab verify: suite {args.suite or 'smoke'}"
+    out = Path(args.out)
+    ids = {case.id for case in cases}
+    lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask,
+                                        progress=not args.json and sys.stderr.isatty()) if line["id"] in ids]
+    facts = write_report(lines, out, title)
+    text = (out / "report.md").read_text() + f"\nWritten to {out}/: results.jsonl, report.md, report.json, figures.\n"
+    return Result({"summary": facts, "out": str(out), "cases": [
+        {key: value for key, value in line.items() if key != "trace"} for line in lines]}, text,
+        exit_code=int(bool(facts["failed"])))

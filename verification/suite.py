@@ -1,0 +1,172 @@
+"""Run verification cases, gate them, and stream each result to ``results.jsonl`` as it ends.
+
+A case is calibrated (:mod:`estimators.calibrate`), estimated, and judged by two stated
+gates: mixing (rank-normalised R-hat and bulk ESS, Vehtari et al. 2021) and accuracy
+(:class:`verification.cases.Tolerance`). Cases run in this process by default, or on a Dask
+cluster: ``"local"`` starts a LocalCluster, an address such as ``tcp://host:8786`` joins one.
+Each finished case is appended and flushed at once, so a killed run loses nothing finished
+and ``resume`` skips what is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from estimators.calibrate import CalibrationError, calibrate_step_size, calibrated_config, describe
+from estimators.estimate import estimate_llc
+from verification.cases import Case, band
+from verification.llc_runs import summarize
+
+RHAT_MAX = 1.05          # mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
+ESS_MIN = 200            # bulk ESS: the MCSE is then known to within about 5 %
+TRACE_POINTS = 200       # per chain, kept for the trace plots of failed cases
+MAX_RUN_SCALE = 4        # a calibrated step may lengthen the run at most this much
+
+
+def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
+    """Calibrate, estimate and gate one case; a JSON-ready line for ``results.jsonl``."""
+    clock = time.perf_counter()
+    problem = case.problem()
+    line: dict[str, Any] = {"id": case.id, "family": case.family, "tags": sorted(case.tags), "seed": case.seed,
+                            "step": case.step}
+    config = case.config
+    try:
+        if case.step == "auto":
+            calibration = calibrate_step_size(problem.loss, problem.true_parameter, problem.data, config,
+                                              n=problem.n, progress=progress)
+            config = calibrated_config(config, calibration, max_scale=MAX_RUN_SCALE)
+            line["calibration"] = describe(calibration)
+        result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
+                              progress=progress)
+    except CalibrationError as error:
+        line.update(problem=problem.name, passed=False, failure=str(error), dim=int(problem.true_parameter.numel()),
+                    lambda_exact_float=problem.exact.lam_float, calibration={"sweep": _sweep(error.sweep)},
+                    seconds=time.perf_counter() - clock)
+        return line
+    line.update(summarize(problem, result))
+    line["gates"] = gates(line, case)
+    line["passed"] = all(gate["passed"] for gate in line["gates"].values())
+    line["trace"] = _thumbnail(result.trace, result.config.nbeta)
+    line["seconds"] = time.perf_counter() - clock
+    return line
+
+
+def gates(line: dict[str, Any], case: Case) -> dict[str, dict[str, Any]]:
+    """The mixing and accuracy gates of one estimate, with their thresholds."""
+    rhat, ess, mean, se = line["rhat"], line["ess"], line["llc_mean"], line["llc_se"]
+    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN,
+              "passed": rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN
+              and not line["diverged_chains"]}
+    lam, tolerance = line["lambda_exact_float"], case.tolerance
+    truth = line.get("finite_n_truth")
+    if truth is not None:   # computed finite-n truth: the exact distance from λ, on its side
+        low, high, basis = min(lam, truth), max(lam, truth), "finite-n truth t·E_t[K] by quadrature"
+    else:
+        low, high = lam - band(lam, line["multiplicity_exact"], line["config"]["nbeta"]), lam
+        basis = "band (m − 1)/log nβ below λ"
+    slack = tolerance.bias * lam + (tolerance.k * se if se is not None else math.inf)
+    interval = [low - slack, high + slack]
+    accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
+                "passed": mean is not None and se is not None and interval[0] <= mean <= interval[1]}
+    return {"mixing": mixing, "accuracy": accuracy}
+
+
+def false_failure_rate(k: float, cases: int) -> tuple[float, float]:
+    """Per case and per suite: the chance that an estimate whose bias is within its budget
+    still leaves the accuracy interval, 2Φ(−k) for a normal error, and 1 − (1 − p)^N."""
+    per_case = math.erfc(k / math.sqrt(2))
+    return per_case, 1 - (1 - per_case) ** cases
+
+
+def _sweep(points) -> list[dict[str, Any]]:
+    return [point._asdict() for point in points]
+
+
+def _thumbnail(trace, nbeta: float) -> list[list[float]]:
+    """nβ·(L_b(w) − L_b(w*)) per chain at up to TRACE_POINTS evenly spaced draws."""
+    gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
+    columns = np.unique(np.linspace(0, gaps.shape[1] - 1, min(TRACE_POINTS, gaps.shape[1])).astype(int))
+    return [[float(v) if math.isfinite(v) else None for v in row] for row in gaps[:, columns]]
+
+
+def finished_ids(results: Path) -> set[str]:
+    """Ids of the cases already in ``results`` (a torn last line from a killed run is ignored)."""
+    if not results.exists():
+        return set()
+    done = set()
+    for text in results.read_text().splitlines():
+        try:
+            done.add(json.loads(text)["id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return done
+
+
+def read_results(results: Path) -> list[dict[str, Any]]:
+    lines = []
+    for text in results.read_text().splitlines() if results.exists() else []:
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError:
+            continue
+    return lines
+
+
+def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: str | None = None,
+              progress: bool = False) -> list[dict[str, Any]]:
+    """Run the cases not yet in ``out/results.jsonl``, appending each line as it finishes;
+    returns every line of the file (earlier and new)."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    if results.exists() and not resume:
+        raise ValueError(f"{results} exists: pass --resume to continue that run, or choose another --out")
+    done = finished_ids(results)
+    pending = [case for case in cases if case.id not in done]
+    bar = _progress_bar(len(pending), progress)
+    with results.open("a") as stream:
+        if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
+            stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
+        for line in _execute(pending, dask):
+            stream.write(json.dumps(line, allow_nan=False) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{line['id']}: {'pass' if line['passed'] else 'FAIL'}")
+    if bar is not None:
+        bar.close()
+    return read_results(results)
+
+
+def _execute(cases: list[Case], dask: str | None) -> Iterator[dict[str, Any]]:
+    if dask is None:
+        for case in cases:
+            yield run_case(case)
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = LocalCluster(n_workers=min(len(cases), os.cpu_count() or 1) or 1, threads_per_worker=1,
+                           dashboard_address=None) if dask == "local" else None
+    try:
+        with Client(cluster if cluster is not None else dask) as client:
+            futures = [client.submit(run_case, case, pure=False) for case in cases]
+            for future in as_completed(futures):
+                yield future.result()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or not total:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="cases", unit="case")

@@ -1,0 +1,105 @@
+"""The report of a verification suite: ``report.md``, ``report.json`` and the figures, from
+the lines of ``results.jsonl`` (so a resumed run reports every case it has)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from verification.cases import SGLD_TOLERANCE, MALA_TOLERANCE
+from verification.suite import ESS_MIN, RHAT_MAX, false_failure_rate
+
+DLN_MEDIAN_TARGET, DLN_WORST_TARGET = 0.03, 0.10
+
+
+def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts, the deep-linear accuracy against its targets, and the false-failure rate."""
+    failed = [line["id"] for line in lines if not line["passed"]]
+    k = SGLD_TOLERANCE.k
+    per_case, per_suite = false_failure_rate(k, len(lines))
+    result = {"cases": len(lines), "passed": len(lines) - len(failed), "failed": failed,
+              "gates": {"mixing": {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN},
+                        "accuracy": {"k": k, "bias_budget": {"sgld": SGLD_TOLERANCE.bias, "mala": MALA_TOLERANCE.bias}}},
+              "false_failure_rate": {"per_case": per_case, "suite": per_suite,
+                                     "basis": f"2Φ(−{k:g}) per case for an estimate whose bias is within its budget "
+                                              "and whose SE is right; the mixing gate's rate is not included"}}
+    linear = [abs(line["rel_error"]) for line in lines
+              if line["family"] in ("dln", "reduced_rank", "regular") and line.get("rel_error") is not None]
+    if linear:
+        result["linear_networks"] = {
+            "cases": len(linear), "median_abs_rel_error": statistics.median(linear), "worst_abs_rel_error": max(linear),
+            "targets": {"median": DLN_MEDIAN_TARGET, "worst": DLN_WORST_TARGET},
+            "meets_targets": statistics.median(linear) < DLN_MEDIAN_TARGET and max(linear) < DLN_WORST_TARGET}
+    return result
+
+
+def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str, Any]:
+    """Write report.md, report.json and the figures into ``out``; returns the summary."""
+    from verification import suite_plots
+
+    facts = summary(lines)
+    figures = {"estimate_vs_exact": suite_plots.plot_estimate_vs_exact(lines, out / "estimate_vs_exact.png"),
+               "error_vs_dim": suite_plots.plot_error_vs_dim(lines, out / "error_vs_dim.png")}
+    calibration = suite_plots.plot_calibration(lines, out / "calibration.png")
+    if calibration is not None:
+        figures["calibration"] = calibration
+    traces = {line["id"]: suite_plots.plot_trace(line, out / suite_plots.trace_file_name(line["id"]))
+              for line in lines if not line["passed"] and line.get("trace")}
+    facts["figures"] = {name: path.name for name, path in figures.items()}
+    facts["trace_figures"] = {case_id: path.name for case_id, path in traces.items()}
+    (out / "report.json").write_text(json.dumps({"title": title, "summary": facts, "cases": [
+        {key: value for key, value in line.items() if key != "trace"} for line in lines]}, indent=1, allow_nan=False))
+    (out / "report.md").write_text(render_markdown(lines, facts, title))
+    return facts
+
+
+def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: str) -> str:
+    gates, rate = facts["gates"], facts["false_failure_rate"]
+    text = [f"# {title}", "",
+            f"{facts['passed']} of {facts['cases']} cases pass both gates."
+            + (f" Failed: {', '.join(facts['failed'])}." if facts["failed"] else ""), "",
+            "## Gates", "",
+            f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} and bulk ESS ≥ "
+            f"{gates['mixing']['ess_min']} (Vehtari et al. 2021), with no diverged chain.",
+            f"- Accuracy: λ̂ within k = {gates['accuracy']['k']:g} standard errors plus a declared relative bias "
+            f"budget ({gates['accuracy']['bias_budget']['sgld']:.0%} for SGLD, "
+            f"{gates['accuracy']['bias_budget']['mala']:.0%} for MALA) of the interval from λ to the finite-n value: "
+            "the exact t·E_t[K] by quadrature for potentials in one or two variables, otherwise the band "
+            "(m − 1)/log nβ below λ.",
+            f"- False-failure rate of the accuracy gate: {rate['per_case']:.2%} per case, "
+            f"{rate['suite']:.1%} for this suite of {facts['cases']} ({rate['basis']}).", ""]
+    if "linear_networks" in facts:
+        linear = facts["linear_networks"]
+        text += [f"Linear networks ({linear['cases']} cases): median |relative error| {linear['median_abs_rel_error']:.1%} "
+                 f"(target < {linear['targets']['median']:.0%}), worst {linear['worst_abs_rel_error']:.1%} "
+                 f"(target < {linear['targets']['worst']:.0%}): " + ("met." if linear["meets_targets"] else "MISSED."), ""]
+    text += ["## Cases", "",
+             "| case | d | λ | m | λ̂ ± SE | error | R-hat | ESS | step (rule) | mixing | accuracy | s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for line in lines:
+        text.append(_row(line))
+    text += ["", "## Figures", ""]
+    text += [f"![{name}]({file})" for name, file in facts["figures"].items()]
+    text += [f"![trace of {case_id}]({file})" for case_id, file in facts["trace_figures"].items()]
+    failures = [line for line in lines if line.get("failure")]
+    if failures:
+        text += ["", "## Failures before an estimate", ""] + [f"- `{line['id']}`: {line['failure']}" for line in failures]
+    return "\n".join(text) + "\n"
+
+
+def _row(line: dict[str, Any]) -> str:
+    def number(value, spec):
+        return "—" if value is None else format(value, spec)
+
+    mean = line.get("llc_mean")
+    gates = line.get("gates", {})
+    calibration = line.get("calibration") or {}
+    step = ("—" if "chosen" not in calibration else f"{calibration['chosen']:.3g} ({calibration['rule']:.3g})")
+    verdict = {True: "pass", False: "**FAIL**", None: "—"}
+    return (f"| `{line['id']}` | {line['dim']} | {line.get('lambda_exact') or number(line['lambda_exact_float'], '.4g')} "
+            f"| {line.get('multiplicity_exact', '—')} | {number(mean, '.4g')} ± {number(line.get('llc_se'), '.2g')} "
+            f"| {number(line.get('rel_error'), '+.1%')} | {number(line.get('rhat'), '.3f')} | {number(line.get('ess'), '.0f')} "
+            f"| {step} | {verdict[gates.get('mixing', {}).get('passed')]} | {verdict[gates.get('accuracy', {}).get('passed')]} "
+            f"| {line['seconds']:.0f} |")
