@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -88,6 +89,7 @@ def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
             if "chosen" in line["calibration"]:
                 axes.axvline(line["calibration"]["chosen"], color="tab:green", linewidth=1.2)
             axes.set_xscale("log")
+            axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             axes.set_title(_short(line["id"]), fontsize=9)
             axes.tick_params(labelsize=8)
         for axes in list(grid.flat)[len(swept):]:

@@ -67,3 +67,16 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_summary_judges_the_dln_targets_on_dln_cases_only():
+    from verification.suite_report import summary
+
+    def line(case_id, error, tags):
+        return {"id": case_id, "passed": True, "tags": tags, "rel_error": error, "rel_error_outside_band": abs(error) / 2}
+
+    lines = [line("a", 0.01, ["dln"]), line("b", -0.02, ["dln"]), line("c", 0.09, ["dln"]), line("d", 0.5, ["toy"])]
+    facts = summary(lines)["dln"]
+    assert (facts["cases"], facts["median_abs_rel_error"], facts["worst_abs_rel_error"]) == (3, 0.02, 0.09)
+    assert facts["meets_targets"] and facts["worst_outside_band"] == 0.045
+    assert not summary(lines + [line("e", -0.11, ["dln"])])["dln"]["meets_targets"]
