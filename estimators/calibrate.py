@@ -83,26 +83,26 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     rule = estimate_llc(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
                         n=n, localization=localization)
     localization, base = rule.localization, rule.config.step_size
-    sweep, stable = [], []
-    for factor in factors:   # from the largest step down, until a pair agrees (and 3 pilots ran)
+    sweep, agreeing = [], None
+    for factor in factors:   # from the largest step down, until a pair agrees and three pilots ran
         pilot = replace(rule.config, step_size=base * factor, functional_variance=False,
                         burnin=round(burnin * pilot_fraction / factor),
                         draws=max(8, round(config.draws * pilot_fraction / factor)))
         result = estimate_llc(loss, true_parameter, data, pilot, n=n, localization=localization, progress=progress)
         sweep.append(_point(loss, result, data))
-        if len(sweep) >= 2 and not stable and _agree(sweep[-2], sweep[-1], k, tolerance) and (
-                sweep[-2].acceptance is None or sweep[-2].acceptance >= min_acceptance):
-            stable.append((sweep[-2], sweep[-1]))
-        if stable and len(sweep) >= min(3, len(factors)):
+        if agreeing is None and len(sweep) >= 2 and _agree(sweep[-2], sweep[-1], k, tolerance, min_acceptance):
+            agreeing = (sweep[-2], sweep[-1])
+        if agreeing is not None and len(sweep) >= min(3, len(factors)):
             break
     sweep = tuple(sweep)
     described = dict(nbeta=rule.config.nbeta, localization=rule.config.localization, localize_at=localization.kind)
-    if not stable:
+    if agreeing is None:
+        estimates = ", ".join("diverged" if p.estimate is None else f"{p.estimate:.4g}" for p in sweep)
         raise CalibrationError(
-            f"no stable step size: across {len(sweep)} pilots (λ̂ = {', '.join('diverged' if p.estimate is None else f'{p.estimate:.4g}' for p in sweep)}) from {sweep[0].step_size:.3g} down to "
-            f"{sweep[-1].step_size:.3g} no estimate agreed with the one at half its step within {k} SE + "
-            f"{tolerance:.1%} with MALA acceptance ≥ {min_acceptance}", sweep)
-    larger, chosen = stable[0]
+            f"no stable step size: across {len(sweep)} pilots from {sweep[0].step_size:.3g} down to "
+            f"{sweep[-1].step_size:.3g} (λ̂ = {estimates}) no estimate agreed with the one at half its step "
+            f"within {k} SE + {tolerance:.1%} with MALA acceptance ≥ {min_acceptance}", sweep)
+    larger, chosen = agreeing
     reason = (f"half the largest step of a halving sweep ({len(sweep)} pilots, each {pilot_fraction:.0%} of the "
               f"run's diffusion time) at which λ̂ = {larger.estimate:.4g} agrees with λ̂ = {chosen.estimate:.4g} "
               f"at half the step within {k} SE + {tolerance:.1%}, no chain diverged"
@@ -111,9 +111,13 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     return Calibration(chosen.step_size, base, sweep, reason, **described)
 
 
-def _agree(larger: SweepPoint, smaller: SweepPoint, k: float, tolerance: float) -> bool:
+def _agree(larger: SweepPoint, smaller: SweepPoint, k: float, tolerance: float, min_acceptance: float) -> bool:
+    """ε (``larger``) is stable: finite chains at ε and ε/2, estimates within k SE + tolerance,
+    and MALA's acceptance of the move at ε at least ``min_acceptance`` (where measured)."""
     if larger.diverged_chains or smaller.diverged_chains or None in (larger.estimate, smaller.estimate,
                                                                      larger.standard_error, smaller.standard_error):
+        return False
+    if larger.acceptance is not None and larger.acceptance < min_acceptance:
         return False
     spread = k * math.hypot(larger.standard_error, smaller.standard_error) + tolerance * abs(smaller.estimate)
     return abs(larger.estimate - smaller.estimate) <= spread
