@@ -45,10 +45,7 @@ def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
         axes.plot([low, high], [low, high], color="0.4", linewidth=1, linestyle="--", label="y = x")
         axes.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), xlabel="exact λ",
                  ylabel="estimate λ̂ (± 3 SE)", title="Estimates against exact learning coefficients")
-        handles = [plt.Line2D([], [], marker=marker, linestyle="none", color="0.3", label=family)
-                   for family, marker in FAMILY_MARKERS.items() if any(_family(line) == family for line in lines)]
-        handles += [plt.Line2D([], [], color="tab:red", marker="o", linestyle="none", label="gate failed")]
-        axes.legend(handles=handles + [axes.get_lines()[-1]], loc="upper left", frameon=False)
+        _legend(axes, lines, extra=[axes.get_lines()[-1]])
         axes.grid(True, which="both", alpha=0.25)
         return _save(figure, path)
 
@@ -66,6 +63,8 @@ def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
         axes.axhline(0, color="0.4", linewidth=1)
         axes.set(xscale="log", xlabel="parameters d", ylabel="relative error of λ̂ (%, ± 3 SE)",
                  title="Relative error against model size")
+        axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _legend(axes, lines)
         axes.grid(True, which="both", alpha=0.25)
         return _save(figure, path)
 
@@ -109,6 +108,13 @@ def plot_trace(line: dict[str, Any], path: Path) -> Path:
         axes.set(xlabel="recorded draw (subsampled)", ylabel="nβ·(L(w) − L(w*))", title=_short(line["id"]))
         axes.legend(fontsize=7, ncol=5, frameon=False, loc="upper right")
         return _save(figure, path)
+
+
+def _legend(axes, lines, extra=()) -> None:
+    handles = [plt.Line2D([], [], marker=marker, linestyle="none", color="0.3", label=family)
+               for family, marker in FAMILY_MARKERS.items() if any(_family(line) == family for line in lines)]
+    handles += [plt.Line2D([], [], color="tab:red", marker="o", linestyle="none", label="gate failed")]
+    axes.legend(handles=handles + list(extra), loc="best", frameon=False, fontsize=9)
 
 
 def trace_file_name(case_id: str) -> str:
