@@ -66,6 +66,7 @@ def test_text_output_names_the_pieces(capsys):
     ["poly", "w1**2 +"],
     ["poly", "w1**2", "--localization", "-1"],
     ["poly", "w1**2", "--temperatures", "1"],
+    ["poly", "w1**2", "--calibrate", "--step-size", "0.01"],
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):
     assert main(["estimate", *argv]) == 2
@@ -94,3 +95,13 @@ def test_rmsprop_step_comes_from_the_preconditioned_curvature(capsys):
                             "--draws", "300", "--burnin", "300", "--thin", "1", "--n", "2000")
     assert code == 0 and result["diverged_chains"] == []
     assert "preconditioned curvature" in result["step_size_rule"] and result["steps"] == 600
+
+
+def test_calibrate_chooses_the_step_from_the_sweep_and_says_why(capsys):
+    code, result = run_json(capsys, "poly", "w1**4 + w2**2", "--chains", "16", "--draws", "400", "--calibrate")
+    calibration = result["calibration"]
+    assert code == 0 and result["config"]["step_size"] == calibration["chosen"]
+    assert calibration["chosen"] in [point["step_size"] for point in calibration["sweep"]]
+    assert "agrees" in calibration["reason"] and result["step_size_rule"] == "calibrated by a step-size sweep"
+    # the run keeps its diffusion time at the calibrated step
+    assert result["config"]["draws"] == round(400 * min(4, max(1, calibration["rule"] / calibration["chosen"])))
