@@ -113,7 +113,7 @@ CASES: tuple[Case, ...] = (
         "w1**4", "w1**4 + w2**2", "w1**6 + w2**4", "(w1**2 + w2**2)**2", "w1**2 + w1**2*w2**2", "w1**2*w2**2",
         "w1**2*w2**4 + w1**4*w2**2")),
     *(_case("normal_crossing", "toy full", MALA_SUITE, POTENTIAL_DEFAULTS.n, MALA_TOLERANCE, k=k, h=h)
-      for k, h in (((1, 1), (1, 0)), ((1, 2), (1, 1)), ((2, 1), (3, 1)))),
+      for k, h in (((1, 1), (1, 0)), ((2,), (2,)), ((2, 2), (1, 0)), ((2, 1), (3, 1)))),
     *(_case("tanh", "toy full", MALA_SUITE, 2000, MALA_TOLERANCE, hidden=hidden) for hidden in (1, 2, 3)),
 )
 
