@@ -24,8 +24,8 @@ class ModularAdditionNetwork(nn.Module):
     Linear(e → h); the two summed, ReLU, then Linear(h → p, no bias) to logits.
 
     At p = 53, e = 32, h = 64 it has 9,312 parameters. Weights are drawn from ``generator``
-    with PyTorch's default laws (N(0, 1) embeddings; U(±1/√fan_in) for linear layers), so no
-    global seed is involved.
+    with PyTorch's default laws (N(0, 1) embeddings; U(±1/√fan_in) for linear layers); the
+    global random state is neither seeded nor consumed.
     """
 
     def __init__(self, modulus: int, *, embedding_dim: int = 32, hidden: int = 64,
@@ -33,10 +33,13 @@ class ModularAdditionNetwork(nn.Module):
         super().__init__()
         if modulus < 2 or embedding_dim < 1 or hidden < 1:
             raise ValueError(f"need modulus ≥ 2 and positive widths, got {modulus}, {embedding_dim}, {hidden}")
-        self.embedding = nn.Embedding(modulus, embedding_dim)
-        self.left = nn.Linear(embedding_dim, hidden)
-        self.right = nn.Linear(embedding_dim, hidden)
-        self.unembed = nn.Linear(hidden, modulus, bias=False)
+        # Built on the meta device, so that PyTorch's own initialisation draws nothing from the
+        # global generator; the storage is then allocated and filled from ``generator``.
+        self.embedding = nn.Embedding(modulus, embedding_dim, device="meta")
+        self.left = nn.Linear(embedding_dim, hidden, device="meta")
+        self.right = nn.Linear(embedding_dim, hidden, device="meta")
+        self.unembed = nn.Linear(hidden, modulus, bias=False, device="meta")
+        self.to_empty(device="cpu")
         with torch.no_grad():
             nn.init.normal_(self.embedding.weight, generator=generator)
             for layer in (self.left, self.right, self.unembed):
