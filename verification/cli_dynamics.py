@@ -51,7 +51,8 @@ def add_dynamics_commands(commands) -> None:
     subcommand(studies, "grokking", "grokking on modular addition, the LLC at every checkpoint under several "
                "sampler settings", _grokking,
                ("--modulus", dict(type=int, help="p of (a + b) mod p (53)")),
-               ("--train-fraction", dict(type=float, dest="train_fraction", help="share of the p² pairs trained on (0.4)")),
+               ("--train-fraction", dict(type=float, dest="train_fraction",
+                                         help="share of the p² pairs trained on (0.4)")),
                ("--width", dict(type=int, dest="hidden", help="hidden units (64)")),
                ("--embedding-dim", dict(type=int, dest="embedding_dim", help="embedding width (32)")),
                ("--weight-decay", dict(type=float, dest="weight_decay", help="AdamW weight decay (1.0)")),
@@ -123,18 +124,19 @@ def _saddle_text(summary) -> str:
                   f"{'rise one per stage' if study['ranks_rise_one_per_stage'] else 'do NOT rise one per stage'}",
                   f"  SGLD {sampler['chains']} chains × {sampler['draws']} draws after {sampler['burnin']} burn-in, "
                   f"γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}, automatic step size",
-                  f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  {'R-hat':>5}"
-                  f"  negative control (real data)"]
+                  f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  "
+                  f"{'R-hat':>5}  negative control (real data)"]
         for row in study["plateaus"]:
             control = row["negative_control_real_data"]["llc_mean"]
             estimate = "diverged" if row["llc_mean"] is None else f"{row['llc_mean']:.2f} ± {row['llc_se'] or 0:.2f}"
             error = "" if row["rel_error"] is None else f"{100 * row['rel_error']:+.1f}%"
             rhat = "" if row["rhat"] is None else f"{row['rhat']:.3f}"
-            lines.append(f"  {row['rank']:>4}  {row['first_step']:>5}–{row['last_step']:<6}  {row['checkpoint_step']:>6}"
-                         f"  {row['lambda_exact']:>6}  {estimate:>14}  {error:>7}  {rhat:>5}  "
-                         f"{'diverged' if control is None else f'{control:.4g}'}")
+            lines.append(f"  {row['rank']:>4}  {row['first_step']:>5}–{row['last_step']:<6}  "
+                         f"{row['checkpoint_step']:>6}  {row['lambda_exact']:>6}  {estimate:>14}  {error:>7}  "
+                         f"{rhat:>5}  {'diverged' if control is None else f'{control:.4g}'}")
     lines += [f"targets (one rank per stage, every λ̂ within 10 %): {'met' if summary['targets_met'] else 'MISSED'}",
-              f"wall time {summary['wall_seconds']:.0f} s",
+              f"wall time {summary['wall_seconds']:.0f} s" + (" (every study loaded from the cache)"
+                                                              if all(s["from_cache"] for s in summary["studies"]) else ""),
               f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
 
@@ -168,7 +170,8 @@ def _grokking(args) -> Result:
 def _grokking_text(summary) -> str:
     setup = summary["setup"]
     lines = [f"grokking (a + b) mod {setup['modulus']}, {summary['n_train']} train / {summary['n_test']} test pairs, "
-             f"{summary['dim']} parameters, AdamW lr {setup['learning_rate']:g}, weight decay {setup['weight_decay']:g}",
+             f"{summary['dim']} parameters, AdamW lr {setup['learning_rate']:g}, "
+             f"weight decay {setup['weight_decay']:g}",
              f"  {'seed':>4}  {'memorised':>9}  {'grokked':>7}  {'final test acc':>14}"]
     for row in summary["seeds"]:
         lines.append(f"  {row['seed']:>4}  {str(row['memorisation_step']):>9}  {str(row['grokking_step']):>7}  "
@@ -183,5 +186,7 @@ def _grokking_text(summary) -> str:
                      f"rises {curve['rises_through_memorisation']}, falls {curve['falls_through_grokking']}")
     lines += [f"targets (every seed groks, Spearman > 0.9 in every setting): "
               f"{'met' if summary['targets_met'] else 'MISSED'}",
-              f"wall time {summary['wall_seconds']:.0f} s", f"wrote {summary['results']} and {summary['figure']}"]
+              f"wall time {summary['wall_seconds']:.0f} s" + (" (LLC curves loaded from the cache)"
+                                                              if summary["llc_from_cache"] else ""),
+              f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)

@@ -42,7 +42,8 @@ def _saddle_training(ax, study: dict[str, Any]) -> None:
     ax.semilogy(steps[:-1], np.where(excess > 0, excess, np.nan), color="tab:blue",
                 label=r"$L_n(w_t) - L_n(w_{\mathrm{final}})$")
     for plateau in study["plateaus"]:
-        ax.axvspan(plateau["first_step"], plateau["last_step"], color="tab:blue", alpha=0.06 + 0.05 * (plateau["rank"] % 2))
+        shade = 0.06 + 0.05 * (plateau["rank"] % 2)
+        ax.axvspan(plateau["first_step"], plateau["last_step"], color="tab:blue", alpha=shade)
         ax.axvline(plateau["checkpoint_step"], color="0.4", linestyle=":", linewidth=1)
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel("excess training loss")
@@ -54,8 +55,8 @@ def _saddle_training(ax, study: dict[str, Any]) -> None:
     handles = ax.get_legend_handles_labels()[0] + rank_axis.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="center right")
     verdict = "one rank per stage" if study["ranks_rise_one_per_stage"] else "ranks do NOT rise one per stage"
-    ax.set_title(f"widths {study['widths']}: training ({verdict})\ndotted lines: checkpoints where the LLC was estimated",
-                 fontsize=11)
+    ax.set_title(f"widths {study['widths']}: training ({verdict})\n"
+                 "dotted lines: checkpoints where the LLC was estimated", fontsize=11)
 
 
 def _saddle_staircase(ax, study: dict[str, Any]) -> None:
@@ -97,8 +98,8 @@ def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
         for row in study["seeds"]:
             if row["seed"] != study["study_seed"]:
                 ax_accuracy.plot(steps, row["test_accuracy"], color="0.7", linewidth=1)
-        ax_accuracy.plot([], [], color="0.7", label=f"test, other seeds ({study['grokked_seeds']}/{len(study['seeds'])} "
-                                                     "seeds grok)")
+        grokked = f"{study['grokked_seeds']}/{len(study['seeds'])} seeds grok"
+        ax_accuracy.plot([], [], color="0.7", label=f"test, other seeds ({grokked})")
         ax_accuracy.plot(steps, study["train_accuracy"], color="tab:blue", label="train")
         ax_accuracy.plot(steps, study["test_accuracy"], color="tab:red", label="test")
         ax_accuracy.set_ylabel("accuracy")

@@ -13,7 +13,6 @@ with the test loss, never a single number.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -57,11 +56,13 @@ class GrokkingSetup:
 
     def validate(self) -> None:
         if self.modulus < 2 or not 0 < self.train_fraction < 1:
-            raise ValueError(f"need modulus ≥ 2 and 0 < train fraction < 1, got {self.modulus}, {self.train_fraction}")
+            raise ValueError(f"need modulus ≥ 2 and 0 < train fraction < 1, got {self.modulus}, "
+                             f"{self.train_fraction}")
         if min(self.embedding_dim, self.hidden, self.steps, self.early_every, self.checkpoint_every) < 1:
             raise ValueError("widths, steps and checkpoint intervals must be positive")
         if not (self.learning_rate > 0 and self.weight_decay >= 0):
-            raise ValueError(f"need learning rate > 0 and weight decay ≥ 0, got {self.learning_rate}, {self.weight_decay}")
+            raise ValueError(f"need learning rate > 0 and weight decay ≥ 0, got {self.learning_rate}, "
+                             f"{self.weight_decay}")
         if not self.seeds:
             raise ValueError("need at least one seed")
 
@@ -134,6 +135,7 @@ def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: Modul
         estimate = result.estimate
         rows.append((estimate.mean, estimate.standard_error, estimate.rhat, len(estimate.diverged_chains),
                      result.config.step_size, result.trace.seconds))
+        nbeta = result.config.nbeta
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -141,7 +143,7 @@ def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: Modul
     means, errors, rhats, diverged, step_sizes, seconds = (list(column) for column in zip(*rows))
     return {"llc_mean": means, "llc_se": errors, "rhat": rhats, "diverged_chains": diverged,
             "step_size": step_sizes, "sampling_seconds": sum(seconds),
-            "nbeta": len(split.train_labels) / math.log(len(split.train_labels))}
+            "nbeta": nbeta}
 
 
 def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[float],
@@ -184,13 +186,14 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
                       "final_test_accuracy": float(run.test_accuracy[-1]), "test_accuracy": run.test_accuracy.tolist()})
     run, network, split = study
     steps, test_loss = run.steps.tolist(), run.test_loss.tolist()
-    curves = []
+    curves, sampled_afresh = [], False
     for setting in settings:
         def measure(setting=setting) -> dict[str, Any]:
             return llc_along_run(run, network, split, setting.config, progress=progress, label=setting.name)
 
         key = {"setup": _training_key(setup), "seed": study_seed, "sampler": asdict(setting.config)}
-        curve = measure() if cache is None else cached_json(cache, "grokking-llc", key, measure)[0]
+        curve, loaded = (measure(), False) if cache is None else cached_json(cache, "grokking-llc", key, measure)
+        sampled_afresh |= not loaded
         shape = shape_summary(steps, curve["llc_mean"], test_loss, seeds[0]["memorisation_step"],
                               seeds[0]["grokking_step"])
         curves.append({"name": setting.name, "config": asdict(setting.config), **curve, **shape})
@@ -203,6 +206,7 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         "seeds": seeds, "grokked_seeds": grokked_seeds, "all_seeds_grok": grokked_seeds == len(seeds),
         "sensitivity": curves, "target_spearman": TARGET_SPEARMAN,
         "all_settings_above_target": all(curve["spearman_above_target"] for curve in curves),
+        "llc_from_cache": not sampled_afresh,
     }
 
 

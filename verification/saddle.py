@@ -153,14 +153,14 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cac
     """Train, find the plateaus and estimate the LLC at each; a JSON-ready result.
 
     With ``cache`` the checkpoints are stored under it keyed by ``setup``, and the result by
-    ``setup`` and ``sampler`` together.
+    ``setup`` and ``sampler`` together; ``from_cache`` says whether it was loaded from there.
     """
     sampler.validate()
     key = {"setup": asdict(setup), "sampler": asdict(sampler)}
     if cache is None:
-        return _study(setup, sampler, None, progress)
-    result, _ = cached_json(cache, "saddle-study", key, lambda: _study(setup, sampler, cache, progress))
-    return result
+        return {**_study(setup, sampler, None, progress), "from_cache": False}
+    result, loaded = cached_json(cache, "saddle-study", key, lambda: _study(setup, sampler, cache, progress))
+    return {**result, "from_cache": loaded}
 
 
 def _study(setup: SaddleSetup, sampler: LLCConfig, cache: Path | None, progress: bool) -> dict[str, Any]:
