@@ -171,3 +171,14 @@ def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_p
     code, out, _ = run_cli(capsys, "grokking", *SMALL_GROKKING_ARGS, "--out", str(tmp_path))
     for words in ("memorised", "Spearman", "seeds grok", "wrote"):
         assert words in out
+
+
+@pytest.mark.slow
+def test_the_default_10_5_10_study_meets_both_saddle_targets():
+    """About a minute on one core: the defaults of `sltlab dynamics saddle --widths 10 5 10`."""
+    from verification.saddle import SADDLE_SAMPLER, SADDLE_SETUPS
+
+    (setup,) = [s for s in SADDLE_SETUPS if s.widths == (10, 5, 10)]
+    result = saddle_study(setup, SADDLE_SAMPLER)
+    assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2, 3, 4]
+    assert result["all_within_target"], [row["rel_error"] for row in result["plateaus"]]
