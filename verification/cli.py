@@ -18,6 +18,7 @@ import sympy
 
 import theory
 from theory import LearningCoefficient
+from verification.cli_dynamics import add_dynamics_commands
 from verification.cli_estimate import add_estimate_commands
 from verification.cli_verify import add_verify_command
 from verification.command import Result, subcommand
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                 ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
     add_estimate_commands(commands)
     add_verify_command(commands)
+    add_dynamics_commands(commands)
     subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
                 _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                 ("--only", dict(choices=["theory", "sampling", "accuracy"],

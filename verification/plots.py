@@ -116,7 +116,7 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
     max_width = require_int("max_width", max_width, 1)
     hidden_widths = np.arange(1, max_width + 1)
     ranks = np.arange(io + 1)
-    ratio = np.ma.masked_all((len(ranks), len(hidden_widths)))
+    ratio = np.ma.masked_invalid(np.full((len(ranks), len(hidden_widths)), np.nan))  # masked where r > h
     for column, hidden in enumerate(hidden_widths):
         widths = [io] + [int(hidden)] * (depth - 1) + [io]
         for rank in range(min(int(hidden), io) + 1):

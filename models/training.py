@@ -1,0 +1,110 @@
+"""Full-batch gradient descent on deep linear networks from a small balanced initialisation,
+with checkpoints: the setting of saddle-to-saddle dynamics.
+
+From a small balanced start W_{s+1}ᵀW_{s+1} = W_s W_sᵀ, gradient descent on a teacher with
+well-separated singular values learns one mode at a time: long plateaus near saddles where the
+end-to-end matrix has rank k, separated by sharp drops where mode k + 1 is picked up (Saxe,
+McClelland & Ganguli 2014, ICLR, §2 and eq. 9; Saxe, McClelland & Ganguli 2019, PNAS; Jacot,
+Ged, Şimşek, Hongler & Gabriel 2021, "Saddle-to-saddle dynamics in deep linear networks",
+arXiv:2106.15933, Thm 1). Gradient flow conserves W_{s+1}ᵀW_{s+1} − W_s W_sᵀ (Arora, Cohen &
+Hazan 2018, Thm 1), so a balanced start stays close to balanced.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from models.deep_linear import DeepLinearNetwork, FullDataLoss, _orthonormal
+
+
+class TrainingRun(NamedTuple):
+    """Checkpoints of one run; row t of every array belongs to ``steps[t]``."""
+
+    steps: Tensor            # [T] gradient steps taken at each checkpoint (0 = the start)
+    positions: Tensor        # [T, d] parameters
+    losses: Tensor           # [T] L_n on the training data
+    gradient_norms: Tensor   # [T] ‖∇L_n‖
+    singular_values: Tensor  # [T, min(H_in, H_out)] of the end-to-end matrix, descending
+
+
+def balanced_initialization(network: DeepLinearNetwork, scale: float, *,
+                            generator: torch.Generator, dtype=torch.float64) -> Tensor:
+    """W_s = scale·Q_{s+1}Q_sᵀ with Q_s random H_s × m orthonormal frames, m the narrowest width.
+
+    Every layer has its m singular values equal to ``scale``, and W_{s+1}ᵀW_{s+1} =
+    scale²·Q_{s+1}Q_{s+1}ᵀ = W_s W_sᵀ holds exactly (balanced, Arora et al. 2018, Def. 1); the
+    end-to-end matrix is scale^L times a random partial isometry.
+
+    Returns
+    -------
+    Tensor
+        The flat position [d].
+    """
+    if not scale > 0:
+        raise ValueError(f"the initialisation scale must be positive, got {scale}")
+    rank = min(network.widths)
+    frames = [_orthonormal(width, rank, generator, dtype) for width in network.widths]
+    return network.flatten([scale * frames[s + 1] @ frames[s].T for s in range(len(network.shapes))])
+
+
+def numerical_rank(singular_values: Tensor, tolerance: float) -> Tensor:
+    """Number of singular values above ``tolerance`` (absolute), along the last dimension."""
+    if not tolerance > 0:
+        raise ValueError(f"the rank tolerance must be positive, got {tolerance}")
+    return (singular_values > tolerance).sum(-1)
+
+
+def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: Tensor, *,
+                      learning_rate: float, steps: int, checkpoint_every: int,
+                      progress: bool = False) -> TrainingRun:
+    """Full-batch gradient descent w ← w − η·∇L_n(w) from ``start`` [d].
+
+    L_n is the mean Gaussian negative log-likelihood over the n rows, computed exactly from
+    the sufficient statistics (:class:`models.deep_linear.FullDataLoss`). A checkpoint is
+    taken at step 0 and every ``checkpoint_every`` steps, and at the last step.
+
+    Raises
+    ------
+    ValueError
+        On non-positive settings, or when the loss stops being finite (learning rate too
+        large for the data).
+    """
+    if not (learning_rate > 0 and steps >= 1 and checkpoint_every >= 1):
+        raise ValueError(f"need learning rate > 0, steps ≥ 1 and checkpoint_every ≥ 1, got "
+                         f"{learning_rate}, {steps} and {checkpoint_every}")
+    loss = FullDataLoss(network, x, y)
+    position = start.detach().to(x.dtype).clone().unsqueeze(0)
+    records: list[tuple[int, Tensor, float, float, Tensor]] = []
+    bar = _progress_bar(steps, progress)
+    for step in range(steps + 1):
+        with torch.enable_grad():
+            leaf = position.requires_grad_(True)
+            value = loss(leaf).sum()
+            (gradient,) = torch.autograd.grad(value, leaf)
+        if not torch.isfinite(value):
+            raise ValueError(f"the training loss stopped being finite at step {step}: "
+                             f"learning rate {learning_rate} is too large")
+        if step % checkpoint_every == 0 or step == steps:
+            with torch.no_grad():
+                singular = torch.linalg.svdvals(network.product(position)[0])
+            records.append((step, position.detach()[0].clone(), float(value.detach()), float(gradient.norm()),
+                            singular))
+        position = (position.detach() - learning_rate * gradient).detach()
+        if bar is not None and step % 100 == 0 and step:
+            bar.update(100)
+    if bar is not None:
+        bar.close()
+    steps_taken, positions, losses, norms, singular = zip(*records)
+    return TrainingRun(torch.tensor(steps_taken), torch.stack(positions), torch.tensor(losses, dtype=torch.float64),
+                       torch.tensor(norms, dtype=torch.float64), torch.stack(singular))
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="gradient descent", unit="step", leave=False)

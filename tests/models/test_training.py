@@ -1,0 +1,78 @@
+"""Gradient descent on deep linear networks: the balanced start, one step against autograd,
+checkpoints, numerical rank and refusal of a diverging run."""
+
+import pytest
+import torch
+
+from models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
+from models.training import balanced_initialization, numerical_rank, train_deep_linear
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads were measured many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_problem(widths=(6, 3, 6), seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    network = DeepLinearNetwork(widths)
+    teacher = teacher_matrix(widths[0], widths[-1], 2, [4.0, 1.0], generator=generator)
+    x, y = regression_data(teacher, 300, generator=generator)
+    return network, x, y, generator
+
+
+@pytest.mark.parametrize("widths", [(6, 3, 6), (5, 4, 2, 3), (3, 7)])
+def test_balanced_initialization_is_balanced_with_every_singular_value_the_scale(widths):
+    network = DeepLinearNetwork(widths)
+    start = balanced_initialization(network, 0.05, generator=torch.Generator().manual_seed(1))
+    weights = network.weights(start.unsqueeze(0))
+    for lower, upper in zip(weights[:-1], weights[1:]):
+        torch.testing.assert_close(upper[0].T @ upper[0], lower[0] @ lower[0].T)
+    for weight in weights:
+        singular = torch.linalg.svdvals(weight[0])[: min(widths)]
+        torch.testing.assert_close(singular, torch.full_like(singular, 0.05))
+
+
+def test_numerical_rank_counts_singular_values_above_the_tolerance():
+    values = torch.tensor([[3.0, 0.5, 0.09, 1e-6], [0.05, 0.0, 0.0, 0.0]])
+    assert numerical_rank(values, 0.1).tolist() == [2, 0]
+    assert numerical_rank(values, 0.01).tolist() == [3, 1]
+    with pytest.raises(ValueError, match="tolerance"):
+        numerical_rank(values, 0.0)
+
+
+def test_one_step_is_gradient_descent_on_the_mean_loss_over_the_rows():
+    network, x, y, generator = small_problem()
+    start = balanced_initialization(network, 0.3, generator=generator)
+    run = train_deep_linear(network, x, y, start, learning_rate=0.05, steps=1, checkpoint_every=1)
+    leaf = start.clone().unsqueeze(0).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(network(leaf, (x, y)).mean(), leaf)
+    torch.testing.assert_close(run.positions[1], start - 0.05 * gradient[0])
+    torch.testing.assert_close(run.gradient_norms[0], gradient.norm().double())
+
+
+def test_checkpoints_fall_every_k_steps_and_at_the_end_and_the_loss_decreases():
+    network, x, y, generator = small_problem()
+    start = balanced_initialization(network, 1e-3, generator=generator)
+    run = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=250, checkpoint_every=100)
+    assert run.steps.tolist() == [0, 100, 200, 250]
+    assert run.positions.shape == (4, network.dim) and run.singular_values.shape == (4, 6)
+    torch.testing.assert_close(run.positions[0], start)
+    assert bool((run.losses[1:] <= run.losses[:-1]).all())
+    singular = torch.linalg.svdvals(network.product(run.positions[-1:])[0])
+    torch.testing.assert_close(run.singular_values[-1], singular)
+
+
+def test_a_diverging_run_and_bad_settings_are_refused():
+    network, x, y, generator = small_problem()
+    start = balanced_initialization(network, 1.0, generator=generator)
+    with pytest.raises(ValueError, match="finite"):
+        train_deep_linear(network, x, y, start, learning_rate=50.0, steps=200, checkpoint_every=10)
+    with pytest.raises(ValueError, match="learning rate"):
+        train_deep_linear(network, x, y, start, learning_rate=0.0, steps=10, checkpoint_every=1)
+    with pytest.raises(ValueError, match="scale"):
+        balanced_initialization(network, -1.0, generator=generator)

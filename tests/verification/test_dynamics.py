@@ -1,0 +1,184 @@
+"""Dynamics studies: plateau detection (synthetic ranks and a real short run), the relabelled
+problem, the grokking summaries, the cache, and the `sltlab dynamics` contract on small,
+fast settings."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from estimators.estimate import LLCConfig
+from models.deep_linear import DeepLinearNetwork
+from models.training import numerical_rank
+from verification.checkpoint_cache import cached_json
+from verification.cli import main
+from verification.grokking import GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study, shape_summary
+from verification.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage, saddle_study,
+                                 train_setup)
+
+# Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
+SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
+                           singular_values=(4.0, 1.0))
+TINY_SAMPLER = LLCConfig(chains=2, draws=40, burnin=10, localization=1.0, localize_at="true_parameter")
+SMALL_SADDLE_ARGS = ["--widths", "6", "3", "6", "--singular-values", "4", "1", "--init-scale", "1e-3", "--steps",
+                     "800", "--learning-rate", "0.02", "--chains", "2", "--draws", "40", "--burnin", "10"]
+SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4", "--steps", "30", "--seeds", "0",
+                       "--draws", "8"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads were measured many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_plateaus_are_stretches_of_one_rank_resting_at_the_smallest_gradient():
+    ranks = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]
+    norms = [0.1, 0.05, 0.3, 0.9, 0.2, 0.4, 0.8, 0.3, 0.01, 0.02]
+    plateaus = detect_plateaus(ranks, norms)
+    assert [(p.rank, p.first, p.last, p.resting) for p in plateaus] == [(0, 0, 2, 1), (1, 3, 5, 4), (2, 6, 9, 8)]
+    assert rises_one_per_stage(plateaus)
+
+
+def test_a_rank_passing_through_is_dropped_and_its_neighbours_merged():
+    ranks = [0, 0, 0, 1, 0, 0, 1, 1, 2, 3, 3, 3]
+    plateaus = detect_plateaus(ranks, [1.0] * len(ranks), min_checkpoints=2)
+    assert [(p.rank, p.first, p.last) for p in plateaus] == [(0, 0, 5), (1, 6, 7), (3, 9, 11)]
+    assert not rises_one_per_stage(plateaus)          # rank 2 was never a plateau: two modes at once
+    assert not rises_one_per_stage(detect_plateaus([1, 1, 2, 2], [1.0] * 4))   # does not start at rank 0
+    with pytest.raises(ValueError):
+        detect_plateaus([0, 1], [1.0])
+
+
+def test_a_real_short_run_rises_one_rank_per_stage():
+    run, network, _, _ = train_setup(SMALL_SADDLE)
+    ranks = numerical_rank(run.singular_values, SMALL_SADDLE.rank_tolerance)
+    plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
+    assert [p.rank for p in plateaus] == [0, 1, 2]
+    # After each stage the learned singular values match the teacher's (Saxe et al. 2014).
+    learned = run.singular_values[plateaus[-1].resting, :2]
+    torch.testing.assert_close(learned, torch.tensor([4.0, 1.0], dtype=learned.dtype), atol=0.25, rtol=0)
+
+
+def test_the_relabelled_problem_has_the_checkpoint_as_an_exact_minimum():
+    network = DeepLinearNetwork((4, 3, 2, 5))
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(200, 4, generator=generator, dtype=torch.float64)
+    position = torch.randn(network.dim, generator=generator, dtype=torch.float64)
+    loss = relabelled_loss(network, x, position)
+    leaf = position.clone().unsqueeze(0).requires_grad_(True)
+    value = loss(leaf).sum()
+    (gradient,) = torch.autograd.grad(value, leaf)
+    assert math.isclose(float(value.detach()), 0.5 * 5 * math.log(2 * math.pi), rel_tol=0, abs_tol=1e-10)
+    assert float(gradient.norm()) < 1e-10
+    torch.testing.assert_close(loss.sxy, x.T @ network.forward(position.unsqueeze(0), x)[0] / 200)
+    moved = position + 0.1 * torch.randn(network.dim, generator=generator, dtype=torch.float64)
+    assert float(loss(moved.unsqueeze(0)).sum()) > float(value.detach())
+
+
+def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
+    result = saddle_study(SMALL_SADDLE, TINY_SAMPLER, cache=tmp_path)
+    assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2] and result["ranks_rise_one_per_stage"]
+    for row in result["plateaus"]:
+        assert row["lambda_exact"] and row["first_step"] <= row["checkpoint_step"] <= row["last_step"]
+        assert "llc_mean" in row["negative_control_real_data"]
+    json.dumps(result, allow_nan=False)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]
+    again = saddle_study(SMALL_SADDLE, TINY_SAMPLER, cache=tmp_path)
+    assert not result["from_cache"] and again["from_cache"]
+    assert {**again, "from_cache": False} == json.loads(json.dumps(result))
+
+
+def test_cached_json_computes_once_per_configuration(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert cached_json(tmp_path, "x", {"a": 1}, compute) == ({"value": 1}, False)
+    assert cached_json(tmp_path, "x", {"a": 1}, compute) == ({"value": 1}, True)
+    assert cached_json(tmp_path, "x", {"a": 2}, compute) == ({"value": 2}, False)
+
+
+def test_memorisation_and_grokking_steps_and_the_shape_summary():
+    steps = torch.tensor([0, 10, 20, 30, 40])
+    assert first_step_reaching(steps, torch.tensor([0.1, 0.5, 0.99, 1.0, 1.0]), 0.99) == 20
+    assert first_step_reaching(steps, torch.tensor([0.1, 0.2, 0.3, 0.3, 0.3]), 0.95) is None
+    summary = shape_summary([0, 10, 20, 30, 40], [5.0, 9.0, 20.0, 8.0, 1.0], [4.0, 6.0, 9.0, 5.0, 0.5],
+                            memorised=20, grokked=40)
+    assert summary["spearman_with_test_loss"] == pytest.approx(1.0) and summary["spearman_above_target"]
+    assert summary["rises_through_memorisation"] and summary["falls_through_grokking"]
+    assert summary["peak_step"] == 20
+
+
+def test_a_small_grokking_study_reports_every_checkpoint_and_setting():
+    setup = GrokkingSetup(modulus=7, embedding_dim=4, hidden=8, steps=30, early_every=5, early_until=10,
+                          checkpoint_every=10, seeds=(0, 1))
+    settings = (SamplerSetting("a", LLCConfig(chains=2, draws=6, step_size=1e-3, localization=100.0, batch_size=8,
+                                              localize_at="true_parameter")),
+                SamplerSetting("b", LLCConfig(chains=2, draws=6, step_size=3e-4, localization=10.0, batch_size=8,
+                                              localize_at="true_parameter")))
+    result = grokking_study(setup, settings)
+    assert result["steps"] == [0, 5, 10, 20, 30] and len(result["seeds"]) == 2
+    for curve in result["sensitivity"]:
+        assert len(curve["llc_mean"]) == 5 and curve["config"]["localize_at"] == "true_parameter"
+    json.dumps(result, allow_nan=False)
+
+
+def run_cli(capsys, *argv):
+    code = main(["dynamics", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["saddle", "--widths", "10", "--out", "{out}"], "widths"),
+    (["saddle", "--widths", "6", "3", "6", "--singular-values", "4", "1", "--init-scale", "-1", "--out", "{out}"],
+     "positive"),
+    (["saddle", "--widths", "6", "2", "6", "--out", "{out}"], "rank 4"),
+    (["saddle", "--threads", "0", "--out", "{out}"], "threads"),
+    (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
+    (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
+    (["grokking", "--bogus", "--out", "{out}"], "unrecognized"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
+    code, out, err = run_cli(capsys, *[a.replace("{out}", str(tmp_path)) for a in argv], "--json")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and words in err
+
+
+def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "saddle", *SMALL_SADDLE_ARGS, "--out", str(tmp_path), "--json")
+    result = json.loads(out)
+    assert code in (0, 1) and code == int(not result["targets_met"])
+    (study,) = result["studies"]
+    assert study["widths"] == [6, 3, 6] and [row["rank"] for row in study["plateaus"]] == [0, 1, 2]
+    assert (tmp_path / "saddle.png").stat().st_size > 0
+    assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
+
+
+def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "grokking", *SMALL_GROKKING_ARGS, "--out", str(tmp_path), "--json")
+    result = json.loads(out)
+    assert code == int(not result["targets_met"]) and len(result["sensitivity"]) == 3
+    assert {"steps", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "seeds"} <= result.keys()
+    assert (tmp_path / "grokking.png").stat().st_size > 0
+    code, out, _ = run_cli(capsys, "grokking", *SMALL_GROKKING_ARGS, "--out", str(tmp_path))
+    for words in ("memorised", "Spearman", "seeds grok", "wrote"):
+        assert words in out
+
+
+@pytest.mark.slow
+def test_the_default_10_5_10_study_meets_both_saddle_targets():
+    """About a minute on one core: the defaults of `sltlab dynamics saddle --widths 10 5 10`."""
+    from verification.saddle import SADDLE_SAMPLER, SADDLE_SETUPS
+
+    (setup,) = [s for s in SADDLE_SETUPS if s.widths == (10, 5, 10)]
+    result = saddle_study(setup, SADDLE_SAMPLER)
+    assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2, 3, 4]
+    assert result["all_within_target"], [row["rel_error"] for row in result["plateaus"]]

@@ -1,0 +1,130 @@
+"""Figures of the dynamics studies, drawn from their JSON-ready results (so re-plotting needs
+neither training nor sampling). matplotlib with the Agg backend, imported only here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from verification.plots import DPI, FONT_SIZES  # noqa: E402
+
+SETTING_COLOURS = ("tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pink")
+
+
+def plot_saddle(studies: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """One row per architecture: the excess training loss and the numerical rank over the
+    steps, plateaus shaded; and λ̂ ± SE at each plateau (relabelled problem) over the exact
+    staircase λ_k (Aoyagi 2024). The negative control is listed, not drawn (it is off scale).
+    """
+    path = Path(path)
+    with plt.rc_context(FONT_SIZES):
+        fig, axes = plt.subplots(len(studies), 2, figsize=(13, 4.4 * len(studies)), layout="constrained",
+                                 squeeze=False, gridspec_kw={"width_ratios": [1.5, 1]})
+        for (ax_loss, ax_llc), study in zip(axes, studies):
+            _saddle_training(ax_loss, study)
+            _saddle_staircase(ax_llc, study)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI)
+        plt.close(fig)
+    return path
+
+
+def _saddle_training(ax, study: dict[str, Any]) -> None:
+    steps, loss = np.array(study["steps"]), np.array(study["loss"])
+    excess = loss[:-1] - loss[-1]
+    ax.semilogy(steps[:-1], np.where(excess > 0, excess, np.nan), color="tab:blue",
+                label=r"$L_n(w_t) - L_n(w_{\mathrm{final}})$")
+    for plateau in study["plateaus"]:
+        shade = 0.06 + 0.05 * (plateau["rank"] % 2)
+        ax.axvspan(plateau["first_step"], plateau["last_step"], color="tab:blue", alpha=shade)
+        ax.axvline(plateau["checkpoint_step"], color="0.4", linestyle=":", linewidth=1)
+    ax.set_xlabel("gradient-descent step")
+    ax.set_ylabel("excess training loss")
+    rank_axis = ax.twinx()
+    rank_axis.step(steps, study["rank"], where="post", color="tab:red", label="numerical rank")
+    rank_axis.set_ylabel(f"rank (σ > {study['setup']['rank_tolerance']:g})", color="tab:red")
+    rank_axis.set_ylim(-0.3, max(study["rank"]) + 0.5)
+    rank_axis.yaxis.get_major_locator().set_params(integer=True)
+    handles = ax.get_legend_handles_labels()[0] + rank_axis.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="center right")
+    verdict = "one rank per stage" if study["ranks_rise_one_per_stage"] else "ranks do NOT rise one per stage"
+    ax.set_title(f"widths {study['widths']}: training ({verdict})\n"
+                 "dotted lines: checkpoints where the LLC was estimated", fontsize=11)
+
+
+def _saddle_staircase(ax, study: dict[str, Any]) -> None:
+    ranks = [row["rank"] for row in study["staircase"]]
+    ax.plot(ranks, [row["lambda_exact_float"] for row in study["staircase"]], "o-", color="tab:blue",
+            alpha=0.45, label=r"exact $\lambda_k$ (Aoyagi 2024)")
+    found = [row for row in study["plateaus"] if row["llc_mean"] is not None]
+    ax.errorbar([row["rank"] for row in found], [row["llc_mean"] for row in found],
+                yerr=[row["llc_se"] or 0.0 for row in found], fmt="s", color="black", capsize=4, markersize=6,
+                label=r"$\hat\lambda$ at the plateau (relabelled)")
+    for row in found:
+        ax.annotate(f"{100 * row['rel_error']:+.1f}%", (row["rank"], row["llc_mean"]), textcoords="offset points",
+                    xytext=(8, -12), fontsize=9)
+    controls = ", ".join(_short(row["negative_control_real_data"]["llc_mean"]) for row in study["plateaus"])
+    ax.plot([], [], " ", label=f"negative control (real data, not an LLC):\n{controls}")
+    ax.set_xlabel("rank k at the plateau")
+    ax.set_ylabel(r"learning coefficient")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="upper left", fontsize=8.5)
+    ax.set_title(f"LLC at the plateaus (target ±{100 * study['target_relative_error']:g}%)")
+
+
+def _short(value: float | None) -> str:
+    return "diverged" if value is None else f"{value:.3g}"
+
+
+def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
+    """Losses, accuracies (every seed's test accuracy in grey) and λ̂ ± SE under each sampler
+    setting on shared steps, with the memorisation and grokking steps of the studied seed."""
+    path = Path(path)
+    steps = np.array(study["steps"])
+    study_row = next(row for row in study["seeds"] if row["seed"] == study["study_seed"])
+    marks = [(study_row["memorisation_step"], "memorised"), (study_row["grokking_step"], "grokked")]
+    with plt.rc_context(FONT_SIZES):
+        fig, (ax_loss, ax_accuracy, ax_llc) = plt.subplots(3, 1, figsize=(10, 11), sharex=True, layout="constrained")
+        ax_loss.semilogy(steps, study["train_loss"], color="tab:blue", label="train loss")
+        ax_loss.semilogy(steps, study["test_loss"], color="tab:red", label="test loss")
+        ax_loss.set_ylabel("cross-entropy")
+        for row in study["seeds"]:
+            if row["seed"] != study["study_seed"]:
+                ax_accuracy.plot(steps, row["test_accuracy"], color="0.7", linewidth=1)
+        grokked = f"{study['grokked_seeds']}/{len(study['seeds'])} seeds grok"
+        ax_accuracy.plot([], [], color="0.7", label=f"test, other seeds ({grokked})")
+        ax_accuracy.plot(steps, study["train_accuracy"], color="tab:blue", label="train")
+        ax_accuracy.plot(steps, study["test_accuracy"], color="tab:red", label="test")
+        ax_accuracy.set_ylabel("accuracy")
+        for curve, colour in zip(study["sensitivity"], SETTING_COLOURS):
+            mean = np.array([np.nan if v is None else v for v in curve["llc_mean"]])
+            error = np.array([0.0 if v is None else v for v in curve["llc_se"]])
+            rho = curve["spearman_with_test_loss"]
+            ax_llc.plot(steps, mean, color=colour, label=f"{curve['name']} (Spearman with test loss "
+                                                         f"{'n/a' if rho is None else f'{rho:.3f}'})")
+            ax_llc.fill_between(steps, np.clip(mean - 2 * error, 1e-3, None), mean + 2 * error, color=colour, alpha=0.2)
+        ax_llc.set_yscale("log")
+        ax_llc.set_ylabel(r"$\hat\lambda$ ± 2 SE (train data)")
+        ax_llc.set_xlabel("AdamW step (symmetric log scale)")
+        ax_llc.set_xscale("symlog", linthresh=100)
+        ax_llc.set_xlim(0, steps[-1])
+        for ax in (ax_loss, ax_accuracy, ax_llc):
+            for step, label in marks:
+                if step is not None:
+                    ax.axvline(step, color="0.3", linestyle="--", linewidth=1)
+                    ax.annotate(label, (step, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                                textcoords="offset points", fontsize=9, color="0.3")
+            ax.legend(loc="best", fontsize=9)
+        ax_loss.set_title(f"(a + b) mod {study['setup']['modulus']}, seed {study['study_seed']}, "
+                          f"{study['dim']} parameters, {len(steps)} checkpoints")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI)
+        plt.close(fig)
+    return path
