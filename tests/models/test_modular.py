@@ -8,13 +8,7 @@ from models.functional import FunctionalModel, cross_entropy
 from models.modular import AdamWConfig, ModularAdditionNetwork, modular_addition_split, train_modular
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads were measured many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_the_recommended_network_has_9312_parameters_and_gives_logits_per_pair():

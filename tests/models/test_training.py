@@ -8,13 +8,7 @@ from models.deep_linear import DeepLinearNetwork, regression_data, teacher_matri
 from models.training import balanced_initialization, numerical_rank, train_deep_linear
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads were measured many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_problem(widths=(6, 3, 6), seed=0):

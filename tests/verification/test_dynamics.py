@@ -27,13 +27,7 @@ SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4",
                        "--draws", "8"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads were measured many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_plateaus_are_stretches_of_one_rank_resting_at_the_smallest_gradient():
