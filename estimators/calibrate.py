@@ -161,8 +161,13 @@ def calibrated_config(config: LLCConfig, calibration: Calibration, *, max_scale:
                    draws=round(config.draws * scale))
 
 
+def sweep_records(sweep: tuple[SweepPoint, ...]) -> list[dict]:
+    """The pilots of a sweep as JSON-ready dicts."""
+    return [point._asdict() for point in sweep]
+
+
 def describe(calibration: Calibration) -> dict:
     """JSON-ready: the chosen and rule steps, the reason, and every pilot of the sweep."""
     return {"chosen": calibration.step_size, "rule": calibration.rule_step_size, "reason": calibration.reason,
             "nbeta": calibration.nbeta, "localization": calibration.localization,
-            "localize_at": calibration.localize_at, "sweep": [point._asdict() for point in calibration.sweep]}
+            "localize_at": calibration.localize_at, "sweep": sweep_records(calibration.sweep)}

@@ -8,7 +8,6 @@ draws deep linear networks for ``--random N --seed S``.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -139,7 +138,3 @@ def random_dln_cases(count: int, seed: int, *, max_depth: int = 6, max_width: in
         cases.append(replace(base, id=f"random-{seed}-{index}:{base.id}", seed=index))
     return tuple(cases)
 
-
-def band(lam: float, multiplicity: int, nbeta: float) -> float:
-    """The finite-n shortfall (m − 1)/log nβ below λ (THEORY.md §4)."""
-    return (multiplicity - 1) / math.log(nbeta)

@@ -106,7 +106,8 @@ def _estimate(problem, config, args) -> Result:
     progress = not args.json and sys.stderr.isatty()
     calibration = None
     if args.calibrate:
-        from estimators.calibrate import CalibrationError, calibrate_step_size, calibrated_config, describe
+        from estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
+                                          sweep_records)
 
         if args.step_size is not None:
             raise ValueError("--calibrate chooses the step size: leave out --step-size")
@@ -114,8 +115,7 @@ def _estimate(problem, config, args) -> Result:
             found = calibrate_step_size(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
                                         progress=progress)
         except CalibrationError as failure:
-            sweep = [point._asdict() for point in failure.sweep]
-            return Result({"calibration_failed": str(failure), "sweep": sweep},
+            return Result({"calibration_failed": str(failure), "sweep": sweep_records(failure.sweep)},
                           f"calibration failed: {failure}", exit_code=1)
         config, calibration = calibrated_config(config, found), describe(found)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress)

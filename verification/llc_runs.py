@@ -82,9 +82,14 @@ def potential_problem(expression: str, *, n: int, variables: Sequence[str] | Non
     return Problem(f"potential K = {expression}", potential, zero, (), n, exact, refusal, expression)
 
 
+def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
+    """(m − 1)/log nβ: how far below λ the finite-n LLC sits because of multiplicity (THEORY.md §4)."""
+    return (multiplicity - 1) / math.log(nbeta)
+
+
 def outside_band(estimate: float, lam: float, multiplicity: int, nbeta: float) -> float:
     """Distance from λ̂ to [λ − (m − 1)/log nβ, λ] relative to λ (0 inside the band)."""
-    low = lam - (multiplicity - 1) / math.log(nbeta)
+    low = lam - multiplicity_shortfall(multiplicity, nbeta)
     return max(low - estimate, estimate - lam, 0.0) / lam
 
 
@@ -116,7 +121,7 @@ def summarize(problem: Problem, result: LLCResult) -> dict[str, Any]:
         "rel_error": None if lam is None or estimate.mean is None else (estimate.mean - lam) / lam,
         "rel_error_outside_band": None if lam is None or estimate.mean is None else outside_band(
             estimate.mean, lam, exact.multiplicity, config.nbeta),
-        "band": None if lam is None else [lam - (exact.multiplicity - 1) / math.log(config.nbeta), lam],
+        "band": None if lam is None else [lam - multiplicity_shortfall(exact.multiplicity, config.nbeta), lam],
         "rhat": estimate.rhat,
         "ess": estimate.ess,
         "diverged_chains": estimate.diverged_chains,

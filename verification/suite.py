@@ -19,9 +19,10 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from estimators.calibrate import CalibrationError, calibrate_step_size, calibrated_config, describe
+from estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
+                                  sweep_records)
 from estimators.estimate import estimate_llc
-from verification.cases import Case, band
+from verification.cases import Case
 from verification.llc_runs import summarize
 
 RHAT_MAX = 1.05          # mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
@@ -47,7 +48,7 @@ def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
                               progress=progress)
     except CalibrationError as error:
         line.update(problem=problem.name, passed=False, failure=str(error), dim=int(problem.true_parameter.numel()),
-                    lambda_exact_float=problem.exact.lam_float, calibration={"sweep": _sweep(error.sweep)},
+                    lambda_exact_float=problem.exact.lam_float, calibration={"sweep": sweep_records(error.sweep)},
                     seconds=time.perf_counter() - clock)
         return line
     line.update(summarize(problem, result))
@@ -69,7 +70,7 @@ def gates(line: dict[str, Any], case: Case) -> dict[str, dict[str, Any]]:
     if truth is not None:   # computed finite-n truth: the exact distance from λ, on its side
         low, high, basis = min(lam, truth), max(lam, truth), "finite-n truth t·E_t[K] by quadrature"
     else:
-        low, high = lam - band(lam, line["multiplicity_exact"], line["config"]["nbeta"]), lam
+        (low, high) = line["band"]
         basis = "band (m − 1)/log nβ below λ"
     slack = tolerance.bias * lam + (tolerance.k * se if se is not None else math.inf)
     interval = [low - slack, high + slack]
@@ -78,15 +79,11 @@ def gates(line: dict[str, Any], case: Case) -> dict[str, dict[str, Any]]:
     return {"mixing": mixing, "accuracy": accuracy}
 
 
-def false_failure_rate(k: float, cases: int) -> tuple[float, float]:
-    """Per case and per suite: the chance that an estimate whose bias is within its budget
-    still leaves the accuracy interval, 2Φ(−k) for a normal error, and 1 − (1 − p)^N."""
-    per_case = math.erfc(k / math.sqrt(2))
-    return per_case, 1 - (1 - per_case) ** cases
-
-
-def _sweep(points) -> list[dict[str, Any]]:
-    return [point._asdict() for point in points]
+def false_failure_rate(ks: list[float]) -> float:
+    """The chance that some case of a suite leaves its accuracy interval although every bias is
+    within its budget and every SE is right: 1 − Π(1 − 2Φ(−k_i)), 2Φ(−k) = erfc(k/√2) being
+    one normal estimate's chance of erring by more than k SE."""
+    return 1 - math.prod(1 - math.erfc(k / math.sqrt(2)) for k in ks)
 
 
 def _thumbnail(trace, nbeta: float) -> list[list[float]]:
