@@ -123,3 +123,11 @@ def test_false_failure_rate_is_the_normal_tail():
     assert per_case == pytest.approx(0.0026998, rel=1e-4)
     assert false_failure_rate([3.0] * 10) == pytest.approx(1 - (1 - per_case) ** 10)
     assert false_failure_rate([2.0, 3.0]) == pytest.approx(1 - (1 - 0.0455003) * (1 - per_case), rel=1e-5)
+
+
+def test_no_two_potential_cases_sample_the_same_function():
+    potentials = [case for case in suite("toy") if case.family in ("normal_crossing", "newton")]
+    expressions = [sympy.sympify(case.problem().expression) for case in potentials]
+    for i, first in enumerate(expressions):
+        for second in expressions[i + 1:]:
+            assert sympy.simplify(first - second) != 0, (first, second)
