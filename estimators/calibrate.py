@@ -82,14 +82,13 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
         raise ValueError("calibration factors must halve at each step, e.g. (2, 1, 0.5, 0.25)")
     if not 0 < pilot_fraction <= 1:
         raise ValueError(f"pilot fraction must lie in (0, 1], got {pilot_fraction}")
-    burnin = config.draws // 4 if config.burnin is None else config.burnin
     rule = estimate_llc(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
                         n=n, localization=localization)
     localization, base = rule.localization, rule.config.step_size
     sweep, agreeing = [], None
     for factor in factors:   # from the largest step down, until a pair agrees and three pilots ran
         pilot = replace(rule.config, step_size=base * factor, functional_variance=False,
-                        burnin=round(burnin * pilot_fraction / factor),
+                        burnin=round(config.burnin_steps * pilot_fraction / factor),
                         draws=max(8, round(config.draws * pilot_fraction / factor)))
         result = estimate_llc(loss, true_parameter, data, pilot, n=n, localization=localization, progress=progress)
         sweep.append(_point(loss, result, data))
@@ -156,8 +155,7 @@ def calibrated_config(config: LLCConfig, calibration: Calibration, *, max_scale:
     """``config`` at the calibrated step, its burn-in and draws lengthened by rule/chosen (at
     most ``max_scale``) so that the run keeps the diffusion time it had at the rule's step."""
     scale = min(max_scale, max(1.0, calibration.rule_step_size / calibration.step_size))
-    burnin = config.draws // 4 if config.burnin is None else config.burnin
-    return replace(config, step_size=calibration.step_size, burnin=round(burnin * scale),
+    return replace(config, step_size=calibration.step_size, burnin=round(config.burnin_steps * scale),
                    draws=round(config.draws * scale))
 
 

@@ -52,6 +52,11 @@ class LLCConfig:
     dtype: str = "float32"
     functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
 
+    @property
+    def burnin_steps(self) -> int:
+        """The burn-in, resolved: ``burnin`` when given, else a quarter of the draws."""
+        return self.draws // 4 if self.burnin is None else self.burnin
+
     def validate(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
@@ -115,7 +120,7 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
                        batch_size=min(config.batch_size or n, n) if data else None,
-                       burnin=config.draws // 4 if config.burnin is None else config.burnin)
+                       burnin=config.burnin_steps)
     cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
     batches = Batches(cast, resolved.batch_size or 1)
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))

@@ -86,7 +86,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     variance = _Welford() if full_data_every else None
     # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
     fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
-    bar = _progress_bar(steps, sampler.name, progress)
+    bar = progress_bar(steps, sampler.name, enabled=progress)
     clock = time.perf_counter()
     for step_index in range(steps):
         batch = batches.draw(chains, generator)
@@ -151,9 +151,10 @@ class _Welford:
         return (self.squares / (self.count - 1)).sum(-1)
 
 
-def _progress_bar(total: int, name: str, enabled: bool):
+def progress_bar(total: int, description: str, *, enabled: bool, unit: str = "step", leave: bool = False):
+    """A tqdm bar when ``enabled`` (a terminal, not ``--json``), else None."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=name, unit="step", leave=False)
+    return tqdm(total=total, desc=description, unit=unit, leave=leave)

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from models.progress import progress_bar
+
 
 class ModularAdditionNetwork(nn.Module):
     """Shared Embedding(p, e); operand a through Linear(e → h), operand b through another
@@ -116,7 +118,7 @@ def train_modular(network: ModularAdditionNetwork, split: ModularSplit, config: 
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay, betas=config.betas)
     records = []
-    bar = _progress_bar(config.steps, progress)
+    bar = progress_bar(config.steps, "AdamW", enabled=progress)
     marks = set(wanted)
     for step in range(config.steps + 1):
         if step in marks:
@@ -148,11 +150,3 @@ def _evaluate(network: ModularAdditionNetwork, split: ModularSplit) -> tuple[Ten
                            float((logits.argmax(-1) == labels).double().mean())))
     (train_loss, train_accuracy), (test_loss, test_accuracy) = values
     return position, train_loss, test_loss, train_accuracy, test_accuracy
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="AdamW", unit="step", leave=False)

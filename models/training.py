@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from models.deep_linear import DeepLinearNetwork, FullDataLoss, _orthonormal
+from models.progress import progress_bar
 
 
 class TrainingRun(NamedTuple):
@@ -78,7 +79,7 @@ def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: T
     loss = FullDataLoss(network, x, y)
     position = start.detach().to(x.dtype).clone().unsqueeze(0)
     records: list[tuple[int, Tensor, float, float, Tensor]] = []
-    bar = _progress_bar(steps, progress)
+    bar = progress_bar(steps, "gradient descent", enabled=progress)
     for step in range(steps + 1):
         with torch.enable_grad():
             leaf = position.requires_grad_(True)
@@ -100,11 +101,3 @@ def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: T
     steps_taken, positions, losses, norms, singular = zip(*records)
     return TrainingRun(torch.tensor(steps_taken), torch.stack(positions), torch.tensor(losses, dtype=torch.float64),
                        torch.tensor(norms, dtype=torch.float64), torch.stack(singular))
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="gradient descent", unit="step", leave=False)

@@ -21,6 +21,7 @@ import torch
 from scipy.stats import spearmanr
 
 from estimators.estimate import LLCConfig, estimate_llc
+from estimators.sampling import progress_bar
 from models.functional import FunctionalModel, cross_entropy
 from models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
@@ -129,7 +130,7 @@ def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: Modul
     model = FunctionalModel(network, cross_entropy)
     data = (split.train_pairs, split.train_labels)
     rows = []
-    bar = _progress_bar(len(run.steps), label, progress)
+    bar = progress_bar(len(run.steps), label, enabled=progress, unit="checkpoint")
     for position in run.positions:
         result = estimate_llc(model, position, data, config)
         estimate = result.estimate
@@ -214,11 +215,3 @@ def _training_key(setup: GrokkingSetup) -> dict[str, Any]:
     """The settings a run depends on (not the seed list or the accuracy thresholds)."""
     return {name: value for name, value in asdict(setup).items()
             if name not in ("seeds", "memorised_accuracy", "grokked_accuracy")}
-
-
-def _progress_bar(total: int, label: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=label, unit="checkpoint", leave=False)

@@ -13,7 +13,6 @@ estimate against the real data is reported beside it as a negative control.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -22,6 +21,7 @@ import torch
 
 import theory
 from estimators.estimate import LLCConfig, LLCResult, estimate_llc
+from estimators.llc import default_nbeta
 from models.deep_linear import DeepLinearNetwork, FullDataLoss, regression_data, teacher_matrix
 from models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 from verification.checkpoint_cache import cached_json, cached_tensors
@@ -193,7 +193,7 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, cache: Path | None, progress:
         })
     return {
         "widths": list(setup.widths), "dim": network.dim, "setup": asdict(setup),
-        "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or setup.n / math.log(setup.n),
+        "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
                     "step_size_note": "resolved per estimate, see each plateau"},
         "steps": run.steps.tolist(), "loss": run.losses.tolist(), "rank": ranks.tolist(),
         "gradient_norm": run.gradient_norms.tolist(),

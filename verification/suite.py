@@ -22,6 +22,7 @@ import numpy as np
 from estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
                                   sweep_records)
 from estimators.estimate import estimate_llc
+from estimators.sampling import progress_bar
 from verification.cases import Case
 from verification.llc_runs import summarize
 
@@ -126,7 +127,7 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
         raise ValueError(f"{results} exists: pass --resume to continue that run, or choose another --out")
     done = finished_ids(results)
     pending = [case for case in cases if case.id not in done]
-    bar = _progress_bar(len(pending), progress)
+    bar = progress_bar(len(pending), "cases", enabled=progress and bool(pending), unit="case", leave=True)
     with results.open("a") as stream:
         if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
             stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
@@ -159,11 +160,3 @@ def _execute(cases: list[Case], dask: str | None) -> Iterator[dict[str, Any]]:
     finally:
         if cluster is not None:
             cluster.close()
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled or not total:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="cases", unit="case")
