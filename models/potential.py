@@ -1,6 +1,6 @@
 """Population potentials K(w) given as sympy expressions, evaluated on batched chains.
 
-Used as the loss of a tempered posterior exp(−nβ·K(w))·prior (THEORY.md §3–4): there are no
+Used as the loss of a tempered posterior exp(−nβ·K(w))·prior: there are no
 data, so calling the potential ignores the batch and returns K at every chain as [C, 1].
 """
 
@@ -18,28 +18,21 @@ _TORCH_FUNCTIONS = {"tanh": torch.tanh, "exp": torch.exp, "log": torch.log, "sin
 
 
 class Potential:
-    """K(w) in the variables ``variables`` (default: its symbols, sorted by name)."""
+    """K(w) in the coordinates ``variables``, in that order: a sympy expression and its
+    symbols as :func:`sltlab.theory.parse_expression` returns them."""
 
-    def __init__(self, expression: str | sympy.Expr, variables: Sequence[str] | None = None):
-        try:
-            self.expression = sympy.sympify(expression) if isinstance(expression, str) else expression
-        except (sympy.SympifyError, SyntaxError, TypeError) as error:
-            raise ValueError(f"cannot parse the potential {expression!r}: {error}") from None
-        free = sorted(self.expression.free_symbols, key=lambda s: s.name)
-        if variables is None:
-            self.variables = tuple(free)
-        else:
-            self.variables = tuple(sympy.Symbol(name) for name in variables)
-            missing = set(free) - set(self.variables)
-            if missing:
-                raise ValueError(f"the potential uses {sorted(s.name for s in missing)}, "
-                                 f"which are not among the variables {list(variables)}")
+    def __init__(self, expression: sympy.Expr, variables: Sequence[sympy.Symbol]):
+        self.expression, self.variables = expression, tuple(variables)
+        missing = expression.free_symbols - set(self.variables)
+        if missing:
+            raise ValueError(f"the potential uses {sorted(s.name for s in missing)}, "
+                             f"which are not among the variables {[v.name for v in self.variables]}")
         if not self.variables:
-            raise ValueError(f"the potential {expression!r} has no variables")
-        unknown = {f.func.__name__ for f in self.expression.atoms(sympy.Function)} - set(_TORCH_FUNCTIONS)
+            raise ValueError(f"the potential {expression} has no variables")
+        unknown = {f.func.__name__ for f in expression.atoms(sympy.Function)} - set(_TORCH_FUNCTIONS)
         if unknown:
             raise ValueError(f"the potential uses functions sltlab cannot batch: {sorted(unknown)}")
-        self._function = sympy.lambdify(self.variables, self.expression, modules=[_TORCH_FUNCTIONS])
+        self._function = sympy.lambdify(self.variables, expression, modules=[_TORCH_FUNCTIONS])
 
     @property
     def dim(self) -> int:

@@ -23,10 +23,10 @@ from math import gcd
 from typing import Sequence
 
 import sympy
-from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
-from theory.coefficient import DegenerateError, Derivation, LearningCoefficient, require_exponents
-from theory.polyhedron import affine_dimension, compact_faces, dual_vertices, newton_distance
+from sltlab.theory.coefficient import DegenerateError, Derivation, LearningCoefficient, require_exponents
+from sltlab.theory.parsing import parse_expression
+from sltlab.theory.polyhedron import affine_dimension, compact_faces, dual_vertices, newton_distance
 
 SOURCE = "Varchenko, Funct. Anal. Appl. 10 (1976); Lin, PhD thesis, UC Berkeley (2011)"
 
@@ -52,7 +52,7 @@ def newton(K, variables: Sequence | None = None, prior: Sequence | None = None) 
     DegenerateError
         If a compact face polynomial vanishes on the real torus, or that cannot be ruled out.
     """
-    expr, symbols = parse_potential(K, variables)
+    expr, symbols = parse_polynomial(K, variables)
     poly = sympy.Poly(expr, *symbols)
     terms = dict(poly.terms())
     weights = [1 + h for h in _prior(prior, len(symbols))]
@@ -79,34 +79,13 @@ def newton(K, variables: Sequence | None = None, prior: Sequence | None = None) 
     )
 
 
-def parse_potential(K, variables: Sequence | None) -> tuple[sympy.Expr, tuple[sympy.Symbol, ...]]:
-    """Turn K into a polynomial expression with rational coefficients, and its variables."""
-    if isinstance(K, str):
-        try:
-            expr = parse_expr(K, transformations=standard_transformations + (convert_xor,))
-        except Exception as err:  # the parser raises many kinds of error on malformed text
-            raise ValueError(f"cannot parse the potential {K!r}: {type(err).__name__}") from None
-    elif isinstance(K, sympy.Basic):
-        expr = K
-    else:
-        raise ValueError(f"K must be a sympy expression or a string, got {type(K).__name__}")
-    if not isinstance(expr, sympy.Expr):
-        raise ValueError(f"K must be an expression, got {expr!r}")
+def parse_polynomial(K, variables: Sequence | None) -> tuple[sympy.Expr, tuple[sympy.Symbol, ...]]:
+    """K (:func:`sltlab.theory.parsing.parse_expression`) expanded into a polynomial with
+    rational coefficients and K(0) = 0, and its variables."""
+    expr, symbols = parse_expression(K, variables)
     expr = sympy.nsimplify(sympy.expand(expr), rational=True)
     if expr == 0:
         raise ValueError("K is identically zero")
-
-    if variables is None:
-        symbols = tuple(sorted(expr.free_symbols, key=_natural_key))
-    else:
-        symbols = tuple(sympy.Symbol(v) if isinstance(v, str) else v for v in variables)
-        if not all(isinstance(s, sympy.Symbol) for s in symbols) or len(set(symbols)) != len(symbols):
-            raise ValueError(f"variables must be distinct names, got {list(variables)!r}")
-        stray = expr.free_symbols - set(symbols)
-        if stray:
-            raise ValueError(f"K involves {sorted(map(str, stray))}, which are not among the variables")
-    if not symbols:
-        raise ValueError(f"K = {expr} has no variables")
     try:
         poly = sympy.Poly(expr, *symbols)
     except sympy.PolynomialError:
@@ -118,12 +97,6 @@ def parse_potential(K, variables: Sequence | None) -> tuple[sympy.Expr, tuple[sy
     if constant != 0:
         raise ValueError(f"K(0) = {constant} ≠ 0: the potential has no zero at the origin")
     return expr, symbols
-
-
-def _natural_key(symbol: sympy.Symbol) -> tuple:
-    name = str(symbol)
-    stem = name.rstrip("0123456789")
-    return (stem, int(name[len(stem):]) if name[len(stem):] else -1)
 
 
 def _prior(prior: Sequence | None, d: int) -> tuple[Fraction, ...]:

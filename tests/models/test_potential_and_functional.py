@@ -2,13 +2,14 @@ import pytest
 import torch
 from torch import nn
 
-from models.deep_linear import DeepLinearNetwork
-from models.functional import FunctionalModel, cross_entropy
-from models.potential import Potential
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.functional import FunctionalModel, cross_entropy
+from sltlab.models.potential import Potential
+from sltlab.theory import parse_expression
 
 
 def test_potential_is_batched_over_chains():
-    potential = Potential("w1**2*w2**2 + tanh(w3)**2/2")
+    potential = Potential(*parse_expression("w1**2*w2**2 + tanh(w3)**2/2"))
     assert potential.dim == 3
     position = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     w1, w2, w3 = position.unbind(-1)
@@ -17,7 +18,7 @@ def test_potential_is_batched_over_chains():
 
 
 def test_constant_potential_and_explicit_variables():
-    potential = Potential("w1**2", variables=["w1", "w2"])
+    potential = Potential(*parse_expression("w1**2", ["w1", "w2"]))
     assert potential.dim == 2
     assert torch.equal(potential(torch.tensor([[3.0, 9.0]])), torch.tensor([[9.0]]))
 
@@ -27,7 +28,7 @@ def test_constant_potential_and_explicit_variables():
 ])
 def test_bad_potentials_are_refused(expression, variables):
     with pytest.raises(ValueError):
-        Potential(expression, variables)
+        Potential(*parse_expression(expression, variables))
 
 
 def test_functional_model_equals_the_batched_deep_linear_network():

@@ -1,0 +1,41 @@
+"""One parser: every reader of a potential sees the same expression and the same coordinates."""
+
+import pytest
+import sympy
+
+from sltlab.models.potential import Potential
+from sltlab.theory import natural_order, newton, parse_expression
+from sltlab.verification.reference.volume_scaling import volume
+from sltlab.verification.suite import potential_problem
+
+
+def test_natural_order_puts_w2_before_w10():
+    w1, w2, w10 = sympy.symbols("w1 w2 w10")
+    assert natural_order([w10, w2, w1]) == (w1, w2, w10)
+
+
+def test_theory_and_sampler_agree_on_the_coordinates():
+    # w10 has the quartic, w2 the square: swapped coordinates would give the sampler a
+    # different function than the one the theory solved.
+    expression = "w10**4 + w2**2"
+    exact = newton(expression)
+    problem = potential_problem(expression, n=100)
+    assert exact.parameters["variables"] == ("w2", "w10")
+    assert tuple(s.name for s in problem.loss.variables) == ("w2", "w10")
+    assert problem.exact.parameters["variables"] == ("w2", "w10")
+
+
+def test_caret_is_a_power_for_every_reader():
+    expression, symbols = parse_expression("w1^2 + w2^4")
+    assert expression == sympy.Symbol("w1") ** 2 + sympy.Symbol("w2") ** 4
+    assert newton("w1^2 + w2^4").lam == sympy.Rational(3, 4)
+    assert Potential(expression, symbols).dim == 2
+    assert volume("w1^2").shape == volume("w1**2").shape
+
+
+@pytest.mark.parametrize("text, variables", [("w1**2 +", None), ("w1*w2", ["w1"]), ("3", None),
+                                             ("w1**2", ["w1", "w1"])])
+def test_bad_potentials_are_one_line_value_errors(text, variables):
+    with pytest.raises(ValueError) as error:
+        parse_expression(text, variables)
+    assert "\n" not in str(error.value)

@@ -1,0 +1,66 @@
+"""The one parser of potentials K(w) that every part of sltlab reads: the Newton polyhedron,
+the samplers' batched potentials, the finite-temperature truth and the volume check.
+
+Variables are ordered naturally (w2 before w10), so a coordinate means the same thing to the
+theory and to a sampler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+import sympy
+from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+
+
+def natural_order(symbols: Iterable[sympy.Symbol]) -> tuple[sympy.Symbol, ...]:
+    """``symbols`` sorted by name with runs of digits compared as numbers: w1, w2, …, w10."""
+    def key(symbol: sympy.Symbol) -> list:
+        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", symbol.name)]
+
+    return tuple(sorted(symbols, key=key))
+
+
+def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, tuple[sympy.Symbol, ...]]:
+    """K as a sympy expression (``^`` is a power, as in ``**``) and its coordinates, in order.
+
+    Parameters
+    ----------
+    K : str or sympy expression
+        The potential, e.g. ``"w1**2*w2**2"``.
+    variables : sequence of str or sympy.Symbol, optional
+        The coordinates in order (default: K's symbols in :func:`natural_order`). Variables
+        K does not involve are allowed: they are free directions.
+
+    Raises
+    ------
+    ValueError
+        In one line, when K cannot be parsed, is not an expression, is zero, has no variables,
+        or uses a symbol that is not among ``variables``.
+    """
+    if isinstance(K, str):
+        try:
+            expression = parse_expr(K, transformations=standard_transformations + (convert_xor,))
+        except Exception as error:  # the parser raises many kinds of error on malformed text
+            raise ValueError(f"cannot parse the potential {K!r}: {type(error).__name__}") from None
+    elif isinstance(K, sympy.Basic):
+        expression = K
+    else:
+        raise ValueError(f"K must be a sympy expression or a string, got {type(K).__name__}")
+    if not isinstance(expression, sympy.Expr):
+        raise ValueError(f"K must be an expression, got {expression!r}")
+    if expression == 0:
+        raise ValueError("K is identically zero")
+    if variables is None:
+        symbols = natural_order(expression.free_symbols)
+    else:
+        symbols = tuple(sympy.Symbol(v) if isinstance(v, str) else v for v in variables)
+        if not all(isinstance(s, sympy.Symbol) for s in symbols) or len(set(symbols)) != len(symbols):
+            raise ValueError(f"variables must be distinct names, got {list(variables)!r}")
+        stray = expression.free_symbols - set(symbols)
+        if stray:
+            raise ValueError(f"K involves {sorted(map(str, stray))}, which are not among the variables")
+    if not symbols:
+        raise ValueError(f"K = {expression} has no variables")
+    return expression, symbols
