@@ -1,1 +1,45 @@
-"""Sampling estimators of the local learning coefficient, and numerical checks of exact values."""
+"""Sampling estimators of the local learning coefficient (LLC): SG-MCMC kernels over batched
+chains, the driver that records (chain, draw) traces, the LLC with its diagnostics, automatic
+step-size calibration, the temperature ladder for λ and m, and the singular fluctuation.
+
+The public API is listed in ``__all__`` and imported on first use (PEP 562), so that
+``sltlab.estimators.config`` can be read without loading torch::
+
+    from sltlab.estimators import LLCConfig, estimate_llc
+"""
+
+from importlib import import_module
+
+_PUBLIC = {
+    "config": ("LLCConfig", "SAMPLER_NAMES", "LOCALIZATIONS"),
+    "estimate": ("LLCResult", "estimate_llc"),
+    "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),
+    "ladder": ("LadderEstimate", "estimate_over_temperatures"),
+    "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace"),
+    "localize": ("Localization", "at_true_parameter", "empirical_minimum"),
+    "multiplicity": ("MultiplicityFit", "fit_multiplicity", "temperature_ladder"),
+    "posterior": ("LocalPosterior", "Sampler"),
+    "sampling": ("Batches", "Trace", "run_chains"),
+    "samplers": ("SAMPLERS",),
+    "sgld": ("sgld",),
+    "rmsprop_sgld": ("rmsprop_sgld",),
+    "sgnht": ("sgnht",),
+    "mala": ("mala",),
+    "step_size": ("default_step_size", "top_hessian_eigenvalue"),
+    "thermodynamics": ("ChainMean", "singular_fluctuation", "two_temperature_lambda", "wbic_lambda"),
+    "device": ("resolve_device",),
+}
+_HOME = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -17,9 +17,13 @@ from typing import NamedTuple
 
 import torch
 
-from estimators.mala import mala
-from estimators.posterior import LocalPosterior
-from estimators.sampling import Batches
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.mala import mala
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches
+
+
+MALA_TARGET_ACCEPTANCE = 0.8
 
 
 class Adaptation(NamedTuple):
@@ -62,3 +66,13 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
         log_average = weight * log_step + (1 - weight) * log_average
     achieved = sum(rates[warmup_steps // 2:]) / len(rates[warmup_steps // 2:])
     return Adaptation(math.exp(log_average), target_acceptance, achieved, warmup_steps)
+
+
+def mala_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
+                   generator: torch.Generator) -> tuple[float, str]:
+    """MALA's step: dual averaging to acceptance 0.8 over max(200, burn-in) warm-up steps."""
+    warmup = adapt_step_size(posterior, batches, target_acceptance=MALA_TARGET_ACCEPTANCE, chains=config.chains,
+                             warmup_steps=max(200, config.burnin or 0), generator=generator)
+    rule = (f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.warmup_steps} warm-up steps "
+            f"(reached {warmup.achieved_acceptance:.2f})")
+    return warmup.step_size, rule

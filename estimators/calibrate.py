@@ -25,11 +25,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from estimators.estimate import LLCConfig, LLCResult, estimate_llc
-from estimators.localize import Localization
-from estimators.mala import mala
-from estimators.posterior import LocalPosterior
-from estimators.sampling import Batches, run_chains
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import LLCResult, estimate_llc
+from sltlab.estimators.localize import Localization
+from sltlab.estimators.mala import mala
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches, run_chains
 
 ACCEPTANCE_PROBE_STEPS = 100
 
@@ -92,7 +93,7 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
                         draws=max(8, round(config.draws * pilot_fraction / factor)))
         result = estimate_llc(loss, true_parameter, data, pilot, n=n, localization=localization, progress=progress)
         sweep.append(_point(loss, result, data))
-        if agreeing is None and len(sweep) >= 2 and _agree(sweep[-2], sweep[-1], k, tolerance, min_acceptance):
+        if agreeing is None and len(sweep) >= 2 and pilots_agree(sweep[-2], sweep[-1], k, tolerance, min_acceptance):
             agreeing = (sweep[-2], sweep[-1])
         if agreeing is not None and len(sweep) >= min(3, len(factors)):
             break
@@ -113,7 +114,7 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     return Calibration(chosen.step_size, base, sweep, reason, **described)
 
 
-def _agree(larger: SweepPoint, smaller: SweepPoint, k: float, tolerance: float, min_acceptance: float) -> bool:
+def pilots_agree(larger: SweepPoint, smaller: SweepPoint, k: float, tolerance: float, min_acceptance: float) -> bool:
     """ε (``larger``) is stable: finite chains at ε and ε/2, estimates within k SE + tolerance,
     and MALA's acceptance of the move at ε at least ``min_acceptance`` (where measured)."""
     if larger.diverged_chains or smaller.diverged_chains or None in (larger.estimate, smaller.estimate,

@@ -1,7 +1,7 @@
 """The local learning coefficient from a recorded trace, with its diagnostics.
 
-λ̂(w*) = nβ·(E_p[L_n(w)] − L_n(w*))  (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1;
-THEORY.md §4), estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
+λ̂(w*) = nβ·(E_p[L_n(w)] − L_n(w*))  (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1),
+estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
 same minibatch, which is unbiased for L_n(w_t) − L_n(w*) and carries none of the noise of a
 separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the bulk ESS and
 the Monte Carlo standard error of the mean come from arviz-stats on the (chain, draw) array.
@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from arviz_stats.base import array_stats
 
-from estimators.sampling import Trace
+from sltlab.estimators.sampling import Trace
 
 
 class LLCEstimate(NamedTuple):

@@ -1,7 +1,7 @@
 """Where to localise: the empirical minimum ŵ of L_n reached from a given true parameter.
 
 At the exact true parameter w0 the LLC is biased low by about the factor (1 − β), because
-L_n(w0) − L_n(ŵ) ~ χ²_d/(2n) (THEORY.md §4). Optimising L_n on the full data from w0 removes
+L_n(w0) − L_n(ŵ) ~ χ²_d/(2n) (Watanabe 2018, §3). Optimising L_n on the full data from w0 removes
 this; in singular models the optimiser stays on the stratum of w0 (for a deep linear network
 the rank does not grow), so ŵ is the empirical minimum near the truth.
 """
@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from estimators.posterior import Loss, mean_loss
+from sltlab.estimators.posterior import Loss, mean_loss
 
 
 class Localization(NamedTuple):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from estimators.posterior import LocalPosterior, Potential, Sampler, check_step_size, potential
+from sltlab.estimators.posterior import LocalPosterior, Potential, Sampler, check_step_size, potential
 
 
 class MALAState(NamedTuple):

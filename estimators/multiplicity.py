@@ -1,7 +1,7 @@
 """λ and the multiplicity m together, from LLC estimates at several nβ.
 
 At a singularity of multiplicity m the finite-temperature estimate sits below λ by about
-(m − 1)/log t (THEORY.md §4; for K = w1²w2², t·E_t[K] = 1/2 − 1/log t + O(1/log² t), which
+(m − 1)/log t (for K = w1²w2², t·E_t[K] = 1/2 − 1/log t + O(1/log² t), which
 follows from the pole of order m of the zeta function, Watanabe 2009, Thm. 6.1). Fitting
 λ̂(t) = λ − (m − 1)·(1/log t) by weighted least squares in x = 1/log t gives λ (intercept) and
 m − 1 (minus the slope), each with a standard error.

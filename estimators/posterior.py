@@ -1,8 +1,8 @@
 """The localised tempered posterior that every sampler targets.
 
-p(w) ∝ exp{−nβ·L_n(w) − (γ/2)‖w − w*‖²}  (Lau, Furman, Wang, Murfet & Wei 2023, eq. 7;
-THEORY.md §4). ``loss`` is any batched per-sample loss: ``loss(position [C, d], batch)``
-returns [C, b]; the posterior knows nothing else of the model.
+p(w) ∝ exp{−nβ·L_n(w) − (γ/2)‖w − w*‖²}  (Lau, Furman, Wang, Murfet & Wei 2023, eq. 7).
+``loss`` is any batched per-sample loss: ``loss(position [C, d], batch)`` returns [C, b]; the
+posterior knows nothing else of the model.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy
 
 
 class Sampler(NamedTuple):
-    """A kernel as pure functions over batched chains (DESIGN.md):
+    """A kernel as pure functions over batched chains (as in BlackJAX):
 
     ``init(position, batch) -> state``, ``noise(state, generator) -> noise`` (every random
     number a step needs, drawn outside the kernel) and ``step(state, batch, noise) -> (state,

@@ -1,7 +1,8 @@
 """The loop that drives a sampler over batched chains and records (chain, draw) traces.
 
 Every recorded draw stores L_b(w) and L_b(w*) on the same minibatch, so the LLC can be
-estimated from paired differences (DESIGN.md: the initial-loss trap). Estimators are pure
+estimated from paired differences (a separately estimated L_n(w*) shifts λ̂ by tens of
+percent while the spread across chains hides it). Estimators are pure
 functions of the returned :class:`Trace`.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from estimators.posterior import LocalPosterior, Sampler, mean_loss
+from sltlab.estimators.posterior import LocalPosterior, Sampler, mean_loss
 
 
 class Batches(NamedTuple):
@@ -83,7 +84,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     records: dict[str, Tensor] = {}
     diverged = torch.zeros(chains, dtype=torch.bool, device=start.device)
     divergence_step = torch.full((chains,), -1, dtype=torch.long, device=start.device)
-    variance = _Welford() if full_data_every else None
+    variance = RunningVariance() if full_data_every else None
     # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
     fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
     bar = progress_bar(steps, sampler.name, enabled=progress)
@@ -121,6 +122,15 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
                  None if variance is None else variance.total().cpu().numpy(), steps, seconds, state)
 
 
+def after_warm_up(warmup: Trace, trace: Trace) -> Trace:
+    """``trace`` of a run that continued from the end of ``warmup``: chains that diverged while
+    warming up stay diverged, and steps, divergence steps and seconds count both phases."""
+    divergence_step = np.where(warmup.diverged, warmup.divergence_step,
+                               trace.divergence_step + warmup.steps * (trace.divergence_step >= 0))
+    return trace._replace(diverged=trace.diverged | warmup.diverged, steps=warmup.steps + trace.steps,
+                          divergence_step=divergence_step, seconds=warmup.seconds + trace.seconds)
+
+
 def _where_chains(mask: Tensor, replacement: Any, current: Any):
     """Field by field, ``replacement`` for the masked chains and ``current`` for the rest."""
     if isinstance(current, Tensor):
@@ -128,8 +138,8 @@ def _where_chains(mask: Tensor, replacement: Any, current: Any):
     return type(current)(*(_where_chains(mask, r, c) for r, c in zip(replacement, current)))
 
 
-class _Welford:
-    """Running per-(chain, sample) mean and sum of squared deviations over draws."""
+class RunningVariance:
+    """Running per-(chain, sample) mean and sum of squared deviations over draws (Welford 1962)."""
 
     def __init__(self):
         self.count, self.mean, self.squares = 0, None, None

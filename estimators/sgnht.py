@@ -16,7 +16,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from estimators.posterior import LocalPosterior, Sampler, check_step_size, gaussian_noise, potential
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.posterior import LocalPosterior, Sampler, check_step_size, gaussian_noise, potential
+from sltlab.estimators.sampling import Batches
+from sltlab.estimators.step_size import langevin_step_size
 
 
 class SGNHTState(NamedTuple):
@@ -45,3 +48,11 @@ def sgnht(posterior: LocalPosterior, *, step_size: float, diffusion: float = 1.0
         return SGNHTState(position, momentum, thermostat), {"loss": here.mean_loss}
 
     return Sampler("sgnht", init, gaussian_noise, step)
+
+
+def sgnht_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
+                    generator: torch.Generator) -> tuple[float, str]:
+    """SGNHT moves √ε per step where SGLD moves ε (w += h·p with p ~ N(0, 1) at equilibrium),
+    so its h is the square root of the Langevin rule's ε."""
+    langevin, rule = langevin_step_size(posterior, batches, generator)
+    return math.sqrt(langevin), rule + ", square-rooted for SGNHT"

@@ -16,7 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from estimators.posterior import Loss, mean_loss
+from sltlab.estimators.posterior import LocalPosterior, Loss, mean_loss
+from sltlab.estimators.sampling import Batches
+
+STEP_SCALE = 0.1   # the c of the rule: biases near c/4 = 2.5 %
 
 
 def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations: int = 50,
@@ -80,7 +83,7 @@ def curvature_probe(loss: Loss, center: Tensor, data: Any, nbeta: float, *,
 
 
 def default_step_size(nbeta: float, localization: float, top_eigenvalue: float, *,
-                      batch_size: int | None = None, n: int | None = None, scale: float = 0.1) -> float:
+                      batch_size: int | None = None, n: int | None = None, scale: float = STEP_SCALE) -> float:
     """ε = scale/(nβ·|h_max|·(1 + nβ/b) + γ) (module docstring); the nβ/b term only when a
     ``batch_size`` b < ``n`` is given. ``scale`` c = 0.1 keeps the Gaussian bias near 2.5 %."""
     if not (nbeta > 0 and localization >= 0 and scale > 0):
@@ -90,3 +93,19 @@ def default_step_size(nbeta: float, localization: float, top_eigenvalue: float, 
     if not stiffness > 0:
         raise ValueError("the Hessian vanishes and γ = 0: no curvature to set a step size by")
     return scale / stiffness
+
+
+def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: torch.Generator) -> tuple[float, str]:
+    """The Langevin step ε of :func:`default_step_size` for ``posterior``, and the rule in words.
+
+    At a singular centre the Hessian can vanish (a deep network at rank 0), so h_max is
+    measured at w* and at :func:`curvature_probe` together, where the chains will be.
+    """
+    full = batches.full()
+    probe = curvature_probe(posterior.loss, posterior.center, full, posterior.nbeta, generator=generator)
+    top = top_hessian_eigenvalue(posterior.loss, torch.stack([posterior.center, probe]), full, generator=generator)
+    minibatch = None if batches.is_full else batches.batch_size
+    step_size = default_step_size(posterior.nbeta, posterior.localization, top, batch_size=minibatch, n=batches.n)
+    rule = (f"c/(nβ·h_max·(1 + nβ/b) + γ) with c = {STEP_SCALE}, h_max = {top:.4g} the top Hessian eigenvalue "
+            f"of L_n at w* and at a probe point" + ("" if minibatch is None else f", b = {minibatch}"))
+    return step_size, rule

@@ -1,6 +1,6 @@
 """Singular fluctuation, WBIC and the two-temperature global λ, as pure functions of traces.
 
-- Singular fluctuation (Watanabe 2010, JMLR 11, eqs. 17 and 21; THEORY.md §4):
+- Singular fluctuation (Watanabe 2010, JMLR 11, eqs. 17 and 21):
   V_n = Σ_i Var_w[log p(y_i | x_i, w)] (the functional variance over posterior draws) and
   ν̂ = (β/2)·V_n. In a regular realisable model ν = d/2 at every β.
 - WBIC (Watanabe 2013, JMLR 14, Def. 2 and Thm. 4): WBIC = E^{β*}[n·L_n(w)] with β* = 1/log n,
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from estimators.sampling import Trace
+from sltlab.estimators.sampling import Trace
 
 
 class ChainMean(NamedTuple):

@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from estimators.calibrate import (Calibration, CalibrationError, SweepPoint, _agree, calibrate_step_size,
+from sltlab.estimators.calibrate import (Calibration, CalibrationError, SweepPoint, pilots_agree, calibrate_step_size,
                                   calibrated_config)
-from estimators.estimate import LLCConfig
-from models.potential import Potential
+from sltlab.estimators.config import LLCConfig
+from sltlab.models.potential import Potential
+from sltlab.theory import parse_expression
 
-QUADRATIC = Potential("w1**2 + w2**2")   # regular: λ = d/2 = 1
+QUADRATIC = Potential(*parse_expression("w1**2 + w2**2"))   # regular: λ = d/2 = 1
 ORIGIN = torch.zeros(2, dtype=torch.float64)
 SHORT_SGLD = LLCConfig(sampler="sgld", chains=8, draws=400, burnin=200, localization=1.0, dtype="float64")
 
@@ -59,8 +60,8 @@ def test_the_calibrated_run_keeps_its_diffusion_time_up_to_a_cap():
 def test_agreement_needs_close_estimates_finite_chains_and_no_acceptance_collapse():
     smaller = SweepPoint(0.5, 20, 10.0, 0.1, 1.0, 0, 0.9)
     close = SweepPoint(1.0, 10, 10.3, 0.1, 1.0, 0, 0.6)   # |Δ| 0.3 ≤ 2·√0.02 + 0.005·10 = 0.33
-    assert _agree(close, smaller, 2.0, 0.005, 0.25)
-    assert not _agree(close._replace(estimate=10.4), smaller, 2.0, 0.005, 0.25)
-    assert not _agree(close._replace(acceptance=0.2), smaller, 2.0, 0.005, 0.25)
-    assert not _agree(close._replace(diverged_chains=1), smaller, 2.0, 0.005, 0.25)
-    assert not _agree(close, smaller._replace(estimate=None, standard_error=None), 2.0, 0.005, 0.25)
+    assert pilots_agree(close, smaller, 2.0, 0.005, 0.25)
+    assert not pilots_agree(close._replace(estimate=10.4), smaller, 2.0, 0.005, 0.25)
+    assert not pilots_agree(close._replace(acceptance=0.2), smaller, 2.0, 0.005, 0.25)
+    assert not pilots_agree(close._replace(diverged_chains=1), smaller, 2.0, 0.005, 0.25)
+    assert not pilots_agree(close, smaller._replace(estimate=None, standard_error=None), 2.0, 0.005, 0.25)

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from estimators.estimate import LLCConfig, estimate_llc
-from models.deep_linear import DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data, teacher_matrix
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import estimate_llc
+from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data, teacher_matrix
 
 
 @pytest.mark.gpu

@@ -6,12 +6,13 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from estimators.mala import mala
-from estimators.posterior import LocalPosterior, potential
-from estimators.sampling import Batches, run_chains
-from estimators.sgld import rmsprop_sgld, sgld
-from estimators.sgnht import sgnht
-from models.deep_linear import DeepLinearNetwork
+from sltlab.estimators.mala import mala
+from sltlab.estimators.posterior import LocalPosterior, potential
+from sltlab.estimators.sampling import Batches, run_chains
+from sltlab.estimators.rmsprop_sgld import rmsprop_sgld
+from sltlab.estimators.sgld import sgld
+from sltlab.estimators.sgnht import sgnht
+from sltlab.models.deep_linear import DeepLinearNetwork
 
 KERNELS = {"sgld": sgld, "rmsprop_sgld": rmsprop_sgld, "sgnht": sgnht, "mala": mala}
 

@@ -7,8 +7,9 @@ finite-n deviation of ν (≈ 1 % at n = 10⁴, measured against the exact Gauss
 import torch
 from torch import nn
 
-from estimators.estimate import LLCConfig, estimate_llc
-from models.functional import FunctionalModel
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import estimate_llc
+from sltlab.models.functional import FunctionalModel
 
 
 def test_linear_regression_with_bias_gives_half_the_dimension():

@@ -2,9 +2,9 @@
 
 import torch
 
-from estimators.posterior import LocalPosterior
-from estimators.sampling import Batches, run_chains
-from estimators.sgld import rmsprop_preconditioner, rmsprop_sgld
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches, run_chains
+from sltlab.estimators.rmsprop_sgld import rmsprop_preconditioner, rmsprop_sgld
 
 
 def quadratic(position, batch):

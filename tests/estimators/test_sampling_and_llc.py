@@ -8,13 +8,13 @@ import pytest
 import torch
 from arviz_stats.base import array_stats
 
-from estimators.llc import default_nbeta, llc_from_trace
-from estimators.multiplicity import fit_multiplicity, temperature_ladder
-from estimators.posterior import LocalPosterior
-from estimators.sampling import Batches, Trace, run_chains
-from estimators.sgld import sgld
-from estimators.thermodynamics import singular_fluctuation, two_temperature_lambda, wbic_lambda
-from models.deep_linear import DeepLinearNetwork
+from sltlab.estimators.llc import default_nbeta, llc_from_trace
+from sltlab.estimators.multiplicity import fit_multiplicity, temperature_ladder
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches, Trace, run_chains
+from sltlab.estimators.sgld import sgld
+from sltlab.estimators.thermodynamics import singular_fluctuation, two_temperature_lambda, wbic_lambda
+from sltlab.models.deep_linear import DeepLinearNetwork
 
 
 def synthetic_trace(gaps, diverged=None, variance=None):
@@ -79,11 +79,11 @@ def test_burnin_thinning_and_the_functional_variance():
 
 def test_functional_variance_matches_numpy():
     """Welford over draws equals the sample variance, summed over samples."""
-    from estimators.sampling import _Welford
+    from sltlab.estimators.sampling import RunningVariance
 
     rng = np.random.default_rng(1)
     values = rng.standard_normal((9, 3, 5))  # draws × chains × samples
-    welford = _Welford()
+    welford = RunningVariance()
     for draw in values:
         welford.add(torch.from_numpy(draw))
     np.testing.assert_allclose(welford.total().numpy(), values.var(axis=0, ddof=1).sum(-1))

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
-from estimators.volume_scaling import DEFAULT_EPSILONS, VolumeScaling, volume, volume_scaling
-from theory import newton
+from sltlab.verification.reference.volume_scaling import DEFAULT_EPSILONS, VolumeScaling, volume, volume_scaling
+from sltlab.theory import newton
 
 EPS = DEFAULT_EPSILONS
 DELTA = np.sqrt(EPS)

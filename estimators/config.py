@@ -1,0 +1,56 @@
+"""The settings of one LLC estimate, importable without torch (the command line builds its
+parser from them before anything heavy is loaded)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala")
+LOCALIZATIONS = ("empirical_minimum", "true_parameter")
+
+
+@dataclass(frozen=True)
+class LLCConfig:
+    """Sampler settings; ``None`` means "resolve a default", and the result holds the values
+    actually used. ``localization`` is γ; ``localize_at`` says where w* is."""
+
+    sampler: str = "sgld"
+    chains: int = 8
+    draws: int = 1000
+    burnin: int | None = None          # default: draws // 4
+    thin: int = 1
+    step_size: float | None = None     # default: the sampler's own step-size rule
+    localization: float = 1.0
+    nbeta: float | None = None         # default: n / log n
+    batch_size: int | None = None      # default: all n rows
+    localize_at: str = "empirical_minimum"
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float32"
+    functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
+
+    @property
+    def burnin_steps(self) -> int:
+        """The burn-in, resolved: ``burnin`` when given, else a quarter of the draws."""
+        return self.draws // 4 if self.burnin is None else self.burnin
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first setting that is out of range."""
+        if self.sampler not in SAMPLER_NAMES:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLER_NAMES)}")
+        if self.localize_at not in LOCALIZATIONS:
+            raise ValueError(f"--localization-at must be one of {', '.join(LOCALIZATIONS)}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        for name in ("chains", "draws", "thin"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        positive = {"step size": self.step_size, "nbeta": self.nbeta, "batch size": self.batch_size}
+        for name, value in positive.items():
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be positive, got {value}")
+        if not (self.localization >= 0 and math.isfinite(self.localization)):
+            raise ValueError(f"localization γ must be ≥ 0, got {self.localization}")
+        if self.burnin is not None and self.burnin < 0:
+            raise ValueError(f"burnin must be ≥ 0, got {self.burnin}")

@@ -1,0 +1,42 @@
+"""The samplers by name: each with its kernel at a config's step, its own step-size rule, and
+the warm-up phase it runs before sampling when its step was chosen automatically."""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+
+from sltlab.estimators.adapt import mala_step_size
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.mala import mala
+from sltlab.estimators.posterior import LocalPosterior, Sampler
+from sltlab.estimators.rmsprop_sgld import adapt_preconditioner, rmsprop_from_config, rmsprop_pilot_step_size
+from sltlab.estimators.sampling import Batches
+from sltlab.estimators.sgld import sgld
+from sltlab.estimators.sgnht import sgnht, sgnht_step_size
+from sltlab.estimators.step_size import langevin_step_size
+
+
+class SamplerKind(NamedTuple):
+    """How an estimate builds and tunes one sampler: ``kernel(posterior, config)``,
+    ``step_size_rule(posterior, batches, config, generator) -> (ε, rule in words)``, and an
+    optional ``warm_up(config, posterior, batches, generator, run) -> (trace, config, rule)``
+    run before sampling when the step was chosen by the rule."""
+
+    kernel: Callable[[LocalPosterior, LLCConfig], Sampler]
+    step_size_rule: Callable[[LocalPosterior, Batches, LLCConfig, torch.Generator], tuple[float, str]]
+    warm_up: Callable | None = None
+
+
+def _sgld_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
+                    generator: torch.Generator) -> tuple[float, str]:
+    return langevin_step_size(posterior, batches, generator)
+
+
+SAMPLERS: dict[str, SamplerKind] = {
+    "sgld": SamplerKind(lambda posterior, config: sgld(posterior, step_size=config.step_size), _sgld_step_size),
+    "rmsprop_sgld": SamplerKind(rmsprop_from_config, rmsprop_pilot_step_size, adapt_preconditioner),
+    "sgnht": SamplerKind(lambda posterior, config: sgnht(posterior, step_size=config.step_size), sgnht_step_size),
+    "mala": SamplerKind(lambda posterior, config: mala(posterior, step_size=config.step_size), mala_step_size),
+}
