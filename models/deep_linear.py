@@ -92,14 +92,14 @@ def teacher_matrix(n_in: int, n_out: int, rank: int, singular_values: Sequence[f
         singular_values, dtype=dtype)
     if values.shape != (rank,) or bool((values <= 0).any()):
         raise ValueError(f"need {rank} positive singular values, got {list(values.tolist())}")
-    u = _orthonormal(n_out, rank, generator, dtype)
-    v = _orthonormal(n_in, rank, generator, dtype)
+    u = orthonormal_frame(n_out, rank, generator, dtype)
+    v = orthonormal_frame(n_in, rank, generator, dtype)
     return (u * values) @ v.T
 
 
 def balanced_factorization(network: DeepLinearNetwork, target: Tensor, rank: int, *,
                            generator: torch.Generator) -> Tensor:
-    """A deepest true parameter [d] for ``target`` of rank r (THEORY.md §1).
+    """A deepest true parameter [d] for ``target`` of rank r (Aoyagi 2024: local λ = global λ).
 
     With T = U S Vᵀ (top r singular triples): W_1 = Q_2 S^{1/L} Vᵀ, W_s = Q_{s+1} S^{1/L} Q_sᵀ,
     W_L = U S^{1/L} Q_Lᵀ, each Q_s a random H_s × r matrix with orthonormal columns. Every layer
@@ -111,7 +111,7 @@ def balanced_factorization(network: DeepLinearNetwork, target: Tensor, rank: int
     u, s, vh = torch.linalg.svd(target.to(torch.float64))
     root = torch.diag(s[:rank] ** (1.0 / depth))
     frames = ([vh[:rank].T]
-              + [_orthonormal(h, rank, generator, torch.float64) for h in network.widths[1:-1]]
+              + [orthonormal_frame(h, rank, generator, torch.float64) for h in network.widths[1:-1]]
               + [u[:, :rank]])
     weights = [frames[s + 1] @ root @ frames[s].T for s in range(depth)]
     return network.flatten(weights)
@@ -128,7 +128,9 @@ def regression_data(target: Tensor, n: int, *, generator: torch.Generator,
     return x, x @ target.T + noise_std * noise
 
 
-def _orthonormal(rows: int, cols: int, generator: torch.Generator, dtype) -> Tensor:
+def orthonormal_frame(rows: int, cols: int, generator: torch.Generator, dtype) -> Tensor:
+    """A Haar-random rows × cols matrix with orthonormal columns (QR of a Gaussian matrix with
+    the signs of R's diagonal fixed, Mezzadri 2007)."""
     gaussian = torch.randn(rows, max(cols, 1), generator=generator, dtype=dtype)
     q, r = torch.linalg.qr(gaussian)
     return (q * torch.sign(torch.diagonal(r)))[:, :cols]

@@ -5,8 +5,8 @@ Grokking: with weight decay, a network first memorises its training pairs (train
 test accuracy at chance) and only much later generalises (Power, Burda, Edwards, Babuschkin &
 Misra 2022, arXiv:2201.02177); on modular addition the generalising circuit is a Fourier
 algorithm that weight decay favours over the memorising one (Nanda, Chan, Lieberum, Smith &
-Steinhardt 2023, ICLR, §4–5). The network here is the small MLP of the lab's EXPERIMENTS.md,
-which groks in seconds on a CPU.
+Steinhardt 2023, ICLR, §4–5). The network here is a small MLP (shared embedding, one ReLU
+layer) that groks in seconds on a CPU.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from models.progress import progress_bar
+from sltlab.models.progress import progress_bar
 
 
 class ModularAdditionNetwork(nn.Module):

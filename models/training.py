@@ -17,8 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from models.deep_linear import DeepLinearNetwork, FullDataLoss, _orthonormal
-from models.progress import progress_bar
+from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, orthonormal_frame
+from sltlab.models.progress import progress_bar
 
 
 class TrainingRun(NamedTuple):
@@ -47,7 +47,7 @@ def balanced_initialization(network: DeepLinearNetwork, scale: float, *,
     if not scale > 0:
         raise ValueError(f"the initialisation scale must be positive, got {scale}")
     rank = min(network.widths)
-    frames = [_orthonormal(width, rank, generator, dtype) for width in network.widths]
+    frames = [orthonormal_frame(width, rank, generator, dtype) for width in network.widths]
     return network.flatten([scale * frames[s + 1] @ frames[s].T for s in range(len(network.shapes))])
 
 

@@ -2,9 +2,11 @@
 
 Model f(x) = W_L ⋯ W_1 x with widths H_1 (input), …, H_{L+1} (output), whose true product has
 rank r. The formula is Theorem 1 of M. Aoyagi, "Consideration on the learning efficiency of
-multiple-layered neural networks with linear units", Neural Networks 172 (2024) 106132, in the
-total form stated in sltlab's THEORY.md §1 (the printed definition of the active set has a
-strict inequality and a wrong bound; this form agrees with the two-layer theorem).
+multiple-layered neural networks with linear units", Neural Networks 172 (2024) 106132, in a
+total form: the active set is the k smallest Δ_s = H_s − r with k the largest j in 2..L+1 for
+which Δ_1 + … + Δ_j ≥ (j − 1)·Δ_j (sorted ascending). The printed definition has a strict
+inequality and a wrong bound; this form is total and agrees with the two-layer theorem
+(Aoyagi & Watanabe 2005), which :func:`sltlab.theory.reduced_rank` implements independently.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Sequence
 
 import sympy
 
-from theory.coefficient import Derivation, LearningCoefficient, require_int
+from sltlab.theory.coefficient import Derivation, LearningCoefficient, require_int
 
 SOURCE = "Aoyagi, Neural Networks 172 (2024) 106132, Thm 1"
 
@@ -78,7 +80,9 @@ def deep_linear(widths: Sequence[int], rank: int) -> LearningCoefficient:
 def dln_staircase(widths: Sequence[int]) -> tuple[LearningCoefficient, ...]:
     """λ_k = deep_linear(widths, k) for every rank k = 0, …, min(widths).
 
-    The plateau values predicted along saddle-to-saddle training (THEORY.md §5).
+    The plateau values predicted along saddle-to-saddle training (Saxe, McClelland & Ganguli
+    2014; Jacot et al. 2021): at plateau k the network is a deepest rank-k minimum of the
+    relabelled problem.
     """
     widths = validate_widths(widths)
     return tuple(deep_linear(widths, r) for r in range(min(widths) + 1))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sympy
 
-from theory.coefficient import Derivation, LearningCoefficient, require_int
+from sltlab.theory.coefficient import Derivation, LearningCoefficient, require_int
 
 SOURCE = "Aoyagi & Watanabe, Neural Networks 18 (2005) 924-933, Main Theorem"
 

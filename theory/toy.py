@@ -9,7 +9,7 @@ from typing import Sequence
 
 import sympy
 
-from theory.coefficient import Derivation, LearningCoefficient, require_exponents, require_int
+from sltlab.theory.coefficient import Derivation, LearningCoefficient, require_exponents, require_int
 
 
 def normal_crossing(k: Sequence[int], h: Sequence | None = None) -> LearningCoefficient:

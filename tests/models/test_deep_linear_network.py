@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
 
 
 def generator(seed=0):
@@ -72,7 +72,7 @@ def test_bad_input_is_refused(call):
 
 
 def test_full_data_loss_from_sufficient_statistics_equals_the_mean_per_sample_loss():
-    from models.deep_linear import FullDataLoss
+    from sltlab.models.deep_linear import FullDataLoss
 
     net = DeepLinearNetwork([4, 3, 5, 2])
     target = teacher_matrix(4, 2, 1, generator=generator())

@@ -4,8 +4,8 @@ checkpoints."""
 import pytest
 import torch
 
-from models.functional import FunctionalModel, cross_entropy
-from models.modular import AdamWConfig, ModularAdditionNetwork, modular_addition_split, train_modular
+from sltlab.models.functional import FunctionalModel, cross_entropy
+from sltlab.models.modular import AdamWConfig, ModularAdditionNetwork, modular_addition_split, train_modular
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

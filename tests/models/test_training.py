@@ -4,8 +4,8 @@ checkpoints, numerical rank and refusal of a diverging run."""
 import pytest
 import torch
 
-from models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
-from models.training import balanced_initialization, numerical_rank, train_deep_linear
+from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
+from sltlab.models.training import balanced_initialization, numerical_rank, train_deep_linear
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

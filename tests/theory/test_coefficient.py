@@ -6,7 +6,7 @@ import json
 import pytest
 import sympy
 
-from theory import deep_linear, newton
+from sltlab.theory import deep_linear, newton
 
 
 def test_as_dict_is_json_ready_and_exact():

@@ -1,4 +1,4 @@
-"""Aoyagi's formula for deep linear networks against every check in THEORY.md §1, and its
+"""Aoyagi's formula for deep linear networks against every published check, and its
 independent twin, reduced-rank regression (§2)."""
 
 import subprocess
@@ -9,7 +9,7 @@ import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import deep_linear, dln_staircase, normal_crossing, reduced_rank
+from sltlab.theory import deep_linear, dln_staircase, normal_crossing, reduced_rank
 
 R = sympy.Rational
 

@@ -1,4 +1,4 @@
-"""Newton-polyhedron learning coefficients (THEORY.md §3): valid examples exactly, every
+"""Newton-polyhedron learning coefficients: valid examples exactly, every
 degenerate example refused, properties against normal crossings and an independent LP."""
 
 import numpy as np
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from theory import DegenerateError, newton, normal_crossing
+from sltlab.theory import DegenerateError, newton, normal_crossing
 
 R = sympy.Rational
 

@@ -1,11 +1,11 @@
-"""Normal crossings, tanh networks and regular models (THEORY.md §3)."""
+"""Normal crossings, tanh networks and regular models."""
 
 import pytest
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import normal_crossing, regular, tanh_network
+from sltlab.theory import normal_crossing, regular, tanh_network
 
 R = sympy.Rational
 

@@ -2,8 +2,8 @@
 
 import json
 
-from verification.bench import Benchmark, format_rows, run_benchmarks
-from verification.cli import main
+from sltlab.verification.bench.theory import Benchmark, format_rows, run_benchmarks
+from sltlab.verification.cli import main
 
 
 def test_rows_carry_median_spread_and_verdict():
@@ -21,7 +21,7 @@ def test_cli_bench_json(capsys):
 
 
 def test_sampler_step_time_and_rows():
-    from verification.bench_sampling import format_sampler_rows, sgld_seconds_per_step
+    from sltlab.verification.bench.sampling import format_sampler_rows, sgld_seconds_per_step
 
     seconds = sgld_seconds_per_step([3, 3], chains=4, batch_size=10, steps=5, repeats=2)
     assert seconds > 0

@@ -6,12 +6,12 @@ import pytest
 import sympy
 import torch
 
-import theory
-from models.tanh_network import TanhNetwork
-from verification.cases import CASES, FAMILIES, Tolerance, random_dln_cases, suite
-from verification.llc_runs import multiplicity_shortfall
-from verification.problems import normal_crossing_problem
-from verification.suite import false_failure_rate, gates
+from sltlab import theory
+from sltlab.models.tanh_network import TanhNetwork
+from sltlab.verification.suite.cases import CASES, FAMILIES, Tolerance, random_dln_cases, suite
+from sltlab.verification.suite import multiplicity_shortfall
+from sltlab.verification.suite.problems import normal_crossing_problem
+from sltlab.verification.suite import false_failure_rate, gates
 
 
 def test_ids_are_unique_and_every_suite_is_non_empty():
@@ -90,32 +90,31 @@ def _line(mean, se, lam=10.0, m=1, truth=None, rhat=1.0, ess=1000.0, diverged=()
             "band": [lam - multiplicity_shortfall(m, nbeta), lam]}
 
 
-class _Case:
-    tolerance = Tolerance(k=3.0, bias=0.05)
+TOLERANCE = Tolerance(k=3.0, bias=0.05)
 
 
 def test_accuracy_gate_is_lambda_plus_band_bias_and_k_standard_errors():
     # m = 3 at log nβ = 2: band 1 below λ = 10; slack 0.05·10 + 3·0.1 = 0.8
-    gate = gates(_line(10.0, 0.1, m=3), _Case)["accuracy"]
+    gate = gates(_line(10.0, 0.1, m=3), TOLERANCE)["accuracy"]
     assert gate["interval"] == pytest.approx([8.2, 10.8])
-    assert gates(_line(8.21, 0.1, m=3), _Case)["accuracy"]["passed"]
-    assert not gates(_line(8.19, 0.1, m=3), _Case)["accuracy"]["passed"]
-    assert not gates(_line(10.81, 0.1, m=3), _Case)["accuracy"]["passed"]
+    assert gates(_line(8.21, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
+    assert not gates(_line(8.19, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
+    assert not gates(_line(10.81, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
 
 
 def test_accuracy_gate_uses_the_computed_finite_n_truth_on_its_side():
-    gate = gates(_line(9.0, 0.1, truth=9.5), _Case)["accuracy"]
+    gate = gates(_line(9.0, 0.1, truth=9.5), TOLERANCE)["accuracy"]
     assert gate["interval"] == pytest.approx([9.5 - 0.8, 10.8])
-    gate = gates(_line(9.0, 0.1, truth=10.5), _Case)["accuracy"]
+    gate = gates(_line(9.0, 0.1, truth=10.5), TOLERANCE)["accuracy"]
     assert gate["interval"] == pytest.approx([9.2, 11.3])
 
 
 def test_mixing_gate_and_missing_numbers_fail():
-    assert gates(_line(10.0, 0.1), _Case)["mixing"]["passed"]
-    assert not gates(_line(10.0, 0.1, rhat=1.06), _Case)["mixing"]["passed"]
-    assert not gates(_line(10.0, 0.1, ess=199.0), _Case)["mixing"]["passed"]
-    assert not gates(_line(10.0, 0.1, diverged=[3]), _Case)["mixing"]["passed"]
-    assert not gates(_line(None, None), _Case)["accuracy"]["passed"]
+    assert gates(_line(10.0, 0.1), TOLERANCE)["mixing"]["passed"]
+    assert not gates(_line(10.0, 0.1, rhat=1.06), TOLERANCE)["mixing"]["passed"]
+    assert not gates(_line(10.0, 0.1, ess=199.0), TOLERANCE)["mixing"]["passed"]
+    assert not gates(_line(10.0, 0.1, diverged=[3]), TOLERANCE)["mixing"]["passed"]
+    assert not gates(_line(None, None), TOLERANCE)["accuracy"]["passed"]
 
 
 def test_false_failure_rate_is_the_normal_tail():

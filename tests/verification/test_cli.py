@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-import theory
-from verification.cli import main
+from sltlab import theory
+from sltlab.verification.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -140,7 +140,7 @@ def test_installed_console_script_answers_help():
 
 
 def test_theory_report_exits_1_when_a_check_fails(capsys, tmp_path, monkeypatch):
-    import verification.theory_report as theory_report
+    import sltlab.verification.catalogue.report as theory_report
 
     wrong = theory_report.CatalogueEntry("dln [2, 2, 2] r=0", lambda: theory.deep_linear([2, 2, 2], 0),
                                          theory_report.Expected("2", None, "a deliberately wrong value"))

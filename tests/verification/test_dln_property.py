@@ -1,7 +1,7 @@
 """Property-based validation: Hypothesis draws small deep linear networks and teacher ranks;
 the default estimate must land within its stated tolerance of Aoyagi's λ.
 
-Stated tolerance: the issue's worst-case target, 10 % of λ outside the band
+Stated tolerance: the worst-case accuracy target, 10 % of λ outside the band
 [λ − (m − 1)/log nβ, λ] that multiplicity explains, plus 3 Monte Carlo standard errors.
 Domain: one or two weight matrices and teacher rank ≥ 1. Outside it the defaults are known to
 miss, measured and reported rather than hidden behind a wider tolerance:
@@ -20,7 +20,7 @@ import os
 
 from hypothesis import given, settings, strategies as st
 
-from verification.llc_runs import DLN_DEFAULTS, dln_problem, outside_band, run_estimate
+from sltlab.verification.suite import DLN_DEFAULTS, dln_problem, outside_band, run_estimate
 
 EXAMPLES = 200 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 4
 

@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from estimators.estimate import LLCConfig
-from models.deep_linear import DeepLinearNetwork
-from models.training import numerical_rank
-from verification.checkpoint_cache import cached_json
-from verification.cli import main
-from verification.grokking import GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study, shape_summary
-from verification.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage, saddle_study,
+from sltlab.estimators.config import LLCConfig
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.training import numerical_rank
+from sltlab.verification.dynamics.cache import cached_json
+from sltlab.verification.cli import main
+from sltlab.verification.dynamics.grokking import GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study, shape_summary
+from sltlab.verification.dynamics.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage, saddle_study,
                                  train_setup)
 
 # Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
@@ -170,7 +170,7 @@ def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_p
 @pytest.mark.slow
 def test_the_default_10_5_10_study_meets_both_saddle_targets():
     """About a minute on one core: the defaults of `sltlab dynamics saddle --widths 10 5 10`."""
-    from verification.saddle import SADDLE_SAMPLER, SADDLE_SETUPS
+    from sltlab.verification.dynamics.saddle import SADDLE_SAMPLER, SADDLE_SETUPS
 
     (setup,) = [s for s in SADDLE_SETUPS if s.widths == (10, 5, 10)]
     result = saddle_study(setup, SADDLE_SAMPLER)

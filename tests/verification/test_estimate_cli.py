@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from estimators.multiplicity import fit_multiplicity, temperature_ladder
-from verification.cli import main
-from verification.finite_truth import tempered_expectation
-from verification.llc_runs import outside_band
+from sltlab.estimators.multiplicity import fit_multiplicity, temperature_ladder
+from sltlab.verification.cli import main
+from sltlab.verification.reference.finite_truth import tempered_expectation
+from sltlab.verification.suite import outside_band
 
 KEYS = {"llc_mean", "llc_se", "llc_per_chain", "lambda_exact", "rel_error", "rhat", "ess", "diverged_chains",
         "sampling_seconds", "config"}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from verification.plots import plot_phase, plot_staircase
+from sltlab.verification.catalogue.figures import plot_phase, plot_staircase
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

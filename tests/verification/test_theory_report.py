@@ -5,8 +5,8 @@ from functools import partial
 
 import pytest
 
-from theory import deep_linear, newton
-from verification.theory_report import (CATALOGUE, CatalogueEntry, Expected, evaluate,
+from sltlab.theory import deep_linear, newton
+from sltlab.verification.catalogue.report import (CATALOGUE, CatalogueEntry, Expected, evaluate,
                                         write_theory_report)
 
 DEGENERATE = ("(w1 + w2)**2", "(w1 - w2**2)**2", "(w1**2 - w2**2)**2")

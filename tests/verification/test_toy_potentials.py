@@ -3,8 +3,8 @@ numerically at the same nβ and γ, within 3 Monte Carlo standard errors (fixed 
 
 import pytest
 
-from estimators.estimate import LLCConfig
-from verification.llc_runs import potential_problem, run_estimate
+from sltlab.estimators.config import LLCConfig
+from sltlab.verification.suite import potential_problem, run_estimate
 
 FAST = ["w1**4", "w1**4 + w2**2", "w1**6 + w2**4", "(w1**2 + w2**2)**2", "w1**2 + w1**2*w2**2"]
 # Zero sets with long arms mix slowly: the step that fits the narrow arm tips is small near the

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-import verification.cases
-from estimators.estimate import LLCConfig
-from verification.cases import MALA_TOLERANCE, Case
-from verification.cli import main
-from verification.suite import finished_ids, run_suite
+from sltlab.estimators.config import LLCConfig
+from sltlab.verification.suite import cases
+from sltlab.verification.suite.cases import MALA_TOLERANCE, Case
+from sltlab.verification.cli import main
+from sltlab.verification.suite.runner import finished_ids, run_suite
 
 TINY_MALA = LLCConfig(sampler="mala", chains=8, draws=300, localization=1.0, dtype="float64")
 TINY = (
@@ -43,7 +43,7 @@ def test_a_suite_runs_on_a_dask_local_cluster(tmp_path):
 
 
 def test_cli_writes_the_report_and_exits_by_the_gates(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(verification.cases, "suite", lambda name: TINY)
+    monkeypatch.setattr(cases, "suite", lambda name: TINY)
     code = main(["verify", "--suite", "smoke", "--out", str(tmp_path), "--json"])
     captured = capsys.readouterr()
     payload = json.loads(captured.out)
@@ -70,7 +70,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
 
 
 def test_summary_judges_the_dln_targets_on_dln_cases_only():
-    from verification.suite_report import summary
+    from sltlab.verification.suite.report import summary
 
     def line(case_id, error, tags):
         return {"id": case_id, "passed": True, "tags": tags, "rel_error": error, "rel_error_outside_band": abs(error) / 2}
@@ -80,3 +80,15 @@ def test_summary_judges_the_dln_targets_on_dln_cases_only():
     assert (facts["cases"], facts["median_abs_rel_error"], facts["worst_abs_rel_error"]) == (3, 0.02, 0.09)
     assert facts["meets_targets"] and facts["worst_outside_band"] == 0.045
     assert not summary(lines + [line("e", -0.11, ["dln"])])["dln"]["meets_targets"]
+
+
+def test_dask_without_its_package_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "distributed"
+                        else find_spec(name, *rest))
+    assert main(["verify", "--suite", "smoke", "--dask", "local", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "sltlab[dask]" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

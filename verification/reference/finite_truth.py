@@ -1,16 +1,20 @@
 """The finite-temperature truth a sampler should reproduce on a toy potential.
 
 For the localised tempered posterior p(w) ∝ exp(−t·K(w) − (γ/2)‖w‖²) at the singular point
-w* = 0 (THEORY.md §4, DESIGN.md "Verification"), t·E_p[K] is what an exact sampler converges
-to at this t; its distance to λ is finite-t bias, not sampler error. For one or two
+w* = 0, t·E_p[K] is what an exact sampler converges to at this t (Lau, Furman, Wang, Murfet &
+Wei 2023, Def. 3.1); its distance to λ is finite-t bias, not sampler error. For one or two
 variables it is integrated here on a tensor grid that is geometric near each axis (so the
 scale t^{−1/(2k)} of every singular direction is resolved) by the trapezoid rule.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import sympy
+
+from sltlab.theory import parse_expression
 
 
 def _axis(half_width: float, smallest: float, points: int) -> np.ndarray:
@@ -19,13 +23,11 @@ def _axis(half_width: float, smallest: float, points: int) -> np.ndarray:
     return np.concatenate([-positive[::-1], [0.0], positive])
 
 
-def tempered_expectation(potential: str, nbeta: float, localization: float, *,
-                         variables: list[str] | None = None, points: int = 2000,
-                         smallest: float = 1e-9) -> float:
-    """t·E[K] under exp(−t·K − (γ/2)‖w‖²), t = ``nbeta``, γ = ``localization`` > 0."""
-    expression = sympy.sympify(potential)
-    symbols = ([sympy.Symbol(v) for v in variables] if variables
-               else sorted(expression.free_symbols, key=lambda s: s.name))
+def tempered_expectation(potential, nbeta: float, localization: float, *, variables: Sequence | None = None,
+                         points: int = 2000, smallest: float = 1e-9) -> float:
+    """t·E[K] under exp(−t·K − (γ/2)‖w‖²), t = ``nbeta``, γ = ``localization`` > 0; the
+    potential and its variables as :func:`sltlab.theory.parse_expression` reads them."""
+    expression, symbols = parse_expression(potential, variables)
     if not 1 <= len(symbols) <= 2:
         raise ValueError(f"numerical integration covers 1 or 2 variables, got {len(symbols)}")
     if localization <= 0 or nbeta <= 0:

@@ -20,14 +20,15 @@ from typing import Any, NamedTuple
 import torch
 from scipy.stats import spearmanr
 
-from estimators.estimate import LLCConfig, estimate_llc
-from estimators.sampling import progress_bar
-from models.functional import FunctionalModel, cross_entropy
-from models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.sampling import progress_bar
+from sltlab.models.functional import FunctionalModel, cross_entropy
+from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
-from verification.checkpoint_cache import cached_json, cached_tensors
+from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 
-TARGET_SPEARMAN = 0.9   # issue 5: for every sampler setting of the sensitivity check
+TARGET_SPEARMAN = 0.9   # for every sampler setting of the sensitivity check
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ class SamplerSetting(NamedTuple):
 
 # Batches of 128 training pairs, 4 chains × 200 draws, at the checkpoint itself (w* = the
 # checkpoint; nβ = n/log n of the training pairs). The first setting uses the automatic
-# RMSProp-SGLD step rule; the two plain-SGLD ones are the settings measured in EXPERIMENTS.md
-# (the second is known to be unconverged at 200 draws: it tests whether the shape survives).
+# RMSProp-SGLD step rule; the two plain-SGLD ones are hand-chosen settings measured on this
+# network (the second is known to be unconverged at 200 draws: it tests whether the shape
+# survives).
 SENSITIVITY_SETTINGS = (
     SamplerSetting("rmsprop-sgld, automatic step, γ = 100",
                    LLCConfig(sampler="rmsprop_sgld", chains=4, draws=200, localization=100.0, batch_size=128,

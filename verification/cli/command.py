@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import argparse
+from typing import Any, NamedTuple, NoReturn
+
+PROG = "sltlab"
+
+
+class UsageError(ValueError):
+    """Bad command-line usage, reported like any other bad input."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises on bad usage instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
 
 
 class Result(NamedTuple):

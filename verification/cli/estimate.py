@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from dataclasses import fields, replace
 
-import theory
-from estimators.options import LOCALIZATIONS, SAMPLER_NAMES
-from verification.command import Result, subcommand
+from sltlab import theory
+from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES
+from sltlab.verification.cli.command import Result, subcommand
 
 # Options shared by every sampling estimate; None leaves the model's default in place.
 _SAMPLING_OPTIONS = (
@@ -61,7 +61,7 @@ def add_estimate_commands(commands) -> None:
 
 
 def _config(args, defaults):
-    from estimators.estimate import LLCConfig
+    from sltlab.estimators.config import LLCConfig
 
     given = {f.name: getattr(args, f.name) for f in fields(LLCConfig)
              if getattr(args, f.name, None) is not None}
@@ -78,7 +78,7 @@ def _check_counts(args) -> None:
 
 
 def _estimate_dln(args) -> Result:
-    from verification.llc_runs import DLN_DEFAULTS, dln_problem
+    from sltlab.verification.suite import DLN_DEFAULTS, dln_problem
 
     _check_counts(args)
     config = _config(args, DLN_DEFAULTS.config)
@@ -89,7 +89,7 @@ def _estimate_dln(args) -> Result:
 
 
 def _estimate_poly(args) -> Result:
-    from verification.llc_runs import POTENTIAL_DEFAULTS, potential_problem
+    from sltlab.verification.suite import POTENTIAL_DEFAULTS, potential_problem
 
     _check_counts(args)
     if args.fluctuation:
@@ -100,13 +100,13 @@ def _estimate_poly(args) -> Result:
 
 
 def _estimate(problem, config, args) -> Result:
-    from verification.llc_report import render_estimate
-    from verification.llc_runs import run_estimate
+    from sltlab.verification.suite.render import render_estimate
+    from sltlab.verification.suite.summary import run_estimate
 
     progress = not args.json and sys.stderr.isatty()
     calibration = None
     if args.calibrate:
-        from estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
+        from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
                                           sweep_records)
 
         if args.step_size is not None:
@@ -125,7 +125,7 @@ def _estimate(problem, config, args) -> Result:
 
 
 def _estimate_volume(args) -> Result:
-    from estimators.volume_scaling import volume_scaling
+    from sltlab.verification.reference.volume_scaling import volume_scaling
 
     try:
         exact, refusal = theory.newton(args.potential, variables=args.vars).as_dict(), None

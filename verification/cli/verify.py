@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from verification.command import Result, subcommand
+from sltlab.verification.cli.command import Result, subcommand
 
 
 def add_verify_command(commands) -> None:
@@ -22,9 +22,9 @@ def add_verify_command(commands) -> None:
 
 
 def _verify(args) -> Result:
-    from verification.cases import random_dln_cases, suite
-    from verification.suite import run_suite
-    from verification.suite_report import write_report
+    from sltlab.verification.suite.cases import random_dln_cases, suite
+    from sltlab.verification.suite.runner import run_suite
+    from sltlab.verification.suite.report import write_report
 
     if args.random is not None and args.suite is not None:
         raise ValueError("choose either --suite or --random, not both")

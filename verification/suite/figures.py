@@ -1,6 +1,5 @@
 """Figures of a verification suite: estimate against exact λ, relative error against d, the
-calibration sweeps, and trace plots of failed cases. matplotlib with the Agg backend only here
-and in :mod:`verification.plots`."""
+calibration sweeps, and trace plots of failed cases."""
 
 from __future__ import annotations
 
@@ -8,15 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import matplotlib.ticker
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-
-from verification.plots import DPI, FONT_SIZES  # noqa: E402
+from sltlab.verification.figure_style import new_figure, save
 
 FAMILY_MARKERS = {"dln": "o", "reduced_rank": "s", "regular": "D", "normal_crossing": "^", "newton": "v",
                   "tanh": "P", "random": "o"}
@@ -32,8 +27,8 @@ def _family(line) -> str:
 
 def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
     """λ̂ ± 3 SE against λ on log–log axes with the line y = x; failed cases in red."""
-    with plt.rc_context(FONT_SIZES):
-        figure, axes = plt.subplots(figsize=(6.4, 5.6))
+    with new_figure(figsize=(6.4, 5.6)) as figure:
+        axes = figure.subplots()
         for line in _estimated(lines):
             colour = "tab:blue" if line["passed"] else "tab:red"
             axes.errorbar(line["lambda_exact_float"], line["llc_mean"], yerr=3 * (line["llc_se"] or 0), fmt="none",
@@ -52,8 +47,8 @@ def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
 
 def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
     """Relative error (λ̂ − λ)/λ against the number of parameters d."""
-    with plt.rc_context(FONT_SIZES):
-        figure, axes = plt.subplots(figsize=(6.8, 4.4))
+    with new_figure(figsize=(6.8, 4.4)) as figure:
+        axes = figure.subplots()
         for line in _estimated(lines):
             error = line["llc_mean"] / line["lambda_exact_float"] - 1
             bar = 3 * (line["llc_se"] or 0) / line["lambda_exact_float"]
@@ -63,7 +58,7 @@ def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
         axes.axhline(0, color="0.4", linewidth=1)
         axes.set(xscale="log", xlabel="parameters d", ylabel="relative error of λ̂ (%, ± 3 SE)",
                  title="Relative error against model size")
-        axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axes.xaxis.set_minor_formatter(NullFormatter())
         _legend(axes, lines)
         axes.grid(True, which="both", alpha=0.25)
         return _save(figure, path)
@@ -77,8 +72,8 @@ def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
         return None
     columns = min(4, len(swept))
     rows = -(-len(swept) // columns)
-    with plt.rc_context(FONT_SIZES):
-        figure, grid = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False)
+    with new_figure(figsize=(3.6 * columns, 2.9 * rows)) as figure:
+        grid = figure.subplots(rows, columns, squeeze=False)
         for axes, line in zip(grid.flat, swept):
             sweep = line["calibration"]["sweep"]
             points = [p for p in sweep if p["estimate"] is not None]
@@ -88,7 +83,7 @@ def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
             if "chosen" in line["calibration"]:
                 axes.axvline(line["calibration"]["chosen"], color="tab:green", linewidth=1.2)
             axes.set_xscale("log")
-            axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            axes.xaxis.set_minor_formatter(NullFormatter())
             axes.set_title(_short(line["id"]), fontsize=9)
             axes.tick_params(labelsize=8)
         for axes in list(grid.flat)[len(swept):]:
@@ -100,8 +95,8 @@ def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
 
 def plot_trace(line: dict[str, Any], path: Path) -> Path:
     """nβ·(L(w) − L(w*)) per chain over the recorded draws of one case, beside λ."""
-    with plt.rc_context(FONT_SIZES):
-        figure, axes = plt.subplots(figsize=(7.2, 3.8))
+    with new_figure(figsize=(7.2, 3.8)) as figure:
+        axes = figure.subplots()
         for chain, values in enumerate(line.get("trace") or []):
             axes.plot([np.nan if v is None else v for v in values], linewidth=0.8, alpha=0.8, label=f"chain {chain}")
         axes.axhline(line["lambda_exact_float"], color="k", linestyle="--", linewidth=1.2, label="exact λ")
@@ -111,9 +106,9 @@ def plot_trace(line: dict[str, Any], path: Path) -> Path:
 
 
 def _legend(axes, lines, extra=()) -> None:
-    handles = [plt.Line2D([], [], marker=marker, linestyle="none", color="0.3", label=family)
+    handles = [Line2D([], [], marker=marker, linestyle="none", color="0.3", label=family)
                for family, marker in FAMILY_MARKERS.items() if any(_family(line) == family for line in lines)]
-    handles += [plt.Line2D([], [], color="tab:red", marker="o", linestyle="none", label="gate failed")]
+    handles += [Line2D([], [], color="tab:red", marker="o", linestyle="none", label="gate failed")]
     axes.legend(handles=handles + list(extra), loc="best", frameon=False, fontsize=9)
 
 
@@ -126,8 +121,5 @@ def _short(case_id: str) -> str:
 
 
 def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
-    plt.close(figure)
-    return path
+    return save(figure, path)

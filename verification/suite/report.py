@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from verification.suite import ESS_MIN, RHAT_MAX, false_failure_rate
+from sltlab.verification.suite.gates import ESS_MIN, RHAT_MAX, false_failure_rate
 
 DLN_MEDIAN_TARGET, DLN_WORST_TARGET = 0.03, 0.10
 
@@ -40,7 +40,7 @@ def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str, Any]:
     """Write report.md, report.json and the figures into ``out``; returns the summary."""
-    from verification import suite_plots
+    from sltlab.verification.suite import figures as suite_plots
 
     facts = summary(lines)
     figures = {"estimate_vs_exact": suite_plots.plot_estimate_vs_exact(lines, out / "estimate_vs_exact.png"),

@@ -17,12 +17,12 @@ from typing import Sequence
 
 import torch
 
-from estimators.posterior import LocalPosterior
-from estimators.sampling import Batches, run_chains
-from estimators.sgld import sgld
-from models.deep_linear import DeepLinearNetwork
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches, run_chains
+from sltlab.estimators.sgld import sgld
+from sltlab.models.deep_linear import DeepLinearNetwork
 
-THROUGHPUT_TARGET = 30_000      # chain-steps/s on [10,10,10,10], batch 100, 64 chains (issue 3)
+THROUGHPUT_TARGET = 30_000      # chain-steps/s on [10,10,10,10], batch 100, 64 chains
 PEAK_FRACTION_TARGET = 0.5      # of the measured matmul peak, at the large end of the ladder
 # (widths, batch): d from 10² to 10⁶; the large end also at batch 1000, where the matmuls
 # outweigh the per-step cost of drawing d·C Gaussian numbers and the elementwise update.

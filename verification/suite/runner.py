@@ -10,6 +10,7 @@ and ``resume`` skips what is already there.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -19,15 +20,14 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
+from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
                                   sweep_records)
-from estimators.estimate import estimate_llc
-from estimators.sampling import progress_bar
-from verification.cases import Case
-from verification.llc_runs import summarize
+from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.sampling import progress_bar
+from sltlab.verification.suite.cases import Case
+from sltlab.verification.suite.gates import gates
+from sltlab.verification.suite.summary import summarize
 
-RHAT_MAX = 1.05          # mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
-ESS_MIN = 200            # bulk ESS: the MCSE is then known to within about 5 %
 TRACE_POINTS = 200       # per chain, kept for the trace plots of failed cases
 MAX_RUN_SCALE = 4        # a calibrated step may lengthen the run at most this much
 
@@ -53,38 +53,11 @@ def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
                     seconds=time.perf_counter() - clock)
         return line
     line.update(summarize(problem, result))
-    line["gates"] = gates(line, case)
+    line["gates"] = gates(line, case.tolerance)
     line["passed"] = all(gate["passed"] for gate in line["gates"].values())
     line["trace"] = _thumbnail(result.trace, result.config.nbeta)
     line["seconds"] = time.perf_counter() - clock
     return line
-
-
-def gates(line: dict[str, Any], case: Case) -> dict[str, dict[str, Any]]:
-    """The mixing and accuracy gates of one estimate, with their thresholds."""
-    rhat, ess, mean, se = line["rhat"], line["ess"], line["llc_mean"], line["llc_se"]
-    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN,
-              "passed": rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN
-              and not line["diverged_chains"]}
-    lam, tolerance = line["lambda_exact_float"], case.tolerance
-    truth = line.get("finite_n_truth")
-    if truth is not None:   # computed finite-n truth: the exact distance from λ, on its side
-        low, high, basis = min(lam, truth), max(lam, truth), "finite-n truth t·E_t[K] by quadrature"
-    else:
-        (low, high) = line["band"]
-        basis = "band (m − 1)/log nβ below λ"
-    slack = tolerance.bias * lam + (tolerance.k * se if se is not None else math.inf)
-    interval = [low - slack, high + slack]
-    accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
-                "passed": mean is not None and se is not None and interval[0] <= mean <= interval[1]}
-    return {"mixing": mixing, "accuracy": accuracy}
-
-
-def false_failure_rate(ks: list[float]) -> float:
-    """The chance that some case of a suite leaves its accuracy interval although every bias is
-    within its budget and every SE is right: 1 − Π(1 − 2Φ(−k_i)), 2Φ(−k) = erfc(k/√2) being
-    one normal estimate's chance of erring by more than k SE."""
-    return 1 - math.prod(1 - math.erfc(k / math.sqrt(2)) for k in ks)
 
 
 def _thumbnail(trace, nbeta: float) -> list[list[float]]:
@@ -121,6 +94,8 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
               progress: bool = False) -> list[dict[str, Any]]:
     """Run the cases not yet in ``out/results.jsonl``, appending each line as it finishes;
     returns every line of the file (earlier and new)."""
+    if dask is not None and importlib.util.find_spec("distributed") is None:
+        raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     if results.exists() and not resume:

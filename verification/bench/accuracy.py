@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
-from verification.llc_runs import DLN_DEFAULTS, POTENTIAL_DEFAULTS, dln_problem, potential_problem, run_estimate
+from sltlab.verification.suite import DLN_DEFAULTS, POTENTIAL_DEFAULTS, dln_problem, potential_problem, run_estimate
 
 MEDIAN_TARGET, WORST_TARGET, REGULAR_TARGET = 0.05, 0.10, 0.05
 

@@ -1,9 +1,10 @@
 """Exact λ and m of toy potentials set beside the independent numerical check of
-:mod:`estimators.volume_scaling`: V(ε) = vol{K < ε} ~ c ε^λ (log 1/ε)^{m−1} on [−1, 1]^d.
+:mod:`sltlab.verification.reference.volume_scaling`: V(ε) = vol{K < ε} ~ c ε^λ (log 1/ε)^{m−1} on [−1, 1]^d.
 
-For the degenerate potentials that `theory.newton` refuses, the comparison is with their true
-values (THEORY.md §3), which differ from the naive Newton numbers: the volume check confirms
-that the refusal was needed.
+For the degenerate potentials that :func:`sltlab.theory.newton` refuses, the comparison is with
+their true values (known by a change of coordinates that makes them normal crossings:
+(w1 + w2)² is u² with u = w1 + w2, λ = 1/2), which differ from the naive Newton numbers: the
+volume check confirms that the refusal was needed.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any, Callable, NamedTuple
 
 import sympy
 
-from estimators.volume_scaling import volume_scaling
-from theory import LearningCoefficient, newton, normal_crossing
+from sltlab.verification.reference.volume_scaling import volume_scaling
+from sltlab.theory import LearningCoefficient, newton, normal_crossing
 
 LAMBDA_TOLERANCE = 0.02  # the fit's stated accuracy for these potentials (estimators.volume_scaling)
 
@@ -33,10 +34,10 @@ VOLUME_CASES: tuple[VolumeCase, ...] = (
         "w1**4 + w2**2", "w1**4 + w2**4", "(w1**2 + w2**2)**2", "w1**2*w2**4 + w1**4*w2**2",
         "w1**2 + w1**2*w2**2", "(w1*w2)**2 + (w1*w2**2)**2", "w1**6 + w2**4",
         "w1**2*w2**2 + w3**4", "w1**2 + w2**2 + w3**2")),
-    VolumeCase("(w1 + w2)**2", ("1/2", 1), "true value, THEORY.md §3 (newton refuses; naive 1)"),
-    VolumeCase("(w1 - w2**2)**2", ("1/2", 1), "true value, THEORY.md §3 (newton refuses; naive 3/4)"),
+    VolumeCase("(w1 + w2)**2", ("1/2", 1), "true value: u² with u = w1 + w2 (newton refuses; naive 1)"),
+    VolumeCase("(w1 - w2**2)**2", ("1/2", 1), "true value: u² with u = w1 − w2² (newton refuses; naive 3/4)"),
     VolumeCase("(w1**2 - w2**2)**2", ("1/2", 2),
-               "true value, THEORY.md §3 (newton refuses; naive m = 1)"),
+               "true value: u²v² with u = w1 − w2, v = w1 + w2 (newton refuses; naive m = 1)"),
 )
 
 

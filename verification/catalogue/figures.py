@@ -1,8 +1,4 @@
-"""Theory figures: the deep-linear-network staircase and the width × rank phase diagram.
-
-The only module of sltlab that imports matplotlib, always with the non-interactive Agg
-backend, so figures can be written on machines without a display.
-"""
+"""Theory figures: the deep-linear-network staircase and the width × rank phase diagram."""
 
 from __future__ import annotations
 
@@ -10,21 +6,14 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import numpy as np
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from theory import deep_linear, dln_staircase  # noqa: E402
-from theory.coefficient import require_int  # noqa: E402
-from theory.deep_linear import validate_widths  # noqa: E402
-
-DPI = 130
-FONT_SIZES = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12,
-              "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
+from sltlab.theory import deep_linear, dln_staircase
+from sltlab.theory.coefficient import require_int
+from sltlab.theory.deep_linear import validate_widths
+from sltlab.verification.figure_style import new_figure, save
 MAX_ANNOTATED_SIDE = 24  # phase diagrams up to this many columns and rows print their values
 
 
@@ -47,7 +36,7 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
     Notes
     -----
     λ_k = Aoyagi(widths, r = k) (Aoyagi, Neural Networks 172 (2024), Thm 1) is the plateau
-    value predicted along saddle-to-saddle training (sltlab THEORY.md §5). Ranks whose pole
+    value predicted along saddle-to-saddle training (Jacot et al. 2021). Ranks whose pole
     has multiplicity m > 1 are labelled with m.
     """
     widths = validate_widths(widths)
@@ -56,8 +45,8 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
     lams = np.array([lc.lam_float for lc in staircase])
     half_dim = staircase[0].dim / 2
 
-    with plt.rc_context(FONT_SIZES):
-        fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
+    with new_figure(figsize=(7, 4.6), layout="constrained") as fig:
+        ax = fig.subplots()
         multiple = np.array([lc.multiplicity > 1 for lc in staircase])
         ax.step(ranks, lams, where="mid", color="tab:blue", alpha=0.35, linewidth=1.5)
         ax.plot(ranks[~multiple], lams[~multiple], "o", color="tab:blue", markersize=7,
@@ -84,7 +73,7 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
         ax.set_ylim(0, (half_dim if regular_in_view else lams.max()) * 1.3)  # legend band on top
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", ncols=2, fontsize=9)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
@@ -99,12 +88,7 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
     max_width : int
         Largest hidden width H shown (H = 1, …, max_width).
     path : str or Path
-        Where to write the figure; parent folders are created.
-
-    Returns
-    -------
-    Path
-        The written file.
+        Where to write the figure (parent folders are created); it is returned.
 
     Notes
     -----
@@ -122,11 +106,11 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
         for rank in range(min(int(hidden), io) + 1):
             ratio[rank, column] = deep_linear(widths, rank).regular_ratio
 
-    colormap = plt.get_cmap("viridis").with_extremes(bad="0.85")
-    with plt.rc_context(FONT_SIZES):
-        width_inches = min(max(6.5, 0.45 * max_width + 2.5), 16)
-        height_inches = min(max(4.5, 0.38 * (io + 1) + 1.8), 12)
-        fig, ax = plt.subplots(figsize=(width_inches, height_inches), layout="constrained")
+    colormap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")
+    width_inches = min(max(6.5, 0.45 * max_width + 2.5), 16)
+    height_inches = min(max(4.5, 0.38 * (io + 1) + 1.8), 12)
+    with new_figure(figsize=(width_inches, height_inches), layout="constrained") as fig:
+        ax = fig.subplots()
         image = ax.pcolormesh(hidden_widths, ranks, ratio, cmap=colormap, vmin=0, vmax=1,
                               shading="nearest", edgecolors="white", linewidth=0.4)
         fig.colorbar(image, ax=ax, label="λ / (d/2)")
@@ -141,7 +125,7 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
                      f"widths [{io}, {hidden_text}, {io}], L = {depth} weight matrices")
         fig.legend(handles=[Patch(facecolor="0.85", label="r > H: no such teacher")],
                    loc="outside lower right", frameon=False)
-        return _save(fig, path)
+        return save(fig, path)
 
 
 def _annotate_cells(ax, hidden_widths: np.ndarray, ranks: np.ndarray, ratio: np.ma.MaskedArray) -> None:
@@ -153,13 +137,3 @@ def _annotate_cells(ax, hidden_widths: np.ndarray, ranks: np.ndarray, ratio: np.
             value = float(ratio[row, column])
             ax.text(hidden, rank, f"{value:.2f}", ha="center", va="center", fontsize=fontsize,
                     color="black" if value > 0.6 else "white")
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, dpi=DPI)
-    finally:
-        plt.close(fig)
-    return path

@@ -14,9 +14,9 @@ from typing import Any, Callable, NamedTuple
 
 import sympy
 
-from theory import (DegenerateError, LearningCoefficient, deep_linear, newton, normal_crossing,
+from sltlab.theory import (DegenerateError, LearningCoefficient, deep_linear, newton, normal_crossing,
                     reduced_rank, regular, tanh_network)
-from verification.volume_check import volume_markdown, volume_rows
+from sltlab.verification.reference.volume_check import volume_markdown, volume_rows
 
 
 class Expected(NamedTuple):
@@ -40,8 +40,8 @@ class CatalogueEntry(NamedTuple):
     expected: Expected | None = None
 
 
-THEORY_DLN = "Aoyagi 2024, THEORY.md §1"
-THEORY_TOY = "THEORY.md §3"
+THEORY_DLN = "Aoyagi 2024, Thm 1"
+THEORY_TOY = "Watanabe 2009, §2.4; Aoyagi & Watanabe 2005"
 STAIRCASES = {
     (10, 5, 5, 10): ("25/2", "35/2", "45/2", "55/2", "65/2", "75/2"),
     (12, 6, 6, 12): ("18", "24", "30", "36", "42", "48", "54"),
@@ -179,7 +179,7 @@ def write_theory_report(out_dir: str | Path) -> TheoryReport:
         ``paths`` (``"markdown"``, ``"json"`` and one key per figure) and the number of
         ``failures``: checks that disagree with their expected value.
     """
-    from verification.plots import plot_phase, plot_staircase  # matplotlib only when drawing
+    from sltlab.verification.catalogue.figures import plot_phase, plot_staircase  # matplotlib only when drawing
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

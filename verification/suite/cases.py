@@ -12,9 +12,10 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
-from estimators.estimate import LLCConfig
-from verification.llc_runs import DLN_DEFAULTS, POTENTIAL_DEFAULTS, Problem, dln_problem, potential_problem
-from verification.problems import normal_crossing_problem, reduced_rank_problem, regular_problem, tanh_problem
+from sltlab.estimators.config import LLCConfig
+from sltlab.verification.suite.problems import (DLN_DEFAULTS, POTENTIAL_DEFAULTS, Problem, dln_problem,
+                                                normal_crossing_problem, potential_problem, reduced_rank_problem,
+                                                regular_problem, tanh_problem)
 
 SUITES = ("smoke", "dln", "toy", "full")
 FAMILIES = ("dln", "reduced_rank", "regular", "normal_crossing", "newton", "tanh")
@@ -23,7 +24,7 @@ FAMILIES = ("dln", "reduced_rank", "regular", "normal_crossing", "newton", "tanh
 @dataclass(frozen=True)
 class Tolerance:
     """Accuracy gate: λ − band − bias·λ − k·SE ≤ λ̂ ≤ λ + bias·λ + k·SE, with band the
-    finite-n shortfall (m − 1)/log nβ that multiplicity predicts (THEORY.md §4) and ``bias``
+    finite-n shortfall (m − 1)/log nβ that multiplicity predicts (Watanabe 2009, Thm. 6.1) and ``bias``
     the declared relative bias budget of the sampler. Where the finite-n truth t·E_t[K] is
     computable (potentials in 1–2 variables) the band is replaced by the exact distance from
     λ to that truth, on whichever side it lies."""
@@ -67,8 +68,8 @@ SGLD_SMOKE = replace(SGLD_SUITE, draws=2000, burnin=5000)
 MALA_SUITE = POTENTIAL_DEFAULTS.config
 MALA_SMOKE = replace(MALA_SUITE, chains=32, draws=2000)
 # Declared bias budgets: SGLD's discretisation bias is bounded near 1 % by the calibration and
-# the localisation γ truncates the flattest directions by a few percent (estimators issue
-# study); MALA is exact, so only the finite-n distance (computed or banded) and 1 % remain.
+# the localisation γ truncates the flattest directions by a few percent (measured on the dln
+# suite); MALA is exact, so only the finite-n distance (computed or banded) and 1 % remain.
 SGLD_TOLERANCE = Tolerance(k=3.0, bias=0.05)
 MALA_TOLERANCE = Tolerance(k=3.0, bias=0.01)
 

@@ -10,7 +10,7 @@ import statistics
 import time
 from typing import Callable, NamedTuple
 
-from theory import deep_linear, dln_staircase, newton, reduced_rank
+from sltlab.theory import deep_linear, dln_staircase, newton, reduced_rank
 
 
 # Even monomials in 4 variables: exercises the exact LP (1820 candidate bases) and face search.

@@ -2,7 +2,7 @@
 
 Each study writes ``DIR/<study>.json`` and ``DIR/<study>.png`` and keeps its checkpoints and
 estimates under ``DIR/cache``, keyed by the settings, so a second run with the same settings
-re-plots without training or sampling. Exit code 1 when a target of issue 5 is missed.
+re-plots without training or sampling. Exit code 1 when a study's target is missed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from verification.command import Result, subcommand
+from sltlab.verification.cli.command import Result, subcommand
 
 _COMMON = (
     ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
@@ -80,7 +80,7 @@ def _prepare(args) -> bool:
 
 
 def _saddle_setups(args):
-    from verification.saddle import SADDLE_SETUPS, SaddleSetup
+    from sltlab.verification.dynamics.saddle import SADDLE_SETUPS, SaddleSetup
 
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
@@ -95,7 +95,7 @@ def _saddle_setups(args):
 
 
 def _saddle(args) -> Result:
-    from verification.saddle import SADDLE_SAMPLER, saddle_study
+    from sltlab.verification.dynamics.saddle import SADDLE_SAMPLER, saddle_study
 
     progress = _prepare(args)
     setups = _saddle_setups(args)
@@ -106,7 +106,7 @@ def _saddle(args) -> Result:
     clock = time.perf_counter()
     studies = [saddle_study(setup, sampler, cache=args.out / "cache", progress=progress) for setup in setups]
     seconds = time.perf_counter() - clock
-    from verification.dynamics_plots import plot_saddle
+    from sltlab.verification.dynamics.figures import plot_saddle
 
     figure = plot_saddle(studies, args.out / "saddle.png")
     passed = all(s["ranks_rise_one_per_stage"] and s["all_within_target"] for s in studies)
@@ -142,7 +142,7 @@ def _saddle_text(summary) -> str:
 
 
 def _grokking(args) -> Result:
-    from verification.grokking import SENSITIVITY_SETTINGS, GrokkingSetup, SamplerSetting, grokking_study
+    from sltlab.verification.dynamics.grokking import SENSITIVITY_SETTINGS, GrokkingSetup, SamplerSetting, grokking_study
 
     progress = _prepare(args)
     given = {name: getattr(args, name) for name in ("modulus", "train_fraction", "hidden", "embedding_dim",
@@ -157,7 +157,7 @@ def _grokking(args) -> Result:
     clock = time.perf_counter()
     study = grokking_study(setup, settings, cache=args.out / "cache", progress=progress)
     seconds = time.perf_counter() - clock
-    from verification.dynamics_plots import plot_grokking
+    from sltlab.verification.dynamics.figures import plot_grokking
 
     figure = plot_grokking(study, args.out / "grokking.png")
     passed = study["all_seeds_grok"] and study["all_settings_above_target"]

@@ -19,14 +19,15 @@ from typing import Any, NamedTuple, Sequence
 
 import torch
 
-import theory
-from estimators.estimate import LLCConfig, LLCResult, estimate_llc
-from estimators.llc import default_nbeta
-from models.deep_linear import DeepLinearNetwork, FullDataLoss, regression_data, teacher_matrix
-from models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
-from verification.checkpoint_cache import cached_json, cached_tensors
+from sltlab import theory
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import LLCResult, estimate_llc
+from sltlab.estimators.llc import default_nbeta
+from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, regression_data, teacher_matrix
+from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
+from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 
-TARGET_RELATIVE_ERROR = 0.10   # issue 5: every plateau's λ̂ within 10 % of λ_k
+TARGET_RELATIVE_ERROR = 0.10   # every plateau's λ̂ within 10 % of λ_k
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ class SaddleSetup:
                              f"{self.checkpoint_every} and {self.n}")
 
 
-# Measured on this lab's 2-core machines (EXPERIMENTS.md, "Saddle-to-saddle"): init scales that
-# give four well-separated stages within the step budget.
+# Measured on 2-core machines: init scales that give four well-separated stages within the
+# step budget.
 SADDLE_SETUPS = (SaddleSetup((10, 5, 5, 10), init_scale=3e-2, steps=10_000),
                  SaddleSetup((10, 5, 10), init_scale=1e-4, steps=2_000, checkpoint_every=10))
 # Full-data SGLD with the automatic step-size rule; nβ = n/log n. 16 chains of 20,000 burn-in

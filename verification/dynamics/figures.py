@@ -1,19 +1,14 @@
 """Figures of the dynamics studies, drawn from their JSON-ready results (so re-plotting needs
-neither training nor sampling). matplotlib with the Agg backend, imported only here."""
+neither training nor sampling)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-
-from verification.plots import DPI, FONT_SIZES  # noqa: E402
+from sltlab.verification.figure_style import new_figure, save
 
 SETTING_COLOURS = ("tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pink")
 
@@ -23,17 +18,12 @@ def plot_saddle(studies: Sequence[dict[str, Any]], path: str | Path) -> Path:
     steps, plateaus shaded; and λ̂ ± SE at each plateau (relabelled problem) over the exact
     staircase λ_k (Aoyagi 2024). The negative control is listed, not drawn (it is off scale).
     """
-    path = Path(path)
-    with plt.rc_context(FONT_SIZES):
-        fig, axes = plt.subplots(len(studies), 2, figsize=(13, 4.4 * len(studies)), layout="constrained",
-                                 squeeze=False, gridspec_kw={"width_ratios": [1.5, 1]})
+    with new_figure(figsize=(13, 4.4 * len(studies)), layout="constrained") as fig:
+        axes = fig.subplots(len(studies), 2, squeeze=False, gridspec_kw={"width_ratios": [1.5, 1]})
         for (ax_loss, ax_llc), study in zip(axes, studies):
             _saddle_training(ax_loss, study)
             _saddle_staircase(ax_llc, study)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
-        plt.close(fig)
-    return path
+        return save(fig, path)
 
 
 def _saddle_training(ax, study: dict[str, Any]) -> None:
@@ -86,12 +76,11 @@ def _short(value: float | None) -> str:
 def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
     """Losses, accuracies (every seed's test accuracy in grey) and λ̂ ± SE under each sampler
     setting on shared steps, with the memorisation and grokking steps of the studied seed."""
-    path = Path(path)
     steps = np.array(study["steps"])
     study_row = next(row for row in study["seeds"] if row["seed"] == study["study_seed"])
     marks = [(study_row["memorisation_step"], "memorised"), (study_row["grokking_step"], "grokked")]
-    with plt.rc_context(FONT_SIZES):
-        fig, (ax_loss, ax_accuracy, ax_llc) = plt.subplots(3, 1, figsize=(10, 11), sharex=True, layout="constrained")
+    with new_figure(figsize=(10, 11), layout="constrained") as fig:
+        ax_loss, ax_accuracy, ax_llc = fig.subplots(3, 1, sharex=True)
         ax_loss.semilogy(steps, study["train_loss"], color="tab:blue", label="train loss")
         ax_loss.semilogy(steps, study["test_loss"], color="tab:red", label="test loss")
         ax_loss.set_ylabel("cross-entropy")
@@ -124,7 +113,4 @@ def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
             ax.legend(loc="best", fontsize=9)
         ax_loss.set_title(f"(a + b) mod {study['setup']['modulus']}, seed {study['study_seed']}, "
                           f"{study['dim']} parameters, {len(steps)} checkpoints")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
-        plt.close(fig)
-    return path
+        return save(fig, path)

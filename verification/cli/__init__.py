@@ -1,0 +1,57 @@
+"""The ``sltlab`` command line: one module per subcommand.
+
+Exit codes: 0 success, 1 a verification gate failed, 2 bad input (one line on stderr, never a
+traceback). ``--json`` prints exactly one JSON object on stdout and nothing else. Heavy
+modules (torch, matplotlib) are imported by the handlers only, so ``sltlab theory`` starts
+fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from sltlab.verification.cli.bench import add_bench_command
+from sltlab.verification.cli.command import PROG, Parser
+from sltlab.verification.cli.dynamics import add_dynamics_commands
+from sltlab.verification.cli.estimate import add_estimate_commands
+from sltlab.verification.cli.plot import add_plot_commands
+from sltlab.verification.cli.theory import add_theory_commands
+from sltlab.verification.cli.verify import add_verify_command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sltlab`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        result = args.handler(args)
+    except (ValueError, OSError) as error:
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_request:  # --help
+        return int(exit_request.code or 0)
+    if args.json:
+        print(json.dumps(result.json_object, allow_nan=False))
+    else:
+        print(result.text)
+    return result.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``sltlab`` argument parser."""
+    parser = Parser(prog=PROG, description="Singular learning theory lab.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_theory_commands(commands)
+    add_plot_commands(commands)
+    add_estimate_commands(commands)
+    add_verify_command(commands)
+    add_dynamics_commands(commands)
+    add_bench_command(commands)
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

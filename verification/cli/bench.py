@@ -1,0 +1,40 @@
+"""``sltlab bench``: speed and accuracy benchmarks, medians over repeated runs beside their targets."""
+
+from __future__ import annotations
+
+import sys
+
+from sltlab.verification.cli.command import Result, subcommand
+
+
+def add_bench_command(commands) -> None:
+    subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
+               _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
+               ("--only", dict(choices=["theory", "sampling", "accuracy"],
+                               help="run one group (default all three; accuracy takes several minutes)")))
+
+
+def _bench(args) -> Result:
+    from sltlab.verification.bench.theory import format_rows, run_benchmarks
+    from sltlab.verification.bench.sampling import format_sampler_rows, run_sampler_benchmarks
+
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    wanted = {"theory", "sampling", "accuracy"} if args.only is None else {args.only}
+    result, tables = {}, []
+    if "theory" in wanted:
+        result["benchmarks"] = run_benchmarks(args.repeats)
+        tables.append(format_rows(result["benchmarks"]))
+    if "sampling" in wanted:
+        result["sampling"] = run_sampler_benchmarks(args.repeats)
+        tables.append(format_sampler_rows(result["sampling"]))
+    if "accuracy" in wanted:
+        from sltlab.verification.bench import accuracy
+
+        progress = not args.json and sys.stderr.isatty()
+        dln = accuracy.dln_rows(progress)
+        result["accuracy"] = {"dln": dln, "dln_summary": accuracy.dln_summary(dln),
+                              "potentials": accuracy.potential_rows(progress),
+                              "regular": accuracy.regular_row(progress)}
+        tables.append(accuracy.format_accuracy(*result["accuracy"].values()))
+    return Result(result, "\n\n".join(tables))

@@ -1,0 +1,57 @@
+"""The two gates every verification case is judged by, and the arithmetic of the finite-n
+band they use.
+
+- Mixing: rank-normalised R-hat ≤ 1.05 and bulk ESS ≥ 200 (Vehtari, Gelman, Simpson,
+  Carpenter & Bürkner 2021), with no diverged chain.
+- Accuracy: λ̂ inside the interval from λ to its finite-n value, widened by k·SE and a declared
+  relative bias budget (:class:`sltlab.verification.suite.cases.Tolerance`). At a singularity of
+  multiplicity m the LLC at inverse temperature nβ sits about (m − 1)/log nβ below λ (the pole
+  of order m of the zeta function, Watanabe 2009, Thm. 6.1): the band [λ − (m − 1)/log nβ, λ].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+RHAT_MAX = 1.05          # mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
+ESS_MIN = 200            # bulk ESS: the MCSE is then known to within about 5 %
+
+
+def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
+    """(m − 1)/log nβ: how far below λ the finite-n LLC sits because of multiplicity."""
+    return (multiplicity - 1) / math.log(nbeta)
+
+
+def outside_band(estimate: float, lam: float, multiplicity: int, nbeta: float) -> float:
+    """Distance from λ̂ to [λ − (m − 1)/log nβ, λ] relative to λ (0 inside the band)."""
+    low = lam - multiplicity_shortfall(multiplicity, nbeta)
+    return max(low - estimate, estimate - lam, 0.0) / lam
+
+
+def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
+    """The mixing and accuracy gates of one estimate's summary ``line``, with their thresholds;
+    ``tolerance`` is the case's :class:`sltlab.verification.suite.cases.Tolerance`."""
+    rhat, ess, mean, se = line["rhat"], line["ess"], line["llc_mean"], line["llc_se"]
+    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN,
+              "passed": rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN
+              and not line["diverged_chains"]}
+    lam = line["lambda_exact_float"]
+    truth = line.get("finite_n_truth")
+    if truth is not None:   # computed finite-n truth: the exact distance from λ, on its side
+        low, high, basis = min(lam, truth), max(lam, truth), "finite-n truth t·E_t[K] by quadrature"
+    else:
+        (low, high) = line["band"]
+        basis = "band (m − 1)/log nβ below λ"
+    slack = tolerance.bias * lam + (tolerance.k * se if se is not None else math.inf)
+    interval = [low - slack, high + slack]
+    accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
+                "passed": mean is not None and se is not None and interval[0] <= mean <= interval[1]}
+    return {"mixing": mixing, "accuracy": accuracy}
+
+
+def false_failure_rate(ks: list[float]) -> float:
+    """The chance that some case of a suite leaves its accuracy interval although every bias is
+    within its budget and every SE is right: 1 − Π(1 − 2Φ(−k_i)), 2Φ(−k) = erfc(k/√2) being
+    one normal estimate's chance of erring by more than k SE."""
+    return 1 - math.prod(1 - math.erfc(k / math.sqrt(2)) for k in ks)

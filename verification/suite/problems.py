@@ -1,0 +1,123 @@
+"""Verification problems: a model's batched loss, its true parameter, its data and its exact
+learning coefficient, for every family the suites cover (deep linear networks, polynomial
+potentials, reduced-rank regression, regular models, normal crossings under a prior, the tanh
+network as a data model), and the sampler defaults of each family."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import sympy
+import torch
+
+from sltlab import theory
+from sltlab.estimators.config import LLCConfig
+from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data, teacher_matrix
+from sltlab.models.potential import Potential
+from sltlab.models.tanh_network import TanhNetwork, null_regression_data
+from sltlab.theory import LearningCoefficient
+
+
+class ModelDefaults(NamedTuple):
+    """Default settings for a family of models: the same for every case, never tuned per case."""
+
+    config: LLCConfig
+    n: int
+
+
+# Deep linear networks: SGLD on exact full-data gradients, the step from the curvature rule.
+DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=16_000, burnin=40_000, thin=5,
+                                       localization=3.0), n=10_000)
+# Potentials have no data: full-batch MALA is exact, its step tuned to acceptance 0.8.
+# n only sets nβ = n/log n.
+POTENTIAL_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=64, draws=5000, localization=1.0,
+                                             dtype="float64"), n=10_000)
+
+
+class Problem(NamedTuple):
+    name: str
+    loss: Any
+    true_parameter: torch.Tensor
+    data: tuple[torch.Tensor, ...]
+    n: int
+    exact: LearningCoefficient | None
+    exact_unavailable: str | None     # why there is no exact value (a Newton refusal)
+    expression: sympy.Expr | None = None   # the potential, for the finite-n truth
+
+
+def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
+                singular_values: Sequence[float] | None = None, per_sample: bool = False) -> Problem:
+    """Teacher of the given rank, Gaussian data, and a balanced (deepest) true parameter.
+
+    By default the loss is L_n from the data's sufficient statistics (exact full-batch
+    gradients at a cost independent of n); ``per_sample`` keeps the n rows instead, for
+    minibatches or the singular fluctuation, which needs every sample's likelihood.
+    """
+    exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
+    generator = torch.Generator().manual_seed(seed)
+    network = DeepLinearNetwork(widths)
+    target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
+    true_parameter = balanced_factorization(network, target, rank, generator=generator)
+    x, y = regression_data(target, n, generator=generator)
+    name = f"deep linear {list(widths)}, rank {rank}"
+    if per_sample:
+        return Problem(name, network, true_parameter, (x, y), n, exact, None)
+    return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None)
+
+
+def potential_problem(expression: str, *, n: int, variables: Sequence[str] | None = None) -> Problem:
+    """K(w) as a population loss at w* = 0; exact λ from the Newton polyhedron when valid."""
+    parsed, symbols = theory.parse_expression(expression, variables)
+    try:
+        exact, refusal = theory.newton(parsed, variables=symbols), None
+    except theory.DegenerateError as error:
+        exact, refusal = None, " ".join(str(error).split())
+    zero = torch.zeros(len(symbols), dtype=torch.float64)
+    return Problem(f"potential K = {expression}", Potential(parsed, symbols), zero, (), n, exact, refusal, parsed)
+
+
+def reduced_rank_problem(widths: Sequence[int], rank: int, *, n: int, seed: int) -> Problem:
+    """y = BAx + noise with widths [M, H, N]: a two-layer linear network, with λ from Aoyagi &
+    Watanabe's reduced-rank formula (written independently of the deep-linear one)."""
+    if len(widths) != 3:
+        raise ValueError(f"reduced-rank regression has widths [M, H, N], got {list(widths)}")
+    problem = dln_problem(widths, rank, n=n, seed=seed)
+    return problem._replace(name=f"reduced-rank regression {list(widths)}, rank {rank}",
+                            exact=theory.reduced_rank(*widths, rank))
+
+
+def regular_problem(inputs: int, outputs: int, *, n: int, seed: int) -> Problem:
+    """Linear regression y = Wx + noise with W [outputs, inputs] of full rank: regular, λ = d/2."""
+    problem = dln_problem([inputs, outputs], min(inputs, outputs), n=n, seed=seed)
+    return problem._replace(name=f"regular: linear regression {inputs} → {outputs}",
+                            exact=theory.regular(inputs * outputs))
+
+
+def normal_crossing_problem(k: Sequence[int], h: Sequence[int], *, n: int) -> Problem:
+    """K(w) = Π w_i^{2k_i} under the prior Π |w_i|^{h_i}, sampled in the coordinates
+    u_i = sign(w_i)|w_i|^{h_i + 1}, in which the prior is flat: |w|^h dw = du/(h + 1), and K
+    becomes Π |u_i|^{2k_i/(h_i + 1)}, whose λ with a flat prior is the same
+    min (h_i + 1)/(2k_i) (Watanabe 2009, Thm 2.3; the change of variables of §2.4). Needs
+    h_i ≤ 2k_i − 1, so that no exponent falls below 1."""
+    exact = theory.normal_crossing(list(k), list(h))
+    cusps = [i + 1 for i, (ki, hi) in enumerate(zip(k, h)) if ki > 0 and hi > 2 * ki - 1]
+    if cusps:
+        raise ValueError(f"prior exponents h_i > 2k_i − 1 at coordinates {cusps} give |u|^(2k/(h+1)) a cusp "
+                         "with an infinite gradient at w* = 0, where Langevin samplers start")
+    symbols = sympy.symbols(f"w1:{len(k) + 1}")
+    factors = [u ** (2 * ki) if hi == 0 else sympy.Abs(u) ** sympy.Rational(2 * ki, hi + 1)
+               for u, ki, hi in zip(symbols, k, h)]
+    expression = sympy.Mul(*factors)
+    name = f"normal crossing k = {list(k)}, prior exponents h = {list(h)}"
+    return Problem(name, Potential(expression, symbols), torch.zeros(len(k), dtype=torch.float64), (), n, exact,
+                   None, expression)
+
+
+def tanh_problem(hidden: int, *, n: int, seed: int) -> Problem:
+    """Regression on data from the true function f = 0 with the network Σ a_h tanh(b_h x);
+    the true parameter is w0 = 0 (Aoyagi & Watanabe 2005)."""
+    exact = theory.tanh_network(hidden)
+    x, y = null_regression_data(n, generator=torch.Generator().manual_seed(seed))
+    network = TanhNetwork(hidden)
+    return Problem(f"tanh network, {hidden} hidden units, true f = 0", network,
+                   torch.zeros(network.dim, dtype=torch.float64), (x, y), n, exact, None)
