@@ -26,8 +26,9 @@ _PUBLIC = {
     "sgnht": ("sgnht",),
     "mala": ("mala",),
     "step_size": ("default_step_size", "top_hessian_eigenvalue"),
-    "thermodynamics": ("ChainMean", "singular_fluctuation", "two_temperature_lambda", "wbic_lambda"),
+    "thermodynamics": ("ChainMean", "singular_fluctuation"),
     "device": ("resolve_device",),
+    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning"),
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_HOME)

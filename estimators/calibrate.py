@@ -1,27 +1,36 @@
-"""Automatic step-size calibration from short pilot runs (a step-size sweep).
+"""Automatic step-size calibration of the stochastic-gradient samplers by a step-size sweep.
 
 The discretisation bias of Langevin samplers is first order in the step: E_ε[λ̂] = λ̂ + a·ε +
 O(ε²) (Vollmer, Zygalakis & Teh 2016, JMLR 17, Thm 3.3; Durmus et al. 2016 use the same
-expansion for Richardson–Romberg extrapolation). So the estimates at ε and at ε/2 differ by
-about the bias at ε/2. The sweep halves the step from a multiple of the rule-based step
-(:func:`estimators.step_size.default_step_size`, or MALA's adapted step) and finds the largest
-ε whose estimate agrees with the one at ε/2 within ``k`` combined standard errors plus a
-relative ``tolerance``, with no chain diverged at either step and the Metropolis–Hastings
-acceptance of the Langevin move at ε (MALA's, Roberts & Tweedie 1996, on the full data) at or
-above ``min_acceptance``. It then chooses ε/2, whose bias the agreement bounds. The acceptance
-only guards against collapse: 1 − acceptance grows like √d·(ε·h)^{3/2} (Roberts & Rosenthal
-1998), so in 10⁴ dimensions it is near 0.4 at steps whose estimate no longer moves; the
-agreement of the estimates decides. Every pilot covers the same diffusion time (steps ∝ 1/ε),
-so a small step is not mistaken for a stable one merely because it has not moved yet.
-When no step passes, :class:`CalibrationError` says so with the whole sweep.
+expansion for Richardson–Romberg extrapolation), so the estimates at ε and at ε/2 differ by
+about the bias at ε/2. The sweep halves the step from a multiple of the sampler's rule step
+and chooses ε/2 for the largest ε at which the pair is shown *equivalent*: the one-sided 95 %
+interval of the difference, |Δ| + z·SE_Δ with z = 1.645, lies inside ±δ·λ̂ (an equivalence
+test, Schuirmann 1987; failing to reject a difference would let short noisy pilots always
+agree). Each pilot has its own seed, so the two estimates are independent and SE_Δ is the
+root sum of squares of their standard errors; a pair whose interval straddles δ is rerun
+twice as long (at most ``max_lengthening`` times).
+
+Every pilot covers the same diffusion time (steps ∝ 1/ε), so a small step is not mistaken for
+a stable one merely because it has not moved yet. No chain may diverge, and the
+Metropolis–Hastings acceptance of the sampler's own move at ε (MALA's test, Roberts & Tweedie
+1996, of the Langevin move, preconditioned as RMSProp-SGLD preconditions it) must be at least
+``min_acceptance``: a guard against collapse only, since 1 − acceptance grows like
+√d·(ε·h)^{3/2} (Roberts & Rosenthal 1998). SGNHT's momentum move has no such counterpart here:
+its guard is skipped and the calibration says so. MALA itself is exact at any step; its step
+is its dual-averaging adaptation and no sweep is run. When no pair is shown equivalent,
+:class:`CalibrationError` says so with the whole sweep.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -29,10 +38,17 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc
 from sltlab.estimators.localize import Localization
 from sltlab.estimators.mala import mala
+from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.rmsprop_sgld import rmsprop_preconditioner
 from sltlab.estimators.sampling import Batches, run_chains
 
 ACCEPTANCE_PROBE_STEPS = 100
+EQUIVALENCE_Z = 1.645          # one-sided 95 %
+# The Metropolis–Hastings counterpart of each sampler's move: a MALA step with this diagonal
+# preconditioner (None: the identity). Samplers missing here have none.
+METROPOLIS_MOVES = {"sgld": lambda state, posterior: None,
+                    "rmsprop_sgld": lambda state, posterior: rmsprop_preconditioner(state, posterior.localization)}
 
 
 class SweepPoint(NamedTuple):
@@ -44,14 +60,14 @@ class SweepPoint(NamedTuple):
     standard_error: float | None
     rhat: float | None
     diverged_chains: int
-    acceptance: float | None    # MALA acceptance of the same Langevin move, from the pilot's end
+    acceptance: float | None    # Metropolis–Hastings acceptance of the same move; None: not measured
 
 
 class Calibration(NamedTuple):
     """The chosen step, the whole sweep and the reason, in words."""
 
     step_size: float
-    rule_step_size: float       # the starting point: the rule-based (or MALA-adapted) step
+    rule_step_size: float       # the starting point: the sampler's rule step
     sweep: tuple[SweepPoint, ...]
     reason: str
     nbeta: float
@@ -60,7 +76,7 @@ class Calibration(NamedTuple):
 
 
 class CalibrationError(RuntimeError):
-    """No step in the sweep was stable; carries the sweep for the report."""
+    """No step in the sweep was shown stable; carries the sweep for the report."""
 
     def __init__(self, message: str, sweep: tuple[SweepPoint, ...]):
         super().__init__(message)
@@ -69,84 +85,130 @@ class CalibrationError(RuntimeError):
 
 def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                         n: int | None = None, factors: tuple[float, ...] = (2.0, 1.0, 0.5, 0.25, 0.125),
-                        pilot_fraction: float = 0.25, k: float = 2.0, tolerance: float = 0.005,
-                        min_acceptance: float = 0.25, localization: Localization | None = None,
+                        pilot_fraction: float = 0.25, tolerance: float = 0.05, min_acceptance: float = 0.25,
+                        max_lengthening: int = 2, localization: Localization | None = None,
                         progress: bool = False) -> Calibration:
-    """Sweep ``factors`` × the rule-based step with pilots of ``pilot_fraction`` of the run
-    ``config`` describes (burn-in and draws scaled by 1/factor) and choose the step. The sweep
-    stops at the first agreeing pair once three pilots have run.
-
-    ``factors`` must be decreasing, each half the one before, so that consecutive pilots
-    compare ε with ε/2.
-    """
+    """Sweep ``factors`` × the rule step with pilots of ``pilot_fraction`` of the diffusion time
+    of the run ``config`` describes, and choose the step (module docstring). ``factors`` must
+    halve at each step; ``tolerance`` is δ, relative to the estimate."""
     if len(factors) < 2 or any(b != a / 2 for a, b in zip(factors, factors[1:])):
         raise ValueError("calibration factors must halve at each step, e.g. (2, 1, 0.5, 0.25)")
-    if not 0 < pilot_fraction <= 1:
-        raise ValueError(f"pilot fraction must lie in (0, 1], got {pilot_fraction}")
-    rule = estimate_llc(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
-                        n=n, localization=localization)
+    if not 0 < pilot_fraction <= 1 or not tolerance > 0:
+        raise ValueError(f"need a pilot fraction in (0, 1] and δ > 0, got {pilot_fraction} and {tolerance}")
+    with _quiet():
+        rule = estimate_llc(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
+                            n=n, localization=localization)
     localization, base = rule.localization, rule.config.step_size
-    sweep, agreeing = [], None
-    for factor in factors:   # from the largest step down, until a pair agrees and three pilots ran
-        pilot = replace(rule.config, step_size=base * factor, functional_variance=False,
-                        burnin=round(config.burnin_steps * pilot_fraction / factor),
-                        draws=max(8, round(config.draws * pilot_fraction / factor)))
-        result = estimate_llc(loss, true_parameter, data, pilot, n=n, localization=localization, progress=progress)
-        sweep.append(_point(loss, result, data))
-        if agreeing is None and len(sweep) >= 2 and pilots_agree(sweep[-2], sweep[-1], k, tolerance, min_acceptance):
-            agreeing = (sweep[-2], sweep[-1])
-        if agreeing is not None and len(sweep) >= min(3, len(factors)):
-            break
-    sweep = tuple(sweep)
-    described = dict(nbeta=rule.config.nbeta, localization=rule.config.localization, localize_at=localization.kind)
-    if agreeing is None:
-        estimates = ", ".join("diverged" if p.estimate is None else f"{p.estimate:.4g}" for p in sweep)
-        raise CalibrationError(
-            f"no stable step size: across {len(sweep)} pilots from {sweep[0].step_size:.3g} down to "
-            f"{sweep[-1].step_size:.3g} (λ̂ = {estimates}) no estimate agreed with the one at half its step "
-            f"within {k} SE + {tolerance:.1%} with MALA acceptance ≥ {min_acceptance}", sweep)
-    larger, chosen = agreeing
-    reason = (f"half the largest step of a halving sweep ({len(sweep)} pilots, each {pilot_fraction:.0%} of the "
-              f"run's diffusion time) at which λ̂ = {larger.estimate:.4g} agrees with λ̂ = {chosen.estimate:.4g} "
-              f"at half the step within {k} SE + {tolerance:.1%}, no chain diverged"
-              + ("" if larger.acceptance is None else f", MALA acceptance {larger.acceptance:.2f} ≥ {min_acceptance}")
-              + f"; the sweep started at {factors[0]:g}× the rule step {base:.3g} ({rule.step_size_rule})")
-    return Calibration(chosen.step_size, base, sweep, reason, **described)
+    described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
+                     localize_at=localization.kind)
+    if config.sampler in ("mala", "slice"):
+        return Calibration(base, sweep=(), reason=f"{config.sampler} is exact at any step: no sweep, its step is "
+                           f"its rule's ({rule.step_size_rule})", **described)
+
+    def pilot(factor: float, length: float, index: int) -> SweepPoint:
+        settings = replace(rule.config, step_size=base * factor, functional_variance=False,
+                           seed=_independent_seed(config.seed, index),
+                           burnin=round(config.burnin_steps * pilot_fraction * length / factor),
+                           draws=max(8, round(config.draws * pilot_fraction * length / factor)))
+        with _quiet():
+            result = estimate_llc(loss, true_parameter, data, settings, n=n, localization=localization,
+                                  progress=progress)
+        return _point(loss, result, data)
+
+    sweep: list[SweepPoint] = []
+    larger = pilot(factors[0], 1.0, 0)
+    sweep.append(larger)
+    for factor in factors[1:]:
+        length, smaller = 1.0, pilot(factor, 1.0, len(sweep))
+        sweep.append(smaller)
+        verdict = _compare(larger, smaller, tolerance, min_acceptance)
+        while verdict == "inconclusive" and length < 2 ** max_lengthening:
+            length *= 2
+            larger, smaller = pilot(factor * 2, length, len(sweep)), pilot(factor, length, len(sweep) + 1)
+            sweep += [larger, smaller]
+            verdict = _compare(larger, smaller, tolerance, min_acceptance)
+        if verdict == "equivalent":
+            return Calibration(smaller.step_size, sweep=tuple(sweep), reason=_reason(
+                larger, smaller, len(sweep), pilot_fraction, tolerance, min_acceptance, factors[0], rule), **described)
+        larger = smaller
+    estimates = ", ".join("diverged" if p.estimate is None else f"{p.estimate:.4g}" for p in sweep)
+    raise CalibrationError(f"no stable step size: across {len(sweep)} pilots from {sweep[0].step_size:.3g} down to "
+                           f"{sweep[-1].step_size:.3g} (λ̂ = {estimates}) no estimate was shown within "
+                           f"{tolerance:.0%} of the one at half its step (one-sided 95 %) with acceptance ≥ "
+                           f"{min_acceptance}", tuple(sweep))
 
 
-def pilots_agree(larger: SweepPoint, smaller: SweepPoint, k: float, tolerance: float, min_acceptance: float) -> bool:
-    """ε (``larger``) is stable: finite chains at ε and ε/2, estimates within k SE + tolerance,
-    and MALA's acceptance of the move at ε at least ``min_acceptance`` (where measured)."""
+def pilots_agree(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> bool:
+    """ε (``larger``) is shown stable: finite chains at ε and ε/2, the acceptance of the move at
+    ε at least ``min_acceptance`` (where measured), and |Δ| + z·SE_Δ ≤ δ·|λ̂(ε/2)|."""
+    return _compare(larger, smaller, tolerance, min_acceptance) == "equivalent"
+
+
+def _compare(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> str:
+    """"equivalent" (the interval |Δ| ± z·SE_Δ inside δ), "different" (entirely outside δ, or a
+    chain diverged, or the move collapsed), or "inconclusive" (the interval straddles δ)."""
     if larger.diverged_chains or smaller.diverged_chains or None in (larger.estimate, smaller.estimate,
                                                                      larger.standard_error, smaller.standard_error):
-        return False
+        return "different"
     if larger.acceptance is not None and larger.acceptance < min_acceptance:
-        return False
-    spread = k * math.hypot(larger.standard_error, smaller.standard_error) + tolerance * abs(smaller.estimate)
-    return abs(larger.estimate - smaller.estimate) <= spread
+        return "different"
+    difference = abs(larger.estimate - smaller.estimate)
+    margin = EQUIVALENCE_Z * math.hypot(larger.standard_error, smaller.standard_error)
+    bound = tolerance * abs(smaller.estimate)
+    if difference + margin <= bound:
+        return "equivalent"
+    return "different" if difference - margin > bound else "inconclusive"
+
+
+def _reason(larger: SweepPoint, chosen: SweepPoint, pilots: int, pilot_fraction: float, tolerance: float,
+            min_acceptance: float, first_factor: float, rule: LLCResult) -> str:
+    guard = ("no Metropolis–Hastings counterpart of this sampler's move: acceptance not measured"
+             if larger.acceptance is None else f"acceptance of the move {larger.acceptance:.2f} ≥ {min_acceptance}")
+    return (f"half the largest step of a halving sweep ({pilots} pilots of independent seeds, each at least "
+            f"{pilot_fraction:.0%} of the run's diffusion time) at which λ̂ = {larger.estimate:.4g} is shown within "
+            f"{tolerance:.0%} of λ̂ = {chosen.estimate:.4g} at half the step (one-sided 95 %), no chain diverged, "
+            f"{guard}; the sweep started at {first_factor:g}× the rule step {rule.config.step_size:.3g} "
+            f"({rule.step_size_rule})")
+
+
+def _independent_seed(seed: int, index: int) -> int:
+    """A seed for pilot ``index`` independent of ``seed``'s own stream (NumPy's SeedSequence)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+@contextmanager
+def _quiet():
+    """Pilots report their dropped chains in the sweep; the run after calibration warns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimateWarning)
+        yield
 
 
 def _point(loss, result: LLCResult, data: tuple[Tensor, ...]) -> SweepPoint:
     estimate = result.estimate
     acceptance = result.acceptance
     if acceptance is None and not result.trace.diverged.any():
-        acceptance = _langevin_acceptance(loss, result, data)
+        acceptance = _metropolis_acceptance(loss, result, data)
     return SweepPoint(result.config.step_size, result.trace.steps, estimate.mean, estimate.standard_error,
                       estimate.rhat, len(estimate.diverged_chains), acceptance)
 
 
-def _langevin_acceptance(loss, result: LLCResult, data: tuple[Tensor, ...]) -> float | None:
-    """Mean MALA acceptance of the step, from the pilot's final positions on the full data:
-    the Metropolis–Hastings verdict on exactly the move an unadjusted sampler makes."""
+def _metropolis_acceptance(loss, result: LLCResult, data: tuple[Tensor, ...]) -> float | None:
+    """Mean Metropolis–Hastings acceptance of the pilot's own move at its step, from its final
+    positions on the full data; None for a sampler whose move has no such counterpart."""
     config = result.config
-    position = result.trace.final_state.position
+    move = METROPOLIS_MOVES.get(config.sampler)
+    if move is None:
+        return None
+    state = result.trace.final_state
+    position = state.position
     center = result.localization.center.to(position)
     full = tuple(t.to(device=position.device, dtype=position.dtype if t.is_floating_point() else t.dtype)
                  for t in data)
     posterior = LocalPosterior(loss, config.nbeta, config.localization, center)
     batches = Batches(full, len(full[0]) if full else 1)
-    sampler = mala(posterior, step_size=config.step_size)
-    generator = torch.Generator(device=position.device).manual_seed(config.seed + 1)
+    sampler = mala(posterior, step_size=config.step_size, preconditioner=move(state, posterior), drift_limit=None)
+    generator = torch.Generator(device=position.device).manual_seed(config.seed)
     trace = run_chains(sampler, posterior, batches, chains=len(position), draws=ACCEPTANCE_PROBE_STEPS,
                        generator=generator, initial_state=sampler.init(position, batches.full()))
     return float(trace.fields["acceptance"].mean())

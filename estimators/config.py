@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala")
+SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 
 
@@ -50,7 +50,11 @@ class LLCConfig:
         for name, value in positive.items():
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be positive, got {value}")
+        if self.nbeta is not None and not self.nbeta > 1:
+            raise ValueError(f"nβ must exceed 1 (nβ = n·β; at or below 1 the posterior is the prior), got {self.nbeta}")
         if not (self.localization >= 0 and math.isfinite(self.localization)):
             raise ValueError(f"localization γ must be ≥ 0, got {self.localization}")
+        if self.sampler == "rmsprop_sgld" and self.localization == 0:
+            raise ValueError("rmsprop_sgld needs a localization γ > 0: it floors the preconditioner's curvature at γ")
         if self.burnin is not None and self.burnin < 0:
             raise ValueError(f"burnin must be ≥ 0, got {self.burnin}")

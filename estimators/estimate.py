@@ -9,16 +9,19 @@ with ``n`` then given explicitly). Each sampler's step-size rule and warm-up liv
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
 from torch import Tensor
 
+from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace
-from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
+from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
+from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, run_chains
@@ -35,14 +38,22 @@ class LLCResult:
     loss_reference: str               # how L_n(w*) entered the estimate
     acceptance: float | None          # MALA only
     fluctuation: ChainMean | None
+    notes: tuple[str, ...] = ()       # what the estimate changed about its inputs (e.g. eval mode)
+    warnings: tuple[str, ...] = ()    # what the caller must know: dropped chains, a moved centre
 
 
 def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                  n: int | None = None, localization: Localization | None = None,
                  progress: bool = False) -> LLCResult:
     """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics.
-    A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is."""
+    A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is.
+
+    Inputs are checked once here (one-line ``ValueError``s). Dropped chains and a centre that
+    moved far or did not converge raise :class:`DivergenceWarning` and
+    :class:`LocalizationWarning` and are listed in ``LLCResult.warnings``.
+    """
     config.validate()
+    check_data(data)
     n = len(data[0]) if data else n
     if n is None or n < 2:
         raise ValueError("the data set size n must be at least 2")
@@ -51,6 +62,7 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
     wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
     full = tuple(t.unsqueeze(0) for t in wide) if wide else None
     start = true_parameter.to(device=device, dtype=torch.float64)
+    check_loss_shape(loss, start, full)
     if localization is None:
         localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
         localization = localize(loss, start, full)
@@ -61,6 +73,9 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
                        burnin=config.burnin_steps)
     cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
     batches = Batches(cast, resolved.batch_size or 1)
+    if resolved.sampler in ("mala", "slice") and not batches.is_full:
+        raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
+                         "or choose sgld, rmsprop_sgld or sgnht for minibatches")
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
     kind = SAMPLERS[resolved.sampler]
     automatic, rule = resolved.step_size is None, "given"
@@ -68,7 +83,7 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
         step_size, rule = kind.step_size_rule(posterior, batches, resolved, generator)
         resolved = replace(resolved, step_size=step_size)
     run = partial(run_chains, posterior=posterior, batches=batches, chains=resolved.chains, generator=generator,
-                  divergence_threshold=_divergence_threshold(true_parameter.numel()), progress=progress)
+                  progress=progress)
     warmup = None
     if automatic and kind.warm_up is not None and resolved.burnin > 1:
         warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
@@ -84,9 +99,12 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
     acceptance = float(trace.fields["acceptance"][~trace.diverged].mean()) if (
         "acceptance" in trace.fields and not trace.diverged.all()) else None
     fluctuation = singular_fluctuation(trace, resolved.nbeta / n) if trace.functional_variance is not None else None
-    return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation)
-
-
-def _divergence_threshold(dim: int) -> float:
-    """nβ·(L_b(w) − L_b(w*)) is about λ ≤ d/2 in expectation; 10⁴·(d + 1) is a blow-up."""
-    return 1e4 * (dim + 1)
+    concerns = [(message, LocalizationWarning) for message in localization_concerns(localization, resolved.nbeta)]
+    if estimate.diverged_chains:
+        chain, why = next(iter(estimate.divergence.items()))
+        concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "
+                         f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
+    for message, category in concerns:
+        warnings.warn(message, category, stacklevel=2)
+    return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
+                     tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns))

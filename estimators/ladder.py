@@ -1,9 +1,6 @@
-"""λ and m together from LLC estimates over a ladder of inverse temperatures.
-
-The estimates at K values of nβ are fitted as λ̂(t) = λ − (m − 1)/log t
-(:func:`sltlab.estimators.multiplicity.fit_multiplicity`). The two-temperature λ of Watanabe
-(2013, Cor. 3) is formed from the ends of the ladder: E^β[n·L_n] − n·L_n(w*) = λ̂(β)/β.
-"""
+"""λ and m together from LLC estimates over a ladder of inverse temperatures, each its own
+run at its own nβ, fitted as λ̂(t) = λ − (m − 1)/log t
+(:func:`sltlab.estimators.multiplicity.fit_multiplicity`)."""
 
 from __future__ import annotations
 
@@ -15,15 +12,13 @@ from torch import Tensor
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc
 from sltlab.estimators.multiplicity import MultiplicityFit, fit_multiplicity, temperature_ladder
-from sltlab.estimators.thermodynamics import two_temperature_lambda
 
 
 class LadderEstimate(NamedTuple):
-    """(nβ, λ̂, SE) per rung; the fit and the two-temperature λ, or why there are none."""
+    """(nβ, λ̂, SE) per rung; the fit, or why there is none."""
 
     rungs: list[tuple[float, float | None, float | None]]
     fit: MultiplicityFit | None
-    two_temperature_lambda: float | None
     reason: str | None
 
 
@@ -41,8 +36,5 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
                            progress=progress)
         rungs.append((nbeta, one.estimate.mean, one.estimate.standard_error))
     if any(mean is None or not se for _, mean, se in rungs):
-        return LadderEstimate(rungs, None, None, "an estimate on the ladder diverged or has no standard error")
-    (t_low, low, _), (t_high, high, _) = rungs[0], rungs[-1]
-    beta_low, beta_high = t_low / n, t_high / n
-    two_temperature = two_temperature_lambda(low / beta_low, beta_low, high / beta_high, beta_high)
-    return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), two_temperature, None)
+        return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error")
+    return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), None)

@@ -5,6 +5,13 @@ estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
 same minibatch, which is unbiased for L_n(w_t) − L_n(w*) and carries none of the noise of a
 separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the bulk ESS and
 the Monte Carlo standard error of the mean come from arviz-stats on the (chain, draw) array.
+
+A chain is dropped, and named with its reason, when it diverged (not finite, or beyond the
+localising prior's reach, :func:`sltlab.estimators.sampling.prior_reach`) or when it left
+the basin: its median of nβ·(L(w) − L(w*)) lies more than ``OUTLIER_SPREADS`` robust
+within-chain spreads (1.4826·MAD) from the median over the chains. Chains mixing in one basin
+differ in their medians by a small fraction of that spread (the median's error is about
+1.25·spread/√ESS), so the threshold comes from the chains themselves, not from a constant.
 """
 
 from __future__ import annotations
@@ -19,17 +26,37 @@ from arviz_stats.base import array_stats
 from sltlab.estimators.sampling import Trace
 
 
+OUTLIER_SPREADS = 5.0
+
+
 class LLCEstimate(NamedTuple):
     """λ̂ over the chains that did not diverge; ``None`` where a number does not exist (every
     chain diverged, or R-hat with a single chain)."""
 
     mean: float | None
     standard_error: float | None
-    per_chain: list[float | None]   # None for a diverged chain
+    per_chain: list[float | None]   # None for a dropped chain
     rhat: float | None
     ess: float | None
-    diverged_chains: list[int]
+    diverged_chains: list[int]      # dropped chains, in order
     nbeta: float
+    divergence: dict[int, str]      # why each dropped chain was dropped
+
+
+def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS) -> dict[int, str]:
+    """Chains (among ``alive``, at least three) whose median gap is more than ``spreads``
+    robust within-chain spreads from the median over the chains, with the reason."""
+    chains = np.flatnonzero(alive)
+    if len(chains) < 3:
+        return {}
+    medians = np.median(gaps[chains], axis=1)
+    scale = float(np.median(1.4826 * np.median(np.abs(gaps[chains] - medians[:, None]), axis=1)))
+    center = float(np.median(medians))
+    if not scale > 0:
+        return {}
+    return {int(chain): f"left the basin: median nβ·ΔL {median:.4g} against {center:.4g} over the chains, more "
+                        f"than {spreads:g} within-chain spreads ({scale:.3g})"
+            for chain, median in zip(chains, medians) if abs(median - center) > spreads * scale}
 
 
 def default_nbeta(n: int) -> float:
@@ -42,14 +69,17 @@ def default_nbeta(n: int) -> float:
 def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
     """λ̂ with its Monte Carlo standard error, per-chain values, R-hat and ESS."""
     gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
-    alive = ~trace.diverged
+    reasons = {int(c): f"diverged at step {int(trace.divergence_step[c])} (not finite, or beyond the localising "
+                       "prior's reach)" for c in np.flatnonzero(trace.diverged)}
+    reasons.update(basin_outliers(gaps, ~trace.diverged))
+    alive = np.ones(len(gaps), dtype=bool)
+    alive[list(reasons)] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
-    diverged = [int(c) for c in np.flatnonzero(trace.diverged)]
+    dropped, reasons = sorted(reasons), dict(sorted(reasons.items()))
     if not alive.any():
-        return LLCEstimate(None, None, per_chain, None, None, diverged, nbeta)
+        return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
-    return LLCEstimate(float(kept.mean()), _mcse(kept), per_chain, _rhat(kept), _ess(kept),
-                       diverged, nbeta)
+    return LLCEstimate(float(kept.mean()), _mcse(kept), per_chain, _rhat(kept), _ess(kept), dropped, nbeta, reasons)
 
 
 def _finite_or_none(compute) -> float | None:

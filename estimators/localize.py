@@ -8,6 +8,7 @@ the rank does not grow), so ŵ is the empirical minimum near the truth.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -25,6 +26,24 @@ class Localization(NamedTuple):
     gradient_norm: float     # ‖∇L_n‖ at the centre
     loss_drop: float         # L_n(w0) − L_n(ŵ)
     center_loss: float       # L_n at the centre
+    distance: float = 0.0    # ‖ŵ − w0‖
+    converged: bool = True   # the optimiser met its gradient tolerance
+
+
+def localization_concerns(localization: Localization, nbeta: float) -> list[str]:
+    """What a user must be told about the centre: an optimiser that did not converge, or a move
+    that lowered nβ·L_n by more than d/2, the most any LLC can be, so that the estimate is of a
+    different point than the one given."""
+    concerns = []
+    if not localization.converged:
+        concerns.append(f"L-BFGS stopped after {localization.iterations} iterations at ‖∇L_n‖ = "
+                        f"{localization.gradient_norm:.2e}, above its tolerance: w* may not be a critical point")
+    half_dim = localization.center.numel() / 2
+    if nbeta * localization.loss_drop > half_dim:
+        concerns.append(f"localising moved w* by {localization.distance:.3g} and lowered nβ·L_n by "
+                        f"{nbeta * localization.loss_drop:.4g} > d/2 = {half_dim:g}: the estimate is of the empirical "
+                        "minimum, not of the point given (localize_at='true_parameter' keeps it)")
+    return concerns
 
 
 def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:
@@ -35,8 +54,9 @@ def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:
 
 def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: int = 500,
                       tolerance: float = 1e-7) -> Localization:
-    """Full-batch L-BFGS (strong Wolfe line search) on L_n from ``start`` [d] until the
-    gradient norm falls below ``tolerance`` or ``max_iterations`` is spent. Compute in float64."""
+    """Full-batch L-BFGS (strong Wolfe line search) on L_n from ``start`` [d] until every
+    gradient component falls below ``tolerance`` or ``max_iterations`` is spent. Compute in
+    float64. A non-finite end is refused: there is no centre to sample around."""
     position = start.detach().clone().unsqueeze(0).requires_grad_(True)
     optimizer = torch.optim.LBFGS([position], max_iter=max_iterations, tolerance_grad=tolerance,
                                   tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
@@ -50,12 +70,18 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     with torch.no_grad():
         initial = float(mean_loss(loss, position, data).sum())
     optimizer.step(closure)
-    iterations = optimizer.state[optimizer._params[0]]["n_iter"]
+    iterations = optimizer.state[position]["n_iter"]
     center = position.detach()[0]
     with torch.no_grad():
         final = float(mean_loss(loss, center.unsqueeze(0), data).sum())
-    return Localization(center, "empirical_minimum", int(iterations),
-                        gradient_norm(loss, center, data), initial - final, final)
+    if not (math.isfinite(final) and bool(torch.isfinite(center).all())):
+        raise ValueError("L-BFGS from the given parameter reached a non-finite loss: localize at the given "
+                         "parameter (localize_at='true_parameter') or check the model and data")
+    leaf = center.unsqueeze(0).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(mean_loss(loss, leaf, data).sum(), leaf)
+    converged = float(gradient.abs().max()) <= 10 * tolerance
+    return Localization(center, "empirical_minimum", int(iterations), float(gradient.norm()), initial - final, final,
+                        float((center - start).norm()), converged)
 
 
 def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:

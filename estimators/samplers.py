@@ -15,6 +15,7 @@ from sltlab.estimators.rmsprop_sgld import adapt_preconditioner, rmsprop_from_co
 from sltlab.estimators.sampling import Batches
 from sltlab.estimators.sgld import sgld
 from sltlab.estimators.sgnht import sgnht, sgnht_step_size
+from sltlab.estimators.slice import slice_sampler, slice_width
 from sltlab.estimators.step_size import langevin_step_size
 
 
@@ -39,4 +40,5 @@ SAMPLERS: dict[str, SamplerKind] = {
     "rmsprop_sgld": SamplerKind(rmsprop_from_config, rmsprop_pilot_step_size, adapt_preconditioner),
     "sgnht": SamplerKind(lambda posterior, config: sgnht(posterior, step_size=config.step_size), sgnht_step_size),
     "mala": SamplerKind(lambda posterior, config: mala(posterior, step_size=config.step_size), mala_step_size),
+    "slice": SamplerKind(lambda posterior, config: slice_sampler(posterior, width=config.step_size), slice_width),
 }

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from scipy.stats import chi2
 from torch import Tensor
 
 from sltlab.estimators.posterior import LocalPosterior, Sampler, mean_loss
@@ -62,14 +63,14 @@ class Trace(NamedTuple):
 
 def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *, chains: int,
                draws: int, burnin: int = 0, thin: int = 1, generator: torch.Generator,
-               divergence_threshold: float = float("inf"), full_data_every: int | None = None,
-               initial_state: Any = None, progress: bool = False) -> Trace:
+               full_data_every: int | None = None, initial_state: Any = None, progress: bool = False) -> Trace:
     """Run ``chains`` chains from the centre (or from ``initial_state``, e.g. the end of an
     earlier run) for ``burnin + draws·thin`` steps.
 
-    A chain whose loss or position stops being finite, or whose nβ·(L_b(w) − L_b(w*)) exceeds
-    ``divergence_threshold`` at a recorded draw, is marked diverged and restarted at the
-    centre so that the arithmetic of the other chains stays finite; estimators drop it.
+    A chain whose loss or position stops being finite, or that at a recorded draw is farther
+    from the centre than the localising prior reaches (:func:`prior_reach`), is marked diverged
+    and restarted at the centre, so that its state stays finite; estimators drop it (and, from
+    the recorded draws, chains that left the basin: :func:`sltlab.estimators.llc.llc_from_trace`).
     With ``full_data_every = k`` every k-th draw also evaluates all n per-sample losses to
     accumulate the functional variance (Welford's algorithm, per chain and sample).
     """
@@ -85,6 +86,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     diverged = torch.zeros(chains, dtype=torch.bool, device=start.device)
     divergence_step = torch.full((chains,), -1, dtype=torch.long, device=start.device)
     variance = RunningVariance() if full_data_every else None
+    reach = prior_reach(posterior.localization, center.shape[-1])
     # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
     fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
     bar = progress_bar(steps, sampler.name, enabled=progress)
@@ -98,8 +100,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
         if step_index >= burnin and recorded == 0:
             center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)
             info = dict(info, center_loss=center_loss.expand(chains))
-            gap = posterior.nbeta * (info["loss"] - info["center_loss"])
-            broken |= ~(gap <= divergence_threshold)
+            broken |= (state.position - center).square().sum(-1) > reach
             for name, values in info.items():
                 records.setdefault(name, torch.empty(chains, draws, dtype=values.dtype, device=values.device))
                 records[name][:, draw] = values
@@ -120,6 +121,17 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     fields = {name: values.double().cpu().numpy() for name, values in records.items()}
     return Trace(fields, diverged.cpu().numpy(), divergence_step.cpu().numpy(),
                  None if variance is None else variance.total().cpu().numpy(), steps, seconds, state)
+
+
+def prior_reach(localization: float, dim: int, tail: float = 1e-12) -> float:
+    """The squared distance ‖w − w*‖² beyond which a chain has left the localised posterior.
+
+    p(w) ∝ N(w; w*, I/γ)·exp(−nβ·(L_n(w) − L_n(w*))), and in the basin of w* the second factor
+    is at most about 1, so γ‖w − w*‖² is dominated by a χ²_d variable; its upper ``tail``
+    quantile, divided by γ, is then reached by a chain of the posterior with probability below
+    ``tail`` per draw. Without localisation (γ = 0) there is no such bound: infinity.
+    """
+    return float(chi2.isf(tail, dim)) / localization if localization > 0 else float("inf")
 
 
 def after_warm_up(warmup: Trace, trace: Trace) -> Trace:

@@ -2,11 +2,15 @@
 ``torch.func.functional_call`` and ``torch.func.vmap``, so users can bring their own model.
 
 The module's parameters are flattened, in ``named_parameters()`` order, into one position
-[d]; C chains are a [C, d] tensor. Buffers are shared by all chains.
+[d]; C chains are a [C, d] tensor. A copy of the module is used, in eval mode (dropout off,
+batch-norm from its running statistics: a posterior over weights is a function of the weights
+alone), and the user's module is left as it was. Buffers are shared by all chains and follow
+the position's device and dtype.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable
 
@@ -36,12 +40,16 @@ class FunctionalModel:
     """
 
     def __init__(self, module: nn.Module, sample_loss: SampleLoss = gaussian_nll):
-        self.module = module
+        self.module = copy.deepcopy(module).eval()
         self.sample_loss = sample_loss
-        parameters = dict(module.named_parameters())
+        self.notes = ("the module was in training mode: it is sampled in eval mode (dropout off, batch norm from "
+                      "its running statistics)",) if module.training else ()
+        parameters = dict(self.module.named_parameters())
         self.names = tuple(parameters)
         self.shapes = tuple(p.shape for p in parameters.values())
         self.sizes = tuple(p.numel() for p in parameters.values())
+        self._buffers = dict(self.module.named_buffers())
+        self._placed: dict = {}   # (device, dtype) -> buffers there, cast once
 
     @property
     def dim(self) -> int:
@@ -59,11 +67,42 @@ class FunctionalModel:
         return {name: block.reshape(*position.shape[:-1], *shape)
                 for name, block, shape in zip(self.names, blocks, self.shapes)}
 
-    def _one_chain(self, parameters: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        return self.sample_loss(functional_call(self.module, parameters, (x,)), y)
+    def _buffers_like(self, like: Tensor) -> dict[str, Tensor]:
+        key = (like.device, like.dtype)
+        if key not in self._placed:
+            self._placed[key] = {name: buffer.to(device=like.device,
+                                                 dtype=like.dtype if buffer.is_floating_point() else buffer.dtype)
+                                 for name, buffer in self._buffers.items()}
+        return self._placed[key]
+
+    def _one_chain(self, parameters: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return self.sample_loss(functional_call(self.module, {**parameters, **buffers}, (x,)), y)
 
     def __call__(self, position: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
+        try:
+            return self._batched(position, batch)
+        except RuntimeError as error:
+            raise ValueError(self._explain(error, position, batch)) from None
+
+    def _explain(self, error: RuntimeError, position: Tensor, batch: tuple[Tensor, Tensor]) -> str:
+        """Say which layer failed: run the failing call again, recording the layer entered last."""
+        entered = []
+        hooks = [module.register_forward_pre_hook(lambda module, args, name=name: entered.append((name, module)))
+                 for name, module in self.module.named_modules() if not list(module.children())]
+        try:
+            self._batched(position, batch)
+        except RuntimeError:
+            pass
+        finally:
+            for hook in hooks:
+                hook.remove()
+        where = f"layer {entered[-1][0]} ({type(entered[-1][1]).__name__})" if entered else "the loss"
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"the module cannot be evaluated batched over chains (torch.func.vmap) at {where}: {first_line}"
+
+    def _batched(self, position: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = batch
+        buffers = self._buffers_like(position)
         parameters = self.unflatten(position)
         chains_in_position, chains_in_batch = len(position) > 1, len(x) > 1
         if not chains_in_batch:
@@ -71,7 +110,7 @@ class FunctionalModel:
         if not chains_in_position and chains_in_batch:
             parameters = {name: value[0] for name, value in parameters.items()}
         if not (chains_in_position or chains_in_batch):
-            return self._one_chain({k: v[0] for k, v in parameters.items()}, x, y).unsqueeze(0)
-        in_dims = (0 if chains_in_position else None, 0 if chains_in_batch else None,
+            return self._one_chain({k: v[0] for k, v in parameters.items()}, buffers, x, y).unsqueeze(0)
+        in_dims = (0 if chains_in_position else None, None, 0 if chains_in_batch else None,
                    0 if chains_in_batch else None)
-        return vmap(self._one_chain, in_dims=in_dims)(parameters, x, y)
+        return vmap(self._one_chain, in_dims=in_dims)(parameters, buffers, x, y)

@@ -1,38 +1,53 @@
-"""The step-size calibration: the sweep, the choice, the loud failure, the run it sets up."""
+"""The step-size calibration: the sweep, the equivalence rule, the guard of each sampler's own
+move, the loud failure, the run it sets up, and calibrated estimates against exact truths."""
+
+import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from sltlab.estimators.calibrate import (Calibration, CalibrationError, SweepPoint, pilots_agree, calibrate_step_size,
-                                  calibrated_config)
+from sltlab.estimators.calibrate import (Calibration, CalibrationError, SweepPoint, calibrate_step_size,
+                                         calibrated_config, pilots_agree)
 from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import estimate_llc
 from sltlab.models.potential import Potential
 from sltlab.theory import parse_expression
+from sltlab.verification.reference import tempered_expectation
 
 QUADRATIC = Potential(*parse_expression("w1**2 + w2**2"))   # regular: λ = d/2 = 1
 ORIGIN = torch.zeros(2, dtype=torch.float64)
-SHORT_SGLD = LLCConfig(sampler="sgld", chains=8, draws=400, burnin=200, localization=1.0, dtype="float64")
+SHORT_SGLD = LLCConfig(sampler="sgld", chains=16, draws=1000, burnin=250, localization=1.0, dtype="float64")
 
 
-def test_sweep_halves_the_step_and_chooses_half_the_largest_agreeing_step():
-    calibration = calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, pilot_fraction=0.5)
-    steps = [point.step_size for point in calibration.sweep]
-    assert steps == pytest.approx([calibration.rule_step_size * f for f in (2, 1, 0.5, 0.25, 0.125)][:len(steps)])
-    assert len(steps) >= 3
-    chosen = steps.index(calibration.step_size)
-    assert chosen >= 1   # never the largest step: always the half of an agreeing pair
-    larger, smaller = calibration.sweep[chosen - 1], calibration.sweep[chosen]
-    assert abs(larger.estimate - smaller.estimate) <= 2 * (larger.standard_error ** 2 + smaller.standard_error ** 2) ** 0.5 \
-        + 0.005 * abs(smaller.estimate)
-    assert larger.acceptance >= 0.25 and larger.diverged_chains == 0
-    assert calibration.localize_at == "empirical_minimum" and calibration.localization == 1.0
-    assert "half the largest step" in calibration.reason
+def test_the_sweep_halves_the_step_and_chooses_half_an_equivalent_pair():
+    calibration = calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, pilot_fraction=0.5, tolerance=0.1)
+    factors = {round(point.step_size / calibration.rule_step_size, 6) for point in calibration.sweep}
+    assert factors <= {2, 1, 0.5, 0.25, 0.125} and len(factors) >= 2
+    larger, smaller = calibration.sweep[-2:]   # the sweep ends at the first equivalent pair
+    assert smaller.step_size == calibration.step_size and math.isclose(larger.step_size, 2 * smaller.step_size)
+    assert abs(larger.estimate - smaller.estimate) + 1.645 * math.hypot(larger.standard_error, smaller.standard_error) \
+        <= 0.1 * smaller.estimate
+    assert "shown within 10%" in calibration.reason and "independent seeds" in calibration.reason
 
 
-def test_pilots_cover_the_same_diffusion_time():
-    calibration = calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, pilot_fraction=0.5)
-    times = {round(point.steps * point.step_size / calibration.rule_step_size) for point in calibration.sweep}
-    assert len(times) == 1
+def test_pilots_have_independent_seeds():
+    calibration = calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, factors=(1.0, 0.5), pilot_fraction=1.0,
+                                      tolerance=10.0)
+    same = estimate_llc(QUADRATIC, ORIGIN, (), replace(SHORT_SGLD, step_size=calibration.sweep[0].step_size),
+                        n=1000).estimate.mean
+    assert calibration.sweep[0].estimate != same   # the pilot did not reuse the run's seed
+
+
+def test_equivalence_needs_the_interval_of_the_difference_inside_delta():
+    smaller = SweepPoint(0.5, 20, 10.0, 0.1, 1.0, 0, 0.9)
+    close = SweepPoint(1.0, 10, 10.2, 0.1, 1.0, 0, 0.6)   # 0.2 + 1.645·0.141 = 0.43 ≤ 0.05·10
+    assert pilots_agree(close, smaller, 0.05, 0.25)
+    assert not pilots_agree(close._replace(standard_error=0.3), smaller, 0.05, 0.25)   # noisy pilots prove nothing
+    assert not pilots_agree(close._replace(estimate=10.45), smaller, 0.05, 0.25)
+    assert not pilots_agree(close._replace(acceptance=0.2), smaller, 0.05, 0.25)
+    assert not pilots_agree(close._replace(diverged_chains=1), smaller, 0.05, 0.25)
+    assert not pilots_agree(close, smaller._replace(estimate=None, standard_error=None), 0.05, 0.25)
 
 
 def test_no_stable_step_fails_loudly_with_the_sweep():
@@ -47,6 +62,17 @@ def test_factors_must_halve():
         calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, factors=(1.0, 0.3))
 
 
+def test_each_sampler_is_guarded_by_its_own_move_or_says_it_is_not():
+    rmsprop = calibrate_step_size(QUADRATIC, ORIGIN, (), replace(SHORT_SGLD, sampler="rmsprop_sgld"), n=1000,
+                                  factors=(1.0, 0.5), pilot_fraction=1.0, tolerance=10.0)
+    assert all(0 < point.acceptance <= 1 for point in rmsprop.sweep)
+    sgnht = calibrate_step_size(QUADRATIC, ORIGIN, (), replace(SHORT_SGLD, sampler="sgnht"), n=1000,
+                                factors=(1.0, 0.5), pilot_fraction=1.0, tolerance=10.0)
+    assert all(point.acceptance is None for point in sgnht.sweep) and "not measured" in sgnht.reason
+    exact = calibrate_step_size(QUADRATIC, ORIGIN, (), replace(SHORT_SGLD, sampler="mala"), n=1000)
+    assert exact.sweep == () and exact.step_size == exact.rule_step_size and "exact" in exact.reason
+
+
 def test_the_calibrated_run_keeps_its_diffusion_time_up_to_a_cap():
     point = SweepPoint(1.0, 1, 1.0, 0.1, 1.0, 0, None)
     config = LLCConfig(draws=1000, burnin=400)
@@ -57,11 +83,14 @@ def test_the_calibrated_run_keeps_its_diffusion_time_up_to_a_cap():
     assert calibrated_config(config, larger).draws == 1000
 
 
-def test_agreement_needs_close_estimates_finite_chains_and_no_acceptance_collapse():
-    smaller = SweepPoint(0.5, 20, 10.0, 0.1, 1.0, 0, 0.9)
-    close = SweepPoint(1.0, 10, 10.3, 0.1, 1.0, 0, 0.6)   # |Δ| 0.3 ≤ 2·√0.02 + 0.005·10 = 0.33
-    assert pilots_agree(close, smaller, 2.0, 0.005, 0.25)
-    assert not pilots_agree(close._replace(estimate=10.4), smaller, 2.0, 0.005, 0.25)
-    assert not pilots_agree(close._replace(acceptance=0.2), smaller, 2.0, 0.005, 0.25)
-    assert not pilots_agree(close._replace(diverged_chains=1), smaller, 2.0, 0.005, 0.25)
-    assert not pilots_agree(close, smaller._replace(estimate=None, standard_error=None), 2.0, 0.005, 0.25)
+@pytest.mark.parametrize("expression", ["w1**2 + w2**2", "w1**2 + 3*w2**2"])
+def test_calibrated_sgld_lands_on_the_exact_finite_n_truth(expression):
+    """The calibration claims the bias at its step is within δ = 5 %: the calibrated SGLD
+    estimate must then lie within 3 SE + 5 % of t·E_t[K], computed by quadrature."""
+    potential = Potential(*parse_expression(expression))
+    config = LLCConfig(sampler="sgld", chains=64, draws=4000, burnin=1000, localization=1.0, dtype="float64", seed=5)
+    calibration = calibrate_step_size(potential, ORIGIN, (), config, n=10_000)
+    result = estimate_llc(potential, ORIGIN, (), calibrated_config(config, calibration), n=10_000)
+    truth = tempered_expectation(expression, result.config.nbeta, 1.0)
+    assert abs(result.estimate.mean - truth) <= 3 * result.estimate.standard_error + 0.05 * truth, (result.estimate,
+                                                                                                  truth)

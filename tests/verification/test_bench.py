@@ -1,16 +1,19 @@
 """`sltlab bench` reports medians beside targets (structure only: speed is never asserted)."""
 
 import json
+import time
 
 from sltlab.verification.bench.theory import Benchmark, format_rows, run_benchmarks
 from sltlab.verification.cli import main
 
 
 def test_rows_carry_median_spread_and_verdict():
-    rows = run_benchmarks(2, (Benchmark("no-op", lambda: None, 1.0), Benchmark("untargeted", lambda: None, None)))
-    assert [row["name"] for row in rows] == ["no-op", "untargeted"]
+    rows = run_benchmarks(2, (Benchmark("no-op", lambda: None, 1.0), Benchmark("untargeted", lambda: None, None),
+                              Benchmark("sleeps", lambda: time.sleep(0.01), 0.001)))
+    assert [row["name"] for row in rows] == ["no-op", "untargeted", "sleeps"]
     assert rows[0]["median_seconds"] >= 0 and rows[0]["repeats"] == 2
-    assert rows[0]["meets_target"] in (True, False) and rows[1]["meets_target"] is None
+    # a no-op is far inside one second; a 10 ms sleep is never within 1 ms
+    assert rows[0]["meets_target"] is True and rows[1]["meets_target"] is None and rows[2]["meets_target"] is False
     assert "no-op" in format_rows(rows)
 
 

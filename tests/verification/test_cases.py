@@ -22,9 +22,11 @@ def test_ids_are_unique_and_every_suite_is_non_empty():
         suite("huge")
 
 
-def test_smoke_covers_every_family_and_every_case_is_calibrated():
+def test_smoke_covers_every_family_and_steps_are_calibrated_outside_it():
     assert {case.family for case in suite("smoke")} == set(FAMILIES)
-    assert all(case.step == "auto" and case.config.step_size is None for case in CASES)
+    assert all(case.config.step_size is None for case in CASES)
+    assert all(case.step == "auto" for case in CASES if "smoke" not in case.tags)
+    assert {case.step for case in suite("smoke") if case.config.sampler == "sgld"} == {"rule"}
 
 
 def test_dln_suite_spans_depth_rank_and_size():
@@ -102,11 +104,12 @@ def test_accuracy_gate_is_lambda_plus_band_bias_and_k_standard_errors():
     assert not gates(_line(10.81, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
 
 
-def test_accuracy_gate_uses_the_computed_finite_n_truth_on_its_side():
-    gate = gates(_line(9.0, 0.1, truth=9.5), TOLERANCE)["accuracy"]
-    assert gate["interval"] == pytest.approx([9.5 - 0.8, 10.8])
-    gate = gates(_line(9.0, 0.1, truth=10.5), TOLERANCE)["accuracy"]
-    assert gate["interval"] == pytest.approx([9.2, 11.3])
+def test_accuracy_gate_is_the_finite_n_truth_plus_minus_k_se_and_budget_only():
+    # truth 8: slack 3·0.1 + 0.05·8 = 0.7; λ = 10 is reported beside, never inside the window
+    gate = gates(_line(8.0, 0.1, truth=8.0), TOLERANCE)["accuracy"]
+    assert gate["interval"] == pytest.approx([7.3, 8.7]) and gate["passed"]
+    assert gate["relative_distance_to_lambda"] == pytest.approx(-0.2)
+    assert not gates(_line(9.0, 0.1, truth=8.0), TOLERANCE)["accuracy"]["passed"]   # between truth and λ: fails
 
 
 def test_mixing_gate_and_missing_numbers_fail():

@@ -1,20 +1,21 @@
 """``sltlab verify`` end to end on tiny cases: streaming, resume, reports, Dask, exit codes."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.verification.suite import cases
-from sltlab.verification.suite.cases import MALA_TOLERANCE, Case
+from sltlab.verification.suite.cases import EXACT_TOLERANCE, Case, Tolerance
 from sltlab.verification.cli import main
 from sltlab.verification.suite.runner import finished_ids, run_suite
 
 TINY_MALA = LLCConfig(sampler="mala", chains=8, draws=300, localization=1.0, dtype="float64")
 TINY = (
-    Case("newton[w1**2]", "newton", (("expression", "w1**2"),), TINY_MALA, 1000, MALA_TOLERANCE, frozenset({"t"})),
+    Case("newton[w1**2]", "newton", (("expression", "w1**2"),), TINY_MALA, 1000, EXACT_TOLERANCE, frozenset({"t"})),
     Case("normal_crossing[k=1-1,h=1-0]", "normal_crossing", (("k", (1, 1)), ("h", (1, 0))), TINY_MALA, 1000,
-         MALA_TOLERANCE, frozenset({"t"})),
+         EXACT_TOLERANCE, frozenset({"t"})),
 )
 
 
@@ -22,8 +23,8 @@ def test_each_finished_case_is_one_line_and_resume_skips_it(tmp_path):
     lines = run_suite(TINY[:1], tmp_path)
     assert [line["id"] for line in lines] == ["newton[w1**2]"]
     line = lines[0]
-    assert line["passed"] == (line["gates"]["mixing"]["passed"] and line["gates"]["accuracy"]["passed"])
-    assert line["calibration"]["chosen"] in [p["step_size"] for p in line["calibration"]["sweep"]]
+    assert line["passed"] and line["gates"]["mixing"]["passed"] and line["gates"]["accuracy"]["passed"]
+    assert line["calibration"]["sweep"] == [] and "mala is exact" in line["step_size_rule"]
     assert len(line["trace"]) == 8
     with (tmp_path / "results.jsonl").open("a") as stream:
         stream.write('{"id": "torn')                 # a run killed while writing
@@ -47,13 +48,22 @@ def test_cli_writes_the_report_and_exits_by_the_gates(tmp_path, capsys, monkeypa
     code = main(["verify", "--suite", "smoke", "--out", str(tmp_path), "--json"])
     captured = capsys.readouterr()
     payload = json.loads(captured.out)
-    assert code == int(bool(payload["summary"]["failed"]))
+    assert code == 0 and payload["summary"]["failed"] == []   # MALA is exact: both tiny cases pass
     for name in ("results.jsonl", "report.md", "report.json", "estimate_vs_exact.png", "error_vs_dim.png",
                  "calibration.png"):
         assert (tmp_path / name).stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
     assert "k = 3" in report and "False-failure rate" in report and "newton[w1**2]" in report
     assert json.loads((tmp_path / "report.json").read_text())["summary"]["cases"] == 2
+
+
+def test_a_case_outside_its_gate_fails_the_suite_with_exit_1(tmp_path, capsys, monkeypatch):
+    impossible = replace(TINY[0], tolerance=Tolerance(k=0.0, bias=0.0))   # a window of width zero
+    monkeypatch.setattr(cases, "suite", lambda name: (impossible,))
+    code = main(["verify", "--suite", "smoke", "--out", str(tmp_path), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 1 and payload["summary"]["failed"] == [impossible.id]
+    assert "**FAIL**" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,17 +1,23 @@
 """The ``sltlab`` command line: one module per subcommand.
 
-Exit codes: 0 success, 1 a verification gate failed, 2 bad input (one line on stderr, never a
-traceback). ``--json`` prints exactly one JSON object on stdout and nothing else. Heavy
-modules (torch, matplotlib) are imported by the handlers only, so ``sltlab theory`` starts
-fast.
+Exit codes: 0 success; 1 a verification gate failed or a run failed (every chain diverged, no
+stable step, out of memory), with one line on stderr; 2 bad input (one line on stderr). Never
+a traceback, unless ``SLTLAB_DEBUG`` is set. ``--json`` prints exactly one JSON object on
+stdout and nothing else. Warnings about an estimate are part of its result, not printed
+twice. Heavy modules (torch, matplotlib) are imported by the handlers only, so
+``sltlab theory`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from typing import Sequence
+
+from sltlab.estimators.notices import EstimateWarning
 
 from sltlab.verification.cli.bench import add_bench_command
 from sltlab.verification.cli.command import PROG, Parser
@@ -27,17 +33,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        result = args.handler(args)
-    except (ValueError, OSError) as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EstimateWarning)
+            result = args.handler(args)
     except SystemExit as exit_request:  # --help
         return int(exit_request.code or 0)
+    except KeyboardInterrupt:
+        return _failed("interrupted", 130)
+    except (ValueError, OSError) as error:
+        return _failed(f"error: {error}", 2)
+    except Exception as error:   # a run that failed: one line, never a traceback
+        if os.environ.get("SLTLAB_DEBUG"):
+            raise
+        return _failed(f"failed ({type(error).__name__}): {error}", 1)
     if args.json:
         print(json.dumps(result.json_object, allow_nan=False))
     else:
         print(result.text)
     return result.exit_code
+
+
+def _failed(message: str, code: int) -> int:
+    print(f"{PROG}: {' '.join(str(message).split())}", file=sys.stderr)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

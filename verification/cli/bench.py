@@ -8,10 +8,11 @@ from sltlab.verification.cli.command import Result, subcommand
 
 
 def add_bench_command(commands) -> None:
-    subcommand(commands, "bench", "speed benchmarks: medians over repeated runs, beside their targets",
+    subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
-               ("--only", dict(choices=["theory", "sampling", "accuracy"],
-                               help="run one group (default all three; accuracy takes several minutes)")))
+               ("--only", dict(choices=["theory", "sampling", "accuracy", "coverage"],
+                               help="run one group (default theory, sampling and accuracy; accuracy takes several "
+                                    "minutes; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths)")))
 
 
 def _bench(args) -> Result:
@@ -28,6 +29,12 @@ def _bench(args) -> Result:
     if "sampling" in wanted:
         result["sampling"] = run_sampler_benchmarks(args.repeats)
         tables.append(format_sampler_rows(result["sampling"]))
+    if "coverage" in wanted:
+        from sltlab.verification.bench.coverage import coverage_rows, format_coverage
+
+        coverage = coverage_rows(progress=not args.json and sys.stderr.isatty())
+        result.update(coverage)
+        tables.append(format_coverage(coverage))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
 

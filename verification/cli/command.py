@@ -13,7 +13,11 @@ class UsageError(ValueError):
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises on bad usage instead of printing usage and exiting."""
+    """An ArgumentParser that raises on bad usage instead of printing usage and exiting, and
+    takes options only as spelled (no abbreviations: ``--h`` is not ``--help``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)

@@ -120,7 +120,7 @@ def _estimate(problem, config, args) -> Result:
         config, calibration = calibrated_config(config, found), describe(found)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress)
     if calibration is not None:
-        summary["calibration"], summary["step_size_rule"] = calibration, "calibrated by a step-size sweep"
+        summary["calibration"], summary["step_size_rule"] = calibration, calibration["reason"]
     return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
 
 

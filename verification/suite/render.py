@@ -42,8 +42,8 @@ def render_estimate(summary: dict[str, Any]) -> str:
     lines.append(f"  R-hat {_number(summary['rhat'])}   ESS {_number(summary['ess'], 5)}   "
                  + ("" if summary["acceptance"] is None else f"acceptance {summary['acceptance']:.2f}   ")
                  + _per_chain(summary["llc_per_chain"]))
-    if summary["diverged_chains"]:
-        lines.append(f"  WARNING: chains {summary['diverged_chains']} DIVERGED and are excluded from λ̂")
+    lines += [f"  WARNING: {warning}" for warning in summary["warnings"]]
+    lines += [f"  note: {note}" for note in summary["notes"]]
     if "singular_fluctuation" in summary:
         nu = summary["singular_fluctuation"]
         lines.append(f"  ν̂         {_number(nu['mean'])} ± {_number(nu['se'])} (singular fluctuation)")
@@ -53,13 +53,11 @@ def render_estimate(summary: dict[str, Any]) -> str:
             lines.append(f"  multiplicity fit: not possible ({fit['reason']})")
         else:
             lines.append(f"  fit over {len(fit['ladder'])} temperatures: λ = {fit['lambda']:.4f} ± {fit['lambda_se']:.4f}, "
-                         f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} (≈ {fit['multiplicity_rounded']}); "
-                         f"two-temperature λ̂ {fit['two_temperature_lambda']:.4f}")
-    if "wbic" in summary:
-        lines.append(f"  WBIC      {summary['wbic']:.6g} (n·E[L_n] at β = 1/log n, localised prior)")
+                         f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} (≈ {fit['multiplicity_rounded']})")
     local = summary["localization"]
-    lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, "
-                 f"‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from {summary['loss_reference']}")
+    lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, moved "
+                 f"{local['distance']:.3g}, ‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from "
+                 f"{summary['loss_reference']}")
     lines.append(f"  sampler   {config['sampler']}, {config['chains']} chains × {config['draws']} draws "
                  f"(burn-in {config['burnin']}, thin {config['thin']}), step {config['step_size']:.3g} "
                  f"({summary['step_size_rule']}), γ = {config['localization']:g}, "

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,6 +24,7 @@ import numpy as np
 from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
                                   sweep_records)
 from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.sampling import progress_bar
 from sltlab.verification.suite.cases import Case
 from sltlab.verification.suite.gates import gates
@@ -45,14 +47,18 @@ def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
                                               n=problem.n, progress=progress)
             config = calibrated_config(config, calibration, max_scale=MAX_RUN_SCALE)
             line["calibration"] = describe(calibration)
-        result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
-                              progress=progress)
+        with warnings.catch_warnings():   # a case records its warnings in its line instead
+            warnings.simplefilter("ignore", EstimateWarning)
+            result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
+                                  progress=progress)
     except CalibrationError as error:
         line.update(problem=problem.name, passed=False, failure=str(error), dim=int(problem.true_parameter.numel()),
                     lambda_exact_float=problem.exact.lam_float, calibration={"sweep": sweep_records(error.sweep)},
                     seconds=time.perf_counter() - clock)
         return line
     line.update(summarize(problem, result))
+    if "calibration" in line:
+        line["step_size_rule"] = line["calibration"]["reason"]
     line["gates"] = gates(line, case.tolerance)
     line["passed"] = all(gate["passed"] for gate in line["gates"].values())
     line["trace"] = _thumbnail(result.trace, result.config.nbeta)

@@ -5,14 +5,12 @@ how L_n(w*) was obtained."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, replace
 from typing import Any
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc
 from sltlab.estimators.ladder import estimate_over_temperatures
-from sltlab.estimators.thermodynamics import wbic_lambda
 from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
 from sltlab.verification.suite.problems import Problem
 
@@ -49,6 +47,9 @@ def summarize(problem: Problem, result: LLCResult) -> dict[str, Any]:
         "rhat": estimate.rhat,
         "ess": estimate.ess,
         "diverged_chains": estimate.diverged_chains,
+        "divergence": {str(chain): why for chain, why in estimate.divergence.items()},
+        "warnings": list(result.warnings),
+        "notes": list(result.notes),
         "acceptance": result.acceptance,
         "sampling_seconds": result.trace.seconds,
         "steps": result.trace.steps,
@@ -58,16 +59,11 @@ def summarize(problem: Problem, result: LLCResult) -> dict[str, Any]:
         "step_size_rule": result.step_size_rule,
         "loss_reference": result.loss_reference,
         "localization": {"at": result.localization.kind, "iterations": result.localization.iterations,
+                         "converged": result.localization.converged, "distance": result.localization.distance,
                          "gradient_norm": result.localization.gradient_norm,
                          "loss_drop": result.localization.loss_drop,
                          "center_loss": result.localization.center_loss},
     }
-    if estimate.mean is not None and problem.n > 1 and math.isclose(config.nbeta, problem.n / math.log(problem.n)):
-        # At β* = 1/log n: WBIC = n·E[L_n] = n·L_n(w*) + n·λ̂/nβ (Watanabe 2013), here under the
-        # localising prior N(w*, 1/γ), and the global λ̂ = (WBIC − n·L_n(ŵ))/log n equals λ̂.
-        wbic, _ = wbic_lambda(problem.n, result.localization.center_loss + estimate.mean / config.nbeta,
-                              result.localization.center_loss)
-        summary["wbic"] = wbic
     if result.fluctuation is not None:
         summary["singular_fluctuation"] = {"mean": result.fluctuation.mean,
                                            "se": result.fluctuation.standard_error,
@@ -90,4 +86,4 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
     fit = ladder.fit
     return {"ladder": rungs, "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
             "multiplicity": fit.multiplicity, "multiplicity_se": fit.multiplicity_standard_error,
-            "multiplicity_rounded": fit.multiplicity_rounded, "two_temperature_lambda": ladder.two_temperature_lambda}
+            "multiplicity_rounded": fit.multiplicity_rounded}

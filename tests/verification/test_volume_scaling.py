@@ -1,4 +1,4 @@
-"""estimators.volume_scaling: V(ε) against closed forms, (λ, m) against exact values."""
+"""sltlab.verification.reference.volume_scaling: V(ε) against closed forms, (λ, m) against exact values."""
 
 import numpy as np
 import pytest

@@ -1,0 +1,15 @@
+"""Warnings an estimate raises about its own result, all subclasses of :class:`EstimateWarning`
+so that a caller can filter them together. Each is also listed in ``LLCResult.warnings``."""
+
+
+class EstimateWarning(UserWarning):
+    """Something the caller must know to trust an estimate."""
+
+
+class DivergenceWarning(EstimateWarning):
+    """Chains were dropped from an estimate: they diverged or left the basin of w*."""
+
+
+class LocalizationWarning(EstimateWarning):
+    """The centre w* is not the point the caller gave, or not a critical point: the optimiser
+    stopped before its tolerance, or moved far enough to measure another point."""

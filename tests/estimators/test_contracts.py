@@ -1,0 +1,129 @@
+"""Contracts checked once at the boundary of an estimate: every bad input is a one-line
+ValueError that names what is wrong, never a silent wrong number."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators import DivergenceWarning, LLCConfig, LocalizationWarning, estimate_llc
+from sltlab.estimators.localize import empirical_minimum, localization_concerns
+from sltlab.models import FunctionalModel
+from sltlab.verification.suite import dln_problem
+
+QUICK = LLCConfig(chains=2, draws=20, burnin=0, step_size=1e-4, localize_at="true_parameter", dtype="float64")
+
+
+def _one_line_error(call, match):
+    with pytest.raises(ValueError, match=match) as error:
+        call()
+    assert "\n" not in str(error.value)
+
+
+def test_mala_on_minibatches_is_refused():
+    # The Metropolis ratio would compare energies on two different minibatches (λ̂ = −33 at
+    # acceptance 0.01 on [3,2,3] rank 1, λ = 3.5, before this was refused).
+    problem = dln_problem([3, 2, 3], 1, n=2000, seed=0, per_sample=True)
+    config = LLCConfig(sampler="mala", batch_size=50, draws=40, chains=2)
+    _one_line_error(lambda: estimate_llc(problem.loss, problem.true_parameter, problem.data, config),
+                    "mala compares energies on the full data")
+
+
+def test_a_loss_that_averages_over_samples_is_refused():
+    # A loss returning [C] instead of per-sample [C, b]: mean(-1) would then average over the
+    # chains and couple them (λ̂ = 3.65 against 1.0 with identical per-chain values, before).
+    x = torch.randn(100, 1, dtype=torch.float64)
+    data = (x, x.clone())
+
+    def per_chain_only(position, batch):
+        inputs, targets = batch
+        return ((targets - inputs * position[:, None, :1]) ** 2).mean((-1, -2))
+
+    _one_line_error(lambda: estimate_llc(per_chain_only, torch.ones(1, dtype=torch.float64), data, QUICK),
+                    r"per-sample losses of shape \[C, b\]")
+
+
+def test_data_tensors_of_different_lengths_or_not_finite_are_refused():
+    x = torch.randn(10, 2, dtype=torch.float64)
+    module = FunctionalModel(nn.Linear(2, 1).double())
+    _one_line_error(lambda: estimate_llc(module, module.flatten(), (x, x[:9, :1]), QUICK), "rows")
+    bad = x.clone()
+    bad[3, 1] = float("nan")
+    _one_line_error(lambda: estimate_llc(module, module.flatten(), (bad, x[:, :1]), QUICK), "finite")
+
+
+@pytest.mark.parametrize("config, match", [
+    (LLCConfig(nbeta=1.0), "nβ must exceed 1"),
+    (LLCConfig(sampler="rmsprop_sgld", localization=0.0), "γ > 0"),
+])
+def test_settings_without_a_meaning_are_refused(config, match):
+    _one_line_error(config.validate, match)
+
+
+def _mlp_with(*layers):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 8), *layers, nn.Linear(8, 2))
+
+
+@pytest.mark.parametrize("layers", [(nn.BatchNorm1d(8),), (nn.Dropout(0.5),), (nn.BatchNorm1d(8), nn.ReLU())])
+def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(layers):
+    module = _mlp_with(*layers)
+    module.train()
+    x = torch.randn(64, 3)
+    y = module.eval()(x).detach() + torch.randn(64, 2)
+    module.train()
+    model = FunctionalModel(module)
+    result = estimate_llc(model, model.flatten(), (x, y), replace(QUICK, dtype="float32"))
+    assert result.estimate.mean is not None
+    assert any("eval mode" in note for note in result.notes)
+    assert module.training, "the user's module is left as it was"
+
+
+def test_a_module_that_cannot_be_batched_names_its_layer():
+    class Item(nn.Module):   # .item() cannot run under vmap
+        def forward(self, x):
+            return x * float(x.sum().item() > 0)
+
+    module = nn.Sequential(nn.Linear(2, 2), Item())
+    model = FunctionalModel(module)
+    x = torch.randn(10, 2)
+    _one_line_error(lambda: estimate_llc(model, model.flatten(), (x, x), QUICK), r"layer 1 \(Item\)")
+
+
+def test_a_centre_that_moved_far_is_a_warning_and_a_field():
+    torch.manual_seed(0)
+    module = nn.Linear(2, 1).double()
+    x = torch.randn(500, 2, dtype=torch.float64)
+    y = module(x).detach() + torch.randn(500, 1, dtype=torch.float64)
+    model = FunctionalModel(module)
+    with pytest.warns(LocalizationWarning, match="moved w"):
+        result = estimate_llc(model, model.flatten() + 1.0, (x, y), replace(QUICK, localize_at="empirical_minimum"))
+    assert result.localization.distance > 1.0 and any("moved w" in warning for warning in result.warnings)
+
+
+def test_an_optimiser_stopped_early_is_a_concern():
+    x = torch.randn(200, 2, dtype=torch.float64)
+    model = FunctionalModel(nn.Linear(2, 1).double())
+    stopped = empirical_minimum(model, model.flatten() + 3.0, (x.unsqueeze(0), x[:, :1].unsqueeze(0)),
+                                max_iterations=1)
+    assert not stopped.converged
+    assert any("stopped after 1 iterations" in concern for concern in localization_concerns(stopped, 100.0))
+
+
+def test_dropped_chains_are_a_warning_in_python():
+    problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
+    with pytest.warns(DivergenceWarning, match="3 of 3 chains dropped"):
+        result = estimate_llc(problem.loss, problem.true_parameter, problem.data,
+                              LLCConfig(chains=3, draws=50, step_size=10.0), n=problem.n)
+    assert result.estimate.mean is None and set(result.estimate.divergence) == {0, 1, 2}
+
+
+def test_a_chain_that_left_the_basin_is_dropped_with_its_reason():
+    import numpy as np
+
+    from sltlab.estimators.llc import basin_outliers
+    gaps = np.random.default_rng(0).gamma(2.0, 1.0, size=(6, 400))
+    gaps[4] += 30.0   # another basin, 30 within-chain spreads up
+    assert list(basin_outliers(gaps, np.ones(6, dtype=bool))) == [4]
+    assert basin_outliers(gaps[[0, 1, 2, 3, 5]], np.ones(5, dtype=bool)) == {}
