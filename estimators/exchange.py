@@ -105,7 +105,7 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
     trips = _RoundTrips(rungs, ladders)
     records: dict[str, list[Tensor]] = {}
     placed, moves = [], torch.zeros(rungs, dtype=torch.float64)
-    swaps, proposals, swap_rounds = (torch.zeros(rungs - 1, dtype=torch.float64), torch.zeros(rungs - 1, dtype=torch.float64), 0)
+    swaps, proposals, swap_rounds = torch.zeros(rungs - 1, dtype=torch.float64), torch.zeros(rungs - 1), 0
     steps = warmup + draws * thin
     bar = progress_bar(steps, "replica exchange", enabled=progress)
     clock = time.perf_counter()
@@ -125,13 +125,14 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
             uniform = torch.rand(rungs - 1, ladders, generator=generator, dtype=start.dtype, device=start.device)
             permutation, accepted, proposed = swap_rungs(losses, ladder, uniform, swap_rounds % 2)
             swap_rounds += 1
-            positions = state.position.reshape(rungs, ladders, dim).gather(0, permutation.unsqueeze(-1).expand(-1, -1, dim))
+            arranged = permutation.unsqueeze(-1).expand(-1, -1, dim)
+            positions = state.position.reshape(rungs, ladders, dim).gather(0, arranged)
             replica = replica.gather(0, permutation)
             state = sampler.init(positions.reshape(rungs * ladders, dim), None)
             trips.update(replica)
             if index >= warmup:
                 swaps += accepted.double().mean(-1).cpu()
-                proposals += proposed.double().cpu()
+                proposals += proposed.float().cpu()
         if index >= warmup and (index - warmup) % thin == thin - 1:
             fields = dict(record(state.position), loss=state.here.mean_loss / scale.squeeze(-1))
             for name, value in fields.items():

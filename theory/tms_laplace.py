@@ -100,5 +100,6 @@ def laplace_phases(features: int) -> tuple[Phase, ...]:
         if point.coefficient is None or (point.negative_dead and not point.bias < 0):
             continue
         constant = laplace_constant(point).value
-        phases.append(Phase(point.name, sympy.Float(point.loss, 15), point.coefficient.lam, 1, sympy.Float(constant, 15)))
+        phases.append(Phase(point.name, sympy.Float(point.loss, 15), point.coefficient.lam, 1,
+                            sympy.Float(constant, 15)))
     return tuple(phases)

@@ -97,7 +97,7 @@ def plot_transitions(classes: Mapping[str, PhaseClass], title: str, path: str | 
     """The free energy of each phase (or class) over n and its predicted occupancy, with the
     critical n of every transition; the range of n spans them."""
     found = transitions(classes)
-    ends = [t.critical_n for t in found] + [t.critical_n for t in (transitions(laplace_classes) if laplace_classes else ())]
+    ends = [t.critical_n for t in (*found, *(transitions(laplace_classes) if laplace_classes else ()))]
     if ends:
         low, high = min(ends) / 4, max(ends) * 4
     else:

@@ -32,7 +32,8 @@ def add_theory_transition_commands(models) -> None:
     subcommand(models, "tms", "regular k-gon critical points of the toy model of superposition: loss, kind, λ",
                _theory_tms,
                ("--features", dict(type=int, required=True, metavar="C", help="number of features c")),
-               ("--k", dict(type=int, help="alive columns (default: every k, dead biases all negative or all positive)")),
+               ("--k", dict(type=int, help="alive columns (default: every k, with dead biases all negative "
+                                           "or all positive)")),
                ("--positive-dead", dict(type=int, default=0, dest="positive_dead", metavar="P",
                                         help="dead columns with positive bias 1/(2c) (default 0)")))
     subcommand(models, "transitions", "free energies of phases and the predicted critical n of each transition",
@@ -63,7 +64,10 @@ def add_bayes_study_command(studies) -> None:
 def _theory_tms(args) -> Result:
     from sltlab.theory.tms import kgon, tms_phases
 
-    points = [kgon(args.features, args.k, args.positive_dead)] if args.k is not None else list(tms_phases(args.features)[1])
+    if args.k is None:
+        points = list(tms_phases(args.features)[1])
+    else:
+        points = [kgon(args.features, args.k, args.positive_dead)]
     header = f"{'point':<28}{'length':>9}{'bias':>10}{'loss':>9}{'½‖w‖²':>9}{'rank':>5}  {'kind':<8}{'λ':>6}"
     lines = [f"toy model of superposition, c = {args.features} features, two hidden dimensions", header]
     for point in points:
@@ -134,7 +138,7 @@ def _plot_transitions(args) -> Result:
 
 
 def _setups(args):
-    from sltlab.verification.dynamics.bayes import BAYES_SETUPS, BayesSetup
+    from sltlab.verification.dynamics.bayes import BAYES_SETUPS
 
     given = {name: getattr(args, name) for name, *_ in _STUDY if getattr(args, name) is not None}
     if args.model == "tms":
@@ -193,12 +197,13 @@ def _text(summary) -> str:
                   f"  {'transition':<18}{'predicted':>10}{'no c':>8}{'Laplace':>9}{'observed ± SE':>17}"
                   f"{'by start':>16}{'loose/strict':>14}{'error':>8}"]
         for row in study["transitions"]:
-            observed = "none" if row["observed_n"] is None else f"{row['observed_n']:.0f} ± {row['observed_se'] or 0:.0f}"
-            starts = "/".join("—" if v is None else f"{v:.0f}" for v in row["observed_by_start"])
-            settings = "/".join("—" if v is None else f"{v:.0f}" for v in row["observed_by_classifier_setting"].values())
+            observed = _rounded(row["observed_n"], "none") + ("" if row["observed_n"] is None else
+                                                              f" ± {row['observed_se'] or 0:.0f}")
+            starts = "/".join(_rounded(v) for v in row["observed_by_start"])
+            settings = "/".join(_rounded(v) for v in row["observed_by_classifier_setting"].values())
             error = "" if row["relative_error"] is None else f"{100 * row['relative_error']:+.0f}%"
-            laplace = "" if row["predicted_n_laplace"] is None else f"{row['predicted_n_laplace']:.0f}"
-            without = "" if row["predicted_n_without_constant"] is None else f"{row['predicted_n_without_constant']:.0f}"
+            laplace = _rounded(row["predicted_n_laplace"], "")
+            without = _rounded(row["predicted_n_without_constant"], "")
             lines.append(f"  {row['before'] + ' → ' + row['after']:<18}{row['predicted_n']:>10.0f}{without:>8}"
                          f"{laplace:>9}{observed:>17}{starts:>16}{settings:>14}{error:>8}")
         for row in study["llc"]:
@@ -211,3 +216,7 @@ def _text(summary) -> str:
     lines += [f"wall time {summary['wall_seconds']:.0f} s with {summary['threads']} thread(s)"
               + (" (loaded from the cache)" if cached else ""), f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
+
+
+def _rounded(value: float | None, missing: str = "—") -> str:
+    return missing if value is None else f"{value:.0f}"

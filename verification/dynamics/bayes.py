@@ -41,14 +41,15 @@ TARGET_LLC_ERROR = 0.05                   # λ̂ of every k-gon within 5 % of λ
 PUBLISHED_TMS = {"features": 6, "critical_n": 601.0, "tolerance": 0.02, "observed_range": (500.0, 750.0)}
 
 BAYES_SETUPS = {
-    "tms": (BayesSetup("tms", features=6),),
+    "tms": (BayesSetup("tms", features=6, rungs=18),),
     "dln": (BayesSetup("dln", widths=(6, 3, 6), singular_values=("1", "0.3", "0.15"), n_min=25.0, n_max=3000.0),
             BayesSetup("dln", widths=(6, 3, 3, 6), singular_values=("1", "0.4", "0.2"), n_min=25.0, n_max=3000.0)),
 }
-# The LLC of a k-gon: exact full-batch MALA at n = 10⁷ (nβ = n/log n ≈ 6·10⁵, so nβ·h ≥ 10⁴ γ on
-# every curved direction of the c = 6 k-gons) with γ = 100, which keeps a negative dead column,
-# flat within |W_j| < 0.24 of w*, inside that region (σ = 0.1).
-TMS_LLC = LLCConfig(sampler="mala", chains=8, draws=4000, burnin=1000, localization=100.0,
+# The LLC of a k-gon: exact full-batch MALA at n = 10⁷ (nβ = n/log n ≈ 6·10⁵, so nβ·h ≥ 100·γ on
+# every curved direction of the c = 6 k-gons, whose smallest nonzero Hessian eigenvalue is 0.02)
+# with γ = 100, which keeps a negative dead column, flat only within |W_j| ≲ 0.24 of w*, inside
+# that region (σ = 0.1).
+TMS_LLC = LLCConfig(sampler="mala", chains=8, draws=2500, burnin=1000, localization=100.0,
                     localize_at="true_parameter", dtype="float64")
 TMS_LLC_N = 10 ** 7
 

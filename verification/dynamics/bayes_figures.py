@@ -52,11 +52,12 @@ def _occupancy(ax, study: dict[str, Any]) -> None:
     ax.plot([], [], color="0.2", label="predicted crossover (with c)")
     ax.plot([], [], color="tab:red", label="observed crossover ± 2 SE")
     for mark in study["transitions"]:
-        observed = "none" if mark["observed_n"] is None else f"{mark['observed_n']:.0f} ± {mark['observed_se'] or 0:.0f}"
+        observed = ("none" if mark["observed_n"] is None
+                    else f"{mark['observed_n']:.0f} ± {mark['observed_se'] or 0:.0f}")
         laplace = "" if mark["predicted_n_laplace"] is None else f", Laplace c {mark['predicted_n_laplace']:.0f}"
-        without = mark["predicted_n_without_constant"]
+        without = "—" if mark["predicted_n_without_constant"] is None else f"{mark['predicted_n_without_constant']:.0f}"
         ax.plot([], [], " ", label=f"{mark['before']} → {mark['after']}: predicted {mark['predicted_n']:.0f} "
-                                   f"(no c {'—' if without is None else f'{without:.0f}'}{laplace}), observed {observed}")
+                                   f"(no c {without}{laplace}), observed {observed}")
     ax.set_xlim(n[0] / 1.15, n[-1] * 1.15)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     sampler = study["sampler"]
