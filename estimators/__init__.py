@@ -1,6 +1,7 @@
 """Sampling estimators of the local learning coefficient (LLC): SG-MCMC kernels over batched
-chains, the driver that records (chain, draw) traces, the LLC with its diagnostics, automatic
-step-size calibration, the temperature ladder for λ and m, and the singular fluctuation.
+chains, HMC and replica exchange over a ladder of nβ, the driver that records (chain, draw)
+traces, the LLC with its diagnostics, automatic step-size calibration, the temperature ladder
+for λ and m, and the singular fluctuation.
 
 The public API is listed in ``__all__`` and imported on first use (PEP 562), so that
 ``sltlab.estimators.config`` can be read without loading torch::
@@ -25,6 +26,8 @@ _PUBLIC = {
     "rmsprop_sgld": ("rmsprop_sgld",),
     "sgnht": ("sgnht",),
     "mala": ("mala",),
+    "hmc": ("HMCState", "hmc"),
+    "exchange": ("ExchangeTrace", "run_replica_exchange", "swap_rungs"),
     "step_size": ("default_step_size", "top_hessian_eigenvalue"),
     "thermodynamics": ("ChainMean", "singular_fluctuation"),
     "device": ("resolve_device",),

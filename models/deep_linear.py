@@ -171,3 +171,27 @@ class FullDataLoss:
         quadratic = (torch.matmul(product, sxx) * product).sum((-1, -2))
         cross = (product * syx).sum((-1, -2))
         return (0.5 * (quadratic - 2 * cross + self.syy) + self.constant).unsqueeze(-1)
+
+
+class PopulationLoss:
+    """The population loss of a deep linear network for y = B x + N(0, I), x ~ N(0, I):
+    L(P) = ½‖P − B‖²_F per sample, P = W_L ⋯ W_1, with the constant (H_out/2)(1 + log 2π)
+    dropped (it is the same for every parameter). Calling it ignores the batch and returns L
+    per chain as [C, 1]."""
+
+    def __init__(self, network: DeepLinearNetwork, teacher: Tensor):
+        if tuple(teacher.shape) != (network.widths[-1], network.widths[0]):
+            raise ValueError(f"a teacher of shape {tuple(teacher.shape)} does not fit widths {list(network.widths)}")
+        self.network, self.teacher = network, teacher
+        self._placed: dict = {}   # (device, dtype) -> the teacher there, copied once
+
+    @property
+    def dim(self) -> int:
+        return self.network.dim
+
+    def __call__(self, position: Tensor, batch=None) -> Tensor:
+        product = self.network.product(position)
+        key = (product.device, product.dtype)
+        if key not in self._placed:
+            self._placed[key] = self.teacher.to(product)
+        return 0.5 * (product - self._placed[key]).square().sum((-1, -2)).unsqueeze(-1)

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from sltlab.verification.cli.bayes import add_bayes_study_command
 from sltlab.verification.cli.command import Result, subcommand
 
 _COMMON = (
@@ -61,6 +62,7 @@ def add_dynamics_commands(commands) -> None:
                ("--seeds", dict(type=int, nargs="+", help="seeds trained; the LLC follows the first (0 1 2 3 4)")),
                ("--draws", dict(type=int, help="draws per chain in every sampler setting (200)")),
                *_COMMON)
+    add_bayes_study_command(studies)
 
 
 def _prepare(args) -> bool:

@@ -1,9 +1,11 @@
-"""``sltlab plot``: theory figures (the deep linear staircase, the width × rank phase diagram)."""
+"""``sltlab plot``: theory figures (the deep linear staircase, the width × rank phase diagram, the
+free energies of phases over n)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sltlab.verification.cli.bayes import add_transition_plot_command
 from sltlab.verification.cli.command import Result, subcommand
 
 
@@ -21,6 +23,7 @@ def add_plot_commands(commands) -> None:
                ("--max-width", dict(type=int, required=True, metavar="W",
                                     help="largest hidden width shown")),
                ("--out", dict(type=Path, required=True, metavar="FILE", help="figure file (.png)")))
+    add_transition_plot_command(figures)
 
 
 def _plot_staircase(args) -> Result:

@@ -12,6 +12,7 @@ import sympy
 
 from sltlab import theory
 from sltlab.theory import LearningCoefficient
+from sltlab.verification.cli.bayes import add_theory_transition_commands
 from sltlab.verification.cli.command import Result, subcommand
 
 
@@ -50,6 +51,7 @@ def add_theory_commands(commands) -> None:
     subcommand(models, "staircase", "deep linear network λ_k for every rank k", _theory_staircase,
                ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
                                  help="widths [input, hidden..., output]")))
+    add_theory_transition_commands(models)
     subcommand(models, "report", "report of every known case against published values",
                _theory_report,
                ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder")))

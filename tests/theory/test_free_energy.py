@@ -1,0 +1,97 @@
+"""Free energies of phases and critical sample sizes: the arithmetic exactly, the crossing
+against Lambert's W, and the published toy-model transitions."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+from sltlab.theory import deep_linear
+from sltlab.theory.free_energy import (Phase, class_free_energy, critical_n, dln_phases, predicted_occupancy,
+                                       transitions)
+
+R = sympy.Rational
+
+
+def test_dln_phases_are_exact():
+    phases = dln_phases([6, 3, 6], ["1", "0.4", "0.2"])
+    assert [p.name for p in phases] == ["rank 0", "rank 1", "rank 2", "rank 3"]
+    assert [p.loss for p in phases] == [R(3, 5), R(1, 10), R(1, 50), 0]          # ½ Σ_{i>k} s_i²
+    assert [p.constant for p in phases] == [0, 1, R(7, 5), R(8, 5)]              # (L/2) Σ_{i≤k} s_i^{2/L}, L = 2
+    for k, phase in enumerate(phases):
+        exact = deep_linear([6, 3, 6], k)
+        assert (phase.lam, phase.multiplicity) == (exact.lam, exact.multiplicity)
+
+
+def test_the_prior_constant_of_a_deeper_network_is_the_balanced_norm():
+    (_, rank_one) = dln_phases([2, 2, 2, 2], [8])
+    assert rank_one.constant == 6                                                 # (3/2)·8^{2/3}
+    (_, rank_one) = dln_phases([3, 2, 3], ["9/4"])
+    assert rank_one.constant == R(9, 4)                                           # nuclear norm for L = 2
+
+
+def test_the_free_energy_is_the_expansion_term_by_term():
+    phase = dln_phases([6, 3, 6], ["1", "0.4", "0.2"])[2]
+    n = sympy.Integer(1000)
+    expected = n * R(1, 50) + phase.lam * sympy.log(n) - (phase.multiplicity - 1) * sympy.log(sympy.log(n)) + R(7, 5)
+    assert sympy.simplify(phase.free_energy(1000) - expected) == 0
+    assert sympy.simplify(phase.free_energy(1000, with_constant=False) - (expected - R(7, 5))) == 0
+    assert math.isclose(float(phase.free_energy_float(np.array([1000.0]))[0]), float(expected), rel_tol=1e-14)
+
+
+def test_the_critical_n_is_lamberts_w():
+    """n·ΔL + Δλ·log n + Δc = 0 with equal m: n = (Δλ/ΔL)·W₋₁((ΔL/Δλ)·e^{−Δc/Δλ})."""
+    before = Phase("lossy", R(7, 100), R(7), 1, R(3))
+    after = Phase("rich", R(5, 100), R(17, 2), 1, R(6))
+    loss, lam, constant = after.loss - before.loss, after.lam - before.lam, after.constant - before.constant
+    exact = (lam / loss * sympy.LambertW(loss / lam * sympy.exp(-constant / lam), -1)).evalf(30)
+    assert math.isclose(critical_n(before, after), float(exact), rel_tol=1e-10)
+    free = (lam / loss * sympy.LambertW(loss / lam, -1)).evalf(30)
+    assert math.isclose(critical_n(before, after, with_constant=False), float(free), rel_tol=1e-10)
+
+
+def test_transitions_are_in_order_and_each_is_a_crossing():
+    phases = dln_phases([6, 3, 6], ["1", "0.4", "0.2"])
+    found = transitions(phases)
+    assert [(t.before, t.after) for t in found] == [("rank 0", "rank 1"), ("rank 1", "rank 2"), ("rank 2", "rank 3")]
+    assert [t.critical_n for t in found] == sorted(t.critical_n for t in found)
+    by_name = {p.name: p for p in phases}
+    for t in found:
+        gap = by_name[t.after].free_energy(t.critical_n) - by_name[t.before].free_energy(t.critical_n)
+        assert abs(float(gap)) < 1e-8
+        assert t.critical_n_without_constant < t.critical_n         # c grows with the rank here
+
+
+def test_predicted_occupancy_is_a_distribution_even_at_the_crossing():
+    before, after = Phase("a", R(1, 10), R(2), 1, R(0)), Phase("b", R(0), R(5), 1, R(1))
+    at = critical_n(before, after)
+    shares = predicted_occupancy([before, after], np.array([at / 10, at, at * 10]))
+    np.testing.assert_allclose(shares.sum(0), 1.0)
+    np.testing.assert_allclose(shares[:, 1], [0.5, 0.5], atol=1e-9)
+    assert shares[0, 0] > 0.99 and shares[1, 2] > 0.99
+
+
+def test_a_class_of_phases_adds_their_masses():
+    a, b = Phase("a", R(1, 10), R(2), 1, R(0)), Phase("b", R(1, 10), R(2), 1, R(0))
+    n = np.array([10.0, 100.0])
+    np.testing.assert_allclose(class_free_energy([a, b], n), a.free_energy_float(n) - math.log(2))
+    np.testing.assert_allclose(class_free_energy(a, n), a.free_energy_float(n))
+
+
+def test_no_crossing_gives_none():
+    cheap, costly = Phase("a", R(0), R(1), 1, R(0)), Phase("b", R(1, 10), R(5), 1, R(0))
+    assert critical_n(cheap, costly) is None            # never preferred
+    assert critical_n(costly, cheap) is None            # preferred from the start
+
+
+@pytest.mark.parametrize("values", [[], ["-1"], ["x"], ["1", "0"]])
+def test_bad_singular_values_are_refused(values):
+    with pytest.raises(ValueError):
+        dln_phases([4, 2, 4], values)
+
+
+def test_duplicate_phase_names_are_refused():
+    phase = Phase("a", R(0), R(1), 1, R(0))
+    with pytest.raises(ValueError):
+        transitions([phase, phase])

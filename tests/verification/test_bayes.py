@@ -1,0 +1,201 @@
+"""The Bayesian phase-transition study: crossovers and their jackknife on constructed shares, the
+phase classifiers on constructed points, a small study end to end, and the command line."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sltlab.models.tms import ToyModelOfSuperposition
+from sltlab.theory.tms import kgon
+from sltlab.verification.cli import main
+from sltlab.verification.dynamics.bayes import bayes_study
+from sltlab.verification.dynamics.bayes_problems import (BayesSetup, build_problem, classify_tms, nearest_rank,
+                                                         random_symmetry)
+from sltlab.verification.dynamics.occupancy import (crossover, jackknife_crossover, observed_transition,
+                                                    occupancy_table)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+N = np.array([10.0, 20.0, 40.0, 80.0])
+
+
+def test_the_crossover_interpolates_in_log_n_where_the_two_shares_are_equal():
+    assert math.isclose(crossover([0.9, 0.7, 0.3, 0.1], [0.1, 0.3, 0.7, 0.9], N), 20 * math.sqrt(2))
+    # Other phases do not matter: b's share of the two is what crosses ½.
+    assert math.isclose(crossover([0.45, 0.35, 0.15, 0.05], [0.05, 0.15, 0.35, 0.45], N), 20 * math.sqrt(2))
+    assert crossover([0.9, 0.8, 0.7, 0.6], [0.1, 0.2, 0.3, 0.4], N) is None          # b never wins
+    assert crossover([0.9, 0.3, 0.3, 0.9], [0.1, 0.7, 0.7, 0.1], N) is None          # and loses again
+    assert math.isclose(crossover([0.6, 0.4, 0.004, 0.2], [0.4, 0.6, 0.001, 0.8], N),  # a rung without either
+                        10 * 2 ** 0.5)
+
+
+def test_the_last_turn_is_the_crossover():
+    assert math.isclose(crossover([0.4, 0.6, 0.4, 0.1], [0.6, 0.4, 0.6, 0.9], N), 20 * math.sqrt(2))
+
+
+def test_the_jackknife_over_ladders():
+    before = np.array([[0.9, 0.9], [0.7, 0.7], [0.3, 0.3], [0.1, 0.1]])
+    estimate, error = jackknife_crossover(before, 1 - before, N)
+    assert math.isclose(estimate, 20 * math.sqrt(2)) and error == 0.0
+    shifted = np.array([[0.9, 0.9, 0.9], [0.8, 0.7, 0.6], [0.3, 0.3, 0.3], [0.1, 0.1, 0.1]])
+    estimate, error = jackknife_crossover(shifted, 1 - shifted, N)
+    leave_out = np.array([crossover(np.delete(shifted, m, 1), 1 - np.delete(shifted, m, 1), N) for m in range(3)])
+    assert math.isclose(error, math.sqrt(2 / 3 * ((leave_out - leave_out.mean()) ** 2).sum()))
+
+
+def test_observed_transition_compares_start_groups_and_halves():
+    labels = np.zeros((4, 4, 10), dtype=int)
+    labels[2:] = 1
+    result = observed_transition(labels, 0, 1, N, [np.arange(2), np.arange(2, 4)])
+    assert math.isclose(result["observed_n"], 20 * math.sqrt(2)) and result["observed_se"] == 0.0
+    assert result["observed_by_start"] == [result["observed_n"]] * 2 and result["observed_by_half"] == [
+        result["observed_n"]] * 2
+    assert result["largest_start_difference"] == 0.0 and result["largest_start_difference_z"] is None
+    table = occupancy_table(labels, {"a": 0, "b": 1})
+    np.testing.assert_allclose(np.array(table["a"]["mean"]) + table["b"]["mean"] + table["other"]["mean"], 1.0)
+
+
+def test_every_copy_of_a_kgon_is_classified_as_one():
+    model = ToyModelOfSuperposition(6)
+    generator = torch.Generator().manual_seed(0)
+    for k in (5, 6):
+        base = torch.tensor(kgon(6, k).parameter, dtype=torch.float64)
+        copies = torch.stack([random_symmetry(model, base, generator) for _ in range(20)])
+        assert classify_tms(model, copies, 0.5).tolist() == [k] * 20
+        torch.testing.assert_close(model(copies), model(base.unsqueeze(0)).expand(20, 1))
+
+
+def test_the_classifier_refuses_what_is_not_a_regular_polygon():
+    model = ToyModelOfSuperposition(6)
+    hexagon = torch.tensor(kgon(6, 6).parameter, dtype=torch.float64)
+    columns, bias = model.split(hexagon)
+    crowded = columns.clone()
+    crowded[1] = columns[0] * 0.95 + 0.05 * columns[1]          # two columns almost on top of each other
+    shrunk = columns.clone()
+    shrunk[3] = columns[3] * 0.3                                 # one column below the alive threshold
+    labels = classify_tms(model, torch.stack([model.join(crowded, bias), model.join(shrunk, bias)]), 0.5)
+    assert labels.tolist() == [-1, -1]                           # 5 alive, but a gap of 120°: not a 5-gon
+    pentagon_gap = columns.clone()
+    pentagon_gap[5] = 0.0
+    assert classify_tms(model, model.join(pentagon_gap, bias).unsqueeze(0), 0.5).tolist() == [-1]
+
+
+def test_nearest_rank_compares_the_draw_with_each_truncation():
+    singular = torch.tensor([1.0, 0.3, 0.15], dtype=torch.float64)
+    components = torch.tensor([[1.0, 0.3, 0.15], [1.0, 0.3, 0.07], [1.0, 0.3, 0.08], [1.0, 0.1, 0.15], [0.0, 0, 0]],
+                              dtype=torch.float64)
+    assert nearest_rank(components, singular, 0.5).tolist() == [3, 2, 3, 1, 0]   # 0.1 < 0.3/2: mode 2 not learned
+    assert nearest_rank(components[1:3], singular, 0.65).tolist() == [2, 2]
+
+
+def test_the_deep_linear_problem_labels_each_truncation_with_its_rank():
+    setup = BayesSetup("dln", widths=(4, 3, 4), singular_values=("1", "0.5", "0.25"), n_min=10, n_max=2000)
+    problem = build_problem(setup)
+    generator = torch.Generator().manual_seed(1)
+    points = torch.stack([problem.start(f"rank {k}", generator) for k in range(4)])
+    assert problem.record(points)["label"].tolist() == [0, 1, 2, 3]
+    assert problem.starts == ("rank 1", "rank 3") and problem.labels["rank 2"] == 2
+    assert float(problem.loss(points[3:])) < 1e-20
+
+
+@pytest.mark.parametrize("change", [dict(model="mlp"), dict(rungs=2), dict(ladders=5), dict(n_min=1.0),
+                                    dict(n_max=5.0, n_min=10.0), dict(singular_values=("1", "-1")),
+                                    dict(widths=(3,)), dict(draws=0)])
+def test_bad_setups_are_refused(change):
+    setup = BayesSetup(**{**dict(model="dln", widths=(4, 2, 4), singular_values=("1", "0.3")), **change})
+    with pytest.raises(ValueError):
+        setup.validate()
+
+
+TINY = BayesSetup("dln", widths=(3, 2, 3), singular_values=("1", "0.4"), n_min=5.0, n_max=400.0, rungs=6, ladders=4,
+                  warmup=20, draws=20, leapfrog_steps=2)
+
+
+def test_a_tiny_study_runs_end_to_end_and_caches(tmp_path):
+    result = bayes_study(TINY, cache=tmp_path)
+    (row,) = result["transitions"]
+    assert (row["before"], row["after"]) == ("rank 1", "rank 2") and 40 < row["predicted_n"] < 50
+    assert set(result["occupancy"]) == {"rank 0", "rank 1", "rank 2", "other"}
+    assert len(result["sampler"]["step_size"]) == 6 and result["sampler"]["chains"] == 24
+    json.dumps(result, allow_nan=False)
+    again = bayes_study(TINY, cache=tmp_path)
+    assert again["from_cache"] and {**again, "from_cache": False} == json.loads(json.dumps(result))
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_theory_tms_gives_the_point_and_its_kind(capsys):
+    code, out, err = run(capsys, "theory", "tms", "--features", "6", "--k", "5", "--json")
+    result = json.loads(out)
+    assert (code, err) == (0, "") and result["lambda"] == "7" and result["kind"] == "minimum"
+    code, out, _ = run(capsys, "theory", "tms", "--features", "8", "--k", "6", "--positive-dead", "1")
+    assert code == 0 and "saddle" in out and "negative Hessian eigenvalues" in out
+
+
+def test_theory_transitions_for_both_models(capsys):
+    code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "0.3",
+                       "0.15", "--json")
+    result = json.loads(out)
+    assert code == 0 and [round(t["critical_n"]) for t in result["transitions"]] == [15, 206, 1123]
+    code, out, _ = run(capsys, "theory", "transitions", "--features", "6")
+    assert code == 0 and "5-gon → 6-gon: n = 601" in out and "Laplace" in out
+
+
+def test_plot_transitions_writes_a_png(capsys, tmp_path):
+    code, out, _ = run(capsys, "plot", "transitions", "--widths", "4", "2", "4", "--singular-values", "1", "0.3",
+                       "--out", str(tmp_path / "f.png"), "--json")
+    assert code == 0 and json.loads(out)["written"]["figure"].endswith("f.png")
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+TINY_ARGS = ["--model", "dln", "--widths", "3", "2", "3", "--singular-values", "1", "0.4", "--n-min", "5", "--n-max",
+             "400", "--rungs", "6", "--ladders", "4", "--warmup", "20", "--draws", "20", "--leapfrog-steps", "2"]
+
+
+def test_the_study_prints_one_json_object_and_writes_its_figure(capsys, tmp_path):
+    code, out, err = run(capsys, "dynamics", "bayes", *TINY_ARGS, "--out", str(tmp_path), "--json")
+    result = json.loads(out)
+    assert code == int(not result["targets_met"]) and err == ""
+    assert (tmp_path / "bayes-dln.png").stat().st_size > 0
+    assert json.loads((tmp_path / "bayes-dln.json").read_text())["studies"] == result["studies"]
+    code, out, _ = run(capsys, "dynamics", "bayes", *TINY_ARGS, "--out", str(tmp_path))
+    assert "predicted" in out and "loaded from the cache" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["theory", "tms", "--features", "6", "--k", "7"], "7-gon"),
+    (["theory", "tms", "--features", "1", "--k", "1"], "features"),
+    (["theory", "transitions", "--widths", "6", "3", "6"], "singular-values"),
+    (["theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "x"], "singular values"),
+    (["theory", "transitions", "--features", "6", "--widths", "2", "2"], "either"),
+    (["dynamics", "bayes", "--model", "mlp", "--out", "{out}"], "invalid choice"),
+    (["dynamics", "bayes", "--model", "dln", "--rungs", "2", "--out", "{out}"], "rungs"),
+    (["dynamics", "bayes", "--model", "dln", "--widths", "3", "2", "3", "--out", "{out}"], "singular-values"),
+    (["dynamics", "bayes", "--model", "tms", "--widths", "3", "2", "3", "--out", "{out}"], "--model dln"),
+    (["dynamics", "bayes", "--model", "tms", "--features", "40", "--out", "{out}"], "features"),
+    (["dynamics", "bayes", "--model", "tms", "--threads", "0", "--out", "{out}"], "threads"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
+    code, out, err = run(capsys, *[a.replace("{out}", str(tmp_path)) for a in argv], "--json")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and words in err
+
+
+@pytest.mark.slow
+def test_the_llc_of_the_pentagon_and_the_hexagon_is_within_5_percent_of_lambda():
+    """20–40 s on one core: the study's LLC setting at the 5-gon (λ = 7) and the 6-gon (17/2)."""
+    from sltlab.estimators.estimate import estimate_llc
+    from sltlab.verification.dynamics.bayes import TMS_LLC, TMS_LLC_N
+
+    model = ToyModelOfSuperposition(6)
+    for k in (5, 6):
+        point = kgon(6, k)
+        result = estimate_llc(model, torch.tensor(point.parameter, dtype=torch.float64), (), TMS_LLC, n=TMS_LLC_N)
+        assert abs(result.estimate.mean / point.coefficient.lam_float - 1) < 0.05
+        assert result.estimate.rhat < 1.05 and not result.estimate.diverged_chains

@@ -1,0 +1,167 @@
+"""Free energies of phases and the sample sizes at which the Bayesian posterior switches between
+them.
+
+The free energy of a phase — the posterior mass of a neighbourhood of its minimisers, −log of
+it — expands as (Watanabe 2009, Thm 6.7 and Main Formula II; Watanabe 2018, §4; applied to
+phases by Chen, Lau, Mendel, Wei & Murfet 2023, §5)
+
+    F_n(phase) = n·L(phase) + λ·log n − (m − 1)·log log n + c + o(1),
+
+with L the population loss at the phase (the same constant dropped from every phase), λ and m
+its learning coefficient and multiplicity, and c an O(1) term. For a standard Gaussian prior
+the term of c that differs most between phases is −log φ(w*) = ½‖w*‖² + const, taken here at
+the point of the phase's minimising set nearest the origin (where the prior density is
+largest); the rest of c (the volume and curvature factors of the minimising set) is not
+modelled. The posterior prefers the phase of least F_n; two phases trade places where
+n·ΔL + Δλ·log n − Δ(m − 1)·log log n + Δc = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence, Union
+
+import numpy as np
+import sympy
+
+from sltlab.theory.coefficient import require_exponents
+from sltlab.theory.deep_linear import deep_linear, validate_widths
+
+N_MIN, N_MAX = 3.0, 1e12    # log log n is defined and positive from n = 3
+GRID = np.geomspace(N_MIN, N_MAX, 6001)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A phase: its loss, learning coefficient and O(1) term, exact where the inputs are."""
+
+    name: str
+    loss: sympy.Expr          # L at the phase (per sample)
+    lam: sympy.Rational
+    multiplicity: int
+    constant: sympy.Expr      # c: ½‖w*‖² under a standard Gaussian prior (module docstring)
+
+    def free_energy(self, n, *, with_constant: bool = True) -> sympy.Expr:
+        """F_n = n·L + λ·log n − (m − 1)·log log n (+ c), exact (a sympy expression)."""
+        n = sympy.sympify(n)
+        value = n * self.loss + self.lam * sympy.log(n) - (self.multiplicity - 1) * sympy.log(sympy.log(n))
+        return value + self.constant if with_constant else value
+
+    def free_energy_float(self, n: np.ndarray, *, with_constant: bool = True) -> np.ndarray:
+        """F_n at every n of an array (n ≥ 3), in float64."""
+        n = np.asarray(n, dtype=np.float64)
+        value = n * float(self.loss) + float(self.lam) * np.log(n) - (self.multiplicity - 1) * np.log(np.log(n))
+        return value + float(self.constant) if with_constant else value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "loss": str(self.loss), "loss_float": float(self.loss), "lambda": str(self.lam),
+                "lambda_float": float(self.lam), "multiplicity": self.multiplicity, "constant": str(self.constant),
+                "constant_float": float(self.constant)}
+
+
+PhaseClass = Union[Phase, Sequence[Phase]]
+
+
+def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool = True) -> np.ndarray:
+    """−log Σ exp(−F_n) over a class of phases counted as one (e.g. a k-gon whatever the sign of
+    its dead biases); a single phase is its own class."""
+    phases = (phases,) if isinstance(phases, Phase) else tuple(phases)
+    energies = np.stack([p.free_energy_float(n, with_constant=with_constant) for p in phases])
+    lowest = energies.min(0)
+    return lowest - np.log(np.exp(-(energies - lowest)).sum(0))
+
+
+def critical_n(before: PhaseClass, after: PhaseClass, *, with_constant: bool = True) -> float | None:
+    """The n beyond which ``after`` stays preferred to ``before`` (each a phase or a class of
+    phases): the largest root of F_n(after) − F_n(before) in [3, 10¹²] at which it turns
+    negative (brentq to 1e-12 relative). None when ``after`` is preferred from n = 3 on, or
+    not yet at 10¹²."""
+    difference = (class_free_energy(after, GRID, with_constant=with_constant)
+                  - class_free_energy(before, GRID, with_constant=with_constant))
+    if difference[-1] > 0 or (difference <= 0).all():
+        return None
+    last_positive = int(np.flatnonzero(difference > 0)[-1])
+    return _crossing(before, after, GRID[last_positive], GRID[last_positive + 1], with_constant)
+
+
+def _crossing(before: PhaseClass, after: PhaseClass, low: float, high: float, with_constant: bool) -> float:
+    from scipy.optimize import brentq   # here, not at the top: ``import sltlab.theory`` stays fast
+
+    def gap(n: float) -> float:
+        point = np.array([n])
+        return float((class_free_energy(after, point, with_constant=with_constant)
+                      - class_free_energy(before, point, with_constant=with_constant))[0])
+
+    return float(brentq(gap, low, high, xtol=1e-12, rtol=1e-12))
+
+
+class Transition(NamedTuple):
+    """A switch of the preferred phase as n grows, with and without the O(1) term c."""
+
+    before: str
+    after: str
+    critical_n: float
+    critical_n_without_constant: float | None   # the same pair's crossing with c dropped
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+def transitions(phases: Sequence[Phase] | Mapping[str, PhaseClass], *, with_constant: bool = True
+                ) -> tuple[Transition, ...]:
+    """Every switch of the phase (or, given a mapping of names to classes of phases, the class)
+    of least F_n on 3 ≤ n ≤ 10¹², in order of n."""
+    classes = _classes(phases)
+    names = list(classes)
+    energies = np.stack([class_free_energy(members, GRID, with_constant=with_constant) for members in classes.values()])
+    best = energies.argmin(0)
+    found = []
+    for index in np.flatnonzero(best[1:] != best[:-1]):
+        before, after = names[best[index]], names[best[index + 1]]
+        at = _crossing(classes[before], classes[after], GRID[index], GRID[index + 1], with_constant)
+        found.append(Transition(before, after, at, critical_n(classes[before], classes[after], with_constant=False)
+                                if with_constant else at))
+    return tuple(found)
+
+
+def predicted_occupancy(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: np.ndarray, *,
+                        with_constant: bool = True) -> np.ndarray:
+    """Posterior share of each phase (or class), exp(−F_n)/Σ exp(−F_n) over those given (as if
+    they held all the mass), [phases, len(n)]."""
+    classes = _classes(phases)
+    energies = np.stack([class_free_energy(members, n, with_constant=with_constant) for members in classes.values()])
+    weights = np.exp(-(energies - energies.min(0)))
+    return weights / weights.sum(0)
+
+
+def _classes(phases: Sequence[Phase] | Mapping[str, PhaseClass]) -> dict[str, PhaseClass]:
+    classes = dict(phases) if isinstance(phases, Mapping) else {phase.name: phase for phase in phases}
+    if not classes or (not isinstance(phases, Mapping) and len(classes) != len(phases)):
+        raise ValueError("need at least one phase, with distinct names")
+    return classes
+
+
+def dln_phases(widths: Sequence[int], singular_values: Sequence) -> tuple[Phase, ...]:
+    """The rank-k phases of a deep linear network (or reduced-rank regression) learning a
+    teacher y = Bx + N(0, I), x ~ N(0, I), with the given singular values.
+
+    Phase k is the rank-k truncation B_k of B (Eckart & Young 1936), k = 0 … min(rank B, min
+    widths): L = ½·Σ_{i>k} s_i² above the best loss (L(P) = ½‖P − B‖²_F + const), λ and m =
+    :func:`sltlab.theory.deep_linear` (widths, k) (Aoyagi 2024), and c = ½ min ‖w‖² over the
+    factorisations of B_k through the L layers, (L/2)·Σ_{i≤k} s_i^{2/L}, attained by the
+    balanced factorisation (the variational form of the Schatten-2/L quasi-norm: Srebro,
+    Rennie & Jaakkola 2005 for L = 2; Shang, Liu & Cheng 2016 for L ≥ 2).
+    """
+    widths = validate_widths(widths)
+    values = sorted(require_exponents("singular values", singular_values, allow_fraction=True), reverse=True)
+    if not values or values[-1] <= 0:
+        raise ValueError(f"need at least one positive singular value, got {list(singular_values)}")
+    depth = len(widths) - 1
+    phases = []
+    for k in range(min(len(values), min(widths)) + 1):
+        coefficient = deep_linear(widths, k)
+        loss = sympy.Rational(1, 2) * sum((s ** 2 for s in values[k:]), sympy.Integer(0))
+        constant = sympy.Rational(depth, 2) * sum((s ** sympy.Rational(2, depth) for s in values[:k]),
+                                                  sympy.Integer(0))
+        phases.append(Phase(f"rank {k}", loss, coefficient.lam, coefficient.multiplicity, constant))
+    return tuple(phases)
