@@ -16,7 +16,7 @@ _PUBLIC = {
     "estimate": ("LLCResult", "estimate_llc"),
     "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),
     "ladder": ("LadderEstimate", "estimate_over_temperatures"),
-    "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace"),
+    "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace", "llc_from_gaps"),
     "localize": ("Localization", "at_true_parameter", "empirical_minimum"),
     "multiplicity": ("MultiplicityFit", "fit_multiplicity", "temperature_ladder"),
     "posterior": ("LocalPosterior", "Sampler"),
@@ -31,7 +31,7 @@ _PUBLIC = {
     "step_size": ("default_step_size", "top_hessian_eigenvalue"),
     "thermodynamics": ("ChainMean", "singular_fluctuation"),
     "device": ("resolve_device",),
-    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning"),
+    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning", "StepSizeWarning"),
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_HOME)

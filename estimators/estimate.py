@@ -21,10 +21,11 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
-from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning
+from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, StepSizeWarning
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, run_chains
+from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
 
@@ -100,6 +101,11 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
         "acceptance" in trace.fields and not trace.diverged.all()) else None
     fluctuation = singular_fluctuation(trace, resolved.nbeta / n) if trace.functional_variance is not None else None
     concerns = [(message, LocalizationWarning) for message in localization_concerns(localization, resolved.nbeta)]
+    if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
+        alive = torch.as_tensor(~trace.diverged, device=device)
+        concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
+                                    generator)
+        concerns += [(concern, StepSizeWarning)] if concern else []
     if estimate.diverged_chains:
         chain, why = next(iter(estimate.divergence.items()))
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "

@@ -71,7 +71,14 @@ def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
     gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
     reasons = {int(c): f"diverged at step {int(trace.divergence_step[c])} (not finite, or beyond the localising "
                        "prior's reach)" for c in np.flatnonzero(trace.diverged)}
-    reasons.update(basin_outliers(gaps, ~trace.diverged))
+    return llc_from_gaps(gaps, nbeta, reasons)
+
+
+def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | None = None) -> LLCEstimate:
+    """λ̂ from a (chain, draw) array of nβ·(L_n(w) − L_n(w*)), any sampler's: chains named in
+    ``diverged`` (index → reason) and chains that left the basin are dropped."""
+    reasons = dict(diverged or {})
+    reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons))))
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]

@@ -13,3 +13,8 @@ class DivergenceWarning(EstimateWarning):
 class LocalizationWarning(EstimateWarning):
     """The centre w* is not the point the caller gave, or not a critical point: the optimiser
     stopped before its tolerance, or moved far enough to measure another point."""
+
+
+class StepSizeWarning(EstimateWarning):
+    """An unadjusted Langevin step was too large for the curvature where the chains ended:
+    the estimate carries a discretisation bias, usually upwards."""

@@ -109,3 +109,25 @@ def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: t
     rule = (f"c/(nβ·h_max·(1 + nβ/b) + γ) with c = {STEP_SCALE}, h_max = {top:.4g} the top Hessian eigenvalue "
             f"of L_n at w* and at a probe point" + ("" if minibatch is None else f", b = {minibatch}"))
     return step_size, rule
+
+
+STIFFNESS_LIMIT = 1.0   # ε·k above this: a Gaussian's bias εk/4 exceeds 25 % in that direction
+
+
+def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: float, positions: Tensor,
+                      generator: torch.Generator) -> str | None:
+    """For an unadjusted Langevin step: ε·(nβ·h_max·(1 + nβ/b) + γ) with h_max measured where
+    the chains ended, and a sentence when it exceeds ``STIFFNESS_LIMIT``. The rule measures the
+    curvature at w* and one probe; chains in a wide network reach regions many times stiffer,
+    where the step's bias (module docstring) is no longer small and R-hat does not see it."""
+    if len(positions) == 0:
+        return None
+    top = top_hessian_eigenvalue(posterior.loss, positions, batches.full(), generator=generator, iterations=30)
+    noise = 0.0 if batches.is_full else posterior.nbeta / batches.batch_size
+    stiffness = step_size * (posterior.nbeta * top * (1.0 + noise) + posterior.localization)
+    if stiffness <= STIFFNESS_LIMIT:
+        return None
+    return (f"the step ε = {step_size:.3g} is too large for the curvature where the chains ended: ε·(nβ·h_max + γ) = "
+            f"{stiffness:.3g} > {STIFFNESS_LIMIT:g} (the rule aims at {STEP_SCALE}), so λ̂ carries a discretisation "
+            "bias, usually upwards; use a Metropolis-adjusted sampler (mala, full data), a smaller --step-size, "
+            "or --calibrate")

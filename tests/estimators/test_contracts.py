@@ -1,13 +1,14 @@
 """Contracts checked once at the boundary of an estimate: every bad input is a one-line
 ValueError that names what is wrong, never a silent wrong number."""
 
+import warnings
 from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
-from sltlab.estimators import DivergenceWarning, LLCConfig, LocalizationWarning, estimate_llc
+from sltlab.estimators import DivergenceWarning, LLCConfig, LocalizationWarning, StepSizeWarning, estimate_llc
 from sltlab.estimators.localize import empirical_minimum, localization_concerns
 from sltlab.models import FunctionalModel
 from sltlab.verification.suite import dln_problem
@@ -127,3 +128,24 @@ def test_a_chain_that_left_the_basin_is_dropped_with_its_reason():
     gaps[4] += 30.0   # another basin, 30 within-chain spreads up
     assert list(basin_outliers(gaps, np.ones(6, dtype=bool))) == [4]
     assert basin_outliers(gaps[[0, 1, 2, 3, 5]], np.ones(5, dtype=bool)) == {}
+
+
+@pytest.mark.parametrize("stiffness", [0.1, 1.5])
+def test_a_langevin_step_too_large_for_the_curvature_is_a_warning(stiffness):
+    # K = w² at nβ = 1000, γ = 1: curvature k = 2·nβ + γ. At ε·k = 1.5 SGLD is stable but its
+    # stationary variance is 1/(k·(1 − εk/4)), so λ̂ comes out 1.6× too high; at 0.1 it is 2.5 %.
+    from sltlab.models import Potential
+    from sltlab.theory import parse_expression
+
+    loss = Potential(*parse_expression("w1**2"))
+    config = LLCConfig(sampler="sgld", chains=4, draws=2000, burnin=200, nbeta=1000.0, localization=1.0,
+                       step_size=stiffness / 2001.0, localize_at="true_parameter", dtype="float64")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc(loss, torch.zeros(1), (), config, n=10_000)
+    flagged = [w for w in caught if issubclass(w.category, StepSizeWarning)]
+    if stiffness > 1:
+        assert result.estimate.mean > 0.7 and len(flagged) == 1 and "ε·(nβ·h_max + γ) = 1.5" in str(flagged[0].message)
+        assert any("discretisation bias" in message for message in result.warnings)
+    else:
+        assert flagged == [] and abs(result.estimate.mean - 0.5) < 0.05

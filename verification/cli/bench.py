@@ -10,9 +10,12 @@ from sltlab.verification.cli.command import Result, subcommand
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
-               ("--only", dict(choices=["theory", "sampling", "accuracy", "coverage"],
+               ("--only", dict(choices=["theory", "sampling", "accuracy", "coverage", "grid"],
                                help="run one group (default theory, sampling and accuracy; accuracy takes several "
-                                    "minutes; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths)")))
+                                    "minutes; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
+                                    "draws deep linear networks from the published band and splits each error)")),
+               ("--count", dict(type=int, default=40, help="grid: networks drawn (default 40; minutes each)")),
+               ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")))
 
 
 def _bench(args) -> Result:
@@ -35,6 +38,13 @@ def _bench(args) -> Result:
         coverage = coverage_rows(progress=not args.json and sys.stderr.isatty())
         result.update(coverage)
         tables.append(format_coverage(coverage))
+    if "grid" in wanted:
+        from sltlab.verification.bench.grid import draw_grid, format_grid, grid_row, grid_summary
+
+        draws = draw_grid(args.count, args.seed)
+        rows = [grid_row(widths, rank, progress=not args.json and sys.stderr.isatty()) for widths, rank in draws]
+        result["grid"] = {"rows": rows, "summary": grid_summary(rows), "seed": args.seed}
+        tables.append(format_grid(rows, result["grid"]["summary"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
 

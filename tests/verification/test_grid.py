@@ -1,0 +1,38 @@
+"""The published-grid benchmark: its draw and its summary, exactly."""
+
+import pytest
+
+from sltlab.verification.bench.grid import draw_grid, grid_summary
+from sltlab.verification.cli import main
+
+
+def test_the_draw_is_reproducible_and_inside_the_band():
+    draws = draw_grid(200, seed=4)
+    assert draws == draw_grid(200, seed=4) and draws != draw_grid(200, seed=5)
+    assert {len(widths) - 1 for widths, _ in draws} == {2, 3, 4, 5}
+    assert all(5 <= width <= 50 for widths, _ in draws for width in widths)
+    assert all(0 <= rank <= min(widths) for widths, rank in draws)
+
+
+def _row(default_error, reference_bias, sampler_error, authors_error, diverged=0):
+    return {"default": {"error": default_error, "diverged": diverged, "seconds": 10.0},
+            "reference": {"estimand_bias": reference_bias}, "sampler_error": sampler_error,
+            "authors": {"error": authors_error, "diverged": 1}}
+
+
+def test_the_summary_counts_medians_tails_and_divergence():
+    rows = [_row(0.01 * k, 0.005 * k, -0.01 * k if k % 2 else 0.01 * k, 0.1) for k in range(1, 11)]
+    summary = grid_summary(rows)
+    assert summary["default"]["median"] == pytest.approx(0.055) and summary["default"]["worst"] == pytest.approx(0.10)
+    assert summary["default"]["p90"] == pytest.approx(0.091)
+    assert summary["sampler_error"]["median"] == pytest.approx(0.055)   # absolute values
+    assert summary["authors_diverged_rate"] == 1.0 and summary["default_diverged_rate"] == 0.0
+    assert not summary["meets_targets"]                                  # median 5.5 % > 3 %
+    small = grid_summary([_row(0.01, 0.01, 0.005, 0.2) for _ in range(5)])
+    assert small["meets_targets"]
+    assert not grid_summary([_row(0.01, 0.01, 0.005, 0.2, diverged=1)] * 5)["meets_targets"]
+
+
+def test_a_draw_of_nothing_is_refused(capsys):
+    assert main(["bench", "--only", "grid", "--count", "0"]) == 2
+    assert "--count must be at least 1" in capsys.readouterr().err
