@@ -1,6 +1,7 @@
 """The ``sltlab`` command line, run in-process through ``main([...])``."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -96,12 +97,29 @@ def test_rank_error_names_the_problem(capsys):
     assert err == "sltlab: error: rank 7 exceeds the smallest width 5\n"
 
 
-def test_degenerate_potential_exits_2_with_the_refusal_message(capsys):
+def test_degenerate_potential_is_refused_with_exit_3_naming_the_command_that_answers(capsys):
     with pytest.raises(theory.DegenerateError) as refusal:
-        theory.newton("(w1 + w2)**2")
-    code, out, err = run(capsys, "theory", "poly", "(w1 + w2)**2", "--json")
-    assert (code, out) == (2, "")
-    assert err == f"sltlab: error: {' '.join(str(refusal.value).split())}\n"
+        theory.newton("(w1+w2)**2")
+    reason = " ".join(str(refusal.value).split())
+    code, out, err = run(capsys, "theory", "poly", "(w1+w2)**2")
+    assert (code, err) == (3, "")
+    assert out == f'refused: {reason}; answered by: sltlab estimate volume "(w1+w2)**2"\n'
+    code, out, err = run(capsys, "theory", "poly", "(w1+w2)**2", "--json")
+    assert (code, err) == (3, "")
+    assert json.loads(out) == {"refused": reason, "answered_by": 'sltlab estimate volume "(w1+w2)**2"'}
+
+
+def test_the_command_named_by_a_refusal_answers_it(capsys):
+    _, out, _ = run(capsys, "theory", "poly", "(w1 + w2)**2", "--vars", "w1", "w2", "--json")
+    command = json.loads(out)["answered_by"]
+    assert command == 'sltlab estimate volume "(w1 + w2)**2" --vars "w1" "w2"'
+    code, answer, _ = run(capsys, *shlex.split(command)[1:], "--json")
+    assert code == 0 and abs(json.loads(answer)["lambda_fit"] - 0.5) < 0.02
+
+
+def test_a_refusal_under_a_prior_names_no_command(capsys):
+    code, out, _ = run(capsys, "theory", "poly", "(w1+w2)**2", "--prior", "1", "0", "--json")
+    assert code == 3 and json.loads(out)["answered_by"] is None
 
 
 @pytest.mark.parametrize("argv", [

@@ -57,6 +57,12 @@ def test_text_output_names_the_pieces(capsys):
         assert words in text
 
 
+def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_its_lambda(capsys):
+    code, result = run_json(capsys, "poly", "(w1+w2)**2", "--chains", "4", "--draws", "100")
+    assert code == 0 and result["lambda_exact"] is None and "real torus" in result["exact_unavailable"]
+    assert result["exact_answered_by"] == 'sltlab estimate volume "(w1+w2)**2"'
+
+
 @pytest.mark.parametrize("argv", [
     ["dln", "--widths", "3", "2", "3", "--rank", "5"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "0"],

@@ -8,7 +8,7 @@ from dataclasses import fields, replace
 
 from sltlab import theory
 from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
 
 # Options shared by every sampling estimate; None leaves the model's default in place.
 _SAMPLING_OPTIONS = (
@@ -96,10 +96,12 @@ def _estimate_poly(args) -> Result:
         raise ValueError("the singular fluctuation needs per-sample likelihoods, and a potential has none")
     config = _config(args, POTENTIAL_DEFAULTS.config)
     problem = potential_problem(args.potential, n=args.n or POTENTIAL_DEFAULTS.n, variables=args.vars)
-    return _estimate(problem, config, args)
+    # where the Newton polyhedron refuses, the output names the command that answers λ
+    answered_by = volume_command(args.potential, args.vars) if problem.exact is None else None
+    return _estimate(problem, config, args, exact_answered_by=answered_by)
 
 
-def _estimate(problem, config, args) -> Result:
+def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Result:
     from sltlab.verification.suite.render import render_estimate
     from sltlab.verification.suite.summary import run_estimate
 
@@ -119,9 +121,23 @@ def _estimate(problem, config, args) -> Result:
                           f"calibration failed: {failure}", exit_code=1)
         config, calibration = calibrated_config(config, found), describe(found)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress)
+    if exact_answered_by is not None:
+        summary["exact_answered_by"] = exact_answered_by
     if calibration is not None:
         summary["calibration"], summary["step_size_rule"] = calibration, calibration["reason"]
     return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
+
+
+def volume_command(potential: str, variables=None) -> str | None:
+    """The ``sltlab estimate volume`` command that fits λ and m of ``potential`` where the
+    Newton polyhedron refuses, or None when it has more variables than the fit takes."""
+    from sltlab.verification.reference.volume_scaling import MAX_VARIABLES
+
+    _, symbols = theory.parse_expression(potential, variables)
+    if len(symbols) > MAX_VARIABLES:
+        return None
+    named = "" if variables is None else " --vars " + " ".join(shell_word(name) for name in variables)
+    return f"{PROG} estimate volume {shell_word(potential)}{named}"
 
 
 def _estimate_volume(args) -> Result:

@@ -35,7 +35,9 @@ def render_estimate(summary: dict[str, Any]) -> str:
             lines.append(f"  error     {summary['rel_error']:+.2%} relative, "
                          f"{summary['rel_error_outside_band']:.2%} outside the band")
     else:
-        lines.append(f"  exact λ   none: {summary['exact_unavailable']}")
+        answered_by = summary.get("exact_answered_by")
+        lines.append(f"  exact λ   none: {summary['exact_unavailable']}"
+                     + ("" if answered_by is None else f"; answered by: {answered_by}"))
     if "finite_n_truth" in summary:
         lines.append(f"  nβ·E[K]   {summary['finite_n_truth']:.4f} (numerical integration at this nβ and γ: "
                      "what an exact sampler converges to)")
