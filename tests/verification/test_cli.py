@@ -1,5 +1,6 @@
 """The ``sltlab`` command line, run in-process through ``main([...])``."""
 
+import argparse
 import json
 import shlex
 import shutil
@@ -9,7 +10,8 @@ import sys
 import pytest
 
 from sltlab import theory
-from sltlab.verification.cli import main
+from sltlab.verification.cli import build_parser, main
+from sltlab.verification.cli.command import sentence
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -186,3 +188,28 @@ def test_estimate_volume_sits_beside_the_exact_value(capsys):
 def test_estimate_volume_bad_input_exits_2(capsys, argv):
     code, out, err = run(capsys, "estimate", "volume", *argv)
     assert (code, out) == (2, "") and len(err.splitlines()) == 1
+
+
+def _every_help(parser, argv=()):
+    """(argv, help text) of ``parser`` and of every subcommand below it."""
+    found = [(list(argv), parser.format_help())]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _every_help(child, (*argv, name))
+    return found
+
+
+def test_no_help_text_capitalises_lambda(capsys):
+    helps = _every_help(build_parser())
+    assert len(helps) > 20
+    for argv, _ in helps:
+        code, out, _ = run(capsys, *argv, "--help")
+        assert code == 0 and "Λ" not in out, argv
+    code, out, _ = run(capsys, "estimate", "volume", "--help")
+    assert "λ and m fitted to V(ε)" in out
+
+
+def test_a_summary_becomes_a_sentence_but_a_symbol_keeps_its_case():
+    assert sentence("deep linear network") == "Deep linear network."
+    assert sentence("λ and m fitted") == "λ and m fitted."

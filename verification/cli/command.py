@@ -50,8 +50,16 @@ def shell_word(text: str) -> str:
 
 def subcommand(group, name: str, summary: str, handler, *arguments) -> None:
     """Declare ``name`` in ``group`` with its arguments, ``--json`` and its handler."""
-    parser = group.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    parser = group.add_parser(name, help=summary, description=sentence(summary))
     for flag, options in arguments:
         parser.add_argument(flag, **options)
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     parser.set_defaults(handler=handler)
+
+
+def sentence(summary: str) -> str:
+    """``summary`` as a sentence: a leading lower-case Latin letter capitalised and a full stop
+    added. A summary that opens with a symbol (λ, ν̂) keeps it: a symbol's case is its name."""
+    first = summary[:1]
+    opening = first.upper() if first.isascii() else first
+    return opening + summary[1:] + "."
