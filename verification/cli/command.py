@@ -32,7 +32,7 @@ class Result(NamedTuple):
     exit_code: int = 0  # 1 when a verification gate failed (or every chain diverged), 3 a refusal
 
 
-REFUSED = 3   # the exit code of a refusal: the question has no answer by this method, and another command has one
+REFUSED = 3   # the exit code of a refusal: this method cannot give a correct value for this input
 
 
 def refusal(reason: str, answered_by: str | None) -> Result:
