@@ -1,6 +1,8 @@
 """The ``sltlab`` command line, run in-process through ``main([...])``."""
 
+import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,8 @@ import sys
 import pytest
 
 from sltlab import theory
-from sltlab.verification.cli import main
+from sltlab.verification.cli import build_parser, main
+from sltlab.verification.cli.command import sentence
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -96,12 +99,29 @@ def test_rank_error_names_the_problem(capsys):
     assert err == "sltlab: error: rank 7 exceeds the smallest width 5\n"
 
 
-def test_degenerate_potential_exits_2_with_the_refusal_message(capsys):
+def test_degenerate_potential_is_refused_with_exit_3_naming_the_command_that_answers(capsys):
     with pytest.raises(theory.DegenerateError) as refusal:
-        theory.newton("(w1 + w2)**2")
-    code, out, err = run(capsys, "theory", "poly", "(w1 + w2)**2", "--json")
-    assert (code, out) == (2, "")
-    assert err == f"sltlab: error: {' '.join(str(refusal.value).split())}\n"
+        theory.newton("(w1+w2)**2")
+    reason = " ".join(str(refusal.value).split())
+    code, out, err = run(capsys, "theory", "poly", "(w1+w2)**2")
+    assert (code, err) == (3, "")
+    assert out == f'refused: {reason}; answered by: sltlab estimate volume "(w1+w2)**2"\n'
+    code, out, err = run(capsys, "theory", "poly", "(w1+w2)**2", "--json")
+    assert (code, err) == (3, "")
+    assert json.loads(out) == {"refused": reason, "answered_by": 'sltlab estimate volume "(w1+w2)**2"'}
+
+
+def test_the_command_named_by_a_refusal_answers_it(capsys):
+    _, out, _ = run(capsys, "theory", "poly", "(w1 + w2)**2", "--vars", "w1", "w2", "--json")
+    command = json.loads(out)["answered_by"]
+    assert command == 'sltlab estimate volume "(w1 + w2)**2" --vars "w1" "w2"'
+    code, answer, _ = run(capsys, *shlex.split(command)[1:], "--json")
+    assert code == 0 and abs(json.loads(answer)["lambda_fit"] - 0.5) < 0.02
+
+
+def test_a_refusal_under_a_prior_names_no_command(capsys):
+    code, out, _ = run(capsys, "theory", "poly", "(w1+w2)**2", "--prior", "1", "0", "--json")
+    assert code == 3 and json.loads(out)["answered_by"] is None
 
 
 @pytest.mark.parametrize("argv", [
@@ -168,3 +188,28 @@ def test_estimate_volume_sits_beside_the_exact_value(capsys):
 def test_estimate_volume_bad_input_exits_2(capsys, argv):
     code, out, err = run(capsys, "estimate", "volume", *argv)
     assert (code, out) == (2, "") and len(err.splitlines()) == 1
+
+
+def _every_help(parser, argv=()):
+    """(argv, help text) of ``parser`` and of every subcommand below it."""
+    found = [(list(argv), parser.format_help())]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _every_help(child, (*argv, name))
+    return found
+
+
+def test_no_help_text_capitalises_lambda(capsys):
+    helps = _every_help(build_parser())
+    assert len(helps) > 20
+    for argv, _ in helps:
+        code, out, _ = run(capsys, *argv, "--help")
+        assert code == 0 and "Λ" not in out, argv
+    code, out, _ = run(capsys, "estimate", "volume", "--help")
+    assert "λ and m fitted to V(ε)" in out
+
+
+def test_a_summary_becomes_a_sentence_but_a_symbol_keeps_its_case():
+    assert sentence("deep linear network") == "Deep linear network."
+    assert sentence("λ and m fitted") == "λ and m fitted."

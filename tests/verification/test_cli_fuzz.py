@@ -1,6 +1,6 @@
 """The command line never prints a traceback: valid commands with random tokens added, dropped
-or replaced end in exit 0, 1 or 2, with exactly one line on stderr when they fail, and --json
-output that parses."""
+or replaced end in exit 0, 1, 2 or 3 (a refusal), with exactly one line on stderr when they
+fail, one line on stdout when they refuse, and --json output that parses."""
 
 import io
 import json
@@ -60,9 +60,11 @@ def test_random_arguments_never_end_in_a_traceback(argv, as_json):
         code = main(argv + (["--out", str(Path(folder) / "figure.png")] if argv[0] == "plot" else []))
     out, err = stdout.getvalue(), stderr.getvalue()
     event(f"{' '.join(argv[:2])}: exit {code}")
-    assert code in (0, 1, 2), (argv, code)
+    assert code in (0, 1, 2, 3), (argv, code)
     assert "Traceback" not in err
     if code == 2 or (code == 1 and not out):
         assert err.count("\n") == 1 and err.startswith("sltlab"), (argv, err)
-    if as_json and code in (0, 1) and out:
+    if code == 3:
+        assert err == "" and out.count("\n") == 1, (argv, out, err)
+    if as_json and code in (0, 1, 3) and out:
         assert isinstance(json.loads(out), dict), argv

@@ -3,6 +3,7 @@ fit on exact finite-temperature curves."""
 
 import json
 import math
+import re
 
 import pytest
 
@@ -55,6 +56,15 @@ def test_text_output_names_the_pieces(capsys):
     text = capsys.readouterr().out
     for words in ("λ̂", "exact λ   1/2", "nβ·E[K]", "R-hat", "slice sampling", "stepped out and shrunk"):
         assert words in text
+    judged, to_lambda = text.splitlines()[1:3]    # the judged error leads, the distance to λ follows
+    assert re.fullmatch(r"  error     z = \(λ̂ − nβ·E\[K\]\)/SE = [+-]\d\.\d\d against the finite-n truth .*", judged)
+    assert to_lambda.startswith("  to λ ") and "reported, not judged" in to_lambda
+
+
+def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_its_lambda(capsys):
+    code, result = run_json(capsys, "poly", "(w1+w2)**2", "--chains", "4", "--draws", "100")
+    assert code == 0 and result["lambda_exact"] is None and "real torus" in result["exact_unavailable"]
+    assert result["exact_answered_by"] == 'sltlab estimate volume "(w1+w2)**2"'
 
 
 @pytest.mark.parametrize("argv", [

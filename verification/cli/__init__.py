@@ -1,8 +1,11 @@
 """The ``sltlab`` command line: one module per subcommand.
 
 Exit codes: 0 success; 1 a verification gate failed or a run failed (every chain diverged, no
-stable step, out of memory), with one line on stderr; 2 bad input (one line on stderr). Never
-a traceback, unless ``SLTLAB_DEBUG`` is set. ``--json`` prints exactly one JSON object on
+stable step, out of memory), with one line on stderr; 2 bad input (one line on stderr); 3 a
+refusal, which is an answer: the method cannot give a correct value for this input (the Newton
+polyhedron of a degenerate potential), and one line on stdout says why and names the command
+that answers instead (``--json``: ``{"refused": ..., "answered_by": ...}``). Never a
+traceback, unless ``SLTLAB_DEBUG`` is set. ``--json`` prints exactly one JSON object on
 stdout and nothing else. Warnings about an estimate are part of its result, not printed
 twice. Heavy modules (torch, matplotlib) are imported by the handlers only, so
 ``sltlab theory`` starts fast.

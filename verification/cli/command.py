@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any, NamedTuple, NoReturn
 
 PROG = "sltlab"
@@ -28,13 +29,37 @@ class Result(NamedTuple):
 
     json_object: dict[str, Any]
     text: str
-    exit_code: int = 0  # 1 when a verification gate failed (or every chain diverged)
+    exit_code: int = 0  # 1 when a verification gate failed (or every chain diverged), 3 a refusal
+
+
+REFUSED = 3   # the exit code of a refusal: this method cannot give a correct value for this input
+
+
+def refusal(reason: str, answered_by: str | None) -> Result:
+    """A method's refusal as an answer: one line saying why and naming the command that answers
+    the question instead (``answered_by``, None where no command does), exit code 3."""
+    reason = " ".join(reason.split())
+    text = f"refused: {reason}" + ("" if answered_by is None else f"; answered by: {answered_by}")
+    return Result({"refused": reason, "answered_by": answered_by}, text, exit_code=REFUSED)
+
+
+def shell_word(text: str) -> str:
+    """``text`` quoted for a POSIX shell, in double quotes where that is safe (for reading)."""
+    return f'"{text}"' if not set(text) & set('"$`\\!') else shlex.quote(text)
 
 
 def subcommand(group, name: str, summary: str, handler, *arguments) -> None:
     """Declare ``name`` in ``group`` with its arguments, ``--json`` and its handler."""
-    parser = group.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    parser = group.add_parser(name, help=summary, description=sentence(summary))
     for flag, options in arguments:
         parser.add_argument(flag, **options)
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     parser.set_defaults(handler=handler)
+
+
+def sentence(summary: str) -> str:
+    """``summary`` as a sentence: a leading lower-case Latin letter capitalised and a full stop
+    added. A summary that opens with a symbol (λ, ν̂) keeps it: a symbol's case is its name."""
+    first = summary[:1]
+    opening = first.upper() if first.isascii() else first
+    return opening + summary[1:] + "."

@@ -7,32 +7,61 @@ import sys
 from dataclasses import fields, replace
 
 from sltlab import theory
-from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
+from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
+from sltlab.verification.defaults import DLN_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
 
-# Options shared by every sampling estimate; None leaves the model's default in place.
-_SAMPLING_OPTIONS = (
-    ("--sampler", dict(choices=SAMPLER_NAMES, help="sampler (default: the model's)")),
-    ("--chains", dict(type=int, help="number of chains, run as one batch")),
-    ("--draws", dict(type=int, help="recorded draws per chain")),
-    ("--burnin", dict(type=int, help="steps discarded first (default draws/4)")),
-    ("--thin", dict(type=int, help="steps per recorded draw (default 1)")),
-    ("--step-size", dict(type=float, dest="step_size", help="step size (default: chosen from the model)")),
-    ("--localization", dict(type=float, help="localisation strength γ")),
-    ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at",
-                           help="centre w*: the empirical minimum reached from the true parameter (default) "
-                                "or the true parameter itself")),
-    ("--nbeta", dict(type=float, help="inverse temperature times n (default n/log n)")),
-    ("--batch-size", dict(type=int, dest="batch_size", help="minibatch size (default: the model's)")),
-    ("--n", dict(type=int, help="data set size n")),
-    ("--seed", dict(type=int, help="seed of the data and of the sampler's one generator")),
-    ("--device", dict(choices=["auto", "cpu", "cuda"], help="auto uses CUDA when present (default)")),
-    ("--dtype", dict(choices=["float32", "float64"], help="sampling precision (default float32)")),
-    ("--temperatures", dict(type=int, metavar="K",
-                            help="also estimate at K values of nβ over two decades and fit λ − (m−1)/log nβ")),
-    ("--fluctuation", dict(action="store_true", help="also estimate the singular fluctuation ν̂ (full-data passes)")),
-    ("--calibrate", dict(action="store_true", help="choose the step size by a step-size sweep of short pilot runs")),
-)
+# Settings whose default is resolved at run time, and the rule that resolves them.
+RESOLVED_AT_RUN_TIME = {"burnin": "draws/4", "step_size": "the sampler's step-size rule", "nbeta": "n/log n",
+                        "batch_size": "all n rows, full batch"}
+
+
+def sampling_options(family: ModelDefaults, family_name: str) -> tuple:
+    """The options of every sampling estimate, each help ending in its default for the family,
+    read from ``family`` (sltlab.verification.defaults). Where it differs from a bare
+    ``LLCConfig()``'s, the help says so. An option left out (None) keeps the family's default."""
+    bare = LLCConfig()
+
+    def default(field: str) -> str:
+        value, plain = getattr(family.config, field), getattr(bare, field)
+        text = _shown(field, value)
+        return text if value == plain else f"{text} for {family_name}; LLCConfig() alone: {_shown(field, plain)}"
+
+    return (
+        ("--sampler", dict(choices=SAMPLER_NAMES, help=f"sampler (default: {default('sampler')})")),
+        ("--chains", dict(type=int, help=f"number of chains, run as one batch (default: {default('chains')})")),
+        ("--draws", dict(type=int, help=f"recorded draws per chain (default: {default('draws')})")),
+        ("--burnin", dict(type=int, help=f"steps discarded first (default: {default('burnin')})")),
+        ("--thin", dict(type=int, help=f"steps per recorded draw (default: {default('thin')})")),
+        ("--step-size", dict(type=float, dest="step_size", help=f"step size (default: {default('step_size')})")),
+        ("--localization", dict(type=float, help=f"localisation strength γ (default: {default('localization')})")),
+        ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at",
+                               help="centre w*: the empirical minimum reached from the true parameter, or the true "
+                                    f"parameter itself (default: {default('localize_at')})")),
+        ("--nbeta", dict(type=float, help=f"inverse temperature times n (default: {default('nbeta')})")),
+        ("--batch-size", dict(type=int, dest="batch_size", help=f"minibatch size (default: {default('batch_size')})")),
+        ("--n", dict(type=int, help=f"data set size n (default: {_shown('n', family.n)})")),
+        ("--seed", dict(type=int, help=f"seed of the data and of the sampler's one generator "
+                                       f"(default: {default('seed')})")),
+        ("--device", dict(choices=["auto", "cpu", "cuda"],
+                          help=f"auto uses CUDA when present (default: {default('device')})")),
+        ("--dtype", dict(choices=["float32", "float64"], help=f"sampling precision (default: {default('dtype')})")),
+        ("--temperatures", dict(type=int, metavar="K", help="also estimate at K values of nβ over two decades "
+                                                            "and fit λ − (m−1)/log nβ (default: off)")),
+        ("--fluctuation", dict(action="store_true",
+                               help="also estimate the singular fluctuation ν̂, from passes over all n rows "
+                                    "(default: off)")),
+        ("--calibrate", dict(action="store_true",
+                             help="choose the step size by a sweep of short pilot runs (default: off)")),
+    )
+
+
+def _shown(field: str, value) -> str:
+    if value is None:
+        return RESOLVED_AT_RUN_TIME[field]
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_estimate_commands(commands) -> None:
@@ -45,13 +74,13 @@ def add_estimate_commands(commands) -> None:
                                  help="widths [input, hidden..., output]")),
                ("--rank", dict(type=int, required=True, help="rank r of the teacher")),
                ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
-                                          help="the teacher's r singular values (default all 1)")),
-               *_SAMPLING_OPTIONS)
+                                          help="the teacher's r singular values (default: all 1)")),
+               *sampling_options(DLN_DEFAULTS, "deep linear networks"))
     subcommand(estimators, "poly", "LLC of a potential K(w) at w* = 0, beside the Newton-polyhedron λ",
                _estimate_poly,
                ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
                ("--vars", dict(nargs="+", metavar="NAME", help="variables (default: all symbols)")),
-               *_SAMPLING_OPTIONS)
+               *sampling_options(POTENTIAL_DEFAULTS, "potentials"))
     subcommand(estimators, "volume", "λ and m fitted to V(ε) = vol{K < ε} on a box, beside the exact value",
                _estimate_volume,
                ("potential", dict(help='K(w) in 1 to 3 variables, e.g. "(w1 + w2)**2"')),
@@ -61,8 +90,6 @@ def add_estimate_commands(commands) -> None:
 
 
 def _config(args, defaults):
-    from sltlab.estimators.config import LLCConfig
-
     given = {f.name: getattr(args, f.name) for f in fields(LLCConfig)
              if getattr(args, f.name, None) is not None}
     if args.fluctuation:
@@ -78,7 +105,7 @@ def _check_counts(args) -> None:
 
 
 def _estimate_dln(args) -> Result:
-    from sltlab.verification.suite import DLN_DEFAULTS, dln_problem
+    from sltlab.verification.suite import dln_problem
 
     _check_counts(args)
     config = _config(args, DLN_DEFAULTS.config)
@@ -89,17 +116,19 @@ def _estimate_dln(args) -> Result:
 
 
 def _estimate_poly(args) -> Result:
-    from sltlab.verification.suite import POTENTIAL_DEFAULTS, potential_problem
+    from sltlab.verification.suite import potential_problem
 
     _check_counts(args)
     if args.fluctuation:
         raise ValueError("the singular fluctuation needs per-sample likelihoods, and a potential has none")
     config = _config(args, POTENTIAL_DEFAULTS.config)
     problem = potential_problem(args.potential, n=args.n or POTENTIAL_DEFAULTS.n, variables=args.vars)
-    return _estimate(problem, config, args)
+    # where the Newton polyhedron refuses, the output names the command that answers λ
+    answered_by = volume_command(args.potential, args.vars) if problem.exact is None else None
+    return _estimate(problem, config, args, exact_answered_by=answered_by)
 
 
-def _estimate(problem, config, args) -> Result:
+def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Result:
     from sltlab.verification.suite.render import render_estimate
     from sltlab.verification.suite.summary import run_estimate
 
@@ -119,9 +148,23 @@ def _estimate(problem, config, args) -> Result:
                           f"calibration failed: {failure}", exit_code=1)
         config, calibration = calibrated_config(config, found), describe(found)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress)
+    if exact_answered_by is not None:
+        summary["exact_answered_by"] = exact_answered_by
     if calibration is not None:
         summary["calibration"], summary["step_size_rule"] = calibration, calibration["reason"]
     return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
+
+
+def volume_command(potential: str, variables=None) -> str | None:
+    """The ``sltlab estimate volume`` command that fits λ and m of ``potential`` where the
+    Newton polyhedron refuses, or None when it has more variables than the fit takes."""
+    from sltlab.verification.reference.volume_scaling import MAX_VARIABLES
+
+    _, symbols = theory.parse_expression(potential, variables)
+    if len(symbols) > MAX_VARIABLES:
+        return None
+    named = "" if variables is None else " --vars " + " ".join(shell_word(name) for name in variables)
+    return f"{PROG} estimate volume {shell_word(potential)}{named}"
 
 
 def _estimate_volume(args) -> Result:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.verification.suite.problems import (DLN_DEFAULTS, POTENTIAL_DEFAULTS, Problem, dln_problem,
+from sltlab.verification.defaults import DLN_DEFAULTS, POTENTIAL_DEFAULTS
+from sltlab.verification.suite.problems import (Problem, dln_problem,
                                                 normal_crossing_problem, potential_problem, reduced_rank_problem,
                                                 regular_problem, tanh_problem)
 
@@ -63,7 +64,7 @@ _BUILDERS = {
 }
 
 # Sampler settings per family, never per case. SGLD on exact full-data gradients for linear
-# networks (problems.DLN_DEFAULTS); slice sampling, exact, for potentials and the tanh network.
+# networks (sltlab.verification.defaults); slice sampling, exact, for potentials and the tanh network.
 # The smoke suite's SGLD cases run at the rule step (c/4 ≈ 2.5 % bias by design, inside the
 # budget): their short runs cannot show a calibration equivalent within 5 %, the dln suite can.
 SGLD_SUITE = DLN_DEFAULTS.config

@@ -56,6 +56,32 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     return {"mixing": mixing, "accuracy": accuracy}
 
 
+def judged_error(line: dict[str, Any]) -> dict[str, Any] | None:
+    """The error the accuracy gate judges, from an estimate's summary ``line``: where the
+    finite-n truth t·E_t[K] is computed, z = (λ̂ − t·E_t[K])/SE (``kind`` "z"); otherwise the
+    distance from λ̂ to the band [λ − (m − 1)/log nβ, λ] relative to λ (``kind``
+    "outside_band"). ``reference`` is the truth or the band. None without an estimate or a λ.
+
+    With the gate's k and budget (``line["gates"]``), ``allowed`` is the largest error it
+    passes, in the same unit: k + budget·|t·E_t[K]|/SE, or (k·SE + budget·λ)/λ."""
+    mean, se, truth = line.get("llc_mean"), line.get("llc_se"), line.get("finite_n_truth")
+    accuracy = line.get("gates", {}).get("accuracy")
+    if mean is None:
+        return None
+    if truth is not None:
+        judged = {"kind": "z", "value": (mean - truth) / se if se else None, "reference": truth}
+        if accuracy is not None and se:
+            judged["allowed"] = accuracy["k"] + accuracy["bias_budget"] * abs(truth) / se
+        return judged
+    lam = line.get("lambda_exact_float")
+    if lam is None:
+        return None
+    judged = {"kind": "outside_band", "value": line["rel_error_outside_band"], "reference": line["band"]}
+    if accuracy is not None and se is not None:
+        judged["allowed"] = (accuracy["k"] * se + accuracy["bias_budget"] * lam) / lam
+    return judged
+
+
 def false_failure_rate(ks: list[float]) -> float:
     """The chance that some case of a suite leaves its accuracy interval although every bias is
     within its budget and every SE is right: 1 − Π(1 − 2Φ(−k_i)), 2Φ(−k) = erfc(k/√2) being

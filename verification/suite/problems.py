@@ -1,7 +1,7 @@
 """Verification problems: a model's batched loss, its true parameter, its data and its exact
 learning coefficient, for every family the suites cover (deep linear networks, polynomial
 potentials, reduced-rank regression, regular models, normal crossings under a prior, the tanh
-network as a data model), and the sampler defaults of each family."""
+network as a data model). Each family's sampler defaults are in :mod:`sltlab.verification.defaults`."""
 
 from __future__ import annotations
 
@@ -11,28 +11,10 @@ import sympy
 import torch
 
 from sltlab import theory
-from sltlab.estimators.config import LLCConfig
 from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data, teacher_matrix
 from sltlab.models.potential import Potential
 from sltlab.models.tanh_network import TanhNetwork, null_regression_data
 from sltlab.theory import LearningCoefficient
-
-
-class ModelDefaults(NamedTuple):
-    """Default settings for a family of models: the same for every case, never tuned per case."""
-
-    config: LLCConfig
-    n: int
-
-
-# Deep linear networks: SGLD on exact full-data gradients, the step from the curvature rule.
-DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=16_000, burnin=40_000, thin=5,
-                                       localization=3.0), n=10_000)
-# Potentials have no data (n only sets nβ = n/log n): coordinate-wise slice sampling is exact
-# and follows the arms of cross-shaped singular posteriors, where Langevin steps set by the
-# narrowest width do not mix (sltlab.estimators.slice).
-POTENTIAL_DEFAULTS = ModelDefaults(LLCConfig(sampler="slice", chains=64, draws=2000, localization=1.0,
-                                             dtype="float64"), n=10_000)
 
 
 class Problem(NamedTuple):

@@ -1,8 +1,11 @@
-"""Readable rendering of an LLC estimate's JSON summary."""
+"""Readable rendering of an LLC estimate's JSON summary, led by the error a verification gate
+would judge."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from sltlab.verification.suite.gates import judged_error
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -26,19 +29,16 @@ def render_estimate(summary: dict[str, Any]) -> str:
         lines.append(f"  ALL {config['chains']} CHAINS DIVERGED: no estimate. Lower --step-size "
                      f"(was {config['step_size']:.3g}).")
     else:
+        lines += _judged_lines(summary)
         lines.append(f"  λ̂        {summary['llc_mean']:.4f} ± {_number(summary['llc_se'])} (Monte Carlo SE)")
     if summary["lambda_exact"] is not None:
         low, high = summary["band"]
         lines.append(f"  exact λ   {summary['lambda_exact']} = {summary['lambda_exact_float']:.6g}, "
                      f"m = {summary['multiplicity_exact']}; band [λ − (m−1)/log nβ, λ] = [{low:.4g}, {high:.4g}]")
-        if summary["rel_error"] is not None:
-            lines.append(f"  error     {summary['rel_error']:+.2%} relative, "
-                         f"{summary['rel_error_outside_band']:.2%} outside the band")
     else:
-        lines.append(f"  exact λ   none: {summary['exact_unavailable']}")
-    if "finite_n_truth" in summary:
-        lines.append(f"  nβ·E[K]   {summary['finite_n_truth']:.4f} (numerical integration at this nβ and γ: "
-                     "what an exact sampler converges to)")
+        answered_by = summary.get("exact_answered_by")
+        lines.append(f"  exact λ   none: {summary['exact_unavailable']}"
+                     + ("" if answered_by is None else f"; answered by: {answered_by}"))
     lines.append(f"  R-hat {_number(summary['rhat'])}   ESS {_number(summary['ess'], 5)}   "
                  + ("" if summary["acceptance"] is None else f"acceptance {summary['acceptance']:.2f}   ")
                  + _per_chain(summary["llc_per_chain"]))
@@ -71,3 +71,25 @@ def render_estimate(summary: dict[str, Any]) -> str:
         lines.append(f"  sweep     ε → pilot λ̂: {sweep}")
     lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)")
     return "\n".join(lines)
+
+
+def _judged_lines(summary: dict[str, Any]) -> list[str]:
+    """The error first: against the finite-n truth nβ·E[K] in standard errors where it is
+    computed, else outside the band; the relative error to λ beside it, reported, not judged."""
+    judged = judged_error(summary)
+    lines = []
+    if judged is not None and judged["kind"] == "z":
+        z = "—" if judged["value"] is None else f"{judged['value']:+.2f}"
+        lines.append(f"  error     z = (λ̂ − nβ·E[K])/SE = {z} against the finite-n truth "
+                     f"nβ·E[K] = {judged['reference']:.4f} (quadrature at this nβ and γ: what an exact sampler "
+                     "converges to)")
+    elif judged is not None:
+        low, high = judged["reference"]
+        lines.append(f"  error     {judged['value']:.2%} of λ outside the band [{low:.4g}, {high:.4g}] (where the "
+                     "finite-n LLC lies)")
+    if summary["rel_error"] is not None:
+        outside = (f", {summary['rel_error_outside_band']:.2%} outside the band"
+                   if judged is not None and judged["kind"] == "z" else "")
+        lines.append(f"  to λ      {summary['rel_error']:+.2%} relative{outside}: reported, not judged (at finite nβ "
+                     "the LLC lies up to (m−1)/log nβ below λ)")
+    return lines

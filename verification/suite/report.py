@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from sltlab.verification.suite.gates import ESS_MIN, RHAT_MAX, false_failure_rate
+from sltlab.verification.suite.provenance import provenance, provenance_markdown
+from sltlab.verification.suite.table import cases_table, failure_reason
 
 DLN_MEDIAN_TARGET, DLN_WORST_TARGET = 0.03, 0.10
 
@@ -43,6 +45,7 @@ def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str
     from sltlab.verification.suite import figures as suite_plots
 
     facts = summary(lines)
+    facts["provenance"] = provenance(lines)
     figures = {"estimate_vs_exact": suite_plots.plot_estimate_vs_exact(lines, out / "estimate_vs_exact.png"),
                "error_vs_dim": suite_plots.plot_error_vs_dim(lines, out / "error_vs_dim.png")}
     calibration = suite_plots.plot_calibration(lines, out / "calibration.png")
@@ -60,9 +63,10 @@ def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str
 
 def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: str) -> str:
     gates, rates = facts["gates"], facts["false_failure_rate"]
-    text = [f"# {title}", "",
-            f"{facts['passed']} of {facts['cases']} cases pass both gates."
-            + (f" Failed: {', '.join(facts['failed'])}." if facts["failed"] else ""), "",
+    text = [f"# {title}", "", f"{facts['passed']} of {facts['cases']} cases pass both gates."
+            + (" Failed:" if facts["failed"] else ""), "",
+            *(f"- `{line['id']}`: {failure_reason(line)}" for line in lines if not line["passed"]),
+            *([""] if facts["failed"] else []),
             "## Gates", "",
             f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} and bulk ESS ≥ "
             f"{gates['mixing']['ess_min']} (Vehtari et al. 2021), with no diverged chain.",
@@ -83,31 +87,11 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
                  + ("met" if dln["meets_targets"] else "MISSED")
                  + f"; outside the band [λ − (m − 1)/log nβ, λ]: median {dln['median_outside_band']:.1%}, "
                    f"worst {dln['worst_outside_band']:.1%}.", ""]
-    text += ["## Cases", "",
-             "| case | d | λ | m | λ̂ ± SE | error | R-hat | ESS | step (rule) | mixing | accuracy | s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for line in lines:
-        text.append(_row(line))
-    text += ["", "## Figures", ""]
+    text += ["## Cases", "", *cases_table(lines), "", "## Figures", ""]
     text += [f"![{name}]({file})" for name, file in facts["figures"].items()]
     text += [f"![trace of {case_id}]({file})" for case_id, file in facts["trace_figures"].items()]
     failures = [line for line in lines if line.get("failure")]
     if failures:
         text += ["", "## Failures before an estimate", ""] + [f"- `{line['id']}`: {line['failure']}" for line in failures]
+    text += ["", *provenance_markdown(facts["provenance"])]
     return "\n".join(text) + "\n"
-
-
-def _row(line: dict[str, Any]) -> str:
-    def number(value, spec):
-        return "—" if value is None else format(value, spec)
-
-    mean = line.get("llc_mean")
-    gates = line.get("gates", {})
-    calibration = line.get("calibration") or {}
-    step = ("—" if "chosen" not in calibration else f"{calibration['chosen']:.3g} ({calibration['rule']:.3g})")
-    verdict = {True: "pass", False: "**FAIL**", None: "—"}
-    return (f"| `{line['id']}` | {line['dim']} | {line.get('lambda_exact') or number(line['lambda_exact_float'], '.4g')} "
-            f"| {line.get('multiplicity_exact', '—')} | {number(mean, '.4g')} ± {number(line.get('llc_se'), '.2g')} "
-            f"| {number(line.get('rel_error'), '+.1%')} | {number(line.get('rhat'), '.3f')} | {number(line.get('ess'), '.0f')} "
-            f"| {step} | {verdict[gates.get('mixing', {}).get('passed')]} | {verdict[gates.get('accuracy', {}).get('passed')]} "
-            f"| {line['seconds']:.0f} |")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+import torch
 
 from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
                                   sweep_records)
@@ -63,6 +64,7 @@ def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
     line["passed"] = all(gate["passed"] for gate in line["gates"].values())
     line["trace"] = _thumbnail(result.trace, result.config.nbeta)
     line["seconds"] = time.perf_counter() - clock
+    line["torch_threads"] = torch.get_num_threads()
     return line
 
 

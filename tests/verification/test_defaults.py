@@ -1,0 +1,99 @@
+"""One source of defaults: the help of every `sltlab estimate` option prints the family's
+default read from sltlab.verification.defaults (and a bare LLCConfig()'s where they differ),
+and the README states the same numbers."""
+
+import argparse
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from sltlab.estimators.config import LLCConfig
+from sltlab.verification.cli import build_parser
+from sltlab.verification.cli.estimate import RESOLVED_AT_RUN_TIME
+from sltlab.verification.defaults import DLN_DEFAULTS, POTENTIAL_DEFAULTS
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+FAMILIES = {"dln": DLN_DEFAULTS, "poly": POTENTIAL_DEFAULTS}
+CONFIG_FIELDS = {field.name for field in fields(LLCConfig)}
+
+
+def _estimate_parser(name: str) -> argparse.ArgumentParser:
+    top = build_parser()
+    commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    estimators = next(a for a in commands.choices["estimate"]._actions if isinstance(a, argparse._SubParsersAction))
+    return estimators.choices[name]
+
+
+def _read(text: str, field: str):
+    """A default as printed in help back into a value: a number, a name, or a resolving rule."""
+    text = text.strip()
+    if text == RESOLVED_AT_RUN_TIME.get(field):
+        return None
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return text
+
+
+@pytest.mark.parametrize("command", sorted(FAMILIES))
+def test_every_estimate_option_prints_its_default_from_the_one_source(command):
+    family, bare = FAMILIES[command], LLCConfig()
+    parser = _estimate_parser(command)
+    shown = " ".join(parser.format_help().split())
+    options = [action for action in parser._actions
+               if action.option_strings and not action.required and action.dest not in ("help", "json")]
+    assert len(options) >= 17
+    for action in options:
+        assert "(default: " in action.help, action.dest
+        assert " ".join(action.help.split()) in shown
+        if action.dest not in CONFIG_FIELDS:
+            continue
+        printed = re.search(r"\(default: ([^;)]*)(?:; LLCConfig\(\) alone: ([^)]*))?\)", action.help)
+        family_value, bare_value = getattr(family.config, action.dest), getattr(bare, action.dest)
+        assert _read(printed[1].split(" for ")[0], action.dest) == family_value, action.dest
+        if family_value == bare_value:
+            assert printed[2] is None, action.dest
+        else:
+            assert _read(printed[2], action.dest) == bare_value, action.dest
+    n_help = next(action.help for action in options if action.dest == "n")
+    assert _read(re.search(r"\(default: ([^)]*)\)", n_help)[1], "n") == family.n
+
+
+def test_the_deep_linear_help_says_where_it_differs_from_a_bare_config():
+    draws_help = next(a.help for a in _estimate_parser("dln")._actions if a.dest == "draws")
+    assert draws_help.endswith(f"(default: {DLN_DEFAULTS.config.draws:,} for deep linear networks; "
+                               f"LLCConfig() alone: {LLCConfig().draws:,})")
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "").replace("10⁴", "10000"))
+
+
+def test_the_readme_states_the_same_defaults():
+    bare = re.search(r"`LLCConfig\(\)` in Python has its own: (\w+), (\d+) chains × ([\d,]+) draws, burn-in "
+                     r"draws/4, thin (\d+),\s+γ = ([\d.]+), (float\d+)", README)
+    config = LLCConfig()
+    assert bare is not None
+    assert (bare[1].lower(), _number(bare[2]), _number(bare[3]), _number(bare[4]), _number(bare[5]), bare[6]) == (
+        config.sampler, config.chains, config.draws, config.thin, config.localization, config.dtype)
+    assert config.burnin is None and config.nbeta is None and config.step_size is None
+
+    dln = re.search(r"\*\*Deep linear networks\*\*: n = (10⁴) Gaussian rows, nβ = n/log n, γ = ([\d.]+), (\d+) "
+                    r"(\w+) chains of\s+([\d,]+) burn-in steps and ([\d,]+) draws thinned by (\d+)", README)
+    config = DLN_DEFAULTS.config
+    assert dln is not None
+    assert (_number(dln[1]), _number(dln[2]), _number(dln[3]), dln[4].lower(), _number(dln[5]), _number(dln[6]),
+            _number(dln[7])) == (DLN_DEFAULTS.n, config.localization, config.chains, config.sampler, config.burnin,
+                                 config.draws, config.thin)
+
+    potentials = re.search(r"\*\*Potentials\*\* \(and the tanh network\): coordinate-wise (\w+) sampling \(exact, "
+                           r"no step to\s+tune\), (\d+) chains × ([\d,]+) draws, burn-in draws/4, γ = ([\d.]+), "
+                           r"(float\d+), n = (10⁴)", README)
+    config = POTENTIAL_DEFAULTS.config
+    assert potentials is not None
+    assert (potentials[1], _number(potentials[2]), _number(potentials[3]), _number(potentials[4]), potentials[5],
+            _number(potentials[6])) == (config.sampler, config.chains, config.draws, config.localization,
+                                        config.dtype, POTENTIAL_DEFAULTS.n)
+    assert config.burnin is None

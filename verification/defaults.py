@@ -1,0 +1,26 @@
+"""The sampler defaults of each model family, in one place: the verification suites, the
+benchmarks, ``sltlab estimate`` and its ``--help`` all read them from here. Importable
+without torch (the command line's help is built from it before anything heavy is loaded)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sltlab.estimators.config import LLCConfig
+
+
+class ModelDefaults(NamedTuple):
+    """Default settings for a family of models: the same for every case, never tuned per case."""
+
+    config: LLCConfig
+    n: int
+
+
+# Deep linear networks: SGLD on exact full-data gradients, the step from the curvature rule.
+DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=16_000, burnin=40_000, thin=5,
+                                       localization=3.0), n=10_000)
+# Potentials have no data (n only sets nβ = n/log n): coordinate-wise slice sampling is exact
+# and follows the arms of cross-shaped singular posteriors, where Langevin steps set by the
+# narrowest width do not mix (sltlab.estimators.slice).
+POTENTIAL_DEFAULTS = ModelDefaults(LLCConfig(sampler="slice", chains=64, draws=2000, localization=1.0,
+                                             dtype="float64"), n=10_000)
