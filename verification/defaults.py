@@ -16,8 +16,12 @@ class ModelDefaults(NamedTuple):
     n: int
 
 
-# Deep linear networks: SGLD on exact full-data gradients, the step from the curvature rule.
-DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="sgld", chains=8, draws=16_000, burnin=40_000, thin=5,
+# Deep linear networks: MALA (Metropolis-adjusted, so no discretisation bias) on exact full-data
+# gradients from the sufficient statistics, its step tuned to acceptance 0.8 during burn-in. On
+# networks drawn from the published band SGLD at the curvature rule's step came out 13 % high in
+# the median and up to 48 % (its chains reach regions far stiffer than the rule measured);
+# MALA's sampler error against the exact Gibbs reference is within about 1 % on the same networks.
+DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=8, draws=16_000, burnin=40_000, thin=5,
                                        localization=3.0), n=10_000)
 # Potentials have no data (n only sets nβ = n/log n): coordinate-wise slice sampling is exact
 # and follows the arms of cross-shaped singular posteriors, where Langevin steps set by the

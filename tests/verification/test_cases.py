@@ -25,8 +25,9 @@ def test_ids_are_unique_and_every_suite_is_non_empty():
 def test_smoke_covers_every_family_and_steps_are_calibrated_outside_it():
     assert {case.family for case in suite("smoke")} == set(FAMILIES)
     assert all(case.config.step_size is None for case in CASES)
-    assert all(case.step == "auto" for case in CASES if "smoke" not in case.tags)
-    assert {case.step for case in suite("smoke") if case.config.sampler == "sgld"} == {"rule"}
+    assert all(case.step == "auto" for case in CASES)
+    # Every family samples exactly: MALA for linear networks, slice sampling for the rest.
+    assert {case.config.sampler for case in CASES} == {"mala", "slice"}
 
 
 def test_dln_suite_spans_depth_rank_and_size():

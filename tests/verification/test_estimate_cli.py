@@ -9,6 +9,7 @@ import pytest
 
 from sltlab.estimators.multiplicity import fit_multiplicity, temperature_ladder
 from sltlab.verification.cli import main
+from sltlab.verification.suite.render import render_estimate
 from sltlab.verification.reference.finite_truth import tempered_expectation
 from sltlab.verification.suite import outside_band
 
@@ -123,3 +124,15 @@ def test_calibrate_chooses_the_step_from_the_sweep_and_says_why(capsys):
 def test_calibrating_mala_runs_no_sweep(capsys):
     code, result = run_json(capsys, "poly", "w1**2", "--chains", "8", "--draws", "300", "--calibrate")
     assert code == 0 and result["calibration"]["sweep"] == [] and "exact" in result["step_size_rule"]
+
+
+def test_estimate_dln_with_its_exact_reference(capsys):
+    code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "8", "--draws",
+                            "2000", "--burnin", "4000", "--thin", "2", "--n", "2000", "--reference")
+    assert code == 0 and result["config"]["sampler"] == "mala"
+    assert result["finite_n_truth_method"].startswith("blocked Gibbs") and result["finite_n_truth_se"] > 0
+    difference = math.hypot(result["llc_se"], result["finite_n_truth_se"])
+    assert abs(result["llc_mean"] - result["finite_n_truth"]) <= 3 * difference + 0.01 * result["finite_n_truth"]
+    text = render_estimate(result)
+    assert text.splitlines()[1].startswith("  error     z = (λ̂ − truth)/SE")
+    assert "(blocked Gibbs, 8 chains × 2000 sweeps at this nβ and γ" in text

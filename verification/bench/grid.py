@@ -28,7 +28,6 @@ from dataclasses import replace
 import numpy as np
 
 from sltlab.estimators import LLCConfig, estimate_llc
-from sltlab.verification.reference.dln_gibbs import reference_llc
 from sltlab.verification.suite import DLN_DEFAULTS, dln_problem, run_estimate, summarize
 from sltlab.verification.suite.gates import outside_band
 
@@ -56,11 +55,10 @@ def grid_row(widths: list[int], rank: int, *, progress: bool = False) -> dict:
     exact = problem.exact
     result = estimate_llc(problem.loss, problem.true_parameter, problem.data, DLN_DEFAULTS.config, n=problem.n,
                           progress=progress)
-    default = summarize(problem, result)
     clock = time.perf_counter()
-    reference = reference_llc(problem.loss, result.localization.center, result.config.nbeta,
-                              result.config.localization, chains=8, sweeps=2000, burnin=500)
+    default = summarize(problem, result, reference=True)
     reference_seconds = time.perf_counter() - clock
+    reference = default["finite_n_truth"]
     authors_problem = dln_problem(widths, rank, n=AUTHORS_N, seed=0, per_sample=True)
     authors = run_estimate(authors_problem, replace(AUTHORS_RECIPE, seed=0), progress=progress)
 
@@ -73,9 +71,9 @@ def grid_row(widths: list[int], rank: int, *, progress: bool = False) -> dict:
             "default": {"estimate": default["llc_mean"], "se": default["llc_se"], "rhat": default["rhat"],
                         "diverged": len(default["diverged_chains"]), "seconds": default["sampling_seconds"],
                         "error": error(default["llc_mean"], nbeta)},
-            "reference": {"estimate": reference.mean, "se": reference.standard_error, "rhat": reference.rhat,
-                          "seconds": reference_seconds, "estimand_bias": error(reference.mean, nbeta)},
-            "sampler_error": None if default["llc_mean"] is None else default["llc_mean"] / reference.mean - 1,
+            "reference": {"estimate": reference, "se": default["finite_n_truth_se"], "seconds": reference_seconds,
+                          "estimand_bias": error(reference, nbeta)},
+            "sampler_error": None if default["llc_mean"] is None else default["llc_mean"] / reference - 1,
             "authors": {"estimate": authors["llc_mean"], "se": authors["llc_se"], "rhat": authors["rhat"],
                         "diverged": len(authors["diverged_chains"]), "seconds": authors["sampling_seconds"],
                         "error": error(authors["llc_mean"], authors["config"]["nbeta"])}}

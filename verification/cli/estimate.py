@@ -75,6 +75,9 @@ def add_estimate_commands(commands) -> None:
                ("--rank", dict(type=int, required=True, help="rank r of the teacher")),
                ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
                                           help="the teacher's r singular values (default: all 1)")),
+               ("--reference", dict(action="store_true",
+                                    help="also compute the exact finite-temperature LLC nβ·E[ΔL] at the same centre, "
+                                         "nβ and γ by blocked Gibbs sampling, and judge λ̂ against it (default: off)")),
                *sampling_options(DLN_DEFAULTS, "deep linear networks"))
     subcommand(estimators, "poly", "LLC of a potential K(w) at w* = 0, beside the Newton-polyhedron λ",
                _estimate_poly,
@@ -147,7 +150,8 @@ def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Re
             return Result({"calibration_failed": str(failure), "sweep": sweep_records(failure.sweep)},
                           f"calibration failed: {failure}", exit_code=1)
         config, calibration = calibrated_config(config, found), describe(found)
-    summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress)
+    summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress,
+                           reference=getattr(args, "reference", False))
     if exact_answered_by is not None:
         summary["exact_answered_by"] = exact_answered_by
     if calibration is not None:

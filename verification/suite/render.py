@@ -74,15 +74,15 @@ def render_estimate(summary: dict[str, Any]) -> str:
 
 
 def _judged_lines(summary: dict[str, Any]) -> list[str]:
-    """The error first: against the finite-n truth nβ·E[K] in standard errors where it is
+    """The error first: against the finite-n truth nβ·E[ΔL] in standard errors where it is
     computed, else outside the band; the relative error to λ beside it, reported, not judged."""
     judged = judged_error(summary)
     lines = []
     if judged is not None and judged["kind"] == "z":
         z = "—" if judged["value"] is None else f"{judged['value']:+.2f}"
-        lines.append(f"  error     z = (λ̂ − nβ·E[K])/SE = {z} against the finite-n truth "
-                     f"nβ·E[K] = {judged['reference']:.4f} (quadrature at this nβ and γ: what an exact sampler "
-                     "converges to)")
+        method = summary.get("finite_n_truth_method", "quadrature")
+        lines.append(f"  error     z = (λ̂ − truth)/SE = {z} against the finite-n truth nβ·E[ΔL] = "
+                     f"{judged['reference']:.4f} ({method} at this nβ and γ: what an exact sampler converges to)")
     elif judged is not None:
         low, high = judged["reference"]
         lines.append(f"  error     {judged['value']:.2%} of λ outside the band [{low:.4g}, {high:.4g}] (where the "

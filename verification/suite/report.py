@@ -70,8 +70,9 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
             "## Gates", "",
             f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} and bulk ESS ≥ "
             f"{gates['mixing']['ess_min']} (Vehtari et al. 2021), with no diverged chain.",
-            f"- Accuracy: where the finite-n truth t·E_t[K] is computed by quadrature (potentials in one or two "
-            f"variables), |λ̂ − t·E_t[K]| ≤ k·SE + a declared relative bias budget of the truth, and the distance to λ "
+            f"- Accuracy: where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in one or two "
+            f"variables, by exact blocked Gibbs sampling for linear networks), |λ̂ − truth| ≤ k·SE + a declared "
+            f"relative bias budget of the truth, SE combining the estimate's and the truth's, and the distance to λ "
             f"is reported beside; otherwise λ̂ within the band [λ − (m − 1)/log nβ, λ] widened by k·SE + the budget "
             f"of λ. k = {', '.join(f'{k:g}' for k in gates['accuracy']['k'])}; budgets "
             + ", ".join(f"{share:.0%} for {sampler}" for sampler, share in gates["accuracy"]["bias_budget"].items())

@@ -57,7 +57,7 @@ def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
                     lambda_exact_float=problem.exact.lam_float, calibration={"sweep": sweep_records(error.sweep)},
                     seconds=time.perf_counter() - clock)
         return line
-    line.update(summarize(problem, result))
+    line.update(summarize(problem, result, reference=True))
     if "calibration" in line:
         line["step_size_rule"] = line["calibration"]["reason"]
     line["gates"] = gates(line, case.tolerance)

@@ -11,23 +11,32 @@ from typing import Any
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc
 from sltlab.estimators.ladder import estimate_over_temperatures
+from sltlab.models.deep_linear import FullDataLoss
+from sltlab.verification.reference.dln_gibbs import reference_llc
 from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
 from sltlab.verification.suite.problems import Problem
 
+REFERENCE_CHAINS, REFERENCE_SWEEPS = 8, 2000   # the Gibbs truth's SE is then a small part of the gate's
+
 
 def run_estimate(problem: Problem, config: LLCConfig, *, temperatures: int | None = None,
-                 progress: bool = False) -> dict[str, Any]:
-    """One estimate (or a ladder of them with the multiplicity fit) as a JSON-ready dict."""
+                 progress: bool = False, reference: bool = False) -> dict[str, Any]:
+    """One estimate (or a ladder of them with the multiplicity fit) as a JSON-ready dict;
+    ``reference`` adds the blocked-Gibbs truth for linear networks (:func:`summarize`)."""
     result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config,
                           n=problem.n, progress=progress)
-    summary = summarize(problem, result)
+    summary = summarize(problem, result, reference=reference)
     if temperatures:
         summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),
                                                     temperatures, progress)
     return summary
 
 
-def summarize(problem: Problem, result: LLCResult) -> dict[str, Any]:
+def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -> dict[str, Any]:
+    """``result`` as a JSON-ready dict. The finite-n truth is added where it is exact: by
+    quadrature for potentials in one or two variables (always, it is cheap), and, when
+    ``reference``, by the blocked-Gibbs sampler for linear networks on sufficient statistics
+    (at the estimate's own centre, nβ and γ; seconds to minutes)."""
     estimate, config = result.estimate, result.config
     exact = problem.exact
     lam = None if exact is None else exact.lam_float
@@ -73,6 +82,12 @@ def summarize(problem: Problem, result: LLCResult) -> dict[str, Any]:
 
         summary["finite_n_truth"] = tempered_expectation(
             problem.expression, config.nbeta, config.localization, variables=problem.loss.variables)
+        summary["finite_n_truth_method"] = "quadrature"
+    elif reference and isinstance(problem.loss, FullDataLoss) and config.localization > 0:
+        truth = reference_llc(problem.loss, result.localization.center, config.nbeta, config.localization,
+                              chains=REFERENCE_CHAINS, sweeps=REFERENCE_SWEEPS, burnin=REFERENCE_SWEEPS // 4)
+        summary.update(finite_n_truth=truth.mean, finite_n_truth_se=truth.standard_error,
+                       finite_n_truth_method=f"blocked Gibbs, {REFERENCE_CHAINS} chains × {REFERENCE_SWEEPS} sweeps")
     return summary
 
 
