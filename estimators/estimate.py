@@ -43,6 +43,9 @@ class LLCResult:
     warnings: tuple[str, ...] = ()    # what the caller must know: dropped chains, a moved centre
 
 
+MIN_ACCEPTANCE = 0.1   # below this a Metropolis-adjusted chain has hardly moved: a warning
+
+
 def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                  n: int | None = None, localization: Localization | None = None,
                  progress: bool = False) -> LLCResult:
@@ -106,6 +109,9 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
                                     generator)
         concerns += [(concern, StepSizeWarning)] if concern else []
+    if acceptance is not None and acceptance < MIN_ACCEPTANCE:
+        concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "
+                         "λ̂ understates; lower --step-size or leave it out to have it tuned", StepSizeWarning))
     if estimate.diverged_chains:
         chain, why = next(iter(estimate.divergence.items()))
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "

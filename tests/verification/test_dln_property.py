@@ -26,7 +26,7 @@ def small_networks(draw):
     return widths, draw(st.integers(0, min(widths)))
 
 
-@settings(max_examples=200 if THOROUGH else 3, derandomize=not THOROUGH, deadline=None)
+@settings(max_examples=200 if THOROUGH else 2, derandomize=not THOROUGH, deadline=None)
 @given(case=small_networks(), seed=st.integers(0, 1000))
 def test_default_estimate_lands_on_the_exact_finite_temperature_llc(case, seed):
     widths, rank = case

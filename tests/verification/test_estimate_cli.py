@@ -46,7 +46,7 @@ def test_estimate_dln_json_resolves_every_default(capsys):
 
 def test_all_chains_diverging_is_reported_not_inf(capsys):
     code, result = run_json(capsys, "dln", "--widths", "3", "3", "3", "--rank", "1", "--draws", "50",
-                            "--chains", "3", "--n", "500", "--step-size", "10")
+                            "--chains", "3", "--n", "500", "--step-size", "10", "--sampler", "sgld")
     assert code == 1
     assert result["llc_mean"] is None and result["diverged_chains"] == [0, 1, 2]
     assert result["llc_per_chain"] == [None, None, None]
@@ -55,10 +55,10 @@ def test_all_chains_diverging_is_reported_not_inf(capsys):
 def test_text_output_names_the_pieces(capsys):
     assert main(["estimate", "poly", "w1**2", "--chains", "4", "--draws", "500"]) == 0
     text = capsys.readouterr().out
-    for words in ("λ̂", "exact λ   1/2", "nβ·E[K]", "R-hat", "slice sampling", "stepped out and shrunk"):
+    for words in ("λ̂", "exact λ   1/2", "nβ·E[ΔL]", "R-hat", "slice sampling", "stepped out and shrunk"):
         assert words in text
     judged, to_lambda = text.splitlines()[1:3]    # the judged error leads, the distance to λ follows
-    assert re.fullmatch(r"  error     z = \(λ̂ − nβ·E\[K\]\)/SE = [+-]\d\.\d\d against the finite-n truth .*", judged)
+    assert re.fullmatch(r"  error     z = \(λ̂ − truth\)/SE = [+-]\d\.\d\d against the finite-n truth nβ·E\[ΔL\] = .*", judged)
     assert to_lambda.startswith("  to λ ") and "reported, not judged" in to_lambda
 
 
