@@ -41,3 +41,14 @@ def test_phase_refuses_bad_arguments(tmp_path, depth, io, max_width):
     with pytest.raises(ValueError):
         plot_phase(depth, io, max_width, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_the_calibration_figure_draws_swept_cases_only(tmp_path):
+    from sltlab.verification.suite.figures import plot_calibration
+
+    pilot = {"step_size": 1e-3, "estimate": 0.5, "standard_error": 0.01}
+    swept = {"id": "dln[a]", "lambda_exact_float": 0.5,
+             "calibration": {"chosen": 5e-4, "sweep": [pilot, {**pilot, "step_size": 5e-4}]}}
+    exact = {"id": "newton[b]", "lambda_exact_float": 0.5, "calibration": {"chosen": 2.0, "sweep": []}}
+    assert plot_calibration([exact], tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+    assert plot_calibration([exact, swept], tmp_path / "one.png").stat().st_size > 0

@@ -49,9 +49,9 @@ def test_cli_writes_the_report_and_exits_by_the_gates(tmp_path, capsys, monkeypa
     captured = capsys.readouterr()
     payload = json.loads(captured.out)
     assert code == 0 and payload["summary"]["failed"] == []   # MALA is exact: both tiny cases pass
-    for name in ("results.jsonl", "report.md", "report.json", "estimate_vs_exact.png", "error_vs_dim.png",
-                 "calibration.png"):
+    for name in ("results.jsonl", "report.md", "report.json", "estimate_vs_exact.png", "error_vs_dim.png"):
         assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "calibration.png").exists()   # exact samplers are not swept: nothing to draw
     report = (tmp_path / "report.md").read_text()
     assert "k = 3" in report and "False-failure rate" in report and "newton[w1**2]" in report
     assert json.loads((tmp_path / "report.json").read_text())["summary"]["cases"] == 2

@@ -65,9 +65,10 @@ def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
 
 
 def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
-    """One panel per calibrated case: pilot λ̂ ± 2 SE against the step size, the chosen step
-    marked, and the exact λ as a horizontal line."""
-    swept = [line for line in lines if line.get("calibration")]
+    """One panel per swept case: pilot λ̂ ± 2 SE against the step size, the chosen step
+    marked, and the exact λ as a horizontal line; no figure when no case was swept (the exact
+    samplers are not)."""
+    swept = [line for line in lines if (line.get("calibration") or {}).get("sweep")]
     if not swept:
         return None
     columns = min(4, len(swept))
