@@ -134,5 +134,5 @@ def test_invalid_input_says_what_is_wrong(call, message):
 
 
 def test_theory_does_not_import_torch():
-    code = "import sys, theory; theory.deep_linear([3, 3], 1); assert 'torch' not in sys.modules"
+    code = "import sys, sltlab.theory as theory; theory.deep_linear([3, 3], 1); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

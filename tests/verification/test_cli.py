@@ -143,7 +143,7 @@ def test_plot_subcommand_writes_the_figure_and_reports_its_path(capsys, tmp_path
 
 
 def test_theory_subcommands_do_not_import_matplotlib():
-    script = ("import sys; from verification.cli import main; "
+    script = ("import sys; from sltlab.verification.cli import main; "
               "code = main(['theory', 'dln', '--widths', '3', '3', '--rank', '1', '--json']); "
               "assert code == 0 and 'matplotlib' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)

@@ -7,12 +7,16 @@ combined) plus 1 % of the truth, the suites' budget for an exact sampler. The di
 truth itself from λ (the estimand's bias at n = 10⁴, 3 % in the median and up to 15 % on
 networks from the published band) is what `sltlab bench --only grid` measures; it is not
 judged here. Examples are derandomised, so the test is the same on every run; many more under
-HYPOTHESIS_PROFILE=thorough. Each example is a full default estimate (120,000 steps).
+HYPOTHESIS_PROFILE=thorough. Each example is a full default estimate (120,000 MALA steps,
+minutes on two cores), so the test is marked slow: `python3 -m pytest -m slow`. The default
+run checks the same agreement on shorter runs (the smoke suite's linear cases, and
+`sltlab estimate dln --reference` in the command-line tests).
 """
 
 import math
 import os
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from sltlab.verification.suite import DLN_DEFAULTS, dln_problem, run_estimate
@@ -26,6 +30,7 @@ def small_networks(draw):
     return widths, draw(st.integers(0, min(widths)))
 
 
+@pytest.mark.slow
 @settings(max_examples=200 if THOROUGH else 2, derandomize=not THOROUGH, deadline=None)
 @given(case=small_networks(), seed=st.integers(0, 1000))
 def test_default_estimate_lands_on_the_exact_finite_temperature_llc(case, seed):
