@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import LocalPosterior, Potential, Sampler, potential
+from sltlab.estimators.posterior import LocalPosterior, Potential, Sampler, metropolis_noise, potential
 
 
 class HMCState(NamedTuple):
@@ -35,12 +35,6 @@ def hmc(posterior: LocalPosterior, *, step_size: float | Tensor, leapfrog_steps:
 
     def init(position: Tensor, batch) -> HMCState:
         return HMCState(position, potential(posterior, position, batch, energy=True))
-
-    def noise(state: HMCState, generator: torch.Generator):
-        position = state.position
-        momentum = torch.randn(position.shape, generator=generator, dtype=position.dtype, device=position.device)
-        uniform = torch.rand(position.shape[:1], generator=generator, dtype=position.dtype, device=position.device)
-        return momentum, uniform
 
     def step(state: HMCState, batch, noise):
         momentum, uniform = noise
@@ -62,4 +56,4 @@ def hmc(posterior: LocalPosterior, *, step_size: float | Tensor, leapfrog_steps:
         info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
         return HMCState(position, kept), info
 
-    return Sampler("hmc", init, noise, step)
+    return Sampler("hmc", init, metropolis_noise, step)

@@ -23,7 +23,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import LocalPosterior, Potential, Sampler, check_step_size, potential
+from sltlab.estimators.posterior import (LocalPosterior, Potential, Sampler, check_step_size, metropolis_noise,
+                                         potential)
 
 
 class MALAState(NamedTuple):
@@ -53,12 +54,6 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
     def init(position: Tensor, batch) -> MALAState:
         return MALAState(position, potential(posterior, position, batch, energy=True))
 
-    def noise(state: MALAState, generator: torch.Generator):
-        position = state.position
-        gaussian = torch.randn(position.shape, generator=generator, dtype=position.dtype, device=position.device)
-        uniform = torch.rand(position.shape[:1], generator=generator, dtype=position.dtype, device=position.device)
-        return gaussian, uniform
-
     def step(state: MALAState, batch, noise):
         gaussian, uniform = noise
         here = state.here
@@ -74,4 +69,4 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
         info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
         return MALAState(position, kept), info
 
-    return Sampler("mala", init, noise, step)
+    return Sampler("mala", init, metropolis_noise, step)

@@ -78,6 +78,13 @@ def gaussian_noise(state: NamedTuple, generator: torch.Generator) -> Tensor:
     return torch.randn(position.shape, generator=generator, dtype=position.dtype, device=position.device)
 
 
+def metropolis_noise(state: NamedTuple, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A Metropolis-adjusted kernel's randomness: :func:`gaussian_noise` for the proposal and
+    one uniform per chain for the accept/reject."""
+    gaussian, position = gaussian_noise(state, generator), state.position   # drawn first, as before
+    return gaussian, torch.rand(position.shape[:1], generator=generator, dtype=position.dtype, device=position.device)
+
+
 def check_step_size(step_size: float) -> float:
     step_size = float(step_size)
     if not step_size > 0 or step_size == float("inf"):
