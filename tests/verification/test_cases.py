@@ -33,7 +33,7 @@ def test_smoke_covers_every_family_and_steps_are_calibrated_outside_it():
 def test_dln_suite_spans_depth_rank_and_size():
     shapes = [(dict(case.arguments)["widths"], dict(case.arguments)["rank"]) for case in suite("dln")]
     depths = {len(widths) - 1 for widths, _ in shapes}
-    assert depths == set(range(1, 7))
+    assert depths == set(range(1, 9)) - {7}
     assert any(rank == 0 for _, rank in shapes) and any(rank == min(widths) for widths, rank in shapes)
     dims = [theory.deep_linear(list(widths), rank).dim for widths, rank in shapes]
     assert min(dims) == 100 and max(dims) >= 100_000
@@ -65,6 +65,22 @@ def test_random_cases_are_reproducible_and_valid():
         assert case.id.startswith("random-3-")
     with pytest.raises(ValueError):
         random_dln_cases(0, seed=0)
+
+
+def test_random_cases_draw_wide_hidden_layers_and_bottlenecks_in_turn():
+    drawn = [dict(case.arguments)["widths"] for case in random_dln_cases(30, seed=5)]
+    wide = [widths for widths in drawn[1::3]]
+    bottlenecked = [widths for widths in drawn[2::3]]
+    assert all(len(widths) >= 3 and min(widths[1:-1]) >= 2 * max(widths[0], widths[-1]) for widths in wide)
+    assert all(len(widths) >= 3 and min(widths[1:-1]) <= 3 < 6 <= min(widths[0], widths[-1]) for widths in bottlenecked)
+    assert len({len(widths) for widths in drawn}) >= 4
+
+
+def test_dln_suite_holds_the_shapes_people_train():
+    shapes = [dict(case.arguments)["widths"] for case in suite("dln")]
+    assert any(len(w) > 2 and min(w[1:-1]) >= 4 * max(w[0], w[-1]) for w in shapes)          # wide hidden layers
+    assert any(len(w) > 4 and min(w[1:-1]) * 10 <= min(w[0], w[-1]) for w in shapes)         # bottleneck between wide
+    assert max(len(w) - 1 for w in shapes) == 8
 
 
 def test_normal_crossing_prior_becomes_a_flat_prior_in_new_coordinates():
