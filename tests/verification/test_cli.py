@@ -149,6 +149,16 @@ def test_theory_subcommands_do_not_import_matplotlib():
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
 
 
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    script = ("import sys; from sltlab.verification.cli import main; "
+              "sys.exit(main(['theory', 'staircase', '--widths', '40', '20', '20', '40']))")
+    command = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command.stdout.close()                   # as `| head` does before the output is written
+    assert command.wait(timeout=60) == 141   # 128 + SIGPIPE, like any Unix tool
+    with command.stderr:
+        assert command.stderr.read() == b""  # no traceback
+
+
 def test_installed_console_script_answers_help():
     executable = shutil.which("sltlab")
     if executable is None:

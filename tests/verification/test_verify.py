@@ -48,6 +48,7 @@ def test_cli_writes_the_report_and_exits_by_the_gates(tmp_path, capsys, monkeypa
     code = main(["verify", "--suite", "smoke", "--out", str(tmp_path), "--json"])
     captured = capsys.readouterr()
     payload = json.loads(captured.out)
+    assert captured.err == ""                                  # --json is quiet on stderr
     assert code == 0 and payload["summary"]["failed"] == []   # MALA is exact: both tiny cases pass
     for name in ("results.jsonl", "report.md", "report.json", "estimate_vs_exact.png", "error_vs_dim.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -55,6 +56,16 @@ def test_cli_writes_the_report_and_exits_by_the_gates(tmp_path, capsys, monkeypa
     report = (tmp_path / "report.md").read_text()
     assert "k = 3" in report and "False-failure rate" in report and "newton[w1**2]" in report
     assert json.loads((tmp_path / "report.json").read_text())["summary"]["cases"] == 2
+
+
+def test_without_a_terminal_each_finished_case_is_one_line_on_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cases, "suite", lambda name: TINY)
+    assert main(["verify", "--suite", "smoke", "--out", str(tmp_path / "told")]) == 0
+    told = capsys.readouterr().err.splitlines()   # pytest's stderr is not a terminal
+    assert [line.split("]")[0] for line in told] == ["[1/2", "[2/2"]
+    assert "newton[w1**2]: pass (λ̂ = " in told[0] and ", λ = 0.5; " in told[0] and told[0].endswith(" s)")
+    assert main(["verify", "--suite", "smoke", "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_a_case_outside_its_gate_fails_the_suite_with_exit_1(tmp_path, capsys, monkeypatch):

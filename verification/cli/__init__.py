@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 a verification gate failed or a run failed (every chain
 stable step, out of memory), with one line on stderr; 2 bad input (one line on stderr); 3 a
 refusal, which is an answer: the method cannot give a correct value for this input (the Newton
 polyhedron of a degenerate potential), and one line on stdout says why and names the command
-that answers instead (``--json``: ``{"refused": ..., "answered_by": ...}``). Never a
+that answers instead (``--json``: ``{"refused": ..., "answered_by": ...}``); 141 when the reader of
+stdout went away (``sltlab … | head``), as for any Unix tool. Never a
 traceback, unless ``SLTLAB_DEBUG`` is set. ``--json`` prints exactly one JSON object on
 stdout and nothing else. Warnings about an estimate are part of its result, not printed
 twice. Heavy modules (torch, matplotlib) are imported by the handlers only, so
@@ -49,11 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SLTLAB_DEBUG"):
             raise
         return _failed(f"failed ({type(error).__name__}): {error}", 1)
-    if args.json:
-        print(json.dumps(result.json_object, allow_nan=False))
-    else:
-        print(result.text)
+    try:
+        print(json.dumps(result.json_object, allow_nan=False) if args.json else result.text, flush=True)
+    except BrokenPipeError:   # the reader went away (`sltlab … | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     return result.exit_code
+
+
+BROKEN_PIPE = 141   # 128 + SIGPIPE, the status of a Unix tool whose reader closed the pipe
 
 
 def _failed(message: str, code: int) -> int:

@@ -18,7 +18,13 @@ def add_verify_command(commands) -> None:
                ("--resume", dict(action="store_true", help="skip the cases already in OUT/results.jsonl")),
                ("--dask", dict(metavar="ADDRESS", help="run the cases on Dask: 'local' starts a LocalCluster, "
                                                        "tcp://host:port joins a running scheduler")),
-               ("--only", dict(metavar="TEXT", help="keep the cases whose id contains TEXT")))
+               ("--only", dict(metavar="TEXT", help="keep the cases whose id contains TEXT")),
+               ("--quiet", dict(action="store_true", help="no progress on stderr (a bar on a terminal, otherwise "
+                                                         "one line per finished case)")))
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _verify(args) -> Result:
@@ -39,8 +45,10 @@ def _verify(args) -> Result:
         else f"sltlab verify: suite {args.suite or 'smoke'}"
     out = Path(args.out)
     ids = {case.id for case in cases}
+    silent, terminal = args.json or args.quiet, sys.stderr.isatty()
     lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask,
-                                        progress=not args.json and sys.stderr.isatty()) if line["id"] in ids]
+                                        progress=not silent and terminal,
+                                        announce=None if silent or terminal else _to_stderr) if line["id"] in ids]
     facts = write_report(lines, out, title)
     text = (out / "report.md").read_text() + f"\nWritten to {out}/: results.jsonl, report.md, report.json, figures.\n"
     return Result({"summary": facts, "out": str(out), "cases": [

@@ -17,7 +17,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -99,9 +99,10 @@ def read_results(results: Path) -> list[dict[str, Any]]:
 
 
 def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: str | None = None,
-              progress: bool = False) -> list[dict[str, Any]]:
+              progress: bool = False, announce: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run the cases not yet in ``out/results.jsonl``, appending each line as it finishes;
-    returns every line of the file (earlier and new)."""
+    returns every line of the file (earlier and new). ``progress`` draws a bar (for a terminal);
+    ``announce`` is instead handed one line of text per finished case (for a log)."""
     if dask is not None and importlib.util.find_spec("distributed") is None:
         raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
     out.mkdir(parents=True, exist_ok=True)
@@ -111,6 +112,7 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     done = finished_ids(results)
     pending = [case for case in cases if case.id not in done]
     bar = progress_bar(len(pending), "cases", enabled=progress and bool(pending), unit="case", leave=True)
+    finished = 0
     with results.open("a") as stream:
         if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
             stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
@@ -121,9 +123,23 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"{line['id']}: {'pass' if line['passed'] else 'FAIL'}")
+            if announce is not None:
+                finished += 1
+                announce(f"[{finished}/{len(pending)}] {case_verdict(line)}")
     if bar is not None:
         bar.close()
     return read_results(results)
+
+
+def case_verdict(line: dict[str, Any]) -> str:
+    """One finished case in a line: its id, pass or FAIL, λ̂ ± SE beside λ, and its wall time."""
+    verdict = "pass" if line["passed"] else "FAIL"
+    if line.get("llc_mean") is None:
+        found = line.get("failure") or "no estimate"
+    else:
+        spread = "" if line.get("llc_se") is None else f" ± {line['llc_se']:.2g}"
+        found = f"λ̂ = {line['llc_mean']:.4g}{spread}, λ = {line['lambda_exact_float']:.4g}"
+    return f"{line['id']}: {verdict} ({found}; {line['seconds']:.0f} s)"
 
 
 def _execute(cases: list[Case], dask: str | None) -> Iterator[dict[str, Any]]:
