@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Iterator
 
 DPI = 130
+# Okabe & Ito's colour-blind-safe palette: the verdicts, and the grey of what a gate accepts
+PASSED, FAILED, ACCEPTED = "#0072B2", "#D55E00", "0.82"
 FONT_SIZES = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12,
               "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
 
@@ -33,3 +35,13 @@ def save(figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=DPI)
     return path
+
+
+def label_log_axis(axis) -> None:
+    """Ticks at 1, 2 and 5 times each power of ten, every one labelled as a plain number, so a
+    log axis that spans less than a decade still reads (matplotlib would label only 10ⁿ)."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_locator(NullLocator())

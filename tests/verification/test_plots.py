@@ -52,3 +52,37 @@ def test_the_calibration_figure_draws_swept_cases_only(tmp_path):
     exact = {"id": "newton[b]", "lambda_exact_float": 0.5, "calibration": {"chosen": 2.0, "sweep": []}}
     assert plot_calibration([exact], tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
     assert plot_calibration([exact, swept], tmp_path / "one.png").stat().st_size > 0
+
+
+def test_cases_at_the_same_position_are_spread_apart_symmetrically():
+    from sltlab.verification.suite.figures import _spread
+
+    spread = _spread([0.5, 0.5, 0.5, 2.0], 0.05)
+    assert spread[3] == 2.0                                   # alone: not moved
+    assert len(set(spread[:3])) == 3 and spread[1] == pytest.approx(0.5)
+    assert spread[0] * spread[2] == pytest.approx(0.25)       # symmetric on a log axis
+
+
+def test_a_log_axis_within_one_decade_has_labelled_ticks():
+    from sltlab.verification.figure_style import label_log_axis, new_figure
+
+    with new_figure() as figure:
+        axes = figure.subplots()
+        axes.set(xscale="log", xlim=(2, 40))
+        label_log_axis(axes.xaxis)
+        figure.canvas.draw()
+        labels = [tick.get_text() for tick in axes.get_xticklabels() if tick.get_text()]
+    assert {"2", "5", "10", "20"} <= set(labels)
+
+
+def test_the_suite_figures_draw_what_the_gate_accepts(tmp_path):
+    from sltlab.verification.suite.figures import plot_error_vs_dim, plot_estimate_vs_exact
+
+    line = {"id": "dln[a]", "family": "dln", "tags": ["dln"], "dim": 30, "lambda_exact_float": 5.5, "llc_mean": 4.77,
+            "llc_se": 0.02, "finite_n_truth": 4.78, "passed": True, "gates": {"accuracy": {"interval": [4.6, 4.95]}}}
+    failed = {**line, "id": "dln[b]", "llc_mean": 4.0, "passed": False}
+    with_bars = plot_estimate_vs_exact([line, failed], tmp_path / "a.png").stat().st_size
+    assert plot_error_vs_dim([line, failed], tmp_path / "b.png").stat().st_size > 0
+    without = [{key: value for key, value in case.items() if key not in ("gates", "finite_n_truth")}
+               for case in (line, failed)]
+    assert plot_estimate_vs_exact(without, tmp_path / "c.png").stat().st_size != with_bars

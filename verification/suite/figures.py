@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullFormatter
 
-from sltlab.verification.figure_style import new_figure, save
+from sltlab.verification.figure_style import ACCEPTED, FAILED, PASSED, label_log_axis, new_figure, save
 
 FAMILY_MARKERS = {"dln": "o", "reduced_rank": "s", "regular": "D", "normal_crossing": "^", "newton": "v",
                   "tanh": "P", "random": "o"}
@@ -26,46 +25,58 @@ def _family(line) -> str:
 
 
 def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
-    """λ̂ ± 3 SE against λ on log–log axes with the line y = x; failed cases in red."""
-    with new_figure(figsize=(6.4, 5.6)) as figure:
+    """λ̂ ± 3 SE against λ on log–log axes with the line y = x. Behind each estimate, in grey,
+    the interval its accuracy gate accepts (the band [λ − (m − 1)/log nβ, λ] or the finite-n
+    truth, widened by 3 SE and the budget), with the finite-n truth marked where it was computed:
+    an estimate below y = x inside its grey bar is right. Colour is the verdict, shape the family;
+    cases at the same λ are spread sideways so that none hides another."""
+    with new_figure(figsize=(7.6, 5.8)) as figure:
         axes = figure.subplots()
-        for line in _estimated(lines):
-            colour = "tab:blue" if line["passed"] else "tab:red"
-            axes.errorbar(line["lambda_exact_float"], line["llc_mean"], yerr=3 * (line["llc_se"] or 0), fmt="none",
-                          ecolor=colour, elinewidth=1.2, capsize=2)
-            axes.plot(line["lambda_exact_float"], line["llc_mean"], FAMILY_MARKERS.get(_family(line), "o"),
-                      color=colour, markersize=6, alpha=0.85)
-        values = [v for line in _estimated(lines) for v in (line["lambda_exact_float"], line["llc_mean"]) if v > 0]
+        estimated = _estimated(lines)
+        for line, x in zip(estimated, _spread([line["lambda_exact_float"] for line in estimated], 0.035)):
+            low, high = line["gates"]["accuracy"]["interval"] if "gates" in line else (None, None)
+            if low is not None:
+                axes.plot([x, x], [max(low, 1e-9), high], color=ACCEPTED, linewidth=7, solid_capstyle="butt", zorder=1)
+            if line.get("finite_n_truth") is not None:
+                axes.plot(x, line["finite_n_truth"], "_", color="k", markersize=12, markeredgewidth=1.5, zorder=2)
+            _estimate(axes, line, x, line["llc_mean"], 3 * (line["llc_se"] or 0))
+        values = [v for line in estimated for v in (line["lambda_exact_float"], line["llc_mean"]) if v > 0]
         low, high = (min(values) / 1.5, max(values) * 1.5) if values else (0.1, 10)
-        axes.plot([low, high], [low, high], color="0.4", linewidth=1, linestyle="--", label="y = x")
+        axes.plot([low, high], [low, high], color="0.4", linewidth=1, linestyle="--", zorder=0)
         axes.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), xlabel="exact λ",
                  ylabel="estimate λ̂ (± 3 SE)", title="Estimates against exact learning coefficients")
-        _legend(axes, lines, extra=[axes.get_lines()[-1]])
-        axes.grid(True, which="both", alpha=0.25)
+        label_log_axis(axes.xaxis), label_log_axis(axes.yaxis)
+        _legend(axes, lines, extra=[Line2D([], [], color="0.4", linestyle="--", label="y = x"),
+                                    Line2D([], [], color="k", marker="_", linestyle="none", markersize=12,
+                                           label="finite-n truth")])
+        axes.grid(True, which="major", alpha=0.25)
         return _save(figure, path)
 
 
 def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
-    """Relative error (λ̂ − λ)/λ against the number of parameters d."""
-    with new_figure(figsize=(6.8, 4.4)) as figure:
+    """Relative error (λ̂ − λ)/λ ± 3 SE against the number of parameters d, each estimate over
+    the grey interval its accuracy gate accepts, in the same units."""
+    with new_figure(figsize=(8.4, 4.6)) as figure:
         axes = figure.subplots()
-        for line in _estimated(lines):
-            error = line["llc_mean"] / line["lambda_exact_float"] - 1
-            bar = 3 * (line["llc_se"] or 0) / line["lambda_exact_float"]
-            colour = "tab:blue" if line["passed"] else "tab:red"
-            axes.errorbar(line["dim"], 100 * error, yerr=100 * bar, fmt=FAMILY_MARKERS.get(_family(line), "o"),
-                          color=colour, ecolor=colour, capsize=2, markersize=6, alpha=0.85)
-        axes.axhline(0, color="0.4", linewidth=1)
-        axes.set(xscale="log", xlabel="parameters d", ylabel="relative error of λ̂ (%, ± 3 SE)",
+        estimated = _estimated(lines)
+        for line, x in zip(estimated, _spread([line["dim"] for line in estimated], 0.05)):
+            lam = line["lambda_exact_float"]
+            if "gates" in line:
+                low, high = line["gates"]["accuracy"]["interval"]
+                axes.plot([x, x], [100 * (low / lam - 1), 100 * (high / lam - 1)], color=ACCEPTED, linewidth=7,
+                          solid_capstyle="butt", zorder=1)
+            _estimate(axes, line, x, 100 * (line["llc_mean"] / lam - 1), 300 * (line["llc_se"] or 0) / lam)
+        axes.axhline(0, color="0.4", linewidth=1, zorder=0)
+        axes.set(xscale="log", xlabel="parameters d", ylabel="(λ̂ − λ)/λ, % (± 3 SE)",
                  title="Relative error against model size")
-        axes.xaxis.set_minor_formatter(NullFormatter())
+        label_log_axis(axes.xaxis)
         _legend(axes, lines)
-        axes.grid(True, which="both", alpha=0.25)
+        axes.grid(True, which="major", alpha=0.25)
         return _save(figure, path)
 
 
 def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
-    """One panel per swept case: pilot λ̂ ± 2 SE against the step size, the chosen step
+    """One panel per swept case: pilot λ̂ ± 3 SE against the step size, the chosen step
     marked, and the exact λ as a horizontal line; no figure when no case was swept (the exact
     samplers are not)."""
     swept = [line for line in lines if (line.get("calibration") or {}).get("sweep")]
@@ -73,24 +84,25 @@ def plot_calibration(lines: list[dict[str, Any]], path: Path) -> Path | None:
         return None
     columns = min(4, len(swept))
     rows = -(-len(swept) // columns)
-    with new_figure(figsize=(3.6 * columns, 2.9 * rows)) as figure:
+    with new_figure(figsize=(3.8 * columns, 3.1 * rows)) as figure:
         grid = figure.subplots(rows, columns, squeeze=False)
         for axes, line in zip(grid.flat, swept):
             sweep = line["calibration"]["sweep"]
             points = [p for p in sweep if p["estimate"] is not None]
             axes.errorbar([p["step_size"] for p in points], [p["estimate"] for p in points],
-                          yerr=[2 * (p["standard_error"] or 0) for p in points], fmt="o-", color="tab:blue", capsize=2)
+                          yerr=[3 * (p["standard_error"] or 0) for p in points], fmt="o-", color=PASSED, capsize=2)
             axes.axhline(line["lambda_exact_float"], color="0.3", linestyle="--", linewidth=1)
             if "chosen" in line["calibration"]:
-                axes.axvline(line["calibration"]["chosen"], color="tab:green", linewidth=1.2)
+                axes.axvline(line["calibration"]["chosen"], color="#009E73", linewidth=1.2)
             axes.set_xscale("log")
-            axes.xaxis.set_minor_formatter(NullFormatter())
-            axes.set_title(_short(line["id"]), fontsize=9)
+            label_log_axis(axes.xaxis)
+            axes.set_title(_short(line.get("problem") or line["id"]), fontsize=9)
             axes.tick_params(labelsize=8)
+            axes.xaxis.get_offset_text().set_fontsize(8)
         for axes in list(grid.flat)[len(swept):]:
             axes.set_visible(False)
         figure.supxlabel("step size ε (green: chosen; dashed: exact λ)")
-        figure.supylabel("pilot λ̂ ± 2 SE")
+        figure.supylabel("pilot λ̂ ± 3 SE")
         return _save(figure, path)
 
 
@@ -106,11 +118,35 @@ def plot_trace(line: dict[str, Any], path: Path) -> Path:
         return _save(figure, path)
 
 
+def _estimate(axes, line, x: float, y: float, spread: float) -> None:
+    """One estimate: its marker (shape: family) and ± ``spread`` bar, coloured by its verdict."""
+    colour = PASSED if line["passed"] else FAILED
+    axes.errorbar(x, y, yerr=spread, fmt=FAMILY_MARKERS.get(_family(line), "o"), color=colour, ecolor=colour,
+                  elinewidth=1.2, capsize=2, markersize=6, zorder=3)
+
+
+def _spread(positions: list[float], step: float) -> list[float]:
+    """Log-axis positions moved apart by factors of 1 ± ``step`` where several are equal."""
+    seen: dict[float, int] = {}
+    counts = {round(value, 9): positions.count(value) for value in positions}
+    spread = []
+    for value in positions:
+        key = round(value, 9)
+        index = seen[key] = seen.get(key, -1) + 1
+        spread.append(value * (1 + step) ** (index - (counts[key] - 1) / 2))
+    return spread
+
+
 def _legend(axes, lines, extra=()) -> None:
-    handles = [Line2D([], [], marker=marker, linestyle="none", color="0.3", label=family)
+    """Shapes name the families (in grey), colours the verdicts, the grey bar the gate; outside
+    the axes, so that it never covers a point."""
+    handles = [Line2D([], [], marker=marker, linestyle="none", color="0.35", label=family.replace("_", " "))
                for family, marker in FAMILY_MARKERS.items() if any(_family(line) == family for line in lines)]
-    handles += [Line2D([], [], color="tab:red", marker="o", linestyle="none", label="gate failed")]
-    axes.legend(handles=handles + list(extra), loc="best", frameon=False, fontsize=9)
+    handles += [Line2D([], [], color=PASSED, marker="o", linestyle="none", label="passed"),
+                Line2D([], [], color=FAILED, marker="o", linestyle="none", label="gate failed"),
+                Line2D([], [], color=ACCEPTED, linewidth=7, label="accepted by the gate")]
+    axes.legend(handles=handles + list(extra), loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                fontsize=9)
 
 
 def trace_file_name(case_id: str) -> str:
