@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -128,6 +129,30 @@ def regression_data(target: Tensor, n: int, *, generator: torch.Generator,
     return x, x @ target.T + noise_std * noise
 
 
+def sufficient_statistics(target: Tensor, n: int, *, generator: torch.Generator,
+                          noise_std: float = 1.0) -> tuple[Tensor, Tensor, float]:
+    """Σxx = XᵀX/n, Σxy = XᵀY/n and tr(YᵀY)/n of n rows x ~ N(0, I), y = T x + σ·N(0, I), drawn
+    exactly without the rows, at a cost independent of n: XᵀX ~ Wishart(n, I) by Bartlett's
+    decomposition (XᵀX = L Lᵀ, L lower triangular, L_ii² ~ χ²(n − i) for i = 0, 1, …, L_ij ~ N(0, 1)
+    below the diagonal; Bartlett 1933), XᵀE = (XᵀX)^{1/2} Z with Z standard normal [in, out] (given
+    X, the columns of XᵀE are N(0, XᵀX)), and ‖E‖² = ‖Z‖² + χ²((n − in)·out), the part of E
+    outside X's column space being independent of it."""
+    n_out, n_in = target.shape
+    if n <= n_in:
+        raise ValueError(f"drawing the statistics needs n > {n_in} (the input width), got {n}")
+    chi2 = np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=generator)))
+    lower = torch.tril(torch.randn(n_in, n_in, generator=generator, dtype=target.dtype), -1)
+    lower = lower + torch.diag(torch.as_tensor(chi2.chisquare(n - np.arange(n_in)), dtype=target.dtype).sqrt())
+    xtx = lower @ lower.T
+    values, vectors = torch.linalg.eigh(xtx)
+    z = torch.randn(n_in, n_out, generator=generator, dtype=target.dtype)
+    xte = (vectors * values.clamp_min(0).sqrt()) @ vectors.T @ z
+    ete = float(z.square().sum()) + float(chi2.chisquare((n - n_in) * n_out))
+    xty = xtx @ target.T + noise_std * xte
+    yty = float((target @ xtx * target).sum()) + 2 * noise_std * float((target.T * xte).sum()) + noise_std ** 2 * ete
+    return xtx / n, xty / n, yty / n
+
+
 def orthonormal_frame(rows: int, cols: int, generator: torch.Generator, dtype) -> Tensor:
     """A Haar-random rows × cols matrix with orthonormal columns (QR of a Gaussian matrix with
     the signs of R's diagonal fixed, Mezzadri 2007)."""
@@ -149,9 +174,22 @@ class FullDataLoss:
         if x.shape[-1] != network.widths[0] or y.shape[-1] != network.widths[-1] or len(x) != len(y):
             raise ValueError(f"data of shapes {tuple(x.shape)} and {tuple(y.shape)} do not fit widths "
                              f"{list(network.widths)}")
-        self.network, self.n = network, len(x)
-        self.sxx, self.sxy = x.T @ x / self.n, x.T @ y / self.n
-        self.syy = float((y * y).sum()) / self.n
+        self._keep(network, x.T @ x / len(x), x.T @ y / len(x), float((y * y).sum()) / len(x), len(x))
+
+    @classmethod
+    def from_statistics(cls, network: DeepLinearNetwork, sxx: Tensor, sxy: Tensor, syy: float,
+                        n: int) -> FullDataLoss:
+        """The same loss from Σxx [in, in], Σxy [in, out] and tr Σyy of n rows, e.g. drawn by
+        :func:`sufficient_statistics` without the rows."""
+        if tuple(sxx.shape) != (network.widths[0],) * 2 or tuple(sxy.shape) != (network.widths[0], network.widths[-1]):
+            raise ValueError(f"statistics of shapes {tuple(sxx.shape)} and {tuple(sxy.shape)} do not fit widths "
+                             f"{list(network.widths)}")
+        loss = cls.__new__(cls)
+        loss._keep(network, sxx, sxy, float(syy), int(n))
+        return loss
+
+    def _keep(self, network: DeepLinearNetwork, sxx: Tensor, sxy: Tensor, syy: float, n: int) -> None:
+        self.network, self.n, self.sxx, self.sxy, self.syy = network, n, sxx, sxy, syy
         self.constant = 0.5 * network.widths[-1] * math.log(2 * math.pi)
         self._placed: dict = {}   # (device, dtype) -> (Σxx, Σxyᵀ) there, copied once
 

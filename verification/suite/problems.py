@@ -11,10 +11,14 @@ import sympy
 import torch
 
 from sltlab import theory
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data, teacher_matrix
+from sltlab.models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
+                                       sufficient_statistics, teacher_matrix)
 from sltlab.models.potential import Potential
 from sltlab.models.tanh_network import TanhNetwork, null_regression_data
 from sltlab.theory import LearningCoefficient
+
+
+MAX_ROWS = 100_000   # dln_problem draws the data's sufficient statistics directly above this many rows
 
 
 class Problem(NamedTuple):
@@ -33,16 +37,22 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     """Teacher of the given rank, Gaussian data, and a balanced (deepest) true parameter.
 
     By default the loss is L_n from the data's sufficient statistics (exact full-batch
-    gradients at a cost independent of n); ``per_sample`` keeps the n rows instead, for
-    minibatches or the singular fluctuation, which needs every sample's likelihood.
+    gradients at a cost independent of n); above ``MAX_ROWS`` rows the statistics are drawn
+    directly, from their exact distribution (:func:`sltlab.models.sufficient_statistics`), so
+    any n costs the same. ``per_sample`` keeps the n rows instead, for minibatches or the
+    singular fluctuation, which needs every sample's likelihood.
     """
     exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
     generator = torch.Generator().manual_seed(seed)
     network = DeepLinearNetwork(widths)
     target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
     true_parameter = balanced_factorization(network, target, rank, generator=generator)
-    x, y = regression_data(target, n, generator=generator)
     name = f"deep linear {list(widths)}, rank {rank}"
+    if n > MAX_ROWS and not per_sample:
+        sxx, sxy, syy = sufficient_statistics(target, n, generator=generator)
+        return Problem(f"{name} (statistics of n rows drawn exactly)",
+                       FullDataLoss.from_statistics(network, sxx, sxy, syy, n), true_parameter, (), n, exact, None)
+    x, y = regression_data(target, n, generator=generator)
     if per_sample:
         return Problem(name, network, true_parameter, (x, y), n, exact, None)
     return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None)
