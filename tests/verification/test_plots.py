@@ -55,9 +55,9 @@ def test_the_calibration_figure_draws_swept_cases_only(tmp_path):
 
 
 def test_cases_at_the_same_position_are_spread_apart_symmetrically():
-    from sltlab.verification.suite.figures import _spread
+    from sltlab.verification.suite.figures import spread_apart
 
-    spread = _spread([0.5, 0.5, 0.5, 2.0], 0.05)
+    spread = spread_apart([0.5, 0.5, 0.5, 2.0], 0.05)
     assert spread[3] == 2.0                                   # alone: not moved
     assert len(set(spread[:3])) == 3 and spread[1] == pytest.approx(0.5)
     assert spread[0] * spread[2] == pytest.approx(0.25)       # symmetric on a log axis

@@ -33,7 +33,7 @@ def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
     with new_figure(figsize=(7.6, 5.8)) as figure:
         axes = figure.subplots()
         estimated = _estimated(lines)
-        for line, x in zip(estimated, _spread([line["lambda_exact_float"] for line in estimated], 0.035)):
+        for line, x in zip(estimated, spread_apart([line["lambda_exact_float"] for line in estimated], 0.035)):
             low, high = line["gates"]["accuracy"]["interval"] if "gates" in line else (None, None)
             if low is not None:
                 axes.plot([x, x], [max(low, 1e-9), high], color=ACCEPTED, linewidth=7, solid_capstyle="butt", zorder=1)
@@ -59,7 +59,7 @@ def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
     with new_figure(figsize=(8.4, 4.6)) as figure:
         axes = figure.subplots()
         estimated = _estimated(lines)
-        for line, x in zip(estimated, _spread([line["dim"] for line in estimated], 0.05)):
+        for line, x in zip(estimated, spread_apart([line["dim"] for line in estimated], 0.05)):
             lam = line["lambda_exact_float"]
             if "gates" in line:
                 low, high = line["gates"]["accuracy"]["interval"]
@@ -125,7 +125,7 @@ def _estimate(axes, line, x: float, y: float, spread: float) -> None:
                   elinewidth=1.2, capsize=2, markersize=6, zorder=3)
 
 
-def _spread(positions: list[float], step: float) -> list[float]:
+def spread_apart(positions: list[float], step: float) -> list[float]:
     """Log-axis positions moved apart by factors of 1 ± ``step`` where several are equal."""
     seen: dict[float, int] = {}
     counts = {round(value, 9): positions.count(value) for value in positions}
