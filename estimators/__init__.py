@@ -17,6 +17,7 @@ _PUBLIC = {
     "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),
     "ladder": ("LadderEstimate", "estimate_over_temperatures"),
     "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace", "llc_from_gaps"),
+    "extrapolate": ("Extrapolation", "extrapolate_llc"),
     "localize": ("Localization", "at_true_parameter", "empirical_minimum"),
     "multiplicity": ("MultiplicityFit", "fit_multiplicity", "temperature_ladder"),
     "posterior": ("LocalPosterior", "Sampler"),

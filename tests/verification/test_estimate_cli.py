@@ -35,7 +35,7 @@ def test_estimate_poly_json_matches_the_finite_n_truth(capsys):
 
 def test_estimate_dln_json_resolves_every_default(capsys):
     code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--draws", "200",
-                            "--chains", "4", "--n", "2000")
+                            "--chains", "4", "--sizes", "2000")
     assert code == 0 and KEYS <= result.keys()
     config = result["config"]
     assert math.isclose(config["nbeta"], 2000 / math.log(2000))
@@ -80,6 +80,9 @@ def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_
     ["poly", "w1**2", "--calibrate", "--step-size", "0.01"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "mala", "--batch-size", "50", "--n", "2000"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--nbeta", "1"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--n", "2000", "--sizes", "3000"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "2000", "20000", "--batch-size", "50"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "1", "2000"],
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):
     assert main(["estimate", *argv]) == 2
@@ -105,7 +108,7 @@ def test_multiplicity_fit_on_exact_finite_temperature_curves(potential, multipli
 
 def test_rmsprop_step_comes_from_the_preconditioned_curvature(capsys):
     code, result = run_json(capsys, "dln", "--widths", "1", "3", "1", "--rank", "1", "--sampler", "rmsprop_sgld",
-                            "--draws", "300", "--burnin", "300", "--thin", "1", "--n", "2000")
+                            "--draws", "300", "--burnin", "300", "--thin", "1", "--sizes", "2000")
     assert code == 0 and result["diverged_chains"] == []
     assert "preconditioned curvature" in result["step_size_rule"] and result["steps"] == 600
 
@@ -128,11 +131,29 @@ def test_calibrating_mala_runs_no_sweep(capsys):
 
 def test_estimate_dln_with_its_exact_reference(capsys):
     code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "8", "--draws",
-                            "2000", "--burnin", "4000", "--thin", "2", "--n", "2000", "--reference")
+                            "2000", "--burnin", "4000", "--thin", "2", "--sizes", "2000", "--reference")
     assert code == 0 and result["config"]["sampler"] == "mala"
     assert result["finite_n_truth_method"].startswith("blocked Gibbs") and result["finite_n_truth_se"] > 0
     difference = math.hypot(result["llc_se"], result["finite_n_truth_se"])
     assert abs(result["llc_mean"] - result["finite_n_truth"]) <= 3 * difference + 0.01 * result["finite_n_truth"]
     text = render_estimate(result)
     assert text.splitlines()[1].startswith("  error     z = (λ̂ − truth)/SE")
-    assert "(blocked Gibbs, 8 chains × 2000 sweeps at this nβ and γ" in text
+    assert "(blocked Gibbs, 8 chains × 2000 sweeps, at this nβ and γ" in text
+
+
+def test_estimate_dln_extrapolates_over_sample_sizes_by_default_and_its_reference_too(capsys):
+    """At n and 100·n (sufficient statistics drawn at the larger size), λ̂ extrapolated in 1/log nβ,
+    judged against the Gibbs truths extrapolated the same way: within 3 combined SE and 1 %."""
+    code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "8", "--draws",
+                            "2000", "--burnin", "4000", "--thin", "2", "--n", "2000", "--reference")
+    assert code == 0 and result["n"] == [2000, 200_000] and len(result["estimates"]) == 2
+    fit, means = result["extrapolation"], [line["llc_mean"] for line in result["estimates"]]
+    assert result["llc_mean"] == pytest.approx(sum(w * m for w, m in zip(fit["weights"], means)), rel=1e-12)
+    assert result["llc_se"] > max(line["llc_se"] for line in result["estimates"])   # extrapolating widens the SE
+    assert "statistics of n rows drawn exactly" in result["estimates"][1]["problem"]
+    assert result["band"] == [3.5, 3.5] and result["rel_error"] == pytest.approx(result["llc_mean"] / 3.5 - 1)
+    difference = math.hypot(result["llc_se"], result["finite_n_truth_se"])
+    assert abs(result["llc_mean"] - result["finite_n_truth"]) <= 3 * difference + 0.01 * result["finite_n_truth"]
+    text = render_estimate(result)
+    assert "λ̂ extrapolated to nβ → ∞ from n = 2,000 and 200,000" in text.splitlines()[0]
+    assert "  at n = 200,000 " in text and "λ̂(nβ) = λ̂ − c/log nβ" in text

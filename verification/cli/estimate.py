@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 from sltlab import theory
 from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
-from sltlab.verification.defaults import DLN_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
+from sltlab.verification.defaults import DLN_DEFAULTS, DLN_EXTRAPOLATION, POTENTIAL_DEFAULTS, ModelDefaults
 
 # Settings whose default is resolved at run time, and the rule that resolves them.
 RESOLVED_AT_RUN_TIME = {"burnin": "draws/4", "step_size": "the sampler's step-size rule", "nbeta": "n/log n",
@@ -75,6 +75,11 @@ def add_estimate_commands(commands) -> None:
                ("--rank", dict(type=int, required=True, help="rank r of the teacher")),
                ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
                                           help="the teacher's r singular values (default: all 1)")),
+               ("--sizes", dict(type=int, nargs="+", metavar="N",
+                                help="estimate at each sample size (each its own data, the same teacher and true "
+                                     "parameter) and extrapolate λ̂ to nβ → ∞ by λ̂(nβ) = λ − c/log nβ; one size gives "
+                                     f"the LLC at that n alone (default: n and {DLN_EXTRAPOLATION}·n; n alone with "
+                                     "--batch-size, --fluctuation, --temperatures, --calibrate or --nbeta)")),
                ("--reference", dict(action="store_true",
                                     help="also compute the exact finite-temperature LLC nβ·E[ΔL] at the same centre, "
                                          "nβ and γ by blocked Gibbs sampling, and judge λ̂ against it (default: off)")),
@@ -112,10 +117,35 @@ def _estimate_dln(args) -> Result:
 
     _check_counts(args)
     config = _config(args, DLN_DEFAULTS.config)
-    problem = dln_problem(args.widths, args.rank, n=args.n or DLN_DEFAULTS.n, seed=config.seed,
-                          singular_values=args.singular_values,
+    one_size_only = [option for option, given in (("--batch-size", args.batch_size is not None),
+                                                  ("--fluctuation", args.fluctuation),
+                                                  ("--temperatures", args.temperatures is not None),
+                                                  ("--calibrate", args.calibrate), ("--nbeta", args.nbeta is not None))
+                     if given]
+    if args.sizes is not None and args.n is not None:
+        raise ValueError("give the sample size by either --n or --sizes, not both")
+    n = args.n or DLN_DEFAULTS.n
+    sizes = sorted(set(args.sizes or ([n] if one_size_only else [n, DLN_EXTRAPOLATION * n])))
+    if sizes[0] < 2:
+        raise ValueError(f"every sample size must be at least 2, got {sizes[0]}")
+    if len(sizes) > 1:
+        if one_size_only:
+            raise ValueError(f"{', '.join(one_size_only)} work at one sample size: give one with --n, not several "
+                             "--sizes")
+        return _extrapolated(args, config, sizes)
+    problem = dln_problem(args.widths, args.rank, n=sizes[0], seed=config.seed, singular_values=args.singular_values,
                           per_sample=args.batch_size is not None or args.fluctuation)
     return _estimate(problem, config, args)
+
+
+def _extrapolated(args, config: LLCConfig, sizes: list[int]) -> Result:
+    from sltlab.verification.suite.extrapolation import extrapolated_dln
+    from sltlab.verification.suite.render import render_estimate
+
+    theory.deep_linear(args.widths, args.rank)   # bad widths or rank: one line before any sampling
+    summary = extrapolated_dln(args.widths, args.rank, config, sizes=sizes, singular_values=args.singular_values,
+                               reference=args.reference, progress=not args.json and sys.stderr.isatty())
+    return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
 
 
 def _estimate_poly(args) -> Result:

@@ -24,14 +24,21 @@ def _per_chain(values: list[float | None]) -> str:
 
 def render_estimate(summary: dict[str, Any]) -> str:
     config = summary["config"]
-    lines = [summary["problem"] + f"  (d = {summary['dim']}, n = {summary['n']}, nβ = {config['nbeta']:.5g})"]
+    if "estimates" in summary:   # extrapolated over n (sltlab.verification.suite.extrapolation)
+        sizes = " and ".join(f"{line['n']:,}" for line in summary["estimates"])
+        lines = [summary["problem"] + f"  (d = {summary['dim']}; λ̂ extrapolated to nβ → ∞ from n = {sizes})"]
+    else:
+        lines = [summary["problem"] + f"  (d = {summary['dim']}, n = {summary['n']}, nβ = {config['nbeta']:.5g})"]
     if summary["llc_mean"] is None:
         lines.append(f"  ALL {config['chains']} CHAINS DIVERGED: no estimate. Lower --step-size "
                      f"(was {config['step_size']:.3g}).")
     else:
         lines += _judged_lines(summary)
         lines.append(f"  λ̂        {summary['llc_mean']:.4f} ± {_number(summary['llc_se'])} (Monte Carlo SE)")
-    if summary["lambda_exact"] is not None:
+    if summary["lambda_exact"] is not None and "estimates" in summary:
+        lines.append(f"  exact λ   {summary['lambda_exact']} = {summary['lambda_exact_float']:.6g}, "
+                     f"m = {summary['multiplicity_exact']} (what the extrapolation estimates)")
+    elif summary["lambda_exact"] is not None:
         low, high = summary["band"]
         lines.append(f"  exact λ   {summary['lambda_exact']} = {summary['lambda_exact_float']:.6g}, "
                      f"m = {summary['multiplicity_exact']}; band [λ − (m−1)/log nβ, λ] = [{low:.4g}, {high:.4g}]")
@@ -39,6 +46,7 @@ def render_estimate(summary: dict[str, Any]) -> str:
         answered_by = summary.get("exact_answered_by")
         lines.append(f"  exact λ   none: {summary['exact_unavailable']}"
                      + ("" if answered_by is None else f"; answered by: {answered_by}"))
+    lines += _size_lines(summary)
     lines.append(f"  R-hat {_number(summary['rhat'])}   ESS {_number(summary['ess'], 5)}   "
                  + ("" if summary["acceptance"] is None else f"acceptance {summary['acceptance']:.2f}   ")
                  + _per_chain(summary["llc_per_chain"]))
@@ -81,15 +89,40 @@ def _judged_lines(summary: dict[str, Any]) -> list[str]:
     if judged is not None and judged["kind"] == "z":
         z = "—" if judged["value"] is None else f"{judged['value']:+.2f}"
         method = summary.get("finite_n_truth_method", "quadrature")
+        where = ("the same n, nβ and γ: what an exact sampler's estimates extrapolate to" if "estimates" in summary
+                 else "this nβ and γ: what an exact sampler converges to")
         lines.append(f"  error     z = (λ̂ − truth)/SE = {z} against the finite-n truth nβ·E[ΔL] = "
-                     f"{judged['reference']:.4f} ({method} at this nβ and γ: what an exact sampler converges to)")
+                     f"{judged['reference']:.4f} ({method}, at {where})")
+    elif judged is not None and "estimates" in summary:
+        lines.append(f"  error     {judged['value']:.2%} of λ (λ̂ extrapolated to nβ → ∞ estimates λ itself)")
     elif judged is not None:
         low, high = judged["reference"]
         lines.append(f"  error     {judged['value']:.2%} of λ outside the band [{low:.4g}, {high:.4g}] (where the "
                      "finite-n LLC lies)")
-    if summary["rel_error"] is not None:
+    if summary["rel_error"] is not None and "estimates" in summary:
+        lines.append(f"  to λ      {summary['rel_error']:+.2%} relative (judged where no truth is computed: the band "
+                     "[λ − (m−1)/log nβ, λ] closes on λ as nβ → ∞)")
+    elif summary["rel_error"] is not None:
         outside = (f", {summary['rel_error_outside_band']:.2%} outside the band"
                    if judged is not None and judged["kind"] == "z" else "")
         lines.append(f"  to λ      {summary['rel_error']:+.2%} relative{outside}: reported, not judged (at finite nβ "
                      "the LLC lies up to (m−1)/log nβ below λ)")
+    return lines
+
+
+def _size_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per sample size of an extrapolated estimate, and the fitted line."""
+    if "estimates" not in summary:
+        return []
+    lines = []
+    for line in summary["estimates"]:
+        truth = ("" if line.get("finite_n_truth") is None
+                 else f", truth {line['finite_n_truth']:.4f} ± {line['finite_n_truth_se']:.2g}")
+        lines.append(f"  at n = {line['n']:<9,} nβ = {line['config']['nbeta']:<9.5g} λ̂ = {_number(line['llc_mean'])} ± "
+                     f"{_number(line['llc_se'], 2)}{truth}, R-hat {_number(line['rhat'])}, step "
+                     f"{line['config']['step_size']:.3g}")
+    fit = summary.get("extrapolation")
+    if fit is not None:
+        chi2 = "" if fit["chi2"] is None else f", χ² = {fit['chi2']:.2f} on {len(fit['nbetas']) - 2} degrees of freedom"
+        lines.append(f"  fit       λ̂(nβ) = λ̂ − c/log nβ with c = {fit['shortfall']:.3g}{chi2}")
     return lines
