@@ -164,8 +164,8 @@ def _saddle_text(summary) -> str:
                   f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}; "
                   f"missed {stages['missed']}, spurious {len(stages['spurious'])}",
                   f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}"]
-    lines += [f"targets (every rank 0..teacher visited one per stage, every λ̂ within 10 %, every rank change a stage "
-              f"boundary): {'met' if summary['targets_met'] else 'MISSED'}",
+    lines += [f"targets (every rank 0..teacher visited one per stage, every λ̂ within 10 %, every rank change "
+              f"a stage boundary): {'met' if summary['targets_met'] else 'MISSED'}",
               f"wall time {summary['wall_seconds']:.0f} s" + (" (every study loaded from the cache)"
                                                               if all(s["from_cache"] for s in summary["studies"]) else ""),
               f"wrote {summary['results']} and {summary['figure']}"]

@@ -9,6 +9,11 @@ estimated against the relabelled problem whose targets are the checkpoint's own 
 same inputs: there the checkpoint is an exact minimum with a rank-k end-to-end matrix, whose
 learning coefficient is Aoyagi's λ_k (Aoyagi 2024, Neural Networks 172, Thm 1). The same
 estimate against the real data is reported beside it as a negative control.
+
+A run passes only when every rank from 0 to the teacher's was a plateau, in order, with λ̂
+within target at each, and every rank change was found as a stage boundary on the LLC curve
+(:mod:`sltlab.verification.dynamics.saddle_stages`): a run that never leaves the origin fails,
+with the reason stated.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, regressio
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
-from sltlab.verification.dynamics.saddle_stages import CURVE_SAMPLER, curve_indices, llc_curve, stages_beside_rank_changes
+from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
+                                                        stages_beside_rank_changes)
 
 TARGET_RELATIVE_ERROR = 0.10   # every plateau's λ̂ within 10 % of λ_k
 
@@ -217,7 +223,8 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     real_loss = FullDataLoss(network, x, y)
     rows = [_plateau_row(plateau, run, network, x, real_loss, setup, sampler, progress) for plateau in plateaus]
-    first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate, max(setup.singular_values))
+    first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
+                                max(setup.singular_values))
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)
     true_changes = [row["first_step"] for row in rows[1:]]
     stages = stages_beside_rank_changes(curve, true_changes)
@@ -228,7 +235,8 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
         "chosen_from_architecture": chosen,
         "training": {"step_budget": setup.steps, "steps_taken": int(run.steps[-1]),
                      "teacher_rank": setup.teacher_rank, "teacher_rank_reached_at_step": reached,
-                     "stopped_because": ("the step budget was spent" if reached is None or not setup.stop_at_teacher_rank
+                     "stopped_because": ("the step budget was spent"
+                                         if reached is None or not setup.stop_at_teacher_rank
                                          else "the teacher's rank was reached (trained on for half as long again)")},
         "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
                     "step_size_note": "resolved per estimate, see each plateau"},
