@@ -126,22 +126,6 @@ def test_the_schedule_fixes_the_end_to_end_scale_and_keeps_gradient_descent_stab
     assert escape_steps(3, 0.01, 0.01, 10.0) == pytest.approx(1_000)
 
 
-def test_training_stops_half_as_long_again_after_reaching_the_rank():
-    network = DeepLinearNetwork((4, 3, 4))
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(100, 4, generator=generator, dtype=torch.float64)
-    y = x @ torch.diag(torch.tensor([3.0, 2.0, 0.0, 0.0], dtype=torch.float64))
-    from sltlab.models.training import balanced_initialization, train_deep_linear
-
-    start = balanced_initialization(network, 1e-2, generator=generator)
-    full = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=2000, checkpoint_every=10)
-    early = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=2000, checkpoint_every=10,
-                              until_rank=(2, 0.1))
-    reached = int(full.steps[int(torch.nonzero(numerical_rank(full.singular_values, 0.1) >= 2)[0])])
-    assert int(early.steps[-1]) == math.ceil(1.5 * reached) < 2000
-    torch.testing.assert_close(early.positions[:-1], full.positions[:len(early.steps) - 1])
-
-
 def test_cached_json_computes_once_per_configuration(tmp_path):
     calls = []
 
