@@ -9,7 +9,9 @@ stretches where λ̂ rises or falls. Here:
 1. *Smoothing.* A weighted local linear regression in u = log(1 + step) (Fan & Gijbels 1996,
    ch. 3) with a Gaussian kernel of bandwidth h and weights 1/SE² gives at every checkpoint a
    smoothed value, a slope dλ̂/du, and the standard errors of both (and of any difference of
-   them) propagated exactly from the per-checkpoint SEs, taken as independent.
+   them) propagated exactly from the per-checkpoint SEs, taken as independent. The weights
+   floor each SE at half the median SE, so that a checkpoint with a near-zero SE does not
+   dominate neighbours several bandwidths away.
 2. *Critical points.* Candidates are the ends of the curve and the local minima of |slope|.
    A candidate between two neighbouring candidates is kept when it separates two moves: either
    its slope is consistent with zero (|z| ≤ ``threshold``) while the steepest slope on each side
@@ -124,7 +126,10 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
         bandwidth = max(0.1, (log_steps[-1] - log_steps[0]) / (len(steps) - 1))
     if not (np.isfinite(bandwidth) and bandwidth > 0 and np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
-    to_value, to_slope = local_linear_maps(log_steps, errors, float(bandwidth))
+    # Weights use the SEs floored at half their median, so that a few checkpoints with
+    # near-zero SE (a stuck sampler) cannot reach across the kernel; the SEs propagated below
+    # are the true ones, so the errors stay exact for this linear smoother.
+    to_value, to_slope = local_linear_maps(log_steps, np.maximum(errors, 0.5 * np.median(errors)), float(bandwidth))
     variance = errors ** 2
     value, slope = to_value @ llc, to_slope @ llc
     value_se = np.sqrt((to_value ** 2 * variance).sum(1))
