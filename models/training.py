@@ -60,12 +60,17 @@ def numerical_rank(singular_values: Tensor, tolerance: float) -> Tensor:
 
 def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: Tensor, *,
                       learning_rate: float, steps: int, checkpoint_every: int,
-                      progress: bool = False) -> TrainingRun:
+                      until_rank: tuple[int, float] | None = None, progress: bool = False) -> TrainingRun:
     """Full-batch gradient descent w ← w − η·∇L_n(w) from ``start`` [d].
 
     L_n is the mean Gaussian negative log-likelihood over the n rows, computed exactly from
     the sufficient statistics (:class:`models.deep_linear.FullDataLoss`). A checkpoint is
     taken at step 0 and every ``checkpoint_every`` steps, and at the last step.
+
+    With ``until_rank = (rank, tolerance)`` training stops early: once a checkpoint at step t
+    has at least ``rank`` singular values above ``tolerance``, it goes on to step ⌈1.5·t⌉ (a
+    last plateau to rest on: the final third of the run) and stops there;
+    ``steps`` stays the budget.
 
     Raises
     ------
@@ -80,7 +85,10 @@ def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: T
     position = start.detach().to(x.dtype).clone().unsqueeze(0)
     records: list[tuple[int, Tensor, float, float, Tensor]] = []
     bar = progress_bar(steps, "gradient descent", enabled=progress)
+    last = steps
     for step in range(steps + 1):
+        if step > last:
+            break
         with torch.enable_grad():
             leaf = position.requires_grad_(True)
             value = loss(leaf).sum()
@@ -88,11 +96,13 @@ def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: T
         if not torch.isfinite(value):
             raise ValueError(f"the training loss stopped being finite at step {step}: "
                              f"learning rate {learning_rate} is too large")
-        if step % checkpoint_every == 0 or step == steps:
+        if step % checkpoint_every == 0 or step == last:
             with torch.no_grad():
                 singular = torch.linalg.svdvals(network.product(position)[0])
             records.append((step, position.detach()[0].clone(), float(value.detach()), float(gradient.norm()),
                             singular))
+            if until_rank is not None and last == steps and int((singular > until_rank[1]).sum()) >= until_rank[0]:
+                last = min(steps, -(-3 * step // 2))
         position = (position.detach() - learning_rate * gradient).detach()
         if bar is not None and step % 100 == 0 and step:
             bar.update(100)

@@ -6,6 +6,7 @@ from sltlab.theory.free_energy import Phase, Transition, critical_n, dln_phases,
 from sltlab.theory.newton import newton
 from sltlab.theory.parsing import natural_order, parse_expression
 from sltlab.theory.reduced_rank import reduced_rank
+from sltlab.theory.restricted import restricted_deep_linear, restricted_deep_linear_at, restricted_deep_linear_balanced
 from sltlab.theory.tms import KGon, kgon, tms_phases
 from sltlab.theory.toy import normal_crossing, regular, tanh_network
 
@@ -28,6 +29,9 @@ __all__ = [
     "predicted_occupancy",
     "reduced_rank",
     "regular",
+    "restricted_deep_linear",
+    "restricted_deep_linear_at",
+    "restricted_deep_linear_balanced",
     "tanh_network",
     "tms_phases",
     "transitions",

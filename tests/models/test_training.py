@@ -70,3 +70,15 @@ def test_a_diverging_run_and_bad_settings_are_refused():
         train_deep_linear(network, x, y, start, learning_rate=0.0, steps=10, checkpoint_every=1)
     with pytest.raises(ValueError, match="scale"):
         balanced_initialization(network, -1.0, generator=generator)
+
+
+def test_training_stops_half_as_long_again_after_reaching_the_rank():
+    network, x, y, generator = small_problem()
+    start = balanced_initialization(network, 1e-2, generator=generator)
+    full = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=2000, checkpoint_every=10)
+    early = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=2000, checkpoint_every=10,
+                              until_rank=(2, 0.1))
+    reached = int(full.steps[int(torch.nonzero(numerical_rank(full.singular_values, 0.1) >= 2)[0])])
+    assert int(early.steps[-1]) == -(-3 * reached // 2) < 2000
+    torch.testing.assert_close(early.positions[:-1], full.positions[:len(early.steps) - 1])
+    assert int(numerical_rank(early.singular_values[-1], 0.1)) == 2

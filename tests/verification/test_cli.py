@@ -50,6 +50,8 @@ def test_dln_json_is_one_object_with_the_exact_lambda(capsys):
     (["nc", "--k", "1", "2", "--h", "0", "1/2"], "3/8", 1),
     (["tanh", "--hidden", "10"], "11/7", 1),
     (["regular", "--dim", "3"], "3/2", 1),
+    (["restricted", "--widths", "10", "5", "5", "10", "--rank", "3", "--layer", "2"], "9/2", 1),
+    (["restricted", "--widths", "10", "5", "5", "10", "--rank", "3", "--layer", "3"], "15", 1),
     (["poly", "w1**4 + w2**2"], "3/4", 1),
     (["poly", "w1**2*w2**2", "--vars", "w1", "w2", "--prior", "0", "1/2"], "1/2", 1),
 ])
@@ -79,6 +81,8 @@ def test_staircase_readable_output_has_one_line_per_rank(capsys):
     ["theory", "nc", "--k", "1", "1", "--h", "1/0", "0"],
     ["theory", "nc", "--k", "1", "1", "--h", "1"],
     ["theory", "tanh", "--hidden", "0"],
+    ["theory", "restricted", "--widths", "10", "5", "10", "--rank", "2", "--layer", "3"],
+    ["theory", "restricted", "--widths", "10", "5", "10", "--rank", "6", "--layer", "1"],
     ["theory", "poly", "w1**2*("],
     ["theory", "unknown"],
     ["theory"],
@@ -126,7 +130,8 @@ def test_a_refusal_under_a_prior_names_no_command(capsys):
 
 @pytest.mark.parametrize("argv", [
     [], ["theory"], ["plot"],
-    *(["theory", model] for model in ("dln", "rrr", "nc", "poly", "tanh", "regular", "staircase", "report")),
+    *(["theory", model] for model in ("dln", "rrr", "nc", "poly", "tanh", "regular", "staircase", "restricted",
+                                              "report")),
     ["plot", "staircase"], ["plot", "phase"], ["estimate"], ["estimate", "volume"], ["bench"],
 ])
 def test_every_subcommand_has_help(capsys, argv):

@@ -14,15 +14,21 @@ from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
 from sltlab.verification.dynamics.grokking import GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study, shape_summary
-from sltlab.verification.dynamics.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage, saddle_study,
-                                 train_setup)
+from sltlab.verification.dynamics.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage,
+                                                 saddle_study, saddle_verdict, train_setup)
 
 # Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
 SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
                            singular_values=(4.0, 1.0))
 TINY_SAMPLER = LLCConfig(chains=2, draws=40, burnin=10, localization=1.0, localize_at="true_parameter")
+TINY_CURVE = LLCConfig(chains=2, draws=10, burnin=10, localization=1.0, localize_at="true_parameter")
+TINY_SAMPLER_ARGS = ["--chains", "2", "--draws", "40", "--burnin", "10", "--curve-chains", "2", "--curve-draws", "10"]
 SMALL_SADDLE_ARGS = ["--widths", "6", "3", "6", "--singular-values", "4", "1", "--init-scale", "1e-3", "--steps",
-                     "800", "--learning-rate", "0.02", "--chains", "2", "--draws", "40", "--burnin", "10"]
+                     "800", "--learning-rate", "0.02", *TINY_SAMPLER_ARGS]
+# Four layers from per-layer scale 0.01 for 300 steps: the predicted escape is 50,000 steps, so
+# the run stays at rank 0 throughout (what the old fixed defaults did to [10, 4, 4, 4, 10]).
+STUCK_AT_THE_ORIGIN = SaddleSetup((10, 4, 4, 4, 10), init_scale=0.01, steps=300, learning_rate=0.01,
+                                  checkpoint_every=10, n=200)
 SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4", "--steps", "30", "--seeds", "0",
                        "--draws", "8"]
 
@@ -75,16 +81,49 @@ def test_the_relabelled_problem_has_the_checkpoint_as_an_exact_minimum():
 
 
 def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
-    result = saddle_study(SMALL_SADDLE, TINY_SAMPLER, cache=tmp_path)
+    result = saddle_study(SMALL_SADDLE, TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)
     assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2] and result["ranks_rise_one_per_stage"]
     for row in result["plateaus"]:
         assert row["lambda_exact"] and row["first_step"] <= row["checkpoint_step"] <= row["last_step"]
         assert "llc_mean" in row["negative_control_real_data"]
     json.dumps(result, allow_nan=False)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]
-    again = saddle_study(SMALL_SADDLE, TINY_SAMPLER, cache=tmp_path)
+    again = saddle_study(SMALL_SADDLE, TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)
     assert not result["from_cache"] and again["from_cache"]
     assert {**again, "from_cache": False} == json.loads(json.dumps(result))
+
+
+def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():
+    result = saddle_study(STUCK_AT_THE_ORIGIN, TINY_SAMPLER, curve_sampler=TINY_CURVE)
+    assert set(result["rank"]) == {0} and result["ranks_visited"] == [0]
+    assert result["training"]["teacher_rank_reached_at_step"] is None
+    assert result["training"]["stopped_because"] == "the step budget was spent"
+    assert not result["targets_met"]
+    assert any("teacher's rank 4 was never reached" in reason for reason in result["reasons"])
+
+
+def test_the_verdict_needs_every_rank_up_to_the_teachers_each_within_target():
+    assert saddle_verdict([0, 1, 2], [True] * 3, 2, True) == []
+    assert len(saddle_verdict([0], [True], 2, True)) == 1                    # one plateau, "one rank per stage"
+    assert "[0, 2]" in saddle_verdict([0, 2], [True, True], 2, True)[0]      # a rank skipped
+    assert "rank [1]" in saddle_verdict([0, 1, 2], [True, False, True], 2, True)[0]
+    assert "stage boundaries" in saddle_verdict([0, 1, 2], [True] * 3, 2, False)[0]
+    assert len(saddle_verdict([], [], 1, False)) == 2
+
+
+def test_the_schedule_fixes_the_end_to_end_scale_and_keeps_gradient_descent_stable():
+    from sltlab.verification.dynamics.saddle_schedule import END_TO_END_SCALE, escape_steps, saddle_schedule
+
+    for widths in [(10, 5, 10), (10, 5, 5, 10), (10, 4, 4, 4, 10), (8, 6, 6, 6, 6, 8)]:
+        depth = len(widths) - 1
+        schedule = saddle_schedule(widths, (10.0, 5.0, 2.5, 1.25))
+        assert math.isclose(schedule.init_scale ** depth, END_TO_END_SCALE)
+        assert schedule.learning_rate * depth * 10.0 ** (2 * (depth - 1) / depth) <= 1.0 + 1e-12
+        assert schedule.step_budget >= 10 * schedule.predicted_escape_steps[-1]
+        assert list(schedule.predicted_escape_steps) == sorted(schedule.predicted_escape_steps)
+    # at a fixed per-layer scale the escape from the origin slows sharply with depth
+    assert escape_steps(4, 0.01, 0.01, 10.0) == pytest.approx(50_000)
+    assert escape_steps(3, 0.01, 0.01, 10.0) == pytest.approx(1_000)
 
 
 def test_cached_json_computes_once_per_configuration(tmp_path):
@@ -152,8 +191,17 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert code in (0, 1) and code == int(not result["targets_met"])
     (study,) = result["studies"]
     assert study["widths"] == [6, 3, 6] and [row["rank"] for row in study["plateaus"]] == [0, 1, 2]
+    assert study["chosen_from_architecture"] == ["checkpoint_every"]
     assert (tmp_path / "saddle.png").stat().st_size > 0
     assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
+
+
+def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "saddle", "--widths", "10", "4", "4", "4", "10", "--init-scale", "0.01", "--steps",
+                           "300", *TINY_SAMPLER_ARGS, "--out", str(tmp_path))
+    assert code == 1
+    assert "ranks visited [0] of 0..4" in out and "teacher's rank 4 was never reached" in out
+    assert "budget 300 steps" in out and "the step budget was spent" in out
 
 
 def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_path):
@@ -168,11 +216,13 @@ def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_p
 
 
 @pytest.mark.slow
-def test_the_default_10_5_10_study_meets_both_saddle_targets():
-    """About a minute on one core: the defaults of `sltlab dynamics saddle --widths 10 5 10`."""
+def test_the_default_10_5_10_study_meets_every_saddle_target():
+    """Minutes on one core: the defaults of `sltlab dynamics saddle --widths 10 5 10`."""
     from sltlab.verification.dynamics.saddle import SADDLE_SAMPLER, SADDLE_SETUPS
 
     (setup,) = [s for s in SADDLE_SETUPS if s.widths == (10, 5, 10)]
     result = saddle_study(setup, SADDLE_SAMPLER)
-    assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2, 3, 4]
+    assert result["ranks_visited"] == [0, 1, 2, 3, 4]
     assert result["all_within_target"], [row["rel_error"] for row in result["plateaus"]]
+    assert result["stages"]["all_matched"], result["stages"]
+    assert result["targets_met"], result["reasons"]

@@ -22,7 +22,6 @@ _COMMON = (
                        help="torch CPU threads (default 1: on a shared 2-core machine more threads were "
                             "measured up to 50× slower)")),
 )
-_GENERIC_SADDLE = dict(init_scale=1e-2, steps=10_000)   # for architectures without a measured preset
 
 
 def add_dynamics_commands(commands) -> None:
@@ -35,10 +34,14 @@ def add_dynamics_commands(commands) -> None:
                                  help="widths [input, hidden..., output]; repeat for several architectures "
                                       "(default: 10 5 5 10 and 10 5 10)")),
                ("--init-scale", dict(type=float, dest="init_scale",
-                                     help="singular value of every layer at the balanced start (default: "
-                                          "3e-2 for 10 5 5 10, 1e-4 for 10 5 10, else 1e-2)")),
-               ("--steps", dict(type=int, help="gradient-descent steps (default: 10000; 2000 for 10 5 10)")),
-               ("--learning-rate", dict(type=float, dest="learning_rate", help="step size of gradient descent (0.01)")),
+                                     help="singular value of every layer at the balanced start (default: chosen "
+                                          "from the depth so that the end-to-end map starts at 1e-4)")),
+               ("--steps", dict(type=int, help="step budget of gradient descent; training stops earlier once the "
+                                                "teacher's rank is reached (default: 10 times the predicted escape "
+                                                "of the teacher's weakest mode)")),
+               ("--learning-rate", dict(type=float, dest="learning_rate",
+                                        help="step size of gradient descent (default: half the stability limit at "
+                                             "the strongest mode, at most 0.01)")),
                ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
                                           help="the teacher's singular values (default 10 5 2.5 1.25)")),
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
@@ -48,6 +51,11 @@ def add_dynamics_commands(commands) -> None:
                ("--draws", dict(type=int, help="draws per chain (10000)")),
                ("--burnin", dict(type=int, help="burn-in steps (20000)")),
                ("--localization", dict(type=float, help="localisation γ (1)")),
+               ("--curve-chains", dict(type=int, dest="curve_chains",
+                                       help="SGLD chains per estimate along the LLC curve (32)")),
+               ("--curve-draws", dict(type=int, dest="curve_draws",
+                                      help="draws per chain along the LLC curve, after four times as many burn-in "
+                                           "steps (500)")),
                *_COMMON)
     subcommand(studies, "grokking", "grokking on modular addition, the LLC at every checkpoint under several "
                "sampler settings", _grokking,
@@ -90,7 +98,7 @@ def _saddle_setups(args):
              if getattr(args, name) is not None}
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
-    setups = [replace(presets.get(widths) or SaddleSetup(widths, **_GENERIC_SADDLE), **given) for widths in chosen]
+    setups = [replace(presets.get(widths) or SaddleSetup(widths), **given) for widths in chosen]
     for setup in setups:
         setup.validate()
     return setups
@@ -98,20 +106,29 @@ def _saddle_setups(args):
 
 def _saddle(args) -> Result:
     from sltlab.verification.dynamics.saddle import SADDLE_SAMPLER, saddle_study
+    from sltlab.verification.dynamics.saddle_stages import CURVE_SAMPLER
 
     progress = _prepare(args)
     setups = _saddle_setups(args)
     sampler = replace(SADDLE_SAMPLER, **{name: getattr(args, name) for name in ("chains", "draws", "burnin",
                                                                                "localization")
                                          if getattr(args, name) is not None})
+    curve_sampler = replace(CURVE_SAMPLER, chains=args.curve_chains or CURVE_SAMPLER.chains,
+                            draws=args.curve_draws or CURVE_SAMPLER.draws,
+                            burnin=4 * args.curve_draws if args.curve_draws else CURVE_SAMPLER.burnin)
     sampler.validate()
+    curve_sampler.validate()
     clock = time.perf_counter()
-    studies = [saddle_study(setup, sampler, cache=args.out / "cache", progress=progress) for setup in setups]
+    studies = []
+    for setup in setups:
+        started = time.perf_counter()
+        study = saddle_study(setup, sampler, curve_sampler=curve_sampler, cache=args.out / "cache", progress=progress)
+        studies.append({**study, "wall_seconds": time.perf_counter() - started})
     seconds = time.perf_counter() - clock
     from sltlab.verification.dynamics.figures import plot_saddle
 
     figure = plot_saddle(studies, args.out / "saddle.png")
-    passed = all(s["ranks_rise_one_per_stage"] and s["all_within_target"] for s in studies)
+    passed = all(s["targets_met"] for s in studies)
     summary = {"studies": studies, "targets_met": passed, "wall_seconds": seconds,
                "figure": str(figure), "results": str(args.out / "saddle.json")}
     (args.out / "saddle.json").write_text(json.dumps(summary, allow_nan=False, indent=1))
@@ -121,9 +138,15 @@ def _saddle(args) -> Result:
 def _saddle_text(summary) -> str:
     lines = []
     for study in summary["studies"]:
-        sampler = study["sampler"]
-        lines += [f"saddle-to-saddle, widths {study['widths']} (d = {study['dim']}): ranks "
-                  f"{'rise one per stage' if study['ranks_rise_one_per_stage'] else 'do NOT rise one per stage'}",
+        sampler, training, setup, stages = study["sampler"], study["training"], study["setup"], study["stages"]
+        chosen = ", ".join(study["chosen_from_architecture"]) or "nothing"
+        reached = training["teacher_rank_reached_at_step"]
+        lines += [f"saddle-to-saddle, widths {study['widths']} (d = {study['dim']}): ranks visited "
+                  f"{study['ranks_visited']} of 0..{training['teacher_rank']}; {study['wall_seconds']:.0f} s",
+                  f"  init scale {setup['init_scale']:.3g}, learning rate {setup['learning_rate']:.3g}, budget "
+                  f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
+                  f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"
+                  + ("" if reached is None else f" (rank {training['teacher_rank']} at step {reached})"),
                   f"  SGLD {sampler['chains']} chains × {sampler['draws']} draws after {sampler['burnin']} burn-in, "
                   f"γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}, automatic step size",
                   f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  "
@@ -136,7 +159,13 @@ def _saddle_text(summary) -> str:
             lines.append(f"  {row['rank']:>4}  {row['first_step']:>5}–{row['last_step']:<6}  "
                          f"{row['checkpoint_step']:>6}  {row['lambda_exact']:>6}  {estimate:>14}  {error:>7}  "
                          f"{rhat:>5}  {'diverged' if control is None else f'{control:.4g}'}")
-    lines += [f"targets (one rank per stage, every λ̂ within 10 %): {'met' if summary['targets_met'] else 'MISSED'}",
+        found = ", ".join(f"{b['step']} [{b['window_start']}–{b['window_end']}]" for b in stages["boundaries"])
+        lines += [f"  LLC curve at {len(study['llc_curve']['steps'])} checkpoints: rank changes at steps "
+                  f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}; "
+                  f"missed {stages['missed']}, spurious {len(stages['spurious'])}",
+                  f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}"]
+    lines += [f"targets (every rank 0..teacher visited one per stage, every λ̂ within 10 %, every rank change "
+              f"a stage boundary): {'met' if summary['targets_met'] else 'MISSED'}",
               f"wall time {summary['wall_seconds']:.0f} s" + (" (every study loaded from the cache)"
                                                               if all(s["from_cache"] for s in summary["studies"]) else ""),
               f"wrote {summary['results']} and {summary['figure']}"]

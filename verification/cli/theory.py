@@ -33,6 +33,13 @@ def add_theory_commands(commands) -> None:
                ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
                                  help="widths [input, hidden..., output]")),
                ("--rank", dict(type=int, required=True, help="rank r of the true product")))
+    subcommand(models, "restricted", "one layer of a deep linear network at a balanced rank-r true parameter, "
+               "the other layers frozen", _theory_restricted,
+               ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
+                                 help="widths [input, hidden..., output]")),
+               ("--rank", dict(type=int, required=True, help="rank r of the true product")),
+               ("--layer", dict(type=int, required=True, metavar="L",
+                                help="the free layer, 1 (next to the input) to the number of layers")))
     subcommand(models, "rrr", "reduced-rank regression (Aoyagi & Watanabe 2005)", _theory_rrr,
                ("--widths", dict(type=int, nargs=3, required=True, metavar=("M", "H", "N"),
                                  help="input, hidden and output widths")),
@@ -60,6 +67,10 @@ def add_theory_commands(commands) -> None:
 
 def _theory_dln(args) -> Result:
     return _coefficient(theory.deep_linear(args.widths, args.rank))
+
+
+def _theory_restricted(args) -> Result:
+    return _coefficient(theory.restricted_deep_linear_balanced(args.widths, args.rank, args.layer))
 
 
 def _theory_rrr(args) -> Result:

@@ -15,15 +15,42 @@ SETTING_COLOURS = ("tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pi
 
 def plot_saddle(studies: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """One row per architecture: the excess training loss and the numerical rank over the
-    steps, plateaus shaded; and λ̂ ± SE at each plateau (relabelled problem) over the exact
-    staircase λ_k (Aoyagi 2024). The negative control is listed, not drawn (it is off scale).
+    steps, plateaus shaded; λ̂ ± SE at each plateau (relabelled problem) over the exact
+    staircase λ_k (Aoyagi 2024); and λ̂ ± 2 SE along training against log time with the true
+    rank changes and the stage boundaries found on the curve. The negative control is listed,
+    not drawn (it is off scale).
     """
-    with new_figure(figsize=(13, 4.4 * len(studies)), layout="constrained") as fig:
-        axes = fig.subplots(len(studies), 2, squeeze=False, gridspec_kw={"width_ratios": [1.5, 1]})
-        for (ax_loss, ax_llc), study in zip(axes, studies):
+    with new_figure(figsize=(19, 4.6 * len(studies)), layout="constrained") as fig:
+        axes = fig.subplots(len(studies), 3, squeeze=False, gridspec_kw={"width_ratios": [1.4, 1, 1.3]})
+        for (ax_loss, ax_llc, ax_curve), study in zip(axes, studies):
             _saddle_training(ax_loss, study)
             _saddle_staircase(ax_llc, study)
+            _saddle_curve(ax_curve, study)
         return save(fig, path)
+
+
+def _saddle_curve(ax, study: dict[str, Any]) -> None:
+    curve, stages = study["llc_curve"], study["stages"]
+    kept = [i for i, v in enumerate(curve["llc_mean"]) if v is not None]
+    steps = np.array([curve["steps"][i] for i in kept], dtype=float)
+    mean = np.array([curve["llc_mean"][i] for i in kept])
+    error = np.array([curve["llc_se"][i] or 0.0 for i in kept])
+    ax.fill_between(steps, mean - 2 * error, mean + 2 * error, color="tab:purple", alpha=0.25)
+    ax.plot(steps, mean, ".-", color="tab:purple", label=r"$\hat\lambda$ ± 2 SE (relabelled)")
+    for row in study["staircase"]:
+        ax.axhline(row["lambda_exact_float"], color="tab:blue", alpha=0.25, linewidth=1)
+    for n, boundary in enumerate(stages["boundaries"]):
+        ax.axvspan(boundary["window_start"], boundary["window_end"], color="tab:orange", alpha=0.25,
+                   label="stage boundary window" if n == 0 else None)
+    for n, step in enumerate(stages["true_rank_change_steps"]):
+        ax.axvline(step, color="black", linestyle="--", linewidth=1, label="rank change (training)" if n == 0 else None)
+    ax.set_xscale("log")
+    ax.set_xlabel("gradient-descent step (log scale)")
+    ax.set_ylabel("learning coefficient")
+    ax.legend(loc="upper left", fontsize=8.5)
+    verdict = "every rank change matched" if stages["all_matched"] else (
+        f"missed {stages['missed']}, {len(stages['spurious'])} spurious")
+    ax.set_title(f"LLC along training, stages found: {verdict}\nfaint lines: exact staircase", fontsize=11)
 
 
 def _saddle_training(ax, study: dict[str, Any]) -> None:
@@ -44,8 +71,10 @@ def _saddle_training(ax, study: dict[str, Any]) -> None:
     rank_axis.yaxis.get_major_locator().set_params(integer=True)
     handles = ax.get_legend_handles_labels()[0] + rank_axis.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="center right")
-    verdict = "one rank per stage" if study["ranks_rise_one_per_stage"] else "ranks do NOT rise one per stage"
-    ax.set_title(f"widths {study['widths']}: training ({verdict})\n"
+    training = study["training"]
+    verdict = (f"ranks {study['ranks_visited']} of 0..{training['teacher_rank']}, "
+               f"{'targets met' if study['targets_met'] else 'targets MISSED'}")
+    ax.set_title(f"widths {study['widths']}: {training['steps_taken']} steps ({verdict})\n"
                  "dotted lines: checkpoints where the LLC was estimated", fontsize=11)
 
 

@@ -9,11 +9,16 @@ estimated against the relabelled problem whose targets are the checkpoint's own 
 same inputs: there the checkpoint is an exact minimum with a rank-k end-to-end matrix, whose
 learning coefficient is Aoyagi's λ_k (Aoyagi 2024, Neural Networks 172, Thm 1). The same
 estimate against the real data is reported beside it as a negative control.
+
+A run passes only when every rank from 0 to the teacher's was a plateau, in order, with λ̂
+within target at each, and every rank change was found as a stage boundary on the LLC curve
+(:mod:`sltlab.verification.dynamics.saddle_stages`): a run that never leaves the origin fails,
+with the reason stated.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -26,6 +31,9 @@ from sltlab.estimators.llc import default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, regression_data, teacher_matrix
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
+from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
+from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
+                                                        stages_beside_rank_changes)
 
 TARGET_RELATIVE_ERROR = 0.10   # every plateau's λ̂ within 10 % of λ_k
 
@@ -37,35 +45,55 @@ class SaddleSetup:
     The teacher is n_out × n_in with the given singular values (well separated, so the modes
     are learned one at a time) and random singular vectors; inputs are N(0, I), noise N(0, 1).
     ``rank_tolerance`` is the absolute threshold above which a singular value of the end-to-end
-    matrix counts towards its numerical rank.
+    matrix counts towards its numerical rank. Initial scale, step budget, learning rate and
+    checkpoint spacing left at None are chosen from the architecture
+    (:func:`sltlab.verification.dynamics.saddle_schedule.saddle_schedule`). With
+    ``stop_at_teacher_rank`` training stops a third of the run after the teacher's rank is reached.
     """
 
     widths: tuple[int, ...]
-    init_scale: float
-    steps: int
-    learning_rate: float = 0.01
-    checkpoint_every: int = 50
+    init_scale: float | None = None
+    steps: int | None = None
+    learning_rate: float | None = None
+    checkpoint_every: int | None = None
     n: int = 2000
     singular_values: tuple[float, ...] = (10.0, 5.0, 2.5, 1.25)
     rank_tolerance: float = 0.1
     seed: int = 0
+    stop_at_teacher_rank: bool = True
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
         if len(self.singular_values) > min(self.widths):
             raise ValueError(f"a teacher of rank {len(self.singular_values)} cannot be learned through widths "
                              f"{list(self.widths)}: at most rank {min(self.widths)}")
-        if not (self.init_scale > 0 and self.learning_rate > 0 and self.rank_tolerance > 0):
+        if not all(s > 0 for s in self.singular_values) or not self.singular_values:
+            raise ValueError(f"the teacher needs positive singular values, got {list(self.singular_values)}")
+        if not all(v is None or v > 0 for v in (self.init_scale, self.learning_rate)) or not self.rank_tolerance > 0:
             raise ValueError("init scale, learning rate and rank tolerance must be positive")
-        if self.steps < 1 or self.checkpoint_every < 1 or self.n < 2:
+        if any(v is not None and v < 1 for v in (self.steps, self.checkpoint_every)) or self.n < 2:
             raise ValueError(f"need steps ≥ 1, checkpoint_every ≥ 1 and n ≥ 2, got {self.steps}, "
                              f"{self.checkpoint_every} and {self.n}")
 
+    @property
+    def teacher_rank(self) -> int:
+        return len(self.singular_values)
 
-# Measured on 2-core machines: init scales that give four well-separated stages within the
-# step budget.
-SADDLE_SETUPS = (SaddleSetup((10, 5, 5, 10), init_scale=3e-2, steps=10_000),
-                 SaddleSetup((10, 5, 10), init_scale=1e-4, steps=2_000, checkpoint_every=10))
+    def resolved(self) -> SaddleSetup:
+        """This setup with every setting left at None taken from the architecture's schedule."""
+        self.validate()
+        schedule = saddle_schedule(self.widths, self.singular_values)
+        chosen = {"init_scale": schedule.init_scale, "steps": schedule.step_budget,
+                  "learning_rate": schedule.learning_rate, "checkpoint_every": schedule.checkpoint_every}
+        return replace(self, **{name: value for name, value in chosen.items() if getattr(self, name) is None})
+
+    def chosen_by_schedule(self) -> list[str]:
+        return [name for name in ("init_scale", "steps", "learning_rate", "checkpoint_every")
+                if getattr(self, name) is None]
+
+
+# The default architectures: the two of the theory's staircase, every setting from the schedule.
+SADDLE_SETUPS = (SaddleSetup((10, 5, 5, 10)), SaddleSetup((10, 5, 10)))
 # Full-data SGLD with the automatic step-size rule; nβ = n/log n. 16 chains of 20,000 burn-in
 # steps and 10,000 draws: about 5–10 s per estimate on one core.
 SADDLE_SAMPLER = LLCConfig(sampler="sgld", chains=16, draws=10_000, burnin=20_000, localization=1.0,
@@ -131,17 +159,18 @@ def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool
 
     Returns the run, the network and the inputs and targets it was trained on.
     """
-    setup.validate()
+    setup = setup.resolved()
     generator = torch.Generator().manual_seed(setup.seed)
     network = DeepLinearNetwork(setup.widths)
-    teacher = teacher_matrix(setup.widths[0], setup.widths[-1], len(setup.singular_values),
-                             setup.singular_values, generator=generator)
+    teacher = teacher_matrix(setup.widths[0], setup.widths[-1], setup.teacher_rank, setup.singular_values,
+                             generator=generator)
     x, y = regression_data(teacher, setup.n, generator=generator)
     start = balanced_initialization(network, setup.init_scale, generator=generator)
+    until = (setup.teacher_rank, setup.rank_tolerance) if setup.stop_at_teacher_rank else None
 
     def train() -> dict[str, torch.Tensor]:
         return train_deep_linear(network, x, y, start, learning_rate=setup.learning_rate, steps=setup.steps,
-                                 checkpoint_every=setup.checkpoint_every, progress=progress)._asdict()
+                                 checkpoint_every=setup.checkpoint_every, until_rank=until, progress=progress)._asdict()
 
     if cache is None:
         return TrainingRun(**train()), network, x, y
@@ -149,51 +178,66 @@ def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool
     return TrainingRun(**tensors), network, x, y
 
 
-def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cache: Path | None = None,
-                 progress: bool = False) -> dict[str, Any]:
-    """Train, find the plateaus and estimate the LLC at each; a JSON-ready result.
+def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, curve_sampler: LLCConfig = CURVE_SAMPLER,
+                 cache: Path | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train, find the plateaus, estimate the LLC at each and along the run; a JSON-ready result.
 
     With ``cache`` the checkpoints are stored under it keyed by ``setup``, and the result by
-    ``setup`` and ``sampler`` together; ``from_cache`` says whether it was loaded from there.
+    ``setup`` and both samplers together; ``from_cache`` says whether it was loaded from there.
     """
     sampler.validate()
-    key = {"setup": asdict(setup), "sampler": asdict(sampler)}
+    curve_sampler.validate()
+    key = {"setup": asdict(setup.resolved()), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler)}
     if cache is None:
-        return {**_study(setup, sampler, None, progress), "from_cache": False}
-    result, loaded = cached_json(cache, "saddle-study", key, lambda: _study(setup, sampler, cache, progress))
+        return {**_study(setup, sampler, curve_sampler, None, progress), "from_cache": False}
+    result, loaded = cached_json(cache, "saddle-study", key,
+                                 lambda: _study(setup, sampler, curve_sampler, cache, progress))
     return {**result, "from_cache": loaded}
 
 
-def _study(setup: SaddleSetup, sampler: LLCConfig, cache: Path | None, progress: bool) -> dict[str, Any]:
+def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], teacher_rank: int,
+                   stages_matched: bool) -> list[str]:
+    """Why a run misses its targets (empty when it meets them): every rank from 0 to the
+    teacher's visited as a plateau, in order, each plateau's λ̂ within target, and every rank
+    change found as a stage boundary. A run that never leaves rank 0 fails here."""
+    reasons = []
+    if not plateau_ranks or max(plateau_ranks) < teacher_rank:
+        reasons.append(f"the teacher's rank {teacher_rank} was never reached (highest plateau rank "
+                       f"{max(plateau_ranks, default=0)})")
+    if list(plateau_ranks) != list(range(len(plateau_ranks))):
+        reasons.append(f"the plateau ranks {list(plateau_ranks)} do not rise one per stage from 0")
+    missed = [rank for rank, ok in zip(plateau_ranks, within_target) if not ok]
+    if missed:
+        reasons.append(f"λ̂ misses its target at the plateaus of rank {missed}")
+    if not stages_matched:
+        reasons.append("the stage boundaries found on the LLC curve do not match the rank changes one to one")
+    return reasons
+
+
+def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cache: Path | None,
+           progress: bool) -> dict[str, Any]:
+    chosen, setup = setup.chosen_by_schedule(), setup.resolved()
     run, network, x, y = train_setup(setup, cache=cache, progress=progress)
     ranks = numerical_rank(run.singular_values, setup.rank_tolerance)
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
+    reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     real_loss = FullDataLoss(network, x, y)
-    rows = []
-    for plateau in plateaus:
-        position = run.positions[plateau.resting]
-        exact = theory.deep_linear(list(setup.widths), plateau.rank)
-        relabelled = _estimate(relabelled_loss(network, x, position), position, sampler, setup.n, progress)
-        control = _estimate(real_loss, position, sampler, setup.n, progress)
-        estimate = relabelled.estimate
-        relative = None if estimate.mean is None else (estimate.mean - exact.lam_float) / exact.lam_float
-        rows.append({
-            "rank": plateau.rank,
-            "first_step": int(run.steps[plateau.first]), "last_step": int(run.steps[plateau.last]),
-            "checkpoint_step": int(run.steps[plateau.resting]),
-            "gradient_norm": float(run.gradient_norms[plateau.resting]),
-            "lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float,
-            "multiplicity_exact": exact.multiplicity,
-            **_summary(relabelled),
-            "rel_error": relative,
-            "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR,
-            "negative_control_real_data": {
-                "note": "the same estimator against the real teacher data, where the checkpoint is a saddle, not "
-                        "a minimum: not an LLC, reported only to show why the relabelling is needed",
-                **_summary(control)},
-        })
+    rows = [_plateau_row(plateau, run, network, x, real_loss, setup, sampler, progress) for plateau in plateaus]
+    first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
+                                max(setup.singular_values))
+    curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)
+    true_changes = [row["first_step"] for row in rows[1:]]
+    stages = stages_beside_rank_changes(curve, true_changes)
+    reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
+                             setup.teacher_rank, stages["all_matched"])
     return {
         "widths": list(setup.widths), "dim": network.dim, "setup": asdict(setup),
+        "chosen_from_architecture": chosen,
+        "training": {"step_budget": setup.steps, "steps_taken": int(run.steps[-1]),
+                     "teacher_rank": setup.teacher_rank, "teacher_rank_reached_at_step": reached,
+                     "stopped_because": ("the step budget was spent"
+                                         if reached is None or not setup.stop_at_teacher_rank
+                                         else "the teacher's rank was reached (trained on for half as long again)")},
         "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
                     "step_size_note": "resolved per estimate, see each plateau"},
         "steps": run.steps.tolist(), "loss": run.losses.tolist(), "rank": ranks.tolist(),
@@ -202,9 +246,38 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, cache: Path | None, progress:
         "staircase": [{"rank": lc.parameters["rank"], "lambda_exact": str(lc.lam), "lambda_exact_float": lc.lam_float}
                       for lc in theory.dln_staircase(list(setup.widths))],
         "plateaus": rows,
+        "ranks_visited": [row["rank"] for row in rows],
         "ranks_rise_one_per_stage": rises_one_per_stage(plateaus),
         "all_within_target": bool(rows) and all(row["within_target"] for row in rows),
         "target_relative_error": TARGET_RELATIVE_ERROR,
+        "llc_curve": {**curve, "sampler": asdict(curve_sampler)},
+        "stages": {**stages, "true_rank_change_steps": true_changes},
+        "targets_met": not reasons, "reasons": reasons,
+    }
+
+
+def _plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
+                 real_loss: FullDataLoss, setup: SaddleSetup, sampler: LLCConfig, progress: bool) -> dict[str, Any]:
+    position = run.positions[plateau.resting]
+    exact = theory.deep_linear(list(setup.widths), plateau.rank)
+    relabelled = _estimate(relabelled_loss(network, x, position), position, sampler, setup.n, progress)
+    control = _estimate(real_loss, position, sampler, setup.n, progress)
+    estimate = relabelled.estimate
+    relative = None if estimate.mean is None else (estimate.mean - exact.lam_float) / exact.lam_float
+    return {
+        "rank": plateau.rank,
+        "first_step": int(run.steps[plateau.first]), "last_step": int(run.steps[plateau.last]),
+        "checkpoint_step": int(run.steps[plateau.resting]),
+        "gradient_norm": float(run.gradient_norms[plateau.resting]),
+        "lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float,
+        "multiplicity_exact": exact.multiplicity,
+        **_summary(relabelled),
+        "rel_error": relative,
+        "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR,
+        "negative_control_real_data": {
+            "note": "the same estimator against the real teacher data, where the checkpoint is a saddle, not "
+                    "a minimum: not an LLC, reported only to show why the relabelling is needed",
+            **_summary(control)},
     }
 
 

@@ -1,0 +1,91 @@
+"""Stage boundaries from an LLC curve (verification.dynamics.stages) on synthetic curves whose
+boundaries are known: seeded staircases with stated SEs, flat curves, a peak, and bad input."""
+
+import numpy as np
+import pytest
+
+from sltlab.verification.dynamics.stages import StageBoundary, detect_stages, match_boundaries
+
+CHANGES = (300, 600, 1200, 2400)   # ln 2 apart in log time, as the deep linear staircase with halving singular values
+
+
+def staircase(seed, *, checkpoints, jumps, standard_error, width=0.04, changes=CHANGES):
+    """λ(t) = 12.5 + Σ_k jump_k·sigmoid((log(1 + t) − log(1 + t_k))/width) at checkpoints spaced
+    evenly in log time from step 75 to 10,000, each observed with Gaussian noise of SE between
+    1 and 1.3 times ``standard_error`` (the SEs handed to detect_stages are the true ones)."""
+    rng = np.random.default_rng(seed)
+    steps = np.unique(np.round(np.logspace(np.log10(75), 4, checkpoints)).astype(int))
+    log_steps = np.log1p(steps)
+    truth = 12.5 + sum(jump / (1 + np.exp(-(log_steps - np.log1p(change)) / width))
+                       for change, jump in zip(changes, jumps))
+    errors = standard_error * (1 + 0.3 * rng.random(steps.size))
+    return steps, truth + errors * rng.standard_normal(steps.size), errors
+
+
+@pytest.mark.parametrize("checkpoints, jumps, standard_error", [
+    (40, (5, 5, 5, 5), 0.5),      # jumps of 10 SE, 5–6 checkpoints per stage
+    (100, (5, 5, 5, 5), 0.5),     # the same, 14 checkpoints per stage
+    (60, (5, 5, 5, 5), 0.1),      # precise estimates: the smoothed slope never quite reaches 0 between rises
+    (60, (5, 3, 8, 4), 0.3),      # unequal rises, the smallest 10 SE
+    (60, (-5, 5, -5, 5), 0.5),    # falls and rises
+])
+def test_every_true_boundary_is_matched_within_its_window_and_none_is_spurious(checkpoints, jumps, standard_error):
+    for seed in range(20):
+        steps, llc, errors = staircase(seed, checkpoints=checkpoints, jumps=jumps, standard_error=standard_error)
+        detection = detect_stages(steps, llc, errors)
+        match = match_boundaries(CHANGES, detection.boundaries)
+        assert not match.missed and not match.spurious, (seed, detection.boundaries)
+        assert [b.direction for _, b in match.matched] == ["rise" if j > 0 else "fall" for j in jumps]
+        for change, boundary in match.matched:
+            assert boundary.window_start <= boundary.step <= boundary.window_end
+            # the window stays inside the stages on either side of the change
+            assert boundary.window_start > max([c for c in (0,) + CHANGES if c < change]) * 1.1
+            assert boundary.window_end < min([c for c in CHANGES + (10_000,) if c > change]) / 1.1
+
+
+def test_a_flat_noisy_curve_has_no_boundary():
+    steps = np.unique(np.round(np.logspace(1, 4.3, 60)).astype(int))
+    errors = np.full(steps.size, 0.5)
+    for seed in range(50):
+        noise = np.random.default_rng(seed).standard_normal(steps.size)
+        assert detect_stages(steps, 20 + errors * noise, errors).boundaries == (), seed
+
+
+def test_a_peak_is_a_rise_then_a_fall_with_the_critical_point_between():
+    steps = np.unique(np.round(np.logspace(1, 4, 50)).astype(int))
+    log_steps = np.log1p(steps)
+    peak = np.log1p(1000)
+    curve = 10 + 20 * np.exp(-0.5 * ((log_steps - peak) / 0.8) ** 2)
+    errors = np.full(steps.size, 0.3)
+    noisy = curve + errors * np.random.default_rng(3).standard_normal(steps.size)
+    detection = detect_stages(steps, noisy, errors)
+    assert [b.direction for b in detection.boundaries] == ["rise", "fall"]
+    rise, fall = detection.boundaries
+    assert rise.window_end <= min(detection.critical[1:-1], key=lambda s: abs(s - 1000)) <= fall.window_start
+    assert any(abs(np.log1p(s) - peak) < 0.3 for s in detection.critical[1:-1])
+
+
+def test_matching_pairs_each_true_step_with_one_window():
+    first, second = StageBoundary(100, 80, 120, "rise", 1, 2), StageBoundary(400, 300, 500, "rise", 2, 3)
+    match = match_boundaries([90, 110, 1000], [first, second])
+    assert match.matched == ((90, first),) and match.missed == (110, 1000) and match.spurious == (second,)
+
+
+@pytest.mark.parametrize("steps, llc, errors, words", [
+    ([1, 2, 3, 4, 5], [1, 2, 3, 4], [1] * 5, "one length"),
+    ([1, 2, 2, 4, 5], [1] * 5, [1] * 5, "strictly increasing"),
+    ([5, 4, 3, 2, 1], [1] * 5, [1] * 5, "strictly increasing"),
+    ([1, 2, 3, 4, 5], [1, float("nan"), 1, 1, 1], [1] * 5, "finite"),
+    ([1, 2, 3, 4, 5], [1] * 5, [1, 1, 0, 1, 1], "positive"),
+    ([1, 2, 3], [1] * 3, [1] * 3, "at least 5"),
+])
+def test_bad_input_is_one_line_value_error(steps, llc, errors, words):
+    with pytest.raises(ValueError) as error:
+        detect_stages(steps, llc, errors)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_bandwidth_or_threshold_that_is_not_positive_is_refused():
+    for settings in ({"bandwidth": 0.0}, {"threshold": -1.0}, {"bandwidth": float("nan")}):
+        with pytest.raises(ValueError, match="bandwidth and threshold must be positive"):
+            detect_stages([1, 2, 3, 4, 5], [1] * 5, [1] * 5, **settings)

@@ -1,0 +1,203 @@
+"""Developmental stages from an LLC curve: boundaries where λ̂ moves from one critical point
+of λ̂(log t) (a plateau, or a peak or trough) to the next.
+
+Hoogland, Wang, Farrugia-Roberts, Carroll, Wei & Murfet (2024), "The developmental landscape
+of in-context learning" (arXiv:2402.02364, §3 and App. B), divide training into stages at the
+critical points of λ̂ against log training time: points where dλ̂/d log t vanishes separate
+stretches where λ̂ rises or falls. Here:
+
+1. *Smoothing.* A weighted local linear regression in u = log(1 + step) (Fan & Gijbels 1996,
+   ch. 3) with a Gaussian kernel of bandwidth h and weights 1/SE² gives at every checkpoint a
+   smoothed value, a slope dλ̂/du, and the standard errors of both (and of any difference of
+   them) propagated exactly from the per-checkpoint SEs, taken as independent. The weights
+   floor each SE at half the median SE, so that a checkpoint with a near-zero SE does not
+   dominate neighbours several bandwidths away.
+2. *Critical points.* Candidates are the ends of the curve and the local minima of |slope|.
+   A candidate between two neighbouring candidates is kept when it separates two moves: either
+   its slope is consistent with zero (|z| ≤ ``threshold``) while the steepest slope on each side
+   is not — a plateau or an extremum, where the derivative vanishes or changes sign — or the
+   steepest slope on each side exceeds its own by more than ``threshold`` SEs (a short plateau
+   the smoothing cannot bring to zero). The least clear candidate is dropped first, until
+   every remaining one is clear.
+3. *Boundaries.* Between consecutive critical points, the checkpoint of steepest slope is a
+   boundary when that slope is significant (|z| > ``threshold``) and the smoothed levels at the
+   two critical points differ by more than ``threshold`` SEs (so a chance slope on a flat
+   curve, which moves no level, is not a boundary). Its window runs outwards from it while the
+   slope stays significant, to the first checkpoint on each side where it does not (bounded by
+   the critical points): the steps over which the SEs cannot place the boundary more precisely.
+
+On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise boundary
+and a fall boundary with the critical point between them. Two moves closer than about 2h in
+log(1 + step), or a move spread over most of the stage that follows it, are not separated.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+class StageBoundary(NamedTuple):
+    """One passage from a critical stretch of λ̂ to the next."""
+
+    step: int            # checkpoint of steepest smoothed slope
+    window_start: int    # last checkpoint before it where the slope is consistent with zero
+    window_end: int      # first checkpoint after it where the slope is consistent with zero
+    direction: str       # "rise" or "fall"
+    level_before: float  # smoothed λ̂ at the critical point before it
+    level_after: float   # smoothed λ̂ at the critical point after it
+
+
+class StageDetection(NamedTuple):
+    """The boundaries with everything they were read from, checkpoint by checkpoint."""
+
+    boundaries: tuple[StageBoundary, ...]
+    critical: tuple[int, ...]    # steps of the critical points kept (the curve's ends included)
+    smoothed: np.ndarray         # local-linear value of λ̂ at each checkpoint
+    smoothed_se: np.ndarray      # its standard error
+    slope: np.ndarray            # dλ̂/d log(1 + step)
+    slope_z: np.ndarray          # slope / SE(slope)
+    bandwidth: float             # h, in units of log(1 + step)
+    threshold: float
+
+
+def _validated(steps, llc, standard_errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    arrays = [np.asarray(values, dtype=float) for values in (steps, llc, standard_errors)]
+    if any(a.ndim != 1 for a in arrays) or len({a.size for a in arrays}) != 1:
+        raise ValueError(f"steps, llc and standard_errors must be 1-d of one length, got lengths "
+                         f"{[a.size for a in arrays]}")
+    steps, llc, errors = arrays
+    if steps.size < 5:
+        raise ValueError(f"need at least 5 checkpoints to find stages, got {steps.size}")
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError("steps, llc and standard_errors must be finite (no NaN or inf)")
+    if steps[0] < 0 or not (np.diff(steps) > 0).all():
+        raise ValueError("steps must be non-negative and strictly increasing")
+    if not (errors > 0).all():
+        raise ValueError("every standard error must be positive")
+    return steps, llc, errors
+
+
+def local_linear_maps(log_steps: np.ndarray, standard_errors: np.ndarray, bandwidth: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The matrices taking the curve y to the value and to the slope of the weighted local
+    linear fit at every point.
+
+    At u_i the fit minimises Σ_j K((u_j − u_i)/h)·(y_j − a − b(u_j − u_i))²/SE_j², K the
+    standard Gaussian; (a, b) = (XᵀWX)⁻¹XᵀWy and their covariance is the sandwich
+    (XᵀWX)⁻¹XᵀW·diag(SE²)·WX(XᵀWX)⁻¹ (Fan & Gijbels 1996, eq. 3.5), exact for independent
+    per-checkpoint errors. Row i of the first matrix maps y to a at u_i, of the second to b.
+    """
+    offsets = log_steps[None, :] - log_steps[:, None]
+    weights = np.exp(-0.5 * (offsets / bandwidth) ** 2) / standard_errors[None, :] ** 2
+    s0, s1, s2 = (np.sum(weights * offsets ** p, axis=1) for p in range(3))
+    determinant = s0 * s2 - s1 ** 2
+    # Rows of (XᵀWX)⁻¹XᵀW: the linear maps from y to a and to b.
+    to_value = weights * (s2[:, None] - s1[:, None] * offsets) / determinant[:, None]
+    to_slope = weights * (s0[:, None] * offsets - s1[:, None]) / determinant[:, None]
+    return to_value, to_slope
+
+
+def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors: Sequence[float], *,
+                  bandwidth: float | None = None, threshold: float = 3.5) -> StageDetection:
+    """Stage boundaries of an LLC curve λ̂(step) ± SE (Hoogland et al. 2024, see the module).
+
+    Parameters
+    ----------
+    steps : sequence of float
+        Training steps of the checkpoints, non-negative and strictly increasing; at least 5.
+    llc, standard_errors : sequence of float
+        λ̂ and its standard error at each checkpoint (finite, SEs positive).
+    bandwidth : float, optional
+        h of the Gaussian kernel in units of log(1 + step). Default: 0.1 (a tenth of the
+        training time at which a stage occurs), or the mean spacing of the checkpoints in
+        log(1 + step) when that is larger.
+    threshold : float
+        z-score above which a slope counts as nonzero and a difference as real (default 3.5).
+
+    Returns
+    -------
+    StageDetection
+    """
+    steps, llc, errors = _validated(steps, llc, standard_errors)
+    log_steps = np.log1p(steps)
+    if bandwidth is None:
+        bandwidth = max(0.1, (log_steps[-1] - log_steps[0]) / (len(steps) - 1))
+    if not (np.isfinite(bandwidth) and bandwidth > 0 and np.isfinite(threshold) and threshold > 0):
+        raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
+    # Weights use the SEs floored at half their median, so that a few checkpoints with
+    # near-zero SE (a stuck sampler) cannot reach across the kernel; the SEs propagated below
+    # are the true ones, so the errors stay exact for this linear smoother.
+    to_value, to_slope = local_linear_maps(log_steps, np.maximum(errors, 0.5 * np.median(errors)), float(bandwidth))
+    variance = errors ** 2
+    value, slope = to_value @ llc, to_slope @ llc
+    value_se = np.sqrt((to_value ** 2 * variance).sum(1))
+    slope_z = slope / np.sqrt((to_slope ** 2 * variance).sum(1))
+
+    def z_of(maps: np.ndarray, signs: tuple[float, float], i: int, j: int) -> float:
+        """z-score of signs[0]·(maps y)_i − signs[1]·(maps y)_j, its SE from the per-checkpoint SEs."""
+        difference = signs[0] * maps[i] - signs[1] * maps[j]
+        return float(difference @ llc) / float(np.sqrt((difference ** 2 * variance).sum()))
+
+    steepness = np.abs(slope)
+    direction = np.sign(slope)
+
+    def dip_significance(left: int, dip: int, right: int) -> float:
+        """How clearly ``dip`` separates two moves: the smaller, over the steepest points on either
+        side, of how many SEs each rises above the dip; infinite when the dip's slope is consistent
+        with zero (a critical point: a plateau or an extremum) and both steepest slopes are not."""
+        peaks = [k + int(np.argmax(steepness[k:m + 1])) for k, m in ((left, dip), (dip, right))]
+        if abs(slope_z[dip]) <= threshold and all(abs(slope_z[p]) > threshold for p in peaks):
+            return np.inf
+        return min(z_of(to_slope, (direction[p], direction[dip]), p, dip) for p in peaks)
+
+    critical = [0] + [i for i in range(1, len(steps) - 1)
+                      if steepness[i] <= steepness[i - 1] and steepness[i] <= steepness[i + 1]] + [len(steps) - 1]
+    while len(critical) > 2:   # drop the dips that noise alone could have made, least clear first
+        significance = [dip_significance(*critical[k - 1:k + 2]) for k in range(1, len(critical) - 1)]
+        weakest = int(np.argmin(significance))
+        if significance[weakest] > threshold:
+            break
+        critical.pop(weakest + 1)
+    boundaries = []
+    for left, right in zip(critical, critical[1:]):
+        steepest = left + int(np.argmax(steepness[left:right + 1]))
+        if abs(slope_z[steepest]) <= threshold or abs(z_of(to_value, (1, 1), right, left)) <= threshold:
+            continue
+        start, end = steepest, steepest
+        while start > left and abs(slope_z[start]) > threshold:
+            start -= 1
+        while end < right and abs(slope_z[end]) > threshold:
+            end += 1
+        boundaries.append(StageBoundary(int(steps[steepest]), int(steps[start]), int(steps[end]),
+                                        "rise" if slope[steepest] > 0 else "fall",
+                                        float(value[left]), float(value[right])))
+    return StageDetection(tuple(boundaries), tuple(int(steps[i]) for i in critical), value, value_se, slope,
+                          slope_z, float(bandwidth), float(threshold))
+
+
+class BoundaryMatch(NamedTuple):
+    """Detected boundaries set beside known change points."""
+
+    matched: tuple[tuple[int, StageBoundary], ...]   # (true step, the boundary whose window holds it)
+    missed: tuple[int, ...]                          # true steps no window holds
+    spurious: tuple[StageBoundary, ...]              # boundaries holding no true step
+
+
+def match_boundaries(true_steps: Sequence[int], boundaries: Sequence[StageBoundary]) -> BoundaryMatch:
+    """Pair each known change step with the detected boundary whose window contains it.
+
+    One boundary matches at most one true step (the first in time); a boundary whose window
+    holds two true steps therefore leaves the second missed.
+    """
+    free = list(boundaries)
+    matched, missed = [], []
+    for step in sorted(int(s) for s in true_steps):
+        holder = next((b for b in free if b.window_start <= step <= b.window_end), None)
+        if holder is None:
+            missed.append(step)
+        else:
+            matched.append((step, holder))
+            free.remove(holder)
+    return BoundaryMatch(tuple(matched), tuple(missed), tuple(free))
