@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from sltlab.estimators import LLCConfig, estimate_llc
+from sltlab.estimators import LLCConfig, estimate_llc_from_loss
 from sltlab.verification.suite import DLN_DEFAULTS, dln_problem, run_estimate, summarize
 from sltlab.verification.suite.gates import outside_band
 
@@ -53,8 +53,8 @@ def grid_row(widths: list[int], rank: int, *, progress: bool = False) -> dict:
     """One drawn network: the default, its reference and the authors' recipe."""
     problem = dln_problem(widths, rank, n=DLN_DEFAULTS.n, seed=0)
     exact = problem.exact
-    result = estimate_llc(problem.loss, problem.true_parameter, problem.data, DLN_DEFAULTS.config, n=problem.n,
-                          progress=progress)
+    result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, DLN_DEFAULTS.config,
+                                    n=problem.n, progress=progress)
     clock = time.perf_counter()
     default = summarize(problem, result, reference=True)
     reference_seconds = time.perf_counter() - clock
