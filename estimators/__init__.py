@@ -16,6 +16,7 @@ _PUBLIC = {
     "config": ("LLCConfig", "SAMPLER_NAMES", "LOCALIZATIONS"),
     "estimate": ("LLCResult", "estimate_llc_from_loss"),
     "module": ("estimate_llc",),
+    "along": ("LLCAlongTraining", "estimate_llc_along"),
     "functional": ("FunctionalModel", "cross_entropy", "gaussian_nll"),
     "inference": ("to_inference_data",),
     "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),

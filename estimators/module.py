@@ -27,6 +27,40 @@ TARGET_KEYS = ("y", "target", "targets", "label", "labels")
 GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoader
 
 
+class Prepared(NamedTuple):
+    """What every estimate on one data set shares: the settings, the rows and how to read them."""
+
+    config: LLCConfig
+    rows: "Rows"
+    sample_loss: Callable
+    inputs: int | str
+    targets: int | str | None
+    notes: tuple[str, ...]
+
+    def adapter(self, model: nn.Module, restriction=None) -> FunctionalModel:
+        return FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
+                               targets=self.targets, fields=self.rows.fields)
+
+    def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
+                 progress: bool = False) -> LLCResult:
+        """λ̂ of the module behind ``adapter`` at its current parameters, with the result's notes,
+        sampled parameter names and restriction filled in."""
+        result = estimate_llc_from_loss(adapter, adapter.flatten(), self.rows.tensors, config or self.config,
+                                        progress=progress)
+        return replace(result, notes=result.notes + self.notes, parameters=adapter.names,
+                       restricted_to=restriction if restriction is None or isinstance(restriction, str)
+                       else tuple(restriction))
+
+
+def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],
+            inputs: int | str | None, targets: int | str | None) -> Prepared:
+    """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s)."""
+    config = _config(config, settings)
+    rows = gather_rows(data)
+    sample_loss, inputs, targets, loss_notes = _resolve_loss(loss, rows, inputs, targets)
+    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes)
+
+
 class Rows(NamedTuple):
     """The data as tensors of n rows each; ``fields`` names them when batches were dicts."""
 
@@ -57,20 +91,13 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    config = _config(config, settings)
-    rows = gather_rows(data)
-    sample_loss, inputs, targets, loss_notes = _resolve_loss(loss, rows, inputs, targets)
+    prepared = prepare(data, loss, config, settings, inputs, targets)
     restrictions = restrict_to if isinstance(restrict_to, list) else [restrict_to]
     if not restrictions:
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
-    adapters = [FunctionalModel(model, sample_loss, restrict_to=restriction, inputs=inputs, targets=targets,
-                                fields=rows.fields) for restriction in restrictions]
-    results = []
-    for restriction, adapter in zip(restrictions, adapters):
-        result = estimate_llc_from_loss(adapter, adapter.flatten(), rows.tensors, config, progress=progress)
-        results.append(replace(result, notes=result.notes + rows.notes + loss_notes, parameters=adapter.names,
-                               restricted_to=restriction if restriction is None or isinstance(restriction, str)
-                               else tuple(restriction)))
+    adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
+    results = [prepared.estimate(adapter, restriction, progress=progress)
+               for restriction, adapter in zip(restrictions, adapters)]
     return results if isinstance(restrict_to, list) else results[0]
 
 
