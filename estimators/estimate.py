@@ -20,6 +20,7 @@ from torch import Tensor
 from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
+from sltlab.estimators.inference import to_inference_data
 from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
 from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning
@@ -80,8 +81,6 @@ class LLCResult:
 
     def to_inference_data(self):
         """The trace as ArviZ data (:func:`sltlab.estimators.inference.to_inference_data`)."""
-        from sltlab.estimators.inference import to_inference_data
-
         return to_inference_data(self)
 
 
