@@ -6,14 +6,19 @@ for λ and m, and the singular fluctuation.
 The public API is listed in ``__all__`` and imported on first use (PEP 562), so that
 ``sltlab.estimators.config`` can be read without loading torch::
 
-    from sltlab.estimators import LLCConfig, estimate_llc
+    from sltlab.estimators import estimate_llc              # an nn.Module and its data
+    from sltlab.estimators import LLCConfig, estimate_llc_from_loss   # a batched loss
 """
 
 from importlib import import_module
 
 _PUBLIC = {
     "config": ("LLCConfig", "SAMPLER_NAMES", "LOCALIZATIONS"),
-    "estimate": ("LLCResult", "estimate_llc"),
+    "estimate": ("LLCResult", "estimate_llc_from_loss"),
+    "module": ("estimate_llc",),
+    "along": ("LLCAlongTraining", "estimate_llc_along"),
+    "functional": ("FunctionalModel", "cross_entropy", "gaussian_nll"),
+    "inference": ("to_inference_data",),
     "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),
     "ladder": ("LadderEstimate", "estimate_over_temperatures"),
     "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace", "llc_from_gaps"),
@@ -32,7 +37,7 @@ _PUBLIC = {
     "step_size": ("default_step_size", "top_hessian_eigenvalue"),
     "thermodynamics": ("ChainMean", "singular_fluctuation"),
     "device": ("resolve_device",),
-    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning", "StepSizeWarning"),
+    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning", "StepSizeWarning", "MixingWarning"),
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_HOME)

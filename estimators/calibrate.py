@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc
+from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.localize import Localization
 from sltlab.estimators.mala import mala
 from sltlab.estimators.notices import EstimateWarning
@@ -96,8 +96,8 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     if not 0 < pilot_fraction <= 1 or not tolerance > 0:
         raise ValueError(f"need a pilot fraction in (0, 1] and δ > 0, got {pilot_fraction} and {tolerance}")
     with _quiet():
-        rule = estimate_llc(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
-                            n=n, localization=localization)
+        rule = estimate_llc_from_loss(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
+                                      n=n, localization=localization)
     localization, base = rule.localization, rule.config.step_size
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
                      localize_at=localization.kind)
@@ -111,8 +111,8 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
                            burnin=round(config.burnin_steps * pilot_fraction * length / factor),
                            draws=max(8, round(config.draws * pilot_fraction * length / factor)))
         with _quiet():
-            result = estimate_llc(loss, true_parameter, data, settings, n=n, localization=localization,
-                                  progress=progress)
+            result = estimate_llc_from_loss(loss, true_parameter, data, settings, n=n, localization=localization,
+                                            progress=progress)
         return _point(loss, result, data)
 
     sweep: list[SweepPoint] = []

@@ -1,5 +1,6 @@
 """One LLC estimate from a batched loss, a true parameter and data: localise, choose the step
-size, sample, and report the estimate with everything needed to judge it.
+size, sample, and report the estimate with everything needed to judge it. (An ``nn.Module``
+with its data comes through :func:`sltlab.estimators.module.estimate_llc`, built on this.)
 
 The function knows nothing of the model: ``loss(position [C, d], batch)`` gives per-sample
 losses [C, b], ``data`` is a tuple of tensors with n rows (empty for a population potential,
@@ -19,9 +20,10 @@ from torch import Tensor
 from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
-from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace
+from sltlab.estimators.inference import to_inference_data
+from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
-from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, StepSizeWarning
+from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, run_chains
@@ -31,6 +33,9 @@ from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
 @dataclass(frozen=True)
 class LLCResult:
+    """An estimate with everything needed to judge it; ``mean``, ``standard_error``,
+    ``per_chain``, ``rhat``, ``ess``, ``diverged`` and ``nbeta`` read through to it."""
+
     estimate: LLCEstimate
     config: LLCConfig                 # every default resolved
     localization: Localization
@@ -41,20 +46,57 @@ class LLCResult:
     fluctuation: ChainMean | None
     notes: tuple[str, ...] = ()       # what the estimate changed about its inputs (e.g. eval mode)
     warnings: tuple[str, ...] = ()    # what the caller must know: dropped chains, a moved centre
+    n: int | None = None              # the data set size behind nβ
+    parameters: tuple[str, ...] = ()  # the module parameters sampled (an nn.Module's estimate), in order
+    restricted_to: str | tuple[str, ...] | None = None   # the restriction that selected them; None: all
+
+    @property
+    def mean(self) -> float | None:
+        return self.estimate.mean
+
+    @property
+    def standard_error(self) -> float | None:
+        return self.estimate.standard_error
+
+    @property
+    def per_chain(self) -> list[float | None]:
+        return self.estimate.per_chain
+
+    @property
+    def rhat(self) -> float | None:
+        return self.estimate.rhat
+
+    @property
+    def ess(self) -> float | None:
+        return self.estimate.ess
+
+    @property
+    def diverged(self) -> list[int]:
+        """The chains dropped from λ̂ (``estimate.divergence`` says why)."""
+        return self.estimate.diverged_chains
+
+    @property
+    def nbeta(self) -> float:
+        return self.config.nbeta
+
+    def to_inference_data(self):
+        """The trace as ArviZ data (:func:`sltlab.estimators.inference.to_inference_data`)."""
+        return to_inference_data(self)
 
 
 MIN_ACCEPTANCE = 0.1   # below this a Metropolis-adjusted chain has hardly moved: a warning
 
 
-def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
-                 n: int | None = None, localization: Localization | None = None,
-                 progress: bool = False) -> LLCResult:
+def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
+                           n: int | None = None, localization: Localization | None = None,
+                           progress: bool = False) -> LLCResult:
     """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics.
     A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is.
 
-    Inputs are checked once here (one-line ``ValueError``s). Dropped chains and a centre that
-    moved far or did not converge raise :class:`DivergenceWarning` and
-    :class:`LocalizationWarning` and are listed in ``LLCResult.warnings``.
+    Inputs are checked once here (one-line ``ValueError``s). Dropped chains, a centre that
+    moved far or did not converge, and chains that fail the mixing gate raise
+    :class:`DivergenceWarning`, :class:`LocalizationWarning` and :class:`MixingWarning` and are
+    listed in ``LLCResult.warnings``.
     """
     config.validate()
     check_data(data)
@@ -116,7 +158,9 @@ def estimate_llc(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config:
         chain, why = next(iter(estimate.divergence.items()))
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "
                          f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
+    mixing = mixing_concern(estimate)
+    concerns += [(mixing, MixingWarning)] if mixing else []
     for message, category in concerns:
         warnings.warn(message, category, stacklevel=2)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
-                     tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns))
+                     tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n)

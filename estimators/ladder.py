@@ -10,7 +10,7 @@ from typing import NamedTuple
 from torch import Tensor
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.multiplicity import MultiplicityFit, fit_multiplicity, temperature_ladder
 
 
@@ -32,8 +32,8 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
     rungs = []
     for nbeta in temperature_ladder(config.nbeta, count):
         step_size = None if config.step_size is None else config.step_size * config.nbeta / nbeta
-        one = estimate_llc(loss, true_parameter, data, replace(config, nbeta=nbeta, step_size=step_size), n=n,
-                           progress=progress)
+        one = estimate_llc_from_loss(loss, true_parameter, data, replace(config, nbeta=nbeta, step_size=step_size),
+                                     n=n, progress=progress)
         rungs.append((nbeta, one.estimate.mean, one.estimate.standard_error))
     if any(mean is None or not se for _, mean, se in rungs):
         return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error")

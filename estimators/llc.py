@@ -27,6 +27,8 @@ from sltlab.estimators.sampling import Trace
 
 
 OUTLIER_SPREADS = 5.0
+RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
+ESS_MIN = 200     # bulk ESS: the MCSE is then known to within about 5 %
 
 
 class LLCEstimate(NamedTuple):
@@ -41,6 +43,25 @@ class LLCEstimate(NamedTuple):
     diverged_chains: list[int]      # dropped chains, in order
     nbeta: float
     divergence: dict[int, str]      # why each dropped chain was dropped
+
+
+def mixing_concern(estimate: LLCEstimate) -> str | None:
+    """What is wrong with the mixing of the kept chains, against the gate R-hat ≤ ``RHAT_MAX``
+    and bulk ESS ≥ ``ESS_MIN`` (Vehtari et al. 2021, §4), or None when it passes or there is no
+    estimate (every chain dropped, said elsewhere)."""
+    if estimate.mean is None:
+        return None
+    failures = []
+    if estimate.rhat is None:
+        failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
+    elif not estimate.rhat <= RHAT_MAX:
+        failures.append(f"R-hat {estimate.rhat:.3f} > {RHAT_MAX}")
+    if estimate.ess is None or not estimate.ess >= ESS_MIN:
+        failures.append(f"bulk ESS {'not computed' if estimate.ess is None else f'{estimate.ess:.0f}'} < {ESS_MIN}")
+    if not failures:
+        return None
+    return (f"the chains fail the mixing gate: {' and '.join(failures)}, so λ̂ and its standard error are not yet "
+            "to be trusted; run more draws or chains (or calibrate the step size)")
 
 
 def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS) -> dict[int, str]:

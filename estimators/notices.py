@@ -18,3 +18,8 @@ class LocalizationWarning(EstimateWarning):
 class StepSizeWarning(EstimateWarning):
     """An unadjusted Langevin step was too large for the curvature where the chains ended:
     the estimate carries a discretisation bias, usually upwards."""
+
+
+class MixingWarning(EstimateWarning):
+    """The chains fail the mixing gate (R-hat above 1.05 or bulk ESS under 200): they do not yet
+    agree with one another, or are worth too few independent draws, for λ̂ ± SE to be trusted."""

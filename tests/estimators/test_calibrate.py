@@ -10,7 +10,7 @@ import torch
 from sltlab.estimators.calibrate import (Calibration, CalibrationError, SweepPoint, calibrate_step_size,
                                          calibrated_config, pilots_agree)
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.models.potential import Potential
 from sltlab.theory import parse_expression
 from sltlab.verification.reference import tempered_expectation
@@ -34,8 +34,8 @@ def test_the_sweep_halves_the_step_and_chooses_half_an_equivalent_pair():
 def test_pilots_have_independent_seeds():
     calibration = calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, factors=(1.0, 0.5), pilot_fraction=1.0,
                                       tolerance=10.0)
-    same = estimate_llc(QUADRATIC, ORIGIN, (), replace(SHORT_SGLD, step_size=calibration.sweep[0].step_size),
-                        n=1000).estimate.mean
+    same = estimate_llc_from_loss(QUADRATIC, ORIGIN, (),
+                                  replace(SHORT_SGLD, step_size=calibration.sweep[0].step_size), n=1000).estimate.mean
     assert calibration.sweep[0].estimate != same   # the pilot did not reuse the run's seed
 
 
@@ -90,7 +90,7 @@ def test_calibrated_sgld_lands_on_the_exact_finite_n_truth(expression):
     potential = Potential(*parse_expression(expression))
     config = LLCConfig(sampler="sgld", chains=64, draws=4000, burnin=1000, localization=1.0, dtype="float64", seed=5)
     calibration = calibrate_step_size(potential, ORIGIN, (), config, n=10_000)
-    result = estimate_llc(potential, ORIGIN, (), calibrated_config(config, calibration), n=10_000)
+    result = estimate_llc_from_loss(potential, ORIGIN, (), calibrated_config(config, calibration), n=10_000)
     truth = tempered_expectation(expression, result.config.nbeta, 1.0)
     assert abs(result.estimate.mean - truth) <= 3 * result.estimate.standard_error + 0.05 * truth, (result.estimate,
                                                                                                   truth)

@@ -8,11 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from sltlab.estimators import DivergenceWarning, LLCConfig, LocalizationWarning, StepSizeWarning, estimate_llc
+from sltlab.estimators import (DivergenceWarning, LLCConfig, LocalizationWarning, MixingWarning, StepSizeWarning,
+                               estimate_llc_from_loss)
 from sltlab.estimators.localize import empirical_minimum, localization_concerns
-from sltlab.models import FunctionalModel
+from sltlab.estimators import FunctionalModel
 from sltlab.verification.suite import dln_problem
 
+# Two chains of 20 draws are worth at most 40 independent draws: every estimate on QUICK fails the
+# mixing gate (bulk ESS ≥ 200) and says so.
 QUICK = LLCConfig(chains=2, draws=20, burnin=0, step_size=1e-4, localize_at="true_parameter", dtype="float64")
 
 
@@ -27,7 +30,7 @@ def test_mala_on_minibatches_is_refused():
     # acceptance 0.01 on [3,2,3] rank 1, λ = 3.5, before this was refused).
     problem = dln_problem([3, 2, 3], 1, n=2000, seed=0, per_sample=True)
     config = LLCConfig(sampler="mala", batch_size=50, draws=40, chains=2)
-    _one_line_error(lambda: estimate_llc(problem.loss, problem.true_parameter, problem.data, config),
+    _one_line_error(lambda: estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config),
                     "mala compares energies on the full data")
 
 
@@ -41,17 +44,17 @@ def test_a_loss_that_averages_over_samples_is_refused():
         inputs, targets = batch
         return ((targets - inputs * position[:, None, :1]) ** 2).mean((-1, -2))
 
-    _one_line_error(lambda: estimate_llc(per_chain_only, torch.ones(1, dtype=torch.float64), data, QUICK),
+    _one_line_error(lambda: estimate_llc_from_loss(per_chain_only, torch.ones(1, dtype=torch.float64), data, QUICK),
                     r"per-sample losses of shape \[C, b\]")
 
 
 def test_data_tensors_of_different_lengths_or_not_finite_are_refused():
     x = torch.randn(10, 2, dtype=torch.float64)
     module = FunctionalModel(nn.Linear(2, 1).double())
-    _one_line_error(lambda: estimate_llc(module, module.flatten(), (x, x[:9, :1]), QUICK), "rows")
+    _one_line_error(lambda: estimate_llc_from_loss(module, module.flatten(), (x, x[:9, :1]), QUICK), "rows")
     bad = x.clone()
     bad[3, 1] = float("nan")
-    _one_line_error(lambda: estimate_llc(module, module.flatten(), (bad, x[:, :1]), QUICK), "finite")
+    _one_line_error(lambda: estimate_llc_from_loss(module, module.flatten(), (bad, x[:, :1]), QUICK), "finite")
 
 
 @pytest.mark.parametrize("config, match", [
@@ -75,7 +78,8 @@ def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(laye
     y = module.eval()(x).detach() + torch.randn(64, 2)
     module.train()
     model = FunctionalModel(module)
-    result = estimate_llc(model, model.flatten(), (x, y), replace(QUICK, dtype="float32"))
+    with pytest.warns(MixingWarning, match="bulk ESS"):
+        result = estimate_llc_from_loss(model, model.flatten(), (x, y), replace(QUICK, dtype="float32"))
     assert result.estimate.mean is not None
     assert any("eval mode" in note for note in result.notes)
     assert module.training, "the user's module is left as it was"
@@ -89,7 +93,7 @@ def test_a_module_that_cannot_be_batched_names_its_layer():
     module = nn.Sequential(nn.Linear(2, 2), Item())
     model = FunctionalModel(module)
     x = torch.randn(10, 2)
-    _one_line_error(lambda: estimate_llc(model, model.flatten(), (x, x), QUICK), r"layer 1 \(Item\)")
+    _one_line_error(lambda: estimate_llc_from_loss(model, model.flatten(), (x, x), QUICK), r"layer 1 \(Item\)")
 
 
 def test_a_centre_that_moved_far_is_a_warning_and_a_field():
@@ -98,8 +102,9 @@ def test_a_centre_that_moved_far_is_a_warning_and_a_field():
     x = torch.randn(500, 2, dtype=torch.float64)
     y = module(x).detach() + torch.randn(500, 1, dtype=torch.float64)
     model = FunctionalModel(module)
-    with pytest.warns(LocalizationWarning, match="moved w"):
-        result = estimate_llc(model, model.flatten() + 1.0, (x, y), replace(QUICK, localize_at="empirical_minimum"))
+    with pytest.warns(MixingWarning), pytest.warns(LocalizationWarning, match="moved w"):
+        result = estimate_llc_from_loss(model, model.flatten() + 1.0, (x, y),
+                                        replace(QUICK, localize_at="empirical_minimum"))
     assert result.localization.distance > 1.0 and any("moved w" in warning for warning in result.warnings)
 
 
@@ -115,8 +120,8 @@ def test_an_optimiser_stopped_early_is_a_concern():
 def test_dropped_chains_are_a_warning_in_python():
     problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
     with pytest.warns(DivergenceWarning, match="3 of 3 chains dropped"):
-        result = estimate_llc(problem.loss, problem.true_parameter, problem.data,
-                              LLCConfig(chains=3, draws=50, step_size=10.0), n=problem.n)
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
+                                        LLCConfig(chains=3, draws=50, step_size=10.0), n=problem.n)
     assert result.estimate.mean is None and set(result.estimate.divergence) == {0, 1, 2}
 
 
@@ -142,7 +147,7 @@ def test_a_langevin_step_too_large_for_the_curvature_is_a_warning(stiffness):
                        step_size=stiffness / 2001.0, localize_at="true_parameter", dtype="float64")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = estimate_llc(loss, torch.zeros(1), (), config, n=10_000)
+        result = estimate_llc_from_loss(loss, torch.zeros(1), (), config, n=10_000)
     flagged = [w for w in caught if issubclass(w.category, StepSizeWarning)]
     if stiffness > 1:
         assert result.estimate.mean > 0.7 and len(flagged) == 1 and "ε·(nβ·h_max + γ) = 1.5" in str(flagged[0].message)
@@ -156,6 +161,18 @@ def test_a_metropolis_step_that_is_almost_never_accepted_is_a_warning():
     # and λ̂ would read near 0 without a word.
     problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
     config = LLCConfig(sampler="mala", chains=3, draws=50, burnin=0, step_size=10.0, dtype="float64")
-    with pytest.warns(StepSizeWarning, match="accepted 0.0% of its moves"):
-        result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
+    with pytest.warns(MixingWarning), pytest.warns(StepSizeWarning, match="accepted 0.0% of its moves"):
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
     assert result.acceptance < 0.1 and any("hardly left w*" in message for message in result.warnings)
+
+
+def test_the_mixing_gate_names_what_failed():
+    from sltlab.estimators.llc import LLCEstimate, mixing_concern
+
+    passing = LLCEstimate(1.0, 0.1, [1.0, 1.0], 1.05, 200.0, [], 100.0, {})
+    assert mixing_concern(passing) is None
+    assert "R-hat 1.200 > 1.05" in mixing_concern(passing._replace(rhat=1.2))
+    both = mixing_concern(passing._replace(rhat=1.06, ess=150.0))
+    assert "R-hat 1.060 > 1.05 and bulk ESS 150 < 200" in both and "\n" not in both
+    assert "R-hat could not be computed" in mixing_concern(passing._replace(rhat=None))
+    assert mixing_concern(passing._replace(mean=None, rhat=None, ess=None)) is None   # no estimate: said elsewhere

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc
-from sltlab.models.functional import FunctionalModel
+from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.functional import FunctionalModel
 
 
 def test_linear_regression_with_bias_gives_half_the_dimension():
@@ -19,8 +19,8 @@ def test_linear_regression_with_bias_gives_half_the_dimension():
     model = FunctionalModel(module)
     x = torch.randn(10_000, 4, generator=generator, dtype=torch.float64)
     y = module(x).detach() + torch.randn(10_000, 3, generator=generator, dtype=torch.float64)
-    result = estimate_llc(model, model.flatten(), (x, y),
-                          LLCConfig(chains=16, draws=2000, batch_size=1000, functional_variance=True, seed=1))
+    result = estimate_llc_from_loss(model, model.flatten(), (x, y),
+                                    LLCConfig(chains=16, draws=2000, batch_size=1000, functional_variance=True, seed=1))
     half = model.dim / 2
     assert model.dim == 15 and result.estimate.diverged_chains == []
     assert abs(result.estimate.mean - half) <= 0.05 * half

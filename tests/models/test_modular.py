@@ -4,7 +4,7 @@ checkpoints."""
 import pytest
 import torch
 
-from sltlab.models.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.functional import FunctionalModel, cross_entropy
 from sltlab.models.modular import AdamWConfig, ModularAdditionNetwork, modular_addition_split, train_modular
 
 

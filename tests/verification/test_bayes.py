@@ -190,12 +190,13 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
 @pytest.mark.slow
 def test_the_llc_of_the_pentagon_and_the_hexagon_is_within_5_percent_of_lambda():
     """20–40 s on one core: the study's LLC setting at the 5-gon (λ = 7) and the 6-gon (17/2)."""
-    from sltlab.estimators.estimate import estimate_llc
+    from sltlab.estimators.estimate import estimate_llc_from_loss
     from sltlab.verification.dynamics.bayes import TMS_LLC, TMS_LLC_N
 
     model = ToyModelOfSuperposition(6)
     for k in (5, 6):
         point = kgon(6, k)
-        result = estimate_llc(model, torch.tensor(point.parameter, dtype=torch.float64), (), TMS_LLC, n=TMS_LLC_N)
+        result = estimate_llc_from_loss(model, torch.tensor(point.parameter, dtype=torch.float64), (), TMS_LLC,
+                                        n=TMS_LLC_N)
         assert abs(result.estimate.mean / point.coefficient.lam_float - 1) < 0.05
         assert result.estimate.rhat < 1.05 and not result.estimate.diverged_chains

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from sltlab.estimators import LLCConfig, estimate_llc
+from sltlab.estimators import LLCConfig, estimate_llc_from_loss
 from sltlab.estimators.localize import empirical_minimum
 from sltlab.verification.reference.dln_gibbs import gibbs_gaps, reference_llc
 from sltlab.verification.suite import dln_problem
@@ -27,7 +27,7 @@ def test_a_deep_network_agrees_with_mala():
     problem = dln_problem([3, 2, 2, 3], 1, n=2000, seed=0)
     config = LLCConfig(sampler="mala", chains=8, draws=4000, burnin=4000, thin=2, localization=3.0,
                        dtype="float64", seed=5)
-    mala = estimate_llc(problem.loss, problem.true_parameter, (), config, n=problem.n).estimate
+    mala = estimate_llc_from_loss(problem.loss, problem.true_parameter, (), config, n=problem.n).estimate
     centre = empirical_minimum(problem.loss, problem.true_parameter.double(), None).center
     gibbs = reference_llc(problem.loss, centre, mala.nbeta, 3.0, chains=8, sweeps=3000, burnin=500, seed=2)
     assert gibbs.rhat < 1.05 and mala.rhat < 1.05

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.notices import MixingWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
@@ -20,6 +21,8 @@ from sltlab.verification.dynamics.saddle import (SaddleSetup, detect_plateaus, r
 # Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
 SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
                            singular_values=(4.0, 1.0))
+# 2 chains × 40 draws are worth at most 80 independent draws: every tiny estimate fails the
+# mixing gate (bulk ESS ≥ 200) and warns.
 TINY_SAMPLER = LLCConfig(chains=2, draws=40, burnin=10, localization=1.0, localize_at="true_parameter")
 TINY_CURVE = LLCConfig(chains=2, draws=10, burnin=10, localization=1.0, localize_at="true_parameter")
 TINY_SAMPLER_ARGS = ["--chains", "2", "--draws", "40", "--burnin", "10", "--curve-chains", "2", "--curve-draws", "10"]
@@ -81,7 +84,8 @@ def test_the_relabelled_problem_has_the_checkpoint_as_an_exact_minimum():
 
 
 def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
-    result = saddle_study(SMALL_SADDLE, TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)
+    with pytest.warns(MixingWarning):
+        result = saddle_study(SMALL_SADDLE, TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)
     assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2] and result["ranks_rise_one_per_stage"]
     for row in result["plateaus"]:
         assert row["lambda_exact"] and row["first_step"] <= row["checkpoint_step"] <= row["last_step"]
@@ -156,7 +160,8 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting():
                                               localize_at="true_parameter")),
                 SamplerSetting("b", LLCConfig(chains=2, draws=6, step_size=3e-4, localization=10.0, batch_size=8,
                                               localize_at="true_parameter")))
-    result = grokking_study(setup, settings)
+    with pytest.warns(MixingWarning):   # 2 chains × 6 draws cannot reach a bulk ESS of 200
+        result = grokking_study(setup, settings)
     assert result["steps"] == [0, 5, 10, 20, 30] and len(result["seeds"]) == 2
     for curve in result["sensitivity"]:
         assert len(curve["llc_mean"]) == 5 and curve["config"]["localize_at"] == "true_parameter"

@@ -157,3 +157,13 @@ def test_estimate_dln_extrapolates_over_sample_sizes_by_default_and_its_referenc
     text = render_estimate(result)
     assert "λ̂ extrapolated to nβ → ∞ from n = 2,000 and 200,000" in text.splitlines()[0]
     assert "  at n = 200,000 " in text and "λ̂(nβ) = λ̂ − c/log nβ" in text
+
+
+def test_chains_that_fail_the_mixing_gate_are_a_warning_on_the_command_line(capsys):
+    # 2 chains × 20 draws are worth at most 40 independent draws, under the gate's bulk ESS of 200
+    code = main(["estimate", "poly", "w1**2", "--chains", "2", "--draws", "20"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    assert re.search(r"WARNING: the chains fail the mixing gate: .*bulk ESS \d+ < 200", captured.out)
+    code, result = run_json(capsys, "poly", "w1**2", "--chains", "2", "--draws", "20")
+    assert any("mixing gate" in warning for warning in result["warnings"])

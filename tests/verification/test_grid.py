@@ -1,6 +1,10 @@
 """The published-grid benchmark: its draw and its summary, exactly."""
 
+import warnings
+
 import pytest
+
+from sltlab.estimators import EstimateWarning
 
 from sltlab.verification.bench.grid import draw_grid, grid_summary
 from sltlab.verification.cli import main
@@ -50,7 +54,9 @@ def test_a_row_splits_the_extrapolated_default_and_reports_one_size_beside(monke
                                                                     thin=1), n=500))
     monkeypatch.setattr(grid, "AUTHORS_N", 2000)
     monkeypatch.setattr(grid, "AUTHORS_RECIPE", replace(grid.AUTHORS_RECIPE, draws=100))
-    row = grid.grid_row([3, 2, 3], 1)
+    with warnings.catch_warnings():   # runs this short may fail the mixing gate; the numbers are not judged here
+        warnings.simplefilter("ignore", EstimateWarning)
+        row = grid.grid_row([3, 2, 3], 1)
     assert row["lambda"] == 3.5 and row["at_one_size"]["n"] == 500
     assert row["sampler_error"] == pytest.approx(row["default"]["estimate"] / row["reference"]["estimate"] - 1)
     assert row["default"]["error"] == pytest.approx(abs(row["default"]["estimate"] / 3.5 - 1))

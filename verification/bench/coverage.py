@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.llc import llc_from_trace
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.verification.reference import tempered_expectation
@@ -38,8 +38,8 @@ def coverage_rows(seeds_per_potential: int = 25, progress: bool = False) -> dict
                          seed=case.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EstimateWarning)
-            result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
-                                  progress=progress)
+            result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
+                                            progress=progress)
         truth = tempered_expectation(problem.expression, result.config.nbeta, result.config.localization,
                                      variables=problem.loss.variables)
         estimates = [_group(result.trace, result.config.nbeta, group, POTENTIAL_DEFAULTS.config.chains)

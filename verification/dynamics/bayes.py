@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.exchange import run_replica_exchange
 from sltlab.theory.free_energy import critical_n, transitions
 from sltlab.theory.tms import kgon
@@ -126,8 +126,8 @@ def _llc_rows(problem: Problem, features: int, llc: LLCConfig, progress: bool) -
         if point["kind"] != "minimum":
             continue
         exact = kgon(features, point["k"], point["positive_dead"])
-        result = estimate_llc(problem.loss, torch.tensor(exact.parameter, dtype=torch.float64), (), llc,
-                              n=TMS_LLC_N, progress=progress)
+        result = estimate_llc_from_loss(problem.loss, torch.tensor(exact.parameter, dtype=torch.float64), (), llc,
+                                        n=TMS_LLC_N, progress=progress)
         estimate = result.estimate
         relative = None if estimate.mean is None else estimate.mean / exact.coefficient.lam_float - 1
         rows.append({"name": exact.name, "lambda_exact": str(exact.coefficient.lam),

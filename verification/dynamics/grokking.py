@@ -21,9 +21,9 @@ import torch
 from scipy.stats import spearmanr
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.sampling import progress_bar
-from sltlab.models.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.functional import FunctionalModel, cross_entropy
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
@@ -134,7 +134,7 @@ def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: Modul
     rows = []
     bar = progress_bar(len(run.steps), label, enabled=progress, unit="checkpoint")
     for position in run.positions:
-        result = estimate_llc(model, position, data, config)
+        result = estimate_llc_from_loss(model, position, data, config)
         estimate = result.estimate
         rows.append((estimate.mean, estimate.standard_error, estimate.rhat, len(estimate.diverged_chains),
                      result.config.step_size, result.trace.seconds))

@@ -26,7 +26,7 @@ import torch
 
 from sltlab import theory
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc
+from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.llc import default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, regression_data, teacher_matrix
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
@@ -283,7 +283,7 @@ def _plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork,
 
 def _estimate(loss: FullDataLoss, position: torch.Tensor, sampler: LLCConfig, n: int, progress: bool) -> LLCResult:
     """λ̂ at ``position`` itself; nβ defaults to n/log n of the n training rows."""
-    return estimate_llc(loss, position, (), sampler, n=n, progress=progress)
+    return estimate_llc_from_loss(loss, position, (), sampler, n=n, progress=progress)
 
 
 def _summary(result: LLCResult) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss
 from sltlab.models.training import TrainingRun
 from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
@@ -50,7 +50,7 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
         position = run.positions[index]
         with torch.no_grad():
             targets = network.forward(position.unsqueeze(0), x)[0]
-        estimate = estimate_llc(FullDataLoss(network, x, targets), position, (), sampler, n=n).estimate
+        estimate = estimate_llc_from_loss(FullDataLoss(network, x, targets), position, (), sampler, n=n).estimate
         steps.append(int(run.steps[index]))
         means.append(estimate.mean)
         errors.append(estimate.standard_error)

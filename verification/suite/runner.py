@@ -24,7 +24,7 @@ import torch
 
 from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
                                   sweep_records)
-from sltlab.estimators.estimate import estimate_llc
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.sampling import progress_bar
 from sltlab.verification.suite.cases import Case
@@ -50,8 +50,8 @@ def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
             line["calibration"] = describe(calibration)
         with warnings.catch_warnings():   # a case records its warnings in its line instead
             warnings.simplefilter("ignore", EstimateWarning)
-            result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
-                                  progress=progress)
+            result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
+                                            progress=progress)
     except CalibrationError as error:
         line.update(problem=problem.name, passed=False, failure=str(error), dim=int(problem.true_parameter.numel()),
                     lambda_exact_float=problem.exact.lam_float, calibration={"sweep": sweep_records(error.sweep)},

@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc
+from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.models.deep_linear import FullDataLoss
 from sltlab.verification.reference.dln_gibbs import reference_llc
@@ -23,8 +23,8 @@ def run_estimate(problem: Problem, config: LLCConfig, *, temperatures: int | Non
                  progress: bool = False, reference: bool = False) -> dict[str, Any]:
     """One estimate (or a ladder of them with the multiplicity fit) as a JSON-ready dict;
     ``reference`` adds the blocked-Gibbs truth for linear networks (:func:`summarize`)."""
-    result = estimate_llc(problem.loss, problem.true_parameter, problem.data, config,
-                          n=problem.n, progress=progress)
+    result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config,
+                                    n=problem.n, progress=progress)
     summary = summarize(problem, result, reference=reference)
     if temperatures:
         summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),

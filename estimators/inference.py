@@ -1,0 +1,34 @@
+"""An estimate's trace as ArviZ data, for the ArviZ diagnostics and plots.
+
+ArviZ ≥ 1.0 splits into ``arviz-base`` (the data structures, on xarray), ``arviz-stats`` (which
+sltlab uses for R-hat, ESS and MCSE) and ``arviz-plots``. Only ``arviz-base`` is needed here, and
+it is imported when asked for, so that sltlab does not depend on xarray.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def trace_draws(result) -> dict[str, np.ndarray]:
+    """The (chain, draw) arrays of an :class:`~sltlab.estimators.estimate.LLCResult`: ``llc``,
+    the per-draw nβ·(L(w) − L(w*)) whose mean over the kept chains is λ̂ (Lau et al. 2023,
+    Def. 3.1), ``loss`` (L(w) at each draw) and ``center_loss`` (L(w*) on the same batch). Chains
+    dropped from λ̂ are kept here; ``result.diverged`` names them."""
+    loss, center_loss = result.trace.fields["loss"], result.trace.fields["center_loss"]
+    return {"llc": result.config.nbeta * (loss - center_loss), "loss": loss, "center_loss": center_loss}
+
+
+def to_inference_data(result):
+    """``llc``, ``loss`` and ``center_loss`` as posterior variables with dims (chain, draw), in an
+    ``arviz_base`` DataTree (``arviz_base.from_dict``); the resolved settings, n and nβ are the
+    posterior group's attributes. Needs ``pip install arviz-base``."""
+    try:
+        from arviz_base import from_dict
+    except ImportError:
+        raise ImportError("to_inference_data needs ArviZ's data structures: pip install arviz-base") from None
+    attrs = {"nbeta": result.config.nbeta, "n": result.n, "sampler": result.config.sampler,
+             "step_size": result.config.step_size, "localization": result.config.localization,
+             "diverged_chains": list(result.diverged), "loss_reference": result.loss_reference}
+    return from_dict({"posterior": trace_draws(result)},
+                     attrs={"posterior": {key: value for key, value in attrs.items() if value is not None}})

@@ -1,0 +1,208 @@
+"""The LLC of your own network in one call: an ``nn.Module``, its data (a DataLoader, a Dataset
+or tensors) and a loss, centred at the module's current parameters.
+
+Built on :func:`sltlab.estimators.estimate.estimate_llc_from_loss`: the module becomes a
+batched per-sample loss through :class:`~sltlab.estimators.functional.FunctionalModel`, and the
+result is that function's :class:`~sltlab.estimators.estimate.LLCResult` (with its diagnostics,
+warnings and resolved settings), plus the names of the parameters sampled and notes on how the
+data and the loss were read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields, replace
+from typing import Any, Callable, NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
+from sltlab.estimators.functional import FunctionalModel, cross_entropy, gaussian_nll
+
+LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
+INPUT_KEYS = ("x", "input", "inputs")
+TARGET_KEYS = ("y", "target", "targets", "label", "labels")
+GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoader
+
+
+class Prepared(NamedTuple):
+    """What every estimate on one data set shares: the settings, the rows and how to read them."""
+
+    config: LLCConfig
+    rows: "Rows"
+    sample_loss: Callable
+    inputs: int | str
+    targets: int | str | None
+    notes: tuple[str, ...]
+
+    def adapter(self, model: nn.Module, restriction=None) -> FunctionalModel:
+        return FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
+                               targets=self.targets, fields=self.rows.fields)
+
+    def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
+                 progress: bool = False) -> LLCResult:
+        """λ̂ of the module behind ``adapter`` at its current parameters, with the result's notes,
+        sampled parameter names and restriction filled in."""
+        result = estimate_llc_from_loss(adapter, adapter.flatten(), self.rows.tensors, config or self.config,
+                                        progress=progress)
+        return replace(result, notes=result.notes + self.notes, parameters=adapter.names,
+                       restricted_to=restriction if restriction is None or isinstance(restriction, str)
+                       else tuple(restriction))
+
+
+def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],
+            inputs: int | str | None, targets: int | str | None) -> Prepared:
+    """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s)."""
+    config = _config(config, settings)
+    rows = gather_rows(data)
+    sample_loss, inputs, targets, loss_notes = _resolve_loss(loss, rows, inputs, targets)
+    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes)
+
+
+class Rows(NamedTuple):
+    """The data as tensors of n rows each; ``fields`` names them when batches were dicts."""
+
+    tensors: tuple[Tensor, ...]
+    fields: tuple[str, ...] | None
+    notes: tuple[str, ...]
+
+
+def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,
+                 restrict_to: str | Sequence[str] | list | None = None, inputs: int | str | None = None,
+                 targets: int | str | None = None, progress: bool = False,
+                 **settings) -> LLCResult | list[LLCResult]:
+    """λ̂ of ``model`` at its current parameters (localised as ``config.localize_at`` says), with
+    n the number of rows of ``data`` and nβ = n/log n unless set.
+
+    ``data`` is a DataLoader, a Dataset, or a tuple of tensors with equal row counts; batches may
+    be tuples or dicts. A DataLoader or Dataset is read once into tensors (``result.notes`` says
+    so). The module receives ``inputs`` (default: the first tensor, or the dict's ``x``/``input``/
+    ``inputs``). ``loss`` is ``"mse"`` (an alias of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per
+    sample), ``"cross_entropy"``, or a callable ``(outputs, batch) -> per-sample losses [b]``
+    receiving the batch as it came (tuple or dict), or its ``targets`` field when given. A named
+    loss compares with ``targets`` (default: the last tensor, or ``y``/``target``/``label``...).
+
+    ``config`` is an :class:`LLCConfig` (default ``LLCConfig()``) and ``settings`` override its
+    fields (``draws=2000``). ``restrict_to`` samples only the parameters a name or glob pattern
+    (or a tuple of them) selects, the others frozen at the centre; a list of restrictions gives a
+    list of results, one each. Bad input is a one-line ``ValueError``.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    prepared = prepare(data, loss, config, settings, inputs, targets)
+    restrictions = restrict_to if isinstance(restrict_to, list) else [restrict_to]
+    if not restrictions:
+        raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
+    adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
+    results = [prepared.estimate(adapter, restriction, progress=progress)
+               for restriction, adapter in zip(restrictions, adapters)]
+    return results if isinstance(restrict_to, list) else results[0]
+
+
+def _config(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:
+    if config is not None and not isinstance(config, LLCConfig):
+        raise ValueError(f"config must be an LLCConfig, got {type(config).__name__}")
+    known = {field.name for field in dataclass_fields(LLCConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r}; the settings are those of LLCConfig: "
+                         f"{', '.join(sorted(known))}")
+    return replace(config or LLCConfig(), **settings)
+
+
+def gather_rows(data: Any) -> Rows:
+    """``data`` as tensors of n rows: a tuple of tensors as it is; a Dataset or a DataLoader
+    read once, batch by batch, and concatenated (tuple, list, dict or single-tensor batches)."""
+    if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):
+        if not data or not all(isinstance(t, Tensor) for t in data):
+            raise ValueError("data given as a tuple must hold tensors with one row per sample, e.g. (x, y); "
+                             "put a list of rows in a DataLoader")
+        if any(t.dim() == 0 for t in data):
+            raise ValueError("data tensors need a leading dimension of samples; got a 0-dimensional tensor")
+        return Rows(tuple(data), None, ())
+    if isinstance(data, DataLoader):
+        loader, source = data, "the DataLoader's"
+    elif isinstance(data, Dataset) and hasattr(data, "__len__"):
+        loader, source = DataLoader(data, batch_size=GATHER_BATCH, shuffle=False), "the Dataset's"
+    else:
+        raise ValueError(f"data must be a DataLoader, a Dataset with a length, or a tuple of tensors, "
+                         f"got {type(data).__name__}")
+    fields, columns, batches = None, None, 0
+    for batch in loader:
+        names, tensors = _batch_columns(batch)
+        if columns is None:
+            fields, columns = names, [[] for _ in tensors]
+        elif names != fields or len(tensors) != len(columns):
+            raise ValueError(f"batch {batches} has fields {names or len(tensors)}, the first had "
+                             f"{fields or len(columns)}")
+        for column, tensor in zip(columns, tensors):
+            column.append(tensor)
+        batches += 1
+    if columns is None:
+        raise ValueError("the data yielded no batches")
+    tensors = tuple(torch.cat(column) for column in columns)
+    n = len(tensors[0])
+    notes = [f"{source} {batches} batches were read once into tensors of n = {n} rows; minibatches are drawn from "
+             "these rows, so a random transform or sampler is fixed at that one pass"]
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "__len__") and len(dataset) != n:
+        notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} (drop_last or its sampler): "
+                     "n is the rows read")
+    return Rows(tensors, fields, tuple(notes))
+
+
+def _batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...]]:
+    if isinstance(batch, dict):
+        names, values = tuple(str(key) for key in batch), tuple(batch.values())
+    elif isinstance(batch, (tuple, list)):
+        names, values = None, tuple(batch)
+    else:
+        names, values = None, (batch,)
+    for index, value in enumerate(values):
+        if not isinstance(value, Tensor) or value.dim() == 0:
+            where = names[index] if names else index
+            raise ValueError(f"batch field {where!r} is {type(value).__name__}, not a tensor with a row per sample")
+    return names, values
+
+
+def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
+    """(per-sample loss, input field, target field or None, notes)."""
+    fields = rows.fields
+    if inputs is None:
+        inputs = 0 if fields is None else _first_present(INPUT_KEYS, fields, "inputs", "the module's input")
+    _check_field(inputs, rows, "inputs")
+    notes: tuple[str, ...] = ()
+    if callable(loss):
+        sample_loss = loss
+    elif isinstance(loss, str) and loss in LOSSES:
+        sample_loss = LOSSES[loss]
+        if targets is None:
+            if fields is None and len(rows.tensors) < 2:
+                raise ValueError(f"loss {loss!r} compares the outputs with targets: give data as (inputs, targets)")
+            targets = -1 if fields is None else _first_present(TARGET_KEYS, fields, "targets", "the targets")
+        if loss == "mse":
+            notes = ("loss 'mse' is the unit-variance Gaussian negative log-likelihood ½‖y − f(x)‖² + const per "
+                     "sample (a mean over outputs, as torch's MSELoss takes, would rescale nβ)",)
+    else:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable (outputs, batch) -> per-sample "
+                         f"losses, got {loss!r}")
+    if targets is not None:
+        _check_field(targets, rows, "targets")
+    return sample_loss, inputs, targets, notes
+
+
+def _first_present(candidates: Sequence[str], fields: Sequence[str], option: str, what: str) -> str:
+    for key in candidates:
+        if key in fields:
+            return key
+    raise ValueError(f"dict batches with keys {list(fields)}: name {what} with {option}=KEY")
+
+
+def _check_field(field: int | str, rows: Rows, option: str) -> None:
+    if rows.fields is not None:
+        if field not in rows.fields:
+            raise ValueError(f"{option}={field!r} is not a key of the batches ({', '.join(rows.fields)})")
+    elif not (isinstance(field, int) and -len(rows.tensors) <= field < len(rows.tensors)):
+        raise ValueError(f"{option}={field!r} must index the {len(rows.tensors)} data tensors")

@@ -1,0 +1,67 @@
+"""The nn.Module adapter: batched over chains like the native models, with any loss, batches of
+named fields, and a position restricted to some of the parameters."""
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.models.deep_linear import DeepLinearNetwork
+
+
+def test_functional_model_equals_the_batched_deep_linear_network():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Linear(4, 2, bias=False)).double()
+    model, network = FunctionalModel(module), DeepLinearNetwork([3, 4, 2])
+    assert model.dim == network.dim
+    position = torch.randn(5, model.dim, dtype=torch.float64)
+    x, y = torch.randn(5, 7, 3, dtype=torch.float64), torch.randn(5, 7, 2, dtype=torch.float64)
+    for pos, batch in [(position, (x, y)), (position, (x[:1], y[:1])), (position[:1], (x, y)),
+                       (position[:1], (x[:1], y[:1]))]:
+        torch.testing.assert_close(model(pos, batch), network(pos, batch))
+    torch.testing.assert_close(model.flatten(), network.flatten([module[0].weight, module[1].weight]).detach())
+
+
+def test_functional_model_with_cross_entropy():
+    torch.manual_seed(0)
+    module = nn.Linear(3, 4).double()
+    model = FunctionalModel(module, cross_entropy)
+    x, labels = torch.randn(1, 6, 3, dtype=torch.float64), torch.randint(4, (1, 6))
+    position = model.flatten().unsqueeze(0).expand(2, -1)
+    expected = nn.functional.cross_entropy(module(x[0]), labels[0], reduction="none")
+    torch.testing.assert_close(model(position, (x, labels)), expected.expand(2, -1))
+
+
+def test_a_restricted_position_samples_the_selected_parameters_and_freezes_the_rest():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    full, last = FunctionalModel(module), FunctionalModel(module, restrict_to="2.*")
+    assert last.names == ("2.weight", "2.bias") and last.dim == 10
+    assert FunctionalModel(module, restrict_to="0.weight").names == ("0.weight",)
+    assert FunctionalModel(module, restrict_to=("0.bias", "2")).names == ("0.bias", "2.weight", "2.bias")
+    moved = last.flatten() + torch.randn(3, 10, dtype=torch.float64)
+    x, y = torch.randn(1, 7, 3, dtype=torch.float64), torch.randn(1, 7, 2, dtype=torch.float64)
+    frozen_head = full.flatten()[:16].expand(3, -1)
+    torch.testing.assert_close(last(moved, (x, y)), full(torch.cat([frozen_head, moved], -1), (x, y)))
+    torch.testing.assert_close(last.flatten(), torch.cat([module[2].weight.reshape(-1), module[2].bias]).detach())
+
+
+def test_a_restriction_that_matches_nothing_is_a_one_line_error():
+    module = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"restrict_to 'layers.2.\*' matches no parameter of the module; its "
+                                         r"parameters are: 0.weight, 0.bias, 1.weight, 1.bias$"):
+        FunctionalModel(module, restrict_to="layers.2.*")
+
+
+def test_dict_batches_reach_a_loss_of_the_whole_batch():
+    torch.manual_seed(0)
+    module = nn.Linear(3, 2).double()
+    x, y = torch.randn(1, 5, 3, dtype=torch.float64), torch.randn(1, 5, 2, dtype=torch.float64)
+
+    def weighted(output, batch):
+        return batch["weight"] * (output - batch["target"]).square().sum(-1)
+
+    model = FunctionalModel(module, weighted, inputs="features", targets=None, fields=("features", "target", "weight"))
+    weight = torch.rand(1, 5, dtype=torch.float64)
+    expected = weight[0] * (module(x[0]) - y[0]).square().sum(-1)
+    torch.testing.assert_close(model(model.flatten().unsqueeze(0), (x, y, weight))[0], expected.detach())

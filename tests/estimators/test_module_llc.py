@@ -1,0 +1,139 @@
+"""The one call for any model: ``estimate_llc(module, data, loss=...)`` on a zoo of modules and
+data shapes (short runs: shapes, finiteness, notes and warnings), and bad input as one-line
+errors."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from sltlab.estimators import EstimateWarning, LLCConfig, MixingWarning, estimate_llc
+from sltlab.estimators.inference import trace_draws
+from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+
+SHORT = LLCConfig(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
+
+
+def judged(call):
+    """Run ``call``; every estimate warning it raised must be a MixingWarning, raised exactly when
+    the result fails the mixing gate, and listed in the result."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    raised = [w for w in caught if issubclass(w.category, EstimateWarning)]
+    assert all(issubclass(w.category, MixingWarning) for w in raised), [str(w.message) for w in raised]
+    fails = not (result.rhat is not None and result.rhat <= RHAT_MAX and result.ess >= ESS_MIN)
+    assert len(raised) == int(fails) and (any("mixing gate" in w for w in result.warnings) == fails)
+    return result
+
+
+def _check_shapes(result, n, chains=2, draws=40):
+    assert result.n == n and result.nbeta == pytest.approx(n / math.log(n))
+    assert len(result.per_chain) == chains and all(math.isfinite(v) for v in result.per_chain)
+    assert math.isfinite(result.mean) and math.isfinite(result.standard_error) and result.diverged == []
+    assert {name: values.shape for name, values in trace_draws(result).items()} == {
+        "llc": (chains, draws), "loss": (chains, draws), "center_loss": (chains, draws)}
+
+
+def test_an_mlp_with_batch_norm_and_dropout_from_a_shuffling_data_loader():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(3, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
+    x = torch.randn(256, 3)
+    y = module.eval()(x).detach() + 0.1 * torch.randn(256, 2)
+    module.train()
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    result = judged(lambda: estimate_llc(module, loader, config=SHORT, batch_size=64))
+    _check_shapes(result, 256)
+    assert result.config.batch_size == 64 and module.training, "the user's module is left in training mode"
+    assert [note.split(":")[0][:20] for note in result.notes] == [
+        "the module was in tr", "the DataLoader's 8 b", "loss 'mse' is the un"]
+    assert len(result.parameters) == 6 and result.restricted_to is None
+
+
+def test_a_small_cnn_classifies_a_dataset_with_cross_entropy():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    images, labels = torch.randn(120, 1, 8, 8), torch.randint(3, (120,))
+    result = judged(lambda: estimate_llc(module, TensorDataset(images, labels), loss="cross_entropy", config=SHORT))
+    _check_shapes(result, 120)
+    assert any("Dataset's 1 batches" in note for note in result.notes)
+
+
+class SequenceModel(nn.Module):
+    """Embedding, one TransformerEncoderLayer (LayerNorm, dropout) and a per-token head."""
+
+    def __init__(self, vocabulary=5, width=8):
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary, width)
+        self.encoder = nn.TransformerEncoderLayer(width, nhead=2, dim_feedforward=16, dropout=0.1, batch_first=True)
+        self.head = nn.Linear(width, vocabulary)
+
+    def forward(self, tokens):
+        return self.head(self.encoder(self.embed(tokens)))
+
+
+def test_a_transformer_layer_on_dict_batches_of_a_generated_sequence_task():
+    torch.manual_seed(0)
+    tokens = torch.randint(5, (96, 6))
+    rows = [{"tokens": t, "reversed": t.flip(-1)} for t in tokens]   # the task: reverse the sequence
+
+    def per_sequence_cross_entropy(outputs, batch):
+        return nn.functional.cross_entropy(outputs.transpose(1, 2), batch["reversed"], reduction="none").mean(-1)
+
+    module = SequenceModel()
+    result = judged(lambda: estimate_llc(module, DataLoader(rows, batch_size=32, shuffle=True),
+                                         loss=per_sequence_cross_entropy, inputs="tokens", config=SHORT))
+    _check_shapes(result, 96)
+    assert "encoder.norm1.weight" in result.parameters
+    assert len(result.parameters) == len(list(module.parameters()))
+
+
+def test_dict_batches_find_their_inputs_and_targets_by_name():
+    torch.manual_seed(0)
+    module = nn.Linear(3, 1)
+    x = torch.randn(64, 3)
+    rows = [{"x": a, "y": b} for a, b in zip(x, module(x).detach() + torch.randn(64, 1))]
+    result = judged(lambda: estimate_llc(module, DataLoader(rows, batch_size=16), config=SHORT))
+    _check_shapes(result, 64)
+
+
+def test_a_loader_that_drops_rows_says_n_is_the_rows_read():
+    x = torch.randn(50, 2)
+    loader = DataLoader(TensorDataset(x, x[:, :1]), batch_size=16, drop_last=True)
+    result = judged(lambda: estimate_llc(nn.Linear(2, 1), loader, config=SHORT))
+    assert result.n == 48 and any("of a dataset of 50" in note for note in result.notes)
+
+
+def test_inference_data_has_the_three_variables_over_chain_and_draw():
+    pytest.importorskip("arviz_base")
+    x = torch.randn(40, 2)
+    result = judged(lambda: estimate_llc(nn.Linear(2, 1), (x, x[:, :1]), config=SHORT))
+    posterior = result.to_inference_data().posterior
+    for name in ("llc", "loss", "center_loss"):
+        assert posterior[name].dims == ("chain", "draw") and posterior[name].shape == (2, 40)
+    np.testing.assert_allclose(posterior["llc"].values.mean(), result.mean)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda x: estimate_llc(lambda t: t, (x, x)), "must be a torch.nn.Module"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), x), "data must be a DataLoader"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x,)), "give data as"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), loss="hinge"), "loss must be one of"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), drawz=10), "unknown setting 'drawz'"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), config={"draws": 10}), "config must be an LLCConfig"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), restrict_to="2.*"), "matches no parameter"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), restrict_to=[]), "empty list"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), targets=5), "must index the 2 data tensors"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), [{"a": x[0], "b": x[0]}]), "must hold tensors"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([{"a": r, "b": r} for r in x])), "name the module's input"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([(r, "label") for r in x], batch_size=4)), "not a tensor"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:5])), "different numbers of rows"),
+])
+def test_bad_input_is_a_one_line_value_error(call, match):
+    with pytest.raises(ValueError, match=match) as error:
+        call(torch.randn(10, 2))
+    assert "\n" not in str(error.value)
