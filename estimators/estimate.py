@@ -25,13 +25,14 @@ from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace, mi
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
 from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning
 from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, run_chains
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LLCResult:
     """An estimate with everything needed to judge it; ``mean``, ``standard_error``,
     ``per_chain``, ``rhat``, ``ess``, ``diverged`` and ``nbeta`` read through to it."""
@@ -78,6 +79,13 @@ class LLCResult:
     @property
     def nbeta(self) -> float:
         return self.config.nbeta
+
+    def summary(self) -> dict:
+        """The short form (:func:`sltlab.estimators.result_text.result_summary`), JSON-ready."""
+        return result_summary(self)
+
+    def __repr__(self) -> str:
+        return result_text(self)
 
     def to_inference_data(self):
         """The trace as ArviZ data (:func:`sltlab.estimators.inference.to_inference_data`)."""

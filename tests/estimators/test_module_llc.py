@@ -137,3 +137,18 @@ def test_bad_input_is_a_one_line_value_error(call, match):
     with pytest.raises(ValueError, match=match) as error:
         call(torch.randn(10, 2))
     assert "\n" not in str(error.value)
+
+
+def test_a_result_prints_as_a_short_table_and_summarises_itself_as_a_dict():
+    import json
+
+    result = judged(lambda: estimate_llc(nn.Linear(2, 1), (torch.randn(64, 2), torch.randn(64, 1)), config=SHORT))
+    text = repr(result)
+    assert str(result) == text and len(text) < 2000 and "\n" in text
+    head = text.splitlines()[0]
+    assert head.startswith(f"LLCResult: λ̂ = {result.mean:.4f} ± ") and "n = 64" in head
+    assert "chains 2 (dropped: none)" in text and "w* true parameter" in text and "result.trace" in text
+    summary = result.summary()
+    assert json.loads(json.dumps(summary)) == summary     # JSON-ready
+    assert summary["llc"] == result.mean and summary["rhat"] == result.rhat and summary["chains"] == 2
+    assert summary["warnings"] == list(result.warnings) and summary["centre"]["at"] == "true_parameter"

@@ -1,0 +1,50 @@
+"""The short form of an LLC result: ``result.summary()`` (a JSON-ready dict of what a reader
+needs to judge the number) and ``print(result)`` (the same as a few lines). The trace and every
+resolved setting stay on the result itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def result_summary(result) -> dict[str, Any]:
+    """λ̂ ± SE, its diagnostics, where w* is and the settings that decide the number."""
+    config, centre = result.config, result.localization
+    return {"llc": result.mean, "standard_error": result.standard_error, "rhat": result.rhat, "ess": result.ess,
+            "chains": config.chains, "diverged": list(result.diverged), "acceptance": result.acceptance,
+            "nbeta": config.nbeta, "n": result.n, "sampler": config.sampler, "draws": config.draws,
+            "burnin": config.burnin, "thin": config.thin, "step_size": config.step_size,
+            "step_size_rule": result.step_size_rule, "localization": config.localization,
+            "batch_size": config.batch_size,
+            "centre": {"at": centre.kind, "distance": centre.distance, "converged": centre.converged},
+            "restricted_to": result.restricted_to, "warnings": list(result.warnings), "notes": list(result.notes)}
+
+
+def result_text(result) -> str:
+    """:func:`result_summary` as a few lines, for ``print(result)``."""
+    facts = result_summary(result)
+    size = "" if facts["n"] is None else f", n = {facts['n']:,}"
+    if facts["llc"] is None:
+        head = f"LLCResult: no estimate, all {facts['chains']} chains diverged (nβ = {facts['nbeta']:.5g}{size})"
+    else:
+        head = f"LLCResult: λ̂ = {facts['llc']:.4f} ± {_number(facts['standard_error'])}  (nβ = {facts['nbeta']:.5g}{size})"
+    diverged = ", ".join(map(str, facts["diverged"])) or "none"
+    accepted = "" if facts["acceptance"] is None else f"   acceptance {facts['acceptance']:.2f}"
+    batch = "full batch" if facts["batch_size"] is None else f"batch {facts['batch_size']}"
+    centre = facts["centre"]
+    lines = [head,
+             f"  R-hat {_number(facts['rhat'])}   ESS {_number(facts['ess'], 5)}   chains {facts['chains']} "
+             f"(dropped: {diverged}){accepted}",
+             f"  {facts['sampler']}, {facts['draws']:,} draws (burn-in {facts['burnin']:,}, thin {facts['thin']}), "
+             f"step {facts['step_size']:.3g} ({facts['step_size_rule']}), γ = {facts['localization']:g}, {batch}",
+             f"  w* {centre['at'].replace('_', ' ')}, moved {centre['distance']:.3g}"
+             + ("" if centre["converged"] else " (L-BFGS did not converge)")]
+    if facts["restricted_to"] is not None:
+        lines.append(f"  restricted to {facts['restricted_to']}")
+    lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
+    lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
+    return "\n".join(lines)
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}g}"
