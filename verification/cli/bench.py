@@ -10,9 +10,9 @@ from sltlab.verification.cli.command import Result, subcommand
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
-               ("--only", dict(choices=["theory", "sampling", "accuracy", "coverage", "grid"],
-                               help="run one group (default theory, sampling and accuracy; accuracy takes several "
-                                    "minutes; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
+               ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid"],
+                               help="run one group (default theory, sampling, overhead and accuracy; accuracy takes several "
+                                    "minutes; overhead times one step of each sampler on small networks; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
                                     "draws deep linear networks from the published band and splits each error)")),
                ("--count", dict(type=int, default=40, help="grid: networks drawn (default 40; minutes each)")),
                ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")))
@@ -24,7 +24,7 @@ def _bench(args) -> Result:
 
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-    wanted = {"theory", "sampling", "accuracy"} if args.only is None else {args.only}
+    wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}
     result, tables = {}, []
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
@@ -32,6 +32,11 @@ def _bench(args) -> Result:
     if "sampling" in wanted:
         result["sampling"] = run_sampler_benchmarks(args.repeats)
         tables.append(format_sampler_rows(result["sampling"]))
+    if "overhead" in wanted:
+        from sltlab.verification.bench.overhead import format_overhead_rows, run_overhead_benchmarks
+
+        result["overhead"] = run_overhead_benchmarks(args.repeats)
+        tables.append(format_overhead_rows(result["overhead"]))
     if "coverage" in wanted:
         from sltlab.verification.bench.coverage import coverage_rows, format_coverage
 
