@@ -67,11 +67,27 @@ class DeepLinearNetwork:
 
     def product(self, position: Tensor) -> Tensor:
         """End-to-end matrix W_L ⋯ W_1, [C, H_out, H_in]."""
-        weights = self.weights(position)
-        total = weights[0]
+        return self.partial_products(self.weights(position))[-1]
+
+    @staticmethod
+    def partial_products(weights: Sequence[Tensor]) -> list[Tensor]:
+        """W_1, W_2 W_1, …, W_L ⋯ W_1: the product of the first l layers for l = 1 … L."""
+        products = [weights[0]]
         for weight in weights[1:]:
-            total = torch.matmul(weight, total)
-        return total
+            products.append(torch.matmul(weight, products[-1]))
+        return products
+
+    def pullback(self, weights: Sequence[Tensor], products: Sequence[Tensor], outer: Tensor) -> Tensor:
+        """The gradient [C, d] with respect to the weights of a function of P = W_L ⋯ W_1 whose
+        gradient with respect to P is ``outer`` [C, H_out, H_in]: ∂/∂W_l = (W_L ⋯ W_{l+1})ᵀ·outer·
+        (W_{l−1} ⋯ W_1)ᵀ (the chain rule for a matrix product), accumulated from the last layer
+        down as backpropagation does, with ``products`` from :meth:`partial_products`."""
+        upstream, gradients = outer, [outer] * len(weights)
+        for layer in range(len(weights) - 1, 0, -1):
+            gradients[layer] = torch.matmul(upstream, products[layer - 1].transpose(-1, -2))
+            upstream = torch.matmul(weights[layer].transpose(-1, -2), upstream)
+        gradients[0] = upstream
+        return self.flatten(gradients)
 
     def __call__(self, position: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = batch
@@ -167,10 +183,24 @@ class FullDataLoss:
 
     def __call__(self, position: Tensor, batch=None) -> Tensor:
         product = self.network.product(position)                       # [C, out, in]
-        sxx, syx = self._statistics(product)
-        quadratic = (torch.matmul(product, sxx) * product).sum((-1, -2))
-        cross = (product * syx).sum((-1, -2))
-        return (0.5 * (quadratic - 2 * cross + self.syy) + self.constant).unsqueeze(-1)
+        return self._value(product, torch.matmul(product, self._statistics(product)[0])).unsqueeze(-1)
+
+    def _value(self, product: Tensor, moment: Tensor) -> Tensor:
+        """L_n per chain [C] from P and P·Σxx."""
+        quadratic = (moment * product).sum((-1, -2))
+        cross = (product * self._statistics(product)[1]).sum((-1, -2))
+        return 0.5 * (quadratic - 2 * cross + self.syy) + self.constant
+
+    def mean_loss_and_gradient(self, position: Tensor, batch=None) -> tuple[Tensor, Tensor]:
+        """L_n [C] (the same numbers as calling the loss) and its exact gradient [C, d] without
+        autograd: ∂L_n/∂P = P·Σxx − Σyx (Σxx is symmetric), pulled back through the layers by
+        :meth:`DeepLinearNetwork.pullback`."""
+        weights = self.network.weights(position)
+        products = self.network.partial_products(weights)
+        product = products[-1]
+        moment = torch.matmul(product, self._statistics(product)[0])
+        outer = moment - self._statistics(product)[1]
+        return self._value(product, moment), self.network.pullback(weights, products, outer)
 
 
 class PopulationLoss:
@@ -189,9 +219,20 @@ class PopulationLoss:
     def dim(self) -> int:
         return self.network.dim
 
+    def _teacher(self, like: Tensor) -> Tensor:
+        key = (like.device, like.dtype)
+        if key not in self._placed:
+            self._placed[key] = self.teacher.to(like)
+        return self._placed[key]
+
     def __call__(self, position: Tensor, batch=None) -> Tensor:
         product = self.network.product(position)
-        key = (product.device, product.dtype)
-        if key not in self._placed:
-            self._placed[key] = self.teacher.to(product)
-        return 0.5 * (product - self._placed[key]).square().sum((-1, -2)).unsqueeze(-1)
+        return 0.5 * (product - self._teacher(product)).square().sum((-1, -2)).unsqueeze(-1)
+
+    def mean_loss_and_gradient(self, position: Tensor, batch=None) -> tuple[Tensor, Tensor]:
+        """L [C] and its exact gradient [C, d] without autograd: ∂L/∂P = P − B, pulled back
+        through the layers by :meth:`DeepLinearNetwork.pullback`."""
+        weights = self.network.weights(position)
+        products = self.network.partial_products(weights)
+        residual = products[-1] - self._teacher(products[-1])
+        return 0.5 * residual.square().sum((-1, -2)), self.network.pullback(weights, products, residual)

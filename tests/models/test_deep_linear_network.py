@@ -82,3 +82,20 @@ def test_full_data_loss_from_sufficient_statistics_equals_the_mean_per_sample_lo
     torch.testing.assert_close(exact(position), net(position, (x.unsqueeze(0), y.unsqueeze(0))).mean(-1, keepdim=True))
     with pytest.raises(ValueError):
         FullDataLoss(net, x[:, :3], y)
+
+
+@pytest.mark.parametrize("widths", [[3, 2], [1, 2, 7], [4, 3, 5, 2], [10, 10, 10, 10], [2, 6, 1, 4, 3]])
+def test_closed_form_gradients_equal_autograd(widths):
+    from sltlab.models.deep_linear import FullDataLoss, PopulationLoss
+
+    net = DeepLinearNetwork(widths)
+    target = teacher_matrix(widths[0], widths[-1], 1, generator=generator())
+    x, y = regression_data(target, 200, generator=generator(1))
+    position = torch.randn(5, net.dim, generator=generator(2), dtype=torch.float64)
+    for loss in (FullDataLoss(net, x, y), PopulationLoss(net, target)):
+        leaf = position.clone().requires_grad_(True)
+        value = loss(leaf).mean(-1)
+        (gradient,) = torch.autograd.grad(value.sum(), leaf)
+        closed_value, closed_gradient = loss.mean_loss_and_gradient(position)
+        assert torch.equal(closed_value, value.detach())   # the same arithmetic as calling the loss
+        torch.testing.assert_close(closed_gradient, gradient, rtol=1e-12, atol=1e-12 * float(gradient.abs().max()))
