@@ -89,6 +89,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     reach = prior_reach(posterior.localization, center.shape[-1])
     # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
     fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
+    asynchronous = not host_reads_are_free(start.device)
     bar = progress_bar(steps, sampler.name, enabled=progress)
     clock = time.perf_counter()
     for step_index in range(steps):
@@ -108,8 +109,11 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
                 with torch.no_grad():
                     variance.add(posterior.loss(state.position, batches.full()))
         newly = broken & ~diverged
-        if bool(newly.any()):
-            divergence_step[newly] = step_index
+        # On an asynchronous device reading ``newly.any()`` would stall the host every step, so
+        # there the restart is masked into every step; on the CPU reading it costs nothing and
+        # skips the masking. Either way the same numbers.
+        if asynchronous or bool(newly.any()):
+            divergence_step = torch.where(newly, step_index, divergence_step)
             diverged |= newly
             state = type(state)(*_where_chains(newly, fresh, state))
         if bar is not None and (step_index + 1) % 50 == 0:
@@ -121,6 +125,12 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     fields = {name: values.double().cpu().numpy() for name, values in records.items()}
     return Trace(fields, diverged.cpu().numpy(), divergence_step.cpu().numpy(),
                  None if variance is None else variance.total().cpu().numpy(), steps, seconds, state)
+
+
+def host_reads_are_free(device: torch.device) -> bool:
+    """Whether reading a tensor's value on the host costs nothing beyond the read: true on the
+    CPU, where operations run eagerly; on CUDA a read waits for every queued kernel."""
+    return device.type == "cpu"
 
 
 def prior_reach(localization: float, dim: int, tail: float = 1e-12) -> float:
@@ -145,6 +155,8 @@ def after_warm_up(warmup: Trace, trace: Trace) -> Trace:
 
 def _where_chains(mask: Tensor, replacement: Any, current: Any):
     """Field by field, ``replacement`` for the masked chains and ``current`` for the rest."""
+    if current is None:
+        return None
     if isinstance(current, Tensor):
         return torch.where(mask.view(-1, *[1] * (current.dim() - 1)), replacement, current)
     return type(current)(*(_where_chains(mask, r, c) for r, c in zip(replacement, current)))
