@@ -61,17 +61,17 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
     def step(state: MALAState, batch, noise):
         gaussian, uniform = noise
         here = state.here
-        here_drift = drift(here.gradient)
-        proposal = state.position - drift_scale * here_drift + noise_scale * gaussian
+        proposal = state.position - drift_scale * drift(here.gradient) + noise_scale * gaussian
         there = potential(posterior, proposal, batch, energy=True)
+        # q(proposal | position) is the proposal's own noise: ‖√ε·G^{1/2}ξ‖²_{G⁻¹}/(2ε) = ‖ξ‖²/2.
         log_ratio = (here.energy - there.energy - log_transition(state.position, proposal, drift(there.gradient))
-                     + log_transition(proposal, state.position, here_drift))
+                     + 0.5 * gaussian.square().sum(-1))
         log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
         accept = torch.log(uniform) < log_ratio
-        position = torch.where(accept.unsqueeze(-1), proposal, state.position)
-        kept = Potential(*(torch.where(accept.view(-1, *[1] * (new.dim() - 1)), new, old)
+        accept_rows = accept.unsqueeze(-1)
+        kept = Potential(*(torch.where(accept if new.dim() == 1 else accept_rows, new, old)
                            for new, old in zip(there, here)))
         info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
-        return MALAState(position, kept), info
+        return MALAState(torch.where(accept_rows, proposal, state.position), kept), info
 
     return Sampler("mala", init, metropolis_noise, step)

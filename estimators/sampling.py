@@ -95,8 +95,9 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     for step_index in range(steps):
         batch = batches.draw(chains, generator)
         state, info = sampler.step(state, batch, sampler.noise(state, generator))
-        # A sum over coordinates is non-finite exactly when some coordinate is (or overflows).
-        broken = ~(torch.isfinite(info["loss"]) & torch.isfinite(state.position.sum(-1)))
+        # A sum is non-finite exactly when some term is (or it overflows): one test for the loss
+        # and every coordinate.
+        broken = ~torch.isfinite(state.position.sum(-1).add_(info["loss"]))
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
             center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)

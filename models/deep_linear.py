@@ -189,7 +189,7 @@ class FullDataLoss:
         """L_n per chain [C] from P and P·Σxx."""
         quadratic = (moment * product).sum((-1, -2))
         cross = (product * self._statistics(product)[1]).sum((-1, -2))
-        return 0.5 * (quadratic - 2 * cross + self.syy) + self.constant
+        return quadratic.sub_(cross, alpha=2).add_(self.syy).mul_(0.5).add_(self.constant)
 
     def mean_loss_and_gradient(self, position: Tensor, batch=None) -> tuple[Tensor, Tensor]:
         """L_n [C] (the same numbers as calling the loss) and its exact gradient [C, d] without
