@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.threads import threads_option, use_threads
 
 
 def add_bench_command(commands) -> None:
@@ -15,7 +16,8 @@ def add_bench_command(commands) -> None:
                                     "minutes; overhead times one step of each sampler on small networks; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
                                     "draws deep linear networks from the published band and splits each error)")),
                ("--count", dict(type=int, default=40, help="grid: networks drawn (default 40; minutes each)")),
-               ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")))
+               ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")),
+               threads_option())
 
 
 def _bench(args) -> Result:
@@ -24,8 +26,8 @@ def _bench(args) -> Result:
 
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    result, tables = {"torch_threads": use_threads(args.threads)}, [f"torch threads: {args.threads}"]
     wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}
-    result, tables = {}, []
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
         tables.append(format_rows(result["benchmarks"]))

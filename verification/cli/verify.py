@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.threads import threads_option, use_threads
 
 
 def add_verify_command(commands) -> None:
@@ -18,7 +19,8 @@ def add_verify_command(commands) -> None:
                ("--resume", dict(action="store_true", help="skip the cases already in OUT/results.jsonl")),
                ("--dask", dict(metavar="ADDRESS", help="run the cases on Dask: 'local' starts a LocalCluster, "
                                                        "tcp://host:port joins a running scheduler")),
-               ("--only", dict(metavar="TEXT", help="keep the cases whose id contains TEXT")))
+               ("--only", dict(metavar="TEXT", help="keep the cases whose id contains TEXT")),
+               threads_option())
 
 
 def _verify(args) -> Result:
@@ -26,6 +28,7 @@ def _verify(args) -> Result:
     from sltlab.verification.suite.runner import run_suite
     from sltlab.verification.suite.report import write_report
 
+    threads = use_threads(args.threads)
     if args.random is not None and args.suite is not None:
         raise ValueError("choose either --suite or --random, not both")
     if args.dask is not None and args.dask != "local" and "://" not in args.dask:
@@ -39,10 +42,10 @@ def _verify(args) -> Result:
         else f"sltlab verify: suite {args.suite or 'smoke'}"
     out = Path(args.out)
     ids = {case.id for case in cases}
-    lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask,
+    lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads,
                                         progress=not args.json and sys.stderr.isatty()) if line["id"] in ids]
     facts = write_report(lines, out, title)
     text = (out / "report.md").read_text() + f"\nWritten to {out}/: results.jsonl, report.md, report.json, figures.\n"
-    return Result({"summary": facts, "out": str(out), "cases": [
+    return Result({"summary": facts, "out": str(out), "torch_threads": threads, "cases": [
         {key: value for key, value in line.items() if key != "trace"} for line in lines]}, text,
         exit_code=int(bool(facts["failed"])))
