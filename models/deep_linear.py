@@ -52,7 +52,7 @@ class DeepLinearNetwork:
             raise ValueError(f"position has {position.shape[-1]} parameters, the network has {self.dim}")
         sizes = [out * inp for out, inp in self.shapes]
         return [block.reshape(*position.shape[:-1], out, inp)
-                for block, (out, inp) in zip(position.split(sizes, dim=-1), self.shapes)]
+                for block, (out, inp) in zip(position.split_with_sizes(sizes, -1), self.shapes)]
 
     def flatten(self, weights: Sequence[Tensor]) -> Tensor:
         """Inverse of :meth:`weights`: matrices (with any leading dims) into one flat tensor."""
@@ -74,7 +74,7 @@ class DeepLinearNetwork:
         """W_1, W_2 W_1, …, W_L ⋯ W_1: the product of the first l layers for l = 1 … L."""
         products = [weights[0]]
         for weight in weights[1:]:
-            products.append(torch.matmul(weight, products[-1]))
+            products.append(_matmul(weight, products[-1]))
         return products
 
     def pullback(self, weights: Sequence[Tensor], products: Sequence[Tensor], outer: Tensor) -> Tensor:
@@ -84,8 +84,8 @@ class DeepLinearNetwork:
         down as backpropagation does, with ``products`` from :meth:`partial_products`."""
         upstream, gradients = outer, [outer] * len(weights)
         for layer in range(len(weights) - 1, 0, -1):
-            gradients[layer] = torch.matmul(upstream, products[layer - 1].transpose(-1, -2))
-            upstream = torch.matmul(weights[layer].transpose(-1, -2), upstream)
+            gradients[layer] = _matmul(upstream, products[layer - 1].transpose(-1, -2))
+            upstream = _matmul(weights[layer].transpose(-1, -2), upstream)
         gradients[0] = upstream
         return self.flatten(gradients)
 
@@ -94,6 +94,15 @@ class DeepLinearNetwork:
         residual = y - self.forward(position, x)
         const = 0.5 * self.widths[-1] * math.log(2 * math.pi)
         return 0.5 * residual.square().sum(-1) + const
+
+
+def _matmul(left: Tensor, right: Tensor) -> Tensor:
+    """``torch.matmul``, through ``torch.bmm`` directly when both are stacks of the same number
+    of matrices: the same kernel and numbers without matmul's broadcasting overhead, which on
+    small networks costs more than the product."""
+    if left.dim() == right.dim() == 3 and left.shape[0] == right.shape[0]:
+        return torch.bmm(left, right)
+    return torch.matmul(left, right)
 
 
 def teacher_matrix(n_in: int, n_out: int, rank: int, singular_values: Sequence[float] | None = None,
