@@ -19,8 +19,8 @@ DEFAULT_THREADS = 1
 def threads_option() -> tuple[str, dict]:
     """The ``--threads`` option every command that runs torch declares."""
     return ("--threads", dict(type=int, default=DEFAULT_THREADS,
-                              help=f"torch CPU threads (default {DEFAULT_THREADS}: on a shared 2-core machine two "
-                                   "threads were measured 10–50× slower on small models)"))
+                              help="torch CPU threads; on a shared 2-core machine two threads were measured "
+                                   f"10–50× slower than one on small models (default: {DEFAULT_THREADS})"))
 
 
 def use_threads(threads: int) -> int:
