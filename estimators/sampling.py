@@ -147,11 +147,10 @@ def host_reads_are_free(device: torch.device) -> bool:
 
 def full_data_losses(loss, position: Tensor, batches: Batches, rows: int | None = None) -> Tensor:
     """Every chain's per-sample losses on all n rows, [C, n], evaluated ``rows`` rows at a time
-    (default ``FULL_PASS_ROWS``):
-    a pass holds the intermediate tensors of a batch of ``rows`` rows per chain, not of n.
-    A per-sample loss does not depend on the other rows, so the numbers are those of one pass
-    over all rows up to rounding: a matrix product over fewer rows may be blocked differently
-    and differ in the last bits."""
+    (default ``FULL_PASS_ROWS``): a pass holds the intermediate tensors of a batch of ``rows``
+    rows per chain, not of n. A per-sample loss does not depend on the other rows, so the
+    numbers are those of one pass over all rows up to rounding (a matrix product over fewer
+    rows may be blocked differently and differ in the last bits)."""
     if not batches.data:
         return loss(position, None)
     return torch.cat([loss(position, chunk) for chunk in batches.chunks(rows)], dim=-1)
