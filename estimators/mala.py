@@ -39,17 +39,21 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
     Pass the full data as the batch at every step."""
     step_size = check_step_size(step_size)
     scale = 1.0 if preconditioner is None else preconditioner
+    drift_scale = 0.5 * step_size * scale                                  # (ε/2)·G
     noise_scale = math.sqrt(step_size) * (1.0 if preconditioner is None else preconditioner.sqrt())
     dim = posterior.center.shape[-1]
     cap = math.inf if drift_limit is None else 2 * drift_limit * math.sqrt(dim / step_size)   # on ‖∇U‖
 
     def drift(gradient: Tensor) -> Tensor:
+        if not math.isfinite(cap):
+            return gradient
         norm = torch.linalg.vector_norm(gradient, dim=-1, keepdim=True)
-        return gradient * torch.clamp(cap / norm, max=1.0) if math.isfinite(cap) else gradient
+        return gradient * norm.reciprocal().mul_(cap).clamp_(max=1.0)      # ∇U·min(1, cap/‖∇U‖)
 
-    def log_transition(to: Tensor, start: Tensor, gradient: Tensor) -> Tensor:
+    def log_transition(to: Tensor, start: Tensor, start_drift: Tensor) -> Tensor:
         """q(to | start) up to a constant: the Gaussian proposal's exponent."""
-        return (to - start + 0.5 * step_size * scale * drift(gradient)).square().div(scale).sum(-1) / (2 * step_size)
+        squares = (to - start + drift_scale * start_drift).square()
+        return (squares if preconditioner is None else squares.div(scale)).sum(-1) / (2 * step_size)
 
     def init(position: Tensor, batch) -> MALAState:
         return MALAState(position, potential(posterior, position, batch, energy=True))
@@ -57,16 +61,17 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
     def step(state: MALAState, batch, noise):
         gaussian, uniform = noise
         here = state.here
-        proposal = state.position - 0.5 * step_size * scale * drift(here.gradient) + noise_scale * gaussian
+        proposal = state.position - drift_scale * drift(here.gradient) + noise_scale * gaussian
         there = potential(posterior, proposal, batch, energy=True)
-        log_ratio = (here.energy - there.energy - log_transition(state.position, proposal, there.gradient)
-                     + log_transition(proposal, state.position, here.gradient))
+        # q(proposal | position) is the proposal's own noise: ‖√ε·G^{1/2}ξ‖²_{G⁻¹}/(2ε) = ‖ξ‖²/2.
+        log_ratio = (here.energy - there.energy - log_transition(state.position, proposal, drift(there.gradient))
+                     + 0.5 * gaussian.square().sum(-1))
         log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
         accept = torch.log(uniform) < log_ratio
-        position = torch.where(accept.unsqueeze(-1), proposal, state.position)
-        kept = Potential(*(torch.where(accept.view(-1, *[1] * (new.dim() - 1)), new, old)
+        accept_rows = accept.unsqueeze(-1)
+        kept = Potential(*(torch.where(accept if new.dim() == 1 else accept_rows, new, old)
                            for new, old in zip(there, here)))
         info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
-        return MALAState(position, kept), info
+        return MALAState(torch.where(accept_rows, proposal, state.position), kept), info
 
     return Sampler("mala", init, metropolis_noise, step)

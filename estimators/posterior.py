@@ -2,7 +2,11 @@
 
 p(w) ∝ exp{−nβ·L_n(w) − (γ/2)‖w − w*‖²}  (Lau, Furman, Wang, Murfet & Wei 2023, eq. 7).
 ``loss`` is any batched per-sample loss: ``loss(position [C, d], batch)`` returns [C, b]; the
-posterior knows nothing else of the model.
+posterior knows nothing else of the model. A loss that also offers
+``loss.mean_loss_and_gradient(position, batch) -> (L_b [C], ∇L_b [C, d])`` (a closed form, such
+as the deep linear network's full-data loss) has its gradient taken from there instead of
+from autograd, which on small models costs more than the arithmetic; the gradient must be a
+fresh tensor, which :func:`potential` scales in place.
 """
 
 from __future__ import annotations
@@ -40,13 +44,17 @@ def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
 def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy: bool = False) -> Potential:
     """∇U (and U when ``energy``) for every chain. Chains are independent, so the gradient of
     the sum of the chains' potentials is each chain's own gradient. The arithmetic on [C, d]
-    tensors is done in place on the fresh autograd gradient: on large models each extra
+    tensors is done in place on the fresh gradient: on large models each extra
     temporary costs a page-faulted allocation as large as the parameters."""
-    with torch.enable_grad():
-        leaf = position.detach().requires_grad_(True)
-        batch_loss = mean_loss(posterior.loss, leaf, batch)
-        (gradient,) = torch.autograd.grad(batch_loss.sum(), leaf)
-    batch_loss = batch_loss.detach()
+    closed_form = getattr(posterior.loss, "mean_loss_and_gradient", None)
+    if closed_form is not None:
+        batch_loss, gradient = closed_form(position, batch)
+    else:
+        with torch.enable_grad():
+            leaf = position.detach().requires_grad_(True)
+            batch_loss = mean_loss(posterior.loss, leaf, batch)
+            (gradient,) = torch.autograd.grad(batch_loss.sum(), leaf)
+        batch_loss = batch_loss.detach()
     value = None
     if energy:
         distance = torch.linalg.vector_norm(position - posterior.center, dim=-1)

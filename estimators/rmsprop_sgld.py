@@ -54,12 +54,13 @@ def rmsprop_sgld(posterior: LocalPosterior, *, step_size: float, decay: float = 
 
     def step(state: RMSPropState, batch, noise: Tensor):
         here = potential(posterior, state.position, batch)
-        square_average, count = state.square_average, state.count
-        adapting = torch.ones_like(count, dtype=torch.bool) if adapt_steps is None else count < adapt_steps
-        if bool(adapting.any()):
-            updated = decay * square_average + (1 - decay) * here.gradient.square()
-            square_average = torch.where(adapting.unsqueeze(-1), updated, square_average)
-            count = count + adapting.to(count.dtype)
+        updated = decay * state.square_average + (1 - decay) * here.gradient.square()
+        if adapt_steps is None:
+            square_average, count = updated, state.count + 1
+        else:   # chains past their adaptation keep V; decided on the device, with no host sync
+            adapting = state.count < adapt_steps
+            square_average = torch.where(adapting.unsqueeze(-1), updated, state.square_average)
+            count = state.count + adapting.to(state.count.dtype)
         scale = rmsprop_preconditioner(RMSPropState(state.position, square_average, count),
                                        posterior.localization, decay=decay, epsilon=epsilon)
         position = (state.position - 0.5 * step_size * scale * here.gradient

@@ -19,6 +19,9 @@ from torch import Tensor
 from sltlab.estimators.posterior import LocalPosterior, Sampler, mean_loss
 
 
+FULL_PASS_ROWS = 4096   # rows evaluated at once, per chain, in a pass over all n rows
+
+
 class Batches(NamedTuple):
     """Data tensors with n rows each, drawn as per-chain minibatches of ``batch_size`` rows
     (with replacement). No tensors (a population potential) gives batch ``None``."""
@@ -37,6 +40,13 @@ class Batches(NamedTuple):
     def full(self) -> Any:
         """The whole data set, with a leading 1 that broadcasts over chains."""
         return tuple(t.unsqueeze(0) for t in self.data) if self.data else None
+
+    def chunks(self, rows: int | None = None):
+        """The whole data set in consecutive slices of at most ``rows`` rows (default
+        ``FULL_PASS_ROWS``), each with the leading 1 of :meth:`full`."""
+        rows = rows or FULL_PASS_ROWS
+        for start in range(0, self.n, rows):
+            yield tuple(t[start:start + rows].unsqueeze(0) for t in self.data)
 
     def draw(self, chains: int, generator: torch.Generator) -> Any:
         if self.is_full:
@@ -71,8 +81,9 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     from the centre than the localising prior reaches (:func:`prior_reach`), is marked diverged
     and restarted at the centre, so that its state stays finite; estimators drop it (and, from
     the recorded draws, chains that left the basin: :func:`sltlab.estimators.llc.llc_from_trace`).
-    With ``full_data_every = k`` every k-th draw also evaluates all n per-sample losses to
-    accumulate the functional variance (Welford's algorithm, per chain and sample).
+    With ``full_data_every = k`` every k-th draw also evaluates all n per-sample losses, in
+    chunks of ``FULL_PASS_ROWS`` rows (:func:`full_data_losses`), to accumulate the functional
+    variance (Welford's algorithm, per chain and sample).
     """
     if chains < 1 or draws < 1 or burnin < 0 or thin < 1:
         raise ValueError(f"need chains ≥ 1, draws ≥ 1, burnin ≥ 0 and thin ≥ 1, "
@@ -89,13 +100,15 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     reach = prior_reach(posterior.localization, center.shape[-1])
     # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
     fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
+    asynchronous = not host_reads_are_free(start.device)
     bar = progress_bar(steps, sampler.name, enabled=progress)
     clock = time.perf_counter()
     for step_index in range(steps):
         batch = batches.draw(chains, generator)
         state, info = sampler.step(state, batch, sampler.noise(state, generator))
-        # A sum over coordinates is non-finite exactly when some coordinate is (or overflows).
-        broken = ~(torch.isfinite(info["loss"]) & torch.isfinite(state.position.sum(-1)))
+        # A sum is non-finite exactly when some term is (or it overflows): one test for the loss
+        # and every coordinate.
+        broken = ~torch.isfinite(state.position.sum(-1).add_(info["loss"]))
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
             center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)
@@ -106,10 +119,13 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
                 records[name][:, draw] = values
             if variance is not None and draw % full_data_every == 0:
                 with torch.no_grad():
-                    variance.add(posterior.loss(state.position, batches.full()))
+                    variance.add(full_data_losses(posterior.loss, state.position, batches))
         newly = broken & ~diverged
-        if bool(newly.any()):
-            divergence_step[newly] = step_index
+        # On an asynchronous device reading ``newly.any()`` would stall the host every step, so
+        # there the restart is masked into every step; on the CPU reading it costs nothing and
+        # skips the masking. Either way the same numbers.
+        if asynchronous or bool(newly.any()):
+            divergence_step = torch.where(newly, step_index, divergence_step)
             diverged |= newly
             state = type(state)(*_where_chains(newly, fresh, state))
         if bar is not None and (step_index + 1) % 50 == 0:
@@ -121,6 +137,23 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     fields = {name: values.double().cpu().numpy() for name, values in records.items()}
     return Trace(fields, diverged.cpu().numpy(), divergence_step.cpu().numpy(),
                  None if variance is None else variance.total().cpu().numpy(), steps, seconds, state)
+
+
+def host_reads_are_free(device: torch.device) -> bool:
+    """Whether reading a tensor's value on the host costs nothing beyond the read: true on the
+    CPU, where operations run eagerly; on CUDA a read waits for every queued kernel."""
+    return device.type == "cpu"
+
+
+def full_data_losses(loss, position: Tensor, batches: Batches, rows: int | None = None) -> Tensor:
+    """Every chain's per-sample losses on all n rows, [C, n], evaluated ``rows`` rows at a time
+    (default ``FULL_PASS_ROWS``): a pass holds the intermediate tensors of a batch of ``rows``
+    rows per chain, not of n. A per-sample loss does not depend on the other rows, so the
+    numbers are those of one pass over all rows up to rounding (a matrix product over fewer
+    rows may be blocked differently and differ in the last bits)."""
+    if not batches.data:
+        return loss(position, None)
+    return torch.cat([loss(position, chunk) for chunk in batches.chunks(rows)], dim=-1)
 
 
 def prior_reach(localization: float, dim: int, tail: float = 1e-12) -> float:
@@ -145,6 +178,8 @@ def after_warm_up(warmup: Trace, trace: Trace) -> Trace:
 
 def _where_chains(mask: Tensor, replacement: Any, current: Any):
     """Field by field, ``replacement`` for the masked chains and ``current`` for the rest."""
+    if current is None:
+        return None
     if isinstance(current, Tensor):
         return torch.where(mask.view(-1, *[1] * (current.dim() - 1)), replacement, current)
     return type(current)(*(_where_chains(mask, r, c) for r, c in zip(replacement, current)))

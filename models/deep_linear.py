@@ -53,7 +53,7 @@ class DeepLinearNetwork:
             raise ValueError(f"position has {position.shape[-1]} parameters, the network has {self.dim}")
         sizes = [out * inp for out, inp in self.shapes]
         return [block.reshape(*position.shape[:-1], out, inp)
-                for block, (out, inp) in zip(position.split(sizes, dim=-1), self.shapes)]
+                for block, (out, inp) in zip(position.split_with_sizes(sizes, -1), self.shapes)]
 
     def flatten(self, weights: Sequence[Tensor]) -> Tensor:
         """Inverse of :meth:`weights`: matrices (with any leading dims) into one flat tensor."""
@@ -68,17 +68,42 @@ class DeepLinearNetwork:
 
     def product(self, position: Tensor) -> Tensor:
         """End-to-end matrix W_L ⋯ W_1, [C, H_out, H_in]."""
-        weights = self.weights(position)
-        total = weights[0]
+        return self.partial_products(self.weights(position))[-1]
+
+    @staticmethod
+    def partial_products(weights: Sequence[Tensor]) -> list[Tensor]:
+        """W_1, W_2 W_1, …, W_L ⋯ W_1: the product of the first l layers for l = 1 … L."""
+        products = [weights[0]]
         for weight in weights[1:]:
-            total = torch.matmul(weight, total)
-        return total
+            products.append(_matmul(weight, products[-1]))
+        return products
+
+    def pullback(self, weights: Sequence[Tensor], products: Sequence[Tensor], outer: Tensor) -> Tensor:
+        """The gradient [C, d] with respect to the weights of a function of P = W_L ⋯ W_1 whose
+        gradient with respect to P is ``outer`` [C, H_out, H_in]: ∂/∂W_l = (W_L ⋯ W_{l+1})ᵀ·outer·
+        (W_{l−1} ⋯ W_1)ᵀ (the chain rule for a matrix product), accumulated from the last layer
+        down as backpropagation does, with ``products`` from :meth:`partial_products`."""
+        upstream, gradients = outer, [outer] * len(weights)
+        for layer in range(len(weights) - 1, 0, -1):
+            gradients[layer] = _matmul(upstream, products[layer - 1].transpose(-1, -2))
+            upstream = _matmul(weights[layer].transpose(-1, -2), upstream)
+        gradients[0] = upstream
+        return self.flatten(gradients)
 
     def __call__(self, position: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = batch
         residual = y - self.forward(position, x)
         const = 0.5 * self.widths[-1] * math.log(2 * math.pi)
         return 0.5 * residual.square().sum(-1) + const
+
+
+def _matmul(left: Tensor, right: Tensor) -> Tensor:
+    """``torch.matmul``, through ``torch.bmm`` directly when both are stacks of the same number
+    of matrices: the same kernel and numbers without matmul's broadcasting overhead, which on
+    small networks costs more than the product."""
+    if left.dim() == right.dim() == 3 and left.shape[0] == right.shape[0]:
+        return torch.bmm(left, right)
+    return torch.matmul(left, right)
 
 
 def teacher_matrix(n_in: int, n_out: int, rank: int, singular_values: Sequence[float] | None = None,
@@ -205,10 +230,24 @@ class FullDataLoss:
 
     def __call__(self, position: Tensor, batch=None) -> Tensor:
         product = self.network.product(position)                       # [C, out, in]
-        sxx, syx = self._statistics(product)
-        quadratic = (torch.matmul(product, sxx) * product).sum((-1, -2))
-        cross = (product * syx).sum((-1, -2))
-        return (0.5 * (quadratic - 2 * cross + self.syy) + self.constant).unsqueeze(-1)
+        return self._value(product, torch.matmul(product, self._statistics(product)[0])).unsqueeze(-1)
+
+    def _value(self, product: Tensor, moment: Tensor) -> Tensor:
+        """L_n per chain [C] from P and P·Σxx."""
+        quadratic = (moment * product).sum((-1, -2))
+        cross = (product * self._statistics(product)[1]).sum((-1, -2))
+        return quadratic.sub_(cross, alpha=2).add_(self.syy).mul_(0.5).add_(self.constant)
+
+    def mean_loss_and_gradient(self, position: Tensor, batch=None) -> tuple[Tensor, Tensor]:
+        """L_n [C] (the same numbers as calling the loss) and its exact gradient [C, d] without
+        autograd: ∂L_n/∂P = P·Σxx − Σyx (Σxx is symmetric), pulled back through the layers by
+        :meth:`DeepLinearNetwork.pullback`."""
+        weights = self.network.weights(position)
+        products = self.network.partial_products(weights)
+        product = products[-1]
+        moment = torch.matmul(product, self._statistics(product)[0])
+        outer = moment - self._statistics(product)[1]
+        return self._value(product, moment), self.network.pullback(weights, products, outer)
 
 
 class PopulationLoss:
@@ -227,9 +266,20 @@ class PopulationLoss:
     def dim(self) -> int:
         return self.network.dim
 
+    def _teacher(self, like: Tensor) -> Tensor:
+        key = (like.device, like.dtype)
+        if key not in self._placed:
+            self._placed[key] = self.teacher.to(like)
+        return self._placed[key]
+
     def __call__(self, position: Tensor, batch=None) -> Tensor:
         product = self.network.product(position)
-        key = (product.device, product.dtype)
-        if key not in self._placed:
-            self._placed[key] = self.teacher.to(product)
-        return 0.5 * (product - self._placed[key]).square().sum((-1, -2)).unsqueeze(-1)
+        return 0.5 * (product - self._teacher(product)).square().sum((-1, -2)).unsqueeze(-1)
+
+    def mean_loss_and_gradient(self, position: Tensor, batch=None) -> tuple[Tensor, Tensor]:
+        """L [C] and its exact gradient [C, d] without autograd: ∂L/∂P = P − B, pulled back
+        through the layers by :meth:`DeepLinearNetwork.pullback`."""
+        weights = self.network.weights(position)
+        products = self.network.partial_products(weights)
+        residual = products[-1] - self._teacher(products[-1])
+        return 0.5 * residual.square().sum((-1, -2)), self.network.pullback(weights, products, residual)

@@ -27,11 +27,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def one_thread():
-    """One torch thread for the dynamics tests: on a shared 2-core machine two threads were
-    measured many times slower. Restored afterwards."""
-    import torch
+    """One torch thread for the dynamics tests, as the commands default to (on a shared 2-core
+    machine two threads were measured many times slower). Restored afterwards."""
+    from sltlab.verification.threads import threads_set_to
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with threads_set_to(1):
+        yield

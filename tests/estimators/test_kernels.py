@@ -113,3 +113,21 @@ def test_mala_is_exact_on_a_gaussian():
 def test_bad_hyperparameters_are_refused(call):
     with pytest.raises(ValueError):
         call(problem()[0])
+
+
+def test_potential_takes_a_closed_form_gradient_when_the_loss_offers_one():
+    class ClosedFormOnly:
+        """L(w) = ½‖w‖² per chain, offered only in closed form: calling it would fail."""
+
+        def __call__(self, position, batch=None):
+            raise AssertionError("the posterior should not call autograd's path")
+
+        def mean_loss_and_gradient(self, position, batch=None):
+            return 0.5 * position.square().sum(-1), position.clone()
+
+    center = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    position = torch.tensor([[0.5, 3.0], [-1.0, 0.0]], dtype=torch.float64)
+    here = potential(LocalPosterior(ClosedFormOnly(), 10.0, 2.0, center), position, None, energy=True)
+    torch.testing.assert_close(here.gradient, 10.0 * position + 2.0 * (position - center))
+    torch.testing.assert_close(here.mean_loss, 0.5 * position.square().sum(-1))
+    torch.testing.assert_close(here.energy, 10.0 * here.mean_loss + (position - center).square().sum(-1))

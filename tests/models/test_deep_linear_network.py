@@ -122,3 +122,20 @@ def test_a_loss_from_statistics_equals_the_loss_from_their_rows():
     assert torch.equal(from_rows(position), again(position))
     with pytest.raises(ValueError, match="do not fit"):
         FullDataLoss.from_statistics(network, x.T @ x / 50, (x.T @ y / 50).T, 1.0, 50)
+
+
+@pytest.mark.parametrize("widths", [[3, 2], [1, 2, 7], [4, 3, 5, 2], [10, 10, 10, 10], [2, 6, 1, 4, 3]])
+def test_closed_form_gradients_equal_autograd(widths):
+    from sltlab.models.deep_linear import FullDataLoss, PopulationLoss
+
+    net = DeepLinearNetwork(widths)
+    target = teacher_matrix(widths[0], widths[-1], 1, generator=generator())
+    x, y = regression_data(target, 200, generator=generator(1))
+    position = torch.randn(5, net.dim, generator=generator(2), dtype=torch.float64)
+    for loss in (FullDataLoss(net, x, y), PopulationLoss(net, target)):
+        leaf = position.clone().requires_grad_(True)
+        value = loss(leaf).mean(-1)
+        (gradient,) = torch.autograd.grad(value.sum(), leaf)
+        closed_value, closed_gradient = loss.mean_loss_and_gradient(position)
+        assert torch.equal(closed_value, value.detach())   # the same arithmetic as calling the loss
+        torch.testing.assert_close(closed_gradient, gradient, rtol=1e-12, atol=1e-12 * float(gradient.abs().max()))

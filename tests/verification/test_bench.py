@@ -32,3 +32,16 @@ def test_sampler_step_time_and_rows():
              "meets_target": True}, {"name": "peak", "gflops": 10.0}]
     table = format_sampler_rows(rows)
     assert "ok" in table and "10.0" in table
+
+
+def test_overhead_rows_state_microseconds_threads_and_targets():
+    from sltlab.verification.bench.overhead import format_overhead_rows, run_overhead_benchmarks
+
+    rows = run_overhead_benchmarks(1, networks=(([2, 3], 1), ([10, 10, 10, 10], 2)), samplers=("sgld", "mala"),
+                                   steps=3)
+    assert [(row["sampler"], row["dim"]) for row in rows] == [("sgld", 6), ("mala", 6), ("sgld", 300), ("mala", 300)]
+    assert all(row["microseconds_per_step"] > 0 and row["torch_threads"] >= 1 for row in rows)
+    assert [row["target_microseconds"] is None for row in rows] == [True, True, False, False]
+    assert all(isinstance(row["meets_target"], bool) for row in rows[2:])
+    table = format_overhead_rows(rows)
+    assert "µs/step" in table and "torch threads" in table and "d = 300" in table

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.threads import threads_option, use_threads
 
 _PHASES = (
     ("--widths", dict(type=int, nargs="+", metavar="H", help="deep linear network widths [input, hidden..., output]")),
@@ -58,7 +59,7 @@ def add_bayes_study_command(studies) -> None:
                *((flag, dict(type=kind, dest=name, help=f"{text} (default: the study's)")) for name, kind, flag, text
                  in _STUDY),
                ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
-               ("--threads", dict(type=int, default=1, help="torch CPU threads (default 1)")))
+               threads_option())
 
 
 def _theory_tms(args) -> Result:
@@ -162,12 +163,8 @@ def _setups(args):
 
 
 def _study(args) -> Result:
-    import torch
-
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    use_threads(args.threads)
     setups = _setups(args)
-    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.json and sys.stderr.isatty()
     from sltlab.verification.dynamics.bayes import bayes_study

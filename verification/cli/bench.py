@@ -5,17 +5,19 @@ from __future__ import annotations
 import sys
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.threads import threads_option, use_threads
 
 
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
-               ("--only", dict(choices=["theory", "sampling", "accuracy", "coverage", "grid"],
-                               help="run one group (default theory, sampling and accuracy; accuracy takes several "
-                                    "minutes; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
+               ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid"],
+                               help="run one group (default theory, sampling, overhead and accuracy; accuracy takes several "
+                                    "minutes; overhead times one step of each sampler on small networks; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
                                     "draws deep linear networks from the published band and splits each error)")),
                ("--count", dict(type=int, default=40, help="grid: networks drawn (default 40; minutes each)")),
-               ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")))
+               ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")),
+               threads_option())
 
 
 def _bench(args) -> Result:
@@ -24,14 +26,19 @@ def _bench(args) -> Result:
 
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-    wanted = {"theory", "sampling", "accuracy"} if args.only is None else {args.only}
-    result, tables = {}, []
+    result, tables = {"torch_threads": use_threads(args.threads)}, [f"torch threads: {args.threads}"]
+    wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
         tables.append(format_rows(result["benchmarks"]))
     if "sampling" in wanted:
         result["sampling"] = run_sampler_benchmarks(args.repeats)
         tables.append(format_sampler_rows(result["sampling"]))
+    if "overhead" in wanted:
+        from sltlab.verification.bench.overhead import format_overhead_rows, run_overhead_benchmarks
+
+        result["overhead"] = run_overhead_benchmarks(args.repeats)
+        tables.append(format_overhead_rows(result["overhead"]))
     if "coverage" in wanted:
         from sltlab.verification.bench.coverage import coverage_rows, format_coverage
 

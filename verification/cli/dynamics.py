@@ -15,12 +15,11 @@ from pathlib import Path
 
 from sltlab.verification.cli.bayes import add_bayes_study_command
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.threads import threads_option, use_threads
 
 _COMMON = (
     ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
-    ("--threads", dict(type=int, default=1,
-                       help="torch CPU threads (default 1: on a shared 2-core machine more threads were "
-                            "measured up to 50× slower)")),
+    threads_option(),
 )
 
 
@@ -75,16 +74,12 @@ def add_dynamics_commands(commands) -> None:
 
 def _prepare(args) -> bool:
     """Threads and the output folder; returns whether to show progress bars."""
-    import torch
-
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    use_threads(args.threads)
     for name in ("steps", "chains", "draws", "seed", "burnin"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name in ("seed", "burnin") else 1):
             raise ValueError(f"--{name} must be {'non-negative' if name in ('seed', 'burnin') else 'positive'}, "
                              f"got {value}")
-    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     return not args.json and sys.stderr.isatty()
 
@@ -129,7 +124,7 @@ def _saddle(args) -> Result:
 
     figure = plot_saddle(studies, args.out / "saddle.png")
     passed = all(s["targets_met"] for s in studies)
-    summary = {"studies": studies, "targets_met": passed, "wall_seconds": seconds,
+    summary = {"studies": studies, "targets_met": passed, "wall_seconds": seconds, "torch_threads": args.threads,
                "figure": str(figure), "results": str(args.out / "saddle.json")}
     (args.out / "saddle.json").write_text(json.dumps(summary, allow_nan=False, indent=1))
     return Result(summary, _saddle_text(summary), exit_code=int(not passed))
@@ -166,8 +161,8 @@ def _saddle_text(summary) -> str:
                   f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}"]
     lines += [f"targets (every rank 0..teacher visited one per stage, every λ̂ within 10 %, every rank change "
               f"a stage boundary): {'met' if summary['targets_met'] else 'MISSED'}",
-              f"wall time {summary['wall_seconds']:.0f} s" + (" (every study loaded from the cache)"
-                                                              if all(s["from_cache"] for s in summary["studies"]) else ""),
+              f"wall time {summary['wall_seconds']:.0f} s with {summary['torch_threads']} torch thread(s)"
+              + (" (every study loaded from the cache)" if all(s["from_cache"] for s in summary["studies"]) else ""),
               f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
 
@@ -192,7 +187,8 @@ def _grokking(args) -> Result:
 
     figure = plot_grokking(study, args.out / "grokking.png")
     passed = study["all_seeds_grok"] and study["all_settings_above_target"]
-    summary = {**study, "targets_met": passed, "wall_seconds": seconds, "figure": str(figure),
+    summary = {**study, "targets_met": passed, "wall_seconds": seconds, "torch_threads": args.threads,
+               "figure": str(figure),
                "results": str(args.out / "grokking.json")}
     (args.out / "grokking.json").write_text(json.dumps(summary, allow_nan=False, indent=1))
     return Result(summary, _grokking_text(summary), exit_code=int(not passed))
@@ -217,7 +213,8 @@ def _grokking_text(summary) -> str:
                      f"rises {curve['rises_through_memorisation']}, falls {curve['falls_through_grokking']}")
     lines += [f"targets (every seed groks, Spearman > 0.9 in every setting): "
               f"{'met' if summary['targets_met'] else 'MISSED'}",
-              f"wall time {summary['wall_seconds']:.0f} s" + (" (LLC curves loaded from the cache)"
+              f"wall time {summary['wall_seconds']:.0f} s with {summary['torch_threads']} torch thread(s)"
+              + (" (LLC curves loaded from the cache)"
                                                               if summary["llc_from_cache"] else ""),
               f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from sltlab import theory
 from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_EXTRAPOLATION, POTENTIAL_DEFAULTS, ModelDefaults
+from sltlab.verification.threads import threads_option, use_threads
 
 # Settings whose default is resolved at run time, and the rule that resolves them.
 RESOLVED_AT_RUN_TIME = {"burnin": "draws/4", "step_size": "the sampler's step-size rule", "nbeta": "n/log n",
@@ -53,6 +54,7 @@ def sampling_options(family: ModelDefaults, family_name: str) -> tuple:
                                     "(default: off)")),
         ("--calibrate", dict(action="store_true",
                              help="choose the step size by a sweep of short pilot runs (default: off)")),
+        threads_option(),
     )
 
 
@@ -115,6 +117,7 @@ def _check_counts(args) -> None:
 def _estimate_dln(args) -> Result:
     from sltlab.verification.suite import dln_problem
 
+    use_threads(args.threads)
     _check_counts(args)
     config = _config(args, DLN_DEFAULTS.config)
     one_size_only = [option for option, given in (("--batch-size", args.batch_size is not None),
@@ -145,12 +148,14 @@ def _extrapolated(args, config: LLCConfig, sizes: list[int]) -> Result:
     theory.deep_linear(args.widths, args.rank)   # bad widths or rank: one line before any sampling
     summary = extrapolated_dln(args.widths, args.rank, config, sizes=sizes, singular_values=args.singular_values,
                                reference=args.reference, progress=not args.json and sys.stderr.isatty())
+    summary["torch_threads"] = args.threads
     return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
 
 
 def _estimate_poly(args) -> Result:
     from sltlab.verification.suite import potential_problem
 
+    use_threads(args.threads)
     _check_counts(args)
     if args.fluctuation:
         raise ValueError("the singular fluctuation needs per-sample likelihoods, and a potential has none")
@@ -182,6 +187,7 @@ def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Re
         config, calibration = calibrated_config(config, found), describe(found)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress,
                            reference=getattr(args, "reference", False))
+    summary["torch_threads"] = args.threads
     if exact_answered_by is not None:
         summary["exact_answered_by"] = exact_answered_by
     if calibration is not None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.threads import threads_option, use_threads
 
 
 def add_verify_command(commands) -> None:
@@ -20,7 +21,8 @@ def add_verify_command(commands) -> None:
                                                        "tcp://host:port joins a running scheduler")),
                ("--only", dict(metavar="TEXT", help="keep the cases whose id contains TEXT")),
                ("--quiet", dict(action="store_true", help="no progress on stderr (a bar on a terminal, otherwise "
-                                                         "one line per finished case)")))
+                                                         "one line per finished case)")),
+               threads_option())
 
 
 def _to_stderr(text: str) -> None:
@@ -32,6 +34,7 @@ def _verify(args) -> Result:
     from sltlab.verification.suite.runner import run_suite
     from sltlab.verification.suite.report import write_report
 
+    threads = use_threads(args.threads)
     if args.random is not None and args.suite is not None:
         raise ValueError("choose either --suite or --random, not both")
     if args.dask is not None and args.dask != "local" and "://" not in args.dask:
@@ -46,11 +49,11 @@ def _verify(args) -> Result:
     out = Path(args.out)
     ids = {case.id for case in cases}
     silent, terminal = args.json or args.quiet, sys.stderr.isatty()
-    lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask,
+    lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads,
                                         progress=not silent and terminal,
                                         announce=None if silent or terminal else _to_stderr) if line["id"] in ids]
     facts = write_report(lines, out, title)
     text = (out / "report.md").read_text() + f"\nWritten to {out}/: results.jsonl, report.md, report.json, figures.\n"
-    return Result({"summary": facts, "out": str(out), "cases": [
+    return Result({"summary": facts, "out": str(out), "torch_threads": threads, "cases": [
         {key: value for key, value in line.items() if key != "trace"} for line in lines]}, text,
         exit_code=int(bool(facts["failed"])))

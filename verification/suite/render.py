@@ -77,7 +77,9 @@ def render_estimate(summary: dict[str, Any]) -> str:
                           for p in calibration["sweep"])
         lines.append(f"  calibrated step {calibration['chosen']:.3g}: {calibration['reason']}")
         lines.append(f"  sweep     ε → pilot λ̂: {sweep}")
-    lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)")
+    threads = summary.get("torch_threads")
+    lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)"
+                 + ("" if threads is None else f", {threads} torch thread(s)"))
     return "\n".join(lines)
 
 

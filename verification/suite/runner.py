@@ -30,13 +30,17 @@ from sltlab.estimators.sampling import progress_bar
 from sltlab.verification.suite.cases import Case
 from sltlab.verification.suite.gates import gates
 from sltlab.verification.suite.summary import summarize
+from sltlab.verification.threads import use_threads
 
 TRACE_POINTS = 200       # per chain, kept for the trace plots of failed cases
 MAX_RUN_SCALE = 4        # a calibrated step may lengthen the run at most this much
 
 
-def run_case(case: Case, progress: bool = False) -> dict[str, Any]:
-    """Calibrate, estimate and gate one case; a JSON-ready line for ``results.jsonl``."""
+def run_case(case: Case, progress: bool = False, threads: int | None = None) -> dict[str, Any]:
+    """Calibrate, estimate and gate one case; a JSON-ready line for ``results.jsonl``. With
+    ``threads`` the process (e.g. a Dask worker) first sets torch's thread count to it."""
+    if threads is not None:
+        use_threads(threads)
     clock = time.perf_counter()
     problem = case.problem()
     line: dict[str, Any] = {"id": case.id, "family": case.family, "tags": sorted(case.tags), "seed": case.seed,
@@ -99,10 +103,12 @@ def read_results(results: Path) -> list[dict[str, Any]]:
 
 
 def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: str | None = None,
-              progress: bool = False, announce: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+              progress: bool = False, announce: Callable[[str], None] | None = None,
+              threads: int | None = None) -> list[dict[str, Any]]:
     """Run the cases not yet in ``out/results.jsonl``, appending each line as it finishes;
     returns every line of the file (earlier and new). ``progress`` draws a bar (for a terminal);
-    ``announce`` is instead handed one line of text per finished case (for a log)."""
+    ``announce`` is instead handed one line of text per finished case (for a log). ``threads``:
+    torch's thread count in the processes that run the cases (None: as they are)."""
     if dask is not None and importlib.util.find_spec("distributed") is None:
         raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +122,7 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     with results.open("a") as stream:
         if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
             stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
-        for line in _execute(pending, dask):
+        for line in _execute(pending, dask, threads):
             stream.write(json.dumps(line, allow_nan=False) + "\n")
             stream.flush()
             os.fsync(stream.fileno())
@@ -142,10 +148,10 @@ def case_verdict(line: dict[str, Any]) -> str:
     return f"{line['id']}: {verdict} ({found}; {line['seconds']:.0f} s)"
 
 
-def _execute(cases: list[Case], dask: str | None) -> Iterator[dict[str, Any]]:
+def _execute(cases: list[Case], dask: str | None, threads: int | None) -> Iterator[dict[str, Any]]:
     if dask is None:
         for case in cases:
-            yield run_case(case)
+            yield run_case(case, threads=threads)
         return
     from distributed import Client, LocalCluster, as_completed
 
@@ -153,7 +159,7 @@ def _execute(cases: list[Case], dask: str | None) -> Iterator[dict[str, Any]]:
                            dashboard_address=None) if dask == "local" else None
     try:
         with Client(cluster if cluster is not None else dask) as client:
-            futures = [client.submit(run_case, case, pure=False) for case in cases]
+            futures = [client.submit(run_case, case, threads=threads, pure=False) for case in cases]
             for future in as_completed(futures):
                 yield future.result()
     finally:

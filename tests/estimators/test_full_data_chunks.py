@@ -1,0 +1,54 @@
+"""Passes over all n rows run in chunks of rows, with the numbers of one pass: to 1e-12
+relative in float64, not bit for bit (a matrix product over fewer rows may be blocked
+differently by the linear-algebra library)."""
+
+import numpy as np
+import torch
+
+import sltlab.estimators.sampling as sampling
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches, full_data_losses, run_chains
+from sltlab.estimators.sgld import sgld
+from sltlab.models.deep_linear import DeepLinearNetwork
+
+
+def _data(rows=53, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    network = DeepLinearNetwork([3, 5, 2])
+    x = torch.randn(rows, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(rows, 2, generator=g, dtype=torch.float64)
+    center = torch.randn(network.dim, generator=g, dtype=torch.float64) / 2
+    return network, Batches((x, y), 8), center, g
+
+
+def test_chunked_losses_equal_one_pass_for_any_chunk_size():
+    network, batches, center, g = _data()
+    position = center + 0.1 * torch.randn(4, network.dim, generator=g, dtype=torch.float64)
+    whole = network(position, batches.full())
+    for rows in (1, 7, 52, 53, 1000):
+        assert sum(1 for _ in batches.chunks(rows)) == -(-53 // rows)
+        torch.testing.assert_close(full_data_losses(network, position, batches, rows), whole, rtol=1e-12, atol=0)
+
+
+def test_a_population_potential_has_one_pass_and_no_rows():
+    def potential(position, batch):
+        assert batch is None
+        return position.square().sum(-1, keepdim=True)
+
+    position = torch.ones(3, 2, dtype=torch.float64)
+    assert torch.equal(full_data_losses(potential, position, Batches((), 1)), 2 * torch.ones(3, 1))
+
+
+def test_functional_variance_is_the_same_in_chunks(monkeypatch):
+    def run():
+        network, batches, center, _ = _data()
+        posterior = LocalPosterior(network, 30.0, 2.0, center)
+        return run_chains(sgld(posterior, step_size=1e-3), posterior, batches, chains=3, draws=20, generator=
+                          torch.Generator().manual_seed(5), full_data_every=2)
+
+    whole = run()
+    monkeypatch.setattr(sampling, "FULL_PASS_ROWS", 6)
+    chunked = run()
+    np.testing.assert_allclose(chunked.functional_variance, whole.functional_variance, rtol=1e-12)
+    np.testing.assert_array_equal(chunked.fields["loss"], whole.fields["loss"])   # the chains did not change
+    assert np.all(whole.functional_variance > 0)

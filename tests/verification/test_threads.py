@@ -1,0 +1,56 @@
+"""Every command that runs torch sets its thread count (default one, ``--threads N``) and
+states it in its output."""
+
+import json
+
+import pytest
+import torch
+
+from sltlab.verification.cli import build_parser, main
+from sltlab.verification.threads import DEFAULT_THREADS, threads_set_to, use_threads
+
+COMMANDS = (["verify"], ["estimate", "dln", "--widths", "2", "2", "--rank", "1"], ["estimate", "poly", "w1**2"],
+            ["bench"], ["dynamics", "saddle", "--out", "x"], ["dynamics", "grokking", "--out", "x"],
+            ["dynamics", "bayes", "--model", "tms", "--out", "x"])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda words: " ".join(words[:2]))
+def test_every_torch_command_takes_threads_with_one_by_default(command):
+    parser = build_parser()
+    assert DEFAULT_THREADS == 1
+    assert parser.parse_args(command).threads == 1
+    assert parser.parse_args([*command, "--threads", "2"]).threads == 2
+
+
+def test_threads_are_set_checked_and_restored():
+    earlier = torch.get_num_threads()
+    with threads_set_to(1 if earlier != 1 else 2) as chosen:
+        assert torch.get_num_threads() == chosen != earlier
+    assert torch.get_num_threads() == earlier
+    with pytest.raises(ValueError, match="--threads must be at least 1"):
+        use_threads(0)
+
+
+@pytest.fixture
+def two_threads():
+    with threads_set_to(2):
+        yield
+
+
+def test_bench_sets_and_states_its_thread_count(capsys, two_threads):
+    assert main(["bench", "--repeats", "1", "--only", "theory", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["torch_threads"] == 1 == torch.get_num_threads()
+    assert main(["bench", "--repeats", "1", "--only", "theory", "--threads", "2"]) == 0
+    assert "torch threads: 2" in capsys.readouterr().out and torch.get_num_threads() == 2
+
+
+def test_estimate_states_its_thread_count(capsys, two_threads):
+    assert main(["estimate", "poly", "w1**2", "--chains", "2", "--draws", "100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["torch_threads"] == 1 == torch.get_num_threads()
+    assert main(["estimate", "poly", "w1**2", "--chains", "2", "--draws", "100", "--threads", "2"]) == 0
+    assert "2 torch thread(s)" in capsys.readouterr().out
+
+
+def test_bad_thread_counts_are_refused_in_one_line(capsys):
+    assert main(["verify", "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
