@@ -98,7 +98,8 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
 
 
 def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():
-    result = saddle_study(STUCK_AT_THE_ORIGIN, TINY_SAMPLER, curve_sampler=TINY_CURVE)
+    with pytest.warns(MixingWarning):   # the tiny sampler cannot reach a bulk ESS of 200
+        result = saddle_study(STUCK_AT_THE_ORIGIN, TINY_SAMPLER, curve_sampler=TINY_CURVE)
     assert set(result["rank"]) == {0} and result["ranks_visited"] == [0]
     assert result["training"]["teacher_rank_reached_at_step"] is None
     assert result["training"]["stopped_because"] == "the step budget was spent"

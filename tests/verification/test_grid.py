@@ -56,10 +56,21 @@ def test_a_row_splits_the_extrapolated_default_and_reports_one_size_beside(monke
     monkeypatch.setattr(grid, "AUTHORS_RECIPE", replace(grid.AUTHORS_RECIPE, draws=100))
     with warnings.catch_warnings():   # runs this short may fail the mixing gate; the numbers are not judged here
         warnings.simplefilter("ignore", EstimateWarning)
-        row = grid.grid_row([3, 2, 3], 1)
+        row = grid.grid_row(([3, 2, 3], 1))
     assert row["lambda"] == 3.5 and row["at_one_size"]["n"] == 500
     assert row["sampler_error"] == pytest.approx(row["default"]["estimate"] / row["reference"]["estimate"] - 1)
     assert row["default"]["error"] == pytest.approx(abs(row["default"]["estimate"] / 3.5 - 1))
     assert row["reference"]["estimand_bias"] == pytest.approx(abs(row["reference"]["estimate"] / 3.5 - 1))
     text = grid.format_grid([row], grid.grid_summary([row]))
     assert "n = 10⁴ alone" in text and "[3, 2, 3]" in text
+
+
+def test_rows_come_back_in_the_draw_order_and_a_bad_cluster_address_is_refused(monkeypatch, capsys):
+    from sltlab.verification.bench import grid
+
+    monkeypatch.setattr(grid, "grid_row", lambda draw, threads=None, progress=False: {"widths": draw[0],
+                                                                                        "rank": draw[1]})
+    draws = [([5, 6], 1), ([7, 8, 9], 0), ([5, 6], 0)]
+    assert [(row["widths"], row["rank"]) for row in grid.grid_rows(draws)] == draws
+    assert main(["bench", "--only", "grid", "--count", "1", "--dask", "nowhere"]) == 2
+    assert "scheduler address" in capsys.readouterr().err

@@ -23,6 +23,7 @@ error of 100 %.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import statistics
@@ -36,6 +37,8 @@ from sltlab.verification.defaults import DLN_EXTRAPOLATION
 from sltlab.verification.suite import DLN_DEFAULTS, dln_problem, run_estimate
 from sltlab.verification.suite.extrapolation import extrapolated_dln
 from sltlab.verification.suite.gates import outside_band
+from sltlab.verification.scale_out import run_each
+from sltlab.verification.threads import use_threads
 
 TARGETS = {"median": 0.03, "p90": 0.08, "worst": 0.12, "sampler_median": 0.02}
 AUTHORS_N = 100_000
@@ -55,11 +58,24 @@ def draw_grid(count: int, seed: int) -> list[tuple[list[int], int]]:
     return draws
 
 
-def grid_row(widths: list[int], rank: int, *, progress: bool = False) -> dict:
-    """One drawn network: the default (extrapolated over n), its reference and the authors' recipe."""
+def grid_rows(draws: list[tuple[list[int], int]], *, dask: str | None = None, threads: int | None = None,
+              progress: bool = False) -> list[dict]:
+    """:func:`grid_row` of every drawn network, on Dask when ``dask`` names a cluster
+    (:mod:`sltlab.verification.scale_out`), in the draw's order."""
+    rows = list(run_each(grid_row, draws, dask, threads=threads, progress=progress))
+    order = {json.dumps(list(draw)): index for index, draw in enumerate(draws)}
+    return sorted(rows, key=lambda row: order[json.dumps([row["widths"], row["rank"]])])
+
+
+def grid_row(draw: tuple[list[int], int], *, threads: int | None = None, progress: bool = False) -> dict:
+    """One drawn network (widths, rank): the default (extrapolated over n), its reference and the
+    authors' recipe; ``threads`` sets torch's thread count first (a Dask worker's own)."""
+    widths, rank = draw
+    if threads is not None:
+        use_threads(threads)
     clock = time.perf_counter()
-    default = extrapolated_dln(widths, rank, DLN_DEFAULTS.config, sizes=(DLN_DEFAULTS.n, DLN_EXTRAPOLATION * DLN_DEFAULTS.n),
-                               reference=True, progress=progress)
+    sizes = (DLN_DEFAULTS.n, DLN_EXTRAPOLATION * DLN_DEFAULTS.n)
+    default = extrapolated_dln(widths, rank, DLN_DEFAULTS.config, sizes=sizes, reference=True, progress=progress)
     seconds = time.perf_counter() - clock
     lam, multiplicity = default["lambda_exact_float"], default["multiplicity_exact"]
     authors_problem = dln_problem(widths, rank, n=AUTHORS_N, seed=0, per_sample=True)

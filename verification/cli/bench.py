@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import threads_option, use_threads
 
 
@@ -12,11 +13,15 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid"],
-                               help="run one group (default theory, sampling, overhead and accuracy; accuracy takes several "
-                                    "minutes; overhead times one step of each sampler on small networks; coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid "
-                                    "draws deep linear networks from the published band and splits each error)")),
+                               help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
+                                    "several minutes; overhead times one step of each sampler on small networks; "
+                                    "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
+                                    "linear networks from the published band and splits each error)")),
                ("--count", dict(type=int, default=40, help="grid: networks drawn (default 40; minutes each)")),
                ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")),
+               ("--dask", dict(metavar="ADDRESS", help="grid: one network per Dask task, 'local' on a LocalCluster "
+                                                       "or tcp://host:port on a running scheduler (default: here, "
+                                                       "one after another)")),
                threads_option())
 
 
@@ -24,6 +29,7 @@ def _bench(args) -> Result:
     from sltlab.verification.bench.theory import format_rows, run_benchmarks
     from sltlab.verification.bench.sampling import format_sampler_rows, run_sampler_benchmarks
 
+    check_dask(args.dask)
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     result, tables = {"torch_threads": use_threads(args.threads)}, [f"torch threads: {args.threads}"]
@@ -46,10 +52,10 @@ def _bench(args) -> Result:
         result.update(coverage)
         tables.append(format_coverage(coverage))
     if "grid" in wanted:
-        from sltlab.verification.bench.grid import draw_grid, format_grid, grid_row, grid_summary
+        from sltlab.verification.bench.grid import draw_grid, format_grid, grid_rows, grid_summary
 
-        draws = draw_grid(args.count, args.seed)
-        rows = [grid_row(widths, rank, progress=not args.json and sys.stderr.isatty()) for widths, rank in draws]
+        rows = grid_rows(draw_grid(args.count, args.seed), dask=args.dask, threads=args.threads,
+                         progress=not args.json and sys.stderr.isatty() and args.dask is None)
         result["grid"] = {"rows": rows, "summary": grid_summary(rows), "seed": args.seed}
         tables.append(format_grid(rows, result["grid"]["summary"]))
     if "accuracy" in wanted:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import threads_option, use_threads
 
 
@@ -37,8 +38,7 @@ def _verify(args) -> Result:
     threads = use_threads(args.threads)
     if args.random is not None and args.suite is not None:
         raise ValueError("choose either --suite or --random, not both")
-    if args.dask is not None and args.dask != "local" and "://" not in args.dask:
-        raise ValueError(f"--dask takes 'local' or a scheduler address such as tcp://host:8786, got {args.dask!r}")
+    check_dask(args.dask)
     cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
     if args.only:
         cases = tuple(case for case in cases if args.only in case.id)

@@ -10,14 +10,13 @@ and ``resume`` skips what is already there.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from sltlab.estimators.sampling import progress_bar
 from sltlab.verification.suite.cases import Case
 from sltlab.verification.suite.gates import gates
 from sltlab.verification.suite.summary import summarize
+from sltlab.verification.scale_out import check_dask, run_each
 from sltlab.verification.threads import use_threads
 
 TRACE_POINTS = 200       # per chain, kept for the trace plots of failed cases
@@ -109,8 +109,7 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     returns every line of the file (earlier and new). ``progress`` draws a bar (for a terminal);
     ``announce`` is instead handed one line of text per finished case (for a log). ``threads``:
     torch's thread count in the processes that run the cases (None: as they are)."""
-    if dask is not None and importlib.util.find_spec("distributed") is None:
-        raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
+    check_dask(dask)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     if results.exists() and not resume:
@@ -122,7 +121,7 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     with results.open("a") as stream:
         if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
             stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
-        for line in _execute(pending, dask, threads):
+        for line in run_each(run_case, pending, dask, threads=threads):
             stream.write(json.dumps(line, allow_nan=False) + "\n")
             stream.flush()
             os.fsync(stream.fileno())
@@ -146,22 +145,3 @@ def case_verdict(line: dict[str, Any]) -> str:
         spread = "" if line.get("llc_se") is None else f" ± {line['llc_se']:.2g}"
         found = f"λ̂ = {line['llc_mean']:.4g}{spread}, λ = {line['lambda_exact_float']:.4g}"
     return f"{line['id']}: {verdict} ({found}; {line['seconds']:.0f} s)"
-
-
-def _execute(cases: list[Case], dask: str | None, threads: int | None) -> Iterator[dict[str, Any]]:
-    if dask is None:
-        for case in cases:
-            yield run_case(case, threads=threads)
-        return
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = LocalCluster(n_workers=min(len(cases), os.cpu_count() or 1) or 1, threads_per_worker=1,
-                           dashboard_address=None) if dask == "local" else None
-    try:
-        with Client(cluster if cluster is not None else dask) as client:
-            futures = [client.submit(run_case, case, threads=threads, pure=False) for case in cases]
-            for future in as_completed(futures):
-                yield future.result()
-    finally:
-        if cluster is not None:
-            cluster.close()

@@ -1,0 +1,43 @@
+"""Run one function over many items, in this process or on a Dask cluster: the verification
+suites' cases and the grid benchmark's networks are independent, so each is one task.
+
+``dask`` is None (here, in order), ``"local"`` (a LocalCluster of one single-threaded worker
+per core, at most one per item) or a scheduler address (``tcp://host:8786``). Results come back
+as they finish."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any, Callable, Iterable, Iterator
+
+
+def check_dask(dask: str | None) -> None:
+    """One-line errors for a Dask address that cannot work, before anything runs."""
+    if dask is None:
+        return
+    if dask != "local" and "://" not in dask:
+        raise ValueError(f"--dask takes 'local' or a scheduler address such as tcp://host:8786, got {dask!r}")
+    if importlib.util.find_spec("distributed") is None:
+        raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
+
+
+def run_each(function: Callable[..., Any], items: Iterable[Any], dask: str | None, **keywords) -> Iterator[Any]:
+    """``function(item, **keywords)`` for every item, where ``dask`` says (module docstring)."""
+    items = list(items)
+    check_dask(dask)
+    if dask is None:
+        for item in items:
+            yield function(item, **keywords)
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = LocalCluster(n_workers=min(len(items), os.cpu_count() or 1) or 1, threads_per_worker=1,
+                           dashboard_address=None) if dask == "local" else None
+    try:
+        with Client(cluster if cluster is not None else dask) as client:
+            for future in as_completed([client.submit(function, item, pure=False, **keywords) for item in items]):
+                yield future.result()
+    finally:
+        if cluster is not None:
+            cluster.close()
