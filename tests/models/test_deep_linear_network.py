@@ -139,3 +139,25 @@ def test_closed_form_gradients_equal_autograd(widths):
         closed_value, closed_gradient = loss.mean_loss_and_gradient(position)
         assert torch.equal(closed_value, value.detach())   # the same arithmetic as calling the loss
         torch.testing.assert_close(closed_gradient, gradient, rtol=1e-12, atol=1e-12 * float(gradient.abs().max()))
+
+
+@pytest.mark.parametrize("layer", [1, 2, 3])
+def test_one_layer_alone_is_a_quadratic_whose_hessian_has_rank_rank_a_times_rank_b(layer):
+    from sltlab.models.restricted import LayerRestrictedLoss
+
+    network = DeepLinearNetwork((4, 3, 5, 2))
+    generator = torch.Generator().manual_seed(3)
+    target = teacher_matrix(4, 2, 2, generator=generator)
+    centre = balanced_factorization(network, target, 2, generator=generator)
+    x, y = regression_data(target, 300, generator=generator)
+    restricted = LayerRestrictedLoss(FullDataLoss(network, x, y), centre, layer)
+    inside = restricted.restrict(centre)
+    assert torch.equal(restricted.embed(inside.unsqueeze(0))[0], centre)
+    hessian = torch.autograd.functional.hessian(lambda w: restricted(w.unsqueeze(0)).sum(), inside)
+    closed_form = restricted.hessian_eigenvalues()
+    torch.testing.assert_close(torch.linalg.eigvalsh(hessian).sort().values, closed_form.sort().values,
+                               rtol=0, atol=1e-12)
+    ranks = {1: 2 * 4, 2: 2 * 2, 3: 2 * 2}          # rank(A_l)·rank(B_l), identities at the ends
+    assert int((closed_form > 1e-9).sum()) == ranks[layer]
+    with pytest.raises(ValueError, match="layer must lie in 1..3"):
+        LayerRestrictedLoss(FullDataLoss(network, x, y), centre, 4)

@@ -31,7 +31,8 @@ def test_smoke_covers_every_family_and_steps_are_calibrated_outside_it():
 
 
 def test_dln_suite_spans_depth_rank_and_size():
-    shapes = [(dict(case.arguments)["widths"], dict(case.arguments)["rank"]) for case in suite("dln")]
+    shapes = [(dict(case.arguments)["widths"], dict(case.arguments)["rank"]) for case in suite("dln")
+              if case.family == "dln"]
     depths = {len(widths) - 1 for widths, _ in shapes}
     assert depths == set(range(1, 9)) - {7}
     assert any(rank == 0 for _, rank in shapes) and any(rank == min(widths) for widths, rank in shapes)
@@ -47,6 +48,8 @@ def test_smoke_problems_carry_the_exact_value_of_their_family(case):
     expected = {
         "dln": lambda: theory.deep_linear(list(arguments["widths"]), arguments["rank"]),
         "reduced_rank": lambda: theory.reduced_rank(*arguments["widths"], arguments["rank"]),
+        "restricted_dln": lambda: theory.restricted_deep_linear_balanced(list(arguments["widths"]), arguments["rank"],
+                                                                         arguments["layer"]),
         "regular": lambda: theory.regular(arguments["inputs"] * arguments["outputs"]),
         "normal_crossing": lambda: theory.normal_crossing(list(arguments["k"]), list(arguments["h"])),
         "newton": lambda: theory.newton(arguments["expression"]),
@@ -77,7 +80,7 @@ def test_random_cases_draw_wide_hidden_layers_and_bottlenecks_in_turn():
 
 
 def test_dln_suite_holds_the_shapes_people_train():
-    shapes = [dict(case.arguments)["widths"] for case in suite("dln")]
+    shapes = [dict(case.arguments)["widths"] for case in suite("dln") if case.family == "dln"]
     assert any(len(w) > 2 and min(w[1:-1]) >= 4 * max(w[0], w[-1]) for w in shapes)          # wide hidden layers
     assert any(len(w) > 4 and min(w[1:-1]) * 10 <= min(w[0], w[-1]) for w in shapes)         # bottleneck between wide
     assert max(len(w) - 1 for w in shapes) == 8

@@ -15,12 +15,12 @@ from typing import Any
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.verification.defaults import DLN_DEFAULTS, POTENTIAL_DEFAULTS
-from sltlab.verification.suite.problems import (Problem, dln_problem,
-                                                normal_crossing_problem, potential_problem, reduced_rank_problem,
-                                                regular_problem, tanh_problem)
+from sltlab.verification.suite.problems import (Problem, dln_problem, normal_crossing_problem, potential_problem,
+                                                reduced_rank_problem, regular_problem, restricted_dln_problem,
+                                                tanh_problem)
 
 SUITES = ("smoke", "dln", "toy", "full")
-FAMILIES = ("dln", "reduced_rank", "regular", "normal_crossing", "newton", "tanh")
+FAMILIES = ("dln", "restricted_dln", "reduced_rank", "regular", "normal_crossing", "newton", "tanh")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Case:
 
 _BUILDERS = {
     "dln": lambda widths, rank, n, seed: dln_problem(widths, rank, n=n, seed=seed),
+    "restricted_dln": lambda widths, rank, layer, n, seed: restricted_dln_problem(widths, rank, layer, n=n, seed=seed),
     "reduced_rank": lambda widths, rank, n, seed: reduced_rank_problem(widths, rank, n=n, seed=seed),
     "regular": lambda inputs, outputs, n, seed: regular_problem(inputs, outputs, n=n, seed=seed),
     "normal_crossing": lambda k, h, n, seed: normal_crossing_problem(k, h, n=n),
@@ -99,6 +100,7 @@ def _newton(expression, tags="toy full", config=EXACT_SUITE) -> Case:
 CASES: tuple[Case, ...] = (
     # smoke: every family, small and short, under three minutes on two cores in all
     _dln([4, 3, 3, 4], 1, tags="smoke", config=DLN_SMOKE),
+    _case("restricted_dln", "smoke", DLN_SMOKE, DLN_DEFAULTS.n, EXACT_TOLERANCE, widths=(4, 3, 3, 4), rank=1, layer=2),
     _case("reduced_rank", "smoke", DLN_SMOKE, DLN_DEFAULTS.n, EXACT_TOLERANCE, widths=(5, 3, 4), rank=2),
     _case("regular", "smoke", DLN_SMOKE, DLN_DEFAULTS.n, EXACT_TOLERANCE, inputs=4, outputs=3),
     _case("normal_crossing", "smoke", EXACT_SMOKE, POTENTIAL_DEFAULTS.n, EXACT_TOLERANCE, k=(1, 1), h=(1, 0)),
@@ -114,6 +116,10 @@ CASES: tuple[Case, ...] = (
     _dln([5, 25, 25, 5], 2), _dln([8, 40, 8], 3), _dln([4, 20, 20, 20, 20, 4], 2), _dln([30, 3, 30], 2),
     _dln([24, 24, 4, 24, 24], 3), _dln([40, 40, 2, 40, 40], 1), _dln([12, 12, 1, 9, 4, 8], 1),
     _dln([6] * 9, 2), _dln([6, 6, 6, 6, 6], 0),
+    # one layer alone, the others frozen: λ = rank(A_l)·rank(B_l)/2 with an exact finite-n truth
+    *(_case("restricted_dln", "dln full", DLN_SUITE, DLN_DEFAULTS.n, EXACT_TOLERANCE, widths=widths, rank=rank,
+            layer=layer) for widths, rank, layers in (((10, 5, 5, 10), 2, (1, 2, 3)), ((6, 4, 4, 4, 6), 2, (2,)),
+                                                      ((8, 6, 6, 6, 6, 8), 3, (1, 3, 5))) for layer in layers),
     # the other families at full length
     _case("reduced_rank", "toy full", DLN_SUITE, DLN_DEFAULTS.n, EXACT_TOLERANCE, widths=(6, 4, 5), rank=1),
     _case("regular", "toy full", DLN_SUITE, DLN_DEFAULTS.n, EXACT_TOLERANCE, inputs=10, outputs=10),

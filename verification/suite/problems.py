@@ -14,6 +14,7 @@ from sltlab import theory
 from sltlab.models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
                                        sufficient_statistics, teacher_matrix)
 from sltlab.models.potential import Potential
+from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.models.tanh_network import TanhNetwork, null_regression_data
 from sltlab.theory import LearningCoefficient
 
@@ -67,6 +68,17 @@ def potential_problem(expression: str, *, n: int, variables: Sequence[str] | Non
         exact, refusal = None, " ".join(str(error).split())
     zero = torch.zeros(len(symbols), dtype=torch.float64)
     return Problem(f"potential K = {expression}", Potential(parsed, symbols), zero, (), n, exact, refusal, parsed)
+
+
+def restricted_dln_problem(widths: Sequence[int], rank: int, layer: int, *, n: int, seed: int) -> Problem:
+    """Layer ``layer`` (1 = next to the input) of :func:`dln_problem`'s network alone, the other
+    layers frozen at its balanced true parameter: λ = rank(A_l)·rank(B_l)/2, m = 1
+    (:func:`sltlab.theory.restricted_deep_linear_balanced`)."""
+    exact = theory.restricted_deep_linear_balanced(list(widths), rank, layer)   # validates first
+    whole = dln_problem(widths, rank, n=n, seed=seed)
+    loss = LayerRestrictedLoss(whole.loss, whole.true_parameter, layer)
+    return Problem(f"layer {layer} of deep linear {list(widths)}, rank {rank}, the other layers frozen", loss,
+                   loss.restrict(whole.true_parameter), (), n, exact, None)
 
 
 def reduced_rank_problem(widths: Sequence[int], rank: int, *, n: int, seed: int) -> Problem:

@@ -12,6 +12,7 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.models.deep_linear import FullDataLoss
+from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.verification.reference.dln_gibbs import reference_llc
 from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
 from sltlab.verification.suite.problems import Problem
@@ -83,6 +84,11 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         summary["finite_n_truth"] = tempered_expectation(
             problem.expression, config.nbeta, config.localization, variables=problem.loss.variables)
         summary["finite_n_truth_method"] = "quadrature"
+    elif isinstance(problem.loss, LayerRestrictedLoss) and result.localization.kind == "empirical_minimum":
+        curvature = config.nbeta * problem.loss.hessian_eigenvalues()
+        summary["finite_n_truth"] = float((0.5 * curvature / (curvature + config.localization)).sum())
+        summary["finite_n_truth_se"] = 0.0
+        summary["finite_n_truth_method"] = "closed form ½·Σ nβh/(nβh + γ) over the Hessian's eigenvalues h"
     elif reference and isinstance(problem.loss, FullDataLoss) and config.localization > 0:
         truth = reference_llc(problem.loss, result.localization.center, config.nbeta, config.localization,
                               chains=REFERENCE_CHAINS, sweeps=REFERENCE_SWEEPS, burnin=REFERENCE_SWEEPS // 4)
