@@ -27,7 +27,7 @@ from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, Mi
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.samplers import SAMPLERS
-from sltlab.estimators.sampling import Batches, Trace, after_warm_up, run_chains
+from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
@@ -119,6 +119,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     check_loss_shape(loss, start, full)
     if localization is None:
         localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+        announce_phase("localising: L-BFGS on the full data from the given parameter" if localize is empirical_minimum
+                       else "centring at the given parameter", enabled=progress)
         localization = localize(loss, start, full)
     else:
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
@@ -134,6 +136,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     kind = SAMPLERS[resolved.sampler]
     automatic, rule = resolved.step_size is None, "given"
     if automatic:
+        announce_phase(f"choosing {resolved.sampler}'s step size", enabled=progress)
         step_size, rule = kind.step_size_rule(posterior, batches, resolved, generator)
         resolved = replace(resolved, step_size=step_size)
     run = partial(run_chains, posterior=posterior, batches=batches, chains=resolved.chains, generator=generator,

@@ -8,6 +8,7 @@ functions of the returned :class:`Trace`.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, NamedTuple
 
@@ -215,3 +216,10 @@ def progress_bar(total: int, description: str, *, enabled: bool, unit: str = "st
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=description, unit=unit, leave=leave)
+
+
+def announce_phase(text: str, *, enabled: bool) -> None:
+    """One line on stderr naming the phase that starts (data, localisation, step choice), where a
+    progress bar would otherwise leave the terminal silent; nothing when not ``enabled``."""
+    if enabled:
+        print(f"{text} …", file=sys.stderr, flush=True)

@@ -109,3 +109,21 @@ def test_default_nbeta_is_n_over_log_n():
     assert math.isclose(default_nbeta(10_000), 10_000 / math.log(10_000))
     with pytest.raises(ValueError):
         default_nbeta(1)
+
+
+def test_with_progress_each_phase_before_sampling_is_named_on_stderr(capsys):
+    import warnings
+
+    from sltlab.estimators import EstimateWarning, LLCConfig, estimate_llc_from_loss
+    from sltlab.verification.suite import potential_problem
+
+    potential = potential_problem("w1**2", n=100).loss
+    config = LLCConfig(sampler="mala", chains=2, draws=20, dtype="float64")
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only the messages are checked
+        warnings.simplefilter("ignore", EstimateWarning)
+        estimate_llc_from_loss(potential, torch.zeros(1, dtype=torch.float64), (), config, n=100, progress=True)
+        told = capsys.readouterr().err
+        estimate_llc_from_loss(potential, torch.zeros(1, dtype=torch.float64), (), config, n=100)
+    assert "localising: L-BFGS on the full data from the given parameter …" in told
+    assert "choosing mala's step size …" in told
+    assert capsys.readouterr().err == ""
