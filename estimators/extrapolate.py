@@ -9,7 +9,8 @@ of n_k samples, are fitted by weighted least squares to
     λ̂(nβ) = λ − c / log nβ,
 
 whose intercept is λ, with c free (it absorbs the multiplicity term and the others). Two sizes
-determine the line; three or more also test it (χ² of the residuals).
+determine the line; three or more also test it (χ² of the residuals). Where the shortfall falls
+faster than 1/log nβ the line overshoots λ: a third size shows it as a large χ².
 """
 
 from __future__ import annotations

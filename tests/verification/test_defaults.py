@@ -12,10 +12,10 @@ import pytest
 from sltlab.estimators.config import LLCConfig
 from sltlab.verification.cli import build_parser
 from sltlab.verification.cli.estimate import RESOLVED_AT_RUN_TIME
-from sltlab.verification.defaults import DLN_DEFAULTS, POTENTIAL_DEFAULTS
+from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-FAMILIES = {"dln": DLN_DEFAULTS, "poly": POTENTIAL_DEFAULTS}
+FAMILIES = {"dln": DLN_ESTIMATE_DEFAULTS, "poly": POTENTIAL_DEFAULTS}
 CONFIG_FIELDS = {field.name for field in fields(LLCConfig)}
 
 
@@ -58,7 +58,7 @@ def test_every_estimate_option_prints_its_default_from_the_one_source(command):
         else:
             assert _read(printed[2], action.dest) == bare_value, action.dest
     n_help = next(action.help for action in options if action.dest == "n")
-    assert _read(re.search(r"\(default: ([^)]*)\)", n_help)[1], "n") == family.n
+    assert _read(re.search(r"\(default: ([^;)]*)", n_help)[1], "n") == family.n
 
 
 def test_the_deep_linear_help_says_where_it_differs_from_a_bare_config():

@@ -33,6 +33,15 @@ def test_estimate_poly_json_matches_the_finite_n_truth(capsys):
     assert result["acceptance"] is None     # a slice move is always accepted: no acceptance to report
 
 
+def test_estimate_dln_draws_a_million_rows_by_default_and_ten_thousand_where_rows_are_needed(capsys):
+    code, result = run_json(capsys, "dln", "--widths", "2", "2", "--rank", "1", "--draws", "100", "--burnin", "100",
+                            "--chains", "2")
+    assert code == 0 and result["n"] == 1_000_000 and "statistics of n rows drawn exactly" in result["problem"]
+    code, result = run_json(capsys, "dln", "--widths", "2", "2", "--rank", "1", "--draws", "100", "--burnin", "100",
+                            "--chains", "2", "--sampler", "sgld", "--batch-size", "100")
+    assert code == 0 and result["n"] == 10_000
+
+
 def test_estimate_dln_json_resolves_every_default(capsys):
     code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--draws", "200",
                             "--chains", "4", "--sizes", "2000")
@@ -141,11 +150,11 @@ def test_estimate_dln_with_its_exact_reference(capsys):
     assert "(blocked Gibbs, 8 chains × 2000 sweeps, at this nβ and γ" in text
 
 
-def test_estimate_dln_extrapolates_over_sample_sizes_by_default_and_its_reference_too(capsys):
-    """At n and 100·n (sufficient statistics drawn at the larger size), λ̂ extrapolated in 1/log nβ,
+def test_estimate_dln_extrapolates_over_sample_sizes_and_its_reference_too(capsys):
+    """At two sizes (sufficient statistics drawn at the larger), λ̂ extrapolated in 1/log nβ,
     judged against the Gibbs truths extrapolated the same way: within 3 combined SE and 1 %."""
     code, result = run_json(capsys, "dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "8", "--draws",
-                            "2000", "--burnin", "4000", "--thin", "2", "--n", "2000", "--reference")
+                            "2000", "--burnin", "4000", "--thin", "2", "--sizes", "2000", "200000", "--reference")
     assert code == 0 and result["n"] == [2000, 200_000] and len(result["estimates"]) == 2
     fit, means = result["extrapolation"], [line["llc_mean"] for line in result["estimates"]]
     assert result["llc_mean"] == pytest.approx(sum(w * m for w, m in zip(fit["weights"], means)), rel=1e-12)

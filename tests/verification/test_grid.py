@@ -19,9 +19,10 @@ def test_the_draw_is_reproducible_and_inside_the_band():
 
 
 def _row(default_error, reference_bias, sampler_error, authors_error, diverged=0):
-    return {"default": {"error": default_error, "diverged": diverged, "seconds": 10.0},
-            "reference": {"estimand_bias": reference_bias}, "sampler_error": sampler_error,
+    return {"default": {"error": default_error, "diverged": diverged, "seconds": 10.0, "estimand_bias": reference_bias,
+                        "sampler_error": sampler_error},
             "at_one_size": {"error": 2 * default_error, "estimand_bias": 2 * reference_bias},
+            "extrapolated_truth": {"error": reference_bias / 2},
             "authors": {"error": authors_error, "diverged": 1}}
 
 
@@ -43,26 +44,28 @@ def test_a_draw_of_nothing_is_refused(capsys):
     assert "--count must be at least 1" in capsys.readouterr().err
 
 
-def test_a_row_splits_the_extrapolated_default_and_reports_one_size_beside(monkeypatch):
+def test_a_row_splits_each_size_against_its_truth_and_extrapolates_the_truths(monkeypatch):
     """End to end on a tiny network with short runs (the numbers are not judged here)."""
     from dataclasses import replace
 
     from sltlab.verification.bench import grid
     from sltlab.verification.defaults import ModelDefaults
 
-    monkeypatch.setattr(grid, "DLN_DEFAULTS", ModelDefaults(replace(grid.DLN_DEFAULTS.config, draws=200, burnin=400,
-                                                                    thin=1), n=500))
+    short = replace(grid.DLN_DEFAULTS.config, draws=200, burnin=400, thin=1)
+    monkeypatch.setattr(grid, "DLN_DEFAULTS", ModelDefaults(short, n=500))
+    monkeypatch.setattr(grid, "DLN_ESTIMATE_DEFAULTS", ModelDefaults(short, n=50_000))
     monkeypatch.setattr(grid, "AUTHORS_N", 2000)
     monkeypatch.setattr(grid, "AUTHORS_RECIPE", replace(grid.AUTHORS_RECIPE, draws=100))
     with warnings.catch_warnings():   # runs this short may fail the mixing gate; the numbers are not judged here
         warnings.simplefilter("ignore", EstimateWarning)
         row = grid.grid_row(([3, 2, 3], 1))
-    assert row["lambda"] == 3.5 and row["at_one_size"]["n"] == 500
-    assert row["sampler_error"] == pytest.approx(row["default"]["estimate"] / row["reference"]["estimate"] - 1)
-    assert row["default"]["error"] == pytest.approx(abs(row["default"]["estimate"] / 3.5 - 1))
-    assert row["reference"]["estimand_bias"] == pytest.approx(abs(row["reference"]["estimate"] / 3.5 - 1))
+    assert row["lambda"] == 3.5 and row["default"]["n"] == 50_000 and row["at_one_size"]["n"] == 500
+    for size in ("default", "at_one_size"):
+        judged = row[size]
+        assert judged["sampler_error"] == pytest.approx(judged["estimate"] / judged["truth"] - 1)
+    assert row["extrapolated_truth"]["error"] == pytest.approx(abs(row["extrapolated_truth"]["estimate"] / 3.5 - 1))
     text = grid.format_grid([row], grid.grid_summary([row]))
-    assert "n = 10⁴ alone" in text and "[3, 2, 3]" in text
+    assert "n = 10⁴ alone" in text and "truths in 1/log" in text and "[3, 2, 3]" in text
 
 
 def test_rows_come_back_in_the_draw_order_and_a_bad_cluster_address_is_refused(monkeypatch, capsys):

@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 from sltlab import theory
 from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
-from sltlab.verification.defaults import DLN_DEFAULTS, DLN_EXTRAPOLATION, POTENTIAL_DEFAULTS, ModelDefaults
+from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
 from sltlab.verification.threads import threads_option, use_threads
 
 # Settings whose default is resolved at run time, and the rule that resolves them.
@@ -17,7 +17,7 @@ RESOLVED_AT_RUN_TIME = {"burnin": "draws/4", "step_size": "the sampler's step-si
                         "batch_size": "all n rows, full batch"}
 
 
-def sampling_options(family: ModelDefaults, family_name: str) -> tuple:
+def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None = None) -> tuple:
     """The options of every sampling estimate, each help ending in its default for the family,
     read from ``family`` (sltlab.verification.defaults). Where it differs from a bare
     ``LLCConfig()``'s, the help says so. An option left out (None) keeps the family's default."""
@@ -41,7 +41,9 @@ def sampling_options(family: ModelDefaults, family_name: str) -> tuple:
                                     f"parameter itself (default: {default('localize_at')})")),
         ("--nbeta", dict(type=float, help=f"inverse temperature times n (default: {default('nbeta')})")),
         ("--batch-size", dict(type=int, dest="batch_size", help=f"minibatch size (default: {default('batch_size')})")),
-        ("--n", dict(type=int, help=f"data set size n (default: {_shown('n', family.n)})")),
+        ("--n", dict(type=int, help=f"data set size n (default: {_shown('n', family.n)}"
+                                    + ("" if rows_n is None else f"; {_shown('n', rows_n)} with --batch-size or "
+                                       "--fluctuation, which need the rows") + ")")),
         ("--seed", dict(type=int, help=f"seed of the data and of the sampler's one generator "
                                        f"(default: {default('seed')})")),
         ("--device", dict(choices=["auto", "cpu", "cuda"],
@@ -78,14 +80,14 @@ def add_estimate_commands(commands) -> None:
                ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
                                           help="the teacher's r singular values (default: all 1)")),
                ("--sizes", dict(type=int, nargs="+", metavar="N",
-                                help="estimate at each sample size (each its own data, the same teacher and true "
-                                     "parameter) and extrapolate λ̂ to nβ → ∞ by λ̂(nβ) = λ − c/log nβ; one size gives "
-                                     f"the LLC at that n alone (default: n and {DLN_EXTRAPOLATION}·n; n alone with "
-                                     "--batch-size, --fluctuation, --temperatures, --calibrate or --nbeta)")),
+                                help="estimate at each of several sample sizes (each its own data, the same teacher "
+                                     "and true parameter) and extrapolate λ̂ to nβ → ∞ by λ̂(nβ) = λ − c/log nβ; "
+                                     "where the shortfall falls faster than 1/log nβ this overshoots λ (default: "
+                                     "one size, --n)")),
                ("--reference", dict(action="store_true",
                                     help="also compute the exact finite-temperature LLC nβ·E[ΔL] at the same centre, "
                                          "nβ and γ by blocked Gibbs sampling, and judge λ̂ against it (default: off)")),
-               *sampling_options(DLN_DEFAULTS, "deep linear networks"))
+               *sampling_options(DLN_ESTIMATE_DEFAULTS, "deep linear networks", rows_n=DLN_DEFAULTS.n))
     subcommand(estimators, "poly", "LLC of a potential K(w) at w* = 0, beside the Newton-polyhedron λ",
                _estimate_poly,
                ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
@@ -127,8 +129,8 @@ def _estimate_dln(args) -> Result:
                      if given]
     if args.sizes is not None and args.n is not None:
         raise ValueError("give the sample size by either --n or --sizes, not both")
-    n = args.n or DLN_DEFAULTS.n
-    sizes = sorted(set(args.sizes or ([n] if one_size_only else [n, DLN_EXTRAPOLATION * n])))
+    rows_needed = args.batch_size is not None or args.fluctuation
+    sizes = sorted(set(args.sizes or [args.n or (DLN_DEFAULTS.n if rows_needed else DLN_ESTIMATE_DEFAULTS.n)]))
     if sizes[0] < 2:
         raise ValueError(f"every sample size must be at least 2, got {sizes[0]}")
     if len(sizes) > 1:
@@ -137,7 +139,7 @@ def _estimate_dln(args) -> Result:
                              "--sizes")
         return _extrapolated(args, config, sizes)
     problem = dln_problem(args.widths, args.rank, n=sizes[0], seed=config.seed, singular_values=args.singular_values,
-                          per_sample=args.batch_size is not None or args.fluctuation)
+                          per_sample=rows_needed)
     return _estimate(problem, config, args)
 
 
