@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import Loss, mean_loss
+from sltlab.estimators.posterior import Loss, mean_loss, mean_loss_and_gradient
 
 
 class Localization(NamedTuple):
@@ -61,11 +61,10 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     optimizer = torch.optim.LBFGS([position], max_iter=max_iterations, tolerance_grad=tolerance,
                                   tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
 
-    def closure():
-        optimizer.zero_grad()
-        value = mean_loss(loss, position, data).sum()
-        value.backward()
-        return value
+    def closure():   # the gradient one slice of rows at a time (mean_loss_and_gradient)
+        value, gradient = mean_loss_and_gradient(loss, position, data)
+        position.grad = gradient
+        return value.sum()
 
     with torch.no_grad():
         initial = float(mean_loss(loss, position, data).sum())
@@ -77,8 +76,7 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     if not (math.isfinite(final) and bool(torch.isfinite(center).all())):
         raise ValueError("L-BFGS from the given parameter reached a non-finite loss: localize at the given "
                          "parameter (localize_at='true_parameter') or check the model and data")
-    leaf = center.unsqueeze(0).requires_grad_(True)
-    (gradient,) = torch.autograd.grad(mean_loss(loss, leaf, data).sum(), leaf)
+    _, gradient = mean_loss_and_gradient(loss, center.unsqueeze(0), data)
     converged = float(gradient.abs().max()) <= 10 * tolerance
     return Localization(center, "empirical_minimum", int(iterations), float(gradient.norm()), initial - final, final,
                         float((center - start).norm()), converged)

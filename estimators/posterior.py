@@ -36,9 +36,45 @@ class Potential(NamedTuple):
     gradient: Tensor          # ∇U(w), [C, d]
 
 
+FULL_PASS_ROWS = 4096   # rows evaluated at once, per chain, in a pass over more rows than this
+
+
+def row_chunks(batch: Any, rows: int | None = None) -> list:
+    """A batch of tensors [C or 1, b, ...] as consecutive slices of at most ``rows`` rows
+    (default ``FULL_PASS_ROWS``) along the batch dimension; anything else (no data, a dict,
+    that many rows or fewer) whole."""
+    rows = rows or FULL_PASS_ROWS
+    if not (isinstance(batch, tuple) and batch and all(isinstance(t, Tensor) and t.dim() >= 2 for t in batch)):
+        return [batch]
+    size = batch[0].shape[1]
+    if size <= rows or any(t.shape[1] != size for t in batch):
+        return [batch]
+    return [tuple(t[:, start:start + rows] for t in batch) for start in range(0, size, rows)]
+
+
 def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
-    """Mean per-sample loss over the batch, [C]."""
-    return loss(position, batch).mean(-1)
+    """Mean per-sample loss over the batch, [C], in slices of rows (:func:`row_chunks`): a
+    per-sample loss does not depend on the other rows, so only rounding differs."""
+    chunks = row_chunks(batch)
+    if len(chunks) == 1:
+        return loss(position, batch).mean(-1)
+    return sum(loss(position, chunk).sum(-1) for chunk in chunks) / batch[0].shape[1]
+
+
+def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Tensor, Tensor]:
+    """:func:`mean_loss` and its gradient in ``position`` [C, d], by autograd one slice of rows
+    at a time, so a full-data pass never holds the graph of more than ``FULL_PASS_ROWS`` rows."""
+    chunks = row_chunks(batch)
+    rows = 1 if len(chunks) == 1 else batch[0].shape[1]
+    total, gradient = None, None
+    with torch.enable_grad():
+        for chunk in chunks:
+            leaf = position.detach().requires_grad_(True)
+            part = loss(leaf, chunk).mean(-1) if len(chunks) == 1 else loss(leaf, chunk).sum(-1) / rows
+            (piece,) = torch.autograd.grad(part.sum(), leaf)
+            total = part.detach() if total is None else total.add_(part.detach())
+            gradient = piece if gradient is None else gradient.add_(piece)
+    return total, gradient
 
 
 def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy: bool = False) -> Potential:
@@ -50,11 +86,7 @@ def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy
     if closed_form is not None:
         batch_loss, gradient = closed_form(position, batch)
     else:
-        with torch.enable_grad():
-            leaf = position.detach().requires_grad_(True)
-            batch_loss = mean_loss(posterior.loss, leaf, batch)
-            (gradient,) = torch.autograd.grad(batch_loss.sum(), leaf)
-        batch_loss = batch_loss.detach()
+        batch_loss, gradient = mean_loss_and_gradient(posterior.loss, position, batch)
     value = None
     if energy:
         distance = torch.linalg.vector_norm(position - posterior.center, dim=-1)

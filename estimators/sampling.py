@@ -17,10 +17,7 @@ import torch
 from scipy.stats import chi2
 from torch import Tensor
 
-from sltlab.estimators.posterior import LocalPosterior, Sampler, mean_loss
-
-
-FULL_PASS_ROWS = 4096   # rows evaluated at once, per chain, in a pass over all n rows
+from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, mean_loss
 
 
 class Batches(NamedTuple):

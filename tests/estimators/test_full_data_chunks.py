@@ -52,3 +52,24 @@ def test_functional_variance_is_the_same_in_chunks(monkeypatch):
     np.testing.assert_allclose(chunked.functional_variance, whole.functional_variance, rtol=1e-12)
     np.testing.assert_array_equal(chunked.fields["loss"], whole.fields["loss"])   # the chains did not change
     assert np.all(whole.functional_variance > 0)
+
+
+def test_the_full_data_loss_and_gradient_of_every_step_run_in_slices_of_rows(monkeypatch):
+    import sltlab.estimators.posterior as posterior_module
+    from sltlab.estimators.localize import empirical_minimum
+    from sltlab.estimators.posterior import mean_loss, potential, row_chunks
+
+    network, batches, center, g = _data()
+    position = center + 0.1 * torch.randn(4, network.dim, generator=g, dtype=torch.float64)
+    posterior = LocalPosterior(network, 30.0, 2.0, center)
+    whole = potential(posterior, position, batches.full(), energy=True)
+    whole_centre = empirical_minimum(network, center, batches.full()).center
+    monkeypatch.setattr(posterior_module, "FULL_PASS_ROWS", 7)
+    assert len(row_chunks(batches.full())) == 8 and len(row_chunks(batches.draw(4, g))) == 2
+    assert len(row_chunks(None)) == 1
+    sliced = potential(posterior, position, batches.full(), energy=True)
+    for name in ("mean_loss", "energy", "gradient"):
+        torch.testing.assert_close(getattr(sliced, name), getattr(whole, name), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(mean_loss(network, position, batches.full()), whole.mean_loss, rtol=1e-12, atol=0)
+    torch.testing.assert_close(empirical_minimum(network, center, batches.full()).center, whole_centre,
+                               rtol=1e-9, atol=1e-10)
