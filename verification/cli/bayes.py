@@ -176,7 +176,7 @@ def _study(args) -> Result:
     name = f"bayes-{args.model}"
     figure = plot_bayes(studies, args.out / f"{name}.png")
     passed = all(study["targets_met"] for study in studies)
-    summary = {"studies": studies, "targets_met": passed, "wall_seconds": seconds, "threads": args.threads,
+    summary = {"studies": studies, "targets_met": passed, "wall_seconds": seconds, "torch_threads": args.threads,
                "figure": str(figure), "results": str(args.out / f"{name}.json")}
     (args.out / f"{name}.json").write_text(json.dumps(summary, allow_nan=False, indent=1))
     return Result(summary, _text(summary), exit_code=int(not passed))
@@ -210,7 +210,7 @@ def _text(summary) -> str:
         lines += [f"  target {name.replace('_', ' ')}: {'met' if met else 'MISSED'}"
                   for name, met in study["targets"].items()]
     cached = all(study["from_cache"] for study in summary["studies"])
-    lines += [f"wall time {summary['wall_seconds']:.0f} s with {summary['threads']} thread(s)"
+    lines += [f"wall time {summary['wall_seconds']:.0f} s with {summary['torch_threads']} torch thread(s)"
               + (" (loaded from the cache)" if cached else ""), f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
 
