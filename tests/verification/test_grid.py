@@ -77,3 +77,17 @@ def test_rows_come_back_in_the_draw_order_and_a_bad_cluster_address_is_refused(m
     assert [(row["widths"], row["rank"]) for row in grid.grid_rows(draws)] == draws
     assert main(["bench", "--only", "grid", "--count", "1", "--dask", "nowhere"]) == 2
     assert "scheduler address" in capsys.readouterr().err
+
+
+def test_the_estimand_bench_gives_the_gibbs_truth_at_each_size_and_their_extrapolation(monkeypatch):
+    from sltlab.estimators import extrapolate_llc
+    from sltlab.verification.bench import estimand
+
+    monkeypatch.setattr(estimand, "SIZES", (500, 50_000))
+    row = estimand.estimand_row(([3, 2, 3], 1))
+    assert [size["n"] for size in row["sizes"]] == [500, 50_000] and row["lambda"] == 3.5
+    fit = extrapolate_llc(*zip(*[(size["nbeta"], size["truth"], size["se"]) for size in row["sizes"]]))
+    assert row["extrapolated"]["truth"] == pytest.approx(fit.lam) and all(size["se"] > 0 for size in row["sizes"])
+    summary = estimand.estimand_summary([row])
+    assert summary["count"] == 1 and summary["extrapolated"]["worst"] == pytest.approx(abs(fit.lam / 3.5 - 1))
+    assert "[3, 2, 3]" in estimand.format_estimand([row], summary)

@@ -12,14 +12,16 @@ from sltlab.verification.threads import threads_option, use_threads
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
-               ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid"],
+               ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
-                                    "linear networks from the published band and splits each error)")),
-               ("--count", dict(type=int, default=40, help="grid: networks drawn (default 40; minutes each)")),
-               ("--seed", dict(type=int, default=0, help="grid: seed of the draw (default 0)")),
-               ("--dask", dict(metavar="ADDRESS", help="grid: one network per Dask task, 'local' on a LocalCluster "
+                                    "linear networks from the published band and splits each error; estimand gives their exact "
+                                    "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler)")),
+               ("--count", dict(type=int, default=40, help="grid, estimand: networks drawn (default 40; minutes "
+                                                           "each)")),
+               ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw (default 0)")),
+               ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
                                                        "one after another)")),
                threads_option())
@@ -58,6 +60,13 @@ def _bench(args) -> Result:
                          progress=not args.json and sys.stderr.isatty() and args.dask is None)
         result["grid"] = {"rows": rows, "summary": grid_summary(rows), "seed": args.seed}
         tables.append(format_grid(rows, result["grid"]["summary"]))
+    if "estimand" in wanted:
+        from sltlab.verification.bench.estimand import estimand_rows, estimand_summary, format_estimand
+        from sltlab.verification.bench.grid import draw_grid
+
+        rows = estimand_rows(draw_grid(args.count, args.seed), dask=args.dask, threads=args.threads)
+        result["estimand"] = {"rows": rows, "summary": estimand_summary(rows), "seed": args.seed}
+        tables.append(format_estimand(rows, result["estimand"]["summary"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
 
