@@ -27,7 +27,8 @@ def result_text(result) -> str:
     if facts["llc"] is None:
         head = f"LLCResult: no estimate, all {facts['chains']} chains diverged (nβ = {facts['nbeta']:.5g}{size})"
     else:
-        head = f"LLCResult: λ̂ = {facts['llc']:.4f} ± {_number(facts['standard_error'])}  (nβ = {facts['nbeta']:.5g}{size})"
+        head = (f"LLCResult: λ̂ = {facts['llc']:.4f} ± {_number(facts['standard_error'])}  "
+                f"(nβ = {facts['nbeta']:.5g}{size})")
     diverged = ", ".join(map(str, facts["diverged"])) or "none"
     accepted = "" if facts["acceptance"] is None else f"   acceptance {facts['acceptance']:.2f}"
     batch = "full batch" if facts["batch_size"] is None else f"batch {facts['batch_size']}"

@@ -10,13 +10,10 @@ band [λ − (m − 1)/log nβ, λ] at each size, and the two truths extrapolate
 
 from __future__ import annotations
 
-import statistics
-
-import numpy as np
-
 from sltlab.estimators.extrapolate import extrapolate_llc
 from sltlab.estimators.llc import default_nbeta
 from sltlab.estimators.localize import empirical_minimum
+from sltlab.verification.bench.grid import error_spread
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS
 from sltlab.verification.reference.dln_gibbs import reference_llc
 from sltlab.verification.scale_out import run_each
@@ -54,12 +51,9 @@ def estimand_rows(draws, *, dask: str | None = None, threads: int | None = None)
 
 def estimand_summary(rows: list[dict]) -> dict:
     """Median, 90th percentile and worst of each column over the networks."""
-    def spread(values):
-        return {"median": statistics.median(values), "p90": float(np.percentile(values, 90)), "worst": max(values)}
-
-    summary = {f"n={size}": spread([row["sizes"][index]["outside_band"] for row in rows])
+    summary = {f"n={size}": error_spread([row["sizes"][index]["outside_band"] for row in rows])
                for index, size in enumerate(SIZES)}
-    summary["extrapolated"] = spread([abs(row["extrapolated"]["relative"]) for row in rows])
+    summary["extrapolated"] = error_spread([abs(row["extrapolated"]["relative"]) for row in rows])
     return {"count": len(rows), **summary}
 
 
@@ -72,7 +66,9 @@ def format_estimand(rows: list[dict], summary: dict) -> str:
                      + f" {row['extrapolated']['relative']:>+12.1%}")
     for name, spread in summary.items():
         if name != "count":
-            lines.append(f"{name:<14} median {spread['median']:.1%}, p90 {spread['p90']:.1%}, worst {spread['worst']:.1%}")
-    lines.append("columns: the blocked-Gibbs truth nβ·E[ΔL] at each n (nβ = n/log n, the empirical minimum) outside the "
+            lines.append(f"{name:<14} median {spread['median']:.1%}, p90 {spread['p90']:.1%}, "
+                         f"worst {spread['worst']:.1%}")
+    lines.append("columns: the blocked-Gibbs truth nβ·E[ΔL] at each n (nβ = n/log n, the empirical minimum) "
+                 "outside the "
                  "band [λ − (m − 1)/log nβ, λ], and the two truths extrapolated in 1/log nβ against λ (signed)")
     return "\n".join(lines)

@@ -103,21 +103,23 @@ def grid_row(draw: tuple[list[int], int], *, threads: int | None = None, progres
                         "error": error(authors["llc_mean"], authors["config"]["nbeta"])}}
 
 
+def error_spread(values: list[float]) -> dict[str, float]:
+    """Median, 90th percentile and worst of relative errors over the drawn networks."""
+    return {"median": statistics.median(values), "p90": float(np.percentile(values, 90)), "worst": max(values)}
+
+
 def grid_summary(rows: list[dict]) -> dict:
     """Median, 90th percentile and worst error of each recipe, the sampler/estimand split and
     the diverged rate, beside the targets."""
-    def spread(values):
-        return {"median": statistics.median(values), "p90": float(np.percentile(values, 90)), "worst": max(values)}
-
-    default = spread([row["default"]["error"] for row in rows])
-    sampler = spread([abs(row["default"]["sampler_error"]) if row["default"]["sampler_error"] is not None else 1.0
+    default = error_spread([row["default"]["error"] for row in rows])
+    sampler = error_spread([abs(row["default"]["sampler_error"]) if row["default"]["sampler_error"] is not None else 1.0
                       for row in rows])
     summary = {"count": len(rows), "default": default, "sampler_error": sampler,
-               "estimand_bias": spread([row["default"]["estimand_bias"] for row in rows]),
-               "extrapolated_truth": spread([row["extrapolated_truth"]["error"] for row in rows]),
-               "authors": spread([row["authors"]["error"] for row in rows]),
-               "at_one_size": spread([row["at_one_size"]["error"] for row in rows]),
-               "at_one_size_estimand_bias": spread([row["at_one_size"]["estimand_bias"] for row in rows]),
+               "estimand_bias": error_spread([row["default"]["estimand_bias"] for row in rows]),
+               "extrapolated_truth": error_spread([row["extrapolated_truth"]["error"] for row in rows]),
+               "authors": error_spread([row["authors"]["error"] for row in rows]),
+               "at_one_size": error_spread([row["at_one_size"]["error"] for row in rows]),
+               "at_one_size_estimand_bias": error_spread([row["at_one_size"]["estimand_bias"] for row in rows]),
                "default_diverged_rate": sum(row["default"]["diverged"] > 0 for row in rows) / len(rows),
                "authors_diverged_rate": sum(row["authors"]["diverged"] > 0 for row in rows) / len(rows),
                "seconds_per_estimate": statistics.median(row["default"]["seconds"] for row in rows),

@@ -16,12 +16,14 @@ def add_bench_command(commands) -> None:
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
-                                    "linear networks from the published band and splits each error; estimand gives their exact "
+                                    "linear networks from the published band and splits each error; estimand gives "
+                                    "their exact "
                                     "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler)")),
                ("--count", dict(type=int, default=40, help="grid, estimand: networks drawn (default 40; minutes "
                                                            "each)")),
                ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw (default 0)")),
-               ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a LocalCluster "
+               ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
+                                                       "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
                                                        "one after another)")),
                threads_option())

@@ -15,5 +15,6 @@ from sltlab.verification.suite.summary import run_estimate, summarize
 __all__ = ["CASES", "SUITES", "Case", "Tolerance", "random_dln_cases", "suite", "ESS_MIN", "RHAT_MAX",
            "false_failure_rate", "gates", "multiplicity_shortfall", "outside_band", "DLN_DEFAULTS",
            "POTENTIAL_DEFAULTS", "ModelDefaults", "Problem", "dln_problem", "normal_crossing_problem",
-           "potential_problem", "reduced_rank_problem", "regular_problem", "restricted_dln_problem", "tanh_problem", "write_report",
+           "potential_problem", "reduced_rank_problem", "regular_problem", "restricted_dln_problem", "tanh_problem",
+           "write_report",
            "run_case", "run_suite", "run_estimate", "summarize"]

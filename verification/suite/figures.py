@@ -12,7 +12,8 @@ from matplotlib.lines import Line2D
 
 from sltlab.verification.figure_style import ACCEPTED, FAILED, PASSED, label_log_axis, new_figure, save
 
-FAMILY_MARKERS = {"dln": "o", "restricted_dln": "X", "reduced_rank": "s", "regular": "D", "normal_crossing": "^", "newton": "v",
+FAMILY_MARKERS = {"dln": "o", "restricted_dln": "X", "reduced_rank": "s", "regular": "D", "normal_crossing": "^",
+                  "newton": "v",
                   "tanh": "P", "random": "o"}
 
 

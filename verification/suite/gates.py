@@ -4,7 +4,8 @@ band they use.
 - Mixing: rank-normalised R-hat ≤ 1.05 and bulk ESS ≥ 200 (Vehtari, Gelman, Simpson,
   Carpenter & Bürkner 2021), with no diverged chain.
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
-  one or two variables; by the exact blocked-Gibbs sampler for linear networks in the suites):
+  one or two variables; by the exact blocked-Gibbs sampler for linear networks in the suites;
+  in closed form for one layer of a linear network alone):
   |λ̂ − truth| ≤ k·SE + a declared relative bias budget of the truth, SE combining the
   estimate's and the truth's; the distance from λ̂ to λ is reported beside, not folded in.
 - Accuracy otherwise: λ̂ inside the band [λ − (m − 1)/log nβ, λ] widened by k·SE and the budget

@@ -120,7 +120,8 @@ def _size_lines(summary: dict[str, Any]) -> list[str]:
     for line in summary["estimates"]:
         truth = ("" if line.get("finite_n_truth") is None
                  else f", truth {line['finite_n_truth']:.4f} ± {line['finite_n_truth_se']:.2g}")
-        lines.append(f"  at n = {line['n']:<9,} nβ = {line['config']['nbeta']:<9.5g} λ̂ = {_number(line['llc_mean'])} ± "
+        lines.append(f"  at n = {line['n']:<9,} nβ = {line['config']['nbeta']:<9.5g} "
+                     f"λ̂ = {_number(line['llc_mean'])} ± "
                      f"{_number(line['llc_se'], 2)}{truth}, R-hat {_number(line['rhat'])}, step "
                      f"{line['config']['step_size']:.3g}")
     fit = summary.get("extrapolation")

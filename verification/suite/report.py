@@ -83,7 +83,8 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
             f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} and bulk ESS ≥ "
             f"{gates['mixing']['ess_min']} (Vehtari et al. 2021), with no diverged chain.",
             f"- Accuracy: where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in one or two "
-            f"variables, by exact blocked Gibbs sampling for linear networks), |λ̂ − truth| ≤ k·SE + a declared "
+            f"variables, by exact blocked Gibbs sampling for linear networks, in closed form for one layer alone), "
+            f"|λ̂ − truth| ≤ k·SE + a declared "
             f"relative bias budget of the truth, SE combining the estimate's and the truth's, and the distance to λ "
             f"is reported beside; otherwise λ̂ within the band [λ − (m − 1)/log nβ, λ] widened by k·SE + the budget "
             f"of λ. k = {', '.join(f'{k:g}' for k in gates['accuracy']['k'])}; budgets "
@@ -108,6 +109,7 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
                  "over the recorded draws (subsampled), beside the exact λ (dashed).*", ""]
     failures = [line for line in lines if line.get("failure")]
     if failures:
-        text += ["", "## Failures before an estimate", ""] + [f"- `{line['id']}`: {line['failure']}" for line in failures]
+        text += ["", "## Failures before an estimate", ""] + [f"- `{line['id']}`: {line['failure']}"
+                                                            for line in failures]
     text += ["", *provenance_markdown(facts["provenance"])]
     return "\n".join(text) + "\n"

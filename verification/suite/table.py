@@ -18,7 +18,8 @@ COLUMNS = (
     ("allowed", "the largest judged error the gate passes, in the same unit: ±(k + budget·truth/SE) for z, "
                 "(k·SE + budget·λ)/λ for the band"),
     ("judged against", "the finite-n truth (what an exact sampler converges to at this nβ and γ: t·E[K] by quadrature, "
-                       "Gibbs nβ·E[ΔL] by blocked Gibbs, exact nβ·E[ΔL] in closed form for one layer alone), or the band [λ − (m − 1)/log nβ, λ] where the finite-n LLC "
+                       "Gibbs nβ·E[ΔL] by blocked Gibbs, exact nβ·E[ΔL] in closed form for one layer alone), or the "
+                       "band [λ − (m − 1)/log nβ, λ] where the finite-n LLC "
                        "lies (Watanabe 2009, Thm 6.1)"),
     ("λ̂ ± SE", "the LLC estimate and its Monte Carlo standard error"),
     ("λ", "the exact learning coefficient (theory/)"),
