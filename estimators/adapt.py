@@ -19,7 +19,7 @@ import torch
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.mala import mala
-from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.posterior import LocalPosterior, chain_centers
 from sltlab.estimators.sampling import Batches
 
 
@@ -45,7 +45,7 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
     if not 0 < target_acceptance < 1 or warmup_steps < 10:
         raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
     batch = batches.full()
-    start = posterior.center.unsqueeze(0).expand(chains, -1).clone()
+    start = chain_centers(posterior.center, chains).clone()
     state = mala(posterior, step_size=1.0).init(start, batch)
     step_size = 1.0 / (posterior.nbeta + posterior.localization)
     _, rate = _acceptance(posterior, batch, state, step_size, generator)

@@ -150,6 +150,14 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
                 initial_state=None if warmup is None else warmup.final_state)
     if warmup is not None:
         trace = after_warm_up(warmup, trace)
+    return result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
+
+
+def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
+                    localization: Localization, rule: str, generator: torch.Generator, n: int) -> LLCResult:
+    """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
+    and every concern raised as its warning (``stacklevel`` points at the estimate's caller)."""
+    loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
                  else "paired minibatch differences L_b(w) − L_b(w*)")
@@ -172,6 +180,6 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     mixing = mixing_concern(estimate)
     concerns += [(mixing, MixingWarning)] if mixing else []
     for message, category in concerns:
-        warnings.warn(message, category, stacklevel=2)
+        warnings.warn(message, category, stacklevel=3)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
                      tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n)

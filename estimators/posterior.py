@@ -20,12 +20,23 @@ Loss = Callable[[Tensor, Any], Tensor]
 
 
 class LocalPosterior(NamedTuple):
-    """Everything a kernel needs: the loss, nβ, the localisation γ and its centre w* [d]."""
+    """Everything a kernel needs: the loss, nβ, the localisation γ and its centre w*: one [d]
+    for every chain, or one per chain, [C, d] (the posteriors of C centres run as one batch;
+    every formula reads ``position − center`` row by row, so each chain sees only its own)."""
 
     loss: Loss
     nbeta: float
     localization: float
     center: Tensor
+
+
+def chain_centers(center: Tensor, chains: int) -> Tensor:
+    """The centre of every chain, [C, d], from a shared [d] centre or per-chain [C, d] ones."""
+    if center.dim() == 1:
+        return center.unsqueeze(0).expand(chains, -1)
+    if center.dim() != 2 or center.shape[0] != chains:
+        raise ValueError(f"a centre of shape {tuple(center.shape)} is neither [d] nor one per chain [{chains}, d]")
+    return center
 
 
 class Potential(NamedTuple):

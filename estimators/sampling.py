@@ -17,7 +17,7 @@ import torch
 from scipy.stats import chi2
 from torch import Tensor
 
-from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, mean_loss
+from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, chain_centers, mean_loss
 
 
 class Batches(NamedTuple):
@@ -73,7 +73,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
                draws: int, burnin: int = 0, thin: int = 1, generator: torch.Generator,
                full_data_every: int | None = None, initial_state: Any = None, progress: bool = False) -> Trace:
     """Run ``chains`` chains from the centre (or from ``initial_state``, e.g. the end of an
-    earlier run) for ``burnin + draws·thin`` steps.
+    earlier run) for ``burnin + draws·thin`` steps. With per-chain centres ([C, d]) each chain
+    starts at, records L_b(w*) at, is measured from and restarts at its own centre.
 
     A chain whose loss or position stops being finite, or that at a recorded draw is farther
     from the centre than the localising prior reaches (:func:`prior_reach`), is marked diverged
@@ -86,7 +87,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     if chains < 1 or draws < 1 or burnin < 0 or thin < 1:
         raise ValueError(f"need chains ≥ 1, draws ≥ 1, burnin ≥ 0 and thin ≥ 1, "
                          f"got {chains}, {draws}, {burnin} and {thin}")
-    center = posterior.center.unsqueeze(0)
+    # A shared centre stays one row [1, d], so that L_b(w*) on the full data is evaluated once.
+    center = posterior.center.unsqueeze(0) if posterior.center.dim() == 1 else chain_centers(posterior.center, chains)
     start = center.expand(chains, -1).clone()
     fresh = sampler.init(start, batches.full())
     state = fresh if initial_state is None else initial_state
