@@ -1,33 +1,43 @@
 """λ̂ along training: the LLC at each of K checkpoints of one network on one data set, with the
 step size calibrated once on a chosen checkpoint and every checkpoint's own diagnostics.
 
-The checkpoints are estimated one after the other (each estimate batches its chains; the
-checkpoints are not batched together). With one step for all of them, a change of λ̂ between
-checkpoints is not a change of sampler settings; a checkpoint whose chains fail the mixing gate
-warns (:class:`~sltlab.estimators.notices.MixingWarning`) and says so in its result.
+With one step for all of them, a change of λ̂ between checkpoints is not a change of sampler
+settings; a checkpoint whose chains fail the mixing gate warns
+(:class:`~sltlab.estimators.notices.MixingWarning`) and says so in its result. Checkpoints of
+one architecture with equal buffers are sampled together, as one run of K·C chains with one
+centre per group of C (:func:`sltlab.estimators.batched.estimate_llc_at_centers`); otherwise,
+or when asked, one after the other, and ``LLCAlongTraining.note`` says which and why.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Callable, NamedTuple, Sequence
+
+import torch
 
 from torch import nn
 
+from sltlab.estimators.batched import chains_per_run, estimate_llc_at_centers
 from sltlab.estimators.calibrate import Calibration, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.module import prepare
 
 
 class LLCAlongTraining(NamedTuple):
-    """One :class:`LLCResult` per checkpoint, in order, and the calibration they share."""
+    """One :class:`LLCResult` per checkpoint, in order, the calibration they share, and whether
+    they were sampled as one batch (``note`` says how, or why not)."""
 
     results: tuple[LLCResult, ...]
     calibration: Calibration | None   # the sweep on the chosen checkpoint; None: each used its sampler's rule
     calibrated_at: int | None         # index of that checkpoint
+    batched: bool = False             # every checkpoint's chains in one run (or in groups of whole checkpoints)
+    note: str = ""
 
     @property
     def means(self) -> list[float | None]:
@@ -56,7 +66,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                        model: nn.Module | None = None, loss: str | Callable = "mse", config: LLCConfig | None = None,
                        calibrate_at: int | None = -1, restrict_to: str | Sequence[str] | None = None,
                        inputs: int | str | None = None, targets: int | str | None = None, progress: bool = False,
-                       **settings) -> LLCAlongTraining:
+                       batched: bool = True, **settings) -> LLCAlongTraining:
     """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``config``/``settings`` and ``restrict_to`` (one
@@ -64,6 +74,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     calibrated once (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint
     ``calibrate_at`` (default the last) and used at every checkpoint, with the run lengthened as
     the calibration asks; ``calibrate_at=None`` lets each checkpoint take its sampler's own rule.
+
+    The checkpoints are sampled as one batch when they can be (module docstring) unless
+    ``batched=False``; each is then localised on its own first, as one after the other.
     """
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
@@ -80,8 +93,43 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         calibration = calibrate_step_size(chosen, chosen.flatten(), prepared.rows.tensors, shared, progress=progress)
         shared = calibrated_config(shared, calibration)
         calibrate_at %= len(adapters)
+    reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
+    if reason is None:
+        centers = [adapter.flatten() for adapter in adapters]
+        estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress)
+        results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
+                        for result in estimates)
+        per_run = chains_per_run(shared.chains, centers[0].numel())
+        runs = -(-len(centers) * shared.chains // per_run)
+        note = (f"the {len(centers)} checkpoints sampled together: {len(centers) * shared.chains} chains in {runs} "
+                f"run{'s' if runs > 1 else ''} of at most {per_run}, each checkpoint's {shared.chains} at its "
+                "own centre")
+        return LLCAlongTraining(results, calibration, calibrate_at, True, note)
     results = tuple(prepared.estimate(adapter, restrict_to, shared, progress) for adapter in adapters)
-    return LLCAlongTraining(results, calibration, calibrate_at)
+    return LLCAlongTraining(results, calibration, calibrate_at, False,
+                            f"the checkpoints sampled one after the other: {reason}")
+
+
+def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[FunctionalModel], restrict_to,
+                     config: LLCConfig) -> str | None:
+    """Why the checkpoints cannot share one batched run, or None when they can: one loss must
+    serve them all (one class, the same parameters, equal buffers and mode) at one step."""
+    if restrict_to is not None:
+        return "a restriction freezes each checkpoint's other parameters at its own values"
+    if config.step_size is None:
+        return "calibrate_at=None and no step size: each checkpoint takes its sampler's own step-size rule"
+    first, first_buffers = modules[0], dict(modules[0].named_buffers())
+    for index, (module, adapter) in enumerate(zip(modules, adapters)):
+        if type(module) is not type(first) or adapter.names != adapters[0].names or module.training != first.training:
+            return f"checkpoint {index} differs from checkpoint 0 in its class, its parameters or its mode"
+        if [p.shape for p in module.parameters()] != [p.shape for p in first.parameters()]:
+            return f"checkpoint {index} has parameters of other shapes than checkpoint 0"
+        buffers = dict(module.named_buffers())
+        if buffers.keys() != first_buffers.keys() or not all(
+                buffers[name].shape == first_buffers[name].shape and torch.equal(buffers[name], first_buffers[name])
+                for name in buffers):
+            return f"checkpoint {index}'s buffers differ from checkpoint 0's, and a batched run shares one module's"
+    return None
 
 
 def _checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Module | None, index: int) -> nn.Module:

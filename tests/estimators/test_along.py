@@ -3,6 +3,8 @@ for all of them, and each checkpoint's own diagnostics."""
 
 import copy
 import math
+import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -70,3 +72,70 @@ def test_bad_checkpoints_are_one_line_errors(checkpoints, options, match):
     with pytest.raises(ValueError, match=match) as error:
         estimate_llc_along(checkpoints, (x, x[:, :2]), **options)
     assert "\n" not in str(error.value)
+
+
+def _modules(mlp, checkpoints):
+    modules = []
+    for state in checkpoints:
+        module = copy.deepcopy(mlp)
+        module.load_state_dict(state)
+        modules.append(module)
+    return modules
+
+
+def test_batched_checkpoints_agree_with_one_after_the_other_within_their_errors(one_thread):
+    """Four checkpoints, sampled as one run of 4 × 8 chains and one after the other, on other
+    seeds so that the two estimates of each checkpoint are independent. Both sample the same
+    localised posterior with the same kernel, step and nβ, so the difference of the two λ̂ has
+    mean zero and standard deviation √(SE₁² + SE₂²), each SE the Monte Carlo standard error of
+    its chains; |Δ| ≤ 3·√(SE₁² + SE₂²) then fails with probability 0.3 % per checkpoint when the
+    errors are right (about 1 % for the four), and the seeds are fixed."""
+    mlp, checkpoints, data = _training_run()
+    checkpoints.append(copy.deepcopy(mlp.state_dict()))
+    config = LLCConfig(chains=8, draws=600, burnin=150, batch_size=50, step_size=2e-3, localize_at="true_parameter")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixingWarning)
+        together = estimate_llc_along(checkpoints, data, model=mlp, config=config, calibrate_at=None, seed=1)
+        apart = estimate_llc_along(checkpoints, data, model=mlp, config=config, calibrate_at=None, batched=False)
+    assert together.batched and "4 checkpoints sampled together: 32 chains in 1 run" in together.note
+    assert not apart.batched and "batched=False" in apart.note
+    for batched, alone in zip(together.results, apart.results):
+        assert batched.trace.fields["loss"].shape == (8, 600) and batched.config == replace(alone.config, seed=1)
+        assert None not in (batched.rhat, batched.ess, batched.standard_error)
+        assert abs(batched.mean - alone.mean) <= 3 * math.hypot(batched.standard_error, alone.standard_error)
+        torch.testing.assert_close(batched.localization.center, alone.localization.center, rtol=0, atol=0)
+    assert len({round(mean, 6) for mean in together.means}) == 4   # each checkpoint its own estimate
+
+
+def test_checkpoints_with_different_buffers_are_sampled_one_after_the_other(one_thread):
+    mlp, checkpoints, data = _training_run()
+    modules = _modules(mlp, checkpoints)
+    for index, module in enumerate(modules):
+        module.register_buffer("offset", torch.full((1,), float(index == 2)))
+    with pytest.warns(MixingWarning):
+        along = estimate_llc_along(modules, data, config=SHORT, calibrate_at=None, step_size=1e-4)
+    assert not along.batched and "checkpoint 2's buffers differ" in along.note
+    assert len(along.results) == 3 and all(result.rhat is not None for result in along.results)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"restrict_to": "0.*"}, "restriction"),
+    ({}, "calibrate_at=None and no step size"),
+])
+def test_what_cannot_be_batched_says_why(options, words, one_thread):
+    mlp, checkpoints, data = _training_run()
+    with pytest.warns(MixingWarning):
+        along = estimate_llc_along(checkpoints, data, model=mlp, config=replace(SHORT, draws=8, burnin=2),
+                                   calibrate_at=None, **options)
+    assert not along.batched and words in along.note
+
+
+def test_more_chains_than_one_run_holds_are_sampled_in_groups_of_whole_checkpoints(monkeypatch, one_thread):
+    import sltlab.estimators.batched as batched
+
+    monkeypatch.setattr(batched, "MAX_CHAINS_PER_RUN", 5)   # two checkpoints of 2 chains per run
+    mlp, checkpoints, data = _training_run()
+    with pytest.warns(MixingWarning):
+        along = estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, calibrate_at=None, step_size=1e-4)
+    assert along.batched and "6 chains in 2 runs of at most 4" in along.note
+    assert [result.trace.fields["loss"].shape for result in along.results] == [(2, 40)] * 3

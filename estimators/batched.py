@@ -1,0 +1,117 @@
+"""λ̂ at K centres of one loss (the checkpoints of a training run) as one batched run of K·C
+chains, each group of C chains localised at its own centre (per-chain centres of
+:class:`~sltlab.estimators.posterior.LocalPosterior`).
+
+The chains of a localised posterior never interact (every kernel's formulas act row by row),
+so K posteriors side by side are K independent estimates sharing one generator: each
+checkpoint's λ̂ (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1) and its diagnostics come from
+its own C chains exactly as :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` gives
+them, with other random numbers. What the checkpoints share is a step size and nβ, so the
+step size must be given (or calibrated once): a sampler's own rule measures the curvature at
+each centre and would give each its own step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from sltlab.estimators.checks import check_data, check_loss_shape
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.device import resolve_device
+from sltlab.estimators.estimate import LLCResult, result_of_trace
+from sltlab.estimators.llc import default_nbeta
+from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.samplers import SAMPLERS
+from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
+
+MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more centres are run in groups
+MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, d] tensor (256 MiB in float32)
+
+
+def chains_per_run(chains: int, dim: int) -> int:
+    """How many chains one batched run holds: whole groups of ``chains``, within
+    ``MAX_CHAINS_PER_RUN`` and ``MAX_POSITION_NUMBERS``/d, and at least one group."""
+    fits = min(MAX_CHAINS_PER_RUN, MAX_POSITION_NUMBERS // max(dim, 1))
+    return max(1, fits // chains) * chains
+
+
+def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor, ...], config: LLCConfig, *,
+                            n: int | None = None, progress: bool = False) -> list[LLCResult]:
+    """One :class:`LLCResult` per centre [d] (localised as ``config.localize_at`` says, each on
+    its own), from runs of at most :func:`chains_per_run` chains, at ``config``'s step size.
+
+    Every result is what :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` reports for
+    that centre at a given step (diagnostics, dropped chains and warnings from its own chains);
+    its ``trace.seconds`` is its share of the batched run's time.
+    """
+    config.validate()
+    if not centers:
+        raise ValueError("centers is empty: give at least one parameter vector")
+    if config.step_size is None:
+        raise ValueError("batched centres share one step size: give step_size (or calibrate it first); "
+                         "a sampler's own rule would choose one per centre")
+    check_data(data)
+    n = len(data[0]) if data else n
+    if n is None or n < 2:
+        raise ValueError("the data set size n must be at least 2")
+    device, dtype = resolve_device(config.device), getattr(torch, config.dtype)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
+    full = tuple(t.unsqueeze(0) for t in wide) if wide else None
+    starts = [center.to(device=device, dtype=torch.float64) for center in centers]
+    if any(start.dim() != 1 or start.shape != starts[0].shape for start in starts):
+        raise ValueError(f"every centre must be one vector [d] of the same d; got shapes "
+                         f"{sorted({tuple(start.shape) for start in starts})}")
+    check_loss_shape(loss, starts[0], full)
+    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    announce_phase(f"localising {len(starts)} centres", enabled=progress)
+    localizations = [localize(loss, start, full) for start in starts]
+    resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
+                       batch_size=min(config.batch_size or n, n) if data else None, burnin=config.burnin_steps)
+    cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
+    batches = Batches(cast, resolved.batch_size or 1)
+    if resolved.sampler in ("mala", "slice") and not batches.is_full:
+        raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
+                         "or choose sgld, rmsprop_sgld or sgnht for minibatches")
+    per_run = chains_per_run(resolved.chains, starts[0].numel()) // resolved.chains
+    results = []
+    for first in range(0, len(localizations), per_run):
+        group = localizations[first:first + per_run]
+        center = torch.stack([localization.center for localization in group]).to(dtype)
+        posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization,
+                                   center.repeat_interleave(resolved.chains, 0))
+        trace = run_chains(SAMPLERS[resolved.sampler].kernel(posterior, resolved), posterior, batches,
+                           chains=len(group) * resolved.chains, draws=resolved.draws, burnin=resolved.burnin,
+                           thin=resolved.thin, generator=generator, progress=progress,
+                           full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data
+                           else None)
+        for index, localization in enumerate(group):
+            rows = slice(index * resolved.chains, (index + 1) * resolved.chains)
+            alone = posterior._replace(center=center[index])
+            results.append(result_of_trace(chains_of(trace, rows, len(group)), alone, batches, resolved,
+                                           localization, "given", generator, n))
+    return results
+
+
+def chains_of(trace: Trace, rows: slice, share: int) -> Trace:
+    """The chains ``rows`` of a batched run's trace, as the trace of a run of those chains alone,
+    with ``1/share`` of its time."""
+    return trace._replace(fields={name: values[rows] for name, values in trace.fields.items()},
+                          diverged=trace.diverged[rows], divergence_step=trace.divergence_step[rows],
+                          functional_variance=None if trace.functional_variance is None
+                          else trace.functional_variance[rows],
+                          seconds=trace.seconds / share, final_state=_state_rows(trace.final_state, rows))
+
+
+def _state_rows(state: Any, rows: slice) -> Any:
+    """A sampler state's fields (tensors with the chain dimension first, possibly nested) at ``rows``."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state[rows]
+    return type(state)(*(_state_rows(part, rows) for part in state))
