@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import torch
 from scipy.stats import spearmanr
 
+from sltlab.estimators.batched import estimate_llc_at_centers
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.sampling import progress_bar
@@ -128,25 +129,30 @@ def first_step_reaching(steps: torch.Tensor, values: torch.Tensor, threshold: fl
 
 def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: ModularSplit,
                   config: LLCConfig, *, progress: bool = False, label: str = "LLC") -> dict[str, Any]:
-    """λ̂ ± SE at every checkpoint of ``run``, on the training pairs only."""
+    """λ̂ ± SE at every checkpoint of ``run``, on the training pairs only. With a given step size
+    every checkpoint is sampled in one batched run of K·C chains, each checkpoint's C at its own
+    centre (:func:`~sltlab.estimators.batched.estimate_llc_at_centers`); an automatic step is
+    each checkpoint's own rule, so those checkpoints are estimated one after the other."""
     model = FunctionalModel(network, cross_entropy)
     data = (split.train_pairs, split.train_labels)
-    rows = []
-    bar = progress_bar(len(run.steps), label, enabled=progress, unit="checkpoint")
-    for position in run.positions:
-        result = estimate_llc_from_loss(model, position, data, config)
-        estimate = result.estimate
-        rows.append((estimate.mean, estimate.standard_error, estimate.rhat, len(estimate.diverged_chains),
-                     result.config.step_size, result.trace.seconds))
-        nbeta = result.config.nbeta
+    if config.step_size is not None:
+        results = estimate_llc_at_centers(model, list(run.positions), data, config, progress=progress)
+    else:
+        results = []
+        bar = progress_bar(len(run.steps), label, enabled=progress, unit="checkpoint")
+        for position in run.positions:
+            results.append(estimate_llc_from_loss(model, position, data, config))
+            if bar is not None:
+                bar.update(1)
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    means, errors, rhats, diverged, step_sizes, seconds = (list(column) for column in zip(*rows))
-    return {"llc_mean": means, "llc_se": errors, "rhat": rhats, "diverged_chains": diverged,
-            "step_size": step_sizes, "sampling_seconds": sum(seconds),
-            "nbeta": nbeta}
+            bar.close()
+    return {"llc_mean": [result.estimate.mean for result in results],
+            "llc_se": [result.estimate.standard_error for result in results],
+            "rhat": [result.estimate.rhat for result in results],
+            "diverged_chains": [len(result.estimate.diverged_chains) for result in results],
+            "step_size": [result.config.step_size for result in results],
+            "sampling_seconds": sum(result.trace.seconds for result in results),
+            "nbeta": results[-1].config.nbeta}
 
 
 def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[float],
