@@ -28,6 +28,7 @@ from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
+from sltlab.estimators.step_size import CONCERN_ITERATIONS, top_hessian_eigenvalues
 
 MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more centres are run in groups
 MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, d] tensor (256 MiB in float32)
@@ -90,12 +91,30 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
                            thin=resolved.thin, generator=generator, progress=progress,
                            full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data
                            else None)
+        curvatures = _curvatures(trace, posterior, batches, resolved, generator)
         for index, localization in enumerate(group):
             rows = slice(index * resolved.chains, (index + 1) * resolved.chains)
             alone = posterior._replace(center=center[index])
             results.append(result_of_trace(chains_of(trace, rows, len(group)), alone, batches, resolved,
-                                           localization, "given", generator, n))
+                                           localization, "given", generator, n,
+                                           curvature=None if curvatures is None else float(curvatures[rows].max())))
     return results
+
+
+def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, config: LLCConfig,
+                generator: torch.Generator) -> Tensor | None:
+    """For SGLD's step-size concern (:func:`~sltlab.estimators.step_size.step_size_concern`),
+    h_max where each chain ended, measured for every kept chain of the run at once (0 for a
+    dropped one); None for the other samplers."""
+    if config.sampler != "sgld" or trace.final_state is None:
+        return None
+    position = trace.final_state.position
+    alive = torch.as_tensor(~trace.diverged, device=position.device)
+    curvatures = torch.zeros(len(position), dtype=position.dtype, device=position.device)
+    if bool(alive.any()):
+        curvatures[alive] = top_hessian_eigenvalues(posterior.loss, position[alive], batches.full(),
+                                                    generator=generator, iterations=CONCERN_ITERATIONS)
+    return curvatures
 
 
 def chains_of(trace: Trace, rows: slice, share: int) -> Trace:

@@ -154,9 +154,11 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
 
 
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
-                    localization: Localization, rule: str, generator: torch.Generator, n: int) -> LLCResult:
+                    localization: Localization, rule: str, generator: torch.Generator, n: int, *,
+                    curvature: float | None = None) -> LLCResult:
     """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
-    and every concern raised as its warning (``stacklevel`` points at the estimate's caller)."""
+    and every concern raised as its warning (``stacklevel`` points at the estimate's caller).
+    ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern)."""
     loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
@@ -168,7 +170,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
-                                    generator)
+                                    generator, top=curvature)
         concerns += [(concern, StepSizeWarning)] if concern else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "

@@ -24,7 +24,14 @@ STEP_SCALE = 0.1   # the c of the rule: biases near c/4 = 2.5 %
 
 def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations: int = 50,
                            generator: torch.Generator, preconditioner: Tensor | None = None) -> float:
-    """Largest |eigenvalue| of the Hessian of L_n by power iteration, at one point or many;
+    """The largest of :func:`top_hessian_eigenvalues` over the points."""
+    return float(top_hessian_eigenvalues(loss, center, data, iterations=iterations, generator=generator,
+                                         preconditioner=preconditioner).max())
+
+
+def top_hessian_eigenvalues(loss: Loss, center: Tensor, data: Any, *, iterations: int = 50,
+                            generator: torch.Generator, preconditioner: Tensor | None = None) -> Tensor:
+    """Largest |eigenvalue| of the Hessian of L_n by power iteration, at each of one point or many;
     with a diagonal ``preconditioner`` G (shaped like ``center``), of G^{1/2}·H·G^{1/2}.
 
     Parameters
@@ -44,8 +51,8 @@ def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations:
 
     Returns
     -------
-    float
-        The largest |Rayleigh quotient| of the last iterates; 0.0 where the Hessian vanishes.
+    Tensor
+        Per point [C], the |Rayleigh quotient| of the last iterate; 0.0 where the Hessian vanishes.
     """
     if iterations < 1:
         raise ValueError(f"need at least one iteration, got {iterations}")
@@ -61,7 +68,7 @@ def top_hessian_eigenvalue(loss: Loss, center: Tensor, data: Any, *, iterations:
         product = root * product
         value = (product * vector).sum(-1)
         vector = product / product.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(point.dtype).tiny)
-    return float(value.abs().max())
+    return value.abs()
 
 
 def curvature_probe(loss: Loss, center: Tensor, data: Any, nbeta: float, *,
@@ -114,15 +121,21 @@ def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: t
 STIFFNESS_LIMIT = 1.0   # ε·k above this: a Gaussian's bias εk/4 exceeds 25 % in that direction
 
 
+CONCERN_ITERATIONS = 30   # power iterations of the curvature where the chains ended
+
+
 def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: float, positions: Tensor,
-                      generator: torch.Generator) -> str | None:
+                      generator: torch.Generator, *, top: float | None = None) -> str | None:
     """For an unadjusted Langevin step: ε·(nβ·h_max·(1 + nβ/b) + γ) with h_max measured where
     the chains ended, and a sentence when it exceeds ``STIFFNESS_LIMIT``. The rule measures the
     curvature at w* and one probe; chains in a wide network reach regions many times stiffer,
-    where the step's bias (module docstring) is no longer small and R-hat does not see it."""
+    where the step's bias (module docstring) is no longer small and R-hat does not see it. ``top``
+    is h_max when already measured at ``positions`` (with ``CONCERN_ITERATIONS`` iterations)."""
     if len(positions) == 0:
         return None
-    top = top_hessian_eigenvalue(posterior.loss, positions, batches.full(), generator=generator, iterations=30)
+    if top is None:
+        top = top_hessian_eigenvalue(posterior.loss, positions, batches.full(), generator=generator,
+                                     iterations=CONCERN_ITERATIONS)
     noise = 0.0 if batches.is_full else posterior.nbeta / batches.batch_size
     stiffness = step_size * (posterior.nbeta * top * (1.0 + noise) + posterior.localization)
     if stiffness <= STIFFNESS_LIMIT:
