@@ -3,6 +3,8 @@
 import json
 import time
 
+import pytest
+
 from sltlab.verification.bench.theory import Benchmark, format_rows, run_benchmarks
 from sltlab.verification.cli import main
 
@@ -45,3 +47,15 @@ def test_overhead_rows_state_microseconds_threads_and_targets():
     assert all(isinstance(row["meets_target"], bool) for row in rows[2:])
     table = format_overhead_rows(rows)
     assert "µs/step" in table and "torch threads" in table and "d = 300" in table
+
+
+def test_along_row_times_both_ways_and_compares_them_in_standard_errors(one_thread):
+    from sltlab.verification.bench.along import along_row, format_along
+
+    row = along_row(1, checkpoints=2, chains=2, draws=8)
+    assert row["checkpoints"] == 2 and row["steps"] == 10 and row["compared"] <= 2
+    assert row["batched_seconds"] > 0 and row["sequential_seconds"] > 0 and row["speed_up"] > 0
+    assert row["meets_target"] is False   # not measured at 50 checkpoints
+    assert "speed-up" in format_along(row) and "not measured at 50" in format_along(row)
+    with pytest.raises(ValueError, match="at least 2 checkpoints"):
+        along_row(1, checkpoints=1)

@@ -12,13 +12,17 @@ from sltlab.verification.threads import threads_option, use_threads
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
-               ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand"],
+               ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
+                                        "along"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
                                     "linear networks from the published band and splits each error; estimand gives "
                                     "their exact "
-                                    "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler)")),
+                                    "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler; along times the "
+                                    "LLC at the grokking network's checkpoints batched against one after the other)")),
+               ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
+                                                                 "(default 50)")),
                ("--count", dict(type=int, default=40, help="grid, estimand: networks drawn (default 40; minutes "
                                                            "each)")),
                ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw (default 0)")),
@@ -69,6 +73,11 @@ def _bench(args) -> Result:
         rows = estimand_rows(draw_grid(args.count, args.seed), dask=args.dask, threads=args.threads)
         result["estimand"] = {"rows": rows, "summary": estimand_summary(rows), "seed": args.seed}
         tables.append(format_estimand(rows, result["estimand"]["summary"]))
+    if "along" in wanted:
+        from sltlab.verification.bench.along import along_row, format_along
+
+        result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
+        tables.append(format_along(result["along"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
 

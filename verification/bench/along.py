@@ -1,0 +1,95 @@
+"""λ̂ at K checkpoints of the grokking network, batched against one after the other:
+``sltlab bench --only along``.
+
+The network and data are the grokking study's (:mod:`sltlab.verification.dynamics.grokking`:
+p = 53, embedding 32, hidden 64, the 40 % training pairs), trained for ``10·(K − 1)`` AdamW steps
+with a checkpoint every 10; its second sampler setting (SGLD at step 10⁻³, γ = 100, batches of
+128, centred at each checkpoint) with ``chains`` chains and ``draws`` draws after a quarter as
+many burn-in steps. Each repeat times the whole estimate both ways — every checkpoint's C
+chains in one run (:func:`~sltlab.estimators.batched.estimate_llc_at_centers`) and
+:func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint — and the speed-up is
+the ratio of the medians. The two runs have different seeds, so their estimates of a checkpoint
+are independent: their difference has standard deviation √(SE₁² + SE₂²), and the row counts
+the checkpoints where it is within 2 and within 3 of those.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import warnings
+from dataclasses import replace
+
+from sltlab.estimators.batched import estimate_llc_at_centers
+from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.notices import EstimateWarning
+from sltlab.verification.dynamics.grokking import SENSITIVITY_SETTINGS, GrokkingSetup, train_seed
+
+TARGET_SPEED_UP = 5.0   # the issue's, at 50 checkpoints
+
+
+def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int = 200) -> dict:
+    """Medians over ``repeats`` of the wall time of the LLC at ``checkpoints`` checkpoints both
+    ways, µs per chain-step of the sampling, and how far the two curves are apart in SE."""
+    if checkpoints < 2 or chains < 2 or draws < 4:
+        raise ValueError(f"need at least 2 checkpoints, 2 chains and 4 draws, got {checkpoints}, {chains}, {draws}")
+    every = 10
+    setup = GrokkingSetup(steps=every * (checkpoints - 1), early_every=every, early_until=0, checkpoint_every=every,
+                          seeds=(0,))
+    run, network, split = train_seed(setup, 0)
+    centers = list(run.positions)
+    model, data = FunctionalModel(network, cross_entropy), (split.train_pairs, split.train_labels)
+    config = replace(SENSITIVITY_SETTINGS[1].config, chains=chains, draws=draws)
+    timings = {"batched": [], "sequential": []}
+    with warnings.catch_warnings():   # short runs fail the mixing gate; the row compares them in SE
+        warnings.simplefilter("ignore", EstimateWarning)
+        together, apart = _timed_repeats(repeats, model, centers, data, config, timings)
+    distances = [abs(a.estimate.mean - b.estimate.mean) / math.hypot(a.estimate.standard_error,
+                                                                     b.estimate.standard_error)
+                 for a, b in zip(together, apart)
+                 if None not in (a.estimate.mean, b.estimate.mean, a.estimate.standard_error,
+                                 b.estimate.standard_error)]
+    chain_steps = checkpoints * chains * together[0].trace.steps
+    medians = {way: statistics.median(total for total, _ in rows) for way, rows in timings.items()}
+    sampling = {way: statistics.median(seconds for _, seconds in rows) for way, rows in timings.items()}
+    return {"name": f"LLC at {checkpoints} grokking checkpoints (d = {centers[0].numel():,}), {chains} chains × "
+                    f"{draws} draws, sgld, batches of {config.batch_size}",
+            "checkpoints": checkpoints, "chains": chains, "draws": draws, "steps": together[0].trace.steps,
+            "dim": centers[0].numel(), "repeats": repeats,
+            "batched_seconds": medians["batched"], "sequential_seconds": medians["sequential"],
+            "speed_up": medians["sequential"] / medians["batched"],
+            "batched_microseconds_per_chain_step": 1e6 * sampling["batched"] / chain_steps,
+            "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] / chain_steps,
+            "compared": len(distances), "within_2_se": sum(x <= 2 for x in distances),
+            "within_3_se": sum(x <= 3 for x in distances), "largest_se_distance": max(distances, default=None),
+            "target_speed_up": TARGET_SPEED_UP,
+            "meets_target": checkpoints >= 50 and medians["sequential"] / medians["batched"] >= TARGET_SPEED_UP}
+
+
+def _timed_repeats(repeats: int, model, centers, data, config, timings: dict):
+    """Both ways ``repeats`` times, appending (wall seconds, sampling seconds) to ``timings``;
+    the last repeat's results. Seeds differ between the two ways and the repeats."""
+    for repeat in range(repeats):
+        clock = time.perf_counter()
+        together = estimate_llc_at_centers(model, centers, data, replace(config, seed=2 * repeat + 1))
+        timings["batched"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in together)))
+        clock = time.perf_counter()
+        apart = [estimate_llc_from_loss(model, center, data, replace(config, seed=2 * repeat)) for center in centers]
+        timings["sequential"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in apart)))
+    return together, apart
+
+
+def format_along(row: dict) -> str:
+    verdict = (f"target ≥ {row['target_speed_up']:g}× at 50 checkpoints: " +
+               ("ok" if row["meets_target"] else "MISSED" if row["checkpoints"] >= 50 else "not measured at 50"))
+    return "\n".join([
+        row["name"],
+        f"  one after the other {row['sequential_seconds']:8.2f} s   "
+        f"({row['sequential_microseconds_per_chain_step']:,.0f} µs per chain-step sampling)",
+        f"  batched             {row['batched_seconds']:8.2f} s   "
+        f"({row['batched_microseconds_per_chain_step']:,.0f} µs per chain-step sampling)",
+        f"  speed-up {row['speed_up']:.2f}× (medians of {row['repeats']}); {verdict}",
+        f"  λ̂ of the two within 2 SE at {row['within_2_se']} and within 3 SE at {row['within_3_se']} of "
+        f"{row['compared']} checkpoints (largest {row['largest_se_distance']:.2f} SE)"])
