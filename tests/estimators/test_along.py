@@ -139,3 +139,18 @@ def test_more_chains_than_one_run_holds_are_sampled_in_groups_of_whole_checkpoin
         along = estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, calibrate_at=None, step_size=1e-4)
     assert along.batched and "6 chains in 2 runs of at most 4" in along.note
     assert [result.trace.fields["loss"].shape for result in along.results] == [(2, 40)] * 3
+
+
+@pytest.mark.parametrize("centers, options, match", [
+    ([], {}, "centers is empty"),
+    ([torch.zeros(38)], {"step_size": None}, "share one step size"),
+    ([torch.zeros(38), torch.zeros(37)], {}, "same d"),
+])
+def test_bad_centres_are_one_line_errors(centers, options, match):
+    from sltlab.estimators import FunctionalModel, estimate_llc_at_centers
+
+    mlp, _, data = _training_run()
+    config = replace(SHORT, **{"step_size": 1e-4, **options})
+    with pytest.raises(ValueError, match=match) as error:
+        estimate_llc_at_centers(FunctionalModel(mlp), centers, data, config)
+    assert "\n" not in str(error.value)

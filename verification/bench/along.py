@@ -10,7 +10,9 @@ chains in one run (:func:`~sltlab.estimators.batched.estimate_llc_at_centers`) a
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint — and the speed-up is
 the ratio of the medians. The two runs have different seeds, so their estimates of a checkpoint
 are independent: their difference has standard deviation √(SE₁² + SE₂²), and the row counts
-the checkpoints where it is within 2 and within 3 of those.
+the checkpoints where it is within 2 and within 3 of those, and the mean of the signed
+differences in those units, which an offset between the two ways would move away from zero by
+more than about 1/√K.
 """
 
 from __future__ import annotations
@@ -46,11 +48,10 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
     with warnings.catch_warnings():   # short runs fail the mixing gate; the row compares them in SE
         warnings.simplefilter("ignore", EstimateWarning)
         together, apart = _timed_repeats(repeats, model, centers, data, config, timings)
-    distances = [abs(a.estimate.mean - b.estimate.mean) / math.hypot(a.estimate.standard_error,
-                                                                     b.estimate.standard_error)
-                 for a, b in zip(together, apart)
-                 if None not in (a.estimate.mean, b.estimate.mean, a.estimate.standard_error,
-                                 b.estimate.standard_error)]
+    signed = [(a.estimate.mean - b.estimate.mean) / math.hypot(a.estimate.standard_error, b.estimate.standard_error)
+              for a, b in zip(together, apart)
+              if None not in (a.estimate.mean, b.estimate.mean, a.estimate.standard_error, b.estimate.standard_error)]
+    distances = [abs(z) for z in signed]
     chain_steps = checkpoints * chains * together[0].trace.steps
     medians = {way: statistics.median(total for total, _ in rows) for way, rows in timings.items()}
     sampling = {way: statistics.median(seconds for _, seconds in rows) for way, rows in timings.items()}
@@ -64,6 +65,7 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
             "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] / chain_steps,
             "compared": len(distances), "within_2_se": sum(x <= 2 for x in distances),
             "within_3_se": sum(x <= 3 for x in distances), "largest_se_distance": max(distances, default=None),
+            "mean_signed_se_distance": statistics.fmean(signed) if signed else None,
             "target_speed_up": TARGET_SPEED_UP,
             "meets_target": checkpoints >= 50 and medians["sequential"] / medians["batched"] >= TARGET_SPEED_UP}
 
@@ -92,4 +94,6 @@ def format_along(row: dict) -> str:
         f"({row['batched_microseconds_per_chain_step']:,.0f} µs per chain-step sampling)",
         f"  speed-up {row['speed_up']:.2f}× (medians of {row['repeats']}); {verdict}",
         f"  λ̂ of the two within 2 SE at {row['within_2_se']} and within 3 SE at {row['within_3_se']} of "
-        f"{row['compared']} checkpoints (largest {row['largest_se_distance']:.2f} SE)"])
+        f"{row['compared']} checkpoints (largest {row['largest_se_distance']:.2f} SE; mean signed difference "
+        f"{row['mean_signed_se_distance']:+.2f} SE, about ±{1 / math.sqrt(max(row['compared'], 1)):.2f} without "
+        "an offset)"])
