@@ -70,7 +70,8 @@ def run_overhead_benchmarks(repeats: int, networks=OVERHEAD_NETWORKS, samplers: 
     for widths, rank in networks:
         dim = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
         for sampler in samplers:
-            micro = microseconds_per_step(widths, rank, sampler, steps=steps, repeats=repeats, compile_step=compile_step)
+            micro = microseconds_per_step(widths, rank, sampler, steps=steps, repeats=repeats,
+                                          compile_step=compile_step)
             target = TARGET_MICROSECONDS.get((sampler, dim))
             rows.append({"name": f"{sampler} {list(widths)} (d = {dim:,}), 8 chains, full data",
                          "sampler": sampler, "dim": dim, "chains": 8, "microseconds_per_step": micro[False],
