@@ -29,6 +29,7 @@ class LLCConfig:
     device: str = "auto"
     dtype: str = "float32"
     functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
+    compile_step: bool = False         # run the sampling step through torch.compile (seconds to compile first)
 
     @property
     def burnin_steps(self) -> int:

@@ -24,7 +24,7 @@ from sltlab.estimators.inference import to_inference_data
 from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
 from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning
-from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
@@ -144,7 +144,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     warmup = None
     if automatic and kind.warm_up is not None and resolved.burnin > 1:
         warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
-    trace = run(kind.kernel(posterior, resolved), draws=resolved.draws,
+    kernel = kind.kernel(posterior, resolved)
+    trace = run(compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws,
                 burnin=0 if warmup else resolved.burnin, thin=resolved.thin,
                 full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None,
                 initial_state=None if warmup is None else warmup.final_state)

@@ -11,6 +11,7 @@ fresh tensor, which :func:`potential` scales in place.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -121,6 +122,22 @@ class Sampler(NamedTuple):
     init: Callable[[Tensor, Any], NamedTuple]
     noise: Callable[[NamedTuple, torch.Generator], Any]
     step: Callable[[NamedTuple, Any, Any], tuple[NamedTuple, dict[str, Tensor]]]
+
+
+def compiled(sampler: Sampler) -> Sampler:
+    """``sampler`` with its step run through ``torch.compile`` (static shapes): the step is a pure
+    function of tensors, so the many small operations of one step are fused into few kernels.
+    Compiling takes seconds to a minute on the first call; on a CPU it paid off on long runs of
+    deep linear networks (MALA 1.4–2× fewer µs per step at d = 300 to 10⁴, ``sltlab bench
+    --only overhead --compile``). The numbers agree with the eager step up to rounding, so a
+    Metropolis decision at the margin can differ and traces are equal in law, not bit for bit.
+    Earlier compilations are forgotten first: every kernel's step shares one code object, and
+    past torch's limit of recompilations per code object it would run eager without a word."""
+    with warnings.catch_warnings():   # torch's compiler warns at import of a deprecation inside torch itself
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import torch._inductor.compile_fx  # noqa: F401
+    torch._dynamo.reset()
+    return sampler._replace(step=torch.compile(sampler.step, dynamic=False))
 
 
 def gaussian_noise(state: NamedTuple, generator: torch.Generator) -> Tensor:

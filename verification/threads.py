@@ -34,12 +34,24 @@ def use_threads(threads: int) -> int:
 
 
 @contextmanager
+def threads_restored() -> Iterator[None]:
+    """Torch's thread count after the block as it was before it, when torch was loaded by then:
+    ``sltlab``'s ``main()`` called from Python leaves the caller's setting as it found it."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    earlier = None if torch is None else torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if earlier is not None:
+            torch.set_num_threads(earlier)
+
+
+@contextmanager
 def threads_set_to(threads: int) -> Iterator[int]:
     """:func:`use_threads` for the block, with the earlier thread count restored after it."""
-    import torch
+    import torch  # noqa: F401  (loaded first, so that the earlier count is known)
 
-    earlier = torch.get_num_threads()
-    try:
+    with threads_restored():
         yield use_threads(threads)
-    finally:
-        torch.set_num_threads(earlier)

@@ -73,3 +73,25 @@ def test_the_full_data_loss_and_gradient_of_every_step_run_in_slices_of_rows(mon
     torch.testing.assert_close(mean_loss(network, position, batches.full()), whole.mean_loss, rtol=1e-12, atol=0)
     torch.testing.assert_close(empirical_minimum(network, center, batches.full()).center, whole_centre,
                                rtol=1e-9, atol=1e-10)
+
+
+def test_hessian_vector_products_in_slices_of_rows_equal_the_hessian(monkeypatch):
+    import sltlab.estimators.posterior as posterior_module
+    from sltlab.estimators.step_size import hessian_vector_products, top_hessian_eigenvalue
+
+    network, batches, center, g = _data()
+    points = center + 0.1 * torch.randn(2, network.dim, generator=g, dtype=torch.float64)
+    vectors = torch.randn(2, network.dim, generator=g, dtype=torch.float64)
+    hessians = [torch.autograd.functional.hessian(lambda w: network(w.unsqueeze(0), batches.full()).mean(), p)
+                for p in points]
+    exact = torch.stack([h @ v for h, v in zip(hessians, vectors)])
+    top = top_hessian_eigenvalue(network, points, batches.full(), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(hessian_vector_products(network, points, batches.full())(vectors), exact,
+                               rtol=1e-12, atol=1e-13)
+    monkeypatch.setattr(posterior_module, "FULL_PASS_ROWS", 7)
+    torch.testing.assert_close(hessian_vector_products(network, points, batches.full())(vectors), exact,
+                               rtol=1e-12, atol=1e-13)
+    sliced_top = top_hessian_eigenvalue(network, points, batches.full(), generator=torch.Generator().manual_seed(1))
+    assert abs(sliced_top - top) <= 1e-10 * top
+    largest = max(float(torch.linalg.eigvalsh(h).abs().max()) for h in hessians)
+    assert abs(top - largest) <= 1e-6 * largest   # 50 power iterations on a 16-parameter Hessian

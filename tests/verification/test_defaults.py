@@ -31,6 +31,8 @@ def _read(text: str, field: str):
     text = text.strip()
     if text == RESOLVED_AT_RUN_TIME.get(field):
         return None
+    if text in ("on", "off"):
+        return text == "on"
     try:
         return float(text.replace(",", ""))
     except ValueError:

@@ -30,6 +30,7 @@ from sltlab.verification.cli.estimate import add_estimate_commands
 from sltlab.verification.cli.plot import add_plot_commands
 from sltlab.verification.cli.theory import add_theory_commands
 from sltlab.verification.cli.verify import add_verify_command
+from sltlab.verification.threads import threads_restored
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threads_restored():
             warnings.simplefilter("ignore", EstimateWarning)
             result = args.handler(args)
     except SystemExit as exit_request:  # --help

@@ -30,6 +30,8 @@ def add_bench_command(commands) -> None:
                                                        "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
                                                        "one after another)")),
+               ("--compile", dict(action="store_true", help="overhead: also time each step compiled by torch.compile "
+                                                            "beside the eager one (default: off)")),
                threads_option())
 
 
@@ -51,7 +53,7 @@ def _bench(args) -> Result:
     if "overhead" in wanted:
         from sltlab.verification.bench.overhead import format_overhead_rows, run_overhead_benchmarks
 
-        result["overhead"] = run_overhead_benchmarks(args.repeats)
+        result["overhead"] = run_overhead_benchmarks(args.repeats, compile_step=args.compile)
         tables.append(format_overhead_rows(result["overhead"]))
     if "coverage" in wanted:
         from sltlab.verification.bench.coverage import coverage_rows, format_coverage

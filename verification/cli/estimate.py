@@ -54,6 +54,9 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
         ("--fluctuation", dict(action="store_true",
                                help="also estimate the singular fluctuation ν̂, from passes over all n rows "
                                     "(default: off)")),
+        ("--compile", dict(action="store_true", dest="compile_step", default=None,
+                           help="run the sampling step through torch.compile: seconds to a minute to compile, "
+                                f"then fewer µs per step on long runs (default: {default('compile_step')})")),
         ("--calibrate", dict(action="store_true",
                              help="choose the step size by a sweep of short pilot runs (default: off)")),
         threads_option(),
@@ -63,6 +66,8 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
 def _shown(field: str, value) -> str:
     if value is None:
         return RESOLVED_AT_RUN_TIME[field]
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:g}" if isinstance(value, float) else str(value)
