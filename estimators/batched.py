@@ -25,7 +25,7 @@ from sltlab.estimators.device import resolve_device
 from sltlab.estimators.estimate import LLCResult, result_of_trace
 from sltlab.estimators.llc import default_nbeta
 from sltlab.estimators.localize import at_true_parameter, empirical_minimum
-from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
 from sltlab.estimators.step_size import CONCERN_ITERATIONS, top_hessian_eigenvalues
@@ -90,7 +90,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
         center = torch.stack([localization.center for localization in group]).to(dtype)
         posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization,
                                    center.repeat_interleave(resolved.chains, 0))
-        trace = run_chains(SAMPLERS[resolved.sampler].kernel(posterior, resolved), posterior, batches,
+        kernel = SAMPLERS[resolved.sampler].kernel(posterior, resolved)
+        trace = run_chains(compiled(kernel) if resolved.compile_step else kernel, posterior, batches,
                            chains=len(group) * resolved.chains, draws=resolved.draws, burnin=resolved.burnin,
                            thin=resolved.thin, generator=generator, progress=progress,
                            full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data

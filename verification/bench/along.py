@@ -8,11 +8,11 @@ with a checkpoint every 10; its second sampler setting (SGLD at step 10⁻³, γ
 many burn-in steps. Each repeat times the whole estimate both ways — every checkpoint's C
 chains in one run (:func:`~sltlab.estimators.batched.estimate_llc_at_centers`) and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint — and the speed-up is
-the ratio of the medians. The two runs have different seeds, so their estimates of a checkpoint
-are independent: their difference has standard deviation √(SE₁² + SE₂²), and the row counts
-the checkpoints where it is within 2 and within 3 of those, and the mean of the signed
-differences in those units, which an offset between the two ways would move away from zero by
-more than about 1/√K.
+the ratio of the medians. Every run has its own seed, so the two estimates of a checkpoint (and
+those of different checkpoints) are independent: their difference has standard deviation
+√(SE₁² + SE₂²), and the row counts the checkpoints where it is within 2 and within 3 of those,
+and gives the mean of the signed differences in those units, which an offset between the two
+ways would move away from zero by more than about 1/√K.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import statistics
 import time
 import warnings
 from dataclasses import replace
+
+import numpy as np
 
 from sltlab.estimators.batched import estimate_llc_at_centers
 from sltlab.estimators.estimate import estimate_llc_from_loss
@@ -72,15 +74,23 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
 
 def _timed_repeats(repeats: int, model, centers, data, config, timings: dict):
     """Both ways ``repeats`` times, appending (wall seconds, sampling seconds) to ``timings``;
-    the last repeat's results. Seeds differ between the two ways and the repeats."""
+    the last repeat's results. Every run has its own seed, each checkpoint of the sequential way
+    too: with one seed for all, neighbouring checkpoints would share their noise and their
+    errors, and the mean signed difference would not fall like 1/√K."""
     for repeat in range(repeats):
         clock = time.perf_counter()
-        together = estimate_llc_at_centers(model, centers, data, replace(config, seed=2 * repeat + 1))
+        together = estimate_llc_at_centers(model, centers, data, replace(config, seed=_seed(repeat, 0)))
         timings["batched"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in together)))
         clock = time.perf_counter()
-        apart = [estimate_llc_from_loss(model, center, data, replace(config, seed=2 * repeat)) for center in centers]
+        apart = [estimate_llc_from_loss(model, center, data, replace(config, seed=_seed(repeat, 1 + index)))
+                 for index, center in enumerate(centers)]
         timings["sequential"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in apart)))
     return together, apart
+
+
+def _seed(repeat: int, run: int) -> int:
+    """A seed for run ``run`` of repeat ``repeat``, independent of the others (NumPy's SeedSequence)."""
+    return int(np.random.SeedSequence([repeat, run]).generate_state(1)[0])
 
 
 def format_along(row: dict) -> str:
