@@ -30,6 +30,7 @@ class LLCConfig:
     dtype: str = "float32"
     functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
     compile_step: bool = False         # run the sampling step through torch.compile (seconds to compile first)
+    reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
 
     @property
     def burnin_steps(self) -> int:
@@ -57,5 +58,7 @@ class LLCConfig:
             raise ValueError(f"localization γ must be ≥ 0, got {self.localization}")
         if self.sampler == "rmsprop_sgld" and self.localization == 0:
             raise ValueError("rmsprop_sgld needs a localization γ > 0: it floors the preconditioner's curvature at γ")
+        if self.reruns < 0:
+            raise ValueError(f"reruns must be ≥ 0, got {self.reruns}")
         if self.burnin is not None and self.burnin < 0:
             raise ValueError(f"burnin must be ≥ 0, got {self.burnin}")

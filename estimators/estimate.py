@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -145,13 +146,42 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     if automatic and kind.warm_up is not None and resolved.burnin > 1:
         warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
     kernel = kind.kernel(posterior, resolved)
-    trace = run(compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws,
-                burnin=0 if warmup else resolved.burnin, thin=resolved.thin,
-                full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None,
-                initial_state=None if warmup is None else warmup.final_state)
+    run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
+                  full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)
+    trace = run(burnin=0 if warmup else resolved.burnin, initial_state=None if warmup is None else warmup.final_state)
     if warmup is not None:
         trace = after_warm_up(warmup, trace)
-    return result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
+    trace, rerun_note = rerun_until_mixed(trace, run, resolved)
+    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
+    return result if rerun_note is None else replace(result, notes=result.notes + (rerun_note,))
+
+
+def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:
+    """While the kept chains fail the mixing gate (:func:`~sltlab.estimators.llc.mixing_concern`),
+    at most ``config.reruns`` times: run as many draws again from where the chains ended, the
+    earlier run becoming burn-in (its draws discarded, its divergences kept). Chains started at
+    w* that are still climbing towards the typical set show it as a split R-hat above the gate;
+    a longer burn-in is the remedy (Vehtari et al. 2021, §4), and the note returned says how
+    many reruns it took and what the gate read before, so that it is never silent. A run that
+    passes at once is returned unchanged, with no note."""
+    readings = []
+    for _ in range(config.reruns):
+        estimate = llc_from_trace(trace, config.nbeta)
+        if mixing_concern(estimate) is None:
+            break
+        readings.append(_gate_reading(estimate))
+        trace = after_warm_up(trace, run(burnin=0, initial_state=trace.final_state))
+    if not readings:
+        return trace, None
+    return trace, (f"the chains failed the mixing gate ({'; then '.join(readings)}), so the run was repeated "
+                   f"{len(readings)} time(s) from where the chains ended, each earlier run discarded as burn-in "
+                   f"({trace.steps:,} steps in all)")
+
+
+def _gate_reading(estimate: LLCEstimate) -> str:
+    rhat = "—" if estimate.rhat is None else f"{estimate.rhat:.3f}"
+    ess = "—" if estimate.ess is None else f"{estimate.ess:.0f}"
+    return f"R-hat {rhat}, ESS {ess}"
 
 
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,

@@ -57,6 +57,10 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
         ("--compile", dict(action="store_true", dest="compile_step", default=None,
                            help="run the sampling step through torch.compile: seconds to a minute to compile, "
                                 f"then fewer µs per step on long runs (default: {default('compile_step')})")),
+        ("--reruns", dict(type=int, metavar="K",
+                          help="while the chains fail the mixing gate (R-hat > 1.05 or ESS < 200), run as long again "
+                               "from where they ended, at most K times, the earlier run discarded as burn-in "
+                               f"(default: {default('reruns')})")),
         ("--calibrate", dict(action="store_true",
                              help="choose the step size by a sweep of short pilot runs (default: off)")),
         threads_option(),
