@@ -29,6 +29,7 @@ from sltlab.estimators.sampling import Trace
 OUTLIER_SPREADS = 5.0
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
 ESS_MIN = 200     # bulk ESS: the MCSE is then known to within about 5 %
+DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
 
 
 class LLCEstimate(NamedTuple):
@@ -43,15 +44,21 @@ class LLCEstimate(NamedTuple):
     diverged_chains: list[int]      # dropped chains, in order
     nbeta: float
     divergence: dict[int, str]      # why each dropped chain was dropped
+    drift: float | None = None      # (last-quarter λ̂ − first-quarter λ̂)/SE of the difference: :func:`drift_z`
 
 
 def mixing_concern(estimate: LLCEstimate) -> str | None:
     """What is wrong with the mixing of the kept chains, against the gate R-hat ≤ ``RHAT_MAX``
-    and bulk ESS ≥ ``ESS_MIN`` (Vehtari et al. 2021, §4), or None when it passes or there is no
-    estimate (every chain dropped, said elsewhere)."""
+    and bulk ESS ≥ ``ESS_MIN`` (Vehtari et al. 2021, §4) and a drift of at most ``DRIFT_MAX``
+    standard errors (:func:`drift_z`), or None when it passes or there is no estimate (every
+    chain dropped, said elsewhere)."""
     if estimate.mean is None:
         return None
     failures = []
+    if estimate.drift is not None and abs(estimate.drift) > DRIFT_MAX:
+        failures.append(f"λ̂ of the last quarter of the draws differs from that of the first by {estimate.drift:+.1f} "
+                        f"standard errors (|z| > {DRIFT_MAX:g}): the chains are still drifting, together, which "
+                        "R-hat does not see (from w* they climb, so λ̂ is low)")
     if estimate.rhat is None:
         failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
     elif not estimate.rhat <= RHAT_MAX:
@@ -107,7 +114,24 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     if not alive.any():
         return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
-    return LLCEstimate(float(kept.mean()), _mcse(kept), per_chain, _rhat(kept), _ess(kept), dropped, nbeta, reasons)
+    return LLCEstimate(float(kept.mean()), _mcse(kept), per_chain, _rhat(kept), _ess(kept), dropped, nbeta, reasons,
+                       drift_z(kept))
+
+
+def drift_z(values: np.ndarray) -> float | None:
+    """z = (m₄ − m₁)/√(se₁² + se₄²), with m₁, m₄ the means of the first and last quarter of the
+    draws over all chains and se their Monte Carlo standard errors: a Geweke-style comparison
+    (Geweke 1992, with the chains pooled) that sees what R-hat cannot — chains started at one
+    point (w*) that are still moving together towards the typical set, whose per-chain means
+    agree while all of them rise. On a deep rank-0 network at n = 10⁶ the default run read
+    R-hat 1.027 and z = 4.3 with λ̂ 6 % below the exact value. None under 16 draws."""
+    if values.shape[1] < 16:
+        return None
+    quarters = np.array_split(values, 4, axis=1)
+    first, last = _mcse(quarters[0]), _mcse(quarters[-1])
+    if first is None or last is None or not first + last > 0:
+        return None
+    return float((quarters[-1].mean() - quarters[0].mean()) / math.hypot(first, last))
 
 
 def _finite_or_none(compute) -> float | None:
