@@ -11,7 +11,7 @@ def result_summary(result) -> dict[str, Any]:
     """λ̂ ± SE, its diagnostics, where w* is and the settings that decide the number."""
     config, centre = result.config, result.localization
     return {"llc": result.mean, "standard_error": result.standard_error, "rhat": result.rhat, "ess": result.ess,
-            "chains": config.chains, "diverged": list(result.diverged), "acceptance": result.acceptance,
+            "drift_z": result.estimate.drift, "chains": config.chains, "diverged": list(result.diverged), "acceptance": result.acceptance,
             "nbeta": config.nbeta, "n": result.n, "sampler": config.sampler, "draws": config.draws,
             "burnin": config.burnin, "thin": config.thin, "step_size": config.step_size,
             "step_size_rule": result.step_size_rule, "localization": config.localization,
@@ -34,7 +34,8 @@ def result_text(result) -> str:
     batch = "full batch" if facts["batch_size"] is None else f"batch {facts['batch_size']}"
     centre = facts["centre"]
     lines = [head,
-             f"  R-hat {_number(facts['rhat'])}   ESS {_number(facts['ess'], 5)}   chains {facts['chains']} "
+             f"  R-hat {_number(facts['rhat'])}   ESS {_number(facts['ess'], 5)}   drift {_drift(facts['drift_z'])}"
+             f"   chains {facts['chains']} "
              f"(dropped: {diverged}){accepted}",
              f"  {facts['sampler']}, {facts['draws']:,} draws (burn-in {facts['burnin']:,}, thin {facts['thin']}), "
              f"step {facts['step_size']:.3g} ({facts['step_size_rule']}), γ = {facts['localization']:g}, {batch}",
@@ -45,6 +46,10 @@ def result_text(result) -> str:
     lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
     lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
     return "\n".join(lines)
+
+
+def _drift(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f} SE"
 
 
 def _number(value: float | None, digits: int = 4) -> str:

@@ -56,6 +56,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         "band": None if lam is None else [lam - multiplicity_shortfall(exact.multiplicity, config.nbeta), lam],
         "rhat": estimate.rhat,
         "ess": estimate.ess,
+        "drift_z": estimate.drift,
         "diverged_chains": estimate.diverged_chains,
         "divergence": {str(chain): why for chain, why in estimate.divergence.items()},
         "warnings": list(result.warnings),
