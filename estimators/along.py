@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
-
 from torch import nn
 
 from sltlab.estimators.batched import chains_per_run, estimate_llc_at_centers
