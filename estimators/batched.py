@@ -13,17 +13,14 @@ each centre and would give each its own step.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
-from sltlab.estimators.checks import check_data, check_loss_shape
+from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.device import resolve_device
-from sltlab.estimators.estimate import LLCResult, result_of_trace
-from sltlab.estimators.llc import default_nbeta
+from sltlab.estimators.estimate import LLCResult, result_of_trace, run_inputs
 from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
@@ -54,20 +51,12 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     that centre at a given step (diagnostics, dropped chains and warnings from its own chains);
     its ``trace.seconds`` is its share of the batched run's time.
     """
-    config.validate()
     if not centers:
         raise ValueError("centers is empty: give at least one parameter vector")
     if config.step_size is None:
         raise ValueError("batched centres share one step size: give step_size (or calibrate it first); "
                          "a sampler's own rule would choose one per centre")
-    check_data(data)
-    n = len(data[0]) if data else n
-    if n is None or n < 2:
-        raise ValueError("the data set size n must be at least 2")
-    device, dtype = resolve_device(config.device), getattr(torch, config.dtype)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
-    full = tuple(t.unsqueeze(0) for t in wide) if wide else None
+    n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     starts = [center.to(device=device, dtype=torch.float64) for center in centers]
     if any(start.dim() != 1 or start.shape != starts[0].shape for start in starts):
         raise ValueError(f"every centre must be one vector [d] of the same d; got shapes "
@@ -76,13 +65,6 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
     announce_phase(f"localising {len(starts)} centres", enabled=progress)
     localizations = [localize(loss, start, full) for start in starts]
-    resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
-                       batch_size=min(config.batch_size or n, n) if data else None, burnin=config.burnin_steps)
-    cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
-    batches = Batches(cast, resolved.batch_size or 1)
-    if resolved.sampler in ("mala", "slice") and not batches.is_full:
-        raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
-                         "or choose sgld, rmsprop_sgld or sgnht for minibatches")
     per_run = chains_per_run(resolved.chains, starts[0].numel()) // resolved.chains
     results = []
     for first in range(0, len(localizations), per_run):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -96,6 +96,40 @@ class LLCResult:
 MIN_ACCEPTANCE = 0.1   # below this a Metropolis-adjusted chain has hardly moved: a warning
 
 
+class RunInputs(NamedTuple):
+    """What an estimate derives from its data and settings before it localises and samples."""
+
+    n: int
+    device: torch.device
+    dtype: torch.dtype                # the sampling precision
+    generator: torch.Generator        # the run's one generator, seeded by ``config.seed``
+    full: tuple[Tensor, ...] | None   # the data in float64 with a leading 1, for localising
+    resolved: LLCConfig               # every default resolved but the step size
+    batches: Batches                  # the data in the sampling precision, drawn as the config says
+
+
+def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> RunInputs:
+    """Check the settings and the data (one-line ``ValueError``s) and resolve what they imply:
+    n (the rows, or ``n`` for a population potential), the device, nβ = n/log n unless set,
+    the minibatch size and the burn-in; MALA and slice sampling must see the full data."""
+    config.validate()
+    check_data(data)
+    n = len(data[0]) if data else n
+    if n is None or n < 2:
+        raise ValueError("the data set size n must be at least 2")
+    device, dtype = resolve_device(config.device), getattr(torch, config.dtype)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
+    resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
+                       batch_size=min(config.batch_size or n, n) if data else None, burnin=config.burnin_steps)
+    batches = Batches(tuple(t.to(dtype) if t.is_floating_point() else t for t in wide), resolved.batch_size or 1)
+    if resolved.sampler in ("mala", "slice") and not batches.is_full:
+        raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
+                         "or choose sgld, rmsprop_sgld or sgnht for minibatches")
+    full = tuple(t.unsqueeze(0) for t in wide) if wide else None
+    return RunInputs(n, device, dtype, generator, full, resolved, batches)
+
+
 def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                            n: int | None = None, localization: Localization | None = None,
                            progress: bool = False) -> LLCResult:
@@ -107,15 +141,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     :class:`DivergenceWarning`, :class:`LocalizationWarning` and :class:`MixingWarning` and are
     listed in ``LLCResult.warnings``.
     """
-    config.validate()
-    check_data(data)
-    n = len(data[0]) if data else n
-    if n is None or n < 2:
-        raise ValueError("the data set size n must be at least 2")
-    device, dtype = resolve_device(config.device), getattr(torch, config.dtype)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
-    full = tuple(t.unsqueeze(0) for t in wide) if wide else None
+    n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     start = true_parameter.to(device=device, dtype=torch.float64)
     check_loss_shape(loss, start, full)
     if localization is None:
@@ -125,14 +151,6 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         localization = localize(loss, start, full)
     else:
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
-    resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
-                       batch_size=min(config.batch_size or n, n) if data else None,
-                       burnin=config.burnin_steps)
-    cast = tuple(t.to(dtype) if t.is_floating_point() else t for t in wide)
-    batches = Batches(cast, resolved.batch_size or 1)
-    if resolved.sampler in ("mala", "slice") and not batches.is_full:
-        raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
-                         "or choose sgld, rmsprop_sgld or sgnht for minibatches")
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
     kind = SAMPLERS[resolved.sampler]
     automatic, rule = resolved.step_size is None, "given"
