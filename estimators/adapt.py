@@ -1,4 +1,5 @@
-"""Step size from the Metropolis acceptance rate of full-batch MALA pilot chains.
+"""MALA's warm-up: its step size from the Metropolis acceptance rate of full-batch chains, and,
+when asked, a warm-up that starts hot and cools to the target nβ.
 
 The acceptance rate of a Langevin proposal measures its discretisation error, so it is a
 model-free way to set ε. sltlab targets 0.8 for MALA rather than the asymptotically optimal
@@ -8,29 +9,70 @@ into the tails stick there for thousands of steps (measured on K = w⁴: the cha
 forty times larger at ε for 0.57 than at ε for 0.86). ε is tuned by dual averaging (Nesterov 2009, as in Hoffman &
 Gelman 2014, Alg. 5, with their constants γ = 0.05, t0 = 10, κ = 0.75) from a start found by
 doubling or halving until the one-step acceptance crosses 1/2 (ibid., Alg. 4).
+
+Annealing. Chains start at w*, and in a singular posterior the soft directions (along the set
+of minima, held only by the localisation γ) relax in about 1/(ε·γ) steps, while ε shrinks like
+1/nβ with the stiff ones: at n = 10⁶ chains on deep linear networks of thousands of parameters
+were still climbing after 120,000 steps, up to 15 % below the exact LLC. The spread along the
+soft directions depends on nβ only weakly (through the stiff directions' volume), so with
+``anneal = F`` the first half of the warm-up runs at nβ/F and raises nβ geometrically to the
+target in ``ANNEAL_STAGES`` stages (ε·(nβ + γ) dual-averaged to the same acceptance across
+the stages), a cooling schedule as in simulated annealing (Kirkpatrick, Gelatt &
+Vecchi 1983): the soft directions relax F times faster and the stiff ones contract within a
+few steps of each stage. The target stays exact: the chains only start where the warm-up
+ended, and the step is adapted at the target nβ in the second half.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+import time
+from dataclasses import replace
+from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.mala import mala
+from sltlab.estimators.mala import MALAState, mala
 from sltlab.estimators.posterior import LocalPosterior, chain_centers
-from sltlab.estimators.sampling import Batches
+from sltlab.estimators.sampling import Batches, Trace
 
 
 MALA_TARGET_ACCEPTANCE = 0.8
+ANNEAL_STAGES = 10
 
 
 class Adaptation(NamedTuple):
     step_size: float
     target_acceptance: float
-    achieved_acceptance: float   # mean over the last half of the warm-up
+    achieved_acceptance: float   # mean over the last half of the steps at the target nβ
     warmup_steps: int
+    final_state: MALAState       # where the warm-up's chains ended, at the target nβ
+
+
+class DualAveraging:
+    """Hoffman & Gelman (2014), Alg. 5: the log step driven to a target acceptance, with its
+    iterate average as the final step."""
+
+    def __init__(self, step_size: float, target_acceptance: float):
+        self.target, self.mu, self.count = target_acceptance, math.log(10 * step_size), 0
+        self.error, self.log_step, self.log_average = 0.0, math.log(step_size), 0.0
+
+    @property
+    def step_size(self) -> float:
+        return math.exp(self.log_step)
+
+    @property
+    def averaged_step_size(self) -> float:
+        return math.exp(self.log_average)
+
+    def update(self, acceptance: float) -> None:
+        self.count += 1
+        self.error += ((self.target - acceptance) - self.error) / (self.count + 10)
+        self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
+        weight = self.count ** -0.75
+        self.log_average = weight * self.log_step + (1 - weight) * self.log_average
 
 
 def _acceptance(posterior, batch, state, step_size, generator):
@@ -39,40 +81,80 @@ def _acceptance(posterior, batch, state, step_size, generator):
     return state, float(info["acceptance"].mean())
 
 
-def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_acceptance: float,
-                    chains: int, warmup_steps: int, generator: torch.Generator) -> Adaptation:
-    """Dual-averaged ε for which full-batch MALA chains from the centre accept at the target."""
-    if not 0 < target_acceptance < 1 or warmup_steps < 10:
-        raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
+def initial_step_size(posterior: LocalPosterior, batches: Batches, chains: int, generator: torch.Generator) -> float:
+    """Alg. 4: from 1/(nβ + γ), double or halve ε until one step's acceptance from w* crosses 1/2."""
     batch = batches.full()
-    start = chain_centers(posterior.center, chains).clone()
-    state = mala(posterior, step_size=1.0).init(start, batch)
+    state = mala(posterior, step_size=1.0).init(chain_centers(posterior.center, chains).clone(), batch)
     step_size = 1.0 / (posterior.nbeta + posterior.localization)
     _, rate = _acceptance(posterior, batch, state, step_size, generator)
     direction = 1.0 if rate > 0.5 else -1.0
-    for _ in range(60):  # Alg. 4: double or halve until the acceptance crosses 1/2
+    for _ in range(60):
         _, rate = _acceptance(posterior, batch, state, step_size * 2.0**direction, generator)
         if (rate > 0.5) != (direction > 0):
             break
         step_size *= 2.0**direction
-    mu, averaged_error, log_step, log_average = math.log(10 * step_size), 0.0, math.log(step_size), 0.0
-    rates = []
-    for m in range(1, warmup_steps + 1):
-        state, rate = _acceptance(posterior, batch, state, math.exp(log_step), generator)
-        rates.append(rate)
-        averaged_error += ((target_acceptance - rate) - averaged_error) / (m + 10)
-        log_step = mu - math.sqrt(m) / 0.05 * averaged_error
-        weight = m ** -0.75
-        log_average = weight * log_step + (1 - weight) * log_average
-    achieved = sum(rates[warmup_steps // 2:]) / len(rates[warmup_steps // 2:])
-    return Adaptation(math.exp(log_average), target_acceptance, achieved, warmup_steps)
+    return step_size
 
 
-def mala_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
-                   generator: torch.Generator) -> tuple[float, str]:
-    """MALA's step: dual averaging to acceptance 0.8 over max(200, burn-in) warm-up steps."""
+def annealing_stages(nbeta: float, anneal: float, warmup_steps: int) -> list[tuple[float, int]]:
+    """(nβ, steps) of each warm-up stage: with ``anneal`` F > 1, ``ANNEAL_STAGES`` stages over
+    the first half at nβ·F^(−(S − k)/S), k = 0 … S − 1, then the rest at nβ."""
+    if anneal <= 1:
+        return [(nbeta, warmup_steps)]
+    per_stage = max(1, warmup_steps // 2 // ANNEAL_STAGES)
+    stages = [(nbeta * anneal ** (-(ANNEAL_STAGES - k) / ANNEAL_STAGES), per_stage) for k in range(ANNEAL_STAGES)]
+    return stages + [(nbeta, warmup_steps - per_stage * ANNEAL_STAGES)]
+
+
+def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_acceptance: float, chains: int,
+                    warmup_steps: int, generator: torch.Generator, initial_step: float | None = None,
+                    anneal: float = 1.0) -> Adaptation:
+    """Dual-averaged ε for which full-batch MALA chains accept at the target, from chains at the
+    centre, through :func:`annealing_stages` (one stage at nβ unless ``anneal`` > 1)."""
+    if not 0 < target_acceptance < 1 or warmup_steps < 10:
+        raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
+    if not (anneal >= 1 and math.isfinite(anneal)):
+        raise ValueError(f"anneal must be a finite factor ≥ 1, got {anneal}")
+    batch, shift = batches.full(), posterior.localization
+    if initial_step is None:
+        initial_step = initial_step_size(posterior, batches, chains, generator)
+    normalised = initial_step * (posterior.nbeta + shift)   # ε·(nβ + γ), about the same at every nβ
+    position, averaging = chain_centers(posterior.center, chains).clone(), None
+    for nbeta, steps in annealing_stages(posterior.nbeta, anneal, warmup_steps):
+        stage = posterior._replace(nbeta=nbeta)
+        state = mala(stage, step_size=1.0).init(position, batch)
+        if averaging is None or nbeta == posterior.nbeta:   # at the target, adapt afresh from the step so far
+            averaging, rates = DualAveraging(normalised, target_acceptance), []
+        for _ in range(steps):
+            state, rate = _acceptance(stage, batch, state, averaging.step_size / (nbeta + shift), generator)
+            averaging.update(rate)
+            rates.append(rate)
+        position, normalised = state.position, averaging.step_size
+    achieved = sum(rates[len(rates) // 2:]) / len(rates[len(rates) // 2:])
+    return Adaptation(averaging.averaged_step_size / (posterior.nbeta + shift), target_acceptance, achieved,
+                      warmup_steps, state)
+
+
+def mala_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
+                    generator: torch.Generator) -> tuple[float, str]:
+    """MALA's pilot step (:func:`initial_step_size`); :func:`mala_warm_up` then adapts it."""
+    return initial_step_size(posterior, batches, config.chains, generator), "one-step acceptance 1/2 from w*"
+
+
+def mala_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
+                 run: Callable[..., Trace]) -> tuple[Trace, LLCConfig, str]:
+    """Dual averaging to acceptance 0.8 over max(200, burn-in) warm-up steps from the pilot
+    step, annealed by ``config.anneal``; the run's burn-in and draws continue from its end."""
+    started = time.perf_counter()
     warmup = adapt_step_size(posterior, batches, target_acceptance=MALA_TARGET_ACCEPTANCE, chains=config.chains,
-                             warmup_steps=max(200, config.burnin or 0), generator=generator)
+                             warmup_steps=max(200, config.burnin_steps), generator=generator,
+                             initial_step=config.step_size, anneal=config.anneal)
     rule = (f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.warmup_steps} warm-up steps "
             f"(reached {warmup.achieved_acceptance:.2f})")
-    return warmup.step_size, rule
+    if config.anneal > 1:
+        rule += (f", the first half cooling from nβ/{config.anneal:g} to nβ in {ANNEAL_STAGES} stages; "
+                 "the run continues from where the warm-up ended")
+    chains = config.chains
+    trace = Trace({}, np.zeros(chains, dtype=bool), np.full(chains, -1), None, warmup.warmup_steps,
+                  time.perf_counter() - started, warmup.final_state)
+    return trace, replace(config, step_size=warmup.step_size), rule

@@ -31,6 +31,7 @@ class LLCConfig:
     functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
     compile_step: bool = False         # run the sampling step through torch.compile (seconds to compile first)
     reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
+    anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
 
     @property
     def burnin_steps(self) -> int:
@@ -58,6 +59,8 @@ class LLCConfig:
             raise ValueError(f"localization γ must be ≥ 0, got {self.localization}")
         if self.sampler == "rmsprop_sgld" and self.localization == 0:
             raise ValueError("rmsprop_sgld needs a localization γ > 0: it floors the preconditioner's curvature at γ")
+        if not (self.anneal >= 1 and math.isfinite(self.anneal)):
+            raise ValueError(f"anneal must be a finite factor ≥ 1, got {self.anneal}")
         if self.reruns < 0:
             raise ValueError(f"reruns must be ≥ 0, got {self.reruns}")
         if self.burnin is not None and self.burnin < 0:

@@ -161,12 +161,13 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     run = partial(run_chains, posterior=posterior, batches=batches, chains=resolved.chains, generator=generator,
                   progress=progress)
     warmup = None
-    if automatic and kind.warm_up is not None and resolved.burnin > 1:
+    if automatic and kind.warm_up is not None and (resolved.burnin > 1 or not kind.warm_up_is_burn_in):
         warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)
-    trace = run(burnin=0 if warmup else resolved.burnin, initial_state=None if warmup is None else warmup.final_state)
+    burnin = 0 if warmup is not None and kind.warm_up_is_burn_in else resolved.burnin
+    trace = run(burnin=burnin, initial_state=None if warmup is None else warmup.final_state)
     if warmup is not None:
         trace = after_warm_up(warmup, trace)
     trace, rerun_note = rerun_until_mixed(trace, run, resolved)

@@ -7,7 +7,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from sltlab.estimators.adapt import mala_step_size
+from sltlab.estimators.adapt import mala_pilot_step, mala_warm_up
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.mala import mala
 from sltlab.estimators.posterior import LocalPosterior, Sampler
@@ -23,11 +23,13 @@ class SamplerKind(NamedTuple):
     """How an estimate builds and tunes one sampler: ``kernel(posterior, config)``,
     ``step_size_rule(posterior, batches, config, generator) -> (ε, rule in words)``, and an
     optional ``warm_up(config, posterior, batches, generator, run) -> (trace, config, rule)``
-    run before sampling when the step was chosen by the rule."""
+    run before sampling when the step was chosen by the rule, from whose end the run continues:
+    in place of the burn-in when ``warm_up_is_burn_in``, else before it."""
 
     kernel: Callable[[LocalPosterior, LLCConfig], Sampler]
     step_size_rule: Callable[[LocalPosterior, Batches, LLCConfig, torch.Generator], tuple[float, str]]
     warm_up: Callable | None = None
+    warm_up_is_burn_in: bool = True
 
 
 def _sgld_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
@@ -39,6 +41,7 @@ SAMPLERS: dict[str, SamplerKind] = {
     "sgld": SamplerKind(lambda posterior, config: sgld(posterior, step_size=config.step_size), _sgld_step_size),
     "rmsprop_sgld": SamplerKind(rmsprop_from_config, rmsprop_pilot_step_size, adapt_preconditioner),
     "sgnht": SamplerKind(lambda posterior, config: sgnht(posterior, step_size=config.step_size), sgnht_step_size),
-    "mala": SamplerKind(lambda posterior, config: mala(posterior, step_size=config.step_size), mala_step_size),
+    "mala": SamplerKind(lambda posterior, config: mala(posterior, step_size=config.step_size), mala_pilot_step,
+                        mala_warm_up, warm_up_is_burn_in=False),
     "slice": SamplerKind(lambda posterior, config: slice_sampler(posterior, width=config.step_size), slice_width),
 }

@@ -24,7 +24,7 @@ class ModelDefaults(NamedTuple):
 # of another draw at n = 10⁶, but −4 % to −15 % on the deep or large ones whose chains are still
 # climbing from w* at the end of the run (R-hat or the drift check flags three of those four).
 DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=8, draws=16_000, burnin=40_000, thin=5,
-                                       localization=3.0), n=10_000)
+                                       localization=3.0, anneal=100.0), n=10_000)
 # `sltlab estimate dln` and the grid benchmark estimate at n = 10⁶ (the sufficient statistics of
 # 10⁶ rows are drawn exactly, at the cost of 10⁴): at n = 10⁴ the finite-n LLC itself sits up to
 # 13 % below the band [λ − (m − 1)/log nβ, λ] on networks drawn from the published grid and 31 %

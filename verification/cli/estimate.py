@@ -61,6 +61,10 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
                           help="while the chains fail the mixing gate (R-hat > 1.05 or ESS < 200), run as long again "
                                "from where they ended, at most K times, the earlier run discarded as burn-in "
                                f"(default: {default('reruns')})")),
+        ("--anneal", dict(type=float, metavar="F",
+                          help="MALA only: its warm-up starts at nβ/F and cools to nβ over its first half, and the "
+                               "run continues from where the warm-up ended, so that directions held only by γ "
+                               f"relax F times faster (default: {default('anneal')})")),
         ("--calibrate", dict(action="store_true",
                              help="choose the step size by a sweep of short pilot runs (default: off)")),
         threads_option(),
