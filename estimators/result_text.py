@@ -11,7 +11,8 @@ def result_summary(result) -> dict[str, Any]:
     """λ̂ ± SE, its diagnostics, where w* is and the settings that decide the number."""
     config, centre = result.config, result.localization
     return {"llc": result.mean, "standard_error": result.standard_error, "rhat": result.rhat, "ess": result.ess,
-            "drift_z": result.estimate.drift, "chains": config.chains, "diverged": list(result.diverged), "acceptance": result.acceptance,
+            "drift_z": result.estimate.drift, "chains": config.chains, "diverged": list(result.diverged),
+            "acceptance": result.acceptance,
             "nbeta": config.nbeta, "n": result.n, "sampler": config.sampler, "draws": config.draws,
             "burnin": config.burnin, "thin": config.thin, "step_size": config.step_size,
             "step_size_rule": result.step_size_rule, "localization": config.localization,

@@ -103,7 +103,8 @@ def adapt_preconditioner(config: LLCConfig, posterior: LocalPosterior, batches: 
     scale = rmsprop_preconditioner(state, posterior.localization)
     alive = torch.as_tensor(~warmup.diverged, device=scale.device)
     if not bool(alive.any()):
-        return warmup, config, f"every chain diverged while adapting the preconditioner (pilot step {config.step_size:.3g})"
+        return warmup, config, ("every chain diverged while adapting the preconditioner "
+                                f"(pilot step {config.step_size:.3g})")
     top = top_hessian_eigenvalue(posterior.loss, state.position[alive], batches.full(), generator=generator,
                                  preconditioner=scale[alive])
     # The same rule as the plain step, with the localisation's curvature scaled by G too.

@@ -18,8 +18,8 @@ def test_preconditioner_adapts_then_holds_and_is_floored_at_gamma():
                        generator=torch.Generator().manual_seed(0))
     state = first.final_state
     assert (state.count == 30).all()
-    later = run_chains(sampler, posterior, Batches((), 1), chains=3, draws=20, generator=torch.Generator().manual_seed(1),
-                       initial_state=state)
+    later = run_chains(sampler, posterior, Batches((), 1), chains=3, draws=20,
+                       generator=torch.Generator().manual_seed(1), initial_state=state)
     assert torch.equal(later.final_state.square_average, state.square_average)
     scale = rmsprop_preconditioner(state, posterior.localization)
     assert bool((scale <= 1 / 2.0**0.5).all())                       # V̂ floored at γ = 2

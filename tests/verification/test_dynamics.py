@@ -14,7 +14,8 @@ from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
-from sltlab.verification.dynamics.grokking import GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study, shape_summary
+from sltlab.verification.dynamics.grokking import (GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study,
+                                                   shape_summary)
 from sltlab.verification.dynamics.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage,
                                                  saddle_study, saddle_verdict, train_setup)
 

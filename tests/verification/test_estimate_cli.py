@@ -67,7 +67,8 @@ def test_text_output_names_the_pieces(capsys):
     for words in ("λ̂", "exact λ   1/2", "nβ·E[ΔL]", "R-hat", "slice sampling", "stepped out and shrunk"):
         assert words in text
     judged, to_lambda = text.splitlines()[1:3]    # the judged error leads, the distance to λ follows
-    assert re.fullmatch(r"  error     z = \(λ̂ − truth\)/SE = [+-]\d\.\d\d against the finite-n truth nβ·E\[ΔL\] = .*", judged)
+    assert re.fullmatch(r"  error     z = \(λ̂ − truth\)/SE = [+-]\d\.\d\d "
+                        r"against the finite-n truth nβ·E\[ΔL\] = .*", judged)
     assert to_lambda.startswith("  to λ ") and "reported, not judged" in to_lambda
 
 

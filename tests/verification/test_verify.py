@@ -94,7 +94,8 @@ def test_summary_judges_the_dln_targets_on_dln_cases_only():
     from sltlab.verification.suite.report import summary
 
     def line(case_id, error, tags):
-        return {"id": case_id, "passed": True, "tags": tags, "rel_error": error, "rel_error_outside_band": abs(error) / 2}
+        return {"id": case_id, "passed": True, "tags": tags, "rel_error": error,
+                "rel_error_outside_band": abs(error) / 2}
 
     lines = [line("a", 0.01, ["dln"]), line("b", -0.02, ["dln"]), line("c", 0.09, ["dln"]), line("d", 0.5, ["toy"])]
     facts = summary(lines)["dln"]

@@ -92,7 +92,8 @@ def format_accuracy(dln: list[dict], summary: dict, potentials: list[dict], regu
                  f"worst {summary['worst_outside_band']:.1%} (target < {WORST_TARGET:.0%}) outside the band: "
                  + ("ok" if summary["meets_target"] else "MISSED"))
     lines.append(f"regular: λ̂ {regular['rel_error']:+.1%}, ν̂ = {regular['nu']:.4g} ({regular['nu_rel_error']:+.1%}) "
-                 f"of d/2 = 50 (target within {REGULAR_TARGET:.0%}): " + ("ok" if regular["meets_target"] else "MISSED"))
+                 f"of d/2 = 50 (target within {REGULAR_TARGET:.0%}): "
+                 + ("ok" if regular["meets_target"] else "MISSED"))
     lines.append(f"{'potential':<44} {'λ':>8} {'t·E[K]':>8} {'λ̂ ± SE':>18} {'z':>6}")
     for row in potentials:
         lines.append(f"{row['name']:<44} {row['lambda']:>8.4g} {row['finite_n_truth']:>8.4f} "

@@ -168,7 +168,8 @@ def _saddle_text(summary) -> str:
 
 
 def _grokking(args) -> Result:
-    from sltlab.verification.dynamics.grokking import SENSITIVITY_SETTINGS, GrokkingSetup, SamplerSetting, grokking_study
+    from sltlab.verification.dynamics.grokking import (SENSITIVITY_SETTINGS, GrokkingSetup, SamplerSetting,
+                                                       grokking_study)
 
     progress = _prepare(args)
     given = {name: getattr(args, name) for name in ("modulus", "train_fraction", "hidden", "embedding_dim",

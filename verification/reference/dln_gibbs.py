@@ -66,7 +66,8 @@ def _gauge_move(weights: list[Tensor], hidden: int, centre: list[Tensor], gamma:
     width = lower.shape[-2]
     step = scale * torch.randn(len(lower), width, width, generator=generator, dtype=lower.dtype)
     new_lower, new_upper = torch.linalg.matrix_exp(step) @ lower, upper @ torch.linalg.matrix_exp(-step)
-    prior = ((new_lower - centre[hidden - 1]).square().sum((-1, -2)) + (new_upper - centre[hidden]).square().sum((-1, -2))
+    prior = ((new_lower - centre[hidden - 1]).square().sum((-1, -2))
+             + (new_upper - centre[hidden]).square().sum((-1, -2))
              - (lower - centre[hidden - 1]).square().sum((-1, -2)) - (upper - centre[hidden]).square().sum((-1, -2)))
     jacobian = step.diagonal(dim1=-2, dim2=-1).sum(-1) * (lower.shape[-1] - upper.shape[-2])
     log_ratio = -0.5 * gamma * prior + jacobian

@@ -55,7 +55,8 @@ def _version(package: str) -> str:
 def provenance_markdown(facts: dict[str, Any]) -> list[str]:
     """The provenance block of report.md."""
     return ["## Provenance", "",
-            f"- sltlab commit: {facts['git_commit']}; sltlab {facts['sltlab_version']}, torch {facts['torch_version']}, "
+            f"- sltlab commit: {facts['git_commit']}; sltlab {facts['sltlab_version']}, "
+            f"torch {facts['torch_version']}, "
             f"Python {facts['python_version']}",
             f"- machine: {facts['machine']}; platform {facts['platform']}; torch threads "
             f"{', '.join(map(str, facts['torch_threads']))}",
