@@ -17,12 +17,13 @@ class ModelDefaults(NamedTuple):
 
 
 # Deep linear networks: MALA (Metropolis-adjusted, so no discretisation bias) on exact full-data
-# gradients from the sufficient statistics, its step tuned to acceptance 0.8 during burn-in. On
-# networks drawn from the published band SGLD at the curvature rule's step came out 13 % high in
-# the median and up to 48 % (its chains reach regions far stiffer than the rule measured);
-# MALA's sampler error against the exact Gibbs reference is 0.2 % in the median over 39 networks
-# of another draw at n = 10⁶, but −4 % to −15 % on the deep or large ones whose chains are still
-# climbing from w* at the end of the run (R-hat or the drift check flags three of those four).
+# gradients from the sufficient statistics, its step tuned to acceptance 0.8 during a warm-up
+# that cools from nβ/100 to nβ. On networks drawn from the published band SGLD at the curvature
+# rule's step came out 13 % high in the median and up to 48 % (its chains reach regions far
+# stiffer than the rule measured). MALA warmed up at the target nβ had a sampler error against
+# the exact Gibbs reference of 0.2 % in the median over 39 networks of another draw at n = 10⁶,
+# but −4 % to −15 % on the deep or large ones whose chains were still climbing from w*; cooling
+# from nβ/100 (chosen on two of those networks) brought the worst of the 39 to 2.0 %.
 DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=8, draws=16_000, burnin=40_000, thin=5,
                                        localization=3.0, anneal=100.0), n=10_000)
 # `sltlab estimate dln` and the grid benchmark estimate at n = 10⁶ (the sufficient statistics of

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sltlab.estimators.adapt import ANNEAL_STAGES, MALA_TARGET_ACCEPTANCE
 from sltlab.estimators.config import LLCConfig
 from sltlab.verification.cli import build_parser
 from sltlab.verification.cli.estimate import RESOLVED_AT_RUN_TIME
@@ -83,12 +84,16 @@ def test_the_readme_states_the_same_defaults():
     assert config.burnin is None and config.nbeta is None and config.step_size is None
 
     dln = re.search(r"\*\*Deep linear networks\*\*: n = (10⁴) Gaussian rows, nβ = n/log n, γ = ([\d.]+), (\d+) "
-                    r"(\w+) chains of\s+([\d,]+) burn-in steps and ([\d,]+) draws thinned by (\d+)", README)
+                    r"(\w+) chains: a\s+warm-up of ([\d,]+) steps that tunes the step to acceptance ([\d.]+) and, over "
+                    r"its first half, cools\s+from nβ/(\d+) to nβ in ten stages \(`anneal=(\d+)`\), then ([\d,]+) "
+                    r"burn-in steps and ([\d,]+) draws\s+thinned by (\d+)", README)
     config = DLN_DEFAULTS.config
     assert dln is not None
-    assert (_number(dln[1]), _number(dln[2]), _number(dln[3]), dln[4].lower(), _number(dln[5]), _number(dln[6]),
-            _number(dln[7])) == (DLN_DEFAULTS.n, config.localization, config.chains, config.sampler, config.burnin,
-                                 config.draws, config.thin)
+    assert (_number(dln[1]), _number(dln[2]), _number(dln[3]), dln[4].lower()) == (
+        DLN_DEFAULTS.n, config.localization, config.chains, config.sampler)
+    assert (_number(dln[5]), float(dln[6]), _number(dln[7]), _number(dln[8]), ANNEAL_STAGES) == (
+        max(200, config.burnin), MALA_TARGET_ACCEPTANCE, config.anneal, config.anneal, 10)
+    assert (_number(dln[9]), _number(dln[10]), _number(dln[11])) == (config.burnin, config.draws, config.thin)
 
     potentials = re.search(r"\*\*Potentials\*\* \(and the tanh network\): coordinate-wise (\w+) sampling \(exact, "
                            r"no step to\s+tune\), (\d+) chains × ([\d,]+) draws, burn-in draws/4, γ = ([\d.]+), "
