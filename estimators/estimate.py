@@ -163,6 +163,11 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     warmup = None
     if automatic and kind.warm_up is not None and (resolved.burnin > 1 or not kind.warm_up_is_burn_in):
         warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
+    notes = ()
+    if resolved.anneal > 1 and (resolved.sampler != "mala" or warmup is None):   # the result says what was used
+        notes += (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when "
+                  "the step size is chosen automatically)",)
+        resolved = replace(resolved, anneal=1.0)
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)
@@ -171,8 +176,9 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     if warmup is not None:
         trace = after_warm_up(warmup, trace)
     trace, rerun_note = rerun_until_mixed(trace, run, resolved)
+    notes += () if rerun_note is None else (rerun_note,)
     result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
-    return result if rerun_note is None else replace(result, notes=result.notes + (rerun_note,))
+    return replace(result, notes=result.notes + notes) if notes else result
 
 
 def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:

@@ -11,7 +11,7 @@ import torch
 from sltlab.estimators import LLCConfig
 from sltlab.estimators.adapt import ANNEAL_STAGES, adapt_step_size, annealing_stages
 from sltlab.estimators.estimate import estimate_llc_from_loss
-from sltlab.estimators.notices import MixingWarning
+from sltlab.estimators.notices import EstimateWarning, MixingWarning
 from sltlab.estimators.posterior import LocalPosterior, potential
 from sltlab.estimators.sampling import Batches
 from sltlab.verification.suite import dln_problem
@@ -70,6 +70,18 @@ def test_mala_runs_on_from_its_warm_up_and_counts_its_steps():
         result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
     assert result.trace.steps == 300 + 300 + 100 * 2   # warm-up, burn-in, draws
     assert "cooling from nβ/100" in result.step_size_rule and result.config.anneal == 100.0
+
+
+@pytest.mark.parametrize("config", [LLCConfig(sampler="sgld", chains=2, draws=20, anneal=100.0),
+                                    LLCConfig(sampler="mala", chains=2, draws=20, step_size=1e-4, anneal=100.0)])
+def test_an_anneal_that_cannot_apply_is_reported_and_not_claimed(config):
+    """Only MALA's automatic warm-up cools: elsewhere the result says so and holds anneal = 1."""
+    problem = dln_problem([3, 4, 2], 1, n=2000, seed=0)
+    with warnings.catch_warnings():   # 20 draws fail the mixing gate; only the note matters here
+        warnings.simplefilter("ignore", EstimateWarning)
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
+    assert result.config.anneal == 1.0
+    assert any(note.startswith("anneal = 100 was not applied") for note in result.notes)
 
 
 @pytest.mark.parametrize("anneal", [0.5, float("inf"), float("nan")])
