@@ -119,6 +119,8 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
         raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
     if not (anneal >= 1 and math.isfinite(anneal)):
         raise ValueError(f"anneal must be a finite factor ≥ 1, got {anneal}")
+    if anneal > 1 and warmup_steps < 4 * ANNEAL_STAGES:   # each stage a step at least, and the target a half
+        raise ValueError(f"annealing needs at least {4 * ANNEAL_STAGES} warm-up steps, got {warmup_steps}")
     batch, shift = batches.full(), posterior.localization
     if initial_step is None:
         initial_step = initial_step_size(posterior, batches, chains, generator)

@@ -84,6 +84,13 @@ def test_an_anneal_that_cannot_apply_is_reported_and_not_claimed(config):
     assert any(note.startswith("anneal = 100 was not applied") for note in result.notes)
 
 
+def test_annealing_refuses_a_warm_up_too_short_to_hold_its_stages():
+    posterior, _ = _product_posterior()
+    with pytest.raises(ValueError, match="annealing needs at least 40 warm-up steps, got 39"):
+        adapt_step_size(posterior, Batches((), 1), target_acceptance=0.8, chains=2, warmup_steps=39,
+                        generator=torch.Generator().manual_seed(0), anneal=100.0)
+
+
 @pytest.mark.parametrize("anneal", [0.5, float("inf"), float("nan")])
 def test_anneal_must_be_a_finite_factor_of_at_least_one(anneal):
     with pytest.raises(ValueError, match="anneal must be a finite factor ≥ 1"):
