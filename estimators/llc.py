@@ -56,9 +56,11 @@ def mixing_concern(estimate: LLCEstimate) -> str | None:
         return None
     failures = []
     if estimate.drift is not None and abs(estimate.drift) > DRIFT_MAX:
+        direction = ("rising, as chains from w* do, so λ̂ is likely low" if estimate.drift > 0
+                     else "falling, as chains from a hotter start do, so λ̂ is likely high")
         failures.append(f"λ̂ of the last quarter of the draws differs from that of the first by {estimate.drift:+.1f} "
                         f"standard errors (|z| > {DRIFT_MAX:g}): the chains are still drifting, together, which "
-                        "R-hat does not see (from w* they climb, so λ̂ is low)")
+                        f"R-hat does not see ({direction})")
     if estimate.rhat is None:
         failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
     elif not estimate.rhat <= RHAT_MAX:

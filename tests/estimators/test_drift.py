@@ -22,7 +22,9 @@ def test_chains_climbing_together_pass_r_hat_and_fail_the_drift_check():
     assert estimate.rhat < 1.05 and estimate.ess > 200
     assert estimate.drift > DRIFT_MAX
     concern = mixing_concern(estimate)
-    assert concern is not None and "still drifting" in concern and "R-hat" in concern
+    assert concern is not None and "still drifting" in concern and "R-hat" in concern and "likely low" in concern
+    falling = mixing_concern(llc_from_gaps(10 + _noise(0) - np.linspace(0, 0.75, 4000), 1.0))
+    assert falling is not None and "likely high" in falling
 
 
 def test_stationary_chains_read_a_drift_of_about_one_standard_error():
