@@ -90,7 +90,10 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
             raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")
         chosen = adapters[calibrate_at]
         calibration = calibrate_step_size(chosen, chosen.flatten(), prepared.rows.tensors, shared, progress=progress)
-        shared = calibrated_config(shared, calibration)
+        # An exact sampler has no sweep: its pilot's step is pinned so that the checkpoints share
+        # one step and one batched run, where a single estimate would tune (and cool) its own.
+        shared = (calibrated_config(shared, calibration) if calibration.sweep
+                  else replace(shared, step_size=calibration.step_size))
         calibrate_at %= len(adapters)
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
     if reason is None:

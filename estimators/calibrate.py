@@ -102,8 +102,8 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
                      localize_at=localization.kind)
     if config.sampler in ("mala", "slice"):
-        return Calibration(base, sweep=(), reason=f"{config.sampler} is exact at any step: no sweep, its step is "
-                           f"its rule's ({rule.step_size_rule})", **described)
+        return Calibration(base, sweep=(), reason=f"{config.sampler} is exact at any step: no sweep, the run "
+                           "chooses its own step as an estimate without calibration does", **described)
 
     def pilot(factor: float, length: float, index: int) -> SweepPoint:
         settings = replace(rule.config, step_size=base * factor, functional_variance=False,
@@ -216,7 +216,10 @@ def _metropolis_acceptance(loss, result: LLCResult, data: tuple[Tensor, ...]) ->
 
 def calibrated_config(config: LLCConfig, calibration: Calibration, *, max_scale: float = 4.0) -> LLCConfig:
     """``config`` at the calibrated step, its burn-in and draws lengthened by rule/chosen (at
-    most ``max_scale``) so that the run keeps the diffusion time it had at the rule's step."""
+    most ``max_scale``) so that the run keeps the diffusion time it had at the rule's step;
+    unchanged for an exact sampler (no sweep), whose run chooses its step in its own warm-up."""
+    if not calibration.sweep:
+        return config
     scale = min(max_scale, max(1.0, calibration.rule_step_size / calibration.step_size))
     return replace(config, step_size=calibration.step_size, burnin=round(config.burnin_steps * scale),
                    draws=round(config.draws * scale))

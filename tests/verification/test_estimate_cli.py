@@ -137,7 +137,8 @@ def test_calibrate_chooses_the_step_from_the_sweep_and_says_why(capsys):
 
 def test_calibrating_mala_runs_no_sweep(capsys):
     code, result = run_json(capsys, "poly", "w1**2", "--chains", "8", "--draws", "300", "--calibrate")
-    assert code == 0 and result["calibration"]["sweep"] == [] and "exact" in result["step_size_rule"]
+    assert code == 0 and result["calibration"]["sweep"] == [] and "exact" in result["calibration"]["reason"]
+    assert result["step_size_rule"].startswith("slice sampling, initial bracket")
 
 
 def test_estimate_dln_with_its_exact_reference(capsys):

@@ -24,7 +24,8 @@ def test_each_finished_case_is_one_line_and_resume_skips_it(tmp_path):
     assert [line["id"] for line in lines] == ["newton[w1**2]"]
     line = lines[0]
     assert line["passed"] and line["gates"]["mixing"]["passed"] and line["gates"]["accuracy"]["passed"]
-    assert line["calibration"]["sweep"] == [] and "mala is exact" in line["step_size_rule"]
+    assert line["calibration"]["sweep"] == [] and "mala is exact" in line["calibration"]["reason"]
+    assert line["step_size_rule"].startswith("dual averaging to MALA acceptance")
     assert len(line["trace"]) == 8
     with (tmp_path / "results.jsonl").open("a") as stream:
         stream.write('{"id": "torn')                 # a run killed while writing

@@ -206,7 +206,9 @@ def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Re
     if exact_answered_by is not None:
         summary["exact_answered_by"] = exact_answered_by
     if calibration is not None:
-        summary["calibration"], summary["step_size_rule"] = calibration, calibration["reason"]
+        summary["calibration"] = calibration
+        if calibration["sweep"]:
+            summary["step_size_rule"] = calibration["reason"]
     return Result(summary, render_estimate(summary), exit_code=int(summary["llc_mean"] is None))
 
 

@@ -62,7 +62,7 @@ def run_case(case: Case, progress: bool = False, threads: int | None = None) -> 
                     seconds=time.perf_counter() - clock)
         return line
     line.update(summarize(problem, result, reference=True))
-    if "calibration" in line:
+    if line.get("calibration", {}).get("sweep"):
         line["step_size_rule"] = line["calibration"]["reason"]
     line["gates"] = gates(line, case.tolerance)
     line["passed"] = all(gate["passed"] for gate in line["gates"].values())

@@ -87,7 +87,7 @@ def step(line: dict[str, Any]) -> str:
     if "chosen" not in calibration:
         return "—" if used is None else f"{used:.3g} (rule)"
     if not calibration.get("sweep"):
-        return f"{calibration['chosen']:.3g} (rule, not swept)"
+        return f"{used:.3g} (rule, not swept)"
     return f"{calibration['chosen']:.3g} (calibrated; rule {calibration['rule']:.3g})"
 
 
