@@ -16,8 +16,8 @@ from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
 from sltlab.verification.dynamics.grokking import (GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study,
                                                    shape_summary)
-from sltlab.verification.dynamics.saddle import (SaddleSetup, detect_plateaus, relabelled_loss, rises_one_per_stage,
-                                                 saddle_study, saddle_verdict, train_setup)
+from sltlab.verification.dynamics.saddle import SaddleSetup, saddle_study, saddle_verdict, train_setup
+from sltlab.verification.dynamics.saddle_plateaus import detect_plateaus, relabelled_loss, rises_one_per_stage
 
 # Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
 SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
@@ -91,6 +91,10 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
     for row in result["plateaus"]:
         assert row["lambda_exact"] and row["first_step"] <= row["checkpoint_step"] <= row["last_step"]
         assert "llc_mean" in row["negative_control_real_data"]
+        truth = row["finite_n_truth"]["mean"]
+        assert truth > 0 and row["finite_n_truth"]["se"] > 0
+        assert row["sampler_error"] == (row["llc_mean"] - truth) / truth
+        assert row["estimand_bias"] == (truth - row["lambda_exact_float"]) / row["lambda_exact_float"]
     json.dumps(result, allow_nan=False)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]
     again = saddle_study(SMALL_SADDLE, TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)

@@ -46,12 +46,12 @@ def add_dynamics_commands(commands) -> None:
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
-               ("--chains", dict(type=int, help="SGLD chains per estimate (16)")),
-               ("--draws", dict(type=int, help="draws per chain (10000)")),
-               ("--burnin", dict(type=int, help="burn-in steps (20000)")),
+               ("--chains", dict(type=int, help="MALA chains per estimate (16)")),
+               ("--draws", dict(type=int, help="draws per chain (5000)")),
+               ("--burnin", dict(type=int, help="burn-in steps, after as many warm-up steps (5000)")),
                ("--localization", dict(type=float, help="localisation γ (1)")),
                ("--curve-chains", dict(type=int, dest="curve_chains",
-                                       help="SGLD chains per estimate along the LLC curve (32)")),
+                                       help="MALA chains per estimate along the LLC curve (16)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
                                       help="draws per chain along the LLC curve, after four times as many burn-in "
                                            "steps (500)")),
@@ -142,18 +142,23 @@ def _saddle_text(summary) -> str:
                   f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
                   f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"
                   + ("" if reached is None else f" (rank {training['teacher_rank']} at step {reached})"),
-                  f"  SGLD {sampler['chains']} chains × {sampler['draws']} draws after {sampler['burnin']} burn-in, "
-                  f"γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}, automatic step size",
+                  f"  {sampler['sampler'].upper()} {sampler['chains']} chains × {sampler['draws']} draws after "
+                  f"{sampler['burnin']} burn-in, γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}, "
+                  + ("step tuned in the warm-up" if sampler["sampler"] == "mala" else "step from the curvature rule"),
                   f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  "
-                  f"{'R-hat':>5}  negative control (real data)"]
+                  f"{'R-hat':>5}  {'truth':>6}  {'sampler':>7}  {'estimand':>8}  negative control (real data)"]
         for row in study["plateaus"]:
             control = row["negative_control_real_data"]["llc_mean"]
             estimate = "diverged" if row["llc_mean"] is None else f"{row['llc_mean']:.2f} ± {row['llc_se'] or 0:.2f}"
             error = "" if row["rel_error"] is None else f"{100 * row['rel_error']:+.1f}%"
             rhat = "" if row["rhat"] is None else f"{row['rhat']:.3f}"
+            sampler_error = "" if row["sampler_error"] is None else f"{100 * row['sampler_error']:+.1f}%"
             lines.append(f"  {row['rank']:>4}  {row['first_step']:>5}–{row['last_step']:<6}  "
                          f"{row['checkpoint_step']:>6}  {row['lambda_exact']:>6}  {estimate:>14}  {error:>7}  "
-                         f"{rhat:>5}  {'diverged' if control is None else f'{control:.4g}'}")
+                         f"{rhat:>5}  {row['finite_n_truth']['mean']:>6.2f}  {sampler_error:>7}  "
+                         f"{100 * row['estimand_bias']:>+7.1f}%  {'diverged' if control is None else f'{control:.4g}'}")
+        lines.append("  truth: nβ·E[ΔL] by blocked Gibbs at the same centre, nβ and γ; sampler = λ̂ against it, "
+                     "estimand = it against λ_k")
         found = ", ".join(f"{b['step']} [{b['window_start']}–{b['window_end']}]" for b in stages["boundaries"])
         lines += [f"  LLC curve at {len(study['llc_curve']['steps'])} checkpoints: rank changes at steps "
                   f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}; "

@@ -2,7 +2,7 @@
 the end-to-end rank changed.
 
 At every chosen checkpoint λ̂ is estimated against the relabelled problem (targets = the
-checkpoint's own outputs, :func:`sltlab.verification.dynamics.saddle.relabelled_loss`), where
+checkpoint's own outputs, :func:`sltlab.verification.dynamics.saddle_plateaus.relabelled_loss`), where
 the checkpoint is an exact minimum whose learning coefficient follows Aoyagi's staircase. The
 checkpoints are spaced evenly in log time from a quarter of the predicted first escape
 (:mod:`sltlab.verification.dynamics.saddle_schedule`: a prediction, not the observed ranks) to
@@ -21,16 +21,21 @@ import torch
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss
+from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import TrainingRun
+from sltlab.verification.dynamics.saddle_plateaus import relabelled_loss
 from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 
-# Many chains with a burn-in long enough to equilibrate: measured on [10, 5, 10], 500 burn-in
-# steps left λ̂ up to 25 % low (R-hat 1.4) at checkpoints where 2,000 gave the staircase value;
-# about 5–10 s per checkpoint on one shared core.
-CURVE_SAMPLER = LLCConfig(sampler="sgld", chains=32, draws=500, burnin=2000, localization=1.0,
+# Short MALA chains (warm-up, burn-in and draws as in the plateau sampler): on [10,4,4,4,10] they
+# read 6.0, 12.5, 19.3 and 25.6 at plateaus of λ_k = 6, 13, 19.5 and 26, where SGLD at the
+# curvature rule's step (ten times smaller) read 2.8, 9.2, 17.5 and 25.5 with R-hat up to 2.2:
+# its chains never left w* in the flat directions. 60 checkpoints of 16 chains, not 30 of 32:
+# there the rank-2 plateau spans 0.36 in log time, two checkpoints at 30, and its two rank
+# changes merged into one boundary; at 60 every change had its own (about 7 s per checkpoint on
+# one shared core either way: a run this small costs by the step, not by the chain).
+CURVE_SAMPLER = LLCConfig(sampler="mala", chains=16, draws=500, burnin=2000, localization=1.0,
                           localize_at="true_parameter")
-CURVE_CHECKPOINTS = 30
+CURVE_CHECKPOINTS = 60
 
 
 def curve_indices(steps: Sequence[int], first_step: float, count: int = CURVE_CHECKPOINTS) -> list[int]:
@@ -48,9 +53,7 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
     steps, means, errors, rhats = [], [], [], []
     for index in indices:
         position = run.positions[index]
-        with torch.no_grad():
-            targets = network.forward(position.unsqueeze(0), x)[0]
-        estimate = estimate_llc_from_loss(FullDataLoss(network, x, targets), position, (), sampler, n=n).estimate
+        estimate = estimate_llc_from_loss(relabelled_loss(network, x, position), position, (), sampler, n=n).estimate
         steps.append(int(run.steps[index]))
         means.append(estimate.mean)
         errors.append(estimate.standard_error)
