@@ -139,6 +139,8 @@ def test_calibrating_mala_runs_no_sweep(capsys):
     code, result = run_json(capsys, "poly", "w1**2", "--chains", "8", "--draws", "300", "--calibrate")
     assert code == 0 and result["calibration"]["sweep"] == [] and "exact" in result["calibration"]["reason"]
     assert result["step_size_rule"].startswith("slice sampling, initial bracket")
+    text = render_estimate(result)
+    assert "calibration: slice is exact" in text and "calibrated step" not in text and "pilot λ̂" not in text
 
 
 def test_estimate_dln_with_its_exact_reference(capsys):

@@ -77,8 +77,11 @@ def render_estimate(summary: dict[str, Any]) -> str:
         calibration = summary["calibration"]
         sweep = ", ".join(f"{p['step_size']:.3g} → " + ("diverged" if p["estimate"] is None else f"{p['estimate']:.4g}")
                           for p in calibration["sweep"])
-        lines.append(f"  calibrated step {calibration['chosen']:.3g}: {calibration['reason']}")
-        lines.append(f"  sweep     ε → pilot λ̂: {sweep}")
+        if calibration["sweep"]:
+            lines.append(f"  calibrated step {calibration['chosen']:.3g}: {calibration['reason']}")
+            lines.append(f"  sweep     ε → pilot λ̂: {sweep}")
+        else:
+            lines.append(f"  calibration: {calibration['reason']}")
     threads = summary.get("torch_threads")
     lines.append(f"  time      {summary['sampling_seconds']:.2f} s sampling ({summary['steps']} steps)"
                  + ("" if threads is None else f", {threads} torch thread(s)"))
