@@ -86,6 +86,8 @@ def _saddle_staircase(ax, study: dict[str, Any]) -> None:
     ax.errorbar([row["rank"] for row in found], [row["llc_mean"] for row in found],
                 yerr=[row["llc_se"] or 0.0 for row in found], fmt="s", color="black", capsize=4, markersize=6,
                 label=r"$\hat\lambda$ at the plateau (relabelled)")
+    ax.plot([row["rank"] for row in study["plateaus"]], [row["finite_n_truth"]["mean"] for row in study["plateaus"]],
+            "x", color="tab:orange", markersize=9, mew=2, label=r"finite-n truth $n\beta\,E[\Delta L]$ (Gibbs)")
     for row in found:
         ax.annotate(f"{100 * row['rel_error']:+.1f}%", (row["rank"], row["llc_mean"]), textcoords="offset points",
                     xytext=(8, -12), fontsize=9)
