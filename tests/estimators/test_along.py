@@ -57,6 +57,7 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
         along = estimate_llc_along(modules, data, config=SHORT, sampler="mala", calibrate_at=1)
     assert along.calibrated_at == 1 and along.calibration.sweep == ()   # MALA: its rule's step, no sweep
     assert {result.config.step_size for result in along.results} == {along.calibration.step_size}
+    assert along.calibration.reason.startswith("mala is exact at any step: no sweep; the pilot's step")
 
 
 @pytest.mark.parametrize("checkpoints, options, match", [
