@@ -23,8 +23,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import (LocalPosterior, Potential, Sampler, check_step_size, metropolis_noise,
-                                         potential)
+from sltlab.estimators.posterior import (LocalPosterior, Potential, Sampler, check_step_size, constant,
+                                         metropolis_noise, potential)
 
 
 class MALAState(NamedTuple):
@@ -39,21 +39,31 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
     Pass the full data as the batch at every step."""
     step_size = check_step_size(step_size)
     scale = 1.0 if preconditioner is None else preconditioner
-    drift_scale = 0.5 * step_size * scale                                  # (ε/2)·G
     noise_scale = math.sqrt(step_size) * (1.0 if preconditioner is None else preconditioner.sqrt())
     dim = posterior.center.shape[-1]
     cap = math.inf if drift_limit is None else 2 * drift_limit * math.sqrt(dim / step_size)   # on ‖∇U‖
 
-    def drift(gradient: Tensor) -> Tensor:
+    def drift_factor(gradient: Tensor) -> Tensor:
+        """(ε/2)·min(1, cap/‖∇U‖) per chain, [C, 1]: the drift is G·∇U times it."""
         if not math.isfinite(cap):
-            return gradient
+            return constant(0.5 * step_size, gradient.dtype, gradient.device)
         norm = torch.linalg.vector_norm(gradient, dim=-1, keepdim=True)
-        return gradient * norm.reciprocal().mul_(cap).clamp_(max=1.0)      # ∇U·min(1, cap/‖∇U‖)
+        return norm.reciprocal_().mul_(constant(cap, norm.dtype, norm.device)).clamp_(max=1.0).mul_(
+            constant(0.5 * step_size, norm.dtype, norm.device))
 
-    def log_transition(to: Tensor, start: Tensor, start_drift: Tensor) -> Tensor:
+    def shifted(base: Tensor, gradient: Tensor, factor: Tensor, sign: int) -> Tensor:
+        """base + sign·(ε/2)·G·D(w), with the drift of the gradient at w."""
+        if preconditioner is None:
+            return torch.addcmul(base, gradient, factor, value=sign)
+        return torch.addcmul(base, gradient * scale, factor, value=sign)
+
+    def log_transition(to: Tensor, start: Tensor, start_gradient: Tensor) -> Tensor:
         """q(to | start) up to a constant: the Gaussian proposal's exponent."""
-        squares = (to - start + drift_scale * start_drift).square()
-        return (squares if preconditioner is None else squares.div(scale)).sum(-1) / (2 * step_size)
+        residual = shifted(to - start, start_gradient, drift_factor(start_gradient), 1)
+        if preconditioner is None:
+            return torch.linalg.vector_norm(residual, dim=-1).square_().mul_(
+                constant(0.5 / step_size, residual.dtype, residual.device))
+        return residual.square().div(scale).sum(-1) / (2 * step_size)
 
     def init(position: Tensor, batch) -> MALAState:
         return MALAState(position, potential(posterior, position, batch, energy=True))
@@ -61,11 +71,14 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
     def step(state: MALAState, batch, noise):
         gaussian, uniform = noise
         here = state.here
-        proposal = state.position - drift_scale * drift(here.gradient) + noise_scale * gaussian
+        moved = state.position + noise_scale * gaussian if preconditioner is not None else \
+            torch.add(state.position, gaussian, alpha=noise_scale)
+        proposal = shifted(moved, here.gradient, drift_factor(here.gradient), -1)
         there = potential(posterior, proposal, batch, energy=True)
         # q(proposal | position) is the proposal's own noise: ‖√ε·G^{1/2}ξ‖²_{G⁻¹}/(2ε) = ‖ξ‖²/2.
-        log_ratio = (here.energy - there.energy - log_transition(state.position, proposal, drift(there.gradient))
-                     + 0.5 * gaussian.square().sum(-1))
+        own_noise = torch.linalg.vector_norm(gaussian, dim=-1).square_()
+        log_ratio = (here.energy - there.energy).sub_(log_transition(state.position, proposal, there.gradient)) \
+            .add_(own_noise, alpha=0.5)
         log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
         accept = torch.log(uniform) < log_ratio
         accept_rows = accept.unsqueeze(-1)

@@ -11,6 +11,7 @@ fresh tensor, which :func:`potential` scales in place.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, Callable, NamedTuple
 
@@ -89,6 +90,14 @@ def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Te
     return total, gradient
 
 
+@functools.lru_cache(maxsize=256)
+def constant(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``value`` as a 0-dimensional tensor of ``dtype`` on ``device``, made once. Multiplying a
+    tensor by a Python number converts the number to a tensor at every call, which on small
+    models costs more than the multiplication (about 4 µs of 7 on [8, 300] on this CPU)."""
+    return torch.tensor(value, dtype=dtype, device=device)
+
+
 def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy: bool = False) -> Potential:
     """∇U (and U when ``energy``) for every chain. Chains are independent, so the gradient of
     the sum of the chains' potentials is each chain's own gradient. The arithmetic on [C, d]
@@ -99,13 +108,18 @@ def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy
         batch_loss, gradient = closed_form(position, batch)
     else:
         batch_loss, gradient = mean_loss_and_gradient(posterior.loss, position, batch)
+    gamma = posterior.localization
+    gradient = gradient.mul_(constant(posterior.nbeta, gradient.dtype, gradient.device))
     value = None
     if energy:
-        distance = torch.linalg.vector_norm(position - posterior.center, dim=-1)
-        value = posterior.nbeta * batch_loss + 0.5 * posterior.localization * distance.square()
-    gradient = gradient.mul_(posterior.nbeta)
-    if posterior.localization:
-        gradient.add_(position, alpha=posterior.localization).sub_(posterior.center, alpha=posterior.localization)
+        offset = position - posterior.center
+        squared_distance = torch.linalg.vector_norm(offset, dim=-1).square_()
+        half_gamma = constant(0.5 * gamma, squared_distance.dtype, squared_distance.device)
+        value = squared_distance.mul_(half_gamma).add_(batch_loss, alpha=posterior.nbeta)   # (γ/2)‖w − w*‖² + nβ·L
+        if gamma:
+            gradient.add_(offset, alpha=gamma)
+    elif gamma:
+        gradient.add_(position, alpha=gamma).sub_(posterior.center, alpha=gamma)
     return Potential(batch_loss, value, gradient)
 
 

@@ -8,6 +8,7 @@ functions of the returned :class:`Trace`.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any, NamedTuple
@@ -108,23 +109,26 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
         state, info = sampler.step(state, batch, sampler.noise(state, generator))
         # A sum is non-finite exactly when some term is (or it overflows): one test for the loss
         # and every coordinate.
-        broken = ~torch.isfinite(state.position.sum(-1).add_(info["loss"]))
+        sums = state.position.sum(-1).add_(info["loss"])
+        far = None
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
             center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)
             info = dict(info, center_loss=center_loss.expand(chains))
-            broken |= (state.position - center).square().sum(-1) > reach
+            far = (state.position - center).square().sum(-1) > reach
             for name, values in info.items():
                 records.setdefault(name, torch.empty(chains, draws, dtype=values.dtype, device=values.device))
                 records[name][:, draw] = values
             if variance is not None and draw % full_data_every == 0:
                 with torch.no_grad():
                     variance.add(full_data_losses(posterior.loss, state.position, batches))
-        newly = broken & ~diverged
-        # On an asynchronous device reading ``newly.any()`` would stall the host every step, so
-        # there the restart is masked into every step; on the CPU reading it costs nothing and
-        # skips the masking. Either way the same numbers.
-        if asynchronous or bool(newly.any()):
+        # On an asynchronous device reading a value would stall the host every step, so there
+        # the restart is masked into every step; on the CPU one number read says whether any
+        # chain may have broken, and only then are the chains looked at one by one. Either way
+        # the same numbers.
+        if asynchronous or not math.isfinite(float(sums.sum())) or (far is not None and bool(far.any())):
+            broken = ~torch.isfinite(sums) if far is None else ~torch.isfinite(sums) | far
+            newly = broken & ~diverged
             divergence_step = torch.where(newly, step_index, divergence_step)
             diverged |= newly
             state = type(state)(*_where_chains(newly, fresh, state))

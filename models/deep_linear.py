@@ -216,12 +216,17 @@ class FullDataLoss:
     def _keep(self, network: DeepLinearNetwork, sxx: Tensor, sxy: Tensor, syy: float, n: int) -> None:
         self.network, self.n, self.sxx, self.sxy, self.syy = network, n, sxx, sxy, syy
         self.constant = 0.5 * network.widths[-1] * math.log(2 * math.pi)
-        self._placed: dict = {}   # (device, dtype) -> (Σxx, Σxyᵀ) there, copied once
+        self._placed: dict = {}   # (device, dtype) -> (Σxx, Σxyᵀ, ½, ½tr Σyy + const) there, made once
 
-    def _statistics(self, like: Tensor) -> tuple[Tensor, Tensor]:
+    def _statistics(self, like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Σxx, Σyx and the value's two constants as tensors like ``like``: a Python number in an
+        operation is converted to a tensor at every call, which on small networks costs more
+        than the arithmetic."""
         key = (like.device, like.dtype)
         if key not in self._placed:
-            self._placed[key] = (self.sxx.to(like), self.sxy.T.contiguous().to(like))
+            self._placed[key] = (self.sxx.to(like), self.sxy.T.contiguous().to(like),
+                                 torch.tensor(0.5, dtype=like.dtype, device=like.device),
+                                 torch.tensor(0.5 * self.syy + self.constant, dtype=like.dtype, device=like.device))
         return self._placed[key]
 
     @property
@@ -230,24 +235,25 @@ class FullDataLoss:
 
     def __call__(self, position: Tensor, batch=None) -> Tensor:
         product = self.network.product(position)                       # [C, out, in]
-        return self._value(product, torch.matmul(product, self._statistics(product)[0])).unsqueeze(-1)
+        return self._value(product, self._outer(product)).unsqueeze(-1)
 
-    def _value(self, product: Tensor, moment: Tensor) -> Tensor:
-        """L_n per chain [C] from P and P·Σxx."""
-        quadratic = (moment * product).sum((-1, -2))
-        cross = (product * self._statistics(product)[1]).sum((-1, -2))
-        return quadratic.sub_(cross, alpha=2).add_(self.syy).mul_(0.5).add_(self.constant)
+    def _outer(self, product: Tensor) -> Tensor:
+        """∂L_n/∂P = P·Σxx − Σyx (Σxx is symmetric), [C, out, in]."""
+        sxx, syx, _, _ = self._statistics(product)
+        return torch.matmul(product, sxx).sub_(syx)
+
+    def _value(self, product: Tensor, outer: Tensor) -> Tensor:
+        """L_n per chain [C] from P and ∂L_n/∂P: ½⟨P, P·Σxx − 2Σyx⟩ + ½tr Σyy + (H_out/2)·log 2π."""
+        _, syx, half, offset = self._statistics(product)
+        return (product * (outer - syx)).sum((-1, -2)).mul_(half).add_(offset)
 
     def mean_loss_and_gradient(self, position: Tensor, batch=None) -> tuple[Tensor, Tensor]:
         """L_n [C] (the same numbers as calling the loss) and its exact gradient [C, d] without
-        autograd: ∂L_n/∂P = P·Σxx − Σyx (Σxx is symmetric), pulled back through the layers by
-        :meth:`DeepLinearNetwork.pullback`."""
+        autograd: ∂L_n/∂P pulled back through the layers by :meth:`DeepLinearNetwork.pullback`."""
         weights = self.network.weights(position)
         products = self.network.partial_products(weights)
-        product = products[-1]
-        moment = torch.matmul(product, self._statistics(product)[0])
-        outer = moment - self._statistics(product)[1]
-        return self._value(product, moment), self.network.pullback(weights, products, outer)
+        outer = self._outer(products[-1])
+        return self._value(products[-1], outer), self.network.pullback(weights, products, outer)
 
 
 class PopulationLoss:
