@@ -17,8 +17,8 @@ Metropolis–Hastings acceptance of the sampler's own move at ε (MALA's test, R
 1996, of the Langevin move, preconditioned as RMSProp-SGLD preconditions it) must be at least
 ``min_acceptance``: a guard against collapse only, since 1 − acceptance grows like
 √d·(ε·h)^{3/2} (Roberts & Rosenthal 1998). SGNHT's momentum move has no such counterpart here:
-its guard is skipped and the calibration says so. MALA itself is exact at any step; its step
-is its dual-averaging adaptation and no sweep is run. When no pair is shown equivalent,
+its guard is skipped and the calibration says so. MALA and HMC are exact at any step; their step
+is their dual-averaging adaptation and no sweep is run. When no pair is shown equivalent,
 :class:`CalibrationError` says so with the whole sweep.
 """
 
@@ -101,7 +101,7 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     localization, base = rule.localization, rule.config.step_size
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
                      localize_at=localization.kind)
-    if config.sampler in ("mala", "slice"):
+    if config.sampler in ("mala", "hmc", "slice"):
         return Calibration(base, sweep=(), reason=f"{config.sampler} is exact at any step: no sweep, the run "
                            "chooses its own step as an estimate without calibration does", **described)
 

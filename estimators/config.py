@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "slice")
+SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 
 
@@ -59,6 +59,8 @@ class LLCConfig:
             raise ValueError(f"localization γ must be ≥ 0, got {self.localization}")
         if self.sampler == "rmsprop_sgld" and self.localization == 0:
             raise ValueError("rmsprop_sgld needs a localization γ > 0: it floors the preconditioner's curvature at γ")
+        if self.sampler == "hmc" and self.localization == 0:
+            raise ValueError("hmc needs a localization γ > 0: its trajectory time is π/(4√γ)")
         if not (self.anneal >= 1 and math.isfinite(self.anneal)):
             raise ValueError(f"anneal must be a finite factor ≥ 1, got {self.anneal}")
         if self.reruns < 0:

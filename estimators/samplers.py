@@ -9,6 +9,7 @@ import torch
 
 from sltlab.estimators.adapt import mala_pilot_step, mala_warm_up
 from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.hmc_tuning import hmc_from_config, hmc_pilot_step, hmc_warm_up
 from sltlab.estimators.mala import mala
 from sltlab.estimators.posterior import LocalPosterior, Sampler
 from sltlab.estimators.rmsprop_sgld import adapt_preconditioner, rmsprop_from_config, rmsprop_pilot_step_size
@@ -43,5 +44,6 @@ SAMPLERS: dict[str, SamplerKind] = {
     "sgnht": SamplerKind(lambda posterior, config: sgnht(posterior, step_size=config.step_size), sgnht_step_size),
     "mala": SamplerKind(lambda posterior, config: mala(posterior, step_size=config.step_size), mala_pilot_step,
                         mala_warm_up, warm_up_is_burn_in=False),
+    "hmc": SamplerKind(hmc_from_config, hmc_pilot_step, hmc_warm_up),
     "slice": SamplerKind(lambda posterior, config: slice_sampler(posterior, width=config.step_size), slice_width),
 }

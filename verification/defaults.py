@@ -26,6 +26,10 @@ class ModelDefaults(NamedTuple):
 # from nβ/100 (chosen on two of those networks) brought the worst of the 39 to 2.0 %.
 DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=8, draws=16_000, burnin=40_000, thin=5,
                                        localization=3.0, anneal=100.0), n=10_000)
+# `--sampler hmc` counts trajectories of π/(4√γ) each (about 1,700 gradient evaluations on
+# [50,50,50,50,50] rank 20 at n = 10⁴), not steps: these counts replace the family's when it is
+# chosen over another default sampler (and MALA's cooling, anneal, is off).
+HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0)
 # `sltlab estimate dln` and the grid benchmark estimate at n = 10⁶ (the sufficient statistics of
 # 10⁶ rows are drawn exactly, at the cost of 10⁴): at n = 10⁴ the finite-n LLC itself sits up to
 # 13 % below the band [λ − (m − 1)/log nβ, λ] on networks drawn from the published grid and 31 %

@@ -83,7 +83,8 @@ def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--chains", "0"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--step-size", "-1"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--n", "1"],
-    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "hmc"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "nuts"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "hmc", "--localization", "0"],
     ["poly", "w1**2 +"],
     ["poly", "w1**2", "--localization", "-1"],
     ["poly", "w1**2", "--temperatures", "1"],
@@ -122,6 +123,19 @@ def test_rmsprop_step_comes_from_the_preconditioned_curvature(capsys):
                             "--draws", "300", "--burnin", "300", "--thin", "1", "--sizes", "2000")
     assert code == 0 and result["diverged_chains"] == []
     assert "preconditioned curvature" in result["step_size_rule"] and result["steps"] == 600
+
+
+def test_hmc_counts_trajectories_with_its_own_defaults_and_no_cooling(capsys):
+    """Chosen over the deep linear family's MALA, hmc takes its own counts (300 draws after 50
+    trajectories, not 16,000 after 40,000 steps) unless given, and MALA's anneal is off."""
+    code, result = run_json(capsys, "dln", "--widths", "1", "3", "1", "--rank", "1", "--sampler", "hmc",
+                            "--chains", "2", "--sizes", "2000")
+    config = result["config"]
+    assert code == 0 and (config["draws"], config["burnin"], config["thin"], config["anneal"]) == (300, 50, 1, 1.0)
+    assert result["steps"] == 350 and "leapfrog steps" in result["step_size_rule"] and result["notes"] == []
+    code, result = run_json(capsys, "dln", "--widths", "1", "3", "1", "--rank", "1", "--sampler", "hmc",
+                            "--chains", "2", "--sizes", "2000", "--draws", "40", "--burnin", "10")
+    assert code == 0 and result["steps"] == 50
 
 
 def test_calibrate_chooses_the_step_from_the_sweep_and_says_why(capsys):

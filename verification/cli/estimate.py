@@ -9,7 +9,8 @@ from dataclasses import fields, replace
 from sltlab import theory
 from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
-from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
+from sltlab.verification.defaults import (DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, HMC_TRAJECTORIES, POTENTIAL_DEFAULTS,
+                                          ModelDefaults)
 from sltlab.verification.threads import threads_option, use_threads
 
 # Settings whose default is resolved at run time, and the rule that resolves them.
@@ -31,9 +32,13 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
     return (
         ("--sampler", dict(choices=SAMPLER_NAMES, help=f"sampler (default: {default('sampler')})")),
         ("--chains", dict(type=int, help=f"number of chains, run as one batch (default: {default('chains')})")),
-        ("--draws", dict(type=int, help=f"recorded draws per chain (default: {default('draws')})")),
-        ("--burnin", dict(type=int, help=f"steps discarded first (default: {default('burnin')})")),
-        ("--thin", dict(type=int, help=f"steps per recorded draw (default: {default('thin')})")),
+        ("--draws", dict(type=int, help=f"recorded draws per chain; with --sampler hmc trajectories, "
+                                        f"{HMC_TRAJECTORIES['draws']:,} unless given (default: {default('draws')})")),
+        ("--burnin", dict(type=int, help=f"steps discarded first; with --sampler hmc trajectories, its step "
+                                         f"adapting, {HMC_TRAJECTORIES['burnin']:,} unless given "
+                                         f"(default: {default('burnin')})")),
+        ("--thin", dict(type=int, help=f"steps per recorded draw; with --sampler hmc {HMC_TRAJECTORIES['thin']} "
+                                       f"unless given (default: {default('thin')})")),
         ("--step-size", dict(type=float, dest="step_size", help=f"step size (default: {default('step_size')})")),
         ("--localization", dict(type=float, help=f"localisation strength γ (default: {default('localization')})")),
         ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at",
@@ -115,10 +120,14 @@ def add_estimate_commands(commands) -> None:
 
 
 def _config(args, defaults):
+    """The family's defaults with the options given. Choosing hmc over a family whose default
+    sampler is another also takes hmc's counts, which count trajectories, not steps."""
     given = {f.name: getattr(args, f.name) for f in fields(LLCConfig)
              if getattr(args, f.name, None) is not None}
     if args.fluctuation:
         given["functional_variance"] = True
+    if given.get("sampler") == "hmc" and defaults.sampler != "hmc":
+        defaults = replace(defaults, **HMC_TRAJECTORIES)
     return replace(defaults, **given)
 
 
