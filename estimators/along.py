@@ -93,7 +93,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         # An exact sampler has no sweep: its pilot's step is pinned so that the checkpoints share
         # one step and one batched run, where a single estimate would tune (and cool) its own.
         if not calibration.sweep:
-            calibration = calibration._replace(reason=f"{calibration.reason.split(':')[0]}: no sweep; the pilot's "
+            calibration = calibration._replace(reason=f"{shared.sampler} is exact at any step: no sweep; the pilot's "
                                                f"step {calibration.step_size:.3g} is shared by every checkpoint")
         shared = (calibrated_config(shared, calibration) if calibration.sweep
                   else replace(shared, step_size=calibration.step_size))

@@ -41,6 +41,7 @@ from sltlab.estimators.mala import mala
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.rmsprop_sgld import rmsprop_preconditioner
+from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, run_chains
 
 ACCEPTANCE_PROBE_STEPS = 100
@@ -101,7 +102,7 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     localization, base = rule.localization, rule.config.step_size
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
                      localize_at=localization.kind)
-    if config.sampler in ("mala", "hmc", "slice"):
+    if SAMPLERS[config.sampler].exact:
         return Calibration(base, sweep=(), reason=f"{config.sampler} is exact at any step: no sweep, the run "
                            "chooses its own step as an estimate without calibration does", **described)
 

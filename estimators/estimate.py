@@ -111,7 +111,7 @@ class RunInputs(NamedTuple):
 def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> RunInputs:
     """Check the settings and the data (one-line ``ValueError``s) and resolve what they imply:
     n (the rows, or ``n`` for a population potential), the device, nβ = n/log n unless set,
-    the minibatch size and the burn-in; MALA and slice sampling must see the full data."""
+    the minibatch size and the burn-in; an exact sampler (MALA, HMC, slice) must see the full data."""
     config.validate()
     check_data(data)
     n = len(data[0]) if data else n
@@ -123,7 +123,7 @@ def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> Ru
     resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
                        batch_size=min(config.batch_size or n, n) if data else None, burnin=config.burnin_steps)
     batches = Batches(tuple(t.to(dtype) if t.is_floating_point() else t for t in wide), resolved.batch_size or 1)
-    if resolved.sampler in ("mala", "slice") and not batches.is_full:
+    if SAMPLERS[resolved.sampler].exact and not batches.is_full:
         raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
                          "or choose sgld, rmsprop_sgld or sgnht for minibatches")
     full = tuple(t.unsqueeze(0) for t in wide) if wide else None

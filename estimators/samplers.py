@@ -25,12 +25,15 @@ class SamplerKind(NamedTuple):
     ``step_size_rule(posterior, batches, config, generator) -> (ε, rule in words)``, and an
     optional ``warm_up(config, posterior, batches, generator, run) -> (trace, config, rule)``
     run before sampling when the step was chosen by the rule, from whose end the run continues:
-    in place of the burn-in when ``warm_up_is_burn_in``, else before it."""
+    in place of the burn-in when ``warm_up_is_burn_in``, else before it. An ``exact`` sampler
+    compares energies on the full data, so its target is exact at any step: it needs the full
+    batch, and a calibration runs no sweep for it."""
 
     kernel: Callable[[LocalPosterior, LLCConfig], Sampler]
     step_size_rule: Callable[[LocalPosterior, Batches, LLCConfig, torch.Generator], tuple[float, str]]
     warm_up: Callable | None = None
     warm_up_is_burn_in: bool = True
+    exact: bool = False
 
 
 def _sgld_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
@@ -43,7 +46,8 @@ SAMPLERS: dict[str, SamplerKind] = {
     "rmsprop_sgld": SamplerKind(rmsprop_from_config, rmsprop_pilot_step_size, adapt_preconditioner),
     "sgnht": SamplerKind(lambda posterior, config: sgnht(posterior, step_size=config.step_size), sgnht_step_size),
     "mala": SamplerKind(lambda posterior, config: mala(posterior, step_size=config.step_size), mala_pilot_step,
-                        mala_warm_up, warm_up_is_burn_in=False),
-    "hmc": SamplerKind(hmc_from_config, hmc_pilot_step, hmc_warm_up),
-    "slice": SamplerKind(lambda posterior, config: slice_sampler(posterior, width=config.step_size), slice_width),
+                        mala_warm_up, warm_up_is_burn_in=False, exact=True),
+    "hmc": SamplerKind(hmc_from_config, hmc_pilot_step, hmc_warm_up, exact=True),
+    "slice": SamplerKind(lambda posterior, config: slice_sampler(posterior, width=config.step_size), slice_width,
+                         exact=True),
 }

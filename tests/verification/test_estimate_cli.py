@@ -90,6 +90,7 @@ def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_
     ["poly", "w1**2", "--temperatures", "1"],
     ["poly", "w1**2", "--calibrate", "--step-size", "0.01"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "mala", "--batch-size", "50", "--n", "2000"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sampler", "hmc", "--batch-size", "50", "--n", "2000"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--nbeta", "1"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--n", "2000", "--sizes", "3000"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "2000", "20000", "--batch-size", "50"],

@@ -144,7 +144,7 @@ def _saddle_text(summary) -> str:
                   + ("" if reached is None else f" (rank {training['teacher_rank']} at step {reached})"),
                   f"  {sampler['sampler'].upper()} {sampler['chains']} chains × {sampler['draws']} draws after "
                   f"{sampler['burnin']} burn-in, γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}, "
-                  + ("step tuned in the warm-up" if sampler["sampler"] == "mala" else "step from the curvature rule"),
+                  + (f"step: {study['plateaus'][0]['step_size_rule']}" if study["plateaus"] else "automatic step"),
                   f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  "
                   f"{'R-hat':>5}  {'truth':>6}  {'sampler':>7}  {'estimand':>8}  negative control (real data)"]
         for row in study["plateaus"]:
