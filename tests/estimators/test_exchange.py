@@ -47,7 +47,7 @@ def test_a_batched_step_with_per_chain_step_sizes_equals_single_chain_steps():
     for chain in range(3):
         single = hmc(posterior, step_size=float(sizes[chain]), leapfrog_steps=4)
         alone, _ = single.step(single.init(start[chain:chain + 1], None), None,
-                               (noise[0][chain:chain + 1], noise[1][chain:chain + 1]))
+                               (noise[0][chain:chain + 1], noise[1][chain:chain + 1], noise[2]))
         torch.testing.assert_close(alone.position[0], together.position[chain])
 
 
@@ -105,3 +105,23 @@ def test_the_ladder_must_increase():
     with pytest.raises(ValueError):
         run_replica_exchange(quadratic, [2.0, 1.0], torch.zeros(2, 2, 3), warmup=10, draws=1,
                              record=lambda p: {}, generator=torch.Generator())
+
+
+def test_a_drawn_trajectory_length_is_the_fixed_kernel_of_that_length():
+    """With ``shortest_steps`` each trajectory's length is drawn from the run's generator, one for
+    all chains, in the closed range; the step is then exactly the fixed kernel of that length."""
+    posterior = LocalPosterior(quadratic, 10.0, 1.0, torch.zeros(4, dtype=torch.float64))
+    generator = torch.Generator().manual_seed(2)
+    start = torch.randn(3, 4, generator=generator, dtype=torch.float64)
+    drawn = hmc(posterior, step_size=0.1, leapfrog_steps=8, shortest_steps=4)
+    lengths = set()
+    for _ in range(60):
+        noise = drawn.noise(drawn.init(start, None), generator)
+        lengths.add(noise[2])
+        fixed = hmc(posterior, step_size=0.1, leapfrog_steps=noise[2])
+        together, _ = drawn.step(drawn.init(start, None), None, noise)
+        alone, _ = fixed.step(fixed.init(start, None), None, noise)
+        torch.testing.assert_close(alone.position, together.position, rtol=0, atol=0)
+    assert lengths == {4, 5, 6, 7, 8}
+    with pytest.raises(ValueError, match="need 1 ≤ shortest ≤ leapfrog steps"):
+        hmc(posterior, step_size=0.1, leapfrog_steps=8, shortest_steps=9)
