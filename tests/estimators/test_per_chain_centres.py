@@ -39,9 +39,10 @@ KERNELS = {   # name: (kernel, options, minibatches of 8 rows?)
 
 
 def _rows(value, rows: slice):
-    """The chains ``rows`` of a tensor, or of every tensor of a (nested) tuple."""
-    if value is None:
-        return None
+    """The chains ``rows`` of a tensor, or of every tensor of a (nested) tuple; a number (HMC's
+    trajectory length, one for all chains) as it is."""
+    if value is None or isinstance(value, int):
+        return value
     if isinstance(value, torch.Tensor):
         return value[rows]
     return type(value)(*(_rows(part, rows) for part in value)) if hasattr(value, "_fields") else \
