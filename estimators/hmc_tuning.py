@@ -39,7 +39,7 @@ from sltlab.estimators.adapt import DualAveraging, initial_step_size
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.hmc import hmc
 from sltlab.estimators.posterior import LocalPosterior, Sampler
-from sltlab.estimators.sampling import Batches, Trace, after_warm_up
+from sltlab.estimators.sampling import Batches, Trace, after_warm_up, progress_bar
 
 HMC_TARGET_ACCEPTANCE = 0.9
 MAX_LEAPFROG_STEPS = 20_000
@@ -71,16 +71,22 @@ def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, 
                 run: Callable[..., Trace]) -> tuple[Trace, LLCConfig, str]:
     """The burn-in's trajectories from w*, each at the dual-averaged step of the ones before
     (with its own trajectory_steps); returns their trace, the config at the averaged step and
-    the rule in words."""
+    the rule in words. One progress bar counts the trajectories, where ``run`` shows bars."""
     started = time.perf_counter()
     averaging, state, trace, rates = DualAveraging(config.step_size, HMC_TARGET_ACCEPTANCE), None, None, []
+    bar = progress_bar(config.burnin_steps, "hmc warm-up", unit="trajectory",
+                       enabled=getattr(run, "keywords", {}).get("progress", False))
     for _ in range(config.burnin_steps):
         sampler = hmc_from_config(posterior, replace(config, step_size=averaging.step_size))
-        step = run(sampler, draws=1, initial_state=state)
+        step = run(sampler, draws=1, initial_state=state, progress=False)
+        if bar is not None:
+            bar.update(1)
         state, trace = step.final_state, step if trace is None else after_warm_up(trace, step)
         alive = ~trace.diverged
         rates.append(float(step.fields["acceptance"][alive].mean()) if alive.any() else 0.0)
         averaging.update(rates[-1])
+    if bar is not None:
+        bar.close()
     tuned = replace(config, step_size=averaging.averaged_step_size)
     achieved = float(np.mean(rates[len(rates) // 2:]))
     rule = (f"dual averaging to HMC acceptance {HMC_TARGET_ACCEPTANCE} over {config.burnin_steps} burn-in "
