@@ -13,6 +13,7 @@ each centre and would give each its own step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import torch
@@ -85,7 +86,11 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
             results.append(result_of_trace(chains_of(trace, rows, len(group)), alone, batches, resolved,
                                            localization, "given", generator, n,
                                            curvature=None if curvatures is None else float(curvatures[rows].max())))
-    return results
+    if resolved.fallback is None:
+        return results
+    note = (f"fallback {resolved.fallback} was not applied: the centres share one batched run at one step, so chains "
+            "that fail the mixing gate are reported as they are")
+    return [replace(result, notes=result.notes + (note,)) for result in results]
 
 
 def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, config: LLCConfig,

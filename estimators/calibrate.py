@@ -96,8 +96,9 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
         raise ValueError("calibration factors must halve at each step, e.g. (2, 1, 0.5, 0.25)")
     if not 0 < pilot_fraction <= 1 or not tolerance > 0:
         raise ValueError(f"need a pilot fraction in (0, 1] and δ > 0, got {pilot_fraction} and {tolerance}")
-    with _quiet():
-        rule = estimate_llc_from_loss(loss, true_parameter, data, replace(config, step_size=None, draws=4, burnin=0),
+    with _quiet():   # four draws read only the rule's step: no fallback to a second sampler
+        rule = estimate_llc_from_loss(loss, true_parameter, data,
+                                      replace(config, step_size=None, draws=4, burnin=0, fallback=None),
                                       n=n, localization=localization)
     localization, base = rule.localization, rule.config.step_size
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,

@@ -4,10 +4,14 @@ parser from them before anything heavy is loaded)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
+FALLBACK_SAMPLERS = ("hmc",)
+# hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
+# a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
+HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class LLCConfig:
     compile_step: bool = False         # run the sampling step through torch.compile (seconds to compile first)
     reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
     anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
+    fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
 
     @property
     def burnin_steps(self) -> int:
@@ -67,3 +72,13 @@ class LLCConfig:
             raise ValueError(f"reruns must be ≥ 0, got {self.reruns}")
         if self.burnin is not None and self.burnin < 0:
             raise ValueError(f"burnin must be ≥ 0, got {self.burnin}")
+        if self.fallback is not None:
+            if self.fallback not in FALLBACK_SAMPLERS or self.fallback == self.sampler:
+                raise ValueError(f"fallback must be one of {', '.join(FALLBACK_SAMPLERS)} and differ from the "
+                                 f"sampler, got {self.fallback!r} after {self.sampler}")
+            self.fallback_config().validate()
+
+    def fallback_config(self) -> LLCConfig:
+        """The settings of the fallback run: the same nβ, γ, centre, chains and seed, the fallback
+        sampler with its own counts and its step chosen anew, and no fallback of its own."""
+        return replace(self, sampler=self.fallback, step_size=None, fallback=None, **HMC_TRAJECTORIES)

@@ -123,9 +123,13 @@ def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> Ru
     resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
                        batch_size=min(config.batch_size or n, n) if data else None, burnin=config.burnin_steps)
     batches = Batches(tuple(t.to(dtype) if t.is_floating_point() else t for t in wide), resolved.batch_size or 1)
-    if SAMPLERS[resolved.sampler].exact and not batches.is_full:
-        raise ValueError(f"{resolved.sampler} compares energies on the full data: leave out the batch size, "
-                         "or choose sgld, rmsprop_sgld or sgnht for minibatches")
+    fallback = resolved.fallback
+    exact = [*([resolved.sampler] if SAMPLERS[resolved.sampler].exact else []),
+             *([f"the fallback {fallback}"] if fallback and SAMPLERS[fallback].exact else [])]
+    if exact and not batches.is_full:
+        raise ValueError(f"{' and '.join(exact)} compare{'s' if len(exact) == 1 else ''} energies on the full data: "
+                         "leave out the batch size, or choose sgld, rmsprop_sgld or sgnht, with no fallback, for "
+                         "minibatches")
     full = tuple(t.unsqueeze(0) for t in wide) if wide else None
     return RunInputs(n, device, dtype, generator, full, resolved, batches)
 
@@ -139,7 +143,9 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     Inputs are checked once here (one-line ``ValueError``s). Dropped chains, a centre that
     moved far or did not converge, and chains that fail the mixing gate raise
     :class:`DivergenceWarning`, :class:`LocalizationWarning` and :class:`MixingWarning` and are
-    listed in ``LLCResult.warnings``.
+    listed in ``LLCResult.warnings``. With ``config.fallback``, chains that still fail the mixing
+    gate after their reruns are replaced by a run of the fallback sampler from w* (at the same
+    centre, nβ and γ), whose chains the result then reports; a note gives the first run's reading.
     """
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     start = true_parameter.to(device=device, dtype=torch.float64)
@@ -152,8 +158,29 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     else:
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
-    kind = SAMPLERS[resolved.sampler]
-    automatic, rule = resolved.step_size is None, "given"
+    sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
+    trace, resolved, rule, notes = sample(resolved)
+    first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
+    if first is not None and mixing_concern(first) is not None:
+        first_steps, first_mean = trace.steps, "none kept" if first.mean is None else f"{first.mean:.6g}"
+        announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
+                       enabled=progress)
+        trace, fallback, rule, fallback_notes = sample(resolved.fallback_config())
+        notes += (f"{resolved.sampler}'s chains failed the mixing gate after {first_steps:,} steps "
+                  f"({_gate_reading(first)}; λ̂ = {first_mean}), so λ̂ was estimated anew from w* by "
+                  f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
+                  *fallback_notes)
+        resolved = fallback
+    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
+    return replace(result, notes=result.notes + notes) if notes else result
+
+
+def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
+            data: tuple[Tensor, ...], progress: bool) -> tuple[Trace, LLCConfig, str, tuple[str, ...]]:
+    """Choose the step (unless given), warm up, sample and rerun as ``config`` says; returns the
+    trace, the config resolved, the step's rule in words and notes on settings not applied."""
+    kind = SAMPLERS[config.sampler]
+    automatic, rule, resolved = config.step_size is None, "given", config
     if automatic:
         announce_phase(f"choosing {resolved.sampler}'s step size", enabled=progress)
         step_size, rule = kind.step_size_rule(posterior, batches, resolved, generator)
@@ -176,9 +203,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     if warmup is not None:
         trace = after_warm_up(warmup, trace)
     trace, rerun_note = rerun_until_mixed(trace, run, resolved)
-    notes += () if rerun_note is None else (rerun_note,)
-    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
-    return replace(result, notes=result.notes + notes) if notes else result
+    return trace, resolved, rule, notes + (() if rerun_note is None else (rerun_note,))
 
 
 def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:

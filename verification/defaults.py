@@ -24,12 +24,12 @@ class ModelDefaults(NamedTuple):
 # the exact Gibbs reference of 0.2 % in the median over 39 networks of another draw at n = 10⁶,
 # but −4 % to −15 % on the deep or large ones whose chains were still climbing from w*; cooling
 # from nβ/100 (chosen on two of those networks) brought the worst of the 39 to 2.0 %.
+# Where MALA's chains still fail the mixing gate, the estimate is made anew by HMC from w*
+# (``fallback``; its counts are HMC_TRAJECTORIES, trajectories of π/(4√γ), about 1,700 gradient
+# evaluations each on [50,50,50,50,50] rank 20 at n = 10⁴): directions held only by γ relax in
+# about 1/(ε·γ) MALA steps, 1.8·10⁶ on that network, where HMC crosses them in a trajectory.
 DLN_DEFAULTS = ModelDefaults(LLCConfig(sampler="mala", chains=8, draws=16_000, burnin=40_000, thin=5,
-                                       localization=3.0, anneal=100.0), n=10_000)
-# `--sampler hmc` counts trajectories of π/(4√γ) each (about 1,700 gradient evaluations on
-# [50,50,50,50,50] rank 20 at n = 10⁴), not steps: these counts replace the family's when it is
-# chosen over another default sampler (and MALA's cooling, anneal, is off).
-HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0)
+                                       localization=3.0, anneal=100.0, fallback="hmc"), n=10_000)
 # `sltlab estimate dln` and the grid benchmark estimate at n = 10⁶ (the sufficient statistics of
 # 10⁶ rows are drawn exactly, at the cost of 10⁴): at n = 10⁴ the finite-n LLC itself sits up to
 # 13 % below the band [λ − (m − 1)/log nβ, λ] on networks drawn from the published grid and 31 %

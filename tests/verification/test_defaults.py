@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sltlab.estimators.adapt import ANNEAL_STAGES, MALA_TARGET_ACCEPTANCE
-from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
+from sltlab.estimators.hmc_tuning import HMC_TARGET_ACCEPTANCE
 from sltlab.verification.cli import build_parser
 from sltlab.verification.cli.estimate import RESOLVED_AT_RUN_TIME
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS
@@ -30,7 +31,7 @@ def _estimate_parser(name: str) -> argparse.ArgumentParser:
 def _read(text: str, field: str):
     """A default as printed in help back into a value: a number, a name, or a resolving rule."""
     text = text.strip()
-    if text == RESOLVED_AT_RUN_TIME.get(field):
+    if text == RESOLVED_AT_RUN_TIME.get(field) or (field == "fallback" and text == "none"):
         return None
     if text in ("on", "off"):
         return text == "on"
@@ -94,6 +95,11 @@ def test_the_readme_states_the_same_defaults():
     assert (_number(dln[5]), float(dln[6]), _number(dln[7]), _number(dln[8]), ANNEAL_STAGES) == (
         max(200, config.burnin), MALA_TARGET_ACCEPTANCE, config.anneal, config.anneal, 10)
     assert (_number(dln[9]), _number(dln[10]), _number(dln[11])) == (config.burnin, config.draws, config.thin)
+    fallback = re.search(r"HMC estimates anew from w\*\s+\(`fallback=\"(\w+)\"`, (\d+) trajectories after (\d+), "
+                         r"each of at most π/\(4√γ\), its step\s+dual-averaged to acceptance ([\d.]+)\)", README)
+    assert fallback is not None
+    assert (fallback[1], int(fallback[2]), int(fallback[3]), float(fallback[4])) == (
+        config.fallback, HMC_TRAJECTORIES["draws"], HMC_TRAJECTORIES["burnin"], HMC_TARGET_ACCEPTANCE)
 
     potentials = re.search(r"\*\*Potentials\*\* \(and the tanh network\): coordinate-wise (\w+) sampling \(exact, "
                            r"no step to\s+tune\), (\d+) chains × ([\d,]+) draws, burn-in draws/4, γ = ([\d.]+), "

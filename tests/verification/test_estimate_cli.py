@@ -196,3 +196,19 @@ def test_chains_that_fail_the_mixing_gate_are_a_warning_on_the_command_line(caps
     assert re.search(r"WARNING: the chains fail the mixing gate: .*bulk ESS \d+ < 200", captured.out)
     code, result = run_json(capsys, "poly", "w1**2", "--chains", "2", "--draws", "20")
     assert any("mixing gate" in warning for warning in result["warnings"])
+
+
+def test_the_deep_linear_fallback_belongs_to_its_recipe(capsys):
+    """Runs too short for the mixing gate: with the family's recipe changed (--draws) the fallback
+    is dropped and the failure is a warning; asked for again with --fallback, hmc replaces the
+    run and a note keeps what MALA read."""
+    short = ("dln", "--widths", "1", "3", "1", "--rank", "1", "--chains", "2", "--draws", "20", "--burnin", "20",
+             "--sizes", "2000")
+    code, result = run_json(capsys, *short)
+    assert code == 0 and result["config"]["sampler"] == "mala" and result["config"]["fallback"] is None
+    assert any("mixing gate" in warning for warning in result["warnings"])
+    code, result = run_json(capsys, *short, "--fallback", "hmc")
+    assert code == 0 and result["config"]["sampler"] == "hmc" and result["steps"] == 350
+    assert any(note.startswith("mala's chains failed the mixing gate") for note in result["notes"])
+    code, result = run_json(capsys, *short, "--fallback", "none", "--sampler", "sgld")
+    assert code == 0 and result["config"]["fallback"] is None

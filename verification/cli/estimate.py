@@ -7,15 +7,16 @@ import sys
 from dataclasses import fields, replace
 
 from sltlab import theory
-from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
+from sltlab.estimators.config import FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
-from sltlab.verification.defaults import (DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, HMC_TRAJECTORIES, POTENTIAL_DEFAULTS,
-                                          ModelDefaults)
+from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
 from sltlab.verification.threads import threads_option, use_threads
 
 # Settings whose default is resolved at run time, and the rule that resolves them.
 RESOLVED_AT_RUN_TIME = {"burnin": "draws/4", "step_size": "the sampler's step-size rule", "nbeta": "n/log n",
                         "batch_size": "all n rows, full batch"}
+# The settings of a family's recipe that its fallback was chosen for.
+RECIPE = ("sampler", "draws", "burnin", "thin", "step_size")
 
 
 def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None = None) -> tuple:
@@ -66,6 +67,11 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
                           help="while the chains fail the mixing gate (R-hat > 1.05 or ESS < 200), run as long again "
                                "from where they ended, at most K times, the earlier run discarded as burn-in "
                                f"(default: {default('reruns')})")),
+        ("--fallback", dict(choices=(*FALLBACK_SAMPLERS, "none"),
+                            help="when the chains still fail the mixing gate, estimate anew from w* with this sampler "
+                                 f"and its own counts ({HMC_TRAJECTORIES['draws']:,} trajectories after "
+                                 f"{HMC_TRAJECTORIES['burnin']:,} for hmc); dropped when --sampler, --draws, --burnin, "
+                                 f"--thin or --step-size change the family's recipe (default: {default('fallback')})")),
         ("--anneal", dict(type=float, metavar="F",
                           help="MALA only: its warm-up starts at nβ/F and cools to nβ over its first half, and the "
                                "run continues from where the warm-up ended, so that directions held only by γ "
@@ -77,6 +83,8 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
 
 
 def _shown(field: str, value) -> str:
+    if value is None and field == "fallback":
+        return "none"
     if value is None:
         return RESOLVED_AT_RUN_TIME[field]
     if isinstance(value, bool):
@@ -121,13 +129,19 @@ def add_estimate_commands(commands) -> None:
 
 def _config(args, defaults):
     """The family's defaults with the options given. Choosing hmc over a family whose default
-    sampler is another also takes hmc's counts, which count trajectories, not steps."""
+    sampler is another also takes hmc's counts, which count trajectories, not steps. The family's
+    fallback belongs to its recipe: another sampler, run length or step drops it unless
+    --fallback is given."""
     given = {f.name: getattr(args, f.name) for f in fields(LLCConfig)
              if getattr(args, f.name, None) is not None}
     if args.fluctuation:
         given["functional_variance"] = True
+    if any(given.get(name, getattr(defaults, name)) != getattr(defaults, name) for name in RECIPE):
+        defaults = replace(defaults, fallback=None)
     if given.get("sampler") == "hmc" and defaults.sampler != "hmc":
         defaults = replace(defaults, **HMC_TRAJECTORIES)
+    if given.get("fallback") == "none":
+        given["fallback"] = None
     return replace(defaults, **given)
 
 
