@@ -162,11 +162,12 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     trace, resolved, rule, notes = sample(resolved)
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     if first is not None and mixing_concern(first) is not None:
-        first_steps, first_mean = trace.steps, "none kept" if first.mean is None else f"{first.mean:.6g}"
+        first_run = f"{trace.steps:,} steps and {trace.seconds:.3g} s of sampling"
+        first_mean = "none kept" if first.mean is None else f"{first.mean:.6g}"
         announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
                        enabled=progress)
         trace, fallback, rule, fallback_notes = sample(resolved.fallback_config())
-        notes += (f"{resolved.sampler}'s chains failed the mixing gate after {first_steps:,} steps "
+        notes += (f"{resolved.sampler}'s chains failed the mixing gate after {first_run} "
                   f"({_gate_reading(first)}; λ̂ = {first_mean}), so λ̂ was estimated anew from w* by "
                   f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
                   *fallback_notes)
