@@ -8,10 +8,12 @@ from dataclasses import dataclass, replace
 
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
-FALLBACK_SAMPLERS = ("hmc",)
 # hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
 # a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
 HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0)
+# Each sampler a fallback may be, with the counts of its run.
+FALLBACK_COUNTS = {"hmc": HMC_TRAJECTORIES}
+FALLBACK_SAMPLERS = tuple(FALLBACK_COUNTS)
 
 
 @dataclass(frozen=True)
@@ -81,4 +83,4 @@ class LLCConfig:
     def fallback_config(self) -> LLCConfig:
         """The settings of the fallback run: the same nβ, γ, centre, chains and seed, the fallback
         sampler with its own counts and its step chosen anew, and no fallback of its own."""
-        return replace(self, sampler=self.fallback, step_size=None, fallback=None, **HMC_TRAJECTORIES)
+        return replace(self, sampler=self.fallback, step_size=None, fallback=None, **FALLBACK_COUNTS[self.fallback])
