@@ -5,6 +5,7 @@ fast settings."""
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
+from sltlab.verification.dynamics.grokking_along import curve_stages
 from sltlab.verification.dynamics.grokking import (GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study,
                                                    shape_summary)
 from sltlab.verification.dynamics.saddle import SaddleSetup, saddle_study, saddle_verdict, train_setup
@@ -34,7 +36,7 @@ SMALL_SADDLE_ARGS = ["--widths", "6", "3", "6", "--singular-values", "4", "1", "
 STUCK_AT_THE_ORIGIN = SaddleSetup((10, 4, 4, 4, 10), init_scale=0.01, steps=300, learning_rate=0.01,
                                   checkpoint_every=10, n=200)
 SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4", "--steps", "30", "--seeds", "0",
-                       "--draws", "8"]
+                       "--draws", "8", "--curve-draws", "20"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -166,12 +168,37 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting():
                                               localize_at="true_parameter")),
                 SamplerSetting("b", LLCConfig(chains=2, draws=6, step_size=3e-4, localization=10.0, batch_size=8,
                                               localize_at="true_parameter")))
+    # MALA is exact: its calibration pins the pilot's step, so each seed's curve is sampled.
+    curve = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10, localization=100.0, localize_at="true_parameter")
     with pytest.warns(MixingWarning):   # 2 chains × 6 draws cannot reach a bulk ESS of 200
-        result = grokking_study(setup, settings)
+        result = grokking_study(setup, settings, curve=curve)
     assert result["steps"] == [0, 5, 10, 20, 30] and len(result["seeds"]) == 2
     for curve in result["sensitivity"]:
         assert len(curve["llc_mean"]) == 5 and curve["config"]["localize_at"] == "true_parameter"
+    for row in result["seeds"]:
+        curve = row["curve"]
+        assert len(curve["llc_mean"]) == len(curve["rhat"]) == len(curve["ess"]) == 5
+        assert curve["calibrated_at_step"] == (row["memorisation_step"] or 30) and curve["step_size"] > 0
+        # 2 chains × 20 draws: the count of checkpoints over the R-hat gate is what the target reads
+        assert curve["rhat_within_target"] == (curve["checkpoints_over_rhat"] == 0)
+        assert curve["checkpoints_under_ess"] == 5 and "spearman_with_test_loss" in curve
+    assert result["every_checkpoint_rhat_within_target"] == all(r["curve"]["rhat_within_target"]
+                                                                 for r in result["seeds"])
     json.dumps(result, allow_nan=False)
+
+
+def test_stages_of_a_grokking_curve_are_set_beside_memorisation_and_grokking():
+    """A rise to step 200 and a fall from 500 to 3,000 (λ̂ ± 1 on a log grid): two boundaries,
+    the memorisation step in the rise's window and the grokking step in the fall's."""
+    steps = [0, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000]
+    log_steps = np.log1p(steps)
+    llc = 20 + 160 * np.clip((log_steps - np.log1p(25)) / (np.log1p(200) - np.log1p(25)), 0, 1)
+    llc = llc - 179.8 * np.clip((log_steps - np.log1p(500)) / (np.log1p(3000) - np.log1p(500)), 0, 1)
+    stages = curve_stages(steps, list(llc), [1.0] * len(steps), memorised=150, grokked=2000)
+    assert [b["direction"] for b in stages["stages"]] == ["rise", "fall"]
+    rise, fall = stages["stages"]
+    assert stages["memorisation_boundary"] == rise["step"] and stages["grokking_boundary"] == fall["step"]
+    assert curve_stages(steps[:4], list(llc[:4]), [1.0] * 4, memorised=25, grokked=None)["stages"] == []
 
 
 def run_cli(capsys, *argv):

@@ -11,6 +11,7 @@ import numpy as np
 from sltlab.verification.figure_style import new_figure, save
 
 SETTING_COLOURS = ("tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pink")
+SEED_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
 
 
 def plot_saddle(studies: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -105,13 +106,14 @@ def _short(value: float | None) -> str:
 
 
 def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
-    """Losses, accuracies (every seed's test accuracy in grey) and λ̂ ± SE under each sampler
-    setting on shared steps, with the memorisation and grokking steps of the studied seed."""
+    """Losses, accuracies (every seed's test accuracy in grey), λ̂ ± SE under each sampler
+    setting of the sensitivity check on shared steps, with the memorisation and grokking steps
+    of the studied seed, and every seed's calibrated curve with its stage boundaries."""
     steps = np.array(study["steps"])
     study_row = next(row for row in study["seeds"] if row["seed"] == study["study_seed"])
     marks = [(study_row["memorisation_step"], "memorised"), (study_row["grokking_step"], "grokked")]
-    with new_figure(figsize=(10, 11), layout="constrained") as fig:
-        ax_loss, ax_accuracy, ax_llc = fig.subplots(3, 1, sharex=True)
+    with new_figure(figsize=(10, 14), layout="constrained") as fig:
+        ax_loss, ax_accuracy, ax_llc, ax_seeds = fig.subplots(4, 1, sharex=True)
         ax_loss.semilogy(steps, study["train_loss"], color="tab:blue", label="train loss")
         ax_loss.semilogy(steps, study["test_loss"], color="tab:red", label="test loss")
         ax_loss.set_ylabel("cross-entropy")
@@ -132,9 +134,11 @@ def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
             ax_llc.fill_between(steps, np.clip(mean - 2 * error, 1e-3, None), mean + 2 * error, color=colour, alpha=0.2)
         ax_llc.set_yscale("log")
         ax_llc.set_ylabel(r"$\hat\lambda$ ± 2 SE (train data)")
-        ax_llc.set_xlabel("AdamW step (symmetric log scale)")
-        ax_llc.set_xscale("symlog", linthresh=100)
-        ax_llc.set_xlim(0, steps[-1])
+        ax_llc.set_title(f"sensitivity check, seed {study['study_seed']}: fixed sampler settings", fontsize=10)
+        _seed_curves(ax_seeds, study)
+        ax_seeds.set_xlabel("AdamW step (symmetric log scale)")
+        ax_seeds.set_xscale("symlog", linthresh=100)
+        ax_seeds.set_xlim(0, steps[-1])
         for ax in (ax_loss, ax_accuracy, ax_llc):
             for step, label in marks:
                 if step is not None:
@@ -145,3 +149,35 @@ def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
         ax_loss.set_title(f"(a + b) mod {study['setup']['modulus']}, seed {study['study_seed']}, "
                           f"{study['dim']} parameters, {len(steps)} checkpoints")
         return save(fig, path)
+
+
+def _seed_curves(ax, study: dict[str, Any]) -> None:
+    """Every seed's calibrated λ̂ ± 2 SE, its memorisation (circle) and grokking (triangle) steps
+    on the curve, and its stage boundaries as ticks spanning their windows."""
+    steps = np.array(study["steps"])
+    for index, row in enumerate(study["seeds"]):
+        curve, colour = row["curve"], SEED_COLOURS[index % len(SEED_COLOURS)]
+        if "llc_mean" not in curve:
+            ax.plot([], [], color=colour, label=f"seed {row['seed']}: calibration failed")
+            continue
+        mean = np.array([np.nan if v is None else v for v in curve["llc_mean"]])
+        error = np.array([0.0 if v is None else v for v in curve["llc_se"]])
+        rho = curve.get("spearman_with_test_loss")
+        ax.plot(steps, mean, color=colour, linewidth=1.2,
+                label=f"seed {row['seed']}: Spearman {'n/a' if rho is None else f'{rho:.3f}'}, "
+                      f"max R-hat {curve['max_rhat']:.3f}")
+        ax.fill_between(steps, np.clip(mean - 2 * error, 1e-3, None), mean + 2 * error, color=colour, alpha=0.2)
+        for step, marker in ((row["memorisation_step"], "o"), (row["grokking_step"], "^")):
+            if step is not None and step in study["steps"]:
+                ax.plot(step, mean[study["steps"].index(step)], marker, color=colour, markersize=7)
+        for boundary in curve["stages"]:
+            level = mean[study["steps"].index(boundary["step"])]
+            ax.plot([boundary["window_start"], boundary["window_end"]], [level, level], color=colour, linewidth=3,
+                    alpha=0.5, solid_capstyle="butt")
+    ax.plot([], [], "ko", label="memorised")
+    ax.plot([], [], "k^", label="grokked")
+    ax.plot([], [], color="k", linewidth=3, alpha=0.5, label="stage boundary window")
+    ax.set_yscale("log")
+    ax.set_ylabel(r"$\hat\lambda$ ± 2 SE, step calibrated per seed")
+    ax.set_title("every seed, step calibrated at its memorisation checkpoint", fontsize=10)
+    ax.legend(loc="best", fontsize=8)

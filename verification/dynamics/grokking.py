@@ -25,11 +25,13 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.sampling import progress_bar
 from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.llc import RHAT_MAX
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
+from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, seed_curve
 
-TARGET_SPEARMAN = 0.9   # for every sampler setting of the sensitivity check
+TARGET_SPEARMAN = 0.9   # for every seed's calibrated curve (reported for the sensitivity check's settings)
 
 
 @dataclass(frozen=True)
@@ -175,46 +177,60 @@ def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[flo
 
 
 def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
-                   settings: tuple[SamplerSetting, ...] = SENSITIVITY_SETTINGS, *,
+                   settings: tuple[SamplerSetting, ...] = SENSITIVITY_SETTINGS, *, curve: LLCConfig = CURVE_CONFIG,
                    cache: Path | None = None, progress: bool = False) -> dict[str, Any]:
-    """Train every seed, then the LLC along the first seed's run under every sampler setting;
-    a JSON-ready result. With ``cache``, runs and LLC curves are reused when their settings
-    match."""
+    """Train every seed; the LLC along every seed's run with ``curve``'s settings and a step
+    calibrated at its memorisation checkpoint (:func:`~sltlab.verification.dynamics.grokking_along.seed_curve`),
+    and along the first seed's run under every sampler setting of the sensitivity check; a
+    JSON-ready result. With ``cache``, runs and LLC curves are reused when their settings match."""
     setup.validate()
-    for setting in settings:
-        setting.config.validate()
-    seeds, study_seed, study = [], setup.seeds[0], None
+    for config in (curve, *(setting.config for setting in settings)):
+        config.validate()
+    seeds, study_seed, study, sampled_afresh = [], setup.seeds[0], None, False
     for seed in setup.seeds:
         trained = train_seed(setup, seed, cache=cache, progress=progress)
         study = trained if seed == study_seed else study
         run = trained[0]
         memorised = first_step_reaching(run.steps, run.train_accuracy, setup.memorised_accuracy)
         grokked = first_step_reaching(run.steps, run.test_accuracy, setup.grokked_accuracy)
+
+        def measure(trained=trained, memorised=memorised, grokked=grokked) -> dict[str, Any]:
+            return seed_curve(*trained, curve, memorised, grokked, progress=progress)
+
+        key = {"setup": _training_key(setup), "seed": seed, "curve": asdict(curve)}
+        llc, loaded = (measure(), False) if cache is None else cached_json(cache, "grokking-curve", key, measure)
+        sampled_afresh |= not loaded
+        if "llc_mean" in llc:
+            llc.update(shape_summary(run.steps.tolist(), llc["llc_mean"], run.test_loss.tolist(), memorised, grokked))
         seeds.append({"seed": seed, "memorisation_step": memorised, "grokking_step": grokked,
                       "final_train_accuracy": float(run.train_accuracy[-1]),
-                      "final_test_accuracy": float(run.test_accuracy[-1]), "test_accuracy": run.test_accuracy.tolist()})
+                      "final_test_accuracy": float(run.test_accuracy[-1]), "test_accuracy": run.test_accuracy.tolist(),
+                      "test_loss": run.test_loss.tolist(), "curve": llc})
     run, network, split = study
     steps, test_loss = run.steps.tolist(), run.test_loss.tolist()
-    curves, sampled_afresh = [], False
+    curves = []
     for setting in settings:
         def measure(setting=setting) -> dict[str, Any]:
             return llc_along_run(run, network, split, setting.config, progress=progress, label=setting.name)
 
         key = {"setup": _training_key(setup), "seed": study_seed, "sampler": asdict(setting.config)}
-        curve, loaded = (measure(), False) if cache is None else cached_json(cache, "grokking-llc", key, measure)
+        values, loaded = (measure(), False) if cache is None else cached_json(cache, "grokking-llc", key, measure)
         sampled_afresh |= not loaded
-        shape = shape_summary(steps, curve["llc_mean"], test_loss, seeds[0]["memorisation_step"],
+        shape = shape_summary(steps, values["llc_mean"], test_loss, seeds[0]["memorisation_step"],
                               seeds[0]["grokking_step"])
-        curves.append({"name": setting.name, "config": asdict(setting.config), **curve, **shape})
+        curves.append({"name": setting.name, "config": asdict(setting.config), **values, **shape})
     grokked_seeds = sum(row["grokking_step"] is not None for row in seeds)
+    measured = [row["curve"] for row in seeds]
     return {
         "setup": asdict(setup), "dim": sum(p.numel() for p in network.parameters()),
         "n_train": len(split.train_labels), "n_test": len(split.test_labels), "study_seed": study_seed,
         "steps": steps, "train_loss": run.train_loss.tolist(), "test_loss": test_loss,
         "train_accuracy": run.train_accuracy.tolist(), "test_accuracy": run.test_accuracy.tolist(),
         "seeds": seeds, "grokked_seeds": grokked_seeds, "all_seeds_grok": grokked_seeds == len(seeds),
-        "sensitivity": curves, "target_spearman": TARGET_SPEARMAN,
-        "all_settings_above_target": all(curve["spearman_above_target"] for curve in curves),
+        "sensitivity": curves, "target_spearman": TARGET_SPEARMAN, "target_rhat": RHAT_MAX,
+        "all_settings_above_target": all(row["spearman_above_target"] for row in curves),
+        "every_seed_spearman_above_target": all(c.get("spearman_above_target", False) for c in measured),
+        "every_checkpoint_rhat_within_target": all(c.get("rhat_within_target", False) for c in measured),
         "llc_from_cache": not sampled_afresh,
     }
 
