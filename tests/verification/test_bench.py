@@ -59,3 +59,19 @@ def test_along_row_times_both_ways_and_compares_them_in_standard_errors(one_thre
     assert "speed-up" in format_along(row) and "not measured at 50" in format_along(row)
     with pytest.raises(ValueError, match="at least 2 checkpoints"):
         along_row(1, checkpoints=1)
+
+
+def test_peer_row_times_a_fresh_process_and_divides_the_peer_seconds(capsys):
+    """One real repeat (the job's options must stay valid for `sltlab estimate`); the speed-ups
+    are the peer's seconds over the medians, and the verdicts read them."""
+    from sltlab.verification.bench.peer import format_peer, peer_row
+
+    row = peer_row(1, threads=1, peer_seconds=(1e6, 1e-9))
+    assert row["whole_seconds"] >= row["sampling_seconds"] > 0
+    assert row["speed_ups"]["whole"] == pytest.approx(1e6 / row["whole_seconds"])
+    assert row["speed_ups"]["sampling"] < 1 and row["meets_targets"] is False
+    text = format_peer(row)
+    assert "end to end" in text and "ok" in text and "MISSED" in text
+    assert "not computed" in format_peer({key: value for key, value in row.items() if key != "speed_ups"})
+    assert main(["bench", "--only", "peer", "--repeats", "1", "--peer-seconds", "0", "1"]) == 2
+    assert "--peer-seconds must be two positive numbers" in capsys.readouterr().err

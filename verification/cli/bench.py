@@ -13,14 +13,16 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along"],
+                                        "along", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
                                     "linear networks from the published band and splits each error; estimand gives "
                                     "their exact "
                                     "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler; along times the "
-                                    "LLC at the grokking network's checkpoints batched against one after the other)")),
+                                    "LLC at the grokking network's checkpoints batched against one after the other; "
+                                    "peer times one estimate as a whole process on the job a peer tool is compared "
+                                    "on)")),
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
                                                                  "(default 50)")),
                ("--count", dict(type=int, default=40, help="grid, estimand: networks drawn (default 40; minutes "
@@ -30,6 +32,9 @@ def add_bench_command(commands) -> None:
                                                        "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
                                                        "one after another)")),
+               ("--peer-seconds", dict(type=float, nargs=2, metavar=("WHOLE", "SAMPLING"), dest="peer_seconds",
+                                       help="peer: the peer tool's seconds on the same job, whole process and "
+                                            "sampling, to divide by (default: none, no speed-up computed)")),
                ("--compile", dict(action="store_true", help="overhead: also time each step compiled by torch.compile "
                                                             "beside the eager one (default: off)")),
                threads_option())
@@ -80,6 +85,12 @@ def _bench(args) -> Result:
 
         result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
         tables.append(format_along(result["along"]))
+    if "peer" in wanted:
+        from sltlab.verification.bench.peer import format_peer, peer_row
+
+        result["peer"] = peer_row(args.repeats, args.threads, None if args.peer_seconds is None
+                                  else tuple(args.peer_seconds))
+        tables.append(format_peer(result["peer"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
 

@@ -1,0 +1,66 @@
+"""One LLC estimate timed as a whole process, beside a peer tool's seconds on the same job:
+``sltlab bench --only peer``.
+
+The job: a deep linear network [10, 10, 10, 10] at a rank-2 true parameter, n = 10⁴ rows,
+minibatches of 100, 16 SGLD chains × 2,000 steps at step 10⁻⁴ with γ = 100, no burn-in and no
+thinning. Each repeat runs ``sltlab estimate dln`` on it as a fresh Python process, so the time
+holds everything a user waits for (imports, data, localisation, sampling, output); the
+process's JSON gives the sampling seconds. The peer is not a dependency of sltlab: its seconds
+on the same job, from its own run, are given as ``--peer-seconds WHOLE SAMPLING``, and the row
+divides the medians by them beside the targets (10× end to end, 30× in sampling alone).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+JOB = ("dln", "--widths", "10", "10", "10", "10", "--rank", "2", "--n", "10000", "--chains", "16", "--draws", "2000",
+       "--burnin", "0", "--thin", "1", "--batch-size", "100", "--step-size", "1e-4", "--localization", "100",
+       "--sampler", "sgld", "--seed", "0", "--json")
+TARGET_SPEED_UPS = {"whole": 10.0, "sampling": 30.0}
+_LAUNCH = "import sys; from sltlab.verification.cli import main; sys.exit(main())"
+
+
+def peer_row(repeats: int, threads: int, peer_seconds: tuple[float, float] | None = None) -> dict:
+    """Medians over ``repeats`` fresh processes of the whole job's seconds and its sampling
+    seconds, and with ``peer_seconds`` (whole, sampling) the speed-ups over the peer."""
+    if peer_seconds is not None and not all(seconds > 0 for seconds in peer_seconds):
+        raise ValueError(f"--peer-seconds must be two positive numbers (whole, sampling), got {peer_seconds}")
+    whole, sampling = [], []
+    for _ in range(repeats):
+        clock = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _LAUNCH, "estimate", *JOB, "--threads", str(threads)],
+                              capture_output=True, text=True, check=False)
+        whole.append(time.perf_counter() - clock)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"sltlab estimate exited with {done.returncode}: {last}")
+        sampling.append(float(json.loads(done.stdout)["sampling_seconds"]))
+    row = {"job": "sltlab estimate " + " ".join(JOB), "repeats": repeats, "torch_threads": threads,
+           "whole_seconds": statistics.median(whole), "sampling_seconds": statistics.median(sampling),
+           "whole_spread": [min(whole), max(whole)], "target_speed_ups": TARGET_SPEED_UPS}
+    if peer_seconds is not None:
+        speed_ups = {"whole": peer_seconds[0] / row["whole_seconds"],
+                     "sampling": peer_seconds[1] / row["sampling_seconds"]}
+        row.update(peer_whole_seconds=peer_seconds[0], peer_sampling_seconds=peer_seconds[1], speed_ups=speed_ups,
+                   meets_targets=all(speed_ups[part] >= TARGET_SPEED_UPS[part] for part in speed_ups))
+    return row
+
+
+def format_peer(row: dict) -> str:
+    lines = [row["job"],
+             f"  whole process {row['whole_seconds']:.2f} s (median of {row['repeats']}, from "
+             f"{row['whole_spread'][0]:.2f} to {row['whole_spread'][1]:.2f} s), "
+             f"sampling {row['sampling_seconds']:.2f} s, {row['torch_threads']} torch thread(s)"]
+    if "speed_ups" not in row:
+        lines.append("  no --peer-seconds given: the peer's speed-up is not computed")
+        return "\n".join(lines)
+    for part, label in (("whole", "end to end"), ("sampling", "sampling alone")):
+        target = row["target_speed_ups"][part]
+        lines.append(f"  {label}: peer {row[f'peer_{part}_seconds']:.1f} s, {row['speed_ups'][part]:.1f}× faster "
+                     f"(target ≥ {target:g}×: {'ok' if row['speed_ups'][part] >= target else 'MISSED'})")
+    return "\n".join(lines)
