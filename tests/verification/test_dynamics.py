@@ -198,6 +198,9 @@ def test_stages_of_a_grokking_curve_are_set_beside_memorisation_and_grokking():
     assert [b["direction"] for b in stages["stages"]] == ["rise", "fall"]
     rise, fall = stages["stages"]
     assert stages["memorisation_boundary"] == rise["step"] and stages["grokking_boundary"] == fall["step"]
+    # each step on its own: a window holding both names its boundary twice
+    both = curve_stages(steps, list(llc), [1.0] * len(steps), memorised=1000, grokked=2000)
+    assert both["memorisation_boundary"] == both["grokking_boundary"] == fall["step"]
     assert curve_stages(steps[:4], list(llc[:4]), [1.0] * 4, memorised=25, grokked=None)["stages"] == []
 
 

@@ -71,7 +71,7 @@ def add_dynamics_commands(commands) -> None:
                                                           "check follows the first (0 1 2 3 4)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
                                       help="draws per chain of every seed's calibrated curve, after half as many "
-                                           "burn-in steps (2000)")),
+                                           "burn-in steps (1000)")),
                ("--draws", dict(type=int, help="draws per chain in every setting of the sensitivity check (200)")),
                *_COMMON)
     add_bayes_study_command(studies)
@@ -244,10 +244,14 @@ def _curve_columns(curve) -> str:
     if "llc_mean" not in curve:
         return f"calibration at step {curve['calibrated_at_step']} failed: {curve['calibration_error']}"
     rho = curve["spearman_with_test_loss"]
-    held = {curve["memorisation_boundary"]: "m", curve["grokking_boundary"]: "g"}
-    stages = ", ".join(f"{b['direction']} {b['step']}: {b['window_start']}–{b['window_end']}"
-                       + (f" [{held[b['step']]}]" if b["step"] in held else "") for b in curve["stages"])
+    def marks(step: int) -> str:
+        letters = "".join(letter for letter, key in (("m", "memorisation_boundary"), ("g", "grokking_boundary"))
+                          if curve[key] == step)
+        return f" [{letters}]" if letters else ""
+
+    stages = ", ".join(f"{b['direction']} {b['step']}: {b['window_start']}–{b['window_end']}{marks(b['step'])}"
+                       for b in curve["stages"])
     return (f"{curve['step_size']:>8.2g}  {max(v for v in curve['llc_mean'] if v is not None):>7.3g}  "
-            f"{'n/a' if rho is None else f'{rho:.3f}':>8}  "
+            f"{'n/a' if rho is None else f'{rho:.4f}':>8}  "
             f"{curve['max_rhat']:>5.3f} ({curve['checkpoints_over_rhat']})  "
             f"{curve['min_ess']:>4.0f} ({curve['checkpoints_under_ess']})  {stages or 'none'}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib.transforms import blended_transform_factory
 
 from sltlab.verification.figure_style import new_figure, save
 
@@ -152,9 +153,13 @@ def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
 
 
 def _seed_curves(ax, study: dict[str, Any]) -> None:
-    """Every seed's calibrated λ̂ ± 2 SE, its memorisation (circle) and grokking (triangle) steps
-    on the curve, and its stage boundaries as ticks spanning their windows."""
+    """Every seed's calibrated λ̂ ± 2 SE with its memorisation (circle) and grokking (triangle)
+    steps on the curve; below the curves, one row per seed of its stage boundaries (a tick at the
+    boundary, a bar over its window)."""
     steps = np.array(study["steps"])
+    rows = blended_transform_factory(ax.transData, ax.transAxes)
+    floor = min((v for row in study["seeds"] for v in row["curve"].get("llc_mean", []) if v is not None and v > 0),
+                default=1e-3) / 2
     for index, row in enumerate(study["seeds"]):
         curve, colour = row["curve"], SEED_COLOURS[index % len(SEED_COLOURS)]
         if "llc_mean" not in curve:
@@ -164,20 +169,24 @@ def _seed_curves(ax, study: dict[str, Any]) -> None:
         error = np.array([0.0 if v is None else v for v in curve["llc_se"]])
         rho = curve.get("spearman_with_test_loss")
         ax.plot(steps, mean, color=colour, linewidth=1.2,
-                label=f"seed {row['seed']}: Spearman {'n/a' if rho is None else f'{rho:.3f}'}, "
+                label=f"seed {row['seed']}: Spearman {'n/a' if rho is None else f'{rho:.4f}'}, "
                       f"max R-hat {curve['max_rhat']:.3f}")
-        ax.fill_between(steps, np.clip(mean - 2 * error, 1e-3, None), mean + 2 * error, color=colour, alpha=0.2)
+        ax.fill_between(steps, np.clip(mean - 2 * error, floor, None), mean + 2 * error, color=colour, alpha=0.2)
         for step, marker in ((row["memorisation_step"], "o"), (row["grokking_step"], "^")):
             if step is not None and step in study["steps"]:
                 ax.plot(step, mean[study["steps"].index(step)], marker, color=colour, markersize=7)
+        height = 0.03 + 0.03 * index
         for boundary in curve["stages"]:
-            level = mean[study["steps"].index(boundary["step"])]
-            ax.plot([boundary["window_start"], boundary["window_end"]], [level, level], color=colour, linewidth=3,
-                    alpha=0.5, solid_capstyle="butt")
+            ax.plot([boundary["window_start"], boundary["window_end"]], [height, height], color=colour, linewidth=3,
+                    alpha=0.8 if boundary["direction"] == "rise" else 0.3, solid_capstyle="butt", transform=rows)
+            ax.plot([boundary["step"]], [height], "|", color=colour, markersize=12, transform=rows)
     ax.plot([], [], "ko", label="memorised")
     ax.plot([], [], "k^", label="grokked")
-    ax.plot([], [], color="k", linewidth=3, alpha=0.5, label="stage boundary window")
+    ax.plot([], [], "k|-", linewidth=3, alpha=0.8, markersize=12, label="rise boundary | and window (row per seed)")
+    ax.plot([], [], "k|-", linewidth=3, alpha=0.3, markersize=12, label="fall boundary | and its window")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=floor / 20)
     ax.set_ylabel(r"$\hat\lambda$ ± 2 SE, step calibrated per seed")
-    ax.set_title("every seed, step calibrated at its memorisation checkpoint", fontsize=10)
-    ax.legend(loc="best", fontsize=8)
+    ax.set_title(f"every seed, sgld at γ = {study['curve_config']['localization']:g}, its step calibrated at "
+                 "its memorisation checkpoint", fontsize=10)
+    ax.legend(loc="center left", fontsize=8)

@@ -29,7 +29,7 @@ from sltlab.estimators.llc import RHAT_MAX
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
-from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, seed_curve
+from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, curve_stages, seed_curve
 
 TARGET_SPEARMAN = 0.9   # for every seed's calibrated curve (reported for the sensitivity check's settings)
 
@@ -194,14 +194,16 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         memorised = first_step_reaching(run.steps, run.train_accuracy, setup.memorised_accuracy)
         grokked = first_step_reaching(run.steps, run.test_accuracy, setup.grokked_accuracy)
 
-        def measure(trained=trained, memorised=memorised, grokked=grokked) -> dict[str, Any]:
-            return seed_curve(*trained, curve, memorised, grokked, progress=progress)
+        def measure(trained=trained, memorised=memorised) -> dict[str, Any]:
+            return seed_curve(*trained, curve, memorised, progress=progress)
 
         key = {"setup": _training_key(setup), "seed": seed, "curve": asdict(curve)}
         llc, loaded = (measure(), False) if cache is None else cached_json(cache, "grokking-curve", key, measure)
         sampled_afresh |= not loaded
         if "llc_mean" in llc:
-            llc.update(shape_summary(run.steps.tolist(), llc["llc_mean"], run.test_loss.tolist(), memorised, grokked))
+            steps = run.steps.tolist()
+            llc.update(shape_summary(steps, llc["llc_mean"], run.test_loss.tolist(), memorised, grokked),
+                       **curve_stages(steps, llc["llc_mean"], llc["llc_se"], memorised, grokked))
         seeds.append({"seed": seed, "memorisation_step": memorised, "grokking_step": grokked,
                       "final_train_accuracy": float(run.train_accuracy[-1]),
                       "final_test_accuracy": float(run.test_accuracy[-1]), "test_accuracy": run.test_accuracy.tolist(),
@@ -227,7 +229,8 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         "steps": steps, "train_loss": run.train_loss.tolist(), "test_loss": test_loss,
         "train_accuracy": run.train_accuracy.tolist(), "test_accuracy": run.test_accuracy.tolist(),
         "seeds": seeds, "grokked_seeds": grokked_seeds, "all_seeds_grok": grokked_seeds == len(seeds),
-        "sensitivity": curves, "target_spearman": TARGET_SPEARMAN, "target_rhat": RHAT_MAX,
+        "curve_config": asdict(curve), "sensitivity": curves, "target_spearman": TARGET_SPEARMAN,
+        "target_rhat": RHAT_MAX,
         "all_settings_above_target": all(row["spearman_above_target"] for row in curves),
         "every_seed_spearman_above_target": all(c.get("spearman_above_target", False) for c in measured),
         "every_checkpoint_rhat_within_target": all(c.get("rhat_within_target", False) for c in measured),

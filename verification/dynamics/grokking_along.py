@@ -9,8 +9,8 @@ peaks there (about 180 on seed 0) and a 5 % equivalence is then far above a pilo
 after grokking λ̂ is about 0.2, and calibrating at the last checkpoint found no stable step.
 Stages are the boundaries of :func:`~sltlab.verification.dynamics.stages.detect_stages`
 (critical points of λ̂ against log training time, Hoogland et al. 2024), set beside the
-memorisation and grokking steps by :func:`~sltlab.verification.dynamics.stages.match_boundaries`:
-which boundary's window holds each. Nothing here knows where the stages should be.
+memorisation and grokking steps: which boundary's window holds each. Nothing here knows where
+the stages should be.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.modular import ModularAdditionNetwork, ModularRun, ModularSplit
 from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 
-# SGLD on batches of 128 training pairs at each checkpoint (γ = 100), the step calibrated. The
-# step comes out near 3·10⁻⁵, where the directions held only by γ relax in about 1/(εγ) ≈ 300
-# steps: 1,000 burn-in steps, then 2,000 draws.
-CURVE_CONFIG = LLCConfig(sampler="sgld", chains=4, draws=2000, burnin=1000, localization=100.0, batch_size=128,
+# SGLD on batches of 128 training pairs at each checkpoint, the step calibrated; it comes out
+# near 3·10⁻⁵, where the directions held only by γ relax in about 1/(εγ) steps. γ = 1000 makes
+# that about 40 steps, so 500 burn-in steps and 1,000 draws cover it many times over; at γ = 100
+# (about 300 steps) 1,000 burn-in steps and 2,000 draws left seed 0's chains with R-hat up to 1.08.
+CURVE_CONFIG = LLCConfig(sampler="sgld", chains=4, draws=1000, burnin=500, localization=1000.0, batch_size=128,
                          localize_at="true_parameter")
 
 
@@ -43,10 +44,10 @@ def checkpoint_states(run: ModularRun, network: ModularAdditionNetwork) -> list[
 
 
 def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularSplit, config: LLCConfig,
-               memorised: int | None, grokked: int | None, *, progress: bool = False) -> dict[str, Any]:
-    """λ̂ ± SE, R-hat and ESS at every checkpoint of one seed's run (training pairs only), the
-    calibration, and the stages beside the memorisation and grokking steps; JSON-ready. A sweep
-    that finds no stable step is reported as ``calibration_error``, with no curve."""
+               memorised: int | None, *, progress: bool = False) -> dict[str, Any]:
+    """λ̂ ± SE, R-hat and ESS at every checkpoint of one seed's run (training pairs only), with
+    the step calibrated at the ``memorised`` step's checkpoint (the last when None); JSON-ready.
+    A sweep that finds no stable step is reported as ``calibration_error``, with no curve."""
     steps = run.steps.tolist()
     calibrate_at = steps.index(memorised) if memorised in steps else len(steps) - 1
     with warnings.catch_warnings():   # every checkpoint's mixing is in the curve's rows
@@ -70,20 +71,22 @@ def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularS
              "min_ess": min((e for e in esses if e is not None), default=None),
              "checkpoints_under_ess": sum(e is None or e < ESS_MIN for e in esses)}
     curve["rhat_within_target"] = curve["checkpoints_over_rhat"] == 0
-    return {**curve, **curve_stages(steps, along.means, along.standard_errors, memorised, grokked)}
+    return curve
 
 
 def curve_stages(steps: list[int], means: list[float | None], errors: list[float | None],
-            memorised: int | None, grokked: int | None) -> dict[str, Any]:
-    """The detected boundaries, and which boundary's window holds the memorisation and the
-    grokking step (None: no window holds it)."""
+                 memorised: int | None, grokked: int | None) -> dict[str, Any]:
+    """The detected boundaries, and for the memorisation and the grokking step, each on its own,
+    the boundary whose window holds it (None: no window holds it; one boundary may hold both)."""
     kept = [i for i, (m, s) in enumerate(zip(means, errors)) if m is not None and s is not None and s > 0]
     if len(kept) < 5:
         return {"stages": [], "critical_steps": [], "memorisation_boundary": None, "grokking_boundary": None}
     detection = detect_stages([steps[i] for i in kept], [means[i] for i in kept], [errors[i] for i in kept])
-    marks = {step: name for step, name in ((grokked, "grokking"), (memorised, "memorisation")) if step is not None}
-    match = match_boundaries(list(marks), detection.boundaries)
-    held = {marks[step]: boundary.step for step, boundary in match.matched}
+
+    def holder(step: int | None) -> int | None:
+        matched = match_boundaries([step], detection.boundaries).matched if step is not None else ()
+        return matched[0][1].step if matched else None
+
     return {"stages": [boundary._asdict() for boundary in detection.boundaries],
             "critical_steps": list(detection.critical),
-            "memorisation_boundary": held.get("memorisation"), "grokking_boundary": held.get("grokking")}
+            "memorisation_boundary": holder(memorised), "grokking_boundary": holder(grokked)}
