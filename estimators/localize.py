@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
+from scipy.optimize import minimize
 from torch import Tensor
 
 from sltlab.estimators.posterior import Loss, mean_loss, mean_loss_and_gradient
@@ -54,32 +56,33 @@ def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:
 
 def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: int = 500,
                       tolerance: float = 1e-7) -> Localization:
-    """Full-batch L-BFGS (strong Wolfe line search) on L_n from ``start`` [d] until every
-    gradient component falls below ``tolerance`` or ``max_iterations`` is spent. Compute in
-    float64. A non-finite end is refused: there is no centre to sample around."""
-    position = start.detach().clone().unsqueeze(0).requires_grad_(True)
-    optimizer = torch.optim.LBFGS([position], max_iter=max_iterations, tolerance_grad=tolerance,
-                                  tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
+    """Full-batch L-BFGS on L_n from ``start`` [d] (scipy's L-BFGS-B without bounds, 50
+    corrections, its line search enforcing the strong Wolfe conditions; Byrd, Lu, Nocedal & Zhu
+    1995) until every gradient component falls below ``tolerance`` or ``max_iterations`` is
+    spent. Computed in float64, each value and gradient by autograd one slice of rows at a time.
+    torch.optim's L-BFGS would do the same; constructing it imports torch's compiler (about a
+    second of every command's start). A non-finite end is refused: there is no centre to sample
+    around."""
+    shape = (1, start.numel())
 
-    def closure():   # the gradient one slice of rows at a time (mean_loss_and_gradient)
+    def value_and_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        position = torch.from_numpy(flat).to(device=start.device, dtype=torch.float64).reshape(shape)
         value, gradient = mean_loss_and_gradient(loss, position, data)
-        position.grad = gradient
-        return value.sum()
+        return float(value.sum()), gradient.reshape(-1).cpu().numpy()
 
-    with torch.no_grad():
-        initial = float(mean_loss(loss, position, data).sum())
-    optimizer.step(closure)
-    iterations = optimizer.state[position]["n_iter"]
-    center = position.detach()[0]
-    with torch.no_grad():
-        final = float(mean_loss(loss, center.unsqueeze(0), data).sum())
+    begin = start.detach().to(torch.float64).reshape(-1).cpu().numpy()
+    initial, _ = value_and_gradient(begin)
+    with np.errstate(all="ignore"):
+        found = minimize(value_and_gradient, begin, jac=True, method="L-BFGS-B",
+                         options={"maxiter": max_iterations, "maxcor": 50, "gtol": tolerance, "ftol": 0.0})
+    center = torch.from_numpy(found.x).to(device=start.device, dtype=torch.float64)
+    final, gradient = value_and_gradient(found.x)
     if not (math.isfinite(final) and bool(torch.isfinite(center).all())):
         raise ValueError("L-BFGS from the given parameter reached a non-finite loss: localize at the given "
                          "parameter (localize_at='true_parameter') or check the model and data")
-    _, gradient = mean_loss_and_gradient(loss, center.unsqueeze(0), data)
-    converged = float(gradient.abs().max()) <= 10 * tolerance
-    return Localization(center, "empirical_minimum", int(iterations), float(gradient.norm()), initial - final, final,
-                        float((center - start).norm()), converged)
+    converged = float(np.abs(gradient).max()) <= 10 * tolerance
+    return Localization(center, "empirical_minimum", int(found.nit), float(np.linalg.norm(gradient)),
+                        initial - final, final, float((center - start.to(torch.float64)).norm()), converged)
 
 
 def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:
