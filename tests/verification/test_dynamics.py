@@ -218,6 +218,7 @@ def run_cli(capsys, *argv):
     (["saddle", "--threads", "0", "--out", "{out}"], "threads"),
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
+    (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--bogus", "--out", "{out}"], "unrecognized"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
