@@ -26,7 +26,7 @@ from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
-from sltlab.estimators.step_size import CONCERN_ITERATIONS, top_hessian_eigenvalues
+from sltlab.estimators.step_size import CONCERN_ITERATIONS, CONCERN_ROWS, top_hessian_eigenvalues
 
 MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more centres are run in groups
 MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, d] tensor (256 MiB in float32)
@@ -96,18 +96,19 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
 def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, config: LLCConfig,
                 generator: torch.Generator) -> Tensor | None:
     """For SGLD's step-size concern (:func:`~sltlab.estimators.step_size.step_size_concern`),
-    h_max where each chain ended (0 for a dropped one), measured for the kept chains of the run
-    in groups holding at most ``CURVATURE_ROWS`` chain-rows of the full data; None for the other
-    samplers."""
+    h_max where each chain ended (0 for a dropped one) on ``CONCERN_ROWS`` rows drawn at random,
+    measured for the kept chains of the run in groups holding at most ``CURVATURE_ROWS``
+    chain-rows; None for the other samplers."""
     if config.sampler != "sgld" or trace.final_state is None:
         return None
     position = trace.final_state.position
     kept = torch.as_tensor(~trace.diverged, device=position.device).nonzero().flatten()
     curvatures = torch.zeros(len(position), dtype=position.dtype, device=position.device)
-    group = max(1, CURVATURE_ROWS // max(batches.n, 1))
+    rows = batches.subsample(CONCERN_ROWS, generator)
+    group = max(1, CURVATURE_ROWS // max(min(batches.n, CONCERN_ROWS), 1))
     for first in range(0, len(kept), group):
         chains = kept[first:first + group]
-        curvatures[chains] = top_hessian_eigenvalues(posterior.loss, position[chains], batches.full(),
+        curvatures[chains] = top_hessian_eigenvalues(posterior.loss, position[chains], rows,
                                                      generator=generator, iterations=CONCERN_ITERATIONS)
     return curvatures
 

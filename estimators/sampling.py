@@ -47,6 +47,14 @@ class Batches(NamedTuple):
         for start in range(0, self.n, rows):
             yield tuple(t[start:start + rows].unsqueeze(0) for t in self.data)
 
+    def subsample(self, rows: int, generator: torch.Generator) -> Any:
+        """``rows`` distinct rows drawn at random, with the leading 1 of :meth:`full`; the whole
+        data set (nothing drawn) when it has no more rows than that."""
+        if self.n <= rows:
+            return self.full()
+        chosen = torch.randperm(self.n, generator=generator, device=self.data[0].device)[:rows]
+        return tuple(t[chosen].unsqueeze(0) for t in self.data)
+
     def draw(self, chains: int, generator: torch.Generator) -> Any:
         if self.is_full:
             return self.full()

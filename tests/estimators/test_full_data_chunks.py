@@ -95,3 +95,14 @@ def test_hessian_vector_products_in_slices_of_rows_equal_the_hessian(monkeypatch
     assert abs(sliced_top - top) <= 1e-10 * top
     largest = max(float(torch.linalg.eigvalsh(h).abs().max()) for h in hessians)
     assert abs(top - largest) <= 1e-6 * largest   # 50 power iterations on a 16-parameter Hessian
+
+
+def test_a_subsample_is_distinct_rows_of_the_data_and_the_whole_data_when_it_is_small():
+    network, batches, center, g = _data()
+    x, y = batches.subsample(20, g)
+    assert x.shape == (1, 20, 3) and y.shape == (1, 20, 2)
+    rows = [int((batches.data[0] == row).all(-1).nonzero()) for row in x[0]]   # each row is one row of the data
+    assert len(set(rows)) == 20 and all(torch.equal(batches.data[1][r], y[0, k]) for k, r in enumerate(rows))
+    state = g.get_state()
+    whole = batches.subsample(53, g)
+    assert all(torch.equal(a, b) for a, b in zip(whole, batches.full())) and torch.equal(g.get_state(), state)
