@@ -1,15 +1,17 @@
-"""Grokking on modular addition, with the LLC along training and a sensitivity check of its
-shape over several sampler settings.
+"""Grokking on modular addition, with the LLC along every seed's training run and a
+sensitivity check of its shape over several sampler settings.
 
 A network trained with weight decay on a fraction of the pairs (a, b) ↦ (a + b) mod p first
 memorises them and generalises much later (Power et al. 2022, arXiv:2201.02177; Nanda et al.
 2023, ICLR). The local learning coefficient (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1),
 estimated at every checkpoint on the training data only, is expected to rise through
-memorisation and fall through grokking, tracking the test loss it never sees. Its absolute
-value depends on the sampler settings (none of them is checked against an exact λ here), so
-the study reports the shape under each of several settings and their Spearman correlation
-with the test loss, never a single number.
-"""
+memorisation and fall through grokking, tracking the test loss it never sees. Every seed's
+curve has its step calibrated at its memorisation checkpoint
+(:mod:`~sltlab.verification.dynamics.grokking_along`), with its mixing at every checkpoint and
+its stages; the targets are each seed's Spearman correlation with its test loss and every
+checkpoint's R-hat. Its absolute value depends on the sampler settings (none of them is checked
+against an exact λ here), so the first seed's curve is also reported under several fixed
+settings, its shape and Spearman correlation under each, never a single number."""
 
 from __future__ import annotations
 
