@@ -161,3 +161,19 @@ def test_one_layer_alone_is_a_quadratic_whose_hessian_has_rank_rank_a_times_rank
     assert int((closed_form > 1e-9).sum()) == ranks[layer]
     with pytest.raises(ValueError, match="layer must lie in 1..3"):
         LayerRestrictedLoss(FullDataLoss(network, x, y), centre, 4)
+
+
+@pytest.mark.parametrize("widths, rows", [([10, 10, 10, 10], 100), ([3, 40, 40, 2], 5), ([40, 2, 40], 3),
+                                         ([6, 2, 6], 1)])
+def test_forward_is_the_product_of_the_layers_whichever_order_is_cheaper(widths, rows):
+    """Few rows through wide layers go layer by layer; many rows are multiplied by W_L ⋯ W_1
+    formed first. Both are x ↦ x·W_1ᵀ ⋯ W_Lᵀ, to rounding, for a shared and for per-chain rows."""
+    g = torch.Generator().manual_seed(0)
+    network = DeepLinearNetwork(widths)
+    position = torch.randn(4, network.dim, generator=g, dtype=torch.float64)
+    for x in (torch.randn(rows, widths[0], generator=g, dtype=torch.float64),
+              torch.randn(4, rows, widths[0], generator=g, dtype=torch.float64)):
+        expected = x
+        for weight in network.weights(position):
+            expected = expected @ weight.transpose(-1, -2)
+        torch.testing.assert_close(network.forward(position, x), expected, rtol=1e-12, atol=1e-12)
