@@ -59,8 +59,9 @@ class Batches(NamedTuple):
         if self.is_full:
             return self.full()
         device = self.data[0].device
-        rows = torch.randint(self.n, (chains, self.batch_size), generator=generator, device=device)
-        return tuple(t[rows] for t in self.data)
+        rows = torch.randint(self.n, (chains, self.batch_size), generator=generator, device=device).reshape(-1)
+        # index_select gathers the same rows as t[rows] in half the time or less on the CPU
+        return tuple(t.index_select(0, rows).reshape(chains, self.batch_size, *t.shape[1:]) for t in self.data)
 
 
 class Trace(NamedTuple):
