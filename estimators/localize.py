@@ -70,13 +70,14 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
         value, gradient = mean_loss_and_gradient(loss, position, data)
         return float(value.sum()), gradient.reshape(-1).cpu().numpy()
 
-    begin = start.detach().to(torch.float64).reshape(-1).cpu().numpy()
-    initial, _ = value_and_gradient(begin)
+    begin = start.detach().to(torch.float64).reshape(shape)
+    with torch.no_grad():
+        initial = float(mean_loss(loss, begin, data).sum())
     with np.errstate(all="ignore"):
-        found = minimize(value_and_gradient, begin, jac=True, method="L-BFGS-B",
+        found = minimize(value_and_gradient, begin.reshape(-1).cpu().numpy(), jac=True, method="L-BFGS-B",
                          options={"maxiter": max_iterations, "maxcor": 50, "gtol": tolerance, "ftol": 0.0})
     center = torch.from_numpy(found.x).to(device=start.device, dtype=torch.float64)
-    final, gradient = value_and_gradient(found.x)
+    final, gradient = float(found.fun), found.jac   # the value and gradient at found.x, as evaluated there
     if not (math.isfinite(final) and bool(torch.isfinite(center).all())):
         raise ValueError("L-BFGS from the given parameter reached a non-finite loss: localize at the given "
                          "parameter (localize_at='true_parameter') or check the model and data")

@@ -153,8 +153,9 @@ STIFFNESS_LIMIT = 1.0   # ε·k above this: a Gaussian's bias εk/4 exceeds 25 %
 CONCERN_ITERATIONS = 30   # power iterations of the curvature where the chains ended
 # Rows of the data the concern's curvature is measured on (all of them when there are no more).
 # The Hessian of a random subsample is an unbiased estimate of the full data's, and its top
-# eigenvalue, a convex function of it, is on average at least the full data's (Jensen): the
-# concern can come early, never late. On 10⁴ rows it cost 2.4 s of a 6.5 s estimate.
+# eigenvalue, a convex function of it, is on average at least the full data's (Jensen): on
+# average the concern errs early, though one subsample may read low. On 10⁴ rows the full-data
+# measurement cost 2.4 s of a 6.5 s estimate.
 CONCERN_ROWS = FULL_PASS_ROWS
 
 

@@ -7,7 +7,7 @@ thinning. Each repeat runs ``sltlab estimate dln`` on it as a fresh Python proce
 holds everything a user waits for (imports, data, localisation, sampling, output); the
 process's JSON gives the sampling seconds. The peer is not a dependency of sltlab: its seconds
 on the same job, from its own run, are given as ``--peer-seconds WHOLE SAMPLING``, and the row
-divides the medians by them beside the targets (10× end to end, 30× in sampling alone).
+divides them by the medians beside the targets (10× end to end, 30× in sampling alone).
 """
 
 from __future__ import annotations

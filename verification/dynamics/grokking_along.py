@@ -5,8 +5,9 @@ Each seed's checkpoints share one SGLD step, calibrated
 (:func:`~sltlab.estimators.calibrate.calibrate_step_size`: a halving sweep from twice the
 curvature rule's step until two pilots agree within 5 %) at the seed's memorisation checkpoint,
 and one batched run of all its checkpoints' chains. The memorisation checkpoint, because λ̂
-peaks there (about 180 on seed 0) and a 5 % equivalence is then far above a pilot's noise;
-after grokking λ̂ is about 0.2, and calibrating at the last checkpoint found no stable step.
+peaks there (on seed 0 about 26 at γ = 1000, 180 at γ = 100) and a 5 % equivalence is then far
+above a pilot's noise; after grokking λ̂ is 3–5·10⁻⁴ (0.2 at γ = 100), and calibrating at the
+last checkpoint found no stable step.
 Stages are the boundaries of :func:`~sltlab.verification.dynamics.stages.detect_stages`
 (critical points of λ̂ against log training time, Hoogland et al. 2024), set beside the
 memorisation and grokking steps: which boundary's window holds each. Nothing here knows where
@@ -65,7 +66,7 @@ def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularS
              "chains": resolved.chains, "nbeta": resolved.nbeta, "batched": along.note,
              "llc_mean": along.means, "llc_se": along.standard_errors, "rhat": rhats, "ess": esses,
              "diverged_chains": [len(result.estimate.diverged_chains) for result in along.results],
-             "sampling_seconds": along.results[0].trace.seconds * len(along.results),
+             "sampling_seconds": sum(result.trace.seconds for result in along.results),
              "max_rhat": max((r for r in rhats if r is not None), default=None),
              "checkpoints_over_rhat": sum(r is None or r > RHAT_MAX for r in rhats),
              "min_ess": min((e for e in esses if e is not None), default=None),
