@@ -3,9 +3,9 @@
 p(w) ∝ exp{−nβ·L_n(w) − (γ/2)‖w − w*‖²}  (Lau, Furman, Wang, Murfet & Wei 2023, eq. 7).
 ``loss`` is any batched per-sample loss: ``loss(position [C, d], batch)`` returns [C, b]; the
 posterior knows nothing else of the model. A loss that also offers
-``loss.mean_loss_and_gradient(position, batch) -> (L_b [C], ∇L_b [C, d])`` (a closed form, such
-as the deep linear network's full-data loss) has its gradient taken from there instead of
-from autograd, which on small models costs more than the arithmetic; the gradient must be a
+``loss.mean_loss_and_gradient(position, batch) -> (L_b [C], ∇L_b [C, d])`` (the chain rule
+written out, as the deep linear network's losses do) has its gradient taken from there instead
+of from autograd, which on small models costs more than the arithmetic; the gradient must be a
 fresh tensor, which :func:`potential` scales in place.
 """
 
@@ -75,17 +75,25 @@ def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
 
 
 def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Tensor, Tensor]:
-    """:func:`mean_loss` and its gradient in ``position`` [C, d], by autograd one slice of rows
-    at a time, so a full-data pass never holds the graph of more than ``FULL_PASS_ROWS`` rows."""
+    """:func:`mean_loss` and its gradient in ``position`` [C, d], one slice of rows at a time
+    (:func:`row_chunks`), so a full-data pass never holds more than ``FULL_PASS_ROWS`` rows: from
+    the loss's own ``mean_loss_and_gradient`` where it offers one, otherwise by autograd."""
     chunks = row_chunks(batch)
-    rows = 1 if len(chunks) == 1 else batch[0].shape[1]
+    closed_form = getattr(loss, "mean_loss_and_gradient", None)
     total, gradient = None, None
     with torch.enable_grad():
         for chunk in chunks:
-            leaf = position.detach().requires_grad_(True)
-            part = loss(leaf, chunk).mean(-1) if len(chunks) == 1 else loss(leaf, chunk).sum(-1) / rows
-            (piece,) = torch.autograd.grad(part.sum(), leaf)
-            total = part.detach() if total is None else total.add_(part.detach())
+            if closed_form is not None:
+                part, piece = closed_form(position.detach(), chunk)
+            else:
+                leaf = position.detach().requires_grad_(True)
+                part = loss(leaf, chunk).mean(-1)
+                (piece,) = torch.autograd.grad(part.sum(), leaf)
+                part = part.detach()
+            if len(chunks) > 1:   # each slice's mean, weighted by its share of the rows
+                share = chunk[0].shape[1] / batch[0].shape[1]
+                part, piece = part * share, piece * share
+            total = part if total is None else total.add_(part)
             gradient = piece if gradient is None else gradient.add_(piece)
     return total, gradient
 
@@ -103,11 +111,7 @@ def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy
     the sum of the chains' potentials is each chain's own gradient. The arithmetic on [C, d]
     tensors is done in place on the fresh gradient: on large models each extra
     temporary costs a page-faulted allocation as large as the parameters."""
-    closed_form = getattr(posterior.loss, "mean_loss_and_gradient", None)
-    if closed_form is not None:
-        batch_loss, gradient = closed_form(position, batch)
-    else:
-        batch_loss, gradient = mean_loss_and_gradient(posterior.loss, position, batch)
+    batch_loss, gradient = mean_loss_and_gradient(posterior.loss, position, batch)
     gamma = posterior.localization
     gradient = gradient.mul_(constant(posterior.nbeta, gradient.dtype, gradient.device))
     value = None

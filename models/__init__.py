@@ -3,9 +3,9 @@ toy model of superposition, polynomial potentials, the tanh network, and the mod
 network of the grokking study (any ``nn.Module`` is sampled through
 ``sltlab.estimators.FunctionalModel``)."""
 
-from sltlab.models.deep_linear import (DeepLinearNetwork, FullDataLoss, PopulationLoss, balanced_factorization,
-                                       orthonormal_frame, regression_data, sufficient_statistics,
-                                       teacher_matrix)
+from sltlab.models.deep_linear import (DeepLinearNetwork, balanced_factorization, orthonormal_frame, regression_data,
+                                       sufficient_statistics, teacher_matrix)
+from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                                    modular_addition_split, train_modular)
 from sltlab.models.potential import Potential

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sltlab.models.deep_linear import FullDataLoss
+from sltlab.models.deep_linear_losses import FullDataLoss
 
 
 class LayerRestrictedLoss:

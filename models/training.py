@@ -17,7 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, orthonormal_frame
+from sltlab.models.deep_linear import DeepLinearNetwork, orthonormal_frame
+from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.progress import progress_bar
 
 

@@ -7,8 +7,8 @@ import torch
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
-from sltlab.models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
-                                       teacher_matrix)
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
+from sltlab.models.deep_linear_losses import FullDataLoss
 
 
 @pytest.mark.gpu

@@ -14,7 +14,8 @@ from sltlab.estimators.sampling import Batches, run_chains
 from sltlab.estimators.sgld import sgld
 from sltlab.estimators.sgnht import sgnht
 from sltlab.estimators.slice import slice_sampler
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.deep_linear_losses import FullDataLoss
 
 CENTRES, CHAINS = 3, 2
 

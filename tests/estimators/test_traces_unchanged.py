@@ -23,7 +23,8 @@ from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.rmsprop_sgld import rmsprop_sgld
 from sltlab.estimators.sampling import Batches, run_chains
 from sltlab.estimators.sgld import sgld
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.deep_linear_losses import FullDataLoss
 
 
 class AutogradOnly:

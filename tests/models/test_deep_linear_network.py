@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from sltlab.models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
-                                       teacher_matrix)
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
+from sltlab.models.deep_linear_losses import FullDataLoss
 
 
 def generator(seed=0):
@@ -73,7 +73,7 @@ def test_bad_input_is_refused(call):
 
 
 def test_full_data_loss_from_sufficient_statistics_equals_the_mean_per_sample_loss():
-    from sltlab.models.deep_linear import FullDataLoss
+    from sltlab.models.deep_linear_losses import FullDataLoss
 
     net = DeepLinearNetwork([4, 3, 5, 2])
     target = teacher_matrix(4, 2, 1, generator=generator())
@@ -126,7 +126,7 @@ def test_a_loss_from_statistics_equals_the_loss_from_their_rows():
 
 @pytest.mark.parametrize("widths", [[3, 2], [1, 2, 7], [4, 3, 5, 2], [10, 10, 10, 10], [2, 6, 1, 4, 3]])
 def test_closed_form_gradients_equal_autograd(widths):
-    from sltlab.models.deep_linear import FullDataLoss, PopulationLoss
+    from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
 
     net = DeepLinearNetwork(widths)
     target = teacher_matrix(widths[0], widths[-1], 1, generator=generator())
@@ -177,3 +177,26 @@ def test_forward_is_the_product_of_the_layers_whichever_order_is_cheaper(widths,
         for weight in network.weights(position):
             expected = expected @ weight.transpose(-1, -2)
         torch.testing.assert_close(network.forward(position, x), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("widths, rows", [([10, 10, 10, 10], 100), ([3, 40, 40, 2], 5), ([40, 2, 40], 3),
+                                         ([6, 2, 6], 1), ([2, 6, 1, 4, 3], 50)])
+def test_the_minibatch_gradient_written_out_equals_autograd(widths, rows):
+    """Product first and layer by layer, for shared rows [b, in], per-chain rows [C, b, in], and
+    one position [1, d] against every chain's rows (its gradient summed over them, as autograd's
+    is); the value is that of calling the loss and averaging its rows."""
+    g = torch.Generator().manual_seed(1)
+    network = DeepLinearNetwork(widths)
+    chains = 4
+    for position_rows, x_shape in ((chains, (rows, widths[0])), (chains, (chains, rows, widths[0])),
+                                   (1, (chains, rows, widths[0]))):
+        position = torch.randn(position_rows, network.dim, generator=g, dtype=torch.float64)
+        x = torch.randn(*x_shape, generator=g, dtype=torch.float64)
+        y = torch.randn(*x_shape[:-1], widths[-1], generator=g, dtype=torch.float64)
+        leaf = position.clone().requires_grad_(True)
+        value = network(leaf, (x, y)).mean(-1)
+        (gradient,) = torch.autograd.grad(value.sum(), leaf)
+        closed_value, closed_gradient = network.mean_loss_and_gradient(position, (x, y))
+        assert closed_gradient.shape == position.shape
+        torch.testing.assert_close(closed_value, value.detach(), rtol=1e-13, atol=0)
+        torch.testing.assert_close(closed_gradient, gradient, rtol=1e-12, atol=1e-12 * float(gradient.abs().max()))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sltlab.models.deep_linear import DeepLinearNetwork, PopulationLoss, balanced_factorization, teacher_matrix
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, teacher_matrix
+from sltlab.models.deep_linear_losses import PopulationLoss
 from sltlab.models.tms import ToyModelOfSuperposition
 from sltlab.theory.tms import kgon
 from sltlab.theory.tms_loss import tms_gradient, tms_loss

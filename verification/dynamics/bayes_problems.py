@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from sltlab import theory
-from sltlab.models.deep_linear import DeepLinearNetwork, PopulationLoss, balanced_factorization, teacher_matrix
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, teacher_matrix
+from sltlab.models.deep_linear_losses import PopulationLoss
 from sltlab.models.tms import ToyModelOfSuperposition
 from sltlab.theory.free_energy import Phase, dln_phases, transitions
 from sltlab.theory.tms import kgon, tms_phases

@@ -28,7 +28,8 @@ import torch
 from sltlab import theory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.llc import default_nbeta
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss, regression_data, teacher_matrix
+from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
+from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule

@@ -21,7 +21,8 @@ from sltlab import theory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.llc import default_nbeta
-from sltlab.models.deep_linear import DeepLinearNetwork, FullDataLoss
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import TrainingRun
 from sltlab.verification.reference.dln_gibbs import reference_llc
 

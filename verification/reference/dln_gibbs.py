@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.llc import LLCEstimate, llc_from_gaps
-from sltlab.models.deep_linear import FullDataLoss
+from sltlab.models.deep_linear_losses import FullDataLoss
 
 GAUGE_ACCEPTANCE = 0.4   # the gauge move's step adapts towards this acceptance during burn-in
 

@@ -11,8 +11,9 @@ import sympy
 import torch
 
 from sltlab import theory
-from sltlab.models.deep_linear import (DeepLinearNetwork, FullDataLoss, balanced_factorization, regression_data,
+from sltlab.models.deep_linear import (DeepLinearNetwork, balanced_factorization, regression_data,
                                        sufficient_statistics, teacher_matrix)
+from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.potential import Potential
 from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.models.tanh_network import TanhNetwork, null_regression_data

@@ -11,7 +11,7 @@ from typing import Any
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures
-from sltlab.models.deep_linear import FullDataLoss
+from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.verification.reference.dln_gibbs import reference_llc
 from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
