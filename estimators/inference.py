@@ -1,8 +1,8 @@
 """An estimate's trace as ArviZ data, for the ArviZ diagnostics and plots.
 
-ArviZ ≥ 1.0 splits into ``arviz-base`` (the data structures, on xarray), ``arviz-stats`` (which
-sltlab uses for R-hat, ESS and MCSE) and ``arviz-plots``. Only ``arviz-base`` is needed here, and
-it is imported when asked for, so that sltlab does not depend on xarray.
+ArviZ ≥ 1.0 splits into ``arviz-base`` (the data structures, on xarray), ``arviz-stats`` and
+``arviz-plots``. Only ``arviz-base`` is needed here, and it is imported when asked for, so that
+sltlab does not depend on xarray (its own R-hat, ESS and MCSE are :mod:`sltlab.estimators.diagnostics`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
 same minibatch, which is unbiased for L_n(w_t) − L_n(w*) and carries none of the noise of a
 separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the bulk ESS and
-the Monte Carlo standard error of the mean come from arviz-stats on the (chain, draw) array.
+the Monte Carlo standard error of the mean come from :mod:`sltlab.estimators.diagnostics` on the
+(chain, draw) array.
 
 A chain is dropped, and named with its reason, when it diverged (not finite, or beyond the
 localising prior's reach, :func:`sltlab.estimators.sampling.prior_reach`) or when it left
@@ -21,8 +22,8 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from arviz_stats.base import array_stats
 
+from sltlab.estimators import diagnostics
 from sltlab.estimators.sampling import Trace
 
 
@@ -137,7 +138,7 @@ def drift_z(values: np.ndarray) -> float | None:
 
 
 def _finite_or_none(compute) -> float | None:
-    """Run an arviz-stats diagnostic; a degenerate trace (e.g. constant) gives None, quietly."""
+    """Run a diagnostic; a degenerate trace (e.g. constant) gives None, quietly."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         value = float(compute())
@@ -148,16 +149,16 @@ def _mcse(values: np.ndarray) -> float | None:
     """Monte Carlo standard error of the mean of a (chain, draw) array."""
     if values.shape[1] < 4:
         return None
-    return _finite_or_none(lambda: array_stats.mcse(values, chain_axis=-2, draw_axis=-1, method="mean"))
+    return _finite_or_none(lambda: diagnostics.mcse_mean(values))
 
 
 def _rhat(values: np.ndarray) -> float | None:
     if values.shape[0] < 2 or values.shape[1] < 4:
         return None
-    return _finite_or_none(lambda: array_stats.rhat(values, chain_axis=-2, draw_axis=-1))
+    return _finite_or_none(lambda: diagnostics.rhat(values))
 
 
 def _ess(values: np.ndarray) -> float | None:
     if values.shape[1] < 4:
         return None
-    return _finite_or_none(lambda: array_stats.ess(values, chain_axis=-2, draw_axis=-1, method="bulk"))
+    return _finite_or_none(lambda: diagnostics.bulk_ess(values))

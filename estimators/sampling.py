@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from scipy.stats import chi2
+from scipy.special import chdtri
 from torch import Tensor
 
 from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, chain_centers, mean_loss
@@ -177,7 +177,7 @@ def prior_reach(localization: float, dim: int, tail: float = 1e-12) -> float:
     quantile, divided by γ, is then reached by a chain of the posterior with probability below
     ``tail`` per draw. Without localisation (γ = 0) there is no such bound: infinity.
     """
-    return float(chi2.isf(tail, dim)) / localization if localization > 0 else float("inf")
+    return float(chdtri(dim, tail)) / localization if localization > 0 else float("inf")
 
 
 def after_warm_up(warmup: Trace, trace: Trace) -> Trace:
