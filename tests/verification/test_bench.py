@@ -1,6 +1,7 @@
 """`sltlab bench` reports medians beside targets (structure only: speed is never asserted)."""
 
 import json
+import sys
 import time
 
 import pytest
@@ -75,3 +76,20 @@ def test_peer_row_times_a_fresh_process_and_divides_the_peer_seconds(capsys):
     assert "not computed" in format_peer({key: value for key, value in row.items() if key != "speed_ups"})
     assert main(["bench", "--only", "peer", "--repeats", "1", "--peer-seconds", "0", "1"]) == 2
     assert "--peer-seconds must be two positive numbers" in capsys.readouterr().err
+
+
+def test_a_peer_command_is_timed_in_turn_and_its_sampling_seconds_read_from_its_output(capsys):
+    """The peer's command runs before each of sltlab's repeats; its whole seconds are timed and
+    its sampling seconds are the regex's group in its output. A failing command, or output
+    without the pattern, is a one-line error."""
+    from sltlab.verification.bench.peer import peer_row
+
+    peer = f"{sys.executable} -c \"import time; time.sleep(0.3); print('wall time = 0.25 s')\""
+    row = peer_row(2, threads=1, peer_command=peer)
+    assert row["peer_sampling_seconds"] == 0.25 and row["peer_whole_seconds"] >= 0.3
+    assert row["speed_ups"]["sampling"] == pytest.approx(0.25 / row["sampling_seconds"])
+    assert row["peer_timed"].startswith("in turn")
+    assert main(["bench", "--only", "peer", "--repeats", "1", "--peer-command", "exit 3"]) == 2
+    assert "the peer command exited with 3" in capsys.readouterr().err
+    assert main(["bench", "--only", "peer", "--repeats", "1", "--peer-command", "echo done"]) == 2
+    assert "no match for --peer-sampling-regex" in capsys.readouterr().err

@@ -1,18 +1,22 @@
-"""One LLC estimate timed as a whole process, beside a peer tool's seconds on the same job:
+"""One LLC estimate timed as a whole process, beside a peer tool on the same job:
 ``sltlab bench --only peer``.
 
 The job: a deep linear network [10, 10, 10, 10] at a rank-2 true parameter, n = 10⁴ rows,
 minibatches of 100, 16 SGLD chains × 2,000 steps at step 10⁻⁴ with γ = 100, no burn-in and no
 thinning. Each repeat runs ``sltlab estimate dln`` on it as a fresh Python process, so the time
 holds everything a user waits for (imports, data, localisation, sampling, output); the
-process's JSON gives the sampling seconds. The peer is not a dependency of sltlab: its seconds
-on the same job, from its own run, are given as ``--peer-seconds WHOLE SAMPLING``, and the row
-divides them by the medians beside the targets (10× end to end, 30× in sampling alone).
+process's JSON gives the sampling seconds. The peer is not a dependency of sltlab. Either its
+own command is given (``--peer-command``) and run as a whole process right before each of
+sltlab's repeats, so both see the same machine, its sampling seconds read from its output by
+``--peer-sampling-regex``; or its seconds from a run of its own are given (``--peer-seconds
+WHOLE SAMPLING``). The row divides the peer's medians by sltlab's, beside the targets (10× end
+to end, 30× in sampling alone).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -22,27 +26,51 @@ JOB = ("dln", "--widths", "10", "10", "10", "10", "--rank", "2", "--n", "10000",
        "--burnin", "0", "--thin", "1", "--batch-size", "100", "--step-size", "1e-4", "--localization", "100",
        "--sampler", "sgld", "--seed", "0", "--json")
 TARGET_SPEED_UPS = {"whole": 10.0, "sampling": 30.0}
+PEER_SAMPLING_REGEX = r"wall time = ([0-9.]+) s"   # what the devinterp baseline script prints of its sampling
 _LAUNCH = "import sys; from sltlab.verification.cli import main; sys.exit(main())"
 
 
-def peer_row(repeats: int, threads: int, peer_seconds: tuple[float, float] | None = None) -> dict:
+def _timed(command: list[str] | str) -> tuple[float, subprocess.CompletedProcess]:
+    clock = time.perf_counter()
+    done = subprocess.run(command, shell=isinstance(command, str), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - clock
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        if isinstance(command, str):   # the user's command: a one-line error, not a traceback
+            raise ValueError(f"the peer command exited with {done.returncode}: {last}")
+        raise RuntimeError(f"sltlab estimate exited with {done.returncode}: {last}")
+    return seconds, done
+
+
+def peer_row(repeats: int, threads: int, peer_seconds: tuple[float, float] | None = None, *,
+             peer_command: str | None = None, peer_sampling_regex: str = PEER_SAMPLING_REGEX) -> dict:
     """Medians over ``repeats`` fresh processes of the whole job's seconds and its sampling
-    seconds, and with ``peer_seconds`` (whole, sampling) the speed-ups over the peer."""
+    seconds; with ``peer_command`` the peer's, timed in turn with sltlab's, and with either that
+    or ``peer_seconds`` (whole, sampling) the speed-ups over the peer."""
     if peer_seconds is not None and not all(seconds > 0 for seconds in peer_seconds):
         raise ValueError(f"--peer-seconds must be two positive numbers (whole, sampling), got {peer_seconds}")
-    whole, sampling = [], []
+    if peer_seconds is not None and peer_command is not None:
+        raise ValueError("give the peer's seconds or its command, not both")
+    whole, sampling, peer_whole, peer_sampling = [], [], [], []
     for _ in range(repeats):
-        clock = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", _LAUNCH, "estimate", *JOB, "--threads", str(threads)],
-                              capture_output=True, text=True, check=False)
-        whole.append(time.perf_counter() - clock)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise RuntimeError(f"sltlab estimate exited with {done.returncode}: {last}")
+        if peer_command is not None:
+            seconds, done = _timed(peer_command)
+            peer_whole.append(seconds)
+            found = re.search(peer_sampling_regex, done.stdout + done.stderr)
+            if found is None:
+                raise ValueError(f"the peer's output has no match for --peer-sampling-regex {peer_sampling_regex!r}")
+            peer_sampling.append(float(found.group(1)))
+        seconds, done = _timed([sys.executable, "-c", _LAUNCH, "estimate", *JOB, "--threads", str(threads)])
+        whole.append(seconds)
         sampling.append(float(json.loads(done.stdout)["sampling_seconds"]))
     row = {"job": "sltlab estimate " + " ".join(JOB), "repeats": repeats, "torch_threads": threads,
            "whole_seconds": statistics.median(whole), "sampling_seconds": statistics.median(sampling),
            "whole_spread": [min(whole), max(whole)], "target_speed_ups": TARGET_SPEED_UPS}
+    if peer_command is not None:
+        peer_seconds = (statistics.median(peer_whole), statistics.median(peer_sampling))
+        row.update(peer_command=peer_command, peer_timed="in turn with sltlab's repeats, medians")
+    elif peer_seconds is not None:
+        row.update(peer_timed="given, from a run of its own")
     if peer_seconds is not None:
         speed_ups = {"whole": peer_seconds[0] / row["whole_seconds"],
                      "sampling": peer_seconds[1] / row["sampling_seconds"]}
@@ -57,10 +85,11 @@ def format_peer(row: dict) -> str:
              f"{row['whole_spread'][0]:.2f} to {row['whole_spread'][1]:.2f} s), "
              f"sampling {row['sampling_seconds']:.2f} s, {row['torch_threads']} torch thread(s)"]
     if "speed_ups" not in row:
-        lines.append("  no --peer-seconds given: the peer's speed-up is not computed")
+        lines.append("  no --peer-command or --peer-seconds given: the peer's speed-up is not computed")
         return "\n".join(lines)
     for part, label in (("whole", "end to end"), ("sampling", "sampling alone")):
         target = row["target_speed_ups"][part]
-        lines.append(f"  {label}: peer {row[f'peer_{part}_seconds']:.1f} s, {row['speed_ups'][part]:.1f}× faster "
-                     f"(target ≥ {target:g}×: {'ok' if row['speed_ups'][part] >= target else 'MISSED'})")
+        verdict = "ok" if row["speed_ups"][part] >= target else "MISSED"
+        lines.append(f"  {label}: peer {row[f'peer_{part}_seconds']:.1f} s ({row['peer_timed']}), "
+                     f"{row['speed_ups'][part]:.1f}× faster (target ≥ {target:g}×: {verdict})")
     return "\n".join(lines)

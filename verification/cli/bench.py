@@ -35,6 +35,12 @@ def add_bench_command(commands) -> None:
                ("--peer-seconds", dict(type=float, nargs=2, metavar=("WHOLE", "SAMPLING"), dest="peer_seconds",
                                        help="peer: the peer tool's seconds on the same job, whole process and "
                                             "sampling, to divide by (default: none, no speed-up computed)")),
+               ("--peer-command", dict(metavar="CMD", dest="peer_command",
+                                       help="peer: a shell command running the peer tool on the same job, timed "
+                                            "as a whole process before each of sltlab's repeats (default: none)")),
+               ("--peer-sampling-regex", dict(metavar="REGEX", dest="peer_sampling_regex", default=None,
+                                              help="peer: where the peer command's output gives its sampling "
+                                                   "seconds, as group 1 (default: 'wall time = ([0-9.]+) s')")),
                ("--compile", dict(action="store_true", help="overhead: also time each step compiled by torch.compile "
                                                             "beside the eager one (default: off)")),
                threads_option())
@@ -86,10 +92,12 @@ def _bench(args) -> Result:
         result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
         tables.append(format_along(result["along"]))
     if "peer" in wanted:
-        from sltlab.verification.bench.peer import format_peer, peer_row
+        from sltlab.verification.bench.peer import PEER_SAMPLING_REGEX, format_peer, peer_row
 
-        result["peer"] = peer_row(args.repeats, args.threads, None if args.peer_seconds is None
-                                  else tuple(args.peer_seconds))
+        result["peer"] = peer_row(args.repeats, args.threads,
+                                  None if args.peer_seconds is None else tuple(args.peer_seconds),
+                                  peer_command=args.peer_command,
+                                  peer_sampling_regex=args.peer_sampling_regex or PEER_SAMPLING_REGEX)
         tables.append(format_peer(result["peer"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
