@@ -37,6 +37,18 @@ def test_sampler_step_time_and_rows():
     assert "ok" in table and "10.0" in table
 
 
+def test_flops_follow_the_order_the_network_takes():
+    """[4,3,5,2]: S = 5·3·4 + 2·5·4 = 100 and P = 2·4 = 8. One row goes layer by layer
+    (8·1·37 − 2·1·12 = 272); a thousand go through the product (6·100 + 6·1000·8 + 2·100/8)."""
+    from sltlab.models.deep_linear import DeepLinearNetwork
+    from sltlab.verification.bench.sampling import sgld_flops_per_chain_step
+
+    network = DeepLinearNetwork([4, 3, 5, 2])
+    assert not network.product_first(1) and network.product_first(1000)
+    assert sgld_flops_per_chain_step([4, 3, 5, 2], 1) == 272
+    assert sgld_flops_per_chain_step([4, 3, 5, 2], 1000, chains=8) == 600 + 48_000 + 25
+
+
 def test_overhead_rows_state_microseconds_threads_and_targets():
     from sltlab.verification.bench.overhead import format_overhead_rows, run_overhead_benchmarks
 
