@@ -26,7 +26,7 @@ from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
-from sltlab.estimators.step_size import CONCERN_ITERATIONS, CONCERN_ROWS, top_hessian_eigenvalues
+from sltlab.estimators.step_size import CONCERN_LANCZOS_STEPS, CONCERN_ROWS, top_hessian_eigenvalues_lanczos
 
 MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more centres are run in groups
 MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, d] tensor (256 MiB in float32)
@@ -108,8 +108,8 @@ def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, confi
     group = max(1, CURVATURE_ROWS // max(min(batches.n, CONCERN_ROWS), 1))
     for first in range(0, len(kept), group):
         chains = kept[first:first + group]
-        curvatures[chains] = top_hessian_eigenvalues(posterior.loss, position[chains], rows,
-                                                     generator=generator, iterations=CONCERN_ITERATIONS)
+        curvatures[chains] = top_hessian_eigenvalues_lanczos(posterior.loss, position[chains], rows,
+                                                             generator=generator, steps=CONCERN_LANCZOS_STEPS)
     return curvatures
 
 

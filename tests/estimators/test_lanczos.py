@@ -1,0 +1,51 @@
+"""The Lanczos estimate of the Hessian's top |eigenvalue| that SGLD's end-of-run check uses:
+against the explicit Hessian's eigenvalues, exact once the Krylov space is exhausted, never
+above the truth, and per point in a batch."""
+
+import pytest
+import torch
+
+from sltlab.estimators.step_size import top_hessian_eigenvalues_lanczos
+from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
+
+
+def _problem(widths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    network = DeepLinearNetwork(widths)
+    target = teacher_matrix(widths[0], widths[-1], 1, generator=g)
+    x, y = regression_data(target, 300, generator=g)
+    points = 0.5 * torch.randn(3, network.dim, generator=g, dtype=torch.float64)
+    hessians = [torch.autograd.functional.hessian(lambda w: network(w.unsqueeze(0), (x, y)).mean(), p)
+                for p in points]
+    truth = torch.stack([torch.linalg.eigvalsh(h).abs().max() for h in hessians])
+    return network, (x.unsqueeze(0), y.unsqueeze(0)), points, truth
+
+
+def test_as_many_steps_as_parameters_give_the_top_eigenvalue_to_rounding():
+    network, data, points, truth = _problem([3, 2, 3])            # d = 12
+    top = top_hessian_eigenvalues_lanczos(network, points, data, steps=12, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(top, truth, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("widths", [[4, 3, 5, 2], [2, 6, 1, 4, 3], [6, 6, 6]])
+def test_fifteen_steps_come_close_from_below_and_each_point_gets_its_own(widths):
+    network, data, points, truth = _problem(widths, seed=2)
+    top = top_hessian_eigenvalues_lanczos(network, points, data, steps=15, generator=torch.Generator().manual_seed(3))
+    assert bool((top <= truth * (1 + 1e-10)).all())              # Ritz values lie inside the spectrum
+    assert bool((top >= 0.99 * truth).all())
+    alone = top_hessian_eigenvalues_lanczos(network, points[1:2], data, steps=15,
+                                            generator=torch.Generator().manual_seed(3))
+    assert abs(float(alone[0]) - float(truth[1])) <= 0.01 * float(truth[1])
+
+
+def test_a_vanishing_hessian_gives_zero_and_no_steps_are_refused():
+    network = DeepLinearNetwork([2, 2, 2, 2])
+    x = torch.randn(10, 2, dtype=torch.float64)
+    data = (x.unsqueeze(0), torch.zeros(1, 10, 2, dtype=torch.float64))
+    # at the origin of a three-layer network the loss is flat to second order: H = 0
+    top = top_hessian_eigenvalues_lanczos(network, torch.zeros(2, network.dim, dtype=torch.float64), data, steps=5,
+                                          generator=torch.Generator().manual_seed(0))
+    assert torch.equal(top, torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="at least one Lanczos step"):
+        top_hessian_eigenvalues_lanczos(network, torch.zeros(1, network.dim), data, steps=0,
+                                        generator=torch.Generator())
