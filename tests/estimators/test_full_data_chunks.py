@@ -75,6 +75,26 @@ def test_the_full_data_loss_and_gradient_of_every_step_run_in_slices_of_rows(mon
                                rtol=1e-9, atol=1e-10)
 
 
+def test_a_loss_without_a_closed_form_gradient_is_differentiated_by_autograd_in_the_same_slices(monkeypatch):
+    """The network's own gradient is written out; the same loss behind a plain function goes
+    through autograd, one slice of rows at a time, and agrees with both."""
+    import sltlab.estimators.posterior as posterior_module
+    from sltlab.estimators.posterior import mean_loss_and_gradient
+
+    network, batches, center, g = _data()
+    position = center + 0.1 * torch.randn(4, network.dim, generator=g, dtype=torch.float64)
+
+    def plain(where, batch):
+        return network(where, batch)
+    closed_value, closed_gradient = mean_loss_and_gradient(network, position, batches.full())
+    whole_value, whole_gradient = mean_loss_and_gradient(plain, position, batches.full())
+    monkeypatch.setattr(posterior_module, "FULL_PASS_ROWS", 7)
+    sliced_value, sliced_gradient = mean_loss_and_gradient(plain, position, batches.full())
+    for value, gradient in ((whole_value, whole_gradient), (sliced_value, sliced_gradient)):
+        torch.testing.assert_close(value, closed_value, rtol=1e-12, atol=0)
+        torch.testing.assert_close(gradient, closed_gradient, rtol=1e-12, atol=1e-13)
+
+
 def test_hessian_vector_products_in_slices_of_rows_equal_the_hessian(monkeypatch):
     import sltlab.estimators.posterior as posterior_module
     from sltlab.estimators.step_size import hessian_vector_products, top_hessian_eigenvalue

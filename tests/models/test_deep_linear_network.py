@@ -182,14 +182,15 @@ def test_forward_is_the_product_of_the_layers_whichever_order_is_cheaper(widths,
 @pytest.mark.parametrize("widths, rows", [([10, 10, 10, 10], 100), ([3, 40, 40, 2], 5), ([40, 2, 40], 3),
                                          ([6, 2, 6], 1), ([2, 6, 1, 4, 3], 50)])
 def test_the_minibatch_gradient_written_out_equals_autograd(widths, rows):
-    """Product first and layer by layer, for shared rows [b, in], per-chain rows [C, b, in], and
-    one position [1, d] against every chain's rows (its gradient summed over them, as autograd's
-    is); the value is that of calling the loss and averaging its rows."""
+    """Product first and layer by layer, for shared rows [b, in] or [1, b, in], per-chain rows
+    [C, b, in], and one position [1, d] against every chain's rows (its gradient summed over them,
+    as autograd's is); the value is that of calling the loss and averaging its rows."""
     g = torch.Generator().manual_seed(1)
     network = DeepLinearNetwork(widths)
     chains = 4
     for position_rows, x_shape in ((chains, (rows, widths[0])), (chains, (chains, rows, widths[0])),
-                                   (1, (chains, rows, widths[0]))):
+                                   (chains, (1, rows, widths[0])), (1, (chains, rows, widths[0])),
+                                   (1, (1, rows, widths[0]))):
         position = torch.randn(position_rows, network.dim, generator=g, dtype=torch.float64)
         x = torch.randn(*x_shape, generator=g, dtype=torch.float64)
         y = torch.randn(*x_shape[:-1], widths[-1], generator=g, dtype=torch.float64)
