@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
-from sltlab.models.deep_linear_losses import FullDataLoss
+from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
 
 
 def generator(seed=0):
@@ -73,8 +73,6 @@ def test_bad_input_is_refused(call):
 
 
 def test_full_data_loss_from_sufficient_statistics_equals_the_mean_per_sample_loss():
-    from sltlab.models.deep_linear_losses import FullDataLoss
-
     net = DeepLinearNetwork([4, 3, 5, 2])
     target = teacher_matrix(4, 2, 1, generator=generator())
     x, y = regression_data(target, 500, generator=generator(1))
@@ -126,8 +124,6 @@ def test_a_loss_from_statistics_equals_the_loss_from_their_rows():
 
 @pytest.mark.parametrize("widths", [[3, 2], [1, 2, 7], [4, 3, 5, 2], [10, 10, 10, 10], [2, 6, 1, 4, 3]])
 def test_closed_form_gradients_equal_autograd(widths):
-    from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
-
     net = DeepLinearNetwork(widths)
     target = teacher_matrix(widths[0], widths[-1], 1, generator=generator())
     x, y = regression_data(target, 200, generator=generator(1))
