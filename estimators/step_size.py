@@ -78,8 +78,10 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
     reorthogonalisation the Lanczos vectors lose orthogonality once a Ritz value converges, which
     repeats that value but puts none outside the spectrum (Paige 1976), so the estimate stays a
     lower bound; from a random start its error shrinks like a Chebyshev polynomial in the gap,
-    far faster than power iteration's (Kuczyński & Woźniakowski 1992). On deep linear networks
-    15 steps came within 1e-5 of the top eigenvalue where 30 power iterations were 1.5 % low.
+    far faster than power iteration's (Kuczyński & Woźniakowski 1992). On two random draws of
+    ten deep linear networks each (widths 5–50, depth 2–5), the largest of four points' 15-step
+    estimates was at worst 1.6 % and 0.02 % low, in the median 5e-9 and 3e-8, where 30 power
+    iterations were at worst 1.7 % and 3.1 % low.
     Where the Krylov space is exhausted (β = 0) the later vectors are zero and add zero Ritz values."""
     if steps < 1:
         raise ValueError(f"need at least one Lanczos step, got {steps}")

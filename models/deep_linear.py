@@ -59,11 +59,15 @@ class DeepLinearNetwork:
         """Inverse of :meth:`weights`: matrices (with any leading dims) into one flat tensor."""
         return torch.cat([w.reshape(*w.shape[:-2], -1) for w in weights], dim=-1)
 
+    @property
+    def product_multiplications(self) -> int:
+        """Multiplications that form W_L ⋯ W_1 from the first layer up: Σ_{s≥1} H_{s+1}H_s·H_in."""
+        return sum(out * inp * self.widths[0] for out, inp in self.shapes[1:])
+
     def product_first(self, rows: int) -> bool:
         """Whether ``rows`` rows are multiplied more cheaply by W_L ⋯ W_1, formed first
-        (Σ_{s≥1} H_{s+1}H_s·H_in + b·H_out·H_in multiplications), than layer by layer (b·d)."""
-        layered = sum(out * inp * self.widths[0] for out, inp in self.shapes[1:])
-        return layered + rows * self.widths[-1] * self.widths[0] < rows * self.dim
+        (:attr:`product_multiplications` + b·H_out·H_in multiplications), than layer by layer (b·d)."""
+        return self.product_multiplications + rows * self.widths[-1] * self.widths[0] < rows * self.dim
 
     def forward(self, position: Tensor, x: Tensor) -> Tensor:
         """f(x) for every chain: [C, b, H_out], in the cheaper order (:meth:`product_first`): the

@@ -57,7 +57,7 @@ def sgld_flops_per_chain_step(widths: Sequence[int], batch_size: int, chains: in
     network = DeepLinearNetwork(widths)
     if not network.product_first(batch_size):
         return 8 * batch_size * network.dim - 2 * batch_size * widths[0] * widths[1]
-    products = sum(out * inp * widths[0] for out, inp in network.shapes[1:])
+    products = network.product_multiplications
     return 6 * products + 6 * batch_size * widths[-1] * widths[0] + 2 * products / chains
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from sltlab.verification.bench.peer import PEER_SAMPLING_REGEX   # standard library only: cheap to import
 from sltlab.verification.cli.command import Result, subcommand
 from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import threads_option, use_threads
@@ -38,9 +39,10 @@ def add_bench_command(commands) -> None:
                ("--peer-command", dict(metavar="CMD", dest="peer_command",
                                        help="peer: a shell command running the peer tool on the same job, timed "
                                             "as a whole process before each of sltlab's repeats (default: none)")),
-               ("--peer-sampling-regex", dict(metavar="REGEX", dest="peer_sampling_regex", default=None,
+               ("--peer-sampling-regex", dict(metavar="REGEX", dest="peer_sampling_regex",
+                                              default=PEER_SAMPLING_REGEX,
                                               help="peer: where the peer command's output gives its sampling "
-                                                   "seconds, as group 1 (default: 'wall time = ([0-9.]+) s')")),
+                                                   f"seconds, as group 1 (default: '{PEER_SAMPLING_REGEX}')")),
                ("--compile", dict(action="store_true", help="overhead: also time each step compiled by torch.compile "
                                                             "beside the eager one (default: off)")),
                threads_option())
@@ -92,12 +94,12 @@ def _bench(args) -> Result:
         result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
         tables.append(format_along(result["along"]))
     if "peer" in wanted:
-        from sltlab.verification.bench.peer import PEER_SAMPLING_REGEX, format_peer, peer_row
+        from sltlab.verification.bench.peer import format_peer, peer_row
 
         result["peer"] = peer_row(args.repeats, args.threads,
                                   None if args.peer_seconds is None else tuple(args.peer_seconds),
                                   peer_command=args.peer_command,
-                                  peer_sampling_regex=args.peer_sampling_regex or PEER_SAMPLING_REGEX)
+                                  peer_sampling_regex=args.peer_sampling_regex)
         tables.append(format_peer(result["peer"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
