@@ -29,7 +29,9 @@ def sgld(posterior: LocalPosterior, *, step_size: float) -> Sampler:
 
     def step(state: SGLDState, batch, noise: Tensor):
         here = potential(posterior, state.position, batch)
-        position = torch.add(state.position, here.gradient, alpha=-0.5 * step_size).add_(noise, alpha=noise_scale)
+        # written over the gradient, which the step owns: one fewer tensor as large as the chains
+        position = torch.add(state.position, here.gradient, alpha=-0.5 * step_size, out=here.gradient)
+        position.add_(noise, alpha=noise_scale)
         return SGLDState(position), {"loss": here.mean_loss}
 
     return Sampler("sgld", init, gaussian_noise, step)

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from sltlab.models import deep_linear
 from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
 from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
 
@@ -176,11 +177,15 @@ def test_forward_is_the_product_of_the_layers_whichever_order_is_cheaper(widths,
 
 
 @pytest.mark.parametrize("widths, rows", [([10, 10, 10, 10], 100), ([3, 40, 40, 2], 5), ([40, 2, 40], 3),
-                                         ([6, 2, 6], 1), ([2, 6, 1, 4, 3], 50)])
-def test_the_minibatch_gradient_written_out_equals_autograd(widths, rows):
+                                         ([6, 2, 6], 1), ([2, 6, 1, 4, 3], 50), ([5, 3], 3)])
+@pytest.mark.parametrize("in_place_from", [2**18, 0])
+def test_the_minibatch_gradient_written_out_equals_autograd(widths, rows, in_place_from, monkeypatch):
     """Product first and layer by layer, for shared rows [b, in] or [1, b, in], per-chain rows
     [C, b, in], and one position [1, d] against every chain's rows (its gradient summed over them,
-    as autograd's is); the value is that of calling the loss and averaging its rows."""
+    as autograd's is); the value is that of calling the loss and averaging its rows. The layers'
+    gradients joined after (these networks are small) and written into views of the flat one
+    (the large networks' way, forced here by a threshold of 0)."""
+    monkeypatch.setattr(deep_linear, "WRITE_IN_PLACE_MIN", in_place_from)
     g = torch.Generator().manual_seed(1)
     network = DeepLinearNetwork(widths)
     chains = 4

@@ -2,12 +2,13 @@
 states it in its output."""
 
 import json
+import platform
 
 import pytest
 import torch
 
 from sltlab.verification.cli import build_parser, main
-from sltlab.verification.threads import DEFAULT_THREADS, threads_set_to, use_threads
+from sltlab.verification.threads import DEFAULT_THREADS, keep_freed_memory, threads_set_to, use_threads
 
 COMMANDS = (["verify"], ["estimate", "dln", "--widths", "2", "2", "--rank", "1"], ["estimate", "poly", "w1**2"],
             ["bench"], ["dynamics", "saddle", "--out", "x"], ["dynamics", "grokking", "--out", "x"],
@@ -29,6 +30,11 @@ def test_threads_are_set_checked_and_restored():
     assert torch.get_num_threads() == earlier
     with pytest.raises(ValueError, match="--threads must be at least 1"):
         use_threads(0)
+
+
+def test_freed_memory_is_kept_where_the_c_library_is_glibc():
+    """glibc accepts both mallopt settings; any other C library declines, and nothing is set."""
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
 
 
 @pytest.fixture
