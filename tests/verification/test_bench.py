@@ -3,11 +3,13 @@
 import json
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
 from sltlab.verification.bench.theory import Benchmark, format_rows, run_benchmarks
 from sltlab.verification.cli import main
+from sltlab.verification.suite.cases import DLN_SMOKE
 
 
 def test_rows_carry_median_spread_and_verdict():
@@ -105,3 +107,18 @@ def test_a_peer_command_is_timed_in_turn_and_its_sampling_seconds_read_from_its_
     assert "the peer command exited with 3" in capsys.readouterr().err
     assert main(["bench", "--only", "peer", "--repeats", "1", "--peer-command", "echo done"]) == 2
     assert "no match for --peer-sampling-regex" in capsys.readouterr().err
+
+
+def test_calibration_row_times_calibration_plus_run_against_the_run_alone(one_thread):
+    """MALA is not swept (no pilots, the ratio near 1); SGLD's sweep on runs this short finds no
+    equivalent pair, which the row reports as a failure, not as a time."""
+    from sltlab.verification.bench.calibration import calibration_rows, format_calibration
+
+    config = replace(DLN_SMOKE, chains=4, draws=40, burnin=100, thin=1)
+    mala, sgld = calibration_rows(1, widths=[3, 2, 3], rank=1, n=200, config=config)
+    assert mala["pilots"] == 0 and mala["run_steps"] == 140
+    assert mala["run_seconds"] > 0 and mala["ratio"] == mala["calibration_and_run_seconds"] / mala["run_seconds"]
+    assert mala["meets_target"] == (mala["ratio"] <= 1.5)
+    assert sgld["meets_target"] is False and "no stable step size" in sgld["failure"]
+    table = format_calibration([mala, sgld])
+    assert "no sweep (exact sampler)" in table and "MISSED: calibration failed" in table
