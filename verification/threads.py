@@ -12,7 +12,7 @@ glibc serves every allocation above its mmap threshold (128 KiB at first) with f
 returns them when the block is freed, so each step of a large model page-faults its
 temporaries in again: at d = 10⁶ with 8 chains a tensor as large as the chains cost 4.3 ms to
 add into a new tensor against 1.4 ms in place. :func:`keep_freed_memory` raises the threshold to
-glibc's largest (32 MiB) and keeps up to 1 GiB of freed memory for reuse.
+glibc's largest (32 MiB) and keeps up to 256 MiB of freed memory for reuse.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Iterator
 
 DEFAULT_THREADS = 1
 MMAP_THRESHOLD_BYTES = 32 * 1024**2   # glibc's upper limit for M_MMAP_THRESHOLD on 64-bit systems
-TRIM_THRESHOLD_BYTES = 1024**3
+TRIM_THRESHOLD_BYTES = 256 * 1024**2   # above the few tensors as large as the chains that a step frees
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
 
 
@@ -48,7 +48,7 @@ def use_threads(threads: int) -> int:
 
 def keep_freed_memory() -> bool:
     """Ask glibc to serve allocations up to 32 MiB from memory the process keeps, and to keep
-    up to 1 GiB of freed memory (module docstring); False where the C library is not glibc."""
+    up to 256 MiB of freed memory (module docstring); False where the C library is not glibc."""
     name = ctypes.util.find_library("c")
     try:
         mallopt = ctypes.CDLL(name).mallopt
