@@ -44,11 +44,15 @@ def two_threads():
 
 
 def test_bench_sets_and_states_its_thread_count(capsys, two_threads):
+    glibc = platform.libc_ver()[0] == "glibc"
     assert main(["bench", "--repeats", "1", "--only", "theory", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["torch_threads"] == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["torch_threads"] == 1 and result["freed_memory_kept"] is glibc
     assert torch.get_num_threads() == 2   # the caller's count, given back
     assert main(["bench", "--repeats", "1", "--only", "theory", "--threads", "3"]) == 0
-    assert "torch threads: 3" in capsys.readouterr().out and torch.get_num_threads() == 2
+    out = capsys.readouterr().out
+    assert "torch threads: 3" in out and torch.get_num_threads() == 2
+    assert f"freed memory kept for reuse: {'yes' if glibc else 'no (not glibc)'}" in out
 
 
 def test_estimate_states_its_thread_count(capsys, two_threads):

@@ -7,7 +7,7 @@ import sys
 from sltlab.verification.bench.peer import PEER_SAMPLING_REGEX   # standard library only: cheap to import
 from sltlab.verification.cli.command import Result, subcommand
 from sltlab.verification.scale_out import check_dask
-from sltlab.verification.threads import threads_option, use_threads
+from sltlab.verification.threads import keep_freed_memory, threads_option, use_threads
 
 
 def add_bench_command(commands) -> None:
@@ -56,7 +56,9 @@ def _bench(args) -> Result:
     check_dask(args.dask)
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-    result, tables = {"torch_threads": use_threads(args.threads)}, [f"torch threads: {args.threads}"]
+    result = {"torch_threads": use_threads(args.threads), "freed_memory_kept": keep_freed_memory()}
+    tables = [f"torch threads: {args.threads}; freed memory kept for reuse: "
+              f"{'yes' if result['freed_memory_kept'] else 'no (not glibc)'}"]
     wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
