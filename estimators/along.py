@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators.batched import chains_per_run, estimate_llc_at_centers
-from sltlab.estimators.calibrate import Calibration, calibrate_step_size, calibrated_config
+from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
@@ -73,6 +73,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     calibrated once (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint
     ``calibrate_at`` (default the last) and used at every checkpoint, with the run lengthened as
     the calibration asks; ``calibrate_at=None`` lets each checkpoint take its sampler's own rule.
+    A step size given (``step_size=`` or in ``config``) is used at every checkpoint as it is, with
+    no calibration. A calibration that finds no stable step raises
+    :class:`~sltlab.estimators.calibrate.CalibrationError`, which names the remedies.
 
     The checkpoints are sampled as one batch when they can be (module docstring) unless
     ``batched=False``; each is then localised on its own first, as one after the other.
@@ -85,11 +88,20 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     prepared = prepare(data, loss, config, settings, inputs, targets)
     adapters = [prepared.adapter(module, restrict_to) for module in modules]
     calibration, shared = None, prepared.config
+    if calibrate_at is not None and not -len(adapters) <= calibrate_at < len(adapters):
+        raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")
+    given = "" if shared.step_size is None else f"the step size given, {shared.step_size:.3g}, at every checkpoint; "
+    if given:
+        calibrate_at = None
     if calibrate_at is not None:
-        if not -len(adapters) <= calibrate_at < len(adapters):
-            raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")
         chosen = adapters[calibrate_at]
-        calibration = calibrate_step_size(chosen, chosen.flatten(), prepared.rows.tensors, shared, progress=progress)
+        try:
+            calibration = calibrate_step_size(chosen, chosen.flatten(), prepared.rows.tensors, shared,
+                                              progress=progress)
+        except CalibrationError as error:
+            raise CalibrationError(f"{error}; at checkpoint {calibrate_at % len(adapters)}: give step_size= (used at "
+                                   "every checkpoint), lengthen the pilots (draws=), or sample exactly with "
+                                   "sampler='mala' on the full data", error.sweep) from None
         # An exact sampler has no sweep: its pilot's step is pinned so that the checkpoints share
         # one step and one batched run, where a single estimate would tune (and cool) its own.
         if not calibration.sweep:
@@ -109,10 +121,10 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         note = (f"the {len(centers)} checkpoints sampled together: {len(centers) * shared.chains} chains in {runs} "
                 f"run{'s' if runs > 1 else ''} of at most {per_run}, each checkpoint's {shared.chains} at its "
                 "own centre")
-        return LLCAlongTraining(results, calibration, calibrate_at, True, note)
+        return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
     results = tuple(prepared.estimate(adapter, restrict_to, shared, progress) for adapter in adapters)
     return LLCAlongTraining(results, calibration, calibrate_at, False,
-                            f"the checkpoints sampled one after the other: {reason}")
+                            f"{given}the checkpoints sampled one after the other: {reason}")
 
 
 def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[FunctionalModel], restrict_to,

@@ -23,8 +23,10 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.inference import to_inference_data
 from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
-from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum, localization_concerns
-from sltlab.estimators.notices import DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning
+from sltlab.estimators.localize import (Localization, at_true_parameter, empirical_minimum, localization_concerns,
+                                        negative_estimate_concern)
+from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning,
+                                       caller_stacklevel)
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.samplers import SAMPLERS
@@ -113,6 +115,9 @@ def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> Ru
     n (the rows, or ``n`` for a population potential), the device, nβ = n/log n unless set,
     the minibatch size and the burn-in; an exact sampler (MALA, HMC, slice) must see the full data."""
     config.validate()
+    if torch.is_inference_mode_enabled():
+        raise ValueError("sampling needs gradients, which torch.inference_mode() turns off: estimate outside it "
+                         "(torch.no_grad() is fine)")
     check_data(data)
     n = len(data[0]) if data else n
     if n is None or n < 2:
@@ -242,7 +247,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                     localization: Localization, rule: str, generator: torch.Generator, n: int, *,
                     curvature: float | None = None) -> LLCResult:
     """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
-    and every concern raised as its warning (``stacklevel`` points at the estimate's caller).
+    and every concern raised as its warning, attributed to the first caller outside sltlab.
     ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern)."""
     loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
@@ -252,6 +257,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         "acceptance" in trace.fields and not trace.diverged.all()) else None
     fluctuation = singular_fluctuation(trace, resolved.nbeta / n) if trace.functional_variance is not None else None
     concerns = [(message, LocalizationWarning) for message in localization_concerns(localization, resolved.nbeta)]
+    negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
+    concerns += [(negative, LocalizationWarning)] if negative else []
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
@@ -267,6 +274,6 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     mixing = mixing_concern(estimate)
     concerns += [(mixing, MixingWarning)] if mixing else []
     for message, category in concerns:
-        warnings.warn(message, category, stacklevel=3)
+        warnings.warn(message, category, stacklevel=caller_stacklevel())
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
                      tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n)

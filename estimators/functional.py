@@ -30,14 +30,41 @@ SampleLoss = Callable[[Tensor, Any], Tensor]   # (output [b, ...], target [b, ..
 
 
 def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
-    """½‖y − f(x)‖² + (k/2)·log 2π per sample: unit-variance Gaussian regression."""
+    """½‖y − f(x)‖² + (k/2)·log 2π per sample: unit-variance Gaussian regression. Outputs and
+    targets must have one shape: outputs [b, 1] against targets [b] would broadcast to [b, b]."""
+    _check_tensor_output(output, "mse")
+    if output.shape != target.shape:
+        raise ValueError(f"loss 'mse' compares outputs of shape {_rows(output.shape)} with targets of shape "
+                         f"{_rows(target.shape)} (b rows): they must have the same shape (e.g. targets y[:, None] for "
+                         "outputs [b, 1])")
     residual = (target - output).reshape(len(output), -1)
     return 0.5 * residual.square().sum(-1) + 0.5 * residual.shape[-1] * math.log(2 * math.pi)
 
 
 def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
-    """−log softmax(f(x))_y per sample: categorical likelihood."""
+    """−log softmax(f(x))_y per sample: categorical likelihood, of class indices (integer
+    targets with one dimension fewer than the outputs) or class probabilities (floating-point
+    targets shaped like the outputs)."""
+    _check_tensor_output(output, "cross_entropy")
+    index_shape = output.shape[:1] + output.shape[2:]
+    as_indices = target.dtype in (torch.int64, torch.int32, torch.uint8) and target.shape == index_shape
+    if not (as_indices or (target.is_floating_point() and target.shape == output.shape)):
+        kind = "floating-point" if target.is_floating_point() else str(target.dtype).split(".")[-1]
+        raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {_rows(index_shape)} or class "
+                         f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "
+                         f"{_rows(output.shape)} (b rows); got {kind} targets of shape {_rows(target.shape)}")
     return nn.functional.cross_entropy(output, target, reduction="none")
+
+
+def _rows(shape: Sequence[int]) -> str:
+    """A per-sample shape with its rows as b: [b, 1]."""
+    return "[" + ", ".join(["b", *map(str, shape[1:])]) + "]"
+
+
+def _check_tensor_output(output: Any, loss: str) -> None:
+    if not isinstance(output, Tensor):
+        raise ValueError(f"the module returned a {type(output).__name__}, not a tensor: loss {loss!r} needs the "
+                         "outputs as one tensor; pass a callable loss (outputs, batch) -> per-sample losses instead")
 
 
 def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -45,6 +72,8 @@ def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | No
     parameter's name, a glob over names (``"layers.2.*"``) or a submodule's name (``"layers.2"``).
     A pattern that matches nothing is a ``ValueError`` listing the names there are."""
     names = tuple(name for name, _ in module.named_parameters())
+    if not names:
+        raise ValueError(f"the module ({type(module).__name__}) has no parameters to sample")
     if restrict_to is None:
         return names
     patterns = (restrict_to,) if isinstance(restrict_to, str) else tuple(restrict_to)
@@ -59,6 +88,23 @@ def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | No
 
 def _matches(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + ".")
+
+
+def _module_notes(module: nn.Module, sampled: Sequence[str]) -> tuple[str, ...]:
+    """What the caller should know about how the module is sampled: its mode, parameters it had
+    frozen, and forward hooks, which run inside the sampler."""
+    notes = []
+    if any(part.training for part in module.modules()):
+        notes.append("the module (or a submodule) was in training mode: it is sampled in eval mode (dropout off, "
+                     "batch norm from its running statistics)")
+    frozen = [name for name, parameter in module.named_parameters() if not parameter.requires_grad and name in sampled]
+    if frozen:
+        notes.append(f"{len(frozen)} parameter tensor(s) with requires_grad=False sampled too ({', '.join(frozen[:4])}"
+                     f"{', …' if len(frozen) > 4 else ''}): restrict_to= samples a subset")
+    if any(part._forward_hooks or part._forward_pre_hooks for part in module.modules()):
+        notes.append("the module's forward hooks run at every step of every chain, inside torch.func.vmap: tensors "
+                     "they keep are not usable outside it")
+    return tuple(notes)
 
 
 class FunctionalModel:
@@ -76,9 +122,8 @@ class FunctionalModel:
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
-        self.notes = ("the module was in training mode: it is sampled in eval mode (dropout off, batch norm from "
-                      "its running statistics)",) if module.training else ()
         self.names = selected_parameters(self.module, restrict_to)
+        self.notes = _module_notes(module, self.names)
         parameters = dict(self.module.named_parameters())
         self.shapes = tuple(parameters[name].shape for name in self.names)
         self.sizes = tuple(parameters[name].numel() for name in self.names)
@@ -131,10 +176,16 @@ class FunctionalModel:
             torch.backends.mha.set_fastpath_enabled(fast_path)
 
     def _explain(self, error: RuntimeError, position: Tensor, batch: Sequence[Tensor]) -> str:
-        """Say which layer failed: run the failing call again, recording the layer entered last."""
-        entered = []
-        hooks = [module.register_forward_pre_hook(lambda module, args, name=name: entered.append((name, module)))
-                 for name, module in self.module.named_modules() if not list(module.children())]
+        """Say where the call failed: run it again, recording the layers (modules without
+        children) entered and left, and whether the module's forward returned (then the loss failed)."""
+        events: list[tuple[str, str]] = []
+        hooks = []
+        for name, module in self.module.named_modules():
+            if not list(module.children()):
+                described = f"{f'layer {name}' if name else 'the module'} ({type(module).__name__})"
+                hooks.append(module.register_forward_pre_hook(lambda *_, d=described: events.append(("in", d))))
+                hooks.append(module.register_forward_hook(lambda *_, d=described: events.append(("after", d))))
+        hooks.append(self.module.register_forward_hook(lambda *_: events.append(("returned", ""))))
         try:
             self._batched(position, batch)
         except RuntimeError:
@@ -142,9 +193,12 @@ class FunctionalModel:
         finally:
             for hook in hooks:
                 hook.remove()
-        where = f"layer {entered[-1][0]} ({type(entered[-1][1]).__name__})" if entered else "the loss"
+        kind, described = events[-1] if events else ("before", "")
+        where = {"in": f"at {described}", "after": f"in the module's forward after {described}",
+                 "returned": "in the loss, after the module's forward", "before": "in the module's forward, before "
+                 "its first layer"}[kind]
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return f"the module cannot be evaluated batched over chains (torch.func.vmap) at {where}: {first_line}"
+        return f"the module cannot be evaluated batched over chains (torch.func.vmap) {where}: {first_line}"
 
     def _batched(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
         batch = tuple(batch)

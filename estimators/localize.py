@@ -48,6 +48,18 @@ def localization_concerns(localization: Localization, nbeta: float) -> list[str]
     return concerns
 
 
+def negative_estimate_concern(mean: float | None, standard_error: float | None,
+                              localization: Localization) -> str | None:
+    """A sentence when λ̂ lies more than two standard errors below zero. At a local minimum of
+    L_n every draw of the localised posterior has L_n(w) ≥ L_n(w*) near w*, so λ̂ = nβ·E[L_n(w) −
+    L_n(w*)] cannot be negative: the chains found lower loss, and w* is not a minimum."""
+    if mean is None or mean + 2 * (standard_error or 0.0) >= 0:
+        return None
+    return (f"λ̂ = {mean:.4g} is negative: the chains found lower loss than at w* (‖∇L_n(w*)‖ = "
+            f"{localization.gradient_norm:.2e}), so w* is not a local minimum and λ̂ is not an LLC; train further, "
+            "or localise at the empirical minimum (localize_at='empirical_minimum')")
+
+
 def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:
     leaf = position.detach().unsqueeze(0).requires_grad_(True)
     (gradient,) = torch.autograd.grad(mean_loss(loss, leaf, data).sum(), leaf)

@@ -38,8 +38,16 @@ class Prepared(NamedTuple):
     notes: tuple[str, ...]
 
     def adapter(self, model: nn.Module, restriction=None) -> FunctionalModel:
-        return FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
-                               targets=self.targets, fields=self.rows.fields)
+        """The module as a batched loss; its notes say when its parameters' dtype is not the
+        one sampled in."""
+        adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
+                                  targets=self.targets, fields=self.rows.fields)
+        kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
+                        if name in adapter.names})
+        if kinds != [self.config.dtype]:
+            adapter.notes += (f"the module's parameters are {', '.join(kinds)}: sampled in {self.config.dtype} "
+                              "(dtype=)",)
+        return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
                  progress: bool = False) -> LLCResult:

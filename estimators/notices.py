@@ -1,5 +1,25 @@
 """Warnings an estimate raises about its own result, all subclasses of :class:`EstimateWarning`
-so that a caller can filter them together. Each is also listed in ``LLCResult.warnings``."""
+so that a caller can filter them together. Each is also listed in ``LLCResult.warnings``, and
+is attributed to the caller's own line (:func:`caller_stacklevel`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# sltlab's own modules: the folders installed as sltlab.estimators, .models, .theory, .verification
+_OWN_FOLDERS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), name) + os.sep
+                     for name in ("estimators", "models", "theory", "verification"))
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that a ``warnings.warn`` in the function calling this needs to point
+    at the first frame outside sltlab: the user's line, however many of sltlab's calls lie
+    between (``estimate_llc`` reaches the warning through four)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_OWN_FOLDERS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class EstimateWarning(UserWarning):
@@ -12,7 +32,8 @@ class DivergenceWarning(EstimateWarning):
 
 class LocalizationWarning(EstimateWarning):
     """The centre w* is not the point the caller gave, or not a critical point: the optimiser
-    stopped before its tolerance, or moved far enough to measure another point."""
+    stopped before its tolerance, or moved far enough to measure another point; or λ̂ is
+    negative, which a local minimum cannot give."""
 
 
 class StepSizeWarning(EstimateWarning):

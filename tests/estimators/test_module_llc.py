@@ -50,7 +50,7 @@ def test_an_mlp_with_batch_norm_and_dropout_from_a_shuffling_data_loader():
     _check_shapes(result, 256)
     assert result.config.batch_size == 64 and module.training, "the user's module is left in training mode"
     assert [note.split(":")[0][:20] for note in result.notes] == [
-        "the module was in tr", "the DataLoader's 8 b", "loss 'mse' is the un"]
+        "the module (or a sub", "the DataLoader's 8 b", "loss 'mse' is the un"]
     assert len(result.parameters) == 6 and result.restricted_to is None
 
 
@@ -118,6 +118,20 @@ def test_inference_data_has_the_three_variables_over_chain_and_draw():
     np.testing.assert_allclose(posterior["llc"].values.mean(), result.mean)
 
 
+class _Pair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.linear(x), x
+
+
+def _in_inference_mode(call):
+    with torch.inference_mode():
+        return call()
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda x: estimate_llc(lambda t: t, (x, x)), "must be a torch.nn.Module"),
     (lambda x: estimate_llc(nn.Linear(2, 2), x), "data must be a DataLoader"),
@@ -132,6 +146,16 @@ def test_inference_data_has_the_three_variables_over_chain_and_draw():
     (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([{"a": r, "b": r} for r in x])), "name the module's input"),
     (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([(r, "label") for r in x], batch_size=4)), "not a tensor"),
     (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:5])), "different numbers of rows"),
+    # outputs [b, 1] against targets [b] would broadcast to [b, b]: a large negative λ̂, silently
+    (lambda x: estimate_llc(nn.Linear(2, 1), (x, x[:, 0])), r"outputs of shape \[b, 1\] with targets of shape \[b\]"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:, :1])), "must have the same shape"),
+    (lambda x: estimate_llc(nn.Linear(2, 3), (x, torch.zeros(10, 1, dtype=torch.long)), loss="cross_entropy"),
+     r"class indices \(integers\) of shape \[b\] .* got int64 targets of shape \[b, 1\]"),
+    (lambda x: estimate_llc(nn.Linear(2, 3), (x, torch.zeros(10)), loss="cross_entropy"),
+     r"got floating-point targets of shape \[b\]"),
+    (lambda x: estimate_llc(_Pair(), (x, x)), "returned a tuple, not a tensor"),
+    (lambda x: estimate_llc(nn.Identity(), (x, x)), "has no parameters"),
+    (lambda x: _in_inference_mode(lambda: estimate_llc(nn.Linear(2, 2), (x, x))), "inference_mode"),
 ])
 def test_bad_input_is_a_one_line_value_error(call, match):
     with pytest.raises(ValueError, match=match) as error:

@@ -1,0 +1,107 @@
+"""What the one call tells its caller: a negative λ̂ (a centre that is no minimum), warnings
+attributed to the caller's own line, notes on how the module was sampled, a given step size
+honoured along training, and where a module that cannot be batched failed."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators import LLCConfig, estimate_llc, estimate_llc_along
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.localize import Localization, negative_estimate_concern
+from sltlab.estimators.notices import LocalizationWarning
+
+SHORT = LLCConfig(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
+CENTRE = Localization(torch.zeros(3), "true_parameter", 0, 0.5, 0.0, 1.0)
+
+
+def _regression(rows=64):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, 3, generator=generator)
+    return x, torch.tanh(x @ torch.randn(3, 1, generator=generator))
+
+
+def test_a_negative_estimate_is_said_only_beyond_two_standard_errors():
+    assert negative_estimate_concern(-5.0, 1.0, CENTRE).startswith("λ̂ = -5 is negative: the chains found lower loss "
+                                                                   "than at w* (‖∇L_n(w*)‖ = 5.00e-01)")
+    assert negative_estimate_concern(-1.5, 1.0, CENTRE) is None     # within 2 SE of zero
+    assert negative_estimate_concern(-0.1, None, CENTRE) is not None   # one chain: no SE to allow for
+    assert negative_estimate_concern(None, None, CENTRE) is None and negative_estimate_concern(3.0, 1.0, CENTRE) is None
+
+
+def test_an_untrained_network_warns_that_its_centre_is_no_minimum_at_the_callers_line():
+    """At random initialisation w* is no minimum: the chains go downhill and λ̂ comes out far
+    below zero; the warning points at this file, not at the library's modules."""
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc(network, _regression(), config=SHORT, step_size=1e-3, draws=200)
+    negative = [w for w in caught if issubclass(w.category, LocalizationWarning) and "is negative" in str(w.message)]
+    assert result.mean + 2 * result.standard_error < 0 and len(negative) == 1
+    assert negative[0].filename == __file__
+    assert any("is negative" in message for message in result.warnings)
+
+
+def test_notes_say_how_the_module_was_sampled():
+    network = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.1), nn.Linear(4, 1)).double()
+    network.eval()
+    network[1].train()                      # one submodule left in training mode
+    network[0].weight.requires_grad_(False)
+    network[2].register_forward_hook(lambda module, inputs, output: None)
+    notes = FunctionalModel(network).notes
+    assert [note.split(" ")[:4] for note in notes] == [
+        ["the", "module", "(or", "a"], ["1", "parameter", "tensor(s)", "with"], ["the", "module's", "forward", "hooks"]]
+    assert "(0.weight)" in notes[1]
+    x, y = _regression(32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = estimate_llc(network, (x.double(), y.double()), config=SHORT)
+    assert "the module's parameters are float64: sampled in float32 (dtype=)" in result.notes
+    assert FunctionalModel(nn.Linear(2, 1).eval()).notes == ()
+
+
+def test_a_step_size_given_along_training_is_used_at_every_checkpoint():
+    x, y = _regression()
+    network = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    checkpoints = [copy.deepcopy(network.state_dict()) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        along = estimate_llc_along(checkpoints, (x, y), model=network, config=SHORT, step_size=3e-5)
+    assert along.calibration is None and along.calibrated_at is None
+    assert {result.config.step_size for result in along.results} == {3e-5}
+    assert along.note.startswith("the step size given, 3e-05, at every checkpoint; ")
+
+
+class _TwoStage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Linear(2, 3), nn.Linear(3, 1)
+
+    def forward(self, x):
+        hidden = self.first(x)
+        if hidden.sum() > 0:                 # data-dependent control flow, which vmap cannot batch
+            hidden = hidden * 2
+        return self.second(hidden)
+
+
+def _failure(module, sample_loss):
+    model = FunctionalModel(module, sample_loss)
+    position = model.flatten().expand(2, -1).clone()
+    batch = (torch.randn(1, 4, 2), torch.randn(1, 4, 1))
+    with pytest.raises(ValueError) as error:
+        model(position, batch)
+    return str(error.value)
+
+
+def test_a_failure_is_placed_in_a_layer_between_layers_or_in_the_loss():
+    def failing_loss(output, target):
+        return output.sum(-1).item() * torch.ones(len(output))   # .item() cannot be batched
+
+    in_between = _failure(_TwoStage(), lambda output, target: (output - target).square().sum(-1))
+    assert "in the module's forward after layer first (Linear)" in in_between
+    assert "in the loss, after the module's forward" in _failure(nn.Linear(2, 1), failing_loss)
+    assert "\n" not in in_between
