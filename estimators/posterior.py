@@ -155,7 +155,14 @@ def compiled(sampler: Sampler) -> Sampler:
         warnings.simplefilter("ignore", DeprecationWarning)
         import torch._inductor.compile_fx  # noqa: F401
     torch._dynamo.reset()
-    return sampler._replace(step=torch.compile(sampler.step, dynamic=False))
+    step = torch.compile(sampler.step, dynamic=False)
+
+    def quiet_step(state, batch, noise):
+        with warnings.catch_warnings():   # tracing :func:`constant` through its cache is exact: it is pure
+            warnings.filterwarnings("ignore", "Dynamo detected a call to a `functools.lru_cache`", UserWarning)
+            return step(state, batch, noise)
+
+    return sampler._replace(step=quiet_step)
 
 
 def gaussian_noise(state: NamedTuple, generator: torch.Generator) -> Tensor:

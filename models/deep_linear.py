@@ -195,8 +195,9 @@ def teacher_matrix(n_in: int, n_out: int, rank: int, singular_values: Sequence[f
         raise ValueError(f"rank must lie in 0..{min(n_in, n_out)}, got {rank}")
     values = torch.ones(rank, dtype=dtype) if singular_values is None else torch.as_tensor(
         singular_values, dtype=dtype)
-    if values.shape != (rank,) or bool((values <= 0).any()):
-        raise ValueError(f"need {rank} positive singular values, got {list(values.tolist())}")
+    if values.shape != (rank,) or not bool(((values > 0) & torch.isfinite(values)).all()):
+        raise ValueError(f"need {rank} positive finite singular value{'s' if rank != 1 else ''}, "
+                         f"got {list(values.tolist())}")
     u = orthonormal_frame(n_out, rank, generator, dtype)
     v = orthonormal_frame(n_in, rank, generator, dtype)
     return (u * values) @ v.T

@@ -8,6 +8,8 @@ Learning Theory*, 2009, ch. 2 and 6).
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -118,6 +120,8 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
         raise ValueError(f"{name} must be a list of numbers, got {values!r}")
     out = []
     for v in values:
+        if isinstance(v, numbers.Real) and not math.isfinite(v):   # sympy.Rational(inf) is 0
+            raise ValueError(f"every entry of {name} must be finite, got {v!r}")
         try:
             q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
         except (TypeError, ValueError, sympy.SympifyError):

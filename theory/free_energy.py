@@ -141,6 +141,9 @@ def _classes(phases: Sequence[Phase] | Mapping[str, PhaseClass]) -> dict[str, Ph
     return classes
 
 
+MAX_SINGULAR_VALUE = 1e100
+
+
 def dln_phases(widths: Sequence[int], singular_values: Sequence) -> tuple[Phase, ...]:
     """The rank-k phases of a deep linear network (or reduced-rank regression) learning a
     teacher y = Bx + N(0, I), x ~ N(0, I), with the given singular values.
@@ -156,6 +159,9 @@ def dln_phases(widths: Sequence[int], singular_values: Sequence) -> tuple[Phase,
     values = sorted(require_exponents("singular values", singular_values, allow_fraction=True), reverse=True)
     if not values or values[-1] <= 0:
         raise ValueError(f"need at least one positive singular value, got {list(singular_values)}")
+    if values[0] > MAX_SINGULAR_VALUE:
+        raise ValueError(f"singular values must be at most {MAX_SINGULAR_VALUE:g}: n·s²/2 up to n = 10¹² is evaluated "
+                         f"in floating point, got {float(values[0]):g}")
     depth = len(widths) - 1
     phases = []
     for k in range(min(len(values), min(widths)) + 1):

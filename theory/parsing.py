@@ -7,6 +7,7 @@ theory and to a sampler.
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Iterable, Sequence
 
@@ -20,6 +21,37 @@ def natural_order(symbols: Iterable[sympy.Symbol]) -> tuple[sympy.Symbol, ...]:
         return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", symbol.name)]
 
     return tuple(sorted(symbols, key=key))
+
+
+_ARITHMETIC = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.UAdd,
+               ast.USub, ast.expr_context)
+
+
+def check_arithmetic(text: str) -> None:
+    """Refuse, before sympy reads it, text that is not arithmetic: sympy's parser evaluates the
+    text as Python (``parse_expr`` runs ``eval``), so ``__import__('os').system(...)`` would run.
+    Allowed are numbers, names not starting with ``_``, + − * / ** (or ^) and calls of sympy's
+    own functions (``sin``, ``exp``, ``sqrt``, …) without keywords; anything else is a one-line
+    ``ValueError``."""
+    try:
+        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"cannot parse the potential {text!r}: SyntaxError") from None
+    for node in ast.walk(tree):
+        allowed = (isinstance(node, _ARITHMETIC)
+                   or (isinstance(node, ast.Constant) and type(node.value) in (int, float))
+                   or (isinstance(node, ast.Name) and not node.id.startswith("_"))
+                   or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords
+                       and _is_sympy_function(node.func.id)))
+        if not allowed:
+            found = ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
+            raise ValueError(f"the potential {text!r} may hold only numbers, variables, + − * / ** ^ and sympy's "
+                             f"functions; it has {found}")
+
+
+def _is_sympy_function(name: str) -> bool:
+    value = getattr(sympy, name, None)
+    return value is sympy.sqrt or (isinstance(value, type) and issubclass(value, sympy.Function))
 
 
 def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, tuple[sympy.Symbol, ...]]:
@@ -40,6 +72,7 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
         or uses a symbol that is not among ``variables``.
     """
     if isinstance(K, str):
+        check_arithmetic(K)
         try:
             expression = parse_expr(K, transformations=standard_transformations + (convert_xor,))
         except Exception as error:  # the parser raises many kinds of error on malformed text

@@ -39,3 +39,22 @@ def test_bad_potentials_are_one_line_value_errors(text, variables):
     with pytest.raises(ValueError) as error:
         parse_expression(text, variables)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["__import__('os').system('touch /tmp/sltlab-parsed')", "().__class__.__mro__",
+                                  "w1.real", "Symbol('x')**2", "exec('1')", "sin(w1, evaluate=False)", "[w1][0]",
+                                  "(lambda: w1)()", "True*w1"])
+def test_text_that_is_not_arithmetic_is_refused_before_sympy_evaluates_it(text):
+    """sympy's parser runs the text through eval: only numbers, names, arithmetic and sympy's
+    own functions reach it."""
+    with pytest.raises(ValueError, match="may hold only numbers, variables") as error:
+        parse_expression(text)
+    assert "\n" not in str(error.value)
+
+
+def test_arithmetic_and_sympy_functions_still_parse():
+    w1, w2 = sympy.symbols("w1 w2")
+    assert parse_expression("-w1**2 + 3/2*w2^4")[0] == -w1**2 + sympy.Rational(3, 2) * w2**4
+    assert parse_expression("sin(w1)**2 + sqrt(w2**2) + exp(w1) - 1")[0] == (
+        sympy.sin(w1) ** 2 + sympy.sqrt(w2**2) + sympy.exp(w1) - 1)
+    assert parse_expression("0.5*(w1 + w2)**2")[0] == sympy.Float(0.5) * (w1 + w2) ** 2

@@ -84,6 +84,12 @@ def test_staircase_readable_output_has_one_line_per_rank(capsys):
     ["theory", "restricted", "--widths", "10", "5", "10", "--rank", "2", "--layer", "3"],
     ["theory", "restricted", "--widths", "10", "5", "10", "--rank", "6", "--layer", "1"],
     ["theory", "poly", "w1**2*("],
+    ["theory", "poly", "__import__('os').getcwd()"],   # never handed to sympy's eval
+    ["theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "1e400", "--json"],
+    ["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--singular-values", "nan"],
+    ["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--singular-values", "1e400"],
+    ["estimate", "poly", "w1**2", "--batch-size", "10"],
+    ["bench", "--only", "peer", "--peer-command", "true", "--peer-sampling-regex", "("],
     ["theory", "unknown"],
     ["theory"],
     [],
@@ -121,6 +127,11 @@ def test_the_command_named_by_a_refusal_answers_it(capsys):
     assert command == 'sltlab estimate volume "(w1 + w2)**2" --vars "w1" "w2"'
     code, answer, _ = run(capsys, *shlex.split(command)[1:], "--json")
     assert code == 0 and abs(json.loads(answer)["lambda_fit"] - 0.5) < 0.02
+
+
+def test_a_refusal_past_the_volume_fits_variables_names_the_samplers_estimate(capsys):
+    code, out, _ = run(capsys, "theory", "poly", "(w1+w2)**2 + w3**2 + w4**2", "--json")
+    assert code == 3 and json.loads(out)["answered_by"] == 'sltlab estimate poly "(w1+w2)**2 + w3**2 + w4**2"'
 
 
 def test_a_refusal_under_a_prior_names_no_command(capsys):
@@ -198,7 +209,8 @@ def test_estimate_volume_sits_beside_the_exact_value(capsys):
     assert abs(result["lambda_fit"] - 5 / 12) <= 0.02 and result["multiplicity_fit"] == 1
 
 
-@pytest.mark.parametrize("argv", [["w1**3 + w2**2"], ["sin(w1)"], ["w1**2", "--box", "-1"],
+@pytest.mark.parametrize("argv", [["w1**3 + w2**2"], ["sin(w1)"], ["w1**2", "--box", "-1"], ["w1**2", "--box", "1e-8"],
+                                  ["w1**2", "--box", "1e300"],
                                   ["w1**2 + w2**2 + w3**2 + w4**2"]])
 def test_estimate_volume_bad_input_exits_2(capsys, argv):
     code, out, err = run(capsys, "estimate", "volume", *argv)

@@ -212,3 +212,17 @@ def test_the_deep_linear_fallback_belongs_to_its_recipe(capsys):
     assert any(note.startswith("mala's chains failed the mixing gate") for note in result["notes"])
     code, result = run_json(capsys, *short, "--fallback", "none", "--sampler", "sgld")
     assert code == 0 and result["config"]["fallback"] is None
+
+
+def test_the_quadrature_truth_is_given_only_where_its_grid_resolves_the_posterior(capsys):
+    """At K = w1²w2² the grid (|w| ≥ 10⁻⁹) resolves t^{−1/2} up to t = 10¹⁸; beyond, the integral
+    was wrong (0.30 at 10²⁰ against a band of [0.478, 0.5]), so no truth is reported there."""
+    from sltlab.verification.reference.finite_truth import resolves, tempered_expectation
+
+    assert resolves(1e18) and not resolves(1e20)
+    with pytest.raises(ValueError, match="resolves t·E"):
+        tempered_expectation("w1**2*w2**2", 1e20, 1.0)
+    assert main(["estimate", "poly", "w1**2*w2**2", "--chains", "2", "--draws", "20", "--nbeta", "1e20",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "finite_n_truth" not in summary and summary["band"][1] == 0.5

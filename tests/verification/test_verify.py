@@ -9,6 +9,7 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.verification.suite import cases
 from sltlab.verification.suite.cases import EXACT_TOLERANCE, Case, Tolerance
 from sltlab.verification.cli import main
+from sltlab.verification.suite import runner
 from sltlab.verification.suite.runner import finished_ids, run_suite
 
 TINY_MALA = LLCConfig(sampler="mala", chains=8, draws=300, localization=1.0, dtype="float64")
@@ -34,6 +35,24 @@ def test_each_finished_case_is_one_line_and_resume_skips_it(tmp_path):
         run_suite(TINY, tmp_path)
     lines = run_suite(TINY, tmp_path, resume=True)
     assert [line["id"] for line in lines] == [case.id for case in TINY]  # the first was not rerun
+
+
+def test_a_results_file_that_verify_did_not_write_is_refused_before_any_case_runs(tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"foo": 1}\n')
+    with pytest.raises(ValueError, match="line 1 is not a case's result"):
+        run_suite(TINY, tmp_path, resume=True)
+
+
+def test_a_start_that_fails_leaves_no_results_file(tmp_path, monkeypatch):
+    """The file is created with the first finished case, so a rerun needs no --resume."""
+    def unreachable(*args, **kwargs):
+        raise ValueError("Timed out trying to connect")
+        yield
+
+    monkeypatch.setattr(runner, "run_each", unreachable)
+    with pytest.raises(ValueError, match="Timed out"):
+        run_suite(TINY, tmp_path)
+    assert not (tmp_path / "results.jsonl").exists()
 
 
 def test_a_suite_runs_on_a_dask_local_cluster(tmp_path):

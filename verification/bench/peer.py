@@ -51,6 +51,10 @@ def peer_row(repeats: int, threads: int, peer_seconds: tuple[float, float] | Non
         raise ValueError(f"--peer-seconds must be two positive numbers (whole, sampling), got {peer_seconds}")
     if peer_seconds is not None and peer_command is not None:
         raise ValueError("give the peer's seconds or its command, not both")
+    try:
+        re.compile(peer_sampling_regex)
+    except re.error as error:
+        raise ValueError(f"--peer-sampling-regex {peer_sampling_regex!r} is no regular expression: {error}") from None
     whole, sampling, peer_whole, peer_sampling = [], [], [], []
     for _ in range(repeats):
         if peer_command is not None:

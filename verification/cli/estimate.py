@@ -197,6 +197,8 @@ def _estimate_poly(args) -> Result:
     _check_counts(args)
     if args.fluctuation:
         raise ValueError("the singular fluctuation needs per-sample likelihoods, and a potential has none")
+    if args.batch_size is not None:
+        raise ValueError("--batch-size draws minibatches of data rows, and a potential has none: leave it out")
     config = _config(args, POTENTIAL_DEFAULTS.config)
     problem = potential_problem(args.potential, n=args.n or POTENTIAL_DEFAULTS.n, variables=args.vars)
     # where the Newton polyhedron refuses, the output names the command that answers λ
@@ -243,8 +245,18 @@ def volume_command(potential: str, variables=None) -> str | None:
     _, symbols = theory.parse_expression(potential, variables)
     if len(symbols) > MAX_VARIABLES:
         return None
+    return _potential_command("volume", potential, variables)
+
+
+def answering_command(potential: str, variables=None) -> str:
+    """The command that answers λ where the Newton polyhedron refuses: the volume fit, or, with
+    more variables than it takes, the sampler's estimate ``sltlab estimate poly``."""
+    return volume_command(potential, variables) or _potential_command("poly", potential, variables)
+
+
+def _potential_command(kind: str, potential: str, variables) -> str:
     named = "" if variables is None else " --vars " + " ".join(shell_word(name) for name in variables)
-    return f"{PROG} estimate volume {shell_word(potential)}{named}"
+    return f"{PROG} estimate {kind} {shell_word(potential)}{named}"
 
 
 def _estimate_volume(args) -> Result:

@@ -14,7 +14,7 @@ from sltlab import theory
 from sltlab.theory import LearningCoefficient
 from sltlab.verification.cli.bayes import add_theory_transition_commands
 from sltlab.verification.cli.command import Result, refusal, subcommand
-from sltlab.verification.cli.estimate import volume_command
+from sltlab.verification.cli.estimate import answering_command
 
 
 def fraction(text: str) -> sympy.Rational:
@@ -82,13 +82,13 @@ def _theory_nc(args) -> Result:
 
 
 def _theory_poly(args) -> Result:
-    """The Newton-polyhedron λ, or its refusal (exit 3) naming the volume fit, which answers
-    a degenerate potential under a flat prior."""
+    """The Newton-polyhedron λ, or its refusal (exit 3) naming the volume fit (or, past its
+    variables, the sampler's estimate), which answers a degenerate potential under a flat prior."""
     try:
         return _coefficient(theory.newton(args.potential, variables=args.vars, prior=args.prior))
     except theory.DegenerateError as error:
         flat_prior = args.prior is None or not any(args.prior)
-        return refusal(str(error), volume_command(args.potential, args.vars) if flat_prior else None)
+        return refusal(str(error), answering_command(args.potential, args.vars) if flat_prior else None)
 
 
 def _theory_tanh(args) -> Result:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
-from math import ceil, log, prod
+from math import ceil, inf, isfinite, log, prod
 from numbers import Real
 from typing import Sequence
 
@@ -126,9 +126,18 @@ def volume_scaling(K, variables: Sequence | None = None, epsilons=None, box: flo
     if np.any(epsilons >= 1) or len(np.unique(epsilons)) < 3:
         raise ValueError("volume_scaling needs at least three distinct epsilons in (0, 1)")
     potential = _Potential(K, variables, box)
+    try:   # each monomial's size at the box's corner, in floating point as the integration takes it
+        largest = max(coefficient * float(box) ** sum(powers) for powers, coefficient in potential.monomials)
+    except OverflowError:
+        largest = inf
+    if not isfinite(largest):
+        raise ValueError(f"K overflows on the box [−{box:g}, {box:g}]^d: choose a smaller --box")
     volumes = np.array([potential.volume(eps) for eps in epsilons])
     if np.any(volumes <= 0):
         raise ValueError(f"V(ε) = 0 for some ε in {epsilons.tolist()}: K is not small near 0")
+    if volumes.max() <= volumes.min() * (1 + 1e-9):
+        raise ValueError(f"V(ε) = {volumes[0]:.4g} at every ε: the box [−{box:g}, {box:g}]^d lies inside {{K < ε}} "
+                         "already at the smallest ε, so nothing can be fitted; choose a larger --box")
     log_eps = np.log(epsilons)
     plain = np.column_stack([np.ones_like(log_eps), log_eps])
     fits = [_least_squares(plain, np.log(volumes) - (m - 1) * np.log(-log_eps))

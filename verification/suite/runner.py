@@ -93,12 +93,18 @@ def finished_ids(results: Path) -> set[str]:
 
 
 def read_results(results: Path) -> list[dict[str, Any]]:
+    """Every case's line in ``results`` (a torn line from a killed run is skipped); a line that
+    is no case's result is a one-line ``ValueError``: the file is not one this command wrote."""
     lines = []
-    for text in results.read_text().splitlines() if results.exists() else []:
+    for number, text in enumerate(results.read_text().splitlines() if results.exists() else [], 1):
         try:
-            lines.append(json.loads(text))
+            line = json.loads(text)
         except json.JSONDecodeError:
             continue
+        if not (isinstance(line, dict) and "id" in line and "passed" in line):
+            raise ValueError(f"{results} line {number} is not a case's result: the file was not written by "
+                             "sltlab verify; choose another --out")
+        lines.append(line)
     return lines
 
 
@@ -114,26 +120,32 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     results = out / "results.jsonl"
     if results.exists() and not resume:
         raise ValueError(f"{results} exists: pass --resume to continue that run, or choose another --out")
+    read_results(results)   # a file this command did not write is refused before any case runs
     done = finished_ids(results)
     pending = [case for case in cases if case.id not in done]
     bar = progress_bar(len(pending), "cases", enabled=progress and bool(pending), unit="case", leave=True)
     finished = 0
-    with results.open("a") as stream:
-        if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
-            stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
-        for line in run_each(run_case, pending, dask, threads=threads):
-            stream.write(json.dumps(line, allow_nan=False) + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{line['id']}: {'pass' if line['passed'] else 'FAIL'}")
-            if announce is not None:
-                finished += 1
-                announce(f"[{finished}/{len(pending)}] {case_verdict(line)}")
+    for line in run_each(run_case, pending, dask, threads=threads):
+        _append(results, line)   # created with the first finished case: a start that fails leaves no file
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{line['id']}: {'pass' if line['passed'] else 'FAIL'}")
+        if announce is not None:
+            finished += 1
+            announce(f"[{finished}/{len(pending)}] {case_verdict(line)}")
     if bar is not None:
         bar.close()
     return read_results(results)
+
+
+def _append(results: Path, line: dict[str, Any]) -> None:
+    """One case's line appended to ``results`` and flushed to disk at once."""
+    with results.open("a") as stream:
+        if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
+            stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
+        stream.write(json.dumps(line, allow_nan=False) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def case_verdict(line: dict[str, Any]) -> str:

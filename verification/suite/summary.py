@@ -79,9 +79,10 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         summary["singular_fluctuation"] = {"mean": result.fluctuation.mean,
                                            "se": result.fluctuation.standard_error,
                                            "per_chain": result.fluctuation.per_chain}
-    if problem.expression is not None and problem.true_parameter.numel() <= 2 and config.localization > 0:
-        from sltlab.verification.reference.finite_truth import tempered_expectation
+    from sltlab.verification.reference.finite_truth import resolves, tempered_expectation
 
+    if (problem.expression is not None and problem.true_parameter.numel() <= 2 and config.localization > 0
+            and resolves(config.nbeta)):
         summary["finite_n_truth"] = tempered_expectation(
             problem.expression, config.nbeta, config.localization, variables=problem.loss.variables)
         summary["finite_n_truth_method"] = "quadrature"
