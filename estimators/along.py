@@ -99,9 +99,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
             calibration = calibrate_step_size(chosen, chosen.flatten(), prepared.rows.tensors, shared,
                                               progress=progress)
         except CalibrationError as error:
-            raise CalibrationError(f"{error}; at checkpoint {calibrate_at % len(adapters)}: give step_size= (used at "
-                                   "every checkpoint), lengthen the pilots (draws=), or sample exactly with "
-                                   "sampler='mala' on the full data", error.sweep) from None
+            raise CalibrationError(f"{error}; at checkpoint {calibrate_at % len(adapters)}: give a step size (used at "
+                                   "every checkpoint), lengthen the pilots (more draws), or sample exactly with MALA "
+                                   "on the full data", error.sweep) from None
         # An exact sampler has no sweep: its pilot's step is pinned so that the checkpoints share
         # one step and one batched run, where a single estimate would tune (and cool) its own.
         if not calibration.sweep:

@@ -124,6 +124,14 @@ def transitions(phases: Sequence[Phase] | Mapping[str, PhaseClass], *, with_cons
     return tuple(found)
 
 
+def preferred_at(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: float, *, with_constant: bool = True) -> str:
+    """The name of the phase (or class) of least F_n at ``n``."""
+    classes = _classes(phases)
+    energies = [float(class_free_energy(members, np.array([n]), with_constant=with_constant)[0])
+                for members in classes.values()]
+    return list(classes)[int(np.argmin(energies))]
+
+
 def predicted_occupancy(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: np.ndarray, *,
                         with_constant: bool = True) -> np.ndarray:
     """Posterior share of each phase (or class), exp(−F_n)/Σ exp(−F_n) over those given (as if

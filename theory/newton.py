@@ -73,7 +73,9 @@ def newton(K, variables: Sequence | None = None, prior: Sequence | None = None) 
                     "prior": tuple(str(w - 1) for w in weights)},
         derivation=Derivation(
             "Newton polyhedron: λ = min ⟨h+1, c⟩ over c ≥ 0 with ⟨α, c⟩ ≥ 1, m = 1 + dim of the optimal face",
-            f"optimal LP vertices {hit}; all {len(faces)} compact faces non-degenerate on the real torus",
+            f"optimal LP vertices {hit}; "
+            f"{'the compact face' if len(faces) == 1 else f'all {len(faces)} compact faces'} non-degenerate on the "
+            "real torus",
             SOURCE,
         ),
     )

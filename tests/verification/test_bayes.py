@@ -143,8 +143,19 @@ def test_theory_transitions_for_both_models(capsys):
                        "0.15", "--json")
     result = json.loads(out)
     assert code == 0 and [round(t["critical_n"]) for t in result["transitions"]] == [15, 206, 1123]
+    assert (result["n_max"], result["preferred_at_n_max"]) == (1e12, "rank 3")
     code, out, _ = run(capsys, "theory", "transitions", "--features", "6")
     assert code == 0 and "5-gon → 6-gon: n = 601" in out and "Laplace" in out
+    assert out.rstrip().endswith("preferred at n = 1e+12, the end of the range searched: 6-gon")
+
+
+def test_a_transition_past_the_range_searched_is_said_so(capsys):
+    """With s₂ = 10⁻⁵ the rank-2 phase would win only far beyond n = 10¹²: rank 1 ends the range."""
+    code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "1e-5",
+                       "--json")
+    result = json.loads(out)
+    assert code == 0 and [t["after"] for t in result["transitions"]] == ["rank 1"]
+    assert result["preferred_at_n_max"] == "rank 1"
 
 
 def test_plot_transitions_writes_a_png(capsys, tmp_path):
@@ -174,6 +185,7 @@ def test_the_study_prints_one_json_object_and_writes_its_figure(capsys, tmp_path
     (["theory", "transitions", "--widths", "6", "3", "6"], "singular-values"),
     (["theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "x"], "singular values"),
     (["theory", "transitions", "--features", "6", "--widths", "2", "2"], "either"),
+    (["theory", "transitions", "--features", "4"], "no k-gon minimum"),
     (["dynamics", "bayes", "--model", "mlp", "--out", "{out}"], "invalid choice"),
     (["dynamics", "bayes", "--model", "dln", "--rungs", "2", "--out", "{out}"], "rungs"),
     (["dynamics", "bayes", "--model", "dln", "--widths", "3", "2", "3", "--out", "{out}"], "singular-values"),

@@ -240,3 +240,13 @@ def test_no_help_text_capitalises_lambda(capsys):
 def test_a_summary_becomes_a_sentence_but_a_symbol_keeps_its_case():
     assert sentence("deep linear network") == "Deep linear network."
     assert sentence("λ and m fitted") == "λ and m fitted."
+
+
+def test_a_result_holding_inf_under_json_is_a_one_line_failure(capsys, monkeypatch):
+    from sltlab.verification.cli import theory as theory_commands
+    from sltlab.verification.cli.command import Result
+
+    monkeypatch.setattr(theory_commands, "_theory_tanh", lambda args: Result({"value": float("inf")}, "inf"))
+    code, out, err = run(capsys, "theory", "tanh", "--hidden", "1", "--json")
+    assert (code, out) == (1, "") and len(err.splitlines()) == 1
+    assert err.startswith("sltlab: failed: the result holds a number JSON cannot carry")

@@ -52,7 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _failed(f"failed ({type(error).__name__}): {error}", 1)
     try:
-        print(json.dumps(result.json_object, allow_nan=False) if args.json else result.text, flush=True)
+        text = json.dumps(result.json_object, allow_nan=False) if args.json else result.text
+    except ValueError as error:   # JSON has no inf or NaN: a result holding one is a failed run, said in one line
+        return _failed(f"failed: the result holds a number JSON cannot carry ({error})", 1)
+    try:
+        print(text, flush=True)
     except BrokenPipeError:   # the reader went away (`sltlab … | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE

@@ -23,7 +23,8 @@ _PHASES = (
     ("--features", dict(type=int, metavar="C", help="toy model of superposition with C features (instead)")),
 )
 _STUDY = (("n_min", float, "--n-min", "smallest n of the ladder"), ("n_max", float, "--n-max", "largest n"),
-          ("rungs", int, "--rungs", "sample sizes on the ladder"), ("ladders", int, "--ladders", "independent ladders"),
+          ("rungs", int, "--rungs", "sample sizes on the ladder"),
+          ("ladders", int, "--ladders", "independent ladders, an even number ≥ 4 (half start in each phase)"),
           ("warmup", int, "--warmup", "HMC steps tuning the step sizes"), ("draws", int, "--draws", "recorded draws"),
           ("thin", int, "--thin", "steps per draw"), ("leapfrog_steps", int, "--leapfrog-steps", "per HMC step"),
           ("seed", int, "--seed", "seed of teacher, starts and sampler"))
@@ -97,6 +98,9 @@ def _classes(args):
         classes, laplace = {}, {}
         for phase in tms_phases(args.features)[0]:
             classes.setdefault(phase.name.split()[0], []).append(phase)
+        if not classes:
+            raise ValueError(f"the toy model with c = {args.features} features has no k-gon minimum to compare: "
+                             "k-gons with k ≤ 4 sit on a ReLU kink (sltlab theory tms lists them)")
         for phase in laplace_phases(args.features):
             laplace.setdefault(phase.name.split()[0], []).append(phase)
         return f"toy model of superposition, c = {args.features}", classes, laplace
@@ -108,7 +112,7 @@ def _classes(args):
 
 
 def _theory_transitions(args) -> Result:
-    from sltlab.theory.free_energy import critical_n, transitions
+    from sltlab.theory.free_energy import N_MAX, critical_n, preferred_at, transitions
 
     title, classes, laplace = _classes(args)
     found = transitions(classes)
@@ -127,7 +131,10 @@ def _theory_transitions(args) -> Result:
         without = t.critical_n_without_constant
         lines.append(f"{t.before} → {t.after}: n = {t.critical_n:.1f} (without c: "
                      f"{'none' if without is None else f'{without:.1f}'}{extra})")
-    return Result({"title": title, "phases": [p.as_dict() for p in phases], "transitions": rows}, "\n".join(lines))
+    last = preferred_at(classes, N_MAX)
+    lines.append(f"preferred at n = {N_MAX:.0e}, the end of the range searched: {last}")
+    return Result({"title": title, "phases": [p.as_dict() for p in phases], "transitions": rows,
+                   "n_max": N_MAX, "preferred_at_n_max": last}, "\n".join(lines))
 
 
 def _plot_transitions(args) -> Result:

@@ -217,7 +217,7 @@ def _grokking_text(summary) -> str:
              f"  {'seed':>4}  {'memorised':>9}  {'grokked':>7}  {'test acc':>8}  {'step':>8}  {'peak λ̂':>7}  "
              f"{'Spearman':>8}  {'max R-hat':>9}  {'min ESS':>7}  stages (boundary: window)"]
     for row in summary["seeds"]:
-        lines.append(f"  {row['seed']:>4}  {str(row['memorisation_step']):>9}  {str(row['grokking_step']):>7}  "
+        lines.append(f"  {row['seed']:>4}  {_step(row['memorisation_step']):>9}  {_step(row['grokking_step']):>7}  "
                      f"{row['final_test_accuracy']:>8.3f}  {_curve_columns(row['curve'])}")
     lines.append(f"  {summary['grokked_seeds']} of {len(summary['seeds'])} seeds grok; each curve's step calibrated at "
                  "its memorisation checkpoint; in parentheses the checkpoints with R-hat over 1.05 and with ESS under "
@@ -229,7 +229,8 @@ def _grokking_text(summary) -> str:
         rho = curve["spearman_with_test_loss"]
         lines.append(f"  {curve['name']:<40} Spearman {'n/a' if rho is None else f'{rho:.3f}'}  peak at step "
                      f"{curve['peak_step']}  λ̂ {values[0]:.3g} → max {max(values):.3g} → {values[-1]:.3g}  "
-                     f"rises {curve['rises_through_memorisation']}, falls {curve['falls_through_grokking']}")
+                     f"rises {_yes_no(curve['rises_through_memorisation'])}, falls "
+                     f"{_yes_no(curve['falls_through_grokking'])} (through memorisation, through grokking)")
     lines += [f"targets (every seed groks; on every seed's curve Spearman with the test loss > "
               f"{summary['target_spearman']:g} and every checkpoint's R-hat ≤ {summary['target_rhat']:g}): "
               f"{'met' if summary['targets_met'] else 'MISSED'}",
@@ -255,3 +256,12 @@ def _curve_columns(curve) -> str:
             f"{'n/a' if rho is None else f'{rho:.4f}':>8}  "
             f"{curve['max_rhat']:>5.3f} ({curve['checkpoints_over_rhat']})  "
             f"{curve['min_ess']:>4.0f} ({curve['checkpoints_under_ess']})  {stages or 'none'}")
+
+
+def _step(step) -> str:
+    """A training step, or "never" where the run did not reach that point."""
+    return "never" if step is None else str(step)
+
+
+def _yes_no(answer) -> str:
+    return "n/a" if answer is None else "yes" if answer else "no"

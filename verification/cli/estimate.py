@@ -131,7 +131,7 @@ def _config(args, defaults):
     """The family's defaults with the options given. Choosing hmc over a family whose default
     sampler is another also takes hmc's counts, which count trajectories, not steps. The family's
     fallback belongs to its recipe: another sampler, run length or step drops it unless
-    --fallback is given."""
+    --fallback is given; so does its cooling (anneal), which only MALA's warm-up applies."""
     given = {f.name: getattr(args, f.name) for f in fields(LLCConfig)
              if getattr(args, f.name, None) is not None}
     if args.fluctuation:
@@ -140,6 +140,8 @@ def _config(args, defaults):
         defaults = replace(defaults, fallback=None)
     if given.get("sampler") == "hmc" and defaults.sampler != "hmc":
         defaults = replace(defaults, **HMC_TRAJECTORIES)
+    if given.get("sampler", defaults.sampler) != "mala":   # the family's cooling is MALA's warm-up
+        defaults = replace(defaults, anneal=1.0)
     if given.get("fallback") == "none":
         given["fallback"] = None
     return replace(defaults, **given)
@@ -171,8 +173,8 @@ def _estimate_dln(args) -> Result:
         raise ValueError(f"every sample size must be at least 2, got {sizes[0]}")
     if len(sizes) > 1:
         if one_size_only:
-            raise ValueError(f"{', '.join(one_size_only)} work at one sample size: give one with --n, not several "
-                             "--sizes")
+            raise ValueError(f"{', '.join(one_size_only)} work{'s' if len(one_size_only) == 1 else ''} at one sample "
+                             "size: give one with --n, not several --sizes")
         return _extrapolated(args, config, sizes)
     problem = dln_problem(args.widths, args.rank, n=sizes[0], seed=config.seed, singular_values=args.singular_values,
                           per_sample=rows_needed)
