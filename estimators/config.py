@@ -4,6 +4,7 @@ parser from them before anything heavy is loaded)."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
@@ -14,6 +15,15 @@ HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0)
 # Each sampler a fallback may be, with the counts of its run.
 FALLBACK_COUNTS = {"hmc": HMC_TRAJECTORIES}
 FALLBACK_SAMPLERS = tuple(FALLBACK_COUNTS)
+
+
+# The kind of every setting (a bool is not taken for a number), and those that may be None.
+FIELD_KINDS = {**{name: (numbers.Integral, "an integer") for name in ("chains", "draws", "burnin", "thin",
+                                                                     "batch_size", "seed", "reruns")},
+               **{name: (numbers.Real, "a number") for name in ("step_size", "localization", "nbeta", "anneal")},
+               **{name: (bool, "True or False") for name in ("functional_variance", "compile_step")},
+               **{name: (str, "a name") for name in ("sampler", "localize_at", "device", "dtype", "fallback")}}
+OPTIONAL = frozenset({"burnin", "step_size", "nbeta", "batch_size", "fallback"})
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,16 @@ class LLCConfig:
         return self.draws // 4 if self.burnin is None else self.burnin
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first setting that is out of range."""
+        """Raise ``ValueError`` naming the first setting of the wrong kind or out of range."""
+        for name, (kind, what) in FIELD_KINDS.items():
+            value = getattr(self, name)
+            if not (value is None and name in OPTIONAL) and not (isinstance(value, kind) and (
+                    kind is bool or not isinstance(value, bool))):
+                raise ValueError(f"{name} must be {what}{' or None' if name in OPTIONAL else ''}, got {value!r}")
         if self.sampler not in SAMPLER_NAMES:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLER_NAMES)}")
         if self.localize_at not in LOCALIZATIONS:
-            raise ValueError(f"--localization-at must be one of {', '.join(LOCALIZATIONS)}")
+            raise ValueError(f"localize_at must be one of {', '.join(LOCALIZATIONS)}, got {self.localize_at!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         for name in ("chains", "draws", "thin"):

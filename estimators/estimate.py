@@ -31,6 +31,7 @@ from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
+from sltlab.estimators.sgnht import sgnht_concern
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
@@ -259,6 +260,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     concerns = [(message, LocalizationWarning) for message in localization_concerns(localization, resolved.nbeta)]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
+    small = sgnht_concern(posterior.center.shape[-1]) if resolved.sampler == "sgnht" else None
+    concerns += [(small, StepSizeWarning)] if small else []
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],

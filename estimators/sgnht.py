@@ -56,3 +56,19 @@ def sgnht_step_size(posterior: LocalPosterior, batches: Batches, config: LLCConf
     so its h is the square root of the Langevin rule's ε."""
     langevin, rule = langevin_step_size(posterior, batches, generator)
     return math.sqrt(langevin), rule + ", square-rooted for SGNHT"
+
+
+SMALL_DIM = 2   # at most this many parameters: the concern below
+
+
+def sgnht_concern(dim: int) -> str | None:
+    """A sentence when the model has too few parameters for SGNHT to be trusted. Its thermostat
+    ξ is at equilibrium N(A, 1/d) (Ding et al. 2014, §3), so in one or two dimensions the friction
+    is often negative and heats the chains: on K = w1² at nβ = 1086 (exact t·E[K] = 0.4998), 4
+    chains × 1,000 draws read 0.630 ± 0.028 with R-hat 1.03 and no other warning, and over six
+    seeds the z-score averaged +2.2 at d = 1 and +2.0 at d = 2 (+0.6 and +3.2 at a quarter of the
+    step), where MALA's and SGLD's stayed within their standard errors."""
+    if dim > SMALL_DIM:
+        return None
+    return (f"SGNHT with d = {dim}: its thermostat fluctuates by 1/√d about A and heats chains this small; on K = w1² "
+            "it read 26 % high with an R-hat that passes: use mala or slice")

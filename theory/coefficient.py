@@ -122,6 +122,8 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
     for v in values:
         if isinstance(v, numbers.Real) and not math.isfinite(v):   # sympy.Rational(inf) is 0
             raise ValueError(f"every entry of {name} must be finite, got {v!r}")
+        if allow_fraction and isinstance(v, float):   # 0.1 means 1/10, as on the command line, not its binary value
+            v = repr(float(v))
         try:
             q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
         except (TypeError, ValueError, sympy.SympifyError):

@@ -60,6 +60,15 @@ def test_data_tensors_of_different_lengths_or_not_finite_are_refused():
 @pytest.mark.parametrize("config, match", [
     (LLCConfig(nbeta=1.0), "nβ must exceed 1"),
     (LLCConfig(sampler="rmsprop_sgld", localization=0.0), "γ > 0"),
+    # settings of the wrong kind, which failed deep inside torch or numpy, or were taken as true
+    (LLCConfig(chains=2.5), "chains must be an integer, got 2.5"),
+    (LLCConfig(chains=True), "chains must be an integer, got True"),
+    (LLCConfig(burnin=2.5), "burnin must be an integer or None"),
+    (LLCConfig(seed=None), "seed must be an integer, got None"),
+    (LLCConfig(step_size="0.1"), "step_size must be a number or None"),
+    (LLCConfig(localization=None), "localization must be a number, got None"),
+    (LLCConfig(functional_variance="yes"), "functional_variance must be True or False"),
+    (LLCConfig(localize_at="minimum"), "localize_at must be one of empirical_minimum, true_parameter"),
 ])
 def test_settings_without_a_meaning_are_refused(config, match):
     _one_line_error(config.validate, match)
@@ -176,3 +185,19 @@ def test_the_mixing_gate_names_what_failed():
     assert "R-hat 1.060 > 1.05 and bulk ESS 150 < 200" in both and "\n" not in both
     assert "R-hat could not be computed" in mixing_concern(passing._replace(rhat=None))
     assert mixing_concern(passing._replace(mean=None, rhat=None, ess=None)) is None   # no estimate: said elsewhere
+
+
+def test_sgnht_on_one_or_two_parameters_is_a_warning():
+    """Its thermostat heats chains that small: on K = w1² it read 26 % high with an R-hat that
+    passes and no other warning."""
+    from sltlab.estimators.sgnht import sgnht_concern
+    from sltlab.models.potential import Potential
+    from sltlab.theory import parse_expression
+
+    assert sgnht_concern(3) is None and "SGNHT with d = 2" in sgnht_concern(2)
+    potential = Potential(*parse_expression("w1**2"))
+    with pytest.warns(StepSizeWarning, match="SGNHT with d = 1"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixingWarning)   # 4 chains × 200 draws: short
+        result = estimate_llc_from_loss(potential, torch.zeros(1, dtype=torch.float64), (),
+                                        replace(QUICK, sampler="sgnht", chains=4, draws=200, step_size=None), n=10_000)
+    assert any("SGNHT with d = 1" in warning for warning in result.warnings)

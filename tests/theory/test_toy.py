@@ -5,7 +5,7 @@ import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sltlab.theory import normal_crossing, regular, tanh_network
+from sltlab.theory import newton, normal_crossing, regular, tanh_network
 
 R = sympy.Rational
 
@@ -81,3 +81,11 @@ def test_regular():
 def test_invalid_input_says_what_is_wrong(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_float_exponent_means_its_decimal_and_infinity_is_refused():
+    """0.1 is 1/10, as the command line reads it, not the binary fraction nearest to it; an
+    infinite exponent is refused (sympy.Rational(inf) would be 0)."""
+    assert normal_crossing([1], [0.1]).lam == sympy.Rational(11, 20) == newton("w1**2", prior=[0.1]).lam
+    with pytest.raises(ValueError, match="must be finite"):
+        normal_crossing([1], [float("inf")])
