@@ -47,8 +47,10 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     targets shaped like the outputs)."""
     _check_tensor_output(output, "cross_entropy")
     index_shape = output.shape[:1] + output.shape[2:]
-    as_indices = target.dtype in (torch.int64, torch.int32, torch.uint8) and target.shape == index_shape
-    if not (as_indices or (target.is_floating_point() and target.shape == output.shape)):
+    integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
+    if integers and target.shape == index_shape:
+        return nn.functional.cross_entropy(output, target.long(), reduction="none")   # torch takes int64 indices
+    if not (target.is_floating_point() and target.shape == output.shape):
         kind = "floating-point" if target.is_floating_point() else str(target.dtype).split(".")[-1]
         raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {_rows(index_shape)} or class "
                          f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "

@@ -65,3 +65,11 @@ def test_dict_batches_reach_a_loss_of_the_whole_batch():
     weight = torch.rand(1, 5, dtype=torch.float64)
     expected = weight[0] * (module(x[0]) - y[0]).square().sum(-1)
     torch.testing.assert_close(model(model.flatten().unsqueeze(0), (x, y, weight))[0], expected.detach())
+
+
+def test_cross_entropy_takes_integer_indices_of_any_width_and_refuses_booleans():
+    outputs, labels = torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0])
+    torch.testing.assert_close(cross_entropy(outputs, labels.int()), cross_entropy(outputs, labels), rtol=0, atol=0)
+    torch.testing.assert_close(cross_entropy(outputs, labels.to(torch.uint8)), cross_entropy(outputs, labels))
+    with pytest.raises(ValueError, match="got bool targets of shape"):
+        cross_entropy(outputs, labels.bool())
