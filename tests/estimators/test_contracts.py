@@ -188,8 +188,8 @@ def test_the_mixing_gate_names_what_failed():
 
 
 def test_sgnht_on_one_or_two_parameters_is_a_warning():
-    """Its thermostat heats chains that small: on K = w1² it read 26 % high with an R-hat that
-    passes and no other warning."""
+    """Its thermostat wanders more slowly than the ESS sees at d ≤ 2: on K = w1² it read 26 % high
+    with an R-hat that passes and no other warning."""
     from sltlab.estimators.sgnht import sgnht_concern
     from sltlab.models.potential import Potential
     from sltlab.theory import parse_expression
