@@ -94,3 +94,16 @@ def test_calibrated_sgld_lands_on_the_exact_finite_n_truth(expression):
     truth = tempered_expectation(expression, result.config.nbeta, 1.0)
     assert abs(result.estimate.mean - truth) <= 3 * result.estimate.standard_error + 0.05 * truth, (result.estimate,
                                                                                                   truth)
+
+
+def test_a_run_with_an_exact_sampler_is_calibrated_without_running_anything(monkeypatch):
+    """Its run tunes its own step: the sweep's rule estimate would only repeat the run's work."""
+    from sltlab.estimators import calibrate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an exact sampler ran a calibration")
+
+    monkeypatch.setattr(calibrate, "calibrate_step_size", must_not_run)
+    config = replace(SHORT_SGLD, sampler="mala")
+    chosen, described = calibrate.calibrate_for_run(QUADRATIC, ORIGIN, (), config, n=1000)
+    assert chosen == config and described["sweep"] == [] and described["reason"].startswith("mala is exact")

@@ -1,5 +1,6 @@
 """The case registry and the gates, exactly."""
 
+import json
 import math
 
 import pytest
@@ -8,7 +9,11 @@ import torch
 
 from sltlab import theory
 from sltlab.models.tanh_network import TanhNetwork
-from sltlab.verification.suite.cases import CASES, FAMILIES, Tolerance, random_dln_cases, suite
+from sltlab.estimators.config import LLCConfig
+from sltlab.verification.suite.cases import (CASES, EXACT_TOLERANCE, FAMILIES, Case, Tolerance, random_dln_cases,
+                                            suite)
+from sltlab.verification.suite.report import write_report
+from sltlab.verification.suite.runner import run_suite
 from sltlab.verification.suite import multiplicity_shortfall
 from sltlab.verification.suite.problems import normal_crossing_problem
 from sltlab.verification.suite import false_failure_rate, gates
@@ -138,6 +143,28 @@ def test_mixing_gate_and_missing_numbers_fail():
     assert not gates(_line(10.0, 0.1, ess=199.0), TOLERANCE)["mixing"]["passed"]
     assert not gates(_line(10.0, 0.1, diverged=[3]), TOLERANCE)["mixing"]["passed"]
     assert not gates(_line(None, None), TOLERANCE)["accuracy"]["passed"]
+
+
+@pytest.mark.parametrize("mean, se", [(None, None), (10.0, None)])
+def test_without_an_estimate_and_its_error_the_accuracy_gate_fails_with_no_interval(mean, se):
+    """Every chain dropped, or a single chain: no interval of ±∞, which results.jsonl (strict JSON)
+    cannot hold and which had stopped a whole suite at the first such case."""
+    accuracy = gates(_line(mean, se), TOLERANCE)["accuracy"]
+    assert accuracy["interval"] is None and not accuracy["passed"] and "no estimate" in accuracy["reason"]
+    json.dumps(accuracy, allow_nan=False)
+
+
+def test_a_case_whose_chains_all_diverge_is_a_failed_line_of_the_suite(tmp_path):
+    """SGLD at step 1 on K = w1⁴ + w2²: every chain diverges; the case is written and failed."""
+    config = LLCConfig(sampler="sgld", chains=4, draws=200, burnin=50, step_size=1.0, localization=1.0)
+    case = Case("newton[diverging]", "newton", (("expression", "w1**4 + w2**2"),), config, 10_000, EXACT_TOLERANCE,
+                frozenset({"t"}), step="rule")
+    (line,) = run_suite([case], tmp_path)
+    assert line["llc_mean"] is None and not line["passed"] and line["gates"]["accuracy"]["interval"] is None
+    facts = write_report([line], tmp_path, "diverging")
+    text = (tmp_path / "report.md").read_text()
+    assert facts["failed"] and "0 of 1" in text
+    assert "## Warnings" in text and "- `newton[diverging]` (FAILED): 4 of 4 chains dropped" in text
 
 
 def test_false_failure_rate_is_the_normal_tail():

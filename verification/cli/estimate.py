@@ -215,18 +215,16 @@ def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Re
     progress = not args.json and sys.stderr.isatty()
     calibration = None
     if args.calibrate:
-        from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
-                                          sweep_records)
+        from sltlab.estimators.calibrate import CalibrationError, calibrate_for_run, sweep_records
 
         if args.step_size is not None:
             raise ValueError("--calibrate chooses the step size: leave out --step-size")
         try:
-            found = calibrate_step_size(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
-                                        progress=progress)
+            config, calibration = calibrate_for_run(problem.loss, problem.true_parameter, problem.data, config,
+                                                    n=problem.n, progress=progress)
         except CalibrationError as failure:
             return Result({"calibration_failed": str(failure), "sweep": sweep_records(failure.sweep)},
                           f"calibration failed: {failure}", exit_code=1)
-        config, calibration = calibrated_config(config, found), describe(found)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress,
                            reference=getattr(args, "reference", False))
     summary["torch_threads"] = args.threads

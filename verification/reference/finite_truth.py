@@ -62,3 +62,25 @@ def tempered_expectation(potential, nbeta: float, localization: float, *, variab
         inner_w.append(np.trapezoid(weight, axis, axis=1))
     return float(nbeta * np.trapezoid(np.concatenate(inner_kw), axis)
                  / np.trapezoid(np.concatenate(inner_w), axis))
+
+
+def one_unit_tanh_expectation(x: np.ndarray, y: np.ndarray, nbeta: float, localization: float, *,
+                              points: int = 2000) -> float:
+    """nβ·E[L_n(w) − L_n(0)] under exp(−nβ·(L_n(w) − L_n(0)) − (γ/2)‖w‖²) for the one-unit tanh
+    network f(x) = a·tanh(b·x), localised at w* = 0, on the data (x, y). Given b the exponent is a
+    quadratic in a: with m₁(b) = mean(y·tanh(bx)) and m₂(b) = mean(tanh(bx)²), ΔL = −a·m₁ + ½a²·m₂,
+    so a | b is Gaussian with variance s² = 1/(nβ·m₂ + γ) and mean μ = nβ·m₁·s², E[nβ·ΔL | b] =
+    nβ·(−m₁μ + ½m₂(μ² + s²)), and b has the weight s·exp(½·(nβ·m₁)²·s²)·exp(−γb²/2) (the
+    Gaussian integral over a); the remaining integral over b is the trapezoid rule on a grid
+    geometric near 0."""
+    if localization <= 0 or not resolves(nbeta):
+        raise ValueError(f"need γ > 0 and nβ ≤ {MAX_NBETA:g}, got γ = {localization:g}, nβ = {nbeta:g}")
+    b = _axis(12.0 / np.sqrt(localization), SMALLEST, points)
+    features = np.tanh(np.outer(b, x))                        # [grid, n]
+    first, second = (features * y).mean(1), (features**2).mean(1)
+    variance = 1.0 / (nbeta * second + localization)
+    mean = nbeta * first * variance
+    conditional = nbeta * (-first * mean + 0.5 * second * (mean**2 + variance))
+    log_weight = 0.5 * np.log(variance) + 0.5 * (nbeta * first) ** 2 * variance - 0.5 * localization * b**2
+    weight = np.exp(log_weight - log_weight.max())
+    return float(np.trapezoid(conditional * weight, b) / np.trapezoid(weight, b))

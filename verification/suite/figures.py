@@ -35,7 +35,7 @@ def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
         axes = figure.subplots()
         estimated = _estimated(lines)
         for line, x in zip(estimated, spread_apart([line["lambda_exact_float"] for line in estimated], 0.035)):
-            low, high = line["gates"]["accuracy"]["interval"] if "gates" in line else (None, None)
+            low, high = (line["gates"]["accuracy"]["interval"] if "gates" in line else None) or (None, None)
             if low is not None:
                 axes.plot([x, x], [max(low, 1e-9), high], color=ACCEPTED, linewidth=7, solid_capstyle="butt", zorder=1)
             if line.get("finite_n_truth") is not None:
@@ -62,7 +62,7 @@ def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
         estimated = _estimated(lines)
         for line, x in zip(estimated, spread_apart([line["dim"] for line in estimated], 0.05)):
             lam = line["lambda_exact_float"]
-            if "gates" in line:
+            if "gates" in line and line["gates"]["accuracy"]["interval"] is not None:
                 low, high = line["gates"]["accuracy"]["interval"]
                 axes.plot([x, x], [100 * (low / lam - 1), 100 * (high / lam - 1)], color=ACCEPTED, linewidth=7,
                           solid_capstyle="butt", zorder=1)

@@ -2,10 +2,10 @@
 band they use.
 
 - Mixing: rank-normalised R-hat ≤ 1.05 and bulk ESS ≥ 200 (Vehtari, Gelman, Simpson,
-  Carpenter & Bürkner 2021), with no diverged chain.
+  Carpenter & Bürkner 2021), with no dropped chain (diverged, or left the basin of w*).
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
-  one or two variables; by the exact blocked-Gibbs sampler for linear networks in the suites;
-  in closed form for one layer of a linear network alone):
+  one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
+  for linear networks in the suites; in closed form for one layer of a linear network alone):
   |λ̂ − truth| ≤ k·SE + a declared relative bias budget of the truth, SE combining the
   estimate's and the truth's; the distance from λ̂ to λ is reported beside, not folded in.
 - Accuracy otherwise: λ̂ inside the band [λ − (m − 1)/log nβ, λ] widened by k·SE and the budget
@@ -43,17 +43,21 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
               and not line["diverged_chains"]}
     lam = line["lambda_exact_float"]
     truth = line.get("finite_n_truth")
-    spread = tolerance.k * _combined_se(line) if se is not None else math.inf
     if truth is not None:
-        interval = [truth - spread - tolerance.bias * abs(truth), truth + spread + tolerance.bias * abs(truth)]
+        centre, budget = (truth, truth), tolerance.bias * abs(truth)
         basis = (f"finite-n truth nβ·E[ΔL] by {line.get('finite_n_truth_method', 'quadrature')}, ± k·SE + budget of "
                  "the truth (SE of the estimate and of the truth combined)")
     else:
-        low, high = line["band"]
-        interval = [low - spread - tolerance.bias * lam, high + spread + tolerance.bias * lam]
+        centre, budget = tuple(line["band"]), tolerance.bias * lam
         basis = "band [λ − (m − 1)/log nβ, λ], widened by k·SE + budget of λ"
+    # Without an estimate and its SE (every chain dropped, or one chain) there is nothing to
+    # judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
+    interval = None if mean is None or se is None else [
+        centre[0] - tolerance.k * _combined_se(line) - budget, centre[1] + tolerance.k * _combined_se(line) + budget]
     accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
-                "passed": mean is not None and se is not None and interval[0] <= mean <= interval[1]}
+                "passed": interval is not None and interval[0] <= mean <= interval[1]}
+    if interval is None:
+        accuracy["reason"] = "no estimate with a standard error to judge (every chain dropped, or a single chain)"
     if truth is not None and mean is not None:
         accuracy["relative_distance_to_lambda"] = (mean - lam) / lam
     return {"mixing": mixing, "accuracy": accuracy}

@@ -21,8 +21,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from sltlab.estimators.calibrate import (CalibrationError, calibrate_step_size, calibrated_config, describe,
-                                  sweep_records)
+from sltlab.estimators.calibrate import CalibrationError, calibrate_for_run, sweep_records
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.sampling import progress_bar
@@ -48,10 +47,8 @@ def run_case(case: Case, progress: bool = False, threads: int | None = None) -> 
     config = case.config
     try:
         if case.step == "auto":
-            calibration = calibrate_step_size(problem.loss, problem.true_parameter, problem.data, config,
-                                              n=problem.n, progress=progress)
-            config = calibrated_config(config, calibration, max_scale=MAX_RUN_SCALE)
-            line["calibration"] = describe(calibration)
+            config, line["calibration"] = calibrate_for_run(problem.loss, problem.true_parameter, problem.data, config,
+                                                            n=problem.n, max_scale=MAX_RUN_SCALE, progress=progress)
         with warnings.catch_warnings():   # a case records its warnings in its line instead
             warnings.simplefilter("ignore", EstimateWarning)
             result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,

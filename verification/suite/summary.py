@@ -13,6 +13,7 @@ from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
+from sltlab.models.tanh_network import TanhNetwork
 from sltlab.verification.reference.dln_gibbs import reference_llc
 from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
 from sltlab.verification.suite.problems import Problem
@@ -79,13 +80,18 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         summary["singular_fluctuation"] = {"mean": result.fluctuation.mean,
                                            "se": result.fluctuation.standard_error,
                                            "per_chain": result.fluctuation.per_chain}
-    from sltlab.verification.reference.finite_truth import resolves, tempered_expectation
+    from sltlab.verification.reference.finite_truth import one_unit_tanh_expectation, resolves, tempered_expectation
 
     if (problem.expression is not None and problem.true_parameter.numel() <= 2 and config.localization > 0
             and resolves(config.nbeta)):
         summary["finite_n_truth"] = tempered_expectation(
             problem.expression, config.nbeta, config.localization, variables=problem.loss.variables)
         summary["finite_n_truth_method"] = "quadrature"
+    elif (isinstance(problem.loss, TanhNetwork) and problem.loss.hidden == 1 and config.localization > 0
+          and resolves(config.nbeta) and not bool(result.localization.center.any())):
+        x, y = (t.cpu().double().numpy() for t in problem.data)
+        summary["finite_n_truth"] = one_unit_tanh_expectation(x, y, config.nbeta, config.localization)
+        summary["finite_n_truth_method"] = "quadrature over b, the Gaussian integral over a in closed form"
     elif isinstance(problem.loss, LayerRestrictedLoss) and result.localization.kind == "empirical_minimum":
         curvature = config.nbeta * problem.loss.hessian_eigenvalues()
         summary["finite_n_truth"] = float((0.5 * curvature / (curvature + config.localization)).sum())

@@ -18,7 +18,8 @@ COLUMNS = (
     ("allowed", "the largest judged error the gate passes, in the same unit: ±(k + budget·truth/SE) for z, "
                 "(k·SE + budget·λ)/λ for the band"),
     ("judged against", "the finite-n truth (what an exact sampler converges to at this nβ and γ: t·E[K] by quadrature, "
-                       "Gibbs nβ·E[ΔL] by blocked Gibbs, exact nβ·E[ΔL] in closed form for one layer alone), or the "
+                       "Gibbs nβ·E[ΔL] by blocked Gibbs, exact nβ·E[ΔL] in closed form for one layer alone, "
+                       "quadrature nβ·E[ΔL] for the one-unit tanh network), or the "
                        "band [λ − (m − 1)/log nβ, λ] where the finite-n LLC "
                        "lies (Watanabe 2009, Thm 6.1)"),
     ("λ̂ ± SE", "the LLC estimate and its Monte Carlo standard error"),
@@ -84,10 +85,10 @@ def step(line: dict[str, Any]) -> str:
     """The step size and its origin: the rule, a calibration sweep, or an exact sampler's own."""
     used = line.get("config", {}).get("step_size")
     calibration = line.get("calibration") or {}
+    if calibration and not calibration.get("sweep"):
+        return "—" if used is None else f"{used:.3g} (rule, not swept)"
     if "chosen" not in calibration:
         return "—" if used is None else f"{used:.3g} (rule)"
-    if not calibration.get("sweep"):
-        return f"{used:.3g} (rule, not swept)"
     return f"{calibration['chosen']:.3g} (calibrated; rule {calibration['rule']:.3g})"
 
 
@@ -108,7 +109,8 @@ def _reference(judged: dict[str, Any], method: str | None) -> str:
         return "—"
     if judged["kind"] == "z":
         name = ("Gibbs nβ·E[ΔL]" if method and method.startswith("blocked Gibbs")
-                else "exact nβ·E[ΔL]" if method and method.startswith("closed form") else "t·E[K]")
+                else "exact nβ·E[ΔL]" if method and method.startswith("closed form")
+                else "quadrature nβ·E[ΔL]" if method and method.startswith("quadrature over") else "t·E[K]")
         return f"{name} = {judged['reference']:.4g}"
     low, high = judged["reference"]
     return f"band [{low:.4g}, {high:.4g}]"
