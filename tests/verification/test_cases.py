@@ -14,6 +14,7 @@ from sltlab.verification.suite.cases import (CASES, EXACT_TOLERANCE, FAMILIES, C
                                             suite)
 from sltlab.verification.suite.report import write_report
 from sltlab.verification.suite.runner import run_suite
+from sltlab.verification.suite.table import failure_reason
 from sltlab.verification.suite import multiplicity_shortfall
 from sltlab.verification.suite.problems import normal_crossing_problem
 from sltlab.verification.suite import false_failure_rate, gates
@@ -143,6 +144,21 @@ def test_mixing_gate_and_missing_numbers_fail():
     assert not gates(_line(10.0, 0.1, ess=199.0), TOLERANCE)["mixing"]["passed"]
     assert not gates(_line(10.0, 0.1, diverged=[3]), TOLERANCE)["mixing"]["passed"]
     assert not gates(_line(None, None), TOLERANCE)["accuracy"]["passed"]
+
+
+@pytest.mark.parametrize("mixing, passes", [({"rhat": 1.01, "ess": 900.0, "dropped_chains": 0}, True),
+                                            ({"rhat": 1.2, "ess": 900.0, "dropped_chains": 0}, False),
+                                            ({"rhat": 1.01, "ess": 150.0, "dropped_chains": 0}, False),
+                                            ({"rhat": 1.01, "ess": 900.0, "dropped_chains": 1}, False)])
+def test_a_sampled_truth_must_pass_the_mixing_gate_itself(mixing, passes):
+    """The Gibbs truth is a sampler too: judged against chains that did not mix, a case fails."""
+    line = {**_line(8.0, 0.1, truth=8.0), "finite_n_truth_mixing": mixing}
+    accuracy = gates(line, TOLERANCE)["accuracy"]
+    assert accuracy["passed"] is passes and ("reason" not in accuracy) is passes
+    if not passes:
+        assert accuracy["reason"].startswith("the truth's own chains fail the mixing gate")
+        assert failure_reason({**line, "gates": gates(line, TOLERANCE)}).startswith(
+            "accuracy: the truth's own chains fail the mixing gate")
 
 
 @pytest.mark.parametrize("mean, se", [(None, None), (10.0, None)])

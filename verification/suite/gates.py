@@ -7,7 +7,8 @@ band they use.
   one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
   for linear networks in the suites; in closed form for one layer of a linear network alone):
   |λ̂ − truth| ≤ k·SE + a declared relative bias budget of the truth, SE combining the
-  estimate's and the truth's; the distance from λ̂ to λ is reported beside, not folded in.
+  estimate's and the truth's; the distance from λ̂ to λ is reported beside, not folded in. A
+  sampled truth must pass the mixing gate itself, or the case fails.
 - Accuracy otherwise: λ̂ inside the band [λ − (m − 1)/log nβ, λ] widened by k·SE and the budget
   of λ (:class:`sltlab.verification.suite.cases.Tolerance`). At a singularity of multiplicity m
   the LLC at inverse temperature nβ sits about (m − 1)/log nβ below λ (the pole of order m of the
@@ -54,13 +55,26 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     # judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
     interval = None if mean is None or se is None else [
         centre[0] - tolerance.k * _combined_se(line) - budget, centre[1] + tolerance.k * _combined_se(line) + budget]
+    truth_mixed = _truth_mixed(line.get("finite_n_truth_mixing")) if truth is not None else True
     accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
-                "passed": interval is not None and interval[0] <= mean <= interval[1]}
+                "passed": interval is not None and truth_mixed and interval[0] <= mean <= interval[1]}
     if interval is None:
         accuracy["reason"] = "no estimate with a standard error to judge (every chain dropped, or a single chain)"
+    elif not truth_mixed:
+        accuracy["reason"] = (f"the truth's own chains fail the mixing gate ({line['finite_n_truth_mixing']}): "
+                              "nothing trustworthy to judge against")
     if truth is not None and mean is not None:
         accuracy["relative_distance_to_lambda"] = (mean - lam) / lam
     return {"mixing": mixing, "accuracy": accuracy}
+
+
+def _truth_mixed(mixing: dict[str, Any] | None) -> bool:
+    """Whether a sampled truth (blocked Gibbs) passes the mixing gate itself: R-hat ≤ 1.05, bulk
+    ESS ≥ 200 and no dropped chain; a truth by quadrature or in closed form has no ``mixing``."""
+    if mixing is None:
+        return True
+    return (mixing["rhat"] is not None and mixing["ess"] is not None and mixing["rhat"] <= RHAT_MAX
+            and mixing["ess"] >= ESS_MIN and not mixing["dropped_chains"])
 
 
 def judged_error(line: dict[str, Any]) -> dict[str, Any] | None:

@@ -101,7 +101,9 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         truth = reference_llc(problem.loss, result.localization.center, config.nbeta, config.localization,
                               chains=REFERENCE_CHAINS, sweeps=REFERENCE_SWEEPS, burnin=REFERENCE_SWEEPS // 4)
         summary.update(finite_n_truth=truth.mean, finite_n_truth_se=truth.standard_error,
-                       finite_n_truth_method=f"blocked Gibbs, {REFERENCE_CHAINS} chains × {REFERENCE_SWEEPS} sweeps")
+                       finite_n_truth_method=f"blocked Gibbs, {REFERENCE_CHAINS} chains × {REFERENCE_SWEEPS} sweeps",
+                       finite_n_truth_mixing={"rhat": truth.rhat, "ess": truth.ess,
+                                              "dropped_chains": len(truth.diverged_chains)})
     return summary
 
 

@@ -74,10 +74,12 @@ def failure_reason(line: dict[str, Any]) -> str:
         reasons.append(f"mixing: R-hat {_number(line.get('rhat'), '.3f')} (≤ {mixing['rhat_max']}), ESS "
                        f"{_number(line.get('ess'), '.0f')} (≥ {mixing['ess_min']}), "
                        f"{len(line.get('diverged_chains', []))} dropped chains")
-    if not line["gates"]["accuracy"]["passed"]:
+    accuracy = line["gates"]["accuracy"]
+    if not accuracy["passed"]:
         judged = judged_error(line) or {}
         against = _reference(judged, line.get("finite_n_truth_method"))
-        reasons.append(f"accuracy: {_judged(judged)}, allowed {_allowed(judged)}, against {against}")
+        reasons.append(f"accuracy: {accuracy['reason']}" if "reason" in accuracy
+                       else f"accuracy: {_judged(judged)}, allowed {_allowed(judged)}, against {against}")
     return "; ".join(reasons)
 
 
