@@ -276,7 +276,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                          f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
     mixing = mixing_concern(estimate)
     concerns += [(mixing, MixingWarning)] if mixing else []
+    stacklevel = caller_stacklevel()
     for message, category in concerns:
-        warnings.warn(message, category, stacklevel=caller_stacklevel())
+        warnings.warn(message, category, stacklevel=stacklevel)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
                      tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -46,9 +47,12 @@ def use_threads(threads: int) -> int:
     return threads
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask glibc to serve allocations up to 32 MiB from memory the process keeps, and to keep
-    up to 256 MiB of freed memory (module docstring); False where the C library is not glibc."""
+    up to 256 MiB of freed memory (module docstring); False where the C library is not glibc.
+    Asked once per process: later calls (every command's thread setting, the bench's statement)
+    return the first answer."""
     name = ctypes.util.find_library("c")
     try:
         mallopt = ctypes.CDLL(name).mallopt

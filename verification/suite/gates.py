@@ -53,8 +53,8 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
         basis = "band [λ − (m − 1)/log nβ, λ], widened by k·SE + budget of λ"
     # Without an estimate and its SE (every chain dropped, or one chain) there is nothing to
     # judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
-    interval = None if mean is None or se is None else [
-        centre[0] - tolerance.k * _combined_se(line) - budget, centre[1] + tolerance.k * _combined_se(line) + budget]
+    spread = None if mean is None or se is None else tolerance.k * _combined_se(line) + budget
+    interval = None if spread is None else [centre[0] - spread, centre[1] + spread]
     truth_mixed = _truth_mixed(line.get("finite_n_truth_mixing")) if truth is not None else True
     accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
                 "passed": interval is not None and truth_mixed and interval[0] <= mean <= interval[1]}

@@ -77,16 +77,9 @@ def _thumbnail(trace, nbeta: float) -> list[list[float]]:
 
 
 def finished_ids(results: Path) -> set[str]:
-    """Ids of the cases already in ``results`` (a torn last line from a killed run is ignored)."""
-    if not results.exists():
-        return set()
-    done = set()
-    for text in results.read_text().splitlines():
-        try:
-            done.add(json.loads(text)["id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return done
+    """Ids of the cases already in ``results`` (:func:`read_results`: a torn last line from a
+    killed run is ignored, a line that is no case's result refused)."""
+    return {line["id"] for line in read_results(results)}
 
 
 def read_results(results: Path) -> list[dict[str, Any]]:
@@ -117,8 +110,8 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     results = out / "results.jsonl"
     if results.exists() and not resume:
         raise ValueError(f"{results} exists: pass --resume to continue that run, or choose another --out")
-    read_results(results)   # a file this command did not write is refused before any case runs
-    done = finished_ids(results)
+    done = finished_ids(results)   # a file this command did not write is refused before any case runs
+    _close_torn_line(results)
     pending = [case for case in cases if case.id not in done]
     bar = progress_bar(len(pending), "cases", enabled=progress and bool(pending), unit="case", leave=True)
     finished = 0
@@ -135,11 +128,18 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     return read_results(results)
 
 
+def _close_torn_line(results: Path) -> None:
+    """End a line torn by a killed run, so that the next line stands alone."""
+    if results.exists() and results.stat().st_size:
+        with results.open("rb+") as stream:
+            stream.seek(-1, os.SEEK_END)
+            if stream.read(1) != b"\n":
+                stream.write(b"\n")
+
+
 def _append(results: Path, line: dict[str, Any]) -> None:
     """One case's line appended to ``results`` and flushed to disk at once."""
     with results.open("a") as stream:
-        if results.stat().st_size and not results.read_bytes().endswith(b"\n"):
-            stream.write("\n")       # close a line torn by a killed run, so the next line stands alone
         stream.write(json.dumps(line, allow_nan=False) + "\n")
         stream.flush()
         os.fsync(stream.fileno())
