@@ -260,8 +260,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     concerns = [(message, LocalizationWarning) for message in localization_concerns(localization, resolved.nbeta)]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
-    small = sgnht_concern(posterior.center.shape[-1]) if resolved.sampler == "sgnht" else None
-    concerns += [(small, StepSizeWarning)] if small else []
+    concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
