@@ -17,7 +17,7 @@ _PUBLIC = {
     "estimate": ("LLCResult", "estimate_llc_from_loss"),
     "module": ("estimate_llc",),
     "along": ("LLCAlongTraining", "estimate_llc_along"),
-    "batched": ("estimate_llc_at_centers",),
+    "batched": ("estimate_llc_at_centers", "estimate_llc_at_temperatures"),
     "functional": ("FunctionalModel", "cross_entropy", "gaussian_nll"),
     "inference": ("to_inference_data",),
     "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),

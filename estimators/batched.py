@@ -1,39 +1,53 @@
-"""λ̂ at K centres of one loss (the checkpoints of a training run) as one batched run of K·C
-chains, each group of C chains localised at its own centre (per-chain centres of
-:class:`~sltlab.estimators.posterior.LocalPosterior`).
+"""λ̂ at K settings of one loss as one batched run of K·C chains: K centres (the checkpoints of a
+training run), or K values of nβ at one centre (a temperature ladder), each group of C chains
+with its own centre, nβ and step size (per-chain settings of
+:class:`~sltlab.estimators.posterior.LocalPosterior` and of the SGLD kernel).
 
 The chains of a localised posterior never interact (every kernel's formulas act row by row),
-so K posteriors side by side are K independent estimates sharing one generator: each
-checkpoint's λ̂ (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1) and its diagnostics come from
-its own C chains exactly as :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` gives
-them, with other random numbers. What the checkpoints share is a step size and nβ, so the
-step size must be given (or calibrated once): a sampler's own rule measures the curvature at
-each centre and would give each its own step.
+so K posteriors side by side are K independent estimates sharing one generator: each group's
+λ̂ (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1) and its diagnostics come from its own C
+chains exactly as :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` gives them, with
+other random numbers. Centres share one step size and nβ, so the step size must be given (or
+calibrated once): a sampler's own rule measures the curvature at each centre. Temperatures
+take each its own step, given (scaled as 1/nβ) or from the sampler's rule at that nβ, which
+only SGLD's kernel takes per chain.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, result_of_trace, run_inputs
-from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
+from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
+from sltlab.estimators.sgld import sgld
 from sltlab.estimators.step_size import CONCERN_LANCZOS_STEPS, CONCERN_ROWS, top_hessian_eigenvalues_lanczos
 
-MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more centres are run in groups
+MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more groups are run in turns
 MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, d] tensor (256 MiB in float32)
 # Chain-rows of the full data in one power iteration of the end-of-run curvature: its graph
 # holds them all, and on the grokking network (n = 1,124) 200 chains at once took 47 s against
 # 29 s in groups of 40 (one CPU thread).
 CURVATURE_ROWS = 2 ** 15
+# The kernels that take one step size per chain, by sampler name.
+PER_CHAIN_KERNELS = {"sgld": sgld}
+
+
+class Group(NamedTuple):
+    """The settings of one group of C chains: its centre, nβ and step, and the step's rule in words."""
+
+    localization: Localization
+    nbeta: float
+    step_size: float
+    rule: str
 
 
 def chains_per_run(chains: int, dim: int) -> int:
@@ -57,40 +71,90 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     if config.step_size is None:
         raise ValueError("batched centres share one step size: give step_size (or calibrate it first); "
                          "a sampler's own rule would choose one per centre")
-    n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
-    starts = [center.to(device=device, dtype=torch.float64) for center in centers]
+    inputs = run_inputs(data, config, n)
+    starts = [center.to(device=inputs.device, dtype=torch.float64) for center in centers]
     if any(start.dim() != 1 or start.shape != starts[0].shape for start in starts):
         raise ValueError(f"every centre must be one vector [d] of the same d; got shapes "
                          f"{sorted({tuple(start.shape) for start in starts})}")
-    check_loss_shape(loss, starts[0], full)
+    check_loss_shape(loss, starts[0], inputs.full)
     localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
     announce_phase(f"localising {len(starts)} centres", enabled=progress)
-    localizations = [localize(loss, start, full) for start in starts]
-    per_run = chains_per_run(resolved.chains, starts[0].numel()) // resolved.chains
-    results = []
-    for first in range(0, len(localizations), per_run):
-        group = localizations[first:first + per_run]
-        center = torch.stack([localization.center for localization in group]).to(dtype)
-        posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization,
-                                   center.repeat_interleave(resolved.chains, 0))
-        kernel = SAMPLERS[resolved.sampler].kernel(posterior, resolved)
-        trace = run_chains(compiled(kernel) if resolved.compile_step else kernel, posterior, batches,
-                           chains=len(group) * resolved.chains, draws=resolved.draws, burnin=resolved.burnin,
-                           thin=resolved.thin, generator=generator, progress=progress,
-                           full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data
-                           else None)
-        curvatures = _curvatures(trace, posterior, batches, resolved, generator)
-        for index, localization in enumerate(group):
-            rows = slice(index * resolved.chains, (index + 1) * resolved.chains)
-            alone = posterior._replace(center=center[index])
-            results.append(result_of_trace(chains_of(trace, rows, len(group)), alone, batches, resolved,
-                                           localization, "given", generator, n,
-                                           curvature=None if curvatures is None else float(curvatures[rows].max())))
+    resolved = inputs.resolved
+    groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
+              for start in starts]
+    results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
     if resolved.fallback is None:
         return results
     note = (f"fallback {resolved.fallback} was not applied: the centres share one batched run at one step, so chains "
             "that fail the mixing gate are reported as they are")
     return [replace(result, notes=result.notes + (note,)) for result in results]
+
+
+def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig,
+                                 nbetas: Sequence[float], *, n: int | None = None,
+                                 progress: bool = False) -> list[LLCResult]:
+    """One :class:`LLCResult` per nβ at one centre (localised once, as ``config.localize_at``
+    says), as one batched run. A step size given is ``config``'s at ``config.nbeta`` and is
+    scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there. Only samplers in
+    ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains are reported, not rerun."""
+    if config.sampler not in PER_CHAIN_KERNELS:
+        raise ValueError(f"a batched temperature ladder needs a kernel with a step per chain "
+                         f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
+    if config.step_size is not None and config.nbeta is None:
+        raise ValueError("a given step size is scaled from config.nbeta as 1/nβ: give nbeta too")
+    inputs = run_inputs(data, config, n)
+    start = true_parameter.to(device=inputs.device, dtype=torch.float64)
+    check_loss_shape(loss, start, inputs.full)
+    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    localization = localize(loss, start, inputs.full)
+    resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
+    groups = []
+    for nbeta in nbetas:
+        if config.step_size is not None:
+            step_size, rule = config.step_size * config.nbeta / nbeta, f"given at nβ = {config.nbeta:g}, scaled as 1/nβ"
+        else:
+            posterior = LocalPosterior(loss, nbeta, resolved.localization, localization.center.to(inputs.dtype))
+            step_size, rule = kind.step_size_rule(posterior, inputs.batches, replace(resolved, nbeta=nbeta),
+                                                  inputs.generator)
+        groups.append(Group(localization, nbeta, step_size, rule))
+    return estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
+
+
+def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
+                           progress: bool = False) -> list[LLCResult]:
+    """One :class:`LLCResult` per group, the groups sampled together in runs of at most
+    :func:`chains_per_run` chains, each group's C chains at its own centre, nβ and step."""
+    n, device, dtype, generator, _, resolved, batches = inputs
+    chains = resolved.chains
+    per_run = chains_per_run(chains, groups[0].localization.center.numel()) // chains
+    results = []
+    for first in range(0, len(groups), per_run):
+        part = groups[first:first + per_run]
+        center = torch.stack([group.localization.center for group in part]).to(dtype)
+        shared = len({(group.nbeta, group.step_size) for group in part}) == 1
+
+        def per_chain(values: list[float]) -> Tensor:
+            return torch.tensor(values, dtype=dtype, device=device).repeat_interleave(chains)
+
+        posterior = LocalPosterior(loss, part[0].nbeta if shared else per_chain([group.nbeta for group in part]),
+                                   resolved.localization, center.repeat_interleave(chains, 0))
+        kernel = (SAMPLERS[resolved.sampler].kernel(posterior, replace(resolved, step_size=part[0].step_size))
+                  if shared else PER_CHAIN_KERNELS[resolved.sampler](posterior, step_size=per_chain(
+                      [group.step_size for group in part])))
+        trace = run_chains(compiled(kernel) if resolved.compile_step else kernel, posterior, batches,
+                           chains=len(part) * chains, draws=resolved.draws, burnin=resolved.burnin,
+                           thin=resolved.thin, generator=generator, progress=progress,
+                           full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data_given
+                           else None)
+        curvatures = _curvatures(trace, posterior, batches, resolved, generator)
+        for index, group in enumerate(part):
+            rows = slice(index * chains, (index + 1) * chains)
+            alone = posterior._replace(center=center[index], nbeta=group.nbeta)
+            settings = replace(resolved, nbeta=group.nbeta, step_size=group.step_size)
+            results.append(result_of_trace(chains_of(trace, rows, len(part)), alone, batches, settings,
+                                           group.localization, group.rule, generator, n,
+                                           curvature=None if curvatures is None else float(curvatures[rows].max())))
+    return results
 
 
 def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, config: LLCConfig,

@@ -1,6 +1,8 @@
-"""λ and m together from LLC estimates over a ladder of inverse temperatures, each its own
-run at its own nβ, fitted as λ̂(t) = λ − (m − 1)/log t
-(:func:`sltlab.estimators.multiplicity.fit_multiplicity`)."""
+"""λ and m together from LLC estimates over a ladder of inverse temperatures, fitted as
+λ̂(t) = λ − (m − 1)/log t (:func:`sltlab.estimators.multiplicity.fit_multiplicity`). With SGLD
+the rungs are one batched run, each rung's chains at its own nβ and step
+(:func:`sltlab.estimators.batched.estimate_llc_at_temperatures`); other samplers run one rung
+after another, each its own estimate."""
 
 from __future__ import annotations
 
@@ -9,17 +11,19 @@ from typing import NamedTuple
 
 from torch import Tensor
 
+from sltlab.estimators.batched import PER_CHAIN_KERNELS, estimate_llc_at_temperatures
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.multiplicity import MultiplicityFit, fit_multiplicity, temperature_ladder
 
 
 class LadderEstimate(NamedTuple):
-    """(nβ, λ̂, SE) per rung; the fit, or why there is none."""
+    """(nβ, λ̂, SE) per rung; the fit, or why there is none; how the rungs were sampled."""
 
     rungs: list[tuple[float, float | None, float | None]]
     fit: MultiplicityFit | None
     reason: str | None
+    how: str = ""
 
 
 def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
@@ -29,12 +33,20 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
     each temperature resolves its own."""
     if config.nbeta is None:
         raise ValueError("the ladder is centred on a given nβ: resolve config.nbeta first")
-    rungs = []
-    for nbeta in temperature_ladder(config.nbeta, count):
-        step_size = None if config.step_size is None else config.step_size * config.nbeta / nbeta
-        one = estimate_llc_from_loss(loss, true_parameter, data, replace(config, nbeta=nbeta, step_size=step_size),
-                                     n=n, progress=progress)
-        rungs.append((nbeta, one.estimate.mean, one.estimate.standard_error))
+    nbetas = temperature_ladder(config.nbeta, count)
+    if config.sampler in PER_CHAIN_KERNELS:
+        results = estimate_llc_at_temperatures(loss, true_parameter, data, config, nbetas, n=n, progress=progress)
+        how = (f"the {count} rungs sampled together as one batched run, each rung's {config.chains} chains at its own "
+               "nβ and step (dropped chains reported, not rerun)")
+    else:
+        results = []
+        for nbeta in nbetas:
+            step_size = None if config.step_size is None else config.step_size * config.nbeta / nbeta
+            results.append(estimate_llc_from_loss(loss, true_parameter, data,
+                                                  replace(config, nbeta=nbeta, step_size=step_size),
+                                                  n=n, progress=progress))
+        how = f"the {count} rungs sampled one after another: {config.sampler} takes one step size for all its chains"
+    rungs = [(nbeta, one.estimate.mean, one.estimate.standard_error) for nbeta, one in zip(nbetas, results)]
     if any(mean is None or not se for _, mean, se in rungs):
-        return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error")
-    return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), None)
+        return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error", how)
+    return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), None, how)

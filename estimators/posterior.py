@@ -22,12 +22,13 @@ Loss = Callable[[Tensor, Any], Tensor]
 
 
 class LocalPosterior(NamedTuple):
-    """Everything a kernel needs: the loss, nβ, the localisation γ and its centre w*: one [d]
-    for every chain, or one per chain, [C, d] (the posteriors of C centres run as one batch;
-    every formula reads ``position − center`` row by row, so each chain sees only its own)."""
+    """Everything a kernel needs: the loss, nβ, the localisation γ and its centre w*. The centre
+    is one [d] for every chain, or one per chain, [C, d]; nβ one number, or one per chain, [C]
+    (the posteriors of C settings run as one batch; every formula acts row by row, so each chain
+    sees only its own)."""
 
     loss: Loss
-    nbeta: float
+    nbeta: float | Tensor
     localization: float
     center: Tensor
 
@@ -113,13 +114,17 @@ def potential(posterior: LocalPosterior, position: Tensor, batch: Any, *, energy
     temporary costs a page-faulted allocation as large as the parameters."""
     batch_loss, gradient = mean_loss_and_gradient(posterior.loss, position, batch)
     gamma = posterior.localization
-    gradient = gradient.mul_(constant(posterior.nbeta, gradient.dtype, gradient.device))
+    nbeta = posterior.nbeta
+    per_chain = isinstance(nbeta, Tensor)
+    gradient = gradient.mul_(nbeta.unsqueeze(-1) if per_chain else constant(nbeta, gradient.dtype, gradient.device))
     value = None
     if energy:
         offset = position - posterior.center
         squared_distance = torch.linalg.vector_norm(offset, dim=-1).square_()
         half_gamma = constant(0.5 * gamma, squared_distance.dtype, squared_distance.device)
-        value = squared_distance.mul_(half_gamma).add_(batch_loss, alpha=posterior.nbeta)   # (γ/2)‖w − w*‖² + nβ·L
+        squared_distance.mul_(half_gamma)   # (γ/2)‖w − w*‖² + nβ·L
+        value = (squared_distance.add_(batch_loss * nbeta) if per_chain
+                 else squared_distance.add_(batch_loss, alpha=nbeta))
         if gamma:
             gradient.add_(offset, alpha=gamma)
     elif gamma:
@@ -183,3 +188,10 @@ def check_step_size(step_size: float) -> float:
     if not step_size > 0 or step_size == float("inf"):
         raise ValueError(f"step size must be a positive number, got {step_size}")
     return step_size
+
+
+def check_step_sizes(step_sizes: Tensor) -> Tensor:
+    """One step size per chain, [C], every one positive and finite."""
+    if step_sizes.dim() != 1 or not bool(((step_sizes > 0) & torch.isfinite(step_sizes)).all()):
+        raise ValueError(f"per-chain step sizes must be a vector of positive numbers, got {step_sizes}")
+    return step_sizes

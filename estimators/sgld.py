@@ -12,17 +12,24 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import LocalPosterior, Sampler, check_step_size, gaussian_noise, potential
+from sltlab.estimators.posterior import (LocalPosterior, Sampler, check_step_size, check_step_sizes, gaussian_noise,
+                                        potential)
 
 
 class SGLDState(NamedTuple):
     position: Tensor
 
 
-def sgld(posterior: LocalPosterior, *, step_size: float) -> Sampler:
-    """Plain SGLD with step size ε."""
-    step_size = check_step_size(step_size)
-    noise_scale = math.sqrt(step_size)
+def sgld(posterior: LocalPosterior, *, step_size: float | Tensor) -> Sampler:
+    """Plain SGLD with step size ε: one for every chain, or one per chain, [C] (chains of several
+    settings as one batch)."""
+    per_chain = isinstance(step_size, Tensor)
+    if per_chain:
+        step_size = check_step_sizes(step_size)
+        drift, spread = (-0.5 * step_size).unsqueeze(-1), step_size.sqrt().unsqueeze(-1)
+    else:
+        step_size = check_step_size(step_size)
+        noise_scale = math.sqrt(step_size)
 
     def init(position: Tensor, batch=None) -> SGLDState:
         return SGLDState(position)
@@ -30,8 +37,11 @@ def sgld(posterior: LocalPosterior, *, step_size: float) -> Sampler:
     def step(state: SGLDState, batch, noise: Tensor):
         here = potential(posterior, state.position, batch)
         # written over the gradient, which the step owns: one fewer tensor as large as the chains
-        position = torch.add(state.position, here.gradient, alpha=-0.5 * step_size, out=here.gradient)
-        position.add_(noise, alpha=noise_scale)
+        if per_chain:
+            position = here.gradient.mul_(drift).add_(state.position).addcmul_(noise, spread)
+        else:
+            position = torch.add(state.position, here.gradient, alpha=-0.5 * step_size, out=here.gradient)
+            position.add_(noise, alpha=noise_scale)
         return SGLDState(position), {"loss": here.mean_loss}
 
     return Sampler("sgld", init, gaussian_noise, step)

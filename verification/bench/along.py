@@ -50,10 +50,6 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
     with warnings.catch_warnings():   # short runs fail the mixing gate; the row compares them in SE
         warnings.simplefilter("ignore", EstimateWarning)
         together, apart = _timed_repeats(repeats, model, centers, data, config, timings)
-    signed = [(a.estimate.mean - b.estimate.mean) / math.hypot(a.estimate.standard_error, b.estimate.standard_error)
-              for a, b in zip(together, apart)
-              if None not in (a.estimate.mean, b.estimate.mean, a.estimate.standard_error, b.estimate.standard_error)]
-    distances = [abs(z) for z in signed]
     chain_steps = checkpoints * chains * together[0].trace.steps
     medians = {way: statistics.median(total for total, _ in rows) for way, rows in timings.items()}
     sampling = {way: statistics.median(seconds for _, seconds in rows) for way, rows in timings.items()}
@@ -65,11 +61,28 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
             "speed_up": medians["sequential"] / medians["batched"],
             "batched_microseconds_per_chain_step": 1e6 * sampling["batched"] / chain_steps,
             "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] / chain_steps,
-            "compared": len(distances), "within_2_se": sum(x <= 2 for x in distances),
-            "within_3_se": sum(x <= 3 for x in distances), "largest_se_distance": max(distances, default=None),
-            "mean_signed_se_distance": statistics.fmean(signed) if signed else None,
-            "target_speed_up": TARGET_SPEED_UP,
+            **agreement_in_se(together, apart), "target_speed_up": TARGET_SPEED_UP,
             "meets_target": checkpoints >= 50 and medians["sequential"] / medians["batched"] >= TARGET_SPEED_UP}
+
+
+def agreement_in_se(together, apart) -> dict:
+    """How far apart two lists of independent estimates of the same quantities are, each pair in
+    units of √(SE₁² + SE₂²): counts within 2 and 3, the largest and the mean signed distance."""
+    signed = [(a.estimate.mean - b.estimate.mean) / math.hypot(a.estimate.standard_error, b.estimate.standard_error)
+              for a, b in zip(together, apart)
+              if None not in (a.estimate.mean, b.estimate.mean, a.estimate.standard_error, b.estimate.standard_error)]
+    distances = [abs(z) for z in signed]
+    return {"compared": len(distances), "within_2_se": sum(x <= 2 for x in distances),
+            "within_3_se": sum(x <= 3 for x in distances), "largest_se_distance": max(distances, default=None),
+            "mean_signed_se_distance": statistics.fmean(signed) if signed else None}
+
+
+def agreement_text(row: dict, what: str) -> str:
+    """:func:`agreement_in_se` in words."""
+    return (f"λ̂ of the two within 2 SE at {row['within_2_se']} and within 3 SE at {row['within_3_se']} of "
+            f"{row['compared']} {what} (largest {row['largest_se_distance']:.2f} SE; mean signed difference "
+            f"{row['mean_signed_se_distance']:+.2f} SE, about ±{1 / math.sqrt(max(row['compared'], 1)):.2f} without "
+            "an offset)")
 
 
 def _timed_repeats(repeats: int, model, centers, data, config, timings: dict):
@@ -79,16 +92,16 @@ def _timed_repeats(repeats: int, model, centers, data, config, timings: dict):
     errors, and the mean signed difference would not fall like 1/√K."""
     for repeat in range(repeats):
         clock = time.perf_counter()
-        together = estimate_llc_at_centers(model, centers, data, replace(config, seed=_seed(repeat, 0)))
+        together = estimate_llc_at_centers(model, centers, data, replace(config, seed=independent_seed(repeat, 0)))
         timings["batched"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in together)))
         clock = time.perf_counter()
-        apart = [estimate_llc_from_loss(model, center, data, replace(config, seed=_seed(repeat, 1 + index)))
+        apart = [estimate_llc_from_loss(model, center, data, replace(config, seed=independent_seed(repeat, 1 + index)))
                  for index, center in enumerate(centers)]
         timings["sequential"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in apart)))
     return together, apart
 
 
-def _seed(repeat: int, run: int) -> int:
+def independent_seed(repeat: int, run: int) -> int:
     """A seed for run ``run`` of repeat ``repeat``, independent of the others (NumPy's SeedSequence)."""
     return int(np.random.SeedSequence([repeat, run]).generate_state(1)[0])
 
@@ -103,7 +116,4 @@ def format_along(row: dict) -> str:
         f"  batched             {row['batched_seconds']:8.2f} s   "
         f"({row['batched_microseconds_per_chain_step']:,.0f} µs per chain-step sampling)",
         f"  speed-up {row['speed_up']:.2f}× (medians of {row['repeats']}); {verdict}",
-        f"  λ̂ of the two within 2 SE at {row['within_2_se']} and within 3 SE at {row['within_3_se']} of "
-        f"{row['compared']} checkpoints (largest {row['largest_se_distance']:.2f} SE; mean signed difference "
-        f"{row['mean_signed_se_distance']:+.2f} SE, about ±{1 / math.sqrt(max(row['compared'], 1)):.2f} without "
-        "an offset)"])
+        "  " + agreement_text(row, "checkpoints")])

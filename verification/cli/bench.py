@@ -14,7 +14,7 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along", "calibration", "peer"],
+                                        "along", "ladder", "calibration", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -22,6 +22,8 @@ def add_bench_command(commands) -> None:
                                     "their exact "
                                     "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler; along times the "
                                     "LLC at the grokking network's checkpoints batched against one after the other; "
+                                    "ladder times a temperature ladder as one run against its rungs one after the "
+                                    "other; "
                                     "calibration times a dln-suite case's calibration plus run against the run alone; "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
@@ -96,6 +98,11 @@ def _bench(args) -> Result:
 
         result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
         tables.append(format_along(result["along"]))
+    if "ladder" in wanted:
+        from sltlab.verification.bench.ladder import format_ladder, ladder_row
+
+        result["ladder"] = ladder_row(args.repeats)
+        tables.append(format_ladder(result["ladder"]))
     if "calibration" in wanted:
         from sltlab.verification.bench.calibration import calibration_rows, format_calibration
 

@@ -64,6 +64,7 @@ def render_estimate(summary: dict[str, Any]) -> str:
                          f"λ = {fit['lambda']:.4f} ± {fit['lambda_se']:.4f}, "
                          f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} "
                          f"(≈ {fit['multiplicity_rounded']})")
+        lines.append(f"  ladder    {fit['sampled']}")
     local = summary["localization"]
     lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, moved "
                  f"{local['distance']:.3g}, ‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from "

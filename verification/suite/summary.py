@@ -113,8 +113,8 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
                                         n=problem.n, progress=progress)
     rungs = [list(rung) for rung in ladder.rungs]
     if ladder.fit is None:
-        return {"ladder": rungs, "fit": None, "reason": ladder.reason}
+        return {"ladder": rungs, "sampled": ladder.how, "fit": None, "reason": ladder.reason}
     fit = ladder.fit
-    return {"ladder": rungs, "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
+    return {"ladder": rungs, "sampled": ladder.how, "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
             "multiplicity": fit.multiplicity, "multiplicity_se": fit.multiplicity_standard_error,
             "multiplicity_rounded": fit.multiplicity_rounded}

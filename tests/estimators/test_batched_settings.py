@@ -1,0 +1,129 @@
+"""Several settings as one batched run: chains with their own nβ and step size are the chains of
+separate runs on the same noise, and the temperature ladder is one run whose every rung matches
+the exact stationary LLC of SGLD on a quadratic potential."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from sltlab.estimators import LLCConfig
+from sltlab.estimators.batched import estimate_llc_at_temperatures
+from sltlab.estimators.ladder import estimate_over_temperatures
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sampling import Batches, run_chains
+from sltlab.estimators.sgld import sgld
+
+CURVATURES = (1.0, 2.0, 0.5)
+GAMMA = 3.0
+
+
+def quadratic(position, batch):
+    """½·Σ h_i w_i², one 'sample' per chain (a population potential)."""
+    return 0.5 * (torch.tensor(CURVATURES, dtype=position.dtype) * position.square()).sum(-1, keepdim=True)
+
+
+def sgld_stationary_llc(nbeta: float, step_size: float) -> float:
+    """nβ·E[K] under SGLD's own stationary law on U = nβ·K + γ‖w‖²/2, K = ½Σ h_i w_i²: each
+    coordinate of w' = (1 − εk/2)·w + √ε·ξ, k = nβh + γ, is stationary at variance
+    1/(k·(1 − εk/4)), so nβ·E[K] = ½·Σ nβh/(k·(1 − εk/4)), exactly."""
+    total = 0.0
+    for h in CURVATURES:
+        k = nbeta * h + GAMMA
+        total += 0.5 * nbeta * h / (k * (1 - step_size * k / 4))
+    return total
+
+
+def _settings(groups: int, chains: int):
+    nbetas = torch.tensor([30.0, 300.0, 3000.0, 900.0][:groups], dtype=torch.float64)
+    steps = 0.2 / (nbetas * max(CURVATURES) + GAMMA)
+    return nbetas, steps, nbetas.repeat_interleave(chains), steps.repeat_interleave(chains)
+
+
+def test_one_step_of_k_settings_is_k_steps_of_one_setting_on_the_same_noise():
+    chains, groups = 3, 4
+    nbetas, steps, per_chain_nbeta, per_chain_step = _settings(groups, chains)
+    generator = torch.Generator().manual_seed(0)
+    center = torch.randn(3, generator=generator, dtype=torch.float64)
+    position = center + torch.randn(groups * chains, 3, generator=generator, dtype=torch.float64)
+    noise = torch.randn(groups * chains, 3, generator=generator, dtype=torch.float64)
+    together = sgld(LocalPosterior(quadratic, per_chain_nbeta, GAMMA, center), step_size=per_chain_step)
+    moved, _ = together.step(together.init(position.clone()), None, noise)
+    for group in range(groups):
+        rows = slice(group * chains, (group + 1) * chains)
+        alone = sgld(LocalPosterior(quadratic, float(nbetas[group]), GAMMA, center), step_size=float(steps[group]))
+        expected, _ = alone.step(alone.init(position[rows].clone()), None, noise[rows])
+        torch.testing.assert_close(moved.position[rows], expected.position, rtol=1e-14, atol=1e-14)
+
+
+def test_a_batched_run_of_k_settings_equals_k_separate_runs_on_the_same_noise():
+    chains, groups, draws = 2, 3, 50
+    nbetas, steps, per_chain_nbeta, per_chain_step = _settings(groups, chains)
+    center = torch.zeros(3, dtype=torch.float64)
+    noise = torch.randn(draws, groups * chains, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def replaying(sampler, rows):
+        draws_so_far = iter(noise[:, rows])
+        return sampler._replace(noise=lambda state, generator: next(draws_so_far))
+
+    batches, generator = Batches((), 1), torch.Generator().manual_seed(2)
+    posterior = LocalPosterior(quadratic, per_chain_nbeta, GAMMA, center)
+    together = run_chains(replaying(sgld(posterior, step_size=per_chain_step), slice(None)), posterior, batches,
+                          chains=groups * chains, draws=draws, generator=generator)
+    for group in range(groups):
+        rows = slice(group * chains, (group + 1) * chains)
+        alone_posterior = LocalPosterior(quadratic, float(nbetas[group]), GAMMA, center)
+        alone = run_chains(replaying(sgld(alone_posterior, step_size=float(steps[group])), rows), alone_posterior,
+                           batches, chains=chains, draws=draws, generator=generator)
+        torch.testing.assert_close(torch.as_tensor(together.fields["loss"][rows]),
+                                   torch.as_tensor(alone.fields["loss"]), rtol=1e-12, atol=1e-15)
+
+
+LADDER = LLCConfig(chains=8, draws=4000, burnin=400, nbeta=1000.0, localization=GAMMA, step_size=1e-4,
+                   localize_at="true_parameter", dtype="float64", seed=3)
+
+
+def test_the_temperature_ladder_is_one_run_and_every_rung_meets_sglds_exact_llc():
+    ladder = estimate_over_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), LADDER, count=4,
+                                        n=10_000)
+    assert ladder.how.startswith("the 4 rungs sampled together as one batched run")
+    for nbeta, mean, standard_error in ladder.rungs:
+        step_size = LADDER.step_size * LADDER.nbeta / nbeta   # a given step is scaled as 1/nβ
+        truth = sgld_stationary_llc(nbeta, step_size)
+        # The chains start at w*; 400 steps of burn-in relax the slowest coordinate by
+        # e^{−εk·400} ≤ e^{−20} at every rung (εk ≥ 0.05), so nothing but Monte Carlo error is left.
+        assert abs(mean - truth) <= 4 * standard_error, (nbeta, mean, standard_error, truth)
+
+
+def test_each_rung_reports_its_own_nbeta_step_and_rule():
+    with warnings.catch_warnings():   # 20 draws cannot pass the mixing gate; only the settings matter here
+        warnings.simplefilter("ignore")
+        results = estimate_llc_at_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (),
+                                               LLCConfig(chains=2, draws=20, burnin=5, nbeta=100.0,
+                                                         localization=GAMMA, localize_at="true_parameter",
+                                                         dtype="float64"),
+                                               [50.0, 500.0], n=10_000)
+    assert [result.config.nbeta for result in results] == [50.0, 500.0]
+    ruled = [result.config.step_size for result in results]
+    assert ruled[0] > ruled[1] > 0 and all("h_max" in result.step_size_rule for result in results)
+
+
+def test_a_sampler_without_per_chain_steps_runs_the_ladder_one_rung_after_another():
+    config = LLCConfig(sampler="mala", chains=2, draws=20, burnin=20, nbeta=100.0, localization=GAMMA,
+                       localize_at="true_parameter", dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ladder = estimate_over_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config, count=3,
+                                            n=10_000)
+    assert "one after another" in ladder.how and len(ladder.rungs) == 3
+    with pytest.raises(ValueError, match="step per chain"):
+        estimate_llc_at_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config, [50.0], n=10_000)
+
+
+@pytest.mark.parametrize("steps", [torch.tensor([1e-3, 0.0]), torch.tensor([1e-3, math.inf]),
+                                   torch.tensor([[1e-3]])])
+def test_per_chain_step_sizes_must_be_positive_and_finite(steps):
+    posterior = LocalPosterior(quadratic, 10.0, GAMMA, torch.zeros(3))
+    with pytest.raises(ValueError, match="per-chain step sizes"):
+        sgld(posterior, step_size=steps)
