@@ -26,9 +26,19 @@ def test_the_sweep_halves_the_step_and_chooses_half_an_equivalent_pair():
     assert factors <= {2, 1, 0.5, 0.25, 0.125} and len(factors) >= 2
     larger, smaller = calibration.sweep[-2:]   # the sweep ends at the first equivalent pair
     assert smaller.step_size == calibration.step_size and math.isclose(larger.step_size, 2 * smaller.step_size)
+    # SGLD's pairs are coupled: the pair is judged by its paired difference and that one's SE
+    assert abs(smaller.paired_difference) + 1.645 * smaller.paired_difference_se <= 0.1 * smaller.estimate
+    assert "shown within 10%" in calibration.reason and "coupled pairs" in calibration.reason
+
+
+def test_samplers_without_coupling_judge_independent_pilots():
+    calibration = calibrate_step_size(QUADRATIC, ORIGIN, (), replace(SHORT_SGLD, sampler="rmsprop_sgld"), n=1000,
+                                      pilot_fraction=0.5, tolerance=0.1)
+    larger, smaller = calibration.sweep[-2:]
+    assert smaller.paired_difference is None
     assert abs(larger.estimate - smaller.estimate) + 1.645 * math.hypot(larger.standard_error, smaller.standard_error) \
         <= 0.1 * smaller.estimate
-    assert "shown within 10%" in calibration.reason and "independent seeds" in calibration.reason
+    assert "independent seeds" in calibration.reason
 
 
 def test_pilots_have_independent_seeds():
@@ -53,7 +63,7 @@ def test_equivalence_needs_the_interval_of_the_difference_inside_delta():
 def test_no_stable_step_fails_loudly_with_the_sweep():
     with pytest.raises(CalibrationError, match="no stable step size") as failure:
         calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, factors=(4096.0, 2048.0, 1024.0))
-    assert len(failure.value.sweep) == 3
+    assert len(failure.value.sweep) == 4   # two coupled pairs: (4096, 2048) and (2048, 1024)
     assert all(point.diverged_chains > 0 for point in failure.value.sweep)
 
 

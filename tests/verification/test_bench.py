@@ -110,8 +110,9 @@ def test_a_peer_command_is_timed_in_turn_and_its_sampling_seconds_read_from_its_
 
 
 def test_calibration_row_times_calibration_plus_run_against_the_run_alone(one_thread):
-    """MALA is not swept (no pilots, the ratio near 1); SGLD's sweep on runs this short finds no
-    equivalent pair, which the row reports as a failure, not as a time."""
+    """MALA is not swept (no pilots, the ratio near 1); SGLD's coupled pairs decide on runs this
+    short, and the row gives their count, the step chosen and the ratio; a sweep that finds no
+    equivalent pair is reported as a failure, not as a time."""
     from sltlab.verification.bench.calibration import calibration_rows, format_calibration
 
     config = replace(DLN_SMOKE, chains=4, draws=40, burnin=100, thin=1)
@@ -119,6 +120,11 @@ def test_calibration_row_times_calibration_plus_run_against_the_run_alone(one_th
     assert mala["pilots"] == 0 and mala["run_steps"] == 140
     assert mala["run_seconds"] > 0 and mala["ratio"] == mala["calibration_and_run_seconds"] / mala["run_seconds"]
     assert mala["meets_target"] == (mala["ratio"] <= 1.5)
-    assert sgld["meets_target"] is False and "no stable step size" in sgld["failure"]
-    table = format_calibration([mala, sgld])
-    assert "no sweep (exact sampler)" in table and "MISSED: calibration failed" in table
+    assert sgld["pilots"] >= 2 and sgld["pilots"] % 2 == 0   # coupled pilots come in pairs
+    assert sgld["chosen_step_size"] <= 2 * sgld["rule_step_size"]
+    assert sgld["meets_target"] == (sgld["ratio"] <= 1.5)
+    failed = dict(name="sgld: a case", sampler="sgld", repeats=1, target_ratio=1.5, meets_target=False,
+                  failure="no stable step size: across 4 pilots")
+    table = format_calibration([mala, sgld, failed])
+    assert "no sweep (exact sampler)" in table and "MISSED: calibration failed: no stable step size" in table
+    assert f"{sgld['pilots']} pilots" in table
