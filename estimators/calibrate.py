@@ -164,11 +164,14 @@ def _reason(larger: SweepPoint, chosen: SweepPoint, pilots: int, pilot_fraction:
             min_acceptance: float, first_factor: float, rule: LLCResult) -> str:
     guard = ("no Metropolis–Hastings counterpart of this sampler's move: acceptance not measured"
              if larger.acceptance is None else f"acceptance of the move {larger.acceptance:.2f} ≥ {min_acceptance}")
-    pilots_were = ("in coupled pairs, each pair on one Brownian path" if chosen.paired_difference is not None
-                   else "of independent seeds")
+    coupled = chosen.paired_difference is not None
+    pilots_were = "in coupled pairs, each pair on one Brownian path" if coupled else "of independent seeds"
+    paired = (f" (paired difference {chosen.paired_difference:+.3g} ± {chosen.paired_difference_se:.2g})"
+              if coupled else "")
     return (f"half the largest step of a halving sweep ({pilots} pilots {pilots_were}, each at least "
             f"{pilot_fraction:.0%} of the run's diffusion time) at which λ̂ = {larger.estimate:.4g} is shown within "
-            f"{tolerance:.0%} of λ̂ = {chosen.estimate:.4g} at half the step (one-sided 95 %), no chain diverged, "
+            f"{tolerance:.0%} of λ̂ = {chosen.estimate:.4g} at half the step{paired} (one-sided 95 %), no chain "
+            "diverged, "
             f"{guard}; the sweep started at {first_factor:g}× the rule step {rule.config.step_size:.3g} "
             f"({rule.step_size_rule})")
 
