@@ -1,7 +1,8 @@
 """Sampling estimators of the local learning coefficient (LLC): SG-MCMC kernels over batched
 chains, HMC and replica exchange over a ladder of nβ, the driver that records (chain, draw)
-traces, the LLC with its diagnostics, automatic step-size calibration, the temperature ladder
-for λ and m, and the singular fluctuation.
+traces, the LLC with its diagnostics, runs of several settings (centres, nβ, steps) as one batch,
+automatic step-size calibration (SGLD's pilots in coupled pairs), the temperature ladder for λ
+and m, and the singular fluctuation.
 
 The public API is listed in ``__all__`` and imported on first use (PEP 562), so that
 ``sltlab.estimators.config`` can be read without loading torch::
@@ -20,7 +21,9 @@ _PUBLIC = {
     "batched": ("estimate_llc_at_centers", "estimate_llc_at_temperatures"),
     "functional": ("FunctionalModel", "cross_entropy", "gaussian_nll"),
     "inference": ("to_inference_data",),
-    "calibrate": ("Calibration", "CalibrationError", "SweepPoint", "calibrate_step_size", "calibrated_config"),
+    "calibrate": ("Calibration", "CalibrationError", "calibrate_step_size", "calibrated_config"),
+    "pilots": ("SweepPoint",),
+    "coupled": ("coupled_sgld", "run_coupled_pilots"),
     "ladder": ("LadderEstimate", "estimate_over_temperatures"),
     "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace", "llc_from_gaps"),
     "extrapolate": ("Extrapolation", "extrapolate_llc"),
