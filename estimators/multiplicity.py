@@ -20,9 +20,20 @@ class MultiplicityFit(NamedTuple):
     lam_standard_error: float
     multiplicity: float            # fitted 1 − slope, a real number
     multiplicity_standard_error: float
-    multiplicity_rounded: int      # nearest integer ≥ 1
+    multiplicity_rounded: int | None   # the nearest integer ≥ 1; None where the fit cannot tell (below)
     nbetas: list[float]
     estimates: list[float]
+
+    @property
+    def unresolved(self) -> str | None:
+        """Why no integer m is read from the fit, or None: an SE of ½ or more cannot tell
+        neighbouring integers apart, and a fitted m more than 2 SE below 1 is no multiplicity
+        at all (the estimates do not follow λ − (m − 1)/log t; e.g. chains still climbing)."""
+        if not self.multiplicity_standard_error < 0.5:
+            return f"its SE {self.multiplicity_standard_error:.2g} ≥ ½ cannot tell neighbouring integers apart"
+        if self.multiplicity < 1 - 2 * self.multiplicity_standard_error:
+            return "it lies more than 2 SE below 1: the estimates do not follow λ − (m − 1)/log nβ"
+        return None
 
 
 def temperature_ladder(nbeta: float, count: int, decades: float = 2.0) -> list[float]:
@@ -53,6 +64,6 @@ def fit_multiplicity(nbetas: Sequence[float], estimates: Sequence[float],
         covariance = covariance * max(1.0, float(np.sum(weights * residuals**2)) / (len(t) - 2))
     lam, slope = coefficients
     multiplicity = 1.0 - slope
-    return MultiplicityFit(float(lam), math.sqrt(covariance[0, 0]), float(multiplicity),
-                           math.sqrt(covariance[1, 1]), max(1, int(round(multiplicity))),
-                           [float(v) for v in t], [float(v) for v in y])
+    fit = MultiplicityFit(float(lam), math.sqrt(covariance[0, 0]), float(multiplicity), math.sqrt(covariance[1, 1]),
+                          max(1, int(round(multiplicity))), [float(v) for v in t], [float(v) for v in y])
+    return fit if fit.unresolved is None else fit._replace(multiplicity_rounded=None)

@@ -127,3 +127,11 @@ def test_with_progress_each_phase_before_sampling_is_named_on_stderr(capsys):
     assert "localising: L-BFGS on the full data from the given parameter …" in told
     assert "choosing mala's step size …" in told
     assert capsys.readouterr().err == ""
+
+
+def test_a_fit_that_cannot_tell_the_multiplicity_reads_no_integer():
+    ladder = temperature_ladder(1000.0, 5)
+    noisy = fit_multiplicity(ladder, [1.5 - 2 / math.log(t) for t in ladder], [2.0] * 5)
+    assert noisy.multiplicity_rounded is None and "cannot tell" in noisy.unresolved
+    rising = fit_multiplicity(ladder, [1.0 + 5 / math.log(t) for t in ladder], [0.01] * 5)   # m = −4
+    assert rising.multiplicity_rounded is None and "below 1" in rising.unresolved

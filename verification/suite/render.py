@@ -63,7 +63,8 @@ def render_estimate(summary: dict[str, Any]) -> str:
             lines.append(f"  fit over {len(fit['ladder'])} temperatures: "
                          f"λ = {fit['lambda']:.4f} ± {fit['lambda_se']:.4f}, "
                          f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} "
-                         f"(≈ {fit['multiplicity_rounded']})")
+                         + (f"(≈ {fit['multiplicity_rounded']})" if fit["multiplicity_rounded"] is not None
+                            else f"(no integer m read: {fit['multiplicity_unresolved']})"))
         lines.append(f"  ladder    {fit['sampled']}")
     local = summary["localization"]
     lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, moved "

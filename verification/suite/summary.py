@@ -117,4 +117,4 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
     fit = ladder.fit
     return {"ladder": rungs, "sampled": ladder.how, "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
             "multiplicity": fit.multiplicity, "multiplicity_se": fit.multiplicity_standard_error,
-            "multiplicity_rounded": fit.multiplicity_rounded}
+            "multiplicity_rounded": fit.multiplicity_rounded, "multiplicity_unresolved": fit.unresolved}
