@@ -15,6 +15,7 @@ only SGLD's kernel takes per chain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, NamedTuple, Sequence
 
@@ -102,6 +103,9 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
                          f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
     if config.step_size is not None and config.nbeta is None:
         raise ValueError("a given step size is scaled from config.nbeta as 1/nβ: give nbeta too")
+    nbetas = [float(nbeta) for nbeta in nbetas]
+    if not nbetas or not all(1 < nbeta < math.inf for nbeta in nbetas):
+        raise ValueError(f"nbetas must be one or more finite numbers above 1, got {nbetas}")
     inputs = run_inputs(data, config, n)
     start = true_parameter.to(device=inputs.device, dtype=torch.float64)
     check_loss_shape(loss, start, inputs.full)

@@ -127,12 +127,13 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
         if verdict == "equivalent":
             return Calibration(smaller.step_size, sweep=tuple(sweep), reason=_reason(
                 larger, smaller, len(sweep), pilot_fraction, tolerance, min_acceptance, factors[0], rule), **described)
-        larger = None if config.sampler == COUPLED_SAMPLER else smaller
+        last, larger = (larger, smaller), None if config.sampler == COUPLED_SAMPLER else smaller
     estimates = ", ".join("diverged" if p.estimate is None else f"{p.estimate:.4g}" for p in sweep)
     raise CalibrationError(f"no stable step size: across {len(sweep)} pilots from {sweep[0].step_size:.3g} down to "
                            f"{sweep[-1].step_size:.3g} (λ̂ = {estimates}) no estimate was shown within "
                            f"{tolerance:.0%} of the one at half its step (one-sided 95 %) with acceptance ≥ "
-                           f"{min_acceptance}", tuple(sweep))
+                           f"{min_acceptance} and no chain dropped; the last pair: "
+                           f"{_why_not_equivalent(*last, tolerance, min_acceptance)}", tuple(sweep))
 
 
 def pilots_agree(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> bool:
@@ -143,21 +144,44 @@ def pilots_agree(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_
 
 def _compare(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> str:
     """"equivalent" (the interval |Δ| ± z·SE_Δ inside δ), "different" (entirely outside δ, or a
-    chain diverged, or the move collapsed), or "inconclusive" (the interval straddles δ)."""
-    if larger.diverged_chains or smaller.diverged_chains or None in (larger.estimate, smaller.estimate,
-                                                                     larger.standard_error, smaller.standard_error):
+    chain dropped, or the move collapsed), or "inconclusive" (the interval straddles δ)."""
+    if _dropped(larger, smaller) or _collapsed(larger, min_acceptance):
         return "different"
-    if larger.acceptance is not None and larger.acceptance < min_acceptance:
-        return "different"
+    difference, margin, bound = _interval(larger, smaller, tolerance)
+    if difference + margin <= bound:
+        return "equivalent"
+    return "different" if difference - margin > bound else "inconclusive"
+
+
+def _dropped(larger: SweepPoint, smaller: SweepPoint) -> bool:
+    return bool(larger.diverged_chains or smaller.diverged_chains) or None in (
+        larger.estimate, smaller.estimate, larger.standard_error, smaller.standard_error)
+
+
+def _collapsed(larger: SweepPoint, min_acceptance: float) -> bool:
+    return larger.acceptance is not None and larger.acceptance < min_acceptance
+
+
+def _interval(larger: SweepPoint, smaller: SweepPoint, tolerance: float) -> tuple[float, float, float]:
+    """|Δ|, z·SE_Δ (from the paired difference of coupled pilots, else from both SEs) and δ·|λ̂(ε/2)|."""
     if smaller.paired_difference is not None and smaller.paired_difference_se is not None:
         difference, margin = abs(smaller.paired_difference), EQUIVALENCE_Z * smaller.paired_difference_se
     else:
         difference = abs(larger.estimate - smaller.estimate)
         margin = EQUIVALENCE_Z * math.hypot(larger.standard_error, smaller.standard_error)
-    bound = tolerance * abs(smaller.estimate)
-    if difference + margin <= bound:
-        return "equivalent"
-    return "different" if difference - margin > bound else "inconclusive"
+    return difference, margin, tolerance * abs(smaller.estimate)
+
+
+def _why_not_equivalent(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> str:
+    """In words, what kept a pair (ε, ε/2) from being shown equivalent."""
+    if _dropped(larger, smaller):
+        return (f"{larger.diverged_chains} chain(s) dropped at {larger.step_size:.3g} and {smaller.diverged_chains} at "
+                f"{smaller.step_size:.3g} (diverged, or left the basin of w*)")
+    if _collapsed(larger, min_acceptance):
+        return f"the move at {larger.step_size:.3g} accepted {larger.acceptance:.2f} < {min_acceptance}"
+    difference, margin, bound = _interval(larger, smaller, tolerance)
+    return (f"|Δ| = {difference:.3g} with 1.645·SE_Δ = {margin:.3g} against δ·λ̂ = {bound:.3g} "
+            f"({'outside' if difference - margin > bound else 'straddling'} it)")
 
 
 def _reason(larger: SweepPoint, chosen: SweepPoint, pilots: int, pilot_fraction: float, tolerance: float,

@@ -11,19 +11,21 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from sltlab.estimators.batched import PER_CHAIN_KERNELS, estimate_llc_at_temperatures
+from sltlab.estimators.batched import PER_CHAIN_KERNELS, chains_per_run, estimate_llc_at_temperatures
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.multiplicity import MultiplicityFit, fit_multiplicity, temperature_ladder
 
 
 class LadderEstimate(NamedTuple):
-    """(nβ, λ̂, SE) per rung; the fit, or why there is none; how the rungs were sampled."""
+    """(nβ, λ̂, SE) per rung; the fit, or why there is none; how the rungs were sampled; and per
+    rung its R-hat, ESS, dropped chains and warnings."""
 
     rungs: list[tuple[float, float | None, float | None]]
     fit: MultiplicityFit | None
     reason: str | None
     how: str = ""
+    diagnostics: tuple[dict, ...] = ()
 
 
 def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
@@ -34,10 +36,15 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
     if config.nbeta is None:
         raise ValueError("the ladder is centred on a given nβ: resolve config.nbeta first")
     nbetas = temperature_ladder(config.nbeta, count)
+    if not nbetas[0] > 1:
+        raise ValueError(f"the temperature ladder spans two decades around nβ = {config.nbeta:g}, down to "
+                         f"{nbetas[0]:.3g}, and every rung needs nβ > 1: centre it above 10")
     if config.sampler in PER_CHAIN_KERNELS:
         results = estimate_llc_at_temperatures(loss, true_parameter, data, config, nbetas, n=n, progress=progress)
-        how = (f"the {count} rungs sampled together as one batched run, each rung's {config.chains} chains at its own "
-               "nβ and step (dropped chains reported, not rerun)")
+        runs = -(-count * config.chains // chains_per_run(config.chains, true_parameter.numel()))
+        together = "as one batched run" if runs == 1 else f"in {runs} batched runs of whole rungs"
+        how = (f"the {count} rungs sampled together {together}, each rung's {config.chains} chains at its own nβ and "
+               "step (dropped chains reported per rung, not rerun)")
     else:
         results = []
         for nbeta in nbetas:
@@ -47,6 +54,10 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
                                                   n=n, progress=progress))
         how = f"the {count} rungs sampled one after another: {config.sampler} takes one step size for all its chains"
     rungs = [(nbeta, one.estimate.mean, one.estimate.standard_error) for nbeta, one in zip(nbetas, results)]
+    diagnostics = tuple({"nbeta": nbeta, "rhat": one.estimate.rhat, "ess": one.estimate.ess,
+                         "dropped_chains": list(one.estimate.diverged_chains), "warnings": list(one.warnings)}
+                        for nbeta, one in zip(nbetas, results))
     if any(mean is None or not se for _, mean, se in rungs):
-        return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error", how)
-    return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), None, how)
+        return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error", how,
+                              diagnostics)
+    return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), None, how, diagnostics)

@@ -32,6 +32,8 @@ def sgld(posterior: LocalPosterior, *, step_size: float | Tensor) -> Sampler:
         noise_scale = math.sqrt(step_size)
 
     def init(position: Tensor, batch=None) -> SGLDState:
+        if per_chain and len(position) != len(step_size):
+            raise ValueError(f"{len(step_size)} per-chain step sizes for {len(position)} chains")
         return SGLDState(position)
 
     def step(state: SGLDState, batch, noise: Tensor):

@@ -127,3 +127,37 @@ def test_per_chain_step_sizes_must_be_positive_and_finite(steps):
     posterior = LocalPosterior(quadratic, 10.0, GAMMA, torch.zeros(3))
     with pytest.raises(ValueError, match="per-chain step sizes"):
         sgld(posterior, step_size=steps)
+
+
+def test_each_rung_reports_its_own_dropped_chains_and_warnings_and_a_split_run_says_so(monkeypatch):
+    import sltlab.estimators.batched as batched
+
+    monkeypatch.setattr(batched, "MAX_CHAINS_PER_RUN", 4)   # one rung of 4 chains per run
+    config = LLCConfig(chains=4, draws=20, burnin=5, nbeta=100.0, localization=GAMMA, step_size=1e-3,
+                       localize_at="true_parameter", dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ladder = estimate_over_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config, count=3,
+                                            n=10_000)
+    assert "in 3 batched runs of whole rungs" in ladder.how
+    assert [rung["nbeta"] for rung in ladder.diagnostics] == [nbeta for nbeta, _, _ in ladder.rungs]
+    assert all(any("mixing gate" in warning for warning in rung["warnings"]) for rung in ladder.diagnostics)
+
+
+@pytest.mark.parametrize("nbetas, match", [([], "one or more"), ([0.5, 100.0], "above 1"), ([math.inf], "above 1")])
+def test_bad_temperatures_are_one_line_errors(nbetas, match):
+    config = LLCConfig(chains=2, draws=20, burnin=5, nbeta=100.0, step_size=1e-3, localize_at="true_parameter")
+    with pytest.raises(ValueError, match=match):
+        estimate_llc_at_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config, nbetas, n=10_000)
+
+
+def test_a_ladder_reaching_below_nbeta_1_is_refused_before_sampling():
+    config = LLCConfig(chains=2, draws=20, burnin=5, nbeta=5.0, localize_at="true_parameter")
+    with pytest.raises(ValueError, match="every rung needs nβ > 1"):
+        estimate_over_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config, count=3, n=10_000)
+
+
+def test_per_chain_step_sizes_must_match_the_chains():
+    kernel = sgld(LocalPosterior(quadratic, 10.0, GAMMA, torch.zeros(3)), step_size=torch.tensor([1e-3, 1e-3]))
+    with pytest.raises(ValueError, match="2 per-chain step sizes for 3 chains"):
+        kernel.init(torch.zeros(3, 3))

@@ -64,6 +64,7 @@ def test_no_stable_step_fails_loudly_with_the_sweep():
     with pytest.raises(CalibrationError, match="no stable step size") as failure:
         calibrate_step_size(QUADRATIC, ORIGIN, (), SHORT_SGLD, n=1000, factors=(4096.0, 2048.0, 1024.0))
     assert len(failure.value.sweep) == 4   # two coupled pairs: (4096, 2048) and (2048, 1024)
+    assert "the last pair: 16 chain(s) dropped" in str(failure.value)
     assert all(point.diverged_chains > 0 for point in failure.value.sweep)
 
 

@@ -96,6 +96,7 @@ def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "2000", "20000", "--batch-size", "50"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "1", "2000"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--anneal", "0.5"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--nbeta", "5", "--temperatures", "3"],
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):
     assert main(["estimate", *argv]) == 2

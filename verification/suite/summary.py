@@ -112,9 +112,10 @@ def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: boo
     ladder = estimate_over_temperatures(problem.loss, problem.true_parameter, problem.data, config, count=count,
                                         n=problem.n, progress=progress)
     rungs = [list(rung) for rung in ladder.rungs]
+    described = {"ladder": rungs, "sampled": ladder.how, "rungs": list(ladder.diagnostics)}
     if ladder.fit is None:
-        return {"ladder": rungs, "sampled": ladder.how, "fit": None, "reason": ladder.reason}
+        return {**described, "fit": None, "reason": ladder.reason}
     fit = ladder.fit
-    return {"ladder": rungs, "sampled": ladder.how, "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
+    return {**described, "lambda": fit.lam, "lambda_se": fit.lam_standard_error,
             "multiplicity": fit.multiplicity, "multiplicity_se": fit.multiplicity_standard_error,
             "multiplicity_rounded": fit.multiplicity_rounded, "multiplicity_unresolved": fit.unresolved}
