@@ -48,6 +48,7 @@ class SweepPoint(NamedTuple):
 
 
 def pilot_point(loss, result: LLCResult, data: tuple[Tensor, ...]) -> SweepPoint:
+    """One pilot's estimate as a sweep point, with the acceptance of its move where no chain diverged."""
     estimate = result.estimate
     acceptance = result.acceptance
     if acceptance is None and not result.trace.diverged.any():
