@@ -19,7 +19,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from sltlab.estimators.batched import chains_per_run, estimate_llc_at_centers
+from sltlab.estimators.batched import batched_runs, chains_per_run, estimate_llc_at_centers
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
@@ -117,7 +117,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
                         for result in estimates)
         per_run = chains_per_run(shared.chains, centers[0].numel())
-        runs = -(-len(centers) * shared.chains // per_run)
+        runs = batched_runs(len(centers), shared.chains, centers[0].numel())
         note = (f"the {len(centers)} checkpoints sampled together: {len(centers) * shared.chains} chains in {runs} "
                 f"run{'s' if runs > 1 else ''} of at most {per_run}, each checkpoint's {shared.chains} at its "
                 "own centre")

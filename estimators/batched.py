@@ -58,6 +58,11 @@ def chains_per_run(chains: int, dim: int) -> int:
     return max(1, fits // chains) * chains
 
 
+def batched_runs(groups: int, chains: int, dim: int) -> int:
+    """How many runs :func:`estimate_llc_in_groups` takes for ``groups`` groups of ``chains`` chains in d = ``dim``."""
+    return -(-groups * chains // chains_per_run(chains, dim))
+
+
 def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor, ...], config: LLCConfig, *,
                             n: int | None = None, progress: bool = False) -> list[LLCResult]:
     """One :class:`LLCResult` per centre [d] (localised as ``config.localize_at`` says, each on

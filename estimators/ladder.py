@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from sltlab.estimators.batched import PER_CHAIN_KERNELS, chains_per_run, estimate_llc_at_temperatures
+from sltlab.estimators.batched import PER_CHAIN_KERNELS, batched_runs, estimate_llc_at_temperatures
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.multiplicity import MultiplicityFit, fit_multiplicity, temperature_ladder
@@ -36,12 +36,9 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
     if config.nbeta is None:
         raise ValueError("the ladder is centred on a given nβ: resolve config.nbeta first")
     nbetas = temperature_ladder(config.nbeta, count)
-    if not nbetas[0] > 1:
-        raise ValueError(f"the temperature ladder spans two decades around nβ = {config.nbeta:g}, down to "
-                         f"{nbetas[0]:.3g}, and every rung needs nβ > 1: centre it above 10")
     if config.sampler in PER_CHAIN_KERNELS:
         results = estimate_llc_at_temperatures(loss, true_parameter, data, config, nbetas, n=n, progress=progress)
-        runs = -(-count * config.chains // chains_per_run(config.chains, true_parameter.numel()))
+        runs = batched_runs(count, config.chains, true_parameter.numel())
         together = "as one batched run" if runs == 1 else f"in {runs} batched runs of whole rungs"
         how = (f"the {count} rungs sampled together {together}, each rung's {config.chains} chains at its own nβ and "
                "step (dropped chains reported per rung, not rerun)")

@@ -37,9 +37,14 @@ class MultiplicityFit(NamedTuple):
 
 
 def temperature_ladder(nbeta: float, count: int, decades: float = 2.0) -> list[float]:
-    """``count`` values of nβ, log-uniform over ``decades`` decades centred on ``nbeta``."""
+    """``count`` values of nβ, log-uniform over ``decades`` decades centred on ``nbeta``; every
+    one must exceed 1 (at or below 1 the posterior is the prior)."""
     if count < 2:
         raise ValueError(f"a multiplicity fit needs at least 2 temperatures, got {count}")
+    lowest = nbeta * 10.0 ** (-decades / 2)
+    if not lowest > 1:
+        raise ValueError(f"the temperature ladder spans {decades:g} decades around nβ = {nbeta:g}, down to "
+                         f"{lowest:.3g}, and every rung needs nβ > 1: centre it above {10 ** (decades / 2):g}")
     exponents = np.linspace(-decades / 2, decades / 2, count)
     return [float(nbeta * 10.0 ** e) for e in exponents]
 

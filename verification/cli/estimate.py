@@ -153,9 +153,10 @@ def _check_counts(args) -> None:
         value = getattr(args, name)
         if value is not None and value < 2:
             raise ValueError(f"--{name} must be at least 2, got {value}")
-    if args.temperatures is not None and args.nbeta is not None and not args.nbeta > 10:
-        raise ValueError(f"--temperatures spans two decades around --nbeta {args.nbeta:g}, down to "
-                         f"{args.nbeta / 10:.3g}, and every rung needs nβ > 1: give --nbeta above 10")
+    if args.temperatures is not None and args.nbeta is not None:
+        from sltlab.estimators.multiplicity import temperature_ladder
+
+        temperature_ladder(args.nbeta, args.temperatures)   # refused before any sampling
 
 
 def _estimate_dln(args) -> Result:
