@@ -64,12 +64,13 @@ class LLCAlongTraining(NamedTuple):
 def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], data: Any, *,
                        model: nn.Module | None = None, loss: str | Callable = "mse", config: LLCConfig | None = None,
                        calibrate_at: int | None = -1, restrict_to: str | Sequence[str] | None = None,
-                       inputs: int | str | None = None, targets: int | str | None = None, progress: bool = False,
-                       batched: bool = True, **settings) -> LLCAlongTraining:
+                       inputs: int | str | None = None, targets: int | str | None = None,
+                       stream: bool | None = None, progress: bool = False, batched: bool = True,
+                       **settings) -> LLCAlongTraining:
     """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
 
-    ``data``, ``loss``, ``inputs``, ``targets``, ``config``/``settings`` and ``restrict_to`` (one
-    restriction) are as in :func:`sltlab.estimators.module.estimate_llc`. The step size is
+    ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
+    ``restrict_to`` (one restriction) are as in :func:`sltlab.estimators.module.estimate_llc`. The step size is
     calibrated once (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint
     ``calibrate_at`` (default the last) and used at every checkpoint, with the run lengthened as
     the calibration asks; ``calibrate_at=None`` lets each checkpoint take its sampler's own rule.
@@ -85,7 +86,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     if isinstance(restrict_to, list):
         raise ValueError("estimate_llc_along takes one restriction (a name, a glob or a tuple of them), not a list")
     modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
-    prepared = prepare(data, loss, config, settings, inputs, targets)
+    prepared = prepare(data, loss, config, settings, inputs, targets, stream)
     adapters = [prepared.adapter(module, restrict_to) for module in modules]
     calibration, shared = None, prepared.config
     if calibrate_at is not None and not -len(adapters) <= calibrate_at < len(adapters):

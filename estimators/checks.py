@@ -8,9 +8,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sltlab.estimators.posterior import batch_rows, row_chunks
+from sltlab.estimators.streamed import StreamedRows
 
-def check_data(data: tuple[Tensor, ...]) -> None:
-    """Every data tensor has the same number of rows, and floating data are finite."""
+
+def check_data(data: tuple[Tensor, ...] | StreamedRows) -> None:
+    """Every data tensor has the same number of rows, and floating data are finite (streamed
+    rows are checked as they are read)."""
+    if isinstance(data, StreamedRows):
+        return
     rows = {len(t) for t in data}
     if len(rows) > 1:
         raise ValueError(f"the data tensors have different numbers of rows: {[len(t) for t in data]}")
@@ -23,8 +29,8 @@ def check_loss_shape(loss, position: Tensor, full: Any) -> None:
     """``loss`` must give one loss per chain and sample: [C, b] for C = 2 chains at ``position``
     on the first few rows of the data ([2, 1] for a population loss without data). A loss that
     averages over the samples, or over the chains, is refused."""
-    rows = 1 if full is None else min(4, full[0].shape[1])
-    probe = None if full is None else tuple(t[:, :rows] for t in full)
+    rows = 1 if full is None else min(4, batch_rows(full))
+    probe = None if full is None else row_chunks(full, rows)[0]
     with torch.no_grad():
         output = loss(position.unsqueeze(0).expand(2, -1), probe)
     if not isinstance(output, Tensor) or tuple(output.shape) != (2, rows):

@@ -33,6 +33,7 @@ from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
 from sltlab.estimators.sgnht import sgnht_concern
 from sltlab.estimators.step_size import step_size_concern
+from sltlab.estimators.streamed import StreamedRows, on_device, row_count
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
 
@@ -106,12 +107,12 @@ class RunInputs(NamedTuple):
     device: torch.device
     dtype: torch.dtype                # the sampling precision
     generator: torch.Generator        # the run's one generator, seeded by ``config.seed``
-    full: tuple[Tensor, ...] | None   # the data in float64 with a leading 1, for localising
+    full: tuple[Tensor, ...] | StreamedRows | None   # the data in float64 with a leading 1, for localising
     resolved: LLCConfig               # every default resolved but the step size
     batches: Batches                  # the data in the sampling precision, drawn as the config says
 
 
-def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> RunInputs:
+def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: int | None) -> RunInputs:
     """Check the settings and the data (one-line ``ValueError``s) and resolve what they imply:
     n (the rows, or ``n`` for a population potential), the device, nβ = n/log n unless set,
     the minibatch size and the burn-in; an exact sampler (MALA, HMC, slice) must see the full data."""
@@ -120,15 +121,15 @@ def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> Ru
         raise ValueError("sampling needs gradients, which torch.inference_mode() turns off: estimate outside it "
                          "(torch.no_grad() is fine)")
     check_data(data)
-    n = len(data[0]) if data else n
+    n = row_count(data) or n
     if n is None or n < 2:
         raise ValueError("the data set size n must be at least 2")
     device, dtype = resolve_device(config.device), getattr(torch, config.dtype)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    wide = tuple(t.to(device=device, dtype=torch.float64 if t.is_floating_point() else t.dtype) for t in data)
+    wide = on_device(data, device, torch.float64)
     resolved = replace(config, device=str(device), nbeta=config.nbeta or default_nbeta(n),
                        batch_size=min(config.batch_size or n, n) if data else None, burnin=config.burnin_steps)
-    batches = Batches(tuple(t.to(dtype) if t.is_floating_point() else t for t in wide), resolved.batch_size or 1)
+    batches = Batches(on_device(wide, device, dtype), resolved.batch_size or 1)
     fallback = resolved.fallback
     exact = [*([resolved.sampler] if SAMPLERS[resolved.sampler].exact else []),
              *([f"the fallback {fallback}"] if fallback and SAMPLERS[fallback].exact else [])]
@@ -136,7 +137,7 @@ def run_inputs(data: tuple[Tensor, ...], config: LLCConfig, n: int | None) -> Ru
         raise ValueError(f"{' and '.join(exact)} compare{'s' if len(exact) == 1 else ''} energies on the full data: "
                          "leave out the batch size, or choose sgld, rmsprop_sgld or sgnht, with no fallback, for "
                          "minibatches")
-    full = tuple(t.unsqueeze(0) for t in wide) if wide else None
+    full = Batches(wide, n).full()
     return RunInputs(n, device, dtype, generator, full, resolved, batches)
 
 

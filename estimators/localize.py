@@ -61,9 +61,8 @@ def negative_estimate_concern(mean: float | None, standard_error: float | None,
 
 
 def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:
-    leaf = position.detach().unsqueeze(0).requires_grad_(True)
-    (gradient,) = torch.autograd.grad(mean_loss(loss, leaf, data).sum(), leaf)
-    return float(gradient.norm())
+    """‖∇L_n‖ at ``position`` [d], one slice of rows at a time."""
+    return float(mean_loss_and_gradient(loss, position.detach().unsqueeze(0), data)[1].norm())
 
 
 def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: int = 500,

@@ -15,11 +15,13 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel, cross_entropy, gaussian_nll
+from sltlab.estimators.posterior import FULL_PASS_ROWS
+from sltlab.estimators.streamed import StreamedRows, batch_columns
 
 LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
 INPUT_KEYS = ("x", "input", "inputs")
@@ -61,36 +63,44 @@ class Prepared(NamedTuple):
 
 
 def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],
-            inputs: int | str | None, targets: int | str | None) -> Prepared:
+            inputs: int | str | None, targets: int | str | None, stream: bool | None = None) -> Prepared:
     """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s)."""
     config = _config(config, settings)
-    rows = gather_rows(data)
+    rows = read_rows(data, stream)
     sample_loss, inputs, targets, loss_notes = _resolve_loss(loss, rows, inputs, targets)
     return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes)
 
 
 class Rows(NamedTuple):
-    """The data as tensors of n rows each; ``fields`` names them when batches were dicts."""
+    """The data as tensors of n rows each, or streamed rows; ``fields`` names them when batches
+    were dicts."""
 
-    tensors: tuple[Tensor, ...]
+    tensors: tuple[Tensor, ...] | StreamedRows
     fields: tuple[str, ...] | None
     notes: tuple[str, ...]
+
+    @property
+    def columns(self) -> int:
+        return self.tensors.columns if isinstance(self.tensors, StreamedRows) else len(self.tensors)
 
 
 def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,
                  restrict_to: str | Sequence[str] | list | None = None, inputs: int | str | None = None,
-                 targets: int | str | None = None, progress: bool = False,
+                 targets: int | str | None = None, stream: bool | None = None, progress: bool = False,
                  **settings) -> LLCResult | list[LLCResult]:
     """λ̂ of ``model`` at its current parameters (localised as ``config.localize_at`` says), with
     n the number of rows of ``data`` and nβ = n/log n unless set.
 
     ``data`` is a DataLoader, a Dataset, or a tuple of tensors with equal row counts; batches may
-    be tuples or dicts. A DataLoader or Dataset is read once into tensors (``result.notes`` says
-    so). The module receives ``inputs`` (default: the first tensor, or the dict's ``x``/``input``/
-    ``inputs``). ``loss`` is ``"mse"`` (an alias of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per
-    sample), ``"cross_entropy"``, or a callable ``(outputs, batch) -> per-sample losses [b]``
-    receiving the batch as it came (tuple or dict), or its ``targets`` field when given. A named
-    loss compares with ``targets`` (default: the last tensor, or ``y``/``target``/``label``...).
+    be tuples or dicts. A DataLoader or Dataset is read once into tensors, or, with ``stream=True``
+    or when its rows would take more than ``GATHER_LIMIT_BYTES``, left where it is and read by
+    index, slice by slice in every full-data pass (a map-style Dataset; ``stream=False`` gathers
+    it whatever its size); ``result.notes`` says which. The module receives ``inputs`` (default:
+    the first tensor, or the dict's ``x``/``input``/``inputs``). ``loss`` is ``"mse"`` (an alias
+    of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"``, or a callable
+    ``(outputs, batch) -> per-sample losses [b]`` receiving the batch as it came (tuple or dict),
+    or its ``targets`` field when given. A named loss compares with ``targets`` (default: the last
+    tensor, or ``y``/``target``/``label``...).
 
     ``config`` is an :class:`LLCConfig` (default ``LLCConfig()``) and ``settings`` override its
     fields (``draws=2000``). ``restrict_to`` samples only the parameters a name or glob pattern
@@ -99,7 +109,7 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    prepared = prepare(data, loss, config, settings, inputs, targets)
+    prepared = prepare(data, loss, config, settings, inputs, targets, stream)
     restrictions = restrict_to if isinstance(restrict_to, list) else [restrict_to]
     if not restrictions:
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
@@ -120,10 +130,17 @@ def _config(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:
     return replace(config or LLCConfig(), **settings)
 
 
-def gather_rows(data: Any) -> Rows:
-    """``data`` as tensors of n rows: a tuple of tensors as it is; a Dataset or a DataLoader
-    read once, batch by batch, and concatenated (tuple, list, dict or single-tensor batches)."""
+GATHER_LIMIT_BYTES = 2**30   # a map-style Dataset whose rows take more than this is streamed, not gathered
+
+
+def read_rows(data: Any, stream: bool | None = None) -> Rows:
+    """``data`` as n rows: a tuple of tensors as it is; a Dataset or a DataLoader read once,
+    batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
+    ``stream`` is True or its rows would take more than ``GATHER_LIMIT_BYTES`` (``stream``
+    None), left where it is and read slice by slice (:class:`StreamedRows`)."""
     if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):
+        if stream:
+            raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
         if not data or not all(isinstance(t, Tensor) for t in data):
             raise ValueError("data given as a tuple must hold tensors with one row per sample, e.g. (x, y); "
                              "put a list of rows in a DataLoader")
@@ -137,9 +154,27 @@ def gather_rows(data: Any) -> Rows:
     else:
         raise ValueError(f"data must be a DataLoader, a Dataset with a length, or a tuple of tensors, "
                          f"got {type(data).__name__}")
+    dataset = loader.dataset
+    by_index = not isinstance(dataset, IterableDataset) and hasattr(dataset, "__len__") and len(dataset) > 0
+    if stream and not by_index:
+        raise ValueError("stream=True reads rows by index, which needs a map-style Dataset with a length; "
+                         "an IterableDataset is read once into tensors (leave stream unset)")
+    if stream is False or not by_index:
+        return _gathered_rows(loader, source)
+    collate = loader.collate_fn if loader.batch_size is not None else default_collate
+    fields, first = batch_columns(collate([dataset[0]]))
+    if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
+        return _gathered_rows(loader, source)
+    rows = StreamedRows(dataset, collate, fields, len(first), workers=loader.num_workers)
+    return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
+                               f"reads them {FULL_PASS_ROWS} at a time, every minibatch by index; the loader's own "
+                               "batch size, order and drop_last are not used",))
+
+
+def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     fields, columns, batches = None, None, 0
     for batch in loader:
-        names, tensors = _batch_columns(batch)
+        names, tensors = batch_columns(batch)
         if columns is None:
             fields, columns = names, [[] for _ in tensors]
         elif names != fields or len(tensors) != len(columns):
@@ -161,20 +196,6 @@ def gather_rows(data: Any) -> Rows:
     return Rows(tensors, fields, tuple(notes))
 
 
-def _batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...]]:
-    if isinstance(batch, dict):
-        names, values = tuple(str(key) for key in batch), tuple(batch.values())
-    elif isinstance(batch, (tuple, list)):
-        names, values = None, tuple(batch)
-    else:
-        names, values = None, (batch,)
-    for index, value in enumerate(values):
-        if not isinstance(value, Tensor) or value.dim() == 0:
-            where = names[index] if names else index
-            raise ValueError(f"batch field {where!r} is {type(value).__name__}, not a tensor with a row per sample")
-    return names, values
-
-
 def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
     """(per-sample loss, input field, target field or None, notes)."""
     fields = rows.fields
@@ -187,7 +208,7 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
     elif isinstance(loss, str) and loss in LOSSES:
         sample_loss = LOSSES[loss]
         if targets is None:
-            if fields is None and len(rows.tensors) < 2:
+            if fields is None and rows.columns < 2:
                 raise ValueError(f"loss {loss!r} compares the outputs with targets: give data as (inputs, targets)")
             targets = -1 if fields is None else _first_present(TARGET_KEYS, fields, "targets", "the targets")
         if loss == "mse":
@@ -212,5 +233,5 @@ def _check_field(field: int | str, rows: Rows, option: str) -> None:
     if rows.fields is not None:
         if field not in rows.fields:
             raise ValueError(f"{option}={field!r} is not a key of the batches ({', '.join(rows.fields)})")
-    elif not (isinstance(field, int) and -len(rows.tensors) <= field < len(rows.tensors)):
-        raise ValueError(f"{option}={field!r} must index the {len(rows.tensors)} data tensors")
+    elif not (isinstance(field, int) and -rows.columns <= field < rows.columns):
+        raise ValueError(f"{option}={field!r} must index the {rows.columns} data tensors")

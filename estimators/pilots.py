@@ -23,6 +23,7 @@ from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.rmsprop_sgld import rmsprop_preconditioner
 from sltlab.estimators.sampling import Batches, run_chains
 from sltlab.estimators.sgld import SGLDState
+from sltlab.estimators.streamed import on_device, row_count
 
 ACCEPTANCE_PROBE_STEPS = 100
 COUPLED_SAMPLER = "sgld"       # the sampler whose pilots run in coupled pairs
@@ -87,10 +88,9 @@ def _metropolis_acceptance(loss, config: LLCConfig, state, center: Tensor, data:
         return None
     position = state.position
     center = center.to(position)
-    full = tuple(t.to(device=position.device, dtype=position.dtype if t.is_floating_point() else t.dtype)
-                 for t in data)
+    full = on_device(data, position.device, position.dtype)
     posterior = LocalPosterior(loss, config.nbeta, config.localization, center)
-    batches = Batches(full, len(full[0]) if full else 1)
+    batches = Batches(full, row_count(full) or 1)
     sampler = mala(posterior, step_size=config.step_size, preconditioner=move(state, posterior), drift_limit=None)
     generator = torch.Generator(device=position.device).manual_seed(config.seed)
     trace = run_chains(sampler, posterior, batches, chains=len(position), draws=ACCEPTANCE_PROBE_STEPS,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
+
+from sltlab.estimators.streamed import StreamedRows
 
 Loss = Callable[[Tensor, Any], Tensor]
 
@@ -53,11 +55,13 @@ class Potential(NamedTuple):
 FULL_PASS_ROWS = 4096   # rows evaluated at once, per chain, in a pass over more rows than this
 
 
-def row_chunks(batch: Any, rows: int | None = None) -> list:
+def row_chunks(batch: Any, rows: int | None = None) -> Sequence:
     """A batch of tensors [C or 1, b, ...] as consecutive slices of at most ``rows`` rows
-    (default ``FULL_PASS_ROWS``) along the batch dimension; anything else (no data, a dict,
-    that many rows or fewer) whole."""
+    (default ``FULL_PASS_ROWS``) along the batch dimension; streamed rows as the slices they
+    are read in; anything else (no data, a dict, that many rows or fewer) whole."""
     rows = rows or FULL_PASS_ROWS
+    if isinstance(batch, StreamedRows):
+        return batch.slices(rows)
     if not (isinstance(batch, tuple) and batch and all(isinstance(t, Tensor) and t.dim() >= 2 for t in batch)):
         return [batch]
     size = batch[0].shape[1]
@@ -66,13 +70,18 @@ def row_chunks(batch: Any, rows: int | None = None) -> list:
     return [tuple(t[:, start:start + rows] for t in batch) for start in range(0, size, rows)]
 
 
+def batch_rows(batch: Any) -> int:
+    """The rows of a batch of tensors [C or 1, b, ...] (b), or of streamed rows (n)."""
+    return len(batch) if isinstance(batch, StreamedRows) else batch[0].shape[1]
+
+
 def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
     """Mean per-sample loss over the batch, [C], in slices of rows (:func:`row_chunks`): a
     per-sample loss does not depend on the other rows, so only rounding differs."""
     chunks = row_chunks(batch)
     if len(chunks) == 1:
-        return loss(position, batch).mean(-1)
-    return sum(loss(position, chunk).sum(-1) for chunk in chunks) / batch[0].shape[1]
+        return loss(position, chunks[0]).mean(-1)
+    return sum(loss(position, chunk).sum(-1) for chunk in chunks) / batch_rows(batch)
 
 
 def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Tensor, Tensor]:
@@ -92,7 +101,7 @@ def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Te
                 (piece,) = torch.autograd.grad(part.sum(), leaf)
                 part = part.detach()
             if len(chunks) > 1:   # each slice's mean, weighted by its share of the rows
-                share = chunk[0].shape[1] / batch[0].shape[1]
+                share = chunk[0].shape[1] / batch_rows(batch)
                 part, piece = part * share, piece * share
             total = part if total is None else total.add_(part)
             gradient = piece if gradient is None else gradient.add_(piece)

@@ -19,31 +19,43 @@ from scipy.special import chdtri
 from torch import Tensor
 
 from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, chain_centers, mean_loss
+from sltlab.estimators.streamed import StreamedRows, row_count
 
 
 class Batches(NamedTuple):
-    """Data tensors with n rows each, drawn as per-chain minibatches of ``batch_size`` rows
-    (with replacement). No tensors (a population potential) gives batch ``None``."""
+    """Data of n rows, as tensors or as :class:`StreamedRows` read on demand, drawn as
+    per-chain minibatches of ``batch_size`` rows (with replacement). No data (a population
+    potential) gives batch ``None``."""
 
-    data: tuple[Tensor, ...]
+    data: tuple[Tensor, ...] | StreamedRows
     batch_size: int
 
     @property
     def n(self) -> int:
-        return len(self.data[0]) if self.data else 0
+        return row_count(self.data)
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.data, StreamedRows)
 
     @property
     def is_full(self) -> bool:
-        return not self.data or self.batch_size >= self.n
+        return not self.n or self.batch_size >= self.n
 
     def full(self) -> Any:
-        """The whole data set, with a leading 1 that broadcasts over chains."""
+        """The whole data set, with a leading 1 that broadcasts over chains (streamed rows as
+        they are: every full-data pass reads them slice by slice, :func:`row_chunks`)."""
+        if self.streamed:
+            return self.data
         return tuple(t.unsqueeze(0) for t in self.data) if self.data else None
 
     def chunks(self, rows: int | None = None):
         """The whole data set in consecutive slices of at most ``rows`` rows (default
         ``FULL_PASS_ROWS``), each with the leading 1 of :meth:`full`."""
         rows = rows or FULL_PASS_ROWS
+        if self.streamed:
+            yield from self.data.slices(rows)
+            return
         for start in range(0, self.n, rows):
             yield tuple(t[start:start + rows].unsqueeze(0) for t in self.data)
 
@@ -52,16 +64,20 @@ class Batches(NamedTuple):
         data set (nothing drawn) when it has no more rows than that."""
         if self.n <= rows:
             return self.full()
-        chosen = torch.randperm(self.n, generator=generator, device=self.data[0].device)[:rows]
-        return tuple(t[chosen].unsqueeze(0) for t in self.data)
+        chosen = torch.randperm(self.n, generator=generator, device=generator.device)[:rows]
+        return tuple(t.unsqueeze(0) for t in self._rows(chosen))
 
     def draw(self, chains: int, generator: torch.Generator) -> Any:
         if self.is_full:
             return self.full()
-        device = self.data[0].device
-        rows = torch.randint(self.n, (chains, self.batch_size), generator=generator, device=device).reshape(-1)
+        rows = torch.randint(self.n, (chains, self.batch_size), generator=generator, device=generator.device)
+        return tuple(t.reshape(chains, self.batch_size, *t.shape[1:]) for t in self._rows(rows.reshape(-1)))
+
+    def _rows(self, indices: Tensor) -> tuple[Tensor, ...]:
+        if self.streamed:
+            return self.data.read(indices)
         # index_select gathers the same rows as t[rows] in half the time or less on the CPU
-        return tuple(t.index_select(0, rows).reshape(chains, self.batch_size, *t.shape[1:]) for t in self.data)
+        return tuple(t.index_select(0, indices) for t in self.data)
 
 
 class Trace(NamedTuple):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Loss, mean_loss, row_chunks
+from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Loss, batch_rows, mean_loss, row_chunks
 from sltlab.estimators.sampling import Batches
 
 STEP_SCALE = 0.1   # the c of the rule: biases near c/4 = 2.5 %
@@ -124,7 +124,7 @@ def hessian_vector_products(loss: Loss, point: Tensor, data: Any) -> Callable[[T
         def kept_graph(vector: Tensor) -> Tensor:
             return torch.autograd.grad(gradient, leaf, grad_outputs=vector, retain_graph=True)[0]
         return kept_graph
-    rows = data[0].shape[1]
+    rows = batch_rows(data)
 
     def slice_by_slice(vector: Tensor) -> Tensor:
         total = torch.zeros_like(point)
