@@ -36,6 +36,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.mala import MALAState, mala
@@ -77,6 +78,24 @@ class DualAveraging:
         self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
         weight = self.count ** -0.75
         self.log_average = weight * self.log_step + (1 - weight) * self.log_average
+
+
+class GroupedDualAveraging:
+    """:class:`DualAveraging` for K groups at once: log ε per group [K], driven by each group's
+    mean acceptance [K]."""
+
+    def __init__(self, log_step: Tensor, target_acceptance: float):
+        self.target, self.mu, self.count = target_acceptance, log_step + math.log(10), 0
+        self.error, self.log_step, self.log_average = torch.zeros_like(log_step), log_step, torch.zeros_like(log_step)
+
+    def update(self, acceptance: Tensor) -> Tensor:
+        """The next log ε [K] after one step's acceptance [K]."""
+        self.count += 1
+        self.error = self.error + ((self.target - acceptance.to(self.error)) - self.error) / (self.count + 10)
+        self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
+        weight = self.count ** -0.75
+        self.log_average = weight * self.log_step + (1 - weight) * self.log_average
+        return self.log_step
 
 
 def _acceptance(posterior, batch, state, step_size, generator):
@@ -139,6 +158,56 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
     achieved = sum(rates[len(rates) // 2:]) / len(rates[len(rates) // 2:])
     return Adaptation(averaging.averaged_step_size / (posterior.nbeta + shift), target_acceptance, achieved,
                       warmup_steps, state)
+
+
+def _group_acceptance(posterior, batch, state, step_sizes: Tensor, chains: int, generator):
+    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K]); the new state
+    and each group's mean acceptance [K]."""
+    sampler = mala(posterior, step_size=step_sizes.repeat_interleave(chains))
+    state, info = sampler.step(state, batch, sampler.noise(state, generator))
+    return state, info["acceptance"].reshape(len(step_sizes), chains).mean(-1)
+
+
+def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, chains: int, warmup_steps: int,
+                               generator: torch.Generator, anneal: float = 1.0) -> tuple[Tensor, Tensor, Trace]:
+    """:func:`initial_step_size` and :func:`adapt_step_size` for K groups of ``chains`` chains at
+    once, each group (consecutive chains, at its own centre and nβ of ``posterior``) driven to
+    acceptance ``MALA_TARGET_ACCEPTANCE`` by its own mean acceptance. Returns the groups' steps
+    [K], their acceptance over the last half of the warm-up [K], and the warm-up as a trace whose
+    final state the run continues from."""
+    started, batch, shift = time.perf_counter(), batches.full(), posterior.localization
+    nbeta = torch.as_tensor(posterior.nbeta, dtype=posterior.center.dtype, device=posterior.center.device)
+    nbeta = nbeta.expand(len(posterior.center))
+    groups = len(nbeta) // chains
+    target = nbeta[::chains]
+    position = posterior.center.clone()
+    fresh = mala(posterior, step_size=1.0).init(position, batch)
+    step = 1.0 / (target + shift)   # Alg. 4 per group: double or halve until acceptance crosses 1/2
+    _, rate = _group_acceptance(posterior, batch, fresh, step, chains, generator)
+    direction = torch.where(rate > 0.5, 1.0, -1.0).to(step)
+    settled = torch.zeros(groups, dtype=torch.bool, device=step.device)
+    for _ in range(60):
+        _, rate = _group_acceptance(posterior, batch, fresh, step * 2.0**direction, chains, generator)
+        settled |= (rate > 0.5) != (direction > 0)
+        step = torch.where(settled, step, step * 2.0**direction)
+        if bool(settled.all()):
+            break
+    normalised, averaging = step * (target + shift), None
+    for factor, steps in annealing_stages(1.0, anneal, warmup_steps):
+        stage = posterior._replace(nbeta=nbeta * factor)
+        state = mala(stage, step_size=1.0).init(position, batch)
+        if averaging is None or factor == 1.0:   # at the target, adapt afresh from the step so far
+            averaging, rates = GroupedDualAveraging(normalised.log(), MALA_TARGET_ACCEPTANCE), []
+        for _ in range(steps):
+            state, rate = _group_acceptance(stage, batch, state, averaging.log_step.exp() / (target * factor + shift),
+                                            chains, generator)
+            averaging.update(rate)
+            rates.append(rate)
+        position, normalised = state.position, averaging.log_step.exp()
+    achieved = torch.stack(rates[len(rates) // 2:]).mean(0)
+    trace = Trace({}, np.zeros(len(position), dtype=bool), np.full(len(position), -1), None, warmup_steps,
+                  time.perf_counter() - started, state)
+    return averaging.log_average.exp() / (target + shift), achieved, trace
 
 
 def mala_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,

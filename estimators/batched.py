@@ -9,8 +9,10 @@ so K posteriors side by side are K independent estimates sharing one generator: 
 chains exactly as :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` gives them, with
 other random numbers. Centres share one step size and nβ, so the step size must be given (or
 calibrated once): a sampler's own rule measures the curvature at each centre. Temperatures
-take each its own step, given (scaled as 1/nβ) or from the sampler's rule at that nβ, which
-only SGLD's kernel takes per chain.
+take each its own step, given (scaled as 1/nβ), from SGLD's rule at that nβ, or from MALA's
+warm-up (:func:`~sltlab.estimators.adapt.adapt_step_sizes_in_groups`: every rung's own step by
+dual averaging of its own chains' acceptance, all rungs in one warm-up); only these two kernels
+take a step per chain.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from typing import Any, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
+from sltlab.estimators.adapt import MALA_TARGET_ACCEPTANCE, adapt_step_sizes_in_groups
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
-from sltlab.estimators.sampling import Batches, Trace, announce_phase, run_chains
+from sltlab.estimators.mala import mala
+from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
 from sltlab.estimators.sgld import sgld
 from sltlab.estimators.step_size import CONCERN_LANCZOS_STEPS, CONCERN_ROWS, top_hessian_eigenvalues_lanczos
 
@@ -39,15 +43,16 @@ MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, 
 # 29 s in groups of 40 (one CPU thread).
 CURVATURE_ROWS = 2 ** 15
 # The kernels that take one step size per chain, by sampler name.
-PER_CHAIN_KERNELS = {"sgld": sgld}
+PER_CHAIN_KERNELS = {"sgld": sgld, "mala": mala}
 
 
 class Group(NamedTuple):
-    """The settings of one group of C chains: its centre, nβ and step, and the step's rule in words."""
+    """The settings of one group of C chains: its centre, nβ and step (None: MALA's warm-up
+    chooses it), and the step's rule in words."""
 
     localization: Localization
     nbeta: float
-    step_size: float
+    step_size: float | None
     rule: str
 
 
@@ -89,10 +94,15 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
               for start in starts]
     results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
+    return _fallback_not_applied(results, resolved, "the centres share one batched run at one step")
+
+
+def _fallback_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
+    """``results``, each with a note that ``resolved.fallback`` (when one is set) was not applied, and ``why``."""
     if resolved.fallback is None:
         return results
-    note = (f"fallback {resolved.fallback} was not applied: the centres share one batched run at one step, so chains "
-            "that fail the mixing gate are reported as they are")
+    note = (f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
+            "reported as they are")
     return [replace(result, notes=result.notes + (note,)) for result in results]
 
 
@@ -101,8 +111,9 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
                                  progress: bool = False) -> list[LLCResult]:
     """One :class:`LLCResult` per nβ at one centre (localised once, as ``config.localize_at``
     says), as one batched run. A step size given is ``config``'s at ``config.nbeta`` and is
-    scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there. Only samplers in
-    ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains are reported, not rerun."""
+    scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there (MALA: its warm-up, all
+    rungs at once). Only samplers in ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains
+    are reported, not rerun."""
     if config.sampler not in PER_CHAIN_KERNELS:
         raise ValueError(f"a batched temperature ladder needs a kernel with a step per chain "
                          f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
@@ -121,12 +132,15 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
     for nbeta in nbetas:
         if config.step_size is not None:
             step_size, rule = config.step_size * config.nbeta / nbeta, f"given at nβ = {config.nbeta:g}, scaled as 1/nβ"
+        elif kind.warm_up is not None:
+            step_size, rule = None, ""   # the warm-up of all rungs together chooses each rung's step
         else:
             posterior = LocalPosterior(loss, nbeta, resolved.localization, localization.center.to(inputs.dtype))
             step_size, rule = kind.step_size_rule(posterior, inputs.batches, replace(resolved, nbeta=nbeta),
                                                   inputs.generator)
         groups.append(Group(localization, nbeta, step_size, rule))
-    return estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
+    results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
+    return _fallback_not_applied(results, resolved, "the rungs share one batched run")
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
@@ -140,21 +154,35 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
     for first in range(0, len(groups), per_run):
         part = groups[first:first + per_run]
         center = torch.stack([group.localization.center for group in part]).to(dtype)
-        shared = len({(group.nbeta, group.step_size) for group in part}) == 1
 
         def per_chain(values: list[float]) -> Tensor:
             return torch.tensor(values, dtype=dtype, device=device).repeat_interleave(chains)
 
-        posterior = LocalPosterior(loss, part[0].nbeta if shared else per_chain([group.nbeta for group in part]),
+        posterior = LocalPosterior(loss, per_chain([group.nbeta for group in part]) if len(part) > 1 else part[0].nbeta,
                                    resolved.localization, center.repeat_interleave(chains, 0))
-        kernel = (SAMPLERS[resolved.sampler].kernel(posterior, replace(resolved, step_size=part[0].step_size))
-                  if shared else PER_CHAIN_KERNELS[resolved.sampler](posterior, step_size=per_chain(
-                      [group.step_size for group in part])))
+        warmup = None
+        if part[0].step_size is None:
+            announce_phase(f"warming up {len(part)} groups' {resolved.sampler} steps together", enabled=progress)
+            steps, reached, warmup = adapt_step_sizes_in_groups(posterior, batches, chains=chains,
+                                                                warmup_steps=max(200, resolved.burnin_steps),
+                                                                generator=generator, anneal=resolved.anneal)
+            part = [group._replace(step_size=float(step), rule=(
+                f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.steps} warm-up steps "
+                f"(reached {float(rate):.2f}), every group's own step in one batched warm-up"))
+                for group, step, rate in zip(part, steps, reached)]
+        if len({(group.nbeta, group.step_size) for group in part}) == 1:
+            posterior = posterior._replace(nbeta=part[0].nbeta)
+            kernel = SAMPLERS[resolved.sampler].kernel(posterior, replace(resolved, step_size=part[0].step_size))
+        else:
+            kernel = PER_CHAIN_KERNELS[resolved.sampler](posterior, step_size=per_chain([g.step_size for g in part]))
         trace = run_chains(compiled(kernel) if resolved.compile_step else kernel, posterior, batches,
                            chains=len(part) * chains, draws=resolved.draws, burnin=resolved.burnin,
                            thin=resolved.thin, generator=generator, progress=progress,
+                           initial_state=None if warmup is None else warmup.final_state,
                            full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data_given
                            else None)
+        if warmup is not None:
+            trace = after_warm_up(warmup, trace)
         curvatures = _curvatures(trace, posterior, batches, resolved, generator)
         for index, group in enumerate(part):
             rows = slice(index * chains, (index + 1) * chains)

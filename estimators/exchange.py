@@ -14,7 +14,6 @@ Alg. 5, their constants) and then held fixed, so every kernel after warm-up is e
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sltlab.estimators.adapt import GroupedDualAveraging
 from sltlab.estimators.hmc import hmc
 from sltlab.estimators.posterior import LocalPosterior, Loss
 from sltlab.estimators.sampling import progress_bar
@@ -98,7 +98,7 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
     posterior = LocalPosterior(scaled, 1.0, localization,
                                torch.zeros(dim, dtype=start.dtype, device=start.device) if center is None else center)
     log_step = torch.log(0.1 / ladder.sqrt())
-    averaging = _DualAveraging(log_step)
+    averaging = GroupedDualAveraging(log_step, TARGET_ACCEPTANCE)
     sampler = hmc(posterior, step_size=log_step.exp().repeat_interleave(ladders), leapfrog_steps=leapfrog_steps)
     state = sampler.init(start.reshape(rungs * ladders, dim), None)
     replica = torch.arange(rungs, device=start.device).unsqueeze(-1).expand(rungs, ladders).clone()
@@ -116,7 +116,7 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
             sampler = hmc(posterior, step_size=averaging.update(acceptance).exp().repeat_interleave(ladders),
                           leapfrog_steps=leapfrog_steps)
             if index == warmup - 1:
-                sampler = hmc(posterior, step_size=averaging.final().exp().repeat_interleave(ladders),
+                sampler = hmc(posterior, step_size=averaging.log_average.exp().repeat_interleave(ladders),
                               leapfrog_steps=leapfrog_steps)
         else:
             moves += acceptance
@@ -143,29 +143,9 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
     if bar is not None:
         bar.close()
     return ExchangeTrace({name: torch.stack(values, 2).double().numpy() for name, values in records.items()},
-                         torch.stack(placed, 2).numpy(), ladder.cpu().numpy(), averaging.final().exp().numpy(),
+                         torch.stack(placed, 2).numpy(), ladder.cpu().numpy(), averaging.log_average.exp().numpy(),
                          (moves / (steps - warmup)).numpy(), (swaps / proposals.clamp_min(1)).numpy(),
                          trips.count.cpu().numpy(), steps, time.perf_counter() - clock)
-
-
-class _DualAveraging:
-    """Hoffman & Gelman (2014), Alg. 5, vectorised over rungs: log ε_t from the acceptance."""
-
-    def __init__(self, log_step: Tensor):
-        self.mu, self.error, self.average, self.count = log_step + math.log(10), torch.zeros_like(log_step), \
-            torch.zeros_like(log_step), 0
-
-    def update(self, acceptance: Tensor) -> Tensor:
-        self.count += 1
-        m = self.count
-        self.error = self.error + ((TARGET_ACCEPTANCE - acceptance.to(self.error)) - self.error) / (m + 10)
-        log_step = self.mu - math.sqrt(m) / 0.05 * self.error
-        weight = m ** -0.75
-        self.average = weight * log_step + (1 - weight) * self.average
-        return log_step
-
-    def final(self) -> Tensor:
-        return self.average
 
 
 class _RoundTrips:

@@ -1,7 +1,8 @@
 """λ and m together from LLC estimates over a ladder of inverse temperatures, fitted as
 λ̂(t) = λ − (m − 1)/log t (:func:`sltlab.estimators.multiplicity.fit_multiplicity`). With SGLD
-the rungs are one batched run, each rung's chains at its own nβ and step
-(:func:`sltlab.estimators.batched.estimate_llc_at_temperatures`); other samplers run one rung
+or MALA the rungs are one batched run, each rung's chains at its own nβ and step (MALA's steps
+from one warm-up of all rungs together;
+:func:`sltlab.estimators.batched.estimate_llc_at_temperatures`); other samplers run one rung
 after another, each its own estimate."""
 
 from __future__ import annotations

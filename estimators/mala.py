@@ -23,8 +23,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.posterior import (LocalPosterior, Potential, Sampler, check_step_size, constant,
-                                         metropolis_noise, potential)
+from sltlab.estimators.posterior import (LocalPosterior, Potential, Sampler, check_step_size, check_step_sizes,
+                                         constant, metropolis_noise, potential)
 
 
 class MALAState(NamedTuple):
@@ -32,24 +32,33 @@ class MALAState(NamedTuple):
     here: Potential   # U, ∇U and L_n at position, cached
 
 
-def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor | None = None,
+def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner: Tensor | None = None,
          drift_limit: float | None = 1.5) -> Sampler:
-    """MALA with step size ε, an optional diagonal preconditioner G (per chain, [C, d]) and the
-    drift truncated at ``drift_limit``·√(ε·d) (``None``: plain MALA, the exact Langevin move).
-    Pass the full data as the batch at every step."""
-    step_size = check_step_size(step_size)
+    """MALA with step size ε (one for every chain, or one per chain, [C]), an optional diagonal
+    preconditioner G (per chain, [C, d]) and the drift truncated at ``drift_limit``·√(ε·d)
+    (``None``: plain MALA, the exact Langevin move). Pass the full data as the batch at every step."""
+    per_chain = isinstance(step_size, Tensor)
+    step_size = check_step_sizes(step_size) if per_chain else check_step_size(step_size)
+    root = step_size.sqrt().unsqueeze(-1) if per_chain else math.sqrt(step_size)   # [C, 1] or a number
     scale = 1.0 if preconditioner is None else preconditioner
-    noise_scale = math.sqrt(step_size) * (1.0 if preconditioner is None else preconditioner.sqrt())
+    noise_scale = root * (1.0 if preconditioner is None else preconditioner.sqrt())
     dim = posterior.center.shape[-1]
-    cap = math.inf if drift_limit is None else 2 * drift_limit * math.sqrt(dim / step_size)   # on ‖∇U‖
+    if drift_limit is None:   # the cap on ‖∇U‖
+        cap = None
+    else:
+        cap = 2 * drift_limit * ((dim / step_size).sqrt().unsqueeze(-1) if per_chain else math.sqrt(dim / step_size))
+    half_step = 0.5 * step_size.unsqueeze(-1) if per_chain else 0.5 * step_size
+
+    def number(value, like: Tensor):
+        """A per-chain column as it is, a number as a cached constant (:func:`constant`)."""
+        return value if per_chain else constant(value, like.dtype, like.device)
 
     def drift_factor(gradient: Tensor) -> Tensor:
         """(ε/2)·min(1, cap/‖∇U‖) per chain, [C, 1]: the drift is G·∇U times it."""
-        if not math.isfinite(cap):
-            return constant(0.5 * step_size, gradient.dtype, gradient.device)
+        if cap is None:
+            return number(half_step, gradient)
         norm = torch.linalg.vector_norm(gradient, dim=-1, keepdim=True)
-        return norm.reciprocal_().mul_(constant(cap, norm.dtype, norm.device)).clamp_(max=1.0).mul_(
-            constant(0.5 * step_size, norm.dtype, norm.device))
+        return norm.reciprocal_().mul_(number(cap, norm)).clamp_(max=1.0).mul_(number(half_step, norm))
 
     def shifted(base: Tensor, gradient: Tensor, factor: Tensor, sign: int) -> Tensor:
         """base + sign·(ε/2)·G·D(w), with the drift of the gradient at w."""
@@ -61,18 +70,23 @@ def mala(posterior: LocalPosterior, *, step_size: float, preconditioner: Tensor 
         """q(to | start) up to a constant: the Gaussian proposal's exponent."""
         residual = shifted(to - start, start_gradient, drift_factor(start_gradient), 1)
         if preconditioner is None:
-            return torch.linalg.vector_norm(residual, dim=-1).square_().mul_(
-                constant(0.5 / step_size, residual.dtype, residual.device))
+            return torch.linalg.vector_norm(residual, dim=-1).square_().mul_(number(0.5 / step_size, residual))
         return residual.square().div(scale).sum(-1) / (2 * step_size)
 
     def init(position: Tensor, batch) -> MALAState:
+        if per_chain and len(position) != len(step_size):
+            raise ValueError(f"{len(step_size)} per-chain step sizes for {len(position)} chains")
         return MALAState(position, potential(posterior, position, batch, energy=True))
 
     def step(state: MALAState, batch, noise):
         gaussian, uniform = noise
         here = state.here
-        moved = state.position + noise_scale * gaussian if preconditioner is not None else \
-            torch.add(state.position, gaussian, alpha=noise_scale)
+        if preconditioner is not None:
+            moved = state.position + noise_scale * gaussian
+        elif per_chain:
+            moved = torch.addcmul(state.position, gaussian, noise_scale)
+        else:
+            moved = torch.add(state.position, gaussian, alpha=noise_scale)
         proposal = shifted(moved, here.gradient, drift_factor(here.gradient), -1)
         there = potential(posterior, proposal, batch, energy=True)
         # q(proposal | position) is the proposal's own noise: ‖√ε·G^{1/2}ξ‖²_{G⁻¹}/(2ε) = ‖ξ‖²/2.

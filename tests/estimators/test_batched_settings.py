@@ -13,6 +13,7 @@ from sltlab.estimators.batched import estimate_llc_at_temperatures
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sampling import Batches, run_chains
+from sltlab.estimators.mala import mala
 from sltlab.estimators.sgld import sgld
 
 CURVATURES = (1.0, 2.0, 0.5)
@@ -57,6 +58,27 @@ def test_one_step_of_k_settings_is_k_steps_of_one_setting_on_the_same_noise():
         torch.testing.assert_close(moved.position[rows], expected.position, rtol=1e-14, atol=1e-14)
 
 
+def test_one_mala_step_of_k_settings_is_k_steps_of_one_setting_on_the_same_noise():
+    chains, groups = 3, 4
+    nbetas, steps, per_chain_nbeta, per_chain_step = _settings(groups, chains)
+    generator = torch.Generator().manual_seed(4)
+    center = 0.01 * torch.randn(3, generator=generator, dtype=torch.float64)   # near the mode, where moves can fail
+    position = 0.03 * torch.randn(groups * chains, 3, generator=generator, dtype=torch.float64)
+    noise = (torch.randn(groups * chains, 3, generator=generator, dtype=torch.float64),
+             torch.rand(groups * chains, generator=generator, dtype=torch.float64))
+    together = mala(LocalPosterior(quadratic, per_chain_nbeta, GAMMA, center), step_size=10 * per_chain_step)
+    moved, info = together.step(together.init(position, None), None, noise)
+    accepted = 0
+    for group in range(groups):
+        rows = slice(group * chains, (group + 1) * chains)
+        alone = mala(LocalPosterior(quadratic, float(nbetas[group]), GAMMA, center), step_size=10 * float(steps[group]))
+        expected, expected_info = alone.step(alone.init(position[rows], None), None, tuple(t[rows] for t in noise))
+        torch.testing.assert_close(moved.position[rows], expected.position, rtol=1e-13, atol=1e-14)
+        torch.testing.assert_close(info["acceptance"][rows], expected_info["acceptance"], rtol=1e-12, atol=1e-14)
+        accepted += int((expected.position != position[rows]).any(-1).sum())
+    assert 0 < accepted < groups * chains   # the settings both accept and reject: the test sees both branches
+
+
 def test_a_batched_run_of_k_settings_equals_k_separate_runs_on_the_same_noise():
     chains, groups, draws = 2, 3, 50
     nbetas, steps, per_chain_nbeta, per_chain_step = _settings(groups, chains)
@@ -96,6 +118,25 @@ def test_the_temperature_ladder_is_one_run_and_every_rung_meets_sglds_exact_llc(
         assert abs(mean - truth) <= 4 * standard_error, (nbeta, mean, standard_error, truth)
 
 
+def test_a_mala_ladder_warms_every_rung_up_to_its_own_step_in_one_run_and_meets_the_exact_llc():
+    """MALA is exact, so nβ·E[K] = ½·Σ nβh/(nβh + γ) at every rung, whatever step each reaches."""
+    config = LLCConfig(sampler="mala", chains=8, draws=3000, burnin=200, nbeta=1000.0, localization=GAMMA,
+                       localize_at="true_parameter", dtype="float64", seed=3)
+    ladder = estimate_over_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config, count=4,
+                                        n=10_000)
+    assert ladder.how.startswith("the 4 rungs sampled together as one batched run")
+    results = estimate_llc_at_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), config,
+                                           [nbeta for nbeta, _, _ in ladder.rungs], n=10_000)
+    steps = [result.config.step_size for result in results]
+    assert steps == sorted(steps, reverse=True) and steps[0] > 5 * steps[-1]   # each rung its own step
+    for result in results:
+        assert "every group's own step in one batched warm-up" in result.step_size_rule
+        assert abs(result.acceptance - 0.8) < 0.1, (result.config.nbeta, result.acceptance)
+    for nbeta, mean, standard_error in ladder.rungs:
+        truth = sum(0.5 * nbeta * h / (nbeta * h + GAMMA) for h in CURVATURES)
+        assert abs(mean - truth) <= 4 * standard_error, (nbeta, mean, standard_error, truth)
+
+
 def test_each_rung_reports_its_own_nbeta_step_and_rule():
     with warnings.catch_warnings():   # 20 draws cannot pass the mixing gate; only the settings matter here
         warnings.simplefilter("ignore")
@@ -110,7 +151,7 @@ def test_each_rung_reports_its_own_nbeta_step_and_rule():
 
 
 def test_a_sampler_without_per_chain_steps_runs_the_ladder_one_rung_after_another():
-    config = LLCConfig(sampler="mala", chains=2, draws=20, burnin=20, nbeta=100.0, localization=GAMMA,
+    config = LLCConfig(sampler="sgnht", chains=2, draws=20, burnin=20, nbeta=100.0, localization=GAMMA,
                        localize_at="true_parameter", dtype="float64")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -2,10 +2,12 @@
 ``sltlab bench --only ladder``.
 
 The network is a dln-suite case, [10,10,10,10] at rank 2 (d = 300) with n = 10⁴ rows, sampled
-by SGLD with 8 chains × 2,000 draws after 1,000 burn-in steps at five values of nβ over two
-decades around n/log n, as ``sltlab estimate --temperatures 5`` spans them. The step is given
-(1.5·10⁻⁵ at nβ = n/log n, scaled as 1/nβ, about the rule's there) so that both ways sample the
-same five posteriors; the rule's random probe would otherwise give each way its own steps.
+with 8 chains × 2,000 draws after 1,000 burn-in steps at five values of nβ over two decades
+around n/log n, as ``sltlab estimate --temperatures 5`` spans them, twice: by SGLD at a given
+step (1.5·10⁻⁵ at nβ = n/log n, scaled as 1/nβ, about the rule's there, so that both ways sample
+the same five posteriors; the rule's random probe would otherwise give each way its own steps),
+and by MALA, the deep linear default, whose warm-up tunes every rung's step (all rungs in one
+batched warm-up, or each rung its own); MALA is exact, so both ways target the same posteriors.
 Each repeat times the whole ladder both ways — every rung's chains in one run
 (:func:`~sltlab.estimators.batched.estimate_llc_at_temperatures`) and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per rung, each with its own seed —
@@ -34,9 +36,16 @@ WIDTHS, RANK, ROWS, RUNGS = (10, 10, 10, 10), 2, 10_000, 5
 CONFIG = LLCConfig(sampler="sgld", chains=8, draws=2000, burnin=1000, nbeta=ROWS / math.log(ROWS), step_size=1.5e-5)
 
 
-def ladder_row(repeats: int) -> dict:
+def ladder_rows(repeats: int) -> dict:
+    """:func:`ladder_row` for SGLD at its given step and for MALA with its warm-up."""
+    return {"sgld": ladder_row(repeats, CONFIG), "mala": ladder_row(repeats, replace(CONFIG, sampler="mala",
+                                                                                      step_size=None))}
+
+
+def ladder_row(repeats: int, config: LLCConfig) -> dict:
     """Medians over ``repeats`` of the whole ladder's wall time both ways, and how far the two
-    ways' estimates are apart in SE (the last repeat's)."""
+    ways' estimates are apart in SE (the last repeat's). A step given in ``config`` is scaled
+    as 1/nβ; without one, each rung's step comes from the sampler's own rule or warm-up."""
     problem = dln_problem(WIDTHS, RANK, n=ROWS, seed=0)
     nbetas = temperature_ladder(CONFIG.nbeta, RUNGS)
     timings: dict[str, list[float]] = {"batched": [], "sequential": []}
@@ -45,24 +54,30 @@ def ladder_row(repeats: int) -> dict:
         for repeat in range(repeats):
             clock = time.perf_counter()
             together = estimate_llc_at_temperatures(problem.loss, problem.true_parameter, problem.data,
-                                                    replace(CONFIG, seed=independent_seed(repeat, 0)), nbetas,
+                                                    replace(config, seed=independent_seed(repeat, 0)), nbetas,
                                                     n=problem.n)
             timings["batched"].append(time.perf_counter() - clock)
             clock = time.perf_counter()
             apart = [estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
-                                            replace(CONFIG, nbeta=nbeta, step_size=CONFIG.step_size * CONFIG.nbeta
-                                                    / nbeta, seed=independent_seed(repeat, 1 + index)), n=problem.n)
+                                            replace(config, nbeta=nbeta, seed=independent_seed(repeat, 1 + index),
+                                                    step_size=None if config.step_size is None
+                                                    else config.step_size * config.nbeta / nbeta), n=problem.n)
                      for index, nbeta in enumerate(nbetas)]
             timings["sequential"].append(time.perf_counter() - clock)
     medians = {way: statistics.median(seconds) for way, seconds in timings.items()}
     return {"name": f"temperature ladder of {RUNGS} rungs, dln {list(WIDTHS)} rank {RANK} (d = "
-                    f"{problem.true_parameter.numel()}), n = {ROWS:,}, sgld, {CONFIG.chains} chains × {CONFIG.draws} "
-                    f"draws after {CONFIG.burnin} burn-in",
+                    f"{problem.true_parameter.numel()}), n = {ROWS:,}, {config.sampler} "
+                    f"({'its warm-up per rung' if config.step_size is None else 'a given step'}), {config.chains} "
+                    f"chains × {config.draws} draws after {config.burnin} burn-in",
             "repeats": repeats, "nbetas": nbetas,
             "batched_seconds": medians["batched"], "sequential_seconds": medians["sequential"],
             "speed_up": medians["sequential"] / medians["batched"],
             "estimates": [[a.mean, a.standard_error, b.mean, b.standard_error] for a, b in zip(together, apart)],
             **agreement_in_se(together, apart)}
+
+
+def format_ladders(rows: dict) -> str:
+    return "\n".join(format_ladder(row) for row in rows.values())
 
 
 def format_ladder(row: dict) -> str:

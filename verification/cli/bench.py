@@ -99,10 +99,10 @@ def _bench(args) -> Result:
         result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
         tables.append(format_along(result["along"]))
     if "ladder" in wanted:
-        from sltlab.verification.bench.ladder import format_ladder, ladder_row
+        from sltlab.verification.bench.ladder import format_ladders, ladder_rows
 
-        result["ladder"] = ladder_row(args.repeats)
-        tables.append(format_ladder(result["ladder"]))
+        result["ladder"] = ladder_rows(args.repeats)
+        tables.append(format_ladders(result["ladder"]))
     if "calibration" in wanted:
         from sltlab.verification.bench.calibration import calibration_rows, format_calibration
 

@@ -56,8 +56,8 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
                           help=f"auto uses CUDA when present (default: {default('device')})")),
         ("--dtype", dict(choices=["float32", "float64"], help=f"sampling precision (default: {default('dtype')})")),
         ("--temperatures", dict(type=int, metavar="K", help="also estimate at K values of nβ over two decades "
-                                                            "and fit λ − (m−1)/log nβ; with sgld the K rungs are one "
-                                                            "batched run (default: off)")),
+                                                            "and fit λ − (m−1)/log nβ; with sgld or mala the K rungs "
+                                                            "are one batched run (default: off)")),
         ("--fluctuation", dict(action="store_true",
                                help="also estimate the singular fluctuation ν̂, from passes over all n rows "
                                     "(default: off)")),
