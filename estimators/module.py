@@ -15,13 +15,13 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel, cross_entropy, gaussian_nll
 from sltlab.estimators.posterior import FULL_PASS_ROWS
-from sltlab.estimators.streamed import StreamedRows, batch_columns
+from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, stream_refusal
 
 LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
 INPUT_KEYS = ("x", "input", "inputs")
@@ -138,6 +138,9 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
     ``stream`` is True or its rows would take more than ``GATHER_LIMIT_BYTES`` (``stream``
     None), left where it is and read slice by slice (:class:`StreamedRows`)."""
+    if stream not in (None, True, False):
+        raise ValueError(f"stream must be True, False or None (stream above {GATHER_LIMIT_BYTES >> 30} GiB of rows), "
+                         f"got {stream!r}")
     if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):
         if stream:
             raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
@@ -154,21 +157,23 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     else:
         raise ValueError(f"data must be a DataLoader, a Dataset with a length, or a tuple of tensors, "
                          f"got {type(data).__name__}")
-    dataset = loader.dataset
-    by_index = not isinstance(dataset, IterableDataset) and hasattr(dataset, "__len__") and len(dataset) > 0
-    if stream and not by_index:
-        raise ValueError("stream=True reads rows by index, which needs a map-style Dataset with a length; "
-                         "an IterableDataset is read once into tensors (leave stream unset)")
-    if stream is False or not by_index:
+    refusal = stream_refusal(loader) if stream is not False else "stream=False"
+    if stream and refusal:
+        raise ValueError(f"stream=True cannot read these rows by index: {refusal} (leave stream unset to read "
+                         "them once into tensors)")
+    if refusal:
         return _gathered_rows(loader, source)
-    collate = loader.collate_fn if loader.batch_size is not None else default_collate
-    fields, first = batch_columns(collate([dataset[0]]))
+    dataset = loader.dataset
+    fields, first = batch_columns(loader.collate_fn([dataset[0]]))
     if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
         return _gathered_rows(loader, source)
-    rows = StreamedRows(dataset, collate, fields, len(first), workers=loader.num_workers)
+    rows = StreamedRows(dataset, loader.collate_fn, fields, len(first), workers=loader.num_workers,
+                        row_bytes=sum(t.numel() * (8 if t.is_floating_point() else t.element_size()) for t in first))
+    unused = "; the loader's own batch size, order and drop_last are not used" if isinstance(data, DataLoader) else ""
     return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
-                               f"reads them {FULL_PASS_ROWS} at a time, every minibatch by index; the loader's own "
-                               "batch size, order and drop_last are not used",))
+                               f"reads them in slices of at most {FULL_PASS_ROWS} rows and {SLICE_BYTES >> 20} MiB, "
+                               "every minibatch by index, so a random transform is drawn anew at each read"
+                               f"{unused}",))
 
 
 def _gathered_rows(loader: DataLoader, source: str) -> Rows:
@@ -191,8 +196,8 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
              "these rows, so a random transform or sampler is fixed at that one pass"]
     dataset = getattr(loader, "dataset", None)
     if hasattr(dataset, "__len__") and len(dataset) != n:
-        notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} (drop_last or its sampler): "
-                     "n is the rows read")
+        notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "
+                     "or batches the Dataset itself serves): n is the rows read")
     return Rows(tensors, fields, tuple(notes))
 
 

@@ -6,18 +6,22 @@ functional variance) reads the rows in order, ``rows`` at a time, through a Data
 Dataset; a minibatch reads the rows drawn for it by index (the Dataset's ``__getitems__`` where
 it has one, otherwise one ``__getitem__`` per row), so draws follow the run's seeded generator
 exactly as they do on tensors. Samples may be tuples, dicts or single tensors; they become a
-tuple of columns, named by ``fields`` when they were dicts.
+tuple of columns, named by ``fields`` when they were dicts. A slice holds at most ``rows``
+rows and at most ``SLICE_BYTES`` of them, so a full-data pass stays within a stated memory
+budget however large each row is.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
+
+SLICE_BYTES = 2**28   # the most bytes of rows (floating columns counted as float64) one streamed slice holds
 
 
 def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...]]:
@@ -35,11 +39,34 @@ def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...
     return names, values
 
 
+def stream_refusal(loader: DataLoader) -> str | None:
+    """Why the rows of ``loader`` cannot be streamed, or None when they can. Streaming reads
+    every row of the loader's Dataset once per pass, by index, collated by its ``collate_fn``:
+    that is what the loader gives only when its batches are collated rows and its sampler
+    visits every row once (in order or shuffled)."""
+    dataset = loader.dataset
+    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+        return "an IterableDataset has no rows to read by index"
+    if len(dataset) == 0:
+        return "the Dataset has no rows"
+    if loader.batch_size is None:
+        return ("the loader has batch_size=None or a batch_sampler of its own, so its batches are not rows "
+                "collated by its collate_fn")
+    sampler = loader.sampler
+    if not (isinstance(sampler, SequentialSampler) or (isinstance(sampler, RandomSampler)
+                                                       and not sampler.replacement
+                                                       and sampler.num_samples == len(dataset))):
+        return (f"the loader's sampler ({type(sampler).__name__}) does not visit every row once, and streaming "
+                "reads every row of the Dataset; give a torch.utils.data.Subset of the rows you mean")
+    return None
+
+
 @dataclass(frozen=True)
 class StreamedRows:
     """The n rows of a map-style ``dataset`` as columns, read on demand on ``device``, floating
     columns in ``dtype`` (as stored when None). ``collate`` joins samples into a batch (the
-    DataLoader's ``collate_fn``); ``workers`` read the slices of a full-data pass."""
+    DataLoader's ``collate_fn``); ``workers`` read the slices of a full-data pass, kept alive
+    between passes; ``row_bytes`` is the size of one row, which bounds the rows of a slice."""
 
     dataset: Dataset
     collate: Callable
@@ -48,6 +75,8 @@ class StreamedRows:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype | None = None
     workers: int = 0
+    row_bytes: int = 1
+    loaders: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -62,19 +91,33 @@ class StreamedRows:
         chosen = indices.tolist()
         many = getattr(self.dataset, "__getitems__", None)
         samples = many(chosen) if many is not None else [self.dataset[index] for index in chosen]
-        return self.to_columns(self.collate(samples), where)
+        return self.to_columns(self.collate(samples), len(chosen), where)
 
     def slices(self, rows: int) -> "Slices":
-        """All rows in order, ``rows`` at a time, each slice with a leading 1 as a full batch has."""
-        return Slices(self, rows)
+        """All rows in order, at most ``rows`` and ``SLICE_BYTES`` at a time, each slice with a
+        leading 1 as a full batch has."""
+        return Slices(self, max(1, min(rows, SLICE_BYTES // max(1, self.row_bytes))))
 
-    def to_columns(self, batch: Any, where: str) -> tuple[Tensor, ...]:
-        """A collated batch as this source's columns on its device and dtype; a batch of other
-        fields, or with values that are not finite, is a one-line ``ValueError``."""
+    def loader(self, rows: int) -> DataLoader:
+        """The DataLoader that reads the rows in order, ``rows`` at a time (one per slice size,
+        its workers kept between passes)."""
+        if rows not in self.loaders:
+            self.loaders[rows] = DataLoader(self.dataset, batch_size=rows, shuffle=False, collate_fn=self.collate,
+                                            num_workers=self.workers, persistent_workers=self.workers > 0)
+        return self.loaders[rows]
+
+    def to_columns(self, batch: Any, rows: int, where: str) -> tuple[Tensor, ...]:
+        """A collated batch of ``rows`` rows as this source's columns on its device and dtype; a
+        batch of other fields or another number of rows, or with values that are not finite, is
+        a one-line ``ValueError``."""
         names, values = batch_columns(batch)
         if names != self.fields or len(values) != self.columns:
             raise ValueError(f"the Dataset's {where} have fields {names or len(values)}, its first row had "
                              f"{self.fields or self.columns}")
+        if any(len(value) != rows for value in values):
+            raise ValueError(f"the Dataset's {where} collated into {[len(value) for value in values]} rows, not "
+                             f"{rows}: a collate_fn that drops or adds rows cannot be streamed (stream=False "
+                             "reads the rows it gives)")
         columns = []
         for index, value in enumerate(values):
             if value.is_floating_point():
@@ -105,12 +148,10 @@ class Slices:
         return tuple(t.unsqueeze(0) for t in self.source.read(torch.arange(start, end), f"rows {start}–{end - 1}"))
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        loader = DataLoader(self.source.dataset, batch_size=self.rows, shuffle=False,
-                            collate_fn=self.source.collate, num_workers=self.source.workers)
-        for number, batch in enumerate(loader):
+        for number, batch in enumerate(self.source.loader(self.rows)):
             start = number * self.rows
-            where = f"rows {start}–{min(len(self.source), start + self.rows) - 1}"
-            yield tuple(t.unsqueeze(0) for t in self.source.to_columns(batch, where))
+            end = min(len(self.source), start + self.rows)
+            yield tuple(t.unsqueeze(0) for t in self.source.to_columns(batch, end - start, f"rows {start}–{end - 1}"))
 
 
 def on_device(data: tuple[Tensor, ...] | StreamedRows, device: torch.device,

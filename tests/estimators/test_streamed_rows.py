@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, SequentialSampler, SubsetRandomSampler
 
 from sltlab.estimators import LLCConfig, estimate_llc, estimate_llc_along
 from sltlab.estimators import module as module_path
@@ -16,6 +16,7 @@ from sltlab.estimators.functional import FunctionalModel, gaussian_nll
 from sltlab.estimators.posterior import mean_loss, mean_loss_and_gradient
 from sltlab.estimators.sampling import Batches
 from sltlab.estimators.step_size import hessian_vector_products
+from sltlab.estimators import streamed as streamed_module
 from sltlab.estimators.streamed import StreamedRows
 
 SHORT = dict(chains=3, draws=30, burnin=10, step_size=1e-4, localize_at="true_parameter", seed=5)
@@ -117,10 +118,56 @@ def test_bad_streamed_input_is_one_line(problem):
     model, x, y = problem
     with pytest.raises(ValueError, match="tensors are in memory already"):
         estimate_llc(model, (x, y), stream=True, **SHORT)
-    with pytest.raises(ValueError, match="needs a map-style Dataset with a length"):
+    with pytest.raises(ValueError, match="IterableDataset has no rows to read by index"):
         estimate_llc(model, DataLoader(Stream(), batch_size=5), stream=True, **SHORT)
     broken = x.clone()
     broken[150, 1] = float("nan")
     with pytest.raises(ValueError, match=r"not finite .* rows 0–202") as error:
         estimate_llc(model, DictRows(broken, y), stream=True, config=LLCConfig(**SHORT))
     assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="stream must be True, False or None"):
+        estimate_llc(model, DictRows(x, y), stream="yes", **SHORT)
+
+
+def test_only_a_loader_that_reads_every_row_once_is_streamed(problem, monkeypatch):
+    _, x, y = problem
+    monkeypatch.setattr(module_path, "GATHER_LIMIT_BYTES", 0)   # every Dataset would stream if it could
+    rows = DictRows(x, y)
+    assert isinstance(module_path.read_rows(DataLoader(rows, batch_size=7, shuffle=True)).tensors, StreamedRows)
+    subset = DataLoader(rows, batch_size=7, sampler=SubsetRandomSampler(range(50), torch.Generator().manual_seed(1)))
+    batches = DataLoader(rows, batch_sampler=BatchSampler(SequentialSampler(rows), 7, drop_last=False))
+    prebatched = DataLoader(rows, batch_size=None)
+    for loader, why in ((subset, "does not visit every row once"), (batches, "batch_size=None or a batch_sampler"),
+                        (prebatched, "batch_size=None or a batch_sampler")):
+        with pytest.raises(ValueError, match=why) as error:
+            module_path.read_rows(loader, stream=True)
+        assert "\n" not in str(error.value)
+    gathered = module_path.read_rows(subset).tensors   # unasked, the sampler's rows are read once instead
+    assert isinstance(gathered, tuple) and len(gathered[0]) == 50
+    assert isinstance(module_path.read_rows(batches).tensors, tuple)
+
+
+def test_a_collate_fn_that_drops_rows_is_one_line(problem):
+    _, x, y = problem
+
+    def skip_negative(samples):
+        return torch.utils.data.default_collate([s for s in samples if s["x"][0] > 0])
+
+    source = StreamedRows(DictRows(x, y), skip_negative, ("x", "y"), 2)
+    with pytest.raises(ValueError, match="collate_fn that drops or adds rows"):
+        source.read(torch.arange(40))
+    with pytest.raises(ValueError, match="collate_fn that drops or adds rows"):
+        list(source.slices(64))
+
+
+def test_slices_are_bounded_in_bytes_and_read_alike(problem, monkeypatch):
+    model, x, y = problem
+    source = StreamedRows(DictRows(x, y), torch.utils.data.default_collate, ("x", "y"), 2, row_bytes=5 * 8)
+    monkeypatch.setattr(streamed_module, "SLICE_BYTES", 30 * 5 * 8)   # 30 rows of five float64 values
+    slices = source.slices(4096)
+    assert slices.rows == 30 and len(slices) == 7 and [len(s[0][0]) for s in slices][-1] == 203 - 6 * 30
+    assert source.loader(30) is source.loader(30)   # one loader per slice size, its workers kept
+    loss = FunctionalModel(model, gaussian_nll, fields=("x", "y"), inputs="x", targets="y")
+    position = loss.flatten().unsqueeze(0)
+    torch.testing.assert_close(mean_loss(loss, position, source), mean_loss(loss, position, (x[None], y[None])),
+                               rtol=1e-12, atol=1e-14)
