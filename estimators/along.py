@@ -5,8 +5,10 @@ With one step for all of them, a change of λ̂ between checkpoints is not a cha
 settings; a checkpoint whose chains fail the mixing gate warns
 (:class:`~sltlab.estimators.notices.MixingWarning`) and says so in its result. Checkpoints of
 one architecture with equal buffers are sampled together, as one run of K·C chains with one
-centre per group of C (:func:`sltlab.estimators.batched.estimate_llc_at_centers`); otherwise,
-or when asked, one after the other, and ``LLCAlongTraining.note`` says which and why.
+centre per group of C (:func:`sltlab.estimators.batched.estimate_llc_at_centers`) — under a
+restriction, with SGLD, each chain confined to the restriction's parameters and the others
+frozen at its own checkpoint's values (:mod:`sltlab.estimators.restrictions`); otherwise, or
+when asked, one after the other, and ``LLCAlongTraining.note`` says which and why.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any, Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from sltlab.estimators.batched import batched_runs, chains_per_run, estimate_llc_at_centers
+from sltlab.estimators.batched import estimate_llc_at_centers, sampled_together
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.module import prepare
+from sltlab.estimators.restrictions import estimate_llc_restricted, why_not_confined
 
 
 class LLCAlongTraining(NamedTuple):
@@ -112,16 +115,22 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                   else replace(shared, step_size=calibration.step_size))
         calibrate_at %= len(adapters)
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
-    if reason is None:
+    if reason is None and restrict_to is None:
         centers = [adapter.flatten() for adapter in adapters]
         estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress)
         results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
                         for result in estimates)
-        per_run = chains_per_run(shared.chains, centers[0].numel())
-        runs = batched_runs(len(centers), shared.chains, centers[0].numel())
-        note = (f"the {len(centers)} checkpoints sampled together: {len(centers) * shared.chains} chains in {runs} "
-                f"run{'s' if runs > 1 else ''} of at most {per_run}, each checkpoint's {shared.chains} at its "
-                "own centre")
+        note = sampled_together(len(centers), "checkpoints", shared.chains, centers[0].numel(),
+                                f"each checkpoint's {shared.chains} at its own centre")
+        return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
+    if reason is None:
+        fulls = [prepared.adapter(module) for module in modules]
+        estimates = estimate_llc_restricted(fulls[0], adapters, prepared.rows.tensors, shared, restrict_to,
+                                            bases=[full.flatten() for full in fulls], progress=progress)
+        results = tuple(replace(result, notes=result.notes + prepared.notes) for result in estimates)
+        note = sampled_together(len(fulls), "checkpoints", shared.chains, fulls[0].dim,
+                                f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "
+                                "parameters, the others frozen at that checkpoint's values")
         return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
     results = tuple(prepared.estimate(adapter, restrict_to, shared, progress) for adapter in adapters)
     return LLCAlongTraining(results, calibration, calibrate_at, False,
@@ -132,8 +141,8 @@ def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[Functional
                      config: LLCConfig) -> str | None:
     """Why the checkpoints cannot share one batched run, or None when they can: one loss must
     serve them all (one class, the same parameters, equal buffers and mode) at one step."""
-    if restrict_to is not None:
-        return "a restriction freezes each checkpoint's other parameters at its own values"
+    if restrict_to is not None and why_not_confined(config):
+        return why_not_confined(config)
     if config.step_size is None:
         return "calibrate_at=None and no step size: each checkpoint takes its sampler's own step-size rule"
     first, first_buffers = modules[0], dict(modules[0].named_buffers())

@@ -48,12 +48,14 @@ PER_CHAIN_KERNELS = {"sgld": sgld, "mala": mala}
 
 class Group(NamedTuple):
     """The settings of one group of C chains: its centre, nβ and step (None: MALA's warm-up
-    chooses it), and the step's rule in words."""
+    chooses it), the step's rule in words, and the coordinates its chains move ([d], 1 where
+    they move; None: all of them; SGLD only)."""
 
     localization: Localization
     nbeta: float
     step_size: float | None
     rule: str
+    mask: Tensor | None = None
 
 
 def chains_per_run(chains: int, dim: int) -> int:
@@ -66,6 +68,14 @@ def chains_per_run(chains: int, dim: int) -> int:
 def batched_runs(groups: int, chains: int, dim: int) -> int:
     """How many runs :func:`estimate_llc_in_groups` takes for ``groups`` groups of ``chains`` chains in d = ``dim``."""
     return -(-groups * chains // chains_per_run(chains, dim))
+
+
+def sampled_together(count: int, what: str, chains: int, dim: int, how: str) -> str:
+    """The note of ``count`` groups (``what``) of ``chains`` chains in d = ``dim`` sampled
+    together, ending with ``how`` each group's chains differ."""
+    runs = batched_runs(count, chains, dim)
+    return (f"the {count} {what} sampled together: {count * chains} chains in {runs} run{'s' if runs > 1 else ''} of "
+            f"at most {chains_per_run(chains, dim)}, {how}")
 
 
 def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor, ...], config: LLCConfig, *,
@@ -160,6 +170,9 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
 
         posterior = LocalPosterior(loss, per_chain([group.nbeta for group in part]) if len(part) > 1 else part[0].nbeta,
                                    resolved.localization, center.repeat_interleave(chains, 0))
+        masks = _chain_masks(part, chains, center)
+        if masks is not None and resolved.sampler != "sgld":
+            raise ValueError(f"groups confined to some coordinates need sgld's kernel, not {resolved.sampler}")
         warmup = None
         if part[0].step_size is None:
             announce_phase(f"warming up {len(part)} groups' {resolved.sampler} steps together", enabled=progress)
@@ -170,7 +183,9 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
                 f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.steps} warm-up steps "
                 f"(reached {float(rate):.2f}), every group's own step in one batched warm-up"))
                 for group, step, rate in zip(part, steps, reached)]
-        if len({(group.nbeta, group.step_size) for group in part}) == 1:
+        if masks is not None:
+            kernel = sgld(posterior, step_size=per_chain([g.step_size for g in part]), mask=masks)
+        elif len({(group.nbeta, group.step_size) for group in part}) == 1:
             posterior = posterior._replace(nbeta=part[0].nbeta)
             kernel = SAMPLERS[resolved.sampler].kernel(posterior, replace(resolved, step_size=part[0].step_size))
         else:
@@ -183,7 +198,7 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
                            else None)
         if warmup is not None:
             trace = after_warm_up(warmup, trace)
-        curvatures = _curvatures(trace, posterior, batches, resolved, generator)
+        curvatures = _curvatures(trace, posterior, batches, resolved, generator, masks)
         for index, group in enumerate(part):
             rows = slice(index * chains, (index + 1) * chains)
             alone = posterior._replace(center=center[index], nbeta=group.nbeta)
@@ -194,12 +209,22 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
     return results
 
 
+def _chain_masks(part: Sequence[Group], chains: int, center: Tensor) -> Tensor | None:
+    """The coordinates each chain moves, [len(part)·chains, d] (all for a group without a
+    mask), or None when no group has a mask."""
+    if all(group.mask is None for group in part):
+        return None
+    every = torch.ones_like(center[0])
+    return torch.stack([every if group.mask is None else group.mask.to(every) for group in part]).repeat_interleave(
+        chains, 0)
+
+
 def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, config: LLCConfig,
-                generator: torch.Generator) -> Tensor | None:
+                generator: torch.Generator, masks: Tensor | None = None) -> Tensor | None:
     """For SGLD's step-size concern (:func:`~sltlab.estimators.step_size.step_size_concern`),
     h_max where each chain ended (0 for a dropped one) on ``CONCERN_ROWS`` rows drawn at random,
     measured for the kept chains of the run in groups holding at most ``CURVATURE_ROWS``
-    chain-rows; None for the other samplers."""
+    chain-rows, within the coordinates each chain moves (``masks``); None for the other samplers."""
     if config.sampler != "sgld" or trace.final_state is None:
         return None
     position = trace.final_state.position
@@ -210,7 +235,8 @@ def _curvatures(trace: Trace, posterior: LocalPosterior, batches: Batches, confi
     for first in range(0, len(kept), group):
         chains = kept[first:first + group]
         curvatures[chains] = top_hessian_eigenvalues_lanczos(posterior.loss, position[chains], rows,
-                                                             generator=generator, steps=CONCERN_LANCZOS_STEPS)
+                                                             generator=generator, steps=CONCERN_LANCZOS_STEPS,
+                                                             mask=None if masks is None else masks[chains])
     return curvatures
 
 

@@ -20,7 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel, cross_entropy, gaussian_nll
+from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.posterior import FULL_PASS_ROWS
+from sltlab.estimators.restrictions import estimate_llc_restricted, why_restrictions_not_batched
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, stream_refusal
 
 LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
@@ -87,7 +89,7 @@ class Rows(NamedTuple):
 def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,
                  restrict_to: str | Sequence[str] | list | None = None, inputs: int | str | None = None,
                  targets: int | str | None = None, stream: bool | None = None, progress: bool = False,
-                 **settings) -> LLCResult | list[LLCResult]:
+                 batched: bool = True, **settings) -> LLCResult | list[LLCResult]:
     """λ̂ of ``model`` at its current parameters (localised as ``config.localize_at`` says), with
     n the number of rows of ``data`` and nβ = n/log n unless set.
 
@@ -105,7 +107,9 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     ``config`` is an :class:`LLCConfig` (default ``LLCConfig()``) and ``settings`` override its
     fields (``draws=2000``). ``restrict_to`` samples only the parameters a name or glob pattern
     (or a tuple of them) selects, the others frozen at the centre; a list of restrictions gives a
-    list of results, one each. Bad input is a one-line ``ValueError``.
+    list of results, one each, sampled as one batched run with SGLD (no reruns or fallback)
+    unless ``batched=False`` (:mod:`sltlab.estimators.restrictions`; each result's notes say
+    which). Bad input is a one-line ``ValueError``.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -114,8 +118,19 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     if not restrictions:
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
     adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
+    reason = why_restrictions_not_batched(prepared.config, restrictions) if batched else "batched=False"
+    if reason is None:
+        full = prepared.adapter(model)
+        results = estimate_llc_restricted(full, adapters, prepared.rows.tensors, prepared.config, restrictions,
+                                          progress=progress)
+        together = sampled_together(len(adapters), "restrictions", prepared.config.chains, full.dim,
+                                    "each restriction's moving only its own parameters, the others frozen at w*")
+        return [replace(result, notes=result.notes + prepared.notes + (together,)) for result in results]
     results = [prepared.estimate(adapter, restriction, progress=progress)
                for restriction, adapter in zip(restrictions, adapters)]
+    if len(restrictions) > 1:
+        results = [replace(result, notes=result.notes + (f"the restrictions sampled one after the other: {reason}",))
+                   for result in results]
     return results if isinstance(restrict_to, list) else results[0]
 
 

@@ -20,13 +20,20 @@ class SGLDState(NamedTuple):
     position: Tensor
 
 
-def sgld(posterior: LocalPosterior, *, step_size: float | Tensor) -> Sampler:
+def sgld(posterior: LocalPosterior, *, step_size: float | Tensor, mask: Tensor | None = None) -> Sampler:
     """Plain SGLD with step size ε: one for every chain, or one per chain, [C] (chains of several
-    settings as one batch)."""
+    settings as one batch). ``mask`` [C, d], 1 where a chain moves and 0 where it stays, confines
+    each chain to its coordinates: the drift and the noise of the others are zero, so a chain
+    started at w* samples the posterior with those weights frozen there (several weight
+    restrictions as one batch)."""
+    if mask is not None and not isinstance(step_size, Tensor):
+        step_size = torch.full((len(mask),), float(step_size), dtype=mask.dtype, device=mask.device)
     per_chain = isinstance(step_size, Tensor)
     if per_chain:
         step_size = check_step_sizes(step_size)
         drift, spread = (-0.5 * step_size).unsqueeze(-1), step_size.sqrt().unsqueeze(-1)
+        if mask is not None:
+            drift, spread = drift * mask, spread * mask
     else:
         step_size = check_step_size(step_size)
         noise_scale = math.sqrt(step_size)

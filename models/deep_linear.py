@@ -62,6 +62,15 @@ class DeepLinearNetwork:
         return [block.reshape(*position.shape[:-1], out, inp)
                 for block, (out, inp) in zip(position.split_with_sizes(sizes, -1), self.shapes)]
 
+    def as_module(self, position: Tensor, dtype: torch.dtype = torch.float64) -> torch.nn.Sequential:
+        """The network at ``position`` [d] as ``nn.Sequential`` of bias-free ``Linear`` layers
+        (layer l is ``"{l-1}.weight"``), the form a researcher's own network takes."""
+        module = torch.nn.Sequential(*[torch.nn.Linear(inp, out, bias=False, dtype=dtype) for out, inp in self.shapes])
+        with torch.no_grad():
+            for layer, weight in zip(module, self.weights(position.reshape(1, -1))):
+                layer.weight.copy_(weight[0])
+        return module
+
     def flatten(self, weights: Sequence[Tensor]) -> Tensor:
         """Inverse of :meth:`weights`: matrices (with any leading dims) into one flat tensor."""
         return torch.cat([w.reshape(*w.shape[:-2], -1) for w in weights], dim=-1)

@@ -123,8 +123,30 @@ def test_checkpoints_with_different_buffers_are_sampled_one_after_the_other(one_
     assert len(along.results) == 3 and all(result.rhat is not None for result in along.results)
 
 
+def test_restricted_checkpoints_sampled_together_agree_with_one_after_the_other(one_thread):
+    """As above, under a restriction to the first layer: each checkpoint's chains move only its
+    weights, the second layer frozen at that checkpoint's own values."""
+    mlp, checkpoints, data = _training_run()
+    config = LLCConfig(chains=8, draws=600, burnin=150, batch_size=50, step_size=2e-3, localize_at="true_parameter")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixingWarning)
+        together = estimate_llc_along(checkpoints, data, model=mlp, config=config, calibrate_at=None, seed=1,
+                                      restrict_to="0.*")
+        apart = estimate_llc_along(checkpoints, data, model=mlp, config=config, calibrate_at=None, batched=False,
+                                   restrict_to="0.*")
+    assert together.batched and "3 checkpoints sampled together: 24 chains in 1 run" in together.note
+    assert "moving only the restriction's parameters" in together.note
+    for batched, alone, state in zip(together.results, apart.results, checkpoints):
+        assert batched.parameters == alone.parameters == ("0.weight", "0.bias") and batched.restricted_to == "0.*"
+        final = batched.trace.final_state.position[:, -14:]   # the second layer's 12 weights and 2 biases
+        frozen = torch.cat([state["2.weight"].reshape(-1), state["2.bias"]]).double()
+        assert torch.equal(final, frozen.expand_as(final))
+        assert abs(batched.mean - alone.mean) <= 3 * math.hypot(batched.standard_error, alone.standard_error)
+
+
 @pytest.mark.parametrize("options, words", [
-    ({"restrict_to": "0.*"}, "restriction"),
+    ({"restrict_to": "0.*", "sampler": "mala", "batch_size": None, "step_size": 1e-4},
+     "only sgld confines chains to a restriction's parameters"),
     ({}, "calibrate_at=None and no step size"),
 ])
 def test_what_cannot_be_batched_says_why(options, words, one_thread):

@@ -25,12 +25,9 @@ BIAS_BUDGET = 0.02   # of λ_l: the localisation's shortfall (< 1 % here) and th
 
 
 def sequential_network(widths, network, position, dtype=torch.float64):
-    """The balanced true parameter of ``network`` (a DeepLinearNetwork) as nn.Sequential."""
-    module = nn.Sequential(*[nn.Linear(a, b, bias=False, dtype=dtype) for a, b in zip(widths[:-1], widths[1:])])
-    with torch.no_grad():
-        for layer, weight in zip(module, network.weights(position.unsqueeze(0))):
-            layer.weight.copy_(weight[0])
-    return module
+    """The balanced true parameter of ``network`` (a DeepLinearNetwork of ``widths``) as nn.Sequential."""
+    assert tuple(network.widths) == tuple(widths)
+    return network.as_module(position, dtype)
 
 
 def exact_restricted_lambda(module: nn.Sequential, layer: int) -> float:

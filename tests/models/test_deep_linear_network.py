@@ -22,6 +22,18 @@ def test_shapes_and_round_trip():
     assert torch.equal(net.flatten(weights), position)
 
 
+def test_as_a_module_the_network_computes_the_same_map():
+    network = DeepLinearNetwork((3, 4, 2, 5))
+    position = torch.randn(network.dim, dtype=torch.float64)
+    module = network.as_module(position)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    product = x
+    for weight in network.weights(position.unsqueeze(0)):
+        product = product @ weight[0].T
+    torch.testing.assert_close(module(x), product, rtol=1e-14, atol=1e-14)
+    assert [name for name, _ in module.named_parameters()] == ["0.weight", "1.weight", "2.weight"]
+
+
 def test_loss_is_gaussian_nll_per_sample_and_chain():
     net = DeepLinearNetwork([3, 4, 2])
     position = torch.randn(5, net.dim, generator=generator(), dtype=torch.float64)

@@ -14,7 +14,7 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along", "ladder", "calibration", "peer"],
+                                        "along", "ladder", "restrictions", "calibration", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -23,7 +23,8 @@ def add_bench_command(commands) -> None:
                                     "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler; along times the "
                                     "LLC at the grokking network's checkpoints batched against one after the other; "
                                     "ladder times a temperature ladder as one run against its rungs one after the "
-                                    "other; "
+                                    "other; restrictions times every layer's restricted LLC as one run against the "
+                                    "layers one after the other; "
                                     "calibration times a dln-suite case's calibration plus run against the run alone; "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
@@ -103,6 +104,11 @@ def _bench(args) -> Result:
 
         result["ladder"] = ladder_rows(args.repeats)
         tables.append(format_ladders(result["ladder"]))
+    if "restrictions" in wanted:
+        from sltlab.verification.bench.restrictions import format_restrictions, restrictions_row
+
+        result["restrictions"] = restrictions_row(args.repeats)
+        tables.append(format_restrictions(result["restrictions"]))
     if "calibration" in wanted:
         from sltlab.verification.bench.calibration import calibration_rows, format_calibration
 

@@ -1,0 +1,92 @@
+"""Several weight-restricted LLCs of one module as one batched run.
+
+The LLC restricted to a set of weights samples those weights with every other one frozen at the
+centre (devinterp's weight-restricted LLC; the exact value on deep linear networks is
+:func:`sltlab.theory.restricted`). K restrictions of one module are K groups of C chains over
+all of its parameters, each chain confined by a mask to its restriction's coordinates
+(:func:`~sltlab.estimators.sgld.sgld` with ``mask``): a coordinate outside the restriction has
+zero drift and zero noise, so it stays at w* and the chain samples exactly the restricted
+posterior. Each restriction is localised and given its step (the rule, on its own restricted
+loss) as it would be alone; only the sampling is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from sltlab.estimators.batched import Group, estimate_llc_in_groups
+from sltlab.estimators.checks import check_loss_shape
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import LLCResult, run_inputs
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.samplers import SAMPLERS
+from sltlab.estimators.sampling import announce_phase
+
+
+def why_restrictions_not_batched(config: LLCConfig, restrictions: Sequence) -> str | None:
+    """Why a list of restrictions runs one after the other, or None when it runs as one batch."""
+    if len(restrictions) < 2:
+        return "one restriction"
+    if config.reruns or config.fallback:
+        return "reruns and a fallback act on each restriction's own chains"
+    return why_not_confined(config)
+
+
+def why_not_confined(config: LLCConfig) -> str | None:
+    """Why chains cannot be confined to a restriction's parameters within one run (only SGLD's
+    kernel takes a mask), or None."""
+    if config.sampler != "sgld":
+        return f"only sgld confines chains to a restriction's parameters in one run, not {config.sampler}"
+    return None
+
+
+def restriction_mask(full: FunctionalModel, restricted: FunctionalModel) -> Tensor:
+    """[d] over the full adapter's position: 1 on the coordinates of the parameters
+    ``restricted`` samples, 0 elsewhere."""
+    chosen = set(restricted.names)
+    return torch.cat([torch.full((size,), float(name in chosen), dtype=torch.float64)
+                      for name, size in zip(full.names, full.sizes)])
+
+
+def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[FunctionalModel], data, config: LLCConfig,
+                            restriction, *, bases: Sequence[Tensor] | None = None,
+                            progress: bool = False) -> list[LLCResult]:
+    """One :class:`LLCResult` per restricted adapter, as one batched SGLD run over ``full``'s
+    parameters (module docstring). ``adapters[k]`` samples ``restriction[k]`` (a list, one per
+    adapter) or ``restriction`` (one for all: the checkpoints of a training run, ``bases[k]``
+    each one's full parameter vector; default ``full``'s). Each result names its own parameters
+    and restriction, with its own loss notes."""
+    inputs = run_inputs(data, config, None)
+    _, device, dtype, generator, whole, resolved, batches = inputs
+    bases = [base.to(device=device, dtype=torch.float64) for base in (bases or [full.flatten()] * len(adapters))]
+    check_loss_shape(full, bases[0], whole)
+    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    groups = []
+    for adapter, base in zip(adapters, bases):
+        announce_phase(f"localising and choosing the step of {len(adapter.names)} parameters", enabled=progress)
+        localization = localize(adapter, adapter.flatten().to(device=device, dtype=torch.float64), whole)
+        mask = restriction_mask(full, adapter).to(device)
+        center = base.clone()
+        center[mask.bool()] = localization.center
+        if resolved.step_size is None:
+            posterior = LocalPosterior(adapter, resolved.nbeta, resolved.localization, localization.center.to(dtype))
+            step_size, rule = SAMPLERS["sgld"].step_size_rule(posterior, batches, resolved, generator)
+        else:
+            step_size, rule = resolved.step_size, "given"
+        groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
+    notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead
+    try:
+        results = estimate_llc_in_groups(full, groups, inputs, data_given=True, progress=progress)
+    finally:
+        full.notes = notes
+    restrictions = restriction if isinstance(restriction, list) else [restriction] * len(adapters)
+    return [replace(result, notes=adapter.notes + result.notes, parameters=adapter.names,
+                    restricted_to=chosen if isinstance(chosen, str) else tuple(chosen))
+            for result, adapter, chosen in zip(results, adapters, restrictions)]
+
