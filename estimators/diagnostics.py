@@ -100,6 +100,13 @@ def bulk_ess(values: np.ndarray) -> float:
     return effective_sample_size(rank_normalise(split_chains(values)))
 
 
+def block_means(values: np.ndarray, size: int) -> np.ndarray:
+    """[C, S] → [C, ⌊S/size⌋]: the means of consecutive blocks of ``size`` draws of every chain
+    (the last S mod size draws dropped)."""
+    blocks = values.shape[1] // size
+    return values[:, :blocks * size].reshape(values.shape[0], blocks, size).mean(-1)
+
+
 def mcse_mean(values: np.ndarray) -> float:
     """The Monte Carlo standard error of the mean: the draws' standard deviation over the square
     root of the split chains' ESS; NaN with fewer than four draws."""

@@ -28,6 +28,7 @@ from sltlab.estimators.sampling import Trace
 
 
 OUTLIER_SPREADS = 5.0
+MCSE_BLOCK = 10   # draws averaged into one before the standard error's ESS is estimated (:func:`_mcse`)
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
 ESS_MIN = 200     # bulk ESS: the MCSE is then known to within about 5 %
 DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
@@ -146,10 +147,19 @@ def _finite_or_none(compute) -> float | None:
 
 
 def _mcse(values: np.ndarray) -> float | None:
-    """Monte Carlo standard error of the mean of a (chain, draw) array."""
+    """Monte Carlo standard error of the mean of a (chain, draw) array: the ESS-based standard
+    error (Vehtari et al. 2021, eq. 10–11) of the means of consecutive blocks of m draws, m = S/100
+    up to ``MCSE_BLOCK`` (1 under 200 draws). A minibatch trace is a slow signal under white noise
+    many times its size, whose autocorrelations (about 0.03 out to lag 50) Geyer's truncation
+    cuts off when it is read draw by draw; averaging blocks first lifts the signal out of the
+    noise. On the middle layer of [10,10,10,10] rank 2 restricted (SGLD on batches of 100,
+    8 × 1,000 draws), 16 seeds' λ̂ spread by 0.196: the per-draw SE read 0.151 in the median
+    (1.30 times too small; 1.32 at 4,000 draws), the block SE 0.237 (m = 10), the SE of 32
+    batch means of 250 draws 0.189, that of the 8 chain means 0.237."""
     if values.shape[1] < 4:
         return None
-    return _finite_or_none(lambda: diagnostics.mcse_mean(values))
+    size = max(1, min(MCSE_BLOCK, values.shape[1] // 100))
+    return _finite_or_none(lambda: diagnostics.mcse_mean(diagnostics.block_means(values, size)))
 
 
 def _rhat(values: np.ndarray) -> float | None:
