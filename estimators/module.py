@@ -123,8 +123,9 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
         full = prepared.adapter(model)
         results = estimate_llc_restricted(full, adapters, prepared.rows.tensors, prepared.config, restrictions,
                                           progress=progress)
-        together = sampled_together(len(adapters), "restrictions", prepared.config.chains, full.dim,
-                                    "each restriction's moving only its own parameters, the others frozen at w*")
+        chains = prepared.config.chains
+        together = sampled_together(len(adapters), "restrictions", chains, full.dim,
+                                    f"each restriction's {chains} moving only its parameters, the others frozen at w*")
         return [replace(result, notes=result.notes + prepared.notes + (together,)) for result in results]
     results = [prepared.estimate(adapter, restriction, progress=progress)
                for restriction, adapter in zip(restrictions, adapters)]

@@ -171,3 +171,13 @@ def test_slices_are_bounded_in_bytes_and_read_alike(problem, monkeypatch):
     position = loss.flatten().unsqueeze(0)
     torch.testing.assert_close(mean_loss(loss, position, source), mean_loss(loss, position, (x[None], y[None])),
                                rtol=1e-12, atol=1e-14)
+
+
+def test_restrictions_sampled_together_stream_alike(problem):
+    model, x, y = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = [estimate_llc(model, DictRows(x, y), restrict_to=["0.*", "2.*"], stream=stream, batch_size=32,
+                             **SHORT) for stream in (False, True)]
+    assert all(any("2 restrictions sampled together" in note for note in result.notes) for result in runs[1])
+    assert [r.mean for r in runs[0]] == [r.mean for r in runs[1]]
