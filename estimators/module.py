@@ -22,7 +22,7 @@ from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel, cross_entropy, gaussian_nll
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.posterior import FULL_PASS_ROWS
-from sltlab.estimators.restrictions import estimate_llc_restricted, why_restrictions_not_batched
+from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, stream_refusal
 
 LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
@@ -60,8 +60,7 @@ class Prepared(NamedTuple):
         result = estimate_llc_from_loss(adapter, adapter.flatten(), self.rows.tensors, config or self.config,
                                         progress=progress)
         return replace(result, notes=result.notes + self.notes, parameters=adapter.names,
-                       restricted_to=restriction if restriction is None or isinstance(restriction, str)
-                       else tuple(restriction))
+                       restricted_to=restriction_label(restriction))
 
 
 def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],

@@ -69,7 +69,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
     groups = []
     for adapter, base in zip(adapters, bases):
-        announce_phase(f"localising and choosing the step of {len(adapter.names)} parameters", enabled=progress)
+        announce_phase(f"localising and choosing the step of {', '.join(adapter.names)}", enabled=progress)
         localization = localize(adapter, adapter.flatten().to(device=device, dtype=torch.float64), whole)
         mask = restriction_mask(full, adapter).to(device)
         center = base.clone()
@@ -87,6 +87,11 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
         full.notes = notes
     restrictions = restriction if isinstance(restriction, list) else [restriction] * len(adapters)
     return [replace(result, notes=adapter.notes + result.notes, parameters=adapter.names,
-                    restricted_to=chosen if isinstance(chosen, str) else tuple(chosen))
+                    restricted_to=restriction_label(chosen))
             for result, adapter, chosen in zip(results, adapters, restrictions)]
+
+
+def restriction_label(restriction) -> str | tuple[str, ...] | None:
+    """A restriction as a result records it: None (all parameters), a pattern, or a tuple of them."""
+    return restriction if restriction is None or isinstance(restriction, str) else tuple(restriction)
 

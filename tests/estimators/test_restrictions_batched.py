@@ -111,3 +111,16 @@ def test_a_list_of_restrictions_with_mala_runs_one_after_the_other_and_says_why(
         results = estimate_llc(module, problem.data, restrict_to=["0.weight", "1.weight"], sampler="mala", chains=2,
                                draws=20, burnin=10, seed=0)
     assert all(any("only sgld confines chains to a restriction" in note for note in result.notes) for result in results)
+
+
+def test_all_parameters_beside_one_layer_in_a_list_of_restrictions():
+    widths = [3, 2, 3]
+    problem = dln_problem(widths, 1, n=200, seed=0, per_sample=True)
+    module = sequential_network(widths, problem.loss, problem.true_parameter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole, layer = estimate_llc(module, problem.data, restrict_to=[None, "0.weight"], chains=2, draws=30,
+                                    burnin=10, seed=0)
+    assert whole.restricted_to is None and whole.parameters == ("0.weight", "1.weight")
+    assert layer.restricted_to == "0.weight" and layer.parameters == ("0.weight",)
+    assert any("2 restrictions sampled together" in note for note in layer.notes)
