@@ -102,25 +102,23 @@ def test_every_layer_sampled_together_lands_on_its_exact_restricted_lambda():
                 layer, result.mean, exact)
 
 
-def test_a_list_of_restrictions_with_mala_runs_one_after_the_other_and_says_why():
+def _small_network_estimates(restrictions, **settings):
+    """Short estimates of [3,2,3] rank 1 under a list of restrictions (about what is run, not accuracy)."""
     widths = [3, 2, 3]
     problem = dln_problem(widths, 1, n=200, seed=0, per_sample=True)
     module = sequential_network(widths, problem.loss, problem.true_parameter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = estimate_llc(module, problem.data, restrict_to=["0.weight", "1.weight"], sampler="mala", chains=2,
-                               draws=20, burnin=10, seed=0)
+        return estimate_llc(module, problem.data, restrict_to=restrictions, chains=2, burnin=10, seed=0, **settings)
+
+
+def test_a_list_of_restrictions_with_mala_runs_one_after_the_other_and_says_why():
+    results = _small_network_estimates(["0.weight", "1.weight"], sampler="mala", draws=20)
     assert all(any("only sgld confines chains to a restriction" in note for note in result.notes) for result in results)
 
 
 def test_all_parameters_beside_one_layer_in_a_list_of_restrictions():
-    widths = [3, 2, 3]
-    problem = dln_problem(widths, 1, n=200, seed=0, per_sample=True)
-    module = sequential_network(widths, problem.loss, problem.true_parameter)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        whole, layer = estimate_llc(module, problem.data, restrict_to=[None, "0.weight"], chains=2, draws=30,
-                                    burnin=10, seed=0)
+    whole, layer = _small_network_estimates([None, "0.weight"], draws=30)
     assert whole.restricted_to is None and whole.parameters == ("0.weight", "1.weight")
     assert layer.restricted_to == "0.weight" and layer.parameters == ("0.weight",)
     assert any("2 restrictions sampled together" in note for note in layer.notes)
