@@ -59,7 +59,7 @@ class LLCAlongTraining(NamedTuple):
 
     @property
     def mixed(self) -> list[bool]:
-        """Whether each checkpoint's chains pass the mixing gate (R-hat ≤ 1.05, bulk ESS ≥ 200)."""
+        """Whether each checkpoint's chains pass the mixing gate (R-hat ≤ 1.05, ESS ≥ 200)."""
         return [result.rhat is not None and result.ess is not None and result.rhat <= RHAT_MAX
                 and result.ess >= ESS_MIN for result in self.results]
 

@@ -3,7 +3,7 @@
 λ̂(w*) = nβ·(E_p[L_n(w)] − L_n(w*))  (Lau, Furman, Wang, Murfet & Wei 2023, Def. 3.1),
 estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
 same minibatch, which is unbiased for L_n(w_t) − L_n(w*) and carries none of the noise of a
-separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the bulk ESS and
+separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the ESS and
 the Monte Carlo standard error of the mean come from :mod:`sltlab.estimators.diagnostics` on the
 (chain, draw) array.
 
@@ -30,7 +30,7 @@ from sltlab.estimators.sampling import Trace
 OUTLIER_SPREADS = 5.0
 MCSE_BLOCK = 10   # draws averaged into one before the standard error's ESS is estimated (:func:`_mcse`)
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
-ESS_MIN = 200     # bulk ESS: the MCSE is then known to within about 5 %
+ESS_MIN = 200     # ESS (:func:`_ess`): the MCSE is then known to within about 5 %
 DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
 
 
@@ -42,7 +42,7 @@ class LLCEstimate(NamedTuple):
     standard_error: float | None
     per_chain: list[float | None]   # None for a dropped chain
     rhat: float | None
-    ess: float | None
+    ess: float | None               # the smaller of the bulk ESS and the standard error's (:func:`_ess`)
     diverged_chains: list[int]      # dropped chains, in order
     nbeta: float
     divergence: dict[int, str]      # why each dropped chain was dropped
@@ -51,7 +51,7 @@ class LLCEstimate(NamedTuple):
 
 def mixing_concern(estimate: LLCEstimate) -> str | None:
     """What is wrong with the mixing of the kept chains, against the gate R-hat ≤ ``RHAT_MAX``
-    and bulk ESS ≥ ``ESS_MIN`` (Vehtari et al. 2021, §4) and a drift of at most ``DRIFT_MAX``
+    and ESS ≥ ``ESS_MIN`` (:func:`_ess`; Vehtari et al. 2021, §4) and a drift of at most ``DRIFT_MAX``
     standard errors (:func:`drift_z`), or None when it passes or there is no estimate (every
     chain dropped, said elsewhere)."""
     if estimate.mean is None:
@@ -68,7 +68,7 @@ def mixing_concern(estimate: LLCEstimate) -> str | None:
     elif not estimate.rhat <= RHAT_MAX:
         failures.append(f"R-hat {estimate.rhat:.3f} > {RHAT_MAX}")
     if estimate.ess is None or not estimate.ess >= ESS_MIN:
-        failures.append(f"bulk ESS {'not computed' if estimate.ess is None else f'{estimate.ess:.0f}'} < {ESS_MIN}")
+        failures.append(f"ESS {'not computed' if estimate.ess is None else f'{estimate.ess:.0f}'} < {ESS_MIN}")
     if not failures:
         return None
     return (f"the chains fail the mixing gate: {' and '.join(failures)}, so λ̂ and its standard error are not yet "
@@ -118,8 +118,9 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     if not alive.any():
         return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
-    return LLCEstimate(float(kept.mean()), _mcse(kept), per_chain, _rhat(kept), _ess(kept), dropped, nbeta, reasons,
-                       drift_z(kept))
+    standard_error = _mcse(kept)
+    return LLCEstimate(float(kept.mean()), standard_error, per_chain, _rhat(kept), _ess(kept, standard_error),
+                       dropped, nbeta, reasons, drift_z(kept))
 
 
 def drift_z(values: np.ndarray) -> float | None:
@@ -168,7 +169,17 @@ def _rhat(values: np.ndarray) -> float | None:
     return _finite_or_none(lambda: diagnostics.rhat(values))
 
 
-def _ess(values: np.ndarray) -> float | None:
+def _ess(values: np.ndarray, standard_error: float | None) -> float | None:
+    """The smaller of the bulk ESS (Vehtari et al. 2021, §4.3) and the ESS of the mean that the
+    block standard error implies, σ²/SE² (σ² the draws' variance; :func:`_mcse`). Counted draw by
+    draw, the bulk ESS of a minibatch trace misses the slow signal under its noise as the
+    per-draw SE does, and reads high: on the middle layer of [10,10,10,10] rank 2 restricted
+    (SGLD on batches of 100, 8 × 2,000 draws) 5,439 against σ²/SE² = 1,023. On a trace without
+    that noise the two agree (MALA on a trained MLP, 8 × 4,000 draws: 563 and 586), so the gate
+    reads the one that is lower."""
     if values.shape[1] < 4:
         return None
-    return _finite_or_none(lambda: diagnostics.bulk_ess(values))
+    bulk = _finite_or_none(lambda: diagnostics.bulk_ess(values))
+    if bulk is None or standard_error is None or not standard_error > 0:
+        return bulk
+    return min(bulk, float(values.var(ddof=1)) / standard_error ** 2)

@@ -42,5 +42,5 @@ class StepSizeWarning(EstimateWarning):
 
 
 class MixingWarning(EstimateWarning):
-    """The chains fail the mixing gate (R-hat above 1.05 or bulk ESS under 200): they do not yet
+    """The chains fail the mixing gate (R-hat above 1.05 or ESS under 200): they do not yet
     agree with one another, or are worth too few independent draws, for λ̂ ± SE to be trusted."""

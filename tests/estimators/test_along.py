@@ -38,7 +38,7 @@ def _training_run():
 
 def test_each_checkpoint_has_its_estimate_and_diagnostics():
     mlp, checkpoints, data = _training_run()
-    with pytest.warns(MixingWarning):   # 2 chains × 40 draws cannot reach a bulk ESS of 200
+    with pytest.warns(MixingWarning):   # 2 chains × 40 draws cannot reach an ESS of 200
         along = estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, calibrate_at=None, step_size=1e-4)
     assert len(along.results) == 3 and along.calibration is None and along.calibrated_at is None
     assert all(math.isfinite(mean) for mean in along.means) and all(se > 0 for se in along.standard_errors)

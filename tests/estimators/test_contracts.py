@@ -15,7 +15,7 @@ from sltlab.estimators import FunctionalModel
 from sltlab.verification.suite import dln_problem
 
 # Two chains of 20 draws are worth at most 40 independent draws: every estimate on QUICK fails the
-# mixing gate (bulk ESS ≥ 200) and says so.
+# mixing gate (ESS ≥ 200) and says so.
 QUICK = LLCConfig(chains=2, draws=20, burnin=0, step_size=1e-4, localize_at="true_parameter", dtype="float64")
 
 
@@ -87,7 +87,7 @@ def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(laye
     y = module.eval()(x).detach() + torch.randn(64, 2)
     module.train()
     model = FunctionalModel(module)
-    with pytest.warns(MixingWarning, match="bulk ESS"):
+    with pytest.warns(MixingWarning, match="ESS"):
         result = estimate_llc_from_loss(model, model.flatten(), (x, y), replace(QUICK, dtype="float32"))
     assert result.estimate.mean is not None
     assert any("eval mode" in note for note in result.notes)
@@ -182,7 +182,7 @@ def test_the_mixing_gate_names_what_failed():
     assert mixing_concern(passing) is None
     assert "R-hat 1.200 > 1.05" in mixing_concern(passing._replace(rhat=1.2))
     both = mixing_concern(passing._replace(rhat=1.06, ess=150.0))
-    assert "R-hat 1.060 > 1.05 and bulk ESS 150 < 200" in both and "\n" not in both
+    assert "R-hat 1.060 > 1.05 and ESS 150 < 200" in both and "\n" not in both
     assert "R-hat could not be computed" in mixing_concern(passing._replace(rhat=None))
     assert mixing_concern(passing._replace(mean=None, rhat=None, ess=None)) is None   # no estimate: said elsewhere
 

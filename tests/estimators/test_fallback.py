@@ -16,7 +16,7 @@ from sltlab.estimators.llc import mixing_concern
 
 CURVATURES = (1.0, 4.0)
 NBETA, GAMMA = 1000.0, 3.0
-# MALA with 8 chains × 20 draws after 40 steps cannot reach the gate's bulk ESS of 200.
+# MALA with 8 chains × 20 draws after 40 steps cannot reach the gate's ESS of 200.
 SHORT_MALA = LLCConfig(sampler="mala", chains=8, draws=20, burnin=40, nbeta=NBETA, localization=GAMMA,
                        localize_at="true_parameter", dtype="float64", fallback="hmc")
 

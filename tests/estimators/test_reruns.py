@@ -19,7 +19,7 @@ def _estimate(config):
 
 
 def test_a_run_that_fails_the_gate_is_repeated_and_says_so():
-    # 40 draws of 4 chains cannot reach a bulk ESS of 200: every run fails, so both reruns happen.
+    # 40 draws of 4 chains cannot reach an ESS of 200: every run fails, so both reruns happen.
     config = LLCConfig(sampler="sgld", chains=4, draws=40, burnin=0, step_size=1e-4, dtype="float64")
     with pytest.warns(MixingWarning):
         once = _estimate(config)

@@ -25,7 +25,7 @@ from sltlab.verification.dynamics.saddle_plateaus import detect_plateaus, relabe
 SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
                            singular_values=(4.0, 1.0))
 # 2 chains × 40 draws are worth at most 80 independent draws: every tiny estimate fails the
-# mixing gate (bulk ESS ≥ 200) and warns.
+# mixing gate (ESS ≥ 200) and warns.
 TINY_SAMPLER = LLCConfig(chains=2, draws=40, burnin=10, localization=1.0, localize_at="true_parameter")
 TINY_CURVE = LLCConfig(chains=2, draws=10, burnin=10, localization=1.0, localize_at="true_parameter")
 TINY_SAMPLER_ARGS = ["--chains", "2", "--draws", "40", "--burnin", "10", "--curve-chains", "2", "--curve-draws", "10"]
@@ -105,7 +105,7 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
 
 
 def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():
-    with pytest.warns(MixingWarning):   # the tiny sampler cannot reach a bulk ESS of 200
+    with pytest.warns(MixingWarning):   # the tiny sampler cannot reach an ESS of 200
         result = saddle_study(STUCK_AT_THE_ORIGIN, TINY_SAMPLER, curve_sampler=TINY_CURVE)
     assert set(result["rank"]) == {0} and result["ranks_visited"] == [0]
     assert result["training"]["teacher_rank_reached_at_step"] is None
@@ -170,7 +170,7 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting():
                                               localize_at="true_parameter")))
     # MALA is exact: its calibration pins the pilot's step, so each seed's curve is sampled.
     curve = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10, localization=100.0, localize_at="true_parameter")
-    with pytest.warns(MixingWarning):   # 2 chains × 6 draws cannot reach a bulk ESS of 200
+    with pytest.warns(MixingWarning):   # 2 chains × 6 draws cannot reach an ESS of 200
         result = grokking_study(setup, settings, curve=curve)
     assert result["steps"] == [0, 5, 10, 20, 30] and len(result["seeds"]) == 2
     for curve in result["sensitivity"]:

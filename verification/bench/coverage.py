@@ -42,7 +42,7 @@ def coverage_rows(seeds_per_potential: int = 25, progress: bool = False) -> dict
                                             progress=progress)
         truth = tempered_expectation(problem.expression, result.config.nbeta, result.config.localization,
                                      variables=problem.loss.variables)
-        estimates = [_group(result.trace, result.config.nbeta, group, POTENTIAL_DEFAULTS.config.chains)
+        estimates = [group_estimate(result.trace, result.config.nbeta, group, POTENTIAL_DEFAULTS.config.chains)
                      for group in range(seeds_per_potential)]
         covered = [abs(e.mean - truth) <= COVERAGE_K * e.standard_error for e in estimates if e.mean is not None]
         rows.append({"case": case.id, "finite_n_truth": truth, "seeds": len(covered), "covered": int(sum(covered)),
@@ -57,7 +57,7 @@ def coverage_rows(seeds_per_potential: int = 25, progress: bool = False) -> dict
             "potentials": rows}
 
 
-def _group(trace, nbeta: float, group: int, size: int):
+def group_estimate(trace, nbeta: float, group: int, size: int):
     """The estimate of chains [group·size, (group + 1)·size) of ``trace`` alone."""
     rows = slice(group * size, (group + 1) * size)
     part = trace._replace(fields={name: values[rows] for name, values in trace.fields.items()},

@@ -1,8 +1,9 @@
 """The two gates every verification case is judged by, and the arithmetic of the finite-n
 band they use.
 
-- Mixing: rank-normalised R-hat ≤ 1.05 and bulk ESS ≥ 200 (Vehtari, Gelman, Simpson,
-  Carpenter & Bürkner 2021), with no dropped chain (diverged, or left the basin of w*).
+- Mixing: rank-normalised R-hat ≤ 1.05 and ESS ≥ 200 (Vehtari, Gelman, Simpson,
+  Carpenter & Bürkner 2021; the ESS of :class:`sltlab.estimators.llc.LLCEstimate`, the smaller of
+  the bulk ESS and the one the block standard error implies), with no dropped chain (diverged, or left the basin of w*).
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
   one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
   for linear networks in the suites; in closed form for one layer of a linear network alone):
@@ -20,8 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-RHAT_MAX = 1.05          # mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
-ESS_MIN = 200            # bulk ESS: the MCSE is then known to within about 5 %
+from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 
 
 def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
@@ -69,7 +69,7 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
 
 
 def _truth_mixed(mixing: dict[str, Any] | None) -> bool:
-    """Whether a sampled truth (blocked Gibbs) passes the mixing gate itself: R-hat ≤ 1.05, bulk
+    """Whether a sampled truth (blocked Gibbs) passes the mixing gate itself: R-hat ≤ 1.05,
     ESS ≥ 200 and no dropped chain; a truth by quadrature or in closed form has no ``mixing``."""
     if mixing is None:
         return True

@@ -1,7 +1,7 @@
 """Run verification cases, gate them, and stream each result to ``results.jsonl`` as it ends.
 
 A case is calibrated (:mod:`estimators.calibrate`), estimated, and judged by two stated
-gates: mixing (rank-normalised R-hat and bulk ESS, Vehtari et al. 2021) and accuracy
+gates: mixing (rank-normalised R-hat and ESS, Vehtari et al. 2021) and accuracy
 (:class:`verification.cases.Tolerance`). Cases run in this process by default, or on a Dask
 cluster: ``"local"`` starts a LocalCluster, an address such as ``tcp://host:8786`` joins one.
 Each finished case is appended and flushed at once, so a killed run loses nothing finished
