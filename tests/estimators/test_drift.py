@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from sltlab.estimators import diagnostics
 from sltlab.estimators.llc import DRIFT_MAX, drift_z, llc_from_gaps, mixing_concern
 
 
@@ -19,7 +20,8 @@ def _noise(seed, chains=8, draws=4000, phi=0.9):
 def test_chains_climbing_together_pass_r_hat_and_fail_the_drift_check():
     climbing = 10 + _noise(0) + np.linspace(0, 0.75, 4000)   # every chain rises by 0.75 spreads
     estimate = llc_from_gaps(climbing, 1.0)
-    assert estimate.rhat < 1.05 and estimate.ess > 200
+    # R-hat of the draws passes them (that of block means, also gated, reads 1.064 here)
+    assert diagnostics.rhat(climbing) < 1.05 and estimate.ess > 200
     assert estimate.drift > DRIFT_MAX
     concern = mixing_concern(estimate)
     assert concern is not None and "still drifting" in concern and "R-hat" in concern and "likely low" in concern

@@ -128,3 +128,24 @@ def test_calibration_row_times_calibration_plus_run_against_the_run_alone(one_th
     table = format_calibration([mala, sgld, failed])
     assert "no sweep (exact sampler)" in table and "MISSED: calibration failed: no stable step size" in table
     assert f"{sgld['pilots']} pilots" in table
+
+
+def test_spread_row_scores_every_group_by_the_standard_error_the_estimates_carry(one_thread):
+    """Two draws of two networks, three groups of two chains × 40 draws each: the rule in use gives each
+    group's z from its own estimate's SE, z = √(G/(G − 1))·(λ̂_g − mean)/SE_g, and the per-draw
+    rule the SE of blocks of one draw."""
+    from sltlab.verification.bench.spread import IN_USE, format_spread, spread_rows
+
+    result = spread_rows(count=2, seeds=(0, 1), groups=3, chains=2, draws=40)
+    assert [draw["seed"] for draw in result["draws_of_networks"]] == [0, 1]
+    row = result["draws_of_networks"][0]["networks"][0]
+    assert row["groups"] == 3 and row["lambda"] == 7.0   # [7, 1, 5, 9, 8] rank 1
+    assert set(row["z"]) == {IN_USE, "per draw", "S/100 up to 10", "S/20"}
+    # at 40 draws every rule but S/20 averages blocks of one draw: the same scores
+    assert row["z"][IN_USE] == pytest.approx(row["z"]["per draw"])
+    assert row["z"][IN_USE] == pytest.approx(row["z"]["S/100 up to 10"])
+    pooled = result["draws_of_networks"][0]["by_rule"][IN_USE]["all"]
+    scores = [z for network in result["draws_of_networks"][0]["networks"] for z in network["z"][IN_USE]]
+    assert pooled["scores"] == len(scores) and pooled["spread"] == pytest.approx((sum(z * z for z in scores)
+                                                                                  / len(scores)) ** 0.5)
+    assert isinstance(result["meets_target"], bool) and "root mean square of z" in format_spread(result)

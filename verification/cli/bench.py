@@ -14,7 +14,7 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along", "ladder", "restrictions", "calibration", "peer"],
+                                        "along", "ladder", "restrictions", "calibration", "spread", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -26,13 +26,16 @@ def add_bench_command(commands) -> None:
                                     "other; restrictions times every layer's restricted LLC as one run against the "
                                     "layers one after the other; "
                                     "calibration times a dln-suite case's calibration plus run against the run alone; "
+                                    "spread checks the size of the standard error on two random draws of deep linear "
+                                    "networks (minibatch SGLD; --count networks each, 9 by default for it); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
                                                                  "(default 50)")),
-               ("--count", dict(type=int, default=40, help="grid, estimand: networks drawn (default 40; minutes "
-                                                           "each)")),
-               ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw (default 0)")),
+               ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread: "
+                                               "networks in each of its two draws (default 9)")),
+               ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw; spread: of the first of "
+                                                         "its two (default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
                                                        "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
@@ -83,7 +86,7 @@ def _bench(args) -> Result:
     if "grid" in wanted:
         from sltlab.verification.bench.grid import draw_grid, format_grid, grid_rows, grid_summary
 
-        rows = grid_rows(draw_grid(args.count, args.seed), dask=args.dask, threads=args.threads,
+        rows = grid_rows(draw_grid(_count(args, 40), args.seed), dask=args.dask, threads=args.threads,
                          progress=not args.json and sys.stderr.isatty() and args.dask is None)
         result["grid"] = {"rows": rows, "summary": grid_summary(rows), "seed": args.seed}
         tables.append(format_grid(rows, result["grid"]["summary"]))
@@ -91,7 +94,7 @@ def _bench(args) -> Result:
         from sltlab.verification.bench.estimand import estimand_rows, estimand_summary, format_estimand
         from sltlab.verification.bench.grid import draw_grid
 
-        rows = estimand_rows(draw_grid(args.count, args.seed), dask=args.dask, threads=args.threads)
+        rows = estimand_rows(draw_grid(_count(args, 40), args.seed), dask=args.dask, threads=args.threads)
         result["estimand"] = {"rows": rows, "summary": estimand_summary(rows), "seed": args.seed}
         tables.append(format_estimand(rows, result["estimand"]["summary"]))
     if "along" in wanted:
@@ -114,6 +117,13 @@ def _bench(args) -> Result:
 
         result["calibration"] = calibration_rows(args.repeats)
         tables.append(format_calibration(result["calibration"]))
+    if "spread" in wanted:
+        from sltlab.verification.bench.spread import format_spread, spread_rows
+
+        result["spread"] = spread_rows(count=_count(args, 9),
+                                       seeds=(args.seed, args.seed + 1),
+                                       progress=not args.json and sys.stderr.isatty())
+        tables.append(format_spread(result["spread"]))
     if "peer" in wanted:
         from sltlab.verification.bench.peer import format_peer, peer_row
 
@@ -132,3 +142,8 @@ def _bench(args) -> Result:
                               "regular": accuracy.regular_row(progress)}
         tables.append(accuracy.format_accuracy(*result["accuracy"].values()))
     return Result(result, "\n\n".join(tables))
+
+
+def _count(args, default: int) -> int:
+    """``--count``, or the group's own default when it is not given."""
+    return default if args.count is None else args.count
