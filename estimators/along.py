@@ -59,7 +59,8 @@ class LLCAlongTraining(NamedTuple):
 
     @property
     def mixed(self) -> list[bool]:
-        """Whether each checkpoint's chains pass the mixing gate (R-hat ≤ 1.05, ESS ≥ 200)."""
+        """Whether each checkpoint's chains pass R-hat ≤ 1.05 and ESS ≥ 200; the gate's drift and
+        zero checks (:func:`~sltlab.estimators.llc.mixing_concern`) are in each result's warnings."""
         return [result.rhat is not None and result.ess is not None and result.rhat <= RHAT_MAX
                 and result.ess >= ESS_MIN for result in self.results]
 

@@ -81,7 +81,8 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
             *(f"- `{line['id']}`: {failure_reason(line)}" for line in lines if not line["passed"]),
             *([""] if facts["failed"] else []),
             "## Gates", "",
-            f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} and ESS ≥ "
+            f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} (the larger of the draws' and of their "
+            f"block means') and ESS ≥ "
             f"{gates['mixing']['ess_min']} (Vehtari et al. 2021; the smaller of the bulk ESS and σ²/SE², the ESS the "
             "block standard error implies), with no dropped chain (diverged, or left the basin "
             "of w*).",

@@ -27,8 +27,10 @@ COLUMNS = (
     ("m", "its multiplicity"),
     ("error to λ", "(λ̂ − λ)/λ, reported, not judged: at finite nβ the LLC sits up to (m − 1)/log nβ below λ"),
     ("d", "number of parameters"),
-    ("R-hat", "rank-normalised split R-hat over chains (Vehtari et al. 2021); the mixing gate wants it ≤ 1.05"),
-    ("ESS", "bulk effective sample size (Vehtari et al. 2021); the mixing gate wants it ≥ 200"),
+    ("R-hat", "rank-normalised split R-hat over chains (Vehtari et al. 2021), the larger of the draws' and of their "
+              "block means'; the mixing gate wants it ≤ 1.05"),
+    ("ESS", "effective sample size, the smaller of the bulk ESS (Vehtari et al. 2021) and σ²/SE², the one the block "
+            "standard error implies; the mixing gate wants it ≥ 200"),
     ("step (rule)", "the step size used and where it came from: rule = the sampler's own step-size rule, "
                     "calibrated = chosen by the step-size sweep (the rule's step beside it), not swept = an exact "
                     "sampler (slice, MALA), whose step is its rule's"),
