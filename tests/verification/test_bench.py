@@ -149,3 +149,29 @@ def test_spread_row_scores_every_group_by_the_standard_error_the_estimates_carry
     assert pooled["scores"] == len(scores) and pooled["spread"] == pytest.approx((sum(z * z for z in scores)
                                                                                   / len(scores)) ** 0.5)
     assert isinstance(result["meets_target"], bool) and "root mean square of z" in format_spread(result)
+
+
+def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_centre(one_thread):
+    """One network of two draws, each setting run short: the samplers are the defaults' and
+    LLCConfig()'s, a miss is |λ̂ − t| beyond 3 combined SE plus the budget, a silent miss is one
+    that passes the gate, and the summary counts them."""
+    import math
+
+    from sltlab.verification.bench.module_accuracy import BIAS_BUDGET, format_module_accuracy, module_accuracy_rows
+
+    result = module_accuracy_rows(count=1, seeds=(0, 1), rows_of_data=500, shorter=dict(chains=2, draws=40, burnin=10),
+                                  gibbs=dict(chains=2, sweeps=40, burnin=10))
+    assert [draw["seed"] for draw in result["draws"]] == [0, 1]
+    for draw in result["draws"]:
+        assert [row["sampler"] for row in draw["rows"]] == ["mala", "sgld"]
+        for row in draw["rows"]:
+            if row["llc"] is not None:
+                beyond = abs(row["llc"] - row["truth"]) - 3 * math.hypot(row["se"], row["truth_se"])
+                assert row["misses"] == (beyond > BIAS_BUDGET * abs(row["truth"]))
+        for name, summary in draw["summary"].items():
+            mine = [row for row in draw["rows"] if row["setting"] == name]
+            assert summary["silent_misses"] == sum(row["misses"] and row["passes_gate"] for row in mine)
+            assert summary["passing_gate"] == sum(row["passes_gate"] for row in mine)
+    defaults = next(iter(result["draws"][0]["summary"]))
+    assert result["meets_target"] == all(draw["summary"][defaults]["silent_misses"] == 0 for draw in result["draws"])
+    assert "blocked-Gibbs truths" in format_module_accuracy(result)

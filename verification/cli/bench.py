@@ -14,7 +14,7 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along", "ladder", "restrictions", "calibration", "spread", "peer"],
+                                        "along", "ladder", "restrictions", "calibration", "spread", "module", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -28,14 +28,17 @@ def add_bench_command(commands) -> None:
                                     "calibration times a dln-suite case's calibration plus run against the run alone; "
                                     "spread checks the size of the standard error on two random draws of deep linear "
                                     "networks (minibatch SGLD; --count networks each, 9 by default for it); "
+                                    "module judges estimate_llc's defaults against exact finite-n truths on two "
+                                    "random draws of deep linear networks as nn.Sequential (--count each, 3 by "
+                                    "default; minutes per network); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
                                                                  "(default 50)")),
-               ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread: "
-                                               "networks in each of its two draws (default 9)")),
-               ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw; spread: of the first of "
-                                                         "its two (default 0)")),
+               ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
+                                               "module: networks in each of its two draws (default 9, 3)")),
+               ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw; spread, module: of the "
+                                                         "first of their two (default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
                                                        "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
@@ -124,6 +127,12 @@ def _bench(args) -> Result:
                                        seeds=(args.seed, args.seed + 1),
                                        progress=not args.json and sys.stderr.isatty())
         tables.append(format_spread(result["spread"]))
+    if "module" in wanted:
+        from sltlab.verification.bench.module_accuracy import format_module_accuracy, module_accuracy_rows
+
+        result["module"] = module_accuracy_rows(count=_count(args, 3), seeds=(args.seed, args.seed + 1),
+                                                progress=not args.json and sys.stderr.isatty())
+        tables.append(format_module_accuracy(result["module"]))
     if "peer" in wanted:
         from sltlab.verification.bench.peer import format_peer, peer_row
 

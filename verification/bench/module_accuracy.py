@@ -1,0 +1,126 @@
+"""Does the one call for any model return the right number on networks nobody tuned it on?
+``sltlab bench --only module``.
+
+Two independent random draws of deep linear networks
+(:func:`sltlab.verification.suite.random_dln_cases`: plain, wide hidden layers and bottlenecks),
+each written as an ``nn.Sequential`` of bias-free ``Linear`` layers at its balanced true parameter
+and estimated through :func:`sltlab.estimators.estimate_llc` — with its defaults
+(:data:`~sltlab.estimators.module.MODULE_DEFAULTS`) and, beside them, ``LLCConfig()``'s SGLD. The
+truth for each estimate is the finite-n LLC at that estimate's own centre (the empirical minimum
+L-BFGS reached), nβ and γ, from the blocked-Gibbs sampler
+(:func:`~sltlab.verification.reference.dln_gibbs.reference_llc`), which shares no code with the
+estimators. An estimate misses when |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·t; a miss that
+passes the mixing gate is silent, and the target is that the defaults have none.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict
+
+import torch
+
+from sltlab.estimators import LLCConfig, estimate_llc
+from sltlab.estimators.llc import mixing_concern
+from sltlab.estimators.module import MODULE_DEFAULTS
+from sltlab.estimators.notices import EstimateWarning
+from sltlab.models.deep_linear_losses import FullDataLoss
+from sltlab.models.progress import progress_bar
+from sltlab.verification.reference.dln_gibbs import reference_llc
+from sltlab.verification.suite import random_dln_cases
+from sltlab.verification.suite.problems import dln_problem
+
+ROWS = 10_000
+BIAS_BUDGET = 0.02   # of the truth: chains started at w* that have not quite spread out
+# The settings compared, by name: the one call's defaults, and the bare LLCConfig() it replaced.
+CONFIGS = {"defaults (mala)": {}, "LLCConfig() (sgld)": {"config": LLCConfig()}}
+
+
+def module_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, rows_of_data: int = ROWS,
+                         shorter: dict | None = None, gibbs: dict | None = None, progress: bool = False) -> dict:
+    """For each random draw (``seeds``) of ``count`` networks, every setting of :data:`CONFIGS`
+    through ``estimate_llc`` against the Gibbs truth at its centre; and per draw and setting,
+    how many passed the gate, missed, and missed silently. ``shorter`` overrides settings of
+    every estimate and ``gibbs`` the truth's options (a quick check of the bench itself)."""
+    draws = []
+    for seed in seeds:
+        cases = random_dln_cases(count, seed)
+        bar = progress_bar(len(cases) * len(CONFIGS), f"random draw {seed}", enabled=progress, unit="estimate")
+        rows = []
+        for case in cases:
+            widths, rank = dict(case.arguments)["widths"], dict(case.arguments)["rank"]
+            problem = dln_problem(widths, rank, n=rows_of_data, seed=case.seed, per_sample=True)
+            module = problem.loss.as_module(problem.true_parameter, torch.float32)
+            for name, settings in CONFIGS.items():
+                verdict = _judged(problem, module, {**settings, **(shorter or {})}, gibbs or {})
+                rows.append({"network": case.id, "setting": name, **verdict})
+                if bar is not None:
+                    bar.update()
+        if bar is not None:
+            bar.close()
+        draws.append({"seed": seed, "rows": rows, "summary": {name: _summary([r for r in rows if r["setting"] == name])
+                                                              for name in CONFIGS}})
+    defaults = next(iter(CONFIGS))
+    return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS),
+            "shorter": shorter or {}, "draws": draws,
+            "meets_target": all(draw["summary"][defaults]["silent_misses"] == 0 for draw in draws)}
+
+
+def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
+    """One estimate through the one call, its Gibbs truth and the verdict."""
+    clock = time.perf_counter()
+    with warnings.catch_warnings():   # judged here against the truth and the gate
+        warnings.simplefilter("ignore", EstimateWarning)
+        result = estimate_llc(module, problem.data, **settings)
+    seconds = time.perf_counter() - clock
+    truth = reference_llc(FullDataLoss(problem.loss, *problem.data), result.localization.center.double(),
+                          result.nbeta, result.config.localization, **gibbs)
+    passes = result.mean is not None and mixing_concern(result.estimate) is None
+    row = {"lambda": float(problem.exact.lam), "llc": result.mean, "se": result.standard_error, "rhat": result.rhat,
+           "ess": result.ess, "truth": truth.mean, "truth_se": truth.standard_error, "passes_gate": passes,
+           "seconds": seconds, "sampler": result.config.sampler}
+    if result.mean is None or result.standard_error is None:
+        return {**row, "error": None, "misses": True}
+    spread = math.hypot(result.standard_error, truth.standard_error)
+    error = result.mean - truth.mean
+    return {**row, "error": error / truth.mean, "misses": abs(error) > 3 * spread + BIAS_BUDGET * abs(truth.mean)}
+
+
+def _summary(rows: list[dict]) -> dict:
+    errors = [abs(row["error"]) for row in rows if row["error"] is not None]
+    passing = [abs(row["error"]) for row in rows if row["passes_gate"] and row["error"] is not None]
+    return {"networks": len(rows), "passing_gate": sum(row["passes_gate"] for row in rows),
+            "misses": sum(row["misses"] for row in rows),
+            "silent_misses": sum(row["misses"] and row["passes_gate"] for row in rows),
+            "largest_error": max(errors, default=None), "largest_error_passing": max(passing, default=None),
+            "seconds": sum(row["seconds"] for row in rows)}
+
+
+def format_module_accuracy(result: dict) -> str:
+    lines = [f"estimate_llc on random deep linear networks as nn.Sequential (n = {result['rows_of_data']:,}), "
+             f"against blocked-Gibbs truths at each estimate's centre; a miss is |λ̂ − t| > 3 SE + "
+             f"{result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the gate) by the defaults: "
+             + ("ok" if result["meets_target"] else "MISSED"),
+             f"    {'network':<44} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
+             f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'s':>5}"]
+    for draw in result["draws"]:
+        lines.append(f"  draw {draw['seed']}:")
+        for row in draw["rows"]:
+            llc = "—" if row["llc"] is None else f"{row['llc']:.3f} ± {row['se'] or 0:.3f}"
+            error = "—" if row["error"] is None else f"{row['error']:+.1%}"
+            lines.append(f"    {row['network'][:44]:<44} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
+                         f"{llc:>16} {error:>7} {row['rhat'] or math.nan:6.3f} {row['ess'] or 0:6.0f} "
+                         f"{'pass' if row['passes_gate'] else 'FAIL':>5} {row['seconds']:5.0f}"
+                         + ("  MISS" if row["misses"] else ""))
+        for name, summary in draw["summary"].items():
+            largest, passing = (_percent(summary[key]) for key in ("largest_error", "largest_error_passing"))
+            lines.append(f"    {name}: gate passed {summary['passing_gate']}/{summary['networks']}, misses "
+                         f"{summary['misses']} (silent {summary['silent_misses']}), largest error {largest}, among "
+                         f"passes {passing}; {summary['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
