@@ -74,7 +74,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
-    ``restrict_to`` (one restriction) are as in :func:`sltlab.estimators.module.estimate_llc`. The step size is
+    ``restrict_to`` (one restriction) are as in :func:`sltlab.estimators.module.estimate_llc`, except
+    that without a config the settings override ``LLCConfig()`` (SGLD, a step shared by every
+    checkpoint), not that call's ``MODULE_DEFAULTS``. The step size is
     calibrated once (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint
     ``calibrate_at`` (default the last) and used at every checkpoint, with the run lengthened as
     the calibration asks; ``calibrate_at=None`` lets each checkpoint take its sampler's own rule.

@@ -118,7 +118,7 @@ def test_a_list_of_restrictions_with_mala_runs_one_after_the_other_and_says_why(
 
 
 def test_all_parameters_beside_one_layer_in_a_list_of_restrictions():
-    whole, layer = _small_network_estimates([None, "0.weight"], draws=30)
+    whole, layer = _small_network_estimates([None, "0.weight"], sampler="sgld", draws=30)
     assert whole.restricted_to is None and whole.parameters == ("0.weight", "1.weight")
     assert layer.restricted_to == "0.weight" and layer.parameters == ("0.weight",)
     assert any("2 restrictions sampled together" in note for note in layer.notes)
