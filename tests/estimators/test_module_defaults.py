@@ -33,6 +33,9 @@ START_BUDGET = 0.01   # of the truth: chains that start at w* and have not quite
 ])
 def test_the_defaults_are_mala_unless_a_config_a_sampler_or_a_batch_size_is_given(config, settings, expected):
     assert module_defaults(config, settings) == expected
+
+
+def test_the_defaults_are_the_measured_ones():
     assert MODULE_DEFAULTS.sampler == "mala" and MODULE_DEFAULTS.anneal == 100 and MODULE_DEFAULTS.draws == 4000
 
 

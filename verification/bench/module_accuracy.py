@@ -8,9 +8,10 @@ and estimated through :func:`sltlab.estimators.estimate_llc` — with its defaul
 (:data:`~sltlab.estimators.module.MODULE_DEFAULTS`) and, beside them, ``LLCConfig()``'s SGLD. The
 truth for each estimate is the finite-n LLC at that estimate's own centre (the empirical minimum
 L-BFGS reached), nβ and γ, from the blocked-Gibbs sampler
-(:func:`~sltlab.verification.reference.dln_gibbs.reference_llc`), which shares no code with the
-estimators. An estimate misses when |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·t; a miss that
-passes the mixing gate is silent, and the target is that the defaults have none.
+(:func:`~sltlab.verification.reference.dln_gibbs.reference_llc`), whose sampling shares no code
+with the estimators' (only the mean and SE of its gaps are taken the same way). An estimate
+misses when |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·t; a miss that passes the mixing gate
+is silent, and the target is that the defaults have none.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _summary(rows: list[dict]) -> dict:
 
 def format_module_accuracy(result: dict) -> str:
     lines = [f"estimate_llc on random deep linear networks as nn.Sequential (n = {result['rows_of_data']:,}), "
-             f"against blocked-Gibbs truths at each estimate's centre; a miss is |λ̂ − t| > 3 SE + "
+             f"against blocked-Gibbs truths at each estimate's centre; a miss is |λ̂ − t| > 3·√(SE² + SE_t²) + "
              f"{result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the gate) by the defaults: "
              + ("ok" if result["meets_target"] else "MISSED"),
              f"    {'network':<44} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
