@@ -57,41 +57,28 @@ class Adaptation(NamedTuple):
 
 
 class DualAveraging:
-    """Hoffman & Gelman (2014), Alg. 5: the log step driven to a target acceptance, with its
-    iterate average as the final step."""
+    """Hoffman & Gelman (2014), Alg. 5: log ε driven to a target acceptance, with its iterate
+    average as the final step; for one step (``log_step`` a number, kept in float64) or for K
+    groups at once (``log_step`` a tensor [K], each group driven by its own mean acceptance [K])."""
 
-    def __init__(self, step_size: float, target_acceptance: float):
-        self.target, self.mu, self.count = target_acceptance, math.log(10 * step_size), 0
-        self.error, self.log_step, self.log_average = 0.0, math.log(step_size), 0.0
-
-    @property
-    def step_size(self) -> float:
-        return math.exp(self.log_step)
+    def __init__(self, log_step: float | Tensor, target_acceptance: float):
+        self.log_step = torch.as_tensor(log_step, dtype=None if isinstance(log_step, Tensor) else torch.float64)
+        self.target, self.mu, self.count = target_acceptance, self.log_step + math.log(10), 0
+        self.error, self.log_average = torch.zeros_like(self.log_step), torch.zeros_like(self.log_step)
 
     @property
-    def averaged_step_size(self) -> float:
-        return math.exp(self.log_average)
+    def step_size(self) -> Tensor:
+        return self.log_step.exp()
 
-    def update(self, acceptance: float) -> None:
+    @property
+    def averaged_step_size(self) -> Tensor:
+        return self.log_average.exp()
+
+    def update(self, acceptance: float | Tensor) -> Tensor:
+        """The next log ε after one step's acceptance (a number, or [K] per group)."""
         self.count += 1
-        self.error += ((self.target - acceptance) - self.error) / (self.count + 10)
-        self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
-        weight = self.count ** -0.75
-        self.log_average = weight * self.log_step + (1 - weight) * self.log_average
-
-
-class GroupedDualAveraging:
-    """:class:`DualAveraging` for K groups at once: log ε per group [K], driven by each group's
-    mean acceptance [K]."""
-
-    def __init__(self, log_step: Tensor, target_acceptance: float):
-        self.target, self.mu, self.count = target_acceptance, log_step + math.log(10), 0
-        self.error, self.log_step, self.log_average = torch.zeros_like(log_step), log_step, torch.zeros_like(log_step)
-
-    def update(self, acceptance: Tensor) -> Tensor:
-        """The next log ε [K] after one step's acceptance [K]."""
-        self.count += 1
-        self.error = self.error + ((self.target - acceptance.to(self.error)) - self.error) / (self.count + 10)
+        acceptance = torch.as_tensor(acceptance).to(self.error)
+        self.error = self.error + ((self.target - acceptance) - self.error) / (self.count + 10)
         self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
         weight = self.count ** -0.75
         self.log_average = weight * self.log_step + (1 - weight) * self.log_average
@@ -149,14 +136,14 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
         stage = posterior._replace(nbeta=nbeta)
         state = mala(stage, step_size=1.0).init(position, batch)
         if averaging is None or nbeta == posterior.nbeta:   # at the target, adapt afresh from the step so far
-            averaging, rates = DualAveraging(normalised, target_acceptance), []
+            averaging, rates = DualAveraging(math.log(normalised), target_acceptance), []
         for _ in range(steps):
-            state, rate = _acceptance(stage, batch, state, averaging.step_size / (nbeta + shift), generator)
+            state, rate = _acceptance(stage, batch, state, float(averaging.step_size) / (nbeta + shift), generator)
             averaging.update(rate)
             rates.append(rate)
-        position, normalised = state.position, averaging.step_size
+        position, normalised = state.position, float(averaging.step_size)
     achieved = sum(rates[len(rates) // 2:]) / len(rates[len(rates) // 2:])
-    return Adaptation(averaging.averaged_step_size / (posterior.nbeta + shift), target_acceptance, achieved,
+    return Adaptation(float(averaging.averaged_step_size) / (posterior.nbeta + shift), target_acceptance, achieved,
                       warmup_steps, state)
 
 
@@ -197,17 +184,17 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
         stage = posterior._replace(nbeta=nbeta * factor)
         state = mala(stage, step_size=1.0).init(position, batch)
         if averaging is None or factor == 1.0:   # at the target, adapt afresh from the step so far
-            averaging, rates = GroupedDualAveraging(normalised.log(), MALA_TARGET_ACCEPTANCE), []
+            averaging, rates = DualAveraging(normalised.log(), MALA_TARGET_ACCEPTANCE), []
         for _ in range(steps):
-            state, rate = _group_acceptance(stage, batch, state, averaging.log_step.exp() / (target * factor + shift),
+            state, rate = _group_acceptance(stage, batch, state, averaging.step_size / (target * factor + shift),
                                             chains, generator)
             averaging.update(rate)
             rates.append(rate)
-        position, normalised = state.position, averaging.log_step.exp()
+        position, normalised = state.position, averaging.step_size
     achieved = torch.stack(rates[len(rates) // 2:]).mean(0)
     trace = Trace({}, np.zeros(len(position), dtype=bool), np.full(len(position), -1), None, warmup_steps,
                   time.perf_counter() - started, state)
-    return averaging.log_average.exp() / (target + shift), achieved, trace
+    return averaging.averaged_step_size / (target + shift), achieved, trace
 
 
 def mala_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,

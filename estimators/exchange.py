@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sltlab.estimators.adapt import GroupedDualAveraging
+from sltlab.estimators.adapt import DualAveraging
 from sltlab.estimators.hmc import hmc
 from sltlab.estimators.posterior import LocalPosterior, Loss
 from sltlab.estimators.sampling import progress_bar
@@ -98,7 +98,7 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
     posterior = LocalPosterior(scaled, 1.0, localization,
                                torch.zeros(dim, dtype=start.dtype, device=start.device) if center is None else center)
     log_step = torch.log(0.1 / ladder.sqrt())
-    averaging = GroupedDualAveraging(log_step, TARGET_ACCEPTANCE)
+    averaging = DualAveraging(log_step, TARGET_ACCEPTANCE)
     sampler = hmc(posterior, step_size=log_step.exp().repeat_interleave(ladders), leapfrog_steps=leapfrog_steps)
     state = sampler.init(start.reshape(rungs * ladders, dim), None)
     replica = torch.arange(rungs, device=start.device).unsqueeze(-1).expand(rungs, ladders).clone()
@@ -116,7 +116,7 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
             sampler = hmc(posterior, step_size=averaging.update(acceptance).exp().repeat_interleave(ladders),
                           leapfrog_steps=leapfrog_steps)
             if index == warmup - 1:
-                sampler = hmc(posterior, step_size=averaging.log_average.exp().repeat_interleave(ladders),
+                sampler = hmc(posterior, step_size=averaging.averaged_step_size.repeat_interleave(ladders),
                               leapfrog_steps=leapfrog_steps)
         else:
             moves += acceptance
@@ -143,7 +143,7 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
     if bar is not None:
         bar.close()
     return ExchangeTrace({name: torch.stack(values, 2).double().numpy() for name, values in records.items()},
-                         torch.stack(placed, 2).numpy(), ladder.cpu().numpy(), averaging.log_average.exp().numpy(),
+                         torch.stack(placed, 2).numpy(), ladder.cpu().numpy(), averaging.averaged_step_size.numpy(),
                          (moves / (steps - warmup)).numpy(), (swaps / proposals.clamp_min(1)).numpy(),
                          trips.count.cpu().numpy(), steps, time.perf_counter() - clock)
 
