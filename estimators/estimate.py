@@ -22,7 +22,7 @@ from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.inference import to_inference_data
-from sltlab.estimators.llc import LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
+from sltlab.estimators.llc import MIN_ACCEPTANCE, LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
 from sltlab.estimators.localize import (Localization, at_true_parameter, empirical_minimum, localization_concerns,
                                         negative_estimate_concern)
 from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning,
@@ -95,9 +95,6 @@ class LLCResult:
     def to_inference_data(self):
         """The trace as ArviZ data (:func:`sltlab.estimators.inference.to_inference_data`)."""
         return to_inference_data(self)
-
-
-MIN_ACCEPTANCE = 0.1   # below this a Metropolis-adjusted chain has hardly moved: a warning
 
 
 class RunInputs(NamedTuple):

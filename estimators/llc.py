@@ -10,7 +10,8 @@ the Monte Carlo standard error of the mean come from :mod:`sltlab.estimators.dia
 A chain is dropped, and named with its reason, when it diverged (not finite, or beyond the
 localising prior's reach, :func:`sltlab.estimators.sampling.prior_reach`) or when it left
 the basin: its median of nβ·(L(w) − L(w*)) lies more than ``OUTLIER_SPREADS`` robust
-within-chain spreads (1.4826·MAD) from the median over the chains. Chains mixing in one basin
+within-chain spreads (1.4826·MAD) from the median over the chains (stuck, when such a chain of a
+Metropolis-adjusted sampler accepted under ``MIN_ACCEPTANCE`` of its moves). Chains mixing in one basin
 differ in their medians by a small fraction of that spread (the median's error is about
 1.25·spread/√ESS), so the threshold comes from the chains themselves, not from a constant.
 """
@@ -32,6 +33,7 @@ BLOCKS_PER_CHAIN = 50   # each chain's draws are averaged in this many blocks fo
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
 ESS_MIN = 200     # ESS (:func:`_ess`): the MCSE is then known to within about 5 %
 DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
+MIN_ACCEPTANCE = 0.1   # below this a Metropolis-adjusted chain has hardly moved
 
 
 class LLCEstimate(NamedTuple):
@@ -86,9 +88,13 @@ def mixing_concern(estimate: LLCEstimate) -> str | None:
             "to be trusted; run more draws or chains (or calibrate the step size)")
 
 
-def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS) -> dict[int, str]:
+def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS,
+                   acceptance: np.ndarray | None = None) -> dict[int, str]:
     """Chains (among ``alive``, at least three) whose median gap is more than ``spreads``
-    robust within-chain spreads from the median over the chains, with the reason."""
+    robust within-chain spreads from the median over the chains, with the reason: stuck, where
+    a Metropolis chain's mean ``acceptance`` (per chain) is under ``MIN_ACCEPTANCE`` (it held one
+    point at a step the others moved with: on [4,10,2,6,1,1,1] rank 0 one MALA chain of eight
+    accepted none of 4,000 moves at nβ·ΔL 18.9, the others at 0.3–0.6), else left the basin."""
     chains = np.flatnonzero(alive)
     if len(chains) < 3:
         return {}
@@ -97,7 +103,13 @@ def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER
     center = float(np.median(medians))
     if not scale > 0:
         return {}
-    return {int(chain): f"left the basin: median nβ·ΔL {median:.4g} against {center:.4g} over the chains, more "
+
+    def why(chain: int) -> str:
+        if acceptance is not None and acceptance[chain] < MIN_ACCEPTANCE:
+            return f"stuck: it accepted {acceptance[chain]:.1%} of its Metropolis moves, at"
+        return "left the basin:"
+
+    return {int(chain): f"{why(chain)} median nβ·ΔL {median:.4g} against {center:.4g} over the chains, more "
                         f"than {spreads:g} within-chain spreads ({scale:.3g})"
             for chain, median in zip(chains, medians) if abs(median - center) > spreads * scale}
 
@@ -114,14 +126,17 @@ def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
     gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
     reasons = {int(c): f"diverged at step {int(trace.divergence_step[c])} (not finite, or beyond the localising "
                        "prior's reach)" for c in np.flatnonzero(trace.diverged)}
-    return llc_from_gaps(gaps, nbeta, reasons)
+    acceptance = trace.fields["acceptance"].mean(-1) if "acceptance" in trace.fields else None
+    return llc_from_gaps(gaps, nbeta, reasons, acceptance)
 
 
-def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | None = None) -> LLCEstimate:
+def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | None = None,
+                  acceptance: np.ndarray | None = None) -> LLCEstimate:
     """λ̂ from a (chain, draw) array of nβ·(L_n(w) − L_n(w*)), any sampler's: chains named in
-    ``diverged`` (index → reason) and chains that left the basin are dropped."""
+    ``diverged`` (index → reason) and chains that left the basin (:func:`basin_outliers`, with
+    each chain's mean Metropolis ``acceptance`` where there is one) are dropped."""
     reasons = dict(diverged or {})
-    reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons))))
+    reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons)), acceptance=acceptance))
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
