@@ -22,7 +22,8 @@ from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.inference import to_inference_data
-from sltlab.estimators.llc import MIN_ACCEPTANCE, LLCEstimate, default_nbeta, llc_from_trace, mixing_concern
+from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
+                                   llc_from_trace, mixing_concern)
 from sltlab.estimators.localize import (Localization, at_true_parameter, empirical_minimum, localization_concerns,
                                         negative_estimate_concern)
 from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning,
@@ -271,7 +272,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         chain, why = next(iter(estimate.divergence.items()))
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "
                          f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
-    mixing = mixing_concern(estimate)
+    mixing = mixing_concern(estimate, MIXING_REMEDIES.get(resolved.sampler, STEP_REMEDY))
     concerns += [(mixing, MixingWarning)] if mixing else []
     stacklevel = caller_stacklevel()
     for message, category in concerns:

@@ -51,7 +51,17 @@ class LLCEstimate(NamedTuple):
     drift: float | None = None      # (last-quarter λ̂ − first-quarter λ̂)/SE of the difference: :func:`drift_z`
 
 
-def mixing_concern(estimate: LLCEstimate) -> str | None:
+# What to do when the chains fail the gate, by sampler: the Metropolis-adjusted samplers are exact at
+# any step and tune their own in the warm-up, so a calibration sweep of the step does not help them.
+TUNED_STEP = ("run more draws or chains ({} is exact at any step, and a step left to it is tuned during its "
+              "warm-up, so calibrating it does not help{})")
+MIXING_REMEDIES = {"mala": TUNED_STEP.format("MALA", "; where the model is cheap to evaluate, sampler='hmc' or "
+                                             "fallback='hmc' crosses the directions held only by γ in one trajectory"),
+                   "hmc": TUNED_STEP.format("HMC", ""), "slice": "run more draws or chains"}
+STEP_REMEDY = "run more draws or chains (or calibrate the step size)"
+
+
+def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | None:
     """What is wrong with the mixing of the kept chains, against the gate R-hat ≤ ``RHAT_MAX``
     (:func:`_rhat`) and ESS ≥ ``ESS_MIN`` (:func:`_ess`; Vehtari et al. 2021, §4), a drift of at
     most ``DRIFT_MAX`` standard errors (:func:`drift_z`) and λ̂ more than two standard errors from
@@ -85,7 +95,7 @@ def mixing_concern(estimate: LLCEstimate) -> str | None:
     if not failures:
         return None
     return (f"the chains fail the mixing gate: {' and '.join(failures)}, so λ̂ and its standard error are not yet "
-            "to be trusted; run more draws or chains (or calibrate the step size)")
+            f"to be trusted; {remedy}")
 
 
 def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS,

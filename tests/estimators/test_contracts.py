@@ -190,6 +190,18 @@ def test_a_metropolis_step_that_is_almost_never_accepted_is_a_warning():
     assert result.acceptance < 0.1 and any("hardly left w*" in message for message in result.warnings)
 
 
+@pytest.mark.parametrize("sampler, remedy", [("mala", "MALA is exact at any step, and a step left to it is tuned"),
+                                             ("sgld", "run more draws or chains (or calibrate the step size)")])
+def test_the_mixing_warning_names_the_remedy_that_fits_the_sampler(sampler, remedy):
+    problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
+    config = LLCConfig(sampler=sampler, chains=3, draws=8, burnin=0, step_size=1e-6, dtype="float64")
+    with warnings.catch_warnings():   # 24 draws in all: an ESS under 200 whatever they read
+        warnings.simplefilter("ignore")
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
+    (mixing,) = [message for message in result.warnings if "fail the mixing gate" in message]
+    assert remedy in mixing
+
+
 def test_the_mixing_gate_names_what_failed():
     from sltlab.estimators.llc import LLCEstimate, mixing_concern
 
