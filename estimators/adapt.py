@@ -77,7 +77,7 @@ class DualAveraging:
     def update(self, acceptance: float | Tensor) -> Tensor:
         """The next log ε after one step's acceptance (a number, or [K] per group)."""
         self.count += 1
-        acceptance = torch.as_tensor(acceptance).to(self.error)
+        acceptance = torch.as_tensor(acceptance, dtype=self.error.dtype, device=self.error.device)
         self.error = self.error + ((self.target - acceptance) - self.error) / (self.count + 10)
         self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
         weight = self.count ** -0.75
