@@ -55,8 +55,9 @@ class LLCEstimate(NamedTuple):
 # any step and tune their own in the warm-up, so a calibration sweep of the step does not help them.
 TUNED_STEP = ("run more draws or chains ({} is exact at any step, and a step left to it is tuned during its "
               "warm-up, so calibrating it does not help{})")
-MIXING_REMEDIES = {"mala": TUNED_STEP.format("MALA", "; where the model is cheap to evaluate, sampler='hmc' or "
-                                             "fallback='hmc' crosses the directions held only by γ in one trajectory"),
+HMC_ACROSS = "; where the model is cheap to evaluate, HMC, as the sampler or the fallback, crosses the directions " \
+             "held only by γ in one trajectory"
+MIXING_REMEDIES = {"mala": TUNED_STEP.format("MALA", HMC_ACROSS),
                    "hmc": TUNED_STEP.format("HMC", ""), "slice": "run more draws or chains"}
 STEP_REMEDY = "run more draws or chains (or calibrate the step size)"
 
