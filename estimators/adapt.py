@@ -58,31 +58,37 @@ class Adaptation(NamedTuple):
 
 class DualAveraging:
     """Hoffman & Gelman (2014), Alg. 5: log ε driven to a target acceptance, with its iterate
-    average as the final step; for one step (``log_step`` a number, kept in float64) or for K
-    groups at once (``log_step`` a tensor [K], each group driven by its own mean acceptance [K])."""
+    average as the final step; for one step (``log_step`` a number: plain float arithmetic, which
+    runs at every warm-up step) or for K groups at once (``log_step`` a tensor [K], each group
+    driven by its own mean acceptance [K])."""
 
     def __init__(self, log_step: float | Tensor, target_acceptance: float):
-        self.log_step = torch.as_tensor(log_step, dtype=None if isinstance(log_step, Tensor) else torch.float64)
-        self.target, self.mu, self.count = target_acceptance, self.log_step + math.log(10), 0
-        self.error, self.log_average = torch.zeros_like(self.log_step), torch.zeros_like(self.log_step)
+        self.target, self.mu, self.count = target_acceptance, log_step + math.log(10), 0
+        self.log_step = log_step
+        self.error = self.log_average = torch.zeros_like(log_step) if isinstance(log_step, Tensor) else 0.0
 
     @property
-    def step_size(self) -> Tensor:
-        return self.log_step.exp()
+    def step_size(self) -> float | Tensor:
+        return _exp(self.log_step)
 
     @property
-    def averaged_step_size(self) -> Tensor:
-        return self.log_average.exp()
+    def averaged_step_size(self) -> float | Tensor:
+        return _exp(self.log_average)
 
-    def update(self, acceptance: float | Tensor) -> Tensor:
+    def update(self, acceptance: float | Tensor) -> float | Tensor:
         """The next log ε after one step's acceptance (a number, or [K] per group)."""
         self.count += 1
-        acceptance = torch.as_tensor(acceptance, dtype=self.error.dtype, device=self.error.device)
+        if isinstance(self.error, Tensor):
+            acceptance = torch.as_tensor(acceptance, dtype=self.error.dtype, device=self.error.device)
         self.error = self.error + ((self.target - acceptance) - self.error) / (self.count + 10)
         self.log_step = self.mu - math.sqrt(self.count) / 0.05 * self.error
         weight = self.count ** -0.75
         self.log_average = weight * self.log_step + (1 - weight) * self.log_average
         return self.log_step
+
+
+def _exp(value: float | Tensor) -> float | Tensor:
+    return value.exp() if isinstance(value, Tensor) else math.exp(value)
 
 
 def _acceptance(posterior, batch, state, step_size, generator):
@@ -138,12 +144,12 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
         if averaging is None or nbeta == posterior.nbeta:   # at the target, adapt afresh from the step so far
             averaging, rates = DualAveraging(math.log(normalised), target_acceptance), []
         for _ in range(steps):
-            state, rate = _acceptance(stage, batch, state, float(averaging.step_size) / (nbeta + shift), generator)
+            state, rate = _acceptance(stage, batch, state, averaging.step_size / (nbeta + shift), generator)
             averaging.update(rate)
             rates.append(rate)
-        position, normalised = state.position, float(averaging.step_size)
+        position, normalised = state.position, averaging.step_size
     achieved = sum(rates[len(rates) // 2:]) / len(rates[len(rates) // 2:])
-    return Adaptation(float(averaging.averaged_step_size) / (posterior.nbeta + shift), target_acceptance, achieved,
+    return Adaptation(averaging.averaged_step_size / (posterior.nbeta + shift), target_acceptance, achieved,
                       warmup_steps, state)
 
 

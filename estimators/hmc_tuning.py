@@ -77,7 +77,7 @@ def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, 
     bar = progress_bar(config.burnin_steps, "hmc warm-up", unit="trajectory",
                        enabled=getattr(run, "keywords", {}).get("progress", False))
     for _ in range(config.burnin_steps):
-        sampler = hmc_from_config(posterior, replace(config, step_size=float(averaging.step_size)))
+        sampler = hmc_from_config(posterior, replace(config, step_size=averaging.step_size))
         step = run(sampler, draws=1, initial_state=state, progress=False)
         if bar is not None:
             bar.update(1)
@@ -87,7 +87,7 @@ def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, 
         averaging.update(rates[-1])
     if bar is not None:
         bar.close()
-    tuned = replace(config, step_size=float(averaging.averaged_step_size))
+    tuned = replace(config, step_size=averaging.averaged_step_size)
     achieved = float(np.mean(rates[len(rates) // 2:]))
     rule = (f"dual averaging to HMC acceptance {HMC_TARGET_ACCEPTANCE} over {config.burnin_steps} burn-in "
             f"trajectories (reached {achieved:.2f}), then {trajectory_steps(tuned.step_size, config.localization):,} "
