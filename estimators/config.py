@@ -20,10 +20,11 @@ FALLBACK_SAMPLERS = tuple(FALLBACK_COUNTS)
 # The kind of every setting (a bool is not taken for a number), and those that may be None.
 FIELD_KINDS = {**{name: (numbers.Integral, "an integer") for name in ("chains", "draws", "burnin", "thin",
                                                                      "batch_size", "seed", "reruns")},
-               **{name: (numbers.Real, "a number") for name in ("step_size", "localization", "nbeta", "anneal")},
+               **{name: (numbers.Real, "a number") for name in ("step_size", "localization", "nbeta", "anneal",
+                                                                "fallback_budget")},
                **{name: (bool, "True or False") for name in ("functional_variance", "compile_step")},
                **{name: (str, "a name") for name in ("sampler", "localize_at", "device", "dtype", "fallback")}}
-OPTIONAL = frozenset({"burnin", "step_size", "nbeta", "batch_size", "fallback"})
+OPTIONAL = frozenset({"burnin", "step_size", "nbeta", "batch_size", "fallback", "fallback_budget"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class LLCConfig:
     reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
     anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
     fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
+    fallback_budget: float | None = None   # ... only when it would take at most this many times the gradient
+                                           # evaluations of the first run (None: whatever it takes)
 
     @property
     def burnin_steps(self) -> int:
@@ -94,8 +97,12 @@ class LLCConfig:
                 raise ValueError(f"fallback must be one of {', '.join(FALLBACK_SAMPLERS)} and differ from the "
                                  f"sampler, got {self.fallback!r} after {self.sampler}")
             self.fallback_config().validate()
+        if self.fallback_budget is not None and not (self.fallback_budget > 0 and math.isfinite(self.fallback_budget)):
+            raise ValueError(f"fallback_budget must be a positive multiple of the first run's gradient evaluations, "
+                             f"got {self.fallback_budget}")
 
     def fallback_config(self) -> LLCConfig:
         """The settings of the fallback run: the same nβ, γ, centre, chains and seed, the fallback
         sampler with its own counts and its step chosen anew, and no fallback of its own."""
-        return replace(self, sampler=self.fallback, step_size=None, fallback=None, **FALLBACK_COUNTS[self.fallback])
+        return replace(self, sampler=self.fallback, step_size=None, fallback=None, fallback_budget=None,
+                       **FALLBACK_COUNTS[self.fallback])

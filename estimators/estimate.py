@@ -21,6 +21,7 @@ from torch import Tensor
 from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
+from sltlab.estimators.hmc_tuning import OverBudget, fallback_over_budget
 from sltlab.estimators.inference import to_inference_data
 from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
                                    llc_from_trace, mixing_concern)
@@ -151,6 +152,9 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     listed in ``LLCResult.warnings``. With ``config.fallback``, chains that still fail the mixing
     gate after their reruns are replaced by a run of the fallback sampler from w* (at the same
     centre, nβ and γ), whose chains the result then reports; a note gives the first run's reading.
+    With ``config.fallback_budget`` it runs only if its draws would take at most that many times
+    the first run's gradient evaluations, or a note says what they would have taken
+    (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`).
     """
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     start = true_parameter.to(device=device, dtype=torch.float64)
@@ -166,25 +170,36 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
     trace, resolved, rule, notes = sample(resolved)
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
-    if first is not None and mixing_concern(first) is not None:
+    failed = first is not None and mixing_concern(first) is not None
+    over_budget = fallback_over_budget(resolved, trace.steps) if failed else None
+    if over_budget is not None:
+        notes += (over_budget,)
+    elif failed:
         first_run = f"{trace.steps:,} steps and {trace.seconds:.3g} s of sampling"
         first_mean = "none kept" if first.mean is None else f"{first.mean:.6g}"
         announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
                        enabled=progress)
-        trace, fallback, rule, fallback_notes = sample(resolved.fallback_config())
-        notes += (f"{resolved.sampler}'s chains failed the mixing gate after {first_run} "
-                  f"({_gate_reading(first)}; λ̂ = {first_mean}), so λ̂ was estimated anew from w* by "
-                  f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
-                  *fallback_notes)
-        resolved = fallback
+        try:
+            trace, fallback, rule, fallback_notes = sample(resolved.fallback_config(), budget=partial(
+                fallback_over_budget, resolved, trace.steps))
+        except OverBudget as stopped:
+            notes += (str(stopped),)
+        else:
+            notes += (f"{resolved.sampler}'s chains failed the mixing gate after {first_run} "
+                      f"({_gate_reading(first)}; λ̂ = {first_mean}), so λ̂ was estimated anew from w* by "
+                      f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
+                      *fallback_notes)
+            resolved = fallback
     result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
     return replace(result, notes=result.notes + notes) if notes else result
 
 
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
-            data: tuple[Tensor, ...], progress: bool) -> tuple[Trace, LLCConfig, str, tuple[str, ...]]:
+            data: tuple[Tensor, ...], progress: bool,
+            budget: Callable[[LLCConfig], str | None] | None = None) -> tuple[Trace, LLCConfig, str, tuple[str, ...]]:
     """Choose the step (unless given), warm up, sample and rerun as ``config`` says; returns the
-    trace, the config resolved, the step's rule in words and notes on settings not applied."""
+    trace, the config resolved, the step's rule in words and notes on settings not applied.
+    After the warm-up, a sentence from ``budget`` on the config stops the run (:class:`OverBudget`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
     if automatic:
@@ -196,6 +211,8 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     warmup = None
     if automatic and kind.warm_up is not None and (resolved.burnin > 1 or not kind.warm_up_is_burn_in):
         warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
+        if budget is not None and (refusal := budget(resolved)) is not None:
+            raise OverBudget(refusal)
     notes = ()
     if resolved.anneal > 1 and (resolved.sampler != "mala" or warmup is None):   # the result says what was used
         notes += (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when "

@@ -60,6 +60,42 @@ def hmc_from_config(posterior: LocalPosterior, config: LLCConfig) -> Sampler:
     return hmc(posterior, step_size=config.step_size, leapfrog_steps=longest, shortest_steps=math.ceil(longest / 2))
 
 
+def mean_trajectory_steps(step_size: float, localization: float) -> float:
+    """Leapfrog steps of an average trajectory of ``hmc_from_config``: drawn uniformly between
+    half and all of ``trajectory_steps``."""
+    longest = trajectory_steps(step_size, localization)
+    return (math.ceil(longest / 2) + longest) / 2
+
+
+class OverBudget(Exception):
+    """A run stopped after its warm-up because its draws would cost more than allowed; the
+    message says how much."""
+
+
+def fallback_over_budget(config: LLCConfig, first_steps: int, tuned: LLCConfig | None = None) -> str | None:
+    """Why the fallback's draws are not run (None when they are): they would take more than
+    ``config.fallback_budget`` times the ``first_steps`` gradient evaluations of the first run.
+    Judged before its warm-up at h = √ε of the first run's step ε (the pilot rule of
+    :func:`hmc_pilot_step`), above the step the warm-up tuned on every network where both were
+    read (0.32–0.8 of it, four networks), so that a fallback refused then would cost more still;
+    and after its warm-up (``tuned``) at the step it tuned."""
+    if config.fallback_budget is None:
+        return None
+    fallback = tuned or config.fallback_config()
+    step = math.sqrt(config.step_size) if tuned is None else tuned.step_size
+    trajectories = fallback.draws * fallback.thin
+    predicted = trajectories * mean_trajectory_steps(step, fallback.localization)
+    if predicted <= config.fallback_budget * first_steps:
+        return None
+    when = (f"after its {fallback.burnin_steps} warm-up trajectories, at the tuned h = {step:.3g}," if tuned else
+            f"at h = √ε of {config.sampler}'s step (h = {step:.3g}; warm-ups have tuned smaller steps),")
+    return (f"the fallback {config.fallback} was not run{' past its warm-up' if tuned else ''}: {when} its "
+            f"{trajectories} trajectories of up to {trajectory_steps(step, fallback.localization):,} leapfrog steps "
+            f"would take about {predicted:,.0f} gradient evaluations, {predicted / first_steps:.3g} times the "
+            f"{first_steps:,} of {config.sampler}'s run, over the budget of {config.fallback_budget:g} times; "
+            "sampler='hmc' runs it")
+
+
 def hmc_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
                    generator: torch.Generator) -> tuple[float, str]:
     """h = √ε for MALA's pilot ε (one leapfrog step of size h is a MALA step of ε = h²)."""

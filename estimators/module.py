@@ -37,9 +37,14 @@ GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoad
 # of two draws (7 to choose on, 5 to confirm on) and read λ̂ = 0 on three; MALA passed it on 6, each
 # within 1.0 % of its truth, and failed it, flagged, on the 6 with a narrow layer between wider ones,
 # at 3–8 times SGLD's time. On two held-out draws (seeds 5 and 6) MALA passed on 4 of 6, within 1.9 %,
-# and failed, flagged, on 2. Two reruns, tried on the first draw, did not carry over to the second; HMC
-# as a fallback took more than 16 minutes through the generic path on a network of d = 129 at n = 10⁴.
-MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=100.0)
+# and failed, flagged, on 2. Two reruns, tried on the first draw, did not carry over to the second.
+# When MALA's chains fail the gate, HMC estimates anew from w* (300 trajectories after 50), but only if
+# its draws would take at most 4 times MALA's gradient evaluations (judged before its warm-up at h = √ε
+# of MALA's step, and after it at the step it tuned): on trained MLPs MALA failed the gate (R-hat 1.10
+# and 1.46) and HMC passed it at 2.3 and 4 times the time; the narrow deep linear networks would take
+# HMC 5–11 times MALA's evaluations at n = 2,000 and 7–10 times at n = 10⁴ (more than 16 minutes on
+# one of d = 129), and are left flagged, with the cost in a note; HMC ran on one, [18,3,6] at n = 2,000.
+MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=100.0, fallback="hmc", fallback_budget=4.0)
 
 
 class Prepared(NamedTuple):

@@ -2,6 +2,7 @@
 checked against an exact finite-temperature LLC; a run that passes is left exactly as it was;
 settings that cannot hold a fallback are refused, and the paths that cannot apply it say so."""
 
+import math
 import warnings
 from dataclasses import replace
 
@@ -51,6 +52,49 @@ def test_chains_failing_the_gate_are_replaced_by_hmc_from_w_star():
     assert abs(result.mean - quadratic_truth()) <= 4 * result.standard_error + 0.01 * quadratic_truth()
 
 
+def test_a_fallback_within_its_budget_runs():
+    result = _estimate(replace(SHORT_MALA, fallback_budget=1e6))
+    assert result.config.sampler == "hmc" and mixing_concern(result.estimate) is None
+
+
+def _draws_cost(step: float) -> float:
+    """300 trajectories of on average (⌈L/2⌉ + L)/2 leapfrog steps, L = ⌈(π/(4√γ))/h⌉."""
+    longest = math.ceil(math.pi / (4 * math.sqrt(GAMMA)) / step)
+    return 300 * (math.ceil(longest / 2) + longest) / 2
+
+
+def _refused(budget: float):
+    result = _estimate(replace(SHORT_MALA, fallback_budget=budget))
+    alone = _estimate(replace(SHORT_MALA, fallback=None))
+    assert result.config.sampler == "mala" and torch.equal(torch.as_tensor(result.trace.fields["loss"]),
+                                                           torch.as_tensor(alone.trace.fields["loss"]))
+    assert any("mixing gate" in warning for warning in result.warnings)
+    (note,) = [note for note in result.notes if note.startswith("the fallback hmc was not run")]
+    return note, alone
+
+
+def test_a_fallback_whose_draws_cost_too_much_even_at_the_pilot_step_is_not_started():
+    budget = 0.5
+    note, alone = _refused(budget)
+    predicted = _draws_cost(math.sqrt(alone.config.step_size))   # at h = √ε of MALA's step
+    assert predicted > budget * alone.trace.steps
+    assert note.startswith("the fallback hmc was not run: at h = √ε of mala's step")
+    assert f"would take about {predicted:,.0f} gradient evaluations" in note
+    assert f"the {alone.trace.steps:,} of mala's run, over the budget of {budget:g} times" in note
+
+
+def test_a_fallback_whose_tuned_step_makes_its_draws_too_costly_stops_after_its_warm_up():
+    # between the draws' cost at the pilot step and at the step HMC tunes (known from a full run)
+    alone, full = _estimate(replace(SHORT_MALA, fallback=None)), _estimate(SHORT_MALA)
+    pilot, tuned = _draws_cost(math.sqrt(alone.config.step_size)), _draws_cost(full.config.step_size)
+    assert pilot < tuned
+    budget = (pilot + tuned) / 2 / alone.trace.steps
+    note, _ = _refused(budget)
+    assert note.startswith(f"the fallback hmc was not run past its warm-up: after its 50 warm-up trajectories, at "
+                           f"the tuned h = {full.config.step_size:.3g}")
+    assert f"would take about {tuned:,.0f} gradient evaluations" in note
+
+
 def test_without_a_fallback_the_failing_chains_are_reported_as_they_are():
     result = _estimate(replace(SHORT_MALA, fallback=None))
     assert result.config.sampler == "mala" and not any("anew" in note for note in result.notes)
@@ -69,6 +113,9 @@ def test_chains_that_pass_the_gate_are_untouched_by_the_fallback():
     (LLCConfig(sampler="hmc", fallback="hmc"), "fallback must be one of hmc and differ from the sampler"),
     (LLCConfig(sampler="mala", fallback="sgld"), "fallback must be one of hmc"),
     (LLCConfig(sampler="mala", fallback="hmc", localization=0.0), "hmc needs a localization γ > 0"),
+    (LLCConfig(sampler="mala", fallback="hmc", fallback_budget=0.0), "fallback_budget must be a positive multiple"),
+    (LLCConfig(sampler="mala", fallback="hmc", fallback_budget=math.inf), "fallback_budget must be a positive"),
+    (LLCConfig(sampler="mala", fallback="hmc", fallback_budget=True), "fallback_budget must be a number or None"),
 ])
 def test_a_fallback_that_cannot_run_is_refused(config, message):
     with pytest.raises(ValueError, match=message):

@@ -37,6 +37,7 @@ def test_the_defaults_are_mala_unless_a_config_a_sampler_or_a_batch_size_is_give
 
 def test_the_defaults_are_the_measured_ones():
     assert MODULE_DEFAULTS.sampler == "mala" and MODULE_DEFAULTS.anneal == 100 and MODULE_DEFAULTS.draws == 4000
+    assert MODULE_DEFAULTS.fallback == "hmc" and MODULE_DEFAULTS.fallback_budget == 4
 
 
 def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():
