@@ -273,7 +273,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     acceptance = float(trace.fields["acceptance"][~trace.diverged].mean()) if (
         "acceptance" in trace.fields and not trace.diverged.all()) else None
     fluctuation = singular_fluctuation(trace, resolved.nbeta / n) if trace.functional_variance is not None else None
-    concerns = [(message, LocalizationWarning) for message in localization_concerns(localization, resolved.nbeta)]
+    moved = localization_concerns(localization, resolved.nbeta, resolved.localization)
+    concerns = [(message, LocalizationWarning) for message in moved]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []

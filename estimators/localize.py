@@ -14,9 +14,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from scipy.optimize import minimize
+from scipy.special import chdtri
 from torch import Tensor
 
 from sltlab.estimators.posterior import Loss, mean_loss, mean_loss_and_gradient
+
+
+REACH_QUANTILE = 0.99   # of the localising prior's χ²_d law of γ‖w − w*‖²: where the posterior stops
 
 
 class Localization(NamedTuple):
@@ -32,19 +36,27 @@ class Localization(NamedTuple):
     converged: bool = True   # the optimiser met its gradient tolerance
 
 
-def localization_concerns(localization: Localization, nbeta: float) -> list[str]:
+def localization_concerns(localization: Localization, nbeta: float, gamma: float) -> list[str]:
     """What a user must be told about the centre: an optimiser that did not converge, or a move
-    that lowered nβ·L_n by more than d/2, the most any LLC can be, so that the estimate is of a
-    different point than the one given."""
+    that makes the estimate one of a different point than the one given: it lowered nβ·L_n by
+    more than d/2, the most any LLC can be, or it went farther than the localised posterior
+    reaches, γ‖ŵ − w0‖² above the ``REACH_QUANTILE`` quantile of χ²_d (the prior (γ/2)‖w − ŵ‖²
+    alone puts that share of its mass nearer; the loss draws the chains nearer still)."""
     concerns = []
     if not localization.converged:
         concerns.append(f"L-BFGS stopped after {localization.iterations} iterations at ‖∇L_n‖ = "
                         f"{localization.gradient_norm:.2e}, above its tolerance: w* may not be a critical point")
-    half_dim = localization.center.numel() / 2
-    if nbeta * localization.loss_drop > half_dim:
+    dim = localization.center.numel()
+    keep = "the estimate is of the empirical minimum, not of the point given (localize_at='true_parameter' keeps it)"
+    squared_reach = float(chdtri(dim, 1 - REACH_QUANTILE))
+    if nbeta * localization.loss_drop > dim / 2:
         concerns.append(f"localising moved w* by {localization.distance:.3g} and lowered nβ·L_n by "
-                        f"{nbeta * localization.loss_drop:.4g} > d/2 = {half_dim:g}: the estimate is of the empirical "
-                        "minimum, not of the point given (localize_at='true_parameter' keeps it)")
+                        f"{nbeta * localization.loss_drop:.4g} > d/2 = {dim / 2:g}: {keep}")
+    elif (spread := gamma * localization.distance ** 2) > squared_reach:
+        concerns.append(f"localising moved w* by {localization.distance:.3g}, beyond the localised posterior's reach "
+                        f"of {math.sqrt(squared_reach / gamma):.3g} (γ‖ŵ − w0‖² = {spread:.4g} > {squared_reach:.4g}, "
+                        f"the {REACH_QUANTILE:.0%} quantile of χ²_{dim}): the chains never come near the point given, "
+                        f"and {keep}")
     return concerns
 
 

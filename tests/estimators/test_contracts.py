@@ -1,16 +1,18 @@
 """Contracts checked once at the boundary of an estimate: every bad input is a one-line
 ValueError that names what is wrong, never a silent wrong number."""
 
+import math
 import warnings
 from dataclasses import replace
 
 import pytest
+from scipy.stats import chi2
 import torch
 from torch import nn
 
 from sltlab.estimators import (DivergenceWarning, LLCConfig, LocalizationWarning, MixingWarning, StepSizeWarning,
                                estimate_llc_from_loss)
-from sltlab.estimators.localize import empirical_minimum, localization_concerns
+from sltlab.estimators.localize import Localization, empirical_minimum, localization_concerns
 from sltlab.estimators import FunctionalModel
 from sltlab.verification.suite import dln_problem
 
@@ -123,7 +125,21 @@ def test_an_optimiser_stopped_early_is_a_concern():
     stopped = empirical_minimum(model, model.flatten() + 3.0, (x.unsqueeze(0), x[:, :1].unsqueeze(0)),
                                 max_iterations=1)
     assert not stopped.converged
-    assert any("stopped after 1 iterations" in concern for concern in localization_concerns(stopped, 100.0))
+    assert any("stopped after 1 iterations" in concern for concern in localization_concerns(stopped, 100.0, 1.0))
+
+
+@pytest.mark.parametrize("squared_distance, gamma, concerned", [(14.0, 1.0, True), (13.0, 1.0, False),
+                                                                  (1.4, 10.0, True), (1e6, 0.0, False)])
+def test_a_centre_moved_beyond_the_posteriors_reach_is_a_concern(squared_distance, gamma, concerned):
+    """The 99 % quantile of χ²₄ is 13.2767: γ‖ŵ − w0‖² beyond it leaves the point given outside
+    the localised posterior (without localisation, γ = 0, nothing is out of reach)."""
+    assert chi2.ppf(0.99, 4) == pytest.approx(13.2767, abs=1e-4)
+    moved = Localization(torch.zeros(4), "empirical_minimum", 10, 0.0, 0.0, 0.0, math.sqrt(squared_distance))
+    concerns = localization_concerns(moved, 100.0, gamma)
+    assert len(concerns) == int(concerned)
+    if concerned:
+        assert concerns[0].startswith(f"localising moved w* by {math.sqrt(squared_distance):.3g}, beyond the "
+                                      f"localised posterior's reach of {math.sqrt(chi2.ppf(0.99, 4) / gamma):.3g}")
 
 
 def test_dropped_chains_are_a_warning_in_python():
