@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
 import torch
 
 from sltlab.estimators import LLCConfig, estimate_llc
@@ -115,6 +116,15 @@ def _small_network_estimates(restrictions, **settings):
 def test_a_list_of_restrictions_with_mala_runs_one_after_the_other_and_says_why():
     results = _small_network_estimates(["0.weight", "1.weight"], sampler="mala", draws=20)
     assert all(any("only sgld confines chains to a restriction" in note for note in result.notes) for result in results)
+
+
+@pytest.mark.parametrize("settings, reason", [
+    ({"draws": 20}, "only sgld confines chains to a restriction's parameters in one run, not mala"),   # defaults
+    ({"sampler": "sgld", "draws": 20, "reruns": 1}, "reruns and a fallback act on each restriction's own chains"),
+])
+def test_a_list_of_restrictions_run_one_after_the_other_says_the_first_reason(settings, reason):
+    results = _small_network_estimates(["0.weight", "1.weight"], **settings)
+    assert all(any(reason in note for note in result.notes) for result in results)
 
 
 def test_all_parameters_beside_one_layer_in_a_list_of_restrictions():
