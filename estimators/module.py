@@ -40,10 +40,12 @@ GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoad
 # and failed, flagged, on 2. Two reruns, tried on the first draw, did not carry over to the second.
 # When MALA's chains fail the gate, HMC estimates anew from w* (300 trajectories after 50), but only if
 # its draws would take at most 4 times MALA's gradient evaluations (judged before its warm-up at h = √ε
-# of MALA's step, and after it at the step it tuned): on trained MLPs MALA failed the gate (R-hat 1.10
-# and 1.46) and HMC passed it at 2.3 and 4 times the time; the narrow deep linear networks would take
-# HMC 5–11 times MALA's evaluations at n = 2,000 and 7–10 times at n = 10⁴ (more than 16 minutes on
-# one of d = 129), and are left flagged, with the cost in a note; HMC ran on one, [18,3,6] at n = 2,000.
+# of MALA's step, and after it at the step it tuned): on two trained MLPs MALA failed the gate (R-hat
+# 1.14 and 1.46) and HMC passed it at 2.8 and 3.2 times the time (sltlab bench --only fallback; a
+# third, under cross-entropy, was refused after HMC's warm-up at 7.7 times); the narrow deep linear
+# networks would take HMC 5–11 times MALA's evaluations at n = 2,000 and 7–15 times at n = 10⁴ (more
+# than 16 minutes on one of d = 129), and are left flagged, with the cost in a note; HMC ran on one,
+# [18,3,6] at n = 2,000.
 MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=100.0, fallback="hmc", fallback_budget=4.0)
 
 
@@ -123,7 +125,8 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
 
     ``config`` is an :class:`LLCConfig` and ``settings`` override its fields (``draws=2000``).
     Without a config, they override ``MODULE_DEFAULTS`` (MALA on the full data, 4,000 draws after
-    a warm-up that cools from nβ/100), or ``LLCConfig()`` (SGLD) when they name a sampler or a
+    a warm-up that cools from nβ/100; HMC anew when its chains fail the mixing gate and HMC's
+    draws fit 4 times MALA's gradient evaluations), or ``LLCConfig()`` (SGLD) when they name a sampler or a
     batch size (:func:`module_defaults`). ``restrict_to`` samples only the parameters a name or glob pattern
     (or a tuple of them) selects, the others frozen at the centre; a list of restrictions gives a
     list of results, one each, sampled as one batched run when the sampler is SGLD (no reruns or

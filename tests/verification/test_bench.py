@@ -175,3 +175,28 @@ def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_cen
     defaults = next(iter(result["draws"][0]["summary"]))
     assert result["meets_target"] == all(draw["summary"][defaults]["silent_misses"] == 0 for draw in result["draws"])
     assert "blocked-Gibbs truths" in format_module_accuracy(result)
+
+
+def test_fallback_bench_runs_each_network_by_mala_alone_and_by_the_defaults(one_thread):
+    """A linear map on 100 rows, runs too short for the gate: MALA alone fails it and is kept; the
+    defaults either run HMC (and say so) or refuse it with its cost; the table shows both runs."""
+    import torch
+    from torch import nn
+
+    from sltlab.verification.bench.fallback import fallback_rows, format_fallback
+
+    def linear_map():
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(100, 2, generator=generator)
+        return nn.Linear(2, 1), (x, x[:, :1] + 0.1 * torch.randn(100, 1, generator=generator)), "mse"
+
+    (row,) = fallback_rows({"linear map": linear_map}, chains=2, draws=20, burnin=10)
+    alone, defaults = row["mala_alone"], row["defaults"]
+    assert row["parameters"] == 3 and alone["sampler"] == "mala" and not alone["passes_gate"]
+    assert alone["fallback"] is None
+    if defaults["sampler"] == "hmc":
+        assert defaults["fallback"].startswith("mala's chains failed the mixing gate")
+    else:
+        assert defaults["fallback"].startswith("the fallback hmc was not run")
+        assert (defaults["llc"], defaults["rhat"]) == (alone["llc"], alone["rhat"])   # the same MALA run
+    assert "linear map (d = 3)" in format_fallback([row]) and "gate FAILED" in format_fallback([row])

@@ -14,7 +14,8 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along", "ladder", "restrictions", "calibration", "spread", "module", "peer"],
+                                        "along", "ladder", "restrictions", "calibration", "spread", "module",
+                                        "fallback", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -30,7 +31,8 @@ def add_bench_command(commands) -> None:
                                     "networks (minibatch SGLD; --count networks each, 9 by default for it); "
                                     "module judges estimate_llc's defaults against exact finite-n truths on two "
                                     "random draws of deep linear networks as nn.Sequential (--count each, 3 by "
-                                    "default; minutes per network); "
+                                    "default; minutes per network); fallback runs the one call with MALA alone and "
+                                    "with its defaults' budgeted HMC fallback on three trained MLPs (minutes); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
@@ -133,6 +135,11 @@ def _bench(args) -> Result:
         result["module"] = module_accuracy_rows(count=_count(args, 3), seeds=(args.seed, args.seed + 1),
                                                 progress=not args.json and sys.stderr.isatty())
         tables.append(format_module_accuracy(result["module"]))
+    if "fallback" in wanted:
+        from sltlab.verification.bench.fallback import fallback_rows, format_fallback
+
+        result["fallback"] = fallback_rows(progress=not args.json and sys.stderr.isatty())
+        tables.append(format_fallback(result["fallback"]))
     if "peer" in wanted:
         from sltlab.verification.bench.peer import format_peer, peer_row
 

@@ -1,0 +1,116 @@
+"""The one call's HMC fallback on small trained networks that no setting was chosen on:
+``sltlab bench --only fallback``.
+
+Three networks are generated and trained here (Adam, fixed seeds): a tanh MLP [4,32,32,1] on
+y = sin 2x₁ + x₂x₃/2 + noise (n = 2,000), the README's example MLP [4,8,2] on y = sin(xA) + noise
+(n = 1,000) and a ReLU MLP [2,16,16,3] on three noisy spiral arms under cross-entropy
+(n = 1,500), each localised as the call does when told nothing (at the empirical minimum L-BFGS
+reaches from the trained weights). Each is estimated twice by :func:`~sltlab.estimators.module.estimate_llc`: with MALA
+alone (``fallback=None``) and with the defaults, where HMC estimates anew when MALA's chains fail
+the mixing gate, if its draws fit ``fallback_budget`` times MALA's gradient evaluations
+(:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`). There is no exact λ here: the row
+says which sampler answered, whether its chains passed the gate, and what each call cost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import replace
+from typing import Callable
+
+import torch
+from torch import nn
+
+from sltlab.estimators.llc import mixing_concern
+from sltlab.estimators.module import MODULE_DEFAULTS, estimate_llc
+from sltlab.estimators.notices import EstimateWarning
+
+
+def regression_mlp() -> tuple[nn.Module, tuple, str]:
+    """[4,32,32,1] tanh on y = sin 2x₁ + x₂x₃/2 + N(0, 0.1²), n = 2,000; 3,000 Adam steps."""
+    torch.manual_seed(0)
+    x = torch.randn(2000, 4)
+    y = torch.sin(2 * x[:, :1]) + 0.5 * x[:, 1:2] * x[:, 2:3] + 0.1 * torch.randn(2000, 1)
+    mlp = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1))
+    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=3000)
+    return mlp, (x, y), "mse"
+
+
+def readme_mlp() -> tuple[nn.Module, tuple, str]:
+    """The README's example: [4,8,2] tanh on y = sin(xA) + N(0, 0.1²), n = 1,000; 300 Adam steps."""
+    torch.manual_seed(0)
+    x = torch.randn(1000, 4)
+    y = torch.sin(x @ torch.randn(4, 2)) + 0.1 * torch.randn(1000, 2)
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=300)
+    return mlp, (x, y), "mse"
+
+
+def spiral_mlp() -> tuple[nn.Module, tuple, str]:
+    """[2,16,16,3] ReLU on three noisy spiral arms (radius r ~ U(0, 1), angle 2πk/3 + 3r + N(0, 0.2²)),
+    cross-entropy, n = 1,500; 2,000 Adam steps."""
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 3, (1500,), generator=generator)
+    radius = torch.rand(1500, generator=generator)
+    angle = labels * 2 * math.pi / 3 + 3 * radius + 0.2 * torch.randn(1500, generator=generator)
+    x = torch.stack([radius * angle.cos(), radius * angle.sin()], 1)
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    _train(mlp, lambda: nn.functional.cross_entropy(mlp(x), labels), steps=2000)
+    return mlp, (x, labels), "cross_entropy"
+
+
+NETWORKS: dict[str, Callable[[], tuple[nn.Module, tuple, str]]] = {
+    "MLP [4,32,32,1] tanh, regression, n = 2,000": regression_mlp,
+    "the README's MLP [4,8,2], regression, n = 1,000": readme_mlp,
+    "MLP [2,16,16,3] ReLU, spiral arms, cross-entropy, n = 1,500": spiral_mlp,
+}
+
+
+def _train(module: nn.Module, loss: Callable[[], torch.Tensor], *, steps: int) -> None:
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+
+
+def fallback_rows(networks: dict | None = None, *, progress: bool = False, **settings) -> list[dict]:
+    """Each network's estimate by MALA alone and by the defaults (``settings`` override both),
+    with the call's progress bars when ``progress``."""
+    rows = []
+    for name, build in (networks or NETWORKS).items():
+        module, data, loss = build()
+        row = {"network": name, "parameters": sum(p.numel() for p in module.parameters())}
+        for label, config in (("mala_alone", replace(MODULE_DEFAULTS, fallback=None)), ("defaults", MODULE_DEFAULTS)):
+            clock = time.perf_counter()
+            with warnings.catch_warnings():   # the gate's verdict is in the row
+                warnings.simplefilter("ignore", EstimateWarning)
+                result = estimate_llc(module, data, loss=loss, config=replace(config, **settings), progress=progress)
+            row[label] = {"sampler": result.config.sampler, "llc": result.mean, "se": result.standard_error,
+                          "rhat": result.rhat, "ess": result.ess, "seconds": time.perf_counter() - clock,
+                          "passes_gate": mixing_concern(result.estimate) is None,
+                          "fallback": next((note for note in result.notes if "fallback" in note or "anew" in note),
+                                           None)}
+        rows.append(row)
+    return rows
+
+
+def format_fallback(rows: list[dict]) -> str:
+    lines = [f"The one call's HMC fallback (budget {MODULE_DEFAULTS.fallback_budget:g}× MALA's gradient evaluations) "
+             "on trained MLPs: MALA alone, then the defaults"]
+    for row in rows:
+        lines.append(f"  {row['network']} (d = {row['parameters']:,})")
+        for label in ("mala_alone", "defaults"):
+            run = row[label]
+            value = "none kept" if run["llc"] is None else f"{run['llc']:.4g} ± {run['se']:.2g}"
+            rhat = "—" if run["rhat"] is None else f"{run['rhat']:.3f}"
+            ess = "—" if run["ess"] is None else f"{run['ess']:.0f}"
+            lines.append(f"    {label.replace('_', ' '):10} {run['sampler']:4} λ̂ = {value:16} R-hat {rhat:6} "
+                         f"ESS {ess:>5}  gate {'passed' if run['passes_gate'] else 'FAILED'}  {run['seconds']:6.1f} s")
+        note = row["defaults"]["fallback"]
+        if note is not None and note.startswith("the fallback"):
+            lines.append(f"    ({note})")
+    return "\n".join(lines)
