@@ -50,8 +50,8 @@ class LLCConfig:
     reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
     anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
     fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
-    fallback_budget: float | None = None   # ... only when it would take at most this many times the gradient
-                                           # evaluations of the first run (None: whatever it takes)
+    fallback_budget: float | None = None   # ... only when its draws would take at most this many times the
+                                           # gradient evaluations of the first run (None: whatever they take)
 
     @property
     def burnin_steps(self) -> int:

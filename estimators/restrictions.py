@@ -33,9 +33,10 @@ def why_restrictions_not_batched(config: LLCConfig, restrictions: Sequence) -> s
     """Why a list of restrictions runs one after the other, or None when it runs as one batch."""
     if len(restrictions) < 2:
         return "one restriction"
-    if why_not_confined(config) is not None:   # the sampler first: the one call's defaults also hold a fallback
-        return why_not_confined(config)
-    return "reruns and a fallback act on each restriction's own chains" if config.reruns or config.fallback else None
+    unconfined = why_not_confined(config)   # the sampler first: the one call's defaults also hold a fallback
+    if unconfined is not None or not (config.reruns or config.fallback):
+        return unconfined
+    return "reruns and a fallback act on each restriction's own chains"
 
 
 def why_not_confined(config: LLCConfig) -> str | None:

@@ -31,8 +31,9 @@ def add_bench_command(commands) -> None:
                                     "networks (minibatch SGLD; --count networks each, 9 by default for it); "
                                     "module judges estimate_llc's defaults against exact finite-n truths on two "
                                     "random draws of deep linear networks as nn.Sequential (--count each, 3 by "
-                                    "default; minutes per network); fallback runs the one call with MALA alone and "
-                                    "with its defaults' budgeted HMC fallback on three trained MLPs (minutes); "
+                                    "default; minutes per network); fallback runs the one call with MALA alone and, "
+                                    "where MALA fails the mixing gate, with its defaults' budgeted HMC fallback on "
+                                    "three trained MLPs (minutes); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
