@@ -91,25 +91,47 @@ def _exp(value: float | Tensor) -> float | Tensor:
     return value.exp() if isinstance(value, Tensor) else math.exp(value)
 
 
-def _acceptance(posterior, batch, state, step_size, generator):
-    sampler = mala(posterior, step_size=step_size)
+def _group_acceptance(posterior, batch, state, step_sizes: Tensor, chains: int, generator):
+    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K], float64); the
+    new state and each group's mean acceptance [K]. One group steps at a plain number, the
+    kernel's scalar path."""
+    step = float(step_sizes[0]) if len(step_sizes) == 1 else step_sizes.to(state.position).repeat_interleave(chains)
+    sampler = mala(posterior, step_size=step)
     state, info = sampler.step(state, batch, sampler.noise(state, generator))
-    return state, float(info["acceptance"].mean())
+    return state, info["acceptance"].reshape(len(step_sizes), chains).mean(-1).to(step_sizes)
+
+
+def _group_positions(posterior: LocalPosterior, chains: int) -> Tensor:
+    """The chains' starting positions: ``chains`` copies of a shared centre [d], or the per-chain centres."""
+    return chain_centers(posterior.center, chains).clone() if posterior.center.dim() == 1 else posterior.center.clone()
+
+
+def _initial_steps(posterior: LocalPosterior, batch, chains: int, generator: torch.Generator) -> Tensor:
+    """Alg. 4 for K groups at once: from 1/(nβ + γ), each group doubles or halves its ε until one
+    step's acceptance from its centre crosses 1/2; [K] in float64."""
+    fresh = mala(posterior, step_size=1.0).init(_group_positions(posterior, chains), batch)
+    step = 1.0 / (_group_nbetas(posterior, len(fresh.position), chains) + posterior.localization)
+    _, rate = _group_acceptance(posterior, batch, fresh, step, chains, generator)
+    direction = torch.where(rate > 0.5, 1.0, -1.0).to(step)
+    settled = torch.zeros(len(step), dtype=torch.bool, device=step.device)
+    for _ in range(60):
+        _, rate = _group_acceptance(posterior, batch, fresh, step * 2.0**direction, chains, generator)
+        settled |= (rate > 0.5) != (direction > 0)
+        step = torch.where(settled, step, step * 2.0**direction)
+        if bool(settled.all()):
+            break
+    return step
+
+
+def _group_nbetas(posterior: LocalPosterior, count: int, chains: int) -> Tensor:
+    """Each group's nβ [K] in float64, from one nβ or one per chain."""
+    nbeta = torch.as_tensor(posterior.nbeta, dtype=torch.float64, device=posterior.center.device)
+    return nbeta.expand(count)[::chains]
 
 
 def initial_step_size(posterior: LocalPosterior, batches: Batches, chains: int, generator: torch.Generator) -> float:
-    """Alg. 4: from 1/(nβ + γ), double or halve ε until one step's acceptance from w* crosses 1/2."""
-    batch = batches.full()
-    state = mala(posterior, step_size=1.0).init(chain_centers(posterior.center, chains).clone(), batch)
-    step_size = 1.0 / (posterior.nbeta + posterior.localization)
-    _, rate = _acceptance(posterior, batch, state, step_size, generator)
-    direction = 1.0 if rate > 0.5 else -1.0
-    for _ in range(60):
-        _, rate = _acceptance(posterior, batch, state, step_size * 2.0**direction, generator)
-        if (rate > 0.5) != (direction > 0):
-            break
-        step_size *= 2.0**direction
-    return step_size
+    """Alg. 4 (:func:`_initial_steps`) for the ``chains`` chains of one centre."""
+    return float(_initial_steps(posterior, batches.full(), chains, generator)[0])
 
 
 def annealing_stages(nbeta: float, anneal: float, warmup_steps: int) -> list[tuple[float, int]]:
@@ -125,72 +147,42 @@ def annealing_stages(nbeta: float, anneal: float, warmup_steps: int) -> list[tup
 def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_acceptance: float, chains: int,
                     warmup_steps: int, generator: torch.Generator, initial_step: float | None = None,
                     anneal: float = 1.0) -> Adaptation:
-    """Dual-averaged ε for which full-batch MALA chains accept at the target, from chains at the
-    centre, through :func:`annealing_stages` (one stage at nβ unless ``anneal`` > 1)."""
+    """Dual-averaged ε for which full-batch MALA chains at one centre accept at the target
+    (:func:`adapt_step_sizes_in_groups` for one group)."""
+    steps, achieved, trace = adapt_step_sizes_in_groups(posterior, batches, chains=chains, warmup_steps=warmup_steps,
+                                                        generator=generator, anneal=anneal,
+                                                        target_acceptance=target_acceptance, initial_step=initial_step)
+    return Adaptation(float(steps[0]), target_acceptance, float(achieved[0]), warmup_steps, trace.final_state)
+
+
+def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, chains: int, warmup_steps: int,
+                               generator: torch.Generator, anneal: float = 1.0,
+                               target_acceptance: float = MALA_TARGET_ACCEPTANCE,
+                               initial_step: float | None = None) -> tuple[Tensor, Tensor, Trace]:
+    """Dual-averaged ε for K groups of ``chains`` chains at once (consecutive chains, at the
+    group's centre and nβ of ``posterior``; one group when the centre is [d]), each group driven
+    to ``target_acceptance`` by its own mean acceptance from ``initial_step`` or
+    :func:`_initial_steps`, through :func:`annealing_stages` (one stage at nβ unless ``anneal``
+    > 1). Returns the groups' steps [K], their acceptance over the last half of the steps at the
+    target nβ [K], and the warm-up as a trace whose final state the run continues from."""
     if not 0 < target_acceptance < 1 or warmup_steps < 10:
         raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
     if not (anneal >= 1 and math.isfinite(anneal)):
         raise ValueError(f"anneal must be a finite factor ≥ 1, got {anneal}")
     if anneal > 1 and warmup_steps < 4 * ANNEAL_STAGES:   # each stage a step at least, and the target a half
         raise ValueError(f"annealing needs at least {4 * ANNEAL_STAGES} warm-up steps, got {warmup_steps}")
-    batch, shift = batches.full(), posterior.localization
-    if initial_step is None:
-        initial_step = initial_step_size(posterior, batches, chains, generator)
-    normalised = initial_step * (posterior.nbeta + shift)   # ε·(nβ + γ), about the same at every nβ
-    position, averaging = chain_centers(posterior.center, chains).clone(), None
-    for nbeta, steps in annealing_stages(posterior.nbeta, anneal, warmup_steps):
-        stage = posterior._replace(nbeta=nbeta)
-        state = mala(stage, step_size=1.0).init(position, batch)
-        if averaging is None or nbeta == posterior.nbeta:   # at the target, adapt afresh from the step so far
-            averaging, rates = DualAveraging(math.log(normalised), target_acceptance), []
-        for _ in range(steps):
-            state, rate = _acceptance(stage, batch, state, averaging.step_size / (nbeta + shift), generator)
-            averaging.update(rate)
-            rates.append(rate)
-        position, normalised = state.position, averaging.step_size
-    achieved = sum(rates[len(rates) // 2:]) / len(rates[len(rates) // 2:])
-    return Adaptation(averaging.averaged_step_size / (posterior.nbeta + shift), target_acceptance, achieved,
-                      warmup_steps, state)
-
-
-def _group_acceptance(posterior, batch, state, step_sizes: Tensor, chains: int, generator):
-    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K]); the new state
-    and each group's mean acceptance [K]."""
-    sampler = mala(posterior, step_size=step_sizes.repeat_interleave(chains))
-    state, info = sampler.step(state, batch, sampler.noise(state, generator))
-    return state, info["acceptance"].reshape(len(step_sizes), chains).mean(-1)
-
-
-def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, chains: int, warmup_steps: int,
-                               generator: torch.Generator, anneal: float = 1.0) -> tuple[Tensor, Tensor, Trace]:
-    """:func:`initial_step_size` and :func:`adapt_step_size` for K groups of ``chains`` chains at
-    once, each group (consecutive chains, at its own centre and nβ of ``posterior``) driven to
-    acceptance ``MALA_TARGET_ACCEPTANCE`` by its own mean acceptance. Returns the groups' steps
-    [K], their acceptance over the last half of the warm-up [K], and the warm-up as a trace whose
-    final state the run continues from."""
     started, batch, shift = time.perf_counter(), batches.full(), posterior.localization
-    nbeta = torch.as_tensor(posterior.nbeta, dtype=posterior.center.dtype, device=posterior.center.device)
-    nbeta = nbeta.expand(len(posterior.center))
-    groups = len(nbeta) // chains
-    target = nbeta[::chains]
-    position = posterior.center.clone()
-    fresh = mala(posterior, step_size=1.0).init(position, batch)
-    step = 1.0 / (target + shift)   # Alg. 4 per group: double or halve until acceptance crosses 1/2
-    _, rate = _group_acceptance(posterior, batch, fresh, step, chains, generator)
-    direction = torch.where(rate > 0.5, 1.0, -1.0).to(step)
-    settled = torch.zeros(groups, dtype=torch.bool, device=step.device)
-    for _ in range(60):
-        _, rate = _group_acceptance(posterior, batch, fresh, step * 2.0**direction, chains, generator)
-        settled |= (rate > 0.5) != (direction > 0)
-        step = torch.where(settled, step, step * 2.0**direction)
-        if bool(settled.all()):
-            break
-    normalised, averaging = step * (target + shift), None
+    position = _group_positions(posterior, chains)
+    target = _group_nbetas(posterior, len(position), chains)
+    step = (_initial_steps(posterior, batch, chains, generator) if initial_step is None
+            else torch.full_like(target, initial_step))
+    nbeta = posterior.nbeta if torch.as_tensor(posterior.nbeta).dim() > 0 else float(posterior.nbeta)
+    normalised, averaging = step * (target + shift), None   # ε·(nβ + γ), about the same at every nβ
     for factor, steps in annealing_stages(1.0, anneal, warmup_steps):
         stage = posterior._replace(nbeta=nbeta * factor)
         state = mala(stage, step_size=1.0).init(position, batch)
         if averaging is None or factor == 1.0:   # at the target, adapt afresh from the step so far
-            averaging, rates = DualAveraging(normalised.log(), MALA_TARGET_ACCEPTANCE), []
+            averaging, rates = DualAveraging(normalised.log(), target_acceptance), []
         for _ in range(steps):
             state, rate = _group_acceptance(stage, batch, state, averaging.step_size / (target * factor + shift),
                                             chains, generator)
