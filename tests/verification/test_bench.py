@@ -200,3 +200,37 @@ def test_fallback_bench_runs_each_network_by_mala_alone_and_by_the_defaults(one_
         assert defaults["fallback"].startswith("the fallback hmc was not run")
         assert (defaults["llc"], defaults["rhat"]) == (alone["llc"], alone["rhat"])   # the same MALA run
     assert "linear map (d = 3)" in format_fallback([row]) and "gate FAILED" in format_fallback([row])
+
+
+def test_random_mlps_are_drawn_from_the_seed_within_their_stated_ranges(one_thread):
+    """The same seed gives the same networks, a network is built as its name says, and the table
+    counts the gate's verdicts."""
+    import pytest
+    import torch
+
+    from sltlab.verification.bench.fallback import format_fallback, random_mlps
+
+    draw = random_mlps(6, 3)
+    assert list(draw) == list(random_mlps(6, 3)) and list(draw) != list(random_mlps(6, 4))
+    for name in draw:
+        widths = widths_of(name)
+        assert 2 <= widths[0] <= 6 and 1 <= widths[-1] <= 3 and 1 <= len(widths) - 2 <= 3
+        assert set(widths[1:-1]) <= {4, 8, 16, 32} and ("Tanh" in name) != ("ReLU" in name)
+    name, build = min(draw.items(), key=lambda item: len(item[0]))
+    first, again = build(), build()
+    module, (x, y), loss = first
+    linears = [layer for layer in module if isinstance(layer, torch.nn.Linear)]
+    assert [linears[0].in_features] + [layer.out_features for layer in linears] == widths_of(name)
+    assert loss == "mse" and len(x) == len(y) == int(name.split("n = ")[1].split(" ")[0].replace(",", ""))
+    assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), again[0].state_dict().values()))
+    with pytest.raises(ValueError, match="at least 1"):
+        random_mlps(0, 3)
+    run = {"sampler": "mala", "llc": 1.0, "se": 0.1, "rhat": 1.2, "ess": 50.0, "seconds": 1.0,
+           "passes_gate": False, "fallback": None}
+    rows = [{"network": name, "parameters": 10, "mala_alone": run, "defaults": {**run, "passes_gate": flag}}
+            for flag in (True, False)]
+    assert "passed on 0 of 2 networks under MALA alone, on 1 under the defaults" in format_fallback(rows)
+
+
+def widths_of(name: str) -> list[int]:
+    return [int(width) for width in name[name.index("[") + 1:name.index("]")].split(",")]

@@ -39,9 +39,10 @@ def add_bench_command(commands) -> None:
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
                                                                  "(default 50)")),
                ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
-                                               "module: networks in each of its two draws (default 9, 3)")),
-               ("--seed", dict(type=int, default=0, help="grid, estimand: seed of the draw; spread, module: of the "
-                                                         "first of their two (default 0)")),
+                                               "module: networks in each of its two draws (default 9, 3); fallback: "
+                                               "random MLPs drawn instead of its three")),
+               ("--seed", dict(type=int, default=0, help="grid, estimand, fallback: seed of the draw; spread, module: "
+                                                         "of the first of their two (default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
                                                        "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
@@ -137,9 +138,10 @@ def _bench(args) -> Result:
                                                 progress=not args.json and sys.stderr.isatty())
         tables.append(format_module_accuracy(result["module"]))
     if "fallback" in wanted:
-        from sltlab.verification.bench.fallback import fallback_rows, format_fallback
+        from sltlab.verification.bench.fallback import NETWORKS, fallback_rows, format_fallback, random_mlps
 
-        result["fallback"] = fallback_rows(progress=not args.json and sys.stderr.isatty())
+        networks = NETWORKS if args.count is None else random_mlps(args.count, args.seed)
+        result["fallback"] = fallback_rows(networks, progress=not args.json and sys.stderr.isatty())
         tables.append(format_fallback(result["fallback"]))
     if "peer" in wanted:
         from sltlab.verification.bench.peer import format_peer, peer_row
