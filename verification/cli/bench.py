@@ -33,7 +33,7 @@ def add_bench_command(commands) -> None:
                                     "random draws of deep linear networks as nn.Sequential (--count each, 3 by "
                                     "default; minutes per network); fallback runs the one call with MALA alone and, "
                                     "where MALA fails the mixing gate, with its defaults' budgeted HMC fallback on "
-                                    "three trained MLPs (minutes); "
+                                    "three trained MLPs, or on --count random ones from --seed (minutes); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
                ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
