@@ -46,12 +46,7 @@ def regression_mlp() -> tuple[nn.Module, tuple, str]:
 
 def readme_mlp() -> tuple[nn.Module, tuple, str]:
     """The README's example: [4,8,2] tanh on y = sin(xA) + N(0, 0.1²), n = 1,000; 300 Adam steps."""
-    torch.manual_seed(0)
-    x = torch.randn(1000, 4)
-    y = torch.sin(x @ torch.randn(4, 2)) + 0.1 * torch.randn(1000, 2)
-    mlp = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
-    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=300)
-    return mlp, (x, y), "mse"
+    return _random_mlp([4, 8, 2], nn.Tanh, 1000, torch_seed=0, steps=300)
 
 
 def spiral_mlp() -> tuple[nn.Module, tuple, str]:
@@ -86,8 +81,10 @@ def random_mlps(count: int, seed: int) -> dict[str, Callable[[], tuple[nn.Module
     return networks
 
 
-def _random_mlp(widths: list[int], activation: type[nn.Module], n: int, torch_seed: int
+def _random_mlp(widths: list[int], activation: type[nn.Module], n: int, torch_seed: int, steps: int = 1000
                 ) -> tuple[nn.Module, tuple, str]:
+    """An MLP of ``widths`` trained by Adam for ``steps`` on y = sin(xT) + N(0, 0.1²), x ~ N(0, I),
+    everything drawn from ``torch_seed`` in this order: inputs, T, noise, initial weights."""
     torch.manual_seed(torch_seed)
     x = torch.randn(n, widths[0])
     y = torch.sin(x @ torch.randn(widths[0], widths[-1])) + 0.1 * torch.randn(n, widths[-1])
@@ -95,7 +92,7 @@ def _random_mlp(widths: list[int], activation: type[nn.Module], n: int, torch_se
     for fan_in, fan_out in zip(widths[:-2], widths[1:-1]):
         layers += [nn.Linear(fan_in, fan_out), activation()]
     mlp = nn.Sequential(*layers, nn.Linear(widths[-2], widths[-1]))
-    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=1000)
+    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=steps)
     return mlp, (x, y), "mse"
 
 
