@@ -50,6 +50,9 @@ def add_dynamics_commands(commands) -> None:
                ("--draws", dict(type=int, help="draws per chain (5000)")),
                ("--burnin", dict(type=int, help="burn-in steps, after as many warm-up steps (5000)")),
                ("--localization", dict(type=float, help="localisation γ (1)")),
+               ("--anneal", dict(type=float, metavar="F",
+                                 help="both samplers' warm-up cools over its first half from nβ/F to nβ (10; 1 "
+                                      "turns it off)")),
                ("--curve-chains", dict(type=int, dest="curve_chains",
                                        help="MALA chains per estimate along the LLC curve (16)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
@@ -111,11 +114,12 @@ def _saddle(args) -> Result:
     progress = _prepare(args)
     setups = _saddle_setups(args)
     sampler = replace(SADDLE_SAMPLER, **{name: getattr(args, name) for name in ("chains", "draws", "burnin",
-                                                                               "localization")
+                                                                               "localization", "anneal")
                                          if getattr(args, name) is not None})
     curve_sampler = replace(CURVE_SAMPLER, chains=args.curve_chains or CURVE_SAMPLER.chains,
                             draws=args.curve_draws or CURVE_SAMPLER.draws,
-                            burnin=4 * args.curve_draws if args.curve_draws else CURVE_SAMPLER.burnin)
+                            burnin=4 * args.curve_draws if args.curve_draws else CURVE_SAMPLER.burnin,
+                            anneal=sampler.anneal)
     sampler.validate()
     curve_sampler.validate()
     clock = time.perf_counter()

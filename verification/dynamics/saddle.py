@@ -33,8 +33,8 @@ from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
-from sltlab.verification.dynamics.saddle_plateaus import (TARGET_RELATIVE_ERROR, detect_plateaus, plateau_row,
-                                                          rises_one_per_stage)
+from sltlab.verification.dynamics.saddle_plateaus import (SADDLE_ANNEAL, TARGET_RELATIVE_ERROR, detect_plateaus,
+                                                          plateau_row, rises_one_per_stage)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
                                                         stages_beside_rank_changes)
 
@@ -100,8 +100,9 @@ SADDLE_SETUPS = (SaddleSetup((10, 5, 5, 10)), SaddleSetup((10, 5, 10)))
 # in a warm-up as long as the burn-in; nβ = n/log n. Measured on [10,4,4,4,10]'s five plateaus:
 # within 3 % of λ_k, R-hat ≤ 1.04, about 20 s per estimate on one shared core, where SGLD at the
 # curvature rule's step (ten times smaller than MALA's) left rank 1 at −7.6 % with R-hat 1.10.
+# The warm-up's first half cools from nβ/SADDLE_ANNEAL (why: where that is defined).
 SADDLE_SAMPLER = LLCConfig(sampler="mala", chains=16, draws=5000, burnin=5000, localization=1.0,
-                           localize_at="true_parameter")
+                           localize_at="true_parameter", anneal=SADDLE_ANNEAL)
 
 
 def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool = False

@@ -23,7 +23,7 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import TrainingRun
-from sltlab.verification.dynamics.saddle_plateaus import relabelled_loss
+from sltlab.verification.dynamics.saddle_plateaus import SADDLE_ANNEAL, relabelled_loss
 from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 
 # Short MALA chains (warm-up, burn-in and draws as in the plateau sampler): on [10,4,4,4,10] they
@@ -32,9 +32,11 @@ from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 # its chains never left w* in the flat directions. 60 checkpoints of 16 chains, not 30 of 32:
 # there the rank-2 plateau spans 0.36 in log time, two checkpoints at 30, and its two rank
 # changes merged into one boundary; at 60 every change had its own (about 7 s per checkpoint on
-# one shared core either way: a run this small costs by the step, not by the chain).
+# one shared core either way: a run this small costs by the step, not by the chain). Cooled from
+# nβ/10 as the plateau sampler: uncooled, the curve of [8,6,6,6,6,8] rose by only about 0.7 at
+# its first rank change (λ_k from 12 to 16), too little to be found; cooled, by about 2.
 CURVE_SAMPLER = LLCConfig(sampler="mala", chains=16, draws=500, burnin=2000, localization=1.0,
-                          localize_at="true_parameter")
+                          localize_at="true_parameter", anneal=SADDLE_ANNEAL)
 CURVE_CHECKPOINTS = 60
 
 
