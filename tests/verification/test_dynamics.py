@@ -218,6 +218,8 @@ def run_cli(capsys, *argv):
      "positive"),
     (["saddle", "--widths", "6", "2", "6", "--out", "{out}"], "rank 4"),
     (["saddle", "--threads", "0", "--out", "{out}"], "threads"),
+    (["saddle", "--plateau-sampler", "gibbs", "--out", "{out}"], "invalid choice"),
+    (["saddle", "--anneal", "0.5", "--out", "{out}"], "anneal"),
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
@@ -235,7 +237,8 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert code in (0, 1) and code == int(not result["targets_met"])
     (study,) = result["studies"]
     assert study["widths"] == [6, 3, 6] and [row["rank"] for row in study["plateaus"]] == [0, 1, 2]
-    assert study["chosen_from_architecture"] == ["checkpoint_every"]
+    assert study["chosen_from_architecture"] == ["checkpoint_every", "plateau_sampler"]
+    assert study["setup"]["plateau_sampler"] == "mala" and study["sampler"]["plateaus"] == "mala"
     assert (tmp_path / "saddle.png").stat().st_size > 0
     assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
 

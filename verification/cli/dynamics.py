@@ -46,6 +46,9 @@ def add_dynamics_commands(commands) -> None:
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
+               ("--plateau-sampler", dict(dest="plateau_sampler", choices=("mala", "exchange"),
+                                          help="λ̂ at the plateaus by MALA or by replica exchange (default: exchange "
+                                               "from five weight layers on, MALA below)")),
                ("--chains", dict(type=int, help="MALA chains per estimate (16)")),
                ("--draws", dict(type=int, help="draws per chain (5000)")),
                ("--burnin", dict(type=int, help="burn-in steps, after as many warm-up steps (5000)")),
@@ -97,7 +100,8 @@ def _saddle_setups(args):
 
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
-    given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed")
+    given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
+                                                    "plateau_sampler")
              if getattr(args, name) is not None}
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
@@ -139,6 +143,16 @@ def _saddle(args) -> Result:
     return Result(summary, _saddle_text(summary), exit_code=int(not passed))
 
 
+def _plateau_sampler_line(sampler, plateaus) -> str:
+    mala = (f"{sampler['sampler'].upper()} {sampler['chains']} chains × {sampler['draws']} draws after "
+            f"{sampler['burnin']} burn-in")
+    rule = plateaus[0]["step_size_rule"] if plateaus else "automatic step"
+    settings = f"γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}"
+    if sampler.get("plateaus") == "exchange":
+        return f"  plateaus by {rule}; {settings}; negative control by {mala}"
+    return f"  {mala}, {settings}, step: {rule}"
+
+
 def _saddle_text(summary) -> str:
     lines = []
     for study in summary["studies"]:
@@ -151,9 +165,7 @@ def _saddle_text(summary) -> str:
                   f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
                   f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"
                   + ("" if reached is None else f" (rank {training['teacher_rank']} at step {reached})"),
-                  f"  {sampler['sampler'].upper()} {sampler['chains']} chains × {sampler['draws']} draws after "
-                  f"{sampler['burnin']} burn-in, γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}, "
-                  + (f"step: {study['plateaus'][0]['step_size_rule']}" if study["plateaus"] else "automatic step"),
+                  _plateau_sampler_line(sampler, study["plateaus"]),
                   f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  "
                   f"{'R-hat':>5}  {'truth':>6}  {'sampler':>7}  {'estimand':>8}  negative control (real data)"]
         for row in study["plateaus"]:

@@ -32,12 +32,15 @@ from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teache
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
+from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
 from sltlab.verification.dynamics.saddle_plateaus import (SADDLE_ANNEAL, TARGET_RELATIVE_ERROR, detect_plateaus,
                                                           plateau_row, rises_one_per_stage)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
                                                         stages_beside_rank_changes)
 
+
+PLATEAU_SAMPLERS = ("mala", "exchange")
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,11 @@ class SaddleSetup:
     ``rank_tolerance`` is the absolute threshold above which a singular value of the end-to-end
     matrix counts towards its numerical rank. Initial scale, step budget, learning rate and
     checkpoint spacing left at None are chosen from the architecture
-    (:func:`sltlab.verification.dynamics.saddle_schedule.saddle_schedule`). With
-    ``stop_at_teacher_rank`` training stops a third of the run after the teacher's rank is reached.
+    (:func:`sltlab.verification.dynamics.saddle_schedule.saddle_schedule`), and so is
+    ``plateau_sampler``: ``"exchange"`` (replica exchange,
+    :mod:`sltlab.verification.dynamics.saddle_exchange`) from ``EXCHANGE_FROM_LAYERS`` weight
+    layers on, the study's MALA below. With ``stop_at_teacher_rank`` training stops a third of
+    the run after the teacher's rank is reached.
     """
 
     widths: tuple[int, ...]
@@ -63,6 +69,7 @@ class SaddleSetup:
     rank_tolerance: float = 0.1
     seed: int = 0
     stop_at_teacher_rank: bool = True
+    plateau_sampler: str | None = None
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
@@ -73,6 +80,9 @@ class SaddleSetup:
             raise ValueError(f"the teacher needs positive singular values, got {list(self.singular_values)}")
         if not all(v is None or v > 0 for v in (self.init_scale, self.learning_rate)) or not self.rank_tolerance > 0:
             raise ValueError("init scale, learning rate and rank tolerance must be positive")
+        if self.plateau_sampler not in (None, *PLATEAU_SAMPLERS):
+            raise ValueError(f"the plateau sampler is one of {', '.join(PLATEAU_SAMPLERS)}, "
+                             f"got {self.plateau_sampler!r}")
         if any(v is not None and v < 1 for v in (self.steps, self.checkpoint_every)) or self.n < 2:
             raise ValueError(f"need steps ≥ 1, checkpoint_every ≥ 1 and n ≥ 2, got {self.steps}, "
                              f"{self.checkpoint_every} and {self.n}")
@@ -86,11 +96,12 @@ class SaddleSetup:
         self.validate()
         schedule = saddle_schedule(self.widths, self.singular_values)
         chosen = {"init_scale": schedule.init_scale, "steps": schedule.step_budget,
-                  "learning_rate": schedule.learning_rate, "checkpoint_every": schedule.checkpoint_every}
+                  "learning_rate": schedule.learning_rate, "checkpoint_every": schedule.checkpoint_every,
+                  "plateau_sampler": "exchange" if len(self.widths) - 1 >= EXCHANGE_FROM_LAYERS else "mala"}
         return replace(self, **{name: value for name, value in chosen.items() if getattr(self, name) is None})
 
     def chosen_by_schedule(self) -> list[str]:
-        return [name for name in ("init_scale", "steps", "learning_rate", "checkpoint_every")
+        return [name for name in ("init_scale", "steps", "learning_rate", "checkpoint_every", "plateau_sampler")
                 if getattr(self, name) is None]
 
 
@@ -126,7 +137,8 @@ def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool
 
     if cache is None:
         return TrainingRun(**train()), network, x, y
-    tensors, _ = cached_tensors(cache, "saddle-run", asdict(setup), train)
+    training = {name: value for name, value in asdict(setup).items() if name != "plateau_sampler"}
+    tensors, _ = cached_tensors(cache, "saddle-run", training, train)
     return TrainingRun(**tensors), network, x, y
 
 
@@ -174,8 +186,8 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     real_loss = FullDataLoss(network, x, y)
-    rows = [plateau_row(plateau, run, network, x, real_loss, setup.widths, setup.n, sampler, progress)
-            for plateau in plateaus]
+    rows = [plateau_row(plateau, run, network, x, real_loss, setup.widths, setup.n, sampler, progress,
+                        exchange=setup.plateau_sampler == "exchange") for plateau in plateaus]
     first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
                                 max(setup.singular_values))
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)
@@ -192,7 +204,7 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
                                          if reached is None or not setup.stop_at_teacher_rank
                                          else "the teacher's rank was reached (trained on for half as long again)")},
         "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
-                    "step_size_note": "resolved per estimate, see each plateau"},
+                    "plateaus": setup.plateau_sampler, "step_size_note": "resolved per estimate, see each plateau"},
         "steps": run.steps.tolist(), "loss": run.losses.tolist(), "rank": ranks.tolist(),
         "gradient_norm": run.gradient_norms.tolist(),
         "singular_values": run.singular_values.tolist(),

@@ -26,6 +26,7 @@ from sltlab.estimators.notices import LocalizationWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import TrainingRun
+from sltlab.verification.dynamics.saddle_exchange import exchange_llc
 from sltlab.verification.reference.dln_gibbs import reference_llc
 
 TARGET_RELATIVE_ERROR = 0.10   # every plateau's λ̂ within 10 % of λ_k
@@ -96,17 +97,22 @@ def relabelled_loss(network: DeepLinearNetwork, x: torch.Tensor, position: torch
 
 def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
                 real_loss: FullDataLoss, widths: Sequence[int], n: int, sampler: LLCConfig,
-                progress: bool) -> dict[str, Any]:
-    """λ̂ at the plateau's resting checkpoint beside λ_k and the finite-n truth (module docstring)."""
+                progress: bool, *, exchange: bool = False) -> dict[str, Any]:
+    """λ̂ at the plateau's resting checkpoint beside λ_k and the finite-n truth (module docstring);
+    with ``exchange`` λ̂ comes from replica exchange at ``sampler``'s nβ and γ
+    (:func:`sltlab.verification.dynamics.saddle_exchange.exchange_llc`), the negative control
+    from ``sampler`` still."""
     position = run.positions[plateau.resting]
     exact = theory.deep_linear(list(widths), plateau.rank)
     loss = relabelled_loss(network, x, position)
-    relabelled = _estimate(loss, position, sampler, n, progress)
+    nbeta = sampler.nbeta or default_nbeta(n)
+    relabelled = (exchange_llc(loss, position, nbeta, sampler.localization, seed=sampler.seed, progress=progress)
+                  if exchange else _summary(_estimate(loss, position, sampler, n, progress)))
     with warnings.catch_warnings():   # a saddle is no minimum: a negative λ̂ is the control's point, in its row
         warnings.simplefilter("ignore", LocalizationWarning)
         control = _estimate(real_loss, position, sampler, n, progress)
-    truth = reference_llc(loss, position, sampler.nbeta or default_nbeta(n), sampler.localization, **TRUTH_SWEEPS)
-    mean = relabelled.estimate.mean
+    truth = reference_llc(loss, position, nbeta, sampler.localization, **TRUTH_SWEEPS)
+    mean = relabelled["llc_mean"]
     relative = None if mean is None else (mean - exact.lam_float) / exact.lam_float
     return {
         "rank": plateau.rank,
@@ -115,7 +121,8 @@ def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, 
         "gradient_norm": float(run.gradient_norms[plateau.resting]),
         "lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float,
         "multiplicity_exact": exact.multiplicity,
-        **_summary(relabelled),
+        "sampler": "replica exchange" if exchange else sampler.sampler,
+        **relabelled,
         "rel_error": relative,
         "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR,
         "finite_n_truth": {"method": "blocked Gibbs at the same centre, nβ and γ", "mean": truth.mean,

@@ -1,0 +1,70 @@
+"""The LLC at a plateau of a deep network by replica exchange, where MALA's chains do not mix.
+
+Near a low-rank plateau of a deep linear network the local posterior
+exp{−nβ·L_n(w) − (γ/2)‖w − w*‖²} is held by the end-to-end product alone, which vanishes
+when any one layer is small in the directions the others pass on. Its mass lies in branches
+(one layer or another carrying the smallness) joined only through narrow necks, more of them
+the deeper the network, and local moves cross them rarely. With four hidden layers, MALA's 16
+chains read the rank-0 plateau of [10,6,6,6,6,10] 7.1 % under its finite-n truth (R-hat 1.07)
+and ranks 0–1 of [8,6,6,6,6,8] 1–9 % under (R-hat up to 1.15), cooled or not, at either burn-in
+tried.
+
+Here 16 independent ladders of six rungs, nβ/10 … nβ spaced geometrically, run HMC within each
+rung and exchange states between neighbouring rungs (replica exchange: Swendsen & Wang 1986;
+Geyer 1991; :func:`sltlab.estimators.exchange.run_replica_exchange`); at the hotter rungs the
+necks are wide, and exchanges carry states between branches down to nβ. Every kernel is exact
+after the warm-up, so the top rung samples the same local posterior as MALA. λ̂ is read there,
+nβ·(L_n(w) − L_n(w*)) over each ladder's top-rung draws, one ladder one chain of the
+diagnostics (:func:`sltlab.estimators.llc.llc_from_gaps`). On [10,6,6,6,6,10] (one thread,
+1,000 warm-up and 4,000 recorded steps, 120–140 s per plateau) it read ranks 0, 1 and 2 at
+11.58 ± 0.12, 17.34 ± 0.14 and 22.99 ± 0.14 against truths of 11.38, 17.29 and 22.87, R-hat
+≤ 1.009, with 29 %, 19 % and 13 % of exchanges accepted and 326–1,209 round trips.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from sltlab.estimators.exchange import run_replica_exchange
+from sltlab.estimators.llc import llc_from_gaps
+from sltlab.estimators.posterior import Loss
+
+# The ladder: rungs from nβ/span to nβ, ladders side by side, leapfrog steps per HMC move, and
+# the steps of warm-up (each rung's step tuned to acceptance 0.8) and of recording.
+EXCHANGE_LADDER = dict(rungs=6, span=10.0, ladders=16, leapfrog_steps=8, warmup=1000, draws=3000)
+EXCHANGE_FROM_LAYERS = 5   # plateaus of networks with this many weight layers or more use it
+
+
+def exchange_llc(loss: Loss, position: torch.Tensor, nbeta: float, localization: float, *, seed: int = 0,
+                 progress: bool = False, rungs: int = EXCHANGE_LADDER["rungs"],
+                 span: float = EXCHANGE_LADDER["span"], ladders: int = EXCHANGE_LADDER["ladders"],
+                 leapfrog_steps: int = EXCHANGE_LADDER["leapfrog_steps"],
+                 warmup: int = EXCHANGE_LADDER["warmup"], draws: int = EXCHANGE_LADDER["draws"]) -> dict[str, Any]:
+    """λ̂ at ``position`` [d] (module docstring), as the plateau rows summarise MALA's estimate,
+    with the ladder's nβ, step sizes, acceptances and round trips beside it."""
+    if rungs < 2 or not span > 1:
+        raise ValueError(f"need at least two rungs and a span above 1, got {rungs} and {span}")
+    nbetas = [nbeta * span ** (-(rungs - 1 - rung) / (rungs - 1)) for rung in range(rungs)]
+    start = position.expand(rungs, ladders, -1).clone()
+    trace = run_replica_exchange(loss, nbetas, start, localization=localization, center=position,
+                                 leapfrog_steps=leapfrog_steps, warmup=warmup, draws=draws, record=lambda _: {},
+                                 generator=torch.Generator().manual_seed(seed), progress=progress)
+    with torch.no_grad():
+        center_loss = float(loss(position.unsqueeze(0), None)[0])
+    gaps = nbeta * (trace.records["loss"][-1] - center_loss)   # [ladders, draws] at the top rung
+    broken = {int(ladder): "not finite" for ladder in np.flatnonzero(~np.isfinite(gaps).all(axis=1))}
+    estimate = llc_from_gaps(np.where(np.isfinite(gaps), gaps, 0.0), nbeta, broken)
+    return {"llc_mean": estimate.mean, "llc_se": estimate.standard_error, "rhat": estimate.rhat,
+            "ess": estimate.ess, "diverged_chains": estimate.diverged_chains,
+            "step_size": float(trace.step_size[-1]),
+            "step_size_rule": (f"replica exchange: {ladders} ladders of {rungs} rungs from nβ/{span:g} to nβ, HMC of "
+                               f"{leapfrog_steps} leapfrog steps within each, every rung's step tuned to acceptance "
+                               f"0.8 in {warmup} warm-up steps; λ̂ from the top rung's {draws} draws per ladder"),
+            "sampling_seconds": trace.seconds,
+            "exchange": {"nbetas": trace.nbetas.tolist(), "step_sizes": trace.step_size.tolist(),
+                         "move_acceptance": trace.move_acceptance.tolist(),
+                         "swap_acceptance": trace.swap_acceptance.tolist(),
+                         "round_trips": trace.round_trips.tolist()}}
