@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from sltlab.estimators.notices import MixingWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.verification.dynamics.saddle import SaddleSetup
 from sltlab.verification.dynamics.saddle_exchange import exchange_llc
@@ -33,6 +34,18 @@ def test_exchange_reads_the_finite_n_truth_at_a_deep_rank_zero_plateau():
     assert ladder["nbetas"][0] == pytest.approx(10.0) and ladder["nbetas"][-1] == pytest.approx(100.0)
     assert len(ladder["swap_acceptance"]) == 3 and all(0 < rate < 1 for rate in ladder["swap_acceptance"])
     assert sum(ladder["round_trips"]) > 0
+
+
+def test_ladders_that_fail_the_mixing_gate_warn():
+    """Two ladders of 20 draws hold far fewer than the gate's ESS of 200."""
+    network = DeepLinearNetwork((2, 2, 2, 2))
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(100, 2, generator=generator, dtype=torch.float64)
+    position = 0.05 * torch.randn(network.dim, generator=generator, dtype=torch.float64)
+    loss = relabelled_loss(network, x, position)
+    with pytest.warns(MixingWarning, match="replica exchange: the chains fail the mixing gate"):
+        result = exchange_llc(loss, position, 50.0, 1.0, rungs=2, ladders=2, warmup=10, draws=20)
+    assert result["ess"] < 200
 
 
 def test_a_ladder_needs_two_rungs_and_a_span():

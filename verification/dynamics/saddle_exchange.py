@@ -23,13 +23,15 @@ diagnostics (:func:`sltlab.estimators.llc.llc_from_gaps`). On [10,6,6,6,6,10] (o
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
 from sltlab.estimators.exchange import run_replica_exchange
-from sltlab.estimators.llc import llc_from_gaps
+from sltlab.estimators.llc import llc_from_gaps, mixing_concern
+from sltlab.estimators.notices import MixingWarning
 from sltlab.estimators.posterior import Loss
 
 # The ladder: rungs from nβ/span to nβ, ladders side by side, leapfrog steps per HMC move, and
@@ -57,6 +59,9 @@ def exchange_llc(loss: Loss, position: torch.Tensor, nbeta: float, localization:
     gaps = nbeta * (trace.records["loss"][-1] - center_loss)   # [ladders, draws] at the top rung
     broken = {int(ladder): "not finite" for ladder in np.flatnonzero(~np.isfinite(gaps).all(axis=1))}
     estimate = llc_from_gaps(np.where(np.isfinite(gaps), gaps, 0.0), nbeta, broken)
+    concern = mixing_concern(estimate, "run more recorded steps or ladders")
+    if concern:   # the same gate, and the same warning, as MALA's estimate in the other rows
+        warnings.warn(f"replica exchange: {concern}", MixingWarning, stacklevel=2)
     return {"llc_mean": estimate.mean, "llc_se": estimate.standard_error, "rhat": estimate.rhat,
             "ess": estimate.ess, "diverged_chains": estimate.diverged_chains,
             "step_size": float(trace.step_size[-1]),
