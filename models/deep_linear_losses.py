@@ -6,6 +6,7 @@ statistics and the population loss, each with its exact gradient pulled back thr
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -81,6 +82,36 @@ class FullDataLoss:
         products = self.network.partial_products(weights)
         outer = self._outer(products[-1])
         return self._value(products[-1], outer), self.network.pullback(weights, products, outer)
+
+
+class StackedFullDataLoss(FullDataLoss):
+    """Several :class:`FullDataLoss` of one network and one Σxx side by side: row c of the
+    positions is scored by ``losses[assignment[c]]``, so chains at several checkpoints, each
+    against its own targets, run as one batch. It takes exactly ``len(assignment)`` rows; each
+    row's value and gradient are its own loss's, to rounding."""
+
+    def __init__(self, losses: Sequence[FullDataLoss], assignment: Tensor):
+        first = losses[0]
+        if any(loss.network is not first.network or not torch.equal(loss.sxx, first.sxx) or loss.n != first.n
+               for loss in losses):
+            raise ValueError("stacked losses must share one network and one set of inputs")
+        assignment = torch.as_tensor(assignment, dtype=torch.long)
+        if assignment.dim() != 1 or int(assignment.min()) < 0 or int(assignment.max()) >= len(losses):
+            raise ValueError(f"assignment must give each row one of the {len(losses)} losses")
+        syy = torch.tensor([loss.syy for loss in losses], dtype=torch.float64)
+        self._keep(first.network, first.sxx, torch.stack([loss.sxy for loss in losses])[assignment], 0.0, first.n)
+        self.syy, self.rows = syy[assignment], len(assignment)
+
+    def _statistics(self, like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Σxx, each row's Σyx [C, out, in] and constants [C] (:meth:`FullDataLoss._statistics`)."""
+        if like.shape[0] != self.rows:
+            raise ValueError(f"this stacked loss scores exactly {self.rows} rows of positions, got {like.shape[0]}")
+        key = (like.device, like.dtype)
+        if key not in self._placed:
+            self._placed[key] = (self.sxx.to(like), self.sxy.transpose(-1, -2).contiguous().to(like),
+                                 torch.tensor(0.5, dtype=like.dtype, device=like.device),
+                                 (0.5 * self.syy + self.constant).to(like))
+        return self._placed[key]
 
 
 class PopulationLoss:

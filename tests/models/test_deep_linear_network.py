@@ -5,7 +5,7 @@ import torch
 
 from sltlab.models import deep_linear
 from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
-from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
+from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss, StackedFullDataLoss
 
 
 def generator(seed=0):
@@ -214,3 +214,25 @@ def test_the_minibatch_gradient_written_out_equals_autograd(widths, rows, in_pla
         assert closed_gradient.shape == position.shape
         torch.testing.assert_close(closed_value, value.detach(), rtol=1e-13, atol=0)
         torch.testing.assert_close(closed_gradient, gradient, rtol=1e-12, atol=1e-12 * float(gradient.abs().max()))
+
+
+def test_stacked_full_data_losses_score_each_row_by_its_own_loss_exactly():
+    torch.manual_seed(3)
+    network = DeepLinearNetwork((4, 3, 3, 4))
+    x = torch.randn(40, 4, dtype=torch.float64)
+    centres = torch.randn(3, network.dim, dtype=torch.float64)
+    losses = [FullDataLoss(network, x, network.forward(centre.unsqueeze(0), x)[0]) for centre in centres]
+    assignment = torch.tensor([2, 0, 0, 1, 2])
+    stacked = StackedFullDataLoss(losses, assignment)
+    positions = torch.randn(5, network.dim, dtype=torch.float64)
+    value, gradient = stacked.mean_loss_and_gradient(positions)
+    for row, which in enumerate(assignment.tolist()):
+        alone, alone_gradient = losses[which].mean_loss_and_gradient(positions[row:row + 1])
+        assert float(value[row]) == float(alone[0]) == float(stacked(positions)[row, 0])
+        assert torch.equal(gradient[row], alone_gradient[0])
+    with pytest.raises(ValueError, match="exactly 5 rows"):
+        stacked(positions[:4])
+    with pytest.raises(ValueError, match="one network"):
+        StackedFullDataLoss([losses[0], FullDataLoss(network, x[:30], x[:30])], torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="assignment"):
+        StackedFullDataLoss(losses, torch.tensor([0, 3]))
