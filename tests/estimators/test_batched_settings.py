@@ -4,17 +4,21 @@ the exact stationary LLC of SGLD on a quadratic potential."""
 
 import math
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
 
 from sltlab.estimators import LLCConfig
-from sltlab.estimators.batched import estimate_llc_at_temperatures
+from sltlab.estimators.batched import estimate_llc_at_temperatures, estimate_llc_of_problems
+from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sampling import Batches, run_chains
 from sltlab.estimators.mala import mala
 from sltlab.estimators.sgld import sgld
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization
+from sltlab.models.deep_linear_losses import FullDataLoss, StackedFullDataLoss
 
 CURVATURES = (1.0, 2.0, 0.5)
 GAMMA = 3.0
@@ -202,3 +206,47 @@ def test_per_chain_step_sizes_must_match_the_chains():
     kernel = sgld(LocalPosterior(quadratic, 10.0, GAMMA, torch.zeros(3)), step_size=torch.tensor([1e-3, 1e-3]))
     with pytest.raises(ValueError, match="2 per-chain step sizes for 3 chains"):
         kernel.init(torch.zeros(3, 3))
+
+
+def _relabelled_problems():
+    """A [3,2,3] network at three centres of end-to-end rank 0, 1 and 2, each an exact minimum of
+    its own relabelled loss (targets = its own outputs on shared inputs)."""
+    generator = torch.Generator().manual_seed(6)
+    network = DeepLinearNetwork((3, 2, 3))
+    x = torch.randn(300, 3, generator=generator, dtype=torch.float64)
+    target = torch.randn(3, 3, generator=generator, dtype=torch.float64)
+    centres = [0.02 * torch.randn(network.dim, generator=generator, dtype=torch.float64),
+               *(balanced_factorization(network, target, rank, generator=generator) for rank in (1, 2))]
+    losses = [FullDataLoss(network, x, network.forward(centre.unsqueeze(0), x)[0]) for centre in centres]
+    return losses, centres
+
+
+def _stack(losses, chains):
+    return StackedFullDataLoss(losses, torch.arange(len(losses)).repeat_interleave(chains))
+
+
+def test_problems_with_their_own_losses_sampled_together_read_what_each_reads_alone():
+    """MALA is exact after its warm-up, so each problem's λ̂ from the batched run must lie within
+    4 combined standard errors of the same problem sampled alone; each warms up its own step."""
+    losses, centres = _relabelled_problems()
+    config = LLCConfig(sampler="mala", chains=4, draws=600, burnin=300, localization=1.0,
+                       localize_at="true_parameter", seed=2)
+    together = estimate_llc_of_problems(losses, centres, (), config, stack=_stack, n=300)
+    steps = []
+    for loss, centre, result in zip(losses, centres, together):
+        alone = estimate_llc_from_loss(loss, centre, (), replace(config, seed=3), n=300).estimate
+        combined = math.hypot(result.estimate.standard_error, alone.standard_error)
+        assert abs(result.estimate.mean - alone.mean) <= 4 * combined, (result.estimate.mean, alone.mean, combined)
+        steps.append(result.config.step_size)
+    assert together[0].estimate.mean < together[1].estimate.mean < together[2].estimate.mean   # ranks 0 < 1 < 2
+    assert len(set(steps)) == 3
+
+
+def test_problems_sampled_together_need_a_centre_each_and_a_step_per_chain():
+    losses, centres = _relabelled_problems()
+    with pytest.raises(ValueError, match="one centre per loss"):
+        estimate_llc_of_problems(losses, centres[:2], (), LLCConfig(sampler="mala"), stack=_stack, n=300)
+    with pytest.raises(ValueError, match="their own step"):
+        estimate_llc_of_problems(losses, centres, (), LLCConfig(sampler="sgnht"), stack=_stack, n=300)
+    with pytest.raises(ValueError, match="mala only"):
+        estimate_llc_of_problems(losses, centres, (), LLCConfig(sampler="sgld"), stack=_stack, n=300)
