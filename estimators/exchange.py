@@ -9,7 +9,9 @@ ones (the deterministic even–odd scheme; Okabe et al. 2001, Syed et al. 2022),
 probability min{1, exp[(nβ_{r+1} − nβ_r)(L(w_{r+1}) − L(w_r))]} (Swendsen & Wang 1986; Geyer
 1991): the prior is common to the rungs and cancels. Each rung keeps its own HMC step size,
 tuned during warm-up by dual averaging of its chains' mean acceptance (Hoffman & Gelman 2014,
-Alg. 5, their constants) and then held fixed, so every kernel after warm-up is exact.
+Alg. 5, their constants) and then held fixed, so every kernel after warm-up is exact. With
+``groups`` > 1 the ladders form that many consecutive blocks, each (e.g. a centre of its own,
+through a per-chain ``center`` and loss) with its own step per rung: several problems as one run.
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ TARGET_ACCEPTANCE = 0.8
 
 class ExchangeTrace(NamedTuple):
     """What a run recorded, by rung: every ``records`` entry and ``replica`` (which of the
-    ladder's R states sits at the rung) are [R, M, draws, ...]; acceptances are means after
-    warm-up; ``round_trips`` counts per ladder the returns to the lowest rung of states that
-    had reached the highest since they last left it."""
+    ladder's R states sits at the rung) are [R, M, draws, ...]; step sizes and acceptances
+    (means after warm-up) are per rung and group of ladders; ``round_trips`` counts per ladder
+    the returns to the lowest rung of states that had reached the highest since they last left it."""
 
     records: dict[str, np.ndarray]
     replica: np.ndarray
     nbetas: np.ndarray            # [R]
-    step_size: np.ndarray         # [R], after warm-up
-    move_acceptance: np.ndarray   # [R]
-    swap_acceptance: np.ndarray   # [R − 1], between rungs r and r + 1
+    step_size: np.ndarray         # [R, G], after warm-up
+    move_acceptance: np.ndarray   # [R, G]
+    swap_acceptance: np.ndarray   # [R − 1, G], between rungs r and r + 1
     round_trips: np.ndarray       # [M]
     steps: int
     seconds: float
@@ -80,16 +82,28 @@ def swap_rungs(losses: Tensor, nbetas: Tensor, uniform: Tensor, parity: int) -> 
 def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, localization: float = 1.0,
                          center: Tensor | None = None, leapfrog_steps: int = 8, warmup: int, draws: int,
                          thin: int = 1, swap_every: int = 1, record: Callable[[Tensor], dict[str, Tensor]],
-                         generator: torch.Generator, progress: bool = False) -> ExchangeTrace:
+                         generator: torch.Generator, groups: int = 1, progress: bool = False) -> ExchangeTrace:
     """Run M ladders of R rungs from ``start`` [R, M, d]: ``warmup`` steps that tune each rung's
     step size, then ``draws·thin`` steps recording ``record(positions [R·M, d])`` (a dict of
-    tensors with the chains first) and L every ``thin`` steps."""
+    tensors with the chains first) and L every ``thin`` steps. ``center`` is [d] or one per
+    chain, [R·M, d] (rung-major, as the chains); ``groups`` divides the M ladders into blocks of
+    M/groups, each tuning its own steps."""
     rungs, ladders, dim = start.shape
     ladder = torch.as_tensor(nbetas, dtype=start.dtype, device=start.device)
     if ladder.shape != (rungs,) or not bool((ladder[1:] > ladder[:-1]).all()) or not bool((ladder > 0).all()):
         raise ValueError(f"need {rungs} positive, increasing nβ, one per rung of start")
     if warmup < 10 or draws < 1 or thin < 1 or swap_every < 1:
         raise ValueError("need warmup ≥ 10, draws ≥ 1, thin ≥ 1 and swap_every ≥ 1")
+    if groups < 1 or ladders % groups:
+        raise ValueError(f"{ladders} ladders do not divide into {groups} equal groups")
+    each = ladders // groups
+
+    def per_chain(step: Tensor) -> Tensor:   # [R, G] → [R·M], chain r·M + g·(M/G) + l
+        return step.repeat_interleave(each, dim=1).reshape(-1)
+
+    def by_group(values: Tensor, count: int) -> Tensor:   # [count·M] → mean per group [count, G]
+        return values.reshape(count, groups, each).double().mean(-1).cpu()
+
     scale = ladder.repeat_interleave(ladders).unsqueeze(-1)
 
     def scaled(position: Tensor, batch: Any) -> Tensor:
@@ -97,26 +111,26 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
 
     posterior = LocalPosterior(scaled, 1.0, localization,
                                torch.zeros(dim, dtype=start.dtype, device=start.device) if center is None else center)
-    log_step = torch.log(0.1 / ladder.sqrt())
+    log_step = torch.log(0.1 / ladder.sqrt()).unsqueeze(-1).expand(rungs, groups).clone()
     averaging = DualAveraging(log_step, TARGET_ACCEPTANCE)
-    sampler = hmc(posterior, step_size=log_step.exp().repeat_interleave(ladders), leapfrog_steps=leapfrog_steps)
+    sampler = hmc(posterior, step_size=per_chain(log_step.exp()), leapfrog_steps=leapfrog_steps)
     state = sampler.init(start.reshape(rungs * ladders, dim), None)
     replica = torch.arange(rungs, device=start.device).unsqueeze(-1).expand(rungs, ladders).clone()
     trips = _RoundTrips(rungs, ladders)
     records: dict[str, list[Tensor]] = {}
-    placed, moves = [], torch.zeros(rungs, dtype=torch.float64)
-    swaps, proposals, swap_rounds = torch.zeros(rungs - 1, dtype=torch.float64), torch.zeros(rungs - 1), 0
+    placed, moves = [], torch.zeros(rungs, groups, dtype=torch.float64)
+    swaps, proposals, swap_rounds = torch.zeros(rungs - 1, groups, dtype=torch.float64), torch.zeros(rungs - 1, 1), 0
     steps = warmup + draws * thin
     bar = progress_bar(steps, "replica exchange", enabled=progress)
     clock = time.perf_counter()
     for index in range(steps):
         state, info = sampler.step(state, None, sampler.noise(state, generator))
-        acceptance = info["acceptance"].reshape(rungs, ladders).mean(-1).double().cpu()
+        acceptance = by_group(info["acceptance"], rungs)
         if index < warmup:
-            sampler = hmc(posterior, step_size=averaging.update(acceptance).exp().repeat_interleave(ladders),
+            sampler = hmc(posterior, step_size=per_chain(averaging.update(acceptance).exp()),
                           leapfrog_steps=leapfrog_steps)
             if index == warmup - 1:
-                sampler = hmc(posterior, step_size=averaging.averaged_step_size.repeat_interleave(ladders),
+                sampler = hmc(posterior, step_size=per_chain(averaging.averaged_step_size),
                               leapfrog_steps=leapfrog_steps)
         else:
             moves += acceptance
@@ -131,8 +145,8 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
             state = sampler.init(positions.reshape(rungs * ladders, dim), None)
             trips.update(replica)
             if index >= warmup:
-                swaps += accepted.double().mean(-1).cpu()
-                proposals += proposed.float().cpu()
+                swaps += by_group(accepted.reshape(-1), rungs - 1)
+                proposals += proposed.float().cpu().unsqueeze(-1)
         if index >= warmup and (index - warmup) % thin == thin - 1:
             fields = dict(record(state.position), loss=state.here.mean_loss / scale.squeeze(-1))
             for name, value in fields.items():

@@ -125,3 +125,39 @@ def test_a_drawn_trajectory_length_is_the_fixed_kernel_of_that_length():
     assert lengths == {4, 5, 6, 7, 8}
     with pytest.raises(ValueError, match="need 1 ≤ shortest ≤ leapfrog steps"):
         hmc(posterior, step_size=0.1, leapfrog_steps=8, shortest_steps=9)
+
+
+def test_groups_of_ladders_each_sample_their_own_problem_with_their_own_steps():
+    """Two groups of 8 ladders in one run: P = ab learning s = 0.3 around a centre at 0, and a
+    stiffer problem, 4·(ab − 0.6)² around a centre at (1, 0.6). Each group's occupancy must match
+    its own quadrature (4 SE over its ladders, plus 0.01 for the start and the grid), and the
+    stiffer group must tune smaller steps at every rung."""
+    rungs, each = 4, 8
+    group = torch.arange(rungs * 2 * each) % (2 * each) // each                     # chain → group
+    teacher = torch.where(group == 0, 0.3, 0.6).double().unsqueeze(-1)
+    stiffness = torch.where(group == 0, 1.0, 8.0).double().unsqueeze(-1)
+    centers = torch.tensor([[0.0, 0.0], [1.0, 0.6]], dtype=torch.float64)
+
+    def loss(position, batch=None):
+        return 0.5 * stiffness * (position[:, :1] * position[:, 1:] - teacher) ** 2
+
+    def record(position):
+        return {"learned": (position[:, 0] * position[:, 1] > teacher[:, 0] / 2).double()}
+
+    nbetas = [8.0, 16.0, 32.0, 64.0]
+    generator = torch.Generator().manual_seed(3)
+    start = centers.repeat_interleave(each, 0).expand(rungs, -1, -1).clone()
+    trace = run_replica_exchange(loss, nbetas, start, center=start.reshape(-1, 2), leapfrog_steps=4, warmup=300,
+                                 draws=800, thin=2, record=record, generator=generator, groups=2)
+    assert trace.step_size.shape == (rungs, 2) and (trace.step_size[:, 1] < trace.step_size[:, 0]).all()
+    grid = np.linspace(-7, 7, 2801)
+    a, b = np.meshgrid(grid, grid)
+    for index, (s, k, (ca, cb)) in enumerate([(0.3, 1.0, (0.0, 0.0)), (0.6, 8.0, (1.0, 0.6))]):
+        per_ladder = trace.records["learned"][:, index * each:(index + 1) * each].mean(-1)   # [R, ladders]
+        for rung, nbeta in enumerate(nbetas):
+            weight = np.exp(-nbeta * k / 2 * (a * b - s) ** 2 - ((a - ca) ** 2 + (b - cb) ** 2) / 2)
+            exact = weight[a * b > s / 2].sum() / weight.sum()
+            estimate, error = per_ladder[rung].mean(), per_ladder[rung].std(ddof=1) / math.sqrt(each)
+            assert abs(estimate - exact) < 4 * error + 0.01, (index, nbeta, estimate, exact, error)
+    with pytest.raises(ValueError, match="equal groups"):
+        run_replica_exchange(loss, nbetas, start, warmup=10, draws=1, record=record, generator=generator, groups=3)

@@ -87,9 +87,9 @@ def _study(setup: BayesSetup, llc: LLCConfig, progress: bool) -> dict[str, Any]:
                    "transitions": [t.as_dict() for t in transitions(problem.classes)]},
         "n": n.tolist(), "start_classes": list(problem.starts),
         "sampler": {"kernel": "HMC within rungs, replica exchange between neighbouring n",
-                    "leapfrog_steps": setup.leapfrog_steps, "step_size": trace.step_size.tolist(),
-                    "move_acceptance": trace.move_acceptance.tolist(),
-                    "swap_acceptance": trace.swap_acceptance.tolist(),
+                    "leapfrog_steps": setup.leapfrog_steps, "step_size": trace.step_size[:, 0].tolist(),
+                    "move_acceptance": trace.move_acceptance[:, 0].tolist(),   # the one group of ladders
+                    "swap_acceptance": trace.swap_acceptance[:, 0].tolist(),
                     "round_trips": trace.round_trips.tolist(), "steps": trace.steps,
                     "chains": setup.rungs * setup.ladders, "sampling_seconds": trace.seconds,
                     "prior": "standard Gaussian N(0, I)", "nbeta": "n (β = 1: the Bayesian posterior)"},
