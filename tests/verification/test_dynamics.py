@@ -27,7 +27,7 @@ SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=
 # 2 chains × 40 draws are worth at most 80 independent draws: every tiny estimate fails the
 # mixing gate (ESS ≥ 200) and warns.
 TINY_SAMPLER = LLCConfig(chains=2, draws=40, burnin=10, localization=1.0, localize_at="true_parameter")
-TINY_CURVE = LLCConfig(chains=2, draws=10, burnin=10, localization=1.0, localize_at="true_parameter")
+TINY_CURVE = LLCConfig(sampler="mala", chains=2, draws=10, burnin=10, localization=1.0, localize_at="true_parameter")
 TINY_SAMPLER_ARGS = ["--chains", "2", "--draws", "40", "--burnin", "10", "--curve-chains", "2", "--curve-draws", "10"]
 SMALL_SADDLE_ARGS = ["--widths", "6", "3", "6", "--singular-values", "4", "1", "--init-scale", "1e-3", "--steps",
                      "800", "--learning-rate", "0.02", *TINY_SAMPLER_ARGS]

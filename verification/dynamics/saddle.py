@@ -35,6 +35,7 @@ from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
 from sltlab.verification.dynamics.saddle_plateaus import (SADDLE_ANNEAL, TARGET_RELATIVE_ERROR, detect_plateaus,
+                                                          exchanged_plateaus, negative_controls,
                                                           plateau_row, rises_one_per_stage)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
                                                         stages_beside_rank_changes)
@@ -185,9 +186,11 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     ranks = numerical_rank(run.singular_values, setup.rank_tolerance)
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
-    real_loss = FullDataLoss(network, x, y)
-    rows = [plateau_row(plateau, run, network, x, real_loss, setup.widths, setup.n, sampler, progress,
-                        exchange=setup.plateau_sampler == "exchange") for plateau in plateaus]
+    exchanged = (exchanged_plateaus(plateaus, run, network, x, setup.n, sampler, progress) if plateaus
+                 and setup.plateau_sampler == "exchange" else [None] * len(plateaus))
+    controls = negative_controls(plateaus, run, FullDataLoss(network, x, y), setup.n, sampler)
+    rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, progress,
+                        exchanged=estimate) for plateau, control, estimate in zip(plateaus, controls, exchanged)]
     first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
                                 max(setup.singular_values))
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 
 from sltlab import theory
+from sltlab.estimators.batched import estimate_llc_of_problems
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.llc import default_nbeta
@@ -26,7 +27,7 @@ from sltlab.estimators.notices import LocalizationWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import TrainingRun
-from sltlab.verification.dynamics.saddle_exchange import exchange_llc
+from sltlab.verification.dynamics.saddle_exchange import exchange_llcs
 from sltlab.verification.reference.dln_gibbs import reference_llc
 
 TARGET_RELATIVE_ERROR = 0.10   # every plateau's λ̂ within 10 % of λ_k
@@ -95,22 +96,41 @@ def relabelled_loss(network: DeepLinearNetwork, x: torch.Tensor, position: torch
     return FullDataLoss(network, x, targets)
 
 
+def exchanged_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
+                       n: int, sampler: LLCConfig, progress: bool) -> list[dict[str, Any]]:
+    """λ̂ at every plateau's resting checkpoint (relabelled problem) by replica exchange at
+    ``sampler``'s nβ and γ, all plateaus in one run
+    (:func:`sltlab.verification.dynamics.saddle_exchange.exchange_llcs`)."""
+    positions = [run.positions[plateau.resting] for plateau in plateaus]
+    return exchange_llcs([relabelled_loss(network, x, position) for position in positions], positions,
+                         sampler.nbeta or default_nbeta(n), sampler.localization, seed=sampler.seed,
+                         progress=progress)
+
+
+def negative_controls(plateaus: Sequence[Plateau], run: TrainingRun, real_loss: FullDataLoss, n: int,
+                      sampler: LLCConfig) -> list[LLCResult]:
+    """``sampler``'s estimate at every plateau's resting checkpoint against the real teacher data,
+    where the checkpoint is a saddle (module docstring): all plateaus in one run, each warming
+    up or choosing its own step (:func:`sltlab.estimators.batched.estimate_llc_of_problems`)."""
+    if not plateaus:
+        return []
+    with warnings.catch_warnings():   # a saddle is no minimum: a negative λ̂ is the control's point, in its row
+        warnings.simplefilter("ignore", LocalizationWarning)
+        return estimate_llc_of_problems([real_loss] * len(plateaus), [run.positions[p.resting] for p in plateaus],
+                                        (), sampler, stack=lambda losses, chains: losses[0], n=n)
+
+
 def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
-                real_loss: FullDataLoss, widths: Sequence[int], n: int, sampler: LLCConfig,
-                progress: bool, *, exchange: bool = False) -> dict[str, Any]:
-    """λ̂ at the plateau's resting checkpoint beside λ_k and the finite-n truth (module docstring);
-    with ``exchange`` λ̂ comes from replica exchange at ``sampler``'s nβ and γ
-    (:func:`sltlab.verification.dynamics.saddle_exchange.exchange_llc`), the negative control
-    from ``sampler`` still."""
+                control: LLCResult, widths: Sequence[int], n: int, sampler: LLCConfig,
+                progress: bool, *, exchanged: dict[str, Any] | None = None) -> dict[str, Any]:
+    """λ̂ at the plateau's resting checkpoint beside λ_k and the finite-n truth (module docstring):
+    from ``sampler``, or the plateau's replica-exchange estimate ``exchanged``
+    (:func:`exchanged_plateaus`) when given, with its negative ``control`` (:func:`negative_controls`)."""
     position = run.positions[plateau.resting]
     exact = theory.deep_linear(list(widths), plateau.rank)
     loss = relabelled_loss(network, x, position)
     nbeta = sampler.nbeta or default_nbeta(n)
-    relabelled = (exchange_llc(loss, position, nbeta, sampler.localization, seed=sampler.seed, progress=progress)
-                  if exchange else _summary(_estimate(loss, position, sampler, n, progress)))
-    with warnings.catch_warnings():   # a saddle is no minimum: a negative λ̂ is the control's point, in its row
-        warnings.simplefilter("ignore", LocalizationWarning)
-        control = _estimate(real_loss, position, sampler, n, progress)
+    relabelled = exchanged or _summary(_estimate(loss, position, sampler, n, progress))
     truth = reference_llc(loss, position, nbeta, sampler.localization, **TRUTH_SWEEPS)
     mean = relabelled["llc_mean"]
     relative = None if mean is None else (mean - exact.lam_float) / exact.lam_float
@@ -121,7 +141,7 @@ def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, 
         "gradient_norm": float(run.gradient_norms[plateau.resting]),
         "lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float,
         "multiplicity_exact": exact.multiplicity,
-        "sampler": "replica exchange" if exchange else sampler.sampler,
+        "sampler": "replica exchange" if exchanged else sampler.sampler,
         **relabelled,
         "rel_error": relative,
         "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR,
