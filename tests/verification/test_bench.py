@@ -234,3 +234,16 @@ def test_random_mlps_are_drawn_from_the_seed_within_their_stated_ranges(one_thre
 
 def widths_of(name: str) -> list[int]:
     return [int(width) for width in name[name.index("[") + 1:name.index("]")].split(",")]
+
+
+def test_curve_row_times_a_saddle_curve_both_ways_and_compares_them_in_standard_errors(one_thread):
+    from sltlab.estimators.config import LLCConfig
+    from sltlab.verification.bench.curve import curve_row, format_curve
+
+    tiny = LLCConfig(sampler="mala", chains=2, draws=20, burnin=20, localization=1.0, localize_at="true_parameter")
+    row = curve_row(1, checkpoints=3, widths=(5, 4, 5), sampler=tiny)
+    assert row["checkpoints"] <= 3 and row["compared"] == row["checkpoints"]
+    assert row["batched_seconds"] > 0 and row["sequential_seconds"] > 0 and row["speed_up"] > 0
+    assert "speed-up" in format_curve(row) and "no target" in format_curve(row)
+    with pytest.raises(ValueError, match="at least 2 checkpoints"):
+        curve_row(1, checkpoints=1)

@@ -14,7 +14,7 @@ def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
-                                        "along", "ladder", "restrictions", "calibration", "spread", "module",
+                                        "along", "curve", "ladder", "restrictions", "calibration", "spread", "module",
                                         "fallback", "peer"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
@@ -23,6 +23,8 @@ def add_bench_command(commands) -> None:
                                     "their exact "
                                     "finite-n LLC at n = 10⁴ and 10⁶ by blocked Gibbs, no sampler; along times the "
                                     "LLC at the grokking network's checkpoints batched against one after the other; "
+                                    "curve times a saddle run's LLC curve, each checkpoint with its own targets, the "
+                                    "same two ways; "
                                     "ladder times a temperature ladder as one run against its rungs one after the "
                                     "other; restrictions times every layer's restricted LLC as one run against the "
                                     "layers one after the other; "
@@ -36,8 +38,8 @@ def add_bench_command(commands) -> None:
                                     "three trained MLPs, or on --count random ones from --seed (minutes); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
                                     "on)")),
-               ("--checkpoints", dict(type=int, default=50, help="along: checkpoints of the grokking network "
-                                                                 "(default 50)")),
+               ("--checkpoints", dict(type=int, help="along: checkpoints of the grokking network (default 50); "
+                                                    "curve: of the saddle run (default 60)")),
                ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
                                                "module: networks in each of its two draws (default 9, 3); fallback: "
                                                "random MLPs drawn instead of its three")),
@@ -107,8 +109,13 @@ def _bench(args) -> Result:
     if "along" in wanted:
         from sltlab.verification.bench.along import along_row, format_along
 
-        result["along"] = along_row(args.repeats, checkpoints=args.checkpoints)
+        result["along"] = along_row(args.repeats, checkpoints=args.checkpoints or 50)
         tables.append(format_along(result["along"]))
+    if "curve" in wanted:
+        from sltlab.verification.bench.curve import curve_row, format_curve
+
+        result["curve"] = curve_row(args.repeats, checkpoints=args.checkpoints or 60)
+        tables.append(format_curve(result["curve"]))
     if "ladder" in wanted:
         from sltlab.verification.bench.ladder import format_ladders, ladder_rows
 

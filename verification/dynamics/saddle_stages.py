@@ -60,7 +60,7 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
     started = time.perf_counter()
     positions = [run.positions[index] for index in indices]
     results = estimate_llc_of_problems([relabelled_loss(network, x, position) for position in positions], positions,
-                                       (), sampler, stack=_stacked, n=n)
+                                       (), sampler, stack=stacked_relabelled, n=n)
     estimates = [result.estimate for result in results]
     return {"steps": [int(run.steps[index]) for index in indices],
             "llc_mean": [estimate.mean for estimate in estimates],
@@ -68,7 +68,8 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
             "rhat": [estimate.rhat for estimate in estimates], "seconds": time.perf_counter() - started}
 
 
-def _stacked(losses: Sequence[FullDataLoss], chains: int) -> StackedFullDataLoss:
+def stacked_relabelled(losses: Sequence[FullDataLoss], chains: int) -> StackedFullDataLoss:
+    """The checkpoints' relabelled losses side by side, ``chains`` consecutive chain rows each."""
     return StackedFullDataLoss(losses, torch.arange(len(losses)).repeat_interleave(chains))
 
 
