@@ -1,8 +1,8 @@
 """Sampling estimators of the local learning coefficient (LLC): SG-MCMC kernels over batched
 chains, HMC and replica exchange over a ladder of nβ, the driver that records (chain, draw)
-traces, the LLC with its diagnostics, runs of several settings (centres, nβ, steps) as one batch,
-automatic step-size calibration (SGLD's pilots in coupled pairs), the temperature ladder for λ
-and m, and the singular fluctuation.
+traces, the LLC with its diagnostics, runs of several settings (centres, nβ, steps, losses) as
+one batch, automatic step-size calibration (SGLD's pilots in coupled pairs), the temperature
+ladder for λ and m, and the singular fluctuation.
 
 The public API is listed in ``__all__`` and imported on first use (PEP 562), so that
 ``sltlab.estimators.config`` can be read without loading torch::
@@ -19,6 +19,7 @@ _PUBLIC = {
     "module": ("estimate_llc",),
     "along": ("LLCAlongTraining", "estimate_llc_along"),
     "batched": ("estimate_llc_at_centers", "estimate_llc_at_temperatures"),
+    "problems": ("estimate_llc_of_problems",),
     "functional": ("FunctionalModel", "cross_entropy", "gaussian_nll"),
     "inference": ("to_inference_data",),
     "calibrate": ("Calibration", "CalibrationError", "calibrate_step_size", "calibrated_config"),
@@ -29,7 +30,7 @@ _PUBLIC = {
     "extrapolate": ("Extrapolation", "extrapolate_llc"),
     "localize": ("Localization", "at_true_parameter", "empirical_minimum"),
     "multiplicity": ("MultiplicityFit", "fit_multiplicity", "temperature_ladder"),
-    "posterior": ("LocalPosterior", "Sampler"),
+    "posterior": ("LocalPosterior", "Sampler", "common_noise"),
     "sampling": ("Batches", "Trace", "run_chains"),
     "samplers": ("SAMPLERS",),
     "sgld": ("sgld",),

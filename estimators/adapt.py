@@ -40,7 +40,7 @@ from torch import Tensor
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.mala import MALAState, mala
-from sltlab.estimators.posterior import LocalPosterior, chain_centers
+from sltlab.estimators.posterior import LocalPosterior, chain_centers, common_noise
 from sltlab.estimators.sampling import Batches, Trace
 
 
@@ -91,12 +91,13 @@ def _exp(value: float | Tensor) -> float | Tensor:
     return value.exp() if isinstance(value, Tensor) else math.exp(value)
 
 
-def _group_acceptance(posterior, batch, state, step_sizes: Tensor, chains: int, generator):
-    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K], float64); the
-    new state and each group's mean acceptance [K]. One group steps at a plain number, the
-    kernel's scalar path."""
+def _group_acceptance(posterior, batch, state, step_sizes: Tensor, chains: int, generator, shared_noise: bool):
+    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K], float64), on
+    common random numbers when ``shared_noise``; the new state and each group's mean acceptance
+    [K]. One group steps at a plain number, the kernel's scalar path."""
     step = float(step_sizes[0]) if len(step_sizes) == 1 else step_sizes.to(state.position).repeat_interleave(chains)
     sampler = mala(posterior, step_size=step)
+    sampler = common_noise(sampler, len(step_sizes)) if shared_noise else sampler
     state, info = sampler.step(state, batch, sampler.noise(state, generator))
     return state, info["acceptance"].reshape(len(step_sizes), chains).mean(-1).to(step_sizes)
 
@@ -106,16 +107,18 @@ def _group_positions(posterior: LocalPosterior, chains: int) -> Tensor:
     return chain_centers(posterior.center, chains).clone() if posterior.center.dim() == 1 else posterior.center.clone()
 
 
-def _initial_steps(posterior: LocalPosterior, batch, chains: int, generator: torch.Generator) -> Tensor:
+def _initial_steps(posterior: LocalPosterior, batch, chains: int, generator: torch.Generator,
+                   shared_noise: bool = False) -> Tensor:
     """Alg. 4 for K groups at once: from 1/(nβ + γ), each group doubles or halves its ε until one
     step's acceptance from its centre crosses 1/2; [K] in float64."""
     fresh = mala(posterior, step_size=1.0).init(_group_positions(posterior, chains), batch)
     step = 1.0 / (_group_nbetas(posterior, len(fresh.position), chains) + posterior.localization)
-    _, rate = _group_acceptance(posterior, batch, fresh, step, chains, generator)
+    _, rate = _group_acceptance(posterior, batch, fresh, step, chains, generator, shared_noise)
     direction = torch.where(rate > 0.5, 1.0, -1.0).to(step)
     settled = torch.zeros(len(step), dtype=torch.bool, device=step.device)
     for _ in range(60):
-        _, rate = _group_acceptance(posterior, batch, fresh, step * 2.0**direction, chains, generator)
+        _, rate = _group_acceptance(posterior, batch, fresh, step * 2.0**direction, chains, generator,
+                                    shared_noise)
         settled |= (rate > 0.5) != (direction > 0)
         step = torch.where(settled, step, step * 2.0**direction)
         if bool(settled.all()):
@@ -158,13 +161,15 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
 def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, chains: int, warmup_steps: int,
                                generator: torch.Generator, anneal: float = 1.0,
                                target_acceptance: float = MALA_TARGET_ACCEPTANCE,
-                               initial_step: float | None = None) -> tuple[Tensor, Tensor, Trace]:
+                               initial_step: float | None = None, shared_noise: bool = False
+                               ) -> tuple[Tensor, Tensor, Trace]:
     """Dual-averaged ε for K groups of ``chains`` chains at once (consecutive chains, at the
     group's centre and nβ of ``posterior``; one group when the centre is [d]), each group driven
     to ``target_acceptance`` by its own mean acceptance from ``initial_step`` or
     :func:`_initial_steps`, through :func:`annealing_stages` (one stage at nβ unless ``anneal``
-    > 1). Returns the groups' steps [K], their acceptance over the last half of the steps at the
-    target nβ [K], and the warm-up as a trace whose final state the run continues from."""
+    > 1), on common random numbers when ``shared_noise`` (:func:`common_noise`). Returns the
+    groups' steps [K], their acceptance over the last half of the steps at the target nβ [K],
+    and the warm-up as a trace whose final state the run continues from."""
     if not 0 < target_acceptance < 1 or warmup_steps < 10:
         raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
     if not (anneal >= 1 and math.isfinite(anneal)):
@@ -174,7 +179,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     started, batch, shift = time.perf_counter(), batches.full(), posterior.localization
     position = _group_positions(posterior, chains)
     target = _group_nbetas(posterior, len(position), chains)
-    step = (_initial_steps(posterior, batch, chains, generator) if initial_step is None
+    step = (_initial_steps(posterior, batch, chains, generator, shared_noise) if initial_step is None
             else torch.full_like(target, initial_step))
     nbeta = posterior.nbeta if torch.as_tensor(posterior.nbeta).dim() > 0 else float(posterior.nbeta)
     normalised, averaging = step * (target + shift), None   # ε·(nβ + γ), about the same at every nβ
@@ -185,7 +190,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
             averaging, rates = DualAveraging(normalised.log(), target_acceptance), []
         for _ in range(steps):
             state, rate = _group_acceptance(stage, batch, state, averaging.step_size / (target * factor + shift),
-                                            chains, generator)
+                                            chains, generator, shared_noise)
             averaging.update(rate)
             rates.append(rate)
         position, normalised = state.position, averaging.step_size

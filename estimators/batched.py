@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -29,7 +29,7 @@ from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
-from sltlab.estimators.posterior import LocalPosterior, compiled
+from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.mala import mala
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
@@ -104,10 +104,10 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
               for start in starts]
     results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
-    return _fallback_not_applied(results, resolved, "the centres share one batched run at one step")
+    return fallback_not_applied(results, resolved, "the centres share one batched run at one step")
 
 
-def _fallback_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
+def fallback_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
     """``results``, each with a note that ``resolved.fallback`` (when one is set) was not applied, and ``why``."""
     if resolved.fallback is None:
         return results
@@ -150,52 +150,15 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
                                                   inputs.generator)
         groups.append(Group(localization, nbeta, step_size, rule))
     results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
-    return _fallback_not_applied(results, resolved, "the rungs share one batched run")
-
-
-def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: tuple[Tensor, ...],
-                             config: LLCConfig, *, stack: Callable[[Sequence, int], Any], n: int | None = None,
-                             progress: bool = False) -> list[LLCResult]:
-    """One :class:`LLCResult` per problem, ``losses[k]`` at ``centers[k]`` [d] (localised as
-    ``config.localize_at`` says), as batched runs: ``stack(losses, chains)`` is one loss that
-    scores chain row c by ``losses[c // chains]`` (e.g.
-    :class:`~sltlab.models.deep_linear_losses.StackedFullDataLoss`; the one loss itself when all
-    problems share it, e.g. several centres of one data set). Each problem takes its step as it
-    would alone: ``config``'s, its own MALA warm-up, or SGLD's rule at its own centre."""
-    if not losses or len(losses) != len(centers):
-        raise ValueError(f"need one centre per loss, got {len(losses)} losses and {len(centers)} centres")
-    if config.step_size is None and config.sampler not in PER_CHAIN_KERNELS:
-        raise ValueError(f"problems sampled together each take their own step: give step_size, or use "
-                         f"{' or '.join(PER_CHAIN_KERNELS)}, not {config.sampler}")
-    if len({id(loss) for loss in losses}) > 1 and config.sampler != "mala":
-        raise ValueError(f"problems with losses of their own are sampled together by mala only, not {config.sampler}: "
-                         "a stacked loss scores all chains at once, and SGLD's end-of-run check scores some of them")
-    inputs = run_inputs(data, config, n)
-    resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
-    groups = []
-    for loss, center in zip(losses, centers):
-        localization = localize(loss, center.to(device=inputs.device, dtype=torch.float64), inputs.full)
-        if config.step_size is not None or kind.warm_up is not None:
-            groups.append(Group(localization, resolved.nbeta, config.step_size, "given" if config.step_size else ""))
-        else:
-            center = localization.center.to(inputs.dtype)
-            posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, center)
-            groups.append(Group(localization, resolved.nbeta,
-                                *kind.step_size_rule(posterior, inputs.batches, resolved, inputs.generator)))
-    per_run = chains_per_run(resolved.chains, groups[0].localization.center.numel()) // resolved.chains
-    results = []
-    for first in range(0, len(groups), per_run):
-        stacked = stack(losses[first:first + per_run], resolved.chains)
-        results += estimate_llc_in_groups(stacked, groups[first:first + per_run], inputs, data_given=bool(data),
-                                          progress=progress)
-    return _fallback_not_applied(results, resolved, "the problems share one batched run")
+    return fallback_not_applied(results, resolved, "the rungs share one batched run")
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
-                           progress: bool = False) -> list[LLCResult]:
+                           progress: bool = False, shared_noise: bool = False) -> list[LLCResult]:
     """One :class:`LLCResult` per group, the groups sampled together in runs of at most
-    :func:`chains_per_run` chains, each group's C chains at its own centre, nβ and step."""
+    :func:`chains_per_run` chains, each group's C chains at its own centre, nβ and step; with
+    ``shared_noise`` every group of a run on the same random numbers
+    (:func:`~sltlab.estimators.posterior.common_noise`)."""
     n, device, dtype, generator, _, resolved, batches = inputs
     chains = resolved.chains
     per_run = chains_per_run(chains, groups[0].localization.center.numel()) // chains
@@ -217,7 +180,8 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
             announce_phase(f"warming up {len(part)} groups' {resolved.sampler} steps together", enabled=progress)
             steps, reached, warmup = adapt_step_sizes_in_groups(posterior, batches, chains=chains,
                                                                 warmup_steps=max(200, resolved.burnin_steps),
-                                                                generator=generator, anneal=resolved.anneal)
+                                                                generator=generator, anneal=resolved.anneal,
+                                                                shared_noise=shared_noise)
             part = [group._replace(step_size=float(step), rule=(
                 f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.steps} warm-up steps "
                 f"(reached {float(rate):.2f}), every group's own step in one batched warm-up"))
@@ -229,6 +193,7 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
             kernel = SAMPLERS[resolved.sampler].kernel(posterior, replace(resolved, step_size=part[0].step_size))
         else:
             kernel = PER_CHAIN_KERNELS[resolved.sampler](posterior, step_size=per_chain([g.step_size for g in part]))
+        kernel = common_noise(kernel, len(part)) if shared_noise else kernel
         trace = run_chains(compiled(kernel) if resolved.compile_step else kernel, posterior, batches,
                            chains=len(part) * chains, draws=resolved.draws, burnin=resolved.burnin,
                            thin=resolved.thin, generator=generator, progress=progress,

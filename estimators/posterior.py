@@ -156,6 +156,29 @@ class Sampler(NamedTuple):
     step: Callable[[NamedTuple, Any, Any], tuple[NamedTuple, dict[str, Tensor]]]
 
 
+def common_noise(sampler: Sampler, groups: int) -> Sampler:
+    """``sampler`` with each of ``groups`` blocks of consecutive chains driven by the same random
+    numbers (common random numbers: Glasserman & Yao 1992, IEEE Trans. Autom. Control 37(6)), so
+    that differences between the blocks' estimates carry less noise; every block draws what it
+    would draw alone. Minibatch rows, drawn per chain by the driver, are not shared."""
+    if groups == 1:
+        return sampler
+
+    def noise(state: NamedTuple, generator: torch.Generator) -> Any:
+        rows = len(state.position) // groups
+        first = type(state)(*(field[:rows] if isinstance(field, Tensor) and field.dim() > 0 else field
+                              for field in state))
+        return _tiled(sampler.noise(first, generator), groups)
+
+    return sampler._replace(noise=noise)
+
+
+def _tiled(noise: Any, groups: int) -> Any:
+    """Per-chain noise repeated for ``groups`` blocks; numbers shared by all chains stay as they are."""
+    if isinstance(noise, Tensor) and noise.dim() > 0:
+        return noise.repeat(groups, *[1] * (noise.dim() - 1))
+    return tuple(_tiled(part, groups) for part in noise) if isinstance(noise, tuple) else noise
+
 def compiled(sampler: Sampler) -> Sampler:
     """``sampler`` with its step run through ``torch.compile`` (static shapes): the step is a pure
     function of tensors, so the many small operations of one step are fused into few kernels.

@@ -5,7 +5,7 @@ network of the grokking study (any ``nn.Module`` is sampled through
 
 from sltlab.models.deep_linear import (DeepLinearNetwork, balanced_factorization, orthonormal_frame, regression_data,
                                        sufficient_statistics, teacher_matrix)
-from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss
+from sltlab.models.deep_linear_losses import FullDataLoss, PopulationLoss, StackedFullDataLoss
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                                    modular_addition_split, train_modular)
 from sltlab.models.potential import Potential
@@ -13,7 +13,8 @@ from sltlab.models.tanh_network import TanhNetwork, null_regression_data
 from sltlab.models.tms import ToyModelOfSuperposition
 from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
 
-__all__ = ["DeepLinearNetwork", "FullDataLoss", "PopulationLoss", "balanced_factorization", "orthonormal_frame",
+__all__ = ["DeepLinearNetwork", "FullDataLoss", "PopulationLoss", "StackedFullDataLoss", "balanced_factorization",
+           "orthonormal_frame",
            "regression_data", "sufficient_statistics", "teacher_matrix", "AdamWConfig",
            "ModularAdditionNetwork", "ModularRun", "ModularSplit", "modular_addition_split", "train_modular",
            "Potential", "TanhNetwork",

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from sltlab.estimators import LLCConfig
-from sltlab.estimators.batched import estimate_llc_at_temperatures, estimate_llc_of_problems
+from sltlab.estimators.batched import estimate_llc_at_temperatures
+from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.estimators.posterior import LocalPosterior
@@ -250,3 +251,26 @@ def test_problems_sampled_together_need_a_centre_each_and_a_step_per_chain():
         estimate_llc_of_problems(losses, centres, (), LLCConfig(sampler="sgnht"), stack=_stack, n=300)
     with pytest.raises(ValueError, match="mala only"):
         estimate_llc_of_problems(losses, centres, (), LLCConfig(sampler="sgld"), stack=_stack, n=300)
+
+
+@pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.MixingWarning")   # short chains; the test is the noise
+def test_on_shared_noise_equal_problems_read_alike_and_each_as_it_would_alone():
+    """Common random numbers: three copies of one problem on shared noise give one trace three
+    times, and that trace is the one the problem gives alone at the same seed (to rounding);
+    without shared noise the copies differ."""
+    losses, centres = _relabelled_problems()
+    config = LLCConfig(sampler="mala", chains=3, draws=100, burnin=100, localization=1.0,
+                       localize_at="true_parameter", seed=4, dtype="float64")
+
+    def copies(shared):
+        return estimate_llc_of_problems([losses[1]] * 3, [centres[1]] * 3, (), config,
+                                        stack=lambda many, chains: many[0], n=300, shared_noise=shared)
+
+    shared, alone = copies(True), estimate_llc_of_problems([losses[1]], [centres[1]], (), config,
+                                                          stack=lambda many, chains: many[0], n=300)[0]
+    for result in shared:
+        torch.testing.assert_close(torch.as_tensor(result.trace.fields["loss"]),
+                                   torch.as_tensor(alone.trace.fields["loss"]), rtol=1e-10, atol=1e-12)
+        assert result.config.step_size == pytest.approx(alone.config.step_size, rel=1e-10)
+    apart = copies(False)
+    assert len({result.estimate.mean for result in apart}) == 3

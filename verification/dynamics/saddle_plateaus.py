@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 
 from sltlab import theory
-from sltlab.estimators.batched import estimate_llc_of_problems
+from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.llc import default_nbeta

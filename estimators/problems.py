@@ -1,0 +1,67 @@
+"""λ̂ of K problems, each with its own loss and centre (the checkpoints of a training run, each
+against its own targets), as one batched run: :func:`estimate_llc_of_problems`.
+
+The chains of a localised posterior never interact, so K problems side by side are K
+independent estimates, each as :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` gives
+it alone with other random numbers (:mod:`sltlab.estimators.batched`). A small network costs
+by the step, not by the chain, so this is where batching pays most. With ``shared_noise`` every
+problem is driven by the same random numbers instead (common random numbers,
+:func:`~sltlab.estimators.posterior.common_noise`): each estimate keeps its own law and SE,
+while the differences between neighbouring problems — the rises and falls of an LLC curve along
+training — carry less noise. One checkpoint after another at one seed had that by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from sltlab.estimators.batched import (PER_CHAIN_KERNELS, Group, fallback_not_applied, chains_per_run,
+                                       estimate_llc_in_groups)
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.estimate import LLCResult, run_inputs
+from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.samplers import SAMPLERS
+
+
+def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: tuple[Tensor, ...],
+                             config: LLCConfig, *, stack: Callable[[Sequence, int], Any], n: int | None = None,
+                             shared_noise: bool = False, progress: bool = False) -> list[LLCResult]:
+    """One :class:`LLCResult` per problem, ``losses[k]`` at ``centers[k]`` [d] (localised as
+    ``config.localize_at`` says), as batched runs: ``stack(losses, chains)`` is one loss that
+    scores chain row c by ``losses[c // chains]`` (e.g.
+    :class:`~sltlab.models.deep_linear_losses.StackedFullDataLoss`; the one loss itself when all
+    problems share it, e.g. several centres of one data set). Each problem takes its step as it
+    would alone: ``config``'s, its own MALA warm-up, or SGLD's rule at its own centre. With
+    ``shared_noise`` the problems of one run share their random numbers (module docstring)."""
+    if not losses or len(losses) != len(centers):
+        raise ValueError(f"need one centre per loss, got {len(losses)} losses and {len(centers)} centres")
+    if config.step_size is None and config.sampler not in PER_CHAIN_KERNELS:
+        raise ValueError(f"problems sampled together each take their own step: give step_size, or use "
+                         f"{' or '.join(PER_CHAIN_KERNELS)}, not {config.sampler}")
+    if len({id(loss) for loss in losses}) > 1 and config.sampler != "mala":
+        raise ValueError(f"problems with losses of their own are sampled together by mala only, not {config.sampler}: "
+                         "a stacked loss scores all chains at once, and SGLD's end-of-run check scores some of them")
+    inputs = run_inputs(data, config, n)
+    resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
+    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    groups = []
+    for loss, center in zip(losses, centers):
+        localization = localize(loss, center.to(device=inputs.device, dtype=torch.float64), inputs.full)
+        if config.step_size is not None or kind.warm_up is not None:
+            groups.append(Group(localization, resolved.nbeta, config.step_size, "given" if config.step_size else ""))
+        else:
+            centre = localization.center.to(inputs.dtype)
+            posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, centre)
+            groups.append(Group(localization, resolved.nbeta,
+                                *kind.step_size_rule(posterior, inputs.batches, resolved, inputs.generator)))
+    per_run = chains_per_run(resolved.chains, groups[0].localization.center.numel()) // resolved.chains
+    results = []
+    for first in range(0, len(groups), per_run):
+        stacked = stack(losses[first:first + per_run], resolved.chains)
+        results += estimate_llc_in_groups(stacked, groups[first:first + per_run], inputs, data_given=bool(data),
+                                          progress=progress, shared_noise=shared_noise)
+    return fallback_not_applied(results, resolved, "the problems share one batched run")
