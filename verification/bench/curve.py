@@ -1,15 +1,16 @@
 """The LLC along a saddle-to-saddle run, every checkpoint against its own relabelled targets, as
 one batched run against one checkpoint after the other: ``sltlab bench --only curve``.
 
-The run is the saddle study's own on [10,4,4,4,10] (d = 136, trained once, not timed), and the
+The run is the saddle study's own on [10,4,4,4,10] (d = 112, trained once, not timed), and the
 checkpoints are the study's curve (evenly spaced in log step, ``--checkpoints`` of them), each
 estimated with the study's curve sampler (MALA, 16 chains, 2,000 warm-up and burn-in steps,
 500 draws). A network this small costs by the step, not by the chain. Each repeat times the
 whole curve both ways — :func:`~sltlab.estimators.batched.estimate_llc_of_problems` over a
 :class:`~sltlab.models.deep_linear_losses.StackedFullDataLoss`, and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint, each with its own
-seed — and the speed-up is the ratio of the medians; MALA is exact, so both ways sample the
-same posteriors, and the two curves are compared in SE as in :mod:`sltlab.verification.bench.along`.
+seed — and the speed-up is the ratio of the medians. The batched curve runs on common random
+numbers, as the study's does; MALA is exact, so both ways sample the same posteriors, and the
+two curves are compared in SE as in :mod:`sltlab.verification.bench.along`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 import warnings
 from dataclasses import replace
 
-from sltlab.estimators.batched import estimate_llc_of_problems
+from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning
@@ -49,7 +50,8 @@ def curve_row(repeats: int, checkpoints: int = 60, *, widths: tuple[int, ...] = 
         for repeat in range(repeats):
             seeded = [replace(sampler, seed=independent_seed(repeat, run)) for run in range(len(positions) + 1)]
             clock = time.perf_counter()
-            together = estimate_llc_of_problems(losses, positions, (), seeded[0], stack=stacked_relabelled, n=setup.n)
+            together = estimate_llc_of_problems(losses, positions, (), seeded[0], stack=stacked_relabelled, n=setup.n,
+                                                shared_noise=True)
             timings["batched"].append(time.perf_counter() - clock)
             clock = time.perf_counter()
             apart = [estimate_llc_from_loss(loss, position, (), config, n=setup.n)
