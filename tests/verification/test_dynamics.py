@@ -220,6 +220,7 @@ def run_cli(capsys, *argv):
     (["saddle", "--threads", "0", "--out", "{out}"], "threads"),
     (["saddle", "--plateau-sampler", "gibbs", "--out", "{out}"], "invalid choice"),
     (["saddle", "--anneal", "0.5", "--out", "{out}"], "anneal"),
+    (["saddle", "--n", "1", "--out", "{out}"], "n ≥ 2"),
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),

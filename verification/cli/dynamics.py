@@ -46,6 +46,7 @@ def add_dynamics_commands(commands) -> None:
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
+               ("--n", dict(type=int, help="training rows; nβ = n/log n (2000)")),
                ("--plateau-sampler", dict(dest="plateau_sampler", choices=("mala", "exchange"),
                                           help="λ̂ at the plateaus by MALA or by replica exchange (default: exchange "
                                                "from five weight layers on, MALA below)")),
@@ -101,7 +102,7 @@ def _saddle_setups(args):
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
     given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
-                                                    "plateau_sampler")
+                                                    "n", "plateau_sampler")
              if getattr(args, name) is not None}
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
