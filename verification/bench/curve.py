@@ -5,7 +5,7 @@ The run is the saddle study's own on [10,4,4,4,10] (d = 112, trained once, not t
 checkpoints are the study's curve (evenly spaced in log step, ``--checkpoints`` of them), each
 estimated with the study's curve sampler (MALA, 16 chains, 2,000 warm-up and burn-in steps,
 500 draws). A network this small costs by the step, not by the chain. Each repeat times the
-whole curve both ways — :func:`~sltlab.estimators.batched.estimate_llc_of_problems` over a
+whole curve both ways — :func:`~sltlab.estimators.problems.estimate_llc_of_problems` over a
 :class:`~sltlab.models.deep_linear_losses.StackedFullDataLoss`, and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint, each with its own
 seed — and the speed-up is the ratio of the medians. The batched curve runs on common random

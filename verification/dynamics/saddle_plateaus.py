@@ -111,7 +111,7 @@ def negative_controls(plateaus: Sequence[Plateau], run: TrainingRun, real_loss: 
                       sampler: LLCConfig) -> list[LLCResult]:
     """``sampler``'s estimate at every plateau's resting checkpoint against the real teacher data,
     where the checkpoint is a saddle (module docstring): all plateaus in one run, each warming
-    up or choosing its own step (:func:`sltlab.estimators.batched.estimate_llc_of_problems`)."""
+    up or choosing its own step (:func:`sltlab.estimators.problems.estimate_llc_of_problems`)."""
     if not plateaus:
         return []
     with warnings.catch_warnings():   # a saddle is no minimum: a negative λ̂ is the control's point, in its row

@@ -55,10 +55,11 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
               sampler: LLCConfig, n: int) -> dict[str, list]:
     """λ̂ ± SE (relabelled problem) at the checkpoints ``indices`` of ``run``, sampled together
     (:func:`~sltlab.estimators.problems.estimate_llc_of_problems`): each checkpoint's chains at
-    its own centre against its own targets, with its own step, all on common random numbers, so
-    that neighbouring checkpoints differ by their posteriors rather than their noise (one
-    checkpoint after another at one seed shared them too; on independent noise the first rank
-    change of [8,6,6,6,6,8], a rise of about 2 at SEs of 0.4, went unfound). A run this small
+    its own centre against its own targets, with its own step, on common random numbers within
+    each run (one run holds all 60 checkpoints at the defaults), so that neighbouring checkpoints
+    differ by their posteriors rather than their noise (one checkpoint after another at one seed
+    shared them too; on independent noise the first rank change of [8,6,6,6,6,8], a rise of
+    about 2 at SEs of 0.4, went unfound). A run this small
     costs by the step, not by the chain: one checkpoint after another took about 7 s each."""
     started = time.perf_counter()
     positions = [run.positions[index] for index in indices]
