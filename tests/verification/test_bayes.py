@@ -12,8 +12,8 @@ from sltlab.models.tms import ToyModelOfSuperposition
 from sltlab.theory.tms import kgon
 from sltlab.verification.cli import main
 from sltlab.verification.dynamics.bayes import bayes_study
-from sltlab.verification.dynamics.bayes_problems import (BayesSetup, build_problem, classify_tms, nearest_rank,
-                                                         random_symmetry)
+from sltlab.verification.dynamics.bayes_problems import (BayesSetup, build_problem, classify_tms, hull_vertices,
+                                                         nearest_rank, random_symmetry)
 from sltlab.verification.dynamics.occupancy import (crossover, jackknife_crossover, observed_transition,
                                                     occupancy_table)
 
@@ -80,6 +80,27 @@ def test_the_classifier_refuses_what_is_not_a_regular_polygon():
     pentagon_gap = columns.clone()
     pentagon_gap[5] = 0.0
     assert classify_tms(model, model.join(pentagon_gap, bias).unsqueeze(0), 0.5).tolist() == [-1]
+
+
+def test_hull_vertices_agree_with_qhull():
+    from scipy.spatial import ConvexHull
+
+    points = torch.randn(300, 7, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    expected = [len(ConvexHull(p.numpy()).vertices) for p in points]
+    assert hull_vertices(points).tolist() == expected and min(expected) < 5 < max(expected)
+
+
+def test_the_hull_counts_a_sixth_column_once_it_leaves_the_pentagon():
+    model = ToyModelOfSuperposition(6)
+    columns, _ = model.split(torch.tensor(kgon(6, 5).parameter, dtype=torch.float64))
+    assert hull_vertices(columns).item() == 5                    # the dead column sits at the origin
+    angles = torch.atan2(columns[:5, 1], columns[:5, 0]).sort().values
+    middle = (angles[0] + angles[1]) / 2                         # the middle of one gap of the pentagon
+    edge = columns[:5].norm(dim=-1).mean() * math.cos(math.pi / 5)
+    for length, count in ((0.98 * edge, 5), (1.02 * edge, 6)):
+        grown = columns.clone()
+        grown[5] = length * torch.stack([middle.cos(), middle.sin()])
+        assert hull_vertices(grown).item() == count
 
 
 def test_nearest_rank_compares_the_draw_with_each_truncation():

@@ -199,17 +199,23 @@ def _text(summary) -> str:
                   f"per ladder {min(sampler['round_trips'])}–{max(sampler['round_trips'])}, swap acceptance ≥ "
                   f"{min(sampler['swap_acceptance']):.2f}; ladders started in {' and '.join(study['start_classes'])}",
                   f"  {'transition':<18}{'predicted':>10}{'no c':>8}{'Laplace':>9}{'observed ± SE':>17}"
-                  f"{'by start':>16}{'loose/strict':>14}{'error':>8}"]
+                  f"{'by start':>16}{'loose/strict' + ('/hull' if study['model'] == 'tms' else ''):>19}{'error':>8}"]
         for row in study["transitions"]:
             observed = _rounded(row["observed_n"], "none") + ("" if row["observed_n"] is None else
                                                               f" ± {row['observed_se'] or 0:.0f}")
             starts = "/".join(_rounded(v) for v in row["observed_by_start"])
-            settings = "/".join(_rounded(v) for v in row["observed_by_classifier_setting"].values())
+            readings = row["observed_by_classifier_setting"]
+            settings = "/".join(_rounded(readings.get(name)) for name in ("label_loose", "label_strict", "label_hull")
+                                if name in readings)
             error = "" if row["relative_error"] is None else f"{100 * row['relative_error']:+.0f}%"
             laplace = _rounded(row["predicted_n_laplace"], "")
             without = _rounded(row["predicted_n_without_constant"], "")
             lines.append(f"  {row['before'] + ' → ' + row['after']:<18}{row['predicted_n']:>10.0f}{without:>8}"
-                         f"{laplace:>9}{observed:>17}{starts:>16}{settings:>14}{error:>8}")
+                         f"{laplace:>9}{observed:>17}{starts:>16}{settings:>19}{error:>8}")
+            if study["model"] == "tms":
+                scaled = row["observed_n_unit_variance_likelihood"]
+                lines.append(f"    the same draws for a unit-variance Gaussian likelihood (n' = 2n): "
+                             f"{_rounded(scaled['label'])} ({_rounded(scaled.get('label_hull'))} by the hull)")
         for row in study["llc"]:
             estimate = "diverged" if row["llc_mean"] is None else f"{row['llc_mean']:.3f} ± {row['llc_se'] or 0:.3f}"
             lines.append(f"  LLC {row['name']:<22} λ = {row['lambda_exact']:<5} λ̂ = {estimate}  "

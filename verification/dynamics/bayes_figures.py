@@ -49,8 +49,13 @@ def _occupancy(ax, study: dict[str, Any]) -> None:
             error = mark["observed_se"] or 0.0
             ax.axvspan(mark["observed_n"] - 2 * error, mark["observed_n"] + 2 * error, color="tab:red", alpha=0.25)
             ax.axvline(mark["observed_n"], color="tab:red", linewidth=1.2)
+    hull = [mark["observed_by_classifier_setting"].get("label_hull") for mark in study["transitions"]]
+    for value in filter(None, hull):
+        ax.axvline(value, color="tab:red", linewidth=1.2, linestyle="--")
     ax.plot([], [], color="0.2", label="predicted crossover (with c)")
     ax.plot([], [], color="tab:red", label="observed crossover ± 2 SE")
+    if any(hull):
+        ax.plot([], [], color="tab:red", linestyle="--", label="observed by the convex-hull vertex count")
     for mark in study["transitions"]:
         observed = ("none" if mark["observed_n"] is None
                     else f"{mark['observed_n']:.0f} ± {mark['observed_se'] or 0:.0f}")

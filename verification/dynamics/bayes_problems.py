@@ -7,6 +7,10 @@ exp(−n·L(w))·N(w; 0, I), n a free parameter. A draw is a k-gon when exactly 
 norm above ``alive`` (0.5: alive columns of the k-gons sit at 1.17–1.55, and a silent dead
 column cannot pass 0.3) and the angular gaps between them all lie within ½ and 3/2 of 2π/k;
 anything else is "other". The phases of one k (dead biases of either sign) form one class.
+A second reading counts the vertices of the convex hull of the c columns, the usual way of
+reading k-gons off posterior draws: it needs no threshold, and a column counts only once it
+leaves the polygon of the others, so it calls a 6-gon later than the norm does (a sixth column
+in the gap of a regular 5-gon of length r is a vertex from r·cos(π/5) ≈ 0.81·r on).
 
 **Deep linear networks** learning y = Bx + N(0, I), x ~ N(0, I), with L(P) = ½‖P − B‖²_F
 (:class:`sltlab.models.deep_linear.PopulationLoss`). A draw belongs to the rank-k phase when
@@ -121,7 +125,8 @@ def _tms(setup: BayesSetup) -> Problem:
     model = ToyModelOfSuperposition(features)
 
     def record(position: Tensor) -> dict[str, Tensor]:
-        return {name: classify_tms(model, position, alive) for name, alive in ALIVE.items()}
+        labels = {name: classify_tms(model, position, alive) for name, alive in ALIVE.items()}
+        return {**labels, "label_hull": hull_vertices(model.split(position)[0])}
 
     def start(name: str, generator: torch.Generator) -> Tensor:
         base = torch.tensor(kgon(features, int(name.split("-")[0])).parameter, dtype=torch.float64)
@@ -148,6 +153,21 @@ def classify_tms(model: ToyModelOfSuperposition, position: Tensor, alive: float)
     ideal = (2 * math.pi / count.clamp_min(1)).unsqueeze(-1)
     regular = torch.where(inside, (gaps > 0.5 * ideal) & (gaps < 1.5 * ideal), torch.ones_like(inside)).all(-1)
     return torch.where(regular & (count > 0), count, torch.full_like(count, -1))
+
+
+def hull_vertices(points: Tensor) -> Tensor:
+    """The number of vertices of the convex hull of ``points`` [..., c, 2], [...]: a point is a
+    vertex unless it lies strictly inside a triangle of three others (Carathéodory's theorem in
+    the plane; points on an edge, a set of measure zero, count as vertices)."""
+    count = points.shape[-2]
+    triangles = torch.combinations(torch.arange(count, device=points.device), 3)          # [T, 3]
+    corners = points[..., triangles, :]                                                    # [..., T, 3, 2]
+    edges = corners.roll(-1, -2) - corners                                                 # [..., T, 3, 2]
+    offsets = points.unsqueeze(-2).unsqueeze(-2) - corners.unsqueeze(-4)                   # [..., c, T, 3, 2]
+    sides = edges.unsqueeze(-4)[..., 0] * offsets[..., 1] - edges.unsqueeze(-4)[..., 1] * offsets[..., 0]
+    inside = (sides > 0).all(-1) | (sides < 0).all(-1)                                     # [..., c, T]
+    own = (triangles.unsqueeze(0) == torch.arange(count, device=points.device)[:, None, None]).any(-1)
+    return count - (inside & ~own).any(-1).sum(-1)
 
 
 def random_symmetry(model: ToyModelOfSuperposition, position: Tensor, generator: torch.Generator) -> Tensor:
