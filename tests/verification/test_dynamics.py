@@ -131,7 +131,7 @@ def test_the_schedule_fixes_the_end_to_end_scale_and_keeps_gradient_descent_stab
         schedule = saddle_schedule(widths, (10.0, 5.0, 2.5, 1.25))
         assert math.isclose(schedule.init_scale ** depth, END_TO_END_SCALE)
         assert schedule.learning_rate * depth * 10.0 ** (2 * (depth - 1) / depth) <= 1.0 + 1e-12
-        assert schedule.step_budget >= 10 * schedule.predicted_escape_steps[-1]
+        assert schedule.step_budget >= 30 * schedule.predicted_escape_steps[-1]
         assert list(schedule.predicted_escape_steps) == sorted(schedule.predicted_escape_steps)
     # at a fixed per-layer scale the escape from the origin slows sharply with depth
     assert escape_steps(4, 0.01, 0.01, 10.0) == pytest.approx(50_000)

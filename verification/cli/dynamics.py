@@ -36,7 +36,7 @@ def add_dynamics_commands(commands) -> None:
                                      help="singular value of every layer at the balanced start (default: chosen "
                                           "from the depth so that the end-to-end map starts at 1e-4)")),
                ("--steps", dict(type=int, help="step budget of gradient descent; training stops earlier once the "
-                                                "teacher's rank is reached (default: 10 times the predicted escape "
+                                                "teacher's rank is reached (default: 30 times the predicted escape "
                                                 "of the teacher's weakest mode)")),
                ("--learning-rate", dict(type=float, dest="learning_rate",
                                         help="step size of gradient descent (default: half the stability limit at "
