@@ -138,6 +138,8 @@ def test_a_tiny_study_runs_end_to_end_and_caches(tmp_path):
     result = bayes_study(TINY, cache=tmp_path)
     (row,) = result["transitions"]
     assert (row["before"], row["after"]) == ("rank 1", "rank 2") and 40 < row["predicted_n"] < 50
+    # L = ½‖P − B‖² is the unit-variance Gaussian's own: the conversion leaves n as it is
+    assert row["observed_n_unit_variance_likelihood"]["label"] == row["observed_n"]
     assert set(result["occupancy"]) == {"rank 0", "rank 1", "rank 2", "other"}
     assert len(result["sampler"]["step_size"]) == 6 and result["sampler"]["chains"] == 24
     json.dumps(result, allow_nan=False)

@@ -36,9 +36,6 @@ from sltlab.verification.dynamics.bayes_problems import BayesSetup, Problem, bui
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.dynamics.occupancy import crossover, observed_transition, occupancy, occupancy_table
 
-# exp(−n·L) with L the mean squared error is a unit-variance Gaussian likelihood, exp(−Σ‖x − f(x)‖²/2),
-# at n' = 2n: the same draws read in that scale (a conversion, not another measurement).
-UNIT_VARIANCE_SCALE = 2.0
 TARGET_RELATIVE_ERROR = 0.25              # observed crossover within 25 % of the predicted n
 TARGET_LLC_ERROR = 0.05                   # λ̂ of every k-gon within 5 % of λ
 PUBLISHED_TMS = {"features": 6, "critical_n": 601.0, "tolerance": 0.02, "observed_range": (500.0, 750.0)}
@@ -121,7 +118,8 @@ def _transition(problem: Problem, found, labels: dict[str, np.ndarray], n: np.nd
     return {"before": found.before, "after": found.after, "predicted_n": found.critical_n,
             "predicted_n_without_constant": found.critical_n_without_constant, "predicted_n_laplace": laplace,
             **observed, "observed_by_classifier_setting": sensitivity,
-            "observed_n_unit_variance_likelihood": {name: None if x is None else UNIT_VARIANCE_SCALE * x
+            # the same draws read in the scale of a unit-variance Gaussian likelihood (a conversion)
+            "observed_n_unit_variance_likelihood": {name: None if x is None else problem.unit_variance_scale * x
                                                     for name, x in readings.items()},
             "relative_error": relative,
             "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR}

@@ -95,6 +95,7 @@ class Problem(NamedTuple):
     starts: tuple[str, str]                          # the two classes the ladders start in
     start: Callable[[str, torch.Generator], Tensor]  # a random point [d] of a class
     theory: dict[str, Any]
+    unit_variance_scale: float   # n' = this·n: the same posterior under a unit-variance Gaussian likelihood
 
 
 def build_problem(setup: BayesSetup) -> Problem:
@@ -136,7 +137,8 @@ def _tms(setup: BayesSetup) -> Problem:
                    {k: tuple(v) for k, v in classes.items()}, {k: tuple(v) for k, v in laplace.items()},
                    {name: int(name.split("-")[0]) for name in classes}, record,
                    _end_classes(classes, setup), start,
-                   {"points": [point.as_dict() for point in points], "phases": [p.as_dict() for p in phases]})
+                   {"points": [point.as_dict() for point in points], "phases": [p.as_dict() for p in phases]},
+                   2.0)   # L is the mean squared error: exp(−n·L) = exp(−Σ‖x − f(x)‖²/2) at n' = 2n
 
 
 def classify_tms(model: ToyModelOfSuperposition, position: Tensor, alive: float) -> Tensor:
@@ -208,7 +210,8 @@ def _dln(setup: BayesSetup) -> Problem:
                    PopulationLoss(network, teacher), network.dim, classes, None,
                    {phase.name: k for k, phase in enumerate(phases)}, record, _end_classes(classes, setup), start,
                    {"phases": [p.as_dict() for p in phases],
-                    "staircase": [str(theory.deep_linear(widths, k).lam) for k in range(len(phases))]})
+                    "staircase": [str(theory.deep_linear(widths, k).lam) for k in range(len(phases))]},
+                   1.0)   # L = ½‖P − B‖² is already the unit-variance Gaussian's
 
 
 def nearest_rank(components: Tensor, singular: Tensor, fraction: float) -> Tensor:
