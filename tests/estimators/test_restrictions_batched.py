@@ -3,6 +3,7 @@ the restricted chain would on the same noise and never moves a frozen weight; th
 check sees the restricted Hessian; and every layer of a deep linear network, sampled together,
 lands on its exact restricted λ as the restrictions one after the other do."""
 
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -97,7 +98,8 @@ def test_every_layer_sampled_together_lands_on_its_exact_restricted_lambda():
         assert any("3 restrictions sampled together" in note for note in batched.notes)
         assert any("one after the other: batched=False" in note for note in alone.notes)
         assert batched.rhat <= 1.05 and batched.diverged == []
-        assert batched.config.step_size == alone.config.step_size   # the rule, on the restricted loss
+        # the rule, on the restricted loss; batched and single curvature passes may round apart
+        assert math.isclose(batched.config.step_size, alone.config.step_size, rel_tol=1e-12)
         for result in (batched, alone):
             assert abs(result.mean - exact) <= 3 * result.standard_error + SGLD_BIAS_BUDGET * exact, (
                 layer, result.mean, exact)
