@@ -199,23 +199,22 @@ def _text(summary) -> str:
                   f"per ladder {min(sampler['round_trips'])}–{max(sampler['round_trips'])}, swap acceptance ≥ "
                   f"{min(sampler['swap_acceptance']):.2f}; ladders started in {' and '.join(study['start_classes'])}",
                   f"  {'transition':<18}{'predicted':>10}{'no c':>8}{'Laplace':>9}{'observed ± SE':>17}"
-                  f"{'by start':>16}{'loose/strict' + ('/hull' if study['model'] == 'tms' else ''):>19}{'error':>8}"]
+                  f"{'by start':>16}{'/'.join(_SETTINGS[name] for name in _settings(study)):>19}{'error':>8}"]
         for row in study["transitions"]:
             observed = _rounded(row["observed_n"], "none") + ("" if row["observed_n"] is None else
                                                               f" ± {row['observed_se'] or 0:.0f}")
             starts = "/".join(_rounded(v) for v in row["observed_by_start"])
-            readings = row["observed_by_classifier_setting"]
-            settings = "/".join(_rounded(readings.get(name)) for name in ("label_loose", "label_strict", "label_hull")
-                                if name in readings)
+            settings = "/".join(_rounded(row["observed_by_classifier_setting"][name]) for name in _settings(study))
             error = "" if row["relative_error"] is None else f"{100 * row['relative_error']:+.0f}%"
             laplace = _rounded(row["predicted_n_laplace"], "")
             without = _rounded(row["predicted_n_without_constant"], "")
             lines.append(f"  {row['before'] + ' → ' + row['after']:<18}{row['predicted_n']:>10.0f}{without:>8}"
                          f"{laplace:>9}{observed:>17}{starts:>16}{settings:>19}{error:>8}")
-            if study["model"] == "tms":
+            if study.get("unit_variance_scale", 1) != 1:   # absent from results cached before it was recorded
                 scaled = row["observed_n_unit_variance_likelihood"]
-                lines.append(f"    the same draws for a unit-variance Gaussian likelihood (n' = 2n): "
-                             f"{_rounded(scaled['label'])} ({_rounded(scaled.get('label_hull'))} by the hull)")
+                hull = f" ({_rounded(scaled['label_hull'])} by the hull)" if "label_hull" in scaled else ""
+                lines.append(f"    the same draws for a unit-variance Gaussian likelihood (n' = "
+                             f"{study['unit_variance_scale']:g}n): {_rounded(scaled['label'])}{hull}")
         for row in study["llc"]:
             estimate = "diverged" if row["llc_mean"] is None else f"{row['llc_mean']:.3f} ± {row['llc_se'] or 0:.3f}"
             lines.append(f"  LLC {row['name']:<22} λ = {row['lambda_exact']:<5} λ̂ = {estimate}  "
@@ -226,6 +225,15 @@ def _text(summary) -> str:
     lines += [f"wall time {summary['wall_seconds']:.0f} s with {summary['torch_threads']} torch thread(s)"
               + (" (loaded from the cache)" if cached else ""), f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
+
+
+_SETTINGS = {"label_loose": "loose", "label_strict": "strict", "label_hull": "hull"}
+
+
+def _settings(study) -> list[str]:
+    """The classifier settings the study recorded besides its own, in a fixed order."""
+    recorded = study["transitions"][0]["observed_by_classifier_setting"] if study["transitions"] else {}
+    return [name for name in _SETTINGS if name in recorded]
 
 
 def _rounded(value: float | None, missing: str = "—") -> str:

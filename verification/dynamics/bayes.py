@@ -85,7 +85,7 @@ def _study(setup: BayesSetup, llc: LLCConfig, progress: bool) -> dict[str, Any]:
         "theory": {**problem.theory, "classes": {name: [p.name for p in members]
                                                  for name, members in problem.classes.items()},
                    "transitions": [t.as_dict() for t in transitions(problem.classes)]},
-        "n": n.tolist(), "start_classes": list(problem.starts),
+        "n": n.tolist(), "unit_variance_scale": problem.unit_variance_scale, "start_classes": list(problem.starts),
         "sampler": {"kernel": "HMC within rungs, replica exchange between neighbouring n",
                     "leapfrog_steps": setup.leapfrog_steps, "step_size": trace.step_size[:, 0].tolist(),
                     "move_acceptance": trace.move_acceptance[:, 0].tolist(),   # the one group of ladders

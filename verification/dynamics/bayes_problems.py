@@ -7,10 +7,10 @@ exp(−n·L(w))·N(w; 0, I), n a free parameter. A draw is a k-gon when exactly 
 norm above ``alive`` (0.5: alive columns of the k-gons sit at 1.17–1.55, and a silent dead
 column cannot pass 0.3) and the angular gaps between them all lie within ½ and 3/2 of 2π/k;
 anything else is "other". The phases of one k (dead biases of either sign) form one class.
-A second reading counts the vertices of the convex hull of the c columns, the usual way of
-reading k-gons off posterior draws: it needs no threshold, and a column counts only once it
-leaves the polygon of the others, so it calls a 6-gon later than the norm does (a sixth column
-in the gap of a regular 5-gon of length r is a vertex from r·cos(π/5) ≈ 0.81·r on).
+A second reading counts the vertices of the convex hull of the c columns: it needs no
+threshold, and a column counts only once it leaves the polygon of the others, so it calls a
+6-gon later than the norm does (a sixth column in the gap of a regular 5-gon of length r is a
+vertex from r·cos(π/5) ≈ 0.81·r on).
 
 **Deep linear networks** learning y = Bx + N(0, I), x ~ N(0, I), with L(P) = ½‖P − B‖²_F
 (:class:`sltlab.models.deep_linear.PopulationLoss`). A draw belongs to the rank-k phase when
@@ -164,9 +164,9 @@ def hull_vertices(points: Tensor) -> Tensor:
     count = points.shape[-2]
     triangles = torch.combinations(torch.arange(count, device=points.device), 3)          # [T, 3]
     corners = points[..., triangles, :]                                                    # [..., T, 3, 2]
-    edges = corners.roll(-1, -2) - corners                                                 # [..., T, 3, 2]
+    edges = (corners.roll(-1, -2) - corners).unsqueeze(-4)                                 # [..., 1, T, 3, 2]
     offsets = points.unsqueeze(-2).unsqueeze(-2) - corners.unsqueeze(-4)                   # [..., c, T, 3, 2]
-    sides = edges.unsqueeze(-4)[..., 0] * offsets[..., 1] - edges.unsqueeze(-4)[..., 1] * offsets[..., 0]
+    sides = edges[..., 0] * offsets[..., 1] - edges[..., 1] * offsets[..., 0]
     inside = (sides > 0).all(-1) | (sides < 0).all(-1)                                     # [..., c, T]
     own = (triangles.unsqueeze(0) == torch.arange(count, device=points.device)[:, None, None]).any(-1)
     return count - (inside & ~own).any(-1).sum(-1)
