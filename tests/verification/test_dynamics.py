@@ -102,6 +102,9 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
     again = saddle_study(SMALL_SADDLE, TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)
     assert not result["from_cache"] and again["from_cache"]
     assert {**again, "from_cache": False} == json.loads(json.dumps(result))
+    # The cache holds the measurements only: the verdict is formed again on every load.
+    (cached,) = tmp_path.glob("*.json")
+    assert not {"stages", "targets_met", "reasons"} & set(json.loads(cached.read_text()))
 
 
 def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():

@@ -147,17 +147,18 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
                  cache: Path | None = None, progress: bool = False) -> dict[str, Any]:
     """Train, find the plateaus, estimate the LLC at each and along the run; a JSON-ready result.
 
-    With ``cache`` the checkpoints are stored under it keyed by ``setup``, and the result by
-    ``setup`` and both samplers together; ``from_cache`` says whether it was loaded from there.
+    With ``cache`` the checkpoints are stored under it keyed by ``setup``, and the measurements
+    by ``setup`` and both samplers together; ``from_cache`` says whether they were loaded from
+    there. The verdict (:func:`judged`) is formed afresh on every call.
     """
     sampler.validate()
     curve_sampler.validate()
     key = {"setup": asdict(setup.resolved()), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler)}
     if cache is None:
-        return {**_study(setup, sampler, curve_sampler, None, progress), "from_cache": False}
-    result, loaded = cached_json(cache, "saddle-study", key,
-                                 lambda: _study(setup, sampler, curve_sampler, cache, progress))
-    return {**result, "from_cache": loaded}
+        return {**judged(_study(setup, sampler, curve_sampler, None, progress)), "from_cache": False}
+    measured, loaded = cached_json(cache, "saddle-study", key,
+                                   lambda: _study(setup, sampler, curve_sampler, cache, progress))
+    return {**judged(measured), "from_cache": loaded}
 
 
 def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], teacher_rank: int,
@@ -194,10 +195,6 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
                                 max(setup.singular_values))
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)
-    true_changes = [row["first_step"] for row in rows[1:]]
-    stages = stages_beside_rank_changes(curve, true_changes)
-    reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
-                             setup.teacher_rank, stages["all_matched"])
     return {
         "widths": list(setup.widths), "dim": network.dim, "setup": asdict(setup),
         "chosen_from_architecture": chosen,
@@ -219,6 +216,18 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
         "all_within_target": bool(rows) and all(row["within_target"] for row in rows),
         "target_relative_error": TARGET_RELATIVE_ERROR,
         "llc_curve": {**curve, "sampler": asdict(curve_sampler)},
-        "stages": {**stages, "true_rank_change_steps": true_changes},
-        "targets_met": not reasons, "reasons": reasons,
     }
+
+
+def judged(measured: dict[str, Any]) -> dict[str, Any]:
+    """A study's measurements with its verdict: the stages found on the LLC curve beside the
+    observed rank changes, and why a target is missed. Formed from the measurements alone, so a
+    cached study is judged by the current stage detector and gates, never by those it was
+    measured under."""
+    rows = measured["plateaus"]
+    true_changes = [row["first_step"] for row in rows[1:]]
+    stages = stages_beside_rank_changes(measured["llc_curve"], true_changes)
+    reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
+                             measured["training"]["teacher_rank"], stages["all_matched"])
+    return {**measured, "stages": {**stages, "true_rank_change_steps": true_changes},
+            "targets_met": not reasons, "reasons": reasons}

@@ -11,7 +11,11 @@ stretches where λ̂ rises or falls. Here:
    smoothed value, a slope dλ̂/du, and the standard errors of both (and of any difference of
    them) propagated exactly from the per-checkpoint SEs, taken as independent. The weights
    floor each SE at half the median SE, so that a checkpoint with a near-zero SE does not
-   dominate neighbours several bandwidths away.
+   dominate neighbours several bandwidths away. h is chosen per curve, among multiples of the
+   mean checkpoint spacing Δ in u, as the one of least unbiased risk (Mallows' C_L, see
+   :func:`unbiased_risk`): a staircase of sharp rises, precisely measured, is smoothed little,
+   so that a short stage between two rises keeps its own plateau; a noisy curve is smoothed
+   more.
 2. *Critical points.* Candidates are the ends of the curve and the local minima of |slope|.
    A candidate between two neighbouring candidates is kept when it separates two moves: either
    its slope is consistent with zero (|z| ≤ ``threshold``) while the steepest slope on each side
@@ -36,6 +40,12 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+
+# Bandwidths tried, in units of the mean checkpoint spacing in log(1 + step). Below half the
+# spacing the nearest neighbour weighs under e⁻² and the fit interpolates; above three spacings a
+# stage of a few checkpoints is smoothed away.
+BANDWIDTH_MULTIPLES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 class StageBoundary(NamedTuple):
@@ -99,6 +109,18 @@ def local_linear_maps(log_steps: np.ndarray, standard_errors: np.ndarray, bandwi
     return to_value, to_slope
 
 
+def unbiased_risk(log_steps: np.ndarray, llc: np.ndarray, standard_errors: np.ndarray,
+                  weight_errors: np.ndarray, bandwidth: float) -> float:
+    """Mallows' C_L of the local linear smoother at ``bandwidth``: for smoothed values ŷ = S·y of
+    a curve y = μ + ε with independent errors of known SEs σ_i, Σ((y_i − ŷ_i)/σ_i)² − N + 2·tr S
+    is an unbiased estimate of Σ((ŷ_i − μ_i)/σ_i)², the smoother's squared error in SE units
+    (Mallows 1973, "Some comments on C_p", Technometrics 15, §6; Stein 1981 for the Gaussian
+    case). It holds for any fixed S, so S may weight by the floored SEs ``weight_errors``."""
+    to_value, _ = local_linear_maps(log_steps, weight_errors, bandwidth)
+    residuals = (llc - to_value @ llc) / standard_errors
+    return float(residuals @ residuals - llc.size + 2 * np.trace(to_value))
+
+
 def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors: Sequence[float], *,
                   bandwidth: float | None = None, threshold: float = 3.5) -> StageDetection:
     """Stage boundaries of an LLC curve λ̂(step) ± SE (Hoogland et al. 2024, see the module).
@@ -110,9 +132,9 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     llc, standard_errors : sequence of float
         λ̂ and its standard error at each checkpoint (finite, SEs positive).
     bandwidth : float, optional
-        h of the Gaussian kernel in units of log(1 + step). Default: 0.1 (a tenth of the
-        training time at which a stage occurs), or the mean spacing of the checkpoints in
-        log(1 + step) when that is larger.
+        h of the Gaussian kernel in units of log(1 + step). Default: of
+        :data:`BANDWIDTH_MULTIPLES` of the mean spacing of the checkpoints in log(1 + step), the
+        one of least :func:`unbiased_risk`.
     threshold : float
         z-score above which a slope counts as nonzero and a difference as real (default 3.5).
 
@@ -122,14 +144,17 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     """
     steps, llc, errors = _validated(steps, llc, standard_errors)
     log_steps = np.log1p(steps)
-    if bandwidth is None:
-        bandwidth = max(0.1, (log_steps[-1] - log_steps[0]) / (len(steps) - 1))
-    if not (np.isfinite(bandwidth) and bandwidth > 0 and np.isfinite(threshold) and threshold > 0):
-        raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
     # Weights use the SEs floored at half their median, so that a few checkpoints with
     # near-zero SE (a stuck sampler) cannot reach across the kernel; the SEs propagated below
     # are the true ones, so the errors stay exact for this linear smoother.
-    to_value, to_slope = local_linear_maps(log_steps, np.maximum(errors, 0.5 * np.median(errors)), float(bandwidth))
+    weight_errors = np.maximum(errors, 0.5 * np.median(errors))
+    if bandwidth is None:
+        spacing = (log_steps[-1] - log_steps[0]) / (len(steps) - 1)
+        bandwidth = min((multiple * spacing for multiple in BANDWIDTH_MULTIPLES),
+                        key=lambda h: unbiased_risk(log_steps, llc, errors, weight_errors, h))
+    if not (np.isfinite(bandwidth) and bandwidth > 0 and np.isfinite(threshold) and threshold > 0):
+        raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
+    to_value, to_slope = local_linear_maps(log_steps, weight_errors, float(bandwidth))
     variance = errors ** 2
     value, slope = to_value @ llc, to_slope @ llc
     value_se = np.sqrt((to_value ** 2 * variance).sum(1))
