@@ -4,23 +4,9 @@ boundaries are known: seeded staircases with stated SEs, flat curves, a peak, an
 import numpy as np
 import pytest
 
+from sltlab.verification.bench.stages import CHANGES, SHORT_STAGE, staircase
 from sltlab.verification.dynamics.stages import (StageBoundary, detect_stages, local_linear_maps, match_boundaries,
                                                  unbiased_risk)
-
-CHANGES = (300, 600, 1200, 2400)   # ln 2 apart in log time, as the deep linear staircase with halving singular values
-
-
-def staircase(seed, *, checkpoints, jumps, standard_error, width=0.04, changes=CHANGES):
-    """λ(t) = 12.5 + Σ_k jump_k·sigmoid((log(1 + t) − log(1 + t_k))/width) at checkpoints spaced
-    evenly in log time from step 75 to 10,000, each observed with Gaussian noise of SE between
-    1 and 1.3 times ``standard_error`` (the SEs handed to detect_stages are the true ones)."""
-    rng = np.random.default_rng(seed)
-    steps = np.unique(np.round(np.logspace(np.log10(75), 4, checkpoints)).astype(int))
-    log_steps = np.log1p(steps)
-    truth = 12.5 + sum(jump / (1 + np.exp(-(log_steps - np.log1p(change)) / width))
-                       for change, jump in zip(changes, jumps))
-    errors = standard_error * (1 + 0.3 * rng.random(steps.size))
-    return steps, truth + errors * rng.standard_normal(steps.size), errors
 
 
 @pytest.mark.parametrize("checkpoints, jumps, standard_error, seeds_missed", [
@@ -57,13 +43,12 @@ def test_a_short_stage_between_two_sharp_rises_keeps_its_own_boundaries():
     """Rank changes 0.26 apart in log time, three checkpoints of 60 between them, as two of a deep
     linear network's on its LLC curve: each is its own boundary (a bandwidth of 0.1 merged them
     in every one of 40 seeds)."""
-    changes = (300, 600, 780, 2400)
     for seed in range(20):
         steps, llc, errors = staircase(seed, checkpoints=60, jumps=(6, 6, 6, 6), standard_error=0.4, width=0.005,
-                                       changes=changes)
+                                       changes=SHORT_STAGE)
         assert ((steps > 600) & (steps < 780)).sum() == 3
         detection = detect_stages(steps, llc, errors)
-        match = match_boundaries(changes, detection.boundaries)
+        match = match_boundaries(SHORT_STAGE, detection.boundaries)
         assert not match.missed and not match.spurious, (seed, detection.boundaries)
         assert detection.bandwidth < 0.1
 

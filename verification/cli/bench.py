@@ -15,7 +15,7 @@ def add_bench_command(commands) -> None:
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
                                         "along", "curve", "ladder", "restrictions", "calibration", "spread", "module",
-                                        "fallback", "peer"],
+                                        "fallback", "peer", "stages"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -37,12 +37,13 @@ def add_bench_command(commands) -> None:
                                     "where MALA fails the mixing gate, with its defaults' budgeted HMC fallback on "
                                     "three trained MLPs, or on --count random ones from --seed (minutes); "
                                     "peer times one estimate as a whole process on the job a peer tool is compared "
-                                    "on)")),
+                                    "on; stages counts how often stage detection misses a known change on seeded "
+                                    "staircases, --count seeds each, 40 by default)")),
                ("--checkpoints", dict(type=int, help="along: checkpoints of the grokking network (default 50); "
                                                     "curve: of the saddle run (default 60)")),
                ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
                                                "module: networks in each of its two draws (default 9, 3); fallback: "
-                                               "random MLPs drawn instead of its three")),
+                                               "random MLPs drawn instead of its three; stages: seeds per case (40)")),
                ("--seed", dict(type=int, default=0, help="grid, estimand, fallback: seed of the draw; spread, module: "
                                                          "of the first of their two (default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
@@ -158,6 +159,11 @@ def _bench(args) -> Result:
                                   peer_command=args.peer_command,
                                   peer_sampling_regex=args.peer_sampling_regex)
         tables.append(format_peer(result["peer"]))
+    if "stages" in wanted:
+        from sltlab.verification.bench.stages import format_stages, stage_rows
+
+        result["stages"] = stage_rows(_count(args, 40))
+        tables.append(format_stages(result["stages"]))
     if "accuracy" in wanted:
         from sltlab.verification.bench import accuracy
 

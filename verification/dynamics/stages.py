@@ -32,7 +32,12 @@ stretches where λ̂ rises or falls. Here:
 
 On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise boundary
 and a fall boundary with the critical point between them. Two moves closer than about 2h in
-log(1 + step), or a move spread over most of the stage that follows it, are not separated.
+log(1 + step), or a move spread over most of the stage that follows it, are not separated: on
+seeded staircases of sharp rises of 12–15 SE, a stage with three checkpoints of its own kept
+both its boundaries in 40 seeds of 40, one with two in none. A global h is chosen for the whole
+curve, so a gradual small rise beside a sharp large one is read at the small h the sharp one
+asks for, where its slope may not reach ``threshold`` (a rise of 10 SE over three checkpoints
+beside one of 27 SE: unfound in 3 of 40 seeds).
 """
 
 from __future__ import annotations
