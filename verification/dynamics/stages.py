@@ -119,8 +119,9 @@ def unbiased_risk(log_steps: np.ndarray, llc: np.ndarray, standard_errors: np.nd
     """Mallows' C_L of the local linear smoother at ``bandwidth``: for smoothed values ŷ = S·y of
     a curve y = μ + ε with independent errors of known SEs σ_i, Σ((y_i − ŷ_i)/σ_i)² − N + 2·tr S
     is an unbiased estimate of Σ((ŷ_i − μ_i)/σ_i)², the smoother's squared error in SE units
-    (Mallows 1973, "Some comments on C_p", Technometrics 15, §6; Stein 1981 for the Gaussian
-    case). It holds for any fixed S, so S may weight by the floored SEs ``weight_errors``."""
+    (Mallows 1973, "Some comments on C_p", Technometrics 15; Stein 1981, Ann. Statist. 9, for
+    the Gaussian case). It holds for any fixed S, so S may weight by the floored SEs
+    ``weight_errors``."""
     to_value, _ = local_linear_maps(log_steps, weight_errors, bandwidth)
     residuals = (llc - to_value @ llc) / standard_errors
     return float(residuals @ residuals - llc.size + 2 * np.trace(to_value))
