@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
+from sltlab.verification.dynamics.stages import detect_stages, match_boundaries, mean_log_spacing
 
 CHANGES = (300, 600, 1200, 2400)   # ln 2 apart in log time, as the deep linear staircase with halving singular values
 SHORT_STAGE = (300, 600, 780, 2400)   # the third change 0.26 after the second in log time
@@ -53,8 +53,7 @@ def staircase(seed: int, *, checkpoints: int, jumps: tuple[float, ...], standard
 
 def former_bandwidth(steps: np.ndarray) -> float:
     """The fixed bandwidth stage detection used before choosing it per curve."""
-    log_steps = np.log1p(steps)
-    return max(0.1, (log_steps[-1] - log_steps[0]) / (len(steps) - 1))
+    return max(0.1, mean_log_spacing(steps))
 
 
 def stage_rows(count: int = 40) -> list[dict[str, Any]]:

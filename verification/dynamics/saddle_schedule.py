@@ -18,8 +18,9 @@ Hessian has top eigenvalue L·s^{2(L−1)/L} (capped at 0.01). The step budget i
 ``BUDGET_FACTOR`` times the predicted escape of the weakest mode: the prediction ignores how
 little of each teacher mode the random start overlaps (measured up to three times later on
 the tuned deep networks, then 12.4–13.7 times on three runs of a fresh random draw, which a
-budget of 10 left short of the teacher's rank), and training stops early once the teacher's
-rank is reached (:func:`sltlab.models.training.train_deep_linear`, ``until_rank``).
+budget of 10 left short of the teacher's rank, and up to 13.3 times on a second, independent
+draw, run after the budget was set), and training stops early once the teacher's rank is
+reached (:func:`sltlab.models.training.train_deep_linear`, ``until_rank``).
 """
 
 from __future__ import annotations

@@ -114,6 +114,12 @@ def local_linear_maps(log_steps: np.ndarray, standard_errors: np.ndarray, bandwi
     return to_value, to_slope
 
 
+def mean_log_spacing(steps: np.ndarray) -> float:
+    """The mean spacing of the checkpoints in log(1 + step), the unit of the bandwidths tried."""
+    log_steps = np.log1p(steps)
+    return float((log_steps[-1] - log_steps[0]) / (len(steps) - 1))
+
+
 def unbiased_risk(log_steps: np.ndarray, llc: np.ndarray, standard_errors: np.ndarray,
                   weight_errors: np.ndarray, bandwidth: float) -> float:
     """Mallows' C_L of the local linear smoother at ``bandwidth``: for smoothed values ŷ = S·y of
@@ -155,7 +161,7 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     # are the true ones, so the errors stay exact for this linear smoother.
     weight_errors = np.maximum(errors, 0.5 * np.median(errors))
     if bandwidth is None:
-        spacing = (log_steps[-1] - log_steps[0]) / (len(steps) - 1)
+        spacing = mean_log_spacing(steps)
         bandwidth = min((multiple * spacing for multiple in BANDWIDTH_MULTIPLES),
                         key=lambda h: unbiased_risk(log_steps, llc, errors, weight_errors, h))
     if not (np.isfinite(bandwidth) and bandwidth > 0 and np.isfinite(threshold) and threshold > 0):
