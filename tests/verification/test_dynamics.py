@@ -161,7 +161,19 @@ def test_memorisation_and_grokking_steps_and_the_shape_summary():
                             memorised=20, grokked=40)
     assert summary["spearman_with_test_loss"] == pytest.approx(1.0) and summary["spearman_above_target"]
     assert summary["rises_through_memorisation"] and summary["falls_through_grokking"]
-    assert summary["peak_step"] == 20
+    assert summary["peak_step"] == 20 and summary["test_loss_peak_step"] == 20
+    assert summary["spearman_llc_peak_to_test_peak"] is None      # one checkpoint: no correlation
+    assert summary["spearman_from_test_peak"] == pytest.approx(1.0)
+
+
+def test_the_shape_summary_splits_the_correlation_at_the_test_loss_peak():
+    """λ̂ peaks at step 10 and falls while the test loss rises to step 30, then both fall."""
+    summary = shape_summary([0, 10, 20, 30, 40, 50, 60], [2.0, 20.0, 15.0, 10.0, 6.0, 3.0, 1.0],
+                            [4.0, 6.0, 8.0, 10.0, 7.0, 3.0, 1.0], memorised=10, grokked=50)
+    assert (summary["peak_step"], summary["test_loss_peak_step"]) == (10, 30)
+    assert summary["spearman_llc_peak_to_test_peak"] == pytest.approx(-1.0)
+    assert summary["spearman_from_test_peak"] == pytest.approx(1.0)
+    assert summary["spearman_with_test_loss"] == pytest.approx(5 / 7) and not summary["spearman_above_target"]
 
 
 def test_a_small_grokking_study_reports_every_checkpoint_and_setting():

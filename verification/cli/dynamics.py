@@ -239,6 +239,11 @@ def _grokking_text(summary) -> str:
     lines.append(f"  {summary['grokked_seeds']} of {len(summary['seeds'])} seeds grok; each curve's step calibrated at "
                  "its memorisation checkpoint; in parentheses the checkpoints with R-hat over 1.05 and with ESS under "
                  "200; [m] and [g]: the boundary whose window holds the memorisation or the grokking step")
+    split = [f"seed {row['seed']} {_rho(row['curve'].get('spearman_llc_peak_to_test_peak'))} to step "
+             f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve'].get('spearman_from_test_peak'))} after"
+             for row in summary["seeds"] if "test_loss_peak_step" in row["curve"]]
+    lines.append("  Spearman split where the test loss peaks (diagnostic, not the target): from λ̂'s peak to the "
+                 f"test loss's, then on: {'; '.join(split)}")
     lines.append(f"  sensitivity check on seed {summary['study_seed']} (shape under fixed settings; reported, not a "
                  "target):")
     for curve in summary["sensitivity"]:
@@ -273,6 +278,10 @@ def _curve_columns(curve) -> str:
             f"{'n/a' if rho is None else f'{rho:.4f}':>8}  "
             f"{curve['max_rhat']:>5.3f} ({curve['checkpoints_over_rhat']})  "
             f"{curve['min_ess']:>4.0f} ({curve['checkpoints_under_ess']})  {stages or 'none'}")
+
+
+def _rho(value) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"
 
 
 def _step(step) -> str:

@@ -159,23 +159,40 @@ def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: Modul
             "nbeta": results[-1].config.nbeta}
 
 
+def _spearman(first: list[float], second: list[float]) -> float | None:
+    """Spearman's ρ of two equally long lists; None under three points."""
+    return float(spearmanr(first, second).statistic) if len(first) > 2 else None
+
+
 def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[float],
                   memorised: int | None, grokked: int | None) -> dict[str, Any]:
     """Spearman correlation of λ̂ with the test loss, and whether λ̂ rises through memorisation
     (λ̂ at the memorisation step above λ̂ at step 0) and falls through grokking (λ̂ at the grok
-    step below λ̂ at the memorisation step)."""
+    step below λ̂ at the memorisation step).
+
+    Beside the target's correlation over the whole run stand two diagnostics that split it where
+    it is won or lost, never a substitute for it: ρ from λ̂'s peak to the test loss's peak (the
+    test loss can go on rising after memorisation, as the network grows confident in wrong
+    answers) and ρ from the test loss's peak on (grokking)."""
     kept = [i for i, value in enumerate(llc) if value is not None]
-    rho = float(spearmanr([llc[i] for i in kept], [test_loss[i] for i in kept]).statistic) if len(kept) > 2 else None
+    rho = _spearman([llc[i] for i in kept], [test_loss[i] for i in kept])
     at = {step: llc[i] for i, step in enumerate(steps)}
     rises = falls = None
     if memorised is not None and None not in (at.get(0), at.get(memorised)):
         rises = at[memorised] > at[0]
         if grokked is not None and at.get(grokked) is not None:
             falls = at[grokked] < at[memorised]
+    llc_peak = max(kept, key=lambda i: llc[i]) if kept else None
+    test_peak = max(range(len(test_loss)), key=lambda i: test_loss[i])
+    rising_test = [i for i in kept if llc_peak is not None and llc_peak <= i <= test_peak]
+    grokking = [i for i in kept if i >= test_peak]
     return {"spearman_with_test_loss": rho,
             "spearman_above_target": rho is not None and rho > TARGET_SPEARMAN,
             "rises_through_memorisation": rises, "falls_through_grokking": falls,
-            "peak_step": steps[max(kept, key=lambda i: llc[i])] if kept else None}
+            "peak_step": steps[llc_peak] if kept else None, "test_loss_peak_step": steps[test_peak],
+            "spearman_llc_peak_to_test_peak": _spearman([llc[i] for i in rising_test],
+                                                        [test_loss[i] for i in rising_test]),
+            "spearman_from_test_peak": _spearman([llc[i] for i in grokking], [test_loss[i] for i in grokking])}
 
 
 def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
