@@ -78,7 +78,7 @@ def add_dynamics_commands(commands) -> None:
                                                           "check follows the first (0 1 2 3 4)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
                                       help="draws per chain of every seed's calibrated curve, after half as many "
-                                           "burn-in steps (1000)")),
+                                           "burn-in steps (4000)")),
                ("--draws", dict(type=int, help="draws per chain in every setting of the sensitivity check (200)")),
                *_COMMON)
     add_bayes_study_command(studies)
