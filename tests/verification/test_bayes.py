@@ -144,7 +144,14 @@ def test_a_tiny_study_runs_end_to_end_and_caches(tmp_path):
     assert len(result["sampler"]["step_size"]) == 6 and result["sampler"]["chains"] == 24
     json.dumps(result, allow_nan=False)
     again = bayes_study(TINY, cache=tmp_path)
-    assert again["from_cache"] and {**again, "from_cache": False} == json.loads(json.dumps(result))
+    same = json.loads(json.dumps({**again, "from_cache": False})) == json.loads(json.dumps(result))
+    assert again["from_cache"] and same
+    # the cache holds measurements only: no verdict, no theory, no occupancy to go stale
+    (stored,) = tmp_path.glob("bayes-run-*.json")
+    assert set(json.loads(stored.read_text())) == {"step_size", "move_acceptance", "swap_acceptance", "round_trips",
+                                                   "steps", "sampling_seconds", "llc"}
+    (labels,) = tmp_path.glob("bayes-labels-*.pt")
+    assert set(torch.load(labels, weights_only=True)) == {"label", "label_loose", "label_strict"}
 
 
 def run(capsys, *argv):

@@ -176,7 +176,7 @@ def test_the_shape_summary_splits_the_correlation_at_the_test_loss_peak():
     assert summary["spearman_with_test_loss"] == pytest.approx(5 / 7) and not summary["spearman_above_target"]
 
 
-def test_a_small_grokking_study_reports_every_checkpoint_and_setting():
+def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):
     setup = GrokkingSetup(modulus=7, embedding_dim=4, hidden=8, steps=30, early_every=5, early_until=10,
                           checkpoint_every=10, seeds=(0, 1))
     settings = (SamplerSetting("a", LLCConfig(chains=2, draws=6, step_size=1e-3, localization=100.0, batch_size=8,
@@ -186,8 +186,12 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting():
     # MALA is exact: its calibration pins the pilot's step, so each seed's curve is sampled.
     curve = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10, localization=100.0, localize_at="true_parameter")
     with pytest.warns(MixingWarning):   # 2 chains × 6 draws cannot reach an ESS of 200
-        result = grokking_study(setup, settings, curve=curve)
+        result = grokking_study(setup, settings, curve=curve, cache=tmp_path)
     assert result["steps"] == [0, 5, 10, 20, 30] and len(result["seeds"]) == 2
+    # the cache holds measurements only; mixing tallies, correlations and stages are judged on load
+    for stored in tmp_path.glob("grokking-*.json"):
+        assert not {"rhat_within_target", "checkpoints_over_rhat", "spearman_with_test_loss",
+                    "stages"} & set(json.loads(stored.read_text()))
     for curve in result["sensitivity"]:
         assert len(curve["llc_mean"]) == 5 and curve["config"]["localize_at"] == "true_parameter"
     for row in result["seeds"]:

@@ -210,7 +210,7 @@ def _text(summary) -> str:
             without = _rounded(row["predicted_n_without_constant"], "")
             lines.append(f"  {row['before'] + ' → ' + row['after']:<18}{row['predicted_n']:>10.0f}{without:>8}"
                          f"{laplace:>9}{observed:>17}{starts:>16}{settings:>19}{error:>8}")
-            if study.get("unit_variance_scale", 1) != 1:   # absent from results cached before it was recorded
+            if study["unit_variance_scale"] != 1:
                 scaled = row["observed_n_unit_variance_likelihood"]
                 hull = f" ({_rounded(scaled['label_hull'])} by the hull)" if "label_hull" in scaled else ""
                 lines.append(f"    the same draws for a unit-variance Gaussian likelihood (n' = "

@@ -32,8 +32,8 @@ from sltlab.estimators.exchange import run_replica_exchange
 from sltlab.theory.free_energy import critical_n, transitions
 from sltlab.theory.tms import kgon
 from sltlab.verification.catalogue.transitions import prediction_curves
-from sltlab.verification.dynamics.bayes_problems import BayesSetup, Problem, build_problem
-from sltlab.verification.dynamics.cache import cached_json
+from sltlab.verification.dynamics.bayes_problems import ALIVE, NEAREST, BayesSetup, Problem, build_problem
+from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.occupancy import crossover, observed_transition, occupancy, occupancy_table
 
 TARGET_RELATIVE_ERROR = 0.25              # observed crossover within 25 % of the predicted n
@@ -56,18 +56,36 @@ TMS_LLC_N = 10 ** 7
 
 def bayes_study(setup: BayesSetup, *, llc: LLCConfig = TMS_LLC, cache: Path | None = None,
                 progress: bool = False) -> dict[str, Any]:
-    """Run (or load from ``cache``, keyed by the settings) one study; a JSON-ready result."""
+    """Run one study, or load its measurements from ``cache`` (keyed by the settings and the
+    classifiers' thresholds), and judge them; a JSON-ready result. The cache holds what was
+    sampled (every draw's labels, the sampler's statistics, each k-gon's λ̂), never a verdict:
+    the theory, the occupancy, the crossovers and the targets are formed afresh on every load,
+    so a changed prediction or gate never reads a stale one."""
     setup.validate()
     llc.validate()
-    key = {"setup": asdict(setup), "llc": asdict(llc) if setup.model == "tms" else None}
-    if cache is None:
-        return {**_study(setup, llc, progress), "from_cache": False}
-    result, loaded = cached_json(cache, "bayes-study", key, lambda: _study(setup, llc, progress))
-    return {**result, "from_cache": loaded}
-
-
-def _study(setup: BayesSetup, llc: LLCConfig, progress: bool) -> dict[str, Any]:
     problem = build_problem(setup)
+    key = {"setup": asdict(setup), "llc": asdict(llc) if setup.model == "tms" else None,
+           "classifiers": {"alive": ALIVE, "nearest": NEAREST}}
+    sampled: dict[str, Any] = {}
+
+    def sample() -> dict[str, Any]:
+        if not sampled:
+            sampled.update(_sample(setup, problem, llc, progress))
+        return sampled
+
+    if cache is None:
+        labels, run, loaded = sample()["labels"], sample()["run"], False
+    else:
+        run, run_loaded = cached_json(cache, "bayes-run", key, lambda: sample()["run"])
+        tensors, labels_loaded = cached_tensors(cache, "bayes-labels", key, lambda: sample()["labels"])
+        labels, loaded = tensors, run_loaded and labels_loaded
+    return {**_judged(setup, problem, {name: values.numpy() for name, values in labels.items()}, run),
+            "from_cache": loaded}
+
+
+def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool) -> dict[str, Any]:
+    """Replica exchange on the ladder of n: every draw's labels ([rungs, ladders, draws] per
+    classifier) and the sampler's statistics; for the toy model each k-gon's λ̂ too."""
     n = np.geomspace(setup.n_min, setup.n_max, setup.rungs)
     generator = torch.Generator().manual_seed(setup.seed)
     half = setup.ladders // 2
@@ -76,10 +94,25 @@ def _study(setup: BayesSetup, llc: LLCConfig, progress: bool) -> dict[str, Any]:
     trace = run_replica_exchange(problem.loss, n.tolist(), start, leapfrog_steps=setup.leapfrog_steps,
                                  warmup=setup.warmup, draws=setup.draws, thin=setup.thin, record=problem.record,
                                  generator=generator, progress=progress)
-    labels = {name: values.astype(int) for name, values in trace.records.items() if name.startswith("label")}
+    labels = {name: torch.as_tensor(values.astype(np.int16)) for name, values in trace.records.items()
+              if name.startswith("label")}
+    run = {"step_size": trace.step_size[:, 0].tolist(),
+           "move_acceptance": trace.move_acceptance[:, 0].tolist(),   # the one group of ladders
+           "swap_acceptance": trace.swap_acceptance[:, 0].tolist(),
+           "round_trips": trace.round_trips.tolist(), "steps": trace.steps, "sampling_seconds": trace.seconds,
+           "llc": _llc_rows(problem, setup.features, llc, progress) if setup.model == "tms" else []}
+    return {"labels": labels, "run": run}
+
+
+def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, np.ndarray], run: dict[str, Any]) -> dict[str, Any]:
+    """The study's result from its measurements: theory, occupancy, crossovers and targets."""
+    n = np.geomspace(setup.n_min, setup.n_max, setup.rungs)
+    labels = {name: values.astype(int) for name, values in labels.items()}
+    half = setup.ladders // 2
     groups = [np.arange(half), np.arange(half, setup.ladders)]
     rows = [_transition(problem, found, labels, n, groups) for found in transitions(problem.classes)
             if setup.n_min <= found.critical_n <= setup.n_max]
+    llc_rows = [{**row, **_llc_judgement(row)} for row in run["llc"]]
     result = {
         "model": setup.model, "title": problem.title, "dim": problem.dim, "setup": asdict(setup),
         "theory": {**problem.theory, "classes": {name: [p.name for p in members]
@@ -87,17 +120,15 @@ def _study(setup: BayesSetup, llc: LLCConfig, progress: bool) -> dict[str, Any]:
                    "transitions": [t.as_dict() for t in transitions(problem.classes)]},
         "n": n.tolist(), "unit_variance_scale": problem.unit_variance_scale, "start_classes": list(problem.starts),
         "sampler": {"kernel": "HMC within rungs, replica exchange between neighbouring n",
-                    "leapfrog_steps": setup.leapfrog_steps, "step_size": trace.step_size[:, 0].tolist(),
-                    "move_acceptance": trace.move_acceptance[:, 0].tolist(),   # the one group of ladders
-                    "swap_acceptance": trace.swap_acceptance[:, 0].tolist(),
-                    "round_trips": trace.round_trips.tolist(), "steps": trace.steps,
-                    "chains": setup.rungs * setup.ladders, "sampling_seconds": trace.seconds,
+                    "leapfrog_steps": setup.leapfrog_steps,
+                    **{name: value for name, value in run.items() if name not in ("llc", "sampling_seconds")},
+                    "sampling_seconds": run["sampling_seconds"], "chains": setup.rungs * setup.ladders,
                     "prior": "standard Gaussian N(0, I)", "nbeta": "n (β = 1: the Bayesian posterior)"},
         "occupancy": occupancy_table(labels["label"], problem.labels),
         "curves": prediction_curves(problem.classes, np.geomspace(setup.n_min / 1.15, setup.n_max * 1.15, 300),
                                     problem.laplace_classes),
         "transitions": rows,
-        "llc": _llc_rows(problem, setup.features, llc, progress) if setup.model == "tms" else [],
+        "llc": llc_rows,
     }
     result["targets"] = _targets(setup, result)
     result["targets_met"] = all(result["targets"].values())
@@ -134,15 +165,19 @@ def _llc_rows(problem: Problem, features: int, llc: LLCConfig, progress: bool) -
         result = estimate_llc_from_loss(problem.loss, torch.tensor(exact.parameter, dtype=torch.float64), (), llc,
                                         n=TMS_LLC_N, progress=progress)
         estimate = result.estimate
-        relative = None if estimate.mean is None else estimate.mean / exact.coefficient.lam_float - 1
         rows.append({"name": exact.name, "lambda_exact": str(exact.coefficient.lam),
                      "lambda_exact_float": exact.coefficient.lam_float, "llc_mean": estimate.mean,
                      "llc_se": estimate.standard_error, "rhat": estimate.rhat, "ess": estimate.ess,
                      "diverged_chains": estimate.diverged_chains, "acceptance": result.acceptance,
                      "step_size": result.config.step_size, "nbeta": result.config.nbeta, "n": TMS_LLC_N,
-                     "localization": result.config.localization, "relative_error": relative,
-                     "within_target": relative is not None and abs(relative) <= TARGET_LLC_ERROR})
+                     "localization": result.config.localization})
     return rows
+
+
+def _llc_judgement(row: dict[str, Any]) -> dict[str, Any]:
+    """A k-gon's λ̂ against its exact λ: the relative error and whether it is within target."""
+    relative = None if row["llc_mean"] is None else row["llc_mean"] / row["lambda_exact_float"] - 1
+    return {"relative_error": relative, "within_target": relative is not None and abs(relative) <= TARGET_LLC_ERROR}
 
 
 def _targets(setup: BayesSetup, result: dict[str, Any]) -> dict[str, bool]:

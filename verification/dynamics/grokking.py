@@ -31,7 +31,7 @@ from sltlab.estimators.llc import RHAT_MAX
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
-from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, curve_stages, seed_curve
+from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, curve_mixing, curve_stages, seed_curve
 
 TARGET_SPEARMAN = 0.9   # for every seed's calibrated curve (reported for the sensitivity check's settings)
 
@@ -222,6 +222,7 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         if "llc_mean" in llc:
             steps = run.steps.tolist()
             llc.update(shape_summary(steps, llc["llc_mean"], run.test_loss.tolist(), memorised, grokked),
+                       **curve_mixing(llc["rhat"], llc["ess"]),
                        **curve_stages(steps, llc["llc_mean"], llc["llc_se"], memorised, grokked))
         seeds.append({"seed": seed, "memorisation_step": memorised, "grokking_step": grokked,
                       "final_train_accuracy": float(run.train_accuracy[-1]),

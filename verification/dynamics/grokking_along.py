@@ -63,19 +63,22 @@ def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularS
         except CalibrationError as error:
             return {"calibrated_at_step": steps[calibrate_at], "calibration_error": str(error)}
     resolved = along.results[0].config
-    rhats, esses = along.rhats, along.esses
     curve = {"calibrated_at_step": steps[calibrate_at], "calibration": along.calibration.reason,
              "step_size": resolved.step_size, "draws": resolved.draws, "burnin": resolved.burnin,
              "chains": resolved.chains, "nbeta": resolved.nbeta, "batched": along.note,
-             "llc_mean": along.means, "llc_se": along.standard_errors, "rhat": rhats, "ess": esses,
+             "llc_mean": along.means, "llc_se": along.standard_errors, "rhat": along.rhats, "ess": along.esses,
              "diverged_chains": [len(result.estimate.diverged_chains) for result in along.results],
-             "sampling_seconds": sum(result.trace.seconds for result in along.results),
-             "max_rhat": max((r for r in rhats if r is not None), default=None),
-             "checkpoints_over_rhat": sum(r is None or r > RHAT_MAX for r in rhats),
-             "min_ess": min((e for e in esses if e is not None), default=None),
-             "checkpoints_under_ess": sum(e is None or e < ESS_MIN for e in esses)}
-    curve["rhat_within_target"] = curve["checkpoints_over_rhat"] == 0
+             "sampling_seconds": sum(result.trace.seconds for result in along.results)}
     return curve
+
+
+def curve_mixing(rhats: list[float | None], esses: list[float | None]) -> dict[str, Any]:
+    """A curve's mixing against the gate (R-hat ≤ ``RHAT_MAX``, ESS ≥ ``ESS_MIN``): its worst
+    checkpoint and how many checkpoints fail each part (a checkpoint with no reading fails it)."""
+    over = sum(r is None or r > RHAT_MAX for r in rhats)
+    return {"max_rhat": max((r for r in rhats if r is not None), default=None), "checkpoints_over_rhat": over,
+            "min_ess": min((e for e in esses if e is not None), default=None),
+            "checkpoints_under_ess": sum(e is None or e < ESS_MIN for e in esses), "rhat_within_target": over == 0}
 
 
 def curve_stages(steps: list[int], means: list[float | None], errors: list[float | None],
