@@ -147,7 +147,7 @@ def test_a_tiny_study_runs_end_to_end_and_caches(tmp_path):
     same = json.loads(json.dumps({**again, "from_cache": False})) == json.loads(json.dumps(result))
     assert again["from_cache"] and same
     # the cache holds measurements only: no verdict, no theory, no occupancy to go stale
-    (stored,) = tmp_path.glob("bayes-run-*.json")
+    (stored,) = tmp_path.glob("bayes-measured-*.json")
     assert set(json.loads(stored.read_text())) == {"step_size", "move_acceptance", "swap_acceptance", "round_trips",
                                                    "steps", "sampling_seconds", "llc"}
     (labels,) = tmp_path.glob("bayes-labels-*.pt")

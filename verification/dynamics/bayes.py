@@ -76,9 +76,9 @@ def bayes_study(setup: BayesSetup, *, llc: LLCConfig = TMS_LLC, cache: Path | No
     if cache is None:
         labels, run, loaded = sample()["labels"], sample()["run"], False
     else:
-        run, run_loaded = cached_json(cache, "bayes-run", key, lambda: sample()["run"])
-        tensors, labels_loaded = cached_tensors(cache, "bayes-labels", key, lambda: sample()["labels"])
-        labels, loaded = tensors, run_loaded and labels_loaded
+        run, run_loaded = cached_json(cache, "bayes-measured", key, lambda: sample()["run"])
+        labels, labels_loaded = cached_tensors(cache, "bayes-labels", key, lambda: sample()["labels"])
+        loaded = run_loaded and labels_loaded
     return {**_judged(setup, problem, {name: values.numpy() for name, values in labels.items()}, run),
             "from_cache": loaded}
 
@@ -112,7 +112,7 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, np.ndarray], 
     groups = [np.arange(half), np.arange(half, setup.ladders)]
     rows = [_transition(problem, found, labels, n, groups) for found in transitions(problem.classes)
             if setup.n_min <= found.critical_n <= setup.n_max]
-    llc_rows = [{**row, **_llc_judgement(row)} for row in run["llc"]]
+    llc_rows = [{**row, **_llc_judgement(setup.features, row)} for row in run["llc"]]
     result = {
         "model": setup.model, "title": problem.title, "dim": problem.dim, "setup": asdict(setup),
         "theory": {**problem.theory, "classes": {name: [p.name for p in members]
@@ -165,8 +165,8 @@ def _llc_rows(problem: Problem, features: int, llc: LLCConfig, progress: bool) -
         result = estimate_llc_from_loss(problem.loss, torch.tensor(exact.parameter, dtype=torch.float64), (), llc,
                                         n=TMS_LLC_N, progress=progress)
         estimate = result.estimate
-        rows.append({"name": exact.name, "lambda_exact": str(exact.coefficient.lam),
-                     "lambda_exact_float": exact.coefficient.lam_float, "llc_mean": estimate.mean,
+        rows.append({"name": exact.name, "k": point["k"], "positive_dead": point["positive_dead"],
+                     "llc_mean": estimate.mean,
                      "llc_se": estimate.standard_error, "rhat": estimate.rhat, "ess": estimate.ess,
                      "diverged_chains": estimate.diverged_chains, "acceptance": result.acceptance,
                      "step_size": result.config.step_size, "nbeta": result.config.nbeta, "n": TMS_LLC_N,
@@ -174,10 +174,13 @@ def _llc_rows(problem: Problem, features: int, llc: LLCConfig, progress: bool) -
     return rows
 
 
-def _llc_judgement(row: dict[str, Any]) -> dict[str, Any]:
-    """A k-gon's λ̂ against its exact λ: the relative error and whether it is within target."""
-    relative = None if row["llc_mean"] is None else row["llc_mean"] / row["lambda_exact_float"] - 1
-    return {"relative_error": relative, "within_target": relative is not None and abs(relative) <= TARGET_LLC_ERROR}
+def _llc_judgement(features: int, row: dict[str, Any]) -> dict[str, Any]:
+    """A k-gon's λ̂ against its exact λ (derived afresh): the relative error and whether it is
+    within target."""
+    exact = kgon(features, row["k"], row["positive_dead"]).coefficient
+    relative = None if row["llc_mean"] is None else row["llc_mean"] / exact.lam_float - 1
+    return {"lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float, "relative_error": relative,
+            "within_target": relative is not None and abs(relative) <= TARGET_LLC_ERROR}
 
 
 def _targets(setup: BayesSetup, result: dict[str, Any]) -> dict[str, bool]:
