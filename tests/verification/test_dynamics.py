@@ -189,7 +189,9 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):
         result = grokking_study(setup, settings, curve=curve, cache=tmp_path)
     assert result["steps"] == [0, 5, 10, 20, 30] and len(result["seeds"]) == 2
     # the cache holds measurements only; mixing tallies, correlations and stages are judged on load
-    for stored in tmp_path.glob("grokking-*.json"):
+    stored_results = sorted(tmp_path.glob("grokking-*.json"))
+    assert len(stored_results) == 4   # two seeds' curves, two sensitivity settings
+    for stored in stored_results:
         assert not {"rhat_within_target", "checkpoints_over_rhat", "spearman_with_test_loss",
                     "stages"} & set(json.loads(stored.read_text()))
     for curve in result["sensitivity"]:

@@ -239,8 +239,8 @@ def _grokking_text(summary) -> str:
     lines.append(f"  {summary['grokked_seeds']} of {len(summary['seeds'])} seeds grok; each curve's step calibrated at "
                  "its memorisation checkpoint; in parentheses the checkpoints with R-hat over 1.05 and with ESS under "
                  "200; [m] and [g]: the boundary whose window holds the memorisation or the grokking step")
-    split = [f"seed {row['seed']} {_rho(row['curve'].get('spearman_llc_peak_to_test_peak'))} to step "
-             f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve'].get('spearman_from_test_peak'))} after"
+    split = [f"seed {row['seed']} {_rho(row['curve']['spearman_llc_peak_to_test_peak'])} to step "
+             f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve']['spearman_from_test_peak'])} from there"
              for row in summary["seeds"] if "test_loss_peak_step" in row["curve"]]
     lines.append("  Spearman split where the test loss peaks (diagnostic, not the target): from λ̂'s peak to the "
                  f"test loss's, then on: {'; '.join(split)}")

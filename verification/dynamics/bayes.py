@@ -79,20 +79,19 @@ def bayes_study(setup: BayesSetup, *, llc: LLCConfig = TMS_LLC, cache: Path | No
         run, run_loaded = cached_json(cache, "bayes-measured", key, lambda: sample()["run"])
         labels, labels_loaded = cached_tensors(cache, "bayes-labels", key, lambda: sample()["labels"])
         loaded = run_loaded and labels_loaded
-    return {**_judged(setup, problem, {name: values.numpy() for name, values in labels.items()}, run),
-            "from_cache": loaded}
+    return {**_judged(setup, problem, labels, run), "from_cache": loaded}
 
 
 def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool) -> dict[str, Any]:
     """Replica exchange on the ladder of n: every draw's labels ([rungs, ladders, draws] per
     classifier) and the sampler's statistics; for the toy model each k-gon's λ̂ too."""
-    n = np.geomspace(setup.n_min, setup.n_max, setup.rungs)
     generator = torch.Generator().manual_seed(setup.seed)
     half = setup.ladders // 2
     start = torch.stack([torch.stack([problem.start(problem.starts[ladder >= half], generator)
                                       for ladder in range(setup.ladders)]) for _ in range(setup.rungs)])
-    trace = run_replica_exchange(problem.loss, n.tolist(), start, leapfrog_steps=setup.leapfrog_steps,
-                                 warmup=setup.warmup, draws=setup.draws, thin=setup.thin, record=problem.record,
+    trace = run_replica_exchange(problem.loss, _sample_sizes(setup).tolist(), start,
+                                 leapfrog_steps=setup.leapfrog_steps, warmup=setup.warmup, draws=setup.draws,
+                                 thin=setup.thin, record=problem.record,
                                  generator=generator, progress=progress)
     labels = {name: torch.as_tensor(values.astype(np.int16)) for name, values in trace.records.items()
               if name.startswith("label")}
@@ -104,10 +103,16 @@ def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool)
     return {"labels": labels, "run": run}
 
 
-def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, np.ndarray], run: dict[str, Any]) -> dict[str, Any]:
+def _sample_sizes(setup: BayesSetup) -> np.ndarray:
+    """The ladder's n: ``rungs`` values from ``n_min`` to ``n_max``, spaced geometrically."""
+    return np.geomspace(setup.n_min, setup.n_max, setup.rungs)
+
+
+def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor], run: dict[str, Any]
+            ) -> dict[str, Any]:
     """The study's result from its measurements: theory, occupancy, crossovers and targets."""
-    n = np.geomspace(setup.n_min, setup.n_max, setup.rungs)
-    labels = {name: values.astype(int) for name, values in labels.items()}
+    n = _sample_sizes(setup)
+    labels = {name: values.numpy().astype(int) for name, values in labels.items()}
     half = setup.ladders // 2
     groups = [np.arange(half), np.arange(half, setup.ladders)]
     rows = [_transition(problem, found, labels, n, groups) for found in transitions(problem.classes)
@@ -121,8 +126,8 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, np.ndarray], 
         "n": n.tolist(), "unit_variance_scale": problem.unit_variance_scale, "start_classes": list(problem.starts),
         "sampler": {"kernel": "HMC within rungs, replica exchange between neighbouring n",
                     "leapfrog_steps": setup.leapfrog_steps,
-                    **{name: value for name, value in run.items() if name not in ("llc", "sampling_seconds")},
-                    "sampling_seconds": run["sampling_seconds"], "chains": setup.rungs * setup.ladders,
+                    **{name: value for name, value in run.items() if name != "llc"},
+                    "chains": setup.rungs * setup.ladders,
                     "prior": "standard Gaussian N(0, I)", "nbeta": "n (β = 1: the Bayesian posterior)"},
         "occupancy": occupancy_table(labels["label"], problem.labels),
         "curves": prediction_curves(problem.classes, np.geomspace(setup.n_min / 1.15, setup.n_max * 1.15, 300),
