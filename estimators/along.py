@@ -70,7 +70,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                        calibrate_at: int | None = -1, restrict_to: str | Sequence[str] | None = None,
                        inputs: int | str | None = None, targets: int | str | None = None,
                        stream: bool | None = None, progress: bool = False, batched: bool = True,
-                       **settings) -> LLCAlongTraining:
+                       extend_unmixed: int = 0, **settings) -> LLCAlongTraining:
     """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
@@ -85,7 +85,11 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     :class:`~sltlab.estimators.calibrate.CalibrationError`, which names the remedies.
 
     The checkpoints are sampled as one batch when they can be (module docstring) unless
-    ``batched=False``; each is then localised on its own first, as one after the other.
+    ``batched=False``; each is then localised on its own first, as one after the other. With
+    ``extend_unmixed`` = k, in the batched run of whole checkpoints (no restriction), the
+    checkpoints whose chains fail the mixing gate go on from where they ended, together, up to k
+    times, each time for as many draws as they hold; each such result's notes say so. The other
+    paths do not go on, and ``note`` says so.
     """
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
@@ -118,9 +122,12 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                   else replace(shared, step_size=calibration.step_size))
         calibrate_at %= len(adapters)
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
+    if extend_unmixed and (reason is not None or restrict_to is not None):
+        given += f"extend_unmixed={extend_unmixed} not applied (only a batched run of whole checkpoints goes on); "
     if reason is None and restrict_to is None:
         centers = [adapter.flatten() for adapter in adapters]
-        estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress)
+        estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress,
+                                            extend_unmixed=extend_unmixed)
         results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
                         for result in estimates)
         note = sampled_together(len(centers), "checkpoints", shared.chains, centers[0].numel(),

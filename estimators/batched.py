@@ -30,9 +30,10 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
+from sltlab.estimators.sample_on import sample_on_unmixed
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.mala import mala
-from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
+from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, joined, run_chains
 from sltlab.estimators.sgld import sgld
 from sltlab.estimators.step_size import CONCERN_LANCZOS_STEPS, CONCERN_ROWS, top_hessian_eigenvalues_lanczos
 
@@ -79,13 +80,15 @@ def sampled_together(count: int, what: str, chains: int, dim: int, how: str) -> 
 
 
 def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor, ...], config: LLCConfig, *,
-                            n: int | None = None, progress: bool = False) -> list[LLCResult]:
+                            n: int | None = None, progress: bool = False, extend_unmixed: int = 0) -> list[LLCResult]:
     """One :class:`LLCResult` per centre [d] (localised as ``config.localize_at`` says, each on
     its own), from runs of at most :func:`chains_per_run` chains, at ``config``'s step size.
 
     Every result is what :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` reports for
     that centre at a given step (diagnostics, dropped chains and warnings from its own chains);
-    its ``trace.seconds`` is its share of the batched run's time.
+    its ``trace.seconds`` is its share of the batched run's time. With ``extend_unmixed`` = k
+    the centres whose chains fail the mixing gate go on, together, up to k times, each time for
+    as many draws as they hold (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`).
     """
     if not centers:
         raise ValueError("centers is empty: give at least one parameter vector")
@@ -103,7 +106,16 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     resolved = inputs.resolved
     groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
               for start in starts]
-    results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
+    if extend_unmixed and resolved.functional_variance:
+        raise ValueError("extend_unmixed cannot go on with the functional variance: it is a total over one run's draws")
+
+    def go_on(chosen: Sequence[int], earlier: Sequence[Trace], draws: int) -> list[LLCResult]:
+        return estimate_llc_in_groups(loss, [groups[index] for index in chosen],
+                                      inputs._replace(resolved=replace(resolved, draws=draws)),
+                                      data_given=bool(data), progress=progress, earlier=earlier)
+
+    results = sample_on_unmixed(lambda: estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data),
+                                                               progress=progress), go_on, extend_unmixed)
     return fallback_not_applied(results, resolved, "the centres share one batched run at one step")
 
 
@@ -154,11 +166,15 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
-                           progress: bool = False, shared_noise: bool = False) -> list[LLCResult]:
+                           progress: bool = False, shared_noise: bool = False,
+                           earlier: Sequence[Trace] | None = None) -> list[LLCResult]:
     """One :class:`LLCResult` per group, the groups sampled together in runs of at most
     :func:`chains_per_run` chains, each group's C chains at its own centre, nβ and step; with
     ``shared_noise`` every group of a run on the same random numbers
-    (:func:`~sltlab.estimators.posterior.common_noise`)."""
+    (:func:`~sltlab.estimators.posterior.common_noise`). With ``earlier`` (one finished trace
+    per group, every group's step given) each group's chains go on from where that trace ended,
+    for ``draws`` more and no burn-in, and its result is read from both traces
+    :func:`~sltlab.estimators.sampling.joined`."""
     n, device, dtype, generator, _, resolved, batches = inputs
     chains = resolved.chains
     per_run = chains_per_run(chains, groups[0].localization.center.numel()) // chains
@@ -194,10 +210,12 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
         else:
             kernel = PER_CHAIN_KERNELS[resolved.sampler](posterior, step_size=per_chain([g.step_size for g in part]))
         kernel = common_noise(kernel, len(part)) if shared_noise else kernel
+        going_on = None if earlier is None else _stacked_states([t.final_state for t in earlier[first:first + per_run]])
         trace = run_chains(compiled(kernel) if resolved.compile_step else kernel, posterior, batches,
-                           chains=len(part) * chains, draws=resolved.draws, burnin=resolved.burnin,
+                           chains=len(part) * chains, draws=resolved.draws,
+                           burnin=resolved.burnin if earlier is None else 0,
                            thin=resolved.thin, generator=generator, progress=progress,
-                           initial_state=None if warmup is None else warmup.final_state,
+                           initial_state=going_on if warmup is None else warmup.final_state,
                            full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data_given
                            else None)
         if warmup is not None:
@@ -206,8 +224,11 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
         for index, group in enumerate(part):
             rows = slice(index * chains, (index + 1) * chains)
             alone = posterior._replace(center=center[index], nbeta=group.nbeta)
-            settings = replace(resolved, nbeta=group.nbeta, step_size=group.step_size)
-            results.append(result_of_trace(chains_of(trace, rows, len(part)), alone, batches, settings,
+            own = chains_of(trace, rows, len(part))
+            own = own if earlier is None else joined(earlier[first + index], own)
+            settings = replace(resolved, nbeta=group.nbeta, step_size=group.step_size,
+                               draws=own.fields["loss"].shape[1])
+            results.append(result_of_trace(own, alone, batches, settings,
                                            group.localization, group.rule, generator, n,
                                            curvature=None if curvatures is None else float(curvatures[rows].max())))
     return results
@@ -252,6 +273,15 @@ def chains_of(trace: Trace, rows: slice, share: int) -> Trace:
                           functional_variance=None if trace.functional_variance is None
                           else trace.functional_variance[rows],
                           seconds=trace.seconds / share, final_state=_state_rows(trace.final_state, rows))
+
+
+def _stacked_states(states: Sequence[Any]) -> Any:
+    """Sampler states of disjoint chains (fields with the chain dimension first, possibly nested) as one state."""
+    if states[0] is None:
+        return None
+    if isinstance(states[0], Tensor):
+        return torch.cat(list(states))
+    return type(states[0])(*(_stacked_states(parts) for parts in zip(*states)))
 
 
 def _state_rows(state: Any, rows: slice) -> Any:

@@ -206,6 +206,17 @@ def after_warm_up(warmup: Trace, trace: Trace) -> Trace:
                           divergence_step=divergence_step, seconds=warmup.seconds + trace.seconds)
 
 
+def joined(first: Trace, then: Trace) -> Trace:
+    """One trace of chains that went on from the end of ``first`` for ``then``'s steps: the draws
+    of both side by side, divergences, steps and seconds counted as :func:`after_warm_up` counts
+    them, and ``then``'s final state. A functional variance cannot be joined from two runs'
+    totals, so neither trace may hold one."""
+    if first.functional_variance is not None or then.functional_variance is not None:
+        raise ValueError("a run with the functional variance cannot be joined to its continuation")
+    fields = {name: np.concatenate([first.fields[name], then.fields[name]], axis=1) for name in first.fields}
+    return after_warm_up(first, then)._replace(fields=fields)
+
+
 def _where_chains(mask: Tensor, replacement: Any, current: Any):
     """Field by field, ``replacement`` for the masked chains and ``current`` for the rest."""
     if current is None:

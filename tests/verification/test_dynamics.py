@@ -205,6 +205,8 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):
         assert curve["checkpoints_over_rhat"] == over and curve["rhat_within_target"] == (over == 0)
         assert curve["max_rhat"] == max(r for r in curve["rhat"] if r is not None)
         assert curve["checkpoints_under_ess"] == 5 and "spearman_with_test_loss" in curve
+        # every checkpoint failed the gate at 20 draws and at 40, so each went on twice, to 80
+        assert curve["extend_unmixed"] == 2 and curve["draws_per_checkpoint"] == [80] * 5 == [curve["draws"]] * 5
     assert result["every_checkpoint_rhat_within_target"] == all(r["curve"]["rhat_within_target"]
                                                                  for r in result["seeds"])
     json.dumps(result, allow_nan=False)
@@ -245,6 +247,7 @@ def run_cli(capsys, *argv):
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
+    (["grokking", "--curve-extensions", "-1", "--out", "{out}"], "--curve-extensions"),
     (["grokking", "--bogus", "--out", "{out}"], "unrecognized"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):

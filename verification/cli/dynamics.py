@@ -79,6 +79,8 @@ def add_dynamics_commands(commands) -> None:
                ("--curve-draws", dict(type=int, dest="curve_draws",
                                       help="draws per chain of every seed's calibrated curve, after half as many "
                                            "burn-in steps (4000)")),
+               ("--curve-extensions", dict(type=int, dest="curve_extensions", help="times the checkpoints "
+                                           "failing the mixing gate go on where they ended, doubling their draws (2)")),
                ("--draws", dict(type=int, help="draws per chain in every setting of the sensitivity check (200)")),
                *_COMMON)
     add_bayes_study_command(studies)
@@ -197,7 +199,7 @@ def _saddle_text(summary) -> str:
 def _grokking(args) -> Result:
     from sltlab.verification.dynamics.grokking import (SENSITIVITY_SETTINGS, GrokkingSetup, SamplerSetting,
                                                        grokking_study)
-    from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG
+    from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, CURVE_EXTENSIONS
 
     progress = _prepare(args)
     given = {name: getattr(args, name) for name in ("modulus", "train_fraction", "hidden", "embedding_dim",
@@ -212,7 +214,11 @@ def _grokking(args) -> Result:
     curve = CURVE_CONFIG if args.curve_draws is None else replace(CURVE_CONFIG, draws=args.curve_draws,
                                                                  burnin=args.curve_draws // 2)
     clock = time.perf_counter()
-    study = grokking_study(setup, settings, curve=curve, cache=args.out / "cache", progress=progress)
+    extensions = CURVE_EXTENSIONS if args.curve_extensions is None else args.curve_extensions
+    if extensions < 0:
+        raise ValueError(f"--curve-extensions must be 0 or more, got {extensions}")
+    study = grokking_study(setup, settings, curve=curve, extend_unmixed=extensions, cache=args.out / "cache",
+                           progress=progress)
     seconds = time.perf_counter() - clock
     from sltlab.verification.dynamics.figures import plot_grokking
 

@@ -31,7 +31,8 @@ from sltlab.estimators.llc import RHAT_MAX
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
-from sltlab.verification.dynamics.grokking_along import CURVE_CONFIG, curve_mixing, curve_stages, seed_curve
+from sltlab.verification.dynamics.grokking_along import (CURVE_CONFIG, CURVE_EXTENSIONS, curve_mixing, curve_stages,
+                                                         seed_curve)
 
 TARGET_SPEARMAN = 0.9   # for every seed's calibrated curve (reported for the sensitivity check's settings)
 
@@ -197,9 +198,11 @@ def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[flo
 
 def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
                    settings: tuple[SamplerSetting, ...] = SENSITIVITY_SETTINGS, *, curve: LLCConfig = CURVE_CONFIG,
-                   cache: Path | None = None, progress: bool = False) -> dict[str, Any]:
-    """Train every seed; the LLC along every seed's run with ``curve``'s settings and a step
-    calibrated at its memorisation checkpoint (:func:`~sltlab.verification.dynamics.grokking_along.seed_curve`),
+                   extend_unmixed: int = CURVE_EXTENSIONS, cache: Path | None = None,
+                   progress: bool = False) -> dict[str, Any]:
+    """Train every seed; the LLC along every seed's run with ``curve``'s settings, a step
+    calibrated at its memorisation checkpoint and unmixed checkpoints going on up to
+    ``extend_unmixed`` times (:func:`~sltlab.verification.dynamics.grokking_along.seed_curve`),
     and along the first seed's run under every sampler setting of the sensitivity check; a
     JSON-ready result. With ``cache``, runs and LLC curves are reused when their settings match."""
     setup.validate()
@@ -214,9 +217,9 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         grokked = first_step_reaching(run.steps, run.test_accuracy, setup.grokked_accuracy)
 
         def measure(trained=trained, memorised=memorised) -> dict[str, Any]:
-            return seed_curve(*trained, curve, memorised, progress=progress)
+            return seed_curve(*trained, curve, memorised, extend_unmixed=extend_unmixed, progress=progress)
 
-        key = {"setup": _training_key(setup), "seed": seed, "curve": asdict(curve)}
+        key = {"setup": _training_key(setup), "seed": seed, "curve": asdict(curve), "extend_unmixed": extend_unmixed}
         llc, loaded = (measure(), False) if cache is None else cached_json(cache, "grokking-curve", key, measure)
         sampled_afresh |= not loaded
         if "llc_mean" in llc:
@@ -249,8 +252,8 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         "steps": steps, "train_loss": run.train_loss.tolist(), "test_loss": test_loss,
         "train_accuracy": run.train_accuracy.tolist(), "test_accuracy": run.test_accuracy.tolist(),
         "seeds": seeds, "grokked_seeds": grokked_seeds, "all_seeds_grok": grokked_seeds == len(seeds),
-        "curve_config": asdict(curve), "sensitivity": curves, "target_spearman": TARGET_SPEARMAN,
-        "target_rhat": RHAT_MAX,
+        "curve_config": asdict(curve), "curve_extensions": extend_unmixed, "sensitivity": curves,
+        "target_spearman": TARGET_SPEARMAN, "target_rhat": RHAT_MAX,
         "all_settings_above_target": all(row["spearman_above_target"] for row in curves),
         "every_seed_spearman_above_target": all(c.get("spearman_above_target", False) for c in measured),
         "every_checkpoint_rhat_within_target": all(c.get("rhat_within_target", False) for c in measured),

@@ -39,6 +39,10 @@ from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 # none under ESS 200; the same checkpoint sampled again reads otherwise (1.090, 1.057, 1.010).
 CURVE_CONFIG = LLCConfig(sampler="sgld", chains=4, draws=4000, burnin=2000, localization=1000.0, batch_size=128,
                          localize_at="true_parameter")
+# Eight times the draws everywhere left seed 0 with 2 checkpoints above 1.05 at twice the cost of
+# four; instead the checkpoints that fail the gate go on from where their chains ended, together,
+# up to twice, each time doubling their draws (:mod:`~sltlab.estimators.sample_on`).
+CURVE_EXTENSIONS = 2
 
 
 def checkpoint_states(run: ModularRun, network: ModularAdditionNetwork) -> list[dict[str, Tensor]]:
@@ -48,9 +52,11 @@ def checkpoint_states(run: ModularRun, network: ModularAdditionNetwork) -> list[
 
 
 def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularSplit, config: LLCConfig,
-               memorised: int | None, *, progress: bool = False) -> dict[str, Any]:
+               memorised: int | None, *, extend_unmixed: int = CURVE_EXTENSIONS,
+               progress: bool = False) -> dict[str, Any]:
     """λ̂ ± SE, R-hat and ESS at every checkpoint of one seed's run (training pairs only), with
-    the step calibrated at the ``memorised`` step's checkpoint (the last when None); JSON-ready.
+    the step calibrated at the ``memorised`` step's checkpoint (the last when None), unmixed
+    checkpoints going on up to ``extend_unmixed`` times; JSON-ready.
     A sweep that finds no stable step is reported as ``calibration_error``, with no curve."""
     steps = run.steps.tolist()
     calibrate_at = steps.index(memorised) if memorised in steps else len(steps) - 1
@@ -59,12 +65,13 @@ def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularS
         try:
             along = estimate_llc_along(checkpoint_states(run, network), (split.train_pairs, split.train_labels),
                                        model=network, loss="cross_entropy", config=config, calibrate_at=calibrate_at,
-                                       progress=progress)
+                                       extend_unmixed=extend_unmixed, progress=progress)
         except CalibrationError as error:
             return {"calibrated_at_step": steps[calibrate_at], "calibration_error": str(error)}
-    resolved = along.results[0].config
+    resolved, draws = along.results[0].config, [result.config.draws for result in along.results]
     curve = {"calibrated_at_step": steps[calibrate_at], "calibration": along.calibration.reason,
-             "step_size": resolved.step_size, "draws": resolved.draws, "burnin": resolved.burnin,
+             "step_size": resolved.step_size, "draws": min(draws), "draws_per_checkpoint": draws,
+             "extend_unmixed": extend_unmixed, "burnin": resolved.burnin,
              "chains": resolved.chains, "nbeta": resolved.nbeta, "batched": along.note,
              "llc_mean": along.means, "llc_se": along.standard_errors, "rhat": along.rhats, "ess": along.esses,
              "diverged_chains": [len(result.estimate.diverged_chains) for result in along.results],

@@ -1,0 +1,70 @@
+"""Chains that have not mixed, sampled on: after a batched run of several groups of chains (the
+checkpoints of a training run), the groups whose chains fail the mixing gate — R-hat above
+``RHAT_MAX`` or ESS under ``ESS_MIN`` (rank-normalised split R-hat and bulk ESS, Vehtari,
+Gelman, Simpson, Carpenter & Bürkner 2021, §4.3, where running the chains longer is the remedy
+named) — go on from where their chains ended, for as many draws again, until they pass or the
+rounds are spent.
+
+Every draw is kept, the first run's included, so a group's result is that of one longer run of
+its own chains: only where that run stops depends on the gate. Only the groups that fail pay
+for the longer run, and each one's notes say at which lengths it failed and why. A group still
+failing when the rounds are spent is reported as failing, with its warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from typing import Callable, Sequence
+
+from sltlab.estimators.estimate import LLCResult
+from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.notices import caller_stacklevel
+from sltlab.estimators.sampling import Trace
+
+# go_on(indices, their traces, draws): those groups' results after ``draws`` more draws from
+# where their traces ended, read from both runs joined
+GoOn = Callable[[Sequence[int], Sequence[Trace], int], list[LLCResult]]
+
+
+def unmixed(result: LLCResult) -> bool:
+    """Whether a result's chains fail the gate on R-hat or ESS (no reading: every chain
+    dropped, which more draws cannot mend, is not counted)."""
+    return (result.rhat is not None and result.ess is not None
+            and (result.rhat > RHAT_MAX or result.ess < ESS_MIN))
+
+
+def sample_on_unmixed(first_run: Callable[[], list[LLCResult]], go_on: GoOn, rounds: int) -> list[LLCResult]:
+    """``first_run()``'s results, where unmixed sampled on through ``go_on`` up to ``rounds``
+    times, each time doubling the draws. The warnings of results that were sampled on are
+    replaced by those of their longer runs; every other warning is issued as it came."""
+    if rounds < 0:
+        raise ValueError(f"the rounds of sampling on must be 0 or more, got {rounds}")
+    if rounds == 0:
+        return first_run()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = first_run()
+        seen = list(results)
+        for _ in range(rounds):
+            failing = [index for index, result in enumerate(results) if unmixed(result)]
+            if not failing:
+                break
+            draws = results[failing[0]].config.draws   # every failing group has failed every round so far
+            longer = go_on(failing, [results[index].trace for index in failing], draws)
+            seen += longer
+            for index, result in zip(failing, longer):
+                before = results[index]
+                note = (f"its chains failed the mixing gate at {draws} draws (R-hat {before.rhat:.3f}, ESS "
+                        f"{before.ess:.0f}) and went on to {result.config.draws}")
+                results[index] = replace(result, notes=before.notes + (note,))
+    own = {message for result in seen for message in result.warnings}
+    category = {str(caught_warning.message): caught_warning.category for caught_warning in caught}
+    stacklevel = caller_stacklevel()
+    for caught_warning in caught:
+        if str(caught_warning.message) not in own:
+            warnings.warn(caught_warning.message, stacklevel=stacklevel)
+    for result in results:
+        for message in result.warnings:
+            warnings.warn(message, category[message], stacklevel=stacklevel)
+    return results

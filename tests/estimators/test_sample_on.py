@@ -1,0 +1,104 @@
+"""Chains that fail the mixing gate go on from where they ended: going on is one longer run on
+the same random numbers, only the failing centres go on, and the warnings issued are those of
+the results returned."""
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from sltlab.estimators import LLCConfig, MixingWarning, estimate_llc_along
+from sltlab.estimators.batched import estimate_llc_at_centers
+from sltlab.estimators.sample_on import unmixed
+from sltlab.estimators.sampling import Trace, joined
+
+# MALA on the full data (a population potential draws no minibatches), so that nothing but the
+# chains' own steps draws from the generator between a run and the run that goes on from it.
+MALA = LLCConfig(sampler="mala", chains=4, draws=100, burnin=50, nbeta=1000.0, localization=1.0, step_size=3e-4,
+                 localize_at="true_parameter", dtype="float64", seed=3)
+FLAT, STIFF = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+
+
+def quartic(position, batch):
+    """2·Σ w_i⁴(w_i − 1)², one 'sample' per chain, minimal at 0 and at 1: quartic at 0 (the chains
+    diffuse slowly, held mostly by γ), curvature 4 at 1 (they relax within a few steps)."""
+    return 2 * (position.pow(4) * (position - 1).square()).sum(-1, keepdim=True)
+
+
+def _at_centers(centers, config, extend_unmixed):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimate_llc_at_centers(quartic, centers, (), config, n=10_000, extend_unmixed=extend_unmixed)
+
+
+def test_going_on_is_one_longer_run_on_the_same_numbers():
+    (short,) = _at_centers([FLAT], MALA, 0)
+    assert unmixed(short)                                   # 4 × 100 draws at the flat centre fail the gate
+    (went_on,) = _at_centers([FLAT], MALA, 1)
+    (longer,) = _at_centers([FLAT], replace(MALA, draws=200), 0)
+    assert went_on.config.draws == 200 and went_on.trace.steps == longer.trace.steps == 250
+    for name, values in longer.trace.fields.items():
+        np.testing.assert_array_equal(went_on.trace.fields[name], values)
+    assert went_on.mean == longer.mean and went_on.rhat == longer.rhat
+    assert went_on.notes[-1] == (f"its chains failed the mixing gate at 100 draws (R-hat {short.rhat:.3f}, ESS "
+                                 f"{short.ess:.0f}) and went on to 200")
+
+
+def test_only_the_centres_that_fail_go_on_doubling_each_round():
+    config = replace(MALA, draws=400)
+    flat_alone, stiff_alone = _at_centers([FLAT, STIFF], config, 0)
+    assert unmixed(flat_alone) and not unmixed(stiff_alone)
+    flat, stiff = _at_centers([FLAT, STIFF], config, 2)
+    assert stiff.config.draws == 400 and stiff.trace.fields["loss"].shape == (4, 400)
+    np.testing.assert_array_equal(stiff.trace.fields["loss"], stiff_alone.trace.fields["loss"])
+    went_on = [note for note in flat.notes if "failed the mixing gate" in note]
+    assert flat.config.draws == 400 * 2 ** len(went_on) and 1 <= len(went_on) <= 2
+    assert went_on[0].startswith(f"its chains failed the mixing gate at 400 draws (R-hat {flat_alone.rhat:.3f}")
+    assert len(went_on) == 2 or not unmixed(flat)          # it stops going on once it passes
+
+
+def test_warnings_are_those_of_the_results_returned():
+    config = replace(MALA, draws=400)
+    with warnings.catch_warnings(record=True) as first:
+        warnings.simplefilter("always")
+        flat_alone, _ = estimate_llc_at_centers(quartic, [FLAT, STIFF], (), config, n=10_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = estimate_llc_at_centers(quartic, [FLAT, STIFF], (), config, n=10_000, extend_unmixed=1)
+    issued = [str(w.message) for w in caught]
+    assert sorted(issued) == sorted(message for result in results for message in result.warnings)
+    superseded = [str(w.message) for w in first if w.category is MixingWarning
+                  and str(w.message) in flat_alone.warnings]
+    assert superseded and not set(superseded) & set(issued)
+    assert all(w.filename == __file__ for w in caught)     # attributed to the caller's line
+
+
+def test_joined_traces_count_both_runs():
+    def trace(losses, diverged, step, steps, seconds):
+        return Trace({"loss": np.array(losses, dtype=float)}, np.array(diverged), np.array(step), None, steps, seconds)
+
+    first = trace([[1, 2], [3, 4], [5, 6]], [False, True, False], [-1, 7, -1], 10, 1.5)
+    then = trace([[7], [8], [9]], [False, False, True], [-1, -1, 2], 4, 0.5)
+    both = joined(first, then)
+    np.testing.assert_array_equal(both.fields["loss"], [[1, 2, 7], [3, 4, 8], [5, 6, 9]])
+    np.testing.assert_array_equal(both.diverged, [False, True, True])
+    np.testing.assert_array_equal(both.divergence_step, [-1, 7, 12])
+    assert both.steps == 14 and both.seconds == 2.0
+    with pytest.raises(ValueError, match="functional variance"):
+        joined(first._replace(functional_variance=np.zeros(3)), then)
+
+
+def test_refused_with_the_functional_variance_and_said_where_not_applied():
+    with pytest.raises(ValueError, match="extend_unmixed cannot go on with the functional variance"):
+        _at_centers([FLAT], replace(MALA, functional_variance=True), 1)
+    with pytest.raises(ValueError, match="0 or more"):
+        _at_centers([FLAT], MALA, -1)
+    module = torch.nn.Linear(2, 1, bias=False)
+    data = (torch.randn(50, 2), torch.randn(50, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        along = estimate_llc_along([module, module], data, step_size=1e-4, chains=2, draws=20, burnin=5,
+                                   batched=False, extend_unmixed=1)
+    assert "extend_unmixed=1 not applied" in along.note
