@@ -116,16 +116,18 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
 
     results = sample_on_unmixed(lambda: estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data),
                                                                progress=progress), go_on, extend_unmixed)
-    return fallback_not_applied(results, resolved, "the centres share one batched run at one step")
+    return remedies_not_applied(results, resolved, "the centres share one batched run at one step")
 
 
-def fallback_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
-    """``results``, each with a note that ``resolved.fallback`` (when one is set) was not applied, and ``why``."""
-    if resolved.fallback is None:
-        return results
-    note = (f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
-            "reported as they are")
-    return [replace(result, notes=result.notes + (note,)) for result in results]
+def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
+    """``results``, each with a note that the single estimate's remedies for chains that fail the
+    mixing gate, ``resolved.fallback`` and ``resolved.reruns`` (when set), were not applied, and ``why``."""
+    notes = () if resolved.fallback is None else (
+        f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
+        "reported as they are",)
+    notes += () if not resolved.reruns else (
+        f"reruns = {resolved.reruns} was not applied: {why} (centres go on with extend_unmixed instead)",)
+    return [replace(result, notes=result.notes + notes) for result in results] if notes else results
 
 
 def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig,
@@ -162,7 +164,7 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
                                                   inputs.generator)
         groups.append(Group(localization, nbeta, step_size, rule))
     results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
-    return fallback_not_applied(results, resolved, "the rungs share one batched run")
+    return remedies_not_applied(results, resolved, "the rungs share one batched run")
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import (PER_CHAIN_KERNELS, Group, fallback_not_applied, chains_per_run,
+from sltlab.estimators.batched import (PER_CHAIN_KERNELS, Group, remedies_not_applied, chains_per_run,
                                        estimate_llc_in_groups)
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, run_inputs
@@ -64,4 +64,4 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
         stacked = stack(losses[first:first + per_run], resolved.chains)
         results += estimate_llc_in_groups(stacked, groups[first:first + per_run], inputs, data_given=bool(data),
                                           progress=progress, shared_noise=shared_noise)
-    return fallback_not_applied(results, resolved, "the problems share one batched run")
+    return remedies_not_applied(results, resolved, "the problems share one batched run")
