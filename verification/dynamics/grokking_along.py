@@ -41,7 +41,8 @@ CURVE_CONFIG = LLCConfig(sampler="sgld", chains=4, draws=4000, burnin=2000, loca
                          localize_at="true_parameter")
 # Eight times the draws everywhere left seed 0 with 2 checkpoints above 1.05 at twice the cost of
 # four; instead the checkpoints that fail the gate go on from where their chains ended, together,
-# up to twice, each time doubling their draws (:mod:`~sltlab.estimators.sample_on`).
+# up to twice, each time doubling their draws (:mod:`~sltlab.estimators.sample_on`): the 17 of
+# 275 that failed at 4,000 draws all passed at 8,000, for about 4 % more chain-steps.
 CURVE_EXTENSIONS = 2
 
 
