@@ -107,4 +107,5 @@ def test_refused_with_the_functional_variance_and_said_where_not_applied():
 def test_the_single_estimates_reruns_are_said_not_applied_to_centres():
     (result,) = _at_centers([FLAT], replace(MALA, reruns=1), 0)
     assert result.config.draws == 100
-    assert any(note.startswith("reruns = 1 was not applied: the centres share one batched run") for note in result.notes)
+    assert any(note.startswith("reruns = 1 was not applied: the centres share one batched run")
+               for note in result.notes)
