@@ -38,6 +38,12 @@ def test_the_shape_summary_splits_the_correlation_at_the_test_loss_peak():
     assert summary["spearman_llc_peak_to_test_peak"] == pytest.approx(-1.0)
     assert summary["spearman_from_test_peak"] == pytest.approx(1.0)
     assert summary["spearman_with_test_loss"] == pytest.approx(5 / 7) and not summary["spearman_above_target"]
+    assert summary["spearman_with_train_loss_from_llc_peak"] is None      # no training loss given
+    # from λ̂'s peak on (steps 10–60) λ̂ falls with the training loss but for one swap, at steps 40 and 50
+    train_loss = [3.0, 2.0, 1.0, 0.5, 0.1, 0.2, 0.01]
+    with_train = shape_summary([0, 10, 20, 30, 40, 50, 60], [2.0, 20.0, 15.0, 10.0, 6.0, 3.0, 1.0],
+                               [4.0, 6.0, 8.0, 10.0, 7.0, 3.0, 1.0], memorised=10, grokked=50, train_loss=train_loss)
+    assert with_train["spearman_with_train_loss_from_llc_peak"] == pytest.approx(1 - 6 * 2 / (6 * 35))
 
 
 def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):

@@ -246,10 +246,11 @@ def _grokking_text(summary) -> str:
                  "its memorisation checkpoint; in parentheses the checkpoints with R-hat over 1.05 and with ESS under "
                  "200; [m] and [g]: the boundary whose window holds the memorisation or the grokking step")
     split = [f"seed {row['seed']} {_rho(row['curve']['spearman_llc_peak_to_test_peak'])} to step "
-             f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve']['spearman_from_test_peak'])} from there"
+             f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve']['spearman_from_test_peak'])} from there, "
+             f"{_rho(row['curve']['spearman_with_train_loss_from_llc_peak'])} with the train loss"
              for row in summary["seeds"] if "test_loss_peak_step" in row["curve"]]
     lines.append("  Spearman split where the test loss peaks (diagnostic, not the target): from λ̂'s peak to the "
-                 f"test loss's, then on: {'; '.join(split)}")
+                 f"test loss's, from there on, and with the train loss from λ̂'s peak on: {'; '.join(split)}")
     lines.append(f"  sensitivity check on seed {summary['study_seed']} (shape under fixed settings; reported, not a "
                  "target):")
     for curve in summary["sensitivity"]:

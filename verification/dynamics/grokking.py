@@ -166,7 +166,7 @@ def _spearman(first: list[float], second: list[float]) -> float | None:
 
 
 def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[float],
-                  memorised: int | None, grokked: int | None) -> dict[str, Any]:
+                  memorised: int | None, grokked: int | None, train_loss: list[float] | None = None) -> dict[str, Any]:
     """Spearman correlation of λ̂ with the test loss, and whether λ̂ rises through memorisation
     (λ̂ at the memorisation step above λ̂ at step 0) and falls through grokking (λ̂ at the grok
     step below λ̂ at the memorisation step).
@@ -174,7 +174,8 @@ def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[flo
     Beside the target's correlation over the whole run stand two diagnostics that split it where
     it is won or lost, never a substitute for it: ρ from λ̂'s peak to the test loss's peak (the
     test loss can go on rising after memorisation, as the network grows confident in wrong
-    answers) and ρ from the test loss's peak on (grokking)."""
+    answers) and ρ from the test loss's peak on (grokking); and, given the ``train_loss``, ρ of λ̂
+    with the training loss from λ̂'s peak on (what λ̂ follows once it falls)."""
     kept = [i for i, value in enumerate(llc) if value is not None]
     rho = _spearman([llc[i] for i in kept], [test_loss[i] for i in kept])
     at = {step: llc[i] for i, step in enumerate(steps)}
@@ -193,7 +194,9 @@ def shape_summary(steps: list[int], llc: list[float | None], test_loss: list[flo
             "peak_step": steps[llc_peak] if kept else None, "test_loss_peak_step": steps[test_peak],
             "spearman_llc_peak_to_test_peak": _spearman([llc[i] for i in rising_test],
                                                         [test_loss[i] for i in rising_test]),
-            "spearman_from_test_peak": _spearman([llc[i] for i in grokking], [test_loss[i] for i in grokking])}
+            "spearman_from_test_peak": _spearman([llc[i] for i in grokking], [test_loss[i] for i in grokking]),
+            "spearman_with_train_loss_from_llc_peak": None if train_loss is None else _spearman(
+                [llc[i] for i in kept if i >= llc_peak], [train_loss[i] for i in kept if i >= llc_peak])}
 
 
 def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
@@ -224,7 +227,8 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
         sampled_afresh |= not loaded
         if "llc_mean" in llc:
             steps = run.steps.tolist()
-            llc.update(shape_summary(steps, llc["llc_mean"], run.test_loss.tolist(), memorised, grokked),
+            llc.update(shape_summary(steps, llc["llc_mean"], run.test_loss.tolist(), memorised, grokked,
+                                     run.train_loss.tolist()),
                        **curve_mixing(llc["rhat"], llc["ess"]),
                        **curve_stages(steps, llc["llc_mean"], llc["llc_se"], memorised, grokked))
         seeds.append({"seed": seed, "memorisation_step": memorised, "grokking_step": grokked,
