@@ -86,10 +86,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
 
     The checkpoints are sampled as one batch when they can be (module docstring) unless
     ``batched=False``; each is then localised on its own first, as one after the other. With
-    ``extend_unmixed`` = k, in the batched run of whole checkpoints (no restriction), the
-    checkpoints whose chains fail the mixing gate go on from where they ended, together, up to k
-    times, each time for as many draws as they hold; each such result's notes say so. The other
-    paths do not go on, and ``note`` says so.
+    ``extend_unmixed`` = k, in a batched run, the checkpoints whose chains fail the mixing gate go
+    on from where they ended, together, up to k times, each time for as many draws as they hold;
+    each such result's notes say so. One after the other they do not go on, and ``note`` says so.
     """
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
@@ -122,8 +121,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                   else replace(shared, step_size=calibration.step_size))
         calibrate_at %= len(adapters)
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
-    if extend_unmixed and (reason is not None or restrict_to is not None):
-        given += f"extend_unmixed={extend_unmixed} not applied (only a batched run of whole checkpoints goes on); "
+    if extend_unmixed and reason is not None:
+        given += f"extend_unmixed={extend_unmixed} not applied (only a batched run goes on); "
     if reason is None and restrict_to is None:
         centers = [adapter.flatten() for adapter in adapters]
         estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress,
@@ -136,7 +135,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     if reason is None:
         fulls = [prepared.adapter(module) for module in modules]
         estimates = estimate_llc_restricted(fulls[0], adapters, prepared.rows.tensors, shared, restrict_to,
-                                            bases=[full.flatten() for full in fulls], progress=progress)
+                                            bases=[full.flatten() for full in fulls], progress=progress,
+                                            extend_unmixed=extend_unmixed)
         results = tuple(replace(result, notes=result.notes + prepared.notes) for result in estimates)
         note = sampled_together(len(fulls), "checkpoints", shared.chains, fulls[0].dim,
                                 f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "

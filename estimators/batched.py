@@ -30,7 +30,7 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
 from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
-from sltlab.estimators.sample_on import sample_on_unmixed
+from sltlab.estimators.sample_on import remedies_not_applied, sample_on_unmixed
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.mala import mala
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, joined, run_chains
@@ -106,28 +106,9 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     resolved = inputs.resolved
     groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
               for start in starts]
-    if extend_unmixed and resolved.functional_variance:
-        raise ValueError("extend_unmixed cannot go on with the functional variance: it is a total over one run's draws")
-
-    def go_on(chosen: Sequence[int], earlier: Sequence[Trace], draws: int) -> list[LLCResult]:
-        return estimate_llc_in_groups(loss, [groups[index] for index in chosen],
-                                      inputs._replace(resolved=replace(resolved, draws=draws)),
-                                      data_given=bool(data), progress=progress, earlier=earlier)
-
-    results = sample_on_unmixed(lambda: estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data),
-                                                               progress=progress), go_on, extend_unmixed)
+    results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress,
+                                                 rounds=extend_unmixed)
     return remedies_not_applied(results, resolved, "the centres share one batched run at one step")
-
-
-def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
-    """``results``, each with a note that the single estimate's remedies for chains that fail the
-    mixing gate, ``resolved.fallback`` and ``resolved.reruns`` (when set), were not applied, and ``why``."""
-    notes = () if resolved.fallback is None else (
-        f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
-        "reported as they are",)
-    notes += () if not resolved.reruns else (
-        f"reruns = {resolved.reruns} was not applied: {why} (centres go on with extend_unmixed instead)",)
-    return [replace(result, notes=result.notes + notes) for result in results] if notes else results
 
 
 def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig,
@@ -165,6 +146,23 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
         groups.append(Group(localization, nbeta, step_size, rule))
     results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
     return remedies_not_applied(results, resolved, "the rungs share one batched run")
+
+
+def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
+                                       progress: bool = False, rounds: int = 0) -> list[LLCResult]:
+    """:func:`estimate_llc_in_groups`, the groups whose chains fail the mixing gate going on from
+    where they ended, together, up to ``rounds`` times, each time doubling their draws
+    (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`)."""
+    if rounds and inputs.resolved.functional_variance:
+        raise ValueError("extend_unmixed cannot go on with the functional variance: it is a total over one run's draws")
+
+    def go_on(chosen: Sequence[int], earlier: Sequence[Trace], draws: int) -> list[LLCResult]:
+        return estimate_llc_in_groups(loss, [groups[index] for index in chosen],
+                                      inputs._replace(resolved=replace(inputs.resolved, draws=draws)),
+                                      data_given=data_given, progress=progress, earlier=earlier)
+
+    return sample_on_unmixed(lambda: estimate_llc_in_groups(loss, groups, inputs, data_given=data_given,
+                                                            progress=progress), go_on, rounds)
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,

@@ -18,10 +18,10 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import (PER_CHAIN_KERNELS, Group, remedies_not_applied, chains_per_run,
-                                       estimate_llc_in_groups)
+from sltlab.estimators.batched import PER_CHAIN_KERNELS, Group, chains_per_run, estimate_llc_in_groups
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, run_inputs
+from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS

@@ -8,7 +8,9 @@ rounds are spent.
 Every draw is kept, the first run's included, so a group's result is that of one longer run of
 its own chains: only where that run stops depends on the gate. Only the groups that fail pay
 for the longer run, and each one's notes say at which lengths it failed and why. A group still
-failing when the rounds are spent is reported as failing, with its warning.
+failing when the rounds are spent is reported as failing, with its warning. A single estimate's
+own remedies (``LLCConfig.reruns``, ``LLCConfig.fallback``) are not applied to a batched run, and
+:func:`remedies_not_applied` says so in each result's notes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import warnings
 from dataclasses import replace
 from typing import Callable, Sequence
 
+from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import caller_stacklevel
@@ -68,3 +71,14 @@ def sample_on_unmixed(first_run: Callable[[], list[LLCResult]], go_on: GoOn, rou
         for message in result.warnings:
             warnings.warn(message, category[message], stacklevel=stacklevel)
     return results
+
+
+def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
+    """``results``, each with a note that the single estimate's remedies for chains that fail the
+    mixing gate, ``resolved.fallback`` and ``resolved.reruns`` (when set), were not applied, and ``why``."""
+    notes = () if resolved.fallback is None else (
+        f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
+        "reported as they are",)
+    notes += () if not resolved.reruns else (
+        f"reruns = {resolved.reruns} was not applied: {why} (centres go on with extend_unmixed instead)",)
+    return [replace(result, notes=result.notes + notes) for result in results] if notes else results

@@ -90,7 +90,7 @@ def test_joined_traces_count_both_runs():
         joined(first._replace(functional_variance=np.zeros(3)), then)
 
 
-def test_refused_with_the_functional_variance_and_said_where_not_applied():
+def test_refused_with_the_functional_variance_said_where_not_applied_and_restrictions_go_on():
     with pytest.raises(ValueError, match="extend_unmixed cannot go on with the functional variance"):
         _at_centers([FLAT], replace(MALA, functional_variance=True), 1)
     with pytest.raises(ValueError, match="0 or more"):
@@ -102,6 +102,17 @@ def test_refused_with_the_functional_variance_and_said_where_not_applied():
         along = estimate_llc_along([module, module], data, step_size=1e-4, chains=2, draws=20, burnin=5,
                                    batched=False, extend_unmixed=1)
     assert "extend_unmixed=1 not applied" in along.note
+    torch.manual_seed(0)
+    modules = [torch.nn.Sequential(torch.nn.Linear(2, 3, bias=False), torch.nn.Linear(3, 1, bias=False))
+               for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        restricted = estimate_llc_along(modules, data, restrict_to="1.*", step_size=1e-4, chains=2, draws=20,
+                                        burnin=5, extend_unmixed=1)
+    assert restricted.batched and "not applied" not in restricted.note
+    for result in restricted.results:   # 2 chains × 20 draws fail the gate's ESS of 200, so each went on once
+        assert result.config.draws == 40 and result.restricted_to == "1.*"
+        assert any(note.startswith("its chains failed the mixing gate at 20 draws") for note in result.notes)
 
 
 def test_the_single_estimates_reruns_are_said_not_applied_to_centres():
