@@ -45,6 +45,8 @@ MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, 
 CURVATURE_ROWS = 2 ** 15
 # The kernels that take one step size per chain, by sampler name.
 PER_CHAIN_KERNELS = {"sgld": sgld, "mala": mala}
+# What the paths with extend_unmixed offer in place of a single estimate's reruns.
+EXTEND_INSTEAD = "extend_unmixed goes on with the failing groups instead, keeping their draws"
 
 
 class Group(NamedTuple):
@@ -108,7 +110,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
               for start in starts]
     results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress,
                                                  rounds=extend_unmixed)
-    return remedies_not_applied(results, resolved, "the centres share one batched run at one step")
+    return remedies_not_applied(results, resolved, "the centres share one batched run at one step",
+                                EXTEND_INSTEAD)
 
 
 def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig,

@@ -18,13 +18,14 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import Group, estimate_llc_in_groups_until_mixed
+from sltlab.estimators.batched import EXTEND_INSTEAD, Group, estimate_llc_in_groups_until_mixed
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, run_inputs
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import announce_phase
 
@@ -89,9 +90,10 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     finally:
         full.notes = notes
     restrictions = restriction if isinstance(restriction, list) else [restriction] * len(adapters)
-    return [replace(result, notes=adapter.notes + result.notes, parameters=adapter.names,
-                    restricted_to=restriction_label(chosen))
-            for result, adapter, chosen in zip(results, adapters, restrictions)]
+    results = [replace(result, notes=adapter.notes + result.notes, parameters=adapter.names,
+                       restricted_to=restriction_label(chosen))
+               for result, adapter, chosen in zip(results, adapters, restrictions)]
+    return remedies_not_applied(results, resolved, "the restrictions share one batched run", EXTEND_INSTEAD)
 
 
 def restriction_label(restriction) -> str | tuple[str, ...] | None:

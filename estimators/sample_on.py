@@ -73,12 +73,14 @@ def sample_on_unmixed(first_run: Callable[[], list[LLCResult]], go_on: GoOn, rou
     return results
 
 
-def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str) -> list[LLCResult]:
+def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str,
+                         instead: str = "") -> list[LLCResult]:
     """``results``, each with a note that the single estimate's remedies for chains that fail the
-    mixing gate, ``resolved.fallback`` and ``resolved.reruns`` (when set), were not applied, and ``why``."""
+    mixing gate, ``resolved.fallback`` and ``resolved.reruns`` (when set), were not applied, and
+    ``why``; ``instead`` names what the caller offers in their place, where it offers something."""
     notes = () if resolved.fallback is None else (
         f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
         "reported as they are",)
     notes += () if not resolved.reruns else (
-        f"reruns = {resolved.reruns} was not applied: {why} (centres go on with extend_unmixed instead)",)
+        f"reruns = {resolved.reruns} was not applied: {why}" + (f" ({instead})" if instead else ""),)
     return [replace(result, notes=result.notes + notes) for result in results] if notes else results

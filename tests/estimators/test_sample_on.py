@@ -54,9 +54,11 @@ def test_only_the_centres_that_fail_go_on_doubling_each_round():
     assert stiff.config.draws == 400 and stiff.trace.fields["loss"].shape == (4, 400)
     np.testing.assert_array_equal(stiff.trace.fields["loss"], stiff_alone.trace.fields["loss"])
     went_on = [note for note in flat.notes if "failed the mixing gate" in note]
-    assert flat.config.draws == 400 * 2 ** len(went_on) and 1 <= len(went_on) <= 2
+    assert flat.config.draws == 1600 and len(went_on) == 2
     assert went_on[0].startswith(f"its chains failed the mixing gate at 400 draws (R-hat {flat_alone.rhat:.3f}")
-    assert len(went_on) == 2 or not unmixed(flat)          # it stops going on once it passes
+    assert went_on[1].startswith("its chains failed the mixing gate at 800 draws")
+    assert unmixed(flat)                 # the rounds are spent: still failing, and reported as failing
+    assert any(warning.startswith("the chains fail the mixing gate: ESS") for warning in flat.warnings)
 
 
 def test_warnings_are_those_of_the_results_returned():
@@ -115,8 +117,19 @@ def test_refused_with_the_functional_variance_said_where_not_applied_and_restric
         assert any(note.startswith("its chains failed the mixing gate at 20 draws") for note in result.notes)
 
 
-def test_the_single_estimates_reruns_are_said_not_applied_to_centres():
+def test_the_single_estimates_reruns_are_said_not_applied_to_centres_and_restrictions():
     (result,) = _at_centers([FLAT], replace(MALA, reruns=1), 0)
     assert result.config.draws == 100
     assert any(note.startswith("reruns = 1 was not applied: the centres share one batched run")
+               and note.endswith("(extend_unmixed goes on with the failing groups instead, keeping their draws)")
                for note in result.notes)
+    module = torch.nn.Linear(2, 1, bias=False)
+    data = (torch.randn(50, 2), torch.randn(50, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        restricted = estimate_llc_along([module, module], data, restrict_to="weight", step_size=1e-4, chains=2,
+                                        draws=20, burnin=5, reruns=1)
+    assert restricted.batched
+    for checkpoint in restricted.results:   # the restricted batched path says so too
+        assert any(note.startswith("reruns = 1 was not applied: the restrictions share one batched run")
+                   for note in checkpoint.notes)
