@@ -23,8 +23,9 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.hmc_tuning import OverBudget, fallback_over_budget
 from sltlab.estimators.inference import to_inference_data
+from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elasticity_of_trace
 from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
-                                   llc_from_trace, mixing_concern)
+                                   gate_reading, llc_from_trace, mixing_concern)
 from sltlab.estimators.localize import (Localization, at_true_parameter, empirical_minimum, localization_concerns,
                                         negative_estimate_concern)
 from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning,
@@ -57,6 +58,7 @@ class LLCResult:
     n: int | None = None              # the data set size behind nβ
     parameters: tuple[str, ...] = ()  # the module parameters sampled (an nn.Module's estimate), in order
     restricted_to: str | tuple[str, ...] | None = None   # the restriction that selected them; None: all
+    elasticity: Elasticity | None = None   # d log λ̂/d log γ (:mod:`sltlab.estimators.elasticity`)
 
     @property
     def mean(self) -> float | None:
@@ -186,7 +188,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
             notes += (str(stopped),)
         else:
             notes += (f"{resolved.sampler}'s chains failed the mixing gate after {first_run} "
-                      f"({_gate_reading(first)}; λ̂ = {first_mean}), so λ̂ was estimated anew from w* by "
+                      f"({gate_reading(first)}; λ̂ = {first_mean}), so λ̂ was estimated anew from w* by "
                       f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
                       *fallback_notes)
             resolved = fallback
@@ -244,20 +246,13 @@ def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig
         estimate = llc_from_trace(trace, config.nbeta)
         if mixing_concern(estimate) is None:
             break
-        readings.append(_gate_reading(estimate))
+        readings.append(gate_reading(estimate))
         trace = after_warm_up(trace, run(burnin=0, initial_state=trace.final_state))
     if not readings:
         return trace, None
     return trace, (f"the chains failed the mixing gate ({'; then '.join(readings)}), so the run was repeated "
                    f"{len(readings)} time(s) from where the chains ended, each earlier run discarded as burn-in "
                    f"({trace.steps:,} steps in all)")
-
-
-def _gate_reading(estimate: LLCEstimate) -> str:
-    rhat = "—" if estimate.rhat is None else f"{estimate.rhat:.3f}"
-    ess = "—" if estimate.ess is None else f"{estimate.ess:.0f}"
-    drift = "—" if estimate.drift is None else f"{estimate.drift:+.1f} SE"
-    return f"R-hat {rhat}, ESS {ess}, drift {drift}"
 
 
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
@@ -292,8 +287,11 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                          f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
     mixing = mixing_concern(estimate, MIXING_REMEDIES.get(resolved.sampler, STEP_REMEDY))
     concerns += [(mixing, MixingWarning)] if mixing else []
+    elasticity = elasticity_of_trace(trace, estimate, resolved.localization)
+    concerns += [(held, LocalizationWarning)] if (held := elasticity_concern(elasticity, resolved.localization)) else []
     stacklevel = caller_stacklevel()
     for message, category in concerns:
         warnings.warn(message, category, stacklevel=stacklevel)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
-                     tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n)
+                     tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n,
+                     elasticity=elasticity)

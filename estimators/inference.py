@@ -13,14 +13,17 @@ import numpy as np
 def trace_draws(result) -> dict[str, np.ndarray]:
     """The (chain, draw) arrays of an :class:`~sltlab.estimators.estimate.LLCResult`: ``llc``,
     the per-draw nβ·(L(w) − L(w*)) whose mean over the kept chains is λ̂ (Lau et al. 2023,
-    Def. 3.1), ``loss`` (L(w) at each draw) and ``center_loss`` (L(w*) on the same batch). Chains
-    dropped from λ̂ are kept here; ``result.diverged`` names them."""
-    loss, center_loss = result.trace.fields["loss"], result.trace.fields["center_loss"]
-    return {"llc": result.config.nbeta * (loss - center_loss), "loss": loss, "center_loss": center_loss}
+    Def. 3.1), ``loss`` (L(w) at each draw), ``center_loss`` (L(w*) on the same batch) and, where
+    recorded, ``distance`` (‖w − w*‖ at each draw). Chains dropped from λ̂ are kept here;
+    ``result.diverged`` names them."""
+    fields = result.trace.fields
+    loss, center_loss = fields["loss"], fields["center_loss"]
+    draws = {"llc": result.config.nbeta * (loss - center_loss), "loss": loss, "center_loss": center_loss}
+    return draws if "distance" not in fields else {**draws, "distance": fields["distance"]}
 
 
 def to_inference_data(result):
-    """``llc``, ``loss`` and ``center_loss`` as posterior variables with dims (chain, draw), in an
+    """``llc``, ``loss``, ``center_loss`` and ``distance`` as posterior variables with dims (chain, draw), in an
     ``arviz_base`` DataTree (``arviz_base.from_dict``); the resolved settings, n and nβ are the
     posterior group's attributes. Needs ``pip install arviz-base``."""
     try:

@@ -29,7 +29,7 @@ from sltlab.estimators.sampling import Trace
 
 
 OUTLIER_SPREADS = 5.0
-BLOCKS_PER_CHAIN = 50   # each chain's draws are averaged in this many blocks for the standard error (:func:`_mcse`)
+BLOCKS_PER_CHAIN = 50   # each chain's draws are averaged in this many blocks for the standard error (:func:`mcse`)
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
 ESS_MIN = 200     # ESS (:func:`_ess`): the MCSE is then known to within about 5 %
 DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
@@ -99,6 +99,14 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
             f"to be trusted; {remedy}")
 
 
+def gate_reading(estimate: LLCEstimate) -> str:
+    """What the mixing gate read, in words: R-hat, ESS and drift."""
+    rhat = "—" if estimate.rhat is None else f"{estimate.rhat:.3f}"
+    ess = "—" if estimate.ess is None else f"{estimate.ess:.0f}"
+    drift = "—" if estimate.drift is None else f"{estimate.drift:+.1f} SE"
+    return f"R-hat {rhat}, ESS {ess}, drift {drift}"
+
+
 def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS,
                    acceptance: np.ndarray | None = None) -> dict[int, str]:
     """Chains (among ``alive``, at least three) whose median gap is more than ``spreads``
@@ -155,7 +163,7 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     if not alive.any():
         return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
-    standard_error = _mcse(kept)
+    standard_error = mcse(kept)
     return LLCEstimate(float(kept.mean()), standard_error, per_chain, _rhat(kept), _ess(kept, standard_error),
                        dropped, nbeta, reasons, drift_z(kept))
 
@@ -170,7 +178,7 @@ def drift_z(values: np.ndarray) -> float | None:
     if values.shape[1] < 16:
         return None
     quarters = np.array_split(values, 4, axis=1)
-    first, last = _mcse(quarters[0]), _mcse(quarters[-1])
+    first, last = mcse(quarters[0]), mcse(quarters[-1])
     if first is None or last is None or not first + last > 0:
         return None
     return float((quarters[-1].mean() - quarters[0].mean()) / math.hypot(first, last))
@@ -189,7 +197,7 @@ def block_length(draws: int) -> int:
     return max(1, draws // BLOCKS_PER_CHAIN)
 
 
-def _mcse(values: np.ndarray) -> float | None:
+def mcse(values: np.ndarray) -> float | None:
     """Monte Carlo standard error of the mean of a (chain, draw) array: the ESS-based standard
     error (Vehtari et al. 2021, eq. 10–11) of the means of consecutive blocks of
     :func:`block_length` draws. A minibatch trace is a slow signal under white noise many times
@@ -232,7 +240,7 @@ def _rhat(values: np.ndarray) -> float | None:
 
 def _ess(values: np.ndarray, standard_error: float | None) -> float | None:
     """The smaller of the bulk ESS (Vehtari et al. 2021, §4.3) and the ESS of the mean that the
-    block standard error implies, σ²/SE² (σ² the draws' variance; :func:`_mcse`). Counted draw by
+    block standard error implies, σ²/SE² (σ² the draws' variance; :func:`mcse`). Counted draw by
     draw, the bulk ESS of a minibatch trace misses the slow signal under its noise as the
     per-draw SE does, and reads high: on the middle layer of [10,10,10,10] rank 2 restricted
     (SGLD on batches of 100, 8 × 2,000 draws) 5,439 against σ²/SE² = 1,023. On a trace without

@@ -16,7 +16,8 @@ def result_summary(result) -> dict[str, Any]:
             "nbeta": config.nbeta, "n": result.n, "sampler": config.sampler, "draws": config.draws,
             "burnin": config.burnin, "thin": config.thin, "step_size": config.step_size,
             "step_size_rule": result.step_size_rule, "localization": config.localization,
-            "batch_size": config.batch_size,
+            "batch_size": config.batch_size, "gamma_elasticity": None if result.elasticity is None else
+            {"value": result.elasticity.value, "standard_error": result.elasticity.standard_error},
             "centre": {"at": centre.kind, "distance": centre.distance, "converged": centre.converged},
             "restricted_to": result.restricted_to, "warnings": list(result.warnings), "notes": list(result.notes)}
 
@@ -39,7 +40,8 @@ def result_text(result) -> str:
              f"   chains {facts['chains']} "
              f"(dropped: {diverged}){accepted}",
              f"  {facts['sampler']}, {facts['draws']:,} draws (burn-in {facts['burnin']:,}, thin {facts['thin']}), "
-             f"step {facts['step_size']:.3g} ({facts['step_size_rule']}), γ = {facts['localization']:g}, {batch}",
+             f"step {facts['step_size']:.3g} ({facts['step_size_rule']}), γ = {facts['localization']:g}"
+             f"{_elasticity(facts['gamma_elasticity'])}, {batch}",
              f"  w* {centre['at'].replace('_', ' ')}, moved {centre['distance']:.3g}"
              + ("" if centre["converged"] else " (L-BFGS did not converge)")]
     if facts["restricted_to"] is not None:
@@ -47,6 +49,12 @@ def result_text(result) -> str:
     lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
     lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
     return "\n".join(lines)
+
+
+def _elasticity(elasticity: dict | None) -> str:
+    if elasticity is None:
+        return ""
+    return f" (d log λ̂/d log γ {elasticity['value']:.2f} ± {_number(elasticity['standard_error'], 2)})"
 
 
 def _drift(value: float | None) -> str:

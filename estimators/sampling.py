@@ -82,7 +82,8 @@ class Batches(NamedTuple):
 
 class Trace(NamedTuple):
     """What a run recorded. ``fields`` maps a name to a [C, draws] array: ``loss`` (L_b(w)),
-    ``center_loss`` (L_b(w*) on the same batch) and whatever the sampler reports.
+    ``center_loss`` (L_b(w*) on the same batch), ``distance`` (‖w − w*‖ at the same w) and
+    whatever the sampler reports.
     ``functional_variance`` is Σ_i Var_w[ℓ_i(w)] per chain over the draws at which the full
     data were evaluated, or None when not requested."""
 
@@ -131,6 +132,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     clock = time.perf_counter()
     for step_index in range(steps):
         batch = batches.draw(chains, generator)
+        before = state.position   # where the step reads L_b(w): no sampler writes over its input
         state, info = sampler.step(state, batch, sampler.noise(state, generator))
         # A sum is non-finite exactly when some term is (or it overflows): one test for the loss
         # and every coordinate.
@@ -139,8 +141,10 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
             center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)
-            info = dict(info, center_loss=center_loss.expand(chains))
-            # the norm's own kernel: squaring and summing rows of 10⁶ took 2–10× longer
+            # ‖w − w*‖ where the step read L_b(w), and where it moved the chain; the norm's own kernel:
+            # squaring and summing rows of 10⁶ took 2–10× longer
+            info = dict(info, center_loss=center_loss.expand(chains),
+                        distance=torch.linalg.vector_norm(before - center, dim=-1))
             far = torch.linalg.vector_norm(state.position - center, dim=-1) > reach
             for name, values in info.items():
                 records.setdefault(name, torch.empty(chains, draws, dtype=values.dtype, device=values.device))

@@ -36,7 +36,7 @@ def _check_shapes(result, n, chains=2, draws=40):
     assert len(result.per_chain) == chains and all(math.isfinite(v) for v in result.per_chain)
     assert math.isfinite(result.mean) and math.isfinite(result.standard_error) and result.diverged == []
     assert {name: values.shape for name, values in trace_draws(result).items()} == {
-        "llc": (chains, draws), "loss": (chains, draws), "center_loss": (chains, draws)}
+        "llc": (chains, draws), "loss": (chains, draws), "center_loss": (chains, draws), "distance": (chains, draws)}
 
 
 def test_an_mlp_with_batch_norm_and_dropout_from_a_shuffling_data_loader():
@@ -108,12 +108,12 @@ def test_a_loader_that_drops_rows_says_n_is_the_rows_read():
     assert result.n == 48 and any("of a dataset of 50" in note for note in result.notes)
 
 
-def test_inference_data_has_the_three_variables_over_chain_and_draw():
+def test_inference_data_has_the_four_variables_over_chain_and_draw():
     pytest.importorskip("arviz_base")
     x = torch.randn(40, 2)
     result = judged(lambda: estimate_llc(nn.Linear(2, 1), (x, x[:, :1]), config=SHORT))
     posterior = result.to_inference_data().posterior
-    for name in ("llc", "loss", "center_loss"):
+    for name in ("llc", "loss", "center_loss", "distance"):
         assert posterior[name].dims == ("chain", "draw") and posterior[name].shape == (2, 40)
     np.testing.assert_allclose(posterior["llc"].values.mean(), result.mean)
 

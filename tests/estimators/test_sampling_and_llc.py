@@ -31,7 +31,7 @@ def test_llc_is_nbeta_times_the_mean_paired_difference_with_arviz_diagnostics():
     estimate = llc_from_trace(synthetic_trace(gaps), nbeta=100.0)
     assert math.isclose(estimate.mean, 100 * gaps.mean(), rel_tol=1e-12)
     np.testing.assert_allclose(estimate.per_chain, 100 * gaps.mean(1))
-    # the standard error is arviz's of the means of blocks of S/50 = 6 draws (llc._mcse)
+    # the standard error is arviz's of the means of blocks of S/50 = 6 draws (llc.mcse)
     blocks = (100 * gaps).reshape(4, 50, 6).mean(-1)
     assert math.isclose(estimate.standard_error, float(array_stats.mcse(blocks, method="mean")), rel_tol=1e-12)
     # R-hat is the larger of arviz's on the draws and on those blocks (llc._rhat)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sltlab.estimators.elasticity import Elasticity, gamma_elasticity
 from sltlab.estimators.llc import LLCEstimate, llc_from_gaps
 from sltlab.models.deep_linear_losses import FullDataLoss
 
@@ -77,9 +78,15 @@ def _gauge_move(weights: list[Tensor], hidden: int, centre: list[Tensor], gamma:
     return float(log_ratio.clamp(max=0).exp().mean())
 
 
-def gibbs_gaps(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, *, chains: int = 8,
-               sweeps: int = 4000, burnin: int = 1000, seed: int = 0) -> np.ndarray:
+def gibbs_gaps(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, **options) -> np.ndarray:
     """nβ·(L_n(w) − L_n(w*)) per chain and sweep, [chains, sweeps], from chains started at w*."""
+    return gibbs_draws(loss, centre, nbeta, gamma, **options)[0]
+
+
+def gibbs_draws(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, *, chains: int = 8,
+                sweeps: int = 4000, burnin: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """nβ·(L_n(w) − L_n(w*)) and ‖w − w*‖ per chain and sweep, each [chains, sweeps], from chains
+    started at w*."""
     if not (nbeta > 0 and gamma > 0 and chains >= 1 and sweeps >= 1 and burnin >= 0):
         raise ValueError(f"need nβ > 0, γ > 0, chains ≥ 1, sweeps ≥ 1, burn-in ≥ 0; got {nbeta}, {gamma}, "
                          f"{chains}, {sweeps}, {burnin}")
@@ -93,7 +100,7 @@ def gibbs_gaps(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, *
     order = list(range(depth)) + list(range(depth - 2, 0, -1))
     scales = [0.3 / math.sqrt(width) for width in network.widths]
     tries = [0] * len(scales)
-    gaps = []
+    gaps, distances = [], []
     for sweep in range(burnin + sweeps):
         for layer in order:
             weights[layer] = _layer_draw(weights, layer, loss, centre_layers, nbeta, gamma, generator)
@@ -103,10 +110,22 @@ def gibbs_gaps(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, *
                 tries[hidden] += 1
                 scales[hidden] *= math.exp((rate - GAUGE_ACCEPTANCE) / math.sqrt(tries[hidden] + 10))
         if sweep >= burnin:
-            gaps.append(nbeta * (loss(network.flatten(weights)).squeeze(-1) - centre_loss))
-    return torch.stack(gaps, -1).numpy()
+            position = network.flatten(weights)
+            gaps.append(nbeta * (loss(position).squeeze(-1) - centre_loss))
+            distances.append(torch.linalg.vector_norm(position - centre, dim=-1))
+    return torch.stack(gaps, -1).numpy(), torch.stack(distances, -1).numpy()
 
 
 def reference_llc(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, **options) -> LLCEstimate:
     """λ(nβ, γ) at ``centre`` with its Monte Carlo SE, R-hat and ESS over the Gibbs chains."""
-    return llc_from_gaps(gibbs_gaps(loss, centre, nbeta, gamma, **options), nbeta)
+    return reference_llc_and_elasticity(loss, centre, nbeta, gamma, **options)[0]
+
+
+def reference_llc_and_elasticity(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float,
+                                 **options) -> tuple[LLCEstimate, Elasticity | None]:
+    """:func:`reference_llc` and, from the same draws, λ's elasticity in γ
+    (:func:`sltlab.estimators.elasticity.gamma_elasticity`) over the chains it keeps."""
+    gaps, distances = gibbs_draws(loss, centre, nbeta, gamma, **options)
+    estimate = llc_from_gaps(gaps, nbeta)
+    kept = np.array([value is not None for value in estimate.per_chain])
+    return estimate, gamma_elasticity(gaps, distances, gamma, kept, estimate.standard_error)

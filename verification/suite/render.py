@@ -22,6 +22,19 @@ def _per_chain(values: list[float | None]) -> str:
             f"max {finite[-1]:.4g} (all in --json)")
 
 
+def _elasticity_lines(summary: dict[str, Any]) -> list[str]:
+    """d log λ̂/d log γ (:mod:`sltlab.estimators.elasticity`), beside its exact value where known."""
+    elasticity, truth = summary.get("gamma_elasticity"), summary.get("finite_n_truth_gamma_elasticity")
+    if elasticity is None:
+        return []
+    exact = "" if truth is None else f"; at the same nβ, γ and w* by blocked Gibbs {_plus_minus(truth)}"
+    return [f"  d log λ̂/d log γ  {_plus_minus(elasticity)} (0: the loss holds the chains; −1: γ does{exact})"]
+
+
+def _plus_minus(reading: dict[str, Any]) -> str:
+    return f"{reading['value']:.3f} ± {_number(reading['standard_error'], 2)}"
+
+
 def render_estimate(summary: dict[str, Any]) -> str:
     config = summary["config"]
     if "estimates" in summary:   # extrapolated over n (sltlab.verification.suite.extrapolation)
@@ -50,6 +63,7 @@ def render_estimate(summary: dict[str, Any]) -> str:
     lines.append(f"  R-hat {_number(summary['rhat'])}   ESS {_number(summary['ess'], 5)}   "
                  + ("" if summary["acceptance"] is None else f"acceptance {summary['acceptance']:.2f}   ")
                  + _per_chain(summary["llc_per_chain"]))
+    lines += _elasticity_lines(summary)
     lines += [f"  WARNING: {warning}" for warning in summary["warnings"]]
     lines += [f"  note: {note}" for note in summary["notes"]]
     if "singular_fluctuation" in summary:

@@ -14,7 +14,7 @@ from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.models.tanh_network import TanhNetwork
-from sltlab.verification.reference.dln_gibbs import reference_llc
+from sltlab.verification.reference.dln_gibbs import reference_llc_and_elasticity
 from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
 from sltlab.verification.suite.problems import Problem
 
@@ -61,6 +61,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         "diverged_chains": estimate.diverged_chains,
         "divergence": {str(chain): why for chain, why in estimate.divergence.items()},
         "warnings": list(result.warnings),
+        "gamma_elasticity": None if result.elasticity is None else result.elasticity._asdict(),
         "notes": list(result.notes),
         "acceptance": result.acceptance,
         "sampling_seconds": result.trace.seconds,
@@ -98,9 +99,11 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         summary["finite_n_truth_se"] = 0.0
         summary["finite_n_truth_method"] = "closed form ½·Σ nβh/(nβh + γ) over the Hessian's eigenvalues h"
     elif reference and isinstance(problem.loss, FullDataLoss) and config.localization > 0:
-        truth = reference_llc(problem.loss, result.localization.center, config.nbeta, config.localization,
-                              chains=REFERENCE_CHAINS, sweeps=REFERENCE_SWEEPS, burnin=REFERENCE_SWEEPS // 4)
+        truth, elasticity = reference_llc_and_elasticity(
+            problem.loss, result.localization.center, config.nbeta, config.localization, chains=REFERENCE_CHAINS,
+            sweeps=REFERENCE_SWEEPS, burnin=REFERENCE_SWEEPS // 4)
         summary.update(finite_n_truth=truth.mean, finite_n_truth_se=truth.standard_error,
+                       finite_n_truth_gamma_elasticity=None if elasticity is None else elasticity._asdict(),
                        finite_n_truth_method=f"blocked Gibbs, {REFERENCE_CHAINS} chains × {REFERENCE_SWEEPS} sweeps",
                        finite_n_truth_mixing={"rhat": truth.rhat, "ess": truth.ess,
                                               "dropped_chains": len(truth.diverged_chains)})
