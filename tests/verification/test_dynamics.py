@@ -203,7 +203,7 @@ def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_p
     assert {"steps", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "seeds"} <= result.keys()
     assert (tmp_path / "grokking.png").stat().st_size > 0
     code, out, _ = run_cli(capsys, "grokking", *SMALL_GROKKING_ARGS, "--out", str(tmp_path))
-    for words in ("memorised", "Spearman", "seeds grok", "wrote"):
+    for words in ("memorised", "Spearman", "seeds grok", "d log λ̂/d log γ along each curve", "wrote"):
         assert words in out
 
 

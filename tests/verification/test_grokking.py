@@ -10,6 +10,7 @@ import torch
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.notices import MixingWarning
+from sltlab.estimators.elasticity import ELASTICITY_MIN, ELASTICITY_SPREADS
 from sltlab.verification.dynamics.grokking import (GrokkingSetup, SamplerSetting, first_step_reaching, grokking_study,
                                                    shape_summary)
 from sltlab.verification.dynamics.grokking_along import curve_stages
@@ -62,8 +63,8 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):
     stored_results = sorted(tmp_path.glob("grokking-*.json"))
     assert len(stored_results) == 4   # two seeds' curves, two sensitivity settings
     for stored in stored_results:
-        assert not {"rhat_within_target", "checkpoints_over_rhat", "spearman_with_test_loss",
-                    "stages"} & set(json.loads(stored.read_text()))
+        assert not {"rhat_within_target", "checkpoints_over_rhat", "spearman_with_test_loss", "stages",
+                    "checkpoints_held_by_gamma"} & set(json.loads(stored.read_text()))
     for curve in result["sensitivity"]:
         assert len(curve["llc_mean"]) == 5 and curve["config"]["localize_at"] == "true_parameter"
     for row in result["seeds"]:
@@ -75,6 +76,11 @@ def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):
         assert curve["checkpoints_over_rhat"] == over and curve["rhat_within_target"] == (over == 0)
         assert curve["max_rhat"] == max(r for r in curve["rhat"] if r is not None)
         assert curve["checkpoints_under_ess"] == 5 and "spearman_with_test_loss" in curve
+        # d log λ̂/d log γ at every checkpoint; the count is of those read below the warning's line
+        assert len(curve["gamma_elasticity"]) == len(curve["gamma_elasticity_se"]) == 5
+        assert curve["checkpoints_held_by_gamma"] == sum(
+            value is not None and error is not None and value + ELASTICITY_SPREADS * error < ELASTICITY_MIN
+            for value, error in zip(curve["gamma_elasticity"], curve["gamma_elasticity_se"]))
         # every checkpoint failed the gate at 20 draws and at 40, so each went on twice, to 80
         assert curve["extend_unmixed"] == 2 and curve["draws_per_checkpoint"] == [80] * 5 == [curve["draws"]] * 5
     assert result["every_checkpoint_rhat_within_target"] == all(r["curve"]["rhat_within_target"]

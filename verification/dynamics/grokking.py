@@ -32,7 +32,7 @@ from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularR
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.grokking_along import (CURVE_CONFIG, CURVE_EXTENSIONS, curve_mixing, curve_stages,
-                                                         seed_curve)
+                                                         held_by_gamma, seed_curve)
 
 TARGET_SPEARMAN = 0.9   # for every seed's calibrated curve (reported for the sensitivity check's settings)
 
@@ -229,7 +229,7 @@ def grokking_study(setup: GrokkingSetup = GrokkingSetup(),
             steps = run.steps.tolist()
             llc.update(shape_summary(steps, llc["llc_mean"], run.test_loss.tolist(), memorised, grokked,
                                      run.train_loss.tolist()),
-                       **curve_mixing(llc["rhat"], llc["ess"]),
+                       **curve_mixing(llc["rhat"], llc["ess"]), **held_by_gamma(llc, curve.localization),
                        **curve_stages(steps, llc["llc_mean"], llc["llc_se"], memorised, grokked))
         seeds.append({"seed": seed, "memorisation_step": memorised, "grokking_step": grokked,
                       "final_train_accuracy": float(run.train_accuracy[-1]),

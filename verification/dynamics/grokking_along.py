@@ -24,6 +24,7 @@ from torch import Tensor
 from sltlab.estimators.along import estimate_llc_along
 from sltlab.estimators.calibrate import CalibrationError
 from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.elasticity import Elasticity, elasticity_concern
 from sltlab.estimators.functional import FunctionalModel, cross_entropy
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import EstimateWarning
@@ -76,8 +77,22 @@ def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularS
              "chains": resolved.chains, "nbeta": resolved.nbeta, "batched": along.note,
              "llc_mean": along.means, "llc_se": along.standard_errors, "rhat": along.rhats, "ess": along.esses,
              "diverged_chains": [len(result.estimate.diverged_chains) for result in along.results],
+             "gamma_elasticity": [None if r.elasticity is None else r.elasticity.value for r in along.results],
+             "gamma_elasticity_se": [None if r.elasticity is None else r.elasticity.standard_error
+                                     for r in along.results],
              "sampling_seconds": sum(result.trace.seconds for result in along.results)}
     return curve
+
+
+def held_by_gamma(curve: dict[str, Any], localization: float) -> dict[str, Any]:
+    """How many of a curve's checkpoints read d log λ̂/d log γ below the line where an estimate
+    warns that γ holds its chains (:func:`~sltlab.estimators.elasticity.elasticity_concern`);
+    nothing for a curve cached before the elasticity was recorded."""
+    if "gamma_elasticity" not in curve:
+        return {}
+    readings = [None if value is None else Elasticity(value, error)
+                for value, error in zip(curve["gamma_elasticity"], curve["gamma_elasticity_se"])]
+    return {"checkpoints_held_by_gamma": sum(elasticity_concern(e, localization) is not None for e in readings)}
 
 
 def curve_mixing(rhats: list[float | None], esses: list[float | None]) -> dict[str, Any]:
