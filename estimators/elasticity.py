@@ -74,9 +74,9 @@ def elasticity_concern(elasticity: Elasticity | None, localization: float) -> st
     """A warning when ε lies more than ``ELASTICITY_SPREADS`` standard errors below
     ``ELASTICITY_MIN``: γ, not only the loss, holds the chains in the directions λ̂ counts. Where the
     loss alone holds them, ε reads near 0: −0.03 ± 0.05 on the README's trained MLP (MALA's defaults,
-    γ = 1), and within ±0.15 of 0 by the sampler and ±0.05 by blocked Gibbs on deep linear networks
-    at the suites' defaults, where the sampler's standard error (up to 0.34) keeps three of them
-    from reading below the line by chance (under 2·10⁻⁴ each)."""
+    γ = 1); −0.05 to +0.15 by the sampler and −0.11 to +0.05 by blocked Gibbs on two random draws
+    of six deep linear networks at the suites' defaults, where three of the sampler's standard
+    errors (up to 0.34) keep a reading from crossing the line by chance (under 2·10⁻⁴ each)."""
     if elasticity is None or elasticity.standard_error is None:
         return None
     if not elasticity.value + ELASTICITY_SPREADS * elasticity.standard_error < ELASTICITY_MIN:

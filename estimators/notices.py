@@ -33,7 +33,8 @@ class DivergenceWarning(EstimateWarning):
 class LocalizationWarning(EstimateWarning):
     """The centre w* is not the point the caller gave, or not a critical point: the optimiser
     stopped before its tolerance, or moved far enough to measure another point; or λ̂ is
-    negative, which a local minimum cannot give."""
+    negative, which a local minimum cannot give; or λ̂ depends on γ, the localisation holding
+    the chains where the loss does not (:mod:`sltlab.estimators.elasticity`)."""
 
 
 class StepSizeWarning(EstimateWarning):
