@@ -53,7 +53,7 @@ def add_dynamics_commands(commands) -> None:
                ("--chains", dict(type=int, help="MALA chains per estimate (16)")),
                ("--draws", dict(type=int, help="draws per chain (5000)")),
                ("--burnin", dict(type=int, help="burn-in steps, after as many warm-up steps (5000)")),
-               ("--localization", dict(type=float, help="localisation γ (1)")),
+               ("--localization", dict(type=float, help="localisation γ of the plateaus' sampler (0.1)")),
                ("--anneal", dict(type=float, metavar="F",
                                  help="both samplers' warm-up cools over its first half from nβ/F to nβ (10; 1 "
                                       "turns it off)")),
