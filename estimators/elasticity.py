@@ -14,7 +14,8 @@ weighted by what each contributes. ε = 0 where the loss alone holds them (a_i �
 directions contribute nothing either way), ε = −1 where γ alone does (a_i ≪ γ): then
 λ̂ ≈ nβ·tr H/(2γ), the loss's curvature read at the localisation's scale and halved by doubling γ,
 not a learning coefficient, which does not depend on γ (Watanabe 2009: λ is a property of the
-loss near w* alone).
+loss near w* alone). A direction flatter than quadratic held by γ reads below −1 (a quartic one,
+λ̂ = nβ·E[w⁴] = 3nβ/γ², reads −2).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sltlab.estimators.llc import mcse
 # (:func:`elasticity_concern`): doubling γ would then lower λ̂ by more than 13 %.
 ELASTICITY_MIN = -0.2
 ELASTICITY_SPREADS = 3.0
+
 
 class Elasticity(NamedTuple):
     """ε = d log λ̂/d log γ with its Monte Carlo standard error."""
