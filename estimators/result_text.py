@@ -16,8 +16,8 @@ def result_summary(result) -> dict[str, Any]:
             "nbeta": config.nbeta, "n": result.n, "sampler": config.sampler, "draws": config.draws,
             "burnin": config.burnin, "thin": config.thin, "step_size": config.step_size,
             "step_size_rule": result.step_size_rule, "localization": config.localization,
-            "batch_size": config.batch_size, "gamma_elasticity": None if result.elasticity is None else
-            {"value": result.elasticity.value, "standard_error": result.elasticity.standard_error},
+            "batch_size": config.batch_size,
+            "gamma_elasticity": None if result.elasticity is None else result.elasticity._asdict(),
             "centre": {"at": centre.kind, "distance": centre.distance, "converged": centre.converged},
             "restricted_to": result.restricted_to, "warnings": list(result.warnings), "notes": list(result.notes)}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import statistics
 
+from sltlab.estimators.elasticity import ELASTICITY_MIN, ELASTICITY_SPREADS
+
 
 def grokking_text(summary) -> str:
     setup = summary["setup"]
@@ -55,7 +57,8 @@ def _elasticity_lines(summary) -> list[str]:
              for seed, curve in seeds]
     gamma = summary["curve_config"]["localization"]
     return [f"  d log λ̂/d log γ along each curve (0: the loss holds the chains; −1 or below: γ = {gamma:g} does, and "
-            f"λ̂ reads the loss's curvature at γ's scale): {'; '.join(parts)}"]
+            f"λ̂ reads the loss's curvature at γ's scale; held by γ: more than {ELASTICITY_SPREADS:g} standard errors "
+            f"below {ELASTICITY_MIN:g}, where an estimate warns): {'; '.join(parts)}"]
 
 
 def _curve_columns(curve) -> str:
