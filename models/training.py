@@ -112,3 +112,25 @@ def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: T
     steps_taken, positions, losses, norms, singular = zip(*records)
     return TrainingRun(torch.tensor(steps_taken), torch.stack(positions), torch.tensor(losses, dtype=torch.float64),
                        torch.tensor(norms, dtype=torch.float64), torch.stack(singular))
+
+
+def mode_overlaps(network: DeepLinearNetwork, position: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Strength σ_k and overlap u_kᵀ·T̂·v_k of every mode of the end-to-end matrix at ``position``
+    [d], with T̂ the least-squares fit of ``y`` on ``x`` (the teacher as the data show it).
+
+    Along a balanced path a mode's strength p moves as dp/dt ≈ L·p^{2−2/L}·(o − p), o its
+    overlap (Saxe, McClelland & Ganguli 2014, eq. 9, for aligned modes; Arora, Cohen & Hazan
+    2018, Thm 1): a mode with o < 0 shrinks instead of escaping, and grows only after its
+    singular vectors have turned through zero overlap, at a rate that shrinks with p. The
+    overlap is the same whichever signs the singular vectors are given.
+
+    Returns
+    -------
+    tuple of Tensor
+        Strengths and overlaps [min(H_in, H_out)], strongest mode first.
+    """
+    fit = torch.linalg.lstsq(x, y).solution.T
+    u, strengths, vh = torch.linalg.svd(network.product(position.unsqueeze(0))[0])
+    count = strengths.shape[0]
+    return strengths, torch.einsum("ik,ij,kj->k", u[:, :count], fit.to(u.dtype), vh[:count])
+

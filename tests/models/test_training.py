@@ -4,8 +4,8 @@ checkpoints, numerical rank and refusal of a diverging run."""
 import pytest
 import torch
 
-from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
-from sltlab.models.training import balanced_initialization, numerical_rank, train_deep_linear
+from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
+from sltlab.models.training import balanced_initialization, mode_overlaps, numerical_rank, train_deep_linear
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -82,3 +82,19 @@ def test_training_stops_half_as_long_again_after_reaching_the_rank():
     assert int(early.steps[-1]) == -(-3 * reached // 2) < 2000
     torch.testing.assert_close(early.positions[:-1], full.positions[:len(early.steps) - 1])
     assert int(numerical_rank(early.singular_values[-1], 0.1)) == 2
+
+
+def test_mode_overlaps_read_the_data_teacher_along_each_mode_with_its_sign():
+    network, x, y, generator = small_problem()
+    fit = torch.linalg.lstsq(x, y).solution.T
+    singular = torch.linalg.svdvals(fit)[:3]
+    position = balanced_factorization(network, fit, 3, generator=generator)   # end-to-end: fit's rank-3 part
+    strengths, overlaps = mode_overlaps(network, position, x, y)
+    torch.testing.assert_close(strengths[:3], singular)
+    torch.testing.assert_close(overlaps[:3], singular)
+    turned = position.clone()
+    turned[: network.shapes[0][0] * network.shapes[0][1]] *= -1             # the first layer negated
+    strengths, overlaps = mode_overlaps(network, turned, x, y)
+    torch.testing.assert_close(strengths[:3], singular)
+    torch.testing.assert_close(overlaps[:3], -singular)
+

@@ -111,6 +111,7 @@ def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():
     assert result["training"]["stopped_because"] == "the step budget was spent"
     assert not result["targets_met"]
     assert any("teacher's rank 4 was never reached" in reason for reason in result["reasons"])
+    assert result["training"]["next_mode"]["mode"] == 1 and result["training"]["next_mode"]["since_step"] == 0
 
 
 def test_the_verdict_needs_every_rank_up_to_the_teachers_each_within_target():
@@ -120,6 +121,11 @@ def test_the_verdict_needs_every_rank_up_to_the_teachers_each_within_target():
     assert "rank [1]" in saddle_verdict([0, 1, 2], [True, False, True], 2, True)[0]
     assert "stage boundaries" in saddle_verdict([0, 1, 2], [True] * 3, 2, False)[0]
     assert len(saddle_verdict([], [], 1, False)) == 2
+    against = {"mode": 4, "since_step": 77517, "strength": [1.3e-5, 4.2e-6], "overlap": [-0.46, -0.08]}
+    (reason,) = saddle_verdict([0, 1, 2, 3], [True] * 4, 4, True, next_mode=against)
+    assert "mode 4 pointed against its teacher direction" in reason and "-0.46 at step 77,517" in reason
+    along = {**against, "overlap": [0.3, 0.4]}
+    assert "mode 4 overlapped its teacher direction" in saddle_verdict([0, 1, 2, 3], [True] * 4, 4, True, along)[0]
 
 
 def test_the_schedule_fixes_the_end_to_end_scale_and_keeps_gradient_descent_stable():

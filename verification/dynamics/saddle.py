@@ -30,7 +30,8 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.llc import default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
 from sltlab.models.deep_linear_losses import FullDataLoss
-from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
+from sltlab.models.training import (TrainingRun, balanced_initialization, mode_overlaps, numerical_rank,
+                                   train_deep_linear)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
@@ -165,14 +166,15 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
 
 
 def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], teacher_rank: int,
-                   stages_matched: bool) -> list[str]:
+                   stages_matched: bool, next_mode: dict[str, Any] | None = None) -> list[str]:
     """Why a run misses its targets (empty when it meets them): every rank from 0 to the
     teacher's visited as a plateau, in order, each plateau's λ̂ within target, and every rank
-    change found as a stage boundary. A run that never leaves rank 0 fails here."""
+    change found as a stage boundary. A run that never leaves rank 0 fails here; ``next_mode``
+    (:func:`next_mode`) says what the first mode not learned was doing."""
     reasons = []
     if not plateau_ranks or max(plateau_ranks) < teacher_rank:
         reasons.append(f"the teacher's rank {teacher_rank} was never reached (highest plateau rank "
-                       f"{max(plateau_ranks, default=0)})")
+                       f"{max(plateau_ranks, default=0)})" + (f": {mode_story(next_mode)}" if next_mode else ""))
     if list(plateau_ranks) != list(range(len(plateau_ranks))):
         reasons.append(f"the plateau ranks {list(plateau_ranks)} do not rise one per stage from 0")
     missed = [rank for rank, ok in zip(plateau_ranks, within_target) if not ok]
@@ -181,6 +183,30 @@ def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], 
     if not stages_matched:
         reasons.append("the stage boundaries found on the LLC curve do not match the rank changes one to one")
     return reasons
+
+
+def next_mode(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, y: torch.Tensor,
+              ranks: Sequence[int]) -> dict[str, Any]:
+    """Strength and overlap (:func:`sltlab.models.training.mode_overlaps`) of the first mode the
+    run never learned, when it first reached its final rank and at its end."""
+    since = list(ranks).index(ranks[-1])
+    (then_strength, then_overlap), (end_strength, end_overlap) = (
+        mode_overlaps(network, run.positions[i], x, y) for i in (since, -1))
+    mode = ranks[-1]
+    return {"mode": mode + 1, "since_step": int(run.steps[since]),
+            "strength": [float(then_strength[mode]), float(end_strength[mode])],
+            "overlap": [float(then_overlap[mode]), float(end_overlap[mode])]}
+
+
+def mode_story(mode: dict[str, Any]) -> str:
+    """One clause on what the first mode not learned did (:func:`next_mode`)."""
+    (strength_then, strength_end), (overlap_then, overlap_end) = mode["strength"], mode["overlap"]
+    moved = (f"overlap with the teacher {overlap_then:+.2f} at step {mode['since_step']:,} and {overlap_end:+.2f} at "
+             f"the end, strength {strength_then:.1e} then {strength_end:.1e}")
+    if overlap_then < 0:
+        return (f"mode {mode['mode']} pointed against its teacher direction ({moved}): such a mode shrinks until "
+                f"its singular vectors turn through zero overlap, which the budget did not cover")
+    return f"mode {mode['mode']} overlapped its teacher direction but did not escape within the budget ({moved})"
 
 
 def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cache: Path | None,
@@ -203,6 +229,7 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
         "chosen_from_architecture": chosen,
         "training": {"step_budget": setup.steps, "steps_taken": int(run.steps[-1]),
                      "teacher_rank": setup.teacher_rank, "teacher_rank_reached_at_step": reached,
+                     "next_mode": None if reached is not None else next_mode(run, network, x, y, ranks.tolist()),
                      "stopped_because": ("the step budget was spent"
                                          if reached is None or not setup.stop_at_teacher_rank
                                          else "the teacher's rank was reached (trained on for half as long again)")},
@@ -231,6 +258,7 @@ def judged(measured: dict[str, Any]) -> dict[str, Any]:
     true_changes = [row["first_step"] for row in rows[1:]]
     stages = stages_beside_rank_changes(measured["llc_curve"], true_changes)
     reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
-                             measured["training"]["teacher_rank"], stages["all_matched"])
+                             measured["training"]["teacher_rank"], stages["all_matched"],
+                             measured["training"].get("next_mode"))
     return {**measured, "stages": {**stages, "true_rank_change_steps": true_changes},
             "targets_met": not reasons, "reasons": reasons}
