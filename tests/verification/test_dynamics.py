@@ -100,7 +100,8 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
     assert {**again, "from_cache": False} == json.loads(json.dumps(result))
     # The cache holds the measurements only: the verdict is formed again on every load.
     (cached,) = tmp_path.glob("*.json")
-    assert not {"stages", "targets_met", "reasons"} & set(json.loads(cached.read_text()))
+    assert not {"stages", "targets_met", "reasons", "unmixed_plateaus"} & set(json.loads(cached.read_text()))
+    assert result["unmixed_plateaus"] == [0, 1, 2]   # 80 draws cannot reach an ESS of 200
 
 
 def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():
@@ -200,6 +201,7 @@ def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path)
     assert code == 1
     assert "ranks visited [0] of 0..4" in out and "teacher's rank 4 was never reached" in out
     assert "budget 300 steps" in out and "the step budget was spent" in out
+    assert "FAILED at the plateaus of rank [0]" in out and "reported, not a target" in out
 
 
 def test_grokking_json_is_one_object_and_the_text_names_the_pieces(capsys, tmp_path):

@@ -187,13 +187,27 @@ def _saddle_text(summary) -> str:
         lines += [f"  LLC curve at {len(study['llc_curve']['steps'])} checkpoints: rank changes at steps "
                   f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}; "
                   f"missed {stages['missed']}, spurious {len(stages['spurious'])}",
-                  f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}"]
+                  f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}",
+                  _mixing_line(study)]
     lines += [f"targets (every rank 0..teacher visited one per stage, every λ̂ within 10 %, every rank change "
               f"a stage boundary): {'met' if summary['targets_met'] else 'MISSED'}",
               f"wall time {summary['wall_seconds']:.0f} s with {summary['torch_threads']} torch thread(s)"
               + (" (every study loaded from the cache)" if all(s["from_cache"] for s in summary["studies"]) else ""),
               f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
+
+
+def _mixing_line(study) -> str:
+    """The plateaus whose λ̂ fails the mixing gate: shown beside the targets, not one of them."""
+    from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+
+    unmixed = study.get("unmixed_plateaus", [])
+    if not unmixed:
+        return f"  mixing gate (R-hat ≤ {RHAT_MAX}, ESS ≥ {ESS_MIN}) passed at every plateau"
+    worst = max((row["rhat"] for row in study["plateaus"] if row["rank"] in unmixed and row["rhat"] is not None),
+                default=None)
+    return (f"  mixing gate (R-hat ≤ {RHAT_MAX}, ESS ≥ {ESS_MIN}; reported, not a target) FAILED at the plateaus of "
+            f"rank {unmixed}" + ("" if worst is None else f", R-hat up to {worst:.3f}"))
 
 
 def _grokking(args) -> Result:

@@ -27,7 +27,7 @@ import torch
 
 from sltlab import theory
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.llc import default_nbeta
+from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import (TrainingRun, balanced_initialization, mode_overlaps, numerical_rank,
@@ -260,5 +260,7 @@ def judged(measured: dict[str, Any]) -> dict[str, Any]:
     reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
                              measured["training"]["teacher_rank"], stages["all_matched"],
                              measured["training"].get("next_mode"))
+    unmixed = [row["rank"] for row in rows if row["rhat"] is None or row["rhat"] > RHAT_MAX
+               or row["ess"] is None or row["ess"] < ESS_MIN]
     return {**measured, "stages": {**stages, "true_rank_change_steps": true_changes},
-            "targets_met": not reasons, "reasons": reasons}
+            "targets_met": not reasons, "reasons": reasons, "unmixed_plateaus": unmixed}
