@@ -33,7 +33,7 @@ from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import (TrainingRun, balanced_initialization, mode_overlaps, numerical_rank,
                                    train_deep_linear)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
-from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS
+from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, EXCHANGE_LADDER
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
 from sltlab.verification.dynamics.saddle_plateaus import (SADDLE_ANNEAL, TARGET_RELATIVE_ERROR, detect_plateaus,
                                                           exchanged_plateaus, negative_controls,
@@ -152,12 +152,14 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     """Train, find the plateaus, estimate the LLC at each and along the run; a JSON-ready result.
 
     With ``cache`` the checkpoints are stored under it keyed by ``setup``, and the measurements
-    by ``setup`` and both samplers together; ``from_cache`` says whether they were loaded from
+    by ``setup``, both samplers and the exchange ladder together; ``from_cache`` says whether they were loaded from
     there. The verdict (:func:`judged`) is formed afresh on every call.
     """
     sampler.validate()
     curve_sampler.validate()
-    key = {"setup": asdict(setup.resolved()), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler)}
+    resolved = setup.resolved()
+    key = {"setup": asdict(resolved), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler),
+           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None}
     if cache is None:
         return {**judged(_study(setup, sampler, curve_sampler, None, progress)), "from_cache": False}
     measured, loaded = cached_json(cache, "saddle-study", key,
