@@ -32,13 +32,19 @@ class TrainingRun(NamedTuple):
     singular_values: Tensor  # [T, min(H_in, H_out)] of the end-to-end matrix, descending
 
 
-def balanced_initialization(network: DeepLinearNetwork, scale: float, *,
-                            generator: torch.Generator, dtype=torch.float64) -> Tensor:
+def balanced_initialization(network: DeepLinearNetwork, scale: float, *, generator: torch.Generator,
+                            dtype=torch.float64, aligned_to: Tensor | None = None) -> Tensor:
     """W_s = scale·Q_{s+1}Q_sᵀ with Q_s random H_s × m orthonormal frames, m the narrowest width.
 
     Every layer has its m singular values equal to ``scale``, and W_{s+1}ᵀW_{s+1} =
     scale²·Q_{s+1}Q_{s+1}ᵀ = W_s W_sᵀ holds exactly (balanced, Arora et al. 2018, Def. 1); the
     end-to-end matrix is scale^L times a random partial isometry.
+
+    With ``aligned_to`` = A [H_out, H_in] the outer frames are A's top m singular vectors (Q_0 =
+    V_m, Q_L = U_m; the hidden frames stay random), so the end-to-end matrix is scale^L·U_m V_mᵀ:
+    every mode starts along one of A's with overlap s_k ≥ 0 (:func:`mode_overlaps`), the
+    decoupled start of Saxe, McClelland & Ganguli 2014 (§2), from which no mode can point against
+    its teacher direction. The random numbers drawn are the same either way.
 
     Returns
     -------
@@ -49,6 +55,9 @@ def balanced_initialization(network: DeepLinearNetwork, scale: float, *,
         raise ValueError(f"the initialisation scale must be positive, got {scale}")
     rank = min(network.widths)
     frames = [orthonormal_frame(width, rank, generator, dtype) for width in network.widths]
+    if aligned_to is not None:
+        u, _, vh = torch.linalg.svd(aligned_to.to(dtype))
+        frames[0], frames[-1] = vh[:rank].T, u[:, :rank]
     return network.flatten([scale * frames[s + 1] @ frames[s].T for s in range(len(network.shapes))])
 
 

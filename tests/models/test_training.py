@@ -98,3 +98,39 @@ def test_mode_overlaps_read_the_data_teacher_along_each_mode_with_its_sign():
     torch.testing.assert_close(strengths[:3], singular)
     torch.testing.assert_close(overlaps[:3], -singular)
 
+
+def test_an_aligned_start_is_balanced_and_every_mode_starts_along_the_data():
+    network, x, y, generator = small_problem()
+    fit = torch.linalg.lstsq(x, y).solution.T
+    start = balanced_initialization(network, 0.05, generator=generator, aligned_to=fit)
+    weights = network.weights(start.unsqueeze(0))
+    for lower, upper in zip(weights[:-1], weights[1:]):
+        torch.testing.assert_close(upper[0].T @ upper[0], lower[0] @ lower[0].T)
+    u, singular, vh = torch.linalg.svd(fit)
+    torch.testing.assert_close(network.product(start.unsqueeze(0))[0], 0.05 ** 2 * u[:, :3] @ vh[:3])
+    # The three strengths are equal, so the modes are any rotation within their span; their summed
+    # overlap is not, and reaches Σ s_k, its largest possible value (von Neumann's trace inequality).
+    _, overlaps = mode_overlaps(network, start, x, y)
+    torch.testing.assert_close(overlaps[:3].sum(), singular[:3].sum())
+
+
+def test_an_aligned_start_reaches_the_teachers_rank_where_a_random_one_stalls():
+    """[4,2,2,4] learning singular values 4 and 1, seed 9: from the random start the second mode
+    points against its teacher direction (overlap −1.0) and 3,000 steps do not learn it."""
+    generator = torch.Generator().manual_seed(9)
+    network = DeepLinearNetwork((4, 2, 2, 4))
+    teacher = teacher_matrix(4, 4, 2, [4.0, 1.0], generator=generator)
+    x, y = regression_data(teacher, 300, generator=generator)
+    state = generator.get_state()
+    random_start = balanced_initialization(network, 0.05, generator=generator)
+    generator.set_state(state)
+    aligned = balanced_initialization(network, 0.05, generator=generator,
+                                      aligned_to=torch.linalg.lstsq(x, y).solution.T)
+    assert float(mode_overlaps(network, random_start, x, y)[1][1]) < -0.5
+    reached = []
+    for start in (random_start, aligned):
+        run = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=3000, checkpoint_every=10)
+        ranks = numerical_rank(run.singular_values, 0.1)
+        reached.append(int(ranks.max()))
+    assert reached == [1, 2]
+

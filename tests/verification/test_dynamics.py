@@ -195,6 +195,12 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
 
 
+def test_an_aligned_start_is_asked_for_on_the_command_line(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "saddle", *SMALL_SADDLE_ARGS, "--aligned-start", "--out", str(tmp_path), "--json")
+    (study,) = json.loads(out)["studies"]
+    assert study["setup"]["aligned_start"] is True and study["ranks_visited"] == [0, 1, 2]
+
+
 def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "saddle", "--widths", "10", "4", "4", "4", "10", "--init-scale", "0.01", "--steps",
                            "300", *TINY_SAMPLER_ARGS, "--out", str(tmp_path))

@@ -46,6 +46,9 @@ def add_dynamics_commands(commands) -> None:
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
+               ("--aligned-start", dict(action="store_true", dest="aligned_start",
+                                        help="start with the end-to-end map along the data's least-squares fit "
+                                             "(Saxe et al.'s decoupled start; default: a random orientation)")),
                ("--n", dict(type=int, help="training rows; nβ = n/log n (2000)")),
                ("--plateau-sampler", dict(dest="plateau_sampler", choices=("mala", "exchange"),
                                           help="λ̂ at the plateaus by MALA or by replica exchange (default: exchange "
@@ -106,6 +109,8 @@ def _saddle_setups(args):
     given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
                                                     "n", "plateau_sampler")
              if getattr(args, name) is not None}
+    if args.aligned_start:
+        given["aligned_start"] = True
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
     setups = [replace(presets.get(widths) or SaddleSetup(widths), **given) for widths in chosen]

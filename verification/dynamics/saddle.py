@@ -58,7 +58,9 @@ class SaddleSetup:
     ``plateau_sampler``: ``"exchange"`` (replica exchange,
     :mod:`sltlab.verification.dynamics.saddle_exchange`) from ``EXCHANGE_FROM_LAYERS`` weight
     layers on, the study's MALA below. With ``stop_at_teacher_rank`` training stops a third of
-    the run after the teacher's rank is reached.
+    the run after the teacher's rank is reached. With ``aligned_start`` the balanced start's
+    outer frames are the data's least-squares fit's singular vectors
+    (:func:`sltlab.models.training.balanced_initialization`): no mode starts against its teacher.
     """
 
     widths: tuple[int, ...]
@@ -72,6 +74,7 @@ class SaddleSetup:
     seed: int = 0
     stop_at_teacher_rank: bool = True
     plateau_sampler: str | None = None
+    aligned_start: bool = False
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
@@ -133,7 +136,8 @@ def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool
     teacher = teacher_matrix(setup.widths[0], setup.widths[-1], setup.teacher_rank, setup.singular_values,
                              generator=generator)
     x, y = regression_data(teacher, setup.n, generator=generator)
-    start = balanced_initialization(network, setup.init_scale, generator=generator)
+    fit = torch.linalg.lstsq(x, y).solution.T if setup.aligned_start else None
+    start = balanced_initialization(network, setup.init_scale, generator=generator, aligned_to=fit)
     until = (setup.teacher_rank, setup.rank_tolerance) if setup.stop_at_teacher_rank else None
 
     def train() -> dict[str, torch.Tensor]:
@@ -207,7 +211,8 @@ def mode_story(mode: dict[str, Any]) -> str:
              f"the end, strength {strength_then:.1e} then {strength_end:.1e}")
     if overlap_then < 0:
         return (f"mode {mode['mode']} pointed against its teacher direction ({moved}): such a mode shrinks until "
-                f"its singular vectors turn through zero overlap, which the budget did not cover")
+                f"its singular vectors turn through zero overlap, which the budget did not cover (an aligned start, "
+                f"--aligned-start, starts every mode along the data's direction)")
     return f"mode {mode['mode']} overlapped its teacher direction but did not escape within the budget ({moved})"
 
 
