@@ -11,7 +11,8 @@ from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularR
 from sltlab.models.potential import Potential
 from sltlab.models.tanh_network import TanhNetwork, null_regression_data
 from sltlab.models.tms import ToyModelOfSuperposition
-from sltlab.models.training import TrainingRun, balanced_initialization, numerical_rank, train_deep_linear
+from sltlab.models.training import (TrainingRun, balanced_initialization, least_squares_fit, mode_overlaps,
+                                   numerical_rank, train_deep_linear)
 
 __all__ = ["DeepLinearNetwork", "FullDataLoss", "PopulationLoss", "StackedFullDataLoss", "balanced_factorization",
            "orthonormal_frame",
@@ -19,4 +20,4 @@ __all__ = ["DeepLinearNetwork", "FullDataLoss", "PopulationLoss", "StackedFullDa
            "ModularAdditionNetwork", "ModularRun", "ModularSplit", "modular_addition_split", "train_modular",
            "Potential", "TanhNetwork",
            "null_regression_data", "ToyModelOfSuperposition", "TrainingRun", "balanced_initialization",
-           "numerical_rank", "train_deep_linear"]
+           "least_squares_fit", "mode_overlaps", "numerical_rank", "train_deep_linear"]

@@ -138,8 +138,13 @@ def mode_overlaps(network: DeepLinearNetwork, position: Tensor, x: Tensor, y: Te
     tuple of Tensor
         Strengths and overlaps [min(H_in, H_out)], strongest mode first.
     """
-    fit = torch.linalg.lstsq(x, y).solution.T
+    fit = least_squares_fit(x, y)
     u, strengths, vh = torch.linalg.svd(network.product(position.unsqueeze(0))[0])
     count = strengths.shape[0]
     return strengths, torch.einsum("ik,ij,kj->k", u[:, :count], fit.to(u.dtype), vh[:count])
+
+
+def least_squares_fit(x: Tensor, y: Tensor) -> Tensor:
+    """The matrix T̂ [H_out, H_in] minimising Σ‖y_i − T̂x_i‖² over the rows of ``x`` and ``y``."""
+    return torch.linalg.lstsq(x, y).solution.T
 

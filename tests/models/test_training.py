@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, regression_data, teacher_matrix
-from sltlab.models.training import balanced_initialization, mode_overlaps, numerical_rank, train_deep_linear
+from sltlab.models.training import (balanced_initialization, least_squares_fit, mode_overlaps, numerical_rank,
+                                   train_deep_linear)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,7 +87,7 @@ def test_training_stops_half_as_long_again_after_reaching_the_rank():
 
 def test_mode_overlaps_read_the_data_teacher_along_each_mode_with_its_sign():
     network, x, y, generator = small_problem()
-    fit = torch.linalg.lstsq(x, y).solution.T
+    fit = least_squares_fit(x, y)
     singular = torch.linalg.svdvals(fit)[:3]
     position = balanced_factorization(network, fit, 3, generator=generator)   # end-to-end: fit's rank-3 part
     strengths, overlaps = mode_overlaps(network, position, x, y)
@@ -101,7 +102,7 @@ def test_mode_overlaps_read_the_data_teacher_along_each_mode_with_its_sign():
 
 def test_an_aligned_start_is_balanced_and_every_mode_starts_along_the_data():
     network, x, y, generator = small_problem()
-    fit = torch.linalg.lstsq(x, y).solution.T
+    fit = least_squares_fit(x, y)
     start = balanced_initialization(network, 0.05, generator=generator, aligned_to=fit)
     weights = network.weights(start.unsqueeze(0))
     for lower, upper in zip(weights[:-1], weights[1:]):
@@ -125,7 +126,7 @@ def test_an_aligned_start_reaches_the_teachers_rank_where_a_random_one_stalls():
     random_start = balanced_initialization(network, 0.05, generator=generator)
     generator.set_state(state)
     aligned = balanced_initialization(network, 0.05, generator=generator,
-                                      aligned_to=torch.linalg.lstsq(x, y).solution.T)
+                                      aligned_to=least_squares_fit(x, y))
     assert float(mode_overlaps(network, random_start, x, y)[1][1]) < -0.5
     reached = []
     for start in (random_start, aligned):

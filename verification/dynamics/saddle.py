@@ -30,8 +30,8 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
 from sltlab.models.deep_linear_losses import FullDataLoss
-from sltlab.models.training import (TrainingRun, balanced_initialization, mode_overlaps, numerical_rank,
-                                   train_deep_linear)
+from sltlab.models.training import (TrainingRun, balanced_initialization, least_squares_fit, mode_overlaps,
+                                   numerical_rank, train_deep_linear)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, EXCHANGE_LADDER
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
@@ -136,7 +136,7 @@ def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool
     teacher = teacher_matrix(setup.widths[0], setup.widths[-1], setup.teacher_rank, setup.singular_values,
                              generator=generator)
     x, y = regression_data(teacher, setup.n, generator=generator)
-    fit = torch.linalg.lstsq(x, y).solution.T if setup.aligned_start else None
+    fit = least_squares_fit(x, y) if setup.aligned_start else None
     start = balanced_initialization(network, setup.init_scale, generator=generator, aligned_to=fit)
     until = (setup.teacher_rank, setup.rank_tolerance) if setup.stop_at_teacher_rank else None
 
@@ -156,8 +156,8 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     """Train, find the plateaus, estimate the LLC at each and along the run; a JSON-ready result.
 
     With ``cache`` the checkpoints are stored under it keyed by ``setup``, and the measurements
-    by ``setup``, both samplers and the exchange ladder together; ``from_cache`` says whether they were loaded from
-    there. The verdict (:func:`judged`) is formed afresh on every call.
+    by ``setup``, both samplers and the exchange ladder together; ``from_cache`` says whether
+    they were loaded from there. The verdict (:func:`judged`) is formed afresh on every call.
     """
     sampler.validate()
     curve_sampler.validate()
