@@ -206,7 +206,7 @@ def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path)
                            "300", *TINY_SAMPLER_ARGS, "--out", str(tmp_path))
     assert code == 1
     assert "ranks visited [0] of 0..4" in out and "teacher's rank 4 was never reached" in out
-    assert "budget 300 steps" in out and "the step budget was spent" in out
+    assert "budget 300 steps" in out and "the step budget was spent" in out and "random start" in out
     assert "FAILED at the plateaus of rank [0]" in out and "reported, not a target" in out
 
 

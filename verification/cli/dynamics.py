@@ -169,7 +169,8 @@ def _saddle_text(summary) -> str:
         reached = training["teacher_rank_reached_at_step"]
         lines += [f"saddle-to-saddle, widths {study['widths']} (d = {study['dim']}): ranks visited "
                   f"{study['ranks_visited']} of 0..{training['teacher_rank']}; {study['wall_seconds']:.0f} s",
-                  f"  init scale {setup['init_scale']:.3g}, learning rate {setup['learning_rate']:.3g}, budget "
+                  f"  {'aligned' if setup.get('aligned_start') else 'random'} start, init scale "
+                  f"{setup['init_scale']:.3g}, learning rate {setup['learning_rate']:.3g}, budget "
                   f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
                   f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"
                   + ("" if reached is None else f" (rank {training['teacher_rank']} at step {reached})"),
