@@ -123,9 +123,10 @@ def train_deep_linear(network: DeepLinearNetwork, x: Tensor, y: Tensor, start: T
                        torch.tensor(norms, dtype=torch.float64), torch.stack(singular))
 
 
-def mode_overlaps(network: DeepLinearNetwork, position: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+def mode_overlaps(network: DeepLinearNetwork, position: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Strength σ_k and overlap u_kᵀ·T̂·v_k of every mode of the end-to-end matrix at ``position``
-    [d], with T̂ the least-squares fit of ``y`` on ``x`` (the teacher as the data show it).
+    [d], with T̂ = ``target`` [H_out, H_in] (the teacher as the data show it:
+    :func:`least_squares_fit`).
 
     Along a balanced path a mode's strength p moves as dp/dt ≈ L·p^{2−2/L}·(o − p), o its
     overlap (Saxe, McClelland & Ganguli 2014, eq. 9, for aligned modes; Arora, Cohen & Hazan
@@ -138,10 +139,9 @@ def mode_overlaps(network: DeepLinearNetwork, position: Tensor, x: Tensor, y: Te
     tuple of Tensor
         Strengths and overlaps [min(H_in, H_out)], strongest mode first.
     """
-    fit = least_squares_fit(x, y)
     u, strengths, vh = torch.linalg.svd(network.product(position.unsqueeze(0))[0])
     count = strengths.shape[0]
-    return strengths, torch.einsum("ik,ij,kj->k", u[:, :count], fit.to(u.dtype), vh[:count])
+    return strengths, torch.einsum("ik,ij,kj->k", u[:, :count], target.to(u.dtype), vh[:count])
 
 
 def least_squares_fit(x: Tensor, y: Tensor) -> Tensor:

@@ -90,12 +90,12 @@ def test_mode_overlaps_read_the_data_teacher_along_each_mode_with_its_sign():
     fit = least_squares_fit(x, y)
     singular = torch.linalg.svdvals(fit)[:3]
     position = balanced_factorization(network, fit, 3, generator=generator)   # end-to-end: fit's rank-3 part
-    strengths, overlaps = mode_overlaps(network, position, x, y)
+    strengths, overlaps = mode_overlaps(network, position, fit)
     torch.testing.assert_close(strengths[:3], singular)
     torch.testing.assert_close(overlaps[:3], singular)
     turned = position.clone()
     turned[: network.shapes[0][0] * network.shapes[0][1]] *= -1             # the first layer negated
-    strengths, overlaps = mode_overlaps(network, turned, x, y)
+    strengths, overlaps = mode_overlaps(network, turned, fit)
     torch.testing.assert_close(strengths[:3], singular)
     torch.testing.assert_close(overlaps[:3], -singular)
 
@@ -111,7 +111,7 @@ def test_an_aligned_start_is_balanced_and_every_mode_starts_along_the_data():
     torch.testing.assert_close(network.product(start.unsqueeze(0))[0], 0.05 ** 2 * u[:, :3] @ vh[:3])
     # The three strengths are equal, so the modes are any rotation within their span; their summed
     # overlap is not, and reaches Σ s_k, its largest possible value (von Neumann's trace inequality).
-    _, overlaps = mode_overlaps(network, start, x, y)
+    _, overlaps = mode_overlaps(network, start, fit)
     torch.testing.assert_close(overlaps[:3].sum(), singular[:3].sum())
 
 
@@ -125,9 +125,9 @@ def test_an_aligned_start_reaches_the_teachers_rank_where_a_random_one_stalls():
     state = generator.get_state()
     random_start = balanced_initialization(network, 0.05, generator=generator)
     generator.set_state(state)
-    aligned = balanced_initialization(network, 0.05, generator=generator,
-                                      aligned_to=least_squares_fit(x, y))
-    assert float(mode_overlaps(network, random_start, x, y)[1][1]) < -0.5
+    fit = least_squares_fit(x, y)
+    aligned = balanced_initialization(network, 0.05, generator=generator, aligned_to=fit)
+    assert float(mode_overlaps(network, random_start, fit)[1][1]) < -0.5
     reached = []
     for start in (random_start, aligned):
         run = train_deep_linear(network, x, y, start, learning_rate=0.02, steps=3000, checkpoint_every=10)

@@ -77,6 +77,9 @@ def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
         warnings.simplefilter("always", EstimateWarning)
         result = estimate_llc(module, problem.data, **settings)
     warned = sorted({notice.category.__name__ for notice in raised if issubclass(notice.category, EstimateWarning)})
+    for notice in raised:   # recorded only to be counted: any other warning still reaches the caller
+        if not issubclass(notice.category, EstimateWarning):
+            warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
     seconds = time.perf_counter() - clock
     truth = reference_llc(FullDataLoss(problem.loss, *problem.data), result.localization.center.double(),
                           result.nbeta, result.config.localization, **gibbs)
@@ -96,7 +99,7 @@ def _summary(rows: list[dict]) -> dict:
     passing = [abs(row["error"]) for row in rows if row["passes_gate"] and row["error"] is not None]
     return {"networks": len(rows), "passing_gate": sum(row["passes_gate"] for row in rows),
             "misses": sum(row["misses"] for row in rows),
-            "silent_misses": sum(row["misses"] and row["passes_gate"] and not row.get("warned") for row in rows),
+            "silent_misses": sum(row["misses"] and row["passes_gate"] and not row["warned"] for row in rows),
             "largest_error": max(errors, default=None), "largest_error_passing": max(passing, default=None),
             "seconds": sum(row["seconds"] for row in rows)}
 
@@ -117,7 +120,7 @@ def format_module_accuracy(result: dict) -> str:
             lines.append(f"    {row['network'][:44]:<44} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
                          f"{llc:>16} {error:>7} {row['rhat'] or math.nan:6.3f} {row['ess'] or 0:6.0f} "
                          f"{'pass' if row['passes_gate'] else 'FAIL':>5} {row['seconds']:5.0f}"
-                         + ("  MISS" if row["misses"] else "") + "".join(f"  {name}" for name in row.get("warned", ())))
+                         + ("  MISS" if row["misses"] else "") + "".join(f"  {name}" for name in row["warned"]))
         for name, summary in draw["summary"].items():
             largest, passing = (_percent(summary[key]) for key in ("largest_error", "largest_error_passing"))
             lines.append(f"    {name}: gate passed {summary['passing_gate']}/{summary['networks']}, misses "

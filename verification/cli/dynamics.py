@@ -46,7 +46,7 @@ def add_dynamics_commands(commands) -> None:
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
-               ("--aligned-start", dict(action="store_true", dest="aligned_start",
+               ("--aligned-start", dict(action="store_true", default=None, dest="aligned_start",
                                         help="start with the end-to-end map along the data's least-squares fit "
                                              "(Saxe et al.'s decoupled start; default: a random orientation)")),
                ("--n", dict(type=int, help="training rows; nβ = n/log n (2000)")),
@@ -107,10 +107,8 @@ def _saddle_setups(args):
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
     given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
-                                                    "n", "plateau_sampler")
+                                                    "n", "plateau_sampler", "aligned_start")
              if getattr(args, name) is not None}
-    if args.aligned_start:
-        given["aligned_start"] = True
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
     setups = [replace(presets.get(widths) or SaddleSetup(widths), **given) for widths in chosen]
@@ -169,7 +167,7 @@ def _saddle_text(summary) -> str:
         reached = training["teacher_rank_reached_at_step"]
         lines += [f"saddle-to-saddle, widths {study['widths']} (d = {study['dim']}): ranks visited "
                   f"{study['ranks_visited']} of 0..{training['teacher_rank']}; {study['wall_seconds']:.0f} s",
-                  f"  {'aligned' if setup.get('aligned_start') else 'random'} start, init scale "
+                  f"  {'aligned' if setup['aligned_start'] else 'random'} start, init scale "
                   f"{setup['init_scale']:.3g}, learning rate {setup['learning_rate']:.3g}, budget "
                   f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
                   f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"
@@ -207,7 +205,7 @@ def _mixing_line(study) -> str:
     """The plateaus whose λ̂ fails the mixing gate: shown beside the targets, not one of them."""
     from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 
-    unmixed = study.get("unmixed_plateaus", [])
+    unmixed = study["unmixed_plateaus"]
     if not unmixed:
         return f"  mixing gate (R-hat ≤ {RHAT_MAX}, ESS ≥ {ESS_MIN}) passed at every plateau"
     worst = max((row["rhat"] for row in study["plateaus"] if row["rank"] in unmixed and row["rhat"] is not None),

@@ -196,8 +196,9 @@ def next_mode(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, y: 
     """Strength and overlap (:func:`sltlab.models.training.mode_overlaps`) of the first mode the
     run never learned, when it first reached its final rank and at its end."""
     since = list(ranks).index(ranks[-1])
+    fit = least_squares_fit(x, y)
     (then_strength, then_overlap), (end_strength, end_overlap) = (
-        mode_overlaps(network, run.positions[i], x, y) for i in (since, -1))
+        mode_overlaps(network, run.positions[i], fit) for i in (since, -1))
     mode = ranks[-1]
     return {"mode": mode + 1, "since_step": int(run.steps[since]),
             "strength": [float(then_strength[mode]), float(end_strength[mode])],
@@ -266,7 +267,7 @@ def judged(measured: dict[str, Any]) -> dict[str, Any]:
     stages = stages_beside_rank_changes(measured["llc_curve"], true_changes)
     reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
                              measured["training"]["teacher_rank"], stages["all_matched"],
-                             measured["training"].get("next_mode"))
+                             measured["training"]["next_mode"])
     unmixed = [row["rank"] for row in rows if row["rhat"] is None or row["rhat"] > RHAT_MAX
                or row["ess"] is None or row["ess"] < ESS_MIN]
     return {**measured, "stages": {**stages, "true_rank_change_steps": true_changes},
