@@ -37,9 +37,9 @@ from sltlab.estimators.sgld import SGLDState, sgld
 class PairedBatches(Batches):
     """Minibatches for C coupled pairs: C draws, each given to both chains of its pair."""
 
-    def draw(self, chains: int, generator: torch.Generator):
-        half = Batches.draw(self, chains // 2, generator)
-        return half if self.is_full else tuple(torch.cat([t, t]) for t in half)
+    def draw_indices(self, chains: int, generator: torch.Generator) -> Tensor | None:
+        half = Batches.draw_indices(self, chains // 2, generator)
+        return None if half is None else torch.cat([half, half])
 
 
 def coupled_sgld(posterior: LocalPosterior, batches: Batches, *, step_size: float, chains: int) -> Sampler:

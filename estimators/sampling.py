@@ -18,6 +18,7 @@ import torch
 from scipy.special import chdtri
 from torch import Tensor
 
+from sltlab.estimators.row_losses import RunningVariance, center_row_losses, full_data_losses
 from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, chain_centers, mean_loss
 from sltlab.estimators.streamed import StreamedRows, row_count
 
@@ -68,10 +69,20 @@ class Batches(NamedTuple):
         return tuple(t.unsqueeze(0) for t in self._rows(chosen))
 
     def draw(self, chains: int, generator: torch.Generator) -> Any:
+        return self.at(self.draw_indices(chains, generator))
+
+    def draw_indices(self, chains: int, generator: torch.Generator) -> Tensor | None:
+        """The rows of each chain's minibatch, [chains, batch_size]; None on the full data."""
         if self.is_full:
+            return None
+        return torch.randint(self.n, (chains, self.batch_size), generator=generator, device=generator.device)
+
+    def at(self, indices: Tensor | None) -> Any:
+        """The minibatches of rows ``indices`` [chains, b]; the full data for None."""
+        if indices is None:
             return self.full()
-        rows = torch.randint(self.n, (chains, self.batch_size), generator=generator, device=generator.device)
-        return tuple(t.reshape(chains, self.batch_size, *t.shape[1:]) for t in self._rows(rows.reshape(-1)))
+        chains, size = indices.shape
+        return tuple(t.reshape(chains, size, *t.shape[1:]) for t in self._rows(indices.reshape(-1)))
 
     def _rows(self, indices: Tensor) -> tuple[Tensor, ...]:
         if self.streamed:
@@ -127,11 +138,13 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     reach = math.sqrt(prior_reach(posterior.localization, center.shape[-1]))   # as a distance
     # On the full data L_n(w*) is the same at every draw: evaluate it once, not in the loop.
     fixed_center_loss = mean_loss(posterior.loss, center, batches.full()) if batches.is_full else None
+    table = center_row_losses(posterior.loss, center, batches, chains=chains, draws=draws)
     asynchronous = not host_reads_are_free(start.device)
     bar = progress_bar(steps, sampler.name, enabled=progress)
     clock = time.perf_counter()
     for step_index in range(steps):
-        batch = batches.draw(chains, generator)
+        indices = batches.draw_indices(chains, generator)
+        batch = batches.at(indices)
         before = state.position   # where the step reads L_b(w): no sampler writes over its input
         state, info = sampler.step(state, batch, sampler.noise(state, generator))
         # A sum is non-finite exactly when some term is (or it overflows): one test for the loss
@@ -140,7 +153,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
         far = None
         draw, recorded = divmod(step_index - burnin, thin)
         if step_index >= burnin and recorded == 0:
-            center_loss = fixed_center_loss if batches.is_full else mean_loss(posterior.loss, center, batch)
+            center_loss = (fixed_center_loss if batches.is_full else table.mean_at(indices) if table is not None
+                           else mean_loss(posterior.loss, center, batch))
             # ‖w − w*‖ where the step read L_b(w), and where it moved the chain; the norm's own kernel:
             # squaring and summing rows of 10⁶ took 2–10× longer
             info = dict(info, center_loss=center_loss.expand(chains),
@@ -177,17 +191,6 @@ def host_reads_are_free(device: torch.device) -> bool:
     """Whether reading a tensor's value on the host costs nothing beyond the read: true on the
     CPU, where operations run eagerly; on CUDA a read waits for every queued kernel."""
     return device.type == "cpu"
-
-
-def full_data_losses(loss, position: Tensor, batches: Batches, rows: int | None = None) -> Tensor:
-    """Every chain's per-sample losses on all n rows, [C, n], evaluated ``rows`` rows at a time
-    (default ``FULL_PASS_ROWS``): a pass holds the intermediate tensors of a batch of ``rows``
-    rows per chain, not of n. A per-sample loss does not depend on the other rows, so the
-    numbers are those of one pass over all rows up to rounding (a matrix product over fewer
-    rows may be blocked differently and differ in the last bits)."""
-    if not batches.data:
-        return loss(position, None)
-    return torch.cat([loss(position, chunk) for chunk in batches.chunks(rows)], dim=-1)
 
 
 def prior_reach(localization: float, dim: int, tail: float = 1e-12) -> float:
@@ -228,29 +231,6 @@ def _where_chains(mask: Tensor, replacement: Any, current: Any):
     if isinstance(current, Tensor):
         return torch.where(mask.view(-1, *[1] * (current.dim() - 1)), replacement, current)
     return type(current)(*(_where_chains(mask, r, c) for r, c in zip(replacement, current)))
-
-
-class RunningVariance:
-    """Running per-(chain, sample) mean and sum of squared deviations over draws (Welford 1962)."""
-
-    def __init__(self):
-        self.count, self.mean, self.squares = 0, None, None
-
-    def add(self, values: Tensor) -> None:
-        values = values.double()
-        self.count += 1
-        if self.mean is None:
-            self.mean, self.squares = values.clone(), torch.zeros_like(values)
-            return
-        delta = values - self.mean
-        self.mean += delta / self.count
-        self.squares += delta * (values - self.mean)
-
-    def total(self) -> Tensor:
-        """Σ_i of the sample variance over draws, per chain."""
-        if self.count < 2:
-            raise ValueError("the functional variance needs at least two full-data draws")
-        return (self.squares / (self.count - 1)).sum(-1)
 
 
 def progress_bar(total: int, description: str, *, enabled: bool, unit: str = "step", leave: bool = False):

@@ -7,7 +7,8 @@ import torch
 
 import sltlab.estimators.sampling as sampling
 from sltlab.estimators.posterior import LocalPosterior
-from sltlab.estimators.sampling import Batches, full_data_losses, run_chains
+from sltlab.estimators.row_losses import full_data_losses
+from sltlab.estimators.sampling import Batches, run_chains
 from sltlab.estimators.sgld import sgld
 from sltlab.models.deep_linear import DeepLinearNetwork
 

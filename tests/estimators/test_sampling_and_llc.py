@@ -85,7 +85,7 @@ def test_burnin_thinning_and_the_functional_variance():
 
 def test_functional_variance_matches_numpy():
     """Welford over draws equals the sample variance, summed over samples."""
-    from sltlab.estimators.sampling import RunningVariance
+    from sltlab.estimators.row_losses import RunningVariance
 
     rng = np.random.default_rng(1)
     values = rng.standard_normal((9, 3, 5))  # draws × chains × samples
