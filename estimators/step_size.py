@@ -70,7 +70,8 @@ def top_hessian_eigenvalues(loss: Loss, center: Tensor, data: Any, *, iterations
 
 
 def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, steps: int,
-                                    generator: torch.Generator, mask: Tensor | None = None) -> Tensor:
+                                    generator: torch.Generator, mask: Tensor | None = None,
+                                    tolerance: float | None = None) -> Tensor:
     """Largest |eigenvalue| of the Hessian of L_n at each of the points [C, d], from ``steps``
     Lanczos steps per point (Lanczos 1950), all points as one batch: the three-term recurrence
     H·v_j = β_{j−1}·v_{j−1} + α_j·v_j + β_j·v_{j+1} from a random unit v_1, then the extreme
@@ -83,6 +84,9 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
     estimates was at worst 1.6 % and 0.02 % low, in the median 5e-9 and 3e-8, where 30 power
     iterations were at worst 1.7 % and 3.1 % low.
     Where the Krylov space is exhausted (β = 0) the later vectors are zero and add zero Ritz values.
+    The extreme Ritz values move outwards step by step (Cauchy interlacing), so with ``tolerance``
+    the recurrence stops early, once two steps in a row raised no point's estimate by more than
+    that fraction of it.
     With ``mask`` [C, d] (1 on the coordinates a chain moves) every vector is kept in that subspace,
     which gives the Hessian of the loss restricted to it."""
     if steps < 1:
@@ -94,7 +98,7 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
         vector = vector * mask
     vector = vector / vector.norm(dim=-1, keepdim=True)
     previous, beta = torch.zeros_like(vector), torch.zeros(len(point), dtype=point.dtype, device=point.device)
-    alphas, betas = [], []
+    alphas, betas, watched, settled = [], [], None, 0
     for _ in range(steps):
         residual = product_with(vector) if mask is None else product_with(vector) * mask
         alpha = (residual * vector).sum(-1)
@@ -104,9 +108,22 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
         betas.append(beta)
         scale = torch.where(beta > 0, 1.0 / beta.clamp_min(torch.finfo(point.dtype).tiny), torch.zeros_like(beta))
         previous, vector = vector, residual * scale.unsqueeze(-1)
-    off_diagonal = torch.stack(betas[:-1], -1) if steps > 1 else None
+        if tolerance is not None:
+            estimate = _largest_ritz_values(alphas, betas)
+            rose = None if watched is None else estimate - watched
+            settled = settled + 1 if rose is not None and bool((rose <= tolerance * estimate).all()) else 0
+            watched = estimate
+            if settled == 2:
+                break
+    return estimate if tolerance is not None else _largest_ritz_values(alphas, betas)
+
+
+def _largest_ritz_values(alphas: list[Tensor], betas: list[Tensor]) -> Tensor:
+    """The largest |eigenvalue| of each point's tridiagonal T = tridiag(β, α, β) of the Lanczos
+    coefficients so far (the last β, which leads out of the Krylov space, is not in T)."""
     tridiagonal = torch.diag_embed(torch.stack(alphas, -1))
-    if off_diagonal is not None:
+    if len(alphas) > 1:
+        off_diagonal = torch.stack(betas[:len(alphas) - 1], -1)
         tridiagonal = tridiagonal + torch.diag_embed(off_diagonal, 1) + torch.diag_embed(off_diagonal, -1)
     return torch.linalg.eigvalsh(tridiagonal).abs().amax(-1)
 
@@ -192,13 +209,27 @@ def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: t
 STIFFNESS_LIMIT = 1.0   # ε·k above this: a Gaussian's bias εk/4 exceeds 25 % in that direction
 
 
-CONCERN_LANCZOS_STEPS = 15   # Lanczos steps of the curvature where the chains ended
+CONCERN_LANCZOS_STEPS = 15   # Lanczos steps at most of the curvature where the chains ended,
+# stopped once two steps in a row raise no chain's estimate by more than this fraction: on two random
+# draws of ten deep linear networks (widths 5–50, depth 2–5, four points each) the largest estimate
+# was then at worst 0.12 % and 0.66 % low (15 steps: 0.12 % and 0.30 %), and on the grokking
+# network's checkpoints it took about 9 steps.
+CONCERN_LANCZOS_TOLERANCE = 0.01
 # Rows of the data the concern's curvature is measured on (all of them when there are no more).
 # The Hessian of a random subsample is an unbiased estimate of the full data's, and its top
 # eigenvalue, a convex function of it, is on average at least the full data's (Jensen): on
 # average the concern errs early, though one subsample may read low. On 10⁴ rows the full-data
 # measurement cost 2.4 s of a 6.5 s estimate.
 CONCERN_ROWS = FULL_PASS_ROWS
+
+
+def concern_curvatures(loss: Loss, positions: Tensor, rows: Any, *, generator: torch.Generator,
+                       mask: Tensor | None = None) -> Tensor:
+    """h_max at each of ``positions`` [C, d] on ``rows`` for the step-size concern: at most
+    ``CONCERN_LANCZOS_STEPS`` Lanczos steps, until every position's estimate has settled to
+    ``CONCERN_LANCZOS_TOLERANCE``."""
+    return top_hessian_eigenvalues_lanczos(loss, positions, rows, generator=generator, steps=CONCERN_LANCZOS_STEPS,
+                                           tolerance=CONCERN_LANCZOS_TOLERANCE, mask=mask)
 
 
 def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: float, positions: Tensor,
@@ -213,8 +244,7 @@ def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: fl
         return None
     if top is None:
         rows = batches.subsample(CONCERN_ROWS, generator)
-        top = float(top_hessian_eigenvalues_lanczos(posterior.loss, positions, rows, generator=generator,
-                                                    steps=CONCERN_LANCZOS_STEPS).max())
+        top = float(concern_curvatures(posterior.loss, positions, rows, generator=generator).max())
     noise = 0.0 if batches.is_full else posterior.nbeta / batches.batch_size
     stiffness = step_size * (posterior.nbeta * top * (1.0 + noise) + posterior.localization)
     if stiffness <= STIFFNESS_LIMIT:

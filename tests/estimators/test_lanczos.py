@@ -49,3 +49,25 @@ def test_a_vanishing_hessian_gives_zero_and_no_steps_are_refused():
     with pytest.raises(ValueError, match="at least one Lanczos step"):
         top_hessian_eigenvalues_lanczos(network, torch.zeros(1, network.dim), data, steps=0,
                                         generator=torch.Generator())
+
+
+@pytest.mark.parametrize("widths", [[4, 3, 5, 2], [2, 6, 1, 4, 3], [6, 6, 6]])
+def test_with_a_tolerance_lanczos_stops_once_every_point_has_settled_and_stays_close_from_below(widths, monkeypatch):
+    import sltlab.estimators.step_size as step_size
+
+    network, data, points, truth = _problem(widths, seed=2)
+    products = []
+    every_product = step_size.hessian_vector_products
+
+    def counted(*args):
+        product_with = every_product(*args)
+        return lambda vector: products.append(1) or product_with(vector)
+    monkeypatch.setattr(step_size, "hessian_vector_products", counted)
+    top = top_hessian_eigenvalues_lanczos(network, points, data, steps=40, tolerance=0.01,
+                                          generator=torch.Generator().manual_seed(3))
+    assert bool((top <= truth * (1 + 1e-10)).all()) and bool((top >= 0.99 * truth).all())
+    assert 3 <= len(products) < 40
+    settled_at = len(products)
+    fixed = top_hessian_eigenvalues_lanczos(network, points, data, steps=settled_at,
+                                            generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(top, fixed, rtol=1e-12, atol=0)   # the same recurrence, stopped there
