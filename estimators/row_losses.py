@@ -45,10 +45,11 @@ class CenterLosses(NamedTuple):
 
 def center_row_losses(loss, center: Tensor, batches: Batches, *, chains: int, draws: int) -> CenterLosses | None:
     """The table of every row's loss at the chains' centres (``center`` [1 or C, d]) when the
-    chains draw minibatches and building it costs fewer per-sample evaluations (K·n, K distinct
-    centres) than L_b(w*) at ``draws`` recorded draws (draws·C·b) and fits in
-    ``CENTER_TABLE_NUMBERS``; otherwise None."""
-    if batches.is_full:
+    chains draw minibatches of rows held in memory and building it costs fewer per-sample
+    evaluations (K·n, K distinct centres) than L_b(w*) at ``draws`` recorded draws (draws·C·b)
+    and fits in ``CENTER_TABLE_NUMBERS``; otherwise None. Streamed rows are read and evaluated
+    per draw: a data set may transform its rows at random, and L_b(w*) must see the rows L_b(w) saw."""
+    if batches.is_full or batches.streamed:
         return None
     distinct, owner = torch.unique(center, dim=0, return_inverse=True)
     numbers = len(distinct) * batches.n

@@ -69,3 +69,14 @@ def test_no_table_on_the_full_data_when_it_costs_more_or_does_not_fit(monkeypatc
     assert center_row_losses(network, one, batches, chains=1, draws=7) is not None
     monkeypatch.setattr(row_losses, "CENTER_TABLE_NUMBERS", 39)
     assert center_row_losses(network, one, batches, chains=4, draws=30) is None
+
+
+def test_streamed_rows_are_evaluated_per_draw_not_tabled():
+    """A data set may transform its rows at random: L_b(w*) must see the rows L_b(w) saw."""
+    from torch.utils.data import TensorDataset, default_collate
+    from sltlab.estimators.streamed import StreamedRows
+
+    network, batches, center = _problem()
+    streamed = Batches(StreamedRows(TensorDataset(*batches.data), default_collate, ("x", "y"), 0), 6)
+    assert streamed.streamed and center_row_losses(network, center.unsqueeze(0), streamed, chains=4,
+                                                   draws=30) is None
