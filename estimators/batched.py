@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -40,8 +40,7 @@ from sltlab.estimators.step_size import CONCERN_ROWS, concern_curvatures
 MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more groups are run in turns
 MAX_POSITION_NUMBERS = 2 ** 26  # and at most this many numbers in one [chains, d] tensor (256 MiB in float32)
 CURVATURE_ROWS = 2 ** 15   # chain-rows of data in one call of the end-of-run curvature, whose graph holds them all
-# The kernels that take one step size per chain, by sampler name.
-PER_CHAIN_KERNELS = {"sgld": sgld, "mala": mala}
+PER_CHAIN_KERNELS = {"sgld": sgld, "mala": mala}   # the kernels that take one step size per chain
 # What the paths with extend_unmixed offer in place of a single estimate's reruns.
 EXTEND_INSTEAD = "extend_unmixed goes on with the failing groups instead, keeping their draws"
 
@@ -59,8 +58,7 @@ class Group(NamedTuple):
 
 
 def chains_per_run(chains: int, dim: int) -> int:
-    """How many chains one batched run holds: whole groups of ``chains``, within
-    ``MAX_CHAINS_PER_RUN`` and ``MAX_POSITION_NUMBERS``/d, and at least one group."""
+    """Chains in one batched run: whole groups, within ``MAX_CHAINS_PER_RUN`` and ``MAX_POSITION_NUMBERS``/d."""
     fits = min(MAX_CHAINS_PER_RUN, MAX_POSITION_NUMBERS // max(dim, 1))
     return max(1, fits // chains) * chains
 
@@ -149,20 +147,26 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
 
 
 def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
-                                       progress: bool = False, rounds: int = 0) -> list[LLCResult]:
+                                       progress: bool = False, rounds: int = 0, shared_noise: bool = False,
+                                       loss_of: Callable[[Sequence[int]], Any] | None = None) -> list[LLCResult]:
     """:func:`estimate_llc_in_groups`, the groups whose chains fail the mixing gate going on from
-    where they ended, together, up to ``rounds`` times, each time doubling their draws
-    (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`)."""
+    where they ended, each at the step it ran at, together, up to ``rounds`` times, each time
+    doubling their draws (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`); ``loss_of``
+    gives the loss of some of the groups (by index) where ``loss`` scores all of them together."""
     if rounds and inputs.resolved.functional_variance:
         raise ValueError("extend_unmixed cannot go on with the functional variance: it is a total over one run's draws")
 
-    def go_on(chosen: Sequence[int], earlier: Sequence[Trace], draws: int) -> list[LLCResult]:
-        return estimate_llc_in_groups(loss, [groups[index] for index in chosen],
+    def go_on(chosen: Sequence[int], earlier: Sequence[LLCResult], draws: int) -> list[LLCResult]:
+        stepped = [groups[index]._replace(step_size=result.config.step_size, rule=result.step_size_rule)
+                   for index, result in zip(chosen, earlier)]   # a step from MALA's warm-up is kept
+        return estimate_llc_in_groups(loss if loss_of is None else loss_of(chosen), stepped,
                                       inputs._replace(resolved=replace(inputs.resolved, draws=draws)),
-                                      data_given=data_given, progress=progress, earlier=earlier)
+                                      data_given=data_given, progress=progress, shared_noise=shared_noise,
+                                      earlier=[result.trace for result in earlier])
 
     return sample_on_unmixed(lambda: estimate_llc_in_groups(loss, groups, inputs, data_given=data_given,
-                                                            progress=progress), go_on, rounds)
+                                                            progress=progress, shared_noise=shared_noise),
+                             go_on, rounds)
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
@@ -235,8 +239,7 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
 
 
 def _chain_masks(part: Sequence[Group], chains: int, center: Tensor) -> Tensor | None:
-    """The coordinates each chain moves, [len(part)·chains, d] (all for a group without a
-    mask), or None when no group has a mask."""
+    """The coordinates each chain moves, [len(part)·chains, d] (all without a mask); None when no group has one."""
     if all(group.mask is None for group in part):
         return None
     every = torch.ones_like(center[0])

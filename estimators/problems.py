@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import PER_CHAIN_KERNELS, Group, chains_per_run, estimate_llc_in_groups
+from sltlab.estimators.batched import EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, chains_per_run
+from sltlab.estimators.batched import estimate_llc_in_groups_until_mixed
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, run_inputs
 from sltlab.estimators.sample_on import remedies_not_applied
@@ -29,14 +30,18 @@ from sltlab.estimators.samplers import SAMPLERS
 
 def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: tuple[Tensor, ...],
                              config: LLCConfig, *, stack: Callable[[Sequence, int], Any], n: int | None = None,
-                             shared_noise: bool = False, progress: bool = False) -> list[LLCResult]:
+                             shared_noise: bool = False, progress: bool = False,
+                             extend_unmixed: int = 0) -> list[LLCResult]:
     """One :class:`LLCResult` per problem, ``losses[k]`` at ``centers[k]`` [d] (localised as
     ``config.localize_at`` says), as batched runs: ``stack(losses, chains)`` is one loss that
     scores chain row c by ``losses[c // chains]`` (e.g.
     :class:`~sltlab.models.deep_linear_losses.StackedFullDataLoss`; the one loss itself when all
     problems share it, e.g. several centres of one data set). Each problem takes its step as it
     would alone: ``config``'s, its own MALA warm-up, or SGLD's rule at its own centre. With
-    ``shared_noise`` the problems of one run share their random numbers (module docstring)."""
+    ``shared_noise`` the problems of one run share their random numbers (module docstring). With
+    ``extend_unmixed`` = k the problems whose chains fail the mixing gate go on, together, at the
+    step each ran at, up to k times, each time for as many draws as they hold
+    (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`)."""
     if not losses or len(losses) != len(centers):
         raise ValueError(f"need one centre per loss, got {len(losses)} losses and {len(centers)} centres")
     if config.step_size is None and config.sampler not in PER_CHAIN_KERNELS:
@@ -62,6 +67,10 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
     results = []
     for first in range(0, len(groups), per_run):
         stacked = stack(losses[first:first + per_run], resolved.chains)
-        results += estimate_llc_in_groups(stacked, groups[first:first + per_run], inputs, data_given=bool(data),
-                                          progress=progress, shared_noise=shared_noise)
-    return remedies_not_applied(results, resolved, "the problems share one batched run")
+        own = losses[first:first + per_run]
+        results += estimate_llc_in_groups_until_mixed(stacked, groups[first:first + per_run], inputs,
+                                                      data_given=bool(data), progress=progress,
+                                                      shared_noise=shared_noise, rounds=extend_unmixed,
+                                                      loss_of=lambda chosen, own=own: stack(
+                                                          [own[index] for index in chosen], resolved.chains))
+    return remedies_not_applied(results, resolved, "the problems share one batched run", EXTEND_INSTEAD)

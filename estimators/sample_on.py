@@ -23,11 +23,10 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import caller_stacklevel
-from sltlab.estimators.sampling import Trace
 
-# go_on(indices, their traces, draws): those groups' results after ``draws`` more draws from
-# where their traces ended, read from both runs joined
-GoOn = Callable[[Sequence[int], Sequence[Trace], int], list[LLCResult]]
+# go_on(indices, their results so far, draws): those groups' results after ``draws`` more draws
+# from where their chains ended (at the step each ran at), read from both runs joined
+GoOn = Callable[[Sequence[int], Sequence[LLCResult], int], list[LLCResult]]
 
 
 def unmixed(result: LLCResult) -> bool:
@@ -54,7 +53,7 @@ def sample_on_unmixed(first_run: Callable[[], list[LLCResult]], go_on: GoOn, rou
             if not failing:
                 break
             draws = results[failing[0]].config.draws   # every failing group has failed every round so far
-            longer = go_on(failing, [results[index].trace for index in failing], draws)
+            longer = go_on(failing, [results[index] for index in failing], draws)
             seen += longer
             for index, result in zip(failing, longer):
                 before = results[index]

@@ -46,6 +46,40 @@ def test_going_on_is_one_longer_run_on_the_same_numbers():
                                  f"{short.ess:.0f}) and went on to 200")
 
 
+def test_problems_whose_step_a_warm_up_chose_go_on_at_that_step_as_one_longer_run():
+    from sltlab.estimators.problems import estimate_llc_of_problems
+
+    def problems(draws, extend_unmixed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return estimate_llc_of_problems([quartic], [FLAT], (), replace(MALA, step_size=None, draws=draws),
+                                            stack=lambda losses, chains: losses[0], n=10_000,
+                                            extend_unmixed=extend_unmixed)
+    (short,) = problems(40, 0)
+    assert unmixed(short) and "dual averaging" in short.step_size_rule
+    (went_on,), (longer,) = problems(40, 1), problems(80, 0)
+    assert went_on.config.step_size == longer.config.step_size == short.config.step_size
+    assert went_on.config.draws == 80 and went_on.step_size_rule == longer.step_size_rule
+    for name, values in longer.trace.fields.items():
+        np.testing.assert_array_equal(went_on.trace.fields[name], values)
+
+
+def test_problems_of_losses_of_their_own_go_on_restacked_to_the_failing_ones():
+    from sltlab.estimators.problems import estimate_llc_of_problems
+
+    def stack(losses, chains):
+        def scored(position, batch):
+            assert len(position) == len(losses) * chains    # as a stacked loss, it scores exactly its rows
+            return torch.cat([loss(position[k * chains:(k + 1) * chains], batch) for k, loss in enumerate(losses)])
+        return scored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flat, stiff = estimate_llc_of_problems([quartic, lambda position, batch: quartic(position, batch)],
+                                               [FLAT, STIFF], (), replace(MALA, draws=400), stack=stack, n=10_000,
+                                               extend_unmixed=1)
+    assert flat.config.draws == 800 and stiff.config.draws == 400   # only the flat one went on, alone
+
+
 def test_only_the_centres_that_fail_go_on_doubling_each_round():
     config = replace(MALA, draws=400)
     flat_alone, stiff_alone = _at_centers([FLAT, STIFF], config, 0)
