@@ -28,7 +28,8 @@ from sltlab.verification.bench.along import agreement_in_se, agreement_text, ind
 from sltlab.verification.dynamics.saddle import SaddleSetup, train_setup
 from sltlab.verification.dynamics.saddle_plateaus import relabelled_loss
 from sltlab.verification.dynamics.saddle_schedule import escape_steps
-from sltlab.verification.dynamics.saddle_stages import CURVE_SAMPLER, curve_indices, stacked_relabelled
+from sltlab.verification.dynamics.saddle_plateaus import stacked_relabelled
+from sltlab.verification.dynamics.saddle_stages import CURVE_SAMPLER, curve_indices
 
 WIDTHS = (10, 4, 4, 4, 10)
 

@@ -35,9 +35,9 @@ from sltlab.models.training import (TrainingRun, balanced_initialization, least_
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, EXCHANGE_LADDER
 from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
-from sltlab.verification.dynamics.saddle_plateaus import (SADDLE_ANNEAL, TARGET_RELATIVE_ERROR, detect_plateaus,
-                                                          exchanged_plateaus, negative_controls,
-                                                          plateau_row, rises_one_per_stage)
+from sltlab.verification.dynamics.saddle_plateaus import (PLATEAU_EXTENSIONS, SADDLE_ANNEAL, TARGET_RELATIVE_ERROR,
+                                                          detect_plateaus, exchanged_plateaus, negative_controls,
+                                                          plateau_row, rises_one_per_stage, sampled_plateaus)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
                                                         stages_beside_rank_changes)
 
@@ -163,7 +163,8 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     curve_sampler.validate()
     resolved = setup.resolved()
     key = {"setup": asdict(resolved), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler),
-           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None}
+           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None,
+           "extensions": PLATEAU_EXTENSIONS if resolved.plateau_sampler == "mala" else None}
     if cache is None:
         return {**judged(_study(setup, sampler, curve_sampler, None, progress)), "from_cache": False}
     measured, loaded = cached_json(cache, "saddle-study", key,
@@ -224,11 +225,12 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     ranks = numerical_rank(run.singular_values, setup.rank_tolerance)
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
-    exchanged = (exchanged_plateaus(plateaus, run, network, x, setup.n, sampler, progress) if plateaus
-                 and setup.plateau_sampler == "exchange" else [None] * len(plateaus))
+    exchange = setup.plateau_sampler == "exchange"
+    estimated = ((exchanged_plateaus if exchange else sampled_plateaus)(plateaus, run, network, x, setup.n, sampler,
+                                                                         progress) if plateaus else [])
     controls = negative_controls(plateaus, run, FullDataLoss(network, x, y), setup.n, sampler)
-    rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, progress,
-                        exchanged=estimate) for plateau, control, estimate in zip(plateaus, controls, exchanged)]
+    rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, estimated=estimate,
+                        exchanged=exchange) for plateau, control, estimate in zip(plateaus, controls, estimated)]
     first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
                                 max(setup.singular_values))
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)
@@ -242,7 +244,8 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
                                          if reached is None or not setup.stop_at_teacher_rank
                                          else "the teacher's rank was reached (trained on for half as long again)")},
         "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
-                    "plateaus": setup.plateau_sampler, "step_size_note": "resolved per estimate, see each plateau"},
+                    "plateaus": setup.plateau_sampler, "step_size_note": "resolved per estimate, see each plateau",
+                    "extensions": PLATEAU_EXTENSIONS if not exchange else 0},
         "steps": run.steps.tolist(), "loss": run.losses.tolist(), "rank": ranks.tolist(),
         "gradient_norm": run.gradient_norms.tolist(),
         "singular_values": run.singular_values.tolist(),

@@ -21,11 +21,11 @@ import torch
 from sltlab import theory
 from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
+from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import default_nbeta
 from sltlab.estimators.notices import LocalizationWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
-from sltlab.models.deep_linear_losses import FullDataLoss
+from sltlab.models.deep_linear_losses import FullDataLoss, StackedFullDataLoss
 from sltlab.models.training import TrainingRun
 from sltlab.verification.dynamics.saddle_exchange import exchange_llcs
 from sltlab.verification.reference.dln_gibbs import reference_llc
@@ -41,6 +41,10 @@ TRUTH_SWEEPS = dict(chains=8, sweeps=2000, burnin=500)
 # hot left the minimum and did not all come back). From nβ/10 every plateau of [10,4,4,4,10],
 # [10,5,5,10], [10,5,10] and [12,6,6,6,12] read within 2 % of its truth.
 SADDLE_ANNEAL = 10.0
+# The plateaus sampled by MALA whose chains fail the mixing gate go on from where they ended,
+# doubling their draws, at most this often: on [10,5,5,10] the plateaus of rank 0 and 1 read R-hat
+# 1.06 and 1.08 at 5,000 draws, 1.03 and 1.06 at 10,000 and 1.02 and 1.05 at 20,000 (single runs).
+PLATEAU_EXTENSIONS = 2
 
 
 class Plateau(NamedTuple):
@@ -96,6 +100,30 @@ def relabelled_loss(network: DeepLinearNetwork, x: torch.Tensor, position: torch
     return FullDataLoss(network, x, targets)
 
 
+def stacked_relabelled(losses: Sequence[FullDataLoss], chains: int) -> StackedFullDataLoss:
+    """The checkpoints' relabelled losses side by side, ``chains`` consecutive chain rows each."""
+    return StackedFullDataLoss(losses, torch.arange(len(losses)).repeat_interleave(chains))
+
+
+def sampled_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
+                     n: int, sampler: LLCConfig, progress: bool) -> list[dict[str, Any]]:
+    """λ̂ at every plateau's resting checkpoint (relabelled problem) by ``sampler``
+    (:func:`sltlab.estimators.problems.estimate_llc_of_problems`: with MALA all plateaus in one
+    batched run, each warming up its own step; another sampler takes one plateau at a time); the
+    plateaus whose chains fail the mixing gate go on from where they ended, up to
+    ``PLATEAU_EXTENSIONS`` times, each time doubling their draws, and their notes say so."""
+    positions = [run.positions[plateau.resting] for plateau in plateaus]
+    losses = [relabelled_loss(network, x, position) for position in positions]
+    together = sampler.sampler == "mala"   # the only kernel that stacks losses of their own
+    per_run, stack = (len(losses), stacked_relabelled) if together else (1, lambda own, chains: own[0])
+    results = []
+    for first in range(0, len(losses), per_run):
+        results += estimate_llc_of_problems(losses[first:first + per_run], positions[first:first + per_run], (),
+                                            sampler, stack=stack, n=n, progress=progress,
+                                            extend_unmixed=PLATEAU_EXTENSIONS)
+    return [{**_summary(result), "notes": list(result.notes)} for result in results]
+
+
 def exchanged_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
                        n: int, sampler: LLCConfig, progress: bool) -> list[dict[str, Any]]:
     """λ̂ at every plateau's resting checkpoint (relabelled problem) by replica exchange at
@@ -121,16 +149,16 @@ def negative_controls(plateaus: Sequence[Plateau], run: TrainingRun, real_loss: 
 
 
 def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
-                control: LLCResult, widths: Sequence[int], n: int, sampler: LLCConfig,
-                progress: bool, *, exchanged: dict[str, Any] | None = None) -> dict[str, Any]:
-    """λ̂ at the plateau's resting checkpoint beside λ_k and the finite-n truth (module docstring):
-    from ``sampler``, or the plateau's replica-exchange estimate ``exchanged``
-    (:func:`exchanged_plateaus`) when given, with its negative ``control`` (:func:`negative_controls`)."""
+                control: LLCResult, widths: Sequence[int], n: int, sampler: LLCConfig, *,
+                estimated: dict[str, Any], exchanged: bool) -> dict[str, Any]:
+    """λ̂ at the plateau's resting checkpoint, ``estimated`` (:func:`sampled_plateaus`, or
+    :func:`exchanged_plateaus` when ``exchanged``), beside λ_k and the finite-n truth (module
+    docstring), with its negative ``control`` (:func:`negative_controls`)."""
     position = run.positions[plateau.resting]
     exact = theory.deep_linear(list(widths), plateau.rank)
     loss = relabelled_loss(network, x, position)
     nbeta = sampler.nbeta or default_nbeta(n)
-    relabelled = exchanged or _summary(_estimate(loss, position, sampler, n, progress))
+    relabelled = estimated
     truth = reference_llc(loss, position, nbeta, sampler.localization, **TRUTH_SWEEPS)
     mean = relabelled["llc_mean"]
     relative = None if mean is None else (mean - exact.lam_float) / exact.lam_float
@@ -156,14 +184,9 @@ def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, 
     }
 
 
-def _estimate(loss: FullDataLoss, position: torch.Tensor, sampler: LLCConfig, n: int, progress: bool) -> LLCResult:
-    """λ̂ at ``position`` itself; nβ defaults to n/log n of the n training rows."""
-    return estimate_llc_from_loss(loss, position, (), sampler, n=n, progress=progress)
-
-
 def _summary(result: LLCResult) -> dict[str, Any]:
     estimate = result.estimate
     return {"llc_mean": estimate.mean, "llc_se": estimate.standard_error, "rhat": estimate.rhat,
-            "ess": estimate.ess, "diverged_chains": estimate.diverged_chains,
+            "ess": estimate.ess, "diverged_chains": estimate.diverged_chains, "draws": result.config.draws,
             "step_size": result.config.step_size, "step_size_rule": result.step_size_rule,
             "sampling_seconds": result.trace.seconds}

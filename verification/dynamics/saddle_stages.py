@@ -23,9 +23,8 @@ import torch
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.models.deep_linear import DeepLinearNetwork
-from sltlab.models.deep_linear_losses import FullDataLoss, StackedFullDataLoss
 from sltlab.models.training import TrainingRun
-from sltlab.verification.dynamics.saddle_plateaus import SADDLE_ANNEAL, relabelled_loss
+from sltlab.verification.dynamics.saddle_plateaus import SADDLE_ANNEAL, relabelled_loss, stacked_relabelled
 from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 
 # Short MALA chains (warm-up, burn-in and draws as in the plateau sampler): on [10,4,4,4,10] they
@@ -71,11 +70,6 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
             "llc_mean": [estimate.mean for estimate in estimates],
             "llc_se": [estimate.standard_error for estimate in estimates],
             "rhat": [estimate.rhat for estimate in estimates], "seconds": time.perf_counter() - started}
-
-
-def stacked_relabelled(losses: Sequence[FullDataLoss], chains: int) -> StackedFullDataLoss:
-    """The checkpoints' relabelled losses side by side, ``chains`` consecutive chain rows each."""
-    return StackedFullDataLoss(losses, torch.arange(len(losses)).repeat_interleave(chains))
 
 
 def stages_beside_rank_changes(curve: dict[str, list], true_changes: Sequence[int]) -> dict[str, Any]:
