@@ -101,7 +101,9 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
     # The cache holds the measurements only: the verdict is formed again on every load.
     (cached,) = tmp_path.glob("*.json")
     assert not {"stages", "targets_met", "reasons", "unmixed_plateaus"} & set(json.loads(cached.read_text()))
-    assert result["unmixed_plateaus"] == [0, 1, 2]   # 80 draws cannot reach an ESS of 200
+    assert result["unmixed_plateaus"] == [0, 1, 2]   # 2 × 160 tiny-step draws stay far from an ESS of 200
+    for row in result["plateaus"]:                    # so every plateau went on twice: 40, 80, then 160 draws
+        assert row["draws"] == 160 and sum("failed the mixing gate" in note for note in row["notes"]) == 2
 
 
 def test_a_run_that_stays_at_rank_zero_misses_its_targets_and_says_why():
@@ -171,6 +173,7 @@ def run_cli(capsys, *argv):
     (["saddle", "--plateau-sampler", "gibbs", "--out", "{out}"], "invalid choice"),
     (["saddle", "--anneal", "0.5", "--out", "{out}"], "anneal"),
     (["saddle", "--n", "1", "--out", "{out}"], "n ≥ 2"),
+    (["saddle", "--plateau-extensions", "-1", "--out", "{out}"], "plateau extensions"),
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
@@ -191,6 +194,7 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert study["widths"] == [6, 3, 6] and [row["rank"] for row in study["plateaus"]] == [0, 1, 2]
     assert study["chosen_from_architecture"] == ["checkpoint_every", "plateau_sampler"]
     assert study["setup"]["plateau_sampler"] == "mala" and study["sampler"]["plateaus"] == "mala"
+    assert study["sampler"]["extensions"] == 2 and {row["draws"] for row in study["plateaus"]} == {160}
     assert (tmp_path / "saddle.png").stat().st_size > 0
     assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
 

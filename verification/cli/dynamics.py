@@ -53,6 +53,9 @@ def add_dynamics_commands(commands) -> None:
                ("--plateau-sampler", dict(dest="plateau_sampler", choices=("mala", "exchange"),
                                           help="λ̂ at the plateaus by MALA or by replica exchange (default: exchange "
                                                "from five weight layers on, MALA below)")),
+               ("--plateau-extensions", dict(type=int, dest="plateau_extensions", metavar="K",
+                                             help="MALA's plateaus whose chains fail the mixing gate go on from where "
+                                                  "they ended, doubling their draws, at most K times (2)")),
                ("--chains", dict(type=int, help="MALA chains per estimate (16)")),
                ("--draws", dict(type=int, help="draws per chain (5000)")),
                ("--burnin", dict(type=int, help="burn-in steps, after as many warm-up steps (5000)")),
@@ -107,7 +110,7 @@ def _saddle_setups(args):
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
     given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
-                                                    "n", "plateau_sampler", "aligned_start")
+                                                    "n", "plateau_sampler", "aligned_start", "plateau_extensions")
              if getattr(args, name) is not None}
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
@@ -156,7 +159,10 @@ def _plateau_sampler_line(sampler, plateaus) -> str:
     settings = f"γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}"
     if sampler.get("plateaus") == "exchange":
         return f"  plateaus by {rule}; {settings}; negative control by {mala}"
-    return f"  {mala}, {settings}, step: {rule}"
+    went_on = ", ".join(f"rank {row['rank']} to {row['draws']:,}" for row in plateaus
+                        if row["draws"] > sampler["draws"])
+    return (f"  {mala}, {settings}, step: {rule}; plateaus failing the mixing gate go on, doubling their draws, "
+            f"at most {sampler['extensions']} times (went on: {went_on or 'none'})")
 
 
 def _saddle_text(summary) -> str:

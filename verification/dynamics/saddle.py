@@ -61,6 +61,7 @@ class SaddleSetup:
     the run after the teacher's rank is reached. With ``aligned_start`` the balanced start's
     outer frames are the data's least-squares fit's singular vectors
     (:func:`sltlab.models.training.balanced_initialization`): no mode starts against its teacher.
+    MALA's plateaus whose chains fail the mixing gate go on up to ``plateau_extensions`` times.
     """
 
     widths: tuple[int, ...]
@@ -75,6 +76,7 @@ class SaddleSetup:
     stop_at_teacher_rank: bool = True
     plateau_sampler: str | None = None
     aligned_start: bool = False
+    plateau_extensions: int = PLATEAU_EXTENSIONS
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
@@ -91,6 +93,8 @@ class SaddleSetup:
         if any(v is not None and v < 1 for v in (self.steps, self.checkpoint_every)) or self.n < 2:
             raise ValueError(f"need steps ≥ 1, checkpoint_every ≥ 1 and n ≥ 2, got {self.steps}, "
                              f"{self.checkpoint_every} and {self.n}")
+        if self.plateau_extensions < 0:
+            raise ValueError(f"plateau extensions must be 0 or more, got {self.plateau_extensions}")
 
     @property
     def teacher_rank(self) -> int:
@@ -163,8 +167,7 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     curve_sampler.validate()
     resolved = setup.resolved()
     key = {"setup": asdict(resolved), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler),
-           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None,
-           "extensions": PLATEAU_EXTENSIONS if resolved.plateau_sampler == "mala" else None}
+           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None}
     if cache is None:
         return {**judged(_study(setup, sampler, curve_sampler, None, progress)), "from_cache": False}
     measured, loaded = cached_json(cache, "saddle-study", key,
@@ -226,8 +229,9 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     exchange = setup.plateau_sampler == "exchange"
-    estimated = ((exchanged_plateaus if exchange else sampled_plateaus)(plateaus, run, network, x, setup.n, sampler,
-                                                                         progress) if plateaus else [])
+    estimated = ([] if not plateaus else exchanged_plateaus(plateaus, run, network, x, setup.n, sampler, progress)
+                 if exchange else sampled_plateaus(plateaus, run, network, x, setup.n, sampler, progress,
+                                                   extensions=setup.plateau_extensions))
     controls = negative_controls(plateaus, run, FullDataLoss(network, x, y), setup.n, sampler)
     rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, estimated=estimate,
                         exchanged=exchange) for plateau, control, estimate in zip(plateaus, controls, estimated)]
@@ -245,7 +249,7 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
                                          else "the teacher's rank was reached (trained on for half as long again)")},
         "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
                     "plateaus": setup.plateau_sampler, "step_size_note": "resolved per estimate, see each plateau",
-                    "extensions": PLATEAU_EXTENSIONS if not exchange else 0},
+                    "extensions": 0 if exchange else setup.plateau_extensions},
         "steps": run.steps.tolist(), "loss": run.losses.tolist(), "rank": ranks.tolist(),
         "gradient_norm": run.gradient_norms.tolist(),
         "singular_values": run.singular_values.tolist(),

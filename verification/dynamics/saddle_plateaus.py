@@ -106,12 +106,13 @@ def stacked_relabelled(losses: Sequence[FullDataLoss], chains: int) -> StackedFu
 
 
 def sampled_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
-                     n: int, sampler: LLCConfig, progress: bool) -> list[dict[str, Any]]:
+                     n: int, sampler: LLCConfig, progress: bool, *,
+                     extensions: int = PLATEAU_EXTENSIONS) -> list[dict[str, Any]]:
     """λ̂ at every plateau's resting checkpoint (relabelled problem) by ``sampler``
     (:func:`sltlab.estimators.problems.estimate_llc_of_problems`: with MALA all plateaus in one
     batched run, each warming up its own step; another sampler takes one plateau at a time); the
-    plateaus whose chains fail the mixing gate go on from where they ended, up to
-    ``PLATEAU_EXTENSIONS`` times, each time doubling their draws, and their notes say so."""
+    plateaus whose chains fail the mixing gate go on from where they ended, up to ``extensions``
+    times, each time doubling their draws, and their notes say so."""
     positions = [run.positions[plateau.resting] for plateau in plateaus]
     losses = [relabelled_loss(network, x, position) for position in positions]
     together = sampler.sampler == "mala"   # the only kernel that stacks losses of their own
@@ -120,7 +121,7 @@ def sampled_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: Dee
     for first in range(0, len(losses), per_run):
         results += estimate_llc_of_problems(losses[first:first + per_run], positions[first:first + per_run], (),
                                             sampler, stack=stack, n=n, progress=progress,
-                                            extend_unmixed=PLATEAU_EXTENSIONS)
+                                            extend_unmixed=extensions)
     return [{**_summary(result), "notes": list(result.notes)} for result in results]
 
 
