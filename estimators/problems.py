@@ -27,6 +27,10 @@ from sltlab.estimators.localize import at_true_parameter, empirical_minimum
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS
 
+# The samplers that run problems with losses of their own side by side: SGLD's end-of-run check
+# scores some of the chains, which a stacked loss cannot.
+STACKS_OWN_LOSSES = ("mala",)
+
 
 def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: tuple[Tensor, ...],
                              config: LLCConfig, *, stack: Callable[[Sequence, int], Any], n: int | None = None,
@@ -47,8 +51,9 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
     if config.step_size is None and config.sampler not in PER_CHAIN_KERNELS:
         raise ValueError(f"problems sampled together each take their own step: give step_size, or use "
                          f"{' or '.join(PER_CHAIN_KERNELS)}, not {config.sampler}")
-    if len({id(loss) for loss in losses}) > 1 and config.sampler != "mala":
-        raise ValueError(f"problems with losses of their own are sampled together by mala only, not {config.sampler}: "
+    if len({id(loss) for loss in losses}) > 1 and config.sampler not in STACKS_OWN_LOSSES:
+        raise ValueError(f"problems with losses of their own are sampled together by "
+                         f"{', '.join(STACKS_OWN_LOSSES)} only, not {config.sampler}: "
                          "a stacked loss scores all chains at once, and SGLD's end-of-run check scores some of them")
     inputs = run_inputs(data, config, n)
     resolved, kind = inputs.resolved, SAMPLERS[config.sampler]

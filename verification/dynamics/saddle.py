@@ -229,9 +229,13 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     exchange = setup.plateau_sampler == "exchange"
-    estimated = ([] if not plateaus else exchanged_plateaus(plateaus, run, network, x, setup.n, sampler, progress)
-                 if exchange else sampled_plateaus(plateaus, run, network, x, setup.n, sampler, progress,
-                                                   extensions=setup.plateau_extensions))
+    if not plateaus:
+        estimated = []
+    elif exchange:
+        estimated = exchanged_plateaus(plateaus, run, network, x, setup.n, sampler, progress)
+    else:
+        estimated = sampled_plateaus(plateaus, run, network, x, setup.n, sampler, progress,
+                                     extensions=setup.plateau_extensions)
     controls = negative_controls(plateaus, run, FullDataLoss(network, x, y), setup.n, sampler)
     rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, estimated=estimate,
                         exchanged=exchange) for plateau, control, estimate in zip(plateaus, controls, estimated)]
