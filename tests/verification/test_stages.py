@@ -15,9 +15,9 @@ from sltlab.verification.dynamics.stages import (StageBoundary, detect_stages, l
     (30, (5, 5, 5, 5), 0.5, 0),      # 3–4 checkpoints per stage (the former fixed bandwidth, 0.17, missed 28 of 40)
     (60, (5, 5, 5, 5), 0.1, 0),      # precise estimates: the smoothed slope never quite reaches 0 between rises
     # Unequal rises, the smallest 10 SE: the bandwidth chosen for the sharp rise of 27 SE leaves
-    # the rise of 3, spread over three checkpoints, at a slope of about 3.3 SE in 3 of 40 seeds
-    # (one of these 20), and it goes unfound.
-    (60, (5, 3, 8, 4), 0.3, 1),
+    # the rise of 3, spread over three checkpoints, at a slope of about 3.3 SE in one of these 20
+    # seeds; the coarser scales find it.
+    (60, (5, 3, 8, 4), 0.3, 0),
     (60, (-5, 5, -5, 5), 0.5, 0),    # falls and rises
 ])
 def test_every_true_boundary_is_matched_within_its_window_and_none_is_spurious(checkpoints, jumps, standard_error,
@@ -53,6 +53,30 @@ def test_a_short_stage_between_two_sharp_rises_keeps_its_own_boundaries():
         assert detection.bandwidth < 0.1
 
 
+def test_a_gradual_small_rise_between_sharp_ones_is_found_at_a_coarser_scale():
+    """A rise of 6 SE spread over 0.1 in log time between rises of 12 SE, as the curve of a wide
+    shallow deep linear network shows: at the bandwidth the sharp rises ask for, its slope stays
+    under the threshold in 18 of 20 seeds; read again at the coarser bandwidths it is missed in 6,
+    and each boundary found there carries its own, larger, bandwidth and a window that overlaps
+    no other."""
+    failed = {"default": [], "chosen alone": []}
+    for seed in range(20):
+        steps, llc, errors = staircase(seed, checkpoints=60, jumps=(5, 5, 2.5, 5), standard_error=0.4,
+                                       width=(0.04, 0.04, 0.1, 0.04))
+        detection = detect_stages(steps, llc, errors)
+        alone = detect_stages(steps, llc, errors, bandwidth=detection.bandwidth)
+        for rule, found in (("default", detection), ("chosen alone", alone)):
+            match = match_boundaries(CHANGES, found.boundaries)
+            if match.missed or match.spurious:
+                failed[rule].append(seed)
+        windows = sorted((b.window_start, b.window_end) for b in detection.boundaries)
+        assert all(end < start for (_, end), (start, _) in zip(windows, windows[1:]))
+        assert set(alone.boundaries) <= set(detection.boundaries)
+        assert all(b.bandwidth > detection.bandwidth for b in set(detection.boundaries) - set(alone.boundaries))
+        assert set(alone.critical) <= set(detection.critical)
+    assert (len(failed["default"]), len(failed["chosen alone"])) == (6, 18), failed
+
+
 def test_a_flat_noisy_curve_has_no_boundary():
     steps = np.unique(np.round(np.logspace(1, 4.3, 60)).astype(int))
     errors = np.full(steps.size, 0.5)
@@ -76,7 +100,7 @@ def test_a_peak_is_a_rise_then_a_fall_with_the_critical_point_between():
 
 
 def test_matching_pairs_each_true_step_with_one_window():
-    first, second = StageBoundary(100, 80, 120, "rise", 1, 2), StageBoundary(400, 300, 500, "rise", 2, 3)
+    first, second = StageBoundary(100, 80, 120, "rise", 1, 2, 0.1), StageBoundary(400, 300, 500, "rise", 2, 3, 0.1)
     match = match_boundaries([90, 110, 1000], [first, second])
     assert match.matched == ((90, first),) and match.missed == (110, 1000) and match.spurious == (second,)
 
