@@ -109,7 +109,6 @@ def test_a_loader_that_drops_rows_says_n_is_the_rows_read():
 
 
 def test_inference_data_has_the_four_variables_over_chain_and_draw():
-    pytest.importorskip("arviz_base")
     x = torch.randn(40, 2)
     result = judged(lambda: estimate_llc(nn.Linear(2, 1), (x, x[:, :1]), config=SHORT))
     posterior = result.to_inference_data().posterior
