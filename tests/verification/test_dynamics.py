@@ -3,6 +3,7 @@ problem, the cache, and the `sltlab dynamics` contract on small, fast settings (
 study's own parts: tests/verification/test_grokking.py)."""
 
 import json
+from dataclasses import replace
 import math
 
 import pytest
@@ -174,6 +175,7 @@ def run_cli(capsys, *argv):
     (["saddle", "--anneal", "0.5", "--out", "{out}"], "anneal"),
     (["saddle", "--n", "1", "--out", "{out}"], "n ≥ 2"),
     (["saddle", "--plateau-extensions", "-1", "--out", "{out}"], "plateau extensions"),
+    (["saddle", "--aligned-start", "--random-start", "--out", "{out}"], "opposite starts"),
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
@@ -192,7 +194,8 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert code in (0, 1) and code == int(not result["targets_met"])
     (study,) = result["studies"]
     assert study["widths"] == [6, 3, 6] and [row["rank"] for row in study["plateaus"]] == [0, 1, 2]
-    assert study["chosen_from_architecture"] == ["checkpoint_every", "plateau_sampler"]
+    assert study["chosen_from_architecture"] == ["checkpoint_every", "plateau_sampler", "aligned_start"]
+    assert study["setup"]["aligned_start"] is False   # [6,3,6] has a spare direction beside the teacher's rank 2
     assert study["setup"]["plateau_sampler"] == "mala" and study["sampler"]["plateaus"] == "mala"
     assert study["sampler"]["extensions"] == 2 and {row["draws"] for row in study["plateaus"]} == {160}
     assert (tmp_path / "saddle.png").stat().st_size > 0
@@ -203,14 +206,31 @@ def test_an_aligned_start_is_asked_for_on_the_command_line(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "saddle", *SMALL_SADDLE_ARGS, "--aligned-start", "--out", str(tmp_path), "--json")
     (study,) = json.loads(out)["studies"]
     assert study["setup"]["aligned_start"] is True and study["ranks_visited"] == [0, 1, 2]
+    assert "aligned_start" not in study["chosen_from_architecture"]
 
 
-def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path):
+@pytest.mark.parametrize("widths, singular_values, aligned", [
+    ((8, 6, 5, 5, 5, 4, 8), (10.0, 5.0, 2.5, 1.25), True),    # a layer of 4 for a teacher of rank 4
+    ((10, 4, 4, 4, 10), (10.0, 5.0, 2.5, 1.25), True),
+    ((10, 5, 10), (10.0, 5.0, 2.5, 1.25), False),             # one spare direction
+    ((6, 3, 6), (4.0, 1.0), False),
+    ((6, 2, 6), (4.0, 1.0), True),
+])
+def test_the_start_is_aligned_exactly_where_the_narrowest_layer_leaves_no_spare_direction(widths, singular_values,
+                                                                                           aligned):
+    setup = SaddleSetup(widths, singular_values=singular_values)
+    assert setup.resolved().aligned_start is aligned and "aligned_start" in setup.chosen_by_schedule()
+    told = replace(setup, aligned_start=not aligned)
+    assert told.resolved().aligned_start is (not aligned) and "aligned_start" not in told.chosen_by_schedule()
+
+
+@pytest.mark.parametrize("start, said", [((), "aligned start"), (("--random-start",), "random start")])
+def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path, start, said):
     code, out, _ = run_cli(capsys, "saddle", "--widths", "10", "4", "4", "4", "10", "--init-scale", "0.01", "--steps",
-                           "300", *TINY_SAMPLER_ARGS, "--out", str(tmp_path))
+                           "300", *start, *TINY_SAMPLER_ARGS, "--out", str(tmp_path))
     assert code == 1
     assert "ranks visited [0] of 0..4" in out and "teacher's rank 4 was never reached" in out
-    assert "budget 300 steps" in out and "the step budget was spent" in out and "random start" in out
+    assert "budget 300 steps" in out and "the step budget was spent" in out and said in out
     assert "FAILED at the plateaus of rank [0]" in out and "reported, not a target" in out
 
 

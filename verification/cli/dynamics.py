@@ -48,7 +48,10 @@ def add_dynamics_commands(commands) -> None:
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
                ("--aligned-start", dict(action="store_true", default=None, dest="aligned_start",
                                         help="start with the end-to-end map along the data's least-squares fit "
-                                             "(Saxe et al.'s decoupled start; default: a random orientation)")),
+                                             "(Saxe et al.'s decoupled start; default: where the narrowest layer "
+                                             "is as wide as the teacher's rank, a random orientation elsewhere)")),
+               ("--random-start", dict(action="store_true", dest="random_start",
+                                       help="start at a random orientation wherever the default would align")),
                ("--n", dict(type=int, help="training rows; nβ = n/log n (2000)")),
                ("--plateau-sampler", dict(dest="plateau_sampler", choices=("mala", "exchange"),
                                           help="λ̂ at the plateaus by MALA or by replica exchange (default: exchange "
@@ -114,6 +117,10 @@ def _saddle_setups(args):
              if getattr(args, name) is not None}
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
+    if args.random_start:
+        if args.aligned_start:
+            raise ValueError("--aligned-start and --random-start ask for opposite starts; give one")
+        given["aligned_start"] = False
     setups = [replace(presets.get(widths) or SaddleSetup(widths), **given) for widths in chosen]
     for setup in setups:
         setup.validate()
