@@ -101,7 +101,12 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
     assert {**again, "from_cache": False} == json.loads(json.dumps(result))
     # The cache holds the measurements only: the verdict is formed again on every load.
     (cached,) = tmp_path.glob("*.json")
-    assert not {"stages", "targets_met", "reasons", "unmixed_plateaus"} & set(json.loads(cached.read_text()))
+    assert not {"stages", "targets_met", "reasons", "unmixed_plateaus", "chosen_from_architecture"} & set(
+        json.loads(cached.read_text()))
+    # The same measurements asked for with every setting given say that nothing was chosen.
+    told = saddle_study(SMALL_SADDLE.resolved(), TINY_SAMPLER, curve_sampler=TINY_CURVE, cache=tmp_path)
+    assert told["from_cache"] and told["chosen_from_architecture"] == []
+    assert result["chosen_from_architecture"] == ["plateau_sampler", "aligned_start"]
     assert result["unmixed_plateaus"] == [0, 1, 2]   # 2 × 160 tiny-step draws stay far from an ESS of 200
     for row in result["plateaus"]:                    # so every plateau went on twice: 40, 80, then 160 draws
         assert row["draws"] == 160 and sum("failed the mixing gate" in note for note in row["notes"]) == 2
@@ -231,6 +236,7 @@ def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path,
     assert code == 1
     assert "ranks visited [0] of 0..4" in out and "teacher's rank 4 was never reached" in out
     assert "budget 300 steps" in out and "the step budget was spent" in out and said in out
+    assert "(smoothing h = " in out and "in log step; a boundary found only at a coarser h says so)" in out
     assert "FAILED at the plateaus of rank [0]" in out and "reported, not a target" in out
 
 

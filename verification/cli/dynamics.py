@@ -200,9 +200,14 @@ def _saddle_text(summary) -> str:
                          f"{100 * row['estimand_bias']:>+7.1f}%  {'diverged' if control is None else f'{control:.4g}'}")
         lines.append("  truth: nβ·E[ΔL] by blocked Gibbs at the same centre, nβ and γ; sampler = λ̂ against it, "
                      "estimand = it against λ_k")
-        found = ", ".join(f"{b['step']} [{b['window_start']}–{b['window_end']}]" for b in stages["boundaries"])
+        finest = stages.get("bandwidth")   # absent when too few checkpoints had an estimate
+        found = ", ".join(f"{b['step']} [{b['window_start']}–{b['window_end']}"
+                          + (f", at h = {b['bandwidth']:.3g}]" if b["bandwidth"] > finest else "]")
+                          for b in stages["boundaries"])
+        smoothing = "" if finest is None else (f" (smoothing h = {finest:.3g} in log step; a boundary found only "
+                                               f"at a coarser h says so)")
         lines += [f"  LLC curve at {len(study['llc_curve']['steps'])} checkpoints: rank changes at steps "
-                  f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}; "
+                  f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}{smoothing}; "
                   f"missed {stages['missed']}, spurious {len(stages['spurious'])}",
                   f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}",
                   _mixing_line(study)]

@@ -181,11 +181,12 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     resolved = setup.resolved()
     key = {"setup": asdict(resolved), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler),
            "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None}
+    chosen = {"chosen_from_architecture": setup.chosen_by_schedule()}   # of the setup asked for, not the cached one
     if cache is None:
-        return {**judged(_study(setup, sampler, curve_sampler, None, progress)), "from_cache": False}
+        return {**judged(_study(resolved, sampler, curve_sampler, None, progress)), **chosen, "from_cache": False}
     measured, loaded = cached_json(cache, "saddle-study", key,
-                                   lambda: _study(setup, sampler, curve_sampler, cache, progress))
-    return {**judged(measured), "from_cache": loaded}
+                                   lambda: _study(resolved, sampler, curve_sampler, cache, progress))
+    return {**judged(measured), **chosen, "from_cache": loaded}
 
 
 def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], teacher_rank: int,
@@ -236,7 +237,7 @@ def mode_story(mode: dict[str, Any]) -> str:
 
 def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cache: Path | None,
            progress: bool) -> dict[str, Any]:
-    chosen, setup = setup.chosen_by_schedule(), setup.resolved()
+    """The measurements of the resolved ``setup`` (every setting given)."""
     run, network, x, y = train_setup(setup, cache=cache, progress=progress)
     ranks = numerical_rank(run.singular_values, setup.rank_tolerance)
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
@@ -257,7 +258,6 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)
     return {
         "widths": list(setup.widths), "dim": network.dim, "setup": asdict(setup),
-        "chosen_from_architecture": chosen,
         "training": {"step_budget": setup.steps, "steps_taken": int(run.steps[-1]),
                      "teacher_rank": setup.teacher_rank, "teacher_rank_reached_at_step": reached,
                      "next_mode": None if reached is not None else next_mode(run, network, x, y, ranks.tolist()),
