@@ -205,6 +205,9 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert study["sampler"]["extensions"] == 2 and {row["draws"] for row in study["plateaus"]} == {160}
     assert (tmp_path / "saddle.png").stat().st_size > 0
     assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
+    _, text, _ = run_cli(capsys, "saddle", *SMALL_SADDLE_ARGS, "--out", str(tmp_path))   # from the cache
+    bandwidth = study["stages"]["bandwidth"]
+    assert f"(smoothing h = {bandwidth:.3g} in log step; a boundary found only at a coarser h says so)" in text
 
 
 def test_an_aligned_start_is_asked_for_on_the_command_line(capsys, tmp_path):
@@ -236,7 +239,6 @@ def test_a_saddle_run_stuck_at_the_origin_exits_1_and_says_why(capsys, tmp_path,
     assert code == 1
     assert "ranks visited [0] of 0..4" in out and "teacher's rank 4 was never reached" in out
     assert "budget 300 steps" in out and "the step budget was spent" in out and said in out
-    assert "(smoothing h = " in out and "in log step; a boundary found only at a coarser h says so)" in out
     assert "FAILED at the plateaus of rank [0]" in out and "reported, not a target" in out
 
 
