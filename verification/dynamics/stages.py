@@ -33,9 +33,10 @@ stretches where λ̂ rises or falls. Here:
    the h step 1 chose for the curve's sharpest rises, though its level change is clear. Steps 1–3
    are therefore read again at every larger bandwidth tried, and a boundary found there is kept
    when its window overlaps none kept at a finer scale: a move the finer scale already found,
-   seen again broadened, adds nothing; one it missed adds a boundary (a scale-space reading of
-   the curve, as in Chaudhuri & Marron 1999, "SiZer for exploration of structures in curves",
-   JASA 94).
+   seen again broadened, adds nothing; one it missed adds a boundary, with the critical points
+   that bracket it at its scale (a scale-space reading of the curve, as in Chaudhuri & Marron
+   1999, "SiZer for exploration of structures in curves", JASA 94). No critical point is kept
+   inside a boundary's window.
 
 On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise boundary
 and a fall boundary with the critical point between them. Two moves closer than about 2h in
@@ -176,17 +177,20 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     if not (all(np.isfinite(h) and h > 0 for h in scales) and np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
     finest = _detect_at_scale(steps, llc, errors, weight_errors, float(scales[0]), threshold)
-    boundaries, critical = list(finest.boundaries), set(finest.critical)
+    boundaries, brackets = list(finest.boundaries), set(finest.critical)
     for h in scales[1:]:
         coarse = _detect_at_scale(steps, llc, errors, weight_errors, float(h), threshold)
         for boundary in coarse.boundaries:
             if not any(boundary.window_start <= kept.window_end and kept.window_start <= boundary.window_end
                        for kept in boundaries):
                 boundaries.append(boundary)
-                critical.update((max(c for c in coarse.critical if c <= boundary.window_start),
+                brackets.update((max(c for c in coarse.critical if c <= boundary.window_start),
                                  min(c for c in coarse.critical if c >= boundary.window_end)))
-    return finest._replace(boundaries=tuple(sorted(boundaries, key=lambda b: b.step)),
-                           critical=tuple(sorted(critical)))
+    # A critical point separates stages, so none is kept inside a boundary's window: a finer
+    # scale's flat point within a move that a coarser one found, or a coarse bracket within a
+    # finer boundary's window.
+    critical = [c for c in sorted(brackets) if not any(b.window_start < c < b.window_end for b in boundaries)]
+    return finest._replace(boundaries=tuple(sorted(boundaries, key=lambda b: b.step)), critical=tuple(critical))
 
 
 def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, weight_errors: np.ndarray,
