@@ -251,14 +251,16 @@ def test_curve_row_times_a_saddle_curve_both_ways_and_compares_them_in_standard_
         curve_row(1, checkpoints=1)
 
 
-def test_the_stages_bench_counts_failed_seeds_per_case_under_both_bandwidth_rules(capsys):
+def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule(capsys):
     from sltlab.verification.bench.stages import CASES, format_stages, stage_rows
 
     rows = stage_rows(3)
     assert [row["case"] for row in rows] == [name for name, _ in CASES]
-    assert all(0 <= row[key] <= 3 for row in rows for key in ("failed_chosen", "failed_former"))
+    assert all(0 <= row[key] <= 3 for row in rows for key in ("failed_default", "failed_chosen", "failed_former"))
     short = next(row for row in rows if row["case"].startswith("a stage of 3"))
     assert short["failed_chosen"] == 0 and short["failed_former"] == 3   # the former bandwidth merges its two rises
+    gradual = next(row for row in rows if row["case"].startswith("a gradual rise"))
+    assert gradual["failed_default"] < gradual["failed_chosen"]         # the coarser scales find what it misses
     assert "C_L" in format_stages(rows)
     assert main(["bench", "--only", "stages", "--count", "0"]) == 2
     assert "--count must be at least 1" in capsys.readouterr().err

@@ -71,13 +71,13 @@ def stage_rows(count: int = 40) -> list[dict[str, Any]]:
     rows = []
     for name, case in CASES:
         changes = case.get("changes", CHANGES) if any(case["jumps"]) else ()
-        failed = {"scales": 0, "chosen": 0, "former": 0}
+        failed = {"default": 0, "chosen": 0, "former": 0}
         chosen = []
         for seed in range(count):
             steps, llc, errors = staircase(seed, **case)
             default = detect_stages(steps, llc, errors)
             chosen.append(default.bandwidth)
-            for rule, detection in (("scales", default),
+            for rule, detection in (("default", default),
                                     ("chosen", detect_stages(steps, llc, errors, bandwidth=default.bandwidth)),
                                     ("former", detect_stages(steps, llc, errors, bandwidth=former_bandwidth(steps)))):
                 match = match_boundaries(changes, detection.boundaries)
@@ -92,7 +92,7 @@ def format_stages(rows: list[dict[str, Any]]) -> str:
              "(flat: with any boundary); the default (bandwidth chosen per curve by C_L, then the coarser "
              "ones), the chosen bandwidth alone, and the former max(0.1, spacing)"]
     for row in rows:
-        lines.append(f"  {row['case']:<46} default {row['failed_scales']:>3}/{row['seeds']}   C_L alone "
+        lines.append(f"  {row['case']:<46} default {row['failed_default']:>3}/{row['seeds']}   C_L alone "
                      f"{row['failed_chosen']:>3}/{row['seeds']}   former {row['failed_former']:>3}/{row['seeds']}"
                      f"   (h chosen {row['median_bandwidth_chosen']:.3f})")
     return "\n".join(lines)
