@@ -3,8 +3,8 @@ problem, the cache, and the `sltlab dynamics` contract on small, fast settings (
 study's own parts: tests/verification/test_grokking.py)."""
 
 import json
-from dataclasses import replace
 import math
+from dataclasses import replace
 
 import pytest
 import torch

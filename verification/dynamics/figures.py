@@ -48,7 +48,7 @@ def _saddle_curve(ax, study: dict[str, Any]) -> None:
     for n, step in enumerate(stages["true_rank_change_steps"]):
         ax.axvline(step, color="black", linestyle="--", linewidth=1, label="rank change (training)" if n == 0 else None)
     ax.set_xscale("log")
-    if steps.max() >= 10 * steps.min():   # a power of ten is shown and labels the axis; minor labels would crowd
+    if steps.size and steps.max() >= 10 * steps.min():   # a power of ten labels the axis; minor labels would crowd
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("gradient-descent step (log scale)")
     ax.set_ylabel("learning coefficient")

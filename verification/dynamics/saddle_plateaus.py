@@ -161,9 +161,8 @@ def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, 
     exact = theory.deep_linear(list(widths), plateau.rank)
     loss = relabelled_loss(network, x, position)
     nbeta = sampler.nbeta or default_nbeta(n)
-    relabelled = estimated
     truth = reference_llc(loss, position, nbeta, sampler.localization, **TRUTH_SWEEPS)
-    mean = relabelled["llc_mean"]
+    mean = estimated["llc_mean"]
     relative = None if mean is None else (mean - exact.lam_float) / exact.lam_float
     return {
         "rank": plateau.rank,
@@ -173,7 +172,7 @@ def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, 
         "lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float,
         "multiplicity_exact": exact.multiplicity,
         "sampler": "replica exchange" if exchanged else sampler.sampler,
-        **relabelled,
+        **estimated,
         "rel_error": relative,
         "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR,
         "finite_n_truth": {"method": "blocked Gibbs at the same centre, nβ and γ", "mean": truth.mean,
