@@ -16,7 +16,8 @@ from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
 from sltlab.verification.dynamics.saddle import SaddleSetup, saddle_study, saddle_verdict, train_setup
-from sltlab.verification.dynamics.saddle_plateaus import detect_plateaus, relabelled_loss, rises_one_per_stage
+from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, detect_plateaus, rank_margin,
+                                                          relabelled_loss, rises_one_per_stage)
 
 # Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
 SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
@@ -45,6 +46,32 @@ def test_plateaus_are_stretches_of_one_rank_resting_at_the_smallest_gradient():
     plateaus = detect_plateaus(ranks, norms)
     assert [(p.rank, p.first, p.last, p.resting) for p in plateaus] == [(0, 0, 2, 1), (1, 3, 5, 4), (2, 6, 9, 8)]
     assert rises_one_per_stage(plateaus)
+
+
+def test_rank_margin_weighs_the_last_learned_and_the_next_mode_in_posterior_sds():
+    assert (LEARNED_SDS, ABSENT_SDS) == (5.0, 1.0)
+    sigma = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.01, 0.0], [0.5, 0.2, 0.05], [2.0, 1.0, 0.25]])
+    # nβ = 100: one posterior SD is 0.1
+    got = rank_margin(sigma, [0, 1, 2, 3], 100.0)
+    assert got[0] == math.inf                              # rank 0 with nothing learned, next σ = 0
+    assert got[1] == pytest.approx(1.0)                    # min(0.5·10/5, 1/(0.01·10)) = min(1, 10)
+    assert got[2] == pytest.approx(0.4)                    # min(0.2·10/5, 1/(0.05·10)) = min(0.4, 2)
+    assert got[3] == pytest.approx(0.5)                    # full rank: only the last learned mode, 2.5/5
+    assert rank_margin(sigma[1:2], [0], 100.0) == [pytest.approx(0.2)]   # the next mode 5 SDs out: 1/5
+
+
+def test_a_plateau_rests_at_its_quietest_resolved_checkpoint_or_its_best_resolved_one():
+    ranks = [0, 0, 1, 1, 1, 1, 2, 2, 2]
+    norms = [0.1, 0.2, 0.01, 0.5, 0.3, 0.4, 0.05, 0.3, 0.2]
+    margins = [9.0, 9.0, 0.4, 1.0, 1.6, 0.8, 0.2, 0.6, 0.4]
+    plateaus = detect_plateaus(ranks, norms, margins=margins)
+    # Rank 1's quietest checkpoint (index 2) is not resolved (a new mode only 2 SDs from zero,
+    # say): it rests at the quieter of the two resolved ones. Rank 2 is resolved nowhere: at its
+    # best resolved checkpoint.
+    assert [p.resting for p in plateaus] == [0, 4, 7]
+    assert [p.resting for p in detect_plateaus(ranks, norms)] == [0, 2, 6]
+    with pytest.raises(ValueError, match="one margin per rank"):
+        detect_plateaus(ranks, norms, margins=margins[1:])
 
 
 def test_a_rank_passing_through_is_dropped_and_its_neighbours_merged():
@@ -89,6 +116,10 @@ def test_the_saddle_study_gives_one_row_per_plateau_and_caches(tmp_path):
     assert [row["rank"] for row in result["plateaus"]] == [0, 1, 2] and result["ranks_rise_one_per_stage"]
     for row in result["plateaus"]:
         assert row["lambda_exact"] and row["first_step"] <= row["checkpoint_step"] <= row["last_step"]
+        modes = row["resolution"]
+        assert modes["learned_at_least_sds"] == LEARNED_SDS and modes["next_at_most_sds"] == ABSENT_SDS
+        assert modes["resolved"] == ((modes["learned_mode_sds"] is None or modes["learned_mode_sds"] >= LEARNED_SDS)
+                                     and (modes["next_mode_sds"] is None or modes["next_mode_sds"] <= ABSENT_SDS))
         assert "llc_mean" in row["negative_control_real_data"]
         truth = row["finite_n_truth"]["mean"]
         assert truth > 0 and row["finite_n_truth"]["se"] > 0

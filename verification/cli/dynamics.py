@@ -200,6 +200,7 @@ def _saddle_text(summary) -> str:
                          f"{100 * row['estimand_bias']:>+7.1f}%  {'diverged' if control is None else f'{control:.4g}'}")
         lines.append("  truth: nβ·E[ΔL] by blocked Gibbs at the same centre, nβ and γ; sampler = λ̂ against it, "
                      "estimand = it against λ_k")
+        lines.append(_resting_line(study["plateaus"]))
         finest = stages.get("bandwidth")   # absent when too few checkpoints had an estimate
         found = ", ".join(f"{b['step']} [{b['window_start']}–{b['window_end']}"
                           + (f", at h = {b['bandwidth']:.3g}]" if b["bandwidth"] > finest else "]")
@@ -217,6 +218,18 @@ def _saddle_text(summary) -> str:
               + (" (every study loaded from the cache)" if all(s["from_cache"] for s in summary["studies"]) else ""),
               f"wrote {summary['results']} and {summary['figure']}"]
     return "\n".join(lines)
+
+
+def _resting_line(plateaus) -> str:
+    """Where the plateaus rest, and which of them rest where their rank is not resolved."""
+    if not plateaus:
+        return "  no plateau"
+    rule = plateaus[0]["resolution"]
+    unresolved = [row["rank"] for row in plateaus if not row["resolution"]["resolved"]]
+    return (f"  each plateau rests at its quietest checkpoint whose rank is resolved (its last learned mode ≥ "
+            f"{rule['learned_at_least_sds']:g} posterior SDs 1/√nβ from zero, the next ≤ {rule['next_at_most_sds']:g})"
+            + (f"; NOT resolved anywhere on the plateaus of rank {unresolved}: they rest at their best resolved "
+               "checkpoint, and λ_k may not be their finite-n estimand" if unresolved else ""))
 
 
 def _mixing_line(study) -> str:

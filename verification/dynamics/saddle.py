@@ -34,10 +34,11 @@ from sltlab.models.training import (TrainingRun, balanced_initialization, least_
                                    numerical_rank, train_deep_linear)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, EXCHANGE_LADDER
-from sltlab.verification.dynamics.saddle_schedule import escape_steps, saddle_schedule
-from sltlab.verification.dynamics.saddle_plateaus import (PLATEAU_EXTENSIONS, SADDLE_ANNEAL, TARGET_RELATIVE_ERROR,
-                                                          detect_plateaus, exchanged_plateaus, negative_controls,
-                                                          plateau_row, rises_one_per_stage, sampled_plateaus)
+from sltlab.verification.dynamics.saddle_schedule import aligned_by_architecture, escape_steps, saddle_schedule
+from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
+                                                          TARGET_RELATIVE_ERROR, detect_plateaus, exchanged_plateaus,
+                                                          negative_controls, plateau_row, rank_margin,
+                                                          rises_one_per_stage, sampled_plateaus)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
                                                         stages_beside_rank_changes)
 
@@ -117,16 +118,6 @@ class SaddleSetup:
                                   "aligned_start") if getattr(self, name) is None]
 
 
-def aligned_by_architecture(widths: Sequence[int], teacher_rank: int) -> bool:
-    """Whether the study starts aligned (Saxe, McClelland & Ganguli 2014's decoupled start) rather
-    than at a random orientation: where the narrowest layer is exactly as wide as the teacher's
-    rank. There no spare direction is left, so a mode that starts against its teacher direction
-    shrinks instead of escaping until its singular vectors turn through zero overlap, which from
-    a random start outlasted a budget of 30 predicted escapes on [8,6,5,5,5,4,8]; with a spare
-    direction the random start reached the teacher's rank in every study run."""
-    return min(widths) == teacher_rank
-
-
 # The default architectures: the two of the theory's staircase, every setting from the schedule.
 SADDLE_SETUPS = (SaddleSetup((10, 5, 5, 10)), SaddleSetup((10, 5, 10)))
 # MALA on the exact full-data gradients (sufficient statistics), its step tuned to acceptance 0.8
@@ -180,7 +171,8 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     curve_sampler.validate()
     resolved = setup.resolved()
     key = {"setup": asdict(resolved), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler),
-           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None}
+           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None,
+           "resting_resolved": [LEARNED_SDS, ABSENT_SDS]}
     chosen = {"chosen_from_architecture": setup.chosen_by_schedule()}   # of the setup asked for, not the cached one
     if cache is None:
         return {**judged(_study(resolved, sampler, curve_sampler, None, progress)), **chosen, "from_cache": False}
@@ -240,7 +232,8 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     """The measurements of the resolved ``setup`` (every setting given)."""
     run, network, x, y = train_setup(setup, cache=cache, progress=progress)
     ranks = numerical_rank(run.singular_values, setup.rank_tolerance)
-    plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
+    margins = rank_margin(run.singular_values, ranks.tolist(), sampler.nbeta or default_nbeta(setup.n))
+    plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist(), margins=margins)
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     exchange = setup.plateau_sampler == "exchange"
     if not plateaus:
