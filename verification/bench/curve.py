@@ -4,7 +4,7 @@ one batched run against one checkpoint after the other: ``sltlab bench --only cu
 The run is the saddle study's own on [10,4,4,4,10] (d = 112, trained once, not timed), and the
 checkpoints are the study's curve (evenly spaced in log step, ``--checkpoints`` of them), each
 estimated with the study's curve sampler (MALA, 16 chains, 2,000 warm-up and burn-in steps,
-500 draws). A network this small costs by the step, not by the chain. Each repeat times the
+2,000 draws). A network this small costs by the step, not by the chain. Each repeat times the
 whole curve both ways — :func:`~sltlab.estimators.problems.estimate_llc_of_problems` over a
 :class:`~sltlab.models.deep_linear_losses.StackedFullDataLoss`, and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint, each with its own

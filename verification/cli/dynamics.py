@@ -69,8 +69,8 @@ def add_dynamics_commands(commands) -> None:
                ("--curve-chains", dict(type=int, dest="curve_chains",
                                        help="MALA chains per estimate along the LLC curve (16)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
-                                      help="draws per chain along the LLC curve, after four times as many burn-in "
-                                           "steps (500)")),
+                                      help="draws per chain along the LLC curve (2000), after four times as many "
+                                           "burn-in steps, at most 2000")),
                *_COMMON)
     subcommand(studies, "grokking", "grokking on modular addition, the LLC at every checkpoint of every seed "
                "(step calibrated at its memorisation) with the stages of each curve, and under several sampler "
@@ -138,7 +138,8 @@ def _saddle(args) -> Result:
                                          if getattr(args, name) is not None})
     curve_sampler = replace(CURVE_SAMPLER, chains=args.curve_chains or CURVE_SAMPLER.chains,
                             draws=args.curve_draws or CURVE_SAMPLER.draws,
-                            burnin=4 * args.curve_draws if args.curve_draws else CURVE_SAMPLER.burnin,
+                            burnin=min(4 * args.curve_draws, CURVE_SAMPLER.burnin) if args.curve_draws
+                            else CURVE_SAMPLER.burnin,
                             anneal=sampler.anneal)
     sampler.validate()
     curve_sampler.validate()
