@@ -234,11 +234,16 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert study["setup"]["aligned_start"] is False   # [6,3,6] has a spare direction beside the teacher's rank 2
     assert study["setup"]["plateau_sampler"] == "mala" and study["sampler"]["plateaus"] == "mala"
     assert study["sampler"]["extensions"] == 2 and {row["draws"] for row in study["plateaus"]} == {160}
+    curve = study["llc_curve"]["sampler"]
+    assert (curve["draws"], curve["burnin"]) == (10, 40)   # --curve-draws 10: four times as many burn-in steps
     assert (tmp_path / "saddle.png").stat().st_size > 0
     assert json.loads((tmp_path / "saddle.json").read_text())["studies"] == result["studies"]
     _, text, _ = run_cli(capsys, "saddle", *SMALL_SADDLE_ARGS, "--out", str(tmp_path))   # from the cache
     bandwidth = study["stages"]["bandwidth"]
     assert f"(smoothing h = {bandwidth:.3g} in log step; a boundary found only at a coarser h says so)" in text
+    unresolved = [row["rank"] for row in study["plateaus"] if not row["resolution"]["resolved"]]
+    assert "each plateau rests at its quietest checkpoint whose rank is resolved" in text
+    assert ("NOT resolved anywhere on the plateaus of rank" in text) == bool(unresolved)
 
 
 def test_an_aligned_start_is_asked_for_on_the_command_line(capsys, tmp_path):
