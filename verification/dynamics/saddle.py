@@ -231,9 +231,9 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
            progress: bool) -> dict[str, Any]:
     """The measurements of the resolved ``setup`` (every setting given)."""
     run, network, x, y = train_setup(setup, cache=cache, progress=progress)
-    ranks = numerical_rank(run.singular_values, setup.rank_tolerance)
-    margins = rank_margin(run.singular_values, ranks.tolist(), sampler.nbeta or default_nbeta(setup.n))
-    plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist(), margins=margins)
+    ranks, nbeta = numerical_rank(run.singular_values, setup.rank_tolerance), sampler.nbeta or default_nbeta(setup.n)
+    plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist(),
+                               margins=rank_margin(run.singular_values, ranks.tolist(), nbeta))
     reached = next((int(run.steps[i]) for i, rank in enumerate(ranks.tolist()) if rank >= setup.teacher_rank), None)
     exchange = setup.plateau_sampler == "exchange"
     if not plateaus:
@@ -257,7 +257,7 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
                      "stopped_because": ("the step budget was spent"
                                          if reached is None or not setup.stop_at_teacher_rank
                                          else "the teacher's rank was reached (trained on for half as long again)")},
-        "sampler": {**asdict(sampler), "nbeta": sampler.nbeta or default_nbeta(setup.n),
+        "sampler": {**asdict(sampler), "nbeta": nbeta,
                     "plateaus": setup.plateau_sampler, "step_size_note": "resolved per estimate, see each plateau",
                     "extensions": 0 if exchange else setup.plateau_extensions},
         "steps": run.steps.tolist(), "loss": run.losses.tolist(), "rank": ranks.tolist(),
