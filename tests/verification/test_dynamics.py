@@ -16,7 +16,7 @@ from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
-from sltlab.verification.dynamics.saddle import SaddleSetup, saddle_study, saddle_verdict, train_setup
+from sltlab.verification.dynamics.saddle import DEFAULT_TEACHER, SaddleSetup, saddle_study, saddle_verdict, train_setup
 from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, detect_plateaus,
                                                           relabelled_loss)
 
@@ -162,7 +162,7 @@ def run_cli(capsys, *argv):
     (["saddle", "--widths", "10", "--out", "{out}"], "widths"),
     (["saddle", "--widths", "6", "3", "6", "--singular-values", "4", "1", "--init-scale", "-1", "--out", "{out}"],
      "positive"),
-    (["saddle", "--widths", "6", "2", "6", "--out", "{out}"], "rank 4"),
+    (["saddle", "--widths", "6", "2", "6", "--singular-values", "4", "2", "1", "--out", "{out}"], "give at most 2"),
     (["saddle", "--threads", "0", "--out", "{out}"], "threads"),
     (["saddle", "--plateau-sampler", "gibbs", "--out", "{out}"], "invalid choice"),
     (["saddle", "--anneal", "0.5", "--out", "{out}"], "anneal"),
@@ -223,6 +223,14 @@ def test_the_start_is_aligned_exactly_where_the_narrowest_layer_leaves_no_spare_
     assert setup.resolved().aligned_start is aligned and "aligned_start" in setup.chosen_by_schedule()
     told = replace(setup, aligned_start=not aligned)
     assert told.resolved().aligned_start is (not aligned) and "aligned_start" not in told.chosen_by_schedule()
+
+
+def test_the_default_teacher_is_cut_to_as_many_modes_as_the_narrowest_layer_carries():
+    narrow = SaddleSetup((4, 3, 4))
+    assert narrow.resolved().singular_values == DEFAULT_TEACHER[:3] and "singular_values" in narrow.chosen_by_schedule()
+    assert SaddleSetup((10, 5, 10)).resolved().singular_values == DEFAULT_TEACHER
+    with pytest.raises(ValueError, match=r"rank 4 cannot be learned through widths \[4, 3, 4\]: give at most 3"):
+        SaddleSetup((4, 3, 4), singular_values=DEFAULT_TEACHER).validate()
 
 
 @pytest.mark.parametrize("start, said", [((), "aligned start"), (("--random-start",), "random start")])

@@ -42,7 +42,8 @@ def add_dynamics_commands(commands) -> None:
                                         help="step size of gradient descent (default: half the stability limit at "
                                              "the strongest mode, at most 0.01)")),
                ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
-                                          help="the teacher's singular values (default 10 5 2.5 1.25)")),
+                                          help="the teacher's singular values (default 10 5 2.5 1.25, cut to as many "
+                                               "as the narrowest layer carries)")),
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
                ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
@@ -181,7 +182,8 @@ def _saddle_text(summary) -> str:
         reached = training["teacher_rank_reached_at_step"]
         lines += [f"saddle-to-saddle, widths {study['widths']} (d = {study['dim']}): ranks visited "
                   f"{study['ranks_visited']} of 0..{training['teacher_rank']}; {study['wall_seconds']:.0f} s",
-                  f"  {'aligned' if setup['aligned_start'] else 'random'} start, init scale "
+                  f"  teacher singular values {' '.join(f'{v:g}' for v in setup['singular_values'])}; "
+                  f"{'aligned' if setup['aligned_start'] else 'random'} start, init scale "
                   f"{setup['init_scale']:.3g}, learning rate {setup['learning_rate']:.3g}, budget "
                   f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
                   f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"

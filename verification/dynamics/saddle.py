@@ -44,6 +44,8 @@ from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_ind
 
 
 PLATEAU_SAMPLERS = ("mala", "exchange")
+# The teacher when none is given: four well separated modes, cut to as many as the narrowest layer carries.
+DEFAULT_TEACHER = (10.0, 5.0, 2.5, 1.25)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class SaddleSetup:
     """One training run: architecture, teacher, data and gradient descent.
 
     The teacher is n_out × n_in with the given singular values (well separated, so the modes
-    are learned one at a time) and random singular vectors; inputs are N(0, I), noise N(0, 1).
+    are learned one at a time; left at None, ``DEFAULT_TEACHER`` cut to the narrowest layer's
+    width) and random singular vectors; inputs are N(0, I), noise N(0, 1).
     ``rank_tolerance`` is the absolute threshold above which a singular value of the end-to-end
     matrix counts towards its numerical rank. Initial scale, step budget, learning rate and
     checkpoint spacing left at None are chosen from the architecture
@@ -73,7 +76,7 @@ class SaddleSetup:
     learning_rate: float | None = None
     checkpoint_every: int | None = None
     n: int = 2000
-    singular_values: tuple[float, ...] = (10.0, 5.0, 2.5, 1.25)
+    singular_values: tuple[float, ...] | None = None
     rank_tolerance: float = 0.1
     seed: int = 0
     stop_at_teacher_rank: bool = True
@@ -83,11 +86,11 @@ class SaddleSetup:
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
-        if len(self.singular_values) > min(self.widths):
-            raise ValueError(f"a teacher of rank {len(self.singular_values)} cannot be learned through widths "
-                             f"{list(self.widths)}: at most rank {min(self.widths)}")
-        if not all(s > 0 for s in self.singular_values) or not self.singular_values:
-            raise ValueError(f"the teacher needs positive singular values, got {list(self.singular_values)}")
+        if len(self.teacher_values) > min(self.widths):
+            raise ValueError(f"a teacher of rank {len(self.teacher_values)} cannot be learned through widths "
+                             f"{list(self.widths)}: give at most {min(self.widths)} singular values")
+        if not all(s > 0 for s in self.teacher_values) or not self.teacher_values:
+            raise ValueError(f"the teacher needs positive singular values, got {list(self.teacher_values)}")
         if not all(v is None or v > 0 for v in (self.init_scale, self.learning_rate)) or not self.rank_tolerance > 0:
             raise ValueError("init scale, learning rate and rank tolerance must be positive")
         if self.plateau_sampler not in (None, *PLATEAU_SAMPLERS):
@@ -100,22 +103,28 @@ class SaddleSetup:
             raise ValueError(f"plateau extensions must be 0 or more, got {self.plateau_extensions}")
 
     @property
+    def teacher_values(self) -> tuple[float, ...]:
+        """The teacher's singular values: those given, or ``DEFAULT_TEACHER`` cut to the narrowest width."""
+        return DEFAULT_TEACHER[:min(self.widths)] if self.singular_values is None else tuple(self.singular_values)
+
+    @property
     def teacher_rank(self) -> int:
-        return len(self.singular_values)
+        return len(self.teacher_values)
 
     def resolved(self) -> SaddleSetup:
         """This setup with every setting left at None taken from the architecture's schedule."""
         self.validate()
-        schedule = saddle_schedule(self.widths, self.singular_values)
-        chosen = {"init_scale": schedule.init_scale, "steps": schedule.step_budget,
-                  "learning_rate": schedule.learning_rate, "checkpoint_every": schedule.checkpoint_every,
+        schedule = saddle_schedule(self.widths, self.teacher_values)
+        chosen = {"singular_values": self.teacher_values, "init_scale": schedule.init_scale,
+                  "steps": schedule.step_budget, "learning_rate": schedule.learning_rate,
+                  "checkpoint_every": schedule.checkpoint_every,
                   "plateau_sampler": "exchange" if len(self.widths) - 1 >= EXCHANGE_FROM_LAYERS else "mala",
                   "aligned_start": aligned_by_architecture(self.widths, self.teacher_rank)}
         return replace(self, **{name: value for name, value in chosen.items() if getattr(self, name) is None})
 
     def chosen_by_schedule(self) -> list[str]:
-        return [name for name in ("init_scale", "steps", "learning_rate", "checkpoint_every", "plateau_sampler",
-                                  "aligned_start") if getattr(self, name) is None]
+        return [name for name in ("singular_values", "init_scale", "steps", "learning_rate", "checkpoint_every",
+                                  "plateau_sampler", "aligned_start") if getattr(self, name) is None]
 
 
 # The default architectures: the two of the theory's staircase, every setting from the schedule.
