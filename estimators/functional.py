@@ -58,6 +58,22 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     return nn.functional.cross_entropy(output, target, reduction="none")
 
 
+def check_class_probabilities(target: Tensor) -> None:
+    """Refuse floating-point cross-entropy targets that are not class probabilities, each row
+    non-negative and summing to 1 over the classes (dimension 1): with a negative entry
+    −Σ_k y_k·log softmax(f)_k is unbounded below in f, so the loss has no minimum and λ̂ no
+    meaning; rows of another sum rescale the likelihood, and so nβ, row by row. Integer targets
+    (class indices) pass."""
+    if not target.is_floating_point() or target.dim() < 2 or target.numel() == 0:
+        return
+    sums = target.double().sum(1)
+    if bool((target < 0).any()) or not bool(((sums - 1).abs() <= 1e-4).all()):
+        worst = float((sums - 1).abs().max())
+        raise ValueError(f"loss 'cross_entropy' takes floating-point targets as class probabilities (non-negative, "
+                         f"each row summing to 1 over dimension 1); got entries down to {float(target.min()):.3g} and "
+                         f"row sums off 1 by up to {worst:.3g} (for class indices give integer targets)")
+
+
 def _rows(shape: Sequence[int]) -> str:
     """A per-sample shape with its rows as b: [b, 1]."""
     return "[" + ", ".join(["b", *map(str, shape[1:])]) + "]"

@@ -19,11 +19,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
-from sltlab.estimators.functional import FunctionalModel, cross_entropy, gaussian_nll
+from sltlab.estimators.functional import FunctionalModel, check_class_probabilities, cross_entropy, gaussian_nll
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
-from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, stream_refusal
+from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, first_rows, stream_refusal
 
 LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
 INPUT_KEYS = ("x", "input", "inputs")
@@ -274,6 +274,9 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
                          f"losses, got {loss!r}")
     if targets is not None:
         _check_field(targets, rows, "targets")
+    if loss == "cross_entropy":
+        column = targets if rows.fields is None else rows.fields.index(targets)
+        check_class_probabilities(first_rows(rows.tensors, column))
     return sample_loss, inputs, targets, notes
 
 

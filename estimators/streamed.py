@@ -168,3 +168,11 @@ def row_count(data: tuple[Tensor, ...] | StreamedRows) -> int:
     if isinstance(data, StreamedRows):
         return len(data)
     return len(data[0]) if data else 0
+
+
+def first_rows(tensors: tuple[Tensor, ...] | StreamedRows, column: int, rows: int = 4096) -> Tensor:
+    """Column ``column`` of the data: all of it when the rows are tensors, the first ``rows``
+    rows when they are streamed (what a check on the data can read without a full pass)."""
+    if isinstance(tensors, StreamedRows):
+        return tensors.read(torch.arange(min(rows, len(tensors))), "the first rows")[column]
+    return tensors[column]

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.estimators import estimate_llc
+from sltlab.estimators.functional import FunctionalModel, check_class_probabilities, cross_entropy
 from sltlab.models.deep_linear import DeepLinearNetwork
 
 
@@ -73,3 +74,17 @@ def test_cross_entropy_takes_integer_indices_of_any_width_and_refuses_booleans()
     torch.testing.assert_close(cross_entropy(outputs, labels.to(torch.uint8)), cross_entropy(outputs, labels))
     with pytest.raises(ValueError, match="got bool targets of shape"):
         cross_entropy(outputs, labels.bool())
+
+
+def test_cross_entropy_refuses_float_targets_that_are_not_class_probabilities_before_sampling():
+    x, labels = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    soft = torch.softmax(torch.randn(40, 2), 1).double()
+    check_class_probabilities(soft)                                       # probabilities pass
+    check_class_probabilities(nn.functional.one_hot(labels, 2).float())   # and so do one-hot floats
+    check_class_probabilities(labels)                                     # class indices are not checked here
+    module, negative = nn.Linear(3, 2), soft.clone()
+    negative[0] = torch.tensor([1.5, -0.5])                              # sums to 1, yet unbounded below
+    with pytest.raises(ValueError, match="got entries down to -0.5 and row sums off 1 by up to"):
+        estimate_llc(module, (x, negative), loss="cross_entropy")
+    with pytest.raises(ValueError, match="row sums off 1 by up to 1 "):
+        estimate_llc(module, (x, 2 * soft), loss="cross_entropy")         # rescales the likelihood row by row
