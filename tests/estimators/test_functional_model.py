@@ -4,6 +4,7 @@ named fields, and a position restricted to some of the parameters."""
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from sltlab.estimators import estimate_llc
 from sltlab.estimators.functional import FunctionalModel, check_class_probabilities, cross_entropy
@@ -88,3 +89,5 @@ def test_cross_entropy_refuses_float_targets_that_are_not_class_probabilities_be
         estimate_llc(module, (x, negative), loss="cross_entropy")
     with pytest.raises(ValueError, match="row sums off 1 by up to 1 "):
         estimate_llc(module, (x, 2 * soft), loss="cross_entropy")         # rescales the likelihood row by row
+    with pytest.raises(ValueError, match="got entries down to -0.5"):   # streamed rows: checked on their first slice
+        estimate_llc(module, TensorDataset(x, negative), loss="cross_entropy", stream=True)
