@@ -30,11 +30,12 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
 from sltlab.models.deep_linear_losses import FullDataLoss
-from sltlab.models.training import (TrainingRun, balanced_initialization, least_squares_fit, mode_overlaps,
-                                   numerical_rank, train_deep_linear)
+from sltlab.models.training import (TrainingRun, balanced_initialization, least_squares_fit, numerical_rank,
+                                   train_deep_linear)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, EXCHANGE_LADDER
-from sltlab.verification.dynamics.saddle_schedule import aligned_by_architecture, escape_steps, saddle_schedule
+from sltlab.verification.dynamics.saddle_schedule import (aligned_by_architecture, escape_steps, mode_story, next_mode,
+                                                          saddle_schedule)
 from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
                                                           TARGET_RELATIVE_ERROR, detect_plateaus, exchanged_plateaus,
                                                           negative_controls, plateau_row, rank_margin,
@@ -208,32 +209,6 @@ def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], 
     if not stages_matched:
         reasons.append("the stage boundaries found on the LLC curve do not match the rank changes one to one")
     return reasons
-
-
-def next_mode(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, y: torch.Tensor,
-              ranks: Sequence[int]) -> dict[str, Any]:
-    """Strength and overlap (:func:`sltlab.models.training.mode_overlaps`) of the first mode the
-    run never learned, when it first reached its final rank and at its end."""
-    since = list(ranks).index(ranks[-1])
-    fit = least_squares_fit(x, y)
-    (then_strength, then_overlap), (end_strength, end_overlap) = (
-        mode_overlaps(network, run.positions[i], fit) for i in (since, -1))
-    mode = ranks[-1]
-    return {"mode": mode + 1, "since_step": int(run.steps[since]),
-            "strength": [float(then_strength[mode]), float(end_strength[mode])],
-            "overlap": [float(then_overlap[mode]), float(end_overlap[mode])]}
-
-
-def mode_story(mode: dict[str, Any]) -> str:
-    """One clause on what the first mode not learned did (:func:`next_mode`)."""
-    (strength_then, strength_end), (overlap_then, overlap_end) = mode["strength"], mode["overlap"]
-    moved = (f"overlap with the teacher {overlap_then:+.2f} at step {mode['since_step']:,} and {overlap_end:+.2f} at "
-             f"the end, strength {strength_then:.1e} then {strength_end:.1e}")
-    if overlap_then < 0:
-        return (f"mode {mode['mode']} pointed against its teacher direction ({moved}): such a mode shrinks until "
-                f"its singular vectors turn through zero overlap, which the budget did not cover (an aligned start, "
-                f"--aligned-start, starts every mode along the data's direction)")
-    return f"mode {mode['mode']} overlapped its teacher direction but did not escape within the budget ({moved})"
 
 
 def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cache: Path | None,

@@ -20,13 +20,20 @@ little of each teacher mode the random start overlaps (measured up to three time
 the tuned deep networks, then 12.4–13.7 times on three runs of a fresh random draw, which a
 budget of 10 left short of the teacher's rank, and up to 13.3 times on a second, independent
 draw, run after the budget was set), and training stops early once the teacher's rank is
-reached (:func:`sltlab.models.training.train_deep_linear`, ``until_rank``).
+reached (:func:`sltlab.models.training.train_deep_linear`, ``until_rank``). Where a run still
+stops short of it, :func:`next_mode` and :func:`mode_story` say what the first mode it never
+learned was doing: too weak to escape within the budget, or turned against its teacher.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
+
+import torch
+
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.training import TrainingRun, least_squares_fit, mode_overlaps
 
 END_TO_END_SCALE = 1e-4     # every singular value of the end-to-end map at the start
 BUDGET_FACTOR = 30          # step budget / predicted escape of the weakest mode
@@ -75,3 +82,29 @@ def aligned_by_architecture(widths: Sequence[int], teacher_rank: int) -> bool:
     a random start outlasted a budget of 30 predicted escapes on [8,6,5,5,5,4,8]; with a spare
     direction the random start reached the teacher's rank in every study run."""
     return min(widths) == teacher_rank
+
+
+def next_mode(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, y: torch.Tensor,
+              ranks: Sequence[int]) -> dict[str, Any]:
+    """Strength and overlap (:func:`sltlab.models.training.mode_overlaps`) of the first mode the
+    run never learned, when it first reached its final rank and at its end."""
+    since = list(ranks).index(ranks[-1])
+    fit = least_squares_fit(x, y)
+    (then_strength, then_overlap), (end_strength, end_overlap) = (
+        mode_overlaps(network, run.positions[i], fit) for i in (since, -1))
+    mode = ranks[-1]
+    return {"mode": mode + 1, "since_step": int(run.steps[since]),
+            "strength": [float(then_strength[mode]), float(end_strength[mode])],
+            "overlap": [float(then_overlap[mode]), float(end_overlap[mode])]}
+
+
+def mode_story(mode: dict[str, Any]) -> str:
+    """One clause on what the first mode not learned did (:func:`next_mode`)."""
+    (strength_then, strength_end), (overlap_then, overlap_end) = mode["strength"], mode["overlap"]
+    moved = (f"overlap with the teacher {overlap_then:+.2f} at step {mode['since_step']:,} and {overlap_end:+.2f} at "
+             f"the end, strength {strength_then:.1e} then {strength_end:.1e}")
+    if overlap_then < 0:
+        return (f"mode {mode['mode']} pointed against its teacher direction ({moved}): such a mode shrinks until "
+                f"its singular vectors turn through zero overlap, which the budget did not cover (an aligned start, "
+                f"--aligned-start, starts every mode along the data's direction)")
+    return f"mode {mode['mode']} overlapped its teacher direction but did not escape within the budget ({moved})"
