@@ -22,18 +22,20 @@ from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SD
 
 # Widths [6, 3, 6] on a teacher with singular values 4 and 1: two stages within 800 steps.
 SMALL_SADDLE = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
-                           singular_values=(4.0, 1.0))
+                           singular_values=(4.0, 1.0), unmixed_plateaus="report")
 # 2 chains × 40 draws are worth at most 80 independent draws: every tiny estimate fails the
-# mixing gate (ESS ≥ 200) and warns.
+# mixing gate (ESS ≥ 200) and warns; the tiny studies report such plateaus rather than answer them
+# by replica exchange (tested in test_saddle_plateaus.py).
 TINY_SAMPLER = LLCConfig(chains=2, draws=40, burnin=10, localization=1.0, localize_at="true_parameter")
 TINY_CURVE = LLCConfig(sampler="mala", chains=2, draws=10, burnin=10, localization=1.0, localize_at="true_parameter")
-TINY_SAMPLER_ARGS = ["--chains", "2", "--draws", "40", "--burnin", "10", "--curve-chains", "2", "--curve-draws", "10"]
+TINY_SAMPLER_ARGS = ["--chains", "2", "--draws", "40", "--burnin", "10", "--curve-chains", "2", "--curve-draws", "10",
+                     "--unmixed-plateaus", "report"]
 SMALL_SADDLE_ARGS = ["--widths", "6", "3", "6", "--singular-values", "4", "1", "--init-scale", "1e-3", "--steps",
                      "800", "--learning-rate", "0.02", *TINY_SAMPLER_ARGS]
 # Four layers from per-layer scale 0.01 for 300 steps: the predicted escape is 50,000 steps, so
 # the run stays at rank 0 throughout (what the old fixed defaults did to [10, 4, 4, 4, 10]).
 STUCK_AT_THE_ORIGIN = SaddleSetup((10, 4, 4, 4, 10), init_scale=0.01, steps=300, learning_rate=0.01,
-                                  checkpoint_every=10, n=200)
+                                  checkpoint_every=10, n=200, unmixed_plateaus="report")
 SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4", "--steps", "30", "--seeds", "0",
                        "--draws", "8", "--curve-draws", "20"]
 

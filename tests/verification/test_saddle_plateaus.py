@@ -1,13 +1,17 @@
-"""Saddle plateaus on synthetic ranks: stretches of one rank, where each rests, and how well a
-checkpoint's rank is resolved at nβ."""
+"""Saddle plateaus: on synthetic ranks, stretches of one rank, where each rests, and how well a
+checkpoint's rank is resolved at nβ; on a small training run, which plateaus replica exchange
+answers."""
 
 import math
 
 import pytest
 import torch
 
-from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, detect_plateaus, rank_margin,
-                                                          rises_one_per_stage)
+from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.models.training import numerical_rank
+from sltlab.verification.dynamics.saddle import SADDLE_SAMPLER, SaddleSetup, train_setup
+from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, detect_plateaus, exchange_unmixed,
+                                                          rank_margin, rises_one_per_stage)
 
 
 def test_plateaus_are_stretches_of_one_rank_resting_at_the_smallest_gradient():
@@ -52,3 +56,20 @@ def test_a_rank_passing_through_is_dropped_and_its_neighbours_merged():
     assert not rises_one_per_stage(detect_plateaus([1, 1, 2, 2], [1.0] * 4))   # does not start at rank 0
     with pytest.raises(ValueError):
         detect_plateaus([0, 1], [1.0])
+
+
+def test_only_the_plateaus_whose_mala_chains_fail_the_gate_are_answered_by_replica_exchange():
+    setup = SaddleSetup((6, 3, 6), init_scale=1e-3, steps=800, learning_rate=0.02, checkpoint_every=10, n=500,
+                        singular_values=(4.0, 1.0)).resolved()
+    run, network, x, _ = train_setup(setup)
+    ranks = numerical_rank(run.singular_values, setup.rank_tolerance).tolist()
+    plateaus = detect_plateaus(ranks, run.gradient_norms.tolist())[:2]
+    mixed = {"llc_mean": 7.4, "llc_se": 0.05, "rhat": 1.01, "ess": 900.0, "draws": 5000, "notes": []}
+    unmixed = {**mixed, "llc_mean": 3.8, "rhat": 1.4, "ess": 12.0, "notes": ["went on twice"]}
+    answered = exchange_unmixed(plateaus, [mixed, unmixed], run, network, x, setup.n, SADDLE_SAMPLER, False)
+    assert answered[0] == mixed                                     # a plateau that passed keeps MALA's estimate
+    kept, exchanged = answered[1]["mala_unmixed"], answered[1]
+    assert kept == {name: unmixed[name] for name in ("llc_mean", "llc_se", "rhat", "ess", "draws")}
+    assert "exchange" in exchanged and exchanged["rhat"] <= RHAT_MAX and exchanged["ess"] >= ESS_MIN
+    assert exchanged["notes"] == ["went on twice", "MALA's chains still failed the mixing gate at 5,000 draws "
+                                  "(λ̂ 3.800 ± 0.050, R-hat 1.400, ESS 12); replica exchange answered"]

@@ -60,6 +60,10 @@ def add_dynamics_commands(commands) -> None:
                ("--plateau-extensions", dict(type=int, dest="plateau_extensions", metavar="K",
                                              help="MALA's plateaus whose chains fail the mixing gate go on from where "
                                                   "they ended, doubling their draws, at most K times (2)")),
+               ("--unmixed-plateaus", dict(dest="unmixed_plateaus", choices=("exchange", "report"),
+                                           help="MALA's plateaus still failing the mixing gate after going on: "
+                                                "estimated again by replica exchange, or reported as they are "
+                                                "(exchange)")),
                ("--chains", dict(type=int, help="MALA chains per estimate (16)")),
                ("--draws", dict(type=int, help="draws per chain (5000)")),
                ("--burnin", dict(type=int, help="burn-in steps, after as many warm-up steps (5000)")),
@@ -114,7 +118,8 @@ def _saddle_setups(args):
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
     given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
-                                                    "n", "plateau_sampler", "aligned_start", "plateau_extensions")
+                                                    "n", "plateau_sampler", "aligned_start", "plateau_extensions",
+                                                    "unmixed_plateaus")
              if getattr(args, name) is not None}
     if args.singular_values is not None:
         given["singular_values"] = tuple(args.singular_values)
@@ -168,10 +173,12 @@ def _plateau_sampler_line(sampler, plateaus) -> str:
     settings = f"γ = {sampler['localization']:g}, nβ = {sampler['nbeta']:.1f}"
     if sampler.get("plateaus") == "exchange":
         return f"  plateaus by {rule}; {settings}; negative control by {mala}"
-    went_on = ", ".join(f"rank {row['rank']} to {row['draws']:,}" for row in plateaus
-                        if row["draws"] > sampler["draws"])
+    drawn = [(row["rank"], row.get("mala_unmixed", row)["draws"]) for row in plateaus]
+    went_on = ", ".join(f"rank {rank} to {draws:,}" for rank, draws in drawn if draws > sampler["draws"])
+    exchanged = [row["rank"] for row in plateaus if "mala_unmixed" in row]
     return (f"  {mala}, {settings}, step: {rule}; plateaus failing the mixing gate go on, doubling their draws, "
-            f"at most {sampler['extensions']} times (went on: {went_on or 'none'})")
+            f"at most {sampler['extensions']} times (went on: {went_on or 'none'}), and where they still fail, "
+            f"replica exchange answers (at: {', '.join(f'rank {rank}' for rank in exchanged) or 'none'})")
 
 
 def _saddle_text(summary) -> str:

@@ -37,7 +37,8 @@ from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, E
 from sltlab.verification.dynamics.saddle_schedule import (aligned_by_architecture, escape_steps, mode_story, next_mode,
                                                           saddle_schedule)
 from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
-                                                          TARGET_RELATIVE_ERROR, detect_plateaus, exchanged_plateaus,
+                                                          TARGET_RELATIVE_ERROR, detect_plateaus,
+                                                          exchange_unmixed, exchanged_plateaus,
                                                           negative_controls, plateau_row, rank_margin,
                                                           rises_one_per_stage, sampled_plateaus)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
@@ -45,6 +46,7 @@ from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_ind
 
 
 PLATEAU_SAMPLERS = ("mala", "exchange")
+UNMIXED_PLATEAUS = ("exchange", "report")   # what answers a plateau whose MALA chains still fail the gate
 # The teacher when none is given: four well separated modes, cut to as many as the narrowest layer carries.
 DEFAULT_TEACHER = (10.0, 5.0, 2.5, 1.25)
 
@@ -68,7 +70,10 @@ class SaddleSetup:
     (:func:`sltlab.models.training.balanced_initialization`): no mode starts against its teacher.
     Left at None it is chosen from the architecture too: aligned where the narrowest layer is
     exactly as wide as the teacher's rank (:func:`aligned_by_architecture`), random elsewhere.
-    MALA's plateaus whose chains fail the mixing gate go on up to ``plateau_extensions`` times.
+    MALA's plateaus whose chains fail the mixing gate go on up to ``plateau_extensions`` times,
+    and those still failing are then estimated again by replica exchange (``unmixed_plateaus``
+    "exchange", :func:`sltlab.verification.dynamics.saddle_plateaus.exchange_unmixed`), or left
+    as they are and reported ("report").
     """
 
     widths: tuple[int, ...]
@@ -84,6 +89,7 @@ class SaddleSetup:
     plateau_sampler: str | None = None
     aligned_start: bool | None = None
     plateau_extensions: int = PLATEAU_EXTENSIONS
+    unmixed_plateaus: str = "exchange"
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
@@ -100,6 +106,9 @@ class SaddleSetup:
         if any(v is not None and v < 1 for v in (self.steps, self.checkpoint_every)) or self.n < 2:
             raise ValueError(f"need steps ≥ 1, checkpoint_every ≥ 1 and n ≥ 2, got {self.steps}, "
                              f"{self.checkpoint_every} and {self.n}")
+        if self.unmixed_plateaus not in UNMIXED_PLATEAUS:
+            raise ValueError(f"unmixed plateaus are answered by one of {', '.join(UNMIXED_PLATEAUS)}, "
+                             f"got {self.unmixed_plateaus!r}")
         if self.plateau_extensions < 0:
             raise ValueError(f"plateau extensions must be 0 or more, got {self.plateau_extensions}")
 
@@ -164,7 +173,8 @@ def train_setup(setup: SaddleSetup, *, cache: Path | None = None, progress: bool
 
     if cache is None:
         return TrainingRun(**train()), network, x, y
-    training = {name: value for name, value in asdict(setup).items() if name != "plateau_sampler"}
+    training = {name: value for name, value in asdict(setup).items()
+                if name not in ("plateau_sampler", "unmixed_plateaus")}
     tensors, _ = cached_tensors(cache, "saddle-run", training, train)
     return TrainingRun(**tensors), network, x, y
 
@@ -181,7 +191,7 @@ def saddle_study(setup: SaddleSetup, sampler: LLCConfig = SADDLE_SAMPLER, *, cur
     curve_sampler.validate()
     resolved = setup.resolved()
     key = {"setup": asdict(resolved), "sampler": asdict(sampler), "curve_sampler": asdict(curve_sampler),
-           "ladder": EXCHANGE_LADDER if resolved.plateau_sampler == "exchange" else None,
+           "ladder": EXCHANGE_LADDER,
            "resting_resolved": [LEARNED_SDS, ABSENT_SDS]}
     chosen = {"chosen_from_architecture": setup.chosen_by_schedule()}   # of the setup asked for, not the cached one
     if cache is None:
@@ -227,9 +237,11 @@ def _study(setup: SaddleSetup, sampler: LLCConfig, curve_sampler: LLCConfig, cac
     else:
         estimated = sampled_plateaus(plateaus, run, network, x, setup.n, sampler, progress,
                                      extensions=setup.plateau_extensions)
+        if setup.unmixed_plateaus == "exchange":
+            estimated = exchange_unmixed(plateaus, estimated, run, network, x, setup.n, sampler, progress)
     controls = negative_controls(plateaus, run, FullDataLoss(network, x, y), setup.n, sampler)
-    rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, estimated=estimate,
-                        exchanged=exchange) for plateau, control, estimate in zip(plateaus, controls, estimated)]
+    rows = [plateau_row(plateau, run, network, x, control, setup.widths, setup.n, sampler, estimated=estimate)
+            for plateau, control, estimate in zip(plateaus, controls, estimated)]
     first_escape = escape_steps(len(setup.widths) - 1, setup.init_scale, setup.learning_rate,
                                 max(setup.singular_values))
     curve = llc_curve(run, network, x, curve_indices(run.steps.tolist(), first_escape / 4), curve_sampler, setup.n)

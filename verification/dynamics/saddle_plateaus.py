@@ -23,7 +23,7 @@ from sltlab import theory
 from sltlab.estimators.problems import STACKS_OWN_LOSSES, estimate_llc_of_problems
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
-from sltlab.estimators.llc import default_nbeta
+from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, default_nbeta
 from sltlab.estimators.notices import LocalizationWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.deep_linear_losses import FullDataLoss, StackedFullDataLoss
@@ -183,6 +183,34 @@ def exchanged_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: D
                          progress=progress)
 
 
+def exchange_unmixed(plateaus: Sequence[Plateau], estimated: Sequence[dict[str, Any]], run: TrainingRun,
+                     network: DeepLinearNetwork, x: torch.Tensor, n: int, sampler: LLCConfig,
+                     progress: bool) -> list[dict[str, Any]]:
+    """``estimated`` (:func:`sampled_plateaus`) with every plateau whose chains still fail the
+    mixing gate estimated again by replica exchange (:func:`exchanged_plateaus`, all of them in
+    one run), MALA's reading kept in ``mala_unmixed`` and named in the notes.
+
+    Chosen on [3,3,10] (random draw ``default_rng(20261211)``), whose quick rank-1 plateau MALA
+    read 14 % above its finite-n truth at R-hat 1.59 after 20,000 draws and replica exchange
+    0.0 % above it (R-hat 1.12); exchange then passed the gate at every plateau of [10,2,10],
+    [8,3,8], [4,3,4] and, from the aligned start, [10,5,10], within 1.1 % of each truth, where
+    MALA failed it at one to three plateaus each (R-hat 1.07–1.16)."""
+    failing = [index for index, row in enumerate(estimated) if row["rhat"] is None or row["rhat"] > RHAT_MAX
+               or row["ess"] is None or row["ess"] < ESS_MIN]
+    answered = list(estimated)
+    if not failing:
+        return answered
+    for index, exchanged in zip(failing, exchanged_plateaus([plateaus[i] for i in failing], run, network, x, n,
+                                                            sampler, progress)):
+        mala = {name: estimated[index][name] for name in ("llc_mean", "llc_se", "rhat", "ess", "draws")}
+        read = ("diverged" if mala["llc_mean"] is None else f"λ̂ {mala['llc_mean']:.3f} ± {mala['llc_se'] or 0:.3f}, "
+                f"R-hat {mala['rhat'] or math.nan:.3f}, ESS {mala['ess'] or 0:.0f}")
+        note = (f"MALA's chains still failed the mixing gate at {mala['draws']:,} draws "
+                f"({read}); replica exchange answered")
+        answered[index] = {**exchanged, "mala_unmixed": mala, "notes": [*estimated[index]["notes"], note]}
+    return answered
+
+
 def negative_controls(plateaus: Sequence[Plateau], run: TrainingRun, real_loss: FullDataLoss, n: int,
                       sampler: LLCConfig) -> list[LLCResult]:
     """``sampler``'s estimate at every plateau's resting checkpoint against the real teacher data,
@@ -198,10 +226,10 @@ def negative_controls(plateaus: Sequence[Plateau], run: TrainingRun, real_loss: 
 
 def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor,
                 control: LLCResult, widths: Sequence[int], n: int, sampler: LLCConfig, *,
-                estimated: dict[str, Any], exchanged: bool) -> dict[str, Any]:
+                estimated: dict[str, Any]) -> dict[str, Any]:
     """λ̂ at the plateau's resting checkpoint, ``estimated`` (:func:`sampled_plateaus`, or
-    :func:`exchanged_plateaus` when ``exchanged``), beside λ_k and the finite-n truth (module
-    docstring), with its negative ``control`` (:func:`negative_controls`)."""
+    :func:`exchanged_plateaus`, whose estimates hold the ladder's ``exchange``), beside λ_k and
+    the finite-n truth (module docstring), with its negative ``control`` (:func:`negative_controls`)."""
     position = run.positions[plateau.resting]
     exact = theory.deep_linear(list(widths), plateau.rank)
     loss = relabelled_loss(network, x, position)
@@ -217,7 +245,7 @@ def plateau_row(plateau: Plateau, run: TrainingRun, network: DeepLinearNetwork, 
         "resolution": resolution_at(run.singular_values[plateau.resting], plateau.rank, nbeta),
         "lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float,
         "multiplicity_exact": exact.multiplicity,
-        "sampler": "replica exchange" if exchanged else sampler.sampler,
+        "sampler": "replica exchange" if "exchange" in estimated else sampler.sampler,
         **estimated,
         "rel_error": relative,
         "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR,
