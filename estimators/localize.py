@@ -67,9 +67,13 @@ def negative_estimate_concern(mean: float | None, standard_error: float | None,
     L_n(w*)] cannot be negative: the chains found lower loss, and w* is not a minimum."""
     if mean is None or mean + 2 * (standard_error or 0.0) >= 0:
         return None
+    remedy = ("localise at the empirical minimum (localize_at='empirical_minimum')"
+              if localization.kind != "empirical_minimum" else
+              "check that the loss is bounded below and that nβ is not so large that float rounding of L_n decides "
+              "(dtype='float64')")
     return (f"λ̂ = {mean:.4g} is negative: the chains found lower loss than at w* (‖∇L_n(w*)‖ = "
             f"{localization.gradient_norm:.2e}), so w* is not a local minimum and λ̂ is not an LLC; train further, "
-            "or localise at the empirical minimum (localize_at='empirical_minimum')")
+            f"or {remedy}")
 
 
 def gradient_norm(loss: Loss, position: Tensor, data: Any) -> float:

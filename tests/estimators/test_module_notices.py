@@ -30,6 +30,10 @@ def test_a_negative_estimate_is_said_only_beyond_two_standard_errors():
     assert negative_estimate_concern(-1.5, 1.0, CENTRE) is None     # within 2 SE of zero
     assert negative_estimate_concern(-0.1, None, CENTRE) is not None   # one chain: no SE to allow for
     assert negative_estimate_concern(None, None, CENTRE) is None and negative_estimate_concern(3.0, 1.0, CENTRE) is None
+    # the remedy fits the centre: the empirical minimum is not offered to an estimate already made there
+    assert negative_estimate_concern(-5.0, 1.0, CENTRE).endswith("(localize_at='empirical_minimum')")
+    at_minimum = negative_estimate_concern(-5.0, 1.0, CENTRE._replace(kind="empirical_minimum"))
+    assert "localize_at" not in at_minimum and at_minimum.endswith("(dtype='float64')")
 
 
 def test_an_untrained_network_warns_that_its_centre_is_no_minimum_at_the_callers_line():
