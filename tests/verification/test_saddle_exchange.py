@@ -73,3 +73,6 @@ def test_plateaus_use_exchange_from_five_weight_layers_unless_told():
     assert told.resolved().plateau_sampler == "mala" and "plateau_sampler" not in told.chosen_by_schedule()
     with pytest.raises(ValueError, match="plateau sampler"):
         SaddleSetup((10, 5, 10), plateau_sampler="gibbs").resolved()
+    assert SaddleSetup((10, 5, 10)).unmixed_plateaus == "exchange"   # MALA's unmixed plateaus go to exchange
+    with pytest.raises(ValueError, match="unmixed plateaus are answered by one of exchange, report"):
+        SaddleSetup((10, 5, 10), unmixed_plateaus="gibbs").validate()
