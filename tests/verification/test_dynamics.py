@@ -202,6 +202,7 @@ def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
     assert f"(smoothing h = {bandwidth:.3g} in log step; a boundary found only at a coarser h says so)" in text
     unresolved = [row["rank"] for row in study["plateaus"] if not row["resolution"]["resolved"]]
     assert "each plateau rests at its quietest checkpoint whose rank is resolved" in text
+    assert "where they still fail, they are reported as they are (--unmixed-plateaus report)" in text
     assert ("NOT resolved anywhere on the plateaus of rank" in text) == bool(unresolved)
 
 

@@ -166,7 +166,7 @@ def _saddle(args) -> Result:
     return Result(summary, _saddle_text(summary), exit_code=int(not passed))
 
 
-def _plateau_sampler_line(sampler, plateaus) -> str:
+def _plateau_sampler_line(sampler, plateaus, unmixed_rule) -> str:
     mala = (f"{sampler['sampler'].upper()} {sampler['chains']} chains × {sampler['draws']} draws after "
             f"{sampler['burnin']} burn-in")
     rule = plateaus[0]["step_size_rule"] if plateaus else "automatic step"
@@ -175,10 +175,11 @@ def _plateau_sampler_line(sampler, plateaus) -> str:
         return f"  plateaus by {rule}; {settings}; negative control by {mala}"
     drawn = [(row["rank"], row.get("mala_unmixed", row)["draws"]) for row in plateaus]
     went_on = ", ".join(f"rank {rank} to {draws:,}" for rank, draws in drawn if draws > sampler["draws"])
-    exchanged = [row["rank"] for row in plateaus if "mala_unmixed" in row]
+    exchanged = ", ".join(f"rank {row['rank']}" for row in plateaus if "mala_unmixed" in row)
+    after = (f"replica exchange answers (at: {exchanged or 'none'})" if unmixed_rule == "exchange"
+             else "they are reported as they are (--unmixed-plateaus report)")
     return (f"  {mala}, {settings}, step: {rule}; plateaus failing the mixing gate go on, doubling their draws, "
-            f"at most {sampler['extensions']} times (went on: {went_on or 'none'}), and where they still fail, "
-            f"replica exchange answers (at: {', '.join(f'rank {rank}' for rank in exchanged) or 'none'})")
+            f"at most {sampler['extensions']} times (went on: {went_on or 'none'}), and where they still fail, {after}")
 
 
 def _saddle_text(summary) -> str:
@@ -195,7 +196,7 @@ def _saddle_text(summary) -> str:
                   f"{training['step_budget']} steps (chosen from the architecture: {chosen}); trained "
                   f"{training['steps_taken']} steps, stopped because {training['stopped_because']}"
                   + ("" if reached is None else f" (rank {training['teacher_rank']} at step {reached})"),
-                  _plateau_sampler_line(sampler, study["plateaus"]),
+                  _plateau_sampler_line(sampler, study["plateaus"], setup["unmixed_plateaus"]),
                   f"  {'rank':>4}  {'steps':>12}  {'at':>6}  {'λ_k':>6}  {'λ̂ ± SE':>14}  {'error':>7}  "
                   f"{'R-hat':>5}  {'truth':>6}  {'sampler':>7}  {'estimand':>8}  negative control (real data)"]
         for row in study["plateaus"]:

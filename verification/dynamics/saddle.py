@@ -27,7 +27,7 @@ import torch
 
 from sltlab import theory
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, default_nbeta
+from sltlab.estimators.llc import default_nbeta
 from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.training import (TrainingRun, balanced_initialization, least_squares_fit, numerical_rank,
@@ -38,7 +38,7 @@ from sltlab.verification.dynamics.saddle_schedule import (aligned_by_architectur
                                                           saddle_schedule)
 from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
                                                           TARGET_RELATIVE_ERROR, detect_plateaus,
-                                                          exchange_unmixed, exchanged_plateaus,
+                                                          exchange_unmixed, exchanged_plateaus, fails_mixing_gate,
                                                           negative_controls, plateau_row, rank_margin,
                                                           rises_one_per_stage, sampled_plateaus)
 from sltlab.verification.dynamics.saddle_stages import (CURVE_SAMPLER, curve_indices, llc_curve,
@@ -281,7 +281,6 @@ def judged(measured: dict[str, Any]) -> dict[str, Any]:
     reasons = saddle_verdict([row["rank"] for row in rows], [row["within_target"] for row in rows],
                              measured["training"]["teacher_rank"], stages["all_matched"],
                              measured["training"]["next_mode"])
-    unmixed = [row["rank"] for row in rows if row["rhat"] is None or row["rhat"] > RHAT_MAX
-               or row["ess"] is None or row["ess"] < ESS_MIN]
+    unmixed = [row["rank"] for row in rows if fails_mixing_gate(row)]
     return {**measured, "stages": {**stages, "true_rank_change_steps": true_changes},
             "targets_met": not reasons, "reasons": reasons, "unmixed_plateaus": unmixed}

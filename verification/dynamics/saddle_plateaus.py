@@ -183,6 +183,12 @@ def exchanged_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: D
                          progress=progress)
 
 
+def fails_mixing_gate(row: dict[str, Any]) -> bool:
+    """Whether a plateau's estimate (its ``rhat`` and ``ess``) fails the mixing gate: R-hat above
+    ``RHAT_MAX`` or ESS under ``ESS_MIN``, or either unread."""
+    return row["rhat"] is None or row["rhat"] > RHAT_MAX or row["ess"] is None or row["ess"] < ESS_MIN
+
+
 def exchange_unmixed(plateaus: Sequence[Plateau], estimated: Sequence[dict[str, Any]], run: TrainingRun,
                      network: DeepLinearNetwork, x: torch.Tensor, n: int, sampler: LLCConfig,
                      progress: bool) -> list[dict[str, Any]]:
@@ -198,8 +204,7 @@ def exchange_unmixed(plateaus: Sequence[Plateau], estimated: Sequence[dict[str, 
     (``default_rng(20261212)``) it answered four plateaus: one MALA read 27 % above its truth
     (R-hat 2.62) came to +1.3 %, and the other three stayed within 1.7 % (one passing the gate,
     one reading a worse R-hat than MALA's 1.054)."""
-    failing = [index for index, row in enumerate(estimated) if row["rhat"] is None or row["rhat"] > RHAT_MAX
-               or row["ess"] is None or row["ess"] < ESS_MIN]
+    failing = [index for index, row in enumerate(estimated) if fails_mixing_gate(row)]
     answered = list(estimated)
     if not failing:
         return answered
