@@ -92,14 +92,17 @@ def _exp(value: float | Tensor) -> float | Tensor:
 
 
 def _group_acceptance(posterior, batch, state, step_sizes: Tensor, chains: int, generator, shared_noise: bool):
-    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K], float64), on
+    """One MALA step of K groups of ``chains`` chains, each group at its own ε ([K], float64; or
+    each chain at its own, [K·chains]), on
     common random numbers when ``shared_noise``; the new state and each group's mean acceptance
     [K]. One group steps at a plain number, the kernel's scalar path."""
-    step = float(step_sizes[0]) if len(step_sizes) == 1 else step_sizes.to(state.position).repeat_interleave(chains)
+    groups = len(state.position) // chains
+    step = (float(step_sizes[0]) if len(step_sizes) == 1 else step_sizes.to(state.position) if len(step_sizes) > groups
+            else step_sizes.to(state.position).repeat_interleave(chains))
     sampler = mala(posterior, step_size=step)
-    sampler = common_noise(sampler, len(step_sizes)) if shared_noise else sampler
+    sampler = common_noise(sampler, groups) if shared_noise else sampler
     state, info = sampler.step(state, batch, sampler.noise(state, generator))
-    return state, info["acceptance"].reshape(len(step_sizes), chains).mean(-1).to(step_sizes)
+    return state, info["acceptance"].reshape(groups, chains).mean(-1).to(step_sizes)
 
 
 def _group_positions(posterior: LocalPosterior, chains: int) -> Tensor:
@@ -149,11 +152,11 @@ def annealing_stages(nbeta: float, anneal: float, warmup_steps: int) -> list[tup
 
 def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_acceptance: float, chains: int,
                     warmup_steps: int, generator: torch.Generator, initial_step: float | None = None,
-                    anneal: float = 1.0) -> Adaptation:
+                    anneal: float = 1.0, cooled_share: float = 1.0) -> Adaptation:
     """Dual-averaged ε for which full-batch MALA chains at one centre accept at the target
     (:func:`adapt_step_sizes_in_groups` for one group)."""
     steps, achieved, trace = adapt_step_sizes_in_groups(posterior, batches, chains=chains, warmup_steps=warmup_steps,
-                                                        generator=generator, anneal=anneal,
+                                                        generator=generator, anneal=anneal, cooled_share=cooled_share,
                                                         target_acceptance=target_acceptance, initial_step=initial_step)
     return Adaptation(float(steps[0]), target_acceptance, float(achieved[0]), warmup_steps, trace.final_state)
 
@@ -161,13 +164,14 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
 def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, chains: int, warmup_steps: int,
                                generator: torch.Generator, anneal: float = 1.0,
                                target_acceptance: float = MALA_TARGET_ACCEPTANCE,
-                               initial_step: float | None = None, shared_noise: bool = False
-                               ) -> tuple[Tensor, Tensor, Trace]:
+                               initial_step: float | None = None, shared_noise: bool = False,
+                               cooled_share: float = 1.0) -> tuple[Tensor, Tensor, Trace]:
     """Dual-averaged ε for K groups of ``chains`` chains at once (consecutive chains, at the
     group's centre and nβ of ``posterior``; one group when the centre is [d]), each group driven
     to ``target_acceptance`` by its own mean acceptance from ``initial_step`` or
     :func:`_initial_steps`, through :func:`annealing_stages` (one stage at nβ unless ``anneal``
-    > 1), on common random numbers when ``shared_noise`` (:func:`common_noise`). Returns the
+    > 1; in each group only the first ``cooled_share`` of its chains cool, the rest stay at nβ),
+    on common random numbers when ``shared_noise`` (:func:`common_noise`). Returns the
     groups' steps [K], their acceptance over the last half of the steps at the target nβ [K],
     and the warm-up as a trace whose final state the run continues from."""
     if not 0 < target_acceptance < 1 or warmup_steps < 10:
@@ -183,14 +187,20 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
             else torch.full_like(target, initial_step))
     nbeta = posterior.nbeta if torch.as_tensor(posterior.nbeta).dim() > 0 else float(posterior.nbeta)
     normalised, averaging = step * (target + shift), None   # ε·(nβ + γ), about the same at every nβ
+    cooled = cooled_chains(len(position), chains, cooled_share, position.device)
     for factor, steps in annealing_stages(1.0, anneal, warmup_steps):
-        stage = posterior._replace(nbeta=nbeta * factor)
+        if cooled is None or factor == 1.0:
+            scale, per_chain = factor, 1
+        else:   # the chains left at nβ step at the target's ε·(nβ + γ) with the cooled ones
+            scale, per_chain = torch.where(cooled, factor, 1.0).to(position), chains
+        stage = posterior._replace(nbeta=nbeta * scale)
         state = mala(stage, step_size=1.0).init(position, batch)
         if averaging is None or factor == 1.0:   # at the target, adapt afresh from the step so far
             averaging, rates = DualAveraging(normalised.log(), target_acceptance), []
         for _ in range(steps):
-            state, rate = _group_acceptance(stage, batch, state, averaging.step_size / (target * factor + shift),
-                                            chains, generator, shared_noise)
+            steps_now = (averaging.step_size.repeat_interleave(per_chain)
+                         / (target.repeat_interleave(per_chain) * scale + shift))
+            state, rate = _group_acceptance(stage, batch, state, steps_now, chains, generator, shared_noise)
             averaging.update(rate)
             rates.append(rate)
         position, normalised = state.position, averaging.step_size
@@ -198,6 +208,35 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     trace = Trace({}, np.zeros(len(position), dtype=bool), np.full(len(position), -1), None, warmup_steps,
                   time.perf_counter() - started, state)
     return averaging.averaged_step_size / (target + shift), achieved, trace
+
+
+def cooled_chains(count: int, chains: int, share: float, device) -> Tensor | None:
+    """Which of ``count`` chains (groups of ``chains``) cool in an annealed warm-up: the first
+    ``share`` of each group, at least one, as a mask [count]; None when all do. Chains cooled from
+    above and chains from w* come to the typical set from opposite sides, so R-hat over both sees
+    a start not yet forgotten (the overdispersed starts of Gelman & Rubin 1992, §2)."""
+    if share >= 1:
+        return None
+    return (torch.arange(count, device=device) % chains) < cooled_count(chains, share)
+
+
+def cooled_count(chains: int, share: float) -> int:
+    """How many of a group's ``chains`` cool: the ``share`` of them, rounded, at least one."""
+    return chains if share >= 1 else max(1, round(share * chains))
+
+
+def sides_of_the_start(config: LLCConfig, per_chain: list[float | None]) -> str:
+    """When only some chains cooled (:func:`cooled_chains`), λ̂ of those that came from above and
+    of those from w*, as a sentence for the mixing warning; "" otherwise."""
+    cooled = cooled_count(config.chains, config.cooled_share)
+    if config.anneal <= 1 or cooled == config.chains or len(per_chain) != config.chains:
+        return ""
+    sides = [[value for value in side if value is not None] for side in (per_chain[:cooled], per_chain[cooled:])]
+    if not all(sides):
+        return ""
+    above, below = (sum(side) / len(side) for side in sides)
+    return (f". The {cooled} chains cooled from nβ/{config.anneal:g} read λ̂ = {above:.4g} and the "
+            f"{config.chains - cooled} started at w* {below:.4g}")
 
 
 def mala_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
@@ -213,11 +252,13 @@ def mala_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches,
     started = time.perf_counter()
     warmup = adapt_step_size(posterior, batches, target_acceptance=MALA_TARGET_ACCEPTANCE, chains=config.chains,
                              warmup_steps=max(200, config.burnin_steps), generator=generator,
-                             initial_step=config.step_size, anneal=config.anneal)
+                             initial_step=config.step_size, anneal=config.anneal, cooled_share=config.cooled_share)
     rule = (f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.warmup_steps} warm-up steps "
             f"(reached {warmup.achieved_acceptance:.2f})")
     if config.anneal > 1:
-        rule += (f", the first half cooling from nβ/{config.anneal:g} to nβ in {ANNEAL_STAGES} stages; "
+        cooled = cooled_count(config.chains, config.cooled_share)
+        cooling = "" if cooled == config.chains else f" for {cooled:,} of the {config.chains:,} chains"
+        rule += (f", the first half cooling from nβ/{config.anneal:g} to nβ in {ANNEAL_STAGES} stages{cooling}; "
                  "the run continues from where the warm-up ended")
     chains = config.chains
     trace = Trace({}, np.zeros(chains, dtype=bool), np.full(chains, -1), None, warmup.warmup_steps,

@@ -21,7 +21,7 @@ FALLBACK_SAMPLERS = tuple(FALLBACK_COUNTS)
 FIELD_KINDS = {**{name: (numbers.Integral, "an integer") for name in ("chains", "draws", "burnin", "thin",
                                                                      "batch_size", "seed", "reruns")},
                **{name: (numbers.Real, "a number") for name in ("step_size", "localization", "nbeta", "anneal",
-                                                                "fallback_budget")},
+                                                                "cooled_share", "fallback_budget")},
                **{name: (bool, "True or False") for name in ("functional_variance", "compile_step")},
                **{name: (str, "a name") for name in ("sampler", "localize_at", "device", "dtype", "fallback")}}
 OPTIONAL = frozenset({"burnin", "step_size", "nbeta", "batch_size", "fallback", "fallback_budget"})
@@ -49,6 +49,7 @@ class LLCConfig:
     compile_step: bool = False         # run the sampling step through torch.compile (seconds to compile first)
     reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
     anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
+    cooled_share: float = 1.0          # ... for this share of the chains; the others start at w* at nβ
     fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
     fallback_budget: float | None = None   # ... only when its draws would take at most this many times the
                                            # gradient evaluations of the first run (None: whatever they take)
@@ -88,6 +89,8 @@ class LLCConfig:
             raise ValueError("hmc needs a localization γ > 0: its trajectory time is π/(4√γ)")
         if not (self.anneal >= 1 and math.isfinite(self.anneal)):
             raise ValueError(f"anneal must be a finite factor ≥ 1, got {self.anneal}")
+        if not 0 < self.cooled_share <= 1:
+            raise ValueError(f"cooled_share must be a share of the chains in (0, 1], got {self.cooled_share}")
         if self.reruns < 0:
             raise ValueError(f"reruns must be ≥ 0, got {self.reruns}")
         if self.burnin is not None and self.burnin < 0:

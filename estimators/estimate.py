@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
+from sltlab.estimators.adapt import sides_of_the_start
 from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
@@ -219,7 +220,7 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     if resolved.anneal > 1 and (resolved.sampler != "mala" or warmup is None):   # the result says what was used
         notes += (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when "
                   "the step size is chosen automatically)",)
-        resolved = replace(resolved, anneal=1.0)
+        resolved = replace(resolved, anneal=1.0, cooled_share=1.0)
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)
@@ -286,6 +287,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "
                          f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
     mixing = mixing_concern(estimate, MIXING_REMEDIES.get(resolved.sampler, STEP_REMEDY))
+    mixing = mixing and mixing + sides_of_the_start(resolved, estimate.per_chain)
     concerns += [(mixing, MixingWarning)] if mixing else []
     elasticity = elasticity_of_trace(trace, estimate, resolved.localization)
     concerns += [(held, LocalizationWarning)] if (held := elasticity_concern(elasticity, resolved.localization)) else []

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sltlab.estimators import LLCConfig
-from sltlab.estimators.adapt import ANNEAL_STAGES, adapt_step_size, annealing_stages
+from sltlab.estimators.adapt import (ANNEAL_STAGES, adapt_step_size, annealing_stages, cooled_chains,
+                                    sides_of_the_start)
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning, MixingWarning
 from sltlab.estimators.posterior import LocalPosterior, potential
@@ -62,6 +63,22 @@ def test_annealing_leaves_the_chains_spread_along_the_soft_direction_and_at_the_
     assert abs(spread[100.0][0] - exact) < 4 * spread[100.0][1]
 
 
+def test_a_cooled_share_cools_only_the_first_chains_of_each_group_and_leaves_the_others_at_the_target():
+    """With half the 400 chains cooled, they reach the exact E‖w‖² within 4 standard errors and the
+    others stay under a third of it, as in the test above; all step at one ε·(nβ + γ)."""
+    assert cooled_chains(8, 8, 1.0, "cpu") is None
+    assert cooled_chains(8, 4, 0.5, "cpu").tolist() == [True, True, False, False] * 2
+    assert cooled_chains(3, 3, 0.1, "cpu").tolist() == [True, False, False]   # at least one
+    posterior, exact = _product_posterior()
+    warmup = adapt_step_size(posterior, Batches((), 1), target_acceptance=0.8, chains=400, warmup_steps=2000,
+                             generator=torch.Generator().manual_seed(0), anneal=100.0, cooled_share=0.5)
+    squares = warmup.final_state.position.square().sum(-1).numpy()
+    cooled, kept = squares[:200], squares[200:]
+    assert abs(cooled.mean() - exact) < 4 * cooled.std(ddof=1) / np.sqrt(200)
+    assert kept.mean() < exact / 3
+    assert abs(warmup.achieved_acceptance - 0.8) < 0.05
+
+
 def test_mala_runs_on_from_its_warm_up_and_counts_its_steps():
     problem = dln_problem([3, 4, 2], 1, n=2000, seed=0)
     config = LLCConfig(sampler="mala", chains=4, draws=100, burnin=300, thin=2, anneal=100.0, dtype="float64")
@@ -70,6 +87,24 @@ def test_mala_runs_on_from_its_warm_up_and_counts_its_steps():
         result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
     assert result.trace.steps == 300 + 300 + 100 * 2   # warm-up, burn-in, draws
     assert "cooling from nβ/100" in result.step_size_rule and result.config.anneal == 100.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MixingWarning)
+        halved = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
+                                        LLCConfig(**{**vars(config), "cooled_share": 0.5}), n=problem.n)
+    assert "to nβ in 10 stages for 2 of the 4 chains" in halved.step_size_rule
+    sides = sides_of_the_start(halved.config, halved.per_chain)   # 100 draws fail the gate, which names the sides
+    assert sides.startswith(". The 2 chains cooled from nβ/100 read λ̂ = ")
+    assert [str(w.message) for w in caught if w.category is MixingWarning] == [halved.warnings[-1]]
+    assert halved.warnings[-1].endswith(sides)
+
+
+def test_the_sides_of_the_start_are_named_only_when_some_chains_cooled():
+    config = LLCConfig(sampler="mala", chains=4, anneal=10.0, cooled_share=0.5)
+    assert sides_of_the_start(config, [2.0, 4.0, 1.0, None]) == (". The 2 chains cooled from nβ/10 read λ̂ = 3 and "
+                                                                 "the 2 started at w* 1")
+    assert sides_of_the_start(config, [None, None, 1.0, 2.0]) == ""   # a side with no chain kept
+    for other in ({"cooled_share": 1.0}, {"anneal": 1.0}):
+        assert sides_of_the_start(LLCConfig(**{**vars(config), **other}), [2.0, 4.0, 1.0, 1.0]) == ""
 
 
 @pytest.mark.parametrize("config", [LLCConfig(sampler="sgld", chains=2, draws=20, anneal=100.0),
@@ -95,3 +130,9 @@ def test_annealing_refuses_a_warm_up_too_short_to_hold_its_stages():
 def test_anneal_must_be_a_finite_factor_of_at_least_one(anneal):
     with pytest.raises(ValueError, match="anneal must be a finite factor ≥ 1"):
         LLCConfig(anneal=anneal).validate()
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5, float("nan")])
+def test_the_cooled_share_must_lie_in_zero_to_one(share):
+    with pytest.raises(ValueError, match="cooled_share must be a share of the chains in"):
+        LLCConfig(cooled_share=share).validate()

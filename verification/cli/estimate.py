@@ -77,6 +77,10 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
                           help="MALA only: its warm-up starts at nβ/F and cools to nβ over its first half, and the "
                                "run continues from where the warm-up ended, so that directions held only by γ "
                                f"relax F times faster (default: {default('anneal')})")),
+        ("--cooled-share", dict(type=float, metavar="S", dest="cooled_share",
+                                help="with --anneal, only this share of the chains cools; the others start at w* at "
+                                     "nβ, so R-hat compares chains that came from above and from below (default: "
+                                     f"{default('cooled_share')})")),
         ("--calibrate", dict(action="store_true",
                              help="choose the step size by a sweep of short pilot runs (default: off)")),
         threads_option(),
