@@ -36,7 +36,8 @@ def test_the_defaults_are_mala_unless_a_config_a_sampler_or_a_batch_size_is_give
 
 
 def test_the_defaults_are_the_measured_ones():
-    assert MODULE_DEFAULTS.sampler == "mala" and MODULE_DEFAULTS.anneal == 100 and MODULE_DEFAULTS.draws == 4000
+    assert MODULE_DEFAULTS.sampler == "mala" and MODULE_DEFAULTS.draws == 4000
+    assert MODULE_DEFAULTS.anneal == 10 and MODULE_DEFAULTS.cooled_share == 0.5   # half from above, half from w*
     assert MODULE_DEFAULTS.fallback == "hmc" and MODULE_DEFAULTS.fallback_budget == 4
 
 
@@ -53,6 +54,7 @@ def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():
         result = estimate_llc(linear, (x, y), dtype="float64", draws=1000)   # the defaults but a quarter of the draws
     assert [w for w in caught if issubclass(w.category, EstimateWarning)] == []
     assert result.config.sampler == "mala" and result.config.anneal == MODULE_DEFAULTS.anneal
+    assert "for 4 of the 8 chains" in result.step_size_rule
     curvatures = np.repeat(np.linalg.eigvalsh((x.T @ x / len(x)).numpy()), 2)   # H = I₂ ⊗ Σ̂
     nbeta, gamma = result.nbeta, result.config.localization
     truth = float(np.sum(0.5 * nbeta * curvatures / (nbeta * curvatures + gamma)))
