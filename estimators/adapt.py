@@ -197,10 +197,10 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
         state = mala(stage, step_size=1.0).init(position, batch)
         if averaging is None or factor == 1.0:   # at the target, adapt afresh from the step so far
             averaging, rates = DualAveraging(normalised.log(), target_acceptance), []
+        stiffness = target.repeat_interleave(per_chain) * scale + shift   # nβ + γ of the stage, per ε given
         for _ in range(steps):
-            steps_now = (averaging.step_size.repeat_interleave(per_chain)
-                         / (target.repeat_interleave(per_chain) * scale + shift))
-            state, rate = _group_acceptance(stage, batch, state, steps_now, chains, generator, shared_noise)
+            state, rate = _group_acceptance(stage, batch, state, averaging.step_size.repeat_interleave(per_chain)
+                                            / stiffness, chains, generator, shared_noise)
             averaging.update(rate)
             rates.append(rate)
         position, normalised = state.position, averaging.step_size
@@ -215,9 +215,8 @@ def cooled_chains(count: int, chains: int, share: float, device) -> Tensor | Non
     ``share`` of each group, at least one, as a mask [count]; None when all do. Chains cooled from
     above and chains from w* come to the typical set from opposite sides, so R-hat over both sees
     a start not yet forgotten (the overdispersed starts of Gelman & Rubin 1992, §2)."""
-    if share >= 1:
-        return None
-    return (torch.arange(count, device=device) % chains) < cooled_count(chains, share)
+    cooled = cooled_count(chains, share)
+    return None if cooled == chains else (torch.arange(count, device=device) % chains) < cooled
 
 
 def cooled_count(chains: int, share: float) -> int:

@@ -11,7 +11,7 @@ SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 # hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
 # a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
-HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0)
+HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0, cooled_share=1.0)
 # Each sampler a fallback may be, with the counts of its run.
 FALLBACK_COUNTS = {"hmc": HMC_TRAJECTORIES}
 FALLBACK_SAMPLERS = tuple(FALLBACK_COUNTS)

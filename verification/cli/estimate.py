@@ -146,7 +146,7 @@ def _config(args, defaults):
     if given.get("sampler") == "hmc" and defaults.sampler != "hmc":
         defaults = replace(defaults, **HMC_TRAJECTORIES)
     if given.get("sampler", defaults.sampler) != "mala":   # the family's cooling is MALA's warm-up
-        defaults = replace(defaults, anneal=1.0)
+        defaults = replace(defaults, anneal=1.0, cooled_share=1.0)
     if given.get("fallback") == "none":
         given["fallback"] = None
     return replace(defaults, **given)
