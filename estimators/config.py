@@ -51,8 +51,8 @@ class LLCConfig:
     anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
     cooled_share: float = 1.0          # ... for this share of the chains; the others start at w* at nβ
     fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
-    fallback_budget: float | None = None   # ... only when its draws would take at most this many times the
-                                           # gradient evaluations of the first run (None: whatever they take)
+    fallback_budget: float | None = None   # ... only when its warm-up and draws would take at most this many
+                                           # times the gradient evaluations of the first run (None: whatever)
 
     @property
     def burnin_steps(self) -> int:

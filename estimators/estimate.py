@@ -155,8 +155,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     listed in ``LLCResult.warnings``. With ``config.fallback``, chains that still fail the mixing
     gate after their reruns are replaced by a run of the fallback sampler from w* (at the same
     centre, nβ and γ), whose chains the result then reports; a note gives the first run's reading.
-    With ``config.fallback_budget`` it runs only if its draws would take at most that many times
-    the first run's gradient evaluations, or a note says what they would have taken
+    With ``config.fallback_budget`` it runs only while its warm-up and draws would take at most that
+    many times the first run's gradient evaluations, or a note says what they would have taken
     (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`).
     """
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
@@ -199,10 +199,10 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
 
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
             data: tuple[Tensor, ...], progress: bool,
-            budget: Callable[[LLCConfig], str | None] | None = None) -> tuple[Trace, LLCConfig, str, tuple[str, ...]]:
+            budget: Callable[..., str | None] | None = None) -> tuple[Trace, LLCConfig, str, tuple[str, ...]]:
     """Choose the step (unless given), warm up, sample and rerun as ``config`` says; returns the
     trace, the config resolved, the step's rule in words and notes on settings not applied.
-    After the warm-up, a sentence from ``budget`` on the config stops the run (:class:`OverBudget`)."""
+    A ``budget`` goes to the warm-up, which stops the run when it says so (:class:`OverBudget`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
     if automatic:
@@ -213,9 +213,8 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
                   progress=progress)
     warmup = None
     if automatic and kind.warm_up is not None and (resolved.burnin > 1 or not kind.warm_up_is_burn_in):
-        warmup, resolved, rule = kind.warm_up(resolved, posterior, batches, generator, run)
-        if budget is not None and (refusal := budget(resolved)) is not None:
-            raise OverBudget(refusal)
+        warm_up = kind.warm_up if budget is None else partial(kind.warm_up, budget=budget)
+        warmup, resolved, rule = warm_up(resolved, posterior, batches, generator, run)
     notes = ()
     if resolved.anneal > 1 and (resolved.sampler != "mala" or warmup is None):   # the result says what was used
         notes += (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when "

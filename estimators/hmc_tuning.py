@@ -68,32 +68,42 @@ def mean_trajectory_steps(step_size: float, localization: float) -> float:
 
 
 class OverBudget(Exception):
-    """A run stopped after its warm-up because its draws would cost more than allowed; the
+    """A run stopped during or after its warm-up because it would cost more than allowed; the
     message says how much."""
 
 
-def fallback_over_budget(config: LLCConfig, first_steps: int, tuned: LLCConfig | None = None) -> str | None:
-    """Why the fallback's draws are not run (None when they are): they would take more than
-    ``config.fallback_budget`` times the ``first_steps`` gradient evaluations of the first run.
-    Judged before its warm-up at h = √ε of the first run's step ε (the pilot rule of
-    :func:`hmc_pilot_step`), above the step the warm-up tuned on every network where both were
-    read (0.32–0.8 of it, four networks), so that a fallback refused then would cost more still;
-    and after its warm-up (``tuned``) at the step it tuned."""
+def fallback_over_budget(config: LLCConfig, first_steps: int, *, spent: float = 0.0, done: int = 0,
+                         tuned: LLCConfig | None = None) -> str | None:
+    """Why the fallback is not run, or not run on (None when it is): its warm-up and draws together
+    would take more than ``config.fallback_budget`` times the ``first_steps`` gradient evaluations
+    of the first run. Judged before its warm-up, every trajectory at h = √ε of the first run's step
+    ε (the pilot rule of :func:`hmc_pilot_step`), above the step the warm-up tuned on every network
+    where both were read (0.32–0.8 of it, four networks), so that a fallback refused then would
+    cost more still; during its warm-up, after ``done`` trajectories that took about ``spent``
+    evaluations, the rest still at h = √ε (at least what they will take); and after it (``tuned``),
+    its draws at the step it tuned."""
     if config.fallback_budget is None:
         return None
     fallback = tuned or config.fallback_config()
     step = math.sqrt(config.step_size) if tuned is None else tuned.step_size
-    trajectories = fallback.draws * fallback.thin
-    predicted = trajectories * mean_trajectory_steps(step, fallback.localization)
+    drawn, warming = fallback.draws * fallback.thin, 0 if tuned else fallback.burnin_steps - done
+    predicted = spent + (warming + drawn) * mean_trajectory_steps(step, fallback.localization)
     if predicted <= config.fallback_budget * first_steps:
         return None
-    when = (f"after its {fallback.burnin_steps} warm-up trajectories, at the tuned h = {step:.3g}," if tuned else
-            f"at h = √ε of {config.sampler}'s step (h = {step:.3g}; warm-ups have tuned smaller steps),")
-    return (f"the fallback {config.fallback} was not run{' past its warm-up' if tuned else ''}: {when} its "
-            f"{trajectories} trajectories of up to {trajectory_steps(step, fallback.localization):,} leapfrog steps "
-            f"would take about {predicted:,.0f} gradient evaluations, {predicted / first_steps:.3g} times the "
-            f"{first_steps:,} of {config.sampler}'s run, over the budget of {config.fallback_budget:g} times; "
-            "sampler='hmc' runs it")
+    longest = f"up to {trajectory_steps(step, fallback.localization):,} leapfrog steps"
+    if tuned:
+        what = (f" past its warm-up: its {done} warm-up trajectories took about {spent:,.0f} gradient evaluations and "
+                f"its {drawn} drawn ones, at the tuned h = {step:.3g} of {longest}, would bring it to about")
+    elif done:
+        what = (f" on: its first {done} of {fallback.burnin_steps} warm-up trajectories took about {spent:,.0f} "
+                f"gradient evaluations, and the other {warming} and its {drawn} drawn ones, even at h = √ε of "
+                f"{config.sampler}'s step (h = {step:.3g}) with {longest}, would bring it to at least")
+    else:
+        what = (f": at h = √ε of {config.sampler}'s step (h = {step:.3g}; warm-ups have tuned smaller steps), its "
+                f"{warming} warm-up and {drawn} drawn trajectories of {longest} would take about")
+    return (f"the fallback {config.fallback} was not run{what} {predicted:,.0f} gradient evaluations, "
+            f"{predicted / first_steps:.3g} times the {first_steps:,} of {config.sampler}'s run, over the budget "
+            f"of {config.fallback_budget:g} times; sampler='hmc' runs it")
 
 
 def hmc_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
@@ -104,26 +114,37 @@ def hmc_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfi
 
 
 def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
-                run: Callable[..., Trace]) -> tuple[Trace, LLCConfig, str]:
+                run: Callable[..., Trace], budget: Callable[..., str | None] | None = None
+                ) -> tuple[Trace, LLCConfig, str]:
     """The burn-in's trajectories from w*, each at the dual-averaged step of the ones before
     (with its own trajectory_steps); returns their trace, the config at the averaged step and
-    the rule in words. One progress bar counts the trajectories, where ``run`` shows bars."""
+    the rule in words. One progress bar counts the trajectories, where ``run`` shows bars.
+    With a ``budget`` (:func:`fallback_over_budget` but its first two arguments), a sentence from
+    it after any trajectory, on the evaluations spent, stops the run (:class:`OverBudget`)."""
     started = time.perf_counter()
     averaging, state, trace, rates = DualAveraging(math.log(config.step_size), HMC_TARGET_ACCEPTANCE), None, None, []
     bar = progress_bar(config.burnin_steps, "hmc warm-up", unit="trajectory",
                        enabled=getattr(run, "keywords", {}).get("progress", False))
-    for _ in range(config.burnin_steps):
-        sampler = hmc_from_config(posterior, replace(config, step_size=averaging.step_size))
-        step = run(sampler, draws=1, initial_state=state, progress=False)
+    spent = 0.0
+    try:
+        for done in range(1, config.burnin_steps + 1):
+            spent += mean_trajectory_steps(averaging.step_size, config.localization)
+            sampler = hmc_from_config(posterior, replace(config, step_size=averaging.step_size))
+            step = run(sampler, draws=1, initial_state=state, progress=False)
+            if bar is not None:
+                bar.update(1)
+            state, trace = step.final_state, step if trace is None else after_warm_up(trace, step)
+            alive = ~trace.diverged
+            rates.append(float(step.fields["acceptance"][alive].mean()) if alive.any() else 0.0)
+            averaging.update(rates[-1])
+            if budget is not None and done < config.burnin_steps and (refusal := budget(spent=spent, done=done)):
+                raise OverBudget(refusal)
+    finally:
         if bar is not None:
-            bar.update(1)
-        state, trace = step.final_state, step if trace is None else after_warm_up(trace, step)
-        alive = ~trace.diverged
-        rates.append(float(step.fields["acceptance"][alive].mean()) if alive.any() else 0.0)
-        averaging.update(rates[-1])
-    if bar is not None:
-        bar.close()
+            bar.close()
     tuned = replace(config, step_size=averaging.averaged_step_size)
+    if budget is not None and (refusal := budget(spent=spent, done=config.burnin_steps, tuned=tuned)):
+        raise OverBudget(refusal)
     achieved = float(np.mean(rates[len(rates) // 2:]))
     rule = (f"dual averaging to HMC acceptance {HMC_TARGET_ACCEPTANCE} over {config.burnin_steps} burn-in "
             f"trajectories (reached {achieved:.2f}), then {trajectory_steps(tuned.step_size, config.localization):,} "

@@ -40,8 +40,9 @@ GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoad
 # draws (seeds 13, 14: gate passed on 6 of 8, within 3.0 %, no miss) and confirmed on seeds 15 and 16
 # (4 of 6 within 1.4 %, 2 flagged, no miss); that network then reads +1.0 % (sltlab bench --only module).
 # When MALA's chains fail the gate, HMC estimates anew from w* (300 trajectories after 50), but only if
-# its draws would take at most 4 times MALA's gradient evaluations (judged before its warm-up at h = √ε
-# of MALA's step, and after it at the step it tuned): on two trained MLPs MALA failed the gate (R-hat
+# its warm-up and draws would take at most 4 times MALA's gradient evaluations (judged before its warm-up
+# at h = √ε of MALA's step, after each warm-up trajectory, and after the warm-up at the step it tuned;
+# a warm-up uncounted once spent 1,450 s before its refusal): on two trained MLPs MALA failed the gate (R-hat
 # 1.14 and 1.46) and HMC passed it at 2.8 and 3.2 times the time (sltlab bench --only fallback; a
 # third, under cross-entropy, was refused after HMC's warm-up at 7.7 times); the narrow deep linear
 # networks would take HMC 5–11 times MALA's evaluations at n = 2,000 and 7–15 times at n = 10⁴ (more

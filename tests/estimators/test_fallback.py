@@ -12,7 +12,9 @@ import torch
 from sltlab.estimators import LLCConfig
 from sltlab.estimators.batched import estimate_llc_at_centers
 from sltlab.estimators.calibrate import calibrate_step_size
+from sltlab.estimators import estimate as estimate_module
 from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.hmc_tuning import fallback_over_budget
 from sltlab.estimators.llc import mixing_concern
 
 CURVATURES = (1.0, 4.0)
@@ -57,10 +59,10 @@ def test_a_fallback_within_its_budget_runs():
     assert result.config.sampler == "hmc" and mixing_concern(result.estimate) is None
 
 
-def _draws_cost(step: float) -> float:
-    """300 trajectories of on average (⌈L/2⌉ + L)/2 leapfrog steps, L = ⌈(π/(4√γ))/h⌉."""
+def _trajectories_cost(step: float, trajectories: int) -> float:
+    """Trajectories of on average (⌈L/2⌉ + L)/2 leapfrog steps, L = ⌈(π/(4√γ))/h⌉."""
     longest = math.ceil(math.pi / (4 * math.sqrt(GAMMA)) / step)
-    return 300 * (math.ceil(longest / 2) + longest) / 2
+    return trajectories * (math.ceil(longest / 2) + longest) / 2
 
 
 def _refused(budget: float):
@@ -73,26 +75,66 @@ def _refused(budget: float):
     return note, alone
 
 
-def test_a_fallback_whose_draws_cost_too_much_even_at_the_pilot_step_is_not_started():
+def _warm_up_spending(monkeypatch) -> tuple[list[dict], LLCConfig]:
+    """Every budget check of a fallback left to run (what its warm-up had spent, how many
+    trajectories it had run, the step it tuned), and the MALA run's settings."""
+    checks = []
+
+    def recording(config, first_steps, **spending):
+        checks.append(spending)
+        return fallback_over_budget(config, first_steps, **spending)
+
+    monkeypatch.setattr(estimate_module, "fallback_over_budget", recording)
+    _estimate(replace(SHORT_MALA, fallback_budget=1e6))
+    monkeypatch.undo()
+    return checks, _estimate(replace(SHORT_MALA, fallback=None))
+
+
+def test_a_fallback_that_costs_too_much_even_at_the_pilot_step_is_not_started():
     budget = 0.5
     note, alone = _refused(budget)
-    predicted = _draws_cost(math.sqrt(alone.config.step_size))   # at h = √ε of MALA's step
+    predicted = _trajectories_cost(math.sqrt(alone.config.step_size), 50 + 300)   # at h = √ε of MALA's step
     assert predicted > budget * alone.trace.steps
     assert note.startswith("the fallback hmc was not run: at h = √ε of mala's step")
+    assert "its 50 warm-up and 300 drawn trajectories of up to" in note
     assert f"would take about {predicted:,.0f} gradient evaluations" in note
     assert f"the {alone.trace.steps:,} of mala's run, over the budget of {budget:g} times" in note
 
 
-def test_a_fallback_whose_tuned_step_makes_its_draws_too_costly_stops_after_its_warm_up():
-    # between the draws' cost at the pilot step and at the step HMC tunes (known from a full run)
-    alone, full = _estimate(replace(SHORT_MALA, fallback=None)), _estimate(SHORT_MALA)
-    pilot, tuned = _draws_cost(math.sqrt(alone.config.step_size)), _draws_cost(full.config.step_size)
-    assert pilot < tuned
-    budget = (pilot + tuned) / 2 / alone.trace.steps
-    note, _ = _refused(budget)
-    assert note.startswith(f"the fallback hmc was not run past its warm-up: after its 50 warm-up trajectories, at "
-                           f"the tuned h = {full.config.step_size:.3g}")
-    assert f"would take about {tuned:,.0f} gradient evaluations" in note
+def test_every_warm_up_trajectory_is_counted_against_the_budget(monkeypatch):
+    checks, _ = _warm_up_spending(monkeypatch)
+    assert [check.get("done", 0) for check in checks] == list(range(51))   # before, after each of 50
+    spent = [0.0] + [check["spent"] for check in checks[1:]]
+    assert all(later >= earlier + 1 for earlier, later in zip(spent, spent[1:]))   # at least a leapfrog step each
+    assert checks[-1]["tuned"].step_size > 0 and all("tuned" not in check for check in checks[:-1])
+
+
+def test_a_fallback_whose_warm_up_spends_the_budget_stops_during_it(monkeypatch):
+    checks, alone = _warm_up_spending(monkeypatch)
+    pilot = math.sqrt(alone.config.step_size)
+    before = _trajectories_cost(pilot, 350)
+    during = [check["spent"] + _trajectories_cost(pilot, 350 - check["done"]) for check in checks[1:-1]]
+    assert max(during) > before   # the warm-up tuned steps below the pilot's
+    budget = (before + max(during)) / 2
+    stopped_after = next(index for index, predicted in enumerate(during, 1) if predicted > budget)
+    note, _ = _refused(budget / alone.trace.steps)
+    assert note.startswith(f"the fallback hmc was not run on: its first {stopped_after} of 50 warm-up trajectories "
+                           f"took about {checks[stopped_after]['spent']:,.0f} gradient evaluations")
+    assert f"would bring it to at least {during[stopped_after - 1]:,.0f} gradient evaluations" in note
+
+
+def test_a_fallback_whose_tuned_step_makes_its_draws_too_costly_stops_after_its_warm_up(monkeypatch):
+    checks, alone = _warm_up_spending(monkeypatch)
+    pilot, final = math.sqrt(alone.config.step_size), checks[-1]
+    after = final["spent"] + _trajectories_cost(final["tuned"].step_size, 300)
+    highest_before = max(check.get("spent", 0) + _trajectories_cost(pilot, 350 - check.get("done", 0))
+                         for check in checks[:-1])
+    assert highest_before < after
+    note, _ = _refused((highest_before + after) / 2 / alone.trace.steps)
+    assert note.startswith(f"the fallback hmc was not run past its warm-up: its 50 warm-up trajectories took about "
+                           f"{final['spent']:,.0f} gradient evaluations and its 300 drawn ones, at the tuned h = "
+                           f"{final['tuned'].step_size:.3g}")
+    assert f"would bring it to about {after:,.0f} gradient evaluations" in note
 
 
 def test_without_a_fallback_the_failing_chains_are_reported_as_they_are():

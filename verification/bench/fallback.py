@@ -7,8 +7,8 @@ y = sin 2x₁ + x₂x₃/2 + noise (n = 2,000), the README's example MLP [4,8,2]
 (n = 1,500), each localised as the call does when told nothing (at the empirical minimum L-BFGS
 reaches from the trained weights). Each is estimated by
 :func:`~sltlab.estimators.module.estimate_llc` with MALA alone (``fallback=None``) and, when its
-chains fail the mixing gate, again with the defaults, where HMC then estimates anew if its draws
-fit ``fallback_budget`` times MALA's gradient evaluations
+chains fail the mixing gate, again with the defaults, where HMC then estimates anew if its warm-up
+and draws fit ``fallback_budget`` times MALA's gradient evaluations
 (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`); a run that passes the gate is the
 defaults' too. There is no exact λ here: the row says which sampler answered, whether its chains
 passed the gate, and what each call cost.
