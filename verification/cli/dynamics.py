@@ -74,7 +74,7 @@ def add_dynamics_commands(commands) -> None:
                ("--curve-chains", dict(type=int, dest="curve_chains",
                                        help="MALA chains per estimate along the LLC curve (16)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
-                                      help="draws per chain along the LLC curve (2000), after four times as many "
+                                      help="draws per chain along the LLC curve (4000), after four times as many "
                                            "burn-in steps, at most 2000")),
                *_COMMON)
     subcommand(studies, "grokking", "grokking on modular addition, the LLC at every checkpoint of every seed "

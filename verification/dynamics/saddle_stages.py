@@ -36,10 +36,13 @@ from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
 # one shared core either way: a run this small costs by the step, not by the chain). Cooled from
 # nβ/10 as the plateau sampler: uncooled, the curve of [8,6,6,6,6,8] rose by only about 0.7 at
 # its first rank change (λ_k from 12 to 16), too little to be found; cooled, by about 2.
-# 2,000 draws, not 500: on [8,8,7], whose λ_k rise by 1.5, 1.5, 1 and 1, the curve's SEs of
-# 0.2–0.48 hid the last rank change from the random start and merged the first three into one
-# ramp from the aligned start; at 2,000 each change had its own boundary, for a third more steps.
-CURVE_SAMPLER = LLCConfig(sampler="mala", chains=16, draws=2000, burnin=2000, localization=1.0,
+# 4,000 draws, not 500 or 2,000: on [8,8,7], whose λ_k rise by 1.5, 1.5, 1 and 1, the curve's SEs
+# of 0.2–0.48 at 500 hid the last rank change from the random start and merged the first three
+# into one ramp from the aligned start; at 2,000 the aligned start still merged two (69 missed);
+# at 4,000 each change had its own boundary on that draw of one-hidden-layer networks (aligned,
+# numpy default_rng(20261204)) and on an independent one (default_rng(20261210)), for half as many
+# steps again.
+CURVE_SAMPLER = LLCConfig(sampler="mala", chains=16, draws=4000, burnin=2000, localization=1.0,
                           localize_at="true_parameter", anneal=SADDLE_ANNEAL)
 CURVE_CHECKPOINTS = 60
 
