@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel, check_class_probabilities, cross_entropy, gaussian_nll
 from sltlab.estimators.batched import sampled_together
@@ -39,10 +39,10 @@ GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoad
 # R-hat 1.036, every chain above its truth. The two-sided start was chosen over three others on fresh
 # draws (seeds 13, 14: gate passed on 6 of 8, within 3.0 %, no miss) and confirmed on seeds 15 and 16
 # (4 of 6 within 1.4 %, 2 flagged, no miss); that network then reads +1.0 % (sltlab bench --only module).
-# When MALA's chains fail the gate, HMC estimates anew from w* (300 trajectories after 50), but only if
-# its warm-up and draws would take at most 4 times MALA's gradient evaluations (judged before its warm-up
-# at h = √ε of MALA's step, after each warm-up trajectory, and after the warm-up at the step it tuned;
-# a warm-up uncounted once spent 1,450 s before its refusal): on two trained MLPs MALA failed the gate (R-hat
+# When MALA's chains fail the gate, HMC estimates anew from w* (300 trajectories after 50), but only while
+# its warm-up and draws would take at most 4·350/300 times MALA's gradient evaluations: the budget of 4 set
+# on its draws alone, scaled to count the warm-up (judged before it, after each of its trajectories and
+# after it; uncounted, a warm-up once spent 1,450 s before its refusal): on two trained MLPs MALA failed the gate (R-hat
 # 1.14 and 1.46) and HMC passed it at 2.8 and 3.2 times the time (sltlab bench --only fallback; a
 # third, under cross-entropy, was refused after HMC's warm-up at 7.7 times); the narrow deep linear
 # networks would take HMC 5–11 times MALA's evaluations at n = 2,000 and 7–15 times at n = 10⁴ (more
@@ -51,7 +51,8 @@ GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoad
 # (sltlab bench --only fallback --count 4, seeds 7–10) MALA passed the gate on 1 of 16 and the defaults
 # on 10; without a budget HMC failed the gate on 5 of the 6 refused ones anyway.
 MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=10.0, cooled_share=0.5, fallback="hmc",
-                            fallback_budget=4.0)
+                            fallback_budget=4.0 * (HMC_TRAJECTORIES["burnin"] + HMC_TRAJECTORIES["draws"])
+                            / HMC_TRAJECTORIES["draws"])
 
 
 class Prepared(NamedTuple):

@@ -38,7 +38,7 @@ def test_the_defaults_are_mala_unless_a_config_a_sampler_or_a_batch_size_is_give
 def test_the_defaults_are_the_measured_ones():
     assert MODULE_DEFAULTS.sampler == "mala" and MODULE_DEFAULTS.draws == 4000
     assert MODULE_DEFAULTS.anneal == 10 and MODULE_DEFAULTS.cooled_share == 0.5   # half from above, half from w*
-    assert MODULE_DEFAULTS.fallback == "hmc" and MODULE_DEFAULTS.fallback_budget == 4
+    assert MODULE_DEFAULTS.fallback == "hmc" and MODULE_DEFAULTS.fallback_budget == 4 * 350 / 300   # 4 on the draws
 
 
 def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():
