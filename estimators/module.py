@@ -49,7 +49,7 @@ GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoad
 # than 16 minutes on one of d = 129), and are left flagged, with the cost in a note; HMC ran on one,
 # [18,3,6] at n = 2,000. On random draws of small regression MLPs made after the budget was set
 # (sltlab bench --only fallback --count 4, seeds 7–10) MALA passed the gate on 1 of 16 and the defaults
-# on 10; without a budget HMC failed the gate on 5 of the 6 refused ones anyway.
+# on 10 (9 with these); without a budget HMC failed the gate on 5 of the 6 refused ones anyway.
 MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=10.0, cooled_share=0.5, fallback="hmc",
                             fallback_budget=4.0 * (HMC_TRAJECTORIES["burnin"] + HMC_TRAJECTORIES["draws"])
                             / HMC_TRAJECTORIES["draws"])
@@ -131,13 +131,13 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
 
     ``config`` is an :class:`LLCConfig` and ``settings`` override its fields (``draws=2000``).
     Without a config, they override ``MODULE_DEFAULTS`` (MALA on the full data, 4,000 draws after
-    a warm-up that cools half the chains from nβ/10; HMC anew when its chains fail the mixing gate and HMC's
-    draws fit 4 times MALA's gradient evaluations), or ``LLCConfig()`` (SGLD) when they name a sampler or a
-    batch size (:func:`module_defaults`). ``restrict_to`` samples only the parameters a name or glob pattern
-    (or a tuple of them) selects, the others frozen at the centre; a list of restrictions gives a
-    list of results, one each, sampled as one batched run when the sampler is SGLD (no reruns or
-    fallback) and ``batched`` is left True (:mod:`sltlab.estimators.restrictions`; each result's notes say
-    which). Bad input is a one-line ``ValueError``.
+    a warm-up that cools half the chains from nβ/10; HMC anew when its chains fail the mixing gate and
+    HMC's warm-up and draws fit ``fallback_budget`` times MALA's gradient evaluations), or
+    ``LLCConfig()`` (SGLD) when they name a sampler or a batch size (:func:`module_defaults`).
+    ``restrict_to`` samples only the parameters a name or glob pattern (or a tuple of them) selects,
+    the others frozen at the centre; a list of restrictions gives a list of results, one each, sampled as
+    one batched run when the sampler is SGLD (no reruns or fallback) and ``batched`` is left True
+    (:mod:`sltlab.estimators.restrictions`; each result's notes say which). Bad input: a one-line ``ValueError``.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -139,8 +139,8 @@ def _estimate(module: nn.Module, data: tuple, loss: str, config, progress: bool)
 
 
 def format_fallback(rows: list[dict]) -> str:
-    lines = [f"The one call's HMC fallback (budget {MODULE_DEFAULTS.fallback_budget:g}× MALA's gradient evaluations) "
-             "on trained MLPs: MALA alone, then the defaults"]
+    lines = [f"The one call's HMC fallback (its warm-up and draws within {MODULE_DEFAULTS.fallback_budget:.3g}× MALA's "
+             "gradient evaluations) on trained MLPs: MALA alone, then the defaults"]
     for row in rows:
         lines.append(f"  {row['network']} (d = {row['parameters']:,})")
         for label in ("mala_alone", "defaults"):
