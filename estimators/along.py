@@ -70,7 +70,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                        calibrate_at: int | None = -1, restrict_to: str | Sequence[str] | None = None,
                        inputs: int | str | None = None, targets: int | str | None = None,
                        stream: bool | None = None, progress: bool = False, batched: bool = True,
-                       extend_unmixed: int = 0, **settings) -> LLCAlongTraining:
+                       extend_unmixed: int | None = None, **settings) -> LLCAlongTraining:
     """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
@@ -86,9 +86,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
 
     The checkpoints are sampled as one batch when they can be (module docstring) unless
     ``batched=False``; each is then localised on its own first, as one after the other. With
-    ``extend_unmixed`` = k, in a batched run, the checkpoints whose chains fail the mixing gate go
-    on from where they ended, together, up to k times, each time for as many draws as they hold;
-    each such result's notes say so. One after the other they do not go on, and ``note`` says so.
+    ``extend_unmixed`` = k (None: the config's), the checkpoints whose chains fail the mixing gate
+    go on from where they ended, up to k times, each time for as many draws as they hold, together
+    in a batched run and each on its own one after the other; each such result's notes say so.
     """
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
@@ -96,6 +96,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         raise ValueError("estimate_llc_along takes one restriction (a name, a glob or a tuple of them), not a list")
     modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
     prepared = prepare(data, loss, config, settings, inputs, targets, stream)
+    if extend_unmixed is not None:
+        prepared = prepared._replace(config=replace(prepared.config, extend_unmixed=extend_unmixed))
+        prepared.config.validate()
     adapters = [prepared.adapter(module, restrict_to) for module in modules]
     calibration, shared = None, prepared.config
     if calibrate_at is not None and not -len(adapters) <= calibrate_at < len(adapters):
@@ -121,12 +124,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                   else replace(shared, step_size=calibration.step_size))
         calibrate_at %= len(adapters)
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
-    if extend_unmixed and reason is not None:
-        given += f"extend_unmixed={extend_unmixed} not applied (only a batched run goes on); "
     if reason is None and restrict_to is None:
         centers = [adapter.flatten() for adapter in adapters]
-        estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress,
-                                            extend_unmixed=extend_unmixed)
+        estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress)
         results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
                         for result in estimates)
         note = sampled_together(len(centers), "checkpoints", shared.chains, centers[0].numel(),
@@ -135,8 +135,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     if reason is None:
         fulls = [prepared.adapter(module) for module in modules]
         estimates = estimate_llc_restricted(fulls[0], adapters, prepared.rows.tensors, shared, restrict_to,
-                                            bases=[full.flatten() for full in fulls], progress=progress,
-                                            extend_unmixed=extend_unmixed)
+                                            bases=[full.flatten() for full in fulls], progress=progress)
         results = tuple(replace(result, notes=result.notes + prepared.notes) for result in estimates)
         note = sampled_together(len(fulls), "checkpoints", shared.chains, fulls[0].dim,
                                 f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "

@@ -77,13 +77,13 @@ def sampled_together(count: int, what: str, chains: int, dim: int, how: str) -> 
 
 
 def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor, ...], config: LLCConfig, *,
-                            n: int | None = None, progress: bool = False, extend_unmixed: int = 0) -> list[LLCResult]:
+                            n: int | None = None, progress: bool = False) -> list[LLCResult]:
     """One :class:`LLCResult` per centre [d] (localised as ``config.localize_at`` says, each on
     its own), from runs of at most :func:`chains_per_run` chains, at ``config``'s step size.
 
     Every result is what :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` reports for
     that centre at a given step (diagnostics, dropped chains and warnings from its own chains);
-    its ``trace.seconds`` is its share of the batched run's time. With ``extend_unmixed`` = k
+    its ``trace.seconds`` is its share of the batched run's time. With ``config.extend_unmixed`` = k
     the centres whose chains fail the mixing gate go on, together, up to k times, each time for
     as many draws as they hold (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`).
     """
@@ -103,8 +103,7 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     resolved = inputs.resolved
     groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
               for start in starts]
-    results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress,
-                                                 rounds=extend_unmixed)
+    results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
     return remedies_not_applied(results, resolved, "the centres share one batched run at one step",
                                 EXTEND_INSTEAD)
 
@@ -147,12 +146,13 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
 
 
 def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
-                                       progress: bool = False, rounds: int = 0, shared_noise: bool = False,
+                                       progress: bool = False, shared_noise: bool = False,
                                        loss_of: Callable[[Sequence[int]], Any] | None = None) -> list[LLCResult]:
     """:func:`estimate_llc_in_groups`, the groups whose chains fail the mixing gate going on from
-    where they ended, each at the step it ran at, together, up to ``rounds`` times, each time
-    doubling their draws (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`); ``loss_of``
+    where they ended, each at the step it ran at, together, up to ``extend_unmixed`` times, each
+    time doubling their draws (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`); ``loss_of``
     gives the loss of some of the groups (by index) where ``loss`` scores all of them together."""
+    rounds = inputs.resolved.extend_unmixed
     if rounds and inputs.resolved.functional_variance:
         raise ValueError("extend_unmixed cannot go on with the functional variance: it is a total over one run's draws")
 

@@ -80,9 +80,8 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     if not 0 < pilot_fraction <= 1 or not tolerance > 0:
         raise ValueError(f"need a pilot fraction in (0, 1] and δ > 0, got {pilot_fraction} and {tolerance}")
     with _quiet():   # four draws read only the rule's step: no fallback to a second sampler
-        rule = estimate_llc_from_loss(loss, true_parameter, data,
-                                      replace(config, step_size=None, draws=4, burnin=0, fallback=None),
-                                      n=n, localization=localization)
+        rule = estimate_llc_from_loss(loss, true_parameter, data, replace(
+            config, step_size=None, draws=4, burnin=0, fallback=None, extend_unmixed=0), n=n, localization=localization)
     localization, base = rule.localization, rule.config.step_size
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
                      localize_at=localization.kind)
@@ -90,7 +89,7 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
         return Calibration(base, sweep=(), reason=_exact_reason(config.sampler), **described)
 
     def settings(factor: float, length: float, index: int) -> LLCConfig:
-        return replace(rule.config, step_size=base * factor, functional_variance=False,
+        return replace(rule.config, step_size=base * factor, functional_variance=False, extend_unmixed=0,
                        seed=_independent_seed(config.seed, index),
                        burnin=round(config.burnin_steps * pilot_fraction * length / factor),
                        draws=max(8, round(config.draws * pilot_fraction * length / factor)))

@@ -19,7 +19,8 @@ FALLBACK_SAMPLERS = tuple(FALLBACK_COUNTS)
 
 # The kind of every setting (a bool is not taken for a number), and those that may be None.
 FIELD_KINDS = {**{name: (numbers.Integral, "an integer") for name in ("chains", "draws", "burnin", "thin",
-                                                                     "batch_size", "seed", "reruns")},
+                                                                     "batch_size", "seed", "reruns",
+                                                                     "extend_unmixed")},
                **{name: (numbers.Real, "a number") for name in ("step_size", "localization", "nbeta", "anneal",
                                                                 "cooled_share", "fallback_budget")},
                **{name: (bool, "True or False") for name in ("functional_variance", "compile_step")},
@@ -48,6 +49,9 @@ class LLCConfig:
     functional_variance: bool = False  # also estimate ν̂, from about 200 full-data passes
     compile_step: bool = False         # run the sampling step through torch.compile (seconds to compile first)
     reruns: int = 0                    # while the chains fail the mixing gate, run again (at most this often)
+    extend_unmixed: int = 0            # then, while they fail it on R-hat or ESS, go on for as many draws as they
+                                       # hold, every draw kept (at most this often; a single estimate only while
+                                       # the rounds left could bring them through)
     anneal: float = 1.0                # MALA's warm-up cools from nβ/anneal to nβ over its first half (1: off)
     cooled_share: float = 1.0          # ... for this share of the chains; the others start at w* at nβ
     fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
@@ -91,8 +95,9 @@ class LLCConfig:
             raise ValueError(f"anneal must be a finite factor ≥ 1, got {self.anneal}")
         if not 0 < self.cooled_share <= 1:
             raise ValueError(f"cooled_share must be a share of the chains in (0, 1], got {self.cooled_share}")
-        if self.reruns < 0:
-            raise ValueError(f"reruns must be ≥ 0, got {self.reruns}")
+        for name in ("reruns", "extend_unmixed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
         if self.burnin is not None and self.burnin < 0:
             raise ValueError(f"burnin must be ≥ 0, got {self.burnin}")
         if self.fallback is not None:
@@ -106,6 +111,8 @@ class LLCConfig:
 
     def fallback_config(self) -> LLCConfig:
         """The settings of the fallback run: the same nβ, γ, centre, chains and seed, the fallback
-        sampler with its own counts and its step chosen anew, and no fallback of its own."""
+        sampler with its own counts and its step chosen anew, and no fallback of its own; its
+        chains do not go on (their budget counts their warm-up and draws)."""
         return replace(self, sampler=self.fallback, step_size=None, fallback=None, fallback_budget=None,
+                       extend_unmixed=0,
                        **FALLBACK_COUNTS[self.fallback])

@@ -24,6 +24,7 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.hmc_tuning import OverBudget, fallback_over_budget
 from sltlab.estimators.inference import to_inference_data
+from sltlab.estimators.going_on import extend_until_mixed, rerun_until_mixed
 from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elasticity_of_trace
 from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
                                    gate_reading, llc_from_trace, mixing_concern)
@@ -171,10 +172,10 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
-    trace, resolved, rule, notes = sample(resolved)
+    trace, resolved, rule, notes, first_steps = sample(resolved)
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     failed = first is not None and mixing_concern(first) is not None
-    over_budget = fallback_over_budget(resolved, trace.steps) if failed else None
+    over_budget = fallback_over_budget(resolved, first_steps) if failed else None
     if over_budget is not None:
         notes += (over_budget,)
     elif failed:
@@ -183,8 +184,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
                        enabled=progress)
         try:
-            trace, fallback, rule, fallback_notes = sample(resolved.fallback_config(), budget=partial(
-                fallback_over_budget, resolved, trace.steps))
+            trace, fallback, rule, fallback_notes, _ = sample(resolved.fallback_config(), budget=partial(
+                fallback_over_budget, resolved, first_steps))
         except OverBudget as stopped:
             notes += (str(stopped),)
         else:
@@ -197,12 +198,22 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     return replace(result, notes=result.notes + notes) if notes else result
 
 
+class Sampled(NamedTuple):
+    """A finished run: its trace, the config resolved, the step's rule in words, notes on settings
+    not applied and on reruns or going on, and the steps it had taken before it went on."""
+
+    trace: Trace
+    config: LLCConfig
+    rule: str
+    notes: tuple[str, ...]
+    first_steps: int
+
+
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
-            data: tuple[Tensor, ...], progress: bool,
-            budget: Callable[..., str | None] | None = None) -> tuple[Trace, LLCConfig, str, tuple[str, ...]]:
-    """Choose the step (unless given), warm up, sample and rerun as ``config`` says; returns the
-    trace, the config resolved, the step's rule in words and notes on settings not applied.
-    A ``budget`` goes to the warm-up, which stops the run when it says so (:class:`OverBudget`)."""
+            data: tuple[Tensor, ...], progress: bool, budget: Callable[..., str | None] | None = None) -> Sampled:
+    """Choose the step (unless given), warm up, sample, rerun and go on as ``config`` says
+    (:mod:`sltlab.estimators.going_on`). A ``budget`` goes to the warm-up, which stops the run
+    when it says so (:class:`OverBudget`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
     if automatic:
@@ -228,31 +239,11 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     if warmup is not None:
         trace = after_warm_up(warmup, trace)
     trace, rerun_note = rerun_until_mixed(trace, run, resolved)
-    return trace, resolved, rule, notes + (() if rerun_note is None else (rerun_note,))
-
-
-def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:
-    """While the kept chains fail the mixing gate (:func:`~sltlab.estimators.llc.mixing_concern`),
-    at most ``config.reruns`` times: run as many draws again from where the chains ended, the
-    earlier run becoming burn-in (its draws discarded, its divergences kept). Chains started at
-    w* that are still climbing towards the typical set show it as a split R-hat or a drift above
-    the gate, and a longer burn-in helps (Vehtari et al. 2021, §4); but chains that climb slowly
-    enough pass the gate before they arrive (two deep linear networks of 6,000–7,000 parameters
-    at n = 10⁶ passed after one rerun still 6 % below their exact LLC), so this is an option,
-    not a cure. The note returned says how many reruns it took and what the gate read before.
-    A run that passes at once is returned unchanged, with no note."""
-    readings = []
-    for _ in range(config.reruns):
-        estimate = llc_from_trace(trace, config.nbeta)
-        if mixing_concern(estimate) is None:
-            break
-        readings.append(gate_reading(estimate))
-        trace = after_warm_up(trace, run(burnin=0, initial_state=trace.final_state))
-    if not readings:
-        return trace, None
-    return trace, (f"the chains failed the mixing gate ({'; then '.join(readings)}), so the run was repeated "
-                   f"{len(readings)} time(s) from where the chains ended, each earlier run discarded as burn-in "
-                   f"({trace.steps:,} steps in all)")
+    first_steps = trace.steps
+    trace, extension_note = extend_until_mixed(trace, run, resolved)
+    resolved = replace(resolved, draws=trace.fields["loss"].shape[1]) if extension_note else resolved
+    notes += tuple(note for note in (rerun_note, extension_note) if note is not None)
+    return Sampled(trace, resolved, rule, notes, first_steps)
 
 
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,

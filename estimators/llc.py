@@ -107,6 +107,14 @@ def gate_reading(estimate: LLCEstimate) -> str:
     return f"R-hat {rhat}, ESS {ess}, drift {drift}"
 
 
+def unmixed(estimate) -> bool:
+    """Whether an estimate's (or a result's) chains fail the gate on R-hat or ESS, the readings
+    that more draws of the same chains mend (no reading: every chain dropped, which more draws
+    cannot mend, is not counted)."""
+    return (estimate.rhat is not None and estimate.ess is not None
+            and (estimate.rhat > RHAT_MAX or estimate.ess < ESS_MIN))
+
+
 def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS,
                    acceptance: np.ndarray | None = None) -> dict[int, str]:
     """Chains (among ``alive``, at least three) whose median gap is more than ``spreads``

@@ -34,8 +34,7 @@ STACKS_OWN_LOSSES = ("mala",)
 
 def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: tuple[Tensor, ...],
                              config: LLCConfig, *, stack: Callable[[Sequence, int], Any], n: int | None = None,
-                             shared_noise: bool = False, progress: bool = False,
-                             extend_unmixed: int = 0) -> list[LLCResult]:
+                             shared_noise: bool = False, progress: bool = False) -> list[LLCResult]:
     """One :class:`LLCResult` per problem, ``losses[k]`` at ``centers[k]`` [d] (localised as
     ``config.localize_at`` says), as batched runs: ``stack(losses, chains)`` is one loss that
     scores chain row c by ``losses[c // chains]`` (e.g.
@@ -43,8 +42,8 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
     problems share it, e.g. several centres of one data set). Each problem takes its step as it
     would alone: ``config``'s, its own MALA warm-up, or SGLD's rule at its own centre. With
     ``shared_noise`` the problems of one run share their random numbers (module docstring). With
-    ``extend_unmixed`` = k the problems whose chains fail the mixing gate go on, together, at the
-    step each ran at, up to k times, each time for as many draws as they hold
+    ``config.extend_unmixed`` = k the problems whose chains fail the mixing gate go on, together,
+    at the step each ran at, up to k times, each time for as many draws as they hold
     (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`)."""
     if not losses or len(losses) != len(centers):
         raise ValueError(f"need one centre per loss, got {len(losses)} losses and {len(centers)} centres")
@@ -75,7 +74,7 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
         own = losses[first:first + per_run]
         results += estimate_llc_in_groups_until_mixed(stacked, groups[first:first + per_run], inputs,
                                                       data_given=bool(data), progress=progress,
-                                                      shared_noise=shared_noise, rounds=extend_unmixed,
+                                                      shared_noise=shared_noise,
                                                       loss_of=lambda chosen, own=own: stack(
                                                           [own[index] for index in chosen], resolved.chains))
     return remedies_not_applied(results, resolved, "the problems share one batched run", EXTEND_INSTEAD)

@@ -58,12 +58,12 @@ def restriction_mask(full: FunctionalModel, restricted: FunctionalModel) -> Tens
 
 def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[FunctionalModel], data, config: LLCConfig,
                             restriction, *, bases: Sequence[Tensor] | None = None,
-                            progress: bool = False, extend_unmixed: int = 0) -> list[LLCResult]:
+                            progress: bool = False) -> list[LLCResult]:
     """One :class:`LLCResult` per restricted adapter, as one batched SGLD run over ``full``'s
     parameters (module docstring). ``adapters[k]`` samples ``restriction[k]`` (a list, one per
     adapter) or ``restriction`` (one for all: the checkpoints of a training run, ``bases[k]``
     each one's full parameter vector; default ``full``'s). Each result names its own parameters
-    and restriction, with its own loss notes. With ``extend_unmixed`` = k the restrictions whose
+    and restriction, with its own loss notes. With ``config.extend_unmixed`` = k the restrictions whose
     chains fail the mixing gate go on, together, up to k times, doubling their draws each time."""
     inputs = run_inputs(data, config, None)
     _, device, dtype, generator, whole, resolved, batches = inputs
@@ -85,8 +85,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
         groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
     notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead
     try:
-        results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress,
-                                                     rounds=extend_unmixed)
+        results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress)
     finally:
         full.notes = notes
     restrictions = restriction if isinstance(restriction, list) else [restriction] * len(adapters)

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.llc import unmixed
 from sltlab.estimators.notices import caller_stacklevel
 
 # go_on(indices, their results so far, draws): those groups' results after ``draws`` more draws
@@ -29,19 +29,10 @@ from sltlab.estimators.notices import caller_stacklevel
 GoOn = Callable[[Sequence[int], Sequence[LLCResult], int], list[LLCResult]]
 
 
-def unmixed(result: LLCResult) -> bool:
-    """Whether a result's chains fail the gate on R-hat or ESS (no reading: every chain
-    dropped, which more draws cannot mend, is not counted)."""
-    return (result.rhat is not None and result.ess is not None
-            and (result.rhat > RHAT_MAX or result.ess < ESS_MIN))
-
-
 def sample_on_unmixed(first_run: Callable[[], list[LLCResult]], go_on: GoOn, rounds: int) -> list[LLCResult]:
     """``first_run()``'s results, where unmixed sampled on through ``go_on`` up to ``rounds``
     times, each time doubling the draws. The warnings of results that were sampled on are
     replaced by those of their longer runs; every other warning is issued as it came."""
-    if rounds < 0:
-        raise ValueError(f"the rounds of sampling on must be 0 or more, got {rounds}")
     if rounds == 0:
         return first_run()
     with warnings.catch_warnings(record=True) as caught:

@@ -30,7 +30,8 @@ def quartic(position, batch):
 def _at_centers(centers, config, extend_unmixed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return estimate_llc_at_centers(quartic, centers, (), config, n=10_000, extend_unmixed=extend_unmixed)
+        return estimate_llc_at_centers(quartic, centers, (), replace(config, extend_unmixed=extend_unmixed),
+                                       n=10_000)
 
 
 def test_going_on_is_one_longer_run_on_the_same_numbers():
@@ -52,9 +53,9 @@ def test_problems_whose_step_a_warm_up_chose_go_on_at_that_step_as_one_longer_ru
     def problems(draws, extend_unmixed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return estimate_llc_of_problems([quartic], [FLAT], (), replace(MALA, step_size=None, draws=draws),
-                                            stack=lambda losses, chains: losses[0], n=10_000,
-                                            extend_unmixed=extend_unmixed)
+            return estimate_llc_of_problems([quartic], [FLAT], (), replace(MALA, step_size=None, draws=draws,
+                                                                           extend_unmixed=extend_unmixed),
+                                            stack=lambda losses, chains: losses[0], n=10_000)
     (short,) = problems(40, 0)
     assert unmixed(short) and "dual averaging" in short.step_size_rule
     (went_on,), (longer,) = problems(40, 1), problems(80, 0)
@@ -75,8 +76,8 @@ def test_problems_of_losses_of_their_own_go_on_restacked_to_the_failing_ones():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         flat, stiff = estimate_llc_of_problems([quartic, lambda position, batch: quartic(position, batch)],
-                                               [FLAT, STIFF], (), replace(MALA, draws=400), stack=stack, n=10_000,
-                                               extend_unmixed=1)
+                                               [FLAT, STIFF], (), replace(MALA, draws=400, extend_unmixed=1),
+                                               stack=stack, n=10_000)
     assert flat.config.draws == 800 and stiff.config.draws == 400   # only the flat one went on, alone
 
 
@@ -102,7 +103,7 @@ def test_warnings_are_those_of_the_results_returned():
         flat_alone, _ = estimate_llc_at_centers(quartic, [FLAT, STIFF], (), config, n=10_000)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results = estimate_llc_at_centers(quartic, [FLAT, STIFF], (), config, n=10_000, extend_unmixed=1)
+        results = estimate_llc_at_centers(quartic, [FLAT, STIFF], (), replace(config, extend_unmixed=1), n=10_000)
     issued = [str(w.message) for w in caught]
     assert sorted(issued) == sorted(message for result in results for message in result.warnings)
     superseded = [str(w.message) for w in first if w.category is MixingWarning
@@ -126,10 +127,10 @@ def test_joined_traces_count_both_runs():
         joined(first._replace(functional_variance=np.zeros(3)), then)
 
 
-def test_refused_with_the_functional_variance_said_where_not_applied_and_restrictions_go_on():
+def test_refused_with_the_functional_variance_and_checkpoints_go_on_batched_or_one_by_one():
     with pytest.raises(ValueError, match="extend_unmixed cannot go on with the functional variance"):
         _at_centers([FLAT], replace(MALA, functional_variance=True), 1)
-    with pytest.raises(ValueError, match="0 or more"):
+    with pytest.raises(ValueError, match="extend_unmixed must be ≥ 0"):
         _at_centers([FLAT], MALA, -1)
     module = torch.nn.Linear(2, 1, bias=False)
     data = (torch.randn(50, 2), torch.randn(50, 1))
@@ -137,7 +138,11 @@ def test_refused_with_the_functional_variance_said_where_not_applied_and_restric
         warnings.simplefilter("ignore")
         along = estimate_llc_along([module, module], data, step_size=1e-4, chains=2, draws=20, burnin=5,
                                    batched=False, extend_unmixed=1)
-    assert "extend_unmixed=1 not applied" in along.note
+    for result in along.results:   # one after the other, each estimate's own going on judges it
+        assert result.config.draws == 20   # 2 chains × 20 draws: twice as many could not reach an ESS of 200
+        assert any(note.startswith("the chains failed the mixing gate (at 20 draws R-hat") and note.endswith(
+            "did not go on (extend_unmixed): 2 times the draws would not be expected to pass it")
+            for note in result.notes)
     torch.manual_seed(0)
     modules = [torch.nn.Sequential(torch.nn.Linear(2, 3, bias=False), torch.nn.Linear(3, 1, bias=False))
                for _ in range(2)]

@@ -68,6 +68,11 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
                           help="while the chains fail the mixing gate (R-hat > 1.05 or ESS < 200), run as long again "
                                "from where they ended, at most K times, the earlier run discarded as burn-in "
                                f"(default: {default('reruns')})")),
+        ("--extend-unmixed", dict(type=int, metavar="K", dest="extend_unmixed",
+                                  help="then, while they fail it on R-hat or ESS, go on from where they ended for as "
+                                       "many draws as they hold, every draw kept, at most K times, and only while "
+                                       "the rounds left could bring them through "
+                                       f"(default: {default('extend_unmixed')})")),
         ("--fallback", dict(choices=(*FALLBACK_SAMPLERS, "none"),
                             help="when the chains still fail the mixing gate, estimate anew from w* with this sampler "
                                  f"and its own counts ({HMC_TRAJECTORIES['draws']:,} trajectories after "

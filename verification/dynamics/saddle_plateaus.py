@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from typing import Any, NamedTuple, Sequence
 
 import torch
@@ -167,8 +168,8 @@ def sampled_plateaus(plateaus: Sequence[Plateau], run: TrainingRun, network: Dee
     results = []
     for first in range(0, len(losses), per_run):
         results += estimate_llc_of_problems(losses[first:first + per_run], positions[first:first + per_run], (),
-                                            sampler, stack=stack, n=n, progress=progress,
-                                            extend_unmixed=extensions)
+                                            replace(sampler, extend_unmixed=extensions), stack=stack, n=n,
+                                            progress=progress)
     return [{**_summary(result), "notes": list(result.notes)} for result in results]
 
 
