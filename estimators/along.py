@@ -88,7 +88,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     ``batched=False``; each is then localised on its own first, as one after the other. With
     ``extend_unmixed`` = k (None: the config's), the checkpoints whose chains fail the mixing gate
     go on from where they ended, up to k times, each time for as many draws as they hold, together
-    in a batched run and each on its own one after the other; each such result's notes say so.
+    in a batched run, and each on its own one after the other (then only while the rounds left could
+    bring it through, :func:`~sltlab.estimators.going_on.extend_until_mixed`); each such result's
+    notes say so.
     """
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")

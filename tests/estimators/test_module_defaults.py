@@ -39,6 +39,7 @@ def test_the_defaults_are_the_measured_ones():
     assert MODULE_DEFAULTS.sampler == "mala" and MODULE_DEFAULTS.draws == 4000
     assert MODULE_DEFAULTS.anneal == 10 and MODULE_DEFAULTS.cooled_share == 0.5   # half from above, half from w*
     assert MODULE_DEFAULTS.fallback == "hmc" and MODULE_DEFAULTS.fallback_budget == 4 * 350 / 300   # 4 on the draws
+    assert MODULE_DEFAULTS.extend_unmixed == 2   # unmixed chains go on to 8,000 and then 16,000 draws
 
 
 def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():

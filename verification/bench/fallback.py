@@ -6,9 +6,10 @@ y = sin 2x₁ + x₂x₃/2 + noise (n = 2,000), the README's example MLP [4,8,2]
 (n = 1,000) and a ReLU MLP [2,16,16,3] on three noisy spiral arms under cross-entropy
 (n = 1,500), each localised as the call does when told nothing (at the empirical minimum L-BFGS
 reaches from the trained weights). Each is estimated by
-:func:`~sltlab.estimators.module.estimate_llc` with MALA alone (``fallback=None``) and, when its
-chains fail the mixing gate, again with the defaults, where HMC then estimates anew if its warm-up
-and draws fit ``fallback_budget`` times MALA's gradient evaluations
+:func:`~sltlab.estimators.module.estimate_llc` with MALA alone (``fallback=None``: MALA, its chains
+going on as the defaults' do while they fail the mixing gate) and, when they still fail it, again
+with the defaults, where HMC then estimates anew if its warm-up and draws fit ``fallback_budget``
+times the gradient evaluations of MALA's run before it went on
 (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`); a run that passes the gate is the
 defaults' too. There is no exact λ here: the row says which sampler answered, whether its chains
 passed the gate, and what each call cost.
@@ -140,7 +141,8 @@ def _estimate(module: nn.Module, data: tuple, loss: str, config, progress: bool)
 
 def format_fallback(rows: list[dict]) -> str:
     lines = [f"The one call's HMC fallback (its warm-up and draws within {MODULE_DEFAULTS.fallback_budget:.3g}× MALA's "
-             "gradient evaluations) on trained MLPs: MALA alone, then the defaults"]
+             "gradient evaluations before it went on) on trained MLPs: MALA alone (going on up to "
+             f"{MODULE_DEFAULTS.extend_unmixed} times while unmixed), then the defaults"]
     for row in rows:
         lines.append(f"  {row['network']} (d = {row['parameters']:,})")
         for label in ("mala_alone", "defaults"):
