@@ -115,7 +115,7 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
     says), as one batched run. A step size given is ``config``'s at ``config.nbeta`` and is
     scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there (MALA: its warm-up, all
     rungs at once). Only samplers in ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains
-    are reported, not rerun."""
+    are reported, not rerun; rungs whose chains fail the mixing gate go on as ``config.extend_unmixed`` says."""
     if config.sampler not in PER_CHAIN_KERNELS:
         raise ValueError(f"a batched temperature ladder needs a kernel with a step per chain "
                          f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
@@ -141,8 +141,8 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
             step_size, rule = kind.step_size_rule(posterior, inputs.batches, replace(resolved, nbeta=nbeta),
                                                   inputs.generator)
         groups.append(Group(localization, nbeta, step_size, rule))
-    results = estimate_llc_in_groups(loss, groups, inputs, data_given=bool(data), progress=progress)
-    return remedies_not_applied(results, resolved, "the rungs share one batched run")
+    results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
+    return remedies_not_applied(results, resolved, "the rungs share one batched run", EXTEND_INSTEAD)
 
 
 def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,

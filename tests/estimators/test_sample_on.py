@@ -172,3 +172,18 @@ def test_the_single_estimates_reruns_are_said_not_applied_to_centres_and_restric
     for checkpoint in restricted.results:   # the restricted batched path says so too
         assert any(note.startswith("reruns = 1 was not applied: the restrictions share one batched run")
                    for note in checkpoint.notes)
+
+
+def test_the_rungs_of_a_temperature_ladder_go_on_as_the_config_says():
+    from sltlab.estimators.batched import estimate_llc_at_temperatures
+
+    def ladder(config):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return estimate_llc_at_temperatures(quartic, FLAT, (), config, [1000.0, 4000.0], n=10_000)
+    alone, went_on = ladder(MALA), ladder(replace(MALA, extend_unmixed=1))
+    assert any(unmixed(rung) for rung in alone)
+    for before, after in zip(alone, went_on):
+        assert after.config.draws == (200 if unmixed(before) else 100)
+        assert any(note.startswith("its chains failed the mixing gate at 100 draws") for note in after.notes) \
+            == unmixed(before)
