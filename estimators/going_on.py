@@ -84,6 +84,7 @@ def extend_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfi
 def could_pass(estimate, growth: int) -> bool:
     """Whether ``growth`` times the draws could bring chains that read ``estimate`` through the
     gate: ESS grows at most in proportion to the run's length, and for chains that have reached
-    their typical set R-hat − 1 falls in proportion to it (the variance of the chains' means, which
-    R-hat sets against their own, falls like 1/length; Vehtari et al. 2021, §4.1)."""
+    their typical set R-hat − 1 falls in proportion to it (split R-hat as Vehtari et al. 2021, §4.1,
+    define it compares the variance of the chains' means, which falls like 1/length, with the
+    variance within them). An assumption, not a bound: chains at different levels do not follow it."""
     return estimate.ess * growth >= ESS_MIN and 1 + (estimate.rhat - 1) / growth <= RHAT_MAX

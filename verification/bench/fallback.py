@@ -142,7 +142,7 @@ def _estimate(module: nn.Module, data: tuple, loss: str, config, progress: bool)
 def format_fallback(rows: list[dict]) -> str:
     lines = [f"The one call's HMC fallback (its warm-up and draws within {MODULE_DEFAULTS.fallback_budget:.3g}× MALA's "
              "gradient evaluations before it went on) on trained MLPs: MALA alone (going on up to "
-             f"{MODULE_DEFAULTS.extend_unmixed} times while unmixed), then the defaults"]
+             f"{MODULE_DEFAULTS.extend_unmixed} times while unmixed and more draws could mend it), then the defaults"]
     for row in rows:
         lines.append(f"  {row['network']} (d = {row['parameters']:,})")
         for label in ("mala_alone", "defaults"):
