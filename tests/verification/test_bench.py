@@ -168,6 +168,7 @@ def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_cen
             if row["llc"] is not None:
                 beyond = abs(row["llc"] - row["truth"]) - 3 * math.hypot(row["se"], row["truth_se"])
                 assert row["misses"] == (beyond > BIAS_BUDGET * abs(row["truth"]))
+                assert row["z"] == (row["llc"] - row["truth"]) / math.hypot(row["se"], row["truth_se"])
                 assert row["passes_gate"] or "MixingWarning" in row["warned"]
         for name, summary in draw["summary"].items():
             mine = [row for row in draw["rows"] if row["setting"] == name]
@@ -177,6 +178,20 @@ def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_cen
     defaults = next(iter(result["draws"][0]["summary"]))
     assert result["meets_target"] == all(draw["summary"][defaults]["silent_misses"] == 0 for draw in result["draws"])
     assert "blocked-Gibbs truths" in format_module_accuracy(result)
+
+
+def test_module_bench_counts_the_passing_estimates_within_two_standard_errors():
+    """Only estimates that pass the gate count; |z| = 2 is within; the root mean square is exact."""
+    from sltlab.verification.bench.module_accuracy import draw_summary
+
+    def row(z, passes):
+        return {"z": z, "passes_gate": passes, "error": None if z is None else 0.01 * z, "misses": False,
+                "warned": [], "seconds": 1.0}
+
+    summary = draw_summary([row(-2.0, True), row(3.0, True), row(0.5, False), row(None, True), row(1.0, True)])
+    assert (summary["passing_with_z"], summary["within_two_se_passing"]) == (3, 2)
+    assert summary["rms_z_passing"] == pytest.approx(((4.0 + 9.0 + 1.0) / 3) ** 0.5, rel=1e-15)
+    assert draw_summary([row(0.5, False)])["rms_z_passing"] is None
 
 
 def test_fallback_bench_runs_each_network_by_mala_alone_and_by_the_defaults(one_thread):

@@ -12,7 +12,10 @@ L-BFGS reached), nβ and γ, from the blocked-Gibbs sampler
 with the estimators' (only the mean and SE of its gaps are taken the same way). An estimate
 misses when |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·t; a miss that passes the mixing gate
 and raises no estimate warning (divergence, localisation, step size) is silent, and the target is
-that the defaults have none.
+that the defaults have none. Each row also gives z = (λ̂ − t)/√(SE² + SE_t²), and each draw how many
+estimates that pass the gate lie within two combined SE of their truths, with the root mean square
+of their z: a standard error that accounts for the estimate's whole error puts about 95 % within two
+and reads a root mean square near 1, so these show how far the gate's λ̂ ± SE can be taken at its word.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def module_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, row
                     bar.update()
         if bar is not None:
             bar.close()
-        draws.append({"seed": seed, "rows": rows, "summary": {name: _summary([r for r in rows if r["setting"] == name])
-                                                              for name in CONFIGS}})
+        summary = {name: draw_summary([row for row in rows if row["setting"] == name]) for name in CONFIGS}
+        draws.append({"seed": seed, "rows": rows, "summary": summary})
     defaults = next(iter(CONFIGS))
     return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS),
             "shorter": shorter or {}, "draws": draws,
@@ -88,19 +91,25 @@ def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
            "ess": result.ess, "truth": truth.mean, "truth_se": truth.standard_error, "passes_gate": passes,
            "warned": warned, "seconds": seconds, "sampler": result.config.sampler}
     if result.mean is None or result.standard_error is None:
-        return {**row, "error": None, "misses": True}
+        return {**row, "error": None, "z": None, "misses": True}
     spread = math.hypot(result.standard_error, truth.standard_error)
     error = result.mean - truth.mean
-    return {**row, "error": error / truth.mean, "misses": abs(error) > 3 * spread + BIAS_BUDGET * abs(truth.mean)}
+    return {**row, "error": error / truth.mean, "z": error / spread if spread > 0 else None,
+            "misses": abs(error) > 3 * spread + BIAS_BUDGET * abs(truth.mean)}
 
 
-def _summary(rows: list[dict]) -> dict:
+def draw_summary(rows: list[dict]) -> dict:
+    """Per setting of one draw: gate passes, misses (silent ones apart), the largest errors, and
+    among the passes with a z, how many lie within two combined SE and the root mean square z."""
     errors = [abs(row["error"]) for row in rows if row["error"] is not None]
     passing = [abs(row["error"]) for row in rows if row["passes_gate"] and row["error"] is not None]
+    z_passing = [row["z"] for row in rows if row["passes_gate"] and row["z"] is not None]
     return {"networks": len(rows), "passing_gate": sum(row["passes_gate"] for row in rows),
             "misses": sum(row["misses"] for row in rows),
             "silent_misses": sum(row["misses"] and row["passes_gate"] and not row["warned"] for row in rows),
             "largest_error": max(errors, default=None), "largest_error_passing": max(passing, default=None),
+            "passing_with_z": len(z_passing), "within_two_se_passing": sum(abs(z) <= 2 for z in z_passing),
+            "rms_z_passing": math.sqrt(sum(z * z for z in z_passing) / len(z_passing)) if z_passing else None,
             "seconds": sum(row["seconds"] for row in rows)}
 
 
@@ -111,7 +120,7 @@ def format_module_accuracy(result: dict) -> str:
              f"nothing) by the defaults: "
              + ("ok" if result["meets_target"] else "MISSED"),
              f"    {'network':<44} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
-             f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'s':>5}"]
+             f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'z':>6} {'s':>5}"]
     for draw in result["draws"]:
         lines.append(f"  draw {draw['seed']}:")
         for row in draw["rows"]:
@@ -119,15 +128,21 @@ def format_module_accuracy(result: dict) -> str:
             error = "—" if row["error"] is None else f"{row['error']:+.1%}"
             lines.append(f"    {row['network'][:44]:<44} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
                          f"{llc:>16} {error:>7} {row['rhat'] or math.nan:6.3f} {row['ess'] or 0:6.0f} "
-                         f"{'pass' if row['passes_gate'] else 'FAIL':>5} {row['seconds']:5.0f}"
+                         f"{'pass' if row['passes_gate'] else 'FAIL':>5} {_signed(row['z']):>6} {row['seconds']:5.0f}"
                          + ("  MISS" if row["misses"] else "") + "".join(f"  {name}" for name in row["warned"]))
         for name, summary in draw["summary"].items():
             largest, passing = (_percent(summary[key]) for key in ("largest_error", "largest_error_passing"))
             lines.append(f"    {name}: gate passed {summary['passing_gate']}/{summary['networks']}, misses "
                          f"{summary['misses']} (silent {summary['silent_misses']}), largest error {largest}, among "
-                         f"passes {passing}; {summary['seconds']:.0f} s")
+                         f"passes {passing}, within 2 SE {summary['within_two_se_passing']}/"
+                         f"{summary['passing_with_z']} (rms z {_signed(summary['rms_z_passing'], '')}); "
+                         f"{summary['seconds']:.0f} s")
     return "\n".join(lines)
 
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
+
+
+def _signed(value: float | None, sign: str = "+") -> str:
+    return "—" if value is None else f"{value:{sign}.1f}"
