@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import math
 from typing import Any, Callable, Sequence
 
 import torch
@@ -26,77 +25,59 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-SampleLoss = Callable[[Tensor, Any], Tensor]   # (output [b, ...], target [b, ...] or the batch) -> [b]
+from sltlab.estimators.sample_losses import SampleLoss, gaussian_nll
+
+# What evaluating a user's module and loss raises on input they cannot take (torch's shape and
+# index errors, a loss that returns no tensor or calls a method its argument lacks).
+EVALUATION_ERRORS = (RuntimeError, IndexError, TypeError, AttributeError, KeyError)
 
 
-def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
-    """½‖y − f(x)‖² + (k/2)·log 2π per sample: unit-variance Gaussian regression. Outputs and
-    targets must have one shape: outputs [b, 1] against targets [b] would broadcast to [b, b]."""
-    _check_tensor_output(output, "mse")
-    if output.shape != target.shape:
-        raise ValueError(f"loss 'mse' compares outputs of shape {_rows(output.shape)} with targets of shape "
-                         f"{_rows(target.shape)} (b rows): they must have the same shape (e.g. targets y[:, None] for "
-                         "outputs [b, 1])")
-    residual = (target - output).reshape(len(output), -1)
-    return 0.5 * residual.square().sum(-1) + 0.5 * residual.shape[-1] * math.log(2 * math.pi)
+def restriction_patterns(module: nn.Module, restrict_to: Any) -> tuple[str, ...] | None:
+    """``restrict_to`` as name patterns: a string, a submodule of ``module`` (its name) or a
+    tuple or list of them; None stays None. Anything else is a one-line ``ValueError``."""
+    if restrict_to is None:
+        return None
+    single = isinstance(restrict_to, (str, nn.Module))
+    if not (single or isinstance(restrict_to, (tuple, list))):
+        raise ValueError(f"restrict_to takes parameter names, glob patterns or submodules, got "
+                         f"{type(restrict_to).__name__} {restrict_to!r}")
+    names = {id(part): name for name, part in module.named_modules()}
+    patterns = []
+    for item in (restrict_to,) if single else restrict_to:
+        if isinstance(item, nn.Module):
+            if id(item) not in names:
+                raise ValueError(f"restrict_to names a {type(item).__name__} that is not a submodule of the model")
+            if not names[id(item)]:
+                raise ValueError("restrict_to names the model itself: leave it out to sample every parameter")
+            item = names[id(item)]
+        if not (isinstance(item, str) and item):
+            raise ValueError(f"restrict_to takes parameter names, glob patterns or submodules, got {restrict_to!r}")
+        patterns.append(item)
+    if not patterns:
+        raise ValueError(f"restrict_to takes parameter names, glob patterns or submodules, got {restrict_to!r}")
+    return tuple(patterns)
 
 
-def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
-    """−log softmax(f(x))_y per sample: categorical likelihood, of class indices (integer
-    targets with one dimension fewer than the outputs) or class probabilities (floating-point
-    targets shaped like the outputs)."""
-    _check_tensor_output(output, "cross_entropy")
-    index_shape = output.shape[:1] + output.shape[2:]
-    integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
-    if integers and target.shape == index_shape:
-        return nn.functional.cross_entropy(output, target.long(), reduction="none")   # torch takes int64 indices
-    if not (target.is_floating_point() and target.shape == output.shape):
-        kind = "floating-point" if target.is_floating_point() else str(target.dtype).split(".")[-1]
-        raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {_rows(index_shape)} or class "
-                         f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "
-                         f"{_rows(output.shape)} (b rows); got {kind} targets of shape {_rows(target.shape)}")
-    return nn.functional.cross_entropy(output, target, reduction="none")
-
-
-def check_class_probabilities(target: Tensor) -> None:
-    """Refuse floating-point cross-entropy targets that are not class probabilities, each row
-    non-negative and summing to 1 over the classes (dimension 1): with a negative entry
-    −Σ_k y_k·log softmax(f)_k is unbounded below in f, so the loss has no minimum and λ̂ no
-    meaning; rows of another sum rescale the likelihood, and so nβ, row by row. Integer targets
-    (class indices) pass."""
-    if not target.is_floating_point() or target.dim() < 2 or target.numel() == 0:
-        return
-    sums = target.double().sum(1)
-    if bool((target < 0).any()) or not bool(((sums - 1).abs() <= 1e-4).all()):
-        worst = float((sums - 1).abs().max())
-        raise ValueError(f"loss 'cross_entropy' takes floating-point targets as class probabilities (non-negative, "
-                         f"each row summing to 1 over dimension 1); got entries down to {float(target.min()):.3g} and "
-                         f"row sums off 1 by up to {worst:.3g} (for class indices give integer targets)")
-
-
-def _rows(shape: Sequence[int]) -> str:
-    """A per-sample shape with its rows as b: [b, 1]."""
-    return "[" + ", ".join(["b", *map(str, shape[1:])]) + "]"
-
-
-def _check_tensor_output(output: Any, loss: str) -> None:
-    if not isinstance(output, Tensor):
-        raise ValueError(f"the module returned a {type(output).__name__}, not a tensor: loss {loss!r} needs the "
-                         "outputs as one tensor; pass a callable loss (outputs, batch) -> per-sample losses instead")
+def named_restriction(module: nn.Module, restriction: Any) -> str | tuple[str, ...] | None:
+    """One restriction with its submodules given as objects replaced by their names in
+    ``module`` (:func:`restriction_patterns`); a string or None as it is."""
+    if restriction is None or isinstance(restriction, str):
+        return restriction
+    patterns = restriction_patterns(module, restriction)
+    return patterns[0] if isinstance(restriction, nn.Module) else patterns
 
 
 def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | None) -> tuple[str, ...]:
     """Names of the parameters ``restrict_to`` selects (all when None): each pattern is a
-    parameter's name, a glob over names (``"layers.2.*"``) or a submodule's name (``"layers.2"``).
-    A pattern that matches nothing is a ``ValueError`` listing the names there are."""
+    parameter's name, a glob over names (``"layers.2.*"``) or a submodule's name (``"layers.2"``,
+    or the submodule itself, :func:`restriction_patterns`). A pattern that matches nothing is a
+    ``ValueError`` listing the names there are."""
     names = tuple(name for name, _ in module.named_parameters())
     if not names:
         raise ValueError(f"the module ({type(module).__name__}) has no parameters to sample")
-    if restrict_to is None:
+    patterns = restriction_patterns(module, restrict_to)
+    if patterns is None:
         return names
-    patterns = (restrict_to,) if isinstance(restrict_to, str) else tuple(restrict_to)
-    if not patterns or not all(isinstance(pattern, str) and pattern for pattern in patterns):
-        raise ValueError(f"restrict_to takes parameter names or glob patterns, got {restrict_to!r}")
     for pattern in patterns:
         if not any(_matches(name, pattern) for name in names):
             shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
@@ -177,7 +158,10 @@ class FunctionalModel:
     def _one_chain(self, parameters: dict[str, Tensor], constants: dict[str, Tensor], batch: tuple[Tensor, ...]):
         view = dict(zip(self.fields, batch)) if self.fields is not None else batch
         output = functional_call(self.module, {**parameters, **constants}, (view[self.inputs],))
-        return self.sample_loss(output, view if self.targets is None else view[self.targets])
+        losses = self.sample_loss(output, view if self.targets is None else view[self.targets])
+        if not isinstance(losses, Tensor):
+            raise TypeError(f"the loss returned a {type(losses).__name__}, not a tensor of per-sample losses [b]")
+        return losses
 
     def __call__(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
         # Attention's inference fast path (nn.MultiheadAttention, nn.TransformerEncoderLayer in eval
@@ -188,14 +172,30 @@ class FunctionalModel:
         try:
             with sdpa_kernel(SDPBackend.MATH):
                 return self._batched(position, batch)
-        except RuntimeError as error:
+        except EVALUATION_ERRORS as error:
             raise ValueError(self._explain(error, position, batch)) from None
         finally:
             torch.backends.mha.set_fastpath_enabled(fast_path)
 
-    def _explain(self, error: RuntimeError, position: Tensor, batch: Sequence[Tensor]) -> str:
-        """Say where the call failed: run it again, recording the layers (modules without
-        children) entered and left, and whether the module's forward returned (then the loss failed)."""
+    def _explain(self, error: Exception, position: Tensor, batch: Sequence[Tensor]) -> str:
+        """Say where the call failed: run it again, one chain on its own first, recording the
+        layers (modules without children) entered and left, and whether the module's forward
+        returned (then the loss failed). Only when the one chain runs is the batching over chains
+        (torch.func.vmap) to blame; otherwise the module, the loss or the data are."""
+        single = self._failure(lambda: self._batched(position[:1], tuple(t[:1] for t in batch)))
+        if single is not None:
+            where, first_line = single
+            given = "the batch as it came" if self.targets is None else "its targets"
+            own_loss = getattr(self.sample_loss, "__module__", None) != gaussian_nll.__module__
+            hint = (f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"
+                    if own_loss and where.startswith("in the loss") else "")
+            return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
+        where, first_line = self._failure(lambda: self._batched(position, batch)) or ("", _first_line(error))
+        return f"the module cannot be evaluated batched over chains (torch.func.vmap) {where}: {first_line}"
+
+    def _failure(self, call: Callable[[], Any]) -> tuple[str, str] | None:
+        """Run ``call`` with hooks on every layer; None when it runs, else where it failed and the
+        first line of its error."""
         events: list[tuple[str, str]] = []
         hooks = []
         for name, module in self.module.named_modules():
@@ -205,9 +205,10 @@ class FunctionalModel:
                 hooks.append(module.register_forward_hook(lambda *_, d=described: events.append(("after", d))))
         hooks.append(self.module.register_forward_hook(lambda *_: events.append(("returned", ""))))
         try:
-            self._batched(position, batch)
-        except RuntimeError:
-            pass
+            call()
+            return None
+        except EVALUATION_ERRORS as error:
+            failure = error
         finally:
             for hook in hooks:
                 hook.remove()
@@ -215,8 +216,7 @@ class FunctionalModel:
         where = {"in": f"at {described}", "after": f"in the module's forward after {described}",
                  "returned": "in the loss, after the module's forward", "before": "in the module's forward, before "
                  "its first layer"}[kind]
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return f"the module cannot be evaluated batched over chains (torch.func.vmap) {where}: {first_line}"
+        return where, _first_line(failure)
 
     def _batched(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
         batch = tuple(batch)
@@ -231,3 +231,8 @@ class FunctionalModel:
             return self._one_chain(parameters, constants, batch).unsqueeze(0)
         in_dims = (0 if chains_in_position else None, None, 0 if chains_in_batch else None)
         return vmap(self._one_chain, in_dims=in_dims)(parameters, constants, batch)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(error).__name__

@@ -150,7 +150,8 @@ def default_nbeta(n: int) -> float:
 
 def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
     """λ̂ with its Monte Carlo standard error, per-chain values, R-hat and ESS."""
-    gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
+    with np.errstate(over="ignore", invalid="ignore"):   # a diverged chain's gaps are not finite; it is dropped
+        gaps = nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
     reasons = {int(c): f"diverged at step {int(trace.divergence_step[c])} (not finite, or beyond the localising "
                        "prior's reach)" for c in np.flatnonzero(trace.diverged)}
     acceptance = trace.fields["acceptance"].mean(-1) if "acceptance" in trace.fields else None
@@ -171,6 +172,8 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     if not alive.any():
         return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
+    if not np.ptp(kept) > 0:   # no draw differs from another: chains that never moved have no error bar or ESS
+        return LLCEstimate(float(kept.mean()), None, per_chain, None, None, dropped, nbeta, reasons)
     standard_error = mcse(kept)
     return LLCEstimate(float(kept.mean()), standard_error, per_chain, _rhat(kept), _ess(kept, standard_error),
                        dropped, nbeta, reasons, drift_z(kept))

@@ -100,6 +100,7 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     begin = start.detach().to(torch.float64).reshape(shape)
     with torch.no_grad():
         initial = float(mean_loss(loss, begin, data).sum())
+    check_finite_loss(initial)
     with np.errstate(all="ignore"):
         found = minimize(value_and_gradient, begin.reshape(-1).cpu().numpy(), jac=True, method="L-BFGS-B",
                          options={"maxiter": max_iterations, "maxcor": 50, "gtol": tolerance, "ftol": 0.0})
@@ -118,4 +119,13 @@ def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:
     center = start.detach().clone()
     with torch.no_grad():
         value = float(mean_loss(loss, center.unsqueeze(0), data).sum())
+    check_finite_loss(value)
     return Localization(center, "true_parameter", 0, gradient_norm(loss, center, data), 0.0, value)
+
+
+def check_finite_loss(value: float) -> None:
+    """L_n at the given parameter must be finite: a NaN or infinite loss there (an output of
+    log of a negative number, a loss that divides by zero) leaves no posterior to sample."""
+    if not math.isfinite(value):
+        raise ValueError(f"the loss at the given parameter is {value} over the data: the model's outputs or the loss "
+                         "are not finite there; check the model, the loss and the data")

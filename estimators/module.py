@@ -13,22 +13,20 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
-import torch
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch import nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
+from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
-from sltlab.estimators.functional import FunctionalModel, check_class_probabilities, cross_entropy, gaussian_nll
+from sltlab.estimators.functional import FunctionalModel, named_restriction
+from sltlab.estimators.sample_losses import check_class_indices, check_class_probabilities, cross_entropy, gaussian_nll
 from sltlab.estimators.batched import sampled_together
-from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
-from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, first_rows, stream_refusal
+from sltlab.estimators.streamed import first_rows
 
 LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
 INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
-GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoader
 # The one call's settings when it is given no config, no sampler and no batch size: MALA on the full
 # data (exact at any step, Roberts & Tweedie 1996), 8 chains × 4,000 draws, four cooled from nβ/10 in
 # the warm-up and four from w*, so R-hat sees chains that came from both sides. Measured through this
@@ -98,19 +96,6 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
     return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes)
 
 
-class Rows(NamedTuple):
-    """The data as tensors of n rows each, or streamed rows; ``fields`` names them when batches
-    were dicts."""
-
-    tensors: tuple[Tensor, ...] | StreamedRows
-    fields: tuple[str, ...] | None
-    notes: tuple[str, ...]
-
-    @property
-    def columns(self) -> int:
-        return self.tensors.columns if isinstance(self.tensors, StreamedRows) else len(self.tensors)
-
-
 def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,
                  restrict_to: str | Sequence[str] | list | None = None, inputs: int | str | None = None,
                  targets: int | str | None = None, stream: bool | None = None, progress: bool = False,
@@ -144,7 +129,8 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     prepared = prepare(data, loss, config, settings, inputs, targets, stream,
                        defaults=module_defaults(config, settings))
-    restrictions = restrict_to if isinstance(restrict_to, list) else [restrict_to]
+    restrictions = [named_restriction(model, item) for item in (restrict_to if isinstance(restrict_to, list)
+                                                                else [restrict_to])]
     if not restrictions:
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
     adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
@@ -185,77 +171,6 @@ def _config(config: LLCConfig | None, settings: dict[str, Any], defaults: LLCCon
     return replace(config or defaults, **settings)
 
 
-GATHER_LIMIT_BYTES = 2**30   # a map-style Dataset whose rows take more than this is streamed, not gathered
-
-
-def read_rows(data: Any, stream: bool | None = None) -> Rows:
-    """``data`` as n rows: a tuple of tensors as it is; a Dataset or a DataLoader read once,
-    batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
-    ``stream`` is True or its rows would take more than ``GATHER_LIMIT_BYTES`` (``stream``
-    None), left where it is and read slice by slice (:class:`StreamedRows`)."""
-    if stream not in (None, True, False):
-        raise ValueError(f"stream must be True, False or None (stream above {GATHER_LIMIT_BYTES >> 30} GiB of rows), "
-                         f"got {stream!r}")
-    if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):
-        if stream:
-            raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
-        if not data or not all(isinstance(t, Tensor) for t in data):
-            raise ValueError("data given as a tuple must hold tensors with one row per sample, e.g. (x, y); "
-                             "put a list of rows in a DataLoader")
-        if any(t.dim() == 0 for t in data):
-            raise ValueError("data tensors need a leading dimension of samples; got a 0-dimensional tensor")
-        return Rows(tuple(data), None, ())
-    if isinstance(data, DataLoader):
-        loader, source = data, "the DataLoader's"
-    elif isinstance(data, Dataset) and hasattr(data, "__len__"):
-        loader, source = DataLoader(data, batch_size=GATHER_BATCH, shuffle=False), "the Dataset's"
-    else:
-        raise ValueError(f"data must be a DataLoader, a Dataset with a length, or a tuple of tensors, "
-                         f"got {type(data).__name__}")
-    refusal = stream_refusal(loader) if stream is not False else "stream=False"
-    if stream and refusal:
-        raise ValueError(f"stream=True cannot read these rows by index: {refusal} (leave stream unset to read "
-                         "them once into tensors)")
-    if refusal:
-        return _gathered_rows(loader, source)
-    dataset = loader.dataset
-    fields, first = batch_columns(loader.collate_fn([dataset[0]]))
-    if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
-        return _gathered_rows(loader, source)
-    rows = StreamedRows(dataset, loader.collate_fn, fields, len(first), workers=loader.num_workers,
-                        row_bytes=sum(t.numel() * (8 if t.is_floating_point() else t.element_size()) for t in first))
-    unused = "; the loader's own batch size, order and drop_last are not used" if isinstance(data, DataLoader) else ""
-    return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
-                               f"reads them in slices of at most {FULL_PASS_ROWS} rows and {SLICE_BYTES >> 20} MiB, "
-                               "every minibatch by index, so a random transform is drawn anew at each read"
-                               f"{unused}",))
-
-
-def _gathered_rows(loader: DataLoader, source: str) -> Rows:
-    fields, columns, batches = None, None, 0
-    for batch in loader:
-        names, tensors = batch_columns(batch)
-        if columns is None:
-            fields, columns = names, [[] for _ in tensors]
-        elif names != fields or len(tensors) != len(columns):
-            raise ValueError(f"batch {batches} has fields {names or len(tensors)}, the first had "
-                             f"{fields or len(columns)}")
-        for column, tensor in zip(columns, tensors):
-            column.append(tensor)
-        batches += 1
-    if columns is None:
-        raise ValueError("the data yielded no batches")
-    tensors = tuple(torch.cat(column) for column in columns)
-    n = len(tensors[0])
-    notes = [f"{source} {batches} batches were read once into tensors of n = {n} rows; minibatches are drawn from "
-             "these rows, so a random transform or sampler is fixed at that one pass"]
-    dataset = getattr(loader, "dataset", None)
-    if hasattr(dataset, "__len__") and len(dataset) != n:
-        notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "
-                     "or batches the Dataset itself serves): n is the rows read")
-    return Rows(tensors, fields, tuple(notes))
-
-
 def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
     """(per-sample loss, input field, target field or None, notes)."""
     fields = rows.fields
@@ -279,9 +194,10 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
                          f"losses, got {loss!r}")
     if targets is not None:
         _check_field(targets, rows, "targets")
-    if loss == "cross_entropy":
+    if loss == "cross_entropy":   # every row's targets when they are in memory, the first slice's when streamed
         column = targets if rows.fields is None else rows.fields.index(targets)
         check_class_probabilities(first_rows(rows.tensors, column))
+        check_class_indices(first_rows(rows.tensors, column))
     return sample_loss, inputs, targets, notes
 
 

@@ -7,7 +7,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from sltlab.estimators import estimate_llc
-from sltlab.estimators.functional import FunctionalModel, check_class_probabilities, cross_entropy
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.sample_losses import check_class_probabilities, cross_entropy
 from sltlab.models.deep_linear import DeepLinearNetwork
 
 

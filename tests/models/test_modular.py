@@ -4,7 +4,8 @@ checkpoints."""
 import pytest
 import torch
 
-from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.models.modular import AdamWConfig, ModularAdditionNetwork, modular_addition_split, train_modular
 
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from sltlab.estimators.batched import estimate_llc_at_centers
 from sltlab.estimators.estimate import estimate_llc_from_loss
-from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.verification.dynamics.grokking import SENSITIVITY_SETTINGS, GrokkingSetup, train_seed
 

@@ -25,7 +25,8 @@ from sltlab.estimators.along import estimate_llc_along
 from sltlab.estimators.calibrate import CalibrationError
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.elasticity import Elasticity, elasticity_concern
-from sltlab.estimators.functional import FunctionalModel, cross_entropy
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.modular import ModularAdditionNetwork, ModularRun, ModularSplit

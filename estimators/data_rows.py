@@ -1,0 +1,120 @@
+"""A user's data as n rows: a tuple of tensors as it is, a Dataset or a DataLoader read once into
+tensors, or, when asked or too large to hold, left where it is and streamed slice by slice
+(:class:`~sltlab.estimators.streamed.StreamedRows`). What :func:`sltlab.estimators.estimate_llc`
+and :func:`sltlab.estimators.estimate_llc_along` read their ``data`` with."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from sltlab.estimators.posterior import FULL_PASS_ROWS
+from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, stream_refusal
+
+GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoader
+
+
+class Rows(NamedTuple):
+    """The data as tensors of n rows each, or streamed rows; ``fields`` names them when batches
+    were dicts."""
+
+    tensors: tuple[Tensor, ...] | StreamedRows
+    fields: tuple[str, ...] | None
+    notes: tuple[str, ...]
+
+    @property
+    def columns(self) -> int:
+        return self.tensors.columns if isinstance(self.tensors, StreamedRows) else len(self.tensors)
+
+
+GATHER_LIMIT_BYTES = 2**30   # a map-style Dataset whose rows take more than this is streamed, not gathered
+
+
+def read_rows(data: Any, stream: bool | None = None) -> Rows:
+    """``data`` as n rows: a tuple of tensors as it is; a Dataset or a DataLoader read once,
+    batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
+    ``stream`` is True or its rows would take more than ``GATHER_LIMIT_BYTES`` (``stream``
+    None), left where it is and read slice by slice (:class:`StreamedRows`)."""
+    if stream not in (None, True, False):
+        raise ValueError(f"stream must be True, False or None (stream above {GATHER_LIMIT_BYTES >> 30} GiB of rows), "
+                         f"got {stream!r}")
+    if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):
+        if stream:
+            raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
+        if not data or not all(isinstance(t, Tensor) for t in data):
+            raise ValueError("data given as a tuple must hold tensors with one row per sample, e.g. (x, y); "
+                             "put a list of rows in a DataLoader")
+        if any(t.dim() == 0 for t in data):
+            raise ValueError("data tensors need a leading dimension of samples; got a 0-dimensional tensor")
+        return Rows(tuple(data), None, ())
+    if isinstance(data, DataLoader):
+        loader, source = data, "the DataLoader's"
+    elif isinstance(data, Dataset) and hasattr(data, "__len__"):
+        loader, source = DataLoader(data, batch_size=GATHER_BATCH, shuffle=False), "the Dataset's"
+    else:
+        raise ValueError(f"data must be a DataLoader, a Dataset with a length, or a tuple of tensors, "
+                         f"got {type(data).__name__}")
+    refusal = stream_refusal(loader) if stream is not False else "stream=False"
+    if stream and refusal:
+        raise ValueError(f"stream=True cannot read these rows by index: {refusal} (leave stream unset to read "
+                         "them once into tensors)")
+    if refusal:
+        return _gathered_rows(loader, source)
+    dataset = loader.dataset
+    fields, first = batch_columns(loader.collate_fn([dataset[0]]))
+    if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
+        return _gathered_rows(loader, source)
+    rows = StreamedRows(dataset, loader.collate_fn, fields, len(first), workers=loader.num_workers,
+                        row_bytes=sum(t.numel() * (8 if t.is_floating_point() else t.element_size()) for t in first))
+    unused = "; the loader's own batch size, order and drop_last are not used" if isinstance(data, DataLoader) else ""
+    return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
+                               f"reads them in slices of at most {FULL_PASS_ROWS} rows and {SLICE_BYTES >> 20} MiB, "
+                               "every minibatch by index, so a random transform is drawn anew at each read"
+                               f"{unused}",))
+
+
+def _gathered_rows(loader: DataLoader, source: str) -> Rows:
+    """Every batch of ``loader`` once, concatenated row-wise. A loader without automatic batching
+    (``batch_size=None``) gives the Dataset's items as they are: batches, when the Dataset serves
+    them (every field a tensor with a common number of rows), or else single rows, which are
+    collated one by one (:func:`_is_batch`)."""
+    fields, columns, batches, single_rows = None, None, 0, None
+    for batch in loader:
+        if single_rows is None:
+            single_rows = loader.batch_sampler is None and not _is_batch(batch)
+        names, tensors = batch_columns(default_collate([batch]) if single_rows else batch)
+        if columns is None:
+            fields, columns = names, [[] for _ in tensors]
+        elif names != fields or len(tensors) != len(columns):
+            raise ValueError(f"batch {batches} has fields {names or len(tensors)}, the first had "
+                             f"{fields or len(columns)}")
+        for column, tensor in zip(columns, tensors):
+            column.append(tensor)
+        batches += 1
+    if columns is None:
+        raise ValueError("the data yielded no batches")
+    tensors = tuple(torch.cat(column) for column in columns)
+    n = len(tensors[0])
+    read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
+            else f"{source} {batches} batches were")
+    notes = [f"{read} read once into tensors of n = {n} rows; minibatches are drawn from these rows, so a random "
+             "transform or sampler is fixed at that one pass"]
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "__len__") and len(dataset) != n:
+        notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "
+                     "or batches the Dataset itself serves): n is the rows read")
+    return Rows(tensors, fields, tuple(notes))
+
+
+def _is_batch(item: Any) -> bool:
+    """Whether an item a loader gave uncollated is a batch: every field a tensor of at least one
+    dimension, all with the same number of rows. A row of a TensorDataset ((x_i [k], y_i [1]) or
+    a scalar target) is not, and is collated as one row."""
+    try:
+        _, tensors = batch_columns(item)
+    except ValueError:
+        return False
+    return len({len(tensor) for tensor in tensors}) == 1

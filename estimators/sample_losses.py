@@ -1,0 +1,81 @@
+"""Per-sample losses of a module's outputs against its targets: the negative log-likelihoods
+:func:`sltlab.estimators.estimate_llc` names (``"mse"``/``"gaussian_nll"``, ``"cross_entropy"``),
+and the checks of their targets made once, on the data, before any sampling."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+SampleLoss = Callable[[Tensor, Any], Tensor]   # (output [b, ...], target [b, ...] or the batch) -> [b]
+
+
+def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
+    """½‖y − f(x)‖² + (k/2)·log 2π per sample: unit-variance Gaussian regression. Outputs and
+    targets must have one shape: outputs [b, 1] against targets [b] would broadcast to [b, b]."""
+    _check_tensor_output(output, "mse")
+    if output.shape != target.shape:
+        raise ValueError(f"loss 'mse' compares outputs of shape {_rows(output.shape)} with targets of shape "
+                         f"{_rows(target.shape)} (b rows): they must have the same shape (e.g. targets y[:, None] for "
+                         "outputs [b, 1])")
+    residual = (target - output).reshape(len(output), -1)
+    return 0.5 * residual.square().sum(-1) + 0.5 * residual.shape[-1] * math.log(2 * math.pi)
+
+
+def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
+    """−log softmax(f(x))_y per sample: categorical likelihood, of class indices (integer
+    targets with one dimension fewer than the outputs) or class probabilities (floating-point
+    targets shaped like the outputs)."""
+    _check_tensor_output(output, "cross_entropy")
+    index_shape = output.shape[:1] + output.shape[2:]
+    integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
+    if integers and target.shape == index_shape:
+        return nn.functional.cross_entropy(output, target.long(), reduction="none")   # torch takes int64 indices
+    if not (target.is_floating_point() and target.shape == output.shape):
+        kind = "floating-point" if target.is_floating_point() else str(target.dtype).split(".")[-1]
+        raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {_rows(index_shape)} or class "
+                         f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "
+                         f"{_rows(output.shape)} (b rows); got {kind} targets of shape {_rows(target.shape)}")
+    return nn.functional.cross_entropy(output, target, reduction="none")
+
+
+def check_class_indices(target: Tensor) -> None:
+    """Refuse negative class indices among integer cross-entropy targets: torch skips the rows
+    whose index is its ``ignore_index`` (−100), which would silently leave them out of L_n, and
+    fails on other negative ones deep inside its kernel. Floating-point targets pass."""
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool or target.numel() == 0:
+        return
+    lowest = int(target.min())
+    if lowest < 0:
+        raise ValueError(f"loss 'cross_entropy' takes class indices 0 … C − 1; the targets hold {lowest} "
+                         f"({int((target < 0).sum())} negative of {target.numel()})")
+
+
+def check_class_probabilities(target: Tensor) -> None:
+    """Refuse floating-point cross-entropy targets that are not class probabilities, each row
+    non-negative and summing to 1 over the classes (dimension 1): with a negative entry
+    −Σ_k y_k·log softmax(f)_k is unbounded below in f, so the loss has no minimum and λ̂ no
+    meaning; rows of another sum rescale the likelihood, and so nβ, row by row. Integer targets
+    (class indices) pass."""
+    if not target.is_floating_point() or target.dim() < 2 or target.numel() == 0:
+        return
+    sums = target.double().sum(1)
+    if bool((target < 0).any()) or not bool(((sums - 1).abs() <= 1e-4).all()):
+        worst = float((sums - 1).abs().max())
+        raise ValueError(f"loss 'cross_entropy' takes floating-point targets as class probabilities (non-negative, "
+                         f"each row summing to 1 over dimension 1); got entries down to {float(target.min()):.3g} and "
+                         f"row sums off 1 by up to {worst:.3g} (for class indices give integer targets)")
+
+
+def _rows(shape: Sequence[int]) -> str:
+    """A per-sample shape with its rows as b: [b, 1]."""
+    return "[" + ", ".join(["b", *map(str, shape[1:])]) + "]"
+
+
+def _check_tensor_output(output: Any, loss: str) -> None:
+    if not isinstance(output, Tensor):
+        raise ValueError(f"the module returned a {type(output).__name__}, not a tensor: loss {loss!r} needs the "
+                         "outputs as one tensor; pass a callable loss (outputs, batch) -> per-sample losses instead")

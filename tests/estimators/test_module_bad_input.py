@@ -1,0 +1,122 @@
+"""Bad input to the one call is a one-line ValueError that names the real problem, and a run
+whose chains never moved claims no error bar: a non-finite loss at the given parameter, class
+indices torch would skip or cannot read, a restriction given as a submodule or as something
+else, single rows from a loader without batching, and a module or loss the data do not fit."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from sltlab.estimators import LLCConfig, estimate_llc
+from sltlab.estimators.data_rows import read_rows
+from sltlab.estimators.llc import llc_from_gaps, mixing_concern
+from sltlab.estimators.notices import EstimateWarning
+
+SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", extend_unmixed=0,
+             fallback=None)
+
+
+@pytest.fixture(scope="module")
+def regression():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, generator=generator)
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)), x, torch.tanh(x[:, :1])
+
+
+class LogOutput(nn.Module):
+    """log of a linear map: NaN wherever the map is negative."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return torch.log(self.layer(x))
+
+
+@pytest.mark.parametrize("localize_at", ["true_parameter", "empirical_minimum"])
+def test_a_loss_that_is_not_finite_at_the_given_parameter_is_named(regression, localize_at):
+    _, x, y = regression
+    with pytest.raises(ValueError, match="^the loss at the given parameter is nan over the data"):
+        estimate_llc(LogOutput(), (x, y), **{**SHORT, "localize_at": localize_at})
+
+
+def test_chains_that_never_moved_have_no_standard_error_or_ess():
+    still = llc_from_gaps(np.full((4, 300), 0.0), nbeta=10.0)
+    assert still.mean == 0.0 and still.standard_error is None and still.ess is None and still.rhat is None
+    assert "R-hat could not be computed" in mixing_concern(still) and "ESS not computed" in mixing_concern(still)
+    moving = llc_from_gaps(np.random.default_rng(0).normal(1.0, 0.1, (4, 300)), nbeta=10.0)
+    assert moving.standard_error > 0 and moving.ess > 0
+
+
+@pytest.mark.parametrize("label", [-1, -100])   # −100 is torch's ignore_index: that row would drop out of L_n
+def test_negative_class_indices_are_refused(regression, label):
+    _, x, _ = regression
+    labels = (x[:, 0] > 0).long()
+    labels[5] = label
+    classifier = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(ValueError, match=f"class indices 0 … C − 1; the targets hold {label} \\(1 negative of 48\\)"):
+        estimate_llc(classifier, (x, labels), loss="cross_entropy", **SHORT)
+
+
+def test_a_class_index_beyond_the_outputs_is_blamed_on_the_data_not_on_batching(regression):
+    _, x, _ = regression
+    labels = (x[:, 0] > 0).long()
+    labels[-1] = 5
+    with pytest.raises(ValueError) as raised:
+        estimate_llc(nn.Sequential(nn.Linear(3, 2)), (x, labels), loss="cross_entropy", **SHORT)
+    assert str(raised.value).startswith("the module and loss cannot be evaluated on the data in the loss")
+    assert "Target 5 is out of bounds" in str(raised.value) and "vmap" not in str(raised.value)
+
+
+def test_a_restriction_given_as_a_submodule_is_its_name(regression):
+    model, x, y = regression
+    config = LLCConfig(**SHORT)
+    with warnings.catch_warnings():   # runs this short fail the mixing gate; only the parameters chosen matter here
+        warnings.simplefilter("ignore", EstimateWarning)
+        by_module = estimate_llc(model, (x, y), config=config, restrict_to=model[2])
+        by_name = estimate_llc(model, (x, y), config=config, restrict_to="2")
+        several = estimate_llc(model, (x, y), config=config, restrict_to=[model[0], ("2.bias", model[2])])
+    assert by_module.parameters == by_name.parameters == ("2.weight", "2.bias")
+    assert by_module.restricted_to == "2" and by_module.mean == by_name.mean
+    assert [result.restricted_to for result in several] == ["0", ("2.bias", "2")]
+
+
+@pytest.mark.parametrize("restriction, message", [
+    (0, "restrict_to takes parameter names, glob patterns or submodules, got int 0"),
+    (nn.Linear(3, 4), "restrict_to names a Linear that is not a submodule of the model"),
+])
+def test_a_restriction_that_is_neither_a_name_nor_a_submodule_is_refused(regression, restriction, message):
+    model, x, y = regression
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        estimate_llc(model, (x, y), restrict_to=restriction, **SHORT)
+
+
+def test_a_loader_without_batching_over_single_rows_reads_each_item_as_a_row(regression):
+    _, x, y = regression
+    rows = read_rows(DataLoader(TensorDataset(x, y[:, 0]), batch_size=None))
+    assert torch.equal(rows.tensors[0], x) and torch.equal(rows.tensors[1], y[:, 0])
+    assert rows.notes[0].startswith("the DataLoader's 48 items, single rows (batch_size=None), were read once")
+    served = read_rows(DataLoader(TensorDataset(x.reshape(6, 8, 3), y.reshape(6, 8, 1)), batch_size=None))
+    assert torch.equal(served.tensors[0], x) and "6 batches were read once" in served.notes[0]
+
+
+def test_data_the_module_cannot_take_are_blamed_on_the_data_not_on_batching(regression):
+    model, x, y = regression
+    with pytest.raises(ValueError) as raised:
+        estimate_llc(model, (x[:, :2], y), **SHORT)
+    assert str(raised.value).startswith("the module and loss cannot be evaluated on the data at layer 0 (Linear): "
+                                        "mat1 and mat2 shapes cannot be multiplied")
+
+
+def test_a_callable_loss_that_returns_no_tensor_is_named_with_what_it_receives(regression):
+    model, x, y = regression
+    with pytest.raises(ValueError, match="in the loss, after the module's forward: the loss returned a float, not a "
+                                         "tensor of per-sample losses \\[b\\]; a callable loss receives the module's "
+                                         "outputs and the batch as it came, and returns one loss per row$"):
+        estimate_llc(model, (x, y), loss=lambda outputs, batch: 1.0, **SHORT)
