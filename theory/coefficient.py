@@ -126,7 +126,7 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
             v = repr(float(v))
         try:
             q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
-        except (TypeError, ValueError, sympy.SympifyError):
+        except (TypeError, ValueError, ZeroDivisionError, sympy.SympifyError):
             raise ValueError(f"every entry of {name} must be a non-negative "
                              f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
         if q < 0:

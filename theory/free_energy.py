@@ -165,8 +165,11 @@ def dln_phases(widths: Sequence[int], singular_values: Sequence) -> tuple[Phase,
     """
     widths = validate_widths(widths)
     values = sorted(require_exponents("singular values", singular_values, allow_fraction=True), reverse=True)
-    if not values or values[-1] <= 0:
-        raise ValueError(f"need at least one positive singular value, got {list(singular_values)}")
+    if not values:
+        raise ValueError("need at least one singular value")
+    if values[-1] <= 0:
+        raise ValueError(f"singular values must be positive (a zero is no mode of the teacher: leave it out), got "
+                         f"{list(singular_values)}")
     if values[0] > MAX_SINGULAR_VALUE:
         raise ValueError(f"singular values must be at most {MAX_SINGULAR_VALUE:g}: n·s²/2 up to n = 10¹² is evaluated "
                          f"in floating point, got {float(values[0]):g}")

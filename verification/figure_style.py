@@ -30,8 +30,12 @@ def new_figure(**options) -> Iterator:
 
 
 def save(figure, path: str | Path) -> Path:
-    """Write ``figure`` (format from the suffix); parent folders are created."""
+    """Write ``figure`` (format from the suffix, ``.png`` when there is none, as matplotlib would add)
+    and return the file written; parent folders are created. A folder is refused."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give the figure's file name (e.g. {path / 'figure.png'})")
+    path = path if path.suffix else path.with_name(path.name + ".png")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=DPI)
     return path

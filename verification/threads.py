@@ -33,7 +33,8 @@ def threads_option() -> tuple[str, dict]:
     """The ``--threads`` option every command that runs torch declares."""
     return ("--threads", dict(type=int, default=DEFAULT_THREADS,
                               help="torch CPU threads; on a shared 2-core machine two threads were measured "
-                                   f"10–50× slower than one on small models (default: {DEFAULT_THREADS})"))
+                                   "10–30× slower per sampler step than one on small models, and up to 50× on one "
+                                   f"estimate (default: {DEFAULT_THREADS})"))
 
 
 def use_threads(threads: int) -> int:

@@ -179,6 +179,19 @@ def test_theory_transitions_for_both_models(capsys):
     assert out.rstrip().endswith("preferred at n = 1e+12, the end of the range searched: 6-gon")
 
 
+def test_a_refused_point_exits_3_and_a_mode_no_layer_carries_is_said(capsys):
+    code, out, _ = run(capsys, "theory", "tms", "--features", "6", "--k", "4", "--json")
+    assert code == 3 and json.loads(out)["kind"] == "refused"
+    code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "0.3",
+                       "0.15", "0.1", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["note"] == ("the teacher has rank 4 and the narrowest layer 3: its 1 smallest mode(s) "
+                                            "cannot be learnt, and every phase keeps their loss")
+    assert [p["name"] for p in result["phases"]][-1] == "rank 3" and result["phases"][-1]["loss"] == "1/200"
+    code, out, _ = run(capsys, "theory", "transitions", "--features", "6")
+    assert out.splitlines()[1].startswith("each k-gon, its dead biases of either sign, is one phase")
+
+
 def test_a_transition_past_the_range_searched_is_said_so(capsys):
     """With s₂ = 10⁻⁵ the rank-2 phase would win only far beyond n = 10¹²: rank 1 ends the range."""
     code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "1e-5",
@@ -216,6 +229,10 @@ def test_the_study_prints_one_json_object_and_writes_its_figure(capsys, tmp_path
     (["theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "x"], "singular values"),
     (["theory", "transitions", "--features", "6", "--widths", "2", "2"], "either"),
     (["theory", "transitions", "--features", "4"], "no k-gon minimum"),
+    (["theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "1/0"], "singular values"),
+    (["theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1", "0", "0.15"], "must be positive"),
+    (["theory", "transitions", "--features", "6", "--singular-values", "1", "0.3"], "either"),
+    (["theory", "tms", "--features", "6", "--positive-dead", "1"], "give --k with it"),
     (["dynamics", "bayes", "--model", "mlp", "--out", "{out}"], "invalid choice"),
     (["dynamics", "bayes", "--model", "dln", "--rungs", "2", "--out", "{out}"], "rungs"),
     (["dynamics", "bayes", "--model", "dln", "--widths", "3", "2", "3", "--out", "{out}"], "singular-values"),

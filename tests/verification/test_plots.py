@@ -20,6 +20,14 @@ def test_staircase_writes_a_png(tmp_path, widths):
     assert_png(path)
 
 
+def test_a_figure_without_a_suffix_is_written_and_named_as_png_and_a_folder_is_refused(tmp_path):
+    path = plot_staircase([4, 2, 4], tmp_path / "staircase")
+    assert path == tmp_path / "staircase.png"
+    assert_png(path)
+    with pytest.raises(ValueError, match="is a folder: give the figure's file name"):
+        plot_staircase([4, 2, 4], tmp_path)
+
+
 def test_phase_writes_a_png_and_creates_parent_folders(tmp_path):
     path = plot_phase(depth=3, io=4, max_width=6, path=tmp_path / "figures" / "phase.png")
     assert_png(path)

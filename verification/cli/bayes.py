@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.command import REFUSED, Result, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _PHASES = (
@@ -67,6 +67,8 @@ def _theory_tms(args) -> Result:
     from sltlab.theory.tms import kgon, tms_phases
 
     if args.k is None:
+        if args.positive_dead:
+            raise ValueError("--positive-dead sets the dead columns of one k-gon: give --k with it")
         points = list(tms_phases(args.features)[1])
     else:
         points = [kgon(args.features, args.k, args.positive_dead)]
@@ -81,15 +83,16 @@ def _theory_tms(args) -> Result:
         lines += [f"  {point.reason}", f"  ‖∇L‖ = {point.gradient_norm:.1e}; Hessian eigenvalues counted as zero ≤ "
                                        f"{point.as_dict()['largest_zero_eigenvalue']:.1e}, nonzero ≥ "
                                        f"{point.as_dict()['smallest_nonzero_eigenvalue'] or 0:.1e}"]
-        return Result(points[0].as_dict(), "\n".join(lines))
+        return Result(points[0].as_dict(), "\n".join(lines), exit_code=REFUSED if point.kind == "refused" else 0)
     return Result({"features": args.features, "points": [p.as_dict() for p in points]}, "\n".join(lines))
 
 
 def _classes(args):
-    """(title, classes, Laplace classes or None) from --widths/--singular-values or --features."""
+    """(title, classes, Laplace classes or None, a note or None) from --widths/--singular-values or
+    --features."""
     from sltlab.theory.free_energy import dln_phases
 
-    if (args.features is None) == (args.widths is None):
+    if (args.features is None) == (args.widths is None) or (args.features is not None and args.singular_values):
         raise ValueError("give either --widths with --singular-values, or --features")
     if args.features is not None:
         from sltlab.theory.tms import tms_phases
@@ -103,20 +106,25 @@ def _classes(args):
                              "k-gons with k ≤ 4 sit on a ReLU kink (sltlab theory tms lists them)")
         for phase in laplace_phases(args.features):
             laplace.setdefault(phase.name.split()[0], []).append(phase)
-        return f"toy model of superposition, c = {args.features}", classes, laplace
+        return (f"toy model of superposition, c = {args.features}", classes, laplace,
+                "each k-gon, its dead biases of either sign, is one phase of free energy −log Σ exp(−F_n) over its rows")
     if not args.singular_values:
         raise ValueError("--widths needs --singular-values")
     phases = dln_phases(args.widths, args.singular_values)
-    return (f"deep linear network {args.widths}, teacher singular values {' '.join(args.singular_values)}",
-            {p.name: [p] for p in phases}, None)
+    title = f"deep linear network {args.widths}, teacher singular values {' '.join(args.singular_values)}"
+    unlearnable = len(args.singular_values) - min(args.widths)
+    note = None if unlearnable <= 0 else (f"the teacher has rank {len(args.singular_values)} and the narrowest layer "
+                                          f"{min(args.widths)}: its {unlearnable} smallest mode(s) cannot be learnt, "
+                                          "and every phase keeps their loss")
+    return title, {p.name: [p] for p in phases}, None, note
 
 
 def _theory_transitions(args) -> Result:
     from sltlab.theory.free_energy import N_MAX, critical_n, preferred_at, transitions
 
-    title, classes, laplace = _classes(args)
+    title, classes, laplace, note = _classes(args)
     found = transitions(classes)
-    lines = [title, f"{'phase':<22}{'L':>10}{'λ':>7}{'m':>3}{'c = ½‖w*‖²':>12}"]
+    lines = [title, *([note] if note else []), f"{'phase':<22}{'L':>10}{'λ':>7}{'m':>3}{'c = ½‖w*‖²':>12}"]
     phases = [p for members in classes.values() for p in members]
     for phase in phases:
         lines.append(f"{phase.name:<22}{float(phase.loss):>10.5f}{str(phase.lam):>7}{phase.multiplicity:>3}"
@@ -133,14 +141,14 @@ def _theory_transitions(args) -> Result:
                      f"{'none' if without is None else f'{without:.1f}'}{extra})")
     last = preferred_at(classes, N_MAX)
     lines.append(f"preferred at n = {N_MAX:.0e}, the end of the range searched: {last}")
-    return Result({"title": title, "phases": [p.as_dict() for p in phases], "transitions": rows,
+    return Result({"title": title, "note": note, "phases": [p.as_dict() for p in phases], "transitions": rows,
                    "n_max": N_MAX, "preferred_at_n_max": last}, "\n".join(lines))
 
 
 def _plot_transitions(args) -> Result:
     from sltlab.verification.catalogue.transitions import plot_transitions
 
-    title, classes, laplace = _classes(args)
+    title, classes, laplace, _ = _classes(args)
     path = plot_transitions(classes, title, args.out, laplace_classes=laplace)
     return Result({"written": {"figure": str(path)}}, f"wrote {path}")
 
