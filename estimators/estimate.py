@@ -271,7 +271,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         concerns += [(concern, StepSizeWarning)] if concern else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "
-                         "λ̂ understates; lower --step-size or leave it out to have it tuned", StepSizeWarning))
+                         "λ̂ understates; lower the step size (step_size=, --step-size) or leave it out to have it "
+                         "tuned", StepSizeWarning))
     if estimate.diverged_chains:
         chain, why = next(iter(estimate.divergence.items()))
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "

@@ -18,6 +18,8 @@ def result_summary(result) -> dict[str, Any]:
             "step_size_rule": result.step_size_rule, "localization": config.localization,
             "batch_size": config.batch_size,
             "gamma_elasticity": None if result.elasticity is None else result.elasticity._asdict(),
+            "singular_fluctuation": None if result.fluctuation is None else {
+                "mean": result.fluctuation.mean, "standard_error": result.fluctuation.standard_error},
             "centre": {"at": centre.kind, "distance": centre.distance, "converged": centre.converged},
             "restricted_to": result.restricted_to, "warnings": list(result.warnings), "notes": list(result.notes)}
 
@@ -46,6 +48,9 @@ def result_text(result) -> str:
              + ("" if centre["converged"] else " (L-BFGS did not converge)")]
     if facts["restricted_to"] is not None:
         lines.append(f"  restricted to {facts['restricted_to']}")
+    if facts["singular_fluctuation"] is not None and facts["singular_fluctuation"]["mean"] is not None:
+        fluctuation = facts["singular_fluctuation"]
+        lines.append(f"  singular fluctuation ν̂ = {fluctuation['mean']:.4g} ± {_number(fluctuation['standard_error'])}")
     lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
     lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
     return "\n".join(lines)

@@ -251,5 +251,5 @@ def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: fl
         return None
     return (f"the step ε = {step_size:.3g} is too large for the curvature where the chains ended: ε·(nβ·h_max + γ) = "
             f"{stiffness:.3g} > {STIFFNESS_LIMIT:g} (the rule aims at {STEP_SCALE}), so λ̂ carries a discretisation "
-            "bias, usually upwards; use a Metropolis-adjusted sampler (mala, full data), a smaller --step-size, "
-            "or --calibrate")
+            "bias, usually upwards; use a Metropolis-adjusted sampler (mala, full data), a smaller step size "
+            "(step_size=, --step-size), or calibrate it (--calibrate)")

@@ -4,6 +4,7 @@ errors."""
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -175,3 +176,9 @@ def test_a_result_prints_as_a_short_table_and_summarises_itself_as_a_dict():
     assert json.loads(json.dumps(summary)) == summary     # JSON-ready
     assert summary["llc"] == result.mean and summary["rhat"] == result.rhat and summary["chains"] == 2
     assert summary["warnings"] == list(result.warnings) and summary["centre"]["at"] == "true_parameter"
+    assert summary["singular_fluctuation"] is None and "singular fluctuation" not in text
+    varied = judged(lambda: estimate_llc(nn.Linear(2, 1), (torch.randn(64, 2), torch.randn(64, 1)),
+                                         config=replace(SHORT, functional_variance=True)))
+    fluctuation = varied.summary()["singular_fluctuation"]
+    assert fluctuation == {"mean": varied.fluctuation.mean, "standard_error": varied.fluctuation.standard_error}
+    assert f"singular fluctuation ν̂ = {varied.fluctuation.mean:.4g} ± " in repr(varied)

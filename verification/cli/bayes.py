@@ -107,7 +107,8 @@ def _classes(args):
         for phase in laplace_phases(args.features):
             laplace.setdefault(phase.name.split()[0], []).append(phase)
         return (f"toy model of superposition, c = {args.features}", classes, laplace,
-                "each k-gon, its dead biases of either sign, is one phase of free energy −log Σ exp(−F_n) over its rows")
+                "each k-gon, its dead biases of either sign, is one phase of free energy −log Σ exp(−F_n) over its "
+                "rows")
     if not args.singular_values:
         raise ValueError("--widths needs --singular-values")
     phases = dln_phases(args.widths, args.singular_values)
