@@ -52,6 +52,8 @@ def deep_linear(widths: Sequence[int], rank: int) -> LearningCoefficient:
         λ = r(H_1 + H_{L+1} − r)/2 + a(ℓ − a)/(4ℓ) − (ℓ − 1)S²/(4ℓ) + ½ Σ_{i<j active} Δ_iΔ_j,
         m = a(ℓ − a) + 1            (Aoyagi 2024, Thm 1).
     """
+    if rank is None:
+        raise ValueError("rank must be an integer, got None")
     widths = validate_widths(widths, rank)
     rank = int(rank)
     deficits = sorted(h - rank for h in widths)

@@ -64,7 +64,10 @@ PhaseClass = Union[Phase, Sequence[Phase]]
 
 def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool = True) -> np.ndarray:
     """−log Σ exp(−F_n) over a class of phases counted as one (e.g. a k-gon whatever the sign of
-    its dead biases); a single phase is its own class."""
+    its dead biases); a single phase is its own class. F_n needs log log n: n ≥ 3."""
+    if not bool((np.asarray(n, dtype=np.float64) >= N_MIN).all()):
+        raise ValueError(f"free energies are evaluated at sample sizes n ≥ 3 (log log n), got n down to "
+                         f"{float(np.min(n)):g}")
     phases = (phases,) if isinstance(phases, Phase) else tuple(phases)
     energies = np.stack([p.free_energy_float(n, with_constant=with_constant) for p in phases])
     lowest = energies.min(0)
@@ -173,6 +176,9 @@ def dln_phases(widths: Sequence[int], singular_values: Sequence) -> tuple[Phase,
     if values[0] > MAX_SINGULAR_VALUE:
         raise ValueError(f"singular values must be at most {MAX_SINGULAR_VALUE:g}: n·s²/2 up to n = 10¹² is evaluated "
                          f"in floating point, got {float(values[0]):g}")
+    if len(values) > min(widths[0], widths[-1]):
+        raise ValueError(f"a teacher of {widths[-1]} outputs and {widths[0]} inputs has at most "
+                         f"{min(widths[0], widths[-1])} singular values, got {len(values)}")
     depth = len(widths) - 1
     phases = []
     for k in range(min(len(values), min(widths)) + 1):

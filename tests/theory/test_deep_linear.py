@@ -122,6 +122,7 @@ def test_reduced_rank_names_its_case(m, h, n, r, case):
     (lambda: deep_linear([10, -3, 10], 0), "at least 1"),
     (lambda: deep_linear([10, 5, 10], 6), "exceeds"),
     (lambda: deep_linear([10, 5, 10], -1), "at least 0"),
+    (lambda: deep_linear([10, 5, 10], None), "rank must be an integer, got None"),
     (lambda: deep_linear([10], 0), "at least an input and an output"),
     (lambda: deep_linear([10, 2.5, 10], 0), "integer"),
     (lambda: deep_linear("10 10", 0), "list of integers"),

@@ -85,10 +85,19 @@ def test_no_crossing_gives_none():
     assert critical_n(costly, cheap) is None            # preferred from the start
 
 
-@pytest.mark.parametrize("values", [[], ["-1"], ["x"], ["1", "0"]])
-def test_bad_singular_values_are_refused(values):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("values, message", [
+    ([], "at least one singular value"), (["-1"], "non-negative"), (["x"], "non-negative rational"),
+    (["1", "0"], "must be positive"), (["1", "1/0"], "non-negative rational"),
+    (["1", "1", "1", "1", "1"], "a teacher of 4 outputs and 4 inputs has at most 4 singular values, got 5"),
+])
+def test_bad_singular_values_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
         dln_phases([4, 2, 4], values)
+
+
+def test_free_energies_below_n_3_are_refused():
+    with pytest.raises(ValueError, match="sample sizes n ≥ 3"):
+        predicted_occupancy(dln_phases([6, 3, 6], ["1", "0.3"]), np.array([1.0, 100.0]))
 
 
 def test_duplicate_phase_names_are_refused():
