@@ -99,7 +99,7 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     tensors = tuple(torch.cat(column) for column in columns)
     n = len(tensors[0])
     read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
-            else f"{source} {batches} batches were")
+            else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
     notes = [f"{read} read once into tensors of n = {n} rows; minibatches are drawn from these rows, so a random "
              "transform or sampler is fixed at that one pass"]
     dataset = getattr(loader, "dataset", None)

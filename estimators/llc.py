@@ -87,8 +87,10 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
         failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
     elif not estimate.rhat <= RHAT_MAX:
         failures.append(f"R-hat {estimate.rhat:.3f} > {RHAT_MAX}")
-    if estimate.ess is None or not estimate.ess >= ESS_MIN:
-        failures.append(f"ESS {'not computed' if estimate.ess is None else f'{estimate.ess:.0f}'} < {ESS_MIN}")
+    if estimate.ess is None:
+        failures.append("ESS could not be computed")
+    elif not estimate.ess >= ESS_MIN:
+        failures.append(f"ESS {estimate.ess:.0f} < {ESS_MIN}")
     if estimate.standard_error and abs(estimate.mean) <= 2 * estimate.standard_error:
         failures.append(f"λ̂ = {estimate.mean:.3g} is within two standard errors ({estimate.standard_error:.3g}) of "
                         "zero, where λ > 0 for every model whose loss varies near w*: the chains have not yet moved "

@@ -61,7 +61,7 @@ def test_a_small_cnn_classifies_a_dataset_with_cross_entropy():
     images, labels = torch.randn(120, 1, 8, 8), torch.randint(3, (120,))
     result = judged(lambda: estimate_llc(module, TensorDataset(images, labels), loss="cross_entropy", config=SHORT))
     _check_shapes(result, 120)
-    assert any("Dataset's 1 batches" in note for note in result.notes)
+    assert any("Dataset's 1 batch was read" in note for note in result.notes)
 
 
 class SequenceModel(nn.Module):
