@@ -14,6 +14,7 @@ when asked, one after the other, and ``LLCAlongTraining.note`` says which and wh
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Callable, NamedTuple, Sequence
@@ -28,6 +29,7 @@ from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.module import prepare
+from sltlab.estimators.notices import caller_stacklevel
 from sltlab.estimators.restrictions import estimate_llc_restricted, why_not_confined
 
 
@@ -44,6 +46,17 @@ class LLCAlongTraining(NamedTuple):
     @property
     def means(self) -> list[float | None]:
         return [result.mean for result in self.results]
+
+    def __repr__(self) -> str:
+        """A line per checkpoint (λ̂ ± SE, R-hat, ESS, warnings), after how they were sampled."""
+        def number(value, digits=4):
+            return "—" if value is None else f"{value:.{digits}g}"
+        lines = [f"LLCAlongTraining: {len(self.results)} checkpoints; {self.note}"]
+        lines += [f"  checkpoint {index}: λ̂ = {number(result.mean)} ± {number(result.standard_error)}   R-hat "
+                  f"{number(result.rhat)}   ESS {'—' if result.ess is None else f'{result.ess:.0f}'}"
+                  + (f"   ({len(result.warnings)} warning(s))" if result.warnings else "")
+                  for index, result in enumerate(self.results)]
+        return "\n".join(lines + ["  (.results holds each checkpoint's full result)"])
 
     @property
     def standard_errors(self) -> list[float | None]:
@@ -92,8 +105,13 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     bring it through, :func:`~sltlab.estimators.going_on.extend_until_mixed`); each such result's
     notes say so.
     """
+    if isinstance(checkpoints, (nn.Module, Mapping)):
+        raise ValueError(f"checkpoints is one {type(checkpoints).__name__}: give a list of modules or state dicts "
+                         "(e.g. [model] for one)")
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
+    if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):
+        raise ValueError(f"calibrate_at must be the index of a checkpoint (an integer) or None, got {calibrate_at!r}")
     if isinstance(restrict_to, list):
         raise ValueError("estimate_llc_along takes one restriction (a name, a glob or a tuple of them), not a list")
     modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
@@ -106,6 +124,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     if calibrate_at is not None and not -len(adapters) <= calibrate_at < len(adapters):
         raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")
     given = "" if shared.step_size is None else f"the step size given, {shared.step_size:.3g}, at every checkpoint; "
+    rule = "given"
     if given:
         calibrate_at = None
     if calibrate_at is not None:
@@ -125,10 +144,12 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         shared = (calibrated_config(shared, calibration) if calibration.sweep
                   else replace(shared, step_size=calibration.step_size))
         calibrate_at %= len(adapters)
+        rule = f"calibrated at checkpoint {calibrate_at}, shared by every checkpoint; calibration.reason says how"
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
     if reason is None and restrict_to is None:
         centers = [adapter.flatten() for adapter in adapters]
-        estimates = estimate_llc_at_centers(adapters[0], centers, prepared.rows.tensors, shared, progress=progress)
+        estimates = _checkpoints_named(lambda: estimate_llc_at_centers(
+            adapters[0], centers, prepared.rows.tensors, shared, progress=progress, rule=rule, what="checkpoint"))
         results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
                         for result in estimates)
         note = sampled_together(len(centers), "checkpoints", shared.chains, centers[0].numel(),
@@ -136,14 +157,16 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
     if reason is None:
         fulls = [prepared.adapter(module) for module in modules]
-        estimates = estimate_llc_restricted(fulls[0], adapters, prepared.rows.tensors, shared, restrict_to,
-                                            bases=[full.flatten() for full in fulls], progress=progress)
+        estimates = _checkpoints_named(lambda: estimate_llc_restricted(
+            fulls[0], adapters, prepared.rows.tensors, shared, restrict_to, bases=[full.flatten() for full in fulls],
+            progress=progress))
         results = tuple(replace(result, notes=result.notes + prepared.notes) for result in estimates)
         note = sampled_together(len(fulls), "checkpoints", shared.chains, fulls[0].dim,
                                 f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "
                                 "parameters, the others frozen at that checkpoint's values")
         return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
-    results = tuple(prepared.estimate(adapter, restrict_to, shared, progress) for adapter in adapters)
+    results = _checkpoints_named(lambda: tuple(_checkpoint_estimate(prepared, adapter, restrict_to, shared, progress,
+                                                                    index) for index, adapter in enumerate(adapters)))
     return LLCAlongTraining(results, calibration, calibrate_at, False,
                             f"{given}the checkpoints sampled one after the other: {reason}")
 
@@ -183,3 +206,28 @@ def _checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modu
     except RuntimeError as error:
         raise ValueError(f"checkpoint {index} does not fit the model: {' '.join(str(error).split())}") from None
     return module
+
+
+def _checkpoint_estimate(prepared, adapter: FunctionalModel, restrict_to, config: LLCConfig, progress: bool,
+                         index: int):
+    try:
+        return prepared.estimate(adapter, restrict_to, config, progress)
+    except ValueError as error:
+        raise ValueError(f"checkpoint {index}: {error}") from None
+
+
+def _checkpoints_named(compute: Callable[[], Sequence[LLCResult]]) -> Sequence[LLCResult]:
+    """The checkpoints' results from ``compute``, the warnings their estimates raise held back and
+    raised again at the caller's line, each with the index of the checkpoint whose result holds it."""
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        results = compute()
+    unclaimed = [list(result.warnings) for result in results]
+    for notice in raised:
+        message = str(notice.message)
+        owner = next((index for index, messages in enumerate(unclaimed) if message in messages), None)
+        if owner is not None:
+            unclaimed[owner].remove(message)
+            message = f"checkpoint {owner}: {message}"
+        warnings.warn(message, notice.category, stacklevel=caller_stacklevel())
+    return results

@@ -17,7 +17,6 @@ take a step per chain.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -77,9 +76,11 @@ def sampled_together(count: int, what: str, chains: int, dim: int, how: str) -> 
 
 
 def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor, ...], config: LLCConfig, *,
-                            n: int | None = None, progress: bool = False) -> list[LLCResult]:
+                            n: int | None = None, progress: bool = False, rule: str = "given",
+                            what: str = "centre") -> list[LLCResult]:
     """One :class:`LLCResult` per centre [d] (localised as ``config.localize_at`` says, each on
-    its own), from runs of at most :func:`chains_per_run` chains, at ``config``'s step size.
+    its own; a centre that cannot be is named as ``what`` and its index), from runs of at most
+    :func:`chains_per_run` chains, at ``config``'s step size, which ``rule`` says how was chosen.
 
     Every result is what :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` reports for
     that centre at a given step (diagnostics, dropped chains and warnings from its own chains);
@@ -99,50 +100,16 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
                          f"{sorted({tuple(start.shape) for start in starts})}")
     check_loss_shape(loss, starts[0], inputs.full)
     localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
-    announce_phase(f"localising {len(starts)} centres", enabled=progress)
-    resolved = inputs.resolved
-    groups = [Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, "given")
-              for start in starts]
+    announce_phase(f"localising {len(starts)} {what}s", enabled=progress)
+    resolved, groups = inputs.resolved, []
+    for index, start in enumerate(starts):
+        try:
+            groups.append(Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, rule))
+        except ValueError as error:
+            raise ValueError(f"{what} {index}: {error}") from None
     results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
     return remedies_not_applied(results, resolved, "the centres share one batched run at one step",
                                 EXTEND_INSTEAD)
-
-
-def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig,
-                                 nbetas: Sequence[float], *, n: int | None = None,
-                                 progress: bool = False) -> list[LLCResult]:
-    """One :class:`LLCResult` per nβ at one centre (localised once, as ``config.localize_at``
-    says), as one batched run. A step size given is ``config``'s at ``config.nbeta`` and is
-    scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there (MALA: its warm-up, all
-    rungs at once). Only samplers in ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains
-    are reported, not rerun; rungs whose chains fail the mixing gate go on as ``config.extend_unmixed`` says."""
-    if config.sampler not in PER_CHAIN_KERNELS:
-        raise ValueError(f"a batched temperature ladder needs a kernel with a step per chain "
-                         f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
-    if config.step_size is not None and config.nbeta is None:
-        raise ValueError("a given step size is scaled from config.nbeta as 1/nβ: give nbeta too")
-    nbetas = [float(nbeta) for nbeta in nbetas]
-    if not nbetas or not all(1 < nbeta < math.inf for nbeta in nbetas):
-        raise ValueError(f"nbetas must be one or more finite numbers above 1, got {nbetas}")
-    inputs = run_inputs(data, config, n)
-    start = true_parameter.to(device=inputs.device, dtype=torch.float64)
-    check_loss_shape(loss, start, inputs.full)
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
-    localization = localize(loss, start, inputs.full)
-    resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
-    groups = []
-    for nbeta in nbetas:
-        if config.step_size is not None:
-            step_size, rule = config.step_size * config.nbeta / nbeta, f"given at nβ = {config.nbeta:g}, scaled as 1/nβ"
-        elif kind.warm_up is not None:
-            step_size, rule = None, ""   # the warm-up of all rungs together chooses each rung's step
-        else:
-            posterior = LocalPosterior(loss, nbeta, resolved.localization, localization.center.to(inputs.dtype))
-            step_size, rule = kind.step_size_rule(posterior, inputs.batches, replace(resolved, nbeta=nbeta),
-                                                  inputs.generator)
-        groups.append(Group(localization, nbeta, step_size, rule))
-    results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
-    return remedies_not_applied(results, resolved, "the rungs share one batched run", EXTEND_INSTEAD)
 
 
 def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,

@@ -2,19 +2,27 @@
 λ̂(t) = λ − (m − 1)/log t (:func:`sltlab.estimators.multiplicity.fit_multiplicity`). With SGLD
 or MALA the rungs are one batched run, each rung's chains at its own nβ and step (MALA's steps
 from one warm-up of all rungs together;
-:func:`sltlab.estimators.batched.estimate_llc_at_temperatures`); other samplers run one rung
+:func:`estimate_llc_at_temperatures`); other samplers run one rung
 after another, each its own estimate."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
+import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import PER_CHAIN_KERNELS, batched_runs, estimate_llc_at_temperatures
+from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, batched_runs,
+                                       estimate_llc_in_groups_until_mixed)
+from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss, run_inputs
+from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.sample_on import remedies_not_applied
+from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.multiplicity import MultiplicityFit, fit_multiplicity, temperature_ladder
 
 
@@ -59,3 +67,40 @@ def estimate_over_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor,
         return LadderEstimate(rungs, None, "an estimate on the ladder diverged or has no standard error", how,
                               diagnostics)
     return LadderEstimate(rungs, fit_multiplicity(*zip(*rungs)), None, how, diagnostics)
+
+
+def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig,
+                                 nbetas: Sequence[float], *, n: int | None = None,
+                                 progress: bool = False) -> list[LLCResult]:
+    """One :class:`LLCResult` per nβ at one centre (localised once, as ``config.localize_at``
+    says), as one batched run. A step size given is ``config``'s at ``config.nbeta`` and is
+    scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there (MALA: its warm-up, all
+    rungs at once). Only samplers in ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains
+    are reported, not rerun; rungs whose chains fail the mixing gate go on as ``config.extend_unmixed`` says."""
+    if config.sampler not in PER_CHAIN_KERNELS:
+        raise ValueError(f"a batched temperature ladder needs a kernel with a step per chain "
+                         f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
+    if config.step_size is not None and config.nbeta is None:
+        raise ValueError("a given step size is scaled from config.nbeta as 1/nβ: give nbeta too")
+    nbetas = [float(nbeta) for nbeta in nbetas]
+    if not nbetas or not all(1 < nbeta < math.inf for nbeta in nbetas):
+        raise ValueError(f"nbetas must be one or more finite numbers above 1, got {nbetas}")
+    inputs = run_inputs(data, config, n)
+    start = true_parameter.to(device=inputs.device, dtype=torch.float64)
+    check_loss_shape(loss, start, inputs.full)
+    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    localization = localize(loss, start, inputs.full)
+    resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
+    groups = []
+    for nbeta in nbetas:
+        if config.step_size is not None:
+            step_size, rule = config.step_size * config.nbeta / nbeta, f"given at nβ = {config.nbeta:g}, scaled as 1/nβ"
+        elif kind.warm_up is not None:
+            step_size, rule = None, ""   # the warm-up of all rungs together chooses each rung's step
+        else:
+            posterior = LocalPosterior(loss, nbeta, resolved.localization, localization.center.to(inputs.dtype))
+            step_size, rule = kind.step_size_rule(posterior, inputs.batches, replace(resolved, nbeta=nbeta),
+                                                  inputs.generator)
+        groups.append(Group(localization, nbeta, step_size, rule))
+    results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
+    return remedies_not_applied(results, resolved, "the rungs share one batched run", EXTEND_INSTEAD)

@@ -67,8 +67,15 @@ def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str
                          instead: str = "") -> list[LLCResult]:
     """``results``, each with a note that the single estimate's remedies for chains that fail the
     mixing gate, ``resolved.fallback`` and ``resolved.reruns`` (when set), were not applied, and
-    ``why``; ``instead`` names what the caller offers in their place, where it offers something."""
-    notes = () if resolved.fallback is None else (
+    ``why``; ``instead`` names what the caller offers in their place, where it offers something.
+    A cooling asked for (``anneal``) where no MALA warm-up ran (a step given) is noted too, and the
+    results' settings then read ``anneal = 1``, as a single estimate's do."""
+    cooled = resolved.anneal > 1 and (resolved.sampler != "mala" or resolved.step_size is not None)
+    if cooled:
+        results = [replace(result, config=replace(result.config, anneal=1.0, cooled_share=1.0)) for result in results]
+    notes = () if not cooled else (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and "
+                                   "it runs only when the step size is chosen automatically)",)
+    notes += () if resolved.fallback is None else (
         f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
         "reported as they are",)
     notes += () if not resolved.reruns else (

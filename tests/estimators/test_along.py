@@ -16,7 +16,9 @@ SHORT = LLCConfig(chains=2, draws=40, burnin=10, localize_at="true_parameter")
 # The checkpoints of 60 training steps are not minima, and λ̂ there comes out negative, which a
 # LocalizationWarning says (tests/estimators/test_negative_estimate.py); these tests are about
 # how the checkpoints are sampled.
-pytestmark = pytest.mark.filterwarnings("ignore:λ̂ = .* is negative:sltlab.estimators.notices.LocalizationWarning")
+# ("." stands for the ":" after the checkpoint's index, which a filter cannot hold.)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:checkpoint \\d+. λ̂ = .* is negative:sltlab.estimators.notices.LocalizationWarning")
 
 
 def _training_run():
@@ -50,6 +52,20 @@ def test_each_checkpoint_has_its_estimate_and_diagnostics():
                                torch.cat([p.detach().reshape(-1) for p in first.parameters()]))
 
 
+def test_each_warning_names_its_checkpoint_and_the_calibrated_step_says_where_it_came_from():
+    mlp, checkpoints, data = _training_run()
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        along = estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, sampler="mala", calibrate_at=1)
+    mixing = [str(notice.message) for notice in raised if notice.category is MixingWarning]
+    assert [message.split(":")[0] for message in mixing] == ["checkpoint 0", "checkpoint 1", "checkpoint 2"]
+    assert all(notice.filename == __file__ for notice in raised)
+    assert {result.step_size_rule for result in along.results} == {
+        "calibrated at checkpoint 1, shared by every checkpoint; calibration.reason says how"}
+    lines = repr(along).splitlines()
+    assert len(lines) == 5 and lines[2].startswith(f"  checkpoint 1: λ̂ = {along.results[1].mean:.4g} ± ")
+
+
 def test_one_calibration_sets_the_step_of_every_checkpoint():
     mlp, checkpoints, data = _training_run()
     modules = []
@@ -71,6 +87,10 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
     (["not a checkpoint"], {}, "checkpoint 0 is str"),
     ([nn.Linear(3, 2)], {"calibrate_at": 3}, "calibrate_at=3"),
     ([nn.Linear(3, 2)], {"restrict_to": ["weight", "bias"]}, "one restriction"),
+    (nn.Sequential(nn.Linear(3, 2)), {}, "checkpoints is one Sequential: give a list"),
+    ([nn.Linear(3, 2)], {"calibrate_at": 0.5}, "calibrate_at must be the index of a checkpoint"),
+    ([nn.Linear(3, 2), nn.Linear(3, 2).requires_grad_(False).apply(lambda m: m.weight.fill_(math.nan))],
+     {"step_size": 1e-4}, "^checkpoint 1: the loss at the given parameter is nan"),
 ])
 def test_bad_checkpoints_are_one_line_errors(checkpoints, options, match):
     x = torch.randn(20, 3)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sltlab.estimators import LLCConfig
-from sltlab.estimators.batched import estimate_llc_at_temperatures
+from sltlab.estimators.ladder import estimate_llc_at_temperatures
 from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.ladder import estimate_over_temperatures

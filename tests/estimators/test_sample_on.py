@@ -175,7 +175,7 @@ def test_the_single_estimates_reruns_are_said_not_applied_to_centres_and_restric
 
 
 def test_the_rungs_of_a_temperature_ladder_go_on_as_the_config_says():
-    from sltlab.estimators.batched import estimate_llc_at_temperatures
+    from sltlab.estimators.ladder import estimate_llc_at_temperatures
 
     def ladder(config):
         with warnings.catch_warnings():

@@ -238,6 +238,7 @@ def test_the_study_prints_one_json_object_and_writes_its_figure(capsys, tmp_path
     (["dynamics", "bayes", "--model", "dln", "--widths", "3", "2", "3", "--out", "{out}"], "singular-values"),
     (["dynamics", "bayes", "--model", "tms", "--widths", "3", "2", "3", "--out", "{out}"], "--model dln"),
     (["dynamics", "bayes", "--model", "tms", "--features", "40", "--out", "{out}"], "features"),
+    (["dynamics", "bayes", "--model", "tms", "--features", "3", "--out", "{out}"], "5 to 12 features"),
     (["dynamics", "bayes", "--model", "tms", "--threads", "0", "--out", "{out}"], "threads"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):

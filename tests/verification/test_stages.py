@@ -101,6 +101,17 @@ def test_a_peak_is_a_rise_then_a_fall_with_the_critical_point_between():
     assert any(abs(np.log1p(s) - peak) < 0.3 for s in detection.critical[1:-1])
 
 
+def test_a_noiseless_plateau_peak_is_read_and_fractional_steps_stay_fractions():
+    """A peak without noise once divided by a zero SE (the steepest point on one side was the dip);
+    steps of 0.5 came back truncated to whole numbers."""
+    peak = detect_stages(list(range(0, 300, 10)), [1.0] * 12 + [9.0] * 6 + [1.0] * 12, [0.1] * 30)
+    assert [(b.direction, b.step) for b in peak.boundaries] == [("rise", 110), ("fall", 170)]
+    half = detect_stages([0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5], [1, 1, 1, 1, 5, 5, 5, 5], [0.1] * 8)
+    (boundary,) = half.boundaries
+    assert (boundary.window_start, boundary.step, boundary.window_end) == (1, 1.5, 2.5)
+    assert half.critical == (0, 3.5) and isinstance(half.critical[0], int)
+
+
 def test_matching_pairs_each_true_step_with_one_window():
     first, second = StageBoundary(100, 80, 120, "rise", 1, 2, 0.1), StageBoundary(400, 300, 500, "rise", 2, 3, 0.1)
     match = match_boundaries([90, 110, 1000], [first, second])

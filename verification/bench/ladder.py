@@ -9,7 +9,7 @@ the same five posteriors; the rule's random probe would otherwise give each way 
 and by MALA, the deep linear default, whose warm-up tunes every rung's step (all rungs in one
 batched warm-up, or each rung its own); MALA is exact, so both ways target the same posteriors.
 Each repeat times the whole ladder both ways — every rung's chains in one run
-(:func:`~sltlab.estimators.batched.estimate_llc_at_temperatures`) and
+(:func:`~sltlab.estimators.ladder.estimate_llc_at_temperatures`) and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per rung, each with its own seed —
 and the speed-up is the ratio of the medians; the rungs' estimates are compared in SE as in
 :mod:`sltlab.verification.bench.along`. Runs this short leave the chains below λ = 79/2 (they
@@ -24,7 +24,7 @@ import time
 import warnings
 from dataclasses import replace
 
-from sltlab.estimators.batched import estimate_llc_at_temperatures
+from sltlab.estimators.ladder import estimate_llc_at_temperatures
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.multiplicity import temperature_ladder

@@ -142,11 +142,10 @@ def _saddle(args) -> Result:
     sampler = replace(SADDLE_SAMPLER, **{name: getattr(args, name) for name in ("chains", "draws", "burnin",
                                                                                "localization", "anneal")
                                          if getattr(args, name) is not None})
-    curve_sampler = replace(CURVE_SAMPLER, chains=args.curve_chains or CURVE_SAMPLER.chains,
-                            draws=args.curve_draws or CURVE_SAMPLER.draws,
-                            burnin=min(4 * args.curve_draws, CURVE_SAMPLER.burnin) if args.curve_draws
-                            else CURVE_SAMPLER.burnin,
-                            anneal=sampler.anneal)
+    curve_draws = CURVE_SAMPLER.draws if args.curve_draws is None else args.curve_draws
+    curve_sampler = replace(CURVE_SAMPLER, chains=CURVE_SAMPLER.chains if args.curve_chains is None
+                            else args.curve_chains, draws=curve_draws,
+                            burnin=min(4 * curve_draws, CURVE_SAMPLER.burnin), anneal=sampler.anneal)
     sampler.validate()
     curve_sampler.validate()
     clock = time.perf_counter()

@@ -19,7 +19,8 @@ def grokking_text(summary) -> str:
         lines.append(f"  {row['seed']:>4}  {_step(row['memorisation_step']):>9}  {_step(row['grokking_step']):>7}  "
                      f"{row['final_test_accuracy']:>8.3f}  {_curve_columns(row['curve'])}")
     lines.append(f"  {summary['grokked_seeds']} of {len(summary['seeds'])} seeds grok; each curve's step calibrated at "
-                 "its memorisation checkpoint; in parentheses the checkpoints with R-hat over 1.05 and with ESS under "
+                 "its memorisation checkpoint (its last, on a seed that never memorised); in parentheses the "
+                 "checkpoints with R-hat over 1.05 and with ESS under "
                  "200; [m] and [g]: the boundary whose window holds the memorisation or the grokking step")
     split = [f"seed {row['seed']} {_rho(row['curve']['spearman_llc_peak_to_test_peak'])} to step "
              f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve']['spearman_from_test_peak'])} from there, "

@@ -69,8 +69,9 @@ class BayesSetup:
     def validate(self) -> None:
         if self.model not in ("tms", "dln"):
             raise ValueError(f"model must be tms or dln, got {self.model!r}")
-        if self.model == "tms" and not 3 <= self.features <= 12:
-            raise ValueError(f"the toy model study takes 3 to 12 features, got {self.features}")
+        if self.model == "tms" and not 5 <= self.features <= 12:
+            raise ValueError(f"the toy model study takes 5 to 12 features (k-gons with k ≤ 4 sit on a ReLU kink, so "
+                             f"fewer have no phase to compare), got {self.features}")
         if self.model == "dln":
             dln_phases(self.widths, self.singular_values)   # raises ValueError on bad widths or values
         if not (3 <= self.n_min < self.n_max and math.isfinite(self.n_max)):

@@ -103,9 +103,10 @@ class SaddleSetup:
         if self.plateau_sampler not in (None, *PLATEAU_SAMPLERS):
             raise ValueError(f"the plateau sampler is one of {', '.join(PLATEAU_SAMPLERS)}, "
                              f"got {self.plateau_sampler!r}")
-        if any(v is not None and v < 1 for v in (self.steps, self.checkpoint_every)) or self.n < 2:
-            raise ValueError(f"need steps ≥ 1, checkpoint_every ≥ 1 and n ≥ 2, got {self.steps}, "
-                             f"{self.checkpoint_every} and {self.n}")
+        for name, value, least in (("steps (--steps)", self.steps, 1), ("checkpoint_every", self.checkpoint_every, 1),
+                                   ("n (--n)", self.n, 2)):
+            if value is not None and value < least:
+                raise ValueError(f"{name} must be at least {least}, got {value}")
         if self.unmixed_plateaus not in UNMIXED_PLATEAUS:
             raise ValueError(f"unmixed plateaus are answered by one of {', '.join(UNMIXED_PLATEAUS)}, "
                              f"got {self.unmixed_plateaus!r}")

@@ -67,9 +67,9 @@ BANDWIDTH_MULTIPLES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 class StageBoundary(NamedTuple):
     """One passage from a critical stretch of λ̂ to the next."""
 
-    step: int            # checkpoint of steepest smoothed slope
-    window_start: int    # last checkpoint before it where the slope is consistent with zero
-    window_end: int      # first checkpoint after it where the slope is consistent with zero
+    step: int | float    # checkpoint of steepest smoothed slope (steps as given: whole numbers as int)
+    window_start: int | float   # last checkpoint before it where the slope is consistent with zero
+    window_end: int | float     # first checkpoint after it where the slope is consistent with zero
     direction: str       # "rise" or "fall"
     level_before: float  # smoothed λ̂ at the critical point before it
     level_after: float   # smoothed λ̂ at the critical point after it
@@ -209,7 +209,8 @@ def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, wei
     def z_of(maps: np.ndarray, signs: tuple[float, float], i: int, j: int) -> float:
         """z-score of signs[0]·(maps y)_i − signs[1]·(maps y)_j, its SE from the per-checkpoint SEs."""
         difference = signs[0] * maps[i] - signs[1] * maps[j]
-        return float(difference @ llc) / float(np.sqrt((difference ** 2 * variance).sum()))
+        spread = float(np.sqrt((difference ** 2 * variance).sum()))
+        return float(difference @ llc) / spread if spread > 0 else 0.0   # i is j, same sign: no difference
 
     steepness = np.abs(slope)
     direction = np.sign(slope)
@@ -241,11 +242,16 @@ def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, wei
             start -= 1
         while end < right and abs(slope_z[end]) > threshold:
             end += 1
-        boundaries.append(StageBoundary(int(steps[steepest]), int(steps[start]), int(steps[end]),
+        boundaries.append(StageBoundary(_step(steps[steepest]), _step(steps[start]), _step(steps[end]),
                                         "rise" if slope[steepest] > 0 else "fall",
                                         float(value[left]), float(value[right]), bandwidth))
-    return StageDetection(tuple(boundaries), tuple(int(steps[i]) for i in critical), value, value_se, slope,
+    return StageDetection(tuple(boundaries), tuple(_step(steps[i]) for i in critical), value, value_se, slope,
                           slope_z, bandwidth, float(threshold))
+
+
+def _step(value: float) -> int | float:
+    """A checkpoint's step as given: a whole number as an int, a fraction as a float."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 class BoundaryMatch(NamedTuple):
