@@ -114,13 +114,17 @@ def require_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
+MAX_EXPONENT = sympy.Integer(10) ** 100   # exponents, priors and singular values beyond this overflow a float
+
+
 def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tuple[sympy.Rational, ...]:
     """Return ``values`` as non-negative exact numbers (integers unless ``allow_fraction``)."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"{name} must be a list of numbers, got {values!r}")
     out = []
     for v in values:
-        if isinstance(v, numbers.Real) and not math.isfinite(v):   # sympy.Rational(inf) is 0
+        # sympy.Rational(inf) is 0; an integer is finite at any size (math.isfinite overflows on a huge one)
+        if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral) and not math.isfinite(v):
             raise ValueError(f"every entry of {name} must be finite, got {v!r}")
         if allow_fraction and isinstance(v, float):   # 0.1 means 1/10, as on the command line, not its binary value
             v = repr(float(v))
@@ -131,5 +135,8 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
                              f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
         if q < 0:
             raise ValueError(f"every entry of {name} must be non-negative, got {v!r}")
+        if q > MAX_EXPONENT:
+            raise ValueError(f"every entry of {name} must be at most 1e100 (λ is also given in floating point), "
+                             f"got one of {len(str(int(q)))} digits")
         out.append(q)
     return tuple(out)

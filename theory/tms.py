@@ -120,9 +120,9 @@ def kgon(features: int, k: int, positive_dead: int = 0) -> KGon:
     Raises
     ------
     ValueError
-        Unless 2 ≤ c, 1 ≤ k ≤ c and 0 ≤ positive_dead ≤ c − k.
+        Unless 2 ≤ c ≤ ``MAX_FEATURES``, 1 ≤ k ≤ c and 0 ≤ positive_dead ≤ c − k.
     """
-    features = require_int("features", features, 2)
+    features = _features(features)
     k = require_int("k", k, 1)
     positive_dead = require_int("positive_dead", positive_dead, 0)
     if k > features:
@@ -201,10 +201,22 @@ def tms_phases(features: int) -> tuple[tuple[Phase, ...], tuple[KGon, ...]]:
     optimal bias 0 sits on a ReLU kink) are returned but are not phases. A phase's constant is
     ½‖w*‖² (:class:`KGon`).
     """
-    features = require_int("features", features, 2)
+    features = _features(features)
     points = tuple(kgon(features, k, positive) for k in range(1, features + 1)
                    for positive in sorted({0, features - k}))
     phases = tuple(Phase(point.name, sympy.Float(point.loss, 15), point.coefficient.lam, 1,
                          sympy.Float(point.half_norm_squared, 15))
                    for point in points if point.coefficient is not None)
     return phases, points
+
+
+MAX_FEATURES = 64   # the exact Hessian is [3c, 3c] at every k-gon: all k-gons of c = 40 take about a minute
+
+
+def _features(features) -> int:
+    """c as an int from 2 to ``MAX_FEATURES``, or a one-line ValueError."""
+    features = require_int("features", features, 2)
+    if features > MAX_FEATURES:
+        raise ValueError(f"features must be at most {MAX_FEATURES} (each k-gon's exact Hessian is 3c × 3c, and all "
+                         f"k-gons of c = 40 take about a minute), got {features}")
+    return features

@@ -103,10 +103,15 @@ def test_kinks_are_found_where_a_preactivation_vanishes_at_an_end():
     assert any("μ = 0" in line for line in kinks(pack(weights, np.array([0.0, -0.5, -0.5])), 3))
 
 
-@pytest.mark.parametrize("args", [(6, 7), (6, 0), (1, 1), (6, 5, 2), (6, 5, -1)])
+@pytest.mark.parametrize("args", [(6, 7), (6, 0), (1, 1), (6, 5, 2), (6, 5, -1), (65, 5)])
 def test_bad_kgons_are_refused(args):
     with pytest.raises(ValueError):
         kgon(*args)
+
+
+def test_more_features_than_an_exact_hessian_can_take_are_refused_at_once():
+    with pytest.raises(ValueError, match="features must be at most 64"):
+        tms_phases(10**5)
 
 
 def test_the_predicted_five_to_six_transition():
