@@ -11,6 +11,8 @@ on its recession cone R^d_{≥0}, so the optimum is a vertex and the optimal fac
 
 from __future__ import annotations
 
+import math
+
 from fractions import Fraction
 from itertools import combinations
 from typing import Iterable, Sequence
@@ -62,6 +64,9 @@ def minimal_points(points: Iterable[Point]) -> list[Point]:
     return [a for a in points if not any(b != a and all(x <= y for x, y in zip(b, a)) for b in points)]
 
 
+MAX_BASES = 5_000_000   # candidate vertices (choices of d of the constraints) dual_vertices enumerates at most
+
+
 def dual_vertices(points: Iterable[Point]) -> list[Vector]:
     """Vertices of D = {c ≥ 0 : ⟨α, c⟩ ≥ 1 for α in points}, exactly.
 
@@ -74,6 +79,10 @@ def dual_vertices(points: Iterable[Point]) -> list[Vector]:
     d = len(support[0])
     rows = np.array(support + [tuple(int(i == j) for j in range(d)) for i in range(d)], dtype=float)
     rhs = np.array([1.0] * len(support) + [0.0] * d)
+    if math.comb(len(rows), d) > MAX_BASES:
+        raise ValueError(f"the Newton polyhedron of {len(support)} points in {d} variables has "
+                         f"{math.comb(len(rows), d):.3g} candidate vertices, more than the {MAX_BASES:,} this exact "
+                         "enumeration takes in about a minute (a sum of 12 squares has 2.7e+06 and takes about 20 s)")
     bases = np.array(list(combinations(range(len(rows)), d)))
     matrices = rows[bases]
     regular = np.abs(np.linalg.det(matrices)) > 0.5

@@ -44,6 +44,12 @@ def test_degenerate_examples_are_refused_naming_the_face(K, witness):
     assert witness in str(info.value)
 
 
+def test_a_polyhedron_with_too_many_candidate_vertices_is_refused_at_once():
+    """A sum of 16 squares has C(32, 16) = 6.0e8 choices of 16 constraints: it ran out of memory."""
+    with pytest.raises(ValueError, match="16 points in 16 variables has 6.01e\\+08 candidate vertices"):
+        newton("+".join(f"w{i}**2" for i in range(1, 17)))
+
+
 def test_a_face_whose_positivity_cannot_be_shown_is_refused():
     # The Motzkin polynomial: non-negative, zero at (1, 1, 1) on the torus.
     with pytest.raises(DegenerateError, match="cannot show"):
