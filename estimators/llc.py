@@ -59,7 +59,7 @@ HMC_ACROSS = "; where the model is cheap to evaluate, HMC, as the sampler or the
              "held only by γ in one trajectory"
 MIXING_REMEDIES = {"mala": TUNED_STEP.format("MALA", HMC_ACROSS),
                    "hmc": TUNED_STEP.format("HMC", ""), "slice": "run more draws or chains"}
-STEP_REMEDY = "run more draws or chains (or calibrate the step size)"
+STEP_REMEDY = "run more draws or chains (or calibrate the step size, where it was not)"
 
 
 def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | None:

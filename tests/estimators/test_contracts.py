@@ -207,7 +207,8 @@ def test_a_metropolis_step_that_is_almost_never_accepted_is_a_warning():
 
 
 @pytest.mark.parametrize("sampler, remedy", [("mala", "MALA is exact at any step, and a step left to it is tuned"),
-                                             ("sgld", "run more draws or chains (or calibrate the step size)")])
+                                             ("sgld", "run more draws or chains (or calibrate the step size, where "
+                                                      "it was not)")])
 def test_the_mixing_warning_names_the_remedy_that_fits_the_sampler(sampler, remedy):
     problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
     config = LLCConfig(sampler=sampler, chains=3, draws=8, burnin=0, step_size=1e-6, dtype="float64")
