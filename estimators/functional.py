@@ -93,7 +93,7 @@ def _module_notes(module: nn.Module, sampled: Sequence[str]) -> tuple[str, ...]:
     """What the caller should know about how the module is sampled: its mode, parameters it had
     frozen, and forward hooks, which run inside the sampler."""
     notes = []
-    if any(part.training for part in module.modules()):
+    if any(part.training and _mode_matters(part) for part in module.modules()):
         notes.append("the module (or a submodule) was in training mode: it is sampled in eval mode (dropout off, "
                      "batch norm from its running statistics)")
     frozen = [name for name, parameter in module.named_parameters() if not parameter.requires_grad and name in sampled]
@@ -104,6 +104,18 @@ def _module_notes(module: nn.Module, sampled: Sequence[str]) -> tuple[str, ...]:
         notes.append("the module's forward hooks run at every step of every chain, inside torch.func.vmap: tensors "
                      "they keep are not usable outside it")
     return tuple(notes)
+
+
+# torch's layers whose forward reads ``training``; the others (Linear, Conv, activations, LayerNorm,
+# Embedding, containers) compute the same in either mode.
+MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
+                  nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, nn.RNNBase)
+
+
+def _mode_matters(part: nn.Module) -> bool:
+    """Whether eval mode may change what ``part`` computes: one of torch's ``MODE_DEPENDENT``
+    layers, or a module of the caller's own, whose forward may read ``self.training``."""
+    return isinstance(part, MODE_DEPENDENT) or not type(part).__module__.startswith("torch.")
 
 
 class FunctionalModel:

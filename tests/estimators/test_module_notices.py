@@ -66,6 +66,20 @@ def test_notes_say_how_the_module_was_sampled():
         result = estimate_llc(network, (x.double(), y.double()), config=SHORT)
     assert "the module's parameters are float64: sampled in float32 (dtype=)" in result.notes
     assert FunctionalModel(nn.Linear(2, 1).eval()).notes == ()
+    # training mode is noted only where eval mode may change the computation: torch's dropout, norm and
+    # attention layers, or a module of the caller's own, whose forward may read self.training
+    assert FunctionalModel(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.LayerNorm(3))).notes == ()
+    assert len(FunctionalModel(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))).notes) == 1
+    assert len(FunctionalModel(_OwnModule()).notes) == 1
+
+
+class _OwnModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.layer(x) * (2.0 if self.training else 1.0)
 
 
 def test_a_step_size_given_along_training_is_used_at_every_checkpoint():
