@@ -42,7 +42,8 @@ _PUBLIC = {
     "step_size": ("default_step_size", "top_hessian_eigenvalue"),
     "thermodynamics": ("ChainMean", "singular_fluctuation"),
     "device": ("resolve_device",),
-    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning", "StepSizeWarning", "MixingWarning"),
+    "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning", "StepSizeWarning", "MixingWarning",
+                "PrecisionWarning"),
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_HOME)

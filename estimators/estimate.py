@@ -27,11 +27,11 @@ from sltlab.estimators.inference import to_inference_data
 from sltlab.estimators.going_on import extend_until_mixed, rerun_until_mixed
 from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elasticity_of_trace
 from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
-                                   gate_reading, llc_from_trace, mixing_concern)
+                                   gate_reading, llc_from_trace, mixing_concern, rounding_concern)
 from sltlab.estimators.localize import (Localization, at_true_parameter, empirical_minimum, localization_concerns,
                                         negative_estimate_concern)
-from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, StepSizeWarning,
-                                       caller_stacklevel)
+from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, PrecisionWarning,
+                                       StepSizeWarning, caller_stacklevel)
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.samplers import SAMPLERS
@@ -263,6 +263,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     concerns = [(message, LocalizationWarning) for message in moved]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
+    rounding = rounding_concern(estimate.mean, resolved.nbeta, localization.center_loss, resolved.dtype)
+    concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)

@@ -45,3 +45,8 @@ class StepSizeWarning(EstimateWarning):
 class MixingWarning(EstimateWarning):
     """The chains fail the mixing gate (R-hat above 1.05 or ESS under 200): they do not yet
     agree with one another, or are worth too few independent draws, for λ̂ ± SE to be trusted."""
+
+
+class PrecisionWarning(EstimateWarning):
+    """The sampling precision resolves L_n near w* too coarsely for the gaps nβ·(L_n(w) − L_n(w*))
+    that λ̂ averages: the estimate may carry a rounding bias."""

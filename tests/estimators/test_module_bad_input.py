@@ -1,7 +1,8 @@
 """Bad input to the one call is a one-line ValueError that names the real problem, and a run
 whose chains never moved claims no error bar: a non-finite loss at the given parameter, class
 indices torch would skip or cannot read, a restriction given as a submodule or as something
-else, single rows from a loader without batching, and a module or loss the data do not fit."""
+else, single rows from a loader without batching, a module or loss the data do not fit, and a precision
+too coarse for the nβ asked."""
 
 import warnings
 
@@ -13,8 +14,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from sltlab.estimators import LLCConfig, estimate_llc
 from sltlab.estimators.data_rows import read_rows
-from sltlab.estimators.llc import llc_from_gaps, mixing_concern
-from sltlab.estimators.notices import EstimateWarning
+from sltlab.estimators.llc import llc_from_gaps, mixing_concern, rounding_concern
+from sltlab.estimators.notices import EstimateWarning, PrecisionWarning
 
 SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", extend_unmixed=0,
              fallback=None)
@@ -121,3 +122,25 @@ def test_a_callable_loss_that_returns_no_tensor_is_named_with_what_it_receives(r
                                          "tensor of per-sample losses \\[b\\]; a callable loss receives the module's "
                                          "outputs and the batch as it came, and returns one loss per row$"):
         estimate_llc(model, (x, y), loss=lambda outputs, batch: 1.0, **SHORT)
+
+
+def test_a_rounding_bias_float32_cannot_rule_out_is_said_and_float64_is_not_doubted():
+    """r = nβ·2⁻²⁴·|L_n(w*)|/λ̂: 10⁶·5.96e-8·2.5/5 = 2.98 % is said, 10⁵ (0.30 %) and float64 are not."""
+    concern = rounding_concern(5.0, 1e6, 2.5, "float32")
+    assert concern.startswith("float32 holds L_n near w* = 2.5 only to 1.5e-07, which nβ = 1e+06 turns into 3.0% of λ̂")
+    assert rounding_concern(5.0, 1e5, 2.5, "float32") is None and rounding_concern(5.0, 1e6, 2.5, "float64") is None
+    assert rounding_concern(None, 1e6, 2.5, "float32") is None
+
+
+def test_linear_regression_at_a_large_nbeta_warns_of_rounding_in_float32_only():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(1000, 5, generator=generator)
+    y = x @ torch.randn(5, 2, generator=generator) + torch.randn(1000, 2, generator=generator)
+    model = nn.Linear(5, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.linalg.lstsq(x, y).solution.T)
+    for dtype, expected in (("float32", 1), ("float64", 0)):
+        with warnings.catch_warnings(record=True) as raised:
+            warnings.simplefilter("always")
+            estimate_llc(model, (x, y), nbeta=1e6, dtype=dtype, draws=200, chains=4, extend_unmixed=0, fallback=None)
+        assert sum(notice.category is PrecisionWarning for notice in raised) == expected
