@@ -201,8 +201,9 @@ def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: t
     top = top_hessian_eigenvalue(posterior.loss, torch.stack([posterior.center, probe]), full, generator=generator)
     minibatch = None if batches.is_full else batches.batch_size
     step_size = default_step_size(posterior.nbeta, posterior.localization, top, batch_size=minibatch, n=batches.n)
-    rule = (f"c/(nβ·h_max·(1 + nβ/b) + γ) with c = {STEP_SCALE}, h_max = {top:.4g} the top Hessian eigenvalue "
-            f"of L_n at w* and at a probe point" + ("" if minibatch is None else f", b = {minibatch}"))
+    formula = "c/(nβ·h_max + γ)" if minibatch is None else "c/(nβ·h_max·(1 + nβ/b) + γ)"   # full data: no noise term
+    rule = (f"{formula} with c = {STEP_SCALE}, h_max = {top:.4g} the top Hessian eigenvalue of L_n at w* and at a "
+            f"probe point" + ("" if minibatch is None else f", b = {minibatch}"))
     return step_size, rule
 
 

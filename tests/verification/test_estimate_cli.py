@@ -95,6 +95,7 @@ def test_a_degenerate_potential_is_estimated_and_names_the_command_that_answers_
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--n", "2000", "--sizes", "3000"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "2000", "20000", "--batch-size", "50"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "1", "2000"],
+    ["dln", "--widths", "3", "2", "3", "--rank", "1", "--sizes", "2000", "2000"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--anneal", "0.5"],
     ["dln", "--widths", "3", "2", "3", "--rank", "1", "--nbeta", "5", "--temperatures", "3"],
 ])
@@ -227,3 +228,12 @@ def test_the_quadrature_truth_is_given_only_where_its_grid_resolves_the_posterio
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert "finite_n_truth" not in summary and summary["band"][1] == 0.5
+
+
+def test_a_ladder_whose_fit_misses_the_exact_m_says_so_among_the_warnings(capsys):
+    """w1²w2² has λ = 1/2 and m = 2; three short rungs fit m = 1.36 ± 0.27 (2.3 SE off), which the
+    text rounded to 1 beside the exact 2 with no warning."""
+    code, result = run_json(capsys, "poly", "w1**2*w2**2", "--temperatures", "3", "--draws", "200", "--chains", "8")
+    fit = result["multiplicity_fit"]
+    assert code == 0 and abs(fit["multiplicity"] - 2) > 2 * fit["multiplicity_se"]
+    assert any(warning.startswith("the ladder's fit misses the exact values: m = ") for warning in result["warnings"])

@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_request.code or 0)
     except KeyboardInterrupt:
         return _failed("interrupted", 130)
+    except FileExistsError as error:   # what mkdir(exist_ok=True) raises where a file has the folder's name
+        return _failed(f"error: {error.filename} is a file, not a folder to write into", 2)
     except (ValueError, OSError) as error:
         return _failed(f"error: {error}", 2)
     except Exception as error:   # a run that failed: one line, never a traceback

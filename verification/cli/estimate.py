@@ -181,6 +181,8 @@ def _estimate_dln(args) -> Result:
                      if given]
     if args.sizes is not None and args.n is not None:
         raise ValueError("give the sample size by either --n or --sizes, not both")
+    if args.sizes is not None and len(set(args.sizes)) < len(args.sizes):
+        raise ValueError(f"--sizes repeats a sample size, got {args.sizes}: the extrapolation needs different ones")
     rows_needed = args.batch_size is not None or args.fluctuation
     sizes = sorted(set(args.sizes or [args.n or (DLN_DEFAULTS.n if rows_needed else DLN_ESTIMATE_DEFAULTS.n)]))
     if sizes[0] < 2:

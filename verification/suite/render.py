@@ -79,9 +79,7 @@ def render_estimate(summary: dict[str, Any]) -> str:
                          f"m = {fit['multiplicity']:.2f} ± {fit['multiplicity_se']:.2f} "
                          + (f"(≈ {fit['multiplicity_rounded']})" if fit["multiplicity_rounded"] is not None
                             else f"(no integer m read: {fit['multiplicity_unresolved']})"))
-        lines.append(f"  ladder    {fit['sampled']}")
-        for rung in fit["rungs"]:
-            lines += [f"  rung      nβ = {rung['nbeta']:.4g}: {warning}" for warning in rung["warnings"]]
+        lines.append(f"  ladder    {fit['sampled']} (each rung's warnings among the warnings above)")
     local = summary["localization"]
     lines.append(f"  w*        {local['at'].replace('_', ' ')} ({local['iterations']} L-BFGS iterations, moved "
                  f"{local['distance']:.3g}, ‖∇L_n‖ = {local['gradient_norm']:.1e}); L_n(w*) from "

@@ -29,9 +29,24 @@ def run_estimate(problem: Problem, config: LLCConfig, *, temperatures: int | Non
                                     n=problem.n, progress=progress)
     summary = summarize(problem, result, reference=reference)
     if temperatures:
-        summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),
-                                                    temperatures, progress)
+        fit = summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),
+                                                          temperatures, progress)
+        summary["warnings"] += [f"rung nβ = {rung['nbeta']:.4g}: {warning}" for rung in fit["rungs"]
+                                for warning in rung["warnings"]]
+        summary["warnings"] += [fit_concern] if (fit_concern := _fit_against_exact(fit, problem)) else []
     return summary
+
+
+def _fit_against_exact(fit: dict[str, Any], problem: Problem) -> str | None:
+    """Where λ and m are exact, a fit more than two of its SEs from either, in words."""
+    if problem.exact is None or fit.get("fit", True) is None:
+        return None
+    pairs = (("λ", fit["lambda"], fit["lambda_se"], problem.exact.lam_float),
+             ("m", fit["multiplicity"], fit["multiplicity_se"], problem.exact.multiplicity))
+    far = [f"{name} = {fitted:.3g} ± {se:.2g} is {abs(fitted - exact) / se:.1f} SE from the exact {exact:g}"
+           for name, fitted, se, exact in pairs if se > 0 and abs(fitted - exact) > 2 * se]
+    return None if not far else (f"the ladder's fit misses the exact values: {'; '.join(far)} (its rungs do not yet "
+                                 "follow λ − (m − 1)/log nβ: more draws per rung, or more rungs)")
 
 
 def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -> dict[str, Any]:
