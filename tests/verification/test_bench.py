@@ -279,3 +279,15 @@ def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule
     assert "C_L" in format_stages(rows)
     assert main(["bench", "--only", "stages", "--count", "0"]) == 2
     assert "--count must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "overhead", "--count", "5"], "--count applies to estimand, fallback, grid, module, spread, stages, "
+                                             "not to overhead"),
+    (["--only", "theory", "--peer-seconds", "1", "2"], "--peer-seconds applies to peer, not to theory"),
+    (["--only", "stages", "--seed", "3"], "--seed applies to"),
+    (["--checkpoints", "5"], "--checkpoints applies to along, curve, not to accuracy, overhead, sampling, theory"),
+])
+def test_an_option_the_groups_asked_for_do_not_read_is_refused(argv, message, capsys):
+    assert main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err

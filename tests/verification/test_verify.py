@@ -103,6 +103,7 @@ def test_a_case_outside_its_gate_fails_the_suite_with_exit_1(tmp_path, capsys, m
     (["verify", "--dask", "nowhere"], "--dask takes"),
     (["verify", "--random", "0"], "at least one case"),
     (["verify", "--only", "no-such-case"], "no case id contains"),
+    (["verify", "--suite", "smoke", "--seed", "5"], "--seed draws the networks of --random"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path)]) == 2

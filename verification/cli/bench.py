@@ -44,7 +44,7 @@ def add_bench_command(commands) -> None:
                ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
                                                "module: networks in each of its two draws (default 9, 3); fallback: "
                                                "random MLPs drawn instead of its three; stages: seeds per case (40)")),
-               ("--seed", dict(type=int, default=0, help="grid, estimand, fallback: seed of the draw; spread, module: "
+               ("--seed", dict(type=int, help="grid, estimand, fallback: seed of the draw; spread, module: "
                                                          "of the first of their two (default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
                                                        "LocalCluster "
@@ -65,6 +65,13 @@ def add_bench_command(commands) -> None:
                threads_option())
 
 
+# The groups that read each option: given to any other group, it would be silently ignored.
+OPTION_GROUPS = {"checkpoints": {"along", "curve"},
+                 "count": {"grid", "estimand", "spread", "module", "fallback", "stages"},
+                 "seed": {"grid", "estimand", "spread", "module", "fallback"}, "dask": {"grid", "estimand"},
+                 "peer_seconds": {"peer"}, "peer_command": {"peer"}, "compile": {"overhead"}}
+
+
 def _bench(args) -> Result:
     from sltlab.verification.bench.theory import format_rows, run_benchmarks
     from sltlab.verification.bench.sampling import format_sampler_rows, run_sampler_benchmarks
@@ -76,6 +83,11 @@ def _bench(args) -> Result:
     tables = [f"torch threads: {args.threads}; freed memory kept for reuse: "
               f"{'yes' if result['freed_memory_kept'] else 'no (not glibc)'}"]
     wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}
+    for option, groups in OPTION_GROUPS.items():
+        if getattr(args, option) not in (None, False) and not wanted & groups:
+            raise ValueError(f"--{option.replace('_', '-')} applies to {', '.join(sorted(groups))}, not to "
+                             f"{', '.join(sorted(wanted))}")
+    args.seed = 0 if args.seed is None else args.seed
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
         tables.append(format_rows(result["benchmarks"]))

@@ -15,7 +15,7 @@ def add_verify_command(commands) -> None:
                _verify,
                ("--suite", dict(choices=["smoke", "dln", "toy", "full"], help="named suite (default smoke)")),
                ("--random", dict(type=int, metavar="N", help="instead, N random deep linear networks")),
-               ("--seed", dict(type=int, default=0, help="seed of --random (default 0)")),
+               ("--seed", dict(type=int, help="seed of --random (default 0)")),
                ("--out", dict(default="reports/verify", help="output folder (default reports/verify)")),
                ("--resume", dict(action="store_true", help="skip the cases already in OUT/results.jsonl")),
                ("--dask", dict(metavar="ADDRESS", help="run the cases on Dask: 'local' starts a LocalCluster, "
@@ -38,6 +38,9 @@ def _verify(args) -> Result:
     threads = use_threads(args.threads)
     if args.random is not None and args.suite is not None:
         raise ValueError("choose either --suite or --random, not both")
+    if args.seed is not None and args.random is None:
+        raise ValueError("--seed draws the networks of --random; a suite's cases are fixed")
+    args.seed = 0 if args.seed is None else args.seed
     check_dask(args.dask)
     cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
     if args.only:
