@@ -123,8 +123,9 @@ def _judged_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  error     {judged['value']:.2%} of λ outside the band [{low:.4g}, {high:.4g}] (where the "
                      "finite-n LLC lies)")
     if summary["rel_error"] is not None and "estimates" in summary:
-        lines.append(f"  to λ      {summary['rel_error']:+.2%} relative (judged where no truth is computed: the band "
-                     "[λ − (m−1)/log nβ, λ] closes on λ as nβ → ∞)")
+        judging = ("reported; the z above judges the estimate" if judged is not None and judged["kind"] == "z" else
+                   "judged where no truth is computed: the band [λ − (m−1)/log nβ, λ] closes on λ as nβ → ∞")
+        lines.append(f"  to λ      {summary['rel_error']:+.2%} relative ({judging})")
     elif summary["rel_error"] is not None:
         outside = (f", {summary['rel_error_outside_band']:.2%} outside the band"
                    if judged is not None and judged["kind"] == "z" else "")
