@@ -47,6 +47,24 @@ def check_arithmetic(text: str) -> None:
             found = ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
             raise ValueError(f"the potential {text!r} may hold only numbers, variables, + − * / ** ^ and sympy's "
                              f"functions; it has {found}")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            _check_exponent(node.right, text)
+
+
+MAX_POWER = 1000   # the largest exponent taken: 9**9**9 alone has 370 million digits, which sympy would compute
+
+
+def _check_exponent(node: ast.expr, text: str) -> None:
+    """An exponent must be a number, or + − * / of numbers, of size at most ``MAX_POWER``."""
+    numeric = all(isinstance(part, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop))
+                  and not isinstance(part, ast.Pow) for part in ast.walk(node))
+    try:
+        value = eval(compile(ast.Expression(node), "<exponent>", "eval"), {"__builtins__": {}}) if numeric else None
+    except ZeroDivisionError:
+        value = None
+    if value is None or not abs(value) <= MAX_POWER:
+        raise ValueError(f"the potential {text!r} raises to {ast.unparse(node)}: an exponent must be a number (or "
+                         f"+ − * / of numbers) of size at most {MAX_POWER}")
 
 
 def _is_sympy_function(name: str) -> bool:

@@ -1,5 +1,7 @@
 """One parser: every reader of a potential sees the same expression and the same coordinates."""
 
+import re
+
 import pytest
 import sympy
 
@@ -58,3 +60,12 @@ def test_arithmetic_and_sympy_functions_still_parse():
     assert parse_expression("sin(w1)**2 + sqrt(w2**2) + exp(w1) - 1")[0] == (
         sympy.sin(w1) ** 2 + sympy.sqrt(w2**2) + sympy.exp(w1) - 1)
     assert parse_expression("0.5*(w1 + w2)**2")[0] == sympy.Float(0.5) * (w1 + w2) ** 2
+
+
+@pytest.mark.parametrize("text, exponent", [("x**(9**9)", "9 ** 9"), ("x**2 + y**2*9**9**9", "9 ** 9"),
+                                            ("(x**2)**(10**9)", "10 ** 9"), ("x**1001", "1001")])
+def test_an_exponent_that_is_not_a_small_number_is_refused_before_sympy_computes_it(text, exponent):
+    """9**9**9 has 370 million digits: sympy computed it for minutes."""
+    with pytest.raises(ValueError, match=f"raises to {re.escape(exponent)}: an exponent must be a number"):
+        parse_expression(text)
+    assert str(parse_expression("x**(2*3) + y**1000")[0]) == "x**6 + y**1000"
