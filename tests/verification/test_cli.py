@@ -250,3 +250,10 @@ def test_a_result_holding_inf_under_json_is_a_one_line_failure(capsys, monkeypat
     code, out, err = run(capsys, "theory", "tanh", "--hidden", "1", "--json")
     assert (code, out) == (1, "") and len(err.splitlines()) == 1
     assert err.startswith("sltlab: failed: the result holds a number JSON cannot carry")
+
+
+def test_a_potential_starting_with_a_minus_is_pointed_after_the_double_dash(capsys):
+    code, _, err = run(capsys, "estimate", "volume", "-w1**2")
+    assert code == 2 and err.strip().endswith("(a potential that starts with '-' goes after '--': -- '-w1**2')")
+    code, _, err = run(capsys, "estimate", "volume")
+    assert code == 2 and "goes after '--'" not in err

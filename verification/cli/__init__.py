@@ -24,7 +24,7 @@ from typing import Sequence
 from sltlab.estimators.notices import EstimateWarning
 
 from sltlab.verification.cli.bench import add_bench_command
-from sltlab.verification.cli.command import PROG, Parser
+from sltlab.verification.cli.command import PROG, Parser, UsageError
 from sltlab.verification.cli.dynamics import add_dynamics_commands
 from sltlab.verification.cli.estimate import add_estimate_commands
 from sltlab.verification.cli.plot import add_plot_commands
@@ -47,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed("interrupted", 130)
     except FileExistsError as error:   # what mkdir(exist_ok=True) raises where a file has the folder's name
         return _failed(f"error: {error.filename} is a file, not a folder to write into", 2)
+    except UsageError as error:   # argparse reads a potential like "-w1**2" as an option
+        dashed = [word for word in (sys.argv[1:] if argv is None else argv) if word[:1] == "-" and "*" in word]
+        hint = f" (a potential that starts with '-' goes after '--': -- '{dashed[0]}')" if dashed else ""
+        return _failed(f"error: {error}{hint}", 2)
     except (ValueError, OSError) as error:
         return _failed(f"error: {error}", 2)
     except Exception as error:   # a run that failed: one line, never a traceback
