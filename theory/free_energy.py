@@ -68,7 +68,9 @@ def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool 
     if not bool((np.asarray(n, dtype=np.float64) >= N_MIN).all()):
         raise ValueError(f"free energies are evaluated at sample sizes n ≥ 3 (log log n), got n down to "
                          f"{float(np.min(n)):g}")
-    phases = (phases,) if isinstance(phases, Phase) else tuple(phases)
+    phases = (phases,) if isinstance(phases, Phase) else tuple(phases) if isinstance(phases, Sequence) else ()
+    if not phases or not all(isinstance(phase, Phase) for phase in phases):
+        raise ValueError("a class of phases is a Phase or a non-empty list of them")
     energies = np.stack([p.free_energy_float(n, with_constant=with_constant) for p in phases])
     lowest = energies.min(0)
     return lowest - np.log(np.exp(-(energies - lowest)).sum(0))
@@ -146,6 +148,12 @@ def predicted_occupancy(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: n
 
 
 def _classes(phases: Sequence[Phase] | Mapping[str, PhaseClass]) -> dict[str, PhaseClass]:
+    if not isinstance(phases, (Mapping, Sequence)) or isinstance(phases, str) or not all(
+            isinstance(member, Phase) or (isinstance(member, Sequence) and member
+                                          and all(isinstance(p, Phase) for p in member))
+            for member in (phases.values() if isinstance(phases, Mapping) else phases)):
+        raise ValueError(f"phases must be Phase objects, or a mapping of names to them or to lists of them, got "
+                         f"{type(phases).__name__}")
     classes = dict(phases) if isinstance(phases, Mapping) else {phase.name: phase for phase in phases}
     if not classes or (not isinstance(phases, Mapping) and len(classes) != len(phases)):
         raise ValueError("need at least one phase, with distinct names")

@@ -17,6 +17,10 @@ from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transfo
 
 def natural_order(symbols: Iterable[sympy.Symbol]) -> tuple[sympy.Symbol, ...]:
     """``symbols`` sorted by name with runs of digits compared as numbers: w1, w2, …, w10."""
+    symbols = list(symbols) if hasattr(symbols, "__iter__") else None
+    if symbols is None or not all(isinstance(symbol, sympy.Symbol) for symbol in symbols):
+        raise ValueError("natural_order sorts sympy symbols")
+
     def key(symbol: sympy.Symbol) -> list:
         return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", symbol.name)]
 
@@ -106,6 +110,8 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
     if variables is None:
         symbols = natural_order(expression.free_symbols)
     else:
+        if isinstance(variables, str) or not hasattr(variables, "__iter__"):
+            raise ValueError(f"variables must be a list of names, got {variables!r}")
         symbols = tuple(sympy.Symbol(v) if isinstance(v, str) else v for v in variables)
         if not all(isinstance(s, sympy.Symbol) for s in symbols) or len(set(symbols)) != len(symbols):
             raise ValueError(f"variables must be distinct names, got {list(variables)!r}")

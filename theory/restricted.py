@@ -111,7 +111,12 @@ def restricted_deep_linear_at(weights: Sequence, layer: int) -> LearningCoeffici
     integers or rationals); the products' ranks are computed in exact arithmetic, so floating
     point matrices are refused.
     """
-    matrices = [sympy.Matrix(w) for w in weights]
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+        raise ValueError(f"weights must list the matrices W_1, …, W_L, got {type(weights).__name__}")
+    try:
+        matrices = [sympy.Matrix(w) for w in weights]
+    except (TypeError, ValueError, sympy.SympifyError):
+        raise ValueError("every weight must be a matrix: a nested list of integers or rationals") from None
     if not matrices:
         raise ValueError("weights must list at least one matrix W_1")
     if any(not entry.is_Rational for matrix in matrices for entry in matrix):

@@ -104,3 +104,10 @@ def test_duplicate_phase_names_are_refused():
     phase = Phase("a", R(0), R(1), 1, R(0))
     with pytest.raises(ValueError):
         transitions([phase, phase])
+
+
+@pytest.mark.parametrize("call", [lambda: transitions(5), lambda: transitions(None), lambda: transitions(["x"]),
+                                  lambda: critical_n(None, dln_phases([4, 2, 4], ["1"])[0])])
+def test_phases_of_the_wrong_kind_are_one_line_value_errors(call):
+    with pytest.raises(ValueError, match="Phase"):
+        call()

@@ -69,3 +69,11 @@ def test_an_exponent_that_is_not_a_small_number_is_refused_before_sympy_computes
     with pytest.raises(ValueError, match=f"raises to {re.escape(exponent)}: an exponent must be a number"):
         parse_expression(text)
     assert str(parse_expression("x**(2*3) + y**1000")[0]) == "x**6 + y**1000"
+
+
+@pytest.mark.parametrize("call, message", [(lambda: natural_order(5), "sorts sympy symbols"),
+                                           (lambda: newton("x**2", 5), "variables must be a list of names"),
+                                           (lambda: newton("x**2", "x"), "variables must be a list of names")])
+def test_arguments_of_the_wrong_kind_are_one_line_value_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

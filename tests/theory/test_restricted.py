@@ -78,6 +78,8 @@ def test_an_unbalanced_true_parameter_has_other_ranks():
     (lambda: restricted_deep_linear_at([[[0.5, 1.0]], [[1], [2]]], 1), "exact"),
     (lambda: restricted_deep_linear_at([[[1, 1]], [[1, 2]]], 1), "columns"),
     (lambda: restricted_deep_linear_at([], 1), "at least one"),
+    (lambda: restricted_deep_linear_at("ab", 1), "weights must list the matrices"),
+    (lambda: restricted_deep_linear_at(5, 1), "weights must list the matrices"),
 ])
 def test_bad_input_is_one_line_value_error(call, words):
     with pytest.raises(ValueError) as error:
