@@ -188,6 +188,9 @@ def test_estimate_dln_extrapolates_over_sample_sizes_and_its_reference_too(capsy
     text = render_estimate(result)
     assert "λ̂ extrapolated to nβ → ∞ from n = 2,000 and 200,000" in text.splitlines()[0]
     assert "  at n = 200,000 " in text and "λ̂(nβ) = λ̂ − c/log nβ" in text
+    assert result["notes"][0].startswith("the acceptance, drift, γ-elasticity, step and sampler settings shown are "
+                                         "the largest size's (n = 200000)")
+    assert "to λ " in text and "(reported; the z above judges the estimate)" in text
 
 
 def test_chains_that_fail_the_mixing_gate_are_a_warning_on_the_command_line(capsys):

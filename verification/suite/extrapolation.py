@@ -52,6 +52,8 @@ def extrapolated_summary(estimates: list[dict[str, Any]]) -> dict[str, Any]:
                "rhat": _worst(max, [line["rhat"] for line in estimates]),
                "ess": _worst(min, [line["ess"] for line in estimates]),
                "warnings": [f"at n = {line['n']}: {text}" for line in estimates for text in line["warnings"]],
+               "notes": [f"the acceptance, drift, γ-elasticity, step and sampler settings shown are the largest size's "
+                         f"(n = {sizes[-1]}); --json gives each size's own under 'estimates'"] + last["notes"],
                "diverged_chains": sorted({c for line in estimates for c in line["diverged_chains"]}),
                "sampling_seconds": sum(line["sampling_seconds"] for line in estimates),
                "steps": sum(line["steps"] for line in estimates)}
