@@ -27,7 +27,7 @@ from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
-from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.functional import FunctionalModel, named_restriction
 from sltlab.estimators.module import prepare
 from sltlab.estimators.notices import caller_stacklevel
 from sltlab.estimators.restrictions import estimate_llc_restricted, why_not_confined
@@ -115,6 +115,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     if isinstance(restrict_to, list):
         raise ValueError("estimate_llc_along takes one restriction (a name, a glob or a tuple of them), not a list")
     modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
+    restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
     prepared = prepare(data, loss, config, settings, inputs, targets, stream)
     if extend_unmixed is not None:
         prepared = prepared._replace(config=replace(prepared.config, extend_unmixed=extend_unmixed))
@@ -206,6 +207,19 @@ def _checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modu
     except RuntimeError as error:
         raise ValueError(f"checkpoint {index} does not fit the model: {' '.join(str(error).split())}") from None
     return module
+
+
+def _restriction_by_name(restrict_to, owners: Sequence[nn.Module]):
+    """``restrict_to`` with a submodule given as an object replaced by its name in the first of
+    ``owners`` (the ``model=`` template, then the checkpoints) that holds it."""
+    if restrict_to is None or isinstance(restrict_to, str):
+        return restrict_to
+    for owner in owners:
+        try:
+            return named_restriction(owner, restrict_to)
+        except ValueError:
+            continue
+    return named_restriction(owners[0], restrict_to)   # none holds it: that owner's one-line error
 
 
 def _checkpoint_estimate(prepared, adapter: FunctionalModel, restrict_to, config: LLCConfig, progress: bool,

@@ -201,3 +201,15 @@ def test_bad_centres_are_one_line_errors(centers, options, match):
     with pytest.raises(ValueError, match=match) as error:
         estimate_llc_at_centers(FunctionalModel(mlp), centers, data, config)
     assert "\n" not in str(error.value)
+
+
+def test_a_restriction_given_as_a_submodule_of_the_template_is_taken_by_its_name():
+    mlp, checkpoints, data = _training_run()
+    with warnings.catch_warnings():   # short runs at untrained checkpoints: only the parameters chosen matter here
+        warnings.simplefilter("ignore")
+        along = estimate_llc_along(checkpoints[:2], data, model=mlp, config=SHORT, step_size=1e-4,
+                                   restrict_to=mlp[2], batched=False)
+    assert [result.parameters for result in along.results] == [("2.weight", "2.bias")] * 2
+    assert {result.restricted_to for result in along.results} == {"2"}
+    with pytest.raises(ValueError, match="not a submodule of the model"):
+        estimate_llc_along(checkpoints[:2], data, model=mlp, config=SHORT, step_size=1e-4, restrict_to=nn.Linear(2, 2))
