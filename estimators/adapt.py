@@ -210,6 +210,16 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     return averaging.averaged_step_size / (target + shift), achieved, trace
 
 
+def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:
+    """Where ``config`` asks for a cooling (``anneal`` > 1) that no MALA warm-up ran to apply (another
+    sampler, or a step given), the note that says so and the settings as used (``anneal = 1``);
+    otherwise (None, ``config``)."""
+    if config.anneal <= 1 or (config.sampler == "mala" and warmed_up):
+        return None, config
+    return (f"anneal = {config.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when the step "
+            "size is chosen automatically)", replace(config, anneal=1.0, cooled_share=1.0))
+
+
 def cooled_chains(count: int, chains: int, share: float, device) -> Tensor | None:
     """Which of ``count`` chains (groups of ``chains``) cool in an annealed warm-up: the first
     ``share`` of each group, at least one, as a mask [count]; None when all do. Chains cooled from

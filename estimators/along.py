@@ -30,6 +30,7 @@ from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel, named_restriction
 from sltlab.estimators.module import prepare
 from sltlab.estimators.notices import caller_stacklevel
+from sltlab.estimators.result_text import shown
 from sltlab.estimators.restrictions import estimate_llc_restricted, why_not_confined
 
 
@@ -49,11 +50,9 @@ class LLCAlongTraining(NamedTuple):
 
     def __repr__(self) -> str:
         """A line per checkpoint (λ̂ ± SE, R-hat, ESS, warnings), after how they were sampled."""
-        def number(value, digits=4):
-            return "—" if value is None else f"{value:.{digits}g}"
         lines = [f"LLCAlongTraining: {len(self.results)} checkpoints; {self.note}"]
-        lines += [f"  checkpoint {index}: λ̂ = {number(result.mean)} ± {number(result.standard_error)}   R-hat "
-                  f"{number(result.rhat)}   ESS {'—' if result.ess is None else f'{result.ess:.0f}'}"
+        lines += [f"  checkpoint {index}: λ̂ = {shown(result.mean)} ± {shown(result.standard_error)}   R-hat "
+                  f"{shown(result.rhat)}   ESS {'—' if result.ess is None else f'{result.ess:.0f}'}"
                   + (f"   ({len(result.warnings)} warning(s))" if result.warnings else "")
                   for index, result in enumerate(self.results)]
         return "\n".join(lines + ["  (.results holds each checkpoint's full result)"])

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.adapt import sides_of_the_start
+from sltlab.estimators.adapt import cooling_not_applied, sides_of_the_start
 from sltlab.estimators.checks import check_data, check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.device import resolve_device
@@ -226,11 +226,8 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     if automatic and kind.warm_up is not None and (resolved.burnin > 1 or not kind.warm_up_is_burn_in):
         warm_up = kind.warm_up if budget is None else partial(kind.warm_up, budget=budget)
         warmup, resolved, rule = warm_up(resolved, posterior, batches, generator, run)
-    notes = ()
-    if resolved.anneal > 1 and (resolved.sampler != "mala" or warmup is None):   # the result says what was used
-        notes += (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when "
-                  "the step size is chosen automatically)",)
-        resolved = replace(resolved, anneal=1.0, cooled_share=1.0)
+    cooling, resolved = cooling_not_applied(resolved, warmed_up=warmup is not None)   # the result says what was used
+    notes = () if cooling is None else (cooling,)
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from sltlab.estimators.sample_losses import SampleLoss, gaussian_nll
+from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
 
 # What evaluating a user's module and loss raises on input they cannot take (torch's shape and
 # index errors, a loss that returns no tensor or calls a method its argument lacks).
@@ -198,9 +198,8 @@ class FunctionalModel:
         if single is not None:
             where, first_line = single
             given = "the batch as it came" if self.targets is None else "its targets"
-            own_loss = getattr(self.sample_loss, "__module__", None) != gaussian_nll.__module__
             hint = (f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"
-                    if own_loss and where.startswith("in the loss") else "")
+                    if self.sample_loss not in LOSSES.values() and where.startswith("in the loss") else "")
             return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
         where, first_line = self._failure(lambda: self._batched(position, batch)) or ("", _first_line(error))
         return f"the module cannot be evaluated batched over chains (torch.func.vmap) {where}: {first_line}"

@@ -19,12 +19,11 @@ from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel, named_restriction
-from sltlab.estimators.sample_losses import check_class_indices, check_class_probabilities, cross_entropy, gaussian_nll
+from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
 from sltlab.estimators.streamed import first_rows
 
-LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}
 INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
 # The one call's settings when it is given no config, no sampler and no batch size: MALA on the full
@@ -196,8 +195,9 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         _check_field(targets, rows, "targets")
     if loss == "cross_entropy":   # every row's targets when they are in memory, the first slice's when streamed
         column = targets if rows.fields is None else rows.fields.index(targets)
-        check_class_probabilities(first_rows(rows.tensors, column))
-        check_class_indices(first_rows(rows.tensors, column))
+        targets_read = first_rows(rows.tensors, column)   # streamed rows: read once, for both checks
+        check_class_probabilities(targets_read)
+        check_class_indices(targets_read)
     return sample_loss, inputs, targets, notes
 
 

@@ -31,14 +31,14 @@ def result_text(result) -> str:
     if facts["llc"] is None:
         head = f"LLCResult: no estimate, all {facts['chains']} chains diverged (nβ = {facts['nbeta']:.5g}{size})"
     else:
-        head = (f"LLCResult: λ̂ = {facts['llc']:.4f} ± {_number(facts['standard_error'])}  "
+        head = (f"LLCResult: λ̂ = {facts['llc']:.4f} ± {shown(facts['standard_error'])}  "
                 f"(nβ = {facts['nbeta']:.5g}{size})")
     diverged = ", ".join(map(str, facts["diverged"])) or "none"
     accepted = "" if facts["acceptance"] is None else f"   acceptance {facts['acceptance']:.2f}"
     batch = "full batch" if facts["batch_size"] is None else f"batch {facts['batch_size']}"
     centre = facts["centre"]
     lines = [head,
-             f"  R-hat {_number(facts['rhat'])}   ESS {_number(facts['ess'], 5)}   drift {_drift(facts['drift_z'])}"
+             f"  R-hat {shown(facts['rhat'])}   ESS {shown(facts['ess'], 5)}   drift {_drift(facts['drift_z'])}"
              f"   chains {facts['chains']} "
              f"(dropped: {diverged}){accepted}",
              f"  {facts['sampler']}, {facts['draws']:,} draws (burn-in {facts['burnin']:,}, thin {facts['thin']}), "
@@ -50,7 +50,7 @@ def result_text(result) -> str:
         lines.append(f"  restricted to {facts['restricted_to']}")
     if facts["singular_fluctuation"] is not None and facts["singular_fluctuation"]["mean"] is not None:
         fluctuation = facts["singular_fluctuation"]
-        lines.append(f"  singular fluctuation ν̂ = {fluctuation['mean']:.4g} ± {_number(fluctuation['standard_error'])}")
+        lines.append(f"  singular fluctuation ν̂ = {fluctuation['mean']:.4g} ± {shown(fluctuation['standard_error'])}")
     lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
     lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
     return "\n".join(lines)
@@ -59,12 +59,13 @@ def result_text(result) -> str:
 def _elasticity(elasticity: dict | None) -> str:
     if elasticity is None:
         return ""
-    return f" (d log λ̂/d log γ {elasticity['value']:.2f} ± {_number(elasticity['standard_error'], 2)})"
+    return f" (d log λ̂/d log γ {elasticity['value']:.2f} ± {shown(elasticity['standard_error'], 2)})"
 
 
 def _drift(value: float | None) -> str:
     return "—" if value is None else f"{value:+.1f} SE"
 
 
-def _number(value: float | None, digits: int = 4) -> str:
+def shown(value: float | None, digits: int = 4) -> str:
+    """``value`` to ``digits`` significant digits, or a dash where there is none."""
     return "—" if value is None else f"{value:.{digits}g}"

@@ -79,3 +79,6 @@ def _check_tensor_output(output: Any, loss: str) -> None:
     if not isinstance(output, Tensor):
         raise ValueError(f"the module returned a {type(output).__name__}, not a tensor: loss {loss!r} needs the "
                          "outputs as one tensor; pass a callable loss (outputs, batch) -> per-sample losses instead")
+
+
+LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}   # by their names

@@ -19,6 +19,7 @@ import warnings
 from dataclasses import replace
 from typing import Callable, Sequence
 
+from sltlab.estimators.adapt import cooling_not_applied
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import unmixed
@@ -70,11 +71,10 @@ def remedies_not_applied(results: list[LLCResult], resolved: LLCConfig, why: str
     ``why``; ``instead`` names what the caller offers in their place, where it offers something.
     A cooling asked for (``anneal``) where no MALA warm-up ran (a step given) is noted too, and the
     results' settings then read ``anneal = 1``, as a single estimate's do."""
-    cooled = resolved.anneal > 1 and (resolved.sampler != "mala" or resolved.step_size is not None)
-    if cooled:
-        results = [replace(result, config=replace(result.config, anneal=1.0, cooled_share=1.0)) for result in results]
-    notes = () if not cooled else (f"anneal = {resolved.anneal:g} was not applied (only MALA's warm-up cools, and "
-                                   "it runs only when the step size is chosen automatically)",)
+    cooling, _ = cooling_not_applied(resolved, warmed_up=resolved.step_size is None)   # a given step: no warm-up
+    if cooling is not None:
+        results = [replace(result, config=cooling_not_applied(result.config, False)[1]) for result in results]
+    notes = () if cooling is None else (cooling,)
     notes += () if resolved.fallback is None else (
         f"fallback {resolved.fallback} was not applied: {why}, so chains that fail the mixing gate are "
         "reported as they are",)
