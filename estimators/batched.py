@@ -27,7 +27,7 @@ from sltlab.estimators.adapt import MALA_TARGET_ACCEPTANCE, adapt_step_sizes_in_
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
-from sltlab.estimators.localize import Localization, at_true_parameter, empirical_minimum
+from sltlab.estimators.localize import Localization, localizer
 from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
 from sltlab.estimators.sample_on import remedies_not_applied, sample_on_unmixed
 from sltlab.estimators.samplers import SAMPLERS
@@ -99,7 +99,7 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
         raise ValueError(f"every centre must be one vector [d] of the same d; got shapes "
                          f"{sorted({tuple(start.shape) for start in starts})}")
     check_loss_shape(loss, starts[0], inputs.full)
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    localize = localizer(config.localize_at)
     announce_phase(f"localising {len(starts)} {what}s", enabled=progress)
     resolved, groups = inputs.resolved, []
     for index, start in enumerate(starts):

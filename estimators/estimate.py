@@ -28,7 +28,7 @@ from sltlab.estimators.going_on import extend_until_mixed, rerun_until_mixed
 from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elasticity_of_trace
 from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
                                    gate_reading, llc_from_trace, mixing_concern, rounding_concern)
-from sltlab.estimators.localize import (Localization, at_true_parameter, empirical_minimum, localization_concerns,
+from sltlab.estimators.localize import (Localization, empirical_minimum, localization_concerns, localizer,
                                         negative_estimate_concern)
 from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, PrecisionWarning,
                                        StepSizeWarning, caller_stacklevel)
@@ -164,7 +164,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     start = true_parameter.to(device=device, dtype=torch.float64)
     check_loss_shape(loss, start, full)
     if localization is None:
-        localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+        localize = localizer(config.localize_at)
         announce_phase("localising: L-BFGS on the full data from the given parameter" if localize is empirical_minimum
                        else "centring at the given parameter", enabled=progress)
         localization = localize(loss, start, full)

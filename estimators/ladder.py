@@ -19,7 +19,7 @@ from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group,
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss, run_inputs
-from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.localize import localizer
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
@@ -88,7 +88,7 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
     inputs = run_inputs(data, config, n)
     start = true_parameter.to(device=inputs.device, dtype=torch.float64)
     check_loss_shape(loss, start, inputs.full)
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    localize = localizer(config.localize_at)
     localization = localize(loss, start, inputs.full)
     resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
     groups = []

@@ -9,7 +9,7 @@ the rank does not grow), so ŵ is the empirical minimum near the truth.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -121,6 +121,12 @@ def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:
         value = float(mean_loss(loss, center.unsqueeze(0), data).sum())
     check_finite_loss(value)
     return Localization(center, "true_parameter", 0, gradient_norm(loss, center, data), 0.0, value)
+
+
+def localizer(localize_at: str) -> Callable[[Loss, Tensor, Any], Localization]:
+    """The localisation a config's ``localize_at`` names: L-BFGS to the empirical minimum, or the
+    given parameter as it is."""
+    return empirical_minimum if localize_at == "empirical_minimum" else at_true_parameter
 
 
 def check_finite_loss(value: float) -> None:

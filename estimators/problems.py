@@ -23,7 +23,7 @@ from sltlab.estimators.batched import estimate_llc_in_groups_until_mixed
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, run_inputs
 from sltlab.estimators.sample_on import remedies_not_applied
-from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.localize import localizer
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.samplers import SAMPLERS
 
@@ -56,7 +56,7 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
                          "a stacked loss scores all chains at once, and SGLD's end-of-run check scores some of them")
     inputs = run_inputs(data, config, n)
     resolved, kind = inputs.resolved, SAMPLERS[config.sampler]
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    localize = localizer(config.localize_at)
     groups = []
     for loss, center in zip(losses, centers):
         localization = localize(loss, center.to(device=inputs.device, dtype=torch.float64), inputs.full)

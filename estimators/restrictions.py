@@ -23,7 +23,7 @@ from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult, run_inputs
 from sltlab.estimators.functional import FunctionalModel
-from sltlab.estimators.localize import at_true_parameter, empirical_minimum
+from sltlab.estimators.localize import localizer
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
@@ -69,7 +69,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     _, device, dtype, generator, whole, resolved, batches = inputs
     bases = [base.to(device=device, dtype=torch.float64) for base in (bases or [full.flatten()] * len(adapters))]
     check_loss_shape(full, bases[0], whole)
-    localize = empirical_minimum if config.localize_at == "empirical_minimum" else at_true_parameter
+    localize = localizer(config.localize_at)
     groups = []
     for adapter, base in zip(adapters, bases):
         announce_phase(f"localising and choosing the step of {', '.join(adapter.names)}", enabled=progress)
