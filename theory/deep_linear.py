@@ -79,12 +79,18 @@ def deep_linear(widths: Sequence[int], rank: int) -> LearningCoefficient:
     )
 
 
+MAX_STAIRCASE = 10_000   # the smallest width a staircase lists every rank of (10⁵ ranks take 2.6 s, 10⁹ hours)
+
+
 def dln_staircase(widths: Sequence[int]) -> tuple[LearningCoefficient, ...]:
     """λ_k = deep_linear(widths, k) for every rank k = 0, …, min(widths).
 
     The plateau values predicted along saddle-to-saddle training (Saxe, McClelland & Ganguli
     2014; Jacot et al. 2021): at plateau k the network is a deepest rank-k minimum of the
-    relabelled problem.
+    relabelled problem. At most ``MAX_STAIRCASE`` + 1 ranks are listed.
     """
     widths = validate_widths(widths)
+    if min(widths) > MAX_STAIRCASE:
+        raise ValueError(f"the staircase of {list(widths)} has {min(widths) + 1:,} ranks, more than the "
+                         f"{MAX_STAIRCASE + 1:,} listed: ask deep_linear(widths, rank) for the ranks wanted")
     return tuple(deep_linear(widths, r) for r in range(min(widths) + 1))

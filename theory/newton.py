@@ -19,13 +19,13 @@ true 1/2.
 from __future__ import annotations
 
 from fractions import Fraction
-from math import gcd
+from math import comb, gcd, prod
 from typing import Sequence
 
 import sympy
 
 from sltlab.theory.coefficient import DegenerateError, Derivation, LearningCoefficient, require_exponents
-from sltlab.theory.parsing import parse_expression
+from sltlab.theory.parsing import abbreviated, parse_expression
 from sltlab.theory.polyhedron import affine_dimension, compact_faces, dual_vertices, newton_distance
 
 SOURCE = "Varchenko, Funct. Anal. Appl. 10 (1976); Lin, PhD thesis, UC Berkeley (2011)"
@@ -85,6 +85,8 @@ def parse_polynomial(K, variables: Sequence | None) -> tuple[sympy.Expr, tuple[s
     """K (:func:`sltlab.theory.parsing.parse_expression`) expanded into a polynomial with
     rational coefficients and K(0) = 0, and its variables."""
     expr, symbols = parse_expression(K, variables)
+    if expanded_terms_bound(expr) > MAX_TERMS:
+        raise ValueError(f"K may expand into more than {MAX_TERMS:,} terms, the most this exact method takes")
     expr = sympy.nsimplify(sympy.expand(expr), rational=True)
     if expr == 0:
         raise ValueError("K is identically zero")
@@ -99,6 +101,28 @@ def parse_polynomial(K, variables: Sequence | None) -> tuple[sympy.Expr, tuple[s
     if constant != 0:
         raise ValueError(f"K(0) = {constant} ≠ 0: the potential has no zero at the origin")
     return expr, symbols
+
+
+MAX_TERMS = 10_000   # monomials of expanded K: (x + y + z + w)^1000 would have 1.7e8, a product of 40 binomials 1.1e12
+
+
+def expanded_terms_bound(expr: sympy.Expr) -> int:
+    """An upper bound on the number of monomials of ``expand(expr)``, without expanding: those
+    of a sum add, those of a product multiply, and a power p^k of p with t monomials has at most
+    C(t + k − 1, k) (the monomials of degree k in t symbols); anything else counts as one. Any
+    count above ``MAX_TERMS`` is reported as ``MAX_TERMS + 1``, so the numbers stay small."""
+    too_many = MAX_TERMS + 1
+    if expr.is_Add:
+        return min(too_many, sum(expanded_terms_bound(term) for term in expr.args))
+    if expr.is_Mul:
+        return min(too_many, prod(expanded_terms_bound(factor) for factor in expr.args))
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        terms = expanded_terms_bound(expr.base)
+        if terms == 1:
+            return 1
+        power = int(expr.exp) if expr.exp <= too_many else too_many
+        return min(too_many, comb(terms + power - 1, power))
+    return 1
 
 
 def _prior(prior: Sequence | None, d: int) -> tuple[Fraction, ...]:
@@ -119,12 +143,13 @@ def _check_face(face, terms, symbols) -> None:
     """Show that K_γ > 0 on the real torus, or raise naming the face γ."""
     face_terms = {a: terms[a] for a in sorted(face)}
     polynomial = _face_polynomial(face_terms, symbols)
-    label = f"K_γ = {polynomial} on the compact face γ = conv{{{', '.join(map(str, face_terms))}}}"
+    label = (f"K_γ = {abbreviated(str(polynomial))} on the compact face γ = "
+             f"conv{{{abbreviated(', '.join(map(str, face_terms)))}}}")
     if len(face_terms) == 1:
         ((alpha, coefficient),) = face_terms.items()
         if coefficient < 0 or any(e % 2 for e in alpha):
             raise ValueError(f"K takes negative values arbitrarily close to the origin: "
-                             f"its Newton polyhedron has the vertex term {polynomial}")
+                             f"its Newton polyhedron has the vertex term {abbreviated(str(polynomial))}")
         return
     if affine_dimension(list(face_terms)) == 1:
         zero = _edge_zero(face_terms, symbols)

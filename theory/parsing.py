@@ -37,10 +37,15 @@ def check_arithmetic(text: str) -> None:
     Allowed are numbers, names not starting with ``_``, + − * / ** (or ^) and calls of sympy's
     own functions (``sin``, ``exp``, ``sqrt``, …) without keywords; anything else is a one-line
     ``ValueError``."""
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"the potential {shown(text)} has {len(text):,} characters, more than the {MAX_TEXT:,} read")
     try:
         tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
     except SyntaxError:
-        raise ValueError(f"cannot parse the potential {text!r}: SyntaxError") from None
+        raise ValueError(f"cannot parse the potential {shown(text)}: SyntaxError") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"cannot parse the potential {shown(text)}: it nests too deeply for Python's parser (a sum "
+                         "of about 3,000 terms, or as many signs or brackets in a row)") from None
     for node in ast.walk(tree):
         allowed = (isinstance(node, _ARITHMETIC)
                    or (isinstance(node, ast.Constant) and type(node.value) in (int, float))
@@ -49,12 +54,23 @@ def check_arithmetic(text: str) -> None:
                        and _is_sympy_function(node.func.id)))
         if not allowed:
             found = ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
-            raise ValueError(f"the potential {text!r} may hold only numbers, variables, + − * / ** ^ and sympy's "
+            raise ValueError(f"the potential {shown(text)} may hold only numbers, variables, + − * / ** ^ and sympy's "
                              f"functions; it has {found}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             _check_exponent(node.right, text)
 
 
+def shown(text: str) -> str:
+    """``text`` quoted for a one-line message: its first and last 30 characters when longer."""
+    return repr(text) if len(text) <= 64 else f"{text[:30]!r}…{text[-30:]!r}"
+
+
+def abbreviated(text: str) -> str:
+    """``text`` for a one-line message: its first and last 60 characters when longer than 150."""
+    return text if len(text) <= 150 else f"{text[:60]} … {text[-60:]}"
+
+
+MAX_TEXT = 50_000   # characters of a potential's text: a sum of 2,900 squares has 20,000 and takes 10 s to parse
 MAX_POWER = 1000   # the largest exponent taken: 9**9**9 alone has 370 million digits, which sympy would compute
 
 
@@ -67,7 +83,7 @@ def _check_exponent(node: ast.expr, text: str) -> None:
     except ZeroDivisionError:
         value = None
     if value is None or not abs(value) <= MAX_POWER:
-        raise ValueError(f"the potential {text!r} raises to {ast.unparse(node)}: an exponent must be a number (or "
+        raise ValueError(f"the potential {shown(text)} raises to {ast.unparse(node)}: an exponent must be a number (or "
                          f"+ − * / of numbers) of size at most {MAX_POWER}")
 
 
@@ -98,7 +114,7 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
         try:
             expression = parse_expr(K, transformations=standard_transformations + (convert_xor,))
         except Exception as error:  # the parser raises many kinds of error on malformed text
-            raise ValueError(f"cannot parse the potential {K!r}: {type(error).__name__}") from None
+            raise ValueError(f"cannot parse the potential {shown(K)}: {type(error).__name__}") from None
     elif isinstance(K, sympy.Basic):
         expression = K
     else:

@@ -70,32 +70,47 @@ MAX_BASES = 5_000_000   # candidate vertices (choices of d of the constraints) d
 def dual_vertices(points: Iterable[Point]) -> list[Vector]:
     """Vertices of D = {c ≥ 0 : ⟨α, c⟩ ≥ 1 for α in points}, exactly.
 
-    Every choice of d constraints is a candidate basis. One batched floating-point solve
-    screens out the singular and clearly infeasible ones (integer matrices: a determinant
-    below 1/2 in size is exactly 0); each survivor is solved and checked in exact rationals,
-    so the screen only saves time and never decides the answer.
+    Every choice of d constraints is a candidate basis. A floating-point solve, batched over
+    ``SCREEN_CHUNK`` numbers at a time, screens out the singular and clearly infeasible ones
+    (integer matrices: a determinant below 1/2 in size is exactly 0); each survivor is solved and
+    checked in exact rationals, so the screen only saves time and never decides the answer. A
+    survivor whose constraints are all tight, exactly, at a vertex already found is that vertex
+    (a regular system has one solution) and is not solved again: where many points share a face,
+    as the 1,001 terms of (x + y)^1000 do, most bases name the same vertex.
     """
     support = minimal_points(points)
     d = len(support[0])
-    rows = np.array(support + [tuple(int(i == j) for j in range(d)) for i in range(d)], dtype=float)
-    rhs = np.array([1.0] * len(support) + [0.0] * d)
+    integer_rows = [tuple(a) for a in support] + [tuple(int(i == j) for j in range(d)) for i in range(d)]
+    integer_rhs = [1] * len(support) + [0] * d
+    rows, rhs = np.array(integer_rows, dtype=float), np.array(integer_rhs, dtype=float)
     if math.comb(len(rows), d) > MAX_BASES:
         raise ValueError(f"the Newton polyhedron of {len(support)} points in {d} variables has "
                          f"{math.comb(len(rows), d):.3g} candidate vertices, more than the {MAX_BASES:,} this exact "
                          "enumeration takes in about a minute (a sum of 12 squares has 2.7e+06 and takes about 20 s)")
     bases = np.array(list(combinations(range(len(rows)), d)))
+    tight_at: dict[Vector, frozenset[int]] = {}
+    for chunk in np.array_split(bases, max(1, len(bases) * len(rows) // SCREEN_CHUNK)):
+        for basis in _screened(chunk, rows, rhs, len(support)):
+            if any(set(basis) <= tight for tight in tight_at.values()):
+                continue
+            c = solve_square([integer_rows[i] for i in basis], [integer_rhs[i] for i in basis])
+            if c is not None and min(c) >= 0 and all(dot(alpha, c) >= 1 for alpha in support):
+                tight_at[c] = frozenset(i for i, row in enumerate(integer_rows) if dot(row, c) == integer_rhs[i])
+    return sorted(tight_at)
+
+
+SCREEN_CHUNK = 10_000_000   # floating-point numbers one batch of the screen holds (80 MB)
+
+
+def _screened(bases: np.ndarray, rows: np.ndarray, rhs: np.ndarray, points: int) -> list[list[int]]:
+    """The bases whose floating-point solution is regular and, within rounding, feasible."""
     matrices = rows[bases]
     regular = np.abs(np.linalg.det(matrices)) > 0.5
     bases, matrices = bases[regular], matrices[regular]
     solutions = np.linalg.solve(matrices, rhs[bases][..., None])[..., 0]
     slack = 1e-6 * (1 + np.abs(solutions).max(axis=1))
-    feasible = (solutions.min(axis=1) >= -slack) & ((solutions @ rows[: len(support)].T).min(axis=1) >= 1 - slack)
-    vertices = set()
-    for basis in bases[feasible]:
-        c = solve_square([rows[i].astype(int).tolist() for i in basis], [int(rhs[i]) for i in basis])
-        if c is not None and min(c) >= 0 and all(dot(alpha, c) >= 1 for alpha in support):
-            vertices.add(c)
-    return sorted(vertices)
+    feasible = (solutions.min(axis=1) >= -slack) & ((solutions @ rows[:points].T).min(axis=1) >= 1 - slack)
+    return bases[feasible].tolist()
 
 
 def newton_distance(vertices: Sequence[Vector], weights: Sequence) -> tuple[Fraction, list[Vector]]:

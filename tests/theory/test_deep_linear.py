@@ -39,6 +39,13 @@ def test_equal_widths_values_used_in_experiments(rank, lam):
     assert deep_linear([10, 10, 10, 10], rank).lam == lam
 
 
+def test_a_staircase_of_more_ranks_than_it_lists_is_refused_at_once():
+    """[10⁹, 10⁹] would list 10⁹ + 1 coefficients (hours); one rank of it is still answered."""
+    with pytest.raises(ValueError, match="has 1,000,000,001 ranks, more than the 10,001 listed"):
+        dln_staircase([10**9, 10**9])
+    assert deep_linear([10**9, 10**9], 3).lam == R(10**18, 2)   # one layer: regular, d/2
+
+
 def test_staircase_of_equal_widths_starts_as_published():
     assert [lc.lam for lc in dln_staircase([10, 10, 10, 10])][:6] == [R(67, 2), R(73, 2), R(79, 2), 42, 44, 46]
 

@@ -1,6 +1,8 @@
 """Newton-polyhedron learning coefficients: valid examples exactly, every
 degenerate example refused, properties against normal crossings and an independent LP."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import sympy
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from sltlab.theory import DegenerateError, newton, normal_crossing
+from sltlab.theory.newton import MAX_TERMS, expanded_terms_bound
 
 R = sympy.Rational
 
@@ -48,6 +51,38 @@ def test_a_polyhedron_with_too_many_candidate_vertices_is_refused_at_once():
     """A sum of 16 squares has C(32, 16) = 6.0e8 choices of 16 constraints: it ran out of memory."""
     with pytest.raises(ValueError, match="16 points in 16 variables has 6.01e\\+08 candidate vertices"):
         newton("+".join(f"w{i}**2" for i in range(1, 17)))
+
+
+def test_many_points_on_one_face_name_one_vertex_exactly():
+    """(x² + y²)^k: all k + 1 terms lie on the face x + y = 2k, so C(k + 3, 2) bases give the one
+    vertex (1/2k, 1/2k); each used to be solved again in exact rationals (k = 100 took 19 s)."""
+    from sltlab.theory.polyhedron import dual_vertices
+    points = [(2 * i, 2 * (100 - i)) for i in range(101)]
+    assert dual_vertices(points) == [(Fraction(1, 200), Fraction(1, 200))]
+    assert dual_vertices([(2, 0), (1, 1), (0, 3)]) == [(Fraction(1, 2), Fraction(1, 2)),
+                                                       (Fraction(2, 3), Fraction(1, 3))]
+    lc = newton("(x**2 + y**2)**100")
+    assert (lc.lam, lc.multiplicity) == (sympy.Rational(1, 100), 1)
+
+
+@pytest.mark.parametrize("K, bound", [("x**2 + y**2", 2), ("(x + y)**3", 4), ("(x + y + z)**2 * (x + 1)", 12),
+                                      ("(x**2 + y**2)**(10**9)", MAX_TERMS + 1), ("x**(10**9)", 1)])
+def test_the_number_of_terms_is_bounded_before_expanding(K, bound):
+    assert expanded_terms_bound(sympy.sympify(K)) == bound
+
+
+@pytest.mark.parametrize("K", ["(x + y + z + w)**1000", "*".join(f"(x{i} + x{i + 1})" for i in range(40))])
+def test_a_potential_that_expands_into_too_many_terms_is_refused_at_once(K):
+    """(x + y + z + w)^1000 has 1.7e8 terms and a product of 40 binomials 2^40: both ran for hours."""
+    with pytest.raises(ValueError, match="may expand into more than 10,000 terms"):
+        newton(K)
+
+
+def test_a_long_face_is_named_in_one_short_line():
+    with pytest.raises(DegenerateError) as info:
+        newton("(x + y)**300")
+    message = str(info.value)
+    assert "x/y = -1" in message and " … " in message and "\n" not in message and len(message) < 600
 
 
 def test_a_face_whose_positivity_cannot_be_shown_is_refused():

@@ -77,3 +77,15 @@ def test_an_exponent_that_is_not_a_small_number_is_refused_before_sympy_computes
 def test_arguments_of_the_wrong_kind_are_one_line_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("+".join(f"x{i}**2" for i in range(3000)), "nests too deeply for Python's parser"),
+    ("-" * 20_000 + "x", "nests too deeply for Python's parser"),
+    ("-" * 100_000 + "x", "has 100,001 characters, more than the 50,000 read"),
+])
+def test_text_too_long_or_deep_to_parse_is_one_short_line(text, message):
+    """A sum of 3,000 squares raised RecursionError and 100,000 minus signs MemoryError."""
+    with pytest.raises(ValueError, match=message) as error:
+        parse_expression(text)
+    assert len(str(error.value)) < 300
