@@ -29,7 +29,7 @@ from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elastic
 from sltlab.estimators.llc import (MIN_ACCEPTANCE, MIXING_REMEDIES, STEP_REMEDY, LLCEstimate, default_nbeta,
                                    gate_reading, llc_from_trace, mixing_concern, rounding_concern)
 from sltlab.estimators.localize import (Localization, empirical_minimum, localization_concerns, localizer,
-                                        negative_estimate_concern)
+                                        negative_estimate_concern, off_critical_concern)
 from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, PrecisionWarning,
                                        StepSizeWarning, caller_stacklevel)
 from sltlab.estimators.posterior import LocalPosterior, compiled
@@ -146,7 +146,7 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
 
 def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                            n: int | None = None, localization: Localization | None = None,
-                           progress: bool = False) -> LLCResult:
+                           progress: bool = False, checkpoint: bool = False) -> LLCResult:
     """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics.
     A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is.
 
@@ -158,7 +158,10 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     centre, nβ and γ), whose chains the result then reports; a note gives the first run's reading.
     With ``config.fallback_budget`` it runs only while its warm-up and draws would take at most that
     many times the first run's gradient evaluations, or a note says what they would have taken
-    (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`).
+    (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`). A centre given as it is that is
+    no critical point raises :class:`LocalizationWarning` with the gradient's shift of λ̂
+    (:func:`~sltlab.estimators.localize.off_critical_concern`), except at a ``checkpoint`` of a
+    training run, whose λ̂ is read as it is.
     """
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     start = true_parameter.to(device=device, dtype=torch.float64)
@@ -195,6 +198,10 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
                       *fallback_notes)
             resolved = fallback
     result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
+    off_critical = None if checkpoint else off_critical_concern(result, loss, full)
+    if off_critical is not None:
+        warnings.warn(off_critical, LocalizationWarning, stacklevel=caller_stacklevel())
+        result = replace(result, warnings=result.warnings + (off_critical,))
     return replace(result, notes=result.notes + notes) if notes else result
 
 

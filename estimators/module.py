@@ -75,11 +75,11 @@ class Prepared(NamedTuple):
         return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
-                 progress: bool = False) -> LLCResult:
+                 progress: bool = False, checkpoint: bool = False) -> LLCResult:
         """λ̂ of the module behind ``adapter`` at its current parameters, with the result's notes,
-        sampled parameter names and restriction filled in."""
+        sampled parameter names and restriction filled in (``checkpoint``: one of a training run)."""
         result = estimate_llc_from_loss(adapter, adapter.flatten(), self.rows.tensors, config or self.config,
-                                        progress=progress)
+                                        progress=progress, checkpoint=checkpoint)
         return replace(result, notes=result.notes + self.notes, parameters=adapter.names,
                        restricted_to=restriction_label(restriction))
 

@@ -82,6 +82,7 @@ def _mlp_with(*layers):
 
 
 @pytest.mark.parametrize("layers", [(nn.BatchNorm1d(8),), (nn.Dropout(0.5),), (nn.BatchNorm1d(8), nn.ReLU())])
+@pytest.mark.filterwarnings("ignore:the given parameter is not a critical point")   # untrained, sampled where it is
 def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(layers):
     module = _mlp_with(*layers)
     module.train()
