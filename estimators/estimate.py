@@ -159,7 +159,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     With ``config.fallback_budget`` it runs only while its warm-up and draws would take at most that
     many times the first run's gradient evaluations, or a note says what they would have taken
     (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`). A centre given as it is that is
-    no critical point raises :class:`LocalizationWarning` with the gradient's shift of λ̂
+    no critical point raises :class:`LocalizationWarning` with λ̂'s gap to the minimum nearby
     (:func:`~sltlab.estimators.localize.off_critical_concern`), except at a ``checkpoint`` of a
     training run, whose λ̂ is read as it is.
     """
