@@ -224,7 +224,7 @@ def _restriction_by_name(restrict_to, owners: Sequence[nn.Module]):
 def _checkpoint_estimate(prepared, adapter: FunctionalModel, restrict_to, config: LLCConfig, progress: bool,
                          index: int):
     try:
-        return prepared.estimate(adapter, restrict_to, config, progress, checkpoint=True)
+        return prepared.estimate(adapter, restrict_to, config, progress, compare_with_minimum=False)
     except ValueError as error:
         raise ValueError(f"checkpoint {index}: {error}") from None
 

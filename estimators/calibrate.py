@@ -81,7 +81,8 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
         raise ValueError(f"need a pilot fraction in (0, 1] and δ > 0, got {pilot_fraction} and {tolerance}")
     with _quiet():   # four draws read only the rule's step: no fallback to a second sampler
         rule = estimate_llc_from_loss(loss, true_parameter, data, replace(
-            config, step_size=None, draws=4, burnin=0, fallback=None, extend_unmixed=0), n=n, localization=localization)
+            config, step_size=None, draws=4, burnin=0, fallback=None, extend_unmixed=0), n=n, localization=localization,
+            compare_with_minimum=False)
     localization, base = rule.localization, rule.config.step_size
     described = dict(rule_step_size=base, nbeta=rule.config.nbeta, localization=rule.config.localization,
                      localize_at=localization.kind)
@@ -97,7 +98,7 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
     def pilot(factor: float, length: float, index: int) -> SweepPoint:
         with _quiet():
             result = estimate_llc_from_loss(loss, true_parameter, data, settings(factor, length, index), n=n,
-                                            localization=localization, progress=progress)
+                                            localization=localization, progress=progress, compare_with_minimum=False)
         return pilot_point(loss, result, data)
 
     def pair(factor: float, length: float, index: int) -> tuple[SweepPoint, SweepPoint]:

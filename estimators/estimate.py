@@ -146,7 +146,7 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
 
 def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                            n: int | None = None, localization: Localization | None = None,
-                           progress: bool = False, checkpoint: bool = False) -> LLCResult:
+                           progress: bool = False, compare_with_minimum: bool = True) -> LLCResult:
     """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics.
     A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is.
 
@@ -160,8 +160,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     many times the first run's gradient evaluations, or a note says what they would have taken
     (:func:`~sltlab.estimators.hmc_tuning.fallback_over_budget`). A centre given as it is that is
     no critical point raises :class:`LocalizationWarning` with λ̂'s gap to the minimum nearby
-    (:func:`~sltlab.estimators.localize.off_critical_concern`), except at a ``checkpoint`` of a
-    training run, whose λ̂ is read as it is.
+    (:func:`~sltlab.estimators.localize.off_critical_concern`) unless ``compare_with_minimum`` is
+    False: at a checkpoint of a training run, whose λ̂ is read as it is, and in a calibration pilot.
     """
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     start = true_parameter.to(device=device, dtype=torch.float64)
@@ -198,7 +198,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
                       *fallback_notes)
             resolved = fallback
     result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
-    off_critical = None if checkpoint else off_critical_concern(result, loss, full)
+    off_critical = off_critical_concern(result, loss, full) if compare_with_minimum else None
     if off_critical is not None:
         warnings.warn(off_critical, LocalizationWarning, stacklevel=caller_stacklevel())
         result = replace(result, warnings=result.warnings + (off_critical,))

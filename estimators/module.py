@@ -75,11 +75,12 @@ class Prepared(NamedTuple):
         return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
-                 progress: bool = False, checkpoint: bool = False) -> LLCResult:
+                 progress: bool = False, compare_with_minimum: bool = True) -> LLCResult:
         """λ̂ of the module behind ``adapter`` at its current parameters, with the result's notes,
-        sampled parameter names and restriction filled in (``checkpoint``: one of a training run)."""
+        sampled parameter names and restriction filled in (``compare_with_minimum``: as in
+        :func:`~sltlab.estimators.estimate.estimate_llc_from_loss`)."""
         result = estimate_llc_from_loss(adapter, adapter.flatten(), self.rows.tensors, config or self.config,
-                                        progress=progress, checkpoint=checkpoint)
+                                        progress=progress, compare_with_minimum=compare_with_minimum)
         return replace(result, notes=result.notes + self.notes, parameters=adapter.names,
                        restricted_to=restriction_label(restriction))
 

@@ -61,8 +61,8 @@ def check_arithmetic(text: str) -> None:
 
 
 def shown(text: str) -> str:
-    """``text`` quoted for a one-line message: its first and last 30 characters when longer."""
-    return repr(text) if len(text) <= 64 else f"{text[:30]!r}…{text[-30:]!r}"
+    """``text`` quoted for a one-line message, :func:`abbreviated`."""
+    return repr(abbreviated(text))
 
 
 def abbreviated(text: str) -> str:

@@ -91,7 +91,8 @@ def dual_vertices(points: Iterable[Point]) -> list[Vector]:
     tight_at: dict[Vector, frozenset[int]] = {}
     for chunk in np.array_split(bases, max(1, len(bases) * len(rows) // SCREEN_CHUNK)):
         for basis in _screened(chunk, rows, rhs, len(support)):
-            if any(set(basis) <= tight for tight in tight_at.values()):
+            chosen = set(basis)
+            if any(chosen <= tight for tight in tight_at.values()):
                 continue
             c = solve_square([integer_rows[i] for i in basis], [integer_rhs[i] for i in basis])
             if c is not None and min(c) >= 0 and all(dot(alpha, c) >= 1 for alpha in support):

@@ -97,7 +97,7 @@ def _timed_repeats(repeats: int, model, centers, data, config, timings: dict):
         timings["batched"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in together)))
         clock = time.perf_counter()
         apart = [estimate_llc_from_loss(model, center, data, replace(config, seed=independent_seed(repeat, 1 + index)),
-                                        checkpoint=True) for index, center in enumerate(centers)]
+                                        compare_with_minimum=False) for index, center in enumerate(centers)]
         timings["sequential"].append((time.perf_counter() - clock, sum(r.trace.seconds for r in apart)))
     return together, apart
 

@@ -55,7 +55,7 @@ def curve_row(repeats: int, checkpoints: int = 60, *, widths: tuple[int, ...] = 
                                                 shared_noise=True)
             timings["batched"].append(time.perf_counter() - clock)
             clock = time.perf_counter()
-            apart = [estimate_llc_from_loss(loss, position, (), config, n=setup.n, checkpoint=True)
+            apart = [estimate_llc_from_loss(loss, position, (), config, n=setup.n, compare_with_minimum=False)
                      for loss, position, config in zip(losses, positions, seeded[1:])]
             timings["sequential"].append(time.perf_counter() - clock)
     medians = {way: statistics.median(seconds) for way, seconds in timings.items()}

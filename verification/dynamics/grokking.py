@@ -147,7 +147,7 @@ def llc_along_run(run: ModularRun, network: ModularAdditionNetwork, split: Modul
         results = []
         bar = progress_bar(len(run.steps), label, enabled=progress, unit="checkpoint")
         for position in run.positions:
-            results.append(estimate_llc_from_loss(model, position, data, config, checkpoint=True))
+            results.append(estimate_llc_from_loss(model, position, data, config, compare_with_minimum=False))
             if bar is not None:
                 bar.update(1)
         if bar is not None:
