@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from sltlab.verification.bench.stages import CHANGES, SHORT_STAGE, staircase
-from sltlab.verification.dynamics.stages import (StageBoundary, detect_stages, local_linear_maps, match_boundaries,
-                                                 unbiased_risk)
+from sltlab.verification.dynamics.stage_matching import match_boundaries
+from sltlab.verification.dynamics.stages import StageBoundary, detect_stages, local_linear_maps, unbiased_risk
 
 
 @pytest.mark.parametrize("checkpoints, jumps, standard_error, seeds_missed", [
@@ -51,6 +51,29 @@ def test_a_short_stage_between_two_sharp_rises_keeps_its_own_boundaries():
         match = match_boundaries(SHORT_STAGE, detection.boundaries)
         assert not match.missed and not match.spurious, (seed, detection.boundaries)
         assert detection.bandwidth < 0.1
+
+
+def test_a_stage_of_two_checkpoints_between_sharp_rises_is_split_at_its_midpoint():
+    """The same rises with 40 checkpoints, two of them between the two close rises: read at the
+    checkpoints alone the four around them show one slope and the two rises were one boundary in
+    every seed; read between the two inner checkpoints the slope dips to zero, and each rise is
+    its own boundary in 18 seeds of 20, with the critical point between the inner checkpoints
+    and outside both windows."""
+    failed = []
+    for seed in range(20):
+        steps, llc, errors = staircase(seed, checkpoints=40, jumps=(6, 6, 6, 6), standard_error=0.4, width=0.005,
+                                       changes=SHORT_STAGE)
+        inner = steps[(steps > 600) & (steps < 780)]
+        assert inner.size == 2
+        detection = detect_stages(steps, llc, errors)
+        match = match_boundaries(SHORT_STAGE, detection.boundaries)
+        if match.missed or match.spurious:
+            failed.append(seed)
+            continue
+        plateau = [c for c in detection.critical if inner[0] < c < inner[1]]
+        assert len(plateau) == 1 and not any(b.window_start < plateau[0] < b.window_end
+                                             for b in detection.boundaries)
+    assert failed == [5, 10]
 
 
 def test_a_gradual_small_rise_between_sharp_ones_is_found_at_a_coarser_scale():

@@ -7,7 +7,7 @@ SE, handed to the detector, lies between 1 and 1.3 times a stated one. For every
 (Mallows' C_L) and read again at the coarser ones (the default), at the chosen bandwidth
 alone, and at the fixed bandwidth it had before, max(0.1, the mean spacing) in log(1 + step), is
 matched to the true change steps
-(:func:`~sltlab.verification.dynamics.stages.match_boundaries`): a seed fails when a change is
+(:func:`~sltlab.verification.dynamics.stage_matching.match_boundaries`): a seed fails when a change is
 missed or a boundary is spurious. A flat curve counts the seeds with any boundary at all.
 The cases are the tests' staircases and harder ones: sparse checkpoints, small rises, and a
 short stage between two sharp rises as a deep linear network's LLC curve shows, and a gradual
@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from sltlab.verification.dynamics.stages import detect_stages, match_boundaries, mean_log_spacing
+from sltlab.verification.dynamics.stage_matching import match_boundaries
+from sltlab.verification.dynamics.stages import detect_stages, mean_log_spacing
 
 CHANGES = (300, 600, 1200, 2400)   # ln 2 apart in log time, as the deep linear staircase with halving singular values
 SHORT_STAGE = (300, 600, 780, 2400)   # the third change 0.26 after the second in log time

@@ -30,7 +30,8 @@ from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.modular import ModularAdditionNetwork, ModularRun, ModularSplit
-from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
+from sltlab.verification.dynamics.stage_matching import match_boundaries
+from sltlab.verification.dynamics.stages import detect_stages
 
 # SGLD on batches of 128 training pairs at each checkpoint, the step calibrated; it comes out
 # near 3·10⁻⁵, where the directions held only by γ relax in about 1/(εγ) steps. γ = 1000 makes

@@ -25,7 +25,8 @@ from sltlab.estimators.problems import estimate_llc_of_problems
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import TrainingRun
 from sltlab.verification.dynamics.saddle_plateaus import SADDLE_ANNEAL, relabelled_loss, stacked_relabelled
-from sltlab.verification.dynamics.stages import detect_stages, match_boundaries
+from sltlab.verification.dynamics.stage_matching import match_boundaries
+from sltlab.verification.dynamics.stages import detect_stages
 
 # Short MALA chains (warm-up, burn-in and draws as in the plateau sampler): on [10,4,4,4,10] they
 # read 6.0, 12.5, 19.3 and 25.6 at plateaus of λ_k = 6, 13, 19.5 and 26, where SGLD at the
