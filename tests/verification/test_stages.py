@@ -4,7 +4,7 @@ boundaries are known: seeded staircases with stated SEs, flat curves, a peak, an
 import numpy as np
 import pytest
 
-from sltlab.verification.bench.stages import CHANGES, SHORT_STAGE, staircase
+from sltlab.verification.bench.stages import CHANGES, SHORT_STAGE, SHORT_STAGES, staircase
 from sltlab.verification.dynamics.stage_matching import match_boundaries
 from sltlab.verification.dynamics.stages import StageBoundary, detect_stages, local_linear_maps, unbiased_risk
 
@@ -74,6 +74,26 @@ def test_a_stage_of_two_checkpoints_between_sharp_rises_is_split_at_its_midpoint
         assert len(plateau) == 1 and not any(b.window_start < plateau[0] < b.window_end
                                              for b in detection.boundaries)
     assert failed == [5, 10]
+
+
+def test_two_stages_of_two_checkpoints_in_a_row_are_split_in_turn():
+    """Four sharp rises, the last three 0.26 apart in log time with two checkpoints between each:
+    the window holding the last three is split at its first plateau and its remainder again, so
+    every rise is its own boundary in 18 seeds of 20 (without reading the remainder again, in
+    none), with one critical point between each pair of inner checkpoints."""
+    failed = []
+    for seed in range(20):
+        steps, llc, errors = staircase(seed, checkpoints=40, jumps=(6, 6, 6, 6), standard_error=0.4, width=0.005,
+                                       changes=SHORT_STAGES)
+        detection = detect_stages(steps, llc, errors)
+        match = match_boundaries(SHORT_STAGES, detection.boundaries)
+        if match.missed or match.spurious:
+            failed.append(seed)
+            continue
+        for before, after in zip(SHORT_STAGES[1:], SHORT_STAGES[2:]):
+            inner = steps[(steps > before) & (steps < after)]
+            assert inner.size == 2 and sum(inner[0] < c < inner[1] for c in detection.critical) == 1
+    assert failed == [10, 18]
 
 
 def test_a_gradual_small_rise_between_sharp_ones_is_found_at_a_coarser_scale():

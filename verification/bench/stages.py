@@ -10,7 +10,7 @@ matched to the true change steps
 (:func:`~sltlab.verification.dynamics.stage_matching.match_boundaries`): a seed fails when a change is
 missed or a boundary is spurious. A flat curve counts the seeds with any boundary at all.
 The cases are the tests' staircases and harder ones: sparse checkpoints, small rises, and a
-short stage between two sharp rises as a deep linear network's LLC curve shows, and a gradual
+short stage (or two in a row) between sharp rises as a deep linear network's LLC curve shows, and a gradual
 small rise between sharp ones, as on the curve of a wide shallow network.
 """
 
@@ -25,6 +25,7 @@ from sltlab.verification.dynamics.stages import detect_stages, mean_log_spacing
 
 CHANGES = (300, 600, 1200, 2400)   # ln 2 apart in log time, as the deep linear staircase with halving singular values
 SHORT_STAGE = (300, 600, 780, 2400)   # the third change 0.26 after the second in log time
+SHORT_STAGES = (300, 600, 780, 1014)  # and the fourth 0.26 after the third
 
 CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("rises of 10 SE, 40 checkpoints", dict(checkpoints=40, jumps=(5, 5, 5, 5), standard_error=0.5)),
@@ -38,6 +39,8 @@ CASES: tuple[tuple[str, dict[str, Any]], ...] = (
                                                           width=0.005, changes=SHORT_STAGE)),
     ("a stage of 2 checkpoints between sharp rises", dict(checkpoints=40, jumps=(6, 6, 6, 6), standard_error=0.4,
                                                           width=0.005, changes=SHORT_STAGE)),
+    ("two stages of 2 checkpoints in a row", dict(checkpoints=40, jumps=(6, 6, 6, 6), standard_error=0.4,
+                                                  width=0.005, changes=SHORT_STAGES)),
     ("a gradual rise of 6 SE between sharp ones", dict(checkpoints=60, jumps=(5, 5, 2.5, 5), standard_error=0.4,
                                                         width=(0.04, 0.04, 0.1, 0.04))),
     ("flat, 60 checkpoints", dict(checkpoints=60, jumps=(0, 0, 0, 0), standard_error=0.5)),
