@@ -83,7 +83,7 @@ class StageDetection(NamedTuple):
     """The boundaries with everything they were read from, checkpoint by checkpoint."""
 
     boundaries: tuple[StageBoundary, ...]
-    critical: tuple[int, ...]    # steps of the critical points kept (the curve's ends included)
+    critical: tuple[int | float, ...]    # steps of the critical points kept (the ends included; a split's: a midpoint)
     smoothed: np.ndarray         # local-linear value of λ̂ at each checkpoint, at the finest scale
     smoothed_se: np.ndarray      # its standard error
     slope: np.ndarray            # dλ̂/d log(1 + step), at the finest scale
