@@ -49,9 +49,9 @@ TARGET_KEYS = ("y", "target", "targets", "label", "labels")
 # with these defaults at call seeds 0–3: −8.0 % (R-hat 1.177 at 16,000 draws), −6.4 % (1.117 at 8,000),
 # −8.3 % (1.0509 at 16,000: flagged by a hair) and −4.4 ± 4.0 % (R-hat 1.041 at 4,000, passing, within
 # its error bar). One or two chains of eight make rare excursions (per-chain λ̂ 3.6–3.8 against 2.2–2.7).
-# Its chains have not spread out along the directions held only by γ (E[(w − w*)·∇U] = d under the
-# posterior reads 0.62–0.70·d), but neither have those of networks read within 0.4 % (0.17–0.64·d), so
-# that identity, checked, cannot tell them apart and is not part of the gate.
+# Its chains have not spread out along the directions held only by γ: (w − w*)·∇U, whose mean under the
+# posterior is exactly d, averages 0.62–0.70·d over them. Nor have those of networks read within 0.4 %
+# (0.17–0.64·d), so that identity cannot tell them apart and is not part of the gate.
 MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=10.0, cooled_share=0.5, extend_unmixed=2,
                             fallback="hmc", fallback_budget=4.0 * sum(map(HMC_TRAJECTORIES.get, ("burnin", "draws")))
                             / HMC_TRAJECTORIES["draws"])

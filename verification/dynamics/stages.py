@@ -29,8 +29,8 @@ stretches where λ̂ rises or falls. Here:
    curve, which moves no level, is not a boundary). Its window runs outwards from it while the
    slope stays significant, to the first checkpoint on each side where it does not (bounded by
    the critical points): the steps over which the SEs cannot place the boundary more precisely.
-   A window is split in two where, read between two of its checkpoints, the slope dips to zero
-   between two steeper moves the same way (:func:`_split_at_plateau`): a stage of two checkpoints.
+   A window is split where, read between two of its checkpoints, the slope is consistent with zero
+   between two steeper moves the same way, and its remainder read again (:func:`_split_at_plateau`).
 4. *Coarser scales.* A move spread over several checkpoints may nowhere reach ``threshold`` at
    the h step 1 chose for the curve's sharpest rises, though its level change is clear. Steps 1–3
    are therefore read again at every larger bandwidth tried, and a boundary found there is kept
@@ -210,10 +210,8 @@ def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, wei
     slope_z = slope / np.sqrt((to_slope ** 2 * variance).sum(1))
 
     def z_of(maps: np.ndarray, signs: tuple[float, float], i: int, j: int) -> float:
-        """z-score of signs[0]·(maps y)_i − signs[1]·(maps y)_j, its SE from the per-checkpoint SEs."""
-        difference = signs[0] * maps[i] - signs[1] * maps[j]
-        spread = float(np.sqrt((difference ** 2 * variance).sum()))
-        return float(difference @ llc) / spread if spread > 0 else 0.0   # i is j, same sign: no difference
+        """z-score of signs[0]·(maps y)_i − signs[1]·(maps y)_j (:func:`_z_score`)."""
+        return _z_score(signs[0] * maps[i] - signs[1] * maps[j], llc, variance)
 
     steepness = np.abs(slope)
     direction = np.sign(slope)
@@ -258,33 +256,30 @@ def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, wei
 def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, weight_errors: np.ndarray,
                       bandwidth: float, threshold: float, to_slope: np.ndarray,
                       boundary: StageBoundary) -> tuple[list[StageBoundary], list[float]]:
-    """``boundary`` as two when its window holds a short plateau between two moves the same way.
-    Read at the checkpoints alone, two sharp moves with two checkpoints between them show one
-    slope: at h = Δ/2 each of the four checkpoints around them sees one move at the same distance.
-    Midway between the two inner checkpoints the fit sees their equal levels. So the boundary is
-    split at the first midpoint inside its window whose slope is consistent with zero and more than
-    ``threshold`` SEs below the steepest slope (at a checkpoint, ``to_slope``, or a midpoint) on
-    each side of it in the window: step 2's dip, read between checkpoints; the part after it is read
-    again (a run of short stages). Returns the boundaries and the midpoints' steps, critical points."""
+    """``boundary`` split at a short plateau between two moves the same way. Read at checkpoints alone,
+    two sharp moves with two checkpoints between them show one slope (at h = Δ/2 each of the four
+    checkpoints around them sees one move at the same distance); midway between the inner two the fit
+    sees their equal levels. So the window is split at its first midpoint whose slope is consistent
+    with zero and more than ``threshold`` SEs below the steepest slope (at a checkpoint, ``to_slope``,
+    or a midpoint) on each side of it in the window: step 2's dip, read between checkpoints; the rest
+    is read again. Returns the boundaries and the midpoints' steps, critical points."""
     start, end = np.searchsorted(steps, [boundary.window_start, boundary.window_end])
     log_steps = np.log1p(steps)
     midpoints = 0.5 * (log_steps[start:end] + log_steps[start + 1:end + 1])
     to_value, to_mid_slope = local_linear_maps(log_steps, weight_errors, bandwidth, at=midpoints)
     variance, sign = errors ** 2, 1 if boundary.direction == "rise" else -1
-
-    def z(row: np.ndarray) -> float:
-        return float(row @ llc) / float(np.sqrt((row ** 2 * variance).sum()))
-
-    # The window's slopes in order, checkpoints at even rows and midpoints at odd ones.
+    # The window's slopes in order, checkpoints at even rows and midpoints at odd ones; the move's way positive.
     grid = np.empty((2 * (end - start) + 1, len(steps)))
     grid[0::2], grid[1::2] = to_slope[start:end + 1], to_mid_slope
+    slopes = sign * (grid @ llc)
     for offset, row in enumerate(to_mid_slope):
-        sides = (range(0, 2 * offset + 1), range(2 * offset + 2, len(grid)))
-        steepest = [max(side, key=lambda k: sign * float(grid[k] @ llc)) for side in sides]
-        if abs(z(row)) <= threshold and all(z(sign * (grid[k] - row)) > threshold for k in steepest):
+        at = 2 * offset + 1
+        steepest = (int(np.argmax(slopes[:at])), at + 1 + int(np.argmax(slopes[at + 1:])))
+        if abs(_z_score(row, llc, variance)) <= threshold and all(
+                _z_score(sign * (grid[k] - row), llc, variance) > threshold for k in steepest):
             level = float(to_value[offset] @ llc)
-            first, second = (start + max(side[::2], key=lambda k: sign * float(grid[k] @ llc)) // 2
-                             for side in (sides[0], range(2 * offset + 2, len(grid), 2)))
+            first = start + int(np.argmax(slopes[:at:2]))                    # each part's steepest checkpoint
+            second = start + offset + 1 + int(np.argmax(slopes[at + 1::2]))
             later, splits = _split_at_plateau(steps, llc, errors, weight_errors, bandwidth, threshold, to_slope,
                                               boundary._replace(step=_step(steps[second]), level_before=level,
                                                                 window_start=_step(steps[start + offset + 1])))
@@ -292,6 +287,12 @@ def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, we
                                        level_after=level), *later],
                     [round(float(np.expm1(midpoints[offset])), 1), *splits])
     return [boundary], []
+
+
+def _z_score(row: np.ndarray, llc: np.ndarray, variance: np.ndarray) -> float:
+    """z-score of the reading row·y, its SE from independent per-checkpoint variances (0 for a zero row)."""
+    spread = float(np.sqrt((row ** 2 * variance).sum()))
+    return float(row @ llc) / spread if spread > 0 else 0.0
 
 
 def _step(value: float) -> int | float:
