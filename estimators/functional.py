@@ -80,9 +80,28 @@ def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | No
         return names
     for pattern in patterns:
         if not any(_matches(name, pattern) for name in names):
+            tied = _tied_aliases(module)
+            aliases = [alias for alias in tied if _matches(alias, pattern)]
+            if aliases:
+                raise ValueError(f"restrict_to {pattern!r} matches only {aliases[0]}, which is tied to "
+                                 f"{tied[aliases[0]]}: restrict to {tied[aliases[0]]!r} to sample that one shared "
+                                 f"tensor (it moves both)")
             shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
             raise ValueError(f"restrict_to {pattern!r} matches no parameter of the module; its parameters are: {shown}")
     return tuple(name for name in names if any(_matches(name, pattern) for pattern in patterns))
+
+
+def _tied_aliases(module: nn.Module) -> dict[str, str]:
+    """Each second name of a parameter shared by several submodules (tied weights), mapped to the
+    name ``named_parameters()`` lists it under."""
+    first: dict[int, str] = {}
+    aliases = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            aliases[name] = first[id(parameter)]
+        else:
+            first[id(parameter)] = name
+    return aliases
 
 
 def _matches(name: str, pattern: str) -> bool:

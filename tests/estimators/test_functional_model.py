@@ -56,6 +56,17 @@ def test_a_restriction_that_matches_nothing_is_a_one_line_error():
         FunctionalModel(module, restrict_to="layers.2.*")
 
 
+def test_a_restriction_to_the_second_name_of_a_tied_weight_names_the_tie():
+    module = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False), nn.Linear(3, 2))
+    module[1].weight = module[0].weight
+    assert FunctionalModel(module).names == ("0.weight", "2.weight", "2.bias")
+    for pattern in ("1.*", "1", "1.weight"):
+        with pytest.raises(ValueError, match=r"matches only 1.weight, which is tied to 0.weight: restrict to "
+                                             r"'0.weight' to sample that one shared tensor \(it moves both\)$"):
+            FunctionalModel(module, restrict_to=pattern)
+    assert FunctionalModel(module, restrict_to="0.weight").names == ("0.weight",)
+
+
 def test_dict_batches_reach_a_loss_of_the_whole_batch():
     torch.manual_seed(0)
     module = nn.Linear(3, 2).double()
