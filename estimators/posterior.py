@@ -98,6 +98,10 @@ def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Te
             else:
                 leaf = position.detach().requires_grad_(True)
                 part = loss(leaf, chunk).mean(-1)
+                if not part.requires_grad:
+                    raise ValueError("the loss carries no gradient in the sampled parameters: they do not reach it, or "
+                                     "a .detach(), torch.no_grad() or .numpy() in the module's forward or the loss "
+                                     "cuts the graph")
                 (piece,) = torch.autograd.grad(part.sum(), leaf)
                 part = part.detach()
             if len(chunks) > 1:   # each slice's mean, weighted by its share of the rows

@@ -25,7 +25,8 @@ SLICE_BYTES = 2**28   # the most bytes of rows (floating columns counted as floa
 
 
 def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...]]:
-    """A collated batch (dict, tuple, list or one tensor) as (field names or None, columns)."""
+    """A collated batch (dict, tuple, list or one tensor) as (field names or None, columns),
+    detached from any autograd graph."""
     if isinstance(batch, dict):
         names, values = tuple(str(key) for key in batch), tuple(batch.values())
     elif isinstance(batch, (tuple, list)):
@@ -36,7 +37,7 @@ def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...
         if not isinstance(value, Tensor) or value.dim() == 0:
             where = names[index] if names else index
             raise ValueError(f"batch field {where!r} is {type(value).__name__}, not a tensor with a row per sample")
-    return names, values
+    return names, tuple(value.detach() for value in values)   # data is never differentiated
 
 
 def stream_refusal(loader: DataLoader) -> str | None:
@@ -156,11 +157,11 @@ class Slices:
 
 def on_device(data: tuple[Tensor, ...] | StreamedRows, device: torch.device,
               dtype: torch.dtype) -> tuple[Tensor, ...] | StreamedRows:
-    """``data`` on ``device`` with floating columns in ``dtype``: tensors converted, streamed
-    rows to be read so."""
+    """``data`` on ``device`` with floating columns in ``dtype``, detached from any autograd graph
+    (data is never differentiated): tensors converted, streamed rows to be read so."""
     if isinstance(data, StreamedRows):
         return data.cast(device, dtype)
-    return tuple(t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype) for t in data)
+    return tuple(t.detach().to(device=device, dtype=dtype if t.is_floating_point() else t.dtype) for t in data)
 
 
 def row_count(data: tuple[Tensor, ...] | StreamedRows) -> int:

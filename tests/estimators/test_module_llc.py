@@ -133,6 +133,15 @@ class _Pair(nn.Module):
         return self.linear(x), x
 
 
+class _Detached(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.linear(x).detach()
+
+
 def _in_inference_mode(call):
     with torch.inference_mode():
         return call()
@@ -161,12 +170,23 @@ def _in_inference_mode(call):
      r"got floating-point targets of shape \[b\]"),
     (lambda x: estimate_llc(_Pair(), (x, x)), "returned a tuple, not a tensor"),
     (lambda x: estimate_llc(nn.Identity(), (x, x)), "has no parameters"),
+    (lambda x: estimate_llc(_Detached(), (x, x)), "carries no gradient in the sampled parameters"),
+    (lambda x: estimate_llc(_Pair(), (x, x), restrict_to="linear.bias", loss=lambda out, batch: out[1].sum(-1)),
+     "carries no gradient in the sampled parameters"),
     (lambda x: _in_inference_mode(lambda: estimate_llc(nn.Linear(2, 2), (x, x))), "inference_mode"),
 ])
 def test_bad_input_is_a_one_line_value_error(call, match):
     with pytest.raises(ValueError, match=match) as error:
         call(torch.randn(10, 2))
     assert "\n" not in str(error.value)
+
+
+def test_data_that_requires_grad_is_read_as_plain_numbers():
+    torch.manual_seed(0)
+    x, module = torch.randn(32, 2), nn.Linear(2, 2)
+    plain = judged(lambda: estimate_llc(module, (x, x), config=SHORT))
+    tracked = judged(lambda: estimate_llc(module, (x.clone().requires_grad_(), x), config=SHORT))
+    assert tracked.mean == plain.mean
 
 
 def test_a_result_prints_as_a_short_table_and_summarises_itself_as_a_dict():
