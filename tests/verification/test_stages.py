@@ -167,12 +167,26 @@ def test_matching_pairs_each_true_step_with_one_window():
     ([5, 4, 3, 2, 1], [1] * 5, [1] * 5, "strictly increasing"),
     ([1, 2, 3, 4, 5], [1, float("nan"), 1, 1, 1], [1] * 5, "finite"),
     ([1, 2, 3, 4, 5], [1] * 5, [1, 1, 0, 1, 1], "positive"),
+    ([1, 2, 3, 4, 5], [1] * 5, [1e-101] * 5, "above 1e-100"),
+    ([1, 2, 3, 4, 5], [1, 1, 1e100, 1, 1], [1] * 5, "below 1e100"),
     ([1, 2, 3], [1] * 3, [1] * 3, "at least 5"),
 ])
 def test_bad_input_is_one_line_value_error(steps, llc, errors, words):
     with pytest.raises(ValueError) as error:
         detect_stages(steps, llc, errors)
     assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_boundaries_do_not_change_with_the_curves_scale():
+    """λ̂ and its SEs in other units read the same stages: down to SEs of 1e-95 and up to values
+    of 1e95, where weights 1/SE² would overflow unless the SEs' common scale is divided out."""
+    steps, llc, errors = staircase(3, checkpoints=40, jumps=(6.0, 6.0, 6.0, 6.0), standard_error=0.5)
+    unit = detect_stages(steps, llc, errors)
+    assert len(unit.boundaries) == len(CHANGES)
+    for scale in (1e-95, 1e95):
+        scaled = detect_stages(steps, llc * scale, errors * scale)
+        assert [b.step for b in scaled.boundaries] == [b.step for b in unit.boundaries]
+        np.testing.assert_allclose(scaled.slope_z, unit.slope_z, rtol=1e-9)
 
 
 def test_a_bandwidth_or_threshold_that_is_not_positive_is_refused():

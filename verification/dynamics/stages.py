@@ -100,12 +100,12 @@ def _validated(steps, llc, standard_errors) -> tuple[np.ndarray, np.ndarray, np.
     steps, llc, errors = arrays
     if steps.size < 5:
         raise ValueError(f"need at least 5 checkpoints to find stages, got {steps.size}")
-    if not all(np.isfinite(a).all() for a in arrays):
-        raise ValueError("steps, llc and standard_errors must be finite (no NaN or inf)")
+    if not all((np.abs(a) < 1e100).all() for a in arrays):   # so that their squares stay finite
+        raise ValueError("steps, llc and standard_errors must be finite (no NaN or inf) and below 1e100 in size")
     if steps[0] < 0 or not (np.diff(steps) > 0).all():
         raise ValueError("steps must be non-negative and strictly increasing")
-    if not (errors > 0).all():
-        raise ValueError("every standard error must be positive")
+    if not (errors > 1e-100).all():
+        raise ValueError("every standard error must be positive (above 1e-100)")
     return steps, llc, errors
 
 
@@ -120,7 +120,8 @@ def local_linear_maps(log_steps: np.ndarray, standard_errors: np.ndarray, bandwi
     per-checkpoint errors. Row i of the first matrix maps y to a at u_i, of the second to b.
     """
     offsets = log_steps[None, :] - (log_steps if at is None else at)[:, None]
-    weights = np.exp(-0.5 * (offsets / bandwidth) ** 2) / standard_errors[None, :] ** 2
+    relative = standard_errors / standard_errors.max()   # the maps do not change with the SEs' common scale
+    weights = np.exp(-0.5 * (offsets / bandwidth) ** 2) / relative[None, :] ** 2
     s0, s1, s2 = (np.sum(weights * offsets ** p, axis=1) for p in range(3))
     determinant = s0 * s2 - s1 ** 2
     # Rows of (XᵀWX)⁻¹XᵀW: the linear maps from y to a and to b.
@@ -291,8 +292,7 @@ def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, we
 
 def _z_score(row: np.ndarray, llc: np.ndarray, variance: np.ndarray) -> float:
     """z-score of the reading row·y, its SE from independent per-checkpoint variances (0 for a zero row)."""
-    spread = float(np.sqrt((row ** 2 * variance).sum()))
-    return float(row @ llc) / spread if spread > 0 else 0.0
+    return float(row @ llc) / spread if (spread := float(np.sqrt((row ** 2 * variance).sum()))) > 0 else 0.0
 
 
 def _step(value: float) -> int | float:
