@@ -136,6 +136,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
             raise CalibrationError(f"{error}; at checkpoint {calibrate_at % len(adapters)}: give a step size (used at "
                                    "every checkpoint), lengthen the pilots (more draws), or sample exactly with MALA "
                                    "on the full data", error.sweep) from None
+        except ValueError as error:   # the model, loss or data fail at that checkpoint: say which
+            raise ValueError(f"checkpoint {calibrate_at % len(adapters)}: {error}") from None
         # An exact sampler has no sweep: its pilot's step is pinned so that the checkpoints share
         # one step and one batched run, where a single estimate would tune (and cool) its own.
         if not calibration.sweep:

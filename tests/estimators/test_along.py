@@ -91,6 +91,7 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
     ([nn.Linear(3, 2)], {"calibrate_at": 0.5}, "calibrate_at must be the index of a checkpoint"),
     ([nn.Linear(3, 2), nn.Linear(3, 2).requires_grad_(False).apply(lambda m: m.weight.fill_(math.nan))],
      {"step_size": 1e-4}, "^checkpoint 1: the loss at the given parameter is nan"),
+    ([nn.Linear(3, 2), nn.Linear(3, 3)], {}, r"^checkpoint 1: loss 'mse' compares outputs of shape \[b, 3\]"),
 ])
 def test_bad_checkpoints_are_one_line_errors(checkpoints, options, match):
     x = torch.randn(20, 3)
