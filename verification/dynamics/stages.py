@@ -40,11 +40,10 @@ stretches where λ̂ rises or falls. Here:
    1999, "SiZer for exploration of structures in curves", JASA 94). No critical point is kept
    inside a boundary's window.
 
-On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise boundary
-and a fall boundary with the critical point between them. On seeded staircases of sharp rises
-of 12–15 SE, a stage with three checkpoints of its own kept both its boundaries in 40 seeds of
-40; one with two in 891 of 1,000 with the split, two such in a row in 847, in none without it
-(no verdict changed on the other cases of ``sltlab bench --only stages --count 1000``).
+On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise and a fall boundary
+with the critical point between them. On seeded staircases of sharp rises of 12–15 SE, a stage with three
+checkpoints of its own kept both boundaries in 40 seeds of 40; one with two in 891 of 1,000 with the split,
+two such in a row in 847, none without it (no other verdict of ``sltlab bench --only stages --count 1000`` moved).
 With the coarser scales every change of a staircase with a gradual rise of 6 SE between sharp
 ones of 12 SE is found, none spurious, in 28 seeds of 40, against 6 at the chosen scale alone;
 they add no boundary to a flat curve of 60 checkpoints (none in 1,000 seeds, either way;
@@ -204,7 +203,10 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
 def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, weight_errors: np.ndarray,
                      bandwidth: float, threshold: float) -> StageDetection:
     """Steps 1–3 of the module at the one bandwidth ``bandwidth``."""
-    to_value, to_slope = local_linear_maps(np.log1p(steps), weight_errors, bandwidth)
+    log_steps = np.log1p(steps)
+    to_value, to_slope = local_linear_maps(log_steps, weight_errors, bandwidth)
+    midpoints = 0.5 * (log_steps[:-1] + log_steps[1:])   # where step 3's splits are read, mapped once per scale
+    between = (midpoints, *local_linear_maps(log_steps, weight_errors, bandwidth, at=midpoints))
     variance = errors ** 2
     value, slope = to_value @ llc, to_slope @ llc
     value_se = np.sqrt((to_value ** 2 * variance).sum(1))
@@ -244,31 +246,29 @@ def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, wei
             start -= 1
         while end < right and abs(slope_z[end]) > threshold:
             end += 1
-        found, split = _split_at_plateau(steps, llc, errors, weight_errors, bandwidth, threshold, to_slope,
+        found, split = _split_at_plateau(steps, llc, variance, threshold, to_slope, between,
                                          StageBoundary(_step(steps[steepest]), _step(steps[start]),
                                                        _step(steps[end]), "rise" if slope[steepest] > 0 else "fall",
                                                        float(value[left]), float(value[right]), bandwidth))
         boundaries, plateaus = boundaries + found, plateaus + split
-    critical_steps = sorted([_step(steps[i]) for i in critical] + plateaus)
-    return StageDetection(tuple(boundaries), tuple(critical_steps), value, value_se, slope, slope_z, bandwidth,
-                          float(threshold))
+    return StageDetection(tuple(boundaries), tuple(sorted([_step(steps[i]) for i in critical] + plateaus)), value,
+                          value_se, slope, slope_z, bandwidth, float(threshold))
 
 
-def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, weight_errors: np.ndarray,
-                      bandwidth: float, threshold: float, to_slope: np.ndarray,
+def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, variance: np.ndarray, threshold: float,
+                      to_slope: np.ndarray, between: tuple[np.ndarray, ...],
                       boundary: StageBoundary) -> tuple[list[StageBoundary], list[float]]:
     """``boundary`` split at a short plateau between two moves the same way. Read at checkpoints alone,
     two sharp moves with two checkpoints between them show one slope (at h = Δ/2 each of the four
     checkpoints around them sees one move at the same distance); midway between the inner two the fit
-    sees their equal levels. So the window is split at its first midpoint whose slope is consistent
-    with zero and more than ``threshold`` SEs below the steepest slope (at a checkpoint, ``to_slope``,
-    or a midpoint) on each side of it in the window: step 2's dip, read between checkpoints; the rest
-    is read again. Returns the boundaries and the midpoints' steps, critical points."""
+    sees their equal levels. So the window is split at its first midpoint whose slope is consistent with
+    zero and more than ``threshold`` SEs below the steepest slope (checkpoint, ``to_slope``, or midpoint)
+    on each side of it in the window, step 2's dip read between checkpoints, and the rest read again.
+    ``between``: every midpoint in log(1 + step), with the maps to value and slope there (one per scale).
+    Returns the boundaries and the midpoints' steps, critical points."""
     start, end = np.searchsorted(steps, [boundary.window_start, boundary.window_end])
-    log_steps = np.log1p(steps)
-    midpoints = 0.5 * (log_steps[start:end] + log_steps[start + 1:end + 1])
-    to_value, to_mid_slope = local_linear_maps(log_steps, weight_errors, bandwidth, at=midpoints)
-    variance, sign = errors ** 2, 1 if boundary.direction == "rise" else -1
+    midpoints, to_mid_value, to_mid_slope = (part[start:end] for part in between)
+    sign = 1 if boundary.direction == "rise" else -1
     # The window's slopes in order, checkpoints at even rows and midpoints at odd ones; the move's way positive.
     grid = np.empty((2 * (end - start) + 1, len(steps)))
     grid[0::2], grid[1::2] = to_slope[start:end + 1], to_mid_slope
@@ -278,10 +278,10 @@ def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, we
         steepest = (int(np.argmax(slopes[:at])), at + 1 + int(np.argmax(slopes[at + 1:])))
         if abs(_z_score(row, llc, variance)) <= threshold and all(
                 _z_score(sign * (grid[k] - row), llc, variance) > threshold for k in steepest):
-            level = float(to_value[offset] @ llc)
+            level = float(to_mid_value[offset] @ llc)
             first = start + int(np.argmax(slopes[:at:2]))                    # each part's steepest checkpoint
             second = start + offset + 1 + int(np.argmax(slopes[at + 1::2]))
-            later, splits = _split_at_plateau(steps, llc, errors, weight_errors, bandwidth, threshold, to_slope,
+            later, splits = _split_at_plateau(steps, llc, variance, threshold, to_slope, between,
                                               boundary._replace(step=_step(steps[second]), level_before=level,
                                                                 window_start=_step(steps[start + offset + 1])))
             return ([boundary._replace(step=_step(steps[first]), window_end=_step(steps[start + offset]),
