@@ -16,6 +16,7 @@ whole batch (as a dict when ``fields`` names the tensors: a DataLoader's dict ba
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 from typing import Any, Callable, Sequence
@@ -195,18 +196,32 @@ class FunctionalModel:
         return losses
 
     def __call__(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
-        # Attention's inference fast path (nn.MultiheadAttention, nn.TransformerEncoderLayer in eval
-        # mode) has no derivative, and the fused attention kernels no second derivative: the
-        # samplers need gradients and the step-size rule Hessian-vector products.
-        fast_path = torch.backends.mha.get_fastpath_enabled()
-        torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with sdpa_kernel(SDPBackend.MATH):
+            with _differentiable_attention():
                 return self._batched(position, batch)
         except EVALUATION_ERRORS as error:
             raise ValueError(self._explain(error, position, batch)) from None
-        finally:
-            torch.backends.mha.set_fastpath_enabled(fast_path)
+
+    def unreached(self, rows: Sequence[Tensor]) -> tuple[str, ...]:
+        """The sampled parameters from which autograd's graph has no path to the loss on ``rows``
+        (tensors [b, ...], one chain) at the module's current values: ones the forward never uses,
+        or uses only through a ``.detach()`` or ``torch.no_grad()``. The loss does not depend on
+        them, so they add nothing to λ̂. () when the module or the loss fails on ``rows`` (the
+        estimate's own checks then say why)."""
+        if torch.is_inference_mode_enabled():   # no graph at all: the estimate refuses that itself
+            return ()
+        current = dict(self.module.named_parameters())
+        leaves = [current[name].detach().clone().requires_grad_(True) for name in self.names]
+        rows = tuple(t.detach().to(leaves[0].dtype) if t.is_floating_point() else t for t in rows)
+        try:
+            with torch.enable_grad(), _differentiable_attention():
+                losses = self._one_chain(dict(zip(self.names, leaves)), self._constants_like(leaves[0]), rows)
+        except (ValueError, *EVALUATION_ERRORS):
+            return ()
+        if not losses.requires_grad:
+            return self.names
+        gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+        return tuple(name for name, gradient in zip(self.names, gradients) if gradient is None)
 
     def _explain(self, error: Exception, position: Tensor, batch: Sequence[Tensor]) -> str:
         """Say where the call failed: run it again, one chain on its own first, recording the
@@ -261,6 +276,20 @@ class FunctionalModel:
             return self._one_chain(parameters, constants, batch).unsqueeze(0)
         in_dims = (0 if chains_in_position else None, None, 0 if chains_in_batch else None)
         return vmap(self._one_chain, in_dims=in_dims)(parameters, constants, batch)
+
+
+@contextlib.contextmanager
+def _differentiable_attention():
+    """Attention's inference fast path (nn.MultiheadAttention, nn.TransformerEncoderLayer in eval
+    mode) has no derivative, and the fused attention kernels no second derivative: the samplers
+    need gradients and the step-size rule Hessian-vector products. Both are off inside."""
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast_path)
 
 
 def _first_line(error: Exception) -> str:

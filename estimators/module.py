@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
+import torch
 from torch import nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
@@ -22,7 +23,7 @@ from sltlab.estimators.functional import FunctionalModel, named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
-from sltlab.estimators.streamed import first_rows
+from sltlab.estimators.streamed import StreamedRows, first_rows, row_count
 
 INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
@@ -77,6 +78,7 @@ class Prepared(NamedTuple):
         if kinds != [self.config.dtype]:
             adapter.notes += (f"the module's parameters are {', '.join(kinds)}: sampled in {self.config.dtype} "
                               "(dtype=)",)
+        adapter.notes += _reach_notes(adapter, self.rows, restriction)
         return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
@@ -154,6 +156,33 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
         results = [replace(result, notes=result.notes + (f"the restrictions sampled one after the other: {reason}",))
                    for result in results]
     return results if isinstance(restrict_to, list) else results[0]
+
+
+PROBE_ROWS = 1024   # the rows on which the sampled parameters' paths to the loss are traced
+
+
+def _reach_notes(adapter: FunctionalModel, rows: Rows, restriction) -> tuple[str, ...]:
+    """A note naming the sampled parameters that never reach the loss on the first ``PROBE_ROWS``
+    rows; a one-line ``ValueError`` when none does (a restriction to an unused layer, a forward
+    that detaches its output), before any full-data pass."""
+    data = rows.tensors
+    try:
+        head = (data.read(torch.arange(min(PROBE_ROWS, len(data))), f"rows 0–{min(PROBE_ROWS, len(data)) - 1}")
+                if isinstance(data, StreamedRows) else tuple(t[:PROBE_ROWS] for t in data))
+    except ValueError:   # rows that cannot be read: the estimate's first full pass says which
+        return ()
+    unreached = adapter.unreached(head)
+    if not unreached:
+        return ()
+    listed = f"{', '.join(unreached[:4])}{', …' if len(unreached) > 4 else ''}"
+    if len(unreached) == len(adapter.names):
+        label = "" if restriction is None else f"restrict_to={restriction_label(restriction)!r}: "
+        raise ValueError(f"{label}the loss carries no gradient in the sampled parameters ({listed}): they do not "
+                         "reach it, or a .detach(), torch.no_grad() or .numpy() in the module's forward or the loss "
+                         "cuts the graph")
+    where = "the data" if row_count(data) <= PROBE_ROWS else f"the first {PROBE_ROWS} rows"
+    return (f"{len(unreached)} of the {len(adapter.names)} sampled parameter tensors never reach the loss on {where} "
+            f"({listed}): the loss does not depend on them, so they add nothing to λ̂ (restrict_to= leaves them out)",)
 
 
 def module_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:

@@ -175,5 +175,6 @@ def first_rows(tensors: tuple[Tensor, ...] | StreamedRows, column: int, rows: in
     """Column ``column`` of the data: all of it when the rows are tensors, the first ``rows``
     rows when they are streamed (what a check on the data can read without a full pass)."""
     if isinstance(tensors, StreamedRows):
-        return tensors.read(torch.arange(min(rows, len(tensors))), "the first rows")[column]
+        count = min(rows, len(tensors))
+        return tensors.read(torch.arange(count), f"rows 0–{count - 1}")[column]
     return tensors[column]

@@ -83,6 +83,36 @@ class _OwnModule(nn.Module):
         return self.layer(x) * (2.0 if self.training else 1.0)
 
 
+class _TwoHeads(nn.Module):
+    """A head the forward never calls, and one it calls only under torch.no_grad()."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.unused, self.watched = nn.Linear(3, 1), nn.Linear(3, 2), nn.Linear(3, 1)
+
+    def forward(self, x):
+        with torch.no_grad():
+            watched = self.watched(x)
+        return self.body(x) + 0 * watched
+
+
+def test_parameters_that_never_reach_the_loss_are_named():
+    x, y = _regression(32)
+    probe = FunctionalModel(_TwoHeads())
+    assert probe.unreached((x, y)) == ("unused.weight", "unused.bias", "watched.weight", "watched.bias")
+    assert FunctionalModel(_TwoHeads(), restrict_to="body.*").unreached((x, y)) == ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # a short run's mixing warning
+        result = estimate_llc(_TwoHeads(), (x, y), config=SHORT)
+    assert ("4 of the 6 sampled parameter tensors never reach the loss on the data (unused.weight, unused.bias, "
+            "watched.weight, watched.bias): the loss does not depend on them, so they add nothing to λ̂ (restrict_to= "
+            "leaves them out)") in result.notes
+    # a list of restrictions says which one reaches nothing, before any of them is sampled
+    with pytest.raises(ValueError, match=r"^restrict_to='watched\.\*': the loss carries no gradient in the sampled "
+                                         r"parameters \(watched\.weight, watched\.bias\)"):
+        estimate_llc(_TwoHeads(), (x, y), config=SHORT, restrict_to=["body.*", "watched.*"])
+
+
 def test_a_step_size_given_along_training_is_used_at_every_checkpoint():
     x, y = _regression()
     network = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
