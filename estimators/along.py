@@ -27,7 +27,8 @@ from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
-from sltlab.estimators.functional import FunctionalModel, named_restriction
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.module import prepare
 from sltlab.estimators.notices import caller_stacklevel
 from sltlab.estimators.result_text import shown

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
 from typing import Any, Callable, Sequence
 
 import torch
@@ -26,87 +25,12 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from sltlab.estimators.parameter_names import selected_parameters
 from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
 
 # What evaluating a user's module and loss raises on input they cannot take (torch's shape and
 # index errors, a loss that returns no tensor or calls a method its argument lacks).
 EVALUATION_ERRORS = (RuntimeError, IndexError, TypeError, AttributeError, KeyError)
-
-
-def restriction_patterns(module: nn.Module, restrict_to: Any) -> tuple[str, ...] | None:
-    """``restrict_to`` as name patterns: a string, a submodule of ``module`` (its name) or a
-    tuple or list of them; None stays None. Anything else is a one-line ``ValueError``."""
-    if restrict_to is None:
-        return None
-    single = isinstance(restrict_to, (str, nn.Module))
-    if not (single or isinstance(restrict_to, (tuple, list))):
-        raise ValueError(f"restrict_to takes parameter names, glob patterns or submodules, got "
-                         f"{type(restrict_to).__name__} {restrict_to!r}")
-    names = {id(part): name for name, part in module.named_modules()}
-    patterns = []
-    for item in (restrict_to,) if single else restrict_to:
-        if isinstance(item, nn.Module):
-            if id(item) not in names:
-                raise ValueError(f"restrict_to names a {type(item).__name__} that is not a submodule of the model")
-            if not names[id(item)]:
-                raise ValueError("restrict_to names the model itself: leave it out to sample every parameter")
-            item = names[id(item)]
-        if not (isinstance(item, str) and item):
-            raise ValueError(f"restrict_to takes parameter names, glob patterns or submodules, got {restrict_to!r}")
-        patterns.append(item)
-    if not patterns:
-        raise ValueError(f"restrict_to takes parameter names, glob patterns or submodules, got {restrict_to!r}")
-    return tuple(patterns)
-
-
-def named_restriction(module: nn.Module, restriction: Any) -> str | tuple[str, ...] | None:
-    """One restriction with its submodules given as objects replaced by their names in
-    ``module`` (:func:`restriction_patterns`); a string or None as it is."""
-    if restriction is None or isinstance(restriction, str):
-        return restriction
-    patterns = restriction_patterns(module, restriction)
-    return patterns[0] if isinstance(restriction, nn.Module) else patterns
-
-
-def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Names of the parameters ``restrict_to`` selects (all when None): each pattern is a
-    parameter's name, a glob over names (``"layers.2.*"``) or a submodule's name (``"layers.2"``,
-    or the submodule itself, :func:`restriction_patterns`). A pattern that matches nothing is a
-    ``ValueError`` listing the names there are."""
-    names = tuple(name for name, _ in module.named_parameters())
-    if not names:
-        raise ValueError(f"the module ({type(module).__name__}) has no parameters to sample")
-    patterns = restriction_patterns(module, restrict_to)
-    if patterns is None:
-        return names
-    for pattern in patterns:
-        if not any(_matches(name, pattern) for name in names):
-            tied = _tied_aliases(module)
-            aliases = [alias for alias in tied if _matches(alias, pattern)]
-            if aliases:
-                raise ValueError(f"restrict_to {pattern!r} matches only {aliases[0]}, which is tied to "
-                                 f"{tied[aliases[0]]}: restrict to {tied[aliases[0]]!r} to sample that one shared "
-                                 f"tensor (it moves both)")
-            shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
-            raise ValueError(f"restrict_to {pattern!r} matches no parameter of the module; its parameters are: {shown}")
-    return tuple(name for name in names if any(_matches(name, pattern) for pattern in patterns))
-
-
-def _tied_aliases(module: nn.Module) -> dict[str, str]:
-    """Each second name of a parameter shared by several submodules (tied weights), mapped to the
-    name ``named_parameters()`` lists it under."""
-    first: dict[int, str] = {}
-    aliases = {}
-    for name, parameter in module.named_parameters(remove_duplicate=False):
-        if id(parameter) in first:
-            aliases[name] = first[id(parameter)]
-        else:
-            first[id(parameter)] = name
-    return aliases
-
-
-def _matches(name: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + ".")
 
 
 def _module_notes(module: nn.Module, sampled: Sequence[str]) -> tuple[str, ...]:
@@ -156,10 +80,16 @@ class FunctionalModel:
         self.names = selected_parameters(self.module, restrict_to)
         self.notes = _module_notes(module, self.names)
         parameters = dict(self.module.named_parameters())
+        complex_valued = [name for name in self.names if parameters[name].is_complex()]
+        if complex_valued:
+            raise ValueError(f"parameter {complex_valued[0]} is {str(parameters[complex_valued[0]].dtype)[6:]}: the "
+                             "samplers move real parameters; hold it as a real tensor of real and imaginary parts "
+                             "(torch.view_as_complex in the forward), or leave it out with restrict_to=")
         self.shapes = tuple(parameters[name].shape for name in self.names)
         self.sizes = tuple(parameters[name].numel() for name in self.names)
         frozen = {name: value.detach() for name, value in parameters.items() if name not in self.names}
         self._constants = {**dict(self.module.named_buffers()), **frozen}
+        self.chain_by_chain = False   # set when vmap cannot batch the module (__call__)
         self._placed: dict = {}   # (device, dtype) -> buffers and frozen parameters there, cast once
 
     @property
@@ -196,11 +126,26 @@ class FunctionalModel:
         return losses
 
     def __call__(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
+        """A module that torch.func.vmap cannot batch over chains (an LSTM, a ``.item()`` in its
+        forward) is evaluated chain by chain from the first such failure on, and a note says so;
+        the numbers are the same, only slower."""
         try:
             with _differentiable_attention():
                 return self._batched(position, batch)
         except EVALUATION_ERRORS as error:
-            raise ValueError(self._explain(error, position, batch)) from None
+            failure = error
+        if not self.chain_by_chain and max(len(position), len(batch[0])) > 1:
+            self.chain_by_chain = True
+            try:
+                with _differentiable_attention():
+                    losses = self._batched(position, batch)
+            except EVALUATION_ERRORS as error:   # fails chain by chain too: that failure is explained
+                failure = error
+            else:
+                self.notes += (f"torch.func.vmap cannot batch the module over chains ({_first_line(failure)}): its "
+                               "chains are evaluated one after another, the same numbers more slowly",)
+                return losses
+        raise ValueError(self._explain(failure, position, batch)) from None
 
     def unreached(self, rows: Sequence[Tensor]) -> tuple[str, ...]:
         """The sampled parameters from which autograd's graph has no path to the loss on ``rows``
@@ -226,8 +171,8 @@ class FunctionalModel:
     def _explain(self, error: Exception, position: Tensor, batch: Sequence[Tensor]) -> str:
         """Say where the call failed: run it again, one chain on its own first, recording the
         layers (modules without children) entered and left, and whether the module's forward
-        returned (then the loss failed). Only when the one chain runs is the batching over chains
-        (torch.func.vmap) to blame; otherwise the module, the loss or the data are."""
+        returned (then the loss failed). When the one chain runs, some other chain's parameters or
+        rows are to blame, and the failure is located in the call of all of them."""
         single = self._failure(lambda: self._batched(position[:1], tuple(t[:1] for t in batch)))
         if single is not None:
             where, first_line = single
@@ -236,7 +181,7 @@ class FunctionalModel:
                     if self.sample_loss not in LOSSES.values() and where.startswith("in the loss") else "")
             return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
         where, first_line = self._failure(lambda: self._batched(position, batch)) or ("", _first_line(error))
-        return f"the module cannot be evaluated batched over chains (torch.func.vmap) {where}: {first_line}"
+        return f"the module cannot be evaluated at every chain's parameters and rows {where}: {first_line}"
 
     def _failure(self, call: Callable[[], Any]) -> tuple[str, str] | None:
         """Run ``call`` with hooks on every layer; None when it runs, else where it failed and the
@@ -274,6 +219,12 @@ class FunctionalModel:
             parameters = {name: value[0] for name, value in parameters.items()}
         if not (chains_in_position or chains_in_batch):
             return self._one_chain(parameters, constants, batch).unsqueeze(0)
+        if self.chain_by_chain:
+            chains = len(position) if chains_in_position else len(batch[0])
+            return torch.stack([self._one_chain({name: value[chain] for name, value in parameters.items()}
+                                                if chains_in_position else parameters, constants,
+                                                tuple(t[chain] for t in batch) if chains_in_batch else batch)
+                                for chain in range(chains)])
         in_dims = (0 if chains_in_position else None, None, 0 if chains_in_batch else None)
         return vmap(self._one_chain, in_dims=in_dims)(parameters, constants, batch)
 

@@ -19,7 +19,8 @@ from torch import nn
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
-from sltlab.estimators.functional import FunctionalModel, named_restriction
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched

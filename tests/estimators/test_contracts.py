@@ -97,15 +97,24 @@ def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(laye
     assert module.training, "the user's module is left as it was"
 
 
-def test_a_module_that_cannot_be_batched_names_its_layer():
-    class Item(nn.Module):   # .item() cannot run under vmap
-        def forward(self, x):
-            return x * float(x.sum().item() > 0)
+def test_a_module_that_vmap_cannot_batch_is_evaluated_chain_by_chain():
+    class Recurrent(nn.Module):   # neither .item() nor torch's LSTM can run under vmap
+        def __init__(self):
+            super().__init__()
+            self.linear, self.lstm = nn.Linear(2, 2), nn.LSTM(2, 3)
 
-    module = nn.Sequential(nn.Linear(2, 2), Item())
-    model = FunctionalModel(module)
-    x = torch.randn(10, 2)
-    _one_line_error(lambda: estimate_llc_from_loss(model, model.flatten(), (x, x), QUICK), r"layer 1 \(Item\)")
+        def forward(self, x):
+            hidden = self.linear(x)
+            return self.lstm(hidden * float(hidden.sum().item() > -1e9))[0]
+
+    torch.manual_seed(0)
+    model = FunctionalModel(Recurrent().eval())
+    position = model.flatten() + 0.3 * torch.randn(3, model.dim)
+    batch = (torch.randn(3, 5, 2), torch.randn(3, 5, 3))
+    alone = torch.cat([model(position[c:c + 1], tuple(t[c:c + 1] for t in batch)) for c in range(3)])
+    assert model.notes == () and not model.chain_by_chain
+    assert torch.equal(model(position, batch), alone)
+    assert model.chain_by_chain and model.notes[-1].startswith("torch.func.vmap cannot batch the module over chains (")
 
 
 def test_a_centre_that_moved_far_is_a_warning_and_a_field():

@@ -142,6 +142,15 @@ class _Detached(nn.Module):
         return self.linear(x).detach()
 
 
+class _Complex(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weights = nn.Parameter(torch.ones(2, dtype=torch.cfloat))
+
+    def forward(self, x):
+        return (x.to(torch.cfloat) * self.weights).real
+
+
 def _in_inference_mode(call):
     with torch.inference_mode():
         return call()
@@ -171,6 +180,7 @@ def _in_inference_mode(call):
     (lambda x: estimate_llc(_Pair(), (x, x)), "returned a tuple, not a tensor"),
     (lambda x: estimate_llc(nn.Identity(), (x, x)), "has no parameters"),
     (lambda x: estimate_llc(_Detached(), (x, x)), "carries no gradient in the sampled parameters"),
+    (lambda x: estimate_llc(_Complex(), (x, x)), "parameter weights is complex64: the samplers move real parameters"),
     (lambda x: estimate_llc(_Pair(), (x, x), restrict_to="linear.bias", loss=lambda out, batch: out[1].sum(-1)),
      "carries no gradient in the sampled parameters"),
     (lambda x: _in_inference_mode(lambda: estimate_llc(nn.Linear(2, 2), (x, x))), "inference_mode"),
