@@ -73,6 +73,9 @@ class FunctionalModel:
     def __init__(self, module: nn.Module, sample_loss: SampleLoss = gaussian_nll, *,
                  restrict_to: str | Sequence[str] | None = None, inputs: int | str = 0,
                  targets: int | str | None = -1, fields: Sequence[str] | None = None):
+        if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            raise ValueError(f"the model is wrapped in {type(module).__name__}, whose forward cannot take sampled "
+                             "parameters: pass the module inside it (model.module)")
         self.module = copy.deepcopy(module).eval()
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
