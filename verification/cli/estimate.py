@@ -9,6 +9,7 @@ from dataclasses import fields, replace
 from sltlab import theory
 from sltlab.estimators.config import FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
+from sltlab.verification.cli.own_model import add_module_command
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
 from sltlab.verification.threads import threads_option, use_threads
 
@@ -129,6 +130,7 @@ def add_estimate_commands(commands) -> None:
                ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
                ("--vars", dict(nargs="+", metavar="NAME", help="variables (default: all symbols)")),
                *sampling_options(POTENTIAL_DEFAULTS, "potentials"))
+    add_module_command(estimators)
     subcommand(estimators, "volume", "λ and m fitted to V(ε) = vol{K < ε} on a box, beside the exact value",
                _estimate_volume,
                ("potential", dict(help='K(w) in 1 to 3 variables, e.g. "(w1 + w2)**2"')),

@@ -193,3 +193,36 @@ def _seed_curves(ax, study: dict[str, Any]) -> None:
     ax.set_title(f"every seed, sgld at γ = {study['curve_config']['localization']:g}, its step calibrated at "
                  "its memorisation checkpoint", fontsize=10)
     ax.legend(loc="center left", fontsize=8)
+
+
+def plot_llc_along(steps: Sequence[float], means: Sequence[float | None], errors: Sequence[float | None],
+                   mixed: Sequence[bool], stages: Sequence[dict[str, Any]], path: str | Path, title: str) -> Path:
+    """λ̂ ± 2 SE at each checkpoint against its training step (symmetric log scale), the
+    checkpoints whose chains fail the mixing gate as open red circles, with each stage boundary
+    ``detect_stages`` found (a dashed line) over its window (shaded; rises in blue, falls in
+    orange). Checkpoints without an estimate are left out of the line."""
+    steps = np.asarray(steps, dtype=float)
+    mean = np.array([np.nan if value is None else value for value in means])
+    error = np.array([0.0 if value is None else value for value in errors])
+    unmixed = ~np.asarray(mixed, dtype=bool)
+    with new_figure(figsize=(8, 4.5), layout="constrained") as fig:
+        ax = fig.subplots()
+        ax.errorbar(steps, mean, yerr=2 * error, color="k", marker="o", markersize=3, linewidth=1, capsize=2,
+                    label=r"$\hat\lambda$ ± 2 SE")
+        if unmixed.any():
+            ax.plot(steps[unmixed], mean[unmixed], "o", markersize=8, markerfacecolor="none", color="tab:red",
+                    label=f"fails the mixing gate ({int(unmixed.sum())} of {len(steps)})")
+        for direction, colour in (("rise", "tab:blue"), ("fall", "tab:orange")):
+            found = [stage for stage in stages if stage["direction"] == direction]
+            for stage in found:
+                ax.axvspan(stage["window_start"], stage["window_end"], color=colour, alpha=0.15)
+                ax.axvline(stage["step"], color=colour, linestyle="--", linewidth=1)
+            if found:
+                ax.plot([], [], color=colour, linestyle="--", label=f"{direction} boundary (its window shaded)")
+        positive = steps[steps > 0]
+        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+        ax.set_xlabel("training step (symmetric log scale)")
+        ax.set_ylabel(r"$\hat\lambda$")
+        ax.set_title(f"{title}: {len(stages)} stage boundar{'y' if len(stages) == 1 else 'ies'}", fontsize=11)
+        ax.legend(loc="best", fontsize=9)
+        return save(fig, path)

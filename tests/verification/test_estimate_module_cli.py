@@ -1,0 +1,128 @@
+"""`sltlab estimate module`: a researcher's own model, data and checkpoints from files give the
+numbers the Python calls give on the same settings, the curve along several checkpoints with its
+stages and figure, and bad files a one-line error with exit 2."""
+
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators import estimate_llc, estimate_llc_along
+from sltlab.verification.cli import main
+
+MODEL_FILE = """
+import torch
+from torch import nn
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+
+ready = build()
+"""
+SHORT = ["--chains", "2", "--draws", "60", "--burnin", "10", "--step-size", "1e-3", "--localize-at", "true_parameter",
+         "--sampler", "sgld", "--seed", "3"]
+STEPS = (5, 20, 60, 150, 400)
+
+
+def _build():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The model file, the data as a tuple and as a dict, and checkpoints of a short training run
+    saved as training scripts save them (with the optimiser and the step)."""
+    folder = tmp_path_factory.mktemp("own")
+    (folder / "net.py").write_text(MODEL_FILE)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(120, 2, generator=generator)
+    y = torch.tanh(x[:, :1] - x[:, 1:]) + 0.1 * torch.randn(120, 1, generator=generator)
+    torch.save((x, y), folder / "data.pt")
+    torch.save({"x": x, "y": y}, folder / "columns.pt")
+    model = _build()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    states = []
+    for step in range(1, STEPS[-1] + 1):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+        if step in STEPS:
+            states.append({name: value.clone() for name, value in model.state_dict().items()})
+            torch.save({"model_state_dict": states[-1], "step": step, "optimizer": optimizer.state_dict()},
+                       folder / f"step{step}.pt")
+    torch.save(states[-1], folder / "final.pt")
+    torch.save(model, folder / "whole.pt")
+    return folder, (x, y), states
+
+
+def _run(capsys, *argv):
+    code = main(["estimate", "module", *argv, "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out else None), captured.err
+
+
+def test_one_checkpoint_gives_the_python_call_s_numbers(files, capsys):
+    folder, data, states = files
+    code, result, _ = _run(capsys, "--model", f"{folder}/net.py:build", "--data", str(folder / "columns.pt"),
+                           "--checkpoint", str(folder / "final.pt"), *SHORT)
+    model = _build()
+    model.load_state_dict(states[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a short run's mixing warning, which the JSON carries too
+        expected = estimate_llc(model, data, sampler="sgld", chains=2, draws=60, burnin=10, step_size=1e-3,
+                                localize_at="true_parameter", seed=3)
+    assert code == 0 and result["llc"] == expected.mean and result["checkpoint"].endswith("final.pt")
+    assert result["warnings"] == list(expected.warnings)
+    # several restrictions: one estimate each; the module itself when no checkpoint is given
+    code, result, _ = _run(capsys, "--model", f"{folder}/net.py:ready", "--data", str(folder / "data.pt"),
+                           "--restrict-to", "0.*", "--restrict-to", "2.weight", "2.bias", *SHORT)
+    assert code == 0 and [row["restricted_to"] for row in result["restrictions"]] == ["0.*", ["2.weight", "2.bias"]]
+
+
+def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files, capsys):
+    folder, data, states = files
+    paths = [str(folder / f"step{step}.pt") for step in STEPS]
+    out = folder / "along"
+    code, result, _ = _run(capsys, "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"),
+                           "--checkpoint", *paths, "--out", str(out), *SHORT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = estimate_llc_along(states, data, model=_build(), sampler="sgld", chains=2, draws=60, burnin=10,
+                                      step_size=1e-3, localize_at="true_parameter", seed=3)
+    assert code == 0 and [row["step"] for row in result["checkpoints"]] == list(STEPS)   # as the files record
+    assert [row["llc"] for row in result["checkpoints"]] == expected.means
+    assert result["unmixed_checkpoints"] == expected.mixed.count(False) and result["stages_not_read"] is None
+    assert all(stage["direction"] in ("rise", "fall") for stage in result["stages"])
+    assert json.loads((out / "llc_along.json").read_text()) == result and (out / "llc_along.png").stat().st_size > 0
+    code, result, _ = _run(capsys, "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"),
+                           "--checkpoint", *paths[:3], "--steps", "1", "2", "3", *SHORT)
+    assert code == 0 and [row["step"] for row in result["checkpoints"]] == [1, 2, 3]
+    assert result["stages"] == [] and result["stages_not_read"] == "not read: fewer than 5 checkpoints"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "{f}/net.py"], "--model takes FILE.py:NAME"),
+    (["--model", "{f}/nothing.py:build"], "--model: no file"),
+    (["--model", "{f}/net.py:absent"], "defines no 'absent'"),
+    (["--model", "{f}/net.py:torch"], "gives a module, not a torch.nn.Module"),
+    (["--data", "{f}/step5.pt"], "--data {f}/step5.pt holds a dict: save a tuple of tensors"),
+    (["--data", "{f}/final.pt"], "the tensors have different numbers of rows (0.weight 4, 0.bias 4, 2.weight 1"),
+    (["--data", "{f}/missing.pt"], "--data: no file"),
+    (["--checkpoint", "{f}/whole.pt"], "cannot be read as tensors"),
+    (["--checkpoint", "{f}/data.pt"], "holds a tuple: save model.state_dict()"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3"], "--steps gives 1 steps for 2 checkpoints"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3", "2"], "non-negative and increasing"),
+    (["--steps", "1"], "--steps names the training step of each of several"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--restrict-to", "0.*", "--restrict-to", "2.*"],
+     "give one --restrict-to"),
+])
+def test_bad_files_and_options_are_one_line_errors(files, capsys, arguments, message):
+    folder = files[0]
+    argv = ["--model", "{f}/net.py:build", "--data", "{f}/data.pt", *arguments]   # the last --model or --data counts
+    code, result, error = _run(capsys, *(word.replace("{f}", str(folder)) for word in argv), *SHORT)
+    assert code == 2 and result is None and error.count("\n") == 1
+    assert message.replace("{f}", str(folder)) in error

@@ -1,0 +1,167 @@
+"""``sltlab estimate module``: the LLC of a researcher's own ``nn.Module`` on their own data, from
+files, through the same calls as in Python (:func:`sltlab.estimators.estimate_llc` at one
+checkpoint, :func:`sltlab.estimators.estimate_llc_along` along several, whose curve's stages
+:func:`sltlab.verification.dynamics.stages.detect_stages` reads)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES
+from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.own_model_files import load_checkpoint, load_data, load_model
+from sltlab.verification.threads import threads_option, use_threads
+
+DEFAULTS = ("default: the one call's at one checkpoint (MALA, 8 chains × 4,000 draws, going on while they fail the "
+            "mixing gate, HMC as the fallback), LLCConfig()'s along several or when a sampler or batch size is given")
+SETTINGS = (("--sampler", dict(choices=SAMPLER_NAMES)), ("--chains", dict(type=int)), ("--draws", dict(type=int)),
+            ("--burnin", dict(type=int)), ("--step-size", dict(type=float, dest="step_size")),
+            ("--localization", dict(type=float, metavar="GAMMA")),
+            ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at")), ("--nbeta", dict(type=float)),
+            ("--batch-size", dict(type=int, dest="batch_size")), ("--seed", dict(type=int)),
+            ("--device", dict(choices=["auto", "cpu", "cuda"])), ("--dtype", dict(choices=["float32", "float64"])),
+            ("--extend-unmixed", dict(type=int, dest="extend_unmixed", metavar="K")))
+MIN_STAGE_CHECKPOINTS = 5   # what detect_stages reads a curve from
+
+
+def add_module_command(estimators) -> None:
+    subcommand(estimators, "module", "LLC of your own nn.Module on your data, at one checkpoint or along several "
+               "with the stages of the curve", _estimate_module,
+               ("--model", dict(required=True, metavar="FILE.py:NAME",
+                                help="a Python file and the nn.Module it defines, or a function or class of no "
+                                     "arguments that returns one")),
+               ("--data", dict(required=True, metavar="DATA.pt",
+                               help="a torch.save file of a tuple of tensors (inputs first, targets last) or a dict "
+                                    "of named tensors, a row per sample; n is its number of rows")),
+               ("--checkpoint", dict(nargs="+", metavar="CKPT.pt",
+                                     help="state dicts, or training checkpoints holding one under state_dict, "
+                                          "model_state_dict or model, loaded into the model in turn: one estimate at "
+                                          f"each, their step size calibrated once, and, from {MIN_STAGE_CHECKPOINTS} "
+                                          "on, the stages of the curve (default: the model as NAME gives it)")),
+               ("--steps", dict(type=float, nargs="+", metavar="STEP",
+                                help="the training step of each checkpoint, for the stages (default: the step each "
+                                     "file records under step, global_step, iteration or epoch, else 0, 1, 2, ...)")),
+               ("--loss", dict(default="mse", choices=("mse", "gaussian_nll", "cross_entropy"),
+                               help="per-sample loss; mse is the unit-variance Gaussian negative log-likelihood "
+                                    "½‖y − f(x)‖² (default: mse)")),
+               ("--inputs", dict(metavar="FIELD", help="the tensor the module receives: an index or a dict key "
+                                                       "(default: the first, or x/input/inputs)")),
+               ("--targets", dict(metavar="FIELD", help="the tensor the loss compares with: an index or a dict key "
+                                                        "(default: the last, or y/target/label...)")),
+               ("--restrict-to", dict(nargs="+", action="append", metavar="PATTERN", dest="restrict_to",
+                                      help="sample only these parameters (names, globs such as '2.*', submodule "
+                                           "names), the others frozen at the checkpoint; repeated, each is its own "
+                                           "estimate (at one checkpoint) (default: every parameter)")),
+               ("--out", dict(metavar="DIR", help="along several checkpoints: write the curve with its stages "
+                                                  "(llc_along.png) and every number (llc_along.json) there")),
+               *((flag, {**options, "help": f"as LLCConfig's field ({DEFAULTS})"}) for flag, options in SETTINGS),
+               threads_option())
+
+
+def _estimate_module(args) -> Result:
+    from sltlab.estimators import estimate_llc
+
+    use_threads(args.threads)
+    model, data = load_model(args.model), load_data(args.data)
+    settings = {options.get("dest", flag[2:]): getattr(args, options.get("dest", flag[2:]))
+                for flag, options in SETTINGS if getattr(args, options.get("dest", flag[2:])) is not None}
+    restrictions = [patterns[0] if len(patterns) == 1 else tuple(patterns) for patterns in args.restrict_to or []]
+    calls = dict(loss=args.loss, inputs=_field(args.inputs), targets=_field(args.targets),
+                 progress=not args.json and sys.stderr.isatty(), **settings)
+    if args.checkpoint is not None and len(args.checkpoint) > 1:
+        return _along(args, model, data, restrictions, calls)
+    if args.steps is not None:
+        raise ValueError("--steps names the training step of each of several --checkpoint files")
+    if args.checkpoint:
+        _load_into(model, args.checkpoint[0])
+    answer = estimate_llc(model, data, restrict_to=restrictions if len(restrictions) > 1 else
+                          (restrictions[0] if restrictions else None), **calls)
+    results = answer if isinstance(answer, list) else [answer]
+    summaries = [result.summary() for result in results]
+    heading = f"{args.model} on {args.data}" + (f" at {args.checkpoint[0]}" if args.checkpoint else "")
+    text = "\n".join([heading, *(repr(result) for result in results)])
+    payload = {"model": args.model, "data": args.data, "checkpoint": (args.checkpoint or [None])[0],
+               "torch_threads": args.threads, **(summaries[0] if len(summaries) == 1 else {"restrictions": summaries})}
+    return Result(payload, text, exit_code=int(any(result.mean is None for result in results)))
+
+
+def _along(args, model, data, restrictions: list, calls: dict) -> Result:
+    from sltlab.estimators import estimate_llc_along
+
+    if len(restrictions) > 1:
+        raise ValueError("along several checkpoints give one --restrict-to (its patterns are one restriction)")
+    checkpoints = [load_checkpoint(path) for path in args.checkpoint]
+    steps = _steps(args.steps, [checkpoint.step for checkpoint in checkpoints])
+    along = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
+                               restrict_to=restrictions[0] if restrictions else None, **calls)
+    means, errors = along.means, along.standard_errors
+    stages, why_not = _stages(steps, means, errors)
+    rows = [{"file": path, "step": step, **result.summary()}
+            for path, step, result in zip(args.checkpoint, steps, along.results)]
+    payload = {"model": args.model, "data": args.data, "note": along.note, "calibrated_at": along.calibrated_at,
+               "checkpoints": rows, "unmixed_checkpoints": along.mixed.count(False), "stages": stages,
+               "stages_not_read": why_not, "torch_threads": args.threads}
+    lines = [f"{args.model} on {args.data}: {along.note}",
+             f"{'step':>10}  {'λ̂':>10}  {'± SE':>9}  {'R-hat':>6}  {'ESS':>6}  warnings"]
+    lines += [f"{step:>10g}  {_number(result.mean):>10}  {_number(result.standard_error):>9}  "
+              f"{_number(result.rhat, 3):>6}  {'—' if result.ess is None else f'{result.ess:.0f}':>6}  "
+              f"{len(result.warnings)}" for step, result in zip(steps, along.results)]
+    unmixed = along.mixed.count(False)
+    if unmixed:
+        lines.append(f"{unmixed} of {len(steps)} checkpoints fail the mixing gate (R-hat > 1.05 or ESS < 200; "
+                     "result warnings in --json): their λ̂ and SE, and stages read from them, are not yet to be "
+                     "trusted; run more --draws or --chains")
+    lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
+              f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
+              for stage in stages] or [f"stages: {why_not or 'none found'}"]
+    if args.out is not None:
+        from sltlab.verification.dynamics.figures import plot_llc_along
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        payload["figure"] = str(plot_llc_along(steps, means, errors, along.mixed, stages, out / "llc_along.png",
+                                               title=f"{args.model}, {len(steps)} checkpoints"))
+        (out / "llc_along.json").write_text(json.dumps(payload, indent=1, allow_nan=False))
+        lines.append(f"figure and numbers: {payload['figure']}, {out / 'llc_along.json'}")
+    return Result(payload, "\n".join(lines), exit_code=int(any(mean is None for mean in means)))
+
+
+def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], str | None]:
+    """The boundaries ``detect_stages`` finds, as dicts, or why the curve was not read."""
+    from sltlab.verification.dynamics.stages import detect_stages
+
+    if len(steps) < MIN_STAGE_CHECKPOINTS:
+        return [], f"not read: fewer than {MIN_STAGE_CHECKPOINTS} checkpoints"
+    if any(value is None for value in (*means, *errors)) or min(errors) <= 0:
+        return [], "not read: a checkpoint has no λ̂ or no positive standard error"
+    detection = detect_stages(steps, means, errors)
+    return [{key: float(value) if key != "direction" else value for key, value in boundary._asdict().items()}
+            for boundary in detection.boundaries], None
+
+
+def _steps(given: list[float] | None, recorded: list[float | None]) -> list[float]:
+    if given is not None and len(given) != len(recorded):
+        raise ValueError(f"--steps gives {len(given)} steps for {len(recorded)} checkpoints")
+    steps = given or (recorded if None not in recorded else [float(index) for index in range(len(recorded))])
+    if min(steps) < 0 or any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+        raise ValueError(f"the checkpoints' steps must be non-negative and increasing, got {steps}")
+    return steps
+
+
+def _load_into(model, path: str) -> None:
+    try:
+        model.load_state_dict(load_checkpoint(path).state)
+    except RuntimeError as error:
+        raise ValueError(f"--checkpoint {path} does not fit the model: {' '.join(str(error).split())}") from None
+
+
+def _field(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}g}"

@@ -1,0 +1,110 @@
+"""What ``sltlab estimate module`` reads from files: the model from a Python file, the data and
+the checkpoints from ``torch.save`` files, each loaded with ``weights_only=True`` (tensors and
+plain containers, no code). Every problem is a one-line ``ValueError``."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+# Keys under which training scripts commonly keep the model's state dict inside a checkpoint
+STATE_KEYS = ("state_dict", "model_state_dict", "model")
+STEP_KEYS = ("step", "global_step", "iteration", "epoch")
+
+
+def load_model(spec: str) -> nn.Module:
+    """``FILE.py:NAME``: the module ``NAME`` of the Python file, or what ``NAME()`` returns when
+    it is a function or class. The file's folder is on ``sys.path`` while it loads, so it may
+    import its neighbours."""
+    path_text, _, name = spec.rpartition(":")
+    if not path_text or not name:
+        raise ValueError(f"--model takes FILE.py:NAME (a module, or a function returning one), got {spec!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ValueError(f"--model: no file {path}")
+    loader_spec = importlib.util.spec_from_file_location(f"sltlab_user_model_{abs(hash(path.resolve()))}", path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise ValueError(f"--model: {path} is not a Python file")
+    source = importlib.util.module_from_spec(loader_spec)
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        loader_spec.loader.exec_module(source)
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    if not hasattr(source, name):
+        raise ValueError(f"--model: {path} defines no {name!r}")
+    model = getattr(source, name)
+    if callable(model) and not isinstance(model, nn.Module):
+        model = model()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"--model: {spec} gives a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+class Columns(Dataset):
+    """A dict of column tensors of n rows served one row (a dict) at a time."""
+
+    def __init__(self, columns: dict[str, Tensor]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {key: column[index] for key, column in self.columns.items()}
+
+
+def load_data(path: str) -> tuple[Tensor, ...] | Columns:
+    """A ``torch.save`` file of a tuple or list of tensors (inputs first, targets last), or of
+    a dict of named tensors, each with a row per sample."""
+    value = _loaded(path, "--data")
+    if isinstance(value, (tuple, list)) and value and all(isinstance(item, Tensor) for item in value):
+        return tuple(value)
+    if isinstance(value, Mapping) and value and all(isinstance(key, str) and isinstance(item, Tensor)
+                                                    for key, item in value.items()):
+        if len({len(item) for item in value.values()}) > 1:
+            raise ValueError(f"--data {path}: the tensors have different numbers of rows "
+                             f"({', '.join(f'{key} {len(item)}' for key, item in value.items())})")
+        return Columns(dict(value))
+    raise ValueError(f"--data {path} holds a {type(value).__name__}: save a tuple of tensors (inputs, targets) or a "
+                     "dict of named tensors, each with a row per sample")
+
+
+class Checkpoint(NamedTuple):
+    state: dict[str, Tensor]
+    step: float | None   # the training step the file records, if it does
+
+
+def load_checkpoint(path: str) -> Checkpoint:
+    """A state dict, or a training checkpoint holding one under ``STATE_KEYS`` (and perhaps its
+    step under ``STEP_KEYS``)."""
+    value = _loaded(path, "--checkpoint")
+    if not isinstance(value, Mapping):
+        raise ValueError(f"--checkpoint {path} holds a {type(value).__name__}: save model.state_dict()")
+    if value and all(isinstance(item, Tensor) for item in value.values()):
+        return Checkpoint(dict(value), None)
+    for key in STATE_KEYS:
+        state = value.get(key)
+        if isinstance(state, Mapping) and state and all(isinstance(item, Tensor) for item in state.values()):
+            step = next((value[name] for name in STEP_KEYS if isinstance(value.get(name), (int, float))), None)
+            return Checkpoint(dict(state), None if step is None else float(step))
+    raise ValueError(f"--checkpoint {path} is neither a state dict nor a checkpoint holding one under "
+                     f"{', '.join(STATE_KEYS)}")
+
+
+def _loaded(path: str, option: str) -> Any:
+    if not Path(path).is_file():
+        raise ValueError(f"{option}: no file {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:   # pickled code, a corrupt file: torch says which in many lines
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{option} {path} cannot be read as tensors ({first}): save tensors, dicts and lists "
+                         "with torch.save, a model as model.state_dict()") from None
