@@ -83,11 +83,12 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                        calibrate_at: int | None = -1, restrict_to: str | Sequence[str] | None = None,
                        inputs: int | str | None = None, targets: int | str | None = None,
                        stream: bool | None = None, progress: bool = False, batched: bool = True,
-                       extend_unmixed: int | None = None, **settings) -> LLCAlongTraining:
+                       extend_unmixed: int | None = None, **settings) -> LLCAlongTraining | list[LLCAlongTraining]:
     """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
-    ``restrict_to`` (one restriction) are as in :func:`sltlab.estimators.module.estimate_llc`, except
+    ``restrict_to`` are as in :func:`sltlab.estimators.module.estimate_llc` (a list of restrictions
+    gives a list of curves, one per restriction, each calibrated and sampled on its own), except
     that without a config the settings override ``LLCConfig()`` (SGLD, a step shared by every
     checkpoint), not that call's ``MODULE_DEFAULTS``. The step size is
     calibrated once (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint
@@ -112,8 +113,13 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
     if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):
         raise ValueError(f"calibrate_at must be the index of a checkpoint (an integer) or None, got {calibrate_at!r}")
-    if isinstance(restrict_to, list):
-        raise ValueError("estimate_llc_along takes one restriction (a name, a glob or a tuple of them), not a list")
+    if isinstance(restrict_to, list):   # one curve per restriction, each calibrated and sampled on its own
+        if not restrict_to:
+            raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
+        return [estimate_llc_along(checkpoints, data, model=model, loss=loss, config=config, calibrate_at=calibrate_at,
+                                   restrict_to=restriction, inputs=inputs, targets=targets, stream=stream,
+                                   progress=progress, batched=batched, extend_unmixed=extend_unmixed, **settings)
+                for restriction in restrict_to]
     modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
     restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
     prepared = prepare(data, loss, config, settings, inputs, targets, stream)

@@ -214,3 +214,17 @@ def test_a_restriction_given_as_a_submodule_of_the_template_is_taken_by_its_name
     assert {result.restricted_to for result in along.results} == {"2"}
     with pytest.raises(ValueError, match="not a submodule of the model"):
         estimate_llc_along(checkpoints[:2], data, model=mlp, config=SHORT, step_size=1e-4, restrict_to=nn.Linear(2, 2))
+
+
+def test_a_list_of_restrictions_gives_one_curve_each_equal_to_its_own_call():
+    mlp, checkpoints, data = _training_run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curves = estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, step_size=1e-4,
+                                    restrict_to=["0.*", mlp[2]])
+        alone = [estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, step_size=1e-4, restrict_to=restriction)
+                 for restriction in ("0.*", "2")]
+    assert [curve.means for curve in curves] == [curve.means for curve in alone]
+    assert [{result.restricted_to for result in curve.results} for curve in curves] == [{"0.*"}, {"2"}]
+    with pytest.raises(ValueError, match="restrict_to is an empty list"):
+        estimate_llc_along(checkpoints, data, model=mlp, config=SHORT, restrict_to=[])

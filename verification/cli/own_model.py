@@ -53,7 +53,7 @@ def add_module_command(estimators) -> None:
                ("--restrict-to", dict(nargs="+", action="append", metavar="PATTERN", dest="restrict_to",
                                       help="sample only these parameters (names, globs such as '2.*', submodule "
                                            "names), the others frozen at the checkpoint; repeated, each is its own "
-                                           "estimate (at one checkpoint) (default: every parameter)")),
+                                           "estimate, or its own curve along checkpoints (default: every parameter)")),
                ("--out", dict(metavar="DIR", help="along several checkpoints: write the curve with its stages "
                                                   "(llc_along.png) and every number (llc_along.json) there")),
                *((flag, {**options, "help": f"as LLCConfig's field ({DEFAULTS})"}) for flag, options in SETTINGS),
@@ -88,44 +88,56 @@ def _estimate_module(args) -> Result:
 
 
 def _along(args, model, data, restrictions: list, calls: dict) -> Result:
+    """The curve along the checkpoints, one per restriction when several are given."""
     from sltlab.estimators import estimate_llc_along
 
-    if len(restrictions) > 1:
-        raise ValueError("along several checkpoints give one --restrict-to (its patterns are one restriction)")
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
     steps = _steps(args.steps, [checkpoint.step for checkpoint in checkpoints])
-    along = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
-                               restrict_to=restrictions[0] if restrictions else None, **calls)
-    means, errors = along.means, along.standard_errors
-    stages, why_not = _stages(steps, means, errors)
-    rows = [{"file": path, "step": step, **result.summary()}
-            for path, step, result in zip(args.checkpoint, steps, along.results)]
-    payload = {"model": args.model, "data": args.data, "note": along.note, "calibrated_at": along.calibrated_at,
-               "checkpoints": rows, "unmixed_checkpoints": along.mixed.count(False), "stages": stages,
-               "stages_not_read": why_not, "torch_threads": args.threads}
-    lines = [f"{args.model} on {args.data}: {along.note}",
-             f"{'step':>10}  {'λ̂':>10}  {'± SE':>9}  {'R-hat':>6}  {'ESS':>6}  warnings"]
-    lines += [f"{step:>10g}  {_number(result.mean):>10}  {_number(result.standard_error):>9}  "
-              f"{_number(result.rhat, 3):>6}  {'—' if result.ess is None else f'{result.ess:.0f}':>6}  "
-              f"{len(result.warnings)}" for step, result in zip(steps, along.results)]
-    unmixed = along.mixed.count(False)
-    if unmixed:
-        lines.append(f"{unmixed} of {len(steps)} checkpoints fail the mixing gate (R-hat > 1.05 or ESS < 200; "
-                     "result warnings in --json): their λ̂ and SE, and stages read from them, are not yet to be "
-                     "trusted; run more --draws or --chains")
-    lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
-              f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
-              for stage in stages] or [f"stages: {why_not or 'none found'}"]
+    answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
+                                restrict_to=restrictions if len(restrictions) > 1 else
+                                (restrictions[0] if restrictions else None), **calls)
+    curves = [_curve(along, steps, args.checkpoint) for along in (answer if isinstance(answer, list) else [answer])]
+    payload = {"model": args.model, "data": args.data, "torch_threads": args.threads,
+               **(curves[0] if len(curves) == 1 else {"curves": curves})}
+    lines = [f"{args.model} on {args.data}"] + [line for curve in curves for line in _curve_lines(curve, steps)]
     if args.out is not None:
         from sltlab.verification.dynamics.figures import plot_llc_along
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        payload["figure"] = str(plot_llc_along(steps, means, errors, along.mixed, stages, out / "llc_along.png",
+        payload["figure"] = str(plot_llc_along(curves, out / "llc_along.png",
                                                title=f"{args.model}, {len(steps)} checkpoints"))
         (out / "llc_along.json").write_text(json.dumps(payload, indent=1, allow_nan=False))
         lines.append(f"figure and numbers: {payload['figure']}, {out / 'llc_along.json'}")
-    return Result(payload, "\n".join(lines), exit_code=int(any(mean is None for mean in means)))
+    failed = any(row["llc"] is None for curve in curves for row in curve["checkpoints"])
+    return Result(payload, "\n".join(lines), exit_code=int(failed))
+
+
+def _curve(along, steps: list[float], paths: list[str]) -> dict:
+    """One curve's checkpoints (file, step and result summary each), how they were sampled, and
+    its stages."""
+    stages, why_not = _stages(steps, along.means, along.standard_errors)
+    return {"restricted_to": along.results[0].restricted_to, "note": along.note, "calibrated_at": along.calibrated_at,
+            "checkpoints": [{"file": path, "step": step, "mixed": mixed, **result.summary()}
+                            for path, step, mixed, result in zip(paths, steps, along.mixed, along.results)],
+            "unmixed_checkpoints": along.mixed.count(False), "stages": stages, "stages_not_read": why_not}
+
+
+def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
+    restricted = "" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}: "
+    lines = [f"{restricted}{curve['note']}",
+             f"{'step':>10}  {'λ̂':>10}  {'± SE':>9}  {'R-hat':>6}  {'ESS':>6}  warnings"]
+    lines += [f"{step:>10g}  {_number(row['llc']):>10}  {_number(row['standard_error']):>9}  "
+              f"{_number(row['rhat'], 3):>6}  {_whole(row['ess']):>6}  "
+              f"{len(row['warnings'])}" for step, row in zip(steps, curve["checkpoints"])]
+    if curve["unmixed_checkpoints"]:
+        lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat > 1.05 "
+                     "or ESS < 200; result warnings in --json): their λ̂ and SE, and stages read from them, are not "
+                     "yet to be trusted; run more --draws or --chains")
+    lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
+              f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
+              for stage in curve["stages"]] or [f"stages: {curve['stages_not_read'] or 'none found'}"]
+    return lines
 
 
 def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], str | None]:
@@ -165,3 +177,7 @@ def _field(text: str | None) -> int | str | None:
 
 def _number(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}g}"
+
+
+def _whole(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"

@@ -195,34 +195,45 @@ def _seed_curves(ax, study: dict[str, Any]) -> None:
     ax.legend(loc="center left", fontsize=8)
 
 
-def plot_llc_along(steps: Sequence[float], means: Sequence[float | None], errors: Sequence[float | None],
-                   mixed: Sequence[bool], stages: Sequence[dict[str, Any]], path: str | Path, title: str) -> Path:
-    """λ̂ ± 2 SE at each checkpoint against its training step (symmetric log scale), the
-    checkpoints whose chains fail the mixing gate as open red circles, with each stage boundary
+def plot_llc_along(curves: Sequence[dict[str, Any]], path: str | Path, title: str) -> Path:
+    """One panel per curve (``sltlab estimate module`` along checkpoints, one curve per
+    restriction): λ̂ ± 2 SE at each checkpoint against its training step (symmetric log scale),
+    the checkpoints whose chains fail the mixing gate as open red circles, and each stage boundary
     ``detect_stages`` found (a dashed line) over its window (shaded; rises in blue, falls in
     orange). Checkpoints without an estimate are left out of the line."""
-    steps = np.asarray(steps, dtype=float)
-    mean = np.array([np.nan if value is None else value for value in means])
-    error = np.array([0.0 if value is None else value for value in errors])
-    unmixed = ~np.asarray(mixed, dtype=bool)
-    with new_figure(figsize=(8, 4.5), layout="constrained") as fig:
-        ax = fig.subplots()
-        ax.errorbar(steps, mean, yerr=2 * error, color="k", marker="o", markersize=3, linewidth=1, capsize=2,
-                    label=r"$\hat\lambda$ ± 2 SE")
-        if unmixed.any():
-            ax.plot(steps[unmixed], mean[unmixed], "o", markersize=8, markerfacecolor="none", color="tab:red",
-                    label=f"fails the mixing gate ({int(unmixed.sum())} of {len(steps)})")
-        for direction, colour in (("rise", "tab:blue"), ("fall", "tab:orange")):
-            found = [stage for stage in stages if stage["direction"] == direction]
-            for stage in found:
-                ax.axvspan(stage["window_start"], stage["window_end"], color=colour, alpha=0.15)
-                ax.axvline(stage["step"], color=colour, linestyle="--", linewidth=1)
-            if found:
-                ax.plot([], [], color=colour, linestyle="--", label=f"{direction} boundary (its window shaded)")
-        positive = steps[steps > 0]
-        ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
-        ax.set_xlabel("training step (symmetric log scale)")
-        ax.set_ylabel(r"$\hat\lambda$")
-        ax.set_title(f"{title}: {len(stages)} stage boundar{'y' if len(stages) == 1 else 'ies'}", fontsize=11)
-        ax.legend(loc="best", fontsize=9)
+    with new_figure(figsize=(8, 1 + 3.5 * len(curves)), layout="constrained") as fig:
+        axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, curve in zip(axes, curves):
+            _llc_curve(ax, curve)
+        axes[-1].set_xlabel("training step (symmetric log scale)")
+        axes[0].set_title(title, fontsize=11)
         return save(fig, path)
+
+
+def _llc_curve(ax, curve: dict[str, Any]) -> None:
+    rows = curve["checkpoints"]
+    steps = np.array([row["step"] for row in rows], dtype=float)
+    mean = np.array([np.nan if row["llc"] is None else row["llc"] for row in rows])
+    error = np.array([0.0 if row["standard_error"] is None else row["standard_error"] for row in rows])
+    unmixed = ~np.array([row["mixed"] for row in rows], dtype=bool)
+    ax.errorbar(steps, mean, yerr=2 * error, color="k", marker="o", markersize=3, linewidth=1, capsize=2,
+                label=r"$\hat\lambda$ ± 2 SE")
+    if unmixed.any():
+        ax.plot(steps[unmixed], mean[unmixed], "o", markersize=8, markerfacecolor="none", color="tab:red",
+                label=f"fails the mixing gate ({int(unmixed.sum())} of {len(steps)})")
+    for direction, colour in (("rise", "tab:blue"), ("fall", "tab:orange")):
+        found = [stage for stage in curve["stages"] if stage["direction"] == direction]
+        for stage in found:
+            ax.axvspan(stage["window_start"], stage["window_end"], color=colour, alpha=0.15)
+            ax.axvline(stage["step"], color=colour, linestyle="--", linewidth=1)
+        if found:
+            ax.plot([], [], color=colour, linestyle="--", label=f"{direction} boundary (its window shaded)")
+    positive = steps[steps > 0]
+    ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+    restricted = "every parameter" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}"
+    stages = len(curve["stages"])
+    ax.set_ylabel(r"$\hat\lambda$" + f"\n{restricted}")
+    ax.annotate(f"{stages} stage boundar{'y' if stages == 1 else 'ies'}"
+                + ("" if curve["stages_not_read"] is None else f" ({curve['stages_not_read']})"),
+                (0.01, 0.97), xycoords="axes fraction", va="top", fontsize=9)
+    ax.legend(loc="best", fontsize=9)
