@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
@@ -34,8 +35,8 @@ GATHER_LIMIT_BYTES = 2**30   # a map-style Dataset whose rows take more than thi
 
 
 def read_rows(data: Any, stream: bool | None = None) -> Rows:
-    """``data`` as n rows: a tuple of tensors as it is; a Dataset or a DataLoader read once,
-    batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
+    """``data`` as n rows: a tuple of tensors as it is (NumPy arrays read as tensors); a Dataset or
+    a DataLoader read once, batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
     ``stream`` is True or its rows would take more than ``GATHER_LIMIT_BYTES`` (``stream``
     None), left where it is and read slice by slice (:class:`StreamedRows`)."""
     if stream not in (None, True, False):
@@ -44,9 +45,10 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):
         if stream:
             raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
+        data = [torch.from_numpy(t) if isinstance(t, np.ndarray) and t.dtype != object else t for t in data]
         if not data or not all(isinstance(t, Tensor) for t in data):
-            raise ValueError("data given as a tuple must hold tensors with one row per sample, e.g. (x, y); "
-                             "put a list of rows in a DataLoader")
+            raise ValueError("data given as a tuple must hold tensors (or NumPy arrays) with one row per sample, e.g. "
+                             "(x, y); put a list of rows in a DataLoader")
         if any(t.dim() == 0 for t in data):
             raise ValueError("data tensors need a leading dimension of samples; got a 0-dimensional tensor")
         return Rows(tuple(data), None, ())

@@ -192,12 +192,13 @@ def test_bad_input_is_a_one_line_value_error(call, match):
     assert "\n" not in str(error.value)
 
 
-def test_data_that_requires_grad_is_read_as_plain_numbers():
+def test_data_that_requires_grad_or_comes_as_numpy_arrays_is_read_as_plain_numbers():
     torch.manual_seed(0)
     x, module = torch.randn(32, 2), nn.Linear(2, 2)
     plain = judged(lambda: estimate_llc(module, (x, x), config=SHORT))
     tracked = judged(lambda: estimate_llc(module, (x.clone().requires_grad_(), x), config=SHORT))
-    assert tracked.mean == plain.mean
+    arrays = judged(lambda: estimate_llc(module, [x.numpy(), x.numpy()], config=SHORT))
+    assert tracked.mean == plain.mean == arrays.mean
 
 
 def test_a_result_prints_as_a_short_table_and_summarises_itself_as_a_dict():
