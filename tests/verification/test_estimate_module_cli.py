@@ -127,6 +127,8 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3"], "--steps gives 1 steps for 2 checkpoints"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3", "2"], "non-negative and increasing"),
     (["--steps", "1"], "--steps names the training step of each of several"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--calibrate-at", "last"], "--calibrate-at takes the index"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--calibrate-at", "4"], "calibrate_at=4 is not the index"),
 ])
 def test_bad_files_and_options_are_one_line_errors(files, capsys, arguments, message):
     folder = files[0]

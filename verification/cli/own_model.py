@@ -43,6 +43,10 @@ def add_module_command(estimators) -> None:
                ("--steps", dict(type=float, nargs="+", metavar="STEP",
                                 help="the training step of each checkpoint, for the stages (default: the step each "
                                      "file records under step, global_step, iteration or epoch, else 0, 1, 2, ...)")),
+               ("--calibrate-at", dict(default="-1", metavar="K", dest="calibrate_at",
+                                       help="along several checkpoints: the index of the one the step size is "
+                                            "calibrated at and shared from, or none for each checkpoint's own "
+                                            "step-size rule (default: -1, the last)")),
                ("--loss", dict(default="mse", choices=("mse", "gaussian_nll", "cross_entropy"),
                                help="per-sample loss; mse is the unit-variance Gaussian negative log-likelihood "
                                     "½‖y − f(x)‖² (default: mse)")),
@@ -93,8 +97,11 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
 
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
     steps = _steps(args.steps, [checkpoint.step for checkpoint in checkpoints])
+    if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
+        raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
+    calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
     answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
-                                restrict_to=restrictions if len(restrictions) > 1 else
+                                calibrate_at=calibrate_at, restrict_to=restrictions if len(restrictions) > 1 else
                                 (restrictions[0] if restrictions else None), **calls)
     curves = [_curve(along, steps, args.checkpoint) for along in (answer if isinstance(answer, list) else [answer])]
     payload = {"model": args.model, "data": args.data, "torch_threads": args.threads,
