@@ -22,14 +22,14 @@ from typing import Any, Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from sltlab.estimators.batched import estimate_llc_at_centers, sampled_together
+from sltlab.estimators.batched import WARMED_UP, estimate_llc_at_centers, sampled_together
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import LLCResult
 from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.parameter_names import named_restriction
-from sltlab.estimators.module import prepare
+from sltlab.estimators.module import along_defaults, prepare
 from sltlab.estimators.notices import caller_stacklevel
 from sltlab.estimators.result_text import shown
 from sltlab.estimators.restrictions import estimate_llc_restricted, why_not_confined
@@ -88,14 +88,17 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
     ``restrict_to`` are as in :func:`sltlab.estimators.module.estimate_llc` (a list of restrictions
-    gives a list of curves, one per restriction, each calibrated and sampled on its own), except
-    that without a config the settings override ``LLCConfig()`` (SGLD, a step shared by every
-    checkpoint), not that call's ``MODULE_DEFAULTS``. The step size is
-    calibrated once (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint
-    ``calibrate_at`` (default the last) and used at every checkpoint, with the run lengthened as
-    the calibration asks; ``calibrate_at=None`` lets each checkpoint take its sampler's own rule.
-    A step size given (``step_size=`` or in ``config``) is used at every checkpoint as it is, with
-    no calibration. A calibration that finds no stable step raises
+    gives a list of curves, one per restriction, each calibrated and sampled on its own); without
+    a config the settings override that call's defaults less its HMC fallback
+    (:func:`~sltlab.estimators.module.along_defaults`: MALA on the full data, half the chains
+    cooled from nβ/10, going on while they fail the mixing gate). MALA, exact at any step, is not
+    calibrated: each checkpoint's own warm-up tunes its step, in the one batched run. An
+    unadjusted sampler's (SGLD's) step is calibrated once
+    (:func:`sltlab.estimators.calibrate.calibrate_step_size`) at checkpoint ``calibrate_at``
+    (default the last) and used at every checkpoint, with the run lengthened as the calibration
+    asks; ``calibrate_at=None`` lets each checkpoint take its sampler's own rule. A step size given
+    (``step_size=`` or in ``config``) is used at every checkpoint as it is, with no calibration. A
+    calibration that finds no stable step raises
     :class:`~sltlab.estimators.calibrate.CalibrationError`, which names the remedies.
 
     The checkpoints are sampled as one batch when they can be (module docstring) unless
@@ -122,7 +125,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                 for restriction in restrict_to]
     modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
     restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
-    prepared = prepare(data, loss, config, settings, inputs, targets, stream)
+    prepared = prepare(data, loss, config, settings, inputs, targets, stream, defaults=along_defaults(config, settings))
     if extend_unmixed is not None:
         prepared = prepared._replace(config=replace(prepared.config, extend_unmixed=extend_unmixed))
         prepared.config.validate()
@@ -132,6 +135,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")
     given = "" if shared.step_size is None else f"the step size given, {shared.step_size:.3g}, at every checkpoint; "
     rule = "given"
+    if not given and shared.sampler in WARMED_UP:
+        given = (f"{shared.sampler} is exact at any step: no calibration, each checkpoint's step tuned by its own "
+                 "warm-up; ")
     if given:
         calibrate_at = None
     if calibrate_at is not None:
@@ -145,8 +151,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                                    "on the full data", error.sweep) from None
         except ValueError as error:   # the model, loss or data fail at that checkpoint: say which
             raise ValueError(f"checkpoint {calibrate_at % len(adapters)}: {error}") from None
-        # An exact sampler has no sweep: its pilot's step is pinned so that the checkpoints share
-        # one step and one batched run, where a single estimate would tune (and cool) its own.
+        # Another exact sampler (HMC, slice) has no sweep: its pilot's step is pinned so that the
+        # checkpoints share one step and one batched run, where a single estimate would tune its own.
         if not calibration.sweep:
             calibration = calibration._replace(reason=f"{shared.sampler} is exact at any step: no sweep; the pilot's "
                                                f"step {calibration.step_size:.3g} is shared by every checkpoint")
@@ -186,7 +192,7 @@ def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[Functional
     serve them all (one class, the same parameters, equal buffers and mode) at one step."""
     if restrict_to is not None and why_not_confined(config):
         return why_not_confined(config)
-    if config.step_size is None:
+    if config.step_size is None and config.sampler not in WARMED_UP:
         return "calibrate_at=None and no step size: each checkpoint takes its sampler's own step-size rule"
     first, first_buffers = modules[0], dict(modules[0].named_buffers())
     for index, (module, adapter) in enumerate(zip(modules, adapters)):

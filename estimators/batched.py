@@ -42,6 +42,9 @@ CURVATURE_ROWS = 2 ** 15   # chain-rows of data in one call of the end-of-run cu
 PER_CHAIN_KERNELS = {"sgld": sgld, "mala": mala}   # the kernels that take one step size per chain
 # What the paths with extend_unmixed offer in place of a single estimate's reruns.
 EXTEND_INSTEAD = "extend_unmixed goes on with the failing groups instead, keeping their draws"
+# Samplers whose step, left unset, each group's own warm-up tunes inside the batched run (the
+# dual averaging of adapt_step_sizes_in_groups, with MALA's cooling); the others need one given.
+WARMED_UP = ("mala",)
 
 
 class Group(NamedTuple):
@@ -80,7 +83,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
                             what: str = "centre") -> list[LLCResult]:
     """One :class:`LLCResult` per centre [d] (localised as ``config.localize_at`` says, each on
     its own; a centre that cannot be is named as ``what`` and its index), from runs of at most
-    :func:`chains_per_run` chains, at ``config``'s step size, which ``rule`` says how was chosen.
+    :func:`chains_per_run` chains, at ``config``'s step size, which ``rule`` says how was chosen;
+    with MALA and no step size, each centre's own warm-up tunes its step in the batched run.
 
     Every result is what :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` reports for
     that centre at a given step (diagnostics, dropped chains and warnings from its own chains);
@@ -90,9 +94,10 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     """
     if not centers:
         raise ValueError("centers is empty: give at least one parameter vector")
-    if config.step_size is None:
+    if config.step_size is None and config.sampler not in WARMED_UP:
         raise ValueError("batched centres share one step size: give step_size (or calibrate it first); "
-                         "a sampler's own rule would choose one per centre")
+                         f"a sampler's own rule would choose one per centre (only {', '.join(WARMED_UP)} warms "
+                         "each centre's own step up in the batched run)")
     inputs = run_inputs(data, config, n)
     starts = [center.to(device=inputs.device, dtype=torch.float64) for center in centers]
     if any(start.dim() != 1 or start.shape != starts[0].shape for start in starts):
@@ -108,8 +113,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
         except ValueError as error:
             raise ValueError(f"{what} {index}: {error}") from None
     results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
-    return remedies_not_applied(results, resolved, "the centres share one batched run at one step",
-                                EXTEND_INSTEAD)
+    shared = "at one step" if config.step_size is not None else "each at the step its own warm-up tuned"
+    return remedies_not_applied(results, resolved, f"the centres share one batched run, {shared}", EXTEND_INSTEAD)
 
 
 def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,

@@ -195,6 +195,14 @@ def module_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCCo
     return MODULE_DEFAULTS
 
 
+def along_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:
+    """What :func:`~sltlab.estimators.along.estimate_llc_along`'s ``settings`` override: as for the
+    one call (:func:`module_defaults`), less ``MODULE_DEFAULTS``' HMC fallback, which a batched
+    run of checkpoints does not apply."""
+    defaults = module_defaults(config, settings)
+    return replace(defaults, fallback=None) if defaults is MODULE_DEFAULTS else defaults
+
+
 def _config(config: LLCConfig | None, settings: dict[str, Any], defaults: LLCConfig) -> LLCConfig:
     if config is not None and not isinstance(config, LLCConfig):
         raise ValueError(f"config must be an LLCConfig, got {type(config).__name__}")

@@ -14,8 +14,8 @@ from sltlab.verification.cli.command import Result, subcommand
 from sltlab.verification.cli.own_model_files import load_checkpoint, load_data, load_model
 from sltlab.verification.threads import threads_option, use_threads
 
-DEFAULTS = ("default: the one call's at one checkpoint (MALA, 8 chains × 4,000 draws, going on while they fail the "
-            "mixing gate, HMC as the fallback), LLCConfig()'s along several or when a sampler or batch size is given")
+DEFAULTS = ("default: the one call's (MALA on the full data, 8 chains × 4,000 draws, going on while they fail the "
+            "mixing gate; at one checkpoint HMC as the fallback), LLCConfig()'s when a sampler or batch size is given")
 SETTINGS = (("--sampler", dict(choices=SAMPLER_NAMES)), ("--chains", dict(type=int)), ("--draws", dict(type=int)),
             ("--burnin", dict(type=int)), ("--step-size", dict(type=float, dest="step_size")),
             ("--localization", dict(type=float, metavar="GAMMA")),
@@ -38,15 +38,16 @@ def add_module_command(estimators) -> None:
                ("--checkpoint", dict(nargs="+", metavar="CKPT.pt",
                                      help="state dicts, or training checkpoints holding one under state_dict, "
                                           "model_state_dict or model, loaded into the model in turn: one estimate at "
-                                          f"each, their step size calibrated once, and, from {MIN_STAGE_CHECKPOINTS} "
+                                          "each (MALA's step tuned at each, an unadjusted sampler's calibrated once), "
+                                          f"and, from {MIN_STAGE_CHECKPOINTS} "
                                           "on, the stages of the curve (default: the model as NAME gives it)")),
                ("--steps", dict(type=float, nargs="+", metavar="STEP",
                                 help="the training step of each checkpoint, for the stages (default: the step each "
                                      "file records under step, global_step, iteration or epoch, else 0, 1, 2, ...)")),
                ("--calibrate-at", dict(default="-1", metavar="K", dest="calibrate_at",
-                                       help="along several checkpoints: the index of the one the step size is "
-                                            "calibrated at and shared from, or none for each checkpoint's own "
-                                            "step-size rule (default: -1, the last)")),
+                                       help="along several checkpoints with an unadjusted sampler (sgld): the index "
+                                            "of the one its step size is calibrated at and shared from, or none for "
+                                            "each checkpoint's own step-size rule (default: -1, the last)")),
                ("--loss", dict(default="mse", choices=("mse", "gaussian_nll", "cross_entropy"),
                                help="per-sample loss; mse is the unit-variance Gaussian negative log-likelihood "
                                     "½‖y − f(x)‖² (default: mse)")),
