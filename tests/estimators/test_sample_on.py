@@ -148,8 +148,8 @@ def test_refused_with_the_functional_variance_and_checkpoints_go_on_batched_or_o
                for _ in range(2)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        restricted = estimate_llc_along(modules, data, restrict_to="1.*", step_size=1e-4, chains=2, draws=20,
-                                        burnin=5, extend_unmixed=1)
+        restricted = estimate_llc_along(modules, data, restrict_to="1.*", sampler="sgld", step_size=1e-4, chains=2,
+                                        draws=20, burnin=5, extend_unmixed=1)
     assert restricted.batched and "not applied" not in restricted.note
     for result in restricted.results:   # 2 chains × 20 draws fail the gate's ESS of 200, so each went on once
         assert result.config.draws == 40 and result.restricted_to == "1.*"
@@ -166,8 +166,8 @@ def test_the_single_estimates_reruns_are_said_not_applied_to_centres_and_restric
     data = (torch.randn(50, 2), torch.randn(50, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        restricted = estimate_llc_along([module, module], data, restrict_to="weight", step_size=1e-4, chains=2,
-                                        draws=20, burnin=5, reruns=1)
+        restricted = estimate_llc_along([module, module], data, restrict_to="weight", sampler="sgld", step_size=1e-4,
+                                        chains=2, draws=20, burnin=5, reruns=1)
     assert restricted.batched
     for checkpoint in restricted.results:   # the restricted batched path says so too
         assert any(note.startswith("reruns = 1 was not applied: the restrictions share one batched run")

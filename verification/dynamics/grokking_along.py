@@ -73,7 +73,9 @@ def seed_curve(run: ModularRun, network: ModularAdditionNetwork, split: ModularS
         except CalibrationError as error:
             return {"calibrated_at_step": steps[calibrate_at], "calibration_error": str(error)}
     resolved, draws = along.results[0].config, [result.config.draws for result in along.results]
-    curve = {"calibrated_at_step": steps[calibrate_at], "calibration": along.calibration.reason,
+    calibrated = along.calibration is not None   # MALA is not calibrated: each checkpoint's warm-up tunes its step
+    curve = {"calibrated_at_step": steps[calibrate_at] if calibrated else None,
+             "calibration": along.calibration.reason if calibrated else along.note,
              "step_size": resolved.step_size, "draws": min(draws), "draws_per_checkpoint": draws,
              "extend_unmixed": extend_unmixed, "burnin": resolved.burnin,
              "chains": resolved.chains, "nbeta": resolved.nbeta, "batched": along.note,
