@@ -133,12 +133,14 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     calibration, shared = None, prepared.config
     if calibrate_at is not None and not -len(adapters) <= calibrate_at < len(adapters):
         raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")
-    given = "" if shared.step_size is None else f"the step size given, {shared.step_size:.3g}, at every checkpoint; "
+    uncalibrated = ""   # why no checkpoint is calibrated, where none is
+    if shared.step_size is not None:
+        uncalibrated = f"the step size given, {shared.step_size:.3g}, at every checkpoint; "
+    elif shared.sampler in WARMED_UP:
+        uncalibrated = (f"{shared.sampler} is exact at any step: no calibration, each checkpoint's step tuned by its "
+                        "own warm-up; ")
     rule = "given"
-    if not given and shared.sampler in WARMED_UP:
-        given = (f"{shared.sampler} is exact at any step: no calibration, each checkpoint's step tuned by its own "
-                 "warm-up; ")
-    if given:
+    if uncalibrated:
         calibrate_at = None
     if calibrate_at is not None:
         chosen = adapters[calibrate_at]
@@ -169,9 +171,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                         for result in estimates)
         note = sampled_together(len(centers), "checkpoints", shared.chains, centers[0].numel(),
                                 f"each checkpoint's {shared.chains} at its own centre")
-        return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
+        return LLCAlongTraining(results, calibration, calibrate_at, True, uncalibrated + note)
     if reason is None:
-        fulls = [prepared.adapter(module) for module in modules]
+        fulls = [prepared.adapter(module, traced=False) for module in modules]
         estimates = _checkpoints_named(lambda: estimate_llc_restricted(
             fulls[0], adapters, prepared.rows.tensors, shared, restrict_to, bases=[full.flatten() for full in fulls],
             progress=progress))
@@ -179,11 +181,11 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
         note = sampled_together(len(fulls), "checkpoints", shared.chains, fulls[0].dim,
                                 f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "
                                 "parameters, the others frozen at that checkpoint's values")
-        return LLCAlongTraining(results, calibration, calibrate_at, True, given + note)
+        return LLCAlongTraining(results, calibration, calibrate_at, True, uncalibrated + note)
     results = _checkpoints_named(lambda: tuple(_checkpoint_estimate(prepared, adapter, restrict_to, shared, progress,
                                                                     index) for index, adapter in enumerate(adapters)))
     return LLCAlongTraining(results, calibration, calibrate_at, False,
-                            f"{given}the checkpoints sampled one after the other: {reason}")
+                            f"{uncalibrated}the checkpoints sampled one after the other: {reason}")
 
 
 def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[FunctionalModel], restrict_to,

@@ -13,18 +13,18 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
-import torch
 from torch import nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
-from sltlab.estimators.streamed import StreamedRows, first_rows, row_count
+from sltlab.estimators.streamed import first_rows, leading_rows, row_count
 
 INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
@@ -69,9 +69,11 @@ class Prepared(NamedTuple):
     targets: int | str | None
     notes: tuple[str, ...]
 
-    def adapter(self, model: nn.Module, restriction=None) -> FunctionalModel:
+    def adapter(self, model: nn.Module, restriction=None, traced: bool = True) -> FunctionalModel:
         """The module as a batched loss; its notes say when its parameters' dtype is not the
-        one sampled in."""
+        one sampled in and, when ``traced``, which sampled parameters never reach the loss (the
+        whole module that restricted runs share as their base is not traced: none of its notes
+        reach their results)."""
         adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
                                   targets=self.targets, fields=self.rows.fields)
         kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
@@ -79,7 +81,7 @@ class Prepared(NamedTuple):
         if kinds != [self.config.dtype]:
             adapter.notes += (f"the module's parameters are {', '.join(kinds)}: sampled in {self.config.dtype} "
                               "(dtype=)",)
-        adapter.notes += _reach_notes(adapter, self.rows, restriction)
+        adapter.notes += _reach_notes(adapter, self.rows, restriction) if traced else ()
         return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
@@ -144,7 +146,7 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
     reason = why_restrictions_not_batched(prepared.config, restrictions) if batched else "batched=False"
     if reason is None:
-        full = prepared.adapter(model)
+        full = prepared.adapter(model, traced=False)
         results = estimate_llc_restricted(full, adapters, prepared.rows.tensors, prepared.config, restrictions,
                                           progress=progress)
         chains = prepared.config.chains
@@ -168,8 +170,7 @@ def _reach_notes(adapter: FunctionalModel, rows: Rows, restriction) -> tuple[str
     that detaches its output), before any full-data pass."""
     data = rows.tensors
     try:
-        head = (data.read(torch.arange(min(PROBE_ROWS, len(data))), f"rows 0–{min(PROBE_ROWS, len(data)) - 1}")
-                if isinstance(data, StreamedRows) else tuple(t[:PROBE_ROWS] for t in data))
+        head = leading_rows(data, PROBE_ROWS)
     except ValueError:   # rows that cannot be read: the estimate's first full pass says which
         return ()
     unreached = adapter.unreached(head)
@@ -178,9 +179,7 @@ def _reach_notes(adapter: FunctionalModel, rows: Rows, restriction) -> tuple[str
     listed = f"{', '.join(unreached[:4])}{', …' if len(unreached) > 4 else ''}"
     if len(unreached) == len(adapter.names):
         label = "" if restriction is None else f"restrict_to={restriction_label(restriction)!r}: "
-        raise ValueError(f"{label}the loss carries no gradient in the sampled parameters ({listed}): they do not "
-                         "reach it, or a .detach(), torch.no_grad() or .numpy() in the module's forward or the loss "
-                         "cuts the graph")
+        raise ValueError(label + no_gradient(f" ({listed})"))
     where = "the data" if row_count(data) <= PROBE_ROWS else f"the first {PROBE_ROWS} rows"
     return (f"{len(unreached)} of the {len(adapter.names)} sampled parameter tensors never reach the loss on {where} "
             f"({listed}): the loss does not depend on them, so they add nothing to λ̂ (restrict_to= leaves them out)",)

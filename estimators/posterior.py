@@ -84,6 +84,12 @@ def mean_loss(loss: Loss, position: Tensor, batch: Any) -> Tensor:
     return sum(loss(position, chunk).sum(-1) for chunk in chunks) / batch_rows(batch)
 
 
+def no_gradient(listed: str = "") -> str:
+    """Why a loss without a gradient in the sampled parameters (``listed``: them, named) cannot be sampled."""
+    return (f"the loss carries no gradient in the sampled parameters{listed}: they do not reach it, or a .detach(), "
+            "torch.no_grad() or .numpy() in the module's forward or the loss cuts the graph")
+
+
 def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Tensor, Tensor]:
     """:func:`mean_loss` and its gradient in ``position`` [C, d], one slice of rows at a time
     (:func:`row_chunks`), so a full-data pass never holds more than ``FULL_PASS_ROWS`` rows: from
@@ -99,9 +105,7 @@ def mean_loss_and_gradient(loss: Loss, position: Tensor, batch: Any) -> tuple[Te
                 leaf = position.detach().requires_grad_(True)
                 part = loss(leaf, chunk).mean(-1)
                 if not part.requires_grad:
-                    raise ValueError("the loss carries no gradient in the sampled parameters: they do not reach it, or "
-                                     "a .detach(), torch.no_grad() or .numpy() in the module's forward or the loss "
-                                     "cuts the graph")
+                    raise ValueError(no_gradient())
                 (piece,) = torch.autograd.grad(part.sum(), leaf)
                 part = part.detach()
             if len(chunks) > 1:   # each slice's mean, weighted by its share of the rows

@@ -174,7 +174,12 @@ def row_count(data: tuple[Tensor, ...] | StreamedRows) -> int:
 def first_rows(tensors: tuple[Tensor, ...] | StreamedRows, column: int, rows: int = 4096) -> Tensor:
     """Column ``column`` of the data: all of it when the rows are tensors, the first ``rows``
     rows when they are streamed (what a check on the data can read without a full pass)."""
+    return leading_rows(tensors, rows)[column] if isinstance(tensors, StreamedRows) else tensors[column]
+
+
+def leading_rows(tensors: tuple[Tensor, ...] | StreamedRows, rows: int) -> tuple[Tensor, ...]:
+    """Every column's first ``rows`` rows: sliced from tensors, read from streamed rows."""
     if isinstance(tensors, StreamedRows):
         count = min(rows, len(tensors))
-        return tensors.read(torch.arange(count), f"rows 0–{count - 1}")[column]
-    return tensors[column]
+        return tensors.read(torch.arange(count), f"rows 0–{count - 1}")
+    return tuple(t[:rows] for t in tensors)

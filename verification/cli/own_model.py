@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES
+from sltlab.estimators.result_text import shown
 from sltlab.verification.cli.command import Result, subcommand
-from sltlab.verification.cli.own_model_files import load_checkpoint, load_data, load_model
 from sltlab.verification.threads import threads_option, use_threads
 
 DEFAULTS = ("default: the one call's (MALA on the full data, 8 chains × 4,000 draws, going on while they fail the "
@@ -23,7 +23,6 @@ SETTINGS = (("--sampler", dict(choices=SAMPLER_NAMES)), ("--chains", dict(type=i
             ("--batch-size", dict(type=int, dest="batch_size")), ("--seed", dict(type=int)),
             ("--device", dict(choices=["auto", "cpu", "cuda"])), ("--dtype", dict(choices=["float32", "float64"])),
             ("--extend-unmixed", dict(type=int, dest="extend_unmixed", metavar="K")))
-MIN_STAGE_CHECKPOINTS = 5   # what detect_stages reads a curve from
 
 
 def add_module_command(estimators) -> None:
@@ -39,8 +38,8 @@ def add_module_command(estimators) -> None:
                                      help="state dicts, or training checkpoints holding one under state_dict, "
                                           "model_state_dict or model, loaded into the model in turn: one estimate at "
                                           "each (MALA's step tuned at each, an unadjusted sampler's calibrated once), "
-                                          f"and, from {MIN_STAGE_CHECKPOINTS} "
-                                          "on, the stages of the curve (default: the model as NAME gives it)")),
+                                          "and, when there are as many as detect_stages reads a curve from, the "
+                                          "stages of the curve (default: the model as NAME gives it)")),
                ("--steps", dict(type=float, nargs="+", metavar="STEP",
                                 help="the training step of each checkpoint, for the stages (default: the step each "
                                      "file records under step, global_step, iteration or epoch, else 0, 1, 2, ...)")),
@@ -67,11 +66,12 @@ def add_module_command(estimators) -> None:
 
 def _estimate_module(args) -> Result:
     from sltlab.estimators import estimate_llc
+    from sltlab.verification.cli.own_model_files import load_data, load_model
 
     use_threads(args.threads)
     model, data = load_model(args.model), load_data(args.data)
-    settings = {options.get("dest", flag[2:]): getattr(args, options.get("dest", flag[2:]))
-                for flag, options in SETTINGS if getattr(args, options.get("dest", flag[2:])) is not None}
+    names = (options.get("dest", flag[2:]) for flag, options in SETTINGS)
+    settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     restrictions = [patterns[0] if len(patterns) == 1 else tuple(patterns) for patterns in args.restrict_to or []]
     calls = dict(loss=args.loss, inputs=_field(args.inputs), targets=_field(args.targets),
                  progress=not args.json and sys.stderr.isatty(), **settings)
@@ -95,6 +95,7 @@ def _estimate_module(args) -> Result:
 def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     """The curve along the checkpoints, one per restriction when several are given."""
     from sltlab.estimators import estimate_llc_along
+    from sltlab.verification.cli.own_model_files import load_checkpoint
 
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
     steps = _steps(args.steps, [checkpoint.step for checkpoint in checkpoints])
@@ -135,13 +136,13 @@ def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
     restricted = "" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}: "
     lines = [f"{restricted}{curve['note']}",
              f"{'step':>10}  {'λ̂':>10}  {'± SE':>9}  {'R-hat':>6}  {'ESS':>6}  warnings"]
-    lines += [f"{step:>10g}  {_number(row['llc']):>10}  {_number(row['standard_error']):>9}  "
-              f"{_number(row['rhat'], 3):>6}  {_whole(row['ess']):>6}  "
+    lines += [f"{step:>10g}  {shown(row['llc']):>10}  {shown(row['standard_error']):>9}  "
+              f"{shown(row['rhat'], 3):>6}  {_whole(row['ess']):>6}  "
               f"{len(row['warnings'])}" for step, row in zip(steps, curve["checkpoints"])]
     if curve["unmixed_checkpoints"]:
-        lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat > 1.05 "
-                     "or ESS < 200; result warnings in --json): their λ̂ and SE, and stages read from them, are not "
-                     "yet to be trusted; run more --draws or --chains")
+        lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat above "
+                     "1.05 or ESS under 200, or either not computable; result warnings in --json): their λ̂ and "
+                     "SE, and stages read from them, are not yet to be trusted; run more --draws or --chains")
     lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
               f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
               for stage in curve["stages"]] or [f"stages: {curve['stages_not_read'] or 'none found'}"]
@@ -150,10 +151,10 @@ def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
 
 def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], str | None]:
     """The boundaries ``detect_stages`` finds, as dicts, or why the curve was not read."""
-    from sltlab.verification.dynamics.stages import detect_stages
+    from sltlab.verification.dynamics.stages import MIN_CHECKPOINTS, detect_stages
 
-    if len(steps) < MIN_STAGE_CHECKPOINTS:
-        return [], f"not read: fewer than {MIN_STAGE_CHECKPOINTS} checkpoints"
+    if len(steps) < MIN_CHECKPOINTS:
+        return [], f"not read: fewer than {MIN_CHECKPOINTS} checkpoints"
     if any(value is None for value in (*means, *errors)) or min(errors) <= 0:
         return [], "not read: a checkpoint has no λ̂ or no positive standard error"
     detection = detect_stages(steps, means, errors)
@@ -171,6 +172,8 @@ def _steps(given: list[float] | None, recorded: list[float | None]) -> list[floa
 
 
 def _load_into(model, path: str) -> None:
+    from sltlab.verification.cli.own_model_files import load_checkpoint
+
     try:
         model.load_state_dict(load_checkpoint(path).state)
     except RuntimeError as error:
@@ -181,10 +184,6 @@ def _field(text: str | None) -> int | str | None:
     if text is None:
         return None
     return int(text) if text.lstrip("-").isdigit() else text
-
-
-def _number(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}g}"
 
 
 def _whole(value: float | None) -> str:

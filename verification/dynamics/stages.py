@@ -60,10 +60,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 
-# Bandwidths tried, in units of the mean checkpoint spacing in log(1 + step). Below half the
-# spacing the nearest neighbour weighs under e⁻² and the fit interpolates; above three spacings a
-# stage of a few checkpoints is smoothed away.
+# Bandwidths tried, in units of the mean checkpoint spacing in log(1 + step). Below half the spacing the
+# nearest neighbour weighs under e⁻² and the fit interpolates; above three a stage of a few is smoothed away.
 BANDWIDTH_MULTIPLES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+MIN_CHECKPOINTS = 5   # the fewest a curve is read from
 
 
 class StageBoundary(NamedTuple):
@@ -97,8 +97,8 @@ def _validated(steps, llc, standard_errors) -> tuple[np.ndarray, np.ndarray, np.
         raise ValueError(f"steps, llc and standard_errors must be 1-d of one length, got lengths "
                          f"{[a.size for a in arrays]}")
     steps, llc, errors = arrays
-    if steps.size < 5:
-        raise ValueError(f"need at least 5 checkpoints to find stages, got {steps.size}")
+    if steps.size < MIN_CHECKPOINTS:
+        raise ValueError(f"need at least {MIN_CHECKPOINTS} checkpoints to find stages, got {steps.size}")
     if not all((np.abs(a) < 1e100).all() for a in arrays):   # so that their squares stay finite
         raise ValueError("steps, llc and standard_errors must be finite (no NaN or inf) and below 1e100 in size")
     if steps[0] < 0 or not (np.diff(steps) > 0).all():
