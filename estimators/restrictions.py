@@ -65,6 +65,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     each one's full parameter vector; default ``full``'s). Each result names its own parameters
     and restriction, with its own loss notes. With ``config.extend_unmixed`` = k the restrictions whose
     chains fail the mixing gate go on, together, up to k times, doubling their draws each time."""
+    initial_notes = full.notes
     inputs = run_inputs(data, config, None)
     _, device, dtype, generator, whole, resolved, batches = inputs
     bases = [base.to(device=device, dtype=torch.float64) for base in (bases or [full.flatten()] * len(adapters))]
@@ -83,13 +84,15 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
         else:
             step_size, rule = resolved.step_size, "given"
         groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
-    notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead
+    notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead,
     try:
         results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress)
     finally:
-        full.notes = notes
+        full.notes = notes + full.notes
+    gained = full.notes[len(initial_notes):]   # what evaluating the whole module added (chain by chain)
     restrictions = restriction if isinstance(restriction, list) else [restriction] * len(adapters)
-    results = [replace(result, notes=adapter.notes + result.notes, parameters=adapter.names,
+    results = [replace(result, notes=adapter.notes + tuple(note for note in gained if note not in result.notes)
+                       + result.notes, parameters=adapter.names,
                        restricted_to=restriction_label(chosen))
                for result, adapter, chosen in zip(results, adapters, restrictions)]
     return remedies_not_applied(results, resolved, "the restrictions share one batched run", EXTEND_INSTEAD)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators import (DivergenceWarning, LLCConfig, LocalizationWarning, MixingWarning, StepSizeWarning,
-                               estimate_llc_from_loss)
+                               estimate_llc, estimate_llc_from_loss)
 from sltlab.estimators.localize import Localization, empirical_minimum, localization_concerns
 from sltlab.estimators import FunctionalModel
 from sltlab.verification.suite import dln_problem
@@ -97,24 +97,33 @@ def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(laye
     assert module.training, "the user's module is left as it was"
 
 
+class _Recurrent(nn.Module):   # neither .item() nor torch's LSTM can run under vmap
+    def __init__(self):
+        super().__init__()
+        self.linear, self.lstm = nn.Linear(2, 2), nn.LSTM(2, 3)
+
+    def forward(self, x):
+        hidden = self.linear(x)
+        return self.lstm(hidden * float(hidden.sum().item() > -1e9))[0]
+
+
 def test_a_module_that_vmap_cannot_batch_is_evaluated_chain_by_chain():
-    class Recurrent(nn.Module):   # neither .item() nor torch's LSTM can run under vmap
-        def __init__(self):
-            super().__init__()
-            self.linear, self.lstm = nn.Linear(2, 2), nn.LSTM(2, 3)
-
-        def forward(self, x):
-            hidden = self.linear(x)
-            return self.lstm(hidden * float(hidden.sum().item() > -1e9))[0]
-
     torch.manual_seed(0)
-    model = FunctionalModel(Recurrent().eval())
+    model = FunctionalModel(_Recurrent().eval())
     position = model.flatten() + 0.3 * torch.randn(3, model.dim)
     batch = (torch.randn(3, 5, 2), torch.randn(3, 5, 3))
     alone = torch.cat([model(position[c:c + 1], tuple(t[c:c + 1] for t in batch)) for c in range(3)])
     assert model.notes == () and not model.chain_by_chain
     assert torch.equal(model(position, batch), alone)
     assert model.chain_by_chain and model.notes[-1].startswith("torch.func.vmap cannot batch the module over chains (")
+    # restrictions sampled as one run over the whole module say so too
+    x = torch.randn(40, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a short run's mixing warning
+        results = estimate_llc(_Recurrent().eval(), (x, x @ torch.ones(2, 3)), restrict_to=["linear.*", "lstm.*"],
+                               sampler="sgld", chains=2, draws=20, burnin=5, step_size=1e-4)
+    assert all(any(note.startswith("torch.func.vmap cannot batch") for note in result.notes) for result in results)
+    assert all(any("sampled together" in note for note in result.notes) for result in results)
 
 
 def test_a_centre_that_moved_far_is_a_warning_and_a_field():
