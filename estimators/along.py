@@ -218,11 +218,16 @@ def _checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modu
     if not isinstance(model, nn.Module):
         raise ValueError("checkpoints given as state dicts need model=, an nn.Module of the same architecture")
     module = copy.deepcopy(model)
-    try:
-        module.load_state_dict(checkpoint)
-    except RuntimeError as error:
-        raise ValueError(f"checkpoint {index} does not fit the model: {' '.join(str(error).split())}") from None
+    load_state(module, checkpoint, f"checkpoint {index}")
     return module
+
+
+def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
+    """``state`` loaded into ``module``; one that does not fit it is a one-line error naming ``what``."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{what} does not fit the model: {' '.join(str(error).split())}") from None
 
 
 def _restriction_by_name(restrict_to, owners: Sequence[nn.Module]):

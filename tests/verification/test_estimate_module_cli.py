@@ -56,6 +56,7 @@ def files(tmp_path_factory):
                        folder / f"step{step}.pt")
     torch.save(states[-1], folder / "final.pt")
     torch.save(model, folder / "whole.pt")
+    torch.save(nn.Sequential(nn.Linear(2, 3)).state_dict(), folder / "other.pt")   # another architecture's
     return folder, (x, y), states
 
 
@@ -124,6 +125,8 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
     (["--data", "{f}/missing.pt"], "--data: no file"),
     (["--checkpoint", "{f}/whole.pt"], "cannot be read as tensors"),
     (["--checkpoint", "{f}/data.pt"], "holds a tuple: save model.state_dict()"),
+    (["--checkpoint", "{f}/other.pt"], "--checkpoint {f}/other.pt does not fit the model: Error(s) in loading"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/other.pt"], "checkpoint 1 does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3"], "--steps gives 1 steps for 2 checkpoints"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3", "2"], "non-negative and increasing"),
     (["--steps", "1"], "--steps names the training step of each of several"),

@@ -172,12 +172,10 @@ def _steps(given: list[float] | None, recorded: list[float | None]) -> list[floa
 
 
 def _load_into(model, path: str) -> None:
+    from sltlab.estimators.along import load_state
     from sltlab.verification.cli.own_model_files import load_checkpoint
 
-    try:
-        model.load_state_dict(load_checkpoint(path).state)
-    except RuntimeError as error:
-        raise ValueError(f"--checkpoint {path} does not fit the model: {' '.join(str(error).split())}") from None
+    load_state(model, load_checkpoint(path).state, f"--checkpoint {path}")
 
 
 def _field(text: str | None) -> int | str | None:
