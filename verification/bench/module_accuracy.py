@@ -79,11 +79,22 @@ def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
     with warnings.catch_warnings(record=True) as raised:   # judged here against the truth and the gate
         warnings.simplefilter("always", EstimateWarning)
         result = estimate_llc(module, problem.data, **settings)
-    warned = sorted({notice.category.__name__ for notice in raised if issubclass(notice.category, EstimateWarning)})
-    for notice in raised:   # recorded only to be counted: any other warning still reaches the caller
+    warned = sorted({notice.category.__name__ for notice in estimate_warnings(raised)})
+    return judged_against_gibbs(problem, result, warned, time.perf_counter() - clock, gibbs)
+
+
+def estimate_warnings(raised: list) -> list:
+    """The estimate warnings among warnings recorded with ``catch_warnings(record=True)``, to be
+    counted; any other warning is raised again, to reach the caller."""
+    for notice in raised:
         if not issubclass(notice.category, EstimateWarning):
             warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
-    seconds = time.perf_counter() - clock
+    return [notice for notice in raised if issubclass(notice.category, EstimateWarning)]
+
+
+def judged_against_gibbs(problem, result, warned: list[str], seconds: float, gibbs: dict) -> dict:
+    """An estimate of ``problem``'s network beside the blocked-Gibbs truth at its own centre, nβ
+    and γ, and the verdict: its error and z, whether it passes the gate and whether it misses."""
     truth = reference_llc(FullDataLoss(problem.loss, *problem.data), result.localization.center.double(),
                           result.nbeta, result.config.localization, **gibbs)
     passes = result.mean is not None and mixing_concern(result.estimate) is None
@@ -114,11 +125,15 @@ def draw_summary(rows: list[dict]) -> dict:
 
 
 def format_module_accuracy(result: dict) -> str:
-    lines = [f"estimate_llc on random deep linear networks as nn.Sequential (n = {result['rows_of_data']:,}), "
-             f"against blocked-Gibbs truths at each estimate's centre; a miss is |λ̂ − t| > 3·√(SE² + SE_t²) + "
-             f"{result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the gate and warns of "
-             f"nothing) by the defaults: "
-             + ("ok" if result["meets_target"] else "MISSED"),
+    return format_judged(result, f"estimate_llc on random deep linear networks as nn.Sequential (n = "
+                                 f"{result['rows_of_data']:,})")
+
+
+def format_judged(result: dict, what: str) -> str:
+    """The table of a result of judged draws (:func:`module_accuracy_rows` and alike) under ``what``."""
+    lines = [f"{what}, against blocked-Gibbs truths at each estimate's centre; a miss is |λ̂ − t| > "
+             f"3·√(SE² + SE_t²) + {result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the "
+             "gate and warns of nothing) by the defaults: " + ("ok" if result["meets_target"] else "MISSED"),
              f"    {'network':<44} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
              f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'z':>6} {'s':>5}"]
     for draw in result["draws"]:
