@@ -199,8 +199,10 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
             averaging, rates = DualAveraging(normalised.log(), target_acceptance), []
         stiffness = target.repeat_interleave(per_chain) * scale + shift   # nβ + γ of the stage, per ε given
         for _ in range(steps):
-            state, rate = _group_acceptance(stage, batch, state, averaging.step_size.repeat_interleave(per_chain)
-                                            / stiffness, chains, generator, shared_noise)
+            chain_steps = averaging.step_size.repeat_interleave(per_chain) / stiffness
+            if not bool((chain_steps >= torch.finfo(position.dtype).tiny).all()):   # underflows where it is sampled
+                raise ValueError(_nothing_accepted(rates, chain_steps, position.dtype))
+            state, rate = _group_acceptance(stage, batch, state, chain_steps, chains, generator, shared_noise)
             averaging.update(rate)
             rates.append(rate)
         position, normalised = state.position, averaging.step_size
@@ -208,6 +210,15 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     trace = Trace({}, np.zeros(len(position), dtype=bool), np.full(len(position), -1), None, warmup_steps,
                   time.perf_counter() - started, state)
     return averaging.averaged_step_size / (target + shift), achieved, trace
+
+
+def _nothing_accepted(rates: list[Tensor], steps: Tensor, dtype: torch.dtype) -> str:
+    """Why a warm-up stopped: its step sizes shrank below the smallest normal number of ``dtype``."""
+    accepted = float(torch.stack(rates).mean()) if rates else 0.0
+    return (f"MALA's warm-up found no step size its chains accept: over {len(rates)} warm-up steps they accepted "
+            f"{accepted:.2g} of their proposals and the step shrank to {float(steps.min()):.2g}, below what "
+            f"{str(dtype).split('.')[-1]} holds; the loss or its gradient near w* is not finite or changes faster than "
+            "any step can follow (check the model's outputs and the loss there)")
 
 
 def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:

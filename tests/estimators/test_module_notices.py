@@ -196,3 +196,26 @@ def test_checkpoints_along_training_are_read_as_they_are():
                            calibrate_at=None)
     assert not [w for w in caught if "not a critical point" in str(w.message)]
 
+
+
+class _Exponential(nn.Module):
+    """exp(50·(a·x + b)): a loss whose gradient changes faster near w* than any step can follow in float32."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, inputs):
+        return torch.exp(50.0 * self.linear(inputs))
+
+
+def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread):
+    """Every proposal rejected, the warm-up's step shrinks below float32's smallest normal number:
+    a ValueError saying what happened, where the sampler's own check once printed a tensor of zeros."""
+    torch.manual_seed(0)
+    inputs, targets = torch.randn(200, 3), torch.randn(200, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the localisation's notes on this loss are not what is tested
+        with pytest.raises(ValueError, match=r"^MALA's warm-up found no step size its chains accept: over \d+ warm-up "
+                                             r"steps they accepted 0 of their proposals .* below what float32 holds"):
+            estimate_llc(_Exponential(), (inputs, targets), draws=400)
