@@ -201,7 +201,9 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
         for _ in range(steps):
             chain_steps = averaging.step_size.repeat_interleave(per_chain) / stiffness
             if not bool((chain_steps >= torch.finfo(position.dtype).tiny).all()):   # underflows where it is sampled
-                raise ValueError(_nothing_accepted(rates, chain_steps, position.dtype))
+                raise ValueError(nothing_accepted("MALA", [float(rate.mean()) for rate in rates],
+                                                  f"to {float(chain_steps.min()):.2g}, below what "
+                                                  f"{str(position.dtype).split('.')[-1]} holds"))
             state, rate = _group_acceptance(stage, batch, state, chain_steps, chains, generator, shared_noise)
             averaging.update(rate)
             rates.append(rate)
@@ -212,13 +214,12 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     return averaging.averaged_step_size / (target + shift), achieved, trace
 
 
-def _nothing_accepted(rates: list[Tensor], steps: Tensor, dtype: torch.dtype) -> str:
-    """Why a warm-up stopped: its step sizes shrank below the smallest normal number of ``dtype``."""
-    accepted = float(torch.stack(rates).mean()) if rates else 0.0
-    return (f"MALA's warm-up found no step size its chains accept: over {len(rates)} warm-up steps they accepted "
-            f"{accepted:.2g} of their proposals and the step shrank to {float(steps.min()):.2g}, below what "
-            f"{str(dtype).split('.')[-1]} holds; the loss or its gradient near w* is not finite or changes faster than "
-            "any step can follow (check the model's outputs and the loss there)")
+def nothing_accepted(sampler: str, rates: list, shrunk: str) -> str:
+    """Why a warm-up stopped: its chains accepted nothing while its step ``shrunk`` (in words)."""
+    accepted = float(torch.as_tensor(rates, dtype=torch.float64).mean()) if len(rates) else 0.0
+    return (f"{sampler}'s warm-up found no step size its chains accept: over {len(rates)} warm-up steps they accepted "
+            f"{accepted:.2g} of their proposals while the step shrank {shrunk}; the loss or its gradient near w* is "
+            "not finite or changes faster than any step can follow (check the model's outputs and the loss there)")
 
 
 def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:

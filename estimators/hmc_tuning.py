@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sltlab.estimators.adapt import DualAveraging, initial_step_size
+from sltlab.estimators.adapt import DualAveraging, initial_step_size, nothing_accepted
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.hmc import hmc
 from sltlab.estimators.posterior import LocalPosterior, Sampler
@@ -43,6 +43,10 @@ from sltlab.estimators.sampling import Batches, Trace, after_warm_up, progress_b
 
 HMC_TARGET_ACCEPTANCE = 0.9
 MAX_LEAPFROG_STEPS = 20_000
+# Warm-up trajectories that may accept nothing at all, their step shrinking by dual averaging at
+# each, before the warm-up stops: from a step at which MALA accepted half its moves, a loss
+# that can be sampled is accepted long before its step has shrunk this often.
+NOTHING_ACCEPTED_TRAJECTORIES = 5
 
 
 def trajectory_steps(step_size: float, localization: float) -> int:
@@ -137,6 +141,9 @@ def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, 
             alive = ~trace.diverged
             rates.append(float(step.fields["acceptance"][alive].mean()) if alive.any() else 0.0)
             averaging.update(rates[-1])
+            if done == NOTHING_ACCEPTED_TRAJECTORIES and not any(rates):
+                raise ValueError(nothing_accepted("HMC", rates, f"from h = {config.step_size:.2g} to "
+                                                  f"{averaging.step_size:.2g}"))
             if budget is not None and done < config.burnin_steps and (refusal := budget(spent=spent, done=done)):
                 raise OverBudget(refusal)
     finally:

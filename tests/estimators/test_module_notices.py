@@ -209,13 +209,21 @@ class _Exponential(nn.Module):
         return torch.exp(50.0 * self.linear(inputs))
 
 
-def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread):
-    """Every proposal rejected, the warm-up's step shrinks below float32's smallest normal number:
-    a ValueError saying what happened, where the sampler's own check once printed a tensor of zeros."""
+@pytest.mark.parametrize("sampler, shrunk", [("mala", r"to .*, below what float32 holds"),
+                                             ("hmc", r"from h = .* to .*")])
+def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread, monkeypatch, sampler, shrunk):
+    """Every proposal rejected: MALA's warm-up step shrinks below float32's smallest normal number,
+    HMC's through its first trajectories (each kept short here: at the full length they take a
+    minute); a ValueError saying what happened, where MALA's step check printed a tensor of zeros
+    and HMC ran on for minutes at steps ever smaller."""
+    from sltlab.estimators import hmc_tuning
+
+    monkeypatch.setattr(hmc_tuning, "MAX_LEAPFROG_STEPS", 10)
     torch.manual_seed(0)
     inputs, targets = torch.randn(200, 3), torch.randn(200, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the localisation's notes on this loss are not what is tested
-        with pytest.raises(ValueError, match=r"^MALA's warm-up found no step size its chains accept: over \d+ warm-up "
-                                             r"steps they accepted 0 of their proposals .* below what float32 holds"):
-            estimate_llc(_Exponential(), (inputs, targets), draws=400)
+        with pytest.raises(ValueError, match=rf"^{sampler.upper()}'s warm-up found no step size its chains accept: "
+                                             rf"over \d+ warm-up steps they accepted 0 of their proposals while the "
+                                             rf"step shrank {shrunk}; the loss or its gradient near w\* is not finite"):
+            estimate_llc(_Exponential(), (inputs, targets), draws=400, sampler=sampler)
