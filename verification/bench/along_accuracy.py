@@ -55,7 +55,7 @@ def along_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, rows
                 checkpoints = [rescaled(problem.loss.as_module(problem.true_parameter, torch.float32), scale)
                                for scale in (1.0, RESCALE)]
                 judged = _judged_along(problem, checkpoints, {**settings, **(shorter or {})}, gibbs or {})
-                rows += [{"network": f"{case.id} @{index}", "setting": name, **row} for index, row in enumerate(judged)]
+                rows += [{"network": f"@{index} {case.id}", "setting": name, **row} for index, row in enumerate(judged)]
                 if bar is not None:
                     bar.update()
         if bar is not None:
