@@ -26,11 +26,8 @@ import torch
 from sltlab.estimators import LLCConfig, estimate_llc_along
 from sltlab.estimators.module import along_defaults
 from sltlab.estimators.notices import EstimateWarning
-from sltlab.models.progress import progress_bar
-from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, ROWS, draw_summary, estimate_warnings,
-                                                        format_judged, judged_against_gibbs)
-from sltlab.verification.suite import random_dln_cases
-from sltlab.verification.suite.problems import dln_problem
+from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, ROWS, estimate_warnings, format_judged,
+                                                        judged_against_gibbs, judged_draws, no_silent_miss)
 
 RESCALE = 1.5   # the first layer's factor at the second checkpoint; the second layer's is its inverse
 # The settings compared, by name: the along path's defaults, and LLCConfig(), calibrated at the last checkpoint.
@@ -43,29 +40,16 @@ def along_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, rows
     setting of :data:`CONFIGS` through ``estimate_llc_along`` against their Gibbs truths; per draw
     and setting, how many passed the gate, missed, and missed silently. ``shorter`` overrides
     settings of every call and ``gibbs`` the truth's options (a quick check of the bench itself)."""
-    draws = []
-    for seed in seeds:
-        cases = random_dln_cases(count, seed)
-        bar = progress_bar(len(cases) * len(CONFIGS), f"random draw {seed}", enabled=progress, unit="curve")
-        rows = []
-        for case in cases:
-            widths, rank = dict(case.arguments)["widths"], dict(case.arguments)["rank"]
-            problem = dln_problem(widths, rank, n=rows_of_data, seed=case.seed, per_sample=True)
-            for name, settings in CONFIGS.items():
-                checkpoints = [rescaled(problem.loss.as_module(problem.true_parameter, torch.float32), scale)
-                               for scale in (1.0, RESCALE)]
-                judged = _judged_along(problem, checkpoints, {**settings, **(shorter or {})}, gibbs or {})
-                rows += [{"network": f"@{index} {case.id}", "setting": name, **row} for index, row in enumerate(judged)]
-                if bar is not None:
-                    bar.update()
-        if bar is not None:
-            bar.close()
-        summary = {name: draw_summary([row for row in rows if row["setting"] == name]) for name in CONFIGS}
-        draws.append({"seed": seed, "rows": rows, "summary": summary})
-    defaults = next(iter(CONFIGS))
+    def judge(problem, network: str, settings: dict) -> list[tuple[str, dict]]:
+        checkpoints = [rescaled(problem.loss.as_module(problem.true_parameter, torch.float32), scale)
+                       for scale in (1.0, RESCALE)]
+        judged = _judged_along(problem, checkpoints, {**settings, **(shorter or {})}, gibbs or {})
+        return [(f"@{index} {network}", verdict) for index, verdict in enumerate(judged)]
+
+    draws = judged_draws(count, seeds, CONFIGS, judge, rows_of_data=rows_of_data, unit="curve", progress=progress)
     return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "rescale": RESCALE,
             "defaults": asdict(along_defaults(None, {})), "shorter": shorter or {}, "draws": draws,
-            "meets_target": all(draw["summary"][defaults]["silent_misses"] == 0 for draw in draws)}
+            "meets_target": no_silent_miss(draws, CONFIGS)}
 
 
 def rescaled(network: torch.nn.Sequential, scale: float) -> torch.nn.Sequential:

@@ -24,6 +24,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict
+from typing import Callable
 
 import torch
 
@@ -49,28 +50,44 @@ def module_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, row
     through ``estimate_llc`` against the Gibbs truth at its centre; and per draw and setting,
     how many passed the gate, missed, and missed silently. ``shorter`` overrides settings of
     every estimate and ``gibbs`` the truth's options (a quick check of the bench itself)."""
+    def judge(problem, network: str, settings: dict) -> list[tuple[str, dict]]:
+        module = problem.loss.as_module(problem.true_parameter, torch.float32)
+        return [(network, _judged(problem, module, {**settings, **(shorter or {})}, gibbs or {}))]
+
+    draws = judged_draws(count, seeds, CONFIGS, judge, rows_of_data=rows_of_data, unit="estimate", progress=progress)
+    return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS),
+            "shorter": shorter or {}, "draws": draws, "meets_target": no_silent_miss(draws, CONFIGS)}
+
+
+def judged_draws(count: int, seeds: tuple[int, ...], configs: dict, judge: Callable, *, rows_of_data: int, unit: str,
+                 progress: bool) -> list[dict]:
+    """Per random draw (``seeds``) of ``count`` deep linear networks on ``rows_of_data`` rows,
+    the rows ``judge(problem, network, settings)`` gives as (label, verdict) for every setting of
+    ``configs``, each labelled with its setting, and per setting the :func:`draw_summary`."""
     draws = []
     for seed in seeds:
         cases = random_dln_cases(count, seed)
-        bar = progress_bar(len(cases) * len(CONFIGS), f"random draw {seed}", enabled=progress, unit="estimate")
+        bar = progress_bar(len(cases) * len(configs), f"random draw {seed}", enabled=progress, unit=unit)
         rows = []
         for case in cases:
             widths, rank = dict(case.arguments)["widths"], dict(case.arguments)["rank"]
             problem = dln_problem(widths, rank, n=rows_of_data, seed=case.seed, per_sample=True)
-            module = problem.loss.as_module(problem.true_parameter, torch.float32)
-            for name, settings in CONFIGS.items():
-                verdict = _judged(problem, module, {**settings, **(shorter or {})}, gibbs or {})
-                rows.append({"network": case.id, "setting": name, **verdict})
+            for name, settings in configs.items():
+                rows += [{"network": label, "setting": name, **verdict}
+                         for label, verdict in judge(problem, case.id, settings)]
                 if bar is not None:
                     bar.update()
         if bar is not None:
             bar.close()
-        summary = {name: draw_summary([row for row in rows if row["setting"] == name]) for name in CONFIGS}
+        summary = {name: draw_summary([row for row in rows if row["setting"] == name]) for name in configs}
         draws.append({"seed": seed, "rows": rows, "summary": summary})
-    defaults = next(iter(CONFIGS))
-    return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS),
-            "shorter": shorter or {}, "draws": draws,
-            "meets_target": all(draw["summary"][defaults]["silent_misses"] == 0 for draw in draws)}
+    return draws
+
+
+def no_silent_miss(draws: list[dict], configs: dict) -> bool:
+    """The target: the first setting of ``configs`` (the defaults) misses silently in no draw."""
+    defaults = next(iter(configs))
+    return all(draw["summary"][defaults]["silent_misses"] == 0 for draw in draws)
 
 
 def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
