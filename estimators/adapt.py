@@ -214,10 +214,11 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     return averaging.averaged_step_size / (target + shift), achieved, trace
 
 
-def nothing_accepted(sampler: str, rates: list, shrunk: str) -> str:
-    """Why a warm-up stopped: its chains accepted nothing while its step ``shrunk`` (in words)."""
+def nothing_accepted(sampler: str, rates: list, shrunk: str, unit: str = "steps") -> str:
+    """Why a warm-up stopped: over its ``rates`` (one per warm-up step or trajectory, ``unit``) its
+    chains accepted nothing while its step ``shrunk`` (in words)."""
     accepted = float(torch.as_tensor(rates, dtype=torch.float64).mean()) if len(rates) else 0.0
-    return (f"{sampler}'s warm-up found no step size its chains accept: over {len(rates)} warm-up steps they accepted "
+    return (f"{sampler}'s warm-up found no step size its chains accept: over {len(rates)} warm-up {unit} they accepted "
             f"{accepted:.2g} of their proposals while the step shrank {shrunk}; the loss or its gradient near w* is "
             "not finite or changes faster than any step can follow (check the model's outputs and the loss there)")
 

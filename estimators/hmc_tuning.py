@@ -143,7 +143,7 @@ def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, 
             averaging.update(rates[-1])
             if done == NOTHING_ACCEPTED_TRAJECTORIES and not any(rates):
                 raise ValueError(nothing_accepted("HMC", rates, f"from h = {config.step_size:.2g} to "
-                                                  f"{averaging.step_size:.2g}"))
+                                                  f"{averaging.step_size:.2g}", "trajectories"))
             if budget is not None and done < config.burnin_steps and (refusal := budget(spent=spent, done=done)):
                 raise OverBudget(refusal)
     finally:

@@ -197,7 +197,6 @@ def test_checkpoints_along_training_are_read_as_they_are():
     assert not [w for w in caught if "not a critical point" in str(w.message)]
 
 
-
 class _Exponential(nn.Module):
     """exp(50·(a·x + b)): a loss whose gradient changes faster near w* than any step can follow in float32."""
 
@@ -209,9 +208,9 @@ class _Exponential(nn.Module):
         return torch.exp(50.0 * self.linear(inputs))
 
 
-@pytest.mark.parametrize("sampler, shrunk", [("mala", r"to .*, below what float32 holds"),
-                                             ("hmc", r"from h = .* to .*")])
-def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread, monkeypatch, sampler, shrunk):
+@pytest.mark.parametrize("sampler, unit, shrunk", [("mala", "steps", r"to .*, below what float32 holds"),
+                                                   ("hmc", "trajectories", r"from h = .* to .*")])
+def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread, monkeypatch, sampler, unit, shrunk):
     """Every proposal rejected: MALA's warm-up step shrinks below float32's smallest normal number,
     HMC's through its first trajectories (each kept short here: at the full length they take a
     minute); a ValueError saying what happened, where MALA's step check printed a tensor of zeros
@@ -224,6 +223,6 @@ def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread, monkeypa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the localisation's notes on this loss are not what is tested
         with pytest.raises(ValueError, match=rf"^{sampler.upper()}'s warm-up found no step size its chains accept: "
-                                             rf"over \d+ warm-up steps they accepted 0 of their proposals while the "
+                                             rf"over \d+ warm-up {unit} they accepted 0 of their proposals while the "
                                              rf"step shrank {shrunk}; the loss or its gradient near w\* is not finite"):
             estimate_llc(_Exponential(), (inputs, targets), draws=400, sampler=sampler)

@@ -291,4 +291,3 @@ def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule
 def test_an_option_the_groups_asked_for_do_not_read_is_refused(argv, message, capsys):
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
-
