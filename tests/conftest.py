@@ -25,10 +25,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """One torch thread for the dynamics tests, as the commands default to (on a shared 2-core
-    machine two threads were measured many times slower). Restored afterwards."""
+    """One torch thread for every test, as every ``sltlab`` command defaults to: the tests' models
+    are small, and torch's default of one thread per core ran ``tests/estimators`` in 180 s
+    against 133 s at one thread on an idle 2-core machine (and many times slower beside another
+    job). A test that needs another count sets it for itself. Restored afterwards."""
     from sltlab.verification.threads import threads_set_to
 
     with threads_set_to(1):

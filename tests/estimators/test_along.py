@@ -117,7 +117,7 @@ def _modules(mlp, checkpoints):
     return modules
 
 
-def test_batched_checkpoints_agree_with_one_after_the_other_within_their_errors(one_thread):
+def test_batched_checkpoints_agree_with_one_after_the_other_within_their_errors():
     """Four checkpoints, sampled as one run of 4 × 8 chains and one after the other, on other
     seeds so that the two estimates of each checkpoint are independent. Both sample the same
     localised posterior with the same kernel, step and nβ, so the difference of the two λ̂ has
@@ -141,7 +141,7 @@ def test_batched_checkpoints_agree_with_one_after_the_other_within_their_errors(
     assert len({round(mean, 6) for mean in together.means}) == 4   # each checkpoint its own estimate
 
 
-def test_checkpoints_with_different_buffers_are_sampled_one_after_the_other(one_thread):
+def test_checkpoints_with_different_buffers_are_sampled_one_after_the_other():
     mlp, checkpoints, data = _training_run()
     modules = _modules(mlp, checkpoints)
     for index, module in enumerate(modules):
@@ -152,7 +152,7 @@ def test_checkpoints_with_different_buffers_are_sampled_one_after_the_other(one_
     assert len(along.results) == 3 and all(result.rhat is not None for result in along.results)
 
 
-def test_restricted_checkpoints_sampled_together_agree_with_one_after_the_other(one_thread):
+def test_restricted_checkpoints_sampled_together_agree_with_one_after_the_other():
     """As above, under a restriction to the first layer: each checkpoint's chains move only its
     weights, the second layer frozen at that checkpoint's own values."""
     mlp, checkpoints, data = _training_run()
@@ -178,7 +178,7 @@ def test_restricted_checkpoints_sampled_together_agree_with_one_after_the_other(
      "only sgld confines chains to a restriction's parameters"),
     ({}, "calibrate_at=None and no step size"),
 ])
-def test_what_cannot_be_batched_says_why(options, words, one_thread):
+def test_what_cannot_be_batched_says_why(options, words):
     mlp, checkpoints, data = _training_run()
     with pytest.warns(MixingWarning):
         along = estimate_llc_along(checkpoints, data, model=mlp, config=replace(SHORT, draws=8, burnin=2),
@@ -186,7 +186,7 @@ def test_what_cannot_be_batched_says_why(options, words, one_thread):
     assert not along.batched and words in along.note
 
 
-def test_more_chains_than_one_run_holds_are_sampled_in_groups_of_whole_checkpoints(monkeypatch, one_thread):
+def test_more_chains_than_one_run_holds_are_sampled_in_groups_of_whole_checkpoints(monkeypatch):
     import sltlab.estimators.batched as batched
 
     monkeypatch.setattr(batched, "MAX_CHAINS_PER_RUN", 5)   # two checkpoints of 2 chains per run

@@ -210,7 +210,7 @@ class _Exponential(nn.Module):
 
 @pytest.mark.parametrize("sampler, unit, shrunk", [("mala", "steps", r"to .*, below what float32 holds"),
                                                    ("hmc", "trajectories", r"from h = .* to .*")])
-def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(one_thread, monkeypatch, sampler, unit, shrunk):
+def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(monkeypatch, sampler, unit, shrunk):
     """Every proposal rejected: MALA's warm-up step shrinks below float32's smallest normal number,
     HMC's through its first trajectories (each kept short here: at the full length they take a
     minute); a ValueError saying what happened, where MALA's step check printed a tensor of zeros

@@ -9,7 +9,6 @@ from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.models.modular import AdamWConfig, ModularAdditionNetwork, modular_addition_split, train_modular
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_the_recommended_network_has_9312_parameters_and_gives_logits_per_pair():

@@ -9,7 +9,6 @@ from sltlab.models.training import (balanced_initialization, least_squares_fit, 
                                    train_deep_linear)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_problem(widths=(6, 3, 6), seed=0):

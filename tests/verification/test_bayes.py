@@ -17,7 +17,6 @@ from sltlab.verification.dynamics.bayes_problems import (BayesSetup, build_probl
 from sltlab.verification.dynamics.occupancy import (crossover, jackknife_crossover, observed_transition,
                                                     occupancy_table)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 N = np.array([10.0, 20.0, 40.0, 80.0])
 
 

@@ -64,7 +64,7 @@ def test_overhead_rows_state_microseconds_threads_and_targets():
     assert "µs/step" in table and "torch threads" in table and "d = 300" in table
 
 
-def test_along_row_times_both_ways_and_compares_them_in_standard_errors(one_thread):
+def test_along_row_times_both_ways_and_compares_them_in_standard_errors():
     from sltlab.verification.bench.along import along_row, format_along
 
     row = along_row(1, checkpoints=2, chains=2, draws=8)
@@ -109,7 +109,7 @@ def test_a_peer_command_is_timed_in_turn_and_its_sampling_seconds_read_from_its_
     assert "no match for --peer-sampling-regex" in capsys.readouterr().err
 
 
-def test_calibration_row_times_calibration_plus_run_against_the_run_alone(one_thread):
+def test_calibration_row_times_calibration_plus_run_against_the_run_alone():
     """MALA is not swept (no pilots, the ratio near 1); SGLD's coupled pairs decide on runs this
     short, and the row gives their count, the step chosen and the ratio; a sweep that finds no
     equivalent pair is reported as a failure, not as a time."""
@@ -130,7 +130,7 @@ def test_calibration_row_times_calibration_plus_run_against_the_run_alone(one_th
     assert f"{sgld['pilots']} pilots" in table
 
 
-def test_spread_row_scores_every_group_by_the_standard_error_the_estimates_carry(one_thread):
+def test_spread_row_scores_every_group_by_the_standard_error_the_estimates_carry():
     """Two draws of two networks, three groups of two chains × 40 draws each: the rule in use gives each
     group's z from its own estimate's SE, z = √(G/(G − 1))·(λ̂_g − mean)/SE_g, and the per-draw
     rule the SE of blocks of one draw."""
@@ -151,7 +151,7 @@ def test_spread_row_scores_every_group_by_the_standard_error_the_estimates_carry
     assert isinstance(result["meets_target"], bool) and "root mean square of z" in format_spread(result)
 
 
-def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_centre(one_thread):
+def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_centre():
     """One network of two draws, each setting run short: the samplers are the defaults' and
     LLCConfig()'s, a miss is |λ̂ − t| beyond 3 combined SE plus the budget, a silent miss is one
     that passes the gate and warns of nothing, and the summary counts them."""
@@ -194,7 +194,7 @@ def test_module_bench_counts_the_passing_estimates_within_two_standard_errors():
     assert draw_summary([row(0.5, False)])["rms_z_passing"] is None
 
 
-def test_fallback_bench_runs_each_network_by_mala_alone_and_by_the_defaults(one_thread):
+def test_fallback_bench_runs_each_network_by_mala_alone_and_by_the_defaults():
     """A linear map on 100 rows, runs too short for the gate: MALA alone fails it and is kept; the
     defaults either run HMC (and say so) or refuse it with its cost; the table shows both runs."""
     import torch
@@ -219,7 +219,7 @@ def test_fallback_bench_runs_each_network_by_mala_alone_and_by_the_defaults(one_
     assert "linear map (d = 3)" in format_fallback([row]) and "gate FAILED" in format_fallback([row])
 
 
-def test_random_mlps_are_drawn_from_the_seed_within_their_stated_ranges(one_thread):
+def test_random_mlps_are_drawn_from_the_seed_within_their_stated_ranges():
     """The same seed gives the same networks, a network is built as its name says, and the table
     counts the gate's verdicts."""
     import pytest
@@ -253,7 +253,7 @@ def widths_of(name: str) -> list[int]:
     return [int(width) for width in name[name.index("[") + 1:name.index("]")].split(",")]
 
 
-def test_curve_row_times_a_saddle_curve_both_ways_and_compares_them_in_standard_errors(one_thread):
+def test_curve_row_times_a_saddle_curve_both_ways_and_compares_them_in_standard_errors():
     from sltlab.estimators.config import LLCConfig
     from sltlab.verification.bench.curve import curve_row, format_curve
 

@@ -10,7 +10,7 @@ from sltlab.verification.bench.along_accuracy import (along_accuracy_rows, check
 from sltlab.verification.bench.module_accuracy import BIAS_BUDGET
 
 
-def test_along_accuracy_bench_judges_each_checkpoint_against_its_own_truth(one_thread):
+def test_along_accuracy_bench_judges_each_checkpoint_against_its_own_truth():
     """One network as two checkpoints, each setting run short: a row per checkpoint and setting,
     each judged as the module bench judges one estimate, against the truth at its own centre."""
     result = along_accuracy_rows(count=1, seeds=(0,), rows_of_data=500, shorter=dict(chains=2, draws=40, burnin=10),

@@ -40,7 +40,6 @@ SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4",
                        "--draws", "8", "--curve-draws", "20"]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_real_short_run_rises_one_rank_per_stage():

@@ -15,7 +15,6 @@ from sltlab.verification.dynamics.grokking import (GrokkingSetup, SamplerSetting
                                                    shape_summary)
 from sltlab.verification.dynamics.grokking_along import curve_stages
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_memorisation_and_grokking_steps_and_the_shape_summary():

@@ -13,7 +13,6 @@ from sltlab.verification.dynamics.saddle_exchange import exchange_llcs
 from sltlab.verification.dynamics.saddle_plateaus import relabelled_loss
 from sltlab.verification.reference.dln_gibbs import reference_llc
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_exchange_reads_the_finite_n_truth_at_two_deep_plateaus_in_one_run():
