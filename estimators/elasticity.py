@@ -65,7 +65,7 @@ def gamma_elasticity(gaps: np.ndarray, distances: np.ndarray, localization: floa
 def elasticity_of_trace(trace, estimate, localization: float) -> Elasticity | None:
     """:func:`gamma_elasticity` of a run's trace over the chains kept in ``estimate`` (an
     :class:`~sltlab.estimators.llc.LLCEstimate`); None for a trace that recorded no distances."""
-    if "distance" not in trace.fields or estimate.mean is None:
+    if "distance" not in trace.fields or estimate.mean is None or estimate.flat:
         return None
     gaps = estimate.nbeta * (trace.fields["loss"] - trace.fields["center_loss"])
     kept = np.array([value is not None for value in estimate.per_chain])

@@ -291,6 +291,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     stacklevel = caller_stacklevel()
     for message, category in concerns:
         warnings.warn(message, category, stacklevel=stacklevel)
+    flat = (f"no draw's loss differed from another while the chains moved up to {trace.fields['distance'].max():.3g} "
+            "from w*: near w* the loss does not depend on the sampled parameters, so λ̂ = 0 exactly",)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
-                     tuple(getattr(loss, "notes", ())), tuple(message for message, _ in concerns), n,
-                     elasticity=elasticity)
+                     tuple(getattr(loss, "notes", ())) + (flat if estimate.flat else ()),
+                     tuple(message for message, _ in concerns), n, elasticity=elasticity)

@@ -49,6 +49,7 @@ class LLCEstimate(NamedTuple):
     nbeta: float
     divergence: dict[int, str]      # why each dropped chain was dropped
     drift: float | None = None      # (last-quarter λ̂ − first-quarter λ̂)/SE of the difference: :func:`drift_z`
+    flat: bool = False              # no draw's loss differed while every kept chain moved: λ̂ = 0 exactly
 
 
 # What to do when the chains fail the gate, by sampler: the Metropolis-adjusted samplers are exact at
@@ -74,7 +75,7 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
     rule's step, 8 × 1,000 draws) the chains moved 0.6 from w*, as far as free diffusion at that
     step goes (√(ε·T·d) = 0.62), and read λ̂ = −6e-6 ± 5e-6 with R-hat, ESS and drift inside the
     gate, against a finite-n truth of 2.63 (blocked Gibbs)."""
-    if estimate.mean is None:
+    if estimate.mean is None or estimate.flat:
         return None
     failures = []
     if estimate.drift is not None and abs(estimate.drift) > DRIFT_MAX:
@@ -180,14 +181,19 @@ def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
     reasons = {int(c): f"diverged at step {int(trace.divergence_step[c])} (not finite, or beyond the localising "
                        "prior's reach)" for c in np.flatnonzero(trace.diverged)}
     acceptance = trace.fields["acceptance"].mean(-1) if "acceptance" in trace.fields else None
-    return llc_from_gaps(gaps, nbeta, reasons, acceptance)
+    moved = (trace.fields["distance"] > 0).any(-1) if "distance" in trace.fields else None
+    return llc_from_gaps(gaps, nbeta, reasons, acceptance, moved)
 
 
 def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | None = None,
-                  acceptance: np.ndarray | None = None) -> LLCEstimate:
+                  acceptance: np.ndarray | None = None, moved: np.ndarray | None = None) -> LLCEstimate:
     """λ̂ from a (chain, draw) array of nβ·(L_n(w) − L_n(w*)), any sampler's: chains named in
     ``diverged`` (index → reason) and chains that left the basin (:func:`basin_outliers`, with
-    each chain's mean Metropolis ``acceptance`` where there is one) are dropped."""
+    each chain's mean Metropolis ``acceptance`` where there is one) are dropped. Where no draw
+    differs from another although every kept chain ``moved`` from w* (per chain), the loss does
+    not depend on the sampled parameters near w*, and λ̂ = 0 exactly (``flat``): a restriction to
+    a layer whose frozen neighbours' product vanishes has λ = 0 (:mod:`sltlab.theory.restricted`),
+    which chains read as a constant gap, the rounding between L_n(w*) and the draws' losses."""
     reasons = dict(diverged or {})
     reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons)), acceptance=acceptance))
     alive = np.ones(len(gaps), dtype=bool)
@@ -197,6 +203,9 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     if not alive.any():
         return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
+    if not np.ptp(kept) > 0 and moved is not None and moved[alive].all():
+        return LLCEstimate(0.0, 0.0, [0.0 if ok else None for ok in alive], None, None, dropped, nbeta, reasons,
+                           flat=True)
     if not np.ptp(kept) > 0:   # no draw differs from another: chains that never moved have no error bar or ESS
         return LLCEstimate(float(kept.mean()), None, per_chain, None, None, dropped, nbeta, reasons)
     standard_error = mcse(kept)

@@ -1,0 +1,51 @@
+"""A loss that does not depend on the sampled parameters near w* reads λ̂ = 0 exactly, with a
+note saying why, instead of the rounding between L_n(w*) and the draws' losses flagged as a
+negative, unmixed estimate. A restriction to one layer of a rank-0 deep linear network at its
+true parameter (every weight zero) is such a case: the frozen layers' products vanish, and the
+exact restricted λ is 0."""
+
+import numpy as np
+import pytest
+import torch
+
+from sltlab.estimators import estimate_llc
+from sltlab.estimators.llc import llc_from_gaps, mixing_concern
+from sltlab.theory.restricted import restricted_deep_linear_balanced
+from sltlab.verification.suite import dln_problem
+
+WIDTHS, RANK = [2, 2, 3], 0
+
+
+def test_constant_draws_of_chains_that_moved_are_a_flat_loss_and_otherwise_no_estimate_of_error():
+    constant = np.full((4, 50), -0.25)
+    flat = llc_from_gaps(constant, 10.0, moved=np.ones(4, dtype=bool))
+    assert flat.flat and flat.mean == 0.0 and flat.standard_error == 0.0 and flat.per_chain == [0.0] * 4
+    assert mixing_concern(flat) is None
+    for moved in (None, np.array([True, True, False, True])):   # a chain that never left w* says nothing
+        still = llc_from_gaps(constant, 10.0, moved=moved)
+        assert not still.flat and still.mean == -0.25 and still.standard_error is None
+        assert "R-hat could not be computed" in mixing_concern(still)
+
+
+@pytest.fixture(scope="module")
+def zero_network():
+    problem = dln_problem(WIDTHS, RANK, n=2_000, seed=1, per_sample=True)
+    return problem.loss.as_module(problem.true_parameter, torch.float32), problem.data
+
+
+@pytest.mark.parametrize("settings", [dict(draws=400), dict(sampler="sgld", draws=200, batch_size=100)],
+                         ids=["mala", "sgld"])
+def test_a_layer_whose_frozen_neighbours_vanish_reads_zero_without_a_warning(zero_network, settings):
+    module, data = zero_network
+    assert restricted_deep_linear_balanced(WIDTHS, RANK, 2).lam_float == 0.0
+    result = estimate_llc(module, data, restrict_to="1.weight", **settings)   # any warning fails the test
+    assert result.mean == 0.0 and result.standard_error == 0.0 and not result.warnings
+    assert any("does not depend on the sampled parameters, so λ̂ = 0 exactly" in note for note in result.notes)
+
+
+def test_restrictions_sampled_together_each_read_zero(zero_network):
+    module, data = zero_network
+    results = estimate_llc(module, data, restrict_to=["0.weight", "1.weight"], sampler="sgld", draws=200,
+                           batch_size=100)
+    assert [result.mean for result in results] == [0.0, 0.0]
+    assert all("λ̂ = 0 exactly" in result.notes[0] for result in results)
