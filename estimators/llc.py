@@ -49,7 +49,7 @@ class LLCEstimate(NamedTuple):
     nbeta: float
     divergence: dict[int, str]      # why each dropped chain was dropped
     drift: float | None = None      # (last-quarter λ̂ − first-quarter λ̂)/SE of the difference: :func:`drift_z`
-    flat: bool = False              # no draw's loss differed while every kept chain moved: λ̂ = 0 exactly
+    flat: bool = False              # no draw's loss differed while every kept chain moved: λ̂ = 0
 
 
 # What to do when the chains fail the gate, by sampler: the Metropolis-adjusted samplers are exact at
@@ -191,9 +191,10 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     ``diverged`` (index → reason) and chains that left the basin (:func:`basin_outliers`, with
     each chain's mean Metropolis ``acceptance`` where there is one) are dropped. Where no draw
     differs from another although every kept chain ``moved`` from w* (per chain), the loss does
-    not depend on the sampled parameters near w*, and λ̂ = 0 exactly (``flat``): a restriction to
-    a layer whose frozen neighbours' product vanishes has λ = 0 (:mod:`sltlab.theory.restricted`),
-    which chains read as a constant gap, the rounding between L_n(w*) and the draws' losses."""
+    not change with the sampled parameters near w* by more than its precision, and λ̂ = 0
+    (``flat``): a restriction to a layer whose frozen neighbours' product vanishes has λ = 0
+    (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
+    L_n(w*) and the draws' losses."""
     reasons = dict(diverged or {})
     reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons)), acceptance=acceptance))
     alive = np.ones(len(gaps), dtype=bool)

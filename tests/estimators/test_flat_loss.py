@@ -1,4 +1,4 @@
-"""A loss that does not depend on the sampled parameters near w* reads λ̂ = 0 exactly, with a
+"""A loss that does not depend on the sampled parameters near w* reads λ̂ = 0, with a
 note saying why, instead of the rounding between L_n(w*) and the draws' losses flagged as a
 negative, unmixed estimate. A restriction to one layer of a rank-0 deep linear network at its
 true parameter (every weight zero) is such a case: the frozen layers' products vanish, and the
@@ -40,7 +40,8 @@ def test_a_layer_whose_frozen_neighbours_vanish_reads_zero_without_a_warning(zer
     assert restricted_deep_linear_balanced(WIDTHS, RANK, 2).lam_float == 0.0
     result = estimate_llc(module, data, restrict_to="1.weight", **settings)   # any warning fails the test
     assert result.mean == 0.0 and result.standard_error == 0.0 and not result.warnings
-    assert any("does not depend on the sampled parameters, so λ̂ = 0 exactly" in note for note in result.notes)
+    said = "does not change with the sampled parameters by more than float32 rounds it, so λ̂ = 0"
+    assert any(said in note for note in result.notes)
 
 
 def test_restrictions_sampled_together_each_read_zero(zero_network):
@@ -48,4 +49,4 @@ def test_restrictions_sampled_together_each_read_zero(zero_network):
     results = estimate_llc(module, data, restrict_to=["0.weight", "1.weight"], sampler="sgld", draws=200,
                            batch_size=100)
     assert [result.mean for result in results] == [0.0, 0.0]
-    assert all("λ̂ = 0 exactly" in result.notes[0] for result in results)
+    assert all("so λ̂ = 0" in result.notes[0] for result in results)
