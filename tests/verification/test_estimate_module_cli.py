@@ -21,6 +21,9 @@ def build():
     return nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
 
 ready = build()
+
+def broken():
+    raise RuntimeError("no weights here")
 """
 SHORT = ["--chains", "2", "--draws", "60", "--burnin", "10", "--step-size", "1e-3", "--localize-at", "true_parameter",
          "--sampler", "sgld", "--seed", "3"]
@@ -38,6 +41,7 @@ def files(tmp_path_factory):
     saved as training scripts save them (with the optimiser and the step)."""
     folder = tmp_path_factory.mktemp("own")
     (folder / "net.py").write_text(MODEL_FILE)
+    (folder / "unimportable.py").write_text("import sltlab_no_such_module\n")
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(120, 2, generator=generator)
     y = torch.tanh(x[:, :1] - x[:, 1:]) + 0.1 * torch.randn(120, 1, generator=generator)
@@ -120,6 +124,10 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
     (["--model", "{f}/nothing.py:build"], "--model: no file"),
     (["--model", "{f}/net.py:absent"], "defines no 'absent'"),
     (["--model", "{f}/net.py:torch"], "gives a module, not a torch.nn.Module"),
+    (["--model", "{f}/net.py:broken"], "--model: RuntimeError: no weights here (line 12 of net.py) in broken()"),
+    (["--model", "{f}/unimportable.py:build"], "--model: ModuleNotFoundError: No module named "
+                                               "'sltlab_no_such_module' (line 1 of unimportable.py) while"),
+    (["--out", "{f}/curve"], "--out writes the curve along several --checkpoint files; one estimate has no curve"),
     (["--data", "{f}/step5.pt"], "--data {f}/step5.pt holds a dict: save a tuple of tensors"),
     (["--data", "{f}/final.pt"], "the tensors have different numbers of rows (0.weight 4, 0.bias 4, 2.weight 1"),
     (["--data", "{f}/missing.pt"], "--data: no file"),

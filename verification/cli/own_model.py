@@ -79,6 +79,9 @@ def _estimate_module(args) -> Result:
         return _along(args, model, data, restrictions, calls)
     if args.steps is not None:
         raise ValueError("--steps names the training step of each of several --checkpoint files")
+    if args.out is not None:
+        raise ValueError("--out writes the curve along several --checkpoint files; one estimate has no curve "
+                         "(--json gives its numbers)")
     if args.checkpoint:
         _load_into(model, args.checkpoint[0])
     answer = estimate_llc(model, data, restrict_to=restrictions if len(restrictions) > 1 else
@@ -102,6 +105,9 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
         raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
     calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
+    out = None if args.out is None else Path(args.out)
+    if out is not None:   # before sampling, so that a folder that cannot be written fails at once
+        out.mkdir(parents=True, exist_ok=True)
     answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
                                 calibrate_at=calibrate_at, restrict_to=restrictions if len(restrictions) > 1 else
                                 (restrictions[0] if restrictions else None), **calls)
@@ -109,11 +115,9 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     payload = {"model": args.model, "data": args.data, "torch_threads": args.threads,
                **(curves[0] if len(curves) == 1 else {"curves": curves})}
     lines = [f"{args.model} on {args.data}"] + [line for curve in curves for line in _curve_lines(curve, steps)]
-    if args.out is not None:
+    if out is not None:
         from sltlab.verification.dynamics.figures import plot_llc_along
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         payload["figure"] = str(plot_llc_along(curves, out / "llc_along.png",
                                                title=f"{args.model}, {len(steps)} checkpoints"))
         (out / "llc_along.json").write_text(json.dumps(payload, indent=1, allow_nan=False))

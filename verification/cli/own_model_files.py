@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,16 +37,29 @@ def load_model(spec: str) -> nn.Module:
     sys.path.insert(0, str(path.resolve().parent))
     try:
         loader_spec.loader.exec_module(source)
+    except Exception as error:
+        raise ValueError(f"--model: {_raised(error, path)} while {path} was run") from error
     finally:
         sys.path.remove(str(path.resolve().parent))
     if not hasattr(source, name):
         raise ValueError(f"--model: {path} defines no {name!r}")
     model = getattr(source, name)
     if callable(model) and not isinstance(model, nn.Module):
-        model = model()
+        try:
+            model = model()
+        except Exception as error:
+            raise ValueError(f"--model: {_raised(error, path)} in {name}()") from error
     if not isinstance(model, nn.Module):
         raise ValueError(f"--model: {spec} gives a {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def _raised(error: Exception, path: Path) -> str:
+    """What the user's file raised, with the line of that file it last passed through."""
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if Path(frame.filename).resolve() == path.resolve()]
+    where = f" (line {lines[-1]} of {path.name})" if lines else ""
+    return f"{type(error).__name__}: {error}{where}"
 
 
 class Columns(Dataset):
