@@ -30,6 +30,9 @@ def result_text(result) -> str:
     size = "" if facts["n"] is None else f", n = {facts['n']:,}"
     if facts["llc"] is None:
         head = f"LLCResult: no estimate, all {facts['chains']} chains diverged (nβ = {facts['nbeta']:.5g}{size})"
+    elif result.estimate.flat:
+        head = (f"LLCResult: λ̂ = 0, no draw's loss differing from another: the loss does not change with the "
+                f"sampled parameters near w* (nβ = {facts['nbeta']:.5g}{size})")
     else:
         head = (f"LLCResult: λ̂ = {facts['llc']:.4f} ± {shown(facts['standard_error'])}  "
                 f"(nβ = {facts['nbeta']:.5g}{size})")
