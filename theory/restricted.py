@@ -20,8 +20,8 @@ So the restricted learning coefficient is
     λ_l = rank(A_l)·rank(B_l)/2,   m = 1,
 
 and λ_l = 0 when a frozen product vanishes: K is then identically 0 and the loss does not
-depend on W_l (no log n term in the free energy). The derivation is set out in the project's
-THEORY.md §6; it holds at every true parameter, not only at the deepest ones.
+depend on W_l (no log n term in the free energy). The derivation holds at every true
+parameter, not only at the deepest ones.
 
 At a balanced rank-r true parameter (:func:`sltlab.models.balanced_factorization`: every layer
 of rank exactly r, aligned, so every product of consecutive layers has rank r) this gives

@@ -1,5 +1,5 @@
-"""The restricted learning coefficient of one layer of a deep linear network (THEORY.md §6):
-exact values at balanced true parameters, the general rank form, exact ranks from matrices, and
+"""The restricted learning coefficient of one layer of a deep linear network
+(:mod:`sltlab.theory.restricted`): exact values at balanced true parameters, the general rank form, exact ranks from matrices, and
 bad input."""
 
 import pytest
