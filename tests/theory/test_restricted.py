@@ -1,6 +1,6 @@
 """The restricted learning coefficient of one layer of a deep linear network
-(:mod:`sltlab.theory.restricted`): exact values at balanced true parameters, the general rank form, exact ranks from matrices, and
-bad input."""
+(:mod:`sltlab.theory.restricted`): exact values at balanced true parameters, the general rank
+form, exact ranks from matrices, and bad input."""
 
 import pytest
 import sympy
