@@ -114,16 +114,23 @@ def judged_against_gibbs(problem, result, warned: list[str], seconds: float, gib
     and γ, and the verdict: its error and z, whether it passes the gate and whether it misses."""
     truth = reference_llc(FullDataLoss(problem.loss, *problem.data), result.localization.center.double(),
                           result.nbeta, result.config.localization, **gibbs)
+    return judged_against(result, truth.mean, truth.standard_error, float(problem.exact.lam), warned, seconds)
+
+
+def judged_against(result, truth: float, truth_se: float, lam: float, warned: list[str], seconds: float) -> dict:
+    """An estimate beside its finite-n ``truth`` (± ``truth_se``) and exact ``lam``, and the
+    verdict: its error (relative, where the truth is not 0) and z, whether it passes the gate and
+    whether it misses, |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·|t|."""
     passes = result.mean is not None and mixing_concern(result.estimate) is None
-    row = {"lambda": float(problem.exact.lam), "llc": result.mean, "se": result.standard_error, "rhat": result.rhat,
-           "ess": result.ess, "truth": truth.mean, "truth_se": truth.standard_error, "passes_gate": passes,
+    row = {"lambda": lam, "llc": result.mean, "se": result.standard_error, "rhat": result.rhat,
+           "ess": result.ess, "truth": truth, "truth_se": truth_se, "passes_gate": passes,
            "warned": warned, "seconds": seconds, "sampler": result.config.sampler}
     if result.mean is None or result.standard_error is None:
         return {**row, "error": None, "z": None, "misses": True}
-    spread = math.hypot(result.standard_error, truth.standard_error)
-    error = result.mean - truth.mean
-    return {**row, "error": error / truth.mean, "z": error / spread if spread > 0 else None,
-            "misses": abs(error) > 3 * spread + BIAS_BUDGET * abs(truth.mean)}
+    spread = math.hypot(result.standard_error, truth_se)
+    error = result.mean - truth
+    return {**row, "error": error / truth if truth else None, "z": error / spread if spread > 0 else None,
+            "misses": abs(error) > 3 * spread + BIAS_BUDGET * abs(truth)}
 
 
 def draw_summary(rows: list[dict]) -> dict:
@@ -146,19 +153,19 @@ def format_module_accuracy(result: dict) -> str:
                                  f"{result['rows_of_data']:,})")
 
 
-def format_judged(result: dict, what: str) -> str:
+def format_judged(result: dict, what: str, against: str = "blocked-Gibbs truths at each estimate's centre") -> str:
     """The table of a result of judged draws (:func:`module_accuracy_rows` and alike) under ``what``."""
-    lines = [f"{what}, against blocked-Gibbs truths at each estimate's centre; a miss is |λ̂ − t| > "
+    lines = [f"{what}, against {against}; a miss is |λ̂ − t| > "
              f"3·√(SE² + SE_t²) + {result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the "
              "gate and warns of nothing) by the defaults: " + ("ok" if result["meets_target"] else "MISSED"),
-             f"    {'network':<44} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
+             f"    {'network':<52} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
              f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'z':>6} {'s':>5}"]
     for draw in result["draws"]:
         lines.append(f"  draw {draw['seed']}:")
         for row in draw["rows"]:
             llc = "—" if row["llc"] is None else f"{row['llc']:.3f} ± {row['se'] or 0:.3f}"
             error = "—" if row["error"] is None else f"{row['error']:+.1%}"
-            lines.append(f"    {row['network'][:44]:<44} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
+            lines.append(f"    {row['network'][:52]:<52} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
                          f"{llc:>16} {error:>7} {row['rhat'] or math.nan:6.3f} {row['ess'] or 0:6.0f} "
                          f"{'pass' if row['passes_gate'] else 'FAIL':>5} {_signed(row['z']):>6} {row['seconds']:5.0f}"
                          + ("  MISS" if row["misses"] else "") + "".join(f"  {name}" for name in row["warned"]))

@@ -15,7 +15,8 @@ def add_bench_command(commands) -> None:
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
                                         "along", "curve", "ladder", "restrictions", "calibration", "spread", "module",
-                                        "along-accuracy", "fallback", "peer", "stages"],
+                                        "along-accuracy", "restricted-accuracy", "fallback", "peer",
+                                        "stages"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -35,7 +36,9 @@ def add_bench_command(commands) -> None:
                                     "random draws of deep linear networks as nn.Sequential (--count each, 3 by "
                                     "default; minutes per network); along-accuracy judges estimate_llc_along's "
                                     "defaults the same way at two points of each network's minimum set, given as "
-                                    "two checkpoints (minutes per network); fallback runs the one call with MALA "
+                                    "two checkpoints (minutes per network); restricted-accuracy judges its "
+                                    "restricted LLC of every layer against the closed-form truth of the Gaussian "
+                                    "restricted posterior (minutes per network); fallback runs the one call with MALA "
                                     "alone and, where MALA fails the mixing gate, with its defaults' budgeted HMC "
                                     "fallback on "
                                     "three trained MLPs, or on --count random ones from --seed (minutes); "
@@ -45,11 +48,12 @@ def add_bench_command(commands) -> None:
                ("--checkpoints", dict(type=int, help="along: checkpoints of the grokking network (default 50); "
                                                     "curve: of the saddle run (default 60)")),
                ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
-                                               "module, along-accuracy: networks in each of their two draws "
-                                               "(default 9, 3, 3); fallback: "
+                                               "module, along-accuracy, restricted-accuracy: networks in each of "
+                                               "their two draws (default 9, 3, 3, 3); fallback: "
                                                "random MLPs drawn instead of its three; stages: seeds per case (40)")),
                ("--seed", dict(type=int, help="grid, estimand, fallback: seed of the draw; spread, module, "
-                                              "along-accuracy: of the first of their two (default 0)")),
+                                              "along-accuracy, restricted-accuracy: of the first of their two "
+                                              "(default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
                                                        "LocalCluster "
                                                        "or tcp://host:port on a running scheduler (default: here, "
@@ -71,8 +75,9 @@ def add_bench_command(commands) -> None:
 
 # The groups that read each option: given to any other group, it would be silently ignored.
 OPTION_GROUPS = {"checkpoints": {"along", "curve"},
-                 "count": {"grid", "estimand", "spread", "module", "along-accuracy", "fallback", "stages"},
-                 "seed": {"grid", "estimand", "spread", "module", "along-accuracy", "fallback"},
+                 "count": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy", "fallback",
+                           "stages"},
+                 "seed": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy", "fallback"},
                  "dask": {"grid", "estimand"},
                  "peer_seconds": {"peer"}, "peer_command": {"peer"}, "compile": {"overhead"}}
 
@@ -168,6 +173,14 @@ def _bench(args) -> Result:
         result["along-accuracy"] = along_accuracy_rows(count=_count(args, 3), seeds=(args.seed, args.seed + 1),
                                                        progress=not args.json and sys.stderr.isatty())
         tables.append(format_along_accuracy(result["along-accuracy"]))
+    if "restricted-accuracy" in wanted:
+        from sltlab.verification.bench.restricted_accuracy import (format_restricted_accuracy,
+                                                                   restricted_accuracy_rows)
+
+        result["restricted-accuracy"] = restricted_accuracy_rows(count=_count(args, 3),
+                                                                 seeds=(args.seed, args.seed + 1),
+                                                                 progress=not args.json and sys.stderr.isatty())
+        tables.append(format_restricted_accuracy(result["restricted-accuracy"]))
     if "fallback" in wanted:
         from sltlab.verification.bench.fallback import NETWORKS, fallback_rows, format_fallback, random_mlps
 
