@@ -291,9 +291,10 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     stacklevel = caller_stacklevel()
     for message, category in concerns:
         warnings.warn(message, category, stacklevel=stacklevel)
-    flat = (f"no draw's loss differed from another while the chains moved up to {trace.fields['distance'].max():.3g} "
-            f"from w*: near w* the loss does not change with the sampled parameters by more than {resolved.dtype} "
-            "rounds it, so λ̂ = 0",)
+    flat = () if not estimate.flat else (f"no draw's loss differed from another while the chains moved up "
+                                         f"to {trace.fields['distance'].max():.3g} from w*: near w* the loss does not "
+                                         f"change with the sampled parameters by more than {resolved.dtype} rounds "
+                                         "it, so λ̂ = 0",)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
-                     tuple(getattr(loss, "notes", ())) + (flat if estimate.flat else ()),
+                     tuple(getattr(loss, "notes", ())) + flat,
                      tuple(message for message, _ in concerns), n, elasticity=elasticity)
