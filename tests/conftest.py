@@ -27,10 +27,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """One torch thread for every test, as every ``sltlab`` command defaults to: the tests' models
-    are small, and torch's default of one thread per core ran ``tests/estimators`` in 180 s
-    against 133 s at one thread on an idle 2-core machine (and many times slower beside another
-    job). A test that needs another count sets it for itself. Restored afterwards."""
+    """One torch thread for every test, as every ``sltlab`` command defaults to, chosen rather than
+    inherited from torch (one thread per core). On an idle 2-core machine it hardly matters
+    (``tests/estimators`` 143 s against 148 s at two threads, back to back); beside one busy
+    core, two threads wait on each other (``tests/verification/test_grid.py`` 37 s against 15 s at
+    one thread). A test that needs another count sets it for itself. Restored afterwards."""
     from sltlab.verification.threads import threads_set_to
 
     with threads_set_to(1):
