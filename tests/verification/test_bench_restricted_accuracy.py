@@ -7,7 +7,7 @@ from sltlab.theory.restricted import restricted_deep_linear_balanced
 from sltlab.verification.bench.module_accuracy import BIAS_BUDGET
 from sltlab.verification.bench.restricted_accuracy import (closed_form_truth, format_restricted_accuracy,
                                                            restricted_accuracy_rows)
-from sltlab.verification.suite import dln_problem
+from sltlab.verification.suite import dln_problem, random_dln_cases
 
 
 def test_the_closed_form_truth_is_that_of_the_autograd_hessian_of_the_module_s_loss():
@@ -42,10 +42,11 @@ def test_restricted_accuracy_bench_judges_every_layer_of_every_network():
     assert [row["network"].split(" random")[0] for row in draw["rows"]] == [f"layer {layer}" for layer in
                                                                             range(1, layers + 1)] * 2
     assert [row["sampler"] for row in draw["rows"]] == ["mala"] * layers + ["sgld"] * layers
-    widths = [int(width) for width in draw["rows"][0]["network"].split("widths=")[1].split(",")[0].split("-")]
-    rank = int(draw["rows"][0]["network"].split("rank=")[1].rstrip("]"))
+    (case,) = random_dln_cases(1, 0)
+    widths, rank = dict(case.arguments)["widths"], dict(case.arguments)["rank"]
+    assert layers == len(widths) - 1
     for index, row in enumerate(draw["rows"]):
-        assert row["lambda"] == restricted_deep_linear_balanced(widths, rank, index % layers + 1).lam_float
+        assert row["lambda"] == restricted_deep_linear_balanced(list(widths), rank, index % layers + 1).lam_float
         assert row["truth_se"] == 0.0 and 0 <= row["truth"] <= row["lambda"]
         if row["llc"] is not None and row["se"] is not None:
             beyond = abs(row["llc"] - row["truth"]) - 3 * row["se"]

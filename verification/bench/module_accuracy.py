@@ -92,12 +92,19 @@ def no_silent_miss(draws: list[dict], configs: dict) -> bool:
 
 def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
     """One estimate through the one call, its Gibbs truth and the verdict."""
+    result, warned, seconds = warned_estimate(module, problem.data, settings)
+    return judged_against_gibbs(problem, result, warned, seconds, gibbs)
+
+
+def warned_estimate(module, data, settings: dict) -> tuple:
+    """``estimate_llc(module, data, **settings)`` with the names of the estimate warnings it
+    raised, recorded to be judged against the truth and the gate, and its seconds."""
     clock = time.perf_counter()
-    with warnings.catch_warnings(record=True) as raised:   # judged here against the truth and the gate
+    with warnings.catch_warnings(record=True) as raised:
         warnings.simplefilter("always", EstimateWarning)
-        result = estimate_llc(module, problem.data, **settings)
-    warned = sorted({notice.category.__name__ for notice in estimate_warnings(raised)})
-    return judged_against_gibbs(problem, result, warned, time.perf_counter() - clock, gibbs)
+        result = estimate_llc(module, data, **settings)
+    return result, sorted({notice.category.__name__ for notice in estimate_warnings(raised)}), \
+        time.perf_counter() - clock
 
 
 def estimate_warnings(raised: list) -> list:

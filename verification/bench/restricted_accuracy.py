@@ -17,31 +17,24 @@ estimate warning, and the target is that the defaults have none.
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import asdict
 
 import torch
 
-from sltlab.estimators import LLCConfig, estimate_llc
 from sltlab.estimators.module import MODULE_DEFAULTS
-from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.theory.restricted import restricted_deep_linear_balanced
-from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, ROWS, estimate_warnings, format_judged,
-                                                        judged_against, judged_draws, no_silent_miss)
-
-# The settings compared, by name: the one call's defaults, and the bare LLCConfig() it replaced.
-CONFIGS = {"defaults (mala)": {}, "LLCConfig() (sgld)": {"config": LLCConfig()}}
+from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, CONFIGS, ROWS, format_judged, judged_against,
+                                                        judged_draws, no_silent_miss, warned_estimate)
 
 
 def restricted_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, rows_of_data: int = ROWS,
                              shorter: dict | None = None, progress: bool = False) -> dict:
     """For each random draw (``seeds``) of ``count`` networks, every layer restricted under every
-    setting of :data:`CONFIGS` against its closed-form truth; per draw and setting, how many passed
-    the gate, missed, and missed silently. ``shorter`` overrides settings of every estimate (a quick
-    check of the bench itself)."""
+    setting of the module bench's ``CONFIGS`` against its closed-form truth; per draw and setting,
+    how many passed the gate, missed, and missed silently. ``shorter`` overrides settings of every
+    estimate (a quick check of the bench itself)."""
     def judge(problem, network: str, settings: dict) -> list[tuple[str, dict]]:
         module = problem.loss.as_module(problem.true_parameter, torch.float32)
         return [(f"layer {layer} {network}", _judged(problem, module, layer, {**settings, **(shorter or {})}))
@@ -63,15 +56,12 @@ def closed_form_truth(problem, layer: int, nbeta: float, localization: float) ->
 
 def _judged(problem, module, layer: int, settings: dict) -> dict:
     """Layer ``layer``'s restricted estimate through the one call, its truth and the verdict."""
-    clock = time.perf_counter()
-    with warnings.catch_warnings(record=True) as raised:   # judged here against the truth and the gate
-        warnings.simplefilter("always", EstimateWarning)
-        result = estimate_llc(module, problem.data, restrict_to=f"{layer - 1}.weight", **settings)
-    warned = sorted({notice.category.__name__ for notice in estimate_warnings(raised)})
+    result, warned, seconds = warned_estimate(module, problem.data, {"restrict_to": f"{layer - 1}.weight",
+                                                                     **settings})
     parameters = problem.exact.parameters
     lam = restricted_deep_linear_balanced(list(parameters["widths"]), parameters["rank"], layer).lam_float
     truth = closed_form_truth(problem, layer, result.nbeta, result.config.localization)
-    return judged_against(result, truth, 0.0, lam, warned, time.perf_counter() - clock)
+    return judged_against(result, truth, 0.0, lam, warned, seconds)
 
 
 def format_restricted_accuracy(result: dict) -> str:
