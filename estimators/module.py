@@ -23,7 +23,8 @@ from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities
 from sltlab.estimators.batched import sampled_together
-from sltlab.estimators.restrictions import estimate_llc_restricted, restriction_label, why_restrictions_not_batched
+from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
+                                           why_restrictions_not_batched)
 from sltlab.estimators.streamed import first_rows, leading_rows, row_count
 
 INPUT_KEYS = ("x", "input", "inputs")
@@ -103,7 +104,10 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
     config = _config(config, settings, defaults)
     rows = read_rows(data, stream)
     sample_loss, inputs, targets, loss_notes = _resolve_loss(loss, rows, inputs, targets)
-    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes)
+    n = row_count(rows.tensors)
+    clamped = (f"batch_size {config.batch_size} exceeds the data's {n} rows: every step uses all {n}",) if (
+        config.batch_size is not None and n and config.batch_size > n) else ()
+    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes + clamped)
 
 
 def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,
@@ -144,6 +148,7 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     if not restrictions:
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
     adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
+    check_distinct(restrictions, adapters)
     reason = why_restrictions_not_batched(prepared.config, restrictions) if batched else "batched=False"
     if reason is None:
         full = prepared.adapter(model, traced=False)

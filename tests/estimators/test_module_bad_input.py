@@ -1,8 +1,8 @@
 """Bad input to the one call is a one-line ValueError that names the real problem, and a run
 whose chains never moved claims no error bar: a non-finite loss at the given parameter, class
 indices torch would skip or cannot read, a restriction given as a submodule or as something
-else, single rows from a loader without batching, a module or loss the data do not fit, and a precision
-too coarse for the nβ asked."""
+else, two restrictions of the same parameters, single rows from a loader without batching, a
+module or loss the data do not fit, and a precision too coarse for the nβ asked."""
 
 import warnings
 
@@ -97,6 +97,16 @@ def test_a_restriction_that_is_neither_a_name_nor_a_submodule_is_refused(regress
     model, x, y = regression
     with pytest.raises(ValueError, match=f"^{message}$"):
         estimate_llc(model, (x, y), restrict_to=restriction, **SHORT)
+
+
+@pytest.mark.parametrize("restrictions, message", [
+    (["0.weight", "2.*", "0.weight"], r"entries 0 \('0\.weight'\) and 2 \('0\.weight'\)"),
+    (["2.*", "0", ("2.bias", "2.weight")], r"entries 0 \('2\.\*'\) and 2 \(\('2\.bias', '2\.weight'\)\)"),
+])
+def test_two_restrictions_that_select_the_same_parameters_are_refused(regression, restrictions, message):
+    model, x, y = regression
+    with pytest.raises(ValueError, match=f"^restrict_to {message} select the same parameters .*: give each once$"):
+        estimate_llc(model, (x, y), restrict_to=restrictions, **SHORT)
 
 
 def test_a_loader_without_batching_over_single_rows_reads_each_item_as_a_row(regression):

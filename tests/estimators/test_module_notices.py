@@ -13,7 +13,7 @@ from torch import nn
 from sltlab.estimators import LLCConfig, estimate_llc, estimate_llc_along
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.localize import Localization, negative_estimate_concern
-from sltlab.estimators.notices import LocalizationWarning
+from sltlab.estimators.notices import EstimateWarning, LocalizationWarning
 
 SHORT = LLCConfig(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
 CENTRE = Localization(torch.zeros(3), "true_parameter", 0, 0.5, 0.0, 1.0)
@@ -94,6 +94,15 @@ class _TwoHeads(nn.Module):
         with torch.no_grad():
             watched = self.watched(x)
         return self.body(x) + 0 * watched
+
+
+def test_a_batch_size_above_the_rows_is_said_to_use_them_all():
+    x, y = _regression(rows=64)
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only the notes matter here
+        warnings.simplefilter("ignore", EstimateWarning)
+        result = estimate_llc(nn.Linear(3, 1), (x, y), batch_size=100, chains=2, draws=40, step_size=1e-4)
+    assert result.config.batch_size == 64
+    assert "batch_size 100 exceeds the data's 64 rows: every step uses all 64" in result.notes
 
 
 def test_parameters_that_never_reach_the_loss_are_named():
