@@ -15,7 +15,8 @@ from importlib import import_module
 
 _PUBLIC = {
     "config": ("LLCConfig", "SAMPLER_NAMES", "LOCALIZATIONS"),
-    "estimate": ("LLCResult", "estimate_llc_from_loss"),
+    "estimate": ("estimate_llc_from_loss",),
+    "result": ("LLCResult",),
     "module": ("estimate_llc",),
     "along": ("LLCAlongTraining", "estimate_llc_along"),
     "batched": ("estimate_llc_at_centers", "estimate_llc_at_temperatures"),

@@ -25,8 +25,8 @@ from torch import nn
 from sltlab.estimators.batched import WARMED_UP, estimate_llc_at_centers, sampled_together
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.result import LLCResult
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.module import along_defaults, prepare
@@ -73,7 +73,7 @@ class LLCAlongTraining(NamedTuple):
     @property
     def mixed(self) -> list[bool]:
         """Whether each checkpoint's chains pass R-hat ≤ 1.05 and ESS ≥ 200; the gate's drift and
-        zero checks (:func:`~sltlab.estimators.llc.mixing_concern`) are in each result's warnings."""
+        zero checks (:func:`~sltlab.estimators.gate.mixing_concern`) are in each result's warnings."""
         return [result.rhat is not None and result.ess is not None and result.rhat <= RHAT_MAX
                 and result.ess >= ESS_MIN for result in self.results]
 

@@ -26,7 +26,8 @@ from torch import Tensor
 from sltlab.estimators.adapt import MALA_TARGET_ACCEPTANCE, adapt_step_sizes_in_groups
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, RunInputs, result_of_trace, run_inputs
+from sltlab.estimators.estimate import RunInputs, run_inputs
+from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.localize import Localization, localizer
 from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
 from sltlab.estimators.sample_on import remedies_not_applied, sample_on_unmixed

@@ -38,7 +38,8 @@ import numpy as np
 from torch import Tensor
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
+from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.result import LLCResult
 from sltlab.estimators.localize import Localization
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.pilots import COUPLED_SAMPLER, SweepPoint, coupled_pair, pilot_point

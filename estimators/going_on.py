@@ -22,12 +22,13 @@ from __future__ import annotations
 from typing import Callable
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, gate_reading, llc_from_trace, mixing_concern, unmixed
+from sltlab.estimators.llc import llc_from_trace
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX, gate_reading, mixing_concern, unmixed
 from sltlab.estimators.sampling import Trace, after_warm_up, joined
 
 
 def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:
-    """While the kept chains fail the mixing gate (:func:`~sltlab.estimators.llc.mixing_concern`),
+    """While the kept chains fail the mixing gate (:func:`~sltlab.estimators.gate.mixing_concern`),
     at most ``config.reruns`` times: run as many draws again from where the chains ended, the
     earlier run becoming burn-in (its draws discarded, its divergences kept). Chains that climb
     slowly enough pass the gate before they arrive (two deep linear networks of 6,000–7,000
@@ -49,7 +50,7 @@ def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig
 
 
 def extend_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:
-    """While the kept chains fail the gate on R-hat or ESS (:func:`~sltlab.estimators.llc.unmixed`),
+    """While the kept chains fail the gate on R-hat or ESS (:func:`~sltlab.estimators.gate.unmixed`),
     at most ``config.extend_unmixed`` times: go on from where they ended for as many draws as the
     trace holds, the draws of both runs kept (:func:`~sltlab.estimators.sampling.joined`), but only
     while the rounds left could bring them through (:func:`could_pass`). A drift or an estimate

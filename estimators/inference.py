@@ -11,7 +11,7 @@ import numpy as np
 
 
 def trace_draws(result) -> dict[str, np.ndarray]:
-    """The (chain, draw) arrays of an :class:`~sltlab.estimators.estimate.LLCResult`: ``llc``,
+    """The (chain, draw) arrays of an :class:`~sltlab.estimators.result.LLCResult`: ``llc``,
     the per-draw nβ·(L(w) − L(w*)) whose mean over the kept chains is λ̂ (Lau et al. 2023,
     Def. 3.1), ``loss`` (L(w) at each draw), ``center_loss`` (L(w*) on the same batch) and, where
     recorded, ``distance`` (‖w − w*‖ at each draw). Chains dropped from λ̂ are kept here;

@@ -18,7 +18,8 @@ from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group,
                                        estimate_llc_in_groups_until_mixed)
 from sltlab.estimators.checks import check_loss_shape
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss, run_inputs
+from sltlab.estimators.estimate import estimate_llc_from_loss, run_inputs
+from sltlab.estimators.result import LLCResult
 from sltlab.estimators.localize import localizer
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied

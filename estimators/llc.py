@@ -5,7 +5,7 @@ estimated draw by draw from the paired difference L_b(w_t) − L_b(w*) on the
 same minibatch, which is unbiased for L_n(w_t) − L_n(w*) and carries none of the noise of a
 separately estimated L_n(w*). R-hat (rank-normalised, Vehtari et al. 2021), the ESS and
 the Monte Carlo standard error of the mean come from :mod:`sltlab.estimators.diagnostics` on the
-(chain, draw) array.
+(chain, draw) array; :mod:`sltlab.estimators.gate` judges them.
 
 A chain is dropped, and named with its reason, when it diverged (not finite, or beyond the
 localising prior's reach, :func:`sltlab.estimators.sampling.prior_reach`) or when it left
@@ -30,9 +30,6 @@ from sltlab.estimators.sampling import Trace
 
 OUTLIER_SPREADS = 5.0
 BLOCKS_PER_CHAIN = 50   # each chain's draws are averaged in this many blocks for the standard error (:func:`mcse`)
-RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
-ESS_MIN = 200     # ESS (:func:`_ess`): the MCSE is then known to within about 5 %
-DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
 MIN_ACCEPTANCE = 0.1   # below this a Metropolis-adjusted chain has hardly moved
 
 
@@ -50,72 +47,6 @@ class LLCEstimate(NamedTuple):
     divergence: dict[int, str]      # why each dropped chain was dropped
     drift: float | None = None      # (last-quarter λ̂ − first-quarter λ̂)/SE of the difference: :func:`drift_z`
     flat: bool = False              # no draw's loss differed while every kept chain moved: λ̂ = 0
-
-
-# What to do when the chains fail the gate, by sampler: the Metropolis-adjusted samplers are exact at
-# any step and tune their own in the warm-up, so a calibration sweep of the step does not help them.
-TUNED_STEP = ("run more draws or chains ({} is exact at any step, and a step left to it is tuned during its "
-              "warm-up, so calibrating it does not help{})")
-HMC_ACROSS = "; where the model is cheap to evaluate, HMC, as the sampler or the fallback, crosses the directions " \
-             "held only by γ in one trajectory"
-MIXING_REMEDIES = {"mala": TUNED_STEP.format("MALA", HMC_ACROSS),
-                   "hmc": TUNED_STEP.format("HMC", ""), "slice": "run more draws or chains"}
-STEP_REMEDY = "run more draws or chains (or calibrate the step size, where it was not)"
-
-
-def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | None:
-    """What is wrong with the mixing of the kept chains, against the gate R-hat ≤ ``RHAT_MAX``
-    (:func:`_rhat`) and ESS ≥ ``ESS_MIN`` (:func:`_ess`; Vehtari et al. 2021, §4), a drift of at
-    most ``DRIFT_MAX`` standard errors (:func:`drift_z`) and λ̂ more than two standard errors from
-    zero, or None when it passes or there is no estimate (every chain dropped, said elsewhere).
-    The last because λ is a positive rational number (Watanabe 2009: −λ is the largest pole of
-    the zeta function ∫K(w)^z φ(w) dw, whose poles are negative rationals), and the finite-n LLC
-    is positive wherever the loss varies near w*: a λ̂ that cannot be told from 0 comes from
-    chains that have not left w*. On [20,22,14,7,1,6] rank 0 (SGLD on batches of 100 at the
-    rule's step, 8 × 1,000 draws) the chains moved 0.6 from w*, as far as free diffusion at that
-    step goes (√(ε·T·d) = 0.62), and read λ̂ = −6e-6 ± 5e-6 with R-hat, ESS and drift inside the
-    gate, against a finite-n truth of 2.63 (blocked Gibbs)."""
-    if estimate.mean is None or estimate.flat:
-        return None
-    failures = []
-    if estimate.drift is not None and abs(estimate.drift) > DRIFT_MAX:
-        direction = ("rising, as chains from w* do, so λ̂ is likely low" if estimate.drift > 0
-                     else "falling, as chains from a hotter start do, so λ̂ is likely high")
-        failures.append(f"λ̂ of the last quarter of the draws differs from that of the first by {estimate.drift:+.1f} "
-                        f"standard errors (|z| > {DRIFT_MAX:g}): the chains are still drifting, together, which "
-                        f"R-hat does not see ({direction})")
-    if estimate.rhat is None:
-        failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
-    elif not estimate.rhat <= RHAT_MAX:
-        failures.append(f"R-hat {estimate.rhat:.3f} > {RHAT_MAX}")
-    if estimate.ess is None:
-        failures.append("ESS could not be computed")
-    elif not estimate.ess >= ESS_MIN:
-        failures.append(f"ESS {estimate.ess:.0f} < {ESS_MIN}")
-    if estimate.standard_error and abs(estimate.mean) <= 2 * estimate.standard_error:
-        failures.append(f"λ̂ = {estimate.mean:.3g} is within two standard errors ({estimate.standard_error:.3g}) of "
-                        "zero, where λ > 0 for every model whose loss varies near w*: the chains have not yet moved "
-                        "far enough from w* to feel the loss (a step too small for the run, or too few draws)")
-    if not failures:
-        return None
-    return (f"the chains fail the mixing gate: {' and '.join(failures)}, so λ̂ and its standard error are not yet "
-            f"to be trusted; {remedy}")
-
-
-def gate_reading(estimate: LLCEstimate) -> str:
-    """What the mixing gate read, in words: R-hat, ESS and drift."""
-    rhat = "—" if estimate.rhat is None else f"{estimate.rhat:.3f}"
-    ess = "—" if estimate.ess is None else f"{estimate.ess:.0f}"
-    drift = "—" if estimate.drift is None else f"{estimate.drift:+.1f} SE"
-    return f"R-hat {rhat}, ESS {ess}, drift {drift}"
-
-
-def unmixed(estimate) -> bool:
-    """Whether an estimate's (or a result's) chains fail the gate on R-hat or ESS, the readings
-    that more draws of the same chains mend (no reading: every chain dropped, which more draws
-    cannot mend, is not counted)."""
-    return (estimate.rhat is not None and estimate.ess is not None
-            and (estimate.rhat > RHAT_MAX or estimate.ess < ESS_MIN))
 
 
 def basin_outliers(gaps: np.ndarray, alive: np.ndarray, spreads: float = OUTLIER_SPREADS,

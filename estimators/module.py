@@ -3,7 +3,7 @@ or tensors) and a loss, centred at the module's current parameters.
 
 Built on :func:`sltlab.estimators.estimate.estimate_llc_from_loss`: the module becomes a
 batched per-sample loss through :class:`~sltlab.estimators.functional.FunctionalModel`, and the
-result is that function's :class:`~sltlab.estimators.estimate.LLCResult` (with its diagnostics,
+result is that function's :class:`~sltlab.estimators.result.LLCResult` (with its diagnostics,
 warnings and resolved settings), plus the names of the parameters sampled and notes on how the
 data and the loss were read.
 """
@@ -17,7 +17,8 @@ from torch import nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.data_rows import Rows, read_rows
-from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
+from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction

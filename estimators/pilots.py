@@ -15,7 +15,7 @@ from torch import Tensor
 from sltlab.estimators.batched import chains_of
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.coupled import paired_difference, run_coupled_pilots
-from sltlab.estimators.estimate import LLCResult
+from sltlab.estimators.result import LLCResult
 from sltlab.estimators.llc import llc_from_trace
 from sltlab.estimators.localize import Localization
 from sltlab.estimators.mala import mala

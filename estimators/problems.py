@@ -21,7 +21,8 @@ from torch import Tensor
 from sltlab.estimators.batched import EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, chains_per_run
 from sltlab.estimators.batched import estimate_llc_in_groups_until_mixed
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, run_inputs
+from sltlab.estimators.estimate import run_inputs
+from sltlab.estimators.result import LLCResult
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.localize import localizer
 from sltlab.estimators.posterior import LocalPosterior

@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 
 from sltlab.estimators.adapt import cooling_not_applied
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult
-from sltlab.estimators.llc import unmixed
+from sltlab.estimators.result import LLCResult
+from sltlab.estimators.gate import unmixed
 from sltlab.estimators.notices import caller_stacklevel
 
 # go_on(indices, their results so far, draws): those groups' results after ``draws`` more draws

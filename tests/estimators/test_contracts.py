@@ -239,7 +239,8 @@ def test_the_mixing_warning_names_the_remedy_that_fits_the_sampler(sampler, reme
 
 
 def test_the_mixing_gate_names_what_failed():
-    from sltlab.estimators.llc import LLCEstimate, mixing_concern
+    from sltlab.estimators.llc import LLCEstimate
+    from sltlab.estimators.gate import mixing_concern
 
     passing = LLCEstimate(1.0, 0.1, [1.0, 1.0], 1.05, 200.0, [], 100.0, {})
     assert mixing_concern(passing) is None

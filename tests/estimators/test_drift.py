@@ -3,7 +3,8 @@
 import numpy as np
 
 from sltlab.estimators import diagnostics
-from sltlab.estimators.llc import DRIFT_MAX, drift_z, llc_from_gaps, mixing_concern
+from sltlab.estimators.llc import drift_z, llc_from_gaps
+from sltlab.estimators.gate import DRIFT_MAX, mixing_concern
 
 
 def _noise(seed, chains=8, draws=4000, phi=0.9):

@@ -15,7 +15,7 @@ from sltlab.estimators.calibrate import calibrate_step_size
 from sltlab.estimators import estimate as estimate_module
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.hmc_tuning import fallback_over_budget
-from sltlab.estimators.llc import mixing_concern
+from sltlab.estimators.gate import mixing_concern
 
 CURVATURES = (1.0, 4.0)
 NBETA, GAMMA = 1000.0, 3.0

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from sltlab.estimators import LLCConfig, estimate_llc
 from sltlab.estimators.data_rows import read_rows
-from sltlab.estimators.llc import llc_from_gaps, mixing_concern, rounding_concern
+from sltlab.estimators.llc import llc_from_gaps, rounding_concern
+from sltlab.estimators.gate import mixing_concern
 from sltlab.estimators.notices import EstimateWarning, PrecisionWarning
 
 SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", extend_unmixed=0,

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from sltlab.estimators import EstimateWarning, LLCConfig, LocalizationWarning, MixingWarning, estimate_llc
 from sltlab.estimators.inference import trace_draws
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 
 SHORT = LLCConfig(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from arviz_stats.base import array_stats
 
-from sltlab.estimators.llc import default_nbeta, llc_from_trace, mixing_concern
+from sltlab.estimators.llc import default_nbeta, llc_from_trace
+from sltlab.estimators.gate import mixing_concern
 from sltlab.estimators.multiplicity import fit_multiplicity, temperature_ladder
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sampling import Batches, Trace, run_chains

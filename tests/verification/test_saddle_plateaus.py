@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.models.training import numerical_rank
 from sltlab.verification.dynamics.saddle import SADDLE_SAMPLER, SaddleSetup, train_setup
 from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, detect_plateaus, exchange_unmixed,

@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from sltlab.estimators.llc import mixing_concern
+from sltlab.estimators.gate import mixing_concern
 from sltlab.estimators.module import MODULE_DEFAULTS, estimate_llc
 from sltlab.estimators.notices import EstimateWarning
 

@@ -29,7 +29,7 @@ from typing import Callable
 import torch
 
 from sltlab.estimators import LLCConfig, estimate_llc
-from sltlab.estimators.llc import mixing_concern
+from sltlab.estimators.gate import mixing_concern
 from sltlab.estimators.module import MODULE_DEFAULTS
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.deep_linear_losses import FullDataLoss

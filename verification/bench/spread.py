@@ -26,7 +26,8 @@ import numpy as np
 from sltlab.estimators import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators import diagnostics
-from sltlab.estimators.llc import block_length, mixing_concern
+from sltlab.estimators.llc import block_length
+from sltlab.estimators.gate import mixing_concern
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.progress import progress_bar
 from sltlab.verification.bench.coverage import group_estimate

@@ -244,7 +244,7 @@ def _resting_line(plateaus) -> str:
 
 def _mixing_line(study) -> str:
     """The plateaus whose λ̂ fails the mixing gate: shown beside the targets, not one of them."""
-    from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+    from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 
     unmixed = study["unmixed_plateaus"]
     if not unmixed:

@@ -28,7 +28,7 @@ from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.sampling import progress_bar
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import cross_entropy
-from sltlab.estimators.llc import RHAT_MAX
+from sltlab.estimators.gate import RHAT_MAX
 from sltlab.models.modular import (AdamWConfig, ModularAdditionNetwork, ModularRun, ModularSplit,
                             modular_addition_split, train_modular)
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors

@@ -27,7 +27,7 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.elasticity import Elasticity, elasticity_concern
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import cross_entropy
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.modular import ModularAdditionNetwork, ModularRun, ModularSplit
 from sltlab.verification.dynamics.stage_matching import match_boundaries

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from sltlab.estimators.exchange import ExchangeTrace, run_replica_exchange
-from sltlab.estimators.llc import llc_from_gaps, mixing_concern
+from sltlab.estimators.llc import llc_from_gaps
+from sltlab.estimators.gate import mixing_concern
 from sltlab.estimators.notices import MixingWarning
 from sltlab.models.deep_linear_losses import FullDataLoss, StackedFullDataLoss
 

@@ -23,8 +23,9 @@ import torch
 from sltlab import theory
 from sltlab.estimators.problems import STACKS_OWN_LOSSES, estimate_llc_of_problems
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX, default_nbeta
+from sltlab.estimators.result import LLCResult
+from sltlab.estimators.llc import default_nbeta
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import LocalizationWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.deep_linear_losses import FullDataLoss, StackedFullDataLoss

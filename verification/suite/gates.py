@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sltlab.estimators.llc import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 
 
 def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:

@@ -9,7 +9,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import LLCResult, estimate_llc_from_loss
+from sltlab.estimators.estimate import estimate_llc_from_loss
+from sltlab.estimators.result import LLCResult
 from sltlab.estimators.ladder import estimate_over_temperatures
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
