@@ -28,11 +28,11 @@ from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel
-from sltlab.estimators.parameter_names import named_restriction
+from sltlab.estimators.parameter_names import named_restriction, selected_parameters
 from sltlab.estimators.module import along_defaults, prepare
 from sltlab.estimators.notices import caller_stacklevel
 from sltlab.estimators.result_text import shown
-from sltlab.estimators.restrictions import estimate_llc_restricted, why_not_confined
+from sltlab.estimators.restrictions import check_distinct, estimate_llc_restricted, why_not_confined
 
 
 class LLCAlongTraining(NamedTuple):
@@ -119,6 +119,10 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     if isinstance(restrict_to, list):   # one curve per restriction, each calibrated and sampled on its own
         if not restrict_to:
             raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
+        first = _checkpoint_module(checkpoints[0], model, 0)
+        owners = [part for part in (model, first) if part is not None]
+        check_distinct(restrict_to, [selected_parameters(first, _restriction_by_name(restriction, owners))
+                                     for restriction in restrict_to])
         return [estimate_llc_along(checkpoints, data, model=model, loss=loss, config=config, calibrate_at=calibrate_at,
                                    restrict_to=restriction, inputs=inputs, targets=targets, stream=stream,
                                    progress=progress, batched=batched, extend_unmixed=extend_unmixed, **settings)

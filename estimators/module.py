@@ -149,7 +149,7 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     if not restrictions:
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
     adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
-    check_distinct(restrictions, adapters)
+    check_distinct(restrictions, [adapter.names for adapter in adapters])
     reason = why_restrictions_not_batched(prepared.config, restrictions) if batched else "batched=False"
     if reason is None:
         full = prepared.adapter(model, traced=False)

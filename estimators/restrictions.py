@@ -104,15 +104,14 @@ def restriction_label(restriction) -> str | tuple[str, ...] | None:
     return restriction if restriction is None or isinstance(restriction, str) else tuple(restriction)
 
 
-def check_distinct(restrictions: Sequence, adapters: Sequence[FunctionalModel]) -> None:
+def check_distinct(restrictions: Sequence, selected: Sequence[tuple[str, ...]]) -> None:
     """A one-line ``ValueError`` when two restrictions of one call select the same parameters
-    (the same pattern twice, or two patterns naming one set): each would be sampled anew for the
-    same λ̂."""
+    (``selected``: the names each selects; the same pattern twice, or two patterns naming one
+    set): each would be sampled anew for the same λ̂."""
     first: dict[tuple[str, ...], int] = {}
-    for index, adapter in enumerate(adapters):
-        earlier = first.setdefault(adapter.names, index)
+    for index, names in enumerate(selected):
+        earlier = first.setdefault(names, index)
         if earlier != index:
             raise ValueError(f"restrict_to entries {earlier} ({restriction_label(restrictions[earlier])!r}) and "
                              f"{index} ({restriction_label(restrictions[index])!r}) select the same parameters "
-                             f"({', '.join(adapter.names[:4])}{', …' if len(adapter.names) > 4 else ''}): give each "
-                             "once")
+                             f"({', '.join(names[:4])}{', …' if len(names) > 4 else ''}): give each once")

@@ -95,6 +95,8 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
     (["not a checkpoint"], {}, "checkpoint 0 is str"),
     ([nn.Linear(3, 2)], {"calibrate_at": 3}, "calibrate_at=3"),
     ([nn.Linear(3, 2)], {"restrict_to": []}, "restrict_to is an empty list"),
+    ([nn.Sequential(nn.Linear(3, 2))], {"restrict_to": ["0.weight", "0.*", "0"]},
+     r"^restrict_to entries 1 \('0\.\*'\) and 2 \('0'\) select the same parameters \(0\.weight, 0\.bias\)"),
     (nn.Sequential(nn.Linear(3, 2)), {}, "checkpoints is one Sequential: give a list"),
     ([nn.Linear(3, 2)], {"calibrate_at": 0.5}, "calibrate_at must be the index of a checkpoint"),
     ([nn.Linear(3, 2), nn.Linear(3, 2).requires_grad_(False).apply(lambda m: m.weight.fill_(math.nan))],
