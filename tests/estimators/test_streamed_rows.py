@@ -1,6 +1,7 @@
 """A Dataset streamed slice by slice gives the numbers of the same rows gathered into tensors:
 the full-data passes to rounding, the minibatch draws and whole estimates exactly; when it
-streams, and bad streamed input, are said in one line."""
+streams, and bad streamed input (rows a random transform changes at every read among it), are
+said in one line."""
 
 import warnings
 
@@ -34,6 +35,14 @@ class DictRows(Dataset):
 
     def __getitem__(self, index):
         return {"x": self.x[index], "y": self.y[index]}
+
+
+class JitteredRows(DictRows):
+    """DictRows whose inputs get fresh noise at every read, as a random transform gives."""
+
+    def __getitem__(self, index):
+        row = super().__getitem__(index)
+        return {**row, "x": row["x"] + 0.05 * torch.randn_like(row["x"])}
 
 
 class Stream(IterableDataset):
@@ -132,6 +141,20 @@ def test_bad_streamed_input_is_one_line(problem):
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="stream must be True, False or None"):
         estimate_llc(model, DictRows(x, y), stream="yes", **SHORT)
+
+
+def test_rows_that_differ_when_read_again_are_not_streamed(problem, monkeypatch):
+    model, x, y = problem
+    refused = (r"^reading the first 8 rows of the 203 to be streamed twice gave different values \(a random "
+               r"transform in __getitem__\?\): .* give stream=False to read them once into tensors")
+    with pytest.raises(ValueError, match=refused):
+        estimate_llc(model, JitteredRows(x, y), stream=True, **SHORT)
+    monkeypatch.setattr(module_path, "GATHER_LIMIT_BYTES", 0)   # too large to gather unasked: refused too
+    with pytest.raises(ValueError, match=refused):
+        estimate_llc(model, JitteredRows(x, y), **SHORT)
+    gathered = module_path.read_rows(JitteredRows(x, y), stream=False)
+    assert isinstance(gathered.tensors, tuple) and "fixed at that one pass" in gathered.notes[0]
+    assert "read twice, were the same" in module_path.read_rows(DictRows(x, y), stream=True).notes[0]
 
 
 def test_only_a_loader_that_reads_every_row_once_is_streamed(problem, monkeypatch):
