@@ -234,8 +234,12 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
             if fields is None and rows.columns < 2:
                 raise ValueError(f"loss {loss!r} compares the outputs with targets: give data as (inputs, targets)")
             targets = -1 if fields is None else _first_present(TARGET_KEYS, fields, "targets", "the targets")
+            if fields is None and rows.columns > 2:
+                notes += (f"the data hold {rows.columns} tensors per row: the module received tensor {inputs} and loss "
+                          f"{loss!r} compared its outputs with tensor {rows.columns - 1}, the last (inputs=, targets= "
+                          "choose others)",)
         if loss == "mse":
-            notes = ("loss 'mse' is the unit-variance Gaussian negative log-likelihood ½‖y − f(x)‖² + const per "
+            notes += ("loss 'mse' is the unit-variance Gaussian negative log-likelihood ½‖y − f(x)‖² + const per "
                      "sample (a mean over outputs, as torch's MSELoss takes, would rescale nβ)",)
     else:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable (outputs, batch) -> per-sample "

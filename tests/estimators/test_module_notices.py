@@ -105,6 +105,17 @@ def test_a_batch_size_above_the_rows_is_said_to_use_them_all():
     assert "batch_size 100 exceeds the data's 64 rows: every step uses all 64" in result.notes
 
 
+def test_which_of_three_tensors_the_loss_compared_with_is_said():
+    x, y = _regression(rows=64)
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only the notes matter here
+        warnings.simplefilter("ignore", EstimateWarning)
+        three = estimate_llc(nn.Linear(3, 1), (x, torch.ones(64, 2), y), config=SHORT)
+        two = estimate_llc(nn.Linear(3, 1), (x, y), config=SHORT)
+    assert ("the data hold 3 tensors per row: the module received tensor 0 and loss 'mse' compared its outputs with "
+            "tensor 2, the last (inputs=, targets= choose others)") in three.notes
+    assert not any("tensors per row" in note for note in two.notes)
+
+
 def test_parameters_that_never_reach_the_loss_are_named():
     x, y = _regression(32)
     probe = FunctionalModel(_TwoHeads())
