@@ -171,6 +171,20 @@ class FunctionalModel:
         gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
         return tuple(name for name, gradient in zip(self.names, gradients) if gradient is None)
 
+    def outputs(self, rows: Sequence[Tensor]) -> Tensor | None:
+        """The module's outputs on ``rows`` (tensors [b, ...], one chain) at its current values, or
+        None when it fails on them (the estimate's own checks then say why)."""
+        current = dict(self.module.named_parameters())
+        values = {name: current[name].detach() for name in self.names}
+        like = next(iter(values.values()))
+        rows = tuple(t.detach().to(like.dtype) if t.is_floating_point() else t for t in rows)
+        view = dict(zip(self.fields, rows)) if self.fields is not None else rows
+        try:
+            with torch.no_grad(), _differentiable_attention():
+                return functional_call(self.module, {**values, **self._constants_like(like)}, (view[self.inputs],))
+        except (ValueError, *EVALUATION_ERRORS):
+            return None
+
     def _explain(self, error: Exception, position: Tensor, batch: Sequence[Tensor]) -> str:
         """Say where the call failed: run it again, one chain on its own first, recording the
         layers (modules without children) entered and left, and whether the module's forward

@@ -22,7 +22,7 @@ from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
-from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities
+from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities, check_logits
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
@@ -75,7 +75,8 @@ class Prepared(NamedTuple):
         """The module as a batched loss; its notes say when its parameters' dtype is not the
         one sampled in and, when ``traced``, which sampled parameters never reach the loss (the
         whole module that restricted runs share as their base is not traced: none of its notes
-        reach their results)."""
+        reach their results); traced with loss 'cross_entropy', outputs that are probabilities
+        already are a one-line ``ValueError`` (:func:`~sltlab.estimators.sample_losses.check_logits`)."""
         adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
                                   targets=self.targets, fields=self.rows.fields)
         kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
@@ -83,7 +84,11 @@ class Prepared(NamedTuple):
         if kinds != [self.config.dtype]:
             adapter.notes += (f"the module's parameters are {', '.join(kinds)}: sampled in {self.config.dtype} "
                               "(dtype=)",)
-        adapter.notes += _reach_notes(adapter, self.rows, restriction) if traced else ()
+        head = _probe_rows(self.rows) if traced else None
+        if head is not None:
+            adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
+            if self.sample_loss is LOSSES["cross_entropy"]:
+                check_logits(adapter.outputs(head))
         return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
@@ -170,15 +175,19 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
 PROBE_ROWS = 1024   # the rows on which the sampled parameters' paths to the loss are traced
 
 
-def _reach_notes(adapter: FunctionalModel, rows: Rows, restriction) -> tuple[str, ...]:
-    """A note naming the sampled parameters that never reach the loss on the first ``PROBE_ROWS``
-    rows; a one-line ``ValueError`` when none does (a restriction to an unused layer, a forward
-    that detaches its output), before any full-data pass."""
-    data = rows.tensors
+def _probe_rows(rows: Rows) -> tuple | None:
+    """The first ``PROBE_ROWS`` rows, or None where they cannot be read (the estimate's first
+    full pass then says which)."""
     try:
-        head = leading_rows(data, PROBE_ROWS)
-    except ValueError:   # rows that cannot be read: the estimate's first full pass says which
-        return ()
+        return leading_rows(rows.tensors, PROBE_ROWS)
+    except ValueError:
+        return None
+
+
+def _reach_notes(adapter: FunctionalModel, head: tuple, rows: Rows, restriction) -> tuple[str, ...]:
+    """A note naming the sampled parameters that never reach the loss on the first rows
+    (``head``); a one-line ``ValueError`` when none does (a restriction to an unused layer, a
+    forward that detaches its output), before any full-data pass."""
     unreached = adapter.unreached(head)
     if not unreached:
         return ()
@@ -186,7 +195,7 @@ def _reach_notes(adapter: FunctionalModel, rows: Rows, restriction) -> tuple[str
     if len(unreached) == len(adapter.names):
         label = "" if restriction is None else f"restrict_to={restriction_label(restriction)!r}: "
         raise ValueError(label + no_gradient(f" ({listed})"))
-    where = "the data" if row_count(data) <= PROBE_ROWS else f"the first {PROBE_ROWS} rows"
+    where = "the data" if row_count(rows.tensors) <= PROBE_ROWS else f"the first {PROBE_ROWS} rows"
     return (f"{len(unreached)} of the {len(adapter.names)} sampled parameter tensors never reach the loss on {where} "
             f"({listed}): the loss does not depend on them, so they add nothing to λ̂ (restrict_to= leaves them out)",)
 

@@ -2,7 +2,8 @@
 whose chains never moved claims no error bar: a non-finite loss at the given parameter, class
 indices torch would skip or cannot read, a restriction given as a submodule or as something
 else, two restrictions of the same parameters, single rows from a loader without batching, a
-module or loss the data do not fit, and a precision too coarse for the nβ asked."""
+module or loss the data do not fit, a module whose outputs are probabilities already given to
+cross-entropy, and a precision too coarse for the nβ asked."""
 
 import warnings
 
@@ -65,6 +66,22 @@ def test_negative_class_indices_are_refused(regression, label):
     classifier = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(ValueError, match=f"class indices 0 … C − 1; the targets hold {label} \\(1 negative of 48\\)"):
         estimate_llc(classifier, (x, labels), loss="cross_entropy", **SHORT)
+
+
+def test_a_module_that_ends_in_a_softmax_is_refused_for_cross_entropy(regression):
+    _, x, _ = regression
+    labels = (x[:, 0] > 0).long()
+    torch.manual_seed(0)
+    logits = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=r"^loss 'cross_entropy' takes logits, and the module's outputs on the first 48 "
+                                         r"rows are probabilities .* end it with LogSoftmax, or give a callable loss$"):
+        estimate_llc(nn.Sequential(logits, nn.Softmax(-1)), (x, labels), loss="cross_entropy", **SHORT)
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only its acceptance matters here
+        warnings.simplefilter("ignore", EstimateWarning)
+        log_probabilities = estimate_llc(nn.Sequential(logits, nn.LogSoftmax(-1)), (x, labels), loss="cross_entropy",
+                                         **SHORT)
+        plain = estimate_llc(logits, (x, labels), loss="cross_entropy", **SHORT)
+    assert log_probabilities.mean == pytest.approx(plain.mean, rel=1e-4)   # log softmax leaves log-probabilities
 
 
 def test_a_class_index_beyond_the_outputs_is_blamed_on_the_data_not_on_batching(regression):
