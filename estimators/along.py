@@ -114,6 +114,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                          "(e.g. [model] for one)")
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules or state dicts")
+    _refuse_shared_weights(checkpoints)
     if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):
         raise ValueError(f"calibrate_at must be the index of a checkpoint (an integer) or None, got {calibrate_at!r}")
     if isinstance(restrict_to, list):   # one curve per restriction, each calibrated and sampled on its own
@@ -212,6 +213,26 @@ def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[Functional
                 for name in buffers):
             return f"checkpoint {index}'s buffers differ from checkpoint 0's, and a batched run shares one module's"
     return None
+
+
+def _refuse_shared_weights(checkpoints: Sequence) -> None:
+    """A one-line ``ValueError`` when two checkpoints hold the same weights in memory: one module
+    object twice, or state dicts sharing their tensors, as a list built by appending ``model`` or
+    ``model.state_dict()`` while it trains holds them. Every such checkpoint is the model as it is
+    now, so the curve would repeat its last λ̂ at every step."""
+    seen: dict[tuple, int] = {}
+    for index, checkpoint in enumerate(checkpoints):
+        if isinstance(checkpoint, nn.Module):
+            key = (id(checkpoint),)
+        elif isinstance(checkpoint, Mapping):
+            key = tuple(value.data_ptr() for value in checkpoint.values() if isinstance(value, torch.Tensor))
+        else:
+            continue   # no checkpoint at all: reading it says so
+        if key and seen.setdefault(key, index) != index:
+            raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, or "
+                             "state dicts of the model's own tensors), so both are the model as it is now: save "
+                             "copy.deepcopy(model) at each step, or state dicts of copies, "
+                             "{name: t.clone() for name, t in model.state_dict().items()}")
 
 
 def _checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Module | None, index: int) -> nn.Module:

@@ -88,6 +88,9 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
         "calibrated at checkpoint 1, shared by every checkpoint; calibration.reason says how"}
 
 
+TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
+
+
 @pytest.mark.parametrize("checkpoints, options, match", [
     ([], {}, "checkpoints is empty"),
     ([{"0.weight": torch.zeros(6, 3)}], {}, "need model="),
@@ -95,6 +98,9 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
     (["not a checkpoint"], {}, "checkpoint 0 is str"),
     ([nn.Linear(3, 2)], {"calibrate_at": 3}, "calibrate_at=3"),
     ([nn.Linear(3, 2)], {"restrict_to": []}, "restrict_to is an empty list"),
+    ([TRAINED] * 3, {}, r"^checkpoints 0 and 1 share their weights in memory \(the same module"),
+    ([nn.Linear(3, 2).state_dict(), TRAINED.state_dict(), TRAINED.state_dict()], {"model": TRAINED},
+     r"^checkpoints 1 and 2 share their weights .* state dicts of copies"),
     ([nn.Sequential(nn.Linear(3, 2))], {"restrict_to": ["0.weight", "0.*", "0"]},
      r"^restrict_to entries 1 \('0\.\*'\) and 2 \('0'\) select the same parameters \(0\.weight, 0\.bias\)"),
     (nn.Sequential(nn.Linear(3, 2)), {}, "checkpoints is one Sequential: give a list"),
