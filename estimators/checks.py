@@ -35,5 +35,8 @@ def check_loss_shape(loss, position: Tensor, full: Any) -> None:
         output = loss(position.unsqueeze(0).expand(2, -1), probe)
     if not isinstance(output, Tensor) or tuple(output.shape) != (2, rows):
         shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+        extra = isinstance(output, Tensor) and output.dim() > 2 and tuple(output.shape[:2]) == (2, rows)
+        remedy = ("reduce each sample's losses over its other dimensions (outputs, tokens) to one number" if extra
+                  else "average over samples inside the estimate, not in the loss")
         raise ValueError(f"the loss must return per-sample losses of shape [C, b] (here [2, {rows}] for 2 chains on "
-                         f"{rows} rows), got {shape}: average over samples inside the estimate, not in the loss")
+                         f"{rows} rows), got {shape}: {remedy}")

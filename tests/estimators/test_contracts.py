@@ -36,7 +36,7 @@ def test_mala_on_minibatches_is_refused():
                     "mala compares energies on the full data")
 
 
-def test_a_loss_that_averages_over_samples_is_refused():
+def test_a_loss_that_averages_over_samples_or_keeps_outputs_is_refused():
     # A loss returning [C] instead of per-sample [C, b]: mean(-1) would then average over the
     # chains and couple them (λ̂ = 3.65 against 1.0 with identical per-chain values, before).
     x = torch.randn(100, 1, dtype=torch.float64)
@@ -47,7 +47,14 @@ def test_a_loss_that_averages_over_samples_is_refused():
         return ((targets - inputs * position[:, None, :1]) ** 2).mean((-1, -2))
 
     _one_line_error(lambda: estimate_llc_from_loss(per_chain_only, torch.ones(1, dtype=torch.float64), data, QUICK),
-                    r"per-sample losses of shape \[C, b\]")
+                    r"per-sample losses of shape \[C, b\] .* got \(2,\): average over samples inside the estimate")
+
+    def per_output(position, batch):   # [C, b, 1]: each sample's loss not yet reduced over its outputs
+        inputs, targets = batch
+        return (targets - inputs * position[:, None, :1]) ** 2
+
+    _one_line_error(lambda: estimate_llc_from_loss(per_output, torch.ones(1, dtype=torch.float64), data, QUICK),
+                    r"got \(2, 4, 1\): reduce each sample's losses over its other dimensions \(outputs, tokens\)")
 
 
 def test_data_tensors_of_different_lengths_or_not_finite_are_refused():

@@ -43,8 +43,8 @@ def test_a_layer_whose_frozen_neighbours_vanish_reads_zero_without_a_warning(zer
     assert result.mean == 0.0 and result.standard_error == 0.0 and not result.warnings
     said = "does not change with the sampled parameters by more than float32 rounds it, so λ̂ = 0"
     assert any(said in note for note in result.notes)
-    assert str(result).startswith("LLCResult: λ̂ = 0, no draw's loss differing from another in float32: "
-                                   "near w* the loss does not change with the sampled parameters by more than it rounds")
+    assert str(result).startswith("LLCResult: λ̂ = 0, no draw's loss differing from another in float32: near w* "
+                                   "the loss does not change with the sampled parameters by more than it rounds")
 
 
 def test_restrictions_sampled_together_each_read_zero(zero_network):

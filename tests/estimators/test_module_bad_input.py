@@ -73,8 +73,9 @@ def test_a_module_that_ends_in_a_softmax_is_refused_for_cross_entropy(regression
     labels = (x[:, 0] > 0).long()
     torch.manual_seed(0)
     logits = nn.Linear(3, 2)
-    with pytest.raises(ValueError, match=r"^loss 'cross_entropy' takes logits, and the module's outputs on the first 48 "
-                                         r"rows are probabilities .* end it with LogSoftmax, or give a callable loss$"):
+    with pytest.raises(ValueError, match=r"^loss 'cross_entropy' takes logits, and the module's outputs on the first "
+                                         r"48 rows are probabilities .* end it with LogSoftmax, or give a callable "
+                                         r"loss$"):
         estimate_llc(nn.Sequential(logits, nn.Softmax(-1)), (x, labels), loss="cross_entropy", **SHORT)
     with warnings.catch_warnings():   # a run this short fails the mixing gate; only its acceptance matters here
         warnings.simplefilter("ignore", EstimateWarning)
