@@ -91,7 +91,8 @@ def _reads_differ(dataset: Dataset, collate) -> bool:
     rows = range(min(len(dataset), REREAD_ROWS))
     _, once = batch_columns(collate([dataset[index] for index in rows]))
     _, again = batch_columns(collate([dataset[index] for index in rows]))
-    return any(not torch.equal(first, second) for first, second in zip(once, again))
+    return any(not torch.equal(first.nan_to_num(), second.nan_to_num()) if first.is_floating_point()
+               else not torch.equal(first, second) for first, second in zip(once, again))   # NaN: refused later
 
 
 def _gathered_rows(loader: DataLoader, source: str) -> Rows:

@@ -58,10 +58,10 @@ def check_logits(output: Tensor | None) -> None:
     """Refuse cross-entropy outputs that are probabilities already, every row in [0, 1] and
     summing to 1 over the classes (dimension 1), as a module ending in a softmax gives: the loss
     applies its own softmax to the logits it takes, so it would score the softmax of probabilities,
-    a likelihood the module was never trained on, and λ̂ would be that likelihood's. Logits that
-    add to 1 on every row by chance do not occur; log-probabilities (a final LogSoftmax) pass,
-    since log softmax leaves them as they are."""
-    if output is None or not output.is_floating_point() or output.dim() < 2 or output.shape[1] < 2:
+    not the categorical likelihood of the module's own probabilities, and λ̂ would be that other
+    likelihood's. Logits that add to 1 on every row by chance do not occur; log-probabilities (a
+    final LogSoftmax) pass, since log softmax leaves them as they are."""
+    if not isinstance(output, Tensor) or not output.is_floating_point() or output.dim() < 2 or output.shape[1] < 2:
         return
     sums = output.double().sum(1)
     if bool(((output >= 0) & (output <= 1)).all()) and bool(((sums - 1).abs() <= 1e-4).all()):
