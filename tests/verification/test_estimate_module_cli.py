@@ -140,6 +140,8 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
     (["--steps", "1"], "--steps names the training step of each of several"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--calibrate-at", "last"], "--calibrate-at takes the index"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--calibrate-at", "4"], "calibrate_at=4 is not the index"),
+    (["--restrict-to", "0.*", "--restrict-to", "0.weight", "0.bias", "0.bias"],
+     "restrict_to entries 0 ('0.*') and 1 (('0.weight', '0.bias')) select the same parameters"),
 ])
 def test_bad_files_and_options_are_one_line_errors(files, capsys, arguments, message):
     folder = files[0]

@@ -72,7 +72,8 @@ def _estimate_module(args) -> Result:
     model, data = load_model(args.model), load_data(args.data)
     names = (options.get("dest", flag[2:]) for flag, options in SETTINGS)
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    restrictions = [patterns[0] if len(patterns) == 1 else tuple(patterns) for patterns in args.restrict_to or []]
+    restrictions = [patterns[0] if len(patterns) == 1 else tuple(patterns)
+                    for patterns in (list(dict.fromkeys(given)) for given in args.restrict_to or [])]   # each once
     calls = dict(loss=args.loss, inputs=_field(args.inputs), targets=_field(args.targets),
                  progress=not args.json and sys.stderr.isatty(), **settings)
     if args.checkpoint is not None and len(args.checkpoint) > 1:
