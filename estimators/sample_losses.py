@@ -28,18 +28,24 @@ def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
 def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     """−log softmax(f(x))_y per sample: categorical likelihood, of class indices (integer
     targets with one dimension fewer than the outputs) or class probabilities (floating-point
-    targets shaped like the outputs)."""
+    targets shaped like the outputs), the classes along dimension 1 as torch takes them. Outputs
+    of a sequence or an image, [b, C, d₁, …], give a loss per position, summed over the positions:
+    −log p(y | x) of a sample whose positions the model predicts independently given x, as
+    :func:`gaussian_nll` sums over the outputs."""
     _check_tensor_output(output, "cross_entropy")
     index_shape = output.shape[:1] + output.shape[2:]
     integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
     if integers and target.shape == index_shape:
-        return nn.functional.cross_entropy(output, target.long(), reduction="none")   # torch takes int64 indices
-    if not (target.is_floating_point() and target.shape == output.shape):
+        losses = nn.functional.cross_entropy(output, target.long(), reduction="none")   # torch takes int64 indices
+    elif target.is_floating_point() and target.shape == output.shape:
+        losses = nn.functional.cross_entropy(output, target, reduction="none")
+    else:
         kind = "floating-point" if target.is_floating_point() else str(target.dtype).split(".")[-1]
         raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {_rows(index_shape)} or class "
                          f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "
-                         f"{_rows(output.shape)} (b rows); got {kind} targets of shape {_rows(target.shape)}")
-    return nn.functional.cross_entropy(output, target, reduction="none")
+                         f"{_rows(output.shape)} (b rows, the classes along dimension 1: a sequence's outputs "
+                         f"[b, T, C] go in as [b, C, T]); got {kind} targets of shape {_rows(target.shape)}")
+    return losses.reshape(len(output), -1).sum(-1)
 
 
 def check_class_indices(target: Tensor) -> None:

@@ -89,6 +89,18 @@ def test_cross_entropy_takes_integer_indices_of_any_width_and_refuses_booleans()
         cross_entropy(outputs, labels.bool())
 
 
+def test_cross_entropy_of_a_sequence_sums_its_positions():
+    outputs, tokens = torch.randn(4, 3, 6), torch.randint(0, 3, (4, 6))   # [b, C, T]: the classes along dimension 1
+    by_position = torch.stack([cross_entropy(outputs[:, :, t], tokens[:, t]) for t in range(6)], 1)
+    torch.testing.assert_close(cross_entropy(outputs, tokens), by_position.sum(1))
+    probabilities = torch.softmax(torch.randn(4, 3, 6), 1)
+    torch.testing.assert_close(cross_entropy(outputs, probabilities), sum(
+        cross_entropy(outputs[:, :, t], probabilities[:, :, t]) for t in range(6)))
+    with pytest.raises(ValueError, match=r"the classes along dimension 1: a sequence's outputs \[b, T, C\] go in "
+                                         r"as \[b, C, T\]\); got int64 targets of shape \[b, 6\]"):
+        cross_entropy(outputs.transpose(1, 2), tokens)
+
+
 def test_cross_entropy_refuses_float_targets_that_are_not_class_probabilities_before_sampling():
     x, labels = torch.randn(40, 3), torch.randint(0, 2, (40,))
     soft = torch.softmax(torch.randn(40, 2), 1).double()
