@@ -22,7 +22,8 @@ from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
-from sltlab.estimators.sample_losses import LOSSES, check_class_indices, check_class_probabilities, check_logits
+from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
+                                             check_class_probabilities, check_logits)
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
@@ -129,7 +130,8 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     index, slice by slice in every full-data pass (a map-style Dataset; ``stream=False`` gathers
     it whatever its size); ``result.notes`` says which. The module receives ``inputs`` (default:
     the first tensor, or the dict's ``x``/``input``/``inputs``). ``loss`` is ``"mse"`` (an alias
-    of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"``, or a callable
+    of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"`` (logits),
+    ``"binary_cross_entropy"`` (one logit per output, targets in [0, 1]), or a callable
     ``(outputs, batch) -> per-sample losses [b]`` receiving the batch as it came (tuple or dict),
     or its ``targets`` field when given. A named loss compares with ``targets`` (default: the last
     tensor, or ``y``/``target``/``label``...).
@@ -260,6 +262,8 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         targets_read = first_rows(rows.tensors, column)   # streamed rows: read once, for both checks
         check_class_probabilities(targets_read)
         check_class_indices(targets_read)
+    if loss == "binary_cross_entropy":
+        check_binary_targets(first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets)))
     return sample_loss, inputs, targets, notes
 
 

@@ -1,5 +1,6 @@
 """Per-sample losses of a module's outputs against its targets: the negative log-likelihoods
-:func:`sltlab.estimators.estimate_llc` names (``"mse"``/``"gaussian_nll"``, ``"cross_entropy"``),
+:func:`sltlab.estimators.estimate_llc` names (``"mse"``/``"gaussian_nll"``, ``"cross_entropy"``,
+``"binary_cross_entropy"``),
 and the checks of their targets made once, on the data, before any sampling."""
 
 from __future__ import annotations
@@ -46,6 +47,33 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
                          f"{_rows(output.shape)} (b rows, the classes along dimension 1: a sequence's outputs "
                          f"[b, T, C] go in as [b, C, T]); got {kind} targets of shape {_rows(target.shape)}")
     return losses.reshape(len(output), -1).sum(-1)
+
+
+def binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
+    """−[y·log σ(f) + (1 − y)·log(1 − σ(f))] per sample, summed over the outputs: the Bernoulli
+    likelihood of one logit per output (a binary classifier's [b] or [b, 1], or k independent
+    labels [b, k]) against targets of the same shape, labels 0/1 (integers, booleans or floats)
+    or probabilities in [0, 1] (:func:`check_binary_targets`)."""
+    _check_tensor_output(output, "binary_cross_entropy")
+    if output.shape != target.shape:
+        raise ValueError(f"loss 'binary_cross_entropy' compares logits of shape {_rows(output.shape)} with targets of "
+                         f"shape {_rows(target.shape)} (b rows): they must have the same shape (e.g. targets "
+                         "y[:, None] for logits [b, 1])")
+    losses = nn.functional.binary_cross_entropy_with_logits(output, target.to(output.dtype), reduction="none")
+    return losses.reshape(len(output), -1).sum(-1)
+
+
+def check_binary_targets(target: Tensor) -> None:
+    """Refuse binary cross-entropy targets outside [0, 1]: with y > 1 or y < 0 the loss is
+    unbounded below in the logit, so it has no minimum and λ̂ no meaning (labels −1/+1 are the
+    usual slip)."""
+    if target.numel() == 0 or target.is_complex():
+        return
+    values = target.double()
+    if bool((values < 0).any()) or bool((values > 1).any()):
+        raise ValueError(f"loss 'binary_cross_entropy' takes targets in [0, 1] (labels 0/1 or probabilities); got "
+                         f"values from {float(values.min()):.3g} to {float(values.max()):.3g} (labels −1/+1 go in as "
+                         "(y + 1)/2)")
 
 
 def check_class_indices(target: Tensor) -> None:
@@ -104,4 +132,5 @@ def _check_tensor_output(output: Any, loss: str) -> None:
                          "outputs as one tensor; pass a callable loss (outputs, batch) -> per-sample losses instead")
 
 
-LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy}   # by their names
+LOSSES = {"mse": gaussian_nll, "gaussian_nll": gaussian_nll, "cross_entropy": cross_entropy,   # by their names
+          "binary_cross_entropy": binary_cross_entropy}

@@ -47,7 +47,7 @@ def add_module_command(estimators) -> None:
                                        help="along several checkpoints with an unadjusted sampler (sgld): the index "
                                             "of the one its step size is calibrated at and shared from, or none for "
                                             "each checkpoint's own step-size rule (default: -1, the last)")),
-               ("--loss", dict(default="mse", choices=("mse", "gaussian_nll", "cross_entropy"),
+               ("--loss", dict(default="mse", choices=("mse", "gaussian_nll", "cross_entropy", "binary_cross_entropy"),
                                help="per-sample loss; mse is the unit-variance Gaussian negative log-likelihood "
                                     "½‖y − f(x)‖² (default: mse)")),
                ("--inputs", dict(metavar="FIELD", help="the tensor the module receives: an index or a dict key "
