@@ -23,7 +23,7 @@ from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
-                                             check_class_probabilities, check_logits)
+                                             check_class_probabilities, check_logits, sigmoid_note)
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
@@ -77,7 +77,8 @@ class Prepared(NamedTuple):
         one sampled in and, when ``traced``, which sampled parameters never reach the loss (the
         whole module that restricted runs share as their base is not traced: none of its notes
         reach their results); traced with loss 'cross_entropy', outputs that are probabilities
-        already are a one-line ``ValueError`` (:func:`~sltlab.estimators.sample_losses.check_logits`)."""
+        already are a one-line ``ValueError`` (:func:`~sltlab.estimators.sample_losses.check_logits`),
+        and with 'binary_cross_entropy' outputs that all lie in [0, 1] get a note (``sigmoid_note``)."""
         adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
                                   targets=self.targets, fields=self.rows.fields)
         kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
@@ -90,6 +91,8 @@ class Prepared(NamedTuple):
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
             if self.sample_loss is LOSSES["cross_entropy"]:
                 check_logits(adapter.outputs(head))
+            if self.sample_loss is LOSSES["binary_cross_entropy"]:
+                adapter.notes += sigmoid_note(adapter.outputs(head))
         return adapter
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,

@@ -63,6 +63,19 @@ def binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     return losses.reshape(len(output), -1).sum(-1)
 
 
+def sigmoid_note(output: Tensor | None) -> tuple[str, ...]:
+    """A note when every binary logit on the first rows lies in [0, 1], as the probabilities of a
+    module ending in a sigmoid do: the loss would apply a second sigmoid. Only a note, since the
+    logits of a classifier that leans one way everywhere can lie there too."""
+    if not isinstance(output, Tensor) or not output.is_floating_point() or output.numel() == 0:
+        return ()
+    if not bool(((output >= 0) & (output <= 1)).all()):
+        return ()
+    return (f"the module's outputs on the first {len(output)} rows all lie in [0, 1]: loss 'binary_cross_entropy' "
+            "takes logits, so if they are probabilities (a final sigmoid) it applies a second sigmoid and λ̂ is of "
+            "another likelihood; leave the sigmoid out of the module",)
+
+
 def check_binary_targets(target: Tensor) -> None:
     """Refuse binary cross-entropy targets outside [0, 1]: with y > 1 or y < 0 the loss is
     unbounded below in the logit, so it has no minimum and λ̂ no meaning (labels −1/+1 are the

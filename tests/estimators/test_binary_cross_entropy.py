@@ -1,15 +1,16 @@
 """Loss 'binary_cross_entropy': the Bernoulli likelihood of one logit per output, exactly; targets
-outside [0, 1] and shapes that would broadcast refused in one line; and on logistic regression,
-a regular model, the one call's λ̂ against the LLC of its localised posterior by importance
-sampling."""
+outside [0, 1] and shapes that would broadcast refused in one line; outputs that may be
+probabilities said; and on logistic regression, a regular model, the one call's λ̂ against the
+LLC of its localised posterior by importance sampling."""
 
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from sltlab.estimators import estimate_llc
+from sltlab.estimators import EstimateWarning, estimate_llc
 from sltlab.estimators.sample_losses import binary_cross_entropy
 
 
@@ -29,11 +30,26 @@ def test_the_loss_is_the_bernoulli_negative_log_likelihood_summed_over_outputs()
     (lambda y: 2 * y - 1, r"takes targets in \[0, 1\] .* got values from -1 to 1 \(labels −1/\+1 go in as"),
 ])
 def test_targets_of_another_shape_or_outside_zero_to_one_are_refused(targets, message):
-    x = torch.randn(50, 2)
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
     labels = (x[:, :1] > 0).float()
     with pytest.raises(ValueError, match=message) as error:
         estimate_llc(nn.Linear(2, 1), (x, targets(labels)), loss="binary_cross_entropy")
     assert "\n" not in str(error.value)
+
+
+def test_outputs_that_may_be_probabilities_are_said():
+    torch.manual_seed(0)
+    x = torch.randn(50, 2)
+    labels = (x[:, :1] > 0).float()
+    logits = nn.Linear(2, 1)
+    short = dict(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only the notes matter here
+        warnings.simplefilter("ignore", EstimateWarning)
+        squashed = estimate_llc(nn.Sequential(logits, nn.Sigmoid()), (x, labels), loss="binary_cross_entropy", **short)
+        plain = estimate_llc(logits, (x, labels), loss="binary_cross_entropy", **short)
+    said = "the module's outputs on the first 50 rows all lie in [0, 1]: loss 'binary_cross_entropy' takes logits"
+    assert any(note.startswith(said) for note in squashed.notes)
+    assert not any("all lie in [0, 1]" in note for note in plain.notes)
 
 
 def test_logistic_regression_reads_the_llc_of_its_posterior_by_importance_sampling():
