@@ -23,7 +23,8 @@ from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
-                                             check_class_probabilities, check_logits, sigmoid_note)
+                                             check_class_probabilities, check_logits, class_targets_note,
+                                             sigmoid_note)
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
@@ -260,13 +261,15 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
                          f"losses, got {loss!r}")
     if targets is not None:
         _check_field(targets, rows, "targets")
-    if loss == "cross_entropy":   # every row's targets when they are in memory, the first slice's when streamed
-        column = targets if rows.fields is None else rows.fields.index(targets)
-        targets_read = first_rows(rows.tensors, column)   # streamed rows: read once, for both checks
-        check_class_probabilities(targets_read)
-        check_class_indices(targets_read)
-    if loss == "binary_cross_entropy":
-        check_binary_targets(first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets)))
+    if not callable(loss):   # every row's targets when they are in memory, the first slice's when streamed
+        targets_read = first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets))
+        if loss == "cross_entropy":
+            check_class_probabilities(targets_read)
+            check_class_indices(targets_read)
+        elif loss == "binary_cross_entropy":
+            check_binary_targets(targets_read)
+        else:
+            notes += class_targets_note(targets_read, loss)
     return sample_loss, inputs, targets, notes
 
 

@@ -118,6 +118,19 @@ def check_logits(output: Tensor | None) -> None:
                          "LogSoftmax, or give a callable loss")
 
 
+def class_targets_note(target: Tensor, loss: str) -> tuple[str, ...]:
+    """A note when Gaussian-regression targets look like a classifier's, one-hot labels or class
+    probabilities (at least two columns, every row non-negative and summing to 1): the loss then
+    fits them as real numbers, and λ̂ is that regression's, not the classifier's likelihood's."""
+    if not target.is_floating_point() or target.dim() != 2 or target.shape[1] < 2 or target.numel() == 0:
+        return ()
+    if bool((target < 0).any()) or not bool(((target.double().sum(1) - 1).abs() <= 1e-4).all()):
+        return ()
+    return (f"the targets look like a classifier's (every row non-negative and summing to 1): loss {loss!r} fits "
+            "them as regression targets, so λ̂ is of that Gaussian likelihood; a classifier's needs "
+            "loss='cross_entropy' (logits against class indices or probabilities)",)
+
+
 def check_class_probabilities(target: Tensor) -> None:
     """Refuse floating-point cross-entropy targets that are not class probabilities, each row
     non-negative and summing to 1 over the classes (dimension 1): with a negative entry
