@@ -36,6 +36,9 @@ class Localization(NamedTuple):
     converged: bool = True   # the optimiser met its gradient tolerance
 
 
+VANISHING_LOSS = 1e-3   # L_n at a centre the optimiser moved to, below which it may have no minimum at all
+
+
 def localization_concerns(localization: Localization, nbeta: float, gamma: float) -> list[str]:
     """What a user must be told about the centre: an optimiser that did not converge, or a move
     that makes the estimate one of a different point than the one given: it lowered nβ·L_n by
@@ -48,6 +51,10 @@ def localization_concerns(localization: Localization, nbeta: float, gamma: float
                         f"{localization.gradient_norm:.2e}, above its tolerance: w* may not be a critical point")
     dim = localization.center.numel()
     keep = "the estimate is of the empirical minimum, not of the point given (localize_at='true_parameter' keeps it)"
+    if localization.center_loss < VANISHING_LOSS:
+        keep += (f"; L_n fell to {localization.center_loss:.2g} there: where it only tends to 0 as the weights grow "
+                 "(cross-entropy on classes the model separates) there is no minimum, and the centre is wherever the "
+                 "optimiser stopped")
     squared_reach = float(chdtri(dim, 1 - REACH_QUANTILE))
     if nbeta * localization.loss_drop > dim / 2:
         concerns.append(f"localising moved w* by {localization.distance:.3g} and lowered nβ·L_n by "

@@ -168,6 +168,15 @@ def test_a_centre_moved_beyond_the_posteriors_reach_is_a_concern(squared_distanc
                                       f"localised posterior's reach of {math.sqrt(chi2.ppf(0.99, 4) / gamma):.3g}")
 
 
+@pytest.mark.parametrize("center_loss, said", [(1e-7, True), (0.5, False)])
+def test_a_far_centre_where_the_loss_nearly_vanishes_is_said_to_have_no_minimum(center_loss, said):
+    moved = Localization(torch.zeros(4), "empirical_minimum", 10, 0.0, 0.5, center_loss, 3.9e3)
+    (concern,) = localization_concerns(moved, 100.0, 1.0)
+    clause = (f"; L_n fell to {center_loss:.2g} there: where it only tends to 0 as the weights grow (cross-entropy "
+              "on classes the model separates) there is no minimum")
+    assert (clause in concern) == said
+
+
 def test_dropped_chains_are_a_warning_in_python():
     problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
     with pytest.warns(DivergenceWarning, match="3 of 3 chains dropped"):
