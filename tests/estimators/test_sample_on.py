@@ -2,6 +2,7 @@
 the same random numbers, only the failing centres go on, and the warnings issued are those of
 the results returned."""
 
+import copy
 import warnings
 from dataclasses import replace
 
@@ -136,7 +137,7 @@ def test_refused_with_the_functional_variance_and_checkpoints_go_on_batched_or_o
     data = (torch.randn(50, 2), torch.randn(50, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        along = estimate_llc_along([module, module], data, step_size=1e-4, chains=2, draws=20, burnin=5,
+        along = estimate_llc_along([module, copy.deepcopy(module)], data, step_size=1e-4, chains=2, draws=20, burnin=5,
                                    batched=False, extend_unmixed=1)
     for result in along.results:   # one after the other, each estimate's own going on judges it
         assert result.config.draws == 20   # 2 chains × 20 draws: twice as many could not reach an ESS of 200
@@ -166,8 +167,8 @@ def test_the_single_estimates_reruns_are_said_not_applied_to_centres_and_restric
     data = (torch.randn(50, 2), torch.randn(50, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        restricted = estimate_llc_along([module, module], data, restrict_to="weight", sampler="sgld", step_size=1e-4,
-                                        chains=2, draws=20, burnin=5, reruns=1)
+        restricted = estimate_llc_along([module, copy.deepcopy(module)], data, restrict_to="weight", sampler="sgld",
+                                        step_size=1e-4, chains=2, draws=20, burnin=5, reruns=1)
     assert restricted.batched
     for checkpoint in restricted.results:   # the restricted batched path says so too
         assert any(note.startswith("reruns = 1 was not applied: the restrictions share one batched run")
