@@ -84,7 +84,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                        inputs: int | str | None = None, targets: int | str | None = None,
                        stream: bool | None = None, progress: bool = False, batched: bool = True,
                        extend_unmixed: int | None = None, **settings) -> LLCAlongTraining | list[LLCAlongTraining]:
-    """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``.
+    """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``; two that
+    share their weights in memory are refused (:func:`_refuse_shared_weights`).
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
     ``restrict_to`` are as in :func:`sltlab.estimators.module.estimate_llc` (a list of restrictions
