@@ -71,7 +71,7 @@ class FunctionalModel:
     """
 
     def __init__(self, module: nn.Module, sample_loss: SampleLoss = gaussian_nll, *,
-                 restrict_to: str | Sequence[str] | None = None, inputs: int | str = 0,
+                 restrict_to: str | Sequence[str] | None = None, inputs: int | str | tuple = 0,
                  targets: int | str | None = -1, fields: Sequence[str] | None = None):
         if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             raise ValueError(f"the model is wrapped in {type(module).__name__}, whose forward cannot take sampled "
@@ -122,11 +122,17 @@ class FunctionalModel:
 
     def _one_chain(self, parameters: dict[str, Tensor], constants: dict[str, Tensor], batch: tuple[Tensor, ...]):
         view = dict(zip(self.fields, batch)) if self.fields is not None else batch
-        output = functional_call(self.module, {**parameters, **constants}, (view[self.inputs],))
+        output = functional_call(self.module, {**parameters, **constants}, self._arguments(view))
         losses = self.sample_loss(output, view if self.targets is None else view[self.targets])
         if not isinstance(losses, Tensor):
             raise TypeError(f"the loss returned a {type(losses).__name__}, not a tensor of per-sample losses [b]")
         return losses
+
+    def _arguments(self, view) -> tuple:
+        """The module's positional arguments from a batch: the ``inputs`` field, or each of a tuple
+        of fields in turn (a module taking (tokens, mask))."""
+        fields = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
+        return tuple(view[field] for field in fields)
 
     def __call__(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
         """A module that torch.func.vmap cannot batch over chains (an LSTM, a ``.item()`` in its
@@ -181,7 +187,7 @@ class FunctionalModel:
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows
         try:
             with torch.no_grad(), _differentiable_attention():
-                return functional_call(self.module, {**values, **self._constants_like(like)}, (view[self.inputs],))
+                return functional_call(self.module, {**values, **self._constants_like(like)}, self._arguments(view))
         except (ValueError, *EVALUATION_ERRORS):
             return None
 
@@ -195,7 +201,9 @@ class FunctionalModel:
             where, first_line = single
             given = "the batch as it came" if self.targets is None else "its targets"
             hint = (f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"
-                    if self.sample_loss not in LOSSES.values() and where.startswith("in the loss") else "")
+                    if self.sample_loss not in LOSSES.values() and where.startswith("in the loss") else
+                    "; inputs= takes a tuple of fields, given to the module in turn" if "positional argument" in
+                    first_line and where.startswith("in the module's forward") else "")
             return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
         where, first_line = self._failure(lambda: self._batched(position, batch)) or ("", _first_line(error))
         return f"the module cannot be evaluated at every chain's parameters and rows {where}: {first_line}"

@@ -69,7 +69,7 @@ class Prepared(NamedTuple):
     config: LLCConfig
     rows: "Rows"
     sample_loss: Callable
-    inputs: int | str
+    inputs: int | str | tuple
     targets: int | str | None
     notes: tuple[str, ...]
 
@@ -108,7 +108,7 @@ class Prepared(NamedTuple):
 
 
 def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],
-            inputs: int | str | None, targets: int | str | None, stream: bool | None = None, *,
+            inputs: int | str | tuple | None, targets: int | str | None, stream: bool | None = None, *,
             defaults: LLCConfig = LLCConfig()) -> Prepared:
     """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s);
     without a ``config`` the ``settings`` override ``defaults``."""
@@ -122,7 +122,7 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
 
 
 def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,
-                 restrict_to: str | Sequence[str] | list | None = None, inputs: int | str | None = None,
+                 restrict_to: str | Sequence[str] | list | None = None, inputs: int | str | tuple | None = None,
                  targets: int | str | None = None, stream: bool | None = None, progress: bool = False,
                  batched: bool = True, **settings) -> LLCResult | list[LLCResult]:
     """λ̂ of ``model`` at its current parameters (localised as ``config.localize_at`` says), with
@@ -133,7 +133,8 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     or when its rows would take more than ``GATHER_LIMIT_BYTES``, left where it is and read by
     index, slice by slice in every full-data pass (a map-style Dataset; ``stream=False`` gathers
     it whatever its size); ``result.notes`` says which. The module receives ``inputs`` (default:
-    the first tensor, or the dict's ``x``/``input``/``inputs``). ``loss`` is ``"mse"`` (an alias
+    the first tensor, or the dict's ``x``/``input``/``inputs``; a tuple of fields, e.g. ``(0, 1)``
+    or ``("tokens", "mask")``, gives it several arguments in turn). ``loss`` is ``"mse"`` (an alias
     of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"`` (logits),
     ``"binary_cross_entropy"`` (one logit per output, targets in [0, 1]), or a callable
     ``(outputs, batch) -> per-sample losses [b]`` receiving the batch as it came (tuple or dict),
@@ -239,7 +240,12 @@ def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
     fields = rows.fields
     if inputs is None:
         inputs = 0 if fields is None else _first_present(INPUT_KEYS, fields, "inputs", "the module's input")
-    _check_field(inputs, rows, "inputs")
+    if isinstance(inputs, list):
+        inputs = tuple(inputs)
+    if inputs == ():
+        raise ValueError("inputs=() names no field: give the module's input, or a tuple of its inputs in order")
+    for field in inputs if isinstance(inputs, tuple) else (inputs,):
+        _check_field(field, rows, "inputs")
     notes: tuple[str, ...] = ()
     if callable(loss):
         sample_loss = loss

@@ -1,5 +1,5 @@
 """The nn.Module adapter: batched over chains like the native models, with any loss, batches of
-named fields, and a position restricted to some of the parameters."""
+named fields, modules of several arguments, and a position restricted to some of the parameters."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from torch.utils.data import TensorDataset
 
 from sltlab.estimators import estimate_llc
 from sltlab.estimators.functional import FunctionalModel
-from sltlab.estimators.sample_losses import check_class_probabilities, cross_entropy
+from sltlab.estimators.sample_losses import check_class_probabilities, cross_entropy, gaussian_nll
 from sltlab.models.deep_linear import DeepLinearNetwork
 
 
@@ -79,6 +79,32 @@ def test_dict_batches_reach_a_loss_of_the_whole_batch():
     weight = torch.rand(1, 5, dtype=torch.float64)
     expected = weight[0] * (module(x[0]) - y[0]).square().sum(-1)
     torch.testing.assert_close(model(model.flatten().unsqueeze(0), (x, y, weight))[0], expected.detach())
+
+
+class Masked(nn.Module):
+    """A module of two arguments, as a transformer taking (tokens, mask) is."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x, mask):
+        return self.linear(x * mask)
+
+
+def test_a_module_of_several_arguments_takes_a_tuple_of_fields():
+    torch.manual_seed(0)
+    module, x, y = Masked().double(), torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
+    mask = (torch.rand(6, 3) > 0.3).double()
+    model = FunctionalModel(module, inputs=(0, 1), targets=2)
+    expected = gaussian_nll(module(x, mask), y).detach()
+    torch.testing.assert_close(model(model.flatten()[None], (x[None], mask[None], y[None]))[0], expected)
+    named = FunctionalModel(module, inputs=("x", "mask"), targets="y", fields=("y", "mask", "x"))
+    torch.testing.assert_close(named(named.flatten()[None], (y[None], mask[None], x[None]))[0], expected)
+    with pytest.raises(ValueError, match=r"missing 1 required positional argument: 'mask'; inputs= takes a tuple"):
+        estimate_llc(Masked(), (x, mask, y))
+    with pytest.raises(ValueError, match=r"^inputs=\(\) names no field"):
+        estimate_llc(Masked(), (x, mask, y), inputs=())
 
 
 def test_cross_entropy_takes_integer_indices_of_any_width_and_refuses_booleans():
