@@ -24,6 +24,18 @@ ready = build()
 
 def broken():
     raise RuntimeError("no weights here")
+
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, x, gate):
+        return self.linear(x * gate)
+
+def gated():
+    torch.manual_seed(0)
+    return Gated()
 """
 SHORT = ["--chains", "2", "--draws", "60", "--burnin", "10", "--step-size", "1e-3", "--localize-at", "true_parameter",
          "--sampler", "sgld", "--seed", "3"]
@@ -86,6 +98,19 @@ def test_one_checkpoint_gives_the_python_call_s_numbers(files, capsys):
     code, result, _ = _run(capsys, "--model", f"{folder}/net.py:ready", "--data", str(folder / "data.pt"),
                            "--restrict-to", "0.*", "--restrict-to", "2.weight", "2.bias", *SHORT)
     assert code == 0 and [row["restricted_to"] for row in result["restrictions"]] == ["0.*", ["2.weight", "2.bias"]]
+
+
+def test_a_module_of_two_arguments_takes_them_from_inputs(files, capsys):
+    folder, data, _ = files
+    code, result, _ = _run(capsys, "--model", f"{folder}/net.py:gated", "--data", str(folder / "columns.pt"),
+                           "--inputs", "x", "x", *SHORT)
+    namespace = {}
+    exec(MODEL_FILE, namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a short run's mixing warning, which the JSON carries too
+        expected = estimate_llc(namespace["gated"](), data, inputs=(0, 0), sampler="sgld", chains=2, draws=60,
+                                burnin=10, step_size=1e-3, localize_at="true_parameter", seed=3)
+    assert code == 0 and result["llc"] == expected.mean
 
 
 def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files, capsys):

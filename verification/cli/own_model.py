@@ -50,8 +50,9 @@ def add_module_command(estimators) -> None:
                ("--loss", dict(default="mse", choices=("mse", "gaussian_nll", "cross_entropy", "binary_cross_entropy"),
                                help="per-sample loss; mse is the unit-variance Gaussian negative log-likelihood "
                                     "½‖y − f(x)‖² (default: mse)")),
-               ("--inputs", dict(metavar="FIELD", help="the tensor the module receives: an index or a dict key "
-                                                       "(default: the first, or x/input/inputs)")),
+               ("--inputs", dict(metavar="FIELD", nargs="+", help="the tensor the module receives: an index or a "
+                                                                  "dict key, or several, given to it in turn "
+                                                                  "(default: the first, or x/input/inputs)")),
                ("--targets", dict(metavar="FIELD", help="the tensor the loss compares with: an index or a dict key "
                                                         "(default: the last, or y/target/label...)")),
                ("--restrict-to", dict(nargs="+", action="append", metavar="PATTERN", dest="restrict_to",
@@ -74,7 +75,9 @@ def _estimate_module(args) -> Result:
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     restrictions = [patterns[0] if len(patterns) == 1 else tuple(patterns)
                     for patterns in (list(dict.fromkeys(given)) for given in args.restrict_to or [])]   # each once
-    calls = dict(loss=args.loss, inputs=_field(args.inputs), targets=_field(args.targets),
+    inputs = None if args.inputs is None else tuple(map(_field, args.inputs))
+    inputs = inputs[0] if inputs is not None and len(inputs) == 1 else inputs
+    calls = dict(loss=args.loss, inputs=inputs, targets=_field(args.targets),
                  progress=not args.json and sys.stderr.isatty(), **settings)
     if args.checkpoint is not None and len(args.checkpoint) > 1:
         return _along(args, model, data, restrictions, calls)
