@@ -20,18 +20,15 @@ from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.loss_fields import resolve_loss
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
-from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
-                                             check_class_probabilities, check_logits, class_targets_note,
-                                             sigmoid_note)
+from sltlab.estimators.sample_losses import LOSSES, check_logits, sigmoid_note
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
-from sltlab.estimators.streamed import first_rows, leading_rows, row_count
+from sltlab.estimators.streamed import leading_rows, row_count
 
-INPUT_KEYS = ("x", "input", "inputs")
-TARGET_KEYS = ("y", "target", "targets", "label", "labels")
 # The one call's settings when it is given no config, no sampler and no batch size: MALA on the full
 # data (exact at any step, Roberts & Tweedie 1996), 8 chains × 4,000 draws, four cooled from nβ/10 in
 # the warm-up and four from w*, so R-hat sees chains that came from both sides. Measured through this
@@ -114,7 +111,7 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
     without a ``config`` the ``settings`` override ``defaults``."""
     config = _config(config, settings, defaults)
     rows = read_rows(data, stream)
-    sample_loss, inputs, targets, loss_notes = _resolve_loss(loss, rows, inputs, targets)
+    sample_loss, inputs, targets, loss_notes = resolve_loss(loss, rows, inputs, targets)
     n = row_count(rows.tensors)
     clamped = (f"batch_size {config.batch_size} exceeds the data's {n} rows: every step uses all {n}",) if (
         config.batch_size is not None and n and config.batch_size > n) else ()
@@ -235,60 +232,3 @@ def _config(config: LLCConfig | None, settings: dict[str, Any], defaults: LLCCon
     return replace(config or defaults, **settings)
 
 
-def _resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
-    """(per-sample loss, input field, target field or None, notes)."""
-    fields = rows.fields
-    if inputs is None:
-        inputs = 0 if fields is None else _first_present(INPUT_KEYS, fields, "inputs", "the module's input")
-    if isinstance(inputs, list):
-        inputs = tuple(inputs)
-    if inputs == ():
-        raise ValueError("inputs=() names no field: give the module's input, or a tuple of its inputs in order")
-    for field in inputs if isinstance(inputs, tuple) else (inputs,):
-        _check_field(field, rows, "inputs")
-    notes: tuple[str, ...] = ()
-    if callable(loss):
-        sample_loss = loss
-    elif isinstance(loss, str) and loss in LOSSES:
-        sample_loss = LOSSES[loss]
-        if targets is None:
-            if fields is None and rows.columns < 2:
-                raise ValueError(f"loss {loss!r} compares the outputs with targets: give data as (inputs, targets)")
-            targets = -1 if fields is None else _first_present(TARGET_KEYS, fields, "targets", "the targets")
-            if fields is None and rows.columns > 2:
-                notes += (f"the data hold {rows.columns} tensors per row: the module received tensor {inputs} and loss "
-                          f"{loss!r} compared its outputs with tensor {rows.columns - 1}, the last (inputs=, targets= "
-                          "choose others)",)
-        if loss == "mse":
-            notes += ("loss 'mse' is the unit-variance Gaussian negative log-likelihood ½‖y − f(x)‖² + const per "
-                     "sample (a mean over outputs, as torch's MSELoss takes, would rescale nβ)",)
-    else:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable (outputs, batch) -> per-sample "
-                         f"losses, got {loss!r}")
-    if targets is not None:
-        _check_field(targets, rows, "targets")
-    if not callable(loss):   # every row's targets when they are in memory, the first slice's when streamed
-        targets_read = first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets))
-        if loss == "cross_entropy":
-            check_class_probabilities(targets_read)
-            check_class_indices(targets_read)
-        elif loss == "binary_cross_entropy":
-            check_binary_targets(targets_read)
-        else:
-            notes += class_targets_note(targets_read, loss)
-    return sample_loss, inputs, targets, notes
-
-
-def _first_present(candidates: Sequence[str], fields: Sequence[str], option: str, what: str) -> str:
-    for key in candidates:
-        if key in fields:
-            return key
-    raise ValueError(f"dict batches with keys {list(fields)}: name {what} with {option}=KEY")
-
-
-def _check_field(field: int | str, rows: Rows, option: str) -> None:
-    if rows.fields is not None:
-        if field not in rows.fields:
-            raise ValueError(f"{option}={field!r} is not a key of the batches ({', '.join(rows.fields)})")
-    elif not (isinstance(field, int) and -rows.columns <= field < rows.columns):
-        raise ValueError(f"{option}={field!r} must index the {rows.columns} data tensors")

@@ -105,6 +105,8 @@ def test_a_module_of_several_arguments_takes_a_tuple_of_fields():
         estimate_llc(Masked(), (x, mask, y))
     with pytest.raises(ValueError, match=r"^inputs=\(\) names no field"):
         estimate_llc(Masked(), (x, mask, y), inputs=())
+    with pytest.raises(ValueError, match=r"^the targets \(tensor -1\) are also one of the module's inputs \(\(0, 1"):
+        estimate_llc(Masked(), (x, mask), inputs=(0, 1))   # no targets left: the last would be the mask
 
 
 def test_cross_entropy_takes_integer_indices_of_any_width_and_refuses_booleans():
