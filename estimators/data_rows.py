@@ -80,7 +80,16 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     unused = "; the loader's own batch size, order and drop_last are not used" if isinstance(data, DataLoader) else ""
     return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
                                f"reads them in slices of at most {FULL_PASS_ROWS} rows and {SLICE_BYTES >> 20} MiB, "
-                               f"every minibatch by index (its first rows, read twice, were the same){unused}",))
+                               f"every minibatch by index (its first rows, read twice, were the same){unused}",
+                               *_left_out(dataset[0], fields)))
+
+
+def _left_out(item: Any, fields: tuple[str, ...] | None) -> list[str]:
+    """A note naming the fields of a dict batch or row that were left out, holding no tensor with
+    a row per sample (:func:`~sltlab.estimators.streamed.batch_columns`)."""
+    left_out = [str(key) for key in (item if isinstance(item, dict) else ()) if str(key) not in (fields or ())]
+    return [f"dict fields that hold no tensor with a row per sample were left out: {', '.join(left_out)}"] if (
+        left_out) else []
 
 
 def _reads_differ(dataset: Dataset, collate) -> bool:
@@ -121,6 +130,7 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
     notes = [f"{read} read once into tensors of n = {n} rows; minibatches are drawn from these rows, so a random "
              "transform or sampler is fixed at that one pass"]
+    notes += _left_out(batch, fields)
     dataset = getattr(loader, "dataset", None)
     if hasattr(dataset, "__len__") and len(dataset) != n:
         notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "

@@ -26,9 +26,13 @@ SLICE_BYTES = 2**28   # the most bytes of rows (floating columns counted as floa
 
 def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...]]:
     """A collated batch (dict, tuple, list or one tensor) as (field names or None, columns),
-    detached from any autograd graph."""
+    detached from any autograd graph. A dict's fields that hold no tensor with a row per sample
+    (ids, strings) are left out; in a tuple, where they would shift the indices, they are refused."""
     if isinstance(batch, dict):
-        names, values = tuple(str(key) for key in batch), tuple(batch.values())
+        kept = {str(key): value for key, value in batch.items() if isinstance(value, Tensor) and value.dim() > 0}
+        if not kept:
+            raise ValueError(f"no batch field ({', '.join(map(str, batch))}) is a tensor with a row per sample")
+        names, values = tuple(kept), tuple(kept.values())
     elif isinstance(batch, (tuple, list)):
         names, values = None, tuple(batch)
     else:

@@ -108,6 +108,20 @@ def test_dict_batches_find_their_inputs_and_targets_by_name():
     _check_shapes(result, 64)
 
 
+def test_dict_fields_that_are_no_tensors_are_left_out_and_said():
+    torch.manual_seed(0)
+    x = torch.randn(40, 3)
+    rows = [{"x": a, "y": b, "id": f"row {index}"} for index, (a, b) in enumerate(zip(x, x[:, :1] + 1))]
+    module = nn.Linear(3, 1)
+    with_ids = judged(lambda: estimate_llc(module, DataLoader(rows, batch_size=16), config=SHORT))
+    without = judged(lambda: estimate_llc(module, DataLoader([{key: row[key] for key in ("x", "y")} for row in rows],
+                                                             batch_size=16), config=SHORT))
+    assert with_ids.mean == without.mean
+    assert "dict fields that hold no tensor with a row per sample were left out: id" in with_ids.notes
+    with pytest.raises(ValueError, match=r"^no batch field \(id\) is a tensor with a row per sample$"):
+        estimate_llc(nn.Linear(3, 1), DataLoader([{"id": "a"}] * 4, batch_size=2), config=SHORT)
+
+
 def test_a_loader_that_drops_rows_says_n_is_the_rows_read():
     x = torch.randn(50, 2)
     loader = DataLoader(TensorDataset(x, x[:, :1]), batch_size=16, drop_last=True)
