@@ -166,7 +166,7 @@ class FunctionalModel:
             return ()
         current = dict(self.module.named_parameters())
         leaves = [current[name].detach().clone().requires_grad_(True) for name in self.names]
-        rows = tuple(t.detach().to(leaves[0].dtype) if t.is_floating_point() else t for t in rows)
+        rows = _rows_in(rows, leaves[0].dtype)
         try:
             with torch.enable_grad(), _differentiable_attention():
                 losses = self._one_chain(dict(zip(self.names, leaves)), self._constants_like(leaves[0]), rows)
@@ -183,7 +183,7 @@ class FunctionalModel:
         current = dict(self.module.named_parameters())
         values = {name: current[name].detach() for name in self.names}
         like = next(iter(values.values()))
-        rows = tuple(t.detach().to(like.dtype) if t.is_floating_point() else t for t in rows)
+        rows = _rows_in(rows, like.dtype)
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows
         try:
             with torch.no_grad(), _differentiable_attention():
@@ -252,6 +252,12 @@ class FunctionalModel:
                                 for chain in range(chains)])
         in_dims = (0 if chains_in_position else None, None, 0 if chains_in_batch else None)
         return vmap(self._one_chain, in_dims=in_dims)(parameters, constants, batch)
+
+
+def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """Rows for one chain at the module's own values: floating columns in its parameters' dtype,
+    the others (indices, labels) as they are, none attached to a graph."""
+    return tuple(t.detach().to(dtype) if t.is_floating_point() else t.detach() for t in rows)
 
 
 @contextlib.contextmanager

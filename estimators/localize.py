@@ -36,7 +36,10 @@ class Localization(NamedTuple):
     converged: bool = True   # the optimiser met its gradient tolerance
 
 
-VANISHING_LOSS = 1e-3   # L_n at a centre the optimiser moved to, below which it may have no minimum at all
+# L_n at a centre the optimiser moved to, below which it may have no minimum at all. Checked on a
+# random draw of 24 linear classifiers (2–6 inputs, 2–3 classes, n = 200–4,000, 0–20 % of labels
+# flipped): L-BFGS ended at L_n ≤ 1.2e-6 on all 10 whose classes it separated, ≥ 0.056 on the 14 others.
+VANISHING_LOSS = 1e-3
 
 
 def localization_concerns(localization: Localization, nbeta: float, gamma: float) -> list[str]:

@@ -26,7 +26,8 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         inputs = tuple(inputs)
     if inputs == ():
         raise ValueError("inputs=() names no field: give the module's input, or a tuple of its inputs in order")
-    for field in inputs if isinstance(inputs, tuple) else (inputs,):
+    given = inputs if isinstance(inputs, tuple) else (inputs,)
+    for field in given:
         _check_field(field, rows, "inputs")
     notes: tuple[str, ...] = ()
     if callable(loss):
@@ -49,8 +50,7 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
                          f"losses, got {loss!r}")
     if targets is not None:
         _check_field(targets, rows, "targets")
-        given = {_position(field, rows) for field in (inputs if isinstance(inputs, tuple) else (inputs,))}
-        if not callable(loss) and _position(targets, rows) in given:
+        if not callable(loss) and _position(targets, rows) in {_position(field, rows) for field in given}:
             raise ValueError(f"the targets (tensor {targets!r}) are also one of the module's inputs ({inputs!r}): give "
                              "the targets as a tensor of their own (inputs=, targets=)")
     if not callable(loss):   # every row's targets when they are in memory, the first slice's when streamed

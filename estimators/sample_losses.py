@@ -89,6 +89,12 @@ def check_binary_targets(target: Tensor) -> None:
                          "(y + 1)/2)")
 
 
+def _probabilities(values: Tensor) -> bool:
+    """Whether every row of ``values`` [b, k, …] is a distribution over dimension 1: non-negative
+    and summing to 1 within 1e-4 (so no entry above 1 either)."""
+    return not bool((values < 0).any()) and bool(((values.double().sum(1) - 1).abs() <= 1e-4).all())
+
+
 def check_class_indices(target: Tensor) -> None:
     """Refuse negative class indices among integer cross-entropy targets: torch skips the rows
     whose index is its ``ignore_index`` (−100), which would silently leave them out of L_n, and
@@ -110,8 +116,7 @@ def check_logits(output: Tensor | None) -> None:
     final LogSoftmax) pass, since log softmax leaves them as they are."""
     if not isinstance(output, Tensor) or not output.is_floating_point() or output.dim() < 2 or output.shape[1] < 2:
         return
-    sums = output.double().sum(1)
-    if bool(((output >= 0) & (output <= 1)).all()) and bool(((sums - 1).abs() <= 1e-4).all()):
+    if _probabilities(output):
         raise ValueError(f"loss 'cross_entropy' takes logits, and the module's outputs on the first {len(output)} rows "
                          "are probabilities (in [0, 1], each row summing to 1 over dimension 1: a final softmax), to "
                          "which it would apply a second softmax; leave the softmax out of the module, end it with "
@@ -124,7 +129,7 @@ def class_targets_note(target: Tensor, loss: str) -> tuple[str, ...]:
     fits them as real numbers, and λ̂ is that regression's, not the classifier's likelihood's."""
     if not target.is_floating_point() or target.dim() != 2 or target.shape[1] < 2 or target.numel() == 0:
         return ()
-    if bool((target < 0).any()) or not bool(((target.double().sum(1) - 1).abs() <= 1e-4).all()):
+    if not _probabilities(target):
         return ()
     return (f"the targets look like a classifier's (every row non-negative and summing to 1): loss {loss!r} fits "
             "them as regression targets, so λ̂ is of that Gaussian likelihood; a classifier's needs "
@@ -139,9 +144,8 @@ def check_class_probabilities(target: Tensor) -> None:
     (class indices) pass."""
     if not target.is_floating_point() or target.dim() < 2 or target.numel() == 0:
         return
-    sums = target.double().sum(1)
-    if bool((target < 0).any()) or not bool(((sums - 1).abs() <= 1e-4).all()):
-        worst = float((sums - 1).abs().max())
+    if not _probabilities(target):
+        worst = float((target.double().sum(1) - 1).abs().max())
         raise ValueError(f"loss 'cross_entropy' takes floating-point targets as class probabilities (non-negative, "
                          f"each row summing to 1 over dimension 1); got entries down to {float(target.min()):.3g} and "
                          f"row sums off 1 by up to {worst:.3g} (for class indices give integer targets)")
