@@ -46,7 +46,7 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
                          f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "
                          f"{_rows(output.shape)} (b rows, the classes along dimension 1: a sequence's outputs "
                          f"[b, T, C] go in as [b, C, T]); got {kind} targets of shape {_rows(target.shape)}")
-    return losses.reshape(len(output), -1).sum(-1)
+    return _per_sample(losses)
 
 
 def binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
@@ -60,7 +60,7 @@ def binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
                          f"shape {_rows(target.shape)} (b rows): they must have the same shape (e.g. targets "
                          "y[:, None] for logits [b, 1])")
     losses = nn.functional.binary_cross_entropy_with_logits(output, target.to(output.dtype), reduction="none")
-    return losses.reshape(len(output), -1).sum(-1)
+    return _per_sample(losses)
 
 
 def sigmoid_note(output: Tensor | None) -> tuple[str, ...]:
@@ -87,6 +87,12 @@ def check_binary_targets(target: Tensor) -> None:
         raise ValueError(f"loss 'binary_cross_entropy' takes targets in [0, 1] (labels 0/1 or probabilities); got "
                          f"values from {float(values.min()):.3g} to {float(values.max()):.3g} (labels −1/+1 go in as "
                          "(y + 1)/2)")
+
+
+def _per_sample(losses: Tensor) -> Tensor:
+    """Losses [b, …] summed over each sample's positions or outputs, [b]; one per sample as they
+    are (the sampling loop's common case) without a further kernel."""
+    return losses if losses.dim() == 1 else losses.flatten(1).sum(1)
 
 
 def _probabilities(values: Tensor) -> bool:
