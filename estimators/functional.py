@@ -177,17 +177,20 @@ class FunctionalModel:
         gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
         return tuple(name for name, gradient in zip(self.names, gradients) if gradient is None)
 
-    def outputs(self, rows: Sequence[Tensor]) -> Tensor | None:
-        """The module's outputs on ``rows`` (tensors [b, ...], one chain) at its current values, or
-        None when it fails on them (the estimate's own checks then say why)."""
+    def outputs(self, rows: Sequence[Tensor], losses: bool = False) -> Tensor | None:
+        """The module's outputs on ``rows`` (tensors [b, ...], one chain) at its current values,
+        or with ``losses`` its per-sample losses there; None when it fails on them (the
+        estimate's own checks then say why)."""
         current = dict(self.module.named_parameters())
         values = {name: current[name].detach() for name in self.names}
         like = next(iter(values.values()))
-        rows = _rows_in(rows, like.dtype)
+        rows, constants = _rows_in(rows, like.dtype), self._constants_like(like)
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows
         try:
             with torch.no_grad(), _differentiable_attention():
-                return functional_call(self.module, {**values, **self._constants_like(like)}, self._arguments(view))
+                if losses:
+                    return self._one_chain(values, constants, rows)
+                return functional_call(self.module, {**values, **constants}, self._arguments(view))
         except (ValueError, *EVALUATION_ERRORS):
             return None
 

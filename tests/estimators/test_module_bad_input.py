@@ -3,7 +3,8 @@ whose chains never moved claims no error bar: a non-finite loss at the given par
 indices torch would skip or cannot read, a restriction given as a submodule or as something
 else, two restrictions of the same parameters, single rows from a loader without batching, a
 module or loss the data do not fit, a module whose outputs are probabilities already given to
-cross-entropy, and a precision too coarse for the nβ asked."""
+cross-entropy, a forward or loss that draws random numbers in eval mode, and a precision too
+coarse for the nβ asked."""
 
 import warnings
 
@@ -83,6 +84,35 @@ def test_a_module_that_ends_in_a_softmax_is_refused_for_cross_entropy(regression
                                          **SHORT)
         plain = estimate_llc(logits, (x, labels), loss="cross_entropy", **SHORT)
     assert log_probabilities.mean == pytest.approx(plain.mean, rel=1e-4)   # log softmax leaves log-probabilities
+
+
+class FunctionalDropout(nn.Module):
+    """Dropout written as ``F.dropout(h, p)``, whose ``training`` defaults to True: eval mode does
+    not turn it off unless ``training=self.training`` is passed."""
+
+    def __init__(self, follow_mode: bool):
+        super().__init__()
+        self.follow_mode = follow_mode
+        self.hidden, self.out = nn.Linear(3, 4), nn.Linear(4, 1)
+
+    def forward(self, x):
+        hidden = torch.tanh(self.hidden(x))
+        return self.out(nn.functional.dropout(hidden, 0.2, training=self.training if self.follow_mode else True))
+
+
+def test_a_forward_or_loss_that_draws_random_numbers_in_eval_mode_is_refused(regression):
+    model, x, y = regression
+    random_losses = r"^the loss on the same rows at the same weights differed between two evaluations \(by up to "
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=random_losses + r".*\(F.dropout\(x, p, training=self.training\)\)$"):
+        estimate_llc(FunctionalDropout(follow_mode=False), (x, y), **SHORT)
+    with pytest.raises(ValueError, match=random_losses):
+        estimate_llc(model, (x, y), loss=lambda outputs, batch: ((outputs - batch[1]) ** 2).sum(-1) / 2
+                     + 0.01 * torch.randn(len(outputs)), **SHORT)
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only that it runs matters here
+        warnings.simplefilter("ignore", EstimateWarning)
+        result = estimate_llc(FunctionalDropout(follow_mode=True), (x, y), **SHORT)
+    assert np.isfinite(result.mean)
 
 
 def test_a_class_index_beyond_the_outputs_is_blamed_on_the_data_not_on_batching(regression):
