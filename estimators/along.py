@@ -13,7 +13,7 @@ when asked, one after the other, and ``LLCAlongTraining.note`` says which and wh
 
 from __future__ import annotations
 
-import copy
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators.batched import WARMED_UP, estimate_llc_at_centers, sampled_together
+from sltlab.estimators.checkpoints import checkpoint_module, refuse_shared_weights
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.result import LLCResult
@@ -78,14 +79,16 @@ class LLCAlongTraining(NamedTuple):
                 and result.ess >= ESS_MIN for result in self.results]
 
 
-def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], data: Any, *,
+def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str | os.PathLike], data: Any, *,
                        model: nn.Module | None = None, loss: str | Callable = "mse", config: LLCConfig | None = None,
                        calibrate_at: int | None = -1, restrict_to: str | Sequence[str] | None = None,
                        inputs: int | str | None = None, targets: int | str | None = None,
                        stream: bool | None = None, progress: bool = False, batched: bool = True,
                        extend_unmixed: int | None = None, **settings) -> LLCAlongTraining | list[LLCAlongTraining]:
-    """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model``; two that
-    share their weights in memory are refused (:func:`_refuse_shared_weights`).
+    """λ̂ ± SE at each checkpoint: modules, or state dicts loaded into a copy of ``model`` (as
+    they are, held by a training checkpoint under a key of ``STATE_KEYS``, or saved to files by
+    ``torch.save``: :mod:`sltlab.estimators.checkpoints`); two that share their weights in memory
+    are refused (:func:`~sltlab.estimators.checkpoints.refuse_shared_weights`).
 
     ``data``, ``loss``, ``inputs``, ``targets``, ``stream``, ``config``/``settings`` and
     ``restrict_to`` are as in :func:`sltlab.estimators.module.estimate_llc` (a list of restrictions
@@ -110,18 +113,18 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
     bring it through, :func:`~sltlab.estimators.going_on.extend_until_mixed`); each such result's
     notes say so.
     """
-    if isinstance(checkpoints, (nn.Module, Mapping)):
-        raise ValueError(f"checkpoints is one {type(checkpoints).__name__}: give a list of modules or state dicts "
-                         "(e.g. [model] for one)")
+    if isinstance(checkpoints, (nn.Module, Mapping, str, os.PathLike)):
+        raise ValueError(f"checkpoints is one {type(checkpoints).__name__}: give a list of modules, state dicts or "
+                         "files of them (e.g. [model] for one)")
     if not checkpoints:
-        raise ValueError("checkpoints is empty: give a list of modules or state dicts")
-    _refuse_shared_weights(checkpoints)
+        raise ValueError("checkpoints is empty: give a list of modules, state dicts or files of them")
+    refuse_shared_weights(checkpoints)
     if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):
         raise ValueError(f"calibrate_at must be the index of a checkpoint (an integer) or None, got {calibrate_at!r}")
     if isinstance(restrict_to, list):   # one curve per restriction, each calibrated and sampled on its own
         if not restrict_to:
             raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
-        first = _checkpoint_module(checkpoints[0], model, 0)
+        first = checkpoint_module(checkpoints[0], model, 0)
         owners = [part for part in (model, first) if part is not None]
         check_distinct(restrict_to, [selected_parameters(first, _restriction_by_name(restriction, owners))
                                      for restriction in restrict_to])
@@ -129,7 +132,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any]], dat
                                    restrict_to=restriction, inputs=inputs, targets=targets, stream=stream,
                                    progress=progress, batched=batched, extend_unmixed=extend_unmixed, **settings)
                 for restriction in restrict_to]
-    modules = [_checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
+    modules = [checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
     restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
     prepared = prepare(data, loss, config, settings, inputs, targets, stream, defaults=along_defaults(config, settings))
     if extend_unmixed is not None:
@@ -214,46 +217,6 @@ def _why_not_batched(modules: Sequence[nn.Module], adapters: Sequence[Functional
                 for name in buffers):
             return f"checkpoint {index}'s buffers differ from checkpoint 0's, and a batched run shares one module's"
     return None
-
-
-def _refuse_shared_weights(checkpoints: Sequence) -> None:
-    """A one-line ``ValueError`` when two checkpoints hold the same weights in memory: one module
-    object twice, or state dicts sharing their tensors, as a list built by appending ``model`` or
-    ``model.state_dict()`` while it trains holds them. Every such checkpoint is the model as it is
-    now, so the curve would repeat its last λ̂ at every step."""
-    seen: dict[tuple, int] = {}
-    for index, checkpoint in enumerate(checkpoints):
-        if isinstance(checkpoint, nn.Module):
-            key = (id(checkpoint),)
-        elif isinstance(checkpoint, Mapping):
-            key = tuple(value.data_ptr() for value in checkpoint.values() if isinstance(value, torch.Tensor))
-        else:
-            continue   # no checkpoint at all: reading it says so
-        if key and seen.setdefault(key, index) != index:
-            raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, or "
-                             "state dicts of the model's own tensors), so both are the model as it is now: save "
-                             "copy.deepcopy(model) at each step, or state dicts of copies, "
-                             "{name: t.clone() for name, t in model.state_dict().items()}")
-
-
-def _checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Module | None, index: int) -> nn.Module:
-    if isinstance(checkpoint, nn.Module):
-        return checkpoint
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"checkpoint {index} is {type(checkpoint).__name__}: give modules or state dicts")
-    if not isinstance(model, nn.Module):
-        raise ValueError("checkpoints given as state dicts need model=, an nn.Module of the same architecture")
-    module = copy.deepcopy(model)
-    load_state(module, checkpoint, f"checkpoint {index}")
-    return module
-
-
-def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
-    """``state`` loaded into ``module``; one that does not fit it is a one-line error naming ``what``."""
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(f"{what} does not fit the model: {' '.join(str(error).split())}") from None
 
 
 def _restriction_by_name(restrict_to, owners: Sequence[nn.Module]):

@@ -180,7 +180,7 @@ def _steps(given: list[float] | None, recorded: list[float | None]) -> list[floa
 
 
 def _load_into(model, path: str) -> None:
-    from sltlab.estimators.along import load_state
+    from sltlab.estimators.checkpoints import load_state
     from sltlab.verification.cli.own_model_files import load_checkpoint
 
     load_state(model, load_checkpoint(path).state, f"--checkpoint {path}")

@@ -9,15 +9,11 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
-import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-# Keys under which training scripts commonly keep the model's state dict inside a checkpoint
-STATE_KEYS = ("state_dict", "model_state_dict", "model")
-STEP_KEYS = ("step", "global_step", "iteration", "epoch")
+from sltlab.estimators.checkpoints import Checkpoint, saved_value, state_of
 
 
 def load_model(spec: str) -> nn.Module:
@@ -78,7 +74,7 @@ class Columns(Dataset):
 def load_data(path: str) -> tuple[Tensor, ...] | Columns:
     """A ``torch.save`` file of a tuple or list of tensors (inputs first, targets last), or of
     a dict of named tensors, each with a row per sample."""
-    value = _loaded(path, "--data")
+    value = saved_value(path, "--data")
     if isinstance(value, (tuple, list)) and value and all(isinstance(item, Tensor) for item in value):
         return tuple(value)
     if isinstance(value, Mapping) and value and all(isinstance(key, str) and isinstance(item, Tensor)
@@ -91,34 +87,7 @@ def load_data(path: str) -> tuple[Tensor, ...] | Columns:
                      "dict of named tensors, each with a row per sample")
 
 
-class Checkpoint(NamedTuple):
-    state: dict[str, Tensor]
-    step: float | None   # the training step the file records, if it does
-
-
 def load_checkpoint(path: str) -> Checkpoint:
-    """A state dict, or a training checkpoint holding one under ``STATE_KEYS`` (and perhaps its
-    step under ``STEP_KEYS``)."""
-    value = _loaded(path, "--checkpoint")
-    if not isinstance(value, Mapping):
-        raise ValueError(f"--checkpoint {path} holds a {type(value).__name__}: save model.state_dict()")
-    if value and all(isinstance(item, Tensor) for item in value.values()):
-        return Checkpoint(dict(value), None)
-    for key in STATE_KEYS:
-        state = value.get(key)
-        if isinstance(state, Mapping) and state and all(isinstance(item, Tensor) for item in state.values()):
-            step = next((value[name] for name in STEP_KEYS if isinstance(value.get(name), (int, float))), None)
-            return Checkpoint(dict(state), None if step is None else float(step))
-    raise ValueError(f"--checkpoint {path} is neither a state dict nor a checkpoint holding one under "
-                     f"{', '.join(STATE_KEYS)}")
-
-
-def _loaded(path: str, option: str) -> Any:
-    if not Path(path).is_file():
-        raise ValueError(f"{option}: no file {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:   # pickled code, a corrupt file: torch says which in many lines
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{option} {path} cannot be read as tensors ({first}): save tensors, dicts and lists "
-                         "with torch.save, a model as model.state_dict()") from None
+    """A state dict, or a training checkpoint holding one (and perhaps its step):
+    :func:`~sltlab.estimators.checkpoints.state_of`."""
+    return state_of(saved_value(path, "--checkpoint"), f"--checkpoint {path}")
