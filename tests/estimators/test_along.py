@@ -1,5 +1,6 @@
-"""λ̂ along training: one estimate per checkpoint (modules or state dicts), one calibrated step
-for all of them, and each checkpoint's own diagnostics."""
+"""λ̂ along training: one estimate per checkpoint (modules, state dicts, training checkpoints
+holding them, or files of them), one calibrated step for all of them, and each checkpoint's own
+diagnostics."""
 
 import copy
 import math
@@ -88,6 +89,20 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
         "calibrated at checkpoint 1, shared by every checkpoint; calibration.reason says how"}
 
 
+def test_training_checkpoints_and_their_files_read_as_the_state_dicts_they_hold(tmp_path):
+    mlp, checkpoints, data = _training_run()
+    paths = []
+    for step, state in enumerate(checkpoints):
+        paths.append(tmp_path / f"step{step}.pt")
+        torch.save({"model": state, "optimizer": {"lr": 1e-2}, "step": step}, paths[-1])
+    wrapped = [{"model_state_dict": state, "epoch": step} for step, state in enumerate(checkpoints)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixingWarning)   # only that the three read alike matters here
+        curves = [estimate_llc_along(given, data, model=mlp, config=SHORT, calibrate_at=None, step_size=1e-4).means
+                  for given in (checkpoints, wrapped, paths, [str(path) for path in paths])]
+    assert curves[1] == curves[2] == curves[3] == curves[0]
+
+
 TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
 
 
@@ -95,7 +110,11 @@ TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
     ([], {}, "checkpoints is empty"),
     ([{"0.weight": torch.zeros(6, 3)}], {}, "need model="),
     ([{"0.weight": torch.zeros(5, 3)}], {"model": nn.Sequential(nn.Linear(3, 6))}, "checkpoint 0 does not fit"),
-    (["not a checkpoint"], {}, "checkpoint 0 is str"),
+    ([3], {}, "checkpoint 0 is int: give modules, state dicts or files of them"),
+    (["/no/such/checkpoint.pt"], {}, "^checkpoint 0: no file /no/such/checkpoint.pt$"),
+    ("checkpoint.pt", {}, "checkpoints is one str: give a list"),
+    ([{"optimizer": {"lr": 0.1}, "step": 3}], {"model": nn.Linear(3, 2)},
+     "^checkpoint 0 is neither a state dict nor a checkpoint holding one under state_dict, model_state_dict, model$"),
     ([nn.Linear(3, 2)], {"calibrate_at": 3}, "calibrate_at=3"),
     ([nn.Linear(3, 2)], {"restrict_to": []}, "restrict_to is an empty list"),
     ([TRAINED] * 3, {}, r"^checkpoints 0 and 1 share their weights in memory \(the same module"),

@@ -1,0 +1,103 @@
+"""Checkpoints as :func:`~sltlab.estimators.along.estimate_llc_along` and ``sltlab estimate
+module`` take them: modules, state dicts, training checkpoints that hold a state dict (and
+perhaps their step) under a key of their own, and files ``torch.save`` wrote of the last two,
+read with ``weights_only=True`` (tensors and plain containers, no code). Every problem is a
+one-line ``ValueError``."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+
+# Keys under which training scripts commonly keep the model's state dict inside a checkpoint
+STATE_KEYS = ("state_dict", "model_state_dict", "model")
+STEP_KEYS = ("step", "global_step", "iteration", "epoch")
+
+
+class Checkpoint(NamedTuple):
+    state: dict[str, Any]
+    step: float | None   # the training step the checkpoint records, if it does
+
+
+def saved_value(path: str | os.PathLike, what: str) -> Any:
+    """What ``torch.save`` wrote to ``path``, tensors and plain containers only."""
+    if not Path(path).is_file():
+        raise ValueError(f"{what}: no file {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:   # pickled code, a corrupt file: torch says which in many lines
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{what} {path} cannot be read as tensors ({first}): save tensors, dicts and lists "
+                         "with torch.save, a model as model.state_dict()") from None
+
+
+def state_of(value: Any, what: str) -> Checkpoint:
+    """A state dict as it is, or the one a training checkpoint holds under ``STATE_KEYS`` with
+    the step it records under ``STEP_KEYS``."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{what} holds a {type(value).__name__}: save model.state_dict()")
+    if value and all(isinstance(item, Tensor) or str(key).endswith("_extra_state") for key, item in value.items()):
+        return Checkpoint(dict(value), None)
+    for key in STATE_KEYS:
+        state = value.get(key)
+        if isinstance(state, Mapping) and state and all(isinstance(item, Tensor) for item in state.values()):
+            step = next((value[name] for name in STEP_KEYS if isinstance(value.get(name), (int, float))), None)
+            return Checkpoint(dict(state), None if step is None else float(step))
+    raise ValueError(f"{what} is neither a state dict nor a checkpoint holding one under {', '.join(STATE_KEYS)}")
+
+
+def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
+    """``state`` loaded into ``module``; one that does not fit it is a one-line error naming ``what``."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{what} does not fit the model: {' '.join(str(error).split())}") from None
+
+
+def checkpoint_module(checkpoint: Any, model: nn.Module | None, index: int) -> nn.Module:
+    """Checkpoint ``index`` as a module: itself, or its state loaded into a copy of ``model``."""
+    if isinstance(checkpoint, nn.Module):
+        return checkpoint
+    what = f"checkpoint {index}"
+    if isinstance(checkpoint, (str, os.PathLike)):
+        what, checkpoint = f"{what} ({checkpoint})", saved_value(checkpoint, what)
+    elif not isinstance(checkpoint, Mapping):
+        raise ValueError(f"{what} is {type(checkpoint).__name__}: give modules, state dicts or files of them")
+    state = state_of(checkpoint, what).state
+    if not isinstance(model, nn.Module):
+        raise ValueError("checkpoints given as state dicts or files need model=, an nn.Module of the same architecture")
+    module = copy.deepcopy(model)
+    load_state(module, state, what)
+    return module
+
+
+def refuse_shared_weights(checkpoints: Sequence) -> None:
+    """A one-line ``ValueError`` when two checkpoints hold the same weights in memory: one module
+    object twice, or state dicts sharing their tensors, as a list built by appending ``model`` or
+    ``model.state_dict()`` while it trains holds them. Every such checkpoint is the model as it is
+    now, so the curve would repeat its last λ̂ at every step."""
+    seen: dict[tuple, int] = {}
+    for index, checkpoint in enumerate(checkpoints):
+        if isinstance(checkpoint, nn.Module):
+            key = (id(checkpoint),)
+        elif isinstance(checkpoint, Mapping):
+            key = tuple(value.data_ptr() for value in _tensors(checkpoint))
+        else:
+            continue   # a file, or no checkpoint at all: reading it says so
+        if key and seen.setdefault(key, index) != index:
+            raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, or "
+                             "state dicts of the model's own tensors), so both are the model as it is now: save "
+                             "copy.deepcopy(model) at each step, or state dicts of copies, "
+                             "{name: t.clone() for name, t in model.state_dict().items()}")
+
+
+def _tensors(mapping: Mapping) -> list[Tensor]:
+    """The tensors of a state dict, or of the one a training checkpoint holds."""
+    inner = next((mapping[key] for key in STATE_KEYS if isinstance(mapping.get(key), Mapping)), mapping)
+    return [value for value in inner.values() if isinstance(value, Tensor)]
