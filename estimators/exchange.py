@@ -7,7 +7,9 @@ rung r of ladder m). Every ``swap_every`` steps, neighbouring rungs of each ladd
 exchange their states, rungs (0, 1), (2, 3), … on even rounds and (1, 2), (3, 4), … on odd
 ones (the deterministic even–odd scheme; Okabe et al. 2001, Syed et al. 2022), accepted with
 probability min{1, exp[(nβ_{r+1} − nβ_r)(L(w_{r+1}) − L(w_r))]} (Swendsen & Wang 1986; Geyer
-1991): the prior is common to the rungs and cancels. Each rung keeps its own HMC step size,
+1991): the prior is common to the rungs and cancels. Where each rung's loss is that of a data set
+of its own, E_r(w) = Σ_{j ≤ n_r} ℓ_j(w), the ratio is exp[E_r(w_r) + E_{r+1}(w_{r+1}) −
+E_r(w_{r+1}) − E_{r+1}(w_r)] instead, given by the caller (``swap_log_ratio``). Each rung keeps its own HMC step size,
 tuned during warm-up by dual averaging of its chains' mean acceptance (Hoffman & Gelman 2014,
 Alg. 5, their constants) and then held fixed, so every kernel after warm-up is exact. With
 ``groups`` > 1 the ladders form that many consecutive blocks, each (e.g. a centre of its own,
@@ -48,15 +50,20 @@ class ExchangeTrace(NamedTuple):
     seconds: float
 
 
-def swap_rungs(losses: Tensor, nbetas: Tensor, uniform: Tensor, parity: int) -> tuple[Tensor, Tensor, Tensor]:
+def tempered_log_ratio(losses: Tensor, nbetas: Tensor) -> Tensor:
+    """log of the acceptance ratio of exchanging the states of rungs r and r + 1 when rung r
+    targets exp(−nβ_r·L): (nβ_{r+1} − nβ_r)(L(w_{r+1}) − L(w_r)), [R − 1, M] from ``losses``
+    [R, M] (L at each rung's state) and ``nbetas`` [R]."""
+    return (nbetas[1:] - nbetas[:-1]).unsqueeze(-1) * (losses[1:] - losses[:-1])
+
+
+def swap_rungs(log_ratio: Tensor, uniform: Tensor, parity: int) -> tuple[Tensor, Tensor, Tensor]:
     """One round of exchanges between rungs (r, r + 1), r ≡ parity (mod 2), in every ladder.
 
     Parameters
     ----------
-    losses : Tensor
-        [R, M] L at those states.
-    nbetas : Tensor
-        [R] increasing.
+    log_ratio : Tensor
+        [R − 1, M] log of each pair's acceptance ratio (:func:`tempered_log_ratio`).
     uniform : Tensor
         [R − 1, M] uniform numbers, one per possible pair.
     parity : int
@@ -68,11 +75,10 @@ def swap_rungs(losses: Tensor, nbetas: Tensor, uniform: Tensor, parity: int) -> 
     arrangement along rungs by the permutation gives the new one; a pair not proposed this
     round is not accepted.
     """
-    rungs, ladders = losses.shape
-    log_ratio = (nbetas[1:] - nbetas[:-1]).unsqueeze(-1) * (losses[1:] - losses[:-1])
-    proposed = (torch.arange(rungs - 1, device=losses.device) % 2 == parity).unsqueeze(-1)
+    rungs, ladders = log_ratio.shape[0] + 1, log_ratio.shape[1]
+    proposed = (torch.arange(rungs - 1, device=log_ratio.device) % 2 == parity).unsqueeze(-1)
     accepted = proposed & (torch.log(uniform) < log_ratio)
-    permutation = torch.arange(rungs, device=losses.device).unsqueeze(-1).expand(rungs, ladders).clone()
+    permutation = torch.arange(rungs, device=log_ratio.device).unsqueeze(-1).expand(rungs, ladders).clone()
     lower = torch.nonzero(accepted, as_tuple=True)
     permutation[lower[0], lower[1]] = lower[0] + 1
     permutation[lower[0] + 1, lower[1]] = lower[0]
@@ -82,12 +88,16 @@ def swap_rungs(losses: Tensor, nbetas: Tensor, uniform: Tensor, parity: int) -> 
 def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, localization: float = 1.0,
                          center: Tensor | None = None, leapfrog_steps: int = 8, warmup: int, draws: int,
                          thin: int = 1, swap_every: int = 1, record: Callable[[Tensor], dict[str, Tensor]],
-                         generator: torch.Generator, groups: int = 1, progress: bool = False) -> ExchangeTrace:
+                         generator: torch.Generator, groups: int = 1, progress: bool = False,
+                         swap_log_ratio: Callable[[Tensor, Tensor], Tensor] | None = None) -> ExchangeTrace:
     """Run M ladders of R rungs from ``start`` [R, M, d]: ``warmup`` steps that tune each rung's
     step size, then ``draws·thin`` steps recording ``record(positions [R·M, d])`` (a dict of
     tensors with the chains first) and L every ``thin`` steps. ``center`` is [d] or one per
     chain, [R·M, d] (rung-major, as the chains); ``groups`` divides the M ladders into blocks of
-    M/groups, each tuning its own steps."""
+    M/groups, each tuning its own steps. ``swap_log_ratio(positions [R, M, d], losses [R, M])``
+    gives each pair's log acceptance ratio [R − 1, M] where rung r's target is not
+    exp(−nβ_r·L) with one L for all rungs (:func:`tempered_log_ratio`, the default): a rung
+    whose loss is that of a data set of its own, as ``loss`` then computes it chain by chain."""
     rungs, ladders, dim = start.shape
     ladder = torch.as_tensor(nbetas, dtype=start.dtype, device=start.device)
     if ladder.shape != (rungs,) or not bool((ladder[1:] > ladder[:-1]).all()) or not bool((ladder > 0).all()):
@@ -137,7 +147,9 @@ def run_replica_exchange(loss: Loss, nbetas: Sequence[float], start: Tensor, *, 
         if (index + 1) % swap_every == 0:
             losses = (state.here.mean_loss / scale.squeeze(-1)).reshape(rungs, ladders)
             uniform = torch.rand(rungs - 1, ladders, generator=generator, dtype=start.dtype, device=start.device)
-            permutation, accepted, proposed = swap_rungs(losses, ladder, uniform, swap_rounds % 2)
+            log_ratio = (tempered_log_ratio(losses, ladder) if swap_log_ratio is None
+                         else swap_log_ratio(state.position.reshape(rungs, ladders, dim), losses))
+            permutation, accepted, proposed = swap_rungs(log_ratio, uniform, swap_rounds % 2)
             swap_rounds += 1
             arranged = permutation.unsqueeze(-1).expand(-1, -1, dim)
             positions = state.position.reshape(rungs, ladders, dim).gather(0, arranged)

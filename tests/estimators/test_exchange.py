@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sltlab.estimators.exchange import run_replica_exchange, swap_rungs
+from sltlab.estimators.exchange import run_replica_exchange, swap_rungs, tempered_log_ratio
 from sltlab.estimators.hmc import hmc
 from sltlab.estimators.posterior import LocalPosterior
 
@@ -63,12 +63,12 @@ def test_swaps_follow_the_metropolis_rule_on_alternate_pairs():
     nbetas = torch.tensor([1.0, 2.0, 4.0])
     uniform = torch.full((2, 2), 0.5)
     # Pair (0, 1): log ratio (2 − 1)(L₁ − L₀) = −1 (ladder 0), +1 (ladder 1); log 0.5 ≈ −0.69.
-    permutation, accepted, proposed = swap_rungs(losses, nbetas, uniform, parity=0)
+    permutation, accepted, proposed = swap_rungs(tempered_log_ratio(losses, nbetas), uniform, parity=0)
     assert proposed.tolist() == [True, False]
     assert accepted.tolist() == [[False, True], [False, False]]
     assert permutation.tolist() == [[0, 1], [1, 0], [2, 2]]
     # Pair (1, 2): (4 − 2)(2 − L₁) > 0 in both ladders.
-    permutation, accepted, _ = swap_rungs(losses, nbetas, uniform, parity=1)
+    permutation, accepted, _ = swap_rungs(tempered_log_ratio(losses, nbetas), uniform, parity=1)
     assert accepted.tolist() == [[False, False], [True, True]] and permutation.tolist() == [[0, 0], [2, 2], [1, 1]]
 
 

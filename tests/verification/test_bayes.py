@@ -3,11 +3,15 @@ phase classifiers on constructed points, a small study end to end, and the comma
 
 import json
 import math
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.notices import EstimateWarning
 from sltlab.models.tms import ToyModelOfSuperposition
 from sltlab.theory.tms import kgon
 from sltlab.verification.cli import main
@@ -153,6 +157,26 @@ def test_a_tiny_study_runs_end_to_end_and_caches(tmp_path):
     assert set(torch.load(labels, weights_only=True)) == {"label", "label_loose", "label_strict"}
 
 
+def test_a_tiny_study_on_sampled_data_runs_and_says_which_posterior(tmp_path):
+    setup = BayesSetup("tms", features=6, n_min=100.0, n_max=1500.0, rungs=6, ladders=4, warmup=20, draws=20,
+                       leapfrog_steps=2, data="sampled")
+    short = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10, localization=100.0,
+                      localize_at="true_parameter", dtype="float64")
+    with warnings.catch_warnings():   # an LLC this short fails the mixing gate; only its place in the result matters
+        warnings.simplefilter("ignore", EstimateWarning)
+        result = bayes_study(setup, llc=short, cache=tmp_path)
+    assert result["n"] == [100.0, 172.0, 295.0, 508.0, 873.0, 1500.0]   # whole rows
+    assert result["sampler"]["likelihood"].startswith("exp(−Σ_j ‖x_j − f(x_j)‖²) over a data set of n drawn rows, "
+                                                      "one per pair")
+    assert result["unit_variance_scale"] is None
+    assert all(row["observed_n_unit_variance_likelihood"] is None for row in result["transitions"])
+    json.dumps(result, allow_nan=False)
+    with pytest.raises(ValueError, match="sampled for the toy model"):
+        replace(TINY, data="sampled").validate()
+    with pytest.raises(ValueError, match="whole number of rows"):
+        replace(setup, n_min=3.0, n_max=10.0, rungs=12).validate()
+
+
 def run(capsys, *argv):
     code = main(list(argv))
     captured = capsys.readouterr()
@@ -239,6 +263,7 @@ def test_the_study_prints_one_json_object_and_writes_its_figure(capsys, tmp_path
     (["dynamics", "bayes", "--model", "tms", "--features", "40", "--out", "{out}"], "features"),
     (["dynamics", "bayes", "--model", "tms", "--features", "3", "--out", "{out}"], "5 to 12 features"),
     (["dynamics", "bayes", "--model", "tms", "--threads", "0", "--out", "{out}"], "threads"),
+    (["dynamics", "bayes", "--model", "dln", "--data", "sampled", "--out", "{out}"], "sampled for the toy model"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
     code, out, err = run(capsys, *[a.replace("{out}", str(tmp_path)) for a in argv], "--json")

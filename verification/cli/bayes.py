@@ -57,6 +57,9 @@ def add_bayes_study_command(studies) -> None:
                ("--singular-values", dict(nargs="+", action="append", dest="singular_values", metavar="S",
                                           help="the teacher's singular values, one list per --widths")),
                ("--features", dict(type=int, metavar="C", help="tms features (default 6)")),
+               ("--data", dict(choices=["population", "sampled"],
+                               help="tms: sample exp(−n·L) with L the population loss (default), or the posterior of a "
+                                    "drawn data set of n rows, one per pair of ladders")),
                *((flag, dict(type=kind, dest=name, help=f"{text} (default: the study's)")) for name, kind, flag, text
                  in _STUDY),
                ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
@@ -157,7 +160,7 @@ def _plot_transitions(args) -> Result:
 def _setups(args):
     from sltlab.verification.dynamics.bayes import BAYES_SETUPS
 
-    given = {name: getattr(args, name) for name, *_ in _STUDY if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name, *_ in [*_STUDY, ("data",)] if getattr(args, name) is not None}
     if args.model == "tms":
         if args.widths or args.singular_values:
             raise ValueError("--widths and --singular-values belong to --model dln")
@@ -202,7 +205,7 @@ def _text(summary) -> str:
     lines = []
     for study in summary["studies"]:
         sampler = study["sampler"]
-        lines += [f"{study['title']} (d = {study['dim']}): posterior exp(−n·L(w))·N(w; 0, I), n = "
+        lines += [f"{study['title']} (d = {study['dim']}): posterior {sampler['likelihood']} × N(w; 0, I), n = "
                   f"{study['n'][0]:.0f} … {study['n'][-1]:.0f} on {study['setup']['rungs']} rungs",
                   f"  {sampler['chains']} chains: replica exchange × HMC, {study['setup']['draws']} draws; round trips "
                   f"per ladder {min(sampler['round_trips'])}–{max(sampler['round_trips'])}, swap acceptance ≥ "
@@ -219,7 +222,7 @@ def _text(summary) -> str:
             without = _rounded(row["predicted_n_without_constant"], "")
             lines.append(f"  {row['before'] + ' → ' + row['after']:<18}{row['predicted_n']:>10.0f}{without:>8}"
                          f"{laplace:>9}{observed:>17}{starts:>16}{settings:>19}{error:>8}")
-            if study["unit_variance_scale"] != 1:
+            if study["unit_variance_scale"] not in (1, None):
                 scaled = row["observed_n_unit_variance_likelihood"]
                 hull = f" ({_rounded(scaled['label_hull'])} by the hull)" if "label_hull" in scaled else ""
                 lines.append(f"    the same draws for a unit-variance Gaussian likelihood (n' = "

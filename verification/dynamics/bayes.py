@@ -33,6 +33,7 @@ from sltlab.theory.free_energy import critical_n, transitions
 from sltlab.theory.tms import kgon
 from sltlab.verification.catalogue.transitions import prediction_curves
 from sltlab.verification.dynamics.bayes_problems import ALIVE, NEAREST, BayesSetup, Problem, build_problem
+from sltlab.verification.dynamics.bayes_sampled import sampled_energies
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.occupancy import crossover, observed_transition, occupancy, occupancy_table
 
@@ -89,10 +90,13 @@ def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool)
     half = setup.ladders // 2
     start = torch.stack([torch.stack([problem.start(problem.starts[ladder >= half], generator)
                                       for ladder in range(setup.ladders)]) for _ in range(setup.rungs)])
-    trace = run_replica_exchange(problem.loss, _sample_sizes(setup).tolist(), start,
-                                 leapfrog_steps=setup.leapfrog_steps, warmup=setup.warmup, draws=setup.draws,
-                                 thin=setup.thin, record=problem.record,
-                                 generator=generator, progress=progress)
+    sizes = _sample_sizes(setup)
+    loss, swap_log_ratio = problem.loss, None
+    if setup.data == "sampled":
+        loss, swap_log_ratio = sampled_energies(setup.features, sizes, setup.ladders, setup.seed)
+    trace = run_replica_exchange(loss, sizes.tolist(), start, leapfrog_steps=setup.leapfrog_steps,
+                                 warmup=setup.warmup, draws=setup.draws, thin=setup.thin, record=problem.record,
+                                 generator=generator, progress=progress, swap_log_ratio=swap_log_ratio)
     labels = {name: torch.as_tensor(values.astype(np.int16)) for name, values in trace.records.items()
               if name.startswith("label")}
     run = {"step_size": trace.step_size[:, 0].tolist(),
@@ -104,8 +108,10 @@ def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool)
 
 
 def _sample_sizes(setup: BayesSetup) -> np.ndarray:
-    """The ladder's n: ``rungs`` values from ``n_min`` to ``n_max``, spaced geometrically."""
-    return np.geomspace(setup.n_min, setup.n_max, setup.rungs)
+    """The ladder's n: ``rungs`` values from ``n_min`` to ``n_max``, spaced geometrically (whole
+    rows on sampled data)."""
+    sizes = np.geomspace(setup.n_min, setup.n_max, setup.rungs)
+    return np.round(sizes) if setup.data == "sampled" else sizes
 
 
 def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor], run: dict[str, Any]
@@ -115,7 +121,9 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor]
     labels = {name: values.numpy().astype(int) for name, values in labels.items()}
     half = setup.ladders // 2
     groups = [np.arange(half), np.arange(half, setup.ladders)]
-    rows = [_transition(problem, found, labels, n, groups) for found in transitions(problem.classes)
+    # A posterior of drawn rows, exp(−Σ‖x − f(x)‖²), is that of a unit-variance likelihood at no other n
+    scale = problem.unit_variance_scale if setup.data == "population" else None
+    rows = [_transition(problem, found, labels, n, groups, scale) for found in transitions(problem.classes)
             if setup.n_min <= found.critical_n <= setup.n_max]
     llc_rows = [{**row, **_llc_judgement(setup.features, row)} for row in run["llc"]]
     result = {
@@ -123,12 +131,14 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor]
         "theory": {**problem.theory, "classes": {name: [p.name for p in members]
                                                  for name, members in problem.classes.items()},
                    "transitions": [t.as_dict() for t in transitions(problem.classes)]},
-        "n": n.tolist(), "unit_variance_scale": problem.unit_variance_scale, "start_classes": list(problem.starts),
+        "n": n.tolist(), "unit_variance_scale": scale, "start_classes": list(problem.starts),
         "sampler": {"kernel": "HMC within rungs, replica exchange between neighbouring n",
                     "leapfrog_steps": setup.leapfrog_steps,
                     **{name: value for name, value in run.items() if name != "llc"},
                     "chains": setup.rungs * setup.ladders,
-                    "prior": "standard Gaussian N(0, I)", "nbeta": "n (β = 1: the Bayesian posterior)"},
+                    "prior": "standard Gaussian N(0, I)", "nbeta": "n (β = 1: the Bayesian posterior)",
+                    "likelihood": ("exp(−Σ_j ‖x_j − f(x_j)‖²) over a data set of n drawn rows, one per pair of ladders"
+                                   if setup.data == "sampled" else "exp(−n·L(w)), L the population loss")},
         "occupancy": occupancy_table(labels["label"], problem.labels),
         "curves": prediction_curves(problem.classes, np.geomspace(setup.n_min / 1.15, setup.n_max * 1.15, 300),
                                     problem.laplace_classes),
@@ -140,7 +150,8 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor]
     return result
 
 
-def _transition(problem: Problem, found, labels: dict[str, np.ndarray], n: np.ndarray, groups) -> dict[str, Any]:
+def _transition(problem: Problem, found, labels: dict[str, np.ndarray], n: np.ndarray, groups,
+                scale: float | None) -> dict[str, Any]:
     before, after = problem.labels[found.before], problem.labels[found.after]
     observed = observed_transition(labels["label"], before, after, n, groups)
     laplace = None
@@ -155,8 +166,8 @@ def _transition(problem: Problem, found, labels: dict[str, np.ndarray], n: np.nd
             "predicted_n_without_constant": found.critical_n_without_constant, "predicted_n_laplace": laplace,
             **observed, "observed_by_classifier_setting": sensitivity,
             # the same draws read in the scale of a unit-variance Gaussian likelihood (a conversion)
-            "observed_n_unit_variance_likelihood": {name: None if x is None else problem.unit_variance_scale * x
-                                                    for name, x in readings.items()},
+            "observed_n_unit_variance_likelihood": None if scale is None else {
+                name: None if x is None else scale * x for name, x in readings.items()},
             "relative_error": relative,
             "within_target": relative is not None and abs(relative) <= TARGET_RELATIVE_ERROR}
 

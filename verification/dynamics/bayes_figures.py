@@ -66,7 +66,8 @@ def _occupancy(ax, study: dict[str, Any]) -> None:
     ax.set_xlim(n[0] / 1.15, n[-1] * 1.15)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     sampler = study["sampler"]
-    ax.set_title(f"{study['title']}\n{sampler['chains']} chains ({study['setup']['ladders']} ladders × "
+    drawn = ", posterior of a drawn data set per pair of ladders" if study["setup"]["data"] == "sampled" else ""
+    ax.set_title(f"{study['title']}{drawn}\n{sampler['chains']} chains ({study['setup']['ladders']} ladders × "
                  f"{study['setup']['rungs']} n), {study['setup']['draws']} draws each, "
                  f"round trips per ladder ≥ {min(sampler['round_trips'])}", fontsize=10)
 

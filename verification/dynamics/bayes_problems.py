@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -49,7 +50,11 @@ class BayesSetup:
 
     ``rungs`` sample sizes from ``n_min`` to ``n_max`` (geometric), ``ladders`` independent
     ladders (half started in each of two phases), ``warmup`` HMC steps that tune each rung's
-    step size, then ``draws`` recorded every ``thin`` steps.
+    step size, then ``draws`` recorded every ``thin`` steps. ``data`` "population" samples
+    exp(−n·L(w)) with L the population loss; "sampled" (toy model only) the posterior of a drawn
+    data set of n rows, one set per pair of ladders started in the two phases, n rounded to
+    whole rows
+    (:mod:`sltlab.verification.dynamics.bayes_sampled`).
     """
 
     model: str
@@ -65,6 +70,7 @@ class BayesSetup:
     thin: int = 2
     leapfrog_steps: int = 8
     seed: int = 0
+    data: str = "population"
 
     def validate(self) -> None:
         if self.model not in ("tms", "dln"):
@@ -79,6 +85,11 @@ class BayesSetup:
         if self.rungs < 3 or self.ladders < 4 or self.ladders % 2:
             raise ValueError(f"need at least 3 rungs and an even number of ladders ≥ 4, got {self.rungs} and "
                              f"{self.ladders}")
+        if self.data not in ("population", "sampled") or (self.data == "sampled" and self.model != "tms"):
+            raise ValueError(f"data must be population, or sampled for the toy model, got {self.data!r}")
+        if self.data == "sampled" and len(set(np.round(np.geomspace(self.n_min, self.n_max, self.rungs)))) < self.rungs:
+            raise ValueError(f"{self.rungs} rungs between n = {self.n_min:g} and {self.n_max:g} do not have a whole "
+                             "number of rows each: use fewer rungs or a wider range")
         if self.warmup < 10 or self.draws < 10 or self.thin < 1 or self.leapfrog_steps < 1 or self.seed < 0:
             raise ValueError("need warmup ≥ 10, draws ≥ 10, thin ≥ 1, leapfrog steps ≥ 1 and seed ≥ 0")
 
