@@ -21,11 +21,12 @@ REREAD_ROWS = 8   # rows read twice before streaming, to tell a Dataset with a r
 
 class Rows(NamedTuple):
     """The data as tensors of n rows each, or streamed rows; ``fields`` names them when batches
-    were dicts."""
+    were dicts, and ``left_out`` the dict fields that held no tensor with a row per sample."""
 
     tensors: tuple[Tensor, ...] | StreamedRows
     fields: tuple[str, ...] | None
     notes: tuple[str, ...]
+    left_out: tuple[str, ...] = ()
 
     @property
     def columns(self) -> int:
@@ -78,16 +79,20 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     rows = StreamedRows(dataset, loader.collate_fn, fields, len(first), workers=loader.num_workers,
                         row_bytes=sum(t.numel() * (8 if t.is_floating_point() else t.element_size()) for t in first))
     unused = "; the loader's own batch size, order and drop_last are not used" if isinstance(data, DataLoader) else ""
+    left_out = _left_out(dataset[0], fields)
     return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
                                f"reads them in slices of at most {FULL_PASS_ROWS} rows and {SLICE_BYTES >> 20} MiB, "
                                f"every minibatch by index (its first rows, read twice, were the same){unused}",
-                               *_left_out(dataset[0], fields)))
+                               *_left_out_note(left_out)), left_out)
 
 
-def _left_out(item: Any, fields: tuple[str, ...] | None) -> list[str]:
-    """A note naming the fields of a dict batch or row that were left out, holding no tensor with
-    a row per sample (:func:`~sltlab.estimators.streamed.batch_columns`)."""
-    left_out = [str(key) for key in (item if isinstance(item, dict) else ()) if str(key) not in (fields or ())]
+def _left_out(item: Any, fields: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The fields of a dict batch or row that were left out, holding no tensor with a row per
+    sample (:func:`~sltlab.estimators.streamed.batch_columns`)."""
+    return tuple(str(key) for key in (item if isinstance(item, dict) else ()) if str(key) not in (fields or ()))
+
+
+def _left_out_note(left_out: tuple[str, ...]) -> list[str]:
     return [f"dict fields that hold no tensor with a row per sample were left out: {', '.join(left_out)}"] if (
         left_out) else []
 
@@ -130,12 +135,13 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
     notes = [f"{read} read once into tensors of n = {n} rows; minibatches are drawn from these rows, so a random "
              "transform or sampler is fixed at that one pass"]
-    notes += _left_out(batch, fields)
+    left_out = _left_out(batch, fields)
+    notes += _left_out_note(left_out)
     dataset = getattr(loader, "dataset", None)
     if hasattr(dataset, "__len__") and len(dataset) != n:
         notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "
                      "or batches the Dataset itself serves): n is the rows read")
-    return Rows(tensors, fields, tuple(notes))
+    return Rows(tensors, fields, tuple(notes), left_out)
 
 
 def _is_batch(item: Any) -> bool:

@@ -83,6 +83,10 @@ def _first_present(candidates: Sequence[str], fields: Sequence[str], option: str
 
 def _check_field(field: int | str, rows: Rows, option: str) -> None:
     if rows.fields is not None:
+        if field in rows.left_out:
+            raise ValueError(f"{option}={field!r} holds no tensor with a row per sample (a nested dict, a list or "
+                             f"strings), so it was left out of the batches ({', '.join(rows.fields)}): give the "
+                             "module's input and the targets as tensor fields of the batch (flatten a nested dict)")
         if field not in rows.fields:
             raise ValueError(f"{option}={field!r} is not a key of the batches ({', '.join(rows.fields)})")
     elif not (isinstance(field, int) and -rows.columns <= field < rows.columns):

@@ -120,6 +120,10 @@ def test_dict_fields_that_are_no_tensors_are_left_out_and_said():
     assert "dict fields that hold no tensor with a row per sample were left out: id" in with_ids.notes
     with pytest.raises(ValueError, match=r"^no batch field \(id\) is a tensor with a row per sample$"):
         estimate_llc(nn.Linear(3, 1), DataLoader([{"id": "a"}] * 4, batch_size=2), config=SHORT)
+    nested = [{"inputs": {"x": row["x"]}, "labels": row["y"]} for row in rows]   # a field that is a dict itself
+    with pytest.raises(ValueError, match=r"^inputs='inputs' holds no tensor with a row per sample .* so it was left "
+                                         r"out of the batches \(labels\).* \(flatten a nested dict\)$"):
+        estimate_llc(module, DataLoader(nested, batch_size=16), inputs="inputs", targets="labels", config=SHORT)
 
 
 def test_a_loader_that_drops_rows_says_n_is_the_rows_read():
