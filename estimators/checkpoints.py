@@ -52,8 +52,23 @@ def state_of(value: Any, what: str) -> Checkpoint:
     raise ValueError(f"{what} is neither a state dict nor a checkpoint holding one under {', '.join(STATE_KEYS)}")
 
 
+# Prefixes a wrapper adds to every key of the state dict it saves: torch.compile's and DataParallel's
+WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+
+
 def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
-    """``state`` loaded into ``module``; one that does not fit it is a one-line error naming ``what``."""
+    """``state`` loaded into ``module``; one that does not fit it is a one-line error naming ``what``.
+    Keys that all carry a wrapper's prefix (``WRAPPER_PREFIXES``) are read without it where that
+    gives exactly the module's own keys: the state of ``torch.compile(model)`` or of a
+    ``DistributedDataParallel`` model is the model's."""
+    unwrapped, expected = dict(state), set(module.state_dict())
+    while set(unwrapped) != expected:
+        prefix = next((p for p in WRAPPER_PREFIXES if unwrapped and all(k.startswith(p) for k in unwrapped)), None)
+        if prefix is None:
+            break
+        unwrapped = {key[len(prefix):]: value for key, value in unwrapped.items()}
+    if set(unwrapped) == expected:
+        state = unwrapped
     try:
         module.load_state_dict(state)
     except RuntimeError as error:

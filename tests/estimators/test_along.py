@@ -89,7 +89,7 @@ def test_one_calibration_sets_the_step_of_every_checkpoint():
         "calibrated at checkpoint 1, shared by every checkpoint; calibration.reason says how"}
 
 
-def test_training_checkpoints_and_their_files_read_as_the_state_dicts_they_hold(tmp_path):
+def test_training_checkpoints_files_and_wrapped_states_read_as_the_state_dicts_they_hold(tmp_path):
     mlp, checkpoints, data = _training_run()
     paths = []
     for step, state in enumerate(checkpoints):
@@ -101,6 +101,12 @@ def test_training_checkpoints_and_their_files_read_as_the_state_dicts_they_hold(
         curves = [estimate_llc_along(given, data, model=mlp, config=SHORT, calibrate_at=None, step_size=1e-4).means
                   for given in (checkpoints, wrapped, paths, [str(path) for path in paths])]
     assert curves[1] == curves[2] == curves[3] == curves[0]
+    # the state of torch.compile(model), or of a DistributedDataParallel one, is the model's
+    prefixed = [{f"module._orig_mod.{key}": value for key, value in state.items()} for state in checkpoints]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixingWarning)
+        assert estimate_llc_along(prefixed, data, model=mlp, config=SHORT, calibrate_at=None,
+                                  step_size=1e-4).means == curves[0]
 
 
 TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
