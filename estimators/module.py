@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
-import torch
 from torch import nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
@@ -22,6 +21,7 @@ from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.loss_fields import resolve_loss
+from sltlab.estimators.loss_probes import refuse_unreproducible_losses
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_logits, sigmoid_note
@@ -76,7 +76,8 @@ class Prepared(NamedTuple):
         one sampled in and, when ``traced``, which sampled parameters never reach the loss (the
         whole module that restricted runs share as their base is not traced: none of its notes
         reach their results). Traced, a loss that differs between two evaluations on the same
-        rows is a one-line ``ValueError`` (:func:`_refuse_random_losses`), as are, with loss
+        rows, or on a row alone and among others, is a one-line ``ValueError``
+        (:func:`~sltlab.estimators.loss_probes.refuse_unreproducible_losses`), as are, with loss
         'cross_entropy', outputs that are probabilities already
         (:func:`~sltlab.estimators.sample_losses.check_logits`); with 'binary_cross_entropy'
         outputs that all lie in [0, 1] get a note (``sigmoid_note``)."""
@@ -89,7 +90,7 @@ class Prepared(NamedTuple):
                               "(dtype=)",)
         head = _probe_rows(self.rows) if traced else None
         if head is not None:
-            _refuse_random_losses(adapter, head)
+            refuse_unreproducible_losses(adapter, head)
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
             if self.sample_loss is LOSSES["cross_entropy"]:
                 check_logits(adapter.outputs(head))
@@ -190,27 +191,6 @@ def _probe_rows(rows: Rows) -> tuple | None:
         return leading_rows(rows.tensors, PROBE_ROWS)
     except ValueError:
         return None
-
-
-def _refuse_random_losses(adapter: FunctionalModel, head: tuple) -> None:
-    """A one-line ``ValueError`` when the per-sample losses on the first rows (``head``) at the
-    module's current values differ between two evaluations beyond float rounding: its forward or
-    the loss draws random numbers even in eval mode (``F.dropout`` without
-    ``training=self.training``, noise from ``torch.randn``) or keeps state between calls. The
-    posterior exp(−nβ·L_n(w))·φ(w) needs L_n to be a function of w; a random loss would be
-    sampled as a noisy one and bias λ̂ without a word."""
-    first, second = adapter.outputs(head, losses=True), adapter.outputs(head, losses=True)
-    if first is None or second is None or first.shape != second.shape:
-        return
-    scale = float(first.nan_to_num(0.0, 0.0, 0.0).abs().max())
-    if torch.allclose(first, second, rtol=1e-5, atol=1e-6 * max(scale, 1.0), equal_nan=True):
-        return
-    gap = float((first - second).nan_to_num(float("inf"), float("inf"), float("inf")).abs().max())
-    raise ValueError(f"the loss on the same rows at the same weights differed between two evaluations (by up to "
-                     f"{gap:.3g}): the module's forward or the loss draws random numbers even in eval mode "
-                     "(F.dropout without training=self.training, noise from torch.randn) or keeps state between "
-                     "calls, so the posterior is no function of the weights and λ̂ would be wrong; make them "
-                     "deterministic in eval mode (F.dropout(x, p, training=self.training))")
 
 
 def _reach_notes(adapter: FunctionalModel, head: tuple, rows: Rows, restriction) -> tuple[str, ...]:

@@ -3,8 +3,8 @@ whose chains never moved claims no error bar: a non-finite loss at the given par
 indices torch would skip or cannot read, a restriction given as a submodule or as something
 else, two restrictions of the same parameters, single rows from a loader without batching, a
 module or loss the data do not fit, a module whose outputs are probabilities already given to
-cross-entropy, a forward or loss that draws random numbers in eval mode, and a precision too
-coarse for the nβ asked."""
+cross-entropy, a forward or loss that draws random numbers in eval mode or gives a row a loss
+that depends on the rows beside it, and a precision too coarse for the nβ asked."""
 
 import warnings
 
@@ -113,6 +113,26 @@ def test_a_forward_or_loss_that_draws_random_numbers_in_eval_mode_is_refused(reg
         warnings.simplefilter("ignore", EstimateWarning)
         result = estimate_llc(FunctionalDropout(follow_mode=True), (x, y), **SHORT)
     assert np.isfinite(result.mean)
+
+
+class BatchCentred(nn.Module):
+    """Inputs centred on the batch's mean: a row's output depends on the rows beside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.layer(x - x.mean(0))
+
+
+def test_a_loss_that_depends_on_the_other_rows_of_the_batch_is_refused(regression):
+    model, x, y = regression
+    batched = r"^the loss of a row depends on the other rows evaluated with it \(by up to .* the first 24 rows alone "
+    with pytest.raises(ValueError, match=batched + r"and among the first 48\).* from that row alone$"):
+        estimate_llc(BatchCentred(), (x, y), **SHORT)
+    with pytest.raises(ValueError, match=batched):   # in-batch negatives: each row against the batch's mean output
+        estimate_llc(model, (x, y), loss=lambda outputs, batch: ((outputs - outputs.mean(0)) ** 2).sum(-1), **SHORT)
 
 
 def test_a_class_index_beyond_the_outputs_is_blamed_on_the_data_not_on_batching(regression):
