@@ -57,7 +57,7 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         targets_read = first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets))
         if loss == "cross_entropy":
             check_class_probabilities(targets_read)
-            check_class_indices(targets_read)
+            notes += check_class_indices(targets_read)
         elif loss == "binary_cross_entropy":
             check_binary_targets(targets_read)
         else:

@@ -32,7 +32,8 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     targets shaped like the outputs), the classes along dimension 1 as torch takes them. Outputs
     of a sequence or an image, [b, C, d₁, …], give a loss per position, summed over the positions:
     −log p(y | x) of a sample whose positions the model predicts independently given x, as
-    :func:`gaussian_nll` sums over the outputs."""
+    :func:`gaussian_nll` sums over the outputs; a position whose index is −100 (torch's
+    ``ignore_index``, padding) adds nothing (:func:`check_class_indices`)."""
     _check_tensor_output(output, "cross_entropy")
     index_shape = output.shape[:1] + output.shape[2:]
     integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
@@ -101,16 +102,34 @@ def _probabilities(values: Tensor) -> bool:
     return not bool((values < 0).any()) and bool(((values.double().sum(1) - 1).abs() <= 1e-4).all())
 
 
-def check_class_indices(target: Tensor) -> None:
+IGNORE_INDEX = -100   # torch's cross_entropy leaves target positions holding it out of the loss
+
+
+def check_class_indices(target: Tensor) -> tuple[str, ...]:
     """Refuse negative class indices among integer cross-entropy targets: torch skips the rows
     whose index is its ``ignore_index`` (−100), which would silently leave them out of L_n, and
-    fails on other negative ones deep inside its kernel. Floating-point targets pass."""
+    fails on other negative ones deep inside its kernel. In sequence targets [b, T…] −100 marks
+    positions to skip (padding), as language-model data use it: a row keeps the loss of its other
+    positions, and a note says how many were skipped; a row that holds −100 at every position is
+    refused. Floating-point targets pass."""
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool or target.numel() == 0:
-        return
-    lowest = int(target.min())
-    if lowest < 0:
-        raise ValueError(f"loss 'cross_entropy' takes class indices 0 … C − 1; the targets hold {lowest} "
-                         f"({int((target < 0).sum())} negative of {target.numel()})")
+        return ()
+    skipped = (target == IGNORE_INDEX) if target.dim() > 1 else torch.zeros_like(target, dtype=torch.bool)
+    negative = (target < 0) & ~skipped
+    if bool(negative.any()):
+        raise ValueError(f"loss 'cross_entropy' takes class indices 0 … C − 1; the targets hold "
+                         f"{int(target[negative].min())} ({int(negative.sum())} negative of {target.numel()})"
+                         + (f", and {IGNORE_INDEX} only in sequence targets, where it skips a position"
+                            if target.dim() == 1 and bool((target == IGNORE_INDEX).any()) else ""))
+    if not bool(skipped.any()):
+        return ()
+    empty = int(skipped.reshape(len(target), -1).all(1).sum())
+    if empty:
+        raise ValueError(f"loss 'cross_entropy': {empty} of {len(target)} rows hold {IGNORE_INDEX} (torch's "
+                         "ignore_index) at every target position, so they would have no loss and still count in n: "
+                         "leave them out of the data")
+    return (f"{int(skipped.sum())} of {target.numel()} target positions hold {IGNORE_INDEX}, torch's ignore_index "
+            "(padding): each row's loss sums over its other positions",)
 
 
 def check_logits(output: Tensor | None) -> None:

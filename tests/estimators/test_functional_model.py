@@ -1,12 +1,15 @@
 """The nn.Module adapter: batched over chains like the native models, with any loss, batches of
 named fields, modules of several arguments, and a position restricted to some of the parameters."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from sltlab.estimators import estimate_llc
+from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import check_class_probabilities, cross_entropy, gaussian_nll
 from sltlab.models.deep_linear import DeepLinearNetwork
@@ -127,6 +130,47 @@ def test_cross_entropy_of_a_sequence_sums_its_positions():
     with pytest.raises(ValueError, match=r"the classes along dimension 1: a sequence's outputs \[b, T, C\] go in "
                                          r"as \[b, C, T\]\); got int64 targets of shape \[b, 6\]"):
         cross_entropy(outputs.transpose(1, 2), tokens)
+
+
+class TokenTagger(nn.Module):
+    """Logits [b, C, T] for tokens [b, T]: an embedding and a linear read-out per position."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding, self.out = nn.Embedding(5, 4), nn.Linear(4, 3)
+
+    def forward(self, tokens):
+        return self.out(self.embedding(tokens)).transpose(1, 2)
+
+
+def test_padded_sequence_targets_skip_their_padding_positions():
+    """−100 (torch's ignore_index) in sequence targets marks padding: the estimate equals that of
+    a callable loss summing the other positions by hand, on the same seed."""
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 5, (60, 6), generator=generator)
+    labels = torch.randint(0, 3, (60, 6), generator=generator)
+    labels[::2, 4:] = -100                                                # every other sequence two shorter
+    torch.manual_seed(0)
+    module, settings = TokenTagger(), dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter",
+                                           extend_unmixed=0, fallback=None)
+
+    def by_hand(outputs, batch):
+        kept = batch[1] >= 0
+        losses = nn.functional.cross_entropy(outputs, batch[1].clamp_min(0), reduction="none")
+        return (losses * kept).sum(-1)
+
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only its numbers matter here
+        warnings.simplefilter("ignore", EstimateWarning)
+        named = estimate_llc(module, (tokens, labels), loss="cross_entropy", **settings)
+        manual = estimate_llc(module, (tokens, labels), loss=by_hand, **settings)
+    assert named.mean == pytest.approx(manual.mean, rel=1e-6)
+    assert "60 of 360 target positions hold -100, torch's ignore_index (padding)" in " ".join(named.notes)
+    labels[3] = -100
+    with pytest.raises(ValueError, match="1 of 60 rows hold -100 .* at every target position"):
+        estimate_llc(module, (tokens, labels), loss="cross_entropy", **settings)
+    labels[3] = -1
+    with pytest.raises(ValueError, match=r"the targets hold -1 \(6 negative of 360\)$"):
+        estimate_llc(module, (tokens, labels), loss="cross_entropy", **settings)
 
 
 def test_cross_entropy_refuses_float_targets_that_are_not_class_probabilities_before_sampling():
