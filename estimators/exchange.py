@@ -7,11 +7,12 @@ rung r of ladder m). Every ``swap_every`` steps, neighbouring rungs of each ladd
 exchange their states, rungs (0, 1), (2, 3), … on even rounds and (1, 2), (3, 4), … on odd
 ones (the deterministic even–odd scheme; Okabe et al. 2001, Syed et al. 2022), accepted with
 probability min{1, exp[(nβ_{r+1} − nβ_r)(L(w_{r+1}) − L(w_r))]} (Swendsen & Wang 1986; Geyer
-1991): the prior is common to the rungs and cancels. Where each rung's loss is that of a data set
-of its own, E_r(w) = Σ_{j ≤ n_r} ℓ_j(w), the ratio is exp[E_r(w_r) + E_{r+1}(w_{r+1}) −
-E_r(w_{r+1}) − E_{r+1}(w_r)] instead, given by the caller (``swap_log_ratio``). Each rung keeps its own HMC step size,
-tuned during warm-up by dual averaging of its chains' mean acceptance (Hoffman & Gelman 2014,
-Alg. 5, their constants) and then held fixed, so every kernel after warm-up is exact. With
+1991): the prior is common to the rungs and cancels. Where each rung's loss is that of a data
+set of its own, E_r(w) = Σ_{j ≤ n_r} ℓ_j(w), the ratio is exp[E_r(w_r) + E_{r+1}(w_{r+1}) −
+E_r(w_{r+1}) − E_{r+1}(w_r)] instead, given by the caller (``swap_log_ratio``). Each rung keeps
+its own HMC step size, tuned during warm-up by dual averaging of its chains' mean acceptance
+(Hoffman & Gelman 2014, Alg. 5, their constants) and then held fixed, so every kernel after
+warm-up is exact. With
 ``groups`` > 1 the ladders form that many consecutive blocks, each (e.g. a centre of its own,
 through a per-chain ``center`` and loss) with its own step per rung: several problems as one run.
 """
