@@ -7,10 +7,11 @@ breaks that without failing, each a one-line ``ValueError`` naming the likely ca
   or the loss draws random numbers even in eval mode (``F.dropout`` without
   ``training=self.training``, noise from ``torch.randn``) or keeps state between calls, and the
   sampler would see a noisy L_n;
-- a row's loss differs between the first rows evaluated together and half of them alone: the
-  module normalises over the batch (x − x.mean(0)) or the loss compares rows with one another
-  (in-batch negatives), so L_n depends on how the rows are batched, which every full-data pass
-  and minibatch does its own way.
+- a row's loss differs between the first rows evaluated together and each half of them alone:
+  the module normalises over the batch (x − x.mean(0)), reads the rows as one sequence (an RNN
+  given [b, features], whose later rows depend on the earlier ones: hence both halves), or the
+  loss compares rows with one another (in-batch negatives), so L_n depends on how the rows are
+  batched, which every full-data pass and minibatch does its own way.
 
 Both compare at float rounding's scale: a relative 10⁻⁵, or 10⁻⁶ of the largest loss.
 """
@@ -37,16 +38,16 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
                          "calls, so the posterior is no function of the weights and λ̂ would be wrong; make them "
                          "deterministic in eval mode (F.dropout(x, p, training=self.training))")
     half = len(first) // 2
-    alone = adapter.outputs(tuple(column[:half] for column in head), losses=True) if half else None
-    if alone is None or alone.shape != first[:half].shape:
-        return
-    gap = _gap(first[:half], alone)
-    if gap is not None:
-        raise ValueError(f"the loss of a row depends on the other rows evaluated with it (by up to {gap:.3g} between "
-                         f"the first {half} rows alone and among the first {len(first)}): the module normalises over "
-                         "the batch (x − x.mean(0)) or the loss compares rows with one another, so L_n is no sum of "
-                         "per-row losses and λ̂ would depend on how the rows are batched; compute each row's output "
-                         "and loss from that row alone")
+    for part in (slice(0, half), slice(half, len(first))) if half else ():
+        alone = adapter.outputs(tuple(column[part] for column in head), losses=True)
+        gap = None if alone is None or alone.shape != first[part].shape else _gap(first[part], alone)
+        if gap is not None:
+            raise ValueError(f"the loss of a row depends on the other rows evaluated with it (by up to {gap:.3g} "
+                             f"between rows {part.start}–{part.stop - 1} alone and among the first {len(first)}): the "
+                             "module normalises over the batch (x − x.mean(0)), reads the rows as one sequence, or the "
+                             "loss compares rows with one another, so L_n is no sum of per-row losses and λ̂ would "
+                             "depend on how the rows are batched; compute each row's output and loss from that row "
+                             "alone")
 
 
 def _gap(first: Tensor, second: Tensor) -> float | None:

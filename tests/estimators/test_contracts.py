@@ -107,11 +107,11 @@ def test_modules_with_buffers_dropout_or_batchnorm_are_sampled_in_eval_mode(laye
 class _Recurrent(nn.Module):   # neither .item() nor torch's LSTM can run under vmap
     def __init__(self):
         super().__init__()
-        self.linear, self.lstm = nn.Linear(2, 2), nn.LSTM(2, 3)
+        self.linear, self.lstm = nn.Linear(2, 2), nn.LSTM(2, 3, batch_first=True)
 
-    def forward(self, x):
+    def forward(self, x):   # each row a sequence of one step of its own
         hidden = self.linear(x)
-        return self.lstm(hidden * float(hidden.sum().item() > -1e9))[0]
+        return self.lstm((hidden * float(hidden.sum().item() > -1e9)).unsqueeze(-2))[0].squeeze(-2)
 
 
 def test_a_module_that_vmap_cannot_batch_is_evaluated_chain_by_chain():

@@ -128,9 +128,13 @@ class BatchCentred(nn.Module):
 
 def test_a_loss_that_depends_on_the_other_rows_of_the_batch_is_refused(regression):
     model, x, y = regression
-    batched = r"^the loss of a row depends on the other rows evaluated with it \(by up to .* the first 24 rows alone "
+    batched = r"^the loss of a row depends on the other rows evaluated with it \(by up to .* between rows 0–23 alone "
     with pytest.raises(ValueError, match=batched + r"and among the first 48\).* from that row alone$"):
         estimate_llc(BatchCentred(), (x, y), **SHORT)
+    torch.manual_seed(0)
+    sequence = nn.RNN(3, 1)   # given [b, 3], it reads the rows as one sequence: only the later half differs alone
+    with pytest.raises(ValueError, match=r"between rows 24–47 alone and among the first 48\)"):
+        estimate_llc(sequence, (x, y), loss=lambda outputs, batch: ((outputs[0] - batch[1]) ** 2).sum(-1), **SHORT)
     with pytest.raises(ValueError, match=batched):   # in-batch negatives: each row against the batch's mean output
         estimate_llc(model, (x, y), loss=lambda outputs, batch: ((outputs - outputs.mean(0)) ** 2).sum(-1), **SHORT)
 
