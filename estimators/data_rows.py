@@ -137,6 +137,11 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
              "transform or sampler is fixed at that one pass"]
     left_out = _left_out(batch, fields)
     notes += _left_out_note(left_out)
+    sampler = loader.sampler if loader.batch_sampler is not None else None
+    if getattr(sampler, "replacement", False):
+        notes.append(f"the loader's sampler ({type(sampler).__name__}) draws rows with replacement: the n = {n} rows "
+                     "read repeat some of the Dataset's and miss others, so the posterior is that of a resample; "
+                     "pass the Dataset itself to read each row once")
     dataset = getattr(loader, "dataset", None)
     if hasattr(dataset, "__len__") and len(dataset) != n:
         notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "

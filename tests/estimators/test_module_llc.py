@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from sltlab.estimators import EstimateWarning, LLCConfig, LocalizationWarning, MixingWarning, estimate_llc
 from sltlab.estimators.inference import trace_draws
@@ -126,11 +126,16 @@ def test_dict_fields_that_are_no_tensors_are_left_out_and_said():
         estimate_llc(module, DataLoader(nested, batch_size=16), inputs="inputs", targets="labels", config=SHORT)
 
 
-def test_a_loader_that_drops_rows_says_n_is_the_rows_read():
+def test_a_loader_that_drops_or_resamples_rows_says_so():
     x = torch.randn(50, 2)
     loader = DataLoader(TensorDataset(x, x[:, :1]), batch_size=16, drop_last=True)
     result = judged(lambda: estimate_llc(nn.Linear(2, 1), loader, config=SHORT))
     assert result.n == 48 and any("of a dataset of 50" in note for note in result.notes)
+    resampling = DataLoader(TensorDataset(x, x[:, :1]), batch_size=16,
+                            sampler=WeightedRandomSampler(torch.ones(50), 50, replacement=True))
+    result = judged(lambda: estimate_llc(nn.Linear(2, 1), resampling, config=SHORT))
+    assert result.n == 50 and any(note.startswith("the loader's sampler (WeightedRandomSampler) draws rows with "
+                                                  "replacement") for note in result.notes)
 
 
 def test_inference_data_has_the_four_variables_over_chain_and_draw():
