@@ -147,3 +147,25 @@ class PopulationLoss:
         products = self.network.partial_products(weights)
         residual = products[-1] - self._teacher(products[-1])
         return 0.5 * residual.square().sum((-1, -2)), self.network.pullback(weights, products, residual)
+
+
+class ChainwiseSquaredError:
+    """E = Σ_j ½‖y_j − P x_j‖² over each chain's own rows, from that chain's sufficient statistics
+    XᵀX [Q, in, in], XᵀY [Q, in, out] and Σ‖y‖² [Q]: E = ½tr(P XᵀX Pᵀ) − tr(P XᵀY) + ½Σ‖y‖², the
+    negative log-likelihood of the rows under unit-variance Gaussian noise less its constant. Row
+    q of the positions is scored on chain q's rows, or on chain ``chains[q]``'s when given."""
+
+    def __init__(self, network: DeepLinearNetwork, xx: Tensor, xy: Tensor, yy: Tensor):
+        widths = network.widths
+        if xx.shape[1:] != (widths[0], widths[0]) or xy.shape[1:] != (widths[0], widths[-1]) or not (
+                len(xx) == len(xy) == len(yy)):
+            raise ValueError(f"statistics of shapes {tuple(xx.shape)}, {tuple(xy.shape)} and {tuple(yy.shape)} do "
+                             f"not fit widths {list(widths)}")
+        self.network, self.xx, self.yx, self.yy = network, xx, xy.transpose(-1, -2), yy
+
+    def __call__(self, position: Tensor, chains: Tensor | None = None) -> Tensor:
+        xx, yx, yy = (self.xx, self.yx, self.yy) if chains is None else (self.xx[chains], self.yx[chains],
+                                                                          self.yy[chains])
+        product = self.network.product(position)                          # [P, out, in]
+        return (0.5 * (product @ xx.to(product) * product) - product * yx.to(product)).sum((-1, -2)) \
+            + 0.5 * yy.to(product)

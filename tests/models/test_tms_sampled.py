@@ -1,11 +1,14 @@
-"""The toy model's sum of squared errors on sampled 1-sparse data, computed from sorted
-magnitudes and their cumulative sums, against the rows' own sum (value and gradient, exactly),
-and the replica exchange's swap ratio on such data against the four energies it is made of."""
+"""Losses summed over drawn rows, as the Bayesian study samples their posteriors: the toy
+model's sum of squared errors from sorted magnitudes and their cumulative sums, and a deep linear
+network's from each chain's moments, against the rows' own sums (exactly), and the replica
+exchange's swap ratio on such data against the four energies it is made of."""
 
 import numpy as np
 import pytest
 import torch
 
+from sltlab.models.deep_linear import DeepLinearNetwork
+from sltlab.models.deep_linear_losses import ChainwiseSquaredError, PopulationLoss
 from sltlab.models.tms import ToyModelOfSuperposition
 from sltlab.models.tms_sampled import SampledSquaredError, one_sparse_inputs
 from sltlab.theory.tms import kgon
@@ -71,7 +74,7 @@ def test_sizes_outside_the_data_are_refused(sets, sizes):
 
 def test_the_swap_ratio_is_made_of_the_four_energies():
     sizes, ladders = np.array([20.0, 45.0, 100.0]), 4
-    loss, swap_log_ratio = sampled_energies(FEATURES, sizes, ladders, seed=5)
+    loss, swap_log_ratio = sampled_energies("tms", MODEL, sizes, ladders, seed=5)
     generator = torch.Generator().manual_seed(2)
     positions = 0.8 * torch.randn(3, ladders, 3 * FEATURES, generator=generator, dtype=torch.float64)
     mean_losses = loss(positions.reshape(-1, 3 * FEATURES), None).reshape(3, ladders)
@@ -84,3 +87,26 @@ def test_the_swap_ratio_is_made_of_the_four_energies():
     expected = torch.stack([energy[r, r] + energy[r + 1, r + 1] - energy[r, r + 1] - energy[r + 1, r]
                             for r in range(2)])
     torch.testing.assert_close(swap_log_ratio(positions, mean_losses), expected, rtol=1e-12, atol=1e-9)
+
+
+def test_the_deep_linear_networks_sum_on_drawn_rows_equals_the_rows_own():
+    network = DeepLinearNetwork((3, 2, 4))
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 30, 3, generator=generator, dtype=torch.float64)
+    y = torch.randn(3, 30, 4, generator=generator, dtype=torch.float64)
+    error = ChainwiseSquaredError(network, x.transpose(1, 2) @ x, x.transpose(1, 2) @ y, (y * y).sum((1, 2)))
+    position = torch.randn(3, network.dim, generator=generator, dtype=torch.float64)
+    product = network.product(position)
+    own = 0.5 * ((y - x @ product.transpose(1, 2)) ** 2).sum((1, 2))
+    torch.testing.assert_close(error(position), own, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(error(position.flip(0), torch.tensor([2, 1, 0])), own.flip(0), rtol=1e-12, atol=1e-10)
+
+
+def test_many_drawn_rows_of_a_deep_linear_network_approach_its_population_loss():
+    network = DeepLinearNetwork((3, 2, 4))
+    generator = torch.Generator().manual_seed(5)
+    population = PopulationLoss(network, torch.randn(4, 3, generator=generator, dtype=torch.float64))
+    loss, _ = sampled_energies("dln", population, np.array([10.0, 40_000.0]), ladders=2, seed=0)
+    position = torch.randn(4, network.dim, generator=generator, dtype=torch.float64)   # 2 rungs × 2 ladders
+    # chain 2 holds the first 40,000 rows of set 0; the mean adds the noise's ½·E‖ε‖² = 2 to ½‖P − B‖²
+    assert float(loss(position)[2]) == pytest.approx(float(population(position[2:3])) + 2.0, rel=0.02)

@@ -157,7 +157,7 @@ def test_a_tiny_study_runs_end_to_end_and_caches(tmp_path):
     assert set(torch.load(labels, weights_only=True)) == {"label", "label_loose", "label_strict"}
 
 
-def test_a_tiny_study_on_sampled_data_runs_and_says_which_posterior(tmp_path):
+def test_tiny_studies_on_sampled_data_run_and_say_which_posterior(tmp_path):
     setup = BayesSetup("tms", features=6, n_min=100.0, n_max=1500.0, rungs=6, ladders=4, warmup=20, draws=20,
                        leapfrog_steps=2, data="sampled")
     short = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10, localization=100.0,
@@ -171,8 +171,9 @@ def test_a_tiny_study_on_sampled_data_runs_and_says_which_posterior(tmp_path):
     assert result["unit_variance_scale"] is None
     assert all(row["observed_n_unit_variance_likelihood"] is None for row in result["transitions"])
     json.dumps(result, allow_nan=False)
-    with pytest.raises(ValueError, match="sampled for the toy model"):
-        replace(TINY, data="sampled").validate()
+    dln = bayes_study(replace(TINY, data="sampled"), cache=tmp_path)   # ½Σ‖y − Px‖²: the unit-variance likelihood
+    assert dln["sampler"]["likelihood"].startswith("exp(−½Σ_j ‖y_j − P x_j‖²) over a data set of n drawn rows")
+    assert dln["unit_variance_scale"] == 1.0 and dln["n"] == [5.0, 12.0, 29.0, 69.0, 167.0, 400.0]
     with pytest.raises(ValueError, match="whole number of rows"):
         replace(setup, n_min=3.0, n_max=10.0, rungs=12).validate()
 
@@ -263,7 +264,7 @@ def test_the_study_prints_one_json_object_and_writes_its_figure(capsys, tmp_path
     (["dynamics", "bayes", "--model", "tms", "--features", "40", "--out", "{out}"], "features"),
     (["dynamics", "bayes", "--model", "tms", "--features", "3", "--out", "{out}"], "5 to 12 features"),
     (["dynamics", "bayes", "--model", "tms", "--threads", "0", "--out", "{out}"], "threads"),
-    (["dynamics", "bayes", "--model", "dln", "--data", "sampled", "--out", "{out}"], "sampled for the toy model"),
+    (["dynamics", "bayes", "--model", "dln", "--data", "drawn", "--out", "{out}"], "invalid choice"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
     code, out, err = run(capsys, *[a.replace("{out}", str(tmp_path)) for a in argv], "--json")

@@ -58,8 +58,8 @@ def add_bayes_study_command(studies) -> None:
                                           help="the teacher's singular values, one list per --widths")),
                ("--features", dict(type=int, metavar="C", help="tms features (default 6)")),
                ("--data", dict(choices=["population", "sampled"],
-                               help="tms: sample exp(−n·L) with L the population loss (default), or the posterior of a "
-                                    "drawn data set of n rows, one per pair of ladders")),
+                               help="sample exp(−n·L) with L the population loss (default), or the posterior of "
+                                    "a drawn data set of n rows, one per pair of ladders")),
                *((flag, dict(type=kind, dest=name, help=f"{text} (default: the study's)")) for name, kind, flag, text
                  in _STUDY),
                ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),

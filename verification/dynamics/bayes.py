@@ -33,7 +33,7 @@ from sltlab.theory.free_energy import critical_n, transitions
 from sltlab.theory.tms import kgon
 from sltlab.verification.catalogue.transitions import prediction_curves
 from sltlab.verification.dynamics.bayes_problems import ALIVE, NEAREST, BayesSetup, Problem, build_problem
-from sltlab.verification.dynamics.bayes_sampled import sampled_energies
+from sltlab.verification.dynamics.bayes_sampled import UNIT_VARIANCE_SCALE, sampled_energies
 from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.occupancy import crossover, observed_transition, occupancy, occupancy_table
 
@@ -93,7 +93,7 @@ def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool)
     sizes = _sample_sizes(setup)
     loss, swap_log_ratio = problem.loss, None
     if setup.data == "sampled":
-        loss, swap_log_ratio = sampled_energies(setup.features, sizes, setup.ladders, setup.seed)
+        loss, swap_log_ratio = sampled_energies(setup.model, problem.loss, sizes, setup.ladders, setup.seed)
     trace = run_replica_exchange(loss, sizes.tolist(), start, leapfrog_steps=setup.leapfrog_steps,
                                  warmup=setup.warmup, draws=setup.draws, thin=setup.thin, record=problem.record,
                                  generator=generator, progress=progress, swap_log_ratio=swap_log_ratio)
@@ -105,6 +105,13 @@ def _sample(setup: BayesSetup, problem: Problem, llc: LLCConfig, progress: bool)
            "round_trips": trace.round_trips.tolist(), "steps": trace.steps, "sampling_seconds": trace.seconds,
            "llc": _llc_rows(problem, setup.features, llc, progress) if setup.model == "tms" else []}
     return {"labels": labels, "run": run}
+
+
+def _likelihood(setup: BayesSetup) -> str:
+    if setup.data == "population":
+        return "exp(−n·L(w)), L the population loss"
+    error = "Σ_j ‖x_j − f(x_j)‖²" if setup.model == "tms" else "½Σ_j ‖y_j − P x_j‖²"
+    return f"exp(−{error}) over a data set of n drawn rows, one per pair of ladders"
 
 
 def _sample_sizes(setup: BayesSetup) -> np.ndarray:
@@ -121,8 +128,7 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor]
     labels = {name: values.numpy().astype(int) for name, values in labels.items()}
     half = setup.ladders // 2
     groups = [np.arange(half), np.arange(half, setup.ladders)]
-    # A posterior of drawn rows, exp(−Σ‖x − f(x)‖²), is that of a unit-variance likelihood at no other n
-    scale = problem.unit_variance_scale if setup.data == "population" else None
+    scale = problem.unit_variance_scale if setup.data == "population" else UNIT_VARIANCE_SCALE[setup.model]
     rows = [_transition(problem, found, labels, n, groups, scale) for found in transitions(problem.classes)
             if setup.n_min <= found.critical_n <= setup.n_max]
     llc_rows = [{**row, **_llc_judgement(setup.features, row)} for row in run["llc"]]
@@ -137,8 +143,7 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor]
                     **{name: value for name, value in run.items() if name != "llc"},
                     "chains": setup.rungs * setup.ladders,
                     "prior": "standard Gaussian N(0, I)", "nbeta": "n (β = 1: the Bayesian posterior)",
-                    "likelihood": ("exp(−Σ_j ‖x_j − f(x_j)‖²) over a data set of n drawn rows, one per pair of ladders"
-                                   if setup.data == "sampled" else "exp(−n·L(w)), L the population loss")},
+                    "likelihood": _likelihood(setup)},
         "occupancy": occupancy_table(labels["label"], problem.labels),
         "curves": prediction_curves(problem.classes, np.geomspace(setup.n_min / 1.15, setup.n_max * 1.15, 300),
                                     problem.laplace_classes),

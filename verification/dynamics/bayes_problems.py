@@ -51,9 +51,8 @@ class BayesSetup:
     ``rungs`` sample sizes from ``n_min`` to ``n_max`` (geometric), ``ladders`` independent
     ladders (half started in each of two phases), ``warmup`` HMC steps that tune each rung's
     step size, then ``draws`` recorded every ``thin`` steps. ``data`` "population" samples
-    exp(−n·L(w)) with L the population loss; "sampled" (toy model only) the posterior of a drawn
-    data set of n rows, one set per pair of ladders started in the two phases, n rounded to
-    whole rows
+    exp(−n·L(w)) with L the population loss; "sampled" the posterior of a drawn data set of n
+    rows, one set per pair of ladders started in the two phases, n rounded to whole rows
     (:mod:`sltlab.verification.dynamics.bayes_sampled`).
     """
 
@@ -85,8 +84,8 @@ class BayesSetup:
         if self.rungs < 3 or self.ladders < 4 or self.ladders % 2:
             raise ValueError(f"need at least 3 rungs and an even number of ladders ≥ 4, got {self.rungs} and "
                              f"{self.ladders}")
-        if self.data not in ("population", "sampled") or (self.data == "sampled" and self.model != "tms"):
-            raise ValueError(f"data must be population, or sampled for the toy model, got {self.data!r}")
+        if self.data not in ("population", "sampled"):
+            raise ValueError(f"data must be population or sampled, got {self.data!r}")
         if self.data == "sampled" and len(set(np.round(np.geomspace(self.n_min, self.n_max, self.rungs)))) < self.rungs:
             raise ValueError(f"{self.rungs} rungs between n = {self.n_min:g} and {self.n_max:g} do not have a whole "
                              "number of rows each: use fewer rungs or a wider range")
