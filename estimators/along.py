@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators.batched import WARMED_UP, estimate_llc_at_centers, sampled_together
-from sltlab.estimators.checkpoints import checkpoint_module, refuse_shared_weights
+from sltlab.estimators.checkpoints import checkpoint_module, opened, refuse_shared_weights
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.result import LLCResult
@@ -118,6 +118,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
                          "files of them (e.g. [model] for one)")
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules, state dicts or files of them")
+    checkpoints = opened(checkpoints)   # every file read once, also when each restriction has a curve
     refuse_shared_weights(checkpoints)
     if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):
         raise ValueError(f"calibrate_at must be the index of a checkpoint (an integer) or None, got {calibrate_at!r}")

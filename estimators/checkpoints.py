@@ -75,44 +75,45 @@ def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
         raise ValueError(f"{what} does not fit the model: {' '.join(str(error).split())}") from None
 
 
-def checkpoint_module(checkpoint: Any, model: nn.Module | None, index: int) -> nn.Module:
-    """Checkpoint ``index`` as a module: itself, or its state loaded into a copy of ``model``."""
+def opened(checkpoints: Sequence) -> list:
+    """The checkpoints with every file read, once, and every training checkpoint unwrapped into
+    the state dict it holds (:func:`state_of`); modules as they are."""
+    states = []
+    for index, checkpoint in enumerate(checkpoints):
+        what = f"checkpoint {index}"
+        if isinstance(checkpoint, (str, os.PathLike)):
+            what, checkpoint = f"{what} ({checkpoint})", saved_value(checkpoint, what)
+        elif not isinstance(checkpoint, (nn.Module, Mapping)):
+            raise ValueError(f"{what} is {type(checkpoint).__name__}: give modules, state dicts or files of them")
+        states.append(checkpoint if isinstance(checkpoint, nn.Module) else state_of(checkpoint, what).state)
+    return states
+
+
+def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Module | None, index: int) -> nn.Module:
+    """Opened checkpoint ``index`` (:func:`opened`) as a module: itself, or its state loaded into a
+    copy of ``model``."""
     if isinstance(checkpoint, nn.Module):
         return checkpoint
-    what = f"checkpoint {index}"
-    if isinstance(checkpoint, (str, os.PathLike)):
-        what, checkpoint = f"{what} ({checkpoint})", saved_value(checkpoint, what)
-    elif not isinstance(checkpoint, Mapping):
-        raise ValueError(f"{what} is {type(checkpoint).__name__}: give modules, state dicts or files of them")
-    state = state_of(checkpoint, what).state
     if not isinstance(model, nn.Module):
         raise ValueError("checkpoints given as state dicts or files need model=, an nn.Module of the same architecture")
     module = copy.deepcopy(model)
-    load_state(module, state, what)
+    load_state(module, checkpoint, f"checkpoint {index}")
     return module
 
 
 def refuse_shared_weights(checkpoints: Sequence) -> None:
-    """A one-line ``ValueError`` when two checkpoints hold the same weights in memory: one module
-    object twice, or state dicts sharing their tensors, as a list built by appending ``model`` or
+    """A one-line ``ValueError`` when two opened checkpoints (:func:`opened`) hold the same weights
+    in memory: one module object twice, or state dicts sharing their tensors, as a list built by appending ``model`` or
     ``model.state_dict()`` while it trains holds them. Every such checkpoint is the model as it is
     now, so the curve would repeat its last λ̂ at every step."""
     seen: dict[tuple, int] = {}
     for index, checkpoint in enumerate(checkpoints):
         if isinstance(checkpoint, nn.Module):
             key = (id(checkpoint),)
-        elif isinstance(checkpoint, Mapping):
-            key = tuple(value.data_ptr() for value in _tensors(checkpoint))
         else:
-            continue   # a file, or no checkpoint at all: reading it says so
+            key = tuple(value.data_ptr() for value in checkpoint.values() if isinstance(value, Tensor))
         if key and seen.setdefault(key, index) != index:
             raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, or "
                              "state dicts of the model's own tensors), so both are the model as it is now: save "
                              "copy.deepcopy(model) at each step, or state dicts of copies, "
                              "{name: t.clone() for name, t in model.state_dict().items()}")
-
-
-def _tensors(mapping: Mapping) -> list[Tensor]:
-    """The tensors of a state dict, or of the one a training checkpoint holds."""
-    inner = next((mapping[key] for key in STATE_KEYS if isinstance(mapping.get(key), Mapping)), mapping)
-    return [value for value in inner.values() if isinstance(value, Tensor)]
