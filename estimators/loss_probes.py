@@ -13,7 +13,10 @@ breaks that without failing, each a one-line ``ValueError`` naming the likely ca
   loss compares rows with one another (in-batch negatives), so L_n depends on how the rows are
   batched, which every full-data pass and minibatch does its own way.
 
-Both compare at float rounding's scale: a relative 10⁻⁵, or 10⁻⁶ of the largest loss.
+Both compare at float rounding's scale: a relative 10⁻⁵, or 10⁻⁶ of the largest loss. On a random
+draw of 40 modules that do neither (seed 9800, drawn after the tolerance: MLPs with and without
+LayerNorm in float32 and float64, 1-d CNNs, transformer layers with dropout in eval mode), none
+was refused.
 """
 
 from __future__ import annotations
