@@ -177,12 +177,13 @@ class FunctionalModel:
         gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
         return tuple(name for name, gradient in zip(self.names, gradients) if gradient is None)
 
-    def outputs(self, rows: Sequence[Tensor], losses: bool = False) -> Tensor | None:
+    def outputs(self, rows: Sequence[Tensor], losses: bool = False,
+                values: dict[str, Tensor] | None = None) -> Tensor | None:
         """The module's outputs on ``rows`` (tensors [b, ...], one chain) at its current values,
-        or with ``losses`` its per-sample losses there; None when it fails on them (the
-        estimate's own checks then say why)."""
+        or at ``values`` for the sampled parameters it names, or with ``losses`` its per-sample
+        losses there; None when it fails on them (the estimate's own checks then say why)."""
         current = dict(self.module.named_parameters())
-        values = {name: current[name].detach() for name in self.names}
+        values = {name: current[name].detach() for name in self.names} | (values or {})
         like = next(iter(values.values()))
         rows, constants = _rows_in(rows, like.dtype), self._constants_like(like)
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows

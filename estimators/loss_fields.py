@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from torch import nn
+
 from sltlab.estimators.data_rows import Rows
 from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
                                              check_class_probabilities, class_targets_note)
@@ -30,14 +32,20 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
     for field in given:
         _check_field(field, rows, "inputs")
     notes: tuple[str, ...] = ()
-    if callable(loss):
+    if _torch_loss_module(loss):
+        _check_reduction(loss)
+        sample_loss = _summed_per_row(loss)
+        if targets is None:
+            targets = _default_targets(f"nn.{type(loss).__name__}", rows)
+        if isinstance(loss, nn.MSELoss):
+            notes += ("nn.MSELoss(reduction='none') summed over a row is ‖y − f(x)‖², twice loss 'mse' (the "
+                      "unit-variance Gaussian's ½‖y − f(x)‖²): the posterior is that of noise variance ½",)
+    elif callable(loss):
         sample_loss = loss
     elif isinstance(loss, str) and loss in LOSSES:
         sample_loss = LOSSES[loss]
         if targets is None:
-            if fields is None and rows.columns < 2:
-                raise ValueError(f"loss {loss!r} compares the outputs with targets: give data as (inputs, targets)")
-            targets = -1 if fields is None else _first_present(TARGET_KEYS, fields, "targets", "the targets")
+            targets = _default_targets(repr(loss), rows)
             if fields is None and rows.columns > 2:
                 notes += (f"the data hold {rows.columns} tensors per row: the module received {_tensors(inputs)} "
                           f"and loss {loss!r} compared its outputs with tensor {rows.columns - 1}, the last (inputs=, "
@@ -63,6 +71,44 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         else:
             notes += class_targets_note(targets_read, loss)
     return sample_loss, inputs, targets, notes
+
+
+def _default_targets(loss: str, rows: Rows) -> int | str:
+    """The field a loss that compares outputs with targets reads when ``targets=`` is not given:
+    the last tensor, or the dict's ``y``/``target``/``label``..."""
+    if rows.fields is None and rows.columns < 2:
+        raise ValueError(f"loss {loss} compares the outputs with targets: give data as (inputs, targets)")
+    return -1 if rows.fields is None else _first_present(TARGET_KEYS, rows.fields, "targets", "the targets")
+
+
+def _torch_loss_module(loss) -> bool:
+    """Whether ``loss`` is one of torch's loss modules (nn.MSELoss(), nn.CrossEntropyLoss(), ...),
+    which take (outputs, targets)."""
+    return isinstance(loss, nn.Module) and type(loss).__module__ == "torch.nn.modules.loss"
+
+
+def _check_reduction(loss: nn.Module) -> None:
+    """A one-line ``ValueError`` for a torch loss module that reduces over the rows: the posterior
+    exp(−nβ·L_n) needs each row's loss (reduction='none'), or the named loss of the same likelihood."""
+    reduction = getattr(loss, "reduction", "none")
+    if reduction == "none":
+        return
+    name = type(loss).__name__
+    named = {"MSELoss": "'mse' (½‖y − f(x)‖², the unit-variance Gaussian; MSELoss's mean over outputs would "
+                        "rescale nβ)", "CrossEntropyLoss": "'cross_entropy'",
+             "BCEWithLogitsLoss": "'binary_cross_entropy'"}.get(name)
+    instead = f"loss={named}, or " if named else ""
+    raise ValueError(f"loss=nn.{name}() takes the {reduction} over the rows, but the posterior needs each row's "
+                     f"loss: give {instead}nn.{name}(reduction='none'), whose losses are summed over each row")
+
+
+def _summed_per_row(loss: nn.Module) -> Callable:
+    """A torch loss module with reduction='none' as a per-row loss: its values summed over each
+    row's other dimensions (outputs, sequence positions)."""
+    def per_row(outputs, targets):
+        values = loss(outputs, targets)
+        return values.flatten(1).sum(1) if values.dim() > 1 else values
+    return per_row
 
 
 def _position(field: int | str, rows: Rows) -> int | str:

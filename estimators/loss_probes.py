@@ -13,10 +13,18 @@ breaks that without failing, each a one-line ``ValueError`` naming the likely ca
   loss compares rows with one another (in-batch negatives), so L_n depends on how the rows are
   batched, which every full-data pass and minibatch does its own way.
 
-Both compare at float rounding's scale: a relative 10⁻⁵, or 10⁻⁶ of the largest loss. On a random
-draw of 40 modules that do neither (seed 9800, drawn after the tolerance: MLPs with and without
-LayerNorm in float32 and float64, 1-d CNNs, transformer layers with dropout in eval mode), none
-was refused.
+A third check is on the gradient the samplers move by. A sampled parameter from which autograd
+finds no path to the loss must leave the loss unchanged when its value sampled moves, and when the
+module's own tensor moves under it. If the first fails, a ``.detach()``, ``.data`` or
+``torch.no_grad()`` cut the graph: the gradient misses that parameter's part, and SGLD would
+sample another posterior (MALA would still be exact, but would move that parameter blind). If
+the second fails, the forward reads the tensor through a reference of its own, which the values
+sampled never replace, and λ̂ would be of the other parameters only.
+
+All compare at float rounding's scale: a relative 10⁻⁵, or 10⁻⁶ of the largest loss. On a random
+draw of 40 modules that do none of this (seed 9800, drawn after the tolerance: MLPs with and
+without LayerNorm in float32 and float64, 1-d CNNs, transformer layers with dropout in eval
+mode), none was refused by the first two checks (the third was added later).
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from sltlab.estimators.functional import FunctionalModel
 
 def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
     """Both checks (module docstring) on the first rows ``head`` at the module's current values;
-    quiet when the module or loss fails on them (the estimate's own checks then say why)."""
+    quiet when the module or loss fails on them, or gives no loss per row (the estimate's own
+    checks then say why)."""
+    rows = (len(head[0]),)
     first, second = adapter.outputs(head, losses=True), adapter.outputs(head, losses=True)
-    if first is None or second is None or first.shape != second.shape:
+    if first is None or second is None or first.shape != rows or second.shape != rows:
         return
     gap = _gap(first, second)
     if gap is not None:
@@ -51,6 +61,56 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
                              "loss compares rows with one another, so L_n is no sum of per-row losses and λ̂ would "
                              "depend on how the rows are batched; compute each row's output and loss from that row "
                              "alone")
+
+
+CUT_PROBES = 16   # unreached parameter tensors moved, at most: two forwards over the rows each
+
+
+def refuse_cut_gradients(adapter: FunctionalModel, head: tuple, unreached: tuple[str, ...]) -> None:
+    """The third check (module docstring) on the first ``CUT_PROBES`` of the ``unreached``
+    parameters, each moved by a seeded 10⁻³ of its size (at least 10⁻³): the losses on the rows
+    ``head`` must not change when the value sampled moves, nor when the module's own tensor moves
+    under an unchanged value sampled (a forward that reads the tensor through a reference of its
+    own, such as a list made in ``__init__``, never sees the values sampled). A one-line
+    ``ValueError`` naming the parameter otherwise; the module's tensor is restored either way."""
+    before = adapter.outputs(head, losses=True)
+    if before is None:
+        return
+    generator = torch.Generator().manual_seed(0)
+    current = dict(adapter.module.named_parameters())
+    for name in unreached[:CUT_PROBES]:
+        tensor = current[name]
+        size = max(float(tensor.detach().abs().max()) if tensor.numel() else 0.0, 1.0)
+        shift = (1e-3 * size * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)).to(tensor.device)
+        if _changed(before, adapter.outputs(head, losses=True, values={name: tensor.detach() + shift})):
+            raise ValueError(f"the loss changes with {name} but carries no gradient in it: a .detach(), .data or "
+                             "torch.no_grad() in the module's forward or the loss cuts autograd's graph, so the "
+                             f"samplers would move {name} without its part of ∇L_n; use the parameter itself (or "
+                             "leave it out with restrict_to=)")
+        if _changed(before, _moved_in_place(adapter, head, name, tensor, shift)):
+            raise ValueError(f"the module's forward reads {name} through a reference of its own (an attribute or a "
+                             "list holding the tensor), not through the module, so the values sampled never reach "
+                             "it and λ̂ would leave it out; read it as the module's attribute in the forward")
+
+
+def _moved_in_place(adapter: FunctionalModel, head: tuple, name: str, tensor: Tensor, shift: Tensor) -> Tensor | None:
+    """The losses on ``head`` with the module's own ``tensor`` moved by ``shift`` in place and the
+    value sampled left as it was; the tensor restored after. None where it cannot be moved in place
+    (an inference tensor)."""
+    kept = tensor.detach().clone()
+    with torch.no_grad():
+        try:
+            tensor.add_(shift)
+        except RuntimeError:
+            return None
+        try:
+            return adapter.outputs(head, losses=True, values={name: kept})
+        finally:
+            tensor.copy_(kept)
+
+
+def _changed(before: Tensor, after: Tensor | None) -> bool:
+    return after is not None and after.shape == before.shape and _gap(before, after) is not None
 
 
 def _gap(first: Tensor, second: Tensor) -> float | None:

@@ -21,7 +21,7 @@ from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.loss_fields import resolve_loss
-from sltlab.estimators.loss_probes import refuse_unreproducible_losses
+from sltlab.estimators.loss_probes import refuse_cut_gradients, refuse_unreproducible_losses
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_logits, sigmoid_note
@@ -201,6 +201,7 @@ def _reach_notes(adapter: FunctionalModel, head: tuple, rows: Rows, restriction)
     if not unreached:
         return ()
     listed = f"{', '.join(unreached[:4])}{', …' if len(unreached) > 4 else ''}"
+    refuse_cut_gradients(adapter, head, unreached)
     if len(unreached) == len(adapter.names):
         label = "" if restriction is None else f"restrict_to={restriction_label(restriction)!r}: "
         raise ValueError(label + no_gradient(f" ({listed})"))

@@ -47,7 +47,7 @@ def test_a_loss_that_averages_over_samples_or_keeps_outputs_is_refused():
         return ((targets - inputs * position[:, None, :1]) ** 2).mean((-1, -2))
 
     _one_line_error(lambda: estimate_llc_from_loss(per_chain_only, torch.ones(1, dtype=torch.float64), data, QUICK),
-                    r"per-sample losses of shape \[C, b\] .* got \(2,\): average over samples inside the estimate")
+                    r"per-sample losses of shape \[C, b\] .* got \(2,\): one number per chain: the loss averages")
 
     def per_output(position, batch):   # [C, b, 1]: each sample's loss not yet reduced over its outputs
         inputs, targets = batch

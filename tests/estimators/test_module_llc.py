@@ -204,7 +204,7 @@ def _in_inference_mode(call):
      r"got floating-point targets of shape \[b\]"),
     (lambda x: estimate_llc(_Pair(), (x, x)), "returned a tuple, not a tensor"),
     (lambda x: estimate_llc(nn.Identity(), (x, x)), "has no parameters"),
-    (lambda x: estimate_llc(_Detached(), (x, x)), "carries no gradient in the sampled parameters"),
+    (lambda x: estimate_llc(_Detached(), (x, x)), r"the loss changes with linear\.weight but carries no gradient"),
     (lambda x: estimate_llc(nn.DataParallel(nn.Linear(2, 2)), (x, x)), r"wrapped in DataParallel.*\(model\.module\)"),
     (lambda x: estimate_llc(_Complex(), (x, x)), "parameter weights is complex64: the samplers move real parameters"),
     (lambda x: estimate_llc(_Pair(), (x, x), restrict_to="linear.bias", loss=lambda out, batch: out[1].sum(-1)),

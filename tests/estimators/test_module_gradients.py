@@ -1,0 +1,100 @@
+"""What the one call refuses about the gradient the samplers move by and about torch's own losses:
+a parameter the loss depends on without carrying its gradient (a .detach(), .data or
+torch.no_grad() in the forward or the loss), a parameter the forward reads through a reference
+of its own, a callable loss that reduces over the rows, and torch's loss modules, which take
+(outputs, targets) and are read per row only with reduction='none'."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sltlab.estimators import estimate_llc
+
+pytestmark = pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.EstimateWarning")   # runs of 20 draws
+
+SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", extend_unmixed=0,
+             fallback=None, seed=0)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=generator)
+    return x, torch.tanh(x[:, :1]), (x[:, 0] > 0).long()
+
+
+class TwoLayers(nn.Module):
+    """tanh(x·A) → B, with the first layer's weight read as ``how`` says."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        torch.manual_seed(0)
+        self.first, self.second, self.how = nn.Linear(3, 4), nn.Linear(4, 1), how
+        self.kept = [self.first.weight]
+        self.unused = nn.Linear(2, 2)
+
+    def forward(self, x):
+        weight = {"plain": self.first.weight, "data": self.first.weight.data, "kept": self.kept[0]}.get(self.how)
+        if self.how == "no_grad":
+            with torch.no_grad():
+                weight = self.first.weight * 1.0
+        return self.second(torch.tanh(F.linear(x, weight, self.first.bias)))
+
+
+@pytest.mark.parametrize("how", ["data", "no_grad"])
+def test_a_parameter_the_loss_depends_on_without_its_gradient_is_refused(rows, how):
+    x, y, _ = rows
+    with pytest.raises(ValueError, match=r"^the loss changes with first\.weight but carries no gradient in it"):
+        estimate_llc(TwoLayers(how), (x, y), **SHORT)
+
+
+def test_a_loss_that_detaches_the_outputs_is_refused(rows):
+    x, y, _ = rows
+    with pytest.raises(ValueError, match=r"^the loss changes with first\.weight but carries no gradient"):
+        estimate_llc(TwoLayers("plain"), (x, y), loss=lambda outputs, batch: (outputs.detach() - batch[1]).pow(2)
+                     .sum(1), **SHORT)
+
+
+def test_a_parameter_read_through_a_reference_of_its_own_is_refused_and_left_as_it_was(rows):
+    x, y, _ = rows
+    model = TwoLayers("kept")
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"^the module's forward reads first\.weight through a reference of its own"):
+        estimate_llc(model, (x, y), **SHORT)
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+
+
+def test_a_parameter_the_forward_never_uses_is_only_noted(rows):
+    x, y, _ = rows
+    result = estimate_llc(TwoLayers("plain"), (x, y), **SHORT)
+    assert any("never reach the loss" in note and "unused.weight" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("reduce", [lambda o, b: F.mse_loss(o, b[1]), lambda o, b: (o - b[1]).pow(2).sum()])
+def test_a_callable_loss_that_reduces_over_the_rows_is_told_to_keep_them(rows, reduce):
+    x, y, _ = rows
+    with pytest.raises(ValueError, match=r"got \(2,\): one number per chain: .* give reduction='none'"):
+        estimate_llc(TwoLayers("plain"), (x, y), loss=reduce, **SHORT)
+
+
+@pytest.mark.parametrize("loss, instead", [(nn.MSELoss(), "loss='mse'"), (nn.L1Loss(reduction="sum"), "nn.L1Loss"),
+                                           (nn.CrossEntropyLoss(), "loss='cross_entropy'")])
+def test_a_torch_loss_module_that_reduces_over_the_rows_is_refused_with_its_per_row_form(rows, loss, instead):
+    x, y, _ = rows
+    with pytest.raises(ValueError, match=rf"^loss=nn\.{type(loss).__name__}\(\) takes the (mean|sum) over the rows.*"
+                                         rf"give {instead}"):
+        estimate_llc(TwoLayers("plain"), (x, y), loss=loss, **SHORT)
+
+
+def test_torch_loss_modules_per_row_read_as_the_same_likelihood_written_out(rows):
+    x, y, labels = rows
+    squared = estimate_llc(TwoLayers("plain"), (x, y), loss=nn.MSELoss(reduction="none"), **SHORT)
+    written = estimate_llc(TwoLayers("plain"), (x, y), loss=lambda o, b: (o - b[1]).pow(2).sum(1), **SHORT)
+    assert squared.per_chain == pytest.approx(written.per_chain, rel=1e-6)
+    assert any("twice loss 'mse'" in note for note in squared.notes)
+    torch.manual_seed(1)
+    classifier = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    module = estimate_llc(classifier, (x, labels), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
+    named = estimate_llc(classifier, (x, labels), loss="cross_entropy", **SHORT)
+    assert module.per_chain == pytest.approx(named.per_chain, rel=1e-6)
