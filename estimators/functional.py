@@ -27,6 +27,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from sltlab.estimators.parameter_names import selected_parameters
 from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
+from sltlab.estimators.vmap_warnings import QuietBatching
 
 # What evaluating a user's module and loss raises on input they cannot take (torch's shape and
 # index errors, a loss that returns no tensor or calls a method its argument lacks).
@@ -93,6 +94,7 @@ class FunctionalModel:
         frozen = {name: value.detach() for name, value in parameters.items() if name not in self.names}
         self._constants = {**dict(self.module.named_buffers()), **frozen}
         self.chain_by_chain = False   # set when vmap cannot batch the module (__call__)
+        self._quiet_batching = QuietBatching()
         self._placed: dict = {}   # (device, dtype) -> buffers and frozen parameters there, cast once
 
     @property
@@ -255,7 +257,9 @@ class FunctionalModel:
                                                 tuple(t[chain] for t in batch) if chains_in_batch else batch)
                                 for chain in range(chains)])
         in_dims = (0 if chains_in_position else None, None, 0 if chains_in_batch else None)
-        return vmap(self._one_chain, in_dims=in_dims)(parameters, constants, batch)
+        losses = self._quiet_batching(vmap(self._one_chain, in_dims=in_dims), parameters, constants, batch)
+        self.notes += self._quiet_batching.take_note()
+        return losses
 
 
 def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:

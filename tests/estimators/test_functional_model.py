@@ -1,6 +1,7 @@
 """The nn.Module adapter: batched over chains like the native models, with any loss, batches of
 named fields, modules of several arguments, and a position restricted to some of the parameters."""
 
+import math
 import warnings
 
 import pytest
@@ -187,3 +188,21 @@ def test_cross_entropy_refuses_float_targets_that_are_not_class_probabilities_be
         estimate_llc(module, (x, 2 * soft), loss="cross_entropy")         # rescales the likelihood row by row
     with pytest.raises(ValueError, match="got entries down to -0.5"):   # streamed rows: checked on their first slice
         estimate_llc(module, TensorDataset(x, negative), loss="cross_entropy", stream=True)
+
+
+def test_an_operation_without_a_batching_rule_is_one_note_not_a_warning_per_step():
+    # weight_norm has no vmap batching rule: torch warns at every batched call, so at every step
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.utils.parametrizations.weight_norm(nn.Linear(3, 4)), nn.Tanh(), nn.Linear(4, 1))
+    model = FunctionalModel(module.double())
+    x = torch.randn(1, 6, 3, dtype=torch.float64)
+    position = model.flatten().unsqueeze(0).expand(3, -1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first, second = model(position, (x, x[..., :1])), model(position, (x, x[..., :1]))
+    assert not [caught_warning for caught_warning in caught if "performance drop" in str(caught_warning.message)]
+    assert [note for note in model.notes if "no batching rule for aten::_weight_norm" in note] != []
+    assert len([note for note in model.notes if "batching rule" in note]) == 1
+    expected = (module.double()(x[0]) - x[0, :, :1]).pow(2).squeeze(-1) / 2 + math.log(2 * math.pi) / 2
+    torch.testing.assert_close(first, expected.expand(3, -1))
+    torch.testing.assert_close(second, first)
