@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -32,9 +33,26 @@ def saved_value(path: str | os.PathLike, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:   # pickled code, a corrupt file: torch says which in many lines
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{what} {path} cannot be read as tensors ({first}): save tensors, dicts and lists "
-                         "with torch.save, a model as model.state_dict()") from None
+        raise ValueError(f"{what} {path} cannot be read as tensors ({_unreadable(path, error)}): save tensors, "
+                         "dicts and lists with torch.save, a model as model.state_dict()") from None
+
+
+def _unreadable(path: str | os.PathLike, error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in a few words: a NumPy file, no
+    file of torch.save's at all, an object it would have to run code to rebuild (a whole module,
+    NumPy arrays), or torch's first line, its terminal colour codes left out."""
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if head == b"\x93NUMPY":
+        return "a NumPy .npy file, not one of torch.save's"
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):   # a zip archive, or the legacy pickle
+        return "not a file torch.save wrote"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    pickled = re.search(r"GLOBAL ([\w.]+)", text)
+    if pickled:
+        return f"it holds a pickled {pickled.group(1)}, which loading would run code to rebuild"
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if len(first) < 20 else first
 
 
 def state_of(value: Any, what: str) -> Checkpoint:

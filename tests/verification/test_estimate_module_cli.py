@@ -5,6 +5,7 @@ stages and figure, and bad files a one-line error with exit 2."""
 import json
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -72,6 +73,8 @@ def files(tmp_path_factory):
                        folder / f"step{step}.pt")
     torch.save(states[-1], folder / "final.pt")
     torch.save(model, folder / "whole.pt")
+    np.save(folder / "rows.npy", x.numpy())
+    (folder / "notes.pt").write_text("not a tensor file\n")
     torch.save(nn.Sequential(nn.Linear(2, 3)).state_dict(), folder / "other.pt")   # another architecture's
     return folder, (x, y), states
 
@@ -156,7 +159,10 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
     (["--data", "{f}/step5.pt"], "--data {f}/step5.pt holds a dict: save a tuple of tensors"),
     (["--data", "{f}/final.pt"], "the tensors have different numbers of rows (0.weight 4, 0.bias 4, 2.weight 1"),
     (["--data", "{f}/missing.pt"], "--data: no file"),
-    (["--checkpoint", "{f}/whole.pt"], "cannot be read as tensors"),
+    (["--checkpoint", "{f}/whole.pt"],
+     "cannot be read as tensors (it holds a pickled torch.nn.modules.container.Sequential, which loading would run"),
+    (["--data", "{f}/rows.npy"], "cannot be read as tensors (a NumPy .npy file, not one of torch.save's)"),
+    (["--data", "{f}/notes.pt"], "cannot be read as tensors (not a file torch.save wrote)"),
     (["--checkpoint", "{f}/data.pt"], "holds a tuple: save model.state_dict()"),
     (["--checkpoint", "{f}/other.pt"], "--checkpoint {f}/other.pt does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/other.pt"], "checkpoint 1 does not fit the model: Error(s) in loading"),

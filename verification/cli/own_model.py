@@ -61,7 +61,9 @@ def add_module_command(estimators) -> None:
                                            "estimate, or its own curve along checkpoints (default: every parameter)")),
                ("--out", dict(metavar="DIR", help="along several checkpoints: write the curve with its stages "
                                                   "(llc_along.png) and every number (llc_along.json) there")),
-               *((flag, {**options, "help": f"as LLCConfig's field ({DEFAULTS})"}) for flag, options in SETTINGS),
+               *((flag, {**options, "help": "as LLCConfig's field (" + (DEFAULTS if flag == "--sampler" else
+                                                                      "default: as --sampler says") + ")"})
+                 for flag, options in SETTINGS),
                threads_option())
 
 
