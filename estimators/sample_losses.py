@@ -19,9 +19,13 @@ def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
     targets must have one shape: outputs [b, 1] against targets [b] would broadcast to [b, b]."""
     _check_tensor_output(output, "mse")
     if output.shape != target.shape:
-        raise ValueError(f"loss 'mse' compares outputs of shape {_rows(output.shape)} with targets of shape "
-                         f"{_rows(target.shape)} (b rows): they must have the same shape (e.g. targets y[:, None] for "
-                         "outputs [b, 1])")
+        halves = output.dim() == target.dim() and output.shape[-1] == 2 * target.shape[-1]
+        raise ValueError(f"loss 'mse' (or 'gaussian_nll', of unit variance) compares outputs of shape "
+                         f"{_rows(output.shape)} with targets of shape {_rows(target.shape)} (b rows): they must have "
+                         "the same shape (e.g. targets y[:, None] for outputs [b, 1])" + (
+                             "; outputs of a mean and a variance take a callable loss, with "
+                             "F.gaussian_nll_loss(mean, y, var, reduction='none') summed over each row" if halves
+                             else ""))
     residual = (target - output).reshape(len(output), -1)
     return 0.5 * residual.square().sum(-1) + 0.5 * residual.shape[-1] * math.log(2 * math.pi)
 

@@ -132,7 +132,8 @@ TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
     ([nn.Linear(3, 2)], {"calibrate_at": 0.5}, "calibrate_at must be the index of a checkpoint"),
     ([nn.Linear(3, 2), nn.Linear(3, 2).requires_grad_(False).apply(lambda m: m.weight.fill_(math.nan))],
      {"step_size": 1e-4}, "^checkpoint 1: the loss at the given parameter is nan"),
-    ([nn.Linear(3, 2), nn.Linear(3, 3)], {}, r"^checkpoint 1: loss 'mse' compares outputs of shape \[b, 3\]"),
+    ([nn.Linear(3, 2), nn.Linear(3, 3)], {},
+     r"^checkpoint 1: loss 'mse' \(or 'gaussian_nll', of unit variance\) compares outputs of shape \[b, 3\]"),
 ])
 def test_bad_checkpoints_are_one_line_errors(checkpoints, options, match):
     x = torch.randn(20, 3)

@@ -198,6 +198,8 @@ def _in_inference_mode(call):
     # outputs [b, 1] against targets [b] would broadcast to [b, b]: a large negative λ̂, silently
     (lambda x: estimate_llc(nn.Linear(2, 1), (x, x[:, 0])), r"outputs of shape \[b, 1\] with targets of shape \[b\]"),
     (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:, :1])), "must have the same shape"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:, :1]), loss="gaussian_nll"),
+     r"loss 'mse' \(or 'gaussian_nll', of unit variance\).*; outputs of a mean and a variance take a callable loss"),
     (lambda x: estimate_llc(nn.Linear(2, 3), (x, torch.zeros(10, 1, dtype=torch.long)), loss="cross_entropy"),
      r"class indices \(integers\) of shape \[b\] .* got int64 targets of shape \[b, 1\]"),
     (lambda x: estimate_llc(nn.Linear(2, 3), (x, torch.zeros(10)), loss="cross_entropy"),
