@@ -77,6 +77,11 @@ class FunctionalModel:
         if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
             raise ValueError(f"the model is wrapped in {type(module).__name__}, whose forward cannot take sampled "
                              "parameters: pass the module inside it (model.module)")
+        scripted = [name or "the model" for name, part in module.named_modules()
+                    if isinstance(part, torch.jit.ScriptModule)]
+        if scripted:
+            raise ValueError(f"{scripted[0]} is TorchScript (torch.jit.script or trace), whose parameters the sampled "
+                             "ones cannot replace: pass the Python nn.Module it was made from")
         self.module = copy.deepcopy(module).eval()
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets

@@ -158,6 +158,13 @@ class _Pair(nn.Module):
         return self.linear(x), x
 
 
+def _torchscript(module: nn.Module, example=None):
+    """The module scripted, or traced on ``example``; torch deprecates both, and says so."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(module) if example is None else torch.jit.trace(module, example)
+
+
 class _Detached(nn.Module):
     def __init__(self):
         super().__init__()
@@ -208,6 +215,9 @@ def _in_inference_mode(call):
     (lambda x: estimate_llc(nn.Identity(), (x, x)), "has no parameters"),
     (lambda x: estimate_llc(_Detached(), (x, x)), r"the loss changes with linear\.weight but carries no gradient"),
     (lambda x: estimate_llc(nn.DataParallel(nn.Linear(2, 2)), (x, x)), r"wrapped in DataParallel.*\(model\.module\)"),
+    (lambda x: estimate_llc(_torchscript(nn.Linear(2, 2)), (x, x)), r"^the model is TorchScript .* pass the Python"),
+    (lambda x: estimate_llc(nn.Sequential(_torchscript(nn.Linear(2, 2), x), nn.Tanh()), (x, x)),
+     r"^0 is TorchScript \(torch\.jit\.script or trace\)"),
     (lambda x: estimate_llc(_Complex(), (x, x)), "parameter weights is complex64: the samplers move real parameters"),
     (lambda x: estimate_llc(_Pair(), (x, x), restrict_to="linear.bias", loss=lambda out, batch: out[1].sum(-1)),
      "carries no gradient in the sampled parameters"),
