@@ -155,7 +155,13 @@ def check_logits(output: Tensor | None) -> None:
 def class_targets_note(target: Tensor, loss: str) -> tuple[str, ...]:
     """A note when Gaussian-regression targets look like a classifier's, one-hot labels or class
     probabilities (at least two columns, every row non-negative and summing to 1): the loss then
-    fits them as real numbers, and λ̂ is that regression's, not the classifier's likelihood's."""
+    fits them as real numbers, and λ̂ is that regression's, not the classifier's likelihood's.
+    Integer or boolean targets (class indices or labels, as often as counts) get a note too."""
+    if target.numel() and not (target.is_floating_point() or target.is_complex()):
+        kinds = len(target.unique())
+        return (f"the targets are {str(target.dtype)[6:]} ({kinds} distinct value{'s' * (kinds != 1)}): loss {loss!r} "
+                "fits them as real numbers, so λ̂ is of that Gaussian likelihood; if they are class indices or "
+                "labels, a classifier's needs loss='cross_entropy' (or 'binary_cross_entropy' for 0/1 labels)",)
     if not target.is_floating_point() or target.dim() != 2 or target.shape[1] < 2 or target.numel() == 0:
         return ()
     if not _probabilities(target):

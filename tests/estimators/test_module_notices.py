@@ -116,16 +116,18 @@ def test_which_of_three_tensors_the_loss_compared_with_is_said():
     assert not any("tensors per row" in note for note in two.notes)
 
 
-def test_one_hot_targets_under_a_regression_loss_are_said():
+def test_one_hot_or_integer_targets_under_a_regression_loss_are_said():
     x, y = _regression(rows=64)
     one_hot = nn.functional.one_hot((x[:, 0] > 0).long(), 2).float()
     with warnings.catch_warnings():   # a run this short fails the mixing gate; only the notes matter here
         warnings.simplefilter("ignore", EstimateWarning)
         classifier = estimate_llc(nn.Linear(3, 2), (x, one_hot), config=SHORT)
         regression = estimate_llc(nn.Linear(3, 1), (x, y), config=SHORT)
+        labels = estimate_llc(nn.Linear(3, 1), (x, (x[:, :1] > 0).long() + (x[:, 1:2] > 0).long()), config=SHORT)
     said = "the targets look like a classifier's (every row non-negative and summing to 1): loss 'mse' fits them"
     assert any(note.startswith(said) for note in classifier.notes)
-    assert not any("look like a classifier's" in note for note in regression.notes)
+    assert "the targets are int64 (3 distinct values): loss 'mse' fits them as real numbers" in " ".join(labels.notes)
+    assert not any("look like a classifier's" in note or "distinct value" in note for note in regression.notes)
 
 
 def test_parameters_that_never_reach_the_loss_are_named():
