@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from sltlab.estimators.module_checks import module_notes, refuse_complex, refuse_unsampleable
 from sltlab.estimators.parameter_names import selected_parameters
 from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
 from sltlab.estimators.vmap_warnings import QuietBatching
@@ -32,35 +33,6 @@ from sltlab.estimators.vmap_warnings import QuietBatching
 # What evaluating a user's module and loss raises on input they cannot take (torch's shape and
 # index errors, a loss that returns no tensor or calls a method its argument lacks).
 EVALUATION_ERRORS = (RuntimeError, IndexError, TypeError, AttributeError, KeyError)
-
-
-def _module_notes(module: nn.Module, sampled: Sequence[str]) -> tuple[str, ...]:
-    """What the caller should know about how the module is sampled: its mode, parameters it had
-    frozen, and forward hooks, which run inside the sampler."""
-    notes = []
-    if any(part.training and _mode_matters(part) for part in module.modules()):
-        notes.append("the module (or a submodule) was in training mode: it is sampled in eval mode (dropout off, "
-                     "batch norm from its running statistics)")
-    frozen = [name for name, parameter in module.named_parameters() if not parameter.requires_grad and name in sampled]
-    if frozen:
-        notes.append(f"{len(frozen)} parameter tensor(s) with requires_grad=False sampled too ({', '.join(frozen[:4])}"
-                     f"{', …' if len(frozen) > 4 else ''}): restrict_to= samples a subset")
-    if any(part._forward_hooks or part._forward_pre_hooks for part in module.modules()):
-        notes.append("the module's forward hooks run at every step of every chain, inside torch.func.vmap: tensors "
-                     "they keep are not usable outside it")
-    return tuple(notes)
-
-
-# torch's layers whose forward reads ``training``; the others (Linear, Conv, activations, LayerNorm,
-# Embedding, containers) compute the same in either mode.
-MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
-                  nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, nn.RNNBase)
-
-
-def _mode_matters(part: nn.Module) -> bool:
-    """Whether eval mode may change what ``part`` computes: one of torch's ``MODE_DEPENDENT``
-    layers, or a module of the caller's own, whose forward may read ``self.training``."""
-    return isinstance(part, MODE_DEPENDENT) or not type(part).__module__.startswith("torch.")
 
 
 class FunctionalModel:
@@ -74,26 +46,15 @@ class FunctionalModel:
     def __init__(self, module: nn.Module, sample_loss: SampleLoss = gaussian_nll, *,
                  restrict_to: str | Sequence[str] | None = None, inputs: int | str | tuple = 0,
                  targets: int | str | None = -1, fields: Sequence[str] | None = None):
-        if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            raise ValueError(f"the model is wrapped in {type(module).__name__}, whose forward cannot take sampled "
-                             "parameters: pass the module inside it (model.module)")
-        scripted = [name or "the model" for name, part in module.named_modules()
-                    if isinstance(part, torch.jit.ScriptModule)]
-        if scripted:
-            raise ValueError(f"{scripted[0]} is TorchScript (torch.jit.script or trace), whose parameters the sampled "
-                             "ones cannot replace: pass the Python nn.Module it was made from")
+        refuse_unsampleable(module)
         self.module = copy.deepcopy(module).eval()
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
         self.names = selected_parameters(self.module, restrict_to)
-        self.notes = _module_notes(module, self.names)
+        self.notes = module_notes(module, self.names)
         parameters = dict(self.module.named_parameters())
-        complex_valued = [name for name in self.names if parameters[name].is_complex()]
-        if complex_valued:
-            raise ValueError(f"parameter {complex_valued[0]} is {str(parameters[complex_valued[0]].dtype)[6:]}: the "
-                             "samplers move real parameters; hold it as a real tensor of real and imaginary parts "
-                             "(torch.view_as_complex in the forward), or leave it out with restrict_to=")
+        refuse_complex(parameters, self.names)
         self.shapes = tuple(parameters[name].shape for name in self.names)
         self.sizes = tuple(parameters[name].numel() for name in self.names)
         frozen = {name: value.detach() for name, value in parameters.items() if name not in self.names}
