@@ -1,6 +1,7 @@
 """Warnings an estimate raises about its own result, all subclasses of :class:`EstimateWarning`
 so that a caller can filter them together. Each is also listed in ``LLCResult.warnings``, and
-is attributed to the caller's own line (:func:`caller_stacklevel`)."""
+is attributed to the caller's own line (:func:`caller_stacklevel`). :class:`LongRunWarning`,
+about the time a run will take rather than its result, is the one that is not."""
 
 from __future__ import annotations
 
@@ -50,3 +51,8 @@ class MixingWarning(EstimateWarning):
 class PrecisionWarning(EstimateWarning):
     """The sampling precision resolves L_n near w* too coarsely for the gaps nβ·(L_n(w) − L_n(w*))
     that λ̂ averages: the estimate may carry a rounding bias."""
+
+
+class LongRunWarning(UserWarning):
+    """A run without a progress bar will take long (more than ten minutes at the pace of its first
+    seconds): said once, with the remedies, so that a quiet call does not seem to hang."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,9 +19,15 @@ import torch
 from scipy.special import chdtri
 from torch import Tensor
 
+from sltlab.estimators.notices import LongRunWarning, caller_stacklevel
 from sltlab.estimators.row_losses import RunningVariance, center_row_losses, full_data_losses
 from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, chain_centers, mean_loss
 from sltlab.estimators.streamed import StreamedRows, row_count
+
+
+# Without a progress bar, a run projected after its first PROJECT_AFTER_SECONDS to take more than
+# LONG_RUN_SECONDS says so once (say_a_long_run).
+PROJECT_AFTER_SECONDS, LONG_RUN_SECONDS = 10.0, 600.0
 
 
 class Batches(NamedTuple):
@@ -141,7 +148,7 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     table = center_row_losses(posterior.loss, center, batches, chains=chains, draws=draws)
     asynchronous = not host_reads_are_free(start.device)
     bar = progress_bar(steps, sampler.name, enabled=progress)
-    clock = time.perf_counter()
+    clock, projected = time.perf_counter(), False
     for step_index in range(steps):
         indices = batches.draw_indices(chains, generator)
         batch = batches.at(indices)
@@ -178,6 +185,9 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
             state = type(state)(*_where_chains(newly, fresh, state))
         if bar is not None and (step_index + 1) % 50 == 0:
             bar.update(50)
+        elif bar is None and not projected and time.perf_counter() - clock > PROJECT_AFTER_SECONDS:
+            projected = True
+            say_a_long_run(time.perf_counter() - clock, step_index + 1, steps, chains, sampler.name, batches)
     if bar is not None:
         bar.update(steps % 50)
         bar.close()
@@ -185,6 +195,21 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     fields = {name: values.double().cpu().numpy() for name, values in records.items()}
     return Trace(fields, diverged.cpu().numpy(), divergence_step.cpu().numpy(),
                  None if variance is None else variance.total().cpu().numpy(), steps, seconds, state)
+
+
+def say_a_long_run(elapsed: float, done: int, steps: int, chains: int, sampler: str, batches: Batches) -> None:
+    """A :class:`~sltlab.estimators.notices.LongRunWarning` when the ``steps - done`` steps left,
+    at the pace of the ``done`` that took ``elapsed`` seconds, would take more than
+    ``LONG_RUN_SECONDS``: said once, where no progress bar shows it (the one call in Python is
+    quiet unless asked)."""
+    left = elapsed / done * (steps - done)
+    if left <= LONG_RUN_SECONDS:
+        return
+    rows = f"over all {batches.n:,} rows" if batches.is_full and batches.n else f"on {batches.batch_size:,} rows"
+    faster = "; a batch_size samples on minibatches (SGLD), faster per step" if batches.is_full and batches.n else ""
+    warnings.warn(f"{sampler}'s run will take about {left / 60:.0f} more minutes ({steps - done:,} steps of {chains} "
+                  f"chains at {elapsed / done:.3g} s each, {rows}): progress=True shows a bar{faster}",
+                  LongRunWarning, stacklevel=caller_stacklevel())
 
 
 def host_reads_are_free(device: torch.device) -> bool:

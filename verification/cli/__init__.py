@@ -21,7 +21,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from sltlab.estimators.notices import EstimateWarning
+from sltlab.estimators.notices import EstimateWarning, LongRunWarning
 
 from sltlab.verification.cli.bench import add_bench_command
 from sltlab.verification.cli.command import PROG, Parser, UsageError
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         with warnings.catch_warnings(), threads_restored():
             warnings.simplefilter("ignore", EstimateWarning)
+            warnings.simplefilter("ignore", LongRunWarning)   # the commands show their own progress
             result = args.handler(args)
     except SystemExit as exit_request:  # --help
         return int(exit_request.code or 0)

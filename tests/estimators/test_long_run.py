@@ -1,0 +1,45 @@
+"""A quiet run that will take long says so once, with the remedies: the one call in Python shows
+no progress unless asked, and a full-data run on a large data set could otherwise seem to hang."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators import LongRunWarning, estimate_llc
+from sltlab.estimators import sampling
+from sltlab.estimators.sampling import Batches, say_a_long_run
+
+
+def _said(call) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [str(item.message) for item in caught if item.category is LongRunWarning]
+
+
+def test_the_time_left_is_projected_from_the_pace_so_far():
+    full, minibatches = Batches((torch.zeros(50_000, 1),), 50_000), Batches((torch.zeros(50_000, 1),), 128)
+    # 10 steps in 20 s, 990 left: 1,980 s, 33 minutes
+    assert _said(lambda: say_a_long_run(20.0, 10, 1000, 8, "mala", full)) == [
+        "mala's run will take about 33 more minutes (990 steps of 8 chains at 2 s each, over all 50,000 rows): "
+        "progress=True shows a bar; a batch_size samples on minibatches (SGLD), faster per step"]
+    assert _said(lambda: say_a_long_run(20.0, 10, 1000, 8, "sgld", minibatches)) == [
+        "sgld's run will take about 33 more minutes (990 steps of 8 chains at 2 s each, on 128 rows): "
+        "progress=True shows a bar"]
+    assert _said(lambda: say_a_long_run(20.0, 10, 300, 8, "mala", full)) == []   # 580 s: not long
+
+
+@pytest.mark.parametrize("progress, expected", [(False, 1), (True, 0)])
+def test_a_run_without_a_bar_says_it_once(monkeypatch, capsys, progress, expected):
+    monkeypatch.setattr(sampling, "PROJECT_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(sampling, "LONG_RUN_SECONDS", 0.0)   # every run counts as long here
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 2, generator=generator)
+    torch.manual_seed(0)
+    said = _said(lambda: estimate_llc(nn.Linear(2, 1), (x, x[:, :1]), chains=2, draws=30, burnin=10, seed=0,
+                                      localize_at="true_parameter", extend_unmixed=0, fallback=None,
+                                      progress=progress))
+    assert len(said) == expected and all(text.startswith("mala's run will take about") for text in said)
+    capsys.readouterr()
