@@ -140,8 +140,9 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"`` (logits),
     ``"binary_cross_entropy"`` (one logit per output, targets in [0, 1]), or a callable
     ``(outputs, batch) -> per-sample losses [b]`` receiving the batch as it came (tuple or dict),
-    or its ``targets`` field when given. A named loss compares with ``targets`` (default: the last
-    tensor, or ``y``/``target``/``label``...).
+    or its ``targets`` field when given, or one of torch's loss modules with ``reduction='none'``
+    (its values summed over each row). A named loss or a torch loss module compares with
+    ``targets`` (default: the last tensor, or ``y``/``target``/``label``...).
 
     ``config`` is an :class:`LLCConfig` and ``settings`` override its fields (``draws=2000``).
     Without a config, they override ``MODULE_DEFAULTS`` (MALA on the full data, 4,000 draws after

@@ -205,8 +205,10 @@ def say_a_long_run(elapsed: float, done: int, steps: int, chains: int, sampler: 
     left = elapsed / done * (steps - done)
     if left <= LONG_RUN_SECONDS:
         return
-    rows = f"over all {batches.n:,} rows" if batches.is_full and batches.n else f"on {batches.batch_size:,} rows"
-    faster = "; a batch_size samples on minibatches (SGLD), faster per step" if batches.is_full and batches.n else ""
+    full = batches.is_full and batches.n
+    rows = (f"over all {batches.n:,} rows" if full else f"on {batches.batch_size:,} rows" if batches.n
+            else "on a population loss")
+    faster = "; a batch_size samples on minibatches (SGLD), faster per step" if full else ""
     warnings.warn(f"{sampler}'s run will take about {left / 60:.0f} more minutes ({steps - done:,} steps of {chains} "
                   f"chains at {elapsed / done:.3g} s each, {rows}): progress=True shows a bar{faster}",
                   LongRunWarning, stacklevel=caller_stacklevel())

@@ -28,6 +28,9 @@ def test_the_time_left_is_projected_from_the_pace_so_far():
     assert _said(lambda: say_a_long_run(20.0, 10, 1000, 8, "sgld", minibatches)) == [
         "sgld's run will take about 33 more minutes (990 steps of 8 chains at 2 s each, on 128 rows): "
         "progress=True shows a bar"]
+    assert _said(lambda: say_a_long_run(20.0, 10, 1000, 8, "mala", Batches((), 0))) == [
+        "mala's run will take about 33 more minutes (990 steps of 8 chains at 2 s each, on a population loss): "
+        "progress=True shows a bar"]
     assert _said(lambda: say_a_long_run(20.0, 10, 300, 8, "mala", full)) == []   # 580 s: not long
 
 
