@@ -61,15 +61,16 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         if not callable(loss) and _position(targets, rows) in {_position(field, rows) for field in given}:
             raise ValueError(f"the targets (tensor {targets!r}) are also one of the module's inputs ({inputs!r}): give "
                              "the targets as a tensor of their own (inputs=, targets=)")
-    if not callable(loss):   # every row's targets when they are in memory, the first slice's when streamed
+    named = loss if isinstance(loss, str) else _named_like(loss)
+    if named is not None:   # every row's targets when they are in memory, the first slice's when streamed
         targets_read = first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets))
-        if loss == "cross_entropy":
+        if named == "cross_entropy":
             check_class_probabilities(targets_read)
             notes += check_class_indices(targets_read)
-        elif loss == "binary_cross_entropy":
+        elif named == "binary_cross_entropy":
             check_binary_targets(targets_read)
         else:
-            notes += class_targets_note(targets_read, loss)
+            notes += class_targets_note(targets_read, named)
     return sample_loss, inputs, targets, notes
 
 
@@ -87,6 +88,20 @@ def _torch_loss_module(loss) -> bool:
     return isinstance(loss, nn.Module) and type(loss).__module__ == "torch.nn.modules.loss"
 
 
+# torch's loss modules whose per-row values are those of a named loss (the squared error twice
+# 'mse''s), so that their targets get the same checks
+NAMED_LIKE = {"MSELoss": "mse", "CrossEntropyLoss": "cross_entropy", "BCEWithLogitsLoss": "binary_cross_entropy"}
+
+
+def _named_like(loss) -> str | None:
+    """The named loss whose target checks a torch loss module takes: None for a callable of the
+    caller's own, and for nn.CrossEntropyLoss with an ignore_index other than torch's −100
+    (the named loss's padding check reads −100)."""
+    if not _torch_loss_module(loss) or getattr(loss, "ignore_index", -100) != -100:
+        return None
+    return NAMED_LIKE.get(type(loss).__name__)
+
+
 def _check_reduction(loss: nn.Module) -> None:
     """A one-line ``ValueError`` for a torch loss module that reduces over the rows: the posterior
     exp(−nβ·L_n) needs each row's loss (reduction='none'), or the named loss of the same likelihood."""
@@ -94,10 +109,10 @@ def _check_reduction(loss: nn.Module) -> None:
     if reduction == "none":
         return
     name = type(loss).__name__
-    named = {"MSELoss": "'mse' (½‖y − f(x)‖², the unit-variance Gaussian; MSELoss's mean over outputs would "
-                        "rescale nβ)", "CrossEntropyLoss": "'cross_entropy'",
-             "BCEWithLogitsLoss": "'binary_cross_entropy'"}.get(name)
-    instead = f"loss={named}, or " if named else ""
+    named = NAMED_LIKE.get(name)
+    scale = " (½‖y − f(x)‖², the unit-variance Gaussian; MSELoss's mean over outputs would rescale nβ)" * (
+        name == "MSELoss")
+    instead = f"loss={named!r}{scale}, or " if named else ""
     raise ValueError(f"loss=nn.{name}() takes the {reduction} over the rows, but the posterior needs each row's "
                      f"loss: give {instead}nn.{name}(reduction='none'), whose losses are summed over each row")
 

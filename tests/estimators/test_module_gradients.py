@@ -2,7 +2,8 @@
 a parameter the loss depends on without carrying its gradient (a .detach(), .data or
 torch.no_grad() in the forward or the loss), a parameter the forward reads through a reference
 of its own, a callable loss that reduces over the rows, and torch's loss modules, which take
-(outputs, targets) and are read per row only with reduction='none'."""
+(outputs, targets), are read per row only with reduction='none', and have their targets checked
+as the named loss of the same likelihood has."""
 
 import pytest
 import torch
@@ -98,3 +99,18 @@ def test_torch_loss_modules_per_row_read_as_the_same_likelihood_written_out(rows
     module = estimate_llc(classifier, (x, labels), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
     named = estimate_llc(classifier, (x, labels), loss="cross_entropy", **SHORT)
     assert module.per_chain == pytest.approx(named.per_chain, rel=1e-6)
+
+
+def test_torch_loss_modules_per_row_have_their_targets_checked_as_the_named_losses_do(rows):
+    x, y, labels = rows
+    torch.manual_seed(1)
+    classifier = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    skipped = labels.clone()
+    skipped[3] = -100   # torch's ignore_index: that row would have no loss and still count in n
+    with pytest.raises(ValueError, match=r"takes class indices 0 … C − 1; the targets hold -100"):
+        estimate_llc(classifier, (x, skipped), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
+    signs = (2.0 * (x[:, :1] > 0) - 1.0)   # −1/+1 labels, for which the logistic loss has no minimum
+    with pytest.raises(ValueError, match="binary_cross_entropy"):
+        estimate_llc(nn.Linear(3, 1), (x, signs), loss=nn.BCEWithLogitsLoss(reduction="none"), **SHORT)
+    counted = estimate_llc(TwoLayers("plain"), (x, labels[:, None]), loss=nn.MSELoss(reduction="none"), **SHORT)
+    assert any(note.startswith("the targets are int64 (2 distinct values): loss 'mse'") for note in counted.notes)
