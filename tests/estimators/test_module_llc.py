@@ -165,6 +165,15 @@ def _torchscript(module: nn.Module, example=None):
         return torch.jit.script(module) if example is None else torch.jit.trace(module, example)
 
 
+class _Named(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return {"mean": self.linear(x), "scale": torch.ones_like(x)}
+
+
 class _Detached(nn.Module):
     def __init__(self):
         super().__init__()
@@ -211,7 +220,9 @@ def _in_inference_mode(call):
      r"class indices \(integers\) of shape \[b\] .* got int64 targets of shape \[b, 1\]"),
     (lambda x: estimate_llc(nn.Linear(2, 3), (x, torch.zeros(10)), loss="cross_entropy"),
      r"got floating-point targets of shape \[b\]"),
-    (lambda x: estimate_llc(_Pair(), (x, x)), "returned a tuple, not a tensor"),
+    (lambda x: estimate_llc(_Pair(), (x, x)), r"returned a tuple, not a tensor: .* which can read outputs\[0\]$"),
+    (lambda x: estimate_llc(_Named(), (x, x)),
+     r"returned a dict, not a tensor: .* read outputs\['mean'\] \(the keys: mean, scale\)$"),
     (lambda x: estimate_llc(nn.Identity(), (x, x)), "has no parameters"),
     (lambda x: estimate_llc(_Detached(), (x, x)), r"the loss changes with linear\.weight but carries no gradient"),
     (lambda x: estimate_llc(nn.DataParallel(nn.Linear(2, 2)), (x, x)), r"wrapped in DataParallel.*\(model\.module\)"),
