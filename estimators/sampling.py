@@ -201,7 +201,8 @@ def say_a_long_run(elapsed: float, done: int, steps: int, chains: int, sampler: 
     """A :class:`~sltlab.estimators.notices.LongRunWarning` when the ``steps - done`` steps left,
     at the pace of the ``done`` that took ``elapsed`` seconds, would take more than
     ``LONG_RUN_SECONDS``: said once, where no progress bar shows it (the one call in Python is
-    quiet unless asked)."""
+    quiet unless asked), with the remedies: a bar, minibatches on the full data, one torch thread
+    where torch runs several (the call leaves the caller's thread count as it is)."""
     left = elapsed / done * (steps - done)
     if left <= LONG_RUN_SECONDS:
         return
@@ -209,6 +210,10 @@ def say_a_long_run(elapsed: float, done: int, steps: int, chains: int, sampler: 
     rows = (f"over all {batches.n:,} rows" if full else f"on {batches.batch_size:,} rows" if batches.n
             else "on a population loss")
     faster = "; a batch_size samples on minibatches (SGLD), faster per step" if full else ""
+    threads = torch.get_num_threads()
+    if threads > 1:
+        faster += (f"; torch runs {threads} threads, and a small model can run many times faster on one "
+                   "(torch.set_num_threads(1)), above all beside other jobs")
     warnings.warn(f"{sampler}'s run will take about {left / 60:.0f} more minutes ({steps - done:,} steps of {chains} "
                   f"chains at {elapsed / done:.3g} s each, {rows}): progress=True shows a bar{faster}",
                   LongRunWarning, stacklevel=caller_stacklevel())

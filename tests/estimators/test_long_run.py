@@ -19,7 +19,8 @@ def _said(call) -> list[str]:
     return [str(item.message) for item in caught if item.category is LongRunWarning]
 
 
-def test_the_time_left_is_projected_from_the_pace_so_far():
+def test_the_time_left_is_projected_from_the_pace_so_far(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     full, minibatches = Batches((torch.zeros(50_000, 1),), 50_000), Batches((torch.zeros(50_000, 1),), 128)
     # 10 steps in 20 s, 990 left: 1,980 s, 33 minutes
     assert _said(lambda: say_a_long_run(20.0, 10, 1000, 8, "mala", full)) == [
@@ -46,3 +47,10 @@ def test_a_run_without_a_bar_says_it_once(monkeypatch, capsys, progress, expecte
                                       progress=progress))
     assert len(said) == expected and all(text.startswith("mala's run will take about") for text in said)
     capsys.readouterr()
+
+
+def test_several_torch_threads_are_named_as_a_remedy(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    said = _said(lambda: say_a_long_run(20.0, 10, 1000, 8, "sgld", Batches((torch.zeros(500, 1),), 128)))
+    assert said[0].endswith("progress=True shows a bar; torch runs 2 threads, and a small model can run many times "
+                            "faster on one (torch.set_num_threads(1)), above all beside other jobs")
