@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from sltlab.estimators.module_checks import module_notes, refuse_complex, refuse_unsampleable
+from sltlab.estimators.module_checks import dense_embeddings, module_notes, refuse_complex, refuse_unsampleable
 from sltlab.estimators.parameter_names import selected_parameters
 from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
 from sltlab.estimators.vmap_warnings import QuietBatching
@@ -52,7 +52,7 @@ class FunctionalModel:
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
         self.names = selected_parameters(self.module, restrict_to)
-        self.notes = module_notes(module, self.names)
+        self.notes = module_notes(module, self.names) + dense_embeddings(self.module)
         parameters = dict(self.module.named_parameters())
         refuse_complex(parameters, self.names)
         self.shapes = tuple(parameters[name].shape for name in self.names)

@@ -2,7 +2,8 @@
 it is sampled (:class:`~sltlab.estimators.functional.FunctionalModel` asks both first): its
 parameters must be real values the sampled ones can replace through ``torch.func.functional_call``,
 so a wrapper, TorchScript, uninitialised (lazy) or meta-device parameters and complex ones are
-one-line ``ValueError``s; eval mode, frozen parameters and forward hooks are notes."""
+one-line ``ValueError``s; eval mode, frozen parameters and forward hooks are notes, as are
+sparse embeddings, which the adapter's copy samples with dense gradients."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ def refuse_complex(parameters: dict[str, torch.Tensor], sampled: Sequence[str]) 
         raise ValueError(f"parameter {complex_valued[0]} is {str(parameters[complex_valued[0]].dtype)[6:]}: the "
                          "samplers move real parameters; hold it as a real tensor of real and imaginary parts "
                          "(torch.view_as_complex in the forward), or leave it out with restrict_to=")
+
+
+def dense_embeddings(copy: nn.Module) -> tuple[str, ...]:
+    """Embeddings made with ``sparse=True`` give sparse gradients, which the samplers' batched
+    autograd cannot build: on the adapter's own ``copy`` of the module they are made dense, the
+    same function of the same weights, and a note says so."""
+    sparse = [name for name, part in copy.named_modules()
+              if isinstance(part, (nn.Embedding, nn.EmbeddingBag)) and part.sparse]
+    for name in sparse:
+        copy.get_submodule(name).sparse = False
+    return (f"{len(sparse)} embedding(s) made with sparse=True ({', '.join(sparse[:4])}) are sampled with dense "
+            "gradients: the same function of the same weights",) if sparse else ()
 
 
 def module_notes(module: nn.Module, sampled: Sequence[str]) -> tuple[str, ...]:

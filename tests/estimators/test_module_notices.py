@@ -260,3 +260,28 @@ def test_a_warm_up_that_accepts_nothing_says_so_in_one_line(monkeypatch, sampler
                                              rf"over \d+ warm-up {unit} they accepted 0 of their proposals while the "
                                              rf"step shrank {shrunk}; the loss or its gradient near w\* is not finite"):
             estimate_llc(_Exponential(), (inputs, targets), draws=400, sampler=sampler)
+
+
+class _Bag(nn.Module):
+    """An embedding of tokens, summed over each row's positions, read out to three classes."""
+
+    def __init__(self, sparse: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding, self.readout = nn.Embedding(10, 4, sparse=sparse), nn.Linear(4, 3)
+
+    def forward(self, tokens):
+        return self.readout(self.embedding(tokens).sum(1))
+
+
+def test_a_sparse_embedding_is_sampled_with_dense_gradients_as_the_same_function():
+    generator = torch.Generator().manual_seed(3)
+    tokens = torch.randint(0, 10, (48, 5), generator=generator)
+    labels = tokens.sum(1) % 3
+    with warnings.catch_warnings():   # a run this short fails the mixing gate; only the numbers matter here
+        warnings.simplefilter("ignore", EstimateWarning)
+        sparse = estimate_llc(_Bag(True), (tokens, labels), loss="cross_entropy", config=SHORT)
+        dense = estimate_llc(_Bag(False), (tokens, labels), loss="cross_entropy", config=SHORT)
+    assert sparse.per_chain == dense.per_chain
+    assert "1 embedding(s) made with sparse=True (embedding) are sampled with dense gradients" in " ".join(sparse.notes)
+    assert not any("sparse" in note for note in dense.notes)
