@@ -124,6 +124,32 @@ class FunctionalModel:
                 return losses
         raise ValueError(self._explain(failure, position, batch)) from None
 
+    def gradients_at(self, rows: Sequence[Tensor], values: dict[str, Tensor], *, own: bool = False):
+        """The per-sample losses on ``rows`` (one chain) at ``values`` of the sampled parameters
+        and the gradients of their sum in each, as the samplers compute them (through
+        ``functional_call``) or, with ``own``, as the module computes them with those values
+        written into a copy of it; None when the module or the loss fails there."""
+        rows = _rows_in(rows, next(iter(values.values())).dtype)
+        view = dict(zip(self.fields, rows)) if self.fields is not None else rows
+        try:
+            with torch.enable_grad(), _differentiable_attention():
+                if own:
+                    module = copy.deepcopy(self.module)
+                    parameters = dict(module.named_parameters())
+                    leaves = [parameters[name].requires_grad_(True) for name in self.names]
+                    with torch.no_grad():
+                        for leaf, name in zip(leaves, self.names):
+                            leaf.copy_(values[name])
+                    losses = self.sample_loss(module(*self._arguments(view)),
+                                              view if self.targets is None else view[self.targets])
+                else:
+                    leaves = [values[name].clone().requires_grad_(True) for name in self.names]
+                    losses = self._one_chain(dict(zip(self.names, leaves)), self._constants_like(leaves[0]), rows)
+                gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+        except (ValueError, *EVALUATION_ERRORS):
+            return None
+        return losses.detach(), gradients
+
     def unreached(self, rows: Sequence[Tensor]) -> tuple[str, ...]:
         """The sampled parameters from which autograd's graph has no path to the loss on ``rows``
         (tensors [b, ...], one chain) at the module's current values: ones the forward never uses,

@@ -21,7 +21,8 @@ from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.loss_fields import resolve_loss
-from sltlab.estimators.loss_probes import refuse_cut_gradients, refuse_unreproducible_losses
+from sltlab.estimators.loss_probes import (refuse_cut_gradients, refuse_unfaithful_gradients,
+                                           refuse_unreproducible_losses)
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_logits, sigmoid_note
@@ -92,6 +93,7 @@ class Prepared(NamedTuple):
         if head is not None:
             refuse_unreproducible_losses(adapter, head)
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
+            refuse_unfaithful_gradients(adapter, head)
             if self.sample_loss is LOSSES["cross_entropy"]:
                 check_logits(adapter.outputs(head))
             if self.sample_loss is LOSSES["binary_cross_entropy"]:

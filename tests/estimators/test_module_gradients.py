@@ -1,7 +1,8 @@
 """What the one call refuses about the gradient the samplers move by and about torch's own losses:
 a parameter the loss depends on without carrying its gradient (a .detach(), .data or
 torch.no_grad() in the forward or the loss), a parameter the forward reads through a reference
-of its own, a callable loss that reduces over the rows, and torch's loss modules, which take
+of its own or differently in its backward (activation checkpointing), a callable loss that reduces
+over the rows, and torch's loss modules, which take
 (outputs, targets), are read per row only with reduction='none', and have their targets checked
 as the named loss of the same likelihood has."""
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from sltlab.estimators import estimate_llc
 
@@ -64,6 +66,27 @@ def test_a_parameter_read_through_a_reference_of_its_own_is_refused_and_left_as_
     with pytest.raises(ValueError, match=r"^the module's forward reads first\.weight through a reference of its own"):
         estimate_llc(model, (x, y), **SHORT)
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+
+
+class Checkpointed(nn.Module):
+    """TwoLayers("plain") under activation checkpointing, whose backward runs the forward again."""
+
+    def __init__(self, reentrant: bool):
+        super().__init__()
+        self.body, self.reentrant = TwoLayers("plain"), reentrant
+
+    def forward(self, x):
+        return checkpoint(self.body, x, use_reentrant=self.reentrant)
+
+
+def test_activation_checkpointing_is_refused_as_the_gradient_at_other_weights(rows):
+    x, y, _ = rows
+    refused = r"^the gradient in body\.first\.weight away from the module's own weights differs from the module's"
+    with pytest.raises(ValueError, match=refused + r" own backward there .*\(torch\.utils\.checkpoint\)"):
+        estimate_llc(Checkpointed(reentrant=False), (x, y), **SHORT)
+    with pytest.warns(UserWarning, match="None of the inputs have requires_grad"), \
+            pytest.raises(ValueError, match=r"^the loss changes with body\.first\.weight but carries no gradient"):
+        estimate_llc(Checkpointed(reentrant=True), (x, y), **SHORT)
 
 
 def test_a_parameter_the_forward_never_uses_is_only_noted(rows):
