@@ -126,9 +126,9 @@ class FunctionalModel:
 
     def gradients_at(self, rows: Sequence[Tensor], values: dict[str, Tensor], *, own: bool = False):
         """The per-sample losses on ``rows`` (one chain) at ``values`` of the sampled parameters
-        and the gradients of their sum in each, as the samplers compute them (through
-        ``functional_call``) or, with ``own``, as the module computes them with those values
-        written into a copy of it; None when the module or the loss fails there."""
+        and the gradients of their sum in each (None where autograd finds no path), as the samplers
+        compute them (through ``functional_call``) or, with ``own``, as the module computes them
+        with those values written into a copy of it; None when the module or the loss fails there."""
         rows = _rows_in(rows, next(iter(values.values())).dtype)
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows
         try:
@@ -145,7 +145,8 @@ class FunctionalModel:
                 else:
                     leaves = [values[name].clone().requires_grad_(True) for name in self.names]
                     losses = self._one_chain(dict(zip(self.names, leaves)), self._constants_like(leaves[0]), rows)
-                gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+                gradients = (torch.autograd.grad(losses.sum(), leaves, allow_unused=True) if losses.requires_grad
+                             else (None,) * len(leaves))
         except (ValueError, *EVALUATION_ERRORS):
             return None
         return losses.detach(), gradients
@@ -153,23 +154,15 @@ class FunctionalModel:
     def unreached(self, rows: Sequence[Tensor]) -> tuple[str, ...]:
         """The sampled parameters from which autograd's graph has no path to the loss on ``rows``
         (tensors [b, ...], one chain) at the module's current values: ones the forward never uses,
-        or uses only through a ``.detach()`` or ``torch.no_grad()``. The loss does not depend on
-        them, so they add nothing to λ̂. () when the module or the loss fails on ``rows`` (the
-        estimate's own checks then say why)."""
+        or uses only through a ``.detach()``, ``.data`` or ``torch.no_grad()`` (whether the loss
+        then depends on them tells the two apart:
+        :func:`~sltlab.estimators.loss_probes.refuse_cut_gradients`). () when the module or the
+        loss fails on ``rows`` (the estimate's own checks then say why)."""
         if torch.is_inference_mode_enabled():   # no graph at all: the estimate refuses that itself
             return ()
         current = dict(self.module.named_parameters())
-        leaves = [current[name].detach().clone().requires_grad_(True) for name in self.names]
-        rows = _rows_in(rows, leaves[0].dtype)
-        try:
-            with torch.enable_grad(), _differentiable_attention():
-                losses = self._one_chain(dict(zip(self.names, leaves)), self._constants_like(leaves[0]), rows)
-        except (ValueError, *EVALUATION_ERRORS):
-            return ()
-        if not losses.requires_grad:
-            return self.names
-        gradients = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
-        return tuple(name for name, gradient in zip(self.names, gradients) if gradient is None)
+        found = self.gradients_at(rows, {name: current[name].detach() for name in self.names})
+        return () if found is None else tuple(name for name, gradient in zip(self.names, found[1]) if gradient is None)
 
     def outputs(self, rows: Sequence[Tensor], losses: bool = False,
                 values: dict[str, Tensor] | None = None) -> Tensor | None:
