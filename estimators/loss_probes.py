@@ -92,8 +92,7 @@ def refuse_cut_gradients(adapter: FunctionalModel, head: tuple, unreached: tuple
     current = dict(adapter.module.named_parameters())
     for name in unreached[:CUT_PROBES]:
         tensor = current[name]
-        size = max(float(tensor.detach().abs().max()) if tensor.numel() else 0.0, 1.0)
-        shift = (1e-3 * size * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)).to(tensor.device)
+        shift = _seeded_shift(tensor, generator, 1e-3)
         if _changed(before, adapter.outputs(head, losses=True, values={name: tensor.detach() + shift})):
             raise ValueError(f"the loss changes with {name} but carries no gradient in it: a .detach(), .data or "
                              "torch.no_grad() in the module's forward or the loss cuts autograd's graph, so the "
@@ -112,12 +111,7 @@ def refuse_unfaithful_gradients(adapter: FunctionalModel, head: tuple) -> None:
     it. A one-line ``ValueError`` naming the first parameter whose gradient differs otherwise."""
     generator = torch.Generator().manual_seed(1)
     current = dict(adapter.module.named_parameters())
-    values = {}
-    for name in adapter.names:
-        tensor = current[name].detach()
-        size = max(float(tensor.abs().max()) if tensor.numel() else 0.0, 1.0)
-        values[name] = tensor + (1e-2 * size * torch.randn(tensor.shape, generator=generator,
-                                                           dtype=tensor.dtype)).to(tensor.device)
+    values = {name: current[name].detach() + _seeded_shift(current[name], generator, 1e-2) for name in adapter.names}
     sampled, own = adapter.gradients_at(head, values), adapter.gradients_at(head, values, own=True)
     if sampled is None or own is None or sampled[0].shape != own[0].shape or _changed(own[0], sampled[0]):
         return   # the module fails there, or its losses differ: the earlier checks and the estimate say why
@@ -132,6 +126,12 @@ def refuse_unfaithful_gradients(adapter: FunctionalModel, head: tuple) -> None:
                              "module's own parameters, not the values sampled, as activation checkpointing "
                              "(torch.utils.checkpoint) does when it runs the forward again, so the samplers would "
                              "move by the gradient at other weights; sample the module without it")
+
+
+def _seeded_shift(tensor: Tensor, generator: torch.Generator, relative: float) -> Tensor:
+    """A seeded Gaussian move of ``relative`` times the tensor's largest entry (at least ``relative``)."""
+    size = max(float(tensor.detach().abs().max()) if tensor.numel() else 0.0, 1.0)
+    return (relative * size * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)).to(tensor.device)
 
 
 def _moved_in_place(adapter: FunctionalModel, head: tuple, name: str, tensor: Tensor, shift: Tensor) -> Tensor | None:
