@@ -36,10 +36,13 @@ def check_loss_shape(loss, position: Tensor, full: Any) -> None:
     if not isinstance(output, Tensor) or tuple(output.shape) != (2, rows):
         shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
         extra = isinstance(output, Tensor) and output.dim() > 2 and tuple(output.shape[:2]) == (2, rows)
-        per_chain = isinstance(output, Tensor) and tuple(output.shape) == (2,)
-        remedy = ("reduce each sample's losses over its other dimensions (outputs, tokens) to one number" if extra
-                  else "one number per chain: the loss averages or sums over the rows, as torch's losses do by default "
-                       "(F.mse_loss, nn.CrossEntropyLoss()); give reduction='none' and leave the average to the "
-                       "estimate" if per_chain else "average over samples inside the estimate, not in the loss")
+        if extra:
+            remedy = "reduce each sample's losses over its other dimensions (outputs, tokens) to one number"
+        elif isinstance(output, Tensor) and tuple(output.shape) == (2,):   # one number per chain
+            remedy = ("one number per chain: the loss averages or sums over the rows, as torch's losses do by "
+                      "default (F.mse_loss, nn.CrossEntropyLoss()); give reduction='none' and leave the average to "
+                      "the estimate")
+        else:
+            remedy = "average over samples inside the estimate, not in the loss"
         raise ValueError(f"the loss must return per-sample losses of shape [C, b] (here [2, {rows}] for 2 chains on "
                          f"{rows} rows), got {shape}: {remedy}")

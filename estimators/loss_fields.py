@@ -110,8 +110,8 @@ def _check_reduction(loss: nn.Module) -> None:
         return
     name = type(loss).__name__
     named = NAMED_LIKE.get(name)
-    scale = " (½‖y − f(x)‖², the unit-variance Gaussian; MSELoss's mean over outputs would rescale nβ)" * (
-        name == "MSELoss")
+    scale = (" (½‖y − f(x)‖², the unit-variance Gaussian; MSELoss's mean over outputs would rescale nβ)"
+             if name == "MSELoss" else "")
     instead = f"loss={named!r}{scale}, or " if named else ""
     raise ValueError(f"loss=nn.{name}() takes the {reduction} over the rows, but the posterior needs each row's "
                      f"loss: give {instead}nn.{name}(reduction='none'), whose losses are summed over each row")

@@ -78,7 +78,10 @@ class Prepared(NamedTuple):
         whole module that restricted runs share as their base is not traced: none of its notes
         reach their results). Traced, a loss that differs between two evaluations on the same
         rows, or on a row alone and among others, is a one-line ``ValueError``
-        (:func:`~sltlab.estimators.loss_probes.refuse_unreproducible_losses`), as are, with loss
+        (:func:`~sltlab.estimators.loss_probes.refuse_unreproducible_losses`), as are a gradient
+        that misses a parameter the loss depends on or that is not the module's own backward
+        (:func:`~sltlab.estimators.loss_probes.refuse_cut_gradients`,
+        :func:`~sltlab.estimators.loss_probes.refuse_unfaithful_gradients`), and, with loss
         'cross_entropy', outputs that are probabilities already
         (:func:`~sltlab.estimators.sample_losses.check_logits`); with 'binary_cross_entropy'
         outputs that all lie in [0, 1] get a note (``sigmoid_note``)."""

@@ -195,10 +195,14 @@ def _check_tensor_output(output: Any, loss: str) -> None:
     """A one-line ``ValueError`` for outputs that are no tensor, naming where a callable loss would
     find the tensor: a dict's (or a model-output object's) keys, a tuple's first entry."""
     if not isinstance(output, Tensor):
-        keys = list(output.keys()) if hasattr(output, "keys") else None
-        where = ((f", which can read outputs[{keys[0]!r}]" + (f" (the keys: {', '.join(map(str, keys))})"
-                                                               if len(keys) > 1 else "")) if keys else
-                 ", which can read outputs[0]" if isinstance(output, (tuple, list)) and output else "")
+        keys = list(output.keys()) if hasattr(output, "keys") else []
+        where = ""
+        if keys:
+            where = f", which can read outputs[{keys[0]!r}]"
+            if len(keys) > 1:
+                where += f" (the keys: {', '.join(map(str, keys))})"
+        elif isinstance(output, (tuple, list)) and output:
+            where = ", which can read outputs[0]"
         raise ValueError(f"the module returned a {type(output).__name__}, not a tensor: loss {loss!r} needs the "
                          f"outputs as one tensor; pass a callable loss (outputs, batch) -> per-sample losses instead"
                          f"{where}")
