@@ -16,15 +16,15 @@ whole batch (as a dict when ``fields`` names the tensors: a DataLoader's dict ba
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import inspect
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from sltlab.estimators.forward_context import evaluating
 from sltlab.estimators.module_checks import dense_embeddings, module_notes, refuse_complex, refuse_unsampleable
 from sltlab.estimators.parameter_names import selected_parameters
 from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
@@ -52,6 +52,7 @@ class FunctionalModel:
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
         self.names = selected_parameters(self.module, restrict_to)
+        self._forward_parameters = _parameters_of(self.module.forward)
         self.notes = module_notes(module, self.names) + dense_embeddings(self.module)
         parameters = dict(self.module.named_parameters())
         refuse_complex(parameters, self.names)
@@ -90,32 +91,36 @@ class FunctionalModel:
 
     def _one_chain(self, parameters: dict[str, Tensor], constants: dict[str, Tensor], batch: tuple[Tensor, ...]):
         view = dict(zip(self.fields, batch)) if self.fields is not None else batch
-        output = functional_call(self.module, {**parameters, **constants}, self._arguments(view))
+        output = functional_call(self.module, {**parameters, **constants}, *self._arguments(view))
         losses = self.sample_loss(output, view if self.targets is None else view[self.targets])
         if not isinstance(losses, Tensor):
             raise TypeError(f"the loss returned a {type(losses).__name__}, not a tensor of per-sample losses [b]")
         return losses
 
-    def _arguments(self, view) -> tuple:
-        """The module's positional arguments from a batch: the ``inputs`` field, or each of a tuple
-        of fields in turn (a module taking (tokens, mask))."""
+    def _arguments(self, view) -> tuple[tuple, dict]:
+        """The module's arguments from a batch, positional and by keyword: the ``inputs`` field, or
+        each of a tuple of fields in turn (a module taking (tokens, mask)). Fields of a dict batch
+        that the forward names as its own parameters are passed by name, so their order in
+        ``inputs`` does not matter and a forward taking them by keyword only receives them."""
         fields = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
-        return tuple(view[field] for field in fields)
+        named = {parameter.name for parameter in self._forward_parameters
+                 if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+        if all(isinstance(field, str) and field in named for field in fields):
+            return (), {field: view[field] for field in fields}
+        return tuple(view[field] for field in fields), {}
 
     def __call__(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
         """A module that torch.func.vmap cannot batch over chains (an LSTM, a ``.item()`` in its
         forward) is evaluated chain by chain from the first such failure on, and a note says so;
         the numbers are the same, only slower."""
         try:
-            with _differentiable_attention():
-                return self._batched(position, batch)
+            return self._batched(position, batch)
         except EVALUATION_ERRORS as error:
             failure = error
         if not self.chain_by_chain and max(len(position), len(batch[0])) > 1:
             self.chain_by_chain = True
             try:
-                with _differentiable_attention():
-                    losses = self._batched(position, batch)
+                losses = self._batched(position, batch)
             except EVALUATION_ERRORS as error:   # fails chain by chain too: that failure is explained
                 failure = error
             else:
@@ -129,10 +134,11 @@ class FunctionalModel:
         and the gradients of their sum in each (None where autograd finds no path), as the samplers
         compute them (through ``functional_call``) or, with ``own``, as the module computes them
         with those values written into a copy of it; None when the module or the loss fails there."""
-        rows = _rows_in(rows, next(iter(values.values())).dtype)
+        dtype = next(iter(values.values())).dtype
+        rows = _rows_in(rows, dtype)
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows
         try:
-            with torch.enable_grad(), _differentiable_attention():
+            with torch.enable_grad(), evaluating(dtype):
                 if own:
                     module = copy.deepcopy(self.module)
                     parameters = dict(module.named_parameters())
@@ -140,7 +146,8 @@ class FunctionalModel:
                     with torch.no_grad():
                         for leaf, name in zip(leaves, self.names):
                             leaf.copy_(values[name])
-                    losses = self.sample_loss(module(*self._arguments(view)),
+                    arguments, keywords = self._arguments(view)
+                    losses = self.sample_loss(module(*arguments, **keywords),
                                               view if self.targets is None else view[self.targets])
                 else:
                     leaves = [values[name].clone().requires_grad_(True) for name in self.names]
@@ -175,10 +182,10 @@ class FunctionalModel:
         rows, constants = _rows_in(rows, like.dtype), self._constants_like(like)
         view = dict(zip(self.fields, rows)) if self.fields is not None else rows
         try:
-            with torch.no_grad(), _differentiable_attention():
+            with torch.no_grad(), evaluating(like.dtype):
                 if losses:
                     return self._one_chain(values, constants, rows)
-                return functional_call(self.module, {**values, **constants}, self._arguments(view))
+                return functional_call(self.module, {**values, **constants}, *self._arguments(view))
         except (ValueError, *EVALUATION_ERRORS):
             return None
 
@@ -190,14 +197,30 @@ class FunctionalModel:
         single = self._failure(lambda: self._batched(position[:1], tuple(t[:1] for t in batch)))
         if single is not None:
             where, first_line = single
-            given = "the batch as it came" if self.targets is None else "its targets"
-            hint = (f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"
-                    if self.sample_loss not in LOSSES.values() and where.startswith("in the loss") else
-                    "; inputs= takes a tuple of fields, given to the module in turn" if "positional argument" in
-                    first_line and where.startswith("in the module's forward") else "")
+            hint = self._hint(where, first_line)
             return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
         where, first_line = self._failure(lambda: self._batched(position, batch)) or ("", _first_line(error))
         return f"the module cannot be evaluated at every chain's parameters and rows {where}: {first_line}"
+
+    def _hint(self, where: str, first_line: str) -> str:
+        """A remedy for a failure on one chain, where one is known."""
+        in_forward = where.startswith("in the module's forward")
+        keyword_only = [parameter.name for parameter in self._forward_parameters
+                        if parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty]
+        if self.sample_loss not in LOSSES.values() and where.startswith("in the loss"):
+            given = "the batch as it came" if self.targets is None else "its targets"
+            return f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"
+        if in_forward and keyword_only:
+            return (f"; the module's forward takes {', '.join(keyword_only)} by keyword only: a dict batch's fields of "
+                    "those names are given by name (inputs=), a tuple batch's only by position, so wrap the module "
+                    "in one whose forward takes them by position")
+        if in_forward and "positional argument" in first_line:
+            return "; inputs= takes a tuple of fields, given to the module in turn"
+        if "dtype" in first_line or "scalar type" in first_line:
+            return ("; a tensor the forward keeps or makes in a dtype of its own (a plain attribute, or dtype= given) "
+                    "meets parameters the call evaluates in float64 (localising) and in dtype=: register it as a "
+                    "buffer, or make it in its input's dtype")
+        return ""
 
     def _failure(self, call: Callable[[], Any]) -> tuple[str, str] | None:
         """Run ``call`` with hooks on every layer; None when it runs, else where it failed and the
@@ -225,7 +248,10 @@ class FunctionalModel:
         return where, _first_line(failure)
 
     def _batched(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
-        batch = tuple(batch)
+        with evaluating(position.dtype):
+            return self._over_chains(position, tuple(batch))
+
+    def _over_chains(self, position: Tensor, batch: tuple[Tensor, ...]) -> Tensor:
         constants = self._constants_like(position)
         parameters = self.unflatten(position)
         chains_in_position, chains_in_batch = len(position) > 1, len(batch[0]) > 1
@@ -253,18 +279,12 @@ def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:
     return tuple(t.detach().to(dtype) if t.is_floating_point() else t.detach() for t in rows)
 
 
-@contextlib.contextmanager
-def _differentiable_attention():
-    """Attention's inference fast path (nn.MultiheadAttention, nn.TransformerEncoderLayer in eval
-    mode) has no derivative, and the fused attention kernels no second derivative: the samplers
-    need gradients and the step-size rule Hessian-vector products. Both are off inside."""
-    fast_path = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
+def _parameters_of(forward: Callable) -> tuple[inspect.Parameter, ...]:
+    """A forward's parameters (none for a forward without a signature)."""
     try:
-        with sdpa_kernel(SDPBackend.MATH):
-            yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fast_path)
+        return tuple(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        return ()
 
 
 def _first_line(error: Exception) -> str:

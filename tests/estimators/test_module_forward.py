@@ -1,0 +1,94 @@
+"""Forwards written as users write them: tensors made inside the forward, arguments taken by name."""
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators import estimate_llc
+from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.sample_losses import gaussian_nll
+
+
+class Recurrent(nn.Module):
+    """An RNN cell run over the sequence from a zero state the forward makes without a dtype."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell, self.readout = nn.RNNCell(3, 4), nn.Linear(4, 1)
+
+    def forward(self, x):
+        state = torch.zeros(x.shape[0], 4)
+        for step in range(x.shape[1]):
+            state = self.cell(x[:, step], state)
+        return self.readout(state)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_tensor_the_forward_makes_without_a_dtype_takes_the_dtype_evaluated(dtype):
+    torch.manual_seed(0)
+    module, x, y = Recurrent(), torch.randn(5, 6, 3, dtype=dtype), torch.randn(5, 1, dtype=dtype)
+    model = FunctionalModel(module)
+    losses = model(model.flatten().to(dtype)[None], (x[None], y[None]))
+    assert losses.dtype == dtype and torch.get_default_dtype() == torch.float32
+    module.to(dtype)
+    state = torch.zeros(5, 4, dtype=dtype)
+    for step in range(6):
+        state = module.cell(x[:, step], state)
+    expected = gaussian_nll(module.readout(state), y).detach()
+    torch.testing.assert_close(losses[0], expected)
+
+
+class Shifted(nn.Module):
+    """A module of two arguments in which their order matters."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x, shift):
+        return self.linear(x) + shift[:, :1]
+
+
+def test_dict_fields_named_as_the_forwards_parameters_are_given_by_name_in_any_order():
+    torch.manual_seed(0)
+    module, x, shift, y = Shifted().double(), *torch.randn(3, 1, 6, 3, dtype=torch.float64)
+    expected = gaussian_nll(module(x[0], shift[0]), y[0, :, :1]).detach()
+    for inputs in (("x", "shift"), ("shift", "x")):
+        model = FunctionalModel(module, inputs=inputs, targets="y", fields=("x", "shift", "y"))
+        torch.testing.assert_close(model(model.flatten()[None], (x, shift, y[..., :1]))[0], expected)
+
+
+class KeywordOnly(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, *, x):
+        return self.linear(x)
+
+
+def test_a_keyword_only_forward_takes_a_dict_field_of_its_name_and_a_tuple_batch_is_told_why_not():
+    torch.manual_seed(0)
+    module, x, y = KeywordOnly().double(), torch.randn(1, 6, 3, dtype=torch.float64), torch.randn(1, 6, 1,
+                                                                                                 dtype=torch.float64)
+    model = FunctionalModel(module, inputs="x", targets="y", fields=("x", "y"))
+    torch.testing.assert_close(model(model.flatten()[None], (x, y))[0], gaussian_nll(module(x=x[0]), y[0]).detach())
+    with pytest.raises(ValueError, match=r"forward takes x by keyword only: a dict batch's fields of those names"):
+        estimate_llc(KeywordOnly(), (x[0], y[0]))
+
+
+class PlainAttribute(nn.Module):
+    """A fixed projection kept as a plain attribute, not a buffer: it stays float32."""
+
+    def __init__(self):
+        super().__init__()
+        self.projection, self.linear = torch.randn(3, 3), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.linear(x @ self.projection)
+
+
+def test_a_plain_attribute_tensor_in_another_dtype_is_told_to_be_a_buffer():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"a dtype of its own \(a plain attribute.*register it as a buffer"):
+        estimate_llc(PlainAttribute(), (torch.randn(20, 3), torch.randn(20, 1)))
