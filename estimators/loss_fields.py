@@ -66,7 +66,8 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         targets_read = first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets))
         if named == "cross_entropy":
             check_class_probabilities(targets_read)
-            notes += check_class_indices(targets_read)
+            notes += (check_class_indices(targets_read) if isinstance(loss, str) else
+                      check_class_indices(targets_read, loss.ignore_index, f"loss=nn.{type(loss).__name__}"))
         elif named == "binary_cross_entropy":
             check_binary_targets(targets_read)
         else:
@@ -95,11 +96,8 @@ NAMED_LIKE = {"MSELoss": "mse", "CrossEntropyLoss": "cross_entropy", "BCEWithLog
 
 def _named_like(loss) -> str | None:
     """The named loss whose target checks a torch loss module takes: None for a callable of the
-    caller's own, and for nn.CrossEntropyLoss with an ignore_index other than torch's −100
-    (the named loss's padding check reads −100)."""
-    if not _torch_loss_module(loss) or getattr(loss, "ignore_index", -100) != -100:
-        return None
-    return NAMED_LIKE.get(type(loss).__name__)
+    caller's own."""
+    return NAMED_LIKE.get(type(loss).__name__) if _torch_loss_module(loss) else None
 
 
 def _check_reduction(loss: nn.Module) -> None:

@@ -109,30 +109,37 @@ def _probabilities(values: Tensor) -> bool:
 IGNORE_INDEX = -100   # torch's cross_entropy leaves target positions holding it out of the loss
 
 
-def check_class_indices(target: Tensor) -> tuple[str, ...]:
-    """Refuse negative class indices among integer cross-entropy targets: torch skips the rows
-    whose index is its ``ignore_index`` (−100), which would silently leave them out of L_n, and
-    fails on other negative ones deep inside its kernel. In sequence targets [b, T…] −100 marks
-    positions to skip (padding), as language-model data use it: a row keeps the loss of its other
-    positions, and a note says how many were skipped; a row that holds −100 at every position is
-    refused. Floating-point targets pass."""
+def check_class_indices(target: Tensor, ignore_index: int = IGNORE_INDEX,
+                        loss: str = "loss 'cross_entropy'") -> tuple[str, ...]:
+    """Refuse class indices that would leave rows out of L_n while they count in n, or fail deep
+    inside torch's kernel. A row whose class index is the loss's ``ignore_index`` (−100, or the
+    one an ``nn.CrossEntropyLoss`` was given) would have no loss at all, and other negative indices
+    fail in the kernel. In sequence targets [b, T…] the ignore index marks positions to skip
+    (padding), as language-model data use it: a row keeps the loss of its other positions, and a
+    note says how many were skipped; a row that holds it at every position is refused.
+    Floating-point targets pass."""
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool or target.numel() == 0:
         return ()
-    skipped = (target == IGNORE_INDEX) if target.dim() > 1 else torch.zeros_like(target, dtype=torch.bool)
+    ignored = target == ignore_index
+    skipped = ignored if target.dim() > 1 else torch.zeros_like(ignored)
+    if ignore_index >= 0 and target.dim() == 1 and bool(ignored.any()):
+        raise ValueError(f"{loss}: {int(ignored.sum())} of {len(target)} rows have class {ignore_index}, the loss's "
+                         "ignore_index, so they would have no loss and still count in n: leave them out of the data, "
+                         "or give an ignore_index no class has")
     negative = (target < 0) & ~skipped
     if bool(negative.any()):
-        raise ValueError(f"loss 'cross_entropy' takes class indices 0 … C − 1; the targets hold "
+        raise ValueError(f"{loss} takes class indices 0 … C − 1; the targets hold "
                          f"{int(target[negative].min())} ({int(negative.sum())} negative of {target.numel()})"
-                         + (f", and {IGNORE_INDEX} only in sequence targets, where it skips a position"
-                            if target.dim() == 1 and bool((target == IGNORE_INDEX).any()) else ""))
+                         + (f", and {ignore_index} only in sequence targets, where it skips a position"
+                            if target.dim() == 1 and bool(ignored.any()) else ""))
     if not bool(skipped.any()):
         return ()
     empty = int(skipped.reshape(len(target), -1).all(1).sum())
     if empty:
-        raise ValueError(f"loss 'cross_entropy': {empty} of {len(target)} rows hold {IGNORE_INDEX} (torch's "
-                         "ignore_index) at every target position, so they would have no loss and still count in n: "
-                         "leave them out of the data")
-    return (f"{int(skipped.sum())} of {target.numel()} target positions hold {IGNORE_INDEX}, torch's ignore_index "
+        raise ValueError(f"{loss}: {empty} of {len(target)} rows hold {ignore_index} (the loss's ignore_index) at "
+                         "every target position, so they would have no loss and still count in n: leave them out "
+                         "of the data")
+    return (f"{int(skipped.sum())} of {target.numel()} target positions hold {ignore_index}, the loss's ignore_index "
             "(padding): each row's loss sums over its other positions",)
 
 

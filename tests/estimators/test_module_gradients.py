@@ -130,8 +130,18 @@ def test_torch_loss_modules_per_row_have_their_targets_checked_as_the_named_loss
     classifier = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     skipped = labels.clone()
     skipped[3] = -100   # torch's ignore_index: that row would have no loss and still count in n
-    with pytest.raises(ValueError, match=r"takes class indices 0 … C − 1; the targets hold -100"):
+    with pytest.raises(ValueError, match=r"^loss=nn.CrossEntropyLoss takes class indices 0 … C − 1; the targets hold"):
         estimate_llc(classifier, (x, skipped), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
+    # an ignore_index of the loss's own: class 0 rows would have no loss; in sequences it marks padding
+    with pytest.raises(ValueError, match=r"^loss=nn.CrossEntropyLoss: \d+ of 64 rows have class 0, the loss's ignore"):
+        estimate_llc(classifier, (x, labels), loss=nn.CrossEntropyLoss(reduction="none", ignore_index=0), **SHORT)
+    padded = torch.stack([labels + 1, torch.zeros_like(labels)], 1)   # classes 1, 2 and a padding position 0
+    wider = nn.Sequential(nn.Linear(3, 6), nn.Unflatten(1, (3, 2)))
+    notes = estimate_llc(wider, (x, padded), loss=nn.CrossEntropyLoss(reduction="none", ignore_index=0), **SHORT).notes
+    assert "64 of 128 target positions hold 0, the loss's ignore_index (padding)" in " ".join(notes)
+    with pytest.raises(ValueError, match=r"^loss=nn.CrossEntropyLoss: 1 of 64 rows hold 0 \(the loss's ignore_index\)"):
+        estimate_llc(wider, (x, padded * (torch.arange(64) != 5)[:, None]),
+                     loss=nn.CrossEntropyLoss(reduction="none", ignore_index=0), **SHORT)
     signs = (2.0 * (x[:, :1] > 0) - 1.0)   # −1/+1 labels, for which the logistic loss has no minimum
     with pytest.raises(ValueError, match="binary_cross_entropy"):
         estimate_llc(nn.Linear(3, 1), (x, signs), loss=nn.BCEWithLogitsLoss(reduction="none"), **SHORT)
