@@ -119,6 +119,7 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     if not (math.isfinite(final) and bool(torch.isfinite(center).all())):
         raise ValueError("L-BFGS from the given parameter reached a non-finite loss: localize at the given "
                          "parameter (localize_at='true_parameter') or check the model and data")
+    check_bounded_below(initial, final, float((center - start.to(torch.float64)).norm()))
     converged = float(np.abs(gradient).max()) <= 10 * tolerance
     return Localization(center, "empirical_minimum", int(found.nit), float(np.linalg.norm(gradient)),
                         initial - final, final, float((center - start.to(torch.float64)).norm()), converged)
@@ -165,6 +166,22 @@ def off_critical_concern(result, loss: Loss, data: Any) -> str | None:
             f"({gap / abs(result.mean):.0%} of λ̂) below the LLC of the minimum there, since λ̂ = nβ·(E[L_n] − "
             "L_n(w*)) over a posterior both centres share; localize_at='empirical_minimum' (--localize-at "
             "empirical_minimum) estimates it at the minimum")
+
+
+# How far below its value at the given parameter L-BFGS may take L_n, in units of 1 + |L_n(w0)|,
+# before the loss counts as having no lower bound: a negated log-likelihood (−cross-entropy) grows
+# without end with the weights' scale, and on a small classifier it fell by 10¹³ units.
+UNBOUNDED_FALL = 1e6
+
+
+def check_bounded_below(initial: float, final: float, distance: float) -> None:
+    """A loss L-BFGS takes from L_n(w0) to below −``UNBOUNDED_FALL``·(1 + |L_n(w0)|) has no minimum
+    to localise at: the posterior exp(−nβ·L_n) is not a distribution, and chains run off with the
+    optimiser (a per-sample loss returned with the wrong sign: a log-likelihood, not its negative)."""
+    if final < initial - UNBOUNDED_FALL * (1 + abs(initial)):
+        raise ValueError(f"L-BFGS from the given parameter took L_n from {initial:.4g} to {final:.3g} as the weights "
+                         f"moved by {distance:.3g}: the loss has no lower bound, so exp(−nβ·L_n) is no posterior; "
+                         "a per-sample loss must be the negative log-likelihood (−log p, not log p)")
 
 
 def check_finite_loss(value: float) -> None:

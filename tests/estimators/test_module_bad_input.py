@@ -1,10 +1,11 @@
 """Bad input to the one call is a one-line ValueError that names the real problem, and a run
-whose chains never moved claims no error bar: a non-finite loss at the given parameter, class
-indices torch would skip or cannot read, a restriction given as a submodule or as something
-else, two restrictions of the same parameters, single rows from a loader without batching, a
-module or loss the data do not fit, a module whose outputs are probabilities already given to
-cross-entropy, a forward or loss that draws random numbers in eval mode or gives a row a loss
-that depends on the rows beside it, and a precision too coarse for the nβ asked."""
+whose chains never moved claims no error bar: a non-finite loss at the given parameter, a loss
+without a lower bound, class indices torch would skip or cannot read, a restriction given as a
+submodule or as something else, two restrictions of the same parameters, single rows from a
+loader without batching, a module or loss the data do not fit, a module whose outputs are
+probabilities already given to cross-entropy, a forward or loss that draws random numbers in eval
+mode or gives a row a loss that depends on the rows beside it, and a precision too coarse for the
+nβ asked."""
 
 import warnings
 
@@ -48,6 +49,17 @@ def test_a_loss_that_is_not_finite_at_the_given_parameter_is_named(regression, l
     _, x, y = regression
     with pytest.raises(ValueError, match="^the loss at the given parameter is nan over the data"):
         estimate_llc(LogOutput(), (x, y), **{**SHORT, "localize_at": localize_at})
+
+
+def test_a_loss_without_a_lower_bound_is_refused_before_sampling(regression):
+    # the log-likelihood where its negative belongs: L-BFGS scales the logits up without end
+    _, x, _ = regression
+    labels = (x[:, 0] > 0).long()
+    torch.manual_seed(0)
+    classifier = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"the loss has no lower bound, so exp\(−nβ·L_n\) is no posterior"):
+        estimate_llc(classifier, (x, labels), loss=lambda out, batch: -nn.functional.cross_entropy(
+            out, batch[1], reduction="none"), **{**SHORT, "localize_at": "empirical_minimum"})
 
 
 def test_chains_that_never_moved_have_no_standard_error_or_ess():
