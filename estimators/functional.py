@@ -17,22 +17,20 @@ whole batch (as a dict when ``fields`` names the tensors: a DataLoader's dict ba
 from __future__ import annotations
 
 import copy
-import inspect
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from sltlab.estimators.failure_place import EVALUATION_ERRORS, first_line_of, locate_failure, parameters_of, remedy
 from sltlab.estimators.forward_context import evaluating
-from sltlab.estimators.module_checks import dense_embeddings, module_notes, refuse_complex, refuse_unsampleable
+from sltlab.estimators.module_checks import (dense_embeddings, floating_parameters, module_notes, refuse_complex,
+                                              refuse_unsampleable)
 from sltlab.estimators.parameter_names import selected_parameters
 from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
 from sltlab.estimators.vmap_warnings import QuietBatching
 
-# What evaluating a user's module and loss raises on input they cannot take (torch's shape and
-# index errors, a loss that returns no tensor or calls a method its argument lacks).
-EVALUATION_ERRORS = (RuntimeError, IndexError, TypeError, AttributeError, KeyError)
 
 
 class FunctionalModel:
@@ -51,10 +49,11 @@ class FunctionalModel:
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
-        self.names = selected_parameters(self.module, restrict_to)
-        self._forward_parameters = _parameters_of(self.module.forward)
-        self.notes = module_notes(module, self.names) + dense_embeddings(self.module)
         parameters = dict(self.module.named_parameters())
+        self.names, held = floating_parameters(parameters, selected_parameters(self.module, restrict_to),
+                                               restricted=restrict_to is not None)
+        self._forward_parameters = parameters_of(self.module.forward)
+        self.notes = module_notes(module, self.names) + held + dense_embeddings(self.module)
         refuse_complex(parameters, self.names)
         self.shapes = tuple(parameters[name].shape for name in self.names)
         self.sizes = tuple(parameters[name].numel() for name in self.names)
@@ -124,7 +123,7 @@ class FunctionalModel:
             except EVALUATION_ERRORS as error:   # fails chain by chain too: that failure is explained
                 failure = error
             else:
-                self.notes += (f"torch.func.vmap cannot batch the module over chains ({_first_line(failure)}): its "
+                self.notes += (f"torch.func.vmap cannot batch the module over chains ({first_line_of(failure)}): its "
                                "chains are evaluated one after another, the same numbers more slowly",)
                 return losses
         raise ValueError(self._explain(failure, position, batch)) from None
@@ -194,58 +193,18 @@ class FunctionalModel:
         layers (modules without children) entered and left, and whether the module's forward
         returned (then the loss failed). When the one chain runs, some other chain's parameters or
         rows are to blame, and the failure is located in the call of all of them."""
-        single = self._failure(lambda: self._batched(position[:1], tuple(t[:1] for t in batch)))
+        single = locate_failure(self.module, lambda: self._batched(position[:1], tuple(t[:1] for t in batch)))
         if single is not None:
             where, first_line = single
-            hint = self._hint(where, first_line)
+            view = dict(zip(self.fields, batch)) if self.fields is not None else tuple(batch)
+            arguments, keywords = self._arguments(view)
+            hint = remedy(where, first_line, own_loss=self.sample_loss not in LOSSES.values(),
+                          whole_batch=self.targets is None, forward_parameters=self._forward_parameters,
+                          scalar_rows=any(argument.dim() == 2 for argument in (*arguments, *keywords.values())))
             return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
-        where, first_line = self._failure(lambda: self._batched(position, batch)) or ("", _first_line(error))
+        located = locate_failure(self.module, lambda: self._batched(position, batch))
+        where, first_line = located or ("", first_line_of(error))
         return f"the module cannot be evaluated at every chain's parameters and rows {where}: {first_line}"
-
-    def _hint(self, where: str, first_line: str) -> str:
-        """A remedy for a failure on one chain, where one is known."""
-        in_forward = where.startswith("in the module's forward")
-        keyword_only = [parameter.name for parameter in self._forward_parameters
-                        if parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty]
-        if self.sample_loss not in LOSSES.values() and where.startswith("in the loss"):
-            given = "the batch as it came" if self.targets is None else "its targets"
-            return f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"
-        if in_forward and keyword_only:
-            return (f"; the module's forward takes {', '.join(keyword_only)} by keyword only: a dict batch's fields of "
-                    "those names are given by name (inputs=), a tuple batch's only by position, so wrap the module "
-                    "in one whose forward takes them by position")
-        if in_forward and "positional argument" in first_line:
-            return "; inputs= takes a tuple of fields, given to the module in turn"
-        if "dtype" in first_line or "scalar type" in first_line:
-            return ("; a tensor the forward keeps or makes in a dtype of its own (a plain attribute, or dtype= given) "
-                    "meets parameters the call evaluates in float64 (localising) and in dtype=: register it as a "
-                    "buffer, or make it in its input's dtype")
-        return ""
-
-    def _failure(self, call: Callable[[], Any]) -> tuple[str, str] | None:
-        """Run ``call`` with hooks on every layer; None when it runs, else where it failed and the
-        first line of its error."""
-        events: list[tuple[str, str]] = []
-        hooks = []
-        for name, module in self.module.named_modules():
-            if not list(module.children()):
-                described = f"{f'layer {name}' if name else 'the module'} ({type(module).__name__})"
-                hooks.append(module.register_forward_pre_hook(lambda *_, d=described: events.append(("in", d))))
-                hooks.append(module.register_forward_hook(lambda *_, d=described: events.append(("after", d))))
-        hooks.append(self.module.register_forward_hook(lambda *_: events.append(("returned", ""))))
-        try:
-            call()
-            return None
-        except EVALUATION_ERRORS as error:
-            failure = error
-        finally:
-            for hook in hooks:
-                hook.remove()
-        kind, described = events[-1] if events else ("before", "")
-        where = {"in": f"at {described}", "after": f"in the module's forward after {described}",
-                 "returned": "in the loss, after the module's forward", "before": "in the module's forward, before "
-                 "its first layer"}[kind]
-        return where, _first_line(failure)
 
     def _batched(self, position: Tensor, batch: Sequence[Tensor]) -> Tensor:
         with evaluating(position.dtype):
@@ -277,16 +236,3 @@ def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:
     """Rows for one chain at the module's own values: floating columns in its parameters' dtype,
     the others (indices, labels) as they are, none attached to a graph."""
     return tuple(t.detach().to(dtype) if t.is_floating_point() else t.detach() for t in rows)
-
-
-def _parameters_of(forward: Callable) -> tuple[inspect.Parameter, ...]:
-    """A forward's parameters (none for a forward without a signature)."""
-    try:
-        return tuple(inspect.signature(forward).parameters.values())
-    except (TypeError, ValueError):
-        return ()
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0].rstrip(".") if text else type(error).__name__

@@ -4,6 +4,7 @@ and :func:`sltlab.estimators.estimate_llc_along` read their ``inputs``, ``target
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Sequence
 
 from torch import nn
@@ -40,6 +41,7 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
         if isinstance(loss, nn.MSELoss):
             notes += ("nn.MSELoss(reduction='none') summed over a row is ‖y − f(x)‖², twice loss 'mse' (the "
                       "unit-variance Gaussian's ½‖y − f(x)‖²): the posterior is that of noise variance ½",)
+        notes += _reweighted(loss)
     elif callable(loss):
         sample_loss = loss
     elif isinstance(loss, str) and loss in LOSSES:
@@ -115,11 +117,28 @@ def _check_reduction(loss: nn.Module) -> None:
                      f"loss: give {instead}nn.{name}(reduction='none'), whose losses are summed over each row")
 
 
+def _reweighted(loss: nn.Module) -> tuple[str, ...]:
+    """A note for a loss module whose per-row values are no negative log-likelihood of the
+    targets: class weights (``weight``, ``pos_weight``) or ``label_smoothing``."""
+    changes = [f"{name}=" for name in ("weight", "pos_weight") if getattr(loss, name, None) is not None]
+    changes += ["label_smoothing="] if getattr(loss, "label_smoothing", 0.0) else []
+    if not changes:
+        return ()
+    return (f"nn.{type(loss).__name__} with {' and '.join(changes)}: each row's loss is not −log p(y | x), so the "
+            "posterior exp(−nβ·L_n) is that loss's, not the model's likelihood's, and λ̂ is measured on it",)
+
+
 def _summed_per_row(loss: nn.Module) -> Callable:
     """A torch loss module with reduction='none' as a per-row loss: its values summed over each
-    row's other dimensions (outputs, sequence positions)."""
+    row's other dimensions (outputs, sequence positions). Its floating buffers (class weights)
+    follow the outputs' dtype and device, on a copy of it made once for each."""
+    copies: dict = {}
+
     def per_row(outputs, targets):
-        values = loss(outputs, targets)
+        key = (outputs.dtype, outputs.device)
+        if key not in copies:
+            copies[key] = copy.deepcopy(loss).to(device=outputs.device, dtype=outputs.dtype)
+        values = copies[key](outputs, targets)
         return values.flatten(1).sum(1) if values.dim() > 1 else values
     return per_row
 

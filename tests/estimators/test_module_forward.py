@@ -1,4 +1,5 @@
-"""Forwards written as users write them: tensors made inside the forward, arguments taken by name."""
+"""Modules as users write them: tensors made inside the forward, arguments taken by name,
+parameters that are integers."""
 
 import pytest
 import torch
@@ -92,3 +93,32 @@ def test_a_plain_attribute_tensor_in_another_dtype_is_told_to_be_a_buffer():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match=r"a dtype of its own \(a plain attribute.*register it as a buffer"):
         estimate_llc(PlainAttribute(), (torch.randn(20, 3), torch.randn(20, 1)))
+
+
+class Scaled(nn.Module):
+    """A linear map times an integer parameter held by requires_grad=False."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear, self.factor = nn.Linear(3, 1), nn.Parameter(torch.tensor(3), requires_grad=False)
+
+    def forward(self, x):
+        return self.linear(x) * self.factor
+
+
+def test_an_integer_parameter_is_held_at_its_value_and_cannot_be_selected():
+    torch.manual_seed(0)
+    module, x, y = Scaled().double(), torch.randn(1, 6, 3, dtype=torch.float64), torch.randn(1, 6, 1,
+                                                                                           dtype=torch.float64)
+    model = FunctionalModel(module)
+    assert model.names == ("linear.weight", "linear.bias")
+    assert any(note.startswith("1 integer or boolean parameter tensor(s) held at their values") for note in model.notes)
+    torch.testing.assert_close(model(model.flatten()[None], (x, y))[0], gaussian_nll(module(x[0]), y[0]).detach())
+    with pytest.raises(ValueError, match=r"^restrict_to selects parameter factor, which is int64"):
+        FunctionalModel(module, restrict_to="factor")
+
+
+def test_inputs_of_one_number_per_row_to_a_layer_taking_features_are_told_to_add_a_column():
+    x = torch.linspace(-1, 1, 20)
+    with pytest.raises(ValueError, match=r"shapes cannot be multiplied.*holds one number per row .*give x\[:, None\]$"):
+        estimate_llc(nn.Linear(1, 1), (x, 2 * x[:, None]))

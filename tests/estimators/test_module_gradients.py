@@ -122,6 +122,14 @@ def test_torch_loss_modules_per_row_read_as_the_same_likelihood_written_out(rows
     module = estimate_llc(classifier, (x, labels), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
     named = estimate_llc(classifier, (x, labels), loss="cross_entropy", **SHORT)
     assert module.per_chain == pytest.approx(named.per_chain, rel=1e-6)
+    # class weights, a float32 buffer of the loss module, follow the float64 of localisation
+    weights = torch.tensor([1.0, 3.0])
+    weighted = estimate_llc(classifier, (x, labels), loss=nn.CrossEntropyLoss(weights, reduction="none"), **SHORT)
+    def by_hand(outputs, batch):
+        return weights.to(outputs.dtype)[batch[1]] * nn.functional.cross_entropy(outputs, batch[1], reduction="none")
+    written = estimate_llc(classifier, (x, labels), loss=by_hand, **SHORT)
+    assert weighted.per_chain == pytest.approx(written.per_chain, rel=1e-6)
+    assert any(note.startswith("nn.CrossEntropyLoss with weight=: each row's loss is not") for note in weighted.notes)
 
 
 def test_torch_loss_modules_per_row_have_their_targets_checked_as_the_named_losses_do(rows):
