@@ -60,6 +60,9 @@ def remedy(where: str, first_line: str, *, own_loss: bool, whole_batch: bool,
     if scalar_rows and not in_loss and any(word in first_line for word in ("shape", "size", "dimension")):
         return ("; the module's input holds one number per row (data of shape [n]), where a layer taking "
                 "features wants [n, 1]: give x[:, None]")
+    if "inplace" in first_line or "in-place" in first_line:
+        return ("; the forward changes a parameter in place (a clamp_ or copy_ under no_grad), which cannot change "
+                "the values each chain samples: change it out of place (w.clamp(...)), or outside the forward")
     if "dtype" in first_line or "scalar type" in first_line:
         return ("; a tensor the forward keeps or makes in a dtype of its own (a plain attribute, or dtype= given) "
                 "meets parameters the call evaluates in float64 (localising) and in dtype=: register it as a "

@@ -122,3 +122,22 @@ def test_inputs_of_one_number_per_row_to_a_layer_taking_features_are_told_to_add
     x = torch.linspace(-1, 1, 20)
     with pytest.raises(ValueError, match=r"shapes cannot be multiplied.*holds one number per row .*give x\[:, None\]$"):
         estimate_llc(nn.Linear(1, 1), (x, 2 * x[:, None]))
+
+
+class ClampedInPlace(nn.Module):
+    """Weight clipping written into the forward, in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.linear.weight.clamp_(-1, 1)
+        return self.linear(x)
+
+
+def test_a_forward_that_changes_a_parameter_in_place_is_told_to_change_it_out_of_place():
+    x = torch.randn(20, 3)
+    with pytest.raises(ValueError, match=r"modified inplace.*; the forward changes a parameter in place"):
+        estimate_llc(ClampedInPlace(), (x, x[:, :1]))
