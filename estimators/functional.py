@@ -50,8 +50,7 @@ class FunctionalModel:
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
         parameters = dict(self.module.named_parameters())
-        self.names, held = floating_parameters(parameters, selected_parameters(self.module, restrict_to),
-                                               restricted=restrict_to is not None)
+        self.names, held = floating_parameters(parameters, selected_parameters(self.module, restrict_to))
         self._forward_parameters = parameters_of(self.module.forward)
         self.notes = module_notes(module, self.names) + held + dense_embeddings(self.module)
         refuse_complex(parameters, self.names)

@@ -43,23 +43,18 @@ def refuse_complex(parameters: dict[str, torch.Tensor], sampled: Sequence[str]) 
                          "(torch.view_as_complex in the forward), or leave it out with restrict_to=")
 
 
-def floating_parameters(parameters: dict[str, torch.Tensor], sampled: Sequence[str],
-                        restricted: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def floating_parameters(parameters: dict[str, torch.Tensor], sampled: Sequence[str]) -> tuple[tuple[str, ...],
+                                                                                          tuple[str, ...]]:
     """The sampled names without integer or boolean parameters, and a note naming those: such a
     parameter has no gradient and no density to sample (``requires_grad=False`` holds it, as a
-    buffer is held), so sampling every parameter leaves it at its value; a restriction that
-    selects one is a one-line ``ValueError``."""
+    buffer is held), so it stays at its value; a one-line ``ValueError`` when no other is left."""
     fixed = [name for name in sampled if not (parameters[name].is_floating_point() or parameters[name].is_complex())]
     if not fixed:
         return tuple(sampled), ()
-    kind = str(parameters[fixed[0]].dtype)[6:]
-    if restricted:
-        raise ValueError(f"restrict_to selects parameter {fixed[0]}, which is {kind}: the samplers move floating-point "
-                         "parameters only")
     kept = tuple(name for name in sampled if name not in fixed)
     if not kept:
-        raise ValueError(f"the module's parameters are all integer or boolean ({fixed[0]} is {kind}): none can be "
-                         "sampled")
+        raise ValueError(f"the parameters to sample are all integer or boolean ({fixed[0]} is "
+                         f"{str(parameters[fixed[0]].dtype)[6:]}): the samplers move floating-point ones only")
     return kept, (f"{len(fixed)} integer or boolean parameter tensor(s) held at their values, as buffers are "
                   f"({', '.join(fixed[:4])}{', …' if len(fixed) > 4 else ''}): only floating-point ones are sampled",)
 

@@ -106,7 +106,7 @@ class Scaled(nn.Module):
         return self.linear(x) * self.factor
 
 
-def test_an_integer_parameter_is_held_at_its_value_and_cannot_be_selected():
+def test_an_integer_parameter_is_held_at_its_value_and_cannot_be_sampled_alone():
     torch.manual_seed(0)
     module, x, y = Scaled().double(), torch.randn(1, 6, 3, dtype=torch.float64), torch.randn(1, 6, 1,
                                                                                            dtype=torch.float64)
@@ -114,7 +114,8 @@ def test_an_integer_parameter_is_held_at_its_value_and_cannot_be_selected():
     assert model.names == ("linear.weight", "linear.bias")
     assert any(note.startswith("1 integer or boolean parameter tensor(s) held at their values") for note in model.notes)
     torch.testing.assert_close(model(model.flatten()[None], (x, y))[0], gaussian_nll(module(x[0]), y[0]).detach())
-    with pytest.raises(ValueError, match=r"^restrict_to selects parameter factor, which is int64"):
+    assert FunctionalModel(module, restrict_to="*").names == model.names
+    with pytest.raises(ValueError, match=r"^the parameters to sample are all integer or boolean \(factor is int64\)"):
         FunctionalModel(module, restrict_to="factor")
 
 
