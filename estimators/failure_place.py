@@ -48,6 +48,9 @@ def remedy(where: str, first_line: str, *, own_loss: bool, whole_batch: bool,
     in_forward, in_loss = where.startswith("in the module's forward"), where.startswith("in the loss")
     keyword_only = [parameter.name for parameter in forward_parameters
                     if parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty]
+    if in_loss and "out of bounds" in first_line:
+        return ("; the targets hold a class index at or above the number of classes the outputs give (their "
+                "dimension 1)")
     if own_loss and in_loss:
         given = "the batch as it came" if whole_batch else "its targets"
         return f"; a callable loss receives the module's outputs and {given}, and returns one loss per row"

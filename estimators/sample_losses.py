@@ -39,6 +39,10 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     :func:`gaussian_nll` sums over the outputs; a position whose index is −100 (torch's
     ``ignore_index``, padding) adds nothing (:func:`check_class_indices`)."""
     _check_tensor_output(output, "cross_entropy")
+    if output.dim() > 1 and output.shape[1] == 1:
+        raise ValueError(f"loss 'cross_entropy' takes one logit per class along dimension 1, and the outputs of shape "
+                         f"{_rows(output.shape)} give one class, whose cross-entropy is 0 at every weight; a binary "
+                         "classifier of one logit takes loss='binary_cross_entropy'")
     index_shape = output.shape[:1] + output.shape[2:]
     integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
     if integers and target.shape == index_shape:

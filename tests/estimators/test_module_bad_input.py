@@ -81,6 +81,15 @@ def test_negative_class_indices_are_refused(regression, label):
         estimate_llc(classifier, (x, labels), loss="cross_entropy", **SHORT)
 
 
+def test_cross_entropy_of_one_logit_and_class_indices_past_the_outputs_are_named(regression):
+    _, x, _ = regression
+    labels = (x[:, 0] > 0).long()
+    with pytest.raises(ValueError, match=r"outputs of shape \[b, 1\] give one class, whose cross-entropy is 0 at"):
+        estimate_llc(nn.Linear(3, 1), (x, labels), loss="cross_entropy", **SHORT)
+    with pytest.raises(ValueError, match=r"in the loss.*Target 2 is out of bounds; the targets hold a class index at"):
+        estimate_llc(nn.Linear(3, 2), (x, labels * 2), loss="cross_entropy", **SHORT)
+
+
 def test_a_module_that_ends_in_a_softmax_is_refused_for_cross_entropy(regression):
     _, x, _ = regression
     labels = (x[:, 0] > 0).long()
