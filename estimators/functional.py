@@ -98,12 +98,12 @@ class FunctionalModel:
     def _arguments(self, view) -> tuple[tuple, dict]:
         """The module's arguments from a batch, positional and by keyword: the ``inputs`` field, or
         each of a tuple of fields in turn (a module taking (tokens, mask)). Fields of a dict batch
-        that the forward names as its own parameters are passed by name, so their order in
-        ``inputs`` does not matter and a forward taking them by keyword only receives them."""
+        that the forward names as its own parameters, each once, are passed by name, so their order
+        in ``inputs`` does not matter and a forward taking them by keyword only receives them."""
         fields = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
         named = {parameter.name for parameter in self._forward_parameters
                  if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
-        if all(isinstance(field, str) and field in named for field in fields):
+        if len(set(fields)) == len(fields) and all(isinstance(field, str) and field in named for field in fields):
             return (), {field: view[field] for field in fields}
         return tuple(view[field] for field in fields), {}
 
