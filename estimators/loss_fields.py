@@ -156,7 +156,9 @@ def _first_present(candidates: Sequence[str], fields: Sequence[str], option: str
     for key in candidates:
         if key in fields:
             return key
-    raise ValueError(f"dict batches with keys {list(fields)}: name {what} with {option}=KEY")
+    several = (f" (or a tuple of keys, {option}={tuple(fields[:2])!r}, given to the forward by name where it names "
+               "them)") if option == "inputs" and len(fields) > 1 else ""
+    raise ValueError(f"dict batches with keys {list(fields)}: name {what} with {option}=KEY{several}")
 
 
 def _check_field(field: int | str, rows: Rows, option: str) -> None:

@@ -59,6 +59,18 @@ def test_dict_fields_named_as_the_forwards_parameters_are_given_by_name_in_any_o
         torch.testing.assert_close(model(model.flatten()[None], (x, shift, y[..., :1]))[0], expected)
 
 
+def test_dict_batches_without_an_input_key_are_told_to_name_one_or_several():
+    class Named(torch.utils.data.Dataset):
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, row):
+            return {"features": torch.ones(3), "shift": torch.ones(3), "label": torch.ones(1)}
+    with pytest.raises(ValueError, match=r"name the module's input with inputs=KEY \(or a tuple of keys, "
+                                         r"inputs=\('features', 'shift'\), given to the forward by name"):
+        estimate_llc(Shifted(), Named())
+
+
 class KeywordOnly(nn.Module):
     def __init__(self):
         super().__init__()
