@@ -25,11 +25,13 @@ def evaluating(dtype: torch.dtype):
     floating dtype), both restored on leaving."""
     fast_path, default_dtype = torch.backends.mha.get_fastpath_enabled(), torch.get_default_dtype()
     torch.backends.mha.set_fastpath_enabled(False)
-    if dtype.is_floating_point:
+    switch = dtype.is_floating_point and dtype != default_dtype
+    if switch:
         torch.set_default_dtype(dtype)
     try:
         with sdpa_kernel(SDPBackend.MATH):
             yield
     finally:
-        torch.set_default_dtype(default_dtype)
+        if switch:
+            torch.set_default_dtype(default_dtype)
         torch.backends.mha.set_fastpath_enabled(fast_path)

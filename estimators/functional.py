@@ -52,6 +52,8 @@ class FunctionalModel:
         parameters = dict(self.module.named_parameters())
         self.names, held = floating_parameters(parameters, selected_parameters(self.module, restrict_to))
         self._forward_parameters = parameters_of(self.module.forward)
+        self._named_in_forward = {parameter.name for parameter in self._forward_parameters
+                                  if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
         self.notes = module_notes(module, self.names) + held + dense_embeddings(self.module)
         refuse_complex(parameters, self.names)
         self.shapes = tuple(parameters[name].shape for name in self.names)
@@ -101,9 +103,8 @@ class FunctionalModel:
         that the forward names as its own parameters, each once, are passed by name, so their order
         in ``inputs`` does not matter and a forward taking them by keyword only receives them."""
         fields = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
-        named = {parameter.name for parameter in self._forward_parameters
-                 if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
-        if len(set(fields)) == len(fields) and all(isinstance(field, str) and field in named for field in fields):
+        if len(set(fields)) == len(fields) and all(isinstance(field, str) and field in self._named_in_forward
+                                                   for field in fields):
             return (), {field: view[field] for field in fields}
         return tuple(view[field] for field in fields), {}
 
