@@ -70,20 +70,15 @@ def state_of(value: Any, what: str) -> Checkpoint:
     raise ValueError(f"{what} is neither a state dict nor a checkpoint holding one under {', '.join(STATE_KEYS)}")
 
 
-# Prefixes a wrapper adds to every key of the state dict it saves: torch.compile's and DataParallel's
-WRAPPER_PREFIXES = ("_orig_mod.", "module.")
-
-
 def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
     """``state`` loaded into ``module``; one that does not fit it is a one-line error naming ``what``.
-    Keys that all carry a wrapper's prefix (``WRAPPER_PREFIXES``) are read without it where that
-    gives exactly the module's own keys: the state of ``torch.compile(model)`` or of a
-    ``DistributedDataParallel`` model is the model's."""
+    Keys that all begin with the same name and a dot are read without it, as often as that takes,
+    where that gives exactly the module's own keys: the state of ``torch.compile(model)``
+    (``_orig_mod.``), of a ``DistributedDataParallel`` model (``module.``) or of a training
+    wrapper that holds the model as an attribute (a LightningModule's ``self.net``: ``net.``) is
+    the model's."""
     unwrapped, expected = dict(state), set(module.state_dict())
-    while set(unwrapped) != expected:
-        prefix = next((p for p in WRAPPER_PREFIXES if unwrapped and all(k.startswith(p) for k in unwrapped)), None)
-        if prefix is None:
-            break
+    while set(unwrapped) != expected and (prefix := _common_prefix(unwrapped)):
         unwrapped = {key[len(prefix):]: value for key, value in unwrapped.items()}
     if set(unwrapped) == expected:
         state = unwrapped
@@ -91,6 +86,12 @@ def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
         module.load_state_dict(state)
     except RuntimeError as error:
         raise ValueError(f"{what} does not fit the model: {' '.join(str(error).split())}") from None
+
+
+def _common_prefix(keys) -> str | None:
+    """The first dotted name every key begins with ("module." of "module.0.weight"), or None."""
+    heads = {str(key).split(".", 1)[0] + "." if "." in str(key) else None for key in keys}
+    return heads.pop() if len(heads) == 1 and None not in heads else None
 
 
 def opened(checkpoints: Sequence) -> list:

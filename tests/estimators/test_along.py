@@ -101,8 +101,9 @@ def test_training_checkpoints_files_and_wrapped_states_read_as_the_state_dicts_t
         curves = [estimate_llc_along(given, data, model=mlp, config=SHORT, calibrate_at=None, step_size=1e-4).means
                   for given in (checkpoints, wrapped, paths, [str(path) for path in paths])]
     assert curves[1] == curves[2] == curves[3] == curves[0]
-    # the state of torch.compile(model), or of a DistributedDataParallel one, is the model's
-    prefixed = [{f"module._orig_mod.{key}": value for key, value in state.items()} for state in checkpoints]
+    # the state of torch.compile(model), of a DistributedDataParallel one, or of a wrapper holding it
+    # as its attribute net, as a LightningModule saves it, is the model's
+    prefixed = [{f"net.module._orig_mod.{key}": value for key, value in state.items()} for state in checkpoints]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MixingWarning)
         assert estimate_llc_along(prefixed, data, model=mlp, config=SHORT, calibrate_at=None,
