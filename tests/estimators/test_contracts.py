@@ -154,6 +154,18 @@ def test_an_optimiser_stopped_early_is_a_concern():
     assert any("stopped after 1 iterations" in concern for concern in localization_concerns(stopped, 100.0, 1.0))
 
 
+def test_an_optimiser_asked_only_how_far_the_loss_falls_stops_there_once_its_time_is_up():
+    torch.manual_seed(0)
+    x = torch.randn(200, 2, dtype=torch.float64)
+    model, rows = FunctionalModel(nn.Linear(2, 1).double()), (x.unsqueeze(0), x[:, :1].unsqueeze(0))
+    full = empirical_minimum(model, model.flatten() + 3.0, rows)
+    enough = full.loss_drop / 10
+    early = empirical_minimum(model, model.flatten() + 3.0, rows, enough_drop=enough)
+    patient = empirical_minimum(model, model.flatten() + 3.0, rows, enough_drop=enough, enough_after=60.0)
+    assert full.converged and not early.converged and enough < early.loss_drop < full.loss_drop
+    assert patient.converged and patient.loss_drop == full.loss_drop
+
+
 @pytest.mark.parametrize("squared_distance, gamma, concerned", [(14.0, 1.0, True), (13.0, 1.0, False),
                                                                   (1.4, 10.0, True), (1e6, 0.0, False)])
 def test_a_centre_moved_beyond_the_posteriors_reach_is_a_concern(squared_distance, gamma, concerned):
