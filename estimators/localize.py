@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -18,7 +19,9 @@ from scipy.optimize import minimize
 from scipy.special import chdtri
 from torch import Tensor
 
+from sltlab.estimators.notices import LongRunWarning, caller_stacklevel
 from sltlab.estimators.posterior import Loss, mean_loss, mean_loss_and_gradient
+from sltlab.estimators.sampling import LONG_RUN_SECONDS, PROJECT_AFTER_SECONDS
 
 
 REACH_QUANTILE = 0.99   # of the localising prior's χ²_d law of γ‖w − w*‖²: where the posterior stops
@@ -113,12 +116,16 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     point where L_n lies more than that below its start (not converged): whether it falls that far
     needs no minimum."""
     shape = (1, start.numel())
-    evaluations, deadline = [0], time.perf_counter() + enough_after
+    begun = time.perf_counter()
+    evaluations, deadline, said = [0], begun + enough_after, [enough_drop is not None]
 
     def value_and_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
         position = torch.from_numpy(flat).to(device=start.device, dtype=torch.float64).reshape(shape)
         value, gradient = mean_loss_and_gradient(loss, position, data)
         value, gradient, evaluations[0] = float(value.sum()), gradient.reshape(-1).cpu().numpy(), evaluations[0] + 1
+        if not said[0] and (elapsed := time.perf_counter() - begun) > PROJECT_AFTER_SECONDS:
+            said[0] = True
+            say_a_long_localisation(elapsed, evaluations[0], max_iterations)
         if (enough_drop is not None and initial - value > enough_drop and math.isfinite(value)
                 and time.perf_counter() > deadline):
             raise _FarEnough(flat.copy(), value, gradient, evaluations[0])
@@ -143,6 +150,19 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     converged = float(np.abs(gradient).max()) <= 10 * tolerance
     return Localization(center, "empirical_minimum", iterations, float(np.linalg.norm(gradient)),
                         initial - final, final, float((center - start.to(torch.float64)).norm()), converged)
+
+
+def say_a_long_localisation(elapsed: float, evaluations: int, max_iterations: int) -> None:
+    """A :class:`~sltlab.estimators.notices.LongRunWarning` when L-BFGS, at the pace of its first
+    ``evaluations`` passes over the data in ``elapsed`` seconds, could take more than
+    ``LONG_RUN_SECONDS`` to spend the ``max_iterations`` it may (about one pass each): the one
+    call is quiet in Python, and on a large model localising comes minutes before any sampling."""
+    left = elapsed / evaluations * max(max_iterations - evaluations, 0)
+    if left > LONG_RUN_SECONDS:
+        warnings.warn(f"localising w* by L-BFGS may take up to about {left / 60:.0f} more minutes ({max_iterations} "
+                      f"iterations at most, {elapsed / evaluations:.3g} s per pass over the data): "
+                      "localize_at='true_parameter' samples around the weights given without it (a trained "
+                      "checkpoint)", LongRunWarning, stacklevel=caller_stacklevel())
 
 
 def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:

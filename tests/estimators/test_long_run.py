@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators import LongRunWarning, estimate_llc
-from sltlab.estimators import sampling
+from sltlab.estimators import localize, sampling
 from sltlab.estimators.sampling import Batches, say_a_long_run
 
 
@@ -33,6 +33,21 @@ def test_the_time_left_is_projected_from_the_pace_so_far(monkeypatch):
         "mala's run will take about 33 more minutes (990 steps of 8 chains at 2 s each, on a population loss): "
         "progress=True shows a bar"]
     assert _said(lambda: say_a_long_run(20.0, 10, 300, 8, "mala", full)) == []   # 580 s: not long
+
+
+def test_a_long_localisation_says_so_before_any_sampling(monkeypatch):
+    # 10 passes in 20 s, 490 left at most: 980 s, 16 minutes
+    assert _said(lambda: localize.say_a_long_localisation(20.0, 10, 500)) == [
+        "localising w* by L-BFGS may take up to about 16 more minutes (500 iterations at most, 2 s per pass over the "
+        "data): localize_at='true_parameter' samples around the weights given without it (a trained checkpoint)"]
+    assert _said(lambda: localize.say_a_long_localisation(20.0, 10, 300)) == []   # 580 s: not long
+    monkeypatch.setattr(localize, "PROJECT_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(localize, "LONG_RUN_SECONDS", 0.0)
+    torch.manual_seed(0)
+    x = torch.randn(40, 3)
+    said = _said(lambda: estimate_llc(nn.Linear(3, 1), (x, x[:, :1]), draws=20, burnin=10, chains=2,
+                                      extend_unmixed=0, fallback=None))
+    assert len([text for text in said if text.startswith("localising w* by L-BFGS may take")]) == 1
 
 
 @pytest.mark.parametrize("progress, expected", [(False, 1), (True, 0)])
