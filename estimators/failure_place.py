@@ -82,5 +82,6 @@ def parameters_of(forward: Callable) -> tuple[inspect.Parameter, ...]:
 
 
 def first_line_of(error: Exception) -> str:
+    """An error's first line without its closing full stop, or its type's name when it says nothing."""
     text = str(error).strip()
     return text.splitlines()[0].rstrip(".") if text else type(error).__name__

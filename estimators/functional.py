@@ -32,7 +32,6 @@ from sltlab.estimators.sample_losses import LOSSES, SampleLoss, gaussian_nll
 from sltlab.estimators.vmap_warnings import QuietBatching
 
 
-
 class FunctionalModel:
     """``model(position [C, d], batch)`` gives the per-sample loss [C, b] of every chain.
 

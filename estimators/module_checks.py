@@ -43,8 +43,8 @@ def refuse_complex(parameters: dict[str, torch.Tensor], sampled: Sequence[str]) 
                          "(torch.view_as_complex in the forward), or leave it out with restrict_to=")
 
 
-def floating_parameters(parameters: dict[str, torch.Tensor], sampled: Sequence[str]) -> tuple[tuple[str, ...],
-                                                                                          tuple[str, ...]]:
+def floating_parameters(parameters: dict[str, torch.Tensor],
+                        sampled: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The sampled names without integer or boolean parameters, and a note naming those: such a
     parameter has no gradient and no density to sample (``requires_grad=False`` holds it, as a
     buffer is held), so it stays at its value; a one-line ``ValueError`` when no other is left."""
