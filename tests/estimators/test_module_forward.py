@@ -1,5 +1,6 @@
-"""Modules as users write them: tensors made inside the forward, arguments taken by name,
-parameters that are integers."""
+"""Modules as users write them: tensors made inside the forward, arguments taken by name or by
+keyword only, parameters that are integers, and the remedies their failures are told (a tensor
+attribute in another dtype, inputs of one number per row, a parameter changed in place)."""
 
 import pytest
 import torch
