@@ -8,7 +8,8 @@ evaluated as the samplers need it.
   state, a mask from ``torch.ones``) are made in the dtype of the values evaluated, as the
   module's own parameters would be: L-BFGS localises in float64 and the chains run in
   ``dtype=``, while such a tensor would otherwise stay float32 and fail the first product with a
-  parameter of the other dtype.
+  parameter of the other dtype. torch's default dtype is the process's: a thread of the caller's
+  own that makes tensors while a module is evaluated in float64 makes them in float64 too.
 """
 
 from __future__ import annotations
