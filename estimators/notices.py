@@ -15,12 +15,15 @@ _OWN_FOLDERS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.realpa
 
 def caller_stacklevel() -> int:
     """The ``stacklevel`` that a ``warnings.warn`` in the function calling this needs to point
-    at the first frame outside sltlab: the user's line, however many of sltlab's calls lie
-    between (``estimate_llc`` reaches the warning through four)."""
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(_OWN_FOLDERS):
+    at the frame that called sltlab from outside: the user's line, however many of sltlab's calls
+    lie between (``estimate_llc`` reaches the warning through four), and whatever library sltlab
+    itself called on the way (scipy's optimiser, which calls back into sltlab's loss)."""
+    level, frame, outermost = 1, sys._getframe(1), 1
+    while frame is not None:
+        if os.path.realpath(frame.f_code.co_filename).startswith(_OWN_FOLDERS):
+            outermost = level
         frame, level = frame.f_back, level + 1
-    return level
+    return outermost + 1
 
 
 class EstimateWarning(UserWarning):
