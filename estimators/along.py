@@ -135,7 +135,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
                 for restriction in restrict_to]
     modules = [checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
     restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
-    prepared = prepare(data, loss, config, settings, inputs, targets, stream, defaults=along_defaults(config, settings))
+    prepared = prepare(data, loss, config, settings, inputs, targets, stream, defaults=along_defaults(config, settings),
+                       model=modules[0])
     if extend_unmixed is not None:
         prepared = prepared._replace(config=replace(prepared.config, extend_unmixed=extend_unmixed))
         prepared.config.validate()

@@ -81,6 +81,12 @@ def parameters_of(forward: Callable) -> tuple[inspect.Parameter, ...]:
         return ()
 
 
+def keyword_names(parameters: tuple[inspect.Parameter, ...]) -> tuple[str, ...]:
+    """The names among a forward's ``parameters`` that an argument can be given by."""
+    return tuple(parameter.name for parameter in parameters
+                 if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY))
+
+
 def first_line_of(error: Exception) -> str:
     """An error's first line without its closing full stop, or its type's name when it says nothing."""
     text = str(error).strip()

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from sltlab.estimators.failure_place import EVALUATION_ERRORS, first_line_of, locate_failure, parameters_of, remedy
+from sltlab.estimators.failure_place import (EVALUATION_ERRORS, first_line_of, keyword_names, locate_failure,
+                                              parameters_of, remedy)
 from sltlab.estimators.forward_context import evaluating
 from sltlab.estimators.module_checks import (dense_embeddings, floating_parameters, module_notes, refuse_complex,
                                               refuse_unsampleable)
@@ -51,8 +52,7 @@ class FunctionalModel:
         parameters = dict(self.module.named_parameters())
         self.names, held = floating_parameters(parameters, selected_parameters(self.module, restrict_to))
         self._forward_parameters = parameters_of(self.module.forward)
-        self._named_in_forward = {parameter.name for parameter in self._forward_parameters
-                                  if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+        self._named_in_forward = set(keyword_names(self._forward_parameters))
         self.notes = module_notes(module, self.names) + held + dense_embeddings(self.module)
         refuse_complex(parameters, self.names)
         self.shapes = tuple(parameters[name].shape for name in self.names)

@@ -5,11 +5,13 @@ and :func:`sltlab.estimators.estimate_llc_along` read their ``inputs``, ``target
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Callable, Sequence
 
 from torch import nn
 
 from sltlab.estimators.data_rows import Rows
+from sltlab.estimators.failure_place import keyword_names
 from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
                                              check_class_probabilities, class_targets_note)
 from sltlab.estimators.streamed import first_rows
@@ -18,11 +20,24 @@ INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
 
 
-def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
+def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Sequence[inspect.Parameter] = ()):
     """(per-sample loss, input field or tuple of fields, target field or None, notes): the loss a
     name stands for (or the callable itself), the fields checked to exist, and one-line
-    ``ValueError``s for targets that are also an input and for targets a named loss cannot take."""
+    ``ValueError``s for targets that are also an input and for targets a named loss cannot take.
+    Without ``inputs``, dict batches give the module their ``x``/``input``/``inputs``, or else
+    every field its forward's parameters (``forward``) name, less targets, as ``model(**batch)``
+    would, where they hold every parameter without a default; a note says which."""
     fields = rows.fields
+    notes: tuple[str, ...] = ()
+    if inputs is None and fields is not None and not any(key in fields for key in INPUT_KEYS):
+        named = tuple(name for name in keyword_names(tuple(forward))
+                      if name in fields and name != targets and name not in TARGET_KEYS)
+        required = {parameter.name for parameter in forward if parameter.default is parameter.empty
+                    and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+        if named and required <= set(named):
+            inputs = named if len(named) > 1 else named[0]
+            notes += (f"the module received the batch's field{'s' * (len(named) > 1)} {', '.join(named)} by name, "
+                      "those its forward names (inputs= chooses others)",)
     if inputs is None:
         inputs = 0 if fields is None else _first_present(INPUT_KEYS, fields, "inputs", "the module's input")
     if isinstance(inputs, list):
@@ -32,7 +47,6 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets):
     given = inputs if isinstance(inputs, tuple) else (inputs,)
     for field in given:
         _check_field(field, rows, "inputs")
-    notes: tuple[str, ...] = ()
     if _torch_loss_module(loss):
         _check_reduction(loss)
         sample_loss = _summed_per_row(loss)

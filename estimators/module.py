@@ -19,6 +19,7 @@ from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
+from sltlab.estimators.failure_place import parameters_of
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.loss_fields import resolve_loss
 from sltlab.estimators.loss_probes import (refuse_cut_gradients, refuse_unfaithful_gradients,
@@ -116,12 +117,14 @@ class Prepared(NamedTuple):
 
 def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],
             inputs: int | str | tuple | None, targets: int | str | None, stream: bool | None = None, *,
-            defaults: LLCConfig = LLCConfig()) -> Prepared:
+            defaults: LLCConfig = LLCConfig(), model: nn.Module | None = None) -> Prepared:
     """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s);
-    without a ``config`` the ``settings`` override ``defaults``."""
+    without a ``config`` the ``settings`` override ``defaults``; ``model``'s forward names the
+    fields of dict batches it takes when ``inputs`` does not."""
     config = _config(config, settings, defaults)
     rows = read_rows(data, stream)
-    sample_loss, inputs, targets, loss_notes = resolve_loss(loss, rows, inputs, targets)
+    forward = parameters_of(model.forward) if model is not None else ()
+    sample_loss, inputs, targets, loss_notes = resolve_loss(loss, rows, inputs, targets, forward)
     n = row_count(rows.tensors)
     clamped = (f"batch_size {config.batch_size} exceeds the data's {n} rows: every step uses all {n}",) if (
         config.batch_size is not None and n and config.batch_size > n) else ()
@@ -140,8 +143,9 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     or when its rows would take more than ``GATHER_LIMIT_BYTES``, left where it is and read by
     index, slice by slice in every full-data pass (a map-style Dataset; ``stream=False`` gathers
     it whatever its size); ``result.notes`` says which. The module receives ``inputs`` (default:
-    the first tensor, or the dict's ``x``/``input``/``inputs``; a tuple of fields, e.g. ``(0, 1)``
-    or ``("tokens", "mask")``, gives it several arguments in turn). ``loss`` is ``"mse"`` (an alias
+    the first tensor, or the dict's ``x``/``input``/``inputs``, or else the dict's fields its
+    forward names, as ``model(**batch)`` less targets; a tuple of fields, e.g. ``(0, 1)`` or
+    ``("tokens", "mask")``, gives it several arguments in turn, by name where the forward names them). ``loss`` is ``"mse"`` (an alias
     of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"`` (logits),
     ``"binary_cross_entropy"`` (one logit per output, targets in [0, 1]), or a callable
     ``(outputs, batch) -> per-sample losses [b]`` receiving the batch as it came (tuple or dict),
@@ -163,7 +167,7 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     prepared = prepare(data, loss, config, settings, inputs, targets, stream,
-                       defaults=module_defaults(config, settings))
+                       defaults=module_defaults(config, settings), model=model)
     restrictions = [named_restriction(model, item) for item in (restrict_to if isinstance(restrict_to, list)
                                                                 else [restrict_to])]
     if not restrictions:

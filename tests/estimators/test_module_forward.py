@@ -2,11 +2,13 @@
 keyword only, parameters that are integers, and the remedies their failures are told (a tensor
 attribute in another dtype, inputs of one number per row, a parameter changed in place)."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
-from sltlab.estimators import estimate_llc
+from sltlab.estimators import EstimateWarning, estimate_llc
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import gaussian_nll
 
@@ -70,6 +72,40 @@ def test_dict_batches_without_an_input_key_are_told_to_name_one_or_several():
     with pytest.raises(ValueError, match=r"name the module's input with inputs=KEY \(or a tuple of keys, "
                                          r"inputs=\('features', 'shift'\), given to the forward by name"):
         estimate_llc(Shifted(), Named())
+
+
+class OptionalScale(nn.Module):
+    """A module whose second argument is optional, as an attention mask is."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, features, scale=None):
+        return self.linear(features) * (1.0 if scale is None else scale[:, :1])
+
+
+def test_dict_batches_without_an_input_key_give_the_forward_the_fields_it_names():
+    class Rows(torch.utils.data.Dataset):   # model(**batch) less the label, as a language model's batches go
+        def __len__(self):
+            return 30
+
+        def __getitem__(self, row):
+            generator = torch.Generator().manual_seed(row)
+            return {"features": torch.randn(3, generator=generator), "scale": torch.rand(3, generator=generator) + 1,
+                    "label": torch.randn(1, generator=generator)}
+    short = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", sampler="sgld",
+                 extend_unmixed=0, fallback=None, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimateWarning)   # a short run at untrained weights: only the numbers matter
+        torch.manual_seed(0)
+        module = OptionalScale()
+        found = estimate_llc(module, Rows(), **short)
+        named = estimate_llc(module, Rows(), inputs=("scale", "features"), **short)
+        alone = estimate_llc(module, Rows(), inputs="features", **short)
+    assert found.per_chain == named.per_chain != alone.per_chain
+    said = "the module received the batch's fields features, scale by name"
+    assert any(note.startswith(said) for note in found.notes)
 
 
 class KeywordOnly(nn.Module):
