@@ -145,8 +145,9 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     it whatever its size); ``result.notes`` says which. The module receives ``inputs`` (default:
     the first tensor, or the dict's ``x``/``input``/``inputs``, or else the dict's fields its
     forward names, as ``model(**batch)`` less targets; a tuple of fields, e.g. ``(0, 1)`` or
-    ``("tokens", "mask")``, gives it several arguments in turn, by name where the forward names them). ``loss`` is ``"mse"`` (an alias
-    of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per sample), ``"cross_entropy"`` (logits),
+    ``("tokens", "mask")``, gives it several arguments in turn, by name where the forward names
+    them). ``loss`` is ``"mse"`` (an alias of ``"gaussian_nll"``, ½‖y − f(x)‖² + const per
+    sample), ``"cross_entropy"`` (logits),
     ``"binary_cross_entropy"`` (one logit per output, targets in [0, 1]), or a callable
     ``(outputs, batch) -> per-sample losses [b]`` receiving the batch as it came (tuple or dict),
     or its ``targets`` field when given, or one of torch's loss modules with ``reduction='none'``

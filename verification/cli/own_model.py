@@ -51,8 +51,10 @@ def add_module_command(estimators) -> None:
                                help="per-sample loss; mse is the unit-variance Gaussian negative log-likelihood "
                                     "½‖y − f(x)‖² (default: mse)")),
                ("--inputs", dict(metavar="FIELD", nargs="+", help="the tensor the module receives: an index or a "
-                                                                  "dict key, or several, given to it in turn "
-                                                                  "(default: the first, or x/input/inputs)")),
+                                                                  "dict key, or several, given to it in turn (by "
+                                                                  "name where the forward names them; default: the "
+                                                                  "first, or x/input/inputs, or else the keys the "
+                                                                  "forward names)")),
                ("--targets", dict(metavar="FIELD", help="the tensor the loss compares with: an index or a dict key "
                                                         "(default: the last, or y/target/label...)")),
                ("--restrict-to", dict(nargs="+", action="append", metavar="PATTERN", dest="restrict_to",
