@@ -1,5 +1,6 @@
 """Where a user's module or loss failed on the data, and what to do about it: the one-line
-errors of :class:`sltlab.estimators.functional.FunctionalModel`."""
+errors of :class:`sltlab.estimators.functional.FunctionalModel`; and the parameters of a
+forward, which those remedies and the passing of dict fields by name read."""
 
 from __future__ import annotations
 

@@ -30,10 +30,9 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Seq
     fields = rows.fields
     notes: tuple[str, ...] = ()
     if inputs is None and fields is not None and not any(key in fields for key in INPUT_KEYS):
-        named = tuple(name for name in keyword_names(tuple(forward))
-                      if name in fields and name != targets and name not in TARGET_KEYS)
-        required = {parameter.name for parameter in forward if parameter.default is parameter.empty
-                    and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+        by_name = keyword_names(tuple(forward))
+        named = tuple(name for name in by_name if name in fields and name != targets and name not in TARGET_KEYS)
+        required = {parameter.name for parameter in forward if parameter.default is parameter.empty} & set(by_name)
         if named and required <= set(named):
             inputs = named if len(named) > 1 else named[0]
             notes += (f"the module received the batch's field{'s' * (len(named) > 1)} {', '.join(named)} by name, "
