@@ -19,9 +19,8 @@ from scipy.optimize import minimize
 from scipy.special import chdtri
 from torch import Tensor
 
-from sltlab.estimators.notices import LongRunWarning, caller_stacklevel
+from sltlab.estimators.notices import PROJECT_AFTER_SECONDS, LongRunWarning, caller_stacklevel, long_run_left
 from sltlab.estimators.posterior import Loss, mean_loss, mean_loss_and_gradient
-from sltlab.estimators.sampling import LONG_RUN_SECONDS, PROJECT_AFTER_SECONDS
 
 
 REACH_QUANTILE = 0.99   # of the localising prior's χ²_d law of γ‖w − w*‖²: where the posterior stops
@@ -154,11 +153,12 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
 
 def say_a_long_localisation(elapsed: float, evaluations: int, max_iterations: int) -> None:
     """A :class:`~sltlab.estimators.notices.LongRunWarning` when L-BFGS, at the pace of its first
-    ``evaluations`` passes over the data in ``elapsed`` seconds, could take more than
-    ``LONG_RUN_SECONDS`` to spend the ``max_iterations`` it may (about one pass each): the one
-    call is quiet in Python, and on a large model localising comes minutes before any sampling."""
-    left = elapsed / evaluations * max(max_iterations - evaluations, 0)
-    if left > LONG_RUN_SECONDS:
+    ``evaluations`` passes over the data in ``elapsed`` seconds, could take long to spend the
+    ``max_iterations`` it may (about one pass each; :func:`~sltlab.estimators.notices.long_run_left`):
+    the one call is quiet in Python, and on a large model localising comes minutes before any
+    sampling."""
+    left = long_run_left(elapsed, evaluations, max_iterations)
+    if left is not None:
         warnings.warn(f"localising w* by L-BFGS may take up to about {left / 60:.0f} more minutes ({max_iterations} "
                       f"iterations at most, {elapsed / evaluations:.3g} s per pass over the data): "
                       "localize_at='true_parameter' samples around the weights given without it (a trained "
@@ -215,7 +215,8 @@ def off_critical_concern(result, loss: Loss, data: Any) -> str | None:
 
 # How far below its value at the given parameter L-BFGS may take L_n, in units of 1 + |L_n(w0)|,
 # before the loss counts as having no lower bound: a negated log-likelihood (−cross-entropy) grows
-# without end with the weights' scale, and on a small classifier it fell by 10¹³ units.
+# without end with the weights' scale, and on a small classifier it fell by 10¹³ units. A fall that
+# far ends below −10⁶, so no loss bounded below by −10⁶ (every named loss) can be refused by it.
 UNBOUNDED_FALL = 1e6
 
 

@@ -1,12 +1,17 @@
 """Warnings an estimate raises about its own result, all subclasses of :class:`EstimateWarning`
 so that a caller can filter them together. Each is also listed in ``LLCResult.warnings``, and
 is attributed to the caller's own line (:func:`caller_stacklevel`). :class:`LongRunWarning`,
-about the time a run will take rather than its result, is the one that is not."""
+about the time a run will take rather than its result, is attributed so too, but is no
+``EstimateWarning`` and is not listed in the result; when it is said is :func:`long_run_left`'s."""
 
 from __future__ import annotations
 
 import os
 import sys
+
+# A quiet run (L-BFGS's localisation, a sampling run without a progress bar) projected from the pace
+# of its first PROJECT_AFTER_SECONDS to take more than LONG_RUN_SECONDS says so once
+PROJECT_AFTER_SECONDS, LONG_RUN_SECONDS = 10.0, 600.0
 
 # sltlab's own modules: the folders installed as sltlab.estimators, .models, .theory, .verification
 _OWN_FOLDERS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), name) + os.sep
@@ -24,6 +29,14 @@ def caller_stacklevel() -> int:
             outermost = level
         frame, level = frame.f_back, level + 1
     return outermost + 1
+
+
+def long_run_left(elapsed: float, done: int, total: int) -> float | None:
+    """The seconds the ``total - done`` units left of a run (steps, passes over the data) would
+    take at the pace of the ``done`` that took ``elapsed``, when that is more than
+    ``LONG_RUN_SECONDS``; None otherwise."""
+    left = elapsed / done * max(total - done, 0)
+    return left if left > LONG_RUN_SECONDS else None
 
 
 class EstimateWarning(UserWarning):

@@ -19,15 +19,10 @@ import torch
 from scipy.special import chdtri
 from torch import Tensor
 
-from sltlab.estimators.notices import LongRunWarning, caller_stacklevel
+from sltlab.estimators.notices import PROJECT_AFTER_SECONDS, LongRunWarning, caller_stacklevel, long_run_left
 from sltlab.estimators.row_losses import RunningVariance, center_row_losses, full_data_losses
 from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Sampler, chain_centers, mean_loss
 from sltlab.estimators.streamed import StreamedRows, row_count
-
-
-# Without a progress bar, a run projected after its first PROJECT_AFTER_SECONDS to take more than
-# LONG_RUN_SECONDS says so once (say_a_long_run).
-PROJECT_AFTER_SECONDS, LONG_RUN_SECONDS = 10.0, 600.0
 
 
 class Batches(NamedTuple):
@@ -199,12 +194,13 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
 
 def say_a_long_run(elapsed: float, done: int, steps: int, chains: int, sampler: str, batches: Batches) -> None:
     """A :class:`~sltlab.estimators.notices.LongRunWarning` when the ``steps - done`` steps left,
-    at the pace of the ``done`` that took ``elapsed`` seconds, would take more than
-    ``LONG_RUN_SECONDS``: said once, where no progress bar shows it (the one call in Python is
-    quiet unless asked), with the remedies: a bar, minibatches on the full data, one torch thread
-    where torch runs several (the call leaves the caller's thread count as it is)."""
-    left = elapsed / done * (steps - done)
-    if left <= LONG_RUN_SECONDS:
+    at the pace of the ``done`` that took ``elapsed`` seconds, would take long
+    (:func:`~sltlab.estimators.notices.long_run_left`): said once, where no progress bar shows it
+    (the one call in Python is quiet unless asked), with the remedies: a bar, minibatches on the
+    full data, one torch thread where torch runs several (the call leaves the caller's thread count
+    as it is)."""
+    left = long_run_left(elapsed, done, steps)
+    if left is None:
         return
     full = batches.is_full and batches.n
     rows = (f"over all {batches.n:,} rows" if full else f"on {batches.batch_size:,} rows" if batches.n

@@ -45,6 +45,6 @@ class QuietBatching:
         return result
 
     def take_note(self) -> tuple[str, ...]:
-        """The note, once, on the call after the first that found the warning; () otherwise."""
+        """The note, once, after the call that first found the warning; () at every other time."""
         note, self._note = self._note, ()
         return note

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators import LongRunWarning, estimate_llc
-from sltlab.estimators import localize, sampling
+from sltlab.estimators import localize, notices, sampling
 from sltlab.estimators.sampling import Batches, say_a_long_run
 
 
@@ -42,7 +42,7 @@ def test_a_long_localisation_says_so_before_any_sampling(monkeypatch):
         "data): localize_at='true_parameter' samples around the weights given without it (a trained checkpoint)"]
     assert _said(lambda: localize.say_a_long_localisation(20.0, 10, 300)) == []   # 580 s: not long
     monkeypatch.setattr(localize, "PROJECT_AFTER_SECONDS", 0.0)
-    monkeypatch.setattr(localize, "LONG_RUN_SECONDS", 0.0)
+    monkeypatch.setattr(notices, "LONG_RUN_SECONDS", 0.0)
     torch.manual_seed(0)
     x = torch.randn(40, 3)
     with warnings.catch_warnings(record=True) as caught:
@@ -55,7 +55,7 @@ def test_a_long_localisation_says_so_before_any_sampling(monkeypatch):
 @pytest.mark.parametrize("progress, expected", [(False, 1), (True, 0)])
 def test_a_run_without_a_bar_says_it_once(monkeypatch, capsys, progress, expected):
     monkeypatch.setattr(sampling, "PROJECT_AFTER_SECONDS", 0.0)
-    monkeypatch.setattr(sampling, "LONG_RUN_SECONDS", 0.0)   # every run counts as long here
+    monkeypatch.setattr(notices, "LONG_RUN_SECONDS", 0.0)   # every run counts as long here
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(40, 2, generator=generator)
     torch.manual_seed(0)
