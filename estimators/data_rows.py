@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from sltlab.estimators.posterior import FULL_PASS_ROWS
-from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, stream_refusal
+from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, refuse_unstrided, stream_refusal
 
 GATHER_BATCH = 1024   # rows per batch when a Dataset is read through a DataLoader
 REREAD_ROWS = 8   # rows read twice before streaming, to tell a Dataset with a random transform from a fixed one
@@ -53,6 +53,8 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
                              "(x, y); put a list of rows in a DataLoader")
         if any(t.dim() == 0 for t in data):
             raise ValueError("data tensors need a leading dimension of samples; got a 0-dimensional tensor")
+        for index, tensor in enumerate(data):
+            refuse_unstrided(tensor, f"data tensor {index}")
         return Rows(tuple(data), None, ())
     if isinstance(data, DataLoader):
         loader, source = data, "the DataLoader's"

@@ -11,7 +11,9 @@ breaks that without failing, each a one-line ``ValueError`` naming the likely ca
   the module normalises over the batch (x − x.mean(0)), reads the rows as one sequence (an RNN
   given [b, features], whose later rows depend on the earlier ones: hence both halves), or the
   loss compares rows with one another (in-batch negatives), so L_n depends on how the rows are
-  batched, which every full-data pass and minibatch does its own way.
+  batched, which every full-data pass and minibatch does its own way. Noise drawn after a seed
+  fixed in the forward passes the first check (the same draws at every call) and fails this one
+  (row i's draw depends on how many rows come before it).
 
 A third check is on the gradient the samplers move by. A sampled parameter from which autograd
 finds no path to the loss must leave the loss unchanged when its value sampled moves, and when the
@@ -71,10 +73,11 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
         if gap is not None:
             raise ValueError(f"the loss of a row depends on the other rows evaluated with it (by up to {gap:.3g} "
                              f"between rows {part.start}–{part.stop - 1} alone and among the first {len(first)}): the "
-                             "module normalises over the batch (x − x.mean(0)), reads the rows as one sequence, or the "
-                             "loss compares rows with one another, so L_n is no sum of per-row losses and λ̂ would "
-                             "depend on how the rows are batched; compute each row's output and loss from that row "
-                             "alone")
+                             "module normalises over the batch (x − x.mean(0)), reads the rows as one sequence, draws "
+                             "noise after fixing a seed in the forward (a row's draw then depends on the rows before "
+                             "it), or the loss compares rows with one another, so L_n is no sum of per-row losses and "
+                             "λ̂ would depend on how the rows are batched; compute each row's output and loss from "
+                             "that row alone")
 
 
 CUT_PROBES = 16   # unreached parameter tensors moved, at most: two forwards over the rows each

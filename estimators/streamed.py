@@ -38,10 +38,19 @@ def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...
     else:
         names, values = None, (batch,)
     for index, value in enumerate(values):
+        where = names[index] if names else index
         if not isinstance(value, Tensor) or value.dim() == 0:
-            where = names[index] if names else index
             raise ValueError(f"batch field {where!r} is {type(value).__name__}, not a tensor with a row per sample")
+        refuse_unstrided(value, f"batch field {where!r}")
     return names, tuple(value.detach() for value in values)   # data is never differentiated
+
+
+def refuse_unstrided(tensor: Tensor, what: str) -> None:
+    """A one-line ``ValueError`` for a sparse (or otherwise unstrided) tensor: rows are read by
+    slicing and indexing, which sparse layouts do not offer."""
+    if tensor.layout != torch.strided:
+        raise ValueError(f"{what} is a {str(tensor.layout).removeprefix('torch.')} tensor: rows are sliced and "
+                         "indexed at every step, which only dense tensors allow; give it as .to_dense()")
 
 
 def stream_refusal(loader: DataLoader) -> str | None:

@@ -4,8 +4,8 @@ without a lower bound, class indices torch would skip or cannot read, a restrict
 submodule or as something else, two restrictions of the same parameters, single rows from a
 loader without batching, a module or loss the data do not fit, a module whose outputs are
 probabilities already given to cross-entropy, a forward or loss that draws random numbers in eval
-mode or gives a row a loss that depends on the rows beside it, and a precision too coarse for the
-nβ asked."""
+mode or gives a row a loss that depends on the rows beside it (noise drawn after a seed fixed in
+the forward among the causes named), sparse data, and a precision too coarse for the nβ asked."""
 
 import warnings
 
@@ -158,6 +158,37 @@ def test_a_loss_that_depends_on_the_other_rows_of_the_batch_is_refused(regressio
         estimate_llc(sequence, (x, y), loss=lambda outputs, batch: ((outputs[0] - batch[1]) ** 2).sum(-1), **SHORT)
     with pytest.raises(ValueError, match=batched):   # in-batch negatives: each row against the batch's mean output
         estimate_llc(model, (x, y), loss=lambda outputs, batch: ((outputs - outputs.mean(0)) ** 2).sum(-1), **SHORT)
+
+
+class SeededNoise(nn.Module):
+    """Noise drawn after a seed fixed in the forward: the same at every call, but row i's draw
+    depends on how many rows come before it."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(3, 1)
+
+    def forward(self, x):
+        torch.manual_seed(0)
+        return self.layer(x) + 0.1 * torch.randn(len(x), 1)
+
+
+def test_noise_drawn_after_a_seed_fixed_in_the_forward_is_named_among_the_causes(regression):
+    _, x, y = regression
+    with pytest.raises(ValueError, match=r"^the loss of a row depends on the other rows .* draws noise after fixing a "
+                                         r"seed in the forward \(a row's draw then depends on the rows before it\)"):
+        estimate_llc(SeededNoise(), (x, y), **SHORT)
+
+
+def test_sparse_data_are_refused_with_the_remedy(regression):
+    model, x, y = regression
+    with pytest.raises(ValueError, match=r"^data tensor 0 is a sparse_coo tensor: .*give it as .to_dense\(\)$"):
+        estimate_llc(model, (x.to_sparse(), y), **SHORT)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16,
+                        collate_fn=lambda rows: (torch.stack([r[0] for r in rows]).to_sparse(),
+                                                 torch.stack([r[1] for r in rows])))
+    with pytest.raises(ValueError, match=r"^batch field 0 is a sparse_coo tensor: "):
+        estimate_llc(model, loader, **SHORT)
 
 
 def test_a_class_index_beyond_the_outputs_is_blamed_on_the_data_not_on_batching(regression):
