@@ -49,6 +49,8 @@ def _unreadable(path: str | os.PathLike, error: Exception) -> str:
         return "not a file torch.save wrote"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
     pickled = re.search(r"GLOBAL ([\w.]+)", text)
+    if pickled and pickled.group(1).split(".")[0] == "numpy":
+        return "it holds NumPy arrays, which loading would run code to rebuild; torch.from_numpy(array) saves a tensor"
     if pickled:
         return f"it holds a pickled {pickled.group(1)}, which loading would run code to rebuild"
     first = text.splitlines()[0] if text else ""

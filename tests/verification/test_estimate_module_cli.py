@@ -74,6 +74,7 @@ def files(tmp_path_factory):
     torch.save(states[-1], folder / "final.pt")
     torch.save(model, folder / "whole.pt")
     np.save(folder / "rows.npy", x.numpy())
+    torch.save({"x": x.numpy(), "y": y.numpy()}, folder / "arrays.pt")
     (folder / "notes.pt").write_text("not a tensor file\n")
     torch.save(nn.Sequential(nn.Linear(2, 3)).state_dict(), folder / "other.pt")   # another architecture's
     return folder, (x, y), states
@@ -163,6 +164,8 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
      "cannot be read as tensors (it holds a pickled torch.nn.modules.container.Sequential, which loading would run"),
     (["--data", "{f}/rows.npy"], "cannot be read as tensors (a NumPy .npy file, not one of torch.save's)"),
     (["--data", "{f}/notes.pt"], "cannot be read as tensors (not a file torch.save wrote)"),
+    (["--data", "{f}/arrays.pt"], "cannot be read as tensors (it holds NumPy arrays, which loading would run code to "
+                                  "rebuild; torch.from_numpy(array) saves a tensor)"),
     (["--checkpoint", "{f}/data.pt"], "holds a tuple: save model.state_dict()"),
     (["--checkpoint", "{f}/other.pt"], "--checkpoint {f}/other.pt does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/other.pt"], "checkpoint 1 does not fit the model: Error(s) in loading"),
