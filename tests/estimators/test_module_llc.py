@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from sltlab.estimators import EstimateWarning, LLCConfig, LocalizationWarning, MixingWarning, estimate_llc
 from sltlab.estimators.inference import trace_draws
+from sltlab.estimators.llc import llc_from_trace
 from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 
 SHORT = LLCConfig(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
@@ -147,6 +148,24 @@ def test_inference_data_has_the_four_variables_over_chain_and_draw():
     for name in ("llc", "loss", "center_loss", "distance"):
         assert posterior[name].dims == ("chain", "draw") and posterior[name].shape == (2, 40)
     np.testing.assert_allclose(posterior["llc"].values.mean(), result.mean)
+
+
+def test_inference_data_holds_the_chains_the_estimate_kept_under_their_run_indices():
+    x = torch.randn(40, 2)
+    result = judged(lambda: estimate_llc(nn.Linear(2, 1), (x, x[:, :1]), config=replace(SHORT, chains=3)))
+    fields = {name: values.copy() for name, values in result.trace.fields.items()}
+    fields["loss"][1, 10:] = np.nan   # chain 1 diverges at its tenth draw
+    trace = result.trace._replace(fields=fields, diverged=np.array([False, True, False]),
+                                  divergence_step=np.array([-1, 10, -1]))
+    dropped = replace(result, trace=trace, estimate=llc_from_trace(trace, result.nbeta))
+    posterior = dropped.to_inference_data().posterior
+    assert dropped.diverged == [1] and list(posterior.chain.values) == [0, 2]
+    assert posterior.attrs["diverged_chains"] == [1] and np.isfinite(posterior["llc"].values).all()
+    np.testing.assert_allclose(posterior["llc"].values.mean(), dropped.mean)
+    np.testing.assert_array_equal(posterior["loss"].values, fields["loss"][[0, 2]])
+    everything = trace._replace(diverged=np.ones(3, dtype=bool), divergence_step=np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match=r"^every chain was dropped from λ̂ \(result.diverged\), so there are no draws"):
+        replace(result, trace=everything, estimate=llc_from_trace(everything, result.nbeta)).to_inference_data()
 
 
 class _Pair(nn.Module):
