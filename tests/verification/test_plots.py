@@ -2,7 +2,7 @@
 
 import pytest
 
-from sltlab.verification.catalogue.figures import plot_phase, plot_staircase
+from sltlab.verification.catalogue.figures import cell_edges, plot_phase, plot_staircase
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -35,6 +35,16 @@ def test_phase_writes_a_png_and_creates_parent_folders(tmp_path):
 
 def test_wide_phase_diagram_without_cell_labels_writes_a_png(tmp_path):
     assert_png(plot_phase(depth=2, io=2, max_width=30, path=tmp_path / "phase.png"))
+
+
+def test_a_phase_diagram_of_thousands_of_widths_shows_its_cells_not_their_edges(tmp_path):
+    from matplotlib.image import imread
+
+    assert cell_edges(8, 4, 6.5, 4.5)["linewidth"] > 0 and cell_edges(3000, 4, 16, 4.5)["linewidth"] == 0
+    pixels = imread(plot_phase(depth=2, io=3, max_width=3000, path=tmp_path / "phase.png"))
+    height, width = pixels.shape[:2]
+    inside = pixels[int(0.3 * height):int(0.7 * height), int(0.2 * width):int(0.6 * width), :3]
+    assert (inside > 0.95).all(axis=-1).mean() < 0.01   # the white edges had covered every cell
 
 
 @pytest.mark.parametrize("widths", [[], [4], [4, 0, 4], [4, 2.5, 4], "10 10"])

@@ -15,6 +15,9 @@ from sltlab.theory.coefficient import require_int
 from sltlab.theory.deep_linear import validate_widths
 from sltlab.verification.figure_style import new_figure, save
 MAX_ANNOTATED_SIDE = 24  # phase diagrams up to this many columns and rows print their values
+# Cells narrower than this (points) are drawn without their white edges, which would cover them:
+# at 3,000 hidden widths on 16 inches the edges alone filled the picture.
+MIN_EDGED_CELL_POINTS = 6.0
 
 
 def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
@@ -76,6 +79,14 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
         return save(fig, path)
 
 
+def cell_edges(columns: int, rows: int, width_inches: float, height_inches: float) -> dict:
+    """pcolormesh's edge settings for a grid of ``columns`` × ``rows`` cells on a figure of that
+    size: white edges where every cell is at least ``MIN_EDGED_CELL_POINTS`` wide and high, none
+    otherwise (the axes take about 3/4 of the figure's width and 2/3 of its height)."""
+    smallest_cell = 72 * min(0.75 * width_inches / columns, 0.65 * height_inches / rows)
+    return dict(edgecolors="white", linewidth=0.4) if smallest_cell >= MIN_EDGED_CELL_POINTS else dict(linewidth=0)
+
+
 def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
     """Heatmap of λ/(d/2) over hidden width H and teacher rank r for widths [io, H, …, H, io].
 
@@ -109,10 +120,10 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
     colormap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")
     width_inches = min(max(6.5, 0.45 * max_width + 2.5), 16)
     height_inches = min(max(4.5, 0.38 * (io + 1) + 1.8), 12)
+    edges = cell_edges(len(hidden_widths), len(ranks), width_inches, height_inches)
     with new_figure(figsize=(width_inches, height_inches), layout="constrained") as fig:
         ax = fig.subplots()
-        image = ax.pcolormesh(hidden_widths, ranks, ratio, cmap=colormap, vmin=0, vmax=1,
-                              shading="nearest", edgecolors="white", linewidth=0.4)
+        image = ax.pcolormesh(hidden_widths, ranks, ratio, cmap=colormap, vmin=0, vmax=1, shading="nearest", **edges)
         fig.colorbar(image, ax=ax, label="λ / (d/2)")
         if max(ratio.shape) <= MAX_ANNOTATED_SIDE:
             _annotate_cells(ax, hidden_widths, ranks, ratio)
