@@ -2,7 +2,8 @@
 
 import pytest
 
-from sltlab.verification.catalogue.figures import cell_edges, plot_phase, plot_staircase
+from sltlab.verification.catalogue.figures import cell_edges, labels_fit, plot_phase, plot_staircase
+from sltlab.verification.catalogue.transitions import label_heights
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -45,6 +46,16 @@ def test_a_phase_diagram_of_thousands_of_widths_shows_its_cells_not_their_edges(
     height, width = pixels.shape[:2]
     inside = pixels[int(0.3 * height):int(0.7 * height), int(0.2 * width):int(0.6 * width), :3]
     assert (inside > 0.95).all(axis=-1).mean() < 0.01   # the white edges had covered every cell
+
+
+def test_labels_that_would_run_together_are_left_out_or_moved_to_another_height():
+    assert labels_fit(["18", "24", "30", "36", "42", "48", "54"], 6.0)
+    assert not labels_fit(["1467/2"] * 41, 6.0)   # [60, 40, 40, 60]'s 41 ranks: the labels had covered each other
+    labels = ["rank 0 → rank 1\nn = 30", "rank 1 → rank 2\nn = 184", "rank 2 → rank 3\nn = 522",
+              "rank 3 → rank 4\nn = 1373"]
+    # on 3 decades a label of 15 characters spans about half a decade: 184 and 522 are too near
+    assert label_heights([30, 184, 522, 1373], labels, 3.0) == [0.5, 0.5, 0.3, 0.5]
+    assert label_heights([30, 3000], labels[:2], 3.0) == [0.5, 0.5]
 
 
 @pytest.mark.parametrize("widths", [[], [4], [4, 0, 4], [4, 2.5, 4], "10 10"])

@@ -55,15 +55,16 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
         ax.plot(ranks[~multiple], lams[~multiple], "o", color="tab:blue", markersize=7,
                 label=r"exact $\lambda_k$ (Aoyagi 2024), m = 1")
         if multiple.any():
+            values = sorted({lc.multiplicity for lc in staircase if lc.multiplicity > 1})
             ax.plot(ranks[multiple], lams[multiple], "D", color="tab:red", markersize=7,
-                    label=r"exact $\lambda_k$, m > 1 (m below)")
+                    label=r"exact $\lambda_k$, m > 1 (m = " + ", ".join(map(str, values)) + ")")
         regular_in_view = half_dim <= 2 * lams.max()  # else the reference would flatten the steps
         if regular_in_view:
             ax.axhline(half_dim, color="0.35", linestyle="--", linewidth=1.2,
                        label=f"regular model d/2 = {half_dim:g}")
         else:
             ax.plot([], [], " ", label=f"regular model d/2 = {half_dim:g} (off scale)")
-        for rank, lc in zip(ranks, staircase):
+        for rank, lc in zip(ranks, staircase) if labels_fit([str(lc.lam) for lc in staircase], 7 * 0.85) else ():
             ax.annotate(f"{lc.lam}", (rank, lc.lam_float), textcoords="offset points",
                         xytext=(0, 8), ha="center", va="bottom", fontsize=9, color="0.15")
             if lc.multiplicity > 1:
@@ -77,6 +78,13 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", ncols=2, fontsize=9)
         return save(fig, path)
+
+
+def labels_fit(labels: Sequence[str], axes_inches: float, fontsize: float = 9) -> bool:
+    """Whether one label per point, points evenly spaced across ``axes_inches``, leaves each
+    label room (a character taken as 0.6 of the font size wide) without touching its neighbours."""
+    widest = 0.6 * fontsize * max(map(len, labels))
+    return widest <= 0.9 * 72 * axes_inches / (len(labels) + 1)
 
 
 def cell_edges(columns: int, rows: int, width_inches: float, height_inches: float) -> dict:

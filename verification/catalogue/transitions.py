@@ -57,19 +57,20 @@ def draw_free_energy(ax, curves: dict[str, Any], critical: Sequence[float]) -> N
                 label=name)
     for at in critical:
         ax.axvline(at, color="0.3", linestyle="-", linewidth=0.8)
-    log_n_axis(ax)
+    log_n_axis(ax, np.log10(n[-1] / n[0]))
     ax.set_ylim(-0.5, 15)
     ax.set_ylabel(r"$F_n - \min F_n$ (nats)")
     ax.set_title("free energy of each phase (with c)")
     ax.legend(fontsize=8, loc="upper right")
 
 
-def log_n_axis(ax) -> None:
-    """A logarithmic n axis labelled 1, 2, 5 per decade in plain numbers."""
+def log_n_axis(ax, decades: float) -> None:
+    """A logarithmic n axis over ``decades`` decades, labelled in plain numbers at 1, 2 and 5 per
+    decade where it spans at most four, at each power of ten beyond (where 1, 2, 5 ran together)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 4 else (1.0,)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("n")
@@ -87,7 +88,7 @@ def draw_predicted_occupancy(ax, curves: dict[str, Any], *, variants: Sequence[s
     for variant in variants:
         if variant in curves["occupancy"]:
             ax.plot([], [], color="0.3", linestyle=VARIANTS[variant][0], label=f"predicted, {VARIANTS[variant][1]}")
-    log_n_axis(ax)
+    log_n_axis(ax, np.log10(n[-1] / n[0]))
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("posterior share")
 
@@ -108,13 +109,33 @@ def plot_transitions(classes: Mapping[str, PhaseClass], title: str, path: str | 
         ax_energy, ax_share = fig.subplots(1, 2)
         draw_free_energy(ax_energy, curves, [t.critical_n for t in found])
         draw_predicted_occupancy(ax_share, curves)
-        for t in found:
+        labels = [f"{t.before} → {t.after}\nn = {t.critical_n:.0f}" for t in found]
+        heights = label_heights([t.critical_n for t in found], labels, np.log10(high / max(3.0, low)))
+        for t, label, height in zip(found, labels, heights):
             ax_share.axvline(t.critical_n, color="0.3", linewidth=0.8)
-            ax_share.annotate(f"{t.before} → {t.after}\nn = {t.critical_n:.0f}", (t.critical_n, 0.5),
-                              textcoords="offset points", xytext=(4, 0), fontsize=8)
+            ax_share.annotate(label, (t.critical_n, height), textcoords="offset points", xytext=(4, 0), fontsize=8)
         for name, colour in zip(curves["classes"], CLASS_COLOURS):
             ax_share.plot([], [], color=colour, label=name)
         ax_share.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax_share.set_title("predicted phase occupancy")
         fig.suptitle(title)
         return save(fig, path)
+
+
+LABEL_HEIGHTS = (0.5, 0.3, 0.7, 0.15, 0.85)   # where transition labels go, in turn, on the share axis
+
+
+def label_heights(at: Sequence[float], labels: Sequence[str], decades: float, axes_points: float = 400) -> list[float]:
+    """A height on the share axis for the label of each transition at n = ``at`` (increasing),
+    each the first of ``LABEL_HEIGHTS`` where it does not run into the label before it at that
+    height: a label starts at its n and takes its longest line's width (characters at 0.6 of the
+    8-point font) of the ``axes_points`` that span ``decades`` decades of n."""
+    ends: dict[float, float] = {}   # height → where, in log10 n, the last label placed there ends
+    heights = []
+    for n, label in zip(at, labels):
+        start = np.log10(n)
+        width = 0.6 * 8 * max(map(len, label.splitlines())) / axes_points * decades
+        height = next((h for h in LABEL_HEIGHTS if ends.get(h, -np.inf) < start), LABEL_HEIGHTS[len(heights) % 5])
+        ends[height] = start + width
+        heights.append(height)
+    return heights
