@@ -111,7 +111,9 @@ def test_the_suite_figures_draw_what_the_gate_accepts(tmp_path):
             "llc_se": 0.02, "finite_n_truth": 4.78, "passed": True, "gates": {"accuracy": {"interval": [4.6, 4.95]}}}
     failed = {**line, "id": "dln[b]", "llc_mean": 4.0, "passed": False}
     with_bars = plot_estimate_vs_exact([line, failed], tmp_path / "a.png").stat().st_size
-    assert plot_error_vs_dim([line, failed], tmp_path / "b.png").stat().st_size > 0
+    with_truths = plot_error_vs_dim([line, failed], tmp_path / "b.png").stat().st_size
     without = [{key: value for key, value in case.items() if key not in ("gates", "finite_n_truth")}
                for case in (line, failed)]
     assert plot_estimate_vs_exact(without, tmp_path / "c.png").stat().st_size != with_bars
+    no_truth = [{key: value for key, value in case.items() if key != "finite_n_truth"} for case in (line, failed)]
+    assert plot_error_vs_dim(no_truth, tmp_path / "d.png").stat().st_size != with_truths   # the truths are drawn

@@ -15,6 +15,7 @@ from sltlab.verification.figure_style import ACCEPTED, FAILED, PASSED, label_log
 FAMILY_MARKERS = {"dln": "o", "restricted_dln": "X", "reduced_rank": "s", "regular": "D", "normal_crossing": "^",
                   "newton": "v",
                   "tanh": "P", "random": "o"}
+TRUTH_MARK = dict(marker="_", color="k", markersize=12, markeredgewidth=1.5)   # a finite-n truth
 
 
 def _estimated(lines):
@@ -39,7 +40,7 @@ def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
             if low is not None:
                 axes.plot([x, x], [max(low, 1e-9), high], color=ACCEPTED, linewidth=7, solid_capstyle="butt", zorder=1)
             if line.get("finite_n_truth") is not None:
-                axes.plot(x, line["finite_n_truth"], "_", color="k", markersize=12, markeredgewidth=1.5, zorder=2)
+                axes.plot(x, line["finite_n_truth"], **TRUTH_MARK, zorder=2)
             _estimate(axes, line, x, line["llc_mean"], 3 * (line["llc_se"] or 0))
         values = [v for line in estimated for v in (line["lambda_exact_float"], line["llc_mean"]) if v > 0]
         low, high = (min(values) / 1.5, max(values) * 1.5) if values else (0.1, 10)
@@ -48,15 +49,16 @@ def plot_estimate_vs_exact(lines: list[dict[str, Any]], path: Path) -> Path:
                  ylabel="estimate λ̂ (± 3 SE)", title="Estimates against exact learning coefficients")
         label_log_axis(axes.xaxis), label_log_axis(axes.yaxis)
         _legend(axes, lines, extra=[Line2D([], [], color="0.4", linestyle="--", label="y = x"),
-                                    Line2D([], [], color="k", marker="_", linestyle="none", markersize=12,
-                                           label="finite-n truth")])
+                                    Line2D([], [], linestyle="none", **TRUTH_MARK, label="finite-n truth")])
         axes.grid(True, which="major", alpha=0.25)
         return _save(figure, path)
 
 
 def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
     """Relative error (λ̂ − λ)/λ ± 3 SE against the number of parameters d, each estimate over
-    the grey interval its accuracy gate accepts, in the same units."""
+    the grey interval its accuracy gate accepts, in the same units, with the finite-n truth's
+    own distance from λ marked where it was computed: the part of the error that is the
+    estimand's at this nβ, not the estimator's."""
     with new_figure(figsize=(8.4, 4.6)) as figure:
         axes = figure.subplots()
         estimated = _estimated(lines)
@@ -66,12 +68,15 @@ def plot_error_vs_dim(lines: list[dict[str, Any]], path: Path) -> Path:
                 low, high = line["gates"]["accuracy"]["interval"]
                 axes.plot([x, x], [100 * (low / lam - 1), 100 * (high / lam - 1)], color=ACCEPTED, linewidth=7,
                           solid_capstyle="butt", zorder=1)
+            if line.get("finite_n_truth") is not None:
+                axes.plot(x, 100 * (line["finite_n_truth"] / lam - 1), **TRUTH_MARK, zorder=2)
             _estimate(axes, line, x, 100 * (line["llc_mean"] / lam - 1), 300 * (line["llc_se"] or 0) / lam)
         axes.axhline(0, color="0.4", linewidth=1, zorder=0)
         axes.set(xscale="log", xlabel="parameters d", ylabel="(λ̂ − λ)/λ, % (± 3 SE)",
                  title="Relative error against model size")
         label_log_axis(axes.xaxis)
-        _legend(axes, lines)
+        _legend(axes, lines, extra=[Line2D([], [], linestyle="none", **TRUTH_MARK, label="finite-n truth")]
+                if any(line.get("finite_n_truth") is not None for line in estimated) else ())
         axes.grid(True, which="major", alpha=0.25)
         return _save(figure, path)
 
