@@ -124,15 +124,17 @@ def _classes(args):
 
 
 def _theory_transitions(args) -> Result:
-    from sltlab.theory.free_energy import N_MAX, critical_n, preferred_at, transitions
+    from sltlab.theory.free_energy import N_MAX, N_MIN, critical_n, preferred_at, transitions
 
     title, classes, laplace, note = _classes(args)
     found = transitions(classes)
-    lines = [title, *([note] if note else []), f"{'phase':<22}{'L':>10}{'λ':>7}{'m':>3}{'c = ½‖w*‖²':>12}"]
+    lines = [title, *([note] if note else []), f"{'phase':<22} {'L':>11} {'λ':>6} {'m':>2} {'c = ½‖w*‖²':>11}"]
     phases = [p for members in classes.values() for p in members]
-    for phase in phases:
-        lines.append(f"{phase.name:<22}{float(phase.loss):>10.5f}{str(phase.lam):>7}{phase.multiplicity:>3}"
-                     f"{float(phase.constant):>12.5f}")
+    for phase in phases:   # general format: a teacher's scale can make L and c any size
+        lines.append(f"{phase.name:<22} {float(phase.loss):>11.6g} {str(phase.lam):>6} {phase.multiplicity:>2} "
+                     f"{float(phase.constant):>11.6g}")
+    first = preferred_at(classes, N_MIN)
+    lines.append(f"preferred at n = {N_MIN:g}, the start of the range searched: {first}")
     rows = []
     for t in found:
         row = t.as_dict()
@@ -146,7 +148,8 @@ def _theory_transitions(args) -> Result:
     last = preferred_at(classes, N_MAX)
     lines.append(f"preferred at n = {N_MAX:.0e}, the end of the range searched: {last}")
     return Result({"title": title, "note": note, "phases": [p.as_dict() for p in phases], "transitions": rows,
-                   "n_max": N_MAX, "preferred_at_n_max": last}, "\n".join(lines))
+                   "n_min": N_MIN, "preferred_at_n_min": first, "n_max": N_MAX, "preferred_at_n_max": last},
+                  "\n".join(lines))
 
 
 def _plot_transitions(args) -> Result:
