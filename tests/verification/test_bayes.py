@@ -226,13 +226,13 @@ def test_a_transition_past_the_range_searched_is_said_so(capsys):
 
 
 def test_a_transition_before_the_range_searched_is_said_so_and_large_numbers_keep_their_columns(capsys):
-    """With s₁ = 10⁶ rank 1 wins from n = 3 on (rank 0's loss is 5·10¹¹), so no transition is found
-    at all; the table had run the multiplicity into c = 10⁶ ("11000000.00000")."""
+    """With s₁ = 10⁶ rank 1 wins from n = 3 on (rank 0's loss is 5·10¹¹): no transition is found.
+    The table had run the multiplicity into c = 10⁶ ("11000000.00000")."""
     code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1e6", "1e-6")
-    assert code == 0 and "→" not in out
-    assert "preferred at n = 3, the start of the range searched: rank 1" in out.splitlines()
-    assert out.splitlines()[2].split() == ["rank", "0", "5e+11", "8", "2", "0"]
-    assert out.splitlines()[3].split() == ["rank", "1", "5e-13", "10", "1", "1e+06"]
+    lines = out.splitlines()
+    assert code == 0 and "→" not in out and "preferred at n = 3, the start of the range searched: rank 1" in lines
+    assert [line.split() for line in lines[2:4]] == [["rank", "0", "5e+11", "8", "2", "0"],
+                                                     ["rank", "1", "5e-13", "10", "1", "1e+06"]]
     code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1e6", "1e-6",
                        "--json")
     result = json.loads(out)
