@@ -233,9 +233,8 @@ def test_a_transition_before_the_range_searched_is_said_so_and_large_numbers_kee
     assert code == 0 and "→" not in out and "preferred at n = 3, the start of the range searched: rank 1" in lines
     assert [line.split() for line in lines[2:4]] == [["rank", "0", "5e+11", "8", "2", "0"],
                                                      ["rank", "1", "5e-13", "10", "1", "1e+06"]]
-    code, out, _ = run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1e6", "1e-6",
-                       "--json")
-    result = json.loads(out)
+    result = json.loads(run(capsys, "theory", "transitions", "--widths", "6", "3", "6", "--singular-values", "1e6",
+                            "1e-6", "--json")[1])
     assert (result["n_min"], result["preferred_at_n_min"], result["transitions"]) == (3.0, "rank 1", [])
 
 
