@@ -26,7 +26,7 @@ from sltlab.estimators.loss_probes import (refuse_cut_gradients, refuse_unfaithf
                                            refuse_unreproducible_losses)
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
-from sltlab.estimators.sample_losses import LOSSES, check_logits, sigmoid_note
+from sltlab.estimators.sample_losses import LOSSES, check_logits, class_axis_note, sigmoid_note
 from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
@@ -84,8 +84,9 @@ class Prepared(NamedTuple):
         (:func:`~sltlab.estimators.loss_probes.refuse_cut_gradients`,
         :func:`~sltlab.estimators.loss_probes.refuse_unfaithful_gradients`), and, with loss
         'cross_entropy', outputs that are probabilities already
-        (:func:`~sltlab.estimators.sample_losses.check_logits`); with 'binary_cross_entropy'
-        outputs that all lie in [0, 1] get a note (``sigmoid_note``)."""
+        (:func:`~sltlab.estimators.sample_losses.check_logits`), and outputs whose classes could
+        lie along either of two axes of one length get a note (``class_axis_note``); with
+        'binary_cross_entropy' outputs that all lie in [0, 1] get a note (``sigmoid_note``)."""
         adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
                                   targets=self.targets, fields=self.rows.fields)
         kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
@@ -99,7 +100,9 @@ class Prepared(NamedTuple):
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
             refuse_unfaithful_gradients(adapter, head)
             if self.sample_loss is LOSSES["cross_entropy"]:
-                check_logits(adapter.outputs(head))
+                outputs = adapter.outputs(head)
+                check_logits(outputs)
+                adapter.notes += class_axis_note(outputs)
             if self.sample_loss is LOSSES["binary_cross_entropy"]:
                 adapter.notes += sigmoid_note(adapter.outputs(head))
         return adapter

@@ -85,6 +85,18 @@ def sigmoid_note(output: Tensor | None) -> tuple[str, ...]:
             "another likelihood; leave the sigmoid out of the module",)
 
 
+def class_axis_note(output: Tensor | None) -> tuple[str, ...]:
+    """A note when the outputs of a sequence ([b, C, …, d]) have as many classes along dimension 1
+    as positions along the last: torch's [b, C, T] and a language model's [b, T, C] are then the
+    same shape, and loss 'cross_entropy' reads the classes along dimension 1 either way."""
+    if not isinstance(output, Tensor) or output.dim() < 3 or output.shape[1] != output.shape[-1]:
+        return ()
+    return (f"the outputs' shape {_rows(output.shape)} has as many entries along dimension 1 as along the last: "
+            f"loss 'cross_entropy' reads the {output.shape[1]} classes along dimension 1, as torch does; if the "
+            "module gives a sequence's outputs as [b, T, C] (a language model's), give them as [b, C, T] "
+            "(outputs.transpose(1, 2)), or λ̂ is of another likelihood",)
+
+
 def check_binary_targets(target: Tensor) -> None:
     """Refuse binary cross-entropy targets outside [0, 1]: with y > 1 or y < 0 the loss is
     unbounded below in the logit, so it has no minimum and λ̂ no meaning (labels −1/+1 are the
