@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
 from sltlab.estimators.data_rows import Rows, read_rows
@@ -96,6 +96,7 @@ class Prepared(NamedTuple):
                               "(dtype=)",)
         head = _probe_rows(self.rows) if traced else None
         if head is not None:
+            self._refuse_targets_saying_which(adapter, head)
             refuse_unreproducible_losses(adapter, head)
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
             refuse_unfaithful_gradients(adapter, head)
@@ -106,6 +107,19 @@ class Prepared(NamedTuple):
             if self.sample_loss is LOSSES["binary_cross_entropy"]:
                 adapter.notes += sigmoid_note(adapter.outputs(head))
         return adapter
+
+    def _refuse_targets_saying_which(self, adapter: FunctionalModel, head: tuple) -> None:
+        """A named loss's refusal of the targets on the first rows, with the note that says which
+        tensor it compared the outputs with, where the data hold more than two and it took the last
+        by default: a Dataset giving (x, y, index) had the index refused as targets of the wrong
+        shape, with y[:, None] as the remedy for a y that had the right one."""
+        said = [note for note in self.notes if note.startswith("the data hold ")]
+        outputs = adapter.outputs(head) if said else None
+        if isinstance(outputs, Tensor):
+            try:
+                self.sample_loss(outputs, head[self.targets])
+            except ValueError as error:
+                raise ValueError(f"{error}; {said[0]}") from None
 
     def estimate(self, adapter: FunctionalModel, restriction=None, config: LLCConfig | None = None,
                  progress: bool = False, compare_with_minimum: bool = True) -> LLCResult:

@@ -40,7 +40,11 @@ def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...
     for index, value in enumerate(values):
         where = names[index] if names else index
         if not isinstance(value, Tensor) or value.dim() == 0:
-            raise ValueError(f"batch field {where!r} is {type(value).__name__}, not a tensor with a row per sample")
+            carry = (": every field of a tuple batch must be one, since leaving one out would shift the others; a "
+                     "Dataset that returns a dict carries other fields (names, ids), which are left out"
+                     if names is None and len(values) > 1 else "")
+            raise ValueError(f"batch field {where!r} is {type(value).__name__}, not a tensor with a row per "
+                             f"sample{carry}")
         refuse_unstrided(value, f"batch field {where!r}")
     return names, tuple(value.detach() for value in values)   # data is never differentiated
 

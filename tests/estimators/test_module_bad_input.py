@@ -5,7 +5,8 @@ submodule or as something else, two restrictions of the same parameters, single 
 loader without batching, a module or loss the data do not fit, a module whose outputs are
 probabilities already given to cross-entropy, a forward or loss that draws random numbers in eval
 mode or gives a row a loss that depends on the rows beside it (noise drawn after a seed fixed in
-the forward among the causes named), sparse data, and a precision too coarse for the nβ asked."""
+the forward among the causes named), sparse data, an index or names beside inputs and targets,
+and a precision too coarse for the nβ asked."""
 
 import warnings
 
@@ -189,6 +190,18 @@ def test_sparse_data_are_refused_with_the_remedy(regression):
                                                  torch.stack([r[1] for r in rows])))
     with pytest.raises(ValueError, match=r"^batch field 0 is a sparse_coo tensor: "):
         estimate_llc(model, loader, **SHORT)
+
+
+def test_an_index_or_names_beside_inputs_and_targets_are_refused_saying_which_field(regression):
+    model, x, y = regression
+    with pytest.raises(ValueError, match=r"\(e.g. targets y\[:, None\] for outputs \[b, 1\]\); the data hold 3 tensors "
+                                         r"per row: the module received tensor 0 and loss 'mse' compared its outputs "
+                                         r"with tensor 2, the last \(inputs=, targets= choose others\)$"):
+        estimate_llc(model, (x, y, torch.arange(len(x))), **SHORT)   # a Dataset's (x, y, index)
+    named = DataLoader([(x[i], y[i], f"row {i}") for i in range(len(x))], batch_size=16)
+    with pytest.raises(ValueError, match=r"^batch field 2 is tuple, not a tensor with a row per sample: every field "
+                                         r"of a tuple batch must be one, .* a Dataset that returns a dict carries"):
+        estimate_llc(model, named, **SHORT)
 
 
 def test_a_class_index_beyond_the_outputs_is_blamed_on_the_data_not_on_batching(regression):
