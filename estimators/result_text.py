@@ -25,7 +25,8 @@ def result_summary(result) -> dict[str, Any]:
 
 
 def result_text(result) -> str:
-    """:func:`result_summary` as a few lines, for ``print(result)``."""
+    """:func:`result_summary` as a few lines, for ``print(result)``: the estimate, its diagnostics,
+    the settings, then every warning and every note."""
     facts = result_summary(result)
     size = "" if facts["n"] is None else f", n = {facts['n']:,}"
     if facts["llc"] is None:
@@ -55,6 +56,7 @@ def result_text(result) -> str:
         fluctuation = facts["singular_fluctuation"]
         lines.append(f"  singular fluctuation ν̂ = {fluctuation['mean']:.4g} ± {shown(fluctuation['standard_error'])}")
     lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
+    lines += [f"  note: {note}" for note in facts["notes"]]   # how the inputs were read, as the suites print them
     lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
     return "\n".join(lines)
 

@@ -279,6 +279,7 @@ def test_a_result_prints_as_a_short_table_and_summarises_itself_as_a_dict():
     head = text.splitlines()[0]
     assert head.startswith(f"LLCResult: λ̂ = {result.mean:.4f} ± ") and "n = 64" in head
     assert "chains 2 (dropped: none)" in text and "w* true parameter" in text and "result.trace" in text
+    assert result.notes and all(f"  note: {note}" in text.splitlines() for note in result.notes)
     summary = result.summary()
     assert json.loads(json.dumps(summary)) == summary     # JSON-ready
     assert summary["llc"] == result.mean and summary["rhat"] == result.rhat and summary["chains"] == 2
