@@ -148,6 +148,15 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
         curve.means for curve in expected]
 
 
+def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shares(files, capsys):
+    folder = files[0]
+    argv = ["estimate", "module", "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"), *SHORT]
+    mse = "loss 'mse' is the unit-variance Gaussian negative log-likelihood"
+    assert main([*argv, "--checkpoint", str(folder / "final.pt")]) == 0 and f"  note: {mse}" in capsys.readouterr().out
+    assert main([*argv, "--checkpoint", *(str(folder / f"step{step}.pt") for step in STEPS[:2])]) == 0
+    assert f"note, at every checkpoint: {mse}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "{f}/net.py"], "--model takes FILE.py:NAME"),
     (["--model", "{f}/nothing.py:build"], "--model: no file"),

@@ -151,6 +151,9 @@ def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
     lines += [f"{step:>10g}  {shown(row['llc']):>10}  {shown(row['standard_error']):>9}  "
               f"{shown(row['rhat'], 3):>6}  {_whole(row['ess']):>6}  "
               f"{len(row['warnings'])}" for step, row in zip(steps, curve["checkpoints"])]
+    rows = curve["checkpoints"]   # what the reading of the model and data noted at every checkpoint, once
+    lines += [f"note, at every checkpoint: {note}" for note in rows[0]["notes"]
+              if all(note in row["notes"] for row in rows)]
     if curve["unmixed_checkpoints"]:
         lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat above "
                      "1.05 or ESS under 200, or either not computable; result warnings in --json): their λ̂ and "
