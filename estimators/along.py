@@ -51,13 +51,20 @@ class LLCAlongTraining(NamedTuple):
         return [result.mean for result in self.results]
 
     def __repr__(self) -> str:
-        """A line per checkpoint (λ̂ ± SE, R-hat, ESS, warnings), after how they were sampled."""
+        """A line per checkpoint (λ̂ ± SE, R-hat, ESS, warnings), after how they were sampled, and
+        the notes every checkpoint shares."""
         lines = [f"LLCAlongTraining: {len(self.results)} checkpoints; {self.note}"]
         lines += [f"  checkpoint {index}: λ̂ = {shown(result.mean)} ± {shown(result.standard_error)}   R-hat "
                   f"{shown(result.rhat)}   ESS {'—' if result.ess is None else f'{result.ess:.0f}'}"
                   + (f"   ({len(result.warnings)} warning(s))" if result.warnings else "")
                   for index, result in enumerate(self.results)]
+        lines += [f"  note, at every checkpoint: {note}" for note in self.shared_notes]
         return "\n".join(lines + ["  (.results holds each checkpoint's full result)"])
+
+    @property
+    def shared_notes(self) -> list[str]:
+        """The notes every checkpoint's result carries (how the model and data were read), in order."""
+        return [note for note in self.results[0].notes if all(note in result.notes for result in self.results)]
 
     @property
     def standard_errors(self) -> list[float | None]:

@@ -70,7 +70,9 @@ def test_each_warning_names_its_checkpoint_and_the_calibrated_step_says_where_it
                for result in along.results)
     assert len({result.config.step_size for result in along.results}) == 3
     lines = repr(along).splitlines()
-    assert len(lines) == 5 and lines[2].startswith(f"  checkpoint 1: λ̂ = {along.results[1].mean:.4g} ± ")
+    shared = [f"  note, at every checkpoint: {note}" for note in along.results[0].notes]   # the same data for all
+    assert lines[2].startswith(f"  checkpoint 1: λ̂ = {along.results[1].mean:.4g} ± ") and lines[4:-1] == shared
+    assert along.shared_notes and along.shared_notes == list(along.results[2].notes)
 
 
 def test_one_calibration_sets_the_step_of_every_checkpoint():

@@ -141,7 +141,8 @@ def _curve(along, steps: list[float], paths: list[str]) -> dict:
     return {"restricted_to": along.results[0].restricted_to, "note": along.note, "calibrated_at": along.calibrated_at,
             "checkpoints": [{"file": path, "step": step, "mixed": mixed, **result.summary()}
                             for path, step, mixed, result in zip(paths, steps, along.mixed, along.results)],
-            "unmixed_checkpoints": along.mixed.count(False), "stages": stages, "stages_not_read": why_not}
+            "unmixed_checkpoints": along.mixed.count(False), "shared_notes": along.shared_notes, "stages": stages,
+            "stages_not_read": why_not}
 
 
 def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
@@ -151,9 +152,7 @@ def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
     lines += [f"{step:>10g}  {shown(row['llc']):>10}  {shown(row['standard_error']):>9}  "
               f"{shown(row['rhat'], 3):>6}  {_whole(row['ess']):>6}  "
               f"{len(row['warnings'])}" for step, row in zip(steps, curve["checkpoints"])]
-    rows = curve["checkpoints"]   # what the reading of the model and data noted at every checkpoint, once
-    lines += [f"note, at every checkpoint: {note}" for note in rows[0]["notes"]
-              if all(note in row["notes"] for row in rows)]
+    lines += [f"note, at every checkpoint: {note}" for note in curve["shared_notes"]]
     if curve["unmixed_checkpoints"]:
         lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat above "
                      "1.05 or ESS under 200, or either not computable; result warnings in --json): their λ̂ and "
