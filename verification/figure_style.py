@@ -49,3 +49,9 @@ def label_log_axis(axis) -> None:
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FormatStrFormatter("%g"))
     axis.set_minor_locator(NullLocator())
+
+
+def text_points(text: str, fontsize: float) -> float:
+    """About how wide ``text`` is set, in points: its longest line, each character taken as 0.6
+    of the font size (about the mean width of the sans-serif faces' letters and digits)."""
+    return 0.6 * fontsize * max(map(len, text.splitlines() or [""]))

@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 from sltlab.theory import deep_linear, dln_staircase
 from sltlab.theory.coefficient import require_int
 from sltlab.theory.deep_linear import validate_widths
-from sltlab.verification.figure_style import new_figure, save
+from sltlab.verification.figure_style import new_figure, save, text_points
 MAX_ANNOTATED_SIDE = 24  # phase diagrams up to this many columns and rows print their values
 # Cells narrower than this (points) are drawn without their white edges, which would cover them:
 # at 3,000 hidden widths on 16 inches the edges alone filled the picture.
@@ -82,8 +82,8 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
 
 def labels_fit(labels: Sequence[str], axes_inches: float, fontsize: float = 9) -> bool:
     """Whether one label per point, points evenly spaced across ``axes_inches``, leaves each
-    label room (a character taken as 0.6 of the font size wide) without touching its neighbours."""
-    widest = 0.6 * fontsize * max(map(len, labels))
+    label room (:func:`text_points`) without touching its neighbours."""
+    widest = max(text_points(label, fontsize) for label in labels)
     return widest <= 0.9 * 72 * axes_inches / (len(labels) + 1)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from sltlab.theory.free_energy import Phase, PhaseClass, class_free_energy, predicted_occupancy, transitions
-from sltlab.verification.figure_style import new_figure, save
+from sltlab.verification.figure_style import new_figure, save, text_points
 
 CLASS_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                  "tab:olive", "tab:cyan")
@@ -128,14 +128,15 @@ LABEL_HEIGHTS = (0.5, 0.3, 0.7, 0.15, 0.85)   # where transition labels go, in t
 def label_heights(at: Sequence[float], labels: Sequence[str], decades: float, axes_points: float = 400) -> list[float]:
     """A height on the share axis for the label of each transition at n = ``at`` (increasing),
     each the first of ``LABEL_HEIGHTS`` where it does not run into the label before it at that
-    height: a label starts at its n and takes its longest line's width (characters at 0.6 of the
-    8-point font) of the ``axes_points`` that span ``decades`` decades of n."""
+    height: a label starts at its n and takes its width in the 8-point font (:func:`text_points`)
+    of the ``axes_points`` that span ``decades`` decades of n."""
     ends: dict[float, float] = {}   # height → where, in log10 n, the last label placed there ends
     heights = []
     for n, label in zip(at, labels):
         start = np.log10(n)
-        width = 0.6 * 8 * max(map(len, label.splitlines())) / axes_points * decades
-        height = next((h for h in LABEL_HEIGHTS if ends.get(h, -np.inf) < start), LABEL_HEIGHTS[len(heights) % 5])
+        width = text_points(label, 8) / axes_points * decades
+        crowded = LABEL_HEIGHTS[len(heights) % len(LABEL_HEIGHTS)]   # every height taken: overlap, in turn
+        height = next((h for h in LABEL_HEIGHTS if ends.get(h, -np.inf) < start), crowded)
         ends[height] = start + width
         heights.append(height)
     return heights
