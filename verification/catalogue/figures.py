@@ -64,7 +64,8 @@ def plot_staircase(widths: Sequence[int], path: str | Path) -> Path:
                        label=f"regular model d/2 = {half_dim:g}")
         else:
             ax.plot([], [], " ", label=f"regular model d/2 = {half_dim:g} (off scale)")
-        for rank, lc in zip(ranks, staircase) if labels_fit([str(lc.lam) for lc in staircase], 7 * 0.85) else ():
+        axes_inches = 0.85 * fig.get_figwidth()   # the axes' share of the figure's width
+        for rank, lc in zip(ranks, staircase) if labels_fit([str(lc.lam) for lc in staircase], axes_inches) else ():
             ax.annotate(f"{lc.lam}", (rank, lc.lam_float), textcoords="offset points",
                         xytext=(0, 8), ha="center", va="bottom", fontsize=9, color="0.15")
             if lc.multiplicity > 1:
