@@ -5,6 +5,7 @@ and :func:`sltlab.estimators.estimate_llc_along` read their ``data`` with."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,10 +38,12 @@ GATHER_LIMIT_BYTES = 2**30   # a map-style Dataset whose rows take more than thi
 
 
 def read_rows(data: Any, stream: bool | None = None) -> Rows:
-    """``data`` as n rows: a tuple of tensors as it is (NumPy arrays read as tensors); a Dataset or
-    a DataLoader read once, batch by batch, and concatenated (tuple, list, dict or single-tensor batches), or, when
-    ``stream`` is True or its rows would take more than ``GATHER_LIMIT_BYTES`` (``stream``
-    None), left where it is and read slice by slice (:class:`StreamedRows`)."""
+    """``data`` as n rows: a tuple of tensors as it is (NumPy arrays read as tensors), a dict of
+    them as named fields (what is no tensor with a row per sample left out, as from a loader's
+    dict batches); a Dataset or a DataLoader read once, batch by batch, and concatenated (tuple,
+    list, dict or single-tensor batches), or, when ``stream`` is True or its rows would take more
+    than ``GATHER_LIMIT_BYTES`` (``stream`` None), left where it is and read slice by slice
+    (:class:`StreamedRows`)."""
     if stream not in (None, True, False):
         raise ValueError(f"stream must be True, False or None (stream above {GATHER_LIMIT_BYTES >> 30} GiB of rows), "
                          f"got {stream!r}")
@@ -56,13 +59,20 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
         for index, tensor in enumerate(data):
             refuse_unstrided(tensor, f"data tensor {index}")
         return Rows(tuple(data), None, ())
+    if isinstance(data, Mapping):   # named columns, read as a loader's dict batches are
+        if stream:
+            raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
+        fields, tensors = batch_columns({key: torch.from_numpy(value) if isinstance(value, np.ndarray) and
+                                         value.dtype != object else value for key, value in data.items()})
+        left_out = _left_out(data, fields)
+        return Rows(tensors, fields, tuple(_left_out_note(left_out)), left_out)
     if isinstance(data, DataLoader):
         loader, source = data, "the DataLoader's"
     elif isinstance(data, Dataset) and hasattr(data, "__len__"):
         loader, source = DataLoader(data, batch_size=GATHER_BATCH, shuffle=False), "the Dataset's"
     else:
-        raise ValueError(f"data must be a DataLoader, a Dataset with a length, or a tuple of tensors, "
-                         f"got {type(data).__name__}")
+        raise ValueError(f"data must be a DataLoader, a Dataset with a length, a tuple of tensors or a dict of named "
+                         f"tensors, got {type(data).__name__}")
     refusal = stream_refusal(loader) if stream is not False else "stream=False"
     if stream and refusal:
         raise ValueError(f"stream=True cannot read these rows by index: {refusal} (leave stream unset to read "

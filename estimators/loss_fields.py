@@ -27,6 +27,10 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Seq
     Without ``inputs``, dict batches give the module their ``x``/``input``/``inputs``, or else
     every field its forward's parameters (``forward``) name, less targets, as ``model(**batch)``
     would, where they hold every parameter without a default; a note says which."""
+    if isinstance(loss, type) and issubclass(loss, nn.Module):   # callable, but it makes a module, not losses
+        name = f"nn.{loss.__qualname__}" if loss.__module__.startswith("torch.nn") else loss.__qualname__
+        example = f", such as {name}(reduction='none')" if name.startswith("nn.") else ""
+        raise ValueError(f"loss={name} is a class: give an instance of it{example}")
     fields = rows.fields
     notes: tuple[str, ...] = ()
     if inputs is None and fields is not None and not any(key in fields for key in INPUT_KEYS):

@@ -230,6 +230,8 @@ def _in_inference_mode(call):
     (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([{"a": r, "b": r} for r in x])), "name the module's input"),
     (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([(r, "label") for r in x], batch_size=4)), "not a tensor"),
     (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:5])), "different numbers of rows"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), loss=nn.MSELoss),   # torch's message on a Tensor's truth had come
+     r"^loss=nn\.MSELoss is a class: give an instance of it, such as nn\.MSELoss\(reduction='none'\)$"),
     # outputs [b, 1] against targets [b] would broadcast to [b, b]: a large negative λ̂, silently
     (lambda x: estimate_llc(nn.Linear(2, 1), (x, x[:, 0])), r"outputs of shape \[b, 1\] with targets of shape \[b\]"),
     (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:, :1])), "must have the same shape"),
@@ -261,13 +263,15 @@ def test_bad_input_is_a_one_line_value_error(call, match):
     assert "\n" not in str(error.value)
 
 
-def test_data_that_requires_grad_or_comes_as_numpy_arrays_is_read_as_plain_numbers():
+def test_data_that_requires_grad_or_comes_as_numpy_arrays_or_a_dict_is_read_as_plain_numbers():
     torch.manual_seed(0)
     x, module = torch.randn(32, 2), nn.Linear(2, 2)
     plain = judged(lambda: estimate_llc(module, (x, x), config=SHORT))
     tracked = judged(lambda: estimate_llc(module, (x.clone().requires_grad_(), x), config=SHORT))
     arrays = judged(lambda: estimate_llc(module, [x.numpy(), x.numpy()], config=SHORT))
-    assert tracked.mean == plain.mean == arrays.mean
+    named = judged(lambda: estimate_llc(module, {"x": x, "y": x.numpy(), "id": ["a"] * 32}, config=SHORT))
+    assert tracked.mean == plain.mean == arrays.mean == named.mean   # a dict was refused as data
+    assert "dict fields that hold no tensor with a row per sample were left out: id" in named.notes
 
 
 def test_a_result_prints_as_a_short_table_and_summarises_itself_as_a_dict():

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
 from sltlab.estimators.checkpoints import Checkpoint, saved_value, state_of
 
@@ -58,20 +57,7 @@ def _raised(error: Exception, path: Path) -> str:
     return f"{type(error).__name__}: {error}{where}"
 
 
-class Columns(Dataset):
-    """A dict of column tensors of n rows served one row (a dict) at a time."""
-
-    def __init__(self, columns: dict[str, Tensor]):
-        self.columns = columns
-
-    def __len__(self) -> int:
-        return len(next(iter(self.columns.values())))
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {key: column[index] for key, column in self.columns.items()}
-
-
-def load_data(path: str) -> tuple[Tensor, ...] | Columns:
+def load_data(path: str) -> tuple[Tensor, ...] | dict[str, Tensor]:
     """A ``torch.save`` file of a tuple or list of tensors (inputs first, targets last), or of
     a dict of named tensors, each with a row per sample."""
     value = saved_value(path, "--data")
@@ -82,7 +68,7 @@ def load_data(path: str) -> tuple[Tensor, ...] | Columns:
         if len({len(item) for item in value.values()}) > 1:
             raise ValueError(f"--data {path}: the tensors have different numbers of rows "
                              f"({', '.join(f'{key} {len(item)}' for key, item in value.items())})")
-        return Columns(dict(value))
+        return dict(value)
     raise ValueError(f"--data {path} holds a {type(value).__name__}: save a tuple of tensors (inputs, targets) or a "
                      "dict of named tensors, each with a row per sample")
 
