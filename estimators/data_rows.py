@@ -64,6 +64,9 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
             raise ValueError("stream=True reads a Dataset or DataLoader slice by slice; tensors are in memory already")
         fields, tensors = batch_columns({key: torch.from_numpy(value) if isinstance(value, np.ndarray) and
                                          value.dtype != object else value for key, value in data.items()})
+        if len({len(tensor) for tensor in tensors}) > 1:
+            raise ValueError("the tensors have different numbers of rows "
+                             f"({', '.join(f'{key} {len(tensor)}' for key, tensor in zip(fields, tensors))})")
         left_out = _left_out(data, fields)
         return Rows(tensors, fields, tuple(_left_out_note(left_out)), left_out)
     if isinstance(data, DataLoader):
