@@ -230,6 +230,8 @@ def _in_inference_mode(call):
     (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([{"a": r, "b": r} for r in x])), "name the module's input"),
     (lambda x: estimate_llc(nn.Linear(2, 2), DataLoader([(r, "label") for r in x], batch_size=4)), "not a tensor"),
     (lambda x: estimate_llc(nn.Linear(2, 2), (x, x[:5])), "different numbers of rows"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), {"x": x, "y": x[:5]}),
+     r"^the tensors have different numbers of rows \(x 10, y 5\)$"),
     (lambda x: estimate_llc(nn.Linear(2, 2), (x, x), loss=nn.MSELoss),   # torch's message on a Tensor's truth had come
      r"^loss=nn\.MSELoss is a class: give an instance of it, such as nn\.MSELoss\(reduction='none'\)$"),
     # outputs [b, 1] against targets [b] would broadcast to [b, b]: a large negative λ̂, silently
