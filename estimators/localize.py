@@ -31,7 +31,7 @@ class Localization(NamedTuple):
 
     center: Tensor           # [d]
     kind: str                # "empirical_minimum" or "true_parameter"
-    iterations: int
+    iterations: int          # L-BFGS's; where it stopped early (enough_drop), its evaluations of L_n
     gradient_norm: float     # ‖∇L_n‖ at the centre
     loss_drop: float         # L_n(w0) − L_n(ŵ)
     center_loss: float       # L_n at the centre
@@ -116,6 +116,7 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     needs no minimum."""
     shape = (1, start.numel())
     begun = time.perf_counter()
+    # the comparison (enough_drop) is bounded in time by the stop itself, so it never says it is long
     evaluations, deadline, said = [0], begun + enough_after, [enough_drop is not None]
 
     def value_and_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
@@ -145,10 +146,11 @@ def empirical_minimum(loss: Loss, start: Tensor, data: Any, *, max_iterations: i
     if not (math.isfinite(final) and bool(torch.isfinite(center).all())):
         raise ValueError("L-BFGS from the given parameter reached a non-finite loss: localize at the given "
                          "parameter (localize_at='true_parameter') or check the model and data")
-    check_bounded_below(initial, final, float((center - start.to(torch.float64)).norm()))
+    distance = float((center - start.to(torch.float64)).norm())
+    check_bounded_below(initial, final, distance)
     converged = float(np.abs(gradient).max()) <= 10 * tolerance
     return Localization(center, "empirical_minimum", iterations, float(np.linalg.norm(gradient)),
-                        initial - final, final, float((center - start.to(torch.float64)).norm()), converged)
+                        initial - final, final, distance, converged)
 
 
 def say_a_long_localisation(elapsed: float, evaluations: int, max_iterations: int) -> None:

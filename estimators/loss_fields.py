@@ -18,6 +18,7 @@ from sltlab.estimators.streamed import first_rows
 
 INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
+COLUMNS_NOTE = "the data hold "   # how the note opens that says which of more than two tensors were read
 
 
 def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Sequence[inspect.Parameter] = ()):
@@ -66,7 +67,7 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Seq
         if targets is None:
             targets = _default_targets(repr(loss), rows)
             if fields is None and rows.columns > 2:
-                notes += (f"the data hold {rows.columns} tensors per row: the module received {_tensors(inputs)} "
+                notes += (f"{COLUMNS_NOTE}{rows.columns} tensors per row: the module received {_tensors(inputs)} "
                           f"and loss {loss!r} compared its outputs with tensor {rows.columns - 1}, the last (inputs=, "
                           "targets= choose others)",)
         if loss == "mse":

@@ -21,7 +21,7 @@ from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.failure_place import parameters_of
 from sltlab.estimators.functional import FunctionalModel
-from sltlab.estimators.loss_fields import resolve_loss
+from sltlab.estimators.loss_fields import COLUMNS_NOTE, resolve_loss
 from sltlab.estimators.loss_probes import (refuse_cut_gradients, refuse_unfaithful_gradients,
                                            refuse_unreproducible_losses)
 from sltlab.estimators.posterior import no_gradient
@@ -96,26 +96,26 @@ class Prepared(NamedTuple):
                               "(dtype=)",)
         head = _probe_rows(self.rows) if traced else None
         if head is not None:
-            self._refuse_targets_saying_which(adapter, head)
+            outputs = adapter.outputs(head)   # the module's on the first rows, at its own values
+            self._refuse_targets_saying_which(outputs, head)
             refuse_unreproducible_losses(adapter, head)
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)
             refuse_unfaithful_gradients(adapter, head)
             if self.sample_loss is LOSSES["cross_entropy"]:
-                outputs = adapter.outputs(head)
                 check_logits(outputs)
                 adapter.notes += class_axis_note(outputs)
             if self.sample_loss is LOSSES["binary_cross_entropy"]:
-                adapter.notes += sigmoid_note(adapter.outputs(head))
+                adapter.notes += sigmoid_note(outputs)
         return adapter
 
-    def _refuse_targets_saying_which(self, adapter: FunctionalModel, head: tuple) -> None:
-        """A named loss's refusal of the targets on the first rows, with the note that says which
-        tensor it compared the outputs with, where the data hold more than two and it took the last
-        by default: a Dataset giving (x, y, index) had the index refused as targets of the wrong
-        shape, with y[:, None] as the remedy for a y that had the right one."""
-        said = [note for note in self.notes if note.startswith("the data hold ")]
-        outputs = adapter.outputs(head) if said else None
-        if isinstance(outputs, Tensor):
+    def _refuse_targets_saying_which(self, outputs: Tensor | None, head: tuple) -> None:
+        """A named loss's refusal of the targets on the first rows (``outputs``, the module's
+        there), with the note that says which tensor it compared the outputs with, where the data
+        hold more than two and it took the last by default: a Dataset giving (x, y, index) had the
+        index refused as targets of the wrong shape, with y[:, None] as the remedy for a y that had
+        the right one."""
+        said = [note for note in self.notes if note.startswith(COLUMNS_NOTE)]
+        if said and isinstance(outputs, Tensor):
             try:
                 self.sample_loss(outputs, head[self.targets])
             except ValueError as error:
