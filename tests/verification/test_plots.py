@@ -104,24 +104,42 @@ def test_a_log_axis_within_one_decade_has_labelled_ticks():
     assert {"2", "5", "10", "20"} <= set(labels)
 
 
-def test_the_suite_figures_draw_what_the_gate_accepts(tmp_path, monkeypatch):
+def _drawn(monkeypatch, plot, lines, path):
+    """What ``plot(lines, path)`` draws on its axes: the gate's grey bars as (low, high) and the
+    finite-n truths' marks (not the error bars' caps, which are smaller), as y values."""
+    from matplotlib.colors import to_rgba
+
+    from sltlab.verification.figure_style import ACCEPTED
     from sltlab.verification.suite import figures
+
+    seen = {}
+
+    def keep(figure, path):
+        marks = figure.axes[0].lines
+        seen["bars"] = [tuple(float(y) for y in mark.get_ydata()) for mark in marks
+                        if to_rgba(mark.get_color()) == to_rgba(ACCEPTED) and mark.get_linewidth() == 7]
+        seen["truths"] = [float(mark.get_ydata()[0]) for mark in marks if mark.get_marker() == "_"
+                          and mark.get_markersize() == figures.TRUTH_MARK["markersize"]]
+        return figures.save(figure, path)
+
+    monkeypatch.setattr(figures, "_save", keep)
+    assert plot(lines, path).read_bytes().startswith(PNG_SIGNATURE)
+    return seen
+
+
+def test_the_suite_figures_draw_what_the_gate_accepts(tmp_path, monkeypatch):
     from sltlab.verification.suite.figures import plot_error_vs_dim, plot_estimate_vs_exact
 
     line = {"id": "dln[a]", "family": "dln", "tags": ["dln"], "dim": 30, "lambda_exact_float": 5.5, "llc_mean": 4.77,
             "llc_se": 0.02, "finite_n_truth": 4.78, "passed": True, "gates": {"accuracy": {"interval": [4.6, 4.95]}}}
     failed = {**line, "id": "dln[b]", "llc_mean": 4.0, "passed": False}
-    with_bars = plot_estimate_vs_exact([line, failed], tmp_path / "a.png").stat().st_size
-    assert plot_error_vs_dim([line, failed], tmp_path / "b.png").stat().st_size > 0
+    drawn = _drawn(monkeypatch, plot_estimate_vs_exact, [line, failed], tmp_path / "a.png")
+    assert drawn == {"bars": [(4.6, 4.95)] * 2, "truths": [4.78] * 2}
+    drawn = _drawn(monkeypatch, plot_error_vs_dim, [line, failed], tmp_path / "b.png")
+    percent = [100 * (value / 5.5 - 1) for value in (4.6, 4.95, 4.78)]
+    assert drawn["bars"] == [pytest.approx(tuple(percent[:2]))] * 2
+    assert drawn["truths"] == pytest.approx([percent[2]] * 2)
     without = [{key: value for key, value in case.items() if key not in ("gates", "finite_n_truth")}
                for case in (line, failed)]
-    assert plot_estimate_vs_exact(without, tmp_path / "c.png").stat().st_size != with_bars
-    drawn = []   # the error figure's marks of the truth, each at its own distance from λ, in %
-    monkeypatch.setattr(figures, "_save", lambda figure, path: drawn.extend(
-        float(mark.get_ydata()[0]) for mark in figure.axes[0].lines
-        if mark.get_marker() == "_" and mark.get_markersize() == figures.TRUTH_MARK["markersize"]))   # not caps
-    plot_error_vs_dim([line, failed], tmp_path / "e.png")
-    assert drawn == pytest.approx([100 * (4.78 / 5.5 - 1)] * 2)
-    drawn.clear()
-    plot_error_vs_dim([{key: value for key, value in line.items() if key != "finite_n_truth"}], tmp_path / "f.png")
-    assert drawn == []
+    for plot in (plot_estimate_vs_exact, plot_error_vs_dim):
+        assert _drawn(monkeypatch, plot, without, tmp_path / "c.png") == {"bars": [], "truths": []}
