@@ -282,8 +282,9 @@ def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--only", "overhead", "--count", "5"], "--count applies to along-accuracy, estimand, fallback, grid, module, "
-                                             "restricted-accuracy, spread, stages, not to overhead"),
+    (["--only", "overhead", "--count", "5"], "--count applies to along-accuracy, estimand, fallback, grid, "
+                                             "head-accuracy, module, restricted-accuracy, spread, stages, not to "
+                                             "overhead"),
     (["--only", "theory", "--peer-seconds", "1", "2"], "--peer-seconds applies to peer, not to theory"),
     (["--only", "stages", "--seed", "3"], "--seed applies to"),
     (["--checkpoints", "5"], "--checkpoints applies to along, curve, not to accuracy, overhead, sampling, theory"),

@@ -41,7 +41,7 @@ def regression_mlp() -> tuple[nn.Module, tuple, str]:
     x = torch.randn(2000, 4)
     y = torch.sin(2 * x[:, :1]) + 0.5 * x[:, 1:2] * x[:, 2:3] + 0.1 * torch.randn(2000, 1)
     mlp = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1))
-    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=3000)
+    train_full_batch(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=3000)
     return mlp, (x, y), "mse"
 
 
@@ -60,7 +60,7 @@ def spiral_mlp() -> tuple[nn.Module, tuple, str]:
     x = torch.stack([radius * angle.cos(), radius * angle.sin()], 1)
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
-    _train(mlp, lambda: nn.functional.cross_entropy(mlp(x), labels), steps=2000)
+    train_full_batch(mlp, lambda: nn.functional.cross_entropy(mlp(x), labels), steps=2000)
     return mlp, (x, labels), "cross_entropy"
 
 
@@ -93,7 +93,7 @@ def _random_mlp(widths: list[int], activation: type[nn.Module], n: int, torch_se
     for fan_in, fan_out in zip(widths[:-2], widths[1:-1]):
         layers += [nn.Linear(fan_in, fan_out), activation()]
     mlp = nn.Sequential(*layers, nn.Linear(widths[-2], widths[-1]))
-    _train(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=steps)
+    train_full_batch(mlp, lambda: nn.functional.mse_loss(mlp(x), y), steps=steps)
     return mlp, (x, y), "mse"
 
 
@@ -104,7 +104,8 @@ NETWORKS: dict[str, Callable[[], tuple[nn.Module, tuple, str]]] = {
 }
 
 
-def _train(module: nn.Module, loss: Callable[[], torch.Tensor], *, steps: int) -> None:
+def train_full_batch(module: nn.Module, loss: Callable[[], torch.Tensor], *, steps: int) -> None:
+    """``steps`` Adam steps (rate 10⁻²) on ``loss()``, a loss over every row at once."""
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
     for _ in range(steps):
         optimizer.zero_grad()

@@ -15,8 +15,8 @@ def add_bench_command(commands) -> None:
                _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
                                         "along", "curve", "ladder", "restrictions", "calibration", "spread", "module",
-                                        "along-accuracy", "restricted-accuracy", "fallback", "peer",
-                                        "stages"],
+                                        "along-accuracy", "restricted-accuracy", "head-accuracy", "fallback",
+                                        "peer", "stages"],
                                help="run one group (default theory, sampling, overhead and accuracy; accuracy takes "
                                     "several minutes; overhead times one step of each sampler on small networks; "
                                     "coverage counts how often λ̂ ± 2 SE covers exact finite-n truths; grid draws deep "
@@ -38,7 +38,10 @@ def add_bench_command(commands) -> None:
                                     "defaults the same way at two points of each network's minimum set, given as "
                                     "two checkpoints (minutes per network); restricted-accuracy judges its "
                                     "restricted LLC of every layer against the closed-form truth of the Gaussian "
-                                    "restricted posterior (minutes per network); fallback runs the one call with MALA "
+                                    "restricted posterior (minutes per network); head-accuracy judges its LLC "
+                                    "restricted to the last layer of random trained MLPs and CNNs against the exact "
+                                    "truth of that layer's Gaussian posterior (--count networks each, 4 by default; "
+                                    "minutes per network); fallback runs the one call with MALA "
                                     "alone and, where MALA fails the mixing gate, with its defaults' budgeted HMC "
                                     "fallback on "
                                     "three trained MLPs, or on --count random ones from --seed (minutes); "
@@ -48,11 +51,12 @@ def add_bench_command(commands) -> None:
                ("--checkpoints", dict(type=int, help="along: checkpoints of the grokking network (default 50); "
                                                     "curve: of the saddle run (default 60)")),
                ("--count", dict(type=int, help="grid, estimand: networks drawn (default 40; minutes each); spread, "
-                                               "module, along-accuracy, restricted-accuracy: networks in each of "
-                                               "their two draws (default 9, 3, 3, 3); fallback: "
+                                               "module, along-accuracy, restricted-accuracy, head-accuracy: networks "
+                                               "in each of their two draws (default 9, 3, 3, 3, 4); fallback: "
                                                "random MLPs drawn instead of its three; stages: seeds per case (40)")),
                ("--seed", dict(type=int, help="grid, estimand, fallback: seed of the draw; spread, module, "
-                                              "along-accuracy, restricted-accuracy: of the first of their two "
+                                              "along-accuracy, restricted-accuracy, head-accuracy: of the first of "
+                                              "their two "
                                               "(default 0)")),
                ("--dask", dict(metavar="ADDRESS", help="grid, estimand: one network per Dask task, 'local' on a "
                                                        "LocalCluster "
@@ -75,9 +79,10 @@ def add_bench_command(commands) -> None:
 
 # The groups that read each option: given to any other group, it would be silently ignored.
 OPTION_GROUPS = {"checkpoints": {"along", "curve"},
-                 "count": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy", "fallback",
-                           "stages"},
-                 "seed": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy", "fallback"},
+                 "count": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy",
+                           "head-accuracy", "fallback", "stages"},
+                 "seed": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy",
+                          "head-accuracy", "fallback"},
                  "dask": {"grid", "estimand"},
                  "peer_seconds": {"peer"}, "peer_command": {"peer"}, "compile": {"overhead"}}
 
@@ -181,6 +186,12 @@ def _bench(args) -> Result:
                                                                  seeds=(args.seed, args.seed + 1),
                                                                  progress=not args.json and sys.stderr.isatty())
         tables.append(format_restricted_accuracy(result["restricted-accuracy"]))
+    if "head-accuracy" in wanted:
+        from sltlab.verification.bench.head_accuracy import format_head_accuracy, head_accuracy_rows
+
+        result["head-accuracy"] = head_accuracy_rows(count=_count(args, 4), seeds=(args.seed, args.seed + 1),
+                                                     progress=not args.json and sys.stderr.isatty())
+        tables.append(format_head_accuracy(result["head-accuracy"]))
     if "fallback" in wanted:
         from sltlab.verification.bench.fallback import NETWORKS, fallback_rows, format_fallback, random_mlps
 

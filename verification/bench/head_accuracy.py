@@ -1,0 +1,147 @@
+"""Does the one call return the right number on nonlinear networks nobody tuned it on?
+``sltlab bench --only head-accuracy``.
+
+Every other accuracy bench judges linear networks, whose λ is known. A nonlinear network's λ is
+not, but its last layer's is: restricted to the head of f(x) = W·h(x) + b, every other layer frozen,
+the unit-variance Gaussian loss L_n = (1/n)·Σ ½‖y − W·h(x) − b‖² is quadratic in θ = (W, b), with
+gradient g and Hessian H = I_out ⊗ Σ̃ at the centre, Σ̃ = (1/n)·Σ h̃h̃ᵀ the second moments of the
+features with a 1 appended (h̃ = (h(x), 1)). The localised posterior exp(−nβ·L_n − γ‖θ − θ*‖²/2) is
+then Gaussian, with precision P = nβ·H + γ·I and mean offset μ = −nβ·P⁻¹g, and the finite-n LLC is
+exactly
+
+    nβ·E[L_n(θ) − L_n(θ*)] = nβ·(gᵀμ + ½·μᵀHμ) + ½·tr(nβ·H·P⁻¹),
+
+which at a restricted critical point (g = 0) is ½·Σ nβσ/(nβσ + γ) over H's eigenvalues σ. The
+loss is a quadratic form of rank out·rank(Σ̃) in θ, regular in the span of the features, so
+λ = out·rank(Σ̃)/2 with m = 1 (Watanabe 2009, §1.4): dead ReLU units and collinear features lower
+the rank, and the directions they leave flat are held by γ alone, where each adds nothing to the
+truth and must add nothing to λ̂.
+
+The networks are drawn at random (:func:`random_head_networks`), nobody having chosen a setting on
+them: in turn an MLP of the fallback bench's draw (2–6 inputs, one to three hidden layers of width
+4–32, tanh or ReLU, 1–3 outputs, 500–2,000 rows) and a CNN (a convolution of 2–4 filters on 6×6
+images, tanh, ReLU or GELU, 1–3 outputs, 2,000 rows), each trained for 1,000 full-batch Adam steps.
+Each estimate goes through :func:`sltlab.estimators.estimate_llc` with
+``restrict_to`` the head's weight and bias, under the module bench's settings, and is judged as
+the module bench judges one (:func:`~sltlab.verification.bench.module_accuracy.judged_against`)
+against the truth above at its own centre, nβ and γ, computed in float64 by autograd on the
+module's own loss: a miss is |λ̂ − t| > 3·SE + ``BIAS_BUDGET``·t, silent when it passes the mixing
+gate and raises no estimate warning, and the target is that the defaults have none.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import asdict
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from sltlab.estimators.module import MODULE_DEFAULTS
+from sltlab.models.progress import progress_bar
+from sltlab.verification.bench.fallback import random_mlps, train_full_batch
+from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, CONFIGS, draw_summary, format_judged,
+                                                        judged_against, no_silent_miss, warned_estimate)
+
+CNN_ROWS = 2_000
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+RANK_TOLERANCE = 1e-9   # of the largest eigenvalue of H: below it a direction counts as flat
+
+
+def random_head_networks(count: int, seed: int) -> dict[str, Callable[[], tuple[nn.Module, tuple, str]]]:
+    """``count`` trained networks drawn with ``seed``, in turn an MLP of the fallback bench's
+    random draw (:func:`~sltlab.verification.bench.fallback.random_mlps`) and a CNN
+    (:func:`_random_cnn`), by name, each built on call as (``nn.Sequential`` ending in its
+    ``Linear`` head, (x, y), loss)."""
+    if count < 1:
+        raise ValueError(f"--count must be at least 1 for a random draw of networks, got {count}")
+    networks = list(random_mlps((count + 1) // 2, seed).items())
+    draw = random.Random(seed)
+    for index in range(count // 2):
+        channels, outputs, activation = draw.randint(2, 4), draw.randint(1, 3), draw.choice(sorted(ACTIVATIONS))
+        name = (f"CNN 1×6×6 → {channels}×3×3 conv, {activation} → {outputs}, regression, n = {CNN_ROWS:,} "
+                f"(seed {seed}, draw {index})")
+        networks.insert(2 * index + 1, (name, lambda channels=channels, outputs=outputs, activation=activation,
+                                        torch_seed=seed * 100 + 50 + index:
+                                        _random_cnn(channels, outputs, ACTIVATIONS[activation], torch_seed)))
+    return dict(networks)
+
+
+def _random_cnn(channels: int, outputs: int, activation: type[nn.Module], torch_seed: int) -> tuple:
+    """A convolution of ``channels`` 3×3 filters on 6×6 images, ``activation`` and a ``Linear``
+    head, trained for 1,000 full-batch Adam steps on y = sin(x·T/6) + N(0, 0.1²), x ~ N(0, I),
+    T Gaussian [36, outputs], everything drawn from ``torch_seed`` in this order."""
+    torch.manual_seed(torch_seed)
+    x = torch.randn(CNN_ROWS, 1, 6, 6)
+    y = torch.sin(x.flatten(1) @ torch.randn(36, outputs) / 6) + 0.1 * torch.randn(CNN_ROWS, outputs)
+    cnn = nn.Sequential(nn.Conv2d(1, channels, 3), activation(), nn.Flatten(), nn.Linear(channels * 16, outputs))
+    train_full_batch(cnn, lambda: nn.functional.mse_loss(cnn(x), y), steps=1000)
+    return cnn, (x, y), "mse"
+
+
+def head_truth(network: nn.Sequential, data: tuple, names: tuple[str, ...], center: torch.Tensor, nbeta: float,
+               gamma: float) -> tuple[float, float]:
+    """The finite-n LLC of the head's Gaussian localised posterior at ``center`` (the parameters
+    ``names`` flattened in turn) and λ = out·rank(Σ̃)/2, in float64: g and H by autograd of the
+    module's mean loss, the expectation as in the module docstring."""
+    network = copy.deepcopy(network).double().requires_grad_(False)
+    x, y = (tensor.double() for tensor in data)
+    shapes = [dict(network.named_parameters())[name].shape for name in names]
+
+    def loss(flat: torch.Tensor) -> torch.Tensor:
+        values = dict(zip(names, (part.reshape(shape) for part, shape in
+                                  zip(flat.split([shape.numel() for shape in shapes]), shapes))))
+        return 0.5 * ((functional_call(network, values, (x,)) - y) ** 2).sum(-1).mean()
+
+    theta = center.detach().double()
+    gradient, hessian = torch.func.grad(loss)(theta), torch.func.jacrev(torch.func.grad(loss))(theta)
+    precision = nbeta * hessian + gamma * torch.eye(len(theta), dtype=theta.dtype)
+    offset = -nbeta * torch.linalg.solve(precision, gradient)
+    truth = nbeta * (gradient @ offset + 0.5 * offset @ hessian @ offset) \
+        + 0.5 * torch.trace(nbeta * hessian @ torch.linalg.inv(precision))
+    curvature = torch.linalg.eigvalsh(hessian)
+    outputs = y.shape[-1]
+    rank = int((curvature > RANK_TOLERANCE * curvature.max()).sum()) // outputs   # each σ of Σ̃ out times
+    return float(truth), outputs * rank / 2
+
+
+def head_accuracy_rows(count: int = 4, seeds: tuple[int, ...] = (0, 1), *, shorter: dict | None = None,
+                       progress: bool = False) -> dict:
+    """For each random draw (``seeds``) of ``count`` networks, the head's LLC under every setting
+    of the module bench's ``CONFIGS`` against its exact truth; per draw and setting, how many
+    passed the gate, missed, and missed silently. ``shorter`` overrides settings of every
+    estimate (a quick check of the bench itself)."""
+    draws = []
+    for seed in seeds:
+        networks = random_head_networks(count, seed)
+        bar = progress_bar(len(networks) * len(CONFIGS), f"random draw {seed}", enabled=progress, unit="estimate")
+        rows = []
+        for label, build in networks.items():
+            network, data, _ = build()
+            head = str(len(network) - 1)
+            for name, settings in CONFIGS.items():
+                result, warned, seconds = warned_estimate(network, data, {"restrict_to": (f"{head}.weight",
+                                                                                           f"{head}.bias"),
+                                                                           **settings, **(shorter or {})})
+                truth, lam = head_truth(network, data, result.parameters, result.localization.center, result.nbeta,
+                                        result.config.localization)
+                rows.append({"network": label, "setting": name,
+                             **judged_against(result, truth, 0.0, lam, warned, seconds)})
+                if bar is not None:
+                    bar.update()
+        if bar is not None:
+            bar.close()
+        draws.append({"seed": seed, "rows": rows,
+                      "summary": {name: draw_summary([row for row in rows if row["setting"] == name])
+                                  for name in CONFIGS}})
+    return {"bias_budget": BIAS_BUDGET,
+            "defaults": asdict(MODULE_DEFAULTS), "shorter": shorter or {}, "draws": draws,
+            "meets_target": no_silent_miss(draws, CONFIGS)}
+
+
+def format_head_accuracy(result: dict) -> str:
+    return format_judged(result, "estimate_llc restricted to the last layer of random trained MLPs and CNNs",
+                         against="the exact finite-n LLC of the head's Gaussian localised posterior")
