@@ -120,11 +120,10 @@ def head_accuracy_rows(count: int = 4, seeds: tuple[int, ...] = (0, 1), *, short
         bar = progress_bar(len(networks) * len(CONFIGS), f"random draw {seed}", enabled=progress, unit="estimate")
         rows = []
         for label, build in networks.items():
-            network, data, _ = build()
-            head = str(len(network) - 1)
+            network, data, _ = build()   # every one a regression: the truth is that of "mse"
+            head = (f"{len(network) - 1}.weight", f"{len(network) - 1}.bias")
             for name, settings in CONFIGS.items():
-                result, warned, seconds = warned_estimate(network, data, {"restrict_to": (f"{head}.weight",
-                                                                                           f"{head}.bias"),
+                result, warned, seconds = warned_estimate(network, data, {"restrict_to": head, "loss": "mse",
                                                                            **settings, **(shorter or {})})
                 truth, lam = head_truth(network, data, result.parameters, result.localization.center, result.nbeta,
                                         result.config.localization)
