@@ -96,4 +96,6 @@ def test_head_accuracy_bench_judges_every_network_under_every_setting():
             assert row["misses"] == (abs(row["llc"] - row["truth"]) - 3 * row["se"] > BIAS_BUDGET * row["truth"])
     defaults = draw["summary"]["defaults (mala)"]
     assert defaults["networks"] == 2 and result["meets_target"] == (defaults["silent_misses"] == 0)
-    assert "exact finite-n LLC of the head's Gaussian localised posterior" in format_head_accuracy(result)
+    table = format_head_accuracy(result)
+    assert "exact finite-n LLC of the head's Gaussian localised posterior" in table
+    assert all(row["network"] in table for row in draw["rows"])   # whole, with the draw's index

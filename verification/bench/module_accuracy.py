@@ -162,17 +162,18 @@ def format_module_accuracy(result: dict) -> str:
 
 def format_judged(result: dict, what: str, against: str = "blocked-Gibbs truths at each estimate's centre") -> str:
     """The table of a result of judged draws (:func:`module_accuracy_rows` and alike) under ``what``."""
+    width = max([60] + [len(row["network"]) for draw in result["draws"] for row in draw["rows"]])
     lines = [f"{what}, against {against}; a miss is |λ̂ − t| > "
              f"3·√(SE² + SE_t²) + {result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the "
              "gate and warns of nothing) by the defaults: " + ("ok" if result["meets_target"] else "MISSED"),
-             f"    {'network':<60} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
+             f"    {'network':<{width}} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
              f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'z':>6} {'s':>5}"]
     for draw in result["draws"]:
         lines.append(f"  draw {draw['seed']}:")
         for row in draw["rows"]:
             llc = "—" if row["llc"] is None else f"{row['llc']:.3f} ± {row['se'] or 0:.3f}"
             error = "—" if row["error"] is None else f"{row['error']:+.1%}"
-            lines.append(f"    {row['network'][:60]:<60} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
+            lines.append(f"    {row['network']:<{width}} {row['setting']:<20} {row['lambda']:6.1f} {row['truth']:7.3f} "
                          f"{llc:>16} {error:>7} {row['rhat'] or math.nan:6.3f} {row['ess'] or 0:6.0f} "
                          f"{'pass' if row['passes_gate'] else 'FAIL':>5} {_signed(row['z']):>6} {row['seconds']:5.0f}"
                          + ("  MISS" if row["misses"] else "") + "".join(f"  {name}" for name in row["warned"]))
