@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from sltlab.verification.bench.head_accuracy import (format_head_accuracy, head_accuracy_rows, head_truth,
-                                                     random_head_networks)
+from sltlab.verification.bench.head_accuracy import (PooledEncoder, format_head_accuracy, head_accuracy_rows,
+                                                     head_names, head_truth, random_head_networks)
 from sltlab.verification.bench.module_accuracy import BIAS_BUDGET
 
 NAMES = ("2.weight", "2.bias")
+NAMES_OF_ENCODER = ("head.weight", "head.bias")
 
 
 @pytest.fixture
@@ -76,26 +77,38 @@ def test_away_from_the_minimum_the_truth_is_the_gaussian_posterior_s_mean(networ
     assert abs(truth - float(gaps.mean())) < 4 * float(gaps.std()) / math.sqrt(len(gaps))
 
 
-def test_the_draw_alternates_mlps_and_cnns_and_is_the_same_for_the_same_seed():
+def test_an_encoder_s_head_loses_one_direction_to_its_layer_norm():
+    """The encoder's features, LayerNorm's output averaged over positions, satisfy one linear
+    relation with the constant (Σ_k (h_k − β_k)/γ_k = 0), so of the 8 features and the 1 only 8
+    directions count: λ = 2 outputs · 8/2, not 2 · 9/2."""
+    torch.manual_seed(0)
+    encoder = PooledEncoder(8, 2, "relu")
+    data = (torch.randn(200, 5, 3), torch.randn(200, 2))
+    centre = torch.cat([encoder.head.weight.detach().reshape(-1), encoder.head.bias.detach()])
+    assert head_names(encoder) == NAMES_OF_ENCODER
+    assert head_truth(encoder, data, NAMES_OF_ENCODER, centre, 50.0, 1.0)[1] == 8.0
+
+
+def test_the_draw_takes_mlps_cnns_and_encoders_in_turn_and_is_the_same_for_the_same_seed():
     names = list(random_head_networks(4, 7))
-    assert [name.split()[0] for name in names] == ["MLP", "CNN", "MLP", "CNN"]
+    assert [name.split()[0] for name in names] == ["MLP", "CNN", "encoder", "MLP"]
     assert names == list(random_head_networks(4, 7)) != list(random_head_networks(4, 8))
     with pytest.raises(ValueError, match="at least 1 for a random draw of networks, got 0"):
         random_head_networks(0, 7)
 
 
 def test_head_accuracy_bench_judges_every_network_under_every_setting():
-    """Two networks, each setting run short: a row per network and setting, each truth between 0
+    """An MLP, a CNN and an encoder, each setting run short: a row per network and setting, each truth between 0
     and its λ (every centre is the head's least-squares fit), and a miss exactly where the rule puts one."""
-    result = head_accuracy_rows(count=2, seeds=(0,), shorter=dict(chains=2, draws=40, burnin=10))
+    result = head_accuracy_rows(count=3, seeds=(0,), shorter=dict(chains=2, draws=40, burnin=10))
     (draw,) = result["draws"]
-    assert [row["sampler"] for row in draw["rows"]] == ["mala", "sgld"] * 2
+    assert [row["sampler"] for row in draw["rows"]] == ["mala", "sgld"] * 3
     for row in draw["rows"]:
         assert 0 < row["truth"] <= row["lambda"] and row["truth_se"] == 0.0
         if row["llc"] is not None and row["se"] is not None:
             assert row["misses"] == (abs(row["llc"] - row["truth"]) - 3 * row["se"] > BIAS_BUDGET * row["truth"])
     defaults = draw["summary"]["defaults (mala)"]
-    assert defaults["networks"] == 2 and result["meets_target"] == (defaults["silent_misses"] == 0)
+    assert defaults["networks"] == 3 and result["meets_target"] == (defaults["silent_misses"] == 0)
     table = format_head_accuracy(result)
     assert "exact finite-n LLC of the head's Gaussian localised posterior" in table
     assert all(row["network"] in table for row in draw["rows"])   # whole, with the draw's index

@@ -19,8 +19,12 @@ truth and must add nothing to λ̂.
 
 The networks are drawn at random (:func:`random_head_networks`), nobody having chosen a setting on
 them: in turn an MLP of the fallback bench's draw (2–6 inputs, one to three hidden layers of width
-4–32, tanh or ReLU, 1–3 outputs, 500–2,000 rows) and a CNN (a convolution of 2–4 filters on 6×6
-images, tanh, ReLU or GELU, 1–3 outputs, 2,000 rows), each trained for 1,000 full-batch Adam steps.
+4–32, tanh or ReLU, 1–3 outputs, 500–2,000 rows, 1,000 Adam steps), a CNN (a convolution of 2–4
+filters on 6×6 images, tanh, ReLU or GELU, 1–3 outputs, 2,000 rows, 1,000 steps) and a transformer
+encoder (sequences of five 3-vectors embedded to width 8–16, one ``TransformerEncoderLayer`` with
+LayerNorm, the mean over positions, 1–3 outputs, 1,000 rows, 300 steps), each trained by Adam on
+every row at once. LayerNorm makes its features sum to a constant up to its affine weights, one
+flat direction of the head's loss that λ must not count.
 Each estimate goes through :func:`sltlab.estimators.estimate_llc` with
 ``restrict_to`` the head's weight and bias, under the module bench's settings, and is judged as
 the module bench judges one (:func:`~sltlab.verification.bench.module_accuracy.judged_against`)
@@ -34,6 +38,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import asdict
+from functools import partial
 from typing import Callable
 
 import torch
@@ -47,26 +52,34 @@ from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, CONFIGS, dra
                                                         judged_against, no_silent_miss, warned_estimate)
 
 CNN_ROWS = 2_000
+ENCODER_ROWS = 1_000
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 RANK_TOLERANCE = 1e-9   # of the largest eigenvalue of H: below it a direction counts as flat
 
 
 def random_head_networks(count: int, seed: int) -> dict[str, Callable[[], tuple[nn.Module, tuple, str]]]:
     """``count`` trained networks drawn with ``seed``, in turn an MLP of the fallback bench's
-    random draw (:func:`~sltlab.verification.bench.fallback.random_mlps`) and a CNN
-    (:func:`_random_cnn`), by name, each built on call as (``nn.Sequential`` ending in its
-    ``Linear`` head, (x, y), loss)."""
+    random draw (:func:`~sltlab.verification.bench.fallback.random_mlps`), a CNN
+    (:func:`_random_cnn`) and a transformer encoder (:func:`_random_encoder`), by name, each built
+    on call as (module whose last ``Linear`` is its head, (x, y), loss)."""
     if count < 1:
         raise ValueError(f"--count must be at least 1 for a random draw of networks, got {count}")
-    networks = list(random_mlps((count + 1) // 2, seed).items())
-    draw = random.Random(seed)
-    for index in range(count // 2):
-        channels, outputs, activation = draw.randint(2, 4), draw.randint(1, 3), draw.choice(sorted(ACTIVATIONS))
-        name = (f"CNN 1×6×6 → {channels}×3×3 conv, {activation} → {outputs}, regression, n = {CNN_ROWS:,} "
-                f"(seed {seed}, draw {index})")
-        networks.insert(2 * index + 1, (name, lambda channels=channels, outputs=outputs, activation=activation,
-                                        torch_seed=seed * 100 + 50 + index:
-                                        _random_cnn(channels, outputs, ACTIVATIONS[activation], torch_seed)))
+    mlps = iter(random_mlps((count + 2) // 3, seed).items())
+    draw, networks = random.Random(seed), []
+    for index in range(count):
+        if index % 3 == 0:
+            networks.append(next(mlps))
+            continue
+        outputs, activation, torch_seed = draw.randint(1, 3), draw.choice(sorted(ACTIVATIONS)), seed * 100 + 50 + index
+        if index % 3 == 1:
+            channels = draw.randint(2, 4)
+            name, rows = f"CNN 1×6×6 → {channels}×3×3 conv, {activation} → {outputs}", CNN_ROWS
+            build = partial(_random_cnn, channels, outputs, ACTIVATIONS[activation], torch_seed)
+        else:
+            width = draw.choice([8, 12, 16])
+            name, rows = f"encoder 5×3 → {width}, 2 heads, {activation} → {outputs}", ENCODER_ROWS
+            build = partial(_random_encoder, width, outputs, activation, torch_seed)
+        networks.append((f"{name}, n = {rows:,} (seed {seed}, draw {index})", build))
     return dict(networks)
 
 
@@ -82,7 +95,41 @@ def _random_cnn(channels: int, outputs: int, activation: type[nn.Module], torch_
     return cnn, (x, y), "mse"
 
 
-def head_truth(network: nn.Sequential, data: tuple, names: tuple[str, ...], center: torch.Tensor, nbeta: float,
+class PooledEncoder(nn.Module):
+    """Sequences of 3-vectors embedded to ``width``, one ``TransformerEncoderLayer`` (2 heads,
+    LayerNorm, no dropout), the mean over positions and a ``Linear`` head."""
+
+    def __init__(self, width: int, outputs: int, activation: str):
+        super().__init__()
+        self.embed = nn.Linear(3, width)
+        self.encoder = nn.TransformerEncoderLayer(width, 2, dim_feedforward=2 * width, dropout=0.0,
+                                                  activation=activation if activation != "tanh" else torch.tanh,
+                                                  batch_first=True)
+        self.head = nn.Linear(width, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x)).mean(1))
+
+
+def _random_encoder(width: int, outputs: int, activation: str, torch_seed: int) -> tuple:
+    """A :class:`PooledEncoder` trained for 300 full-batch Adam steps on sequences x of 5
+    positions, x ~ N(0, I), y = sin(mean over positions of x·T) + N(0, 0.1²), T Gaussian [3,
+    outputs], everything drawn from ``torch_seed`` in this order."""
+    torch.manual_seed(torch_seed)
+    x = torch.randn(ENCODER_ROWS, 5, 3)
+    y = torch.sin(x.mean(1) @ torch.randn(3, outputs)) + 0.1 * torch.randn(ENCODER_ROWS, outputs)
+    encoder = PooledEncoder(width, outputs, activation)
+    train_full_batch(encoder, lambda: nn.functional.mse_loss(encoder(x), y), steps=300)
+    return encoder, (x, y), "mse"
+
+
+def head_names(network: nn.Module) -> tuple[str, str]:
+    """The weight and bias of ``network``'s last ``Linear`` module, its head."""
+    name = [name for name, module in network.named_modules() if isinstance(module, nn.Linear)][-1]
+    return f"{name}.weight", f"{name}.bias"
+
+
+def head_truth(network: nn.Module, data: tuple, names: tuple[str, ...], center: torch.Tensor, nbeta: float,
                gamma: float) -> tuple[float, float]:
     """The finite-n LLC of the head's Gaussian localised posterior at ``center`` (the parameters
     ``names`` flattened in turn) and λ = out·rank(Σ̃)/2, in float64: g and H by autograd of the
@@ -121,7 +168,7 @@ def head_accuracy_rows(count: int = 4, seeds: tuple[int, ...] = (0, 1), *, short
         rows = []
         for label, build in networks.items():
             network, data, _ = build()   # every one a regression: the truth is that of "mse"
-            head = (f"{len(network) - 1}.weight", f"{len(network) - 1}.bias")
+            head = head_names(network)
             for name, settings in CONFIGS.items():
                 result, warned, seconds = warned_estimate(network, data, {"restrict_to": head, "loss": "mse",
                                                                            **settings, **(shorter or {})})
