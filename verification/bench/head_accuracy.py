@@ -189,5 +189,6 @@ def head_accuracy_rows(count: int = 4, seeds: tuple[int, ...] = (0, 1), *, short
 
 
 def format_head_accuracy(result: dict) -> str:
-    return format_judged(result, "estimate_llc restricted to the last layer of random trained MLPs and CNNs",
+    return format_judged(result, "estimate_llc restricted to the last layer of random trained MLPs, CNNs and "
+                                 "transformer encoders",
                          against="the exact finite-n LLC of the head's Gaussian localised posterior")
