@@ -46,10 +46,9 @@ from torch import nn
 from torch.func import functional_call
 
 from sltlab.estimators.module import MODULE_DEFAULTS
-from sltlab.models.progress import progress_bar
 from sltlab.verification.bench.fallback import random_mlps, train_full_batch
-from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, CONFIGS, draw_summary, format_judged,
-                                                        judged_against, no_silent_miss, warned_estimate)
+from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, CONFIGS, format_judged, judged_against,
+                                                        judged_networks, no_silent_miss, warned_estimate)
 
 CNN_ROWS = 2_000
 ENCODER_ROWS = 1_000
@@ -145,11 +144,11 @@ def head_truth(network: nn.Module, data: tuple, names: tuple[str, ...], center: 
 
     theta = center.detach().double()
     gradient, hessian = torch.func.grad(loss)(theta), torch.func.jacrev(torch.func.grad(loss))(theta)
-    precision = nbeta * hessian + gamma * torch.eye(len(theta), dtype=theta.dtype)
-    offset = -nbeta * torch.linalg.solve(precision, gradient)
-    truth = nbeta * (gradient @ offset + 0.5 * offset @ hessian @ offset) \
-        + 0.5 * torch.trace(nbeta * hessian @ torch.linalg.inv(precision))
-    curvature = torch.linalg.eigvalsh(hessian)
+    curvature, directions = torch.linalg.eigh(hessian)   # H = Q·diag(σ)·Qᵀ, so P = Q·diag(nβσ + γ)·Qᵀ
+    along = directions.T @ gradient                        # g and μ in H's eigenbasis
+    offset = -nbeta * along / (nbeta * curvature + gamma)
+    truth = nbeta * (along @ offset + 0.5 * (curvature * offset ** 2).sum()) \
+        + 0.5 * (nbeta * curvature / (nbeta * curvature + gamma)).sum()
     outputs = y.shape[-1]
     rank = int((curvature > RANK_TOLERANCE * curvature.max()).sum()) // outputs   # each σ of Σ̃ out times
     return float(truth), outputs * rank / 2
@@ -161,30 +160,17 @@ def head_accuracy_rows(count: int = 4, seeds: tuple[int, ...] = (0, 1), *, short
     of the module bench's ``CONFIGS`` against its exact truth; per draw and setting, how many
     passed the gate, missed, and missed silently. ``shorter`` overrides settings of every
     estimate (a quick check of the bench itself)."""
-    draws = []
-    for seed in seeds:
-        networks = random_head_networks(count, seed)
-        bar = progress_bar(len(networks) * len(CONFIGS), f"random draw {seed}", enabled=progress, unit="estimate")
-        rows = []
-        for label, build in networks.items():
-            network, data, _ = build()   # every one a regression: the truth is that of "mse"
-            head = head_names(network)
-            for name, settings in CONFIGS.items():
-                result, warned, seconds = warned_estimate(network, data, {"restrict_to": head, "loss": "mse",
-                                                                           **settings, **(shorter or {})})
-                truth, lam = head_truth(network, data, result.parameters, result.localization.center, result.nbeta,
-                                        result.config.localization)
-                rows.append({"network": label, "setting": name,
-                             **judged_against(result, truth, 0.0, lam, warned, seconds)})
-                if bar is not None:
-                    bar.update()
-        if bar is not None:
-            bar.close()
-        draws.append({"seed": seed, "rows": rows,
-                      "summary": {name: draw_summary([row for row in rows if row["setting"] == name])
-                                  for name in CONFIGS}})
-    return {"bias_budget": BIAS_BUDGET,
-            "defaults": asdict(MODULE_DEFAULTS), "shorter": shorter or {}, "draws": draws,
+    def judge(built: tuple, name: str, settings: dict) -> list[tuple[str, dict]]:
+        network, data, _ = built   # every one a regression: the truth is that of "mse"
+        result, warned, seconds = warned_estimate(network, data, {"restrict_to": head_names(network), "loss": "mse",
+                                                                  **settings, **(shorter or {})})
+        truth, lam = head_truth(network, data, result.parameters, result.localization.center, result.nbeta,
+                                result.config.localization)
+        return [(name, judged_against(result, truth, 0.0, lam, warned, seconds))]
+
+    draws = judged_networks(seeds, CONFIGS, judge, lambda seed: list(random_head_networks(count, seed).items()),
+                            unit="estimate", progress=progress)
+    return {"bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS), "shorter": shorter or {}, "draws": draws,
             "meets_target": no_silent_miss(draws, CONFIGS)}
 
 

@@ -24,6 +24,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict
+from functools import partial
 from typing import Callable
 
 import torch
@@ -61,25 +62,37 @@ def module_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, row
 
 def judged_draws(count: int, seeds: tuple[int, ...], configs: dict, judge: Callable, *, rows_of_data: int, unit: str,
                  progress: bool) -> list[dict]:
-    """Per random draw (``seeds``) of ``count`` deep linear networks on ``rows_of_data`` rows,
-    the rows ``judge(problem, network, settings)`` gives as (label, verdict) for every setting of
-    ``configs``, each labelled with its setting, and per setting the :func:`draw_summary`."""
+    """:func:`judged_networks` over random draws (``seeds``) of ``count`` deep linear networks
+    (:func:`~sltlab.verification.suite.random_dln_cases`) on ``rows_of_data`` rows, each given to
+    ``judge`` as its problem."""
+    def networks(seed: int) -> list[tuple[str, Callable]]:
+        return [(case.id, partial(dln_problem, dict(case.arguments)["widths"], dict(case.arguments)["rank"],
+                                  n=rows_of_data, seed=case.seed, per_sample=True))
+                for case in random_dln_cases(count, seed)]
+
+    return judged_networks(seeds, configs, judge, networks, unit=unit, progress=progress)
+
+
+def judged_networks(seeds: tuple[int, ...], configs: dict, judge: Callable, networks: Callable, *, unit: str,
+                    progress: bool) -> list[dict]:
+    """Per seed of ``seeds``, the networks ``networks(seed)`` gives as (name, build), each built
+    once; the rows ``judge(built, name, settings)`` gives as (label, verdict) for every setting of
+    ``configs``, each labelled with its setting; and per setting the :func:`draw_summary`."""
     draws = []
     for seed in seeds:
-        cases = random_dln_cases(count, seed)
-        bar = progress_bar(len(cases) * len(configs), f"random draw {seed}", enabled=progress, unit=unit)
+        drawn = networks(seed)
+        bar = progress_bar(len(drawn) * len(configs), f"random draw {seed}", enabled=progress, unit=unit)
         rows = []
-        for case in cases:
-            widths, rank = dict(case.arguments)["widths"], dict(case.arguments)["rank"]
-            problem = dln_problem(widths, rank, n=rows_of_data, seed=case.seed, per_sample=True)
-            for name, settings in configs.items():
-                rows += [{"network": label, "setting": name, **verdict}
-                         for label, verdict in judge(problem, case.id, settings)]
+        for name, build in drawn:
+            built = build()
+            for setting, settings in configs.items():
+                rows += [{"network": label, "setting": setting, **verdict}
+                         for label, verdict in judge(built, name, settings)]
                 if bar is not None:
                     bar.update()
         if bar is not None:
             bar.close()
-        summary = {name: draw_summary([row for row in rows if row["setting"] == name]) for name in configs}
+        summary = {setting: draw_summary([row for row in rows if row["setting"] == setting]) for setting in configs}
         draws.append({"seed": seed, "rows": rows, "summary": summary})
     return draws
 
