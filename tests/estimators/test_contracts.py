@@ -197,31 +197,6 @@ def test_dropped_chains_are_a_warning_in_python():
     assert result.estimate.mean is None and set(result.estimate.divergence) == {0, 1, 2}
 
 
-def test_a_chain_that_left_the_basin_is_dropped_with_its_reason():
-    import numpy as np
-
-    from sltlab.estimators.llc import basin_outliers
-    gaps = np.random.default_rng(0).gamma(2.0, 1.0, size=(6, 400))
-    gaps[4] += 30.0   # another basin, 30 within-chain spreads up
-    assert list(basin_outliers(gaps, np.ones(6, dtype=bool))) == [4]
-    assert basin_outliers(gaps[[0, 1, 2, 3, 5]], np.ones(5, dtype=bool)) == {}
-
-
-def test_a_metropolis_chain_that_held_one_point_is_dropped_as_stuck():
-    import numpy as np
-
-    from sltlab.estimators.llc import MIN_ACCEPTANCE, llc_from_gaps
-    gaps = np.random.default_rng(0).gamma(2.0, 1.0, size=(6, 400))
-    gaps[2] = 19.0   # one point held for every draw, far from where the others are
-    acceptance = np.full(6, 0.8)
-    acceptance[2] = 0.0
-    stuck = llc_from_gaps(gaps, 100.0, acceptance=acceptance)
-    assert stuck.diverged_chains == [2] and stuck.divergence[2].startswith("stuck: it accepted 0.0% of its")
-    acceptance[2] = MIN_ACCEPTANCE   # moving, if little: an outlier all the same, not called stuck
-    assert llc_from_gaps(gaps, 100.0, acceptance=acceptance).divergence[2].startswith("left the basin:")
-    assert llc_from_gaps(gaps, 100.0).divergence[2].startswith("left the basin:")   # no Metropolis step
-
-
 @pytest.mark.parametrize("stiffness", [0.1, 1.5])
 def test_a_langevin_step_too_large_for_the_curvature_is_a_warning(stiffness):
     # K = w² at nβ = 1000, γ = 1: curvature k = 2·nβ + γ. At ε·k = 1.5 SGLD is stable but its
