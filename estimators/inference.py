@@ -20,7 +20,7 @@ def trace_draws(result) -> dict[str, np.ndarray]:
     λ̂ was computed from (:func:`kept_chains`): ``llc``, the per-draw nβ·(L(w) − L(w*)) whose mean
     is λ̂ (Lau et al. 2023, Def. 3.1), ``loss`` (L(w) at each draw), ``center_loss`` (L(w*) on the
     same batch) and, where recorded, ``distance`` (‖w − w*‖ at each draw). The chains dropped from
-    λ̂ (``result.diverged``: diverged, their draws NaN from there on, or left the basin) are left
+    λ̂ (``result.diverged``: diverged, their draws NaN from there on, left the basin, or stuck) are left
     out, so that diagnostics computed from these arrays are those of the result; ``result.trace``
     keeps every chain."""
     fields, kept = result.trace.fields, kept_chains(result)

@@ -44,7 +44,8 @@ class EstimateWarning(UserWarning):
 
 
 class DivergenceWarning(EstimateWarning):
-    """Chains were dropped from an estimate: they diverged or left the basin of w*."""
+    """Chains were dropped from an estimate: they diverged, left the basin of w*, or held one
+    point while the others moved (:func:`~sltlab.estimators.llc.basin_outliers`)."""
 
 
 class LocalizationWarning(EstimateWarning):

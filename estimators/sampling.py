@@ -119,7 +119,8 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
     A chain whose loss or position stops being finite, or that at a recorded draw is farther
     from the centre than the localising prior reaches (:func:`prior_reach`), is marked diverged
     and restarted at the centre, so that its state stays finite; estimators drop it (and, from
-    the recorded draws, chains that left the basin: :func:`sltlab.estimators.llc.llc_from_trace`).
+    the recorded draws, chains that left the basin or were stuck:
+    :func:`sltlab.estimators.llc.llc_from_trace`).
     With ``full_data_every = k`` every k-th draw also evaluates all n per-sample losses, in
     chunks of ``FULL_PASS_ROWS`` rows (:func:`full_data_losses`), to accumulate the functional
     variance (Welford's algorithm, per chain and sample).

@@ -66,8 +66,8 @@ def judged_draws(count: int, seeds: tuple[int, ...], configs: dict, judge: Calla
     (:func:`~sltlab.verification.suite.random_dln_cases`) on ``rows_of_data`` rows, each given to
     ``judge`` as its problem."""
     def networks(seed: int) -> list[tuple[str, Callable]]:
-        return [(case.id, partial(dln_problem, dict(case.arguments)["widths"], dict(case.arguments)["rank"],
-                                  n=rows_of_data, seed=case.seed, per_sample=True))
+        return [(case.id, partial(dln_problem, **dict(case.arguments), n=rows_of_data, seed=case.seed,
+                                  per_sample=True))
                 for case in random_dln_cases(count, seed)]
 
     return judged_networks(seeds, configs, judge, networks, unit=unit, progress=progress)

@@ -4,7 +4,8 @@ band they use.
 - Mixing: rank-normalised R-hat ≤ 1.05 and ESS ≥ 200 (Vehtari, Gelman, Simpson, Carpenter &
   Bürkner 2021), as :class:`sltlab.estimators.llc.LLCEstimate` reads them: R-hat the larger of
   the draws' and of their block means', ESS the smaller of the bulk ESS and the one the block
-  standard error implies; with no dropped chain (diverged, or left the basin of w*).
+  standard error implies; with no dropped chain (diverged, left the basin of w*, or stuck at one point
+  while the others moved).
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
   one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
   for linear networks in the suites; in closed form for one layer of a linear network alone):

@@ -84,8 +84,8 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
             f"- Mixing: rank-normalised R-hat ≤ {gates['mixing']['rhat_max']} (the larger of the draws' and of their "
             f"block means') and ESS ≥ "
             f"{gates['mixing']['ess_min']} (Vehtari et al. 2021; the smaller of the bulk ESS and σ²/SE², the ESS the "
-            "block standard error implies), with no dropped chain (diverged, or left the basin "
-            "of w*).",
+            "block standard error implies), with no dropped chain (diverged, left the basin "
+            "of w*, or stuck at one point while the others moved).",
             f"- Accuracy: where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in one or two "
             f"variables and for the one-unit tanh network, by exact blocked Gibbs sampling for linear networks, in "
             f"closed form for one layer alone), "
