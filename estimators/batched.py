@@ -33,6 +33,7 @@ from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
 from sltlab.estimators.sample_on import remedies_not_applied, sample_on_unmixed
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.mala import mala
+from sltlab.estimators.metric import metric_not_applied
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, joined, run_chains
 from sltlab.estimators.sgld import sgld
 from sltlab.estimators.step_size import CONCERN_ROWS, concern_curvatures
@@ -153,6 +154,7 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
     for ``draws`` more and no burn-in, and its result is read from both traces
     :func:`~sltlab.estimators.sampling.joined`."""
     n, device, dtype, generator, _, resolved, batches = inputs
+    resolved, metric_note = metric_not_applied(resolved, torch.stack([group.localization.center for group in groups]))
     chains = resolved.chains
     per_run = chains_per_run(chains, groups[0].localization.center.numel()) // chains
     results = []
@@ -204,9 +206,9 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
             own = own if earlier is None else joined(earlier[first + index], own)
             settings = replace(resolved, nbeta=group.nbeta, step_size=group.step_size,
                                draws=own.fields["loss"].shape[1])
-            results.append(result_of_trace(own, alone, batches, settings,
-                                           group.localization, group.rule, generator, n,
-                                           curvature=None if curvatures is None else float(curvatures[rows].max())))
+            result = result_of_trace(own, alone, batches, settings, group.localization, group.rule, generator, n,
+                                     curvature=None if curvatures is None else float(curvatures[rows].max()))
+            results.append(result if metric_note is None else replace(result, notes=result.notes + (metric_note,)))
     return results
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
+METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
+MAX_METRIC_PARAMETERS = 1024         # a dense metric costs three [C, d]·[d, d] products per step; beyond, the identity
 # hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
 # a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
 HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0, cooled_share=1.0)
@@ -24,7 +26,8 @@ FIELD_KINDS = {**{name: (numbers.Integral, "an integer") for name in ("chains", 
                **{name: (numbers.Real, "a number") for name in ("step_size", "localization", "nbeta", "anneal",
                                                                 "cooled_share", "fallback_budget")},
                **{name: (bool, "True or False") for name in ("functional_variance", "compile_step")},
-               **{name: (str, "a name") for name in ("sampler", "localize_at", "device", "dtype", "fallback")}}
+               **{name: (str, "a name") for name in ("sampler", "localize_at", "device", "dtype", "fallback",
+                                                     "metric")}}
 OPTIONAL = frozenset({"burnin", "step_size", "nbeta", "batch_size", "fallback", "fallback_budget"})
 
 
@@ -57,6 +60,8 @@ class LLCConfig:
     fallback: str | None = None        # when the chains still fail the mixing gate, estimate anew with this sampler
     fallback_budget: float | None = None   # ... only when its warm-up and draws would take at most this many
                                            # times the gradient evaluations of the first run (None: whatever)
+    metric: str = "identity"           # MALA's constant metric: the identity, (nβ + γ)·P⁻¹ from the Hessian at w*
+                                       # ("hessian"), or that where its Gaussian holds at w* ("auto")
 
     @property
     def burnin_steps(self) -> int:
@@ -74,6 +79,8 @@ class LLCConfig:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLER_NAMES)}")
         if self.localize_at not in LOCALIZATIONS:
             raise ValueError(f"localize_at must be one of {', '.join(LOCALIZATIONS)}, got {self.localize_at!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         for name in ("chains", "draws", "thin"):
@@ -114,5 +121,5 @@ class LLCConfig:
         sampler with its own counts and its step chosen anew, and no fallback of its own; its
         chains do not go on (their budget counts their warm-up and draws)."""
         return replace(self, sampler=self.fallback, step_size=None, fallback=None, fallback_budget=None,
-                       extend_unmixed=0,
+                       extend_unmixed=0, metric="identity",
                        **FALLBACK_COUNTS[self.fallback])

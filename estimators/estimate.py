@@ -28,6 +28,7 @@ from sltlab.estimators.going_on import extend_until_mixed, rerun_until_mixed
 from sltlab.estimators.llc import default_nbeta, llc_from_trace
 from sltlab.estimators.gate import gate_reading, mixing_concern
 from sltlab.estimators.localize import Localization, empirical_minimum, localizer, off_critical_concern
+from sltlab.estimators.metric import with_metric
 from sltlab.estimators.notices import LocalizationWarning, caller_stacklevel
 from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
@@ -156,6 +157,11 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     when it says so (:class:`OverBudget`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
+    if config.metric != "identity":
+        announce_phase("building MALA's metric from the Hessian at w*", enabled=progress)
+    posterior, resolved, metric_note, metric_words = with_metric(config, posterior, batches.full(),
+                                                                 torch.Generator(posterior.center.device).manual_seed(
+                                                                     config.seed))
     if automatic:
         announce_phase(f"choosing {resolved.sampler}'s step size", enabled=progress)
         step_size, rule = kind.step_size_rule(posterior, batches, resolved, generator)
@@ -167,7 +173,8 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
         warm_up = kind.warm_up if budget is None else partial(kind.warm_up, budget=budget)
         warmup, resolved, rule = warm_up(resolved, posterior, batches, generator, run)
     cooling, resolved = cooling_not_applied(resolved, warmed_up=warmup is not None)   # the result says what was used
-    notes = () if cooling is None else (cooling,)
+    notes = tuple(note for note in (metric_note, cooling) if note is not None)
+    rule += metric_words
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)

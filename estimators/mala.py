@@ -36,7 +36,13 @@ def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner
          drift_limit: float | None = 1.5) -> Sampler:
     """MALA with step size ε (one for every chain, or one per chain, [C]), an optional diagonal
     preconditioner G (per chain, [C, d]) and the drift truncated at ``drift_limit``·√(ε·d)
-    (``None``: plain MALA, the exact Langevin move). Pass the full data as the batch at every step."""
+    (``None``: plain MALA, the exact Langevin move). Pass the full data as the batch at every step.
+    A posterior that carries a dense metric (:mod:`sltlab.estimators.metric`) is sampled with it
+    instead (:func:`_dense_mala`)."""
+    if posterior.metric is not None:
+        if preconditioner is not None:
+            raise ValueError("a diagonal preconditioner and the posterior's dense metric cannot both apply")
+        return _dense_mala(posterior, step_size, drift_limit)
     per_chain = isinstance(step_size, Tensor)
     step_size = check_step_sizes(step_size) if per_chain else check_step_size(step_size)
     root = step_size.sqrt().unsqueeze(-1) if per_chain else math.sqrt(step_size)   # [C, 1] or a number
@@ -79,8 +85,7 @@ def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner
         return MALAState(position, potential(posterior, position, batch, energy=True))
 
     def step(state: MALAState, batch, noise):
-        gaussian, uniform = noise
-        here = state.here
+        gaussian, here = noise[0], state.here
         if preconditioner is not None:
             moved = state.position + noise_scale * gaussian
         elif per_chain:
@@ -89,16 +94,58 @@ def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner
             moved = torch.add(state.position, gaussian, alpha=noise_scale)
         proposal = shifted(moved, here.gradient, drift_factor(here.gradient), -1)
         there = potential(posterior, proposal, batch, energy=True)
-        # q(proposal | position) is the proposal's own noise: ‖√ε·G^{1/2}ξ‖²_{G⁻¹}/(2ε) = ‖ξ‖²/2.
-        own_noise = torch.linalg.vector_norm(gaussian, dim=-1).square_()
-        log_ratio = (here.energy - there.energy).sub_(log_transition(state.position, proposal, there.gradient)) \
-            .add_(own_noise, alpha=0.5)
-        log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
-        accept = torch.log(uniform) < log_ratio
-        accept_rows = accept.unsqueeze(-1)
-        kept = Potential(*(torch.where(accept if new.dim() == 1 else accept_rows, new, old)
-                           for new, old in zip(there, here)))
-        info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
-        return MALAState(torch.where(accept_rows, proposal, state.position), kept), info
+        return _metropolis(state, proposal, there, noise, log_transition(state.position, proposal, there.gradient))
+
+    return Sampler("mala", init, metropolis_noise, step)
+
+
+def _metropolis(state: MALAState, proposal: Tensor, there: Potential, noise, log_back: Tensor):
+    """The accept/reject of a MALA step: ``log_back`` is q(position | proposal) up to the constant
+    q(proposal | position) shares, which is the proposal's own noise, ‖ξ‖²/2."""
+    gaussian, uniform = noise
+    here = state.here
+    own_noise = torch.linalg.vector_norm(gaussian, dim=-1).square_()
+    log_ratio = (here.energy - there.energy).sub_(log_back).add_(own_noise, alpha=0.5)
+    log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
+    accept = torch.log(uniform) < log_ratio
+    accept_rows = accept.unsqueeze(-1)
+    kept = Potential(*(torch.where(accept if new.dim() == 1 else accept_rows, new, old)
+                       for new, old in zip(there, here)))
+    info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
+    return MALAState(torch.where(accept_rows, proposal, state.position), kept), info
+
+
+def _dense_mala(posterior: LocalPosterior, step_size: float | Tensor, drift_limit: float | None) -> Sampler:
+    """MALA with the posterior's constant dense metric G = A·Aᵀ: the same move as the identity's
+    in the whitened coordinates z = A⁻¹(w − w*), where the gradient is Aᵀ∇U, so the drift's
+    truncation caps ‖Aᵀ∇U‖ at ``drift_limit``·2√(d/ε) and q(b | a) = ‖A⁻¹(b − a) + (ε/2)·Aᵀ·D(a)‖²/(2ε)."""
+    to_whitened, from_whitened = posterior.metric.to_whitened, posterior.metric.from_whitened
+    per_chain = isinstance(step_size, Tensor)
+    step_size = check_step_sizes(step_size) if per_chain else check_step_size(step_size)
+    column = (lambda value: value.unsqueeze(-1)) if per_chain else (lambda value: value)
+    dim = posterior.center.shape[-1]
+    cap = None if drift_limit is None else 2 * drift_limit * column((dim / step_size) ** 0.5)
+    half_step, root = column(0.5 * step_size), column(step_size ** 0.5)
+
+    def whitened_drift(gradient: Tensor) -> Tensor:
+        """(ε/2)·Aᵀ·D(w) as a row: the whitened gradient, truncated and scaled."""
+        whitened = gradient @ from_whitened.T
+        if cap is None:
+            return whitened * half_step
+        factor = torch.linalg.vector_norm(whitened, dim=-1, keepdim=True).reciprocal_().mul_(cap).clamp_(max=1.0)
+        return whitened * factor * half_step
+
+    def init(position: Tensor, batch) -> MALAState:
+        if per_chain and len(position) != len(step_size):
+            raise ValueError(f"{len(step_size)} per-chain step sizes for {len(position)} chains")
+        return MALAState(position, potential(posterior, position, batch, energy=True))
+
+    def step(state: MALAState, batch, noise):
+        here = state.here
+        proposal = state.position + (root * noise[0] - whitened_drift(here.gradient)) @ from_whitened
+        there = potential(posterior, proposal, batch, energy=True)
+        residual = (state.position - proposal) @ to_whitened + whitened_drift(there.gradient)
+        log_back = torch.linalg.vector_norm(residual, dim=-1).square_() / (2 * step_size)
+        return _metropolis(state, proposal, there, noise, log_back)
 
     return Sampler("mala", init, metropolis_noise, step)

@@ -33,6 +33,7 @@ class LocalPosterior(NamedTuple):
     nbeta: float | Tensor
     localization: float
     center: Tensor
+    metric: Any = None   # a constant dense metric MALA samples with (sltlab.estimators.metric.Metric), or None
 
 
 def chain_centers(center: Tensor, chains: int) -> Tensor:

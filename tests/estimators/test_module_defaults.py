@@ -40,6 +40,7 @@ def test_the_defaults_are_the_measured_ones():
     assert MODULE_DEFAULTS.anneal == 10 and MODULE_DEFAULTS.cooled_share == 0.5   # half from above, half from w*
     assert MODULE_DEFAULTS.fallback == "hmc" and MODULE_DEFAULTS.fallback_budget == 4 * 350 / 300   # 4 on the draws
     assert MODULE_DEFAULTS.extend_unmixed == 2   # unmixed chains go on to 8,000 and then 16,000 draws
+    assert MODULE_DEFAULTS.metric == "auto"      # the Hessian's metric where its Gaussian holds at w*
 
 
 def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():
@@ -56,6 +57,7 @@ def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():
     assert [w for w in caught if issubclass(w.category, EstimateWarning)] == []
     assert result.config.sampler == "mala" and result.config.anneal == MODULE_DEFAULTS.anneal
     assert "for 4 of the 8 chains" in result.step_size_rule
+    assert result.config.metric == "hessian" and "in the metric (nβ + γ)·P⁻¹" in result.step_size_rule   # quadratic
     curvatures = np.repeat(np.linalg.eigvalsh((x.T @ x / len(x)).numpy()), 2)   # H = I₂ ⊗ Σ̂
     nbeta, gamma = result.nbeta, result.config.localization
     truth = float(np.sum(0.5 * nbeta * curvatures / (nbeta * curvatures + gamma)))

@@ -7,7 +7,8 @@ import sys
 from dataclasses import fields, replace
 
 from sltlab import theory
-from sltlab.estimators.config import FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, SAMPLER_NAMES, LLCConfig
+from sltlab.estimators.config import (FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, MAX_METRIC_PARAMETERS,
+                                     METRICS, SAMPLER_NAMES, LLCConfig)
 from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
 from sltlab.verification.cli.own_model import add_module_command
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
@@ -56,6 +57,11 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
         ("--device", dict(choices=["auto", "cpu", "cuda"],
                           help=f"auto uses CUDA when present (default: {default('device')})")),
         ("--dtype", dict(choices=["float32", "float64"], help=f"sampling precision (default: {default('dtype')})")),
+        ("--metric", dict(choices=METRICS, help="MALA's constant metric: the identity, (nβ + γ)·P⁻¹ with "
+                                                "P = nβ·∇²L_n(w*) + γ·I (hessian, for at most "
+                                                f"{MAX_METRIC_PARAMETERS:,} parameters), or that where U is "
+                                                "near its Gaussian at w* (auto) "
+                                                f"(default: {default('metric')})")),
         ("--temperatures", dict(type=int, metavar="K", help="also estimate at K values of nβ over two decades "
                                                             "and fit λ − (m−1)/log nβ; with sgld or mala the K rungs "
                                                             "are one batched run (default: off)")),

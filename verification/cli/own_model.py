@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from sltlab.estimators.config import LOCALIZATIONS, SAMPLER_NAMES
+from sltlab.estimators.config import LOCALIZATIONS, METRICS, SAMPLER_NAMES
 from sltlab.estimators.result_text import shown
 from sltlab.verification.cli.command import Result, subcommand
 from sltlab.verification.threads import threads_option, use_threads
@@ -22,6 +22,7 @@ SETTINGS = (("--sampler", dict(choices=SAMPLER_NAMES)), ("--chains", dict(type=i
             ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at")), ("--nbeta", dict(type=float)),
             ("--batch-size", dict(type=int, dest="batch_size")), ("--seed", dict(type=int)),
             ("--device", dict(choices=["auto", "cpu", "cuda"])), ("--dtype", dict(choices=["float32", "float64"])),
+            ("--metric", dict(choices=METRICS)),
             ("--extend-unmixed", dict(type=int, dest="extend_unmixed", metavar="K")))
 
 

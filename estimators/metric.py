@@ -1,0 +1,115 @@
+"""A constant dense metric for MALA: the inverse curvature of the localised posterior at w*.
+
+MALA with a constant metric G proposes w' = w − (ε/2)·G·∇U(w) + √ε·G^{1/2}ξ (Girolami &
+Calderhead 2011, eq. 11); on a Gaussian U of Hessian P it mixes every direction at the same rate
+when G ∝ P⁻¹ (Roberts & Stramer 2002, §3). The localised posterior's curvature at w* is
+P = nβ·∇²L_n(w*) + γ·I (Lau et al. 2023, eq. 7). With the identity metric the step is set by the
+stiffest direction, nβ·h_max + γ, and the directions held by γ alone relax over about
+(nβ·h_max + γ)/γ steps: on an encoder head of 34 parameters whose curvatures ran from 1,794 down
+to 1.0, that was about 2,500 steps, as long as warm-up and burn-in together, and its estimates
+spread twice as widely as their standard errors. G = (nβ + γ)·P⁻¹ whitens P and keeps the
+meaning of the warm-up's normalised step ε·(nβ + γ). Where ∇²L_n(w*) has negative eigenvalues
+(a w* that is no minimum) they count as 0, so P ≥ γ·I. Any positive definite G leaves the target
+exact; only the speed of mixing depends on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from sltlab.estimators.config import MAX_METRIC_PARAMETERS, LLCConfig
+from sltlab.estimators.posterior import LocalPosterior, Loss, potential
+from sltlab.estimators.step_size import hessian_vector_products
+
+
+LAPLACE_SPREAD = 1.0   # auto: the Hessian's metric where U departs from its Gaussian by at most this (in nats)
+LAPLACE_DRAWS = 64
+
+
+class Metric(NamedTuple):
+    """G = A·Aᵀ, held as two [d, d] matrices acting on rows: ``z @ from_whitened`` is the offset
+    in the parameters of whitened coordinates z, ``r @ to_whitened`` the whitened coordinates of
+    an offset r (so ``to_whitened @ from_whitened`` = I and ‖r @ to_whitened‖² = rᵀG⁻¹r)."""
+
+    to_whitened: Tensor
+    from_whitened: Tensor
+    curvatures: Tensor   # the eigenvalues of P = nβ·∇²L_n(w*) + γ·I, ascending
+
+
+def hessian_metric(loss: Loss, center: Tensor, data: Any, nbeta: float, localization: float) -> Metric:
+    """G = (nβ + γ)·P⁻¹ at the centre [d] (module docstring), from the exact Hessian of L_n there:
+    d Hessian-vector products (Pearlmutter 1994) as one batch of d points, one row of the identity
+    each, in the centre's dtype; the eigendecomposition in float64."""
+    dim = center.shape[-1]
+    point = center.detach().expand(dim, dim).clone()
+    identity = torch.eye(dim, dtype=center.dtype, device=center.device)
+    hessian = hessian_vector_products(loss, point, data)(identity).to(torch.float64)
+    values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
+    curvatures = nbeta * values.clamp(min=0.0) + localization
+    scale = ((nbeta + localization) / curvatures).sqrt()
+    return Metric((vectors / scale).to(center.dtype), (scale.unsqueeze(-1) * vectors.T).to(center.dtype), curvatures)
+
+
+def laplace_spread(posterior: LocalPosterior, metric: Metric, data: Any, generator: torch.Generator,
+                   draws: int = LAPLACE_DRAWS) -> float:
+    """How far the Gaussian N(w*, P⁻¹) that the metric assumes is from the posterior at its own
+    scale: the standard deviation, over ``draws`` offsets δ = P^{−1/2}ξ, of U(w* + δ) less its
+    quadratic model U(w*) + ∇U(w*)·δ + ½δᵀPδ (which is ½‖ξ‖²) — the spread of the log importance
+    weights of that Gaussian for the posterior (Laplace 1774; Kass & Raftery 1995, §4.1.1). It is 0
+    where the loss is quadratic in the sampled parameters (a network's last layer under squared
+    error) and large at a singular w*, where the posterior's quartic and steeper directions are far
+    narrower than γ alone holds them; ∞ where U is not finite at a draw."""
+    center = posterior.center
+    whitened = torch.randn((draws, center.shape[-1]), generator=generator, dtype=center.dtype, device=center.device)
+    offsets = whitened @ metric.from_whitened / (float(posterior.nbeta) + posterior.localization) ** 0.5
+    here = potential(posterior, center.unsqueeze(0), data, energy=True)
+    there = potential(posterior, center + offsets, data, energy=True).energy.to(torch.float64)
+    model = (here.energy + (offsets * here.gradient).sum(-1)).to(torch.float64) + 0.5 * whitened.to(
+        torch.float64).square().sum(-1)
+    residual = there - model
+    return float(residual.std()) if bool(torch.isfinite(residual).all()) else math.inf
+
+
+def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any,
+                generator: torch.Generator) -> tuple[LocalPosterior, LLCConfig, str | None, str]:
+    """The posterior carrying the metric ``config.metric`` asks for, the settings as used, a note
+    where an asked-for metric could not be applied (:func:`metric_not_applied`), and the words the
+    step's rule adds. ``auto`` takes the Hessian's metric where its Gaussian holds within
+    ``LAPLACE_SPREAD`` (:func:`laplace_spread`, on draws from ``generator``), the identity elsewhere."""
+    config, note = metric_not_applied(config, posterior.center)
+    if config.metric == "identity":
+        return posterior, config, note, ""
+    metric = hessian_metric(posterior.loss, posterior.center, data, float(config.nbeta), config.localization)
+    low, high = float(metric.curvatures[0]), float(metric.curvatures[-1])
+    words = f"in the metric (nβ + γ)·P⁻¹ of the Hessian at w* (curvatures of P {low:.3g} to {high:.3g})"
+    if config.metric == "hessian":
+        return posterior._replace(metric=metric), config, None, ", " + words
+    spread = laplace_spread(posterior, metric, data, generator)
+    check = f"U's spread from the Gaussian at w* over {LAPLACE_DRAWS} of its draws {spread:.3g}"
+    if spread <= LAPLACE_SPREAD:
+        return posterior._replace(metric=metric), replace(config, metric="hessian"), None, f", {words}; {check}"
+    return posterior, replace(config, metric="identity"), None, (
+        f", in the identity metric ({check}, over {LAPLACE_SPREAD:g}: the Hessian's Gaussian is no guide there)")
+
+
+def metric_not_applied(config: LLCConfig, center: Tensor) -> tuple[LLCConfig, str | None]:
+    """Where ``config`` asks for a metric that cannot apply at ``center`` ([d], or [C, d] per chain),
+    the settings as used (``metric = "identity"``) and, for ``hessian`` (``auto`` goes quietly to the
+    identity), the note that says why: another sampler than MALA, chains with centres of their own,
+    or more than ``MAX_METRIC_PARAMETERS`` parameters; otherwise ``config`` and None."""
+    if config.metric == "identity":
+        return config, None
+    dim = center.shape[-1]
+    why = ("only MALA samples with a metric" if config.sampler != "mala" else
+           "the chains have centres of their own" if center.dim() != 1 else
+           f"{dim:,} parameters, over the {MAX_METRIC_PARAMETERS:,} a dense metric is built for"
+           if dim > MAX_METRIC_PARAMETERS else None)
+    if why is None:
+        return config, None
+    note = f"metric = {config.metric} was not applied ({why}); the identity was used"
+    return replace(config, metric="identity"), note if config.metric == "hessian" else None
