@@ -75,12 +75,30 @@ def laplace_spread(posterior: LocalPosterior, metric: Metric, data: Any, generat
     return float(residual.std()) if bool(torch.isfinite(residual).all()) else math.inf
 
 
+def relaxation_gain(curvatures: Tensor, localization: float) -> float:
+    """How many times faster the metric should relax the slowest direction that carries λ̂ than
+    the identity does. The directions that carry it are those with nβh ≥ γ (curvature c ≥ 2γ, each
+    adding at least half of its ½ to λ); say k of the d. With the identity the step follows the
+    stiffest curvature, so a direction of curvature c relaxes c_max/c times slower than it; in the
+    metric every direction relaxes alike, but MALA's step shrinks like D^(−1/3) with the D directions
+    that set its acceptance (Roberts & Rosenthal 1998, Thm 1): all d in the metric, about the k stiff
+    ones in the identity, where the rest barely move. So the gain is (c_max/c_min)·(k/d)^(1/3) over
+    the k; 0 when none carries λ̂. With one stiff direction among 108 held by γ alone (a layer of a
+    rank-1 deep linear network) it is 0.21: there the identity's ESS was 19,000 and the metric's
+    5,000, whose standard errors came out 1.3 times too small over 16 seeds."""
+    carrying = curvatures[curvatures >= 2 * localization]
+    if len(carrying) == 0:
+        return 0.0
+    return float(carrying.max() / carrying.min()) * (len(carrying) / len(curvatures)) ** (1 / 3)
+
+
 def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any,
                 generator: torch.Generator) -> tuple[LocalPosterior, LLCConfig, str | None, str]:
     """The posterior carrying the metric ``config.metric`` asks for, the settings as used, a note
     where an asked-for metric could not be applied (:func:`metric_not_applied`), and the words the
     step's rule adds. ``auto`` takes the Hessian's metric where its Gaussian holds within
-    ``LAPLACE_SPREAD`` (:func:`laplace_spread`, on draws from ``generator``), the identity elsewhere."""
+    ``LAPLACE_SPREAD`` (:func:`laplace_spread`, on draws from ``generator``) and it should relax λ̂
+    faster than the identity (:func:`relaxation_gain` over 1), the identity elsewhere."""
     config, note = metric_not_applied(config, posterior.center)
     if config.metric == "identity":
         return posterior, config, note, ""
@@ -90,11 +108,16 @@ def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any,
     if config.metric == "hessian":
         return posterior._replace(metric=metric), config, None, ", " + words
     spread = laplace_spread(posterior, metric, data, generator)
+    gain = relaxation_gain(metric.curvatures, config.localization)
     check = f"U's spread from the Gaussian at w* over {LAPLACE_DRAWS} of its draws {spread:.3g}"
-    if spread <= LAPLACE_SPREAD:
-        return posterior._replace(metric=metric), replace(config, metric="hessian"), None, f", {words}; {check}"
-    return posterior, replace(config, metric="identity"), None, (
-        f", in the identity metric ({check}, over {LAPLACE_SPREAD:g}: the Hessian's Gaussian is no guide there)")
+    if spread > LAPLACE_SPREAD:
+        return posterior, replace(config, metric="identity"), None, (
+            f", in the identity metric ({check}, over {LAPLACE_SPREAD:g}: the Hessian's Gaussian is no guide there)")
+    relaxing = f"its predicted gain in relaxing the slowest direction that carries λ̂ {gain:.3g}"
+    if gain <= 1:
+        return posterior, replace(config, metric="identity"), None, (
+            f", in the identity metric ({check}, but {relaxing}, not over 1)")
+    return posterior._replace(metric=metric), replace(config, metric="hessian"), None, f", {words}; {check}, {relaxing}"
 
 
 def metric_not_applied(config: LLCConfig, center: Tensor) -> tuple[LLCConfig, str | None]:

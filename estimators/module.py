@@ -62,10 +62,11 @@ from sltlab.estimators.streamed import leading_rows, row_count
 # five call seeds, which burnin=4000 mends (−0.7 to +0.2 % on four), but with that burn-in the network
 # above read −11.7 % at R-hat 1.042, a silent miss again, so the shorter one stays.
 # MALA's metric is "auto" (sltlab.estimators.metric): the Hessian's (nβ + γ)·P⁻¹ where U departs from
-# the Gaussian at w* by a spread of at most 1 over 64 of its draws, the identity elsewhere. On the last
-# layers of trained networks (head-accuracy, draws 20–21; confirmed on 30–31) it took every error within
-# 0.76 % where the identity had read encoder heads +5.8 and +3.0 %; always applied, it read deep linear
-# networks as modules up to −23.6 % (module bench, draws 2612–2613), where the auto check keeps the identity.
+# the Gaussian at w* by a spread of at most 1 over 64 of its draws and the metric should relax λ̂'s
+# slowest direction faster than the identity, the identity elsewhere. On the last layers of trained
+# networks (head-accuracy, draws 20–21; confirmed on 30–31) it took every error within 0.76 % where the
+# identity had read encoder heads +5.8 and +3.0 %; always applied, it read deep linear networks as
+# modules up to −23.6 % (module bench, draws 2612–2613), where the first check keeps the identity.
 MODULE_DEFAULTS = LLCConfig(sampler="mala", draws=4000, anneal=10.0, cooled_share=0.5, extend_unmixed=2, metric="auto",
                             fallback="hmc", fallback_budget=4.0 * sum(map(HMC_TRAJECTORIES.get, ("burnin", "draws")))
                             / HMC_TRAJECTORIES["draws"])

@@ -8,7 +8,7 @@ import torch
 
 from sltlab.estimators.config import MAX_METRIC_PARAMETERS, LLCConfig
 from sltlab.estimators.mala import mala
-from sltlab.estimators.metric import Metric, hessian_metric, metric_not_applied, with_metric
+from sltlab.estimators.metric import Metric, hessian_metric, metric_not_applied, relaxation_gain, with_metric
 from sltlab.estimators.posterior import LocalPosterior
 
 
@@ -118,6 +118,26 @@ def test_auto_takes_the_metric_where_the_loss_is_quadratic_and_the_identity_at_a
     applied, used, note, words = with_metric(config, singular, None, generator)
     assert applied.metric is None and used.metric == "identity" and note is None
     assert spread_in(words) > 1 and words.endswith("over 1: the Hessian's Gaussian is no guide there)")
+
+
+def test_auto_keeps_the_identity_where_one_stiff_direction_carries_the_llc():
+    """A layer of a rank-1 deep linear network: one curvature nβh among 107 held by γ alone. The
+    Gaussian holds exactly, but the identity relaxes the one direction that counts faster."""
+    dim, generator = 108, torch.Generator().manual_seed(0)
+    direction = torch.randn(dim, generator=generator, dtype=torch.float64)
+    direction /= direction.norm()
+    posterior = LocalPosterior(quadratic(10.0 * torch.outer(direction, direction)), 1086.0, 1.0,
+                               torch.zeros(dim, dtype=torch.float64))
+    applied, used, _, words = with_metric(LLCConfig(sampler="mala", metric="auto", nbeta=1086.0), posterior, None,
+                                          generator)
+    assert applied.metric is None and used.metric == "identity" and spread_in(words) < 1e-9
+    assert words.endswith(f"its predicted gain in relaxing the slowest direction that carries λ̂ "
+                          f"{(1 / 108) ** (1 / 3):.3g}, not over 1)")
+
+
+def test_the_relaxation_gain_is_the_carrying_curvatures_spread_times_their_share_of_the_directions_cubed_root():
+    assert relaxation_gain(torch.tensor([1.0, 4.0, 8.0, 40.0]), 1.0) == pytest.approx(10 * 0.75 ** (1 / 3), rel=1e-12)
+    assert relaxation_gain(torch.tensor([1.0, 1.5]), 1.0) == 0.0   # none has nβh ≥ γ
 
 
 def test_the_metric_is_checked_and_the_fallback_runs_without_it():
