@@ -29,6 +29,7 @@ from sltlab.estimators.step_size import hessian_vector_products
 
 LAPLACE_SPREAD = 1.0   # auto: the Hessian's metric where U departs from its Gaussian by at most this (in nats)
 LAPLACE_DRAWS = 64
+HESSIAN_BLOCK = 64     # Hessian-vector products evaluated together
 
 
 class Metric(NamedTuple):
@@ -43,12 +44,13 @@ class Metric(NamedTuple):
 
 def hessian_metric(loss: Loss, center: Tensor, data: Any, nbeta: float, localization: float) -> Metric:
     """G = (nβ + γ)·P⁻¹ at the centre [d] (module docstring), from the exact Hessian of L_n there:
-    d Hessian-vector products (Pearlmutter 1994) as one batch of d points, one row of the identity
-    each, in the centre's dtype; the eigendecomposition in float64."""
+    d Hessian-vector products (Pearlmutter 1994), one row of the identity each, in batches of
+    ``HESSIAN_BLOCK`` points (so memory holds the graph of that many points on one slice of rows, not
+    of d), in the centre's dtype; the eigendecomposition in float64."""
     dim = center.shape[-1]
-    point = center.detach().expand(dim, dim).clone()
     identity = torch.eye(dim, dtype=center.dtype, device=center.device)
-    hessian = hessian_vector_products(loss, point, data)(identity).to(torch.float64)
+    hessian = torch.cat([hessian_vector_products(loss, center.detach().expand(len(rows), dim).clone(), data)(rows)
+                         for rows in identity.split(HESSIAN_BLOCK)]).to(torch.float64)
     values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
     curvatures = nbeta * values.clamp(min=0.0) + localization
     scale = ((nbeta + localization) / curvatures).sqrt()

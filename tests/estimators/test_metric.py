@@ -8,7 +8,8 @@ import torch
 
 from sltlab.estimators.config import MAX_METRIC_PARAMETERS, LLCConfig
 from sltlab.estimators.mala import mala
-from sltlab.estimators.metric import Metric, hessian_metric, metric_not_applied, relaxation_gain, with_metric
+from sltlab.estimators.metric import (HESSIAN_BLOCK, Metric, hessian_metric, metric_not_applied, relaxation_gain,
+                                      with_metric)
 from sltlab.estimators.posterior import LocalPosterior
 
 
@@ -52,6 +53,13 @@ def test_the_hessian_metric_whitens_the_curvature_of_a_quadratic_posterior():
     torch.testing.assert_close(metric.to_whitened @ metric.from_whitened, identity, rtol=0, atol=1e-12)
     torch.testing.assert_close(metric_matrix @ precision, (posterior.nbeta + posterior.localization) * identity,
                                rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(metric.curvatures, torch.linalg.eigvalsh(precision), rtol=1e-10, atol=0)
+
+
+def test_the_hessian_is_the_same_assembled_from_several_blocks_of_products():
+    curvature, posterior = anisotropic(dim=HESSIAN_BLOCK + 6)
+    metric = hessian_metric(posterior.loss, posterior.center, None, posterior.nbeta, posterior.localization)
+    precision = posterior.nbeta * curvature + posterior.localization * torch.eye(len(curvature), dtype=torch.float64)
     torch.testing.assert_close(metric.curvatures, torch.linalg.eigvalsh(precision), rtol=1e-10, atol=0)
 
 
