@@ -104,7 +104,15 @@ def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any,
     config, note = metric_not_applied(config, posterior.center)
     if config.metric == "identity":
         return posterior, config, note, ""
-    metric = hessian_metric(posterior.loss, posterior.center, data, float(config.nbeta), config.localization)
+    try:
+        metric = hessian_metric(posterior.loss, posterior.center, data, float(config.nbeta), config.localization)
+        failure = None if bool(torch.isfinite(metric.curvatures).all()) else "the Hessian at w* is not finite"
+    except (RuntimeError, torch.linalg.LinAlgError) as error:   # no double backward through the loss
+        failure = f"the Hessian at w* could not be taken ({str(error).splitlines()[0]})"
+    if failure is not None:
+        if config.metric == "hessian":
+            raise ValueError(f"metric = hessian: {failure}; choose metric = identity or auto")
+        return posterior, replace(config, metric="identity"), None, f", in the identity metric ({failure})"
     low, high = float(metric.curvatures[0]), float(metric.curvatures[-1])
     words = f"in the metric (nβ + γ)·P⁻¹ of the Hessian at w* (curvatures of P {low:.3g} to {high:.3g})"
     if config.metric == "hessian":

@@ -148,6 +148,32 @@ def test_the_relaxation_gain_is_the_carrying_curvatures_spread_times_their_share
     assert relaxation_gain(torch.tensor([1.0, 1.5]), 1.0) == 0.0   # none has nβh ≥ γ
 
 
+class SquareWithoutSecondDerivative(torch.autograd.Function):
+    """w² whose backward is not itself differentiable, as some custom operations are."""
+
+    @staticmethod
+    def forward(ctx, position):
+        ctx.save_for_backward(position)
+        return position ** 2
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (position,) = ctx.saved_tensors
+        return upstream * 2 * position.detach()
+
+
+def test_a_loss_without_a_second_derivative_keeps_auto_on_the_identity_and_refuses_hessian():
+    def loss(position, batch):
+        return SquareWithoutSecondDerivative.apply(position).sum(-1, keepdim=True)
+    posterior = LocalPosterior(loss, 100.0, 1.0, torch.zeros(3, dtype=torch.float64))
+    config = LLCConfig(sampler="mala", metric="auto", nbeta=100.0)
+    applied, used, _, words = with_metric(config, posterior, None, torch.Generator())
+    assert applied.metric is None and used.metric == "identity"
+    assert words.startswith(", in the identity metric (the Hessian at w* could not be taken (")
+    with pytest.raises(ValueError, match="^metric = hessian: the Hessian at w\\* could not be taken .*choose metric"):
+        with_metric(replace(config, metric="hessian"), posterior, None, torch.Generator())
+
+
 def test_the_metric_is_checked_and_the_fallback_runs_without_it():
     with pytest.raises(ValueError, match="metric must be one of identity, hessian"):
         LLCConfig(metric="fisher").validate()
