@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
-MAX_METRIC_PARAMETERS = 1024         # a dense metric costs three [C, d]·[d, d] products per step; beyond, the identity
+MAX_METRIC_PARAMETERS = 1024         # a dense metric costs four [C, d]·[d, d] products per step; beyond, the identity
 # hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
 # a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
 HMC_TRAJECTORIES = dict(draws=300, burnin=50, thin=1, anneal=1.0, cooled_share=1.0)
