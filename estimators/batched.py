@@ -154,7 +154,7 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
     for ``draws`` more and no burn-in, and its result is read from both traces
     :func:`~sltlab.estimators.sampling.joined`."""
     n, device, dtype, generator, _, resolved, batches = inputs
-    resolved, metric_note = metric_not_applied(resolved, torch.stack([group.localization.center for group in groups]))
+    resolved, metric_note = metric_not_applied(resolved, groups[0].localization.center.expand(len(groups), -1))
     chains = resolved.chains
     per_run = chains_per_run(chains, groups[0].localization.center.numel()) // chains
     results = []

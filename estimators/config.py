@@ -61,7 +61,8 @@ class LLCConfig:
     fallback_budget: float | None = None   # ... only when its warm-up and draws would take at most this many
                                            # times the gradient evaluations of the first run (None: whatever)
     metric: str = "identity"           # MALA's constant metric: the identity, (nβ + γ)·P⁻¹ from the Hessian at w*
-                                       # ("hessian"), or that where its Gaussian holds at w* ("auto")
+                                       # ("hessian"), or that where its Gaussian holds at w* and it should relax
+                                       # λ̂ faster than the identity ("auto")
 
     @property
     def burnin_steps(self) -> int:

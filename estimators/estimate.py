@@ -157,11 +157,9 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     when it says so (:class:`OverBudget`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
-    if config.metric != "identity":
-        announce_phase("building MALA's metric from the Hessian at w*", enabled=progress)
-    posterior, resolved, metric_note, metric_words = with_metric(config, posterior, batches.full(),
-                                                                 torch.Generator(posterior.center.device).manual_seed(
-                                                                     config.seed))
+    posterior, resolved, metric_note, metric_words = with_metric(
+        config, posterior, batches.full(), torch.Generator(posterior.center.device).manual_seed(config.seed),
+        announce=partial(announce_phase, enabled=progress))
     if automatic:
         announce_phase(f"choosing {resolved.sampler}'s step size", enabled=progress)
         step_size, rule = kind.step_size_rule(posterior, batches, resolved, generator)

@@ -79,10 +79,7 @@ def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner
             return torch.linalg.vector_norm(residual, dim=-1).square_().mul_(number(0.5 / step_size, residual))
         return residual.square().div(scale).sum(-1) / (2 * step_size)
 
-    def init(position: Tensor, batch) -> MALAState:
-        if per_chain and len(position) != len(step_size):
-            raise ValueError(f"{len(step_size)} per-chain step sizes for {len(position)} chains")
-        return MALAState(position, potential(posterior, position, batch, energy=True))
+    init = _initializer(posterior, step_size)
 
     def step(state: MALAState, batch, noise):
         gaussian, here = noise[0], state.here
@@ -97,6 +94,16 @@ def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner
         return _metropolis(state, proposal, there, noise, log_transition(state.position, proposal, there.gradient))
 
     return Sampler("mala", init, metropolis_noise, step)
+
+
+def _initializer(posterior: LocalPosterior, step_size: float | Tensor):
+    """``init(position, batch)``: the chains at ``position`` with U, ∇U and L cached; one per-chain
+    step size for each chain."""
+    def init(position: Tensor, batch) -> MALAState:
+        if isinstance(step_size, Tensor) and len(position) != len(step_size):
+            raise ValueError(f"{len(step_size)} per-chain step sizes for {len(position)} chains")
+        return MALAState(position, potential(posterior, position, batch, energy=True))
+    return init
 
 
 def _metropolis(state: MALAState, proposal: Tensor, there: Potential, noise, log_back: Tensor):
@@ -135,10 +142,7 @@ def _dense_mala(posterior: LocalPosterior, step_size: float | Tensor, drift_limi
         factor = torch.linalg.vector_norm(whitened, dim=-1, keepdim=True).reciprocal_().mul_(cap).clamp_(max=1.0)
         return whitened * factor * half_step
 
-    def init(position: Tensor, batch) -> MALAState:
-        if per_chain and len(position) != len(step_size):
-            raise ValueError(f"{len(step_size)} per-chain step sizes for {len(position)} chains")
-        return MALAState(position, potential(posterior, position, batch, energy=True))
+    init = _initializer(posterior, step_size)
 
     def step(state: MALAState, batch, noise):
         here = state.here

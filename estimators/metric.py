@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -49,7 +49,7 @@ def hessian_metric(loss: Loss, center: Tensor, data: Any, nbeta: float, localiza
     of d), in the centre's dtype; the eigendecomposition in float64."""
     dim = center.shape[-1]
     identity = torch.eye(dim, dtype=center.dtype, device=center.device)
-    hessian = torch.cat([hessian_vector_products(loss, center.detach().expand(len(rows), dim).clone(), data)(rows)
+    hessian = torch.cat([hessian_vector_products(loss, center.detach().expand(len(rows), dim), data)(rows)
                          for rows in identity.split(HESSIAN_BLOCK)]).to(torch.float64)
     values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
     curvatures = nbeta * values.clamp(min=0.0) + localization
@@ -94,16 +94,19 @@ def relaxation_gain(curvatures: Tensor, localization: float) -> float:
     return float(carrying.max() / carrying.min()) * (len(carrying) / len(curvatures)) ** (1 / 3)
 
 
-def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any,
-                generator: torch.Generator) -> tuple[LocalPosterior, LLCConfig, str | None, str]:
+def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any, generator: torch.Generator, *,
+                announce: Callable[[str], None] = lambda phase: None,
+                ) -> tuple[LocalPosterior, LLCConfig, str | None, str]:
     """The posterior carrying the metric ``config.metric`` asks for, the settings as used, a note
     where an asked-for metric could not be applied (:func:`metric_not_applied`), and the words the
     step's rule adds. ``auto`` takes the Hessian's metric where its Gaussian holds within
     ``LAPLACE_SPREAD`` (:func:`laplace_spread`, on draws from ``generator``) and it should relax λ̂
-    faster than the identity (:func:`relaxation_gain` over 1), the identity elsewhere."""
+    faster than the identity (:func:`relaxation_gain` over 1), the identity elsewhere. ``announce``
+    is told when the Hessian is about to be taken."""
     config, note = metric_not_applied(config, posterior.center)
     if config.metric == "identity":
         return posterior, config, note, ""
+    announce("building MALA's metric from the Hessian at w*")
     try:
         metric = hessian_metric(posterior.loss, posterior.center, data, float(config.nbeta), config.localization)
         failure = None if bool(torch.isfinite(metric.curvatures).all()) else "the Hessian at w* is not finite"

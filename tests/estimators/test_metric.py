@@ -105,6 +105,11 @@ def test_the_metric_applies_to_mala_at_one_centre_of_at_most_the_stated_size():
         assert used.metric == "identity" and why in note and "the identity was used" in note
         used, note = metric_not_applied(replace(other, metric="auto"), center)
         assert used.metric == "identity" and note is None   # auto takes the identity where no metric applies
+    said = []
+    with_metric(replace(config, sampler="sgld"), posterior, None, torch.Generator(), announce=said.append)
+    assert said == []   # no Hessian is taken where no metric applies
+    with_metric(config, posterior, None, torch.Generator(), announce=said.append)
+    assert said == ["building MALA's metric from the Hessian at w*"]
 
 
 def spread_in(words: str) -> float:

@@ -57,9 +57,9 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
         ("--device", dict(choices=["auto", "cpu", "cuda"],
                           help=f"auto uses CUDA when present (default: {default('device')})")),
         ("--dtype", dict(choices=["float32", "float64"], help=f"sampling precision (default: {default('dtype')})")),
-        ("--metric", dict(choices=METRICS, help=f"MALA's metric: identity, hessian ((nβ + γ)·P⁻¹, P = nβ·∇²L_n(w*) "
-                                                f"+ γ·I; up to {MAX_METRIC_PARAMETERS:,} parameters) or auto (hessian "
-                                                f"where U is near P's Gaussian) (default: {default('metric')})")),
+        ("--metric", dict(choices=METRICS, help=f"MALA's metric: identity, hessian ((nβ + γ)·P⁻¹, P = nβ·H(w*) + γ; "
+                                                f"≤ {MAX_METRIC_PARAMETERS:,} parameters) or auto (hessian if U is "
+                                                f"near P's Gaussian, mixing λ̂ faster) (default: {default('metric')})")),
         ("--temperatures", dict(type=int, metavar="K", help="also estimate at K values of nβ over two decades "
                                                             "and fit λ − (m−1)/log nβ; with sgld or mala the K rungs "
                                                             "are one batched run (default: off)")),
