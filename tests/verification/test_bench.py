@@ -292,3 +292,10 @@ def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule
 def test_an_option_the_groups_asked_for_do_not_read_is_refused(argv, message, capsys):
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("group", ["grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy",
+                                   "head-accuracy", "fallback", "stages"])
+def test_every_group_that_reads_count_refuses_a_count_below_one_by_that_name(group, capsys):
+    assert main(["bench", "--only", group, "--count", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--count must be at least 1, got 0")

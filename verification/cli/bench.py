@@ -103,6 +103,8 @@ def _bench(args) -> Result:
         if getattr(args, option) not in (None, False) and not wanted & groups:
             raise ValueError(f"--{option.replace('_', '-')} applies to {', '.join(sorted(groups))}, not to "
                              f"{', '.join(sorted(wanted))}")
+    if args.count is not None and args.count < 1:
+        raise ValueError(f"--count must be at least 1, got {args.count}")
     args.seed = 0 if args.seed is None else args.seed
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
