@@ -1,5 +1,5 @@
 """The installed layout: one import name (``sltlab.*``), imports that flow one way, no private
-names across modules, no module over 300 lines, and a user's own ``models/`` or ``theory/``
+names across modules, every public name importable, no module over 300 lines, and a user's own ``models/`` or ``theory/``
 package beside a notebook cannot shadow sltlab's."""
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ def test_no_private_name_is_imported_across_modules():
                  for module, names in _imported_modules(path) if module.startswith("sltlab")
                  for name in names if name.startswith("_")]
     assert not offenders
+
+
+@pytest.mark.parametrize("package", [path.parent.relative_to(ROOT).as_posix().replace("/", ".")
+                                     for path in _sources(*PACKAGES) if path.name == "__init__.py"])
+def test_every_public_name_resolves(package):
+    """``from sltlab.<package> import *`` works: every name of ``__all__`` is there, lazily or not."""
+    import importlib
+
+    module = importlib.import_module(f"sltlab.{package}")
+    assert [name for name in getattr(module, "__all__", ()) if not hasattr(module, name)] == []
 
 
 def test_no_module_is_over_300_lines():
