@@ -57,8 +57,12 @@ def test_derivation_names_active_set_and_a():
 
 
 def test_ten_layers_of_width_1000_is_exact():
+    # By hand: every D_s = 1000 − 500 = 500, so all 11 are active, ℓ = 10, S = 5,500, M* = 550,
+    # a = 5,500 − 549·10 = 10 = ℓ (m = 1), and λ = 500·1,500/2 + 0 − 9·5,500²/40 + ½·55·500²
+    # = 375,000 − 6,806,250 + 6,875,000 = 443,750.
     lc = deep_linear([1000] * 11, 500)
-    assert lc.dim == 10 * 1000 * 1000 and lc.lam <= R(lc.dim, 2)
+    assert lc.dim == 10 * 1000 * 1000 and (lc.lam, lc.multiplicity) == (443_750, 1)
+    assert isinstance(lc.lam, sympy.Rational)
 
 
 widths_strategy = st.lists(st.integers(1, 12), min_size=2, max_size=7)

@@ -3,6 +3,7 @@ derivatives, the k-gon table of Chen et al. (2023), saddles and kinks, and the L
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 import sympy
@@ -114,10 +115,22 @@ def test_more_features_than_an_exact_hessian_can_take_are_refused_at_once():
         tms_phases(10**5)
 
 
+def lambert_crossing(before, after, *, with_constant: bool = True) -> float:
+    """n·ΔL + Δλ·log n + Δc = 0 for two phases of equal m: n = (Δλ/ΔL)·W₋₁((ΔL/Δλ)·e^{−Δc/Δλ})."""
+    loss, lam = after.loss - before.loss, after.lam - before.lam
+    constant = after.constant - before.constant if with_constant else 0
+    return float((lam / loss * sympy.LambertW(loss / lam * sympy.exp(-constant / lam), -1)).evalf(30))
+
+
 def test_the_predicted_five_to_six_transition():
     phases, _ = tms_phases(6)
     (found,) = transitions(phases)
     assert (found.before, found.after) == ("5-gon (1 dead −)", "6-gon")
+    by_name = {phase.name: phase for phase in phases}
+    pentagon, hexagon = by_name[found.before], by_name[found.after]
+    assert math.isclose(found.critical_n, lambert_crossing(pentagon, hexagon), rel_tol=1e-10)
+    assert math.isclose(found.critical_n_without_constant, lambert_crossing(pentagon, hexagon, with_constant=False),
+                        rel_tol=1e-10)
     assert abs(found.critical_n / 601 - 1) < 0.02 and abs(found.critical_n_without_constant / 445 - 1) < 0.02
 
 
@@ -149,4 +162,12 @@ def test_with_the_laplace_constant_the_hexagon_comes_much_earlier():
     classes = {}
     for phase in laplace_phases(6):
         classes.setdefault(phase.name[0], []).append(phase)
-    assert 100 < critical_n(classes["5"], classes["6"]) < 250
+    found = critical_n(classes["5"], classes["6"])
+
+    def gap(n):   # F_n of the hexagon less that of both pentagons counted as one, −log Σ exp(−F_n), in mpmath
+        energies = [mpmath.mpf(str(phase.free_energy(n).evalf(30))) for phase in classes["5"]]
+        return mpmath.mpf(str(classes["6"][0].free_energy(n).evalf(30))) + mpmath.log(sum(mpmath.exp(-e) for e in energies))
+
+    with mpmath.workdps(30):
+        assert math.isclose(found, float(mpmath.findroot(lambda n: gap(sympy.Float(str(n), 30)), 150)), rel_tol=1e-9)
+    assert 100 < found < 250   # far below the 601 that ½‖w*‖² alone gives

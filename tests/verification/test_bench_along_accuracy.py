@@ -22,6 +22,7 @@ def test_along_accuracy_bench_judges_each_checkpoint_against_its_own_truth():
         if row["llc"] is not None:
             beyond = abs(row["llc"] - row["truth"]) - 3 * math.hypot(row["se"], row["truth_se"])
             assert row["misses"] == (beyond > BIAS_BUDGET * abs(row["truth"]))
+    assert any(row["llc"] is not None for row in draw["rows"])   # the rule was applied
     defaults = draw["summary"]["defaults (mala)"]
     assert defaults["networks"] == 2 and result["meets_target"] == (defaults["silent_misses"] == 0)
     assert "@1 its first layer ×1.5" in format_along_accuracy(result)

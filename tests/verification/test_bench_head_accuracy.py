@@ -107,6 +107,7 @@ def test_head_accuracy_bench_judges_every_network_under_every_setting():
         assert 0 < row["truth"] <= row["lambda"] and row["truth_se"] == 0.0
         if row["llc"] is not None and row["se"] is not None:
             assert row["misses"] == (abs(row["llc"] - row["truth"]) - 3 * row["se"] > BIAS_BUDGET * row["truth"])
+    assert any(row["llc"] is not None and row["se"] is not None for row in draw["rows"])   # the rule was applied
     defaults = draw["summary"]["defaults (mala)"]
     assert defaults["networks"] == 3 and result["meets_target"] == (defaults["silent_misses"] == 0)
     table = format_head_accuracy(result)

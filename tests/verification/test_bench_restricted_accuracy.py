@@ -51,6 +51,7 @@ def test_restricted_accuracy_bench_judges_every_layer_of_every_network():
         if row["llc"] is not None and row["se"] is not None:
             beyond = abs(row["llc"] - row["truth"]) - 3 * row["se"]
             assert row["misses"] == (beyond > BIAS_BUDGET * abs(row["truth"]))
+    assert any(row["llc"] is not None and row["se"] is not None for row in draw["rows"])   # the rule was applied
     defaults = draw["summary"]["defaults (mala)"]
     assert defaults["networks"] == layers and result["meets_target"] == (defaults["silent_misses"] == 0)
     assert "closed-form truth ½·Σ nβh/(nβh + γ)" in format_restricted_accuracy(result)

@@ -1,6 +1,8 @@
 """The command line never prints a traceback: valid commands with random tokens added, dropped
 or replaced end in exit 0, 1, 2 or 3 (a refusal), with exactly one line on stderr when they
-fail, one line on stdout when they refuse, and --json output that parses."""
+fail without a result (exit 2, or 1 with nothing on stdout; exit 1 beside a printed result is a
+missed gate, whose warnings may take several lines), one line on stdout when they refuse, and
+--json output that parses."""
 
 import io
 import json

@@ -13,7 +13,7 @@ import torch
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.notices import MixingWarning
 from sltlab.models.deep_linear import DeepLinearNetwork
-from sltlab.models.training import numerical_rank
+from sltlab.models.training import least_squares_fit, numerical_rank
 from sltlab.verification.dynamics.cache import cached_json
 from sltlab.verification.cli import main
 from sltlab.verification.dynamics.saddle import DEFAULT_TEACHER, SaddleSetup, saddle_study, saddle_verdict, train_setup
@@ -40,16 +40,17 @@ SMALL_GROKKING_ARGS = ["--modulus", "7", "--width", "8", "--embedding-dim", "4",
                        "--draws", "8", "--curve-draws", "20"]
 
 
-
-
 def test_a_real_short_run_rises_one_rank_per_stage():
-    run, network, _, _ = train_setup(SMALL_SADDLE)
+    run, network, x, y = train_setup(SMALL_SADDLE)
     ranks = numerical_rank(run.singular_values, SMALL_SADDLE.rank_tolerance)
     plateaus = detect_plateaus(ranks.tolist(), run.gradient_norms.tolist())
     assert [p.rank for p in plateaus] == [0, 1, 2]
-    # After each stage the learned singular values match the teacher's (Saxe et al. 2014).
+    # At each plateau the learned modes are those of the data's least-squares fit, which gradient
+    # descent tends to (Saxe et al. 2014): 3.9949 exactly, the second still 1.4 % short at 0.980.
     learned = run.singular_values[plateaus[-1].resting, :2]
-    torch.testing.assert_close(learned, torch.tensor([4.0, 1.0], dtype=learned.dtype), atol=0.25, rtol=0)
+    fit = torch.linalg.svdvals(least_squares_fit(x, y))[:2]
+    torch.testing.assert_close(learned, fit, rtol=0.02, atol=0)
+    assert bool((run.singular_values[plateaus[-1].resting, 2:] < 1e-3).all())   # the third not yet learned
 
 
 def test_the_relabelled_problem_has_the_checkpoint_as_an_exact_minimum():
