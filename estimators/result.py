@@ -99,7 +99,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                  else "paired minibatch differences L_b(w) − L_b(w*)")
     acceptance = float(trace.fields["acceptance"][~trace.diverged].mean()) if (
         "acceptance" in trace.fields and not trace.diverged.all()) else None
-    fluctuation = singular_fluctuation(trace, resolved.nbeta / n) if trace.functional_variance is not None else None
+    fluctuation = (singular_fluctuation(trace, resolved.nbeta / n, dropped=estimate.diverged_chains)
+                   if trace.functional_variance is not None else None)
     moved = localization_concerns(localization, resolved.nbeta, resolved.localization)
     concerns = [(message, LocalizationWarning) for message in moved]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)

@@ -6,7 +6,7 @@ and ν̂ = (β/2)·V_n. In a regular realisable model ν = d/2 at every β.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -30,8 +30,11 @@ def chain_mean(values: np.ndarray, diverged: np.ndarray) -> ChainMean:
     return ChainMean(float(kept.mean()), error, per_chain)
 
 
-def singular_fluctuation(trace: Trace, beta: float) -> ChainMean:
-    """ν̂ = (β/2)·V_n per chain, from the functional variance the run accumulated."""
+def singular_fluctuation(trace: Trace, beta: float, *, dropped: Sequence[int] = ()) -> ChainMean:
+    """ν̂ = (β/2)·V_n per chain, from the functional variance the run accumulated, over the chains
+    that neither diverged nor are in ``dropped`` (those λ̂ left out: :func:`sltlab.estimators.llc.llc_from_trace`)."""
     if trace.functional_variance is None:
         raise ValueError("the run did not record the functional variance (set full_data_every)")
-    return chain_mean(0.5 * beta * trace.functional_variance, trace.diverged)
+    left_out = np.array(trace.diverged, dtype=bool, copy=True)
+    left_out[list(dropped)] = True
+    return chain_mean(0.5 * beta * trace.functional_variance, left_out)

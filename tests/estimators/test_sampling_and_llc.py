@@ -103,6 +103,18 @@ def test_singular_fluctuation_is_half_beta_times_the_functional_variance():
     assert math.isclose(nu.standard_error, 0.5 / math.sqrt(3))
 
 
+def test_the_singular_fluctuation_leaves_out_the_chains_that_the_llc_dropped():
+    rng = np.random.default_rng(0)
+    gaps = 0.02 + 0.001 * rng.standard_normal((4, 200))
+    gaps[3] += 5.0                                        # chain 3 left the basin
+    trace = synthetic_trace(gaps, variance=np.array([0.1, 0.1, 0.1, 5.0]))
+    estimate = llc_from_trace(trace, nbeta=100.0)
+    assert estimate.diverged_chains == [3]
+    nu = singular_fluctuation(trace, beta=1.0, dropped=estimate.diverged_chains)
+    assert nu.per_chain == [0.05, 0.05, 0.05, None] and math.isclose(nu.mean, 0.05)
+    assert not trace.diverged.any()                       # the trace itself is left as it was
+
+
 def test_multiplicity_fit_recovers_lambda_and_m_from_an_exact_curve():
     ladder = temperature_ladder(1000.0, 5)
     assert math.isclose(ladder[0], 100.0) and math.isclose(ladder[-1], 10000.0)
