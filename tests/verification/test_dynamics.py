@@ -180,6 +180,7 @@ def run_cli(capsys, *argv):
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-extensions", "-1", "--out", "{out}"], "--curve-extensions"),
     (["grokking", "--bogus", "--out", "{out}"], "unrecognized"),
+    (["grokking", "--seeds", "0", "1", "0", "--out", "{out}"], "each once, got [0, 1, 0]"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
     code, out, err = run_cli(capsys, *[a.replace("{out}", str(tmp_path)) for a in argv], "--json")

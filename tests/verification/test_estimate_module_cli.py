@@ -180,7 +180,11 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
     (["--checkpoint", "{f}/step5.pt", "{f}/other.pt"], "checkpoint 1 does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3"], "--steps gives 1 steps for 2 checkpoints"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3", "2"], "non-negative and increasing"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "nan", "2"], "finite, non-negative and increasing"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "0", "inf"], "finite, non-negative and increasing"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/../{d}/step5.pt"], "--checkpoint names {f}/../{d}/step5.pt twice"),
     (["--steps", "1"], "--steps names the training step of each of several"),
+    (["--calibrate-at", "abc"], "--calibrate-at chooses one of several --checkpoint files"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--calibrate-at", "last"], "--calibrate-at takes the index"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--calibrate-at", "4"], "calibrate_at=4 is not the index"),
     (["--restrict-to", "0.*", "--restrict-to", "0.weight", "0.bias", "0.bias"],
@@ -189,6 +193,13 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
 def test_bad_files_and_options_are_one_line_errors(files, capsys, arguments, message):
     folder = files[0]
     argv = ["--model", "{f}/net.py:build", "--data", "{f}/data.pt", *arguments]   # the last --model or --data counts
-    code, result, error = _run(capsys, *(word.replace("{f}", str(folder)) for word in argv), *SHORT)
+    named = {"{f}": str(folder), "{d}": folder.name}
+    code, result, error = _run(capsys, *(_named(word, named) for word in argv), *SHORT)
     assert code == 2 and result is None and error.count("\n") == 1
-    assert message.replace("{f}", str(folder)) in error
+    assert _named(message, named) in error
+
+
+def _named(text: str, names: dict) -> str:
+    for key, value in names.items():
+        text = text.replace(key, value)
+    return text

@@ -6,6 +6,7 @@ checkpoint, :func:`sltlab.estimators.estimate_llc_along` along several, whose cu
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -88,6 +89,8 @@ def _estimate_module(args) -> Result:
         return _along(args, model, data, restrictions, calls)
     if args.steps is not None:
         raise ValueError("--steps names the training step of each of several --checkpoint files")
+    if args.calibrate_at != "-1":
+        raise ValueError("--calibrate-at chooses one of several --checkpoint files; one estimate calibrates where it is")
     if args.out is not None:
         raise ValueError("--out writes the curve along several --checkpoint files; one estimate has no curve "
                          "(--json gives its numbers)")
@@ -109,6 +112,10 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     from sltlab.estimators import estimate_llc_along
     from sltlab.verification.cli.own_model_files import load_checkpoint
 
+    twice = next((path for index, path in enumerate(args.checkpoint)
+                  if any(Path(path).resolve() == Path(earlier).resolve() for earlier in args.checkpoint[:index])), None)
+    if twice is not None:
+        raise ValueError(f"--checkpoint names {twice} twice: one file's weights would read as two points of training")
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
     steps = _steps(args.steps, [checkpoint.step for checkpoint in checkpoints])
     if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
@@ -181,8 +188,8 @@ def _steps(given: list[float] | None, recorded: list[float | None]) -> list[floa
     if given is not None and len(given) != len(recorded):
         raise ValueError(f"--steps gives {len(given)} steps for {len(recorded)} checkpoints")
     steps = given or (recorded if None not in recorded else [float(index) for index in range(len(recorded))])
-    if min(steps) < 0 or any(later <= earlier for earlier, later in zip(steps, steps[1:])):
-        raise ValueError(f"the checkpoints' steps must be non-negative and increasing, got {steps}")
+    if not all(math.isfinite(step) for step in steps) or min(steps) < 0 or any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+        raise ValueError(f"the checkpoints' steps must be finite, non-negative and increasing, got {steps}")
     return steps
 
 

@@ -72,8 +72,8 @@ class GrokkingSetup:
         if not (self.learning_rate > 0 and self.weight_decay >= 0):
             raise ValueError(f"need learning rate > 0 and weight decay ≥ 0, got {self.learning_rate}, "
                              f"{self.weight_decay}")
-        if not self.seeds:
-            raise ValueError("need at least one seed")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"need at least one seed, each once, got {list(self.seeds)}")
 
     def checkpoint_steps(self) -> list[int]:
         early = range(0, min(self.early_until, self.steps), self.early_every)
