@@ -131,14 +131,19 @@ def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
 def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | None = None,
                   acceptance: np.ndarray | None = None, moved: np.ndarray | None = None) -> LLCEstimate:
     """λ̂ from a (chain, draw) array of nβ·(L_n(w) − L_n(w*)), any sampler's: chains named in
-    ``diverged`` (index → reason) and chains that left the basin (:func:`basin_outliers`, with
-    each chain's mean Metropolis ``acceptance`` where there is one) are dropped. Where no draw
+    ``diverged`` (index → reason), chains with a gap that is not finite, and chains that left the
+    basin (:func:`basin_outliers`, with each chain's mean Metropolis ``acceptance`` where there is
+    one) are dropped. Where no draw
     differs from another although every kept chain ``moved`` from w* (per chain), the loss does
     not change with the sampled parameters near w* by more than its precision, and λ̂ = 0
     (``flat``): a restriction to a layer whose frozen neighbours' product vanishes has λ = 0
     (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
     L_n(w*) and the draws' losses."""
     reasons = dict(diverged or {})
+    with np.errstate(invalid="ignore"):
+        broken = ~np.isfinite(gaps).all(-1)
+    reasons.update({int(c): f"diverged: its gap is not finite at draw {int(np.flatnonzero(~np.isfinite(gaps[c]))[0])}"
+                    for c in np.flatnonzero(broken) if int(c) not in reasons})
     reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons)), acceptance=acceptance))
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False

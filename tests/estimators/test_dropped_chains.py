@@ -1,5 +1,6 @@
-"""Chains dropped from λ̂ with their reason: one that left the basin of w*, and a Metropolis chain
-stuck at one point, outside the others' spread or, among chains that moved as tuned, inside it."""
+"""Chains dropped from λ̂ with their reason: one whose gap is not finite, one that left the basin of
+w*, and a Metropolis chain stuck at one point, outside the others' spread or, among chains that
+moved as tuned, inside it."""
 
 import numpy as np
 import pytest
@@ -40,3 +41,13 @@ def test_a_stuck_chain_inside_the_others_spread_is_dropped_only_among_moving_cha
     acceptance[:] = [0.0, MOVING_ACCEPTANCE / 2, 0.0, 0.4, 0.3, 0.45]   # no chain moved as tuned: none singled out
     assert llc_from_gaps(gaps, 100.0, acceptance=acceptance).diverged_chains == []
     assert llc_from_gaps(gaps, 100.0).diverged_chains == []   # no Metropolis step: its level alone decides
+
+
+def test_a_chain_with_a_gap_that_is_not_finite_is_dropped_as_diverged():
+    gaps = np.random.default_rng(0).gamma(2.0, 1.0, size=(4, 100))
+    gaps[1, 5], gaps[3, 70] = np.inf, np.nan
+    estimate = llc_from_gaps(gaps, 100.0)
+    assert estimate.diverged_chains == [1, 3] and estimate.divergence[3] == "diverged: its gap is not finite at draw 70"
+    assert estimate.mean == pytest.approx(gaps[[0, 2]].mean()) and estimate.per_chain[1] is None
+    gaps[[0, 2]] = np.inf
+    assert llc_from_gaps(gaps, 100.0).mean is None
