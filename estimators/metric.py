@@ -109,7 +109,9 @@ def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any, generat
     announce("building MALA's metric from the Hessian at w*")
     try:
         metric = hessian_metric(posterior.loss, posterior.center, data, float(config.nbeta), config.localization)
-        failure = None if bool(torch.isfinite(metric.curvatures).all()) else "the Hessian at w* is not finite"
+        failure = ("the Hessian at w* is not finite" if not bool(torch.isfinite(metric.curvatures).all()) else
+                   "P = nβ·∇²L_n(w*) + γ·I is singular (γ = 0, and L_n is flat to second order along a direction), "
+                   "so the metric would be infinite there" if not float(metric.curvatures[0]) > 0 else None)
     except (RuntimeError, torch.linalg.LinAlgError) as error:   # no double backward through the loss
         failure = f"the Hessian at w* could not be taken ({str(error).splitlines()[0]})"
     if failure is not None:
@@ -135,17 +137,19 @@ def with_metric(config: LLCConfig, posterior: LocalPosterior, data: Any, generat
 
 def metric_not_applied(config: LLCConfig, center: Tensor) -> tuple[LLCConfig, str | None]:
     """Where ``config`` asks for a metric that cannot apply at ``center`` ([d], or [C, d] per chain),
-    the settings as used (``metric = "identity"``) and, for ``hessian`` (``auto`` goes quietly to the
-    identity), the note that says why: another sampler than MALA, chains with centres of their own,
-    or more than ``MAX_METRIC_PARAMETERS`` parameters; otherwise ``config`` and None."""
+    the settings as used (``metric = "identity"``) and the note that says why: another sampler than
+    MALA, chains in groups with centres or nβ of their own, or more than ``MAX_METRIC_PARAMETERS``
+    parameters. ``auto`` goes to the identity quietly but for groups, where a single estimate at one
+    of their centres may have taken the metric; otherwise ``config`` and None."""
     if config.metric == "identity":
         return config, None
     dim = center.shape[-1]
     why = ("only MALA samples with a metric" if config.sampler != "mala" else
-           "the chains have centres of their own" if center.dim() != 1 else
+           "the chains run in groups, each with a centre or nβ of its own" if center.dim() != 1 else
            f"{dim:,} parameters, over the {MAX_METRIC_PARAMETERS:,} a dense metric is built for"
            if dim > MAX_METRIC_PARAMETERS else None)
     if why is None:
         return config, None
     note = f"metric = {config.metric} was not applied ({why}); the identity was used"
-    return replace(config, metric="identity"), note if config.metric == "hessian" else None
+    said = config.metric == "hessian" or (config.sampler == "mala" and center.dim() != 1)
+    return replace(config, metric="identity"), note if said else None

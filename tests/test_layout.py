@@ -1,6 +1,6 @@
 """The installed layout: one import name (``sltlab.*``), imports that flow one way, no private
-names across modules, every public name importable, no module over 300 lines, and a user's own ``models/`` or ``theory/``
-package beside a notebook cannot shadow sltlab's."""
+names across modules, every public name importable, no module over 300 lines, and a user's own
+``models/`` or ``theory/`` package beside a notebook cannot shadow sltlab's."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from sltlab.estimators import LLCConfig, MixingWarning, estimate_llc_along
 
 SHORT = LLCConfig(chains=2, draws=40, burnin=10, localize_at="true_parameter")
 # The checkpoints of 60 training steps are not minima, and λ̂ there comes out negative, which a
-# LocalizationWarning says (tests/estimators/test_negative_estimate.py); these tests are about
+# LocalizationWarning says (tests/estimators/test_module_notices.py); these tests are about
 # how the checkpoints are sampled.
 # ("." stands for the ":" after the checkpoint's index, which a filter cannot hold.)
 pytestmark = pytest.mark.filterwarnings(
@@ -51,6 +51,18 @@ def test_each_checkpoint_has_its_estimate_and_diagnostics():
     first.load_state_dict(checkpoints[0])
     torch.testing.assert_close(along.results[0].localization.center.float(),
                                torch.cat([p.detach().reshape(-1) for p in first.parameters()]))
+
+
+def test_checkpoints_sampled_together_say_that_auto_kept_the_identity_metric():
+    mlp, checkpoints, data = _training_run()
+    config = replace(SHORT, sampler="mala", metric="auto", step_size=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixingWarning)
+        along = estimate_llc_along(checkpoints, data, model=mlp, config=config, calibrate_at=None)
+    for result in along.results:
+        assert result.config.metric == "identity"
+        assert "metric = auto was not applied (the chains run in groups, each with a centre or nβ of its own); " \
+               "the identity was used" in result.notes
 
 
 def test_each_warning_names_its_checkpoint_and_the_calibrated_step_says_where_it_came_from():

@@ -98,13 +98,14 @@ def test_the_metric_applies_to_mala_at_one_centre_of_at_most_the_stated_size():
     assert applied.metric is not None and used.metric == "hessian" and note is None
     assert words.startswith(", in the metric (nβ + γ)·P⁻¹ of the Hessian at w* (curvatures of P 1.4 to 4e+03")
     for other, center, why in [(replace(config, sampler="sgld"), posterior.center, "only MALA samples with a metric"),
-                               (config, posterior.center.expand(4, -1), "the chains have centres of their own"),
+                               (config, posterior.center.expand(4, -1), "each with a centre or nβ of its own"),
                                (config, torch.zeros(MAX_METRIC_PARAMETERS + 1),
                                 f"{MAX_METRIC_PARAMETERS + 1:,} parameters")]:
         used, note = metric_not_applied(other, center)
         assert used.metric == "identity" and why in note and "the identity was used" in note
         used, note = metric_not_applied(replace(other, metric="auto"), center)
-        assert used.metric == "identity" and note is None   # auto takes the identity where no metric applies
+        assert used.metric == "identity"   # auto takes the identity where no metric applies, quietly but for groups,
+        assert (note is None) == (center.dim() == 1) and (note is None or note.startswith("metric = auto was not"))
     said = []
     with_metric(replace(config, sampler="sgld"), posterior, None, torch.Generator(), announce=said.append)
     assert said == []   # no Hessian is taken where no metric applies
@@ -177,6 +178,16 @@ def test_a_loss_without_a_second_derivative_keeps_auto_on_the_identity_and_refus
     assert words.startswith(", in the identity metric (the Hessian at w* could not be taken (")
     with pytest.raises(ValueError, match="^metric = hessian: the Hessian at w\\* could not be taken .*choose metric"):
         with_metric(replace(config, metric="hessian"), posterior, None, torch.Generator())
+
+
+def test_without_localisation_a_direction_flat_to_second_order_refuses_the_metric():
+    curvature = torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64))   # L = ½w₁², flat along w₂
+    posterior = LocalPosterior(quadratic(curvature), 100.0, 0.0, torch.zeros(2, dtype=torch.float64))
+    config = LLCConfig(sampler="mala", metric="hessian", nbeta=100.0, localization=0.0)
+    with pytest.raises(ValueError, match=r"^metric = hessian: P = nβ·∇²L_n\(w\*\) \+ γ·I is singular \(γ = 0"):
+        with_metric(config, posterior, None, torch.Generator())
+    applied, used, _, words = with_metric(replace(config, metric="auto"), posterior, None, torch.Generator())
+    assert applied.metric is None and used.metric == "identity" and "is singular" in words
 
 
 def test_the_metric_is_checked_and_the_fallback_runs_without_it():

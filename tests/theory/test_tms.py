@@ -165,8 +165,9 @@ def test_with_the_laplace_constant_the_hexagon_comes_much_earlier():
     found = critical_n(classes["5"], classes["6"])
 
     def gap(n):   # F_n of the hexagon less that of both pentagons counted as one, −log Σ exp(−F_n), in mpmath
-        energies = [mpmath.mpf(str(phase.free_energy(n).evalf(30))) for phase in classes["5"]]
-        return mpmath.mpf(str(classes["6"][0].free_energy(n).evalf(30))) + mpmath.log(sum(mpmath.exp(-e) for e in energies))
+        pentagons = [mpmath.mpf(str(phase.free_energy(n).evalf(30))) for phase in classes["5"]]
+        hexagon = mpmath.mpf(str(classes["6"][0].free_energy(n).evalf(30)))
+        return hexagon + mpmath.log(sum(mpmath.exp(-energy) for energy in pentagons))
 
     with mpmath.workdps(30):
         assert math.isclose(found, float(mpmath.findroot(lambda n: gap(sympy.Float(str(n), 30)), 150)), rel_tol=1e-9)

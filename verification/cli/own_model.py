@@ -90,7 +90,8 @@ def _estimate_module(args) -> Result:
     if args.steps is not None:
         raise ValueError("--steps names the training step of each of several --checkpoint files")
     if args.calibrate_at != "-1":
-        raise ValueError("--calibrate-at chooses one of several --checkpoint files; one estimate calibrates where it is")
+        raise ValueError("--calibrate-at chooses one of several --checkpoint files; one estimate calibrates where "
+                         "it is")
     if args.out is not None:
         raise ValueError("--out writes the curve along several --checkpoint files; one estimate has no curve "
                          "(--json gives its numbers)")
@@ -188,7 +189,8 @@ def _steps(given: list[float] | None, recorded: list[float | None]) -> list[floa
     if given is not None and len(given) != len(recorded):
         raise ValueError(f"--steps gives {len(given)} steps for {len(recorded)} checkpoints")
     steps = given or (recorded if None not in recorded else [float(index) for index in range(len(recorded))])
-    if not all(math.isfinite(step) for step in steps) or min(steps) < 0 or any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+    increasing = all(later > earlier for earlier, later in zip(steps, steps[1:]))
+    if not all(math.isfinite(step) for step in steps) or min(steps) < 0 or not increasing:
         raise ValueError(f"the checkpoints' steps must be finite, non-negative and increasing, got {steps}")
     return steps
 
