@@ -98,6 +98,9 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     False: at a checkpoint of a training run, whose λ̂ is read as it is, and in a calibration pilot.
     """
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
+    if not isinstance(true_parameter, Tensor) or true_parameter.dim() != 1 or not true_parameter.numel():
+        shape = list(true_parameter.shape) if isinstance(true_parameter, Tensor) else type(true_parameter).__name__
+        raise ValueError(f"the true parameter is one position, a tensor [d] with d ≥ 1, got {shape}")
     start = true_parameter.to(device=device, dtype=torch.float64)
     check_loss_shape(loss, start, full)
     if localization is None:

@@ -42,10 +42,11 @@ def locate_failure(module: nn.Module, call: Callable[[], Any]) -> tuple[str, str
 
 
 def remedy(where: str, first_line: str, *, own_loss: bool, whole_batch: bool,
-           forward_parameters: tuple[inspect.Parameter, ...], scalar_rows: bool) -> str:
+           forward_parameters: tuple[inspect.Parameter, ...], scalar_rows: bool, integer_inputs: bool = False) -> str:
     """A remedy for a failure of one chain on the data, where one is known, to follow its first
     line: ``own_loss`` for a callable loss (receiving the whole batch with ``whole_batch``), the
-    forward's parameters, and ``scalar_rows`` when an input holds one number per row."""
+    forward's parameters, ``scalar_rows`` when an input holds one number per row and
+    ``integer_inputs`` when an input is not floating point."""
     in_forward, in_loss = where.startswith("in the module's forward"), where.startswith("in the loss")
     keyword_only = [parameter.name for parameter in forward_parameters
                     if parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty]
@@ -67,6 +68,9 @@ def remedy(where: str, first_line: str, *, own_loss: bool, whole_batch: bool,
     if "inplace" in first_line or "in-place" in first_line:
         return ("; the forward changes a parameter in place (a clamp_ or copy_ under no_grad), which cannot change "
                 "the values each chain samples: change it out of place (w.clamp(...)), or outside the forward")
+    if ("dtype" in first_line or "scalar type" in first_line) and integer_inputs and not in_loss:
+        return ("; the module's inputs are integers, which a layer with floating-point weights cannot take: give "
+                "floating-point inputs (x.float()), unless the layer looks them up, as nn.Embedding does")
     if "dtype" in first_line or "scalar type" in first_line:
         return ("; a tensor the forward keeps or makes in a dtype of its own (a plain attribute, or dtype= given) "
                 "meets parameters the call evaluates in float64 (localising) and in dtype=: register it as a "

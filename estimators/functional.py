@@ -199,7 +199,9 @@ class FunctionalModel:
             arguments, keywords = self._arguments(view)
             hint = remedy(where, first_line, own_loss=self.sample_loss not in LOSSES.values(),
                           whole_batch=self.targets is None, forward_parameters=self._forward_parameters,
-                          scalar_rows=any(argument.dim() == 2 for argument in (*arguments, *keywords.values())))
+                          scalar_rows=any(argument.dim() == 2 for argument in (*arguments, *keywords.values())),
+                          integer_inputs=any(not argument.is_floating_point()
+                                             for argument in (*arguments, *keywords.values())))
             return f"the module and loss cannot be evaluated on the data {where}: {first_line}{hint}"
         located = locate_failure(self.module, lambda: self._batched(position, batch))
         where, first_line = located or ("", first_line_of(error))

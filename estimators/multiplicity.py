@@ -57,8 +57,12 @@ def fit_multiplicity(nbetas: Sequence[float], estimates: Sequence[float],
     se = np.asarray(standard_errors, dtype=float)
     if len(t) < 2 or len(t) != len(y) or len(y) != len(se):
         raise ValueError("need at least two (nβ, λ̂, SE) triples of equal length")
-    if np.any(t <= 1) or np.any(se <= 0) or not np.all(np.isfinite(y)):
-        raise ValueError("every nβ must exceed 1, every SE be positive and every estimate finite")
+    if not (np.all(t > 1) and np.all(np.isfinite(t)) and np.all(se > 0) and np.all(np.isfinite(se))
+            and np.all(np.isfinite(y))):
+        raise ValueError("every nβ must be finite and exceed 1, every SE be finite and positive and every estimate "
+                         "finite")
+    if len(np.unique(t)) < 2:
+        raise ValueError(f"the fit needs at least two different nβ, got {t.tolist()}")
     design = np.column_stack([np.ones_like(t), 1.0 / np.log(t)])
     weights = 1.0 / se**2
     normal = design.T @ (design * weights[:, None])

@@ -264,6 +264,12 @@ def test_data_the_module_cannot_take_are_blamed_on_the_data_not_on_batching(regr
                                         "mat1 and mat2 shapes cannot be multiplied")
 
 
+def test_integer_inputs_to_a_layer_of_floating_point_weights_are_blamed_on_the_data(regression):
+    model, x, y = regression
+    with pytest.raises(ValueError, match=r"at layer 0 \(Linear\): .*; the module's inputs are integers, which a"):
+        estimate_llc(model, (x.round().long(), y), **SHORT)
+
+
 def test_a_callable_loss_that_returns_no_tensor_is_named_with_what_it_receives(regression):
     model, x, y = regression
     with pytest.raises(ValueError, match="in the loss, after the module's forward: the loss returned a float, not a "

@@ -124,6 +124,17 @@ def test_multiplicity_fit_recovers_lambda_and_m_from_an_exact_curve():
     assert fit.multiplicity_rounded == 3
 
 
+@pytest.mark.parametrize("nbetas, errors, message", [
+    ([10.0, 10.0], [0.1, 0.1], "at least two different nβ, got [10.0, 10.0]"),
+    ([10.0, 20.0, 30.0], [float("nan"), 0.1, 0.1], "every SE be finite and positive"),
+    ([10.0, float("inf")], [0.1, 0.1], "every nβ must be finite and exceed 1"),
+])
+def test_a_multiplicity_fit_it_cannot_make_is_a_one_line_error(nbetas, errors, message):
+    with pytest.raises(ValueError) as raised:
+        fit_multiplicity(nbetas, [1.0] * len(nbetas), errors)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_default_nbeta_is_n_over_log_n():
     assert math.isclose(default_nbeta(10_000), 10_000 / math.log(10_000))
     with pytest.raises(ValueError):
