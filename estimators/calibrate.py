@@ -119,12 +119,12 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
         else:
             smaller = pilot(factor, length, len(sweep))
             sweep.append(smaller)
-        verdict = _compare(larger, smaller, tolerance, min_acceptance)
+        verdict = pilot_verdict(larger, smaller, tolerance, min_acceptance)
         while verdict == "inconclusive" and length < 2 ** max_lengthening:
             length *= 2
             larger, smaller = pair(factor, length, len(sweep))
             sweep += [larger, smaller]
-            verdict = _compare(larger, smaller, tolerance, min_acceptance)
+            verdict = pilot_verdict(larger, smaller, tolerance, min_acceptance)
         if verdict == "equivalent":
             return Calibration(smaller.step_size, sweep=tuple(sweep), reason=_reason(
                 larger, smaller, len(sweep), pilot_fraction, tolerance, min_acceptance, factors[0], rule), **described)
@@ -137,15 +137,11 @@ def calibrate_step_size(loss, true_parameter: Tensor, data: tuple[Tensor, ...], 
                            f"{_why_not_equivalent(*last, tolerance, min_acceptance)}", tuple(sweep))
 
 
-def pilots_agree(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> bool:
-    """ε (``larger``) is shown stable: finite chains at ε and ε/2, the acceptance of the move at
-    ε at least ``min_acceptance`` (where measured), and |Δ| + z·SE_Δ ≤ δ·|λ̂(ε/2)|."""
-    return _compare(larger, smaller, tolerance, min_acceptance) == "equivalent"
-
-
-def _compare(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> str:
-    """"equivalent" (the interval |Δ| ± z·SE_Δ inside δ), "different" (entirely outside δ, or a
-    chain dropped, or the move collapsed), or "inconclusive" (the interval straddles δ)."""
+def pilot_verdict(larger: SweepPoint, smaller: SweepPoint, tolerance: float, min_acceptance: float) -> str:
+    """Whether ε (``larger``) is shown stable against ε/2 (``smaller``): "equivalent" where both
+    have finite chains, the acceptance of the move at ε is at least ``min_acceptance`` (where
+    measured) and the interval |Δ| ± z·SE_Δ lies inside δ·|λ̂(ε/2)|; "different" where it lies
+    entirely outside, a chain was dropped or the move collapsed; "inconclusive" where it straddles δ."""
     if _dropped(larger, smaller) or _collapsed(larger, min_acceptance):
         return "different"
     difference, margin, bound = _interval(larger, smaller, tolerance)

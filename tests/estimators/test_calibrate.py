@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sltlab.estimators.calibrate import (Calibration, CalibrationError, SweepPoint, calibrate_step_size,
-                                         calibrated_config, pilots_agree)
+                                         calibrated_config, pilot_verdict)
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.models.potential import Potential
@@ -52,12 +52,14 @@ def test_pilots_have_independent_seeds():
 def test_equivalence_needs_the_interval_of_the_difference_inside_delta():
     smaller = SweepPoint(0.5, 20, 10.0, 0.1, 1.0, 0, 0.9)
     close = SweepPoint(1.0, 10, 10.2, 0.1, 1.0, 0, 0.6)   # 0.2 + 1.645·0.141 = 0.43 ≤ 0.05·10
-    assert pilots_agree(close, smaller, 0.05, 0.25)
-    assert not pilots_agree(close._replace(standard_error=0.3), smaller, 0.05, 0.25)   # noisy pilots prove nothing
-    assert not pilots_agree(close._replace(estimate=10.45), smaller, 0.05, 0.25)
-    assert not pilots_agree(close._replace(acceptance=0.2), smaller, 0.05, 0.25)
-    assert not pilots_agree(close._replace(diverged_chains=1), smaller, 0.05, 0.25)
-    assert not pilots_agree(close, smaller._replace(estimate=None, standard_error=None), 0.05, 0.25)
+    assert pilot_verdict(close, smaller, 0.05, 0.25) == "equivalent"
+    noisy = close._replace(standard_error=0.3)   # 0.2 ± 0.52 straddles 0.5: noisy pilots prove nothing
+    assert pilot_verdict(noisy, smaller, 0.05, 0.25) == "inconclusive"
+    assert pilot_verdict(close._replace(estimate=10.45), smaller, 0.05, 0.25) == "inconclusive"   # 0.45 ± 0.23
+    assert pilot_verdict(close._replace(estimate=11.0), smaller, 0.05, 0.25) == "different"       # 1.0 ± 0.23
+    assert pilot_verdict(close._replace(acceptance=0.2), smaller, 0.05, 0.25) == "different"
+    assert pilot_verdict(close._replace(diverged_chains=1), smaller, 0.05, 0.25) == "different"
+    assert pilot_verdict(close, smaller._replace(estimate=None, standard_error=None), 0.05, 0.25) == "different"
 
 
 def test_no_stable_step_fails_loudly_with_the_sweep():

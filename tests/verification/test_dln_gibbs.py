@@ -6,7 +6,7 @@ import torch
 
 from sltlab.estimators import LLCConfig, estimate_llc_from_loss
 from sltlab.estimators.localize import empirical_minimum
-from sltlab.verification.reference.dln_gibbs import gibbs_gaps, reference_llc
+from sltlab.verification.reference.dln_gibbs import gibbs_draws, reference_llc
 from sltlab.verification.suite import dln_problem
 
 
@@ -36,8 +36,8 @@ def test_a_deep_network_agrees_with_mala():
 
 def test_chains_are_independent_and_settings_are_checked():
     problem = dln_problem([2, 2, 2], 1, n=200, seed=0)
-    gaps = gibbs_gaps(problem.loss, problem.true_parameter, 50.0, 1.0, chains=3, sweeps=20, burnin=0)
+    gaps, _ = gibbs_draws(problem.loss, problem.true_parameter, 50.0, 1.0, chains=3, sweeps=20, burnin=0)
     assert gaps.shape == (3, 20) and len({round(float(row[0]), 9) for row in gaps}) == 3
     for nbeta, gamma in ((50.0, 0.0), (-1.0, 1.0)):
         with pytest.raises(ValueError, match="need nβ > 0, γ > 0"):
-            gibbs_gaps(problem.loss, problem.true_parameter, nbeta, gamma, sweeps=2)
+            gibbs_draws(problem.loss, problem.true_parameter, nbeta, gamma, sweeps=2)

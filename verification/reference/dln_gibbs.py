@@ -78,11 +78,6 @@ def _gauge_move(weights: list[Tensor], hidden: int, centre: list[Tensor], gamma:
     return float(log_ratio.clamp(max=0).exp().mean())
 
 
-def gibbs_gaps(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, **options) -> np.ndarray:
-    """nβ·(L_n(w) − L_n(w*)) per chain and sweep, [chains, sweeps], from chains started at w*."""
-    return gibbs_draws(loss, centre, nbeta, gamma, **options)[0]
-
-
 def gibbs_draws(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, *, chains: int = 8,
                 sweeps: int = 4000, burnin: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """nβ·(L_n(w) − L_n(w*)) and ‖w − w*‖ per chain and sweep, each [chains, sweeps], from chains
