@@ -104,17 +104,24 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def require_int(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` as an int, or raise ValueError saying why it is not acceptable."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = value.__index__()
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
 MAX_EXPONENT = sympy.Integer(10) ** 100   # exponents, priors and singular values beyond this overflow a float
+
+
+def require_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` as an int of at most 10¹⁰⁰ (λ is also given in floating point), or raise
+    ValueError saying why it is not acceptable."""
+    try:
+        index = None if isinstance(value, bool) else value.__index__()
+    except (AttributeError, TypeError):   # no integer, or an array of more than one
+        index = None
+    if index is None:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if index < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {index}")
+    if index > MAX_EXPONENT:
+        raise ValueError(f"{name} must be at most 1e100 (λ is also given in floating point), got a number of "
+                         f"{len(str(index))} digits")
+    return index
 
 
 def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tuple[sympy.Rational, ...]:

@@ -22,8 +22,8 @@ SOURCE = "Aoyagi, Neural Networks 172 (2024) 106132, Thm 1"
 
 def validate_widths(widths: Sequence[int], rank: int | None = None) -> tuple[int, ...]:
     """Check a widths list [input, hidden..., output] (and a rank), returning it as a tuple."""
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
-        raise ValueError(f"widths must be a list of integers, got {widths!r}")
+    if isinstance(widths, (str, bytes, set, frozenset, dict)) or not hasattr(widths, "__iter__"):
+        raise ValueError(f"widths must be a list of integers in order, got {widths!r}")
     widths = tuple(require_int("every width", w, 1) for w in widths)
     if len(widths) < 2:
         raise ValueError(f"widths needs at least an input and an output width, got {list(widths)}")

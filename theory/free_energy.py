@@ -65,7 +65,10 @@ PhaseClass = Union[Phase, Sequence[Phase]]
 def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool = True) -> np.ndarray:
     """−log Σ exp(−F_n) over a class of phases counted as one (e.g. a k-gon whatever the sign of
     its dead biases); a single phase is its own class. F_n needs log log n: n ≥ 3."""
-    if not bool((np.asarray(n, dtype=np.float64) >= N_MIN).all()):
+    sizes = np.asarray(n, dtype=np.float64)
+    if not bool(np.isfinite(sizes).all()):
+        raise ValueError(f"free energies are evaluated at finite sample sizes, got {float(sizes.max()):g}")
+    if not bool((sizes >= N_MIN).all()):
         raise ValueError(f"free energies are evaluated at sample sizes n ≥ 3 (log log n), got n down to "
                          f"{float(np.min(n)):g}")
     phases = (phases,) if isinstance(phases, Phase) else tuple(phases) if isinstance(phases, Sequence) else ()

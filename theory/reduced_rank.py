@@ -17,7 +17,8 @@ SOURCE = "Aoyagi & Watanabe, Neural Networks 18 (2005) 924-933, Main Theorem"
 
 
 def reduced_rank(input_dim: int, hidden_dim: int, output_dim: int, rank: int) -> LearningCoefficient:
-    """λ and m of reduced-rank regression with M inputs, H hidden units, N outputs, true rank r.
+    """λ and m of reduced-rank regression with M inputs, H hidden units, N outputs, true rank r
+    (Aoyagi & Watanabe 2005, Main Theorem).
 
     Parameters
     ----------

@@ -77,7 +77,8 @@ def tanh_network(hidden: int) -> LearningCoefficient:
 
 
 def regular(d: int) -> LearningCoefficient:
-    """λ = d/2, m = 1: a model whose Fisher information is positive definite at the truth."""
+    """λ = d/2, m = 1: a model whose Fisher information is positive definite at the truth, where
+    the free energy is Schwarz's BIC, n·L_n + (d/2)·log n (Watanabe 2009, §1.4; Schwarz 1978)."""
     d = require_int("d", d, 1)
     return LearningCoefficient(
         lam=sympy.Rational(d, 2),

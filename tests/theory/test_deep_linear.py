@@ -4,12 +4,13 @@ independent twin, reduced-rank regression (§2)."""
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sltlab.theory import deep_linear, dln_staircase, normal_crossing, reduced_rank
+from sltlab.theory import deep_linear, dln_staircase, normal_crossing, reduced_rank, regular
 
 R = sympy.Rational
 
@@ -137,6 +138,10 @@ def test_reduced_rank_names_its_case(m, h, n, r, case):
     (lambda: deep_linear([10], 0), "at least an input and an output"),
     (lambda: deep_linear([10, 2.5, 10], 0), "integer"),
     (lambda: deep_linear("10 10", 0), "list of integers"),
+    (lambda: deep_linear({2, 3, 2}, 1), "list of integers in order, got {2, 3}"),   # a set drops a width
+    (lambda: deep_linear(np.array([[2, 3], [2, 2]]), 1), "every width must be an integer, got array"),
+    (lambda: deep_linear([10 ** 200, 3], 1), "at most 1e100 .* a number of 201 digits"),
+    (lambda: regular(10 ** 400), "d must be at most 1e100"),
     (lambda: reduced_rank(3, 2, 3, 3), "exceeds"),
     (lambda: reduced_rank(0, 2, 3, 0), "input_dim"),
 ])

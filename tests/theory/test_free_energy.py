@@ -95,9 +95,12 @@ def test_bad_singular_values_are_refused(values, message):
         dln_phases([4, 2, 4], values)
 
 
-def test_free_energies_below_n_3_are_refused():
+def test_free_energies_below_n_3_or_at_no_finite_n_are_refused():
     with pytest.raises(ValueError, match="sample sizes n ≥ 3"):
         predicted_occupancy(dln_phases([6, 3, 6], ["1", "0.3"]), np.array([1.0, 100.0]))
+    for size in (np.inf, np.nan):
+        with pytest.raises(ValueError, match="at finite sample sizes"):
+            predicted_occupancy(dln_phases([6, 3, 6], ["1", "0.3"]), np.array([100.0, size]))
 
 
 def test_duplicate_phase_names_are_refused():
