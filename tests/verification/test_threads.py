@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sltlab.verification.cli import build_parser, main
+from sltlab.verification.cli.bench import missed
 from sltlab.verification.threads import DEFAULT_THREADS, keep_freed_memory, threads_set_to, use_threads
 
 COMMANDS = (["verify"], ["estimate", "dln", "--widths", "2", "2", "--rank", "1"], ["estimate", "poly", "w1**2"],
@@ -45,11 +46,12 @@ def two_threads():
 
 def test_bench_sets_and_states_its_thread_count(capsys, two_threads):
     glibc = platform.libc_ver()[0] == "glibc"
-    assert main(["bench", "--repeats", "1", "--only", "theory", "--json"]) == 0
+    code = main(["bench", "--repeats", "1", "--only", "theory", "--json"])   # 1 where a timing target is missed
     result = json.loads(capsys.readouterr().out)
+    assert code == int(missed(result))
     assert result["torch_threads"] == 1 and result["freed_memory_kept"] is glibc
     assert torch.get_num_threads() == 2   # the caller's count, given back
-    assert main(["bench", "--repeats", "1", "--only", "theory", "--threads", "3"]) == 0
+    assert main(["bench", "--repeats", "1", "--only", "theory", "--threads", "3"]) in (0, 1)
     out = capsys.readouterr().out
     assert "torch threads: 3" in out and torch.get_num_threads() == 2
     assert f"freed memory kept for reuse: {'yes' if glibc else 'no (not glibc)'}" in out

@@ -223,7 +223,16 @@ def _bench(args) -> Result:
                               "potentials": accuracy.potential_rows(progress),
                               "regular": accuracy.regular_row(progress)}
         tables.append(accuracy.format_accuracy(*result["accuracy"].values()))
-    return Result(result, "\n\n".join(tables))
+    return Result(result, "\n\n".join(tables), exit_code=int(missed(result)))
+
+
+def missed(result) -> bool:
+    """Whether any target in ``result`` (a ``meets_target`` or ``meets_targets`` at any depth) is
+    missed; a target not measured (None) is no verdict."""
+    if isinstance(result, dict):
+        return any(value is False for key, value in result.items() if key in ("meets_target", "meets_targets")) or any(
+            missed(value) for value in result.values())
+    return isinstance(result, (list, tuple)) and any(missed(value) for value in result)
 
 
 def _count(args, default: int) -> int:
