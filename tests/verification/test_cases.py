@@ -161,6 +161,13 @@ def test_a_sampled_truth_must_pass_the_mixing_gate_itself(mixing, passes):
             "accuracy: the truth's own chains fail the mixing gate")
 
 
+def test_a_sampled_truth_that_gave_no_value_fails_the_case_instead_of_falling_back_to_the_band():
+    line = {**_line(10.0, 0.1), "finite_n_truth_mixing": {"rhat": None, "ess": None, "dropped_chains": 8}}
+    accuracy = gates(line, TOLERANCE)["accuracy"]
+    assert gates(_line(10.0, 0.1), TOLERANCE)["accuracy"]["passed"]   # inside the band, with no truth attempted
+    assert not accuracy["passed"] and accuracy["reason"].startswith("the truth's own chains gave no value")
+
+
 @pytest.mark.parametrize("mean, se", [(None, None), (10.0, None)])
 def test_without_an_estimate_and_its_error_the_accuracy_gate_fails_with_no_interval(mean, se):
     """Every chain dropped, or a single chain: no interval of ±∞, which results.jsonl (strict JSON)

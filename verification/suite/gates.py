@@ -11,7 +11,8 @@ band they use.
   for linear networks in the suites; in closed form for one layer of a linear network alone):
   |λ̂ − truth| ≤ k·SE + a declared relative bias budget of the truth, SE combining the
   estimate's and the truth's; the distance from λ̂ to λ is reported beside, not folded in. A
-  sampled truth must pass the mixing gate itself, or the case fails.
+  sampled truth must pass the mixing gate itself, or the case fails; so does a case whose
+  sampled truth gave no value (every one of its chains dropped).
 - Accuracy otherwise: λ̂ inside the band [λ − (m − 1)/log nβ, λ] widened by k·SE and the budget
   of λ (:class:`sltlab.verification.suite.cases.Tolerance`). At a singularity of multiplicity m
   the LLC at inverse temperature nβ sits about (m − 1)/log nβ below λ (the pole of order m of the
@@ -57,14 +58,15 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     # judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
     spread = None if mean is None or se is None else tolerance.k * _combined_se(line) + budget
     interval = None if spread is None else [centre[0] - spread, centre[1] + spread]
-    truth_mixed = _truth_mixed(line.get("finite_n_truth_mixing")) if truth is not None else True
+    sampled = line.get("finite_n_truth_mixing")   # a sampled truth with no value (every chain dropped) judges nothing
+    truth_mixed = _truth_mixed(sampled) if truth is not None else sampled is None
     accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
                 "passed": interval is not None and truth_mixed and interval[0] <= mean <= interval[1]}
     if interval is None:
         accuracy["reason"] = "no estimate with a standard error to judge (every chain dropped, or a single chain)"
     elif not truth_mixed:
-        accuracy["reason"] = (f"the truth's own chains fail the mixing gate ({line['finite_n_truth_mixing']}): "
-                              "nothing trustworthy to judge against")
+        what = "fail the mixing gate" if truth is not None else "gave no value"
+        accuracy["reason"] = (f"the truth's own chains {what} ({sampled}): nothing trustworthy to judge against")
     if truth is not None and mean is not None:
         accuracy["relative_distance_to_lambda"] = (mean - lam) / lam
     return {"mixing": mixing, "accuracy": accuracy}
