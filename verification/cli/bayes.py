@@ -233,7 +233,8 @@ def _text(summary) -> str:
         for row in study["llc"]:
             estimate = "diverged" if row["llc_mean"] is None else f"{row['llc_mean']:.3f} ± {row['llc_se'] or 0:.3f}"
             lines.append(f"  LLC {row['name']:<22} λ = {row['lambda_exact']:<5} λ̂ = {estimate}  "
-                         f"({100 * (row['relative_error'] or 0):+.1f}%, R-hat {row['rhat'] or 0:.3f})")
+                         f"({_signed_percent(row['relative_error'])}, R-hat {_rounded(row['rhat'], '—', '.3f')}, ESS "
+                         f"{_rounded(row['ess'], '—')})")
         lines += [f"  target {name.replace('_', ' ')}: {'met' if met else 'MISSED'}"
                   for name, met in study["targets"].items()]
     cached = all(study["from_cache"] for study in summary["studies"])
@@ -251,5 +252,9 @@ def _settings(study) -> list[str]:
     return [name for name in _SETTINGS if name in recorded]
 
 
-def _rounded(value: float | None, missing: str = "—") -> str:
-    return missing if value is None else f"{value:.0f}"
+def _rounded(value: float | None, missing: str = "—", form: str = ".0f") -> str:
+    return missing if value is None else f"{value:{form}}"
+
+
+def _signed_percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.1f}%"
