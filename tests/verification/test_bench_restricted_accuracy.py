@@ -53,5 +53,6 @@ def test_restricted_accuracy_bench_judges_every_layer_of_every_network():
             assert row["misses"] == (beyond > BIAS_BUDGET * abs(row["truth"]))
     assert any(row["llc"] is not None and row["se"] is not None for row in draw["rows"])   # the rule was applied
     defaults = draw["summary"]["defaults (mala)"]
-    assert defaults["networks"] == layers and result["meets_target"] == (defaults["silent_misses"] == 0)
+    assert defaults["networks"] == layers and result["meets_target"] == (
+        defaults["silent_misses"] == 0 and 2 * defaults["passing_gate"] >= defaults["networks"])
     assert "closed-form truth ½·Σ nβh/(nβh + γ)" in format_restricted_accuracy(result)

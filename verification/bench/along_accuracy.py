@@ -29,7 +29,7 @@ from sltlab.estimators import LLCConfig, estimate_llc_along
 from sltlab.estimators.module import along_defaults
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, ROWS, estimate_warnings, format_judged,
-                                                        judged_against_gibbs, judged_draws, no_silent_miss)
+                                                        judged_against_gibbs, judged_draws, defaults_meet_target)
 
 RESCALE = 1.5   # the first layer's factor at the second checkpoint; the second layer's is its inverse
 # The settings compared, by name: the along path's defaults, and LLCConfig(), calibrated at the last checkpoint.
@@ -51,7 +51,7 @@ def along_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, rows
     draws = judged_draws(count, seeds, CONFIGS, judge, rows_of_data=rows_of_data, unit="curve", progress=progress)
     return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "rescale": RESCALE,
             "defaults": asdict(along_defaults(None, {})), "shorter": shorter or {}, "draws": draws,
-            "meets_target": no_silent_miss(draws, CONFIGS)}
+            "meets_target": defaults_meet_target(draws, CONFIGS)}
 
 
 def rescaled(network: torch.nn.Sequential, scale: float) -> torch.nn.Sequential:

@@ -12,7 +12,8 @@ L-BFGS reached), nβ and γ, from the blocked-Gibbs sampler
 with the estimators' (only the mean and SE of its gaps are taken the same way). An estimate
 misses when |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·t; a miss that passes the mixing gate
 and raises no estimate warning (divergence, localisation, step size) is silent, and the target is
-that the defaults have none. Each row also gives z = (λ̂ − t)/√(SE² + SE_t²), and each draw how many
+that the defaults have none while passing the gate on at least half of each draw's estimates
+(failing it everywhere would otherwise meet it). Each row also gives z = (λ̂ − t)/√(SE² + SE_t²), and each draw how many
 estimates that pass the gate lie within two combined SE of their truths, with the root mean square
 of their z: a standard error that accounts for the estimate's whole error puts about 95 % within two
 and reads a root mean square near 1, so these show how far the gate's λ̂ ± SE can be taken at its word.
@@ -57,7 +58,7 @@ def module_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, row
 
     draws = judged_draws(count, seeds, CONFIGS, judge, rows_of_data=rows_of_data, unit="estimate", progress=progress)
     return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS),
-            "shorter": shorter or {}, "draws": draws, "meets_target": no_silent_miss(draws, CONFIGS)}
+            "shorter": shorter or {}, "draws": draws, "meets_target": defaults_meet_target(draws, CONFIGS)}
 
 
 def judged_draws(count: int, seeds: tuple[int, ...], configs: dict, judge: Callable, *, rows_of_data: int, unit: str,
@@ -97,10 +98,15 @@ def judged_networks(seeds: tuple[int, ...], configs: dict, judge: Callable, netw
     return draws
 
 
-def no_silent_miss(draws: list[dict], configs: dict) -> bool:
-    """The target: the first setting of ``configs`` (the defaults) misses silently in no draw."""
+MIN_PASSING_SHARE = 0.5   # so that failing the gate everywhere cannot meet the target by missing nothing silently
+
+
+def defaults_meet_target(draws: list[dict], configs: dict) -> bool:
+    """The target: the first setting of ``configs`` (the defaults) misses silently in no draw, and
+    passes the gate on at least ``MIN_PASSING_SHARE`` of each draw's estimates."""
     defaults = next(iter(configs))
-    return all(draw["summary"][defaults]["silent_misses"] == 0 for draw in draws)
+    return bool(draws) and all(draw["summary"][defaults]["silent_misses"] == 0 and draw["summary"][defaults][
+        "passing_gate"] >= MIN_PASSING_SHARE * draw["summary"][defaults]["networks"] for draw in draws)
 
 
 def _judged(problem, module, settings: dict, gibbs: dict) -> dict:
@@ -178,7 +184,8 @@ def format_judged(result: dict, what: str, against: str = "blocked-Gibbs truths 
     width = max([60] + [len(row["network"]) for draw in result["draws"] for row in draw["rows"]])
     lines = [f"{what}, against {against}; a miss is |λ̂ − t| > "
              f"3·√(SE² + SE_t²) + {result['bias_budget']:.0%} of t; target: no silent miss (a miss that passes the "
-             "gate and warns of nothing) by the defaults: " + ("ok" if result["meets_target"] else "MISSED"),
+             f"gate and warns of nothing) by the defaults, which pass the gate on at least {MIN_PASSING_SHARE:.0%} of "
+             "each draw: " + ("ok" if result["meets_target"] else "MISSED"),
              f"    {'network':<{width}} {'setting':<20} {'λ':>6} {'truth':>7} {'λ̂ ± SE':>16} {'error':>7} "
              f"{'R-hat':>6} {'ESS':>6} {'gate':>5} {'z':>6} {'s':>5}"]
     for draw in result["draws"]:

@@ -26,7 +26,7 @@ from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.theory.restricted import restricted_deep_linear_balanced
 from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, CONFIGS, ROWS, format_judged, judged_against,
-                                                        judged_draws, no_silent_miss, warned_estimate)
+                                                        judged_draws, defaults_meet_target, warned_estimate)
 
 
 def restricted_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *, rows_of_data: int = ROWS,
@@ -42,7 +42,7 @@ def restricted_accuracy_rows(count: int = 3, seeds: tuple[int, ...] = (0, 1), *,
 
     draws = judged_draws(count, seeds, CONFIGS, judge, rows_of_data=rows_of_data, unit="network", progress=progress)
     return {"rows_of_data": rows_of_data, "bias_budget": BIAS_BUDGET, "defaults": asdict(MODULE_DEFAULTS),
-            "shorter": shorter or {}, "draws": draws, "meets_target": no_silent_miss(draws, CONFIGS)}
+            "shorter": shorter or {}, "draws": draws, "meets_target": defaults_meet_target(draws, CONFIGS)}
 
 
 def closed_form_truth(problem, layer: int, nbeta: float, localization: float) -> float:
