@@ -44,17 +44,23 @@ def coverage_rows(seeds_per_potential: int = 25, progress: bool = False) -> dict
                                      variables=problem.loss.variables)
         estimates = [group_estimate(result.trace, result.config.nbeta, group, POTENTIAL_DEFAULTS.config.chains)
                      for group in range(seeds_per_potential)]
-        covered = [abs(e.mean - truth) <= COVERAGE_K * e.standard_error for e in estimates if e.mean is not None]
-        rows.append({"case": case.id, "finite_n_truth": truth, "seeds": len(covered), "covered": int(sum(covered)),
-                     "coverage": sum(covered) / len(covered),
-                     "median_z": float(np.median([(e.mean - truth) / e.standard_error for e in estimates
-                                                  if e.mean is not None]))})
+        rows.append(coverage_row(case.id, truth, estimates))
     covered, seeds = sum(row["covered"] for row in rows), sum(row["seeds"] for row in rows)
     low, high = _wilson(covered, seeds)
     total = covered / seeds
     return {"coverage": total, "interval_95": [low, high], "seeds": seeds, "k": COVERAGE_K,
             "target": list(COVERAGE_TARGET), "meets_target": COVERAGE_TARGET[0] <= total <= COVERAGE_TARGET[1],
             "potentials": rows}
+
+
+def coverage_row(case: str, truth: float, estimates: list) -> dict:
+    """How many of ``estimates`` cover ``truth`` within ``COVERAGE_K`` standard errors; a group with
+    no estimate or no error bar (every chain dropped) covers nothing, and stays in the count."""
+    judged = [e for e in estimates if e.mean is not None and e.standard_error]
+    covered = [abs(e.mean - truth) <= COVERAGE_K * e.standard_error for e in judged]
+    return {"case": case, "finite_n_truth": truth, "seeds": len(estimates), "covered": int(sum(covered)),
+            "without_estimate": len(estimates) - len(judged), "coverage": sum(covered) / len(estimates),
+            "median_z": float(np.median([(e.mean - truth) / e.standard_error for e in judged])) if judged else None}
 
 
 def group_estimate(trace, nbeta: float, group: int, size: int):
@@ -76,7 +82,9 @@ def _wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]
 def format_coverage(result: dict) -> str:
     lines = [f"{'coverage of λ̂ ± 2 SE on exact finite-n truths':<52} {'seeds':>6} {'covered':>8} {'median z':>9}"]
     for row in result["potentials"]:
-        lines.append(f"  {row['case']:<50} {row['seeds']:>6} {row['coverage']:>8.1%} {row['median_z']:>+9.2f}")
+        median = "—" if row["median_z"] is None else f"{row['median_z']:+.2f}"
+        lost = f"  ({row['without_estimate']} without an estimate, not covered)" if row["without_estimate"] else ""
+        lines.append(f"  {row['case']:<50} {row['seeds']:>6} {row['coverage']:>8.1%} {median:>9}{lost}")
     low, high = result["interval_95"]
     verdict = "met" if result["meets_target"] else "MISSED"
     lines.append(f"  all: {result['coverage']:.1%} of {result['seeds']} (95 % interval {low:.1%}–{high:.1%}); "
