@@ -100,3 +100,16 @@ def test_judged_error_matches_the_gate_it_explains():
     assert judged["kind"] == "z" and judged["value"] == pytest.approx(5.0)
     assert judged["allowed"] == pytest.approx(3 + 0.01 * 0.40 / 0.01)
     assert judged_error(LINES[3]) is None
+
+
+def test_a_dln_case_with_no_estimate_counts_against_the_suite_targets_as_an_error_of_100_percent():
+    good = {**_line("dln[a]", 5.45, 0.05, lam=5.5), "tags": ["dln"]}
+    lost = {"id": "dln[b]", "family": "dln", "tags": ["dln"], "dim": 12, "passed": False,
+            "failure": "no equivalent pair", "lambda_exact_float": 3.5, "seconds": 9.0}
+    assert summary([good])["dln"]["meets_targets"]
+    facts = summary([good, lost])
+    assert (facts["dln"]["cases"], facts["dln"]["without_estimate"], facts["dln"]["worst_abs_rel_error"]) == (2, 1, 1.0)
+    assert not facts["dln"]["meets_targets"]
+    facts.update(provenance=provenance([good, lost]), figures={}, trace_figures={})
+    assert "(2 cases of the dln suite, 1 of them with no estimate (counted as 100 %))" in render_markdown(
+        [good, lost], facts, "synthetic")
