@@ -38,7 +38,7 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
     if estimate.mean is None or estimate.flat:
         return None
     failures = []
-    if estimate.drift is not None and abs(estimate.drift) > DRIFT_MAX:
+    if estimate.drift is not None and not abs(estimate.drift) <= DRIFT_MAX:   # written so that NaN fails
         direction = ("rising, as chains from w* do, so λ̂ is likely low" if estimate.drift > 0
                      else "falling, as chains from a hotter start do, so λ̂ is likely high")
         failures.append(f"λ̂ of the last quarter of the draws differs from that of the first by {estimate.drift:+.1f} "
@@ -52,7 +52,7 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
         failures.append("ESS could not be computed")
     elif not estimate.ess >= ESS_MIN:
         failures.append(f"ESS {estimate.ess:.0f} < {ESS_MIN}")
-    if estimate.standard_error and abs(estimate.mean) <= 2 * estimate.standard_error:
+    if estimate.standard_error and not abs(estimate.mean) > 2 * estimate.standard_error:
         failures.append(f"λ̂ = {estimate.mean:.3g} is within two standard errors ({estimate.standard_error:.3g}) of "
                         "zero, where λ > 0 for every model whose loss varies near w*: the chains have not yet moved "
                         "far enough from w* to feel the loss (a step too small for the run, or too few draws)")

@@ -41,3 +41,11 @@ def test_stationary_chains_read_a_drift_of_about_one_standard_error():
 def test_too_few_draws_give_no_drift():
     assert drift_z(np.ones((4, 15))) is None
     assert drift_z(np.ones((4, 40))) is None   # constant draws: no standard error
+
+
+def test_a_reading_that_is_not_a_number_fails_the_gate_rather_than_passing_it():
+    estimate = llc_from_gaps(10 + _noise(3), 1.0)
+    assert mixing_concern(estimate) is None
+    for reading in ({"drift": float("nan")}, {"standard_error": float("nan")}, {"mean": float("nan")},
+                    {"rhat": float("nan")}, {"ess": float("nan")}):
+        assert mixing_concern(estimate._replace(**reading)) is not None, reading
