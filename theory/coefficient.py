@@ -130,6 +130,8 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
         raise ValueError(f"{name} must be a list of numbers, got {values!r}")
     out = []
     for v in values:
+        if isinstance(v, bool):   # a flag, not a number: Rational(True) would read 1
+            raise ValueError(f"every entry of {name} must be a number, got {v!r}")
         # sympy.Rational(inf) is 0; an integer is finite at any size (math.isfinite overflows on a huge one)
         if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral) and not math.isfinite(v):
             raise ValueError(f"every entry of {name} must be finite, got {v!r}")

@@ -107,7 +107,7 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
     ------
     ValueError
         In one line, when K cannot be parsed, is not an expression, is zero, has no variables,
-        or uses a symbol that is not among ``variables``.
+        names two different symbols alike, or uses a symbol that is not among ``variables``.
     """
     if isinstance(K, str):
         check_arithmetic(K)
@@ -136,4 +136,7 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
             raise ValueError(f"K involves {sorted(map(str, stray))}, which are not among the variables")
     if not symbols:
         raise ValueError(f"K = {expression} has no variables")
+    names = [str(symbol) for symbol in symbols]
+    if len(set(names)) != len(names):   # sympy tells Symbol("w1") from Symbol("w1", real=True); a reader cannot
+        raise ValueError(f"K has two different symbols of one name among {names}: name each variable once")
     return expression, symbols

@@ -43,6 +43,12 @@ def test_bad_potentials_are_one_line_value_errors(text, variables):
     assert "\n" not in str(error.value)
 
 
+def test_two_different_symbols_of_one_name_are_refused():
+    twins = sympy.Symbol("w1") ** 2 + sympy.Symbol("w1", real=True) ** 2   # λ 1 as two variables, 1/2 as one
+    with pytest.raises(ValueError, match=r"two different symbols of one name among \['w1', 'w1'\]"):
+        parse_expression(twins)
+
+
 @pytest.mark.parametrize("text", ["__import__('os').system('touch /tmp/sltlab-parsed')", "().__class__.__mro__",
                                   "w1.real", "Symbol('x')**2", "exec('1')", "sin(w1, evaluate=False)", "[w1][0]",
                                   "(lambda: w1)()", "True*w1"])
