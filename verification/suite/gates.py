@@ -5,7 +5,9 @@ band they use.
   Bürkner 2021), as :class:`sltlab.estimators.llc.LLCEstimate` reads them: R-hat the larger of
   the draws' and of their block means', ESS the smaller of the bulk ESS and the one the block
   standard error implies; with no dropped chain (diverged, left the basin of w*, or stuck at one point
-  while the others moved).
+  while the others moved), and the last quarter of the draws within 4 standard errors of the first
+  (:func:`sltlab.estimators.llc.drift_z`: chains still drifting together, which R-hat cannot see);
+  the estimator's own gate (:mod:`sltlab.estimators.gate`).
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
   one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
   for linear networks in the suites; in closed form for one layer of a linear network alone):
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import DRIFT_MAX, ESS_MIN, RHAT_MAX
 
 
 def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
@@ -42,9 +44,10 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     """The mixing and accuracy gates of one estimate's summary ``line``, with their thresholds;
     ``tolerance`` is the case's :class:`sltlab.verification.suite.cases.Tolerance`."""
     rhat, ess, mean, se = line["rhat"], line["ess"], line["llc_mean"], line["llc_se"]
-    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN,
+    drift = line.get("drift_z")
+    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "drift_max": DRIFT_MAX,
               "passed": rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN
-              and not line["diverged_chains"]}
+              and not line["diverged_chains"] and (drift is None or abs(drift) <= DRIFT_MAX)}
     lam = line["lambda_exact_float"]
     truth = line.get("finite_n_truth")
     if truth is not None:

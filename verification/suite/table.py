@@ -75,7 +75,8 @@ def failure_reason(line: dict[str, Any]) -> str:
     if not mixing["passed"]:
         reasons.append(f"mixing: R-hat {_number(line.get('rhat'), '.3f')} (≤ {mixing['rhat_max']}), ESS "
                        f"{_number(line.get('ess'), '.0f')} (≥ {mixing['ess_min']}), "
-                       f"{len(line.get('diverged_chains', []))} dropped chains")
+                       f"{len(line.get('diverged_chains', []))} dropped chains, drift "
+                       f"{_number(line.get('drift_z'), '+.1f')} SE (within ±{mixing.get('drift_max', 4):g})")
     accuracy = line["gates"]["accuracy"]
     if not accuracy["passed"]:
         judged = judged_error(line) or {}
