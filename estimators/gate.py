@@ -62,6 +62,14 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
             f"to be trusted; {remedy}")
 
 
+def readings_pass(rhat: float | None, ess: float | None, dropped_chains, drift: float | None = None) -> bool:
+    """The gate's R-hat, ESS, dropped-chain and drift rules on readings already taken (a suite's
+    line, a sampled truth, a study's row), with what is missing or not a number failing: the rules
+    of :func:`mixing_concern` less its test against zero, which those judge against exact values."""
+    return (rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN and not dropped_chains
+            and (drift is None or abs(drift) <= DRIFT_MAX))
+
+
 def gate_reading(estimate: LLCEstimate) -> str:
     """What the mixing gate read, in words: R-hat, ESS and drift."""
     rhat = "—" if estimate.rhat is None else f"{estimate.rhat:.3f}"

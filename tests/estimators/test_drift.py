@@ -4,7 +4,7 @@ import numpy as np
 
 from sltlab.estimators import diagnostics
 from sltlab.estimators.llc import drift_z, llc_from_gaps
-from sltlab.estimators.gate import DRIFT_MAX, mixing_concern
+from sltlab.estimators.gate import DRIFT_MAX, mixing_concern, readings_pass
 
 
 def _noise(seed, chains=8, draws=4000, phi=0.9):
@@ -49,3 +49,7 @@ def test_a_reading_that_is_not_a_number_fails_the_gate_rather_than_passing_it():
     for reading in ({"drift": float("nan")}, {"standard_error": float("nan")}, {"mean": float("nan")},
                     {"rhat": float("nan")}, {"ess": float("nan")}):
         assert mixing_concern(estimate._replace(**reading)) is not None, reading
+    assert readings_pass(1.01, 900.0, [], 3.9) and not readings_pass(1.01, 900.0, [], 4.1)
+    for rhat, ess, drift in ((float("nan"), 900.0, 0.0), (1.01, float("nan"), 0.0), (1.01, 900.0, float("nan")),
+                             (None, 900.0, None)):
+        assert not readings_pass(rhat, ess, [], drift)

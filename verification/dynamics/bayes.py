@@ -29,7 +29,7 @@ import torch
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.exchange import run_replica_exchange
-from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import readings_pass
 from sltlab.theory.free_energy import critical_n, transitions
 from sltlab.theory.tms import kgon
 from sltlab.verification.catalogue.transitions import prediction_curves
@@ -202,8 +202,7 @@ def llc_judgement(features: int, row: dict[str, Any]) -> dict[str, Any]:
     pass the mixing gate, and whether it is within target (both)."""
     exact = kgon(features, row["k"], row["positive_dead"]).coefficient
     relative = None if row["llc_mean"] is None else row["llc_mean"] / exact.lam_float - 1
-    mixed = (row["rhat"] is not None and row["ess"] is not None and row["rhat"] <= RHAT_MAX and row["ess"] >= ESS_MIN
-             and not row["diverged_chains"])
+    mixed = readings_pass(row["rhat"], row["ess"], row["diverged_chains"])
     return {"lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float, "relative_error": relative,
             "mixed": mixed, "within_target": mixed and relative is not None and abs(relative) <= TARGET_LLC_ERROR}
 

@@ -6,8 +6,9 @@ band they use.
   the draws' and of their block means', ESS the smaller of the bulk ESS and the one the block
   standard error implies; with no dropped chain (diverged, left the basin of w*, or stuck at one point
   while the others moved), and the last quarter of the draws within 4 standard errors of the first
-  (:func:`sltlab.estimators.llc.drift_z`: chains still drifting together, which R-hat cannot see);
-  the estimator's own gate (:mod:`sltlab.estimators.gate`).
+  (:func:`sltlab.estimators.llc.drift_z`: chains still drifting together, which R-hat cannot see):
+  the estimator's own gate (:func:`sltlab.estimators.gate.readings_pass`) less its test of λ̂
+  against zero, which the accuracy gate covers.
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
   one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
   for linear networks in the suites; in closed form for one layer of a linear network alone):
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sltlab.estimators.gate import DRIFT_MAX, ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import DRIFT_MAX, ESS_MIN, RHAT_MAX, readings_pass
 
 
 def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
@@ -44,10 +45,8 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     """The mixing and accuracy gates of one estimate's summary ``line``, with their thresholds;
     ``tolerance`` is the case's :class:`sltlab.verification.suite.cases.Tolerance`."""
     rhat, ess, mean, se = line["rhat"], line["ess"], line["llc_mean"], line["llc_se"]
-    drift = line.get("drift_z")
     mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "drift_max": DRIFT_MAX,
-              "passed": rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN
-              and not line["diverged_chains"] and (drift is None or abs(drift) <= DRIFT_MAX)}
+              "passed": readings_pass(rhat, ess, line["diverged_chains"], line.get("drift_z"))}
     lam = line["lambda_exact_float"]
     truth = line.get("finite_n_truth")
     if truth is not None:
@@ -78,10 +77,7 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
 def _truth_mixed(mixing: dict[str, Any] | None) -> bool:
     """Whether a sampled truth (blocked Gibbs) passes the mixing gate itself: R-hat ≤ 1.05,
     ESS ≥ 200 and no dropped chain; a truth by quadrature or in closed form has no ``mixing``."""
-    if mixing is None:
-        return True
-    return (mixing["rhat"] is not None and mixing["ess"] is not None and mixing["rhat"] <= RHAT_MAX
-            and mixing["ess"] >= ESS_MIN and not mixing["dropped_chains"])
+    return mixing is None or readings_pass(mixing["rhat"], mixing["ess"], mixing["dropped_chains"])
 
 
 def judged_error(line: dict[str, Any]) -> dict[str, Any] | None:
