@@ -45,7 +45,7 @@ _PUBLIC = {
     "thermodynamics": ("ChainMean", "singular_fluctuation"),
     "device": ("resolve_device",),
     "notices": ("EstimateWarning", "DivergenceWarning", "LocalizationWarning", "StepSizeWarning", "MixingWarning",
-                "PrecisionWarning", "LongRunWarning"),
+                "BurnInWarning", "PrecisionWarning", "LongRunWarning"),
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_HOME)

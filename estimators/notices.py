@@ -65,6 +65,11 @@ class MixingWarning(EstimateWarning):
     agree with one another, or are worth too few independent draws, for λ̂ ± SE to be trusted."""
 
 
+class BurnInWarning(EstimateWarning):
+    """The chains, all started at w*, have not yet spread as far as the posterior reaches along
+    some directions: λ̂ understates, by a lag every chain shares, so R-hat does not see it."""
+
+
 class PrecisionWarning(EstimateWarning):
     """The sampling precision resolves L_n near w* too coarsely for the gaps nβ·(L_n(w) − L_n(w*))
     that λ̂ averages: the estimate may carry a rounding bias."""

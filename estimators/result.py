@@ -16,13 +16,14 @@ from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elastic
 from sltlab.estimators.llc import MIN_ACCEPTANCE, LLCEstimate, llc_from_trace, rounding_concern
 from sltlab.estimators.gate import MIXING_REMEDIES, STEP_REMEDY, mixing_concern
 from sltlab.estimators.localize import Localization, localization_concerns, negative_estimate_concern
-from sltlab.estimators.notices import (DivergenceWarning, LocalizationWarning, MixingWarning, PrecisionWarning,
-                                       StepSizeWarning, caller_stacklevel)
+from sltlab.estimators.notices import (BurnInWarning, DivergenceWarning, LocalizationWarning, MixingWarning,
+                                       PrecisionWarning, StepSizeWarning, caller_stacklevel)
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
-from sltlab.estimators.step_size import step_size_concern
+from sltlab.estimators.start_spread import start_spread_concern
+from sltlab.estimators.step_size import CONCERN_ROWS, step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
 
@@ -113,6 +114,10 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
                                     generator, top=curvature)
         concerns += [(concern, StepSizeWarning)] if concern else []
+        rows = batches.subsample(CONCERN_ROWS, torch.Generator(generator.device).manual_seed(resolved.seed))
+        lagging = start_spread_concern(posterior, rows, resolved.step_size, trace.steps, trace.fields["loss"].shape[1],
+                                       resolved.thin, estimate.mean, estimate.standard_error)
+        concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "
                          "λ̂ understates; lower the step size (step_size=, --step-size) or leave it out to have it "

@@ -18,8 +18,11 @@ SHORT = LLCConfig(chains=2, draws=40, burnin=10, localize_at="true_parameter")
 # LocalizationWarning says (tests/estimators/test_module_notices.py); these tests are about
 # how the checkpoints are sampled.
 # ("." stands for the ":" after the checkpoint's index, which a filter cannot hold.)
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:checkpoint \\d+. λ̂ = .* is negative:sltlab.estimators.notices.LocalizationWarning")
+# Their runs are short, so a BurnInWarning says the chains have not yet spread from w*
+# (tests/estimators/test_start_spread.py).
+pytestmark = [pytest.mark.filterwarnings(
+    "ignore:checkpoint \\d+. λ̂ = .* is negative:sltlab.estimators.notices.LocalizationWarning"),
+    pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.BurnInWarning")]
 
 
 def _training_run():

@@ -16,6 +16,10 @@ from sltlab.estimators.localize import Localization, empirical_minimum, localiza
 from sltlab.estimators import FunctionalModel
 from sltlab.verification.suite import dln_problem
 
+# Runs here are short on purpose: that their chains have not yet spread from w* is said by a
+# BurnInWarning (tests/estimators/test_start_spread.py), which these tests leave aside.
+pytestmark = pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.BurnInWarning")
+
 # Two chains of 20 draws are worth at most 40 independent draws: every estimate on QUICK fails the
 # mixing gate (ESS ≥ 200) and says so.
 QUICK = LLCConfig(chains=2, draws=20, burnin=0, step_size=1e-4, localize_at="true_parameter", dtype="float64")

@@ -14,6 +14,10 @@ from sltlab.estimators.gate import mixing_concern
 from sltlab.theory.restricted import restricted_deep_linear_balanced
 from sltlab.verification.suite import dln_problem
 
+# Runs here are short on purpose: that their chains have not yet spread from w* is said by a
+# BurnInWarning (tests/estimators/test_start_spread.py), which these tests leave aside.
+pytestmark = pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.BurnInWarning")
+
 WIDTHS, RANK = [2, 2, 3], 0
 
 

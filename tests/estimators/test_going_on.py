@@ -17,6 +17,10 @@ from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import MixingWarning
 from sltlab.verification.suite import dln_problem
 
+# Runs here are short on purpose: that their chains have not yet spread from w* is said by a
+# BurnInWarning (tests/estimators/test_start_spread.py), which these tests leave aside.
+pytestmark = pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.BurnInWarning")
+
 PROBLEM = dln_problem([3, 4, 2], 1, n=2000, seed=0)
 # 40 draws of 4 chains cannot reach an ESS of 200, nor can 80 or 160: every round fails.
 SHORT = LLCConfig(sampler="sgld", chains=4, draws=40, burnin=0, step_size=1e-4, dtype="float64")

@@ -46,6 +46,7 @@ def test_the_shape_summary_splits_the_correlation_at_the_test_loss_peak():
     assert with_train["spearman_with_train_loss_from_llc_peak"] == pytest.approx(1 - 6 * 2 / (6 * 35))
 
 
+@pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.BurnInWarning")   # 6 SGLD draws: near w*
 def test_a_small_grokking_study_reports_every_checkpoint_and_setting(tmp_path):
     setup = GrokkingSetup(modulus=7, embedding_dim=4, hidden=8, steps=30, early_every=5, early_until=10,
                           checkpoint_every=10, seeds=(0, 1))

@@ -1,0 +1,80 @@
+"""SGLD's chains all start at w*: the lag they share, which R-hat cannot see, predicted from the
+Hessian at w* (sltlab.estimators.start_spread) and said as a BurnInWarning. On a quadratic loss
+the prediction is exact, so it is checked against the variance recursion itself and against
+SGLD's measured λ̂."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from sltlab.estimators import BurnInWarning, LLCConfig, estimate_llc_from_loss
+from sltlab.estimators.start_spread import predicted_shortfall
+
+# A two-parameter quadratic loss ½·wᵀHw, its Hessian's eigenvalues 1 and 10^-3.5 in a rotated frame:
+# at nβ = 1000 and γ = 1 its soft direction has curvature 1.32 and relaxes over ~10⁴ steps.
+EIGENVALUES = np.logspace(0, -3.5, 2)
+ROTATION, _ = np.linalg.qr(np.random.default_rng(123).standard_normal((2, 2)))
+HESSIAN = torch.tensor((ROTATION * EIGENVALUES) @ ROTATION.T)
+NBETA, GAMMA = 1000.0, 1.0
+# λ̂'s SE comes from 8 chains' means: (λ̂ − E[λ̂])/SE is about Student's t with 7 degrees of
+# freedom, whose two-sided 99 % quantile is 3.5. The model is exact here, so no bias budget.
+TOLERANCE_SE = 3.5
+
+
+def quadratic_loss(position, batch):
+    return 0.5 * ((position @ HESSIAN) * position).sum(-1, keepdim=True)
+
+
+def sgld(burnin, seed):
+    config = LLCConfig(sampler="sgld", chains=8, draws=4000, burnin=burnin, nbeta=NBETA, localization=GAMMA,
+                       localize_at="true_parameter", dtype="float64", seed=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc_from_loss(quadratic_loss, torch.zeros(2, dtype=torch.float64), (), config, n=10_000)
+    return result, [w for w in caught if issubclass(w.category, BurnInWarning)]
+
+
+def expected_estimate(step_size, recorded_steps):
+    """E[λ̂] of SGLD from w* on the quadratic loss: the sum over directions of ½·nβh·v_t, with
+    v_t from iterating v' = (1 − εc/2)²·v + ε from v_0 = 0, averaged over the recorded steps."""
+    curvatures = NBETA * EIGENVALUES + GAMMA
+    variance, total, recorded = np.zeros(2), 0.0, set(recorded_steps.tolist())
+    for step in range(int(recorded_steps.max()) + 1):
+        if step in recorded:
+            total += float((0.5 * NBETA * EIGENVALUES * variance).sum())
+        variance = (1 - 0.5 * step_size * curvatures) ** 2 * variance + step_size
+    return total / len(recorded_steps), curvatures
+
+
+def test_the_predicted_shortfall_is_the_stationary_gap_less_the_iterated_variance_recursion():
+    recorded = 1000 + 3 * np.arange(500)
+    lagging, curvatures = expected_estimate(1e-3, recorded)
+    stationary = float((0.5 * (curvatures - GAMMA) / (curvatures * (1 - 0.25e-3 * curvatures))).sum())
+    shortfall, slowest = predicted_shortfall(curvatures, GAMMA, 1e-3, recorded)
+    assert shortfall == pytest.approx(stationary - lagging, rel=1e-9)
+    assert slowest == curvatures.min()
+
+
+def test_directions_without_curvature_or_too_stiff_for_the_step_lack_nothing():
+    assert predicted_shortfall(np.array([GAMMA, GAMMA]), GAMMA, 1e-3, np.arange(10)) == (0.0, 0.0)
+    assert predicted_shortfall(np.array([2.5e3]), GAMMA, 1e-3, np.arange(10)) == (0.0, 0.0)   # εc = 2.5
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sgld_from_w_star_reads_the_predicted_lagging_value_and_says_it_lags(seed):
+    result, said = sgld(None, seed)
+    expected, _ = expected_estimate(result.config.step_size, result.trace.steps - (4000 - np.arange(4000)))
+    assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: +0.19, −2.62
+    exact = float((0.5 * NBETA * EIGENVALUES / (NBETA * EIGENVALUES + GAMMA)).sum())
+    assert expected < 0.9 * exact   # a lag no SE covers: 11 % under λ at nβ, Σ ½·nβh/(nβh + γ) = 0.620
+    assert len(said) == 1 and "give a longer burn-in" in str(said[0].message)
+    assert str(said[0].message) in result.warnings
+
+
+def test_a_burn_in_long_enough_for_the_soft_direction_is_not_warned_about():
+    result, said = sgld(40_000, 0)
+    assert said == [] and not any("not yet spread" in message for message in result.warnings)
+    expected, _ = expected_estimate(result.config.step_size, result.trace.steps - (4000 - np.arange(4000)))
+    assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: −2.54
