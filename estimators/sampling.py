@@ -181,9 +181,11 @@ def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *,
             state = type(state)(*_where_chains(newly, fresh, state))
         if bar is not None and (step_index + 1) % 50 == 0:
             bar.update(50)
-        elif bar is None and not projected and time.perf_counter() - clock > PROJECT_AFTER_SECONDS:
+        elif step_index == 0:   # the first step carries one-off costs (compiling the step, warming caches)
+            paced = time.perf_counter()
+        elif bar is None and not projected and time.perf_counter() - paced > PROJECT_AFTER_SECONDS:
             projected = True
-            say_a_long_run(time.perf_counter() - clock, step_index + 1, steps, chains, sampler.name, batches)
+            say_a_long_run(time.perf_counter() - paced, step_index, steps - 1, chains, sampler.name, batches)
     if bar is not None:
         bar.update(steps % 50)
         bar.close()

@@ -36,6 +36,7 @@ def test_a_compiled_step_runs_the_chains_of_the_eager_step(kernel):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.MixingWarning")   # a deliberately short run
+@pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.BurnInWarning")   # ... whose chains lag alike
 def test_an_estimate_with_a_compiled_step_says_so_and_agrees():
     problem, _ = _posterior()
     config = LLCConfig(sampler="sgld", chains=4, draws=200, step_size=1e-4, localization=3.0, dtype="float64")
