@@ -207,7 +207,8 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
             settings = replace(resolved, nbeta=group.nbeta, step_size=group.step_size,
                                draws=own.fields["loss"].shape[1])
             result = result_of_trace(own, alone, batches, settings, group.localization, group.rule, generator, n,
-                                     curvature=None if curvatures is None else float(curvatures[rows].max()))
+                                     curvature=None if curvatures is None else float(curvatures[rows].max()),
+                                     moving=group.mask)
             results.append(result if metric_note is None else replace(result, notes=result.notes + (metric_note,)))
     return results
 

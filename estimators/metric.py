@@ -42,16 +42,24 @@ class Metric(NamedTuple):
     curvatures: Tensor   # the eigenvalues of P = nβ·∇²L_n(w*) + γ·I, ascending
 
 
-def hessian_metric(loss: Loss, center: Tensor, data: Any, nbeta: float, localization: float) -> Metric:
-    """G = (nβ + γ)·P⁻¹ at the centre [d] (module docstring), from the exact Hessian of L_n there:
-    d Hessian-vector products (Pearlmutter 1994), one row of the identity each, in batches of
-    ``HESSIAN_BLOCK`` points (so memory holds the graph of that many points on one slice of rows, not
-    of d), in the centre's dtype; the eigendecomposition in float64."""
+def loss_hessian(loss: Loss, center: Tensor, data: Any, coordinates: Tensor | None = None) -> Tensor:
+    """The exact Hessian of L_n at the centre [d], in float64, over ``coordinates`` (indices; all
+    when None): one Hessian-vector product (Pearlmutter 1994) per coordinate, a row of the identity
+    each, in batches of ``HESSIAN_BLOCK`` points (so memory holds the graph of that many points on one
+    slice of rows, not of d), in the centre's dtype; symmetrised."""
     dim = center.shape[-1]
-    identity = torch.eye(dim, dtype=center.dtype, device=center.device)
+    units = torch.eye(dim, dtype=center.dtype, device=center.device)
+    units = units if coordinates is None else units[coordinates]
     hessian = torch.cat([hessian_vector_products(loss, center.detach().expand(len(rows), dim), data)(rows)
-                         for rows in identity.split(HESSIAN_BLOCK)]).to(torch.float64)
-    values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
+                         for rows in units.split(HESSIAN_BLOCK)]).to(torch.float64)
+    hessian = hessian if coordinates is None else hessian[:, coordinates]
+    return (hessian + hessian.T) / 2
+
+
+def hessian_metric(loss: Loss, center: Tensor, data: Any, nbeta: float, localization: float) -> Metric:
+    """G = (nβ + γ)·P⁻¹ at the centre [d] (module docstring), from the exact Hessian of L_n there
+    (:func:`loss_hessian`); the eigendecomposition in float64."""
+    values, vectors = torch.linalg.eigh(loss_hessian(loss, center, data))
     curvatures = nbeta * values.clamp(min=0.0) + localization
     scale = ((nbeta + localization) / curvatures).sqrt()
     return Metric((vectors / scale).to(center.dtype), (scale.unsqueeze(-1) * vectors.T).to(center.dtype), curvatures)

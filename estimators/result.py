@@ -23,7 +23,7 @@ from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
 from sltlab.estimators.start_spread import start_spread_concern
-from sltlab.estimators.step_size import CONCERN_ROWS, step_size_concern
+from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
 
@@ -90,10 +90,11 @@ class LLCResult:
 
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
                     localization: Localization, rule: str, generator: torch.Generator, n: int, *,
-                    curvature: float | None = None) -> LLCResult:
+                    curvature: float | None = None, moving: torch.Tensor | None = None) -> LLCResult:
     """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
     and every concern raised as its warning, attributed to the first caller outside sltlab.
-    ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern)."""
+    ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern);
+    ``moving``: the coordinates the chains move ([d], nonzero where they do; all when None)."""
     loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
@@ -114,9 +115,9 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
                                     generator, top=curvature)
         concerns += [(concern, StepSizeWarning)] if concern else []
-        rows = batches.subsample(CONCERN_ROWS, torch.Generator(generator.device).manual_seed(resolved.seed))
-        lagging = start_spread_concern(posterior, rows, resolved.step_size, trace.steps, trace.fields["loss"].shape[1],
-                                       resolved.thin, estimate.mean, estimate.standard_error)
+        lagging = start_spread_concern(posterior, batches, resolved.seed, resolved.step_size, trace.steps,
+                                       trace.fields["loss"].shape[1], resolved.thin, estimate.mean,
+                                       estimate.standard_error, moving)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "

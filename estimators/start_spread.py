@@ -3,62 +3,84 @@
 Every SGLD chain starts at w*, so along a direction of curvature c = nβh + γ of the localised
 potential U = nβ·L_n + (γ/2)‖w − w*‖² all chains spread at one rate, which neither R-hat
 (between chains that all lag alike) nor the drift between quarters of the draws sees. In the
-quadratic model of U at w*, the unadjusted step w' = w − (ε/2)·∇U + √ε·ξ is, per direction, the
-autoregression v' = (1 − εc/2)·v + √ε·ξ (the Euler–Maruyama Ornstein–Uhlenbeck chain; Roberts &
-Tweedie 1996, Bernoulli 2(4), §1.2), so after t steps from w* the variance is
-v_t = v_∞·(1 − (1 − εc/2)^{2t}) with v_∞ = 1/(c·(1 − εc/4)). The draws' gap nβ·½h·v_t then
-falls short of its stationary value by ½·nβh·v_∞·(1 − εc/2)^{2t}. Summed over the Hessian's
-directions and averaged over the recorded steps, that is the shortfall this module predicts.
-Directions the Hessian does not see (h = 0) add nothing in this model though they may lag too,
-so at a singular w* the prediction is a lower bound.
+quadratic model of L_n at w*, L_n(w* + δ) − L_n(w*) = gᵀδ + ½δᵀHδ, the unadjusted step
+w' = w − (ε/2)·∇U + √ε·ξ is, along each eigenvector of H, the autoregression
+δ' = a·δ − (ε/2)·p + √ε·ξ with a = 1 − εc/2 and pull p = nβ·g (the Euler–Maruyama
+Ornstein–Uhlenbeck chain; Roberts & Tweedie 1996, Bernoulli 2(4), §1.2). From δ = 0 its mean after
+t steps is m_∞(1 − a^t) with m_∞ = −p/c, and its variance v_∞(1 − a^{2t}) with
+v_∞ = 1/(c(1 − εc/4)). The draws' gap nβ·(g·m + ½h(m² + v)) then falls short of its stationary
+value by ½(c − γ)·v_∞·a^{2t} from the spread, less p²/c·((1 − 2r)·a^t + r·a^{2t}), r = (c − γ)/(2c),
+from the mean (a centre that is no minimum reads high while its chains drift, so this part is
+never a shortfall). Summed over the directions and averaged over the recorded steps, that is the
+shortfall this module predicts. Directions the Hessian does not see (h = 0) add nothing in this
+model though they may lag too, and where the loss grows faster than quadratically away from w*
+the model may overstate the lag: a prediction, not a bound.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from sltlab.estimators.config import MAX_METRIC_PARAMETERS
-from sltlab.estimators.metric import hessian_metric
-from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.metric import loss_hessian
+from sltlab.estimators.posterior import LocalPosterior, mean_loss_and_gradient
+from sltlab.estimators.sampling import Batches
+from sltlab.estimators.step_size import CONCERN_ROWS
 
 SHORTFALL_SHARE = 0.02   # the bias budget of one call: a predicted shortfall above it (and above the SE) is said
 SHORTFALL_FLOOR = 0.01   # ... and above a hundredth of a half-dimension: less is no lag worth saying, even at λ̂ = 0
 
 
-def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: float,
-                        recorded_steps: np.ndarray) -> tuple[float, float]:
+def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: float, recorded_steps: np.ndarray,
+                        pulls: np.ndarray | None = None) -> tuple[float, float]:
     """The quadratic model's shortfall of λ̂ (module docstring) over draws recorded
-    ``recorded_steps`` steps after w*, for the curvatures c of U at w*; and the curvature of the
-    direction that lacks the most (0 where none does). Directions with h ≤ 0, or so stiff that
-    εc ≥ 2 (the step-size check's concern), are left out."""
+    ``recorded_steps`` steps after w*, for the curvatures c of U at w* and the pulls p = nβ·g along
+    the same directions (none: w* is a critical point); and the curvature of the direction that
+    lacks the most (0 where none does). Directions with h ≤ 0, or so stiff that εc ≥ 2 (the
+    step-size check's concern), are left out."""
     curvatures = np.asarray(curvatures, dtype=np.float64)
-    curvatures = curvatures[(curvatures > localization) & (step_size * curvatures < 2.0)]
+    pulls = np.zeros_like(curvatures) if pulls is None else np.asarray(pulls, dtype=np.float64)
+    kept = (curvatures > localization) & (step_size * curvatures < 2.0)
+    curvatures, pulls = curvatures[kept], pulls[kept]
     if curvatures.size == 0:
         return 0.0, 0.0
-    contraction = 1.0 - 0.5 * step_size * curvatures
-    stationary = 0.5 * (curvatures - localization) / (curvatures * (1.0 - 0.25 * step_size * curvatures))
-    powers = 2.0 * np.asarray(recorded_steps, dtype=np.float64)
-    lacking = stationary * (np.abs(contraction)[:, None] ** powers).mean(-1)
+    contraction = (1.0 - 0.5 * step_size * curvatures)[:, None] ** np.asarray(recorded_steps, dtype=np.float64)
+    once, twice = contraction.mean(-1), (contraction ** 2).mean(-1)   # a^t and a^{2t}, averaged over the draws
+    share = (curvatures - localization) / (2.0 * curvatures)   # r
+    spread = (curvatures - localization) / (2.0 * curvatures * (1.0 - 0.25 * step_size * curvatures)) * twice
+    drift = pulls ** 2 / curvatures * ((1.0 - 2.0 * share) * once + share * twice)
+    lacking = spread - drift
     return float(lacking.sum()), float(curvatures[int(np.argmax(lacking))])
 
 
-def start_spread_concern(posterior: LocalPosterior, data, step_size: float, steps: int, draws: int, thin: int,
-                         mean: float | None, standard_error: float | None) -> str | None:
-    """For SGLD's chains from w*: a sentence where the predicted shortfall exceeds both λ̂'s
-    standard error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR``; None where it does not, or where the Hessian
-    at w* cannot be taken (over ``MAX_METRIC_PARAMETERS`` parameters, or no second derivative).
-    The Hessian is that of the loss on ``data``: the caller passes at most ``CONCERN_ROWS`` rows
-    drawn at random, so that its d Hessian-vector products do not grow with the data set."""
-    if mean is None or standard_error is None or posterior.center.shape[-1] > MAX_METRIC_PARAMETERS:
+def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int, step_size: float, steps: int,
+                         draws: int, thin: int, mean: float | None, standard_error: float | None,
+                         moved: Tensor | None = None) -> str | None:
+    """For SGLD's chains from w*: a sentence where the predicted shortfall exceeds λ̂'s standard
+    error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR``; None where it does not, or where
+    the Hessian at w* cannot be taken (more than ``MAX_METRIC_PARAMETERS`` coordinates move, or no
+    second derivative). ``moved`` marks the coordinates the chains move ([d]; all when None), the
+    others frozen. The Hessian and the gradient are those of the loss on at most ``CONCERN_ROWS``
+    rows drawn at random with ``seed``, so that their cost does not grow with the data set."""
+    coordinates = None if moved is None else moved.nonzero().flatten()
+    count = posterior.center.shape[-1] if coordinates is None else len(coordinates)
+    if mean is None or standard_error is None or count > MAX_METRIC_PARAMETERS:
         return None
+    center = posterior.center
+    rows = batches.subsample(CONCERN_ROWS, torch.Generator(center.device).manual_seed(seed))
     try:
-        curvatures = hessian_metric(posterior.loss, posterior.center, data, float(posterior.nbeta),
-                                    posterior.localization).curvatures.double().cpu().numpy()
+        values, vectors = torch.linalg.eigh(loss_hessian(posterior.loss, center, rows, coordinates))
+        _, gradient = mean_loss_and_gradient(posterior.loss, center.unsqueeze(0), rows)
     except (RuntimeError, torch.linalg.LinAlgError):
         return None
+    nbeta, gamma = float(posterior.nbeta), posterior.localization
+    gradient = gradient[0].double() if coordinates is None else gradient[0, coordinates].double()
+    curvatures = (nbeta * values.clamp(min=0.0) + gamma).cpu().numpy()
+    pulls = (nbeta * (vectors.T @ gradient)).cpu().numpy()
     recorded = steps - thin * (draws - np.arange(draws))   # a draw reads L_b where the step began
-    shortfall, slowest = predicted_shortfall(curvatures, posterior.localization, step_size, recorded)
+    shortfall, slowest = predicted_shortfall(curvatures, gamma, step_size, recorded, pulls)
     if not shortfall > max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR):
         return None
     share = f" ({shortfall / abs(mean):.0%} of it)" if mean != 0 else ""

@@ -97,4 +97,5 @@ def test_the_first_step_s_one_off_cost_is_left_out_of_the_pace(monkeypatch):
     now[0] = 0.0
     # projected after 10 s at 10 ms a step, the 999 steps left take 10 s, which a 5 s threshold calls long
     monkeypatch.setattr(notices, "LONG_RUN_SECONDS", 5.0)
-    assert len(_said(run)) == 1
+    said = _said(run)
+    assert len(said) == 1 and "run will take about 0 more minutes (999 steps of 2 chains at 0.01 s each" in said[0]

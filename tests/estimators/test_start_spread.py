@@ -18,8 +18,10 @@ EIGENVALUES = np.logspace(0, -3.5, 2)
 ROTATION, _ = np.linalg.qr(np.random.default_rng(123).standard_normal((2, 2)))
 HESSIAN = torch.tensor((ROTATION * EIGENVALUES) @ ROTATION.T)
 NBETA, GAMMA = 1000.0, 1.0
-# λ̂'s SE comes from 8 chains' means: (λ̂ − E[λ̂])/SE is about Student's t with 7 degrees of
-# freedom, whose two-sided 99 % quantile is 3.5. The model is exact here, so no bias budget.
+# The model is exact here, so no bias budget. λ̂'s SE is read from the chains' ESS, which chains
+# shorter than the soft direction's autocorrelation (about 1/(εc) ≈ 7,600 steps) read loosely: over
+# ten seeds (λ̂ − E[λ̂])/SE spread with standard deviation 1.14 from w* and 0.59 after the long
+# burn-in (at 8 chains, 1.6 and 2.0), so the tolerance is three of the larger spread.
 TOLERANCE_SE = 3.5
 
 
@@ -28,7 +30,7 @@ def quadratic_loss(position, batch):
 
 
 def sgld(burnin, seed):
-    config = LLCConfig(sampler="sgld", chains=8, draws=4000, burnin=burnin, nbeta=NBETA, localization=GAMMA,
+    config = LLCConfig(sampler="sgld", chains=16, draws=4000, burnin=burnin, nbeta=NBETA, localization=GAMMA,
                        localize_at="true_parameter", dtype="float64", seed=seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -66,7 +68,7 @@ def test_directions_without_curvature_or_too_stiff_for_the_step_lack_nothing():
 def test_sgld_from_w_star_reads_the_predicted_lagging_value_and_says_it_lags(seed):
     result, said = sgld(None, seed)
     expected, _ = expected_estimate(result.config.step_size, result.trace.steps - (4000 - np.arange(4000)))
-    assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: +0.19, −2.62
+    assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: +0.64, −0.93
     exact = float((0.5 * NBETA * EIGENVALUES / (NBETA * EIGENVALUES + GAMMA)).sum())
     assert expected < 0.9 * exact   # a lag no SE covers: 11 % under λ at nβ, Σ ½·nβh/(nβh + γ) = 0.620
     assert len(said) == 1 and "give a longer burn-in" in str(said[0].message)
@@ -77,7 +79,7 @@ def test_a_burn_in_long_enough_for_the_soft_direction_is_not_warned_about():
     result, said = sgld(40_000, 0)
     assert said == [] and not any("not yet spread" in message for message in result.warnings)
     expected, _ = expected_estimate(result.config.step_size, result.trace.steps - (4000 - np.arange(4000)))
-    assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: −2.54
+    assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: +0.12
 
 
 def test_a_module_on_minibatches_of_a_large_data_set_is_judged_on_a_subset_of_its_rows():
@@ -97,3 +99,56 @@ def test_a_module_on_minibatches_of_a_large_data_set_is_judged_on_a_subset_of_it
         result = estimate_llc(module, (x, y), config=config)
     said = [str(w.message) for w in caught if issubclass(w.category, BurnInWarning)]
     assert len(said) == 1 and said[0] in result.warnings and "give a longer burn-in" in said[0]
+
+
+def test_at_a_centre_that_is_no_minimum_the_pull_is_the_iterated_mean_recursion():
+    """With a gradient g at w*, each direction's mean drifts to −p/c (p = nβ·g) as its spread grows;
+    the gap nβ·(g·m + ½h(m² + v)) is iterated here step by step against the closed form."""
+    curvatures, pulls, step_size = np.array([3.0, 40.0, 900.0]), np.array([2.0, -5.0, 30.0]), 1e-3
+    recorded = 200 + 2 * np.arange(300)
+    mean, variance, readings = np.zeros(3), np.zeros(3), []
+    for step in range(int(recorded.max()) + 1):
+        if step in set(recorded.tolist()):
+            readings.append(float((pulls * mean + 0.5 * (curvatures - GAMMA) * (mean ** 2 + variance)).sum()))
+        mean = (1 - 0.5 * step_size * curvatures) * mean - 0.5 * step_size * pulls
+        variance = (1 - 0.5 * step_size * curvatures) ** 2 * variance + step_size
+    stationary_mean = -pulls / curvatures
+    stationary_variance = 1 / (curvatures * (1 - 0.25 * step_size * curvatures))
+    stationary = float((pulls * stationary_mean
+                        + 0.5 * (curvatures - GAMMA) * (stationary_mean ** 2 + stationary_variance)).sum())
+    shortfall, _ = predicted_shortfall(curvatures, GAMMA, step_size, recorded, pulls)
+    assert shortfall == pytest.approx(stationary - np.mean(readings), rel=1e-9)
+    assert predicted_shortfall(curvatures, GAMMA, step_size, recorded)[0] > shortfall   # the drift reads high
+
+
+class TwoWeights(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+
+    def forward(self, x):
+        return self.a(x[:, :1]) + self.b(x[:, 1:])
+
+
+def test_restrictions_sampled_together_are_judged_in_the_coordinates_each_moves():
+    """y = a·x₁ + b·x₂ with input scales 10 and 0.3, each weight restricted on its own and both
+    sampled in one run: a's chains move a alone, at a step set by a's curvature, so b's softer
+    direction, frozen for them, must not count as a lag (it had read "short by 0.454 (89 %)")."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 2, generator=generator, dtype=torch.float64) * torch.tensor([10.0, 0.3])
+    y = x @ torch.tensor([[1.0], [2.0]], dtype=torch.float64) + torch.randn(2000, 1, generator=generator,
+                                                                            dtype=torch.float64)
+    module = TwoWeights().double()
+    with torch.no_grad():
+        fit = torch.linalg.lstsq(x, y).solution
+        module.a.weight.copy_(fit[:1].T)
+        module.b.weight.copy_(fit[1:].T)
+    config = LLCConfig(sampler="sgld", chains=4, draws=1000, burnin=100, dtype="float64")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = estimate_llc(module, (x, y), config=config, restrict_to=["a.weight", "b.weight"])
+    assert [w for w in caught if issubclass(w.category, BurnInWarning)] == []
+    # One weight each, λ = ½, with a bias budget of 0.03 for the finite-nβ factor nβh/(nβh + γ) (b's reads
+    # 4 % under 1) and the step's εc/4 (2.5 % over); measured 0.508 ± 0.074 and 0.521 ± 0.054.
+    for result in results:
+        assert abs(result.mean - 0.5) < 3 * result.standard_error + 0.03
