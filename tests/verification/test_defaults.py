@@ -86,15 +86,19 @@ def test_the_readme_states_the_same_defaults():
 
     dln = re.search(r"\*\*Deep linear networks\*\*: n = (10⁴) Gaussian rows, nβ = n/log n, γ = ([\d.]+), (\d+) "
                     r"(\w+) chains: a\s+warm-up of ([\d,]+) steps that tunes the step to acceptance ([\d.]+) and, over "
-                    r"its first half, cools\s+from nβ/(\d+) to nβ in ten stages \(`anneal=(\d+)`\), then ([\d,]+) "
-                    r"burn-in steps and ([\d,]+) draws\s+thinned by (\d+)", README)
+                    r"its first half, cools\s+(\w+) of the chains from nβ/(\d+) to nβ in ten stages while the other "
+                    r"(\w+) start at w\* at nβ\s+\(`anneal=(\d+), cooled_share=([\d.]+)`: chains from both sides, "
+                    r"above\), then ([\d,]+) burn-in steps and ([\d,]+) draws\s+thinned by (\d+)", README)
     config = DLN_DEFAULTS.config
     assert dln is not None
     assert (_number(dln[1]), _number(dln[2]), _number(dln[3]), dln[4].lower()) == (
         DLN_DEFAULTS.n, config.localization, config.chains, config.sampler)
-    assert (_number(dln[5]), float(dln[6]), _number(dln[7]), _number(dln[8]), ANNEAL_STAGES) == (
+    words = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+    cooled = round(config.chains * config.cooled_share)
+    assert (_number(dln[5]), float(dln[6]), _number(dln[8]), _number(dln[10]), ANNEAL_STAGES) == (
         max(200, config.burnin), MALA_TARGET_ACCEPTANCE, config.anneal, config.anneal, 10)
-    assert (_number(dln[9]), _number(dln[10]), _number(dln[11])) == (config.burnin, config.draws, config.thin)
+    assert (words[dln[7]], words[dln[9]], float(dln[11])) == (cooled, config.chains - cooled, config.cooled_share)
+    assert (_number(dln[12]), _number(dln[13]), _number(dln[14])) == (config.burnin, config.draws, config.thin)
     fallback = re.search(r"HMC estimates anew from w\*\s+\(`fallback=\"(\w+)\"`, (\d+) trajectories after (\d+), "
                          r"each of at most π/\(4√γ\), its step\s+dual-averaged to acceptance ([\d.]+)\)", README)
     assert fallback is not None
