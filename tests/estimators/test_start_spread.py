@@ -83,7 +83,7 @@ def test_a_burn_in_long_enough_for_the_soft_direction_is_not_warned_about():
 
 
 def test_a_module_on_minibatches_of_a_large_data_set_is_judged_on_a_subset_of_its_rows():
-    """Linear regression of 3 weights on 6,000 rows (more than the 4,096 the Hessian is taken on),
+    """Linear regression of 3 weights on 6,000 rows (more than the 1,024 the Hessian is taken on),
     SGLD on batches of 100 from its least-squares fit: the direction of the smallest input scale
     (curvature 7.9 at the rule's step of 1.8·10⁻⁵) relaxes in about 21,000 steps, against a run of 300
     from w*; λ̂ reads 0.33 of λ = 3/2."""
