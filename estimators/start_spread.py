@@ -34,6 +34,7 @@ SHORTFALL_FLOOR = 0.01   # ... and above a hundredth of a half-dimension: less i
 # took 12–16 s on 4,096 rows and 1.1–2.5 s on 1,024 (one thread, beside other jobs), against an
 # SGLD estimate of 9–14 s there.
 SPREAD_ROWS = 1024
+MAX_BURN_IN = 2 ** 50
 
 
 def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: float, recorded_steps: np.ndarray,
@@ -56,6 +57,25 @@ def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: 
     drift = pulls ** 2 / curvatures * ((1.0 - 2.0 * share) * once + share * twice)
     lacking = spread - drift
     return float(lacking.sum()), float(curvatures[int(np.argmax(lacking))])
+
+
+def burn_in_needed(curvatures: np.ndarray, localization: float, step_size: float, draws: int, thin: int,
+                   pulls: np.ndarray | None, limit: float) -> int:
+    """The shortest burn-in, in steps before the first of ``draws`` draws ``thin`` apart, after
+    which the predicted shortfall is at most ``limit`` (to within 1 %; at most ``MAX_BURN_IN``, where
+    a step so small leaves a direction unmoved in floating point): doubling, then bisection, each
+    reading the average over at most 200 of the draws, evenly spaced."""
+    offsets = thin * np.unique(np.linspace(0, draws - 1, min(draws, 200)).round())
+
+    def short(burnin: int) -> float:
+        return predicted_shortfall(curvatures, localization, step_size, burnin + offsets, pulls)[0]
+    low, high = 0, 1
+    while short(high) > limit and high < MAX_BURN_IN:
+        low, high = high, 2 * high
+    while high - low > max(1, high // 100):
+        middle = (low + high) // 2
+        low, high = (middle, high) if short(middle) > limit else (low, middle)
+    return high
 
 
 def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int, step_size: float, steps: int,
@@ -84,12 +104,14 @@ def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int,
     pulls = (nbeta * (vectors.T @ gradient)).cpu().numpy()
     recorded = steps - thin * (draws - np.arange(draws))   # a draw reads L_b where the step began
     shortfall, slowest = predicted_shortfall(curvatures, gamma, step_size, recorded, pulls)
-    if not shortfall > max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR):
+    limit = max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR)
+    if not shortfall > limit:
         return None
     share = f" ({shortfall / abs(mean):.0%} of it)" if mean != 0 else ""
-    needed = 3.0 / (step_size * slowest)
+    burnin = burn_in_needed(curvatures, gamma, step_size, draws, thin, pulls, limit)
     return (f"the chains, all started at w*, have not yet spread out: the quadratic model of the loss at w* predicts "
             f"λ̂ = {mean:.4g} short by about {shortfall:.3g}{share} over these draws, most along a direction of "
-            f"curvature {slowest:.3g}, which relaxes in about {needed:,.0f} steps of ε = {step_size:.3g} against the "
-            f"run's {steps:,}; R-hat cannot see a lag that all chains share; give a longer burn-in (burnin=, "
-            "--burnin) or use a Metropolis-adjusted sampler (mala), whose tuned step is larger")
+            f"curvature {slowest:.3g}, which relaxes in about {3.0 / (step_size * slowest):,.0f} steps of "
+            f"ε = {step_size:.3g} against the run's {steps:,}; R-hat cannot see a lag that all chains share; a burn-in "
+            f"of about {burnin:,} steps (burnin=, --burnin) would bring the predicted lag under {limit:.2g}, or use a "
+            "Metropolis-adjusted sampler (mala), whose tuned step is larger")

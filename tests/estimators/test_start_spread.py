@@ -3,6 +3,7 @@ Hessian at w* (sltlab.estimators.start_spread) and said as a BurnInWarning. On a
 the prediction is exact, so it is checked against the variance recursion itself and against
 SGLD's measured λ̂."""
 
+import re
 import warnings
 
 import numpy as np
@@ -71,7 +72,7 @@ def test_sgld_from_w_star_reads_the_predicted_lagging_value_and_says_it_lags(see
     assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: +0.64, −0.93
     exact = float((0.5 * NBETA * EIGENVALUES / (NBETA * EIGENVALUES + GAMMA)).sum())
     assert expected < 0.9 * exact   # a lag no SE covers: 11 % under λ at nβ, Σ ½·nβh/(nβh + γ) = 0.620
-    assert len(said) == 1 and "give a longer burn-in" in str(said[0].message)
+    assert len(said) == 1 and "steps (burnin=, --burnin) would bring the predicted lag under" in str(said[0].message)
     assert str(said[0].message) in result.warnings
 
 
@@ -98,7 +99,8 @@ def test_a_module_on_minibatches_of_a_large_data_set_is_judged_on_a_subset_of_it
         warnings.simplefilter("always")
         result = estimate_llc(module, (x, y), config=config)
     said = [str(w.message) for w in caught if issubclass(w.category, BurnInWarning)]
-    assert len(said) == 1 and said[0] in result.warnings and "give a longer burn-in" in said[0]
+    assert len(said) == 1 and said[0] in result.warnings
+    assert "steps (burnin=, --burnin) would bring the predicted lag under" in said[0]
 
 
 def test_at_a_centre_that_is_no_minimum_the_pull_is_the_iterated_mean_recursion():
@@ -152,3 +154,18 @@ def test_restrictions_sampled_together_are_judged_in_the_coordinates_each_moves(
     # 4 % under 1) and the step's εc/4 (2.5 % over); measured 0.508 ± 0.074 and 0.521 ± 0.054.
     for result in results:
         assert abs(result.mean - 0.5) < 3 * result.standard_error + 0.03
+
+
+def test_the_burn_in_said_brings_the_predicted_lag_under_the_limit_and_a_run_at_it_is_quiet():
+    result, said = sgld(None, 0)
+    limit = max(result.standard_error, 0.02 * result.mean, 0.01)
+    curvatures, step_size = NBETA * EIGENVALUES + GAMMA, result.config.step_size
+    burnin = int(re.search(r"a burn-in of about ([\d,]+) steps", str(said[0].message))[1].replace(",", ""))
+
+    def shortfall(steps):
+        return predicted_shortfall(curvatures, GAMMA, step_size, steps + np.arange(4000))[0]
+    # the shortest to within the search's 1 %, which reads 200 of the 4,000 draws
+    assert shortfall(burnin) <= 1.001 * limit < shortfall(int(0.98 * burnin))
+    longer, said = sgld(burnin, 0)
+    expected, _ = expected_estimate(step_size, longer.trace.steps - (4000 - np.arange(4000)))
+    assert said == [] and abs(longer.mean - expected) < TOLERANCE_SE * longer.standard_error   # 14,720 steps; z −1.51
