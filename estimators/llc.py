@@ -140,10 +140,9 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
     L_n(w*) and the draws' losses."""
     reasons = dict(diverged or {})
-    with np.errstate(invalid="ignore"):
-        broken = ~np.isfinite(gaps).all(-1)
-    reasons.update({int(c): f"diverged: its gap is not finite at draw {int(np.flatnonzero(~np.isfinite(gaps[c]))[0])}"
-                    for c in np.flatnonzero(broken) if int(c) not in reasons})
+    finite = np.isfinite(gaps)
+    reasons.update({int(c): f"diverged: its gap is not finite at draw {int(np.flatnonzero(~finite[c])[0])}"
+                    for c in np.flatnonzero(~finite.all(-1)) if int(c) not in reasons})
     reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons)), acceptance=acceptance))
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False

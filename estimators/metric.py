@@ -151,13 +151,12 @@ def metric_not_applied(config: LLCConfig, center: Tensor) -> tuple[LLCConfig, st
     of their centres may have taken the metric; otherwise ``config`` and None."""
     if config.metric == "identity":
         return config, None
-    dim = center.shape[-1]
+    dim, grouped = center.shape[-1], config.sampler == "mala" and center.dim() != 1
     why = ("only MALA samples with a metric" if config.sampler != "mala" else
-           "the chains run in groups, each with a centre or nβ of its own" if center.dim() != 1 else
+           "the chains run in groups, each with a centre or nβ of its own" if grouped else
            f"{dim:,} parameters, over the {MAX_METRIC_PARAMETERS:,} a dense metric is built for"
            if dim > MAX_METRIC_PARAMETERS else None)
     if why is None:
         return config, None
     note = f"metric = {config.metric} was not applied ({why}); the identity was used"
-    said = config.metric == "hessian" or (config.sampler == "mala" and center.dim() != 1)
-    return replace(config, metric="identity"), note if said else None
+    return replace(config, metric="identity"), note if config.metric == "hessian" or grouped else None

@@ -24,11 +24,12 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.config import MAX_METRIC_PARAMETERS
+from sltlab.estimators.localize import SHIFT_SHARE
 from sltlab.estimators.metric import loss_hessian
 from sltlab.estimators.posterior import LocalPosterior, mean_loss_and_gradient
 from sltlab.estimators.sampling import Batches
 
-SHORTFALL_SHARE = 0.02   # the bias budget of one call: a predicted shortfall above it (and above the SE) is said
+SHORTFALL_SHARE = SHIFT_SHARE   # the one call's bias budget: a predicted shortfall above it (and the SE) is said
 SHORTFALL_FLOOR = 0.01   # ... and above a hundredth of a half-dimension: less is no lag worth saying, even at λ̂ = 0
 # The Hessian is taken on this many rows at most, drawn at random: on an MLP of 958 parameters it
 # took 12–16 s on 4,096 rows and 1.1–2.5 s on 1,024 (one thread, beside other jobs), against an
@@ -53,7 +54,7 @@ def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: 
     contraction = (1.0 - 0.5 * step_size * curvatures)[:, None] ** np.asarray(recorded_steps, dtype=np.float64)
     once, twice = contraction.mean(-1), (contraction ** 2).mean(-1)   # a^t and a^{2t}, averaged over the draws
     share = (curvatures - localization) / (2.0 * curvatures)   # r
-    spread = (curvatures - localization) / (2.0 * curvatures * (1.0 - 0.25 * step_size * curvatures)) * twice
+    spread = share / (1.0 - 0.25 * step_size * curvatures) * twice   # ½(c − γ)·v_∞·a^{2t}
     drift = pulls ** 2 / curvatures * ((1.0 - 2.0 * share) * once + share * twice)
     lacking = spread - drift
     return float(lacking.sum()), float(curvatures[int(np.argmax(lacking))])

@@ -20,9 +20,10 @@ class ModelDefaults(NamedTuple):
 # gradients from the sufficient statistics, its step tuned to acceptance 0.8 during a warm-up
 # that cools (half the chains, below) from nβ/100 to nβ. On networks drawn from the published
 # band SGLD at the curvature rule's step came out 13 % high in the median and up to 48 % (its
-# chains reach regions far stiffer than the rule measured). MALA warmed up at the target nβ had a sampler error against
-# the exact Gibbs reference of 0.2 % in the median over 39 networks of another draw at n = 10⁶,
-# but −4 % to −15 % on the deep or large ones whose chains were still climbing from w*; cooling
+# chains reach regions far stiffer than the rule measured). MALA warmed up at the target nβ had a
+# sampler error against the exact Gibbs reference of 0.2 % in the median over 39 networks of
+# another draw at n = 10⁶, but −4 % to −15 % on the deep or large ones whose chains were still
+# climbing from w*; cooling
 # from nβ/100 (chosen on two of those networks) brought the worst of the 39 to 2.0 %.
 # Where MALA's chains still fail the mixing gate, the estimate is made anew by HMC from w*
 # (``fallback``; its counts are HMC_TRAJECTORIES, trajectories of π/(4√γ), about 1,700 gradient

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sltlab.estimators import BurnInWarning, LLCConfig, estimate_llc, estimate_llc_from_loss
-from sltlab.estimators.start_spread import predicted_shortfall
+from sltlab.estimators.start_spread import SHORTFALL_FLOOR, SHORTFALL_SHARE, predicted_shortfall
 
 # A two-parameter quadratic loss ½·wᵀHw, its Hessian's eigenvalues 1 and 10^-3.5 in a rotated frame:
 # at nβ = 1000 and γ = 1 its soft direction has curvature 1.32 and relaxes over ~10⁴ steps.
@@ -108,9 +108,9 @@ def test_at_a_centre_that_is_no_minimum_the_pull_is_the_iterated_mean_recursion(
     the gap nβ·(g·m + ½h(m² + v)) is iterated here step by step against the closed form."""
     curvatures, pulls, step_size = np.array([3.0, 40.0, 900.0]), np.array([2.0, -5.0, 30.0]), 1e-3
     recorded = 200 + 2 * np.arange(300)
-    mean, variance, readings = np.zeros(3), np.zeros(3), []
+    mean, variance, readings, read_at = np.zeros(3), np.zeros(3), [], set(recorded.tolist())
     for step in range(int(recorded.max()) + 1):
-        if step in set(recorded.tolist()):
+        if step in read_at:
             readings.append(float((pulls * mean + 0.5 * (curvatures - GAMMA) * (mean ** 2 + variance)).sum()))
         mean = (1 - 0.5 * step_size * curvatures) * mean - 0.5 * step_size * pulls
         variance = (1 - 0.5 * step_size * curvatures) ** 2 * variance + step_size
@@ -158,7 +158,7 @@ def test_restrictions_sampled_together_are_judged_in_the_coordinates_each_moves(
 
 def test_the_burn_in_said_brings_the_predicted_lag_under_the_limit_and_a_run_at_it_is_quiet():
     result, said = sgld(None, 0)
-    limit = max(result.standard_error, 0.02 * result.mean, 0.01)
+    limit = max(result.standard_error, SHORTFALL_SHARE * result.mean, SHORTFALL_FLOOR)
     curvatures, step_size = NBETA * EIGENVALUES + GAMMA, result.config.step_size
     burnin = int(re.search(r"a burn-in of about ([\d,]+) steps", str(said[0].message))[1].replace(",", ""))
 

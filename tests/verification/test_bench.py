@@ -71,7 +71,7 @@ def test_along_row_times_both_ways_and_compares_them_in_standard_errors():
     row = along_row(1, checkpoints=2, chains=2, draws=8)
     assert row["checkpoints"] == 2 and row["steps"] == 10 and row["compared"] <= 2
     assert row["batched_seconds"] > 0 and row["sequential_seconds"] > 0 and row["speed_up"] > 0
-    assert row["meets_target"] is False   # not measured at 50 checkpoints
+    assert row["meets_target"] is None   # not measured at 50 checkpoints: no verdict
     assert "speed-up" in format_along(row) and "not measured at 50" in format_along(row)
     with pytest.raises(ValueError, match="at least 2 checkpoints"):
         along_row(1, checkpoints=1)
@@ -158,7 +158,8 @@ def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_cen
     that passes the gate and warns of nothing, and the summary counts them."""
     import math
 
-    from sltlab.verification.bench.module_accuracy import BIAS_BUDGET, format_module_accuracy, module_accuracy_rows
+    from sltlab.verification.bench.module_accuracy import (BIAS_BUDGET, MIN_PASSING_SHARE, format_module_accuracy,
+                                                           module_accuracy_rows)
 
     result = module_accuracy_rows(count=1, seeds=(0, 1), rows_of_data=500, shorter=dict(chains=2, draws=40, burnin=10),
                                   gibbs=dict(chains=2, sweeps=40, burnin=10))
@@ -177,8 +178,9 @@ def test_module_bench_judges_each_setting_against_the_gibbs_truth_at_its_own_cen
             assert summary["silent_misses"] == sum(silent)
             assert summary["passing_gate"] == sum(row["passes_gate"] for row in mine)
     defaults = next(iter(result["draws"][0]["summary"]))
-    assert result["meets_target"] == all(draw["summary"][defaults]["silent_misses"] == 0 and 2 * draw["summary"][
-        defaults]["passing_gate"] >= draw["summary"][defaults]["networks"] for draw in result["draws"])
+    summaries = [draw["summary"][defaults] for draw in result["draws"]]
+    assert result["meets_target"] == all(summary["silent_misses"] == 0 and summary["passing_gate"]
+                                         >= MIN_PASSING_SHARE * summary["networks"] for summary in summaries)
     assert "blocked-Gibbs truths" in format_module_accuracy(result)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from sltlab.verification.bench.along_accuracy import (along_accuracy_rows, checkpoint_named, format_along_accuracy,
                                                       rescaled)
-from sltlab.verification.bench.module_accuracy import BIAS_BUDGET
+from sltlab.verification.bench.module_accuracy import BIAS_BUDGET, MIN_PASSING_SHARE
 
 
 def test_along_accuracy_bench_judges_each_checkpoint_against_its_own_truth():
@@ -25,7 +25,7 @@ def test_along_accuracy_bench_judges_each_checkpoint_against_its_own_truth():
     assert any(row["llc"] is not None for row in draw["rows"])   # the rule was applied
     defaults = draw["summary"]["defaults (mala)"]
     assert defaults["networks"] == 2 and result["meets_target"] == (
-        defaults["silent_misses"] == 0 and 2 * defaults["passing_gate"] >= defaults["networks"])
+        defaults["silent_misses"] == 0 and defaults["passing_gate"] >= MIN_PASSING_SHARE * defaults["networks"])
     assert "@1 its first layer ×1.5" in format_along_accuracy(result)
     network = torch.nn.Sequential(torch.nn.Linear(3, 4, bias=False), torch.nn.Linear(4, 2, bias=False)).double()
     inputs = torch.randn(5, 3, dtype=torch.float64)

@@ -4,7 +4,7 @@ deep linear networks, judged against the closed-form truth of the Gaussian restr
 import torch
 
 from sltlab.theory.restricted import restricted_deep_linear_balanced
-from sltlab.verification.bench.module_accuracy import BIAS_BUDGET
+from sltlab.verification.bench.module_accuracy import BIAS_BUDGET, MIN_PASSING_SHARE
 from sltlab.verification.bench.restricted_accuracy import (closed_form_truth, format_restricted_accuracy,
                                                            restricted_accuracy_rows)
 from sltlab.verification.suite import dln_problem, random_dln_cases
@@ -54,5 +54,5 @@ def test_restricted_accuracy_bench_judges_every_layer_of_every_network():
     assert any(row["llc"] is not None and row["se"] is not None for row in draw["rows"])   # the rule was applied
     defaults = draw["summary"]["defaults (mala)"]
     assert defaults["networks"] == layers and result["meets_target"] == (
-        defaults["silent_misses"] == 0 and 2 * defaults["passing_gate"] >= defaults["networks"])
+        defaults["silent_misses"] == 0 and defaults["passing_gate"] >= MIN_PASSING_SHARE * defaults["networks"])
     assert "closed-form truth ½·Σ nβh/(nβh + γ)" in format_restricted_accuracy(result)

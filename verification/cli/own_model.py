@@ -113,8 +113,8 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     from sltlab.estimators import estimate_llc_along
     from sltlab.verification.cli.own_model_files import load_checkpoint
 
-    twice = next((path for index, path in enumerate(args.checkpoint)
-                  if any(Path(path).resolve() == Path(earlier).resolve() for earlier in args.checkpoint[:index])), None)
+    resolved = [Path(path).resolve() for path in args.checkpoint]
+    twice = next((path for index, path in enumerate(args.checkpoint) if resolved[index] in resolved[:index]), None)
     if twice is not None:
         raise ValueError(f"--checkpoint names {twice} twice: one file's weights would read as two points of training")
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
