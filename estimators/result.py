@@ -110,14 +110,15 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     rounding = rounding_concern(estimate.mean, resolved.nbeta, localization.center_loss, resolved.dtype)
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
+    lag_note = None
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
                                     generator, top=curvature)
         concerns += [(concern, StepSizeWarning)] if concern else []
-        lagging = start_spread_concern(posterior, batches, resolved.seed, resolved.step_size, trace.steps,
-                                       trace.fields["loss"].shape[1], resolved.thin, estimate.mean,
-                                       estimate.standard_error, moving)
+        lagging, lag_note = start_spread_concern(posterior, batches, resolved.seed, resolved.step_size, trace.steps,
+                                                 trace.fields["loss"].shape[1], resolved.thin, resolved.chains,
+                                                 estimate.mean, estimate.standard_error, moving)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "
@@ -140,5 +141,5 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                                          f"change with the sampled parameters by more than {resolved.dtype} rounds "
                                          "it, so λ̂ = 0",)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
-                     tuple(getattr(loss, "notes", ())) + flat,
+                     tuple(getattr(loss, "notes", ())) + flat + ((lag_note,) if lag_note else ()),
                      tuple(message for message, _ in concerns), n, elasticity=elasticity)

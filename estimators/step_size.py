@@ -11,11 +11,13 @@ w* = 0 in a deep network): take h_max at w* and at :func:`curvature_probe` toget
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
+from sltlab.estimators.lanczos import lanczos_recurrence, tridiagonal
 from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Loss, batch_rows, mean_loss, row_chunks
 from sltlab.estimators.sampling import Batches
 
@@ -92,22 +94,14 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
     if steps < 1:
         raise ValueError(f"need at least one Lanczos step, got {steps}")
     point = points.detach().reshape(-1, points.shape[-1]).clone()
-    product_with = hessian_vector_products(loss, point, data)
     vector = torch.randn(point.shape, generator=generator, dtype=point.dtype, device=point.device)
-    if mask is not None:
-        vector = vector * mask
-    vector = vector / vector.norm(dim=-1, keepdim=True)
-    previous, beta = torch.zeros_like(vector), torch.zeros(len(point), dtype=point.dtype, device=point.device)
+    vector = vector if mask is None else vector * mask
+    start = vector / vector.norm(dim=-1, keepdim=True)
+    recurrence = lanczos_recurrence(hessian_vector_products(loss, point, data), start, mask)
     alphas, betas, watched, settled = [], [], None, 0
-    for _ in range(steps):
-        residual = product_with(vector) if mask is None else product_with(vector) * mask
-        alpha = (residual * vector).sum(-1)
-        residual = residual - alpha.unsqueeze(-1) * vector - beta.unsqueeze(-1) * previous
-        beta = residual.norm(dim=-1)
+    for alpha, beta in islice(recurrence, steps):
         alphas.append(alpha)
         betas.append(beta)
-        scale = torch.where(beta > 0, 1.0 / beta.clamp_min(torch.finfo(point.dtype).tiny), torch.zeros_like(beta))
-        previous, vector = vector, residual * scale.unsqueeze(-1)
         if tolerance is not None:
             estimate = _largest_ritz_values(alphas, betas)
             rose = None if watched is None else estimate - watched
@@ -119,13 +113,8 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
 
 
 def _largest_ritz_values(alphas: list[Tensor], betas: list[Tensor]) -> Tensor:
-    """The largest |eigenvalue| of each point's tridiagonal T = tridiag(β, α, β) of the Lanczos
-    coefficients so far (the last β, which leads out of the Krylov space, is not in T)."""
-    tridiagonal = torch.diag_embed(torch.stack(alphas, -1))
-    if len(alphas) > 1:
-        off_diagonal = torch.stack(betas[:len(alphas) - 1], -1)
-        tridiagonal = tridiagonal + torch.diag_embed(off_diagonal, 1) + torch.diag_embed(off_diagonal, -1)
-    return torch.linalg.eigvalsh(tridiagonal).abs().amax(-1)
+    """The largest |eigenvalue| of each point's tridiagonal T of the Lanczos coefficients so far."""
+    return torch.linalg.eigvalsh(tridiagonal(alphas, betas)).abs().amax(-1)
 
 
 def hessian_vector_products(loss: Loss, point: Tensor, data: Any) -> Callable[[Tensor], Tensor]:

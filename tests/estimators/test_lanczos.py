@@ -1,10 +1,12 @@
 """The Lanczos estimate of the Hessian's top |eigenvalue| that SGLD's end-of-run check uses:
 against the explicit Hessian's eigenvalues, exact once the Krylov space is exhausted, never
-above the truth, and per point in a batch."""
+above the truth, and per point in a batch; and the Gauss quadrature the same recurrence gives,
+exact on polynomials of degree below twice its steps."""
 
 import pytest
 import torch
 
+from sltlab.estimators.lanczos import gauss_quadrature
 from sltlab.estimators.step_size import top_hessian_eigenvalues_lanczos
 from sltlab.models.deep_linear import DeepLinearNetwork, regression_data, teacher_matrix
 
@@ -71,3 +73,21 @@ def test_with_a_tolerance_lanczos_stops_once_every_point_has_settled_and_stays_c
     fixed = top_hessian_eigenvalues_lanczos(network, points, data, steps=settled_at,
                                             generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(top, fixed, rtol=1e-12, atol=0)   # the same recurrence, stopped there
+
+
+def test_the_gauss_rule_of_m_steps_integrates_every_power_below_2m_exactly_in_each_start_and_subspace():
+    g = torch.Generator().manual_seed(4)
+    basis, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.float64))
+    hessian = (basis * torch.logspace(0, -3, 40, dtype=torch.float64)) @ basis.T
+    starts = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    mask = torch.ones(3, 40, dtype=torch.float64)
+    mask[2, 25:] = 0.0   # the third start in a subspace of 25 coordinates: the Hessian restricted to it
+    starts = starts * mask / (starts * mask).norm(dim=-1, keepdim=True)
+    nodes, weights = gauss_quadrature(lambda v: v @ hessian, starts, steps=6, mask=mask)
+    for start, node, weight, kept in zip(starts, nodes, weights, mask):
+        restricted = hessian * kept * kept.unsqueeze(-1)
+        for power in range(12):
+            exact = start @ torch.linalg.matrix_power(restricted, power) @ start
+            assert float((weight * node ** power).sum()) == pytest.approx(float(exact), rel=1e-9, abs=1e-15)
+    with pytest.raises(ValueError, match="at least one Lanczos step"):
+        gauss_quadrature(lambda v: v @ hessian, starts, steps=0)
