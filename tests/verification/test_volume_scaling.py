@@ -104,3 +104,22 @@ def test_bad_input_raises_value_error(K, variables):
     with pytest.raises(ValueError) as error:
         volume(K, variables=variables)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("K, box, said", [
+    ("(w1+w2)**2", 1e3, "the fit is not settled: λ reads 0.4999 on the larger half"),   # it had read 0.5658, m = 2
+    ("(w1+w2)**2", 1e5, "the fit is not settled"),                                       # 0.2036
+    ("w1**2*w2**2", 4, "the fit is not settled"),                                        # 0.4612, m = 1
+    ("(w1+w2)**2", 1e-3, "V(1e-06) is 75% of the box's volume"),                          # 0.6093, m = 2
+    ("w1**4 + w2**2", 1e-3, "V(1e-06) is 100% of the box's volume"),                     # 0.5001 for 3/4
+])
+def test_a_box_where_v_is_no_small_eps_power_law_is_refused_not_fitted(K, box, said):
+    with pytest.raises(ValueError) as error:
+        volume_scaling(K, box=box)
+    assert str(error.value).startswith(said) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("K, box, lam", [("(w1+w2)**2", 10.0, 0.5), ("w1**4 + w2**2", 1e5, 0.75),
+                                         ("(w1**2 + w2**2)**2", 1e5, 0.5), ("w1**2 + w1**2*w2**2", 1e3, 0.5)])
+def test_boxes_far_from_one_where_the_fit_holds_still_read_their_exact_value(K, box, lam):
+    assert volume_scaling(K, box=box).lam == pytest.approx(lam, abs=1e-3)

@@ -29,6 +29,12 @@ LOG_STEP = {1: (0.002,), 2: (0.03, 0.0485)}
 MAX_ROOTS = 400_000  # outer steps are widened beyond this many roots of K − ε per ε
 SLAB_TOLERANCE = 1e-4  # on the slab |w_i| < t left to the tail, terms with w_i are < this·ε
 LEADING_FLOOR = 1e-14  # leading coefficients below this (relative to the largest) are raised to it
+FILLED_SHARE = 0.5  # a V(ε) above this share of the box's volume is no small-ε volume: refused
+# The larger and the smaller half of the ε (sharing the middle one) must read λ within this: on five
+# potentials at boxes of 1 to 10⁵ whose fits held, the halves agreed within 0.003; where the fit broke,
+# (w1 + w2)² at boxes 10³ and 10⁵ (λ 0.566 and 0.204 for ½) and w1²w2² at 4, they read 0.04–0.37
+# apart. A lost m whose halves agree (w1²w2² at boxes 10–10⁵, λ 0.466–0.485, m 1) is not caught.
+HALVES_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -138,17 +144,35 @@ def volume_scaling(K, variables: Sequence | None = None, epsilons=None, box: flo
     if volumes.max() <= volumes.min() * (1 + 1e-9):
         raise ValueError(f"V(ε) = {volumes[0]:.4g} at every ε: the box [−{box:g}, {box:g}]^d lies inside {{K < ε}} "
                          "already at the smallest ε, so nothing can be fitted; choose a larger --box")
+    box_volume = (2.0 * float(box)) ** len(potential.variables)
+    if volumes.max() > FILLED_SHARE * box_volume:
+        raise ValueError(f"V({epsilons[np.argmax(volumes)]:.0e}) is {volumes.max() / box_volume:.0%} of the box's "
+                         f"volume: {{K < ε}} fills [−{box:g}, {box:g}]^d, far from ε → 0; choose a larger --box")
+    lam, multiplicity, residuals = _fit(epsilons, volumes, len(potential.variables))
+    if len(epsilons) >= 6:   # the two halves of the range must read one λ: V(ε) a power law over both
+        half = len(epsilons) // 2
+        order = np.argsort(-epsilons)
+        readings = [_fit(epsilons[part], volumes[part], len(potential.variables))[0]
+                    for part in (order[:half + 1], order[half:])]
+        if abs(readings[0] - readings[1]) > HALVES_TOLERANCE:
+            raise ValueError(f"the fit is not settled: λ reads {readings[0]:.4f} on the larger half of the ε and "
+                             f"{readings[1]:.4f} on the smaller (on [−{box:g}, {box:g}]^d), so V(ε) is not yet "
+                             "c·ε^λ·(log 1/ε)^(m−1) there; on a box nearer 1 it often is")
+    return VolumeScaling(lam, multiplicity, tuple(epsilons.tolist()), tuple(volumes.tolist()), residuals)
+
+
+def _fit(epsilons: np.ndarray, volumes: np.ndarray, dimension: int) -> tuple[float, int, tuple[float, ...]]:
+    """λ, m and the rms residual for each candidate m of the fit (:func:`volume_scaling`)."""
     log_eps = np.log(epsilons)
     plain = np.column_stack([np.ones_like(log_eps), log_eps])
-    fits = [_least_squares(plain, np.log(volumes) - (m - 1) * np.log(-log_eps))
-            for m in range(1, len(potential.variables) + 1)]
+    fits = [_least_squares(plain, np.log(volumes) - (m - 1) * np.log(-log_eps)) for m in range(1, dimension + 1)]
     residuals = tuple(residual for _, residual in fits)
     multiplicity = int(np.argmin(residuals)) + 1
     lam = fits[multiplicity - 1][0]
     if multiplicity > 1:
         corrected = np.column_stack([plain, -1 / log_eps])
         lam = _least_squares(corrected, np.log(volumes) - (multiplicity - 1) * np.log(-log_eps))[0]
-    return VolumeScaling(lam, multiplicity, tuple(epsilons.tolist()), tuple(volumes.tolist()), residuals)
+    return lam, multiplicity, residuals
 
 
 def _least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
