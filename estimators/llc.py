@@ -138,7 +138,9 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     not change with the sampled parameters near w* by more than its precision, and λ̂ = 0
     (``flat``): a restriction to a layer whose frozen neighbours' product vanishes has λ = 0
     (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
-    L_n(w*) and the draws' losses."""
+    L_n(w*) and the draws' losses. Where no kept chain moved from w* at all (a Metropolis step so
+    large that every move was rejected), every chain is dropped, so there is no estimate rather
+    than a λ̂ of 0 read at w* itself."""
     reasons = dict(diverged or {})
     finite = np.isfinite(gaps)
     reasons.update({int(c): f"diverged: its gap is not finite at draw {int(np.flatnonzero(~finite[c])[0])}"
@@ -146,6 +148,9 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     reasons.update(basin_outliers(gaps, ~np.isin(np.arange(len(gaps)), list(reasons)), acceptance=acceptance))
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False
+    if moved is not None and alive.any() and not moved[alive].any():   # no estimate: not a draw away from w*
+        reasons.update({int(c): "never left w*: every move it proposed was rejected" for c in np.flatnonzero(alive)})
+        alive[:] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
     dropped, reasons = sorted(reasons), dict(sorted(reasons.items()))
     if not alive.any():

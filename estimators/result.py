@@ -18,13 +18,15 @@ from sltlab.estimators.gate import MIXING_REMEDIES, STEP_REMEDY, mixing_concern
 from sltlab.estimators.localize import Localization, localization_concerns, negative_estimate_concern
 from sltlab.estimators.notices import (BurnInWarning, DivergenceWarning, LocalizationWarning, MixingWarning,
                                        PrecisionWarning, StepSizeWarning, caller_stacklevel)
-from sltlab.estimators.posterior import LocalPosterior
+from sltlab.estimators.posterior import LocalPosterior, mean_loss
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
-from sltlab.estimators.start_spread import start_spread_concern
+from sltlab.estimators.start_spread import SPREAD_ROWS, start_spread_concern
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
+
+FLAT_SCALES = (10.0, 100.0, 1000.0)   # how far beyond the chains' reach a flat loss is looked at
 
 
 @dataclass(frozen=True, repr=False)
@@ -108,6 +110,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
     rounding = rounding_concern(estimate.mean, resolved.nbeta, localization.center_loss, resolved.dtype)
+    rounding = rounding or (flat_by_rounding(posterior, batches, trace, resolved.dtype, resolved.seed)
+                            if estimate.flat and trace.final_state is not None else None)
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
     lag_note = None
@@ -121,8 +125,9 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                                                  estimate.mean, estimate.standard_error, moving)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
+        outcome = "λ̂ understates" if estimate.mean is not None else "there is no estimate"
         concerns.append((f"the Metropolis step accepted {acceptance:.1%} of its moves: the chains hardly left w*, so "
-                         "λ̂ understates; lower the step size (step_size=, --step-size) or leave it out to have it "
+                         f"{outcome}; lower the step size (step_size=, --step-size) or leave it out to have it "
                          "tuned", StepSizeWarning))
     if estimate.diverged_chains:
         chain, why = next(iter(estimate.divergence.items()))
@@ -143,3 +148,26 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
                      tuple(getattr(loss, "notes", ())) + flat + ((lag_note,) if lag_note else ()),
                      tuple(message for message, _ in concerns), n, elasticity=elasticity)
+
+
+def flat_by_rounding(posterior: LocalPosterior, batches: Batches, trace: Trace, dtype: str, seed: int) -> str | None:
+    """Where no draw's loss differed from another (λ̂ = 0): a sentence if that is the dtype's
+    rounding, not a loss free of the sampled parameters. The chains' displacements from w*, scaled
+    by ``FLAT_SCALES``, are evaluated on at most ``SPREAD_ROWS`` rows drawn with ``seed``; a loss
+    that then differs from L_n(w*) on those rows depends on the parameters, so over the chains' own
+    reach it changed by less than the dtype resolves at L_n(w*)."""
+    center = posterior.center
+    rows = batches.subsample(SPREAD_ROWS, torch.Generator(center.device).manual_seed(seed))
+    ended = trace.final_state.position[torch.as_tensor(~trace.diverged, device=center.device)]
+    with torch.no_grad():
+        here = mean_loss(posterior.loss, center.reshape(-1, center.shape[-1])[:1], rows)
+        for scale in FLAT_SCALES:
+            there = mean_loss(posterior.loss, center + scale * (ended - center), rows)
+            moved = there[torch.isfinite(there) & (there != here)]
+            if len(moved):
+                return (f"λ̂ = 0 because no draw's loss differed from L_n(w*) in {dtype}, yet the loss depends on "
+                        f"the sampled parameters: {scale:g} times the chains' displacement from w* changes it (by "
+                        f"{float((moved - here).abs().max()):.2g}), so over their own reach its changes lay below what "
+                        f"{dtype} resolves at L_n(w*) = {float(here[0]):.4g}; λ̂ = 0 is that rounding, not the LLC: "
+                        "dtype='float64' (--dtype float64) or a smaller nβ resolves it")
+    return None

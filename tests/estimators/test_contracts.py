@@ -237,13 +237,15 @@ def test_a_langevin_step_too_large_for_the_curvature_is_a_warning(stiffness):
 
 
 def test_a_metropolis_step_that_is_almost_never_accepted_is_a_warning():
-    # MALA at a step far beyond the curvature rejects nearly every move: its chains sit at w*,
-    # and λ̂ would read near 0 without a word.
+    # MALA at a step far beyond the curvature rejects every move: its chains sit at w*, where λ̂
+    # would read 0 without a word; no chain left it, so there is no estimate.
     problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
     config = LLCConfig(sampler="mala", chains=3, draws=50, burnin=0, step_size=10.0, dtype="float64")
-    with pytest.warns(MixingWarning), pytest.warns(StepSizeWarning, match="accepted 0.0% of its moves"):
+    with pytest.warns(DivergenceWarning, match="never left w"), pytest.warns(StepSizeWarning,
+                                                                            match="accepted 0.0% of its moves"):
         result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
-    assert result.acceptance < 0.1 and any("hardly left w*" in message for message in result.warnings)
+    assert result.acceptance < 0.1 and result.mean is None
+    assert any("hardly left w*, so there is no estimate" in message for message in result.warnings)
 
 
 @pytest.mark.parametrize("sampler, remedy", [("mala", "MALA is exact at any step, and a step left to it is tuned"),

@@ -1,14 +1,17 @@
 """A loss that does not depend on the sampled parameters near w* reads λ̂ = 0, with a
 note saying why, instead of the rounding between L_n(w*) and the draws' losses flagged as a
-negative, unmixed estimate. A restriction to one layer of a rank-0 deep linear network at its
+negative, unmixed estimate; one that is flat only to the dtype's rounding is said to be so. A
+restriction to one layer of a rank-0 deep linear network at its
 true parameter (every weight zero) is such a case: the frozen layers' products vanish, and the
 exact restricted λ is 0."""
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from sltlab.estimators import estimate_llc
+from sltlab.estimators import LLCConfig, PrecisionWarning, estimate_llc, estimate_llc_from_loss
 from sltlab.estimators.llc import llc_from_gaps
 from sltlab.estimators.gate import mixing_concern
 from sltlab.theory.restricted import restricted_deep_linear_balanced
@@ -30,6 +33,9 @@ def test_constant_draws_of_chains_that_moved_are_a_flat_loss_and_otherwise_no_es
         still = llc_from_gaps(constant, 10.0, moved=moved)
         assert not still.flat and still.mean == -0.25 and still.standard_error is None
         assert "R-hat could not be computed" in mixing_concern(still)
+    stuck = llc_from_gaps(constant, 10.0, moved=np.zeros(4, dtype=bool))   # no chain left w*: no estimate
+    assert stuck.mean is None and stuck.diverged_chains == [0, 1, 2, 3]
+    assert stuck.divergence[0] == "never left w*: every move it proposed was rejected"
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +63,17 @@ def test_restrictions_sampled_together_each_read_zero(zero_network):
                            batch_size=100)
     assert [result.mean for result in results] == [0.0, 0.0]
     assert all("so λ̂ = 0" in result.notes[0] for result in results)
+
+
+def test_a_loss_flat_only_to_float32_is_said_to_be_rounding_not_the_llc():
+    """[2,2,2] rank 1 at nβ = 10¹⁰: the chains reach about 10⁻⁵ from w*, where the loss changes by
+    less than float32 resolves at L_n(w*) = 2.88, so every draw reads L_n(w*) and λ̂ = 0 (λ = 2); ten
+    times their displacement changes it, which the warning says."""
+    problem = dln_problem([2, 2, 2], 1, n=1000, seed=0)
+    config = LLCConfig(sampler="mala", chains=2, draws=200, burnin=50, nbeta=1e10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
+    said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
+    assert result.estimate.flat and result.mean == 0.0
+    assert len(said) == 1 and "λ̂ = 0 is that rounding, not the LLC" in said[0] and said[0] in result.warnings
