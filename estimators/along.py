@@ -25,7 +25,7 @@ from torch import nn
 from sltlab.estimators.batched import WARMED_UP, estimate_llc_at_centers, sampled_together
 from sltlab.estimators.checkpoints import checkpoint_module, opened, refuse_shared_weights
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
-from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.config import LLCConfig, require_flags
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.functional import FunctionalModel
@@ -125,6 +125,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
                          "files of them (e.g. [model] for one)")
     if not checkpoints:
         raise ValueError("checkpoints is empty: give a list of modules, state dicts or files of them")
+    require_flags(progress=progress, batched=batched)
     checkpoints = opened(checkpoints)   # every file read once, also when each restriction has a curve
     refuse_shared_weights(checkpoints)
     if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):

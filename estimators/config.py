@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
+FLOAT32_MAX = 3.4028234663852886e38   # the largest finite float32
 MAX_METRIC_PARAMETERS = 1024         # a dense metric costs four [C, d]·[d, d] products per step; beyond, the identity
 # hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
 # a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
@@ -29,6 +30,14 @@ FIELD_KINDS = {**{name: (numbers.Integral, "an integer") for name in ("chains", 
                **{name: (str, "a name") for name in ("sampler", "localize_at", "device", "dtype", "fallback",
                                                      "metric")}}
 OPTIONAL = frozenset({"burnin", "step_size", "nbeta", "batch_size", "fallback", "fallback_budget"})
+
+
+def require_flags(**flags) -> None:
+    """A one-line ``ValueError`` for each keyword that is not True or False (a string such as "no"
+    would otherwise be read as True)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -90,11 +99,16 @@ class LLCConfig:
         positive = {"step size": self.step_size, "nbeta": self.nbeta, "batch size": self.batch_size}
         for name, value in positive.items():
             if value is not None and not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be positive, got {value}")
+                raise ValueError(f"{name} must be positive and finite, got {value}")
+        if self.nbeta is not None and self.dtype == "float32" and self.nbeta > FLOAT32_MAX:
+            raise ValueError(f"nβ = {self.nbeta:g} exceeds float32's range ({FLOAT32_MAX:.3g}): use dtype='float64' "
+                             "(--dtype float64)")
+        if not 0 <= self.seed < 2 ** 63:
+            raise ValueError(f"seed must be between 0 and 2**63 − 1, got {self.seed}")
         if self.nbeta is not None and not self.nbeta > 1:
             raise ValueError(f"nβ must exceed 1 (nβ = n·β; at or below 1 the posterior is the prior), got {self.nbeta}")
         if not (self.localization >= 0 and math.isfinite(self.localization)):
-            raise ValueError(f"localization γ must be ≥ 0, got {self.localization}")
+            raise ValueError(f"localization γ must be finite and ≥ 0, got {self.localization}")
         if self.sampler == "rmsprop_sgld" and self.localization == 0:
             raise ValueError("rmsprop_sgld needs a localization γ > 0: it floors the preconditioner's curvature at γ")
         if self.sampler == "hmc" and self.localization == 0:

@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 from torch import Tensor, nn
 
-from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig
+from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig, require_flags
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
@@ -193,6 +193,7 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    require_flags(progress=progress, batched=batched)
     prepared = prepare(data, loss, config, settings, inputs, targets, stream,
                        defaults=module_defaults(config, settings), model=model)
     restrictions = [named_restriction(model, item) for item in (restrict_to if isinstance(restrict_to, list)

@@ -11,6 +11,7 @@ w* = 0 in a deep network): take h_max at w* and at :func:`curvature_probe` toget
 
 from __future__ import annotations
 
+import math
 from itertools import islice
 from typing import Any, Callable
 
@@ -174,6 +175,9 @@ def default_step_size(nbeta: float, localization: float, top_eigenvalue: float, 
         raise ValueError(f"need nβ > 0, γ ≥ 0 and scale > 0, got {nbeta}, {localization}, {scale}")
     noise = 0.0 if batch_size is None or (n is not None and batch_size >= n) else nbeta / batch_size
     stiffness = nbeta * abs(top_eigenvalue) * (1.0 + noise) + localization
+    if not math.isfinite(stiffness):
+        raise ValueError(f"the loss's curvature near w* is not finite (h_max = {top_eigenvalue}): the loss or its "
+                         "gradient is not finite there, so no step size can be set by it")
     if not stiffness > 0:
         raise ValueError("the Hessian vanishes and γ = 0: no curvature to set a step size by")
     return scale / stiffness

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators import (DivergenceWarning, LLCConfig, LocalizationWarning, MixingWarning, StepSizeWarning,
-                               estimate_llc, estimate_llc_from_loss)
+                               estimate_llc, estimate_llc_along, estimate_llc_from_loss)
 from sltlab.estimators.localize import Localization, empirical_minimum, localization_concerns
 from sltlab.estimators import FunctionalModel
 from sltlab.verification.suite import dln_problem
@@ -287,3 +287,12 @@ def test_every_sgnht_estimate_warns_that_its_error_bar_is_not_to_be_trusted(dim)
         result = estimate_llc_from_loss(potential, torch.zeros(dim, dtype=torch.float64), (),
                                         replace(QUICK, sampler="sgnht", chains=4, draws=200, step_size=None), n=10_000)
     assert any(warning.startswith("SGNHT's standard error") for warning in result.warnings)
+
+
+@pytest.mark.parametrize("flags", [dict(batched="no"), dict(progress="yes"), dict(progress=1)])
+def test_a_flag_that_is_not_true_or_false_is_refused_not_read_as_true(flags):
+    module, rows = torch.nn.Linear(2, 1), (torch.randn(20, 2), torch.randn(20, 1))
+    with pytest.raises(ValueError, match=f"^{next(iter(flags))} must be True or False"):
+        estimate_llc(module, rows, **flags)
+    with pytest.raises(ValueError, match=f"^{next(iter(flags))} must be True or False"):
+        estimate_llc_along([module, module], rows, **flags)

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sltlab.verification.cli.command import REFUSED, Result, subcommand
+from sltlab.verification.cli.command import REFUSED, Result, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _PHASES = (
@@ -27,7 +27,7 @@ _STUDY = (("n_min", float, "--n-min", "smallest n of the ladder"), ("n_max", flo
           ("ladders", int, "--ladders", "independent ladders, an even number ≥ 4 (half start in each phase)"),
           ("warmup", int, "--warmup", "HMC steps tuning the step sizes"), ("draws", int, "--draws", "recorded draws"),
           ("thin", int, "--thin", "steps per draw"), ("leapfrog_steps", int, "--leapfrog-steps", "per HMC step"),
-          ("seed", int, "--seed", "seed of teacher, starts and sampler"))
+          ("seed", seed, "--seed", "seed of teacher, starts and sampler"))
 
 
 def add_theory_transition_commands(models) -> None:

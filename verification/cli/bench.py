@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from sltlab.verification.bench.peer import PEER_SAMPLING_REGEX   # standard library only: cheap to import
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.command import Result, seed, subcommand
 from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import keep_freed_memory, threads_option, use_threads
 
@@ -55,7 +55,7 @@ def add_bench_command(commands) -> None:
                                                "module, along-accuracy, restricted-accuracy, head-accuracy: networks "
                                                "in each of their two draws (default 9, 3, 3, 3, 4); fallback: "
                                                "random MLPs drawn instead of its three; stages: seeds per case (40)")),
-               ("--seed", dict(type=int, help="grid, estimand, fallback: seed of the draw; spread, module, "
+               ("--seed", dict(type=seed, help="grid, estimand, fallback: seed of the draw; spread, module, "
                                               "along-accuracy, restricted-accuracy, head-accuracy: of the first of "
                                               "their two "
                                               "(default 0)")),
@@ -140,12 +140,12 @@ def _bench(args) -> Result:
     if "along" in wanted:
         from sltlab.verification.bench.along import along_row, format_along
 
-        result["along"] = along_row(args.repeats, checkpoints=args.checkpoints or 50)
+        result["along"] = along_row(args.repeats, checkpoints=50 if args.checkpoints is None else args.checkpoints)
         tables.append(format_along(result["along"]))
     if "curve" in wanted:
         from sltlab.verification.bench.curve import curve_row, format_curve
 
-        result["curve"] = curve_row(args.repeats, checkpoints=args.checkpoints or 60)
+        result["curve"] = curve_row(args.repeats, checkpoints=60 if args.checkpoints is None else args.checkpoints)
         tables.append(format_curve(result["curve"]))
     if "ladder" in wanted:
         from sltlab.verification.bench.ladder import format_ladders, ladder_rows

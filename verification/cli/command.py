@@ -32,6 +32,15 @@ class Result(NamedTuple):
     exit_code: int = 0  # 1 when a verification gate failed (or every chain diverged), 3 a refusal
 
 
+def seed(text: str) -> int:
+    """A seed as the command line takes it (argparse's ``type``): an integer from 0 to 2**63 − 1,
+    the range torch's generators take."""
+    value = int(text)   # a ValueError: argparse says "invalid seed value"
+    if not 0 <= value < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**63 − 1, got {text}")
+    return value
+
+
 REFUSED = 3   # the exit code of a refusal: this method cannot give a correct value for this input
 
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sltlab.verification.cli.bayes import add_bayes_study_command
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.command import Result, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _COMMON = (
@@ -46,7 +46,7 @@ def add_dynamics_commands(commands) -> None:
                                                "as the narrowest layer carries)")),
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",
                                          help="singular values above this count towards the rank (0.1)")),
-               ("--seed", dict(type=int, help="seed of teacher, data and initialisation (0)")),
+               ("--seed", dict(type=seed, help="seed of teacher, data and initialisation (0)")),
                ("--aligned-start", dict(action="store_true", default=None, dest="aligned_start",
                                         help="start with the end-to-end map along the data's least-squares fit "
                                              "(Saxe et al.'s decoupled start; default: where the narrowest layer "

@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 from sltlab import theory
 from sltlab.estimators.config import (FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, MAX_METRIC_PARAMETERS,
                                      METRICS, SAMPLER_NAMES, LLCConfig)
-from sltlab.verification.cli.command import PROG, Result, shell_word, subcommand
+from sltlab.verification.cli.command import PROG, Result, seed, shell_word, subcommand
 from sltlab.verification.cli.own_model import add_module_command
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
 from sltlab.verification.threads import threads_option, use_threads
@@ -52,7 +52,7 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
         ("--n", dict(type=int, help=f"data set size n (default: {_shown('n', family.n)}"
                                     + ("" if rows_n is None else f"; {_shown('n', rows_n)} with --batch-size or "
                                        "--fluctuation, which need the rows") + ")")),
-        ("--seed", dict(type=int, help=f"seed of the data and of the sampler's one generator "
+        ("--seed", dict(type=seed, help=f"seed of the data and of the sampler's one generator "
                                        f"(default: {default('seed')})")),
         ("--device", dict(choices=["auto", "cpu", "cuda"],
                           help=f"auto uses CUDA when present (default: {default('device')})")),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sltlab.estimators.config import LOCALIZATIONS, METRICS, SAMPLER_NAMES
 from sltlab.estimators.result_text import shown
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.command import Result, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 DEFAULTS = ("default: the one call's (MALA on the full data, 8 chains × 4,000 draws, going on while they fail the "
@@ -21,7 +21,7 @@ SETTINGS = (("--sampler", dict(choices=SAMPLER_NAMES)), ("--chains", dict(type=i
             ("--burnin", dict(type=int)), ("--step-size", dict(type=float, dest="step_size")),
             ("--localization", dict(type=float, metavar="GAMMA")),
             ("--localize-at", dict(choices=LOCALIZATIONS, dest="localize_at")), ("--nbeta", dict(type=float)),
-            ("--batch-size", dict(type=int, dest="batch_size")), ("--seed", dict(type=int)),
+            ("--batch-size", dict(type=int, dest="batch_size")), ("--seed", dict(type=seed)),
             ("--device", dict(choices=["auto", "cpu", "cuda"])), ("--dtype", dict(choices=["float32", "float64"])),
             ("--metric", dict(choices=METRICS)),
             ("--extend-unmixed", dict(type=int, dest="extend_unmixed", metavar="K")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sltlab.verification.cli.command import Result, subcommand
+from sltlab.verification.cli.command import Result, seed, subcommand
 from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import threads_option, use_threads
 
@@ -15,7 +15,7 @@ def add_verify_command(commands) -> None:
                _verify,
                ("--suite", dict(choices=["smoke", "dln", "toy", "full"], help="named suite (default smoke)")),
                ("--random", dict(type=int, metavar="N", help="instead, N random deep linear networks")),
-               ("--seed", dict(type=int, help="seed of --random (default 0)")),
+               ("--seed", dict(type=seed, help="seed of --random (default 0)")),
                ("--out", dict(default="reports/verify", help="output folder (default reports/verify)")),
                ("--resume", dict(action="store_true", help="skip the cases already in OUT/results.jsonl")),
                ("--dask", dict(metavar="ADDRESS", help="run the cases on Dask: 'local' starts a LocalCluster, "
@@ -43,6 +43,8 @@ def _verify(args) -> Result:
     args.seed = 0 if args.seed is None else args.seed
     check_dask(args.dask)
     cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
+    if args.only == "":
+        raise ValueError("--only '' keeps every case: give part of a case id, or leave --only out")
     if args.only:
         cases = tuple(case for case in cases if args.only in case.id)
         if not cases:

@@ -15,6 +15,7 @@ settings, its shape and Spearman correlation under each, never a single number."
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -69,8 +70,8 @@ class GrokkingSetup:
                              f"{self.train_fraction}")
         if min(self.embedding_dim, self.hidden, self.steps, self.early_every, self.checkpoint_every) < 1:
             raise ValueError("widths, steps and checkpoint intervals must be positive")
-        if not (self.learning_rate > 0 and self.weight_decay >= 0):
-            raise ValueError(f"need learning rate > 0 and weight decay ≥ 0, got {self.learning_rate}, "
+        if not (0 < self.learning_rate < math.inf and 0 <= self.weight_decay < math.inf):
+            raise ValueError(f"need a finite learning rate > 0 and weight decay ≥ 0, got {self.learning_rate}, "
                              f"{self.weight_decay}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"need at least one seed, each once, got {list(self.seeds)}")

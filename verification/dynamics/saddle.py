@@ -19,6 +19,7 @@ with the reason stated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -96,10 +97,10 @@ class SaddleSetup:
         if len(self.teacher_values) > min(self.widths):
             raise ValueError(f"a teacher of rank {len(self.teacher_values)} cannot be learned through widths "
                              f"{list(self.widths)}: give at most {min(self.widths)} singular values")
-        if not all(s > 0 for s in self.teacher_values) or not self.teacher_values:
-            raise ValueError(f"the teacher needs positive singular values, got {list(self.teacher_values)}")
-        if not all(v is None or v > 0 for v in (self.init_scale, self.learning_rate)) or not self.rank_tolerance > 0:
-            raise ValueError("init scale, learning rate and rank tolerance must be positive")
+        if not all(0 < s < math.inf for s in self.teacher_values) or not self.teacher_values:
+            raise ValueError(f"the teacher needs positive, finite singular values, got {list(self.teacher_values)}")
+        if not all(v is None or 0 < v < math.inf for v in (self.init_scale, self.learning_rate, self.rank_tolerance)):
+            raise ValueError("init scale, learning rate and rank tolerance must be positive and finite")
         if self.plateau_sampler not in (None, *PLATEAU_SAMPLERS):
             raise ValueError(f"the plateau sampler is one of {', '.join(PLATEAU_SAMPLERS)}, "
                              f"got {self.plateau_sampler!r}")

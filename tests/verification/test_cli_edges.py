@@ -1,0 +1,31 @@
+"""Bad numbers that once ended in a raw error text, a wrong number or a default taken silently
+now end in exit 2 with one line saying what is wrong (each checked before any work starts)."""
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+from sltlab.verification.cli import main
+
+HUGE_SEED = str(2 ** 70)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["dynamics", "saddle", "--learning-rate", "inf"], "must be positive and finite"),      # a JSON encoder's error
+    (["dynamics", "saddle", "--init-scale", "1e400"], "must be positive and finite"),
+    (["dynamics", "saddle", "--singular-values", "inf"], "positive, finite singular values"),   # NaN to integer
+    (["dynamics", "grokking", "--weight-decay", "inf"], "need a finite learning rate"),
+    (["estimate", "dln", "--widths", "2", "2", "--rank", "1", "--nbeta", "1e39"], "exceeds float32's range"),
+    (["estimate", "dln", "--widths", "2", "2", "--rank", "1", "--seed", HUGE_SEED], "a seed is an integer from 0"),
+    (["verify", "--random", "1", "--seed", "-1"], "a seed is an integer from 0"),
+    (["bench", "--only", "curve", "--checkpoints", "0"], "need at least 2 checkpoints, got 0"),   # had run 60
+    (["estimate", "volume", "(w1+w2)**2", "--box", "1000"], "the fit is not settled"),        # had read 0.566, m 2
+    (["verify", "--only", ""], "--only '' keeps every case"),                                  # had run the suite
+])
+def test_a_bad_number_is_one_line_and_exit_2(argv, said, tmp_path):
+    argv = argv + (["--out", str(tmp_path / "out")] if argv[0] == "dynamics" else [])
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(argv)
+    assert code == 2 and said in stderr.getvalue() and stderr.getvalue().count("\n") == 1, stderr.getvalue()
