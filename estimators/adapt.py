@@ -41,7 +41,7 @@ from torch import Tensor
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.mala import MALAState, mala
 from sltlab.estimators.posterior import LocalPosterior, chain_centers, common_noise
-from sltlab.estimators.sampling import Batches, Trace
+from sltlab.estimators.sampling import Batches, Trace, progress_bar
 
 
 MALA_TARGET_ACCEPTANCE = 0.8
@@ -152,12 +152,13 @@ def annealing_stages(nbeta: float, anneal: float, warmup_steps: int) -> list[tup
 
 def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_acceptance: float, chains: int,
                     warmup_steps: int, generator: torch.Generator, initial_step: float | None = None,
-                    anneal: float = 1.0, cooled_share: float = 1.0) -> Adaptation:
+                    anneal: float = 1.0, cooled_share: float = 1.0, progress: bool = False) -> Adaptation:
     """Dual-averaged ε for which full-batch MALA chains at one centre accept at the target
     (:func:`adapt_step_sizes_in_groups` for one group)."""
     steps, achieved, trace = adapt_step_sizes_in_groups(posterior, batches, chains=chains, warmup_steps=warmup_steps,
                                                         generator=generator, anneal=anneal, cooled_share=cooled_share,
-                                                        target_acceptance=target_acceptance, initial_step=initial_step)
+                                                        target_acceptance=target_acceptance, initial_step=initial_step,
+                                                        progress=progress)
     return Adaptation(float(steps[0]), target_acceptance, float(achieved[0]), warmup_steps, trace.final_state)
 
 
@@ -165,7 +166,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
                                generator: torch.Generator, anneal: float = 1.0,
                                target_acceptance: float = MALA_TARGET_ACCEPTANCE,
                                initial_step: float | None = None, shared_noise: bool = False,
-                               cooled_share: float = 1.0) -> tuple[Tensor, Tensor, Trace]:
+                               cooled_share: float = 1.0, progress: bool = False) -> tuple[Tensor, Tensor, Trace]:
     """Dual-averaged ε for K groups of ``chains`` chains at once (consecutive chains, at the
     group's centre and nβ of ``posterior``; one group when the centre is [d]), each group driven
     to ``target_acceptance`` by its own mean acceptance from ``initial_step`` or
@@ -173,7 +174,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     > 1; in each group only the first ``cooled_share`` of its chains cool, the rest stay at nβ),
     on common random numbers when ``shared_noise`` (:func:`common_noise`). Returns the
     groups' steps [K], their acceptance over the last half of the steps at the target nβ [K],
-    and the warm-up as a trace whose final state the run continues from."""
+    and the warm-up as a trace whose final state the run continues from; with ``progress``, a bar."""
     if not 0 < target_acceptance < 1 or warmup_steps < 10:
         raise ValueError("need 0 < target acceptance < 1 and at least 10 warm-up steps")
     if not (anneal >= 1 and math.isfinite(anneal)):
@@ -188,6 +189,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
     nbeta = posterior.nbeta if torch.as_tensor(posterior.nbeta).dim() > 0 else float(posterior.nbeta)
     normalised, averaging = step * (target + shift), None   # ε·(nβ + γ), about the same at every nβ
     cooled = cooled_chains(len(position), chains, cooled_share, position.device)
+    bar = progress_bar(warmup_steps, "mala warm-up", enabled=progress)
     for factor, steps in annealing_stages(1.0, anneal, warmup_steps):
         if cooled is None or factor == 1.0:
             scale, per_chain = factor, 1
@@ -207,7 +209,11 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
             state, rate = _group_acceptance(stage, batch, state, chain_steps, chains, generator, shared_noise)
             averaging.update(rate)
             rates.append(rate)
+            if bar is not None:
+                bar.update(1)
         position, normalised = state.position, averaging.step_size
+    if bar is not None:
+        bar.close()
     achieved = torch.stack(rates[len(rates) // 2:]).mean(0)
     trace = Trace({}, np.zeros(len(position), dtype=bool), np.full(len(position), -1), None, warmup_steps,
                   time.perf_counter() - started, state)
@@ -225,8 +231,11 @@ def nothing_accepted(sampler: str, rates: list, shrunk: str, unit: str = "steps"
 
 def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:
     """Where ``config`` asks for a cooling (``anneal`` > 1) that no MALA warm-up ran to apply (another
-    sampler, or a step given), the note that says so and the settings as used (``anneal = 1``);
-    otherwise (None, ``config``)."""
+    sampler, or a step given), or for a share of cooled chains with no cooling, the note that says
+    so and the settings as used (``anneal = 1``, ``cooled_share = 1``); otherwise (None, ``config``)."""
+    if config.anneal <= 1 and config.cooled_share < 1:
+        return (f"cooled_share = {config.cooled_share:g} was not applied (no chain cools at anneal = 1)",
+                replace(config, cooled_share=1.0))
     if config.anneal <= 1 or (config.sampler == "mala" and warmed_up):
         return None, config
     return (f"anneal = {config.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when the step "
@@ -274,7 +283,8 @@ def mala_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches,
     started = time.perf_counter()
     warmup = adapt_step_size(posterior, batches, target_acceptance=MALA_TARGET_ACCEPTANCE, chains=config.chains,
                              warmup_steps=max(200, config.burnin_steps), generator=generator,
-                             initial_step=config.step_size, anneal=config.anneal, cooled_share=config.cooled_share)
+                             initial_step=config.step_size, anneal=config.anneal, cooled_share=config.cooled_share,
+                             progress=getattr(run, "keywords", {}).get("progress", False))
     rule = (f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.warmup_steps} warm-up steps "
             f"(reached {warmup.achieved_acceptance:.2f})")
     if config.anneal > 1:

@@ -175,7 +175,8 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
             announce_phase(f"warming up {len(part)} groups' {resolved.sampler} steps together", enabled=progress)
             steps, reached, warmup = adapt_step_sizes_in_groups(
                 posterior, batches, chains=chains, warmup_steps=max(200, resolved.burnin_steps), generator=generator,
-                anneal=resolved.anneal, cooled_share=resolved.cooled_share, shared_noise=shared_noise)
+                anneal=resolved.anneal, cooled_share=resolved.cooled_share, shared_noise=shared_noise,
+                progress=progress)
             part = [group._replace(step_size=float(step), rule=(
                 f"dual averaging to MALA acceptance {MALA_TARGET_ACCEPTANCE} over {warmup.steps} warm-up steps "
                 f"(reached {float(rate):.2f}), every group's own step in one batched warm-up"))

@@ -10,7 +10,7 @@ import torch
 
 from sltlab.estimators import LLCConfig
 from sltlab.estimators.adapt import (ANNEAL_STAGES, adapt_step_size, annealing_stages, cooled_chains,
-                                    sides_of_the_start)
+                                    cooling_not_applied, sides_of_the_start)
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning, MixingWarning
 from sltlab.estimators.posterior import LocalPosterior, potential
@@ -136,3 +136,15 @@ def test_anneal_must_be_a_finite_factor_of_at_least_one(anneal):
 def test_the_cooled_share_must_lie_in_zero_to_one(share):
     with pytest.raises(ValueError, match="cooled_share must be a share of the chains in"):
         LLCConfig(cooled_share=share).validate()
+
+
+@pytest.mark.parametrize("settings, note", [
+    (dict(sampler="mala", anneal=10.0, cooled_share=0.5), None),   # applied by MALA's warm-up
+    (dict(sampler="sgld", anneal=10.0, cooled_share=0.5), "anneal = 10 was not applied"),
+    (dict(sampler="mala", anneal=1.0, cooled_share=0.5), "cooled_share = 0.5 was not applied"),
+    (dict(sampler="sgld", anneal=1.0, cooled_share=1.0), None),
+])
+def test_a_cooling_asked_for_but_not_run_is_noted_and_reported_as_not_used(settings, note):
+    said, used = cooling_not_applied(LLCConfig(**settings), warmed_up=settings["sampler"] == "mala")
+    assert (said is None) == (note is None) and (note is None or said.startswith(note))
+    assert (used.anneal, used.cooled_share) == ((10.0, 0.5) if note is None and settings["anneal"] > 1 else (1.0, 1.0))
