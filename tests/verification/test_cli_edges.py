@@ -22,6 +22,8 @@ HUGE_SEED = str(2 ** 70)
     (["bench", "--only", "curve", "--checkpoints", "0"], "need at least 2 checkpoints, got 0"),   # had run 60
     (["estimate", "volume", "(w1+w2)**2", "--box", "1000"], "the fit is not settled"),        # had read 0.566, m 2
     (["verify", "--only", ""], "--only '' keeps every case"),                                  # had run the suite
+    (["dynamics", "bayes", "--model", "tms", "--data", "sampled", "--n-max", "1e12"], "at most 1,000,000"),
+    (["theory", "report", "--out", ""], "an output folder is a path, not ''"),                   # had written into .
 ])
 def test_a_bad_number_is_one_line_and_exit_2(argv, said, tmp_path):
     argv = argv + (["--out", str(tmp_path / "out")] if argv[0] == "dynamics" else [])

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sltlab.verification.cli.command import REFUSED, Result, seed, subcommand
+from sltlab.verification.cli.command import REFUSED, Result, folder, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _PHASES = (
@@ -62,7 +62,8 @@ def add_bayes_study_command(studies) -> None:
                                     "a drawn data set of n rows, one per pair of ladders")),
                *((flag, dict(type=kind, dest=name, help=f"{text} (default: the study's)")) for name, kind, flag, text
                  in _STUDY),
-               ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
+               ("--out", dict(type=folder, required=True, metavar="DIR",
+                              help="output folder (results, figure, cache)")),
                threads_option())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
 PROG = "sltlab"
@@ -39,6 +40,14 @@ def seed(text: str) -> int:
     if not 0 <= value < 2 ** 63:
         raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**63 − 1, got {text}")
     return value
+
+
+def folder(text: str) -> Path:
+    """An output folder as the command line takes it (argparse's ``type``): not the empty string,
+    which would write into the current folder unasked."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an output folder is a path, not ''")
+    return Path(text)
 
 
 REFUSED = 3   # the exit code of a refusal: this method cannot give a correct value for this input

@@ -11,14 +11,13 @@ import json
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from sltlab.verification.cli.bayes import add_bayes_study_command
-from sltlab.verification.cli.command import Result, seed, subcommand
+from sltlab.verification.cli.command import Result, folder, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _COMMON = (
-    ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
+    ("--out", dict(type=folder, required=True, metavar="DIR", help="output folder (results, figure, cache)")),
     threads_option(),
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sltlab.estimators.config import LOCALIZATIONS, METRICS, SAMPLER_NAMES
 from sltlab.estimators.result_text import shown
-from sltlab.verification.cli.command import Result, seed, subcommand
+from sltlab.verification.cli.command import Result, folder, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 DEFAULTS = ("default: the one call's (MALA on the full data, 8 chains × 4,000 draws, going on while they fail the "
@@ -63,8 +63,9 @@ def add_module_command(estimators) -> None:
                                       help="sample only these parameters (names, globs such as '2.*', submodule "
                                            "names), the others frozen at the checkpoint; repeated, each is its own "
                                            "estimate, or its own curve along checkpoints (default: every parameter)")),
-               ("--out", dict(metavar="DIR", help="along several checkpoints: write the curve with its stages "
-                                                  "(llc_along.png) and every number (llc_along.json) there")),
+               ("--out", dict(type=folder, metavar="DIR",
+                              help="along several checkpoints: write the curve with its stages (llc_along.png) and "
+                                   "every number (llc_along.json) there")),
                *((flag, {**options, "help": "as LLCConfig's field (" + (DEFAULTS if flag == "--sampler" else
                                                                       "default: as --sampler says") + ")"})
                  for flag, options in SETTINGS),

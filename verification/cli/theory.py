@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from argparse import ArgumentTypeError
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import sympy
@@ -13,7 +12,7 @@ import sympy
 from sltlab import theory
 from sltlab.theory import LearningCoefficient
 from sltlab.verification.cli.bayes import add_theory_transition_commands
-from sltlab.verification.cli.command import Result, refusal, subcommand
+from sltlab.verification.cli.command import Result, folder, refusal, subcommand
 from sltlab.verification.cli.estimate import answering_command
 
 
@@ -62,7 +61,7 @@ def add_theory_commands(commands) -> None:
     add_theory_transition_commands(models)
     subcommand(models, "report", "report of every known case against published values",
                _theory_report,
-               ("--out", dict(type=Path, required=True, metavar="DIR", help="output folder")))
+               ("--out", dict(type=folder, required=True, metavar="DIR", help="output folder")))
 
 
 def _theory_dln(args) -> Result:

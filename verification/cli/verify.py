@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sltlab.verification.cli.command import Result, seed, subcommand
+from sltlab.verification.cli.command import Result, folder, seed, subcommand
 from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import threads_option, use_threads
 
@@ -16,7 +16,7 @@ def add_verify_command(commands) -> None:
                ("--suite", dict(choices=["smoke", "dln", "toy", "full"], help="named suite (default smoke)")),
                ("--random", dict(type=int, metavar="N", help="instead, N random deep linear networks")),
                ("--seed", dict(type=seed, help="seed of --random (default 0)")),
-               ("--out", dict(default="reports/verify", help="output folder (default reports/verify)")),
+               ("--out", dict(type=folder, default="reports/verify", help="output folder (default reports/verify)")),
                ("--resume", dict(action="store_true", help="skip the cases already in OUT/results.jsonl")),
                ("--dask", dict(metavar="ADDRESS", help="run the cases on Dask: 'local' starts a LocalCluster, "
                                                        "tcp://host:port joins a running scheduler")),

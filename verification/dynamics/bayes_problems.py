@@ -43,6 +43,8 @@ from sltlab.theory.tms_laplace import laplace_phases
 ALIVE = {"label": 0.5, "label_loose": 0.35, "label_strict": 0.65}        # TMS: column norm
 NEAREST = {"label": 0.5, "label_loose": 0.35, "label_strict": 0.65}      # DLN: f
 
+MAX_SAMPLED_ROWS = 10 ** 6   # rows drawn for each data set of --data sampled (the default n_max is 2,000)
+
 
 @dataclass(frozen=True)
 class BayesSetup:
@@ -86,6 +88,9 @@ class BayesSetup:
                              f"{self.ladders}")
         if self.data not in ("population", "sampled"):
             raise ValueError(f"data must be population or sampled, got {self.data!r}")
+        if self.data == "sampled" and self.n_max > MAX_SAMPLED_ROWS:
+            raise ValueError(f"--data sampled draws n_max rows for each data set: at most {MAX_SAMPLED_ROWS:,}, got "
+                             f"{self.n_max:g}")
         if self.data == "sampled" and len(set(np.round(np.geomspace(self.n_min, self.n_max, self.rungs)))) < self.rungs:
             raise ValueError(f"{self.rungs} rungs between n = {self.n_min:g} and {self.n_max:g} do not have a whole "
                              "number of rows each: use fewer rungs or a wider range")
