@@ -29,7 +29,8 @@ class Checkpoint(NamedTuple):
 def saved_value(path: str | os.PathLike, what: str) -> Any:
     """What ``torch.save`` wrote to ``path``, tensors and plain containers only."""
     if not Path(path).is_file():
-        raise ValueError(f"{what}: no file {path}")
+        raise ValueError(f"{what}: {path} is a folder, not a file" if Path(path).is_dir()
+                         else f"{what}: no file {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:   # pickled code, a corrupt file: torch says which in many lines

@@ -123,6 +123,8 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
         raise ValueError(f"K must be an expression, got {expression!r}")
     if expression == 0:
         raise ValueError("K is identically zero")
+    if expression.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        raise ValueError(f"K = {expression} has a coefficient that is not a finite number")
     if variables is None:
         symbols = natural_order(expression.free_symbols)
     else:

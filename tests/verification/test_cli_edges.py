@@ -24,6 +24,7 @@ HUGE_SEED = str(2 ** 70)
     (["verify", "--only", ""], "--only '' keeps every case"),                                  # had run the suite
     (["dynamics", "bayes", "--model", "tms", "--data", "sampled", "--n-max", "1e12"], "at most 1,000,000"),
     (["theory", "report", "--out", ""], "an output folder is a path, not ''"),                   # had written into .
+    (["theory", "poly", "nan*w1**2"], "has a coefficient that is not a finite number"),         # "has no variables"
 ])
 def test_a_bad_number_is_one_line_and_exit_2(argv, said, tmp_path):
     argv = argv + (["--out", str(tmp_path / "out")] if argv[0] == "dynamics" else [])
@@ -31,3 +32,11 @@ def test_a_bad_number_is_one_line_and_exit_2(argv, said, tmp_path):
     with redirect_stdout(stdout), redirect_stderr(stderr):
         code = main(argv)
     assert code == 2 and said in stderr.getvalue() and stderr.getvalue().count("\n") == 1, stderr.getvalue()
+
+
+def test_a_folder_given_as_the_data_file_is_called_a_folder(tmp_path):
+    (tmp_path / "model.py").write_text("import torch\nmodel = torch.nn.Linear(2, 1)\n")
+    stderr = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(stderr):
+        code = main(["estimate", "module", "--model", f"{tmp_path / 'model.py'}:model", "--data", str(tmp_path)])
+    assert code == 2 and stderr.getvalue() == f"sltlab: error: --data: {tmp_path} is a folder, not a file\n"

@@ -24,7 +24,7 @@ def load_model(spec: str) -> nn.Module:
         raise ValueError(f"--model takes FILE.py:NAME (a module, or a function returning one), got {spec!r}")
     path = Path(path_text)
     if not path.is_file():
-        raise ValueError(f"--model: no file {path}")
+        raise ValueError(f"--model: {path} is a folder, not a file" if path.is_dir() else f"--model: no file {path}")
     loader_spec = importlib.util.spec_from_file_location(f"sltlab_user_model_{abs(hash(path.resolve()))}", path)
     if loader_spec is None or loader_spec.loader is None:
         raise ValueError(f"--model: {path} is not a Python file")
