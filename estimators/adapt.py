@@ -231,15 +231,16 @@ def nothing_accepted(sampler: str, rates: list, shrunk: str, unit: str = "steps"
 
 def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:
     """Where ``config`` asks for a cooling (``anneal`` > 1) that no MALA warm-up ran to apply (another
-    sampler, or a step given), or for a share of cooled chains with no cooling, the note that says
-    so and the settings as used (``anneal = 1``, ``cooled_share = 1``); otherwise (None, ``config``)."""
-    if config.anneal <= 1 and config.cooled_share < 1:
-        return (f"cooled_share = {config.cooled_share:g} was not applied (no chain cools at anneal = 1)",
-                replace(config, cooled_share=1.0))
-    if config.anneal <= 1 or (config.sampler == "mala" and warmed_up):
+    sampler, or a step given), the note that says so (naming a share of cooled chains asked for) and
+    the settings as used (``anneal = 1``, ``cooled_share = 1``); otherwise no note and the settings
+    as used (``cooled_share = 1`` where ``anneal = 1``: no chain cools)."""
+    if config.anneal <= 1:   # nothing cools, so no share of the chains does: the settings say so
+        return None, replace(config, cooled_share=1.0)
+    if config.sampler == "mala" and warmed_up:
         return None, config
-    return (f"anneal = {config.anneal:g} was not applied (only MALA's warm-up cools, and it runs only when the step "
-            "size is chosen automatically)", replace(config, anneal=1.0, cooled_share=1.0))
+    share = f" and cooled_share = {config.cooled_share:g} were" if config.cooled_share < 1 else " was"
+    return (f"anneal = {config.anneal:g}{share} not applied (only MALA's warm-up cools, and it runs only when the "
+            "step size is chosen automatically)", replace(config, anneal=1.0, cooled_share=1.0))
 
 
 def cooled_chains(count: int, chains: int, share: float, device) -> Tensor | None:

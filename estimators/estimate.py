@@ -21,7 +21,7 @@ from torch import Tensor
 
 from sltlab.estimators.adapt import cooling_not_applied
 from sltlab.estimators.checks import check_data, check_loss_shape
-from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.config import LLCConfig, require_flags
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.hmc_tuning import OverBudget, fallback_over_budget
 from sltlab.estimators.going_on import extend_until_mixed, rerun_until_mixed
@@ -97,6 +97,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     (:func:`~sltlab.estimators.localize.off_critical_concern`) unless ``compare_with_minimum`` is
     False: at a checkpoint of a training run, whose λ̂ is read as it is, and in a calibration pilot.
     """
+    require_flags(progress=progress, compare_with_minimum=compare_with_minimum)
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
     if not isinstance(true_parameter, Tensor) or true_parameter.dim() != 1 or not true_parameter.numel():
         shape = list(true_parameter.shape) if isinstance(true_parameter, Tensor) else type(true_parameter).__name__

@@ -139,8 +139,8 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     (``flat``): a restriction to a layer whose frozen neighbours' product vanishes has λ = 0
     (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
     L_n(w*) and the draws' losses. Where no kept chain moved from w* at all (a Metropolis step so
-    large that every move was rejected), every chain is dropped, so there is no estimate rather
-    than a λ̂ of 0 read at w* itself."""
+    large that every move was rejected, or an unadjusted step below the rounding of w*), every
+    chain is dropped, so there is no estimate rather than a λ̂ of 0 read at w* itself."""
     reasons = dict(diverged or {})
     finite = np.isfinite(gaps)
     reasons.update({int(c): f"diverged: its gap is not finite at draw {int(np.flatnonzero(~finite[c])[0])}"
@@ -149,7 +149,8 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False
     if moved is not None and alive.any() and not moved[alive].any():   # no estimate: not a draw away from w*
-        reasons.update({int(c): "never left w*: every move it proposed was rejected" for c in np.flatnonzero(alive)})
+        why = "never left w*" + (": every move it proposed was rejected" if acceptance is not None else "")
+        reasons.update({int(c): why for c in np.flatnonzero(alive)})
         alive[:] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
     dropped, reasons = sorted(reasons), dict(sorted(reasons.items()))

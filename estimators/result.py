@@ -4,6 +4,7 @@ as its warning (divergence, localisation, precision, step size, mixing)."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -152,22 +153,34 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
 
 def flat_by_rounding(posterior: LocalPosterior, batches: Batches, trace: Trace, dtype: str, seed: int) -> str | None:
     """Where no draw's loss differed from another (λ̂ = 0): a sentence if that is the dtype's
-    rounding, not a loss free of the sampled parameters. The chains' displacements from w*, scaled
-    by ``FLAT_SCALES``, are evaluated on at most ``SPREAD_ROWS`` rows drawn with ``seed``; a loss
-    that then differs from L_n(w*) on those rows depends on the parameters, so over the chains' own
-    reach it changed by less than the dtype resolves at L_n(w*)."""
+    rounding, not a loss free of the sampled parameters near w*. The chains' displacements from w*,
+    scaled by ``FLAT_SCALES``, are evaluated on at most ``SPREAD_ROWS`` rows drawn with ``seed``.
+    Where the loss changes there, its change is carried back to the chains' own reach by the power
+    at which it grows between the first two scales that see it (2 where only one does); rounding is
+    said only where that change lies below the spacing of ``dtype``'s numbers at L_n(w*). A loss
+    flat over the chains' reach and rising beyond it (a ReLU's dead zone) carries back a change far
+    above that spacing, and is not said to be rounding."""
     center = posterior.center
     rows = batches.subsample(SPREAD_ROWS, torch.Generator(center.device).manual_seed(seed))
     ended = trace.final_state.position[torch.as_tensor(~trace.diverged, device=center.device)]
     with torch.no_grad():
-        here = mean_loss(posterior.loss, center.reshape(-1, center.shape[-1])[:1], rows)
+        here = float(mean_loss(posterior.loss, center.unsqueeze(0), rows)[0])
+        changes = []
         for scale in FLAT_SCALES:
-            there = mean_loss(posterior.loss, center + scale * (ended - center), rows)
-            moved = there[torch.isfinite(there) & (there != here)]
-            if len(moved):
-                return (f"λ̂ = 0 because no draw's loss differed from L_n(w*) in {dtype}, yet the loss depends on "
-                        f"the sampled parameters: {scale:g} times the chains' displacement from w* changes it (by "
-                        f"{float((moved - here).abs().max()):.2g}), so over their own reach its changes lay below what "
-                        f"{dtype} resolves at L_n(w*) = {float(here[0]):.4g}; λ̂ = 0 is that rounding, not the LLC: "
-                        "dtype='float64' (--dtype float64) or a smaller nβ resolves it")
-    return None
+            there = mean_loss(posterior.loss, center + scale * (ended - center), rows).double()
+            finite = there[torch.isfinite(there)]
+            change = float((finite - here).abs().max()) if len(finite) else 0.0
+            changes += [(scale, change)] if change > 0 else []
+    if not changes:
+        return None
+    (scale, change), further = changes[0], changes[1:2]
+    power = min(max(math.log(further[0][1] / change) / math.log(further[0][0] / scale), 1.0), 8.0) if further else 2.0
+    at_reach, spacing = change / scale ** power, torch.finfo(getattr(torch, dtype)).eps * abs(here)
+    if not at_reach < spacing:
+        return None
+    remedy = "dtype='float64' (--dtype float64) or a smaller nβ" if dtype == "float32" else "a smaller nβ"
+    return (f"λ̂ = 0 because no draw's loss differed from L_n(w*) = {here:.4g} in {dtype}, yet the loss depends on the "
+            f"sampled parameters: {scale:g} times the chains' displacement from w* changes it by {change:.2g}, which "
+            f"at their own reach (the change growing as the displacement to the power {power:.2g}) is {at_reach:.2g}, "
+            f"below the {spacing:.2g} that {dtype} resolves there; λ̂ = 0 is that rounding, not the LLC: {remedy} "
+            "resolves it")

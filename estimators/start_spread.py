@@ -46,7 +46,9 @@ SPREAD_ROWS = 1024
 # this many steps each (plus one from the gradient) stands in for the whole Hessian: on quadratic
 # losses of 300–1,000 parameters with eigenvalues spread over four to six decades, and on tanh MLPs
 # of 520 and 780, 8 × 80 read the shortfall within 0.83–1.17 of the exact one where it exceeded 0.05
-# (8 × 40 and 4 × 40: up to 2.4 times it), over three seeds and lags of 300 to 30,000 steps.
+# (8 × 40 and 4 × 40: up to 2.4 times it), over three seeds and lags of 300 to 30,000 steps. The
+# random starts estimate a trace, so a lag carried by k directions alone is read to a relative spread
+# of about √(2/(8k)): with 3 soft directions among 1,100 stiff ones, 0.52–1.70 of it over ten seeds.
 QUADRATURE_PROBES = 8
 QUADRATURE_STEPS = 80
 HVP_COST = 2            # a Hessian-vector product by double backward costs about two gradients
@@ -145,9 +147,9 @@ def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int,
                          draws: int, thin: int, chains: int, mean: float | None, standard_error: float | None,
                          moved: Tensor | None = None) -> tuple[str | None, str | None]:
     """For SGLD's chains from w*: a sentence where the predicted shortfall exceeds λ̂'s standard
-    error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR`` (None where it does not, or where
-    the loss has no second derivative at w*), and a note where the check was not made because
-    Lanczos quadrature would cost more than ``QUADRATURE_SHARE`` of the run's gradients. ``moved``
+    error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR`` (None where it does not), and a note
+    where the check was not made: the Hessian could not be taken at w*, or Lanczos quadrature would
+    cost more than ``QUADRATURE_SHARE`` of the run's gradients. ``moved``
     marks the coordinates the chains move ([d]; all when None), the others frozen. The Hessian
     (:func:`spectrum_at_center`) and the gradient are those of the loss on at most ``SPREAD_ROWS``
     rows drawn at random with ``seed``, so that their cost does not grow with the data set."""
@@ -156,19 +158,21 @@ def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int,
     center = posterior.center
     coordinates = None if moved is None else moved.nonzero().flatten()
     count = center.shape[-1] if coordinates is None else len(coordinates)
-    rows = min(SPREAD_ROWS, batches.n) if batches.n else 1
-    check = HVP_COST * rows * ((QUADRATURE_PROBES + 1) * min(QUADRATURE_STEPS, count) if count > MAX_METRIC_PARAMETERS
-                               else count)
-    run = chains * steps * (batches.n if batches.is_full and batches.n else batches.batch_size or 1)
-    if count > MAX_METRIC_PARAMETERS and check > QUADRATURE_SHARE * run:
-        return None, (f"the start-lag check (BurnInWarning) was not made: Lanczos quadrature of the Hessian of "
-                      f"{count:,} parameters on {rows:,} rows would cost about {check / run:.1f} times the run's "
-                      f"gradients (it is made up to {QUADRATURE_SHARE:g}); a longer run, or MALA, avoids the question")
+    if count > MAX_METRIC_PARAMETERS:   # row-gradients of the quadrature against those of the run
+        rows = min(SPREAD_ROWS, batches.n) if batches.n else 1
+        check = HVP_COST * rows * (QUADRATURE_PROBES + 1) * QUADRATURE_STEPS
+        run = chains * steps * (batches.n if batches.is_full and batches.n else batches.batch_size or 1)
+        if check > QUADRATURE_SHARE * run:
+            data = f"on {rows:,} rows" if batches.n else "of the loss"
+            return None, (f"the start-lag check (BurnInWarning) was not made: Lanczos quadrature of the Hessian {data} "
+                          f"in {count:,} parameters would cost about {check / run:.1f} times the run's gradients (it "
+                          f"is made up to {QUADRATURE_SHARE:g}); a longer run, or MALA, avoids the question")
     generator = torch.Generator(center.device).manual_seed(seed)
     try:
         spectrum = spectrum_at_center(posterior, batches.subsample(SPREAD_ROWS, generator), coordinates, generator)
-    except (RuntimeError, torch.linalg.LinAlgError):
-        return None, None
+    except (RuntimeError, torch.linalg.LinAlgError) as error:
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return None, f"the start-lag check (BurnInWarning) was not made: the Hessian at w* could not be taken ({said})"
     gamma = posterior.localization
     recorded = steps - thin * (draws - np.arange(draws))   # a draw reads L_b where the step began
     shortfall, slowest = predicted_shortfall(spectrum.curvatures, gamma, step_size, recorded, spectrum.pulls,

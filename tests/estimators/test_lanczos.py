@@ -91,3 +91,14 @@ def test_the_gauss_rule_of_m_steps_integrates_every_power_below_2m_exactly_in_ea
             assert float((weight * node ** power).sum()) == pytest.approx(float(exact), rel=1e-9, abs=1e-15)
     with pytest.raises(ValueError, match="at least one Lanczos step"):
         gauss_quadrature(lambda v: v @ hessian, starts, steps=0)
+
+
+def test_more_steps_than_dimensions_exhaust_the_krylov_space_and_the_rule_stays_exact():
+    hessian = torch.diag(torch.tensor([3.0, 1.0, 0.5, 0.0, 2.0], dtype=torch.float64))   # rank 4 of 5
+    start = torch.tensor([[1.0, 2.0, 0.0, 1.0, -1.0]], dtype=torch.float64)
+    start = start / start.norm()
+    nodes, weights = gauss_quadrature(lambda v: v @ hessian, start, steps=8)
+    assert bool(torch.isfinite(nodes).all()) and float(weights.sum()) == pytest.approx(1.0, rel=1e-12)
+    for function in (torch.exp, lambda x: 1 / (x + 1), lambda x: x ** 9):
+        exact = start[0] @ torch.diag(function(torch.diagonal(hessian))) @ start[0]
+        assert float((weights * function(nodes)).sum()) == pytest.approx(float(exact), rel=1e-9)

@@ -224,6 +224,7 @@ def test_the_quadrature_reads_the_shortfall_of_the_whole_hessian_on_a_rotated_sp
                                torch.full((300,), 0.3, dtype=torch.float64))
     exact = spectrum_at_center(posterior, (), None, torch.Generator().manual_seed(0))
     step_size = 0.1 / exact.curvatures.max()
+    judged = 0
     for seed in range(3):
         estimated = spectrum_at_center(posterior, (), None, torch.Generator().manual_seed(seed), exact_up_to=0)
         assert estimated.quadrature and not exact.quadrature
@@ -234,3 +235,5 @@ def test_the_quadrature_reads_the_shortfall_of_the_whole_hessian_on_a_rotated_sp
                                           estimated.weights)[0]
             if truth > 0.05:
                 assert 0.8 < reading / truth < 1.25
+                judged += 1
+    assert judged == 9   # every seed at every lag: shortfalls 8.13, 7.82 and 0.069 at 300, 3,000 and 30,000 steps

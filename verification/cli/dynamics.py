@@ -87,7 +87,7 @@ def add_dynamics_commands(commands) -> None:
                ("--weight-decay", dict(type=float, dest="weight_decay", help="AdamW weight decay (1.0)")),
                ("--learning-rate", dict(type=float, dest="learning_rate", help="AdamW learning rate (3e-3)")),
                ("--steps", dict(type=int, help="AdamW steps (10000)")),
-               ("--seeds", dict(type=int, nargs="+", help="seeds trained, each with its LLC curve; the sensitivity "
+               ("--seeds", dict(type=seed, nargs="+", help="seeds trained, each with its LLC curve; the sensitivity "
                                                           "check follows the first (0 1 2 3 4)")),
                ("--curve-draws", dict(type=int, dest="curve_draws",
                                       help="draws per chain of every seed's calibrated curve, after half as many "
