@@ -25,12 +25,13 @@ from torch import Tensor
 
 def lanczos_recurrence(product_with: Callable[[Tensor], Tensor], start: Tensor,
                        mask: Tensor | None = None) -> Iterator[tuple[Tensor, Tensor]]:
-    """α_j and β_j [P] of the recurrence (module docstring) from each unit start [P, d], one step
-    per item, every start as one batch of ``product_with`` ([P, d] ↦ H·v, each row by its own H).
-    With ``mask`` [P, d] (1 on the coordinates kept) every vector stays in that subspace, which
-    gives the operator restricted to it. Where a Krylov space is exhausted (β = 0) the later
-    vectors are zero and add α = β = 0."""
+    """α_j and β_j [P] of the recurrence (module docstring) from each start [P, d] (nonzero; masked,
+    then normalised here), one step per item, every start as one batch of ``product_with``
+    ([P, d] ↦ H·v, each row by its own H). With ``mask`` [P, d] (1 on the coordinates kept) every
+    vector stays in that subspace, which gives the operator restricted to it. Where a Krylov space
+    is exhausted (β = 0) the later vectors are zero and add α = β = 0."""
     vector = start if mask is None else start * mask
+    vector = vector / vector.norm(dim=-1, keepdim=True)
     previous = torch.zeros_like(vector)
     beta = torch.zeros(len(vector), dtype=vector.dtype, device=vector.device)
     while True:
@@ -55,9 +56,9 @@ def tridiagonal(alphas: list[Tensor], betas: list[Tensor]) -> Tensor:
 
 def gauss_quadrature(product_with: Callable[[Tensor], Tensor], start: Tensor, steps: int,
                      mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The ``steps``-point Gauss rule of H's spectral measure at each unit start [P, d]: nodes θ
-    and weights τ [P, steps], in float64, with Σ_k τ_k·f(θ_k) = v₁ᵀf(H)v₁ for polynomials f of
-    degree below 2·steps (module docstring)."""
+    """The ``steps``-point Gauss rule of H's spectral measure at each start [P, d] (masked and
+    normalised, v₁): nodes θ and weights τ [P, steps], in float64, with Σ_k τ_k·f(θ_k) = v₁ᵀf(H)v₁
+    for polynomials f of degree below 2·steps (module docstring)."""
     if steps < 1:
         raise ValueError(f"need at least one Lanczos step, got {steps}")
     alphas, betas = map(list, zip(*islice(lanczos_recurrence(product_with, start, mask), steps)))

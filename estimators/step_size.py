@@ -76,17 +76,16 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
                                     generator: torch.Generator, mask: Tensor | None = None,
                                     tolerance: float | None = None) -> Tensor:
     """Largest |eigenvalue| of the Hessian of L_n at each of the points [C, d], from ``steps``
-    Lanczos steps per point (Lanczos 1950), all points as one batch: the three-term recurrence
-    H·v_j = β_{j−1}·v_{j−1} + α_j·v_j + β_j·v_{j+1} from a random unit v_1, then the extreme
-    eigenvalues of the tridiagonal T = tridiag(β, α, β), the Ritz values. Without
-    reorthogonalisation the Lanczos vectors lose orthogonality once a Ritz value converges, which
-    repeats that value but puts none outside the spectrum (Paige 1976), so the estimate stays a
+    Lanczos steps per point from a random start, all points as one batch
+    (:func:`~sltlab.estimators.lanczos.lanczos_recurrence`), then the extreme eigenvalues of the
+    tridiagonal T = tridiag(β, α, β), the Ritz values. Without reorthogonalisation the Lanczos
+    vectors lose orthogonality once a Ritz value converges, which repeats that value but puts none
+    outside the spectrum (Paige 1976), so the estimate stays a
     lower bound; from a random start its error shrinks like a Chebyshev polynomial in the gap,
     far faster than power iteration's (Kuczyński & Woźniakowski 1992). On two random draws of
     ten deep linear networks each (widths 5–50, depth 2–5), the largest of four points' 15-step
     estimates was at worst 1.6 % and 0.02 % low, in the median 5e-9 and 3e-8, where 30 power
     iterations were at worst 1.7 % and 3.1 % low.
-    Where the Krylov space is exhausted (β = 0) the later vectors are zero and add zero Ritz values.
     The extreme Ritz values move outwards step by step (Cauchy interlacing), so with ``tolerance``
     the recurrence stops early, once two steps in a row raised no point's estimate by more than
     that fraction of it.
@@ -95,9 +94,7 @@ def top_hessian_eigenvalues_lanczos(loss: Loss, points: Tensor, data: Any, *, st
     if steps < 1:
         raise ValueError(f"need at least one Lanczos step, got {steps}")
     point = points.detach().reshape(-1, points.shape[-1]).clone()
-    vector = torch.randn(point.shape, generator=generator, dtype=point.dtype, device=point.device)
-    vector = vector if mask is None else vector * mask
-    start = vector / vector.norm(dim=-1, keepdim=True)
+    start = torch.randn(point.shape, generator=generator, dtype=point.dtype, device=point.device)
     recurrence = lanczos_recurrence(hessian_vector_products(loss, point, data), start, mask)
     alphas, betas, watched, settled = [], [], None, 0
     for alpha, beta in islice(recurrence, steps):

@@ -123,7 +123,7 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
         raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
     calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
-    out = None if args.out is None else Path(args.out)
+    out = args.out
     if out is not None:   # before sampling, so that a folder that cannot be written fails at once
         out.mkdir(parents=True, exist_ok=True)
     answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,

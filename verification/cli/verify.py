@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from sltlab.verification.cli.command import Result, folder, seed, subcommand
 from sltlab.verification.scale_out import check_dask
@@ -51,7 +50,7 @@ def _verify(args) -> Result:
             raise ValueError(f"no case id contains {args.only!r}")
     title = f"sltlab verify: random suite of {args.random} (seed {args.seed})" if args.random is not None \
         else f"sltlab verify: suite {args.suite or 'smoke'}"
-    out = Path(args.out)
+    out = args.out
     ids = {case.id for case in cases}
     silent, terminal = args.json or args.quiet, sys.stderr.isatty()
     lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads,
