@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.adapt import MALA_TARGET_ACCEPTANCE, adapt_step_sizes_in_groups
-from sltlab.estimators.checks import check_loss_shape
+from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import RunInputs, run_inputs
 from sltlab.estimators.result import LLCResult, result_of_trace
@@ -106,6 +106,7 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
         raise ValueError(f"every centre must be one vector [d] of the same d; got shapes "
                          f"{sorted({tuple(start.shape) for start in starts})}")
     check_loss_shape(loss, starts[0], inputs.full)
+    check_memory(len(starts) * config.chains, starts[0].numel(), config.draws, inputs.dtype, inputs.device)
     localize = localizer(config.localize_at)
     announce_phase(f"localising {len(starts)} {what}s", enabled=progress)
     resolved, groups = inputs.resolved, []

@@ -13,14 +13,16 @@ from sltlab.estimators.streamed import StreamedRows
 
 
 def check_data(data: tuple[Tensor, ...] | StreamedRows) -> None:
-    """Every data tensor has the same number of rows, and floating data are finite (streamed
-    rows are checked as they are read)."""
+    """Every data tensor has the same number of rows and holds values, and floating data are
+    finite (streamed rows are checked as they are read)."""
     if isinstance(data, StreamedRows):
         return
     rows = {len(t) for t in data}
     if len(rows) > 1:
         raise ValueError(f"the data tensors have different numbers of rows: {[len(t) for t in data]}")
     for index, tensor in enumerate(data):
+        if tensor.is_meta:
+            raise ValueError(f"data tensor {index} is on the meta device and holds no values: give the data itself")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"data tensor {index} has values that are not finite (NaN or inf)")
 
@@ -46,3 +48,34 @@ def check_loss_shape(loss, position: Tensor, full: Any) -> None:
             remedy = "average over samples inside the estimate, not in the loss"
         raise ValueError(f"the loss must return per-sample losses of shape [C, b] (here [2, {rows}] for 2 chains on "
                          f"{rows} rows), got {shape}: {remedy}")
+
+
+# The fewest [C, d] tensors any sampler holds at once: the position, its gradient, the noise and
+# the next position (MALA and HMC hold more); and per recorded draw and chain, two float64 records.
+STATE_TENSORS = 4
+RECORD_BYTES = 16
+
+
+def check_memory(chains: int, dim: int, draws: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Refuse a run whose chains alone cannot fit: ``chains`` chains of ``dim`` parameters hold at
+    least ``STATE_TENSORS`` tensors [C, d] and their records, before any forward pass. Without this
+    a run far too large is killed by the operating system (exit 137) rather than told why."""
+    needed = chains * (STATE_TENSORS * dim * torch.finfo(dtype).bits // 8 + draws * RECORD_BYTES)
+    available = available_memory(device)
+    if available is not None and needed > available:
+        raise ValueError(f"{chains:,} chains of {dim:,} parameters and {draws:,} draws need at least "
+                         f"{needed / 2 ** 30:.3g} GiB, and {available / 2 ** 30:.3g} GiB is available on {device}: "
+                         f"use fewer chains or draws")
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: CUDA's free memory, or the operating system's
+    MemAvailable (Linux); None where neither can be read."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.adapt import cooling_not_applied
-from sltlab.estimators.checks import check_data, check_loss_shape
+from sltlab.estimators.checks import check_data, check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig, require_flags
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.hmc_tuning import OverBudget, fallback_over_budget
@@ -104,6 +104,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         raise ValueError(f"the true parameter is one position, a tensor [d] with d ≥ 1, got {shape}")
     start = true_parameter.to(device=device, dtype=torch.float64)
     check_loss_shape(loss, start, full)
+    check_memory(resolved.chains, start.numel(), resolved.draws, dtype, device)
     if localization is None:
         localize = localizer(config.localize_at)
         announce_phase("localising: L-BFGS on the full data from the given parameter" if localize is empirical_minimum

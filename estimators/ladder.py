@@ -16,7 +16,7 @@ from torch import Tensor
 
 from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, batched_runs,
                                        estimate_llc_in_groups_until_mixed)
-from sltlab.estimators.checks import check_loss_shape
+from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss, run_inputs
 from sltlab.estimators.result import LLCResult
@@ -89,6 +89,7 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
     inputs = run_inputs(data, config, n)
     start = true_parameter.to(device=inputs.device, dtype=torch.float64)
     check_loss_shape(loss, start, inputs.full)
+    check_memory(len(nbetas) * config.chains, start.numel(), config.draws, inputs.dtype, inputs.device)
     localize = localizer(config.localize_at)
     localization = localize(loss, start, inputs.full)
     resolved, kind = inputs.resolved, SAMPLERS[config.sampler]

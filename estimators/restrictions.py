@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.batched import EXTEND_INSTEAD, Group, estimate_llc_in_groups_until_mixed
-from sltlab.estimators.checks import check_loss_shape
+from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import run_inputs
 from sltlab.estimators.result import LLCResult
@@ -71,6 +71,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     _, device, dtype, generator, whole, resolved, batches = inputs
     bases = [base.to(device=device, dtype=torch.float64) for base in (bases or [full.flatten()] * len(adapters))]
     check_loss_shape(full, bases[0], whole)
+    check_memory(len(adapters) * config.chains, bases[0].numel(), config.draws, dtype, device)
     localize = localizer(config.localize_at)
     groups = []
     for adapter, base in zip(adapters, bases):

@@ -253,6 +253,7 @@ def _in_inference_mode(call):
     (lambda x: estimate_llc(_torchscript(nn.Linear(2, 2)), (x, x)), r"^the model is TorchScript .* pass the Python"),
     (lambda x: estimate_llc(nn.Sequential(nn.LazyLinear(2)), (x, x)), r"^parameter 0\.weight is not initialised yet"),
     (lambda x: estimate_llc(nn.Linear(2, 2, device="meta"), (x, x)), r"^parameter weight is on the meta device"),
+    (lambda x: estimate_llc(nn.Linear(2, 2), (x.to("meta"), x)), r"^data tensor 0 is on the meta device"),
     (lambda x: estimate_llc(nn.Sequential(_torchscript(nn.Linear(2, 2), x), nn.Tanh()), (x, x)),
      r"^0 is TorchScript \(torch\.jit\.script or trace\)"),
     (lambda x: estimate_llc(_Complex(), (x, x)), "parameter weights is complex64: the samplers move real parameters"),

@@ -21,6 +21,7 @@ HUGE_SEED = str(2 ** 70)
     (["verify", "--random", "1", "--seed", "-1"], "a seed is an integer from 0"),
     (["dynamics", "grokking", "--seeds", "0", HUGE_SEED], "a seed is an integer from 0"),      # after seed 0 trained
     (["bench", "--only", "curve", "--checkpoints", "0"], "need at least 2 checkpoints, got 0"),   # had run 60
+    (["bench", "--only", "along", "--checkpoints", "1"], "need at least 2 checkpoints, got 1"),   # named chains too
     (["estimate", "volume", "(w1+w2)**2", "--box", "1000"], "the fit is not settled"),        # had read 0.566, m 2
     (["verify", "--only", ""], "--only '' keeps every case"),                                  # had run the suite
     (["dynamics", "bayes", "--model", "tms", "--data", "sampled", "--n-max", "1e12"], "at most 1,000,000"),

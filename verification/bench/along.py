@@ -38,8 +38,10 @@ TARGET_SPEED_UP = 5.0   # the issue's, at 50 checkpoints
 def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int = 200) -> dict:
     """Medians over ``repeats`` of the wall time of the LLC at ``checkpoints`` checkpoints both
     ways, µs per chain-step of the sampling, and how far the two curves are apart in SE."""
-    if checkpoints < 2 or chains < 2 or draws < 4:
-        raise ValueError(f"need at least 2 checkpoints, 2 chains and 4 draws, got {checkpoints}, {chains}, {draws}")
+    if checkpoints < 2:
+        raise ValueError(f"need at least 2 checkpoints, got {checkpoints}")
+    if chains < 2 or draws < 4:
+        raise ValueError(f"need at least 2 chains and 4 draws, got {chains} and {draws}")
     every = 10
     setup = GrokkingSetup(steps=every * (checkpoints - 1), early_every=every, early_until=0, checkpoint_every=every,
                           seeds=(0,))
