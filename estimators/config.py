@@ -48,7 +48,7 @@ class LLCConfig:
     sampler: str = "sgld"
     chains: int = 8
     draws: int = 1000
-    burnin: int | None = None          # default: draws // 4
+    burnin: int | None = None          # default: draws // 4, longer for SGLD where its chains from w* would lag
     thin: int = 1
     step_size: float | None = None     # default: the sampler's own step-size rule
     localization: float = 1.0
@@ -75,7 +75,9 @@ class LLCConfig:
 
     @property
     def burnin_steps(self) -> int:
-        """The burn-in, resolved: ``burnin`` when given, else a quarter of the draws."""
+        """The burn-in, resolved: ``burnin`` when given, else a quarter of the draws (which a single
+        SGLD estimate lengthens where the lag predicted at w* needs it:
+        :func:`~sltlab.estimators.start_spread.burn_in_for_lag`)."""
         return self.draws // 4 if self.burnin is None else self.burnin
 
     def validate(self) -> None:

@@ -34,6 +34,7 @@ from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
+from sltlab.estimators.start_spread import Spectrum, burn_in_for_lag, measured_spectrum
 from sltlab.estimators.streamed import StreamedRows, on_device, row_count
 
 
@@ -114,7 +115,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
-    trace, resolved, rule, notes, first_steps = sample(resolved)
+    trace, resolved, rule, notes, first_steps, spectrum = sample(resolved, burn_in_from_lag=config.burnin is None)
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     failed = first is not None and mixing_concern(first) is not None
     over_budget = fallback_over_budget(resolved, first_steps) if failed else None
@@ -126,7 +127,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
                        enabled=progress)
         try:
-            trace, fallback, rule, fallback_notes, _ = sample(resolved.fallback_config(), budget=partial(
+            trace, fallback, rule, fallback_notes, _, spectrum = sample(resolved.fallback_config(), budget=partial(
                 fallback_over_budget, resolved, first_steps))
         except OverBudget as stopped:
             notes += (str(stopped),)
@@ -136,7 +137,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
                       f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
                       *fallback_notes)
             resolved = fallback
-    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n)
+    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n, spectrum=spectrum)
     off_critical = off_critical_concern(result, loss, full) if compare_with_minimum else None
     if off_critical is not None:
         warnings.warn(off_critical, LocalizationWarning, stacklevel=caller_stacklevel())
@@ -153,13 +154,16 @@ class Sampled(NamedTuple):
     rule: str
     notes: tuple[str, ...]
     first_steps: int
+    spectrum: Spectrum | None   # of the Hessian at w*, where SGLD's burn-in was set from the predicted lag
 
 
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
-            data: tuple[Tensor, ...], progress: bool, budget: Callable[..., str | None] | None = None) -> Sampled:
+            data: tuple[Tensor, ...], progress: bool, budget: Callable[..., str | None] | None = None,
+            burn_in_from_lag: bool = False) -> Sampled:
     """Choose the step (unless given), warm up, sample, rerun and go on as ``config`` says
     (:mod:`sltlab.estimators.going_on`). A ``budget`` goes to the warm-up, which stops the run
-    when it says so (:class:`OverBudget`)."""
+    when it says so (:class:`OverBudget`). With ``burn_in_from_lag`` SGLD's burn-in is lengthened
+    where the chains from w* would still lag after it (:func:`burn_in_for_lag`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
     posterior, resolved, metric_note, metric_words = with_metric(
@@ -181,6 +185,14 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)
+    spectrum = None   # where it cannot be measured, the check after the run says why
+    if burn_in_from_lag and resolved.sampler == "sgld":
+        spectrum, _ = measured_spectrum(posterior, batches, resolved.seed,
+                                        resolved.burnin + resolved.draws * resolved.thin, resolved.chains)
+        if spectrum is not None:
+            burnin, lag_note = burn_in_for_lag(spectrum, posterior.localization, resolved.step_size, resolved.draws,
+                                               resolved.thin, resolved.burnin)
+            resolved, notes = replace(resolved, burnin=burnin), notes + ((lag_note,) if lag_note else ())
     burnin = 0 if warmup is not None and kind.warm_up_is_burn_in else resolved.burnin
     trace = run(burnin=burnin, initial_state=None if warmup is None else warmup.final_state)
     if warmup is not None:
@@ -190,4 +202,4 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     trace, extension_note = extend_until_mixed(trace, run, resolved)
     resolved = replace(resolved, draws=trace.fields["loss"].shape[1]) if extension_note else resolved
     notes += tuple(note for note in (rerun_note, extension_note) if note is not None)
-    return Sampled(trace, resolved, rule, notes, first_steps)
+    return Sampled(trace, resolved, rule, notes, first_steps, spectrum)

@@ -23,7 +23,7 @@ from sltlab.estimators.posterior import LocalPosterior, mean_loss
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
-from sltlab.estimators.start_spread import SPREAD_ROWS, start_spread_concern
+from sltlab.estimators.start_spread import SPREAD_ROWS, Spectrum, start_spread_concern
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
@@ -93,11 +93,13 @@ class LLCResult:
 
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
                     localization: Localization, rule: str, generator: torch.Generator, n: int, *,
-                    curvature: float | None = None, moving: torch.Tensor | None = None) -> LLCResult:
+                    curvature: float | None = None, moving: torch.Tensor | None = None,
+                    spectrum: Spectrum | None = None) -> LLCResult:
     """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
     and every concern raised as its warning, attributed to the first caller outside sltlab.
     ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern);
-    ``moving``: the coordinates the chains move ([d], nonzero where they do; all when None)."""
+    ``moving``: the coordinates the chains move ([d], nonzero where they do; all when None);
+    ``spectrum``: SGLD's Hessian spectrum at w*, when measured before the run."""
     loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
@@ -123,7 +125,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         concerns += [(concern, StepSizeWarning)] if concern else []
         lagging, lag_note = start_spread_concern(posterior, batches, resolved.seed, resolved.step_size, trace.steps,
                                                  trace.fields["loss"].shape[1], resolved.thin, resolved.chains,
-                                                 estimate.mean, estimate.standard_error, moving)
+                                                 estimate.mean, estimate.standard_error, moving, spectrum)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         outcome = "λ̂ understates" if estimate.mean is not None else "there is no estimate"

@@ -55,6 +55,7 @@ QUADRATURE_STEPS = 80
 HVP_COST = 2            # a Hessian-vector product by double backward costs about two gradients
 QUADRATURE_SHARE = 0.25   # the check is made only where it costs at most this share of the run's gradients
 MAX_BURN_IN = 2 ** 50
+LAG_BURN_IN_CAP = 4   # a burn-in set from the predicted lag is at most this many times the draws' steps
 
 
 def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: float, recorded_steps: np.ndarray,
@@ -143,18 +144,13 @@ def spectrum_at_center(posterior: LocalPosterior, rows: Any, coordinates: Tensor
     return Spectrum(np.concatenate([curvatures[:-1].ravel(), curvatures[-1]]), pulls, spread, True)
 
 
-def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int, step_size: float, steps: int,
-                         draws: int, thin: int, chains: int, mean: float | None, standard_error: float | None,
-                         moved: Tensor | None = None) -> tuple[str | None, str | None]:
-    """For SGLD's chains from w*: a sentence where the predicted shortfall exceeds λ̂'s standard
-    error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR`` (None where it does not), and a note
-    where the check was not made: the Hessian could not be taken at w*, or Lanczos quadrature would
-    cost more than ``QUADRATURE_SHARE`` of the run's gradients. ``moved``
-    marks the coordinates the chains move ([d]; all when None), the others frozen. The Hessian
-    (:func:`spectrum_at_center`) and the gradient are those of the loss on at most ``SPREAD_ROWS``
-    rows drawn at random with ``seed``, so that their cost does not grow with the data set."""
-    if mean is None or standard_error is None:
-        return None, None
+def measured_spectrum(posterior: LocalPosterior, batches: Batches, seed: int, steps: int, chains: int,
+                      moved: Tensor | None = None) -> tuple[Spectrum | None, str | None]:
+    """The :class:`Spectrum` at w* over the coordinates ``moved`` marks ([d]; all when None), on at
+    most ``SPREAD_ROWS`` rows drawn with ``seed`` so that its cost does not grow with the data set; or
+    None and a note saying why it was not taken: the Hessian could not be taken at w*, or Lanczos
+    quadrature would cost more than ``QUADRATURE_SHARE`` of the gradients of a run of ``chains``
+    chains and ``steps`` steps."""
     center = posterior.center
     coordinates = None if moved is None else moved.nonzero().flatten()
     count = center.shape[-1] if coordinates is None else len(coordinates)
@@ -169,10 +165,48 @@ def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int,
                           f"is made up to {QUADRATURE_SHARE:g}); a longer run, or MALA, avoids the question")
     generator = torch.Generator(center.device).manual_seed(seed)
     try:
-        spectrum = spectrum_at_center(posterior, batches.subsample(SPREAD_ROWS, generator), coordinates, generator)
+        return spectrum_at_center(posterior, batches.subsample(SPREAD_ROWS, generator), coordinates, generator), None
     except (RuntimeError, torch.linalg.LinAlgError) as error:
         said = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return None, f"the start-lag check (BurnInWarning) was not made: the Hessian at w* could not be taken ({said})"
+
+
+def burn_in_for_lag(spectrum: Spectrum, localization: float, step_size: float, draws: int, thin: int,
+                    floor: int) -> tuple[int, str | None]:
+    """The burn-in of SGLD's chains from w* where none is given: ``floor`` (a quarter of the draws),
+    or longer where the quadratic model (module docstring) predicts that the draws after it would
+    still lack more than ``SHORTFALL_SHARE`` of the λ̂ it predicts for chains at rest (and
+    ``SHORTFALL_FLOOR``): the shortest burn-in that brings the lag under that, at most
+    ``LAG_BURN_IN_CAP`` times the draws' steps; and a note where it was raised."""
+    at_rest = predicted_shortfall(spectrum.curvatures, localization, step_size, np.zeros(1), None,
+                                  spectrum.weights)[0]
+    limit = max(SHORTFALL_SHARE * at_rest, SHORTFALL_FLOOR)
+    needed = burn_in_needed(spectrum.curvatures, localization, step_size, draws, thin, spectrum.pulls, limit,
+                            spectrum.weights)
+    if needed <= floor:
+        return floor, None
+    burnin = min(needed, LAG_BURN_IN_CAP * draws * thin)
+    capped = (f", the most it takes ({LAG_BURN_IN_CAP} times the draws' {draws * thin:,} steps), short of the "
+              f"{needed:,} that would bring the lag under it") if burnin < needed else ""
+    return burnin, (f"burn-in {burnin:,} steps instead of {floor:,}{capped}: the chains start at w*, and the "
+                    f"quadratic model of the loss there predicts that after {floor:,} they would still lack more than "
+                    f"{limit:.2g} of the λ̂ = {at_rest:.4g} it predicts at rest (give burnin=, --burnin, to set it)")
+
+
+def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int, step_size: float, steps: int,
+                         draws: int, thin: int, chains: int, mean: float | None, standard_error: float | None,
+                         moved: Tensor | None = None, spectrum: Spectrum | None = None) -> tuple[str | None, str | None]:
+    """For SGLD's chains from w*: a sentence where the predicted shortfall exceeds λ̂'s standard
+    error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR`` (None where it does not), and a note
+    where the check was not made (:func:`measured_spectrum`, unless the ``spectrum`` was measured
+    before the run). ``moved`` marks the coordinates the chains move ([d]; all when None), the
+    others frozen."""
+    if mean is None or standard_error is None:
+        return None, None
+    if spectrum is None:
+        spectrum, note = measured_spectrum(posterior, batches, seed, steps, chains, moved)
+        if spectrum is None:
+            return None, note
     gamma = posterior.localization
     recorded = steps - thin * (draws - np.arange(draws))   # a draw reads L_b where the step began
     shortfall, slowest = predicted_shortfall(spectrum.curvatures, gamma, step_size, recorded, spectrum.pulls,

@@ -1,7 +1,7 @@
 """SGLD's chains all start at w*: the lag they share, which R-hat cannot see, predicted from the
-Hessian at w* (sltlab.estimators.start_spread) and said as a BurnInWarning. On a quadratic loss
-the prediction is exact, so it is checked against the variance recursion itself and against
-SGLD's measured λ̂."""
+Hessian at w* (sltlab.estimators.start_spread), said as a BurnInWarning and, where no burn-in is
+given, burned off before the draws. On a quadratic loss the prediction is exact, so it is checked
+against the variance recursion itself and against SGLD's measured λ̂."""
 
 import re
 import warnings
@@ -25,6 +25,12 @@ NBETA, GAMMA = 1000.0, 1.0
 # ten seeds (λ̂ − E[λ̂])/SE spread with standard deviation 1.14 from w* and 0.59 after the long
 # burn-in (at 8 chains, 1.6 and 2.0), so the tolerance is three of the larger spread.
 TOLERANCE_SE = 3.5
+QUARTER = 1000   # a quarter of the draws: the burn-in given, where none given would be set from the lag
+
+
+def settled_burn_in(notes):
+    said = [note for note in notes if note.startswith("burn-in ")]
+    return int(said[0].split()[1].replace(",", "")) if said else None
 
 
 def quadratic_loss(position, batch):
@@ -68,7 +74,7 @@ def test_directions_without_curvature_or_too_stiff_for_the_step_lack_nothing():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sgld_from_w_star_reads_the_predicted_lagging_value_and_says_it_lags(seed):
-    result, said = sgld(None, seed)
+    result, said = sgld(QUARTER, seed)
     expected, _ = expected_estimate(result.config.step_size, result.trace.steps - (4000 - np.arange(4000)))
     assert abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # measured z: +0.64, −0.93
     exact = float((0.5 * NBETA * EIGENVALUES / (NBETA * EIGENVALUES + GAMMA)).sum())
@@ -158,7 +164,7 @@ def test_restrictions_sampled_together_are_judged_in_the_coordinates_each_moves(
 
 
 def test_the_burn_in_said_brings_the_predicted_lag_under_the_limit_and_a_run_at_it_is_quiet():
-    result, said = sgld(None, 0)
+    result, said = sgld(QUARTER, 0)
     limit = max(result.standard_error, SHORTFALL_SHARE * result.mean, SHORTFALL_FLOOR)
     curvatures, step_size = NBETA * EIGENVALUES + GAMMA, result.config.step_size
     burnin = int(re.search(r"a burn-in of about ([\d,]+) steps", str(said[0].message))[1].replace(",", ""))
@@ -170,6 +176,38 @@ def test_the_burn_in_said_brings_the_predicted_lag_under_the_limit_and_a_run_at_
     longer, said = sgld(burnin, 0)
     expected, _ = expected_estimate(step_size, longer.trace.steps - (4000 - np.arange(4000)))
     assert said == [] and abs(longer.mean - expected) < TOLERANCE_SE * longer.standard_error   # 14,720 steps; z −1.51
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_without_a_burn_in_given_sgld_burns_in_until_the_predicted_lag_is_within_the_bias_budget(seed):
+    result, said = sgld(None, seed)
+    burnin = settled_burn_in(result.notes)
+    curvatures, step_size = NBETA * EIGENVALUES + GAMMA, result.config.step_size
+    at_rest = predicted_shortfall(curvatures, GAMMA, step_size, np.zeros(1))[0]
+
+    def shortfall(steps):
+        return predicted_shortfall(curvatures, GAMMA, step_size, steps + np.arange(4000))[0]
+    # the shortest to within the search's 1 %: 15,232 steps, under the cap of four times the 4,000 draws
+    assert result.config.burnin == burnin and shortfall(burnin) <= 1.001 * SHORTFALL_SHARE * at_rest
+    assert shortfall(int(0.98 * burnin)) > SHORTFALL_SHARE * at_rest and burnin < 4 * 4000
+    expected, _ = expected_estimate(step_size, result.trace.steps - (4000 - np.arange(4000)))
+    assert said == [] and abs(result.mean - expected) < TOLERANCE_SE * result.standard_error   # z −0.98, −1.97
+
+
+def test_a_burn_in_the_lag_would_need_beyond_four_times_the_draws_is_capped_and_said():
+    config = LLCConfig(sampler="sgld", chains=4, draws=400, nbeta=NBETA, localization=GAMMA,
+                       localize_at="true_parameter", dtype="float64")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc_from_loss(quadratic_loss, torch.zeros(2, dtype=torch.float64), (), config, n=10_000)
+    assert settled_burn_in(result.notes) == result.config.burnin == 1600
+    assert any("the most it takes (4 times the draws' 400 steps), short of the" in note for note in result.notes)
+    # what lag is left is judged after the run as always: said where it exceeds λ̂'s SE (and the budget)
+    left = predicted_shortfall(NBETA * EIGENVALUES + GAMMA, GAMMA, result.config.step_size,
+                               result.trace.steps - (400 - np.arange(400)))[0]
+    limit = max(result.standard_error, SHORTFALL_SHARE * result.mean, SHORTFALL_FLOOR)
+    assert left > SHORTFALL_SHARE * result.mean
+    assert len([w for w in caught if issubclass(w.category, BurnInWarning)]) == (left > limit)
 
 
 def diagonal_quadratic(position, batch):
@@ -184,7 +222,7 @@ def test_beyond_the_whole_hessian_lanczos_quadrature_predicts_the_lag_of_1200_pa
     """SGLD from w* for 2,500 steps at ε = 10⁻⁴, where the softest directions (c ≈ 1.1) relax in
     about 18,000: λ̂ reads the lagging expectation, and the quadrature's shortfall is within 10 % of
     the closed form's over all 1,200 eigenvalues (measured: 96.6 against 95.6 at seed 0, 94.0 at 1)."""
-    config = LLCConfig(sampler="sgld", chains=16, draws=2000, nbeta=NBETA, localization=GAMMA,
+    config = LLCConfig(sampler="sgld", chains=16, draws=2000, burnin=500, nbeta=NBETA, localization=GAMMA,
                        localize_at="true_parameter", dtype="float64", seed=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -15,8 +15,8 @@ from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, PO
 from sltlab.verification.threads import threads_option, use_threads
 
 # Settings whose default is resolved at run time, and the rule that resolves them.
-RESOLVED_AT_RUN_TIME = {"burnin": "draws/4", "step_size": "the sampler's step-size rule", "nbeta": "n/log n",
-                        "batch_size": "all n rows, full batch"}
+RESOLVED_AT_RUN_TIME = {"burnin": "draws/4, SGLD's up to 4× the draws' steps where its chains from w* would lag",
+                        "step_size": "the sampler's step-size rule", "nbeta": "n/log n", "batch_size": "all n rows"}
 # The settings of a family's recipe that its fallback was chosen for.
 RECIPE = ("sampler", "draws", "burnin", "thin", "step_size")
 
