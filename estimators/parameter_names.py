@@ -49,24 +49,32 @@ def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | No
     """Names of the parameters ``restrict_to`` selects (all when None): each pattern is a
     parameter's name, a glob over names (``"layers.2.*"``) or a submodule's name (``"layers.2"``,
     or the submodule itself, :func:`restriction_patterns`). A pattern that matches nothing is a
-    ``ValueError`` listing the names there are."""
+    ``ValueError`` listing the names there are; one that matches the second name of a tied weight
+    whose first name it leaves out (a head tied to an embedding) is one naming the shared tensor,
+    which would otherwise be left out unsaid."""
     names = tuple(name for name, _ in module.named_parameters())
     if not names:
         raise ValueError(f"the module ({type(module).__name__}) has no parameters to sample")
     patterns = restriction_patterns(module, restrict_to)
     if patterns is None:
         return names
+    selected = tuple(name for name in names if any(_matches(name, pattern) for pattern in patterns))
+    tied = _tied_aliases(module)
     for pattern in patterns:
-        if not any(_matches(name, pattern) for name in names):
-            tied = _tied_aliases(module)
-            aliases = [alias for alias in tied if _matches(alias, pattern)]
-            if aliases:
-                raise ValueError(f"restrict_to {pattern!r} matches only {aliases[0]}, which is tied to "
-                                 f"{tied[aliases[0]]}: restrict to {tied[aliases[0]]!r} to sample that one shared "
-                                 f"tensor (it moves both)")
+        matched = any(_matches(name, pattern) for name in names)
+        left_out = [alias for alias in tied if _matches(alias, pattern) and tied[alias] not in selected]
+        if left_out:
+            alias, shared = left_out[0], tied[left_out[0]]
+            if not matched:
+                raise ValueError(f"restrict_to {pattern!r} matches only {alias}, which is tied to {shared}: restrict "
+                                 f"to {shared!r} to sample that one shared tensor (it moves both)")
+            raise ValueError(f"restrict_to {pattern!r} also matches {alias}, which is tied to {shared} and would be "
+                             f"left out: add {shared!r} to sample that one shared tensor (it moves both), or name the "
+                             "other parameters alone")
+        if not matched:
             shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
             raise ValueError(f"restrict_to {pattern!r} matches no parameter of the module; its parameters are: {shown}")
-    return tuple(name for name in names if any(_matches(name, pattern) for pattern in patterns))
+    return selected
 
 
 def _tied_aliases(module: nn.Module) -> dict[str, str]:

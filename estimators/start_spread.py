@@ -195,7 +195,8 @@ def burn_in_for_lag(spectrum: Spectrum, localization: float, step_size: float, d
 
 def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int, step_size: float, steps: int,
                          draws: int, thin: int, chains: int, mean: float | None, standard_error: float | None,
-                         moved: Tensor | None = None, spectrum: Spectrum | None = None) -> tuple[str | None, str | None]:
+                         moved: Tensor | None = None,
+                         spectrum: Spectrum | None = None) -> tuple[str | None, str | None]:
     """For SGLD's chains from w*: a sentence where the predicted shortfall exceeds λ̂'s standard
     error, ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR`` (None where it does not), and a note
     where the check was not made (:func:`measured_spectrum`, unless the ``spectrum`` was measured

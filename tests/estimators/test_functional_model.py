@@ -69,6 +69,12 @@ def test_a_restriction_to_the_second_name_of_a_tied_weight_names_the_tie():
                                              r"'0.weight' to sample that one shared tensor \(it moves both\)$"):
             FunctionalModel(module, restrict_to=pattern)
     assert FunctionalModel(module, restrict_to="0.weight").names == ("0.weight",)
+    module = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Tanh(), nn.Linear(3, 3))
+    module[2].weight = module[0].weight   # a head tied to the input layer, as an embedding to an output head
+    with pytest.raises(ValueError, match=r"^restrict_to '2' also matches 2.weight, which is tied to 0.weight and "
+                                         r"would be left out: add '0.weight' to sample"):
+        FunctionalModel(module, restrict_to="2")   # had sampled 2.bias alone, unsaid
+    assert FunctionalModel(module, restrict_to=["0.weight", "2"]).names == ("0.weight", "2.bias")
 
 
 def test_dict_batches_reach_a_loss_of_the_whole_batch():
