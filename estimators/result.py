@@ -24,6 +24,7 @@ from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
 from sltlab.estimators.start_spread import SPREAD_ROWS, Spectrum, start_spread_concern
+from sltlab.estimators.streamed import on_device
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
 
@@ -156,15 +157,20 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
 def flat_by_rounding(posterior: LocalPosterior, batches: Batches, trace: Trace, dtype: str, seed: int) -> str | None:
     """Where no draw's loss differed from another (λ̂ = 0): a sentence if that is the dtype's
     rounding, not a loss free of the sampled parameters near w*. The chains' displacements from w*,
-    scaled by ``FLAT_SCALES``, are evaluated on at most ``SPREAD_ROWS`` rows drawn with ``seed``.
+    scaled by ``FLAT_SCALES``, are evaluated in float64 (so that the sum over the rows adds no
+    rounding of its own) on the rows the draws were compared on: all of them for a full-data run
+    (a subsample's own gradient at w* would add a change the draws never saw), else at most
+    ``SPREAD_ROWS`` drawn with ``seed``.
     Where the loss changes there, its change is carried back to the chains' own reach by the power
     at which it grows between the first two scales that see it (2 where only one does); rounding is
     said only where that change lies below the spacing of ``dtype``'s numbers at L_n(w*). A loss
     flat over the chains' reach and rising beyond it (a ReLU's dead zone) carries back a change far
     above that spacing, and is not said to be rounding."""
-    center = posterior.center
-    rows = batches.subsample(SPREAD_ROWS, torch.Generator(center.device).manual_seed(seed))
-    ended = trace.final_state.position[torch.as_tensor(~trace.diverged, device=center.device)]
+    center = posterior.center.double()
+    rows = batches.full() if batches.is_full else batches.subsample(SPREAD_ROWS,
+                                                                      torch.Generator(center.device).manual_seed(seed))
+    rows = rows if rows is None else on_device(rows, center.device, torch.float64)
+    ended = trace.final_state.position[torch.as_tensor(~trace.diverged, device=center.device)].double()
     with torch.no_grad():
         here = float(mean_loss(posterior.loss, center.unsqueeze(0), rows)[0])
         changes = []

@@ -90,3 +90,26 @@ def test_a_loss_flat_over_the_chains_reach_and_rising_beyond_it_is_not_said_to_b
     config = LLCConfig(sampler="sgld", chains=2, draws=200, dtype=dtype, localize_at="true_parameter", nbeta=100.0)
     result = estimate_llc_from_loss(dead_zone, torch.zeros(3, dtype=torch.float64), (), config, n=1000)
     assert result.estimate.flat and result.mean == 0.0 and not result.warnings
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_float64_regression_of_large_residuals_sampled_in_float32_is_said_to_be_rounding(seed):
+    """Linear regression (λ = d/2 = 4) of residuals of scale 3·10⁴ at its least-squares fit, sampled in
+    float32: L_n(w*) ≈ 9·10⁸, where float32 resolves about 100, so no draw's loss differs and λ̂ = 0.
+    The check had summed a subsample's losses in float32 (a rounding noise of about 10³) and its own
+    gradient at w* (a linear change the full-data draws never saw), and let both read 0 unwarned."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(2000, 3, generator=generator, dtype=torch.float64)
+    y = x @ torch.randn(3, 2, generator=generator, dtype=torch.float64) + 3e4 * torch.randn(
+        2000, 2, generator=generator, dtype=torch.float64)
+    fit = torch.linalg.lstsq(torch.cat([x, torch.ones(2000, 1, dtype=torch.float64)], 1), y).solution
+    module = torch.nn.Linear(3, 2).double()
+    with torch.no_grad():
+        module.weight.copy_(fit[:3].T)
+        module.bias.copy_(fit[3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc(module, (x, y), draws=200, chains=4, extend_unmixed=0, fallback=None)
+    said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
+    assert result.config.dtype == "float32" and result.estimate.flat and result.mean == 0.0
+    assert len(said) == 1 and "λ̂ = 0 is that rounding, not the LLC" in said[0]
