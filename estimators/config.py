@@ -73,6 +73,15 @@ class LLCConfig:
                                        # ("hessian"), or that where its Gaussian holds at w* and it should relax
                                        # λ̂ faster than the identity ("auto")
 
+    def __post_init__(self) -> None:
+        """NumPy's integers and floats, which pass for numbers, stored as Python's (torch's seeding
+        takes no NumPy integer)."""
+        for name, (kind, _) in FIELD_KINDS.items():
+            value = getattr(self, name)
+            if kind in (numbers.Integral, numbers.Real) and isinstance(value, kind) and not isinstance(
+                    value, (bool, int, float)):
+                object.__setattr__(self, name, int(value) if kind is numbers.Integral else float(value))
+
     @property
     def burnin_steps(self) -> int:
         """The burn-in, resolved: ``burnin`` when given, else a quarter of the draws (which a single
@@ -105,8 +114,8 @@ class LLCConfig:
         if self.nbeta is not None and self.dtype == "float32" and self.nbeta > FLOAT32_MAX:
             raise ValueError(f"nβ = {self.nbeta:g} exceeds float32's range ({FLOAT32_MAX:.3g}): use dtype='float64' "
                              "(--dtype float64)")
-        if not 0 <= self.seed < 2 ** 63:
-            raise ValueError(f"seed must be between 0 and 2**63 − 1, got {self.seed}")
+        if not 0 <= self.seed < 2 ** 32:   # torch's CPU generator keeps 32 bits: 2**32 would repeat seed 0
+            raise ValueError(f"seed must be between 0 and 2**32 − 1, got {self.seed}")
         if self.nbeta is not None and not self.nbeta > 1:
             raise ValueError(f"nβ must exceed 1 (nβ = n·β; at or below 1 the posterior is the prior), got {self.nbeta}")
         if not (self.localization >= 0 and math.isfinite(self.localization)):

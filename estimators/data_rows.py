@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SubsetRandomSampler, default_collate
 
 from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, refuse_unstrided, stream_refusal
@@ -124,11 +124,37 @@ def _reads_differ(dataset: Dataset, collate) -> bool:
                else not torch.equal(first, second) for first, second in zip(once, again))   # NaN: refused later
 
 
+def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]]:
+    """``loader`` reading every row its sampler holds once, in index order, where its ``drop_last``
+    or a shuffled order (a ``RandomSampler`` or ``SubsetRandomSampler``) would make n or the rows'
+    order depend on torch's global random state; with a note, or as it is where neither applies
+    (samplers with replacement and a loader's own batch sampler included)."""
+    sampler, batch_sampler = loader.sampler, loader.batch_sampler
+    if not isinstance(batch_sampler, BatchSampler) or batch_sampler.sampler is not sampler or getattr(
+            sampler, "replacement", False):
+        return loader, ()
+    if isinstance(sampler, RandomSampler) and sampler.num_samples == len(sampler.data_source):
+        indices = range(len(sampler.data_source))
+    elif isinstance(sampler, SubsetRandomSampler):
+        indices = sorted(sampler.indices)
+    elif loader.drop_last:
+        indices = list(sampler)
+    else:
+        return loader, ()
+    dropped = len(indices) % loader.batch_size if loader.drop_last else 0
+    unused = f"drop_last (which drops {dropped} of them) and order are" if dropped else "order is"
+    return (DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=indices, collate_fn=loader.collate_fn,
+                       num_workers=loader.num_workers),
+            (f"the loader's {unused} not used: its sampler's {len(indices)} rows are read once, in index order, so "
+             "that n and the run do not depend on torch's global random state",))
+
+
 def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     """Every batch of ``loader`` once, concatenated row-wise. A loader without automatic batching
     (``batch_size=None``) gives the Dataset's items as they are: batches, when the Dataset serves
     them (every field a tensor with a common number of rows), or else single rows, which are
     collated one by one (:func:`_is_batch`)."""
+    loader, reread = _every_row_in_order(loader)
     fields, columns, batches, single_rows = None, None, 0, None
     for batch in loader:
         if single_rows is None:
@@ -149,7 +175,7 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
     notes = [f"{read} read once into tensors of n = {n} rows; minibatches are drawn from these rows, so a random "
-             "transform or sampler is fixed at that one pass"]
+             "transform or sampler is fixed at that one pass", *reread]
     left_out = _left_out(batch, fields)
     notes += _left_out_note(left_out)
     sampler = loader.sampler if loader.batch_sampler is not None else None

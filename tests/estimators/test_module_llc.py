@@ -59,7 +59,7 @@ def test_an_mlp_with_batch_norm_and_dropout_from_a_shuffling_data_loader():
     _check_shapes(result, 256)
     assert result.config.batch_size == 64 and module.training, "the user's module is left in training mode"
     assert [note.split(":")[0][:20] for note in result.notes] == [
-        "the module (or a sub", "the DataLoader's 8 b", "loss 'mse' is the un"]
+        "the module (or a sub", "the DataLoader's 8 b", "the loader's order i", "loss 'mse' is the un"]
     assert len(result.parameters) == 6 and result.restricted_to is None
 
 
@@ -128,11 +128,11 @@ def test_dict_fields_that_are_no_tensors_are_left_out_and_said():
         estimate_llc(module, DataLoader(nested, batch_size=16), inputs="inputs", targets="labels", config=SHORT)
 
 
-def test_a_loader_that_drops_or_resamples_rows_says_so():
-    x = torch.randn(50, 2)
-    loader = DataLoader(TensorDataset(x, x[:, :1]), batch_size=16, drop_last=True)
+def test_a_loader_that_drops_rows_is_read_whole_as_streamed_and_one_that_resamples_says_so():
+    x = torch.randn(50, 2)   # drop_last had left n = 48 read (and, shuffled, which 48 by torch's global state)
+    loader = DataLoader(TensorDataset(x, x[:, :1]), batch_size=16, drop_last=True, shuffle=True)
     result = judged(lambda: estimate_llc(nn.Linear(2, 1), loader, config=SHORT))
-    assert result.n == 48 and any("of a dataset of 50" in note for note in result.notes)
+    assert result.n == 50 and any("drop_last (which drops 2 of them) and order" in note for note in result.notes)
     sampler = WeightedRandomSampler(torch.ones(50), 50, replacement=True, generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings():   # an untrained module on a resample: only the note matters here
         warnings.simplefilter("ignore", EstimateWarning)
