@@ -34,7 +34,12 @@ def to_inference_data(result):
     ``arviz_base`` DataTree (``arviz_base.from_dict``), over the chains λ̂ was computed from
     (:func:`trace_draws`; the chain coordinate keeps their indices in the run); the resolved
     settings, n, nβ and the chains dropped are the posterior group's attributes. Needs ``pip
-    install arviz-base``. A one-line ``ValueError`` when every chain was dropped."""
+    install arviz-base``. A one-line ``ValueError`` when every chain was dropped, or for anything
+    but one estimate's result."""
+    if not all(hasattr(result, field) for field in ("trace", "estimate", "config")):
+        along = hasattr(result, "results")
+        raise ValueError(f"to_inference_data takes one estimate's result (an LLCResult), got {type(result).__name__}"
+                         + ("; an along-training result holds one per checkpoint: result.results[k]" if along else ""))
     kept = kept_chains(result)
     if not len(kept):
         raise ValueError("every chain was dropped from λ̂ (result.diverged), so there are no draws of the estimate to "
