@@ -77,7 +77,7 @@ def _number(text: str) -> float:
 
 def test_the_readme_states_the_same_defaults():
     bare = re.search(r"`LLCConfig\(\)` in Python has its own: (\w+), (\d+) chains × ([\d,]+) draws, burn-in "
-                     r"draws/4, thin (\d+),\s+γ = ([\d.]+), (float\d+)", README)
+                     r"draws/4 \([^)]*\), thin (\d+),\s+γ = ([\d.]+), (float\d+)", README)
     config = LLCConfig()
     assert bare is not None
     assert (bare[1].lower(), _number(bare[2]), _number(bare[3]), _number(bare[4]), _number(bare[5]), bare[6]) == (
