@@ -29,6 +29,7 @@ from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import announce_phase
+from sltlab.estimators.start_spread import burn_in_for_lag, measured_spectrum
 
 
 def why_restrictions_not_batched(config: LLCConfig, restrictions: Sequence) -> str | None:
@@ -73,19 +74,25 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     check_loss_shape(full, bases[0], whole)
     check_memory(len(adapters) * config.chains, bases[0].numel(), config.draws, dtype, device)
     localize = localizer(config.localize_at)
-    groups = []
+    groups, lags = [], []
     for adapter, base in zip(adapters, bases):
         announce_phase(f"localising and choosing the step of {', '.join(adapter.names)}", enabled=progress)
         localization = localize(adapter, adapter.flatten().to(device=device, dtype=torch.float64), whole)
         mask = restriction_mask(full, adapter).to(device)
         center = base.clone()
         center[mask.bool()] = localization.center
+        posterior = LocalPosterior(adapter, resolved.nbeta, resolved.localization, localization.center.to(dtype))
         if resolved.step_size is None:
-            posterior = LocalPosterior(adapter, resolved.nbeta, resolved.localization, localization.center.to(dtype))
             step_size, rule = SAMPLERS["sgld"].step_size_rule(posterior, batches, resolved, generator)
         else:
             step_size, rule = resolved.step_size, "given"
+        lags.append(_burn_in_for_lag(posterior, batches, resolved, step_size) if config.burnin is None else None)
         groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
+    burnin, lag_note = max((lag for lag in lags if lag is not None), key=lambda lag: lag[0],
+                           default=(resolved.burnin, None))
+    if burnin > resolved.burnin:   # the restrictions share one run, so the longest burn-in one needs
+        inputs = inputs._replace(resolved=replace(resolved, burnin=burnin))
+        lag_note = f"{lag_note}; the restrictions sampled together share the longest burn-in any one needs"
     notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead,
     try:
         results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress)
@@ -94,10 +101,19 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     gained = full.notes[len(initial_notes):]   # what evaluating the whole module added (chain by chain)
     restrictions = restriction if isinstance(restriction, list) else [restriction] * len(adapters)
     results = [replace(result, notes=adapter.notes + tuple(note for note in gained if note not in result.notes)
-                       + result.notes, parameters=adapter.names,
+                       + result.notes + ((lag_note,) if lag_note else ()), parameters=adapter.names,
                        restricted_to=restriction_label(chosen))
                for result, adapter, chosen in zip(results, adapters, restrictions)]
     return remedies_not_applied(results, resolved, "the restrictions share one batched run", EXTEND_INSTEAD)
+
+
+def _burn_in_for_lag(posterior: LocalPosterior, batches, resolved: LLCConfig, step_size: float) -> tuple | None:
+    """(burn-in, note) a restriction's chains from w* would take alone (:func:`burn_in_for_lag`),
+    or None where its spectrum cannot be measured (the check after the run says why)."""
+    spectrum, _ = measured_spectrum(posterior, batches, resolved.seed, resolved.burnin + resolved.draws * resolved.thin,
+                                    resolved.chains)
+    return None if spectrum is None else burn_in_for_lag(spectrum, resolved.localization, step_size, resolved.draws,
+                                                         resolved.thin, resolved.burnin)
 
 
 def restriction_label(restriction) -> str | tuple[str, ...] | None:

@@ -112,18 +112,20 @@ class Spectrum(NamedTuple):
 
 
 def spectrum_at_center(posterior: LocalPosterior, rows: Any, coordinates: Tensor | None, generator: torch.Generator,
-                       exact_up_to: int = MAX_METRIC_PARAMETERS) -> Spectrum:
+                       exact_up_to: int = MAX_METRIC_PARAMETERS, pull_rows: Any = None) -> Spectrum:
     """:class:`Spectrum` of the loss on ``rows`` at w*, over ``coordinates`` (all when None): from
     the whole Hessian's eigendecomposition up to ``exact_up_to`` coordinates, beyond from Gauss
     quadrature of its spectral measure (:mod:`sltlab.estimators.lanczos`), ``QUADRATURE_STEPS``
     Lanczos steps from each of ``QUADRATURE_PROBES`` random starts (the spread term, weighted to
     estimate its sum over all directions) and from the gradient's direction (the pull term, exact
-    for polynomials of degree below twice the steps)."""
+    for polynomials of degree below twice the steps). The gradient is taken on ``pull_rows`` (all
+    the data; ``rows`` when None): the chains drift by the gradient of the whole loss, and a
+    subsample's own gradient at a full-data minimum is noise that the model would read as a pull."""
     center = posterior.center
     dim = center.shape[-1]
     count = dim if coordinates is None else len(coordinates)
     nbeta, gamma = float(posterior.nbeta), posterior.localization
-    _, gradient = mean_loss_and_gradient(posterior.loss, center.unsqueeze(0), rows)
+    _, gradient = mean_loss_and_gradient(posterior.loss, center.unsqueeze(0), rows if pull_rows is None else pull_rows)
     gradient = gradient[0] if coordinates is None else gradient[0, coordinates]
     if count <= exact_up_to:
         values, vectors = torch.linalg.eigh(loss_hessian(posterior.loss, center, rows, coordinates))
@@ -165,7 +167,8 @@ def measured_spectrum(posterior: LocalPosterior, batches: Batches, seed: int, st
                           f"is made up to {QUADRATURE_SHARE:g}); a longer run, or MALA, avoids the question")
     generator = torch.Generator(center.device).manual_seed(seed)
     try:
-        return spectrum_at_center(posterior, batches.subsample(SPREAD_ROWS, generator), coordinates, generator), None
+        return spectrum_at_center(posterior, batches.subsample(SPREAD_ROWS, generator), coordinates, generator,
+                                  pull_rows=batches.full()), None
     except (RuntimeError, torch.linalg.LinAlgError) as error:
         said = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return None, f"the start-lag check (BurnInWarning) was not made: the Hessian at w* could not be taken ({said})"
