@@ -149,8 +149,10 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False
     if moved is not None and alive.any() and not moved[alive].any():   # no estimate: not a draw away from w*
-        why = "never left w*" + (": every move it proposed was rejected" if acceptance is not None else "")
-        reasons.update({int(c): why for c in np.flatnonzero(alive)})
+        for chain in np.flatnonzero(alive):   # accepted moves that left w* unchanged are below its rounding
+            rejected = acceptance is not None and not acceptance[chain] > 0
+            reasons[int(chain)] = "never left w*" + (": every move it proposed was rejected" if rejected else
+                                                     ": its steps are below the rounding of w*")
         alive[:] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
     dropped, reasons = sorted(reasons), dict(sorted(reasons.items()))

@@ -8,6 +8,7 @@ theory and to a sampler.
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from typing import Iterable, Sequence
 
@@ -114,7 +115,11 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
         try:
             expression = parse_expr(K, transformations=standard_transformations + (convert_xor,))
         except Exception as error:  # the parser raises many kinds of error on malformed text
-            raise ValueError(f"cannot parse the potential {shown(K)}: {type(error).__name__}") from None
+            named = sorted({name for name in re.findall(r"[A-Za-z_]\w*", K) if keyword.iskeyword(name) or
+                            name in vars(sympy)})   # gamma, beta, S, N, Q, lambda: sympy's or Python's own
+            reserved = (f" ({', '.join(named)}: a name sympy or Python keeps for itself, not a variable; call the "
+                        "variables w1, w2, …)") if named else ""
+            raise ValueError(f"cannot parse the potential {shown(K)}: {type(error).__name__}{reserved}") from None
     elif isinstance(K, sympy.Basic):
         expression = K
     else:

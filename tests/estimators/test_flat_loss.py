@@ -34,9 +34,11 @@ def test_constant_draws_of_chains_that_moved_are_a_flat_loss_and_otherwise_no_es
         assert not still.flat and still.mean == -0.25 and still.standard_error is None
         assert "R-hat could not be computed" in mixing_concern(still)
     stuck = llc_from_gaps(constant, 10.0, moved=np.zeros(4, dtype=bool))   # no chain left w*: no estimate
-    assert stuck.mean is None and stuck.diverged_chains == [0, 1, 2, 3] and stuck.divergence[0] == "never left w*"
-    rejected = llc_from_gaps(constant, 10.0, acceptance=np.zeros(4), moved=np.zeros(4, dtype=bool))
-    assert rejected.divergence[3] == "never left w*: every move it proposed was rejected"
+    assert stuck.mean is None and stuck.diverged_chains == [0, 1, 2, 3]
+    assert stuck.divergence[0] == "never left w*: its steps are below the rounding of w*"
+    rejected = llc_from_gaps(constant, 10.0, acceptance=np.array([0.0, 0.0, 0.0, 0.85]), moved=np.zeros(4, dtype=bool))
+    assert rejected.divergence[0] == "never left w*: every move it proposed was rejected"
+    assert rejected.divergence[3] == "never left w*: its steps are below the rounding of w*"   # accepted, unmoved
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def test_peer_row_times_a_fresh_process_and_divides_the_peer_seconds(capsys):
     assert "end to end" in text and "ok" in text and "MISSED" in text
     assert "not computed" in format_peer({key: value for key, value in row.items() if key != "speed_ups"})
     assert main(["bench", "--only", "peer", "--repeats", "1", "--peer-seconds", "0", "1"]) == 2
-    assert "--peer-seconds must be two positive numbers" in capsys.readouterr().err
+    assert "--peer-seconds must be two positive, finite numbers" in capsys.readouterr().err
 
 
 def test_a_peer_command_is_timed_in_turn_and_its_sampling_seconds_read_from_its_output(capsys):

@@ -15,7 +15,8 @@ from sltlab.verification.suite.cases import (CASES, EXACT_TOLERANCE, FAMILIES, C
 from sltlab.verification.suite.report import write_report
 from sltlab.verification.suite.runner import run_suite
 from sltlab.verification.suite.table import failure_reason
-from sltlab.verification.suite import multiplicity_shortfall
+from sltlab.verification.suite import multiplicity_shortfall, outside_band
+from sltlab.verification.suite.gates import band_floor
 from sltlab.verification.suite.problems import normal_crossing_problem
 from sltlab.verification.suite import false_failure_rate, gates
 
@@ -128,6 +129,12 @@ def test_accuracy_gate_is_lambda_plus_band_bias_and_k_standard_errors():
     assert gates(_line(8.21, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
     assert not gates(_line(8.19, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
     assert not gates(_line(10.81, 0.1, m=3), TOLERANCE)["accuracy"]["passed"]
+
+
+def test_the_band_ends_at_zero_where_the_multiplicity_shortfall_exceeds_lambda():
+    # nβ = 1 + 10⁻⁷: (m − 1)/log nβ ≈ 10⁷ had made the band [−10⁷, λ], which accepts any λ̂ below λ
+    assert band_floor(3.5, 2, 1 + 1e-7) == 0.0 and band_floor(10.0, 3, math.e ** 2) == pytest.approx(9.0)
+    assert outside_band(-1.0, 3.5, 2, 1 + 1e-7) == pytest.approx(1.0 / 3.5)
 
 
 def test_accuracy_gate_is_the_finite_n_truth_plus_minus_k_se_and_budget_only():

@@ -22,11 +22,17 @@ HUGE_SEED = str(2 ** 70)
     (["dynamics", "grokking", "--seeds", "0", HUGE_SEED], "a seed is an integer from 0"),      # after seed 0 trained
     (["bench", "--only", "curve", "--checkpoints", "0"], "need at least 2 checkpoints, got 0"),   # had run 60
     (["bench", "--only", "along", "--checkpoints", "1"], "need at least 2 checkpoints, got 1"),   # named chains too
+    (["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--reference", "--localization", "0"],
+     "--reference (blocked Gibbs) needs γ > 0"),                                                 # had left it out
+    (["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--reference", "--batch-size", "10"],
+     "and the full data: no --batch-size"),
     (["estimate", "volume", "(w1+w2)**2", "--box", "1000"], "the fit is not settled"),        # had read 0.566, m 2
     (["verify", "--only", ""], "--only '' keeps every case"),                                  # had run the suite
     (["dynamics", "bayes", "--model", "tms", "--data", "sampled", "--n-max", "1e12"], "at most 1,000,000"),
     (["theory", "report", "--out", ""], "an output folder is a path, not ''"),                   # had written into .
     (["theory", "poly", "nan*w1**2"], "has a coefficient that is not a finite number"),         # "has no variables"
+    (["theory", "poly", "gamma**2"], "(gamma: a name sympy or Python keeps for itself, not a variable"),  # "TypeError"
+    (["dynamics", "saddle", "--init-scale", "0"], "the init scale must be positive and finite, got 0.0"),  # named none
 ])
 def test_a_bad_number_is_one_line_and_exit_2(argv, said, tmp_path):
     argv = argv + (["--out", str(tmp_path / "out")] if argv[0] == "dynamics" else [])

@@ -61,6 +61,16 @@ def test_all_chains_diverging_is_reported_not_inf(capsys):
     assert result["llc_per_chain"] == [None, None, None]
 
 
+def test_chains_that_never_left_w_star_are_said_so_not_diverged(capsys):
+    # at nβ = 10³⁰ MALA's tuned step (6·10⁻⁴⁴) moves nothing: "ALL CHAINS DIVERGED. Lower --step-size" had misled
+    argv = ["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--n", "1000", "--draws", "200", "--burnin",
+            "100", "--chains", "4", "--nbeta", "1e30", "--dtype", "float64"]
+    assert main(argv) == 1
+    said = capsys.readouterr().out
+    assert "NO CHAIN LEFT w*: no estimate; chain 0 never left w*: its steps are below the rounding of w*" in said
+    assert "DIVERGED" not in said
+
+
 def test_text_output_names_the_pieces(capsys):
     assert main(["estimate", "poly", "w1**2", "--chains", "4", "--draws", "500"]) == 0
     text = capsys.readouterr().out

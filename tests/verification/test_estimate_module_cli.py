@@ -37,6 +37,13 @@ class Gated(nn.Module):
 def gated():
     torch.manual_seed(0)
     return Gated()
+
+def quitting():
+    raise SystemExit(5)
+
+def chatty():
+    print("built by the model file")
+    return build()
 """
 SHORT = ["--chains", "2", "--draws", "60", "--burnin", "10", "--step-size", "1e-3", "--localize-at", "true_parameter",
          "--sampler", "sgld", "--seed", "3"]
@@ -165,6 +172,7 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
     (["--model", "{f}/net.py:broken"], "--model: RuntimeError: no weights here (line 12 of net.py) in broken()"),
     (["--model", "{f}/unimportable.py:build"], "--model: ModuleNotFoundError: No module named "
                                                "'sltlab_no_such_module' (line 1 of unimportable.py) while"),
+    (["--model", "{f}/net.py:quitting"], "--model: SystemExit: 5 (line 27 of net.py) in quitting()"),   # had exit 5
     (["--out", "{f}/curve"], "--out writes the curve along several --checkpoint files; one estimate has no curve"),
     (["--data", "{f}/step5.pt"], "--data {f}/step5.pt holds a dict: save a tuple of tensors"),
     (["--data", "{f}/final.pt"], "the tensors have different numbers of rows (0.weight 4, 0.bias 4, 2.weight 1"),
@@ -203,3 +211,8 @@ def _named(text: str, names: dict) -> str:
     for key, value in names.items():
         text = text.replace(key, value)
     return text
+
+
+def test_under_json_what_the_model_file_prints_goes_to_stderr(files, capsys):
+    code, result, error = _run(capsys, "--model", f"{files[0]}/net.py:chatty", "--data", f"{files[0]}/data.pt", *SHORT)
+    assert result is not None and "built by the model file" in error   # it had come before the JSON on stdout

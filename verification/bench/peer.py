@@ -16,6 +16,7 @@ to end, 30× in sampling alone).
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -47,14 +48,19 @@ def peer_row(repeats: int, threads: int, peer_seconds: tuple[float, float] | Non
     """Medians over ``repeats`` fresh processes of the whole job's seconds and its sampling
     seconds; with ``peer_command`` the peer's, timed in turn with sltlab's, and with either that
     or ``peer_seconds`` (whole, sampling) the speed-ups over the peer."""
-    if peer_seconds is not None and not all(seconds > 0 for seconds in peer_seconds):
-        raise ValueError(f"--peer-seconds must be two positive numbers (whole, sampling), got {peer_seconds}")
+    if peer_seconds is not None and not all(0 < seconds < math.inf for seconds in peer_seconds):
+        raise ValueError(f"--peer-seconds must be two positive, finite numbers (whole, sampling), got {peer_seconds}")
+    if peer_seconds is not None and peer_seconds[1] > peer_seconds[0]:
+        raise ValueError(f"--peer-seconds gives the peer's sampling ({peer_seconds[1]:g} s) as longer than its whole "
+                         f"process ({peer_seconds[0]:g} s): give whole, then sampling")
     if peer_seconds is not None and peer_command is not None:
         raise ValueError("give the peer's seconds or its command, not both")
     try:
-        re.compile(peer_sampling_regex)
+        groups = re.compile(peer_sampling_regex).groups
     except re.error as error:
         raise ValueError(f"--peer-sampling-regex {peer_sampling_regex!r} is no regular expression: {error}") from None
+    if groups < 1:
+        raise ValueError(f"--peer-sampling-regex {peer_sampling_regex!r} has no group: put the seconds in (…)")
     whole, sampling, peer_whole, peer_sampling = [], [], [], []
     for _ in range(repeats):
         if peer_command is not None:
@@ -63,7 +69,7 @@ def peer_row(repeats: int, threads: int, peer_seconds: tuple[float, float] | Non
             found = re.search(peer_sampling_regex, done.stdout + done.stderr)
             if found is None:
                 raise ValueError(f"the peer's output has no match for --peer-sampling-regex {peer_sampling_regex!r}")
-            peer_sampling.append(float(found.group(1)))
+            peer_sampling.append(_seconds(found.group(1), peer_sampling_regex))
         seconds, done = _timed([sys.executable, "-c", _LAUNCH, "estimate", *JOB, "--threads", str(threads)])
         whole.append(seconds)
         sampling.append(float(json.loads(done.stdout)["sampling_seconds"]))
@@ -97,3 +103,17 @@ def format_peer(row: dict) -> str:
         lines.append(f"  {label}: peer {row[f'peer_{part}_seconds']:.1f} s ({row['peer_timed']}), "
                      f"{row['speed_ups'][part]:.1f}× faster (target ≥ {target:g}×: {verdict})")
     return "\n".join(lines)
+
+
+def _seconds(text: str, regex: str) -> float:
+    """The peer's sampling seconds as its output gives them: a positive, finite number, or a one-line
+    ``ValueError`` (an infinite or zero time would read as an infinite or zero speed-up)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"--peer-sampling-regex {regex!r} matched {text!r} in the peer's output, not a number of "
+                         "seconds") from None
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"the peer's sampling time read by --peer-sampling-regex {regex!r} is {text}: it must be a "
+                         "positive, finite number of seconds")
+    return seconds

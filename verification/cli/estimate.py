@@ -129,8 +129,7 @@ def add_estimate_commands(commands) -> None:
                                     help="also compute the exact finite-temperature LLC nβ·E[ΔL] at the same centre, "
                                          "nβ and γ by blocked Gibbs sampling, and judge λ̂ against it (default: off)")),
                *sampling_options(DLN_ESTIMATE_DEFAULTS, "deep linear networks", rows_n=DLN_DEFAULTS.n))
-    subcommand(estimators, "poly", "LLC of a potential K(w) at w* = 0, beside the Newton-polyhedron λ",
-               _estimate_poly,
+    subcommand(estimators, "poly", "LLC of a potential K(w) at w* = 0, beside the Newton-polyhedron λ", _estimate_poly,
                ("potential", dict(help='K(w) as a sympy expression, e.g. "w1**2*w2**2"')),
                ("--vars", dict(nargs="+", metavar="NAME", help="variables (default: all symbols)")),
                *sampling_options(POTENTIAL_DEFAULTS, "potentials"))
@@ -180,16 +179,17 @@ def _estimate_dln(args) -> Result:
     use_threads(args.threads)
     _check_counts(args)
     config = _config(args, DLN_DEFAULTS.config)
-    one_size_only = [option for option, given in (("--batch-size", args.batch_size is not None),
-                                                  ("--fluctuation", args.fluctuation),
-                                                  ("--temperatures", args.temperatures is not None),
-                                                  ("--calibrate", args.calibrate), ("--nbeta", args.nbeta is not None))
-                     if given]
+    one_size_only = [option for option, given in (
+        ("--batch-size", args.batch_size is not None), ("--fluctuation", args.fluctuation),
+        ("--temperatures", args.temperatures is not None), ("--calibrate", args.calibrate),
+        ("--nbeta", args.nbeta is not None)) if given]
     if args.sizes is not None and args.n is not None:
         raise ValueError("give the sample size by either --n or --sizes, not both")
     if args.sizes is not None and len(set(args.sizes)) < len(args.sizes):
         raise ValueError(f"--sizes repeats a sample size, got {args.sizes}: the extrapolation needs different ones")
     rows_needed = args.batch_size is not None or args.fluctuation
+    if args.reference and (rows_needed or not config.localization > 0):   # it had been left out, unsaid
+        raise ValueError("--reference (blocked Gibbs) needs γ > 0 and the full data: no --batch-size or --fluctuation")
     sizes = sorted(set(args.sizes or [args.n or (DLN_DEFAULTS.n if rows_needed else DLN_ESTIMATE_DEFAULTS.n)]))
     if sizes[0] < 2:
         raise ValueError(f"every sample size must be at least 2, got {sizes[0]}")

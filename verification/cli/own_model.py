@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
 from sltlab.estimators.config import LOCALIZATIONS, METRICS, SAMPLER_NAMES
@@ -73,6 +74,13 @@ def add_module_command(estimators) -> None:
 
 
 def _estimate_module(args) -> Result:
+    """The module command; under --json what the user's code prints goes to stderr, so that stdout
+    holds the one JSON object."""
+    with redirect_stdout(sys.stderr) if args.json else nullcontext():
+        return _estimate_own_module(args)
+
+
+def _estimate_own_module(args) -> Result:
     from sltlab.estimators import estimate_llc
     from sltlab.verification.cli.own_model_files import load_data, load_model
 

@@ -32,7 +32,7 @@ def load_model(spec: str) -> nn.Module:
     sys.path.insert(0, str(path.resolve().parent))
     try:
         loader_spec.loader.exec_module(source)
-    except Exception as error:
+    except (Exception, SystemExit) as error:   # sys.exit() in the file: its code is no answer of sltlab's
         raise ValueError(f"--model: {_raised(error, path)} while {path} was run") from error
     finally:
         sys.path.remove(str(path.resolve().parent))
@@ -42,7 +42,7 @@ def load_model(spec: str) -> nn.Module:
     if callable(model) and not isinstance(model, nn.Module):
         try:
             model = model()
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise ValueError(f"--model: {_raised(error, path)} in {name}()") from error
     if not isinstance(model, nn.Module):
         raise ValueError(f"--model: {spec} gives a {type(model).__name__}, not a torch.nn.Module")

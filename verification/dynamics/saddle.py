@@ -99,8 +99,10 @@ class SaddleSetup:
                              f"{list(self.widths)}: give at most {min(self.widths)} singular values")
         if not all(0 < s < math.inf for s in self.teacher_values) or not self.teacher_values:
             raise ValueError(f"the teacher needs positive, finite singular values, got {list(self.teacher_values)}")
-        if not all(v is None or 0 < v < math.inf for v in (self.init_scale, self.learning_rate, self.rank_tolerance)):
-            raise ValueError("init scale, learning rate and rank tolerance must be positive and finite")
+        for name, value in (("init scale", self.init_scale), ("learning rate", self.learning_rate),
+                            ("rank tolerance", self.rank_tolerance)):
+            if not (value is None or 0 < value < math.inf):
+                raise ValueError(f"the {name} must be positive and finite, got {value}")
         if self.plateau_sampler not in (None, *PLATEAU_SAMPLERS):
             raise ValueError(f"the plateau sampler is one of {', '.join(PLATEAU_SAMPLERS)}, "
                              f"got {self.plateau_sampler!r}")

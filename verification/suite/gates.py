@@ -35,9 +35,15 @@ def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
     return (multiplicity - 1) / math.log(nbeta)
 
 
+def band_floor(lam: float, multiplicity: int, nbeta: float) -> float:
+    """The band's lower end λ − (m − 1)/log nβ, at least 0 (no LLC is negative): near nβ = 1 the
+    shortfall grows without bound, and the band would accept any λ̂ below λ."""
+    return max(lam - multiplicity_shortfall(multiplicity, nbeta), 0.0)
+
+
 def outside_band(estimate: float, lam: float, multiplicity: int, nbeta: float) -> float:
-    """Distance from λ̂ to [λ − (m − 1)/log nβ, λ] relative to λ (0 inside the band)."""
-    low = lam - multiplicity_shortfall(multiplicity, nbeta)
+    """Distance from λ̂ to [λ − (m − 1)/log nβ, λ] (:func:`band_floor`) relative to λ (0 inside it)."""
+    low = band_floor(lam, multiplicity, nbeta)
     return max(low - estimate, estimate - lam, 0.0) / lam
 
 

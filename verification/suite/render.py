@@ -42,7 +42,11 @@ def render_estimate(summary: dict[str, Any]) -> str:
         lines = [summary["problem"] + f"  (d = {summary['dim']}; λ̂ extrapolated to nβ → ∞ from n = {sizes})"]
     else:
         lines = [summary["problem"] + f"  (d = {summary['dim']}, n = {summary['n']}, nβ = {config['nbeta']:.5g})"]
-    if summary["llc_mean"] is None:
+    reasons = summary.get("divergence") or {}
+    if summary["llc_mean"] is None and reasons and all(why.startswith("never left w*") for why in reasons.values()):
+        chain, why = next(iter(reasons.items()))   # no chain diverged: a smaller step would not help
+        lines.append(f"  NO CHAIN LEFT w*: no estimate; chain {chain} {why} (step {config['step_size']:.3g}).")
+    elif summary["llc_mean"] is None:
         lines.append(f"  ALL {config['chains']} CHAINS DIVERGED: no estimate. Lower --step-size "
                      f"(was {config['step_size']:.3g}).")
     else:

@@ -16,7 +16,7 @@ from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.models.tanh_network import TanhNetwork
 from sltlab.verification.reference.dln_gibbs import reference_llc_and_elasticity
-from sltlab.verification.suite.gates import multiplicity_shortfall, outside_band
+from sltlab.verification.suite.gates import band_floor, outside_band
 from sltlab.verification.suite.problems import Problem
 
 REFERENCE_CHAINS, REFERENCE_SWEEPS = 8, 2000   # the Gibbs truth's SE is then a small part of the gate's
@@ -70,7 +70,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         "rel_error": None if lam is None or estimate.mean is None else (estimate.mean - lam) / lam,
         "rel_error_outside_band": None if lam is None or estimate.mean is None else outside_band(
             estimate.mean, lam, exact.multiplicity, config.nbeta),
-        "band": None if lam is None else [lam - multiplicity_shortfall(exact.multiplicity, config.nbeta), lam],
+        "band": None if lam is None else [band_floor(lam, exact.multiplicity, config.nbeta), lam],
         "rhat": estimate.rhat,
         "ess": estimate.ess,
         "drift_z": estimate.drift,
