@@ -68,9 +68,16 @@ def state_of(value: Any, what: str) -> Checkpoint:
     for key in STATE_KEYS:
         state = value.get(key)
         if isinstance(state, Mapping) and state and all(isinstance(item, Tensor) for item in state.values()):
-            step = next((value[name] for name in STEP_KEYS if isinstance(value.get(name), (int, float))), None)
-            return Checkpoint(dict(state), None if step is None else float(step))
+            step = next((step for name in STEP_KEYS if (step := _number(value.get(name))) is not None), None)
+            return Checkpoint(dict(state), step)
     raise ValueError(f"{what} is neither a state dict nor a checkpoint holding one under {', '.join(STATE_KEYS)}")
+
+
+def _number(value: Any) -> float | None:
+    """A recorded step as a number: an int or float, or a one-element tensor (``torch.tensor(step)``)."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        return float(value.item())
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
@@ -99,15 +106,25 @@ def _common_prefix(keys) -> str | None:
 
 def opened(checkpoints: Sequence) -> list:
     """The checkpoints with every file read, once, and every training checkpoint unwrapped into
-    the state dict it holds (:func:`state_of`); modules as they are."""
-    states = []
+    the state dict it holds (:func:`state_of`); modules as they are. Checkpoints whose recorded
+    steps do not increase in the order given are a one-line error: the curve would put each λ̂
+    at another point of training (a list of files sorted as text puts step200 before step60)."""
+    states, recorded = [], []
     for index, checkpoint in enumerate(checkpoints):
         what = f"checkpoint {index}"
         if isinstance(checkpoint, (str, os.PathLike)):
             what, checkpoint = f"{what} ({checkpoint})", saved_value(checkpoint, what)
         elif not isinstance(checkpoint, (nn.Module, Mapping)):
             raise ValueError(f"{what} is {type(checkpoint).__name__}: give modules, state dicts or files of them")
-        states.append(checkpoint if isinstance(checkpoint, nn.Module) else state_of(checkpoint, what).state)
+        opened_one = None if isinstance(checkpoint, nn.Module) else state_of(checkpoint, what)
+        states.append(checkpoint if opened_one is None else opened_one.state)
+        recorded += [(index, opened_one.step)] if opened_one is not None and opened_one.step is not None else []
+    later = next(((first, then) for first, then in zip(recorded, recorded[1:]) if not then[1] > first[1]), None)
+    if later is not None:
+        (first, step), (then, next_step) = later
+        raise ValueError(f"the checkpoints are not in training order: checkpoint {first} records step {step:g} and "
+                         f"checkpoint {then} step {next_step:g}; give them in the order of their steps (a list of "
+                         "files sorted as text puts step200 before step60)")
     return states
 
 

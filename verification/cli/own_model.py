@@ -195,12 +195,21 @@ def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], 
 
 
 def _steps(given: list[float] | None, recorded: list[float | None]) -> list[float]:
+    """The checkpoints' steps: ``--steps``, else those the files record, else their indices; files
+    of which only some record a step are refused, since their indices would mix with steps."""
     if given is not None and len(given) != len(recorded):
-        raise ValueError(f"--steps gives {len(given)} steps for {len(recorded)} checkpoints")
-    steps = given or (recorded if None not in recorded else [float(index) for index in range(len(recorded))])
+        raise ValueError(f"--steps gives {len(given)} step{'s' if len(given) != 1 else ''} for {len(recorded)} "
+                         "checkpoints")
+    missing = [str(index) for index, step in enumerate(recorded) if step is None]
+    if given is None and 0 < len(missing) < len(recorded):
+        raise ValueError(f"checkpoint {', '.join(missing)} records no training step while the others do: give every "
+                         "checkpoint's step with --steps")
+    steps = given or (recorded if not missing else [float(index) for index in range(len(recorded))])
     increasing = all(later > earlier for earlier, later in zip(steps, steps[1:]))
     if not all(math.isfinite(step) for step in steps) or min(steps) < 0 or not increasing:
-        raise ValueError(f"the checkpoints' steps must be finite, non-negative and increasing, got {steps}")
+        order = "" if given or missing else (": give the files in the order of their steps (a shell glob sorts "
+                                             "step200 before step60)")
+        raise ValueError(f"the checkpoints' steps must be finite, non-negative and increasing, got {steps}{order}")
     return steps
 
 

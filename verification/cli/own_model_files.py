@@ -45,7 +45,9 @@ def load_model(spec: str) -> nn.Module:
         except (Exception, SystemExit) as error:
             raise ValueError(f"--model: {_raised(error, path)} in {name}()") from error
     if not isinstance(model, nn.Module):
-        raise ValueError(f"--model: {spec} gives a {type(model).__name__}, not a torch.nn.Module")
+        kind = type(model).__name__
+        article = "an" if kind[0] in "aeiouAEIOU" else "a"
+        raise ValueError(f"--model: {spec} gives {article} {kind}, not a torch.nn.Module")
     return model
 
 
