@@ -4,6 +4,8 @@ quarter of the draws, and λ̂ told apart from zero (Vehtari, Gelman, Simpson, C
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from sltlab.estimators.llc import LLCEstimate
 
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
@@ -20,6 +22,14 @@ HMC_ACROSS = "; where the model is cheap to evaluate, HMC, as the sampler or the
 MIXING_REMEDIES = {"mala": TUNED_STEP.format("MALA", HMC_ACROSS),
                    "hmc": TUNED_STEP.format("HMC", ""), "slice": "run more draws or chains"}
 STEP_REMEDY = "run more draws or chains (or calibrate the step size, where it was not)"
+
+
+MIXING_FAILED = "the chains fail the mixing gate"   # how the mixing warning begins, to tell it from the others
+
+
+def other_warnings(warnings: Sequence[str]) -> list[str]:
+    """An estimate's warnings less the mixing gate's (:func:`mixing_concern`)."""
+    return [warning for warning in warnings if not warning.startswith(MIXING_FAILED)]
 
 
 def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | None:
@@ -58,7 +68,7 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
                         "far enough from w* to feel the loss (a step too small for the run, or too few draws)")
     if not failures:
         return None
-    return (f"the chains fail the mixing gate: {' and '.join(failures)}, so λ̂ and its standard error are not yet "
+    return (f"{MIXING_FAILED}: {' and '.join(failures)}, so λ̂ and its standard error are not yet "
             f"to be trusted; {remedy}")
 
 

@@ -219,3 +219,20 @@ def _named(text: str, names: dict) -> str:
 def test_under_json_what_the_model_file_prints_goes_to_stderr(files, capsys):
     code, result, error = _run(capsys, "--model", f"{files[0]}/net.py:chatty", "--data", f"{files[0]}/data.pt", *SHORT)
     assert result is not None and "built by the model file" in error   # it had come before the JSON on stdout
+
+
+def test_a_checkpoint_s_warnings_are_printed_and_a_stage_read_from_it_says_so():
+    from sltlab.verification.cli.own_model import _curve_lines
+
+    moved = "localising moved w* by 187 …: the estimate is of the empirical minimum, not of the point given"
+    rows = [{"llc": value, "standard_error": 0.1, "rhat": 1.0, "ess": 400.0, "mixed": True, "warnings": warned}
+            for value, warned in ((3.2, [moved]), (4.5, []), (4.6, []), (5.0, []), (5.6, []))]
+    curve = {"restricted_to": None, "note": "sampled together", "checkpoints": rows, "unmixed_checkpoints": 0,
+             "shared_notes": [], "stages_not_read": None,
+             "stages": [{"step": 0.0, "direction": "rise", "window_start": 0.0, "window_end": 20.0,
+                         "level_before": 3.2, "level_after": 4.5},
+                        {"step": 200.0, "direction": "rise", "window_start": 60.0, "window_end": 2000.0,
+                         "level_before": 4.5, "level_after": 5.6}]}
+    lines = _curve_lines(curve, [0.0, 20.0, 60.0, 200.0, 2000.0])
+    assert f"warning at step 0: {moved}" in lines   # the table had shown only a count
+    assert lines[-2].endswith("; read from flagged checkpoints (steps 0)") and lines[-1].endswith("to 5.6")

@@ -12,6 +12,7 @@ from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
 from sltlab.estimators.config import LOCALIZATIONS, METRICS, SAMPLER_NAMES
+from sltlab.estimators.gate import other_warnings
 from sltlab.estimators.result_text import shown
 from sltlab.verification.cli.command import Result, folder, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
@@ -170,6 +171,8 @@ def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
     lines += [f"{step:>10g}  {shown(row['llc']):>10}  {shown(row['standard_error']):>9}  "
               f"{shown(row['rhat'], 3):>6}  {_whole(row['ess']):>6}  "
               f"{len(row['warnings'])}" for step, row in zip(steps, curve["checkpoints"])]
+    lines += [f"warning at step {step:g}: {warning}" for step, row in zip(steps, curve["checkpoints"])
+              for warning in other_warnings(row["warnings"])]
     lines += [f"note, at every checkpoint: {note}" for note in curve["shared_notes"]]
     if curve["unmixed_checkpoints"]:
         lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat above "
@@ -177,8 +180,17 @@ def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
                      "SE, and stages read from them, are not yet to be trusted; run more --draws or --chains")
     lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
               f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
+              + _flagged_in(stage, steps, curve["checkpoints"])
               for stage in curve["stages"]] or [f"stages: {curve['stages_not_read'] or 'none found'}"]
     return lines
+
+
+def _flagged_in(stage: dict, steps: list[float], rows: list[dict]) -> str:
+    """Which checkpoints in a boundary's window fail the mixing gate or carry another warning: the
+    boundary is read from them, so it is no firmer than they are."""
+    flagged = [f"{step:g}" for step, row in zip(steps, rows) if stage["window_start"] <= step <= stage["window_end"]
+               and (not row["mixed"] or other_warnings(row["warnings"]))]
+    return f"; read from flagged checkpoints (steps {', '.join(flagged)})" if flagged else ""
 
 
 def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], str | None]:

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.transforms import blended_transform_factory
 from matplotlib.ticker import NullFormatter
 
+from sltlab.estimators.gate import other_warnings
 from sltlab.verification.figure_style import new_figure, save
 
 SETTING_COLOURS = ("tab:purple", "tab:green", "tab:orange", "tab:brown", "tab:pink")
@@ -197,15 +198,17 @@ def _seed_curves(ax, study: dict[str, Any]) -> None:
 
 def plot_llc_along(curves: Sequence[dict[str, Any]], path: str | Path, title: str) -> Path:
     """One panel per curve (``sltlab estimate module`` along checkpoints, one curve per
-    restriction): λ̂ ± 2 SE at each checkpoint against its training step (symmetric log scale),
-    the checkpoints whose chains fail the mixing gate as open red circles, and each stage boundary
+    restriction): λ̂ ± 2 SE at each checkpoint against its training step (a symmetric log scale
+    where the steps span a decade or more, else linear), the checkpoints whose chains fail the
+    mixing gate as open red circles, those carrying another warning as open purple triangles,
+    those without an estimate as red crosses at 0 (left out of the line), and each stage boundary
     ``detect_stages`` found (a dashed line) over its window (shaded; rises in blue, falls in
-    orange). Checkpoints without an estimate are left out of the line."""
+    orange)."""
     with new_figure(figsize=(8, 1 + 3.5 * len(curves)), layout="constrained") as fig:
         axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)[:, 0]
         for ax, curve in zip(axes, curves):
             _llc_curve(ax, curve)
-        axes[-1].set_xlabel("training step (symmetric log scale)")
+        axes[-1].set_xlabel("training step" + (" (symmetric log scale)" if axes[-1].get_xscale() == "symlog" else ""))
         axes[0].set_title(title, fontsize=11)
         return save(fig, path)
 
@@ -221,6 +224,14 @@ def _llc_curve(ax, curve: dict[str, Any]) -> None:
     if unmixed.any():
         ax.plot(steps[unmixed], mean[unmixed], "o", markersize=8, markerfacecolor="none", color="tab:red",
                 label=f"fails the mixing gate ({int(unmixed.sum())} of {len(steps)})")
+    warned = np.array([bool(other_warnings(row["warnings"])) for row in rows], dtype=bool)
+    if warned.any():
+        ax.plot(steps[warned], mean[warned], "^", markersize=9, markerfacecolor="none", color="tab:purple",
+                label=f"carries another warning ({int(warned.sum())} of {len(steps)}; see the text)")
+    missing = np.isnan(mean)
+    if missing.any():
+        ax.plot(steps[missing], np.zeros(int(missing.sum())), "x", color="tab:red", markersize=8,
+                label=f"no estimate ({int(missing.sum())} of {len(steps)}), drawn at 0")
     for direction, colour in (("rise", "tab:blue"), ("fall", "tab:orange")):
         found = [stage for stage in curve["stages"] if stage["direction"] == direction]
         for stage in found:
@@ -229,7 +240,8 @@ def _llc_curve(ax, curve: dict[str, Any]) -> None:
         if found:
             ax.plot([], [], color=colour, linestyle="--", label=f"{direction} boundary (its window shaded)")
     positive = steps[steps > 0]
-    ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+    if len(positive) and positive.max() >= 10 * positive.min():   # a decade or more: log-like, with 0 kept
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
     restricted = "every parameter" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}"
     stages = len(curve["stages"])
     ax.set_ylabel(r"$\hat\lambda$" + f"\n{restricted}")
