@@ -142,17 +142,16 @@ def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modul
 
 def refuse_shared_weights(checkpoints: Sequence) -> None:
     """A one-line ``ValueError`` when two opened checkpoints (:func:`opened`) hold the same weights
-    in memory: one module object twice, or state dicts sharing their tensors, as a list built by appending ``model`` or
-    ``model.state_dict()`` while it trains holds them. Every such checkpoint is the model as it is
-    now, so the curve would repeat its last λ̂ at every step."""
+    in memory: one module object twice, a module and its own state dict, or state dicts sharing
+    their tensors, as a list built by appending ``model`` or ``model.state_dict()`` while it trains
+    holds them. Every such checkpoint is the model as it is now, so the curve would repeat its last
+    λ̂ at every step."""
     seen: dict[tuple, int] = {}
-    for index, checkpoint in enumerate(checkpoints):
-        if isinstance(checkpoint, nn.Module):
-            key = (id(checkpoint),)
-        else:
-            key = tuple(value.data_ptr() for value in checkpoint.values() if isinstance(value, Tensor))
+    for index, checkpoint in enumerate(checkpoints):   # a module and its own state dict hold the same tensors
+        state = checkpoint.state_dict() if isinstance(checkpoint, nn.Module) else checkpoint
+        key = tuple(value.data_ptr() for value in state.values() if isinstance(value, Tensor))
         if key and seen.setdefault(key, index) != index:
-            raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, or "
-                             "state dicts of the model's own tensors), so both are the model as it is now: save "
-                             "copy.deepcopy(model) at each step, or state dicts of copies, "
+            raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, "
+                             "its state dict, or state dicts of its own tensors), so both are the model as it is "
+                             "now: save copy.deepcopy(model) at each step, or state dicts of copies, "
                              "{name: t.clone() for name, t in model.state_dict().items()}")

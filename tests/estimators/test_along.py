@@ -144,6 +144,8 @@ TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
     ([TRAINED] * 3, {}, r"^checkpoints 0 and 1 share their weights in memory \(the same module"),
     ([nn.Linear(3, 2).state_dict(), TRAINED.state_dict(), TRAINED.state_dict()], {"model": TRAINED},
      r"^checkpoints 1 and 2 share their weights .* state dicts of copies"),
+    ([nn.Linear(3, 2).state_dict(), TRAINED.state_dict(), TRAINED], {"model": TRAINED},
+     r"^checkpoints 1 and 2 share their weights in memory \(the same module, its state dict"),
     ([nn.Sequential(nn.Linear(3, 2))], {"restrict_to": ["0.weight", "0.*", "0"]},
      r"^restrict_to entries 1 \('0\.\*'\) and 2 \('0'\) select the same parameters \(0\.weight, 0\.bias\)"),
     (nn.Sequential(nn.Linear(3, 2)), {}, "checkpoints is one Sequential: give a list"),
