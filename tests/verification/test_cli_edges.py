@@ -16,6 +16,7 @@ HUGE_SEED = str(2 ** 70)
     (["dynamics", "saddle", "--init-scale", "1e400"], "must be positive and finite"),
     (["dynamics", "saddle", "--singular-values", "inf"], "positive, finite singular values"),   # NaN to integer
     (["dynamics", "grokking", "--weight-decay", "inf"], "need a finite learning rate"),
+    (["dynamics", "grokking", "--modulus", "100000"], "need 2 ≤ modulus ≤ 1,000"),   # had failed allocating 80 GB
     (["estimate", "dln", "--widths", "2", "2", "--rank", "1", "--nbeta", "1e39"], "exceeds float32's range"),
     (["estimate", "dln", "--widths", "2", "2", "--rank", "1", "--seed", HUGE_SEED], "a seed is an integer from 0"),
     (["verify", "--random", "1", "--seed", "-1"], "a seed is an integer from 0"),

@@ -37,6 +37,7 @@ from sltlab.verification.dynamics.grokking_along import (CURVE_CONFIG, CURVE_EXT
                                                          held_by_gamma, seed_curve)
 
 TARGET_SPEARMAN = 0.9   # for every seed's calibrated curve (reported for the sensitivity check's settings)
+MAX_MODULUS = 1000   # 10⁶ pairs, held and trained on at once: --modulus 100000 had failed allocating 80 GB
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ class GrokkingSetup:
     grokked_accuracy: float = 0.95
 
     def validate(self) -> None:
-        if self.modulus < 2 or not 0 < self.train_fraction < 1:
-            raise ValueError(f"need modulus ≥ 2 and 0 < train fraction < 1, got {self.modulus}, "
-                             f"{self.train_fraction}")
+        if not 2 <= self.modulus <= MAX_MODULUS or not 0 < self.train_fraction < 1:
+            raise ValueError(f"need 2 ≤ modulus ≤ {MAX_MODULUS:,} (every one of its modulus² pairs is held at once) "
+                             f"and 0 < train fraction < 1, got {self.modulus}, {self.train_fraction}")
         if min(self.embedding_dim, self.hidden, self.steps, self.early_every, self.checkpoint_every) < 1:
             raise ValueError("widths, steps and checkpoint intervals must be positive")
         if not (0 < self.learning_rate < math.inf and 0 <= self.weight_decay < math.inf):
