@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SubsetRandomSampler, default_collate
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SubsetRandomSampler,
+                              default_collate)
 
 from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, refuse_unstrided, stream_refusal
@@ -126,25 +127,30 @@ def _reads_differ(dataset: Dataset, collate) -> bool:
 
 def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]]:
     """``loader`` reading every row its sampler holds once, in index order, where its ``drop_last``
-    or a shuffled order (a ``RandomSampler`` or ``SubsetRandomSampler``) would make n or the rows'
-    order depend on torch's global random state; with a note, or as it is where neither applies
-    (samplers with replacement and a loader's own batch sampler included)."""
+    would leave rows out or a shuffled order (a ``RandomSampler`` or ``SubsetRandomSampler``) would
+    make the rows' order depend on torch's global random state; with a note, or as it is where
+    neither applies (an iterable dataset, samplers with replacement or without a length, and a
+    loader's own batch sampler included). The new loader keeps the loader's workers and their set-up."""
     sampler, batch_sampler = loader.sampler, loader.batch_sampler
-    if not isinstance(batch_sampler, BatchSampler) or batch_sampler.sampler is not sampler or getattr(
-            sampler, "replacement", False):
+    if (isinstance(loader.dataset, IterableDataset) or not isinstance(batch_sampler, BatchSampler)
+            or batch_sampler.sampler is not sampler or getattr(sampler, "replacement", False)
+            or not hasattr(sampler, "__len__")):
+        return loader, ()
+    shuffled = isinstance(sampler, (RandomSampler, SubsetRandomSampler))
+    dropped = len(sampler) % loader.batch_size if loader.drop_last else 0
+    if not (shuffled or dropped):
         return loader, ()
     if isinstance(sampler, RandomSampler) and sampler.num_samples == len(sampler.data_source):
-        indices = range(len(sampler.data_source))
-    elif isinstance(sampler, SubsetRandomSampler):
-        indices = sorted(sampler.indices)
-    elif loader.drop_last:
-        indices = list(sampler)
+        indices = list(range(len(sampler.data_source)))   # every row: no need to draw the permutation
     else:
-        return loader, ()
-    dropped = len(indices) % loader.batch_size if loader.drop_last else 0
+        indices = sorted(sampler.indices if isinstance(sampler, SubsetRandomSampler) else sampler)
     unused = f"drop_last (which drops {dropped} of them) and order are" if dropped else "order is"
+    workers = {"num_workers": loader.num_workers, "worker_init_fn": loader.worker_init_fn,
+               "multiprocessing_context": loader.multiprocessing_context, "pin_memory": loader.pin_memory,
+               "timeout": loader.timeout, "persistent_workers": loader.persistent_workers,
+               **({"prefetch_factor": loader.prefetch_factor} if loader.num_workers else {})}
     return (DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=indices, collate_fn=loader.collate_fn,
-                       num_workers=loader.num_workers),
+                       **workers),
             (f"the loader's {unused} not used: its sampler's {len(indices)} rows are read once, in index order, so "
              "that n and the run do not depend on torch's global random state",))
 

@@ -222,7 +222,7 @@ def test_under_json_what_the_model_file_prints_goes_to_stderr(files, capsys):
 
 
 def test_a_checkpoint_s_warnings_are_printed_and_a_stage_read_from_it_says_so():
-    from sltlab.verification.cli.own_model import _curve_lines
+    from sltlab.verification.cli.own_model import curve_lines
 
     moved = "localising moved w* by 187 …: the estimate is of the empirical minimum, not of the point given"
     rows = [{"llc": value, "standard_error": 0.1, "rhat": 1.0, "ess": 400.0, "mixed": True, "warnings": warned}
@@ -233,6 +233,6 @@ def test_a_checkpoint_s_warnings_are_printed_and_a_stage_read_from_it_says_so():
                          "level_before": 3.2, "level_after": 4.5},
                         {"step": 200.0, "direction": "rise", "window_start": 60.0, "window_end": 2000.0,
                          "level_before": 4.5, "level_after": 5.6}]}
-    lines = _curve_lines(curve, [0.0, 20.0, 60.0, 200.0, 2000.0])
+    lines = curve_lines(curve, [0.0, 20.0, 60.0, 200.0, 2000.0])
     assert f"warning at step 0: {moved}" in lines   # the table had shown only a count
     assert lines[-2].endswith("; read from flagged checkpoints (steps 0)") and lines[-1].endswith("to 5.6")

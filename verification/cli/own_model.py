@@ -141,7 +141,7 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     curves = [_curve(along, steps, args.checkpoint) for along in (answer if isinstance(answer, list) else [answer])]
     payload = {"model": args.model, "data": args.data, "torch_threads": args.threads,
                **(curves[0] if len(curves) == 1 else {"curves": curves})}
-    lines = [f"{args.model} on {args.data}"] + [line for curve in curves for line in _curve_lines(curve, steps)]
+    lines = [f"{args.model} on {args.data}"] + [line for curve in curves for line in curve_lines(curve, steps)]
     if out is not None:
         from sltlab.verification.dynamics.figures import plot_llc_along
 
@@ -164,7 +164,10 @@ def _curve(along, steps: list[float], paths: list[str]) -> dict:
             "stages_not_read": why_not}
 
 
-def _curve_lines(curve: dict, steps: list[float]) -> list[str]:
+def curve_lines(curve: dict, steps: list[float]) -> list[str]:
+    """One curve's text: how it was sampled, the table, each checkpoint's warnings besides the mixing
+    gate's, the notes every checkpoint shares, and the stage boundaries, each naming the flagged
+    checkpoints in its window."""
     restricted = "" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}: "
     lines = [f"{restricted}{curve['note']}",
              f"{'step':>10}  {'λ̂':>10}  {'± SE':>9}  {'R-hat':>6}  {'ESS':>6}  warnings"]
