@@ -106,7 +106,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
         raise ValueError(f"every centre must be one vector [d] of the same d; got shapes "
                          f"{sorted({tuple(start.shape) for start in starts})}")
     check_loss_shape(loss, starts[0], inputs.full)
-    check_memory(len(starts) * config.chains, starts[0].numel(), config.draws, inputs.dtype, inputs.device)
+    check_memory(len(starts) * config.chains, starts[0].numel(), config.draws, inputs.dtype, inputs.device,
+                 at_once=chains_per_run(config.chains, starts[0].numel()))
     localize = localizer(config.localize_at)
     announce_phase(f"localising {len(starts)} {what}s", enabled=progress)
     resolved, groups = inputs.resolved, []

@@ -56,23 +56,31 @@ STATE_TENSORS = 4
 RECORD_BYTES = 16
 
 
-def check_memory(chains: int, dim: int, draws: int, dtype: torch.dtype, device: torch.device) -> None:
-    """Refuse a run whose chains alone cannot fit: ``chains`` chains of ``dim`` parameters hold at
-    least ``STATE_TENSORS`` tensors [C, d] and their records, before any forward pass. Without this
-    a run far too large is killed by the operating system (exit 137) rather than told why."""
-    needed = chains * (STATE_TENSORS * dim * torch.finfo(dtype).bits // 8 + draws * RECORD_BYTES)
+def check_memory(chains: int, dim: int, draws: int, dtype: torch.dtype, device: torch.device,
+                 at_once: int | None = None) -> None:
+    """Refuse a run whose chains alone cannot fit: ``chains`` chains of ``dim`` parameters, of
+    which ``at_once`` (all when None) are sampled together, hold at least ``STATE_TENSORS`` tensors
+    [C, d] for the chains sampled together, the final position of each chain sampled before, and
+    the records of every chain, before any forward pass. Without this a run far too large is killed
+    by the operating system (exit 137) rather than told why."""
+    at_once = chains if at_once is None else min(at_once, chains)
+    size = torch.finfo(dtype).bits // 8
+    needed = (at_once * STATE_TENSORS + chains - at_once) * dim * size + chains * draws * RECORD_BYTES
     available = available_memory(device)
     if available is not None and needed > available:
-        raise ValueError(f"{chains:,} chains of {dim:,} parameters and {draws:,} draws need at least "
+        together = f" ({at_once:,} at a time)" if at_once < chains else ""
+        raise ValueError(f"{chains:,} chains{together} of {dim:,} parameters and {draws:,} draws need at least "
                          f"{needed / 2 ** 30:.3g} GiB, and {available / 2 ** 30:.3g} GiB is available on {device}: "
                          f"use fewer chains or draws")
 
 
 def available_memory(device: torch.device) -> int | None:
-    """Bytes free for new tensors on ``device``: CUDA's free memory, or the operating system's
-    MemAvailable (Linux); None where neither can be read."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+    """Bytes free for new tensors on ``device``: CUDA's free memory with what torch's caching
+    allocator holds unused, or the operating system's MemAvailable (Linux; a container's own limit
+    is not read); None where neither can be read."""
+    if device.type == "cuda":   # what the caching allocator holds unused is free to this process too
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return torch.cuda.mem_get_info(device)[0] + cached
     try:
         with open("/proc/meminfo") as meminfo:
             fields = dict(line.split(":", 1) for line in meminfo)

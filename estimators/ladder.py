@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, batched_runs,
+from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, batched_runs, chains_per_run,
                                        estimate_llc_in_groups_until_mixed)
 from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
@@ -89,7 +89,8 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
     inputs = run_inputs(data, config, n)
     start = true_parameter.to(device=inputs.device, dtype=torch.float64)
     check_loss_shape(loss, start, inputs.full)
-    check_memory(len(nbetas) * config.chains, start.numel(), config.draws, inputs.dtype, inputs.device)
+    check_memory(len(nbetas) * config.chains, start.numel(), config.draws, inputs.dtype, inputs.device,
+                 at_once=chains_per_run(config.chains, start.numel()))
     localize = localizer(config.localize_at)
     localization = localize(loss, start, inputs.full)
     resolved, kind = inputs.resolved, SAMPLERS[config.sampler]

@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from sltlab.estimators.batched import EXTEND_INSTEAD, Group, estimate_llc_in_groups_until_mixed
+from sltlab.estimators.batched import EXTEND_INSTEAD, Group, chains_per_run, estimate_llc_in_groups_until_mixed
 from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import run_inputs
@@ -72,7 +72,8 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     _, device, dtype, generator, whole, resolved, batches = inputs
     bases = [base.to(device=device, dtype=torch.float64) for base in (bases or [full.flatten()] * len(adapters))]
     check_loss_shape(full, bases[0], whole)
-    check_memory(len(adapters) * config.chains, bases[0].numel(), config.draws, dtype, device)
+    check_memory(len(adapters) * config.chains, bases[0].numel(), config.draws, dtype, device,
+                 at_once=chains_per_run(config.chains, bases[0].numel()))
     localize = localizer(config.localize_at)
     groups, lags = [], []
     for adapter, base in zip(adapters, bases):

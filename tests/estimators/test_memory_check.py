@@ -19,6 +19,15 @@ def test_the_bound_counts_four_state_tensors_and_two_records_per_draw(monkeypatc
         checks.check_memory(2, 3, 5, torch.float32, torch.device("cpu"))
 
 
+def test_chains_sampled_in_turns_count_the_state_of_one_turn_and_every_chain_s_final_position(monkeypatch):
+    # 10 at a time of 100: (10 × 4 + 90) tensors' rows × 10 float32 parameters × 4 bytes + 100 × 5 draws × 16 bytes
+    monkeypatch.setattr(checks, "available_memory", lambda device: 13_200)
+    checks.check_memory(100, 10, 5, torch.float32, torch.device("cpu"), at_once=10)
+    monkeypatch.setattr(checks, "available_memory", lambda device: 13_199)
+    with pytest.raises(ValueError, match="^100 chains \\(10 at a time\\) of 10 parameters and 5 draws need at least"):
+        checks.check_memory(100, 10, 5, torch.float32, torch.device("cpu"), at_once=10)
+
+
 def test_no_reading_of_the_free_memory_refuses_nothing(monkeypatch):
     monkeypatch.setattr(checks, "available_memory", lambda device: None)
     checks.check_memory(10 ** 12, 10 ** 6, 10 ** 6, torch.float64, torch.device("cpu"))
@@ -35,7 +44,7 @@ def test_far_too_many_chains_are_refused_before_sampling(monkeypatch, run):
     else:
         call = lambda: estimate_llc_at_temperatures(  # noqa: E731
             problem.loss, problem.true_parameter, problem.data, config, [100.0, 200.0])
-        chains = "20,000,000 chains"
+        chains = r"20,000,000 chains \(10,000,000 at a time\)"   # one rung's chains to a run
     with pytest.raises(ValueError, match=f"{chains} of 12 parameters and 100 draws need at least") as error:
         call()
     assert "\n" not in str(error.value) and "1 GiB is available" in str(error.value)
