@@ -7,6 +7,7 @@ one-line ``ValueError``."""
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ STEP_KEYS = ("step", "global_step", "iteration", "epoch")
 class Checkpoint(NamedTuple):
     state: dict[str, Any]
     step: float | None   # the training step the checkpoint records, if it does
+    step_key: str | None = None   # the key it records it under (step, global_step, iteration, epoch)
 
 
 def saved_value(path: str | os.PathLike, what: str) -> Any:
@@ -68,16 +70,17 @@ def state_of(value: Any, what: str) -> Checkpoint:
     for key in STATE_KEYS:
         state = value.get(key)
         if isinstance(state, Mapping) and state and all(isinstance(item, Tensor) for item in state.values()):
-            step = next((step for name in STEP_KEYS if (step := _number(value.get(name))) is not None), None)
-            return Checkpoint(dict(state), step)
+            name = next((name for name in STEP_KEYS if _number(value.get(name)) is not None), None)
+            return Checkpoint(dict(state), None if name is None else _number(value[name]), name)
     raise ValueError(f"{what} is neither a state dict nor a checkpoint holding one under {', '.join(STATE_KEYS)}")
 
 
 def _number(value: Any) -> float | None:
-    """A recorded step as a number: an int or float, or a one-element tensor (``torch.tensor(step)``)."""
+    """A recorded step as a number: a real number (NumPy's too), or a one-element tensor
+    (``torch.tensor(step)``)."""
     if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
         return float(value.item())
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
 
 
 def load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
@@ -108,7 +111,8 @@ def opened(checkpoints: Sequence) -> list:
     """The checkpoints with every file read, once, and every training checkpoint unwrapped into
     the state dict it holds (:func:`state_of`); modules as they are. Checkpoints whose recorded
     steps do not increase in the order given are a one-line error: the curve would put each λ̂
-    at another point of training (a list of files sorted as text puts step200 before step60)."""
+    at another point of training (a list of files sorted as text puts step200 before step60); steps
+    are compared where two checkpoints record them under the same key, and a step repeated is taken."""
     states, recorded = [], []
     for index, checkpoint in enumerate(checkpoints):
         what = f"checkpoint {index}"
@@ -118,13 +122,12 @@ def opened(checkpoints: Sequence) -> list:
             raise ValueError(f"{what} is {type(checkpoint).__name__}: give modules, state dicts or files of them")
         opened_one = None if isinstance(checkpoint, nn.Module) else state_of(checkpoint, what)
         states.append(checkpoint if opened_one is None else opened_one.state)
-        recorded += [(index, opened_one.step)] if opened_one is not None and opened_one.step is not None else []
-    later = next(((first, then) for first, then in zip(recorded, recorded[1:]) if not then[1] > first[1]), None)
-    if later is not None:
-        (first, step), (then, next_step) = later
-        raise ValueError(f"the checkpoints are not in training order: checkpoint {first} records step {step:g} and "
-                         f"checkpoint {then} step {next_step:g}; give them in the order of their steps (a list of "
-                         "files sorted as text puts step200 before step60)")
+        recorded += [(index, opened_one)] if opened_one is not None and opened_one.step is not None else []
+    for (first, earlier), (then, later) in zip(recorded, recorded[1:]):   # saves within one epoch may repeat it
+        if earlier.step_key == later.step_key and later.step < earlier.step:
+            raise ValueError(f"the checkpoints are not in training order: checkpoint {first} records "
+                             f"{earlier.step_key} {earlier.step:g} and checkpoint {then} {later.step:g}; give them in "
+                             "the order of their steps (a list of files sorted as text puts step200 before step60)")
     return states
 
 
@@ -149,7 +152,8 @@ def refuse_shared_weights(checkpoints: Sequence) -> None:
     seen: dict[tuple, int] = {}
     for index, checkpoint in enumerate(checkpoints):   # a module and its own state dict hold the same tensors
         state = checkpoint.state_dict() if isinstance(checkpoint, nn.Module) else checkpoint
-        key = tuple(value.data_ptr() for value in state.values() if isinstance(value, Tensor))
+        key = tuple(value.data_ptr() for value in state.values()   # meta and empty tensors hold no memory to share
+                    if isinstance(value, Tensor) and not value.is_meta and value.numel())
         if key and seen.setdefault(key, index) != index:
             raise ValueError(f"checkpoints {seen[key]} and {index} share their weights in memory (the same module, "
                              "its state dict, or state dicts of its own tensors), so both are the model as it is "

@@ -150,7 +150,7 @@ TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
      r"^restrict_to entries 1 \('0\.\*'\) and 2 \('0'\) select the same parameters \(0\.weight, 0\.bias\)"),
     (nn.Sequential(nn.Linear(3, 2)), {}, "checkpoints is one Sequential: give a list"),
     ([{"model": nn.Linear(3, 2).state_dict(), "step": step} for step in (0, 200, torch.tensor(60))], {"model": TRAINED},
-     "^the checkpoints are not in training order: checkpoint 1 records step 200 and checkpoint 2 step 60"),
+     "^the checkpoints are not in training order: checkpoint 1 records step 200 and checkpoint 2 60"),
     ([nn.Linear(3, 2)], {"calibrate_at": 0.5}, "calibrate_at must be the index of a checkpoint"),
     ([nn.Linear(3, 2), nn.Linear(3, 2).requires_grad_(False).apply(lambda m: m.weight.fill_(math.nan))],
      {"step_size": 1e-4}, "^checkpoint 1: the loss at the given parameter is nan"),
