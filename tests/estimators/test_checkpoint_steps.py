@@ -27,4 +27,5 @@ def test_numpy_and_tensor_steps_are_read_and_ordered(step):
 
 
 def test_modules_on_the_meta_device_are_not_said_to_share_their_weights():
-    assert refuse_shared_weights([nn.Linear(2, 1, device="meta"), nn.Linear(2, 1, device="meta")]) is None   # by name, later
+    # refused later, by name, as a meta model is: here they had been said to share their weights
+    assert refuse_shared_weights([nn.Linear(2, 1, device="meta"), nn.Linear(2, 1, device="meta")]) is None
