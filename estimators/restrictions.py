@@ -70,6 +70,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     initial_notes = full.notes
     inputs = run_inputs(data, config, None)
     _, device, dtype, generator, whole, resolved, batches = inputs
+    what = "restriction" if bases is None else "checkpoint"   # what each group of chains is
     bases = [base.to(device=device, dtype=torch.float64) for base in (bases or [full.flatten()] * len(adapters))]
     check_loss_shape(full, bases[0], whole)
     check_memory(len(adapters) * config.chains, bases[0].numel(), config.draws, dtype, device,
@@ -89,11 +90,13 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
             step_size, rule = resolved.step_size, "given"
         lags.append(_burn_in_for_lag(posterior, batches, resolved, step_size) if config.burnin is None else None)
         groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
-    burnin, lag_note = max((lag for lag in lags if lag is not None), key=lambda lag: lag[0],
-                           default=(resolved.burnin, None))
-    if burnin > resolved.burnin:   # the restrictions share one run, so the longest burn-in one needs
+    longest = max((index for index, lag in enumerate(lags) if lag is not None), key=lambda index: lags[index][0],
+                  default=None)
+    burnin, lag_note = (resolved.burnin, None) if longest is None else lags[longest]
+    if burnin > resolved.burnin:   # the groups share one run, so the longest burn-in one needs
         inputs = inputs._replace(resolved=replace(resolved, burnin=burnin))
-        lag_note = f"{lag_note}; the restrictions sampled together share the longest burn-in any one needs"
+        lag_note = (f"{what} {longest}'s {lag_note}; the {what}s sampled together share the longest burn-in any "
+                    "one needs")
     notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead,
     try:
         results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress)

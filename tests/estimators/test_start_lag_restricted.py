@@ -55,6 +55,7 @@ def test_the_pull_is_the_whole_data_s_gradient_so_a_lag_at_a_full_data_minimum_i
 def test_restrictions_sampled_together_share_the_longest_burn_in_any_one_needs(fitted):
     results, said = _estimate(fitted, ["a.weight", "b.weight"])
     assert [result.config.burnin for result in results] == [4000, 4000]
-    assert all(any(note.endswith("share the longest burn-in any one needs") for note in result.notes)
+    assert all(any(note.startswith("restriction 0's burn-in 4,000 steps instead of 250") and note.endswith(
+        "the restrictions sampled together share the longest burn-in any one needs") for note in result.notes)
                for result in results)
     assert len(said) == 1 and "short by about" in said[0]   # a's lag, left by the cap; b has none
