@@ -33,7 +33,7 @@ HUGE_SEED = str(2 ** 70)
     (["theory", "report", "--out", ""], "an output folder is a path, not ''"),                   # had written into .
     (["theory", "poly", "nan*w1**2"], "has a coefficient that is not a finite number"),         # "has no variables"
     (["plot", "phase", "--depth", "3", "--io", "3000", "--max-width", "3000", "--out", "never.png"],
-     "up to depth 10,000 and 250,000 cells"),                                                   # had run for minutes
+     "up to depth 1,000, 250,000 cells ((io + 1) × max_width) and 5,000,000 cells × depth"),   # had run minutes
     (["theory", "poly", "gamma**2"], "(gamma: a name sympy or Python keeps for itself, not a variable"),  # "TypeError"
     (["dynamics", "saddle", "--init-scale", "0"], "the init scale must be positive and finite, got 0.0"),  # named none
 ])

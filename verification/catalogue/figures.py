@@ -96,10 +96,12 @@ def cell_edges(columns: int, rows: int, width_inches: float, height_inches: floa
     return dict(edgecolors="white", linewidth=0.4) if smallest_cell >= MIN_EDGED_CELL_POINTS else dict(linewidth=0)
 
 
-# Each cell's λ is exact (Aoyagi's formula over the depth): 20,000 cells took under 2 s, so these
-# bound a call at about 20 s, where --io 3,000 --max-width 3,000 had run for minutes, unsaid.
+# Each cell's λ is exact (Aoyagi's formula over the depth), at a cost that grows with the depth:
+# about 7·10⁻⁵ s a cell at depth 3 and 4·10⁻³ s at depth 1,000 (0.23 s at 10,000). These bound a call
+# at about 20 s, where --io 3,000 --max-width 3,000 had run for minutes, unsaid.
 MAX_PHASE_CELLS = 250_000
-MAX_PHASE_DEPTH = 10_000
+MAX_PHASE_DEPTH = 1_000
+MAX_PHASE_WORK = 5_000_000   # cells × depth
 
 
 def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
@@ -124,9 +126,11 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
     depth = require_int("depth", depth, 2)
     io = require_int("io", io, 1)
     max_width = require_int("max_width", max_width, 1)
-    if depth > MAX_PHASE_DEPTH or (io + 1) * max_width > MAX_PHASE_CELLS:
-        raise ValueError(f"the phase diagram is drawn up to depth {MAX_PHASE_DEPTH:,} and {MAX_PHASE_CELLS:,} cells "
-                         f"((io + 1) × max_width), got depth {depth:,} and {(io + 1) * max_width:,} cells")
+    cells = (io + 1) * max_width
+    if depth > MAX_PHASE_DEPTH or cells > MAX_PHASE_CELLS or cells * depth > MAX_PHASE_WORK:
+        raise ValueError(f"the phase diagram is drawn up to depth {MAX_PHASE_DEPTH:,}, {MAX_PHASE_CELLS:,} cells "
+                         f"((io + 1) × max_width) and {MAX_PHASE_WORK:,} cells × depth, got depth {depth:,} and "
+                         f"{cells:,} cells")
     hidden_widths = np.arange(1, max_width + 1)
     ranks = np.arange(io + 1)
     ratio = np.ma.masked_invalid(np.full((len(ranks), len(hidden_widths)), np.nan))  # masked where r > h
