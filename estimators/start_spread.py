@@ -83,16 +83,19 @@ def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: 
 
 
 def burn_in_needed(curvatures: np.ndarray, localization: float, step_size: float, draws: int, thin: int,
-                   pulls: np.ndarray | None, limit: float, weights: np.ndarray | None = None) -> int:
-    """The shortest burn-in, in steps before the first of ``draws`` draws ``thin`` apart, after
-    which the predicted shortfall is at most ``limit`` (to within 1 %; at most ``MAX_BURN_IN``, where
-    a step so small leaves a direction unmoved in floating point): doubling, then bisection, each
-    reading the average over at most 200 of the draws, evenly spaced."""
+                   pulls: np.ndarray | None, limit: float, weights: np.ndarray | None = None, least: int = 0) -> int:
+    """The shortest burn-in of at least ``least`` steps before the first of ``draws`` draws ``thin``
+    apart after which the predicted shortfall is at most ``limit`` (to within 1 %; at most
+    ``MAX_BURN_IN``, where a step so small leaves a direction unmoved in floating point): ``least``
+    itself where it suffices, else doubling, then bisection, each reading the average over at most
+    200 of the draws, evenly spaced."""
     offsets = thin * np.unique(np.linspace(0, draws - 1, min(draws, 200)).round())
 
     def short(burnin: int) -> float:
         return predicted_shortfall(curvatures, localization, step_size, burnin + offsets, pulls, weights)[0]
-    low, high = 0, 1
+    if not short(least) > limit:
+        return least
+    low, high = least, max(1, 2 * least)
     while short(high) > limit and high < MAX_BURN_IN:
         low, high = high, 2 * high
     while high - low > max(1, high // 100):
@@ -185,7 +188,7 @@ def burn_in_for_lag(spectrum: Spectrum, localization: float, step_size: float, d
                                   spectrum.weights)[0]
     limit = max(SHORTFALL_SHARE * at_rest, SHORTFALL_FLOOR)
     needed = burn_in_needed(spectrum.curvatures, localization, step_size, draws, thin, spectrum.pulls, limit,
-                            spectrum.weights)
+                            spectrum.weights, least=floor)
     if needed <= floor:
         return floor, None
     burnin = min(needed, LAG_BURN_IN_CAP * draws * thin)

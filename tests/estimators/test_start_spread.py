@@ -12,7 +12,8 @@ import torch
 
 from sltlab.estimators import BurnInWarning, LLCConfig, estimate_llc, estimate_llc_from_loss
 from sltlab.estimators.posterior import LocalPosterior
-from sltlab.estimators.start_spread import SHORTFALL_FLOOR, SHORTFALL_SHARE, predicted_shortfall, spectrum_at_center
+from sltlab.estimators.start_spread import (SHORTFALL_FLOOR, SHORTFALL_SHARE, Spectrum, burn_in_for_lag,
+                                              predicted_shortfall, spectrum_at_center)
 
 # A two-parameter quadratic loss ½·wᵀHw, its Hessian's eigenvalues 1 and 10^-3.5 in a rotated frame:
 # at nβ = 1000 and γ = 1 its soft direction has curvature 1.32 and relaxes over ~10⁴ steps.
@@ -70,6 +71,8 @@ def test_the_predicted_shortfall_is_the_stationary_gap_less_the_iterated_varianc
 def test_directions_without_curvature_or_too_stiff_for_the_step_lack_nothing():
     assert predicted_shortfall(np.array([GAMMA, GAMMA]), GAMMA, 1e-3, np.arange(10)) == (0.0, 0.0)
     assert predicted_shortfall(np.array([2.5e3]), GAMMA, 1e-3, np.arange(10)) == (0.0, 0.0)   # εc = 2.5
+    flat = Spectrum(np.array([GAMMA, GAMMA]), np.zeros(2), np.ones(2), False)
+    assert burn_in_for_lag(flat, GAMMA, 1e-3, 3, 1, 0) == (0, None)   # had read 1 step, "instead of 0"
 
 
 @pytest.mark.parametrize("seed", [0, 1])
