@@ -20,11 +20,17 @@ def check_data(data: tuple[Tensor, ...] | StreamedRows) -> None:
     rows = {len(t) for t in data}
     if len(rows) > 1:
         raise ValueError(f"the data tensors have different numbers of rows: {[len(t) for t in data]}")
+    refuse_meta(data)
     for index, tensor in enumerate(data):
-        if tensor.is_meta:
-            raise ValueError(f"data tensor {index} is on the meta device and holds no values: give the data itself")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"data tensor {index} has values that are not finite (NaN or inf)")
+
+
+def refuse_meta(data: tuple[Tensor, ...] | StreamedRows) -> None:
+    """A one-line ``ValueError`` for data on the meta device: it holds shapes, no values."""
+    for index, tensor in enumerate(() if isinstance(data, StreamedRows) else data):
+        if tensor.is_meta:
+            raise ValueError(f"data tensor {index} is on the meta device and holds no values: give the data itself")
 
 
 def check_loss_shape(loss, position: Tensor, full: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 from torch import Tensor, nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig, require_flags
-from sltlab.estimators.checks import check_data
+from sltlab.estimators.checks import refuse_meta
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
@@ -150,7 +150,7 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
     fields of dict batches it takes when ``inputs`` does not."""
     config = _config(config, settings, defaults)
     rows = read_rows(data, stream)
-    check_data(rows.tensors)
+    refuse_meta(rows.tensors)   # before the loss's checks read the values (the rest is checked by the estimate)
     forward = parameters_of(model.forward) if model is not None else ()
     sample_loss, inputs, targets, loss_notes = resolve_loss(loss, rows, inputs, targets, forward)
     n = row_count(rows.tensors)

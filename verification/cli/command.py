@@ -35,7 +35,7 @@ class Result(NamedTuple):
 
 def seed(text: str) -> int:
     """A seed as the command line takes it (argparse's ``type``): an integer from 0 to 2**32 − 1,
-    inside torch's range with room for the seeds the benches and studies derive from it."""
+    what torch's CPU generator keeps whole (``LLCConfig`` takes the same range)."""
     value = int(text)   # a ValueError: argparse says "invalid seed value"
     if not 0 <= value < 2 ** 32:
         raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**32 − 1, got {text}")
