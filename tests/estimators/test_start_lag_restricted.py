@@ -22,17 +22,8 @@ class TwoLayers(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2000, 3, generator=generator, dtype=torch.float64) * torch.tensor([10.0, 0.1, 1.0])
-    y = x @ torch.tensor([[1.0], [2.0], [1.0]], dtype=torch.float64) + torch.randn(2000, 1, generator=generator,
-                                                                                  dtype=torch.float64)
-    module = TwoLayers().double()
-    with torch.no_grad():
-        fit = torch.linalg.lstsq(x, y).solution
-        module.a.weight.copy_(fit[:2].T)
-        module.b.weight.copy_(fit[2:].T)
-    return module, (x, y)
+def fitted(fitted_by_least_squares):
+    return fitted_by_least_squares(TwoLayers().double(), [10.0, 0.1, 1.0], [1.0, 2.0, 1.0])
 
 
 def _estimate(fitted, restrict_to):

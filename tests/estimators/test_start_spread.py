@@ -142,19 +142,11 @@ class TwoWeights(torch.nn.Module):
         return self.a(x[:, :1]) + self.b(x[:, 1:])
 
 
-def test_restrictions_sampled_together_are_judged_in_the_coordinates_each_moves():
+def test_restrictions_sampled_together_are_judged_in_the_coordinates_each_moves(fitted_by_least_squares):
     """y = a·x₁ + b·x₂ with input scales 10 and 0.3, each weight restricted on its own and both
     sampled in one run: a's chains move a alone, at a step set by a's curvature, so b's softer
     direction, frozen for them, must not count as a lag (it had read "short by 0.454 (89 %)")."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2000, 2, generator=generator, dtype=torch.float64) * torch.tensor([10.0, 0.3])
-    y = x @ torch.tensor([[1.0], [2.0]], dtype=torch.float64) + torch.randn(2000, 1, generator=generator,
-                                                                            dtype=torch.float64)
-    module = TwoWeights().double()
-    with torch.no_grad():
-        fit = torch.linalg.lstsq(x, y).solution
-        module.a.weight.copy_(fit[:1].T)
-        module.b.weight.copy_(fit[1:].T)
+    module, (x, y) = fitted_by_least_squares(TwoWeights().double(), [10.0, 0.3], [1.0, 2.0])
     config = LLCConfig(sampler="sgld", chains=4, draws=1000, burnin=100, dtype="float64")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
