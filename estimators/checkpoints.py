@@ -123,8 +123,11 @@ def opened(checkpoints: Sequence) -> list:
         opened_one = None if isinstance(checkpoint, nn.Module) else state_of(checkpoint, what)
         states.append(checkpoint if opened_one is None else opened_one.state)
         recorded += [(index, opened_one)] if opened_one is not None and opened_one.step is not None else []
-    for (first, earlier), (then, later) in zip(recorded, recorded[1:]):   # saves within one epoch may repeat it
-        if earlier.step_key == later.step_key and later.step < earlier.step:
+    last: dict[str, tuple[int, Checkpoint]] = {}   # the latest checkpoint recording each key, so far
+    for then, later in recorded:   # saves within one epoch may repeat it
+        first, earlier = last.setdefault(later.step_key, (then, later))
+        last[later.step_key] = (then, later)
+        if later.step < earlier.step:
             raise ValueError(f"the checkpoints are not in training order: checkpoint {first} records "
                              f"{earlier.step_key} {earlier.step:g} and checkpoint {then} {later.step:g}; give them in "
                              "the order of their steps (a list of files sorted as text puts step200 before step60)")

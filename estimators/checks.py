@@ -66,9 +66,9 @@ def check_memory(chains: int, dim: int, draws: int, dtype: torch.dtype, device: 
                  at_once: int | None = None) -> None:
     """Refuse a run whose chains alone cannot fit: ``chains`` chains of ``dim`` parameters, of
     which ``at_once`` (all when None) are sampled together, hold at least ``STATE_TENSORS`` tensors
-    [C, d] for the chains sampled together, the final position of each chain sampled before, and
-    the records of every chain, before any forward pass. Without this a run far too large is killed
-    by the operating system (exit 137) rather than told why."""
+    [C, d] for the chains sampled together, the final state of each chain sampled before (at least
+    its position), and the records of every chain, before any forward pass: a lower bound. Without
+    this a run far too large is killed by the operating system (exit 137) rather than told why."""
     at_once = chains if at_once is None else min(at_once, chains)
     size = torch.finfo(dtype).bits // 8
     needed = (at_once * STATE_TENSORS + chains - at_once) * dim * size + chains * draws * RECORD_BYTES

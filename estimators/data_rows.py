@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SubsetRandomSampler,
-                              default_collate)
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
+                              SubsetRandomSampler, default_collate)
 
 from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, refuse_unstrided, stream_refusal
@@ -127,27 +127,33 @@ def _reads_differ(dataset: Dataset, collate) -> bool:
 
 def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]]:
     """``loader`` reading every row its sampler holds once, in index order, where its ``drop_last``
-    would leave rows out or a shuffled order (a ``RandomSampler`` or ``SubsetRandomSampler``) would
-    make the rows' order depend on torch's global random state; with a note, or as it is where
-    neither applies (an iterable dataset, samplers with replacement or without a length, and a
-    loader's own batch sampler included). The new loader keeps the loader's workers and their set-up."""
+    would leave rows out or a shuffle (a ``RandomSampler`` over every row, or a
+    ``SubsetRandomSampler``) would make the rows' order depend on torch's global random state; with
+    a note. Elsewhere it is as it is: an iterable dataset, a loader without automatic batching or
+    with a batch sampler of its own, and any other sampler, whose rows may be a random draw
+    themselves (the rows read are then noted against the dataset's). The new loader keeps the
+    loader's workers and their set-up."""
     sampler, batch_sampler = loader.sampler, loader.batch_sampler
     if (isinstance(loader.dataset, IterableDataset) or not isinstance(batch_sampler, BatchSampler)
-            or batch_sampler.sampler is not sampler or getattr(sampler, "replacement", False)
-            or not hasattr(sampler, "__len__")):
+            or batch_sampler.sampler is not sampler):
         return loader, ()
-    shuffled = isinstance(sampler, (RandomSampler, SubsetRandomSampler))
-    dropped = len(sampler) % loader.batch_size if loader.drop_last else 0
+    if isinstance(sampler, RandomSampler) and not sampler.replacement and sampler.num_samples == len(
+            sampler.data_source):
+        indices, shuffled = list(range(len(sampler.data_source))), True   # every row: no permutation drawn
+    elif isinstance(sampler, SubsetRandomSampler):
+        indices, shuffled = sorted(sampler.indices), True
+    elif isinstance(sampler, SequentialSampler):
+        indices, shuffled = list(range(len(sampler))), False
+    else:
+        return loader, ()
+    dropped = len(indices) % loader.batch_size if loader.drop_last else 0
     if not (shuffled or dropped):
         return loader, ()
-    if isinstance(sampler, RandomSampler) and sampler.num_samples == len(sampler.data_source):
-        indices = list(range(len(sampler.data_source)))   # every row: no need to draw the permutation
-    else:
-        indices = sorted(sampler.indices if isinstance(sampler, SubsetRandomSampler) else sampler)
     unused = f"drop_last (which drops {dropped} of them) and order are" if dropped else "order is"
     workers = {"num_workers": loader.num_workers, "worker_init_fn": loader.worker_init_fn,
                "multiprocessing_context": loader.multiprocessing_context, "pin_memory": loader.pin_memory,
                "timeout": loader.timeout, "persistent_workers": loader.persistent_workers,
+               "generator": loader.generator, **({"in_order": loader.in_order} if hasattr(loader, "in_order") else {}),
                **({"prefetch_factor": loader.prefetch_factor} if loader.num_workers else {})}
     return (DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=indices, collate_fn=loader.collate_fn,
                        **workers),

@@ -95,8 +95,9 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     burnin, lag_note = (resolved.burnin, None) if longest is None else lags[longest]
     if burnin > resolved.burnin:   # the groups share one run, so the longest burn-in one needs
         inputs = inputs._replace(resolved=replace(resolved, burnin=burnin))
-        lag_note = (f"{what} {longest}'s {lag_note}; the {what}s sampled together share the longest burn-in any "
-                    "one needs")
+        if len(groups) > 1:
+            lag_note = (f"{what} {longest}'s {lag_note}; the {what}s sampled together share the longest burn-in any "
+                        "one needs")
     notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead,
     try:
         results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress)

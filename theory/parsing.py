@@ -116,7 +116,7 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
             expression = parse_expr(K, transformations=standard_transformations + (convert_xor,))
         except Exception as error:  # the parser raises many kinds of error on malformed text
             named = sorted({name for name in re.findall(r"([A-Za-z_]\w*)(?!\w|\s*\()", K) if keyword.iskeyword(name)
-                            or name in vars(sympy)})   # gamma, beta, S, N, lambda, not called as functions
+                            or name in vars(sympy)})   # gamma, beta, S, N, not called as functions
             reserved = (f" ({', '.join(named)}: a name sympy or Python keeps for itself, not a variable; call the "
                         "variables w1, w2, …)") if named else ""
             raise ValueError(f"cannot parse the potential {shown(K)}: {type(error).__name__}{reserved}") from None

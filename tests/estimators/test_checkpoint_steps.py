@@ -17,6 +17,9 @@ def _saved(**recorded):
 def test_a_repeated_epoch_and_steps_under_other_keys_are_in_order():
     assert len(opened([_saved(epoch=3), _saved(epoch=3), _saved(epoch=4)])) == 3
     assert len(opened([_saved(step=500), _saved(epoch=2)])) == 2
+    with pytest.raises(ValueError, match="^the checkpoints are not in training order: checkpoint 0 records step 200 "
+                                         "and checkpoint 2 60"):   # compared under its key across another's
+        opened([_saved(step=200), _saved(epoch=2), _saved(step=60)])
 
 
 @pytest.mark.parametrize("step", [np.int64(60), torch.tensor(60), 60.0])

@@ -34,8 +34,12 @@ def test_drop_last_that_drops_nothing_in_order_leaves_the_loader_as_it_is():
     assert rows.tensors[0].flatten().tolist() == list(range(10)) and not any("not used" in n for n in rows.notes)
 
 
-def test_a_sampler_of_its_own_with_drop_last_is_read_whole_in_index_order():
-    rows = read_rows(DataLoader(ROWS, batch_size=4, sampler=Backwards(), drop_last=True))
-    assert rows.tensors[0].flatten().tolist() == list(range(10))   # drop_last had kept 8, in the sampler's order
+def test_drop_last_that_drops_rows_is_read_whole_and_a_sampler_of_its_own_as_it_is():
+    rows = read_rows(DataLoader(ROWS, batch_size=4, drop_last=True))
+    assert rows.tensors[0].flatten().tolist() == list(range(10))   # drop_last had kept 8
     assert any(note.startswith("the loader's drop_last (which drops 2 of them) and order are not used")
                for note in rows.notes)
+    # a sampler of its own may draw its rows at random: they are read as it gives them, and counted
+    rows = read_rows(DataLoader(ROWS, batch_size=4, sampler=Backwards(), drop_last=True))
+    assert rows.tensors[0].flatten().tolist() == list(range(9, 1, -1))
+    assert any("the loader gave n = 8 rows of a dataset of 10 items" in note for note in rows.notes)

@@ -3,6 +3,7 @@ numbers the Python calls give on the same settings, the curve along several chec
 stages and figure, and bad files a one-line error with exit 2."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -236,3 +237,16 @@ def test_a_checkpoint_s_warnings_are_printed_and_a_stage_read_from_it_says_so():
     lines = curve_lines(curve, [0.0, 20.0, 60.0, 200.0, 2000.0])
     assert f"warning at step 0: {moved}" in lines   # the table had shown only a count
     assert lines[-2].endswith("; read from flagged checkpoints (steps 0)") and lines[-1].endswith("to 5.6")
+
+
+@pytest.mark.parametrize("recorded, keys, said", [
+    ([3.0, 3.0, 4.0], ["epoch"] * 3, "the curve needs a distinct step at each checkpoint"),   # had blamed the order
+    ([500.0, 2.0], ["step", "epoch"], "record their steps under different keys (epoch, step), which do not compare"),
+    ([200.0, 60.0], ["step"] * 2, "give the files in the order of their steps"),
+])
+def test_recorded_steps_that_cannot_place_the_curve_are_refused_saying_why(recorded, keys, said):
+    from sltlab.verification.cli.own_model import checkpoint_steps
+
+    with pytest.raises(ValueError, match=re.escape(said)):
+        checkpoint_steps(None, recorded, keys)
+    assert checkpoint_steps([1.0, 2.0, 3.0][:len(recorded)], recorded, keys) == [1.0, 2.0, 3.0][:len(recorded)]

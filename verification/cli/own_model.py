@@ -128,7 +128,8 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     if twice is not None:
         raise ValueError(f"--checkpoint names {twice} twice: one file's weights would read as two points of training")
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
-    steps = _steps(args.steps, [checkpoint.step for checkpoint in checkpoints])
+    steps = checkpoint_steps(args.steps, [checkpoint.step for checkpoint in checkpoints],
+                   [checkpoint.step_key for checkpoint in checkpoints])
     if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
         raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
     calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
@@ -209,9 +210,10 @@ def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], 
             for boundary in detection.boundaries], None
 
 
-def _steps(given: list[float] | None, recorded: list[float | None]) -> list[float]:
-    """The checkpoints' steps: ``--steps``, else those the files record, else their indices; files
-    of which only some record a step are refused, since their indices would mix with steps."""
+def checkpoint_steps(given: list[float] | None, recorded: list[float | None], keys: list[str | None]) -> list[float]:
+    """The checkpoints' steps: ``--steps``, else those the files record (under one key), else their
+    indices; files of which only some record a step, or under different keys, are refused, since
+    their numbers would not compare."""
     if given is not None and len(given) != len(recorded):
         raise ValueError(f"--steps gives {len(given)} step{'s' if len(given) != 1 else ''} for {len(recorded)} "
                          "checkpoints")
@@ -219,12 +221,19 @@ def _steps(given: list[float] | None, recorded: list[float | None]) -> list[floa
     if given is None and 0 < len(missing) < len(recorded):
         raise ValueError(f"checkpoint {', '.join(missing)} records no training step while the others do: give every "
                          "checkpoint's step with --steps")
+    if given is None and not missing and len(set(keys)) > 1:
+        raise ValueError(f"the checkpoints record their steps under different keys ({', '.join(sorted(set(keys)))}), "
+                         "which do not compare: give every checkpoint's step with --steps")
     steps = given or (recorded if not missing else [float(index) for index in range(len(recorded))])
     increasing = all(later > earlier for earlier, later in zip(steps, steps[1:]))
     if not all(math.isfinite(step) for step in steps) or min(steps) < 0 or not increasing:
-        order = "" if given or missing else (": give the files in the order of their steps (a shell glob sorts "
-                                             "step200 before step60)")
-        raise ValueError(f"the checkpoints' steps must be finite, non-negative and increasing, got {steps}{order}")
+        hint = ""
+        if not (given or missing):
+            repeated = any(later == earlier for earlier, later in zip(steps, steps[1:]))
+            hint = (": the curve needs a distinct step at each checkpoint (saves within one epoch record the same); "
+                    "give them with --steps" if repeated else ": give the files in the order of their steps (a shell "
+                    "glob sorts step200 before step60)")
+        raise ValueError(f"the checkpoints' steps must be finite, non-negative and increasing, got {steps}{hint}")
     return steps
 
 
