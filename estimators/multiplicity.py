@@ -36,11 +36,14 @@ class MultiplicityFit(NamedTuple):
         return None
 
 
+MAX_RUNGS = 64   # each rung is a whole estimate; a fit of two numbers gains little beyond (100,000 had run on)
+
+
 def temperature_ladder(nbeta: float, count: int, decades: float = 2.0) -> list[float]:
     """``count`` values of nβ, log-uniform over ``decades`` decades centred on ``nbeta``; every
     one must exceed 1 (at or below 1 the posterior is the prior)."""
-    if count < 2:
-        raise ValueError(f"a multiplicity fit needs at least 2 temperatures, got {count}")
+    if not 2 <= count <= MAX_RUNGS:
+        raise ValueError(f"a multiplicity fit takes 2 to {MAX_RUNGS} temperatures, got {count}")
     lowest = nbeta * 10.0 ** (-decades / 2)
     if not lowest > 1:
         raise ValueError(f"the temperature ladder spans {decades:g} decades around nβ = {nbeta:g}, down to "

@@ -131,6 +131,12 @@ def test_multiplicity_fit_on_exact_finite_temperature_curves(potential, multipli
     assert fit.multiplicity_rounded == multiplicity
 
 
+def test_a_ladder_of_more_rungs_than_a_fit_of_two_numbers_uses_is_refused():
+    assert len(temperature_ladder(1e4, 64)) == 64   # each rung a whole estimate: 100,000 had run on, unbounded
+    with pytest.raises(ValueError, match="^a multiplicity fit takes 2 to 64 temperatures, got 65$"):
+        temperature_ladder(1e4, 65)
+
+
 def test_rmsprop_step_comes_from_the_preconditioned_curvature(capsys):
     code, result = run_json(capsys, "dln", "--widths", "1", "3", "1", "--rank", "1", "--sampler", "rmsprop_sgld",
                             "--draws", "300", "--burnin", "300", "--thin", "1", "--sizes", "2000")

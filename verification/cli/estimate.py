@@ -60,7 +60,7 @@ def sampling_options(family: ModelDefaults, family_name: str, rows_n: int | None
         ("--metric", dict(choices=METRICS, help=f"MALA's metric: identity, hessian ((nβ + γ)·P⁻¹, P = nβ·H(w*) + γ; "
                                                 f"≤ {MAX_METRIC_PARAMETERS:,} parameters) or auto (hessian if U is "
                                                 f"near P's Gaussian, mixing λ̂ faster) (default: {default('metric')})")),
-        ("--temperatures", dict(type=int, metavar="K", help="also estimate at K values of nβ over two decades "
+        ("--temperatures", dict(type=int, metavar="K", help="also estimate at K (2-64) values of nβ over two decades "
                                                             "and fit λ − (m−1)/log nβ; with sgld or mala the K rungs "
                                                             "are one batched run (default: off)")),
         ("--fluctuation", dict(action="store_true",
