@@ -129,13 +129,13 @@ def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]
     """``loader`` reading every row its sampler holds once, in index order, where its ``drop_last``
     would leave rows out or a shuffle (a ``RandomSampler`` over every row, or a
     ``SubsetRandomSampler``) would make the rows' order depend on torch's global random state; with
-    a note. Elsewhere it is as it is: an iterable dataset, a loader without automatic batching or
-    with a batch sampler of its own, and any other sampler, whose rows may be a random draw
-    themselves (the rows read are then noted against the dataset's). The new loader keeps the
-    loader's workers and their set-up."""
+    a note (also without automatic batching, ``batch_size=None``). Elsewhere it is as it is: an
+    iterable dataset, a loader with a batch sampler of its own, and any other sampler, whose rows
+    may be a random draw themselves (the rows read are then noted against the dataset's). The new
+    loader keeps the loader's workers and their set-up."""
     sampler, batch_sampler = loader.sampler, loader.batch_sampler
-    if (isinstance(loader.dataset, IterableDataset) or not isinstance(batch_sampler, BatchSampler)
-            or batch_sampler.sampler is not sampler):
+    batched = isinstance(batch_sampler, BatchSampler) and batch_sampler.sampler is sampler
+    if isinstance(loader.dataset, IterableDataset) or not (batched or batch_sampler is None):
         return loader, ()
     if isinstance(sampler, RandomSampler) and not sampler.replacement and sampler.num_samples == len(
             sampler.data_source):
@@ -146,7 +146,7 @@ def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]
         indices, shuffled = list(range(len(sampler))), False
     else:
         return loader, ()
-    dropped = len(indices) % loader.batch_size if loader.drop_last else 0
+    dropped = len(indices) % loader.batch_size if batched and loader.drop_last else 0
     if not (shuffled or dropped):
         return loader, ()
     unused = f"drop_last (which drops {dropped} of them) and order are" if dropped else "order is"

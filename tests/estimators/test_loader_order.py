@@ -43,3 +43,9 @@ def test_drop_last_that_drops_rows_is_read_whole_and_a_sampler_of_its_own_as_it_
     rows = read_rows(DataLoader(ROWS, batch_size=4, sampler=Backwards(), drop_last=True))
     assert rows.tensors[0].flatten().tolist() == list(range(9, 1, -1))
     assert any("the loader gave n = 8 rows of a dataset of 10 items" in note for note in rows.notes)
+
+
+def test_a_shuffled_loader_without_automatic_batching_is_read_in_index_order():
+    rows = read_rows(DataLoader(ROWS, batch_size=None, shuffle=True))   # its order had followed the global seed
+    assert rows.tensors[0].flatten().tolist() == list(range(10))
+    assert any(note.startswith("the loader's order is not used") for note in rows.notes)
