@@ -34,7 +34,7 @@ from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
-from sltlab.estimators.start_spread import Spectrum, burn_in_for_lag, measured_spectrum
+from sltlab.estimators.start_spread import Spectrum, burn_in_at_center
 from sltlab.estimators.streamed import StreamedRows, on_device, row_count
 
 
@@ -163,7 +163,7 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     """Choose the step (unless given), warm up, sample, rerun and go on as ``config`` says
     (:mod:`sltlab.estimators.going_on`). A ``budget`` goes to the warm-up, which stops the run
     when it says so (:class:`OverBudget`). With ``burn_in_from_lag`` SGLD's burn-in is lengthened
-    where the chains from w* would still lag after it (:func:`burn_in_for_lag`)."""
+    where the chains from w* would still lag after it (:func:`burn_in_at_center`)."""
     kind = SAMPLERS[config.sampler]
     automatic, rule, resolved = config.step_size is None, "given", config
     posterior, resolved, metric_note, metric_words = with_metric(
@@ -185,14 +185,10 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     kernel = kind.kernel(posterior, resolved)
     run = partial(run, compiled(kernel) if resolved.compile_step else kernel, draws=resolved.draws, thin=resolved.thin,
                   full_data_every=max(1, resolved.draws // 200) if resolved.functional_variance and data else None)
-    spectrum = None   # where it cannot be measured, the check after the run says why
+    spectrum = None
     if burn_in_from_lag and resolved.sampler == "sgld":
-        spectrum, _ = measured_spectrum(posterior, batches, resolved.seed,
-                                        resolved.burnin + resolved.draws * resolved.thin, resolved.chains)
-        if spectrum is not None:
-            burnin, lag_note = burn_in_for_lag(spectrum, posterior.localization, resolved.step_size, resolved.draws,
-                                               resolved.thin, resolved.burnin)
-            resolved, notes = replace(resolved, burnin=burnin), notes + ((lag_note,) if lag_note else ())
+        burnin, lag_note, spectrum = burn_in_at_center(posterior, batches, resolved, resolved.step_size)
+        resolved, notes = replace(resolved, burnin=burnin), notes + ((lag_note,) if lag_note else ())
     burnin = 0 if warmup is not None and kind.warm_up_is_burn_in else resolved.burnin
     trace = run(burnin=burnin, initial_state=None if warmup is None else warmup.final_state)
     if warmup is not None:

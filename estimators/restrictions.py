@@ -29,7 +29,7 @@ from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import announce_phase
-from sltlab.estimators.start_spread import burn_in_for_lag, measured_spectrum
+from sltlab.estimators.start_spread import burn_in_at_center
 
 
 def why_restrictions_not_batched(config: LLCConfig, restrictions: Sequence) -> str | None:
@@ -88,7 +88,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
             step_size, rule = SAMPLERS["sgld"].step_size_rule(posterior, batches, resolved, generator)
         else:
             step_size, rule = resolved.step_size, "given"
-        lags.append(_burn_in_for_lag(posterior, batches, resolved, step_size) if config.burnin is None else None)
+        lags.append(burn_in_at_center(posterior, batches, resolved, step_size)[:2] if config.burnin is None else None)
         groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
     longest = max((index for index, lag in enumerate(lags) if lag is not None), key=lambda index: lags[index][0],
                   default=None)
@@ -110,15 +110,6 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
                        restricted_to=restriction_label(chosen))
                for result, adapter, chosen in zip(results, adapters, restrictions)]
     return remedies_not_applied(results, resolved, "the restrictions share one batched run", EXTEND_INSTEAD)
-
-
-def _burn_in_for_lag(posterior: LocalPosterior, batches, resolved: LLCConfig, step_size: float) -> tuple | None:
-    """(burn-in, note) a restriction's chains from w* would take alone (:func:`burn_in_for_lag`),
-    or None where its spectrum cannot be measured (the check after the run says why)."""
-    spectrum, _ = measured_spectrum(posterior, batches, resolved.seed, resolved.burnin + resolved.draws * resolved.thin,
-                                    resolved.chains)
-    return None if spectrum is None else burn_in_for_lag(spectrum, resolved.localization, step_size, resolved.draws,
-                                                         resolved.thin, resolved.burnin)
 
 
 def restriction_label(restriction) -> str | tuple[str, ...] | None:

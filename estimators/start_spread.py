@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sltlab.estimators.config import MAX_METRIC_PARAMETERS
+from sltlab.estimators.config import MAX_METRIC_PARAMETERS, LLCConfig
 from sltlab.estimators.lanczos import gauss_quadrature
 from sltlab.estimators.localize import SHIFT_SHARE
 from sltlab.estimators.metric import loss_hessian
@@ -151,9 +151,10 @@ def spectrum_at_center(posterior: LocalPosterior, rows: Any, coordinates: Tensor
 
 def measured_spectrum(posterior: LocalPosterior, batches: Batches, seed: int, steps: int, chains: int,
                       moved: Tensor | None = None) -> tuple[Spectrum | None, str | None]:
-    """The :class:`Spectrum` at w* over the coordinates ``moved`` marks ([d]; all when None), on at
-    most ``SPREAD_ROWS`` rows drawn with ``seed`` so that its cost does not grow with the data set; or
-    None and a note saying why it was not taken: the Hessian could not be taken at w*, or Lanczos
+    """The :class:`Spectrum` at w* over the coordinates ``moved`` marks ([d]; all when None): the
+    Hessian on at most ``SPREAD_ROWS`` rows drawn with ``seed``, so that its cost does not grow with
+    the data set, and the gradient's pull on all of them (one pass); or None and a note saying why
+    it was not taken: the Hessian could not be taken at w*, or Lanczos
     quadrature would cost more than ``QUADRATURE_SHARE`` of the gradients of a run of ``chains``
     chains and ``steps`` steps."""
     center = posterior.center
@@ -197,6 +198,21 @@ def burn_in_for_lag(spectrum: Spectrum, localization: float, step_size: float, d
     return burnin, (f"burn-in {burnin:,} steps instead of {floor:,}{capped}: the chains start at w*, and the "
                     f"quadratic model of the loss there predicts that after {floor:,} they would still lack more than "
                     f"{limit:.2g} of the λ̂ = {at_rest:.4g} it predicts at rest (give burnin=, --burnin, to set it)")
+
+
+def burn_in_at_center(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
+                      step_size: float) -> tuple[int, str | None, Spectrum | None]:
+    """The burn-in SGLD's chains from w* take where none is given, from the spectrum measured before
+    the run (:func:`measured_spectrum`, :func:`burn_in_for_lag`), with its note and the spectrum for
+    the check after the run to reuse; where the spectrum cannot be measured, ``config.burnin`` (a
+    quarter of the draws), no note and no spectrum: the check after the run says why."""
+    spectrum, _ = measured_spectrum(posterior, batches, config.seed, config.burnin + config.draws * config.thin,
+                                    config.chains)
+    if spectrum is None:
+        return config.burnin, None, None
+    burnin, note = burn_in_for_lag(spectrum, posterior.localization, step_size, config.draws, config.thin,
+                                   config.burnin)
+    return burnin, note, spectrum
 
 
 def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int, step_size: float, steps: int,

@@ -32,10 +32,9 @@ LEADING_FLOOR = 1e-14  # leading coefficients below this (relative to the larges
 # A V(ε) above this share of the box's volume is no small-ε volume: refused. w1²w2², m = 2, fills
 # 14 % of [−1, 1]² at ε = 10⁻⁶ and fits right; the boxes that broke a fit were 75–100 % filled.
 FILLED_SHARE = 0.5
-# The larger and the smaller half of the ε (sharing the middle one) must read λ within this: on five
-# potentials at boxes of 1 to 10⁵ whose fits held, the halves agreed within 0.003; where the fit broke,
-# (w1 + w2)² at boxes 10³ and 10⁵ (λ 0.566 and 0.204 for ½) and w1²w2² at 4, they read 0.04–0.37
-# apart. A lost m whose halves agree (w1²w2² at boxes 10–10⁵, λ 0.466–0.485, m 1) is not caught.
+# The larger and the smaller half of the ε (sharing the middle one) must read λ within this: where fits held
+# (five potentials, boxes 1–10⁵) they agreed within 0.003; where they broke, 0.04–0.37 apart. Not caught: a
+# fit 3–16 % off with halves 0.002–0.005 apart (a draw of 20 monomial potentials: four lost m at boxes 3, 10).
 HALVES_TOLERANCE = 0.01
 
 
