@@ -39,11 +39,16 @@ class MultiplicityFit(NamedTuple):
 MAX_RUNGS = 64   # each rung is a whole estimate; a fit of two numbers gains little beyond (100,000 had run on)
 
 
+def check_rung_count(count: int) -> None:
+    """Refuse a ladder of fewer than 2 or more than ``MAX_RUNGS`` temperatures, before nβ is known."""
+    if not 2 <= count <= MAX_RUNGS:
+        raise ValueError(f"a multiplicity fit takes 2 to {MAX_RUNGS} temperatures, got {count}")
+
+
 def temperature_ladder(nbeta: float, count: int, decades: float = 2.0) -> list[float]:
     """``count`` values of nβ, log-uniform over ``decades`` decades centred on ``nbeta``; every
     one must exceed 1 (at or below 1 the posterior is the prior)."""
-    if not 2 <= count <= MAX_RUNGS:
-        raise ValueError(f"a multiplicity fit takes 2 to {MAX_RUNGS} temperatures, got {count}")
+    check_rung_count(count)
     lowest = nbeta * 10.0 ** (-decades / 2)
     if not lowest > 1:
         raise ValueError(f"the temperature ladder spans {decades:g} decades around nβ = {nbeta:g}, down to "

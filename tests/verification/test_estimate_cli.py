@@ -137,6 +137,14 @@ def test_a_ladder_of_more_rungs_than_a_fit_of_two_numbers_uses_is_refused():
         temperature_ladder(1e4, 65)
 
 
+def test_a_ladder_too_long_is_refused_before_the_data_are_built(capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were built before the ladder was refused")
+    monkeypatch.setattr("sltlab.verification.suite.dln_problem", no_data)
+    assert main(["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--temperatures", "65"]) == 2
+    assert capsys.readouterr().err.strip().endswith("a multiplicity fit takes 2 to 64 temperatures, got 65")
+
+
 def test_rmsprop_step_comes_from_the_preconditioned_curvature(capsys):
     code, result = run_json(capsys, "dln", "--widths", "1", "3", "1", "--rank", "1", "--sampler", "rmsprop_sgld",
                             "--draws", "300", "--burnin", "300", "--thin", "1", "--sizes", "2000")

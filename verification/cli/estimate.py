@@ -163,14 +163,14 @@ def _config(args, defaults):
 
 
 def _check_counts(args) -> None:
-    for name in ("n", "temperatures"):
-        value = getattr(args, name)
-        if value is not None and value < 2:
-            raise ValueError(f"--{name} must be at least 2, got {value}")
-    if args.temperatures is not None and args.nbeta is not None:
-        from sltlab.estimators.multiplicity import temperature_ladder
+    if args.n is not None and args.n < 2:
+        raise ValueError(f"--n must be at least 2, got {args.n}")
+    if args.temperatures is not None:   # refused before the data are built or any sampling
+        from sltlab.estimators.multiplicity import check_rung_count, temperature_ladder
 
-        temperature_ladder(args.nbeta, args.temperatures)   # refused before any sampling
+        check_rung_count(args.temperatures)
+        if args.nbeta is not None:
+            temperature_ladder(args.nbeta, args.temperatures)
 
 
 def _estimate_dln(args) -> Result:
