@@ -210,7 +210,7 @@ def tms_phases(features: int) -> tuple[tuple[Phase, ...], tuple[KGon, ...]]:
     return phases, points
 
 
-MAX_FEATURES = 64   # the exact Hessian is [3c, 3c] at every k-gon: all k-gons of c = 40 take about a minute
+MAX_FEATURES = 64   # the exact Hessian is [3c, 3c] at every k-gon: all k-gons of c = 64 take about 20 s
 
 
 def _features(features) -> int:
@@ -218,5 +218,5 @@ def _features(features) -> int:
     features = require_int("features", features, 2)
     if features > MAX_FEATURES:
         raise ValueError(f"features must be at most {MAX_FEATURES} (each k-gon's exact Hessian is 3c × 3c, and all "
-                         f"k-gons of c = 40 take about a minute), got {features}")
+                         f"k-gons of c = 64 take about 20 s), got {features}")
     return features

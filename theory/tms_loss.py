@@ -108,25 +108,27 @@ def tms_gradient(theta: np.ndarray, features: int) -> np.ndarray:
 
 
 def tms_hessian(theta: np.ndarray, features: int) -> np.ndarray:
-    """∇²L [3c, 3c] by the chain rule through a = W_j·W_i:
-    Σ_pairs φ_aa ∇a∇aᵀ + φ_ab(∇a e_bᵀ + e_b∇aᵀ) + φ_bb e_b e_bᵀ + φ_a ∇²a, divided by c."""
+    """∇²L [3c, 3c] by the chain rule through a_ij = W_j·W_i:
+    Σ_pairs φ_aa ∇a∇aᵀ + φ_ab(∇a e_bᵀ + e_b∇aᵀ) + φ_bb e_b e_bᵀ + φ_a ∇²a, divided by c.
+
+    Summed over the pairs in closed form, with ∂a_ij/∂W_p = δ_pj W_i + δ_pi W_j and S = φ_aa + φ_aaᵀ:
+    the block of columns (p, q) is δ_pq·W diag(S[:, p]) Wᵀ + S[p, q]·W_q W_pᵀ + (φ_a + φ_aᵀ)[p, q]·I,
+    the column p against bias j is δ_pj·Σ_i φ_ab[i, j] W_i + φ_ab[p, j] W_j, and the biases' block is
+    diagonal, Σ_i φ_bb[i, j]."""
     weights, bias = unpack(theta, features)
     terms = pair_terms(weights, bias)
-    d = 3 * features
-    hessian = np.zeros((d, d))
-    eye = np.eye(2)
-    for i in range(features):
-        for j in range(features):
-            grad_a = np.zeros(d)
-            grad_a[2 * j:2 * j + 2] += weights[:, i]
-            grad_a[2 * i:2 * i + 2] += weights[:, j]
-            bias_index = 2 * features + j
-            hessian += terms.d_aa[i, j] * np.outer(grad_a, grad_a)
-            hessian[:, bias_index] += terms.d_ab[i, j] * grad_a
-            hessian[bias_index, :] += terms.d_ab[i, j] * grad_a
-            hessian[bias_index, bias_index] += terms.d_bb[i, j]
-            hessian[2 * i:2 * i + 2, 2 * j:2 * j + 2] += terms.d_a[i, j] * eye
-            hessian[2 * j:2 * j + 2, 2 * i:2 * i + 2] += terms.d_a[i, j] * eye
+    c = features
+    symmetric = terms.d_aa + terms.d_aa.T
+    columns = np.einsum("qp,aq,bp->paqb", symmetric, weights, weights)
+    columns[np.arange(c), :, np.arange(c), :] += np.einsum("ip,ai,bi->pab", symmetric, weights, weights)
+    columns += np.einsum("pq,ab->paqb", terms.d_a + terms.d_a.T, np.eye(2))
+    against_bias = np.einsum("pj,aj->paj", terms.d_ab, weights)
+    against_bias[np.arange(c), :, np.arange(c)] += np.einsum("ij,ai->ja", terms.d_ab, weights)
+    hessian = np.zeros((3 * c, 3 * c))
+    hessian[:2 * c, :2 * c] = columns.reshape(2 * c, 2 * c)
+    hessian[:2 * c, 2 * c:] = against_bias.reshape(2 * c, c)
+    hessian[2 * c:, :2 * c] = hessian[:2 * c, 2 * c:].T
+    hessian[2 * c:, 2 * c:] = np.diag(terms.d_bb.sum(0))
     return hessian / features
 
 
