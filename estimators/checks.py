@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sltlab.estimators.host_memory import host_available_memory
 from sltlab.estimators.posterior import batch_rows, row_chunks
 from sltlab.estimators.streamed import StreamedRows
 
@@ -82,14 +83,10 @@ def check_memory(chains: int, dim: int, draws: int, dtype: torch.dtype, device: 
 
 def available_memory(device: torch.device) -> int | None:
     """Bytes free for new tensors on ``device``: CUDA's free memory with what torch's caching
-    allocator holds unused, or the operating system's MemAvailable (Linux; a container's own limit
-    is not read); None where neither can be read."""
+    allocator holds unused, or on the host what the operating system and the process's memory
+    cgroups still allow (:func:`~sltlab.estimators.host_memory.host_available_memory`); None
+    where neither can be read."""
     if device.type == "cuda":   # what the caching allocator holds unused is free to this process too
         cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return torch.cuda.mem_get_info(device)[0] + cached
-    try:
-        with open("/proc/meminfo") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return None
+    return host_available_memory()
