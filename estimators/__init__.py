@@ -2,7 +2,8 @@
 chains, HMC and replica exchange over a ladder of nβ, the driver that records (chain, draw)
 traces, the LLC with its diagnostics, runs of several settings (centres, nβ, steps, losses) as
 one batch, automatic step-size calibration (SGLD's pilots in coupled pairs), the temperature
-ladder for λ and m, and the singular fluctuation.
+ladder for λ and m, the singular fluctuation, and the developmental stages of an LLC curve
+along training.
 
 The public API is listed in ``__all__`` and imported on first use (PEP 562), so that
 ``sltlab.estimators.config`` can be read without loading torch::
@@ -30,6 +31,7 @@ _PUBLIC = {
     "ladder": ("LadderEstimate", "estimate_llc_at_temperatures", "estimate_over_temperatures"),
     "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace", "llc_from_gaps"),
     "extrapolate": ("Extrapolation", "extrapolate_llc"),
+    "stages": ("StageBoundary", "StageDetection", "detect_stages"),
     "localize": ("Localization", "at_true_parameter", "empirical_minimum"),
     "multiplicity": ("MultiplicityFit", "fit_multiplicity", "temperature_ladder"),
     "posterior": ("LocalPosterior", "Sampler", "common_noise"),

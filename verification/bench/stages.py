@@ -3,7 +3,7 @@
 Each curve is a staircase λ(t) = 12.5 + Σ_k jump_k·sigmoid((log(1 + t) − log(1 + t_k))/width) at
 checkpoints spaced evenly in log time from step 75 to 10,000, observed with Gaussian noise whose
 SE, handed to the detector, lies between 1 and 1.3 times a stated one. For every case and seed,
-:func:`~sltlab.verification.dynamics.stages.detect_stages` with its bandwidth chosen per curve
+:func:`~sltlab.estimators.stages.detect_stages` with its bandwidth chosen per curve
 (Mallows' C_L) and read again at the coarser ones (the default), at the chosen bandwidth
 alone, and at the fixed bandwidth it had before, max(0.1, the mean spacing) in log(1 + step), is
 matched to the true change steps
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from sltlab.verification.dynamics.stage_matching import match_boundaries
-from sltlab.verification.dynamics.stages import detect_stages, mean_log_spacing
+from sltlab.estimators.curve_smoothing import mean_log_spacing
+from sltlab.estimators.stages import detect_stages
 
 CHANGES = (300, 600, 1200, 2400)   # ln 2 apart in log time, as the deep linear staircase with halving singular values
 SHORT_STAGE = (300, 600, 780, 2400)   # the third change 0.26 after the second in log time

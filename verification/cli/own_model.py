@@ -1,7 +1,7 @@
 """``sltlab estimate module``: the LLC of a researcher's own ``nn.Module`` on their own data, from
 files, through the same calls as in Python (:func:`sltlab.estimators.estimate_llc` at one
 checkpoint, :func:`sltlab.estimators.estimate_llc_along` along several, whose curve's stages
-:func:`sltlab.verification.dynamics.stages.detect_stages` reads)."""
+:func:`sltlab.estimators.stages.detect_stages` reads)."""
 
 from __future__ import annotations
 
@@ -199,7 +199,7 @@ def _flagged_in(stage: dict, steps: list[float], rows: list[dict]) -> str:
 
 def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], str | None]:
     """The boundaries ``detect_stages`` finds, as dicts, or why the curve was not read."""
-    from sltlab.verification.dynamics.stages import MIN_CHECKPOINTS, detect_stages
+    from sltlab.estimators.stages import MIN_CHECKPOINTS, detect_stages
 
     if len(steps) < MIN_CHECKPOINTS:
         return [], f"not read: fewer than {MIN_CHECKPOINTS} checkpoints"

@@ -8,7 +8,7 @@ and one batched run of all its checkpoints' chains. The memorisation checkpoint,
 peaks there (on seed 0 about 26 at γ = 1000, 180 at γ = 100) and a 5 % equivalence is then far
 above a pilot's noise; after grokking λ̂ is 3–5·10⁻⁴ (0.2 at γ = 100), and calibrating at the
 last checkpoint found no stable step.
-Stages are the boundaries of :func:`~sltlab.verification.dynamics.stages.detect_stages`
+Stages are the boundaries of :func:`~sltlab.estimators.stages.detect_stages`
 (critical points of λ̂ against log training time, Hoogland et al. 2024), set beside the
 memorisation and grokking steps: which boundary's window holds each. Nothing here knows where
 the stages should be.
@@ -29,9 +29,9 @@ from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import EstimateWarning
+from sltlab.estimators.stages import detect_stages
 from sltlab.models.modular import ModularAdditionNetwork, ModularRun, ModularSplit
 from sltlab.verification.dynamics.stage_matching import match_boundaries
-from sltlab.verification.dynamics.stages import detect_stages
 
 # SGLD on batches of 128 training pairs at each checkpoint, the step calibrated; it comes out
 # near 3·10⁻⁵, where the directions held only by γ relax in about 1/(εγ) steps. γ = 1000 makes

@@ -6,7 +6,7 @@ checkpoint's own outputs, :func:`sltlab.verification.dynamics.saddle_plateaus.re
 the checkpoint is an exact minimum whose learning coefficient follows Aoyagi's staircase. The
 checkpoints are spaced evenly in log time from a quarter of the predicted first escape
 (:mod:`sltlab.verification.dynamics.saddle_schedule`: a prediction, not the observed ranks) to
-the end of the run, so :func:`sltlab.verification.dynamics.stages.detect_stages` sees every
+the end of the run, so :func:`sltlab.estimators.stages.detect_stages` sees every
 stage with the same resolution. The rank changes observed in training are the ground truth
 no other test of stage detection has: every one must be matched by one detected boundary whose
 window holds it, with no boundary left over.
@@ -22,11 +22,11 @@ import torch
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.problems import estimate_llc_of_problems
+from sltlab.estimators.stages import detect_stages
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import TrainingRun
 from sltlab.verification.dynamics.saddle_plateaus import SADDLE_ANNEAL, relabelled_loss, stacked_relabelled
 from sltlab.verification.dynamics.stage_matching import match_boundaries
-from sltlab.verification.dynamics.stages import detect_stages
 
 # Short MALA chains (warm-up, burn-in and draws as in the plateau sampler): on [10,4,4,4,10] they
 # read 6.0, 12.5, 19.3 and 25.6 at plateaus of λ_k = 6, 13, 19.5 and 26, where SGLD at the

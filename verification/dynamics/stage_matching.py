@@ -1,11 +1,11 @@
 """Detected stage boundaries set beside known change points: how the stage detector
-(:mod:`sltlab.verification.dynamics.stages`) is judged where the truth is known."""
+(:mod:`sltlab.estimators.stages`) is judged where the truth is known."""
 
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-from sltlab.verification.dynamics.stages import StageBoundary
+from sltlab.estimators.stages import StageBoundary
 
 
 class BoundaryMatch(NamedTuple):

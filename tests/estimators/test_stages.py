@@ -1,12 +1,12 @@
-"""Stage boundaries from an LLC curve (verification.dynamics.stages) on synthetic curves whose
+"""Stage boundaries from an LLC curve (estimators.stages) on synthetic curves whose
 boundaries are known: seeded staircases with stated SEs, flat curves, a peak, and bad input."""
 
 import numpy as np
 import pytest
 
+from sltlab.estimators.stages import detect_stages
 from sltlab.verification.bench.stages import CHANGES, SHORT_STAGE, SHORT_STAGES, staircase
 from sltlab.verification.dynamics.stage_matching import match_boundaries
-from sltlab.verification.dynamics.stages import StageBoundary, detect_stages, local_linear_maps, unbiased_risk
 
 
 @pytest.mark.parametrize("checkpoints, jumps, standard_error, seeds_missed", [
@@ -155,12 +155,6 @@ def test_a_noiseless_plateau_peak_is_read_and_fractional_steps_stay_fractions():
     assert half.critical == (0, 3.5) and isinstance(half.critical[0], int)
 
 
-def test_matching_pairs_each_true_step_with_one_window():
-    first, second = StageBoundary(100, 80, 120, "rise", 1, 2, 0.1), StageBoundary(400, 300, 500, "rise", 2, 3, 0.1)
-    match = match_boundaries([90, 110, 1000], [first, second])
-    assert match.matched == ((90, first),) and match.missed == (110, 1000) and match.spurious == (second,)
-
-
 @pytest.mark.parametrize("steps, llc, errors, words", [
     ([1, 2, 3, 4, 5], [1, 2, 3, 4], [1] * 5, "one length"),
     ([1, 2, 2, 4, 5], [1] * 5, [1] * 5, "strictly increasing"),
@@ -193,19 +187,3 @@ def test_a_bandwidth_or_threshold_that_is_not_positive_is_refused():
     for settings in ({"bandwidth": 0.0}, {"threshold": -1.0}, {"bandwidth": float("nan")}):
         with pytest.raises(ValueError, match="bandwidth and threshold must be positive"):
             detect_stages([1, 2, 3, 4, 5], [1] * 5, [1] * 5, **settings)
-
-
-def test_the_bandwidth_criterion_is_an_unbiased_estimate_of_the_smoothers_risk():
-    """Averaged over 4,000 noise draws, Mallows' C_L equals the exact risk Σ((ŷ_i − μ_i)/σ_i)² =
-    ‖Σ^{-1/2}(S − I)μ‖² + tr(Σ^{-1/2}SΣSᵀΣ^{-1/2}) within 4 of its standard errors, at three bandwidths."""
-    steps, curve, errors = staircase(0, checkpoints=30, jumps=(5, 3, 8, 4), standard_error=0.3)
-    truth = curve   # a fixed mean μ (one seeded staircase; C_L is unbiased for any μ)
-    log_steps, weight_errors = np.log1p(steps), np.maximum(errors, 0.5 * np.median(errors))
-    noise = errors * np.random.default_rng(1).standard_normal((4000, steps.size))
-    for bandwidth in (0.1, 0.2, 0.4):
-        smoother, _ = local_linear_maps(log_steps, weight_errors, bandwidth)
-        whitened = smoother * errors[None, :] / errors[:, None]
-        exact = float(np.sum(((smoother - np.eye(steps.size)) @ truth / errors) ** 2) + np.sum(whitened ** 2))
-        estimates = np.array([unbiased_risk(log_steps, truth + draw, errors, weight_errors, bandwidth)
-                              for draw in noise])
-        assert abs(estimates.mean() - exact) < 4 * estimates.std() / np.sqrt(noise.shape[0]), bandwidth

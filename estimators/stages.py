@@ -6,16 +6,9 @@ of in-context learning" (arXiv:2402.02364, §3 and App. B), divide training into
 critical points of λ̂ against log training time: points where dλ̂/d log t vanishes separate
 stretches where λ̂ rises or falls. Here:
 
-1. *Smoothing.* A weighted local linear regression in u = log(1 + step) (Fan & Gijbels 1996,
-   ch. 3) with a Gaussian kernel of bandwidth h and weights 1/SE² gives at every checkpoint a
-   smoothed value, a slope dλ̂/du, and the standard errors of both (and of any difference of
-   them) propagated exactly from the per-checkpoint SEs, taken as independent. The weights
-   floor each SE at half the median SE, so that a checkpoint with a near-zero SE does not
-   dominate neighbours several bandwidths away. h is chosen per curve, among multiples of the
-   mean checkpoint spacing Δ in u, as the one of least unbiased risk (Mallows' C_L, see
-   :func:`unbiased_risk`): a staircase of sharp rises, precisely measured, is smoothed little,
-   so that a short stage between two rises keeps its own plateau; a noisy curve is smoothed
-   more.
+1. *Smoothing.* A weighted local linear regression of λ̂ in u = log(1 + step), with weights 1/SE²,
+   gives at every checkpoint a smoothed value and slope dλ̂/du with their exact standard errors, at
+   the bandwidth h of least unbiased risk (:mod:`sltlab.estimators.curve_smoothing`).
 2. *Critical points.* Candidates are the ends of the curve and the local minima of |slope|.
    A candidate between two neighbouring candidates is kept when it separates two moves: either
    its slope is consistent with zero (|z| ≤ ``threshold``) while the steepest slope on each side
@@ -59,10 +52,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from sltlab.estimators.curve_smoothing import bandwidths_to_read, local_linear_maps, weighting_errors
 
-# Bandwidths tried, in units of the mean checkpoint spacing in log(1 + step). Below half the spacing the
-# nearest neighbour weighs under e⁻² and the fit interpolates; above three a stage of a few is smoothed away.
-BANDWIDTH_MULTIPLES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 MIN_CHECKPOINTS = 5   # the fewest a curve is read from
 
 
@@ -108,46 +99,6 @@ def _validated(steps, llc, standard_errors) -> tuple[np.ndarray, np.ndarray, np.
     return steps, llc, errors
 
 
-def local_linear_maps(log_steps: np.ndarray, standard_errors: np.ndarray, bandwidth: float,
-                      at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The matrices taking the curve y to the value and to the slope of the weighted local
-    linear fit at every point of ``at`` (default: the checkpoints themselves).
-
-    At u_i the fit minimises Σ_j K((u_j − u_i)/h)·(y_j − a − b(u_j − u_i))²/SE_j², K the
-    standard Gaussian; (a, b) = (XᵀWX)⁻¹XᵀWy and their covariance is the sandwich
-    (XᵀWX)⁻¹XᵀW·diag(SE²)·WX(XᵀWX)⁻¹ (Fan & Gijbels 1996, eq. 3.5), exact for independent
-    per-checkpoint errors. Row i of the first matrix maps y to a at u_i, of the second to b.
-    """
-    offsets = log_steps[None, :] - (log_steps if at is None else at)[:, None]
-    relative = standard_errors / standard_errors.max()   # the maps do not change with the SEs' common scale
-    weights = np.exp(-0.5 * (offsets / bandwidth) ** 2) / relative[None, :] ** 2
-    s0, s1, s2 = (np.sum(weights * offsets ** p, axis=1) for p in range(3))
-    determinant = s0 * s2 - s1 ** 2
-    # Rows of (XᵀWX)⁻¹XᵀW: the linear maps from y to a and to b.
-    to_value = weights * (s2[:, None] - s1[:, None] * offsets) / determinant[:, None]
-    to_slope = weights * (s0[:, None] * offsets - s1[:, None]) / determinant[:, None]
-    return to_value, to_slope
-
-
-def mean_log_spacing(steps: np.ndarray) -> float:
-    """The mean spacing of the checkpoints in log(1 + step), the unit of the bandwidths tried."""
-    log_steps = np.log1p(steps)
-    return float((log_steps[-1] - log_steps[0]) / (len(steps) - 1))
-
-
-def unbiased_risk(log_steps: np.ndarray, llc: np.ndarray, standard_errors: np.ndarray,
-                  weight_errors: np.ndarray, bandwidth: float) -> float:
-    """Mallows' C_L of the local linear smoother at ``bandwidth``: for smoothed values ŷ = S·y of
-    a curve y = μ + ε with independent errors of known SEs σ_i, Σ((y_i − ŷ_i)/σ_i)² − N + 2·tr S
-    is an unbiased estimate of Σ((ŷ_i − μ_i)/σ_i)², the smoother's squared error in SE units
-    (Mallows 1973, "Some comments on C_p", Technometrics 15; Stein 1981, Ann. Statist. 9, for
-    the Gaussian case). It holds for any fixed S, so S may weight by the floored SEs
-    ``weight_errors``."""
-    to_value, _ = local_linear_maps(log_steps, weight_errors, bandwidth)
-    residuals = (llc - to_value @ llc) / standard_errors
-    return float(residuals @ residuals - llc.size + 2 * np.trace(to_value))
-
-
 def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors: Sequence[float], *,
                   bandwidth: float | None = None, threshold: float = 3.5) -> StageDetection:
     """Stage boundaries of an LLC curve λ̂(step) ± SE (Hoogland et al. 2024, see the module).
@@ -159,9 +110,9 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     llc, standard_errors : sequence of float
         λ̂ and its standard error at each checkpoint (finite, SEs positive).
     bandwidth : float, optional
-        h of the Gaussian kernel in units of log(1 + step), read at that one scale. Default: of
-        :data:`BANDWIDTH_MULTIPLES` of the mean spacing of the checkpoints in log(1 + step), the
-        one of least :func:`unbiased_risk`, then every larger one (step 4 of the module).
+        h of the Gaussian kernel in units of log(1 + step), read at that one scale. Default: the
+        one of least unbiased risk, then every larger one tried
+        (:func:`~sltlab.estimators.curve_smoothing.bandwidths_to_read`; step 4 of the module).
     threshold : float
         z-score above which a slope counts as nonzero and a difference as real (default 3.5).
 
@@ -170,17 +121,8 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     StageDetection
     """
     steps, llc, errors = _validated(steps, llc, standard_errors)
-    log_steps = np.log1p(steps)
-    # Weights use the SEs floored at half their median, so that a few checkpoints with
-    # near-zero SE (a stuck sampler) cannot reach across the kernel; the SEs propagated below
-    # are the true ones, so the errors stay exact for this linear smoother.
-    weight_errors = np.maximum(errors, 0.5 * np.median(errors))
-    if bandwidth is None:
-        tried = [multiple * mean_log_spacing(steps) for multiple in BANDWIDTH_MULTIPLES]
-        chosen = min(tried, key=lambda h: unbiased_risk(log_steps, llc, errors, weight_errors, h))
-        scales = [h for h in tried if h >= chosen]
-    else:
-        scales = [bandwidth]
+    weight_errors = weighting_errors(errors)
+    scales = bandwidths_to_read(steps, llc, errors, weight_errors) if bandwidth is None else [bandwidth]
     if not (all(np.isfinite(h) and h > 0 for h in scales) and np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
     finest = _detect_at_scale(steps, llc, errors, weight_errors, float(scales[0]), threshold)
