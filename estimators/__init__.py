@@ -31,7 +31,7 @@ _PUBLIC = {
     "ladder": ("LadderEstimate", "estimate_llc_at_temperatures", "estimate_over_temperatures"),
     "llc": ("LLCEstimate", "default_nbeta", "llc_from_trace", "llc_from_gaps"),
     "extrapolate": ("Extrapolation", "extrapolate_llc"),
-    "stages": ("StageBoundary", "StageDetection", "detect_stages"),
+    "stages": ("EdgeMove", "StageBoundary", "StageDetection", "detect_stages"),
     "localize": ("Localization", "at_true_parameter", "empirical_minimum"),
     "multiplicity": ("MultiplicityFit", "fit_multiplicity", "temperature_ladder"),
     "posterior": ("LocalPosterior", "Sampler", "common_noise"),

@@ -32,6 +32,12 @@ stretches where λ̂ rises or falls. Here:
    that bracket it at its scale (a scale-space reading of the curve, as in Chaudhuri & Marron
    1999, "SiZer for exploration of structures in curves", JASA 94). No critical point is kept
    inside a boundary's window.
+5. *Edges.* A move whose steepest slope falls on the curve's first or last checkpoint is not a
+   located boundary: it may have begun before the first checkpoint or go on after the last, so
+   the curve does not show where it is steepest (the boundary is censored at that edge). Found and
+   weighed as any other, it keeps critical points out of its window and coarser boundaries off it
+   as steps 3–4 say, but it is reported apart, as an :class:`EdgeMove` whose window is open at that
+   edge; checkpoints beyond the edge would place it.
 
 On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise and a fall boundary
 with the critical point between them. On seeded staircases of sharp rises of 12–15 SE, a stage with three
@@ -58,7 +64,7 @@ MIN_CHECKPOINTS = 5   # the fewest a curve is read from
 
 
 class StageBoundary(NamedTuple):
-    """One passage from a critical stretch of λ̂ to the next."""
+    """One passage from a critical stretch of λ̂ to the next, steepest at a checkpoint inside the curve."""
 
     step: int | float    # checkpoint of steepest smoothed slope (steps as given: whole numbers as int)
     window_start: int | float   # last checkpoint before it where the slope is consistent with zero
@@ -69,10 +75,24 @@ class StageBoundary(NamedTuple):
     bandwidth: float     # h of the scale it was found at, in units of log(1 + step)
 
 
+class EdgeMove(NamedTuple):
+    """A significant move of λ̂ steepest at the curve's first or last checkpoint: not located, since it
+    may have begun before the first checkpoint or go on after the last (step 5 of the module)."""
+
+    edge: str                   # "first" or "last": the checkpoint at which its smoothed slope is steepest
+    window_start: int | float   # edge "first": the first checkpoint, open (the move may begin before it)
+    window_end: int | float     # edge "last": the last checkpoint, open (the move may go on after it)
+    direction: str              # "rise" or "fall"
+    level_before: float         # smoothed λ̂ at the critical point before it (edge "first": at the first checkpoint)
+    level_after: float          # smoothed λ̂ at the critical point after it (edge "last": at the last checkpoint)
+    bandwidth: float            # h of the scale it was found at, in units of log(1 + step)
+
+
 class StageDetection(NamedTuple):
     """The boundaries with everything they were read from, checkpoint by checkpoint."""
 
     boundaries: tuple[StageBoundary, ...]
+    edge_moves: tuple[EdgeMove, ...]     # at most one at each edge, the first edge's first
     critical: tuple[int | float, ...]    # steps of the critical points kept (the ends included; a split's: a midpoint)
     smoothed: np.ndarray         # local-linear value of λ̂ at each checkpoint, at the finest scale
     smoothed_se: np.ndarray      # its standard error
@@ -119,6 +139,8 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     Returns
     -------
     StageDetection
+        The boundaries located inside the curve, and apart from them the moves steepest at its first
+        or last checkpoint (:class:`EdgeMove`), which the curve cannot place.
     """
     steps, llc, errors = _validated(steps, llc, standard_errors)
     weight_errors = weighting_errors(errors)
@@ -139,12 +161,16 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     # scale's flat point within a move that a coarser one found, or a coarse bracket within a
     # finer boundary's window.
     critical = [c for c in sorted(brackets) if not any(b.window_start < c < b.window_end for b in boundaries)]
-    return finest._replace(boundaries=tuple(sorted(boundaries, key=lambda b: b.step)), critical=tuple(critical))
+    ends, found = (_step(steps[0]), _step(steps[-1])), sorted(boundaries, key=lambda b: b.step)
+    edge_moves = tuple(EdgeMove("first" if b.step == ends[0] else "last", *b[1:]) for b in found if b.step in ends)
+    return finest._replace(boundaries=tuple(b for b in found if b.step not in ends), edge_moves=edge_moves,
+                           critical=tuple(critical))
 
 
 def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, weight_errors: np.ndarray,
                      bandwidth: float, threshold: float) -> StageDetection:
-    """Steps 1–3 of the module at the one bandwidth ``bandwidth``."""
+    """Steps 1–3 of the module at the one bandwidth ``bandwidth``: every move among the boundaries,
+    those steepest at an edge too (:func:`detect_stages` sets them apart, step 5)."""
     log_steps = np.log1p(steps)
     to_value, to_slope = local_linear_maps(log_steps, weight_errors, bandwidth)
     midpoints = 0.5 * (log_steps[:-1] + log_steps[1:])   # where step 3's splits are read, mapped once per scale
@@ -193,8 +219,8 @@ def _detect_at_scale(steps: np.ndarray, llc: np.ndarray, errors: np.ndarray, wei
                                                        _step(steps[end]), "rise" if slope[steepest] > 0 else "fall",
                                                        float(value[left]), float(value[right]), bandwidth))
         boundaries, plateaus = boundaries + found, plateaus + split
-    return StageDetection(tuple(boundaries), tuple(sorted([_step(steps[i]) for i in critical] + plateaus)), value,
-                          value_se, slope, slope_z, bandwidth, float(threshold))
+    return StageDetection(tuple(boundaries), (), tuple(sorted([_step(steps[i]) for i in critical] + plateaus)),
+                          value, value_se, slope, slope_z, bandwidth, float(threshold))
 
 
 def _split_at_plateau(steps: np.ndarray, llc: np.ndarray, variance: np.ndarray, threshold: float,

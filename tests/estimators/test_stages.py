@@ -127,7 +127,8 @@ def test_a_flat_noisy_curve_has_no_boundary():
     errors = np.full(steps.size, 0.5)
     for seed in range(50):
         noise = np.random.default_rng(seed).standard_normal(steps.size)
-        assert detect_stages(steps, 20 + errors * noise, errors).boundaries == (), seed
+        detection = detect_stages(steps, 20 + errors * noise, errors)
+        assert detection.boundaries == () and detection.edge_moves == (), seed
 
 
 def test_a_peak_is_a_rise_then_a_fall_with_the_critical_point_between():
@@ -153,6 +154,39 @@ def test_a_noiseless_plateau_peak_is_read_and_fractional_steps_stay_fractions():
     (boundary,) = half.boundaries
     assert (boundary.window_start, boundary.step, boundary.window_end) == (1, 1.5, 2.5)
     assert half.critical == (0, 3.5) and isinstance(half.critical[0], int)
+
+
+EDGE_STEPS = np.unique(np.round(np.logspace(np.log10(75), 4, 40)).astype(int))   # 75, 85, 96, ..., 8821, 10000
+
+
+def _two_rises(first_change: float) -> np.ndarray:
+    """Noiseless λ̂ at ``EDGE_STEPS``: a rise of 5 centred on ``first_change`` (width 0.2 in log(1 + step)),
+    then a sharp one of 5 at step 1,000."""
+    u = np.log1p(EDGE_STEPS)
+    return (12.5 + 5 / (1 + np.exp(-(u - np.log1p(first_change)) / 0.2))
+            + 5 / (1 + np.exp(-(u - np.log1p(1000)) / 0.04)))
+
+
+@pytest.mark.parametrize("change, edge, window", [(60, "first", (75, 140)), (12000, "last", (6054, 10000))])
+def test_a_move_steepest_at_the_first_or_last_checkpoint_is_an_edge_move_not_a_boundary(change, edge, window):
+    """A rise centred before the first checkpoint (step 60) or after the last (12,000) is steepest at
+    that checkpoint: it had been a boundary there (step 75, window 75–140; step 10,000, window
+    6,054–10,000). The curve cannot place it, so it is an edge move with that window, open at the
+    edge, and the sharp rise at 1,000 inside the curve is the one boundary, as before."""
+    detection = detect_stages(EDGE_STEPS, _two_rises(change), [0.3] * EDGE_STEPS.size)
+    (move,) = detection.edge_moves
+    assert (move.edge, (move.window_start, move.window_end), move.direction) == (edge, window, "rise")
+    assert move.level_after > move.level_before
+    assert [(b.step, b.window_start, b.window_end, b.direction) for b in detection.boundaries] == [
+        (1045, 717, 1343, "rise")]
+
+
+def test_a_move_steepest_just_inside_the_curve_stays_a_located_boundary():
+    """Centred at step 90, the rise is steepest at the second checkpoint (85): a boundary there, its
+    window opening at the first checkpoint, and no edge move."""
+    detection = detect_stages(EDGE_STEPS, _two_rises(90), [0.3] * EDGE_STEPS.size)
+    assert [(b.step, b.window_start, b.window_end) for b in detection.boundaries] == [(85, 75, 140), (1045, 717, 1343)]
+    assert detection.edge_moves == ()
 
 
 @pytest.mark.parametrize("steps, llc, errors, words", [
