@@ -33,11 +33,12 @@ stretches where λ̂ rises or falls. Here:
    1999, "SiZer for exploration of structures in curves", JASA 94). No critical point is kept
    inside a boundary's window.
 5. *Edges.* A move whose steepest slope falls on the curve's first or last checkpoint is not a
-   located boundary: it may have begun before the first checkpoint or go on after the last, so
-   the curve does not show where it is steepest (the boundary is censored at that edge). Found and
-   weighed as any other, it keeps critical points out of its window and coarser boundaries off it
-   as steps 3–4 say, but it is reported apart, as an :class:`EdgeMove` whose window is open at that
-   edge; checkpoints beyond the edge would place it.
+   located boundary: it may have begun before the first checkpoint (from step 0: be steepest
+   before the second) or go on after the last, so the curve does not show where it is steepest
+   (the boundary is censored at that edge). Found and weighed as any other, it keeps critical
+   points out of its window and coarser boundaries off it as steps 3–4 say, but it is reported
+   apart, as an :class:`EdgeMove` whose window is open at that edge; more checkpoints at that edge
+   would place it.
 
 On a plateau–rise–plateau staircase each rise is one boundary; a peak gives a rise and a fall boundary
 with the critical point between them. On seeded staircases of sharp rises of 12–15 SE, a stage with three
@@ -76,8 +77,8 @@ class StageBoundary(NamedTuple):
 
 
 class EdgeMove(NamedTuple):
-    """A significant move of λ̂ steepest at the curve's first or last checkpoint: not located, since it
-    may have begun before the first checkpoint or go on after the last (step 5 of the module)."""
+    """A significant move of λ̂ steepest at the curve's first or last checkpoint: not located, since the
+    curve does not show where it is steepest (step 5 of the module)."""
 
     edge: str                   # "first" or "last": the checkpoint at which its smoothed slope is steepest
     window_start: int | float   # edge "first": the first checkpoint, open (the move may begin before it)
