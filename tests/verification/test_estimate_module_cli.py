@@ -230,13 +230,56 @@ def test_a_checkpoint_s_warnings_are_printed_and_a_stage_read_from_it_says_so():
             for value, warned in ((3.2, [moved]), (4.5, []), (4.6, []), (5.0, []), (5.6, []))]
     curve = {"restricted_to": None, "note": "sampled together", "checkpoints": rows, "unmixed_checkpoints": 0,
              "shared_notes": [], "stages_not_read": None,
-             "stages": [{"step": 0.0, "direction": "rise", "window_start": 0.0, "window_end": 20.0,
-                         "level_before": 3.2, "level_after": 4.5},
+             "stages": [{"step": 20.0, "direction": "rise", "window_start": 0.0, "window_end": 60.0,
+                         "level_before": 3.2, "level_after": 4.6},
                         {"step": 200.0, "direction": "rise", "window_start": 60.0, "window_end": 2000.0,
-                         "level_before": 4.5, "level_after": 5.6}]}
+                         "level_before": 4.6, "level_after": 5.6}], "edge_moves": []}
     lines = curve_lines(curve, [0.0, 20.0, 60.0, 200.0, 2000.0])
     assert f"warning at step 0: {moved}" in lines   # the table had shown only a count
     assert lines[-2].endswith("; read from flagged checkpoints (steps 0)") and lines[-1].endswith("to 5.6")
+
+
+@pytest.mark.parametrize("edge, steps, said", [
+    ("first", [0.0, 20.0, 60.0, 200.0, 2000.0], "rise steepest at the curve's first checkpoint (step 0, window 0–20): "
+     "λ̂ from 3.2 to 4.5; not a located stage boundary: it may be steepest between steps 0 and 20, where the curve "
+     "has no checkpoints to show it; read from flagged checkpoints (steps 0)"),
+    ("first", [10.0, 20.0, 60.0, 200.0, 2000.0], "rise steepest at the curve's first checkpoint (step 10, window "
+     "10–20): λ̂ from 3.2 to 4.5; not a located stage boundary: it may have begun before step 10, where the curve "
+     "has no checkpoints to show it; read from flagged checkpoints (steps 10)"),
+    ("last", [0.0, 20.0, 60.0, 200.0, 2000.0], "rise steepest at the curve's last checkpoint (step 2000, window "
+     "200–2000): λ̂ from 3.2 to 4.5; not a located stage boundary: it may go on after step 2000, where the curve "
+     "has no checkpoints to show it"),
+])
+def test_a_move_steepest_at_an_edge_is_said_in_words_and_not_as_a_boundary(edge, steps, said):
+    """detect_stages's edge moves: printed after the boundaries (here none), each saying it is not
+    located and why; a window holding a flagged checkpoint (the first, unmixed) says so, as a boundary's does."""
+    from sltlab.verification.cli.own_model import curve_lines
+
+    rows = [{"llc": 3.0, "standard_error": 0.1, "rhat": 1.0, "ess": 400.0, "mixed": i > 0, "warnings": []}
+            for i in range(5)]
+    window = steps[:2] if edge == "first" else steps[-2:]
+    move = {"edge": edge, "window_start": window[0], "window_end": window[1], "direction": "rise",
+            "level_before": 3.2, "level_after": 4.5, "bandwidth": 0.5}
+    curve = {"restricted_to": None, "note": "sampled together", "checkpoints": rows, "unmixed_checkpoints": 1,
+             "shared_notes": [], "stages_not_read": None, "stages": [], "edge_moves": [move]}
+    assert curve_lines(curve, steps)[-2:] == ["stages: none found", said]
+
+
+def test_the_curve_s_stages_are_json_ready_with_its_edge_moves_apart():
+    """A rise of 5 before the first of 40 checkpoints and a sharp one at step 1,000: the boundary and
+    the move at the first checkpoint, numbers as floats, the edge and direction as words."""
+    from sltlab.verification.cli.own_model import stages_as_dicts
+
+    steps = np.unique(np.round(np.logspace(np.log10(75), 4, 40)).astype(int))
+    u = np.log1p(steps)
+    llc = 12.5 + 5 / (1 + np.exp(-(u - np.log1p(60)) / 0.2)) + 5 / (1 + np.exp(-(u - np.log1p(1000)) / 0.04))
+    stages, edge_moves, why_not = stages_as_dicts(steps.tolist(), llc.tolist(), [0.3] * steps.size)
+    assert why_not is None and [(b["step"], b["window_start"], b["window_end"]) for b in stages] == [
+        (1045.0, 717.0, 1343.0)]
+    (move,) = edge_moves
+    assert (move["edge"], move["direction"], move["window_start"], move["window_end"]) == ("first", "rise", 75.0, 140.0)
+    assert all(type(value) is float for key, value in move.items() if key not in ("edge", "direction"))
+    assert stages_as_dicts([1.0, 2.0], [1.0, 2.0], [0.1, 0.1]) == ([], [], "not read: fewer than 5 checkpoints")
 
 
 @pytest.mark.parametrize("recorded, keys, said", [

@@ -104,3 +104,21 @@ def test_stages_of_a_grokking_curve_are_set_beside_memorisation_and_grokking():
     both = curve_stages(steps, list(llc), [1.0] * len(steps), memorised=1000, grokked=2000)
     assert both["memorisation_boundary"] == both["grokking_boundary"] == fall["step"]
     assert curve_stages(steps[:4], list(llc[:4]), [1.0] * 4, memorised=25, grokked=None)["stages"] == []
+
+
+def test_a_rise_still_going_at_the_last_checkpoint_is_an_edge_move_that_holds_no_step():
+    """The same curve rising again by 10 from step 6,000 on, steepest at the last checkpoint: not a
+    boundary at step 10,000 (which would have held the grokking step, 8,000) but a move at the last
+    checkpoint, window 4,000–10,000, which names no boundary for the step inside it."""
+    steps = [0, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000]
+    log_steps = np.log1p(steps)
+    llc = 20 + 160 * np.clip((log_steps - np.log1p(25)) / (np.log1p(200) - np.log1p(25)), 0, 1)
+    llc = llc - 179.8 * np.clip((log_steps - np.log1p(500)) / (np.log1p(3000) - np.log1p(500)), 0, 1)
+    llc = llc + 10 * np.clip((log_steps - np.log1p(6000)) / (np.log1p(10000) - np.log1p(6000)), 0, 1) ** 2
+    stages = curve_stages(steps, list(llc), [1.0] * len(steps), memorised=150, grokked=8000)
+    assert [(b["direction"], b["step"], b["window_start"], b["window_end"]) for b in stages["stages"]] == [
+        ("rise", 25, 0, 300), ("fall", 1500, 300, 4000)]
+    (move,) = stages["edge_moves"]
+    assert (move["edge"], move["direction"], move["window_start"], move["window_end"]) == ("last", "rise", 4000, 10000)
+    assert stages["grokking_boundary"] is None and stages["memorisation_boundary"] == 25
+    assert curve_stages(steps[:4], list(llc[:4]), [1.0] * 4, memorised=25, grokked=None)["edge_moves"] == []

@@ -218,7 +218,9 @@ def _saddle_text(summary) -> str:
                                                f"at a coarser h says so)")
         lines += [f"  LLC curve at {len(study['llc_curve']['steps'])} checkpoints: rank changes at steps "
                   f"{stages['true_rank_change_steps']}; stage boundaries [windows] {found or 'none'}{smoothing}; "
-                  f"missed {stages['missed']}, spurious {len(stages['spurious'])}",
+                  f"missed {stages['missed']}, spurious {len(stages['spurious'])}"
+                  + "".join(f"; a {m['direction']} steepest at the curve's {m['edge']} checkpoint, not located "
+                            f"[{m['window_start']}–{m['window_end']}]" for m in stages["edge_moves"]),
                   f"  targets {'met' if study['targets_met'] else 'MISSED: ' + '; '.join(study['reasons'])}",
                   _mixing_line(study)]
     lines += [f"targets (every rank 0..teacher visited one per stage, every λ̂ within 10 %, every rank change "

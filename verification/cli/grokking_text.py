@@ -21,7 +21,8 @@ def grokking_text(summary) -> str:
     lines.append(f"  {summary['grokked_seeds']} of {len(summary['seeds'])} seeds grok; each curve's step calibrated at "
                  "its memorisation checkpoint (its last, on a seed that never memorised); in parentheses the "
                  "checkpoints with R-hat over 1.05 and with ESS under "
-                 "200; [m] and [g]: the boundary whose window holds the memorisation or the grokking step")
+                 "200; [m] and [g]: the boundary whose window holds the memorisation or the grokking step; a move "
+                 "steepest at the first or last checkpoint is not a located boundary (the curve cannot place it)")
     split = [f"seed {row['seed']} {_rho(row['curve']['spearman_llc_peak_to_test_peak'])} to step "
              f"{row['curve']['test_loss_peak_step']}, {_rho(row['curve']['spearman_from_test_peak'])} from there, "
              f"{_rho(row['curve']['spearman_with_train_loss_from_llc_peak'])} with the train loss"
@@ -72,8 +73,10 @@ def _curve_columns(curve) -> str:
                           if curve[key] == step)
         return f" [{letters}]" if letters else ""
 
-    stages = ", ".join(f"{b['direction']} {b['step']}: {b['window_start']}–{b['window_end']}{marks(b['step'])}"
-                       for b in curve["stages"])
+    stages = ", ".join([f"{b['direction']} {b['step']}: {b['window_start']}–{b['window_end']}{marks(b['step'])}"
+                        for b in curve["stages"]] + [f"{m['direction']} at the {m['edge']} checkpoint, not located: "
+                                                     f"{m['window_start']}–{m['window_end']}"
+                                                     for m in curve["edge_moves"]])
     return (f"{curve['step_size']:>8.2g}  {max(v for v in curve['llc_mean'] if v is not None):>7.3g}  "
             f"{'n/a' if rho is None else f'{rho:.4f}':>8}  "
             f"{curve['max_rhat']:>5.3f} ({curve['checkpoints_over_rhat']})  "

@@ -156,19 +156,19 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
 
 def _curve(along, steps: list[float], paths: list[str]) -> dict:
     """One curve's checkpoints (file, step and result summary each), how they were sampled, and
-    its stages."""
-    stages, why_not = _stages(steps, along.means, along.standard_errors)
+    its stages with the moves at its edges."""
+    stages, edge_moves, why_not = stages_as_dicts(steps, along.means, along.standard_errors)
     return {"restricted_to": along.results[0].restricted_to, "note": along.note, "calibrated_at": along.calibrated_at,
             "checkpoints": [{"file": path, "step": step, "mixed": mixed, **result.summary()}
                             for path, step, mixed, result in zip(paths, steps, along.mixed, along.results)],
             "unmixed_checkpoints": along.mixed.count(False), "shared_notes": along.shared_notes, "stages": stages,
-            "stages_not_read": why_not}
+            "edge_moves": edge_moves, "stages_not_read": why_not}
 
 
 def curve_lines(curve: dict, steps: list[float]) -> list[str]:
     """One curve's text: how it was sampled, the table, each checkpoint's warnings besides the mixing
-    gate's, the notes every checkpoint shares, and the stage boundaries, each naming the flagged
-    checkpoints in its window."""
+    gate's, the notes every checkpoint shares, the stage boundaries and the moves at the curve's
+    edges, each naming the flagged checkpoints in its window."""
     restricted = "" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}: "
     lines = [f"{restricted}{curve['note']}",
              f"{'step':>10}  {'λ̂':>10}  {'± SE':>9}  {'R-hat':>6}  {'ESS':>6}  warnings"]
@@ -186,28 +186,43 @@ def curve_lines(curve: dict, steps: list[float]) -> list[str]:
               f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
               + _flagged_in(stage, steps, curve["checkpoints"])
               for stage in curve["stages"]] or [f"stages: {curve['stages_not_read'] or 'none found'}"]
+    lines += [_edge_move_line(move, steps) + _flagged_in(move, steps, curve["checkpoints"])
+              for move in curve["edge_moves"]]
     return lines
 
 
+def _edge_move_line(move: dict, steps: list[float]) -> str:
+    """A move steepest at the curve's first or last checkpoint, in words: not a located boundary."""
+    at = steps[0] if move["edge"] == "first" else steps[-1]
+    unseen = (f"go on after step {at:g}" if move["edge"] == "last" else f"have begun before step {at:g}" if at > 0
+              else f"be steepest between steps 0 and {steps[1]:g}")
+    return (f"{move['direction']} steepest at the curve's {move['edge']} checkpoint (step {at:g}, window "
+            f"{move['window_start']:g}–{move['window_end']:g}): λ̂ from {move['level_before']:.4g} to "
+            f"{move['level_after']:.4g}; not a located stage boundary: it may {unseen}, where the curve has no "
+            "checkpoints to show it")
+
+
 def _flagged_in(stage: dict, steps: list[float], rows: list[dict]) -> str:
-    """Which checkpoints in a boundary's window fail the mixing gate or carry another warning: the
-    boundary is read from them, so it is no firmer than they are."""
+    """Which checkpoints in a boundary's (or an edge move's) window fail the mixing gate or carry
+    another warning: the boundary is read from them, so it is no firmer than they are."""
     flagged = [f"{step:g}" for step, row in zip(steps, rows) if stage["window_start"] <= step <= stage["window_end"]
                and (not row["mixed"] or other_warnings(row["warnings"]))]
     return f"; read from flagged checkpoints (steps {', '.join(flagged)})" if flagged else ""
 
 
-def _stages(steps: list[float], means: list, errors: list) -> tuple[list[dict], str | None]:
-    """The boundaries ``detect_stages`` finds, as dicts, or why the curve was not read."""
+def stages_as_dicts(steps: list[float], means: list, errors: list) -> tuple[list[dict], list[dict], str | None]:
+    """The boundaries ``detect_stages`` finds and the moves at the curve's edges, as dicts, or why
+    the curve was not read."""
     from sltlab.estimators.stages import MIN_CHECKPOINTS, detect_stages
 
     if len(steps) < MIN_CHECKPOINTS:
-        return [], f"not read: fewer than {MIN_CHECKPOINTS} checkpoints"
+        return [], [], f"not read: fewer than {MIN_CHECKPOINTS} checkpoints"
     if any(value is None for value in (*means, *errors)) or min(errors) <= 0:
-        return [], "not read: a checkpoint has no λ̂ or no positive standard error"
+        return [], [], "not read: a checkpoint has no λ̂ or no positive standard error"
     detection = detect_stages(steps, means, errors)
-    return [{key: float(value) if key != "direction" else value for key, value in boundary._asdict().items()}
-            for boundary in detection.boundaries], None
+    found = [[{key: value if key in ("direction", "edge") else float(value) for key, value in part._asdict().items()}
+              for part in parts] for parts in (detection.boundaries, detection.edge_moves)]
+    return found[0], found[1], None
 
 
 def checkpoint_steps(given: list[float] | None, recorded: list[float | None], keys: list[str | None]) -> list[float]:

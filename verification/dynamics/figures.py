@@ -54,8 +54,12 @@ def _saddle_curve(ax, study: dict[str, Any]) -> None:
     ax.set_xlabel("gradient-descent step (log scale)")
     ax.set_ylabel("learning coefficient")
     ax.legend(loc="upper left", fontsize=8.5)
+    for n, move in enumerate(stages["edge_moves"]):
+        ax.axvspan(move["window_start"], move["window_end"], facecolor="none", edgecolor="tab:orange", hatch="//",
+                   linewidth=0, label="move steepest at an edge, not located" if n == 0 else None)
     verdict = "every rank change matched" if stages["all_matched"] else (
-        f"missed {stages['missed']}, {len(stages['spurious'])} spurious")
+        f"missed {stages['missed']}, {len(stages['spurious'])} spurious"
+        + (f", {len(stages['edge_moves'])} at an edge" if stages["edge_moves"] else ""))
     ax.set_title(f"LLC along training, stages found: {verdict}\nfaint lines: exact staircase", fontsize=11)
 
 
@@ -159,7 +163,8 @@ def plot_grokking(study: dict[str, Any], path: str | Path) -> Path:
 def _seed_curves(ax, study: dict[str, Any]) -> None:
     """Every seed's calibrated λ̂ ± 2 SE with its memorisation (circle) and grokking (triangle)
     steps on the curve; below the curves, one row per seed of its stage boundaries (a tick at the
-    boundary, a bar over its window)."""
+    boundary, a bar over its window) and of its moves steepest at the first or last checkpoint (a
+    dotted bar over the window, no tick: not located)."""
     steps = np.array(study["steps"])
     rows = blended_transform_factory(ax.transData, ax.transAxes)
     floor = min((v for row in study["seeds"] for v in row["curve"].get("llc_mean", []) if v is not None and v > 0),
@@ -184,10 +189,14 @@ def _seed_curves(ax, study: dict[str, Any]) -> None:
             ax.plot([boundary["window_start"], boundary["window_end"]], [height, height], color=colour, linewidth=3,
                     alpha=0.8 if boundary["direction"] == "rise" else 0.3, solid_capstyle="butt", transform=rows)
             ax.plot([boundary["step"]], [height], "|", color=colour, markersize=12, transform=rows)
+        for move in curve["edge_moves"]:   # a window with no tick: the curve does not place the move
+            ax.plot([move["window_start"], move["window_end"]], [height, height], color=colour, linewidth=3,
+                    linestyle=":", solid_capstyle="butt", transform=rows)
     ax.plot([], [], "ko", label="memorised")
     ax.plot([], [], "k^", label="grokked")
     ax.plot([], [], "k|-", linewidth=3, alpha=0.8, markersize=12, label="rise boundary | and window (row per seed)")
     ax.plot([], [], "k|-", linewidth=3, alpha=0.3, markersize=12, label="fall boundary | and its window")
+    ax.plot([], [], "k:", linewidth=3, label="move steepest at the first or last checkpoint: window, not located")
     ax.set_yscale("log")
     ax.set_ylim(bottom=floor / 20)
     ax.set_ylabel(r"$\hat\lambda$ ± 2 SE, step calibrated per seed")
@@ -201,9 +210,10 @@ def plot_llc_along(curves: Sequence[dict[str, Any]], path: str | Path, title: st
     restriction): λ̂ ± 2 SE at each checkpoint against its training step (a symmetric log scale
     where the steps span a decade or more, else linear), the checkpoints whose chains fail the
     mixing gate as open red circles, those carrying another warning as open purple triangles,
-    those without an estimate as red crosses at 0 (left out of the line), and each stage boundary
+    those without an estimate as red crosses at 0 (left out of the line), each stage boundary
     ``detect_stages`` found (a dashed line) over its window (shaded; rises in blue, falls in
-    orange)."""
+    orange), and each move steepest at the curve's first or last checkpoint over its window
+    (hatched, with no line: not located)."""
     with new_figure(figsize=(8, 1 + 3.5 * len(curves)), layout="constrained") as fig:
         axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)[:, 0]
         for ax, curve in zip(axes, curves):
@@ -239,13 +249,18 @@ def _llc_curve(ax, curve: dict[str, Any]) -> None:
             ax.axvline(stage["step"], color=colour, linestyle="--", linewidth=1)
         if found:
             ax.plot([], [], color=colour, linestyle="--", label=f"{direction} boundary (its window shaded)")
+    for n, move in enumerate(curve["edge_moves"]):   # no line: the curve does not show where it is steepest
+        ax.axvspan(move["window_start"], move["window_end"], facecolor="none", hatch="//", linewidth=0,
+                   edgecolor="tab:blue" if move["direction"] == "rise" else "tab:orange",
+                   label=None if n else "move steepest at an edge, not located (its window hatched)")
     positive = steps[steps > 0]
     if len(positive) and positive.max() >= 10 * positive.min():   # a decade or more: log-like, with 0 kept
         ax.set_xscale("symlog", linthresh=float(positive.min()))
     restricted = "every parameter" if curve["restricted_to"] is None else f"restricted to {curve['restricted_to']}"
-    stages = len(curve["stages"])
+    stages, edges = len(curve["stages"]), len(curve["edge_moves"])
     ax.set_ylabel(r"$\hat\lambda$" + f"\n{restricted}")
     ax.annotate(f"{stages} stage boundar{'y' if stages == 1 else 'ies'}"
+                + (f", {edges} move{'s' if edges > 1 else ''} at an edge" if edges else "")
                 + ("" if curve["stages_not_read"] is None else f" ({curve['stages_not_read']})"),
                 (0.01, 0.97), xycoords="axes fraction", va="top", fontsize=9)
     ax.legend(loc="best", fontsize=9)

@@ -29,7 +29,7 @@ from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 from sltlab.estimators.notices import EstimateWarning
-from sltlab.estimators.stages import detect_stages
+from sltlab.estimators.stages import MIN_CHECKPOINTS, detect_stages
 from sltlab.models.modular import ModularAdditionNetwork, ModularRun, ModularSplit
 from sltlab.verification.dynamics.stage_matching import match_boundaries
 
@@ -110,11 +110,13 @@ def curve_mixing(rhats: list[float | None], esses: list[float | None]) -> dict[s
 
 def curve_stages(steps: list[int], means: list[float | None], errors: list[float | None],
                  memorised: int | None, grokked: int | None) -> dict[str, Any]:
-    """The detected boundaries, and for the memorisation and the grokking step, each on its own,
-    the boundary whose window holds it (None: no window holds it; one boundary may hold both)."""
+    """The detected boundaries, the moves steepest at the curve's first or last checkpoint (not
+    located), and for the memorisation and the grokking step, each on its own, the boundary whose
+    window holds it (None: no boundary's window holds it; one boundary may hold both)."""
     kept = [i for i, (m, s) in enumerate(zip(means, errors)) if m is not None and s is not None and s > 0]
-    if len(kept) < 5:
-        return {"stages": [], "critical_steps": [], "memorisation_boundary": None, "grokking_boundary": None}
+    if len(kept) < MIN_CHECKPOINTS:
+        return {"stages": [], "edge_moves": [], "critical_steps": [], "memorisation_boundary": None,
+                "grokking_boundary": None}
     detection = detect_stages([steps[i] for i in kept], [means[i] for i in kept], [errors[i] for i in kept])
 
     def holder(step: int | None) -> int | None:
@@ -122,5 +124,5 @@ def curve_stages(steps: list[int], means: list[float | None], errors: list[float
         return matched[0][1].step if matched else None
 
     return {"stages": [boundary._asdict() for boundary in detection.boundaries],
-            "critical_steps": list(detection.critical),
+            "edge_moves": [move._asdict() for move in detection.edge_moves], "critical_steps": list(detection.critical),
             "memorisation_boundary": holder(memorised), "grokking_boundary": holder(grokked)}

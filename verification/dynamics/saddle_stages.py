@@ -22,7 +22,7 @@ import torch
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.problems import estimate_llc_of_problems
-from sltlab.estimators.stages import detect_stages
+from sltlab.estimators.stages import MIN_CHECKPOINTS, detect_stages
 from sltlab.models.deep_linear import DeepLinearNetwork
 from sltlab.models.training import TrainingRun
 from sltlab.verification.dynamics.saddle_plateaus import SADDLE_ANNEAL, relabelled_loss, stacked_relabelled
@@ -80,21 +80,24 @@ def llc_curve(run: TrainingRun, network: DeepLinearNetwork, x: torch.Tensor, ind
 
 
 def stages_beside_rank_changes(curve: dict[str, list], true_changes: Sequence[int]) -> dict[str, Any]:
-    """detect_stages on ``curve`` and each true rank change matched to a boundary's window."""
+    """detect_stages on ``curve`` and each true rank change matched to a boundary's window. A move
+    steepest at the curve's first or last checkpoint places no rank change, so one found leaves
+    the rank changes not all matched, as a spurious boundary does."""
     usable = [i for i, (mean, error) in enumerate(zip(curve["llc_mean"], curve["llc_se"]))
               if mean is not None and error is not None and error > 0]
-    if len(usable) < 5:
-        return {"boundaries": [], "matched": [], "missed": list(true_changes), "spurious": [],
+    if len(usable) < MIN_CHECKPOINTS:
+        return {"boundaries": [], "edge_moves": [], "matched": [], "missed": list(true_changes), "spurious": [],
                 "all_matched": False, "note": f"only {len(usable)} checkpoints had a finite estimate"}
     detection = detect_stages([curve["steps"][i] for i in usable], [curve["llc_mean"][i] for i in usable],
                               [curve["llc_se"][i] for i in usable])
     match = match_boundaries(true_changes, detection.boundaries)
     return {
         "boundaries": [b._asdict() for b in detection.boundaries],
+        "edge_moves": [move._asdict() for move in detection.edge_moves],
         "critical_steps": list(detection.critical),
         "bandwidth": detection.bandwidth, "threshold": detection.threshold,
         "matched": [{"true_step": step, "boundary_step": b.step, "window": [b.window_start, b.window_end]}
                     for step, b in match.matched],
         "missed": list(match.missed), "spurious": [b._asdict() for b in match.spurious],
-        "all_matched": not match.missed and not match.spurious,
+        "all_matched": not match.missed and not match.spurious and not detection.edge_moves,
     }
