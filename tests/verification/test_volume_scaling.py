@@ -109,7 +109,7 @@ def test_bad_input_raises_value_error(K, variables):
 @pytest.mark.parametrize("K, box, said", [
     ("(w1+w2)**2", 1e3, "the fit is not settled: λ reads 0.4999 on the larger half"),   # it had read 0.5658, m = 2
     ("(w1+w2)**2", 1e5, "the fit is not settled"),                                       # 0.2036
-    ("w1**2*w2**2", 4, "the fit is not settled"),                                        # 0.4612, m = 1
+    ("3.71*w1**6*w2**4", 1, "the fit is not settled"),    # 0.1540 for 1/6 (−7.6 %), halves 0.0056 apart
     ("(w1+w2)**2", 1e-3, "V(1e-06) is 75% of the box's volume"),                          # 0.6093, m = 2
     ("w1**4 + w2**2", 1e-3, "V(1e-06) is 100% of the box's volume"),                     # 0.5001 for 3/4
 ])
@@ -117,6 +117,15 @@ def test_a_box_where_v_is_no_small_eps_power_law_is_refused_not_fitted(K, box, s
     with pytest.raises(ValueError) as error:
         volume_scaling(K, box=box)
     assert str(error.value).startswith(said) and "\n" not in str(error.value)
+
+
+def test_a_sum_of_nonnegative_terms_unsettled_at_the_default_eps_is_read_at_smaller_ones():
+    fit = volume_scaling("w1**2*w2**2", box=4)   # at 1e-6 … 1e-10: λ 0.4612, m = 1
+    assert (fit.lam == pytest.approx(0.5, abs=1e-3), fit.multiplicity, fit.epsilons[0]) == (True, 2, 1e-10)
+    with pytest.raises(ValueError, match=r"^the fit is not settled: λ reads \S+ on the larger half of ε = 1e-06"):
+        volume_scaling("(w1+w2)**2", box=1e3)   # w1w2 cancels: not read at smaller ε
+    with pytest.raises(ValueError, match="ε = 1e-06"):
+        volume_scaling("w1**2*w2**2", box=4, epsilons=DEFAULT_EPSILONS)   # ε given: read there only
 
 
 @pytest.mark.parametrize("K, box, lam", [("(w1+w2)**2", 10.0, 0.5), ("w1**4 + w2**2", 1e5, 0.75),

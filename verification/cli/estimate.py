@@ -262,7 +262,7 @@ def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Re
 def volume_command(potential: str, variables=None) -> str | None:
     """The ``sltlab estimate volume`` command that fits λ and m of ``potential`` where the
     Newton polyhedron refuses, or None when it has more variables than the fit takes."""
-    from sltlab.verification.reference.volume_scaling import MAX_VARIABLES
+    from sltlab.verification.reference.volume_integral import MAX_VARIABLES
 
     _, symbols = theory.parse_expression(potential, variables)
     if len(symbols) > MAX_VARIABLES:
