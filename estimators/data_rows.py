@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
                               SubsetRandomSampler, default_collate)
 
+from sltlab.estimators.missing_rows import loader_batches, read_row
 from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, refuse_unstrided, stream_refusal
 
@@ -84,7 +85,7 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     if refusal:
         return _gathered_rows(loader, source)
     dataset = loader.dataset
-    fields, first = batch_columns(loader.collate_fn([dataset[0]]))
+    fields, first = batch_columns(loader.collate_fn([read_row(dataset, 0)]))
     if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
         return _gathered_rows(loader, source)
     if _reads_differ(dataset, loader.collate_fn):
@@ -119,8 +120,8 @@ def _reads_differ(dataset: Dataset, collate) -> bool:
     with inputs jittered by N(0, 0.05²) at each read, MALA read λ̂ = 2.37 against the 2.00 of the
     same rows read once)."""
     rows = range(min(len(dataset), REREAD_ROWS))
-    _, once = batch_columns(collate([dataset[index] for index in rows]))
-    _, again = batch_columns(collate([dataset[index] for index in rows]))
+    _, once = batch_columns(collate([read_row(dataset, index) for index in rows]))
+    _, again = batch_columns(collate([read_row(dataset, index) for index in rows]))
     return any(not torch.equal(first.nan_to_num(), second.nan_to_num()) if first.is_floating_point()
                else not torch.equal(first, second) for first, second in zip(once, again))   # NaN: refused later
 
@@ -168,7 +169,7 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     collated one by one (:func:`_is_batch`)."""
     loader, reread = _every_row_in_order(loader)
     fields, columns, batches, single_rows = None, None, 0, None
-    for batch in loader:
+    for batch in loader_batches(loader):
         if single_rows is None:
             single_rows = loader.batch_sampler is None and not _is_batch(batch)
         names, tensors = batch_columns(default_collate([batch]) if single_rows else batch)

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
 
+from sltlab.estimators.missing_rows import first_unread, loader_batches, read_row
+
 SLICE_BYTES = 2**28   # the most bytes of rows (floating columns counted as float64) one streamed slice holds
 
 
@@ -108,7 +110,10 @@ class StreamedRows:
         ``where`` names them in an error."""
         chosen = indices.tolist()
         many = getattr(self.dataset, "__getitems__", None)
-        samples = many(chosen) if many is not None else [self.dataset[index] for index in chosen]
+        try:
+            samples = many(chosen) if many is not None else [read_row(self.dataset, index) for index in chosen]
+        except IndexError as error:   # from __getitems__: which row, read alone, raises it
+            raise (first_unread(self.dataset, chosen) or error) from None
         return self.to_columns(self.collate(samples), len(chosen), where)
 
     def slices(self, rows: int) -> "Slices":
@@ -166,7 +171,7 @@ class Slices:
         return tuple(t.unsqueeze(0) for t in self.source.read(torch.arange(start, end), f"rows {start}–{end - 1}"))
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        for number, batch in enumerate(self.source.loader(self.rows)):
+        for number, batch in enumerate(loader_batches(self.source.loader(self.rows))):
             start = number * self.rows
             end = min(len(self.source), start + self.rows)
             yield tuple(t.unsqueeze(0) for t in self.source.to_columns(batch, end - start, f"rows {start}–{end - 1}"))
