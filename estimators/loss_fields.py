@@ -4,7 +4,6 @@ and :func:`sltlab.estimators.estimate_llc_along` read their ``inputs``, ``target
 
 from __future__ import annotations
 
-import copy
 import inspect
 from typing import Callable, Sequence
 
@@ -15,6 +14,7 @@ from sltlab.estimators.failure_place import keyword_names
 from sltlab.estimators.sample_losses import (LOSSES, check_binary_targets, check_class_indices,
                                              check_class_probabilities, class_targets_note)
 from sltlab.estimators.streamed import first_rows
+from sltlab.estimators.torch_losses import SummedPerRow
 
 INPUT_KEYS = ("x", "input", "inputs")
 TARGET_KEYS = ("y", "target", "targets", "label", "labels")
@@ -53,7 +53,7 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Seq
         _check_field(field, rows, "inputs")
     if _torch_loss_module(loss):
         _check_reduction(loss)
-        sample_loss = _summed_per_row(loss)
+        sample_loss = SummedPerRow(loss)
         if targets is None:
             targets = _default_targets(f"nn.{type(loss).__name__}", rows)
         if isinstance(loss, nn.MSELoss):
@@ -144,21 +144,6 @@ def _reweighted(loss: nn.Module) -> tuple[str, ...]:
         return ()
     return (f"nn.{type(loss).__name__} with {' and '.join(changes)}: each row's loss is not −log p(y | x), so the "
             "posterior exp(−nβ·L_n) is that loss's, not the model's likelihood's, and λ̂ is measured on it",)
-
-
-def _summed_per_row(loss: nn.Module) -> Callable:
-    """A torch loss module with reduction='none' as a per-row loss: its values summed over each
-    row's other dimensions (outputs, sequence positions). Its floating buffers (class weights)
-    follow the outputs' dtype and device, on a copy of it made once for each."""
-    copies: dict = {}
-
-    def per_row(outputs, targets):
-        key = (outputs.dtype, outputs.device)
-        if key not in copies:
-            copies[key] = copy.deepcopy(loss).to(device=outputs.device, dtype=outputs.dtype)
-        values = copies[key](outputs, targets)
-        return values.flatten(1).sum(1) if values.dim() > 1 else values
-    return per_row
 
 
 def _position(field: int | str, rows: Rows) -> int | str:

@@ -32,6 +32,7 @@ from sltlab.estimators.batched import sampled_together
 from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
                                            why_restrictions_not_batched)
 from sltlab.estimators.streamed import leading_rows, row_count
+from sltlab.estimators.torch_losses import SummedPerRow
 
 # The one call's settings when it is given no config, no sampler and no batch size: MALA on the full
 # data (exact at any step, Roberts & Tweedie 1996), 8 chains × 4,000 draws, four cooled from nβ/10 in
@@ -92,7 +93,9 @@ class Prepared(NamedTuple):
         (:func:`~sltlab.estimators.loss_probes.refuse_unreproducible_losses`), as are a gradient
         that misses a parameter the loss depends on or that is not the module's own backward
         (:func:`~sltlab.estimators.loss_probes.refuse_cut_gradients`,
-        :func:`~sltlab.estimators.loss_probes.refuse_unfaithful_gradients`), and, with loss
+        :func:`~sltlab.estimators.loss_probes.refuse_unfaithful_gradients`), outputs and targets
+        of different shapes given to a torch loss that compares them element by element
+        (:meth:`~sltlab.estimators.torch_losses.SummedPerRow.refuse_mismatch`), and, with loss
         'cross_entropy', outputs that are probabilities already
         (:func:`~sltlab.estimators.sample_losses.check_logits`), and outputs whose classes could
         lie along either of two axes of one length get a note (``class_axis_note``); with
@@ -107,6 +110,8 @@ class Prepared(NamedTuple):
         head = _probe_rows(self.rows) if traced else None
         if head is not None:
             outputs = adapter.outputs(head)   # the module's on the first rows, at its own values
+            if isinstance(self.sample_loss, SummedPerRow):   # before the probes, which would blame the rows' coupling
+                self.sample_loss.refuse_mismatch(outputs, head, self.targets, self.rows.fields)
             self._refuse_targets_saying_which(outputs, head)
             refuse_unreproducible_losses(adapter, head)
             adapter.notes += _reach_notes(adapter, head, self.rows, restriction)

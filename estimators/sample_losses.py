@@ -21,8 +21,8 @@ def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
     if output.shape != target.shape:
         halves = output.dim() == target.dim() and output.shape[-1] == 2 * target.shape[-1]
         raise ValueError(f"loss 'mse' (or 'gaussian_nll', of unit variance) compares outputs of shape "
-                         f"{_rows(output.shape)} with targets of shape {_rows(target.shape)} (b rows): they must have "
-                         "the same shape (e.g. targets y[:, None] for outputs [b, 1])" + (
+                         f"{row_shape(output.shape)} with targets of shape {row_shape(target.shape)} (b rows): they "
+                         "must have the same shape (e.g. targets y[:, None] for outputs [b, 1])" + (
                              "; outputs of a mean and a variance take a callable loss, with "
                              "F.gaussian_nll_loss(mean, y, var, reduction='none') summed over each row" if halves
                              else ""))
@@ -41,8 +41,8 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     _check_tensor_output(output, "cross_entropy")
     if output.dim() > 1 and output.shape[1] == 1:
         raise ValueError(f"loss 'cross_entropy' takes one logit per class along dimension 1, and the outputs of shape "
-                         f"{_rows(output.shape)} give one class, whose cross-entropy is 0 at every weight; a binary "
-                         "classifier of one logit takes loss='binary_cross_entropy'")
+                         f"{row_shape(output.shape)} give one class, whose cross-entropy is 0 at every weight; a "
+                         "binary classifier of one logit takes loss='binary_cross_entropy'")
     index_shape = output.shape[:1] + output.shape[2:]
     integers = not (target.is_floating_point() or target.is_complex() or target.dtype == torch.bool)
     if integers and target.shape == index_shape:
@@ -51,10 +51,10 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
         losses = nn.functional.cross_entropy(output, target, reduction="none")
     else:
         kind = "floating-point" if target.is_floating_point() else str(target.dtype).split(".")[-1]
-        raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {_rows(index_shape)} or class "
-                         f"probabilities (floats) of shape {_rows(output.shape)} for outputs of shape "
-                         f"{_rows(output.shape)} (b rows, the classes along dimension 1: a sequence's outputs "
-                         f"[b, T, C] go in as [b, C, T]); got {kind} targets of shape {_rows(target.shape)}")
+        raise ValueError(f"loss 'cross_entropy' takes class indices (integers) of shape {row_shape(index_shape)} or "
+                         f"class probabilities (floats) of shape {row_shape(output.shape)} for outputs of shape "
+                         f"{row_shape(output.shape)} (b rows, the classes along dimension 1: a sequence's outputs "
+                         f"[b, T, C] go in as [b, C, T]); got {kind} targets of shape {row_shape(target.shape)}")
     return _per_sample(losses)
 
 
@@ -65,9 +65,9 @@ def binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     or probabilities in [0, 1] (:func:`check_binary_targets`)."""
     _check_tensor_output(output, "binary_cross_entropy")
     if output.shape != target.shape:
-        raise ValueError(f"loss 'binary_cross_entropy' compares logits of shape {_rows(output.shape)} with targets of "
-                         f"shape {_rows(target.shape)} (b rows): they must have the same shape (e.g. targets "
-                         "y[:, None] for logits [b, 1])")
+        raise ValueError(f"loss 'binary_cross_entropy' compares logits of shape {row_shape(output.shape)} with "
+                         f"targets of shape {row_shape(target.shape)} (b rows): they must have the same shape (e.g. "
+                         "targets y[:, None] for logits [b, 1])")
     losses = nn.functional.binary_cross_entropy_with_logits(output, target.to(output.dtype), reduction="none")
     return _per_sample(losses)
 
@@ -91,7 +91,7 @@ def class_axis_note(output: Tensor | None) -> tuple[str, ...]:
     same shape, and loss 'cross_entropy' reads the classes along dimension 1 either way."""
     if not isinstance(output, Tensor) or output.dim() < 3 or output.shape[1] != output.shape[-1]:
         return ()
-    return (f"the outputs' shape {_rows(output.shape)} has as many entries along dimension 1 as along the last: "
+    return (f"the outputs' shape {row_shape(output.shape)} has as many entries along dimension 1 as along the last: "
             f"loss 'cross_entropy' reads the {output.shape[1]} classes along dimension 1, as torch does; if the "
             "module gives a sequence's outputs as [b, T, C] (a language model's), give them as [b, C, T] "
             "(outputs.transpose(1, 2)), or λ̂ is of another likelihood",)
@@ -209,7 +209,7 @@ def check_class_probabilities(target: Tensor) -> None:
                          f"row sums off 1 by up to {worst:.3g} (for class indices give integer targets)")
 
 
-def _rows(shape: Sequence[int]) -> str:
+def row_shape(shape: Sequence[int]) -> str:
     """A per-sample shape with its rows as b: [b, 1]."""
     return "[" + ", ".join(["b", *map(str, shape[1:])]) + "]"
 

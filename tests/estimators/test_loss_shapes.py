@@ -1,0 +1,54 @@
+"""Outputs and targets of different shapes are a one-line ValueError naming both, before any
+sampling: given to one of torch's losses that compares element by element, whether torch would
+broadcast them (outputs [b, 1] against targets [b] to [b, b], or against targets [b, 3] to
+[b, 3], which ran to a number) or fail. A torch loss whose targets are class indices is not
+refused."""
+
+import pytest
+import torch
+from torch import nn
+
+from sltlab.estimators import LLCConfig, estimate_llc, estimate_llc_along
+
+SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-5, localize_at="true_parameter", extend_unmixed=0,
+             fallback=None)
+X = torch.linspace(-1, 1, 96).reshape(48, 2)
+Y = X.sum(1)   # [b]
+SHAPES = "compares the module's outputs of shape {} with targets of shape {} \\(b rows\\) element by element"
+
+
+@pytest.mark.parametrize("loss", [nn.MSELoss(reduction="none"), nn.L1Loss(reduction="none"),
+                                  nn.HuberLoss(reduction="none")], ids=["mse", "l1", "huber"])
+def test_a_torch_loss_would_broadcast_outputs_b1_against_targets_b(loss):
+    pattern = f"^loss=nn.{type(loss).__name__}\\(reduction='none'\\) " + SHAPES.format("\\[b, 1\\]", "\\[b\\]")
+    with pytest.raises(ValueError, match=pattern + ".*torch would broadcast them to \\[48, 48\\] on the first 48"):
+        estimate_llc(nn.Linear(2, 1), (X, Y), loss=loss, **SHORT)
+
+
+def test_targets_of_three_columns_for_one_output_are_refused_where_they_ran_to_a_number():
+    targets = torch.stack([Y, 2 * Y, 3 * Y], 1)
+    with pytest.raises(ValueError, match=SHAPES.format("\\[b, 1\\]", "\\[b, 3\\]") + ".*\\[48, 3\\]"):
+        estimate_llc(nn.Linear(2, 1), (X, targets), loss=nn.MSELoss(reduction="none"), **SHORT)
+
+
+def test_shapes_torch_cannot_compare_are_named_too():
+    targets = torch.full((48, 2), 0.5)
+    with pytest.raises(ValueError, match=SHAPES.format("\\[b, 3\\]", "\\[b, 2\\]") + ", so they must have the same "
+                       "shape \\(torch cannot compare them\\)"):
+        estimate_llc(nn.Linear(2, 3), (X, targets), loss=nn.BCEWithLogitsLoss(reduction="none"), **SHORT)
+
+
+def test_dict_batches_and_checkpoints_along_training_are_checked_too():
+    with pytest.raises(ValueError, match=SHAPES.format("\\[b, 1\\]", "\\[b\\]")):
+        estimate_llc(nn.Linear(2, 1), {"x": X, "y": Y}, loss=nn.MSELoss(reduction="none"), **SHORT)
+    with pytest.raises(ValueError, match=SHAPES.format("\\[b, 1\\]", "\\[b\\]")):
+        estimate_llc_along([nn.Linear(2, 1), nn.Linear(2, 1)], (X, Y), loss=nn.MSELoss(reduction="none"),
+                           config=LLCConfig(**SHORT), calibrate_at=None)
+
+
+@pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.EstimateWarning")   # 20 draws do not mix
+def test_a_torch_loss_of_class_indices_takes_targets_of_its_own_shape():
+    torch.manual_seed(0)
+    labels = (X[:, 0] > 0).long()
+    result = estimate_llc(nn.Linear(2, 2), (X, labels), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
+    assert result.n == 48
