@@ -13,7 +13,8 @@ breaks that without failing, each a one-line ``ValueError`` naming the likely ca
   loss compares rows with one another (in-batch negatives), so L_n depends on how the rows are
   batched, which every full-data pass and minibatch does its own way. Noise drawn after a seed
   fixed in the forward passes the first check (the same draws at every call) and fails this one
-  (row i's draw depends on how many rows come before it).
+  (row i's draw depends on how many rows come before it). A loss that broadcasts outputs [b, 1]
+  against targets [b] into [b, b] fails it too, and is named as such (``refuse_broadcast_in_loss``).
 
 A third check is on the gradient the samplers move by. A sampled parameter from which autograd
 finds no path to the loss must leave the loss unchanged when its value sampled moves, and when the
@@ -45,10 +46,13 @@ and 10000) and all 40 of the last with their forward under ``torch.utils.checkpo
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from sltlab.estimators.functional import FunctionalModel
+from sltlab.estimators.sample_losses import row_shape
 
 
 def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
@@ -57,7 +61,10 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
     checks then say why)."""
     rows = (len(head[0]),)
     first, second = adapter.outputs(head, losses=True), adapter.outputs(head, losses=True)
-    if first is None or second is None or first.shape != rows or second.shape != rows:
+    if first is None or second is None:
+        return
+    if first.shape != rows or second.shape != rows:
+        refuse_broadcast_in_loss(adapter, head)
         return
     gap = _gap(first, second)
     if gap is not None:
@@ -71,6 +78,7 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
         alone = adapter.outputs(tuple(column[part] for column in head), losses=True)
         gap = None if alone is None or alone.shape != first[part].shape else _gap(first[part], alone)
         if gap is not None:
+            refuse_broadcast_in_loss(adapter, head)
             raise ValueError(f"the loss of a row depends on the other rows evaluated with it (by up to {gap:.3g} "
                              f"between rows {part.start}–{part.stop - 1} alone and among the first {len(first)}): the "
                              "module normalises over the batch (x − x.mean(0)), reads the rows as one sequence, draws "
@@ -78,6 +86,46 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
                              "it), or the loss compares rows with one another, so L_n is no sum of per-row losses and "
                              "λ̂ would depend on how the rows are batched; compute each row's output and loss from "
                              "that row alone")
+
+
+def refuse_broadcast_in_loss(adapter: FunctionalModel, head: tuple) -> None:
+    """A one-line ``ValueError`` where the module's outputs on the first rows ``head`` and a tensor
+    the loss may compare them with (the targets, where named, else each tensor of the batch that
+    is not an input) differ in shape and broadcast to more entries than either holds, as outputs
+    [b, 1] and targets [b] give [b, b]: a loss that subtracts one from the other compares every
+    row's output with every row's target, the cause to name when a row's loss depends on the
+    other rows or is no single number. Quiet where the module's own outputs for the first half of
+    the rows differ alone and among the others: the module couples the rows itself."""
+    outputs, half = adapter.outputs(head), len(head[0]) // 2
+    if not isinstance(outputs, Tensor):
+        return
+    alone = adapter.outputs(tuple(column[:half] for column in head)) if half else None
+    if isinstance(alone, Tensor) and _changed(outputs[:half], alone):
+        return
+    for name, column in _compared(adapter, head):
+        try:
+            shape = torch.broadcast_shapes(outputs.shape, column.shape)
+        except RuntimeError:
+            continue
+        if column.shape != outputs.shape and math.prod(shape) > max(outputs.numel(), column.numel()):
+            raise ValueError(f"the module's outputs of shape {row_shape(outputs.shape)} and {name} of shape "
+                             f"{row_shape(column.shape)} (b rows) broadcast to {list(shape)} on the first "
+                             f"{len(outputs)} rows: a loss that compares them compares every row's output with every "
+                             "row's target, so a row's loss depends on the other rows and λ̂ would be wrong; give them "
+                             "one shape in the loss (targets[:, None] for outputs [b, 1], or outputs.squeeze(1))")
+
+
+def _compared(adapter: FunctionalModel, head: tuple) -> list[tuple[str, Tensor]]:
+    """The tensors of ``head`` a loss may compare the outputs with, named: the targets where the
+    adapter names them, else each tensor that is not one of the module's inputs."""
+    names = adapter.fields or tuple(range(len(head)))
+    given = adapter.inputs if isinstance(adapter.inputs, tuple) else (adapter.inputs,)
+    inputs = {names.index(field) if isinstance(field, str) else field % len(head) for field in given}
+    if adapter.targets is not None:
+        index = names.index(adapter.targets) if isinstance(adapter.targets, str) else adapter.targets % len(head)
+        return [("the targets", head[index])]
+    return [(f"batch field {names[index]!r}" if adapter.fields else f"batch tensor {index}", column)
+            for index, column in enumerate(head) if index not in inputs]
 
 
 CUT_PROBES = 16   # unreached parameter tensors moved, at most: two forwards over the rows each

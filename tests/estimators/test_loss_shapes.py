@@ -1,8 +1,9 @@
 """Outputs and targets of different shapes are a one-line ValueError naming both, before any
 sampling: given to one of torch's losses that compares element by element, whether torch would
 broadcast them (outputs [b, 1] against targets [b] to [b, b], or against targets [b, 3] to
-[b, 3], which ran to a number) or fail. A torch loss whose targets are class indices is not
-refused."""
+[b, 3], which ran to a number) or fail; and given to a callable loss that broadcasts them into
+a loss of every row against every row's target. A module that couples the rows itself keeps the
+message that says so, and a torch loss whose targets are class indices is not refused."""
 
 import pytest
 import torch
@@ -52,3 +53,38 @@ def test_a_torch_loss_of_class_indices_takes_targets_of_its_own_shape():
     labels = (X[:, 0] > 0).long()
     result = estimate_llc(nn.Linear(2, 2), (X, labels), loss=nn.CrossEntropyLoss(reduction="none"), **SHORT)
     assert result.n == 48
+
+
+BROADCAST = ("^the module's outputs of shape \\[b, 1\\] and {} of shape \\[b\\] \\(b rows\\) broadcast to \\[48, 48\\] "
+             "on the first 48 rows: a loss that compares them compares every row's output with every row's target")
+
+
+@pytest.mark.parametrize("loss, data, targets, named", [
+    (lambda outputs, batch: ((outputs - batch[1]) ** 2).sum(1), (X, Y), None, "batch tensor 1"),
+    (lambda outputs, batch: (outputs - batch[1]) ** 2, (X, Y), None, "batch tensor 1"),
+    (lambda outputs, batch: ((outputs - batch["y"]) ** 2).sum(1), {"x": X, "y": Y}, None, "batch field 'y'"),
+    (lambda outputs, target: ((outputs - target) ** 2).sum(1), (X, Y), 1, "the targets")],
+    ids=["summed", "unreduced", "dict", "targets"])
+def test_a_callable_that_broadcasts_names_both_shapes(loss, data, targets, named):
+    with pytest.raises(ValueError, match=BROADCAST.format(named)):
+        estimate_llc(nn.Linear(2, 1), data, loss=loss, targets=targets, **SHORT)
+
+
+class Centred(nn.Module):
+    """Outputs centred over the batch: a module that couples the rows itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+
+    def forward(self, x):
+        out = self.layer(x)
+        return out - out.mean(0)
+
+
+def test_a_module_that_couples_the_rows_is_named_as_before():
+    def squeezed(outputs, batch):
+        return (outputs.squeeze(1) - batch[1]) ** 2
+
+    with pytest.raises(ValueError, match="^the loss of a row depends on the other rows evaluated with it"):
+        estimate_llc(Centred(), (X, Y), loss=squeezed, **SHORT)
