@@ -1,8 +1,8 @@
 """Checkpoints as :func:`~sltlab.estimators.along.estimate_llc_along` and ``sltlab estimate
 module`` take them: modules, state dicts, training checkpoints that hold a state dict (and
 perhaps their step) under a key of their own, and files ``torch.save`` wrote of the last two,
-read with ``weights_only=True`` (tensors and plain containers, no code). Every problem is a
-one-line ``ValueError``."""
+read with ``weights_only=True`` (tensors, plain containers and NumPy numbers, no code:
+:mod:`sltlab.estimators.numpy_numbers`). Every problem is a one-line ``ValueError``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
+from sltlab.estimators.numpy_numbers import numpy_numbers_allowed
+
 # Keys under which training scripts commonly keep the model's state dict inside a checkpoint
 STATE_KEYS = ("state_dict", "model_state_dict", "model")
 STEP_KEYS = ("step", "global_step", "iteration", "epoch")
@@ -29,15 +31,23 @@ class Checkpoint(NamedTuple):
 
 
 def saved_value(path: str | os.PathLike, what: str) -> Any:
-    """What ``torch.save`` wrote to ``path``, tensors and plain containers only."""
+    """What ``torch.save`` wrote to ``path``: tensors and plain containers, and NumPy numbers read as
+    Python numbers where torch's safe loading can be told to (:mod:`sltlab.estimators.numpy_numbers`)."""
     if not Path(path).is_file():
         raise ValueError(f"{what}: {path} is a folder, not a file" if Path(path).is_dir()
                          else f"{what}: no file {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:   # pickled code, a corrupt file: torch says which in many lines
-        raise ValueError(f"{what} {path} cannot be read as tensors ({_unreadable(path, error)}): save tensors, "
-                         "dicts and lists with torch.save, a model as model.state_dict()") from None
+        refused = error
+    if "GLOBAL numpy" in str(refused):   # NumPy numbers (a step saved as np.int64) are read as Python numbers
+        try:
+            with numpy_numbers_allowed():
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:   # NumPy arrays too: said when torch names them
+            refused = error if "GLOBAL numpy" in str(error) else refused
+    raise ValueError(f"{what} {path} cannot be read as tensors ({_unreadable(path, refused)}): save tensors, "
+                     "dicts and lists with torch.save, a model as model.state_dict()")
 
 
 def _unreadable(path: str | os.PathLike, error: Exception) -> str:
@@ -52,8 +62,12 @@ def _unreadable(path: str | os.PathLike, error: Exception) -> str:
         return "not a file torch.save wrote"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
     pickled = re.search(r"GLOBAL ([\w.]+)", text)
+    if pickled and pickled.group(1).endswith("multiarray.scalar"):   # where torch cannot be told to read them
+        return ("it holds a NumPy scalar that safe loading cannot read: bools, integers and floats are read where "
+                "torch can be told to, no other; save a step as a Python int (int(step)) or a tensor")
     if pickled and pickled.group(1).split(".")[0] == "numpy":
-        return "it holds NumPy arrays, which loading would run code to rebuild; torch.from_numpy(array) saves a tensor"
+        return ("it holds NumPy arrays, which loading would run code to rebuild; torch.from_numpy(array) saves a "
+                "tensor, int(step) a step")
     if pickled:
         return f"it holds a pickled {pickled.group(1)}, which loading would run code to rebuild"
     first = text.splitlines()[0] if text else ""

@@ -183,7 +183,7 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
     (["--data", "{f}/rows.npy"], "cannot be read as tensors (a NumPy .npy file, not one of torch.save's)"),
     (["--data", "{f}/notes.pt"], "cannot be read as tensors (not a file torch.save wrote)"),
     (["--data", "{f}/arrays.pt"], "cannot be read as tensors (it holds NumPy arrays, which loading would run code to "
-                                  "rebuild; torch.from_numpy(array) saves a tensor)"),
+                                  "rebuild; torch.from_numpy(array) saves a tensor, int(step) a step)"),
     (["--checkpoint", "{f}/data.pt"], "holds a tuple: save model.state_dict()"),
     (["--checkpoint", "{f}/other.pt"], "--checkpoint {f}/other.pt does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/other.pt", "--steps", "5", "9"],
