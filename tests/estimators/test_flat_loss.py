@@ -97,7 +97,9 @@ def test_a_loss_flat_over_the_chains_reach_and_rising_beyond_it_is_not_said_to_b
 @pytest.mark.parametrize("seed", [0, 3])
 def test_a_float64_regression_of_large_residuals_sampled_in_float32_is_said_to_be_rounding(seed):
     """Linear regression (λ = d/2 = 4) of residuals of scale 3·10⁴ at its least-squares fit, sampled in
-    float32: L_n(w*) ≈ 9·10⁸, where float32 resolves about 100, so no draw's loss differs and λ̂ = 0.
+    float32: L_n(w*) ≈ 9·10⁸, where float32 resolves about 100, so no draw's loss differs and λ̂ = 0, or,
+    where the summation order of a CPU's kernels leaves a draw's loss one spacing off, λ̂ reads that
+    spacing times nβ; either is said to be rounding.
     The check had summed a subsample's losses in float32 (a rounding noise of about 10³) and its own
     gradient at w* (a linear change the full-data draws never saw), and let both read 0 unwarned."""
     generator = torch.Generator().manual_seed(seed)
@@ -113,5 +115,8 @@ def test_a_float64_regression_of_large_residuals_sampled_in_float32_is_said_to_b
         warnings.simplefilter("always")
         result = estimate_llc(module, (x, y), draws=200, chains=4, extend_unmixed=0, fallback=None)
     said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
-    assert result.config.dtype == "float32" and result.estimate.flat and result.mean == 0.0
-    assert len(said) == 1 and "λ̂ = 0 is that rounding, not the LLC" in said[0]
+    assert result.config.dtype == "float32" and len(said) == 1
+    if result.estimate.flat:   # every draw's float32 loss equal to L_n(w*)'s
+        assert result.mean == 0.0 and "λ̂ = 0 is that rounding, not the LLC" in said[0]
+    else:   # a draw's loss one spacing off L_n(w*)'s, as the CPU's summation order may leave it (seed 3 on AMD EPYC)
+        assert "may carry a rounding bias" in said[0] and "0 is that rounding" not in said[0]
