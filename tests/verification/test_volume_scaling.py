@@ -72,8 +72,8 @@ def test_fit_recovers_exact_coefficient(K, lam, multiplicity):
 
 # Coefficients within a factor 4 of each other: with ratios near 100 the asymptotic regime
 # starts below ε = 1e-10 for some polygons, and m (then λ, by ~0.035) is missed. All 576
-# choices of 1–3 distinct exponent pairs with coefficients in {0.5, 2} were checked: λ within
-# 0.0098 and m right in every case.
+# choices of 1–3 distinct exponent pairs with coefficients in {0.5, 2} were checked: none refused, λ
+# within 0.0058 and m right in every case (42 of them read at the deeper ε; 0.0098 before those).
 TERMS = st.lists(
     st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)).filter(any), st.floats(0.5, 2.0)),
     min_size=1, max_size=3, unique_by=lambda term: term[0])
