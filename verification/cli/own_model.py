@@ -185,7 +185,8 @@ def curve_lines(curve: dict, steps: list[float]) -> list[str]:
     lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
               f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
               + _flagged_in(stage, steps, curve["checkpoints"])
-              for stage in curve["stages"]] or [f"stages: {curve['stages_not_read'] or 'none found'}"]
+              for stage in curve["stages"]] or ([] if curve["edge_moves"] else
+                                                [f"stages: {curve['stages_not_read'] or 'none found'}"])
     lines += [_edge_move_line(move, steps) + _flagged_in(move, steps, curve["checkpoints"])
               for move in curve["edge_moves"]]
     return lines

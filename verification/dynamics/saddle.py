@@ -221,7 +221,8 @@ def saddle_verdict(plateau_ranks: Sequence[int], within_target: Sequence[bool], 
     if missed:
         reasons.append(f"λ̂ misses its target at the plateaus of rank {missed}")
     if not stages_matched:
-        reasons.append("the stage boundaries found on the LLC curve do not match the rank changes one to one")
+        reasons.append("the stage boundaries found on the LLC curve do not match the rank changes one to one, or a "
+                       "move of λ̂ is steepest at the curve's first or last checkpoint, where it cannot be placed")
     return reasons
 
 
