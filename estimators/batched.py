@@ -36,6 +36,7 @@ from sltlab.estimators.mala import mala
 from sltlab.estimators.metric import metric_not_applied
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, joined, run_chains
 from sltlab.estimators.sgld import sgld
+from sltlab.estimators.shared_burn_in import longest_burn_in
 from sltlab.estimators.step_size import CONCERN_ROWS, concern_curvatures
 
 MAX_CHAINS_PER_RUN = 1024       # chains sampled together at most; more groups are run in turns
@@ -116,7 +117,15 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
             groups.append(Group(localize(loss, start, inputs.full), resolved.nbeta, resolved.step_size, rule))
         except ValueError as error:
             raise ValueError(f"{what} {index}: {error}") from None
+    lag_note = None
+    if config.burnin is None:   # SGLD's chains from each w*: the run burns in for the longest lag
+        posteriors = [LocalPosterior(loss, resolved.nbeta, resolved.localization, group.localization.center.to(
+            inputs.dtype)) for group in groups]
+        resolved, lag_note = longest_burn_in(posteriors, [resolved.step_size] * len(groups), inputs.batches,
+                                             resolved, what)
+        inputs = inputs._replace(resolved=resolved)
     results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
+    results = [replace(result, notes=result.notes + (lag_note,)) for result in results] if lag_note else results
     shared = "at one step" if config.step_size is not None else "each at the step its own warm-up tuned"
     return remedies_not_applied(results, resolved, f"the centres share one batched run, {shared}", EXTEND_INSTEAD)
 

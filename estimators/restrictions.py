@@ -29,7 +29,7 @@ from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.sampling import announce_phase
-from sltlab.estimators.start_spread import burn_in_at_center
+from sltlab.estimators.shared_burn_in import longest_burn_in
 
 
 def why_restrictions_not_batched(config: LLCConfig, restrictions: Sequence) -> str | None:
@@ -76,7 +76,7 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
     check_memory(len(adapters) * config.chains, bases[0].numel(), config.draws, dtype, device,
                  at_once=chains_per_run(config.chains, bases[0].numel()))
     localize = localizer(config.localize_at)
-    groups, lags = [], []
+    groups, posteriors = [], []
     for adapter, base in zip(adapters, bases):
         announce_phase(f"localising and choosing the step of {', '.join(adapter.names)}", enabled=progress)
         localization = localize(adapter, adapter.flatten().to(device=device, dtype=torch.float64), whole)
@@ -88,16 +88,13 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
             step_size, rule = SAMPLERS["sgld"].step_size_rule(posterior, batches, resolved, generator)
         else:
             step_size, rule = resolved.step_size, "given"
-        lags.append(burn_in_at_center(posterior, batches, resolved, step_size)[:2] if config.burnin is None else None)
+        posteriors.append(posterior)
         groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
-    longest = max((index for index, lag in enumerate(lags) if lag is not None), key=lambda index: lags[index][0],
-                  default=None)
-    burnin, lag_note = (resolved.burnin, None) if longest is None else lags[longest]
-    if burnin > resolved.burnin:   # the groups share one run, so the longest burn-in one needs
-        inputs = inputs._replace(resolved=replace(resolved, burnin=burnin))
-        if len(groups) > 1:
-            lag_note = (f"{what} {longest}'s {lag_note}; the {what}s sampled together share the longest burn-in any "
-                        "one needs")
+    lag_note = None
+    if config.burnin is None:   # the groups share one run, so the longest burn-in one needs
+        lengthened, lag_note = longest_burn_in(posteriors, [group.step_size for group in groups], batches, resolved,
+                                               what)
+        inputs = inputs._replace(resolved=lengthened)
     notes, full.notes = full.notes, ()   # each result carries its own restriction's notes instead,
     try:
         results = estimate_llc_in_groups_until_mixed(full, groups, inputs, data_given=True, progress=progress)
