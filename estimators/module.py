@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields, replace
 from typing import Any, Callable, NamedTuple, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig, require_flags
@@ -152,8 +153,12 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
             defaults: LLCConfig = LLCConfig(), model: nn.Module | None = None) -> Prepared:
     """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s);
     without a ``config`` the ``settings`` override ``defaults``; ``model``'s forward names the
-    fields of dict batches it takes when ``inputs`` does not."""
+    fields of dict batches it takes when ``inputs`` does not; without a ``config`` or a ``dtype``
+    setting, a ``model`` whose parameters are all float64 is sampled in float64, its own precision."""
+    own_precision = config is None and "dtype" not in settings and model is not None and _all_float64(model)
     config = _config(config, settings, defaults)
+    if own_precision:
+        config = replace(config, dtype="float64")
     rows = read_rows(data, stream)
     refuse_meta(rows.tensors)   # before the loss's checks read the values (the rest is checked by the estimate)
     forward = parameters_of(model.forward) if model is not None else ()
@@ -161,7 +166,14 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
     n = row_count(rows.tensors)
     clamped = (f"batch_size {config.batch_size} exceeds the data's {n} rows: every step uses all {n}",) if (
         config.batch_size is not None and n and config.batch_size > n) else ()
-    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes + clamped)
+    precision = ("the module's parameters are float64: sampled in float64, their own precision (dtype='float32' "
+                 "halves the arithmetic, at float32's rounding of the loss)",) if own_precision else ()
+    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes + clamped + precision)
+
+
+def _all_float64(model: nn.Module) -> bool:
+    """Whether ``model`` has parameters and every one is float64."""
+    return {parameter.dtype for parameter in model.parameters()} == {torch.float64}
 
 
 def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", config: LLCConfig | None = None,

@@ -113,7 +113,7 @@ def test_a_float64_regression_of_large_residuals_sampled_in_float32_is_said_to_b
         module.bias.copy_(fit[3])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = estimate_llc(module, (x, y), draws=200, chains=4, extend_unmixed=0, fallback=None)
+        result = estimate_llc(module, (x, y), draws=200, chains=4, extend_unmixed=0, fallback=None, dtype="float32")
     said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
     assert result.config.dtype == "float32" and len(said) == 1
     if result.estimate.flat:   # every draw's float32 loss equal to L_n(w*)'s

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from sltlab.estimators import EstimateWarning, LLCConfig, estimate_llc
-from sltlab.estimators.module import MODULE_DEFAULTS, module_defaults
+from sltlab.estimators.module import MODULE_DEFAULTS, module_defaults, prepare
 
 START_BUDGET = 0.01   # of the truth: chains that start at w* and have not quite spread out
 
@@ -64,3 +64,21 @@ def test_the_default_estimate_of_a_linear_map_is_its_exact_finite_nbeta_llc():
     assert result.rhat <= 1.05 and result.ess >= 200 and result.diverged == []
     assert abs(result.mean - truth) <= 3 * result.standard_error + START_BUDGET * truth, (result.mean, truth)
     assert 2.9 < truth < 3   # d/2 = 3, less the localisation's share (γ/(nβh + γ) per direction)
+
+
+@pytest.mark.parametrize("precision, config, settings, sampled_in", [
+    (torch.float64, None, {}, "float64"),
+    (torch.float64, None, {"draws": 10}, "float64"),
+    (torch.float64, None, {"dtype": "float32"}, "float32"),   # told otherwise
+    (torch.float64, LLCConfig(), {}, "float32"),              # a config names its own dtype
+    (torch.float32, None, {}, "float32"),
+])
+def test_a_float64_module_is_sampled_in_its_own_precision_unless_told_otherwise(precision, config, settings,
+                                                                                sampled_in):
+    model = nn.Linear(3, 2).to(precision)
+    data = (torch.randn(10, 3, dtype=precision), torch.randn(10, 2, dtype=precision))
+    prepared = prepare(data, "mse", config, settings, None, None, defaults=module_defaults(config, settings),
+                       model=model)
+    assert prepared.config.dtype == sampled_in
+    own = [note for note in prepared.notes if "sampled in float64, their own precision" in note]
+    assert len(own) == (sampled_in == "float64")
