@@ -115,7 +115,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
-    trace, resolved, rule, notes, first_steps, spectrum = sample(resolved, burn_in_from_lag=config.burnin is None)
+    trace, resolved, rule, notes, first_steps, spectrum, warm_up_step = sample(resolved,
+                                                                              burn_in_from_lag=config.burnin is None)
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     failed = first is not None and mixing_concern(first) is not None
     over_budget = fallback_over_budget(resolved, first_steps) if failed else None
@@ -127,8 +128,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
                        enabled=progress)
         try:
-            trace, fallback, rule, fallback_notes, _, spectrum = sample(resolved.fallback_config(), budget=partial(
-                fallback_over_budget, resolved, first_steps))
+            trace, fallback, rule, fallback_notes, _, spectrum, warm_up_step = sample(
+                resolved.fallback_config(), budget=partial(fallback_over_budget, resolved, first_steps))
         except OverBudget as stopped:
             notes += (str(stopped),)
         else:
@@ -137,7 +138,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
                       f"{resolved.fallback} with its own step and counts, its chains judged by the same gate",
                       *fallback_notes)
             resolved = fallback
-    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n, spectrum=spectrum)
+    result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n, spectrum=spectrum,
+                             warm_up_step=warm_up_step)
     off_critical = off_critical_concern(result, loss, full) if compare_with_minimum else None
     if off_critical is not None:
         warnings.warn(off_critical, LocalizationWarning, stacklevel=caller_stacklevel())
@@ -155,6 +157,7 @@ class Sampled(NamedTuple):
     notes: tuple[str, ...]
     first_steps: int
     spectrum: Spectrum | None   # of the Hessian at w*, where SGLD's burn-in was set from the predicted lag
+    warm_up_step: float         # the step the burn-in ran at (RMSProp-SGLD's pilot, where its warm-up set the run's)
 
 
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
@@ -173,6 +176,7 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
         announce_phase(f"choosing {resolved.sampler}'s step size", enabled=progress)
         step_size, rule = kind.step_size_rule(posterior, batches, resolved, generator)
         resolved = replace(resolved, step_size=step_size)
+    warm_up_step = resolved.step_size   # RMSProp-SGLD's burn-in runs at it where its warm-up then sets another
     run = partial(run_chains, posterior=posterior, batches=batches, chains=resolved.chains, generator=generator,
                   progress=progress)
     warmup = None
@@ -198,4 +202,4 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     trace, extension_note = extend_until_mixed(trace, run, resolved)
     resolved = replace(resolved, draws=trace.fields["loss"].shape[1]) if extension_note else resolved
     notes += tuple(note for note in (rerun_note, extension_note) if note is not None)
-    return Sampled(trace, resolved, rule, notes, first_steps, spectrum)
+    return Sampled(trace, resolved, rule, notes, first_steps, spectrum, warm_up_step)

@@ -23,6 +23,7 @@ from sltlab.estimators.posterior import LocalPosterior, mean_loss
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
+from sltlab.estimators.preconditioned_lag import rmsprop_lag_concern
 from sltlab.estimators.start_spread import SPREAD_ROWS, Spectrum, start_spread_concern
 from sltlab.estimators.streamed import on_device
 from sltlab.estimators.step_size import step_size_concern
@@ -95,12 +96,13 @@ class LLCResult:
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
                     localization: Localization, rule: str, generator: torch.Generator, n: int, *,
                     curvature: float | None = None, moving: torch.Tensor | None = None,
-                    spectrum: Spectrum | None = None) -> LLCResult:
+                    spectrum: Spectrum | None = None, warm_up_step: float | None = None) -> LLCResult:
     """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
     and every concern raised as its warning, attributed to the first caller outside sltlab.
     ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern);
     ``moving``: the coordinates the chains move ([d], nonzero where they do; all when None);
-    ``spectrum``: SGLD's Hessian spectrum at w*, when measured before the run."""
+    ``spectrum``: SGLD's Hessian spectrum at w*, when measured before the run; ``warm_up_step``: the
+    step RMSProp-SGLD's burn-in ran at, where its warm-up chose the run's (its pilot step)."""
     loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
@@ -127,6 +129,13 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         lagging, lag_note = start_spread_concern(posterior, batches, resolved.seed, resolved.step_size, trace.steps,
                                                  trace.fields["loss"].shape[1], resolved.thin, resolved.chains,
                                                  estimate.mean, estimate.standard_error, moving, spectrum)
+        concerns += [(lagging, BurnInWarning)] if lagging else []
+    if resolved.sampler == "rmsprop_sgld" and trace.final_state is not None:   # its held preconditioner
+        lagging, lag_note = rmsprop_lag_concern(
+            posterior, batches, trace.final_state, torch.as_tensor(~trace.diverged, device=device), resolved.seed,
+            warm_up_step=warm_up_step or resolved.step_size, burnin=resolved.burnin, step=resolved.step_size,
+            draws=trace.fields["loss"].shape[1], thin=resolved.thin, mean=estimate.mean,
+            standard_error=estimate.standard_error)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         outcome = "λ̂ understates" if estimate.mean is not None else "there is no estimate"

@@ -22,7 +22,7 @@ the model may overstate the lag: a prediction, not a bound.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -93,6 +93,12 @@ def burn_in_needed(curvatures: np.ndarray, localization: float, step_size: float
 
     def short(burnin: int) -> float:
         return predicted_shortfall(curvatures, localization, step_size, burnin + offsets, pulls, weights)[0]
+    return shortest_burn_in(short, limit, least)
+
+
+def shortest_burn_in(short: Callable[[int], float], limit: float, least: int) -> int:
+    """The fewest steps, at least ``least``, whose shortfall ``short(steps)`` is at most ``limit``, to within 1 %
+    (at most ``MAX_BURN_IN``): ``least`` itself where it suffices, else doubling, then bisection."""
     if not short(least) > limit:
         return least
     low, high = least, max(1, 2 * least)
