@@ -47,8 +47,6 @@ class PotentialVolume:
         self.variables, self.box = variables, float(box)
         *self.outer, inner = variables
         self.monomials = [(m, abs(float(c))) for m, c in poly.terms()]
-        # a sum of terms each ≥ 0 everywhere (positive coefficients, even powers): no cancellation in rounding
-        self.without_cancellation = all(c > 0 and all(e % 2 == 0 for e in m) for m, c in poly.terms())
         self.even_in_inner = self._is_even(len(variables) - 1)
         in_inner = sympy.Poly(expr, inner)
         self.coefficient_functions = [sympy.lambdify(self.outer, in_inner.coeff_monomial(inner**k), "numpy")

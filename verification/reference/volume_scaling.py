@@ -19,10 +19,6 @@ import numpy as np
 from sltlab.verification.reference.volume_integral import PotentialVolume
 
 DEFAULT_EPSILONS = np.logspace(-6, -10, 9)
-# Where the default ε do not settle and K is a sum of monomials with positive coefficients, which has no
-# cancelling terms and rounds to ~1e-16 of itself at any ε, the fit is read again on these: on the two
-# draws of HALVES_TOLERANCE, 11 of the 33 fits the default ε did not settle settled here, 10 of them within 1 % of λ.
-DEEPER_EPSILONS = np.logspace(-10, -20, 9)
 # A V(ε) above this share of the box's volume is no small-ε volume: refused. w1²w2², m = 2, fills
 # 14 % of [−1, 1]² at ε = 10⁻⁶ and fits right; the boxes that broke a fit were 75–100 % filled.
 FILLED_SHARE = 0.5
@@ -33,8 +29,7 @@ FILLED_SHARE = 0.5
 # multiplicities), and this refuses 15 of them and 2 of the 61 fits within 2 %; 0.01 in absolute terms
 # had refused none of them. On a second draw it refused 16 of the 24 fits more than 2 % off and none of
 # the 56 within. Let through: fits 2.4–8.3 % off whose halves agree, at boxes 3–100 mostly a multiplicity
-# read too low (w1²w2² at box 100 reads λ 0.47, m = 1), which no spread of the halves shows. With the deeper ε
-# below, the two draws end with 67 and 69 fits (61 and 57 within 1 %), 11 and 11 refused, 2 and 9 let through.
+# read too low (w1²w2² at box 100 reads λ 0.47, m = 1), which no spread of the halves shows.
 HALVES_TOLERANCE = 0.01
 
 
@@ -113,15 +108,13 @@ def volume_scaling(K, variables: Sequence | None = None, epsilons=None, box: flo
     K, variables, box
         As for :func:`volume`.
     epsilons : array_like of float, optional
-        At least three distinct values in (0, 1); default ``DEFAULT_EPSILONS`` (1e-6 … 1e-10), then
-        ``DEEPER_EPSILONS`` (1e-10 … 1e-20) where those do not settle and K has only positive
-        coefficients. The fit's ``epsilons`` say which were read.
+        At least three distinct values in (0, 1); default ``DEFAULT_EPSILONS`` (1e-6 … 1e-10).
 
     Raises
     ------
     UnsettledFit
         A ``ValueError``: the larger and the smaller half of the ε read λ more than
-        ``HALVES_TOLERANCE``·min(λ, 1) apart (on the deeper ε too, where they were read).
+        ``HALVES_TOLERANCE``·min(λ, 1) apart.
 
     Notes
     -----
@@ -137,7 +130,6 @@ def volume_scaling(K, variables: Sequence | None = None, epsilons=None, box: flo
     help where K has no cancelling terms, whose rounding errors are ~1e-16. A small
     coefficient at a vertex of the Newton polygon may act only far below ε = 1e-10.
     """
-    given = epsilons is not None
     epsilons = _as_epsilons(epsilons)
     if np.any(epsilons >= 1) or len(np.unique(epsilons)) < 3:
         raise ValueError("volume_scaling needs at least three distinct epsilons in (0, 1)")
@@ -148,12 +140,7 @@ def volume_scaling(K, variables: Sequence | None = None, epsilons=None, box: flo
         largest = inf
     if not isfinite(largest):
         raise ValueError(f"K overflows on the box [−{box:g}, {box:g}]^d: choose a smaller --box")
-    try:
-        return _settled_fit(potential, epsilons)
-    except UnsettledFit:
-        if given or not potential.without_cancellation:
-            raise
-        return _settled_fit(potential, DEEPER_EPSILONS)
+    return _settled_fit(potential, epsilons)
 
 
 class UnsettledFit(ValueError):
