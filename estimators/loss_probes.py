@@ -94,20 +94,24 @@ def refuse_broadcast_in_loss(adapter: FunctionalModel, head: tuple) -> None:
     is not an input) differ in shape and broadcast to more entries than either holds, as outputs
     [b, 1] and targets [b] give [b, b]: a loss that subtracts one from the other compares every
     row's output with every row's target, the cause to name when a row's loss depends on the
-    other rows or is no single number. Quiet where the module's own outputs for the first half of
-    the rows differ alone and among the others: the module couples the rows itself."""
+    other rows or is no single number, where given that tensor in the outputs' shape the loss is
+    one number per row, the same alone and among the others. Quiet where the module's own outputs
+    for the first half of the rows differ alone and among the others (the module couples the rows
+    itself), and where the loss couples the rows whatever that tensor's shape (it compares rows on
+    purpose, as an in-batch softmax does)."""
     outputs, half = adapter.outputs(head), len(head[0]) // 2
     if not isinstance(outputs, Tensor):
         return
     alone = adapter.outputs(tuple(column[:half] for column in head)) if half else None
     if isinstance(alone, Tensor) and _changed(outputs[:half], alone):
         return
-    for name, column in _compared(adapter, head):
+    for name, index, column in _compared(adapter, head):
         try:
             shape = torch.broadcast_shapes(outputs.shape, column.shape)
         except RuntimeError:
             continue
-        if column.shape != outputs.shape and math.prod(shape) > max(outputs.numel(), column.numel()):
+        if (column.shape != outputs.shape and math.prod(shape) > max(outputs.numel(), column.numel())
+                and _per_row_once_shaped(adapter, head, index, outputs.shape)):
             raise ValueError(f"the module's outputs of shape {row_shape(outputs.shape)} and {name} of shape "
                              f"{row_shape(column.shape)} (b rows) broadcast to {list(shape)} on the first "
                              f"{len(outputs)} rows: a loss that compares them compares every row's output with every "
@@ -115,16 +119,31 @@ def refuse_broadcast_in_loss(adapter: FunctionalModel, head: tuple) -> None:
                              "one shape in the loss (targets[:, None] for outputs [b, 1], or outputs.squeeze(1))")
 
 
-def _compared(adapter: FunctionalModel, head: tuple) -> list[tuple[str, Tensor]]:
-    """The tensors of ``head`` a loss may compare the outputs with, named: the targets where the
-    adapter names them, else each tensor that is not one of the module's inputs."""
+def _per_row_once_shaped(adapter: FunctionalModel, head: tuple, index: int, shape: torch.Size) -> bool:
+    """Whether, with ``head``'s tensor ``index`` reshaped to ``shape``, the loss is one row's worth per row
+    (one number, or a few left unreduced) and the same for the first half of the rows alone as among
+    the others."""
+    column = head[index]
+    if column.numel() != math.prod(shape):
+        return False
+    shaped = tuple(column.reshape(shape) if position == index else part for position, part in enumerate(head))
+    losses, half = adapter.outputs(shaped, losses=True), len(head[0]) // 2
+    if losses is None or losses.dim() == 0 or losses.shape[0] != len(head[0]):
+        return False
+    alone = adapter.outputs(tuple(part[:half] for part in shaped), losses=True) if half else losses[:0]
+    return alone is not None and alone.shape == losses[:half].shape and not _changed(losses[:half], alone)
+
+
+def _compared(adapter: FunctionalModel, head: tuple) -> list[tuple[str, int, Tensor]]:
+    """The tensors of ``head`` a loss may compare the outputs with, named, with their index: the
+    targets where the adapter names them, else each tensor that is not one of the module's inputs."""
     names = adapter.fields or tuple(range(len(head)))
     given = adapter.inputs if isinstance(adapter.inputs, tuple) else (adapter.inputs,)
     inputs = {names.index(field) if isinstance(field, str) else field % len(head) for field in given}
     if adapter.targets is not None:
         index = names.index(adapter.targets) if isinstance(adapter.targets, str) else adapter.targets % len(head)
-        return [("the targets", head[index])]
-    return [(f"batch field {names[index]!r}" if adapter.fields else f"batch tensor {index}", column)
+        return [("the targets", index, head[index])]
+    return [(f"batch field {names[index]!r}" if adapter.fields else f"batch tensor {index}", index, column)
             for index, column in enumerate(head) if index not in inputs]
 
 

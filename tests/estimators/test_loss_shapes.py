@@ -88,3 +88,11 @@ def test_a_module_that_couples_the_rows_is_named_as_before():
 
     with pytest.raises(ValueError, match="^the loss of a row depends on the other rows evaluated with it"):
         estimate_llc(Centred(), (X, Y), loss=squeezed, **SHORT)
+
+
+def test_a_loss_that_compares_rows_on_purpose_is_not_blamed_on_broadcasting():
+    def in_batch_softmax(outputs, batch):   # each row against the others' scores; batch[1] is never read
+        return -(outputs[:, 0] - outputs[:, 0].logsumexp(0))
+
+    with pytest.raises(ValueError, match="^the loss of a row depends on the other rows evaluated with it"):
+        estimate_llc(nn.Linear(2, 1), (X, Y), loss=in_batch_softmax, **SHORT)
