@@ -44,8 +44,8 @@ def saved_value(path: str | os.PathLike, what: str) -> Any:
         try:
             with numpy_numbers_allowed():
                 return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:   # NumPy arrays too: said when torch names them
-            refused = error if "GLOBAL numpy" in str(error) else refused
+        except Exception as error:   # what else it holds (NumPy arrays, any other pickled object): torch names it
+            refused = error if "GLOBAL" in str(error) else refused
     raise ValueError(f"{what} {path} cannot be read as tensors ({_unreadable(path, refused)}): save tensors, "
                      "dicts and lists with torch.save, a model as model.state_dict()")
 

@@ -30,8 +30,9 @@ def read_row(dataset: Dataset, index: int) -> Any:
 def unread_row(dataset: Dataset, index: int, error: IndexError) -> ValueError:
     """The error for row ``index`` of ``dataset``, which raised ``error`` (an ``IndexError``)."""
     return ValueError(f"the Dataset's __len__ says it has {len(dataset)} rows, but reading row {index} raised "
-                      f"IndexError ({first_line_of(error)}): __len__ must count only the rows __getitem__ can read "
-                      "(or give a torch.utils.data.Subset of them)")
+                      f"IndexError ({first_line_of(error)}): __getitem__ must read every row below __len__, so "
+                      "either __len__ overstates the rows (give a torch.utils.data.Subset of those it reads) or "
+                      "__getitem__ fails on that row")
 
 
 def first_unread(dataset: Dataset, indices: Iterable[int] | None) -> ValueError | None:

@@ -45,9 +45,11 @@ def numeric_scalar(dtype: Any, data: Any) -> bool | int | float:
     if isinstance(dtype, SavedDtype) and isinstance(dtype.name, str):
         with contextlib.suppress(TypeError, ValueError):
             kind = np.dtype(dtype.name)
-    if kind is None or kind.kind not in NUMBER_KINDS or kind.fields is not None or kind.subdtype is not None:
+    if (kind is None or kind.kind not in NUMBER_KINDS or kind.fields is not None or kind.subdtype is not None
+            or kind.itemsize > 8):   # a long double's .item() stays a NumPy number
         named = dtype.name if isinstance(dtype, SavedDtype) else type(dtype).__name__
-        raise pickle.UnpicklingError(f"a NumPy scalar of dtype {named!r}: only bools, integers and floats are read")
+        raise pickle.UnpicklingError(f"a NumPy scalar of dtype {named!r}: only bools, integers and floats of at most "
+                                     "64 bits are read")
     if not isinstance(data, bytes) or len(data) != kind.itemsize:
         raise pickle.UnpicklingError(f"a NumPy {kind} scalar that does not hold {kind.itemsize} bytes")
     return np.frombuffer(data, dtype=kind.newbyteorder(dtype.byteorder))[0].item()

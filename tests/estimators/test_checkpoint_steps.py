@@ -4,6 +4,8 @@ memory and in files (a NumPy bool, integer or float read without NumPy's own unp
 NumPy scalar refused by name); and tensors that hold no memory (meta, empty) never make two
 checkpoints look as if they shared it."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -70,4 +72,13 @@ def test_other_numpy_values_in_files_are_refused_with_what_to_save(tmp_path, val
     kind = "NumPy arrays" if isinstance(value, np.ndarray) else "a NumPy scalar that safe loading cannot read"
     with pytest.raises(ValueError, match=f"^checkpoint 0 {tmp_path}/step.pt cannot be read as tensors \\(it holds "
                                          f"{kind}.*int\\(step\\)"):
+        saved_value(tmp_path / "step.pt", "checkpoint 0")
+
+
+def test_a_numpy_step_beside_another_pickled_object_names_that_object(tmp_path):
+    saved = _saved(step=np.int64(60))
+    saved["ratio"] = Fraction(1, 3)
+    torch.save(saved, tmp_path / "step.pt")
+    with pytest.raises(ValueError, match=f"^checkpoint 0 {tmp_path}/step.pt cannot be read as tensors \\(it holds a "
+                                         "pickled fractions.Fraction, which loading would run code to rebuild"):
         saved_value(tmp_path / "step.pt", "checkpoint 0")

@@ -57,7 +57,7 @@ class TwoBatches:
                                   DataLoader(Overstated(), batch_size=None)],
                          ids=["dataset", "loader", "shuffled", "worker", "unbatched"])
 def test_gathering_names_the_stated_length_and_the_first_row_that_could_not_be_read(data):
-    with pytest.raises(ValueError, match=STATED.format(80) + ": __len__ must count only the rows"):
+    with pytest.raises(ValueError, match=STATED.format(80) + ": __getitem__ must read every row below __len__"):
         read_rows(data)
 
 
