@@ -20,11 +20,17 @@ from sltlab.theory.coefficient import Derivation, LearningCoefficient, require_i
 SOURCE = "Aoyagi, Neural Networks 172 (2024) 106132, Thm 1"
 
 
+MAX_LAYERS = 10_000   # 10⁵ widths took 28 s
+
+
 def validate_widths(widths: Sequence[int], rank: int | None = None) -> tuple[int, ...]:
     """Check a widths list [input, hidden..., output] (and a rank), returning it as a tuple."""
     if isinstance(widths, (str, bytes, set, frozenset, dict)) or not hasattr(widths, "__iter__"):
         raise ValueError(f"widths must be a list of integers in order, got {widths!r}")
     widths = tuple(require_int("every width", w, 1) for w in widths)
+    if len(widths) > MAX_LAYERS + 1:
+        raise ValueError(f"a deep linear network here has at most {MAX_LAYERS:,} layers ({MAX_LAYERS + 1:,} widths; "
+                         f"the formula's search grows with their square), got {len(widths) - 1:,}")
     if len(widths) < 2:
         raise ValueError(f"widths needs at least an input and an output width, got {list(widths)}")
     if rank is not None:

@@ -41,6 +41,18 @@ class Phase:
     multiplicity: int
     constant: sympy.Expr      # c: ½‖w*‖² under a standard Gaussian prior (module docstring)
 
+    def __post_init__(self):
+        try:
+            numbers = [float(self.loss), float(self.lam), float(self.constant)]
+        except (TypeError, ValueError):
+            raise ValueError(f"phase {self.name!r}: its loss, λ and constant must be numbers") from None
+        if not all(np.isfinite(numbers)) or float(self.lam) < 0:
+            raise ValueError(f"phase {self.name!r}: its loss, λ and constant must be finite and λ ≥ 0, got "
+                             f"{numbers[0]:g}, {numbers[1]:g} and {numbers[2]:g}")
+        if isinstance(self.multiplicity, bool) or not isinstance(self.multiplicity, (int, np.integer)) or \
+                self.multiplicity < 1:
+            raise ValueError(f"phase {self.name!r}: its multiplicity must be an integer ≥ 1, got {self.multiplicity!r}")
+
     def free_energy(self, n, *, with_constant: bool = True) -> sympy.Expr:
         """F_n = n·L + λ·log n − (m − 1)·log log n (+ c), exact (a sympy expression)."""
         n = sympy.sympify(n)
@@ -127,9 +139,21 @@ def transitions(phases: Sequence[Phase] | Mapping[str, PhaseClass], *, with_cons
     for index in np.flatnonzero(best[1:] != best[:-1]):
         before, after = names[best[index]], names[best[index + 1]]
         at = _crossing(classes[before], classes[after], GRID[index], GRID[index + 1], with_constant)
-        found.append(Transition(before, after, at, critical_n(classes[before], classes[after], with_constant=False)
+        found.append(Transition(before, after, at, _nearest_crossing(classes[before], classes[after], at)
                                 if with_constant else at))
     return tuple(found)
+
+
+def _nearest_crossing(before: PhaseClass, after: PhaseClass, near: float) -> float | None:
+    """The crossing of F_n(after) − F_n(before) without the O(1) term at which ``after`` becomes
+    preferred nearest ``near`` in log n (the same switch with c dropped); None where there is none."""
+    difference = (class_free_energy(after, GRID, with_constant=False)
+                  - class_free_energy(before, GRID, with_constant=False))
+    turns = np.flatnonzero((difference[:-1] > 0) & (difference[1:] <= 0))
+    if not turns.size:
+        return None
+    index = int(turns[np.argmin(np.abs(np.log(GRID[turns]) - np.log(near)))])
+    return _crossing(before, after, GRID[index], GRID[index + 1], with_constant=False)
 
 
 def preferred_at(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: float, *, with_constant: bool = True) -> str:

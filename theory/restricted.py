@@ -31,6 +31,8 @@ one layer (A and B both identities) is regular, λ = H_1·H_2/2.
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Sequence
 
 import sympy
@@ -114,12 +116,14 @@ def restricted_deep_linear_at(weights: Sequence, layer: int) -> LearningCoeffici
     if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
         raise ValueError(f"weights must list the matrices W_1, …, W_L, got {type(weights).__name__}")
     try:
-        matrices = [sympy.Matrix(w) for w in weights]
-    except (TypeError, ValueError, sympy.SympifyError):
+        with warnings.catch_warnings():   # sympy warns of entries that are no expressions (a list nested too deep)
+            warnings.simplefilter("error")
+            matrices = [sympy.Matrix(w) for w in weights]
+    except (TypeError, ValueError, sympy.SympifyError, Warning):
         raise ValueError("every weight must be a matrix: a nested list of integers or rationals") from None
     if not matrices:
         raise ValueError("weights must list at least one matrix W_1")
-    if any(not entry.is_Rational for matrix in matrices for entry in matrix):
+    if any(not getattr(entry, "is_Rational", False) for matrix in matrices for entry in matrix):
         raise ValueError("every weight entry must be an exact integer or rational (ranks are computed exactly)")
     for s, (lower, upper) in enumerate(zip(matrices, matrices[1:]), start=1):
         if upper.cols != lower.rows:

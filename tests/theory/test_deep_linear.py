@@ -153,3 +153,9 @@ def test_invalid_input_says_what_is_wrong(call, message):
 def test_theory_does_not_import_torch():
     code = "import sys, sltlab.theory as theory; theory.deep_linear([3, 3], 1); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_more_layers_than_the_search_is_bounded_at_are_refused():
+    assert deep_linear([3] * 10_001, 1).lam > 0
+    with pytest.raises(ValueError, match="^a deep linear network here has at most 10,000 layers"):
+        deep_linear([3] * 10_002, 1)

@@ -114,3 +114,21 @@ def test_duplicate_phase_names_are_refused():
 def test_phases_of_the_wrong_kind_are_one_line_value_errors(call):
     with pytest.raises(ValueError, match="Phase"):
         call()
+
+
+def test_a_switch_that_is_later_undone_keeps_its_crossing_without_c():
+    """b (λ 3/2, m 5) overtakes a (λ 1) at n = 3.18 and loses again near 2·10¹¹: with c = 0 the
+    crossing without c is the same switch, not the last one after which b stays preferred (none)."""
+    a, b = Phase("a", R(0), R(1), 1, R(0)), Phase("b", R(0), R(3, 2), 5, R(0))
+    found = transitions([a, b])
+    assert [(t.before, t.after) for t in found] == [("a", "b"), ("b", "a")]
+    assert all(t.critical_n_without_constant == t.critical_n for t in found)
+    assert critical_n(a, b, with_constant=False) is None
+
+
+@pytest.mark.parametrize("loss, lam, multiplicity, said", [
+    (sympy.nan, R(1), 1, "must be finite"), (R(0), R(-1), 1, "λ ≥ 0"), (R(0), R(1), 0, "integer ≥ 1"),
+    (R(0), R(1), True, "integer ≥ 1"), ("x", R(1), 1, "must be numbers")])
+def test_a_phase_of_no_loss_no_lambda_or_no_multiplicity_is_refused(loss, lam, multiplicity, said):
+    with pytest.raises(ValueError, match=f"^phase 'p': .*{said}"):
+        Phase("p", loss, lam, multiplicity, R(0))

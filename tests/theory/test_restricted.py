@@ -85,3 +85,8 @@ def test_bad_input_is_one_line_value_error(call, words):
     with pytest.raises(ValueError) as error:
         call()
     assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_weights_nested_too_deep_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="^every weight must be a matrix: a nested list of integers or rationals$"):
+        restricted_deep_linear_at([[[[1]]]], 1)
