@@ -37,36 +37,39 @@ class PreconditionedModes:
         self.curvatures, vectors = np.linalg.eigh((curvature + curvature.T) / 2)
         self.weights = self.curvatures - localization * (vectors ** 2 * preconditioner[:, None]).sum(0)
 
-    def variance(self, phases: list[tuple[float, int]]) -> np.ndarray:
-        """Each direction's variance after ``phases`` of (step, steps) from w*."""
-        variance = np.zeros_like(self.curvatures)
+    def variance(self, phases: list[tuple[float, int]], kept: np.ndarray) -> np.ndarray:
+        """The variance of each ``kept`` direction after ``phases`` of (step, steps) from w*."""
+        curvatures = self.curvatures[kept]
+        variance = np.zeros_like(curvatures)
         for step, steps in phases:
-            factor = (1.0 - 0.5 * step * self.curvatures) ** 2
+            factor = (1.0 - 0.5 * step * curvatures) ** 2
             at_rest = step / (1.0 - factor)
             variance = at_rest + (variance - at_rest) * factor ** float(steps)
         return variance
 
     def shortfall(self, phases: list[tuple[float, int]], step: float, recorded: np.ndarray) -> tuple[float, float]:
         """The shortfall over draws ``recorded`` steps of ``step`` after ``phases``, and λ̂ at rest.
-        Directions with w_i ≤ 0 or so stiff that a step of the run or of a phase reaches εc̃ ≥ 2
-        (the step's own concern) are left out."""
+        Directions with w_i ≤ 0 or c̃_i ≤ 0, or so stiff that a step of the run or of a phase reaches
+        εc̃ ≥ 2 (the step's own concern), are left out."""
         fastest = max([step] + [phase for phase, _ in phases])
-        kept = (self.weights > 0) & (fastest * self.curvatures < 2.0)
-        factor = (1.0 - 0.5 * step * self.curvatures) ** 2
+        kept = (self.weights > 0) & (self.curvatures > 0) & (fastest * self.curvatures < 2.0)
+        curvatures, weights = self.curvatures[kept], self.weights[kept]
+        factor = (1.0 - 0.5 * step * curvatures) ** 2
         at_rest = step / (1.0 - factor)
-        start = self.variance(phases)
         decay = (factor[:, None] ** np.asarray(recorded, dtype=np.float64)).mean(-1)
-        lacking = 0.5 * self.weights * (at_rest - start) * decay
-        return float(lacking[kept].sum()), float((0.5 * self.weights * at_rest)[kept].sum())
+        lacking = 0.5 * weights * (at_rest - self.variance(phases, kept)) * decay
+        return float(lacking.sum()), float((0.5 * weights * at_rest).sum())
 
 
 def rmsprop_lag_concern(posterior: LocalPosterior, batches: Batches, final_state, alive: Tensor, seed: int, *,
-                        warm_up_step: float, burnin: int, step: float, draws: int, thin: int, mean: float | None,
-                        standard_error: float | None) -> tuple[str | None, str | None]:
+                        warm_up_step: float, burnin: int, step: float, steps: int, draws: int, thin: int,
+                        mean: float | None, standard_error: float | None) -> tuple[str | None, str | None]:
     """A sentence where the shortfall (module docstring) exceeds λ̂'s standard error,
-    ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR``, with the burn-in at the run's step that would
-    bring it under; or a note saying why the check was not made. ``final_state`` holds the chains'
-    held preconditioner; ``alive`` marks the chains kept."""
+    ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR``, with the burn-in (at ``warm_up_step``, as
+    ``burnin=`` would run it) that would bring it under; or a note saying why the check was not made.
+    ``final_state`` holds the chains' held preconditioner; ``alive`` marks the chains kept; of the run's
+    ``steps``, those neither burn-in nor before a kept draw (a rerun's, which went on from the run
+    before) count as more burn-in at ``step``."""
     if mean is None or standard_error is None or not bool(alive.any()):
         return None, None
     dim = posterior.center.shape[-1]
@@ -82,11 +85,12 @@ def rmsprop_lag_concern(posterior: LocalPosterior, batches: Batches, final_state
     held = rmsprop_preconditioner(final_state, posterior.localization)[alive].double().mean(0).cpu().numpy()
     modes = PreconditionedModes(hessian, held, float(posterior.nbeta), posterior.localization)
     recorded = thin * np.arange(draws)   # a draw reads L_b where its step began
-    shortfall, at_rest = modes.shortfall([(warm_up_step, burnin)], step, recorded)
+    rerun = max(steps - burnin - draws * thin, 0)
+    shortfall, at_rest = modes.shortfall([(warm_up_step, burnin), (step, rerun)], step, recorded)
     limit = max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR)
     if not shortfall > limit:
         return None, None
-    burn_in = _burn_in_needed(modes, warm_up_step, burnin, step, recorded, limit)
+    burn_in = _burn_in_needed(modes, warm_up_step, burnin, step, rerun, recorded, limit)
     return (f"RMSProp-SGLD's chains, all started at w*, have not yet spread out: with its preconditioner held, the "
             f"quadratic model of the loss at w* predicts λ̂ = {mean:.4g} short by about {shortfall:.3g} over these "
             f"draws (λ̂ at rest about {at_rest:.4g}); R-hat cannot see a lag that all chains share; a burn-in of about "
@@ -94,7 +98,8 @@ def rmsprop_lag_concern(posterior: LocalPosterior, batches: Batches, final_state
             "or use a Metropolis-adjusted sampler (mala)"), None
 
 
-def _burn_in_needed(modes: PreconditionedModes, warm_up_step: float, burnin: int, step: float, recorded: np.ndarray,
-                    limit: float) -> int:
+def _burn_in_needed(modes: PreconditionedModes, warm_up_step: float, burnin: int, step: float, rerun: int,
+                    recorded: np.ndarray, limit: float) -> int:
     """The shortest burn-in at ``warm_up_step``, at least ``burnin``, after which the shortfall is at most ``limit``."""
-    return shortest_burn_in(lambda steps: modes.shortfall([(warm_up_step, steps)], step, recorded)[0], limit, burnin)
+    return shortest_burn_in(lambda steps: modes.shortfall([(warm_up_step, steps), (step, rerun)], step, recorded)[0],
+                            limit, burnin)

@@ -134,7 +134,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         lagging, lag_note = rmsprop_lag_concern(
             posterior, batches, trace.final_state, torch.as_tensor(~trace.diverged, device=device), resolved.seed,
             warm_up_step=warm_up_step or resolved.step_size, burnin=resolved.burnin, step=resolved.step_size,
-            draws=trace.fields["loss"].shape[1], thin=resolved.thin, mean=estimate.mean,
+            steps=trace.steps, draws=trace.fields["loss"].shape[1], thin=resolved.thin, mean=estimate.mean,
             standard_error=estimate.standard_error)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:

@@ -5,9 +5,11 @@ about 0.04) relaxing over ~10⁵ steps, against the run's 5,000: λ̂ read 0.558
 where the posterior's is 0.88, with R-hat 1.02–1.03 and no warning."""
 
 import re
+from functools import partial
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from sltlab.estimators import BurnInWarning, LLCConfig, estimate_llc_from_loss
@@ -51,3 +53,36 @@ def test_rmsprop_sgld_from_w_star_reads_the_predicted_lagging_value_and_says_it_
                                                            said[0]).groups())
     assert at_rest - short < 0.7 * at_rest   # a third of λ̂ missing
     assert abs(result.mean - (at_rest - short)) < TOLERANCE_SE * result.standard_error   # z +0.26 (seed 0)
+
+
+def test_the_steps_of_a_rerun_count_as_burn_in():
+    """A rerun goes on from where the chains ended, its run discarded: 3,000 more steps at the run's
+    step before the draws bring the soft direction (c̃ = 2) nearly to rest."""
+    from sltlab.estimators.estimate import run_inputs
+    from sltlab.estimators.posterior import LocalPosterior
+    from sltlab.estimators.preconditioned_lag import rmsprop_lag_concern
+    from sltlab.estimators.rmsprop_sgld import RMSPropState
+
+    hessian = torch.diag(torch.tensor([1.0, 1e-4], dtype=torch.float64))
+
+    def loss(position, batch):
+        return 0.5 * ((position @ hessian) * position).sum(-1, keepdim=True)
+
+    config = LLCConfig(sampler="rmsprop_sgld", chains=2, draws=1000, burnin=100, step_size=1e-3, nbeta=1e4,
+                       localization=1.0, dtype="float64")
+    batches = run_inputs((), config, 10_000).batches
+    posterior = LocalPosterior(loss, 1e4, 1.0, torch.zeros(2, dtype=torch.float64))
+    held = RMSPropState(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64),
+                        torch.full((2,), 10_000, dtype=torch.float64))   # V̂ = 1: G = 1/(1 + 10⁻⁵)
+    concern = partial(rmsprop_lag_concern, posterior, batches, held, torch.ones(2, dtype=torch.bool), 0,
+                      warm_up_step=1e-3, burnin=100, step=1e-3, draws=1000, thin=1, mean=0.5, standard_error=1e-3)
+    said, _ = concern(steps=1100)
+    assert said is not None and "short by about" in said
+    assert concern(steps=4100) == (None, None)
+
+
+def test_directions_too_stiff_for_the_step_or_of_negative_curvature_are_left_out_without_overflow():
+    modes = PreconditionedModes(np.diag([1.0, 1e-4, -1e-3]), np.ones(3), 1e4, 1.0)   # εc̃ = 10; c̃ = −9
+    with np.errstate(over="raise", invalid="raise", divide="raise"):   # underflow to 0 is the answer
+        shortfall, at_rest = modes.shortfall([(1e-3, 2 ** 40)], 1e-3, np.arange(1000))
+    assert shortfall == pytest.approx(0.0, abs=1e-12) and at_rest == pytest.approx(0.5 * 1.0 / 2.0 / (1 - 5e-4))
