@@ -144,7 +144,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
     modules = [checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
     restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
     prepared = prepare(data, loss, config, settings, inputs, targets, stream, defaults=along_defaults(config, settings),
-                       model=modules[0])
+                       model=modules[0], checkpoints=modules)
     if extend_unmixed is not None:
         prepared = prepared._replace(config=replace(prepared.config, extend_unmixed=extend_unmixed))
         prepared.config.validate()

@@ -150,12 +150,15 @@ class Prepared(NamedTuple):
 
 def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings: dict[str, Any],
             inputs: int | str | tuple | None, targets: int | str | None, stream: bool | None = None, *,
-            defaults: LLCConfig = LLCConfig(), model: nn.Module | None = None) -> Prepared:
+            defaults: LLCConfig = LLCConfig(), model: nn.Module | None = None,
+            checkpoints: Sequence[nn.Module] = ()) -> Prepared:
     """Check the settings, read the data and resolve the loss, once (one-line ``ValueError``s);
     without a ``config`` the ``settings`` override ``defaults``; ``model``'s forward names the
     fields of dict batches it takes when ``inputs`` does not; without a ``config`` or a ``dtype``
-    setting, a ``model`` whose parameters are all float64 is sampled in float64, its own precision."""
-    own_precision = config is None and "dtype" not in settings and model is not None and _all_float64(model)
+    setting, a ``model`` whose parameters are all float64 (and so every one of ``checkpoints``) is
+    sampled in float64, its own precision."""
+    modules = [part for part in (model, *checkpoints) if part is not None]
+    own_precision = config is None and "dtype" not in settings and modules and all(map(_all_float64, modules))
     config = _config(config, settings, defaults)
     if own_precision:
         config = replace(config, dtype="float64")

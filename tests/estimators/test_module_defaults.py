@@ -82,3 +82,13 @@ def test_a_float64_module_is_sampled_in_its_own_precision_unless_told_otherwise(
     assert prepared.config.dtype == sampled_in
     own = [note for note in prepared.notes if "sampled in float64, their own precision" in note]
     assert len(own) == (sampled_in == "float64")
+
+
+@pytest.mark.parametrize("precisions, sampled_in", [((torch.float64, torch.float64), "float64"),
+                                                    ((torch.float64, torch.float32), "float32"),
+                                                    ((torch.float32, torch.float64), "float32")])
+def test_checkpoints_are_sampled_in_float64_only_when_every_one_is_float64(precisions, sampled_in):
+    modules = [nn.Linear(3, 2).to(precision) for precision in precisions]
+    data = (torch.randn(10, 3), torch.randn(10, 2))
+    prepared = prepare(data, "mse", None, {}, None, None, model=modules[0], checkpoints=modules)
+    assert prepared.config.dtype == sampled_in

@@ -68,8 +68,9 @@ def add_module_command(estimators) -> None:
                ("--out", dict(type=folder, metavar="DIR",
                               help="along several checkpoints: write the curve with its stages (llc_along.png) and "
                                    "every number (llc_along.json) there")),
-               *((flag, {**options, "help": "as LLCConfig's field (" + (DEFAULTS if flag == "--sampler" else
-                                                                      "default: as --sampler says") + ")"})
+               *((flag, {**options, "help": "as LLCConfig's field (" + (
+                   DEFAULTS if flag == "--sampler" else "default: float64 for a model whose parameters all are, "
+                   "else float32" if flag == "--dtype" else "default: as --sampler says") + ")"})
                  for flag, options in SETTINGS),
                threads_option())
 
