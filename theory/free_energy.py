@@ -18,6 +18,7 @@ n·ΔL + Δλ·log n − Δ(m − 1)·log log n + Δc = 0.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence, Union
 
@@ -49,9 +50,13 @@ class Phase:
         if not all(np.isfinite(numbers)) or float(self.lam) < 0:
             raise ValueError(f"phase {self.name!r}: its loss, λ and constant must be finite and λ ≥ 0, got "
                              f"{numbers[0]:g}, {numbers[1]:g} and {numbers[2]:g}")
-        if isinstance(self.multiplicity, bool) or not isinstance(self.multiplicity, (int, np.integer)) or \
-                self.multiplicity < 1:
+        try:
+            multiplicity = None if isinstance(self.multiplicity, bool) else operator.index(self.multiplicity)
+        except TypeError:
+            multiplicity = None
+        if multiplicity is None or multiplicity < 1:
             raise ValueError(f"phase {self.name!r}: its multiplicity must be an integer ≥ 1, got {self.multiplicity!r}")
+        object.__setattr__(self, "multiplicity", int(multiplicity))   # a plain int, as JSON takes it
 
     def free_energy(self, n, *, with_constant: bool = True) -> sympy.Expr:
         """F_n = n·L + λ·log n − (m − 1)·log log n (+ c), exact (a sympy expression)."""

@@ -132,3 +132,9 @@ def test_a_switch_that_is_later_undone_keeps_its_crossing_without_c():
 def test_a_phase_of_no_loss_no_lambda_or_no_multiplicity_is_refused(loss, lam, multiplicity, said):
     with pytest.raises(ValueError, match=f"^phase 'p': .*{said}"):
         Phase("p", loss, lam, multiplicity, R(0))
+
+
+@pytest.mark.parametrize("multiplicity", [np.int64(2), sympy.Integer(2), 2])
+def test_a_phase_s_multiplicity_is_kept_as_a_plain_int(multiplicity):
+    phase = Phase("p", R(0), R(1), multiplicity, R(0))
+    assert type(phase.multiplicity) is int and phase.as_dict()["multiplicity"] == 2
