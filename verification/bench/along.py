@@ -5,7 +5,8 @@ The network and data are the grokking study's (:mod:`sltlab.verification.dynamic
 p = 53, embedding 32, hidden 64, the 40 % training pairs), trained for ``10·(K − 1)`` AdamW steps
 with a checkpoint every 10; its second sampler setting (SGLD at step 10⁻³, γ = 100, batches of
 128, centred at each checkpoint) with ``chains`` chains and ``draws`` draws after a quarter as
-many burn-in steps. Each repeat times the whole estimate both ways — every checkpoint's C
+many burn-in steps (longer where SGLD's start lag asks, batched for the longest any checkpoint needs; the row
+gives the steps each way took). Each repeat times the whole estimate both ways — every checkpoint's C
 chains in one run (:func:`~sltlab.estimators.batched.estimate_llc_at_centers`) and
 :func:`~sltlab.estimators.estimate.estimate_llc_from_loss` per checkpoint — and the speed-up is
 the ratio of the medians. Every run has its own seed, so the two estimates of a checkpoint (and
@@ -59,6 +60,7 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
     return {"name": f"LLC at {checkpoints} grokking checkpoints (d = {centers[0].numel():,}), {chains} chains × "
                     f"{draws} draws, sgld, batches of {config.batch_size}",
             "checkpoints": checkpoints, "chains": chains, "draws": draws, "steps": together[0].trace.steps,
+            "sequential_steps": [min(r.trace.steps for r in apart), max(r.trace.steps for r in apart)],
             "dim": centers[0].numel(), "repeats": repeats,
             "batched_seconds": medians["batched"], "sequential_seconds": medians["sequential"],
             "speed_up": medians["sequential"] / medians["batched"],
@@ -119,4 +121,7 @@ def format_along(row: dict) -> str:
         f"  batched             {row['batched_seconds']:8.2f} s   "
         f"({row['batched_microseconds_per_chain_step']:,.0f} µs per chain-step sampling)",
         f"  speed-up {row['speed_up']:.2f}× (medians of {row['repeats']}); {verdict}",
-        "  " + agreement_text(row, "checkpoints")])
+        "  " + agreement_text(row, "checkpoints"),
+        f"  steps per chain: {row['steps']:,} batched (the longest burn-in any checkpoint's lag needs), "
+        + ("{:,}".format(row["sequential_steps"][0]) if row["sequential_steps"][0] == row["sequential_steps"][1] else
+           "{:,}–{:,}".format(*row["sequential_steps"])) + " one after the other"])
