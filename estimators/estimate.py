@@ -34,6 +34,7 @@ from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
+from sltlab.estimators.preconditioned_lag import settling_steps
 from sltlab.estimators.start_spread import Spectrum, burn_in_at_center
 from sltlab.estimators.streamed import StreamedRows, on_device, row_count
 
@@ -193,7 +194,14 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     if burn_in_from_lag and resolved.sampler == "sgld":
         burnin, lag_note, spectrum = burn_in_at_center(posterior, batches, resolved, resolved.step_size)
         resolved, notes = replace(resolved, burnin=burnin), notes + ((lag_note,) if lag_note else ())
-    burnin = 0 if warmup is not None and kind.warm_up_is_burn_in else resolved.burnin
+    settling = 0   # RMSProp-SGLD's steps at the run's step after adapting, where its chains from w* would lag
+    if burn_in_from_lag and resolved.sampler == "rmsprop_sgld" and warmup is not None:
+        settling, lag_note = settling_steps(posterior, batches, warmup.final_state,
+                                            torch.as_tensor(~warmup.diverged, device=posterior.center.device),
+                                            resolved.seed, warm_up_step=warm_up_step, burnin=resolved.burnin,
+                                            step=resolved.step_size, draws=resolved.draws, thin=resolved.thin)
+        notes += (lag_note,) if lag_note else ()
+    burnin = settling if warmup is not None and kind.warm_up_is_burn_in else resolved.burnin
     trace = run(burnin=burnin, initial_state=None if warmup is None else warmup.final_state)
     if warmup is not None:
         trace = after_warm_up(warmup, trace)

@@ -25,7 +25,8 @@ from sltlab.estimators.metric import loss_hessian
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.rmsprop_sgld import rmsprop_preconditioner
 from sltlab.estimators.sampling import Batches
-from sltlab.estimators.start_spread import SHORTFALL_FLOOR, SHORTFALL_SHARE, SPREAD_ROWS, shortest_burn_in
+from sltlab.estimators.start_spread import (LAG_BURN_IN_CAP, SHORTFALL_FLOOR, SHORTFALL_SHARE, SPREAD_ROWS,
+                                              shortest_burn_in)
 
 
 class PreconditionedModes:
@@ -61,6 +62,54 @@ class PreconditionedModes:
         return float(lacking.sum()), float((0.5 * weights * at_rest).sum())
 
 
+def held_modes(posterior: LocalPosterior, batches: Batches, state, alive: Tensor,
+               seed: int) -> tuple[PreconditionedModes | None, str | None]:
+    """The :class:`PreconditionedModes` at w* with the preconditioner the chains of ``state`` hold
+    (their mean over the ``alive`` ones), the Hessian on at most ``SPREAD_ROWS`` rows drawn with
+    ``seed``; or None and a note saying why the check cannot be made."""
+    dim = posterior.center.shape[-1]
+    if dim > MAX_METRIC_PARAMETERS:
+        return None, (f"the start-lag check of RMSProp-SGLD (BurnInWarning) was not made: it takes the whole Hessian, "
+                      f"and {dim:,} parameters exceed its {MAX_METRIC_PARAMETERS:,}")
+    rows = batches.subsample(SPREAD_ROWS, torch.Generator(posterior.center.device).manual_seed(seed))
+    try:
+        hessian = loss_hessian(posterior.loss, posterior.center, rows).cpu().numpy()
+    except (RuntimeError, torch.linalg.LinAlgError) as error:
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return None, f"the start-lag check of RMSProp-SGLD was not made: the Hessian at w* could not be taken ({said})"
+    held = rmsprop_preconditioner(state, posterior.localization)[alive].double().mean(0).cpu().numpy()
+    return PreconditionedModes(hessian, held, float(posterior.nbeta), posterior.localization), None
+
+
+def settling_steps(posterior: LocalPosterior, batches: Batches, state, alive: Tensor, seed: int, *,
+                   warm_up_step: float, burnin: int, step: float, draws: int, thin: int) -> tuple[int, str | None]:
+    """Where RMSProp-SGLD chose its step and no burn-in was given: the steps at the run's ``step`` to
+    take after the ``burnin`` that adapted the preconditioner (at ``warm_up_step``) and before the
+    draws, the fewest after which the model predicts the draws lack at most ``SHORTFALL_SHARE`` of
+    the λ̂ it predicts at rest (and ``SHORTFALL_FLOOR``), at most ``LAG_BURN_IN_CAP`` times the draws'
+    steps, with a note; 0 and no note where none are needed or the model cannot be made (the
+    check after the run then says why)."""
+    if not bool(alive.any()):
+        return 0, None
+    modes, _ = held_modes(posterior, batches, state, alive, seed)
+    if modes is None:
+        return 0, None
+    recorded = thin * np.arange(draws)   # a draw reads L_b where its step began
+    at_rest = modes.shortfall([], step, recorded)[1]
+    limit = max(SHORTFALL_SHARE * at_rest, SHORTFALL_FLOOR)
+    needed = shortest_burn_in(lambda extra: modes.shortfall([(warm_up_step, burnin), (step, extra)], step,
+                                                            recorded)[0], limit, 0)
+    if needed == 0:
+        return 0, None
+    settling = min(needed, LAG_BURN_IN_CAP * draws * thin)
+    capped = (f", the most it takes ({LAG_BURN_IN_CAP} times the draws' {draws * thin:,} steps), short of the "
+              f"{needed:,} that would bring the lag under it") if settling < needed else ""
+    return settling, (f"{settling:,} more burn-in steps at the run's step {step:.3g}, after the {burnin:,} that "
+                      f"adapted the preconditioner{capped}: the chains start at w*, and with the preconditioner held "
+                      f"the quadratic model of the loss there predicts that they would otherwise lack more than "
+                      f"{limit:.2g} of the λ̂ = {at_rest:.4g} it predicts at rest (give burnin=, --burnin, to set it)")
+
+
 def rmsprop_lag_concern(posterior: LocalPosterior, batches: Batches, final_state, alive: Tensor, seed: int, *,
                         warm_up_step: float, burnin: int, step: float, steps: int, draws: int, thin: int,
                         mean: float | None, standard_error: float | None) -> tuple[str | None, str | None]:
@@ -72,34 +121,27 @@ def rmsprop_lag_concern(posterior: LocalPosterior, batches: Batches, final_state
     before) count as more burn-in at ``step``."""
     if mean is None or standard_error is None or not bool(alive.any()):
         return None, None
-    dim = posterior.center.shape[-1]
-    if dim > MAX_METRIC_PARAMETERS:
-        return None, (f"the start-lag check of RMSProp-SGLD (BurnInWarning) was not made: it takes the whole Hessian, "
-                      f"and {dim:,} parameters exceed its {MAX_METRIC_PARAMETERS:,}")
-    rows = batches.subsample(SPREAD_ROWS, torch.Generator(posterior.center.device).manual_seed(seed))
-    try:
-        hessian = loss_hessian(posterior.loss, posterior.center, rows).cpu().numpy()
-    except (RuntimeError, torch.linalg.LinAlgError) as error:
-        said = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return None, f"the start-lag check of RMSProp-SGLD was not made: the Hessian at w* could not be taken ({said})"
-    held = rmsprop_preconditioner(final_state, posterior.localization)[alive].double().mean(0).cpu().numpy()
-    modes = PreconditionedModes(hessian, held, float(posterior.nbeta), posterior.localization)
+    modes, note = held_modes(posterior, batches, final_state, alive, seed)
+    if modes is None:
+        return None, note
     recorded = thin * np.arange(draws)   # a draw reads L_b where its step began
     rerun = max(steps - burnin - draws * thin, 0)
     shortfall, at_rest = modes.shortfall([(warm_up_step, burnin), (step, rerun)], step, recorded)
     limit = max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR)
     if not shortfall > limit:
         return None, None
-    burn_in = _burn_in_needed(modes, warm_up_step, burnin, step, rerun, recorded, limit)
+    burn_in = _burn_in_needed(modes, warm_up_step, burnin, step, recorded, limit)
+    then = f", then {rerun:,} at the run's step" if rerun else ""
     return (f"RMSProp-SGLD's chains, all started at w*, have not yet spread out: with its preconditioner held, the "
             f"quadratic model of the loss at w* predicts λ̂ = {mean:.4g} short by about {shortfall:.3g} over these "
             f"draws (λ̂ at rest about {at_rest:.4g}); R-hat cannot see a lag that all chains share; a burn-in of about "
-            f"{burn_in:,} steps (burnin=, --burnin; {burnin:,} here) would bring the predicted lag under {limit:.2g}, "
+            f"{burn_in:,} steps (burnin=, --burnin; {burnin:,} here{then}) would bring the predicted lag under "
+            f"{limit:.2g}, "
             "or use a Metropolis-adjusted sampler (mala)"), None
 
 
-def _burn_in_needed(modes: PreconditionedModes, warm_up_step: float, burnin: int, step: float, rerun: int,
-                    recorded: np.ndarray, limit: float) -> int:
-    """The shortest burn-in at ``warm_up_step``, at least ``burnin``, after which the shortfall is at most ``limit``."""
-    return shortest_burn_in(lambda steps: modes.shortfall([(warm_up_step, steps), (step, rerun)], step, recorded)[0],
-                            limit, burnin)
+def _burn_in_needed(modes: PreconditionedModes, warm_up_step: float, burnin: int, step: float, recorded: np.ndarray,
+                    limit: float) -> int:
+    """The shortest burn-in at ``warm_up_step``, at least ``burnin``, after which the shortfall is at most
+    ``limit``: what ``burnin=`` given would run, with no steps after it before the draws."""
+    return shortest_burn_in(lambda steps: modes.shortfall([(warm_up_step, steps)], step, recorded)[0], limit, burnin)
