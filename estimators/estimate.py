@@ -34,7 +34,7 @@ from sltlab.estimators.posterior import LocalPosterior, compiled
 from sltlab.estimators.samplers import SAMPLERS
 from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.sampling import Batches, Trace, after_warm_up, announce_phase, run_chains
-from sltlab.estimators.preconditioned_lag import settling_steps
+from sltlab.estimators.preconditioned_lag import PreconditionedModes, settling_steps
 from sltlab.estimators.start_spread import Spectrum, burn_in_at_center
 from sltlab.estimators.streamed import StreamedRows, on_device, row_count
 
@@ -116,8 +116,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
-    trace, resolved, rule, notes, first_steps, spectrum, warm_up_step = sample(resolved,
-                                                                              burn_in_from_lag=config.burnin is None)
+    trace, resolved, rule, notes, first_steps, spectrum, warm_up_step, modes = sample(
+        resolved, burn_in_from_lag=config.burnin is None)
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     failed = first is not None and mixing_concern(first) is not None
     over_budget = fallback_over_budget(resolved, first_steps) if failed else None
@@ -129,7 +129,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
         announce_phase(f"{resolved.sampler}'s chains failed the mixing gate: estimating anew with {resolved.fallback}",
                        enabled=progress)
         try:
-            trace, fallback, rule, fallback_notes, _, spectrum, warm_up_step = sample(
+            trace, fallback, rule, fallback_notes, _, spectrum, warm_up_step, modes = sample(
                 resolved.fallback_config(), budget=partial(fallback_over_budget, resolved, first_steps))
         except OverBudget as stopped:
             notes += (str(stopped),)
@@ -140,7 +140,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
                       *fallback_notes)
             resolved = fallback
     result = result_of_trace(trace, posterior, batches, resolved, localization, rule, generator, n, spectrum=spectrum,
-                             warm_up_step=warm_up_step)
+                             warm_up_step=warm_up_step, modes=modes)
     off_critical = off_critical_concern(result, loss, full) if compare_with_minimum else None
     if off_critical is not None:
         warnings.warn(off_critical, LocalizationWarning, stacklevel=caller_stacklevel())
@@ -159,6 +159,7 @@ class Sampled(NamedTuple):
     first_steps: int
     spectrum: Spectrum | None   # of the Hessian at w*, where SGLD's burn-in was set from the predicted lag
     warm_up_step: float         # the step the burn-in ran at (RMSProp-SGLD's pilot, where its warm-up set the run's)
+    modes: PreconditionedModes | None   # RMSProp-SGLD's lag model, where its settling steps were set from it
 
 
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
@@ -194,9 +195,9 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     if burn_in_from_lag and resolved.sampler == "sgld":
         burnin, lag_note, spectrum = burn_in_at_center(posterior, batches, resolved, resolved.step_size)
         resolved, notes = replace(resolved, burnin=burnin), notes + ((lag_note,) if lag_note else ())
-    settling = 0   # RMSProp-SGLD's steps at the run's step after adapting, where its chains from w* would lag
+    settling, modes = 0, None   # RMSProp-SGLD's steps at the run's step after adapting, where its chains would lag
     if burn_in_from_lag and resolved.sampler == "rmsprop_sgld" and warmup is not None:
-        settling, lag_note = settling_steps(posterior, batches, warmup.final_state,
+        settling, lag_note, modes = settling_steps(posterior, batches, warmup.final_state,
                                             torch.as_tensor(~warmup.diverged, device=posterior.center.device),
                                             resolved.seed, warm_up_step=warm_up_step, burnin=resolved.burnin,
                                             step=resolved.step_size, draws=resolved.draws, thin=resolved.thin)
@@ -210,4 +211,4 @@ def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, g
     trace, extension_note = extend_until_mixed(trace, run, resolved)
     resolved = replace(resolved, draws=trace.fields["loss"].shape[1]) if extension_note else resolved
     notes += tuple(note for note in (rerun_note, extension_note) if note is not None)
-    return Sampled(trace, resolved, rule, notes, first_steps, spectrum, warm_up_step)
+    return Sampled(trace, resolved, rule, notes, first_steps, spectrum, warm_up_step, modes)

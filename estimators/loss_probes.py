@@ -73,19 +73,30 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
                          "(F.dropout without training=self.training, noise from torch.randn) or keeps state between "
                          "calls, so the posterior is no function of the weights and λ̂ would be wrong; make them "
                          "deterministic in eval mode (F.dropout(x, p, training=self.training))")
-    half = len(first) // 2
-    for part in (slice(0, half), slice(half, len(first))) if half else ():
-        alone = adapter.outputs(tuple(column[part] for column in head), losses=True)
-        gap = None if alone is None or alone.shape != first[part].shape else _gap(first[part], alone)
+    coupled = _rows_coupled(adapter, head, first, losses=True)
+    if coupled is not None:
+        part, gap = coupled
+        refuse_broadcast_in_loss(adapter, head)
+        raise ValueError(f"the loss of a row depends on the other rows evaluated with it (by up to {gap:.3g} "
+                         f"between rows {part.start}–{part.stop - 1} alone and among the first {len(first)}): the "
+                         "module normalises over the batch (x − x.mean(0)), reads the rows as one sequence, draws "
+                         "noise after fixing a seed in the forward (a row's draw then depends on the rows before "
+                         "it), or the loss compares rows with one another, so L_n is no sum of per-row losses and "
+                         "λ̂ would depend on how the rows are batched; compute each row's output and loss from "
+                         "that row alone")
+
+
+def _rows_coupled(adapter: FunctionalModel, head: tuple, values: Tensor, *, losses: bool) -> tuple[slice, float] | None:
+    """The first half of the rows ``head`` (the first, then the second) whose ``values`` there (the
+    losses, or the module's outputs) differ when that half is evaluated alone, with the largest
+    difference; None where neither half's do."""
+    half = len(head[0]) // 2
+    for part in (slice(0, half), slice(half, len(head[0]))) if half else ():
+        alone = adapter.outputs(tuple(column[part] for column in head), losses=losses)
+        gap = None if alone is None or alone.shape != values[part].shape else _gap(values[part], alone)
         if gap is not None:
-            refuse_broadcast_in_loss(adapter, head)
-            raise ValueError(f"the loss of a row depends on the other rows evaluated with it (by up to {gap:.3g} "
-                             f"between rows {part.start}–{part.stop - 1} alone and among the first {len(first)}): the "
-                             "module normalises over the batch (x − x.mean(0)), reads the rows as one sequence, draws "
-                             "noise after fixing a seed in the forward (a row's draw then depends on the rows before "
-                             "it), or the loss compares rows with one another, so L_n is no sum of per-row losses and "
-                             "λ̂ would depend on how the rows are batched; compute each row's output and loss from "
-                             "that row alone")
+            return part, gap
+    return None
 
 
 def refuse_broadcast_in_loss(adapter: FunctionalModel, head: tuple) -> None:
@@ -99,11 +110,8 @@ def refuse_broadcast_in_loss(adapter: FunctionalModel, head: tuple) -> None:
     for the first half of the rows differ alone and among the others (the module couples the rows
     itself), and where the loss couples the rows whatever that tensor's shape (it compares rows on
     purpose, as an in-batch softmax does)."""
-    outputs, half = adapter.outputs(head), len(head[0]) // 2
-    if not isinstance(outputs, Tensor):
-        return
-    alone = adapter.outputs(tuple(column[:half] for column in head)) if half else None
-    if isinstance(alone, Tensor) and _changed(outputs[:half], alone):
+    outputs = adapter.outputs(head)
+    if not isinstance(outputs, Tensor) or _rows_coupled(adapter, head, outputs, losses=False) is not None:
         return
     for name, index, column in _compared(adapter, head):
         try:
@@ -127,11 +135,10 @@ def _per_row_once_shaped(adapter: FunctionalModel, head: tuple, index: int, shap
     if column.numel() != math.prod(shape):
         return False
     shaped = tuple(column.reshape(shape) if position == index else part for position, part in enumerate(head))
-    losses, half = adapter.outputs(shaped, losses=True), len(head[0]) // 2
+    losses = adapter.outputs(shaped, losses=True)
     if losses is None or losses.dim() == 0 or losses.shape[0] != len(head[0]):
         return False
-    alone = adapter.outputs(tuple(part[:half] for part in shaped), losses=True) if half else losses[:0]
-    return alone is not None and alone.shape == losses[:half].shape and not _changed(losses[:half], alone)
+    return _rows_coupled(adapter, shaped, losses, losses=True) is None
 
 
 def _compared(adapter: FunctionalModel, head: tuple) -> list[tuple[str, int, Tensor]]:

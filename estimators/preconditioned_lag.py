@@ -25,8 +25,7 @@ from sltlab.estimators.metric import loss_hessian
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.rmsprop_sgld import rmsprop_preconditioner
 from sltlab.estimators.sampling import Batches
-from sltlab.estimators.start_spread import (LAG_BURN_IN_CAP, SHORTFALL_FLOOR, SHORTFALL_SHARE, SPREAD_ROWS,
-                                              shortest_burn_in)
+from sltlab.estimators.start_spread import SPREAD_ROWS, capped_burn_in, rest_limit, said_limit, shortest_burn_in
 
 
 class PreconditionedModes:
@@ -82,52 +81,56 @@ def held_modes(posterior: LocalPosterior, batches: Batches, state, alive: Tensor
 
 
 def settling_steps(posterior: LocalPosterior, batches: Batches, state, alive: Tensor, seed: int, *,
-                   warm_up_step: float, burnin: int, step: float, draws: int, thin: int) -> tuple[int, str | None]:
+                   warm_up_step: float, burnin: int, step: float, draws: int,
+                   thin: int) -> tuple[int, str | None, PreconditionedModes | None]:
     """Where RMSProp-SGLD chose its step and no burn-in was given: the steps at the run's ``step`` to
     take after the ``burnin`` that adapted the preconditioner (at ``warm_up_step``) and before the
     draws, the fewest after which the model predicts the draws lack at most ``SHORTFALL_SHARE`` of
     the λ̂ it predicts at rest (and ``SHORTFALL_FLOOR``), at most ``LAG_BURN_IN_CAP`` times the draws'
     steps, with a note; 0 and no note where none are needed or the model cannot be made (the
-    check after the run then says why)."""
+    check after the run then says why). The model made, for the check after the run to reuse (the
+    preconditioner is held from here on)."""
     if not bool(alive.any()):
-        return 0, None
+        return 0, None, None
     modes, _ = held_modes(posterior, batches, state, alive, seed)
     if modes is None:
-        return 0, None
+        return 0, None, None
     recorded = thin * np.arange(draws)   # a draw reads L_b where its step began
     at_rest = modes.shortfall([], step, recorded)[1]
-    limit = max(SHORTFALL_SHARE * at_rest, SHORTFALL_FLOOR)
+    limit = rest_limit(at_rest)
     needed = shortest_burn_in(lambda extra: modes.shortfall([(warm_up_step, burnin), (step, extra)], step,
                                                             recorded)[0], limit, 0)
     if needed == 0:
-        return 0, None
-    settling = min(needed, LAG_BURN_IN_CAP * draws * thin)
-    capped = (f", the most it takes ({LAG_BURN_IN_CAP} times the draws' {draws * thin:,} steps), short of the "
-              f"{needed:,} that would bring the lag under it") if settling < needed else ""
-    return settling, (f"{settling:,} more burn-in steps at the run's step {step:.3g}, after the {burnin:,} that "
-                      f"adapted the preconditioner{capped}: the chains start at w*, and with the preconditioner held "
-                      f"the quadratic model of the loss there predicts that they would otherwise lack more than "
-                      f"{limit:.2g} of the λ̂ = {at_rest:.4g} it predicts at rest (give burnin=, --burnin, to set it)")
+        return 0, None, modes
+    settling, capped = capped_burn_in(needed, draws, thin)
+    note = (f"{settling:,} more burn-in steps at the run's step {step:.3g}, after the {burnin:,} that adapted the "
+            f"preconditioner{capped}: the chains start at w*, and with the preconditioner held the quadratic model of "
+            f"the loss there predicts that they would otherwise lack more than {limit:.2g} of the λ̂ = {at_rest:.4g} "
+            "it predicts at rest (give burnin=, --burnin, to set it)")
+    return settling, note, modes
 
 
 def rmsprop_lag_concern(posterior: LocalPosterior, batches: Batches, final_state, alive: Tensor, seed: int, *,
                         warm_up_step: float, burnin: int, step: float, steps: int, draws: int, thin: int,
-                        mean: float | None, standard_error: float | None) -> tuple[str | None, str | None]:
+                        mean: float | None, standard_error: float | None,
+                        modes: PreconditionedModes | None = None) -> tuple[str | None, str | None]:
     """A sentence where the shortfall (module docstring) exceeds λ̂'s standard error,
     ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR``, with the burn-in (at ``warm_up_step``, as
     ``burnin=`` would run it) that would bring it under; or a note saying why the check was not made.
     ``final_state`` holds the chains' held preconditioner; ``alive`` marks the chains kept; of the run's
     ``steps``, those neither burn-in nor before a kept draw (a rerun's, which went on from the run
-    before) count as more burn-in at ``step``."""
+    before) count as more burn-in at ``step``. ``modes``: the model made before the run, reused
+    (:func:`settling_steps`)."""
     if mean is None or standard_error is None or not bool(alive.any()):
         return None, None
-    modes, note = held_modes(posterior, batches, final_state, alive, seed)
     if modes is None:
-        return None, note
+        modes, note = held_modes(posterior, batches, final_state, alive, seed)
+        if modes is None:
+            return None, note
     recorded = thin * np.arange(draws)   # a draw reads L_b where its step began
     rerun = max(steps - burnin - draws * thin, 0)
     shortfall, at_rest = modes.shortfall([(warm_up_step, burnin), (step, rerun)], step, recorded)
-    limit = max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR)
+    limit = said_limit(mean, standard_error)
     if not shortfall > limit:
         return None, None
     burn_in = _burn_in_needed(modes, warm_up_step, burnin, step, recorded, limit)

@@ -23,7 +23,7 @@ from sltlab.estimators.posterior import LocalPosterior, mean_loss
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
-from sltlab.estimators.preconditioned_lag import rmsprop_lag_concern
+from sltlab.estimators.preconditioned_lag import PreconditionedModes, rmsprop_lag_concern
 from sltlab.estimators.start_spread import SPREAD_ROWS, Spectrum, start_spread_concern
 from sltlab.estimators.streamed import on_device
 from sltlab.estimators.step_size import step_size_concern
@@ -96,13 +96,15 @@ class LLCResult:
 def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, resolved: LLCConfig,
                     localization: Localization, rule: str, generator: torch.Generator, n: int, *,
                     curvature: float | None = None, moving: torch.Tensor | None = None,
-                    spectrum: Spectrum | None = None, warm_up_step: float | None = None) -> LLCResult:
+                    spectrum: Spectrum | None = None, warm_up_step: float | None = None,
+                    modes: PreconditionedModes | None = None) -> LLCResult:
     """The :class:`LLCResult` of a finished run at one centre ([d]): λ̂ and its diagnostics,
     and every concern raised as its warning, attributed to the first caller outside sltlab.
     ``curvature``: h_max where the kept chains ended, when measured already (SGLD's concern);
     ``moving``: the coordinates the chains move ([d], nonzero where they do; all when None);
     ``spectrum``: SGLD's Hessian spectrum at w*, when measured before the run; ``warm_up_step``: the
-    step RMSProp-SGLD's burn-in ran at, where its warm-up chose the run's (its pilot step)."""
+    step RMSProp-SGLD's burn-in ran at, where its warm-up chose the run's (its pilot step); ``modes``:
+    its lag model, when made before the run."""
     loss, device = posterior.loss, posterior.center.device
     estimate = llc_from_trace(trace, resolved.nbeta)
     reference = ("full-data L_n(w*), every step on the full data" if resolved.sampler == "mala" or batches.is_full
@@ -135,7 +137,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
             posterior, batches, trace.final_state, torch.as_tensor(~trace.diverged, device=device), resolved.seed,
             warm_up_step=warm_up_step or resolved.step_size, burnin=resolved.burnin, step=resolved.step_size,
             steps=trace.steps, draws=trace.fields["loss"].shape[1], thin=resolved.thin, mean=estimate.mean,
-            standard_error=estimate.standard_error)
+            standard_error=estimate.standard_error, modes=modes)
         concerns += [(lagging, BurnInWarning)] if lagging else []
     if acceptance is not None and acceptance < MIN_ACCEPTANCE:
         outcome = "λ̂ understates" if estimate.mean is not None else "there is no estimate"

@@ -58,6 +58,26 @@ MAX_BURN_IN = 2 ** 50
 LAG_BURN_IN_CAP = 4   # a burn-in set from the predicted lag is at most this many times the draws' steps
 
 
+def rest_limit(at_rest: float) -> float:
+    """The lag a burn-in set from the model leaves at most: ``SHORTFALL_SHARE`` of the λ̂ it predicts
+    at rest, and ``SHORTFALL_FLOOR``."""
+    return max(SHORTFALL_SHARE * at_rest, SHORTFALL_FLOOR)
+
+
+def said_limit(mean: float, standard_error: float) -> float:
+    """The predicted lag above which the check after a run says it: λ̂'s standard error,
+    ``SHORTFALL_SHARE`` of |λ̂| and ``SHORTFALL_FLOOR``."""
+    return max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR)
+
+
+def capped_burn_in(needed: int, draws: int, thin: int) -> tuple[int, str]:
+    """``needed`` steps, at most ``LAG_BURN_IN_CAP`` times the draws' steps, and the words a note
+    adds where the cap cut them short (empty otherwise)."""
+    steps = min(needed, LAG_BURN_IN_CAP * draws * thin)
+    return steps, (f", the most it takes ({LAG_BURN_IN_CAP} times the draws' {draws * thin:,} steps), short of the "
+                   f"{needed:,} that would bring the lag under it") if steps < needed else ""
+
+
 def predicted_shortfall(curvatures: np.ndarray, localization: float, step_size: float, recorded_steps: np.ndarray,
                         pulls: np.ndarray | None = None, weights: np.ndarray | None = None) -> tuple[float, float]:
     """The quadratic model's shortfall of λ̂ (module docstring) over draws recorded
@@ -193,14 +213,12 @@ def burn_in_for_lag(spectrum: Spectrum, localization: float, step_size: float, d
     ``LAG_BURN_IN_CAP`` times the draws' steps; and a note where it was raised."""
     at_rest = predicted_shortfall(spectrum.curvatures, localization, step_size, np.zeros(1), None,
                                   spectrum.weights)[0]
-    limit = max(SHORTFALL_SHARE * at_rest, SHORTFALL_FLOOR)
+    limit = rest_limit(at_rest)
     needed = burn_in_needed(spectrum.curvatures, localization, step_size, draws, thin, spectrum.pulls, limit,
                             spectrum.weights, least=floor)
     if needed <= floor:
         return floor, None
-    burnin = min(needed, LAG_BURN_IN_CAP * draws * thin)
-    capped = (f", the most it takes ({LAG_BURN_IN_CAP} times the draws' {draws * thin:,} steps), short of the "
-              f"{needed:,} that would bring the lag under it") if burnin < needed else ""
+    burnin, capped = capped_burn_in(needed, draws, thin)
     return burnin, (f"burn-in {burnin:,} steps instead of {floor:,}{capped}: the chains start at w*, and the "
                     f"quadratic model of the loss there predicts that after {floor:,} they would still lack more than "
                     f"{limit:.2g} of the λ̂ = {at_rest:.4g} it predicts at rest (give burnin=, --burnin, to set it)")
@@ -240,7 +258,7 @@ def start_spread_concern(posterior: LocalPosterior, batches: Batches, seed: int,
     recorded = steps - thin * (draws - np.arange(draws))   # a draw reads L_b where the step began
     shortfall, slowest = predicted_shortfall(spectrum.curvatures, gamma, step_size, recorded, spectrum.pulls,
                                              spectrum.weights)
-    limit = max(standard_error, SHORTFALL_SHARE * abs(mean), SHORTFALL_FLOOR)
+    limit = said_limit(mean, standard_error)
     if not shortfall > limit:
         return None, None
     share = f" ({shortfall / abs(mean):.0%} of it)" if mean != 0 else ""

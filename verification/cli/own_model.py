@@ -130,7 +130,7 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
         raise ValueError(f"--checkpoint names {twice} twice: one file's weights would read as two points of training")
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
     steps = checkpoint_steps(args.steps, [checkpoint.step for checkpoint in checkpoints],
-                   [checkpoint.step_key for checkpoint in checkpoints])
+                             [checkpoint.step_key for checkpoint in checkpoints])
     if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
         raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
     calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
