@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import sympy
@@ -193,17 +193,24 @@ def _optimal_length_and_bias(features: int, k: int, positive_dead: int) -> tuple
     return length, bias
 
 
-def tms_phases(features: int) -> tuple[tuple[Phase, ...], tuple[KGon, ...]]:
+def tms_phases(features: int, *, each: Callable[[int, int], None] | None = None
+               ) -> tuple[tuple[Phase, ...], tuple[KGon, ...]]:
     """The k-gon minima of a c-feature toy model as phases, with every k-gon looked at.
 
     For each k the dead columns are taken all negative or all positive (a mix is a saddle:
     :func:`kgon` reports it so); points that are saddles or refused (the k ≤ 4 gons, whose
     optimal bias 0 sits on a ReLU kink) are returned but are not phases. A phase's constant is
-    ½‖w*‖² (:class:`KGon`).
+    ½‖w*‖² (:class:`KGon`). ``each(done, total)``, when given, is called after every point
+    (a progress bar: all k-gons of c = 64 take about 20 s).
     """
     features = _features(features)
-    points = tuple(kgon(features, k, positive) for k in range(1, features + 1)
-                   for positive in sorted({0, features - k}))
+    looked_at = [(k, positive) for k in range(1, features + 1) for positive in sorted({0, features - k})]
+    points = []
+    for k, positive in looked_at:
+        points.append(kgon(features, k, positive))
+        if each is not None:
+            each(len(points), len(looked_at))
+    points = tuple(points)
     phases = tuple(Phase(point.name, sympy.Float(point.loss, 15), point.coefficient.lam, 1,
                          sympy.Float(point.half_norm_squared, 15))
                    for point in points if point.coefficient is not None)

@@ -27,14 +27,14 @@ columns (taken as independent), and the O(n^{−1/2}) corrections of Laplace's m
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import sympy
 from scipy.integrate import quad
 
 from sltlab.theory.free_energy import Phase
-from sltlab.theory.tms import KGon, tms_phases
+from sltlab.theory.tms import KGon
 from sltlab.theory.tms_loss import tms_hessian, unpack
 
 ANGLES = 20_000   # polar grid of the silent region's Gaussian mass
@@ -91,10 +91,10 @@ def _silent_mass(length: float, bias: float, k: int) -> float:
     return value
 
 
-def laplace_phases(features: int) -> tuple[Phase, ...]:
-    """The k-gon phases of :func:`sltlab.theory.tms.tms_phases` with c the Laplace constant
-    instead of ½‖w*‖² (those whose constant cannot be computed are left out)."""
-    _, points = tms_phases(features)
+def laplace_phases(points: Sequence[KGon]) -> tuple[Phase, ...]:
+    """The k-gon phases among ``points`` (the second half of :func:`sltlab.theory.tms.tms_phases`)
+    with c the Laplace constant instead of ½‖w*‖² (those whose constant cannot be computed are
+    left out)."""
     phases = []
     for point in points:
         if point.coefficient is None or (point.negative_dead and not point.bias < 0):

@@ -160,7 +160,7 @@ def test_the_laplace_constant_of_the_hexagon_term_by_term():
 
 def test_with_the_laplace_constant_the_hexagon_comes_much_earlier():
     classes = {}
-    for phase in laplace_phases(6):
+    for phase in laplace_phases(tms_phases(6)[1]):
         classes.setdefault(phase.name[0], []).append(phase)
     found = critical_n(classes["5"], classes["6"])
 

@@ -73,7 +73,7 @@ def _theory_tms(args) -> Result:
     if args.k is None:
         if args.positive_dead:
             raise ValueError("--positive-dead sets the dead columns of one k-gon: give --k with it")
-        points = list(tms_phases(args.features)[1])
+        points = list(tms_phases(args.features, each=kgon_progress(args))[1])
     else:
         points = [kgon(args.features, args.k, args.positive_dead)]
     header = f"{'point':<28}{'length':>9}{'bias':>10}{'loss':>9}{'½‖w‖²':>9}{'rank':>5}  {'kind':<8}{'λ':>6}"
@@ -91,6 +91,24 @@ def _theory_tms(args) -> Result:
     return Result({"features": args.features, "points": [p.as_dict() for p in points]}, "\n".join(lines))
 
 
+def kgon_progress(args):
+    """A bar over the k-gons looked at, on a terminal and not under ``--json`` (else None):
+    ``each`` of :func:`sltlab.theory.tms.tms_phases`."""
+    if getattr(args, "json", False) or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    bar = None
+
+    def each(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or tqdm(total=total, desc="k-gons", unit="point", leave=False)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+    return each
+
+
 def _classes(args):
     """(title, classes, Laplace classes or None, a note or None) from --widths/--singular-values or
     --features."""
@@ -103,12 +121,13 @@ def _classes(args):
         from sltlab.theory.tms_laplace import laplace_phases
 
         classes, laplace = {}, {}
-        for phase in tms_phases(args.features)[0]:
+        phases, points = tms_phases(args.features, each=kgon_progress(args))
+        for phase in phases:
             classes.setdefault(phase.name.split()[0], []).append(phase)
         if not classes:
             raise ValueError(f"the toy model with c = {args.features} features has no k-gon minimum to compare: "
                              "k-gons with k ≤ 4 sit on a ReLU kink (sltlab theory tms lists them)")
-        for phase in laplace_phases(args.features):
+        for phase in laplace_phases(points):
             laplace.setdefault(phase.name.split()[0], []).append(phase)
         return (f"toy model of superposition, c = {args.features}", classes, laplace,
                 "each k-gon, its dead biases of either sign, is one phase of free energy −log Σ exp(−F_n) over its "

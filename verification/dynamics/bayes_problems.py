@@ -137,7 +137,7 @@ def _tms(setup: BayesSetup) -> Problem:
     for phase in phases:
         classes.setdefault(f"{by_name[phase.name].k}-gon", []).append(phase)
     laplace: dict[str, list[Phase]] = {}
-    for phase in laplace_phases(features):
+    for phase in laplace_phases(points):
         laplace.setdefault(f"{by_name[phase.name].k}-gon", []).append(phase)
     model = ToyModelOfSuperposition(features)
 
