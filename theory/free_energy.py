@@ -18,6 +18,7 @@ n·ΔL + Δλ·log n − Δ(m − 1)·log log n + Δc = 0.
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence, Union
@@ -64,11 +65,17 @@ class Phase:
         value = n * self.loss + self.lam * sympy.log(n) - (self.multiplicity - 1) * sympy.log(sympy.log(n))
         return value + self.constant if with_constant else value
 
-    def free_energy_float(self, n: np.ndarray, *, with_constant: bool = True) -> np.ndarray:
-        """F_n at every n of an array (n ≥ 3), in float64."""
+    def free_energy_float(self, n: np.ndarray, *, with_constant: bool = True,
+                          relative_to: Phase | None = None) -> np.ndarray:
+        """F_n at every n of an array (n ≥ 3), in float64; with ``relative_to``, F_n less that
+        phase's, from the two phases' differences of L, λ, m and c taken exactly before rounding
+        (so that terms they share, a learned mode's share of c or a discarded one's of L, cancel
+        exactly however large they are: in float64 a shared c of 10¹⁷ leaves no trace of a
+        difference of 1)."""
         n = np.asarray(n, dtype=np.float64)
-        value = n * float(self.loss) + float(self.lam) * np.log(n) - (self.multiplicity - 1) * np.log(np.log(n))
-        return value + float(self.constant) if with_constant else value
+        loss, lam, multiplicity, constant = _terms(self, relative_to)
+        value = n * loss + lam * np.log(n) - multiplicity * np.log(np.log(n))
+        return value + constant if with_constant else value
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "loss": str(self.loss), "loss_float": float(self.loss), "lambda": str(self.lam),
@@ -79,19 +86,29 @@ class Phase:
 PhaseClass = Union[Phase, Sequence[Phase]]
 
 
-def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool = True) -> np.ndarray:
+@functools.lru_cache(maxsize=4096)
+def _terms(phase: Phase, reference: Phase | None) -> tuple[float, float, int, float]:
+    """L, λ, m − 1 and c of ``phase`` as floats, less those of ``reference`` (exactly, then rounded)."""
+    if reference is None:
+        return float(phase.loss), float(phase.lam), phase.multiplicity - 1, float(phase.constant)
+    return (float(phase.loss - reference.loss), float(phase.lam - reference.lam),
+            phase.multiplicity - reference.multiplicity, float(phase.constant - reference.constant))
+
+
+def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool = True,
+                      relative_to: Phase | None = None) -> np.ndarray:
     """−log Σ exp(−F_n) over a class of phases counted as one (e.g. a k-gon whatever the sign of
-    its dead biases); a single phase is its own class. F_n needs log log n: n ≥ 3."""
+    its dead biases); a single phase is its own class. F_n needs log log n: n ≥ 3. With
+    ``relative_to``, less that phase's F_n (:meth:`Phase.free_energy_float`): every comparison
+    of classes below is made so, against one phase."""
     sizes = np.asarray(n, dtype=np.float64)
     if not bool(np.isfinite(sizes).all()):
         raise ValueError(f"free energies are evaluated at finite sample sizes, got {float(sizes.max()):g}")
     if not bool((sizes >= N_MIN).all()):
         raise ValueError(f"free energies are evaluated at sample sizes n ≥ 3 (log log n), got n down to "
                          f"{float(np.min(n)):g}")
-    phases = (phases,) if isinstance(phases, Phase) else tuple(phases) if isinstance(phases, Sequence) else ()
-    if not phases or not all(isinstance(phase, Phase) for phase in phases):
-        raise ValueError("a class of phases is a Phase or a non-empty list of them")
-    energies = np.stack([p.free_energy_float(n, with_constant=with_constant) for p in phases])
+    phases = _members(phases)
+    energies = np.stack([p.free_energy_float(n, with_constant=with_constant, relative_to=relative_to) for p in phases])
     lowest = energies.min(0)
     return lowest - np.log(np.exp(-(energies - lowest)).sum(0))
 
@@ -101,23 +118,25 @@ def critical_n(before: PhaseClass, after: PhaseClass, *, with_constant: bool = T
     phases): the largest root of F_n(after) − F_n(before) in [3, 10¹²] at which it turns
     negative (brentq to 1e-12 relative). None when ``after`` is preferred from n = 3 on, or
     not yet at 10¹²."""
-    difference = (class_free_energy(after, GRID, with_constant=with_constant)
-                  - class_free_energy(before, GRID, with_constant=with_constant))
+    difference = _gap(before, after, GRID, with_constant)
     if difference[-1] > 0 or (difference <= 0).all():
         return None
     last_positive = int(np.flatnonzero(difference > 0)[-1])
     return _crossing(before, after, GRID[last_positive], GRID[last_positive + 1], with_constant)
 
 
+def _gap(before: PhaseClass, after: PhaseClass, n: np.ndarray, with_constant: bool) -> np.ndarray:
+    """F_n(after) − F_n(before), both taken relative to one phase of ``before``."""
+    reference = _members(before)[0]
+    return (class_free_energy(after, n, with_constant=with_constant, relative_to=reference)
+            - class_free_energy(before, n, with_constant=with_constant, relative_to=reference))
+
+
 def _crossing(before: PhaseClass, after: PhaseClass, low: float, high: float, with_constant: bool) -> float:
     from scipy.optimize import brentq   # here, not at the top: ``import sltlab.theory`` stays fast
 
-    def gap(n: float) -> float:
-        point = np.array([n])
-        return float((class_free_energy(after, point, with_constant=with_constant)
-                      - class_free_energy(before, point, with_constant=with_constant))[0])
-
-    return float(brentq(gap, low, high, xtol=1e-12, rtol=1e-12))
+    return float(brentq(lambda n: float(_gap(before, after, np.array([n]), with_constant)[0]), low, high,
+                        xtol=1e-12, rtol=1e-12))
 
 
 class Transition(NamedTuple):
@@ -138,8 +157,7 @@ def transitions(phases: Sequence[Phase] | Mapping[str, PhaseClass], *, with_cons
     of least F_n on 3 ≤ n ≤ 10¹², in order of n."""
     classes = _classes(phases)
     names = list(classes)
-    energies = np.stack([class_free_energy(members, GRID, with_constant=with_constant) for members in classes.values()])
-    best = energies.argmin(0)
+    best, _ = _against_the_least(classes, GRID, with_constant)
     found = []
     for index in np.flatnonzero(best[1:] != best[:-1]):
         before, after = names[best[index]], names[best[index + 1]]
@@ -152,8 +170,7 @@ def transitions(phases: Sequence[Phase] | Mapping[str, PhaseClass], *, with_cons
 def _nearest_crossing(before: PhaseClass, after: PhaseClass, near: float) -> float | None:
     """The crossing of F_n(after) − F_n(before) without the O(1) term at which ``after`` becomes
     preferred nearest ``near`` in log n (the same switch with c dropped); None where there is none."""
-    difference = (class_free_energy(after, GRID, with_constant=False)
-                  - class_free_energy(before, GRID, with_constant=False))
+    difference = _gap(before, after, GRID, with_constant=False)
     turns = np.flatnonzero((difference[:-1] > 0) & (difference[1:] <= 0))
     if not turns.size:
         return None
@@ -164,19 +181,44 @@ def _nearest_crossing(before: PhaseClass, after: PhaseClass, near: float) -> flo
 def preferred_at(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: float, *, with_constant: bool = True) -> str:
     """The name of the phase (or class) of least F_n at ``n``."""
     classes = _classes(phases)
-    energies = [float(class_free_energy(members, np.array([n]), with_constant=with_constant)[0])
-                for members in classes.values()]
-    return list(classes)[int(np.argmin(energies))]
+    return list(classes)[int(_against_the_least(classes, np.array([float(n)]), with_constant)[0][0])]
 
 
 def predicted_occupancy(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: np.ndarray, *,
                         with_constant: bool = True) -> np.ndarray:
     """Posterior share of each phase (or class), exp(−F_n)/Σ exp(−F_n) over those given (as if
     they held all the mass), [phases, len(n)]."""
-    classes = _classes(phases)
-    energies = np.stack([class_free_energy(members, n, with_constant=with_constant) for members in classes.values()])
-    weights = np.exp(-(energies - energies.min(0)))
-    return weights / weights.sum(0)
+    sizes = np.asarray(n, dtype=np.float64)
+    _, energies = _against_the_least(_classes(phases), sizes.reshape(-1), with_constant)
+    weights = np.exp(-energies)
+    return (weights / weights.sum(0)).reshape(len(weights), *sizes.shape)
+
+
+def _against_the_least(classes: Mapping[str, PhaseClass], n: np.ndarray, with_constant: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The index of the class of least F_n at each n, and every class's F_n less that class's
+    [classes, len(n)]: every comparison is of two classes (:func:`_gap`), so terms they share
+    cancel exactly; the first class wins ties, as argmin would."""
+    values = list(classes.values())
+    least = np.zeros(len(n), dtype=int)
+    for challenger in range(1, len(values)):
+        for holder in np.unique(least):
+            held = np.flatnonzero(least == holder)
+            least[held[_gap(values[holder], values[challenger], n[held], with_constant) < 0]] = challenger
+    energies = np.empty((len(values), len(n)))
+    for holder in np.unique(least):
+        held = least == holder
+        for index, members in enumerate(values):
+            energies[index, held] = _gap(values[holder], members, n[held], with_constant)
+    return least, energies
+
+
+def _members(phases: PhaseClass) -> tuple[Phase, ...]:
+    """The phases of a class (a Phase or a non-empty list of them), or a one-line ValueError."""
+    members = (phases,) if isinstance(phases, Phase) else tuple(phases) if isinstance(phases, Sequence) else ()
+    if not members or not all(isinstance(phase, Phase) for phase in members):
+        raise ValueError("a class of phases is a Phase or a non-empty list of them")
+    return members
 
 
 def _classes(phases: Sequence[Phase] | Mapping[str, PhaseClass]) -> dict[str, PhaseClass]:

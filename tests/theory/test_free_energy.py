@@ -9,7 +9,7 @@ import sympy
 
 from sltlab.theory import deep_linear
 from sltlab.theory.free_energy import (Phase, class_free_energy, critical_n, dln_phases, predicted_occupancy,
-                                       transitions)
+                                       preferred_at, transitions)
 
 R = sympy.Rational
 
@@ -138,3 +138,18 @@ def test_a_phase_of_no_loss_no_lambda_or_no_multiplicity_is_refused(loss, lam, m
 def test_a_phase_s_multiplicity_is_kept_as_a_plain_int(multiplicity):
     phase = Phase("p", R(0), R(1), multiplicity, R(0))
     assert type(phase.multiplicity) is int and phase.as_dict()["multiplicity"] == 2
+
+
+@pytest.mark.parametrize("large", ["100000000000000000", "1e30"])
+def test_a_term_two_phases_share_cancels_however_large(large):
+    """Ranks 1 and 2 of [2, 2, 2] learning s = (S, 1) share S in c: F(rank 1) − F(rank 2) =
+    n/2 − log log n − 1 > 0 from n = 3 on, so rank 2 is preferred throughout, whatever S (in
+    float64 a shared c of 10¹⁷ had hidden the difference of 1 and reported rank 1 up to n = 8.8)."""
+    phases = dln_phases([2, 2, 2], [large, "1"])
+    assert transitions(phases) == ()
+    assert preferred_at(phases, 3.0) == preferred_at(phases, 1e12) == "rank 2"
+    n = np.array([3.0, 10.0, 1e6])
+    small = dln_phases([2, 2, 2], ["10", "1"])[1:]   # the same two phases with S = 10
+    np.testing.assert_allclose(predicted_occupancy(phases[1:], n), predicted_occupancy(small, n), rtol=1e-12)
+    gap = n / 2 - np.log(np.log(n)) - 1
+    np.testing.assert_allclose(phases[1].free_energy_float(n, relative_to=phases[2]), gap, rtol=1e-12)
