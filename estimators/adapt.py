@@ -232,10 +232,14 @@ def nothing_accepted(sampler: str, rates: list, shrunk: str, unit: str = "steps"
 def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:
     """Where ``config`` asks for a cooling (``anneal`` > 1) that no MALA warm-up ran to apply (another
     sampler, or a step given), the note that says so (naming a share of cooled chains asked for) and
-    the settings as used (``anneal = 1``, ``cooled_share = 1``); otherwise no note and the settings
-    as used (``cooled_share = 1`` where ``anneal = 1``: no chain cools)."""
+    the settings as used (``anneal = 1``, ``cooled_share = 1``); where ``anneal = 1`` no chain
+    cools, so a share below 1 is not applied either, and a note says so; otherwise no note and the
+    settings as they are."""
     if config.anneal <= 1:   # nothing cools, so no share of the chains does: the settings say so
-        return None, replace(config, cooled_share=1.0)
+        note = None if config.cooled_share >= 1 else (
+            f"cooled_share = {config.cooled_share:g} was not applied: at anneal = {config.anneal:g} no chain cools, "
+            "so every chain starts at w* at nβ (give anneal > 1 with MALA to cool a share of them)")
+        return note, replace(config, cooled_share=1.0)
     if config.sampler == "mala" and warmed_up:
         return None, config
     share = f" and cooled_share = {config.cooled_share:g} were" if config.cooled_share < 1 else " was"

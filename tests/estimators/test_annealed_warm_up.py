@@ -142,7 +142,8 @@ def test_the_cooled_share_must_lie_in_zero_to_one(share):
     (dict(sampler="mala", anneal=10.0, cooled_share=0.5), None),   # applied by MALA's warm-up
     (dict(sampler="sgld", anneal=10.0, cooled_share=0.5), "anneal = 10 and cooled_share = 0.5 were not applied"),
     (dict(sampler="sgld", anneal=10.0, cooled_share=1.0), "anneal = 10 was not applied"),
-    (dict(sampler="mala", anneal=1.0, cooled_share=0.5), None),   # the defaults' share with anneal=1: no cooling
+    (dict(sampler="mala", anneal=1.0, cooled_share=0.5), "cooled_share = 0.5 was not applied: at anneal = 1"),
+    (dict(sampler="sgld", anneal=1.0, cooled_share=0.3), "cooled_share = 0.3 was not applied: at anneal = 1"),
     (dict(sampler="sgld", anneal=1.0, cooled_share=1.0), None),
 ])
 def test_a_cooling_asked_for_but_not_run_is_noted_and_reported_as_not_used(settings, note):
