@@ -195,7 +195,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
         fulls = [prepared.adapter(module, traced=False) for module in modules]
         estimates = _checkpoints_named(lambda: estimate_llc_restricted(
             fulls[0], adapters, prepared.rows.tensors, shared, restrict_to, bases=[full.flatten() for full in fulls],
-            progress=progress))
+            progress=progress, rule=rule))
         results = tuple(replace(result, notes=result.notes + prepared.notes) for result in estimates)
         note = sampled_together(len(fulls), "checkpoints", shared.chains, fulls[0].dim,
                                 f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "

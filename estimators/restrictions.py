@@ -60,11 +60,12 @@ def restriction_mask(full: FunctionalModel, restricted: FunctionalModel) -> Tens
 
 def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[FunctionalModel], data, config: LLCConfig,
                             restriction, *, bases: Sequence[Tensor] | None = None,
-                            progress: bool = False) -> list[LLCResult]:
+                            progress: bool = False, rule: str = "given") -> list[LLCResult]:
     """One :class:`LLCResult` per restricted adapter, as one batched SGLD run over ``full``'s
     parameters (module docstring). ``adapters[k]`` samples ``restriction[k]`` (a list, one per
     adapter) or ``restriction`` (one for all: the checkpoints of a training run, ``bases[k]``
-    each one's full parameter vector; default ``full``'s). Each result names its own parameters
+    each one's full parameter vector; default ``full``'s); ``rule`` says where ``config``'s step
+    size, when it has one, came from. Each result names its own parameters
     and restriction, with its own loss notes. With ``config.extend_unmixed`` = k the restrictions whose
     chains fail the mixing gate go on, together, up to k times, doubling their draws each time."""
     initial_notes = full.notes
@@ -84,12 +85,10 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
         center = base.clone()
         center[mask.bool()] = localization.center
         posterior = LocalPosterior(adapter, resolved.nbeta, resolved.localization, localization.center.to(dtype))
-        if resolved.step_size is None:
-            step_size, rule = SAMPLERS["sgld"].step_size_rule(posterior, batches, resolved, generator)
-        else:
-            step_size, rule = resolved.step_size, "given"
+        step_size, its_rule = (SAMPLERS["sgld"].step_size_rule(posterior, batches, resolved, generator)
+                               if resolved.step_size is None else (resolved.step_size, rule))
         posteriors.append(posterior)
-        groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, rule, mask))
+        groups.append(Group(localization._replace(center=center), resolved.nbeta, step_size, its_rule, mask))
     lag_note = None
     if config.burnin is None:   # the groups share one run, so the longest burn-in one needs
         lengthened, lag_note = longest_burn_in(posteriors, [group.step_size for group in groups], batches, resolved,
