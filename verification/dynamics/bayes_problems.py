@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
+import sympy
 import torch
 from torch import Tensor
 
@@ -36,7 +37,7 @@ from sltlab import theory
 from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, teacher_matrix
 from sltlab.models.deep_linear_losses import PopulationLoss
 from sltlab.models.tms import ToyModelOfSuperposition
-from sltlab.theory.free_energy import Phase, dln_phases, transitions
+from sltlab.theory.free_energy import Phase, dln_phases, preferred_at, transitions
 from sltlab.theory.tms import kgon, tms_phases
 from sltlab.theory.tms_laplace import laplace_phases
 
@@ -121,11 +122,12 @@ def build_problem(setup: BayesSetup) -> Problem:
 
 def _end_classes(classes: dict, setup: BayesSetup) -> tuple[str, str]:
     """The classes of least F at n_min and at n_max: the ladders start half in each."""
-    found = transitions(classes)
-    first = next((t.before for t in found if t.critical_n > setup.n_min), None) or list(classes)[0]
-    last = ([t.after for t in found if t.critical_n < setup.n_max] or [first])[-1]
+    first, last = preferred_at(classes, setup.n_min), preferred_at(classes, setup.n_max)
     if first == last:
-        raise ValueError(f"no predicted transition between n = {setup.n_min:g} and {setup.n_max:g}")
+        outside = ", ".join(f"{t.before} → {t.after} at n = {t.critical_n:.4g}" for t in transitions(classes))
+        raise ValueError(f"no predicted transition between n = {setup.n_min:g} and {setup.n_max:g} ({first} is "
+                         f"preferred throughout; " + (f"predicted: {outside}; move --n-min or --n-max" if outside else
+                                                      "none predicted for 3 ≤ n ≤ 10¹²") + ")")
     return first, last
 
 
@@ -204,7 +206,7 @@ def random_symmetry(model: ToyModelOfSuperposition, position: Tensor, generator:
 def _dln(setup: BayesSetup) -> Problem:
     widths = tuple(setup.widths)
     phases = dln_phases(widths, setup.singular_values)
-    values = sorted((float(s) for s in setup.singular_values), reverse=True)
+    values = sorted((float(sympy.Rational(s)) for s in setup.singular_values), reverse=True)   # as validated
     network = DeepLinearNetwork(widths)
     generator = torch.Generator().manual_seed(setup.seed)
     teacher = teacher_matrix(widths[0], widths[-1], len(values), values, generator=generator)
