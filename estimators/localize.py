@@ -45,17 +45,19 @@ class Localization(NamedTuple):
 VANISHING_LOSS = 1e-3
 
 
-def localization_concerns(localization: Localization, nbeta: float, gamma: float) -> list[str]:
+def localization_concerns(localization: Localization, nbeta: float, gamma: float, dim: int | None = None
+                          ) -> list[str]:
     """What a user must be told about the centre: an optimiser that did not converge, or a move
     that makes the estimate one of a different point than the one given: it lowered nβ·L_n by
     more than d/2, the most any LLC can be, or it went farther than the localised posterior
     reaches, γ‖ŵ − w0‖² above the ``REACH_QUANTILE`` quantile of χ²_d (the prior (γ/2)‖w − ŵ‖²
-    alone puts that share of its mass nearer; the loss draws the chains nearer still)."""
+    alone puts that share of its mass nearer; the loss draws the chains nearer still). d is ``dim``,
+    the parameters sampled, where the centre holds frozen ones too (a restriction in a batched run)."""
     concerns = []
     if not localization.converged:
         concerns.append(f"L-BFGS stopped after {localization.iterations} iterations at ‖∇L_n‖ = "
                         f"{localization.gradient_norm:.2e}, above its tolerance: w* may not be a critical point")
-    dim = localization.center.numel()
+    dim = localization.center.numel() if dim is None else dim
     keep = "the estimate is of the empirical minimum, not of the point given (localize_at='true_parameter' keeps it)"
     if localization.center_loss < VANISHING_LOSS:
         keep += (f"; L_n fell to {localization.center_loss:.2g} there: where it only tends to 0 as the weights grow "

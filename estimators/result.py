@@ -113,7 +113,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         "acceptance" in trace.fields and not trace.diverged.all()) else None
     fluctuation = (singular_fluctuation(trace, resolved.nbeta / n, dropped=estimate.diverged_chains)
                    if trace.functional_variance is not None else None)
-    moved = localization_concerns(localization, resolved.nbeta, resolved.localization)
+    moved = localization_concerns(localization, resolved.nbeta, resolved.localization,
+                                  None if moving is None else int(moving.count_nonzero()))
     concerns = [(message, LocalizationWarning) for message in moved]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
