@@ -152,12 +152,29 @@ def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modul
     """Opened checkpoint ``index`` (:func:`opened`) as a module: itself, or its state loaded into a
     copy of ``model``."""
     if isinstance(checkpoint, nn.Module):
+        if isinstance(model, nn.Module) and _shapes(checkpoint) != _shapes(model):
+            raise ValueError(f"checkpoint {index} is a module whose parameters are not model='s "
+                             f"({_difference(_shapes(checkpoint), _shapes(model))}): model= is the template "
+                             "state dicts are loaded into; leave it out, or give one of the checkpoints' architecture")
         return checkpoint
     if not isinstance(model, nn.Module):
         raise ValueError("checkpoints given as state dicts or files need model=, an nn.Module of the same architecture")
     module = copy.deepcopy(model)
     load_state(module, checkpoint, f"checkpoint {index}")
     return module
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(value.shape) for name, value in module.named_parameters()}
+
+
+def _difference(given: dict[str, tuple[int, ...]], template: dict[str, tuple[int, ...]]) -> str:
+    """The first parameter in which two modules' names and shapes differ, in words."""
+    for name in [*given, *template]:
+        if given.get(name) != template.get(name):
+            return (f"{name} is {list(given[name]) if name in given else 'missing'} in it and "
+                    f"{list(template[name]) if name in template else 'missing'} in model=")
+    return ""
 
 
 def refuse_shared_weights(checkpoints: Sequence) -> None:

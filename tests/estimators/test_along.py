@@ -136,6 +136,8 @@ TRAINED = nn.Linear(3, 2)   # one model, appended as it is while it trains
     ([{"0.weight": torch.zeros(6, 3)}], {}, "need model="),
     ([{"0.weight": torch.zeros(5, 3)}], {"model": nn.Sequential(nn.Linear(3, 6))}, "checkpoint 0 does not fit"),
     ([3], {}, "checkpoint 0 is int: give modules, state dicts or files of them"),
+    ([nn.Linear(3, 2)], {"model": nn.Linear(3, 3)},
+     r"^checkpoint 0 is a module whose parameters are not model='s \(weight is \[2, 3\] in it and \[3, 3\] in model="),
     (["/no/such/checkpoint.pt"], {}, "^checkpoint 0: no file /no/such/checkpoint.pt$"),
     ("checkpoint.pt", {}, "checkpoints is one str: give a list"),
     ([{"optimizer": {"lr": 0.1}, "step": 3}], {"model": nn.Linear(3, 2)},
