@@ -271,8 +271,10 @@ def sides_of_the_start(config: LLCConfig, per_chain: list[float | None]) -> str:
     if not all(sides):
         return ""
     above, below = (sum(side) / len(side) for side in sides)
-    return (f". The {cooled} chains cooled from nβ/{config.anneal:g} read λ̂ = {above:.4g} and the "
-            f"{config.chains - cooled} started at w* {below:.4g}")
+    cooled_ones = "chain" if cooled == 1 else f"{cooled} chains"
+    started = config.chains - cooled
+    return (f". The {cooled_ones} cooled from nβ/{config.anneal:g} read λ̂ = {above:.4g} and the "
+            f"{'one' if started == 1 else started} started at w* {below:.4g}")
 
 
 def mala_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,

@@ -53,7 +53,8 @@ class LLCAlongTraining(NamedTuple):
     def __repr__(self) -> str:
         """A line per checkpoint (λ̂ ± SE, R-hat, ESS, warnings), after how they were sampled, and
         the notes every checkpoint shares."""
-        lines = [f"LLCAlongTraining: {len(self.results)} checkpoints; {self.note}"]
+        count = len(self.results)
+        lines = [f"LLCAlongTraining: {count} checkpoint{'' if count == 1 else 's'}; {self.note}"]
         lines += [f"  checkpoint {index}: λ̂ = {shown(result.mean)} ± {shown(result.standard_error)}   R-hat "
                   f"{shown(result.rhat)}   ESS {'—' if result.ess is None else f'{result.ess:.0f}'}"
                   + (f"   ({len(result.warnings)} warning(s))" if result.warnings else "")

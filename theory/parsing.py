@@ -55,6 +55,10 @@ def check_arithmetic(text: str) -> None:
                        and _is_sympy_function(node.func.id)))
         if not allowed:
             found = ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
+            called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+            if called and not node.keywords and not _is_sympy_function(called):
+                sympys = f" (sympy's is {called.capitalize()})" if _is_sympy_function(called.capitalize()) else ""
+                found += f", and {called} is not one of sympy's functions{sympys}"
             raise ValueError(f"the potential {shown(text)} may hold only numbers, variables, + − * / ** ^ and sympy's "
                              f"functions; it has {found}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):

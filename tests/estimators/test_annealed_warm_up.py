@@ -3,6 +3,7 @@ spread along a soft direction than a warm-up at the target nβ, and the run cont
 where it ended."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -103,6 +104,8 @@ def test_the_sides_of_the_start_are_named_only_when_some_chains_cooled():
     assert sides_of_the_start(config, [2.0, 4.0, 1.0, None]) == (". The 2 chains cooled from nβ/10 read λ̂ = 3 and "
                                                                  "the 2 started at w* 1")
     assert sides_of_the_start(config, [None, None, 1.0, 2.0]) == ""   # a side with no chain kept
+    assert sides_of_the_start(replace(config, chains=2), [2.0, 4.0]) == (". The chain cooled from nβ/10 read λ̂ = 2 "
+                                                                          "and the one started at w* 4")
     for other in ({"cooled_share": 1.0}, {"anneal": 1.0}):
         assert sides_of_the_start(LLCConfig(**{**vars(config), **other}), [2.0, 4.0, 1.0, 1.0]) == ""
 

@@ -66,7 +66,7 @@ def test_a_restriction_to_the_second_name_of_a_tied_weight_names_the_tie():
     assert FunctionalModel(module).names == ("0.weight", "2.weight", "2.bias")
     for pattern in ("1.*", "1", "1.weight"):
         with pytest.raises(ValueError, match=r"matches only 1.weight, which is tied to 0.weight: restrict to "
-                                             r"'0.weight' to sample that one shared tensor \(it moves both\)$"):
+                                             r"'0.weight' to sample that one shared tensor \(it moves both names\)$"):
             FunctionalModel(module, restrict_to=pattern)
     assert FunctionalModel(module, restrict_to="0.weight").names == ("0.weight",)
     module = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Tanh(), nn.Linear(3, 3))
@@ -75,6 +75,11 @@ def test_a_restriction_to_the_second_name_of_a_tied_weight_names_the_tie():
                                          r"would be left out: add '0.weight' to sample"):
         FunctionalModel(module, restrict_to="2")   # had sampled 2.bias alone, unsaid
     assert FunctionalModel(module, restrict_to=["0.weight", "2"]).names == ("0.weight", "2.bias")
+    module = nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 1))
+    module.add_module("again", module[0])   # a whole layer under a second name: both its parameters tied
+    with pytest.raises(ValueError, match=r"^restrict_to 'again.\*' matches only again.weight, again.bias, which are "
+                                         r"tied to 0.weight, 0.bias: restrict to '0.weight', '0.bias' to sample those"):
+        FunctionalModel(module, restrict_to="again.*")
 
 
 def test_dict_batches_reach_a_loss_of_the_whole_batch():

@@ -60,6 +60,14 @@ def test_text_that_is_not_arithmetic_is_refused_before_sympy_evaluates_it(text):
     assert "\n" not in str(error.value)
 
 
+def test_a_call_of_another_function_is_named_with_sympys_own_where_it_has_one():
+    with pytest.raises(ValueError, match=r"it has abs\(w1\), and abs is not one of sympy's functions \(sympy's is "
+                                         r"Abs\)$"):
+        parse_expression("abs(w1)")
+    with pytest.raises(ValueError, match=r"it has foo\(w1\), and foo is not one of sympy's functions$"):
+        parse_expression("foo(w1)")
+
+
 def test_arithmetic_and_sympy_functions_still_parse():
     w1, w2 = sympy.symbols("w1 w2")
     assert parse_expression("-w1**2 + 3/2*w2^4")[0] == -w1**2 + sympy.Rational(3, 2) * w2**4
