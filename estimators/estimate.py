@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from sltlab.estimators.adapt import cooling_not_applied
+from sltlab.estimators.cooled_share import cooling_not_applied
 from sltlab.estimators.checks import check_data, check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig, require_flags
 from sltlab.estimators.device import resolve_device

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sltlab.estimators.adapt import sides_of_the_start
+from sltlab.estimators.cooled_share import sides_of_the_start
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.inference import to_inference_data
 from sltlab.estimators.elasticity import Elasticity, elasticity_concern, elasticity_of_trace

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from sltlab.estimators.adapt import cooling_not_applied
+from sltlab.estimators.cooled_share import cooling_not_applied
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.gate import unmixed

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from sltlab.estimators import LLCConfig
-from sltlab.estimators.adapt import (ANNEAL_STAGES, adapt_step_size, annealing_stages, cooled_chains,
-                                    cooling_not_applied, sides_of_the_start)
+from sltlab.estimators.adapt import ANNEAL_STAGES, adapt_step_size, annealing_stages
+from sltlab.estimators.cooled_share import cooled_chains, cooling_not_applied, sides_of_the_start
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning, MixingWarning
 from sltlab.estimators.posterior import LocalPosterior, potential
