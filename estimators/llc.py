@@ -134,7 +134,7 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     ``diverged`` (index → reason), chains with a gap that is not finite, and chains that left the
     basin (:func:`basin_outliers`, with each chain's mean Metropolis ``acceptance`` where there is
     one) are dropped. Where no draw
-    differs from another although every kept chain ``moved`` from w* (per chain), the loss does
+    differs from another (of at least two) although every kept chain ``moved`` from w* (per chain), the loss does
     not change with the sampled parameters near w* by more than its precision, and λ̂ = 0
     (``flat``): a restriction to a layer whose frozen neighbours' product vanishes has λ = 0
     (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
@@ -159,7 +159,7 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     if not alive.any():
         return LLCEstimate(None, None, per_chain, None, None, dropped, nbeta, reasons)
     kept = gaps[alive]
-    if not np.ptp(kept) > 0 and moved is not None and moved[alive].all():
+    if kept.size > 1 and not np.ptp(kept) > 0 and moved is not None and moved[alive].all():   # one draw: no test
         return LLCEstimate(0.0, 0.0, [0.0 if ok else None for ok in alive], None, None, dropped, nbeta, reasons,
                            flat=True)
     if not np.ptp(kept) > 0:   # no draw differs from another: chains that never moved have no error bar or ESS

@@ -212,9 +212,14 @@ def off_critical_concern(result, loss: Loss, data: Any) -> str | None:
         return None
     return (f"the given parameter is not a critical point (‖∇L_n(w*)‖ = {localization.gradient_norm:.2e}): L-BFGS "
             f"from it lowers nβ·L_n by {'' if nearby.converged else 'at least '}{gap:.3g} within {nearby.distance:.2g}"
-            f", and λ̂ reads about that much ({gap / abs(result.mean):.0%} of λ̂) below the LLC of the minimum there, "
+            f", and λ̂ reads about that much{_share_of(gap, result.mean)} below the LLC of the minimum there, "
             "since λ̂ = nβ·(E[L_n] − L_n(w*)) over a posterior both centres share; localize_at='empirical_minimum' "
             "(--localize-at empirical_minimum) estimates it at the minimum")
+
+
+def _share_of(gap: float, mean: float) -> str:
+    """`` (240 % of λ̂)``, or nothing where λ̂ is 0."""
+    return f" ({gap / abs(mean):.0%} of λ̂)" if mean else ""
 
 
 # How far below its value at the given parameter L-BFGS may take L_n, in units of 1 + |L_n(w0)|,

@@ -41,6 +41,27 @@ def test_constant_draws_of_chains_that_moved_are_a_flat_loss_and_otherwise_no_es
     assert rejected.divergence[3] == "never left w*: its steps are below the rounding of w*"   # accepted, unmoved
 
 
+def test_a_single_draw_is_no_flat_loss_and_fails_the_gate():
+    """One chain of one draw has no second draw to differ from: its gap is λ̂, unjudged (it had
+    read λ̂ = 0 ± 0 as a flat loss, unwarned)."""
+    single = llc_from_gaps(np.array([[0.468]]), 10.0, moved=np.ones(1, dtype=bool))
+    assert not single.flat and single.mean == 0.468 and single.standard_error is None and single.per_chain == [0.468]
+    assert "R-hat could not be computed" in mixing_concern(single)
+
+
+def test_one_draw_at_a_point_that_is_no_minimum_is_an_estimate_with_its_warnings():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=generator)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1 * torch.randn(200, 1, generator=generator)
+    torch.manual_seed(0)
+    with warnings.catch_warnings(record=True) as caught:   # the untrained layer is no critical point: said
+        warnings.simplefilter("always")
+        result = estimate_llc(torch.nn.Linear(3, 1), (x, y), chains=1, draws=1, localize_at="true_parameter",
+                              extend_unmixed=0, fallback=None)
+    assert result.mean is not None and result.standard_error is None and result.per_chain == [result.mean]
+    assert any("R-hat could not be computed" in str(notice.message) for notice in caught)
+
+
 @pytest.fixture(scope="module")
 def zero_network():
     problem = dln_problem(WIDTHS, RANK, n=2_000, seed=1, per_sample=True)
