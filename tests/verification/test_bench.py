@@ -290,6 +290,8 @@ def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule
     (["--only", "theory", "--peer-seconds", "1", "2"], "--peer-seconds applies to peer, not to theory"),
     (["--only", "stages", "--seed", "3"], "--seed applies to"),
     (["--checkpoints", "5"], "--checkpoints applies to along, curve, not to accuracy, overhead, sampling, theory"),
+    (["--only", "stages", "--repeats", "3"], "--repeats applies to along, calibration, curve, ladder, overhead, peer"),
+    (["--only", "theory", "--peer-sampling-regex", "("], "--peer-sampling-regex applies to peer, not to theory"),
 ])
 def test_an_option_the_groups_asked_for_do_not_read_is_refused(argv, message, capsys):
     assert main(["bench", *argv]) == 2

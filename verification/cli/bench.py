@@ -12,7 +12,7 @@ from sltlab.verification.threads import keep_freed_memory, threads_option, use_t
 
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
-               _bench, ("--repeats", dict(type=int, default=7, help="timed runs per benchmark (default 7)")),
+               _bench, ("--repeats", dict(type=int, help="timed runs per benchmark (default 7)")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
                                         "along", "curve", "ladder", "restrictions", "calibration", "spread", "module",
                                         "along-accuracy", "restricted-accuracy", "head-accuracy", "fallback",
@@ -70,7 +70,6 @@ def add_bench_command(commands) -> None:
                                        help="peer: a shell command running the peer tool on the same job, timed "
                                             "as a whole process before each of sltlab's repeats (default: none)")),
                ("--peer-sampling-regex", dict(metavar="REGEX", dest="peer_sampling_regex",
-                                              default=PEER_SAMPLING_REGEX,
                                               help="peer: where the peer command's output gives its sampling "
                                                    f"seconds, as group 1 (default: '{PEER_SAMPLING_REGEX}')")),
                ("--compile", dict(action="store_true", help="overhead: also time each step compiled by torch.compile "
@@ -85,7 +84,10 @@ OPTION_GROUPS = {"checkpoints": {"along", "curve"},
                  "seed": {"grid", "estimand", "spread", "module", "along-accuracy", "restricted-accuracy",
                           "head-accuracy", "fallback"},
                  "dask": {"grid", "estimand"},
-                 "peer_seconds": {"peer"}, "peer_command": {"peer"}, "compile": {"overhead"}}
+                 "peer_seconds": {"peer"}, "peer_command": {"peer"}, "peer_sampling_regex": {"peer"},
+                 "compile": {"overhead"},
+                 "repeats": {"theory", "sampling", "overhead", "along", "curve", "ladder", "restrictions",
+                             "calibration", "peer"}}
 
 
 def _bench(args) -> Result:
@@ -93,8 +95,6 @@ def _bench(args) -> Result:
     from sltlab.verification.bench.sampling import format_sampler_rows, run_sampler_benchmarks
 
     check_dask(args.dask)
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     result = {"torch_threads": use_threads(args.threads), "freed_memory_kept": keep_freed_memory()}
     tables = [f"torch threads: {args.threads}; freed memory kept for reuse: "
               f"{'yes' if result['freed_memory_kept'] else 'no (not glibc)'}"]
@@ -105,6 +105,10 @@ def _bench(args) -> Result:
                              f"{', '.join(sorted(wanted))}")
     if args.count is not None and args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}")
+    args.repeats = 7 if args.repeats is None else args.repeats
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    args.peer_sampling_regex = args.peer_sampling_regex or PEER_SAMPLING_REGEX
     args.seed = 0 if args.seed is None else args.seed
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
