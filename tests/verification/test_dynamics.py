@@ -180,6 +180,10 @@ def run_cli(capsys, *argv):
     (["saddle", "--curve-chains", "0", "--out", "{out}"], "chains"),
     (["saddle", "--plateau-extensions", "-1", "--out", "{out}"], "plateau extensions"),
     (["saddle", "--aligned-start", "--random-start", "--out", "{out}"], "opposite starts"),
+    (["saddle", "--widths", "10", "5", "10", "--plateau-sampler", "exchange", "--plateau-extensions", "3", "--out",
+      "{out}"], "--plateau-extensions applies to plateaus sampled by MALA, and [10, 5, 10] samples its plateaus by"),
+    (["saddle", "--widths", "9", "5", "5", "5", "5", "9", "--unmixed-plateaus", "report", "--out", "{out}"],
+     "--unmixed-plateaus applies to plateaus sampled by MALA"),
     (["grokking", "--train-fraction", "1.5", "--out", "{out}"], "train fraction"),
     (["grokking", "--draws", "0", "--out", "{out}"], "draws"),
     (["grokking", "--curve-draws", "0", "--out", "{out}"], "draws"),
@@ -188,9 +192,10 @@ def run_cli(capsys, *argv):
     (["grokking", "--seeds", "0", "1", "0", "--out", "{out}"], "each once, got [0, 1, 0]"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, words):
-    code, out, err = run_cli(capsys, *[a.replace("{out}", str(tmp_path)) for a in argv], "--json")
+    code, out, err = run_cli(capsys, *[a.replace("{out}", str(tmp_path / "made")) for a in argv], "--json")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and words in err
+    assert not (tmp_path / "made").exists()   # refused before the output folder is made
 
 
 def test_saddle_json_is_one_object_and_the_figure_is_written(capsys, tmp_path):
