@@ -187,7 +187,8 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     n = len(tensors[0])
     read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
-    notes = [f"{read} read once into tensors of n = {n} rows; minibatches are drawn from these rows, so a random "
+    own = "" if single_rows or not loader.batch_size else f" (batch_size=, not the loader's {loader.batch_size})"
+    notes = [f"{read} read once into tensors of n = {n} rows; minibatches{own} are drawn from these rows, so a random "
              "transform or sampler is fixed at that one pass", *reread]
     left_out = _left_out(batch, fields)
     notes += _left_out_note(left_out)
@@ -200,7 +201,18 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     if hasattr(dataset, "__len__") and len(dataset) != n:
         notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "
                      "or batches the Dataset itself serves): n is the rows read")
+    if isinstance(dataset, IterableDataset) and loader.num_workers > 1 and (repeats := _repeated_rows(tensors)):
+        notes.append(f"{repeats} of the n = {n} rows repeat an earlier one exactly, and the IterableDataset was read "
+                     f"by {loader.num_workers} workers: unless it splits its rows among them "
+                     "(torch.utils.data.get_worker_info), each worker yields every row and n counts each once per "
+                     "worker; read it with num_workers=0, or shard it")
     return Rows(tensors, fields, tuple(notes), left_out)
+
+
+def _repeated_rows(tensors: tuple[Tensor, ...]) -> int:
+    """How many rows equal an earlier row in every field."""
+    rows = torch.cat([tensor.reshape(len(tensor), -1).to(torch.float64) for tensor in tensors], dim=1)
+    return len(rows) - len(torch.unique(rows, dim=0))
 
 
 def _is_batch(item: Any) -> bool:

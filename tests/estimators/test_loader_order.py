@@ -49,3 +49,15 @@ def test_a_shuffled_loader_without_automatic_batching_is_read_in_index_order():
     rows = read_rows(DataLoader(ROWS, batch_size=None, shuffle=True))   # its order had followed the global seed
     assert rows.tensors[0].flatten().tolist() == list(range(10))
     assert any(note.startswith("the loader's order is not used") for note in rows.notes)
+
+
+def test_the_notes_say_minibatches_are_not_the_loaders():
+    rows = read_rows(DataLoader(ROWS, batch_size=4))
+    assert any("minibatches (batch_size=, not the loader's 4) are drawn from these rows" in note for note in rows.notes)
+
+
+def test_an_iterable_dataset_every_worker_reads_whole_is_said_to_repeat_its_rows():
+    rows = read_rows(DataLoader(Stream(), batch_size=4, num_workers=2))   # Stream does not shard by worker
+    assert len(rows.tensors[0]) == 20
+    assert any(note.startswith("10 of the n = 20 rows repeat an earlier one exactly, and the IterableDataset was read "
+                               "by 2 workers") for note in rows.notes)
