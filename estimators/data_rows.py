@@ -46,7 +46,7 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
     list, dict or single-tensor batches), or, when ``stream`` is True or its rows would take more
     than ``GATHER_LIMIT_BYTES`` (``stream`` None), left where it is and read slice by slice
     (:class:`StreamedRows`)."""
-    if stream not in (None, True, False):
+    if not (stream is None or isinstance(stream, bool)):   # 1 and 0.0 equal True and False, and are neither
         raise ValueError(f"stream must be True, False or None (stream above {GATHER_LIMIT_BYTES >> 30} GiB of rows), "
                          f"got {stream!r}")
     if isinstance(data, (tuple, list)) and not isinstance(data, Dataset):

@@ -139,8 +139,9 @@ def test_bad_streamed_input_is_one_line(problem):
     with pytest.raises(ValueError, match=r"not finite .* rows 0–202") as error:
         estimate_llc(model, DictRows(broken, y), stream=True, config=LLCConfig(**SHORT))
     assert "\n" not in str(error.value)
-    with pytest.raises(ValueError, match="stream must be True, False or None"):
-        estimate_llc(model, DictRows(x, y), stream="yes", **SHORT)
+    for wrong in ("yes", 1, 0.0):   # 1 and 0.0 compare equal to True and False
+        with pytest.raises(ValueError, match="stream must be True, False or None"):
+            estimate_llc(model, DictRows(x, y), stream=wrong, **SHORT)
 
 
 def test_rows_that_differ_when_read_again_are_not_streamed(problem, monkeypatch):
