@@ -55,6 +55,14 @@ def check_loss_shape(loss, position: Tensor, full: Any) -> None:
             remedy = "average over samples inside the estimate, not in the loss"
         raise ValueError(f"the loss must return per-sample losses of shape [C, b] (here [2, {rows}] for 2 chains on "
                          f"{rows} rows), got {shape}: {remedy}")
+    refuse_unfloating_losses(output)
+
+
+def refuse_unfloating_losses(losses: Tensor) -> None:
+    """A one-line ``ValueError`` for losses that are not real floating-point numbers."""
+    if not losses.is_floating_point():
+        raise ValueError(f"the loss must return real floating-point losses, got {str(losses.dtype).split('.')[-1]}: "
+                         "an integer or boolean loss has no gradient (a .round(), .argmax() or comparison in it?)")
 
 
 # The fewest [C, d] tensors any sampler holds at once: the position, its gradient, the noise and

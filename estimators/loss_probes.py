@@ -51,6 +51,7 @@ import math
 import torch
 from torch import Tensor
 
+from sltlab.estimators.checks import refuse_unfloating_losses
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import row_shape
 
@@ -63,6 +64,7 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
     first, second = adapter.outputs(head, losses=True), adapter.outputs(head, losses=True)
     if first is None or second is None:
         return
+    refuse_unfloating_losses(first)
     if first.shape != rows or second.shape != rows:
         refuse_broadcast_in_loss(adapter, head)
         return

@@ -96,3 +96,13 @@ def test_a_loss_that_compares_rows_on_purpose_is_not_blamed_on_broadcasting():
 
     with pytest.raises(ValueError, match="^the loss of a row depends on the other rows evaluated with it"):
         estimate_llc(nn.Linear(2, 1), (X, Y), loss=in_batch_softmax, **SHORT)
+
+
+@pytest.mark.parametrize("made, kind", [(lambda gap: gap.round().long(), "int64"), (lambda gap: gap > 0, "bool")])
+def test_a_loss_that_is_no_floating_point_number_is_refused_as_such(made, kind):
+    """It had been told its gradient was cut by a .detach()."""
+    def loss(outputs, batch):
+        return made(((outputs.squeeze(-1) - batch[1]) ** 2))
+
+    with pytest.raises(ValueError, match=f"^the loss must return real floating-point losses, got {kind}: "):
+        estimate_llc(nn.Linear(2, 1), (X, Y), loss=loss, **SHORT)
