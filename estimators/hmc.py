@@ -69,7 +69,8 @@ def hmc(posterior: LocalPosterior, *, step_size: float | Tensor, leapfrog_steps:
         kept = Potential(*(torch.where(accept.view(-1, *[1] * (new.dim() - 1)), new, old)
                            for new, old in zip(there, here)))
         position = torch.where(accept.unsqueeze(-1), position, state.position)
-        info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
+        info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp(),
+                "unfinite": (~torch.isfinite(end)).to(log_ratio.dtype)}   # trajectories rejected as not finite
         return HMCState(position, kept), info
 
     return Sampler("hmc", init, noise, step)

@@ -118,7 +118,8 @@ def _metropolis(state: MALAState, proposal: Tensor, there: Potential, noise, log
     accept_rows = accept.unsqueeze(-1)
     kept = Potential(*(torch.where(accept if new.dim() == 1 else accept_rows, new, old)
                        for new, old in zip(there, here)))
-    info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp()}
+    info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp(),
+            "unfinite": (~torch.isfinite(there.energy)).to(log_ratio.dtype)}   # proposals rejected as not finite
     return MALAState(torch.where(accept_rows, proposal, state.position), kept), info
 
 
