@@ -160,9 +160,12 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
     folder = files[0]
     argv = ["estimate", "module", "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"), *SHORT]
     mse = "loss 'mse' is the unit-variance Gaussian negative log-likelihood"
-    assert main([*argv, "--checkpoint", str(folder / "final.pt")]) == 0 and f"  note: {mse}" in capsys.readouterr().out
+    assert main([*argv, "--checkpoint", str(folder / "final.pt")]) == 0
+    out = capsys.readouterr().out
+    assert f"  note: {mse}" in out and "final.pt (torch threads: 1)\n" in out
     assert main([*argv, "--checkpoint", *(str(folder / f"step{step}.pt") for step in STEPS[:2])]) == 0
-    assert f"note, at every checkpoint: {mse}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"note, at every checkpoint: {mse}" in out and "data.pt (torch threads: 1)\n" in out
 
 
 @pytest.mark.parametrize("arguments, message", [

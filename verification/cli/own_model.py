@@ -112,7 +112,8 @@ def _estimate_own_module(args) -> Result:
                           (restrictions[0] if restrictions else None), **calls)
     results = answer if isinstance(answer, list) else [answer]
     summaries = [result.summary() for result in results]
-    heading = f"{args.model} on {args.data}" + (f" at {args.checkpoint[0]}" if args.checkpoint else "")
+    heading = (f"{args.model} on {args.data}" + (f" at {args.checkpoint[0]}" if args.checkpoint else "")
+               + f" (torch threads: {args.threads})")
     text = "\n".join([heading, *(repr(result) for result in results)])
     payload = {"model": args.model, "data": args.data, "checkpoint": (args.checkpoint or [None])[0],
                "torch_threads": args.threads, **(summaries[0] if len(summaries) == 1 else {"restrictions": summaries})}
@@ -143,7 +144,8 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     curves = [_curve(along, steps, args.checkpoint) for along in (answer if isinstance(answer, list) else [answer])]
     payload = {"model": args.model, "data": args.data, "torch_threads": args.threads,
                **(curves[0] if len(curves) == 1 else {"curves": curves})}
-    lines = [f"{args.model} on {args.data}"] + [line for curve in curves for line in curve_lines(curve, steps)]
+    lines = [f"{args.model} on {args.data} (torch threads: {args.threads})"] + [
+        line for curve in curves for line in curve_lines(curve, steps)]
     if out is not None:
         from sltlab.verification.dynamics.figures import plot_llc_along
 
