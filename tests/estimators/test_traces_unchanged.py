@@ -80,7 +80,9 @@ def test_seeded_trace_is_the_recorded_one(name):
     fields, divergence_step, final_sums = RECORDED[name]
     trace = _run(name)
     observed = {field: values.sum(-1) for field, values in trace.fields.items()}
-    assert sorted(observed) == sorted([*fields, "distance"])   # ‖w − w*‖ is recorded since, beside them
+    since = ["distance"] + (["unfinite"] if name.startswith("mala") else [])   # recorded since, beside them:
+    assert sorted(observed) == sorted([*fields, *since])   # ‖w − w*‖, and MALA's proposals rejected as not finite
+    assert all(not observed[field].any() for field in since if field == "unfinite")
     assert trace.divergence_step.tolist() == divergence_step
     final = trace.final_state.position.sum(-1).numpy()
     for got, want in [*((observed[field], fields[field]) for field in fields), (final, final_sums)]:
