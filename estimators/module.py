@@ -271,20 +271,20 @@ def _reach_notes(adapter: FunctionalModel, head: tuple, rows: Rows, restriction)
 
 
 def module_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:
-    """What :func:`estimate_llc`'s ``settings`` override when no ``config`` is given:
-    ``MODULE_DEFAULTS``, unless they name a sampler or a batch size (minibatches need a sampler
-    that does not compare full-data energies), in which case ``LLCConfig()``."""
+    """What :func:`estimate_llc`'s ``settings`` override without a ``config``: ``LLCConfig()`` where they
+    name a sampler or a batch size (minibatches need a sampler that compares no full-data energies), else
+    ``MODULE_DEFAULTS``, with no share of the chains cooled where ``anneal`` ≤ 1 turns the cooling off."""
     if config is not None or "sampler" in settings or settings.get("batch_size") is not None:
         return LLCConfig()
-    return MODULE_DEFAULTS
+    cooling = settings.get("anneal", MODULE_DEFAULTS.anneal)
+    uncooled = isinstance(cooling, (int, float)) and cooling <= 1
+    return replace(MODULE_DEFAULTS, cooled_share=1.0) if uncooled else MODULE_DEFAULTS
 
 
 def along_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:
-    """What :func:`~sltlab.estimators.along.estimate_llc_along`'s ``settings`` override: as for the
-    one call (:func:`module_defaults`), less ``MODULE_DEFAULTS``' HMC fallback, which a batched
-    run of checkpoints does not apply."""
-    defaults = module_defaults(config, settings)
-    return replace(defaults, fallback=None) if defaults is MODULE_DEFAULTS else defaults
+    """:func:`module_defaults` less ``MODULE_DEFAULTS``' HMC fallback, which a batched run of checkpoints
+    (:func:`~sltlab.estimators.along.estimate_llc_along`) does not apply (``LLCConfig()`` has none)."""
+    return replace(module_defaults(config, settings), fallback=None)
 
 
 def _config(config: LLCConfig | None, settings: dict[str, Any], defaults: LLCConfig) -> LLCConfig:

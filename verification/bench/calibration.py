@@ -39,7 +39,8 @@ def calibration_rows(repeats: int, *, widths=CASE[0], rank: int = CASE[1], n: in
     problem = dln_problem(widths, rank, n=n, seed=0)
     rows = []
     for sampler in samplers:
-        settings = replace(config, sampler=sampler, fallback=None, **({} if sampler == "mala" else {"anneal": 1.0}))
+        uncooled = {} if sampler == "mala" else {"anneal": 1.0, "cooled_share": 1.0}   # cooling is MALA's warm-up
+        settings = replace(config, sampler=sampler, fallback=None, **uncooled)
         row = {"name": f"{sampler}: {problem.name}, n = {n:,}", "sampler": sampler, "repeats": repeats,
                "target_ratio": TARGET_RATIO}
         try:

@@ -155,7 +155,7 @@ def _config(args, defaults):
         defaults = replace(defaults, fallback=None)
     if given.get("sampler") == "hmc" and defaults.sampler != "hmc":
         defaults = replace(defaults, **HMC_TRAJECTORIES)
-    if given.get("sampler", defaults.sampler) != "mala":   # the family's cooling is MALA's warm-up
+    if given.get("sampler", defaults.sampler) != "mala" or given.get("anneal", defaults.anneal) <= 1:   # no cooling
         defaults = replace(defaults, anneal=1.0, cooled_share=1.0)
     if given.get("fallback") == "none":
         given["fallback"] = None
