@@ -19,8 +19,9 @@ def test_singular_values_are_read_as_the_theory_reads_them_fractions_included():
 
 def test_a_range_of_n_without_a_predicted_transition_is_refused_with_where_it_lies(capsys, tmp_path):
     code = main(["dynamics", "bayes", "--model", "dln", "--widths", "2", "2", "2", "--singular-values", "1", "0.4",
-                 "--out", str(tmp_path)])
+                 "--out", str(tmp_path / "made")])
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert "no predicted transition between n = 25 and 3000 (rank 2 is preferred throughout; predicted: " in err
+    assert "no predicted transition between n = 25 and 3000 (rank 2 is preferred at both; predicted: " in err
     assert "rank 1 → rank 2 at n = 18.35; move --n-min or --n-max)" in err
+    assert not (tmp_path / "made").exists()   # refused before the output folder is made

@@ -199,8 +199,10 @@ def _setups(args):
                   [(s.widths, s.singular_values) for s in BAYES_SETUPS["dln"]])
         base = BAYES_SETUPS["dln"][0]
         setups = [replace(base, widths=tuple(w), singular_values=tuple(str(v) for v in s), **given) for w, s in chosen]
+    from sltlab.verification.dynamics.bayes_problems import build_problem
+
     for setup in setups:
-        setup.validate()
+        build_problem(setup)   # validates, and refuses a range of n with no predicted transition, before any folder
     return setups
 
 

@@ -126,8 +126,8 @@ def _end_classes(classes: dict, setup: BayesSetup) -> tuple[str, str]:
     if first == last:
         outside = ", ".join(f"{t.before} → {t.after} at n = {t.critical_n:.4g}" for t in transitions(classes))
         raise ValueError(f"no predicted transition between n = {setup.n_min:g} and {setup.n_max:g} ({first} is "
-                         f"preferred throughout; " + (f"predicted: {outside}; move --n-min or --n-max" if outside else
-                                                      "none predicted for 3 ≤ n ≤ 10¹²") + ")")
+                         f"preferred at both; " + (f"predicted: {outside}; move --n-min or --n-max" if outside else
+                                                   "none predicted for 3 ≤ n ≤ 10¹²") + ")")
     return first, last
 
 
