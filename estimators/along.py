@@ -204,6 +204,8 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
         return LLCAlongTraining(results, calibration, calibrate_at, True, uncalibrated + note)
     results = _checkpoints_named(lambda: tuple(_checkpoint_estimate(prepared, adapter, restrict_to, shared, progress,
                                                                     index) for index, adapter in enumerate(adapters)))
+    if calibration is not None:   # each estimate was given the calibrated step
+        results = tuple(replace(result, step_size_rule=rule) for result in results)
     return LLCAlongTraining(results, calibration, calibrate_at, False,
                             f"{uncalibrated}the checkpoints sampled one after the other: {reason}")
 

@@ -90,8 +90,8 @@ def test_each_warning_names_its_checkpoint_and_the_calibrated_step_says_where_it
     assert along.shared_notes and along.shared_notes == list(along.results[2].notes)
 
 
-@pytest.mark.parametrize("restrict_to", [None, "0.*"])   # restricted checkpoints are one batched run of their own
-def test_one_calibration_sets_the_step_of_every_checkpoint(restrict_to):
+@pytest.mark.parametrize("restrict_to, batched", [(None, True), ("0.*", True), (None, False)])   # three paths
+def test_one_calibration_sets_the_step_of_every_checkpoint(restrict_to, batched):
     mlp, checkpoints, data = _training_run()
     modules = []
     for state in checkpoints:
@@ -100,7 +100,8 @@ def test_one_calibration_sets_the_step_of_every_checkpoint(restrict_to):
         modules.append(module)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # short pilots and runs at untrained checkpoints
-        along = estimate_llc_along(modules, data, config=SHORT, calibrate_at=1, restrict_to=restrict_to)   # SGLD: swept
+        along = estimate_llc_along(modules, data, config=SHORT, calibrate_at=1, restrict_to=restrict_to,
+                                   batched=batched)   # SGLD: swept
     assert along.calibrated_at == 1 and along.calibration.sweep
     assert {result.config.step_size for result in along.results} == {along.calibration.step_size}
     assert {result.step_size_rule for result in along.results} == {
