@@ -201,7 +201,8 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     if hasattr(dataset, "__len__") and len(dataset) != n:
         notes.append(f"the loader gave n = {n} rows of a dataset of {len(dataset)} items (drop_last, its sampler, "
                      "or batches the Dataset itself serves): n is the rows read")
-    if isinstance(dataset, IterableDataset) and loader.num_workers > 1 and (repeats := _repeated_rows(tensors)):
+    if isinstance(dataset, IterableDataset) and loader.num_workers > 1 and (
+            repeats := _repeated_rows(tensors, loader.num_workers)):
         notes.append(f"{repeats} of the n = {n} rows repeat an earlier one exactly, and the IterableDataset was read "
                      f"by {loader.num_workers} workers: unless it splits its rows among them "
                      "(torch.utils.data.get_worker_info), each worker yields every row and n counts each once per "
@@ -209,10 +210,12 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     return Rows(tensors, fields, tuple(notes), left_out)
 
 
-def _repeated_rows(tensors: tuple[Tensor, ...]) -> int:
-    """How many rows equal an earlier row in every field."""
-    rows = torch.cat([tensor.reshape(len(tensor), -1).to(torch.float64) for tensor in tensors], dim=1)
-    return len(rows) - len(torch.unique(rows, dim=0))
+def _repeated_rows(tensors: tuple[Tensor, ...], workers: int) -> int:
+    """How many rows repeat an earlier row bit for bit in every field, where every distinct row
+    comes a multiple of ``workers`` times (as when each worker yields them all); else 0."""
+    rows = torch.cat([tensor.reshape(len(tensor), -1).contiguous().view(torch.uint8) for tensor in tensors], dim=1)
+    distinct, counts = torch.unique(rows, dim=0, return_counts=True)
+    return len(rows) - len(distinct) if bool((counts % workers == 0).all()) else 0
 
 
 def _is_batch(item: Any) -> bool:

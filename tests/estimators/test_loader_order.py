@@ -2,6 +2,7 @@
 would change n or tie it to torch's global random state, and as it is elsewhere: an iterable
 dataset (its sampler is endless: listing it had hung), or a loader whose batches change nothing."""
 
+import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset, Sampler, TensorDataset
 
@@ -56,6 +57,7 @@ def test_the_notes_say_minibatches_are_not_the_loaders():
     assert any("minibatches (batch_size=, not the loader's 4) are drawn from these rows" in note for note in rows.notes)
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")   # on a machine of one core
 def test_an_iterable_dataset_every_worker_reads_whole_is_said_to_repeat_its_rows():
     rows = read_rows(DataLoader(Stream(), batch_size=4, num_workers=2))   # Stream does not shard by worker
     assert len(rows.tensors[0]) == 20
