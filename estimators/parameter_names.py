@@ -64,16 +64,16 @@ def selected_parameters(module: nn.Module, restrict_to: str | Sequence[str] | No
         matched = any(_matches(name, pattern) for name in names)
         left_out = [alias for alias in tied if _matches(alias, pattern) and tied[alias] not in selected]
         if left_out:
-            aliases, targets = ", ".join(left_out), [tied[alias] for alias in left_out]
+            aliases, targets = ", ".join(left_out), list(dict.fromkeys(tied[alias] for alias in left_out))
             tied_to = f"{'is' if len(left_out) == 1 else 'are'} tied to {', '.join(targets)}"
             shared = ", ".join(repr(target) for target in targets)
-            one = "that one shared tensor" if len(left_out) == 1 else "those shared tensors"
+            one = ("that one shared tensor (sampled once, under every name it has)" if len(targets) == 1 else
+                   "those shared tensors (each sampled once, under every name it has)")
             if not matched:
                 raise ValueError(f"restrict_to {pattern!r} matches only {aliases}, which {tied_to}: restrict "
-                                 f"to {shared} to sample {one} (it moves both names)")
+                                 f"to {shared} to sample {one}")
             raise ValueError(f"restrict_to {pattern!r} also matches {aliases}, which {tied_to} and would be "
-                             f"left out: add {shared} to sample {one} (it moves both names), or name the "
-                             "other parameters alone")
+                             f"left out: add {shared} to sample {one}, or name the other parameters alone")
         if not matched:
             shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
             raise ValueError(f"restrict_to {pattern!r} matches no parameter of the module; its parameters are: {shown}")

@@ -66,7 +66,8 @@ def test_a_restriction_to_the_second_name_of_a_tied_weight_names_the_tie():
     assert FunctionalModel(module).names == ("0.weight", "2.weight", "2.bias")
     for pattern in ("1.*", "1", "1.weight"):
         with pytest.raises(ValueError, match=r"matches only 1.weight, which is tied to 0.weight: restrict to "
-                                             r"'0.weight' to sample that one shared tensor \(it moves both names\)$"):
+                                             r"'0.weight' to sample that one shared tensor \(sampled once, under "
+                                             r"every name it has\)$"):
             FunctionalModel(module, restrict_to=pattern)
     assert FunctionalModel(module, restrict_to="0.weight").names == ("0.weight",)
     module = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Tanh(), nn.Linear(3, 3))
@@ -80,6 +81,10 @@ def test_a_restriction_to_the_second_name_of_a_tied_weight_names_the_tie():
     with pytest.raises(ValueError, match=r"^restrict_to 'again.\*' matches only again.weight, again.bias, which are "
                                          r"tied to 0.weight, 0.bias: restrict to '0.weight', '0.bias' to sample those"):
         FunctionalModel(module, restrict_to="again.*")
+    module.add_module("also", module[0])   # a third name: the shared tensors are named once each
+    with pytest.raises(ValueError, match=r"^restrict_to 'a\*.weight' matches only again.weight, also.weight, which are "
+                                         r"tied to 0.weight: restrict to '0.weight' to sample that one shared tensor"):
+        FunctionalModel(module, restrict_to="a*.weight")
 
 
 def test_dict_batches_reach_a_loss_of_the_whole_batch():
