@@ -18,7 +18,6 @@ n·ΔL + Δλ·log n − Δ(m − 1)·log log n + Δc = 0.
 
 from __future__ import annotations
 
-import functools
 import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence, Union
@@ -86,7 +85,6 @@ class Phase:
 PhaseClass = Union[Phase, Sequence[Phase]]
 
 
-@functools.lru_cache(maxsize=4096)
 def _terms(phase: Phase, reference: Phase | None) -> tuple[float, float, int, float]:
     """L, λ, m − 1 and c of ``phase`` as floats, less those of ``reference`` (exactly, then rounded)."""
     if reference is None:
