@@ -70,7 +70,7 @@ def hmc(posterior: LocalPosterior, *, step_size: float | Tensor, leapfrog_steps:
                            for new, old in zip(there, here)))
         position = torch.where(accept.unsqueeze(-1), position, state.position)
         info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp(),
-                "unfinite": (~torch.isfinite(end)).to(log_ratio.dtype)}   # trajectories rejected as not finite
+                "unfinite": (~(there.energy < math.inf)).to(log_ratio.dtype)}   # rejected: U at its end NaN or +inf
         return HMCState(position, kept), info
 
     return Sampler("hmc", init, noise, step)

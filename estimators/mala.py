@@ -119,7 +119,7 @@ def _metropolis(state: MALAState, proposal: Tensor, there: Potential, noise, log
     kept = Potential(*(torch.where(accept if new.dim() == 1 else accept_rows, new, old)
                        for new, old in zip(there, here)))
     info = {"loss": here.mean_loss, "acceptance": torch.clamp(log_ratio, max=0.0).exp(),
-            "unfinite": (~torch.isfinite(there.energy)).to(log_ratio.dtype)}   # proposals rejected as not finite
+            "unfinite": (~(there.energy < math.inf)).to(log_ratio.dtype)}   # rejected: U there NaN or +inf
     return MALAState(torch.where(accept_rows, proposal, state.position), kept), info
 
 
