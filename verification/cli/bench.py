@@ -108,7 +108,7 @@ def _bench(args) -> Result:
     args.repeats = 7 if args.repeats is None else args.repeats
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-    args.peer_sampling_regex = args.peer_sampling_regex or PEER_SAMPLING_REGEX
+    args.peer_sampling_regex = PEER_SAMPLING_REGEX if args.peer_sampling_regex is None else args.peer_sampling_regex
     args.seed = 0 if args.seed is None else args.seed
     if "theory" in wanted:
         result["benchmarks"] = run_benchmarks(args.repeats)
