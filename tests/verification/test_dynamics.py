@@ -180,6 +180,9 @@ def run_cli(capsys, *argv):
     (["saddle", "--curve-chains", "0", "--out", "{out}"], "chains"),
     (["saddle", "--plateau-extensions", "-1", "--out", "{out}"], "plateau extensions"),
     (["saddle", "--aligned-start", "--random-start", "--out", "{out}"], "opposite starts"),
+    (["saddle", "--widths", "6", "3", "6", "--widths", "6", "3", "6", "--out", "{out}"], "an architecture twice"),
+    (["saddle", "--rank-tolerance", "2", "--out", "{out}"], "the rank tolerance 2 must lie below the teacher's "
+                                                            "smallest singular value, 1.25"),
     (["saddle", "--widths", "10", "5", "10", "--plateau-sampler", "exchange", "--plateau-extensions", "3", "--out",
       "{out}"], "--plateau-extensions applies to plateaus sampled by MALA, and [10, 5, 10] samples its plateaus by"),
     (["saddle", "--widths", "9", "5", "5", "5", "5", "9", "--unmixed-plateaus", "report", "--out", "{out}"],

@@ -120,6 +120,8 @@ def _saddle_setups(args):
 
     presets = {setup.widths: setup for setup in SADDLE_SETUPS}
     chosen = [tuple(widths) for widths in args.widths] if args.widths else list(presets)
+    if len(set(chosen)) < len(chosen):
+        raise ValueError(f"--widths names an architecture twice ({[list(w) for w in chosen]}): give each once")
     given = {name: getattr(args, name) for name in ("init_scale", "steps", "learning_rate", "rank_tolerance", "seed",
                                                     "n", "plateau_sampler", "aligned_start", "plateau_extensions",
                                                     "unmixed_plateaus")

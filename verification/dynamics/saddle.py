@@ -103,6 +103,10 @@ class SaddleSetup:
                             ("rank tolerance", self.rank_tolerance)):
             if not (value is None or 0 < value < math.inf):
                 raise ValueError(f"the {name} must be positive and finite, got {value}")
+        if not self.rank_tolerance < min(self.teacher_values):
+            raise ValueError(f"the rank tolerance {self.rank_tolerance:g} must lie below the teacher's smallest "
+                             f"singular value, {min(self.teacher_values):g}, or its last mode never counts towards "
+                             "the rank")
         if self.plateau_sampler not in (None, *PLATEAU_SAMPLERS):
             raise ValueError(f"the plateau sampler is one of {', '.join(PLATEAU_SAMPLERS)}, "
                              f"got {self.plateau_sampler!r}")
