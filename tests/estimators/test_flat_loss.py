@@ -36,8 +36,10 @@ def test_constant_draws_of_chains_that_moved_are_a_flat_loss_and_otherwise_no_es
     stuck = llc_from_gaps(constant, 10.0, moved=np.zeros(4, dtype=bool))   # no chain left w*: no estimate
     assert stuck.mean is None and stuck.diverged_chains == [0, 1, 2, 3]
     assert stuck.divergence[0] == "never left w*: its steps are below the rounding of w*"
-    rejected = llc_from_gaps(constant, 10.0, acceptance=np.array([0.0, 0.0, 0.0, 0.85]), moved=np.zeros(4, dtype=bool))
+    rejected = llc_from_gaps(constant, 10.0, acceptance=np.array([0.0, 6e-4, 0.0, 0.85]), moved=np.zeros(4, dtype=bool))
     assert rejected.divergence[0] == "never left w*: every move it proposed was rejected"
+    # 6e-4 over 50 draws: fewer than one move expected accepted, so none was (it had been blamed on rounding)
+    assert rejected.divergence[1] == "never left w*: every move it proposed was rejected (mean acceptance 0.0006)"
     assert rejected.divergence[3] == "never left w*: its steps are below the rounding of w*"   # accepted, unmoved
 
 
