@@ -36,16 +36,32 @@ def local_linear_maps(log_steps: np.ndarray, standard_errors: np.ndarray, bandwi
     standard Gaussian; (a, b) = (XᵀWX)⁻¹XᵀWy and their covariance is the sandwich
     (XᵀWX)⁻¹XᵀW·diag(SE²)·WX(XᵀWX)⁻¹ (Fan & Gijbels 1996, eq. 3.5), exact for independent
     per-checkpoint errors. Row i of the first matrix maps y to a at u_i, of the second to b.
+    At a point whose checkpoints but one lie so many bandwidths away that their weights underflow to
+    zero (steps 0 and 10 at h = 0.005 are 480 bandwidths apart in log(1 + step)), no line passes at
+    h, and the fit there takes the bandwidth that reaches its second-nearest checkpoint at two
+    bandwidths; every other row is as at h.
     """
     offsets = log_steps[None, :] - (log_steps if at is None else at)[:, None]
     relative = standard_errors / standard_errors.max()   # the maps do not change with the SEs' common scale
-    weights = np.exp(-0.5 * (offsets / bandwidth) ** 2) / relative[None, :] ** 2
-    s0, s1, s2 = (np.sum(weights * offsets ** p, axis=1) for p in range(3))
-    determinant = s0 * s2 - s1 ** 2
-    # Rows of (XᵀWX)⁻¹XᵀW: the linear maps from y to a and to b.
-    to_value = weights * (s2[:, None] - s1[:, None] * offsets) / determinant[:, None]
-    to_slope = weights * (s0[:, None] * offsets - s1[:, None]) / determinant[:, None]
+    to_value, to_slope, determinant = _fits(offsets, relative, bandwidth)
+    alone = ~(determinant > 0)
+    if alone.any():
+        reach = np.sort(np.abs(offsets[alone]), axis=1)[:, 1] / 2
+        to_value[alone], to_slope[alone], _ = _fits(offsets[alone], relative, np.maximum(bandwidth, reach)[:, None])
     return to_value, to_slope
+
+
+def _fits(offsets: np.ndarray, relative: np.ndarray, bandwidth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`local_linear_maps`' two matrices at ``bandwidth`` (a number, or one per row [rows, 1]),
+    and each row's determinant of XᵀWX."""
+    with np.errstate(divide="ignore", invalid="ignore"):   # rows without a line: found by their determinant
+        weights = np.exp(-0.5 * (offsets / bandwidth) ** 2) / relative[None, :] ** 2
+        s0, s1, s2 = (np.sum(weights * offsets ** p, axis=1) for p in range(3))
+        determinant = s0 * s2 - s1 ** 2
+        # Rows of (XᵀWX)⁻¹XᵀW: the linear maps from y to a and to b.
+        to_value = weights * (s2[:, None] - s1[:, None] * offsets) / determinant[:, None]
+        to_slope = weights * (s0[:, None] * offsets - s1[:, None]) / determinant[:, None]
+    return to_value, to_slope, determinant
 
 
 def mean_log_spacing(steps: np.ndarray) -> float:

@@ -1,6 +1,8 @@
 """Stage boundaries from an LLC curve (estimators.stages) on synthetic curves whose
 boundaries are known: seeded staircases with stated SEs, flat curves, a peak, and bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -221,3 +223,15 @@ def test_a_bandwidth_or_threshold_that_is_not_positive_is_refused():
     for settings in ({"bandwidth": 0.0}, {"threshold": -1.0}, {"bandwidth": float("nan")}):
         with pytest.raises(ValueError, match="bandwidth and threshold must be positive"):
             detect_stages([1, 2, 3, 4, 5], [1] * 5, [1] * 5, **settings)
+
+
+def test_a_first_checkpoint_far_from_the_rest_leaves_the_fit_defined_and_the_jump_found():
+    """Steps 0, 10, …, 7,990: in log(1 + step) step 0 lies hundreds of the chosen bandwidths from
+    step 10, so at the bandwidth no line passed there (0/0), and the NaN had hidden a jump of 20 SE."""
+    steps = np.arange(800) * 10.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # no NumPy warning of a division by zero either
+        stages = detect_stages(steps, np.where(steps < 4000, 1.0, 3.0), np.full(800, 0.1))
+    assert np.isfinite(stages.slope).all()
+    (boundary,) = stages.boundaries
+    assert boundary.window_start < 4000 <= boundary.window_end and boundary.direction == "rise"
