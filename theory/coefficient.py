@@ -128,6 +128,8 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
     """Return ``values`` as non-negative exact numbers (integers unless ``allow_fraction``)."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"{name} must be a list of numbers, got {values!r}")
+    if isinstance(values, (set, frozenset)):   # no order, and equal entries merged: a list says which is which
+        raise ValueError(f"{name} must be a list of numbers in order, got a set {values!r}")
     out = []
     for v in values:
         if isinstance(v, bool):   # a flag, not a number: Rational(True) would read 1

@@ -137,8 +137,8 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
     if variables is None:
         symbols = natural_order(expression.free_symbols)
     else:
-        if isinstance(variables, str) or not hasattr(variables, "__iter__"):
-            raise ValueError(f"variables must be a list of names, got {variables!r}")
+        if isinstance(variables, (str, set, frozenset)) or not hasattr(variables, "__iter__"):
+            raise ValueError(f"variables must be a list of names, in order, got {variables!r}")
         symbols = tuple(sympy.Symbol(v) if isinstance(v, str) else v for v in variables)
         if not all(isinstance(s, sympy.Symbol) for s in symbols) or len(set(symbols)) != len(symbols):
             raise ValueError(f"variables must be distinct names, got {list(variables)!r}")

@@ -6,7 +6,8 @@ import pytest
 import sympy
 
 from sltlab.models.potential import Potential
-from sltlab.theory import natural_order, newton, parse_expression
+from sltlab.theory import natural_order, newton, normal_crossing, parse_expression
+from sltlab.theory.free_energy import dln_phases
 from sltlab.verification.reference.volume_scaling import volume
 from sltlab.verification.suite import potential_problem
 
@@ -87,7 +88,12 @@ def test_an_exponent_that_is_not_a_small_number_is_refused_before_sympy_computes
 
 @pytest.mark.parametrize("call, message", [(lambda: natural_order(5), "sorts sympy symbols"),
                                            (lambda: newton("x**2", 5), "variables must be a list of names"),
-                                           (lambda: newton("x**2", "x"), "variables must be a list of names")])
+                                           (lambda: newton("x**2", "x"), "variables must be a list of names"),
+                                           # a set has no order: the prior's exponents would go to either variable
+                                           (lambda: newton("w1**2 + w2**4", {"w1", "w2"}, prior=[2, 0]),
+                                            "variables must be a list of names, in order, got"),
+                                           (lambda: normal_crossing({1, 1}), "k must be a list of numbers in order"),
+                                           (lambda: dln_phases([2, 3, 2], {1, 1}), "singular values must be a list")])
 def test_arguments_of_the_wrong_kind_are_one_line_value_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
