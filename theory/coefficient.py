@@ -65,7 +65,10 @@ class LearningCoefficient:
     derivation: Derivation
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lam", sympy.Rational(self.lam))
+        if isinstance(self.lam, float) and not math.isfinite(self.lam):   # sympy.Rational(nan) is 0
+            raise ValueError(f"λ must be a finite number, got {self.lam}")
+        lam = repr(self.lam) if isinstance(self.lam, float) else self.lam   # 0.1 is 1/10, as elsewhere
+        object.__setattr__(self, "lam", sympy.Rational(lam))
         frozen = {k: tuple(v) if isinstance(v, list) else v for k, v in self.parameters.items()}
         object.__setattr__(self, "parameters", MappingProxyType(frozen))
 

@@ -59,8 +59,14 @@ class Phase:
         object.__setattr__(self, "multiplicity", int(multiplicity))   # a plain int, as JSON takes it
 
     def free_energy(self, n, *, with_constant: bool = True) -> sympy.Expr:
-        """F_n = n·L + λ·log n − (m − 1)·log log n (+ c), exact (a sympy expression)."""
-        n = sympy.sympify(n)
+        """F_n = n·L + λ·log n − (m − 1)·log log n (+ c), exact (a sympy expression); n a number ≥ 3,
+        or a symbol."""
+        try:
+            n = sympy.sympify(n)
+            if not isinstance(n, sympy.Symbol):
+                sample_sizes(float(n))   # a number: one that is no real number ≥ 3 is refused
+        except (TypeError, sympy.SympifyError):
+            raise ValueError(f"n must be a number ≥ 3 or a symbol, got {n!r}") from None
         value = n * self.loss + self.lam * sympy.log(n) - (self.multiplicity - 1) * sympy.log(sympy.log(n))
         return value + self.constant if with_constant else value
 
@@ -71,7 +77,7 @@ class Phase:
         (so that terms they share, a learned mode's share of c or a discarded one's of L, cancel
         exactly however large they are: in float64 a shared c of 10¹⁷ leaves no trace of a
         difference of 1)."""
-        n = np.asarray(n, dtype=np.float64)
+        n = sample_sizes(n)
         loss, lam, multiplicity, constant = _terms(self, relative_to)
         value = n * loss + lam * np.log(n) - multiplicity * np.log(np.log(n))
         return value + constant if with_constant else value
@@ -83,6 +89,17 @@ class Phase:
 
 
 PhaseClass = Union[Phase, Sequence[Phase]]
+
+
+def sample_sizes(n) -> np.ndarray:
+    """``n`` as float64 sample sizes, or a one-line ValueError where one is not a finite n ≥ 3."""
+    sizes = np.asarray(n, dtype=np.float64)
+    if not bool(np.isfinite(sizes).all()):
+        raise ValueError(f"free energies are evaluated at finite sample sizes, got {float(np.max(sizes)):g}")
+    if not bool((sizes >= N_MIN).all()):
+        raise ValueError(f"free energies are evaluated at sample sizes n ≥ 3 (log log n), got n down to "
+                         f"{float(np.min(sizes)):g}")
+    return sizes
 
 
 def _terms(phase: Phase, reference: Phase | None) -> tuple[float, float, int, float]:
@@ -99,12 +116,6 @@ def class_free_energy(phases: PhaseClass, n: np.ndarray, *, with_constant: bool 
     its dead biases); a single phase is its own class. F_n needs log log n: n ≥ 3. With
     ``relative_to``, less that phase's F_n (:meth:`Phase.free_energy_float`): every comparison
     of classes below is made so, against one phase."""
-    sizes = np.asarray(n, dtype=np.float64)
-    if not bool(np.isfinite(sizes).all()):
-        raise ValueError(f"free energies are evaluated at finite sample sizes, got {float(sizes.max()):g}")
-    if not bool((sizes >= N_MIN).all()):
-        raise ValueError(f"free energies are evaluated at sample sizes n ≥ 3 (log log n), got n down to "
-                         f"{float(np.min(n)):g}")
     phases = _members(phases)
     energies = np.stack([p.free_energy_float(n, with_constant=with_constant, relative_to=relative_to) for p in phases])
     lowest = energies.min(0)

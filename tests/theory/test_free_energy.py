@@ -153,3 +153,23 @@ def test_a_term_two_phases_share_cancels_however_large(large):
     np.testing.assert_allclose(predicted_occupancy(phases[1:], n), predicted_occupancy(small, n), rtol=1e-12)
     gap = n / 2 - np.log(np.log(n)) - 1
     np.testing.assert_allclose(phases[1].free_energy_float(n, relative_to=phases[2]), gap, rtol=1e-12)
+
+
+@pytest.mark.parametrize("size", [1, 0, -1, 2.5, "1+I", float("nan")])
+def test_a_phase_free_energy_below_three_or_not_a_real_number_is_refused(size):
+    """log log n needs n ≥ 3: n = 1 had given nan, and n = −1 the complex I·π/2."""
+    phase = Phase("a", R(1, 2), R(1), 2, R(0))
+    with pytest.raises(ValueError, match="sample sizes n ≥ 3|finite sample sizes|a number ≥ 3 or a symbol"):
+        phase.free_energy(size)
+    with pytest.raises(ValueError):
+        phase.free_energy_float(np.array([size if isinstance(size, (int, float)) else 1.0]))
+    assert phase.free_energy(sympy.Symbol("n")).has(sympy.Symbol("n"))   # symbolic n stays as it was
+
+
+def test_a_learning_coefficient_given_as_a_float_is_read_as_its_decimal_and_nan_is_refused():
+    from sltlab.theory.coefficient import Derivation, LearningCoefficient
+
+    made = Derivation("a formula", "a case", "a source")
+    assert LearningCoefficient(0.1, 1, 2, "model", {}, made).lam == R(1, 10)   # its binary value had been kept
+    with pytest.raises(ValueError, match="λ must be a finite number, got nan"):   # sympy.Rational(nan) had read 0
+        LearningCoefficient(float("nan"), 1, 2, "model", {}, made)
