@@ -11,6 +11,8 @@ SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
 FLOAT32_MAX = 3.4028234663852886e38   # the largest finite float32
+MAX_STEPS = 10**10   # steps per chain in one run: about three hours at a microsecond each
+MAX_ROUNDS = 20      # reruns, or extensions of unmixed chains (each doubles the draws: 2²⁰ times at most)
 MAX_METRIC_PARAMETERS = 1024         # a dense metric costs four [C, d]·[d, d] products per step; beyond, the identity
 # hmc counts trajectories of π/(4√γ) each (sltlab.estimators.hmc_tuning), not steps: chosen over
 # a default of another sampler, or run as a fallback, it takes these counts (and no cooling).
@@ -111,9 +113,10 @@ class LLCConfig:
         for name, value in positive.items():
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be positive and finite, got {value}")
-        if self.nbeta is not None and self.dtype == "float32" and self.nbeta > FLOAT32_MAX:
-            raise ValueError(f"nβ = {self.nbeta:g} exceeds float32's range ({FLOAT32_MAX:.3g}): use dtype='float64' "
-                             "(--dtype float64)")
+        for name, value in (("nβ", self.nbeta), ("step size", self.step_size), ("localization γ", self.localization)):
+            if value is not None and self.dtype == "float32" and value > FLOAT32_MAX:
+                raise ValueError(f"{name} = {value:g} exceeds float32's range ({FLOAT32_MAX:.3g}): use "
+                                 "dtype='float64' (--dtype float64)")
         if not 0 <= self.seed < 2 ** 32:   # torch's CPU generator keeps 32 bits: 2**32 would repeat seed 0
             raise ValueError(f"seed must be between 0 and 2**32 − 1, got {self.seed}")
         if self.nbeta is not None and not self.nbeta > 1:
@@ -129,10 +132,13 @@ class LLCConfig:
         if not 0 < self.cooled_share <= 1:
             raise ValueError(f"cooled_share must be a share of the chains in (0, 1], got {self.cooled_share}")
         for name in ("reruns", "extend_unmixed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be ≥ 0, got {getattr(self, name)}")
+            if not 0 <= getattr(self, name) <= MAX_ROUNDS:
+                raise ValueError(f"{name} must be from 0 to {MAX_ROUNDS}, got {getattr(self, name)}")
         if self.burnin is not None and self.burnin < 0:
             raise ValueError(f"burnin must be ≥ 0, got {self.burnin}")
+        if (self.burnin or 0) + self.draws * self.thin > MAX_STEPS:
+            raise ValueError(f"burnin + draws·thin = {(self.burnin or 0) + self.draws * self.thin:.3g} steps per "
+                             f"chain, more than the {MAX_STEPS:.0e} a run may take (hours even at microseconds a step)")
         if self.fallback is not None:
             if self.fallback not in FALLBACK_SAMPLERS or self.fallback == self.sampler:
                 raise ValueError(f"fallback must be one of {', '.join(FALLBACK_SAMPLERS)} and differ from the "

@@ -28,3 +28,18 @@ def test_a_seed_torch_would_cut_to_32_bits_is_refused():
     with pytest.raises(ValueError, match=r"^seed must be between 0 and 2\*\*32 − 1, got 4294967296$"):
         LLCConfig(seed=2 ** 32).validate()
     LLCConfig(seed=2 ** 32 - 1).validate()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(thin=10**30), "burnin \\+ draws·thin = 1e\\+33 steps per chain, more than the 1e\\+10"),
+    (dict(burnin=10**30), "burnin \\+ draws·thin = 1e\\+30 steps per chain"),   # had run on past any timeout
+    (dict(reruns=10**30), "reruns must be from 0 to 20"),
+    (dict(extend_unmixed=21), "extend_unmixed must be from 0 to 20"),
+    (dict(localization=1e39), "localization γ = 1e\\+39 exceeds float32's range"),   # had overflowed in the run
+    (dict(step_size=1e39), "step size = 1e\\+39 exceeds float32's range"),
+])
+def test_settings_no_run_could_finish_or_hold_are_refused_before_it(settings, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        LLCConfig(**settings).validate()
+    if "localization" in settings or "step_size" in settings:
+        LLCConfig(**settings, dtype="float64").validate()   # float64 holds them
