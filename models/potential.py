@@ -32,7 +32,10 @@ class Potential:
         unknown = {f.func.__name__ for f in expression.atoms(sympy.Function)} - set(_TORCH_FUNCTIONS)
         if unknown:
             raise ValueError(f"the potential uses functions sltlab cannot batch: {sorted(unknown)}")
-        self._function = sympy.lambdify(self.variables, expression, modules=[_TORCH_FUNCTIONS])
+        # A function of numbers alone (sqrt(2), log(2)) becomes its float: torch's functions take tensors.
+        numeric = {part: sympy.Float(part.evalf(17), 17) for part in expression.atoms(sympy.Function, sympy.Pow)
+                   if part.is_number}
+        self._function = sympy.lambdify(self.variables, expression.xreplace(numeric), modules=[_TORCH_FUNCTIONS])
 
     @property
     def dim(self) -> int:

@@ -28,3 +28,12 @@ def test_constant_potential_and_explicit_variables():
 def test_bad_potentials_are_refused(expression, variables):
     with pytest.raises(ValueError):
         Potential(*parse_expression(expression, variables))
+
+
+@pytest.mark.parametrize("text", ["sqrt(2)*w1**2", "log(2)*w1**2 + tanh(1)*w2**4", "2**(1/2)*w1**2 + w1**2*w2**2"])
+def test_a_function_of_numbers_alone_is_evaluated_as_its_value(text):
+    """torch's functions take tensors: sqrt(2) had raised a TypeError from torch.sqrt at every call."""
+    potential = Potential(*parse_expression(text))
+    position = torch.tensor([[0.5, -0.3], [1.5, 2.0]], dtype=torch.float64)[:, :potential.dim]
+    exact = [float(potential.expression.subs(dict(zip(potential.variables, row.tolist())))) for row in position]
+    torch.testing.assert_close(potential(position).flatten(), torch.tensor(exact, dtype=torch.float64))
