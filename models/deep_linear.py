@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sltlab.models.counts import whole
+
 
 # From this many numbers in the flat gradient [C, d] on, the layers' products are written into
 # its views rather than joined after: on this CPU joining four layers took 7,965 µs against
@@ -24,8 +26,10 @@ WRITE_IN_PLACE_MIN = 2**18
 
 
 def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    widths = tuple(int(h) for h in widths)
-    if len(widths) < 2 or min(widths) < 1:
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+        raise ValueError(f"widths must list at least two positive integers, got {widths!r}")
+    widths = tuple(whole("every width", h, 1) for h in widths)
+    if len(widths) < 2:
         raise ValueError(f"widths must list at least two positive integers, got {list(widths)}")
     return widths
 

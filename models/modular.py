@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from sltlab.models.counts import whole
 from sltlab.models.progress import progress_bar
 
 
@@ -33,8 +34,10 @@ class ModularAdditionNetwork(nn.Module):
     def __init__(self, modulus: int, *, embedding_dim: int = 32, hidden: int = 64,
                  generator: torch.Generator):
         super().__init__()
-        if modulus < 2 or embedding_dim < 1 or hidden < 1:
-            raise ValueError(f"need modulus ≥ 2 and positive widths, got {modulus}, {embedding_dim}, {hidden}")
+        modulus = whole("the modulus", modulus, 2)
+        embedding_dim, hidden = whole("the embedding width", embedding_dim, 1), whole("the hidden width", hidden, 1)
+        if not isinstance(generator, torch.Generator):   # None would draw from, and move, the global random state
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         # Built on the meta device, so that PyTorch's own initialisation draws nothing from the
         # global generator; the storage is then allocated and filled from ``generator``.
         self.embedding = nn.Embedding(modulus, embedding_dim, device="meta")
@@ -66,8 +69,9 @@ class ModularSplit(NamedTuple):
 
 def modular_addition_split(modulus: int, train_fraction: float, *, generator: torch.Generator) -> ModularSplit:
     """A seeded random ``train_fraction`` of the p² pairs for training, the rest for testing."""
-    if modulus < 2 or not 0 < train_fraction < 1:
-        raise ValueError(f"need modulus ≥ 2 and 0 < train fraction < 1, got {modulus} and {train_fraction}")
+    modulus = whole("the modulus", modulus, 2)
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"need 0 < train fraction < 1, got {train_fraction}")
     a, b = torch.meshgrid(torch.arange(modulus), torch.arange(modulus), indexing="ij")
     pairs = torch.stack([a.reshape(-1), b.reshape(-1)], dim=-1)
     labels = (pairs[:, 0] + pairs[:, 1]) % modulus

@@ -13,15 +13,15 @@ import math
 import torch
 from torch import Tensor
 
+from sltlab.models.counts import whole
+
 
 class TanhNetwork:
     """``network(position [C, 2H], (x [·, b], y [·, b]))`` gives the per-sample Gaussian NLL
     ½(y − f(x))² + ½·log 2π, [C, b]."""
 
     def __init__(self, hidden: int):
-        if hidden < 1:
-            raise ValueError(f"the tanh network needs at least one hidden unit, got {hidden}")
-        self.hidden = hidden
+        self.hidden = whole("the tanh network's hidden units", hidden, 1)
 
     @property
     def dim(self) -> int:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sltlab.models.counts import whole
+
 
 @dataclass(frozen=True)
 class ToyModelOfSuperposition:
@@ -32,8 +34,7 @@ class ToyModelOfSuperposition:
     features: int
 
     def __post_init__(self):
-        if isinstance(self.features, bool) or not isinstance(self.features, int) or self.features < 2:
-            raise ValueError(f"the toy model needs at least 2 features, got {self.features!r}")
+        object.__setattr__(self, "features", whole("the toy model's features", self.features, 2))
 
     @property
     def dim(self) -> int:
