@@ -45,8 +45,9 @@ class Phase:
     def __post_init__(self):
         try:
             numbers = [float(self.loss), float(self.lam), float(self.constant)]
-        except (TypeError, ValueError):
-            raise ValueError(f"phase {self.name!r}: its loss, λ and constant must be numbers") from None
+        except (TypeError, ValueError, OverflowError):   # OverflowError: an integer beyond float's range
+            raise ValueError(f"phase {self.name!r}: its loss, λ and constant must be numbers in float's range") \
+                from None
         if not all(np.isfinite(numbers)) or float(self.lam) < 0:
             raise ValueError(f"phase {self.name!r}: its loss, λ and constant must be finite and λ ≥ 0, got "
                              f"{numbers[0]:g}, {numbers[1]:g} and {numbers[2]:g}")
@@ -232,9 +233,9 @@ def _members(phases: PhaseClass) -> tuple[Phase, ...]:
 
 def _classes(phases: Sequence[Phase] | Mapping[str, PhaseClass]) -> dict[str, PhaseClass]:
     if not isinstance(phases, (Mapping, Sequence)) or isinstance(phases, str) or not all(
-            isinstance(member, Phase) or (isinstance(member, Sequence) and member
+            isinstance(member, Phase) or (isinstance(phases, Mapping) and isinstance(member, Sequence) and member
                                           and all(isinstance(p, Phase) for p in member))
-            for member in (phases.values() if isinstance(phases, Mapping) else phases)):
+            for member in (phases.values() if isinstance(phases, Mapping) else phases)):   # classes need names
         raise ValueError(f"phases must be Phase objects, or a mapping of names to them or to lists of them, got "
                          f"{type(phases).__name__}")
     classes = dict(phases) if isinstance(phases, Mapping) else {phase.name: phase for phase in phases}

@@ -110,7 +110,11 @@ def test_duplicate_phase_names_are_refused():
 
 
 @pytest.mark.parametrize("call", [lambda: transitions(5), lambda: transitions(None), lambda: transitions(["x"]),
-                                  lambda: critical_n(None, dln_phases([4, 2, 4], ["1"])[0])])
+                                  lambda: critical_n(None, dln_phases([4, 2, 4], ["1"])[0]),
+                                  # classes of phases need names: a list of lists had ended in an AttributeError
+                                  lambda: transitions([[Phase("a", R(1), R(1), 1, R(0))], [Phase("b", R(0), R(2), 1,
+                                                                                                 R(0))]]),
+                                  lambda: Phase("a", 10 ** 400, R(1), 1, R(0))])   # had raised OverflowError
 def test_phases_of_the_wrong_kind_are_one_line_value_errors(call):
     with pytest.raises(ValueError, match="Phase"):
         call()
