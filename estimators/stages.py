@@ -55,6 +55,7 @@ coarse boundary), 8 against 6 on rises of 50 SE (3).
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -144,6 +145,9 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
         or last checkpoint (:class:`EdgeMove`), which the curve cannot place.
     """
     steps, llc, errors = _validated(steps, llc, standard_errors)
+    for name, value in (("bandwidth", bandwidth), ("threshold", threshold)):
+        if not (value is None and name == "bandwidth") and (isinstance(value, bool) or not isinstance(value, Real)):
+            raise ValueError(f"{name} must be a number, got {value!r}")
     weight_errors = weighting_errors(errors)
     scales = bandwidths_to_read(steps, llc, errors, weight_errors) if bandwidth is None else [bandwidth]
     if not (all(np.isfinite(h) and h > 0 for h in scales) and np.isfinite(threshold) and threshold > 0):

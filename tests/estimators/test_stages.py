@@ -223,6 +223,9 @@ def test_a_bandwidth_or_threshold_that_is_not_positive_is_refused():
     for settings in ({"bandwidth": 0.0}, {"threshold": -1.0}, {"bandwidth": float("nan")}):
         with pytest.raises(ValueError, match="bandwidth and threshold must be positive"):
             detect_stages([1, 2, 3, 4, 5], [1] * 5, [1] * 5, **settings)
+    for settings in ({"bandwidth": "0.5"}, {"threshold": None}, {"bandwidth": True}):   # had been NumPy's ufunc error
+        with pytest.raises(ValueError, match=f"^{next(iter(settings))} must be a number, got"):
+            detect_stages([1, 2, 3, 4, 5], [1] * 5, [1] * 5, **settings)
 
 
 def test_a_first_checkpoint_far_from_the_rest_leaves_the_fit_defined_and_the_jump_found():
