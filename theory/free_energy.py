@@ -78,6 +78,8 @@ class Phase:
         (so that terms they share, a learned mode's share of c or a discarded one's of L, cancel
         exactly however large they are: in float64 a shared c of 10¹⁷ leaves no trace of a
         difference of 1)."""
+        if not isinstance(with_constant, bool):   # every free energy below is this one's: a string would read true
+            raise ValueError(f"with_constant must be True or False, got {with_constant!r}")
         n = sample_sizes(n)
         loss, lam, multiplicity, constant = _terms(self, relative_to)
         value = n * loss + lam * np.log(n) - multiplicity * np.log(np.log(n))

@@ -177,3 +177,8 @@ def test_a_learning_coefficient_given_as_a_float_is_read_as_its_decimal_and_nan_
     assert LearningCoefficient(0.1, 1, 2, "model", {}, made).lam == R(1, 10)   # its binary value had been kept
     with pytest.raises(ValueError, match="λ must be a finite number, got nan"):   # sympy.Rational(nan) had read 0
         LearningCoefficient(float("nan"), 1, 2, "model", {}, made)
+
+
+def test_with_constant_is_a_flag():
+    with pytest.raises(ValueError, match="^with_constant must be True or False, got 'no'$"):   # had read as true
+        transitions(dln_phases([6, 3, 6], ["1", "0.3"]), with_constant="no")

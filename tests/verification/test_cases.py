@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import sympy
 import torch
@@ -15,7 +16,7 @@ from sltlab.verification.suite.cases import (CASES, EXACT_TOLERANCE, FAMILIES, C
 from sltlab.verification.suite.report import write_report
 from sltlab.verification.suite.runner import run_suite
 from sltlab.verification.suite.table import failure_reason
-from sltlab.verification.suite import multiplicity_shortfall, outside_band
+from sltlab.verification.suite import dln_problem, multiplicity_shortfall, outside_band
 from sltlab.verification.suite.gates import band_floor
 from sltlab.verification.suite.problems import normal_crossing_problem
 from sltlab.verification.suite import false_failure_rate, gates
@@ -217,3 +218,14 @@ def test_no_two_potential_cases_sample_the_same_function():
     for i, first in enumerate(expressions):
         for second in expressions[i + 1:]:
             assert sympy.simplify(first - second) != 0, (first, second)
+
+
+@pytest.mark.parametrize("settings, said", [
+    (dict(n=1e6 + 0.5, seed=0), "n must be a whole number from 1, got 1000000.5"),   # had become the problem's n
+    (dict(n=100, seed=1.5), "seed must be a whole number from 0 to 2\\*\\*63 − 1, got 1.5"),   # had failed in torch
+    (dict(n=100, seed=0, per_sample="no"), "per_sample must be True or False, got 'no'"),   # had read as True
+])
+def test_a_deep_linear_problem_takes_whole_numbers_and_a_flag(settings, said):
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        dln_problem([2, 2, 2], 1, **settings)
+    assert dln_problem([2, 2, 2], 1, n=np.int64(100), seed=np.int64(3)).n == 100   # NumPy integers are whole

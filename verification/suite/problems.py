@@ -5,6 +5,8 @@ network as a data model). Each family's sampler defaults are in :mod:`sltlab.ver
 
 from __future__ import annotations
 
+import math
+import operator
 from typing import Any, NamedTuple, Sequence
 
 import sympy
@@ -34,6 +36,16 @@ class Problem(NamedTuple):
     expression: sympy.Expr | None = None   # the potential, for the finite-n truth
 
 
+def _whole(name: str, value: Any, least: int, most: float) -> int:
+    """``value`` as a Python int in [least, most] (NumPy integers too), or a one-line ValueError: a
+    float n had become the problem's n, and a float seed had failed inside torch."""
+    whole = None if isinstance(value, bool) or not hasattr(value, "__index__") else operator.index(value)
+    if whole is None or not least <= whole <= most:
+        raise ValueError(f"{name} must be a whole number from {least}" + ("" if most == math.inf else " to 2**63 − 1")
+                         + f", got {value!r}")
+    return int(whole)
+
+
 def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
                 singular_values: Sequence[float] | None = None, per_sample: bool = False) -> Problem:
     """Teacher of the given rank, Gaussian data, and a balanced (deepest) true parameter.
@@ -45,6 +57,10 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     singular fluctuation, which needs every sample's likelihood.
     """
     exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
+    n, seed = (_whole(name, value, least, most) for name, value, least, most in
+               (("n", n, 1, math.inf), ("seed", seed, 0, 2 ** 63 - 1)))
+    if not isinstance(per_sample, bool):
+        raise ValueError(f"per_sample must be True or False, got {per_sample!r}")
     generator = torch.Generator().manual_seed(seed)
     network = DeepLinearNetwork(widths)
     target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
