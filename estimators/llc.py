@@ -150,11 +150,12 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     alive[list(reasons)] = False
     if moved is not None and alive.any() and not moved[alive].any():   # no estimate: not a draw away from w*
         for chain in np.flatnonzero(alive):   # accepted moves that left w* unchanged are below its rounding
-            accepted = None if acceptance is None else acceptance[chain] * gaps.shape[1]   # moves expected accepted
-            reasons[int(chain)] = "never left w*" + (
-                ": its steps are below the rounding of w*" if accepted is None or accepted >= 1 else
-                ": every move it proposed was rejected" + (f" (mean acceptance {acceptance[chain]:.1g})" if accepted
-                                                           else ""))
+            expected = None if acceptance is None else acceptance[chain] * gaps.shape[1]   # moves accepted, expected
+            why = "its steps are below the rounding of w*"
+            if expected is not None and expected < 1:
+                why = "every move it proposed was rejected"
+                why += f" (mean acceptance {acceptance[chain]:.1g})" if expected else ""
+            reasons[int(chain)] = f"never left w*: {why}"
         alive[:] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
     dropped, reasons = sorted(reasons), dict(sorted(reasons.items()))

@@ -221,8 +221,9 @@ def test_no_two_potential_cases_sample_the_same_function():
 
 
 @pytest.mark.parametrize("settings, said", [
-    (dict(n=1e6 + 0.5, seed=0), "n must be a whole number from 1, got 1000000.5"),   # had become the problem's n
-    (dict(n=100, seed=1.5), "seed must be a whole number from 0 to 2\\*\\*63 − 1, got 1.5"),   # had failed in torch
+    (dict(n=1e6 + 0.5, seed=0), "n must be a whole number of at least 1, got 1000000.5"),   # had become the n
+    (dict(n=100, seed=1.5), "seed must be a whole number of at least 0, got 1.5"),   # had failed in torch
+    (dict(n=100, seed=2 ** 70), "seed must be at most 2\\*\\*63 − 1, got 1180591620717411303424"),
     (dict(n=100, seed=0, per_sample="no"), "per_sample must be True or False, got 'no'"),   # had read as True
 ])
 def test_a_deep_linear_problem_takes_whole_numbers_and_a_flag(settings, said):

@@ -199,23 +199,24 @@ def _setups(args):
                   [(s.widths, s.singular_values) for s in BAYES_SETUPS["dln"]])
         base = BAYES_SETUPS["dln"][0]
         setups = [replace(base, widths=tuple(w), singular_values=tuple(str(v) for v in s), **given) for w, s in chosen]
-    from sltlab.verification.dynamics.bayes_problems import build_problem
-
     for setup in setups:
-        build_problem(setup)   # validates, and refuses a range of n with no predicted transition, before any folder
+        setup.validate()
     return setups
 
 
 def _study(args) -> Result:
     use_threads(args.threads)
     setups = _setups(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    progress = not args.json and sys.stderr.isatty()
     from sltlab.verification.dynamics.bayes import bayes_study
     from sltlab.verification.dynamics.bayes_figures import plot_bayes
+    from sltlab.verification.dynamics.bayes_problems import build_problem
 
+    problems = [build_problem(setup) for setup in setups]   # refuses a range with no predicted transition
+    args.out.mkdir(parents=True, exist_ok=True)                # and only then makes the folder
+    progress = not args.json and sys.stderr.isatty()
     clock = time.perf_counter()
-    studies = [bayes_study(setup, cache=args.out / "cache", progress=progress) for setup in setups]
+    studies = [bayes_study(setup, cache=args.out / "cache", progress=progress, problem=problem)
+               for setup, problem in zip(setups, problems)]
     seconds = time.perf_counter() - clock
     name = f"bayes-{args.model}"
     figure = plot_bayes(studies, args.out / f"{name}.png")

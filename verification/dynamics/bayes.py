@@ -58,15 +58,16 @@ TMS_LLC_N = 10 ** 7
 
 
 def bayes_study(setup: BayesSetup, *, llc: LLCConfig = TMS_LLC, cache: Path | None = None,
-                progress: bool = False) -> dict[str, Any]:
+                progress: bool = False, problem: Problem | None = None) -> dict[str, Any]:
     """Run one study, or load its measurements from ``cache`` (keyed by the settings and the
     classifiers' thresholds), and judge them; a JSON-ready result. The cache holds what was
     sampled (every draw's labels, the sampler's statistics, each k-gon's λ̂), never a verdict:
     the theory, the occupancy, the crossovers and the targets are formed afresh on every load,
-    so a changed prediction or gate never reads a stale one."""
+    so a changed prediction or gate never reads a stale one. ``problem``: ``setup``'s, where already
+    built (:func:`~sltlab.verification.dynamics.bayes_problems.build_problem`)."""
     setup.validate()
     llc.validate()
-    problem = build_problem(setup)
+    problem = build_problem(setup) if problem is None else problem
     key = {"setup": asdict(setup), "llc": asdict(llc) if setup.model == "tms" else None,
            "classifiers": {"alive": ALIVE, "nearest": NEAREST}}
     sampled: dict[str, Any] = {}

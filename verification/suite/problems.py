@@ -5,8 +5,6 @@ network as a data model). Each family's sampler defaults are in :mod:`sltlab.ver
 
 from __future__ import annotations
 
-import math
-import operator
 from typing import Any, NamedTuple, Sequence
 
 import sympy
@@ -15,6 +13,7 @@ import torch
 from sltlab import theory
 from sltlab.models.deep_linear import (DeepLinearNetwork, balanced_factorization, regression_data,
                                        sufficient_statistics, teacher_matrix)
+from sltlab.models.counts import whole
 from sltlab.models.deep_linear_losses import FullDataLoss
 from sltlab.models.potential import Potential
 from sltlab.models.restricted import LayerRestrictedLoss
@@ -23,6 +22,7 @@ from sltlab.theory import LearningCoefficient
 
 
 MAX_ROWS = 100_000   # dln_problem draws the data's sufficient statistics directly above this many rows
+MAX_SEED = 2 ** 63 - 1   # the largest seed torch.Generator.manual_seed takes
 
 
 class Problem(NamedTuple):
@@ -36,16 +36,6 @@ class Problem(NamedTuple):
     expression: sympy.Expr | None = None   # the potential, for the finite-n truth
 
 
-def _whole(name: str, value: Any, least: int, most: float) -> int:
-    """``value`` as a Python int in [least, most] (NumPy integers too), or a one-line ValueError: a
-    float n had become the problem's n, and a float seed had failed inside torch."""
-    whole = None if isinstance(value, bool) or not hasattr(value, "__index__") else operator.index(value)
-    if whole is None or not least <= whole <= most:
-        raise ValueError(f"{name} must be a whole number from {least}" + ("" if most == math.inf else " to 2**63 − 1")
-                         + f", got {value!r}")
-    return int(whole)
-
-
 def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
                 singular_values: Sequence[float] | None = None, per_sample: bool = False) -> Problem:
     """Teacher of the given rank, Gaussian data, and a balanced (deepest) true parameter.
@@ -57,8 +47,9 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     singular fluctuation, which needs every sample's likelihood.
     """
     exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
-    n, seed = (_whole(name, value, least, most) for name, value, least, most in
-               (("n", n, 1, math.inf), ("seed", seed, 0, 2 ** 63 - 1)))
+    n, seed = whole("n", n, 1), whole("seed", seed, 0)   # a float n had become the problem's n
+    if seed > MAX_SEED:   # torch's generator takes at most 64 bits, and a float seed had failed inside it
+        raise ValueError(f"seed must be at most 2**63 − 1, got {seed}")
     if not isinstance(per_sample, bool):
         raise ValueError(f"per_sample must be True or False, got {per_sample!r}")
     generator = torch.Generator().manual_seed(seed)
