@@ -55,6 +55,7 @@ class Adaptation(NamedTuple):
     achieved_acceptance: float   # mean over the last half of the steps at the target nβ
     warmup_steps: int
     final_state: MALAState       # where the warm-up's chains ended, at the target nβ
+    cooled: np.ndarray | None = None   # [C] bool: the chains cooled from nβ/anneal, where only some were
 
 
 class DualAveraging:
@@ -160,7 +161,8 @@ def adapt_step_size(posterior: LocalPosterior, batches: Batches, *, target_accep
                                                         generator=generator, anneal=anneal, cooled_share=cooled_share,
                                                         target_acceptance=target_acceptance, initial_step=initial_step,
                                                         progress=progress)
-    return Adaptation(float(steps[0]), target_acceptance, float(achieved[0]), warmup_steps, trace.final_state)
+    return Adaptation(float(steps[0]), target_acceptance, float(achieved[0]), warmup_steps, trace.final_state,
+                      trace.cooled)
 
 
 def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, chains: int, warmup_steps: int,
@@ -217,7 +219,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
         bar.close()
     achieved = torch.stack(rates[len(rates) // 2:]).mean(0)
     trace = Trace({}, np.zeros(len(position), dtype=bool), np.full(len(position), -1), None, warmup_steps,
-                  time.perf_counter() - started, state)
+                  time.perf_counter() - started, state, None if cooled is None else cooled.cpu().numpy())
     return averaging.averaged_step_size / (target + shift), achieved, trace
 
 
@@ -254,5 +256,5 @@ def mala_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches,
                  "the run continues from where the warm-up ended")
     chains = config.chains
     trace = Trace({}, np.zeros(chains, dtype=bool), np.full(chains, -1), None, warmup.warmup_steps,
-                  time.perf_counter() - started, warmup.final_state)
+                  time.perf_counter() - started, warmup.final_state, warmup.cooled)
     return trace, replace(config, step_size=warmup.step_size), rule

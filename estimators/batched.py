@@ -266,7 +266,8 @@ def chains_of(trace: Trace, rows: slice, share: int) -> Trace:
                           diverged=trace.diverged[rows], divergence_step=trace.divergence_step[rows],
                           functional_variance=None if trace.functional_variance is None
                           else trace.functional_variance[rows],
-                          seconds=trace.seconds / share, final_state=_state_rows(trace.final_state, rows))
+                          seconds=trace.seconds / share, final_state=_state_rows(trace.final_state, rows),
+                          cooled=None if trace.cooled is None else trace.cooled[rows])
 
 
 def _stacked_states(states: Sequence[Any]) -> Any:

@@ -11,6 +11,7 @@ from sltlab.estimators.llc import LLCEstimate
 RHAT_MAX = 1.05   # the mixing gate (Vehtari et al. 2021 advise 1.01 for final inference)
 ESS_MIN = 200     # ESS (:func:`~sltlab.estimators.llc.llc_from_gaps`): the MCSE is then known to within about 5 %
 DRIFT_MAX = 4.0   # |z| of the drift between the first and last quarter of the draws (6e-5 by chance)
+SIDES_MAX = 4.0   # |z| between the chains cooled from a hotter start and those from w* (the same odds)
 
 
 # What to do when the chains fail the gate, by sampler: the Metropolis-adjusted samplers are exact at
@@ -36,7 +37,9 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
     """What is wrong with the mixing of the kept chains, against the gate R-hat ≤ ``RHAT_MAX``
     and ESS ≥ ``ESS_MIN`` as :func:`~sltlab.estimators.llc.llc_from_gaps` reads them (Vehtari et al.
     2021, §4), a drift of at most ``DRIFT_MAX`` standard errors
-    (:func:`~sltlab.estimators.llc.drift_z`) and λ̂ more than two standard errors from zero, or None
+    (:func:`~sltlab.estimators.llc.drift_z`), the two sides of a start that cooled only some chains
+    within ``SIDES_MAX`` standard errors of each other (:func:`~sltlab.estimators.llc.sides_z`)
+    and λ̂ more than two standard errors from zero, or None
     when it passes or there is no estimate (every chain dropped, said elsewhere).
     The last because λ is a positive rational number (Watanabe 2009: −λ is the largest pole of
     the zeta function ∫K(w)^z φ(w) dw, whose poles are negative rationals), and the finite-n LLC
@@ -54,6 +57,12 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
         failures.append(f"λ̂ of the last quarter of the draws differs from that of the first by {estimate.drift:+.1f} "
                         f"standard errors (|z| > {DRIFT_MAX:g}): the chains are still drifting, together, which "
                         f"R-hat does not see ({direction})")
+    if estimate.sides is not None and not abs(estimate.sides) <= SIDES_MAX:
+        lagging = ("those from w* are still rising to it, so λ̂ is likely low" if estimate.sides > 0
+                   else "the cooled ones read lower, so λ̂ lies between two sides that have not met")
+        failures.append(f"the chains cooled from a hotter start and those started at w* read λ̂ {estimate.sides:+.1f} "
+                        f"standard errors apart (|z| > {SIDES_MAX:g}): they have not yet forgotten where they "
+                        f"started, which R-hat, weighing every chain against every other, does not see ({lagging})")
     if estimate.rhat is None:
         failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
     elif not estimate.rhat <= RHAT_MAX:
@@ -82,16 +91,19 @@ def readings_pass(rhat: float | None, ess: float | None, dropped_chains, drift: 
 
 
 def gate_reading(estimate: LLCEstimate) -> str:
-    """What the mixing gate read, in words: R-hat, ESS and drift."""
+    """What the mixing gate read, in words: R-hat, ESS, drift and, where only some chains cooled,
+    the two sides' gap."""
     rhat = "—" if estimate.rhat is None else f"{estimate.rhat:.3f}"
     ess = "—" if estimate.ess is None else f"{estimate.ess:.0f}"
     drift = "—" if estimate.drift is None else f"{estimate.drift:+.1f} SE"
-    return f"R-hat {rhat}, ESS {ess}, drift {drift}"
+    sides = "" if estimate.sides is None else f", sides {estimate.sides:+.1f} SE"
+    return f"R-hat {rhat}, ESS {ess}, drift {drift}{sides}"
 
 
 def unmixed(estimate) -> bool:
-    """Whether an estimate's (or a result's) chains fail the gate on R-hat or ESS, the readings
-    that more draws of the same chains mend (no reading: every chain dropped, which more draws
-    cannot mend, is not counted)."""
+    """Whether an estimate's (or a result's) chains fail the gate on R-hat, ESS or the two sides of
+    their start, the readings that more draws of the same chains mend (no reading: every chain
+    dropped, which more draws cannot mend, is not counted)."""
+    sides = getattr(estimate, "estimate", estimate).sides
     return (estimate.rhat is not None and estimate.ess is not None
-            and (estimate.rhat > RHAT_MAX or estimate.ess < ESS_MIN))
+            and (estimate.rhat > RHAT_MAX or estimate.ess < ESS_MIN or not (sides is None or abs(sides) <= SIDES_MAX)))

@@ -19,11 +19,12 @@ Two remedies, applied in this order when ``LLCConfig`` asks for them:
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.llc import llc_from_trace
-from sltlab.estimators.gate import ESS_MIN, RHAT_MAX, gate_reading, mixing_concern, unmixed
+from sltlab.estimators.gate import ESS_MIN, RHAT_MAX, SIDES_MAX, gate_reading, mixing_concern, unmixed
 from sltlab.estimators.sampling import Trace, after_warm_up, joined
 
 
@@ -50,10 +51,11 @@ def rerun_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig
 
 
 def extend_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfig) -> tuple[Trace, str | None]:
-    """While the kept chains fail the gate on R-hat or ESS (:func:`~sltlab.estimators.gate.unmixed`),
-    at most ``config.extend_unmixed`` times: go on from where they ended for as many draws as the
-    trace holds, the draws of both runs kept (:func:`~sltlab.estimators.sampling.joined`), but only
-    while the rounds left could bring them through (:func:`could_pass`). A drift or an estimate
+    """While the kept chains fail the gate on R-hat, ESS or the sides of their start
+    (:func:`~sltlab.estimators.gate.unmixed`), at most ``config.extend_unmixed`` times: go on from
+    where they ended for as many draws as the trace holds, the draws of both runs kept
+    (:func:`~sltlab.estimators.sampling.joined`), but only while the rounds left could bring them
+    through (:func:`could_pass`). A drift or an estimate
     within two standard errors of zero alone does not send the chains on: keeping the draws of
     chains still on their way would keep their bias (``reruns`` discards them). The note returned
     says at which lengths the gate failed, what it read, and why the chains stopped short of the
@@ -87,5 +89,9 @@ def could_pass(estimate, growth: int) -> bool:
     gate: ESS grows at most in proportion to the run's length, and for chains that have reached
     their typical set R-hat − 1 falls in proportion to it (split R-hat as Vehtari et al. 2021, §4.1,
     define it compares the variance of the chains' means, which falls like 1/length, with the
-    variance within them). An assumption, not a bound: chains at different levels do not follow it."""
-    return estimate.ess * growth >= ESS_MIN and 1 + (estimate.rhat - 1) / growth <= RHAT_MAX
+    variance within them). Two sides of a start not yet forgotten (:func:`~sltlab.estimators.llc.sides_z`)
+    differ by a transient whose sum over the draws stays, so their gap falls like 1/length and its
+    standard error like 1/√length: z like 1/√growth. An assumption, not a bound: chains at different
+    levels do not follow it."""
+    sides_pass = estimate.sides is None or abs(estimate.sides) / math.sqrt(growth) <= SIDES_MAX
+    return estimate.ess * growth >= ESS_MIN and 1 + (estimate.rhat - 1) / growth <= RHAT_MAX and sides_pass

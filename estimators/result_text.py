@@ -11,7 +11,8 @@ def result_summary(result) -> dict[str, Any]:
     """λ̂ ± SE, its diagnostics, where w* is and the settings that decide the number."""
     config, centre = result.config, result.localization
     return {"llc": result.mean, "standard_error": result.standard_error, "rhat": result.rhat, "ess": result.ess,
-            "drift_z": result.estimate.drift, "chains": config.chains, "diverged": list(result.diverged),
+            "drift_z": result.estimate.drift, "sides_z": result.estimate.sides, "chains": config.chains,
+            "diverged": list(result.diverged),
             "acceptance": result.acceptance,
             "nbeta": config.nbeta, "n": result.n, "sampler": config.sampler, "draws": config.draws,
             "burnin": config.burnin, "thin": config.thin, "step_size": config.step_size,
@@ -43,8 +44,8 @@ def result_text(result) -> str:
     centre = facts["centre"]
     lines = [head,
              f"  R-hat {shown(facts['rhat'])}   ESS {shown(facts['ess'], 5)}   drift {_drift(facts['drift_z'])}"
-             f"   chains {facts['chains']} "
-             f"(dropped: {diverged}){accepted}",
+             + ("" if facts["sides_z"] is None else f"   cooled − from w* {_drift(facts['sides_z'])}")
+             + f"   chains {facts['chains']} (dropped: {diverged}){accepted}",
              f"  {facts['sampler']}, {facts['draws']:,} draws (burn-in {facts['burnin']:,}, thin {facts['thin']}), "
              f"step {facts['step_size']:.3g} ({facts['step_size_rule']}), γ = {facts['localization']:g}"
              f"{_elasticity(facts['gamma_elasticity'])}, {batch}",

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from sltlab.estimators.cooled_share import cooling_not_applied
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.result import LLCResult
-from sltlab.estimators.gate import unmixed
+from sltlab.estimators.gate import gate_reading, unmixed
 from sltlab.estimators.notices import caller_stacklevel
 
 # go_on(indices, their results so far, draws): those groups' results after ``draws`` more draws
@@ -49,8 +49,8 @@ def sample_on_unmixed(first_run: Callable[[], list[LLCResult]], go_on: GoOn, rou
             seen += longer
             for index, result in zip(failing, longer):
                 before = results[index]
-                note = (f"its chains failed the mixing gate at {draws} draws (R-hat {before.rhat:.3f}, ESS "
-                        f"{before.ess:.0f}) and went on to {result.config.draws}")
+                note = (f"its chains failed the mixing gate at {draws} draws ({gate_reading(before.estimate)}) and "
+                        f"went on to {result.config.draws}")
                 results[index] = replace(result, notes=before.notes + (note,))
     own = {message for result in seen for message in result.warnings}
     category = {str(caught_warning.message): caught_warning.category for caught_warning in caught}

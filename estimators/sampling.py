@@ -107,6 +107,7 @@ class Trace(NamedTuple):
     steps: int
     seconds: float
     final_state: Any = None            # the sampler state after the last step
+    cooled: np.ndarray | None = None   # [C] bool: the chains MALA's warm-up cooled from nβ/anneal, where only some did
 
 
 def run_chains(sampler: Sampler, posterior: LocalPosterior, batches: Batches, *, chains: int,
@@ -237,11 +238,13 @@ def prior_reach(localization: float, dim: int, tail: float = 1e-12) -> float:
 
 def after_warm_up(warmup: Trace, trace: Trace) -> Trace:
     """``trace`` of a run that continued from the end of ``warmup``: chains that diverged while
-    warming up stay diverged, and steps, divergence steps and seconds count both phases."""
+    warming up stay diverged, steps, divergence steps and seconds count both phases, and the
+    chains the warm-up cooled stay named."""
     divergence_step = np.where(warmup.diverged, warmup.divergence_step,
                                trace.divergence_step + warmup.steps * (trace.divergence_step >= 0))
     return trace._replace(diverged=trace.diverged | warmup.diverged, steps=warmup.steps + trace.steps,
-                          divergence_step=divergence_step, seconds=warmup.seconds + trace.seconds)
+                          divergence_step=divergence_step, seconds=warmup.seconds + trace.seconds,
+                          cooled=warmup.cooled if trace.cooled is None else trace.cooled)
 
 
 def joined(first: Trace, then: Trace) -> Trace:

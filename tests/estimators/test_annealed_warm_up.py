@@ -93,6 +93,9 @@ def test_mala_runs_on_from_its_warm_up_and_counts_its_steps():
         halved = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
                                         LLCConfig(**{**vars(config), "cooled_share": 0.5}), n=problem.n)
     assert "to nβ in 10 stages for 2 of the 4 chains" in halved.step_size_rule
+    assert result.estimate.sides is None and result.summary()["sides_z"] is None   # every chain cooled: one side
+    assert halved.trace.cooled.tolist() == [True, True, False, False]
+    assert halved.summary()["sides_z"] == halved.estimate.sides and np.isfinite(halved.estimate.sides)
     sides = sides_of_the_start(halved.config, halved.per_chain)   # 100 draws fail the gate, which names the sides
     assert sides.startswith(". The 2 chains cooled from nβ/100 read λ̂ = ")
     assert [str(w.message) for w in caught if w.category is MixingWarning] == [halved.warnings[-1]]

@@ -66,15 +66,18 @@ def test_chains_go_on_only_while_the_rounds_left_could_bring_them_through(monkey
                          "(extend_unmixed): 2 times the draws would not be expected to pass it")
 
 
-@pytest.mark.parametrize("rhat, ess, growth, passes", [
-    (1.2, 50, 4, True),      # both on the line: 1 + 0.2/4 = 1.05 and 4·50 = 200
-    (1.21, 50, 4, False),    # R-hat − 1 would still be above 0.05
-    (1.2, 49, 4, False),     # ESS would still be under 200
-    (1.1, 100, 2, True),
-    (1.1, 100, 1, False),
+@pytest.mark.parametrize("rhat, ess, sides, growth, passes", [
+    (1.2, 50, None, 4, True),      # both on the line: 1 + 0.2/4 = 1.05 and 4·50 = 200
+    (1.21, 50, None, 4, False),    # R-hat − 1 would still be above 0.05
+    (1.2, 49, None, 4, False),     # ESS would still be under 200
+    (1.1, 100, None, 2, True),
+    (1.1, 100, None, 1, False),
+    (1.0, 500, 8.0, 4, True),      # the sides' z falls like 1/√growth: 8/2 = 4, on the line
+    (1.0, 500, -8.1, 4, False),
+    (1.0, 500, 5.7, 2, False),     # 5.7/√2 = 4.03
 ])
-def test_the_forecast_of_going_on(rhat, ess, growth, passes):
-    assert going_on.could_pass(SimpleNamespace(rhat=rhat, ess=ess), growth) is passes
+def test_the_forecast_of_going_on(rhat, ess, sides, growth, passes):
+    assert going_on.could_pass(SimpleNamespace(rhat=rhat, ess=ess, sides=sides), growth) is passes
 
 
 def test_a_run_that_fails_the_gate_is_repeated_and_says_so():

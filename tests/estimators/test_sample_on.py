@@ -45,7 +45,7 @@ def test_going_on_is_one_longer_run_on_the_same_numbers():
         np.testing.assert_array_equal(went_on.trace.fields[name], values)
     assert went_on.mean == longer.mean and went_on.rhat == longer.rhat
     assert went_on.notes[-1] == (f"its chains failed the mixing gate at 100 draws (R-hat {short.rhat:.3f}, ESS "
-                                 f"{short.ess:.0f}) and went on to 200")
+                                 f"{short.ess:.0f}, drift {short.estimate.drift:+.1f} SE) and went on to 200")
 
 
 def test_problems_whose_step_a_warm_up_chose_go_on_at_that_step_as_one_longer_run():

@@ -149,7 +149,8 @@ def judged_against(result, truth: float, truth_se: float, lam: float, warned: li
     whether it misses, |λ̂ − t| > 3·√(SE² + SE_t²) + ``BIAS_BUDGET``·|t|."""
     passes = result.mean is not None and mixing_concern(result.estimate) is None
     row = {"lambda": lam, "llc": result.mean, "se": result.standard_error, "rhat": result.rhat,
-           "ess": result.ess, "truth": truth, "truth_se": truth_se, "passes_gate": passes,
+           "ess": result.ess, "drift": result.estimate.drift, "sides": result.estimate.sides,
+           "draws": result.config.draws, "truth": truth, "truth_se": truth_se, "passes_gate": passes,
            "warned": warned, "seconds": seconds, "sampler": result.config.sampler}
     if result.mean is None or result.standard_error is None:
         return {**row, "error": None, "z": None, "misses": True}
