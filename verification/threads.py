@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -38,14 +39,25 @@ def threads_option() -> tuple[str, dict]:
 
 
 def use_threads(threads: int) -> int:
-    """Set torch's CPU thread count to ``threads`` (at least 1) and return it."""
+    """Set torch's CPU thread count to ``threads`` (at least 1, at most the cores this process may
+    run on: threads beyond them wait on each other, as above) and return it."""
     if threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
+    cores = usable_cores()
+    if threads > cores:
+        raise ValueError(f"--threads {threads} exceeds the {cores} core(s) this process may run on: threads beyond "
+                         "the cores wait on each other (give at most the core count)")
     import torch
 
     torch.set_num_threads(threads)
     keep_freed_memory()
     return threads
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else the count)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ import torch
 
 from sltlab.verification.cli import build_parser, main
 from sltlab.verification.cli.bench import missed
-from sltlab.verification.threads import DEFAULT_THREADS, keep_freed_memory, threads_set_to, use_threads
+from sltlab.verification.threads import DEFAULT_THREADS, keep_freed_memory, threads_set_to, usable_cores, use_threads
 
 COMMANDS = (["verify"], ["estimate", "dln", "--widths", "2", "2", "--rank", "1"], ["estimate", "poly", "w1**2"],
             ["bench"], ["dynamics", "saddle", "--out", "x"], ["dynamics", "grokking", "--out", "x"],
@@ -51,9 +51,10 @@ def test_bench_sets_and_states_its_thread_count(capsys, two_threads):
     assert code == int(missed(result))
     assert result["torch_threads"] == 1 and result["freed_memory_kept"] is glibc
     assert torch.get_num_threads() == 2   # the caller's count, given back
-    assert main(["bench", "--repeats", "1", "--only", "theory", "--threads", "3"]) in (0, 1)
+    threads = min(2, usable_cores())
+    assert main(["bench", "--repeats", "1", "--only", "theory", "--threads", str(threads)]) in (0, 1)
     out = capsys.readouterr().out
-    assert "torch threads: 3" in out and torch.get_num_threads() == 2
+    assert f"torch threads: {threads}" in out and torch.get_num_threads() == 2
     assert f"freed memory kept for reuse: {'yes' if glibc else 'no (not glibc)'}" in out
 
 
@@ -61,10 +62,16 @@ def test_estimate_states_its_thread_count(capsys, two_threads):
     assert main(["estimate", "poly", "w1**2", "--chains", "2", "--draws", "100", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["torch_threads"] == 1
     assert torch.get_num_threads() == 2   # the caller's count, given back
-    assert main(["estimate", "poly", "w1**2", "--chains", "2", "--draws", "100", "--threads", "2"]) == 0
-    assert "2 torch thread(s)" in capsys.readouterr().out
+    threads = min(2, usable_cores())
+    assert main(["estimate", "poly", "w1**2", "--chains", "2", "--draws", "100", "--threads", str(threads)]) == 0
+    assert f"{threads} torch thread(s)" in capsys.readouterr().out
 
 
 def test_bad_thread_counts_are_refused_in_one_line(capsys):
     assert main(["verify", "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+    beyond = usable_cores() + 1
+    assert main(["estimate", "poly", "w1**2", "--threads", str(beyond)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--threads {beyond} exceeds the {beyond - 1} core(s) this process "
+                                                    "may run on: threads beyond the cores wait on each other (give at "
+                                                    "most the core count)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
@@ -40,6 +41,16 @@ def seed(text: str) -> int:
     if not 0 <= value < 2 ** 32:
         raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to 2**32 − 1, got {text}")
     return value
+
+
+def number(text: str) -> float:
+    """A real number as the command line takes it (argparse's ``type``): a decimal (``0.4``,
+    ``1e-3``) or a fraction (``2/5``), as ``theory`` commands take their exact values."""
+    try:
+        return float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (a decimal such as 0.4, or a fraction "
+                                         "such as 2/5)") from None
 
 
 def folder(text: str) -> Path:

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 from sltlab.verification.cli.bayes import add_bayes_study_command
-from sltlab.verification.cli.command import Result, folder, seed, subcommand
+from sltlab.verification.cli.command import Result, folder, number, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _COMMON = (
@@ -40,7 +40,7 @@ def add_dynamics_commands(commands) -> None:
                ("--learning-rate", dict(type=float, dest="learning_rate",
                                         help="step size of gradient descent (default: half the stability limit at "
                                              "the strongest mode, at most 0.01)")),
-               ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
+               ("--singular-values", dict(type=number, nargs="+", dest="singular_values", metavar="S",
                                           help="the teacher's singular values (default 10 5 2.5 1.25, cut to as many "
                                                "as the narrowest layer carries)")),
                ("--rank-tolerance", dict(type=float, dest="rank_tolerance",

@@ -9,7 +9,7 @@ from dataclasses import fields, replace
 from sltlab import theory
 from sltlab.estimators.config import (FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, MAX_METRIC_PARAMETERS,
                                      METRICS, SAMPLER_NAMES, LLCConfig)
-from sltlab.verification.cli.command import PROG, Result, seed, shell_word, subcommand
+from sltlab.verification.cli.command import PROG, Result, number, seed, shell_word, subcommand
 from sltlab.verification.cli.own_model import add_module_command
 from sltlab.verification.defaults import DLN_DEFAULTS, DLN_ESTIMATE_DEFAULTS, POTENTIAL_DEFAULTS, ModelDefaults
 from sltlab.verification.threads import threads_option, use_threads
@@ -118,7 +118,7 @@ def add_estimate_commands(commands) -> None:
                ("--widths", dict(type=int, nargs="+", required=True, metavar="H",
                                  help="widths [input, hidden..., output]")),
                ("--rank", dict(type=int, required=True, help="rank r of the teacher")),
-               ("--singular-values", dict(type=float, nargs="+", dest="singular_values", metavar="S",
+               ("--singular-values", dict(type=number, nargs="+", dest="singular_values", metavar="S",
                                           help="the teacher's r singular values (default: all 1)")),
                ("--sizes", dict(type=int, nargs="+", metavar="N",
                                 help="estimate at each of several sample sizes (each its own data, the same teacher "

@@ -1,0 +1,20 @@
+"""Real numbers on the command line: decimals and fractions alike, anything else refused in one line."""
+
+import pytest
+
+from sltlab.verification.cli import build_parser, main
+
+
+@pytest.mark.parametrize("command", [["estimate", "dln", "--widths", "2", "3", "2", "--rank", "2"],
+                                     ["dynamics", "saddle", "--out", "unused"]])
+def test_singular_values_take_fractions_as_the_theory_commands_do(command):
+    args = build_parser().parse_args([*command, "--singular-values", "2/5", "1e-1", " 3 "])
+    assert args.singular_values == [0.4, 0.1, 3.0]
+
+
+@pytest.mark.parametrize("value", ["1/0", "1e400", "nan", "inf", "two"])
+def test_a_singular_value_that_is_no_finite_number_is_refused_in_one_line(value, capsys):
+    assert main(["estimate", "dln", "--widths", "2", "2", "--rank", "1", "--singular-values", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"sltlab: error: argument --singular-values: {value!r} is not a finite number (a decimal such as "
+                   "0.4, or a fraction such as 2/5)")
