@@ -140,10 +140,11 @@ def test_checkpoints_along_training_give_the_curve_its_stages_and_a_figure(files
     assert result["unmixed_checkpoints"] == expected.mixed.count(False) and result["stages_not_read"] is None
     assert all(stage["direction"] in ("rise", "fall") for stage in result["stages"])
     assert json.loads((out / "llc_along.json").read_text()) == result and (out / "llc_along.png").stat().st_size > 0
-    code, result, _ = _run(capsys, "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"),
-                           "--checkpoint", *paths[:3], "--steps", "1", "2", "3", *SHORT)
-    assert code == 0 and [row["step"] for row in result["checkpoints"]] == [1, 2, 3]
-    assert result["stages"] == [] and result["stages_not_read"] == "not read: fewer than 5 checkpoints"
+    code, again, _ = _run(capsys, "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"),
+                          "--checkpoint", *paths[:3], "--steps", "1", "2", "3", "--out", str(out), *SHORT)
+    assert (result["replaced_earlier"], again["replaced_earlier"]) == (False, True)   # the second run said so
+    assert code == 0 and [row["step"] for row in again["checkpoints"]] == [1, 2, 3]
+    assert again["stages"] == [] and again["stages_not_read"] == "not read: fewer than 5 checkpoints"
     # several restrictions: a curve each, as the Python call gives them
     code, result, _ = _run(capsys, "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"),
                            "--checkpoint", *paths[:2], "--restrict-to", "0.*", "--restrict-to", "2.*", *SHORT)

@@ -136,6 +136,7 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
         raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
     calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
     out = args.out
+    earlier = out is not None and any((out / name).exists() for name in ("llc_along.json", "llc_along.png"))
     if out is not None:   # before sampling, so that a folder that cannot be written fails at once
         out.mkdir(parents=True, exist_ok=True)
     answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
@@ -151,8 +152,10 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
 
         payload["figure"] = str(plot_llc_along(curves, out / "llc_along.png",
                                                title=f"{args.model}, {len(steps)} checkpoints"))
+        payload["replaced_earlier"] = earlier
         (out / "llc_along.json").write_text(json.dumps(payload, indent=1, allow_nan=False))
-        lines.append(f"figure and numbers: {payload['figure']}, {out / 'llc_along.json'}")
+        lines.append(f"figure and numbers: {payload['figure']}, {out / 'llc_along.json'}"
+                     + (" (replacing the curve an earlier run had written there)" if earlier else ""))
     failed = any(row["llc"] is None for curve in curves for row in curve["checkpoints"])
     return Result(payload, "\n".join(lines), exit_code=int(failed))
 
