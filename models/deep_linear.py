@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sltlab.models.counts import whole
+from sltlab.models.counts import finite, finite_matrix, whole
 
 
 # From this many numbers in the flat gradient [C, d] on, the layers' products are written into
@@ -66,6 +66,14 @@ class DeepLinearNetwork:
         return [block.reshape(*position.shape[:-1], out, inp)
                 for block, (out, inp) in zip(position.split_with_sizes(sizes, -1), self.shapes)]
 
+    def _check_rows(self, x: Tensor | None, y: Tensor | None = None) -> None:
+        """Unless x is [·, b, H_in] and y [·, b, H_out] (None: unchecked), a one-line ValueError; no sync."""
+        for rows, name, kind, width in ((x, "x", "input", self.widths[0]), (y, "y", "output", self.widths[-1])):
+            if rows is not None and (rows.dim() < 2 or rows.shape[-1] != width):
+                given = f"rows of width {rows.shape[-1]}, " if rows.dim() >= 2 else ""
+                raise ValueError(f"{name} must be rows of the network's {kind} width {width}, [b, {width}] or "
+                                 f"[C, b, {width}], got {given}shape {list(rows.shape)}")
+
     def as_module(self, position: Tensor, dtype: torch.dtype = torch.float64) -> torch.nn.Sequential:
         """The network at ``position`` [d] as ``nn.Sequential`` of bias-free ``Linear`` layers
         (layer l is ``"{l-1}.weight"``), the form a researcher's own network takes."""
@@ -92,6 +100,7 @@ class DeepLinearNetwork:
     def forward(self, position: Tensor, x: Tensor) -> Tensor:
         """f(x) for every chain: [C, b, H_out], in the cheaper order (:meth:`product_first`): the
         same map either way, with other rounding."""
+        self._check_rows(x)
         weights = self.weights(position)
         if self.product_first(x.shape[-2]):
             return _columns(self.partial_products(weights)[-1], x).transpose(-1, -2)
@@ -139,6 +148,7 @@ class DeepLinearNetwork:
 
     def __call__(self, position: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = batch
+        self._check_rows(None, y)
         return self._per_sample(self.forward(position, x).transpose(-1, -2) - y.transpose(-1, -2))
 
     def _per_sample(self, residual_columns: Tensor) -> Tensor:
@@ -152,6 +162,7 @@ class DeepLinearNetwork:
         (:meth:`pullback`); layer by layer, backpropagation: δ_L = R/b, ∂L_b/∂W_l = δ_lᵀ·a_{l−1},
         δ_{l−1} = δ_l·W_l with a_l the activations (Rumelhart, Hinton & Williams 1986)."""
         x, y = batch
+        self._check_rows(x, y)
         weights, rows = self.weights(position), x.shape[-2]
         if self.product_first(rows):
             products = self.partial_products(weights)
@@ -224,10 +235,18 @@ def balanced_factorization(network: DeepLinearNetwork, target: Tensor, rank: int
     W_L = U S^{1/L} Q_Lᵀ, each Q_s a random H_s × r matrix with orthonormal columns. Every layer
     then has rank exactly r and the layers are aligned (Aoyagi 2024, local = global λ).
     """
-    depth = len(network.shapes)
+    depth, rank, (n_in, n_out) = len(network.shapes), whole("rank", rank, 0), (network.widths[0], network.widths[-1])
+    if tuple(finite_matrix("target", target).shape) != (n_out, n_in):
+        raise ValueError(f"target must be [out, in] = [{n_out}, {n_in}] for widths {list(network.widths)}, "
+                         f"got shape {list(target.shape)}")
     if rank > min(network.widths):
         raise ValueError(f"rank {rank} exceeds the narrowest width {min(network.widths)}")
     u, s, vh = torch.linalg.svd(target.to(torch.float64))
+    tolerance = max(n_in, n_out) * torch.finfo(target.dtype).eps * float(s[0])   # numerical rank, as numpy's
+    held = int((s > tolerance).sum())   # above it the layers would have zero singular values: not of rank r
+    if rank > held:
+        raise ValueError(f"rank {rank} exceeds the target's rank {held} (its singular values above {tolerance:.3g}): "
+                         f"ask for at most {held}")
     root = torch.diag(s[:rank] ** (1.0 / depth))
     frames = ([vh[:rank].T]
               + [orthonormal_frame(h, rank, generator, torch.float64) for h in network.widths[1:-1]]
@@ -241,7 +260,7 @@ def regression_data(target: Tensor, n: int, *, generator: torch.Generator,
     """n samples x ~ N(0, I), y = T x + noise_std·N(0, I)."""
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
-    n_out, n_in = target.shape
+    (n_out, n_in), noise_std = finite_matrix("target", target).shape, finite("noise_std", noise_std, positive=False)
     x = torch.randn(n, n_in, generator=generator, dtype=target.dtype)
     noise = torch.randn(n, n_out, generator=generator, dtype=target.dtype)
     return x, x @ target.T + noise_std * noise
@@ -255,7 +274,7 @@ def sufficient_statistics(target: Tensor, n: int, *, generator: torch.Generator,
     below the diagonal; Bartlett 1933), XᵀE = (XᵀX)^{1/2} Z with Z standard normal [in, out] (given
     X, the columns of XᵀE are N(0, XᵀX)), and ‖E‖² = ‖Z‖² + χ²((n − in)·out), the part of E
     outside X's column space being independent of it."""
-    n_out, n_in = target.shape
+    (n_out, n_in), noise_std = finite_matrix("target", target).shape, finite("noise_std", noise_std, positive=False)
     if n <= n_in:
         raise ValueError(f"drawing the statistics needs n > {n_in} (the input width), got {n}")
     chi2 = np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=generator)))

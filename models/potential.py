@@ -12,6 +12,8 @@ import sympy
 import torch
 from torch import Tensor
 
+from sltlab.models.counts import shown
+
 # Functions a potential may use, mapped to their batched torch versions.
 _TORCH_FUNCTIONS = {"tanh": torch.tanh, "exp": torch.exp, "log": torch.log, "sin": torch.sin,
                     "cos": torch.cos, "sqrt": torch.sqrt, "Abs": torch.abs}
@@ -19,10 +21,21 @@ _TORCH_FUNCTIONS = {"tanh": torch.tanh, "exp": torch.exp, "log": torch.log, "sin
 
 class Potential:
     """K(w) in the coordinates ``variables``, in that order: a sympy expression and its
-    symbols as :func:`sltlab.theory.parse_expression` returns them."""
+    symbols as :func:`sltlab.theory.parse_expression` returns them (names stand for K's symbols
+    of those names)."""
 
-    def __init__(self, expression: sympy.Expr, variables: Sequence[sympy.Symbol]):
-        self.expression, self.variables = expression, tuple(variables)
+    def __init__(self, expression: sympy.Expr, variables: Sequence[sympy.Symbol | str]):
+        if not isinstance(expression, sympy.Expr):
+            raise ValueError(f"the potential must be a sympy expression, got {shown(expression)}: read text "
+                             f"with sltlab.theory.parse_expression")
+        if isinstance(variables, (str, bytes, set, frozenset)) or not hasattr(variables, "__iter__"):
+            raise ValueError(f"variables must be a sequence of names in order, e.g. ['w1', 'w2'], "
+                             f"got {shown(variables)}")
+        named = {str(symbol): symbol for symbol in expression.free_symbols}
+        self.expression = expression
+        self.variables = tuple(named.get(v, sympy.Symbol(v)) if isinstance(v, str) else v for v in variables)
+        if not all(isinstance(v, sympy.Symbol) for v in self.variables) or len(set(self.variables)) != self.dim:
+            raise ValueError(f"variables must be distinct names or sympy symbols, got {shown(list(self.variables))}")
         missing = expression.free_symbols - set(self.variables)
         if missing:
             raise ValueError(f"the potential uses {sorted(s.name for s in missing)}, "

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from sltlab.estimators.elasticity import Elasticity, gamma_elasticity
 from sltlab.estimators.llc import LLCEstimate, llc_from_gaps
+from sltlab.models.counts import finite, shown
 from sltlab.models.deep_linear_losses import FullDataLoss
 
 GAUGE_ACCEPTANCE = 0.4   # the gauge move's step adapts towards this acceptance during burn-in
@@ -78,10 +79,33 @@ def _gauge_move(weights: list[Tensor], hidden: int, centre: list[Tensor], gamma:
     return float(log_ratio.clamp(max=0).exp().mean())
 
 
+def _check_point(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float) -> None:
+    """A one-line ValueError, before any draw, unless nβ and γ are positive finite numbers and the
+    centre is a finite point [d] of the loss's network."""
+    if not (_positive_finite(nbeta) and _positive_finite(gamma)):
+        raise ValueError(f"need nβ > 0, γ > 0, both finite numbers; got nβ = {shown(nbeta)}, γ = {shown(gamma)}")
+    dim = loss.network.dim
+    if not isinstance(centre, Tensor) or tuple(centre.shape) != (dim,):
+        got = f"shape {list(centre.shape)}" if isinstance(centre, Tensor) else shown(centre)
+        raise ValueError(f"need a centre of the network's {dim} parameters, a tensor [{dim}]; got {got}")
+    if not bool(torch.isfinite(centre).all()):
+        raise ValueError(f"need a centre of finite numbers; got {int((~torch.isfinite(centre)).sum())} NaN or ±inf "
+                         f"among its {dim}")
+
+
+def _positive_finite(value) -> bool:
+    """Whether ``value`` is a finite number above 0 (as :func:`sltlab.models.counts.finite` reads it)."""
+    try:
+        return finite("", value, positive=True) > 0
+    except ValueError:
+        return False
+
+
 def gibbs_draws(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, *, chains: int = 8,
                 sweeps: int = 4000, burnin: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """nβ·(L_n(w) − L_n(w*)) and ‖w − w*‖ per chain and sweep, each [chains, sweeps], from chains
     started at w*."""
+    _check_point(loss, centre, nbeta, gamma)
     if not (nbeta > 0 and gamma > 0 and chains >= 1 and sweeps >= 1 and burnin >= 0):
         raise ValueError(f"need nβ > 0, γ > 0, chains ≥ 1, sweeps ≥ 1, burn-in ≥ 0; got {nbeta}, {gamma}, "
                          f"{chains}, {sweeps}, {burnin}")
