@@ -81,13 +81,14 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
             f"to be trusted; {remedy}")
 
 
-def readings_pass(rhat: float | None, ess: float | None, dropped_chains, drift: float | None = None) -> bool:
-    """The gate's R-hat, ESS, dropped-chain and drift rules on readings already taken (a suite's
-    line, a sampled truth, a study's row), an R-hat or ESS that is missing or not a number failing
-    and a drift not read (None) giving no verdict: the rules of :func:`mixing_concern` less its test
-    against zero, which those judge against exact values."""
+def readings_pass(rhat: float | None, ess: float | None, dropped_chains, drift: float | None = None,
+                  sides: float | None = None) -> bool:
+    """The gate's R-hat, ESS, dropped-chain, drift and sides rules on readings already taken (a
+    suite's line, a sampled truth, a study's row), an R-hat or ESS that is missing or not a number
+    failing and a drift or sides not read (None) giving no verdict: the rules of :func:`mixing_concern`
+    less its test against zero, which those judge against exact values."""
     return (rhat is not None and ess is not None and rhat <= RHAT_MAX and ess >= ESS_MIN and not dropped_chains
-            and (drift is None or abs(drift) <= DRIFT_MAX))
+            and (drift is None or abs(drift) <= DRIFT_MAX) and (sides is None or abs(sides) <= SIDES_MAX))
 
 
 def gate_reading(estimate: LLCEstimate) -> str:

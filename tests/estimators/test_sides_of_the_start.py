@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sltlab.estimators import diagnostics
-from sltlab.estimators.gate import SIDES_MAX, gate_reading, mixing_concern, unmixed
+from sltlab.estimators.gate import SIDES_MAX, gate_reading, mixing_concern, readings_pass, unmixed
 from sltlab.estimators.llc import llc_from_gaps, sides_z
 from sltlab.estimators.sampling import Trace, after_warm_up, joined
 from sltlab.estimators.batched import chains_of
@@ -33,6 +33,8 @@ def test_sides_that_have_not_met_pass_r_hat_and_fail_the_gate():
     concern = mixing_concern(estimate)
     assert "have not yet forgotten where they started" in concern and "likely low" in concern
     assert f"sides {estimate.sides:+.1f} SE" in gate_reading(estimate)
+    assert not readings_pass(estimate.rhat, estimate.ess, [], estimate.drift, estimate.sides)
+    assert readings_pass(estimate.rhat, estimate.ess, [], estimate.drift, 3.9) and readings_pass(1.0, 900.0, [], 0.0)
     below = llc_from_gaps(10 + _noise(0) - np.where(HALVES, 0.3, 0.0)[:, None], 1.0, cooled=HALVES)
     assert below.sides < -SIDES_MAX and "between two sides that have not met" in mixing_concern(below)
 

@@ -158,6 +158,8 @@ def test_mixing_gate_and_missing_numbers_fail():
     assert not gates(_line(10.0, 0.1, diverged=[3]), TOLERANCE)["mixing"]["passed"]
     assert gates({**_line(10.0, 0.1), "drift_z": -3.9}, TOLERANCE)["mixing"]["passed"]
     assert not gates({**_line(10.0, 0.1), "drift_z": 4.2}, TOLERANCE)["mixing"]["passed"]   # still drifting
+    assert gates({**_line(10.0, 0.1), "sides_z": 3.9}, TOLERANCE)["mixing"]["passed"]
+    assert not gates({**_line(10.0, 0.1), "sides_z": -4.1}, TOLERANCE)["mixing"]["passed"]   # two sides not met
     assert not gates(_line(None, None), TOLERANCE)["accuracy"]["passed"]
 
 

@@ -192,7 +192,7 @@ def _llc_rows(problem: Problem, features: int, llc: LLCConfig, progress: bool) -
         rows.append({"name": exact.name, "k": point["k"], "positive_dead": point["positive_dead"],
                      "llc_mean": estimate.mean,
                      "llc_se": estimate.standard_error, "rhat": estimate.rhat, "ess": estimate.ess,
-                     "drift": estimate.drift,
+                     "drift": estimate.drift, "sides": estimate.sides,
                      "diverged_chains": estimate.diverged_chains, "acceptance": result.acceptance,
                      "step_size": result.config.step_size, "nbeta": result.config.nbeta, "n": TMS_LLC_N,
                      "localization": result.config.localization})
@@ -204,7 +204,7 @@ def llc_judgement(features: int, row: dict[str, Any]) -> dict[str, Any]:
     pass the mixing gate, and whether it is within target (both)."""
     exact = kgon(features, row["k"], row["positive_dead"]).coefficient
     relative = None if row["llc_mean"] is None else row["llc_mean"] / exact.lam_float - 1
-    mixed = readings_pass(row["rhat"], row["ess"], row["diverged_chains"], row.get("drift"))
+    mixed = readings_pass(row["rhat"], row["ess"], row["diverged_chains"], row.get("drift"), row.get("sides"))
     return {"lambda_exact": str(exact.lam), "lambda_exact_float": exact.lam_float, "relative_error": relative,
             "mixed": mixed, "within_target": mixed and relative is not None and abs(relative) <= TARGET_LLC_ERROR}
 

@@ -6,9 +6,11 @@ band they use.
   the draws' and of their block means', ESS the smaller of the bulk ESS and the one the block
   standard error implies; with no dropped chain (diverged, left the basin of w*, or stuck at one point
   while the others moved), and the last quarter of the draws within 4 standard errors of the first
-  (:func:`sltlab.estimators.llc.drift_z`: chains still drifting together, which R-hat cannot see):
-  the estimator's own gate (:func:`sltlab.estimators.gate.readings_pass`) less its test of λ̂
-  against zero, which the accuracy gate covers.
+  (:func:`sltlab.estimators.llc.drift_z`: chains still drifting together, which R-hat cannot see),
+  and, where only some chains cooled from a hotter start, their λ̂ within 4 standard errors of that
+  of the chains from w* (:func:`sltlab.estimators.llc.sides_z`): the estimator's own gate
+  (:func:`sltlab.estimators.gate.readings_pass`) less its test of λ̂ against zero, which the
+  accuracy gate covers.
 - Accuracy, where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in
   one or two variables and for the one-unit tanh network; by the exact blocked-Gibbs sampler
   for linear networks in the suites; in closed form for one layer of a linear network alone):
@@ -27,7 +29,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sltlab.estimators.gate import DRIFT_MAX, ESS_MIN, RHAT_MAX, readings_pass
+from sltlab.estimators.gate import DRIFT_MAX, ESS_MIN, RHAT_MAX, SIDES_MAX, readings_pass
 
 
 def multiplicity_shortfall(multiplicity: int, nbeta: float) -> float:
@@ -51,8 +53,8 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     """The mixing and accuracy gates of one estimate's summary ``line``, with their thresholds;
     ``tolerance`` is the case's :class:`sltlab.verification.suite.cases.Tolerance`."""
     rhat, ess, mean, se = line["rhat"], line["ess"], line["llc_mean"], line["llc_se"]
-    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "drift_max": DRIFT_MAX,
-              "passed": readings_pass(rhat, ess, line["diverged_chains"], line.get("drift_z"))}
+    mixing = {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "drift_max": DRIFT_MAX, "sides_max": SIDES_MAX,
+              "passed": readings_pass(rhat, ess, line["diverged_chains"], line.get("drift_z"), line.get("sides_z"))}
     lam = line["lambda_exact_float"]
     truth = line.get("finite_n_truth")
     if truth is not None:

@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from sltlab.verification.suite.gates import DRIFT_MAX, ESS_MIN, RHAT_MAX, false_failure_rate
+from sltlab.verification.suite.gates import DRIFT_MAX, ESS_MIN, RHAT_MAX, SIDES_MAX, false_failure_rate
 from sltlab.verification.suite.provenance import provenance, provenance_markdown
 from sltlab.verification.suite.table import cases_table, failure_reason
 
@@ -22,7 +22,8 @@ def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
     ks = sorted({line["gates"]["accuracy"]["k"] for line in gated})
     budgets = {line["config"]["sampler"]: line["gates"]["accuracy"]["bias_budget"] for line in gated}
     result = {"cases": len(lines), "passed": len(lines) - len(failed), "failed": failed,
-              "gates": {"mixing": {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "drift_max": DRIFT_MAX},
+              "gates": {"mixing": {"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "drift_max": DRIFT_MAX,
+                                   "sides_max": SIDES_MAX},
                         "accuracy": {"k": ks, "bias_budget": budgets}},
               "false_failure_rate": {"per_case": {k: false_failure_rate([k]) for k in ks},
                                      "suite": false_failure_rate([line["gates"]["accuracy"]["k"] for line in gated]),
@@ -89,7 +90,9 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
             "block standard error implies), with no dropped chain (diverged, left the basin "
             "of w*, or stuck at one point while the others moved), and λ̂ of the last quarter of the draws within "
             f"{gates['mixing']['drift_max']:g} standard errors of the first's (chains still drifting together, which "
-            "R-hat cannot see).",
+            "R-hat cannot see), and, where only some chains cooled from a hotter start, their λ̂ within "
+            f"{gates['mixing'].get('sides_max', SIDES_MAX):g} standard errors of that of the chains from w* (both "
+            "sides of the start not yet met).",
             f"- Accuracy: where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in one or two "
             f"variables and for the one-unit tanh network, by exact blocked Gibbs sampling for linear networks, in "
             f"closed form for one layer alone), "

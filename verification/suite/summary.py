@@ -74,6 +74,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         "rhat": estimate.rhat,
         "ess": estimate.ess,
         "drift_z": estimate.drift,
+        "sides_z": estimate.sides,
         "diverged_chains": estimate.diverged_chains,
         "divergence": {str(chain): why for chain, why in estimate.divergence.items()},
         "warnings": list(result.warnings),

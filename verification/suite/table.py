@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sltlab.estimators.gate import DRIFT_MAX
+from sltlab.estimators.gate import DRIFT_MAX, SIDES_MAX
 from sltlab.verification.suite.gates import judged_error
 
 # (column, its meaning), in table order; the legend under the table is made from this.
@@ -77,7 +77,9 @@ def failure_reason(line: dict[str, Any]) -> str:
         reasons.append(f"mixing: R-hat {_number(line.get('rhat'), '.3f')} (≤ {mixing['rhat_max']}), ESS "
                        f"{_number(line.get('ess'), '.0f')} (≥ {mixing['ess_min']}), "
                        f"{len(line.get('diverged_chains', []))} dropped chains, drift "
-                       f"{_number(line.get('drift_z'), '+.1f')} SE (within ±{mixing.get('drift_max', DRIFT_MAX):g})")
+                       f"{_number(line.get('drift_z'), '+.1f')} SE (within ±{mixing.get('drift_max', DRIFT_MAX):g})"
+                       + ("" if line.get("sides_z") is None else f", cooled − from w* {line['sides_z']:+.1f} SE "
+                          f"(within ±{mixing.get('sides_max', SIDES_MAX):g})"))
     accuracy = line["gates"]["accuracy"]
     if not accuracy["passed"]:
         judged = judged_error(line) or {}
