@@ -258,8 +258,7 @@ def balanced_factorization(network: DeepLinearNetwork, target: Tensor, rank: int
 def regression_data(target: Tensor, n: int, *, generator: torch.Generator,
                     noise_std: float = 1.0) -> tuple[Tensor, Tensor]:
     """n samples x ~ N(0, I), y = T x + noise_std·N(0, I)."""
-    if n < 1:
-        raise ValueError(f"n must be positive, got {n}")
+    n = whole("n", n, 1)
     (n_out, n_in), noise_std = finite_matrix("target", target).shape, finite("noise_std", noise_std, positive=False)
     x = torch.randn(n, n_in, generator=generator, dtype=target.dtype)
     noise = torch.randn(n, n_out, generator=generator, dtype=target.dtype)
@@ -275,6 +274,7 @@ def sufficient_statistics(target: Tensor, n: int, *, generator: torch.Generator,
     X, the columns of XᵀE are N(0, XᵀX)), and ‖E‖² = ‖Z‖² + χ²((n − in)·out), the part of E
     outside X's column space being independent of it."""
     (n_out, n_in), noise_std = finite_matrix("target", target).shape, finite("noise_std", noise_std, positive=False)
+    n = whole("n", n, 1)
     if n <= n_in:
         raise ValueError(f"drawing the statistics needs n > {n_in} (the input width), got {n}")
     chi2 = np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=generator)))

@@ -138,3 +138,10 @@ def test_the_tanh_network_refuses_inputs_it_cannot_read_as_one_per_row():
     shared = network(position, (x, torch.zeros_like(x)))
     torch.testing.assert_close(network(position, (x.expand(3, 7), torch.zeros(3, 7, dtype=torch.float64))), shared)
     assert shared.shape == (3, 7)
+
+
+@pytest.mark.parametrize("draw", [regression_data, sufficient_statistics])
+@pytest.mark.parametrize("n", [2.5, "10", True, 0])
+def test_the_number_of_rows_must_be_a_whole_number(draw, n):
+    with pytest.raises(ValueError, match=r"^n must be a whole number of at least 1, got "):
+        draw(TARGET, n, generator=generator())

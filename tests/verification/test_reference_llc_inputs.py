@@ -57,3 +57,11 @@ def test_a_valid_point_is_still_sampled():
     assert math.isfinite(estimate.mean) and estimate.mean > 0
     assert estimate.mean == reference_llc(LOSS, CENTRE, 100, 1, **SHORT).mean   # whole numbers as before
     assert math.isclose(reference_llc(LOSS, CENTRE.float(), 100.0, 1.0, **SHORT).mean, estimate.mean, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("counts, message", [({"chains": 2.5}, "chains must be a whole number of at least 1, got 2.5"),
+                                             ({"sweeps": 0}, "sweeps must be a whole number of at least 1, got 0"),
+                                             ({"burnin": -1}, "burnin must be a whole number of at least 0, got -1")])
+def test_the_chain_counts_must_be_whole_numbers(counts, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        reference_llc(LOSS, CENTRE, 100.0, 1.0, **{**SHORT, **counts})

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from sltlab.estimators.elasticity import Elasticity, gamma_elasticity
 from sltlab.estimators.llc import LLCEstimate, llc_from_gaps
-from sltlab.models.counts import finite, shown
+from sltlab.models.counts import finite, shown, whole
 from sltlab.models.deep_linear_losses import FullDataLoss
 
 GAUGE_ACCEPTANCE = 0.4   # the gauge move's step adapts towards this acceptance during burn-in
@@ -106,9 +106,7 @@ def gibbs_draws(loss: FullDataLoss, centre: Tensor, nbeta: float, gamma: float, 
     """nβ·(L_n(w) − L_n(w*)) and ‖w − w*‖ per chain and sweep, each [chains, sweeps], from chains
     started at w*."""
     _check_point(loss, centre, nbeta, gamma)
-    if not (nbeta > 0 and gamma > 0 and chains >= 1 and sweeps >= 1 and burnin >= 0):
-        raise ValueError(f"need nβ > 0, γ > 0, chains ≥ 1, sweeps ≥ 1, burn-in ≥ 0; got {nbeta}, {gamma}, "
-                         f"{chains}, {sweeps}, {burnin}")
+    chains, sweeps, burnin = whole("chains", chains, 1), whole("sweeps", sweeps, 1), whole("burnin", burnin, 0)
     generator = torch.Generator().manual_seed(seed)
     network = loss.network
     centre = centre.detach().to(torch.float64)
