@@ -191,7 +191,7 @@ def adapt_step_sizes_in_groups(posterior: LocalPosterior, batches: Batches, *, c
             else torch.full_like(target, initial_step))
     nbeta = posterior.nbeta if torch.as_tensor(posterior.nbeta).dim() > 0 else float(posterior.nbeta)
     normalised, averaging = step * (target + shift), None   # ε·(nβ + γ), about the same at every nβ
-    cooled = cooled_chains(len(position), chains, cooled_share, position.device)
+    cooled = cooled_chains(len(position), chains, cooled_share, position.device) if anneal > 1 else None
     bar = progress_bar(warmup_steps, "mala warm-up", enabled=progress)
     for factor, steps in annealing_stages(1.0, anneal, warmup_steps):
         if cooled is None or factor == 1.0:

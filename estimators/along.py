@@ -27,7 +27,7 @@ from sltlab.estimators.checkpoints import checkpoint_module, opened, refuse_shar
 from sltlab.estimators.calibrate import Calibration, CalibrationError, calibrate_step_size, calibrated_config
 from sltlab.estimators.config import LLCConfig, require_flags
 from sltlab.estimators.result import LLCResult
-from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
+from sltlab.estimators.gate import readings_pass
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.parameter_names import named_restriction, selected_parameters
 from sltlab.estimators.module import along_defaults, prepare
@@ -81,10 +81,12 @@ class LLCAlongTraining(NamedTuple):
 
     @property
     def mixed(self) -> list[bool]:
-        """Whether each checkpoint's chains pass R-hat ≤ 1.05 and ESS ≥ 200; the gate's drift and
-        zero checks (:func:`~sltlab.estimators.gate.mixing_concern`) are in each result's warnings."""
-        return [result.rhat is not None and result.ess is not None and result.rhat <= RHAT_MAX
-                and result.ess >= ESS_MIN for result in self.results]
+        """Whether each checkpoint's chains pass the mixing gate: R-hat ≤ 1.05, ESS ≥ 200, the drift
+        and, where only some chains cooled, the two sides of the start within 4 standard errors
+        (:func:`~sltlab.estimators.gate.readings_pass`); its test of λ̂ against zero and dropped chains
+        are in each result's warnings."""
+        return [readings_pass(result.rhat, result.ess, [], result.estimate.drift, result.estimate.sides)
+                for result in self.results]
 
 
 def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str | os.PathLike], data: Any, *,

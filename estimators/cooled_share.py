@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -45,17 +46,17 @@ def cooled_count(chains: int, share: float) -> int:
     return chains if share >= 1 else max(1, round(share * chains))
 
 
-def sides_of_the_start(config: LLCConfig, per_chain: list[float | None]) -> str:
-    """When only some chains cooled (:func:`cooled_chains`), λ̂ of those that came from above and
-    of those from w*, as a sentence for the mixing warning; "" otherwise."""
-    cooled = cooled_count(config.chains, config.cooled_share)
-    if config.anneal <= 1 or cooled == config.chains or len(per_chain) != config.chains:
+def sides_of_the_start(anneal: float, per_chain: list[float | None], cooled: np.ndarray | None) -> str:
+    """Where a warm-up cooled only some chains from nβ/``anneal`` (``cooled``, the trace's mask:
+    None where none or all did), λ̂ of those that came from above and of those from w*, as a
+    sentence for the mixing warning; "" otherwise."""
+    if cooled is None or len(per_chain) != len(cooled):
         return ""
-    sides = [[value for value in side if value is not None] for side in (per_chain[:cooled], per_chain[cooled:])]
+    sides = [[value for value, here in zip(per_chain, cooled) if here == side and value is not None]
+             for side in (True, False)]
     if not all(sides):
         return ""
     above, below = (sum(side) / len(side) for side in sides)
-    cooled_ones = "chain" if cooled == 1 else f"{cooled} chains"
-    started = config.chains - cooled
-    return (f". The {cooled_ones} cooled from nβ/{config.anneal:g} read λ̂ = {above:.4g} and the "
-            f"{'one' if started == 1 else started} started at w* {below:.4g}")
+    count, started = int(cooled.sum()), int((~cooled).sum())
+    return (f". The {'chain' if count == 1 else f'{count} chains'} cooled from nβ/{anneal:g} read λ̂ = {above:.4g} "
+            f"and the {'one' if started == 1 else started} started at w* {below:.4g}")

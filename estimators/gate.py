@@ -1,6 +1,7 @@
 """The mixing gate every estimate is judged by: R-hat, ESS, a drift between the first and last
-quarter of the draws, and λ̂ told apart from zero (Vehtari, Gelman, Simpson, Carpenter & Bürkner
-2021, Bayesian Analysis 16(2), §4), with what to do when the chains fail it."""
+quarter of the draws, the two sides of a start that cooled only some chains, and λ̂ told apart
+from zero (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021, Bayesian Analysis 16(2), §4),
+with what to do when the chains fail it."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def mixing_concern(estimate: LLCEstimate, remedy: str = STEP_REMEDY) -> str | No
                    else "the cooled ones read lower, so λ̂ lies between two sides that have not met")
         failures.append(f"the chains cooled from a hotter start and those started at w* read λ̂ {estimate.sides:+.1f} "
                         f"standard errors apart (|z| > {SIDES_MAX:g}): they have not yet forgotten where they "
-                        f"started, which R-hat, weighing every chain against every other, does not see ({lagging})")
+                        f"started, which R-hat, weighing every chain against every other, can miss ({lagging})")
     if estimate.rhat is None:
         failures.append("R-hat could not be computed (one chain, under four draws, or constant draws)")
     elif not estimate.rhat <= RHAT_MAX:

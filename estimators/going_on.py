@@ -55,9 +55,11 @@ def extend_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfi
     (:func:`~sltlab.estimators.gate.unmixed`), at most ``config.extend_unmixed`` times: go on from
     where they ended for as many draws as the trace holds, the draws of both runs kept
     (:func:`~sltlab.estimators.sampling.joined`), but only while the rounds left could bring them
-    through (:func:`could_pass`). A drift or an estimate
-    within two standard errors of zero alone does not send the chains on: keeping the draws of
-    chains still on their way would keep their bias (``reruns`` discards them). The note returned
+    through (:func:`could_pass`). A drift or an estimate within two standard errors of zero alone
+    does not send the chains on: keeping the draws of chains still on their way together would keep
+    their bias (``reruns`` discards them). Two sides of a start that disagree go on as chains that
+    disagree under R-hat do: the transient kept among the draws is diluted by the longer run, and
+    the gate reads the sides again at its end. The note returned
     says at which lengths the gate failed, what it read, and why the chains stopped short of the
     rounds. A trace that passes at once is returned unchanged, with no note; one that holds the
     functional variance (a total over one run's draws) does not go on, and the note says so."""

@@ -150,7 +150,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "
                          f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
     mixing = mixing_concern(estimate, MIXING_REMEDIES.get(resolved.sampler, STEP_REMEDY))
-    mixing = mixing and mixing + sides_of_the_start(resolved, estimate.per_chain)
+    mixing = mixing and mixing + sides_of_the_start(resolved.anneal, estimate.per_chain, trace.cooled)
     concerns += [(mixing, MixingWarning)] if mixing else []
     elasticity = elasticity_of_trace(trace, estimate, resolved.localization)
     concerns += [(held, LocalizationWarning)] if (held := elasticity_concern(elasticity, resolved.localization)) else []

@@ -2,8 +2,9 @@
 checkpoints of a training run), the groups whose chains fail the mixing gate — R-hat above
 ``RHAT_MAX`` or ESS under ``ESS_MIN`` (rank-normalised split R-hat and bulk ESS, Vehtari,
 Gelman, Simpson, Carpenter & Bürkner 2021, §4.3, where running the chains longer is the remedy
-named) — go on from where their chains ended, for as many draws again, until they pass or the
-rounds are spent.
+named), or the two sides of a start that cooled only some chains apart
+(:func:`~sltlab.estimators.llc.sides_z`) — go on from where their chains ended, for as many draws
+again, until they pass or the rounds are spent.
 
 Every draw is kept, the first run's included, so a group's result is that of one longer run of
 its own chains: only where that run stops depends on the gate. Only the groups that fail pay

@@ -50,7 +50,6 @@ class TanhNetwork:
 def null_regression_data(n: int, *, generator: torch.Generator,
                          dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
     """n samples from the true function f = 0: x ~ N(0, 1), y ~ N(0, 1) independent."""
-    if n < 1:
-        raise ValueError(f"n must be positive, got {n}")
+    n = whole("n", n, 1)
     x = torch.randn(n, generator=generator, dtype=dtype)
     return x, torch.randn(n, generator=generator, dtype=dtype)

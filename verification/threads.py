@@ -38,13 +38,15 @@ def threads_option() -> tuple[str, dict]:
                                    f"estimate (default: {DEFAULT_THREADS})"))
 
 
-def use_threads(threads: int) -> int:
-    """Set torch's CPU thread count to ``threads`` (at least 1, at most the cores this process may
-    run on: threads beyond them wait on each other, as above) and return it."""
+def use_threads(threads: int, *, at_most_cores: bool = True) -> int:
+    """Set torch's CPU thread count to ``threads`` (at least 1 and, with ``at_most_cores``, at most
+    the cores this process may run on: threads beyond them wait on each other, as above) and return
+    it. A Dask worker is not held to its cores: the command that chose the count checked it where it
+    runs, and a cluster's workers may have other machines' counts."""
     if threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
     cores = usable_cores()
-    if threads > cores:
+    if at_most_cores and threads > cores:
         raise ValueError(f"--threads {threads} exceeds the {cores} core(s) this process may run on: threads beyond "
                          "the cores wait on each other (give at most the core count)")
     import torch

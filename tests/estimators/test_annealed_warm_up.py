@@ -3,7 +3,6 @@ spread along a soft direction than a warm-up at the target nβ, and the run cont
 where it ended."""
 
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -96,21 +95,30 @@ def test_mala_runs_on_from_its_warm_up_and_counts_its_steps():
     assert result.estimate.sides is None and result.summary()["sides_z"] is None   # every chain cooled: one side
     assert halved.trace.cooled.tolist() == [True, True, False, False]
     assert halved.summary()["sides_z"] == halved.estimate.sides and np.isfinite(halved.estimate.sides)
-    sides = sides_of_the_start(halved.config, halved.per_chain)   # 100 draws fail the gate, which names the sides
+    sides = sides_of_the_start(100.0, halved.per_chain, halved.trace.cooled)   # 100 draws fail the gate: it names them
     assert sides.startswith(". The 2 chains cooled from nβ/100 read λ̂ = ")
     assert [str(w.message) for w in caught if w.category is MixingWarning] == [halved.warnings[-1]]
     assert halved.warnings[-1].endswith(sides)
 
 
 def test_the_sides_of_the_start_are_named_only_when_some_chains_cooled():
-    config = LLCConfig(sampler="mala", chains=4, anneal=10.0, cooled_share=0.5)
-    assert sides_of_the_start(config, [2.0, 4.0, 1.0, None]) == (". The 2 chains cooled from nβ/10 read λ̂ = 3 and "
-                                                                 "the 2 started at w* 1")
-    assert sides_of_the_start(config, [None, None, 1.0, 2.0]) == ""   # a side with no chain kept
-    assert sides_of_the_start(replace(config, chains=2), [2.0, 4.0]) == (". The chain cooled from nβ/10 read λ̂ = 2 "
-                                                                          "and the one started at w* 4")
-    for other in ({"cooled_share": 1.0}, {"anneal": 1.0}):
-        assert sides_of_the_start(LLCConfig(**{**vars(config), **other}), [2.0, 4.0, 1.0, 1.0]) == ""
+    halves = np.array([True, True, False, False])
+    assert sides_of_the_start(10.0, [2.0, 4.0, 1.0, None], halves) == (". The 2 chains cooled from nβ/10 read λ̂ = 3 "
+                                                                       "and the 2 started at w* 1")
+    assert sides_of_the_start(10.0, [None, None, 1.0, 2.0], halves) == ""   # a side with no chain kept
+    assert sides_of_the_start(10.0, [2.0, 4.0], np.array([True, False])) == (". The chain cooled from nβ/10 read λ̂ = "
+                                                                             "2 and the one started at w* 4")
+    assert sides_of_the_start(10.0, [2.0, 4.0, 1.0, 1.0], None) == ""   # no mask: none or all cooled
+
+
+def test_a_cooled_share_without_a_cooling_leaves_no_sides():
+    """At anneal = 1 no chain cools, whatever the share: the trace names none, and no sides are read."""
+    problem = dln_problem([3, 4, 2], 1, n=2000, seed=0)
+    config = LLCConfig(sampler="mala", chains=4, draws=100, burnin=300, anneal=1.0, cooled_share=0.5, dtype="float64")
+    with warnings.catch_warnings():   # 100 draws are too few to pass the mixing gate
+        warnings.simplefilter("ignore", MixingWarning)
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
+    assert result.trace.cooled is None and result.estimate.sides is None and result.config.cooled_share == 1.0
 
 
 @pytest.mark.parametrize("config", [LLCConfig(sampler="sgld", chains=2, draws=20, anneal=100.0),

@@ -75,3 +75,15 @@ def test_the_cooled_chains_stay_named_through_the_run_its_continuation_and_its_g
     assert joined(run, trace(None)).cooled.tolist() == HALVES.tolist()
     assert chains_of(run, slice(2, 6), 2).cooled.tolist() == [True, True, False, False]
     assert after_warm_up(trace(None, 0)._replace(fields={}), trace(None)).cooled is None
+
+
+def test_a_checkpoint_whose_sides_disagree_is_not_counted_as_mixed():
+    from types import SimpleNamespace
+
+    from sltlab.estimators.along import LLCAlongTraining
+
+    def result(sides):
+        estimate = SimpleNamespace(drift=0.3, sides=sides)
+        return SimpleNamespace(rhat=1.01, ess=900.0, estimate=estimate)
+    along = LLCAlongTraining((result(None), result(3.9), result(6.0)), None, None)
+    assert along.mixed == [True, True, False]

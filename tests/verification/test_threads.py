@@ -9,7 +9,8 @@ import torch
 
 from sltlab.verification.cli import build_parser, main
 from sltlab.verification.cli.bench import missed
-from sltlab.verification.threads import DEFAULT_THREADS, keep_freed_memory, threads_set_to, usable_cores, use_threads
+from sltlab.verification.threads import (DEFAULT_THREADS, keep_freed_memory, threads_restored, threads_set_to,
+                                         usable_cores, use_threads)
 
 COMMANDS = (["verify"], ["estimate", "dln", "--widths", "2", "2", "--rank", "1"], ["estimate", "poly", "w1**2"],
             ["bench"], ["dynamics", "saddle", "--out", "x"], ["dynamics", "grokking", "--out", "x"],
@@ -71,6 +72,8 @@ def test_bad_thread_counts_are_refused_in_one_line(capsys):
     assert main(["verify", "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
     beyond = usable_cores() + 1
+    with threads_restored():   # a Dask worker is not held to the cores of the machine that chose the count
+        assert use_threads(beyond, at_most_cores=False) == beyond
     assert main(["estimate", "poly", "w1**2", "--threads", str(beyond)]) == 2
     assert capsys.readouterr().err.strip().endswith(f"--threads {beyond} exceeds the {beyond - 1} core(s) this process "
                                                     "may run on: threads beyond the cores wait on each other (give at "

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from sltlab.estimators.batched import chains_of
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.llc import llc_from_trace
 from sltlab.estimators.notices import EstimateWarning
@@ -65,10 +66,7 @@ def coverage_row(case: str, truth: float, estimates: list) -> dict:
 
 def group_estimate(trace, nbeta: float, group: int, size: int):
     """The estimate of chains [group·size, (group + 1)·size) of ``trace`` alone."""
-    rows = slice(group * size, (group + 1) * size)
-    part = trace._replace(fields={name: values[rows] for name, values in trace.fields.items()},
-                          diverged=trace.diverged[rows], divergence_step=trace.divergence_step[rows])
-    return llc_from_trace(part, nbeta)
+    return llc_from_trace(chains_of(trace, slice(group * size, (group + 1) * size), 1), nbeta)
 
 
 def _wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:

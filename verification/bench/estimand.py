@@ -28,7 +28,7 @@ def estimand_row(draw: tuple[list[int], int], *, threads: int | None = None) -> 
     """The Gibbs truth at each size of ``SIZES`` at the empirical minimum (γ of the defaults)."""
     widths, rank = draw
     if threads is not None:
-        use_threads(threads)
+        use_threads(threads, at_most_cores=False)
     truths = []
     for n in SIZES:
         problem = dln_problem(widths, rank, n=n, seed=0)

@@ -71,7 +71,7 @@ def grid_row(draw: tuple[list[int], int], *, threads: int | None = None, progres
     torch's thread count first (a Dask worker's own)."""
     widths, rank = draw
     if threads is not None:
-        use_threads(threads)
+        use_threads(threads, at_most_cores=False)
     clock = time.perf_counter()
     default = run_estimate(dln_problem(widths, rank, n=DLN_ESTIMATE_DEFAULTS.n, seed=0), DLN_DEFAULTS.config,
                            reference=True, progress=progress)

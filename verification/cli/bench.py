@@ -95,7 +95,8 @@ def _bench(args) -> Result:
     from sltlab.verification.bench.sampling import format_sampler_rows, run_sampler_benchmarks
 
     check_dask(args.dask)
-    result = {"torch_threads": use_threads(args.threads), "freed_memory_kept": keep_freed_memory()}
+    threads = use_threads(args.threads, at_most_cores=args.dask in (None, "local"))
+    result = {"torch_threads": threads, "freed_memory_kept": keep_freed_memory()}
     tables = [f"torch threads: {args.threads}; freed memory kept for reuse: "
               f"{'yes' if result['freed_memory_kept'] else 'no (not glibc)'}"]
     wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 from fractions import Fraction
 from pathlib import Path
@@ -46,8 +47,11 @@ def seed(text: str) -> int:
 def number(text: str) -> float:
     """A real number as the command line takes it (argparse's ``type``): a decimal (``0.4``,
     ``1e-3``) or a fraction (``2/5``), as ``theory`` commands take their exact values."""
-    try:
-        return float(Fraction(text.strip()))
+    try:   # a fraction's text only through Fraction: 1e10000000 read as one would be built digit by digit
+        value = float(Fraction(text.strip())) if "/" in text else float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
     except (ValueError, ZeroDivisionError, OverflowError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (a decimal such as 0.4, or a fraction "
                                          "such as 2/5)") from None

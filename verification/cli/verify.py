@@ -34,7 +34,7 @@ def _verify(args) -> Result:
     from sltlab.verification.suite.runner import run_suite
     from sltlab.verification.suite.report import write_report
 
-    threads = use_threads(args.threads)
+    threads = use_threads(args.threads, at_most_cores=args.dask in (None, "local"))
     if args.random is not None and args.suite is not None:
         raise ValueError("choose either --suite or --random, not both")
     if args.seed is not None and args.random is None:

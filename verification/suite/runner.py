@@ -39,7 +39,7 @@ def run_case(case: Case, progress: bool = False, threads: int | None = None) -> 
     """Calibrate, estimate and gate one case; a JSON-ready line for ``results.jsonl``. With
     ``threads`` the process (e.g. a Dask worker) first sets torch's thread count to it."""
     if threads is not None:
-        use_threads(threads)
+        use_threads(threads, at_most_cores=False)
     clock = time.perf_counter()
     problem = case.problem()
     line: dict[str, Any] = {"id": case.id, "family": case.family, "tags": sorted(case.tags), "seed": case.seed,
