@@ -44,7 +44,7 @@ from sltlab.estimators.torch_losses import SummedPerRow
 # cooled from nβ/100 a held-out draw (seed 12) found a silent miss: rank 0 of [13,23,2,10,20,17,11]
 # +10.3 % at R-hat 1.036, every chain above its truth. The two-sided start was chosen over three others
 # on fresh draws (seeds 13, 14: gate passed on 6 of 8, within 3.0 %, no miss) and confirmed on seeds 15
-# and 16 (4 of 6 within 1.4 %, 2 flagged, no miss). Chains that fail the gate on R-hat or ESS go on
+# and 16 (4 of 6 within 1.4 %, 2 flagged, no miss). Chains that fail the gate on R-hat or ESS (or sides) go on
 # from where they ended, every draw kept, up to twice (to 16,000 draws) while that could bring them
 # through: chosen on six networks of earlier draws whose chains had failed it (seeds 6, 9, 10, 17, 19,
 # 20), of which going on once passed 2 and twice 4 (−1.4 to +4.8 %; the other two −2.1 and −2.9 %,
@@ -58,9 +58,9 @@ from sltlab.estimators.torch_losses import SummedPerRow
 # with these defaults at call seeds 0–3: −8.0 % (R-hat 1.177 at 16,000 draws), −6.4 % (1.117 at 8,000),
 # −8.3 % (1.0509 at 16,000: flagged by a hair) and −4.4 ± 4.0 % (R-hat 1.041 at 4,000, passing, within
 # its error bar). One or two chains of eight make rare excursions (per-chain λ̂ 3.6–3.8 against 2.2–2.7).
-# Its chains have not spread out along the directions held only by γ: (w − w*)·∇U, whose mean under the
-# posterior is exactly d, averages 0.62–0.70·d over them. Nor have those of networks read within 0.4 %
-# (0.17–0.64·d), so that identity cannot tell them apart and is not part of the gate.
+# The gate also compares the two sides of the start (sides_z, within 4 SE): [4,8,8,12,8,4] rank 0 (seed
+# 7374), read −6.3 % at R-hat 1.034 unwarned with its sides 4.1 SE apart, now goes on and is flagged
+# (−4.2 %, sides +4.7); on seeds 7375–7378 (12 networks) the sides read −1.98 to +2.18, no alarm.
 # The burn-in is a quarter of the draws: on [8,12,9] rank 0 (draw 4711) it leaves λ̂ 1.3–2.1 % low on
 # five call seeds, which burnin=4000 mends (−0.7 to +0.2 % on four), but with that burn-in the network
 # above read −11.7 % at R-hat 1.042, a silent miss again, so the shorter one stays.
