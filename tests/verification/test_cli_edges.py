@@ -14,7 +14,7 @@ HUGE_SEED = str(2 ** 70)
 @pytest.mark.parametrize("argv, said", [
     (["dynamics", "saddle", "--learning-rate", "inf"], "must be positive and finite"),      # a JSON encoder's error
     (["dynamics", "saddle", "--init-scale", "1e400"], "must be positive and finite"),
-    (["dynamics", "saddle", "--singular-values", "inf"], "positive, finite singular values"),   # NaN to integer
+    (["dynamics", "saddle", "--singular-values", "inf"], "is not a finite number"),   # NaN to integer
     (["dynamics", "grokking", "--weight-decay", "inf"], "need a finite learning rate"),
     (["dynamics", "grokking", "--modulus", "100000"], "need 2 ≤ modulus ≤ 1,000"),   # had failed allocating 80 GB
     (["estimate", "dln", "--widths", "2", "2", "--rank", "1", "--nbeta", "1e39"], "exceeds float32's range"),
