@@ -7,7 +7,7 @@ from sltlab.estimators.llc import drift_z, llc_from_gaps
 from sltlab.estimators.gate import DRIFT_MAX, mixing_concern, readings_pass
 
 
-def _noise(seed, chains=8, draws=4000, phi=0.9):
+def stationary_chains(seed, chains=8, draws=4000, phi=0.9):
     """Stationary AR(1) chains of unit variance: what mixed chains look like."""
     rng = np.random.default_rng(seed)
     shocks = rng.standard_normal((chains, draws)) * np.sqrt(1 - phi**2)
@@ -19,23 +19,23 @@ def _noise(seed, chains=8, draws=4000, phi=0.9):
 
 
 def test_chains_climbing_together_pass_r_hat_and_fail_the_drift_check():
-    climbing = 10 + _noise(0) + np.linspace(0, 0.75, 4000)   # every chain rises by 0.75 spreads
+    climbing = 10 + stationary_chains(0) + np.linspace(0, 0.75, 4000)   # every chain rises by 0.75 spreads
     estimate = llc_from_gaps(climbing, 1.0)
     # R-hat of the draws passes them (that of block means, also gated, reads 1.064 here)
     assert diagnostics.rhat(climbing) < 1.05 and estimate.ess > 200
     assert estimate.drift > DRIFT_MAX
     concern = mixing_concern(estimate)
     assert concern is not None and "still drifting" in concern and "R-hat" in concern and "likely low" in concern
-    falling = mixing_concern(llc_from_gaps(10 + _noise(0) - np.linspace(0, 0.75, 4000), 1.0))
+    falling = mixing_concern(llc_from_gaps(10 + stationary_chains(0) - np.linspace(0, 0.75, 4000), 1.0))
     assert falling is not None and "likely high" in falling
 
 
 def test_stationary_chains_read_a_drift_of_about_one_standard_error():
-    drifts = np.array([drift_z(_noise(seed)) for seed in range(40)])
+    drifts = np.array([drift_z(stationary_chains(seed)) for seed in range(40)])
     # z is standard normal for stationary chains: over 40 seeds its spread is near 1 and none
     # comes near the threshold (P(|z| > 4) = 6e-5 each).
     assert 0.6 < drifts.std() < 1.4 and np.abs(drifts).max() < DRIFT_MAX
-    assert mixing_concern(llc_from_gaps(10 + _noise(3), 1.0)) is None
+    assert mixing_concern(llc_from_gaps(10 + stationary_chains(3), 1.0)) is None
 
 
 def test_too_few_draws_give_no_drift():
@@ -44,7 +44,7 @@ def test_too_few_draws_give_no_drift():
 
 
 def test_a_reading_that_is_not_a_number_fails_the_gate_rather_than_passing_it():
-    estimate = llc_from_gaps(10 + _noise(3), 1.0)
+    estimate = llc_from_gaps(10 + stationary_chains(3), 1.0)
     assert mixing_concern(estimate) is None
     for reading in ({"drift": float("nan")}, {"standard_error": float("nan")}, {"mean": float("nan")},
                     {"rhat": float("nan")}, {"ess": float("nan")}):

@@ -9,23 +9,13 @@ from sltlab.estimators.gate import SIDES_MAX, gate_reading, mixing_concern, read
 from sltlab.estimators.llc import llc_from_gaps, sides_z
 from sltlab.estimators.sampling import Trace, after_warm_up, joined
 from sltlab.estimators.batched import chains_of
+from tests.estimators.test_drift import stationary_chains
 
 HALVES = np.array([True] * 4 + [False] * 4)
 
 
-def _noise(seed, chains=8, draws=4000, phi=0.9):
-    """Stationary AR(1) chains of unit variance."""
-    rng = np.random.default_rng(seed)
-    shocks = rng.standard_normal((chains, draws)) * np.sqrt(1 - phi ** 2)
-    values = np.empty((chains, draws))
-    values[:, 0] = rng.standard_normal(chains)
-    for t in range(1, draws):
-        values[:, t] = phi * values[:, t - 1] + shocks[:, t]
-    return values
-
-
 def test_sides_that_have_not_met_pass_r_hat_and_fail_the_gate():
-    apart = 10 + _noise(0) + np.where(HALVES, 0.3, 0.0)[:, None]   # the cooled half 0.3 spreads above
+    apart = 10 + stationary_chains(0) + np.where(HALVES, 0.3, 0.0)[:, None]   # the cooled half 0.3 spreads above
     estimate = llc_from_gaps(apart, 1.0, cooled=HALVES)
     assert diagnostics.rhat(apart) < 1.05 and estimate.rhat < 1.05 and estimate.ess > 200
     assert abs(estimate.drift) < 4
@@ -35,21 +25,21 @@ def test_sides_that_have_not_met_pass_r_hat_and_fail_the_gate():
     assert f"sides {estimate.sides:+.1f} SE" in gate_reading(estimate)
     assert not readings_pass(estimate.rhat, estimate.ess, [], estimate.drift, estimate.sides)
     assert readings_pass(estimate.rhat, estimate.ess, [], estimate.drift, 3.9) and readings_pass(1.0, 900.0, [], 0.0)
-    below = llc_from_gaps(10 + _noise(0) - np.where(HALVES, 0.3, 0.0)[:, None], 1.0, cooled=HALVES)
+    below = llc_from_gaps(10 + stationary_chains(0) - np.where(HALVES, 0.3, 0.0)[:, None], 1.0, cooled=HALVES)
     assert below.sides < -SIDES_MAX and "between two sides that have not met" in mixing_concern(below)
 
 
 def test_sides_of_one_stationary_run_read_about_one_standard_error_apart():
-    sides = np.array([sides_z(_noise(seed), HALVES) for seed in range(40)])
+    sides = np.array([sides_z(stationary_chains(seed), HALVES) for seed in range(40)])
     # z is standard normal between halves of stationary chains: P(|z| > 4) = 6e-5 each
     assert 0.6 < sides.std() < 1.4 and np.abs(sides).max() < SIDES_MAX
-    estimate = llc_from_gaps(10 + _noise(3), 1.0, cooled=HALVES)
+    estimate = llc_from_gaps(10 + stationary_chains(3), 1.0, cooled=HALVES)
     assert mixing_concern(estimate) is None and not unmixed(estimate)
-    assert sides_z(_noise(3), ~HALVES) == pytest.approx(-estimate.sides)   # the sides swapped, the sign turns
+    assert sides_z(stationary_chains(3), ~HALVES) == pytest.approx(-estimate.sides)   # sides swapped: sign turned
 
 
 def test_no_sides_without_two_sides_or_enough_draws():
-    values = 10 + _noise(1)
+    values = 10 + stationary_chains(1)
     assert sides_z(values, np.ones(8, dtype=bool)) is None and sides_z(values, np.zeros(8, dtype=bool)) is None
     assert sides_z(values[:, :15], HALVES) is None
     assert sides_z(np.ones((8, 40)), HALVES) is None   # constant draws: no standard error
@@ -58,7 +48,7 @@ def test_no_sides_without_two_sides_or_enough_draws():
 
 
 def test_a_dropped_chain_leaves_its_side_and_a_side_with_none_left_gives_no_sides():
-    values = 10 + _noise(2)
+    values = 10 + stationary_chains(2)
     one_gone = llc_from_gaps(values, 1.0, {0: "diverged"}, cooled=HALVES)
     assert one_gone.sides == pytest.approx(sides_z(values[1:], HALVES[1:]))
     none_left = llc_from_gaps(values, 1.0, {c: "diverged" for c in range(4)}, cooled=HALVES)
