@@ -151,6 +151,6 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
             raise ValueError(f"every entry of {name} must be non-negative, got {v!r}")
         if q > MAX_EXPONENT:
             raise ValueError(f"every entry of {name} must be at most 1e100 (λ is also given in floating point), "
-                             f"got one of {len(str(int(q)))} digits")
+                             f"got about 1e{round(math.log10(q.p) - math.log10(q.q))}")
         out.append(q)
     return tuple(out)

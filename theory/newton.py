@@ -87,7 +87,11 @@ def parse_polynomial(K, variables: Sequence | None) -> tuple[sympy.Expr, tuple[s
     expr, symbols = parse_expression(K, variables)
     if expanded_terms_bound(expr) > MAX_TERMS:
         raise ValueError(f"K may expand into more than {MAX_TERMS:,} terms, the most this exact method takes")
-    expr = sympy.nsimplify(sympy.expand(expr), rational=True)
+    try:
+        expr = sympy.nsimplify(sympy.expand(expr), rational=True)
+    except (TypeError, ValueError, OverflowError):   # sympy's own message repeats the number, to thousands of digits
+        raise ValueError("coefficients of K must be rational numbers that can be read exactly: write very large or "
+                         "small ones as integers or fractions") from None
     if expr == 0:
         raise ValueError("K is identically zero")
     try:

@@ -76,7 +76,7 @@ def test_regular():
     (lambda: normal_crossing([1, 1], [0, -1]), "non-negative"),
     (lambda: normal_crossing([1, 1], [0, "x"]), "non-negative rational"),
     (lambda: normal_crossing([1, 1], [True, 0]), "every entry of h must be a number, got True"),
-    (lambda: normal_crossing([1], [10**400]), "at most 1e100 .* got one of 401 digits"),
+    (lambda: normal_crossing([1], [10**400]), "at most 1e100 .* got about 1e400"),
     (lambda: newton("w1**2", prior=[10**400]), "at most 1e100"),
     (lambda: tanh_network(0), "at least 1"),
     (lambda: regular(0), "at least 1"),

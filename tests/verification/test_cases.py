@@ -76,7 +76,8 @@ def test_random_cases_are_reproducible_and_valid():
         assert case.id.startswith("random-3-")
     with pytest.raises(ValueError):
         random_dln_cases(0, seed=0)
-    for settings, said in ((dict(count=2.5, seed=0), "at least one case, a whole number, got 2.5"),
+    for settings, said in ((dict(count=2.5, seed=0), "a whole number of cases from 1 to 10,000, got 2.5"),
+                           (dict(count=10 ** 12, seed=0), "from 1 to 10,000, got 1000000000000"),   # had filled memory
                            (dict(count=2, seed=None), "need a whole seed, got None"),   # other cases at each call
                            (dict(count=2, seed=0, max_depth=1), "need a whole max_depth of at least 2, got 1")):
         with pytest.raises(ValueError, match=said):   # had been Python's randrange and range errors

@@ -18,3 +18,20 @@ def test_a_singular_value_that_is_no_finite_number_is_refused_in_one_line(value,
     err = capsys.readouterr().err.strip()
     assert err == (f"sltlab: error: argument --singular-values: {value!r} is not a finite number (a decimal such as "
                    "0.4, or a fraction such as 2/5)")
+
+
+@pytest.mark.parametrize("argv", [["theory", "nc", "--k", "1", "--h", "1e10000000"],
+                                  ["theory", "nc", "--k", "1", "--h", "1e-100000"],
+                                  ["theory", "transitions", "--widths", "3", "2", "3", "--singular-values", "1e-10000000"],
+                                  ["dynamics", "bayes", "--model", "dln", "--widths", "2", "2", "--singular-values",
+                                   "1E+1000", "--out", "unused"]])
+def test_an_exact_number_with_a_huge_exponent_is_refused_before_it_is_built(argv, capsys):
+    """Read exactly, 1e-10000000 had taken minutes before any check of its size."""
+    assert main(argv) == 2
+    assert "has an exponent beyond ±400 (the values are at most 1e100)" in capsys.readouterr().err
+
+
+def test_a_coefficient_sympy_cannot_read_exactly_is_one_line(capsys):
+    assert main(["theory", "poly", "1e10000*w1**2"]) == 2
+    assert capsys.readouterr().err.strip() == ("sltlab: error: coefficients of K must be rational numbers that can be "
+                                               "read exactly: write very large or small ones as integers or fractions")

@@ -37,8 +37,10 @@ def test_each_finished_case_is_one_line_and_resume_skips_it(tmp_path):
     assert [line["id"] for line in lines] == [case.id for case in TINY]  # the first was not rerun
 
 
-def test_a_results_file_that_verify_did_not_write_is_refused_before_any_case_runs(tmp_path):
-    (tmp_path / "results.jsonl").write_text('{"foo": 1}\n')
+@pytest.mark.parametrize("text", ['{"foo": 1}\n', "this is garbage\nmore garbage {{{\n",
+                                  '{"id": "smoke:tanh[hidden=1]", "passed": "maybe"}\n'])
+def test_a_results_file_that_verify_did_not_write_is_refused_before_any_case_runs(tmp_path, text):
+    (tmp_path / "results.jsonl").write_text(text)
     with pytest.raises(ValueError, match="line 1 is not a case's result"):
         run_suite(TINY, tmp_path, resume=True)
 
@@ -101,7 +103,7 @@ def test_a_case_outside_its_gate_fails_the_suite_with_exit_1(tmp_path, capsys, m
     (["verify", "--suite", "huge"], "invalid choice"),
     (["verify", "--suite", "smoke", "--random", "3"], "either --suite or --random"),
     (["verify", "--dask", "nowhere"], "--dask takes"),
-    (["verify", "--random", "0"], "at least one case"),
+    (["verify", "--random", "0"], "a whole number of cases from 1 to 10,000"),
     (["verify", "--only", "no-such-case"], "no case id contains"),
     (["verify", "--suite", "smoke", "--seed", "5"], "--seed draws the networks of --random"),
 ])

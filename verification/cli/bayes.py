@@ -13,12 +13,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sltlab.verification.cli.command import REFUSED, Result, folder, seed, subcommand
+from sltlab.verification.cli.command import REFUSED, Result, exact_number, folder, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
 
 _PHASES = (
     ("--widths", dict(type=int, nargs="+", metavar="H", help="deep linear network widths [input, hidden..., output]")),
-    ("--singular-values", dict(nargs="+", dest="singular_values", metavar="S",
+    ("--singular-values", dict(type=exact_number, nargs="+", dest="singular_values", metavar="S",
                                help="the teacher's singular values, exact decimals or fractions (e.g. 1 0.4 1/5)")),
     ("--features", dict(type=int, metavar="C", help="toy model of superposition with C features (instead)")),
 )
@@ -54,8 +54,8 @@ def add_bayes_study_command(studies) -> None:
                ("--model", dict(choices=["dln", "tms"], required=True, help="deep linear networks or the toy model")),
                ("--widths", dict(type=int, nargs="+", action="append", metavar="H",
                                  help="dln widths; repeat for several architectures (default 6 3 6 and 6 3 3 6)")),
-               ("--singular-values", dict(nargs="+", action="append", dest="singular_values", metavar="S",
-                                          help="the teacher's singular values, one list per --widths")),
+               ("--singular-values", dict(type=exact_number, nargs="+", action="append", dest="singular_values",
+                                          metavar="S", help="the teacher's singular values, one list per --widths")),
                ("--features", dict(type=int, metavar="C", help="tms features (default 6)")),
                ("--data", dict(choices=["population", "sampled"],
                                help="sample exp(−n·L) with L the population loss (default), or the posterior of "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import shlex
 from fractions import Fraction
 from pathlib import Path
@@ -55,6 +56,20 @@ def number(text: str) -> float:
     except (ValueError, ZeroDivisionError, OverflowError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (a decimal such as 0.4, or a fraction "
                                          "such as 2/5)") from None
+
+
+MAX_DECIMAL_EXPONENT = 400   # beyond 1e±400 a decimal read exactly is built digit by digit (values are at most 1e100)
+
+
+def exact_number(text: str) -> str:
+    """An exact decimal or fraction's text as the command line takes it (argparse's ``type``), as
+    given, once its exponent is within ±``MAX_DECIMAL_EXPONENT``: 1e-10000000, read exactly,
+    had taken minutes before any check of its size."""
+    exponent = re.search(r"[eE]\s*[+-]?\s*0*(\d+)\s*$", text)
+    if exponent and (len(exponent.group(1)) > 3 or int(exponent.group(1)) > MAX_DECIMAL_EXPONENT):
+        raise argparse.ArgumentTypeError(f"{text!r} has an exponent beyond ±{MAX_DECIMAL_EXPONENT} (the values are at "
+                                         "most 1e100)")
+    return text
 
 
 def folder(text: str) -> Path:

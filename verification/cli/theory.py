@@ -12,14 +12,14 @@ import sympy
 from sltlab import theory
 from sltlab.theory import LearningCoefficient
 from sltlab.verification.cli.bayes import add_theory_transition_commands
-from sltlab.verification.cli.command import Result, folder, refusal, subcommand
+from sltlab.verification.cli.command import Result, exact_number, folder, refusal, subcommand
 from sltlab.verification.cli.estimate import answering_command
 
 
 def fraction(text: str) -> sympy.Rational:
-    """argparse type for an exact rational such as ``2``, ``1/2`` or ``0.25``."""
+    """argparse type for an exact rational such as ``2``, ``1/2``, ``0.25`` or ``1e-3``."""
     try:
-        return sympy.Rational(Fraction(text))
+        return sympy.Rational(Fraction(exact_number(text)))
     except (ValueError, ZeroDivisionError):
         raise ArgumentTypeError(f"invalid fraction: {text!r}") from None
 

@@ -21,6 +21,7 @@ from sltlab.verification.suite.problems import (Problem, dln_problem, normal_cro
 
 SUITES = ("smoke", "dln", "toy", "full")
 FAMILIES = ("dln", "restricted_dln", "reduced_rank", "regular", "normal_crossing", "newton", "tanh")
+MAX_RANDOM_CASES = 10_000   # at a minute or more each, a week of cases; drawn all at once before the first runs
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ def random_dln_cases(count: int, seed: int, *, max_depth: int = 6, max_width: in
     two to four times the wider end) and a bottleneck (one layer of width 1 to 3 between layers of
     ``max_width``/2 to 2·``max_width``); depth 1 to ``max_depth`` weight matrices (at least 2 for the
     last two shapes), rank 0 to the narrowest width; the data seed is the draw's index."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"--random needs at least one case, a whole number, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_RANDOM_CASES:
+        raise ValueError(f"--random takes a whole number of cases from 1 to {MAX_RANDOM_CASES:,}, got {count!r}")
     for name, value in (("max_depth", max_depth), ("max_width", max_width), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 2):
             raise ValueError(f"random deep linear networks need a whole {name}"   # seed None: other cases each call

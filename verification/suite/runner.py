@@ -83,15 +83,18 @@ def finished_ids(results: Path) -> set[str]:
 
 
 def read_results(results: Path) -> list[dict[str, Any]]:
-    """Every case's line in ``results`` (a torn line from a killed run is skipped); a line that
-    is no case's result is a one-line ``ValueError``: the file is not one this command wrote."""
+    """Every case's line in ``results`` (a line torn by a killed run, the start of one, is
+    skipped); a line that is no case's result is a one-line ``ValueError``: the file is not one
+    this command wrote."""
     lines = []
     for number, text in enumerate(results.read_text().splitlines() if results.exists() else [], 1):
         try:
             line = json.loads(text)
         except json.JSONDecodeError:
-            continue
-        if not (isinstance(line, dict) and "id" in line and "passed" in line):
+            if text.startswith('{"id": ') or not text.strip():   # every line begins with its case's id
+                continue
+            line = None
+        if not (isinstance(line, dict) and "id" in line and "family" in line and isinstance(line.get("passed"), bool)):
             raise ValueError(f"{results} line {number} is not a case's result: the file was not written by "
                              "sltlab verify; choose another --out")
         lines.append(line)
