@@ -288,7 +288,7 @@ def test_the_stages_bench_counts_failed_seeds_per_case_under_each_bandwidth_rule
                                              "head-accuracy, module, restricted-accuracy, spread, stages, not to "
                                              "overhead"),
     (["--only", "theory", "--peer-seconds", "1", "2"], "--peer-seconds applies to peer, not to theory"),
-    (["--only", "stages", "--seed", "3"], "--seed applies to"),
+    (["--only", "stages", "--seed", "3"], "--seed applies to"), (["--only", "theory", "--seed", "0"], "--seed appl"),
     (["--checkpoints", "5"], "--checkpoints applies to along, curve, not to accuracy, overhead, sampling, theory"),
     (["--only", "stages", "--repeats", "3"], "--repeats applies to along, calibration, curve, ladder, overhead, peer"),
     (["--only", "theory", "--peer-sampling-regex", "("], "--peer-sampling-regex applies to peer, not to theory"),

@@ -22,7 +22,8 @@ def test_a_singular_value_that_is_no_finite_number_is_refused_in_one_line(value,
 
 @pytest.mark.parametrize("argv", [["theory", "nc", "--k", "1", "--h", "1e10000000"],
                                   ["theory", "nc", "--k", "1", "--h", "1e-100000"],
-                                  ["theory", "transitions", "--widths", "3", "2", "3", "--singular-values", "1e-10000000"],
+                                  ["theory", "transitions", "--widths", "3", "2", "3", "--singular-values",
+                                   "1e-10000000"],
                                   ["dynamics", "bayes", "--model", "dln", "--widths", "2", "2", "--singular-values",
                                    "1E+1000", "--out", "unused"]])
 def test_an_exact_number_with_a_huge_exponent_is_refused_before_it_is_built(argv, capsys):

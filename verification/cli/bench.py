@@ -101,7 +101,8 @@ def _bench(args) -> Result:
               f"{'yes' if result['freed_memory_kept'] else 'no (not glibc)'}"]
     wanted = {"theory", "sampling", "overhead", "accuracy"} if args.only is None else {args.only}
     for option, groups in OPTION_GROUPS.items():
-        if getattr(args, option) not in (None, False) and not wanted & groups:
+        given = getattr(args, option)
+        if given is not None and given is not False and not wanted & groups:   # 0 is given (0 == False in Python)
             raise ValueError(f"--{option.replace('_', '-')} applies to {', '.join(sorted(groups))}, not to "
                              f"{', '.join(sorted(wanted))}")
     if args.count is not None and args.count < 1:
