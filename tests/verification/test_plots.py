@@ -48,6 +48,20 @@ def test_a_phase_diagram_of_thousands_of_widths_shows_its_cells_not_their_edges(
     assert (inside > 0.95).all(axis=-1).mean() < 0.01   # the white edges had covered every cell
 
 
+def test_a_phase_diagram_of_one_width_colours_its_cells():
+    """With "nearest" shading one column had no width: the figure was blank."""
+    import tempfile
+    from pathlib import Path
+
+    from matplotlib.image import imread
+
+    with tempfile.TemporaryDirectory() as folder:
+        pixels = imread(plot_phase(depth=3, io=3, max_width=1, path=Path(folder) / "phase.png"))[..., :3]
+    height, width = pixels.shape[:2]
+    lowest = pixels[int(0.72 * height):int(0.78 * height), int(0.2 * width):int(0.6 * width)]   # the rank-0 cell
+    assert (lowest.max(axis=-1) - lowest.min(axis=-1)).mean() > 0.2   # coloured, neither white nor grey
+
+
 def test_labels_that_would_run_together_are_left_out_or_moved_to_another_height():
     assert labels_fit(["18", "24", "30", "36", "42", "48", "54"], 6.0)
     assert not labels_fit(["1467/2"] * 41, 6.0)   # [60, 40, 40, 60]'s 41 ranks: the labels had covered each other

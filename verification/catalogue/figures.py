@@ -145,14 +145,16 @@ def plot_phase(depth: int, io: int, max_width: int, path: str | Path) -> Path:
     edges = cell_edges(len(hidden_widths), len(ranks), width_inches, height_inches)
     with new_figure(figsize=(width_inches, height_inches), layout="constrained") as fig:
         ax = fig.subplots()
-        image = ax.pcolormesh(hidden_widths, ranks, ratio, cmap=colormap, vmin=0, vmax=1, shading="nearest", **edges)
+        # the cells' edges given, half a step each side: "nearest" shading has no width to give one column
+        image = ax.pcolormesh(np.arange(max_width + 1) + 0.5, np.arange(io + 2) - 0.5, ratio, cmap=colormap, vmin=0,
+                              vmax=1, shading="flat", **edges)
         fig.colorbar(image, ax=ax, label="λ / (d/2)")
         if max(ratio.shape) <= MAX_ANNOTATED_SIDE:
             _annotate_cells(ax, hidden_widths, ranks, ratio)
         ax.set_xlabel("hidden width H")
         ax.set_ylabel("rank r of the teacher")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))   # one column: one tick, at H = 1
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         hidden_text = ", ".join(["H"] * (depth - 1)) if depth <= 4 else f"H × {depth - 1}"
         ax.set_title(f"How singular is a deep linear network?\n"
                      f"widths [{io}, {hidden_text}, {io}], L = {depth} weight matrices")
