@@ -95,3 +95,13 @@ def test_a_dataset_that_states_fewer_rows_than_it_holds_is_read_to_its_length():
 
     x, y = read_rows(Understated()).tensors
     assert x.shape == (60, 2) and torch.equal(y, Y[:60])
+
+
+def test_a_batch_larger_than_the_data_is_all_of_it_and_says_so():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a short run: the mixing gate is not what is tested
+        result = estimate_llc(nn.Linear(2, 1), (X, Y), sampler="sgld", batch_size=1000, **SHORT)
+    assert result.config.batch_size == 80
+    assert "batch_size = 1,000 is more rows than the data hold: every batch is all 80" in result.notes
