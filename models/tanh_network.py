@@ -34,9 +34,10 @@ class TanhNetwork:
         if x.dim() > 2:
             raise ValueError(f"x must be one input per row, [b] or [C, b] (input width 1, no trailing axis), "
                              f"got shape {list(x.shape)}")
-        if x.dim() == 2 and position.dim() == 2 and x.shape[0] not in (1, position.shape[0]) and position.shape[0] != 1:
-            raise ValueError(f"x [C, b] has rows for {x.shape[0]} chains, position for {position.shape[0]}: "
-                             f"x must be [b], [1, b] or [{position.shape[0]}, b]")
+        chains = position.shape[0] if position.dim() == 2 else 1   # a column x [b, 1] would read as b chains
+        if x.dim() == 2 and position.dim() <= 2 and x.shape[0] not in (1, chains):
+            raise ValueError(f"x [C, b] has rows for {x.shape[0]} chains, position for {chains}: "
+                             f"x must be [b], [1, b] or [{chains}, b]")
         outgoing, incoming = position.unflatten(-1, (2, self.hidden)).unbind(-2)   # [C, H] each
         hidden = torch.tanh(x.unsqueeze(-1) * incoming.unsqueeze(-2))             # [C, b, H]
         return (hidden * outgoing.unsqueeze(-2)).sum(-1)

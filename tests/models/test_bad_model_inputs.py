@@ -132,6 +132,10 @@ def test_the_tanh_network_refuses_inputs_it_cannot_read_as_one_per_row():
     with pytest.raises(ValueError, match=r"^x \[C, b\] has rows for 7 chains, position for 3: x must be \[b\], "
                                          r"\[1, b\] or \[3, b\]$"):
         network(position, (torch.randn(7, 1), torch.randn(7, 1)))   # a column of 7 inputs
+    for one in (position[:1], position[0]):   # one chain: the column had read as 7 chains
+        with pytest.raises(ValueError, match=r"^x \[C, b\] has rows for 7 chains, position for 1: "):
+            network(one, (torch.randn(7, 1), torch.randn(7, 1)))
+    assert network(position[0], (torch.randn(1, 7), torch.randn(1, 7))).shape == (1, 7)
     with pytest.raises(ValueError, match=r"^position has 5 parameters, the network has 4$"):
         network(torch.randn(3, 5), (torch.randn(7), torch.randn(7)))
     x = torch.randn(7, dtype=torch.float64)
