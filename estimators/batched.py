@@ -26,7 +26,7 @@ from torch import Tensor
 from sltlab.estimators.adapt import MALA_TARGET_ACCEPTANCE, adapt_step_sizes_in_groups
 from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
-from sltlab.estimators.estimate import RunInputs, run_inputs
+from sltlab.estimators.estimate import RunInputs, run_inputs, whole_batches_note
 from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.localize import Localization, localizer
 from sltlab.estimators.posterior import LocalPosterior, common_noise, compiled
@@ -125,7 +125,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
                                              resolved, what)
         inputs = inputs._replace(resolved=resolved)
     results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
-    results = [replace(result, notes=result.notes + (lag_note,)) for result in results] if lag_note else results
+    notes = tuple(filter(None, (lag_note, whole_batches_note(config, inputs.n))))
+    results = [replace(result, notes=result.notes + notes) for result in results] if notes else results
     shared = "at one step" if config.step_size is not None else "each at the step its own warm-up tuned"
     return remedies_not_applied(results, resolved, f"the centres share one batched run, {shared}", EXTEND_INSTEAD)
 

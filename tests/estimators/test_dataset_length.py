@@ -105,3 +105,16 @@ def test_a_batch_larger_than_the_data_is_all_of_it_and_says_so():
         result = estimate_llc(nn.Linear(2, 1), (X, Y), sampler="sgld", batch_size=1000, **SHORT)
     assert result.config.batch_size == 80
     assert "batch_size = 1,000 is more rows than the data hold: every batch is all 80" in result.notes
+
+
+def test_checkpoints_sampled_together_say_too_that_a_batch_larger_than_the_data_is_all_of_it():
+    import warnings
+
+    from sltlab.estimators import estimate_llc_along
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        along = estimate_llc_along([nn.Linear(2, 1), nn.Linear(2, 1)], (X, Y), sampler="sgld", batch_size=1000,
+                                   calibrate_at=None, **SHORT)
+    assert all("batch_size = 1,000 is more rows than the data hold: every batch is all 80" in result.notes
+               for result in along.results)
