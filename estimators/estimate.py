@@ -126,7 +126,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
     trace, resolved, rule, notes, first_steps, spectrum, warm_up_step, modes = sample(
         resolved, burn_in_from_lag=config.burnin is None)
-    notes = (*filter(None, [whole_batches_note(config, n)]), *notes)
+    whole_batches = whole_batches_note(config, n)
+    notes = ((whole_batches,) if whole_batches else ()) + notes
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     failed = first is not None and mixing_concern(first) is not None
     over_budget = fallback_over_budget(resolved, first_steps) if failed else None

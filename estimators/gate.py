@@ -108,4 +108,4 @@ def unmixed(estimate) -> bool:
     dropped, which more draws cannot mend, is not counted)."""
     sides = getattr(estimate, "estimate", estimate).sides
     return (estimate.rhat is not None and estimate.ess is not None
-            and (estimate.rhat > RHAT_MAX or estimate.ess < ESS_MIN or not (sides is None or abs(sides) <= SIDES_MAX)))
+            and not readings_pass(estimate.rhat, estimate.ess, [], sides=sides))

@@ -91,7 +91,7 @@ def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: s
             "of w*, or stuck at one point while the others moved), and λ̂ of the last quarter of the draws within "
             f"{gates['mixing']['drift_max']:g} standard errors of the first's (chains still drifting together, which "
             "R-hat cannot see), and, where only some chains cooled from a hotter start, their λ̂ within "
-            f"{gates['mixing'].get('sides_max', SIDES_MAX):g} standard errors of that of the chains from w* (a gap "
+            f"{gates['mixing']['sides_max']:g} standard errors of that of the chains from w* (a gap "
             "between them is a start not yet forgotten).",
             f"- Accuracy: where the finite-n truth nβ·E[ΔL] is computed (by quadrature for potentials in one or two "
             f"variables and for the one-unit tanh network, by exact blocked Gibbs sampling for linear networks, in "
