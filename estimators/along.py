@@ -206,8 +206,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
         return LLCAlongTraining(results, calibration, calibrate_at, True, uncalibrated + note)
     results = _checkpoints_named(lambda: tuple(_checkpoint_estimate(prepared, adapter, restrict_to, shared, progress,
                                                                     index) for index, adapter in enumerate(adapters)))
-    if calibration is not None:   # each estimate was given the calibrated step
-        results = tuple(replace(result, step_size_rule=rule) for result in results)
+    if calibration is not None:   # each estimate was given the calibrated step, but a fallback's chains its own
+        results = tuple(replace(result, step_size_rule=rule) if result.config.sampler == shared.sampler else result
+                        for result in results)
     return LLCAlongTraining(results, calibration, calibrate_at, False,
                             f"{uncalibrated}the checkpoints sampled one after the other: {reason}")
 

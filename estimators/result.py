@@ -168,17 +168,18 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
 
 
 def unfinite_note(trace: Trace) -> tuple[str, ...]:
-    """A note where a Metropolis sampler rejected recorded proposals because the loss there was not
-    finite: the posterior it samples is cut off where the model or loss fails (SGLD, which cannot
+    """A note where a Metropolis sampler rejected recorded proposals because the potential there was
+    NaN or +inf: the posterior it samples is cut off where the model or loss fails (SGLD, which cannot
     reject, reports such chains as diverged instead)."""
     if "unfinite" not in trace.fields or trace.diverged.all():
         return ()
     unfinite = trace.fields["unfinite"][~trace.diverged]
     if not unfinite.any():
         return ()
-    return (f"{int(unfinite.sum()):,} of the {unfinite.size:,} proposals recorded were rejected because the loss there "
-            "was not finite (NaN or ±inf): the posterior sampled is cut off where the model or loss fails near w*, "
-            "so λ̂ is that of the region where it is finite; check the outputs there",)
+    return (f"{int(unfinite.sum()):,} of the {unfinite.size:,} proposals recorded were rejected because the potential "
+            "there was NaN or +inf (a loss that is not finite, or nβ times it beyond the dtype): the posterior "
+            "sampled is cut off where the model or loss fails near w*, so λ̂ is that of the region where it is "
+            "finite; check the outputs there",)
 
 
 def flat_by_rounding(posterior: LocalPosterior, batches: Batches, trace: Trace, dtype: str, seed: int) -> str | None:

@@ -41,7 +41,7 @@ def test_proposals_rejected_for_a_loss_that_is_not_finite_are_counted(sampler, l
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # short runs: the mixing gate is not what is tested
         result = estimate_llc(FailsAwayFromZeroBias(limit), (x, y), sampler=sampler, **SHORT)
-    notes = [note for note in result.notes if "rejected because the loss there was not finite" in note]
+    notes = [note for note in result.notes if "rejected because the potential there was NaN or +inf" in note]
     assert len(notes) == int(said)
     if said:   # at nβ = 2 the bias's posterior reaches past the wall: some proposals land there
         rejected, recorded = (int(word.replace(",", "")) for word in notes[0].split()[:4:3])

@@ -9,10 +9,12 @@ from sltlab.verification.cli.command import Result, seed, subcommand
 from sltlab.verification.scale_out import check_dask
 from sltlab.verification.threads import keep_freed_memory, threads_option, use_threads
 
+DEFAULT_REPEATS = 7   # timed runs per benchmark, the medians reported over them
+
 
 def add_bench_command(commands) -> None:
     subcommand(commands, "bench", "speed and accuracy benchmarks: medians over repeated runs, beside their targets",
-               _bench, ("--repeats", dict(type=int, help="timed runs per benchmark (default 7)")),
+               _bench, ("--repeats", dict(type=int, help=f"timed runs per benchmark (default {DEFAULT_REPEATS})")),
                ("--only", dict(choices=["theory", "sampling", "overhead", "accuracy", "coverage", "grid", "estimand",
                                         "along", "curve", "ladder", "restrictions", "calibration", "spread", "module",
                                         "along-accuracy", "restricted-accuracy", "head-accuracy", "fallback",
@@ -107,7 +109,7 @@ def _bench(args) -> Result:
                              f"{', '.join(sorted(wanted))}")
     if args.count is not None and args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}")
-    args.repeats = 7 if args.repeats is None else args.repeats
+    args.repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
     if args.repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     args.peer_sampling_regex = PEER_SAMPLING_REGEX if args.peer_sampling_regex is None else args.peer_sampling_regex
