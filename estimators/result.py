@@ -23,6 +23,7 @@ from sltlab.estimators.posterior import LocalPosterior, mean_loss
 from sltlab.estimators.result_text import result_summary, result_text
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
+from sltlab.estimators.slice import stalled_concern
 from sltlab.estimators.preconditioned_lag import PreconditionedModes, rmsprop_lag_concern
 from sltlab.estimators.start_spread import SPREAD_ROWS, Spectrum, start_spread_concern
 from sltlab.estimators.streamed import on_device
@@ -123,6 +124,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                             if estimate.flat and trace.final_state is not None else None)
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
+    concerns += [(stalled, StepSizeWarning)] if (stalled := stalled_concern(trace)) else []
     lag_note = None
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
@@ -158,9 +160,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     for message, category in concerns:
         warnings.warn(message, category, stacklevel=stacklevel)
     flat = () if not estimate.flat else (f"no draw's loss differed from another while the chains moved up "
-                                         f"to {trace.fields['distance'].max():.3g} from w*: near w* the loss does not "
-                                         f"change with the sampled parameters by more than {resolved.dtype} rounds "
-                                         "it, so λ̂ = 0",)
+                                         f"to {trace.fields['distance'].max():.3g} from w*: where they went, the loss "
+                                         f"equalled L_n(w*) to {resolved.dtype}'s precision, so λ̂ = 0",)
     return LLCResult(estimate, resolved, localization, trace, rule, reference, acceptance, fluctuation,
                      tuple(getattr(loss, "notes", ())) + flat + ((lag_note,) if lag_note else ())
                      + unfinite_note(trace),

@@ -33,8 +33,8 @@ def result_text(result) -> str:
     if facts["llc"] is None:
         head = f"LLCResult: no estimate, all {facts['chains']} chains diverged (nβ = {facts['nbeta']:.5g}{size})"
     elif result.estimate.flat:
-        head = (f"LLCResult: λ̂ = 0, no draw's loss differing from another in {result.config.dtype}: near w* the loss "
-                f"does not change with the sampled parameters by more than it rounds (nβ = {facts['nbeta']:.5g}{size})")
+        head = (f"LLCResult: λ̂ = 0, no draw's loss differing from another in {result.config.dtype}: where the "
+                f"chains went the loss did not change by more than it rounds (nβ = {facts['nbeta']:.5g}{size})")
     else:
         head = (f"LLCResult: λ̂ = {facts['llc']:.4f} ± {shown(facts['standard_error'])}  "
                 f"(nβ = {facts['nbeta']:.5g}{size})")

@@ -23,6 +23,7 @@ from sltlab.estimators.posterior import LocalPosterior, Sampler, check_step_size
 from sltlab.estimators.sampling import Batches
 
 MAX_EXPANSIONS = 60   # per side and per coordinate; shrinkage halves the bracket about as often
+STALLED_MAX = 0.01   # of a chain's coordinate updates whose shrinkage may give up (by chance: about 2⁻⁶⁰ each)
 
 
 class SliceState(NamedTuple):
@@ -56,17 +57,20 @@ def slice_sampler(posterior: LocalPosterior, *, width: float) -> Sampler:
     def step(state: SliceState, batch, noise):
         levels, offsets, shrinks = noise
         position, energy, loss = state
+        stalled = torch.zeros_like(energy)
         for coordinate in range(position.shape[-1]):
-            position, energy, loss = _update(position, energy, loss, coordinate, batch, levels[:, coordinate],
-                                             offsets[:, coordinate], shrinks[:, coordinate], width, evaluate)
-        return SliceState(position, energy, loss), {"loss": state.loss}
+            position, energy, loss, held = _update(position, energy, loss, coordinate, batch, levels[:, coordinate],
+                                                   offsets[:, coordinate], shrinks[:, coordinate], width, evaluate)
+            stalled += held
+        return SliceState(position, energy, loss), {"loss": state.loss, "stalled": stalled / position.shape[-1]}
 
     return Sampler("slice", init, noise, step)
 
 
 def _update(position, energy, loss, coordinate, batch, level, offset, shrinks, width, evaluate):
     """One coordinate: the slice {x : U(x) ≤ U(w) + level}, bracketed by stepping out from a
-    randomly placed interval of ``width``, then sampled by shrinkage."""
+    randomly placed interval of ``width``, then sampled by shrinkage; with the new position, U and
+    L, which chains found no point of the slice in ``MAX_EXPANSIONS`` shrinks and stayed (1.0, else 0.0)."""
     threshold = energy + level
     here = position[:, coordinate]
 
@@ -101,7 +105,24 @@ def _update(position, energy, loss, coordinate, batch, level, offset, shrinks, w
         right = torch.where(~done & ~below, candidate, right)
     updated = position.clone()
     updated[:, coordinate] = chosen
-    return updated, chosen_energy, chosen_loss
+    return updated, chosen_energy, chosen_loss, (~done).to(energy.dtype)
+
+
+def stalled_concern(trace) -> str | None:
+    """Where the slice sampler's shrinkage gave up on more than ``STALLED_MAX`` of a kept chain's
+    coordinate updates: the slice was narrower than 2⁻⁶⁰ of its bracket, so those coordinates stayed
+    where they were and the chains sampled only the directions they could resolve. At nβ = 10³⁰⁰ on
+    K = w1²w2² the chains moved along the axes, where K is exactly 0, and read λ̂ = 0 against λ = 1/2."""
+    if "stalled" not in trace.fields or trace.diverged.all():
+        return None
+    share = trace.fields["stalled"][~trace.diverged].mean(-1)
+    if not share.max() > STALLED_MAX:
+        return None
+    return (f"the slice sampler's shrinkage found no point of the slice on up to {share.max():.1%} of a chain's "
+            f"coordinate updates (a slice narrower than 2^-{MAX_EXPANSIONS} of its bracket), so those coordinates "
+            "stayed where they were: the chains sampled only the directions they could resolve and λ̂ understates "
+            "the LLC; a smaller nβ, or an initial bracket (step size) near the posterior's narrowest width, "
+            "resolves it")
 
 
 def slice_width(posterior: LocalPosterior, batches: Batches, config: LLCConfig,

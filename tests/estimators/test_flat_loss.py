@@ -77,10 +77,10 @@ def test_a_layer_whose_frozen_neighbours_vanish_reads_zero_without_a_warning(zer
     assert restricted_deep_linear_balanced(WIDTHS, RANK, 2).lam_float == 0.0
     result = estimate_llc(module, data, restrict_to="1.weight", **settings)   # any warning fails the test
     assert result.mean == 0.0 and result.standard_error == 0.0 and not result.warnings
-    said = "does not change with the sampled parameters by more than float32 rounds it, so λ̂ = 0"
+    said = "where they went, the loss equalled L_n(w*) to float32's precision, so λ̂ = 0"
     assert any(said in note for note in result.notes)
-    assert str(result).startswith("LLCResult: λ̂ = 0, no draw's loss differing from another in float32: near w* "
-                                   "the loss does not change with the sampled parameters by more than it rounds")
+    assert str(result).startswith("LLCResult: λ̂ = 0, no draw's loss differing from another in float32: where the "
+                                   "chains went the loss did not change by more than it rounds")
 
 
 def test_restrictions_sampled_together_each_read_zero(zero_network):
