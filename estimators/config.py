@@ -8,6 +8,11 @@ import numbers
 from dataclasses import dataclass, replace
 
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
+# Samplers whose step is no fixed graph: HMC's trajectory length is drawn per step and the slice
+# sampler's stepping out and shrinkage loop until the chains decide, so torch.compile would trace
+# the step anew at every length (past its limit of recompilations, eager again) or break the graph
+# at every decision, with a screenful of its warnings and no time saved.
+UNCOMPILED_SAMPLERS = ("hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
 FLOAT32_MAX = 3.4028234663852886e38   # the largest finite float32
@@ -127,6 +132,9 @@ class LLCConfig:
             raise ValueError("rmsprop_sgld needs a localization γ > 0: it floors the preconditioner's curvature at γ")
         if self.sampler == "hmc" and self.localization == 0:
             raise ValueError("hmc needs a localization γ > 0: its trajectory time is π/(4√γ)")
+        if self.compile_step and self.sampler in UNCOMPILED_SAMPLERS:
+            raise ValueError(f"compile_step (--compile) applies to a step of fixed shape; {self.sampler}'s is not "
+                             "one (its loops depend on the draws), so torch.compile would retrace it, not speed it")
         if not (self.anneal >= 1 and math.isfinite(self.anneal)):
             raise ValueError(f"anneal must be a finite factor ≥ 1, got {self.anneal}")
         if not 0 < self.cooled_share <= 1:
@@ -151,7 +159,9 @@ class LLCConfig:
     def fallback_config(self) -> LLCConfig:
         """The settings of the fallback run: the same nβ, γ, centre, chains and seed, the fallback
         sampler with its own counts and its step chosen anew, and no fallback of its own; its
-        chains do not go on (their budget counts their warm-up and draws)."""
+        chains do not go on (their budget counts their warm-up and draws), and its step is compiled
+        only where the first run's was and the fallback's step has a fixed shape."""
         return replace(self, sampler=self.fallback, step_size=None, fallback=None, fallback_budget=None,
                        extend_unmixed=0, metric="identity",
+                       compile_step=self.compile_step and self.fallback not in UNCOMPILED_SAMPLERS,
                        **FALLBACK_COUNTS[self.fallback])

@@ -52,3 +52,16 @@ def test_compile_is_an_option_off_by_default():
     assert args.compile_step is True
     assert build_parser().parse_args(["estimate", "dln", "--widths", "3", "2", "--rank", "1"]).compile_step is None
     assert build_parser().parse_args(["bench", "--only", "overhead", "--compile"]).compile
+
+
+@pytest.mark.parametrize("sampler", ["hmc", "slice"])
+def test_compiling_a_step_whose_loops_depend_on_the_draws_is_refused(sampler):
+    with pytest.raises(ValueError, match=f"compile_step \\(--compile\\) applies to a step of fixed shape; {sampler}'s"):
+        LLCConfig(sampler=sampler, compile_step=True).validate()
+
+
+def test_a_compiled_run_falls_back_to_an_uncompiled_hmc():
+    config = LLCConfig(sampler="mala", compile_step=True, fallback="hmc")
+    config.validate()
+    assert config.fallback_config().compile_step is False and config.fallback_config().sampler == "hmc"
+    assert LLCConfig(sampler="mala", fallback="hmc").fallback_config().compile_step is False
