@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import urlsplit
+
+REACH_SECONDS = 5.0   # how long a scheduler's address is given to answer before anything runs
 
 
 def check_dask(dask: str | None) -> None:
@@ -20,6 +24,25 @@ def check_dask(dask: str | None) -> None:
         raise ValueError(f"--dask takes 'local' or a scheduler address such as tcp://host:8786, got {dask!r}")
     if importlib.util.find_spec("distributed") is None:
         raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
+    if dask != "local":
+        _check_reachable(dask)
+
+
+def _check_reachable(address: str) -> None:
+    """A one-line error where a ``tcp://`` scheduler's host and port do not answer within
+    ``REACH_SECONDS`` (Dask's own client would wait 30 s, after the output folder was made); other
+    schemes are left to Dask."""
+    parts = urlsplit(address)
+    if parts.scheme != "tcp":
+        return
+    try:
+        host, port = parts.hostname, parts.port or 8786
+        if not host:
+            raise ValueError("no host")
+        socket.create_connection((host, port), timeout=REACH_SECONDS).close()
+    except (OSError, ValueError) as error:
+        why = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {why}") from None
 
 
 def run_each(function: Callable[..., Any], items: Iterable[Any], dask: str | None, **keywords) -> Iterator[Any]:

@@ -137,3 +137,16 @@ def test_dask_without_its_package_is_a_one_line_error(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "sltlab[dask]" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_scheduler_that_does_not_answer_is_a_one_line_error_before_anything_runs(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as free:   # a port nothing listens on once it is closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    assert main(["verify", "--suite", "smoke", "--dask", address, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: " in err and err.count("\n") == 1
+    assert "Errno" not in err and not (tmp_path / "out").exists()
