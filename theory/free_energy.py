@@ -169,7 +169,7 @@ def transitions(phases: Sequence[Phase] | Mapping[str, PhaseClass], *, with_cons
     of least F_n on 3 ≤ n ≤ 10¹², in order of n."""
     classes = _classes(phases)
     names = list(classes)
-    best, _ = _against_the_least(classes, GRID, with_constant)
+    best = _least(classes, GRID, with_constant)
     found = []
     for index in np.flatnonzero(best[1:] != best[:-1]):
         before, after = names[best[index]], names[best[index + 1]]
@@ -193,7 +193,7 @@ def _nearest_crossing(before: PhaseClass, after: PhaseClass, near: float) -> flo
 def preferred_at(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: float, *, with_constant: bool = True) -> str:
     """The name of the phase (or class) of least F_n at ``n``."""
     classes = _classes(phases)
-    return list(classes)[int(_against_the_least(classes, np.array([float(n)]), with_constant)[0][0])]
+    return list(classes)[int(_least(classes, np.array([float(n)]), with_constant)[0])]
 
 
 def predicted_occupancy(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: np.ndarray, *,
@@ -201,28 +201,35 @@ def predicted_occupancy(phases: Sequence[Phase] | Mapping[str, PhaseClass], n: n
     """Posterior share of each phase (or class), exp(−F_n)/Σ exp(−F_n) over those given (as if
     they held all the mass), [phases, len(n)]."""
     sizes = np.asarray(n, dtype=np.float64)
-    _, energies = _against_the_least(_classes(phases), sizes.reshape(-1), with_constant)
+    classes, flat = _classes(phases), sizes.reshape(-1)
+    energies = _against_the_least(classes, flat, _least(classes, flat, with_constant), with_constant)
     weights = np.exp(-energies)
     return (weights / weights.sum(0)).reshape(len(weights), *sizes.shape)
 
 
-def _against_the_least(classes: Mapping[str, PhaseClass], n: np.ndarray, with_constant: bool
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """The index of the class of least F_n at each n, and every class's F_n less that class's
-    [classes, len(n)]: every comparison is of two classes (:func:`_gap`), so terms they share
-    cancel exactly; the first class wins ties, as argmin would."""
+def _least(classes: Mapping[str, PhaseClass], n: np.ndarray, with_constant: bool) -> np.ndarray:
+    """The index of the class of least F_n at each n: every comparison is of two classes
+    (:func:`_gap`), so terms they share cancel exactly; the first class wins ties, as argmin would."""
     values = list(classes.values())
     least = np.zeros(len(n), dtype=int)
     for challenger in range(1, len(values)):
         for holder in np.unique(least):
             held = np.flatnonzero(least == holder)
             least[held[_gap(values[holder], values[challenger], n[held], with_constant) < 0]] = challenger
+    return least
+
+
+def _against_the_least(classes: Mapping[str, PhaseClass], n: np.ndarray, least: np.ndarray, with_constant: bool
+                       ) -> np.ndarray:
+    """Every class's F_n less that of the class of ``least`` F_n at each n (:func:`_least`),
+    [classes, len(n)], each a difference of two classes (:func:`_gap`)."""
+    values = list(classes.values())
     energies = np.empty((len(values), len(n)))
     for holder in np.unique(least):
         held = least == holder
         for index, members in enumerate(values):
             energies[index, held] = _gap(values[holder], members, n[held], with_constant)
-    return least, energies
+    return energies
 
 
 def _members(phases: PhaseClass) -> tuple[Phase, ...]:

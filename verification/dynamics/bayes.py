@@ -132,14 +132,15 @@ def _judged(setup: BayesSetup, problem: Problem, labels: dict[str, torch.Tensor]
     half = setup.ladders // 2
     groups = [np.arange(half), np.arange(half, setup.ladders)]
     scale = problem.unit_variance_scale if setup.data == "population" else UNIT_VARIANCE_SCALE[setup.model]
-    rows = [_transition(problem, found, labels, n, groups, scale) for found in transitions(problem.classes)
+    predicted = transitions(problem.classes)
+    rows = [_transition(problem, found, labels, n, groups, scale) for found in predicted
             if setup.n_min <= found.critical_n <= setup.n_max]
     llc_rows = [{**row, **llc_judgement(setup.features, row)} for row in run["llc"]]
     result = {
         "model": setup.model, "title": problem.title, "dim": problem.dim, "setup": asdict(setup),
         "theory": {**problem.theory, "classes": {name: [p.name for p in members]
                                                  for name, members in problem.classes.items()},
-                   "transitions": [t.as_dict() for t in transitions(problem.classes)]},
+                   "transitions": [t.as_dict() for t in predicted]},
         "n": n.tolist(), "unit_variance_scale": scale, "start_classes": list(problem.starts),
         "sampler": {"kernel": "HMC within rungs, replica exchange between neighbouring n",
                     "leapfrog_steps": setup.leapfrog_steps,
