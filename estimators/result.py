@@ -124,7 +124,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                             if estimate.flat and trace.final_state is not None else None)
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
-    concerns += [(stalled, StepSizeWarning)] if (stalled := stalled_concern(trace)) else []
+    concerns += [(stalled, StepSizeWarning)] if (stalled := stalled_concern(trace, estimate.diverged_chains)) else []
     lag_note = None
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)

@@ -13,7 +13,9 @@ per coordinate, so it is meant for the few-variable potentials of the verificati
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
+
+import numpy as np
 
 import torch
 from torch import Tensor
@@ -108,21 +110,24 @@ def _update(position, energy, loss, coordinate, batch, level, offset, shrinks, w
     return updated, chosen_energy, chosen_loss, (~done).to(energy.dtype)
 
 
-def stalled_concern(trace) -> str | None:
-    """Where the slice sampler's shrinkage gave up on more than ``STALLED_MAX`` of a kept chain's
-    coordinate updates: the slice was narrower than 2⁻⁶⁰ of its bracket, so those coordinates stayed
-    where they were and the chains sampled only the directions they could resolve. At nβ = 10³⁰⁰ on
+def stalled_concern(trace, dropped: Sequence[int]) -> str | None:
+    """Where the slice sampler's shrinkage gave up on more than ``STALLED_MAX`` of the coordinate
+    updates of a chain kept in λ̂ (not among ``dropped``, the estimate's dropped chains):
+    the slice was narrower than 2⁻⁶⁰ of its bracket, so those coordinates stayed where they were and
+    the chains sampled only the directions they could resolve. At nβ = 10³⁰⁰ on
     K = w1²w2² the chains moved along the axes, where K is exactly 0, and read λ̂ = 0 against λ = 1/2."""
-    if "stalled" not in trace.fields or trace.diverged.all():
+    kept = np.ones(len(trace.diverged), dtype=bool)
+    kept[list(dropped)] = False
+    if "stalled" not in trace.fields or not kept.any():
         return None
-    share = trace.fields["stalled"][~trace.diverged].mean(-1)
+    share = trace.fields["stalled"][kept].mean(-1)
     if not share.max() > STALLED_MAX:
         return None
     return (f"the slice sampler's shrinkage found no point of the slice on up to {share.max():.1%} of a chain's "
             f"coordinate updates (a slice narrower than 2^-{MAX_EXPANSIONS} of its bracket), so those coordinates "
-            "stayed where they were: the chains sampled only the directions they could resolve and λ̂ understates "
-            "the LLC; a smaller nβ, or an initial bracket (step size) near the posterior's narrowest width, "
-            "resolves it")
+            "stayed where they were: the chains sampled only the directions they could resolve, so λ̂ is not the "
+            "LLC (on w1²w2² at nβ = 1e300 it read 0); a smaller nβ, or an initial bracket (step size) near the "
+            "posterior's narrowest width, resolves it")
 
 
 def slice_width(posterior: LocalPosterior, batches: Batches, config: LLCConfig,
