@@ -16,15 +16,17 @@ from urllib.parse import urlsplit
 REACH_SECONDS = 5.0   # how long a scheduler's address is given to answer before anything runs
 
 
-def check_dask(dask: str | None) -> None:
-    """One-line errors for a Dask address that cannot work, before anything runs."""
+def check_dask(dask: str | None, *, reach: bool = True) -> None:
+    """One-line errors for a Dask address that cannot work, before anything runs; with ``reach``,
+    also for a scheduler that does not answer (one probe per command: the callers that pass work on
+    to another that checks leave it out)."""
     if dask is None:
         return
     if dask != "local" and "://" not in dask:
         raise ValueError(f"--dask takes 'local' or a scheduler address such as tcp://host:8786, got {dask!r}")
     if importlib.util.find_spec("distributed") is None:
         raise ValueError("--dask needs Dask's distributed package: pip install 'sltlab[dask]'")
-    if dask != "local":
+    if reach and dask != "local":
         _check_reachable(dask)
 
 
@@ -37,18 +39,21 @@ def _check_reachable(address: str) -> None:
         return
     try:
         host, port = parts.hostname, parts.port or 8786
-        if not host:
-            raise ValueError("no host")
+    except ValueError:
+        raise ValueError(f"--dask {address}: the port must be a number from 0 to 65535") from None
+    if not host:
+        raise ValueError(f"--dask {address} names no host (e.g. tcp://host:8786)")
+    try:
         socket.create_connection((host, port), timeout=REACH_SECONDS).close()
-    except (OSError, ValueError) as error:
-        why = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    except OSError as error:
+        why = error.strerror or str(error) or type(error).__name__
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {why}") from None
 
 
 def run_each(function: Callable[..., Any], items: Iterable[Any], dask: str | None, **keywords) -> Iterator[Any]:
     """``function(item, **keywords)`` for every item, where ``dask`` says (module docstring)."""
     items = list(items)
-    check_dask(dask)
+    check_dask(dask, reach=False)
     if dask is None:
         for item in items:
             yield function(item, **keywords)

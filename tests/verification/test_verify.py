@@ -142,6 +142,7 @@ def test_dask_without_its_package_is_a_one_line_error(tmp_path, capsys, monkeypa
 def test_a_scheduler_that_does_not_answer_is_a_one_line_error_before_anything_runs(tmp_path, capsys):
     import socket
 
+    pytest.importorskip("distributed")
     with socket.socket() as free:   # a port nothing listens on once it is closed
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]

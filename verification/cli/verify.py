@@ -40,7 +40,7 @@ def _verify(args) -> Result:
     if args.seed is not None and args.random is None:
         raise ValueError("--seed draws the networks of --random; a suite's cases are fixed")
     args.seed = 0 if args.seed is None else args.seed
-    check_dask(args.dask)
+    check_dask(args.dask, reach=False)   # run_suite asks the scheduler
     cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
     if args.only == "":
         raise ValueError("--only '' keeps every case: give part of a case id, or leave --only out")
