@@ -36,3 +36,17 @@ def test_a_coefficient_sympy_cannot_read_exactly_is_one_line(capsys):
     assert main(["theory", "poly", "1e10000*w1**2"]) == 2
     assert capsys.readouterr().err.strip() == ("sltlab: error: coefficients of K must be rational numbers that can be "
                                                "read exactly: write very large or small ones as integers or fractions")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["theory", "poly", "x**2*y**2", "--prior", "-1/2", "0"], "every entry of prior must be non-negative, got -1/2"),
+    (["theory", "nc", "--k", "1", "2", "--h", "-1/3", "0"], "every entry of h must be non-negative, got -1/3"),
+])
+def test_a_negative_fraction_is_read_as_a_number_not_an_option(argv, said, capsys):
+    assert main(argv) == 2   # read, then refused by the theory: these exponents are ≥ 0
+    assert capsys.readouterr().err.strip() == f"sltlab: error: {said}"
+
+
+def test_a_negative_fraction_reaches_the_option_that_takes_it():
+    args = build_parser().parse_args(["theory", "nc", "--k", "1", "2", "--h", "-1/3", "-2"])
+    assert [str(value) for value in args.h] == ["-1/3", "-2"]

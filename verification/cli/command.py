@@ -17,12 +17,19 @@ class UsageError(ValueError):
     """Bad command-line usage, reported like any other bad input."""
 
 
+# What argparse reads as a negative number rather than an option: its own integers and decimals, and
+# fractions (``--prior -1/2 0``, ``--h -1/3``), which it would otherwise take for an option of their own.
+NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+/\d+$")
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises on bad usage instead of printing usage and exiting, and
-    takes options only as spelled (no abbreviations: ``--h`` is not ``--help``)."""
+    """An ArgumentParser that raises on bad usage instead of printing usage and exiting, takes
+    options only as spelled (no abbreviations: ``--h`` is not ``--help``) and reads a negative
+    fraction as a number (``NEGATIVE_NUMBER``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
