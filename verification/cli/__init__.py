@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f" (a potential that starts with '-' goes after '--': -- '{dashed[0]}')" if dashed else ""
         return _failed(f"error: {error}{hint}", 2)
     except (ValueError, OSError) as error:
-        return _failed(f"error: {error}", 2)
+        return _failed(f"error: {_in_the_options_words(str(error), sys.argv[1:] if argv is None else argv)}", 2)
     except Exception as error:   # a run that failed: one line, never a traceback
         if os.environ.get("SLTLAB_DEBUG"):
             raise
@@ -71,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 BROKEN_PIPE = 141   # 128 + SIGPIPE, the status of a Unix tool whose reader closed the pipe
+
+
+def _in_the_options_words(message: str, argv: Sequence[str]) -> str:
+    """A refusal that names a setting by its Python name (``cooled_share must be …``, as the
+    settings and functions say it) named by the option the user typed instead (``--cooled-share``)."""
+    name, _, rest = message.partition(" must ")
+    option = "--" + name.replace("_", "-")
+    if rest and name.isidentifier() and any(word == option or word.startswith(option + "=") for word in argv):
+        return f"{option} must {rest}"
+    return message
 
 
 def _failed(message: str, code: int) -> int:
