@@ -25,3 +25,12 @@ def test_a_setting_the_user_did_not_type_keeps_its_own_name(capsys):
     assert main(["dynamics", "saddle", "--curve-draws", "0", "--out", "unused"]) == 2
     err = capsys.readouterr().err
     assert "draws must be at least 1" in err and "--draws" not in err
+
+
+def test_an_operating_system_refusal_is_said_in_its_own_words_without_python_s_errno(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["plot", "phase", "--depth", "3", "--io", "2", "--max-width", "3",
+                 "--out", str(blocker / "inside" / "phase.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sltlab: error: ") and "Errno" not in err and str(blocker) in err

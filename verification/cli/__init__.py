@@ -52,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         dashed = [word for word in (sys.argv[1:] if argv is None else argv) if word[:1] == "-" and "*" in word]
         hint = f" (a potential that starts with '-' goes after '--': -- '{dashed[0]}')" if dashed else ""
         return _failed(f"error: {error}{hint}", 2)
-    except (ValueError, OSError) as error:
+    except OSError as error:   # the operating system's words, without Python's "[Errno 2]"
+        said = error.strerror or str(error)
+        return _failed(f"error: {said}" + (f": {error.filename}" if error.strerror and error.filename else ""), 2)
+    except ValueError as error:
         return _failed(f"error: {_in_the_options_words(str(error), sys.argv[1:] if argv is None else argv)}", 2)
     except Exception as error:   # a run that failed: one line, never a traceback
         if os.environ.get("SLTLAB_DEBUG"):
