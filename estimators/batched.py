@@ -125,7 +125,7 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
                                              resolved, what)
         inputs = inputs._replace(resolved=resolved)
     results = estimate_llc_in_groups_until_mixed(loss, groups, inputs, data_given=bool(data), progress=progress)
-    notes = tuple(filter(None, (lag_note, whole_batches_note(config, inputs.n))))
+    notes = ((lag_note,) if lag_note else ()) + whole_batches_note(config, inputs.n)
     results = [replace(result, notes=result.notes + notes) for result in results] if notes else results
     shared = "at one step" if config.step_size is not None else "each at the step its own warm-up tuned"
     return remedies_not_applied(results, resolved, f"the centres share one batched run, {shared}", EXTEND_INSTEAD)

@@ -80,12 +80,12 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
     return RunInputs(n, device, dtype, generator, full, resolved, batches)
 
 
-def whole_batches_note(config: LLCConfig, n: int) -> str | None:
+def whole_batches_note(config: LLCConfig, n: int) -> tuple[str, ...]:
     """Where ``config.batch_size`` is more rows than the data's ``n`` (which :func:`run_inputs` cuts
-    it to), a note saying so."""
+    it to), a note saying so; else none."""
     if config.batch_size is None or config.batch_size <= n:
-        return None
-    return f"batch_size = {config.batch_size:,} is more rows than the data hold: every batch is all {n:,}"
+        return ()
+    return (f"batch_size = {config.batch_size:,} is more rows than the data hold: every batch is all {n:,}",)
 
 
 def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
@@ -126,8 +126,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
     trace, resolved, rule, notes, first_steps, spectrum, warm_up_step, modes = sample(
         resolved, burn_in_from_lag=config.burnin is None)
-    whole_batches = whole_batches_note(config, n)
-    notes = ((whole_batches,) if whole_batches else ()) + notes
+    notes = whole_batches_note(config, n) + notes
     first = None if resolved.fallback is None else llc_from_trace(trace, resolved.nbeta)
     failed = first is not None and mixing_concern(first) is not None
     over_budget = fallback_over_budget(resolved, first_steps) if failed else None

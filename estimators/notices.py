@@ -61,8 +61,9 @@ class StepSizeWarning(EstimateWarning):
 
 
 class MixingWarning(EstimateWarning):
-    """The chains fail the mixing gate (R-hat above 1.05 or ESS under 200): they do not yet
-    agree with one another, or are worth too few independent draws, for λ̂ ± SE to be trusted."""
+    """The chains fail the mixing gate (:func:`~sltlab.estimators.gate.mixing_concern`: R-hat, ESS,
+    drift, the two sides of the start, λ̂ against zero): they do not yet agree with one another, are
+    still moving, or are worth too few independent draws, for λ̂ ± SE to be trusted."""
 
 
 class BurnInWarning(EstimateWarning):

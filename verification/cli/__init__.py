@@ -35,9 +35,9 @@ from sltlab.verification.threads import threads_restored
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sltlab`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
+    parser, words = build_parser(), sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
         with warnings.catch_warnings(), threads_restored():
             warnings.simplefilter("ignore", EstimateWarning)
             warnings.simplefilter("ignore", LongRunWarning)   # the commands show their own progress
@@ -49,14 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileExistsError as error:   # what mkdir(exist_ok=True) raises where a file has the folder's name
         return _failed(f"error: {error.filename} is a file, not a folder to write into", 2)
     except UsageError as error:   # argparse reads a potential like "-w1**2" as an option
-        dashed = [word for word in (sys.argv[1:] if argv is None else argv) if word[:1] == "-" and "*" in word]
+        dashed = [word for word in words if word[:1] == "-" and "*" in word]
         hint = f" (a potential that starts with '-' goes after '--': -- '{dashed[0]}')" if dashed else ""
         return _failed(f"error: {error}{hint}", 2)
     except OSError as error:   # the operating system's words, without Python's "[Errno 2]"
-        said = error.strerror or str(error)
-        return _failed(f"error: {said}" + (f": {error.filename}" if error.strerror and error.filename else ""), 2)
+        said = f"{error.strerror}: {error.filename}" if error.strerror and error.filename else error.strerror or error
+        return _failed(f"error: {said}", 2)
     except ValueError as error:
-        return _failed(f"error: {_in_the_options_words(str(error), sys.argv[1:] if argv is None else argv)}", 2)
+        return _failed(f"error: {_in_the_options_words(str(error), words)}", 2)
     except Exception as error:   # a run that failed: one line, never a traceback
         if os.environ.get("SLTLAB_DEBUG"):
             raise

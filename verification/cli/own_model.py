@@ -12,7 +12,7 @@ from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
 from sltlab.estimators.config import LOCALIZATIONS, METRICS, SAMPLER_NAMES
-from sltlab.estimators.gate import other_warnings
+from sltlab.estimators.gate import DRIFT_MAX, ESS_MIN, RHAT_MAX, SIDES_MAX, other_warnings
 from sltlab.estimators.result_text import shown
 from sltlab.verification.cli.command import Result, folder, seed, subcommand
 from sltlab.verification.threads import threads_option, use_threads
@@ -186,9 +186,10 @@ def curve_lines(curve: dict, steps: list[float]) -> list[str]:
     lines += [f"note, at every checkpoint: {note}" for note in curve["shared_notes"]]
     if curve["unmixed_checkpoints"]:
         lines.append(f"{curve['unmixed_checkpoints']} of {len(steps)} checkpoints fail the mixing gate (R-hat above "
-                     "1.05 or ESS under 200, either not computable, or a drift or a gap between the sides of the "
-                     "start above 4 SE; result warnings in --json): their λ̂ and SE, and stages read from them, are "
-                     "not yet to be trusted; run more --draws or --chains")
+                     f"{RHAT_MAX} or ESS under {ESS_MIN}, either not computable, or a drift above {DRIFT_MAX:g} SE "
+                     f"or a gap between the sides of the start above {SIDES_MAX:g} SE; result warnings in --json): "
+                     "their λ̂ and SE, and stages read from them, are not yet to be trusted; run more --draws or "
+                     "--chains")
     lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
               f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
               + _flagged_in(stage, steps, curve["checkpoints"])
