@@ -61,12 +61,14 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
         centre, budget = (truth, truth), tolerance.bias * abs(truth)
         basis = (f"finite-n truth nβ·E[ΔL] by {line.get('finite_n_truth_method', 'quadrature')}, ± k·SE + budget of "
                  "the truth (SE of the estimate and of the truth combined)")
+    elif line["band"] is None:   # a teacher mode this nβ does not resolve: nothing to judge
+        centre, budget, basis = None, None, "none: the teacher has a mode this nβ does not resolve (a note says which)"
     else:
         centre, budget = tuple(line["band"]), tolerance.bias * lam
         basis = "band [λ − (m − 1)/log nβ, λ], widened by k·SE + budget of λ"
-    # Without an estimate and its SE (every chain dropped, or one chain) there is nothing to
-    # judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
-    spread = None if mean is None or se is None else tolerance.k * _combined_se(line) + budget
+    # Without an estimate and its SE (every chain dropped, or one chain), or a reference, there is
+    # nothing to judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
+    spread = None if mean is None or se is None or centre is None else tolerance.k * _combined_se(line) + budget
     interval = None if spread is None else [centre[0] - spread, centre[1] + spread]
     sampled = line.get("finite_n_truth_mixing")   # a sampled truth with no value (every chain dropped) judges nothing
     truth_mixed = _truth_mixed(sampled) if truth is not None else sampled is None
@@ -107,7 +109,7 @@ def judged_error(line: dict[str, Any]) -> dict[str, Any] | None:
             judged["allowed"] = accuracy["k"] + accuracy["bias_budget"] * abs(truth) / combined
         return judged
     lam = line.get("lambda_exact_float")
-    if lam is None:
+    if lam is None or line.get("band") is None:   # no band where the teacher has modes n does not resolve
         return None
     judged = {"kind": "outside_band", "value": line["rel_error_outside_band"], "reference": line["band"]}
     if accuracy is not None and se is not None:

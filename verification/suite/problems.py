@@ -34,6 +34,7 @@ class Problem(NamedTuple):
     exact: LearningCoefficient | None
     exact_unavailable: str | None     # why there is no exact value (a Newton refusal)
     expression: sympy.Expr | None = None   # the potential, for the finite-n truth
+    teacher_singular_values: tuple[float, ...] | None = None   # a deep linear teacher's, to say which modes n resolves
 
 
 def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
@@ -57,14 +58,17 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
     true_parameter = balanced_factorization(network, target, rank, generator=generator)
     name = f"deep linear {list(widths)}, rank {rank}"
+    values = tuple(torch.linalg.svdvals(target)[:rank].tolist())
     if n > MAX_ROWS and not per_sample:
         sxx, sxy, syy = sufficient_statistics(target, n, generator=generator)
         return Problem(f"{name} (statistics of n rows drawn exactly)",
-                       FullDataLoss.from_statistics(network, sxx, sxy, syy, n), true_parameter, (), n, exact, None)
+                       FullDataLoss.from_statistics(network, sxx, sxy, syy, n), true_parameter, (), n, exact, None,
+                       teacher_singular_values=values)
     x, y = regression_data(target, n, generator=generator)
     if per_sample:
-        return Problem(name, network, true_parameter, (x, y), n, exact, None)
-    return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None)
+        return Problem(name, network, true_parameter, (x, y), n, exact, None, teacher_singular_values=values)
+    return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None,
+                   teacher_singular_values=values)
 
 
 def potential_problem(expression: str, *, n: int, variables: Sequence[str] | None = None) -> Problem:

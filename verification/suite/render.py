@@ -56,9 +56,10 @@ def render_estimate(summary: dict[str, Any]) -> str:
         lines.append(f"  exact λ   {summary['lambda_exact']} = {summary['lambda_exact_float']:.6g}, "
                      f"m = {summary['multiplicity_exact']} (what the extrapolation estimates)")
     elif summary["lambda_exact"] is not None:
-        low, high = summary["band"]
+        band = ("not applied (a note says why)" if summary["band"] is None
+                else "[{:.4g}, {:.4g}]".format(*summary["band"]))
         lines.append(f"  exact λ   {summary['lambda_exact']} = {summary['lambda_exact_float']:.6g}, "
-                     f"m = {summary['multiplicity_exact']}; band [λ − (m−1)/log nβ, λ] = [{low:.4g}, {high:.4g}]")
+                     f"m = {summary['multiplicity_exact']}; band [λ − (m−1)/log nβ, λ] = {band}")
     else:
         answered_by = summary.get("exact_answered_by")
         lines.append(f"  exact λ   none: {summary['exact_unavailable']}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import Any
 
+from sltlab import theory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
@@ -19,6 +20,9 @@ from sltlab.verification.reference.dln_gibbs import reference_llc_and_elasticity
 from sltlab.verification.suite.gates import band_floor, outside_band
 from sltlab.verification.suite.problems import Problem
 
+# A teacher's mode of singular value s costs nβ·s²/2 in the tempered loss when it is left out
+# (y = Tx + N(0, I), x ~ N(0, I)); below one nat the data do not tell the teacher from its truncation.
+RESOLVED_NATS = 1.0
 REFERENCE_CHAINS, REFERENCE_SWEEPS = 8, 2000   # the Gibbs truth's SE is then a small part of the gate's
 
 
@@ -98,6 +102,10 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         summary["singular_fluctuation"] = {"mean": result.fluctuation.mean,
                                            "se": result.fluctuation.standard_error,
                                            "per_chain": result.fluctuation.per_chain}
+    unresolved = unresolved_modes(problem, config.nbeta)
+    if unresolved is not None:
+        summary.update(band=None, rel_error_outside_band=None)
+        summary["notes"].append(unresolved)
     from sltlab.verification.reference.finite_truth import one_unit_tanh_expectation, resolves, tempered_expectation
 
     if (problem.expression is not None and problem.true_parameter.numel() <= 2 and config.localization > 0
@@ -125,6 +133,27 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
                        finite_n_truth_mixing={"rhat": truth.rhat, "ess": truth.ess,
                                               "dropped_chains": len(truth.diverged_chains)})
     return summary
+
+
+def unresolved_modes(problem: Problem, nbeta: float) -> str | None:
+    """Why the band [λ − (m − 1)/log nβ, λ] is not applied, where a deep linear teacher has modes
+    whose loss nβ·s²/2 is below ``RESOLVED_NATS``: Aoyagi's λ is the limit nβ → ∞ at a fixed
+    teacher (Aoyagi 2024, Thm 1), and the band its approach at finite nβ with every mode learned
+    (Watanabe 2009, Thm. 6.1); a mode the data cannot see leaves λ̂ reading towards the λ of the
+    teacher truncated to the modes above it. None where every mode is resolved."""
+    values = problem.teacher_singular_values
+    unresolved = [s for s in values or () if nbeta * s * s / 2 < RESOLVED_NATS]
+    if not unresolved:
+        return None
+    rank, widths = len(values), problem.exact.parameters.get("widths")
+    kept = rank - len(unresolved)
+    towards = "" if widths is None else f"λ = {theory.deep_linear(widths, kept).lam} of "
+    listed = ", ".join(f"{s:.3g}" for s in unresolved)
+    several, cost = len(unresolved) > 1, nbeta * max(unresolved) ** 2 / 2
+    return (f"the teacher's singular value{'s' if several else ''} {listed} cost{'' if several else 's'} nβ·s²/2 = "
+            f"{cost:.3g}{' at most' if several else ''} < {RESOLVED_NATS:g} nat: at this nβ the data do not "
+            f"resolve {'those modes' if several else 'that mode'}, so λ̂ reads towards {towards}the rank-{kept} "
+            f"truncation, not rank {rank}'s, and the band of rank {rank} is not applied")
 
 
 def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: bool) -> dict[str, Any]:
