@@ -5,6 +5,7 @@ over both sides sees a start not yet forgotten (the overdispersed starts of Gelm
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +13,17 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.config import LLCConfig
+
+
+def without_idle_cooling(defaults: LLCConfig, sampler: str, anneal) -> LLCConfig:
+    """``defaults`` with no cooling (``anneal = 1``, ``cooled_share = 1``) where none would run: for
+    another sampler than MALA, whose warm-up alone cools, or at ``anneal`` ≤ 1; otherwise as they
+    are. Defaults that cool half the chains would else state a share the run never applies. An
+    ``anneal`` that is no number is left to the settings' own check."""
+    numeric = isinstance(anneal, numbers.Real) and not isinstance(anneal, bool)
+    if sampler != "mala" or (numeric and anneal <= 1):
+        return replace(defaults, anneal=1.0, cooled_share=1.0)
+    return defaults
 
 
 def cooling_not_applied(config: LLCConfig, warmed_up: bool) -> tuple[str | None, LLCConfig]:

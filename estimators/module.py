@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from sltlab.estimators.config import HMC_TRAJECTORIES, LLCConfig, require_flags
 from sltlab.estimators.checks import refuse_meta
+from sltlab.estimators.cooled_share import without_idle_cooling
 from sltlab.estimators.data_rows import Rows, read_rows
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
@@ -276,9 +277,8 @@ def module_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCCo
     ``MODULE_DEFAULTS``, with no share of the chains cooled where ``anneal`` ≤ 1 turns the cooling off."""
     if config is not None or "sampler" in settings or settings.get("batch_size") is not None:
         return LLCConfig()
-    cooling = settings.get("anneal", MODULE_DEFAULTS.anneal)
-    uncooled = isinstance(cooling, (int, float)) and cooling <= 1
-    return replace(MODULE_DEFAULTS, cooled_share=1.0) if uncooled else MODULE_DEFAULTS
+    defaults = MODULE_DEFAULTS
+    return without_idle_cooling(defaults, defaults.sampler, settings.get("anneal", defaults.anneal))
 
 
 def along_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:

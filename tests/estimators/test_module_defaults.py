@@ -31,7 +31,7 @@ START_BUDGET = 0.01   # of the truth: chains that start at w* and have not quite
     (None, {"sampler": "mala"}, LLCConfig()),
     (None, {"batch_size": 64}, LLCConfig()),
     (LLCConfig(draws=10), {}, LLCConfig()),
-    (None, {"anneal": 1.0}, replace(MODULE_DEFAULTS, cooled_share=1.0)),   # no cooling: no share of chains cools
+    (None, {"anneal": 1.0}, replace(MODULE_DEFAULTS, anneal=1.0, cooled_share=1.0)),   # no cooling, no share cooled
     (None, {"anneal": 5.0}, MODULE_DEFAULTS),
 ])
 def test_the_defaults_are_mala_unless_a_config_a_sampler_or_a_batch_size_is_given(config, settings, expected):

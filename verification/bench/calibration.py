@@ -21,6 +21,7 @@ import warnings
 from dataclasses import replace
 
 from sltlab.estimators.calibrate import CalibrationError, calibrate_for_run
+from sltlab.estimators.cooled_share import without_idle_cooling
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.verification.suite.cases import DLN_SMOKE
@@ -39,8 +40,7 @@ def calibration_rows(repeats: int, *, widths=CASE[0], rank: int = CASE[1], n: in
     problem = dln_problem(widths, rank, n=n, seed=0)
     rows = []
     for sampler in samplers:
-        uncooled = {} if sampler == "mala" else {"anneal": 1.0, "cooled_share": 1.0}   # cooling is MALA's warm-up
-        settings = replace(config, sampler=sampler, fallback=None, **uncooled)
+        settings = without_idle_cooling(replace(config, sampler=sampler, fallback=None), sampler, config.anneal)
         row = {"name": f"{sampler}: {problem.name}, n = {n:,}", "sampler": sampler, "repeats": repeats,
                "target_ratio": TARGET_RATIO}
         try:

@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields, replace
 
 from sltlab import theory
+from sltlab.estimators.cooled_share import without_idle_cooling
 from sltlab.estimators.config import (FALLBACK_SAMPLERS, HMC_TRAJECTORIES, LOCALIZATIONS, MAX_METRIC_PARAMETERS,
                                      METRICS, SAMPLER_NAMES, LLCConfig)
 from sltlab.verification.cli.command import PROG, Result, number, seed, shell_word, subcommand
@@ -155,8 +156,7 @@ def _config(args, defaults):
         defaults = replace(defaults, fallback=None)
     if given.get("sampler") == "hmc" and defaults.sampler != "hmc":
         defaults = replace(defaults, **HMC_TRAJECTORIES)
-    if given.get("sampler", defaults.sampler) != "mala" or given.get("anneal", defaults.anneal) <= 1:   # no cooling
-        defaults = replace(defaults, anneal=1.0, cooled_share=1.0)
+    defaults = without_idle_cooling(defaults, *(given.get(k, getattr(defaults, k)) for k in ("sampler", "anneal")))
     if given.get("fallback") == "none":
         given["fallback"] = None
     return replace(defaults, **given)
