@@ -13,7 +13,11 @@ the ratio of the medians. Every run has its own seed, so the two estimates of a 
 those of different checkpoints) are independent: their difference has standard deviation
 √(SE₁² + SE₂²), and the row counts the checkpoints where it is within 2 and within 3 of those,
 and gives the mean of the signed differences in those units, which an offset between the two
-ways would move away from zero by more than about 1/√K.
+ways would move away from zero by more than about 1/√K. The row also says what bounds the
+speed-up: the batched sampling's GFLOP/s against this machine's measured float32 matmul peak
+(the FLOPs of one chain-step counted by torch's FlopCounterMode on the network's loss and
+gradient at one checkpoint), and the speed-up left were that sampling to run at the peak with
+the rest of the batched run as measured.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from sltlab.estimators.batched import estimate_llc_at_centers
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import cross_entropy
 from sltlab.estimators.notices import EstimateWarning
+from sltlab.verification.bench.sampling import matmul_peak_gflops
 from sltlab.verification.dynamics.grokking import SENSITIVITY_SETTINGS, GrokkingSetup, train_seed
 
 TARGET_SPEED_UP = 5.0   # the issue's, at 50 checkpoints
@@ -57,6 +64,10 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
     chain_steps = checkpoints * chains * together[0].trace.steps
     medians = {way: statistics.median(total for total, _ in rows) for way, rows in timings.items()}
     sampling = {way: statistics.median(seconds for _, seconds in rows) for way, rows in timings.items()}
+    per_step = flops_per_chain_step(network, split.train_pairs, split.train_labels, config.batch_size)
+    flops, sequential_flops = chain_steps * per_step, chains * sum(r.trace.steps for r in apart) * per_step
+    peak = matmul_peak_gflops()
+    at_peak = medians["batched"] - sampling["batched"] + flops / (peak * 1e9)
     return {"name": f"LLC at {checkpoints} grokking checkpoints (d = {centers[0].numel():,}), {chains} chains × "
                     f"{draws} draws, sgld, batches of {config.batch_size}",
             "checkpoints": checkpoints, "chains": chains, "draws": draws, "steps": together[0].trace.steps,
@@ -66,8 +77,22 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
             "speed_up": medians["sequential"] / medians["batched"],
             "batched_microseconds_per_chain_step": 1e6 * sampling["batched"] / chain_steps,
             "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] / chain_steps,
+            "flops_per_chain_step": per_step, "matmul_peak_gflops": peak,
+            "batched_sampling_gflops": flops / sampling["batched"] / 1e9,
+            "sequential_sampling_gflops": sequential_flops / sampling["sequential"] / 1e9,
+            "speed_up_with_sampling_at_peak": medians["sequential"] / at_peak,
             **agreement_in_se(together, apart), "target_speed_up": TARGET_SPEED_UP,
             "meets_target": None if checkpoints < 50 else medians["sequential"] / medians["batched"] >= TARGET_SPEED_UP}
+
+
+def flops_per_chain_step(network: torch.nn.Module, pairs, labels, batch_size: int) -> float:
+    """The floating-point operations of one chain's minibatch loss and gradient, as torch's
+    FlopCounterMode counts them (matrix products; the embedding's lookup and the elementwise work
+    are not counted, so the GFLOP/s read from it are a lower bound)."""
+    with FlopCounterMode(display=False) as counter:
+        loss = torch.nn.functional.cross_entropy(network(pairs[:batch_size]), labels[:batch_size], reduction="sum")
+        torch.autograd.grad(loss, list(network.parameters()))
+    return float(counter.get_total_flops())
 
 
 def agreement_in_se(together, apart) -> dict:
@@ -121,6 +146,11 @@ def format_along(row: dict) -> str:
         f"  batched             {row['batched_seconds']:8.2f} s   "
         f"({row['batched_microseconds_per_chain_step']:,.0f} µs per chain-step sampling)",
         f"  speed-up {row['speed_up']:.2f}× (medians of {row['repeats']}); {verdict}",
+        f"  sampling at {row['batched_sampling_gflops']:.1f} GFLOP/s batched and "
+        f"{row['sequential_sampling_gflops']:.1f} one after the other "
+        f"({row['flops_per_chain_step'] / 1e6:.2f} MFLOP per chain-step), against a matmul peak of "
+        f"{row['matmul_peak_gflops']:.1f}: batched sampling at that peak would leave a speed-up of "
+        f"{row['speed_up_with_sampling_at_peak']:.2f}× with the rest of its run as measured",
         "  " + agreement_text(row, "checkpoints"),
         f"  steps per chain: {row['steps']:,} batched (the longest burn-in any checkpoint's lag needs), "
         + ("{:,}".format(row["sequential_steps"][0]) if row["sequential_steps"][0] == row["sequential_steps"][1] else
