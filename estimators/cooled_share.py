@@ -17,7 +17,7 @@ from sltlab.estimators.config import LLCConfig
 
 def without_idle_cooling(defaults: LLCConfig, sampler: str, anneal) -> LLCConfig:
     """``defaults`` with no cooling (``anneal = 1``, ``cooled_share = 1``) where none would run: for
-    another sampler than MALA, whose warm-up alone cools, or at ``anneal`` ≤ 1; otherwise as they
+    any sampler but MALA (only MALA's warm-up cools), or at ``anneal`` ≤ 1; otherwise as they
     are. Defaults that cool half the chains would else state a share the run never applies. An
     ``anneal`` that is no number is left to the settings' own check."""
     numeric = isinstance(anneal, numbers.Real) and not isinstance(anneal, bool)

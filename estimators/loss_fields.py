@@ -173,7 +173,7 @@ def _check_field(field: int | str, rows: Rows, option: str) -> None:
         if field not in rows.fields:   # a key inside a nested dict is not one: the fields left out say where it may be
             left_out = "" if not rows.left_out else (
                 f"; left out as holding no tensor with a row per sample (a nested dict, a list or strings): "
-                f"{', '.join(rows.left_out)} (flatten a nested dict)")
+                f"{', '.join(rows.left_out)} (a key inside a nested dict is no field: flatten it)")
             raise ValueError(f"{option}={field!r} is not a key of the batches ({', '.join(rows.fields)}){left_out}")
     elif not (isinstance(field, int) and -rows.columns <= field < rows.columns):
         raise ValueError(f"{option}={field!r} must index the {rows.columns} data tensors")

@@ -17,7 +17,7 @@ def rows(nested: bool):
 def test_a_key_inside_a_nested_dict_names_the_field_left_out():
     with pytest.raises(ValueError, match=r"^inputs='x' is not a key of the batches \(y\); left out as holding no "
                                          r"tensor with a row per sample \(a nested dict, a list or strings\): inp "
-                                         r"\(flatten a nested dict\)$"):
+                                         r"\(a key inside a nested dict is no field: flatten it\)$"):
         estimate_llc(nn.Linear(3, 1), DataLoader(rows(nested=True), batch_size=5), inputs="x", targets="y")
 
 

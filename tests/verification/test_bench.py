@@ -69,7 +69,7 @@ def test_along_row_times_both_ways_and_compares_them_in_standard_errors(monkeypa
     from sltlab.verification.bench import along
     from sltlab.verification.bench.along import along_row, format_along
 
-    monkeypatch.setattr(along, "matmul_peak_gflops", lambda: 50.0)   # measured by the sampling row's own test
+    monkeypatch.setattr(along, "matmul_peak_gflops", lambda device: 50.0)   # measured by the sampling row
     row = along_row(1, checkpoints=2, chains=2, draws=8)
     assert (row["checkpoints"], row["steps"], row["sequential_steps"]) == (2, 10, [10, 10]) and row["compared"] <= 2
     assert row["batched_seconds"] > 0 and row["sequential_seconds"] > 0 and row["speed_up"] > 0

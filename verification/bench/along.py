@@ -66,7 +66,7 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
     sampling = {way: statistics.median(seconds for _, seconds in rows) for way, rows in timings.items()}
     per_step = flops_per_chain_step(network, split.train_pairs, split.train_labels, config.batch_size)
     flops, sequential_flops = chain_steps * per_step, chains * sum(r.trace.steps for r in apart) * per_step
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(device=together[0].config.device)   # where the chains ran
     at_peak = medians["batched"] - sampling["batched"] + flops / (peak * 1e9)
     return {"name": f"LLC at {checkpoints} grokking checkpoints (d = {centers[0].numel():,}), {chains} chains × "
                     f"{draws} draws, sgld, batches of {config.batch_size}",
@@ -76,7 +76,7 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
             "batched_seconds": medians["batched"], "sequential_seconds": medians["sequential"],
             "speed_up": medians["sequential"] / medians["batched"],
             "batched_microseconds_per_chain_step": 1e6 * sampling["batched"] / chain_steps,
-            "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] / chain_steps,
+            "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] * per_step / sequential_flops,
             "flops_per_chain_step": per_step, "matmul_peak_gflops": peak,
             "batched_sampling_gflops": flops / sampling["batched"] / 1e9,
             "sequential_sampling_gflops": sequential_flops / sampling["sequential"] / 1e9,

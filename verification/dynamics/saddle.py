@@ -37,7 +37,8 @@ from sltlab.verification.dynamics.cache import cached_json, cached_tensors
 from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, EXCHANGE_LADDER
 from sltlab.verification.dynamics.saddle_schedule import (aligned_by_architecture, escape_steps, mode_story, next_mode,
                                                           saddle_schedule)
-from sltlab.verification.dynamics.saddle_plateaus import (ABSENT_SDS, LEARNED_SDS, PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
+from sltlab.verification.mode_resolution import ABSENT_SDS, LEARNED_SDS
+from sltlab.verification.dynamics.saddle_plateaus import (PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
                                                           TARGET_RELATIVE_ERROR, detect_plateaus,
                                                           exchange_unmixed, exchanged_plateaus, fails_mixing_gate,
                                                           negative_controls, plateau_row, rank_margin,

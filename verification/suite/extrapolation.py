@@ -43,17 +43,22 @@ def extrapolated_summary(estimates: list[dict[str, Any]]) -> dict[str, Any]:
     the same form, led by λ̂ extrapolated to nβ → ∞: its SE, each chain's extrapolated value, the
     worst R-hat and ESS, the error against λ itself (the band shrinks to λ as nβ grows), and,
     where every size has a blocked-Gibbs truth, the truths extrapolated the same way as the
-    finite-n truth. ``llc_mean`` is None when some size has no estimate (every chain diverged)."""
+    finite-n truth. ``llc_mean`` is None when some size has no estimate (every chain diverged). Where
+    some size does not resolve every mode of the teacher, the notes say so for each such size and the
+    extrapolation, which assumes one λ at every size, is reported but not judged (no band)."""
     last = estimates[-1]
     lam = last["lambda_exact_float"]
     sizes = [line["n"] for line in estimates]
+    unresolved = [f"at n = {line['n']}: {line['unresolved_modes']}" for line in estimates
+                  if line.get("unresolved_modes")]
     summary = {**last, "problem": last["problem"].split(" (statistics")[0], "n": sizes,
                "estimates": estimates, "band": None if lam is None else [lam, lam],
                "rhat": _worst(max, [line["rhat"] for line in estimates]),
                "ess": _worst(min, [line["ess"] for line in estimates]),
                "warnings": [f"at n = {line['n']}: {text}" for line in estimates for text in line["warnings"]],
                "notes": [f"the acceptance, drift, γ-elasticity, step and sampler settings shown are the largest size's "
-                         f"(n = {sizes[-1]}); --json gives each size's own under 'estimates'"] + last["notes"],
+                         f"(n = {sizes[-1]}); --json gives each size's own under 'estimates'"] + unresolved
+                        + [note for note in last["notes"] if note != last.get("unresolved_modes")],
                "diverged_chains": sorted({c for line in estimates for c in line["diverged_chains"]}),
                "sampling_seconds": sum(line["sampling_seconds"] for line in estimates),
                "steps": sum(line["steps"] for line in estimates)}
@@ -67,6 +72,8 @@ def extrapolated_summary(estimates: list[dict[str, Any]]) -> dict[str, Any]:
                    extrapolation=_fit(fit))
     if lam is not None:
         summary.update(rel_error=(fit.lam - lam) / lam, rel_error_outside_band=abs(fit.lam - lam) / lam)
+    if unresolved:   # a fit through sizes that see fewer modes than λ counts estimates nothing: not judged
+        summary.update(band=None, rel_error_outside_band=None)
     if all(line.get("finite_n_truth") is not None for line in estimates):
         truths = extrapolate_llc(nbetas, [line["finite_n_truth"] for line in estimates],
                                  [line["finite_n_truth_se"] for line in estimates])

@@ -61,12 +61,12 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
         centre, budget = (truth, truth), tolerance.bias * abs(truth)
         basis = (f"finite-n truth nβ·E[ΔL] by {line.get('finite_n_truth_method', 'quadrature')}, ± k·SE + budget of "
                  "the truth (SE of the estimate and of the truth combined)")
-    elif line["band"] is None:   # a teacher mode this nβ does not resolve: nothing to judge
+    elif lam is not None and line["band"] is None:   # a teacher's mode this nβ does not resolve: nothing to judge
         centre, budget, basis = None, None, "none: the teacher has a mode this nβ does not resolve (a note says which)"
     else:
         centre, budget = tuple(line["band"]), tolerance.bias * lam
         basis = "band [λ − (m − 1)/log nβ, λ], widened by k·SE + budget of λ"
-    # Without an estimate and its SE (every chain dropped, or one chain), or a reference, there is
+    # Without an estimate and its SE (every chain dropped, or one chain), or a band, there is
     # nothing to judge: the gate fails, with no interval (never one of ±∞, which JSON cannot hold).
     spread = None if mean is None or se is None or centre is None else tolerance.k * _combined_se(line) + budget
     interval = None if spread is None else [centre[0] - spread, centre[1] + spread]
@@ -74,7 +74,9 @@ def gates(line: dict[str, Any], tolerance) -> dict[str, dict[str, Any]]:
     truth_mixed = _truth_mixed(sampled) if truth is not None else sampled is None
     accuracy = {"k": tolerance.k, "bias_budget": tolerance.bias, "finite_n": basis, "interval": interval,
                 "passed": interval is not None and truth_mixed and interval[0] <= mean <= interval[1]}
-    if interval is None:
+    if centre is None:
+        accuracy["reason"] = "no band to judge against: the teacher has a mode this nβ does not resolve"
+    elif interval is None:
         accuracy["reason"] = "no estimate with a standard error to judge (every chain dropped, or a single chain)"
     elif not truth_mixed:
         what = "fail the mixing gate" if truth is not None else "gave no value"
@@ -94,7 +96,8 @@ def judged_error(line: dict[str, Any]) -> dict[str, Any] | None:
     """The error the accuracy gate judges, from an estimate's summary ``line``: where the
     finite-n truth t·E_t[K] is computed, z = (λ̂ − t·E_t[K])/SE (``kind`` "z"); otherwise the
     distance from λ̂ to the band [λ − (m − 1)/log nβ, λ] relative to λ (``kind``
-    "outside_band"). ``reference`` is the truth or the band. None without an estimate or a λ.
+    "outside_band"). ``reference`` is the truth or the band. None without an estimate, without a λ,
+    or, with no truth, without a band (a teacher's mode that nβ does not resolve).
 
     With the gate's k and budget (``line["gates"]``), ``allowed`` is the largest error it
     passes, in the same unit: k + budget·|t·E_t[K]|/SE, or (k·SE + budget·λ)/λ."""

@@ -58,7 +58,7 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
     true_parameter = balanced_factorization(network, target, rank, generator=generator)
     name = f"deep linear {list(widths)}, rank {rank}"
-    values = tuple(torch.linalg.svdvals(target)[:rank].tolist())
+    values = (1.0,) * rank if singular_values is None else tuple(sorted(map(float, singular_values), reverse=True))
     if n > MAX_ROWS and not per_sample:
         sxx, sxy, syy = sufficient_statistics(target, n, generator=generator)
         return Problem(f"{name} (statistics of n rows drawn exactly)",

@@ -127,15 +127,19 @@ def _judged_lines(summary: dict[str, Any]) -> list[str]:
         low, high = judged["reference"]
         lines.append(f"  error     {judged['value']:.2%} of λ outside the band [{low:.4g}, {high:.4g}] (where the "
                      "finite-n LLC lies)")
+    z_judged, no_band = judged is not None and judged["kind"] == "z", summary["band"] is None
     if summary["rel_error"] is not None and "estimates" in summary:
-        judging = ("reported; the z above judges the estimate" if judged is not None and judged["kind"] == "z" else
+        judging = ("reported; the z above judges the estimate" if z_judged else
+                   "reported, not judged: a note says which of the teacher's modes some size does not resolve"
+                   if no_band else
                    "judged where no truth is computed: the band [λ − (m−1)/log nβ, λ] closes on λ as nβ → ∞")
         lines.append(f"  to λ      {summary['rel_error']:+.2%} relative ({judging})")
     elif summary["rel_error"] is not None:
         outside = (f", {summary['rel_error_outside_band']:.2%} outside the band"
-                   if judged is not None and judged["kind"] == "z" else "")
-        lines.append(f"  to λ      {summary['rel_error']:+.2%} relative{outside}: reported, not judged (at finite nβ "
-                     "the LLC lies up to (m−1)/log nβ below λ)")
+                   if z_judged and summary["rel_error_outside_band"] is not None else "")
+        why = ("a note says which of the teacher's modes this nβ does not resolve" if no_band
+               else "at finite nβ the LLC lies up to (m−1)/log nβ below λ")
+        lines.append(f"  to λ      {summary['rel_error']:+.2%} relative{outside}: reported, not judged ({why})")
     return lines
 
 

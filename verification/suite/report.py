@@ -30,7 +30,7 @@ def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
                                      "basis": "2Φ(−k) per case for an estimate whose bias is within its budget and "
                                               "whose SE is right; the mixing gate's rate is not included"}}
     linear = [line for line in lines if "dln" in line.get("tags", ())]
-    if linear:   # the dln suite's targets; a case with no estimate counts as an error of 100 %
+    if linear:   # the dln suite's targets; a case with no estimate, or no band to judge by, counts as 100 % off
         errors = [1.0 if line.get("rel_error") is None else abs(line["rel_error"]) for line in linear]
         outside = [1.0 if line.get("rel_error_outside_band") is None else line["rel_error_outside_band"]
                    for line in linear]

@@ -5,6 +5,7 @@ how L_n(w*) was obtained."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -18,11 +19,9 @@ from sltlab.models.restricted import LayerRestrictedLoss
 from sltlab.models.tanh_network import TanhNetwork
 from sltlab.verification.reference.dln_gibbs import reference_llc_and_elasticity
 from sltlab.verification.suite.gates import band_floor, outside_band
+from sltlab.verification.mode_resolution import ABSENT_SDS, LEARNED_SDS
 from sltlab.verification.suite.problems import Problem
 
-# A teacher's mode of singular value s costs nβ·s²/2 in the tempered loss when it is left out
-# (y = Tx + N(0, I), x ~ N(0, I)); below one nat the data do not tell the teacher from its truncation.
-RESOLVED_NATS = 1.0
 REFERENCE_CHAINS, REFERENCE_SWEEPS = 8, 2000   # the Gibbs truth's SE is then a small part of the gate's
 
 
@@ -104,7 +103,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
                                            "per_chain": result.fluctuation.per_chain}
     unresolved = unresolved_modes(problem, config.nbeta)
     if unresolved is not None:
-        summary.update(band=None, rel_error_outside_band=None)
+        summary.update(band=None, rel_error_outside_band=None, unresolved_modes=unresolved)
         summary["notes"].append(unresolved)
     from sltlab.verification.reference.finite_truth import one_unit_tanh_expectation, resolves, tempered_expectation
 
@@ -136,24 +135,32 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
 
 
 def unresolved_modes(problem: Problem, nbeta: float) -> str | None:
-    """Why the band [λ − (m − 1)/log nβ, λ] is not applied, where a deep linear teacher has modes
-    whose loss nβ·s²/2 is below ``RESOLVED_NATS``: Aoyagi's λ is the limit nβ → ∞ at a fixed
-    teacher (Aoyagi 2024, Thm 1), and the band its approach at finite nβ with every mode learned
-    (Watanabe 2009, Thm. 6.1); a mode the data cannot see leaves λ̂ reading towards the λ of the
-    teacher truncated to the modes above it. None where every mode is resolved."""
-    values = problem.teacher_singular_values
-    unresolved = [s for s in values or () if nbeta * s * s / 2 < RESOLVED_NATS]
-    if not unresolved:
+    """Why the band [λ − (m − 1)/log nβ, λ] is not applied, where a deep linear teacher has a mode of
+    singular value s fewer than ``LEARNED_SDS`` posterior standard deviations from zero (s·√nβ;
+    :mod:`sltlab.verification.mode_resolution`): Aoyagi's λ is the limit nβ → ∞ at a fixed teacher
+    (Aoyagi 2024, Thm 1), and the band its approach at finite nβ with every mode learned (Watanabe
+    2009, Thm. 6.1). The data do not see a mode within ``ABSENT_SDS``, so λ̂ reads towards the λ of
+    the teacher truncated to the modes above it; modes in between are partly seen, and λ̂ lies
+    between the λ of the truncations without and with them. None where every mode is learned."""
+    values = problem.teacher_singular_values or ()
+    root = math.sqrt(nbeta)
+    short = [s for s in values if s * root < LEARNED_SDS]
+    if not short:
         return None
     rank, widths = len(values), problem.exact.parameters.get("widths")
-    kept = rank - len(unresolved)
-    towards = "" if widths is None else f"λ = {theory.deep_linear(widths, kept).lam} of "
-    listed = ", ".join(f"{s:.3g}" for s in unresolved)
-    several, cost = len(unresolved) > 1, nbeta * max(unresolved) ** 2 / 2
-    return (f"the teacher's singular value{'s' if several else ''} {listed} cost{'' if several else 's'} nβ·s²/2 = "
-            f"{cost:.3g}{' at most' if several else ''} < {RESOLVED_NATS:g} nat: at this nβ the data do not "
-            f"resolve {'those modes' if several else 'that mode'}, so λ̂ reads towards {towards}the rank-{kept} "
-            f"truncation, not rank {rank}'s, and the band of rank {rank} is not applied")
+    learned = rank - len(short)
+    seen = learned + sum(s * root > ABSENT_SDS for s in short)
+
+    def truncation(k: int) -> str:
+        return f"the rank-{k} truncation's λ" + ("" if widths is None else f" = {theory.deep_linear(widths, k).lam}")
+    reads = (f"reads towards {truncation(learned)}" if seen == learned
+             else f"lies between {truncation(learned)} and {truncation(seen)}")
+    several = len(short) > 1
+    listed = ", ".join(f"{s:.3g} ({s * root:.3g})" for s in short)
+    return (f"the teacher's singular value{'s' if several else ''} {listed} stand{'' if several else 's'} fewer than "
+            f"{LEARNED_SDS:g} posterior SDs from zero (s·√nβ in brackets; a mode counts as learned from "
+            f"{LEARNED_SDS:g} and unseen up to {ABSENT_SDS:g}): at this nβ λ̂ {reads}, and the band of rank {rank}, "
+            "which assumes every mode learned, is not applied")
 
 
 def _multiplicity(problem: Problem, config: LLCConfig, count: int, progress: bool) -> dict[str, Any]:
