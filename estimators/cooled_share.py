@@ -4,7 +4,7 @@ over both sides sees a start not yet forgotten (the overdispersed starts of Gelm
 §2); a cooling asked for that no warm-up runs is said to be not applied. The cooled side comes
 from outside only as far as its warm-up carries it: on [9,6,12,9,3,1] rank 1 at γ = 1 it ran at
 ‖w − w*‖ 7.5–9.3 and the side from w* at 5.8–7.7, against blocked Gibbs's 15.8, so there both
-sides lag from inside and agree (the README's chains started across the localised posterior)."""
+sides lag from inside and agree (README, on chains started across the localised posterior)."""
 
 from __future__ import annotations
 
