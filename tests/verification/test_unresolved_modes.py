@@ -69,8 +69,13 @@ def test_the_command_leaves_the_band_out_and_says_why(capsys, reference):
 
 def test_extrapolating_through_a_size_that_misses_a_mode_names_that_size_and_judges_nothing(capsys):
     # s = 0.06: 0.722 SDs at n = 1,000 (nβ = 145), unseen; 1.98 at n = 10,000 (nβ = 1,086), partly seen
-    code = main(["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--singular-values", "0.06", *FEW,
-                 "--sizes", "1000", "10000"])
+    arguments = ["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--singular-values", "0.06", *FEW,
+                 "--sizes", "1000", "10000"]
+    assert main(arguments + ["--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    unresolved = result["unresolved_modes"]   # every size's, not the largest size's alone
+    assert result["band"] is None and unresolved.startswith("at n = 1000: ") and "; at n = 10000: " in unresolved
+    code = main(arguments)
     out = capsys.readouterr().out
     assert code == 0 and "at n = 1000: the teacher's singular value 0.06 (0.722) stands" in out
     assert "at n = 10000: the teacher's singular value 0.06 (1.98) stands" in out

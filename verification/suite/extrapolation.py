@@ -62,6 +62,9 @@ def extrapolated_summary(estimates: list[dict[str, Any]]) -> dict[str, Any]:
                "diverged_chains": sorted({c for line in estimates for c in line["diverged_chains"]}),
                "sampling_seconds": sum(line["sampling_seconds"] for line in estimates),
                "steps": sum(line["steps"] for line in estimates)}
+    summary.pop("unresolved_modes", None)   # the largest size's alone: every size's instead, where any
+    if unresolved:
+        summary["unresolved_modes"] = "; ".join(unresolved)
     if any(line["llc_mean"] is None for line in estimates):
         return {**summary, "llc_mean": None, "llc_se": None, "rel_error": None, "rel_error_outside_band": None}
     nbetas = [line["config"]["nbeta"] for line in estimates]
