@@ -64,10 +64,10 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
     chain_steps = checkpoints * chains * together[0].trace.steps
     medians = {way: statistics.median(total for total, _ in rows) for way, rows in timings.items()}
     sampling = {way: statistics.median(seconds for _, seconds in rows) for way, rows in timings.items()}
+    sequential_chain_steps = chains * sum(r.trace.steps for r in apart)   # each checkpoint its own burn-in
     per_step = flops_per_chain_step(network, split.train_pairs, split.train_labels, config.batch_size)
-    flops, sequential_flops = chain_steps * per_step, chains * sum(r.trace.steps for r in apart) * per_step
     peak = matmul_peak_gflops(device=together[0].config.device)   # where the chains ran
-    at_peak = medians["batched"] - sampling["batched"] + flops / (peak * 1e9)
+    at_peak = medians["batched"] - sampling["batched"] + chain_steps * per_step / (peak * 1e9)
     return {"name": f"LLC at {checkpoints} grokking checkpoints (d = {centers[0].numel():,}), {chains} chains × "
                     f"{draws} draws, sgld, batches of {config.batch_size}",
             "checkpoints": checkpoints, "chains": chains, "draws": draws, "steps": together[0].trace.steps,
@@ -76,10 +76,10 @@ def along_row(repeats: int, checkpoints: int = 50, chains: int = 4, draws: int =
             "batched_seconds": medians["batched"], "sequential_seconds": medians["sequential"],
             "speed_up": medians["sequential"] / medians["batched"],
             "batched_microseconds_per_chain_step": 1e6 * sampling["batched"] / chain_steps,
-            "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] * per_step / sequential_flops,
+            "sequential_microseconds_per_chain_step": 1e6 * sampling["sequential"] / sequential_chain_steps,
             "flops_per_chain_step": per_step, "matmul_peak_gflops": peak,
-            "batched_sampling_gflops": flops / sampling["batched"] / 1e9,
-            "sequential_sampling_gflops": sequential_flops / sampling["sequential"] / 1e9,
+            "batched_sampling_gflops": chain_steps * per_step / sampling["batched"] / 1e9,
+            "sequential_sampling_gflops": sequential_chain_steps * per_step / sampling["sequential"] / 1e9,
             "speed_up_with_sampling_at_peak": medians["sequential"] / at_peak,
             **agreement_in_se(together, apart), "target_speed_up": TARGET_SPEED_UP,
             "meets_target": None if checkpoints < 50 else medians["sequential"] / medians["batched"] >= TARGET_SPEED_UP}

@@ -53,8 +53,6 @@ SADDLE_ANNEAL = 10.0
 PLATEAU_EXTENSIONS = 2
 
 
-
-
 class Plateau(NamedTuple):
     """A maximal stretch of checkpoints with one numerical rank, and where it rests."""
 

@@ -61,6 +61,8 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
     estimate, config = result.estimate, result.config
     exact = problem.exact
     lam = None if exact is None else exact.lam_float
+    unresolved = unresolved_modes(problem, config.nbeta)
+    banded = lam is not None and unresolved is None   # no band where the teacher has a mode nβ does not resolve
     summary = {
         "problem": problem.name,
         "llc_mean": estimate.mean,
@@ -71,9 +73,9 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         "multiplicity_exact": None if exact is None else exact.multiplicity,
         "exact_unavailable": problem.exact_unavailable,
         "rel_error": None if lam is None or estimate.mean is None else (estimate.mean - lam) / lam,
-        "rel_error_outside_band": None if lam is None or estimate.mean is None else outside_band(
+        "rel_error_outside_band": None if not banded or estimate.mean is None else outside_band(
             estimate.mean, lam, exact.multiplicity, config.nbeta),
-        "band": None if lam is None else [band_floor(lam, exact.multiplicity, config.nbeta), lam],
+        "band": [band_floor(lam, exact.multiplicity, config.nbeta), lam] if banded else None,
         "rhat": estimate.rhat,
         "ess": estimate.ess,
         "drift_z": estimate.drift,
@@ -82,7 +84,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         "divergence": {str(chain): why for chain, why in estimate.divergence.items()},
         "warnings": list(result.warnings),
         "gamma_elasticity": None if result.elasticity is None else result.elasticity._asdict(),
-        "notes": list(result.notes),
+        "notes": list(result.notes) + ([unresolved] if unresolved else []),
         "acceptance": result.acceptance,
         "sampling_seconds": result.trace.seconds,
         "steps": result.trace.steps,
@@ -101,10 +103,8 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
         summary["singular_fluctuation"] = {"mean": result.fluctuation.mean,
                                            "se": result.fluctuation.standard_error,
                                            "per_chain": result.fluctuation.per_chain}
-    unresolved = unresolved_modes(problem, config.nbeta)
     if unresolved is not None:
-        summary.update(band=None, rel_error_outside_band=None, unresolved_modes=unresolved)
-        summary["notes"].append(unresolved)
+        summary["unresolved_modes"] = unresolved
     from sltlab.verification.reference.finite_truth import one_unit_tanh_expectation, resolves, tempered_expectation
 
     if (problem.expression is not None and problem.true_parameter.numel() <= 2 and config.localization > 0
