@@ -14,7 +14,6 @@ when asked, one after the other, and ``LLCAlongTraining.note`` says which and wh
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Callable, NamedTuple, Sequence
@@ -31,9 +30,11 @@ from sltlab.estimators.gate import readings_pass
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.parameter_names import named_restriction, selected_parameters
 from sltlab.estimators.module import along_defaults, prepare
-from sltlab.estimators.notices import caller_stacklevel
+from sltlab.estimators.notices import named_warnings
 from sltlab.estimators.result_text import shown
 from sltlab.estimators.restrictions import check_distinct, estimate_llc_restricted, why_not_confined
+
+CHECKPOINT = "checkpoint {}".format   # what leads a checkpoint's warnings (notices.named_warnings)
 
 
 class LLCAlongTraining(NamedTuple):
@@ -187,7 +188,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
     reason = "batched=False" if not batched else _why_not_batched(modules, adapters, restrict_to, shared)
     if reason is None and restrict_to is None:
         centers = [adapter.flatten() for adapter in adapters]
-        estimates = _checkpoints_named(lambda: estimate_llc_at_centers(
+        estimates = named_warnings(CHECKPOINT, lambda: estimate_llc_at_centers(
             adapters[0], centers, prepared.rows.tensors, shared, progress=progress, rule=rule, what="checkpoint"))
         results = tuple(replace(result, notes=result.notes + prepared.notes, parameters=adapters[0].names)
                         for result in estimates)
@@ -196,7 +197,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
         return LLCAlongTraining(results, calibration, calibrate_at, True, uncalibrated + note)
     if reason is None:
         fulls = [prepared.adapter(module, traced=False) for module in modules]
-        estimates = _checkpoints_named(lambda: estimate_llc_restricted(
+        estimates = named_warnings(CHECKPOINT, lambda: estimate_llc_restricted(
             fulls[0], adapters, prepared.rows.tensors, shared, restrict_to, bases=[full.flatten() for full in fulls],
             progress=progress, rule=rule))
         results = tuple(replace(result, notes=result.notes + prepared.notes) for result in estimates)
@@ -204,8 +205,9 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
                                 f"each checkpoint's {shared.chains} at its own centre, moving only the restriction's "
                                 "parameters, the others frozen at that checkpoint's values")
         return LLCAlongTraining(results, calibration, calibrate_at, True, uncalibrated + note)
-    results = _checkpoints_named(lambda: tuple(_checkpoint_estimate(prepared, adapter, restrict_to, shared, progress,
-                                                                    index) for index, adapter in enumerate(adapters)))
+    results = named_warnings(CHECKPOINT, lambda: tuple(_checkpoint_estimate(prepared, adapter, restrict_to, shared,
+                                                                           progress, index)
+                                                      for index, adapter in enumerate(adapters)))
     if calibration is not None:   # each estimate was given the calibrated step, but a fallback's chains its own
         results = tuple(replace(result, step_size_rule=rule) if result.config.sampler == shared.sampler else result
                         for result in results)
@@ -254,20 +256,3 @@ def _checkpoint_estimate(prepared, adapter: FunctionalModel, restrict_to, config
         return prepared.estimate(adapter, restrict_to, config, progress, compare_with_minimum=False)
     except ValueError as error:
         raise ValueError(f"checkpoint {index}: {error}") from None
-
-
-def _checkpoints_named(compute: Callable[[], Sequence[LLCResult]]) -> Sequence[LLCResult]:
-    """The checkpoints' results from ``compute``, the warnings their estimates raise held back and
-    raised again at the caller's line, each with the index of the checkpoint whose result holds it."""
-    with warnings.catch_warnings(record=True) as raised:
-        warnings.simplefilter("always")
-        results = compute()
-    unclaimed = [list(result.warnings) for result in results]
-    for notice in raised:
-        message = str(notice.message)
-        owner = next((index for index, messages in enumerate(unclaimed) if message in messages), None)
-        if owner is not None:
-            unclaimed[owner].remove(message)
-            message = f"checkpoint {owner}: {message}"
-        warnings.warn(message, notice.category, stacklevel=caller_stacklevel())
-    return results

@@ -6,7 +6,6 @@ read with ``weights_only=True`` (tensors, plain containers and NumPy numbers, no
 
 from __future__ import annotations
 
-import copy
 import numbers
 import os
 import re
@@ -17,6 +16,7 @@ from typing import Any, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
+from sltlab.estimators.functional import copied_module
 from sltlab.estimators.numpy_numbers import numpy_numbers_allowed
 
 # Keys under which training scripts commonly keep the model's state dict inside a checkpoint
@@ -159,7 +159,7 @@ def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modul
         return checkpoint
     if not isinstance(model, nn.Module):
         raise ValueError("checkpoints given as state dicts or files need model=, an nn.Module of the same architecture")
-    module = copy.deepcopy(model)
+    module = copied_module(model)
     load_state(module, checkpoint, f"checkpoint {index}")
     return module
 

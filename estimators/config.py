@@ -16,6 +16,7 @@ UNCOMPILED_SAMPLERS = ("hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
 FLOAT32_MAX = 3.4028234663852886e38   # the largest finite float32
+SMALLEST_NORMAL = {"float32": 1.1754943508222875e-38, "float64": 2.2250738585072014e-308}
 MAX_STEPS = 10**10   # steps per chain in one run: about three hours at a microsecond each
 MAX_ROUNDS = 20      # reruns, or extensions of unmixed chains (each doubles the draws: 2²⁰ times at most)
 MAX_METRIC_PARAMETERS = 1024         # a dense metric costs four [C, d]·[d, d] products per step; beyond, the identity
@@ -118,6 +119,10 @@ class LLCConfig:
         for name, value in positive.items():
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be positive and finite, got {value}")
+        if self.step_size is not None and self.step_size < SMALLEST_NORMAL.get(self.dtype, 0.0):
+            raise ValueError(f"step size = {self.step_size:g} lies below {self.dtype}'s smallest normal number "
+                             f"({SMALLEST_NORMAL[self.dtype]:.3g}): the sampler's arithmetic with it underflows and no "
+                             "chain moves; leave it out to have it chosen")
         for name, value in (("nβ", self.nbeta), ("step size", self.step_size), ("localization γ", self.localization)):
             if value is not None and self.dtype == "float32" and value > FLOAT32_MAX:
                 raise ValueError(f"{name} = {value:g} exceeds float32's range ({FLOAT32_MAX:.3g}): use "
@@ -151,7 +156,11 @@ class LLCConfig:
             if self.fallback not in FALLBACK_SAMPLERS or self.fallback == self.sampler:
                 raise ValueError(f"fallback must be one of {', '.join(FALLBACK_SAMPLERS)} and differ from the "
                                  f"sampler, got {self.fallback!r} after {self.sampler}")
-            self.fallback_config().validate()
+            try:
+                self.fallback_config().validate()
+            except ValueError as error:
+                raise ValueError(f"the fallback sampler, {self.fallback}, cannot run with these settings ({error}); "
+                                 "fallback=None (--fallback none) runs without it") from None
         if self.fallback_budget is not None and not (self.fallback_budget > 0 and math.isfinite(self.fallback_budget)):
             raise ValueError(f"fallback_budget must be a positive multiple of the first run's gradient evaluations, "
                              f"got {self.fallback_budget}")

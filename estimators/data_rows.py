@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
                               SubsetRandomSampler, default_collate)
 
-from sltlab.estimators.missing_rows import loader_batches, read_row
+from sltlab.estimators.missing_rows import collated, loader_batches, read_row
 from sltlab.estimators.posterior import FULL_PASS_ROWS
 from sltlab.estimators.streamed import SLICE_BYTES, StreamedRows, batch_columns, refuse_unstrided, stream_refusal
 
@@ -106,7 +106,7 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
 def _left_out(item: Any, fields: tuple[str, ...] | None) -> tuple[str, ...]:
     """The fields of a dict batch or row that were left out, holding no tensor with a row per
     sample (:func:`~sltlab.estimators.streamed.batch_columns`)."""
-    return tuple(str(key) for key in (item if isinstance(item, dict) else ()) if str(key) not in (fields or ()))
+    return tuple(str(key) for key in (item if isinstance(item, Mapping) else ()) if str(key) not in (fields or ()))
 
 
 def _left_out_note(left_out: tuple[str, ...]) -> list[str]:
@@ -120,8 +120,9 @@ def _reads_differ(dataset: Dataset, collate) -> bool:
     with inputs jittered by N(0, 0.05²) at each read, MALA read λ̂ = 2.37 against the 2.00 of the
     same rows read once)."""
     rows = range(min(len(dataset), REREAD_ROWS))
-    _, once = batch_columns(collate([read_row(dataset, index) for index in rows]))
-    _, again = batch_columns(collate([read_row(dataset, index) for index in rows]))
+    what = f"the first {len(rows)} rows"
+    _, once = batch_columns(collated(collate, [read_row(dataset, index) for index in rows], what))
+    _, again = batch_columns(collated(collate, [read_row(dataset, index) for index in rows], what))
     return any(not torch.equal(first.nan_to_num(), second.nan_to_num()) if first.is_floating_point()
                else not torch.equal(first, second) for first, second in zip(once, again))   # NaN: refused later
 
@@ -166,9 +167,12 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     """Every batch of ``loader`` once, concatenated row-wise. A loader without automatic batching
     (``batch_size=None``) gives the Dataset's items as they are: batches, when the Dataset serves
     them (every field a tensor with a common number of rows), or else single rows, which are
-    collated one by one (:func:`_is_batch`)."""
+    collated one by one (:func:`_is_batch`). Rows of one field must share a shape, and an
+    ``IterableDataset`` without a length that yields more than ``GATHER_LIMIT_BYTES`` of rows is
+    refused rather than read on (it may never end)."""
     loader, reread = _every_row_in_order(loader)
-    fields, columns, batches, single_rows = None, None, 0, None
+    fields, columns, batches, single_rows, held = None, None, 0, None, 0
+    unending = isinstance(loader.dataset, IterableDataset) and not hasattr(loader.dataset, "__len__")
     for batch in loader_batches(loader):
         if single_rows is None:
             single_rows = loader.batch_sampler is None and not _is_batch(batch)
@@ -178,16 +182,25 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
         elif names != fields or len(tensors) != len(columns):
             raise ValueError(f"batch {batches} has fields {names or len(tensors)}, the first had "
                              f"{fields or len(columns)}")
-        for column, tensor in zip(columns, tensors):
+        for index, (column, tensor) in enumerate(zip(columns, tensors)):
+            if column and tensor.shape[1:] != column[0].shape[1:]:
+                raise ValueError(f"field {fields[index] if fields else index} has rows of shape "
+                                 f"{list(tensor.shape[1:])} in batch {batches} and {list(column[0].shape[1:])} in the "
+                                 "first: every row of a field must have one shape; pad them to a common length")
             column.append(tensor)
-        batches += 1
+        batches, held = batches + 1, held + sum(tensor.element_size() * tensor.numel() for tensor in tensors)
+        if unending and held > GATHER_LIMIT_BYTES:
+            raise ValueError(f"the IterableDataset has yielded {held >> 20} MiB of rows ({batches} batches) and not "
+                             "ended, and it has no __len__: it may never end; give a finite one (e.g. through "
+                             "itertools.islice), or a map-style Dataset, which is streamed when this large")
     if columns is None:
         raise ValueError("the data yielded no batches")
     tensors = tuple(torch.cat(column) for column in columns)
     n = len(tensors[0])
     read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
-    own = "" if single_rows or not loader.batch_size else f" (batch_size=, not the loader's {loader.batch_size})"
+    own = ("" if single_rows or not loader.batch_size or source != "the DataLoader's"
+           else f" (batch_size=, not the loader's {loader.batch_size})")
     notes = [f"{read} read once into tensors of n = {n} rows; minibatches{own} are drawn from these rows, so a random "
              "transform or sampler is fixed at that one pass", *reread]
     left_out = _left_out(batch, fields)

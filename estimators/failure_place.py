@@ -68,6 +68,9 @@ def remedy(where: str, first_line: str, *, own_loss: bool, whole_batch: bool,
     if "inplace" in first_line or "in-place" in first_line:
         return ("; the forward changes a parameter in place (a clamp_ or copy_ under no_grad), which cannot change "
                 "the values each chain samples: change it out of place (w.clamp(...)), or outside the forward")
+    if "'indices'" in first_line and not in_loss:   # torch's words for a lookup given floating-point indices
+        return ("; a layer that looks its input up (nn.Embedding) takes integer indices, and the data's are floating "
+                "point (evaluated here in the parameters' dtype): give them as integers (tokens.long())")
     if ("dtype" in first_line or "scalar type" in first_line) and integer_inputs and not in_loss:
         return ("; the module's inputs are integers, which a layer with floating-point weights cannot take: give "
                 "floating-point inputs (x.float()), unless the layer looks them up, as nn.Embedding does")

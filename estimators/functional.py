@@ -45,7 +45,7 @@ class FunctionalModel:
                  restrict_to: str | Sequence[str] | None = None, inputs: int | str | tuple = 0,
                  targets: int | str | None = -1, fields: Sequence[str] | None = None):
         refuse_unsampleable(module)
-        self.module = copy.deepcopy(module).eval()
+        self.module = copied_module(module).eval()
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
@@ -138,7 +138,7 @@ class FunctionalModel:
         try:
             with torch.enable_grad(), evaluating(dtype):
                 if own:
-                    module = copy.deepcopy(self.module)
+                    module = copied_module(self.module)
                     parameters = dict(module.named_parameters())
                     leaves = [parameters[name].requires_grad_(True) for name in self.names]
                     with torch.no_grad():
@@ -231,6 +231,22 @@ class FunctionalModel:
         losses = self._quiet_batching(vmap(self._one_chain, in_dims=in_dims), parameters, constants, batch)
         self.notes += self._quiet_batching.take_note()
         return losses
+
+
+def copied_module(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module``. Tensors it holds as plain attributes with a graph behind them
+    (an activation its forward keeps, the weight a pruning or weight-norm hook computes from its
+    parameters before each forward) cannot be deep-copied: the copy holds them detached, as the
+    forward or its hook sets them anew. Anything else that cannot be copied is a one-line
+    ``ValueError`` naming it."""
+    held = {id(value): value.detach().clone() for part in module.modules() for value in vars(part).values()
+            if isinstance(value, Tensor) and not value.is_leaf}
+    try:
+        return copy.deepcopy(module, held)
+    except Exception as error:   # deepcopy raises whatever the object's own __deepcopy__ or pickling raises
+        raise ValueError(f"the module cannot be copied (copy.deepcopy raised {type(error).__name__}: "
+                         f"{first_line_of(error)}): a copy in eval mode is sampled so that yours is left as it was; "
+                         "set such an attribute to None before the call, or give its class a __deepcopy__") from None
 
 
 def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:

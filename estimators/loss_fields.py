@@ -161,10 +161,13 @@ def _first_present(candidates: Sequence[str], fields: Sequence[str], option: str
             return key
     several = (f" (or a tuple of keys, {option}={tuple(fields[:2])!r}, given to the forward by name where it names "
                "them)") if option == "inputs" and len(fields) > 1 else ""
-    raise ValueError(f"dict batches with keys {list(fields)}: name {what} with {option}=KEY{several}")
+    raise ValueError(f"dict batches with keys {list(fields)}: name {what} with {option}=KEY{several} "
+                     f"(--{option} KEY on the command line)")
 
 
 def _check_field(field: int | str, rows: Rows, option: str) -> None:
+    if isinstance(field, bool):   # an int to Python, which would index tensor 0 or 1
+        raise ValueError(f"{option}={field!r} is a truth value, not a field: give a tensor's index or a dict key")
     if rows.fields is not None:
         if field in rows.left_out:
             raise ValueError(f"{option}={field!r} holds no tensor with a row per sample (a nested dict, a list or "

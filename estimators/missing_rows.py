@@ -12,8 +12,9 @@ it holds cannot be told from a smaller one: its rows are read to its length.
 from __future__ import annotations
 
 from itertools import count, islice
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, SequentialSampler
 
 from sltlab.estimators.failure_place import first_line_of
@@ -53,16 +54,42 @@ def first_unread(dataset: Dataset, indices: Iterable[int] | None) -> ValueError 
 
 def loader_batches(loader: DataLoader) -> Iterator[Any]:
     """The batches of ``loader``, an ``IndexError`` in reading one :func:`first_unread`'s error for
-    the rows of that batch (where it stands for one)."""
-    batches = iter(loader)
+    the rows of that batch (where it stands for one), and rows of different shapes, which the
+    collation cannot stack, a one-line ``ValueError``. Torch's global random state is as it was
+    after each read: a DataLoader's iterator draws its workers' base seed from it (and a shuffling
+    sampler its order), which would change the caller's later random numbers."""
+    with torch.random.fork_rng(devices=[]):
+        batches = iter(loader)
     for number in count():
         try:
-            batch = next(batches)
+            with torch.random.fork_rng(devices=[]):
+                batch = next(batches)
         except StopIteration:
             return
         except IndexError as error:
             raise (first_unread(loader.dataset, _rows_of_batch(loader, number)) or error) from None
+        except RuntimeError as error:
+            raise unstacked(error, f"the rows of batch {number}") from None
         yield batch
+
+
+def collated(collate: Callable[[list], Any], samples: list, what: str) -> Any:
+    """``collate(samples)``, rows of different shapes a one-line ``ValueError`` (:func:`unstacked`)."""
+    try:
+        return collate(samples)
+    except RuntimeError as error:
+        raise unstacked(error, what) from None
+
+
+def unstacked(error: RuntimeError, what: str) -> Exception:
+    """The one-line ``ValueError`` for ``what`` (rows) that a collation could not stack, having
+    different shapes; ``error`` itself when it says something else."""
+    if not any(words in str(error) for words in ("stack expects each tensor to be equal size",
+                                                 "Sizes of tensors must match")):   # torch's words
+        return error
+    return ValueError(f"{what} have different shapes and cannot be collated ({first_line_of(error)}): every row of a "
+                      "field must have one shape; pad them to a common length (e.g. torch.nn.utils.rnn.pad_sequence "
+                      "over the whole data set)")
 
 
 def _rows_of_batch(loader: DataLoader, number: int) -> list[int] | None:

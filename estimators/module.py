@@ -30,9 +30,7 @@ from sltlab.estimators.loss_probes import (refuse_cut_gradients, refuse_unfaithf
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
 from sltlab.estimators.sample_losses import LOSSES, check_logits, class_axis_note, sigmoid_note
-from sltlab.estimators.batched import sampled_together
-from sltlab.estimators.restrictions import (check_distinct, estimate_llc_restricted, restriction_label,
-                                           why_restrictions_not_batched)
+from sltlab.estimators.restrictions import check_distinct, estimates_of_restrictions, restriction_label
 from sltlab.estimators.streamed import leading_rows, row_count
 from sltlab.estimators.torch_losses import SummedPerRow
 
@@ -225,21 +223,10 @@ def estimate_llc(model: nn.Module, data: Any, *, loss: str | Callable = "mse", c
         raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
     adapters = [prepared.adapter(model, restriction) for restriction in restrictions]   # every pattern checked first
     check_distinct(restrictions, [adapter.names for adapter in adapters])
-    reason = why_restrictions_not_batched(prepared.config, restrictions) if batched else "batched=False"
-    if reason is None:
-        full = prepared.adapter(model, traced=False)
-        results = estimate_llc_restricted(full, adapters, prepared.rows.tensors, prepared.config, restrictions,
-                                          progress=progress)
-        chains = prepared.config.chains
-        together = sampled_together(len(adapters), "restrictions", chains, full.dim,
-                                    f"each restriction's {chains} moving only its parameters, the others frozen at w*")
-        return [replace(result, notes=result.notes + prepared.notes + (together,)) for result in results]
-    results = [prepared.estimate(adapter, restriction, progress=progress)
-               for restriction, adapter in zip(restrictions, adapters)]
-    if len(restrictions) > 1:
-        results = [replace(result, notes=result.notes + (f"the restrictions sampled one after the other: {reason}",))
-                   for result in results]
-    return results if isinstance(restrict_to, list) else results[0]
+    if len(restrictions) == 1:
+        result = prepared.estimate(adapters[0], restrictions[0], progress=progress)
+        return [result] if isinstance(restrict_to, list) else result
+    return estimates_of_restrictions(prepared, model, restrictions, adapters, batched=batched, progress=progress)
 
 
 PROBE_ROWS = 1024   # the rows on which the sampled parameters' paths to the loss are traced

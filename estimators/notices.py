@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from typing import Any, Callable, Sequence
 
 # A quiet run (L-BFGS's localisation, a sampling run without a progress bar) projected from the pace
 # of its first PROJECT_AFTER_SECONDS to take more than LONG_RUN_SECONDS says so once
@@ -79,3 +81,22 @@ class PrecisionWarning(EstimateWarning):
 class LongRunWarning(UserWarning):
     """A run without a progress bar will take long (more than ten minutes at the pace of its first
     seconds): said once, with the remedies, so that a quiet call does not seem to hang."""
+
+
+def named_warnings(label: Callable[[int], str], compute: Callable[[], Sequence[Any]]) -> Sequence[Any]:
+    """The results of ``compute`` (several estimates, each with its ``warnings``), the warnings their
+    estimates raise held back and raised again at the caller's line, each led by the ``label`` of
+    the index of the result that holds it (a checkpoint's, a restriction's), so that one can tell
+    which estimate a warning is about."""
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        results = compute()
+    unclaimed = [list(result.warnings) for result in results]
+    for notice in raised:
+        message = str(notice.message)
+        owner = next((index for index, messages in enumerate(unclaimed) if message in messages), None)
+        if owner is not None:
+            unclaimed[owner].remove(message)
+            message = f"{label(owner)}: {message}"
+        warnings.warn(message, notice.category, stacklevel=caller_stacklevel())
+    return results

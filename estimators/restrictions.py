@@ -16,15 +16,17 @@ from dataclasses import replace
 from typing import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from sltlab.estimators.batched import EXTEND_INSTEAD, Group, chains_per_run, estimate_llc_in_groups_until_mixed
+from sltlab.estimators.batched import (EXTEND_INSTEAD, Group, chains_per_run, estimate_llc_in_groups_until_mixed,
+                                       sampled_together)
 from sltlab.estimators.checks import check_loss_shape, check_memory
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import run_inputs
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.localize import localizer
+from sltlab.estimators.notices import named_warnings
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.sample_on import remedies_not_applied
 from sltlab.estimators.samplers import SAMPLERS
@@ -111,6 +113,30 @@ def estimate_llc_restricted(full: FunctionalModel, adapters: Sequence[Functional
 def restriction_label(restriction) -> str | tuple[str, ...] | None:
     """A restriction as a result records it: None (all parameters), a pattern, or a tuple of them."""
     return restriction if restriction is None or isinstance(restriction, str) else tuple(restriction)
+
+
+def estimates_of_restrictions(prepared, model: nn.Module, restrictions: Sequence, adapters: Sequence[FunctionalModel],
+                              *, batched: bool, progress: bool | None) -> list[LLCResult]:
+    """The estimates of two or more ``restrictions`` of ``model`` (``adapters``, one each) through the
+    one call's ``prepared`` data, loss and settings: as one batched run where the sampler allows
+    (:func:`why_restrictions_not_batched`), else one after the other; each result notes which, and
+    each warning raised names the restriction it is about."""
+    reason = why_restrictions_not_batched(prepared.config, restrictions) if batched else "batched=False"
+
+    def named(index: int) -> str:
+        return f"restriction {restriction_label(restrictions[index])!r}"
+
+    if reason is not None:
+        results = named_warnings(named, lambda: [prepared.estimate(adapter, restriction, progress=progress)
+                                                 for restriction, adapter in zip(restrictions, adapters)])
+        return [replace(result, notes=result.notes + (f"the restrictions sampled one after the other: {reason}",))
+                for result in results]
+    full, chains = prepared.adapter(model, traced=False), prepared.config.chains
+    results = named_warnings(named, lambda: estimate_llc_restricted(full, adapters, prepared.rows.tensors,
+                                                                    prepared.config, restrictions, progress=progress))
+    together = sampled_together(len(adapters), "restrictions", chains, full.dim,
+                                f"each restriction's {chains} moving only its parameters, the others frozen at w*")
+    return [replace(result, notes=result.notes + prepared.notes + (together,)) for result in results]
 
 
 def check_distinct(restrictions: Sequence, selected: Sequence[tuple[str, ...]]) -> None:

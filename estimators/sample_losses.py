@@ -26,6 +26,7 @@ def gaussian_nll(output: Tensor, target: Tensor) -> Tensor:
                              "; outputs of a mean and a variance take a callable loss, with "
                              "F.gaussian_nll_loss(mean, y, var, reduction='none') summed over each row" if halves
                              else ""))
+    target = target if target.is_floating_point() else target.to(output.dtype)   # labels or counts, noted as such
     residual = (target - output).reshape(len(output), -1)
     return 0.5 * residual.square().sum(-1) + 0.5 * residual.shape[-1] * math.log(2 * math.pi)
 

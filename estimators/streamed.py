@@ -14,6 +14,7 @@ budget however large each row is.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler
 
-from sltlab.estimators.missing_rows import first_unread, loader_batches, read_row
+from sltlab.estimators.missing_rows import collated, first_unread, loader_batches, read_row
 
 SLICE_BYTES = 2**28   # the most bytes of rows (floating columns counted as float64) one streamed slice holds
 
@@ -30,7 +31,7 @@ def batch_columns(batch: Any) -> tuple[tuple[str, ...] | None, tuple[Tensor, ...
     """A collated batch (dict, tuple, list or one tensor) as (field names or None, columns),
     detached from any autograd graph. A dict's fields that hold no tensor with a row per sample
     (ids, strings) are left out; in a tuple, where they would shift the indices, they are refused."""
-    if isinstance(batch, dict):
+    if isinstance(batch, Mapping):
         kept = {str(key): value for key, value in batch.items() if isinstance(value, Tensor) and value.dim() > 0}
         if not kept:
             raise ValueError(f"no batch field ({', '.join(map(str, batch))}) is a tensor with a row per sample")
@@ -114,7 +115,7 @@ class StreamedRows:
             samples = many(chosen) if many is not None else [read_row(self.dataset, index) for index in chosen]
         except IndexError as error:   # from __getitems__: which row, read alone, raises it
             raise (first_unread(self.dataset, chosen) or error) from None
-        return self.to_columns(self.collate(samples), len(chosen), where)
+        return self.to_columns(collated(self.collate, samples, f"the {where}"), len(chosen), where)
 
     def slices(self, rows: int) -> "Slices":
         """All rows in order, at most ``rows`` and ``SLICE_BYTES`` at a time, each slice with a

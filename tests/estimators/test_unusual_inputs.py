@@ -1,0 +1,205 @@
+"""What researchers' own modules and data bring that the registry's never do, each read right or
+refused in one line: a module that keeps an activation, is pruned or holds a lock (it is copied
+before sampling); rows of different shapes; an IterableDataset that never ends; a Dataset whose
+loader would draw from torch's global random state; dict-like rows that are no dict; a truth
+value given as a field; the default fallback where γ = 0; floating-point indices for an
+embedding; boolean regression targets; and warnings of several restrictions, each naming its own."""
+
+import collections
+import threading
+import warnings
+
+import pytest
+import torch
+import torch.nn.utils.prune
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+
+import sltlab.estimators.data_rows as data_rows
+from sltlab.estimators import estimate_llc
+from sltlab.estimators.functional import copied_module
+from sltlab.estimators.notices import EstimateWarning
+
+SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", extend_unmixed=0,
+             fallback=None)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=generator)
+    return x, x @ torch.randn(4, 2, generator=generator)
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+class KeepsActivation(nn.Module):
+    """Keeps its hidden activation, with its graph, as a plain attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out, self.last = nn.Linear(4, 3), nn.Linear(3, 2), None
+
+    def forward(self, x):
+        self.last = torch.tanh(self.hidden(x))
+        return self.out(self.last)
+
+
+def quiet_estimate(*args, **settings):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimateWarning)
+        return estimate_llc(*args, **settings)
+
+
+def test_a_module_keeping_an_activation_is_sampled_and_left_as_it_was(rows):
+    x, y = rows
+    torch.manual_seed(0)
+    module = KeepsActivation()
+    module(x).square().sum().backward()
+    kept, weight = module.last, module.hidden.weight.detach().clone()
+    result = quiet_estimate(module, (x, y), **SHORT)
+    assert result.mean is not None and module.last is kept and torch.equal(module.hidden.weight, weight)
+    copy = copied_module(module)
+    assert copy.last.grad_fn is None and torch.equal(copy.last, kept.detach())
+
+
+def test_a_pruned_layer_is_sampled_through_its_mask(rows):
+    x, y = rows
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    torch.nn.utils.prune.l1_unstructured(module[0], "weight", amount=0.5)
+    module(x)
+    result = quiet_estimate(module, (x, y), **SHORT)
+    assert "0.weight_orig" in result.parameters and result.mean is not None
+    copy = copied_module(module)
+    copy[0].weight_orig.data.fill_(1.0)
+    copy(x)   # the pruning hook recomputes the copy's weight from its own parameters and mask
+    assert torch.equal(copy[0].weight, module[0].weight_mask)
+
+
+def test_a_module_that_cannot_be_copied_is_one_line(rows):
+    module = KeepsActivation()
+    module.lock = threading.Lock()
+    with pytest.raises(ValueError) as error:
+        estimate_llc(module, rows, **SHORT)
+    assert "cannot be copied" in one_line(error) and "_thread.lock" in str(error.value)
+
+
+class Ragged(Dataset):
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, index):
+        return torch.ones(3 + index % 3), torch.ones(1)
+
+
+def padded(batch):
+    longest = max(len(row) for row, _ in batch)
+    return (torch.stack([torch.cat([row, row.new_zeros(longest - len(row))]) for row, _ in batch]),
+            torch.stack([target for _, target in batch]))
+
+
+@pytest.mark.parametrize("data, words", [
+    (Ragged(), "the rows of batch 0 have different shapes"),
+    (DataLoader(Ragged(), batch_size=2, collate_fn=padded), "field 0 has rows of shape [5] in batch 1 and [4]")])
+def test_rows_of_different_shapes_are_one_line(data, words):
+    with pytest.raises(ValueError) as error:
+        estimate_llc(nn.Linear(5, 1), data, **SHORT)
+    assert words in one_line(error)
+
+
+def test_streamed_rows_of_different_shapes_are_one_line():
+    with pytest.raises(ValueError) as error:
+        estimate_llc(nn.Linear(5, 1), Ragged(), stream=True, **SHORT)
+    assert "the first 8 rows have different shapes" in one_line(error)
+
+
+class Unending(IterableDataset):
+    def __iter__(self):
+        while True:
+            yield torch.ones(4), torch.ones(1)
+
+
+def test_an_unending_iterable_is_refused_at_the_gathering_limit(monkeypatch):
+    monkeypatch.setattr(data_rows, "GATHER_LIMIT_BYTES", 2 ** 12)
+    with pytest.raises(ValueError) as error:
+        estimate_llc(nn.Linear(4, 1), DataLoader(Unending(), batch_size=16), **SHORT)
+    assert "has no __len__: it may never end" in one_line(error)
+
+
+@pytest.mark.parametrize("shape", ["dataset", "shuffled loader"])
+def test_reading_a_dataset_leaves_the_global_random_state_as_it_was(rows, shape):
+    dataset = TensorDataset(*rows)
+    data = dataset if shape == "dataset" else DataLoader(dataset, batch_size=10, shuffle=True)
+    module = nn.Linear(4, 2)
+    torch.manual_seed(123)
+    quiet_estimate(module, data, **SHORT)
+    after = torch.rand(3)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(3))
+
+
+class UserDictRows(Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        return collections.UserDict(inputs=self.x[index], labels=self.y[index])
+
+
+def test_dict_like_rows_are_read_as_dicts(rows):
+    torch.manual_seed(0)
+    module = nn.Linear(4, 2)
+    from_tensors = quiet_estimate(module, rows, **SHORT)
+    from_rows = quiet_estimate(module, UserDictRows(*rows), inputs="inputs", targets="labels", **SHORT)
+    assert from_rows.mean == pytest.approx(from_tensors.mean, rel=1e-6)
+
+
+@pytest.mark.parametrize("option", ["inputs", "targets"])
+def test_a_truth_value_is_no_field(rows, option):
+    with pytest.raises(ValueError) as error:
+        estimate_llc(nn.Linear(4, 2), rows, **{option: False}, **SHORT)
+    assert f"{option}=False is a truth value" in one_line(error)
+
+
+def test_the_default_fallback_without_localisation_says_how_to_leave_it_out(rows):
+    with pytest.raises(ValueError) as error:
+        estimate_llc(nn.Linear(4, 2), rows, localization=0.0)
+    assert "the fallback sampler, hmc" in one_line(error) and "fallback=None" in str(error.value)
+
+
+def test_floating_point_indices_for_an_embedding_are_named():
+    tokens = torch.arange(30) % 10
+    module = nn.Sequential(nn.Embedding(10, 3), nn.Linear(3, 2))
+    with pytest.raises(ValueError) as error:
+        estimate_llc(module, (tokens.float(), torch.zeros(30, 2)), **SHORT)
+    assert "takes integer indices" in one_line(error) and "tokens.long()" in str(error.value)
+
+
+def test_boolean_regression_targets_read_as_their_numbers(rows):
+    x = rows[0]
+    labels = x[:, :1] > 0
+    torch.manual_seed(0)
+    module = nn.Linear(4, 1)
+    as_booleans = quiet_estimate(module, (x, labels), **SHORT)
+    as_numbers = quiet_estimate(module, (x, labels.float()), **SHORT)
+    assert as_booleans.mean == as_numbers.mean
+
+
+@pytest.mark.parametrize("sampler", ["sgld", "mala"])   # sampled together, and one after the other
+def test_each_restrictions_warnings_name_it(rows, sampler):
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        results = estimate_llc(module, rows, restrict_to=["0.*", "2.*"], sampler=sampler, chains=2, draws=20,
+                               burnin=10, step_size=1e-4, localize_at="true_parameter")
+    ours = [str(notice.message) for notice in raised if issubclass(notice.category, EstimateWarning)]
+    assert ours and all(message.startswith(("restriction '0.*': ", "restriction '2.*': ")) for message in ours)
+    assert sum(len(result.warnings) for result in results) == len(ours)
