@@ -125,13 +125,15 @@ def llc_from_trace(trace: Trace, nbeta: float) -> LLCEstimate:
     reasons = {int(c): f"diverged at step {int(trace.divergence_step[c])} (not finite, or beyond the localising "
                        "prior's reach)" for c in np.flatnonzero(trace.diverged)}
     acceptance = trace.fields["acceptance"].mean(-1) if "acceptance" in trace.fields else None
-    moved = (trace.fields["distance"] > 0).any(-1) if "distance" in trace.fields else None
-    return llc_from_gaps(gaps, nbeta, reasons, acceptance, moved, trace.cooled)
+    distance = trace.fields.get("distance")
+    away = None if distance is None else (distance > 0).any(-1)
+    moved = away if distance is None or distance.shape[1] < 2 else np.ptp(distance, -1) > 0   # over the draws
+    return llc_from_gaps(gaps, nbeta, reasons, acceptance, moved, trace.cooled, away)
 
 
 def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | None = None,
                   acceptance: np.ndarray | None = None, moved: np.ndarray | None = None,
-                  cooled: np.ndarray | None = None) -> LLCEstimate:
+                  cooled: np.ndarray | None = None, away: np.ndarray | None = None) -> LLCEstimate:
     """λ̂ from a (chain, draw) array of nβ·(L_n(w) − L_n(w*)), any sampler's: chains named in
     ``diverged`` (index → reason), chains with a gap that is not finite, and chains that left the
     basin (:func:`basin_outliers`, with each chain's mean Metropolis ``acceptance`` where there is
@@ -142,7 +144,11 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     (:mod:`sltlab.theory.restricted`), which chains read as a constant gap, the rounding between
     L_n(w*) and the draws' losses. Where no kept chain moved from w* at all (a Metropolis step so
     large that every move was rejected, or an unadjusted step below the rounding of w*), every
-    chain is dropped, so there is no estimate rather than a λ̂ of 0 read at w* itself. Where only some
+    chain is dropped, so there is no estimate rather than a λ̂ of 0 read at w* itself; so too where
+    the kept chains stood ``away`` from w* (per chain) but none moved over its draws (steps below the
+    rounding of coordinates far larger than the posterior's width: on [3,2,3] learning a singular
+    value of 10⁴ in float32, MALA's tuned step 7·10⁻¹³ moved no coordinate of size 100, and λ̂ read
+    0 against 7/2 with every move accepted). Where only some
     chains were ``cooled`` from a hotter start ([C] bool), the two sides are compared
     (:func:`sides_z`)."""
     reasons = dict(diverged or {})
@@ -153,13 +159,15 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     alive = np.ones(len(gaps), dtype=bool)
     alive[list(reasons)] = False
     if moved is not None and alive.any() and not moved[alive].any():   # no estimate: not a draw away from w*
-        for chain in np.flatnonzero(alive):   # accepted moves that left w* unchanged are below its rounding
+        for chain in np.flatnonzero(alive):   # accepted moves that left it unchanged are below its rounding
             expected = None if acceptance is None else acceptance[chain] * gaps.shape[1]   # moves accepted, expected
-            why = "its steps are below the rounding of w*"
+            left = away is not None and bool(away[chain])
+            why = f"its steps are below the rounding of {'its coordinates' if left else 'w*'}"
             if expected is not None and expected < 1:
                 why = "every move it proposed was rejected"
                 why += f" (mean acceptance {acceptance[chain]:.1g})" if expected else ""
-            reasons[int(chain)] = f"never left w*: {why}"
+            reasons[int(chain)] = (f"never moved over its draws, away from w*: {why}" if left
+                                   else f"never left w*: {why}")
         alive[:] = False
     per_chain = [float(row.mean()) if ok else None for row, ok in zip(gaps, alive)]
     dropped, reasons = sorted(reasons), dict(sorted(reasons.items()))

@@ -4,7 +4,6 @@ as its warning (divergence, localisation, precision, step size, mixing)."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -19,18 +18,16 @@ from sltlab.estimators.gate import MIXING_REMEDIES, STEP_REMEDY, mixing_concern
 from sltlab.estimators.localize import Localization, localization_concerns, negative_estimate_concern
 from sltlab.estimators.notices import (BurnInWarning, DivergenceWarning, LocalizationWarning, MixingWarning,
                                        PrecisionWarning, StepSizeWarning, caller_stacklevel)
-from sltlab.estimators.posterior import LocalPosterior, mean_loss
+from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.result_text import result_summary, result_text
+from sltlab.estimators.rounding import flat_by_rounding, rounded_gaps
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
 from sltlab.estimators.slice import stalled_concern
 from sltlab.estimators.preconditioned_lag import PreconditionedModes, rmsprop_lag_concern
-from sltlab.estimators.start_spread import SPREAD_ROWS, Spectrum, start_spread_concern
-from sltlab.estimators.streamed import on_device
+from sltlab.estimators.start_spread import Spectrum, start_spread_concern
 from sltlab.estimators.step_size import step_size_concern
 from sltlab.estimators.thermodynamics import ChainMean, singular_fluctuation
-
-FLAT_SCALES = (10.0, 100.0, 1000.0)   # how far beyond the chains' reach a flat loss is looked at
 
 
 @dataclass(frozen=True, repr=False)
@@ -119,9 +116,10 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     concerns = [(message, LocalizationWarning) for message in moved]
     negative = negative_estimate_concern(estimate.mean, estimate.standard_error, localization)
     concerns += [(negative, LocalizationWarning)] if negative else []
-    rounding = rounding_concern(estimate.mean, resolved.nbeta, localization.center_loss, resolved.dtype)
-    rounding = rounding or (flat_by_rounding(posterior, batches, trace, resolved.dtype, resolved.seed)
-                            if estimate.flat and trace.final_state is not None else None)
+    rounding = (rounding_concern(estimate.mean, resolved.nbeta, localization.center_loss, resolved.dtype)
+                or (flat_by_rounding(posterior, batches, trace, resolved.dtype, resolved.seed)
+                    if estimate.flat and trace.final_state is not None else None)
+                or rounded_gaps(posterior, batches, trace, estimate.mean, resolved.dtype, resolved.seed))
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
     concerns += [(stalled, StepSizeWarning)] if (stalled := stalled_concern(trace, estimate.diverged_chains)) else []
@@ -181,43 +179,3 @@ def unfinite_note(trace: Trace) -> tuple[str, ...]:
             "there was NaN or +inf (a loss that is not finite, or nβ times it beyond the dtype): the posterior "
             "sampled is cut off where the model or loss fails near w*, so λ̂ is that of the region where it is "
             "finite; check the outputs there",)
-
-
-def flat_by_rounding(posterior: LocalPosterior, batches: Batches, trace: Trace, dtype: str, seed: int) -> str | None:
-    """Where no draw's loss differed from another (λ̂ = 0): a sentence if that is the dtype's
-    rounding, not a loss free of the sampled parameters near w*. The chains' displacements from w*,
-    scaled by ``FLAT_SCALES``, are evaluated in float64 (so that the sum over the rows adds no
-    rounding of its own) on the rows the draws were compared on: all of them for a full-data run
-    (a subsample's own gradient at w* would add a change the draws never saw), else at most
-    ``SPREAD_ROWS`` drawn with ``seed``.
-    Where the loss changes there, its change is carried back to the chains' own reach by the power
-    at which it grows between the first two scales that see it (2 where only one does); rounding is
-    said only where that change lies below the spacing of ``dtype``'s numbers at L_n(w*). A loss
-    flat over the chains' reach and rising beyond it (a ReLU's dead zone) carries back a change far
-    above that spacing, and is not said to be rounding."""
-    center = posterior.center.double()
-    rows = batches.full() if batches.is_full else batches.subsample(SPREAD_ROWS,
-                                                                      torch.Generator(center.device).manual_seed(seed))
-    rows = rows if rows is None else on_device(rows, center.device, torch.float64)
-    ended = trace.final_state.position[torch.as_tensor(~trace.diverged, device=center.device)].double()
-    with torch.no_grad():
-        here = float(mean_loss(posterior.loss, center.unsqueeze(0), rows)[0])
-        changes = []
-        for scale in FLAT_SCALES:
-            there = mean_loss(posterior.loss, center + scale * (ended - center), rows).double()
-            finite = there[torch.isfinite(there)]
-            change = float((finite - here).abs().max()) if len(finite) else 0.0
-            changes += [(scale, change)] if change > 0 else []
-    if not changes:
-        return None
-    (scale, change), further = changes[0], changes[1:2]
-    power = min(max(math.log(further[0][1] / change) / math.log(further[0][0] / scale), 1.0), 8.0) if further else 2.0
-    at_reach, spacing = change / scale ** power, torch.finfo(getattr(torch, dtype)).eps * abs(here)
-    if not at_reach < spacing:
-        return None
-    remedy = "dtype='float64' (--dtype float64) or a smaller nβ" if dtype == "float32" else "a smaller nβ"
-    return (f"λ̂ = 0 because no draw's loss differed from L_n(w*) = {here:.4g} in {dtype}, yet the loss depends on the "
-            f"sampled parameters: {scale:g} times the chains' displacement from w* changes it by {change:.2g}, which "
-            f"at their own reach (the change growing as the displacement to the power {power:.2g}) is {at_reach:.2g}, "
-            f"below the {spacing:.2g} that {dtype} resolves there; λ̂ = 0 is that rounding, not the LLC: {remedy} "
-            "resolves it")

@@ -6,6 +6,7 @@ true parameter (every weight zero) is such a case: the frozen layers' products v
 exact restricted λ is 0."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -41,6 +42,11 @@ def test_constant_draws_of_chains_that_moved_are_a_flat_loss_and_otherwise_no_es
     # 6e-4 over 50 draws: fewer than one move expected accepted, so none was (it had been blamed on rounding)
     assert rejected.divergence[1] == "never left w*: every move it proposed was rejected (mean acceptance 0.0006)"
     assert rejected.divergence[3] == "never left w*: its steps are below the rounding of w*"   # accepted, unmoved
+    frozen = llc_from_gaps(constant, 10.0, moved=np.zeros(4, dtype=bool), away=np.array([True, True, False, True]))
+    assert frozen.mean is None and frozen.diverged_chains == [0, 1, 2, 3]   # away from w*, but standing still
+    assert frozen.divergence[0] == "never moved over its draws, away from w*: its steps are below the rounding of its "\
+        "coordinates"
+    assert frozen.divergence[2] == "never left w*: its steps are below the rounding of w*"
 
 
 def test_a_single_draw_is_no_flat_loss_and_fails_the_gate():
@@ -103,6 +109,30 @@ def test_a_loss_flat_only_to_float32_is_said_to_be_rounding_not_the_llc():
     said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
     assert result.estimate.flat and result.mean == 0.0
     assert len(said) == 1 and "λ̂ = 0 is that rounding, not the LLC" in said[0] and said[0] in result.warnings
+
+
+@pytest.mark.parametrize("anneal", [1.0, 100.0])
+def test_a_loss_whose_terms_cancel_in_float32_is_said_to_be_rounding(anneal):
+    """[3,2,3] rank 1 learning a singular value of 10⁴, its loss from sufficient statistics: terms of
+    about 10⁸ summing to a few units, which float32 holds only to several units (λ = 7/2). Chains from
+    w* read λ̂ = −289 ± 161 (one a spacing below L_n(w*) at every draw, one at it); with one of them
+    cooled from nβ/100 no draw's loss differs from L_n(w*) and λ̂ = 0. Ten times the chains'
+    displacement changes the loss by far more than float32's spacing at L_n(w*), as a dead zone's
+    does, so the flat reading had been a note, and neither had been warned; evaluated in float64 at
+    the chains' ends, the gaps are off by 3 and 579."""
+    problem = dln_problem([3, 2, 3], 1, n=1000, seed=0, singular_values=[1e4])
+    config = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10, anneal=anneal, cooled_share=0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
+    said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
+    assert result.estimate.flat == (anneal > 1)
+    assert len(said) == 1 and "the gaps nβ·(L_n(w) − L_n(w*)) that λ̂ averages differ from float32's" in said[0]
+    with warnings.catch_warnings(record=True):   # float64, with whatever else the short run warns of
+        warnings.simplefilter("always")
+        float64 = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
+                                         replace(config, dtype="float64"), n=problem.n)
+    assert not any("float64" in message for message in float64.warnings)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -35,6 +35,9 @@ def _plus_minus(reading: dict[str, Any]) -> str:
     return f"{reading['value']:.3f} ± {_number(reading['standard_error'], 2)}"
 
 
+UNMOVED = ("never left w*", "never moved")   # how a chain dropped for standing still is described
+
+
 def render_estimate(summary: dict[str, Any]) -> str:
     config = summary["config"]
     if "estimates" in summary:   # extrapolated over n (sltlab.verification.suite.extrapolation)
@@ -43,9 +46,10 @@ def render_estimate(summary: dict[str, Any]) -> str:
     else:
         lines = [summary["problem"] + f"  (d = {summary['dim']}, n = {summary['n']}, nβ = {config['nbeta']:.5g})"]
     reasons = summary.get("divergence") or {}
-    if summary["llc_mean"] is None and reasons and all(why.startswith("never left w*") for why in reasons.values()):
+    if summary["llc_mean"] is None and reasons and all(why.startswith(UNMOVED) for why in reasons.values()):
         chain, why = next(iter(reasons.items()))   # no chain diverged: a smaller step would not help
-        lines.append(f"  NO CHAIN LEFT w*: no estimate; chain {chain} {why} (step {config['step_size']:.3g}).")
+        what = "LEFT w*" if all(why.startswith(UNMOVED[0]) for why in reasons.values()) else "MOVED"
+        lines.append(f"  NO CHAIN {what}: no estimate; chain {chain} {why} (step {config['step_size']:.3g}).")
     elif summary["llc_mean"] is None:
         lines.append(f"  ALL {config['chains']} CHAINS DIVERGED: no estimate. Lower --step-size "
                      f"(was {config['step_size']:.3g}).")
