@@ -143,8 +143,14 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
         if allow_fraction and isinstance(v, float):   # 0.1 means 1/10, as on the command line, not its binary value
             v = repr(float(v))
         try:
-            q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
-        except (TypeError, ValueError, ZeroDivisionError, sympy.SympifyError):
+            q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, -MAX_EXPONENT))
+        except ValueError as error:
+            if "at most 1e100" in str(error):   # a whole number too large: said as such, not as no number
+                raise ValueError(f"every entry of {name} must be at most 1e100 (λ is also given in floating point), "
+                                 f"got a number of {len(str(int(v)))} digits") from None
+            raise ValueError(f"every entry of {name} must be a non-negative "
+                             f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
+        except (TypeError, ZeroDivisionError, sympy.SympifyError):
             raise ValueError(f"every entry of {name} must be a non-negative "
                              f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
         if q < 0:

@@ -50,3 +50,15 @@ def test_a_negative_fraction_is_read_as_a_number_not_an_option(argv, said, capsy
 def test_a_negative_fraction_reaches_the_option_that_takes_it():
     args = build_parser().parse_args(["theory", "nc", "--k", "1", "2", "--h", "-1/3", "-2"])
     assert [str(value) for value in args.h] == ["-1/3", "-2"]
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["theory", "nc", "--k", str(10 ** 101), "1", "--h", "1", "1"],   # had read "must be a non-negative integer"
+     "every entry of k must be at most 1e100 (λ is also given in floating point), got a number of 102 digits"),
+    (["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--step-size", "1e-300"],   # had sampled, 0 % taken
+     "step size = 1e-300 lies below float32's smallest normal number (1.18e-38): the sampler's arithmetic with it "
+     "underflows and no chain moves; leave it out to have it chosen"),
+])
+def test_a_number_out_of_range_is_said_to_be_so(argv, said, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"sltlab: error: {said}"

@@ -195,7 +195,7 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3"], "--steps gives 1 step for 2 checkpoints"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3", "2"], "non-negative and increasing"),
     (["--checkpoint", "{f}/step20.pt", "{f}/step5.pt"], "got [20.0, 5.0]: give the files in the order of their steps"),
-    (["--checkpoint", "{f}/step5.pt", "{f}/final.pt"], "checkpoint 1 records no training step while the others do"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/final.pt"], "checkpoint 1 records no training step that is a number"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "nan", "2"], "finite, non-negative and increasing"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "0", "inf"], "finite, non-negative and increasing"),
     (["--checkpoint", "{f}/step5.pt", "{f}/../{d}/step5.pt"], "--checkpoint names {f}/../{d}/step5.pt twice"),

@@ -243,8 +243,8 @@ def checkpoint_steps(given: list[float] | None, recorded: list[float | None], ke
                          "checkpoints")
     missing = [str(index) for index, step in enumerate(recorded) if step is None]
     if given is None and 0 < len(missing) < len(recorded):
-        raise ValueError(f"checkpoint {', '.join(missing)} records no training step while the others do: give every "
-                         "checkpoint's step with --steps")
+        raise ValueError(f"checkpoint {', '.join(missing)} records no training step that is a number (none, or "
+                         "another kind of value) while the others do: give every checkpoint's step with --steps")
     if given is None and not missing and len(set(keys)) > 1:
         raise ValueError(f"the checkpoints record their steps under different keys ({', '.join(sorted(set(keys)))}), "
                          "which do not compare: give every checkpoint's step with --steps")

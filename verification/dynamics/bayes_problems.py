@@ -37,14 +37,17 @@ from sltlab import theory
 from sltlab.models.deep_linear import DeepLinearNetwork, balanced_factorization, teacher_matrix
 from sltlab.models.deep_linear_losses import PopulationLoss
 from sltlab.models.tms import ToyModelOfSuperposition
-from sltlab.theory.free_energy import Phase, dln_phases, preferred_at, transitions
+from sltlab.theory.free_energy import N_MAX, N_MIN, Phase, dln_phases, preferred_at, transitions
 from sltlab.theory.tms import kgon, tms_phases
 from sltlab.theory.tms_laplace import laplace_phases
+from sltlab.verification.suite.problems import check_dln_size
 
 ALIVE = {"label": 0.5, "label_loose": 0.35, "label_strict": 0.65}        # TMS: column norm
 NEAREST = {"label": 0.5, "label_loose": 0.35, "label_strict": 0.65}      # DLN: f
 
 MAX_SAMPLED_ROWS = 10 ** 6   # rows drawn for each data set of --data sampled (the default n_max is 2,000)
+MAX_CHAINS = 10 ** 5   # rungs × ladders: the defaults' 288–320 chains take minutes; this many, days
+MAX_CHAIN_STEPS = 10 ** 9   # (warmup + draws·thin)·leapfrog steps per chain, as many gradients
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,20 @@ class BayesSetup:
                              f"fewer have no phase to compare), got {self.features}")
         if self.model == "dln":
             dln_phases(self.widths, self.singular_values)   # raises ValueError on bad widths or values
-        if not (3 <= self.n_min < self.n_max and math.isfinite(self.n_max)):
-            raise ValueError(f"need 3 ≤ n_min < n_max, got {self.n_min} and {self.n_max}")
+            check_dln_size(self.widths)
+        if not (N_MIN <= self.n_min < self.n_max <= N_MAX):
+            raise ValueError(f"need {N_MIN:g} ≤ n_min < n_max ≤ {N_MAX:g} (the range the critical n is solved in), "
+                             f"got {self.n_min:g} and {self.n_max:g}")
         if self.rungs < 3 or self.ladders < 4 or self.ladders % 2:
             raise ValueError(f"need at least 3 rungs and an even number of ladders ≥ 4, got {self.rungs} and "
                              f"{self.ladders}")
+        if self.rungs * self.ladders > MAX_CHAINS:
+            raise ValueError(f"{self.rungs} rungs × {self.ladders} ladders = {self.rungs * self.ladders:,} chains, "
+                             f"more than the {MAX_CHAINS:,} one study runs")
+        if (self.warmup + self.draws * self.thin) * self.leapfrog_steps > MAX_CHAIN_STEPS:
+            raise ValueError(f"(warmup + draws·thin)·leapfrog steps = "
+                             f"{(self.warmup + self.draws * self.thin) * self.leapfrog_steps:.3g} gradients per chain, "
+                             f"more than the {MAX_CHAIN_STEPS:.0e} one study runs")
         if self.data not in ("population", "sampled"):
             raise ValueError(f"data must be population or sampled, got {self.data!r}")
         if self.data == "sampled" and self.n_max > MAX_SAMPLED_ROWS:

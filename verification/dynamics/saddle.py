@@ -38,6 +38,7 @@ from sltlab.verification.dynamics.saddle_exchange import EXCHANGE_FROM_LAYERS, E
 from sltlab.verification.dynamics.saddle_schedule import (aligned_by_architecture, escape_steps, mode_story, next_mode,
                                                           saddle_schedule)
 from sltlab.verification.mode_resolution import ABSENT_SDS, LEARNED_SDS
+from sltlab.verification.suite.problems import check_dln_size, check_resolvable
 from sltlab.verification.dynamics.saddle_plateaus import (PLATEAU_EXTENSIONS, SADDLE_ANNEAL,
                                                           TARGET_RELATIVE_ERROR, detect_plateaus,
                                                           exchange_unmixed, exchanged_plateaus, fails_mixing_gate,
@@ -95,11 +96,13 @@ class SaddleSetup:
 
     def validate(self) -> None:
         theory.deep_linear(list(self.widths), 0)   # raises ValueError on bad widths
+        check_dln_size(self.widths)
         if len(self.teacher_values) > min(self.widths):
             raise ValueError(f"a teacher of rank {len(self.teacher_values)} cannot be learned through widths "
                              f"{list(self.widths)}: give at most {min(self.widths)} singular values")
         if not all(0 < s < math.inf for s in self.teacher_values) or not self.teacher_values:
             raise ValueError(f"the teacher needs positive, finite singular values, got {list(self.teacher_values)}")
+        check_resolvable(self.teacher_values, self.n)
         for name, value in (("init scale", self.init_scale), ("learning rate", self.learning_rate),
                             ("rank tolerance", self.rank_tolerance)):
             if not (value is None or 0 < value < math.inf):

@@ -5,6 +5,7 @@ network as a data model). Each family's sampler defaults are in :mod:`sltlab.ver
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, Sequence
 
 import sympy
@@ -23,6 +24,14 @@ from sltlab.theory import LearningCoefficient
 
 MAX_ROWS = 100_000   # dln_problem draws the data's sufficient statistics directly above this many rows
 MAX_SEED = 2 ** 63 - 1   # the largest seed torch.Generator.manual_seed takes
+MAX_N = 2 ** 62   # rows are counted in torch's 64-bit integers
+# The largest deep linear problem built here: every chain holds several copies of the parameters,
+# and the data's statistics an input width squared (10⁴: 400 MB in float32)
+MAX_WIDTH, MAX_PARAMETERS = 10 ** 4, 10 ** 8
+# The loss's terms grow as s² with the teacher's largest singular value s, so float64 holds the gaps
+# nβ·(L_n(w) − L_n(w*)) that λ̂ averages to about nβ·s²·2⁻⁵³, which must stay below this (float32's
+# 2⁻²⁴ in its place predicted the gaps' error of 870 that [3,2,3] read at s = 10⁴, n = 1,000: 579)
+RESOLVED_GAP = 0.01
 
 
 class Problem(NamedTuple):
@@ -49,6 +58,10 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     """
     exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
     n, seed = whole("n", n, 1), whole("seed", seed, 0)   # a float n had become the problem's n
+    check_dln_size(widths)
+    if n > MAX_N:
+        raise ValueError(f"n must be at most 2**62 (rows are counted in 64-bit integers), got {n:.3g}")
+    check_resolvable(singular_values or (), n)
     if seed > MAX_SEED:   # torch's generator takes at most 64 bits, and a float seed had failed inside it
         raise ValueError(f"seed must be at most 2**63 − 1, got {seed}")
     if not isinstance(per_sample, bool):
@@ -69,6 +82,28 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
         return Problem(name, network, true_parameter, (x, y), n, exact, None, teacher_singular_values=values)
     return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None,
                    teacher_singular_values=values)
+
+
+def check_dln_size(widths: Sequence[int]) -> None:
+    """A one-line ``ValueError`` for widths (valid as theory's) too large to build a network and its
+    data of here (``MAX_WIDTH``, ``MAX_PARAMETERS``), before anything is allocated."""
+    parameters = sum(a * b for a, b in zip(widths, widths[1:]))
+    if max(widths) > MAX_WIDTH or parameters > MAX_PARAMETERS:
+        raise ValueError(f"widths {list(widths)} make {parameters:.3g} parameters: a deep linear network here takes "
+                         f"widths up to {MAX_WIDTH:,} and at most {MAX_PARAMETERS:.0e} parameters (each chain holds "
+                         "several copies of them)")
+
+
+def check_resolvable(singular_values: Sequence[float], n: int) -> None:
+    """A one-line ``ValueError`` for a teacher so strong that float64 cannot resolve its loss's gaps
+    on n rows at the default nβ = n/log n (``RESOLVED_GAP``; s = 10³⁰⁰ had made the loss NaN, blamed
+    on the model and data the user never gave)."""
+    largest = max((abs(float(value)) for value in singular_values), default=0.0)
+    bound = math.sqrt(RESOLVED_GAP * 2 ** 53 * math.log(max(n, 3)) / n)
+    if largest > bound:
+        raise ValueError(f"a teacher singular value of {largest:.3g} on n = {n:,} rows: float64 holds the gaps "
+                         f"nβ·(L_n(w) − L_n(w*)) that λ̂ averages only to about nβ·s²·2⁻⁵³ (nβ = n/log n), more than "
+                         f"{RESOLVED_GAP:g}; keep s at most {bound:.3g} there")
 
 
 def potential_problem(expression: str, *, n: int, variables: Sequence[str] | None = None) -> Problem:
