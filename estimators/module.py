@@ -29,7 +29,8 @@ from sltlab.estimators.loss_probes import (refuse_cut_gradients, refuse_unfaithf
                                            refuse_unreproducible_losses)
 from sltlab.estimators.posterior import no_gradient
 from sltlab.estimators.parameter_names import named_restriction
-from sltlab.estimators.sample_losses import LOSSES, check_logits, class_axis_note, sigmoid_note
+from sltlab.estimators.sample_losses import (LOSSES, check_logits, class_axis_note, refuse_final_sigmoid,
+                                             sigmoid_note)
 from sltlab.estimators.restrictions import check_distinct, estimates_of_restrictions, restriction_label
 from sltlab.estimators.streamed import leading_rows, row_count
 from sltlab.estimators.torch_losses import SummedPerRow
@@ -99,7 +100,8 @@ class Prepared(NamedTuple):
         'cross_entropy', outputs that are probabilities already
         (:func:`~sltlab.estimators.sample_losses.check_logits`), and outputs whose classes could
         lie along either of two axes of one length get a note (``class_axis_note``); with
-        'binary_cross_entropy' outputs that all lie in [0, 1] get a note (``sigmoid_note``)."""
+        'binary_cross_entropy' a module ending in nn.Sigmoid is refused and outputs that all lie in [0, 1]
+        get a note (``sigmoid_note``)."""
         adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
                                   targets=self.targets, fields=self.rows.fields)
         kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
@@ -120,6 +122,7 @@ class Prepared(NamedTuple):
                 check_logits(outputs)
                 adapter.notes += class_axis_note(outputs)
             if self.sample_loss is LOSSES["binary_cross_entropy"]:
+                refuse_final_sigmoid(model)
                 adapter.notes += sigmoid_note(outputs)
         return adapter
 

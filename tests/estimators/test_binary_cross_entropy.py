@@ -37,15 +37,29 @@ def test_targets_of_another_shape_or_outside_zero_to_one_are_refused(targets, me
     assert "\n" not in str(error.value)
 
 
-def test_outputs_that_may_be_probabilities_are_said():
+class Squashed(nn.Module):
+    """Logits through a sigmoid in the forward, where no layer shows it."""
+
+    def __init__(self, logits: nn.Module):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x):
+        return torch.sigmoid(self.logits(x))
+
+
+def test_outputs_that_are_or_may_be_probabilities_are_refused_or_said():
     torch.manual_seed(0)
     x = torch.randn(50, 2)
     labels = (x[:, :1] > 0).float()
     logits = nn.Linear(2, 1)
     short = dict(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
+    with pytest.raises(ValueError, match="the module ends in nn.Sigmoid") as error:   # had been a note
+        estimate_llc(nn.Sequential(logits, nn.Sigmoid()), (x, labels), loss="binary_cross_entropy", **short)
+    assert "\n" not in str(error.value)
     with warnings.catch_warnings():   # a run this short fails the mixing gate; only the notes matter here
         warnings.simplefilter("ignore", EstimateWarning)
-        squashed = estimate_llc(nn.Sequential(logits, nn.Sigmoid()), (x, labels), loss="binary_cross_entropy", **short)
+        squashed = estimate_llc(Squashed(logits), (x, labels), loss="binary_cross_entropy", **short)
         plain = estimate_llc(logits, (x, labels), loss="binary_cross_entropy", **short)
     said = "the module's outputs on the first 50 rows all lie in [0, 1]: loss 'binary_cross_entropy' takes logits"
     assert any(note.startswith(said) for note in squashed.notes)
