@@ -45,7 +45,8 @@ class FunctionalModel:
                  restrict_to: str | Sequence[str] | None = None, inputs: int | str | tuple = 0,
                  targets: int | str | None = -1, fields: Sequence[str] | None = None):
         refuse_unsampleable(module)
-        self.module = copied_module(module).eval()
+        self.module, self._detached = copied_module(module)
+        self.module.eval()
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
         self.fields = None if fields is None else tuple(fields)
@@ -79,6 +80,19 @@ class FunctionalModel:
         blocks = position.split(self.sizes, dim=-1)
         return {name: block.reshape(*position.shape[:-1], *shape)
                 for name, block, shape in zip(self.names, blocks, self.shapes)}
+
+    def refuse_stale(self) -> None:
+        """After a forward of the copy: a one-line ``ValueError`` for a tensor it holds detached
+        (:func:`copied_module`) that the forward did not set anew, one made from the parameters outside
+        the forward (a view of a weight taken in ``__init__`` to tie it), which in the copy no longer
+        follows the parameters sampled (λ̂ had read 4.21 of such a model, unwarned)."""
+        stale = [f"{path}.{name}" if path else name for path, name, held in self._detached
+                 if getattr(self.module.get_submodule(path), name, None) is held]
+        if stale:
+            raise ValueError(f"the module holds {', '.join(stale)} as a plain tensor attribute made from its "
+                             "parameters outside the forward (a view taken in __init__ to tie weights?), which a copy "
+                             "cannot keep tied to the parameters sampled, so λ̂ would be of another model: compute "
+                             "it in the forward (e.g. self.encoder.weight.T there)")
 
     def _constants_like(self, like: Tensor) -> dict[str, Tensor]:
         key = (like.device, like.dtype)
@@ -138,7 +152,7 @@ class FunctionalModel:
         try:
             with torch.enable_grad(), evaluating(dtype):
                 if own:
-                    module = copied_module(self.module)
+                    module = copied_module(self.module)[0]
                     parameters = dict(module.named_parameters())
                     leaves = [parameters[name].requires_grad_(True) for name in self.names]
                     with torch.no_grad():
@@ -233,16 +247,18 @@ class FunctionalModel:
         return losses
 
 
-def copied_module(module: nn.Module) -> nn.Module:
-    """A deep copy of ``module``. Tensors it holds as plain attributes with a graph behind them
-    (an activation its forward keeps, the weight a pruning or weight-norm hook computes from its
-    parameters before each forward) cannot be deep-copied: the copy holds them detached, as the
-    forward or its hook sets them anew. Anything else that cannot be copied is a one-line
-    ``ValueError`` naming it."""
-    held = {id(value): value.detach().clone() for part in module.modules() for value in vars(part).values()
-            if isinstance(value, Tensor) and not value.is_leaf}
+def copied_module(module: nn.Module) -> tuple[nn.Module, tuple[tuple[str, str, Tensor], ...]]:
+    """A deep copy of ``module``, and the tensors it holds detached. Tensors the module holds as
+    plain attributes with a graph behind them (an activation its forward keeps, the weight a pruning
+    or weight-norm hook computes from its parameters before each forward) cannot be deep-copied:
+    the copy holds them detached, listed as (submodule, attribute, tensor) so that a forward can be
+    seen to set them anew (:meth:`FunctionalModel.refuse_stale`). Anything else that cannot be
+    copied is a one-line ``ValueError`` naming it."""
+    found = [(path, name, value) for path, part in module.named_modules() for name, value in vars(part).items()
+             if isinstance(value, Tensor) and not value.is_leaf]
+    memo = {id(value): value.detach().clone() for _, _, value in found}
     try:
-        return copy.deepcopy(module, held)
+        return copy.deepcopy(module, memo), tuple((path, name, memo[id(value)]) for path, name, value in found)
     except Exception as error:   # deepcopy raises whatever the object's own __deepcopy__ or pickling raises
         raise ValueError(f"the module cannot be copied (copy.deepcopy raised {type(error).__name__}: "
                          f"{first_line_of(error)}): a copy in eval mode is sampled so that yours is left as it was; "

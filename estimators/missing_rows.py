@@ -55,22 +55,26 @@ def first_unread(dataset: Dataset, indices: Iterable[int] | None) -> ValueError 
 def loader_batches(loader: DataLoader) -> Iterator[Any]:
     """The batches of ``loader``, an ``IndexError`` in reading one :func:`first_unread`'s error for
     the rows of that batch (where it stands for one), and rows of different shapes, which the
-    collation cannot stack, a one-line ``ValueError``. Torch's global random state is as it was
-    after each read: a DataLoader's iterator draws its workers' base seed from it (and a shuffling
-    sampler its order), which would change the caller's later random numbers."""
-    with torch.random.fork_rng(devices=[]):
+    collation cannot stack, a one-line ``ValueError``. Torch's global random state is put back as
+    it was once the batches end: a DataLoader's iterator draws its workers' base seed from it (and
+    a shuffling sampler its order), which would change the caller's later random numbers. Between
+    batches it runs on, so that rows a Dataset draws as it is read (synthetic rows, a random
+    transform) differ from batch to batch, as they would without the call."""
+    kept = torch.random.get_rng_state()
+    try:
         batches = iter(loader)
-    for number in count():
-        try:
-            with torch.random.fork_rng(devices=[]):
+        for number in count():
+            try:
                 batch = next(batches)
-        except StopIteration:
-            return
-        except IndexError as error:
-            raise (first_unread(loader.dataset, _rows_of_batch(loader, number)) or error) from None
-        except RuntimeError as error:
-            raise unstacked(error, f"the rows of batch {number}") from None
-        yield batch
+            except StopIteration:
+                return
+            except IndexError as error:
+                raise (first_unread(loader.dataset, _rows_of_batch(loader, number)) or error) from None
+            except RuntimeError as error:
+                raise unstacked(error, f"the rows of batch {number}") from None
+            yield batch
+    finally:
+        torch.random.set_rng_state(kept)
 
 
 def collated(collate: Callable[[list], Any], samples: list, what: str) -> Any:

@@ -112,6 +112,8 @@ class Prepared(NamedTuple):
         head = _probe_rows(self.rows) if traced else None
         if head is not None:
             outputs = adapter.outputs(head)   # the module's on the first rows, at its own values
+            if outputs is not None:   # a forward has run: tensors it keeps are its own again
+                adapter.refuse_stale()
             if isinstance(self.sample_loss, SummedPerRow):   # before the probes, which would blame the rows' coupling
                 self.sample_loss.refuse_mismatch(outputs, head, self.targets, self.rows.fields)
             self._refuse_targets_saying_which(outputs, head)

@@ -30,9 +30,9 @@ def rounded_gaps(posterior: LocalPosterior, batches: Batches, trace: Trace, mean
     ``ROUNDING_SHARE_MAX`` of max(|λ̂|, 1). On [3,2,3] above, MALA read λ̂ = 0 (no draw's loss
     differing from L_n(w*) in float32) or −289 ± 161 (one chain a spacing of 4 below it), against 2.7
     in float64; the gaps at the chains' ends were off by 3 and 579. Every chain of the run is
-    evaluated, the centre beside each, since a batched run's loss scores only its own stack of
-    chains; the chains of one group of such a run (one checkpoint's, one restriction's) cannot be
-    scored alone, and their estimate is not checked here."""
+    evaluated, the centre beside each; where the loss cannot score them alone (a stacked loss of
+    several problems sampled together, whose groups it scores only all at once) the check is
+    skipped."""
     if dtype != "float32" or trace.final_state is None or trace.diverged.all():
         return None
     rows = _rows(posterior, batches, seed)
@@ -56,8 +56,8 @@ def rounded_gaps(posterior: LocalPosterior, batches: Batches, trace: Trace, mean
         return None
     return (f"evaluated again in float64 at the chains' last positions, the gaps nβ·(L_n(w) − L_n(w*)) that λ̂ "
             f"averages differ from {dtype}'s by up to {worst:.3g} ({worst / scale:.1%} of max(|λ̂|, 1)): {dtype} does "
-            "not resolve the loss's changes there (its terms may be far larger than their sum, and cancel), so λ̂ "
-            "carries a rounding error of about that size: dtype='float64' (--dtype float64) resolves it")
+            "not resolve the loss's changes there (its terms may be far larger than their sum, and cancel), so the "
+            "gaps λ̂ averages carry rounding errors of up to that size: dtype='float64' (--dtype float64) resolves it")
 
 
 def flat_by_rounding(posterior: LocalPosterior, batches: Batches, trace: Trace, dtype: str, seed: int) -> str | None:

@@ -89,8 +89,9 @@ def sigmoid_note(output: Tensor | None) -> tuple[str, ...]:
 def refuse_final_sigmoid(module: nn.Module) -> None:
     """Refuse a module that certainly ends in a sigmoid, an ``nn.Sequential`` whose last layer is
     ``nn.Sigmoid``, for loss 'binary_cross_entropy', which takes logits: it would score the sigmoid
-    of probabilities, another likelihood (a linear classifier of 4 inputs so squashed, at its empirical
-    minimum on 300 rows, read λ̂ = 3·10⁻⁵ with a note, against 1.67 from its logits). Other modules whose outputs all lie in [0, 1] get :func:`sigmoid_note`."""
+    of probabilities, another likelihood (a linear classifier of 4 inputs so squashed, at its
+    empirical minimum on 300 rows, read λ̂ = 3·10⁻⁵ with a note, against 1.67 from its logits).
+    Other modules whose outputs all lie in [0, 1] get :func:`sigmoid_note`."""
     if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Sigmoid):
         raise ValueError("loss 'binary_cross_entropy' takes logits, and the module ends in nn.Sigmoid, to whose "
                          "probabilities it would apply a second sigmoid; leave the sigmoid out of the module "

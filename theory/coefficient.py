@@ -143,7 +143,7 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
         if allow_fraction and isinstance(v, float):   # 0.1 means 1/10, as on the command line, not its binary value
             v = repr(float(v))
         try:
-            q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, -MAX_EXPONENT))
+            q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
         except ValueError as error:
             if "at most 1e100" in str(error):   # a whole number too large: said as such, not as no number
                 raise ValueError(f"every entry of {name} must be at most 1e100 (λ is also given in floating point), "

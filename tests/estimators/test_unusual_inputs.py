@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 import sltlab.estimators.data_rows as data_rows
 from sltlab.estimators import estimate_llc
+from sltlab.estimators.data_rows import read_rows
 from sltlab.estimators.functional import copied_module
 from sltlab.estimators.notices import EstimateWarning
 
@@ -62,8 +63,9 @@ def test_a_module_keeping_an_activation_is_sampled_and_left_as_it_was(rows):
     kept, weight = module.last, module.hidden.weight.detach().clone()
     result = quiet_estimate(module, (x, y), **SHORT)
     assert result.mean is not None and module.last is kept and torch.equal(module.hidden.weight, weight)
-    copy = copied_module(module)
+    copy, detached = copied_module(module)
     assert copy.last.grad_fn is None and torch.equal(copy.last, kept.detach())
+    assert [(path, name) for path, name, _ in detached] == [("", "last")]
 
 
 def test_a_pruned_layer_is_sampled_through_its_mask(rows):
@@ -74,10 +76,28 @@ def test_a_pruned_layer_is_sampled_through_its_mask(rows):
     module(x)
     result = quiet_estimate(module, (x, y), **SHORT)
     assert "0.weight_orig" in result.parameters and result.mean is not None
-    copy = copied_module(module)
+    copy, detached = copied_module(module)
     copy[0].weight_orig.data.fill_(1.0)
     copy(x)   # the pruning hook recomputes the copy's weight from its own parameters and mask
     assert torch.equal(copy[0].weight, module[0].weight_mask)
+
+
+class TiedByAView(nn.Module):
+    """Decodes with a view of its encoder's weight taken once, in __init__."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 2, bias=False)
+        self.decoder_weight = self.encoder.weight[:]
+
+    def forward(self, x):
+        return torch.tanh(self.encoder(x)) @ self.decoder_weight
+
+
+def test_a_tensor_made_from_the_parameters_outside_the_forward_is_refused(rows):
+    with pytest.raises(ValueError) as error:   # the copy's view would no longer follow the sampled weight
+        estimate_llc(TiedByAView(), (rows[0], rows[0]), **SHORT)
+    assert "the module holds decoder_weight as a plain tensor attribute" in one_line(error)
 
 
 def test_a_module_that_cannot_be_copied_is_one_line(rows):
@@ -140,6 +160,22 @@ def test_reading_a_dataset_leaves_the_global_random_state_as_it_was(rows, shape)
     after = torch.rand(3)
     torch.manual_seed(123)
     assert torch.equal(after, torch.rand(3))
+
+
+class Drawn(IterableDataset):
+    """40 rows drawn from torch's global random state as they are read."""
+
+    def __iter__(self):
+        for _ in range(40):
+            yield torch.randn(3), torch.randn(1)
+
+
+def test_rows_drawn_as_they_are_read_differ_from_batch_to_batch_and_the_state_is_kept():
+    torch.manual_seed(7)
+    rows = read_rows(DataLoader(Drawn(), batch_size=10)).tensors[0]
+    after = torch.rand(3)
+    torch.manual_seed(7)
+    assert len(torch.unique(rows, dim=0)) == 40 and torch.equal(after, torch.rand(3))   # batches had repeated
 
 
 class UserDictRows(Dataset):

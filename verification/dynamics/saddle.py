@@ -102,7 +102,6 @@ class SaddleSetup:
                              f"{list(self.widths)}: give at most {min(self.widths)} singular values")
         if not all(0 < s < math.inf for s in self.teacher_values) or not self.teacher_values:
             raise ValueError(f"the teacher needs positive, finite singular values, got {list(self.teacher_values)}")
-        check_resolvable(self.teacher_values, self.n)
         for name, value in (("init scale", self.init_scale), ("learning rate", self.learning_rate),
                             ("rank tolerance", self.rank_tolerance)):
             if not (value is None or 0 < value < math.inf):
@@ -118,6 +117,7 @@ class SaddleSetup:
                                    ("n (--n)", self.n, 2)):
             if value is not None and value < least:
                 raise ValueError(f"{name} must be at least {least}, got {value}")
+        check_resolvable(self.teacher_values, self.n)
         if self.unmixed_plateaus not in UNMIXED_PLATEAUS:
             raise ValueError(f"unmixed plateaus are answered by one of {', '.join(UNMIXED_PLATEAUS)}, "
                              f"got {self.unmixed_plateaus!r}")

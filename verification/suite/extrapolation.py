@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.extrapolate import Extrapolation, extrapolate_llc
-from sltlab.verification.suite.problems import dln_problem
+from sltlab.verification.suite.problems import checked_dln_inputs, dln_problem
 from sltlab.verification.suite.summary import run_estimate
 
 DEFAULT_SIZES = (10_000, 1_000_000)
@@ -33,6 +33,8 @@ def extrapolated_dln(widths: Sequence[int], rank: int, config: LLCConfig, *, siz
     sizes = sorted({int(n) for n in sizes})
     if len(sizes) < 2 or sizes[0] < 2:
         raise ValueError(f"extrapolating needs at least two different sample sizes of 2 or more, got {sizes}")
+    for n in sizes:   # every size's problem checked before the first is sampled
+        checked_dln_inputs(widths, rank, n, singular_values)
     estimates = [run_estimate(dln_problem(widths, rank, n=n, seed=config.seed, singular_values=singular_values),
                               config, progress=progress, reference=reference) for n in sizes]
     return extrapolated_summary(estimates)

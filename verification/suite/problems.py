@@ -56,12 +56,8 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     any n costs the same. ``per_sample`` keeps the n rows instead, for minibatches or the
     singular fluctuation, which needs every sample's likelihood.
     """
-    exact = theory.deep_linear(list(widths), rank)   # validates widths and rank first
-    n, seed = whole("n", n, 1), whole("seed", seed, 0)   # a float n had become the problem's n
-    check_dln_size(widths)
-    if n > MAX_N:
-        raise ValueError(f"n must be at most 2**62 (rows are counted in 64-bit integers), got {n:.3g}")
-    check_resolvable(singular_values or (), n)
+    exact, n, values = checked_dln_inputs(widths, rank, n, singular_values)
+    seed = whole("seed", seed, 0)
     if seed > MAX_SEED:   # torch's generator takes at most 64 bits, and a float seed had failed inside it
         raise ValueError(f"seed must be at most 2**63 − 1, got {seed}")
     if not isinstance(per_sample, bool):
@@ -71,7 +67,6 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
     target = teacher_matrix(widths[0], widths[-1], rank, singular_values, generator=generator)
     true_parameter = balanced_factorization(network, target, rank, generator=generator)
     name = f"deep linear {list(widths)}, rank {rank}"
-    values = (1.0,) * rank if singular_values is None else tuple(sorted(map(float, singular_values), reverse=True))
     if n > MAX_ROWS and not per_sample:
         sxx, sxy, syy = sufficient_statistics(target, n, generator=generator)
         return Problem(f"{name} (statistics of n rows drawn exactly)",
@@ -82,6 +77,28 @@ def dln_problem(widths: Sequence[int], rank: int, *, n: int, seed: int,
         return Problem(name, network, true_parameter, (x, y), n, exact, None, teacher_singular_values=values)
     return Problem(name, FullDataLoss(network, x, y), true_parameter, (), n, exact, None,
                    teacher_singular_values=values)
+
+
+def checked_dln_inputs(widths: Sequence[int], rank: int, n: int, singular_values: Sequence[float] | None
+                       ) -> tuple[LearningCoefficient, int, tuple[float, ...]]:
+    """A deep linear problem's exact λ, its n and its teacher's singular values (ones unless given;
+    largest first), every input checked before anything is built: widths and rank (by the theory),
+    their size (:func:`check_dln_size`), n (a float n had become the problem's n; at most
+    ``MAX_N``), the values themselves, and whether float64 resolves the teacher's loss
+    (:func:`check_resolvable`). The estimates at several n check every n first with it."""
+    exact = theory.deep_linear(list(widths), rank)
+    n = whole("n", n, 1)
+    check_dln_size(widths)
+    if n > MAX_N:
+        raise ValueError(f"n must be at most 2**62 (rows are counted in 64-bit integers), got {n:.3g}")
+    try:
+        values = (1.0,) * rank if singular_values is None else tuple(sorted(map(float, singular_values), reverse=True))
+    except (TypeError, ValueError):
+        raise ValueError(f"singular values must be numbers, got {list(singular_values)}") from None
+    if len(values) != rank or not all(0 < value < math.inf for value in values):
+        raise ValueError(f"need {rank} positive finite singular value{'s' if rank != 1 else ''}, got {list(values)}")
+    check_resolvable(values, n)
+    return exact, n, values
 
 
 def check_dln_size(widths: Sequence[int]) -> None:
