@@ -89,10 +89,7 @@ class FunctionalModel:
         stale = [f"{path}.{name}" if path else name for path, name, held in self._detached
                  if getattr(self.module.get_submodule(path), name, None) is held]
         if stale:
-            raise ValueError(f"the module holds {', '.join(stale)} as a plain tensor attribute made from its "
-                             "parameters outside the forward (a view taken in __init__ to tie weights?), which a copy "
-                             "cannot keep tied to the parameters sampled, so λ̂ would be of another model: compute "
-                             "it in the forward (e.g. self.encoder.weight.T there)")
+            raise ValueError(untied(stale))
 
     def _constants_like(self, like: Tensor) -> dict[str, Tensor]:
         key = (like.device, like.dtype)
@@ -253,9 +250,15 @@ def copied_module(module: nn.Module) -> tuple[nn.Module, tuple[tuple[str, str, T
     or weight-norm hook computes from its parameters before each forward) cannot be deep-copied:
     the copy holds them detached, listed as (submodule, attribute, tensor) so that a forward can be
     seen to set them anew (:meth:`FunctionalModel.refuse_stale`). Anything else that cannot be
-    copied is a one-line ``ValueError`` naming it."""
+    copied is a one-line ``ValueError`` naming it, and so is a view of a parameter kept as an attribute
+    (``self.decoder_weight = self.encoder.weight.T``, to tie weights), which no forward sets anew:
+    the copy's would no longer follow its parameter."""
     found = [(path, name, value) for path, part in module.named_modules() for name, value in vars(part).items()
              if isinstance(value, Tensor) and not value.is_leaf]
+    parameters = {id(parameter) for parameter in module.parameters()}
+    views = [f"{path}.{name}" if path else name for path, name, value in found if id(value._base) in parameters]
+    if views:   # a view of a parameter is made outside the forward: no forward sets it anew
+        raise ValueError(untied(views))
     memo = {id(value): value.detach().clone() for _, _, value in found}
     try:
         return copy.deepcopy(module, memo), tuple((path, name, memo[id(value)]) for path, name, value in found)
@@ -263,6 +266,13 @@ def copied_module(module: nn.Module) -> tuple[nn.Module, tuple[tuple[str, str, T
         raise ValueError(f"the module cannot be copied (copy.deepcopy raised {type(error).__name__}: "
                          f"{first_line_of(error)}): a copy in eval mode is sampled so that yours is left as it was; "
                          "set such an attribute to None before the call, or give its class a __deepcopy__") from None
+
+
+def untied(names: list[str]) -> str:
+    """Why a module holding ``names``, tensors made from its parameters outside the forward, is refused."""
+    return (f"the module holds {', '.join(names)} as a plain tensor attribute made from its parameters outside the "
+            "forward (a view taken in __init__ to tie weights?), which a copy cannot keep tied to the parameters "
+            "sampled, so λ̂ would be of another model: compute it in the forward (e.g. self.encoder.weight.T there)")
 
 
 def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 import sltlab.estimators.data_rows as data_rows
-from sltlab.estimators import estimate_llc
+from sltlab.estimators import estimate_llc, estimate_llc_along
 from sltlab.estimators.data_rows import read_rows
 from sltlab.estimators.functional import copied_module
 from sltlab.estimators.notices import EstimateWarning
@@ -82,22 +82,30 @@ def test_a_pruned_layer_is_sampled_through_its_mask(rows):
     assert torch.equal(copy[0].weight, module[0].weight_mask)
 
 
-class TiedByAView(nn.Module):
-    """Decodes with a view of its encoder's weight taken once, in __init__."""
+class TiedInInit(nn.Module):
+    """Decodes with its encoder's weight as taken once, in __init__: a view of it, or a product."""
 
-    def __init__(self):
+    def __init__(self, view: bool):
         super().__init__()
         self.encoder = nn.Linear(4, 2, bias=False)
-        self.decoder_weight = self.encoder.weight[:]
+        self.decoder_weight = self.encoder.weight[:] if view else self.encoder.weight * 1.0
 
     def forward(self, x):
         return torch.tanh(self.encoder(x)) @ self.decoder_weight
 
 
-def test_a_tensor_made_from_the_parameters_outside_the_forward_is_refused(rows):
-    with pytest.raises(ValueError) as error:   # the copy's view would no longer follow the sampled weight
-        estimate_llc(TiedByAView(), (rows[0], rows[0]), **SHORT)
+@pytest.mark.parametrize("view", [True, False], ids=["view, at the copy", "product, after the first forward"])
+def test_a_tensor_made_from_the_parameters_outside_the_forward_is_refused(rows, view):
+    with pytest.raises(ValueError) as error:   # the copy's would no longer follow the sampled weight
+        estimate_llc(TiedInInit(view), (rows[0], rows[0]), **SHORT)
     assert "the module holds decoder_weight as a plain tensor attribute" in one_line(error)
+
+
+def test_a_view_tying_weights_is_refused_along_training_too(rows):
+    template = TiedInInit(view=True)
+    states = [{name: value + step for name, value in template.state_dict().items()} for step in (0.0, 0.1)]
+    with pytest.raises(ValueError, match="the module holds decoder_weight as a plain tensor attribute"):
+        estimate_llc_along(states, (rows[0], rows[0]), model=template, **SHORT)
 
 
 def test_a_module_that_cannot_be_copied_is_one_line(rows):
