@@ -159,7 +159,7 @@ def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Modul
         return checkpoint
     if not isinstance(model, nn.Module):
         raise ValueError("checkpoints given as state dicts or files need model=, an nn.Module of the same architecture")
-    module = copied_module(model)[0]
+    module = copied_module(model, refuse_views=True)[0]   # each copy takes a state: no forward is seen
     load_state(module, checkpoint, f"checkpoint {index}")
     return module
 

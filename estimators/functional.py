@@ -244,20 +244,22 @@ class FunctionalModel:
         return losses
 
 
-def copied_module(module: nn.Module) -> tuple[nn.Module, tuple[tuple[str, str, Tensor], ...]]:
+def copied_module(module: nn.Module, refuse_views: bool = False
+                  ) -> tuple[nn.Module, tuple[tuple[str, str, Tensor], ...]]:
     """A deep copy of ``module``, and the tensors it holds detached. Tensors the module holds as
     plain attributes with a graph behind them (an activation its forward keeps, the weight a pruning
     or weight-norm hook computes from its parameters before each forward) cannot be deep-copied:
     the copy holds them detached, listed as (submodule, attribute, tensor) so that a forward can be
     seen to set them anew (:meth:`FunctionalModel.refuse_stale`). Anything else that cannot be
-    copied is a one-line ``ValueError`` naming it, and so is a view of a parameter kept as an attribute
-    (``self.decoder_weight = self.encoder.weight.T``, to tie weights), which no forward sets anew:
-    the copy's would no longer follow its parameter."""
+    copied is a one-line ``ValueError`` naming it. With ``refuse_views``, so is a view of a parameter
+    kept as an attribute (``self.decoder_weight = self.encoder.weight.T``, to tie weights), where no
+    forward of the copy will show whether it is set anew: a template whose copies take checkpoints'
+    states (a forward that does set it, caching a transpose, is then refused too)."""
     found = [(path, name, value) for path, part in module.named_modules() for name, value in vars(part).items()
              if isinstance(value, Tensor) and not value.is_leaf]
     parameters = {id(parameter) for parameter in module.parameters()}
     views = [f"{path}.{name}" if path else name for path, name, value in found if id(value._base) in parameters]
-    if views:   # a view of a parameter is made outside the forward: no forward sets it anew
+    if refuse_views and views:
         raise ValueError(untied(views))
     memo = {id(value): value.detach().clone() for _, _, value in found}
     try:

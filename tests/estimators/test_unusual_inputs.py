@@ -94,7 +94,25 @@ class TiedInInit(nn.Module):
         return torch.tanh(self.encoder(x)) @ self.decoder_weight
 
 
-@pytest.mark.parametrize("view", [True, False], ids=["view, at the copy", "product, after the first forward"])
+class CachesATranspose(nn.Module):
+    """Sets a view of its weight as an attribute at every forward, and uses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 2, bias=False)
+
+    def forward(self, x):
+        self.decoder_weight = self.encoder.weight[:]
+        return torch.tanh(self.encoder(x)) @ self.decoder_weight
+
+
+def test_a_view_the_forward_sets_anew_is_sampled(rows):
+    module = CachesATranspose()
+    module(rows[0])   # the attribute now holds a view of the weight, with its graph
+    assert quiet_estimate(module, (rows[0], rows[0]), **SHORT).mean is not None
+
+
+@pytest.mark.parametrize("view", [True, False])
 def test_a_tensor_made_from_the_parameters_outside_the_forward_is_refused(rows, view):
     with pytest.raises(ValueError) as error:   # the copy's would no longer follow the sampled weight
         estimate_llc(TiedInInit(view), (rows[0], rows[0]), **SHORT)
