@@ -13,6 +13,7 @@ when asked, one after the other, and ``LLCAlongTraining.note`` says which and wh
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -132,7 +133,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
     require_flags(progress=progress, batched=batched)
     checkpoints = opened(checkpoints)   # every file read once, also when each restriction has a curve
     refuse_shared_weights(checkpoints)
-    if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, int)):
+    if calibrate_at is not None and (isinstance(calibrate_at, bool) or not isinstance(calibrate_at, numbers.Integral)):
         raise ValueError(f"calibrate_at must be the index of a checkpoint (an integer) or None, got {calibrate_at!r}")
     if isinstance(restrict_to, list):   # one curve per restriction, each calibrated and sampled on its own
         if not restrict_to:

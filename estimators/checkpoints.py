@@ -6,6 +6,7 @@ read with ``weights_only=True`` (tensors, plain containers and NumPy numbers, no
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -85,7 +86,10 @@ def state_of(value: Any, what: str) -> Checkpoint:
         state = value.get(key)
         if isinstance(state, Mapping) and state and all(isinstance(item, Tensor) for item in state.values()):
             name = next((name for name in STEP_KEYS if _number(value.get(name)) is not None), None)
-            return Checkpoint(dict(state), None if name is None else _number(value[name]), name)
+            step = None if name is None else _number(value[name])
+            if step is not None and not math.isfinite(step):   # NaN had compared as in order with every step
+                raise ValueError(f"{what} records {name} = {step}: a training step must be a finite number")
+            return Checkpoint(dict(state), step, name)
     raise ValueError(f"{what} is neither a state dict nor a checkpoint holding one under {', '.join(STATE_KEYS)}")
 
 

@@ -251,16 +251,24 @@ def copied_module(module: nn.Module, refuse_views: bool = False
     or weight-norm hook computes from its parameters before each forward) cannot be deep-copied:
     the copy holds them detached, listed as (submodule, attribute, tensor) so that a forward can be
     seen to set them anew (:meth:`FunctionalModel.refuse_stale`). Anything else that cannot be
-    copied is a one-line ``ValueError`` naming it. With ``refuse_views``, so is a view of a parameter
-    kept as an attribute (``self.decoder_weight = self.encoder.weight.T``, to tie weights), where no
-    forward of the copy will show whether it is set anew: a template whose copies take checkpoints'
-    states (a forward that does set it, caching a transpose, is then refused too)."""
+    copied is a one-line ``ValueError`` naming it, and so is a tensor attribute without a graph that
+    shares memory with a parameter (``self.w = self.enc.weight.data``): the forward reads the
+    module's own weight there, never the one sampled (such a model read 10.48 against the 4.65 of
+    the same function computed in its forward, unwarned, before and after the copy). With
+    ``refuse_views``, so is a view of a parameter kept as an attribute (``self.decoder_weight =
+    self.encoder.weight.T``, to tie weights), where no forward of the copy will show whether it is
+    set anew: a template whose copies take checkpoints' states (a forward that does set it, caching
+    a transpose, is then refused too)."""
     found = [(path, name, value) for path, part in module.named_modules() for name, value in vars(part).items()
              if isinstance(value, Tensor) and not value.is_leaf]
     parameters = {id(parameter) for parameter in module.parameters()}
     views = [f"{path}.{name}" if path else name for path, name, value in found if id(value._base) in parameters]
-    if refuse_views and views:
-        raise ValueError(untied(views))
+    owned = {_storage_of(parameter) for parameter in module.parameters() if parameter.numel()} - {None}
+    memory = [f"{path}.{name}" if path else name for path, part in module.named_modules()
+              for name, value in vars(part).items() if isinstance(value, Tensor) and value.is_leaf and value.numel()
+              and _storage_of(value) in owned]   # .data or .detach() of a weight, read as it is
+    if memory or (refuse_views and views):
+        raise ValueError(untied(memory + (views if refuse_views else [])))
     memo = {id(value): value.detach().clone() for _, _, value in found}
     try:
         return copy.deepcopy(module, memo), tuple((path, name, memo[id(value)]) for path, name, value in found)
@@ -268,6 +276,14 @@ def copied_module(module: nn.Module, refuse_views: bool = False
         raise ValueError(f"the module cannot be copied (copy.deepcopy raised {type(error).__name__}: "
                          f"{first_line_of(error)}): a copy in eval mode is sampled so that yours is left as it was; "
                          "set such an attribute to None before the call, or give its class a __deepcopy__") from None
+
+
+def _storage_of(tensor: Tensor) -> int | None:
+    """Where ``tensor``'s memory lies; None for a tensor without storage of its own (a functorch wrapper)."""
+    try:
+        return tensor.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 def untied(names: list[str]) -> str:

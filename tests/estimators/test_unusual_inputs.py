@@ -9,6 +9,7 @@ import collections
 import threading
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.utils.prune
@@ -55,6 +56,12 @@ def quiet_estimate(*args, **settings):
         return estimate_llc(*args, **settings)
 
 
+def quiet_estimate_along(*args, **settings):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimateWarning)
+        return estimate_llc_along(*args, **settings)
+
+
 def test_a_module_keeping_an_activation_is_sampled_and_left_as_it_was(rows):
     x, y = rows
     torch.manual_seed(0)
@@ -83,12 +90,14 @@ def test_a_pruned_layer_is_sampled_through_its_mask(rows):
 
 
 class TiedInInit(nn.Module):
-    """Decodes with its encoder's weight as taken once, in __init__: a view of it, or a product."""
+    """Decodes with its encoder's weight as taken once, in __init__: a view of it, a product, or its
+    memory (``.data``)."""
 
-    def __init__(self, view: bool):
+    def __init__(self, how: str):
         super().__init__()
         self.encoder = nn.Linear(4, 2, bias=False)
-        self.decoder_weight = self.encoder.weight[:] if view else self.encoder.weight * 1.0
+        weight = self.encoder.weight
+        self.decoder_weight = {"view": weight[:], "product": weight * 1.0, "memory": weight.data}[how]
 
     def forward(self, x):
         return torch.tanh(self.encoder(x)) @ self.decoder_weight
@@ -112,15 +121,29 @@ def test_a_view_the_forward_sets_anew_is_sampled(rows):
     assert quiet_estimate(module, (rows[0], rows[0]), **SHORT).mean is not None
 
 
-@pytest.mark.parametrize("view", [True, False])
-def test_a_tensor_made_from_the_parameters_outside_the_forward_is_refused(rows, view):
-    with pytest.raises(ValueError) as error:   # the copy's would no longer follow the sampled weight
-        estimate_llc(TiedInInit(view), (rows[0], rows[0]), **SHORT)
+@pytest.mark.parametrize("how", ["view", "product", "memory"])
+def test_a_tensor_made_from_the_parameters_outside_the_forward_is_refused(rows, how):
+    with pytest.raises(ValueError) as error:   # it would not follow the sampled weight (the memory: even uncopied)
+        estimate_llc(TiedInInit(how), (rows[0], rows[0]), **SHORT)
     assert "the module holds decoder_weight as a plain tensor attribute" in one_line(error)
 
 
+def test_a_step_that_is_no_finite_number_is_refused(rows):
+    module = nn.Linear(4, 2)
+    checkpoints = [{"state_dict": module.state_dict(), "step": step} for step in (5, float("nan"), 1)]
+    with pytest.raises(ValueError, match="records step = nan: a training step must be a finite number"):
+        estimate_llc_along(checkpoints, rows, model=nn.Linear(4, 2), **SHORT)   # NaN had hidden the order
+
+
+def test_a_numpy_index_is_taken_as_the_checkpoint_to_calibrate_at(rows):
+    torch.manual_seed(0)
+    checkpoints = [nn.Linear(4, 2), nn.Linear(4, 2)]
+    along = quiet_estimate_along(checkpoints, rows, calibrate_at=np.argmax([0.2, 0.9]), **SHORT)   # had been refused
+    assert len(along.results) == 2 and all(result.mean is not None for result in along.results)
+
+
 def test_a_view_tying_weights_is_refused_along_training_too(rows):
-    template = TiedInInit(view=True)
+    template = TiedInInit("view")
     states = [{name: value + step for name, value in template.state_dict().items()} for step in (0.0, 0.1)]
     with pytest.raises(ValueError, match="the module holds decoder_weight as a plain tensor attribute"):
         estimate_llc_along(states, (rows[0], rows[0]), model=template, **SHORT)
