@@ -253,8 +253,8 @@ def copied_module(module: nn.Module, refuse_views: bool = False
     seen to set them anew (:meth:`FunctionalModel.refuse_stale`). Anything else that cannot be
     copied is a one-line ``ValueError`` naming it, and so is a tensor attribute without a graph that
     shares memory with a parameter (``self.w = self.enc.weight.data``): the forward reads the
-    module's own weight there, never the one sampled (such a model read 10.48 against the 4.65 of
-    the same function computed in its forward, unwarned, before and after the copy). With
+    module's own weight there, never the one sampled (a tanh network of 19 parameters so tied read
+    λ̂ = 6.42 ± 0.15, unwarned, against 7.53 ± 0.14 for the same function computed in its forward). With
     ``refuse_views``, so is a view of a parameter kept as an attribute (``self.decoder_weight =
     self.encoder.weight.T``, to tie weights), where no forward of the copy will show whether it is
     set anew: a template whose copies take checkpoints' states (a forward that does set it, caching
@@ -290,7 +290,8 @@ def untied(names: list[str]) -> str:
     """Why a module holding ``names``, tensors made from its parameters outside the forward, is refused."""
     return (f"the module holds {', '.join(names)} as a plain tensor attribute made from its parameters outside the "
             "forward (a view taken in __init__ to tie weights?), which a copy cannot keep tied to the parameters "
-            "sampled, so λ̂ would be of another model: compute it in the forward (e.g. self.encoder.weight.T there)")
+            "sampled, so λ̂ would be of another model: compute it in the forward (e.g. self.encoder.weight.T there), "
+            "or delete it if the forward does not read it")
 
 
 def _rows_in(rows: Sequence[Tensor], dtype: torch.dtype) -> tuple[Tensor, ...]:
