@@ -7,6 +7,8 @@ import math
 import numbers
 from dataclasses import dataclass, replace
 
+import torch
+
 SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 # Samplers whose step is no fixed graph: HMC's trajectory length is drawn per step and the slice
 # sampler's stepping out and shrinkage loop until the chains decide, so torch.compile would trace
@@ -15,8 +17,8 @@ SAMPLER_NAMES = ("sgld", "rmsprop_sgld", "sgnht", "mala", "hmc", "slice")
 UNCOMPILED_SAMPLERS = ("hmc", "slice")
 LOCALIZATIONS = ("empirical_minimum", "true_parameter")
 METRICS = ("identity", "hessian", "auto")   # MALA's constant metric (sltlab.estimators.metric)
-FLOAT32_MAX = 3.4028234663852886e38   # the largest finite float32
-SMALLEST_NORMAL = {"float32": 1.1754943508222875e-38, "float64": 2.2250738585072014e-308}
+FLOAT32_MAX = torch.finfo(torch.float32).max
+SMALLEST_NORMAL = {name: torch.finfo(getattr(torch, name)).tiny for name in ("float32", "float64")}
 MAX_STEPS = 10**10   # steps per chain in one run: about three hours at a microsecond each
 MAX_ROUNDS = 20      # reruns, or extensions of unmixed chains (each doubles the draws: 2²⁰ times at most)
 MAX_METRIC_PARAMETERS = 1024         # a dense metric costs four [C, d]·[d, d] products per step; beyond, the identity

@@ -146,9 +146,10 @@ def llc_from_gaps(gaps: np.ndarray, nbeta: float, diverged: dict[int, str] | Non
     large that every move was rejected, or an unadjusted step below the rounding of w*), every
     chain is dropped, so there is no estimate rather than a λ̂ of 0 read at w* itself; so too where
     the kept chains stood ``away`` from w* (per chain) but none moved over its draws (steps below the
-    rounding of coordinates far larger than the posterior's width: on [3,2,3] learning a singular
-    value of 10⁴ in float32, MALA's tuned step 7·10⁻¹³ moved no coordinate of size 100, and λ̂ read
-    0 against 7/2 with every move accepted). Where only some
+    rounding of coordinates far larger than the posterior's width; no run has yet met it: on [3,2,3]
+    learning a singular value of 10⁴ in float32, where MALA's tuned step was 7·10⁻¹³ against
+    coordinates near 100, the chains still moved by a unit in the last place, and the loss's own
+    rounding is what :mod:`sltlab.estimators.rounding` finds there). Where only some
     chains were ``cooled`` from a hotter start ([C] bool), the two sides are compared
     (:func:`sides_z`)."""
     reasons = dict(diverged or {})

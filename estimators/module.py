@@ -269,8 +269,8 @@ def module_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCCo
     ``MODULE_DEFAULTS``, with no share of the chains cooled where ``anneal`` ≤ 1 turns the cooling off."""
     if config is not None or "sampler" in settings or settings.get("batch_size") is not None:
         return LLCConfig()
-    defaults = MODULE_DEFAULTS
-    return without_idle_cooling(defaults, defaults.sampler, settings.get("anneal", defaults.anneal))
+    anneal = settings.get("anneal", MODULE_DEFAULTS.anneal)
+    return without_idle_cooling(MODULE_DEFAULTS, MODULE_DEFAULTS.sampler, anneal)
 
 
 def along_defaults(config: LLCConfig | None, settings: dict[str, Any]) -> LLCConfig:

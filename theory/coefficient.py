@@ -144,13 +144,11 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
             v = repr(float(v))
         try:
             q = sympy.Rational(v) if allow_fraction else sympy.Integer(require_int(name, v, 0))
-        except ValueError as error:
-            if "at most 1e100" in str(error):   # a whole number too large: said as such, not as no number
+        except (TypeError, ValueError, ZeroDivisionError, sympy.SympifyError):
+            whole = isinstance(v, numbers.Integral) and not isinstance(v, bool)
+            if whole and int(v) > MAX_EXPONENT:   # a whole number too large: said as such, not as no number
                 raise ValueError(f"every entry of {name} must be at most 1e100 (λ is also given in floating point), "
                                  f"got a number of {len(str(int(v)))} digits") from None
-            raise ValueError(f"every entry of {name} must be a non-negative "
-                             f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
-        except (TypeError, ZeroDivisionError, sympy.SympifyError):
             raise ValueError(f"every entry of {name} must be a non-negative "
                              f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
         if q < 0:
