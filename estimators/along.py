@@ -138,7 +138,7 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
     if isinstance(restrict_to, list):   # one curve per restriction, each calibrated and sampled on its own
         if not restrict_to:
             raise ValueError("restrict_to is an empty list: give at least one restriction, or None for all parameters")
-        first = checkpoint_module(checkpoints[0], model, 0)
+        first = checkpoint_module(checkpoints[0], model, 0)[0]
         owners = [part for part in (model, first) if part is not None]
         check_distinct(restrict_to, [selected_parameters(first, _restriction_by_name(restriction, owners))
                                      for restriction in restrict_to])
@@ -146,14 +146,14 @@ def estimate_llc_along(checkpoints: Sequence[nn.Module | Mapping[str, Any] | str
                                    restrict_to=restriction, inputs=inputs, targets=targets, stream=stream,
                                    progress=progress, batched=batched, extend_unmixed=extend_unmixed, **settings)
                 for restriction in restrict_to]
-    modules = [checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)]
+    modules, held = zip(*[checkpoint_module(checkpoint, model, index) for index, checkpoint in enumerate(checkpoints)])
     restrict_to = _restriction_by_name(restrict_to, [part for part in (model, *modules) if part is not None])
     prepared = prepare(data, loss, config, settings, inputs, targets, stream, defaults=along_defaults(config, settings),
                        model=modules[0], checkpoints=modules)
     if extend_unmixed is not None:
         prepared = prepared._replace(config=replace(prepared.config, extend_unmixed=extend_unmixed))
         prepared.config.validate()
-    adapters = [prepared.adapter(module, restrict_to) for module in modules]
+    adapters = [prepared.adapter(module, restrict_to, held=names) for module, names in zip(modules, held)]
     calibration, shared = None, prepared.config
     if calibrate_at is not None and not -len(adapters) <= calibrate_at < len(adapters):
         raise ValueError(f"calibrate_at={calibrate_at} is not the index of one of the {len(adapters)} checkpoints")

@@ -152,20 +152,23 @@ def opened(checkpoints: Sequence) -> list:
     return states
 
 
-def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Module | None, index: int) -> nn.Module:
+def checkpoint_module(checkpoint: nn.Module | Mapping[str, Any], model: nn.Module | None, index: int
+                      ) -> tuple[nn.Module, tuple[tuple[str, str], ...]]:
     """Opened checkpoint ``index`` (:func:`opened`) as a module: itself, or its state loaded into a
-    copy of ``model``."""
+    copy of ``model``; and the (submodule, attribute) pairs of tensors that copy holds detached
+    (:func:`~sltlab.estimators.functional.copied_module`), for the forward of the module sampled to
+    show them set anew: a view or product of a weight taken in ``__init__`` is not."""
     if isinstance(checkpoint, nn.Module):
         if isinstance(model, nn.Module) and _shapes(checkpoint) != _shapes(model):
             raise ValueError(f"checkpoint {index} is a module whose parameters are not model='s "
                              f"({_difference(_shapes(checkpoint), _shapes(model))}): model= is the template "
                              "state dicts are loaded into; leave it out, or give one of the checkpoints' architecture")
-        return checkpoint
+        return checkpoint, ()
     if not isinstance(model, nn.Module):
         raise ValueError("checkpoints given as state dicts or files need model=, an nn.Module of the same architecture")
-    module = copied_module(model, refuse_views=True)[0]   # each copy takes a state: no forward is seen
+    module, detached = copied_module(model)
     load_state(module, checkpoint, f"checkpoint {index}")
-    return module
+    return module, tuple((path, name) for path, name, _ in detached)
 
 
 def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:

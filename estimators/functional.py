@@ -38,14 +38,17 @@ class FunctionalModel:
 
     The batch's tensors may be per chain ([C, b, ...]) or shared ([1, b, ...]); ``position`` may
     be a single [1, d] row evaluated on per-chain batches. ``restrict_to`` (names or glob
-    patterns, :func:`selected_parameters`) samples those parameters only.
+    patterns, :func:`selected_parameters`) samples those parameters only. ``held`` names attributes
+    of ``module`` held detached by an earlier copy (:func:`copied_module`), for
+    :meth:`refuse_stale` to check as well.
     """
 
     def __init__(self, module: nn.Module, sample_loss: SampleLoss = gaussian_nll, *,
                  restrict_to: str | Sequence[str] | None = None, inputs: int | str | tuple = 0,
-                 targets: int | str | None = -1, fields: Sequence[str] | None = None):
+                 targets: int | str | None = -1, fields: Sequence[str] | None = None,
+                 held: Sequence[tuple[str, str]] = ()):
         refuse_unsampleable(module)
-        self.module, self._detached = copied_module(module)
+        self.module, self._detached = copied_module(module, held)
         self.module.eval()
         self.sample_loss = sample_loss
         self.inputs, self.targets = inputs, targets
@@ -244,7 +247,7 @@ class FunctionalModel:
         return losses
 
 
-def copied_module(module: nn.Module, refuse_views: bool = False
+def copied_module(module: nn.Module, held: Sequence[tuple[str, str]] = ()
                   ) -> tuple[nn.Module, tuple[tuple[str, str, Tensor], ...]]:
     """A deep copy of ``module``, and the tensors it holds detached. Tensors the module holds as
     plain attributes with a graph behind them (an activation its forward keeps, the weight a pruning
@@ -254,21 +257,18 @@ def copied_module(module: nn.Module, refuse_views: bool = False
     copied is a one-line ``ValueError`` naming it, and so is a tensor attribute without a graph that
     shares memory with a parameter (``self.w = self.enc.weight.data``): the forward reads the
     module's own weight there, never the one sampled (a tanh network of 19 parameters so tied read
-    λ̂ = 6.42 ± 0.15, unwarned, against 7.53 ± 0.14 for the same function computed in its forward). With
-    ``refuse_views``, so is a view of a parameter kept as an attribute (``self.decoder_weight =
-    self.encoder.weight.T``, to tie weights), where no forward of the copy will show whether it is
-    set anew: a template whose copies take checkpoints' states (a forward that does set it, caching
-    a transpose, is then refused too)."""
+    λ̂ = 6.42 ± 0.15, unwarned, against 7.53 ± 0.14 for the same function computed in its forward).
+    ``held`` names (submodule, attribute) pairs to list as well although they hold no graph: those a
+    copy made earlier held detached (a template's copy that took a checkpoint's state, and ran no
+    forward that would set them anew)."""
     found = [(path, name, value) for path, part in module.named_modules() for name, value in vars(part).items()
-             if isinstance(value, Tensor) and not value.is_leaf]
-    parameters = {id(parameter) for parameter in module.parameters()}
-    views = [f"{path}.{name}" if path else name for path, name, value in found if id(value._base) in parameters]
+             if isinstance(value, Tensor) and (not value.is_leaf or (path, name) in held)]
     owned = {_storage_of(parameter) for parameter in module.parameters() if parameter.numel()} - {None}
     memory = [f"{path}.{name}" if path else name for path, part in module.named_modules()
               for name, value in vars(part).items() if isinstance(value, Tensor) and value.is_leaf and value.numel()
               and _storage_of(value) in owned]   # .data or .detach() of a weight, read as it is
-    if memory or (refuse_views and views):
-        raise ValueError(untied(memory + (views if refuse_views else [])))
+    if memory:
+        raise ValueError(untied(memory))
     memo = {id(value): value.detach().clone() for _, _, value in found}
     try:
         return copy.deepcopy(module, memo), tuple((path, name, memo[id(value)]) for path, name, value in found)

@@ -85,12 +85,14 @@ class Prepared(NamedTuple):
     targets: int | str | None
     notes: tuple[str, ...]
 
-    def adapter(self, model: nn.Module, restriction=None, traced: bool = True) -> FunctionalModel:
+    def adapter(self, model: nn.Module, restriction=None, traced: bool = True,
+                held: tuple[tuple[str, str], ...] = ()) -> FunctionalModel:
         """The module as a batched loss; its notes say when its parameters' dtype is not the
         one sampled in and, when ``traced``, which sampled parameters never reach the loss (the
         whole module that restricted runs share as their base is not traced: none of its notes
-        reach their results). Traced, a loss that differs between two evaluations on the same
-        rows, or on a row alone and among others, is a one-line ``ValueError``
+        reach their results; ``held``: :class:`FunctionalModel`'s). Traced, a loss that differs
+        between two evaluations on the same rows, or on a row alone and among others, is a one-line
+        ``ValueError``
         (:func:`~sltlab.estimators.loss_probes.refuse_unreproducible_losses`), as are a gradient
         that misses a parameter the loss depends on or that is not the module's own backward
         (:func:`~sltlab.estimators.loss_probes.refuse_cut_gradients`,
@@ -103,7 +105,7 @@ class Prepared(NamedTuple):
         'binary_cross_entropy' a module ending in nn.Sigmoid is refused and outputs that all lie in [0, 1]
         get a note (``sigmoid_note``)."""
         adapter = FunctionalModel(model, self.sample_loss, restrict_to=restriction, inputs=self.inputs,
-                                  targets=self.targets, fields=self.rows.fields)
+                                  targets=self.targets, fields=self.rows.fields, held=held)
         kinds = sorted({str(parameter.dtype).split(".")[-1] for name, parameter in adapter.module.named_parameters()
                         if name in adapter.names})
         if kinds != [self.config.dtype]:

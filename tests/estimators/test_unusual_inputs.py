@@ -142,11 +142,20 @@ def test_a_numpy_index_is_taken_as_the_checkpoint_to_calibrate_at(rows):
     assert len(along.results) == 2 and all(result.mean is not None for result in along.results)
 
 
-def test_a_view_tying_weights_is_refused_along_training_too(rows):
-    template = TiedInInit("view")
+@pytest.mark.parametrize("how", ["view", "product"])
+def test_a_tie_made_in_init_is_refused_along_training_too(rows, how):
+    template = TiedInInit(how)   # the product had been sampled with the template's values, unwarned
     states = [{name: value + step for name, value in template.state_dict().items()} for step in (0.0, 0.1)]
     with pytest.raises(ValueError, match="the module holds decoder_weight as a plain tensor attribute"):
         estimate_llc_along(states, (rows[0], rows[0]), model=template, **SHORT)
+
+
+def test_a_view_the_forward_sets_anew_is_sampled_along_training(rows):
+    template = CachesATranspose()
+    template(rows[0])   # had been refused at the template's copy
+    states = [{name: value + step for name, value in template.state_dict().items()} for step in (0.0, 0.1)]
+    along = quiet_estimate_along(states, (rows[0], rows[0]), model=template, **SHORT)
+    assert all(result.mean is not None for result in along.results)
 
 
 def test_a_module_that_cannot_be_copied_is_one_line(rows):
