@@ -47,6 +47,19 @@ def test_a_negative_fraction_is_read_as_a_number_not_an_option(argv, said, capsy
     assert capsys.readouterr().err.strip() == f"sltlab: error: {said}"
 
 
+@pytest.mark.parametrize("value, said", [
+    ("-1e-3", "need 1 positive finite singular value, got [-0.001]"),
+    ("-2.5E+2", "need 1 positive finite singular value, got [-250.0]"),
+    ("-1.", "need 1 positive finite singular value, got [-1.0]"),
+    ("-inf", "argument --singular-values: '-inf' is not a finite number"),
+    ("-NaN", "argument --singular-values: '-NaN' is not a finite number"),
+])
+def test_a_negative_number_in_any_spelling_reaches_the_check_of_its_value(value, said, capsys):
+    argv = ["estimate", "dln", "--widths", "3", "2", "3", "--rank", "1", "--singular-values", value]
+    assert main(argv) == 2   # -1e-3 and -inf had read "expected at least one argument", taken for options
+    assert said in capsys.readouterr().err
+
+
 def test_a_negative_fraction_reaches_the_option_that_takes_it():
     args = build_parser().parse_args(["theory", "nc", "--k", "1", "2", "--h", "-1/3", "-2"])
     assert [str(value) for value in args.h] == ["-1/3", "-2"]

@@ -18,8 +18,10 @@ class UsageError(ValueError):
 
 
 # What argparse reads as a negative number rather than an option: its own integers and decimals, and
-# fractions (``--prior -1/2 0``, ``--h -1/3``), which it would otherwise take for an option of their own.
-NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+/\d+$")
+# fractions (``--prior -1/2 0``, ``--h -1/3``), exponents (``-1e-3``) and ``-inf``/``-nan``, which it
+# would otherwise take for an option of their own (``--singular-values -1e-3`` had read "expected at
+# least one argument").
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-\d+/\d+$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
 
 class Parser(argparse.ArgumentParser):
