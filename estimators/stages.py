@@ -63,6 +63,12 @@ import numpy as np
 from sltlab.estimators.curve_smoothing import bandwidths_to_read, local_linear_maps, weighting_errors
 
 MIN_CHECKPOINTS = 5   # the fewest a curve is read from
+# Below these, rounding is read as structure: a flat curve of λ̂ = 1,000 with SEs of 1e-13 (float64's
+# spacing there is 1.1e-13) read 8 boundaries, and steps 10¹⁵ … 10¹⁵ + 29, whose log(1 + step) differ
+# by less than float64's spacing there, placed a jump at step 10¹⁵ + 15 at 10¹⁵ + 9. Slopes and levels
+# are sums over up to all the checkpoints, so their rounding is about √K·2⁻⁵²·max|λ̂| for K of them.
+MIN_RELATIVE_SE = 1e-9   # of max |λ̂|
+MIN_LOG_GAP = 1e-10      # between neighbouring checkpoints in log(1 + step)
 
 
 class StageBoundary(NamedTuple):
@@ -105,7 +111,8 @@ class StageDetection(NamedTuple):
 
 
 def _validated(steps, llc, standard_errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arrays = [np.asarray(values, dtype=float) for values in (steps, llc, standard_errors)]
+    arrays = [_real_numbers(values, name) for values, name in ((steps, "steps"), (llc, "llc"),
+                                                               (standard_errors, "standard_errors"))]
     if any(a.ndim != 1 for a in arrays) or len({a.size for a in arrays}) != 1:
         raise ValueError(f"steps, llc and standard_errors must be 1-d of one length, got lengths "
                          f"{[a.size for a in arrays]}")
@@ -118,7 +125,24 @@ def _validated(steps, llc, standard_errors) -> tuple[np.ndarray, np.ndarray, np.
         raise ValueError("steps must be non-negative and strictly increasing")
     if not (errors > 1e-100).all():
         raise ValueError("every standard error must be positive (above 1e-100)")
+    if (small := errors.min()) < MIN_RELATIVE_SE * np.abs(llc).max():
+        raise ValueError(f"a standard error of {small:.3g} is below {MIN_RELATIVE_SE:g} of the largest |λ̂|, "
+                         f"{np.abs(llc).max():.6g}: the smoothing's rounding would be read as moves")
+    if (gap := np.diff(np.log1p(steps))).min() < MIN_LOG_GAP:
+        at = int(np.argmin(gap))
+        raise ValueError(f"steps {steps[at]:.17g} and {steps[at + 1]:.17g} lie too close to tell apart in "
+                         f"log(1 + step), which stages are read against (a gap below {MIN_LOG_GAP:g})")
     return steps, llc, errors
+
+
+def _real_numbers(values, name: str) -> np.ndarray:
+    """``values`` as float64, refused in one line unless every one is a real number (not a string, a
+    complex number or a bool)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf" and not (array.dtype.kind == "O" and all(
+            isinstance(value, Real) and not isinstance(value, bool) for value in array.ravel())):
+        raise ValueError(f"{name} must hold real numbers, got {array.dtype} values")
+    return array.astype(float)
 
 
 def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors: Sequence[float], *,
@@ -152,6 +176,9 @@ def detect_stages(steps: Sequence[float], llc: Sequence[float], standard_errors:
     scales = bandwidths_to_read(steps, llc, errors, weight_errors) if bandwidth is None else [bandwidth]
     if not (all(np.isfinite(h) and h > 0 for h in scales) and np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"bandwidth and threshold must be positive, got {bandwidth} and {threshold}")
+    if (span := float(np.log1p(steps[-1]) - np.log1p(steps[0]))) < scales[0]:
+        raise ValueError(f"bandwidth {bandwidth:g} is wider than the whole curve, {span:.4g} in log(1 + step): the "
+                         "fit is then one line through every checkpoint, which places no boundary")
     finest = _detect_at_scale(steps, llc, errors, weight_errors, float(scales[0]), threshold)
     boundaries, brackets = list(finest.boundaries), set(finest.critical)
     for h in scales[1:]:

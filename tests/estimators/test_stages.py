@@ -200,6 +200,11 @@ def test_a_move_steepest_just_inside_the_curve_stays_a_located_boundary():
     ([1, 2, 3, 4, 5], [1] * 5, [1e-101] * 5, "above 1e-100"),
     ([1, 2, 3, 4, 5], [1, 1, 1e100, 1, 1], [1] * 5, "below 1e100"),
     ([1, 2, 3], [1] * 3, [1] * 3, "at least 5"),
+    ([1, 2, 3, 4, 5], [1 + 1j] * 5, [1] * 5, "llc must hold real numbers, got complex128"),   # had been a TypeError
+    ([1, 2, 3, 4, 5], ["1"] * 5, [1] * 5, "llc must hold real numbers, got <U1"),   # had been read as 1
+    ([1, 2, 3, 4, 5], [1] * 5, [True] * 5, "standard_errors must hold real numbers, got bool"),
+    (np.arange(5) * 100, [1000.0] * 5, [1e-13] * 5, "below 1e-09 of the largest |λ̂|"),   # 8 boundaries read
+    (1e15 + np.arange(5.0), [1] * 5, [1] * 5, "too close to tell apart in log(1 + step)"),
 ])
 def test_bad_input_is_one_line_value_error(steps, llc, errors, words):
     with pytest.raises(ValueError) as error:
@@ -217,6 +222,11 @@ def test_the_boundaries_do_not_change_with_the_curves_scale():
         scaled = detect_stages(steps, llc * scale, errors * scale)
         assert [b.step for b in scaled.boundaries] == [b.step for b in unit.boundaries]
         np.testing.assert_allclose(scaled.slope_z, unit.slope_z, rtol=1e-9)
+
+
+def test_a_bandwidth_wider_than_the_whole_curve_is_refused():
+    with pytest.raises(ValueError, match=r"^bandwidth 100 is wider than the whole curve, 1.609 in log\(1 \+ step\)"):
+        detect_stages([1, 2, 3, 4, 9], [1, 1, 3, 3, 3], [0.1] * 5, bandwidth=100.0)   # had read one edge move
 
 
 def test_a_bandwidth_or_threshold_that_is_not_positive_is_refused():
