@@ -133,11 +133,13 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
 
 def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
                                        progress: bool = False, shared_noise: bool = False,
-                                       loss_of: Callable[[Sequence[int]], Any] | None = None) -> list[LLCResult]:
+                                       loss_of: Callable[[Sequence[int]], Any] | None = None,
+                                       group_losses: Sequence | None = None) -> list[LLCResult]:
     """:func:`estimate_llc_in_groups`, the groups whose chains fail the mixing gate going on from
     where they ended, each at the step it ran at, together, up to ``extend_unmixed`` times, each
     time doubling their draws (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`); ``loss_of``
-    gives the loss of some of the groups (by index) where ``loss`` scores all of them together."""
+    gives the loss of some of the groups (by index) where ``loss`` scores all of them together, and
+    ``group_losses`` each group's own."""
     rounds = inputs.resolved.extend_unmixed
     if rounds and inputs.resolved.functional_variance:
         raise ValueError("extend_unmixed cannot go on with the functional variance: it is a total over one run's draws")
@@ -148,23 +150,28 @@ def estimate_llc_in_groups_until_mixed(loss, groups: Sequence[Group], inputs: Ru
         return estimate_llc_in_groups(loss if loss_of is None else loss_of(chosen), stepped,
                                       inputs._replace(resolved=replace(inputs.resolved, draws=draws)),
                                       data_given=data_given, progress=progress, shared_noise=shared_noise,
-                                      earlier=[result.trace for result in earlier])
+                                      earlier=[result.trace for result in earlier],
+                                      group_losses=None if group_losses is None else [group_losses[i] for i in chosen])
 
     return sample_on_unmixed(lambda: estimate_llc_in_groups(loss, groups, inputs, data_given=data_given,
-                                                            progress=progress, shared_noise=shared_noise),
+                                                            progress=progress, shared_noise=shared_noise,
+                                                            group_losses=group_losses),
                              go_on, rounds)
 
 
 def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, data_given: bool,
                            progress: bool = False, shared_noise: bool = False,
-                           earlier: Sequence[Trace] | None = None) -> list[LLCResult]:
+                           earlier: Sequence[Trace] | None = None, group_losses: Sequence | None = None
+                           ) -> list[LLCResult]:
     """One :class:`LLCResult` per group, the groups sampled together in runs of at most
     :func:`chains_per_run` chains, each group's C chains at its own centre, nβ and step; with
     ``shared_noise`` every group of a run on the same random numbers
     (:func:`~sltlab.estimators.posterior.common_noise`). With ``earlier`` (one finished trace
     per group, every group's step given) each group's chains go on from where that trace ended,
     for ``draws`` more and no burn-in, and its result is read from both traces
-    :func:`~sltlab.estimators.sampling.joined`."""
+    :func:`~sltlab.estimators.sampling.joined`. With ``group_losses`` (one per group, where ``loss``
+    scores the groups' chains only all at once, as a stacked loss does) each result's checks after
+    the run, which evaluate its chains alone, use its group's own loss."""
     n, device, dtype, generator, _, resolved, batches = inputs
     resolved, metric_note = metric_not_applied(resolved, groups[0].localization.center.expand(len(groups), -1))
     chains = resolved.chains
@@ -214,7 +221,8 @@ def estimate_llc_in_groups(loss, groups: Sequence[Group], inputs: RunInputs, *, 
         curvatures = _curvatures(trace, posterior, batches, resolved, generator, masks)
         for index, group in enumerate(part):
             rows = slice(index * chains, (index + 1) * chains)
-            alone = posterior._replace(center=center[index], nbeta=group.nbeta)
+            alone = posterior._replace(center=center[index], nbeta=group.nbeta,
+                                       loss=loss if group_losses is None else group_losses[first + index])
             own = chains_of(trace, rows, len(part))
             own = own if earlier is None else joined(earlier[first + index], own)
             settings = replace(resolved, nbeta=group.nbeta, step_size=group.step_size,

@@ -75,7 +75,7 @@ def estimate_llc_of_problems(losses: Sequence, centers: Sequence[Tensor], data: 
         own = losses[first:first + per_run]
         results += estimate_llc_in_groups_until_mixed(stacked, groups[first:first + per_run], inputs,
                                                       data_given=bool(data), progress=progress,
-                                                      shared_noise=shared_noise,
+                                                      shared_noise=shared_noise, group_losses=own,
                                                       loss_of=lambda chosen, own=own: stack(
                                                           [own[index] for index in chosen], resolved.chains))
     return remedies_not_applied(results, resolved, "the problems share one batched run", EXTEND_INSTEAD)

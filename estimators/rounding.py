@@ -30,9 +30,9 @@ def rounded_gaps(posterior: LocalPosterior, batches: Batches, trace: Trace, mean
     ``ROUNDING_SHARE_MAX`` of max(|λ̂|, 1). On [3,2,3] above, MALA read λ̂ = 0 (no draw's loss
     differing from L_n(w*) in float32) or −289 ± 161 (one chain a spacing of 4 below it), against 2.7
     in float64; the gaps at the chains' ends were off by 3 and 579. Every chain of the run is
-    evaluated, the centre beside each; where the loss cannot score them alone (a stacked loss of
-    several problems sampled together, whose groups it scores only all at once) the check is
-    skipped."""
+    evaluated, the centre beside each. Problems sampled together under a stacked loss are checked
+    each with its own (:func:`~sltlab.estimators.batched.estimate_llc_in_groups`); a loss that still
+    cannot score these chains alone (one of a fixed number of chains) skips the check."""
     if dtype != "float32" or trace.final_state is None or trace.diverged.all():
         return None
     rows = _rows(posterior, batches, seed)

@@ -14,6 +14,8 @@ import torch
 
 from sltlab.estimators import LLCConfig, PrecisionWarning, estimate_llc, estimate_llc_from_loss
 from sltlab.estimators.llc import llc_from_gaps
+from sltlab.estimators.problems import estimate_llc_of_problems
+from sltlab.models.deep_linear_losses import StackedFullDataLoss
 from sltlab.estimators.gate import mixing_concern
 from sltlab.theory.restricted import restricted_deep_linear_balanced
 from sltlab.verification.suite import dln_problem
@@ -133,6 +135,19 @@ def test_a_loss_whose_terms_cancel_in_float32_is_said_to_be_rounding(anneal):
         float64 = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
                                          replace(config, dtype="float64"), n=problem.n)
     assert not any("float64" in message for message in float64.warnings)
+
+
+def test_problems_sampled_together_under_a_stacked_loss_are_each_checked_for_rounding():
+    """The same network twice as one batched run (a stacked loss scores only all chains at once):
+    the check after the run, which had been skipped there, evaluates each problem with its own loss."""
+    problem = dln_problem([3, 2, 3], 1, n=1000, seed=0, singular_values=[1e4])
+    config = LLCConfig(sampler="mala", chains=2, draws=20, burnin=10)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        results = estimate_llc_of_problems([problem.loss, problem.loss], [problem.true_parameter] * 2, (),
+                                           config, n=problem.n, stack=lambda losses, chains: StackedFullDataLoss(
+                                               losses, torch.arange(len(losses)).repeat_interleave(chains)))
+    assert all(any("that λ̂ averages differ from float32's" in said for said in result.warnings) for result in results)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
