@@ -21,6 +21,12 @@ from sltlab.estimators.gate import ESS_MIN, RHAT_MAX
 SHORT = LLCConfig(chains=2, draws=40, burnin=10, step_size=1e-4, localize_at="true_parameter")
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """One state of torch's generator, whatever ran before (another had read a negative λ̂ here)."""
+    torch.manual_seed(0)
+
+
 def judged(call):
     """Run ``call``; every estimate warning it raised must be a MixingWarning, raised exactly when
     the result fails the mixing gate, and listed in the result. The modules here are untrained and
@@ -49,7 +55,6 @@ def _check_shapes(result, n, chains=2, draws=40):
 
 
 def test_an_mlp_with_batch_norm_and_dropout_from_a_shuffling_data_loader():
-    torch.manual_seed(0)
     module = nn.Sequential(nn.Linear(3, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
     x = torch.randn(256, 3)
     y = module.eval()(x).detach() + 0.1 * torch.randn(256, 2)
@@ -64,7 +69,6 @@ def test_an_mlp_with_batch_norm_and_dropout_from_a_shuffling_data_loader():
 
 
 def test_a_small_cnn_classifies_a_dataset_with_cross_entropy():
-    torch.manual_seed(0)
     module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     images, labels = torch.randn(120, 1, 8, 8), torch.randint(3, (120,))
     result = judged(lambda: estimate_llc(module, TensorDataset(images, labels), loss="cross_entropy", config=SHORT))
@@ -86,7 +90,6 @@ class SequenceModel(nn.Module):
 
 
 def test_a_transformer_layer_on_dict_batches_of_a_generated_sequence_task():
-    torch.manual_seed(0)
     tokens = torch.randint(5, (96, 6))
     rows = [{"tokens": t, "reversed": t.flip(-1)} for t in tokens]   # the task: reverse the sequence
 
@@ -102,7 +105,6 @@ def test_a_transformer_layer_on_dict_batches_of_a_generated_sequence_task():
 
 
 def test_dict_batches_find_their_inputs_and_targets_by_name():
-    torch.manual_seed(0)
     module = nn.Linear(3, 1)
     x = torch.randn(64, 3)
     rows = [{"x": a, "y": b} for a, b in zip(x, module(x).detach() + torch.randn(64, 1))]
@@ -111,7 +113,6 @@ def test_dict_batches_find_their_inputs_and_targets_by_name():
 
 
 def test_dict_fields_that_are_no_tensors_are_left_out_and_said():
-    torch.manual_seed(0)
     x = torch.randn(40, 3)
     rows = [{"x": a, "y": b, "id": f"row {index}"} for index, (a, b) in enumerate(zip(x, x[:, :1] + 1))]
     module = nn.Linear(3, 1)
@@ -268,7 +269,6 @@ def test_bad_input_is_a_one_line_value_error(call, match):
 
 
 def test_data_that_requires_grad_or_comes_as_numpy_arrays_or_a_dict_is_read_as_plain_numbers():
-    torch.manual_seed(0)
     x, module = torch.randn(32, 2), nn.Linear(2, 2)
     plain = judged(lambda: estimate_llc(module, (x, x), config=SHORT))
     tracked = judged(lambda: estimate_llc(module, (x.clone().requires_grad_(), x), config=SHORT))
