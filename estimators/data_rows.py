@@ -83,11 +83,11 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
         raise ValueError(f"stream=True cannot read these rows by index: {refusal} (leave stream unset to read "
                          "them once into tensors)")
     if refusal:
-        return _gathered_rows(loader, source)
+        return _gathered_rows(loader, source, isinstance(data, DataLoader))
     dataset = loader.dataset
     fields, first = batch_columns(loader.collate_fn([read_row(dataset, 0)]))
     if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
-        return _gathered_rows(loader, source)
+        return _gathered_rows(loader, source, isinstance(data, DataLoader))
     if _reads_differ(dataset, loader.collate_fn):
         raise ValueError(f"reading the first {min(len(dataset), REREAD_ROWS)} rows of the {len(dataset)} to be "
                          "streamed twice gave different values (a random transform in __getitem__?): every full-data "
@@ -163,8 +163,9 @@ def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]
              "that n and the run do not depend on torch's global random state",))
 
 
-def _gathered_rows(loader: DataLoader, source: str) -> Rows:
-    """Every batch of ``loader`` once, concatenated row-wise. A loader without automatic batching
+def _gathered_rows(loader: DataLoader, source: str, given_loader: bool) -> Rows:
+    """Every batch of ``loader`` once, concatenated row-wise (``source`` names it in the notes;
+    ``given_loader``: the caller's own, whose batch size the notes say is not used). A loader without automatic batching
     (``batch_size=None``) gives the Dataset's items as they are: batches, when the Dataset serves
     them (every field a tensor with a common number of rows), or else single rows, which are
     collated one by one (:func:`_is_batch`). Rows of one field must share a shape, and an
@@ -199,7 +200,7 @@ def _gathered_rows(loader: DataLoader, source: str) -> Rows:
     n = len(tensors[0])
     read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
-    own = ("" if single_rows or not loader.batch_size or source != "the DataLoader's"
+    own = ("" if single_rows or not loader.batch_size or not given_loader
            else f" (batch_size=, not the loader's {loader.batch_size})")
     notes = [f"{read} read once into tensors of n = {n} rows; minibatches{own} are drawn from these rows, so a random "
              "transform or sampler is fixed at that one pass", *reread]
