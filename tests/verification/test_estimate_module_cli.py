@@ -13,6 +13,7 @@ from torch import nn
 
 from sltlab.estimators import estimate_llc, estimate_llc_along
 from sltlab.verification.cli import main
+from sltlab.verification.cli.own_model import checkpoint_steps
 
 MODEL_FILE = """
 import torch
@@ -179,7 +180,7 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
                                                "'sltlab_no_such_module' (line 1 of unimportable.py) while"),
     (["--model", "{f}/net.py:quitting"], "--model: SystemExit: 5 (line 27 of net.py) in quitting()"),   # had exit 5
     (["--out", "{f}/curve"], "--out writes the curve along several --checkpoint files; one estimate has no curve"),
-    (["--data", "{f}/step5.pt"], "--data {f}/step5.pt holds a dict: save a tuple of tensors"),
+    (["--data", "{f}/step5.pt"], "--data {f}/step5.pt holds a dict whose entries 'model_state_dict' (dict)"),
     (["--data", "{f}/final.pt"], "the tensors have different numbers of rows (0.weight 4, 0.bias 4, 2.weight 1"),
     (["--data", "{f}/missing.pt"], "--data: no file"),
     (["--checkpoint", "{f}/whole.pt"],
@@ -191,11 +192,11 @@ def test_the_text_says_the_notes_of_one_estimate_and_those_every_checkpoint_shar
     (["--checkpoint", "{f}/data.pt"], "holds a tuple: save model.state_dict()"),
     (["--checkpoint", "{f}/other.pt"], "--checkpoint {f}/other.pt does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/other.pt", "--steps", "5", "9"],
-     "checkpoint 1 does not fit the model: Error(s) in loading"),
+     "--checkpoint {f}/other.pt does not fit the model: Error(s) in loading"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3"], "--steps gives 1 step for 2 checkpoints"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "3", "2"], "non-negative and increasing"),
     (["--checkpoint", "{f}/step20.pt", "{f}/step5.pt"], "got [20.0, 5.0]: give the files in the order of their steps"),
-    (["--checkpoint", "{f}/step5.pt", "{f}/final.pt"], "checkpoint 1 records no training step that is a number"),
+    (["--checkpoint", "{f}/step5.pt", "{f}/final.pt"], "--checkpoint {f}/final.pt records no training step that"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "nan", "2"], "finite, non-negative and increasing"),
     (["--checkpoint", "{f}/step5.pt", "{f}/step20.pt", "--steps", "0", "inf"], "finite, non-negative and increasing"),
     (["--checkpoint", "{f}/step5.pt", "{f}/../{d}/step5.pt"], "--checkpoint names {f}/../{d}/step5.pt twice"),
@@ -293,8 +294,7 @@ def test_the_curve_s_stages_are_json_ready_with_its_edge_moves_apart():
     ([200.0, 60.0], ["step"] * 2, "give the files in the order of their steps"),
 ])
 def test_recorded_steps_that_cannot_place_the_curve_are_refused_saying_why(recorded, keys, said):
-    from sltlab.verification.cli.own_model import checkpoint_steps
-
     with pytest.raises(ValueError, match=re.escape(said)):
-        checkpoint_steps(None, recorded, keys)
-    assert checkpoint_steps([1.0, 2.0, 3.0][:len(recorded)], recorded, keys) == [1.0, 2.0, 3.0][:len(recorded)]
+        checkpoint_steps(None, recorded, keys, ["a.pt"] * len(recorded))
+    given = [1.0, 2.0, 3.0][:len(recorded)]
+    assert checkpoint_steps(given, recorded, keys, ["a.pt"] * len(recorded)) == given

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
@@ -122,7 +123,9 @@ def _estimate_own_module(args) -> Result:
 
 def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     """The curve along the checkpoints, one per restriction when several are given."""
-    from sltlab.estimators import estimate_llc_along
+    from sltlab.estimators import CalibrationError, estimate_llc_along
+    from sltlab.estimators.checkpoints import load_state
+    from sltlab.estimators.functional import copied_module
     from sltlab.verification.cli.own_model_files import load_checkpoint
 
     resolved = [Path(path).resolve() for path in args.checkpoint]
@@ -130,8 +133,11 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     if twice is not None:
         raise ValueError(f"--checkpoint names {twice} twice: one file's weights would read as two points of training")
     checkpoints = [load_checkpoint(path) for path in args.checkpoint]
+    fitted = copied_module(model)[0]   # every file's fit first: the steps' checks would otherwise hide a misfit
+    for path, checkpoint in zip(args.checkpoint, checkpoints):
+        load_state(fitted, checkpoint.state, f"--checkpoint {path}")
     steps = checkpoint_steps(args.steps, [checkpoint.step for checkpoint in checkpoints],
-                             [checkpoint.step_key for checkpoint in checkpoints])
+                             [checkpoint.step_key for checkpoint in checkpoints], args.checkpoint)
     if args.calibrate_at != "none" and not args.calibrate_at.lstrip("-").isdigit():
         raise ValueError(f"--calibrate-at takes the index of a checkpoint or none, got {args.calibrate_at!r}")
     calibrate_at = None if args.calibrate_at == "none" else int(args.calibrate_at)
@@ -139,9 +145,15 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     earlier = out is not None and any((out / name).exists() for name in ("llc_along.json", "llc_along.png"))
     if out is not None:   # before sampling, so that a folder that cannot be written fails at once
         out.mkdir(parents=True, exist_ok=True)
-    answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
-                                calibrate_at=calibrate_at, restrict_to=restrictions if len(restrictions) > 1 else
-                                (restrictions[0] if restrictions else None), **calls)
+    try:
+        answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
+                                    calibrate_at=calibrate_at, restrict_to=restrictions if len(restrictions) > 1 else
+                                    (restrictions[0] if restrictions else None), **calls)
+    except (ValueError, CalibrationError) as error:   # "checkpoint 2" named by its file, the type kept
+        error.args = (re.sub(r"\bcheckpoint (\d+)\b", lambda found: f"checkpoint {found[1]} "
+                             f"(--checkpoint {args.checkpoint[int(found[1])]})" if int(found[1]) < len(
+                                 args.checkpoint) else found[0], str(error)), *error.args[1:])
+        raise
     curves = [_curve(along, steps, args.checkpoint) for along in (answer if isinstance(answer, list) else [answer])]
     payload = {"model": args.model, "data": args.data, "torch_threads": args.threads,
                **(curves[0] if len(curves) == 1 else {"curves": curves})}
@@ -234,17 +246,19 @@ def stages_as_dicts(steps: list[float], means: list, errors: list) -> tuple[list
     return found[0], found[1], None
 
 
-def checkpoint_steps(given: list[float] | None, recorded: list[float | None], keys: list[str | None]) -> list[float]:
+def checkpoint_steps(given: list[float] | None, recorded: list[float | None], keys: list[str | None],
+                     files: list[str]) -> list[float]:
     """The checkpoints' steps: ``--steps``, else those the files record (under one key), else their
     indices; files of which only some record a step, or under different keys, are refused, since
     their numbers would not compare."""
     if given is not None and len(given) != len(recorded):
         raise ValueError(f"--steps gives {len(given)} step{'s' if len(given) != 1 else ''} for {len(recorded)} "
                          "checkpoints")
-    missing = [str(index) for index, step in enumerate(recorded) if step is None]
+    missing = [files[index] for index, step in enumerate(recorded) if step is None]
     if given is None and 0 < len(missing) < len(recorded):
-        raise ValueError(f"checkpoint {', '.join(missing)} records no training step that is a number (none, or "
-                         "another kind of value) while the others do: give every checkpoint's step with --steps")
+        raise ValueError(f"--checkpoint {', '.join(missing)} record{'s' if len(missing) == 1 else ''} no training "
+                         "step that is a number (none, or another kind of value) while the others do: give every "
+                         "checkpoint's step with --steps")
     if given is None and not missing and len(set(keys)) > 1:
         raise ValueError(f"the checkpoints record their steps under different keys ({', '.join(sorted(set(keys)))}), "
                          "which do not compare: give every checkpoint's step with --steps")

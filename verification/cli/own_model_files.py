@@ -68,8 +68,12 @@ def load_data(path: str) -> tuple[Tensor, ...] | dict[str, Tensor]:
     if isinstance(value, Mapping) and value and all(isinstance(key, str) and isinstance(item, Tensor)
                                                     for key, item in value.items()):
         return dict(value)   # the estimate reads it as named columns, and refuses columns of unequal rows
-    raise ValueError(f"--data {path} holds a {type(value).__name__}: save a tuple of tensors (inputs, targets) or a "
-                     "dict of named tensors, each with a row per sample")
+    holds = f"a {type(value).__name__}"
+    if isinstance(value, Mapping) and value:   # a dict that is no data set's: say which entries are not tensors
+        others = [f"{key!r} ({type(item).__name__})" for key, item in value.items() if not isinstance(item, Tensor)]
+        holds += f" whose entries {', '.join(others[:4])} are no tensors" if others else " with keys other than text"
+    raise ValueError(f"--data {path} holds {holds}: save a tuple of tensors (inputs, targets) or a dict of named "
+                     "tensors, each with a row per sample")
 
 
 def load_checkpoint(path: str) -> Checkpoint:
