@@ -62,3 +62,18 @@ def test_a_checkpoint_without_a_step_among_others_is_named_by_its_file(folder, c
 def test_a_data_dict_says_which_entries_are_no_tensors(folder, capsys):
     said = _error(capsys, folder, "step1.pt", data="mixed.pt")
     assert "holds a dict whose entries 'y' (str), 'step' (int) are no tensors" in said
+
+
+def test_an_out_folder_that_cannot_be_written_fails_before_any_sampling(folder, capsys, monkeypatch):
+    def unwritable(*args, **kwargs):   # what a read-only folder answers (root would write there anyway)
+        raise PermissionError(13, "Permission denied", str(folder / "curve"))
+
+    def never(*args, **kwargs):
+        raise AssertionError("sampled")   # a read-only folder had failed only after all the sampling
+
+    monkeypatch.setattr("sltlab.estimators.estimate_llc_along", never)
+    monkeypatch.setattr("tempfile.TemporaryFile", unwritable)
+    code = main(["estimate", "module", "--model", f"{folder}/net.py:build", "--data", str(folder / "data.pt"),
+                 "--checkpoint", *[str(folder / f"step{step}.pt") for step in (1, 2, 3)], "--out",
+                 str(folder / "curve"), *SHORT])
+    assert code == 2 and "Permission denied" in capsys.readouterr().err

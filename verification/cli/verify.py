@@ -42,21 +42,22 @@ def _verify(args) -> Result:
     args.seed = 0 if args.seed is None else args.seed
     check_dask(args.dask, reach=False)   # run_suite asks the scheduler
     cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
+    title = f"sltlab verify: random suite of {args.random} (seed {args.seed})" if args.random is not None \
+        else f"sltlab verify: suite {args.suite or 'smoke'}"
     if args.only == "":
         raise ValueError("--only '' keeps every case: give part of a case id, or leave --only out")
     if args.only:
-        cases = tuple(case for case in cases if args.only in case.id)
+        every, cases = len(cases), tuple(case for case in cases if args.only in case.id)
         if not cases:
             raise ValueError(f"no case id contains {args.only!r}")
-    title = f"sltlab verify: random suite of {args.random} (seed {args.seed})" if args.random is not None \
-        else f"sltlab verify: suite {args.suite or 'smoke'}"
+        title += f", the {len(cases)} of {every} cases whose id contains {args.only!r}"
     out = args.out
     ids = {case.id for case in cases}
     silent, terminal = args.json or args.quiet, sys.stderr.isatty()
-    lines = [line for line in run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads,
-                                        progress=not silent and terminal,
-                                        announce=None if silent or terminal else _to_stderr) if line["id"] in ids]
-    facts = write_report(lines, out, title)
+    recorded = run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads,
+                         progress=not silent and terminal, announce=None if silent or terminal else _to_stderr)
+    lines = [line for line in recorded if line["id"] in ids]
+    facts = write_report(lines, out, title, outside=[line["id"] for line in recorded if line["id"] not in ids])
     text = (out / "report.md").read_text() + f"\nWritten to {out}/: results.jsonl, report.md, report.json, figures.\n"
     return Result({"summary": facts, "out": str(out), "torch_threads": threads, "cases": [
         {key: value for key, value in line.items() if key != "trace"} for line in lines]}, text,

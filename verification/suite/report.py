@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from sltlab.verification.suite.gates import DRIFT_MAX, ESS_MIN, RHAT_MAX, SIDES_MAX, false_failure_rate
 from sltlab.verification.suite.provenance import provenance, provenance_markdown
@@ -56,8 +56,9 @@ FIGURE_CAPTIONS = {
 }
 
 
-def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str, Any]:
-    """Write report.md, report.json and the figures into ``out``; returns the summary."""
+def write_report(lines: list[dict[str, Any]], out: Path, title: str, outside: Sequence[str] = ()) -> dict[str, Any]:
+    """Write report.md, report.json and the figures into ``out``; returns the summary. ``outside``:
+    ids of the cases ``out/results.jsonl`` also holds that are not this report's, which it names."""
     from sltlab.verification.suite import figures as suite_plots
 
     facts = summary(lines)
@@ -71,6 +72,7 @@ def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str
               for line in lines if not line["passed"] and line.get("trace")}
     facts["figures"] = {name: path.name for name, path in figures.items()}
     facts["trace_figures"] = {case_id: path.name for case_id, path in traces.items()}
+    facts["not_reported"] = list(outside)
     (out / "report.json").write_text(json.dumps({"title": title, "summary": facts, "cases": [
         {key: value for key, value in line.items() if key != "trace"} for line in lines]}, indent=1, allow_nan=False))
     (out / "report.md").write_text(render_markdown(lines, facts, title))
@@ -79,8 +81,12 @@ def write_report(lines: list[dict[str, Any]], out: Path, title: str) -> dict[str
 
 def render_markdown(lines: list[dict[str, Any]], facts: dict[str, Any], title: str) -> str:
     gates, rates = facts["gates"], facts["false_failure_rate"]
-    text = [f"# {title}", "", f"{facts['passed']} of {facts['cases']} cases pass both gates."
-            + (" Failed:" if facts["failed"] else ""), "",
+    outside = facts.get("not_reported") or []
+    unreported = (f"results.jsonl also holds {len(outside)} case{'s' if len(outside) != 1 else ''} of another "
+                  f"selection, not in this report: {', '.join(outside)}.")
+    text = [f"# {title}", "", *([unreported, ""] if outside else []),
+            f"{facts['passed']} of {facts['cases']} cases pass both gates." + (" Failed:" if facts["failed"] else ""),
+            "",
             *(f"- `{line['id']}`: {failure_reason(line)}" for line in lines if not line["passed"]),
             *([""] if facts["failed"] else []),
             "## Gates", "",

@@ -10,11 +10,13 @@ and ``resume`` skips what is already there.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -32,6 +34,7 @@ from sltlab.verification.scale_out import check_dask, run_each
 from sltlab.verification.threads import use_threads
 
 TRACE_POINTS = 200       # per chain, kept for the trace plots of failed cases
+CASE_LINE_START = '{"id": '   # how every line of results.jsonl begins
 MAX_RUN_SCALE = 4        # a calibrated step may lengthen the run at most this much
 
 
@@ -83,22 +86,37 @@ def finished_ids(results: Path) -> set[str]:
 
 
 def read_results(results: Path) -> list[dict[str, Any]]:
-    """Every case's line in ``results`` (a line torn by a killed run, the start of one, is
-    skipped); a line that is no case's result is a one-line ``ValueError``: the file is not one
-    this command wrote."""
-    lines = []
+    """Every case's line in ``results``, the last where a case has several (a line torn by a
+    killed run, any start of one, is skipped); a line that is no case's result is a one-line
+    ``ValueError``: the file is not one this command wrote."""
+    lines = {}
     for number, text in enumerate(results.read_text().splitlines() if results.exists() else [], 1):
         try:
             line = json.loads(text)
-        except json.JSONDecodeError:
-            if text.startswith('{"id": ') or not text.strip():   # every line begins with its case's id
+        except json.JSONDecodeError:   # every line begins with its case's id, and was cut somewhere in it
+            if text.startswith(CASE_LINE_START) or CASE_LINE_START.startswith(text.strip()):
                 continue
             line = None
         if not (isinstance(line, dict) and "id" in line and "family" in line and isinstance(line.get("passed"), bool)):
             raise ValueError(f"{results} line {number} is not a case's result: the file was not written by "
                              "sltlab verify; choose another --out")
-        lines.append(line)
-    return lines
+        lines.pop(line["id"], None)   # a case run again is counted once, in the place of its last line
+        lines[line["id"]] = line
+    return list(lines.values())
+
+
+@contextmanager
+def writing_to(out: Path):
+    """Hold ``out`` for this run alone: a second run into it at the same time is a one-line
+    ``ValueError`` (two had appended the same case twice, and each wrote a report of its own); a
+    folder that cannot be written fails here, before any case runs."""
+    with (out / ".sltlab-verify.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another sltlab verify is writing to {out}: wait for it to end, or choose another "
+                             "--out") from None
+        yield
 
 
 def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: str | None = None,
@@ -113,22 +131,23 @@ def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: s
     results = out / "results.jsonl"
     if results.exists() and not resume:
         raise ValueError(f"{results} exists: pass --resume to continue that run, or choose another --out")
-    done = finished_ids(results)   # a file this command did not write is refused before any case runs
-    _close_torn_line(results)
-    pending = [case for case in cases if case.id not in done]
-    bar = progress_bar(len(pending), "cases", enabled=progress and bool(pending), unit="case", leave=True)
-    finished = 0
-    for line in run_each(run_case, pending, dask, threads=threads):
-        _append(results, line)   # created with the first finished case: a start that fails leaves no file
+    with writing_to(out):
+        done = finished_ids(results)   # a file this command did not write is refused before any case runs
+        _close_torn_line(results)
+        pending = [case for case in cases if case.id not in done]
+        bar = progress_bar(len(pending), "cases", enabled=progress and bool(pending), unit="case", leave=True)
+        finished = 0
+        for line in run_each(run_case, pending, dask, threads=threads):
+            _append(results, line)   # created with the first finished case: a start that fails leaves no file
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{line['id']}: {'pass' if line['passed'] else 'FAIL'}")
+            if announce is not None:
+                finished += 1
+                announce(f"[{finished}/{len(pending)}] {case_verdict(line)}")
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"{line['id']}: {'pass' if line['passed'] else 'FAIL'}")
-        if announce is not None:
-            finished += 1
-            announce(f"[{finished}/{len(pending)}] {case_verdict(line)}")
-    if bar is not None:
-        bar.close()
-    return read_results(results)
+            bar.close()
+        return read_results(results)
 
 
 def _close_torn_line(results: Path) -> None:
