@@ -146,9 +146,10 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                          f"{outcome}; lower the step size (step_size=, --step-size) or leave it out to have it "
                          "tuned", StepSizeWarning))
     if estimate.diverged_chains:
-        chain, why = next(iter(estimate.divergence.items()))
+        whys = [f"chain {chain} {why}" for chain, why in estimate.divergence.items()]   # each, not only the first
         concerns.append((f"{len(estimate.diverged_chains)} of {resolved.chains} chains dropped from λ̂ "
-                         f"{estimate.diverged_chains}; chain {chain} {why}", DivergenceWarning))
+                         f"{estimate.diverged_chains}; {'; '.join(whys[:3])}"
+                         + (f"; and {len(whys) - 3} more" if len(whys) > 3 else ""), DivergenceWarning))
     mixing = mixing_concern(estimate, MIXING_REMEDIES.get(resolved.sampler, STEP_REMEDY))
     mixing = mixing and mixing + sides_of_the_start(resolved.anneal, estimate.per_chain, trace.cooled)
     concerns += [(mixing, MixingWarning)] if mixing else []

@@ -205,10 +205,12 @@ def test_a_far_centre_where_the_loss_nearly_vanishes_is_said_to_have_no_minimum(
 
 def test_dropped_chains_are_a_warning_in_python():
     problem = dln_problem([3, 3, 3], 1, n=500, seed=0)
-    with pytest.warns(DivergenceWarning, match="3 of 3 chains dropped"):
+    with pytest.warns(DivergenceWarning, match="3 of 3 chains dropped") as caught:   # each chain's why, not the first's
         result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data,
                                         LLCConfig(chains=3, draws=50, step_size=10.0), n=problem.n)
     assert result.estimate.mean is None and set(result.estimate.divergence) == {0, 1, 2}
+    said = next(str(w.message) for w in caught if issubclass(w.category, DivergenceWarning))
+    assert all(f"chain {chain} diverged" in said for chain in range(3))
 
 
 @pytest.mark.parametrize("stiffness", [0.1, 1.5])

@@ -77,3 +77,12 @@ def test_an_out_folder_that_cannot_be_written_fails_before_any_sampling(folder, 
                  "--checkpoint", *[str(folder / f"step{step}.pt") for step in (1, 2, 3)], "--out",
                  str(folder / "curve"), *SHORT])
     assert code == 2 and "Permission denied" in capsys.readouterr().err
+
+
+def test_checkpoints_without_an_estimate_are_said_to_have_none():
+    from sltlab.verification.cli.own_model import curve_lines
+
+    row = {"llc": None, "standard_error": None, "rhat": None, "ess": None, "warnings": ["2 of 2 chains dropped"]}
+    curve = {"restricted_to": None, "note": "sampled together", "checkpoints": [row, row], "unmixed_checkpoints": 2,
+             "shared_notes": [], "stages": [], "edge_moves": [], "stages_not_read": "fewer than 5"}
+    assert "no estimate at steps 1, 2: every chain was dropped" in "\n".join(curve_lines(curve, [1.0, 2.0]))

@@ -64,9 +64,11 @@ def add_module_command(estimators) -> None:
                ("--targets", dict(metavar="FIELD", help="the tensor the loss compares with: an index or a dict key "
                                                         "(default: the last, or y/target/label...)")),
                ("--restrict-to", dict(nargs="+", action="append", metavar="PATTERN", dest="restrict_to",
-                                      help="sample only these parameters (names, globs such as '2.*', submodule "
-                                           "names), the others frozen at the checkpoint; repeated, each is its own "
-                                           "estimate, or its own curve along checkpoints (default: every parameter)")),
+                                      help="sample only the parameters any of these patterns matches (names, globs "
+                                           "such as '2.*', submodule names), as one estimate, the others frozen at "
+                                           "the checkpoint; the option repeated (--restrict-to A --restrict-to B) "
+                                           "gives each its own estimate, or its own curve along checkpoints "
+                                           "(default: every parameter)")),
                ("--out", dict(type=folder, metavar="DIR",
                               help="along several checkpoints: write the curve with its stages (llc_along.png) and "
                                    "every number (llc_along.json) there")),
@@ -205,6 +207,9 @@ def curve_lines(curve: dict, steps: list[float]) -> list[str]:
                      f"or a gap between the sides of the start above {SIDES_MAX:g} SE; result warnings in --json): "
                      "their λ̂ and SE, and stages read from them, are not yet to be trusted; run more --draws or "
                      "--chains")
+    if empty := [f"{step:g}" for step, row in zip(steps, curve["checkpoints"]) if row["llc"] is None]:
+        lines.append(f"no estimate at step{'s' if len(empty) > 1 else ''} {', '.join(empty)}: every chain was dropped "
+                     "(the warnings above say why)")
     lines += [f"stage boundary at step {stage['step']:g} ({stage['direction']}, window {stage['window_start']:g}–"
               f"{stage['window_end']:g}): λ̂ from {stage['level_before']:.4g} to {stage['level_after']:.4g}"
               + _flagged_in(stage, steps, curve["checkpoints"])
