@@ -82,8 +82,8 @@ def extend_until_mixed(trace: Trace, run: Callable[..., Trace], config: LLCConfi
     if not stopped:
         return trace, f"{failed}, so they {went}"
     if len(readings) == 1:
-        return trace, f"{failed} and did not go on (extend_unmixed): {stopped}"
-    return trace, f"{failed}, {went}, and not further (extend_unmixed): {stopped}"
+        return trace, f"{failed} and did not go on (extend_unmixed=, --extend-unmixed): {stopped}"
+    return trace, f"{failed}, {went}, and not further (extend_unmixed=, --extend-unmixed): {stopped}"
 
 
 def could_pass(estimate, growth: int) -> bool:

@@ -111,7 +111,7 @@ def fallback_over_budget(config: LLCConfig, first_steps: int, *, spent: float = 
                 f"{warming} warm-up and {drawn} drawn trajectories of {longest} would take about")
     return (f"the fallback {config.fallback} was not run{what} {predicted:,.0f} gradient evaluations, "
             f"{predicted / first_steps:.3g} times the {first_steps:,} of {config.sampler}'s run, over the budget "
-            f"of {config.fallback_budget:g} times; sampler='hmc' runs it")
+            f"of {config.fallback_budget:g} times; sampler='hmc' (--sampler hmc) runs it")
 
 
 def hmc_pilot_step(posterior: LocalPosterior, batches: Batches, config: LLCConfig,

@@ -58,7 +58,8 @@ def localization_concerns(localization: Localization, nbeta: float, gamma: float
         concerns.append(f"L-BFGS stopped after {localization.iterations} iterations at ‖∇L_n‖ = "
                         f"{localization.gradient_norm:.2e}, above its tolerance: w* may not be a critical point")
     dim = localization.center.numel() if dim is None else dim
-    keep = "the estimate is of the empirical minimum, not of the point given (localize_at='true_parameter' keeps it)"
+    keep = ("the estimate is of the empirical minimum, not of the point given (localize_at='true_parameter', "
+            "--localize-at true_parameter, keeps it)")
     if localization.center_loss < VANISHING_LOSS:
         keep += (f"; L_n fell to {localization.center_loss:.2g} there: where it only tends to 0 as the weights grow "
                  "(cross-entropy on classes the model separates) there is no minimum, and the centre is wherever the "

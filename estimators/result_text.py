@@ -58,7 +58,8 @@ def result_text(result) -> str:
         lines.append(f"  singular fluctuation ν̂ = {fluctuation['mean']:.4g} ± {shown(fluctuation['standard_error'])}")
     lines += [f"  WARNING: {warning}" for warning in facts["warnings"]]
     lines += [f"  note: {note}" for note in facts["notes"]]   # how the inputs were read, as the suites print them
-    lines.append("  (result.summary() gives this as a dict; result.trace holds every draw)")
+    lines.append("  (result.summary() gives this as a dict, --json on the command line; result.trace holds every "
+                 "draw)")
     return "\n".join(lines)
 
 

@@ -53,7 +53,7 @@ def test_chains_go_on_only_while_the_rounds_left_could_bring_them_through(monkey
         far = _estimate(replace(SHORT, extend_unmixed=2))   # R-hat 1.28 and ESS 12: four times is not enough
     assert far.trace.fields["loss"].shape == (4, 40) and far.config.draws == 40
     assert any(note.endswith(f"ESS {far.ess:.0f}, drift {far.estimate.drift:+.1f} SE) and did not go on "
-                             "(extend_unmixed): 4 times the draws would not be expected to pass it")
+                             "(extend_unmixed=, --extend-unmixed): 4 times the draws would not be expected to pass it")
                for note in far.notes)
     answers = iter([True, False])
     monkeypatch.setattr(going_on, "could_pass", lambda estimate, growth: next(answers))
@@ -63,7 +63,7 @@ def test_chains_go_on_only_while_the_rounds_left_could_bring_them_through(monkey
     (note,) = [text for text in once_then_stopped.notes if "extend_unmixed" in text]
     assert "(at 40 draws R-hat " in note and "; at 80 draws R-hat " in note
     assert note.endswith("went on from where they ended to 80 draws, every draw kept, and not further "
-                         "(extend_unmixed): 2 times the draws would not be expected to pass it")
+                         "(extend_unmixed=, --extend-unmixed): 2 times the draws would not be expected to pass it")
 
 
 @pytest.mark.parametrize("rhat, ess, sides, growth, passes", [
@@ -108,8 +108,8 @@ def test_a_run_with_the_functional_variance_does_not_go_on_and_says_why():
         result = estimate_llc_from_loss(rows.loss, rows.true_parameter, rows.data,
                                         replace(SHORT, extend_unmixed=1, functional_variance=True))
     assert result.trace.fields["loss"].shape == (4, 40) and result.fluctuation is not None
-    assert any("did not go on (extend_unmixed): the functional variance is a total over one run's draws" in note
-               for note in result.notes)
+    assert any("did not go on (extend_unmixed=, --extend-unmixed): the functional variance is a total over one "
+               "run's draws" in note for note in result.notes)
 
 
 def test_the_fallbacks_budget_counts_the_run_before_it_went_on(monkeypatch):

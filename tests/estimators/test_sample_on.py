@@ -142,7 +142,7 @@ def test_refused_with_the_functional_variance_and_checkpoints_go_on_batched_or_o
     for result in along.results:   # one after the other, each estimate's own going on judges it
         assert result.config.draws == 20   # 2 chains × 20 draws: twice as many could not reach an ESS of 200
         assert any(note.startswith("the chains failed the mixing gate (at 20 draws R-hat") and note.endswith(
-            "did not go on (extend_unmixed): 2 times the draws would not be expected to pass it")
+            "did not go on (extend_unmixed=, --extend-unmixed): 2 times the draws would not be expected to pass it")
             for note in result.notes)
     torch.manual_seed(0)
     modules = [torch.nn.Sequential(torch.nn.Linear(2, 3, bias=False), torch.nn.Linear(3, 1, bias=False))
