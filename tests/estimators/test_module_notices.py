@@ -114,6 +114,10 @@ def test_which_of_three_tensors_the_loss_compared_with_is_said():
     assert ("the data hold 3 tensors per row: the module received tensor 0 and loss 'mse' compared its outputs with "
             "tensor 2, the last (inputs=, targets= choose others)") in three.notes
     assert not any("tensors per row" in note for note in two.notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimateWarning)
+        weighted = estimate_llc(nn.Linear(3, 1), {"x": x, "y": y, "w": torch.rand(64)}, config=SHORT)
+    assert any(note.startswith("the data's field 'w' reaches neither the module nor the loss") for note in weighted.notes)
 
 
 def test_one_hot_or_integer_targets_under_a_regression_loss_are_said():
