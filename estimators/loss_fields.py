@@ -84,8 +84,9 @@ def resolve_loss(loss: str | Callable, rows: Rows, inputs, targets, forward: Seq
     unused = [key for key in fields or () if key not in given and key != targets]
     if unused and (isinstance(loss, str) or _torch_loss_module(loss)):   # a callable loss may read them
         notes += (f"the data's field{'s' * (len(unused) > 1)} {', '.join(map(repr, unused))} "
-                  f"reach{'es' * (len(unused) == 1)} neither the module nor the loss, which compares its outputs with {targets!r} only: a sample weight there is not "
-                  "applied (a callable loss of (outputs, batch) can read it)",)
+                  f"reach{'es' * (len(unused) == 1)} neither the module nor the loss, which compares its outputs "
+                  f"with {targets!r} only: a sample weight there is not applied (a callable loss of (outputs, batch) "
+                  "can read it)",)
     named = loss if isinstance(loss, str) else _named_like(loss)
     if named is not None:   # every row's targets when they are in memory, the first slice's when streamed
         targets_read = first_rows(rows.tensors, targets if rows.fields is None else rows.fields.index(targets))

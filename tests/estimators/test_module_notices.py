@@ -117,7 +117,8 @@ def test_which_of_three_tensors_the_loss_compared_with_is_said():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EstimateWarning)
         weighted = estimate_llc(nn.Linear(3, 1), {"x": x, "y": y, "w": torch.rand(64)}, config=SHORT)
-    assert any(note.startswith("the data's field 'w' reaches neither the module nor the loss") for note in weighted.notes)
+    assert any(note.startswith("the data's field 'w' reaches neither the module nor the loss")
+               for note in weighted.notes)
 
 
 def test_one_hot_or_integer_targets_under_a_regression_loss_are_said():
