@@ -11,6 +11,7 @@ with ``n`` then given explicitly). Each sampler's step-size rule and warm-up liv
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import replace
 from functools import partial
@@ -60,7 +61,13 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
         raise ValueError("sampling needs gradients, which torch.inference_mode() turns off: estimate outside it "
                          "(torch.no_grad() is fine)")
     check_data(data)
-    n = row_count(data) or n
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)):
+        raise ValueError(f"n is the data set's size, a whole number, got {n!r}")
+    rows = row_count(data)
+    if rows and n is not None and n != rows:   # had been ignored: nβ = rows/log rows, whatever n said
+        raise ValueError(f"n = {n:,} but the data hold {rows:,} rows: n is the number of rows given (leave it out), "
+                         "or give data=() with a loss that needs no rows")
+    n = rows or n
     if n is None or n < 2:
         raise ValueError("the data set size n must be at least 2")
     device, dtype = resolve_device(config.device), getattr(torch, config.dtype)

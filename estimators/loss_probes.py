@@ -51,7 +51,7 @@ import math
 import torch
 from torch import Tensor
 
-from sltlab.estimators.checks import refuse_unfloating_losses
+from sltlab.estimators.checks import loss_gap, refuse_unfloating_losses
 from sltlab.estimators.functional import FunctionalModel
 from sltlab.estimators.sample_losses import row_shape
 
@@ -68,7 +68,7 @@ def refuse_unreproducible_losses(adapter: FunctionalModel, head: tuple) -> None:
     if first.shape != rows or second.shape != rows:
         refuse_broadcast_in_loss(adapter, head)
         return
-    gap = _gap(first, second)
+    gap = loss_gap(first, second)
     if gap is not None:
         raise ValueError(f"the loss on the same rows at the same weights differed between two evaluations (by up to "
                          f"{gap:.3g}): the module's forward or the loss draws random numbers even in eval mode "
@@ -95,7 +95,7 @@ def _rows_coupled(adapter: FunctionalModel, head: tuple, values: Tensor, *, loss
     half = len(head[0]) // 2
     for part in (slice(0, half), slice(half, len(head[0]))) if half else ():
         alone = adapter.outputs(tuple(column[part] for column in head), losses=losses)
-        gap = None if alone is None or alone.shape != values[part].shape else _gap(values[part], alone)
+        gap = None if alone is None or alone.shape != values[part].shape else loss_gap(values[part], alone)
         if gap is not None:
             return part, gap
     return None
@@ -232,14 +232,4 @@ def _moved_in_place(adapter: FunctionalModel, head: tuple, name: str, tensor: Te
 
 
 def _changed(before: Tensor, after: Tensor | None) -> bool:
-    return after is not None and after.shape == before.shape and _gap(before, after) is not None
-
-
-def _gap(first: Tensor, second: Tensor) -> float | None:
-    """The largest difference of two evaluations of the same losses, or None within rounding
-    (NaN where both are NaN is no difference)."""
-    scale = float(first.nan_to_num(0.0, 0.0, 0.0).abs().max())
-    if torch.allclose(first, second, rtol=1e-5, atol=1e-6 * max(scale, 1.0), equal_nan=True):
-        return None
-    infinite = float("inf")
-    return float((first - second).nan_to_num(infinite, infinite, infinite).abs().max())
+    return after is not None and after.shape == before.shape and loss_gap(before, after) is not None
