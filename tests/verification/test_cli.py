@@ -207,6 +207,17 @@ def test_estimate_volume_sits_beside_the_exact_value(capsys):
     result = run_json(capsys, "estimate", "volume", "w1**6 + w2**4")
     assert result["exact"]["lambda"] == "5/12" and result["newton_refusal"] is None
     assert abs(result["lambda_fit"] - 5 / 12) <= 0.02 and result["multiplicity_fit"] == 1
+    assert result["disagreement"] is None
+
+
+def test_a_volume_fit_that_disagrees_with_the_exact_value_says_so_and_exits_1(capsys):
+    """λ = 2/9, m = 2 (the face w1⁶w2⁴w3⁶/7 + 3w2⁶ is positive on the torus); at box 3 V(ε) is not yet
+    that power law, and the fit had read 0.1979, m = 1 with exit 0 and no word."""
+    code, out, _ = run(capsys, "estimate", "volume", "1/7*w1**6*w2**4*w3**6 + 3*w2**6*w3**4 + 3*w2**6", "--box", "3",
+                       "--json")
+    result = json.loads(out)
+    assert code == 1 and result["exact"]["lambda"] == "2/9" and result["exact"]["multiplicity"] == 2
+    assert result["disagreement"].startswith("the fit disagrees with the exact value (λ 0.1979 against 0.2222, -10.9%")
 
 
 @pytest.mark.parametrize("argv", [["w1**3 + w2**2"], ["sin(w1)"], ["w1**2", "--box", "-1"], ["w1**2", "--box", "1e-8"],

@@ -282,19 +282,19 @@ def _potential_command(kind: str, potential: str, variables) -> str:
 
 
 def _estimate_volume(args) -> Result:
-    from sltlab.verification.reference.volume_scaling import volume_scaling
+    from sltlab.verification.reference.volume_scaling import disagreement, volume_scaling
 
     try:
         exact, refusal = theory.newton(args.potential, variables=args.vars).as_dict(), None
-        exact_text = f"λ = {exact['lambda']}, m = {exact['multiplicity']} (Newton polyhedron)"
     except theory.DegenerateError as error:
         exact, refusal = None, " ".join(str(error).split())
-        exact_text = f"none: {refusal}"
     fit = volume_scaling(args.potential, variables=args.vars, box=args.box)
     volumes = "   ".join(f"V({eps:.0e}) = {v:.4g}" for eps, v in zip(fit.epsilons[::4], fit.volumes[::4]))
-    lines = [f"volume scaling of K = {args.potential} on [-{args.box:g}, {args.box:g}]^d",
-             f"  fitted λ  {fit.lam:.4f}", f"  fitted m  {fit.multiplicity}", f"  exact     {exact_text}",
-             f"  {volumes}"]
+    disagrees = exact and disagreement(fit, exact["lambda"], exact["multiplicity"])
+    known = f"λ = {exact['lambda']}, m = {exact['multiplicity']} (Newton polyhedron)" if exact else f"none: {refusal}"
+    lines = [f"volume scaling of K = {args.potential} on [-{args.box:g}, {args.box:g}]^d", f"  fitted λ  {fit.lam:.4f}",
+             f"  fitted m  {fit.multiplicity}", f"  exact     {known}", f"  {volumes}"] + (
+        [f"  DISAGREES: {disagrees}"] if disagrees else [])
     return Result({"lambda_fit": fit.lam, "multiplicity_fit": fit.multiplicity, "epsilons": fit.epsilons,
-                   "volumes": fit.volumes, "residuals_by_m": fit.residuals, "exact": exact,
-                   "newton_refusal": refusal}, "\n".join(lines))
+                   "volumes": fit.volumes, "residuals_by_m": fit.residuals, "exact": exact, "newton_refusal": refusal,
+                   "disagreement": disagrees or None}, "\n".join(lines), exit_code=int(bool(disagrees)))
