@@ -45,9 +45,12 @@ class Potential:
         unknown = {f.func.__name__ for f in expression.atoms(sympy.Function)} - set(_TORCH_FUNCTIONS)
         if unknown:
             raise ValueError(f"the potential uses functions sltlab cannot batch: {sorted(unknown)}")
-        # A function of numbers alone (sqrt(2), log(2)) becomes its float: torch's functions take tensors.
+        # A function of numbers alone (sqrt(2), log(2)) becomes its float: torch's functions take tensors;
+        # so does an integer beyond int64, which torch cannot take as a scalar (10²⁰·w² had raised OverflowError).
         numeric = {part: sympy.Float(part.evalf(17), 17) for part in expression.atoms(sympy.Function, sympy.Pow)
                    if part.is_number}
+        numeric.update({whole: sympy.Float(whole, 17) for whole in expression.atoms(sympy.Integer)
+                        if abs(whole) >= 2 ** 63})
         self._function = sympy.lambdify(self.variables, expression.xreplace(numeric), modules=[_TORCH_FUNCTIONS])
 
     @property

@@ -37,3 +37,9 @@ def test_a_function_of_numbers_alone_is_evaluated_as_its_value(text):
     position = torch.tensor([[0.5, -0.3], [1.5, 2.0]], dtype=torch.float64)[:, :potential.dim]
     exact = [float(potential.expression.subs(dict(zip(potential.variables, row.tolist())))) for row in position]
     torch.testing.assert_close(potential(position).flatten(), torch.tensor(exact, dtype=torch.float64))
+
+
+def test_an_integer_coefficient_beyond_int64_is_evaluated_as_a_float():
+    potential = Potential(*parse_expression("100000000000000000000*w**2"))   # had raised OverflowError
+    value = potential(torch.tensor([[2.0]], dtype=torch.float64))
+    assert value.item() == pytest.approx(4e20, rel=1e-15)

@@ -108,7 +108,7 @@ def summarize(problem: Problem, result: LLCResult, *, reference: bool = False) -
     from sltlab.verification.reference.finite_truth import one_unit_tanh_expectation, resolves, tempered_expectation
 
     if (problem.expression is not None and problem.true_parameter.numel() <= 2 and config.localization > 0
-            and resolves(config.nbeta)):
+            and resolves(config.nbeta, problem.expression, problem.loss.variables)):
         summary["finite_n_truth"] = tempered_expectation(
             problem.expression, config.nbeta, config.localization, variables=problem.loss.variables)
         summary["finite_n_truth_method"] = "quadrature"
