@@ -27,21 +27,21 @@ def test_a_mode_is_learned_from_five_sds_unseen_up_to_one_and_partly_seen_betwee
     assert unresolved_modes(problem, learned) is None
     partly = unresolved_modes(problem, 0.99 * learned)
     assert f"0.1 ({0.1 * math.sqrt(0.99 * learned):.3g}) stands fewer than 5 posterior SDs" in partly
-    assert "lies between the rank-0 truncation's λ = 5/2 and the rank-1 truncation's λ = 7/2" in partly
-    assert "reads towards the rank-0 truncation's λ = 5/2, and the band of rank 1" in unresolved_modes(problem, unseen)
+    assert "is expected between the rank-0 truncation's λ = 5/2 and the rank-1 truncation's λ = 7/2" in partly
+    assert "to read towards the rank-0 truncation's λ = 5/2, and the band of rank 1" in unresolved_modes(problem, unseen)
 
 
 def test_several_short_modes_are_each_listed_with_their_sds():
     problem = dln_problem([4, 3, 4], 3, n=100, seed=0, singular_values=[1, 0.01, 0.03])
     note = unresolved_modes(problem, 10_000.0)   # √nβ = 100: 1 → 100 SDs, 0.03 → 3, 0.01 → 1
     assert "singular values 0.03 (3), 0.01 (1) stand fewer than 5" in note
-    assert "lies between the rank-1 truncation's λ = 6 and the rank-2 truncation's λ = 7" in note   # Aoyagi's
+    assert "is expected between the rank-1 truncation's λ = 6 and the rank-2 truncation's λ = 7" in note   # Aoyagi's
     assert "band of rank 3, which assumes every mode learned, is not applied" in note
 
 
 def test_a_problem_whose_exact_value_is_not_aoyagis_names_the_truncation_without_its_lambda():
     note = unresolved_modes(reduced_rank_problem([3, 2, 3], 1, n=100, seed=0), 0.5)
-    assert "reads towards the rank-0 truncation's λ, and the band of rank 1" in note
+    assert "to read towards the rank-0 truncation's λ, and the band of rank 1" in note
 
 
 def test_with_no_band_the_accuracy_gate_says_it_has_nothing_to_judge_and_fails():
@@ -62,7 +62,7 @@ def test_the_command_leaves_the_band_out_and_says_why(capsys, reference):
                  "--n", "1000", "--json"] + (["--reference"] if reference else []))
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["band"] is None and result["rel_error_outside_band"] is None
-    assert any("1e-300 (" in note and "reads towards the rank-0 truncation's λ = 5/2" in note
+    assert any("1e-300 (" in note and "to read towards the rank-0 truncation's λ = 5/2" in note
                for note in result["notes"])
     assert ("finite_n_truth" in result) == reference
 

@@ -140,8 +140,10 @@ def unresolved_modes(problem: Problem, nbeta: float) -> str | None:
     :mod:`sltlab.verification.mode_resolution`): Aoyagi's λ is the limit nβ → ∞ at a fixed teacher
     (Aoyagi 2024, Thm 1), and the band its approach at finite nβ with every mode learned (Watanabe
     2009, Thm. 6.1). The data do not see a mode within ``ABSENT_SDS``, so λ̂ reads towards the λ of
-    the teacher truncated to the modes above it; modes in between are partly seen, and λ̂ lies
-    between the λ of the truncations without and with them. None where every mode is learned."""
+    the teacher truncated to the modes above it; modes in between are partly seen, and λ̂ is expected
+    between the λ of the truncations without and with them (at nβ of a few units the finite-n LLC
+    reads below both: n = 2 on [3,2,3] read 1.0 against 5/2 and 7/2). None where every mode is
+    learned."""
     values = problem.teacher_singular_values or ()
     root = math.sqrt(nbeta)
     short = [s for s in values if s * root < LEARNED_SDS]
@@ -153,8 +155,8 @@ def unresolved_modes(problem: Problem, nbeta: float) -> str | None:
 
     def truncation(k: int) -> str:
         return f"the rank-{k} truncation's λ" + ("" if widths is None else f" = {theory.deep_linear(widths, k).lam}")
-    reads = (f"reads towards {truncation(learned)}" if seen == learned
-             else f"lies between {truncation(learned)} and {truncation(seen)}")
+    reads = (f"is expected to read towards {truncation(learned)}" if seen == learned   # an expectation: at
+             else f"is expected between {truncation(learned)} and {truncation(seen)}")   # tiny n it reads below
     several = len(short) > 1
     listed = ", ".join(f"{s:.3g} ({s * root:.3g})" for s in short)
     return (f"the teacher's singular value{'s' if several else ''} {listed} stand{'' if several else 's'} fewer than "
