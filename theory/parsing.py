@@ -41,9 +41,11 @@ def check_arithmetic(text: str) -> None:
     if len(text) > MAX_TEXT:
         raise ValueError(f"the potential {shown(text)} has {len(text):,} characters, more than the {MAX_TEXT:,} read")
     try:
-        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+        tree = ast.parse(text.translate(TYPESET).replace("^", "**").strip(), mode="eval")
     except SyntaxError:
-        raise ValueError(f"cannot parse the potential {shown(text)}: SyntaxError") from None
+        odd = next((c for c in text if not c.isascii() and not c.isidentifier() and c not in TYPESET_SIGNS), None)
+        said = f"it holds {odd!r} (U+{ord(odd):04X}), which is no number, name or sign read" if odd else "SyntaxError"
+        raise ValueError(f"cannot parse the potential {shown(text)}: {said}") from None
     except (RecursionError, MemoryError):
         raise ValueError(f"cannot parse the potential {shown(text)}: it nests too deeply for Python's parser (a sum "
                          "of about 3,000 terms, or as many signs or brackets in a row)") from None
@@ -75,6 +77,8 @@ def abbreviated(text: str) -> str:
     return text if len(text) <= 150 else f"{text[:60]} … {text[-60:]}"
 
 
+TYPESET_SIGNS = "−×·"   # typeset minus and times, read as - and * (the messages list − among the signs)
+TYPESET = str.maketrans({"−": "-", "×": "*", "·": "*"})
 MAX_TEXT = 50_000   # characters of a potential's text: a sum of 2,900 squares has 20,000 and takes 10 s to parse
 MAX_POWER = 1000   # the largest exponent taken: 9**9**9 alone has 370 million digits, which sympy would compute
 
@@ -117,7 +121,7 @@ def parse_expression(K, variables: Sequence | None = None) -> tuple[sympy.Expr, 
     if isinstance(K, str):
         check_arithmetic(K)
         try:
-            expression = parse_expr(K, transformations=standard_transformations + (convert_xor,))
+            expression = parse_expr(K.translate(TYPESET), transformations=standard_transformations + (convert_xor,))
         except Exception as error:  # the parser raises many kinds of error on malformed text
             named = sorted({name for name in re.findall(r"([A-Za-z_]\w*)(?!\w|\s*\()", K) if keyword.iskeyword(name)
                             or name in vars(sympy)})   # gamma, beta, S, N, not called as functions

@@ -36,6 +36,13 @@ def test_caret_is_a_power_for_every_reader():
     assert volume("w1^2").shape == volume("w1**2").shape
 
 
+def test_typeset_signs_are_read_and_another_odd_character_is_named():
+    """The messages list − among the signs a potential may hold; it had been a bare SyntaxError."""
+    assert parse_expression("w1**4 − 2×w2**2 + 3·w1")[0] == parse_expression("w1**4 - 2*w2**2 + 3*w1")[0]
+    with pytest.raises(ValueError, match=r"^cannot parse the potential 'w1² \+ w2\*\*2': it holds '²' \(U\+00B2\)"):
+        parse_expression("w1² + w2**2")
+
+
 @pytest.mark.parametrize("text, variables", [("w1**2 +", None), ("w1*w2", ["w1"]), ("3", None),
                                              ("w1**2", ["w1", "w1"])])
 def test_bad_potentials_are_one_line_value_errors(text, variables):
