@@ -127,8 +127,10 @@ def require_int(name: str, value: Any, minimum: int) -> int:
     return index
 
 
-def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tuple[sympy.Rational, ...]:
-    """Return ``values`` as non-negative exact numbers (integers unless ``allow_fraction``)."""
+def require_exponents(name: str, values: Sequence, allow_fraction: bool,
+                      positive_because: str | None = None) -> tuple[sympy.Rational, ...]:
+    """Return ``values`` as non-negative exact numbers (integers unless ``allow_fraction``), or, with
+    ``positive_because`` (said in the message), positive ones."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"{name} must be a list of numbers, got {values!r}")
     if isinstance(values, (set, frozenset)):   # no order, and equal entries merged: a list says which is which
@@ -151,6 +153,8 @@ def require_exponents(name: str, values: Sequence, allow_fraction: bool) -> tupl
                                  f"got a number of {len(str(int(v)))} digits") from None
             raise ValueError(f"every entry of {name} must be a non-negative "
                              f"{'rational' if allow_fraction else 'integer'}, got {v!r}") from None
+        if positive_because is not None and q <= 0:
+            raise ValueError(f"every entry of {name} must be positive ({positive_because}), got {v!r}")
         if q < 0:
             raise ValueError(f"every entry of {name} must be non-negative, got {v!r}")
         if q > MAX_EXPONENT:

@@ -268,12 +268,10 @@ def dln_phases(widths: Sequence[int], singular_values: Sequence) -> tuple[Phase,
     Rennie & Jaakkola 2005 for L = 2; Shang, Liu & Cheng 2016 for L ≥ 2).
     """
     widths = validate_widths(widths)
-    values = sorted(require_exponents("singular values", singular_values, allow_fraction=True), reverse=True)
+    values = sorted(require_exponents("singular values", singular_values, allow_fraction=True,
+                                      positive_because="a zero is no mode of the teacher: leave it out"), reverse=True)
     if not values:
         raise ValueError("need at least one singular value")
-    if values[-1] <= 0:
-        raise ValueError(f"singular values must be positive (a zero is no mode of the teacher: leave it out), got "
-                         f"{list(singular_values)}")
     if values[0] > MAX_SINGULAR_VALUE:
         raise ValueError(f"singular values must be at most {MAX_SINGULAR_VALUE:g}: n·s²/2 up to n = 10¹² is evaluated "
                          f"in floating point, got {float(values[0]):g}")

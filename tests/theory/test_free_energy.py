@@ -86,8 +86,9 @@ def test_no_crossing_gives_none():
 
 
 @pytest.mark.parametrize("values, message", [
-    ([], "at least one singular value"), (["-1"], "non-negative"), (["x"], "non-negative rational"),
-    (["1", "0"], "must be positive"), (["1", "1/0"], "non-negative rational"),
+    ([], "at least one singular value"), (["x"], "non-negative rational"),
+    (["-1"], r"must be positive \(a zero is no mode"),   # had said "non-negative", yet a zero is refused
+    (["1", "0"], r"must be positive \(a zero is no mode"), (["1", "1/0"], "non-negative rational"),
     (["1", "1", "1", "1", "1"], "a teacher of 4 outputs and 4 inputs has at most 4 singular values, got 5"),
 ])
 def test_bad_singular_values_are_refused(values, message):
