@@ -172,12 +172,9 @@ def prepare(data: Any, loss: str | Callable, config: LLCConfig | None, settings:
     refuse_meta(rows.tensors)   # before the loss's checks read the values (the rest is checked by the estimate)
     forward = parameters_of(model.forward) if model is not None else ()
     sample_loss, inputs, targets, loss_notes = resolve_loss(loss, rows, inputs, targets, forward)
-    n = row_count(rows.tensors)
-    clamped = (f"batch_size {config.batch_size} exceeds the data's {n} rows: every step uses all {n}",) if (
-        config.batch_size is not None and n and config.batch_size > n) else ()
     precision = ("the module's parameters are float64: sampled in float64, their own precision (dtype='float32' "
                  "halves the arithmetic, at float32's rounding of the loss)",) if own_precision else ()
-    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes + clamped + precision)
+    return Prepared(config, rows, sample_loss, inputs, targets, rows.notes + loss_notes + precision)
 
 
 def _all_float64(model: nn.Module) -> bool:
