@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.adapt import MALA_TARGET_ACCEPTANCE, adapt_step_sizes_in_groups
-from sltlab.estimators.checks import check_loss_shape, check_memory
-from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.checks import check_loss_shape, check_memory, checked_centers
+from sltlab.estimators.config import LLCConfig, require_config
 from sltlab.estimators.estimate import RunInputs, run_inputs, whole_batches_note
 from sltlab.estimators.result import LLCResult, result_of_trace
 from sltlab.estimators.localize import Localization, localizer
@@ -95,8 +95,8 @@ def estimate_llc_at_centers(loss, centers: Sequence[Tensor], data: tuple[Tensor,
     the centres whose chains fail the mixing gate go on, together, up to k times, each time for
     as many draws as they hold (:func:`~sltlab.estimators.sample_on.sample_on_unmixed`).
     """
-    if not centers:
-        raise ValueError("centers is empty: give at least one parameter vector")
+    centers = checked_centers(centers)
+    require_config(config)
     if config.step_size is None and config.sampler not in WARMED_UP:
         raise ValueError("batched centres share one step size: give step_size (or calibrate it first); "
                          f"a sampler's own rule would choose one per centre (only {', '.join(WARMED_UP)} warms "

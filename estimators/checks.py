@@ -14,10 +14,19 @@ from sltlab.estimators.streamed import StreamedRows
 
 
 def check_data(data: tuple[Tensor, ...] | StreamedRows) -> None:
-    """Every data tensor has the same number of rows and holds values, and floating data are
-    finite (streamed rows are checked as they are read)."""
+    """Data are a tuple of tensors (none for a loss that reads no rows), every one with the same
+    number of rows and holding values, and floating data are finite (streamed rows are checked as
+    they are read)."""
     if isinstance(data, StreamedRows):
         return
+    if isinstance(data, Tensor) or not isinstance(data, (tuple, list)):
+        kind = "one tensor" if isinstance(data, Tensor) else "None" if data is None else f"a {type(data).__name__}"
+        raise ValueError(f"data is {kind}: a batched loss takes a tuple of tensors, (x, y) or (x,), or () for a loss "
+                         "that reads no rows (estimate_llc takes a DataLoader, a Dataset or a dict for a module)")
+    for index, tensor in enumerate(data):
+        if not isinstance(tensor, Tensor):
+            raise ValueError(f"data entry {index} is a {type(tensor).__name__}, not a torch tensor "
+                             "(torch.as_tensor(array) makes one)")
     rows = {len(t) for t in data}
     if len(rows) > 1:
         raise ValueError(f"the data tensors have different numbers of rows: {[len(t) for t in data]}")
@@ -32,6 +41,30 @@ def refuse_meta(data: tuple[Tensor, ...] | StreamedRows) -> None:
     for index, tensor in enumerate(() if isinstance(data, StreamedRows) else data):
         if tensor.is_meta:
             raise ValueError(f"data tensor {index} is on the meta device and holds no values: give the data itself")
+
+
+def check_position(position: Any, what: str) -> None:
+    """A one-line ``ValueError`` unless ``position`` is one real point [d] with values: a torch
+    tensor of one dimension, d ≥ 1, floating, not complex (its imaginary part would be dropped),
+    off the meta device."""
+    if not isinstance(position, Tensor):
+        raise ValueError(f"{what} must be a torch tensor [d], got a {type(position).__name__}")
+    if position.dim() != 1 or not position.numel():
+        raise ValueError(f"{what} is one position, a tensor [d] with d ≥ 1, got {list(position.shape)}")
+    if position.is_complex() or not position.is_floating_point():
+        raise ValueError(f"{what} must hold real floating-point numbers, got {str(position.dtype).split('.')[-1]}")
+    if position.is_meta:
+        raise ValueError(f"{what} is on the meta device and holds no values: give the parameter itself")
+
+
+def checked_centers(centers: Any) -> list[Tensor]:
+    """Centres as a list of positions [d] (:func:`check_position`), from a list or a tensor [K, d]."""
+    centers = list(centers.unbind()) if isinstance(centers, Tensor) and centers.dim() == 2 else centers
+    if not isinstance(centers, (list, tuple)) or not centers:
+        raise ValueError(f"centers must be a list of parameter vectors [d] (or a tensor [K, d]), got {centers!r}"[:200])
+    for index, center in enumerate(centers):
+        check_position(center, f"centre {index}")
+    return list(centers)
 
 
 def check_loss_shape(loss, position: Tensor, full: Any) -> None:

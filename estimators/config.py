@@ -50,6 +50,13 @@ def require_flags(**flags) -> None:
             raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
+def require_config(config) -> None:
+    """A one-line ``ValueError`` unless ``config`` is a valid :class:`LLCConfig`."""
+    if not isinstance(config, LLCConfig):
+        raise ValueError(f"config must be an LLCConfig, got {type(config).__name__}")
+    config.validate()
+
+
 @dataclass(frozen=True)
 class LLCConfig:
     """Sampler settings; ``None`` means "resolve a default", and the result holds the values

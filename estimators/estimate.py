@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.cooled_share import cooling_not_applied
-from sltlab.estimators.checks import check_data, check_loss_shape, check_memory
-from sltlab.estimators.config import LLCConfig, require_flags
+from sltlab.estimators.checks import check_data, check_loss_shape, check_memory, check_position
+from sltlab.estimators.config import LLCConfig, require_config, require_flags
 from sltlab.estimators.device import resolve_device
 from sltlab.estimators.hmc_tuning import OverBudget, fallback_over_budget
 from sltlab.estimators.going_on import extend_until_mixed, rerun_until_mixed
@@ -56,7 +56,7 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
     """Check the settings and the data (one-line ``ValueError``s) and resolve what they imply:
     n (the rows, or ``n`` for a population potential), the device, nβ = n/log n unless set,
     the minibatch size and the burn-in; an exact sampler (MALA, HMC, slice) must see the full data."""
-    config.validate()
+    require_config(config)
     if torch.is_inference_mode_enabled():
         raise ValueError("sampling needs gradients, which torch.inference_mode() turns off: estimate outside it "
                          "(torch.no_grad() is fine)")
@@ -116,9 +116,7 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     """
     require_flags(progress=progress, compare_with_minimum=compare_with_minimum)
     n, device, dtype, generator, full, resolved, batches = run_inputs(data, config, n)
-    if not isinstance(true_parameter, Tensor) or true_parameter.dim() != 1 or not true_parameter.numel():
-        shape = list(true_parameter.shape) if isinstance(true_parameter, Tensor) else type(true_parameter).__name__
-        raise ValueError(f"the true parameter is one position, a tensor [d] with d ≥ 1, got {shape}")
+    check_position(true_parameter, "the true parameter")
     start = true_parameter.to(device=device, dtype=torch.float64)
     check_loss_shape(loss, start, full)
     check_memory(resolved.chains, start.numel(), resolved.draws, dtype, device)

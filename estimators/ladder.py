@@ -16,8 +16,8 @@ from torch import Tensor
 
 from sltlab.estimators.batched import (EXTEND_INSTEAD, PER_CHAIN_KERNELS, Group, batched_runs, chains_per_run,
                                        estimate_llc_in_groups_until_mixed)
-from sltlab.estimators.checks import check_loss_shape, check_memory
-from sltlab.estimators.config import LLCConfig
+from sltlab.estimators.checks import check_loss_shape, check_memory, check_position
+from sltlab.estimators.config import LLCConfig, require_config
 from sltlab.estimators.estimate import estimate_llc_from_loss, run_inputs
 from sltlab.estimators.result import LLCResult
 from sltlab.estimators.localize import localizer
@@ -78,14 +78,20 @@ def estimate_llc_at_temperatures(loss, true_parameter: Tensor, data: tuple[Tenso
     scaled as 1/nβ; otherwise each nβ takes the sampler's own rule there (MALA: its warm-up, all
     rungs at once). Only samplers in ``PER_CHAIN_KERNELS`` take a step per chain; dropped chains
     are reported, not rerun; rungs whose chains fail the mixing gate go on as ``config.extend_unmixed`` says."""
+    require_config(config)
     if config.sampler not in PER_CHAIN_KERNELS:
         raise ValueError(f"a batched temperature ladder needs a kernel with a step per chain "
                          f"({', '.join(PER_CHAIN_KERNELS)}), not {config.sampler}")
     if config.step_size is not None and config.nbeta is None:
         raise ValueError("a given step size is scaled from config.nbeta as 1/nβ: give nbeta too")
+    if isinstance(nbetas, (str, bytes)) or not hasattr(nbetas, "__iter__") or getattr(nbetas, "ndim", 1) != 1:
+        raise ValueError(f"nbetas must be a list of numbers (one per temperature), got {nbetas!r}"[:200])
     nbetas = [float(nbeta) for nbeta in nbetas]
     if not nbetas or not all(1 < nbeta < math.inf for nbeta in nbetas):
         raise ValueError(f"nbetas must be one or more finite numbers above 1, got {nbetas}")
+    for nbeta in nbetas:   # each in the range the dtype holds, as config.nbeta is checked
+        replace(config, nbeta=nbeta).validate()
+    check_position(true_parameter, "the true parameter")
     inputs = run_inputs(data, config, n)
     start = true_parameter.to(device=inputs.device, dtype=torch.float64)
     check_loss_shape(loss, start, inputs.full)
