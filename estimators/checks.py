@@ -60,8 +60,10 @@ def check_position(position: Any, what: str) -> None:
 def checked_centers(centers: Any) -> list[Tensor]:
     """Centres as a list of positions [d] (:func:`check_position`), from a list or a tensor [K, d]."""
     centers = list(centers.unbind()) if isinstance(centers, Tensor) and centers.dim() == 2 else centers
-    if not isinstance(centers, (list, tuple)) or not centers:
+    if not isinstance(centers, (list, tuple)):
         raise ValueError(f"centers must be a list of parameter vectors [d] (or a tensor [K, d]), got {centers!r}"[:200])
+    if not centers:
+        raise ValueError("centers is empty: give at least one parameter vector")
     for index, center in enumerate(centers):
         check_position(center, f"centre {index}")
     return list(centers)

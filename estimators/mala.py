@@ -83,13 +83,10 @@ def mala(posterior: LocalPosterior, *, step_size: float | Tensor, preconditioner
 
     def step(state: MALAState, batch, noise):
         gaussian, here = noise[0], state.here
-        if preconditioner is not None:
-            moved = state.position + noise_scale * gaussian
-        elif per_chain:
-            moved = torch.addcmul(state.position, gaussian, noise_scale)
-        else:
-            moved = torch.add(state.position, gaussian, alpha=noise_scale)
-        proposal = shifted(moved, here.gradient, drift_factor(here.gradient), -1)
+        # noise and drift first, then the position once: a drift added alone to a noisy position rounds
+        # away where it is below half the spacing of the position's numbers (float32 near w = 10⁴)
+        move = shifted(gaussian * noise_scale, here.gradient, drift_factor(here.gradient), -1)
+        proposal = state.position + move
         there = potential(posterior, proposal, batch, energy=True)
         return _metropolis(state, proposal, there, noise, log_transition(state.position, proposal, there.gradient))
 

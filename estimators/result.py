@@ -20,7 +20,7 @@ from sltlab.estimators.notices import (BurnInWarning, DivergenceWarning, Localiz
                                        PrecisionWarning, StepSizeWarning, caller_stacklevel)
 from sltlab.estimators.posterior import LocalPosterior
 from sltlab.estimators.result_text import result_summary, result_text
-from sltlab.estimators.rounding import flat_by_rounding, rounded_gaps
+from sltlab.estimators.rounding import flat_by_rounding, rounded_gaps, rounded_steps
 from sltlab.estimators.sampling import Batches, Trace
 from sltlab.estimators.sgnht import sgnht_concern
 from sltlab.estimators.slice import stalled_concern
@@ -119,7 +119,8 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     rounding = (rounding_concern(estimate.mean, resolved.nbeta, localization.center_loss, resolved.dtype)
                 or (flat_by_rounding(posterior, batches, trace, resolved.dtype, resolved.seed)
                     if estimate.flat and trace.final_state is not None else None)
-                or rounded_gaps(posterior, batches, trace, estimate.mean, resolved.dtype, resolved.seed))
+                or rounded_gaps(posterior, batches, trace, estimate.mean, resolved.dtype, resolved.seed)
+                or rounded_steps(posterior.center, resolved.step_size, resolved.sampler, resolved.dtype))
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
     concerns += [(stalled, StepSizeWarning)] if (stalled := stalled_concern(trace, estimate.diverged_chains)) else []

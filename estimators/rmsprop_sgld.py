@@ -63,8 +63,7 @@ def rmsprop_sgld(posterior: LocalPosterior, *, step_size: float, decay: float = 
             count = state.count + adapting.to(state.count.dtype)
         scale = rmsprop_preconditioner(RMSPropState(state.position, square_average, count),
                                        posterior.localization, decay=decay, epsilon=epsilon)
-        position = (state.position - 0.5 * step_size * scale * here.gradient
-                    + (step_size * scale).sqrt() * noise)
+        position = state.position + ((step_size * scale).sqrt() * noise - 0.5 * step_size * scale * here.gradient)
         return RMSPropState(position, square_average, count), {"loss": here.mean_loss}
 
     return Sampler("rmsprop_sgld", init, gaussian_noise, step)

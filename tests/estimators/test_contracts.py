@@ -70,14 +70,14 @@ def test_data_tensors_of_different_lengths_or_not_finite_are_refused():
     _one_line_error(lambda: estimate_llc_from_loss(module, module.flatten(), (bad, x[:, :1]), QUICK), "finite")
 
 
-@pytest.mark.parametrize("center, shape", [(torch.zeros(2, 3), r"\[2, 3\]"), (torch.zeros(0), r"\[0\]"),
-                                           ([0.0, 1.0], "list")])
-def test_a_true_parameter_that_is_not_one_position_is_refused(center, shape):
+@pytest.mark.parametrize("center, said", [(torch.zeros(2, 3), r"one position, a tensor \[d\] with d ≥ 1, got \[2, 3\]"),
+                                          (torch.zeros(0), r"one position, a tensor \[d\] with d ≥ 1, got \[0\]"),
+                                          ([0.0, 1.0], r"must be a torch tensor \[d\], got a list")])
+def test_a_true_parameter_that_is_not_one_position_is_refused(center, said):
     def square(position, batch):
         return position.square().sum(-1, keepdim=True)
 
-    _one_line_error(lambda: estimate_llc_from_loss(square, center, (), QUICK, n=100),
-                    r"one position, a tensor \[d\] with d ≥ 1, got " + shape)
+    _one_line_error(lambda: estimate_llc_from_loss(square, center, (), QUICK, n=100), said)
 
 
 @pytest.mark.parametrize("config, match", [

@@ -118,7 +118,8 @@ def test_a_loss_whose_terms_cancel_in_float32_is_said_to_be_rounding(anneal):
     """[3,2,3] rank 1 learning a singular value of 10⁴, its loss from sufficient statistics: terms of
     about 10⁸ summing to a few units, which float32 holds only to several units (λ = 7/2). Chains from
     w* read λ̂ = −289 ± 161 (one a spacing below L_n(w*) at every draw, one at it); with one of them
-    cooled from nβ/100 no draw's loss differs from L_n(w*) and λ̂ = 0. Ten times the chains'
+    cooled from nβ/100 no draw's loss had differed from L_n(w*) (λ̂ = 0) until each MALA proposal's move
+    was added to the position at once, and now that run reads −289 too. Ten times the chains'
     displacement changes the loss by far more than float32's spacing at L_n(w*), as a dead zone's
     does, so the flat reading had been a note, and neither had been warned; evaluated in float64 at
     the chains' ends, the gaps are off by 3 and 579."""
@@ -128,7 +129,7 @@ def test_a_loss_whose_terms_cancel_in_float32_is_said_to_be_rounding(anneal):
         warnings.simplefilter("always")
         result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n)
     said = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
-    assert result.estimate.flat == (anneal > 1)
+    assert result.estimate.flat or result.mean < 0   # either way no LLC: 7/2 in float64
     assert len(said) == 1 and "the gaps nβ·(L_n(w) − L_n(w*)) that λ̂ averages differ from float32's" in said[0]
     with warnings.catch_warnings(record=True):   # float64, with whatever else the short run warns of
         warnings.simplefilter("always")
@@ -166,8 +167,9 @@ def test_a_loss_flat_over_the_chains_reach_and_rising_beyond_it_is_not_said_to_b
 def test_a_float64_regression_of_large_residuals_sampled_in_float32_is_said_to_be_rounding(seed):
     """Linear regression (λ = d/2 = 4) of residuals of scale 3·10⁴ at its least-squares fit, sampled in
     float32: L_n(w*) ≈ 9·10⁸, where float32 resolves about 100, so no draw's loss differs and λ̂ = 0, or,
-    where the summation order of a CPU's kernels leaves the draws' losses a spacing off, each chain's λ̂
-    reads at most that spacing times nβ; either is said to be rounding.
+    where the summation order of a CPU's kernels leaves the draws' losses a spacing or two off, each
+    chain's λ̂ reads at most twice that spacing times nβ (seed 3: one chain two spacings off, since each
+    MALA proposal's move is added to the position at once; one before); either is said to be rounding.
     The check had summed a subsample's losses in float32 (a rounding noise of about 10³) and its own
     gradient at w* (a linear change the full-data draws never saw), and let both read 0 unwarned."""
     generator = torch.Generator().manual_seed(seed)
@@ -189,5 +191,5 @@ def test_a_float64_regression_of_large_residuals_sampled_in_float32_is_said_to_b
     else:   # draws' losses a spacing off L_n(w*)'s, as a CPU's summation order may leave them (seed 3, AMD EPYC:
         # three chains at −nβ·64 and one at 0, λ̂ = −12,630)
         spacing = float(np.spacing(np.float32(result.localization.center_loss)))
-        assert all(abs(chain) <= 1.0001 * result.nbeta * spacing for chain in result.estimate.per_chain)
+        assert all(abs(chain) <= 2.0001 * result.nbeta * spacing for chain in result.estimate.per_chain)
         assert "may carry a rounding bias" in said[0] and "0 is that rounding" not in said[0]
