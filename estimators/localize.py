@@ -176,7 +176,12 @@ def at_true_parameter(loss: Loss, start: Tensor, data: Any) -> Localization:
     with torch.no_grad():
         value = float(mean_loss(loss, center.unsqueeze(0), data).sum())
     check_finite_loss(value)
-    return Localization(center, "true_parameter", 0, gradient_norm(loss, center, data), 0.0, value)
+    norm = gradient_norm(loss, center, data)
+    if not math.isfinite(norm):   # MALA had tuned its step down to 10⁻¹¹² and blamed the step size
+        raise ValueError(f"the loss's gradient at the given parameter is {norm} (‖∇L_n‖): the loss is not "
+                         "differentiable there (a norm or square root at 0?), and every sampler moves by it; write it "
+                         "smoothly (a small ε under the root), or centre elsewhere")
+    return Localization(center, "true_parameter", 0, norm, 0.0, value)
 
 
 def localizer(localize_at: str) -> Callable[[Loss, Tensor, Any], Localization]:

@@ -128,7 +128,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
     if resolved.sampler == "sgld" and trace.final_state is not None:   # the unadjusted Langevin step
         alive = torch.as_tensor(~trace.diverged, device=device)
         concern = step_size_concern(posterior, batches, resolved.step_size, trace.final_state.position[alive],
-                                    generator, top=curvature)
+                                    generator, top=curvature, given=rule.startswith("given"))
         concerns += [(concern, StepSizeWarning)] if concern else []
         lagging, lag_note = start_spread_concern(posterior, batches, resolved.seed, resolved.step_size, trace.steps,
                                                  trace.fields["loss"].shape[1], resolved.thin, resolved.chains,

@@ -198,6 +198,12 @@ def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: t
 
 
 STIFFNESS_LIMIT = 1.0   # ε·k above this: a Gaussian's bias εk/4 exceeds 25 % in that direction
+# A step the user gave has no rule or sweep behind it: its concern reads the Euler bias itself. On a
+# quadratic with Hessian eigenvalues k_i SGLD's stationary variance is 1/(k_i·(1 − εk_i/4)), so λ̂,
+# a sum of per-direction shares of at most ½, reads at most εk_max/(4 − εk_max) high (exactly that where
+# every direction is as stiff): ½‖w‖² at n = 1,000 read +16 % at ε·k = 0.44 and +25 % at 0.73,
+# unwarned under the limit above.
+GIVEN_STEP_BIAS_MAX = 0.05
 
 
 CONCERN_LANCZOS_STEPS = 15   # Lanczos steps at most of the curvature where the chains ended,
@@ -224,13 +230,15 @@ def concern_curvatures(loss: Loss, positions: Tensor, rows: Any, *, generator: t
 
 
 def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: float, positions: Tensor,
-                      generator: torch.Generator, *, top: float | None = None) -> str | None:
+                      generator: torch.Generator, *, top: float | None = None, given: bool = False) -> str | None:
     """For an unadjusted Langevin step: ε·(nβ·h_max·(1 + nβ/b) + γ) with h_max measured where
     the chains ended, and a sentence when it exceeds ``STIFFNESS_LIMIT``. The rule measures the
     curvature at w* and one probe; chains in a wide network reach regions many times stiffer,
     where the step's bias (module docstring) is no longer small and R-hat does not see it. h_max is
     that of the loss on ``CONCERN_ROWS`` rows drawn at random; ``top`` is h_max when already
-    measured so at ``positions`` (by :func:`top_hessian_eigenvalues_lanczos`)."""
+    measured so at ``positions`` (by :func:`top_hessian_eigenvalues_lanczos`). A ``given`` step
+    (no rule or sweep chose it) is said too where its bias bound εk/(4 − εk) exceeds
+    ``GIVEN_STEP_BIAS_MAX``."""
     if len(positions) == 0:
         return None
     if top is None:
@@ -238,6 +246,11 @@ def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: fl
         top = float(concern_curvatures(posterior.loss, positions, rows, generator=generator).max())
     noise = 0.0 if batches.is_full else posterior.nbeta / batches.batch_size
     stiffness = step_size * (posterior.nbeta * top * (1.0 + noise) + posterior.localization)
+    if given and GIVEN_STEP_BIAS_MAX < (bound := stiffness / (4 - stiffness)) and stiffness <= STIFFNESS_LIMIT:
+        return (f"the step ε = {step_size:.3g} given is large for the curvature where the chains ended: ε·(nβ·h_max + "
+                f"γ) = {stiffness:.3g}, so λ̂ may read up to {bound:.0%} high (Euler's bias, 1/(1 − εk/4) in the "
+                f"stiffest direction); a smaller step size (step_size=, --step-size), none (the rule aims at "
+                f"{STEP_SCALE}), or a Metropolis-adjusted sampler (mala, full data) removes it")
     if stiffness <= STIFFNESS_LIMIT:
         return None
     return (f"the step ε = {step_size:.3g} is too large for the curvature where the chains ended: ε·(nβ·h_max + γ) = "

@@ -177,6 +177,7 @@ def _modules(mlp, checkpoints):
     return modules
 
 
+@pytest.mark.filterwarnings("ignore:.*given is large:sltlab.estimators.notices.StepSizeWarning")   # both ways alike
 def test_batched_checkpoints_agree_with_one_after_the_other_within_their_errors():
     """Four checkpoints, sampled as one run of 4 × 8 chains and one after the other, on other
     seeds so that the two estimates of each checkpoint are independent. Both sample the same

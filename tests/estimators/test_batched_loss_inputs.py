@@ -72,3 +72,12 @@ def test_arguments_of_the_wrong_kind_are_one_line_errors(call, said):
 def test_centres_given_as_one_tensor_are_read_as_its_rows():
     results = estimate_llc_at_centers(per_row, torch.zeros(2, 2), (X,), SHORT)   # had been torch's "ambiguous"
     assert len(results) == 2 and all(result.mean is not None for result in results)
+
+
+def test_a_loss_whose_gradient_at_the_centre_is_no_number_is_refused():
+    def norm(position, batch):   # ‖w‖: autograd's gradient at 0 is NaN
+        return position.square().sum(-1, keepdim=True).sqrt().expand(-1, batch[0].shape[-2])
+
+    config = LLCConfig(sampler="mala", localize_at="true_parameter", dtype="float64")
+    with pytest.raises(ValueError, match="^the loss's gradient at the given parameter is nan"):   # MALA had tuned
+        estimate_llc_from_loss(norm, torch.zeros(2), (X,), config)   # its step to 10⁻¹¹² and blamed the step

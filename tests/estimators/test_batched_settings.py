@@ -111,6 +111,7 @@ LADDER = LLCConfig(chains=8, draws=4000, burnin=400, nbeta=1000.0, localization=
                    localize_at="true_parameter", dtype="float64", seed=3)
 
 
+@pytest.mark.filterwarnings("ignore:.*given is large:sltlab.estimators.notices.StepSizeWarning")   # SGLD's truth
 def test_the_temperature_ladder_is_one_run_and_every_rung_meets_sglds_exact_llc():
     ladder = estimate_over_temperatures(quadratic, torch.zeros(3, dtype=torch.float64), (), LADDER, count=4,
                                         n=10_000)

@@ -92,6 +92,7 @@ def test_a_run_that_fails_the_gate_is_repeated_and_says_so():
     assert not any("mixing gate" in text for text in once.notes)
 
 
+@pytest.mark.filterwarnings("ignore:.*given is large:sltlab.estimators.notices.StepSizeWarning")   # not about the step
 @pytest.mark.parametrize("remedy", ["reruns", "extend_unmixed"])
 def test_chains_that_pass_are_neither_repeated_nor_go_on(remedy):
     config = LLCConfig(sampler="sgld", chains=4, draws=4000, burnin=1000, step_size=3e-4, dtype="float64")
