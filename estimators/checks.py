@@ -87,6 +87,11 @@ def check_loss_shape(loss, position: Tensor, full: Any) -> None:
             remedy = ("one number per chain: the loss averages or sums over the rows, as torch's losses do by "
                       "default (F.mse_loss, nn.CrossEntropyLoss()); give reduction='none' and leave the average to "
                       "the estimate")
+        elif isinstance(output, Tensor) and tuple(output.shape) in ((rows,), (1, rows)):
+            remedy = ("one row of losses for all chains: evaluate every chain's position (row c of position [C, d] "
+                      "is chain c) and return a row of per-sample losses for each")
+        elif isinstance(output, Tensor) and tuple(output.shape) == (rows, 2):
+            remedy = "chains and samples are swapped: return [C, b], chains first"
         else:
             remedy = "average over samples inside the estimate, not in the loss"
         raise ValueError(f"the loss must return per-sample losses of shape [C, b] (here [2, {rows}] for 2 chains on "

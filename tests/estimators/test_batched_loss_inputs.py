@@ -81,3 +81,16 @@ def test_a_loss_whose_gradient_at_the_centre_is_no_number_is_refused():
     config = LLCConfig(sampler="mala", localize_at="true_parameter", dtype="float64")
     with pytest.raises(ValueError, match="^the loss's gradient at the given parameter is nan"):   # MALA had tuned
         estimate_llc_from_loss(norm, torch.zeros(2), (X,), config)   # its step to 10⁻¹¹² and blamed the step
+
+
+@pytest.mark.parametrize("shaped, said", [
+    (lambda losses: losses[0], "one row of losses for all chains: evaluate every chain's position"),
+    (lambda losses: losses[:1], "one row of losses for all chains"),
+    (lambda losses: losses.T, r"chains and samples are swapped: return \[C, b\], chains first"),
+])
+def test_a_loss_of_the_wrong_shape_gets_the_remedy_of_its_shape(shaped, said):
+    def loss(position, batch):   # had been told to "average over samples inside the estimate" for each
+        return shaped(per_row(position, batch))
+
+    with pytest.raises(ValueError, match=said):
+        estimate_llc_from_loss(loss, torch.zeros(2), (X,), SHORT)
