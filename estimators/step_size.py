@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from sltlab.estimators.lanczos import lanczos_recurrence, tridiagonal
-from sltlab.estimators.posterior import FULL_PASS_ROWS, LocalPosterior, Loss, batch_rows, mean_loss, row_chunks
+from sltlab.estimators.posterior import (FULL_PASS_ROWS, LocalPosterior, Loss, batch_rows, mean_loss,
+                                         mean_loss_and_gradient, row_chunks)
 from sltlab.estimators.sampling import Batches
 
 STEP_SCALE = 0.1   # the c of the rule: biases near c/4 = 2.5 %
@@ -189,6 +190,11 @@ def langevin_step_size(posterior: LocalPosterior, batches: Batches, generator: t
     full = batches.full()
     probe = curvature_probe(posterior.loss, posterior.center, full, posterior.nbeta, generator=generator)
     top = top_hessian_eigenvalue(posterior.loss, torch.stack([posterior.center, probe]), full, generator=generator)
+    if top == 0 and (slope := float(mean_loss_and_gradient(posterior.loss, probe.unsqueeze(0), full)[1].norm())) > 0:
+        raise ValueError(f"SGLD's curvature rule measured no curvature (h_max = 0 at w* and at a probe point) where "
+                         f"the loss still changes (‖∇L_n‖ = {slope:.3g} at the probe): the loss is piecewise linear "
+                         "near w* (|w|?), so the rule sets no step (c/γ, under which every chain had diverged); give "
+                         "a step size (step_size=, --step-size), or use mala")
     minibatch = None if batches.is_full else batches.batch_size
     step_size = default_step_size(posterior.nbeta, posterior.localization, top, batch_size=minibatch, n=batches.n)
     formula = "c/(nβ·h_max + γ)" if minibatch is None else "c/(nβ·h_max·(1 + nβ/b) + γ)"   # full data: no noise term

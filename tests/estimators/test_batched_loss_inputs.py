@@ -94,3 +94,12 @@ def test_a_loss_of_the_wrong_shape_gets_the_remedy_of_its_shape(shaped, said):
 
     with pytest.raises(ValueError, match=said):
         estimate_llc_from_loss(loss, torch.zeros(2), (X,), SHORT)
+
+
+def test_a_piecewise_linear_loss_gives_sglds_curvature_rule_nothing_to_set_a_step_by():
+    def absolute(position, batch):   # |w1| + |w2|: no curvature anywhere, a slope of 1 off the axes
+        return position.abs().sum(-1, keepdim=True).expand(-1, batch[0].shape[-2])
+
+    with pytest.raises(ValueError, match=r"^SGLD's curvature rule measured no curvature \(h_max = 0"):
+        estimate_llc_from_loss(absolute, torch.zeros(2), (X,), LLCConfig(localize_at="true_parameter"))   # had
+        # taken ε = c/γ = 0.1, and every chain diverged
