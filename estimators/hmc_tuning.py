@@ -156,9 +156,20 @@ def hmc_warm_up(config: LLCConfig, posterior: LocalPosterior, batches: Batches, 
     tuned = replace(config, step_size=averaging.averaged_step_size)
     if budget is not None and (refusal := budget(spent=spent, done=config.burnin_steps, tuned=tuned)):
         raise OverBudget(refusal)
-    achieved = float(np.mean(rates[len(rates) // 2:]))
-    rule = (f"dual averaging to HMC acceptance {HMC_TARGET_ACCEPTANCE} over {config.burnin_steps} burn-in "
-            f"trajectories (reached {achieved:.2f}), then {trajectory_steps(tuned.step_size, config.localization):,} "
-            f"leapfrog steps of h = {tuned.step_size:.3g} at most per trajectory (time π/(4√γ)), at least half as "
-            "many, drawn for each")
+    rule = warm_up_rule(config, tuned.step_size, float(np.mean(rates[len(rates) // 2:])))
     return trace._replace(seconds=time.perf_counter() - started), tuned, rule
+
+
+def warm_up_rule(config: LLCConfig, tuned: float, achieved: float) -> str:
+    """The HMC warm-up's rule in words, from its pilot step ``config.step_size`` to ``tuned``; where a
+    trajectory's whole time would take more than ``MAX_LEAPFROG_STEPS``, it says so and what such a
+    collapse of the step often means (a loss ``0.5·w0² + 0.5·w1.detach()²`` had tuned h to 1.2·10⁻⁵ and
+    run 3 s per trajectory with no word)."""
+    whole = math.ceil(math.pi / (4 * math.sqrt(config.localization)) / tuned)
+    capped = "" if whole <= MAX_LEAPFROG_STEPS else (
+        f" (capped: the whole time would take {whole:,}; a step {config.step_size / tuned:.2g} times below the "
+        "pilot's often means a gradient that misses part of the loss, a .detach() or .data in it)")
+    return (f"dual averaging to HMC acceptance {HMC_TARGET_ACCEPTANCE} over {config.burnin_steps} burn-in "
+            f"trajectories (reached {achieved:.2f}), then {trajectory_steps(tuned, config.localization):,} leapfrog "
+            f"steps of h = {tuned:.3g} at most per trajectory (time π/(4√γ)){capped}, at least half as many, drawn "
+            "for each")

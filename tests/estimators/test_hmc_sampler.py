@@ -10,7 +10,7 @@ import torch
 
 from sltlab.estimators import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
-from sltlab.estimators.hmc_tuning import MAX_LEAPFROG_STEPS, trajectory_steps
+from sltlab.estimators.hmc_tuning import MAX_LEAPFROG_STEPS, trajectory_steps, warm_up_rule
 
 
 def test_a_trajectory_lasts_an_eighth_of_the_localising_priors_period():
@@ -49,3 +49,11 @@ def test_hmc_reaches_the_exact_llc_of_a_singular_funnel_and_counts_trajectories(
     assert abs(result.mean - truth) <= 4 * result.standard_error + 0.01 * truth
     assert result.trace.steps == 50 + 200
     assert "dual averaging to HMC acceptance 0.9" in result.step_size_rule and "leapfrog steps" in result.step_size_rule
+
+
+def test_a_warm_up_whose_step_collapsed_says_its_trajectories_are_capped_and_why():
+    pilot = LLCConfig(sampler="hmc", step_size=0.01, localization=1.0, burnin=50)
+    assert "capped" not in warm_up_rule(pilot, 0.005, 0.9)   # π/4 in 158 steps
+    said = warm_up_rule(pilot, 1.2e-5, 0.9)   # π/4 would take 65,450 steps: shown at 20,000, with no word before
+    assert "20,000 leapfrog steps of h = 1.2e-05" in said and "(capped: the whole time would take 65,450; a step " \
+        "8.3e+02 times below the pilot's often means a gradient that misses part of the loss" in said
