@@ -60,6 +60,9 @@ class Calibration(NamedTuple):
     localize_at: str
 
 
+CALIBRATED = "calibrated by the step-size sweep"   # the rule of a run at the sweep's step
+
+
 class CalibrationError(RuntimeError):
     """No step in the sweep was shown stable; carries the sweep for the report."""
 

@@ -45,14 +45,14 @@ def refuse_meta(data: tuple[Tensor, ...] | StreamedRows) -> None:
 
 def check_position(position: Any, what: str) -> None:
     """A one-line ``ValueError`` unless ``position`` is one real point [d] with values: a torch
-    tensor of one dimension, d ≥ 1, floating, not complex (its imaginary part would be dropped),
-    off the meta device."""
+    tensor of one dimension, d ≥ 1, of real numbers (integers are read as floats; a complex one's
+    imaginary part would be dropped, a boolean is no position), off the meta device."""
     if not isinstance(position, Tensor):
         raise ValueError(f"{what} must be a torch tensor [d], got a {type(position).__name__}")
     if position.dim() != 1 or not position.numel():
         raise ValueError(f"{what} is one position, a tensor [d] with d ≥ 1, got {list(position.shape)}")
-    if position.is_complex() or not position.is_floating_point():
-        raise ValueError(f"{what} must hold real floating-point numbers, got {str(position.dtype).split('.')[-1]}")
+    if position.is_complex() or position.dtype == torch.bool:
+        raise ValueError(f"{what} must hold real numbers, got {str(position.dtype).split('.')[-1]}")
     if position.is_meta:
         raise ValueError(f"{what} is on the meta device and holds no values: give the parameter itself")
 
@@ -104,18 +104,28 @@ COUPLING_ROWS = 64   # the first rows on which a row's loss is compared alone an
 
 
 def refuse_coupled_rows(loss, position: Tensor, full: Any) -> None:
-    """A one-line ``ValueError`` where, at ``position``, the losses of the first ``COUPLING_ROWS``
-    rows differ between two evaluations, or a row's loss differs between those rows together and
-    each half alone: L_n is then no mean of per-row losses (Watanabe 2009, §1.2), and minibatches
-    of another size see another one (a loss centring its inputs by the batch's own mean read λ̂ =
-    30.4 ± 0.5 in batches of 50, unwarned, for a regular model of 2 parameters, 1.08 on the full
-    data). The module path checks the same before this (:mod:`~sltlab.estimators.loss_probes`)."""
+    """A one-line ``ValueError`` where, at ``position`` or at a seeded point near it, the losses of
+    the first ``COUPLING_ROWS`` rows differ between two evaluations, or a row's loss differs between
+    those rows together and each half alone: L_n is then no mean of per-row losses (Watanabe 2009,
+    §1.2), and minibatches of another size see another one (a loss centring its inputs by the
+    batch's own mean read λ̂ = 30.4 ± 0.5 in batches of 50, unwarned, for a regular model of 2
+    parameters, 1.08 on the full data). The point near it finds a coupling the position itself
+    hides (``x − x.mean()`` times weights that are 0 there). The module path checks the same before
+    this (:mod:`~sltlab.estimators.loss_probes`)."""
     if full is None or batch_rows(full) < 2:
         return
-    head = row_chunks(full, min(COUPLING_ROWS, batch_rows(full)))[0]
+    nearby = torch.randn(position.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for point in (position, position + 0.1 * (1.0 + position.abs()) * nearby.to(position)):
+        _refuse_coupled_at(loss, point, row_chunks(full, min(COUPLING_ROWS, batch_rows(full)))[0])
+
+
+def _refuse_coupled_at(loss, position: Tensor, head: tuple) -> None:
+    """:func:`refuse_coupled_rows` at one point; quiet where the loss is not finite there."""
     half, at = len(head[0][0]) // 2, position.unsqueeze(0)
     with torch.no_grad():
         together = loss(at, head)[0]
+        if not bool(torch.isfinite(together).all()):
+            return
         if (gap := loss_gap(together, loss(at, head)[0])) is not None:
             raise ValueError(f"the loss on the same rows at the same parameter differed between two evaluations (by up "
                              f"to {gap:.3g}): it draws random numbers or keeps state between calls, so the posterior "

@@ -11,12 +11,14 @@ with ``n`` then given explicitly). Each sampler's step-size rule and warm-up liv
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from dataclasses import replace
 from functools import partial
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -61,8 +63,7 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
         raise ValueError("sampling needs gradients, which torch.inference_mode() turns off: estimate outside it "
                          "(torch.no_grad() is fine)")
     check_data(data)
-    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)):
-        raise ValueError(f"n is the data set's size, a whole number, got {n!r}")
+    n = None if n is None else whole_rows(n)
     rows = row_count(data)
     if rows and n is not None and n != rows:   # had been ignored: nβ = rows/log rows, whatever n said
         raise ValueError(f"n = {n:,} but the data hold {rows:,} rows: n is the number of rows given (leave it out), "
@@ -87,6 +88,16 @@ def run_inputs(data: tuple[Tensor, ...] | StreamedRows, config: LLCConfig, n: in
     return RunInputs(n, device, dtype, generator, full, resolved, batches)
 
 
+def whole_rows(n) -> int:
+    """The data set size ``n`` as an int: a whole number in any type (50, 50.0, a NumPy or 0-d torch
+    number); a flag, a fraction or no number is a one-line ``ValueError``."""
+    value = n.item() if isinstance(n, Tensor) and n.numel() == 1 else n
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
+            isinstance(value, numbers.Integral) or (math.isfinite(value) and value == int(value))):
+        raise ValueError(f"n is the data set's size, a whole number of rows, got {n!r}")
+    return int(value)
+
+
 def whole_batches_note(config: LLCConfig, n: int) -> tuple[str, ...]:
     """Where ``config.batch_size`` is more rows than the data's ``n`` (which :func:`run_inputs` cuts
     it to), a note saying so; else none."""
@@ -97,9 +108,12 @@ def whole_batches_note(config: LLCConfig, n: int) -> tuple[str, ...]:
 
 def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...], config: LLCConfig, *,
                            n: int | None = None, localization: Localization | None = None,
-                           progress: bool = False, compare_with_minimum: bool = True) -> LLCResult:
+                           progress: bool = False, compare_with_minimum: bool = True,
+                           step_rule: str = "given") -> LLCResult:
     """λ̂ at the empirical minimum near ``true_parameter`` (or at it), with diagnostics.
-    A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is.
+    A ``localization`` found earlier (e.g. by a calibration sweep) is reused as it is;
+    ``step_rule`` says how ``config``'s step size was chosen where it has one (a sweep's is no
+    step the user gave, which SGLD's bias concern weighs apart).
 
     Inputs are checked once here (one-line ``ValueError``s). Dropped chains, a centre that
     moved far or did not converge, and chains that fail the mixing gate raise
@@ -128,7 +142,8 @@ def estimate_llc_from_loss(loss, true_parameter: Tensor, data: tuple[Tensor, ...
     else:
         localization = localization._replace(center=localization.center.to(device=device, dtype=torch.float64))
     posterior = LocalPosterior(loss, resolved.nbeta, resolved.localization, localization.center.to(dtype))
-    sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress)
+    sample = partial(_sample, posterior=posterior, batches=batches, generator=generator, data=data, progress=progress,
+                     step_rule=step_rule)
     trace, resolved, rule, notes, first_steps, spectrum, warm_up_step, modes = sample(
         resolved, burn_in_from_lag=config.burnin is None)
     notes = whole_batches_note(config, n) + notes
@@ -178,13 +193,13 @@ class Sampled(NamedTuple):
 
 def _sample(config: LLCConfig, *, posterior: LocalPosterior, batches: Batches, generator: torch.Generator,
             data: tuple[Tensor, ...], progress: bool, budget: Callable[..., str | None] | None = None,
-            burn_in_from_lag: bool = False) -> Sampled:
+            burn_in_from_lag: bool = False, step_rule: str = "given") -> Sampled:
     """Choose the step (unless given), warm up, sample, rerun and go on as ``config`` says
     (:mod:`sltlab.estimators.going_on`). A ``budget`` goes to the warm-up, which stops the run
     when it says so (:class:`OverBudget`). With ``burn_in_from_lag`` SGLD's burn-in is lengthened
     where the chains from w* would still lag after it (:func:`burn_in_at_center`)."""
     kind = SAMPLERS[config.sampler]
-    automatic, rule, resolved = config.step_size is None, "given", config
+    automatic, rule, resolved = config.step_size is None, step_rule, config
     posterior, resolved, metric_note, metric_words = with_metric(
         config, posterior, batches.full(), torch.Generator(posterior.center.device).manual_seed(config.seed),
         announce=partial(announce_phase, enabled=progress))

@@ -120,7 +120,7 @@ def result_of_trace(trace: Trace, posterior: LocalPosterior, batches: Batches, r
                 or (flat_by_rounding(posterior, batches, trace, resolved.dtype, resolved.seed)
                     if estimate.flat and trace.final_state is not None else None)
                 or rounded_gaps(posterior, batches, trace, estimate.mean, resolved.dtype, resolved.seed)
-                or rounded_steps(posterior.center, resolved.step_size, resolved.sampler, resolved.dtype))
+                or rounded_steps(posterior.center, resolved.step_size, resolved.sampler, resolved.dtype, moving))
     concerns += [(rounding, PrecisionWarning)] if rounding else []
     concerns += [(sgnht_concern(), StepSizeWarning)] if resolved.sampler == "sgnht" else []
     concerns += [(stalled, StepSizeWarning)] if (stalled := stalled_concern(trace, estimate.diverged_chains)) else []

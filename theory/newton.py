@@ -157,6 +157,10 @@ def _check_face(face, terms, symbols) -> None:
             raise ValueError(f"K takes negative values arbitrarily close to the origin: "
                              f"its Newton polyhedron has the vertex term {abbreviated(str(polynomial))}")
         return
+    crossing = _edge_sign_change(face_terms, symbols) if affine_dimension(list(face_terms)) == 1 else None
+    if crossing is not None:   # 100w1² − 201w1w2 + 101w2² is negative only for 1 < w1/w2 < 1.01
+        raise ValueError(f"K takes negative values arbitrarily close to the origin: {label} changes sign on the real "
+                         f"torus where {crossing}")
     point = _negative_point(face_terms)
     if point is not None:   # had been refused as degenerate, or left to an estimate whose chains all diverged
         raise ValueError(f"K takes negative values arbitrarily close to the origin: {label} is negative at w = "
@@ -233,13 +237,32 @@ def _edge_zero(terms: dict, symbols) -> str | None:
     univariate p; some entry of δ is odd, so w^δ takes every value in R∖0 on the torus, and
     p(0) ≠ 0. Hence it vanishes there exactly when p has a real root (decided exactly).
     """
+    univariate, monomial = _edge_univariate(terms, symbols)
+    roots = sympy.real_roots(univariate)
+    if not roots:
+        return None
+    return f"{monomial} = {roots[0]}"
+
+
+def _edge_univariate(terms: dict, symbols) -> tuple[sympy.Poly, sympy.Expr]:
+    """The univariate p and the monomial w^δ of a collinear sum w^{α0}·p(w^δ) (:func:`_edge_zero`)."""
     start, end = min(terms), max(terms)  # lexicographic order is monotone along a line
     step = gcd(*(e - s for s, e in zip(start, end)))
     delta = tuple((e - s) // step for s, e in zip(start, end))
     pivot = next(i for i, x in enumerate(delta) if x)
     t = sympy.Symbol("t")
     univariate = sympy.Poly(sum(terms[a] * t ** ((a[pivot] - start[pivot]) // delta[pivot]) for a in terms), t)
-    roots = sympy.real_roots(univariate)
-    if not roots:
-        return None
-    return f"{sympy.Mul(*(s ** e for s, e in zip(symbols, delta)))} = {roots[0]}"
+    return univariate, sympy.Mul(*(s ** e for s, e in zip(symbols, delta)))
+
+
+def _edge_sign_change(terms: dict, symbols) -> str | None:
+    """Where a collinear sum w^{α0}·p(w^δ) changes sign on the torus: at a real root of p of odd
+    multiplicity (decided exactly). With the coordinates other than an odd entry j of δ at 1,
+    w^δ = w_j^{δ_j} runs through R∖0 and w^{α0} keeps one sign on each side of 0, so p's sign change
+    at a root r ≠ 0 (p(0) ≠ 0) is the sum's. None where p keeps its sign."""
+    univariate, monomial = _edge_univariate(terms, symbols)
+    for factor, multiplicity in univariate.sqf_list()[1]:
+        roots = sympy.real_roots(factor) if multiplicity % 2 else []
+        if roots:
+            return f"{monomial} = {roots[0]}"
+    return None

@@ -38,8 +38,8 @@ def test_a_loss_that_is_no_mean_of_per_row_losses_is_refused(loss, said):
 
 @pytest.mark.parametrize("n, said", [
     (10 ** 6, "n = 1,000,000 but the data hold 50 rows"),   # had been ignored
-    (2.5, "n is the data set's size, a whole number, got 2.5"),
-    (True, "n is the data set's size, a whole number, got True"),
+    (2.5, "n is the data set's size, a whole number of rows, got 2.5"),
+    (True, "n is the data set's size, a whole number of rows, got True"),
 ])
 def test_an_n_the_data_contradict_or_that_is_no_whole_number_is_refused(n, said):
     with pytest.raises(ValueError, match=f"^{said}"):
@@ -55,7 +55,9 @@ def test_an_n_the_data_contradict_or_that_is_no_whole_number_is_refused(n, said)
     (lambda: estimate_llc_from_loss(per_row, torch.zeros(2, device="meta"), (X,), SHORT),
      "the true parameter is on the meta"),
     (lambda: estimate_llc_from_loss(per_row, torch.zeros(2, dtype=torch.complex64), (X,), SHORT),
-     "the true parameter must hold real floating-point numbers, got complex64"),   # had dropped the imaginary part
+     "the true parameter must hold real numbers, got complex64"),   # had dropped the imaginary part
+    (lambda: estimate_llc_from_loss(per_row, torch.zeros(2, dtype=torch.bool), (X,), SHORT),
+     "the true parameter must hold real numbers, got bool"),
     (lambda: estimate_llc_at_centers(per_row, [np.zeros(2)], (X,), SHORT), "centre 0 must be a torch tensor"),
     (lambda: estimate_llc_at_temperatures(per_row, torch.zeros(1, 2), (X,), LADDER, [10.0, 20.0]),
      r"the true parameter is one position, a tensor \[d\]"),
@@ -103,3 +105,19 @@ def test_a_piecewise_linear_loss_gives_sglds_curvature_rule_nothing_to_set_a_ste
     with pytest.raises(ValueError, match=r"^SGLD's curvature rule measured no curvature \(h_max = 0"):
         estimate_llc_from_loss(absolute, torch.zeros(2), (X,), LLCConfig(localize_at="true_parameter"))   # had
         # taken ε = c/γ = 0.1, and every chain diverged
+
+
+@pytest.mark.filterwarnings("ignore::sltlab.estimators.notices.EstimateWarning")   # a run this short lags
+@pytest.mark.parametrize("start, n", [(torch.tensor([0, 0]), 50.0), (torch.zeros(2), torch.tensor(50)),
+                                      (torch.zeros(2), np.int64(50))])
+def test_an_integer_centre_and_a_whole_n_of_any_type_are_read(start, n):
+    assert estimate_llc_from_loss(per_row, start, (X,), SHORT, n=n).n == 50
+
+
+def test_a_coupling_hidden_at_the_centre_is_found_near_it():
+    def centred_times_weights(position, batch):   # x − x.mean() enters only through the weights, 0 at w* = 0
+        rows = batch[0] - batch[0].mean(-2, keepdim=True)
+        return 0.5 * ((rows * position[:, None, :]).sum(-1) - batch[0][..., 0]) ** 2
+
+    with pytest.raises(ValueError, match="^the loss of a row depends on the other rows"):
+        estimate_llc_from_loss(centred_times_weights, torch.zeros(2), (X,), SHORT)

@@ -30,3 +30,12 @@ def test_chains_far_from_the_origin_in_float32_keep_their_drift(sampler, center,
     assert result.standard_error < 0.1   # RMSProp's chains had wandered: 18.1 ± 6.8
     rounding = [str(w.message) for w in caught if issubclass(w.category, PrecisionWarning)]
     assert bool(rounding) == said and all("rounding each step's position there adds" in text for text in rounding)
+
+
+def test_only_the_coordinates_the_chains_move_are_weighed():
+    from sltlab.estimators.rounding import rounded_steps
+
+    center = torch.tensor([0.1, -0.2, 1e6], dtype=torch.float64)   # a frozen weight of 10⁶ beside a restriction's
+    assert "rounding each step's position" in rounded_steps(center, 1e-4, "sgld", "float32")
+    assert rounded_steps(center, 1e-4, "sgld", "float32", moving=torch.tensor([1.0, 1.0, 0.0])) is None   # had
+    # said 325 %

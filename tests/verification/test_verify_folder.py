@@ -52,3 +52,11 @@ def test_a_report_of_some_recorded_cases_names_the_selection_and_the_others(tmp_
     assert report.startswith("# sltlab verify: suite smoke, the 1 of 2 cases whose id contains 'normal'\n")
     assert "results.jsonl also holds 1 case of another selection, not in this report: newton[w1**2]." in report
     assert json.loads((tmp_path / "report.json").read_text())["summary"]["not_reported"] == ["newton[w1**2]"]
+
+
+def test_the_folder_is_held_from_the_first_case_to_the_report_and_the_same_process_may_enter_again(tmp_path):
+    with runner.writing_to(tmp_path), runner.writing_to(tmp_path):   # the command holds it around run_suite's hold
+        with (tmp_path / ".sltlab-verify.lock").open("a") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)   # another process is kept out all the while
+    with (tmp_path / ".sltlab-verify.lock").open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)   # and let in once it ends

@@ -248,7 +248,7 @@ def _estimate(problem, config, args, exact_answered_by: str | None = None) -> Re
             return Result({"calibration_failed": str(failure), "sweep": sweep_records(failure.sweep)},
                           f"calibration failed: {failure}", exit_code=1)
     summary = run_estimate(problem, config, temperatures=args.temperatures, progress=progress,
-                           reference=getattr(args, "reference", False))
+                           reference=getattr(args, "reference", False), calibrated=calibration is not None)
     summary["torch_threads"] = args.threads
     if exact_answered_by is not None:
         summary["exact_answered_by"] = exact_answered_by

@@ -31,7 +31,7 @@ def _to_stderr(text: str) -> None:
 
 def _verify(args) -> Result:
     from sltlab.verification.suite.cases import random_dln_cases, suite
-    from sltlab.verification.suite.runner import run_suite
+    from sltlab.verification.suite.runner import run_suite, writing_to
     from sltlab.verification.suite.report import write_report
 
     threads = use_threads(args.threads, at_most_cores=args.dask in (None, "local"))
@@ -40,7 +40,7 @@ def _verify(args) -> Result:
     if args.seed is not None and args.random is None:
         raise ValueError("--seed draws the networks of --random; a suite's cases are fixed")
     args.seed = 0 if args.seed is None else args.seed
-    check_dask(args.dask, reach=False)   # run_suite asks the scheduler
+    check_dask(args.dask)   # the scheduler asked here, before the output folder is made and held
     cases = random_dln_cases(args.random, args.seed) if args.random is not None else suite(args.suite or "smoke")
     title = f"sltlab verify: random suite of {args.random} (seed {args.seed})" if args.random is not None \
         else f"sltlab verify: suite {args.suite or 'smoke'}"
@@ -54,10 +54,11 @@ def _verify(args) -> Result:
     out = args.out
     ids = {case.id for case in cases}
     silent, terminal = args.json or args.quiet, sys.stderr.isatty()
-    recorded = run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads,
-                         progress=not silent and terminal, announce=None if silent or terminal else _to_stderr)
-    lines = [line for line in recorded if line["id"] in ids]
-    facts = write_report(lines, out, title, outside=[line["id"] for line in recorded if line["id"] not in ids])
+    with writing_to(out):   # held until the report is written: a resume in between would write its own
+        recorded = run_suite(cases, out, resume=args.resume, dask=args.dask, threads=threads, reach=False,
+                             progress=not silent and terminal, announce=None if silent or terminal else _to_stderr)
+        lines = [line for line in recorded if line["id"] in ids]
+        facts = write_report(lines, out, title, outside=[line["id"] for line in recorded if line["id"] not in ids])
     text = (out / "report.md").read_text() + f"\nWritten to {out}/: results.jsonl, report.md, report.json, figures.\n"
     return Result({"summary": facts, "out": str(out), "torch_threads": threads, "cases": [
         {key: value for key, value in line.items() if key != "trace"} for line in lines]}, text,

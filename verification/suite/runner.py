@@ -10,7 +10,6 @@ and ``resume`` skips what is already there.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -23,7 +22,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from sltlab.estimators.calibrate import CalibrationError, calibrate_for_run, sweep_records
+try:
+    import fcntl
+except ImportError:   # Windows: no flock (writing_to)
+    fcntl = None
+
+from sltlab.estimators.calibrate import CALIBRATED, CalibrationError, calibrate_for_run, sweep_records
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.notices import EstimateWarning
 from sltlab.estimators.sampling import progress_bar
@@ -35,6 +39,7 @@ from sltlab.verification.threads import use_threads
 
 TRACE_POINTS = 200       # per chain, kept for the trace plots of failed cases
 CASE_LINE_START = '{"id": '   # how every line of results.jsonl begins
+HELD_FOLDERS: set[Path] = set()   # output folders this process holds (writing_to)
 MAX_RUN_SCALE = 4        # a calibrated step may lengthen the run at most this much
 
 
@@ -55,7 +60,7 @@ def run_case(case: Case, progress: bool = False, threads: int | None = None) -> 
         with warnings.catch_warnings():   # a case records its warnings in its line instead
             warnings.simplefilter("ignore", EstimateWarning)
             result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config, n=problem.n,
-                                            progress=progress)
+                                            progress=progress, step_rule=CALIBRATED if case.step == "auto" else "given")
     except CalibrationError as error:
         line.update(problem=problem.name, passed=False, failure=str(error), dim=int(problem.true_parameter.numel()),
                     lambda_exact_float=problem.exact.lam_float, calibration={"sweep": sweep_records(error.sweep)},
@@ -107,27 +112,39 @@ def read_results(results: Path) -> list[dict[str, Any]]:
 
 @contextmanager
 def writing_to(out: Path):
-    """Hold ``out`` for this run alone: a second run into it at the same time is a one-line
-    ``ValueError`` (two had appended the same case twice, and each wrote a report of its own); a
-    folder that cannot be written fails here, before any case runs."""
+    """Hold ``out`` (made if missing) for this run alone, from its first case to its report: a second
+    run into it at the same time is a one-line ``ValueError`` (two had appended the same case twice,
+    and each wrote a report of its own); a folder that cannot be written fails here, before any case
+    runs. Held again by the same process, it passes; where the system has no ``flock`` (Windows),
+    runs into one folder are not kept apart."""
+    out.mkdir(parents=True, exist_ok=True)
+    key = out.resolve()
+    if key in HELD_FOLDERS:
+        yield
+        return
     with (out / ".sltlab-verify.lock").open("a") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ValueError(f"another sltlab verify is writing to {out}: wait for it to end, or choose another "
                              "--out") from None
-        yield
+        HELD_FOLDERS.add(key)
+        try:
+            yield
+        finally:
+            HELD_FOLDERS.discard(key)
 
 
 def run_suite(cases: Iterable[Case], out: Path, *, resume: bool = False, dask: str | None = None,
               progress: bool = False, announce: Callable[[str], None] | None = None,
-              threads: int | None = None) -> list[dict[str, Any]]:
+              threads: int | None = None, reach: bool = True) -> list[dict[str, Any]]:
     """Run the cases not yet in ``out/results.jsonl``, appending each line as it finishes;
     returns every line of the file (earlier and new). ``progress`` draws a bar (for a terminal);
     ``announce`` is instead handed one line of text per finished case (for a log). ``threads``:
-    torch's thread count in the processes that run the cases (None: as they are)."""
-    check_dask(dask)
-    out.mkdir(parents=True, exist_ok=True)
+    torch's thread count in the processes that run the cases (None: as they are); ``reach``:
+    whether to ask the Dask scheduler first (False where the caller has)."""
+    check_dask(dask, reach=reach)
     results = out / "results.jsonl"
     if results.exists() and not resume:
         raise ValueError(f"{results} exists: pass --resume to continue that run, or choose another --out")

@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from sltlab import theory
+from sltlab.estimators.calibrate import CALIBRATED
 from sltlab.estimators.config import LLCConfig
 from sltlab.estimators.estimate import estimate_llc_from_loss
 from sltlab.estimators.result import LLCResult
@@ -26,11 +27,12 @@ REFERENCE_CHAINS, REFERENCE_SWEEPS = 8, 2000   # the Gibbs truth's SE is then a 
 
 
 def run_estimate(problem: Problem, config: LLCConfig, *, temperatures: int | None = None,
-                 progress: bool = False, reference: bool = False) -> dict[str, Any]:
+                 progress: bool = False, reference: bool = False, calibrated: bool = False) -> dict[str, Any]:
     """One estimate (or a ladder of them with the multiplicity fit) as a JSON-ready dict;
-    ``reference`` adds the blocked-Gibbs truth for linear networks (:func:`summarize`)."""
+    ``reference`` adds the blocked-Gibbs truth for linear networks (:func:`summarize`);
+    ``calibrated``: ``config``'s step is a sweep's, not one the user gave."""
     result = estimate_llc_from_loss(problem.loss, problem.true_parameter, problem.data, config,
-                                    n=problem.n, progress=progress)
+                                    n=problem.n, progress=progress, step_rule=CALIBRATED if calibrated else "given")
     summary = summarize(problem, result, reference=reference)
     if temperatures:
         fit = summary["multiplicity_fit"] = _multiplicity(problem, replace(config, nbeta=result.config.nbeta),
