@@ -114,9 +114,10 @@ def refuse_coupled_rows(loss, position: Tensor, full: Any) -> None:
     this (:mod:`~sltlab.estimators.loss_probes`)."""
     if full is None or batch_rows(full) < 2:
         return
+    head = row_chunks(full, min(COUPLING_ROWS, batch_rows(full)))[0]
     nearby = torch.randn(position.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for point in (position, position + 0.1 * (1.0 + position.abs()) * nearby.to(position)):
-        _refuse_coupled_at(loss, point, row_chunks(full, min(COUPLING_ROWS, batch_rows(full)))[0])
+        _refuse_coupled_at(loss, point, head)
 
 
 def _refuse_coupled_at(loss, position: Tensor, head: tuple) -> None:

@@ -39,6 +39,9 @@ class Rows(NamedTuple):
 GATHER_LIMIT_BYTES = 2**30   # a map-style Dataset whose rows take more than this is streamed, not gathered
 
 
+SOURCE = {True: "the DataLoader's", False: "the Dataset's"}   # the rows' source in notes: a loader given or not
+
+
 def read_rows(data: Any, stream: bool | None = None) -> Rows:
     """``data`` as n rows: a tuple of tensors as it is (NumPy arrays read as tensors), a dict of
     them as named fields (what is no tensor with a row per sample left out, as from a loader's
@@ -71,10 +74,11 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
                              f"({', '.join(f'{key} {len(tensor)}' for key, tensor in zip(fields, tensors))})")
         left_out = _left_out(data, fields)
         return Rows(tensors, fields, tuple(_left_out_note(left_out)), left_out)
-    if isinstance(data, DataLoader):
-        loader, source = data, "the DataLoader's"
+    given_loader = isinstance(data, DataLoader)
+    if given_loader:
+        loader = data
     elif isinstance(data, Dataset) and hasattr(data, "__len__"):
-        loader, source = DataLoader(data, batch_size=GATHER_BATCH, shuffle=False), "the Dataset's"
+        loader = DataLoader(data, batch_size=GATHER_BATCH, shuffle=False)
     else:
         raise ValueError(f"data must be a DataLoader, a Dataset with a length, a tuple of tensors or a dict of named "
                          f"tensors, got {type(data).__name__}")
@@ -83,11 +87,11 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
         raise ValueError(f"stream=True cannot read these rows by index: {refusal} (leave stream unset to read "
                          "them once into tensors)")
     if refusal:
-        return _gathered_rows(loader, source, isinstance(data, DataLoader))
+        return _gathered_rows(loader, given_loader)
     dataset = loader.dataset
     fields, first = batch_columns(loader.collate_fn([read_row(dataset, 0)]))
     if stream is None and len(dataset) * sum(t.element_size() * t.numel() for t in first) <= GATHER_LIMIT_BYTES:
-        return _gathered_rows(loader, source, isinstance(data, DataLoader))
+        return _gathered_rows(loader, given_loader)
     if _reads_differ(dataset, loader.collate_fn):
         raise ValueError(f"reading the first {min(len(dataset), REREAD_ROWS)} rows of the {len(dataset)} to be "
                          "streamed twice gave different values (a random transform in __getitem__?): every full-data "
@@ -95,11 +99,12 @@ def read_rows(data: Any, stream: bool | None = None) -> Rows:
                          "tensors (the transform then fixed at that one pass), or make the transform deterministic")
     rows = StreamedRows(dataset, loader.collate_fn, fields, len(first), workers=loader.num_workers,
                         row_bytes=sum(t.numel() * (8 if t.is_floating_point() else t.element_size()) for t in first))
-    unused = "; the loader's own batch size, order and drop_last are not used" if isinstance(data, DataLoader) else ""
+    unused = "; the loader's own batch size, order and drop_last are not used" if given_loader else ""
     left_out = _left_out(dataset[0], fields)
-    return Rows(rows, fields, (f"{source} {len(rows)} rows are streamed, never held whole: every full-data pass "
-                               f"reads them in slices of at most {FULL_PASS_ROWS} rows and {SLICE_BYTES >> 20} MiB, "
-                               f"every minibatch by index (its first rows, read twice, were the same){unused}",
+    return Rows(rows, fields, (f"{SOURCE[given_loader]} {len(rows)} rows are streamed, never held whole: every "
+                               f"full-data pass reads them in slices of at most {FULL_PASS_ROWS} rows and "
+                               f"{SLICE_BYTES >> 20} MiB, every minibatch by index (its first rows, read twice, were "
+                               f"the same){unused}",
                                *_left_out_note(left_out)), left_out)
 
 
@@ -163,14 +168,14 @@ def _every_row_in_order(loader: DataLoader) -> tuple[DataLoader, tuple[str, ...]
              "that n and the run do not depend on torch's global random state",))
 
 
-def _gathered_rows(loader: DataLoader, source: str, given_loader: bool) -> Rows:
-    """Every batch of ``loader`` once, concatenated row-wise (``source`` names it in the notes;
-    ``given_loader``: the caller's own, whose batch size the notes say is not used). A loader without automatic batching
-    (``batch_size=None``) gives the Dataset's items as they are: batches, when the Dataset serves
-    them (every field a tensor with a common number of rows), or else single rows, which are
-    collated one by one (:func:`_is_batch`). Rows of one field must share a shape, and an
-    ``IterableDataset`` without a length that yields more than ``GATHER_LIMIT_BYTES`` of rows is
-    refused rather than read on (it may never end)."""
+def _gathered_rows(loader: DataLoader, given_loader: bool) -> Rows:
+    """Every batch of ``loader`` once, concatenated row-wise (``given_loader``: the caller's own,
+    else one made for a Dataset; the notes name which, and say a given loader's batch size is not
+    used). A loader without automatic batching (``batch_size=None``) gives the Dataset's items as
+    they are: batches, when the Dataset serves them (every field a tensor with a common number of
+    rows), or else single rows, which are collated one by one (:func:`_is_batch`). Rows of one field
+    must share a shape, and an ``IterableDataset`` without a length that yields more than
+    ``GATHER_LIMIT_BYTES`` of rows is refused rather than read on (it may never end)."""
     loader, reread = _every_row_in_order(loader)
     fields, columns, batches, single_rows, held = None, None, 0, None, 0
     unending = isinstance(loader.dataset, IterableDataset) and not hasattr(loader.dataset, "__len__")
@@ -198,6 +203,7 @@ def _gathered_rows(loader: DataLoader, source: str, given_loader: bool) -> Rows:
         raise ValueError("the data yielded no batches")
     tensors = tuple(torch.cat(column) for column in columns)
     n = len(tensors[0])
+    source = SOURCE[given_loader]
     read = (f"{source} {batches} items, single rows (batch_size=None), were" if single_rows
             else f"{source} {batches} batch{'es were' if batches != 1 else ' was'}")
     own = ("" if single_rows or not loader.batch_size or not given_loader

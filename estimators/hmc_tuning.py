@@ -56,9 +56,14 @@ NOTHING_ACCEPTED_TRAJECTORIES = 5
 def trajectory_steps(step_size: float, localization: float) -> int:
     """Leapfrog steps of one trajectory: its time π/(4√γ) (module docstring) at step h, at
     least 1 and at most ``MAX_LEAPFROG_STEPS``."""
+    return max(1, min(MAX_LEAPFROG_STEPS, whole_trajectory_steps(step_size, localization)))
+
+
+def whole_trajectory_steps(step_size: float, localization: float) -> int:
+    """Leapfrog steps of h = ``step_size`` that the whole time π/(4√γ) takes, uncapped."""
     if not localization > 0:
         raise ValueError("hmc needs a localization γ > 0: its trajectory time is π/(4√γ)")
-    return max(1, min(MAX_LEAPFROG_STEPS, math.ceil(math.pi / (4 * math.sqrt(localization)) / step_size)))
+    return math.ceil(math.pi / (4 * math.sqrt(localization)) / step_size)
 
 
 def hmc_from_config(posterior: LocalPosterior, config: LLCConfig) -> Sampler:
@@ -165,7 +170,7 @@ def warm_up_rule(config: LLCConfig, tuned: float, achieved: float) -> str:
     trajectory's whole time would take more than ``MAX_LEAPFROG_STEPS``, it says so and what such a
     collapse of the step often means (a loss ``0.5·w0² + 0.5·w1.detach()²`` had tuned h to 1.2·10⁻⁵ and
     run 3 s per trajectory with no word)."""
-    whole = math.ceil(math.pi / (4 * math.sqrt(config.localization)) / tuned)
+    whole = whole_trajectory_steps(tuned, config.localization)
     capped = "" if whole <= MAX_LEAPFROG_STEPS else (
         f" (capped: the whole time would take {whole:,}; a step {config.step_size / tuned:.2g} times below the "
         "pilot's often means a gradient that misses part of the loss, a .detach() or .data in it)")

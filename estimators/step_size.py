@@ -243,8 +243,8 @@ def step_size_concern(posterior: LocalPosterior, batches: Batches, step_size: fl
     where the step's bias (module docstring) is no longer small and R-hat does not see it. h_max is
     that of the loss on ``CONCERN_ROWS`` rows drawn at random; ``top`` is h_max when already
     measured so at ``positions`` (by :func:`top_hessian_eigenvalues_lanczos`). A ``given`` step
-    (no rule or sweep chose it) is said too where its bias bound εk/(4 − εk) exceeds
-    ``GIVEN_STEP_BIAS_MAX``."""
+    (no rule or sweep chose it) is said too where the Euler bias it expects where every direction
+    is as stiff, εk/(4 − εk), exceeds ``GIVEN_STEP_BIAS_MAX``."""
     if len(positions) == 0:
         return None
     if top is None:

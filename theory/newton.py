@@ -151,25 +151,25 @@ def _check_face(face, terms, symbols) -> None:
     polynomial = _face_polynomial(face_terms, symbols)
     label = (f"K_γ = {abbreviated(str(polynomial))} on the compact face γ = "
              f"conv{{{abbreviated(', '.join(map(str, face_terms)))}}}")
+    negative = "K takes negative values arbitrarily close to the origin"
     if len(face_terms) == 1:
         ((alpha, coefficient),) = face_terms.items()
         if coefficient < 0 or any(e % 2 for e in alpha):
-            raise ValueError(f"K takes negative values arbitrarily close to the origin: "
-                             f"its Newton polyhedron has the vertex term {abbreviated(str(polynomial))}")
+            raise ValueError(f"{negative}: its Newton polyhedron has the vertex term {abbreviated(str(polynomial))}")
         return
-    crossing = _edge_sign_change(face_terms, symbols) if affine_dimension(list(face_terms)) == 1 else None
-    if crossing is not None:   # 100w1² − 201w1w2 + 101w2² is negative only for 1 < w1/w2 < 1.01
-        raise ValueError(f"K takes negative values arbitrarily close to the origin: {label} changes sign on the real "
-                         f"torus where {crossing}")
-    point = _negative_point(face_terms)
-    if point is not None:   # had been refused as degenerate, or left to an estimate whose chains all diverged
-        raise ValueError(f"K takes negative values arbitrarily close to the origin: {label} is negative at w = "
-                         f"({', '.join(map(str, point))}) on the real torus")
+    # A face negative somewhere had been refused as degenerate (w1² + 3w1w2 + w2²), sending the user to
+    # an estimate whose chains all diverged. An edge is decided exactly (100w1² − 201w1w2 + 101w2² is
+    # negative only for 1 < w1/w2 < 1.01); a larger face by a witness where one is found.
     if affine_dimension(list(face_terms)) == 1:
+        crossing = _edge_sign_change(face_terms, symbols)
+        if crossing is not None:
+            raise ValueError(f"{negative}: {label} changes sign on the real torus where {crossing}")
         zero = _edge_zero(face_terms, symbols)
         if zero is not None:
             raise DegenerateError(f"{label} vanishes on the real torus where {zero}; "
                                   "the Newton-polyhedron value would be wrong")
+    elif (point := _negative_point(face_terms)) is not None:
+        raise ValueError(f"{negative}: {label} is negative at w = ({', '.join(map(str, point))}) on the real torus")
     elif not _positive_on_torus(face_terms, symbols):
         raise DegenerateError(f"cannot show that {label} has no zero on the real torus (R∖0)^d; "
                               "the Newton-polyhedron value is refused")

@@ -22,8 +22,8 @@ from sltlab.estimators.data_rows import read_rows
 from sltlab.estimators.functional import copied_module
 from sltlab.estimators.notices import EstimateWarning
 
-SHORT = dict(chains=2, draws=20, burnin=10, step_size=1e-4, localize_at="true_parameter", extend_unmixed=0,
-             fallback=None)
+from tests.estimators.test_module_bad_input import SHORT
+from tests.estimators.test_streamed_rows import DictRows
 
 
 @pytest.fixture(scope="module")
@@ -236,13 +236,7 @@ def test_rows_drawn_as_they_are_read_differ_from_batch_to_batch_and_the_state_is
     assert len(torch.unique(rows, dim=0)) == 40 and torch.equal(after, torch.rand(3))   # batches had repeated
 
 
-class UserDictRows(Dataset):
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
+class UserDictRows(DictRows):
     def __getitem__(self, index):
         return collections.UserDict(inputs=self.x[index], labels=self.y[index])
 

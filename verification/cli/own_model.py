@@ -148,7 +148,7 @@ def _along(args, model, data, restrictions: list, calls: dict) -> Result:
     earlier = out is not None and any((out / name).exists() for name in ("llc_along.json", "llc_along.png"))
     if out is not None:   # before sampling, so that a folder that cannot be written fails at once
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):   # made is not writable: a read-only folder had failed after sampling
+        with tempfile.TemporaryFile(dir=out):   # a folder made, or there, may be read-only: found out before sampling
             pass
     try:
         answer = estimate_llc_along([checkpoint.state for checkpoint in checkpoints], data, model=model,
